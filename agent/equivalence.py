@@ -1,0 +1,95 @@
+"""Numerical equivalence: the Keras original and the converted module on the same input.
+
+Used by the tests and by the validator's last stage. Both models are built from source,
+weights are ported Keras → torch, and outputs are compared in inference mode with a
+tolerance relative to the output's scale (float32 accumulates differently per backend).
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agent.weights import port_weights
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    passed: bool
+    max_abs_diff: float
+    scale: float
+    message: str
+
+
+def exec_source(source: str, name: str) -> dict[str, Any]:
+    module = types.ModuleType(name)
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    return module.__dict__
+
+
+def _resolve(ns: dict[str, Any], builder: str) -> Any:
+    """``model`` (a variable) or ``build_model()`` (a call expression) in namespace ``ns``."""
+    return eval(builder, ns) if "(" in builder else ns[builder]
+
+
+def random_inputs(keras_model: Any, seed: int = 0, batch: int = 3) -> list[Any]:
+    rng = np.random.default_rng(seed)
+    vocab = 10
+    for layer in getattr(keras_model, "layers", []):
+        if type(layer).__name__ == "Embedding":
+            vocab = min(vocab, int(layer.input_dim))
+    out = []
+    for t in keras_model.inputs:
+        shape = [batch] + [d if d is not None else 5 for d in t.shape[1:]]
+        if "int" in str(t.dtype):
+            out.append(rng.integers(0, vocab, size=shape).astype("int64"))
+        else:
+            out.append(rng.standard_normal(shape).astype("float32"))
+    return out
+
+
+def compare(keras_model: Any, module: Any, *, atol: float = 1e-4, seed: int = 0) -> Equivalence:
+    import keras
+    import torch
+
+    port_weights(keras_model, module)
+    module.eval()
+    xs = random_inputs(keras_model, seed)
+    ref = keras_model(xs if len(xs) > 1 else xs[0], training=False)
+    refs = ref if isinstance(ref, (list, tuple)) else [ref]
+    refs = [np.asarray(keras.ops.convert_to_numpy(r)) for r in refs]
+    with torch.no_grad():
+        got = module(*[torch.as_tensor(x) for x in xs])
+    gots = got if isinstance(got, (list, tuple)) else [got]
+    gots = [g.detach().cpu().numpy() for g in gots]
+    if len(refs) != len(gots):
+        return Equivalence(False, float("inf"), 0.0,
+                           f"{len(refs)} Keras outputs vs {len(gots)} torch outputs")
+    worst, scale = 0.0, 0.0
+    for r, g in zip(refs, gots, strict=True):
+        if r.shape != g.shape:
+            return Equivalence(False, float("inf"), 0.0, f"shape {r.shape} vs {g.shape}")
+        worst = max(worst, float(np.max(np.abs(r - g))) if r.size else 0.0)
+        scale = max(scale, float(np.max(np.abs(r))) if r.size else 0.0)
+    tol = atol * max(1.0, scale)
+    ok = worst <= tol
+    return Equivalence(ok, worst, scale, f"max |diff| {worst:.3g} (tolerance {tol:.3g})")
+
+
+def check_sources(original: str, converted: str, builder: str = "model", *,
+                  atol: float = 1e-4) -> Equivalence:
+    """Build both from source (Keras on its torch backend) and compare."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    from agent.tf_shim import install
+
+    keras.utils.set_random_seed(0)
+    install()
+    keras_model = _resolve(exec_source(original, "k2l_original"), builder)
+    module = _resolve(exec_source(converted, "k2l_converted"), builder)
+    return compare(keras_model, module, atol=atol)

@@ -1,0 +1,265 @@
+"""ModelIR → the source of a LightningModule class.
+
+Layout policy: tensors keep the layout the caller gave (Keras's channels_last); the first
+layer that needs channels-first permutes once, and we permute back only where Keras
+semantics need the channel axis last again (Flatten, Dense, Reshape, the model's outputs).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from agent.rules import activations
+from agent.rules.graph import Call, Layer, ModelIR, Tensor
+from agent.rules.shapes import Shape
+from agent.rules.spec import BuildContext, Built, NotStatic, Unsupported
+
+IND = "    "
+
+
+@dataclass
+class Generated:
+    code: str
+    warnings: list[tuple[int, str]] = field(default_factory=list)
+    unmapped: list[tuple[int, str, str]] = field(default_factory=list)  # line, keras, reason
+    changes: list[tuple[int, str, str]] = field(default_factory=list)  # line, rule, message
+    lazy: bool = False
+    helpers: set[str] = field(default_factory=set)
+
+
+def _perm_to_cf(n: int) -> str:
+    return ", ".join(["0", str(n - 1)] + [str(i) for i in range(1, n - 1)])
+
+
+def _perm_to_keras(n: int) -> str:
+    return ", ".join(["0"] + [str(i) for i in range(2, n)] + ["1"])
+
+
+def _spatial(shape: Shape | None) -> bool:
+    return shape is not None and len(shape) >= 2
+
+
+def _example(t: Tensor) -> str:
+    dims = ["1"] + [str(d) if d is not None else "8" for d in (t.shape or ())]
+    dtype = ", dtype=torch.long" if t.dtype == "long" else ""
+    return f"torch.zeros({', '.join(dims)}{dtype})"
+
+
+class _Emitter:
+    def __init__(self, ir: ModelIR) -> None:
+        self.ir = ir
+        self.gen = Generated("")
+        self.init_lines: list[str] = []
+        self.inits: list[tuple[str, tuple[str, ...]]] = []  # attr, init templates
+        self.buffers: list[str] = []
+        self.body: list[str] = []
+        self.layout: dict[int, str] = {}  # id(tensor) -> current layout of its variable
+        self.built: dict[int, Built] = {}  # id(layer) -> first build
+        self.var_layout: dict[str, str] = {}
+        self.failed = False
+
+    # -- layers ---------------------------------------------------------------------------
+    def build(self, layer: Layer, call: Call, layout: str) -> Built | None:
+        shapes = [t.shape for t in call.inputs]
+        if layer.error:
+            self._fail(layer, layer.error)
+            return None
+        if layer.submodel is not None or layer.custom_ctor is not None:
+            out = layer.submodel.outputs[0].shape if layer.submodel else None
+            return Built(out=out if out is not None else (), forward="{m}({x})",
+                         modules=(("", layer.custom_ctor or f"{layer.submodel.class_name}()"),)
+                         if layer.submodel is None or layer.custom_ctor is None
+                         else (("", layer.custom_ctor),),
+                         layout="keras")
+        if layer.lambda_expr is not None:
+            shape = shapes[0] if layer.lambda_elementwise and shapes else None
+            return Built(out=shape if shape is not None else (), forward=layer.lambda_expr,
+                         layout="keras")
+        if any(s is None for s in shapes) and layer.spec is not None:
+            self._fail(layer, f"input shape of {layer.keras_name} unknown (after a custom layer)")
+            return None
+        assert layer.spec is not None and layer.args is not None
+        ctx = BuildContext(layout_of_input=layout, inner_args=layer.inner_args,
+                           inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs)
+        try:
+            built = layer.spec.build(layer.args, [s for s in shapes if s is not None], ctx)
+        except (Unsupported, NotStatic, KeyError, TypeError, ValueError) as exc:
+            self._fail(layer, str(exc) or type(exc).__name__)
+            return None
+        return built
+
+    def _fail(self, layer: Layer, reason: str) -> None:
+        self.failed = True
+        self.gen.unmapped.append((layer.line, layer.keras_name, reason))
+
+    # -- layouts --------------------------------------------------------------------------
+    def convert(self, t: Tensor, want: str) -> None:
+        have = self.layout.get(id(t), "keras")
+        if want == "any" or have == want or not _spatial(t.shape):
+            return
+        assert t.shape is not None
+        n = len(t.shape) + 1
+        if want == "cf":
+            perm, note = _perm_to_cf(n), "channels last -> channels first"
+        else:
+            perm, note = _perm_to_keras(n), "back to channels last (Keras order)"
+        self.body.append(f"{t.name} = {t.name}.permute({perm})  # {note}")
+        self.layout[id(t)] = want
+
+    # -- calls ----------------------------------------------------------------------------
+    def call(self, call: Call) -> None:
+        layer = call.layer
+        first = id(layer) not in self.built
+        want_probe = self.layout.get(id(call.inputs[0]), "keras") if call.inputs else "keras"
+        built = self.build(layer, call, want_probe)
+        if built is None:
+            return
+        if built.layout != "any":
+            want = built.layout
+        else:
+            spatial = [t for t in call.inputs if _spatial(t.shape)]
+            want = self.layout.get(id(spatial[0]), "keras") if spatial else "keras"
+        for t in call.inputs:
+            self.convert(t, want)
+        if built.layout == "any" and want != want_probe:
+            built = self.build(layer, call, want) or built
+        if first:
+            self.built[id(layer)] = built
+            self.declare(layer, built)
+        else:
+            # a shared layer: modules come from its first call
+            built.modules = self.built[id(layer)].modules
+        out_layout = built.out_layout or (want if built.layout != "any" else want)
+        self.emit(layer, call, built, out_layout)
+
+    def declare(self, layer: Layer, built: Built) -> None:
+        for w in built.warnings:
+            self.gen.warnings.append((layer.line, f"{layer.keras_name}: {w}"))
+        if built.lazy:
+            self.gen.lazy = True
+        self.gen.helpers.update(built.helpers)
+        assert layer.args is not None or layer.spec is None
+        todo = []
+        if layer.args is not None:
+            for name in layer.args.unused():
+                code = layer.args.values[name].code
+                reason = f"argument {name}={code} has no torch mapping; not converted"
+                todo.append(f"# TODO(k2l): {layer.keras_name}({name}={code}) not converted")
+                self.gen.unmapped.append((layer.line, f"{layer.keras_name}.{name}", reason))
+        for line in todo:
+            self.init_lines.append(line)
+        for suffix, ctor in built.modules:
+            attr = layer.attr if not suffix else f"{layer.attr}_{suffix}"
+            if ctor.startswith("torch.") and not ctor.startswith("torch.nn."):
+                self.init_lines.append(f'self.register_buffer("{attr}", {ctor})')
+                self.buffers.append(attr)
+            else:
+                self.init_lines.append(f"self.{attr} = {ctor}")
+        if built.init:
+            self.inits.append((layer.attr, built.init))
+        rule = f"layers.{layer.keras_name}"
+        self.gen.changes.append((layer.line, rule, f"{layer.keras_name} -> "
+                                 + (built.modules[0][1].split("(")[0] if built.modules
+                                    else "forward expression")))
+
+    def emit(self, layer: Layer, call: Call, built: Built, out_layout: str) -> None:
+        subs: dict[str, str] = {"m": f"self.{layer.attr}"}
+        for suffix, _ in built.modules:
+            if suffix:
+                subs[f"m_{suffix}"] = f"self.{layer.attr}_{suffix}"
+        names = [t.name for t in call.inputs]
+        subs["x"] = names[0] if names else ""
+        subs["xs"] = "[" + ", ".join(names) + "]"
+        for i, n in enumerate(names):
+            subs[f"x{i}"] = n
+        outs = call.outputs
+        subs["y"] = outs[0].name
+        for i, t in enumerate(outs):
+            subs[f"y{i}"] = t.name
+        if built.stmts:
+            for s in built.stmts:
+                self.body.append(_fill(s, subs))
+        else:
+            expr = _fill(built.forward, subs)
+            rank = len(outs[0].shape) if outs[0].shape is not None else 1
+            dim = 1 if out_layout == "cf" and rank >= 2 else -1
+            expr = activations.apply(built.activation, expr, dim)
+            self.body.append(f"{outs[0].name} = {expr}")
+        shapes = built.out if isinstance(built.out, list) else [built.out]
+        for t, shape in zip(outs, shapes, strict=False):
+            if t.shape is None or layer.spec is not None:
+                t.shape = shape if (shape or layer.spec is not None) else None
+            self.layout[id(t)] = out_layout
+
+    # -- assembly -------------------------------------------------------------------------
+    def run(self) -> Generated:
+        ir = self.ir
+        for t in ir.inputs:
+            self.layout[id(t)] = "keras"
+        for call in ir.calls:
+            self.call(call)
+        for t in ir.outputs:
+            self.convert(t, "keras")
+        if self.failed:
+            return self.gen
+        self.gen.code = self.assemble()
+        return self.gen
+
+    def assemble(self) -> str:
+        ir = self.ir
+        params = "".join(
+            f", {p.name}" + (f": {p.annotation}" if p.annotation else "")
+            + (f" = {p.default}" if p.default is not None else "") for p in ir.params)
+        lines = [f"class {ir.class_name}(pl.LightningModule):"]
+        origin = f"Keras {ir.kind} model"
+        if ir.var:
+            origin += f" ``{ir.var}``"
+        lines.append(f'{IND}"""Converted by k2l-agent from the {origin} (line {ir.line})."""')
+        lines.append("")
+        for attr in self.buffers:
+            lines.append(f"{IND}{attr}: torch.Tensor")
+        if self.buffers:
+            lines.append("")
+        lines.append(f"{IND}def __init__(self{params}) -> None:")
+        lines.append(f"{IND * 2}super().__init__()")
+        if ir.params:
+            lines.append(f"{IND * 2}self.save_hyperparameters()")
+        if all(t.shape is not None for t in ir.inputs) and ir.inputs:
+            examples = [_example(t) for t in ir.inputs]
+            value = examples[0] if len(examples) == 1 else "(" + ", ".join(examples) + ")"
+            lines.append(f"{IND * 2}self.example_input_array = {value}")
+        for line in self.init_lines:
+            lines.append(f"{IND * 2}{line}")
+        lines += [IND * 2 + s for s in self._init_block()]
+        lines.append("")
+        args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
+        if len(ir.outputs) == 1 and not ir.outputs_are_list:
+            ret_type, ret = "torch.Tensor", ir.outputs[0].name
+        else:
+            ret_type = "tuple[" + ", ".join("torch.Tensor" for _ in ir.outputs) + "]"
+            ret = ", ".join(t.name for t in ir.outputs)
+        lines.append(f"{IND}def forward(self, {args}) -> {ret_type}:")
+        lines += [IND * 2 + s for s in self.body]
+        lines.append(f"{IND * 2}return {ret}")
+        return "\n".join(lines) + "\n"
+
+    def _init_block(self) -> list[str]:
+        if not self.inits:
+            return []
+        out = ["# Keras initializers (torch's defaults differ)"]
+        for attr, templates in self.inits:
+            for t in templates:
+                out.append(t.format(m=f"self.{attr}"))
+        return out
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
+
+
+def _fill(template: str, subs: dict[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: subs.get(m.group(1), m.group(0)), template)
+
+
+def generate(ir: ModelIR) -> Generated:
+    return _Emitter(ir).run()

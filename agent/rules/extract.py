@@ -1,0 +1,650 @@
+"""Read Keras model definitions out of a block of statements into :class:`ModelIR`.
+
+Handles ``Sequential([...])``, ``Sequential()`` + ``.add`` chains, functional graphs
+(``Input`` → layer calls → ``Model``), shared layers, layers bound to names, merge functions,
+and models used as layers. Statements that only build a model are recorded so the file
+transformer can replace them with one instantiation of the generated class.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from agent.rules.activations import ACTIVATION_FUNCTIONS
+from agent.rules.graph import Call, CtorParam, Layer, ModelIR, Tensor
+from agent.rules.imports import ImportTable
+from agent.rules.layers import lookup
+from agent.rules.layers.merge import FUNCTIONAL_MERGES
+from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
+from agent.rules.spec import Unsupported, bind
+from agent.rules.values import UNKNOWN, Value, code_of, evaluate
+
+SEQUENTIAL = "keras.Sequential"
+MODEL = "keras.Model"
+INPUT = "keras.Input"
+_BUILTINS = set(dir(builtins))
+
+# Converts a Lambda / tensor expression: (expression node, {local name: tensor var}) →
+# (forward expression code, elementwise?) or raises Unsupported.
+LambdaConverter = Callable[[cst.BaseExpression, dict[str, str]], tuple[str, bool]]
+
+
+@dataclass
+class Found:
+    ir: ModelIR
+    owned: set[int]  # statement indices (in the block) that only build this model
+    at: int  # statement index replaced by the instantiation
+    is_return: bool = False
+
+
+@dataclass
+class _Seq:
+    var: str
+    start: int
+    layers: list[Layer] = field(default_factory=list)
+    input_shape: tuple[Any, ...] | None = None
+    input_dtype: str = "float"
+    owned: set[int] = field(default_factory=set)
+    keras_name: str | None = None
+    free: set[str] = field(default_factory=set)
+
+
+class BlockExtractor:
+    """Extracts the models of one block (module body or one function body)."""
+
+    def __init__(self, imports: ImportTable, env: dict[str, Any], *, function: str | None,
+                 params: dict[str, str | None], custom_layers: set[str],
+                 models_in_scope: dict[str, ModelIR], lambda_converter: LambdaConverter | None,
+                 module_names: set[str], lines: Sequence[int]) -> None:
+        self.lines = lines
+        self.cur_line = 0
+        self.imports = imports
+        self.env = env
+        self.function = function
+        self.fn_params = params  # name -> default code
+        self.custom_layers = custom_layers
+        self.models = models_in_scope
+        self.convert_lambda = lambda_converter
+        self.module_names = module_names
+        self.tensors: dict[str, Tensor] = {}
+        self.tensor_stmt: dict[int, int] = {}  # id(tensor) -> stmt index
+        self.producer: dict[int, Call] = {}
+        self.layer_vars: dict[str, Layer] = {}
+        self.layer_stmt: dict[int, int] = {}
+        self.seqs: dict[str, _Seq] = {}
+        self.found: list[Found] = []
+        self.locals: set[str] = set()
+        self.pending_calls: list[tuple[Call, int]] = []
+        self.errors: list[tuple[int, str, str]] = []
+        self.counter = NameCounter()
+
+    # ---------------------------------------------------------------- resolution helpers
+    def qual(self, node: cst.BaseExpression) -> str | None:
+        return self.imports.resolve(node)
+
+    def value(self, node: cst.BaseExpression) -> Value:
+        v = evaluate(node, self.env)
+        if v.known:
+            return v
+        q = self.qual(node)
+        if q is not None and q in ACTIVATION_FUNCTIONS:
+            name = ACTIVATION_FUNCTIONS[q]
+            return Value(repr(name), name, node)
+        return v
+
+    # ---------------------------------------------------------------- layers
+    def make_layer(self, call: cst.Call, line: int, counter: NameCounter) -> Layer | None:
+        """A layer object from its constructor call; None if this is not a layer."""
+        self._free = set()
+        layer = self._make_layer(call, line, counter)
+        if layer is not None:
+            layer.free = set(self._free)
+            if layer.custom_ctor is not None:
+                self._note_free_names(call)
+                layer.free = set(self._free)
+        return layer
+
+    def _make_layer(self, call: cst.Call, line: int, counter: NameCounter) -> Layer | None:
+        q = self.qual(call.func)
+        name_arg = next((a for a in call.args if a.keyword and a.keyword.value == "name"), None)
+        explicit = evaluate(name_arg.value, self.env).value if name_arg else UNKNOWN
+        if q is None:
+            fname = call.func.value if isinstance(call.func, cst.Name) else None
+            if fname in self.custom_layers:
+                attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
+                    keras_snake(fname))
+                return Layer(attr, self.cur_line, custom_ctor=code_of(call), keras_name=fname,
+                             source=code_of(call))
+            if fname in self.models:
+                return None
+            return None
+        if not q.startswith("keras.layers.") or q.count(".") != 2:
+            return None
+        kname = q.rsplit(".", 1)[1]
+        attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
+            keras_snake(kname))
+        layer = Layer(attr, self.cur_line, keras_name=kname, source=code_of(call))
+        if kname == "Lambda":
+            self._lambda(layer, call)
+            return layer
+        spec = lookup(q)
+        if spec is None:
+            layer.error = f"keras.layers.{kname} has no table entry yet"
+            return layer
+        try:
+            args, kwargs = self._args(call)
+            if spec.keras in ("Bidirectional", "TimeDistributed") and args:
+                inner_node = args[0].node
+                if isinstance(inner_node, cst.Call):
+                    inner_q = self.qual(inner_node.func)
+                    inner_spec = lookup(inner_q) if inner_q else None
+                    if inner_spec is None:
+                        raise Unsupported(f"{kname} around {code_of(inner_node.func)}")
+                    ia, ik = self._args(inner_node)
+                    layer.inner_spec = inner_spec
+                    layer.inner_args = bind(inner_spec, ia, ik)
+            layer.spec = spec
+            layer.args = bind(spec, args, kwargs)
+        except Unsupported as exc:
+            layer.error = str(exc)
+        return layer
+
+    def _args(self, call: cst.Call) -> tuple[list[Value], dict[str, Value]]:
+        args: list[Value] = []
+        kwargs: dict[str, Value] = {}
+        for a in call.args:
+            if a.star:
+                raise Unsupported(f"*args/**kwargs in {code_of(call.func)}(...)")
+            v = self.value(a.value)
+            self._note_free_names(a.value)
+            if a.keyword is None:
+                args.append(v)
+            else:
+                kwargs[a.keyword.value] = v
+        return args, kwargs
+
+    def _lambda(self, layer: Layer, call: cst.Call) -> None:
+        fn = call.args[0].value if call.args else None
+        if not isinstance(fn, cst.Lambda) or self.convert_lambda is None:
+            layer.error = "Lambda with a function reference: convert the function by hand"
+            return
+        params = [p.name.value for p in fn.params.params]
+        if len(params) != 1:
+            layer.error = "Lambda with several parameters"
+            return
+        try:
+            expr, elementwise = self.convert_lambda(fn.body, {params[0]: "{x}"})
+        except Unsupported as exc:
+            layer.error = f"Lambda body: {exc}"
+            return
+        layer.lambda_expr = expr
+        layer.lambda_elementwise = elementwise
+
+    def _note_free_names(self, node: cst.BaseExpression) -> None:
+        collector = _Names()
+        node.visit(collector)
+        self._free.update(collector.names)
+
+    _free: set[str] = set()
+
+    # ---------------------------------------------------------------- shapes
+    def _shape_of(self, node: cst.BaseExpression | None) -> tuple[Any, ...] | None:
+        if node is None:
+            return None
+        v = self.value(node)
+        self._note_free_names(node)
+        if v.known and isinstance(v.value, (tuple, list)):
+            return tuple(v.value)
+        if isinstance(node, (cst.Tuple, cst.List)):
+            out: list[Any] = []
+            for el in node.elements:
+                ev = self.value(el.value)
+                out.append(ev.value if ev.known else ev.code)
+            return tuple(out)
+        return None
+
+    # ---------------------------------------------------------------- statements
+    def run(self, body: Sequence[cst.BaseStatement]) -> list[Found]:
+        self._free = set()
+        for i, stmt in enumerate(body):
+            if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+                self._scan_locals(stmt)
+                continue
+            small = stmt.body[0]
+            line = i
+            self.cur_line = self.lines[i]
+            try:
+                self.statement(i, small, line)
+            except Unsupported as exc:
+                self.errors.append((self.cur_line, "model", str(exc)))
+            self._scan_locals(stmt)
+        for var, seq in list(self.seqs.items()):
+            self.finish_seq(seq, seq.start, is_return=False)
+            del self.seqs[var]
+        return self.found
+
+    def _scan_locals(self, stmt: cst.CSTNode) -> None:
+        collector = _Targets()
+        stmt.visit(collector)
+        self.locals.update(collector.names)
+
+    def statement(self, i: int, small: cst.BaseSmallStatement, line: int) -> None:
+        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+            self.assign(i, small.targets[0].target, small.value)
+        elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            self.expr_call(i, small.value)
+        elif isinstance(small, cst.Return) and isinstance(small.value, cst.Call):
+            self.returned(i, small.value)
+
+    def assign(self, i: int, target: cst.BaseAssignTargetExpression, value: cst.BaseExpression
+               ) -> None:
+        names = _target_names(target)
+        if names is None or not isinstance(value, cst.Call):
+            self._maybe_tensor_expr(i, names, value)
+            return
+        q = self.qual(value.func)
+        if q == SEQUENTIAL and len(names) == 1:
+            self.sequential(i, names[0], value)
+        elif q == INPUT and len(names) == 1:
+            self.input(i, names[0], value)
+        elif q == MODEL and len(names) == 1:
+            self.functional(i, names[0], value, is_return=False)
+        elif q is not None and q.startswith("keras.layers.") and not self._calls_tensor(value):
+            if q.rsplit(".", 1)[1] in FUNCTIONAL_MERGES:
+                self.merge_call(i, names, value)
+                return
+            if q.rsplit(".", 1)[1] == "InputLayer":
+                return
+            layer = self.make_layer(value, i, self.counter)
+            if layer is not None and len(names) == 1:
+                self.layer_vars[names[0]] = layer
+                self.layer_stmt[id(layer)] = i
+        elif value.func is not None and self._calls_tensor(value):
+            self.layer_call(i, names, value)
+        elif isinstance(value.func, cst.Name) and value.func.value in self.custom_layers:
+            layer = self.make_layer(value, i, self.counter)
+            if layer is not None and len(names) == 1:
+                self.layer_vars[names[0]] = layer
+                self.layer_stmt[id(layer)] = i
+
+    def _calls_tensor(self, call: cst.Call) -> bool:
+        """``<layer>(tensor)``: the callee is a layer expression and an argument a tensor."""
+        func = call.func
+        if isinstance(func, cst.Call):
+            return True
+        if isinstance(func, cst.Name) and (func.value in self.layer_vars or func.value in self.models):
+            return True
+        return False
+
+    def _maybe_tensor_expr(self, i: int, names: list[str] | None, value: cst.BaseExpression
+                           ) -> None:
+        """``y = x * 2`` on symbolic tensors: an op node (through the op table)."""
+        if names is None or len(names) != 1:
+            return
+        used = _Names()
+        value.visit(used)
+        tensors = [n for n in used.names if n in self.tensors]
+        if not tensors:
+            return
+        if self.convert_lambda is None:
+            raise Unsupported(f"tensor expression {code_of(value)}")
+        mapping = {n: "{x%d}" % k for k, n in enumerate(tensors)}
+        try:
+            expr, elementwise = self.convert_lambda(value, mapping)
+        except Unsupported as exc:
+            raise Unsupported(f"tensor expression {code_of(value)}: {exc}") from exc
+        layer = Layer(self.counter.next("lambda"), self.cur_line, lambda_expr=expr,
+                      lambda_elementwise=elementwise, keras_name="op", source=code_of(value))
+        self._record_call(i, layer, [self.tensors[n] for n in tensors], names, {})
+
+    def expr_call(self, i: int, call: cst.Call) -> None:
+        func = call.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            var, method = func.value.value, func.attr.value
+            seq = self.seqs.get(var)
+            if seq is not None and method == "add" and call.args:
+                self.seq_add(seq, i, call.args[0].value)
+
+    def returned(self, i: int, call: cst.Call) -> None:
+        q = self.qual(call.func)
+        if q == SEQUENTIAL:
+            self.sequential(i, "", call)
+            self.finish_seq(self.seqs.pop(""), i, is_return=True)
+        elif q == MODEL:
+            self.functional(i, "", call, is_return=True)
+
+    # ---------------------------------------------------------------- Sequential
+    def sequential(self, i: int, var: str, call: cst.Call) -> None:
+        seq = _Seq(var, i, owned={i})
+        for a in call.args:
+            if a.keyword is not None and a.keyword.value == "name":
+                name = evaluate(a.value, self.env).value
+                seq.keras_name = name if isinstance(name, str) else None
+        items = call.args[0].value if call.args and call.args[0].keyword is None else None
+        if items is None:
+            for a in call.args:
+                if a.keyword is not None and a.keyword.value == "layers":
+                    items = a.value
+        self.seqs[var] = seq
+        if isinstance(items, (cst.List, cst.Tuple)):
+            for el in items.elements:
+                self.seq_add(seq, i, el.value)
+        elif items is not None:
+            raise Unsupported("Sequential(layers) from a variable: list the layers inline")
+        if var:
+            self.models[var] = ModelIR(class_name_for(var, self.function), var, "Sequential", i,
+                                       [], [], [], [])  # placeholder: finished on first use
+
+    def seq_add(self, seq: _Seq, i: int, node: cst.BaseExpression) -> None:
+        seq.owned.add(i)
+        if isinstance(node, cst.Call):
+            q = self.qual(node.func)
+            if q in (INPUT, "keras.layers.InputLayer"):
+                self._free = set()
+                seq.input_shape, seq.input_dtype = self._input_spec(node)
+                seq.free = set(self._free)
+                return
+            if seq.input_shape is None and not seq.layers:
+                self._free = set()
+                shape = self._kw_shape(node)
+                seq.free = set(self._free)
+                if shape is not None:
+                    seq.input_shape = shape
+                    if q == "keras.layers.Embedding":
+                        seq.input_dtype = "long"
+            layer = self.make_layer(node, i, _seq_counter(seq))
+            if layer is None:
+                raise Unsupported(f"Sequential item {code_of(node)} is not a known layer")
+            seq.layers.append(layer)
+        elif isinstance(node, cst.Name) and node.value in self.layer_vars:
+            layer = self.layer_vars[node.value]
+            seq.owned.add(self.layer_stmt[id(layer)])
+            seq.layers.append(layer)
+        elif isinstance(node, cst.Name) and node.value in self.models:
+            sub = self.models[node.value]
+            seq.layers.append(Layer(identifier(node.value), self.cur_line, submodel=sub,
+                                    keras_name=sub.class_name,
+                                    custom_ctor=f"{sub.class_name}()"))
+        else:
+            raise Unsupported(f"Sequential item {code_of(node)} is not a layer")
+
+    def _kw_shape(self, call: cst.Call) -> tuple[Any, ...] | None:
+        for a in call.args:
+            if a.keyword is None:
+                continue
+            if a.keyword.value == "input_shape":
+                return self._shape_of(a.value)
+            if a.keyword.value == "batch_input_shape":
+                s = self._shape_of(a.value)
+                return s[1:] if s else None
+            if a.keyword.value == "input_dim":
+                v = self.value(a.value)
+                extra = self._kw_value(call, "input_length")
+                base = v.value if v.known else v.code
+                return (extra, base) if extra is not None else (base,)
+            if a.keyword.value == "input_length":
+                v = self.value(a.value)
+                return (v.value if v.known else v.code,)
+        return None
+
+    def _kw_value(self, call: cst.Call, name: str) -> Any:
+        for a in call.args:
+            if a.keyword is not None and a.keyword.value == name:
+                v = self.value(a.value)
+                return v.value if v.known else v.code
+        return None
+
+    def finish_seq(self, seq: _Seq, at: int, *, is_return: bool) -> None:
+        inputs = [Tensor("x", tuple(seq.input_shape) if seq.input_shape is not None else None,
+                         seq.input_dtype, free=seq.free)]
+        calls: list[Call] = []
+        cur = inputs[0]
+        for layer in seq.layers:
+            out = Tensor("x", None)
+            calls.append(Call(layer, [cur], [out], layer.line))
+            cur = out
+        ir = ModelIR(class_name_for(seq.var, self.function), seq.var, "Sequential",
+                     self.lines[seq.start],
+                     inputs, list(seq.layers), calls, [cur], keras_name=seq.keras_name)
+        ir.params = self.ctor_params(ir)
+        if seq.var and seq.var in self.models:
+            placeholder = self.models[seq.var]
+            placeholder.__dict__.update(ir.__dict__)  # submodel references see the result
+            ir = placeholder
+        self.found.append(Found(ir, seq.owned, at, is_return))
+
+    # ---------------------------------------------------------------- functional
+    def _input_spec(self, call: cst.Call) -> tuple[tuple[Any, ...] | None, str]:
+        shape_node = None
+        dtype = "float"
+        for k, a in enumerate(call.args):
+            key = a.keyword.value if a.keyword else ("shape" if k == 0 else "")
+            if key in ("shape", "input_shape"):
+                shape_node = a.value
+            elif key in ("batch_shape", "batch_input_shape"):
+                s = self._shape_of(a.value)
+                return (s[1:] if s else None), dtype
+            elif key == "dtype":
+                d = evaluate(a.value, self.env).value
+                if isinstance(d, str) and ("int" in d):
+                    dtype = "long"
+        return self._shape_of(shape_node), dtype
+
+    def input(self, i: int, var: str, call: cst.Call) -> None:
+        self._free = set()
+        shape, dtype = self._input_spec(call)
+        t = Tensor(var, shape, dtype, free=set(self._free))
+        self.tensors[var] = t
+        self.tensor_stmt[id(t)] = i
+
+    def layer_call(self, i: int, names: list[str], call: cst.Call) -> None:
+        """``y = Dense(4)(x)``, ``y = dense(x)``, ``y = encoder(x)``, nested calls too."""
+        func = call.func
+        inputs = self._tensor_args(call)
+        kwargs = {a.keyword.value: self.value(a.value) for a in call.args
+                  if a.keyword is not None and a.keyword.value != "inputs"}
+        if "initial_state" in kwargs:
+            node = kwargs["initial_state"].node
+            if isinstance(node, (cst.List, cst.Tuple)):
+                inputs += [self._tensor(el.value) for el in node.elements]
+        if isinstance(func, cst.Name) and func.value in self.layer_vars:
+            layer = self.layer_vars[func.value]
+        elif isinstance(func, cst.Name) and func.value in self.models:
+            sub = self.models[func.value]
+            layer = Layer(identifier(func.value), self.cur_line, submodel=sub, keras_name=sub.class_name,
+                          custom_ctor=f"{sub.class_name}()")
+        elif isinstance(func, cst.Call):
+            made = self.make_layer(func, i, self.counter)
+            if made is None:
+                raise Unsupported(f"{code_of(func)} is not a known layer")
+            layer = made
+        else:
+            raise Unsupported(f"call of {code_of(func)}")
+        self._record_call(i, layer, inputs, names, kwargs)
+
+    def _record_call(self, i: int, layer: Layer, inputs: list[Tensor], names: list[str],
+                     kwargs: dict[str, Value]) -> None:
+        outputs = [Tensor(n, None, "float") for n in names]
+        call = Call(layer, inputs, outputs, self.cur_line, {k: v for k, v in kwargs.items()
+                                                if k != "initial_state"})
+        for t in outputs:
+            self.tensors[t.name] = t
+            self.tensor_stmt[id(t)] = i
+            self.producer[id(t)] = call
+        self.pending_calls.append((call, i))
+
+    def merge_call(self, i: int, names: list[str], call: cst.Call) -> None:
+        q = self.qual(call.func)
+        assert q is not None
+        spec_name = FUNCTIONAL_MERGES[q.rsplit(".", 1)[1]]
+        first = call.args[0].value if call.args else None
+        if not isinstance(first, (cst.List, cst.Tuple)):
+            raise Unsupported(f"{code_of(call.func)} needs a literal list of tensors")
+        inputs = [self._tensor(el.value) for el in first.elements]
+        spec = lookup(f"keras.layers.{spec_name}")
+        assert spec is not None
+        _, kwargs = self._args(call.with_changes(args=call.args[1:]))
+        layer = Layer(self.counter.next(keras_snake(spec_name)), self.cur_line, spec=spec,
+                      args=bind(spec, [], kwargs), keras_name=spec_name, source=code_of(call))
+        self._record_call(i, layer, inputs, names, {})
+
+    def _tensor_args(self, call: cst.Call) -> list[Tensor]:
+        args = [a for a in call.args if a.keyword is None or a.keyword.value == "inputs"]
+        if not args:
+            raise Unsupported(f"layer call without inputs: {code_of(call)}")
+        node = args[0].value
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return [self._tensor(el.value) for el in node.elements]
+        return [self._tensor(node)]
+
+    def _tensor(self, node: cst.BaseExpression) -> Tensor:
+        if isinstance(node, cst.Name) and node.value in self.tensors:
+            return self.tensors[node.value]
+        if isinstance(node, cst.Call) and self._calls_tensor(node):
+            # nested call: give the intermediate a fresh name
+            tmp = self.counter.next("h")
+            self.layer_call(self.pending_calls[-1][1] if self.pending_calls else 0, [tmp], node)
+            return self.tensors[tmp]
+        raise Unsupported(f"{code_of(node)} is not a Keras tensor here")
+
+    def functional(self, i: int, var: str, call: cst.Call, *, is_return: bool) -> None:
+        ins_node = outs_node = None
+        name = None
+        for k, a in enumerate(call.args):
+            key = a.keyword.value if a.keyword else ("inputs" if k == 0 else "outputs")
+            if key == "inputs":
+                ins_node = a.value
+            elif key == "outputs":
+                outs_node = a.value
+            elif key == "name":
+                n = evaluate(a.value, self.env).value
+                name = n if isinstance(n, str) else None
+        if ins_node is None or outs_node is None:
+            raise Unsupported("keras.Model(...) without inputs/outputs: a subclassed model?")
+        inputs = self._tensor_list(ins_node)
+        outputs = self._tensor_list(outs_node)
+        outputs_are_list = isinstance(outs_node, (cst.List, cst.Tuple))
+        # calls reachable from the outputs, in source order
+        needed: set[int] = set()
+        stack = list(outputs)
+        while stack:
+            t = stack.pop()
+            c = self.producer.get(id(t))
+            if c is None or id(c) in needed:
+                continue
+            needed.add(id(c))
+            stack.extend(c.inputs)
+        calls = [c for c, _ in self.pending_calls if id(c) in needed]
+        owned = {i} | {s for c, s in self.pending_calls if id(c) in needed}
+        owned |= {self.tensor_stmt[id(t)] for t in inputs}
+        layers: list[Layer] = []
+        for c in calls:
+            if c.layer not in layers:
+                layers.append(c.layer)
+                if id(c.layer) in self.layer_stmt:
+                    owned.add(self.layer_stmt[id(c.layer)])
+        ir = ModelIR(class_name_for(var, self.function), var, "Functional", self.cur_line,
+                     inputs, layers,
+                     calls, outputs, outputs_are_list=outputs_are_list, keras_name=name)
+        ir.params = self.ctor_params(ir)
+        if var:
+            self.models[var] = ir
+        self.found.append(Found(ir, owned, i, is_return))
+
+    def _tensor_list(self, node: cst.BaseExpression) -> list[Tensor]:
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return [self._tensor(el.value) for el in node.elements]
+        return [self._tensor(node)]
+
+    # ---------------------------------------------------------------- ctor params
+    def ctor_params(self, ir: ModelIR) -> list[CtorParam]:
+        """Free names used in layer arguments that only exist inside the function."""
+        free: set[str] = set()
+        for layer in ir.layers:
+            free |= layer.free
+        for t in ir.inputs:
+            free |= t.free
+        out: list[CtorParam] = []
+        for name in sorted(free):
+            if name in self.env or name in self.module_names or name in _BUILTINS:
+                continue
+            if name in self.fn_params:
+                default = self.fn_params[name]
+                out.append(CtorParam(name, default, _annotation(default)))
+            elif name in self.locals:
+                out.append(CtorParam(name, None))
+        out.sort(key=lambda p: p.default is not None)
+        return out
+
+
+def _annotation(default: str | None) -> str | None:
+    if default is None:
+        return None
+    try:
+        import ast
+
+        value = ast.literal_eval(default)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    return {int: "int", float: "float", str: "str"}.get(type(value))
+
+
+def _seq_counter(seq: _Seq) -> NameCounter:
+    counter = getattr(seq, "_counter", None)
+    if counter is None:
+        counter = NameCounter()
+        seq._counter = counter  # type: ignore[attr-defined]
+    return counter
+
+
+def _target_names(target: cst.BaseAssignTargetExpression) -> list[str] | None:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names = []
+        for el in target.elements:
+            if not isinstance(el.value, cst.Name):
+                return None
+            names.append(el.value.value)
+        return names
+    return None
+
+
+class _Names(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value not in self.names:
+            self.names.append(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+class _Targets(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        for n in _target_names(node.target) or []:
+            self.names.add(n)
+
+    def visit_For(self, node: cst.For) -> None:
+        for n in _target_names(node.target) or []:  # type: ignore[arg-type]
+            self.names.add(n)

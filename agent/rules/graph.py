@@ -1,0 +1,72 @@
+"""The model IR: what a Keras model is, independent of how it was written.
+
+Sequential lists, ``add`` chains, functional graphs and nested models all become a
+:class:`ModelIR`: layers (constructed once, maybe called several times) and calls in source
+order over named tensors. Code generation works only from this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.rules.shapes import Shape
+from agent.rules.spec import Args, LayerSpec
+from agent.rules.values import Value
+
+
+@dataclass
+class Tensor:
+    name: str  # variable name in forward()
+    shape: Shape | None  # Keras order without batch; None = rank unknown
+    dtype: str = "float"  # "float" | "long"
+    free: set[str] = field(default_factory=set)  # names its shape expression uses
+
+
+@dataclass
+class Layer:
+    attr: str  # attribute on the module (the Keras layer name)
+    line: int
+    spec: LayerSpec | None = None  # a table layer
+    args: Args | None = None
+    inner_spec: LayerSpec | None = None  # wrapped layer (Bidirectional, TimeDistributed)
+    inner_args: Args | None = None
+    custom_ctor: str | None = None  # user class (converted elsewhere) or a submodel class
+    submodel: ModelIR | None = None
+    lambda_expr: str | None = None  # forward template from a Lambda / op on tensors
+    lambda_elementwise: bool = False
+    keras_name: str = ""  # for reports: "Dense", "MyLayer", ...
+    error: str | None = None  # why it cannot be converted (becomes a TODO + Unmapped)
+    source: str = ""  # original constructor code
+    free: set[str] = field(default_factory=set)  # names its arguments use
+
+
+@dataclass
+class Call:
+    layer: Layer
+    inputs: list[Tensor]
+    outputs: list[Tensor]
+    line: int
+    call_kwargs: dict[str, Value] = field(default_factory=dict)
+
+
+@dataclass
+class CtorParam:
+    name: str
+    default: str | None  # code, or None for a required parameter
+    annotation: str | None = None
+
+
+@dataclass
+class ModelIR:
+    class_name: str
+    var: str  # the variable the original bound (or "" for `return Sequential(...)`)
+    kind: str  # "Sequential" | "Functional"
+    line: int
+    inputs: list[Tensor]
+    layers: list[Layer]
+    calls: list[Call]
+    outputs: list[Tensor]
+    outputs_are_list: bool = False
+    params: list[CtorParam] = field(default_factory=list)
+    keras_name: str | None = None
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,146 @@
+"""Resolve names in a module to canonical Keras qualified names.
+
+A light alias table instead of libcst's ScopeProvider: module-level (and function-level)
+imports are read once, then ``tf.keras.layers.Dense``, ``layers.Dense`` and ``Dense`` all
+resolve to ``keras.layers.Dense``. Shadowing of an imported name by a local variable is rare
+in model code and not tracked; it costs a fraction of a full scope analysis (see the speed
+benchmark in eval/bench_rules.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+# Longest prefix first: each maps a real module path onto the canonical ``keras.`` namespace.
+_CANONICAL_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("tensorflow.python.keras.", "keras."),
+    ("tensorflow.keras.", "keras."),
+    ("tf_keras.", "keras."),
+    ("keras.src.", "keras."),
+    ("keras.api.", "keras."),
+)
+_CANONICAL_EXACT = {"tensorflow.keras": "keras", "tf_keras": "keras", "keras.api": "keras"}
+
+# Submodules that re-export the same symbols (Keras 2 style paths).
+_LAYER_SUBMODULES = (
+    "core", "convolutional", "pooling", "recurrent", "normalization", "merge", "embeddings",
+    "advanced_activations", "wrappers", "noise", "reshaping", "attention", "activation",
+    "preprocessing", "regularization", "rnn", "merging",
+)
+_ALIASES = {
+    "keras.models.Sequential": "keras.Sequential",
+    "keras.models.Model": "keras.Model",
+    "keras.engine.training.Model": "keras.Model",
+    "keras.layers.Input": "keras.Input",
+    "keras.engine.input_layer.Input": "keras.Input",
+    "keras.models.load_model": "keras.saving.load_model",
+    "keras.layers.Layer": "keras.layers.Layer",
+    "keras.engine.base_layer.Layer": "keras.layers.Layer",
+}
+
+
+def canonical(qualname: str) -> str:
+    """Map any spelling of a Keras path onto ``keras.<public path>``."""
+    if qualname in _CANONICAL_EXACT:
+        return _CANONICAL_EXACT[qualname]
+    for prefix, repl in _CANONICAL_PREFIXES:
+        if qualname.startswith(prefix):
+            qualname = repl + qualname[len(prefix):]
+            break
+    parts = qualname.split(".")
+    if len(parts) == 4 and parts[:2] == ["keras", "layers"] and parts[2] in _LAYER_SUBMODULES:
+        qualname = f"keras.layers.{parts[3]}"
+    return _ALIASES.get(qualname, qualname)
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` as a string, or None for anything that is not a plain dotted name."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted(node.value)
+        return None if base is None else f"{base}.{node.attr.value}"
+    return None
+
+
+def _module_name(node: cst.BaseExpression) -> str:
+    name = dotted(node)
+    return name or ""
+
+
+@dataclass
+class ImportTable:
+    """Local name → fully qualified name, for everything imported from keras/tensorflow."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    # (line-independent) list of import statements that touch keras/tensorflow
+    keras_modules: set[str] = field(default_factory=set)
+
+    def resolve(self, node: cst.BaseExpression) -> str | None:
+        """Canonical qualified name of an expression like ``layers.Dense``, if it is Keras/TF."""
+        name = dotted(node)
+        if name is None:
+            return None
+        head, _, rest = name.partition(".")
+        target = self.names.get(head)
+        if target is None:
+            return None
+        full = f"{target}.{rest}" if rest else target
+        return canonical(full)
+
+    def add_import(self, node: cst.Import | cst.ImportFrom) -> None:
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                full = _module_name(alias.name)
+                if not _is_framework(full):
+                    continue
+                self.keras_modules.add(full)
+                if alias.asname is not None:
+                    local = _module_name(alias.asname.name)
+                    self.names[local] = full
+                else:
+                    head = full.split(".")[0]
+                    self.names[head] = head
+            return
+        if node.relative or node.module is None:
+            return
+        module = _module_name(node.module)
+        if not _is_framework(module):
+            return
+        self.keras_modules.add(module)
+        if isinstance(node.names, cst.ImportStar):
+            self.names["*" + module] = module
+            return
+        for alias in node.names:
+            imported = _module_name(alias.name)
+            local = _module_name(alias.asname.name) if alias.asname is not None else imported
+            self.names[local] = f"{module}.{imported}"
+
+
+def _is_framework(module: str) -> bool:
+    top = module.split(".")[0]
+    return top in ("keras", "tensorflow", "tf_keras")
+
+
+class _ImportCollector(cst.CSTVisitor):
+    def __init__(self, table: ImportTable) -> None:
+        self.table = table
+
+    def visit_Import(self, node: cst.Import) -> None:
+        self.table.add_import(node)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.table.add_import(node)
+
+
+def collect_imports(module: cst.Module) -> ImportTable:
+    table = ImportTable()
+    module.visit(_ImportCollector(table))
+    return table
+
+
+def is_tf_name(qualname: str) -> bool:
+    """True for tensorflow-only names (``tensorflow.math.sin``), after canonicalisation."""
+    return qualname.startswith("tensorflow")

@@ -1,0 +1,44 @@
+"""The layer table: canonical Keras name → :class:`LayerSpec`, assembled from the families."""
+
+from __future__ import annotations
+
+from agent.rules.layers import conv, core, merge, norm, pooling, recurrent
+from agent.rules.spec import LayerSpec
+
+_FAMILIES = (core, conv, pooling, norm, recurrent, merge)
+
+
+def _load() -> dict[str, LayerSpec]:
+    table: dict[str, LayerSpec] = {}
+    for family in _FAMILIES:
+        for spec in family.SPECS:
+            key = f"keras.layers.{spec.keras}"
+            if key in table:
+                raise ValueError(f"duplicate layer spec {key}")
+            table[key] = spec
+    return table
+
+
+LAYERS: dict[str, LayerSpec] = _load()
+
+# Keras 2 / alternative spellings of the same layers.
+ALIASES = {
+    "keras.layers.Convolution1D": "keras.layers.Conv1D",
+    "keras.layers.Convolution2D": "keras.layers.Conv2D",
+    "keras.layers.Convolution3D": "keras.layers.Conv3D",
+    "keras.layers.Conv2DTranspose": "keras.layers.Conv2DTranspose",
+    "keras.layers.Deconvolution2D": "keras.layers.Conv2DTranspose",
+    "keras.layers.MaxPool1D": "keras.layers.MaxPooling1D",
+    "keras.layers.MaxPool2D": "keras.layers.MaxPooling2D",
+    "keras.layers.MaxPool3D": "keras.layers.MaxPooling3D",
+    "keras.layers.AvgPool1D": "keras.layers.AveragePooling1D",
+    "keras.layers.AvgPool2D": "keras.layers.AveragePooling2D",
+    "keras.layers.GlobalAvgPool1D": "keras.layers.GlobalAveragePooling1D",
+    "keras.layers.GlobalAvgPool2D": "keras.layers.GlobalAveragePooling2D",
+    "keras.layers.GlobalMaxPool1D": "keras.layers.GlobalMaxPooling1D",
+    "keras.layers.GlobalMaxPool2D": "keras.layers.GlobalMaxPooling2D",
+}
+
+
+def lookup(qualname: str) -> LayerSpec | None:
+    return LAYERS.get(ALIASES.get(qualname, qualname))

@@ -1,0 +1,190 @@
+"""LSTM / GRU / SimpleRNN and the Bidirectional wrapper (batch_first, Keras gate semantics).
+
+Keras returns the last step unless ``return_sequences``; ``return_state`` adds the final
+states. A bidirectional layer's last output is *not* ``out[:, -1]`` for the backward half
+(that is its first step), so we read the final states ``h_n`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agent.rules.initializers import init_statement
+from agent.rules.layers.common import dim_code
+from agent.rules.shapes import Dim, Shape, mul
+from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
+
+_TORCH = {"LSTM": "nn.LSTM", "GRU": "nn.GRU", "SimpleRNN": "nn.RNN"}
+
+RNN_DEFAULTS: dict[str, Any] = {
+    "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
+    "kernel_initializer": "glorot_uniform", "recurrent_initializer": "orthogonal",
+    "bias_initializer": "zeros", "unit_forget_bias": True, "dropout": 0.0,
+    "recurrent_dropout": 0.0, "return_sequences": False, "return_state": False,
+    "go_backwards": False, "stateful": False, "unroll": False, "reset_after": True,
+    "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
+}
+
+
+def _check(kind: str, a: Args) -> None:
+    if kind in ("LSTM", "GRU"):
+        if a.get("activation") != "tanh" or a.get("recurrent_activation") != "sigmoid":
+            raise Unsupported(f"{kind} with activation={a.code('activation')}, "
+                              f"recurrent_activation={a.code('recurrent_activation')} needs a "
+                              "hand-written cell (nn.{kind} is tanh/sigmoid only)")
+    elif a.get("activation") not in ("tanh", "relu"):
+        raise Unsupported(f"SimpleRNN(activation={a.code('activation')})")
+    if kind == "GRU" and not a.get("reset_after"):
+        raise Unsupported("GRU(reset_after=False) (Keras 2 default) needs a hand-written cell")
+    if a.get("stateful"):
+        raise Unsupported(f"{kind}(stateful=True): carry the state between batches by hand")
+    if a.get("dropout") or a.get("recurrent_dropout"):
+        raise Unsupported(f"{kind}(dropout/recurrent_dropout): nn.{kind} has no per-step masks")
+    for reg in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer"):
+        if a.get(reg) is not None:
+            raise Unsupported(f"{kind}({reg}=...): add the penalty in training_step")
+    a.get("unroll")
+
+
+def _ctor(kind: str, a: Args, in_dim: Dim, bidirectional: bool) -> str:
+    args = [dim_code(in_dim), a.code("units"), "batch_first=True"]
+    if kind == "SimpleRNN" and a.get("activation") == "relu":
+        args.append('nonlinearity="relu"')
+    if not a.get("use_bias"):
+        args.append("bias=False")
+    if bidirectional:
+        args.append("bidirectional=True")
+    return f"{_TORCH[kind]}({', '.join(args)})"
+
+
+def _inits(kind: str, a: Args, bidirectional: bool, w: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    units = a.code("units")
+    for sfx in ("", "_reverse") if bidirectional else ("",):
+        out.append(init_statement(a, "kernel_initializer", f"{{m}}.weight_ih_l0{sfx}", w))
+        out.append(init_statement(a, "recurrent_initializer", f"{{m}}.weight_hh_l0{sfx}", w))
+        if a.get("use_bias"):
+            out.append(init_statement(a, "bias_initializer", f"{{m}}.bias_ih_l0{sfx}", w))
+            out.append(f"nn.init.zeros_({{m}}.bias_hh_l0{sfx})")
+            if kind == "LSTM" and a.get("unit_forget_bias"):
+                out.append(f"nn.init.ones_({{m}}.bias_ih_l0{sfx}[{units}:2 * {units}])")
+    return tuple(out)
+
+
+def _states(kind: str) -> str:
+    return "({s}_h, {s}_c)" if kind == "LSTM" else "{s}_h"
+
+
+def rnn_builder(kind: str):  # type: ignore[no-untyped-def]
+    def build(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+        _check(kind, a)
+        w: list[str] = []
+        shape = ins[0]
+        units = a.value("units")
+        seq, state = bool(a.get("return_sequences")), bool(a.get("return_state"))
+        x = "{x}.flip(1)" if a.get("go_backwards") else "{x}"
+        if len(ins) > 1:  # initial_state=[h, c] passed at call time
+            x += ", " + ("({x1}.unsqueeze(0), {x2}.unsqueeze(0))" if kind == "LSTM"
+                         else "{x1}.unsqueeze(0)")
+        call = "{m}(" + x + ")"
+        out_shape: Shape = (shape[0], units) if seq else (units,)
+        common = dict(modules=(("", _ctor(kind, a, shape[-1], False)),),
+                      init=_inits(kind, a, False, w), layout="keras", warnings=tuple(w))
+        if not state:
+            return Built(out=out_shape, forward=call + ("[0]" if seq else "[0][:, -1]"),
+                         **common)  # type: ignore[arg-type]
+        if kind == "LSTM":
+            stmts = ("{y0}, ({y1}, {y2}) = " + call, "{y1}, {y2} = {y1}[-1], {y2}[-1]")
+            outs: list[Shape] = [out_shape, (units,), (units,)]
+        else:
+            stmts = ("{y0}, {y1} = " + call, "{y1} = {y1}[-1]")
+            outs = [out_shape, (units,)]
+        if not seq:
+            stmts += ("{y0} = {y0}[:, -1]",)
+        return Built(out=outs, stmts=stmts, **common)  # type: ignore[arg-type]
+
+    return build
+
+
+def _bidirectional(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+    inner, spec = ctx.inner_args, ctx.inner_spec
+    if inner is None or spec is None or spec.keras not in _TORCH:
+        raise Unsupported("Bidirectional around a layer other than LSTM/GRU/SimpleRNN")
+    if a.get("backward_layer") is not None:
+        raise Unsupported("Bidirectional(backward_layer=...)")
+    kind = spec.keras
+    _check(kind, inner)
+    if inner.get("return_state") or inner.get("go_backwards"):
+        raise Unsupported("Bidirectional with return_state/go_backwards")
+    mode = a.get("merge_mode")
+    if mode not in ("concat", "sum", "ave", "mul"):
+        raise Unsupported(f"Bidirectional(merge_mode={mode!r})")
+    w: list[str] = []
+    shape = ins[0]
+    units = inner.value("units")
+    seq = bool(inner.get("return_sequences"))
+    call = "{m}({x})"
+    merge = {"concat": "torch.cat([{f}, {b}], dim=-1)", "sum": "{f} + {b}",
+             "ave": "({f} + {b}) / 2", "mul": "{f} * {b}"}[mode]
+    if seq:
+        if mode == "concat":
+            stmts: tuple[str, ...] = ("{y} = " + call + "[0]",)
+        else:
+            stmts = ("{y}_f, {y}_b = " + call + "[0].chunk(2, dim=-1)",
+                     "{y} = " + merge.format(f="{y}_f", b="{y}_b"))
+    else:
+        states = _states(kind).format(s="{y}")
+        stmts = ("_, " + states + " = " + call,
+                 "{y} = " + merge.format(f="{y}_h[-2]", b="{y}_h[-1]"))
+    width = mul(units, 2) if mode == "concat" else units
+    out: Shape = (shape[0], width) if seq else (width,)
+    return Built(out=out, stmts=stmts, layout="keras",
+                 modules=(("", _ctor(kind, inner, shape[-1], True)),),
+                 init=_inits(kind, inner, True, w), warnings=tuple(w))
+
+
+def _rnn_spec(kind: str, examples: tuple[Example, ...]) -> LayerSpec:
+    return LayerSpec(
+        kind, ("units", "activation", "recurrent_activation", "use_bias"), RNN_DEFAULTS,
+        rnn_builder(kind), torch=(f"torch.{_TORCH[kind]}",),
+        torch_kwargs={f"torch.{_TORCH[kind]}": ("input_size", "hidden_size", "batch_first",
+                                                "bias", "bidirectional")
+                      + (("nonlinearity",) if kind == "SimpleRNN" else ())},
+        port=kind.lower(), stateful=True, call_args=("initial_state", "mask", "training"),
+        examples=examples,
+    )
+
+
+SPECS: tuple[LayerSpec, ...] = (
+    _rnn_spec("LSTM", (
+        Example("layers.LSTM(8)", (5, 3), ("nn.LSTM(3, 8, batch_first=True)", "[0][:, -1]")),
+        Example("layers.LSTM(8, return_sequences=True)", (5, 3), ("[0]",)),
+        Example("layers.LSTM(4, go_backwards=True)", (5, 3), (".flip(1)",)),
+        Example("layers.LSTM(4, return_sequences=True, use_bias=False)", (5, 3), ("bias=False",)),
+    )),
+    _rnn_spec("GRU", (
+        Example("layers.GRU(6)", (5, 3), ("nn.GRU(3, 6, batch_first=True)",)),
+        Example("layers.GRU(6, return_sequences=True)", (4, 2), ("nn.GRU(2, 6",)),
+    )),
+    _rnn_spec("SimpleRNN", (
+        Example("layers.SimpleRNN(5)", (4, 3), ("nn.RNN(3, 5, batch_first=True)",)),
+        Example('layers.SimpleRNN(5, activation="relu", return_sequences=True)', (4, 3),
+                ('nonlinearity="relu"',)),
+    )),
+    LayerSpec(
+        "Bidirectional", ("layer", "merge_mode"), {"merge_mode": "concat", "backward_layer": None},
+        _bidirectional, torch=("torch.nn.LSTM", "torch.nn.GRU", "torch.cat"),
+        port="bidirectional", stateful=True,
+        examples=(
+            Example("layers.Bidirectional(layers.LSTM(4))", (5, 3),
+                    ("bidirectional=True", "torch.cat(")),
+            Example("layers.Bidirectional(layers.LSTM(4, return_sequences=True))", (5, 3),
+                    ("bidirectional=True",)),
+            Example('layers.Bidirectional(layers.GRU(4), merge_mode="sum")', (5, 3),
+                    ("nn.GRU(3, 4",)),
+            Example('layers.Bidirectional(layers.GRU(3, return_sequences=True), merge_mode="ave")',
+                    (5, 3), (".chunk(2, dim=-1)",)),
+        ),
+    ),
+)

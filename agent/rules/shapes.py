@@ -1,0 +1,100 @@
+"""Static shape arithmetic on dimensions that are ints, code expressions, or unknown.
+
+A dimension is an ``int`` when known, a ``str`` holding a Python expression when it depends on
+a constructor argument (``"hidden * 2"``), or ``None`` when it is unknown at conversion time
+(a ``None`` in ``Input(shape=(None, 16))``). Expressions stay printable so the generated code
+reads ``nn.Linear(hidden * 2, 10)`` rather than a Lazy module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+Dim = int | str | None
+Shape = tuple[Dim, ...]  # without the batch axis, in Keras order
+
+
+def _wrap(d: str) -> str:
+    return d if d.isidentifier() or d.lstrip("-").isdigit() else f"({d})"
+
+
+def mul(a: Dim, b: Dim) -> Dim:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    if a == 1:
+        return b
+    if b == 1:
+        return a
+    return f"{_wrap(str(a))} * {_wrap(str(b))}"
+
+
+def add(a: Dim, b: Dim) -> Dim:
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    if b == 0:
+        return a
+    if a == 0:
+        return b
+    if isinstance(b, int) and b < 0:
+        return f"{a} - {-b}"
+    return f"{a} + {_wrap(str(b))}"
+
+
+def floordiv(a: Dim, b: int) -> Dim:
+    if a is None:
+        return None
+    if isinstance(a, int):
+        return a // b
+    return a if b == 1 else f"{_wrap(a)} // {b}"
+
+
+def ceildiv(a: Dim, b: int) -> Dim:
+    if a is None:
+        return None
+    if isinstance(a, int):
+        return -(-a // b)
+    return a if b == 1 else f"-(-{_wrap(a)} // {b})"
+
+
+def product(dims: Sequence[Dim]) -> Dim:
+    out: Dim = 1
+    for d in dims:
+        out = mul(out, d)
+    return out
+
+
+def conv_out(size: Dim, kernel: int, stride: int, padding: str, dilation: int = 1) -> Dim:
+    """Keras output length of a convolution or pooling window along one axis."""
+    if padding == "same":
+        return ceildiv(size, stride)
+    effective = dilation * (kernel - 1) + 1
+    return add(floordiv(add(size, -effective), stride), 1)
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's asymmetric "same" padding: the extra pixel goes after (bottom/right)."""
+    effective = dilation * (kernel - 1) + 1
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+def same_padding_static(kernel: int, stride: int, dilation: int = 1) -> tuple[int, int] | None:
+    """Padding for "same" when it does not depend on the input size (stride 1)."""
+    if stride != 1:
+        return None
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
+def fmt(d: Dim) -> str:
+    return "None" if d is None else str(d)
+
+
+def known(dims: Sequence[Dim]) -> bool:
+    return all(d is not None for d in dims)

@@ -1,0 +1,133 @@
+"""Static values of argument expressions: literals, known constants, or symbolic code.
+
+Layer arguments are usually literals (``Dense(128)``) but often names (``Dense(hidden)``)
+bound to a constant or to a parameter of ``build_model(hidden=128)``. A :class:`Value` keeps
+both the source code and, when it is known statically, the Python value, so shape inference
+can fold constants and still print readable expressions (``hidden * 2``) otherwise.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any
+
+import libcst as cst
+
+_EMPTY = cst.Module(body=[])
+
+
+class Unknown:
+    """Marker for a value that is not known statically."""
+
+    _instance: Unknown | None = None
+
+    def __new__(cls) -> Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = Unknown()
+
+
+@dataclass(frozen=True)
+class Value:
+    code: str
+    value: Any = UNKNOWN
+    node: cst.BaseExpression | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.value is not UNKNOWN
+
+    def __repr__(self) -> str:
+        return f"Value({self.code!r})"
+
+
+def code_of(node: cst.CSTNode) -> str:
+    return _EMPTY.code_for_node(node)
+
+
+def evaluate(node: cst.BaseExpression, env: dict[str, Any] | None = None) -> Value:
+    """Evaluate a literal-ish expression; names are looked up in ``env`` (constants)."""
+    code = code_of(node)
+    return Value(code, _eval(node, env or {}), node)
+
+
+def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
+    if isinstance(node, cst.Name):
+        if node.value in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[node.value]
+        return env.get(node.value, UNKNOWN)
+    if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+        try:
+            return ast.literal_eval(code_of(node))
+        except (ValueError, SyntaxError):
+            return UNKNOWN
+    if isinstance(node, cst.Imaginary):
+        return UNKNOWN
+    if isinstance(node, (cst.Tuple, cst.List)):
+        items = []
+        for el in node.elements:
+            if isinstance(el, cst.StarredElement):
+                return UNKNOWN
+            items.append(_eval(el.value, env))
+        if any(i is UNKNOWN for i in items):
+            return UNKNOWN
+        return tuple(items) if isinstance(node, cst.Tuple) else list(items)
+    if isinstance(node, cst.UnaryOperation):
+        inner = _eval(node.expression, env)
+        if inner is UNKNOWN:
+            return UNKNOWN
+        if isinstance(node.operator, cst.Minus):
+            return -inner
+        if isinstance(node.operator, cst.Plus):
+            return +inner
+        if isinstance(node.operator, cst.Not):
+            return not inner
+        return UNKNOWN
+    if isinstance(node, cst.BinaryOperation):
+        left, right = _eval(node.left, env), _eval(node.right, env)
+        if left is UNKNOWN or right is UNKNOWN:
+            return UNKNOWN
+        op = type(node.operator).__name__
+        try:
+            return _BINOPS[op](left, right)
+        except (KeyError, TypeError, ZeroDivisionError, ValueError):
+            return UNKNOWN
+    return UNKNOWN
+
+
+_BINOPS: dict[str, Any] = {
+    "Add": lambda a, b: a + b,
+    "Subtract": lambda a, b: a - b,
+    "Multiply": lambda a, b: a * b,
+    "Divide": lambda a, b: a / b,
+    "FloorDivide": lambda a, b: a // b,
+    "Modulo": lambda a, b: a % b,
+    "Power": lambda a, b: a**b,
+}
+
+
+def module_constants(module: cst.Module) -> dict[str, Any]:
+    """Top-level ``NAME = <literal>`` bindings (assigned once), usable for shape inference."""
+    env: dict[str, Any] = {}
+    seen: dict[str, int] = {}
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                target = small.targets[0].target
+                if isinstance(target, cst.Name):
+                    seen[target.value] = seen.get(target.value, 0) + 1
+                    env[target.value] = _eval(small.value, env)
+            elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                if isinstance(small.target, cst.Name):
+                    seen[small.target.value] = seen.get(small.target.value, 0) + 1
+                    env[small.target.value] = _eval(small.value, env)
+    return {k: v for k, v in env.items() if v is not UNKNOWN and seen[k] == 1}

@@ -1,0 +1,154 @@
+"""Validate converted files: parse → ruff → mypy → fast_dev_run, cheapest first.
+
+Each file stops at its first failed check; the checks after it are ``not_run`` with the
+reason, so the report and the LLM repair loop see exactly one thing to fix. ruff and mypy run
+once for the whole batch (their start-up dominates); fast_dev_run goes file by file through
+one warm worker. A check that cannot run (tool missing, tool crash) is ``not_run`` and does
+not stop the later checks: it says nothing about the file. See docs/validation.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import libcst
+
+from agent.records import CheckResult, Diagnostic
+from agent.tools.fast_dev_run import Worker
+from agent.tools.mypy import run_mypy
+from agent.tools.ruff import run_ruff
+
+CHECKS: tuple[str, ...] = ("parse", "ruff", "mypy", "fast_dev_run")
+
+
+def _syntax_error(source: str, path: Path) -> Diagnostic | None:
+    """Python's own parser first (its positions are exact), then libcst's, which the rules and
+    the LLM splicer use and which must accept the file too."""
+    try:
+        ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        return Diagnostic("parse", exc.lineno or 0, exc.offset or 0, "syntax", exc.msg, str(path))
+    except ValueError as exc:  # null bytes
+        return Diagnostic("parse", 0, 0, "syntax", str(exc), str(path))
+    try:
+        libcst.parse_module(source)
+    except libcst.ParserSyntaxError as exc:
+        return Diagnostic("parse", exc.raw_line, exc.raw_column + 1, "syntax",
+                          f"libcst: {exc.message}", str(path))
+    return None
+
+
+def parse_check(path: Path) -> CheckResult:
+    """Does the file parse? Never raises."""
+    started = time.perf_counter()
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        diagnostic = Diagnostic("parse", 0, 0, "unreadable", str(exc), str(path))
+        return CheckResult("parse", "failed", f"cannot read the file: {exc}", (diagnostic,),
+                           time.perf_counter() - started)
+    error = _syntax_error(source, path)
+    if error is not None:
+        return CheckResult("parse", "failed", f"syntax error: {error.message}", (error,),
+                           time.perf_counter() - started)
+    return CheckResult("parse", "passed", seconds=time.perf_counter() - started)
+
+
+def _skipped(name: str, failed: str) -> CheckResult:
+    return CheckResult(name, "not_run", f"earlier check failed: {failed}")
+
+
+def validate_files(
+    paths: Sequence[Path],
+    *,
+    checks: Sequence[str] = CHECKS,
+    worker: Worker | None = None,
+    time_limit_s: float = 60.0,
+    memory_limit_mb: int = 4096,
+    mypy_cache_dir: Path | None = None,
+) -> dict[Path, tuple[CheckResult, ...]]:
+    """Results per path, in the order of ``CHECKS`` (only the requested ones).
+
+    ``worker`` is reused when given (the caller closes it); otherwise one is started for this
+    call and closed at the end. ``mypy_cache_dir`` defaults to ``~/.cache/k2l-agent/mypy``.
+    """
+    unknown = set(checks) - set(CHECKS)
+    if unknown:
+        raise ValueError(f"unknown checks: {sorted(unknown)}; known: {CHECKS}")
+    wanted = [c for c in CHECKS if c in checks]
+    done: dict[Path, list[CheckResult]] = {p: [] for p in paths}
+    failed: dict[Path, str] = {}
+
+    def record(path: Path, result: CheckResult) -> None:
+        done[path].append(result)
+        if result.status == "failed":
+            failed[path] = result.name
+
+    def pending() -> list[Path]:
+        return [p for p in paths if p not in failed]
+
+    own_worker: Worker | None = None
+    if "fast_dev_run" in wanted and paths:
+        if worker is None:
+            worker = own_worker = Worker()
+        try:
+            worker.spawn()  # torch and Lightning import while ruff and mypy run
+        except OSError:
+            pass  # reported as not_run when the first file asks for it
+    try:
+        for name in wanted:
+            for path in paths:
+                if path in failed:
+                    done[path].append(_skipped(name, failed[path]))
+            todo = pending()
+            if name == "parse":
+                for path in todo:
+                    record(path, parse_check(path))
+            elif name == "ruff":
+                for path, result in run_ruff(todo).items():
+                    record(path, result)
+            elif name == "mypy":
+                for path, result in run_mypy(todo, cache_dir=mypy_cache_dir).items():
+                    record(path, result)
+            elif name == "fast_dev_run":
+                for path in todo:
+                    assert worker is not None
+                    record(path, worker.validate(
+                        path, time_limit_s=time_limit_s, memory_limit_mb=memory_limit_mb))
+    finally:
+        if own_worker is not None:
+            own_worker.close()
+    return {p: tuple(results) for p, results in done.items()}
+
+
+def validate_source(
+    source: str, name: str = "converted.py", **kw: object
+) -> tuple[CheckResult, ...]:
+    """Validate code held in memory (the LLM stage's replies) under the file name ``name``.
+
+    Keyword arguments go to :func:`validate_files`. Diagnostics name ``name``, not the
+    temporary file, so they can go straight back into a prompt.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="k2l-validate-")).resolve()
+    try:
+        path = tmp / Path(name).name
+        path.write_text(source, encoding="utf-8")
+        results = validate_files([path], **kw)  # type: ignore[arg-type]
+        return tuple(_renamed(r, str(tmp), name) for r in results[path])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _renamed(result: CheckResult, tmp: str, name: str) -> CheckResult:
+    diagnostics = tuple(
+        replace(d, file=name, message=d.message.replace(f"{tmp}/{Path(name).name}", name))
+        for d in result.diagnostics
+    )
+    return replace(result, diagnostics=diagnostics,
+                   message=result.message.replace(f"{tmp}/{Path(name).name}", name))

@@ -1,0 +1,269 @@
+"""Copy trained weights from a Keras model into its converted torch module.
+
+Layers are paired by name first (converted modules keep Keras layer names), then by kind
+in creation order (Keras's auto names ``dense``, ``dense_1``... encode it), so a model built
+in a session whose name counters had moved on still ports. Any mismatch fails loudly,
+naming the layer: a silent partial port is worse than none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agent.rules.naming import keras_snake
+
+
+class PortError(Exception):
+    """A layer could not be matched or its weights do not fit."""
+
+
+Array = np.ndarray[Any, Any]
+
+
+def _weights(layer: Any) -> dict[str, Array]:
+    return {w.name.split("/")[-1].split(":")[0]: np.asarray(w.numpy() if hasattr(w, "numpy")
+                                                             else w) for w in layer.weights}
+
+
+def _set(param: torch.Tensor | None, value: Array, where: str) -> None:
+    if param is None:
+        raise PortError(f"{where}: torch module has no parameter for a Keras weight")
+    t = torch.as_tensor(np.ascontiguousarray(value), dtype=param.dtype)
+    if tuple(t.shape) != tuple(param.shape):
+        raise PortError(f"{where}: shape {tuple(value.shape)} -> {tuple(t.shape)} does not fit "
+                        f"torch {tuple(param.shape)}")
+    with torch.no_grad():
+        param.copy_(t)
+
+
+def _dense(layer: Any, m: nn.Module, where: str) -> None:
+    w = _weights(layer)
+    _set(m.weight, w["kernel"].T, where)  # type: ignore[arg-type]
+    if "bias" in w:
+        _set(m.bias, w["bias"], where)  # type: ignore[arg-type]
+
+
+def _conv(layer: Any, m: nn.Module, where: str) -> None:
+    w = _weights(layer)
+    k = w["kernel"]
+    n = k.ndim
+    _set(m.weight, np.transpose(k, (n - 1, n - 2, *range(n - 2))), where)  # type: ignore[arg-type]
+    if "bias" in w:
+        _set(m.bias, w["bias"], where)  # type: ignore[arg-type]
+
+
+def _conv_transpose(layer: Any, m: nn.Module, where: str) -> None:
+    w = _weights(layer)
+    _set(m.weight, np.transpose(w["kernel"], (3, 2, 0, 1)), where)  # type: ignore[arg-type]
+    if "bias" in w:
+        _set(m.bias, w["bias"], where)  # type: ignore[arg-type]
+
+
+def _depthwise(layer: Any, m: nn.Module, where: str) -> None:
+    w = _weights(layer)
+    k = w.get("depthwise_kernel", w.get("kernel"))
+    if k is None:
+        raise PortError(f"{where}: no depthwise kernel")
+    kh, kw, cin, mult = k.shape
+    flat = k.reshape(kh, kw, cin * mult)  # channel c, multiplier j -> c * mult + j, as torch
+    _set(m.weight, np.transpose(flat, (2, 0, 1))[:, None], where)  # type: ignore[arg-type]
+    if "bias" in w:
+        _set(m.bias, w["bias"], where)  # type: ignore[arg-type]
+
+
+def _batch_norm(layer: Any, m: nn.Module, where: str) -> None:
+    w = _weights(layer)
+    if "gamma" in w:
+        _set(m.weight, w["gamma"], where)  # type: ignore[arg-type]
+    if "beta" in w:
+        _set(m.bias, w["beta"], where)  # type: ignore[arg-type]
+    _set(m.running_mean, w["moving_mean"], where)  # type: ignore[arg-type]
+    _set(m.running_var, w["moving_variance"], where)  # type: ignore[arg-type]
+
+
+def _layer_norm(layer: Any, m: nn.Module, where: str) -> None:
+    w = _weights(layer)
+    if "gamma" in w:
+        _set(m.weight, w["gamma"], where)  # type: ignore[arg-type]
+    if "beta" in w:
+        _set(m.bias, w["beta"], where)  # type: ignore[arg-type]
+
+
+def _embedding(layer: Any, m: nn.Module, where: str) -> None:
+    w = _weights(layer)
+    _set(m.weight, w.get("embeddings", next(iter(w.values()))), where)  # type: ignore[arg-type]
+
+
+def _gru_blocks(a: Array, axis: int) -> Array:
+    """Keras gate blocks z, r, h → torch r, z, n."""
+    z, r, h = np.split(a, 3, axis=axis)
+    return np.concatenate([r, z, h], axis=axis)
+
+
+def _rnn_into(kind: str, layer: Any, m: nn.Module, sfx: str, where: str) -> None:
+    w = _weights(layer)
+    kernel, recurrent = w["kernel"], w["recurrent_kernel"]
+    bias = w.get("bias")
+    if kind == "gru":
+        kernel, recurrent = _gru_blocks(kernel, 1), _gru_blocks(recurrent, 1)
+    _set(getattr(m, f"weight_ih_l0{sfx}"), kernel.T, where)
+    _set(getattr(m, f"weight_hh_l0{sfx}"), recurrent.T, where)
+    if bias is None:
+        return
+    if kind == "gru":
+        if bias.ndim == 2:  # reset_after=True: input and recurrent biases
+            _set(getattr(m, f"bias_ih_l0{sfx}"), _gru_blocks(bias[0], 0), where)
+            _set(getattr(m, f"bias_hh_l0{sfx}"), _gru_blocks(bias[1], 0), where)
+            return
+        raise PortError(f"{where}: GRU(reset_after=False) weights have no nn.GRU layout")
+    _set(getattr(m, f"bias_ih_l0{sfx}"), bias, where)
+    _set(getattr(m, f"bias_hh_l0{sfx}"), np.zeros_like(bias), where)
+
+
+def _rnn(kind: str) -> Callable[[Any, nn.Module, str], None]:
+    def port(layer: Any, m: nn.Module, where: str) -> None:
+        _rnn_into(kind, layer, m, "", where)
+
+    return port
+
+
+def _bidirectional(layer: Any, m: nn.Module, where: str) -> None:
+    kind = type(layer.forward_layer).__name__.lower()
+    kind = {"simplernn": "simplernn"}.get(kind, kind)
+    _rnn_into(kind, layer.forward_layer, m, "", where)
+    _rnn_into(kind, layer.backward_layer, m, "_reverse", where)
+
+
+def _prelu(layer: Any, m: nn.Module, where: str) -> None:
+    w = _weights(layer)
+    alpha = w["alpha"]
+    _set(m.weight, alpha.reshape(tuple(m.weight.shape)) if alpha.size == m.weight.numel()  # type: ignore[union-attr,arg-type]
+         else alpha, where)
+
+
+PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
+    "dense": _dense,
+    "conv": _conv,
+    "conv_transpose": _conv_transpose,
+    "depthwise": _depthwise,
+    "batch_norm": _batch_norm,
+    "layer_norm": _layer_norm,
+    "embedding": _embedding,
+    "lstm": _rnn("lstm"),
+    "gru": _rnn("gru"),
+    "simplernn": _rnn("simplernn"),
+    "bidirectional": _bidirectional,
+    "prelu": _prelu,
+}
+
+_AUTO = re.compile(r"^(?P<base>.+?)(?:_(?P<n>\d+))?$")
+
+
+def _rank(name: str) -> tuple[str, int]:
+    m = _AUTO.match(name)
+    assert m is not None
+    return m.group("base"), int(m.group("n") or 0)
+
+
+def _keras_layers(model: Any) -> list[Any]:
+    return [layer for layer in model.layers if layer.weights]
+
+
+def _is_keras_model(layer: Any) -> bool:
+    return hasattr(layer, "layers") and hasattr(layer, "inputs") or type(layer).__name__ in (
+        "Sequential", "Functional", "Model")
+
+
+def _torch_children(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(n, c) for n, c in module.named_children()
+            if any(True for _ in c.parameters()) or any(True for _ in c.buffers())]
+
+
+def _port_rule(layer: Any) -> Callable[[Any, nn.Module, str], None] | None:
+    from agent.rules.layers import lookup
+
+    spec = lookup(f"keras.layers.{type(layer).__name__}")
+    if spec is None or spec.port is None:
+        return None
+    return PORTS[spec.port]
+
+
+def port_weights(keras_model: Any, module: nn.Module, *, prefix: str = "") -> list[str]:
+    """Copy every Keras weight into ``module``; returns the ported pairs for the report.
+
+    Raises PortError naming the first layer that has no counterpart or does not fit.
+    """
+    layers = _keras_layers(keras_model)
+    children = _torch_children(module)
+    by_name = dict(children)
+    pairs: list[tuple[Any, str, nn.Module]] = []
+    used: set[str] = set()
+    rest: list[Any] = []
+    for layer in layers:
+        if layer.name in by_name and layer.name not in used:
+            pairs.append((layer, layer.name, by_name[layer.name]))
+            used.add(layer.name)
+        else:
+            rest.append(layer)
+    # creation order within each kind: Keras's name counters are monotonic per base name
+    rest.sort(key=lambda lyr: (keras_snake(type(lyr).__name__), _rank(lyr.name)[1]))
+    free = [(n, c) for n, c in children if n not in used]
+    for layer in sorted(rest, key=lambda lyr: layers.index(lyr)):
+        kind = keras_snake(type(layer).__name__)
+        same_kind = [lyr for lyr in rest if keras_snake(type(lyr).__name__) == kind]
+        candidates = [(n, c) for n, c in free if _rank(n)[0] == kind] or free
+        if not candidates:
+            raise PortError(f"{prefix}{layer.name} ({type(layer).__name__}): no torch module left "
+                            "to receive its weights")
+        index = same_kind.index(layer)
+        pool = [(n, c) for n, c in free if _rank(n)[0] == kind]
+        name, child = pool[index] if index < len(pool) and pool else candidates[0]
+        pairs.append((layer, name, child))
+        free = [(n, c) for n, c in free if n != name]
+        rest = [lyr for lyr in rest if lyr is not layer]
+    done: list[str] = []
+    for layer, name, child in pairs:
+        where = f"{prefix}{layer.name} -> {name}"
+        if _is_keras_model(layer) and not hasattr(layer, "kernel"):
+            done += port_weights(layer, child, prefix=f"{prefix}{layer.name}/")
+            continue
+        rule = _port_rule(layer)
+        if rule is None:
+            _port_custom(layer, child, where)
+        else:
+            rule(layer, child, where)
+        done.append(where)
+    leftover = [n for n, _ in children if n not in {p[1] for p in pairs}
+                and any(p.requires_grad for p in dict(children)[n].parameters())]
+    if leftover:
+        raise PortError(f"{prefix}torch modules {leftover} received no Keras weights")
+    return done
+
+
+def _port_custom(layer: Any, m: nn.Module, where: str) -> None:
+    """A custom layer: parameters named like the Keras weights (``add_weight(name=...)``)."""
+    w = _weights(layer)
+    params = dict(m.named_parameters())
+    for key, value in w.items():
+        target = params.get(key)
+        if target is None:
+            raise PortError(f"{where}: custom layer weight {key!r} has no torch parameter "
+                            f"(torch has {sorted(params)})")
+        _set(target, value, where)
+
+
+def load_keras_model(path: str) -> Any:
+    """A full Keras model from ``.keras``/``.h5`` (needs the keras package)."""
+    import keras
+
+    return keras.saving.load_model(path, compile=False)
+
+
+def iter_pairs(pairs: Iterable[str]) -> str:
+    return "\n".join(pairs)

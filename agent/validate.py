@@ -10,6 +10,8 @@ not stop the later checks: it says nothing about the file. See docs/validation.m
 from __future__ import annotations
 
 import ast
+import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -135,14 +137,18 @@ def validate_source(
     Keyword arguments go to :func:`validate_files`. Diagnostics name ``name``, not the
     temporary file, so they can go straight back into a prompt.
     """
-    tmp = Path(tempfile.mkdtemp(prefix="k2l-validate-")).resolve()
+    # A stable folder per process and name: mypy's cache remembers a module's path, and a new
+    # folder each time would hide errors of a reply that repeats an earlier one.
+    tmp = (Path(tempfile.gettempdir()) / f"k2l-validate-{os.getpid()}" /
+           hashlib.sha256(name.encode()).hexdigest()[:12]).resolve()
+    tmp.mkdir(parents=True, exist_ok=True)
     try:
         path = tmp / Path(name).name
         path.write_text(source, encoding="utf-8")
         results = validate_files([path], **kw)  # type: ignore[arg-type]
         return tuple(_renamed(r, str(tmp), name) for r in results[path])
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp / "__pycache__", ignore_errors=True)
 
 
 def _renamed(result: CheckResult, tmp: str, name: str) -> CheckResult:

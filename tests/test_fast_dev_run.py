@@ -244,3 +244,22 @@ def test_file_without_lightning_module_is_not_run(worker: Worker, tmp_path: Path
     result = _check(worker, tmp_path, HEADER + "\nX = 1\n")
     assert result.status == "not_run"
     assert "no LightningModule" in result.message
+
+
+def test_reading_stdin_cannot_steal_the_protocol(worker: Worker, tmp_path: Path) -> None:
+    source = GOOD.replace("        return self.out(F.relu(", "        input()\n        return self.out(F.relu(")
+    result = _check(worker, tmp_path, source)
+    assert result.status == "failed"
+    assert "EOFError" in result.diagnostics[0].message
+    assert _check(worker, tmp_path, GOOD, "after_stdin.py").status == "passed"
+
+
+def test_class_needing_a_dropped_top_level_value_is_not_run(
+    worker: Worker, tmp_path: Path
+) -> None:
+    source = GOOD.replace("def __init__(self, num_classes=10)",
+                          "def __init__(self, num_classes=len(CLASSES))")
+    source = source.replace("\nclass Classifier", "\nCLASSES = sorted(open('labels.txt'))\n\nclass Classifier")
+    result = _check(worker, tmp_path, source)
+    assert result.status == "not_run"
+    assert "CLASSES" in result.message

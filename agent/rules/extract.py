@@ -60,8 +60,10 @@ class BlockExtractor:
     def __init__(self, imports: ImportTable, env: dict[str, Any], *, function: str | None,
                  params: dict[str, str | None], custom_layers: set[str],
                  models_in_scope: dict[str, ModelIR], lambda_converter: LambdaConverter | None,
-                 module_names: set[str], lines: Sequence[int]) -> None:
+                 module_names: set[str], lines: Sequence[int],
+                 line_of: Callable[[cst.CSTNode], int] | None = None) -> None:
         self.lines = lines
+        self.line_of = line_of
         self.cur_line = 0
         self.imports = imports
         self.env = env
@@ -101,7 +103,11 @@ class BlockExtractor:
     def make_layer(self, call: cst.Call, line: int, counter: NameCounter) -> Layer | None:
         """A layer object from its constructor call; None if this is not a layer."""
         self._free = set()
+        saved = self.cur_line
+        if self.line_of is not None:
+            self.cur_line = self.line_of(call) or saved
         layer = self._make_layer(call, line, counter)
+        self.cur_line = saved
         if layer is not None:
             layer.free = set(self._free)
             if layer.custom_ctor is not None:

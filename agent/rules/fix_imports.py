@@ -13,15 +13,15 @@ from agent.rules.imports import ImportTable
 # local name -> import statement, in the order a senior engineer would write them
 TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
     ("np", "import numpy as np"),
-    ("torch", "import torch"),
     ("pl", "import pytorch_lightning as pl"),
-    ("torchmetrics", "import torchmetrics"),
-    ("nn", "from torch import nn"),
+    ("torch", "import torch"),
     ("F", "import torch.nn.functional as F"),
-    ("DataLoader", "from torch.utils.data import DataLoader"),
-    ("TensorDataset", "from torch.utils.data import TensorDataset"),
-    ("Dataset", "from torch.utils.data import Dataset"),
+    ("torchmetrics", "import torchmetrics"),
     ("callbacks", "from pytorch_lightning import callbacks"),
+    ("nn", "from torch import nn"),
+    ("DataLoader", "from torch.utils.data import DataLoader"),
+    ("Dataset", "from torch.utils.data import Dataset"),
+    ("TensorDataset", "from torch.utils.data import TensorDataset"),
 )
 
 

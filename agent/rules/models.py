@@ -70,8 +70,9 @@ class ModelConverter:
         pending = {id(stmt): classes for stmt, classes in top_classes}
         for stmt in top_body:
             classes = pending.get(id(stmt), [])
-            new_body.extend(classes)
-            new_body.append(stmt)
+            for cls in classes:
+                new_body.append(_spaced(cls))
+            new_body.append(_spaced(stmt) if classes else stmt)
         self.result.module = self.module.with_changes(body=new_body)
         return self.result
 
@@ -97,7 +98,8 @@ class ModelConverter:
         extractor = BlockExtractor(
             self.imports, self.env, function=function.name.value if function else None,
             params=params, custom_layers=self.custom_layers, models_in_scope=self.models,
-            lambda_converter=self.lambda_converter, module_names=module_names, lines=lines)
+            lambda_converter=self.lambda_converter, module_names=module_names, lines=lines,
+            line_of=self.line)
         founds = extractor.run(body)
         for line, what, reason in extractor.errors:
             self.result.unmapped.append((line, what, reason, function.name.value if function else ""))
@@ -176,6 +178,19 @@ class ModelConverter:
             name = f"{base}{n}"
         self.taken_classes.add(name)
         return name
+
+
+def _spaced(stmt: cst.BaseStatement) -> cst.BaseStatement:
+    """Two blank lines before a top-level definition or the statement after one (PEP 8)."""
+    lines = list(stmt.leading_lines)
+    blanks = 0
+    for line in lines:
+        if line.comment is None:
+            blanks += 1
+        else:
+            break
+    extra = [cst.EmptyLine()] * max(0, 2 - blanks)
+    return stmt.with_changes(leading_lines=[*extra, *lines])
 
 
 def _is_main(node: cst.If) -> bool:

@@ -31,7 +31,8 @@ _BUILDER = re.compile(r"^(build|make|create|get|define|construct)_?")
 
 def class_name_for(var: str, function: str | None) -> str:
     """``model`` → ``Model``; ``return Sequential(...)`` in ``build_cnn`` → ``Cnn``."""
-    if var:
+    generic = var in ("model", "m", "net", "network", "mdl", "keras_model")
+    if var and not (generic and function and _BUILDER.match(function)):
         return camel(var)
     if function:
         stripped = _BUILDER.sub("", function)

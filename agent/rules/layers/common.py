@@ -34,10 +34,16 @@ def activation(args: Args, warnings: list[str], name: str = "activation") -> str
 
 
 def weight_inits(args: Args, warnings: list[str], *, weight: str = "{m}.weight",
-                 bias: str | None = "{m}.bias") -> tuple[str, ...]:
-    """Kernel and bias init statements, skipping ones equal to what we would write anyway."""
+                 bias: str | None = "{m}.bias", optional_bias: bool = False) -> tuple[str, ...]:
+    """Kernel and bias init statements.
+
+    ``optional_bias``: torch types the bias as ``Tensor | None`` (convolutions), so mypy needs
+    the ``assert`` that ``use_bias=True`` guarantees.
+    """
     out = [init_statement(args, "kernel_initializer", weight, warnings)]
     if bias is not None and args.get("use_bias"):
+        if optional_bias:
+            out.append(f"assert {bias} is not None")
         out.append(init_statement(args, "bias_initializer", bias, warnings))
     return tuple(out)
 

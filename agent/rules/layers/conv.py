@@ -97,7 +97,7 @@ def conv_builder(rank: int):  # type: ignore[no-untyped-def]
         return Built(
             out=out, forward=forward, layout="cf",
             modules=(("", f"nn.Conv{rank}d({', '.join(args)})"),),
-            init=weight_inits(a, w), activation=activation(a, w), warnings=tuple(w),
+            init=weight_inits(a, w, optional_bias=True), activation=activation(a, w), warnings=tuple(w),
         )
 
     return build
@@ -139,7 +139,7 @@ def _conv_transpose(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     return Built(
         out=tuple(out_sp) + (filters,), forward=forward, layout="cf",
         modules=(("", f"nn.ConvTranspose2d({', '.join(args)})"),),
-        init=weight_inits(a, w), activation=activation(a, w), warnings=tuple(w),
+        init=weight_inits(a, w, optional_bias=True), activation=activation(a, w), warnings=tuple(w),
     )
 
 
@@ -163,14 +163,13 @@ def _depthwise(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     args.append(f"groups={cin}")
     if not a.get("use_bias"):
         args.append("bias=False")
-    a.get("kernel_initializer")
     inits = ["nn.init.xavier_uniform_({m}.weight)"] if a.get(
         "depthwise_initializer") == "glorot_uniform" else []
     if not inits:
         raise Unsupported("depthwise_initializer other than glorot_uniform")
     w.append("depthwise kernel init uses torch's fan (kh*kw, kh*kw*mult): bound differs from Keras")
     if a.get("use_bias"):
-        inits.append("nn.init.zeros_({m}.bias)")
+        inits += ["assert {m}.bias is not None", "nn.init.zeros_({m}.bias)"]
     cout: Dim = shape[-1] if mult == 1 else (shape[-1] * mult if isinstance(shape[-1], int) else None)
     out = spatial_out(shape[:-1], k, s, d, padding) + (cout,)
     return Built(out=out, forward=forward, layout="cf",

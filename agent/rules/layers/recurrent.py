@@ -114,6 +114,7 @@ def _bidirectional(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     if a.get("backward_layer") is not None:
         raise Unsupported("Bidirectional(backward_layer=...)")
     kind = spec.keras
+    a.used.add("layer")  # the wrapped layer: converted through inner_args
     _check(kind, inner)
     if inner.get("return_state") or inner.get("go_backwards"):
         raise Unsupported("Bidirectional with return_state/go_backwards")

@@ -1,0 +1,133 @@
+"""The ``migrate`` command: options → pipeline → reports → exit code (0 ok, 1 attention, 2 usage)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from agent.pipeline import Options, UsageError, _Converted, migrate
+from agent.report import exit_code, headline, render_markdown, write_reports
+
+
+def _progress() -> Any:
+    """A rich progress bar on a terminal; nothing on CI or when piped."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(stderr=True), transient=True)
+
+
+def _changed(src: Path, base: str) -> frozenset[str]:
+    from agent.github.changed import changed_python_files
+
+    root = src if src.is_dir() else src.parent
+    files = changed_python_files(root, base)
+    return frozenset(p.resolve().relative_to(root.resolve()).as_posix() for p in files)
+
+
+def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path) -> tuple[Any, list[str]]:
+    """An LLM stage callable if an endpoint is configured, else None and why."""
+    from agent.config import ConfigError, load_llm_config
+
+    root = src if src.is_dir() else src.parent
+    try:
+        config = load_llm_config(root, cli=cli)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    if not (config.api_key or config.base_url):
+        return None, ["LLM stage off: no endpoint configured (set OPENAI_API_KEY or --base-url)"]
+    config = replace(config, cache_dir=report_dir,
+                     trajectory_path=config.trajectory_path or report_dir / "trajectory.jsonl")
+
+    def stage(items: list[_Converted], out: Path) -> list[str]:
+        from agent.llm import LLMContext, run_llm_stage
+        from agent.llm_client import LLMClient
+        from agent.validate import validate_source
+
+        client = LLMClient(config)
+        notes: list[str] = []
+        for k, item in enumerate(items):
+            pending = [u for u in item.result.unmapped if u.qualname]
+            if item.text is None or not pending:
+                continue
+            name = Path(item.entry.rel).name
+            outcome = run_llm_stage(
+                item.text, pending, config=config,
+                validate=lambda code, n=name: validate_source(code, n),
+                context=LLMContext(file=item.entry.rel, repo_root=root, client=client,
+                                   module_name=name, lookup=_lookup))
+            notes += list(outcome.messages)
+            left = tuple(u for u in item.result.unmapped if u not in outcome.resolved)
+            status = item.result.status if left else "converted"
+            items[k] = replace(item, text=outcome.source, result=replace(
+                item.result, unmapped=left, status=status, llm=outcome.stats))
+            if outcome.llm_unavailable:
+                notes.append("LLM endpoint unreachable: continued with rules only")
+                break
+        return notes
+
+    return stage, []
+
+
+def _lookup(keras_name: str) -> str | None:
+    from agent.rules.layers import lookup
+
+    spec = lookup(keras_name if "." in keras_name else f"keras.layers.{keras_name}")
+    if spec is None:
+        return None
+    examples = "\n".join(f"  {e.keras} on {e.input_shape} -> {', '.join(e.expect)}"
+                         for e in spec.examples)
+    return (f"keras.layers.{spec.keras}: torch {', '.join(spec.torch) or 'forward expression'}; "
+            f"Keras defaults {spec.defaults}\n{examples}")
+
+
+def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, diff: bool,
+                report: Path | None, jobs: int, no_llm: bool, no_validate: bool,
+                changed_only: str | None, llm_cli: dict[str, Any]) -> int:
+    try:
+        only = _changed(src, changed_only) if changed_only else None
+    except Exception as exc:  # ChangedFilesError and git failures: a usage problem
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    opts = Options(out=out, in_place=in_place, force=force, diff=diff, jobs=jobs,
+                   validate=not no_validate, only=only)
+    stage = None
+    notes: list[str] = []
+    try:
+        from agent.pipeline import output_dir
+
+        report_dir = report.parent if report is not None else output_dir(src, opts)
+        if not no_llm and not diff:
+            stage, notes = _llm_stage(llm_cli, src, report_dir)
+        opts = replace(opts, llm=stage is not None)
+        progress = _progress()
+        if progress is not None:
+            with progress:
+                task = progress.add_task("converting", total=None)
+                result, items, out_dir = migrate(
+                    src, opts, lambda rel: progress.update(task, advance=1, description=rel),
+                    llm_stage=stage)
+        else:
+            result, items, out_dir = migrate(src, opts, llm_stage=stage)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = replace(result, notes=tuple(notes) + result.notes)
+    if diff:
+        for item in items:
+            if item.result.diff:
+                sys.stdout.write(item.result.diff)
+        print(headline(result), file=sys.stderr)
+        return exit_code(result)
+    md = report if report is not None else out_dir / "report.md"
+    json_path = md.with_suffix(".json")
+    write_reports(result, md, json_path)
+    print(render_markdown(result))
+    print(f"report: {md} and {json_path}", file=sys.stderr)
+    return exit_code(result)
+

@@ -7,7 +7,10 @@ output tree and the report are identical for any N.
 from __future__ import annotations
 
 import difflib
+import json
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -17,6 +20,7 @@ from agent.discover import Entry, read_python, walk
 from agent.fsutil import copy_atomic, link, write_atomic
 from agent.records import CheckResult, FileResult, LLMStats, Report
 from agent.rules.convert import Conversion, convert_source
+from agent.rules.models import Recipe
 
 
 class UsageError(Exception):
@@ -43,6 +47,7 @@ class _Converted:
     result: FileResult
     text: str | None  # converted source to write; None = copy the original bytes
     original: str | None = None
+    recipes: tuple[Recipe, ...] = ()
 
 
 def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
@@ -62,7 +67,7 @@ def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
                                             f"internal error in the rules ({type(exc).__name__}: "
                                             f"{exc}); please report it"), None)
     return _Converted(entry, _file_result(entry, conv, src.text), conv.source
-                      if conv.changed else None, src.text)
+                      if conv.changed else None, src.text, tuple(conv.recipes))
 
 
 def _file_result(entry: Entry, conv: Conversion, original: str) -> FileResult:
@@ -172,24 +177,68 @@ def write_tree(items: list[_Converted], out: Path, in_place: bool) -> list[_Conv
     return written
 
 
-def _validate(items: list[_Converted], out: Path, opts: Options) -> dict[str, tuple[CheckResult, ...]]:
+def _validate(items: list[_Converted], out: Path, opts: Options
+              ) -> dict[str, tuple[CheckResult, ...]]:
+    from agent.validate import validate_files
+
     targets = [out / i.entry.rel for i in items if i.text is not None]
     if not targets:
         return {}
-    try:
-        from agent.validate import validate_files
-    except ImportError as exc:  # pragma: no cover - validators are part of the package
-        return {i.entry.rel: (CheckResult("ruff", "not_run", f"validators missing: {exc}"),)
-                for i in items if i.text is not None}
     results = validate_files(targets, time_limit_s=opts.time_limit_s)
-    by_rel: dict[str, tuple[CheckResult, ...]] = {}
-    for path, checks in results.items():
-        rel = path.relative_to(out).as_posix()
-        eq = CheckResult("equivalence", "not_run",
-                         "run `k2l-agent eval` or the test suite: needs the Keras original "
-                         "and a named builder")
+    by_rel = {path.relative_to(out).as_posix(): checks for path, checks in results.items()}
+    eligible = [i for i in items if i.entry.rel in by_rel
+                and not any(c.status == "failed" for c in by_rel[i.entry.rel])]
+    equivalence = _equivalence(eligible, out, opts)
+    for rel, checks in by_rel.items():
+        failed = next((c.name for c in checks if c.status == "failed"), None)
+        eq = equivalence.get(rel) or CheckResult(
+            "equivalence", "not_run", f"earlier check failed: {failed}" if failed
+            else "no model built by the rules in this file")
         by_rel[rel] = (*checks, eq)
     return by_rel
+
+
+def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str, CheckResult]:
+    """Build each Keras original and its conversion in one subprocess; compare outputs."""
+    jobs: list[dict[str, str]] = []
+    owners: list[tuple[str, Recipe]] = []
+    results: dict[str, list[CheckResult]] = {}
+    for item in items:
+        for recipe in item.recipes:
+            if recipe.needs_args:
+                results.setdefault(item.entry.rel, []).append(CheckResult(
+                    "equivalence", "not_run", f"{recipe.class_name}: its builder needs arguments"))
+                continue
+            jobs.append({"original": str(item.entry.path), "converted": str(out / item.entry.rel),
+                         "class_name": recipe.class_name, "var": recipe.var,
+                         "function": recipe.function, "original_code": recipe.original_code})
+            owners.append((item.entry.rel, recipe))
+    if jobs:
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run([sys.executable, "-m", "agent.tools.equivalence_job"],
+                                  input=json.dumps(jobs), capture_output=True, text=True,
+                                  timeout=opts.time_limit_s * (1 + len(jobs)))
+            answers = json.loads(proc.stdout) if proc.returncode == 0 else None
+        except (subprocess.TimeoutExpired, json.JSONDecodeError):
+            answers = None
+        seconds = time.perf_counter() - started
+        for k, (rel, _) in enumerate(owners):
+            if answers is None:
+                result = CheckResult("equivalence", "not_run",
+                                     "equivalence worker crashed or timed out", seconds=seconds)
+            else:
+                a = answers[k]
+                result = CheckResult("equivalence", a["status"], a["message"], seconds=seconds)
+            results.setdefault(rel, []).append(result)
+    merged: dict[str, CheckResult] = {}
+    for rel, parts in results.items():
+        status = ("failed" if any(p.status == "failed" for p in parts) else
+                  "passed" if all(p.status == "passed" for p in parts) else "not_run")
+        merged[rel] = CheckResult("equivalence", status,  # type: ignore[arg-type]
+                                  "; ".join(p.message for p in parts),
+                                  seconds=max(p.seconds for p in parts))
+    return merged
 
 
 def migrate(src: Path, opts: Options, progress: Callable[[str], None] | None = None,

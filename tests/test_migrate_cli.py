@@ -178,3 +178,4 @@ def test_console_script_runs(tree: Path, tmp_path: Path) -> None:
     checks = {c["name"]: c["status"] for c in files["mlp.py"]["checks"]}
     assert checks["ruff"] == "passed" and checks["mypy"] == "passed"
     assert checks["fast_dev_run"] == "passed"
+    assert checks["equivalence"] == "passed", files["mlp.py"]["checks"]

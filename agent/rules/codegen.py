@@ -250,7 +250,7 @@ class _Emitter:
         out = ["# Keras initializers (torch's defaults differ)"]
         for attr, templates in self.inits:
             for t in templates:
-                out.append(t.format(m=f"self.{attr}"))
+                out += _fill(t, {"m": f"self.{attr}"}).split("\n")
         return out
 
 

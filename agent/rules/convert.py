@@ -14,7 +14,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports
 from agent.rules.imports import collect_imports
-from agent.rules.models import convert_models
+from agent.rules.models import Recipe, convert_models
 from agent.rules.values import module_constants
 
 
@@ -26,6 +26,7 @@ class Conversion:
     unmapped: list[Unmapped] = field(default_factory=list)
     keras_deps: list[KerasDependency] = field(default_factory=list)
     models: list[str] = field(default_factory=list)  # generated class names
+    recipes: list[Recipe] = field(default_factory=list)
     error: str = ""  # set when the file could not be parsed
 
     @property
@@ -72,6 +73,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     out.unmapped += [Unmapped(path, line, keras, reason, qual)
                      for line, keras, reason, qual in mres.unmapped]
     out.models = [ir.class_name for ir in mres.converted]
+    out.recipes = list(mres.recipes)
     try:
         from agent.rules import training
     except ImportError:

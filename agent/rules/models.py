@@ -21,6 +21,21 @@ from agent.rules.graph import ModelIR
 from agent.rules.imports import ImportTable
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How to build one converted model and its Keras original, for the equivalence check.
+
+    ``function``: the builder function that returns it (called with defaults), or "" for a
+    module-level model, rebuilt by running ``original_code`` over the module's definitions.
+    """
+
+    class_name: str
+    var: str
+    function: str
+    original_code: str
+    needs_args: bool
+
+
 @dataclass
 class ModelsResult:
     module: cst.Module
@@ -29,6 +44,7 @@ class ModelsResult:
     unmapped: list[tuple[int, str, str, str]] = field(default_factory=list)  # +qualname
     converted: list[ModelIR] = field(default_factory=list)
     helpers: set[str] = field(default_factory=set)
+    recipes: list[Recipe] = field(default_factory=list)
 
 
 def _todo(line: str) -> cst.EmptyLine:
@@ -132,6 +148,7 @@ class ModelConverter:
                                              "unknown statically; Lazy modules used"))
             self.result.helpers |= gen.helpers
             self.result.converted.append(ir)
+            self.result.recipes.append(self._recipe(found, body, function, params))
             cls = cst.parse_module(gen.code).body[0]
             first = min(found.owned)
             classes_at.setdefault(first, []).append(cls)
@@ -170,6 +187,16 @@ class ModelConverter:
         if classes:
             inserts.append((new_fn, classes))
         return new_fn
+
+    def _recipe(self, found: Found, body: list[cst.BaseStatement],
+                function: cst.FunctionDef | None, params: dict[str, str | None]) -> Recipe:
+        ir = found.ir
+        if function is not None:
+            required = any(default is None for default in params.values())
+            return Recipe(ir.class_name, ir.var, function.name.value, "", required)
+        code = "".join(cst.Module([]).code_for_node(body[k]) for k in sorted(found.owned))
+        needs = any(p.default is None for p in ir.params)
+        return Recipe(ir.class_name, ir.var, "", code, needs or not ir.var)
 
     def _unique(self, name: str) -> str:
         base, n = name, 1

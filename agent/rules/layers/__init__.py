@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from agent.rules.layers import conv, core, merge, norm, pooling, recurrent
+from agent.rules.layers import (
+    activation_layers,
+    attention,
+    conv,
+    core,
+    merge,
+    norm,
+    pooling,
+    recurrent,
+    reshaping,
+    separable,
+)
 from agent.rules.spec import LayerSpec
 
-_FAMILIES = (core, conv, pooling, norm, recurrent, merge)
+_FAMILIES = (core, conv, pooling, norm, recurrent, merge, activation_layers, reshaping,
+             separable, attention)
 
 
 def _load() -> dict[str, LayerSpec]:
@@ -37,6 +49,7 @@ ALIASES = {
     "keras.layers.GlobalAvgPool2D": "keras.layers.GlobalAveragePooling2D",
     "keras.layers.GlobalMaxPool1D": "keras.layers.GlobalMaxPooling1D",
     "keras.layers.GlobalMaxPool2D": "keras.layers.GlobalMaxPooling2D",
+    "keras.layers.SeparableConvolution2D": "keras.layers.SeparableConv2D",
 }
 
 

@@ -59,17 +59,20 @@ def _ctor(kind: str, a: Args, in_dim: Dim, bidirectional: bool) -> str:
 
 
 def _inits(kind: str, a: Args, bidirectional: bool, w: list[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    units = a.code("units")
-    for sfx in ("", "_reverse") if bidirectional else ("",):
-        out.append(init_statement(a, "kernel_initializer", f"{{m}}.weight_ih_l0{sfx}", w))
-        out.append(init_statement(a, "recurrent_initializer", f"{{m}}.weight_hh_l0{sfx}", w))
-        if a.get("use_bias"):
-            out.append(init_statement(a, "bias_initializer", f"{{m}}.bias_ih_l0{sfx}", w))
-            out.append(f"nn.init.zeros_({{m}}.bias_hh_l0{sfx})")
-            if kind == "LSTM" and a.get("unit_forget_bias"):
-                out.append(f"nn.init.ones_({{m}}.bias_ih_l0{sfx}[{units}:2 * {units}])")
-    return tuple(out)
+    """One loop over named_parameters: nn.LSTM's weights are not typed attributes."""
+    kernel = init_statement(a, "kernel_initializer", "param", w)
+    recurrent = init_statement(a, "recurrent_initializer", "param", w)
+    lines = ["for name, param in {m}.named_parameters():",
+             '    if name.startswith("weight_ih"):', f"        {kernel}",
+             '    elif name.startswith("weight_hh"):', f"        {recurrent}"]
+    if a.get("use_bias"):
+        bias = init_statement(a, "bias_initializer", "param", w)
+        lines += ['    elif name.startswith("bias_ih"):', f"        {bias}"]
+        if kind == "LSTM" and a.get("unit_forget_bias"):
+            units = a.code("units")
+            lines.append(f"        nn.init.ones_(param[{units}:2 * {units}])  # unit_forget_bias")
+        lines += ["    else:", "        nn.init.zeros_(param)"]
+    return ("\n".join(lines),)
 
 
 def _states(kind: str) -> str:

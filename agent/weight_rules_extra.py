@@ -1,0 +1,75 @@
+"""Weight-port rules for the layers added in activation_layers / reshaping / separable /
+attention; merged into ``agent.weights.PORTS`` (each takes the Keras layer, the torch
+child that receives it, and a ``where`` label for errors)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from agent.weights import PortError, _set, _weights
+
+
+def _separable(layer: Any, m: nn.Module, where: str) -> None:
+    """nn.Sequential(depthwise Conv2d(groups=in), pointwise 1x1 Conv2d)."""
+    w = _weights(layer)
+    if not isinstance(m, nn.Sequential) or len(m) != 2:
+        raise PortError(f"{where}: expected nn.Sequential(depthwise, pointwise)")
+    dw, pw = w["depthwise_kernel"], w["pointwise_kernel"]
+    kh, kw, cin, mult = dw.shape
+    flat = dw.reshape(kh, kw, cin * mult)  # channel c, multiplier j -> c * mult + j
+    _set(m[0].weight, np.transpose(flat, (2, 0, 1))[:, None], where)
+    _set(m[1].weight, np.transpose(pw, (3, 2, 0, 1)), where)
+    if "bias" in w:
+        _set(m[1].bias, w["bias"], where)
+
+
+def _time_distributed(layer: Any, m: nn.Module, where: str) -> None:
+    """The wrapped layer's own rule, applied to the same torch module."""
+    from agent.weights import _port_rule
+
+    inner = layer.layer
+    rule = _port_rule(inner)
+    if rule is None:
+        raise PortError(f"{where}: no weight rule for TimeDistributed({type(inner).__name__})")
+    rule(inner, m, where)
+
+
+def _mha(layer: Any, m: nn.Module, where: str) -> None:
+    """Keras q/k/v kernels (D, heads, key_dim) → packed (E, D) rows, head-major like torch."""
+    if not isinstance(m, nn.MultiheadAttention):
+        raise PortError(f"{where}: expected nn.MultiheadAttention")
+    parts = {}
+    for name in ("query", "key", "value"):
+        sub = getattr(layer, f"{name}_dense")
+        w = _weights(sub)
+        kernel = w["kernel"]
+        parts[name] = (kernel.reshape(kernel.shape[0], -1).T,
+                       w["bias"].reshape(-1) if "bias" in w else None)
+    if m.in_proj_weight is not None:
+        _set(m.in_proj_weight, np.concatenate([parts[n][0] for n in ("query", "key", "value")]),
+             where)
+    else:
+        _set(m.q_proj_weight, parts["query"][0], where)
+        _set(m.k_proj_weight, parts["key"][0], where)
+        _set(m.v_proj_weight, parts["value"][0], where)
+    biases = [parts[n][1] for n in ("query", "key", "value")]
+    if m.in_proj_bias is not None:
+        if any(b is None for b in biases):
+            raise PortError(f"{where}: Keras layer has no q/k/v bias, torch module has one")
+        _set(m.in_proj_bias, np.concatenate(biases), where)  # type: ignore[arg-type]
+    out = _weights(layer.output_dense)
+    kernel = out["kernel"]  # (heads, value_dim, D)
+    _set(m.out_proj.weight, kernel.reshape(-1, kernel.shape[-1]).T, where)
+    if "bias" in out:
+        _set(m.out_proj.bias, out["bias"], where)
+
+
+EXTRA_PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
+    "separable": _separable,
+    "time_distributed": _time_distributed,
+    "multi_head_attention": _mha,
+}

@@ -18,13 +18,16 @@ def _separable(layer: Any, m: nn.Module, where: str) -> None:
     w = _weights(layer)
     if not isinstance(m, nn.Sequential) or len(m) != 2:
         raise PortError(f"{where}: expected nn.Sequential(depthwise, pointwise)")
+    depthwise, pointwise = m[0], m[1]
+    if not isinstance(depthwise, nn.Conv2d) or not isinstance(pointwise, nn.Conv2d):
+        raise PortError(f"{where}: expected two nn.Conv2d in the nn.Sequential")
     dw, pw = w["depthwise_kernel"], w["pointwise_kernel"]
     kh, kw, cin, mult = dw.shape
     flat = dw.reshape(kh, kw, cin * mult)  # channel c, multiplier j -> c * mult + j
-    _set(m[0].weight, np.transpose(flat, (2, 0, 1))[:, None], where)
-    _set(m[1].weight, np.transpose(pw, (3, 2, 0, 1)), where)
+    _set(depthwise.weight, np.transpose(flat, (2, 0, 1))[:, None], where)
+    _set(pointwise.weight, np.transpose(pw, (3, 2, 0, 1)), where)
     if "bias" in w:
-        _set(m[1].bias, w["bias"], where)
+        _set(pointwise.bias, w["bias"], where)
 
 
 def _time_distributed(layer: Any, m: nn.Module, where: str) -> None:

@@ -6,10 +6,10 @@ Order: resolve imports → custom layers/models classes (agent.rules.classes, wh
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports
@@ -34,6 +34,10 @@ class Conversion:
         return bool(self.changes)
 
 
+_TRAINING_HINT = re.compile(r"\.(compile|fit|evaluate|predict|save|summary|load_weights|"
+                            r"save_weights)\(")
+
+
 def _lambda_converter():  # type: ignore[no-untyped-def]
     try:
         from agent.rules.ops import lambda_converter
@@ -51,6 +55,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     if not imports.names:
         return Conversion(source)
     env = module_constants(module)
+    original = module
     out = Conversion(source)
     custom: list[str] = []
     factory = _lambda_converter()
@@ -66,7 +71,8 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.changes += cres.changes
         out.warnings += cres.warnings
         out.unmapped += cres.unmapped
-    mres = convert_models(module, imports, env, custom, convert_lambda)
+    mres = convert_models(module, imports, env, custom, convert_lambda,
+                          source if module is original else None)
     module = mres.module
     out.changes += [Change(line, rule, msg) for line, rule, msg in mres.changes]
     out.warnings += [Warning_(line, msg) for line, msg in mres.warnings]
@@ -78,63 +84,15 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         from agent.rules import training
     except ImportError:
         training = None  # type: ignore[assignment]
-    if training is not None and mres.converted:
+    if training is not None and mres.converted and _TRAINING_HINT.search(source):
+        module = mres.materialize()
         tres = training.convert_training(module, imports, mres.converted, path)
         module = tres.module
         out.changes += tres.changes
         out.warnings += tres.warnings
         out.unmapped += tres.unmapped
-    if out.changes:
-        module = fix_imports.fix(module, imports)
-    out.source = module.code
-    out.keras_deps = keras_left(module)
+    code = mres.code() if module is mres.module else module.code
+    out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))
     out.changes.sort(key=lambda c: c.line)
     out.unmapped.sort(key=lambda u: u.line)
     return out
-
-
-def keras_left(module: cst.Module) -> list[KerasDependency]:
-    """Every Keras/TensorFlow reference still in the output, with its line."""
-    imports = collect_imports(module)
-    if not imports.names:
-        return []
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    found: list[KerasDependency] = []
-    seen: set[tuple[int, str]] = set()
-
-    class Visitor(cst.CSTVisitor):
-        def visit_Attribute(self, node: cst.Attribute) -> bool:
-            name = imports.resolve(node)
-            if name is not None:
-                line = positions[node].start.line
-                if (line, name) not in seen:
-                    seen.add((line, name))
-                    found.append(KerasDependency(line, name, _why(name)))
-                return False
-            return True
-
-        def visit_Name(self, node: cst.Name) -> None:
-            name = imports.resolve(node)
-            if name is not None:
-                line = positions[node].start.line
-                if (line, name) not in seen:
-                    seen.add((line, name))
-                    found.append(KerasDependency(line, name, _why(name)))
-
-        def visit_Import(self, node: cst.Import) -> bool:
-            return False
-
-        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-            return False
-
-    module.visit(Visitor())
-    return found
-
-
-def _why(name: str) -> str:
-    if name.startswith("keras.datasets"):
-        return "data loader kept: NumPy arrays are framework-neutral"
-    if name.startswith("keras.utils.to_categorical"):
-        return "NumPy helper kept"
-    return "no rule converts this use yet"

@@ -20,6 +20,7 @@ from agent.rules.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
+from agent.rules.lines import LineIndex
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.spec import Unsupported, bind
 from agent.rules.values import UNKNOWN, Value, code_of, evaluate
@@ -61,9 +62,11 @@ class BlockExtractor:
                  params: dict[str, str | None], custom_layers: set[str],
                  models_in_scope: dict[str, ModelIR], lambda_converter: LambdaConverter | None,
                  module_names: set[str], lines: Sequence[int],
-                 line_of: Callable[[cst.CSTNode], int] | None = None) -> None:
+                 index: LineIndex | None = None) -> None:
         self.lines = lines
-        self.line_of = line_of
+        self.index = index
+        self.cur_stmt: cst.CSTNode | None = None
+        self.indexed: set[int] = set()
         self.cur_line = 0
         self.imports = imports
         self.env = env
@@ -80,7 +83,8 @@ class BlockExtractor:
         self.layer_stmt: dict[int, int] = {}
         self.seqs: dict[str, _Seq] = {}
         self.found: list[Found] = []
-        self.locals: set[str] = set()
+        self._locals: set[str] | None = None
+        self.body: Sequence[cst.BaseStatement] = ()
         self.pending_calls: list[tuple[Call, int]] = []
         self.errors: list[tuple[int, str, str]] = []
         self.counter = NameCounter()
@@ -104,8 +108,11 @@ class BlockExtractor:
         """A layer object from its constructor call; None if this is not a layer."""
         self._free = set()
         saved = self.cur_line
-        if self.line_of is not None:
-            self.cur_line = self.line_of(call) or saved
+        if self.index is not None and self.cur_stmt is not None:
+            if id(self.cur_stmt) not in self.indexed:
+                self.indexed.add(id(self.cur_stmt))
+                self.index.index_calls(self.cur_stmt)
+            self.cur_line = self.index.line(call) or saved
         layer = self._make_layer(call, line, counter)
         self.cur_line = saved
         if layer is not None:
@@ -217,27 +224,31 @@ class BlockExtractor:
     # ---------------------------------------------------------------- statements
     def run(self, body: Sequence[cst.BaseStatement]) -> list[Found]:
         self._free = set()
+        self.body = body
         for i, stmt in enumerate(body):
             if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-                self._scan_locals(stmt)
                 continue
             small = stmt.body[0]
             line = i
             self.cur_line = self.lines[i]
+            self.cur_stmt = stmt
             try:
                 self.statement(i, small, line)
             except Unsupported as exc:
                 self.errors.append((self.cur_line, "model", str(exc)))
-            self._scan_locals(stmt)
         for var, seq in list(self.seqs.items()):
             self.finish_seq(seq, seq.start, is_return=False)
             del self.seqs[var]
         return self.found
 
-    def _scan_locals(self, stmt: cst.CSTNode) -> None:
-        collector = _Targets()
-        stmt.visit(collector)
-        self.locals.update(collector.names)
+    def _scan_locals(self) -> set[str]:
+        """Names assigned anywhere in the block: computed only when a model needs them."""
+        if self._locals is None:
+            collector = _Targets()
+            for stmt in self.body:
+                stmt.visit(collector)
+            self._locals = collector.names
+        return self._locals
 
     def statement(self, i: int, small: cst.BaseSmallStatement, line: int) -> None:
         if isinstance(small, cst.Assign) and len(small.targets) == 1:
@@ -582,7 +593,7 @@ class BlockExtractor:
             if name in self.fn_params:
                 default = self.fn_params[name]
                 out.append(CtorParam(name, default, _annotation(default)))
-            elif name in self.locals:
+            elif name in self._scan_locals():
                 out.append(CtorParam(name, None))
         out.sort(key=lambda p: p.default is not None)
         return out

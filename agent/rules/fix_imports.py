@@ -1,16 +1,20 @@
-"""After conversion: drop Keras/TF imports nothing uses, add the torch imports the code uses.
+"""After conversion: drop Keras/TF imports nothing uses, add the torch imports the code uses,
+and list the Keras/TF references left.
 
-Keras imports that are still referenced stay (and are listed as dependencies left); this
-never removes a non-framework import.
+Works on the generated text with Python's C parser (``ast``): a libcst visitor over the
+whole tree would cost more than the parse itself. Never removes a non-framework import.
 """
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
+from collections.abc import Callable
+import re
 
-from agent.rules.imports import ImportTable
+from agent.records import KerasDependency
+from agent.rules.imports import canonical
 
-# local name -> import statement, in the order a senior engineer would write them
+# local name -> import statement, in the order a senior engineer (and isort) writes them
 TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
     ("np", "import numpy as np"),
     ("pl", "import pytorch_lightning as pl"),
@@ -25,110 +29,167 @@ TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
 )
 
 
-class _Uses(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-        self.imported: set[str] = set()
-
-    def visit_Import(self, node: cst.Import) -> bool:
-        for a in node.names:
-            local = a.asname.name if a.asname else a.name
-            if isinstance(local, cst.Name):
-                self.imported.add(local.value)
-            elif isinstance(local, cst.Attribute):
-                head = local
-                while isinstance(head, cst.Attribute):
-                    head = head.value  # type: ignore[assignment]
-                if isinstance(head, cst.Name):
-                    self.imported.add(head.value)
-        return False
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        if not isinstance(node.names, cst.ImportStar):
-            for a in node.names:
-                local = a.asname.name if a.asname else a.name
-                if isinstance(local, cst.Name):
-                    self.imported.add(local.value)
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-
 def _framework(module: str) -> bool:
     return module.split(".")[0] in ("keras", "tensorflow", "tf_keras")
 
 
-class _Remove(cst.CSTTransformer):
-    def __init__(self, used: set[str]) -> None:
-        self.used = used
-
-    def _keep(self, alias: cst.ImportAlias, from_module: str | None) -> bool:
-        full = cst.Module([]).code_for_node(alias.name)
-        module = from_module or full
-        if not _framework(module):
-            return True
-        local = alias.asname.name if alias.asname else alias.name
-        head = cst.Module([]).code_for_node(local).split(".")[0]
-        return head in self.used
-
-    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
-                                  updated: cst.SimpleStatementLine
-                                  ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
-        body: list[cst.BaseSmallStatement] = []
-        for small in updated.body:
-            if isinstance(small, cst.Import):
-                names = [a for a in small.names if self._keep(a, None)]
-                if not names:
-                    continue
-                small = small.with_changes(names=_strip_comma(names))
-            elif isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative:
-                module = cst.Module([]).code_for_node(small.module)
-                if isinstance(small.names, cst.ImportStar):
-                    if _framework(module):
-                        continue
-                else:
-                    names = [a for a in small.names if self._keep(a, module)]
-                    if not names:
-                        continue
-                    small = small.with_changes(names=_strip_comma(names), lpar=None, rpar=None
-                                               ) if len(names) != len(small.names) else small
-            body.append(small)
-        if not body:
-            return cst.RemovalSentinel.REMOVE
-        return updated.with_changes(body=body)
+def _filtered(node: ast.Import | ast.ImportFrom, used: set[str]) -> ast.stmt | None:
+    """The import with its unused framework aliases removed (None if nothing is left)."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level or not node.module or not _framework(node.module):
+            return node
+        keep = [a for a in node.names if a.name != "*" and (a.asname or a.name) in used]
+        if len(keep) == len(node.names):
+            return node
+        return ast.ImportFrom(node.module, keep, 0) if keep else None
+    keep = [a for a in node.names
+            if not _framework(a.name) or (a.asname or a.name).split(".")[0] in used]
+    if len(keep) == len(node.names):
+        return node
+    return ast.Import(keep) if keep else None
 
 
-def _strip_comma(names: list[cst.ImportAlias]) -> list[cst.ImportAlias]:
-    return [*names[:-1], names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+def _local(alias: ast.alias, from_import: bool) -> str:
+    return alias.asname or (alias.name if from_import else alias.name.split(".")[0])
 
 
-def fix(module: cst.Module, imports: ImportTable) -> cst.Module:
-    uses = _Uses()
-    module.visit(uses)
-    module = module.visit(_Remove(uses.names))
-    after = _Uses()
-    module.visit(after)
-    needed = [stmt for name, stmt in TORCH_IMPORTS
-              if name in after.names and name not in after.imported]
-    if not needed:
-        return module
-    new = [cst.parse_statement(s + "\n") for s in needed]
-    body = list(module.body)
-    at = _after_imports(body)
-    return module.with_changes(body=body[:at] + new + body[at:])
+def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDependency]]:
+    """One ``ast`` parse and walk: fix the imports, then list the framework uses left."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code, []
+    used: set[str] = set()
+    imports: list[ast.Import | ast.ImportFrom] = []
+    refs: list[ast.expr] = []  # outermost Attribute chains and bare Names
+    inner: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+            if id(node) not in inner:
+                refs.append(node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(node)
+        elif isinstance(node, ast.Attribute) and id(node) not in inner:
+            refs.append(node)
+            cur: ast.expr = node
+            while isinstance(cur, ast.Attribute):
+                inner.add(id(cur.value))
+                cur = cur.value
+    lines = code.splitlines(keepends=True)
+    edits: list[tuple[int, int, str]] = []
+    kept: list[ast.Import | ast.ImportFrom] = []
+    for node in imports:
+        new = _filtered(node, used) if fix_imports else node
+        if new is node or node.end_lineno is None:
+            kept.append(node)
+            continue
+        start, end = node.lineno - 1, node.end_lineno
+        text = lines[start]
+        after = lines[end - 1][node.end_col_offset or 0:].strip()
+        if text[:node.col_offset].strip() or (after and not after.startswith("#")):
+            kept.append(node)  # another statement shares the line: leave it alone
+            continue
+        indent = text[:node.col_offset]
+        if new is None:
+            only = node.col_offset and _only_statement(tree, node)
+            replacement = f"{indent}pass\n" if only else ""
+        else:
+            replacement = f"{indent}{ast.unparse(new)}\n"
+            kept.append(new)  # type: ignore[arg-type]
+        edits.append((start, end, replacement))
+    shift = [0] * (len(lines) + 2)  # original line number -> lines removed above it
+    for start, end, replacement in sorted(edits, reverse=True):
+        lines[start:end] = [replacement] if replacement else []
+        delta = (end - start) - (1 if replacement else 0)
+        for ln in range(end + 1, len(shift)):
+            shift[ln] += delta
+    have = {_local(a, isinstance(n, ast.ImportFrom)) for n in kept for a in n.names}
+    needed = [stmt for name, stmt in TORCH_IMPORTS if name in used and name not in have]
+    end_orig = _import_block_end(tree)  # in original line numbers
+    at = end_orig - shift[min(end_orig + 1, len(shift) - 1)] if end_orig else 0
+    added = 0
+    if needed:
+        block = "".join(s + "\n" for s in needed)
+        if at < len(lines) and lines[at].strip():
+            block += "\n"  # keep a blank line between the imports and the code
+        lines[at:at] = [block]
+        added = block.count("\n")
+    code = "".join(lines)
+
+    def moved(ln: int) -> int:
+        return ln - shift[min(ln, len(shift) - 1)] + (added if ln > end_orig else 0)
+
+    deps = _deps(kept, refs, moved)
+    if edits:
+        squeezed = re.sub(r"\n{4,}", "\n\n\n", code)  # at most two blank lines where imports went
+        if squeezed != code:
+            return squeezed, finalize(squeezed, fix_imports=False)[1]
+    return code, deps
 
 
-def _after_imports(body: list[cst.BaseStatement]) -> int:
-    """Index after the leading docstring, __future__ imports and import block."""
+def _deps(imports: list[ast.Import | ast.ImportFrom], refs: list[ast.expr],
+          line: Callable[[int], int]) -> list[KerasDependency]:
+    names: dict[str, str] = {}
+    for node in imports:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if _framework(a.name):
+                    names[a.asname or a.name.split(".")[0]] = (
+                        a.name if a.asname else a.name.split(".")[0])
+        elif node.module and not node.level and _framework(node.module):
+            for a in node.names:
+                names[a.asname or a.name] = f"{node.module}.{a.name}"
+    if not names:
+        return []
+    found: dict[tuple[int, str], KerasDependency] = {}
+    for ref in refs:
+        parts: list[str] = []
+        cur = ref
+        while isinstance(cur, ast.Attribute):
+            parts.append(cur.attr)
+            cur = cur.value
+        if isinstance(cur, ast.Name) and cur.id in names:
+            full = canonical(".".join([names[cur.id], *reversed(parts)]))
+            ln = line(ref.lineno)
+            found.setdefault((ln, full), KerasDependency(ln, full, _why(full)))
+    return sorted(found.values(), key=lambda d: (d.line, d.name))
+
+
+def fix(code: str) -> str:
+    return finalize(code)[0]
+
+
+def _only_statement(tree: ast.Module, target: ast.stmt) -> bool:
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list) and target in body:
+                return len(body) == 1
+    return False
+
+
+def _import_block_end(tree: ast.Module) -> int:
+    """Line index after the docstring and the leading imports."""
     at = 0
-    for k, stmt in enumerate(body):
-        if isinstance(stmt, cst.SimpleStatementLine) and all(
-            isinstance(s, (cst.Import, cst.ImportFrom)) or
-            (k == 0 and isinstance(s, cst.Expr) and isinstance(s.value, cst.SimpleString))
-            for s in stmt.body
-        ):
-            at = k + 1
+    for k, node in enumerate(tree.body):
+        is_doc = k == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
+            and isinstance(node.value.value, str)
+        if is_doc or isinstance(node, (ast.Import, ast.ImportFrom)):
+            at = node.end_lineno or node.lineno
             continue
         break
     return at
+
+
+def keras_left(code: str) -> list[KerasDependency]:
+    """Every Keras/TensorFlow reference still in ``code``, with its line."""
+    return finalize(code, fix_imports=False)[1]
+
+
+def _why(name: str) -> str:
+    if name.startswith("keras.datasets"):
+        return "data loader kept: NumPy arrays are framework-neutral"
+    if name.startswith("keras.utils.to_categorical"):
+        return "NumPy helper kept"
+    return "no rule converts this use yet"

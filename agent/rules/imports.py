@@ -124,20 +124,35 @@ def _is_framework(module: str) -> bool:
     return top in ("keras", "tensorflow", "tf_keras")
 
 
-class _ImportCollector(cst.CSTVisitor):
-    def __init__(self, table: ImportTable) -> None:
-        self.table = table
-
-    def visit_Import(self, node: cst.Import) -> None:
-        self.table.add_import(node)
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        self.table.add_import(node)
+def _blocks(body: object) -> list[cst.CSTNode]:
+    """Statements of a block and of the blocks nested in it (if/try/with/def/class)."""
+    out: list[cst.CSTNode] = []
+    stack = list(body) if isinstance(body, (list, tuple)) else []
+    while stack:
+        stmt = stack.pop(0)
+        out.append(stmt)
+        inner = getattr(stmt, "body", None)
+        if isinstance(inner, cst.BaseSuite) and isinstance(inner, cst.IndentedBlock):
+            stack.extend(inner.body)
+        for attr in ("orelse", "finalbody"):
+            extra = getattr(stmt, attr, None)
+            block = getattr(extra, "body", None)
+            if isinstance(block, cst.IndentedBlock):
+                stack.extend(block.body)
+        for handler in getattr(stmt, "handlers", ()) or ():
+            if isinstance(handler.body, cst.IndentedBlock):
+                stack.extend(handler.body.body)
+    return out
 
 
 def collect_imports(module: cst.Module) -> ImportTable:
+    """Imports at any statement level (no expression-level traversal: cheap)."""
     table = ImportTable()
-    module.visit(_ImportCollector(table))
+    for stmt in _blocks(list(module.body)):
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, (cst.Import, cst.ImportFrom)):
+                    table.add_import(small)
     return table
 
 

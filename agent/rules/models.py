@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.rules.codegen import generate
 from agent.rules.extract import BlockExtractor, Found, LambdaConverter
 from agent.rules.graph import ModelIR
 from agent.rules.imports import ImportTable
+from agent.rules.lines import LineIndex
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,28 @@ class ModelsResult:
     converted: list[ModelIR] = field(default_factory=list)
     helpers: set[str] = field(default_factory=set)
     recipes: list[Recipe] = field(default_factory=list)
+    generated: dict[str, str] = field(default_factory=dict)  # placeholder -> class code
+
+    def materialize(self) -> cst.Module:
+        """The module with real ClassDef nodes (for transformers that edit the classes)."""
+        body = []
+        for stmt in self.module.body:
+            marker = _marker_of(stmt)
+            if marker in self.generated:
+                cls = cst.parse_statement(self.generated[marker] + "\n")
+                body.append(cls.with_changes(leading_lines=stmt.leading_lines))
+            else:
+                body.append(stmt)
+        self.generated = {}
+        self.module = self.module.with_changes(body=body)
+        return self.module
+
+    def code(self) -> str:
+        """The module's code with the generated classes in place of their placeholders."""
+        text = self.module.code
+        for marker, code in self.generated.items():
+            text = text.replace(marker, code, 1)
+        return text
 
 
 def _todo(line: str) -> cst.EmptyLine:
@@ -52,18 +74,23 @@ def _todo(line: str) -> cst.EmptyLine:
 
 
 def _instantiation(found: Found) -> cst.SimpleStatementLine:
+    """``var = Class(p=p, ...)`` or ``return Class(...)``, built without a parser round trip."""
     ir = found.ir
-    args = ", ".join(f"{p.name}={p.name}" for p in ir.params)
-    call = f"{ir.class_name}({args})"
-    code = f"return {call}\n" if found.is_return else f"{ir.var} = {call}\n"
-    stmt = cst.parse_statement(code)
-    assert isinstance(stmt, cst.SimpleStatementLine)
-    return stmt
+    args = [cst.Arg(cst.Name(p.name), keyword=cst.Name(p.name),
+                    equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
+                    comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                    if k < len(ir.params) - 1 else cst.MaybeSentinel.DEFAULT)
+            for k, p in enumerate(ir.params)]
+    call = cst.Call(cst.Name(ir.class_name), args=args)
+    small: cst.BaseSmallStatement = (cst.Return(call) if found.is_return else
+                                     cst.Assign([cst.AssignTarget(cst.Name(ir.var))], call))
+    return cst.SimpleStatementLine([small])
 
 
 class ModelConverter:
     def __init__(self, module: cst.Module, imports: ImportTable, env: dict[str, Any],
-                 custom_layers: set[str], lambda_converter: LambdaConverter | None) -> None:
+                 custom_layers: set[str], lambda_converter: LambdaConverter | None,
+                 source: str) -> None:
         self.module = module
         self.imports = imports
         self.env = env
@@ -72,12 +99,12 @@ class ModelConverter:
         self.result = ModelsResult(module)
         self.models: dict[str, ModelIR] = {}
         self.taken_classes: set[str] = _defined_names(module)
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        self.positions = wrapper.resolve(PositionProvider)
+        self.index = LineIndex(module, source)
+        self.source_lines = source.splitlines(keepends=True)
+        self.framework_names = [n for n in imports.names if not n.startswith("*")]
 
     def line(self, node: cst.CSTNode) -> int:
-        pos = self.positions.get(node)
-        return pos.start.line if pos is not None else 0
+        return self.index.line(node)
 
     def run(self) -> ModelsResult:
         new_body: list[cst.BaseStatement] = []
@@ -101,7 +128,8 @@ class ModelConverter:
         # recurse first into nested blocks (functions, if __main__)
         body = list(body)
         for k, stmt in enumerate(body):
-            if isinstance(stmt, cst.FunctionDef) and function is None:
+            if isinstance(stmt, cst.FunctionDef) and function is None \
+                    and self._mentions_framework(stmt):
                 body[k] = self.function(stmt, module_names, inserts)
             elif isinstance(stmt, cst.If) and function is None and _is_main(stmt):
                 inner_inserts, inner = self.block(list(stmt.body.body), None, {}, module_names)
@@ -115,7 +143,7 @@ class ModelConverter:
             self.imports, self.env, function=function.name.value if function else None,
             params=params, custom_layers=self.custom_layers, models_in_scope=self.models,
             lambda_converter=self.lambda_converter, module_names=module_names, lines=lines,
-            line_of=self.line)
+            index=self.index)
         founds = extractor.run(body)
         for line, what, reason in extractor.errors:
             self.result.unmapped.append((line, what, reason, function.name.value if function else ""))
@@ -149,7 +177,7 @@ class ModelConverter:
             self.result.helpers |= gen.helpers
             self.result.converted.append(ir)
             self.result.recipes.append(self._recipe(found, body, function, params))
-            cls = cst.parse_module(gen.code).body[0]
+            cls = self._placeholder(gen.code)
             first = min(found.owned)
             classes_at.setdefault(first, []).append(cls)
             replace[found.at] = _instantiation(found)
@@ -198,6 +226,20 @@ class ModelConverter:
         needs = any(p.default is None for p in ir.params)
         return Recipe(ir.class_name, ir.var, "", code, needs or not ir.var)
 
+    def _placeholder(self, code: str) -> cst.SimpleStatementLine:
+        """A marker statement replaced by the class text after codegen (parsing the generated
+        class back into libcst would cost as much as parsing the whole file)."""
+        marker = f"__k2l_generated_{len(self.result.generated)}__"
+        self.result.generated[marker] = code.rstrip("\n")
+        return cst.SimpleStatementLine([cst.Expr(cst.Name(marker))])
+
+    def _mentions_framework(self, fn: cst.FunctionDef) -> bool:
+        node = self.index.stmt_ast.get(id(fn))
+        if node is None or self.source_lines is None:
+            return True
+        text = "".join(self.source_lines[node.lineno - 1:node.end_lineno])
+        return any(name in text for name in self.framework_names)
+
     def _unique(self, name: str) -> str:
         base, n = name, 1
         while name in self.taken_classes:
@@ -205,6 +247,14 @@ class ModelConverter:
             name = f"{base}{n}"
         self.taken_classes.add(name)
         return name
+
+
+def _marker_of(stmt: cst.BaseStatement) -> str:
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        small = stmt.body[0]
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Name):
+            return small.value.value
+    return ""
 
 
 def _spaced(stmt: cst.BaseStatement) -> cst.BaseStatement:
@@ -235,5 +285,9 @@ def _defined_names(module: cst.Module) -> set[str]:
 
 def convert_models(module: cst.Module, imports: ImportTable, env: dict[str, Any],
                    custom_layers: Sequence[str] = (),
-                   lambda_converter: LambdaConverter | None = None) -> ModelsResult:
-    return ModelConverter(module, imports, env, set(custom_layers), lambda_converter).run()
+                   lambda_converter: LambdaConverter | None = None,
+                   source: str | None = None) -> ModelsResult:
+    """``source`` must be the text of ``module`` (for line numbers); regenerated if omitted."""
+    text = source if source is not None else module.code
+    return ModelConverter(module, imports, env, set(custom_layers), lambda_converter,
+                          text).run()

@@ -26,6 +26,17 @@ class Bound:
     args: dict[str, str]
     nodes: dict[str, cst.BaseExpression]
     varargs: list[str] = field(default_factory=list)
+    params: tuple[str, ...] = ()
+
+    def first(self) -> str:
+        """The name of the first parameter (the tensor, for most ops)."""
+        return self.params[0] if self.params else ""
+
+    def params_pair(self) -> tuple[str, str]:
+        return self.code(self.params[0]), self.code(self.params[1])
+
+    def first_two_nodes(self) -> tuple[cst.BaseExpression | None, cst.BaseExpression | None]:
+        return self.nodes.get(self.params[0]), self.nodes.get(self.params[1])
 
     def has(self, name: str) -> bool:
         return name in self.args
@@ -104,7 +115,7 @@ def bind(op: Op, qualname: str, call: cst.Call, codes: list[str]) -> Bound:
                 raise Unsupported(f"{qualname}: argument {name!r} has no torch mapping")
         args[name] = code
         nodes[name] = arg.value
-    return Bound(qualname, args, nodes, varargs)
+    return Bound(qualname, args, nodes, varargs, op.params)
 
 
 def emit(op: Op, b: Bound) -> str:

@@ -8,7 +8,6 @@ can fold constants and still print readable expressions (``hidden * 2``) otherwi
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +48,11 @@ class Value:
 
 
 def code_of(node: cst.CSTNode) -> str:
+    """Source of ``node``; literals and names without a codegen pass (the common case)."""
+    if isinstance(node, (cst.Name, cst.Integer, cst.Float, cst.SimpleString)):
+        return node.value
+    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+        return f"{node.value.value}.{node.attr.value}"
     return _EMPTY.code_for_node(node)
 
 
@@ -65,9 +69,10 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         return env.get(node.value, UNKNOWN)
     if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
         try:
-            return ast.literal_eval(code_of(node))
+            value = node.evaluated_value
         except (ValueError, SyntaxError):
             return UNKNOWN
+        return UNKNOWN if value is None and isinstance(node, cst.ConcatenatedString) else value
     if isinstance(node, cst.Imaginary):
         return UNKNOWN
     if isinstance(node, (cst.Tuple, cst.List)):

@@ -1,0 +1,213 @@
+"""Keras callbacks as data: each maps onto a Lightning callback, logger or LR scheduler.
+
+A spec lists Keras's parameters and defaults (Keras 3.15 signatures) and a small builder
+from argument code to the Lightning code; ``kind`` says where the result goes: into
+``Trainer(callbacks=...)``, ``Trainer(logger=...)``, or (ReduceLROnPlateau) into the
+model's ``configure_optimizers`` because torch schedulers live with the optimizer.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Built:
+    code: str  # Lightning expression; "" = drop the callback
+    warnings: list[str] = field(default_factory=list)
+    todo: list[str] = field(default_factory=list)  # becomes TODO(k2l) + Unmapped
+
+
+Args = dict[str, str]  # parameter -> argument code (defaults filled in)
+
+
+@dataclass(frozen=True)
+class CallbackSpec:
+    keras: str
+    kind: str  # "callback" | "logger" | "scheduler" | "drop"
+    positional: tuple[str, ...]
+    defaults: dict[str, Any]
+    build: Callable[[Args], Built]
+    examples: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def literal(code: str) -> Any:
+    try:
+        return ast.literal_eval(code)
+    except (ValueError, SyntaxError):
+        return None
+
+
+def mode_for(mode: str, monitor: str) -> str:
+    """Keras ``mode="auto"``: maximise accuracy-like metrics, minimise the rest."""
+    m = literal(mode)
+    if m in ("min", "max"):
+        return repr(m)
+    name = literal(monitor)
+    if isinstance(name, str):
+        maxed = any(k in name for k in ("acc", "auc", "precision", "recall"))
+        return '"max"' if maxed else '"min"'
+    return f'("max" if "acc" in {monitor} else "min")'
+
+
+def _early_stopping(a: Args) -> Built:
+    b = Built(f"pl.callbacks.EarlyStopping(monitor={a['monitor']}, min_delta={a['min_delta']}, "
+              f"patience={a['patience']}, mode={mode_for(a['mode'], a['monitor'])})")
+    if literal(a["restore_best_weights"]) is not False:
+        b.warnings.append("EarlyStopping(restore_best_weights=True) has no Lightning flag: "
+                          "reload the best ModelCheckpoint after fit")
+    if literal(a["baseline"]) is not None or literal(a["start_from_epoch"]) != 0:
+        b.todo.append("EarlyStopping baseline/start_from_epoch not converted")
+    return b
+
+
+def _split_path(code: str, suffixes: tuple[str, ...]) -> tuple[str, str] | None:
+    path = literal(code)
+    if not isinstance(path, str):
+        return None
+    head, _, tail = path.rpartition("/")
+    for s in suffixes:
+        if tail.endswith(s):
+            tail = tail[: -len(s)]
+            break
+    return (head or "."), tail
+
+
+def _model_checkpoint(a: Args) -> Built:
+    best = literal(a["save_best_only"])
+    parts = _split_path(a["filepath"], (".weights.h5", ".keras", ".h5", ".ckpt", ".pt"))
+    if parts is None:
+        loc = f"dirpath={a['filepath']}"
+        todo = ["ModelCheckpoint filepath is not a literal: Lightning takes a directory "
+                "(dirpath) and a filename pattern; check the path"]
+    else:
+        loc = f"dirpath={parts[0]!r}, filename={parts[1]!r}"
+        todo = []
+    monitor = a["monitor"] if best is not False else "None"
+    code = (f"pl.callbacks.ModelCheckpoint({loc}, monitor={monitor}, save_top_k=1, "
+            f"mode={mode_for(a['mode'], a['monitor'])}, "
+            f"save_weights_only={a['save_weights_only']}, auto_insert_metric_name=False)")
+    b = Built(code, todo=todo)
+    b.warnings.append("ModelCheckpoint writes Lightning .ckpt files (not .keras/.h5); "
+                      "{epoch} in the filename counts from 0, Keras's from 1")
+    if literal(a["save_freq"]) != "epoch":
+        b.todo.append("ModelCheckpoint save_freq in batches: use every_n_train_steps")
+    return b
+
+
+def _reduce_lr(a: Args) -> Built:
+    patience = literal(a["patience"])
+    torch_patience = (str(max(patience - 1, 0)) if isinstance(patience, int)
+                      else f"max({a['patience']} - 1, 0)")
+    code = ("torch.optim.lr_scheduler.ReduceLROnPlateau({optimizer}, "
+            f"mode={mode_for(a['mode'], a['monitor'])}, factor={a['factor']}, "
+            f"patience={torch_patience}, threshold={a['min_delta']}, threshold_mode=\"abs\", "
+            f"cooldown={a['cooldown']}, min_lr={a['min_lr']})")
+    return Built(code, warnings=["ReduceLROnPlateau moved into configure_optimizers (Keras "
+                                 "reduces after `patience` bad epochs, torch after "
+                                 "`patience` + 1: patience written as Keras's - 1)"])
+
+
+def _csv_logger(a: Args) -> Built:
+    parts = _split_path(a["filename"], (".csv", ".log", ".txt"))
+    if parts is None:
+        return Built(f"pl.loggers.CSVLogger(save_dir={a['filename']})",
+                     warnings=["CSVLogger: Lightning writes <save_dir>/lightning_logs/"
+                               "version_N/metrics.csv"])
+    return Built(f"pl.loggers.CSVLogger(save_dir={parts[0]!r}, name={parts[1]!r})",
+                 warnings=[f"CSVLogger: Lightning writes {parts[0]}/{parts[1]}/version_N/"
+                           "metrics.csv instead of one file"])
+
+
+def _tensorboard(a: Args) -> Built:
+    available = any(importlib.util.find_spec(m) is not None
+                    for m in ("tensorboard", "tensorboardX"))
+    if not available:
+        return Built("", warnings=["TensorBoard callback dropped: TensorBoardLogger needs the "
+                                   "`tensorboard` package, not installed here"],
+                     todo=[f"TensorBoard(log_dir={a['log_dir']}) -> pl.loggers."
+                           "TensorBoardLogger once tensorboard is installed"])
+    return Built(f"pl.loggers.TensorBoardLogger(save_dir={a['log_dir']})")
+
+
+def _lr_scheduler(a: Args) -> Built:
+    fn = a["schedule"]
+    nargs = literal(a.get("_schedule_nargs", "2"))
+    call = (f"{fn}(trainer.current_epoch, group[\"lr\"])" if nargs != 1
+            else f"{fn}(trainer.current_epoch)")
+    return Built("pl.callbacks.LambdaCallback(on_train_epoch_start=lambda trainer, _: "
+                 f"[group.update(lr={call}) for group in trainer.optimizers[0].param_groups])")
+
+
+def _terminate_on_nan(a: Args) -> Built:
+    return Built("pl.callbacks.LambdaCallback(on_train_batch_end=lambda trainer, _m, out, _b, "
+                 "_i: setattr(trainer, \"should_stop\", trainer.should_stop or "
+                 "not bool(torch.isfinite(out[\"loss\"]))))")
+
+
+def _drop(a: Args) -> Built:
+    return Built("")
+
+
+CALLBACKS: tuple[CallbackSpec, ...] = (
+    CallbackSpec("EarlyStopping", "callback",
+                 ("monitor", "min_delta", "patience", "verbose", "mode", "baseline",
+                  "restore_best_weights", "start_from_epoch"),
+                 {"monitor": '"val_loss"', "min_delta": "0", "patience": "0", "verbose": "0",
+                  "mode": '"auto"', "baseline": "None", "restore_best_weights": "False",
+                  "start_from_epoch": "0"},
+                 _early_stopping,
+                 (("keras.callbacks.EarlyStopping(patience=3)",
+                   ('pl.callbacks.EarlyStopping(monitor="val_loss"', "patience=3",
+                    'mode="min"')),
+                  ('keras.callbacks.EarlyStopping(monitor="val_accuracy")',
+                   ('mode="max"', "patience=0")))),
+    CallbackSpec("ModelCheckpoint", "callback",
+                 ("filepath", "monitor", "verbose", "save_best_only", "save_weights_only",
+                  "mode", "save_freq", "initial_value_threshold"),
+                 {"filepath": None, "monitor": '"val_loss"', "verbose": "0",
+                  "save_best_only": "False", "save_weights_only": "False", "mode": '"auto"',
+                  "save_freq": '"epoch"', "initial_value_threshold": "None"},
+                 _model_checkpoint,
+                 (('keras.callbacks.ModelCheckpoint("ckpt/best.keras", save_best_only=True)',
+                   ("pl.callbacks.ModelCheckpoint(dirpath='ckpt', filename='best'",
+                    'monitor="val_loss"', "save_top_k=1")),)),
+    CallbackSpec("ReduceLROnPlateau", "scheduler",
+                 ("monitor", "factor", "patience", "verbose", "mode", "min_delta", "cooldown",
+                  "min_lr"),
+                 {"monitor": '"val_loss"', "factor": "0.1", "patience": "10", "verbose": "0",
+                  "mode": '"auto"', "min_delta": "0.0001", "cooldown": "0", "min_lr": "0.0"},
+                 _reduce_lr,
+                 (("keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2)",
+                   ("ReduceLROnPlateau(optimizer", "factor=0.5", "patience=1",
+                    'threshold_mode="abs"', '"monitor": "val_loss"')),)),
+    CallbackSpec("CSVLogger", "logger", ("filename", "separator", "append"),
+                 {"filename": None, "separator": '","', "append": "False"}, _csv_logger,
+                 (('keras.callbacks.CSVLogger("logs/train.csv")',
+                   ("pl.loggers.CSVLogger(save_dir='logs', name='train')",)),)),
+    CallbackSpec("TensorBoard", "logger", ("log_dir",), {"log_dir": '"logs"'}, _tensorboard),
+    CallbackSpec("LearningRateScheduler", "callback", ("schedule", "verbose"),
+                 {"schedule": None, "verbose": "0"}, _lr_scheduler,
+                 (("keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.9)",
+                   ("pl.callbacks.LambdaCallback(on_train_epoch_start=",
+                    "trainer.current_epoch")),)),
+    CallbackSpec("TerminateOnNaN", "callback", (), {}, _terminate_on_nan,
+                 (("keras.callbacks.TerminateOnNaN()", ("torch.isfinite(",)),)),
+    CallbackSpec("ProgbarLogger", "drop", ("count_mode",), {}, _drop),
+    CallbackSpec("History", "drop", (), {}, _drop),
+)
+
+# Parameters any of them may take that only change printing.
+IGNORED = ("verbose",)
+
+_BY_NAME: dict[str, CallbackSpec] = {s.keras: s for s in CALLBACKS}
+
+
+def lookup_callback(qualname: str) -> CallbackSpec | None:
+    if not qualname.startswith("keras.callbacks."):
+        return None
+    return _BY_NAME.get(qualname.rsplit(".", 1)[-1])

@@ -1,0 +1,348 @@
+"""``call()`` of a Keras subclass → ``forward()``: layer calls, ops, layouts and shapes.
+
+Walks the body in order. In straight-line code each local tensor has a known shape (when
+the model's input shape is known) and a layout: channels-first once a conv-like layer has
+permuted it, Keras order otherwise. A layer that needs the other layout gets a ``permute``
+on its argument, so a straight conv stack permutes once on the way in and once on the way
+out. Fused activations are applied at the call site (``F.relu(self.dense1(x))``). Inside
+``if``/``for`` blocks shapes are unknown (Lazy modules) and tensors return to Keras order at
+the block's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import libcst as cst
+
+from agent.rules import activations
+from agent.rules.class_layers import SubLayer, build
+from agent.rules.imports import ImportTable
+from agent.rules.op_rewrite import rewrite_expression
+from agent.rules.op_spec import atom
+from agent.rules.ops import OPS
+from agent.rules.shapes import Shape
+from agent.rules.spec import Unsupported
+from agent.rules.values import code_of
+
+_CALL_KWARGS_DROPPED = ("training",)
+
+
+@dataclass(frozen=True)
+class TVal:
+    code: str
+    shape: Shape | None = None  # Keras order, no batch; None = rank unknown
+    layout: str = "keras"  # "keras" | "cf"
+    tensor: bool = False
+
+
+def _to_cf(n: int) -> str:
+    return ", ".join(["0", str(n - 1)] + [str(i) for i in range(1, n - 1)])
+
+
+def _to_keras(n: int) -> str:
+    return ", ".join(["0"] + [str(i) for i in range(2, n)] + ["1"])
+
+
+class ForwardConverter:
+    def __init__(self, imports: ImportTable, layers: dict[str, SubLayer],
+                 names: dict[str, str]) -> None:
+        self.imports = imports
+        self.layers = layers
+        self.names = names  # training -> self.training
+        self.env: dict[str, TVal] = {}
+        self.first_layer_of_input: str | None = None
+
+    # -- layouts -------------------------------------------------------------------------
+    def layout_as(self, v: TVal, want: str) -> TVal:
+        if not v.tensor or want == "any" or v.layout == want:
+            return v
+        if v.shape is None or len(v.shape) < 2:
+            if want == "keras" and v.layout == "cf":
+                raise Unsupported("lost track of a channels-first tensor's rank")
+            return replace(v, layout=want)
+        n = len(v.shape) + 1
+        perm = _to_cf(n) if want == "cf" else _to_keras(n)
+        return replace(v, code=f"{atom(v.code)}.permute({perm})", layout=want)
+
+    # -- expressions ---------------------------------------------------------------------
+    def expr(self, node: cst.BaseExpression) -> TVal:
+        if isinstance(node, cst.Name):
+            if node.value in self.env:
+                v = self.env[node.value]
+                return replace(v, code=node.value)
+            if node.value in self.names:
+                return TVal(self.names[node.value])
+            return TVal(node.value)
+        if isinstance(node, cst.Call) and self._layer_attr(node) is not None:
+            return self.layer_call(node)
+        if isinstance(node, cst.Call) and self.imports.resolve(node.func) is not None:
+            return self.op_call(node)
+        if isinstance(node, cst.BinaryOperation) and not node.lpar:
+            return self.binary(node)
+        if isinstance(node, cst.UnaryOperation) and not node.lpar:
+            inner = self.expr(node.expression)
+            new = node.with_changes(expression=cst.parse_expression(_paren(inner.code)))
+            return replace(inner, code=code_of(new))
+        return self.generic(node)
+
+    def _layer_attr(self, call: cst.Call) -> str | None:
+        f = call.func
+        if (isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name)
+                and f.value.value == "self" and f.attr.value in self.layers):
+            return f.attr.value
+        return None
+
+    def layer_call(self, call: cst.Call) -> TVal:
+        attr = self._layer_attr(call)
+        assert attr is not None
+        layer = self.layers[attr]
+        pos = [a for a in call.args if a.keyword is None]
+        for a in call.args:
+            if a.keyword is not None and a.keyword.value not in _CALL_KWARGS_DROPPED:
+                raise Unsupported(f"self.{attr}({a.keyword.value}=...) has no torch mapping")
+        if len(pos) != 1 or pos[0].star:
+            raise Unsupported(f"self.{attr}(...) with {len(pos)} positional arguments")
+        x = self.expr(pos[0].value)
+        if isinstance(pos[0].value, cst.Name) and self.first_layer_of_input is None:
+            self.first_layer_of_input = layer.keras_name
+        shape = x.shape if x.tensor else None
+        built = build(layer, shape, x.layout)
+        first = layer.built is None
+        if first:
+            layer.built = built
+        want = built.layout if built.layout != "any" else x.layout
+        if built.layout == "any" and x.layout == "cf":
+            built = build(layer, shape, "cf")  # layout-aware (axis arguments)
+        x = self.layout_as(x, want)
+        modules = layer.built.modules if layer.built is not None else built.modules
+        subs = {"{m}": f"self.{attr}", "{x}": x.code, "{x0}": x.code, "{xs}": f"[{x.code}]"}
+        for suffix, _ in modules:
+            if suffix:
+                subs["{m_" + suffix + "}"] = f"self.{attr}_{suffix}"
+        code = built.forward
+        for k, v in subs.items():
+            code = code.replace(k, v)
+        out_layout = built.out_layout or want
+        out = built.out if isinstance(built.out, tuple) else None
+        rank = len(out) if out is not None else 1
+        code = activations.apply(built.activation, code, 1 if out_layout == "cf" and rank >= 2
+                                 else -1)
+        if "{" in code:
+            raise Unsupported(f"{layer.keras_name}: forward template {built.forward!r}")
+        return TVal(code, out if out else None, out_layout, True)
+
+    def op_call(self, call: cst.Call) -> TVal:
+        q = self.imports.resolve(call.func)
+        op = OPS.get(q) if q is not None else None
+        elementwise = op is not None and op.elementwise
+        vals = [self.expr(a.value) for a in call.args]
+        tensors = [v for v in vals if v.tensor]
+        layouts = {v.layout for v in tensors}
+        want = layouts.pop() if elementwise and len(layouts) == 1 else "keras"
+        vals = [self.layout_as(v, want) for v in vals]
+        args = [a.with_changes(value=cst.parse_expression(v.code))
+                for a, v in zip(call.args, vals, strict=True)]
+        new, problems = rewrite_expression(call.with_changes(args=args), self.imports, {})
+        if problems:
+            raise Unsupported("; ".join(problems))
+        shape = tensors[0].shape if elementwise and tensors and all(
+            t.shape == tensors[0].shape for t in tensors) else None
+        return TVal(code_of(new), shape, want if tensors else "keras", bool(tensors))
+
+    def binary(self, node: cst.BinaryOperation) -> TVal:
+        left, right = self.expr(node.left), self.expr(node.right)
+        if left.tensor and right.tensor and left.layout != right.layout:
+            left, right = self.layout_as(left, "keras"), self.layout_as(right, "keras")
+        new = node.with_changes(left=cst.parse_expression(_paren(left.code)),
+                                right=cst.parse_expression(_paren(right.code)))
+        tensors = [v for v in (left, right) if v.tensor]
+        shape = None
+        if len(tensors) == 1 or (len(tensors) == 2 and left.shape == right.shape):
+            shape = tensors[0].shape
+        layout = tensors[0].layout if tensors else "keras"
+        return TVal(code_of(new), shape, layout, bool(tensors))
+
+    def generic(self, node: cst.BaseExpression) -> TVal:
+        """Any other expression: tensors inside go back to Keras order; shape unknown."""
+        sub = _Substitute(self)
+        new = node.visit(sub)
+        assert isinstance(new, cst.BaseExpression)
+        new, problems = rewrite_expression(new, self.imports, {})
+        if problems:
+            raise Unsupported("; ".join(problems))
+        return TVal(code_of(new), None, "keras", sub.tensor)
+
+    # -- statements ----------------------------------------------------------------------
+    def block(self, body: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        for stmt in body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                out += self.simple(stmt)
+            else:
+                out += self.back_to_keras()
+                out.append(self.compound(stmt))
+        return out
+
+    def back_to_keras(self) -> list[cst.BaseStatement]:
+        stmts: list[cst.BaseStatement] = []
+        for name, v in list(self.env.items()):
+            if v.layout == "cf":
+                self.env[name] = self.layout_as(replace(v, code=name), "keras")
+                stmts.append(cst.parse_statement(
+                    f"{name} = {self.env[name].code}  # back to channels last (Keras order)\n"))
+                self.env[name] = replace(self.env[name], code=name)
+        return stmts
+
+    def compound(self, stmt: cst.BaseStatement) -> cst.BaseStatement:
+        if isinstance(stmt, cst.Try) or isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            raise Unsupported(f"{type(stmt).__name__} statement in call()")
+        for name, v in list(self.env.items()):
+            self.env[name] = replace(v, shape=None)  # branches: shapes no longer tracked
+        transformer = _Bodies(self)
+        new = stmt.visit(transformer)
+        assert isinstance(new, cst.BaseStatement)
+        return new
+
+    def simple(self, stmt: cst.SimpleStatementLine) -> list[cst.BaseStatement]:
+        before: list[cst.BaseStatement] = []
+        smalls: list[cst.BaseSmallStatement] = []
+        for small in stmt.body:
+            if isinstance(small, cst.Assign):
+                v = self.expr(small.value)
+                targets = small.targets
+                if len(targets) == 1 and isinstance(targets[0].target, cst.Name):
+                    self.env[targets[0].target.value] = replace(v, code=targets[0].target.value)
+                else:
+                    v = self.layout_as(v, "keras")
+                    for t in targets:
+                        for n in _names(t.target):
+                            self.env[n] = TVal(n, None, "keras", v.tensor)
+                smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
+            elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+                name = small.target.value
+                if name in self.env and self.env[name].layout == "cf":
+                    before += self.back_to_keras()
+                v = self.layout_as(self.expr(small.value), "keras")
+                smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
+            elif isinstance(small, cst.Return) and small.value is not None:
+                v = self.layout_as(self.expr(small.value), "keras")
+                smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
+            elif isinstance(small, cst.Expr):
+                v = self.layout_as(self.expr(small.value), "keras")
+                smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
+            else:
+                new, problems = _rewrite_small(small, self)
+                smalls.append(new)
+        return [*before, stmt.with_changes(body=smalls)]
+
+
+def _paren(code: str) -> str:
+    node = cst.parse_expression(code)
+    if isinstance(node, (cst.BinaryOperation, cst.BooleanOperation, cst.Comparison,
+                         cst.IfExp, cst.Lambda)) and not node.lpar:
+        return f"({code})"
+    return code
+
+
+def _names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for el in target.elements for n in _names(el.value)]
+    return []
+
+
+def _rewrite_small(small: cst.BaseSmallStatement, conv: ForwardConverter
+                   ) -> tuple[cst.BaseSmallStatement, list[str]]:
+    new, problems = rewrite_expression_node(small, conv)
+    if problems:
+        raise Unsupported("; ".join(problems))
+    return new, problems
+
+
+def rewrite_expression_node(small: cst.BaseSmallStatement, conv: ForwardConverter
+                            ) -> tuple[cst.BaseSmallStatement, list[str]]:
+    from agent.rules.op_rewrite import rewrite_node
+
+    new, problems = rewrite_node(small, conv.imports, conv.names)
+    assert isinstance(new, cst.BaseSmallStatement)
+    return new, problems
+
+
+class _Substitute(cst.CSTTransformer):
+    """Layer calls and tensor names inside an arbitrary expression, in Keras order."""
+
+    def __init__(self, conv: ForwardConverter) -> None:
+        super().__init__()
+        self.conv = conv
+        self.done: dict[int, cst.BaseExpression] = {}
+        self.tensor = False
+        self.protected: set[int] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.protected.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.protected.add(id(node.keyword))
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        if self.conv._layer_attr(node) is not None:
+            v = self.conv.layout_as(self.conv.layer_call(node), "keras")
+            self.done[id(node)] = cst.parse_expression(_paren(v.code))
+            self.tensor = True
+            return False
+        return True
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        return self.done.get(id(original_node), updated_node)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        if id(original_node) in self.protected:
+            return updated_node
+        v = self.conv.env.get(original_node.value)
+        if v is not None:
+            self.tensor = self.tensor or v.tensor
+            if v.layout == "cf":
+                return cst.parse_expression(_paren(self.conv.layout_as(
+                    replace(v, code=original_node.value), "keras").code))
+            return updated_node
+        if original_node.value in self.conv.names:
+            return cst.parse_expression(self.conv.names[original_node.value])
+        return updated_node
+
+
+class _Bodies(cst.CSTTransformer):
+    """Converts the statement blocks inside a compound statement (and its test/iter)."""
+
+    def __init__(self, conv: ForwardConverter) -> None:
+        super().__init__()
+        self.conv = conv
+        self.depth = 0
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
+        return False
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock,
+                            updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
+        body = self.conv.block(list(original_node.body))
+        body += self.conv.back_to_keras()
+        return updated_node.with_changes(body=body)
+
+    def leave_If(self, original_node: cst.If, updated_node: cst.If) -> cst.If:
+        return updated_node.with_changes(test=cst.parse_expression(
+            self.conv.generic(original_node.test).code))
+
+    def leave_While(self, original_node: cst.While, updated_node: cst.While) -> cst.While:
+        return updated_node.with_changes(test=cst.parse_expression(
+            self.conv.generic(original_node.test).code))
+
+    def visit_For(self, node: cst.For) -> None:
+        for n in _names(node.target):
+            self.conv.env[n] = TVal(n, None, "keras", True)
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
+        return updated_node.with_changes(iter=cst.parse_expression(
+            self.conv.generic(original_node.iter).code))

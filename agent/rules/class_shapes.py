@@ -1,0 +1,122 @@
+"""Where a subclassed model's input shape can be read statically.
+
+Keras subclasses learn their input shape on the first call; the converter needs it at
+conversion time for explicit ``in_features``. Sources, in the order people write them:
+``model.build((None, 784))``, a dry call ``model(np.zeros((1, 784)))`` in the same file, and
+``keras.Input(shape=...)`` inside a ``build_graph``-style method of the class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import libcst as cst
+
+from agent.rules.imports import ImportTable
+from agent.rules.values import evaluate
+
+_ARRAY_MAKERS = ("zeros", "ones", "normal", "uniform", "rand", "randn", "random", "empty",
+                 "standard_normal")
+
+
+def _shape(node: cst.BaseExpression, env: dict[str, Any]) -> tuple[Any, ...] | None:
+    v = evaluate(node, env)
+    if v.known and isinstance(v.value, (tuple, list)) and all(
+            isinstance(d, int) or d is None for d in v.value):
+        return tuple(v.value)
+    return None
+
+
+def _array_shape(node: cst.BaseExpression, env: dict[str, Any]) -> tuple[Any, ...] | None:
+    """``np.zeros((1, 784))``, ``tf.random.normal([2, 28, 28, 1])``, ``np.random.rand(1, 8)``."""
+    if not isinstance(node, cst.Call) or not node.args:
+        return None
+    func = node.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else (
+        func.value if isinstance(func, cst.Name) else "")
+    if name not in _ARRAY_MAKERS:
+        return None
+    first = node.args[0]
+    if first.keyword not in (None,) and first.keyword.value not in ("shape", "size"):
+        return None
+    shape = _shape(first.value, env)
+    if shape is None and name in ("rand", "randn"):
+        dims = [evaluate(a.value, env).value for a in node.args if a.keyword is None]
+        shape = tuple(dims) if all(isinstance(d, int) for d in dims) else None
+    return shape
+
+
+class _Usage(cst.CSTVisitor):
+    def __init__(self, env: dict[str, Any]) -> None:
+        self.env = env
+        self.var_class: dict[str, str] = {}
+        self.shapes: dict[str, tuple[Any, ...]] = {}
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if (len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name)
+                and isinstance(node.value, cst.Call) and isinstance(node.value.func, cst.Name)):
+            self.var_class[node.targets[0].target.value] = node.value.func.value
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                and func.attr.value == "build" and node.args:
+            cls = self.var_class.get(func.value.value)
+            shape = _shape(node.args[0].value, self.env)
+            if cls is not None and shape is not None:
+                self.shapes.setdefault(cls, shape[1:])
+        elif isinstance(func, cst.Name) and func.value in self.var_class and node.args:
+            shape = _array_shape(node.args[0].value, self.env)
+            if shape is not None:
+                self.shapes.setdefault(self.var_class[func.value], shape[1:])
+
+
+def input_shapes_from_usage(module: cst.Module, imports: ImportTable, env: dict[str, Any]
+                            ) -> tuple[dict[str, tuple[Any, ...]], dict[str, str]]:
+    """Class name → input shape (no batch axis) from builds and dry calls in the file,
+    and variable → class name for the instances seen."""
+    usage = _Usage(env)
+    module.visit(usage)
+    return usage.shapes, usage.var_class
+
+
+class DropBuildCalls(cst.CSTTransformer):
+    """``model.build((None, 784))`` statements: Keras-only, their shape went into the class."""
+
+    def __init__(self, variables: set[str]) -> None:
+        super().__init__()
+        self.variables = variables
+        self.dropped: list[str] = []
+
+    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine,
+                                  updated_node: cst.SimpleStatementLine
+                                  ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
+        if len(updated_node.body) != 1 or not isinstance(updated_node.body[0], cst.Expr):
+            return updated_node
+        call = updated_node.body[0].value
+        if (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+                and isinstance(call.func.value, cst.Name) and call.func.attr.value == "build"
+                and call.func.value.value in self.variables):
+            self.dropped.append(call.func.value.value)
+            return cst.RemovalSentinel.REMOVE
+        return updated_node
+
+
+def keras_input_shape(fn: cst.FunctionDef, imports: ImportTable, env: dict[str, Any]
+                      ) -> tuple[Any, ...] | None:
+    """``keras.Input(shape=...)`` inside a method (a ``build_graph`` helper)."""
+    found: list[tuple[Any, ...]] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            if imports.resolve(node.func) != "keras.Input":
+                return
+            for k, a in enumerate(node.args):
+                key = a.keyword.value if a.keyword else ("shape" if k == 0 else "")
+                if key == "shape":
+                    shape = _shape(a.value, env)
+                    if shape is not None:
+                        found.append(shape)
+
+    fn.visit(V())
+    return found[0] if found else None

@@ -1,0 +1,533 @@
+"""Custom ``keras.layers.Layer`` and subclassed ``keras.Model`` classes → torch classes.
+
+A Layer subclass becomes an ``nn.Module``, a Model subclass a ``pl.LightningModule``; both
+keep their name. ``add_weight`` becomes an ``nn.Parameter`` named like the Keras weight
+(``name=``) so ``agent.weights`` can port it. Weights whose shape depends on ``build``'s
+``input_shape`` use torch's own lazy mechanism (``LazyModuleMixin`` +
+``nn.UninitializedParameter``, materialised in ``initialize_parameters`` on the first call):
+the converted layer works wherever the Keras one did, without knowing the shape statically.
+A class that cannot be converted faithfully stays as written, marked ``TODO(k2l)``, with an
+``Unmapped`` record carrying its source for the LLM stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from agent.records import Change, Unmapped, Warning_
+from agent.rules.class_forward import ForwardConverter
+from agent.rules.class_layers import SubLayer, build, make_sublayer, module_lines
+from agent.rules.class_shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
+from agent.rules.imports import ImportTable
+from agent.rules.initializers import init_statement
+from agent.rules.op_rewrite import rewrite_node
+from agent.rules.spec import Args, Unsupported
+from agent.rules.values import Value, code_of, evaluate, module_constants
+
+LAYER_BASE = "keras.layers.Layer"
+MODEL_BASE = "keras.Model"
+LAZY_IMPORT = "from torch.nn.modules.lazy import LazyModuleMixin"
+_TRAINING_METHODS = ("train_step", "test_step", "predict_step")
+_KEEP_AS_IS = ("compute_output_shape", "from_config", "compute_mask")
+_FAN_INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+              "lecun_normal", "orthogonal", "identity")
+
+
+@dataclass(frozen=True)
+class ClassesResult:
+    module: cst.Module
+    custom_layers: tuple[str, ...] = ()
+    changes: list[Change] = field(default_factory=list)
+    warnings: list[Warning_] = field(default_factory=list)
+    unmapped: list[Unmapped] = field(default_factory=list)
+
+
+@dataclass
+class _Weight:
+    attr: str  # the attribute add_weight was assigned to
+    name: str  # the Keras weight name (= the torch parameter name)
+    shape: str  # code
+    init: str  # nn.init statement
+    trainable: bool
+
+
+def _is_super_call(node: cst.BaseExpression, method: str) -> cst.Call | None:
+    if (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == method and isinstance(node.func.value, cst.Call)
+            and isinstance(node.func.value.func, cst.Name)
+            and node.func.value.func.value == "super"):
+        return node
+    return None
+
+
+def _self_attr(target: cst.BaseExpression) -> str | None:
+    if (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
+            and target.value.value == "self"):
+        return target.attr.value
+    return None
+
+
+def _stmt(code: str) -> cst.BaseStatement:
+    return cst.parse_statement(code if code.endswith("\n") else code + "\n")
+
+
+def _todo(text: str) -> cst.EmptyLine:
+    return cst.EmptyLine(comment=cst.Comment(f"# TODO(k2l): {text}"))
+
+
+def _uses_name(node: cst.CSTNode, name: str) -> bool:
+    class V(cst.CSTVisitor):
+        found = False
+
+        def visit_Name(self, n: cst.Name) -> None:
+            if n.value == name:
+                V.found = True
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+    node.visit(V())
+    return V.found
+
+
+class _ClassConverter:
+    def __init__(self, cls: cst.ClassDef, kind: str, imports: ImportTable,
+                 env: dict[str, Any], input_shape: tuple[Any, ...] | None, line: int,
+                 custom: set[str]) -> None:
+        self.cls = cls
+        self.kind = kind
+        self.imports = imports
+        self.env = env
+        self.input_shape = input_shape
+        self.line = line
+        self.custom = custom
+        self.layers: dict[str, SubLayer] = {}
+        self.weights: list[_Weight] = []
+        self.lazy_weights: list[_Weight] = []
+        self.warnings: list[str] = []
+        self.changes: list[str] = []
+        self.left: list[tuple[str, str, str]] = []  # method, reason, snippet
+        self.example_dtype = ""
+
+    # -- entry ---------------------------------------------------------------------------
+    def run(self) -> cst.ClassDef:
+        body = self.cls.body
+        if not isinstance(body, cst.IndentedBlock):
+            raise Unsupported("one-line class body")
+        methods = {s.name.value: s for s in body.body if isinstance(s, cst.FunctionDef)}
+        if "call" not in methods and self.kind == "model":
+            raise Unsupported("subclassed model without call()")
+        for fn in methods.values():
+            shape = keras_input_shape(fn, self.imports, self.env)
+            if shape is not None and self.input_shape is None:
+                self.input_shape = shape
+        init_marked = self.init_body(methods.get("__init__"))
+        build_fn = methods.get("build")
+        lazy_build: cst.FunctionDef | None = None
+        eager_build: list[cst.BaseStatement] = []
+        if build_fn is not None:
+            lazy_build, eager_build = self.build_method(build_fn)
+        forward, first_layer = self.forward(methods.get("call"))
+        new_body: list[cst.BaseStatement] = []
+        for stmt in body.body:
+            if not isinstance(stmt, cst.FunctionDef):
+                new_body.append(stmt)
+                continue
+            name = stmt.name.value
+            if name == "__init__":
+                new_body.append(self.assemble_init(stmt, init_marked, eager_build, first_layer))
+            elif name == "build":
+                if lazy_build is not None:
+                    new_body.append(lazy_build)
+                else:
+                    self.changes.append("build() folded into __init__ (weight shapes are "
+                                        "known from the constructor)")
+            elif name == "call":
+                assert forward is not None
+                new_body.append(forward)
+            else:
+                new_body.append(self.other_method(stmt))
+        if "__init__" not in methods and (self.layers or eager_build):
+            raise Unsupported("weights created without __init__")
+        new_cls = self.cls.with_changes(bases=self.bases(), body=body.with_changes(body=new_body))
+        return self.rename_weights(new_cls)
+
+    def bases(self) -> list[cst.Arg]:
+        out: list[cst.Arg] = []
+        target = "nn.Module" if self.kind == "layer" else "pl.LightningModule"
+        if self.lazy_weights:
+            out.append(cst.Arg(cst.parse_expression("LazyModuleMixin")))
+        for b in self.cls.bases:
+            q = self.imports.resolve(b.value)
+            if q in (LAYER_BASE, MODEL_BASE):
+                out.append(b.with_changes(value=cst.parse_expression(target)))
+            else:
+                out.append(b)
+        return [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in out]
+
+    # -- __init__ ------------------------------------------------------------------------
+    def init_body(self, fn: cst.FunctionDef | None) -> list[cst.BaseStatement | str]:
+        """__init__ statements, with layer creations replaced by ``"layer:<attr>"`` markers."""
+        if fn is None:
+            return []
+        out: list[cst.BaseStatement | str] = []
+        for stmt in fn.body.body:  # type: ignore[union-attr]
+            marked = self.init_statement(stmt)
+            out += marked
+        return out
+
+    def init_statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement | str]:
+        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+            small = stmt.body[0]
+            if isinstance(small, cst.Expr):
+                sup = _is_super_call(small.value, "__init__")
+                if sup is not None:
+                    for a in sup.args:
+                        if a.keyword is not None and a.keyword.value == "input_shape":
+                            v = evaluate(a.value, self.env)
+                            if v.known:
+                                self.input_shape = tuple(v.value)
+                    return [stmt.with_changes(body=[small.with_changes(
+                        value=cst.parse_expression("super().__init__()"))]), "example"]
+                if (isinstance(small.value, cst.Call)
+                        and code_of(small.value.func) == "self.build" and small.value.args):
+                    v = evaluate(small.value.args[0].value, self.env)
+                    if v.known and isinstance(v.value, (tuple, list)):
+                        self.input_shape = tuple(v.value)[1:]
+                        self.changes.append("self.build(shape) -> example_input_array")
+                        return []
+            if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                attr = _self_attr(small.targets[0].target)
+                value = small.value
+                if attr is not None and isinstance(value, cst.Call):
+                    if code_of(value.func) == "self.add_weight":
+                        w = self.add_weight(attr, value, None)
+                        self.weights.append(w)
+                        return [_stmt(s) for s in self.weight_lines(w)]
+                    layer = make_sublayer(attr, value, self.imports, self.env,
+                                          self.line)
+                    if layer is not None:
+                        self.layers[attr] = layer
+                        return [f"layer:{attr}"]
+                    q = self.imports.resolve(value.func)
+                    if q is not None and q.startswith("keras."):
+                        raise Unsupported(f"self.{attr} = {code_of(value.func)}(...) inside a "
+                                          "subclass has no rule yet")
+        new, problems = rewrite_node(stmt, self.imports, {})
+        if problems:
+            raise Unsupported("; ".join(problems))
+        assert isinstance(new, cst.BaseStatement)
+        return [new]
+
+    def assemble_init(self, fn: cst.FunctionDef, marked: list[cst.BaseStatement | str],
+                      eager_build: list[cst.BaseStatement], first_layer: str | None
+                      ) -> cst.FunctionDef:
+        body: list[cst.BaseStatement] = []
+        for item in marked:
+            if isinstance(item, str):
+                if item == "example" and self.kind == "model" and self.input_shape:
+                    dims = ", ".join(["1"] + [str(d if d is not None else 8)
+                                              for d in self.input_shape])
+                    dtype = ", dtype=torch.long" if first_layer == "Embedding" else ""
+                    body.append(_stmt(f"self.example_input_array = torch.zeros({dims}{dtype})"))
+                elif item.startswith("layer:"):
+                    layer = self.layers[item[6:]]
+                    body += [_stmt(s) for s in module_lines(layer)]
+                continue
+            body.append(item)
+        for w in self.lazy_weights:
+            grad = "requires_grad=False" if not w.trainable else ""
+            body.append(_stmt(f"self.{w.name} = nn.UninitializedParameter({grad})"
+                              "  # created in initialize_parameters"))
+        body += eager_build
+        return fn.with_changes(body=fn.body.with_changes(body=body))
+
+    # -- weights -------------------------------------------------------------------------
+    def add_weight(self, attr: str, call: cst.Call, shape_param: str | None) -> _Weight:
+        k3 = ("shape", "initializer", "dtype", "trainable", "autocast", "regularizer",
+              "constraint", "aggregation", "overwrite_with_gradient", "name")
+        k2 = ("name", "shape", "dtype", "initializer", "regularizer", "trainable", "constraint")
+        pos = [a for a in call.args if a.keyword is None]
+        order = k2 if pos and isinstance(pos[0].value, cst.SimpleString) else k3
+        args: dict[str, cst.BaseExpression] = {}
+        for i, a in enumerate(pos):
+            args[order[i]] = a.value
+        for a in call.args:
+            if a.keyword is not None:
+                args[a.keyword.value] = a.value
+        for key in ("regularizer", "constraint"):
+            if key in args and code_of(args[key]) != "None":
+                raise Unsupported(f"add_weight({key}=...) has no torch counterpart here")
+        if "dtype" in args and evaluate(args["dtype"]).value not in (None, "float32"):
+            raise Unsupported(f"add_weight(dtype={code_of(args['dtype'])})")
+        if "shape" not in args:
+            raise Unsupported("add_weight without shape=")
+        name_v = evaluate(args["name"]).value if "name" in args else None
+        name = name_v if isinstance(name_v, str) and name_v.isidentifier() else attr
+        if name != name_v:
+            self.warnings.append(f"add_weight for self.{attr} has no literal name=: the torch "
+                                 f"parameter is called {attr!r}; name the Keras weight "
+                                 f"{attr!r} to port trained weights")
+        shape_node = args["shape"]
+        new_shape, problems = rewrite_node(shape_node, self.imports, {})
+        if problems:
+            raise Unsupported("; ".join(problems))
+        shape = code_of(new_shape)
+        init_v = Value(code_of(args["initializer"]), evaluate(args["initializer"]).value,
+                       args["initializer"]) if "initializer" in args else None
+        init_args = Args("add_weight", {"initializer": init_v} if init_v else {},
+                         {"initializer": "glorot_uniform"})
+        init_name = init_v.value if init_v is not None else "glorot_uniform"
+        if (isinstance(shape_node, (cst.Tuple, cst.List)) and len(shape_node.elements) == 1
+                and init_name in _FAN_INITS):
+            raise Unsupported(f"{init_name} on a 1-D weight: Keras and torch compute fans "
+                              "differently")
+        warns: list[str] = []
+        init = init_statement(init_args, "initializer", f"self.{name}", warns)
+        self.warnings += warns
+        trainable = evaluate(args["trainable"]).value if "trainable" in args else True
+        return _Weight(attr, name, shape, init, trainable is not False)
+
+    def weight_lines(self, w: _Weight) -> list[str]:
+        node = cst.parse_expression(w.shape)
+        dims = (", ".join(code_of(e.value) for e in node.elements)
+                if isinstance(node, (cst.Tuple, cst.List)) else w.shape)
+        grad = ", requires_grad=False" if not w.trainable else ""
+        return [f"self.{w.name} = nn.Parameter(torch.empty({dims}){grad})", w.init]
+
+    def build_method(self, fn: cst.FunctionDef
+                     ) -> tuple[cst.FunctionDef | None, list[cst.BaseStatement]]:
+        params = [p.name.value for p in fn.params.params]
+        shape_param = params[1] if len(params) > 1 else "input_shape"
+        kept: list[cst.BaseStatement] = []
+        for stmt in fn.body.body:  # type: ignore[union-attr]
+            if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+                small = stmt.body[0]
+                if isinstance(small, cst.Expr) and _is_super_call(small.value, "build"):
+                    continue
+                if isinstance(small, cst.Assign) and code_of(small.targets[0].target) == "self.built":
+                    continue
+            kept.append(stmt)
+        lazy = any(_uses_name(s, shape_param) for s in kept)
+        out: list[cst.BaseStatement] = []
+        for stmt in kept:
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+            if (isinstance(small, cst.Assign) and len(small.targets) == 1
+                    and isinstance(small.value, cst.Call)
+                    and code_of(small.value.func) == "self.add_weight"):
+                attr = _self_attr(small.targets[0].target)
+                if attr is None:
+                    raise Unsupported("add_weight assigned to something other than self.<name>")
+                w = self.add_weight(attr, small.value, shape_param)
+                if lazy:
+                    self.lazy_weights.append(w)
+                    out += [_stmt(f"self.{w.name}.materialize({w.shape})"), _stmt(w.init)]
+                else:
+                    self.weights.append(w)
+                    out += [_stmt(s) for s in self.weight_lines(w)]
+                continue
+            if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call) and \
+                    make_sublayer("x", small.value, self.imports, self.env, 0) is not None:
+                raise Unsupported("layers created in build(): create them in __init__")
+            new, problems = rewrite_node(stmt, self.imports, {})
+            if problems:
+                raise Unsupported("; ".join(problems))
+            assert isinstance(new, cst.BaseStatement)
+            out.append(new)
+        if not lazy:
+            return None, out
+        self.changes.append("build(input_shape) -> initialize_parameters (LazyModuleMixin)")
+        code = (f"def initialize_parameters(self, inputs: torch.Tensor, *args: object, "
+                f"**kwargs: object) -> None:\n"
+                f'    """Keras ``build``: creates the weights from the first input\'s shape."""\n'
+                f"    {shape_param} = tuple(inputs.shape)\n    pass\n")
+        new_fn = cst.parse_statement(code)
+        assert isinstance(new_fn, cst.FunctionDef)
+        head = list(new_fn.body.body[:2])  # type: ignore[union-attr]
+        return new_fn.with_changes(body=new_fn.body.with_changes(body=head + out),
+                                   leading_lines=fn.leading_lines), []
+
+    def rename_weights(self, cls: cst.ClassDef) -> cst.ClassDef:
+        renames = {w.attr: w.name for w in self.weights + self.lazy_weights if w.attr != w.name}
+        if not renames:
+            return cls
+
+        class R(cst.CSTTransformer):
+            def leave_Attribute(self, o: cst.Attribute, u: cst.Attribute) -> cst.Attribute:
+                if _self_attr(o) in renames:
+                    return u.with_changes(attr=cst.Name(renames[o.attr.value]))
+                return u
+
+        new = cls.visit(R())
+        assert isinstance(new, cst.ClassDef)
+        return new
+
+    # -- call -> forward -----------------------------------------------------------------
+    def forward(self, fn: cst.FunctionDef | None) -> tuple[cst.FunctionDef | None, str | None]:
+        if fn is None:
+            for layer in self.layers.values():
+                layer.built = build(layer, None, "keras")
+            return None, None
+        params = list(fn.params.params)
+        names: dict[str, str] = {}
+        kept = []
+        for p in params:
+            if p.name.value == "training":
+                names["training"] = "self.training"
+            elif p.name.value == "mask":
+                if _uses_name(fn.body, "mask"):
+                    raise Unsupported("call(mask=...) uses Keras masking")
+            else:
+                kept.append(p)
+        if kept:
+            kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        conv = ForwardConverter(self.imports, self.layers, names)
+        tensor_params = [p.name.value for p in kept[1:]]
+        for k, name in enumerate(tensor_params):
+            from agent.rules.class_forward import TVal
+
+            shape = self.input_shape if k == 0 else None
+            conv.env[name] = TVal(name, shape, "keras", True)
+        body = conv.block(list(fn.body.body))  # type: ignore[union-attr]
+        for layer in self.layers.values():
+            if layer.built is None:  # never called in straight-line code
+                layer.built = build(layer, None, "keras")
+                self.warnings.append(f"self.{layer.attr} is not called in call(): "
+                                     "built without an input shape")
+        lazy = [a for a, lyr in self.layers.items() if lyr.lazy]
+        if lazy:
+            self.warnings.append("input shape unknown statically: nn.Lazy modules for "
+                                 + ", ".join(f"self.{a}" for a in lazy)
+                                 + "; run one batch before creating the optimizer")
+        for layer in self.layers.values():
+            assert layer.built is not None
+            self.warnings += [f"self.{layer.attr}: {w}" for w in layer.built.warnings]
+        new = fn.with_changes(name=cst.Name("forward"),
+                              params=fn.params.with_changes(params=kept),
+                              body=fn.body.with_changes(body=body))
+        self.changes.append("call() -> forward()")
+        return new, conv.first_layer_of_input
+
+    # -- other methods -------------------------------------------------------------------
+    def other_method(self, fn: cst.FunctionDef) -> cst.FunctionDef:
+        name = fn.name.value
+        src = cst.Module([]).code_for_node(fn)
+        if name in _TRAINING_METHODS or "GradientTape" in src:
+            self.left.append((name, "custom training step (GradientTape) needs a "
+                              "training_step written by hand", src))
+            return fn.with_changes(leading_lines=[
+                *fn.leading_lines, _todo(f"{name}: Keras training step kept as written; "
+                                         "port it to training_step")])
+        if name == "get_config":
+            return self.get_config(fn)
+        if name in _KEEP_AS_IS:
+            return fn
+        if keras_input_shape(fn, self.imports, self.env) is not None:
+            self.left.append((name, "Keras-only graph helper (keras.Input/keras.Model)", src))
+            return fn.with_changes(leading_lines=[
+                *fn.leading_lines, _todo(f"{name}: builds a Keras graph; not needed in torch")])
+        new, problems = rewrite_node(fn, self.imports, {})
+        if problems:
+            raise Unsupported(f"{name}(): " + "; ".join(problems))
+        assert isinstance(new, cst.FunctionDef)
+        return new
+
+    def get_config(self, fn: cst.FunctionDef) -> cst.FunctionDef:
+        class R(cst.CSTTransformer):
+            def leave_Call(self, o: cst.Call, u: cst.Call) -> cst.BaseExpression:
+                if _is_super_call(o, "get_config"):
+                    return cst.parse_expression("{}")
+                return u
+
+        new = fn.visit(R())
+        assert isinstance(new, cst.FunctionDef)
+        if new is not fn:
+            self.changes.append("get_config kept as a plain method (super().get_config() -> {})")
+        return new
+
+
+def _class_kind(cls: cst.ClassDef, imports: ImportTable, kinds: dict[str, str]) -> str | None:
+    for b in cls.bases:
+        q = imports.resolve(b.value)
+        if q == LAYER_BASE:
+            return "layer"
+        if q == MODEL_BASE:
+            return "model"
+        if isinstance(b.value, cst.Name) and b.value.value in kinds:
+            return kinds[b.value.value]
+    return None
+
+
+def convert_classes(module: cst.Module, imports: ImportTable, path: str) -> ClassesResult:
+    """Convert every top-level Layer/Model subclass; never raises on user code."""
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    env = module_constants(module)
+    usage, var_class = input_shapes_from_usage(module, imports, env)
+    models: set[str] = set()
+    kinds: dict[str, str] = {}
+    result = ClassesResult(module)
+    custom: list[str] = []
+    body = list(module.body)
+    lazy_used = False
+    for k, stmt in enumerate(body):
+        if not isinstance(stmt, cst.ClassDef):
+            continue
+        kind = _class_kind(stmt, imports, kinds)
+        if kind is None:
+            continue
+        kinds[stmt.name.value] = kind
+        name = stmt.name.value
+        pos = positions.get(stmt)
+        line = pos.start.line if pos is not None else 0
+        conv = _ClassConverter(stmt, kind, imports, env, usage.get(name), line, set(custom))
+        try:
+            new = conv.run()
+        except (Unsupported, ValueError, KeyError, TypeError, AssertionError) as exc:
+            reason = str(exc) or type(exc).__name__
+            body[k] = stmt.with_changes(leading_lines=[
+                *stmt.leading_lines, _todo(f"class {name} not converted: {reason}")])
+            result.unmapped.append(Unmapped(path, line, f"{kind} subclass", reason, name,
+                                            cst.Module([]).code_for_node(stmt)))
+            continue
+        body[k] = new
+        lazy_used = lazy_used or bool(conv.lazy_weights)
+        target = "nn.Module" if kind == "layer" else "pl.LightningModule"
+        result.changes.append(Change(line, f"classes.{kind}",
+                                     f"{name}: Keras {kind} subclass -> {target}"))
+        result.changes.extend(Change(line, f"classes.{kind}", f"{name}: {c}")
+                              for c in conv.changes)
+        result.warnings.extend(Warning_(line, f"{name}: {w}") for w in conv.warnings)
+        for method, reason, src in conv.left:
+            result.unmapped.append(Unmapped(path, line, f"{name}.{method}", reason,
+                                            f"{name}.{method}", src))
+        if kind == "layer":
+            custom.append(name)
+        else:
+            models.add(name)
+    new_module = module.with_changes(body=body)
+    variables = {v for v, c in var_class.items() if c in models}
+    if variables:
+        dropper = DropBuildCalls(variables)
+        new_module = new_module.visit(dropper)
+        result.changes.extend(Change(0, "classes.model", f"{v}.build(...) removed: the input "
+                                     "shape is in the converted class") for v in dropper.dropped)
+    if lazy_used:
+        new_module = _add_import(new_module, LAZY_IMPORT)
+    return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
+                         result.unmapped)
+
+
+def _add_import(module: cst.Module, line: str) -> cst.Module:
+    body = list(module.body)
+    at = 0
+    for k, stmt in enumerate(body):
+        if isinstance(stmt, cst.SimpleStatementLine) and all(
+                isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
+            at = k + 1
+    return module.with_changes(body=[*body[:at], _stmt(line), *body[at:]])

@@ -1,0 +1,81 @@
+"""Line numbers from Python's own (C) parser instead of libcst's PositionProvider.
+
+libcst's metadata pass walks the whole tree in Python and costs about three parses; the
+rules only need the lines of statements and of the layer calls in model definitions, so we
+parse once with ``ast`` and pair statements block by block, calls in source order.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+import libcst as cst
+
+
+class _Calls(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.calls: list[cst.Call] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
+def _ast_calls(node: ast.AST) -> list[ast.Call]:
+    out: list[ast.Call] = []
+
+    def visit(n: ast.AST) -> None:
+        if isinstance(n, ast.Call):
+            out.append(n)
+            visit(n.func)
+            # source order: positional and keyword arguments interleaved by position
+            for arg in sorted([*n.args, *n.keywords], key=lambda a: (a.lineno, a.col_offset)):
+                visit(arg)
+            return
+        for child in ast.iter_child_nodes(n):
+            visit(child)
+
+    visit(node)
+    return out
+
+
+class LineIndex:
+    def __init__(self, module: cst.Module, source: str) -> None:
+        self.stmt_line: dict[int, int] = {}
+        self.stmt_ast: dict[int, ast.stmt] = {}
+        self.call_line: dict[int, int] = {}
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return
+        self._pair(list(module.body), tree.body)
+
+    def _pair(self, cst_body: Sequence[cst.BaseStatement], ast_body: Sequence[ast.stmt]) -> None:
+        k = 0
+        for stmt in cst_body:
+            if k >= len(ast_body):
+                return
+            node = ast_body[k]
+            self.stmt_line[id(stmt)] = node.lineno
+            self.stmt_ast[id(stmt)] = node
+            k += len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
+            inner = getattr(stmt, "body", None)
+            if isinstance(inner, cst.IndentedBlock) and hasattr(node, "body"):
+                self._pair(inner.body, node.body)  # type: ignore[attr-defined]
+            orelse = getattr(stmt, "orelse", None)
+            if isinstance(stmt, cst.If) and isinstance(orelse, cst.Else) and isinstance(
+                    node, ast.If) and isinstance(orelse.body, cst.IndentedBlock):
+                self._pair(orelse.body.body, node.orelse)
+
+    def line(self, node: cst.CSTNode) -> int:
+        return self.stmt_line.get(id(node), 0) or self.call_line.get(id(node), 0)
+
+    def index_calls(self, stmt: cst.CSTNode) -> None:
+        """Lines of every call in ``stmt`` (done only for statements that hold layers)."""
+        node = self.stmt_ast.get(id(stmt))
+        if node is None:
+            return
+        visitor = _Calls()
+        stmt.visit(visitor)
+        for c, a in zip(visitor.calls, _ast_calls(node), strict=False):
+            self.call_line[id(c)] = a.lineno

@@ -1,0 +1,162 @@
+"""The libcst transformer that applies the op table (agent.rules.ops) to code.
+
+Framework calls are rewritten bottom-up (arguments first, so nested ops compose); framework
+names used as values become torch constants (``tf.float32``) or callables (``tf.nn.relu`` →
+``F.relu``); local names are renamed (``training`` → ``self.training``). Anything without a
+mapping is left exactly as written and reported, never dropped.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from agent.rules.imports import ImportTable
+from agent.rules.op_spec import bind, emit
+from agent.rules.ops import CONSTANTS, NOT_CONVERTED, OPS
+from agent.rules.spec import Unsupported
+from agent.rules.values import code_of
+
+_OPERATIONS = (cst.BinaryOperation, cst.UnaryOperation, cst.BooleanOperation, cst.Comparison)
+
+
+def _strip(node: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(node, _OPERATIONS) and node.lpar:
+        return node.with_changes(lpar=[], rpar=[])
+    return node
+
+
+class OpRewriter(cst.CSTTransformer):
+    def __init__(self, imports: ImportTable, names: dict[str, str]) -> None:
+        super().__init__()
+        self.imports = imports
+        self.names = {k: cst.parse_expression(v) for k, v in names.items()}
+        self.problems: list[str] = []
+        self.protected: set[int] = set()  # attribute names, keywords: never renamed
+        self.funcs: set[int] = set()  # callees: handled by leave_Call
+        self.generated: set[int] = set()  # parenthesised operations we wrote
+
+    def _problem(self, message: str) -> None:
+        if message not in self.problems:
+            self.problems.append(message)
+
+    # -- what not to touch -------------------------------------------------------------
+    def visit_Call(self, node: cst.Call) -> None:
+        self.funcs.add(id(node.func))
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        self.protected.add(id(node.attr))
+        return self.imports.resolve(node) is None  # a framework path is handled as a whole
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.protected.add(id(node.keyword))
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self.protected.add(id(node.name))
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        if id(updated_node.value) in self.generated:
+            return updated_node.with_changes(value=_strip(updated_node.value))
+        return updated_node
+
+    # -- names -------------------------------------------------------------------------
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        if id(original_node) in self.protected:
+            return updated_node
+        if original_node.value in self.names:
+            return self.names[original_node.value]
+        return self._framework_value(original_node, updated_node)
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute
+                        ) -> cst.BaseExpression:
+        return self._framework_value(original_node, updated_node)
+
+    def _framework_value(self, original: cst.BaseExpression, updated: cst.BaseExpression
+                         ) -> cst.BaseExpression:
+        if id(original) in self.funcs:
+            return updated
+        q = self.imports.resolve(original)
+        if q is None:
+            return updated
+        if q in CONSTANTS:
+            return cst.parse_expression(CONSTANTS[q])
+        op = OPS.get(q)
+        if op is not None and op.torch and len(op.params) >= 1 and op.elementwise:
+            return cst.parse_expression(op.torch)  # a function passed as a value
+        self._problem(f"{q} has no torch mapping")
+        return updated
+
+    # -- calls -------------------------------------------------------------------------
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        q = self.imports.resolve(original_node.func)
+        if q is None:
+            return updated_node
+        if q in NOT_CONVERTED:
+            self._problem(f"{q}: {NOT_CONVERTED[q]}")
+            return updated_node
+        op = OPS.get(q)
+        if op is None:
+            self._problem(f"{q} has no torch mapping")
+            return updated_node
+        codes = [code_of(a.value) for a in updated_node.args]
+        try:
+            code = emit(op, bind(op, q, updated_node, codes))
+        except Unsupported as exc:
+            self._problem(str(exc))
+            return updated_node
+        new = cst.parse_expression(code)
+        if isinstance(new, _OPERATIONS) and new.lpar:
+            self.generated.add(id(new))
+        return new
+
+
+def rewrite_node(node: cst.CSTNode, imports: ImportTable, names: dict[str, str]
+                 ) -> tuple[cst.CSTNode, list[str]]:
+    """Any node (an expression, a statement, a function body) through the op table."""
+    rewriter = OpRewriter(imports, names)
+    new = node.visit(rewriter)
+    assert isinstance(new, cst.CSTNode)
+    return new, rewriter.problems
+
+
+def rewrite_expression(node: cst.BaseExpression, imports: ImportTable, names: dict[str, str]
+                       ) -> tuple[cst.BaseExpression, list[str]]:
+    new, problems = rewrite_node(node, imports, names)
+    assert isinstance(new, cst.BaseExpression)
+    return _strip(new) if new is not node else new, problems
+
+
+_PLACEHOLDER = "__k2l_{}__"
+
+
+def template(body: cst.BaseExpression, imports: ImportTable, mapping: dict[str, str]) -> str:
+    """Forward-expression template: names in ``mapping`` become ``{x}``-style placeholders."""
+    holders = {name: _PLACEHOLDER.format(k) for k, name in enumerate(mapping)}
+    new, problems = rewrite_expression(body, imports, holders)
+    if problems:
+        raise Unsupported("; ".join(problems))
+    code = code_of(new)
+    for name, holder in holders.items():
+        code = code.replace(holder, mapping[name])
+    return code
+
+
+class _Elementwise(cst.CSTVisitor):
+    def __init__(self, imports: ImportTable) -> None:
+        self.imports = imports
+        self.ok = True
+
+    def visit_Call(self, node: cst.Call) -> None:
+        q = self.imports.resolve(node.func)
+        op = OPS.get(q) if q is not None else None
+        if op is None or not op.elementwise:
+            self.ok = False
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self.ok = False
+
+
+def elementwise(node: cst.BaseExpression, imports: ImportTable) -> bool:
+    visitor = _Elementwise(imports)
+    node.visit(visitor)
+    return visitor.ok

@@ -1,0 +1,828 @@
+"""Module transformer: Keras training code around converted models → Lightning.
+
+Runs after the model transformer. Walks every block in source order, tracking which
+variables hold which generated class (``model = Net()``, ``model = build_model()``), and
+rewrites ``compile`` (into methods of that class: see training_methods), ``fit`` /
+``evaluate`` (DataLoaders + ``pl.Trainer``), ``predict``, ``save*``/``load_weights``,
+``summary``, Keras callbacks, ``tf.data`` chains, ``Sequence`` and ``Callback`` subclasses.
+What it cannot convert stays as written under a ``# TODO(k2l):`` line, with an Unmapped
+record. Line numbers are positions in the module it receives.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from agent.records import Change, Unmapped, Warning_
+from agent.rules.callbacks import CallbackSpec, lookup_callback
+from agent.rules.graph import ModelIR
+from agent.rules.imports import ImportTable
+from agent.rules.training_compile import CompileConfig, bind, output_names, read_compile
+from agent.rules.training_data import class_kind, convert_class, is_gradient_tape, tf_data_chain
+from agent.rules.training_fit import Names, checkpoint_path, evaluate_code, fit_code
+from agent.rules.training_methods import ClassPlan, methods_code, splice
+from agent.rules.values import code_of
+
+
+@dataclass
+class TrainingResult:
+    module: cst.Module
+    changes: list[Change] = field(default_factory=list)
+    warnings: list[Warning_] = field(default_factory=list)
+    unmapped: list[Unmapped] = field(default_factory=list)
+
+
+@dataclass
+class Scope:
+    vars: dict[str, str] = field(default_factory=dict)  # variable -> generated class
+    assigns: dict[str, cst.BaseExpression] = field(default_factory=dict)
+    where: dict[str, tuple[list[cst.BaseStatement | None], int]] = field(default_factory=dict)
+    params: dict[str, str | None] | None = None  # function parameters (None at module level)
+    loaders: dict[str, str] = field(default_factory=dict)  # name -> "loader" | "dataset"
+    cb_kind: dict[str, str] = field(default_factory=dict)  # name -> callback|logger|plateau|list
+    plateaus: dict[str, tuple[str, str]] = field(default_factory=dict)
+    list_loggers: dict[str, bool] = field(default_factory=dict)
+    has_trainer: bool = False
+    history: set[str] = field(default_factory=set)
+
+    def child(self, params: dict[str, str | None] | None) -> Scope:
+        return Scope(vars=dict(self.vars), assigns=dict(self.assigns), params=params,
+                     loaders=dict(self.loaders), cb_kind=dict(self.cb_kind),
+                     plateaus=dict(self.plateaus), list_loggers=dict(self.list_loggers))
+
+
+def _todo(text: str) -> cst.EmptyLine:
+    return cst.EmptyLine(comment=cst.Comment(f"# TODO(k2l): {text}"))
+
+
+def _note(text: str) -> cst.EmptyLine:
+    return cst.EmptyLine(comment=cst.Comment(f"# k2l: {text}"))
+
+
+class _Rename(cst.CSTTransformer):
+    """Function parameters used in compile() → ``self.hparams.<name>`` inside the class."""
+
+    def __init__(self, params: set[str]) -> None:
+        self.params = params
+        self.hit: set[str] = set()
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        if updated.value in self.params:
+            self.hit.add(updated.value)
+            return cst.parse_expression(f"self.hparams.{updated.value}")
+        return updated
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute
+                        ) -> cst.Attribute:
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        return updated.with_changes(keyword=original.keyword)
+
+
+class _Training:
+    def __init__(self, module: cst.Module, imports: ImportTable, models: list[ModelIR],
+                 path: str) -> None:
+        self.module = module
+        self.imports = imports
+        self.path = path
+        self.plans: dict[str, ClassPlan] = {ir.class_name: ClassPlan(ir) for ir in models}
+        self.result = TrainingResult(module)
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        self.positions = wrapper.resolve(PositionProvider)
+        self.builders = self._builders()
+        self.globals = _module_names(module) | set(dir(builtins))
+        self.counts = _name_counts(module)
+        self.names = self._names()
+        self.sequences: set[str] = set()
+        self.callback_classes: set[str] = set()
+        self.qual = ""
+        self.carry: list[cst.EmptyLine] = []  # comments for the next emitted statement
+
+    # ---- records -------------------------------------------------------------------
+    def line(self, node: cst.CSTNode) -> int:
+        pos = self.positions.get(node)
+        return pos.start.line if pos is not None else 0
+
+    def change(self, node: cst.CSTNode, rule: str, msg: str) -> None:
+        self.result.changes.append(Change(self.line(node), rule, msg))
+
+    def warn(self, node: cst.CSTNode, msg: str) -> None:
+        self.result.warnings.append(Warning_(self.line(node), msg))
+
+    def unmapped(self, node: cst.CSTNode, keras: str, reason: str) -> None:
+        snippet = code_of(node).strip().splitlines()[0][:200] if code_of(node).strip() else ""
+        self.result.unmapped.append(Unmapped(self.path, self.line(node), keras, reason,
+                                             self.qual, snippet))
+
+    # ---- set-up --------------------------------------------------------------------
+    def _builders(self) -> dict[str, str]:
+        """``def build_model(...): ... return Net(...)`` → {"build_model": "Net"}."""
+        out: dict[str, str] = {}
+        for stmt in self.module.body:
+            if not isinstance(stmt, cst.FunctionDef):
+                continue
+            local: dict[str, str] = {}
+            for node in _walk_simple(stmt.body):
+                for small in node.body:
+                    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                        cls = self._class_of_call(small.value, {})
+                        if cls and isinstance(small.targets[0].target, cst.Name):
+                            local[small.targets[0].target.value] = cls
+                    if isinstance(small, cst.Return) and small.value is not None:
+                        value = small.value
+                        cls = (local.get(value.value) if isinstance(value, cst.Name)
+                               else self._class_of_call(value, {}))
+                        if cls:
+                            out[stmt.name.value] = cls
+        return out
+
+    def _class_of_call(self, node: cst.BaseExpression, builders: dict[str, str]) -> str | None:
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+            name = node.func.value
+            if name in self.plans:
+                return name
+            return builders.get(name)
+        return None
+
+    def _names(self) -> Names:
+        taken = set(self.counts)
+        chosen = {}
+        for fld, default in vars(Names()).items():
+            name, n = default, 1
+            while name in taken:
+                n += 1
+                name = f"{default}_{n}"
+            chosen[fld] = name
+        return Names(**chosen)
+
+    # ---- walking -------------------------------------------------------------------
+    def run(self) -> TrainingResult:
+        body = self.block(list(self.module.body), Scope())
+        module = self.module.with_changes(body=body)
+        for cls, plan in self.plans.items():
+            if plan.compile is None and not plan.predict:
+                continue
+            init, methods = methods_code(plan, cls, output_names(plan.ir))
+            module = splice(module, cls, init, methods, plan.new_params)
+        self.result.module = module
+        return self.result
+
+    def block(self, body: list[cst.BaseStatement], scope: Scope) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement | None] = []
+        pending: list[cst.EmptyLine] = []
+        for stmt in body:
+            new = self.statement(stmt, scope, out)
+            if not new:
+                pending += [ln for ln in stmt.leading_lines if ln.comment is not None]
+                pending += self.carry
+                self.carry = []
+                continue
+            if pending:
+                first = new[0]
+                new[0] = first.with_changes(leading_lines=[*pending, *first.leading_lines])
+                pending = []
+            out.extend(new)
+        result = [s for s in out if s is not None]
+        if pending:
+            result.append(cst.SimpleStatementLine([cst.Pass()], leading_lines=pending))
+        return result
+
+    def _sub_block(self, block: cst.BaseSuite, scope: Scope) -> cst.BaseSuite:
+        if isinstance(block, cst.IndentedBlock):
+            return block.with_changes(body=self.block(list(block.body), scope))
+        return block
+
+    def statement(self, stmt: cst.BaseStatement, scope: Scope,
+                  out: list[cst.BaseStatement | None]) -> list[cst.BaseStatement]:
+        if isinstance(stmt, cst.FunctionDef):
+            params = {p.name.value: (code_of(p.default) if p.default is not None else None)
+                      for p in (*stmt.params.params, *stmt.params.kwonly_params)}
+            saved, self.qual = self.qual, stmt.name.value
+            inner = scope.child(params)
+            new_fn = stmt.with_changes(body=self._sub_block(stmt.body, inner))
+            self.qual = saved
+            return [new_fn]
+        if isinstance(stmt, cst.ClassDef):
+            return [self.class_def(stmt)]
+        if isinstance(stmt, cst.With) and is_gradient_tape(stmt, self.imports):
+            self.unmapped(stmt, "tensorflow.GradientTape", "custom GradientTape training loop: "
+                          "not converted by the rules (LLM stage or by hand)")
+            return [stmt.with_changes(leading_lines=[
+                *stmt.leading_lines, _todo("GradientTape loop: write it as training_step "
+                                           "(manual optimization) or a plain torch loop")])]
+        if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
+            new = stmt.with_changes(body=self._sub_block(stmt.body, scope))
+            orelse = getattr(new, "orelse", None)
+            if orelse is not None and hasattr(orelse, "body"):
+                if isinstance(orelse, cst.If):
+                    orelse = self.statement(orelse, scope, out)[0]
+                else:
+                    orelse = orelse.with_changes(body=self._sub_block(orelse.body, scope))
+                new = new.with_changes(orelse=orelse)
+            return [new]
+        if isinstance(stmt, cst.Try):
+            return [stmt.with_changes(body=self._sub_block(stmt.body, scope))]
+        if isinstance(stmt, cst.SimpleStatementLine):
+            return self.simple(stmt, scope, out)
+        return [stmt]
+
+    def class_def(self, stmt: cst.ClassDef) -> cst.ClassDef:
+        kind = class_kind(stmt, self.imports)
+        if kind is None:
+            return stmt
+        saved, self.qual = self.qual, stmt.name.value
+        new, warnings, todos = convert_class(stmt, kind, self.imports)
+        (self.sequences if kind == "sequence" else self.callback_classes).add(stmt.name.value)
+        self.change(stmt, f"training.{kind}", f"{stmt.name.value}: keras "
+                    f"{'Sequence -> torch Dataset' if kind == 'sequence' else 'Callback -> pl.Callback'}")
+        for w in warnings:
+            self.warn(stmt, w)
+        lines = list(new.leading_lines)
+        for t in todos:
+            self.unmapped(stmt, "keras.callbacks.Callback" if kind == "callback"
+                          else "keras.utils.Sequence", t)
+            lines.append(_todo(t))
+        self.qual = saved
+        return new.with_changes(leading_lines=lines)
+
+    # ---- simple statements ---------------------------------------------------------
+    def simple(self, stmt: cst.SimpleStatementLine, scope: Scope,
+               out: list[cst.BaseStatement | None]) -> list[cst.BaseStatement]:
+        if len(stmt.body) != 1:
+            return [self.expressions(stmt, scope)]
+        small = stmt.body[0]
+        target: cst.BaseAssignTargetExpression | None = None
+        value: cst.BaseExpression | None = None
+        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+            target, value = small.targets[0].target, small.value
+        elif isinstance(small, cst.Expr):
+            value = small.value
+        if value is not None and isinstance(value, cst.Call) and isinstance(
+                value.func, cst.Attribute) and isinstance(value.func.value, cst.Name):
+            var, method = value.func.value.value, value.func.attr.value
+            cls = scope.vars.get(var)
+            if cls is not None:
+                handled = self.model_call(stmt, var, cls, method, value, target, scope)
+                if handled is not None:
+                    return handled
+        new = self.expressions(stmt, scope)
+        if isinstance(target, cst.Name) and value is not None:
+            self.record_assign(target.value, value, new, scope, out)
+        return [new]
+
+    def record_assign(self, name: str, value: cst.BaseExpression, stmt: cst.BaseStatement,
+                      scope: Scope, out: list[cst.BaseStatement | None]) -> None:
+        scope.assigns[name] = value
+        scope.where[name] = (out, len(out))
+        cls = self._class_of_call(value, self.builders)
+        if cls is not None:
+            scope.vars[name] = cls
+        else:
+            scope.vars.pop(name, None)
+        if isinstance(value, cst.Call):
+            callee = code_of(value.func)
+            if callee in self.sequences:
+                scope.loaders[name] = "dataset"
+            elif callee in self.callback_classes:
+                scope.cb_kind[name] = "callback"
+            qual = self.imports.resolve(value.func) or ""
+            spec = lookup_callback(qual)
+            if spec is not None:
+                scope.cb_kind[name] = spec.kind
+        if name in scope.cb_kind and isinstance(value, cst.List):
+            pass
+        if isinstance(value, cst.List):
+            kinds = [self._element_kind(e.value, scope) for e in value.elements]
+            if any(k in ("callback", "logger", "plateau") for k in kinds):
+                scope.cb_kind[name] = "list"
+                scope.list_loggers[name] = "logger" in kinds
+
+    # ---- model.method(...) ---------------------------------------------------------
+    def model_call(self, stmt: cst.SimpleStatementLine, var: str, cls: str, method: str,
+                   call: cst.Call, target: cst.BaseAssignTargetExpression | None,
+                   scope: Scope) -> list[cst.BaseStatement] | None:
+        plan = self.plans[cls]
+        if method == "compile":
+            return self.compile(stmt, var, plan, call, scope)
+        if method == "fit":
+            return self.fit(stmt, var, plan, call, target, scope)
+        if method == "evaluate":
+            unpack = len(target.elements) if isinstance(target, cst.Tuple) else 0
+            tcode = code_of(target) if target is not None else None
+            em = evaluate_code(var, call, tcode, unpack, plan.ir, plan.compile, self.names,
+                               scope.has_trainer, scope.loaders)
+            if not em.code:
+                return self._keep(stmt, "keras.Model.evaluate", em.todos)
+            if plan.compile is None:
+                em.todos.append("evaluate() on a model whose compile() was not converted")
+            scope.has_trainer = True
+            self.change(stmt, "training.evaluate", "evaluate -> trainer.test")
+            return self._emit(stmt, em.code, em.todos, em.warnings, "keras.Model.evaluate")
+        if method in ("save", "save_weights", "load_weights"):
+            return self.save(stmt, var, method, call, scope)
+        return None
+
+    def compile(self, stmt: cst.SimpleStatementLine, var: str, plan: ClassPlan, call: cst.Call,
+                scope: Scope) -> list[cst.BaseStatement]:
+        if plan.compile is not None:
+            return self._keep(stmt, "keras.Model.compile", [
+                f"{plan.ir.class_name} is compiled twice; only the first compile() converted"])
+        consumed: list[str] = []
+
+        def resolve(node: cst.BaseExpression) -> cst.BaseExpression:
+            if isinstance(node, cst.Name) and node.value in scope.assigns:
+                value = scope.assigns[node.value]
+                if isinstance(value, cst.Call) and (self.imports.resolve(value.func) or ""
+                                                    ).startswith("keras."):
+                    consumed.append(node.value)
+                    return value
+                if isinstance(value, (cst.List, cst.Dict, cst.SimpleString)):
+                    return value
+            return node
+
+        params = set(scope.params or {})
+        local = {n for n in scope.assigns if n not in self.globals} if scope.params else set()
+        renamer = _Rename(params)
+        problems: list[str] = []
+
+        def rename(node: cst.BaseExpression) -> str:
+            names = {n.value for n in _names_in(node)}
+            bad = names & (local - params)
+            if bad:
+                problems.append(f"compile() uses local names {sorted(bad)}: pass them to "
+                                f"{plan.ir.class_name}.__init__")
+            return code_of(node.visit(renamer))
+
+        cfg: CompileConfig = read_compile(call, self.imports, resolve, plan.ir, rename)
+        cfg.todos += problems
+        plan.compile = cfg
+        for name in sorted(renamer.hit):
+            assert scope.params is not None
+            plan.new_params.append((name, scope.params.get(name)))
+            self._pass_param(scope, var, name)
+        for name in consumed:
+            if self.counts.get(name, 0) <= 2 and name in scope.where:
+                lst, idx = scope.where[name]
+                if idx < len(lst) and lst[idx] is not None:
+                    lst[idx] = None
+        for w in cfg.warnings:
+            self.warn(stmt, w)
+        for t in cfg.todos:
+            self.unmapped(stmt, "keras.Model.compile", t)
+        self.change(stmt, "training.compile", f"compile -> {plan.ir.class_name}."
+                    "configure_optimizers / compute_loss / training_step")
+        lines = [_note(f"compile() -> {plan.ir.class_name}.configure_optimizers, compute_loss "
+                       "and the *_step methods")] + [_todo(t) for t in cfg.todos]
+        return [cst.SimpleStatementLine([cst.Pass()], leading_lines=[
+            *stmt.leading_lines, *lines])] if cfg.todos else self._drop(stmt, lines)
+
+    def _drop(self, stmt: cst.SimpleStatementLine, lines: list[cst.EmptyLine]
+              ) -> list[cst.BaseStatement]:
+        """Remove ``stmt``; its comments and ``lines`` move to the next statement."""
+        self.carry += lines
+        return []
+
+    def _pass_param(self, scope: Scope, var: str, name: str) -> None:
+        """``model = Net(n=n)`` → ``Net(n=n, lr=lr)`` for a compile hyperparameter."""
+        if var not in scope.where:
+            return
+        lst, idx = scope.where[var]
+        stmt = lst[idx] if idx < len(lst) else None
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return
+        small = stmt.body[0]
+        if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
+            call = small.value
+            args = [*call.args[:-1], call.args[-1].with_changes(
+                comma=cst.MaybeSentinel.DEFAULT)] if call.args else []
+            args.append(cst.Arg(cst.Name(name), keyword=cst.Name(name)))
+            lst[idx] = stmt.with_changes(body=[small.with_changes(
+                value=call.with_changes(args=args))])
+
+    def fit(self, stmt: cst.SimpleStatementLine, var: str, plan: ClassPlan, call: cst.Call,
+            target: cst.BaseAssignTargetExpression | None, scope: Scope
+            ) -> list[cst.BaseStatement]:
+        args, _ = bind(call, ("x", "y", "batch_size", "epochs", "verbose", "callbacks"))
+        callbacks, loggers, checkpointing, todos = self.callbacks(args.get("callbacks"), plan,
+                                                                  scope)
+        em = fit_code(var, call, plan.ir, plan.compile, self.names, callbacks, loggers,
+                      checkpointing, scope.loaders)
+        em.todos = todos + em.todos
+        if not em.code:
+            return self._keep(stmt, "keras.Model.fit", em.todos)
+        if plan.compile is None:
+            em.todos.append(f"fit() on {plan.ir.class_name} without a converted compile(): "
+                            "the class has no training_step")
+        code = em.code
+        if isinstance(target, cst.Name):
+            scope.history.add(target.value)
+            code += (f"{target.value} = {self.names.trainer}.callback_metrics  # k2l: Keras "
+                     "History is not reproduced: last epoch's metrics\n")
+            em.warnings.append(f"`{target.value} = model.fit(...)`: Keras History (per-epoch "
+                               "values) is not reproduced; use a CSVLogger")
+        scope.has_trainer = True
+        self.change(stmt, "training.fit", "fit -> DataLoader + pl.Trainer.fit")
+        return self._emit(stmt, code, em.todos, em.warnings, "keras.Model.fit")
+
+    def callbacks(self, node: cst.BaseExpression | None, plan: ClassPlan, scope: Scope
+                  ) -> tuple[str | None, str | None, bool, list[str]]:
+        """(callbacks code, logger code, enable_checkpointing, todos) for Trainer()."""
+        if node is None or code_of(node) in ("None", "[]"):
+            return None, None, False, []
+        todos: list[str] = []
+        if isinstance(node, cst.Name) and scope.cb_kind.get(node.value) == "list":
+            plateau = scope.plateaus.get(node.value)
+            if plateau is not None:
+                plan.plateau, plan.plateau_monitor = plateau
+            if scope.list_loggers.get(node.value):
+                return (f"[c for c in {node.value} if isinstance(c, pl.Callback)]",
+                        f"[c for c in {node.value} if isinstance(c, pl.loggers.Logger)]",
+                        True, todos)
+            return node.value, None, True, todos
+        if not isinstance(node, (cst.List, cst.Tuple)):
+            return code_of(node), None, True, todos
+        cbs: list[str] = []
+        logs: list[str] = []
+        checkpointing = False
+        for el in node.elements:
+            value = el.value
+            kind = self._element_kind(value, scope)
+            code = code_of(self._convert_callbacks(value, scope))
+            if isinstance(value, cst.Name) and value.value in scope.plateaus:
+                plan.plateau, plan.plateau_monitor = scope.plateaus[value.value]
+                continue
+            if isinstance(value, cst.Call):
+                spec = lookup_callback(self.imports.resolve(value.func) or "")
+                if spec is not None and spec.kind == "scheduler":
+                    built = self._built(value, spec)
+                    if built is not None:
+                        plan.plateau = built[0]
+                        plan.plateau_monitor = built[1]
+                    continue
+                if spec is not None and spec.keras == "ModelCheckpoint":
+                    checkpointing = True
+                if spec is not None and spec.kind == "drop" or code == "None":
+                    continue
+            if isinstance(value, cst.Name) and "ModelCheckpoint" in code_of(
+                    scope.assigns.get(value.value, cst.Name("x"))):
+                checkpointing = True
+            (logs if kind == "logger" else cbs).append(code)
+        return ("[" + ", ".join(cbs) + "]" if cbs else None,
+                "[" + ", ".join(logs) + "]" if logs else None, checkpointing, todos)
+
+    def _element_kind(self, value: cst.BaseExpression, scope: Scope) -> str:
+        if isinstance(value, cst.Name):
+            return scope.cb_kind.get(value.value, "unknown")
+        if isinstance(value, cst.Call):
+            spec = lookup_callback(self.imports.resolve(value.func) or "")
+            if spec is not None:
+                return spec.kind
+            if code_of(value.func) in self.callback_classes:
+                return "callback"
+        return "unknown"
+
+    def _built(self, call: cst.Call, spec_: CallbackSpec) -> tuple[str, str] | None:
+        args, ok = bind(call, spec_.positional)
+        vals = dict(spec_.defaults)
+        for k, v in args.items():
+            vals[k] = code_of(v)
+        if any(v is None for v in vals.values()) or not ok:
+            return None
+        if spec_.keras == "LearningRateScheduler":
+            vals["_schedule_nargs"] = str(_arity(args.get("schedule"), self.module))
+        built = spec_.build({k: str(v) for k, v in vals.items()})
+        return built.code, str(vals.get("monitor", '"val_loss"'))
+
+    def save(self, stmt: cst.SimpleStatementLine, var: str, method: str, call: cst.Call,
+             scope: Scope) -> list[cst.BaseStatement]:
+        if not call.args:
+            return self._keep(stmt, f"keras.Model.{method}", [f"{method}() without a path"])
+        path = call.args[0].value
+        if method == "save":
+            if scope.has_trainer:
+                code = f"{self.names.trainer}.save_checkpoint({checkpoint_path(path, '.ckpt')})"
+                msg = "model.save -> trainer.save_checkpoint (a Lightning .ckpt, not .keras)"
+            else:
+                code = f"torch.save({var}.state_dict(), {checkpoint_path(path, '.pt')})"
+                msg = "model.save -> torch.save(state_dict) (load with load_state_dict)"
+        elif method == "save_weights":
+            code = f"torch.save({var}.state_dict(), {checkpoint_path(path, '.pt')})"
+            msg = "save_weights -> torch.save(state_dict) (.pt, not Keras .h5)"
+        else:
+            code = f"{var}.load_state_dict(torch.load({checkpoint_path(path, '.pt')}))"
+            msg = "load_weights -> load_state_dict(torch.load(...)) (expects the .pt this " \
+                  "conversion's save_weights writes)"
+        self.change(stmt, f"training.{method}", msg)
+        return self._emit(stmt, code + "\n", [], [msg], f"keras.Model.{method}")
+
+    # ---- emitting ------------------------------------------------------------------
+    def _emit(self, stmt: cst.SimpleStatementLine, code: str, todos: list[str],
+              warnings: list[str], keras: str) -> list[cst.BaseStatement]:
+        for w in warnings:
+            self.warn(stmt, w)
+        for t in todos:
+            self.unmapped(stmt, keras, t)
+        body = list(cst.parse_module(code).body)
+        lead = [*stmt.leading_lines, *[_todo(t) for t in todos]]
+        body[0] = body[0].with_changes(leading_lines=lead)
+        return body
+
+    def _keep(self, stmt: cst.SimpleStatementLine, keras: str, todos: list[str]
+              ) -> list[cst.BaseStatement]:
+        for t in todos:
+            self.unmapped(stmt, keras, t)
+        return [stmt.with_changes(leading_lines=[*stmt.leading_lines,
+                                                 *[_todo(t) for t in todos]])]
+
+    # ---- expressions anywhere in a statement ---------------------------------------
+    def expressions(self, stmt: cst.SimpleStatementLine, scope: Scope) -> cst.SimpleStatementLine:
+        new = self._convert_callbacks(stmt, scope)
+        assert isinstance(new, cst.SimpleStatementLine)
+        rewriter = _ExprRewriter(self, scope)
+        new = new.visit(rewriter)  # type: ignore[assignment]
+        lines = list(new.leading_lines)
+        for msg in rewriter.todos:
+            self.unmapped(stmt, msg[0], msg[1])
+            lines.append(_todo(msg[1]))
+        for w in rewriter.warnings:
+            self.warn(stmt, w)
+        for rule, msg in rewriter.changes:
+            self.change(stmt, rule, msg)
+        # plateau assignment: moved into configure_optimizers
+        if len(new.body) == 1 and isinstance(new.body[0], cst.Assign):
+            assign = new.body[0]
+            t = assign.targets[0].target
+            if isinstance(t, cst.Name) and t.value in scope.plateaus and rewriter.plateau_here:
+                return cst.SimpleStatementLine([cst.Pass()], leading_lines=[
+                    *lines, _note(f"{t.value} (ReduceLROnPlateau) moved into "
+                                  "configure_optimizers")])
+        for name in scope.history:
+            if f"{name}.history" in code_of(new):
+                self.unmapped(stmt, "keras.callbacks.History", f"{name}.history: Keras "
+                              "History is not reproduced")
+                lines.append(_todo(f"{name}.history does not exist in Lightning "
+                                   "(log with CSVLogger)"))
+        return new.with_changes(leading_lines=lines)
+
+    def _convert_callbacks(self, node: cst.CSTNode, scope: Scope) -> cst.CSTNode:
+        return node.visit(_CallbackRewriter(self, scope))
+
+
+class _CallbackRewriter(cst.CSTTransformer):
+    """Keras callback constructors → Lightning callbacks/loggers, in place."""
+
+    def __init__(self, owner: _Training, scope: Scope) -> None:
+        self.owner = owner
+        self.scope = scope
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        qual = self.owner.imports.resolve(updated.func) or ""
+        spec = lookup_callback(qual)
+        if spec is None or spec.kind == "scheduler":
+            return updated
+        args, ok = bind(updated, spec.positional)
+        vals: dict[str, str | None] = dict(spec.defaults)
+        for k, v in args.items():
+            vals[k] = code_of(v)
+        unknown = set(args) - set(spec.defaults)
+        if not ok or any(v is None for v in vals.values()):
+            return updated
+        if spec.keras == "LearningRateScheduler":
+            vals["_schedule_nargs"] = str(_arity(args.get("schedule"), self.owner.module))
+        built = spec.build({k: str(v) for k, v in vals.items()})
+        for w in built.warnings:
+            self.owner.warn(original, w)
+        for t in [*built.todo, *[f"{spec.keras}({k}=...) not converted" for k in
+                                 sorted(unknown)]]:
+            self.owner.unmapped(original, qual, t)
+        self.owner.change(original, f"callbacks.{spec.keras}",
+                          f"{spec.keras} -> {built.code.split('(')[0] or 'dropped'}")
+        return cst.parse_expression(built.code) if built.code else cst.Name("None")
+
+
+class _ExprRewriter(cst.CSTTransformer):
+    """predict / summary / count_params / load_model / tf.data chains, wherever they occur."""
+
+    def __init__(self, owner: _Training, scope: Scope) -> None:
+        self.owner = owner
+        self.scope = scope
+        self.todos: list[tuple[str, str]] = []
+        self.warnings: list[str] = []
+        self.changes: list[tuple[str, str]] = []
+        self.plateau_here = False
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        target = updated.targets[0].target if len(updated.targets) == 1 else None
+        value = updated.value
+        if isinstance(target, cst.Name) and isinstance(value, cst.Call):
+            spec = lookup_callback(self.owner.imports.resolve(value.func) or "")
+            if spec is not None and spec.kind == "scheduler":
+                built = self.owner._built(value, spec)
+                if built is not None:
+                    self.scope.plateaus[target.value] = built
+                    self.scope.cb_kind[target.value] = "plateau"
+                    self.plateau_here = True
+        if isinstance(target, cst.Name) and isinstance(value, cst.List):
+            kept = []
+            for el in value.elements:
+                v = el.value
+                if isinstance(v, cst.Name) and v.value in self.scope.plateaus:
+                    self.scope.plateaus[target.value] = self.scope.plateaus[v.value]
+                    continue
+                if isinstance(v, cst.Call):
+                    spec = lookup_callback(self.owner.imports.resolve(v.func) or "")
+                    if spec is not None and spec.kind == "scheduler":
+                        built = self.owner._built(v, spec)
+                        if built is not None:
+                            self.scope.plateaus[target.value] = built
+                            continue
+                kept.append(el)
+            if len(kept) != len(value.elements):
+                if kept:
+                    kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                return updated.with_changes(value=value.with_changes(elements=kept))
+        return updated
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        chain = tf_data_chain(updated, self.owner.imports)
+        if chain is not None:
+            self.warnings += chain.warnings
+            if chain.code is None:
+                self.todos += [("tensorflow.data.Dataset", t) for t in chain.todos]
+                return updated
+            self.changes.append(("data.tf_data", "tf.data chain -> DataLoader(TensorDataset)"))
+            self.loader_result = True
+            return cst.parse_expression(chain.code)
+        func = updated.func
+        qual = self.owner.imports.resolve(func) or ""
+        if qual == "keras.saving.load_model":
+            return self._load_model(updated)
+        if qual == "keras.utils.to_categorical":
+            return self._to_categorical(updated)
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)):
+            return updated
+        var, method = func.value.value, func.attr.value
+        cls = self.scope.vars.get(var)
+        if cls is None:
+            return updated
+        plan = self.owner.plans[cls]
+        if method == "predict":
+            return self._predict(updated, var, plan)
+        if method == "summary":
+            self.changes.append(("training.summary", "summary -> ModelSummary"))
+            return cst.parse_expression(
+                f"print(pl.utilities.model_summary.model_summary.ModelSummary({var}, max_depth=-1))")
+        if method == "count_params":
+            self.changes.append(("training.count_params", "count_params -> numel sum"))
+            return cst.parse_expression(f"sum(p.numel() for p in {var}.parameters())")
+        if method in ("fit", "evaluate", "compile", "save", "save_weights", "load_weights",
+                      "train_on_batch", "test_on_batch", "predict_on_batch", "fit_generator",
+                      "evaluate_generator", "predict_generator"):
+            self.todos.append((f"keras.Model.{method}", f"{var}.{method}(...) inside an "
+                               "expression is not converted: use it as a statement"))
+        return updated
+
+    def _predict(self, call: cst.Call, var: str, plan: ClassPlan) -> cst.BaseExpression:
+        args, ok = bind(call, ("x", "batch_size", "verbose", "steps", "callbacks"))
+        x = args.get("x")
+        extra = set(args) - {"x", "batch_size", "verbose"}
+        if x is None or not ok or extra:
+            self.todos.append(("keras.Model.predict", "predict() arguments not converted"))
+            return call
+        if isinstance(x, cst.Name) and x.value in self.scope.loaders:
+            self.todos.append(("keras.Model.predict", "predict() on a dataset not converted"))
+            return call
+        n_in = len(plan.ir.inputs)
+        if n_in > 1 and isinstance(x, (cst.List, cst.Tuple)):
+            inputs = ", ".join(code_of(e.value) for e in x.elements)
+        elif n_in > 1:
+            inputs = f"*{code_of(x)}"
+        else:
+            inputs = code_of(x)
+        bs = f", batch_size={code_of(args['batch_size'])}" if "batch_size" in args else ""
+        plan.predict = True
+        self.changes.append(("training.predict", "predict -> predict_numpy (batched, NumPy)"))
+        return cst.parse_expression(f"{var}.predict_numpy({inputs}{bs})")
+
+    def _to_categorical(self, call: cst.Call) -> cst.BaseExpression:
+        """Keras's one-hot helper in NumPy (float32, a trailing size-1 axis dropped)."""
+        args, ok = bind(call, ("x", "num_classes"))
+        x = args.get("x")
+        if x is None or not ok:
+            return call
+        n = args.get("num_classes")
+        if n is None or code_of(n) == "None":
+            if not isinstance(x, cst.Name):
+                return call
+            count = f"int(np.max({x.value})) + 1"
+        else:
+            count = code_of(n)
+        self.changes.append(("data.to_categorical", "to_categorical -> np.eye one-hot"))
+        return cst.parse_expression(
+            f'np.eye({count}, dtype="float32")[np.asarray({code_of(x)}, dtype=int).reshape(-1)]')
+
+    def _load_model(self, call: cst.Call) -> cst.BaseExpression:
+        if len(self.owner.plans) != 1 or not call.args:
+            self.todos.append(("keras.saving.load_model", "load_model: load the converted "
+                               "class with <Class>.load_from_checkpoint(path)"))
+            return call
+        cls = next(iter(self.owner.plans))
+        self.changes.append(("training.load_model", f"load_model -> {cls}.load_from_checkpoint"))
+        self.warnings.append("load_model -> load_from_checkpoint: expects the .ckpt this "
+                             "conversion's model.save writes")
+        return cst.parse_expression(
+            f"{cls}.load_from_checkpoint({checkpoint_path(call.args[0].value, '.ckpt')})")
+
+
+def _arity(node: cst.BaseExpression | None, module: cst.Module) -> int:
+    if isinstance(node, cst.Lambda):
+        return len(node.params.params)
+    if isinstance(node, cst.Name):
+        for stmt in module.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == node.value:
+                return len(stmt.params.params)
+    return 2
+
+
+def _names_in(node: cst.CSTNode) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.append(n)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+    node.visit(V())
+    return found
+
+
+def _name_counts(module: cst.Module) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for n in _names_in(module):
+        counts[n.value] = counts.get(n.value, 0) + 1
+    return counts
+
+
+def _walk_simple(block: cst.BaseSuite) -> list[cst.SimpleStatementLine]:
+    out: list[cst.SimpleStatementLine] = []
+    if not isinstance(block, cst.IndentedBlock):
+        return out
+    for stmt in block.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            out.append(stmt)
+        elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.Try)):
+            out += _walk_simple(stmt.body)
+    return out
+
+
+def _module_names(module: cst.Module) -> set[str]:
+    """Names bound at module level (assignments, defs, imports), outside functions."""
+    names: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            names.add(node.name.value)
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            names.add(node.name.value)
+            return False
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            for n in _names_in(node.target):
+                names.add(n.value)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            for n in _names_in(node.target):
+                names.add(n.value)
+
+        def visit_For(self, node: cst.For) -> None:
+            for n in _names_in(node.target):
+                names.add(n.value)
+
+        def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
+            local = node.asname.name if node.asname else node.name
+            head = code_of(local).split(".")[0]
+            names.add(head)
+
+    module.visit(V())
+    return names
+
+
+def convert_training(module: cst.Module, imports: ImportTable, models: list[ModelIR],
+                     path: str) -> TrainingResult:
+    """Convert compile/fit/evaluate/predict/save and friends for the generated classes."""
+    return _Training(module, imports, models, path).run()
+

@@ -1,0 +1,310 @@
+"""``fit`` / ``evaluate`` → DataLoaders over the same arrays and a ``pl.Trainer``.
+
+Keras semantics kept: ``validation_split`` holds out the *last* fraction before shuffling
+(``int(n * (1 - f))``, as ``keras.src.trainers.data_adapters.array_slicing``), batch size 32
+and one epoch by default, ``shuffle=True`` for arrays, ``class_weight`` as per-sample weights.
+Keras writes no checkpoints or log files unless asked, so neither does the Trainer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from agent.rules.graph import ModelIR
+from agent.rules.training_compile import CompileConfig, bind, output_names
+from agent.rules.values import code_of
+
+FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
+            "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
+            "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq")
+EVAL_ARGS = ("x", "y", "batch_size", "verbose", "sample_weight", "steps", "callbacks",
+             "return_dict")
+
+
+@dataclass
+class Emitted:
+    code: str
+    todos: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Names:
+    """Variable names the generated code binds (chosen not to clash with the user's)."""
+
+    trainer: str = "trainer"
+    train_loader: str = "train_loader"
+    val_loader: str = "val_loader"
+    test_loader: str = "test_loader"
+    tensors: str = "fit_tensors"
+    split_at: str = "split_at"
+    results: str = "test_results"
+
+
+def _wrap(code: str, node: cst.BaseExpression) -> str:
+    simple = isinstance(node, (cst.Name, cst.Attribute, cst.Subscript, cst.Call))
+    return code if simple else f"({code})"
+
+
+def tensor(node: cst.BaseExpression, dtype: str | None) -> str:
+    arr = f"np.asarray({code_of(node)})"
+    if dtype is None:
+        return f"torch.as_tensor({arr})"
+    return f"torch.as_tensor({arr}, dtype=torch.{dtype})"
+
+
+def _items(node: cst.BaseExpression | None, n: int, names: list[str], what: str,
+           out: Emitted) -> list[cst.BaseExpression] | None:
+    """One expression per model input/output (lists, dicts keyed by name, or one array)."""
+    if node is None:
+        return None
+    if isinstance(node, (cst.List, cst.Tuple)) and n > 1:
+        items = [e.value for e in node.elements if isinstance(e, cst.Element)]
+        if len(items) == n:
+            return items
+    if isinstance(node, cst.Dict):
+        by_key: dict[str, cst.BaseExpression] = {}
+        for el in node.elements:
+            if isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString):
+                key = el.key.evaluated_value
+                if isinstance(key, str):
+                    by_key[key] = el.value
+        if all(name in by_key for name in names):
+            return [by_key[name] for name in names]
+        out.todos.append(f"{what} dict keys do not match the model's {what}s ({names})")
+        return None
+    if n == 1:
+        return [node]
+    out.todos.append(f"{what} for a {n}-{what} model is not a list of {n}")
+    return None
+
+
+def array_tensors(ir: ModelIR, cfg: CompileConfig | None, x: cst.BaseExpression,
+                  y: cst.BaseExpression | None, out: Emitted) -> list[str] | None:
+    xs = _items(x, len(ir.inputs), [t.name for t in ir.inputs], "input", out)
+    if xs is None:
+        return None
+    codes = [tensor(e, "long" if t.dtype == "long" else "float32")
+             for e, t in zip(xs, ir.inputs)]
+    if y is not None:
+        ys = _items(y, len(ir.outputs), output_names(ir), "output", out)
+        if ys is None:
+            return None
+        for k, e in enumerate(ys):
+            loss = cfg.losses[k] if cfg is not None and k < len(cfg.losses) else None
+            codes.append(tensor(e, "long" if loss is not None and loss.target == "long"
+                                else "float32"))
+    return codes
+
+
+def _label_expr(y: cst.BaseExpression, kind: str) -> str:
+    arr = f"np.asarray({code_of(y)})"
+    if kind == "sparse":
+        return f"{arr}.reshape(-1)"
+    if kind == "binary":
+        return f"{arr}.reshape(-1).round()"
+    return f"{arr}.argmax(-1)"
+
+
+def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
+             names: Names, callbacks: str | None, loggers: str | None, checkpointing: bool,
+             loader_vars: dict[str, str]) -> Emitted:
+    """The statements replacing ``model.fit(...)``; ``loader_vars``: name -> 'loader'|'dataset'."""
+    out = Emitted("")
+    args, ok = bind(call, FIT_ARGS)
+    if not ok:
+        out.todos.append("fit() arguments not readable (*args/**kwargs)")
+        return out
+    known = set(FIT_ARGS) - {"initial_epoch", "validation_steps"}
+    for name in args:
+        if name not in known:
+            out.todos.append(f"fit({name}=...) not converted")
+    bs = code_of(args["batch_size"]) if "batch_size" in args else "32"
+    if bs == "None":
+        bs = "32"
+    lines: list[str] = []
+    x, y = args.get("x"), args.get("y")
+    shuffle = code_of(args["shuffle"]) if "shuffle" in args else "True"
+    if shuffle == '"batch"':
+        shuffle = "True"
+        out.warnings.append('fit(shuffle="batch") shuffles whole samples here')
+    val_loader: str | None = None
+    if x is None:
+        out.todos.append("fit() without x")
+        return out
+    xname = x.value if isinstance(x, cst.Name) else None
+    if xname is not None and xname in loader_vars:
+        kind = loader_vars[xname]
+        train = xname if kind == "loader" else f"DataLoader({xname}, batch_size=None, " \
+                                                f"shuffle={shuffle})"
+        if kind == "dataset":
+            out.warnings.append("a keras.utils.Sequence yields whole batches: "
+                                "DataLoader(batch_size=None)")
+        lines.append(f"{names.train_loader} = {train}")
+        if "validation_split" in args:
+            out.todos.append("validation_split is not supported for datasets (Keras neither)")
+    else:
+        tensors = array_tensors(ir, cfg, x, y, out)
+        if tensors is None:
+            return out
+        lines.append(f"{names.tensors} = [{', '.join(tensors)}]")
+        cw, sw = args.get("class_weight"), args.get("sample_weight")
+        if cw is not None and code_of(cw) != "None":
+            if len(ir.outputs) != 1 or y is None:
+                out.todos.append("class_weight for a multi-output model not converted")
+            else:
+                loss = cfg.losses[0] if cfg is not None and cfg.losses else None
+                kind = loss.kind if loss is not None else "categorical"
+                lines.append(f"# Keras class_weight: a per-sample weight from each sample's class")
+                lines.append(f"{names.tensors}.append(torch.tensor([{code_of(cw)}[int(c)] for c "
+                             f"in {_label_expr(y, kind)}], dtype=torch.float32))")
+        elif sw is not None and code_of(sw) != "None":
+            lines.append(f"{names.tensors}.append({tensor(sw, 'float32')})")
+        split = args.get("validation_split")
+        split_code = code_of(split) if split is not None else "0.0"
+        if split is not None and split_code not in ("0", "0.0", "0."):
+            pct = ""
+            try:
+                pct = f"{float(split_code) * 100:g}% "
+            except ValueError:
+                pass
+            lines.append(f"{names.split_at} = int(len({names.tensors}[0]) * (1 - {split_code}))"
+                         f"  # Keras holds out the last {pct}before shuffling")
+            lines.append(f"{names.train_loader} = DataLoader(TensorDataset(*(t[:{names.split_at}] "
+                         f"for t in {names.tensors})), batch_size={bs}, shuffle={shuffle})")
+            if "validation_data" not in args:
+                lines.append(f"{names.val_loader} = DataLoader(TensorDataset(*(t[{names.split_at}:]"
+                             f" for t in {names.tensors})), batch_size={bs})")
+                val_loader = names.val_loader
+        else:
+            lines.append(f"{names.train_loader} = DataLoader(TensorDataset(*{names.tensors}), "
+                         f"batch_size={bs}, shuffle={shuffle})")
+    vd = args.get("validation_data")
+    if vd is not None and code_of(vd) != "None":
+        vbs = code_of(args["validation_batch_size"]) if "validation_batch_size" in args else bs
+        if isinstance(vd, cst.Name) and vd.value in loader_vars:
+            kind = loader_vars[vd.value]
+            lines.append(f"{names.val_loader} = " + (vd.value if kind == "loader" else
+                         f"DataLoader({vd.value}, batch_size=None)"))
+        elif isinstance(vd, (cst.Tuple, cst.List)) and len(vd.elements) >= 2:
+            vx, vy = vd.elements[0].value, vd.elements[1].value
+            tensors = array_tensors(ir, cfg, vx, vy, out)
+            if tensors is None:
+                return out
+            if len(vd.elements) == 3:
+                tensors.append(tensor(vd.elements[2].value, "float32"))
+            lines.append(f"{names.val_loader} = DataLoader(TensorDataset({', '.join(tensors)}), "
+                         f"batch_size={vbs})")
+        else:
+            lines.append(f"{names.val_loader} = DataLoader(TensorDataset(*(torch.as_tensor("
+                         f"np.asarray(a)) for a in {code_of(vd)})), batch_size={vbs})")
+        val_loader = names.val_loader
+    lines.append(f"{names.trainer} = pl.Trainer({', '.join(trainer_kwargs(args, callbacks, loggers, checkpointing))})")
+    fit_args = [model, names.train_loader] + ([val_loader] if val_loader else [])
+    lines.append(f"{names.trainer}.fit({', '.join(fit_args)})")
+    if "initial_epoch" in args:
+        out.todos.append("fit(initial_epoch=...) not converted: resume from a checkpoint "
+                         "with trainer.fit(ckpt_path=...)")
+    out.code = "\n".join(lines) + "\n"
+    return out
+
+
+def trainer_kwargs(args: dict[str, cst.BaseExpression], callbacks: str | None,
+                   loggers: str | None, checkpointing: bool) -> list[str]:
+    kw = [f"max_epochs={code_of(args['epochs']) if 'epochs' in args else '1'}"]
+    if callbacks:
+        kw.append(f"callbacks={callbacks}")
+    kw.append(f"logger={loggers}" if loggers else "logger=False")
+    if not checkpointing:
+        kw.append("enable_checkpointing=False")
+    verbose = code_of(args["verbose"]) if "verbose" in args else '"auto"'
+    if verbose in ("0", "2"):
+        kw.append("enable_progress_bar=False")
+    if verbose == "0":
+        kw.append("enable_model_summary=False")
+    if "steps_per_epoch" in args and code_of(args["steps_per_epoch"]) != "None":
+        kw.append(f"limit_train_batches={code_of(args['steps_per_epoch'])}")
+    if "validation_steps" in args and code_of(args["validation_steps"]) != "None":
+        kw.append(f"limit_val_batches={code_of(args['validation_steps'])}")
+    if "validation_freq" in args:
+        kw.append(f"check_val_every_n_epoch={code_of(args['validation_freq'])}")
+    return kw
+
+
+def result_keys(ir: ModelIR, cfg: CompileConfig | None) -> list[str]:
+    """Keras evaluate()'s order: loss, per-output losses, then metrics (Keras names)."""
+    keys = ["loss"]
+    if len(ir.outputs) > 1:
+        keys += [f"{name}_loss" for name in output_names(ir)]
+    if cfg is not None:
+        keys += [u.name for uses in cfg.metrics for u in uses]
+    return keys
+
+
+def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, ir: ModelIR,
+                  cfg: CompileConfig | None, names: Names, has_trainer: bool,
+                  loader_vars: dict[str, str]) -> Emitted:
+    out = Emitted("")
+    args, ok = bind(call, EVAL_ARGS)
+    if not ok:
+        out.todos.append("evaluate() arguments not readable")
+        return out
+    for name in args:
+        if name not in ("x", "y", "batch_size", "verbose", "sample_weight", "return_dict"):
+            out.todos.append(f"evaluate({name}=...) not converted")
+    bs = code_of(args["batch_size"]) if "batch_size" in args else "32"
+    x = args.get("x")
+    if x is None:
+        out.todos.append("evaluate() without x")
+        return out
+    lines: list[str] = []
+    if isinstance(x, cst.Name) and x.value in loader_vars:
+        kind = loader_vars[x.value]
+        loader = x.value if kind == "loader" else f"DataLoader({x.value}, batch_size=None)"
+    else:
+        tensors = array_tensors(ir, cfg, x, args.get("y"), out)
+        if tensors is None:
+            return out
+        if "sample_weight" in args:
+            tensors.append(tensor(args["sample_weight"], "float32"))
+        loader = f"DataLoader(TensorDataset({', '.join(tensors)}), batch_size={bs})"
+    lines.append(f"{names.test_loader} = {loader}")
+    if not has_trainer:
+        lines.append(f"{names.trainer} = pl.Trainer(logger=False, enable_checkpointing=False)")
+    verbose = code_of(args["verbose"]) if "verbose" in args else '"auto"'
+    vkw = ", verbose=False" if verbose == "0" else ""
+    keys = result_keys(ir, cfg)
+    test = f"{names.trainer}.test({model}, {names.test_loader}{vkw})[0]"
+    as_dict = "return_dict" in args and code_of(args["return_dict"]) == "True"
+    if target is None:
+        lines.append(test)
+    elif as_dict:
+        lines.append(f"{names.results} = {test}")
+        lines.append(f"{target} = {{key: {names.results}[\"test_\" + key] for key in "
+                     f"({', '.join(repr(k) for k in keys)},)}}")
+    else:
+        lines.append(f"{names.results} = {test}")
+        if unpack and unpack != len(keys):
+            out.todos.append(f"evaluate() unpacked into {unpack} names; Keras returns "
+                             f"{len(keys)} values ({', '.join(keys)})")
+        if len(keys) == 1:
+            lines.append(f"{target} = {names.results}[\"test_loss\"]")
+        else:
+            vals = ", ".join(f'{names.results}["test_{k}"]' for k in keys)
+            lines.append(f"{target} = {vals}" if unpack else f"{target} = [{vals}]")
+    out.code = "\n".join(lines) + "\n"
+    return out
+
+
+def checkpoint_path(node: cst.BaseExpression, suffix: str) -> str:
+    """A literal Keras file name with the torch extension; other expressions as they are."""
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        if isinstance(value, str):
+            for ext in (".weights.h5", ".keras", ".h5", ".tf"):
+                if value.endswith(ext):
+                    return repr(value[: -len(ext)] + suffix)
+            return repr(value)
+    return code_of(node)

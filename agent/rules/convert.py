@@ -13,7 +13,7 @@ import libcst as cst
 
 from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports
-from agent.rules.imports import collect_imports
+from agent.rules.imports import ImportTable, collect_imports
 from agent.rules.models import Recipe, convert_models
 from agent.rules.values import module_constants
 
@@ -46,6 +46,15 @@ def _lambda_converter():  # type: ignore[no-untyped-def]
     return lambda_converter
 
 
+def _has_keras_class(module: cst.Module, imports: ImportTable) -> bool:
+    """Cheap guard: the class transformer needs metadata, worth it only for Keras classes."""
+    return any(
+        isinstance(stmt, cst.ClassDef)
+        and any((imports.resolve(b.value) or "").startswith("keras.") for b in stmt.bases)
+        for stmt in module.body
+    )
+
+
 def convert_source(source: str, path: str = "<string>") -> Conversion:
     try:
         module = cst.parse_module(source)
@@ -64,7 +73,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         from agent.rules import classes
     except ImportError:
         classes = None  # type: ignore[assignment]
-    if classes is not None:
+    if classes is not None and _has_keras_class(module, imports):
         cres = classes.convert_classes(module, imports, path)
         module = cres.module
         custom = list(cres.custom_layers)

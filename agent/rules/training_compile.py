@@ -229,8 +229,9 @@ class CompileReader:
         if extra or not ok:
             self.cfg.todos.append(f"{spec.keras} arguments {sorted(extra)} not converted")
         staircase = vals.get("staircase", "False")
-        vals["step_ratio"] = (f"(step // {vals['decay_steps']})" if staircase == "True"
-                              else f"step / {vals['decay_steps']}")
+        if "decay_steps" in vals:
+            vals["step_ratio"] = (f"(step // {vals['decay_steps']})" if staircase == "True"
+                                  else f"step / {vals['decay_steps']}")
         if staircase not in ("True", "False"):
             self.cfg.todos.append(f"{spec.keras}: staircase={staircase} not literal")
         self.cfg.schedule = spec.factor.format(**vals)

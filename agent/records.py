@@ -134,5 +134,15 @@ def report_to_json(report: Report) -> dict[str, Any]:
         "llm_enabled": report.llm_enabled,
         "notes": list(report.notes),
         "summary": report.summary(),
-        "files": [asdict(f) | {"needs_attention": f.needs_attention} for f in report.files],
+        "files": [_plain(asdict(f)) | {"needs_attention": f.needs_attention}
+                  for f in report.files],
     }
+
+
+def _plain(value: Any) -> Any:
+    """Tuples become lists, so the dict equals what ``json.loads`` gives back."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -43,6 +43,7 @@ def install() -> bool:
     keras = importlib.import_module("keras")
     tf = _ops_module("tensorflow")
     tf.keras = keras  # type: ignore[attr-defined]
+    tf.executing_eagerly = lambda: True  # type: ignore[attr-defined]  # Keras asks this
     tf.__path__ = []  # type: ignore[attr-defined]
     sys.modules["tensorflow"] = tf
     sys.modules["tensorflow.keras"] = keras

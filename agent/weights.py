@@ -162,6 +162,15 @@ PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
     "prelu": _prelu,
 }
 
+
+def _merge_extra() -> None:
+    from agent.weight_rules_extra import EXTRA_PORTS
+
+    PORTS.update(EXTRA_PORTS)
+
+
+_merge_extra()
+
 _AUTO = re.compile(r"^(?P<base>.+?)(?:_(?P<n>\d+))?$")
 
 
@@ -206,7 +215,8 @@ def port_weights(keras_model: Any, module: nn.Module, *, prefix: str = "") -> li
     used: set[str] = set()
     rest: list[Any] = []
     for layer in layers:
-        if layer.name in by_name and layer.name not in used:
+        auto = _rank(layer.name)[0] == keras_snake(type(layer).__name__)
+        if not auto and layer.name in by_name and layer.name not in used:
             pairs.append((layer, layer.name, by_name[layer.name]))
             used.add(layer.name)
         else:

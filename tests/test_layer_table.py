@@ -26,35 +26,19 @@ from agent.equivalence import check_sources
 from agent.rules.convert import convert_source
 from agent.rules.layers import LAYERS, merge
 from agent.rules.spec import Example, LayerSpec
-from agent.weight_rules_extra import EXTRA_PORTS
 
 pytestmark = pytest.mark.slow
 
-# Until the lead merges EXTRA_PORTS into agent.weights.PORTS.
-agent.weights.PORTS.update(EXTRA_PORTS)
 
 # Layers called on a list of tensors, and layers called with several positional tensors.
 LIST_INPUT = {s.keras for s in merge.SPECS} | {"Attention"}
 POSITIONAL_INPUTS = {"MultiHeadAttention"}
 
-MHA_BUG = ("extract.BlockExtractor._tensor_args keeps only the first positional argument: "
-           "mha(query, value) reaches the build with the query alone")
-SHIM_BUG = ("agent/tf_shim.py installs a 'tensorflow' module without executing_eagerly(); "
-            "Keras's Rescaling/Normalization call it when 'tensorflow' is in sys.modules")
-CONV_T_BUG = ("conv._conv_transpose crops Keras 'same' as (total - total//2, total//2); TF "
-              "crops (total//2, total - total//2): k=3, s=2 must crop [:-1], not [1:]")
 # Known converter bugs in code this test does not own: (layer, example index) -> reason.
-XFAIL: dict[tuple[str, int], str] = {
-    ("MultiHeadAttention", 0): MHA_BUG,
-    ("MultiHeadAttention", 1): MHA_BUG,
-}
+# Known converter bugs, each a strict xfail so a fix is noticed (none open right now).
+XFAIL: dict[tuple[str, int], str] = {}
 # Bugs that only show numerically.
-XFAIL_EQUIVALENCE: dict[tuple[str, int], str] = {
-    ("Rescaling", 0): SHIM_BUG,
-    ("Rescaling", 1): SHIM_BUG,
-    ("Normalization", 0): SHIM_BUG,
-    ("Conv2DTranspose", 1): CONV_T_BUG,
-}
+XFAIL_EQUIVALENCE: dict[tuple[str, int], str] = {}
 
 
 def example_source(spec: LayerSpec, ex: Example) -> str:
@@ -244,32 +228,6 @@ def test_torch_kwargs_targets_are_listed() -> None:
 
 # ----------------------------------------------------------------------------- MHA
 
-def proposed_tensor_args(self: Any, call: Any) -> list[Any]:
-    """The fix suggested for extract.BlockExtractor._tensor_args: every leading positional
-    tensor, then the tensor keywords (``mha(query, value, key=k)``, ``mha(query=q, value=v)``)."""
-    import libcst as cst
-
-    from agent.rules.spec import Unsupported
-    from agent.rules.values import code_of
-
-    positional = [a.value for a in call.args if a.keyword is None]
-    named = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
-    if positional and isinstance(positional[0], (cst.List, cst.Tuple)):
-        return [self._tensor(el.value) for el in positional[0].elements]
-    nodes = []
-    for node in positional:
-        if not (isinstance(node, cst.Name) and node.value in self.tensors
-                or isinstance(node, cst.Call) and self._calls_tensor(node)):
-            break
-        nodes.append(node)
-    nodes += [named[k] for k in ("inputs", "query", "value", "key") if k in named]
-    if not nodes:
-        raise Unsupported(f"layer call without inputs: {code_of(call)}")
-    if len(nodes) == 1 and isinstance(nodes[0], (cst.List, cst.Tuple)):
-        return [self._tensor(el.value) for el in nodes[0].elements]
-    return [self._tensor(n) for n in nodes]
-
-
 MHA_CALLS = {
     "query_value": ("mha(q, v)", "[q, v]", 7),
     "query_value_key": ("mha(q, v, k)", "[q, v, k]", 7),
@@ -281,12 +239,10 @@ MHA_CALLS = {
 
 @pytest.mark.parametrize("kv_dim", [8, 6])
 @pytest.mark.parametrize("form", sorted(MHA_CALLS))
-def test_mha_with_proposed_extractor_fix(monkeypatch: pytest.MonkeyPatch, form: str,
+def test_mha_call_forms(form: str,
                                          kv_dim: int) -> None:
     """MultiHeadAttention is right once the extractor passes every tensor argument."""
-    from agent.rules import extract
 
-    monkeypatch.setattr(extract.BlockExtractor, "_tensor_args", proposed_tensor_args)
     call, inputs, steps = MHA_CALLS[form]
     src = textwrap.dedent(f"""\
         import keras
@@ -313,11 +269,9 @@ def test_mha_with_proposed_extractor_fix(monkeypatch: pytest.MonkeyPatch, form: 
     ("layers.MultiHeadAttention(num_heads=2, key_dim=4, value_dim=2)", "value_dim"),
     ("layers.MultiHeadAttention(num_heads=2, key_dim=4, output_shape=3)", "output_shape"),
 ])
-def test_mha_unsupported_forms_say_why(monkeypatch: pytest.MonkeyPatch, ctor: str,
+def test_mha_unsupported_forms_say_why(ctor: str,
                                        why: str) -> None:
-    from agent.rules import extract
 
-    monkeypatch.setattr(extract.BlockExtractor, "_tensor_args", proposed_tensor_args)
     src = textwrap.dedent(f"""\
         import keras
         from keras import layers

@@ -18,15 +18,12 @@ import keras
 import numpy as np
 import pytest
 
-import agent.weights
 from agent.equivalence import Equivalence, compare, exec_source
 from agent.rules.convert import convert_source
 from agent.tf_shim import install
-from agent.weight_rules_extra import EXTRA_PORTS
 
 pytestmark = pytest.mark.slow
 
-agent.weights.PORTS.update(EXTRA_PORTS)  # until the lead merges EXTRA_PORTS into PORTS
 
 KERAS = "import keras\nfrom keras import layers\n\n"
 
@@ -121,10 +118,6 @@ model = keras.Model([a, b], y)
 """)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "extract.BlockExtractor._tensor: a merge function called inline inside another call "
-    "(keras.Model(ins, layers.add([a, b]))) is 'not a Keras tensor here'; only assigned "
-    "merge calls go through merge_call"))
 def test_merge_function_inline_in_model_call() -> None:
     check(KERAS + """
 a = keras.Input(shape=(4,))
@@ -165,10 +158,6 @@ model = keras.Model(inp, out)
 """)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "extract.BlockExtractor.run finishes Sequential models only at the end of the block, so "
-    "models.ModelConverter.block generates the outer functional model first, while the "
-    "Sequential submodel's output shape is still None: 'input shape of Dense unknown'"))
 def test_sequential_model_used_as_layer() -> None:
     check(KERAS + """
 encoder = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(4, activation="relu")])
@@ -178,10 +167,6 @@ model = keras.Model(inp, out)
 """)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "weights.port_weights pairs by name first: in a session whose name counters moved on, "
-    "Keras's first GRU is 'gru_1', which is paired with the torch attribute 'gru_1' (the "
-    "second GRU), so the shapes do not fit"))
 def test_port_after_name_counters_moved() -> None:
     src = textwrap.dedent(KERAS + """
 model = keras.Sequential([keras.Input(shape=(5, 3)), layers.GRU(4, return_sequences=True),

@@ -151,7 +151,7 @@ model = build_model()
 model.summary()
 """)
     assert "lr=self.hparams.lr" in out
-    assert "def __init__(self, lr=0.01)" in out
+    assert "def __init__(self, lr: float = 0.01)" in out
     assert "(lr=lr)" in out
     assert "ModelSummary(model, max_depth=-1)" in out
 

@@ -135,7 +135,7 @@ def _tensorboard(a: Args) -> Built:
 
 
 def _lr_scheduler(a: Args) -> Built:
-    fn = a["schedule"]
+    fn = a["schedule"] if a["schedule"].isidentifier() else f"({a['schedule']})"
     nargs = literal(a.get("_schedule_nargs", "2"))
     call = (f"{fn}(trainer.current_epoch, group[\"lr\"])" if nargs != 1
             else f"{fn}(trainer.current_epoch)")

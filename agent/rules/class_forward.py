@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from agent.rules import activations
-from agent.rules.class_layers import SubLayer, build
+from agent.rules.class_layers import SubLayer, build, fake_shape
 from agent.rules.imports import ImportTable
 from agent.rules.op_rewrite import rewrite_expression
 from agent.rules.op_spec import atom
@@ -109,6 +109,8 @@ class ForwardConverter:
             self.first_layer_of_input = layer.keras_name
         shape = x.shape if x.tensor else None
         built = build(layer, shape, x.layout)
+        if x.tensor and x.shape is None and built.layout == "cf":
+            x = replace(x, shape=fake_shape(layer))  # the layer fixes the rank: permute works
         first = layer.built is None
         if first:
             layer.built = built

@@ -75,6 +75,12 @@ def _stmt(code: str) -> cst.BaseStatement:
     return cst.parse_statement(code if code.endswith("\n") else code + "\n")
 
 
+def _statements(fn: cst.FunctionDef) -> list[cst.BaseStatement]:
+    if not isinstance(fn.body, cst.IndentedBlock):
+        raise Unsupported(f"one-line method {fn.name.value}()")
+    return list(fn.body.body)
+
+
 def _todo(text: str) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment(f"# TODO(k2l): {text}"))
 
@@ -176,7 +182,7 @@ class _ClassConverter:
         if fn is None:
             return []
         out: list[cst.BaseStatement | str] = []
-        for stmt in fn.body.body:  # type: ignore[union-attr]
+        for stmt in _statements(fn):
             marked = self.init_statement(stmt)
             out += marked
         return out
@@ -305,7 +311,7 @@ class _ClassConverter:
         params = [p.name.value for p in fn.params.params]
         shape_param = params[1] if len(params) > 1 else "input_shape"
         kept: list[cst.BaseStatement] = []
-        for stmt in fn.body.body:  # type: ignore[union-attr]
+        for stmt in _statements(fn):
             if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
                 small = stmt.body[0]
                 if isinstance(small, cst.Expr) and _is_super_call(small.value, "build"):
@@ -316,14 +322,14 @@ class _ClassConverter:
         lazy = any(_uses_name(s, shape_param) for s in kept)
         out: list[cst.BaseStatement] = []
         for stmt in kept:
-            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
-            if (isinstance(small, cst.Assign) and len(small.targets) == 1
-                    and isinstance(small.value, cst.Call)
-                    and code_of(small.value.func) == "self.add_weight"):
-                attr = _self_attr(small.targets[0].target)
+            first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+            if (isinstance(first, cst.Assign) and len(first.targets) == 1
+                    and isinstance(first.value, cst.Call)
+                    and code_of(first.value.func) == "self.add_weight"):
+                attr = _self_attr(first.targets[0].target)
                 if attr is None:
                     raise Unsupported("add_weight assigned to something other than self.<name>")
-                w = self.add_weight(attr, small.value, shape_param)
+                w = self.add_weight(attr, first.value, shape_param)
                 if lazy:
                     self.lazy_weights.append(w)
                     out += [_stmt(f"self.{w.name}.materialize({w.shape})"), _stmt(w.init)]
@@ -331,8 +337,8 @@ class _ClassConverter:
                     self.weights.append(w)
                     out += [_stmt(s) for s in self.weight_lines(w)]
                 continue
-            if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call) and \
-                    make_sublayer("x", small.value, self.imports, self.env, 0) is not None:
+            if isinstance(first, cst.Assign) and isinstance(first.value, cst.Call) and \
+                    make_sublayer("x", first.value, self.imports, self.env, 0) is not None:
                 raise Unsupported("layers created in build(): create them in __init__")
             new, problems = rewrite_node(stmt, self.imports, {})
             if problems:
@@ -348,7 +354,7 @@ class _ClassConverter:
                 f"    {shape_param} = tuple(inputs.shape)\n    pass\n")
         new_fn = cst.parse_statement(code)
         assert isinstance(new_fn, cst.FunctionDef)
-        head = list(new_fn.body.body[:2])  # type: ignore[union-attr]
+        head = _statements(new_fn)[:2]
         return new_fn.with_changes(body=new_fn.body.with_changes(body=head + out),
                                    leading_lines=fn.leading_lines), []
 
@@ -393,7 +399,7 @@ class _ClassConverter:
 
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)
-        body = conv.block(list(fn.body.body))  # type: ignore[union-attr]
+        body = conv.block(_statements(fn))
         for layer in self.layers.values():
             if layer.built is None:  # never called in straight-line code
                 layer.built = build(layer, None, "keras")

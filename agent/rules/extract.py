@@ -66,6 +66,7 @@ class BlockExtractor:
         self.lines = lines
         self.index = index
         self.cur_stmt: cst.CSTNode | None = None
+        self.cur_index = 0
         self.indexed: set[int] = set()
         self.cur_line = 0
         self.imports = imports
@@ -231,6 +232,7 @@ class BlockExtractor:
             small = stmt.body[0]
             line = i
             self.cur_line = self.lines[i]
+            self.cur_index = i
             self.cur_stmt = stmt
             try:
                 self.statement(i, small, line)
@@ -310,7 +312,7 @@ class BlockExtractor:
             return
         if self.convert_lambda is None:
             raise Unsupported(f"tensor expression {code_of(value)}")
-        mapping = {n: "{x%d}" % k for k, n in enumerate(tensors)}
+        mapping = {n: "{x" + str(k) + "}" for k, n in enumerate(tensors)}
         try:
             expr, elementwise = self.convert_lambda(value, mapping)
         except Unsupported as exc:
@@ -357,6 +359,12 @@ class BlockExtractor:
             self.models[var] = ModelIR(class_name_for(var, self.function), var, "Sequential", i,
                                        [], [], [], [])  # placeholder: finished on first use
 
+    def _finish_pending(self, var: str) -> None:
+        """A Sequential used as a layer is complete at that point: build its IR now."""
+        seq = self.seqs.pop(var, None)
+        if seq is not None:
+            self.finish_seq(seq, seq.start, is_return=False)
+
     def seq_add(self, seq: _Seq, i: int, node: cst.BaseExpression) -> None:
         seq.owned.add(i)
         if isinstance(node, cst.Call):
@@ -383,6 +391,7 @@ class BlockExtractor:
             seq.owned.add(self.layer_stmt[id(layer)])
             seq.layers.append(layer)
         elif isinstance(node, cst.Name) and node.value in self.models:
+            self._finish_pending(node.value)
             sub = self.models[node.value]
             seq.layers.append(Layer(identifier(node.value), self.cur_line, submodel=sub,
                                     keras_name=sub.class_name,
@@ -464,7 +473,7 @@ class BlockExtractor:
         func = call.func
         inputs = self._tensor_args(call)
         kwargs = {a.keyword.value: self.value(a.value) for a in call.args
-                  if a.keyword is not None and a.keyword.value != "inputs"}
+                  if a.keyword is not None and a.keyword.value not in self._TENSOR_KEYWORDS}
         if "initial_state" in kwargs:
             node = kwargs["initial_state"].node
             if isinstance(node, (cst.List, cst.Tuple)):
@@ -472,6 +481,7 @@ class BlockExtractor:
         if isinstance(func, cst.Name) and func.value in self.layer_vars:
             layer = self.layer_vars[func.value]
         elif isinstance(func, cst.Name) and func.value in self.models:
+            self._finish_pending(func.value)
             sub = self.models[func.value]
             layer = Layer(identifier(func.value), self.cur_line, submodel=sub, keras_name=sub.class_name,
                           custom_ctor=f"{sub.class_name}()")
@@ -510,22 +520,43 @@ class BlockExtractor:
                       args=bind(spec, [], kwargs), keras_name=spec_name, source=code_of(call))
         self._record_call(i, layer, inputs, names, {})
 
+    _TENSOR_KEYWORDS = ("inputs", "query", "value", "key")
+
     def _tensor_args(self, call: cst.Call) -> list[Tensor]:
-        args = [a for a in call.args if a.keyword is None or a.keyword.value == "inputs"]
-        if not args:
+        """Every leading positional tensor, then tensor keywords (``mha(q, v, key=k)``)."""
+        positional = [a.value for a in call.args if a.keyword is None]
+        named = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+        if positional and isinstance(positional[0], (cst.List, cst.Tuple)):
+            return [self._tensor(el.value) for el in positional[0].elements]
+        nodes: list[cst.BaseExpression] = []
+        for node in positional:
+            if not (isinstance(node, cst.Name) and node.value in self.tensors
+                    or isinstance(node, cst.Call) and (self._calls_tensor(node)
+                                                       or self._is_merge(node))):
+                break
+            nodes.append(node)
+        nodes += [named[k] for k in self._TENSOR_KEYWORDS if k in named]
+        if not nodes:
             raise Unsupported(f"layer call without inputs: {code_of(call)}")
-        node = args[0].value
-        if isinstance(node, (cst.List, cst.Tuple)):
-            return [self._tensor(el.value) for el in node.elements]
-        return [self._tensor(node)]
+        if len(nodes) == 1 and isinstance(nodes[0], (cst.List, cst.Tuple)):
+            return [self._tensor(el.value) for el in nodes[0].elements]
+        return [self._tensor(n) for n in nodes]
+
+    def _is_merge(self, node: cst.Call) -> bool:
+        q = self.qual(node.func)
+        return q is not None and q.startswith("keras.layers.") and \
+            q.rsplit(".", 1)[1] in FUNCTIONAL_MERGES
 
     def _tensor(self, node: cst.BaseExpression) -> Tensor:
         if isinstance(node, cst.Name) and node.value in self.tensors:
             return self.tensors[node.value]
-        if isinstance(node, cst.Call) and self._calls_tensor(node):
+        if isinstance(node, cst.Call) and (self._calls_tensor(node) or self._is_merge(node)):
             # nested call: give the intermediate a fresh name
             tmp = self.counter.next("h")
-            self.layer_call(self.pending_calls[-1][1] if self.pending_calls else 0, [tmp], node)
+            if self._is_merge(node):
+                self.merge_call(self.cur_index, [tmp], node)
+            else:
+                self.layer_call(self.cur_index, [tmp], node)
             return self.tensors[tmp]
         raise Unsupported(f"{code_of(node)} is not a Keras tensor here")
 

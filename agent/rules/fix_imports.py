@@ -8,8 +8,8 @@ whole tree would cost more than the parse itself. Never removes a non-framework 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
 import re
+from collections.abc import Callable
 
 from agent.records import KerasDependency
 from agent.rules.imports import canonical

@@ -287,8 +287,7 @@ def _ops_cumsum(b: Bound) -> str:
 
 def _tf_argmax(fn: str) -> Callable[[Bound], str]:
     def handler(b: Bound) -> str:
-        if not b.is_default("output_type", "tf.int64") and b.has("output_type"):
-            pass  # torch returns int64; int32 requests only change the dtype
+        # output_type is ignored: torch returns int64, TF's default too
         axis = b.code("axis", "None")
         return f"{fn}({b.code('input')}, dim={'0' if axis == 'None' else axis})"  # TF: None → 0
 
@@ -341,7 +340,7 @@ def _l2_normalize(b: Bound) -> str:
     else:
         eps_code = repr(math.sqrt(float(eps)))
     if axis == "None":  # TF: x / sqrt(max(sum(x²), eps)) over every axis
-        return f"{atom(x)} / torch.sqrt(torch.clamp(torch.sum(torch.square({x})), min={eps})))"
+        return f"{atom(x)} / torch.sqrt(torch.clamp(torch.sum(torch.square({x})), min={eps}))"
     # F.normalize divides by max(‖x‖, eps'): the same as TF with eps' = sqrt(eps)
     return f"F.normalize({x}, p=2.0, dim={_axes(axis)}, eps={eps_code})"
 
@@ -625,11 +624,11 @@ _add([f"{K}.batch_flatten"], Op("torch.flatten", ("x",), explicit={"start_dim": 
 # Linear algebra.
 _add([f"{TF}.matmul", f"{LINALG}.matmul"], Op(
     "", ("a", "b", "transpose_a", "transpose_b", "adjoint_a", "adjoint_b", "a_is_sparse",
-         "b_is_sparse", "output_type"), handler=_tf_matmul,
+         "b_is_sparse", "output_type"), pos=2, handler=_tf_matmul,
     examples=(("tf.matmul(x, y, transpose_b=True)", "torch.matmul(x, y.mT)"),)))
 _add([f"{KOPS}.matmul"], Op("torch.matmul", ("x1", "x2"), pos=2))
 _add([f"{K}.dot"], Op("torch.matmul", ("x", "y"), pos=2))
-_add([f"{K}.batch_dot"], Op("", ("x", "y", "axes"), handler=_batch_dot))
+_add([f"{K}.batch_dot"], Op("", ("x", "y", "axes"), pos=2, handler=_batch_dot))
 _add([f"{TF}.einsum", f"{LINALG}.einsum"], Op("", ("equation",), varargs=True, handler=_einsum))
 _add([f"{KOPS}.einsum"], Op("", ("subscripts",), varargs=True, handler=_einsum))
 _add([f"{TF}.norm", f"{LINALG}.norm"], Op("", ("tensor", "ord", "axis", "keepdims"),

@@ -178,12 +178,14 @@ class _Training:
         for stmt in body:
             new = self.statement(stmt, scope, out)
             if not new:
-                pending += [ln for ln in stmt.leading_lines if ln.comment is not None]
+                pending += [ln for ln in getattr(stmt, "leading_lines", ())
+                            if ln.comment is not None]
                 pending += self.carry
                 self.carry = []
                 continue
             if pending:
                 first = new[0]
+                assert isinstance(first, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
                 new[0] = first.with_changes(leading_lines=[*pending, *first.leading_lines])
                 pending = []
             out.extend(new)
@@ -294,8 +296,9 @@ class _Training:
             spec = lookup_callback(qual)
             if spec is not None:
                 scope.cb_kind[name] = spec.kind
-        if name in scope.cb_kind and isinstance(value, cst.List):
-            pass
+        chain = tf_data_chain(value, self.imports)
+        if chain is not None and chain.code is not None:
+            scope.loaders[name] = "loader"
         if isinstance(value, cst.List):
             kinds = [self._element_kind(e.value, scope) for e in value.elements]
             if any(k in ("callback", "logger", "plateau") for k in kinds):
@@ -356,7 +359,9 @@ class _Training:
             if bad:
                 problems.append(f"compile() uses local names {sorted(bad)}: pass them to "
                                 f"{plan.ir.class_name}.__init__")
-            return code_of(node.visit(renamer))
+            renamed = node.visit(renamer)
+            assert isinstance(renamed, cst.CSTNode)
+            return code_of(renamed)
 
         cfg: CompileConfig = read_compile(call, self.imports, resolve, plan.ir, rename)
         cfg.todos += problems
@@ -400,7 +405,9 @@ class _Training:
             call = small.value
             args = [*call.args[:-1], call.args[-1].with_changes(
                 comma=cst.MaybeSentinel.DEFAULT)] if call.args else []
-            args.append(cst.Arg(cst.Name(name), keyword=cst.Name(name)))
+            args.append(cst.Arg(cst.Name(name), keyword=cst.Name(name), equal=cst.AssignEqual(
+                whitespace_before=cst.SimpleWhitespace(""),
+                whitespace_after=cst.SimpleWhitespace(""))))
             lst[idx] = stmt.with_changes(body=[small.with_changes(
                 value=call.with_changes(args=args))])
 
@@ -527,9 +534,11 @@ class _Training:
             self.warn(stmt, w)
         for t in todos:
             self.unmapped(stmt, keras, t)
-        body = list(cst.parse_module(code).body)
+        body: list[cst.BaseStatement] = list(cst.parse_module(code).body)
         lead = [*stmt.leading_lines, *[_todo(t) for t in todos]]
-        body[0] = body[0].with_changes(leading_lines=lead)
+        first = body[0]
+        assert isinstance(first, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+        body[0] = first.with_changes(leading_lines=lead)
         return body
 
     def _keep(self, stmt: cst.SimpleStatementLine, keras: str, todos: list[str]
@@ -546,13 +555,13 @@ class _Training:
         rewriter = _ExprRewriter(self, scope)
         new = new.visit(rewriter)  # type: ignore[assignment]
         lines = list(new.leading_lines)
-        for msg in rewriter.todos:
-            self.unmapped(stmt, msg[0], msg[1])
-            lines.append(_todo(msg[1]))
+        for keras_name, reason in rewriter.todos:
+            self.unmapped(stmt, keras_name, reason)
+            lines.append(_todo(reason))
         for w in rewriter.warnings:
             self.warn(stmt, w)
-        for rule, msg in rewriter.changes:
-            self.change(stmt, rule, msg)
+        for rule, text in rewriter.changes:
+            self.change(stmt, rule, text)
         # plateau assignment: moved into configure_optimizers
         if len(new.body) == 1 and isinstance(new.body[0], cst.Assign):
             assign = new.body[0]
@@ -570,7 +579,9 @@ class _Training:
         return new.with_changes(leading_lines=lines)
 
     def _convert_callbacks(self, node: cst.CSTNode, scope: Scope) -> cst.CSTNode:
-        return node.visit(_CallbackRewriter(self, scope))
+        new = node.visit(_CallbackRewriter(self, scope))
+        assert isinstance(new, cst.CSTNode)
+        return new
 
 
 class _CallbackRewriter(cst.CSTTransformer):
@@ -656,7 +667,6 @@ class _ExprRewriter(cst.CSTTransformer):
                 self.todos += [("tensorflow.data.Dataset", t) for t in chain.todos]
                 return updated
             self.changes.append(("data.tf_data", "tf.data chain -> DataLoader(TensorDataset)"))
-            self.loader_result = True
             return cst.parse_expression(chain.code)
         func = updated.func
         qual = self.owner.imports.resolve(func) or ""

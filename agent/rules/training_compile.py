@@ -203,6 +203,9 @@ class CompileReader:
             kwargs.append(f"weight_decay={vals['weight_decay']}")
         if spec.keras in EXTRA_KWARGS:
             kwargs.append(EXTRA_KWARGS[spec.keras])
+        if spec.keras == "Nadam":
+            self.cfg.warnings.append("Keras Nadam and torch NAdam schedule the momentum "
+                                     "slightly differently: steps differ by ~2% of an update")
         self.cfg.optimizer = f"{torch_cls}(self.parameters(), {', '.join(kwargs)})"
         self.cfg.optimizer_label = label
 

@@ -118,7 +118,7 @@ class _SelfModel(cst.CSTTransformer):
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute
                         ) -> cst.BaseExpression:
         code = code_of(updated)
-        if code == "self.model.stop_training":
+        if code in ("self.model.stop_training", "pl_module.stop_training"):
             return cst.parse_expression("trainer.should_stop")
         if code == "self.model":
             return cst.Name("pl_module")

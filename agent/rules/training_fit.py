@@ -87,7 +87,7 @@ def array_tensors(ir: ModelIR, cfg: CompileConfig | None, x: cst.BaseExpression,
     if xs is None:
         return None
     codes = [tensor(e, "long" if t.dtype == "long" else "float32")
-             for e, t in zip(xs, ir.inputs)]
+             for e, t in zip(xs, ir.inputs, strict=True)]
     if y is not None:
         ys = _items(y, len(ir.outputs), output_names(ir), "output", out)
         if ys is None:
@@ -157,7 +157,7 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
             else:
                 loss = cfg.losses[0] if cfg is not None and cfg.losses else None
                 kind = loss.kind if loss is not None else "categorical"
-                lines.append(f"# Keras class_weight: a per-sample weight from each sample's class")
+                lines.append("# Keras class_weight: a per-sample weight from each sample's class")
                 lines.append(f"{names.tensors}.append(torch.tensor([{code_of(cw)}[int(c)] for c "
                              f"in {_label_expr(y, kind)}], dtype=torch.float32))")
         elif sw is not None and code_of(sw) != "None":

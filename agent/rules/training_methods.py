@@ -8,12 +8,14 @@ optional sample weights) or nested (a ``Sequence``'s ``(x, y)``); both unpack th
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from agent.rules.graph import ModelIR
 from agent.rules.training_compile import CompileConfig
+from agent.rules.values import code_of
 
 IND = "    "
 
@@ -227,7 +229,7 @@ def _predict(ir: ModelIR) -> str:
     params = ", ".join(f"{n}: object" for n in names)
     tensors = ", ".join(
         f"torch.as_tensor(np.asarray({n}), dtype=torch.{'long' if t.dtype == 'long' else 'float32'})"
-        for n, t in zip(names, ir.inputs))
+        for n, t in zip(names, ir.inputs, strict=True))
     n_out = len(ir.outputs)
     ret = "np.ndarray" if n_out == 1 else "list[np.ndarray]"
     lines = [f"def predict_numpy(self, {params}, batch_size: int = 32) -> {ret}:",
@@ -256,12 +258,13 @@ def splice(module: cst.Module, cls: str, init: list[str], methods: str,
         def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
             if updated.name.value != cls or not isinstance(updated.body, cst.IndentedBlock):
                 return updated
-            body = list(updated.body.body)
+            body: list[cst.BaseStatement] = list(updated.body.body)
             for k, stmt in enumerate(body):
                 if isinstance(stmt, cst.FunctionDef) and stmt.name.value == "__init__":
                     body[k] = _extend_init(stmt, init, new_params)
-            extra = [s.with_changes(leading_lines=[cst.EmptyLine(indent=False), *s.leading_lines])
-                     for s in parsed.body]
+            extra = [s.with_changes(leading_lines=[
+                cst.EmptyLine(indent=False), *[ln for ln in s.leading_lines if ln.comment]])
+                for s in parsed.body]
             return updated.with_changes(body=updated.body.with_changes(body=body + extra))
 
     return module.visit(Splicer())
@@ -274,13 +277,33 @@ def _extend_init(fn: cst.FunctionDef, init: list[str],
     if new_params:
         params = list(fn.params.params)
         for name, default in new_params:
-            params.append(cst.Param(cst.Name(name), default=(cst.parse_expression(default)
-                                                              if default else None)))
+            params.append(_param(name, default))
         params.sort(key=lambda p: p.default is not None and p.name.value != "self")
         fn = fn.with_changes(params=fn.params.with_changes(params=params))
-        has_save = any("save_hyperparameters" in cst.Module([stmt]).code for stmt in stmts)
+        has_save = any("save_hyperparameters" in code_of(stmt) for stmt in stmts)
         if not has_save:
             stmts.insert(1, cst.parse_statement("self.save_hyperparameters()\n"))
     if init:
         stmts += list(cst.parse_module("\n".join(init) + "\n").body)
     return fn.with_changes(body=fn.body.with_changes(body=stmts))
+
+
+def _param(name: str, default: str | None) -> cst.Param:
+    """``name: float = 0.01`` (the annotation read off a literal default)."""
+    annotation = None
+    if default is not None:
+        try:
+            kind = type(ast.literal_eval(default)).__name__
+        except (ValueError, SyntaxError):
+            kind = ""
+        if kind in ("int", "float", "str", "bool"):
+            annotation = cst.Annotation(cst.Name(kind))
+    tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(" "),
+                            whitespace_after=cst.SimpleWhitespace(" "))
+    if default is None:
+        return cst.Param(cst.Name(name), annotation=annotation)
+    if annotation is None:
+        tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                                whitespace_after=cst.SimpleWhitespace(""))
+    return cst.Param(cst.Name(name), annotation=annotation, equal=tight,
+                     default=cst.parse_expression(default))

@@ -122,11 +122,11 @@ def _conv_transpose(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
             out_sp.append(None if n is None else (n - 1) * ss + max(kk - ss, 0) + ss
                           if isinstance(n, int) else None)
     else:
-        # Keras "same": output = input * stride; crop (k - s) total, the extra one at the start.
+        # Keras "same": output = input * stride; crop (k - s) in total, the extra one at the end.
         crops = []
         for n, kk, ss in zip(shape[:-1], k, s, strict=True):
             total = max(kk - ss, 0)
-            crops.append((total - total // 2, total // 2))
+            crops.append((total // 2, total - total // 2))
             out_sp.append(n * ss if isinstance(n, int) else None)
         if all(b == e for b, e in crops):
             if crops[0][0]:

@@ -20,4 +20,6 @@ demo: setup
 	  status=$$?; echo "converted tree: $(EXAMPLE_OUT) (exit $$status)"; [ $$status -le 1 ]
 
 test: setup
-	KERAS_BACKEND=torch $(BIN)/pytest -n 2 -q
+	$(BIN)/ruff check agent cli.py tests eval
+	$(BIN)/mypy
+	KERAS_BACKEND=torch $(BIN)/pytest -n 2 -q -p no:cacheprovider

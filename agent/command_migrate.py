@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.pipeline import Options, UsageError, _Converted, migrate
+from agent.records import CheckResult
 from agent.report import exit_code, headline, render_markdown, write_reports
 
 
@@ -53,12 +54,15 @@ def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path) -> tuple[Any, l
         notes: list[str] = []
         for k, item in enumerate(items):
             pending = [u for u in item.result.unmapped if u.qualname]
+            name = Path(item.entry.rel).name
+
+            def check(code: str, n: str = name) -> tuple[CheckResult, ...]:
+                return validate_source(code, n)
+
             if item.text is None or not pending:
                 continue
-            name = Path(item.entry.rel).name
             outcome = run_llm_stage(
-                item.text, pending, config=config,
-                validate=lambda code, n=name: validate_source(code, n),
+                item.text, pending, config=config, validate=check,
                 context=LLMContext(file=item.entry.rel, repo_root=root, client=client,
                                    module_name=name, lookup=_lookup))
             notes += list(outcome.messages)

@@ -36,16 +36,30 @@ def _resolve(ns: dict[str, Any], builder: str) -> Any:
     return eval(builder, ns) if "(" in builder else ns[builder]
 
 
-def random_inputs(keras_model: Any, seed: int = 0, batch: int = 3) -> list[Any]:
+def _input_specs(keras_model: Any, module: Any) -> list[tuple[list[int | None], str]]:
+    """(shape without batch, dtype) per input: the Keras model's, else the module's example."""
+    try:
+        return [(list(t.shape[1:]), str(t.dtype)) for t in keras_model.inputs]
+    except (AttributeError, ValueError) as exc:  # subclassed Keras models: no symbolic inputs
+        example = getattr(module, "example_input_array", None)
+        if example is None:
+            raise ValueError("no input shape: neither Keras inputs nor "
+                             "example_input_array") from exc
+        examples = example if isinstance(example, (list, tuple)) else [example]
+        return [(list(e.shape[1:]), str(e.dtype)) for e in examples]
+
+
+def random_inputs(keras_model: Any, seed: int = 0, batch: int = 3,
+                  module: Any = None) -> list[Any]:
     rng = np.random.default_rng(seed)
     vocab = 10
     for layer in getattr(keras_model, "layers", []):
         if type(layer).__name__ == "Embedding":
             vocab = min(vocab, int(layer.input_dim))
     out = []
-    for t in keras_model.inputs:
-        shape = [batch] + [d if d is not None else 5 for d in t.shape[1:]]
-        if "int" in str(t.dtype):
+    for dims, dtype in _input_specs(keras_model, module):
+        shape = [batch] + [d if d is not None else 5 for d in dims]
+        if "int" in dtype:
             out.append(rng.integers(0, vocab, size=shape).astype("int64"))
         else:
             out.append(rng.standard_normal(shape).astype("float32"))
@@ -56,10 +70,14 @@ def compare(keras_model: Any, module: Any, *, atol: float = 1e-4, seed: int = 0)
     import keras
     import torch
 
+    xs = random_inputs(keras_model, seed, module=module)
+    ref = keras_model(xs if len(xs) > 1 else xs[0], training=False)  # also builds subclasses
+    if any(isinstance(p, torch.nn.parameter.UninitializedParameter)
+           for p in module.parameters()):
+        with torch.no_grad():  # Lazy modules take their shapes from one forward
+            module(*[torch.as_tensor(x) for x in xs])
     port_weights(keras_model, module)
     module.eval()
-    xs = random_inputs(keras_model, seed)
-    ref = keras_model(xs if len(xs) > 1 else xs[0], training=False)
     refs = ref if isinstance(ref, (list, tuple)) else [ref]
     refs = [np.asarray(keras.ops.convert_to_numpy(r)) for r in refs]
     with torch.no_grad():

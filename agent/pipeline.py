@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agent.discover import Entry, read_python, walk
 from agent.fsutil import copy_atomic, link, write_atomic
-from agent.records import CheckResult, FileResult, LLMStats, Report
+from agent.records import CheckResult, FileResult, FileStatus, LLMStats, Report
 from agent.rules.convert import Conversion, convert_source
 from agent.rules.models import Recipe
 
@@ -170,7 +170,7 @@ def write_tree(items: list[_Converted], out: Path, in_place: bool) -> list[_Conv
             elif not in_place:
                 copy_atomic(item.entry.path, dst)
         except OSError as exc:
-            status = "failed" if item.text is not None else "skipped"
+            status: FileStatus = "failed" if item.text is not None else "skipped"
             item = replace(item, text=None, result=replace(
                 item.result, status=status, reason=f"could not write {dst}: {exc.strerror or exc}"))
         written.append(item)

@@ -30,8 +30,9 @@ def _file_md(f: FileResult) -> list[str]:
     for c in f.checks:
         msg = f": {c.message}" if c.message else ""
         out.append(f"- check **{c.name}**: {_ICON[c.status]}{msg}")
-        for d in c.diagnostics[:10]:
-            out.append(f"  - `{d.file or f.path}:{d.line}:{d.col}` {d.code} {d.message}")
+        for diag in c.diagnostics[:10]:
+            out.append(f"  - `{diag.file or f.path}:{diag.line}:{diag.col}` {diag.code} "
+                       f"{diag.message}")
     for u in f.unmapped:
         out.append(f"- line {u.line}: **needs a person**: `{u.keras_name}`: {u.reason}")
     for w in f.warnings:
@@ -45,8 +46,9 @@ def _file_md(f: FileResult) -> list[str]:
         out.append("")
         out.append("| line | rule | change |")
         out.append("| ---: | --- | --- |")
-        for c in f.changes:
-            out.append(f"| {c.line} | `{c.rule}` | {c.message.replace('|', '/')} |")
+        for change in f.changes:
+            out.append(f"| {change.line} | `{change.rule}` | "
+                       f"{change.message.replace('|', '/')} |")
     out.append("")
     return out
 

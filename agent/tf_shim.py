@@ -44,7 +44,7 @@ def install() -> bool:
     tf = _ops_module("tensorflow")
     tf.keras = keras  # type: ignore[attr-defined]
     tf.executing_eagerly = lambda: True  # type: ignore[attr-defined]  # Keras asks this
-    tf.__path__ = []  # type: ignore[attr-defined]
+    tf.__path__ = []
     sys.modules["tensorflow"] = tf
     sys.modules["tensorflow.keras"] = keras
     for sub in _SUBMODULES:

@@ -143,8 +143,9 @@ def _bidirectional(layer: Any, m: nn.Module, where: str) -> None:
 def _prelu(layer: Any, m: nn.Module, where: str) -> None:
     w = _weights(layer)
     alpha = w["alpha"]
-    _set(m.weight, alpha.reshape(tuple(m.weight.shape)) if alpha.size == m.weight.numel()  # type: ignore[union-attr,arg-type]
-         else alpha, where)
+    weight = m.get_parameter("weight")
+    _set(weight, alpha.reshape(tuple(weight.shape)) if alpha.size == weight.numel() else alpha,
+         where)
 
 
 PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {

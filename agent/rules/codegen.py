@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from agent.rules import activations
 from agent.rules.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.shapes import Shape
-from agent.rules.spec import BuildContext, Built, NotStatic, Unsupported
+from agent.rules.spec import BuildContext, Built, Layout, NotStatic, Unsupported
 
 IND = "    "
 
@@ -54,31 +54,30 @@ class _Emitter:
         self.inits: list[tuple[str, tuple[str, ...]]] = []  # attr, init templates
         self.buffers: list[str] = []
         self.body: list[str] = []
-        self.layout: dict[int, str] = {}  # id(tensor) -> current layout of its variable
+        self.layout: dict[int, Layout] = {}  # id(tensor) -> current layout of its variable
         self.built: dict[int, Built] = {}  # id(layer) -> first build
-        self.var_layout: dict[str, str] = {}
         self.failed = False
 
     # -- layers ---------------------------------------------------------------------------
-    def build(self, layer: Layer, call: Call, layout: str) -> Built | None:
+    def build(self, layer: Layer, call: Call, layout: Layout) -> Built | None:
         shapes = [t.shape for t in call.inputs]
         if layer.error:
             self._fail(layer, layer.error)
             return None
         if layer.submodel is not None or layer.custom_ctor is not None:
-            out = layer.submodel.outputs[0].shape if layer.submodel else None
+            sub = layer.submodel
+            ctor = layer.custom_ctor or (f"{sub.class_name}()" if sub is not None else "")
+            out = sub.outputs[0].shape if sub is not None and sub.outputs else None
             return Built(out=out if out is not None else (), forward="{m}({x})",
-                         modules=(("", layer.custom_ctor or f"{layer.submodel.class_name}()"),)
-                         if layer.submodel is None or layer.custom_ctor is None
-                         else (("", layer.custom_ctor),),
-                         layout="keras")
+                         modules=(("", ctor),), layout="keras")
         if layer.lambda_expr is not None:
             shape = shapes[0] if layer.lambda_elementwise and shapes else None
             return Built(out=shape if shape is not None else (), forward=layer.lambda_expr,
                          layout="keras")
-        if any(s is None for s in shapes) and layer.spec is not None:
-            self._fail(layer, f"input shape of {layer.keras_name} unknown (after a custom layer)")
-            return None
+        if any(s is None for s in shapes):
+            # after a custom layer the shape is unknown: layers that can infer it lazily
+            # (nn.LazyLinear) still convert; the others raise Unsupported below
+            shapes = [s if s is not None else (None,) for s in shapes]
         assert layer.spec is not None and layer.args is not None
         ctx = BuildContext(layout_of_input=layout, inner_args=layer.inner_args,
                            inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs)
@@ -94,7 +93,7 @@ class _Emitter:
         self.gen.unmapped.append((layer.line, layer.keras_name, reason))
 
     # -- layouts --------------------------------------------------------------------------
-    def convert(self, t: Tensor, want: str) -> None:
+    def convert(self, t: Tensor, want: Layout) -> None:
         have = self.layout.get(id(t), "keras")
         if want == "any" or have == want or not _spatial(t.shape):
             return
@@ -115,6 +114,7 @@ class _Emitter:
         built = self.build(layer, call, want_probe)
         if built is None:
             return
+        want: Layout
         if built.layout != "any":
             want = built.layout
         else:
@@ -163,7 +163,7 @@ class _Emitter:
                                  + (built.modules[0][1].split("(")[0] if built.modules
                                     else "forward expression")))
 
-    def emit(self, layer: Layer, call: Call, built: Built, out_layout: str) -> None:
+    def emit(self, layer: Layer, call: Call, built: Built, out_layout: Layout) -> None:
         subs: dict[str, str] = {"m": f"self.{layer.attr}"}
         for suffix, _ in built.modules:
             if suffix:
@@ -238,7 +238,7 @@ class _Emitter:
             ret_type, ret = "torch.Tensor", ir.outputs[0].name
         else:
             ret_type = "tuple[" + ", ".join("torch.Tensor" for _ in ir.outputs) + "]"
-            ret = ", ".join(t.name for t in ir.outputs)
+            ret = ", ".join(t.name for t in ir.outputs) + ("," if len(ir.outputs) == 1 else "")
         lines.append(f"{IND}def forward(self, {args}) -> {ret_type}:")
         lines += [IND * 2 + s for s in self.body]
         lines.append(f"{IND * 2}return {ret}")

@@ -7,12 +7,14 @@ Order: resolve imports → custom layers/models classes (agent.rules.classes, wh
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports
+from agent.rules.extract import LambdaConverter
 from agent.rules.imports import ImportTable, collect_imports
 from agent.rules.models import Recipe, convert_models
 from agent.rules.values import module_constants
@@ -35,10 +37,11 @@ class Conversion:
 
 
 _TRAINING_HINT = re.compile(r"\.(compile|fit|evaluate|predict|save|summary|load_weights|"
-                            r"save_weights)\(")
+                            r"save_weights)\(|from_tensor_slices|Callback|Sequence|"
+                            r"to_categorical|load_model")
 
 
-def _lambda_converter():  # type: ignore[no-untyped-def]
+def _lambda_converter() -> Callable[[ImportTable], LambdaConverter] | None:
     try:
         from agent.rules.ops import lambda_converter
     except ImportError:  # the op table is optional at this stage
@@ -95,7 +98,8 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         training = None  # type: ignore[assignment]
     if training is not None and mres.converted and _TRAINING_HINT.search(source):
         module = mres.materialize()
-        tres = training.convert_training(module, imports, mres.converted, path)
+        line_of = mres.index.deep_line if mres.index is not None else None
+        tres = training.convert_training(module, imports, mres.converted, path, line_of)
         module = tres.module
         out.changes += tres.changes
         out.warnings += tres.warnings

@@ -694,5 +694,5 @@ class _Targets(cst.CSTVisitor):
             self.names.add(n)
 
     def visit_For(self, node: cst.For) -> None:
-        for n in _target_names(node.target) or []:  # type: ignore[arg-type]
+        for n in _target_names(node.target) or []:
             self.names.add(n)

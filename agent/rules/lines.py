@@ -29,7 +29,8 @@ def _ast_calls(node: ast.AST) -> list[ast.Call]:
             out.append(n)
             visit(n.func)
             # source order: positional and keyword arguments interleaved by position
-            for arg in sorted([*n.args, *n.keywords], key=lambda a: (a.lineno, a.col_offset)):
+            args: list[ast.expr | ast.keyword] = [*n.args, *n.keywords]
+            for arg in sorted(args, key=lambda a: (a.lineno, a.col_offset)):
                 visit(arg)
             return
         for child in ast.iter_child_nodes(n):
@@ -44,6 +45,9 @@ class LineIndex:
         self.stmt_line: dict[int, int] = {}
         self.stmt_ast: dict[int, ast.stmt] = {}
         self.call_line: dict[int, int] = {}
+        self.stmts: dict[int, cst.CSTNode] = {}
+        self.indexed: set[int] = set()
+        self._all_indexed = False
         try:
             tree = ast.parse(source)
         except SyntaxError:
@@ -58,10 +62,11 @@ class LineIndex:
             node = ast_body[k]
             self.stmt_line[id(stmt)] = node.lineno
             self.stmt_ast[id(stmt)] = node
+            self.stmts[id(stmt)] = stmt
             k += len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
             inner = getattr(stmt, "body", None)
             if isinstance(inner, cst.IndentedBlock) and hasattr(node, "body"):
-                self._pair(inner.body, node.body)  # type: ignore[attr-defined]
+                self._pair(inner.body, node.body)
             orelse = getattr(stmt, "orelse", None)
             if isinstance(stmt, cst.If) and isinstance(orelse, cst.Else) and isinstance(
                     node, ast.If) and isinstance(orelse.body, cst.IndentedBlock):
@@ -70,11 +75,23 @@ class LineIndex:
     def line(self, node: cst.CSTNode) -> int:
         return self.stmt_line.get(id(node), 0) or self.call_line.get(id(node), 0)
 
+    def deep_line(self, node: cst.CSTNode) -> int:
+        """Like line(), for any call in the file (indexes every statement on first use)."""
+        found = self.line(node)
+        if found or self._all_indexed:
+            return found
+        self._all_indexed = True
+        for stmt_id, stmt in list(self.stmts.items()):
+            if stmt_id not in self.indexed:
+                self.index_calls(stmt)
+        return self.line(node)
+
     def index_calls(self, stmt: cst.CSTNode) -> None:
         """Lines of every call in ``stmt`` (done only for statements that hold layers)."""
         node = self.stmt_ast.get(id(stmt))
-        if node is None:
+        if node is None or id(stmt) in self.indexed:
             return
+        self.indexed.add(id(stmt))
         visitor = _Calls()
         stmt.visit(visitor)
         for c, a in zip(visitor.calls, _ast_calls(node), strict=False):

@@ -45,6 +45,7 @@ class ModelsResult:
     converted: list[ModelIR] = field(default_factory=list)
     helpers: set[str] = field(default_factory=set)
     recipes: list[Recipe] = field(default_factory=list)
+    index: LineIndex | None = None  # original lines, for later stages' records
     generated: dict[str, str] = field(default_factory=dict)  # placeholder -> class code
 
     def materialize(self) -> cst.Module:
@@ -100,6 +101,7 @@ class ModelConverter:
         self.models: dict[str, ModelIR] = {}
         self.taken_classes: set[str] = _defined_names(module)
         self.index = LineIndex(module, source)
+        self.result.index = self.index
         self.source_lines = source.splitlines(keepends=True)
         self.framework_names = [n for n in imports.names if not n.startswith("*")]
 
@@ -131,7 +133,8 @@ class ModelConverter:
             if isinstance(stmt, cst.FunctionDef) and function is None \
                     and self._mentions_framework(stmt):
                 body[k] = self.function(stmt, module_names, inserts)
-            elif isinstance(stmt, cst.If) and function is None and _is_main(stmt):
+            elif isinstance(stmt, cst.If) and function is None and _is_main(stmt) \
+                    and isinstance(stmt.body, cst.IndentedBlock):
                 inner_inserts, inner = self.block(list(stmt.body.body), None, {}, module_names)
                 new_if = stmt.with_changes(body=stmt.body.with_changes(body=inner))
                 body[k] = new_if
@@ -163,8 +166,9 @@ class ModelConverter:
                 stmt = body[found.at]
                 note = f"model `{ir.var or ir.class_name}` not converted: " + "; ".join(
                     r for _, _, r in gen.unmapped[:3])
-                body[found.at] = stmt.with_changes(
-                    leading_lines=[*stmt.leading_lines, _todo(note)])
+                if isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                    body[found.at] = stmt.with_changes(
+                        leading_lines=[*stmt.leading_lines, _todo(note)])
                 continue
             for line, keras, reason in gen.unmapped:
                 self.result.unmapped.append((line, keras, reason, ir.class_name))
@@ -206,7 +210,7 @@ class ModelConverter:
         if not isinstance(fn.body, cst.IndentedBlock):
             return fn
         params: dict[str, str | None] = {}
-        for p in fn.params.params + fn.params.kwonly_params:
+        for p in [*fn.params.params, *fn.params.kwonly_params]:
             params[p.name.value] = (cst.Module([]).code_for_node(p.default)
                                     if p.default is not None else None)
         inner_inserts, inner = self.block(list(fn.body.body), fn, params, module_names)
@@ -259,6 +263,8 @@ def _marker_of(stmt: cst.BaseStatement) -> str:
 
 def _spaced(stmt: cst.BaseStatement) -> cst.BaseStatement:
     """Two blank lines before a top-level definition or the statement after one (PEP 8)."""
+    if not isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        return stmt
     lines = list(stmt.leading_lines)
     blanks = 0
     for line in lines:

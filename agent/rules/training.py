@@ -12,10 +12,11 @@ record. Line numbers are positions in the module it receives.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
 from agent.rules.callbacks import CallbackSpec, lookup_callback
@@ -86,14 +87,14 @@ class _Rename(cst.CSTTransformer):
 
 class _Training:
     def __init__(self, module: cst.Module, imports: ImportTable, models: list[ModelIR],
-                 path: str) -> None:
+                 path: str, line_of: Callable[[cst.CSTNode], int] | None = None) -> None:
         self.module = module
         self.imports = imports
         self.path = path
         self.plans: dict[str, ClassPlan] = {ir.class_name: ClassPlan(ir) for ir in models}
         self.result = TrainingResult(module)
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        self.positions = wrapper.resolve(PositionProvider)
+        self.line_of = line_of  # lines in the user's original file, when known
+        self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
         self.builders = self._builders()
         self.globals = _module_names(module) | set(dir(builtins))
         self.counts = _name_counts(module)
@@ -105,7 +106,15 @@ class _Training:
 
     # ---- records -------------------------------------------------------------------
     def line(self, node: cst.CSTNode) -> int:
-        pos = self.positions.get(node)
+        """The line in the original file; nodes the rules created fall back to this module."""
+        if self.line_of is not None:
+            found = self.line_of(node)
+            if found:
+                return found
+        if self._positions is None:
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        pos = self._positions.get(node)
         return pos.start.line if pos is not None else 0
 
     def change(self, node: cst.CSTNode, rule: str, msg: str) -> None:
@@ -832,7 +841,11 @@ def _module_names(module: cst.Module) -> set[str]:
 
 
 def convert_training(module: cst.Module, imports: ImportTable, models: list[ModelIR],
-                     path: str) -> TrainingResult:
-    """Convert compile/fit/evaluate/predict/save and friends for the generated classes."""
-    return _Training(module, imports, models, path).run()
+                     path: str, line_of: Callable[[cst.CSTNode], int] | None = None
+                     ) -> TrainingResult:
+    """Convert compile/fit/evaluate/predict/save and friends for the generated classes.
+
+    ``line_of`` maps nodes kept from the user's file to their original lines.
+    """
+    return _Training(module, imports, models, path, line_of).run()
 

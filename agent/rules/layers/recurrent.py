@@ -97,6 +97,7 @@ def rnn_builder(kind: str):  # type: ignore[no-untyped-def]
         if not state:
             return Built(out=out_shape, forward=call + ("[0]" if seq else "[0][:, -1]"),
                          **common)  # type: ignore[arg-type]
+        stmts: tuple[str, ...]
         if kind == "LSTM":
             stmts = ("{y0}, ({y1}, {y2}) = " + call, "{y1}, {y2} = {y1}[-1], {y2}[-1]")
             outs: list[Shape] = [out_shape, (units,), (units,)]

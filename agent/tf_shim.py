@@ -20,12 +20,17 @@ _RENAMES = {"reduce_mean": "mean", "reduce_sum": "sum", "reduce_max": "max", "re
             "reduce_prod": "prod", "concat": "concatenate", "pow": "power"}
 
 
+_placeholder_types: dict[str, type] = {}
+
+
 def _ops_module(name: str) -> types.ModuleType:
     mod = types.ModuleType(name)
 
     def __getattr__(attr: str) -> Any:
         import keras
 
+        if attr[:1].isupper():  # tf.DType, tf.Variable...: Keras only asks isinstance()
+            return _placeholder_types.setdefault(attr, type(attr, (), {}))
         target = _RENAMES.get(attr, attr)
         for space in (keras.ops, keras.activations):
             if hasattr(space, target):

@@ -30,7 +30,7 @@ from agent.rules.values import Value, code_of, evaluate, module_constants
 
 LAYER_BASE = "keras.layers.Layer"
 MODEL_BASE = "keras.Model"
-LAZY_IMPORT = "from torch.nn.modules.lazy import LazyModuleMixin"
+LAZY_IMPORT = "from torch.nn.modules.lazy import LazyModuleMixin"  # see fix_imports
 _TRAINING_METHODS = ("train_step", "test_step", "predict_step")
 _KEEP_AS_IS = ("compute_output_shape", "from_config", "compute_mask")
 _FAN_INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
@@ -44,6 +44,7 @@ class ClassesResult:
     changes: list[Change] = field(default_factory=list)
     warnings: list[Warning_] = field(default_factory=list)
     unmapped: list[Unmapped] = field(default_factory=list)
+    models: tuple[str, ...] = ()  # converted Model subclasses (now LightningModules)
 
 
 @dataclass
@@ -526,7 +527,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str) -> Clas
     if lazy_used:
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
-                         result.unmapped)
+                         result.unmapped, tuple(sorted(models)))
 
 
 def _add_import(module: cst.Module, line: str) -> cst.Module:

@@ -15,6 +15,7 @@ import libcst as cst
 from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports
 from agent.rules.extract import LambdaConverter
+from agent.rules.graph import ModelIR, Tensor
 from agent.rules.imports import ImportTable, collect_imports
 from agent.rules.models import Recipe, convert_models
 from agent.rules.values import module_constants
@@ -49,6 +50,12 @@ def _lambda_converter() -> Callable[[ImportTable], LambdaConverter] | None:
     return lambda_converter
 
 
+def _subclassed_ir(name: str) -> ModelIR:
+    """What the training rules need of a converted Model subclass: its name, one output."""
+    return ModelIR(name, "", "Subclassed", 0, [Tensor("x", None)], [], [],
+                   [Tensor("output", None)])
+
+
 def _has_keras_class(module: cst.Module, imports: ImportTable) -> bool:
     """Cheap guard: the class transformer needs metadata, worth it only for Keras classes."""
     return any(
@@ -70,6 +77,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     original = module
     out = Conversion(source)
     custom: list[str] = []
+    subclassed: list[ModelIR] = []
     factory = _lambda_converter()
     convert_lambda = factory(imports) if factory is not None else None
     try:
@@ -83,6 +91,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.changes += cres.changes
         out.warnings += cres.warnings
         out.unmapped += cres.unmapped
+        subclassed = [_subclassed_ir(name) for name in cres.models]
     mres = convert_models(module, imports, env, custom, convert_lambda,
                           source if module is original else None)
     module = mres.module
@@ -91,15 +100,19 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     out.unmapped += [Unmapped(path, line, keras, reason, qual)
                      for line, keras, reason, qual in mres.unmapped]
     out.models = [ir.class_name for ir in mres.converted]
-    out.recipes = list(mres.recipes)
+    out.recipes = list(mres.recipes) + [
+        # subclassed models: both sides built with the constructor's defaults
+        Recipe(name, "model", "", f"model = {name}()\n", needs_args=False)
+        for name in (m.class_name for m in subclassed)]
     try:
         from agent.rules import training
     except ImportError:
         training = None  # type: ignore[assignment]
-    if training is not None and mres.converted and _TRAINING_HINT.search(source):
+    trainable = mres.converted + subclassed
+    if training is not None and trainable and _TRAINING_HINT.search(source):
         module = mres.materialize()
         line_of = mres.index.deep_line if mres.index is not None else None
-        tres = training.convert_training(module, imports, mres.converted, path, line_of)
+        tres = training.convert_training(module, imports, trainable, path, line_of)
         module = tres.module
         out.changes += tres.changes
         out.warnings += tres.warnings

@@ -23,6 +23,7 @@ TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
     ("torchmetrics", "import torchmetrics"),
     ("callbacks", "from pytorch_lightning import callbacks"),
     ("nn", "from torch import nn"),
+    ("LazyModuleMixin", "from torch.nn.modules.lazy import LazyModuleMixin"),
     ("DataLoader", "from torch.utils.data import DataLoader"),
     ("Dataset", "from torch.utils.data import Dataset"),
     ("TensorDataset", "from torch.utils.data import TensorDataset"),

@@ -31,4 +31,5 @@ if __name__ == "__main__":
     x, y = make_data()
     model = build_model()
     model.fit(x, y, batch_size=32, epochs=3, validation_split=0.2)
-    print(model.evaluate(x, y))
+    loss, accuracy = model.evaluate(x, y)
+    print(f"loss {loss:.3f}, accuracy {accuracy:.3f}")

@@ -43,5 +43,7 @@ if __name__ == "__main__":
     x = rng.normal(size=(256, 6)).astype("float32")
     y = (x ** 2).sum(axis=1, keepdims=True).astype("float32")
     model = Regressor()
+    model.build((None, 6))
+    model.summary()
     model.compile(optimizer="adam", loss="mse")
     model.fit(x, y, epochs=2, batch_size=32)

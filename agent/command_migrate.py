@@ -11,6 +11,7 @@ from typing import Any
 from agent.pipeline import Options, UsageError, _Converted, migrate
 from agent.records import CheckResult
 from agent.report import exit_code, headline, render_markdown, write_reports
+from agent.rules.convert import convert_source
 
 
 def _progress() -> Any:
@@ -56,26 +57,51 @@ def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path) -> tuple[Any, l
             pending = [u for u in item.result.unmapped if u.qualname]
             name = Path(item.entry.rel).name
 
-            def check(code: str, n: str = name) -> tuple[CheckResult, ...]:
-                return validate_source(code, n)
+            def check(code: str, n: str = name, rel: str = item.entry.rel
+                      ) -> tuple[CheckResult, ...]:
+                return _check_llm_code(code, n, rel, validate_source)
 
-            if item.text is None or not pending:
+            source = item.text if item.text is not None else item.original
+            if source is None or not pending:
                 continue
             outcome = run_llm_stage(
-                item.text, pending, config=config, validate=check,
+                source, pending, config=config, validate=check,
                 context=LLMContext(file=item.entry.rel, repo_root=root, client=client,
                                    module_name=name, lookup=_lookup))
             notes += list(outcome.messages)
             left = tuple(u for u in item.result.unmapped if u not in outcome.resolved)
+            text, changes, recipes = outcome.source, item.result.changes, item.recipes
+            if outcome.resolved:
+                # a second rules pass: models that used the now-converted layers convert too
+                again = convert_source(outcome.source, item.entry.rel)
+                if again.changed and not again.error:
+                    text, recipes = again.source, tuple(again.recipes)
+                    changes = tuple(sorted({*changes, *again.changes}, key=lambda c: c.line))
+                    left = tuple(again.unmapped)
             status = item.result.status if left else "converted"
-            items[k] = replace(item, text=outcome.source, result=replace(
-                item.result, unmapped=left, status=status, llm=outcome.stats))
+            items[k] = replace(item, text=text, recipes=recipes, result=replace(
+                item.result, unmapped=left, status=status, llm=outcome.stats, changes=changes))
             if outcome.llm_unavailable:
                 notes.append("LLM endpoint unreachable: continued with rules only")
                 break
         return notes
 
     return stage, []
+
+
+def _check_llm_code(code: str, name: str, rel: str, validate_source: Any
+                    ) -> tuple[CheckResult, ...]:
+    """Static checks on the spliced file; fast_dev_run after a second rules pass, since the
+    models that use the LLM's layer only become torch then. Its diagnostics carry no line
+    (they refer to the re-converted file), which the LLM stage reads as the model's."""
+    static = tuple(validate_source(code, name, checks=("parse", "ruff", "mypy")))
+    if any(c.status == "failed" for c in static):
+        return static
+    again = convert_source(code, rel)
+    run = validate_source(again.source if again.changed else code, name,
+                          checks=("fast_dev_run",))
+    return static + tuple(replace(c, diagnostics=tuple(replace(d, line=0)
+                                                       for d in c.diagnostics)) for c in run)
 
 
 def _lookup(keras_name: str) -> str | None:

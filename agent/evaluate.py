@@ -144,8 +144,10 @@ def _imports_framework(path: Path) -> str:
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return ""
     for node in ast.walk(tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
         names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                 else [node.module or ""])
         for name in names:
             if name.split(".")[0] in ("keras", "tensorflow", "tf_keras"):
                 return f"line {node.lineno}: import of {name}"
@@ -200,10 +202,22 @@ def _validation_stage(result: FileResult, name: str, produced: bool, validated: 
         return Stage(name, "not_run", "no converted output")
     check = _check(result, name)
     if check is None:
-        return Stage(name, "not_run", "check did not report")
+        why = ("not validated: the rules wrote no new code for this file" if not result.checks
+               else "check did not report")
+        return Stage(name, "not_run", why)
     if check.status == "not_run" and EXCUSED.search(check.message):
         return Stage(name, "excused", _first_line(check.message))
-    return Stage(name, check.status, "" if check.status == "passed" else _first_line(check.message))
+    if check.status == "passed":
+        return Stage(name, "passed")
+    return Stage(name, check.status, _check_reason(check))
+
+
+def _check_reason(check: CheckResult) -> str:
+    """The first diagnostic says more than the summary ("2 ruff finding(s)")."""
+    if check.diagnostics:
+        d = check.diagnostics[0]
+        return _first_line(f"{d.code}: {d.message}")
+    return _first_line(check.message)
 
 
 # -- the builder named in the header, for files where the rules made no recipe
@@ -430,23 +444,11 @@ def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
 
 
 def _print_tables(doc: dict[str, Any]) -> None:
-    """The tier and feature tables on the terminal (rich when available)."""
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # pragma: no cover - rich is a dependency
-        print(render_markdown(doc, "k2l-agent eval"))
-        return
-    console = Console()
-    console.print("LLM: off" if not doc["llm"]["enabled"] else
-                  f"LLM: pass@1 {doc['llm']['pass@1']:.0%} pass@k {doc['llm']['pass@k']:.0%}")
+    """The tier and feature tables on the terminal, as plain Markdown (readable and diffable)."""
+    llm = doc["llm"]
+    print("LLM: off" if not llm["enabled"] else
+          f"LLM: pass@1 {llm['pass@1']:.0%} pass@k {llm['pass@k']:.0%}")
     tiers = {f"tier {k}": v for k, v in doc["tiers"].items()} | {"all": doc["total"]}
-    for title, rows in (("tier", tiers), ("feature", doc["features"])):
-        table = Table(title=f"k2l-agent eval per {title}")
-        for col in (title, "cases", "success", *STAGES):
-            table.add_column(col)
-        for key, row in rows.items():
-            table.add_row(key, str(row["cases"]),
-                          f"{row['success']} ({100 * row['success_rate']:.0f}%)",
-                          *(_cell(row["stages"], s) for s in STAGES))
-        console.print(table)
+    print("\n".join(render_table("tier", tiers)))
+    print()
+    print("\n".join(render_table("feature", doc["features"])))

@@ -66,8 +66,10 @@ def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
         return _Converted(entry, FileResult(entry.rel, "failed",
                                             f"internal error in the rules ({type(exc).__name__}: "
                                             f"{exc}); please report it"), None)
-    return _Converted(entry, _file_result(entry, conv, src.text), conv.source
-                      if conv.changed else None, src.text, tuple(conv.recipes))
+    # a file with only TODO(k2l) markers is written too: the markers are the point
+    keep = conv.source if (conv.changed or conv.unmapped) and conv.source != src.text else None
+    return _Converted(entry, _file_result(entry, conv, src.text), keep, src.text,
+                      tuple(conv.recipes))
 
 
 def _file_result(entry: Entry, conv: Conversion, original: str) -> FileResult:
@@ -81,7 +83,7 @@ def _file_result(entry: Entry, conv: Conversion, original: str) -> FileResult:
         status = "converted"
     diff = "".join(difflib.unified_diff(
         original.splitlines(keepends=True), conv.source.splitlines(keepends=True),
-        fromfile=f"a/{entry.rel}", tofile=f"b/{entry.rel}")) if conv.changed else ""
+        fromfile=f"a/{entry.rel}", tofile=f"b/{entry.rel}"))
     return FileResult(
         entry.rel, status,  # type: ignore[arg-type]
         changes=tuple(conv.changes), warnings=tuple(conv.warnings),

@@ -18,7 +18,7 @@ from agent.rules.extract import LambdaConverter
 from agent.rules.graph import ModelIR, Tensor
 from agent.rules.imports import ImportTable, collect_imports
 from agent.rules.models import Recipe, convert_models
-from agent.rules.values import module_constants
+from agent.rules.values import code_of, module_constants
 
 
 @dataclass
@@ -48,6 +48,16 @@ def _lambda_converter() -> Callable[[ImportTable], LambdaConverter] | None:
     except ImportError:  # the op table is optional at this stage
         return None
     return lambda_converter
+
+
+def _torch_modules(module: cst.Module) -> list[str]:
+    """Top-level ``nn.Module`` subclasses: usable as layers inside converted models."""
+    out = []
+    for stmt in module.body:
+        if isinstance(stmt, cst.ClassDef) and any(
+                code_of(b.value).endswith(("nn.Module", "LightningModule")) for b in stmt.bases):
+            out.append(stmt.name.value)
+    return out
 
 
 def _subclassed_ir(name: str) -> ModelIR:
@@ -92,6 +102,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.warnings += cres.warnings
         out.unmapped += cres.unmapped
         subclassed = [_subclassed_ir(name) for name in cres.models]
+    custom += _torch_modules(module)  # e.g. a layer the LLM stage has already written
     mres = convert_models(module, imports, env, custom, convert_lambda,
                           source if module is original else None)
     module = mres.module

@@ -53,6 +53,7 @@ class _Seq:
     owned: set[int] = field(default_factory=set)
     keras_name: str | None = None
     free: set[str] = field(default_factory=set)
+    failed: str = ""  # why this model cannot be converted: it is then left as written
 
 
 class BlockExtractor:
@@ -239,8 +240,9 @@ class BlockExtractor:
             except Unsupported as exc:
                 self.errors.append((self.cur_line, "model", str(exc)))
         for var, seq in list(self.seqs.items()):
-            self.finish_seq(seq, seq.start, is_return=False)
             del self.seqs[var]
+            if not seq.failed:
+                self.finish_seq(seq, seq.start, is_return=False)
         return self.found
 
     def _scan_locals(self) -> set[str]:
@@ -333,7 +335,9 @@ class BlockExtractor:
         q = self.qual(call.func)
         if q == SEQUENTIAL:
             self.sequential(i, "", call)
-            self.finish_seq(self.seqs.pop(""), i, is_return=True)
+            seq = self.seqs.pop("")
+            if not seq.failed:
+                self.finish_seq(seq, i, is_return=True)
         elif q == MODEL:
             self.functional(i, "", call, is_return=True)
 
@@ -363,9 +367,20 @@ class BlockExtractor:
         """A Sequential used as a layer is complete at that point: build its IR now."""
         seq = self.seqs.pop(var, None)
         if seq is not None:
+            if seq.failed:
+                raise Unsupported(f"submodel {var} was not converted: {seq.failed}")
             self.finish_seq(seq, seq.start, is_return=False)
 
     def seq_add(self, seq: _Seq, i: int, node: cst.BaseExpression) -> None:
+        """Add one item; an item that cannot be converted fails the whole model."""
+        try:
+            self._seq_add(seq, i, node)
+        except Unsupported as exc:
+            seq.failed = str(exc)
+            self.models.pop(seq.var, None)
+            raise
+
+    def _seq_add(self, seq: _Seq, i: int, node: cst.BaseExpression) -> None:
         seq.owned.add(i)
         if isinstance(node, cst.Call):
             q = self.qual(node.func)

@@ -21,17 +21,17 @@ class MultiHeadSelfAttention(tf.keras.layers.Layer):
 
     def split_heads(self, x, batch_size):
         x = tf.reshape(x, (batch_size, -1, self.num_heads, self.depth))
-        return tf.transpose(x, perm=[0, 2, 1, 3])
+        return tf.transpose(x, [0, 2, 1, 3])
 
     def call(self, x):
         batch_size = tf.shape(x)[0]
         q = self.split_heads(self.wq(x), batch_size)
         k = self.split_heads(self.wk(x), batch_size)
         v = self.split_heads(self.wv(x), batch_size)
-        scores = tf.matmul(q, tf.transpose(k, perm=[0, 1, 3, 2])) / math.sqrt(self.depth)
+        scores = tf.matmul(q, tf.transpose(k, [0, 1, 3, 2])) / math.sqrt(self.depth)
         weights = tf.nn.softmax(scores, axis=-1)
         out = tf.matmul(weights, v)
-        out = tf.transpose(out, perm=[0, 2, 1, 3])
+        out = tf.transpose(out, [0, 2, 1, 3])
         out = tf.reshape(out, (batch_size, -1, self.embed_dim))
         return self.dense(out)
 

@@ -179,3 +179,31 @@ def test_console_script_runs(tree: Path, tmp_path: Path) -> None:
     assert checks["ruff"] == "passed" and checks["mypy"] == "passed"
     assert checks["fast_dev_run"] == "passed"
     assert checks["equivalence"] == "passed", files["mlp.py"]["checks"]
+
+
+def test_changed_only_converts_just_the_pr_files(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                       env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+                                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t"))
+
+    git("init", "-q", "-b", "main")
+    (repo / "old.py").write_text(MLP)
+    git("add", ".")
+    git("commit", "-qm", "base")
+    git("checkout", "-qb", "feature")
+    (repo / "new.py").write_text(MLP)
+    git("add", ".")
+    git("commit", "-qm", "pr")
+    out = tmp_path / "out"
+    code, output = _run("migrate", str(repo), "--out", str(out), "--changed-only", "main",
+                        "--no-validate")
+    assert code == 0, output
+    paths = {f["path"] for f in json.loads((out / "report.json").read_text())["files"]}
+    assert "new.py" in paths and "old.py" not in paths
+    code, output = _run("migrate", str(repo), "--out", str(tmp_path / "o2"), "--changed-only",
+                        "no-such-ref", "--no-validate")
+    assert code == 2

@@ -54,6 +54,27 @@ def spatial_out(spatial: Sequence[Dim], k: Sequence[int], s: Sequence[int], d: S
     return tuple(conv_out(n, kk, ss, mode, dd) for n, kk, ss, dd in zip(spatial, k, s, d, strict=True))
 
 
+def window_args(spatial: Sequence[Dim], k: tuple[int, ...], s: tuple[int, ...],
+                d: tuple[int, ...], padding: str) -> tuple[list[str], str]:
+    """Stride/padding/dilation constructor arguments and the forward template.
+
+    Symmetric padding goes into the constructor; TF's asymmetric "same" (stride > 1, even
+    kernels) and "causal" padding become an explicit ``F.pad`` before the convolution.
+    """
+    pads, symmetric = _pads(spatial, k, s, d, padding)
+    args: list[str] = []
+    if set(s) != {1}:
+        args.append(f"stride={_one(s)}")
+    forward = "{m}({x})"
+    if symmetric and any(p for p, _ in pads):
+        args.append(f"padding={_one(tuple(p for p, _ in pads))}")
+    elif not symmetric:
+        forward = "{m}(F.pad({x}, " + pad_arg(pads) + "))"
+    if set(d) != {1}:
+        args.append(f"dilation={_one(d)}")
+    return args, forward
+
+
 def _geometry(a: Args, rank: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], str]:
     k = tuple_n(a.get("kernel_size"), rank)
     s = tuple_n(a.get("strides"), rank)
@@ -78,17 +99,8 @@ def conv_builder(rank: int):  # type: ignore[no-untyped-def]
         spatial, cin = shape[:-1], shape[-1]
         filters = a.value("filters")
         groups = a.get("groups")
-        pads, symmetric = _pads(spatial, k, s, d, padding)
-        args = [dim_code(cin), str(filters), f"kernel_size={_one(k)}"]
-        if set(s) != {1}:
-            args.append(f"stride={_one(s)}")
-        forward = "{m}({x})"
-        if symmetric and any(p for p, _ in pads):
-            args.append(f"padding={_one(tuple(p for p, _ in pads))}")
-        elif not symmetric:
-            forward = "{m}(F.pad({x}, " + pad_arg(pads) + "))"
-        if set(d) != {1}:
-            args.append(f"dilation={_one(d)}")
+        window, forward = window_args(spatial, k, s, d, padding)
+        args = [dim_code(cin), str(filters), f"kernel_size={_one(k)}", *window]
         if groups != 1:
             args.append(f"groups={groups}")
         if not a.get("use_bias"):
@@ -149,18 +161,9 @@ def _depthwise(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     k, s, d, padding = _geometry(a, 2)
     mult = a.get("depth_multiplier")
     cin = dim_code(shape[-1])
-    pads, symmetric = _pads(shape[:-1], k, s, d, padding)
-    args = [cin, f"{cin} * {mult}" if mult != 1 else cin, f"kernel_size={_one(k)}"]
-    if set(s) != {1}:
-        args.append(f"stride={_one(s)}")
-    forward = "{m}({x})"
-    if symmetric and any(p for p, _ in pads):
-        args.append(f"padding={_one(tuple(p for p, _ in pads))}")
-    elif not symmetric:
-        forward = "{m}(F.pad({x}, " + pad_arg(pads) + "))"
-    if set(d) != {1}:
-        args.append(f"dilation={_one(d)}")
-    args.append(f"groups={cin}")
+    window, forward = window_args(shape[:-1], k, s, d, padding)
+    args = [cin, f"{cin} * {mult}" if mult != 1 else cin, f"kernel_size={_one(k)}", *window,
+            f"groups={cin}"]
     if not a.get("use_bias"):
         args.append("bias=False")
     inits = ["nn.init.xavier_uniform_({m}.weight)"] if a.get(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from agent.rules.initializers import init_statement
 from agent.rules.layers.common import activation, dim_code
-from agent.rules.layers.conv import CONV_DEFAULTS, _geometry, _pads, pad_arg, spatial_out
+from agent.rules.layers.conv import CONV_DEFAULTS, _geometry, spatial_out, window_args
 from agent.rules.shapes import Dim, Shape
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
 
@@ -57,18 +57,8 @@ def _separable(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     cin_code = dim_code(cin)
     mid = cin_code if mult == 1 else f"{cin_code} * {mult}"
     filters = a.value("filters")
-    pads, symmetric = _pads(shape[:-1], k, s, d, padding)
-    dw = [cin_code, mid, f"kernel_size={_one(k)}"]
-    if set(s) != {1}:
-        dw.append(f"stride={_one(s)}")
-    forward = "{m}({x})"
-    if symmetric and any(p for p, _ in pads):
-        dw.append(f"padding={_one(tuple(p for p, _ in pads))}")
-    elif not symmetric:
-        forward = "{m}(F.pad({x}, " + pad_arg(pads) + "))"
-    if set(d) != {1}:
-        dw.append(f"dilation={_one(d)}")
-    dw += [f"groups={cin_code}", "bias=False"]
+    window, forward = window_args(shape[:-1], k, s, d, padding)
+    dw = [cin_code, mid, f"kernel_size={_one(k)}", *window, f"groups={cin_code}", "bias=False"]
     pw = [mid, str(filters), "kernel_size=1"]
     use_bias = bool(a.get("use_bias"))
     if not use_bias:

@@ -47,14 +47,6 @@ def _build(path: Path, builder: str) -> Any:
     return ns[builder]
 
 
-def _hide_shim_from_keras() -> None:
-    """Keras asks ``tf.available`` before ``isinstance(obj, tf.TensorShape)`` (Bidirectional,
-    serialization): the stand-in must read as absent to Keras itself. Belongs in tf_shim."""
-    from keras.src.utils import module_utils
-
-    module_utils.tensorflow._available = False
-
-
 def _assigned_at_top(path: Path, name: str) -> bool:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return any(isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name
@@ -92,7 +84,6 @@ def test_original_builds_with_keras(path: Path) -> None:
     from agent.tf_shim import install
 
     install()
-    _hide_shim_from_keras()
     model = _build(path, _meta(path).builder)
     assert isinstance(model, keras.Model)
     assert model.built, "the builder must return a built model (Input or build())"

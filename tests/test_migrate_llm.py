@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from tests.fake_openai import code, free_port, serve
+from fake_openai import code, free_port, serve
 
 SOURCE = '''\
 import tensorflow as tf

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from fake_openai import code, free_port, serve
 from typer.testing import CliRunner
 
 from cli import app
-from fake_openai import code, free_port, serve
 
 SOURCE = '''\
 import tensorflow as tf

@@ -17,7 +17,25 @@ _SUBMODULES = ("layers", "models", "optimizers", "losses", "metrics", "callbacks
                "utils", "activations", "initializers", "regularizers", "constraints",
                "datasets", "applications", "preprocessing", "saving", "ops", "random")
 _RENAMES = {"reduce_mean": "mean", "reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min",
-            "reduce_prod": "prod", "concat": "concatenate", "pow": "power"}
+            "reduce_prod": "prod", "concat": "concatenate", "pow": "power", "range": "arange"}
+_DTYPES = ("float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64",
+           "uint8", "bool")
+
+
+def _transpose(x: Any, perm: Any = None, **kwargs: Any) -> Any:
+    import keras
+
+    return keras.ops.transpose(x, axes=perm)
+
+
+def _function(fn: Any = None, **kwargs: Any) -> Any:
+    """``@tf.function`` (with or without arguments) runs eagerly here."""
+    return fn if fn is not None else (lambda f: f)
+
+
+# Names whose TF signature differs from keras.ops, or that keras.ops lacks.
+_SPECIAL: dict[str, Any] = {"transpose": _transpose, "function": _function,
+                            "set_seed": lambda seed: None}
 
 
 _placeholder_types: dict[str, type] = {}
@@ -31,6 +49,10 @@ def _ops_module(name: str) -> types.ModuleType:
 
         if attr[:1].isupper():  # tf.DType, tf.Variable...: Keras only asks isinstance()
             return _placeholder_types.setdefault(attr, type(attr, (), {}))
+        if attr in _SPECIAL:
+            return _SPECIAL[attr]
+        if attr in _DTYPES:
+            return attr  # keras accepts dtype names
         target = _RENAMES.get(attr, attr)
         for space in (keras.ops, keras.activations):
             if hasattr(space, target):

@@ -67,6 +67,35 @@ if __name__ == "__main__":
 '''
 
 
+CUSTOM = '''
+
+class Scale(keras.layers.Layer):
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, inputs):
+        return tf.math.tanh(inputs) * self.factor
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = layers.Dense(32, activation="relu")
+        self.scale = Scale()
+        self.out = layers.Dense(2)
+
+    def call(self, inputs, training=None):
+        return self.out(self.scale(self.hidden(inputs)))
+'''
+
+
+def with_classes(src: str) -> str:
+    """The same module plus a custom layer and a subclassed model (the slower path)."""
+    return src.replace("from tensorflow import keras", "import tensorflow as tf\n"
+                       "from tensorflow import keras") + CUSTOM
+
+
 def bench(files: list[str], fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
     best = float("inf")
     for _ in range(repeat):
@@ -81,14 +110,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--classes-every", type=int, default=4,
+                        help="every Nth file also defines a custom layer and a subclassed model")
     args = parser.parse_args()
     rng = random.Random(0)
-    corpus = [make_file(rng, k) for k in range(args.files)]
+    plain = [make_file(rng, k) for k in range(args.files)]
+    n = args.classes_every
+    for name, corpus in (("plain", plain),
+                         (f"1 in {n} with classes", [with_classes(s) if k % n == 0 else s
+                                                     for k, s in enumerate(plain)])):
+        report(name, corpus, args.repeat)
+
+
+def report(name: str, corpus: list[str], repeat: int) -> None:
     lines = sum(src.count("\n") for src in corpus)
     assert all(convert_source(s).models for s in corpus[:3]), "corpus must exercise the rules"
-    parse = bench(corpus, cst.parse_module, args.repeat)
-    rules = bench(corpus, convert_source, args.repeat)
-    print(f"corpus: {args.files} files, {lines} lines")
+    parse = bench(corpus, cst.parse_module, repeat)
+    rules = bench(corpus, convert_source, repeat)
+    print(f"corpus ({name}): {len(corpus)} files, {lines} lines")
     print(f"libcst parse only : {lines / parse:10,.0f} lines/s")
     print(f"rules stage       : {lines / rules:10,.0f} lines/s")
     print(f"rules / parse speed ratio: {parse / rules:.2f} (target >= 0.33)")

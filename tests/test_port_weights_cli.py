@@ -57,9 +57,11 @@ def _check(converted: Path, state: Path, model: object) -> None:
     np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
-def test_port_from_keras_file(files: tuple[Path, Path, object], tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_port_from_keras_file(files: tuple[Path, Path, object], tmp_path: Path,
+                              suffix: str) -> None:
     _, converted, model = files
-    saved = tmp_path / "trained.keras"
+    saved = tmp_path / f"trained{suffix}"
     model.save(saved)  # type: ignore[attr-defined]
     out = tmp_path / "weights.pt"
     result = CliRunner().invoke(app, ["port-weights", str(saved), f"{converted}:build_model()",

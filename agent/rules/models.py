@@ -99,7 +99,9 @@ class ModelConverter:
         self.lambda_converter = lambda_converter
         self.result = ModelsResult(module)
         self.models: dict[str, ModelIR] = {}
-        self.taken_classes: set[str] = _defined_names(module)
+        # imported names too: `from keras import Model` must not be shadowed by a class Model
+        self.taken_classes: set[str] = _defined_names(module) | {
+            n for n in imports.names if not n.startswith("*")}
         self.index = LineIndex(module, source)
         self.result.index = self.index
         self.source_lines = source.splitlines(keepends=True)
@@ -245,6 +247,8 @@ class ModelConverter:
         return any(name in text for name in self.framework_names)
 
     def _unique(self, name: str) -> str:
+        if name in self.taken_classes:
+            name = f"Torch{name}"
         base, n = name, 1
         while name in self.taken_classes:
             n += 1

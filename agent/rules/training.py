@@ -281,10 +281,30 @@ class _Training:
                 handled = self.model_call(stmt, var, cls, method, value, target, scope)
                 if handled is not None:
                     return handled
+        hoisted, stmt = self._hoist_evaluate(stmt, scope)
         new = self.expressions(stmt, scope)
         if isinstance(target, cst.Name) and value is not None:
             self.record_assign(target.value, value, new, scope, out)
-        return [new]
+        return [*hoisted, new]
+
+    def _hoist_evaluate(self, stmt: cst.SimpleStatementLine, scope: Scope
+                        ) -> tuple[list[cst.BaseStatement], cst.SimpleStatementLine]:
+        """``print(model.evaluate(x, y))``: evaluate as a statement before, its result here."""
+        finder = _EvaluateFinder(scope)
+        new = stmt.visit(finder)
+        if not finder.calls or not isinstance(new, cst.SimpleStatementLine):
+            return [], stmt
+        hoisted: list[cst.BaseStatement] = []
+        for name, var, call in finder.calls:
+            target = cst.Name(name)
+            fake = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], call)])
+            handled = self.model_call(fake, var, scope.vars[var], "evaluate", call, target, scope)
+            if handled is None:
+                return [], stmt
+            hoisted += handled
+        if hoisted:
+            hoisted[0] = hoisted[0].with_changes(leading_lines=stmt.leading_lines)
+        return hoisted, new.with_changes(leading_lines=[])
 
     def record_assign(self, name: str, value: cst.BaseExpression, stmt: cst.BaseStatement,
                       scope: Scope, out: list[cst.BaseStatement | None]) -> None:
@@ -591,6 +611,23 @@ class _Training:
         new = node.visit(_CallbackRewriter(self, scope))
         assert isinstance(new, cst.CSTNode)
         return new
+
+
+class _EvaluateFinder(cst.CSTTransformer):
+    """Replaces ``model.evaluate(...)`` nested in an expression by a name bound before."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.calls: list[tuple[str, str, cst.Call]] = []
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        func = updated.func
+        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.attr.value == "evaluate" and func.value.value in self.scope.vars):
+            name = "evaluation" if not self.calls else f"evaluation_{len(self.calls)}"
+            self.calls.append((name, func.value.value, updated))
+            return cst.Name(name)
+        return updated
 
 
 class _CallbackRewriter(cst.CSTTransformer):

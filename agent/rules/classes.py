@@ -24,6 +24,7 @@ from agent.rules.class_layers import SubLayer, build, make_sublayer, module_line
 from agent.rules.class_shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
 from agent.rules.imports import ImportTable
 from agent.rules.initializers import init_statement
+from agent.rules.lines import LineIndex
 from agent.rules.op_rewrite import rewrite_node
 from agent.rules.spec import Args, Unsupported
 from agent.rules.values import Value, code_of, evaluate, module_constants
@@ -470,10 +471,23 @@ def _class_kind(cls: cst.ClassDef, imports: ImportTable, kinds: dict[str, str]) 
     return None
 
 
-def convert_classes(module: cst.Module, imports: ImportTable, path: str) -> ClassesResult:
-    """Convert every top-level Layer/Model subclass; never raises on user code."""
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+def convert_classes(module: cst.Module, imports: ImportTable, path: str,
+                    source: str | None = None) -> ClassesResult:
+    """Convert every top-level Layer/Model subclass; never raises on user code.
+
+    ``source`` (the module's text) gives line numbers cheaply; without it, a metadata pass.
+    """
+    if source is not None:
+        index = LineIndex(module, source)
+
+        def line_of(node: cst.CSTNode) -> int:
+            return index.line(node)
+    else:
+        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+        def line_of(node: cst.CSTNode) -> int:
+            pos = positions.get(node)
+            return pos.start.line if pos is not None else 0
     env = module_constants(module)
     usage, var_class = input_shapes_from_usage(module, imports, env)
     models: set[str] = set()
@@ -490,8 +504,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str) -> Clas
             continue
         kinds[stmt.name.value] = kind
         name = stmt.name.value
-        pos = positions.get(stmt)
-        line = pos.start.line if pos is not None else 0
+        line = line_of(stmt)
         conv = _ClassConverter(stmt, kind, imports, env, usage.get(name), line, set(custom))
         try:
             new = conv.run()

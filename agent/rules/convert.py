@@ -95,7 +95,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     except ImportError:
         classes = None  # type: ignore[assignment]
     if classes is not None and _has_keras_class(module, imports):
-        cres = classes.convert_classes(module, imports, path)
+        cres = classes.convert_classes(module, imports, path, source)
         module = cres.module
         custom = list(cres.custom_layers)
         out.changes += cres.changes

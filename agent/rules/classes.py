@@ -471,6 +471,33 @@ def _class_kind(cls: cst.ClassDef, imports: ImportTable, kinds: dict[str, str]) 
     return None
 
 
+def _usage_scope(module: cst.Module, imports: ImportTable, source: str | None) -> cst.Module:
+    """Only the statements that can use a Model subclass (by name): the usage scan is a full
+    tree walk, and most of a script never mentions the model class."""
+    kinds: dict[str, str] = {}
+    names: list[str] = []
+    for stmt in module.body:
+        if isinstance(stmt, cst.ClassDef):
+            kind = _class_kind(stmt, imports, kinds)
+            if kind is not None:
+                kinds[stmt.name.value] = kind
+                if kind == "model":
+                    names.append(stmt.name.value)
+    if not names:
+        return cst.Module(body=[])
+    if source is None:
+        return module
+    index = LineIndex(module, source)
+    lines = source.splitlines(keepends=True)
+    keep = []
+    for stmt in module.body:
+        node = index.stmt_ast.get(id(stmt))
+        text = "".join(lines[node.lineno - 1:node.end_lineno]) if node is not None else ""
+        if node is None or any(n in text for n in names):
+            keep.append(stmt)
+    return module.with_changes(body=keep)
+
+
 def convert_classes(module: cst.Module, imports: ImportTable, path: str,
                     source: str | None = None) -> ClassesResult:
     """Convert every top-level Layer/Model subclass; never raises on user code.
@@ -489,7 +516,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             pos = positions.get(node)
             return pos.start.line if pos is not None else 0
     env = module_constants(module)
-    usage, var_class = input_shapes_from_usage(module, imports, env)
+    usage, var_class = input_shapes_from_usage(_usage_scope(module, imports, source), imports,
+                                               env)
     models: set[str] = set()
     kinds: dict[str, str] = {}
     result = ClassesResult(module)

@@ -22,4 +22,4 @@ demo: setup
 test: setup
 	$(BIN)/ruff check agent cli.py tests eval
 	$(BIN)/mypy
-	KERAS_BACKEND=torch $(BIN)/pytest -n 2 -q -p no:cacheprovider
+	KERAS_BACKEND=torch $(BIN)/pytest -n 2 -p no:cacheprovider

@@ -39,7 +39,7 @@ def equivalent(src: str, builder: str = "model", *,
     assert not result.unmapped, [(u.keras_name, u.reason) for u in result.unmapped]
     code = result.source
     assert "keras" not in code and "tensorflow" not in code, code
-    keras.backend.clear_session()  # Keras names restart at dense, dense_1... (see the xfail below)
+    keras.backend.clear_session()  # Keras names restart at dense, dense_1...
     keras.utils.set_random_seed(0)
     install()
     keras_model = _resolve(exec_source(src, "k2l_original"), builder)

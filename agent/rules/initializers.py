@@ -24,6 +24,11 @@ INITIALIZERS: dict[str, str] = {
     "random_uniform": "nn.init.uniform_({w}, -0.05, 0.05)",
     "truncated_normal": "nn.init.trunc_normal_({w}, std=0.05, a=-0.1, b=0.1)",
     "identity": "nn.init.eye_({w})",
+    # Keras 2 spellings
+    "uniform": "nn.init.uniform_({w}, -0.05, 0.05)",
+    "normal": "nn.init.normal_({w}, std=0.05)",
+    "zero": "nn.init.zeros_({w})",
+    "one": "nn.init.ones_({w})",
 }
 
 # Keras's normal variants are truncated at 2σ with a rescaled σ; torch's are not.

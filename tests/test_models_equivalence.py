@@ -411,3 +411,25 @@ from tensorflow.keras.layers import Dense, Conv2D, Flatten, Input
 
 model = Sequential([Input(shape=(7, 7, 1)), Conv2D(2, 3), Flatten(), Dense(3)])
 """)
+
+
+def test_tensor_rebound_in_a_loop_is_never_dropped_silently() -> None:
+    """A functional graph built in a loop or helper must not lose those layers: the model is
+    left as written, with the reason, instead of a smaller model that looks converted."""
+    src = textwrap.dedent(KERAS + """
+def block(x):
+    return layers.Dense(4, activation="relu")(x)
+
+
+inputs = keras.Input(shape=(4,))
+x = layers.Dense(4)(inputs)
+for _ in range(2):
+    x = block(x)
+x = block(x)
+outputs = layers.Dense(1)(x)
+model = keras.Model(inputs, outputs)
+""")
+    result = convert_source(src)
+    assert "keras.Model(inputs, outputs)" in result.source
+    assert "class Model" not in result.source
+    assert any("rebound at line" in u.reason for u in result.unmapped), result.unmapped

@@ -79,6 +79,7 @@ class BlockExtractor:
         self.convert_lambda = lambda_converter
         self.module_names = module_names
         self.tensors: dict[str, Tensor] = {}
+        self.poisoned: dict[str, int] = {}  # name -> line where it was rebound
         self.tensor_stmt: dict[int, int] = {}  # id(tensor) -> stmt index
         self.producer: dict[int, Call] = {}
         self.layer_vars: dict[str, Layer] = {}
@@ -228,22 +229,42 @@ class BlockExtractor:
         self._free = set()
         self.body = body
         for i, stmt in enumerate(body):
+            self.cur_line = self.lines[i]
             if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+                self._poison(stmt)  # a loop or branch may rebind tensors we cannot follow
                 continue
             small = stmt.body[0]
             line = i
-            self.cur_line = self.lines[i]
             self.cur_index = i
             self.cur_stmt = stmt
+            bound = {n: self.tensors.get(n) for n in _assigned(small)}
             try:
                 self.statement(i, small, line)
             except Unsupported as exc:
                 self.errors.append((self.cur_line, "model", str(exc)))
+            for name, old in bound.items():
+                if name in self.tensors and self.tensors[name] is old:
+                    self._forget(name)  # rebound by code that is not a layer call
         for var, seq in list(self.seqs.items()):
             del self.seqs[var]
             if not seq.failed:
                 self.finish_seq(seq, seq.start, is_return=False)
         return self.found
+
+    def _poison(self, stmt: cst.CSTNode) -> None:
+        if not self.tensors or isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            return  # nothing to invalidate; a def/class body binds its own scope
+        collector = _Targets()
+        stmt.visit(collector)
+        for name in collector.names:
+            if name in self.tensors:
+                self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        """A tensor name rebound by code the rules do not follow: using it later is an error,
+        never a silent use of the stale tensor (that would drop layers from the model)."""
+        del self.tensors[name]
+        self.poisoned[name] = self.cur_line
 
     def _scan_locals(self) -> set[str]:
         """Names assigned anywhere in the block: computed only when a model needs them."""
@@ -551,6 +572,8 @@ class BlockExtractor:
                 break
             nodes.append(node)
         nodes += [named[k] for k in self._TENSOR_KEYWORDS if k in named]
+        if not nodes and positional:
+            return [self._tensor(positional[0])]  # raises, saying why it is no tensor
         if not nodes:
             raise Unsupported(f"layer call without inputs: {code_of(call)}")
         if len(nodes) == 1 and isinstance(nodes[0], (cst.List, cst.Tuple)):
@@ -573,6 +596,10 @@ class BlockExtractor:
             else:
                 self.layer_call(self.cur_index, [tmp], node)
             return self.tensors[tmp]
+        if isinstance(node, cst.Name) and node.value in self.poisoned:
+            raise Unsupported(f"{node.value} is rebound at line {self.poisoned[node.value]} by "
+                              "code the rules do not follow (a loop, branch or helper "
+                              "function): the model needs a person or the LLM stage")
         raise Unsupported(f"{code_of(node)} is not a Keras tensor here")
 
     def functional(self, i: int, var: str, call: cst.Call, *, is_return: bool) -> None:
@@ -665,6 +692,14 @@ def _seq_counter(seq: _Seq) -> NameCounter:
         counter = NameCounter()
         seq._counter = counter  # type: ignore[attr-defined]
     return counter
+
+
+def _assigned(small: cst.BaseSmallStatement) -> list[str]:
+    if isinstance(small, cst.Assign):
+        return [n for t in small.targets for n in (_target_names(t.target) or [])]
+    if isinstance(small, (cst.AugAssign, cst.AnnAssign)) and isinstance(small.target, cst.Name):
+        return [small.target.value]
+    return []
 
 
 def _target_names(target: cst.BaseAssignTargetExpression) -> list[str] | None:

@@ -8,7 +8,8 @@ A model the rules cannot convert stays as it was, marked ``TODO(k2l)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +132,7 @@ class ModelConverter:
         inserts: list[tuple[cst.BaseStatement, list[cst.BaseStatement]]] = []
         # recurse first into nested blocks (functions, if __main__)
         body = list(body)
+        original = list(body)  # the statements as parsed: their text is known without codegen
         for k, stmt in enumerate(body):
             if isinstance(stmt, cst.FunctionDef) and function is None \
                     and self._mentions_framework(stmt):
@@ -188,6 +190,8 @@ class ModelConverter:
             classes_at.setdefault(first, []).append(cls)
             replace[found.at] = _instantiation(found)
             remove |= found.owned - {found.at}
+        remove = _still_needed(body, remove, set(replace),
+                               lambda k: self._text_of(original[k]))
         new_body: list[cst.BaseStatement] = []
         for k, stmt in enumerate(body):
             if k in classes_at and function is None:
@@ -239,6 +243,13 @@ class ModelConverter:
         self.result.generated[marker] = code.rstrip("\n")
         return cst.SimpleStatementLine([cst.Expr(cst.Name(marker))])
 
+    def _text_of(self, stmt: cst.CSTNode) -> str:
+        """Source text of an original statement (cheap: no codegen); "" if unknown."""
+        node = self.index.stmt_ast.get(id(stmt))
+        if node is None or self.source_lines is None:
+            return cst.Module([]).code_for_node(stmt)
+        return "".join(self.source_lines[node.lineno - 1:node.end_lineno])
+
     def _mentions_framework(self, fn: cst.FunctionDef) -> bool:
         node = self.index.stmt_ast.get(id(fn))
         if node is None or self.source_lines is None:
@@ -255,6 +266,38 @@ class ModelConverter:
             name = f"{base}{n}"
         self.taken_classes.add(name)
         return name
+
+
+def _still_needed(body: list[cst.BaseStatement], remove: set[int], replaced: set[int],
+                  text_of: Callable[[int], str]) -> set[int]:
+    """Drop from ``remove`` the statements whose names the remaining code still reads
+    (e.g. an ``Input`` shared with a second, unconverted model): removing them would leave
+    an undefined name behind."""
+    if not remove:
+        return remove
+    remove = set(remove)
+    while True:
+        rest = "\n".join(text_of(k) for k in range(len(body))
+                         if k not in remove and k not in replaced)
+        keep = {k for k in remove
+                if any(re.search(rf"\b{re.escape(n)}\b", rest) for n in _names_bound(body[k]))}
+        if not keep:
+            return remove
+        remove -= keep
+
+
+def _names_bound(stmt: cst.BaseStatement) -> set[str]:
+    out: set[str] = set()
+    if isinstance(stmt, cst.SimpleStatementLine):
+        for small in stmt.body:
+            if isinstance(small, cst.Assign):
+                for t in small.targets:
+                    if isinstance(t.target, cst.Name):
+                        out.add(t.target.value)
+                    elif isinstance(t.target, (cst.Tuple, cst.List)):
+                        out |= {e.value.value for e in t.target.elements
+                                if isinstance(e.value, cst.Name)}
+    return out
 
 
 def _marker_of(stmt: cst.BaseStatement) -> str:

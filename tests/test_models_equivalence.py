@@ -433,3 +433,36 @@ model = keras.Model(inputs, outputs)
     assert "keras.Model(inputs, outputs)" in result.source
     assert "class Model" not in result.source
     assert any("rebound at line" in u.reason for u in result.unmapped), result.unmapped
+
+
+def test_lambda_over_a_list_of_tensors() -> None:
+    """``Lambda(lambda t: t[0] - t[1])([a, b])``: t is the list, not the first tensor."""
+    check(KERAS + """
+a = keras.Input(shape=(4,))
+b = keras.Input(shape=(4,))
+d = layers.Lambda(lambda t: keras.ops.abs(t[0] - t[1]))([a, b])
+model = keras.Model([a, b], layers.Dense(2)(d))
+""")
+
+
+def test_builder_model_shared_as_a_layer() -> None:
+    """``encoder = build_encoder()`` used twice: one module, called on both inputs."""
+    src = KERAS + """
+def build_encoder():
+    inputs = keras.Input(shape=(6,))
+    return keras.Model(inputs, layers.Dense(3, activation="relu")(inputs))
+
+
+def build_model():
+    encoder = build_encoder()
+    left = keras.Input(shape=(6,))
+    right = keras.Input(shape=(6,))
+    merged = layers.concatenate([encoder(left), encoder(right)])
+    return keras.Model([left, right], layers.Dense(1)(merged))
+"""
+    code = convert_source(src).source
+    assert code.count("self.encoder = build_encoder()") == 1
+    keras.backend.clear_session()
+    keras_model = exec_source(src, "k2l_original")["build_model"]()
+    module = exec_source(code, "k2l_converted")["build_model"]()
+    assert compare(keras_model, module).passed

@@ -171,6 +171,7 @@ class _Emitter:
         names = [t.name for t in call.inputs]
         subs["x"] = names[0] if names else ""
         subs["xs"] = "[" + ", ".join(names) + "]"
+        subs["xin"] = names[0] if len(names) == 1 else subs["xs"]
         for i, n in enumerate(names):
             subs[f"x{i}"] = n
         outs = call.outputs
@@ -181,7 +182,7 @@ class _Emitter:
             for s in built.stmts:
                 self.body.append(_fill(s, subs))
         else:
-            expr = _fill(built.forward, subs)
+            expr = _index_literal_lists(_fill(built.forward, subs))
             rank = len(outs[0].shape) if outs[0].shape is not None else 1
             dim = 1 if out_layout == "cf" and rank >= 2 else -1
             expr = activations.apply(built.activation, expr, dim)
@@ -255,6 +256,17 @@ class _Emitter:
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
+_LIST_INDEX = re.compile(r"\[((?:[A-Za-z_]\w*, )+[A-Za-z_]\w*)\]\[(-?\d+)\]")
+
+
+def _index_literal_lists(expr: str) -> str:
+    """``[a, b][1]`` (a Lambda over a list of tensors) reads better as ``b``."""
+    def pick(m: re.Match[str]) -> str:
+        items = m.group(1).split(", ")
+        k = int(m.group(2))
+        return items[k] if -len(items) <= k < len(items) else m.group(0)
+
+    return _LIST_INDEX.sub(pick, expr)
 
 
 def _fill(template: str, subs: dict[str, str]) -> str:

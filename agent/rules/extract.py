@@ -63,7 +63,11 @@ class BlockExtractor:
                  params: dict[str, str | None], custom_layers: set[str],
                  models_in_scope: dict[str, ModelIR], lambda_converter: LambdaConverter | None,
                  module_names: set[str], lines: Sequence[int],
-                 index: LineIndex | None = None) -> None:
+                 index: LineIndex | None = None,
+                 builders: dict[str, ModelIR] | None = None) -> None:
+        self.builders = builders or {}
+        self.model_ctor: dict[str, str] = {}  # model variable -> its constructor code
+        self.model_stmt: dict[str, int] = {}
         self.lines = lines
         self.index = index
         self.cur_stmt: cst.CSTNode | None = None
@@ -194,7 +198,8 @@ class BlockExtractor:
             layer.error = "Lambda with several parameters"
             return
         try:
-            expr, elementwise = self.convert_lambda(fn.body, {params[0]: "{x}"})
+            # {xin}: the tensor for one input, the list of tensors for several (t[0], t[1])
+            expr, elementwise = self.convert_lambda(fn.body, {params[0]: "{xin}"})
         except Unsupported as exc:
             layer.error = f"Lambda body: {exc}"
             return
@@ -288,6 +293,13 @@ class BlockExtractor:
         names = _target_names(target)
         if names is None or not isinstance(value, cst.Call):
             self._maybe_tensor_expr(i, names, value)
+            return
+        if (isinstance(value.func, cst.Name) and value.func.value in self.builders
+                and names is not None and len(names) == 1):
+            # encoder = build_encoder(): an instance of a converted model, usable as a layer
+            self.models[names[0]] = self.builders[value.func.value]
+            self.model_ctor[names[0]] = code_of(value)
+            self.model_stmt[names[0]] = i
             return
         q = self.qual(value.func)
         if q == SEQUENTIAL and len(names) == 1:
@@ -428,10 +440,7 @@ class BlockExtractor:
             seq.layers.append(layer)
         elif isinstance(node, cst.Name) and node.value in self.models:
             self._finish_pending(node.value)
-            sub = self.models[node.value]
-            seq.layers.append(Layer(identifier(node.value), self.cur_line, submodel=sub,
-                                    keras_name=sub.class_name,
-                                    custom_ctor=f"{sub.class_name}()"))
+            seq.layers.append(self._shared_submodel(node.value, self.models[node.value]))
         else:
             raise Unsupported(f"Sequential item {code_of(node)} is not a layer")
 
@@ -518,9 +527,7 @@ class BlockExtractor:
             layer = self.layer_vars[func.value]
         elif isinstance(func, cst.Name) and func.value in self.models:
             self._finish_pending(func.value)
-            sub = self.models[func.value]
-            layer = Layer(identifier(func.value), self.cur_line, submodel=sub, keras_name=sub.class_name,
-                          custom_ctor=f"{sub.class_name}()")
+            layer = self._shared_submodel(func.value, self.models[func.value])
         elif isinstance(func, cst.Call):
             made = self.make_layer(func, i, self.counter)
             if made is None:
@@ -529,6 +536,18 @@ class BlockExtractor:
         else:
             raise Unsupported(f"call of {code_of(func)}")
         self._record_call(i, layer, inputs, names, kwargs)
+
+    def _shared_submodel(self, var: str, sub: ModelIR) -> Layer:
+        """One Layer per model variable, so ``encoder(a)`` and ``encoder(b)`` share weights."""
+        layer = self.layer_vars.get(var)
+        if layer is None or layer.submodel is not sub:
+            ctor = self.model_ctor.get(var, f"{sub.class_name}()")
+            layer = Layer(identifier(var), self.cur_line, submodel=sub,
+                          keras_name=sub.class_name, custom_ctor=ctor)
+            self.layer_vars[var] = layer
+            if var in self.model_stmt:
+                self.layer_stmt[id(layer)] = self.model_stmt[var]
+        return layer
 
     def _record_call(self, i: int, layer: Layer, inputs: list[Tensor], names: list[str],
                      kwargs: dict[str, Value]) -> None:

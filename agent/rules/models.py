@@ -8,7 +8,7 @@ A model the rules cannot convert stays as it was, marked ``TODO(k2l)``.
 
 from __future__ import annotations
 
-import re
+import ast
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +100,7 @@ class ModelConverter:
         self.lambda_converter = lambda_converter
         self.result = ModelsResult(module)
         self.models: dict[str, ModelIR] = {}
+        self.builders: dict[str, ModelIR] = {}  # builder function -> the model it returns
         # imported names too: `from keras import Model` must not be shadowed by a class Model
         self.taken_classes: set[str] = _defined_names(module) | {
             n for n in imports.names if not n.startswith("*")}
@@ -150,8 +151,12 @@ class ModelConverter:
             self.imports, self.env, function=function.name.value if function else None,
             params=params, custom_layers=self.custom_layers, models_in_scope=self.models,
             lambda_converter=self.lambda_converter, module_names=module_names, lines=lines,
-            index=self.index)
+            index=self.index, builders=self.builders)
         founds = extractor.run(body)
+        if function is not None:
+            returned = _returned_model(body, founds)
+            if returned is not None:
+                self.builders[function.name.value] = returned
         for line, what, reason in extractor.errors:
             self.result.unmapped.append((line, what, reason, function.name.value if function else ""))
         replace: dict[int, cst.BaseStatement] = {}
@@ -191,7 +196,7 @@ class ModelConverter:
             replace[found.at] = _instantiation(found)
             remove |= found.owned - {found.at}
         remove = _still_needed(body, remove, set(replace),
-                               lambda k: self._text_of(original[k]))
+                               lambda k: self._names_read(original[k]))
         new_body: list[cst.BaseStatement] = []
         for k, stmt in enumerate(body):
             if k in classes_at and function is None:
@@ -243,12 +248,12 @@ class ModelConverter:
         self.result.generated[marker] = code.rstrip("\n")
         return cst.SimpleStatementLine([cst.Expr(cst.Name(marker))])
 
-    def _text_of(self, stmt: cst.CSTNode) -> str:
-        """Source text of an original statement (cheap: no codegen); "" if unknown."""
+    def _names_read(self, stmt: cst.CSTNode) -> set[str]:
+        """Names an original statement reads, from its ``ast`` twin (no libcst visit)."""
         node = self.index.stmt_ast.get(id(stmt))
-        if node is None or self.source_lines is None:
-            return cst.Module([]).code_for_node(stmt)
-        return "".join(self.source_lines[node.lineno - 1:node.end_lineno])
+        if node is None:
+            return set()
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
     def _mentions_framework(self, fn: cst.FunctionDef) -> bool:
         node = self.index.stmt_ast.get(id(fn))
@@ -268,8 +273,21 @@ class ModelConverter:
         return name
 
 
+def _returned_model(body: list[cst.BaseStatement], founds: list[Found]) -> ModelIR | None:
+    """The model a builder function returns (``return Model(...)`` or ``return model``)."""
+    for found in founds:
+        if found.is_return:
+            return found.ir
+    last = body[-1] if body else None
+    if isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[0], cst.Return):
+        value = last.body[0].value
+        if isinstance(value, cst.Name):
+            return next((f.ir for f in founds if f.ir.var == value.value), None)
+    return None
+
+
 def _still_needed(body: list[cst.BaseStatement], remove: set[int], replaced: set[int],
-                  text_of: Callable[[int], str]) -> set[int]:
+                  names_read: Callable[[int], set[str]]) -> set[int]:
     """Drop from ``remove`` the statements whose names the remaining code still reads
     (e.g. an ``Input`` shared with a second, unconverted model): removing them would leave
     an undefined name behind."""
@@ -277,10 +295,11 @@ def _still_needed(body: list[cst.BaseStatement], remove: set[int], replaced: set
         return remove
     remove = set(remove)
     while True:
-        rest = "\n".join(text_of(k) for k in range(len(body))
-                         if k not in remove and k not in replaced)
-        keep = {k for k in remove
-                if any(re.search(rf"\b{re.escape(n)}\b", rest) for n in _names_bound(body[k]))}
+        read: set[str] = set()
+        for k in range(len(body)):
+            if k not in remove and k not in replaced:
+                read |= names_read(k)
+        keep = {k for k in remove if _names_bound(body[k]) & read}
         if not keep:
             return remove
         remove -= keep

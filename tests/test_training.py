@@ -150,7 +150,7 @@ def build_model(lr=0.01):
 model = build_model()
 model.summary()
 """)
-    assert "lr=self.hparams.lr" in out
+    assert "lr=self.hparams[\"lr\"]" in out
     assert "def __init__(self, lr: float = 0.01)" in out
     assert "(lr=lr)" in out
     assert "ModelSummary(model, max_depth=-1)" in out

@@ -198,6 +198,11 @@ class _Emitter:
         ir = self.ir
         for t in ir.inputs:
             self.layout[id(t)] = "keras"
+        for call in ir.calls:  # Keras casts Embedding inputs to int: the example must be long
+            if call.layer.spec is not None and call.layer.spec.keras == "Embedding":
+                for t in call.inputs:
+                    if any(t is i for i in ir.inputs):
+                        t.dtype = "long"
         for call in ir.calls:
             self.call(call)
         for t in ir.outputs:
@@ -235,11 +240,11 @@ class _Emitter:
         lines += [IND * 2 + s for s in self._init_block()]
         lines.append("")
         args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
-        if len(ir.outputs) == 1 and not ir.outputs_are_list:
+        if len(ir.outputs) == 1:  # also for outputs=[out]: one tensor reads better than (out,)
             ret_type, ret = "torch.Tensor", ir.outputs[0].name
         else:
             ret_type = "tuple[" + ", ".join("torch.Tensor" for _ in ir.outputs) + "]"
-            ret = ", ".join(t.name for t in ir.outputs) + ("," if len(ir.outputs) == 1 else "")
+            ret = ", ".join(t.name for t in ir.outputs)
         lines.append(f"{IND}def forward(self, {args}) -> {ret_type}:")
         lines += [IND * 2 + s for s in self.body]
         lines.append(f"{IND * 2}return {ret}")

@@ -65,7 +65,7 @@ def _note(text: str) -> cst.EmptyLine:
 
 
 class _Rename(cst.CSTTransformer):
-    """Function parameters used in compile() → ``self.hparams.<name>`` inside the class."""
+    """Function parameters used in compile() → ``self.hparams["<name>"]`` inside the class."""
 
     def __init__(self, params: set[str]) -> None:
         self.params = params
@@ -74,7 +74,7 @@ class _Rename(cst.CSTTransformer):
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
         if updated.value in self.params:
             self.hit.add(updated.value)
-            return cst.parse_expression(f"self.hparams.{updated.value}")
+            return cst.parse_expression(f'self.hparams["{updated.value}"]')  # typed for mypy
         return updated
 
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute

@@ -39,8 +39,9 @@ def _check(kind: str, a: Args) -> None:
         raise Unsupported("GRU(reset_after=False) (Keras 2 default) needs a hand-written cell")
     if a.get("stateful"):
         raise Unsupported(f"{kind}(stateful=True): carry the state between batches by hand")
-    if a.get("dropout") or a.get("recurrent_dropout"):
-        raise Unsupported(f"{kind}(dropout/recurrent_dropout): nn.{kind} has no per-step masks")
+    if a.get("recurrent_dropout"):
+        raise Unsupported(f"{kind}(recurrent_dropout=...): nn.{kind} has no mask on the "
+                          "recurrent state; needs a hand-written cell")
     for reg in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer"):
         if a.get(reg) is not None:
             raise Unsupported(f"{kind}({reg}=...): add the penalty in training_step")
@@ -87,6 +88,10 @@ def rnn_builder(kind: str):  # type: ignore[no-untyped-def]
         units = a.value("units")
         seq, state = bool(a.get("return_sequences")), bool(a.get("return_state"))
         x = "{x}.flip(1)" if a.get("go_backwards") else "{x}"
+        if a.get("dropout"):
+            # Keras drops the same input features at every step: Dropout1d over (B, F, T)
+            x = (f"F.dropout1d({x}.transpose(1, 2), p={a.code('dropout')}, "
+                 "training=self.training).transpose(1, 2)")
         if len(ins) > 1:  # initial_state=[h, c] passed at call time
             x += ", " + ("({x1}.unsqueeze(0), {x2}.unsqueeze(0))" if kind == "LSTM"
                          else "{x1}.unsqueeze(0)")
@@ -120,6 +125,9 @@ def _bidirectional(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     kind = spec.keras
     a.used.add("layer")  # the wrapped layer: converted through inner_args
     _check(kind, inner)
+    if inner.get("dropout"):
+        raise Unsupported("Bidirectional with dropout: Keras draws a separate input mask per "
+                          "direction, one nn.LSTM(bidirectional=True) cannot")
     if inner.get("return_state") or inner.get("go_backwards"):
         raise Unsupported("Bidirectional with return_state/go_backwards")
     mode = a.get("merge_mode")
@@ -167,10 +175,12 @@ SPECS: tuple[LayerSpec, ...] = (
         Example("layers.LSTM(8, return_sequences=True)", (5, 3), ("[0]",)),
         Example("layers.LSTM(4, go_backwards=True)", (5, 3), (".flip(1)",)),
         Example("layers.LSTM(4, return_sequences=True, use_bias=False)", (5, 3), ("bias=False",)),
+        Example("layers.LSTM(4, dropout=0.2)", (5, 3), ("F.dropout1d(", "p=0.2")),
     )),
     _rnn_spec("GRU", (
         Example("layers.GRU(6)", (5, 3), ("nn.GRU(3, 6, batch_first=True)",)),
         Example("layers.GRU(6, return_sequences=True)", (4, 2), ("nn.GRU(2, 6",)),
+        Example("layers.GRU(3, dropout=0.1)", (4, 2), ("F.dropout1d(",)),
     )),
     _rnn_spec("SimpleRNN", (
         Example("layers.SimpleRNN(5)", (4, 3), ("nn.RNN(3, 5, batch_first=True)",)),

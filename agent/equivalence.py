@@ -38,14 +38,18 @@ def _resolve(ns: dict[str, Any], builder: str) -> Any:
 
 def _input_specs(keras_model: Any, module: Any) -> list[tuple[list[int | None], str]]:
     """(shape without batch, dtype) per input: the Keras model's, else the module's example."""
+    examples = getattr(module, "example_input_array", None)
+    examples = examples if isinstance(examples, (list, tuple)) else [examples]
     try:
-        return [(list(t.shape[1:]), str(t.dtype)) for t in keras_model.inputs]
+        specs = [(list(t.shape[1:]), str(t.dtype)) for t in keras_model.inputs]
+        # the converted module knows when Keras casts a float Input (Embedding): ints then
+        return [(dims, str(e.dtype) if e is not None and "int" in str(e.dtype) else dtype)
+                for (dims, dtype), e in zip(specs, [*examples, *[None] * len(specs)],
+                                             strict=False)]
     except (AttributeError, ValueError) as exc:  # subclassed Keras models: no symbolic inputs
-        example = getattr(module, "example_input_array", None)
-        if example is None:
+        if examples == [None]:
             raise ValueError("no input shape: neither Keras inputs nor "
                              "example_input_array") from exc
-        examples = example if isinstance(example, (list, tuple)) else [example]
         return [(list(e.shape[1:]), str(e.dtype)) for e in examples]
 
 

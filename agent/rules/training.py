@@ -341,6 +341,9 @@ class _Training:
         plan = self.plans[cls]
         if method == "compile":
             return self.compile(stmt, var, plan, call, scope)
+        if method == "build" and target is None:
+            self.change(stmt, "training.build", "build() dropped: the shape is in the class")
+            return self._drop(stmt, [_note("build() dropped: the input shape is in the class")])
         if method == "fit":
             return self.fit(stmt, var, plan, call, target, scope)
         if method == "evaluate":

@@ -196,6 +196,9 @@ def _tensor_targets(out: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     if len(shape) >= 2:
         found.append(("class indices (batch,)", torch.randint(0, shape[-1], (batch,))))
     if len(shape) >= 3:
+        # converted models keep Keras's layout: classes last, e.g. (batch, steps, classes)
+        found.append(("class indices per position, classes last",
+                      torch.randint(0, shape[-1], shape[:-1])))
         per_position = (batch, *shape[2:])
         found.append(("class indices per position", torch.randint(0, shape[1], per_position)))
     return found

@@ -48,6 +48,7 @@ def _to_keras(n: int) -> str:
 class ForwardConverter:
     def __init__(self, imports: ImportTable, layers: dict[str, SubLayer],
                  names: dict[str, str]) -> None:
+        self.returned: list[Shape | None] = []  # shapes of the returned tensors
         self.imports = imports
         self.layers = layers
         self.names = names  # training -> self.training
@@ -230,6 +231,7 @@ class ForwardConverter:
                 smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
             elif isinstance(small, cst.Return) and small.value is not None:
                 v = self.layout_as(self.expr(small.value), "keras")
+                self.returned.append(v.shape)
                 smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
             elif isinstance(small, cst.Expr):
                 v = self.layout_as(self.expr(small.value), "keras")

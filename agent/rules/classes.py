@@ -46,6 +46,7 @@ class ClassesResult:
     warnings: list[Warning_] = field(default_factory=list)
     unmapped: list[Unmapped] = field(default_factory=list)
     models: tuple[str, ...] = ()  # converted Model subclasses (now LightningModules)
+    outputs: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)  # forward's shape
 
 
 @dataclass
@@ -112,6 +113,7 @@ class _ClassConverter:
         self.imports = imports
         self.env = env
         self.input_shape = input_shape
+        self.output_shape: tuple[Any, ...] | None = None  # what forward returns, if known
         self.line = line
         self.custom = custom
         self.layers: dict[str, SubLayer] = {}
@@ -402,6 +404,8 @@ class _ClassConverter:
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)
         body = conv.block(_statements(fn))
+        shapes = {s for s in conv.returned}
+        self.output_shape = conv.returned[0] if len(shapes) == 1 else None
         for layer in self.layers.values():
             if layer.built is None:  # never called in straight-line code
                 layer.built = build(layer, None, "keras")
@@ -519,6 +523,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
     usage, var_class = input_shapes_from_usage(_usage_scope(module, imports, source), imports,
                                                env)
     models: set[str] = set()
+    outputs: dict[str, tuple[Any, ...] | None] = {}
     kinds: dict[str, str] = {}
     result = ClassesResult(module)
     custom: list[str] = []
@@ -558,6 +563,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             custom.append(name)
         else:
             models.add(name)
+            outputs[name] = conv.output_shape
     new_module = module.with_changes(body=body)
     variables = {v for v, c in var_class.items() if c in models}
     if variables:
@@ -568,7 +574,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
     if lazy_used:
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
-                         result.unmapped, tuple(sorted(models)))
+                         result.unmapped, tuple(sorted(models)), outputs)
 
 
 def _add_import(module: cst.Module, line: str) -> cst.Module:

@@ -18,6 +18,7 @@ from agent.rules.extract import LambdaConverter
 from agent.rules.graph import ModelIR, Tensor
 from agent.rules.imports import ImportTable, collect_imports
 from agent.rules.models import Recipe, convert_models
+from agent.rules.shapes import Shape
 from agent.rules.values import code_of, module_constants
 
 
@@ -60,10 +61,11 @@ def _torch_modules(module: cst.Module) -> list[str]:
     return out
 
 
-def _subclassed_ir(name: str) -> ModelIR:
-    """What the training rules need of a converted Model subclass: its name, one output."""
+def _subclassed_ir(name: str, output: Shape | None = None) -> ModelIR:
+    """What the training rules need of a converted Model subclass: its name, one output
+    (with its shape when forward's was inferred: metrics need the number of classes)."""
     return ModelIR(name, "", "Subclassed", 0, [Tensor("x", None)], [], [],
-                   [Tensor("output", None)])
+                   [Tensor("output", output)])
 
 
 def _has_keras_class(module: cst.Module, imports: ImportTable) -> bool:
@@ -101,7 +103,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.changes += cres.changes
         out.warnings += cres.warnings
         out.unmapped += cres.unmapped
-        subclassed = [_subclassed_ir(name) for name in cres.models]
+        subclassed = [_subclassed_ir(name, cres.outputs.get(name)) for name in cres.models]
     custom += _torch_modules(module)  # e.g. a layer the LLM stage has already written
     mres = convert_models(module, imports, env, custom, convert_lambda,
                           source if module is original else None)

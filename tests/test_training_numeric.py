@@ -229,3 +229,31 @@ def test_training_script_converts_and_runs(tmp_path: Path) -> None:
     # fast_dev_run came from the environment: one batch, no checkpoints or logs written
     assert "fast_dev_run" in run.stdout + run.stderr or "max_steps=1" in run.stdout + run.stderr
     assert not (tmp_path / "lightning_logs").exists()
+
+
+@pytest.mark.parametrize("regularizers", [
+    'kernel_regularizer=keras.regularizers.l2(0.01)',
+    'kernel_regularizer="l1", bias_regularizer=keras.regularizers.l1_l2(l1=0.001, l2=0.002)',
+])
+def test_regularizers_add_to_the_loss_like_keras(regularizers: str) -> None:
+    """Keras adds each layer's λ·Σw² (or λ·Σ|w|) to the loss: so must the converted step."""
+    src = textwrap.dedent(f"""\
+        import keras
+        from keras import layers
+
+        model = keras.Sequential([keras.Input(shape=(5,)),
+                                  layers.Dense(6, activation="relu", {regularizers}),
+                                  layers.Dense(1, {regularizers})])
+        model.compile(optimizer="adam", loss="mse")
+        """)
+    kmodel, tmodel = _build(src)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(16, 5)).astype("float32")
+    y = rng.normal(size=(16, 1)).astype("float32")
+    expected = float(kmodel.compute_loss(x=x, y=y, y_pred=kmodel(x)).detach().cpu())
+    penalty = float(sum(float(v.detach().cpu()) for v in kmodel.losses))
+    assert penalty > 0  # the case really regularizes
+    tmodel.eval()
+    got = float(tmodel.training_step([torch.as_tensor(x), torch.as_tensor(y)], 0).detach())
+    assert abs(got - expected) <= 1e-5 * max(1.0, abs(expected)), (got, expected)
+    assert abs(float(tmodel.regularization_loss()) - penalty) <= 1e-5 * max(1.0, penalty)

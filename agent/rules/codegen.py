@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from agent.rules import activations
 from agent.rules.graph import Call, Layer, ModelIR, Tensor
+from agent.rules.regularizers import REGULARIZED, Penalty
 from agent.rules.shapes import Shape
 from agent.rules.spec import BuildContext, Built, Layout, NotStatic, Unsupported
 
@@ -26,6 +27,7 @@ class Generated:
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # line, rule, message
     lazy: bool = False
     helpers: set[str] = field(default_factory=set)
+    regularized: bool = False  # the class has regularization_loss()
 
 
 def _perm_to_cf(n: int) -> str:
@@ -53,6 +55,7 @@ class _Emitter:
         self.init_lines: list[str] = []
         self.inits: list[tuple[str, tuple[str, ...]]] = []  # attr, init templates
         self.buffers: list[str] = []
+        self.penalties: list[str] = []  # Keras regularizer terms
         self.body: list[str] = []
         self.layout: dict[int, Layout] = {}  # id(tensor) -> current layout of its variable
         self.built: dict[int, Built] = {}  # id(layer) -> first build
@@ -141,6 +144,13 @@ class _Emitter:
         self.gen.helpers.update(built.helpers)
         assert layer.args is not None or layer.spec is None
         todo = []
+        if layer.args is not None and built.modules and not built.modules[0][0]:
+            for arg, param in REGULARIZED.items():
+                penalty = layer.args.values.get(arg)
+                if penalty is not None and isinstance(penalty.value, Penalty):
+                    layer.args.used.add(arg)
+                    self.penalties.append(penalty.value.term(
+                        f"self.{layer.attr}.{param}", {p.name for p in self.ir.params}))
         if layer.args is not None:
             for name in layer.args.unused():
                 code = layer.args.values[name].code
@@ -248,6 +258,13 @@ class _Emitter:
         lines.append(f"{IND}def forward(self, {args}) -> {ret_type}:")
         lines += [IND * 2 + s for s in self.body]
         lines.append(f"{IND * 2}return {ret}")
+        if self.penalties:
+            self.gen.regularized = True
+            lines += ["", f"{IND}def regularization_loss(self) -> torch.Tensor:",
+                      f'{IND * 2}"""Keras weight regularizers: added to the loss, as Keras does."""',
+                      f"{IND * 2}return " + self.penalties[0] if len(self.penalties) == 1
+                      else f"{IND * 2}return (\n{IND * 3}" + f"\n{IND * 3}+ ".join(self.penalties)
+                      + f"\n{IND * 2})"]
         return "\n".join(lines) + "\n"
 
     def _init_block(self) -> list[str]:

@@ -22,6 +22,8 @@ from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
+from agent.rules.regularizers import REGULARIZED
+from agent.rules.regularizers import parse as parse_regularizer
 from agent.rules.spec import Unsupported, bind
 from agent.rules.values import UNKNOWN, Value, code_of, evaluate
 
@@ -181,6 +183,11 @@ class BlockExtractor:
             if a.star:
                 raise Unsupported(f"*args/**kwargs in {code_of(call.func)}(...)")
             v = self.value(a.value)
+            if a.keyword is not None and a.keyword.value in REGULARIZED:
+                penalty = parse_regularizer(a.value, self.qual(getattr(a.value, "func", a.value)),
+                                            self.env)
+                if penalty is not None:
+                    v = Value(v.code, penalty, a.value)
             self._note_free_names(a.value)
             if a.keyword is None:
                 args.append(v)

@@ -70,3 +70,4 @@ class ModelIR:
     params: list[CtorParam] = field(default_factory=list)
     keras_name: str | None = None
     notes: list[str] = field(default_factory=list)
+    regularized: bool = False  # generated class defines regularization_loss()

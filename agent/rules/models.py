@@ -188,6 +188,7 @@ class ModelConverter:
                 self.result.warnings.append((ir.line, f"{ir.class_name}: some input sizes are "
                                              "unknown statically; Lazy modules used"))
             self.result.helpers |= gen.helpers
+            ir.regularized = gen.regularized
             self.result.converted.append(ir)
             self.result.recipes.append(self._recipe(found, body, function, params))
             cls = self._placeholder(gen.code)

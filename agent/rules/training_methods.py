@@ -140,6 +140,8 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
         total = " + ".join(f"{wt} * per_sample[{k}].mean()" if wt != "1.0"
                            else f"per_sample[{k}].mean()" for k, wt in enumerate(weights))
         w(f"{IND}loss = {total}")
+    if ir.regularized:
+        w(f"{IND}loss = loss + self.regularization_loss()  # Keras adds regularizer terms")
     w(f'{IND}prefix = "" if stage == "train" else stage + "_"')
     w(f"{IND}batch_size = len({ir.inputs[0].name})")
     w(f'{IND}self.log(prefix + "loss", loss, on_step=False, on_epoch=True, prog_bar=True, '

@@ -150,6 +150,8 @@ SPECS: tuple[LayerSpec, ...] = (
             Example('layers.Dense(2, activation="tanh")', (4, 5), ("nn.Linear(5, 2)", "torch.tanh(")),
             Example('layers.Dense(3, kernel_initializer="he_uniform", bias_initializer="ones")',
                     (4,), ('nn.init.kaiming_uniform_(', 'nn.init.ones_(')),
+            Example('layers.Dense(3, kernel_regularizer="l2")', (4,),
+                    ("def regularization_loss(self)", "0.01 * self.dense.weight.square().sum()")),
         ),
     ),
     LayerSpec(

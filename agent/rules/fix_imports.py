@@ -111,7 +111,7 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
     at = end_orig - shift[min(end_orig + 1, len(shift) - 1)] if end_orig else 0
     added = 0
     if needed:
-        block = "".join(s + "\n" for s in needed)
+        block = "".join(s + "\n" for s in _merge_from_imports(needed))
         if at < len(lines) and lines[at].strip():
             block += "\n"  # keep a blank line between the imports and the code
         lines[at:at] = [block]
@@ -159,6 +159,22 @@ def _deps(imports: list[ast.Import | ast.ImportFrom], refs: list[ast.expr],
 
 def fix(code: str) -> str:
     return finalize(code)[0]
+
+
+def _merge_from_imports(statements: list[str]) -> list[str]:
+    """``from m import a`` + ``from m import b`` → ``from m import a, b`` (order kept)."""
+    merged: dict[str, list[str]] = {}
+    out: list[str] = []
+    for stmt in statements:
+        if stmt.startswith("from "):
+            module, _, name = stmt[5:].partition(" import ")
+            if module not in merged:
+                merged[module] = []
+                out.append(f"from {module} import ")
+            merged[module].append(name)
+        else:
+            out.append(stmt)
+    return [s + ", ".join(merged[s[5:-8]]) if s.endswith(" import ") else s for s in out]
 
 
 def _only_statement(tree: ast.Module, target: ast.stmt) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agent.discover import Entry, read_python, walk
 from agent.fsutil import copy_atomic, link, write_atomic
-from agent.records import CheckResult, FileResult, FileStatus, LLMStats, Report
+from agent.records import CheckResult, FileResult, FileStatus, Report
 from agent.rules.convert import Conversion, convert_source
 from agent.rules.models import Recipe
 
@@ -267,6 +267,3 @@ def migrate(src: Path, opts: Options, progress: Callable[[str], None] | None = N
                     notes=tuple(notes))
     return report, items, out
 
-
-def empty_stats() -> LLMStats:
-    return LLMStats()

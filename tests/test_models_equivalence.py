@@ -466,3 +466,18 @@ def build_model():
     keras_model = exec_source(src, "k2l_original")["build_model"]()
     module = exec_source(code, "k2l_converted")["build_model"]()
     assert compare(keras_model, module).passed
+
+
+@pytest.mark.parametrize("call", ["layers.Dropout(0.5)(x, training=True)",
+                                  "layers.LSTM(4)(x, mask=m)"])
+def test_call_keywords_are_never_dropped(call: str) -> None:
+    """MC dropout (training=True) or a mask changes the function: refuse, never ignore."""
+    src = textwrap.dedent(KERAS + f"""
+x = keras.Input(shape=(5, 3))
+m = keras.Input(shape=(5,), dtype="bool")
+y = {call}
+model = keras.Model([x, m], y)
+""")
+    result = convert_source(src)
+    assert "class Model" not in result.source
+    assert any("called with" in u.reason for u in result.unmapped), result.unmapped

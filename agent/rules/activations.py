@@ -36,20 +36,6 @@ ACTIVATION_WARNINGS: dict[str, str] = {
     "hard_sigmoid": "hard_sigmoid follows Keras 3 (relu6(x+3)/6); Keras 2 used clip(0.2x+0.5, 0, 1)",
 }
 
-ACTIVATION_MODULES: dict[str, str] = {
-    "linear": "nn.Identity()",
-    "relu": "nn.ReLU()",
-    "sigmoid": "nn.Sigmoid()",
-    "tanh": "nn.Tanh()",
-    "softmax": "nn.Softmax(dim=-1)",
-    "elu": "nn.ELU()",
-    "selu": "nn.SELU()",
-    "gelu": "nn.GELU()",
-    "silu": "nn.SiLU()",
-    "swish": "nn.SiLU()",
-    "softplus": "nn.Softplus()",
-}
-
 # Qualified Keras function names that may be passed instead of strings.
 ACTIVATION_FUNCTIONS: dict[str, str] = {
     f"keras.activations.{name}": name for name in ACTIVATIONS

@@ -84,7 +84,7 @@ def build(layer: SubLayer, shape: Shape | None, layout: str) -> Built:
         built = layer.spec.build(layer.args, [shape], ctx)
     except (NotStatic, KeyError, TypeError, ValueError) as exc:
         raise Unsupported(f"{layer.keras_name}: {exc}") from exc
-    if built.stmts or built.helpers:
+    if built.stmts:
         raise Unsupported(f"{layer.keras_name}: needs several statements in forward")
     if lazy or LAZY in repr(built.modules):
         built = _lazify(layer, built)

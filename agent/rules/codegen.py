@@ -26,7 +26,6 @@ class Generated:
     unmapped: list[tuple[int, str, str]] = field(default_factory=list)  # line, keras, reason
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # line, rule, message
     lazy: bool = False
-    helpers: set[str] = field(default_factory=set)
     regularized: bool = False  # the class has regularization_loss()
 
 
@@ -82,6 +81,12 @@ class _Emitter:
             # (nn.LazyLinear) still convert; the others raise Unsupported below
             shapes = [s if s is not None else (None,) for s in shapes]
         assert layer.spec is not None and layer.args is not None
+        extra = [k for k, v in call.call_kwargs.items()
+                 if k not in layer.spec.call_args and not (k == "training" and v.value is None)]
+        if extra:  # e.g. Dropout(...)(x, training=True): a fixed mode, or a mask we would drop
+            value = call.call_kwargs[extra[0]].code
+            self._fail(layer, f"{layer.keras_name} called with {extra[0]}={value}: not converted")
+            return None
         ctx = BuildContext(layout_of_input=layout, inner_args=layer.inner_args,
                            inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs)
         try:
@@ -141,7 +146,6 @@ class _Emitter:
             self.gen.warnings.append((layer.line, f"{layer.keras_name}: {w}"))
         if built.lazy:
             self.gen.lazy = True
-        self.gen.helpers.update(built.helpers)
         assert layer.args is not None or layer.spec is None
         todo = []
         if layer.args is not None and built.modules and not built.modules[0][0]:

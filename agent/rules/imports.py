@@ -155,7 +155,3 @@ def collect_imports(module: cst.Module) -> ImportTable:
                     table.add_import(small)
     return table
 
-
-def is_tf_name(qualname: str) -> bool:
-    """True for tensorflow-only names (``tensorflow.math.sin``), after canonicalisation."""
-    return qualname.startswith("tensorflow")

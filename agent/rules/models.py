@@ -44,7 +44,6 @@ class ModelsResult:
     warnings: list[tuple[int, str]] = field(default_factory=list)
     unmapped: list[tuple[int, str, str, str]] = field(default_factory=list)  # +qualname
     converted: list[ModelIR] = field(default_factory=list)
-    helpers: set[str] = field(default_factory=set)
     recipes: list[Recipe] = field(default_factory=list)
     index: LineIndex | None = None  # original lines, for later stages' records
     generated: dict[str, str] = field(default_factory=dict)  # placeholder -> class code
@@ -187,7 +186,6 @@ class ModelConverter:
             if gen.lazy:
                 self.result.warnings.append((ir.line, f"{ir.class_name}: some input sizes are "
                                              "unknown statically; Lazy modules used"))
-            self.result.helpers |= gen.helpers
             ir.regularized = gen.regularized
             self.result.converted.append(ir)
             self.result.recipes.append(self._recipe(found, body, function, params))

@@ -84,17 +84,5 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
-def same_padding_static(kernel: int, stride: int, dilation: int = 1) -> tuple[int, int] | None:
-    """Padding for "same" when it does not depend on the input size (stride 1)."""
-    if stride != 1:
-        return None
-    total = dilation * (kernel - 1)
-    return total // 2, total - total // 2
-
-
-def fmt(d: Dim) -> str:
-    return "None" if d is None else str(d)
-
-
 def known(dims: Sequence[Dim]) -> bool:
     return all(d is not None for d in dims)

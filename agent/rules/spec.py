@@ -85,7 +85,6 @@ class Built:
     layout: Layout = "any"
     out_layout: Layout | None = None  # defaults to the input's layout after conversion
     activation: str | None = None
-    helpers: tuple[str, ...] = ()  # names from agent.rules.helpers
     warnings: tuple[str, ...] = ()
     lazy: bool = False
 
@@ -117,7 +116,9 @@ class LayerSpec:
     # Keras arguments that need no counterpart (names, dtypes the same as torch's default).
     ignorable: tuple[str, ...] = ("name", "dtype", "trainable", "input_shape", "batch_input_shape",
                                   "input_dim", "batch_size")
-    call_args: tuple[str, ...] = ()  # keyword arguments accepted when the layer is called
+    # keyword arguments the build reads when the layer is called; any other one (a mask,
+    # training=True) makes the conversion fail loudly instead of being dropped
+    call_args: tuple[str, ...] = ()
     stateful: bool = False  # has a torch module (vs. a pure function in forward)
 
 

@@ -140,6 +140,7 @@ SPECS: tuple[LayerSpec, ...] = (
     ),
     LayerSpec(
         "Softmax", ("axis",), {"axis": -1}, _softmax, torch=("torch.nn.functional.softmax",),
+        call_args=("mask",),
         torch_kwargs={"torch.nn.functional.softmax": ("dim",)},
         examples=(Example("layers.Softmax()", (5,), ("F.softmax(", "dim=-1")),
                   Example("layers.Softmax(axis=1)", (4, 3), ("dim=1",)),

@@ -147,7 +147,8 @@ SPECS: tuple[LayerSpec, ...] = (
         torch_kwargs={"torch.nn.MultiheadAttention": ("embed_dim", "num_heads", "dropout",
                                                       "bias", "kdim", "vdim", "batch_first")},
         port="multi_head_attention", stateful=True,
-        call_args=("query", "value", "key", "training", "use_causal_mask"),
+        call_args=("query", "value", "key", "use_causal_mask", "return_attention_scores",
+                   *_MASKS),
         examples=(
             Example("layers.MultiHeadAttention(num_heads=2, key_dim=4)", (5, 8),
                     ("nn.MultiheadAttention(8, num_heads=2, batch_first=True)",
@@ -163,5 +164,6 @@ SPECS: tuple[LayerSpec, ...] = (
         torch_kwargs={"torch.nn.functional.softmax": ("dim",),
                       "torch.nn.functional.dropout": ("p", "training")},
         examples=(Example("layers.Attention()", (5, 4), ("F.softmax(", ".transpose(1, 2)")),),
+        call_args=("mask", "return_attention_scores", "use_causal_mask"),
     ),
 )

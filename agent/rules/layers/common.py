@@ -16,12 +16,6 @@ DENSE_LIKE_DEFAULTS: dict[str, Any] = {
     "bias_initializer": "zeros",
 }
 
-# Keras arguments whose non-default value we cannot express yet: they fall through to
-# ``Args.unused()`` and become TODO(k2l) + Unmapped records.
-UNSUPPORTED_IF_SET = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                      "kernel_constraint", "bias_constraint")
-
-
 def activation(args: Args, warnings: list[str], name: str = "activation") -> str | None:
     value = args.get(name)
     if value is None or value == "linear":

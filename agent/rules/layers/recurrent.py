@@ -164,7 +164,7 @@ def _rnn_spec(kind: str, examples: tuple[Example, ...]) -> LayerSpec:
         torch_kwargs={f"torch.{_TORCH[kind]}": ("input_size", "hidden_size", "batch_first",
                                                 "bias", "bidirectional")
                       + (("nonlinearity",) if kind == "SimpleRNN" else ())},
-        port=kind.lower(), stateful=True, call_args=("initial_state", "mask", "training"),
+        port=kind.lower(), stateful=True, call_args=("initial_state",),
         examples=examples,
     )
 

@@ -136,7 +136,7 @@ def _time_distributed(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built
     if built.stmts or isinstance(built.out, list):
         raise Unsupported(f"TimeDistributed({spec.keras}) with several outputs")
     out: Shape = (steps,) + tuple(built.out)
-    common: dict[str, Any] = dict(modules=built.modules, init=built.init, helpers=built.helpers,
+    common: dict[str, Any] = dict(modules=built.modules, init=built.init,
                                   warnings=built.warnings, lazy=built.lazy)
     if last_axis:
         return Built(out=out, forward=built.forward, layout="keras",
@@ -192,6 +192,7 @@ SPECS: tuple[LayerSpec, ...] = (
                         Example('layers.UpSampling2D(2, interpolation="bilinear")', (3, 4, 2),
                                 ('mode="bilinear"', "align_corners=False")))),
     LayerSpec("TimeDistributed", ("layer",), {}, _time_distributed, port="time_distributed",
+              call_args=("mask",),
               stateful=True,
               examples=(Example("layers.TimeDistributed(layers.Dense(3))", (4, 5),
                                 ("nn.Linear(5, 3)",), forbid=("flatten(0, 1)",)),

@@ -84,11 +84,17 @@ def eval_cmd(
     cases: Annotated[Path, typer.Argument(help="Directory of Keras scripts.")] = Path("eval/cases"),
     out: Annotated[Path, typer.Option(help="Where results.json / results.md go.")] = Path("eval-out"),
     jobs: Annotated[int, typer.Option(help="Parallel conversion processes.")] = 1,
+    llm: Annotated[bool, typer.Option("--llm", help="Also run the LLM stage (pass@1/pass@k).")]
+    = False,
+    model: Annotated[str | None, typer.Option(help="LLM model name.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key (or OPENAI_API_KEY).")] = None,
 ) -> None:
     """Score the converter on a benchmark set, stage by stage."""
     from agent.evaluate import run_eval
 
-    raise typer.Exit(run_eval(cases, out, jobs))
+    llm_cli = {"model": model, "base_url": base_url, "api_key": api_key} if llm else None
+    raise typer.Exit(run_eval(cases, out, jobs, llm_cli=llm_cli))
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -8,10 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent.pipeline import Options, UsageError, _Converted, migrate
+from agent.pipeline import Options, UsageError, _Converted, migrate, unified_diff
 from agent.records import CheckResult
 from agent.report import exit_code, headline, render_markdown, write_reports
 from agent.rules.convert import convert_source
+from agent.rules.fix_imports import keras_left
 
 
 def _progress() -> Any:
@@ -79,8 +80,11 @@ def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path) -> tuple[Any, l
                     changes = tuple(sorted({*changes, *again.changes}, key=lambda c: c.line))
                     left = tuple(again.unmapped)
             status = item.result.status if left else "converted"
+            # what is left and what changed must describe the text that is written
             items[k] = replace(item, text=text, recipes=recipes, result=replace(
-                item.result, unmapped=left, status=status, llm=outcome.stats, changes=changes))
+                item.result, unmapped=left, status=status, llm=outcome.stats, changes=changes,
+                keras_deps_left=tuple(keras_left(text)),
+                diff=unified_diff(item.entry.rel, item.original or "", text)))
             if outcome.llm_unavailable:
                 notes.append("LLM endpoint unreachable: continued with rules only")
                 break

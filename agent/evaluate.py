@@ -433,7 +433,7 @@ def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
     except Exception as exc:  # UsageError and anything the pipeline did not catch
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    command = f"k2l-agent eval {cases} --out {out} --jobs {jobs}"
+    command = f"k2l-agent eval {cases} --out {out} --jobs {jobs}" + (" --llm" if stage else "")
     (out / "results.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n",
                                       encoding="utf-8")
     markdown = render_markdown(doc, command)

@@ -72,6 +72,12 @@ def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
                       tuple(conv.recipes))
 
 
+def unified_diff(rel: str, before: str, after: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True),
+                                        after.splitlines(keepends=True),
+                                        fromfile=f"a/{rel}", tofile=f"b/{rel}"))
+
+
 def _file_result(entry: Entry, conv: Conversion, original: str) -> FileResult:
     if conv.error:
         return FileResult(entry.rel, "failed", conv.error)
@@ -81,9 +87,7 @@ def _file_result(entry: Entry, conv: Conversion, original: str) -> FileResult:
         status = "partial"
     else:
         status = "converted"
-    diff = "".join(difflib.unified_diff(
-        original.splitlines(keepends=True), conv.source.splitlines(keepends=True),
-        fromfile=f"a/{entry.rel}", tofile=f"b/{entry.rel}"))
+    diff = unified_diff(entry.rel, original, conv.source)
     return FileResult(
         entry.rel, status,  # type: ignore[arg-type]
         changes=tuple(conv.changes), warnings=tuple(conv.warnings),

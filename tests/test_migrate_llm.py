@@ -75,6 +75,8 @@ def test_llm_writes_the_layer_and_the_model_converts(project: Path, tmp_path: Pa
     assert f["status"] == "converted", f
     assert f["unmapped"] == []
     assert f["llm"]["calls"] == 1 and f["llm"]["tokens"] > 0
+    assert f["keras_deps_left"] == []  # recomputed for the text the LLM stage wrote
+    assert "+class Spectral(nn.Module):" in f["diff"]
     converted = (out / "spectral.py").read_text()
     assert "torch.logcumsumexp" in converted and "keras" not in converted
     assert "self.spectral = Spectral()" in converted  # the model converted on the second pass
@@ -94,3 +96,23 @@ def test_endpoint_down_continues_with_rules(project: Path, tmp_path: Path) -> No
     assert code_ == 1
     assert report["files"][0]["status"] == "partial"
     assert any("unreachable" in n or "LLM" in n for n in report["notes"]), report["notes"]
+
+
+def test_eval_with_llm_reports_pass_at_k(project: Path, tmp_path: Path) -> None:
+    """`k2l-agent eval --llm`: the LLM stage runs per case and results.json scores it."""
+    out = tmp_path / "eval"
+    with serve([code(REPLY)]) as fake:
+        result = CliRunner().invoke(app, ["eval", str(project), "--out", str(out), "--llm",
+                                          "--base-url", fake.base_url, "--api-key", "test",
+                                          "--model", "fake-model"])
+        assert len(fake.requests) == 1
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["llm"]["enabled"] is True and doc["llm"]["calls"] == 1
+    assert doc["llm"]["tokens"] > 0
+    stages = doc["cases"][0]["stages"]
+    assert stages["no_keras"]["status"] == "passed" and stages["converted"]["status"] == "passed"
+    assert 0.0 <= doc["llm"]["pass@1"] <= doc["llm"]["pass@k"] <= 1.0
+    without = tmp_path / "eval-rules"
+    CliRunner().invoke(app, ["eval", str(project), "--out", str(without)])
+    assert json.loads((without / "results.json").read_text())["llm"] == {"enabled": False}

@@ -38,7 +38,7 @@ def migrate(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the LLM cache.")] = False,
 ) -> None:
     """Convert a repository: a converted copy, report.md and report.json."""
-    from agent.command_migrate import run_migrate
+    from agent.commands.migrate import run_migrate
 
     code = run_migrate(src, out=out, in_place=in_place, force=force, diff=diff, report=report,
                        jobs=jobs, no_llm=no_llm, no_validate=no_validate,
@@ -59,7 +59,7 @@ def port_weights_cmd(
         help="original.py:build_model() to build the architecture for a .weights.h5 file.")] = None,
 ) -> None:
     """Copy trained Keras weights into the converted module (fails naming the layer)."""
-    from agent.command_weights import run_port_weights
+    from agent.commands.port_weights import run_port_weights
 
     raise typer.Exit(run_port_weights(keras_model, torch_module, output, keras_builder))
 
@@ -74,7 +74,7 @@ def pr_comment_cmd(
     head_sha: Annotated[str | None, typer.Option(help="PR head commit for links.")] = None,
 ) -> None:
     """Post (or update) the migration report as one pull-request comment."""
-    from agent.github.command import pr_comment
+    from agent.commands.pr_comment import pr_comment
 
     raise typer.Exit(pr_comment(report_json, repo, pr, dry_run, suggest, head_sha=head_sha))
 
@@ -91,7 +91,7 @@ def eval_cmd(
     api_key: Annotated[str | None, typer.Option(help="API key (or OPENAI_API_KEY).")] = None,
 ) -> None:
     """Score the converter on a benchmark set, stage by stage."""
-    from agent.evaluate import run_eval
+    from agent.commands.evaluate import run_eval
 
     llm_cli = {"model": model, "base_url": base_url, "api_key": api_key} if llm else None
     raise typer.Exit(run_eval(cases, out, jobs, llm_cli=llm_cli))

@@ -20,7 +20,7 @@ from agent.discover import Entry, read_python, walk
 from agent.fsutil import copy_atomic, link, write_atomic
 from agent.records import CheckResult, FileResult, FileStatus, Report
 from agent.rules.convert import Conversion, convert_source
-from agent.rules.models import Recipe
+from agent.rules.models.transform import Recipe
 
 
 class UsageError(Exception):

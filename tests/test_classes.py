@@ -11,7 +11,7 @@ import libcst as cst
 import numpy as np
 import pytest
 
-from agent.rules.classes import ClassesResult, convert_classes
+from agent.rules.classes.transform import ClassesResult, convert_classes
 from agent.rules.imports import collect_imports
 
 HEADER = "import tensorflow as tf\nfrom tensorflow import keras\nfrom tensorflow.keras import layers\n"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agent.evaluate import KNOWN_FEATURES, CaseMeta, read_header
+from agent.commands.evaluate import KNOWN_FEATURES, CaseMeta, read_header
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 

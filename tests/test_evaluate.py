@@ -14,7 +14,7 @@ from textwrap import dedent
 
 import pytest
 
-from agent.evaluate import (
+from agent.commands.evaluate import (
     STAGES,
     CaseMeta,
     evaluate,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.command_migrate import run_migrate
+from agent.commands.migrate import run_migrate
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "keras_project"
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))

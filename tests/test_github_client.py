@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from markdown_it import MarkdownIt
 
+from agent.commands.pr_comment import pr_comment
 from agent.github.client import GitHubClient, GitHubError
-from agent.github.command import pr_comment
 from agent.github.render import COMMENT_LIMIT, MARKER
 from agent.github.suggest import SUGGESTION_MARKER, Suggestion, suggestions_for_file
 from agent.records import CheckResult, FileResult, Report, Unmapped, report_to_json

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-import agent.weights
+import agent.weights.engine
 from agent.equivalence import check_sources
 from agent.rules.convert import convert_source
 from agent.rules.layers import LAYERS, merge
@@ -218,7 +218,7 @@ def test_accepted_kwargs_rejects_unknown_keyword() -> None:
 
 def test_every_port_rule_exists() -> None:
     ports = {s.port for s in LAYERS.values() if s.port is not None}
-    assert ports <= set(agent.weights.PORTS), ports - set(agent.weights.PORTS)
+    assert ports <= set(agent.weights.engine.PORTS), ports - set(agent.weights.engine.PORTS)
 
 
 def test_torch_kwargs_targets_are_listed() -> None:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from fake_openai import code, delayed, error, free_port, serve, text, tool_call
 
-from agent.config import LLMConfig
-from agent.llm import LLMContext, LLMOutcome, run_llm_stage
-from agent.llm_client import LLMClient, LLMUnavailable
-from agent.llm_tools import ToolBox
+from agent.llm.client import LLMClient, LLMUnavailable
+from agent.llm.config import LLMConfig
+from agent.llm.stage import LLMContext, LLMOutcome, run_llm_stage
+from agent.llm.tools import ToolBox
 from agent.records import CheckResult, Diagnostic, Unmapped
 
 CONVERTED = textwrap.dedent(

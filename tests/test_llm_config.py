@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import ConfigError, LLMConfig, load_llm_config
+from agent.llm.config import ConfigError, LLMConfig, load_llm_config
 
 
 def write(path: Path, text: str) -> None:

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from agent.rules.imports import collect_imports
-from agent.rules.op_spec import Op
-from agent.rules.ops import NOT_CONVERTED, OPS, convert_expr, is_elementwise, lambda_converter
+from agent.rules.ops.rewrite import convert_expr, is_elementwise, lambda_converter
+from agent.rules.ops.spec import Op
+from agent.rules.ops.table import NOT_CONVERTED, OPS
 from agent.rules.spec import Unsupported
 
 HEADER = ("import tensorflow as tf\nimport keras\nfrom keras import ops\n"

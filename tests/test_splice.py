@@ -7,7 +7,7 @@ import textwrap
 import libcst as cst
 import pytest
 
-from agent.splice import FormatError, SpliceError, extract_code, splice
+from agent.llm.splice import FormatError, SpliceError, extract_code, splice
 
 CONVERTED = textwrap.dedent(
     '''\

@@ -8,10 +8,10 @@ import textwrap
 import pytest
 import torch
 
-from agent.rules.callbacks import CALLBACKS
 from agent.rules.convert import convert_source
-from agent.rules.losses import LOSSES
-from agent.rules.optimizers import OPTIMIZERS, SCHEDULES
+from agent.rules.training.callbacks import CALLBACKS
+from agent.rules.training.losses import LOSSES
+from agent.rules.training.optimizers import OPTIMIZERS, SCHEDULES
 
 HEAD = """\
 import numpy as np

@@ -1,6 +1,6 @@
 """One Python source in, converted source plus records out. Never raises on user code.
 
-Order: resolve imports → custom layers/models classes (agent.rules.classes, when present)
+Order: resolve imports → custom layers/models classes (agent.rules.classes.transform, when present)
 → model definitions → training calls → fix imports → list what Keras/TF use is left.
 """
 
@@ -14,11 +14,11 @@ import libcst as cst
 
 from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports
-from agent.rules.extract import LambdaConverter
-from agent.rules.graph import ModelIR, Tensor
 from agent.rules.imports import ImportTable, collect_imports
-from agent.rules.models import Recipe, convert_models
-from agent.rules.shapes import Shape
+from agent.rules.models.extract import LambdaConverter
+from agent.rules.models.graph import ModelIR, Tensor
+from agent.rules.models.shapes import Shape
+from agent.rules.models.transform import Recipe, convert_models
 from agent.rules.values import code_of, module_constants
 
 
@@ -45,7 +45,7 @@ _TRAINING_HINT = re.compile(r"\.(compile|fit|evaluate|predict|save|summary|load_
 
 def _lambda_converter() -> Callable[[ImportTable], LambdaConverter] | None:
     try:
-        from agent.rules.ops import lambda_converter
+        from agent.rules.ops.rewrite import lambda_converter
     except ImportError:  # the op table is optional at this stage
         return None
     return lambda_converter
@@ -93,7 +93,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     factory = _lambda_converter()
     convert_lambda = factory(imports) if factory is not None else None
     try:
-        from agent.rules import classes
+        from agent.rules.classes import transform as classes
     except ImportError:
         classes = None  # type: ignore[assignment]
     if classes is not None and _has_keras_class(module, imports):
@@ -118,7 +118,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         Recipe(name, "model", "", f"model = {name}()\n", needs_args=False)
         for name in (m.class_name for m in subclassed)]
     try:
-        from agent.rules import training
+        from agent.rules.training import transform as training
     except ImportError:
         training = None  # type: ignore[assignment]
     trainable = mres.converted + subclassed

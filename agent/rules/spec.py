@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.rules.shapes import Shape
+from agent.rules.models.shapes import Shape
 from agent.rules.values import UNKNOWN, Value
 
 Layout = Literal["cf", "keras", "any"]
@@ -111,7 +111,7 @@ class LayerSpec:
     build: BuildFn
     torch: tuple[str, ...] = ()  # torch callables the build writes (registry test)
     torch_kwargs: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    port: str | None = None  # weight-port rule in agent.weights, None = no weights
+    port: str | None = None  # weight-port rule in agent.weights.engine, None = no weights
     examples: tuple[Example, ...] = ()
     # Keras arguments that need no counterpart (names, dtypes the same as torch's default).
     ignorable: tuple[str, ...] = ("name", "dtype", "trainable", "input_shape", "batch_input_shape",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agent.rules.layers.common import keras_axis, signed_axis
-from agent.rules.shapes import Shape, product
+from agent.rules.models.shapes import Shape, product
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agent.rules.layers.common import dim_code
-from agent.rules.shapes import Shape
+from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
 
 MHA_DEFAULTS = {

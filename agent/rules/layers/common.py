@@ -6,7 +6,7 @@ from typing import Any
 
 from agent.rules.activations import ACTIVATION_WARNINGS, ACTIVATIONS
 from agent.rules.initializers import init_statement
-from agent.rules.shapes import Dim
+from agent.rules.models.shapes import Dim
 from agent.rules.spec import Args, Unsupported
 
 DENSE_LIKE_DEFAULTS: dict[str, Any] = {

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent.rules.layers.common import DENSE_LIKE_DEFAULTS, activation, dim_code, weight_inits
-from agent.rules.shapes import Dim, Shape, conv_out, same_padding
+from agent.rules.models.shapes import Dim, Shape, conv_out, same_padding
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported, tuple_n
 
 CONV_DEFAULTS: dict[str, Any] = DENSE_LIKE_DEFAULTS | {

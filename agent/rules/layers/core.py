@@ -9,7 +9,7 @@ from agent.rules.layers.common import (
     activation,
     weight_inits,
 )
-from agent.rules.shapes import Shape, product
+from agent.rules.models.shapes import Shape, product
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from agent.rules.layers.common import torch_axis
 from agent.rules.layers.conv import _pads, pad_arg, spatial_out
-from agent.rules.shapes import Shape
+from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported, tuple_n
 
 

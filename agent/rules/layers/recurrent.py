@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.rules.initializers import init_statement
 from agent.rules.layers.common import dim_code
-from agent.rules.shapes import Dim, Shape, mul
+from agent.rules.models.shapes import Dim, Shape, mul
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
 
 _TORCH = {"LSTM": "nn.LSTM", "GRU": "nn.GRU", "SimpleRNN": "nn.RNN"}

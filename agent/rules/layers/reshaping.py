@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.rules import activations
 from agent.rules.layers.common import torch_axis
-from agent.rules.shapes import Shape, add, mul
+from agent.rules.models.shapes import Shape, add, mul
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported, tuple_n
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from agent.rules.initializers import init_statement
 from agent.rules.layers.common import activation, dim_code
 from agent.rules.layers.conv import CONV_DEFAULTS, _geometry, spatial_out, window_args
-from agent.rules.shapes import Dim, Shape
+from agent.rules.models.shapes import Dim, Shape
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
 
 SEPARABLE_DEFAULTS = CONV_DEFAULTS | {

@@ -1,5 +1,5 @@
 """Weight-port rules for the layers added in activation_layers / reshaping / separable /
-attention; merged into ``agent.weights.PORTS`` (each takes the Keras layer, the torch
+attention; merged into ``agent.weights.engine.PORTS`` (each takes the Keras layer, the torch
 child that receives it, and a ``where`` label for errors)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from agent.weights import PortError, _set, _weights
+from agent.weights.base import PortError, PortRule, _set, _weights
 
 
 def _separable(layer: Any, m: nn.Module, where: str) -> None:
@@ -30,15 +30,17 @@ def _separable(layer: Any, m: nn.Module, where: str) -> None:
         _set(pointwise.bias, w["bias"], where)
 
 
-def _time_distributed(layer: Any, m: nn.Module, where: str) -> None:
-    """The wrapped layer's own rule, applied to the same torch module."""
-    from agent.weights import _port_rule
+def time_distributed(lookup: Callable[[Any], PortRule | None]) -> PortRule:
+    """The wrapped layer's own rule (found by ``lookup``), applied to the same torch module."""
 
-    inner = layer.layer
-    rule = _port_rule(inner)
-    if rule is None:
-        raise PortError(f"{where}: no weight rule for TimeDistributed({type(inner).__name__})")
-    rule(inner, m, where)
+    def port(layer: Any, m: nn.Module, where: str) -> None:
+        inner = layer.layer
+        rule = lookup(inner)
+        if rule is None:
+            raise PortError(f"{where}: no weight rule for TimeDistributed({type(inner).__name__})")
+        rule(inner, m, where)
+
+    return port
 
 
 def _mha(layer: Any, m: nn.Module, where: str) -> None:
@@ -71,8 +73,7 @@ def _mha(layer: Any, m: nn.Module, where: str) -> None:
         _set(m.out_proj.bias, out["bias"], where)
 
 
-EXTRA_PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
+EXTRA_PORTS: dict[str, PortRule] = {
     "separable": _separable,
-    "time_distributed": _time_distributed,
     "multi_head_attention": _mha,
 }

@@ -13,33 +13,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from agent.rules.naming import keras_snake
-
-
-class PortError(Exception):
-    """A layer could not be matched or its weights do not fit."""
-
-
-Array = np.ndarray[Any, Any]
-
-
-def _weights(layer: Any) -> dict[str, Array]:
-    return {w.name.split("/")[-1].split(":")[0]: np.asarray(w.numpy() if hasattr(w, "numpy")
-                                                             else w) for w in layer.weights}
-
-
-def _set(param: torch.Tensor | None, value: Array, where: str) -> None:
-    if param is None:
-        raise PortError(f"{where}: torch module has no parameter for a Keras weight")
-    t = torch.as_tensor(np.ascontiguousarray(value), dtype=param.dtype)
-    if tuple(t.shape) != tuple(param.shape):
-        raise PortError(f"{where}: shape {tuple(value.shape)} -> {tuple(t.shape)} does not fit "
-                        f"torch {tuple(param.shape)}")
-    with torch.no_grad():
-        param.copy_(t)
+from agent.weights.base import Array, PortError, _set, _weights
+from agent.weights.layer_rules import EXTRA_PORTS, time_distributed
 
 
 def _dense(layer: Any, m: nn.Module, where: str) -> None:
@@ -164,13 +142,7 @@ PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
 }
 
 
-def _merge_extra() -> None:
-    from agent.weight_rules_extra import EXTRA_PORTS
-
-    PORTS.update(EXTRA_PORTS)
-
-
-_merge_extra()
+PORTS.update(EXTRA_PORTS)
 
 _AUTO = re.compile(r"^(?P<base>.+?)(?:_(?P<n>\d+))?$")
 
@@ -202,6 +174,9 @@ def _port_rule(layer: Any) -> Callable[[Any, nn.Module, str], None] | None:
     if spec is None or spec.port is None:
         return None
     return PORTS[spec.port]
+
+
+PORTS["time_distributed"] = time_distributed(_port_rule)
 
 
 def port_weights(keras_model: Any, module: nn.Module, *, prefix: str = "") -> list[str]:

@@ -1,4 +1,4 @@
-"""The libcst transformer that applies the op table (agent.rules.ops) to code.
+"""The libcst transformer that applies the op table (agent.rules.ops.table) to code.
 
 Framework calls are rewritten bottom-up (arguments first, so nested ops compose); framework
 names used as values become torch constants (``tf.float32``) or callables (``tf.nn.relu`` →
@@ -8,11 +8,13 @@ mapping is left exactly as written and reported, never dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import libcst as cst
 
 from agent.rules.imports import ImportTable
-from agent.rules.op_spec import bind, emit
-from agent.rules.ops import CONSTANTS, NOT_CONVERTED, OPS
+from agent.rules.ops.spec import bind, emit
+from agent.rules.ops.table import CONSTANTS, NOT_CONVERTED, OPS
 from agent.rules.spec import Unsupported
 from agent.rules.values import code_of
 
@@ -160,3 +162,35 @@ def elementwise(node: cst.BaseExpression, imports: ImportTable) -> bool:
     visitor = _Elementwise(imports)
     node.visit(visitor)
     return visitor.ok
+
+
+# ---------------------------------------------------------------------------- public API
+def convert_expr(node: cst.BaseExpression, imports: ImportTable, names: dict[str, str]
+                 ) -> tuple[cst.BaseExpression, list[str]]:
+    """Every framework call in ``node`` rewritten to torch; locals renamed per ``names``.
+
+    Unknown tf/keras functions stay as written and are returned as problems, so the caller
+    can mark them ``TODO(k2l)``.
+    """
+    return rewrite_expression(node, imports, names)
+
+
+def is_elementwise(node: cst.BaseExpression, imports: ImportTable) -> bool:
+    """True when every call in ``node`` is an elementwise op (the output keeps its shape)."""
+    return elementwise(node, imports)
+
+
+LambdaConverter = Callable[[cst.BaseExpression, dict[str, str]], tuple[str, bool]]
+
+
+def lambda_converter(imports: ImportTable) -> LambdaConverter:
+    """For ``Lambda(lambda x: ...)`` and tensor expressions in functional models.
+
+    ``mapping`` maps the lambda's parameter (or the tensor variables) to template
+    placeholders (``{x}``, ``{x0}``); returns the forward expression template and whether
+    it is elementwise, or raises Unsupported naming the first op without a mapping.
+    """
+    def convert(body: cst.BaseExpression, mapping: dict[str, str]) -> tuple[str, bool]:
+        return template(body, imports, mapping), is_elementwise(body, imports)
+
+    return convert

@@ -1,7 +1,7 @@
 """Keras layers created in a subclass's ``__init__`` → torch modules, built from the table.
 
 The table's build functions need the input shape; a subclass only reveals it through the
-order of ``self.<layer>(...)`` calls in ``call()`` (see agent.rules.class_forward). Where the
+order of ``self.<layer>(...)`` calls in ``call()`` (see agent.rules.classes.forward). Where the
 shape is unknown, the layer is built against a marker input size and the constructor is
 turned into its ``nn.Lazy*`` form; a layer without a Lazy form is unsupported.
 """
@@ -15,7 +15,7 @@ import libcst as cst
 
 from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
-from agent.rules.shapes import Shape
+from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, LayerSpec, NotStatic, Unsupported, bind
 from agent.rules.values import Value, code_of, evaluate
 

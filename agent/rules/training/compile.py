@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.rules.graph import ModelIR
 from agent.rules.imports import ImportTable
-from agent.rules.losses import LossSpec, lookup_loss, smoothed_target
-from agent.rules.metrics import MetricSpec, logged_name, lookup_metric
-from agent.rules.optimizers import (
+from agent.rules.models.graph import ModelIR
+from agent.rules.training.losses import LossSpec, lookup_loss, smoothed_target
+from agent.rules.training.metrics import MetricSpec, logged_name, lookup_metric
+from agent.rules.training.optimizers import (
     COMMON_DEFAULTS,
     EXTRA_KWARGS,
     OptimizerSpec,

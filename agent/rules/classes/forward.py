@@ -17,12 +17,12 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from agent.rules import activations
-from agent.rules.class_layers import SubLayer, build, fake_shape
+from agent.rules.classes.layers import SubLayer, build, fake_shape
 from agent.rules.imports import ImportTable
-from agent.rules.op_rewrite import rewrite_expression
-from agent.rules.op_spec import atom
-from agent.rules.ops import OPS
-from agent.rules.shapes import Shape
+from agent.rules.models.shapes import Shape
+from agent.rules.ops.rewrite import rewrite_expression
+from agent.rules.ops.spec import atom
+from agent.rules.ops.table import OPS
 from agent.rules.spec import Unsupported
 from agent.rules.values import code_of
 
@@ -268,7 +268,7 @@ def _rewrite_small(small: cst.BaseSmallStatement, conv: ForwardConverter
 
 def rewrite_expression_node(small: cst.BaseSmallStatement, conv: ForwardConverter
                             ) -> tuple[cst.BaseSmallStatement, list[str]]:
-    from agent.rules.op_rewrite import rewrite_node
+    from agent.rules.ops.rewrite import rewrite_node
 
     new, problems = rewrite_node(small, conv.imports, conv.names)
     assert isinstance(new, cst.BaseSmallStatement)

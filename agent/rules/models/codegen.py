@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 
 from agent.rules import activations
-from agent.rules.graph import Call, Layer, ModelIR, Tensor
-from agent.rules.regularizers import REGULARIZED, Penalty
-from agent.rules.shapes import Shape
+from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
+from agent.rules.models.shapes import Shape
 from agent.rules.spec import BuildContext, Built, Layout, NotStatic, Unsupported
+from agent.rules.training.regularizers import REGULARIZED, Penalty
 
 IND = "    "
 

@@ -19,13 +19,13 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
-from agent.rules.callbacks import CallbackSpec, lookup_callback
-from agent.rules.graph import ModelIR
 from agent.rules.imports import ImportTable
-from agent.rules.training_compile import CompileConfig, bind, output_names, read_compile
-from agent.rules.training_data import class_kind, convert_class, is_gradient_tape, tf_data_chain
-from agent.rules.training_fit import Names, checkpoint_path, evaluate_code, fit_code
-from agent.rules.training_methods import ClassPlan, methods_code, splice
+from agent.rules.models.graph import ModelIR
+from agent.rules.training.callbacks import CallbackSpec, lookup_callback
+from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
+from agent.rules.training.data import class_kind, convert_class, is_gradient_tape, tf_data_chain
+from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
+from agent.rules.training.methods import ClassPlan, methods_code, splice
 from agent.rules.values import code_of
 
 

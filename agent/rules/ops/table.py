@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable
 
 import libcst as cst
 
-from agent.rules.imports import ImportTable
-from agent.rules.op_spec import Bound, Op, atom, literal
+from agent.rules.ops.spec import Bound, Op, atom, literal
 from agent.rules.spec import Unsupported
 from agent.rules.values import UNKNOWN
 
@@ -686,41 +685,3 @@ _add([f"{TF}.identity"], Op("", ("input",), elementwise=True,
 
 def lookup(qualname: str) -> Op | None:
     return OPS.get(qualname)
-
-
-# ---------------------------------------------------------------------------- public API
-def convert_expr(node: cst.BaseExpression, imports: ImportTable, names: dict[str, str]
-                 ) -> tuple[cst.BaseExpression, list[str]]:
-    """Every framework call in ``node`` rewritten to torch; locals renamed per ``names``.
-
-    Unknown tf/keras functions stay as written and are returned as problems, so the caller
-    can mark them ``TODO(k2l)``.
-    """
-    from agent.rules.op_rewrite import rewrite_expression
-
-    return rewrite_expression(node, imports, names)
-
-
-def is_elementwise(node: cst.BaseExpression, imports: ImportTable) -> bool:
-    """True when every call in ``node`` is an elementwise op (the output keeps its shape)."""
-    from agent.rules.op_rewrite import elementwise
-
-    return elementwise(node, imports)
-
-
-LambdaConverter = Callable[[cst.BaseExpression, dict[str, str]], tuple[str, bool]]
-
-
-def lambda_converter(imports: ImportTable) -> LambdaConverter:
-    """For ``Lambda(lambda x: ...)`` and tensor expressions in functional models.
-
-    ``mapping`` maps the lambda's parameter (or the tensor variables) to template
-    placeholders (``{x}``, ``{x0}``); returns the forward expression template and whether
-    it is elementwise, or raises Unsupported naming the first op without a mapping.
-    """
-    from agent.rules.op_rewrite import template
-
-    def convert(body: cst.BaseExpression, mapping: dict[str, str]) -> tuple[str, bool]:
-        return template(body, imports, mapping), is_elementwise(body, imports)
-
-    return convert

@@ -24,11 +24,11 @@ from typing import Any, Literal
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from agent.config import LLMConfig
-from agent.llm_client import BudgetExceeded, ChatReply, LLMClient, LLMRequestError, LLMUnavailable
-from agent.llm_tools import ToolBox
+from agent.llm.client import BudgetExceeded, ChatReply, LLMClient, LLMRequestError, LLMUnavailable
+from agent.llm.config import LLMConfig
+from agent.llm.splice import FormatError, SpliceError, SpliceResult, extract_code, splice
+from agent.llm.tools import ToolBox
 from agent.records import CheckResult, Diagnostic, LLMStats, Unmapped
-from agent.splice import FormatError, SpliceError, SpliceResult, extract_code, splice
 
 Validator = Callable[[str], Sequence[CheckResult]]
 Lookup = Callable[[str], "str | None"]

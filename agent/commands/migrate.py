@@ -35,7 +35,7 @@ def _changed(src: Path, base: str) -> frozenset[str]:
 
 def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path) -> tuple[Any, list[str]]:
     """An LLM stage callable if an endpoint is configured, else None and why."""
-    from agent.config import ConfigError, load_llm_config
+    from agent.llm.config import ConfigError, load_llm_config
 
     root = src if src.is_dir() else src.parent
     try:
@@ -48,8 +48,8 @@ def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path) -> tuple[Any, l
                      trajectory_path=config.trajectory_path or report_dir / "trajectory.jsonl")
 
     def stage(items: list[_Converted], out: Path) -> list[str]:
-        from agent.llm import LLMContext, run_llm_stage
-        from agent.llm_client import LLMClient
+        from agent.llm.client import LLMClient
+        from agent.llm.stage import LLMContext, run_llm_stage
         from agent.validate import validate_source
 
         client = LLMClient(config)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.rules.shapes import Shape
+from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, LayerSpec
 from agent.rules.values import Value
 

@@ -2,7 +2,7 @@
 
 A Layer subclass becomes an ``nn.Module``, a Model subclass a ``pl.LightningModule``; both
 keep their name. ``add_weight`` becomes an ``nn.Parameter`` named like the Keras weight
-(``name=``) so ``agent.weights`` can port it. Weights whose shape depends on ``build``'s
+(``name=``) so ``agent.weights.engine`` can port it. Weights whose shape depends on ``build``'s
 ``input_shape`` use torch's own lazy mechanism (``LazyModuleMixin`` +
 ``nn.UninitializedParameter``, materialised in ``initialize_parameters`` on the first call):
 the converted layer works wherever the Keras one did, without knowing the shape statically.
@@ -19,13 +19,13 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
-from agent.rules.class_forward import ForwardConverter
-from agent.rules.class_layers import SubLayer, build, make_sublayer, module_lines
-from agent.rules.class_shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
+from agent.rules.classes.forward import ForwardConverter
+from agent.rules.classes.layers import SubLayer, build, make_sublayer, module_lines
+from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
 from agent.rules.imports import ImportTable
 from agent.rules.initializers import init_statement
 from agent.rules.lines import LineIndex
-from agent.rules.op_rewrite import rewrite_node
+from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.spec import Args, Unsupported
 from agent.rules.values import Value, code_of, evaluate, module_constants
 
@@ -399,7 +399,7 @@ class _ClassConverter:
         conv = ForwardConverter(self.imports, self.layers, names)
         tensor_params = [p.name.value for p in kept[1:]]
         for k, name in enumerate(tensor_params):
-            from agent.rules.class_forward import TVal
+            from agent.rules.classes.forward import TVal
 
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)

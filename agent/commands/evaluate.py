@@ -425,7 +425,7 @@ def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     stage = None
     if llm_cli is not None:
-        from agent.command_migrate import _llm_stage
+        from agent.commands.migrate import _llm_stage
 
         stage, _notes = _llm_stage(llm_cli, cases, out / "converted")
     try:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.rules.graph import ModelIR
-from agent.rules.training_compile import CompileConfig
+from agent.rules.models.graph import ModelIR
+from agent.rules.training.compile import CompileConfig
 from agent.rules.values import code_of
 
 IND = "    "

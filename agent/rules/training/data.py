@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from agent.rules.imports import ImportTable
-from agent.rules.training_compile import bind
+from agent.rules.training.compile import bind
 from agent.rules.values import code_of
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import openai
 
-from agent.config import LLMConfig
-from agent.llm_cache import LLMCache, cache_key
-from agent.trajectory import Trajectory
+from agent.llm.cache import LLMCache, cache_key
+from agent.llm.config import LLMConfig
+from agent.llm.trajectory import Trajectory
 
 Message = dict[str, Any]
 MAX_BACKOFF_S = 30.0

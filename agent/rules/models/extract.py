@@ -16,15 +16,15 @@ from typing import Any
 import libcst as cst
 
 from agent.rules.activations import ACTIVATION_FUNCTIONS
-from agent.rules.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
+from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
-from agent.rules.regularizers import REGULARIZED
-from agent.rules.regularizers import parse as parse_regularizer
 from agent.rules.spec import Unsupported, bind
+from agent.rules.training.regularizers import REGULARIZED
+from agent.rules.training.regularizers import parse as parse_regularizer
 from agent.rules.values import UNKNOWN, Value, code_of, evaluate
 
 SEQUENTIAL = "keras.Sequential"

@@ -15,11 +15,11 @@ from typing import Any
 
 import libcst as cst
 
-from agent.rules.codegen import generate
-from agent.rules.extract import BlockExtractor, Found, LambdaConverter
-from agent.rules.graph import ModelIR
 from agent.rules.imports import ImportTable
 from agent.rules.lines import LineIndex
+from agent.rules.models.codegen import generate
+from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter
+from agent.rules.models.graph import ModelIR
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.rules.graph import ModelIR
-from agent.rules.training_compile import CompileConfig, bind, output_names
+from agent.rules.models.graph import ModelIR
+from agent.rules.training.compile import CompileConfig, bind, output_names
 from agent.rules.values import code_of
 
 FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",

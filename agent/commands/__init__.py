@@ -1,0 +1,1 @@
+"""One module per CLI command: argument handling and exit codes around the engine."""

@@ -1,0 +1,1 @@
+"""The LLM stage: client, prompts' tools, cache, splicing replies in, trajectory, settings."""

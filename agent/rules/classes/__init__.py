@@ -1,0 +1,1 @@
+"""Custom Layer and subclassed Model classes -> nn.Module / LightningModule classes."""

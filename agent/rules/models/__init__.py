@@ -1,0 +1,1 @@
+"""Keras model definitions -> LightningModule classes: extraction, graph IR, shapes, codegen."""

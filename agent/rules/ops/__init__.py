@@ -1,0 +1,1 @@
+"""Keras/TF ops -> torch: the op table, its spec language and the expression rewriter."""

@@ -1,0 +1,1 @@
+"""Keras training code -> Lightning: compile/fit/data, callbacks, losses, optimizers, metrics, regularizers."""

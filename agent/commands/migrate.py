@@ -8,8 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent.pipeline import Options, UsageError, _Converted, migrate, unified_diff
-from agent.records import CheckResult
+from agent.guard.interrupt import Interrupted, signals_held, signals_raise
+from agent.pipeline import Options, Stopped, UsageError, _Converted, migrate, unified_diff
+from agent.records import CheckResult, Report
 from agent.report import exit_code, headline, render_markdown, write_reports
 from agent.rules.convert import convert_source
 from agent.rules.fix_imports import keras_left
@@ -120,6 +121,19 @@ def _lookup(keras_name: str) -> str | None:
             f"Keras defaults {spec.defaults}\n{examples}")
 
 
+def _stopped(stop: Stopped, report: Path | None, diff: bool) -> int:
+    """Write the partial report (not for --diff: it writes nothing) and say how to resume."""
+    if not diff:
+        md = report if report is not None else stop.out / "report.md"
+        try:
+            write_reports(stop.report, md, md.with_suffix(".json"))
+            print(f"report of what was done: {md}", file=sys.stderr)
+        except OSError as exc:
+            print(f"could not write the report: {exc.strerror or exc}", file=sys.stderr)
+    print(f"interrupted: {stop.report.notes[0]}", file=sys.stderr)
+    return stop.exit_code
+
+
 def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, diff: bool,
                 report: Path | None, jobs: int, no_llm: bool, no_validate: bool,
                 changed_only: str | None, llm_cli: dict[str, Any]) -> int:
@@ -130,6 +144,16 @@ def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, dif
         return 2
     opts = Options(out=out, in_place=in_place, force=force, diff=diff, jobs=jobs,
                    validate=not no_validate, only=only)
+    with signals_raise():
+        try:
+            return _run_migrate(src, opts, report, no_llm, diff, llm_cli)
+        except Interrupted as exc:  # before the pipeline started: nothing was written
+            print(f"interrupted ({exc}): nothing written", file=sys.stderr)
+            return exc.exit_code
+
+
+def _run_migrate(src: Path, opts: Options, report: Path | None, no_llm: bool, diff: bool,
+                 llm_cli: dict[str, Any]) -> int:
     stage = None
     notes: list[str] = []
     try:
@@ -151,7 +175,16 @@ def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, dif
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Stopped as stop:
+        with signals_held():
+            return _stopped(stop, report, diff)
     result = replace(result, notes=tuple(notes) + result.notes)
+    with signals_held():  # the work is done: the report is written whole
+        return _finish(result, items, out_dir, report, diff)
+
+
+def _finish(result: Report, items: list[_Converted], out_dir: Path, report: Path | None,
+            diff: bool) -> int:
     if diff:
         for item in items:
             if item.result.diff:

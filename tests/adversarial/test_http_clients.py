@@ -210,3 +210,34 @@ def test_llm_malformed_retry_after_falls_back_to_backoff(tmp_path: Path, value: 
 def test_raw_server_answers_are_well_formed() -> None:
     """The helper itself: a fixed answer round-trips (guards the tests above)."""
     assert respond("200 OK", b"hi").endswith(b"\r\n\r\nhi")
+
+
+WARP = '''\
+import tensorflow as tf
+from tensorflow import keras
+
+
+class Warp(keras.layers.Layer):
+    def call(self, inputs):
+        return tf.raw_ops.Bucketize(input=inputs, boundaries=[0.0, 1.0])
+
+
+model = keras.Sequential([keras.Input(shape=(4,)), Warp(), keras.layers.Dense(2)])
+'''
+
+
+def test_migrate_with_an_endpoint_answering_html_is_a_report_note(tmp_path: Path) -> None:
+    from robust_harness import k2l
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    (src / "warp.py").write_text(WARP)
+    html = b"<html>Sign in to continue</html>"
+    with serve(lambda r: fixed("200 OK", html, {"Content-Type": "text/html"})) as api:
+        run = k2l("migrate", str(src), "--out", str(out), "--base-url", f"{api.url}/v1",
+                  "--api-key", "sk-test", "--model", "m", "--no-validate", timeout=120)
+    assert not run.traceback and run.code == 1, run.stdout + run.stderr
+    assert api.requests  # the stage did ask
+    notes = " ".join(json.loads((out / "report.json").read_text())["notes"])
+    assert "not a chat completion" in notes and "continued with rules only" in notes
+    assert (src / "warp.py").read_text() == WARP

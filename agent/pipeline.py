@@ -10,17 +10,18 @@ import difflib
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from agent.discover import Entry, read_python, walk
 from agent.fsutil import copy_atomic, link, write_atomic
 from agent.records import CheckResult, FileResult, FileStatus, Report
 from agent.rules.convert import Conversion, convert_source
 from agent.rules.models.transform import Recipe
+from agent.sandbox import Sandbox, SandboxError, resolve
 
 
 class UsageError(Exception):
@@ -39,6 +40,7 @@ class Options:
     only: frozenset[str] | None = None  # relative paths (``--changed-only``)
     max_bytes: int = 2_000_000
     time_limit_s: float = 60.0
+    sandbox: str = "auto"  # auto | bwrap | none: how executed code is contained (sandbox.py)
 
 
 @dataclass(frozen=True)
@@ -183,18 +185,18 @@ def write_tree(items: list[_Converted], out: Path, in_place: bool) -> list[_Conv
     return written
 
 
-def _validate(items: list[_Converted], out: Path, opts: Options
+def _validate(items: list[_Converted], src: Path, out: Path, opts: Options, sandbox: Sandbox
               ) -> dict[str, tuple[CheckResult, ...]]:
     from agent.validate import validate_files
 
     targets = [out / i.entry.rel for i in items if i.text is not None]
     if not targets:
         return {}
-    results = validate_files(targets, time_limit_s=opts.time_limit_s)
+    results = validate_files(targets, time_limit_s=opts.time_limit_s, sandbox=sandbox)
     by_rel = {path.relative_to(out).as_posix(): checks for path, checks in results.items()}
     eligible = [i for i in items if i.entry.rel in by_rel
                 and not any(c.status == "failed" for c in by_rel[i.entry.rel])]
-    equivalence = _equivalence(eligible, out, opts)
+    equivalence = _equivalence(eligible, src, out, opts, sandbox)
     for rel, checks in by_rel.items():
         failed = next((c.name for c in checks if c.status == "failed"), None)
         eq = equivalence.get(rel) or CheckResult(
@@ -204,8 +206,9 @@ def _validate(items: list[_Converted], out: Path, opts: Options
     return by_rel
 
 
-def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str, CheckResult]:
-    """Build each Keras original and its conversion in one subprocess; compare outputs."""
+def _equivalence(items: list[_Converted], src: Path, out: Path, opts: Options,
+                 sandbox: Sandbox) -> dict[str, CheckResult]:
+    """Build each Keras original and its conversion in one sandboxed process; compare."""
     jobs: list[dict[str, str]] = []
     owners: list[tuple[str, Recipe]] = []
     results: dict[str, list[CheckResult]] = {}
@@ -220,19 +223,12 @@ def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str,
                          "function": recipe.function, "original_code": recipe.original_code})
             owners.append((item.entry.rel, recipe))
     if jobs:
-        started = time.perf_counter()
-        try:
-            proc = subprocess.run([sys.executable, "-m", "agent.tools.equivalence_job"],
-                                  input=json.dumps(jobs), capture_output=True, text=True,
-                                  timeout=opts.time_limit_s * (1 + len(jobs)))
-            answers = json.loads(proc.stdout) if proc.returncode == 0 else None
-        except (subprocess.TimeoutExpired, json.JSONDecodeError):
-            answers = None
-        seconds = time.perf_counter() - started
+        root = src if src.is_dir() else src.parent
+        answers, why, seconds = run_equivalence_jobs(
+            jobs, sandbox, read_paths=(root, out), timeout_s=opts.time_limit_s * (1 + len(jobs)))
         for k, (rel, _) in enumerate(owners):
             if answers is None:
-                result = CheckResult("equivalence", "not_run",
-                                     "equivalence worker crashed or timed out", seconds=seconds)
+                result = CheckResult("equivalence", "not_run", why, seconds=seconds)
             else:
                 a = answers[k]
                 result = CheckResult("equivalence", a["status"], a["message"], seconds=seconds)
@@ -247,10 +243,36 @@ def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str,
     return merged
 
 
+def run_equivalence_jobs(jobs: list[dict[str, str]], sandbox: Sandbox, *,
+                         read_paths: tuple[Path, ...], timeout_s: float
+                         ) -> tuple[list[dict[str, Any]] | None, str, float]:
+    """``agent.tools.equivalence_job`` in the sandbox: its answers, or None and why not."""
+    result = sandbox.run([sys.executable, "-m", "agent.tools.equivalence_job"],
+                         input=json.dumps(jobs), timeout_s=timeout_s, read_paths=read_paths)
+    if result.limit:
+        return None, f"equivalence job stopped: {result.why}", result.seconds
+    try:
+        answers = json.loads(result.stdout) if result.returncode == 0 else None
+    except json.JSONDecodeError:
+        answers = None
+    if not isinstance(answers, list) or len(answers) != len(jobs):
+        return None, f"equivalence job crashed: {result.why}", result.seconds
+    return answers, "", result.seconds
+
+
+def resolve_sandbox(opts: Options) -> Sandbox:
+    try:
+        return resolve(opts.sandbox)
+    except SandboxError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def migrate(src: Path, opts: Options, progress: Callable[[str], None] | None = None,
             llm_stage: Callable[[list[_Converted], Path], list[str]] | None = None
             ) -> tuple[Report, list[_Converted], Path]:
     out = check_usage(src, opts)
+    # code runs in validation and in the LLM stage's checks; the report says how it was held
+    sandbox = resolve_sandbox(opts) if (opts.validate or opts.llm) and not opts.diff else None
     items = convert_tree(src, opts, out, progress)
     notes: list[str] = []
     if opts.diff:
@@ -258,8 +280,10 @@ def migrate(src: Path, opts: Options, progress: Callable[[str], None] | None = N
     if llm_stage is not None:
         notes += llm_stage(items, out)
     items = write_tree(items, out, opts.in_place)
-    if opts.validate:
-        checks = _validate(items, out, opts)
+    if sandbox is not None:
+        notes.append(sandbox.describe())
+    if opts.validate and sandbox is not None:
+        checks = _validate(items, src, out, opts, sandbox)
         for k, item in enumerate(items):
             if item.entry.rel in checks:
                 items[k] = replace(item, result=replace(item.result, checks=checks[item.entry.rel]))

@@ -80,5 +80,16 @@ def write_reports(report: Report, md_path: Path, json_path: Path) -> None:
     write_atomic(md_path, render_markdown(report).encode())
 
 
+def exit_reasons(report: Report) -> list[str]:
+    """Why the exit code is 1: files needing attention, skipped files, checks that did not run
+    (``--no-validate`` adds no checks, so it is not one). Empty when everything passed."""
+    s = report.summary()
+    not_run = sum(1 for f in report.files for c in f.checks if c.status == "not_run")
+    parts = [(s["need_attention"], "need attention"), (s["skipped"], "skipped"),
+             (not_run, "checks did not run")]
+    return [f"{n} {what}" for n, what in parts if n]
+
+
 def exit_code(report: Report) -> int:
-    return 1 if report.summary()["need_attention"] else 0
+    """0 only when nothing was skipped, failed or left unchecked; 1 otherwise."""
+    return 1 if exit_reasons(report) else 0

@@ -85,9 +85,9 @@ def exit_reasons(report: Report) -> list[str]:
     (``--no-validate`` adds no checks, so it is not one). Empty when everything passed."""
     s = report.summary()
     not_run = sum(1 for f in report.files for c in f.checks if c.status == "not_run")
-    parts = [(s["need_attention"], "need attention"), (s["skipped"], "skipped"),
-             (not_run, "checks did not run")]
-    return [f"{n} {what}" for n, what in parts if n]
+    parts = [("files need attention", s["need_attention"]), ("files skipped", s["skipped"]),
+             ("checks not run", not_run)]
+    return [f"{what}: {n}" for what, n in parts if n]
 
 
 def exit_code(report: Report) -> int:

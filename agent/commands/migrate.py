@@ -14,6 +14,7 @@ from agent.records import CheckResult
 from agent.report import exit_code, exit_reasons, headline, render_markdown, write_reports
 from agent.rules.convert import convert_source
 from agent.rules.fix_imports import keras_left
+from agent.rules.semantics import changes_semantics
 from agent.sandbox import Sandbox
 
 
@@ -88,7 +89,8 @@ def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path,
                     text, recipes = again.source, tuple(again.recipes)
                     changes = tuple(sorted({*changes, *again.changes}, key=lambda c: c.line))
                     left = tuple(again.unmapped)
-            status = item.result.status if left else "converted"
+            semantic = any(changes_semantics(w.message) for w in item.result.warnings)
+            status = item.result.status if left or semantic else "converted"
             # what is left and what changed must describe the text that is written
             items[k] = replace(item, text=text, recipes=recipes, result=replace(
                 item.result, unmapped=left, status=status, llm=outcome.stats, changes=changes,

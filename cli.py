@@ -89,12 +89,14 @@ def eval_cmd(
     model: Annotated[str | None, typer.Option(help="LLM model name.")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
     api_key: Annotated[str | None, typer.Option(help="API key (or OPENAI_API_KEY).")] = None,
+    no_validate: Annotated[bool, typer.Option(
+        "--no-validate", help="Skip the checks and the forward smoke run (faster).")] = False,
 ) -> None:
     """Score the converter on a benchmark set, stage by stage."""
     from agent.commands.evaluate import run_eval
 
     llm_cli = {"model": model, "base_url": base_url, "api_key": api_key} if llm else None
-    raise typer.Exit(run_eval(cases, out, jobs, llm_cli=llm_cli))
+    raise typer.Exit(run_eval(cases, out, jobs, validate=not no_validate, llm_cli=llm_cli))
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -721,8 +721,6 @@ class _ExprRewriter(cst.CSTTransformer):
         qual = self.owner.imports.resolve(func) or ""
         if qual == "keras.saving.load_model":
             return self._load_model(updated)
-        if qual == "keras.utils.to_categorical":
-            return self._to_categorical(updated)
         if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)):
             return updated
         var, method = func.value.value, func.attr.value
@@ -767,23 +765,6 @@ class _ExprRewriter(cst.CSTTransformer):
         plan.predict = True
         self.changes.append(("training.predict", "predict -> predict_numpy (batched, NumPy)"))
         return cst.parse_expression(f"{var}.predict_numpy({inputs}{bs})")
-
-    def _to_categorical(self, call: cst.Call) -> cst.BaseExpression:
-        """Keras's one-hot helper in NumPy (float32, a trailing size-1 axis dropped)."""
-        args, ok = bind(call, ("x", "num_classes"))
-        x = args.get("x")
-        if x is None or not ok:
-            return call
-        n = args.get("num_classes")
-        if n is None or code_of(n) == "None":
-            if not isinstance(x, cst.Name):
-                return call
-            count = f"int(np.max({x.value})) + 1"
-        else:
-            count = code_of(n)
-        self.changes.append(("data.to_categorical", "to_categorical -> np.eye one-hot"))
-        return cst.parse_expression(
-            f'np.eye({count}, dtype="float32")[np.asarray({code_of(x)}, dtype=int).reshape(-1)]')
 
     def _load_model(self, call: cst.Call) -> cst.BaseExpression:
         if len(self.owner.plans) != 1 or not call.args:

@@ -22,7 +22,8 @@ from libcst.metadata import PositionProvider
 
 from agent.rules.imports import ImportTable
 
-RUNTIME = Path(__file__).parent / "runtime" / "keras_data.py"
+RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in ("keras_data.py",
+                                                                 "data_pipeline.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -50,10 +51,14 @@ UTILITIES: dict[str, str] = {
     "keras.datasets.reuters.load_data": "load_reuters",
     "keras.datasets.reuters.get_word_index": "reuters_word_index",
     "keras.datasets.boston_housing.load_data": "load_boston_housing",
+    # tf.data → runtime/data_pipeline.py (Dataset.from_tensor_slices → DataPipeline....)
+    "tensorflow.data.Dataset": "DataPipeline",
+    "tensorflow.data.AUTOTUNE": "AUTOTUNE",
+    "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
 }
 
 HINT = re.compile(r"get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
-                  r"img_to_array|array_to_img|save_img|load_data|get_word_index")
+                  r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
 
 
 @dataclass
@@ -72,25 +77,27 @@ class _Runtime:
 
 @cache
 def _runtime() -> _Runtime:
-    source = RUNTIME.read_text(encoding="utf-8")
-    tree = ast.parse(source)
     functions: dict[str, str] = {}
     uses: dict[str, frozenset[str]] = {}
     imports: list[tuple[str, str]] = []
     constants: dict[str, str] = {}
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            functions[node.name] = ast.get_source_segment(source, node) or ""
-            uses[node.name] = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-        elif isinstance(node, ast.Import):
-            imports += [(a.asname or a.name.split(".")[0],
-                         ast.unparse(ast.Import([ast.alias(a.name, a.asname)])))
-                        for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
-            imports += [(a.asname or a.name, f"from {node.module} import {a.name}")
-                        for a in node.names]
-        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            constants[node.targets[0].id] = ast.get_source_segment(source, node) or ""
+    for path in RUNTIME:
+        source = path.read_text(encoding="utf-8")
+        for node in ast.parse(source).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                functions[node.name] = ast.get_source_segment(source, node) or ""
+                uses[node.name] = frozenset(n.id for n in ast.walk(node)
+                                            if isinstance(n, ast.Name))
+            elif isinstance(node, ast.Import):
+                imports += [(a.asname or a.name.split(".")[0],
+                             ast.unparse(ast.Import([ast.alias(a.name, a.asname)])))
+                            for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                imports += [(a.asname or a.name, f"from {node.module} import {a.name}")
+                            for a in node.names]
+            elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                constants[node.targets[0].id] = ast.get_source_segment(source, node) or ""
+                uses[node.targets[0].id] = frozenset()
     return _Runtime(functions, uses, imports, constants)
 
 
@@ -99,11 +106,11 @@ def _closure(names: set[str]) -> list[str]:
     rt = _runtime()
     todo, seen = list(names), set(names)
     while todo:
-        for dep in rt.uses[todo.pop()] & rt.functions.keys():
+        for dep in rt.uses[todo.pop()] & (rt.functions.keys() | rt.constants.keys()):
             if dep not in seen:
                 seen.add(dep)
                 todo.append(dep)
-    return [name for name in rt.functions if name in seen]
+    return [name for name in [*rt.constants, *rt.functions] if name in seen]
 
 
 class _Replace(cst.CSTTransformer):
@@ -112,34 +119,36 @@ class _Replace(cst.CSTTransformer):
         self.taken = taken  # names the script binds itself
         self.used: set[str] = set()
         self.hits: list[tuple[cst.CSTNode, str, str]] = []
-        self.skipped: set[str] = set()
 
-    def _target(self, node: cst.BaseExpression) -> str | None:
-        qual = self.imports.resolve(node)
-        helper = UTILITIES.get(qual or "")
-        if helper is None:
-            return None
-        rt = _runtime()
-        needs = set(_closure({helper})) | {n for n in rt.constants if n in rt.uses[helper]}
-        if needs & self.taken:
-            self.skipped.add(helper)
-            return None
-        return helper
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def _swap(self, original: cst.BaseExpression, updated: cst.BaseExpression
+              ) -> cst.BaseExpression:
+        qual = self.imports.resolve(original) or ""
+        helper = UTILITIES.get(qual)
+        if helper is None or set(_closure({helper})) & self.taken:
+            return updated
+        self.used.add(helper)
+        self.hits.append((original, helper, qual))
+        return cst.Name(helper)
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute
+                        ) -> cst.BaseExpression:
+        return self._swap(original, updated)
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        helper = self._target(original.func)
-        if helper is None:
-            return updated
-        self.used.add(helper)
-        self.hits.append((original, helper, self.imports.resolve(original.func) or ""))
-        return updated.with_changes(func=cst.Name(helper))
+        if isinstance(original.func, cst.Name):  # from keras.utils import get_file
+            return updated.with_changes(func=self._swap(original.func, updated.func))
+        return updated
 
     def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
-        helper = self._target(original.value)  # the function passed as a value
-        if helper is None or not isinstance(original.value, (cst.Name, cst.Attribute)):
-            return updated
-        self.used.add(helper)
-        return updated.with_changes(value=cst.Name(helper))
+        if isinstance(original.value, cst.Name):  # the function passed as a value
+            return updated.with_changes(value=self._swap(original.value, updated.value))
+        return updated
 
 
 def _bound_names(tree: ast.Module) -> set[str]:
@@ -198,6 +207,17 @@ def _insert_at(tree: ast.Module, helpers: set[str]) -> tuple[int, set[str]]:
     return at, have
 
 
+def _merged(stmts: list[str]) -> list[str]:
+    """``import x`` lines first, then one ``from m import a, b`` per module."""
+    plain = sorted(s for s in stmts if s.startswith("import "))
+    froms: dict[str, list[str]] = {}
+    for s in stmts:
+        if s.startswith("from "):
+            module, _, name = s[5:].partition(" import ")
+            froms.setdefault(module, []).append(name)
+    return plain + [f"from {m} import {', '.join(sorted(n))}" for m, n in sorted(froms.items())]
+
+
 def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     """Replace Keras data utilities in ``code`` by inlined NumPy functions."""
     if not HINT.search(code):
@@ -229,12 +249,14 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     stmts = [stmt for name, stmt in rt.imports if name in needed and (
         name not in have or name == "urllib")]
     above = "".join(text.splitlines(keepends=True)[:at])
-    stmts = [s for s in stmts if f"{s}\n" not in above]
-    consts = [rt.constants[n] for n in rt.constants if n in needed and n not in taken]
+    stmts = _merged([s for s in dict.fromkeys(stmts) if f"{s}\n" not in above])
+    consts = [rt.constants[n] for n in functions if n in rt.constants]
+    defs = [rt.functions[n] for n in functions if n in rt.functions]
     block = "\n".join(stmts) + ("\n\n" if stmts else "") + "\n".join(consts) + (
         "\n" if consts else "")
-    block += "\n\n# Keras data utilities in NumPy (k2l): the script needs no Keras/TensorFlow\n"
-    block += "\n\n\n".join(rt.functions[f] for f in functions) + "\n\n\n"
+    block += ("\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
+              "needs no Keras/TensorFlow\n")
+    block += "\n\n\n".join(defs) + "\n\n\n"
     lines = text.splitlines(keepends=True)
     lines[at:at] = ["\n", block]
     out.code = "".join(lines)

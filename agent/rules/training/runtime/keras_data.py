@@ -7,8 +7,6 @@ Each function keeps the Keras 3 signature, defaults, download URL, cache locatio
 Only stdlib, NumPy and torch at module level; Pillow is imported where images are read.
 """
 
-from __future__ import annotations
-
 import gzip
 import hashlib
 import json

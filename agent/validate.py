@@ -22,6 +22,7 @@ from pathlib import Path
 import libcst
 
 from agent.records import CheckResult, Diagnostic
+from agent.sandbox import Sandbox
 from agent.tools.fast_dev_run import Worker
 from agent.tools.mypy import run_mypy
 from agent.tools.ruff import run_ruff
@@ -74,11 +75,13 @@ def validate_files(
     time_limit_s: float = 60.0,
     memory_limit_mb: int = 4096,
     mypy_cache_dir: Path | None = None,
+    sandbox: Sandbox | None = None,
 ) -> dict[Path, tuple[CheckResult, ...]]:
     """Results per path, in the order of ``CHECKS`` (only the requested ones).
 
     ``worker`` is reused when given (the caller closes it); otherwise one is started for this
-    call and closed at the end. ``mypy_cache_dir`` defaults to ``~/.cache/k2l-agent/mypy``.
+    call, in ``sandbox`` (default: ``agent.sandbox.default()``), and closed at the end.
+    ``mypy_cache_dir`` defaults to ``~/.cache/k2l-agent/mypy``.
     """
     unknown = set(checks) - set(CHECKS)
     if unknown:
@@ -98,7 +101,8 @@ def validate_files(
     own_worker: Worker | None = None
     if "fast_dev_run" in wanted and paths:
         if worker is None:
-            worker = own_worker = Worker()
+            worker = own_worker = Worker(sandbox=sandbox)
+        worker.allow([readable_root(paths)])
         try:
             worker.spawn()  # torch and Lightning import while ruff and mypy run
         except OSError:
@@ -127,6 +131,16 @@ def validate_files(
         if own_worker is not None:
             own_worker.close()
     return {p: tuple(results) for p, results in done.items()}
+
+
+def readable_root(paths: Sequence[Path]) -> Path:
+    """The directory the worker must read: the files' common parent, unless that is a place
+    as wide as ``/``, ``/tmp`` or the home directory (then the first file's own directory)."""
+    parents = [str(p.resolve().parent) for p in paths]
+    common = os.path.commonpath(parents)
+    too_wide = {os.sep, os.path.realpath(tempfile.gettempdir()), "/tmp",
+                os.path.realpath(os.path.expanduser("~"))}
+    return Path(parents[0] if common in too_wide else common)
 
 
 def validate_source(

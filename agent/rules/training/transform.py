@@ -25,7 +25,7 @@ from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
 from agent.rules.training.data import class_kind, convert_class, is_gradient_tape, tf_data_chain
 from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
-from agent.rules.training.methods import ClassPlan, methods_code, splice
+from agent.rules.training.methods import ClassPlan, Splice, methods_code, splice_all
 from agent.rules.values import code_of
 
 
@@ -173,12 +173,13 @@ class _Training:
     def run(self) -> TrainingResult:
         body = self.block(list(self.module.body), Scope())
         module = self.module.with_changes(body=body)
+        edits: dict[str, Splice] = {}
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue
             init, methods = methods_code(plan, cls, output_names(plan.ir))
-            module = splice(module, cls, init, methods, plan.new_params)
-        self.result.module = module
+            edits[cls] = Splice(init, methods, plan.new_params)
+        self.result.module = splice_all(module, edits)
         return self.result
 
     def block(self, body: list[cst.BaseStatement], scope: Scope) -> list[cst.BaseStatement]:

@@ -9,6 +9,7 @@ inside the code. Each shape is read here; what cannot be read becomes one precis
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ _TOOL_TAG = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.S)
 _PY_LANGS = {"python", "py", "python3", "py3", ""}
 _DIFF_LANGS = {"diff", "patch", "udiff"}
 _CODE_START = re.compile(r"^(import |from \S+ import |class |def |async def |@)")
-_PROSE = re.compile(r"^\s*(?:[A-Z][\w'’-]*|Note|NOTE|Here|This|The)\b[^=()\[\]{}]*[.:!?]?\s*$")
+_PROSE = re.compile(r"^\s*(?:[A-Z][a-z'’]*:?|[0-9]+[.)])\s+[A-Za-z`(][\w`'’,-]*\s")
 MAX_PROSE_FIXES = 8
 
 
@@ -109,6 +110,18 @@ def apply_diff(diff: str, base: str) -> str | None:
     return "\n".join(text) + "\n"
 
 
+def _is_prose(line: str) -> bool:
+    """A sentence, not code: starts like English and does not parse as a statement."""
+    stripped = line.strip()
+    if stripped.startswith("#") or not _PROSE.match(stripped + " "):
+        return False
+    try:
+        ast.parse(stripped)
+    except SyntaxError:
+        return True
+    return False
+
+
 def _parse(code: str) -> cst.Module:
     """Parse, turning prose lines the model left inside the code into comments."""
     for _ in range(MAX_PROSE_FIXES):
@@ -119,7 +132,7 @@ def _parse(code: str) -> cst.Module:
             bad = exc.raw_line - 1
             fixed = False
             for i in (bad, bad - 1):
-                if 0 <= i < len(lines) and _PROSE.match(lines[i]) and not lines[i].lstrip().startswith("#"):
+                if 0 <= i < len(lines) and _is_prose(lines[i]):
                     indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
                     lines[i] = f"{indent}# {lines[i].strip()}"
                     fixed = True
@@ -137,7 +150,7 @@ def _unfenced(reply: str) -> str:
     if start is None:
         return ""
     end = len(lines)
-    while end > start + 1 and lines[end - 1].strip() and not lines[end - 1].startswith((" ", "\t", ")", "]", "}")) and _PROSE.match(lines[end - 1]):
+    while end > start + 1 and (not lines[end - 1].strip() or _is_prose(lines[end - 1])):
         end -= 1
     return "\n".join(lines[start:end]) + "\n"
 

@@ -30,6 +30,8 @@ WELL_KNOWN: dict[str, tuple[str, str]] = {
     "functools": ("functools", "import functools"),
     "itertools": ("itertools", "import itertools"),
     "dataclass": ("dataclasses.dataclass", "from dataclasses import dataclass"),
+    "LazyModuleMixin": ("torch.nn.modules.lazy.LazyModuleMixin",
+                        "from torch.nn.modules.lazy import LazyModuleMixin"),
     **{name: (f"typing.{name}", f"from typing import {name}") for name in _TYPING},
 }
 # Lightning has two package names; the file's choice wins.

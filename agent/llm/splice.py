@@ -338,7 +338,7 @@ def splice(source: str, code: str, qualname: str) -> SpliceResult:
             raise FormatError(f"the reply defines no method for {qualname} (nor a new method of {top})")
         members = list(cls.body.body)
         at = next((i for i, s in enumerate(members) if _name(s) == method), None)
-        old_lines: list[cst.EmptyLine] = [cst.EmptyLine()]
+        old_lines: list[cst.EmptyLine] = [cst.EmptyLine(indent=False)]
         if at is None:
             at = len(members)
             span = 0
@@ -348,7 +348,7 @@ def splice(source: str, code: str, qualname: str) -> SpliceResult:
             old_lines = _strip_todo(old_member.leading_lines)
             span = 1
         placed = [
-            m.with_changes(leading_lines=old_lines if i == 0 else [cst.EmptyLine()])
+            m.with_changes(leading_lines=old_lines if i == 0 else [cst.EmptyLine(indent=False)])
             for i, m in enumerate(new_methods)
         ]
         members[at : at + span] = placed

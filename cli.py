@@ -12,6 +12,22 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Migrate Keras / tf.keras code to PyTorch Lightning, checked.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"k2l-agent {version('k2l-agent')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Migrate Keras / tf.keras code to PyTorch Lightning, checked."""
+
+
 def _fail_usage(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)

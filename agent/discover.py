@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Kind = Literal["python", "other", "symlink", "skip"]
+Kind = Literal["python", "notebook", "other", "symlink", "skip"]
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".mypy_cache",
              ".ruff_cache", ".pytest_cache", "node_modules", ".tox", ".k2l-cache"}
@@ -54,6 +54,8 @@ def walk(root: Path, exclude: Path | None = None) -> Iterator[Entry]:
                 yield _symlink(root, full)
             elif name.endswith(".py"):
                 yield Entry(full, rel, "python")
+            elif name.endswith(".ipynb"):
+                yield Entry(full, rel, "notebook")
             else:
                 yield Entry(full, rel, "other")
 
@@ -78,17 +80,24 @@ class Source:
     encoding: str = "utf-8"
 
 
-def read_python(path: Path, max_bytes: int = MAX_BYTES) -> Source:
-    """Read a .py file, or say in one line why it cannot be converted."""
+def read_bytes(path: Path, max_bytes: int = MAX_BYTES) -> bytes | str:
+    """A file's bytes, or one line saying why they cannot be read."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            return Source(None, f"file too large ({size:,} bytes > {max_bytes:,}): not converted")
-        data = path.read_bytes()
+            return f"file too large ({size:,} bytes > {max_bytes:,}): not converted"
+        return path.read_bytes()
     except PermissionError:
-        return Source(None, "permission denied: cannot read")
+        return "permission denied: cannot read"
     except OSError as exc:
-        return Source(None, f"cannot read: {exc.strerror or exc}")
+        return f"cannot read: {exc.strerror or exc}"
+
+
+def read_python(path: Path, max_bytes: int = MAX_BYTES) -> Source:
+    """Read a .py file, or say in one line why it cannot be converted."""
+    data = read_bytes(path, max_bytes)
+    if isinstance(data, str):
+        return Source(None, data)
     if b"\0" in data:
         return Source(None, "binary content in a .py file: not converted")
     if not FRAMEWORK.search(data):

@@ -16,8 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agent.discover import Entry, read_python, walk
+from agent.discover import FRAMEWORK, Entry, Kind, read_bytes, read_python, walk
 from agent.fsutil import copy_atomic, link, write_atomic
+from agent.notebooks.convert import convert_notebook, relocate_checks, write_scripts
 from agent.records import CheckResult, FileResult, FileStatus, Report
 from agent.rules.convert import Conversion, convert_source
 from agent.rules.models.transform import Recipe
@@ -48,6 +49,8 @@ class _Converted:
     text: str | None  # converted source to write; None = copy the original bytes
     original: str | None = None
     recipes: tuple[Recipe, ...] = ()
+    # notebooks: the code cells as programs, original and converted; the checks run these
+    programs: tuple[str, str] | None = None
 
 
 def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
@@ -56,6 +59,8 @@ def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
         return _Converted(entry, FileResult(entry.rel, "skipped", entry.reason), None)
     if entry.kind == "symlink":
         return _Converted(entry, FileResult(entry.rel, "skipped", entry.reason), None)
+    if entry.kind == "notebook":
+        return _convert_notebook(entry, max_bytes)
     src = read_python(entry.path, max_bytes)
     if src.text is None:
         status = "skipped" if src.reason else "unchanged"
@@ -70,6 +75,22 @@ def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
     keep = conv.source if (conv.changed or conv.unmapped) and conv.source != src.text else None
     return _Converted(entry, _file_result(entry, conv, src.text), keep, src.text,
                       tuple(conv.recipes))
+
+
+def _convert_notebook(entry: Entry, max_bytes: int) -> _Converted:
+    raw = read_bytes(entry.path, max_bytes)
+    if isinstance(raw, str):
+        return _Converted(entry, FileResult(entry.rel, "skipped", raw), None)
+    if not FRAMEWORK.search(raw):
+        return _Converted(entry, FileResult(entry.rel, "unchanged"), None)
+    try:
+        nb = convert_notebook(raw, entry.rel)
+    except Exception as exc:  # a rule bug must not stop the run: report it
+        return _Converted(entry, FileResult(entry.rel, "failed",
+                                            f"internal error in the rules ({type(exc).__name__}: "
+                                            f"{exc}); please report it"), None)
+    programs = (nb.program, nb.script) if nb.text is not None else None
+    return _Converted(entry, nb.result, nb.text, raw.decode("utf-8"), nb.recipes, programs)
 
 
 def unified_diff(rel: str, before: str, after: str) -> str:
@@ -136,7 +157,9 @@ def convert_tree(src: Path, opts: Options, out: Path,
     if src.is_dir():
         entries = list(walk(root, exclude=out if out != root else None))
     else:
-        entries = [Entry(src.resolve(), src.name, "python" if src.suffix == ".py" else "other")]
+        kind: Kind = ("python" if src.suffix == ".py" else
+                      "notebook" if src.suffix == ".ipynb" else "other")
+        entries = [Entry(src.resolve(), src.name, kind)]
     if opts.only is not None:
         entries = [e for e in entries if e.rel in opts.only or e.kind == "other"]
     work = [e for e in entries if e.kind != "other"]
@@ -187,14 +210,22 @@ def _validate(items: list[_Converted], out: Path, opts: Options
               ) -> dict[str, tuple[CheckResult, ...]]:
     from agent.validate import validate_files
 
-    targets = [out / i.entry.rel for i in items if i.text is not None]
+    scripts = {i.entry.rel: write_scripts(out, i.entry.rel, i.programs)
+               for i in items if i.programs is not None}
+    targets = [scripts[i.entry.rel][0] if i.entry.rel in scripts else out / i.entry.rel
+               for i in items if i.text is not None]
     if not targets:
         return {}
     results = validate_files(targets, time_limit_s=opts.time_limit_s)
-    by_rel = {path.relative_to(out).as_posix(): checks for path, checks in results.items()}
+    notebook_of = {converted: rel for rel, (converted, _) in scripts.items()}
+    by_rel = {}
+    for path, checks in results.items():
+        rel = notebook_of.get(path)
+        by_rel[rel or path.relative_to(out).as_posix()] = (
+            checks if rel is None else relocate_checks(checks, path.read_text(), rel))
     eligible = [i for i in items if i.entry.rel in by_rel
                 and not any(c.status == "failed" for c in by_rel[i.entry.rel])]
-    equivalence = _equivalence(eligible, out, opts)
+    equivalence = _equivalence(eligible, out, opts, scripts)
     for rel, checks in by_rel.items():
         failed = next((c.name for c in checks if c.status == "failed"), None)
         eq = equivalence.get(rel) or CheckResult(
@@ -204,7 +235,8 @@ def _validate(items: list[_Converted], out: Path, opts: Options
     return by_rel
 
 
-def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str, CheckResult]:
+def _equivalence(items: list[_Converted], out: Path, opts: Options,
+                 scripts: dict[str, tuple[Path, Path]]) -> dict[str, CheckResult]:
     """Build each Keras original and its conversion in one subprocess; compare outputs."""
     jobs: list[dict[str, str]] = []
     owners: list[tuple[str, Recipe]] = []
@@ -215,7 +247,9 @@ def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str,
                 results.setdefault(item.entry.rel, []).append(CheckResult(
                     "equivalence", "not_run", f"{recipe.class_name}: its builder needs arguments"))
                 continue
-            jobs.append({"original": str(item.entry.path), "converted": str(out / item.entry.rel),
+            converted, original = scripts.get(item.entry.rel,
+                                              (out / item.entry.rel, item.entry.path))
+            jobs.append({"original": str(original), "converted": str(converted),
                          "class_name": recipe.class_name, "var": recipe.var,
                          "function": recipe.function, "original_code": recipe.original_code})
             owners.append((item.entry.rel, recipe))

@@ -23,6 +23,11 @@ def headline(report: Report) -> str:
             f"{s['skipped']} skipped, {s['unchanged']} unchanged.")
 
 
+def _at(line: int, cell: int | None) -> str:
+    """``line 12``, or ``cell 3, line 2`` in a notebook."""
+    return f"line {line}" if cell is None else f"cell {cell}, line {line}"
+
+
 def _file_md(f: FileResult) -> list[str]:
     out = [f"### `{f.path}`: {f.status}"]
     if f.reason:
@@ -31,14 +36,15 @@ def _file_md(f: FileResult) -> list[str]:
         msg = f": {c.message}" if c.message else ""
         out.append(f"- check **{c.name}**: {_ICON[c.status]}{msg}")
         for diag in c.diagnostics[:10]:
-            out.append(f"  - `{diag.file or f.path}:{diag.line}:{diag.col}` {diag.code} "
+            cell = "" if diag.cell is None else f"cell {diag.cell}:"
+            out.append(f"  - `{diag.file or f.path}:{cell}{diag.line}:{diag.col}` {diag.code} "
                        f"{diag.message}")
     for u in f.unmapped:
-        out.append(f"- line {u.line}: **needs a person**: `{u.keras_name}`: {u.reason}")
+        out.append(f"- {_at(u.line, u.cell)}: **needs a person**: `{u.keras_name}`: {u.reason}")
     for w in f.warnings:
-        out.append(f"- line {w.line}: warning: {w.message}")
+        out.append(f"- {_at(w.line, w.cell)}: warning: {w.message}")
     for d in f.keras_deps_left:
-        out.append(f"- line {d.line}: Keras/TF left: `{d.name}` ({d.why})")
+        out.append(f"- {_at(d.line, d.cell)}: Keras/TF left: `{d.name}` ({d.why})")
     if f.llm.calls:
         out.append(f"- LLM: {f.llm.calls} calls, {f.llm.tokens} tokens, {f.llm.retries} retries, "
                    f"{f.llm.cache_hits} cache hits")
@@ -47,7 +53,8 @@ def _file_md(f: FileResult) -> list[str]:
         out.append("| line | rule | change |")
         out.append("| ---: | --- | --- |")
         for change in f.changes:
-            out.append(f"| {change.line} | `{change.rule}` | "
+            where = change.line if change.cell is None else _at(change.line, change.cell)
+            out.append(f"| {where} | `{change.rule}` | "
                        f"{change.message.replace('|', '/')} |")
     out.append("")
     return out

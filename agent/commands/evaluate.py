@@ -25,6 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from agent.notebooks.convert import source_text
 from agent.records import CheckResult, FileResult, Report
 
 SCHEMA_VERSION = 1
@@ -140,7 +141,7 @@ def _guess_builder(text: str) -> str:
 def _imports_framework(path: Path) -> str:
     """A Keras/TensorFlow import the rules did not report, or "" (a second opinion)."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = ast.parse(source_text(path))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return ""
     for node in ast.walk(tree):
@@ -370,7 +371,7 @@ def render_markdown(doc: dict[str, Any], command: str) -> str:
 
 
 def _is_case(result: FileResult, text: str) -> bool:
-    return result.path.endswith(".py") and (HEADER.search(text[:4000]) is not None or
+    return result.path.endswith((".py", ".ipynb")) and (HEADER.search(text[:4000]) is not None or
                                             re.search(r"\b(keras|tensorflow)\b", text) is not None)
 
 
@@ -381,7 +382,7 @@ def score_report(report: Report, cases_dir: Path, out_dir: Path,
     for result in sorted(report.files, key=lambda f: f.path):
         original = root / result.path
         try:
-            text = original.read_text(encoding="utf-8", errors="replace")
+            text = source_text(original)
         except OSError:
             continue
         if not _is_case(result, text):

@@ -57,6 +57,10 @@ def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path) -> tuple[Any, l
         notes: list[str] = []
         for k, item in enumerate(items):
             pending = [u for u in item.result.unmapped if u.qualname]
+            if pending and item.entry.kind == "notebook":
+                notes.append(f"{item.entry.rel}: notebooks go through the rules only; "
+                             "the LLM stage works on .py files")
+                continue
             name = Path(item.entry.rel).name
 
             def check(code: str, n: str = name, rel: str = item.entry.rel

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-# python: read and maybe convert; other: copied; symlink: recreated as a link; copy: copied
-# but not converted, with a report line (a name that is not UTF-8); skip: left out, one line
-Kind = Literal["python", "other", "symlink", "copy", "skip"]
+# python / notebook: read and maybe convert; other: copied; symlink: recreated as a link;
+# copy: copied but not converted, with a report line (a name that is not UTF-8); skip: left
+# out, one line
+Kind = Literal["python", "notebook", "other", "symlink", "copy", "skip"]
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".mypy_cache",
              ".ruff_cache", ".pytest_cache", "node_modules", ".tox", ".k2l-cache"}
@@ -88,6 +89,8 @@ def walk(root: Path, exclude: Path | None = None) -> Iterator[Entry]:
                              "unchanged, not converted")
             elif name.endswith(".py"):
                 yield _entry(root, here / name, "python")
+            elif name.endswith(".ipynb"):
+                yield _entry(root, here / name, "notebook")
             else:
                 yield _entry(root, here / name, "other")
     yield from _unlisted(root, unlisted)
@@ -160,8 +163,8 @@ class Source:
     encoding: str = "utf-8"
 
 
-def read_python(path: Path, max_bytes: int = MAX_BYTES) -> Source:
-    """Read a .py file, or say in one line why it cannot be converted.
+def read_bytes(path: Path, max_bytes: int = MAX_BYTES) -> bytes | str:
+    """A file's bytes, or one line saying why they cannot be read.
 
     Opened non-blocking and checked with fstat before any read: a FIFO or device that
     slipped past :func:`walk` (or is given as SRC) is reported, never waited on.
@@ -169,24 +172,31 @@ def read_python(path: Path, max_bytes: int = MAX_BYTES) -> Source:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except PermissionError:
-        return Source(None, "permission denied: cannot read")
+        return "permission denied: cannot read"
     except OSError as exc:
-        return Source(None, f"cannot read: {exc.strerror or exc}")
+        return f"cannot read: {exc.strerror or exc}"
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            return Source(None, "not a regular file: not read")
+            return "not a regular file: not read"
         if st.st_size > max_bytes:
-            return Source(None, f"file too large ({st.st_size:,} bytes > {max_bytes:,}): "
-                          "not converted")
+            return f"file too large ({st.st_size:,} bytes > {max_bytes:,}): not converted"
         with os.fdopen(os.dup(fd), "rb") as fh:
             data = fh.read(max_bytes + 1)
     except OSError as exc:
-        return Source(None, f"cannot read: {exc.strerror or exc}")
+        return f"cannot read: {exc.strerror or exc}"
     finally:
         os.close(fd)
     if len(data) > max_bytes:
-        return Source(None, f"file too large (> {max_bytes:,} bytes): not converted")
+        return f"file too large (> {max_bytes:,} bytes): not converted"
+    return data
+
+
+def read_python(path: Path, max_bytes: int = MAX_BYTES) -> Source:
+    """Read a .py file, or say in one line why it cannot be converted."""
+    data = read_bytes(path, max_bytes)
+    if isinstance(data, str):
+        return Source(None, data)
     if b"\0" in data:
         return Source(None, "binary content in a .py file: not converted")
     if not FRAMEWORK.search(data):

@@ -11,21 +11,33 @@ import difflib
 import json
 import multiprocessing
 import stat
-import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from agent.discover import Entry, display_name, encode_source, read_python, walk
+from agent.discover import (
+    FRAMEWORK,
+    Entry,
+    Kind,
+    display_name,
+    encode_source,
+    read_bytes,
+    read_python,
+    walk,
+)
 from agent.fsutil import copy_atomic, link, write_atomic
 from agent.guard import git
 from agent.guard.interrupt import Interrupted, ignore_in_worker, signals_held, stop_children
 from agent.guard.paths import OutputRefused, check_output, default_output, mark_output
+from agent.notebooks.convert import convert_notebook, relocate_checks, write_scripts
 from agent.records import CheckResult, FileResult, FileStatus, Report
 from agent.rules.convert import Conversion, convert_source
 from agent.rules.models.transform import Recipe
+from agent.rules.semantics import changes_semantics
+from agent.sandbox import Sandbox, SandboxError, resolve
 
 
 class UsageError(Exception):
@@ -44,6 +56,7 @@ class Options:
     only: frozenset[str] | None = None  # relative paths (``--changed-only``)
     max_bytes: int = 2_000_000
     time_limit_s: float = 60.0
+    sandbox: str = "auto"  # auto | bwrap | none: how executed code is contained (sandbox.py)
 
 
 @dataclass(frozen=True)
@@ -54,12 +67,16 @@ class _Converted:
     original: str | None = None
     recipes: tuple[Recipe, ...] = ()
     encoding: str = "utf-8"  # the original's, so the written file round-trips
+    # notebooks: the code cells as programs, original and converted; the checks run these
+    programs: tuple[str, str] | None = None
 
 
 def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
     """Everything that can go wrong with one file ends up in its FileResult."""
     if entry.kind in ("skip", "symlink", "copy"):
         return _Converted(entry, FileResult(entry.name, "skipped", entry.reason), None)
+    if entry.kind == "notebook":
+        return _convert_notebook(entry, max_bytes)
     src = read_python(entry.path, max_bytes)
     if src.text is None:
         status = "skipped" if src.reason else "unchanged"
@@ -76,6 +93,23 @@ def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
                       tuple(conv.recipes), src.encoding)
 
 
+def _convert_notebook(entry: Entry, max_bytes: int) -> _Converted:
+    raw = read_bytes(entry.path, max_bytes)
+    if isinstance(raw, str):
+        return _Converted(entry, FileResult(entry.rel, "skipped", raw), None)
+    if not FRAMEWORK.search(raw):
+        return _Converted(entry, FileResult(entry.rel, "unchanged"), None)
+    try:
+        nb = convert_notebook(raw, entry.rel)
+    except Exception as exc:  # a rule bug must not stop the run: report it
+        return _Converted(entry, FileResult(entry.rel, "failed",
+                                            f"internal error in the rules ({type(exc).__name__}: "
+                                            f"{exc}); please report it"), None)
+    programs = (nb.program, nb.script) if nb.text is not None else None
+    return _Converted(entry, nb.result, nb.text, raw.decode("utf-8", "replace"), nb.recipes,
+                      programs=programs)
+
+
 def unified_diff(rel: str, before: str, after: str) -> str:
     return "".join(difflib.unified_diff(before.splitlines(keepends=True),
                                         after.splitlines(keepends=True),
@@ -85,15 +119,21 @@ def unified_diff(rel: str, before: str, after: str) -> str:
 def _file_result(entry: Entry, conv: Conversion, original: str) -> FileResult:
     if conv.error:
         return FileResult(entry.rel, "failed", conv.error)
+    semantic = [w for w in conv.warnings if changes_semantics(w.message)]
+    reason = ""
     if not conv.changed and not conv.unmapped:
         status = "unchanged"
     elif conv.unmapped:
         status = "partial"
+    elif semantic:  # converted, but it does not do exactly what the original did
+        status = "partial"
+        reason = (f"{len(semantic)} warned change(s) of behaviour, first at line "
+                  f"{semantic[0].line}: {semantic[0].message}")
     else:
         status = "converted"
     diff = unified_diff(entry.rel, original, conv.source)
     return FileResult(
-        entry.rel, status,  # type: ignore[arg-type]
+        entry.rel, status, reason,  # type: ignore[arg-type]
         changes=tuple(conv.changes), warnings=tuple(conv.warnings),
         unmapped=tuple(conv.unmapped), keras_deps_left=tuple(conv.keras_deps), diff=diff,
     )
@@ -168,7 +208,9 @@ def convert_tree(src: Path, opts: Options, out: Path,
     if src.is_dir():
         entries = list(walk(root, exclude=out if out != root else None))
     else:
-        entries = [Entry(src.resolve(), src.name, "python" if src.suffix == ".py" else "other")]
+        kind: Kind = ("python" if src.suffix == ".py" else
+                      "notebook" if src.suffix == ".ipynb" else "other")
+        entries = [Entry(src.resolve(), src.name, kind)]
     if opts.only is not None:
         entries = [e for e in entries if e.rel in opts.only or e.kind == "other"]
     state.entries = entries
@@ -229,18 +271,47 @@ def _same_copy(src: Path, dst: Path) -> bool:
     return stat.S_ISREG(b.st_mode) and (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns)
 
 
-def _validate(items: list[_Converted], out: Path, opts: Options
+def _write_originals(items: list[_Converted], out: Path, tmp: Path) -> dict[Path, Path]:
+    """Each converted file's original text under ``tmp`` (the source may be rewritten in
+    place): checks compare against it so findings already there do not count."""
+    found: dict[Path, Path] = {}
+    for item in items:
+        if item.text is None or item.original is None:
+            continue
+        copy = tmp / item.entry.rel
+        try:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(item.original, encoding="utf-8")
+        except OSError:
+            continue
+        found[out / item.entry.rel] = copy
+    return found
+
+
+def _validate(items: list[_Converted], src: Path, out: Path, opts: Options, sandbox: Sandbox
               ) -> dict[str, tuple[CheckResult, ...]]:
     from agent.validate import validate_files
 
-    targets = [out / i.entry.rel for i in items if i.text is not None]
+    scripts = {i.entry.rel: write_scripts(out, i.entry.rel, i.programs)
+               for i in items if i.programs is not None}
+    targets = [scripts[i.entry.rel][0] if i.entry.rel in scripts else out / i.entry.rel
+               for i in items if i.text is not None]
     if not targets:
         return {}
-    results = validate_files(targets, time_limit_s=opts.time_limit_s)
-    by_rel = {path.relative_to(out).as_posix(): checks for path, checks in results.items()}
+    with tempfile.TemporaryDirectory(prefix="k2l-originals-") as tmp:
+        originals = _write_originals([i for i in items if i.programs is None], out, Path(tmp))
+        originals.update(scripts.values())  # a notebook's program, converted -> original
+        results = validate_files(targets, time_limit_s=opts.time_limit_s, sandbox=sandbox,
+                                 originals=originals)
+    notebook_of = {converted: rel for rel, (converted, _) in scripts.items()}
+    by_rel = {}
+    for path, checks in results.items():
+        rel = notebook_of.get(path)
+        by_rel[rel or path.relative_to(out).as_posix()] = (
+            checks if rel is None else relocate_checks(checks, path.read_text(), rel))
     eligible = [i for i in items if i.entry.rel in by_rel
                 and not any(c.status == "failed" for c in by_rel[i.entry.rel])]
-    equivalence = _equivalence(eligible, out, opts)
+    equivalence = _equivalence(eligible, src, out, opts, scripts, sandbox)
     for rel, checks in by_rel.items():
         failed = next((c.name for c in checks if c.status == "failed"), None)
         eq = equivalence.get(rel) or CheckResult(
@@ -250,8 +321,10 @@ def _validate(items: list[_Converted], out: Path, opts: Options
     return by_rel
 
 
-def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str, CheckResult]:
-    """Build each Keras original and its conversion in one subprocess; compare outputs."""
+def _equivalence(items: list[_Converted], src: Path, out: Path, opts: Options,
+                 scripts: dict[str, tuple[Path, Path]], sandbox: Sandbox
+                 ) -> dict[str, CheckResult]:
+    """Build each Keras original and its conversion in one sandboxed process; compare."""
     jobs: list[dict[str, str]] = []
     owners: list[tuple[str, Recipe]] = []
     results: dict[str, list[CheckResult]] = {}
@@ -261,24 +334,19 @@ def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str,
                 results.setdefault(item.entry.rel, []).append(CheckResult(
                     "equivalence", "not_run", f"{recipe.class_name}: its builder needs arguments"))
                 continue
-            jobs.append({"original": str(item.entry.path), "converted": str(out / item.entry.rel),
+            converted, original = scripts.get(item.entry.rel,
+                                              (out / item.entry.rel, item.entry.path))
+            jobs.append({"original": str(original), "converted": str(converted),
                          "class_name": recipe.class_name, "var": recipe.var,
                          "function": recipe.function, "original_code": recipe.original_code})
             owners.append((item.entry.rel, recipe))
     if jobs:
-        started = time.perf_counter()
-        try:
-            proc = subprocess.run([sys.executable, "-m", "agent.tools.equivalence_job"],
-                                  input=json.dumps(jobs), capture_output=True, text=True,
-                                  timeout=opts.time_limit_s * (1 + len(jobs)))
-            answers = json.loads(proc.stdout) if proc.returncode == 0 else None
-        except (subprocess.TimeoutExpired, json.JSONDecodeError):
-            answers = None
-        seconds = time.perf_counter() - started
+        root = src if src.is_dir() else src.parent
+        answers, why, seconds = run_equivalence_jobs(
+            jobs, sandbox, read_paths=(root, out), timeout_s=opts.time_limit_s * (1 + len(jobs)))
         for k, (rel, _) in enumerate(owners):
             if answers is None:
-                result = CheckResult("equivalence", "not_run",
-                                     "equivalence worker crashed or timed out", seconds=seconds)
+                result = CheckResult("equivalence", "not_run", why, seconds=seconds)
             else:
                 a = answers[k]
                 result = CheckResult("equivalence", a["status"], a["message"], seconds=seconds)
@@ -301,6 +369,30 @@ class Stopped(Exception):
         self.report, self.out, self.exit_code = report, out, exit_code
 
 
+def run_equivalence_jobs(jobs: list[dict[str, str]], sandbox: Sandbox, *,
+                         read_paths: tuple[Path, ...], timeout_s: float
+                         ) -> tuple[list[dict[str, Any]] | None, str, float]:
+    """``agent.tools.equivalence_job`` in the sandbox: its answers, or None and why not."""
+    result = sandbox.run([sys.executable, "-m", "agent.tools.equivalence_job"],
+                         input=json.dumps(jobs), timeout_s=timeout_s, read_paths=read_paths)
+    if result.limit:
+        return None, f"equivalence job stopped: {result.why}", result.seconds
+    try:
+        answers = json.loads(result.stdout) if result.returncode == 0 else None
+    except json.JSONDecodeError:
+        answers = None
+    if not isinstance(answers, list) or len(answers) != len(jobs):
+        return None, f"equivalence job crashed: {result.why}", result.seconds
+    return answers, "", result.seconds
+
+
+def resolve_sandbox(opts: Options) -> Sandbox:
+    try:
+        return resolve(opts.sandbox)
+    except SandboxError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def migrate(src: Path, opts: Options, progress: Callable[[str], None] | None = None,
             llm_stage: Callable[[list[_Converted], Path], list[str]] | None = None
             ) -> tuple[Report, list[_Converted], Path]:
@@ -319,6 +411,8 @@ def _run(src: Path, opts: Options, out: Path, state: RunState,
          progress: Callable[[str], None] | None,
          llm_stage: Callable[[list[_Converted], Path], list[str]] | None
          ) -> tuple[Report, list[_Converted], Path]:
+    # code runs in validation and in the LLM stage's checks; the report says how it was held
+    sandbox = resolve_sandbox(opts) if (opts.validate or opts.llm) and not opts.diff else None
     items = convert_tree(src, opts, out, progress, state)
     state.items = items
     notes: list[str] = []
@@ -336,9 +430,11 @@ def _run(src: Path, opts: Options, out: Path, state: RunState,
             raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
     state.phase = "writing"
     items = write_tree(items, out, opts.in_place, state.written)
+    if sandbox is not None:
+        notes.append(sandbox.describe())
     state.phase = "validating"
-    if opts.validate:
-        checks = _validate(items, out, opts)
+    if opts.validate and sandbox is not None:
+        checks = _validate(items, src, out, opts, sandbox)
         for k, item in enumerate(items):
             if item.entry.rel in checks:
                 items[k] = replace(item, result=replace(item.result, checks=checks[item.entry.rel]))

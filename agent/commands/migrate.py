@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.guard.interrupt import Interrupted, signals_held, signals_raise
+from agent.guard.paths import OutputRefused, check_report
 from agent.pipeline import (
     Options,
     Stopped,
@@ -188,6 +189,11 @@ def _run_migrate(src: Path, opts: Options, report: Path | None, no_llm: bool, di
     try:
         from agent.pipeline import output_dir
 
+        if report is not None and not diff:
+            try:
+                check_report(src, report)
+            except OutputRefused as exc:
+                raise UsageError(str(exc)) from None
         report_dir = report.parent if report is not None else output_dir(src, opts)
         if not no_llm and not diff:
             stage, notes = _llm_stage(llm_cli, src, report_dir, resolve_sandbox(opts))

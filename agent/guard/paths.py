@@ -43,6 +43,30 @@ def recorded_source(out: Path) -> Path | None:
 
 def check_output(src: Path, out: Path, force: bool) -> None:
     """Raise :class:`OutputRefused` unless writing the converted tree to ``out`` is safe."""
+    try:
+        _check_output(src, out, force)
+    except OSError as exc:  # e.g. a name over the OS limit
+        raise OutputRefused(f"cannot use --out {out}: {exc.strerror or exc}") from None
+
+
+def check_report(src: Path, md: Path) -> None:
+    """``--report`` must not overwrite a source file: inside SRC, an existing ``.md`` or
+    ``.json`` at the report's paths must be an earlier k2l-agent report."""
+    root = (src if src.is_dir() else src.parent).resolve()
+    for path in (md, md.with_suffix(".json")):
+        try:
+            full = path.resolve()
+            if not _inside(full, root) or not full.exists():
+                continue
+            head = full.read_bytes()[:200]
+        except OSError as exc:
+            raise OutputRefused(f"cannot use --report {path}: {exc.strerror or exc}") from None
+        if b'"tool": "k2l-agent"' not in head and not head.startswith(b"# k2l-agent"):
+            raise OutputRefused(f"--report would overwrite {path}, a file of the source that "
+                                "is not an earlier k2l-agent report")
+
+
+def _check_output(src: Path, out: Path, force: bool) -> None:
     root = (src if src.is_dir() else src.parent).resolve()
     out = out.resolve()
     if out.exists() and not out.is_dir():

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from adversarial.robust_harness import MODEL, k2l, outside, snapshot
 
 

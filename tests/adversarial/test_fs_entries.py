@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from adversarial.robust_harness import MODEL, k2l, outside, snapshot
 
 

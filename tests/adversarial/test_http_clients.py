@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
+from adversarial.robust_http import Request, drip, fixed, respond, serve
 from agent.github.client import GitHubClient, GitHubError
 from agent.llm.client import LLMClient, LLMUnavailable
 from agent.llm.config import LLMConfig
-
-from .robust_http import Request, drip, fixed, respond, serve
 
 TOKEN = "ghp_secret_token_value"
 COMMENTS = "/repos/o/r/issues/7/comments"
@@ -228,7 +227,7 @@ model = keras.Sequential([keras.Input(shape=(4,)), Warp(), keras.layers.Dense(2)
 
 
 def test_migrate_with_an_endpoint_answering_html_is_a_report_note(tmp_path: Path) -> None:
-    from .robust_harness import k2l
+    from adversarial.robust_harness import k2l
 
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()

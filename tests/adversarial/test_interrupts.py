@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .robust_harness import MODEL, REPO, k2l, outside, snapshot
+from adversarial.robust_harness import MODEL, REPO, k2l, outside, snapshot
 
 
 def _children(pid: int) -> set[int]:

@@ -71,6 +71,12 @@ def _check_output(src: Path, out: Path, force: bool) -> None:
     out = out.resolve()
     if out.exists() and not out.is_dir():
         raise OutputRefused(f"--out {out} exists and is not a directory")
+    if not src.is_dir():  # one file: only its own directory would overwrite it
+        if out == root:
+            raise OutputRefused(f"--out {out} is the directory of {src.name}: that would "
+                                "overwrite it (use --in-place to rewrite a git-tracked file)")
+        _check_reuse(out, force)
+        return
     if out == root:
         raise OutputRefused(f"--out {out} is the source directory: that would overwrite the "
                             "sources (use --in-place to rewrite git-tracked files)")
@@ -85,7 +91,12 @@ def _check_output(src: Path, out: Path, force: bool) -> None:
         hint = " (or pass --force for a new, empty directory)" if empty else ""
         raise OutputRefused(f"--out {out} lies inside the source {root} and is not an earlier "
                             f"output of it; choose an --out outside the source{hint}")
-    if not empty and earlier is None and not force:
+    _check_reuse(out, force)
+
+
+def _check_reuse(out: Path, force: bool) -> None:
+    """An existing, non-empty --out must be an earlier k2l-agent output (or --force)."""
+    if out.exists() and any(out.iterdir()) and recorded_source(out) is None and not force:
         raise OutputRefused(f"{out} exists and is not an earlier k2l-agent output; choose "
                             "another --out or pass --force")
 

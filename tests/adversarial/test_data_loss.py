@@ -155,3 +155,18 @@ def test_out_path_over_the_os_limit_is_a_usage_error(tmp_path: Path) -> None:
               "--no-validate")
     assert run.code == 2 and not run.traceback, run.stderr
     assert "too long" in run.stderr.lower()
+
+
+def test_single_file_source_writes_beside_it_never_over_it(tmp_path: Path) -> None:
+    src = _src(tmp_path)
+    model = src / "pkg" / "model.py"
+    before = snapshot(tmp_path)
+    for extra in ((), ("--force",)):
+        run = k2l("migrate", str(model), "--out", str(src / "pkg"), "--no-llm",
+                  "--no-validate", *extra)
+        assert run.code == 2 and not run.traceback and "overwrite" in run.stderr
+    assert snapshot(tmp_path) == before
+    run = k2l("migrate", "model.py", "--no-llm", "--no-validate", cwd=src / "pkg")
+    assert run.code == 0 and not run.traceback, run.stderr
+    assert "nn.Linear" in (src / "pkg" / "model.py-k2l" / "model.py").read_text()
+    assert model.read_text() == MODEL

@@ -84,7 +84,7 @@ def render_markdown(report: Report) -> str:
 
 def write_reports(report: Report, md_path: Path, json_path: Path) -> None:
     write_atomic(json_path, (json.dumps(report_to_json(report), indent=2) + "\n").encode())
-    write_atomic(md_path, render_markdown(report).encode())
+    write_atomic(md_path, render_markdown(report).encode("utf-8", "backslashreplace"))
 
 
 def exit_reasons(report: Report) -> list[str]:

@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 
 import pytest
-from sandbox_harness import KINDS, SECRETS, unique_token, wait_gone
 
 from agent.commands.migrate import run_migrate
 from agent.sandbox import resolve
+
+from .helpers import KINDS, SECRETS, unique_token, wait_gone
 
 MODEL = """
 model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(2)])

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from sandbox_harness import KINDS, PROGRAMS, SECRETS, unique_token, wait_gone
 
 from agent.sandbox import Limits, Sandbox, resolve
+
+from .helpers import KINDS, PROGRAMS, SECRETS, unique_token, wait_gone
 
 
 def _python(program: str, *args: str) -> list[str]:

@@ -219,11 +219,15 @@ def _validate(items: list[_Converted], out: Path, opts: Options
         originals = _write_originals(items, out, Path(tmp))
         results = validate_files(targets, time_limit_s=opts.time_limit_s, originals=originals)
     by_rel = {path.relative_to(out).as_posix(): checks for path, checks in results.items()}
+    # the model's equivalence does not depend on the code around it: a failed script check
+    # (data handling, a call the rules left) does not stop it
     eligible = [i for i in items if i.entry.rel in by_rel
-                and not any(c.status == "failed" for c in by_rel[i.entry.rel])]
+                and not any(c.status == "failed" and c.name != "script"
+                            for c in by_rel[i.entry.rel])]
     equivalence = _equivalence(eligible, out, opts)
     for rel, checks in by_rel.items():
-        failed = next((c.name for c in checks if c.status == "failed"), None)
+        failed = next((c.name for c in checks if c.status == "failed" and c.name != "script"),
+                      None)
         eq = equivalence.get(rel) or CheckResult(
             "equivalence", "not_run", f"earlier check failed: {failed}" if failed
             else "no model built by the rules in this file")

@@ -1,4 +1,4 @@
-"""Validate converted files: parse → ruff → mypy → fast_dev_run, cheapest first.
+"""Validate converted files: parse → ruff → mypy → fast_dev_run → script, cheapest first.
 
 Each file stops at its first failed check; the checks after it are ``not_run`` with the
 reason, so the report and the LLM repair loop see exactly one thing to fix. ruff and mypy run
@@ -27,7 +27,7 @@ from agent.tools.fast_dev_run import Worker
 from agent.tools.mypy import ORIGINAL_FLAGS, run_mypy
 from agent.tools.ruff import run_ruff
 
-CHECKS: tuple[str, ...] = ("parse", "ruff", "mypy", "fast_dev_run")
+CHECKS: tuple[str, ...] = ("parse", "ruff", "mypy", "fast_dev_run", "script")
 
 
 def _syntax_error(source: str, path: Path) -> Diagnostic | None:
@@ -122,7 +122,7 @@ def validate_files(
         return [p for p in paths if p not in failed]
 
     own_worker: Worker | None = None
-    if "fast_dev_run" in wanted and paths:
+    if {"fast_dev_run", "script"} & set(wanted) and paths:
         if worker is None:
             worker = own_worker = Worker()
         try:
@@ -153,6 +153,11 @@ def validate_files(
                 for path in todo:
                     assert worker is not None
                     record(path, worker.validate(
+                        path, time_limit_s=time_limit_s, memory_limit_mb=memory_limit_mb))
+            elif name == "script":
+                for path in todo:
+                    assert worker is not None
+                    record(path, worker.run_script(
                         path, time_limit_s=time_limit_s, memory_limit_mb=memory_limit_mb))
     finally:
         if own_worker is not None:

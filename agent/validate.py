@@ -22,6 +22,7 @@ from pathlib import Path
 import libcst
 
 from agent.records import CheckResult, Diagnostic
+from agent.sandbox import Sandbox
 from agent.tools.baseline import judge
 from agent.tools.fast_dev_run import Worker
 from agent.tools.mypy import ORIGINAL_FLAGS, run_mypy
@@ -96,12 +97,14 @@ def validate_files(
     time_limit_s: float = 60.0,
     memory_limit_mb: int = 4096,
     mypy_cache_dir: Path | None = None,
+    sandbox: Sandbox | None = None,
     originals: Mapping[Path, Path] | None = None,
 ) -> dict[Path, tuple[CheckResult, ...]]:
     """Results per path, in the order of ``CHECKS`` (only the requested ones).
 
     ``worker`` is reused when given (the caller closes it); otherwise one is started for this
-    call and closed at the end. ``mypy_cache_dir`` defaults to ``~/.cache/k2l-agent/mypy``.
+    call, in ``sandbox`` (default: ``agent.sandbox.default()``), and closed at the end.
+    ``mypy_cache_dir`` defaults to ``~/.cache/k2l-agent/mypy``.
     ``originals`` maps a converted file to its original: ruff and mypy findings that were
     already there (same code and message on an unchanged line) do not fail the file.
     """
@@ -124,7 +127,8 @@ def validate_files(
     own_worker: Worker | None = None
     if {"fast_dev_run", "script"} & set(wanted) and paths:
         if worker is None:
-            worker = own_worker = Worker()
+            worker = own_worker = Worker(sandbox=sandbox)
+        worker.allow([readable_root(paths)])
         try:
             worker.spawn()  # torch and Lightning import while ruff and mypy run
         except OSError:
@@ -163,6 +167,16 @@ def validate_files(
         if own_worker is not None:
             own_worker.close()
     return {p: tuple(results) for p, results in done.items()}
+
+
+def readable_root(paths: Sequence[Path]) -> Path:
+    """The directory the worker must read: the files' common parent, unless that is a place
+    as wide as ``/``, ``/tmp`` or the home directory (then the first file's own directory)."""
+    parents = [str(p.resolve().parent) for p in paths]
+    common = os.path.commonpath(parents)
+    too_wide = {os.sep, os.path.realpath(tempfile.gettempdir()), "/tmp",
+                os.path.realpath(os.path.expanduser("~"))}
+    return Path(parents[0] if common in too_wide else common)
 
 
 def validate_source(

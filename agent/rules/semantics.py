@@ -33,12 +33,13 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "Lazy modules: torch's default init"),
     WarningKind(r"nn\.LazyLinear infers it on first call", True,
                 "Lazy module: torch's default init"),
-    WarningKind(r"is a truncated normal in Keras", True, "another initial distribution"),
     WarningKind(r"depthwise kernel init uses torch's fan", True, "another initial distribution"),
     WarningKind(r"depthwise initializer fans follow torch's weight shape", True,
                 "another initial distribution"),
     WarningKind(r"Embedding\(mask_zero=True\): torch has no implicit masks", True,
                 "padded steps reach later layers"),
+    WarningKind(r"Masking: the zeroed steps are computed as in Keras, but torch layers after it "
+                r"do not skip them", True, "masked steps reach later layers"),
     WarningKind(r"add_weight for self\..* has no literal name=", False,
                 "naming only: port_weights pairs unnamed weights by creation order"),
     # training

@@ -68,6 +68,34 @@ def _gaussian_noise(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     return Built(out=ins[0], forward=f"{{x}} + {std} * torch.randn_like({{x}}) if self.training else {{x}}")
 
 
+def _alpha_dropout(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+    # torch's AlphaDropout uses Keras's SELU constants and affine correction
+    if a.get("noise_shape") is not None:
+        raise Unsupported("AlphaDropout(noise_shape=...) has no torch equivalent")
+    a.get("seed")
+    return Built(out=ins[0], forward="{m}({x})",
+                 modules=(("", f"nn.AlphaDropout(p={a.code('rate')})"),))
+
+
+def _gaussian_dropout(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+    # Keras: x * N(1, sqrt(rate / (1 - rate))) while training, identity otherwise
+    a.get("seed")
+    rate = a.code("rate")
+    std = f"({rate} / (1 - {rate})) ** 0.5"
+    return Built(out=ins[0], forward=(f"{{x}} * (1 + {std} * torch.randn_like({{x}})) "
+                                      "if self.training else {x}"))
+
+
+def _masking(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+    # Keras zeroes the steps whose features all equal mask_value and passes a mask on;
+    # torch layers take no implicit mask, so later layers see the zeroed steps
+    value = a.code("mask_value")
+    return Built(out=ins[0], layout="keras",
+                 forward=f"{{x}} * ({{x}} != {value}).any(dim=-1, keepdim=True)",
+                 warnings=("Masking: the zeroed steps are computed as in Keras, but torch layers "
+                           "after it do not skip them (no implicit masks)",))
+
+
 def _flatten(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     if a.get("data_format") not in (None, "channels_last"):
         raise Unsupported("Flatten(data_format='channels_first')")
@@ -178,6 +206,23 @@ SPECS: tuple[LayerSpec, ...] = (
         "GaussianNoise", ("stddev", "seed"), {"seed": None}, _gaussian_noise,
         torch=("torch.randn_like",),
         examples=(Example("layers.GaussianNoise(0.1)", (4,), ("torch.randn_like(",)),),
+    ),
+    LayerSpec(
+        "AlphaDropout", ("rate", "noise_shape", "seed"), {"noise_shape": None, "seed": None},
+        _alpha_dropout, torch=("torch.nn.AlphaDropout",),
+        torch_kwargs={"torch.nn.AlphaDropout": ("p",)}, stateful=True,
+        examples=(Example("layers.AlphaDropout(0.2)", (4,), ("nn.AlphaDropout(p=0.2)",)),),
+    ),
+    LayerSpec(
+        "GaussianDropout", ("rate", "seed"), {"seed": None}, _gaussian_dropout,
+        torch=("torch.randn_like",),
+        examples=(Example("layers.GaussianDropout(0.3)", (4,),
+                          ("(0.3 / (1 - 0.3)) ** 0.5 * torch.randn_like(", "self.training")),),
+    ),
+    LayerSpec(
+        "Masking", ("mask_value",), {"mask_value": 0.0}, _masking,
+        examples=(Example("layers.Masking()", (5, 3), ("!= 0.0).any(dim=-1, keepdim=True)",)),
+                  Example("layers.Masking(mask_value=-1.0)", (5, 3), ("!= -1.0)",))),
     ),
     LayerSpec(
         "Flatten", ("data_format",), {"data_format": None}, _flatten, torch=("torch.flatten",),

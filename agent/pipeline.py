@@ -36,6 +36,7 @@ from agent.rules.convert import Conversion, convert_source
 from agent.rules.models.transform import Recipe
 from agent.rules.semantics import changes_semantics
 from agent.sandbox import Sandbox, SandboxError, resolve
+from agent.tools.tf_original import tf_python
 
 
 class UsageError(Exception):
@@ -312,6 +313,8 @@ def _equivalence(items: list[_Converted], src: Path, out: Path, opts: Options,
             owners.append((item.entry.rel, recipe))
     if jobs:
         root = src if src.is_dir() else src.parent
+        jobs = with_tensorflow_reference(jobs, sandbox, read_paths=(root,),
+                                         timeout_s=opts.time_limit_s * (1 + len(jobs)))
         answers, why, seconds = run_equivalence_jobs(
             jobs, sandbox, read_paths=(root, out), timeout_s=opts.time_limit_s * (1 + len(jobs)))
         for k, (rel, _) in enumerate(owners):
@@ -329,6 +332,27 @@ def _equivalence(items: list[_Converted], src: Path, out: Path, opts: Options,
                                   "; ".join(p.message for p in parts),
                                   seconds=max(p.seconds for p in parts))
     return merged
+
+
+def with_tensorflow_reference(jobs: list[dict[str, Any]], sandbox: Sandbox, *,
+                              read_paths: tuple[Path, ...], timeout_s: float
+                              ) -> list[dict[str, Any]]:
+    """Each job with the original built by real TensorFlow (``tf``), when a Python with
+    TensorFlow exists; else with the reason (``tf_why``) the fallback reports."""
+    python, why = tf_python()
+    if python is None:
+        return [{**job, "tf_why": why} for job in jobs]
+    venv = Path(python).parent.parent  # a virtual environment must be readable in bwrap
+    result = sandbox.run([python, "-m", "agent.tools.tf_original"], input=json.dumps(jobs),
+                         timeout_s=timeout_s, read_paths=(*read_paths, venv))
+    try:
+        answers = json.loads(result.stdout) if result.returncode == 0 else None
+    except json.JSONDecodeError:
+        answers = None
+    if not isinstance(answers, list) or len(answers) != len(jobs):
+        return [{**job, "tf_why": f"the TensorFlow process failed: {result.why}"}
+                for job in jobs]
+    return [{**job, "tf": answer} for job, answer in zip(jobs, answers, strict=True)]
 
 
 def run_equivalence_jobs(jobs: list[dict[str, str]], sandbox: Sandbox, *,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.commands.migrate import run_migrate
 from agent.tools.fast_dev_run import Worker
+from agent.tools.tf_original import tf_python
 
 pytestmark = pytest.mark.slow
 
@@ -141,3 +144,47 @@ def test_migrate_reports_a_script_that_crashes_after_conversion(tmp_path: Path) 
     checks = {c["name"]: c for c in entry["checks"]}
     assert checks["script"]["status"] == "failed", checks["script"]
     assert entry["needs_attention"] and code == 1
+
+
+BROKEN_BEFORE = textwrap.dedent('''\
+    import numpy as np
+    from tensorflow import keras
+
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.zeros((8, 4)), np.zeros((8, 2)), epochs=50, verbose=0)
+    print(model.predict(np.zeros((2, 5))))  # the wrong width: broken before any conversion
+    ''')
+
+
+def _validate_with_original(tmp_path: Path) -> Any:
+    from agent.validate import validate_files
+
+    original = tmp_path / "src" / "broken.py"
+    original.parent.mkdir()
+    original.write_text(BROKEN_BEFORE)
+    converted = tmp_path / "broken.py"
+    converted.write_text(MODULE + "model(torch.zeros(2, 5))\n")  # fails the same way
+    return validate_files([converted], checks=("parse", "script"),
+                          originals={converted: original})[converted][-1]
+
+
+def test_without_tensorflow_a_failure_stands_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K2L_TF_PYTHON", str(tmp_path / "no-such-python"))
+    script = _validate_with_original(tmp_path)
+    assert script.status == "failed"
+    assert "the original was not run" in script.message
+
+
+@pytest.mark.tensorflow
+def test_a_script_already_broken_is_not_blamed_on_the_conversion(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = os.environ.get("K2L_TEST_TF_PYTHON", "")
+    if made:
+        monkeypatch.setenv("K2L_TF_PYTHON", made)
+    if tf_python()[0] is None:
+        pytest.skip(tf_python()[1])
+    script = _validate_with_original(tmp_path)
+    assert script.status == "not_run", script.message
+    assert script.message.startswith("the original script fails too under TensorFlow")

@@ -205,6 +205,48 @@ def _verdict(exc: BaseException, script: Path) -> dict[str, Any]:
             "diagnostics": [_diagnostic(exc, script, code)]}
 
 
+# ------------------------------------------------------------------ the original, under TF
+
+
+def _one_epoch_fits() -> None:
+    """The original's ``fit`` runs one step of one epoch, as the converted Trainers do."""
+    try:
+        import keras
+    except ImportError:
+        return
+    original = keras.Model.fit
+
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.update(epochs=1, steps_per_epoch=1)
+        kwargs.pop("validation_steps", None)
+        if kwargs.get("validation_data") is not None or kwargs.get("validation_split"):
+            kwargs["validation_steps"] = 1
+        return original(self, *args, **kwargs)
+
+    keras.Model.fit = fit
+
+
+def run_original(script: Path, time_limit_s: float, memory_limit_mb: int) -> dict[str, Any]:
+    """The original program under TensorFlow (``python -m agent.tools.script_run FILE``, in
+    the TensorFlow Python, through the sandbox), limited the same way."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _one_epoch_fits()
+    scratch = _scratch(script)
+    try:
+        return _child(script, scratch, time_limit_s, memory_limit_mb)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def original_main() -> None:
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # the script's prints go to stderr
+    script, limit, memory = Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+    protocol.write(json.dumps(run_original(script, limit, memory)))
+    protocol.flush()
+
+
 # ------------------------------------------------------------------ the worker's side
 
 
@@ -275,3 +317,7 @@ def _fork(script: Path, scratch: Path, time_limit_s: float, memory_limit_mb: int
                       {"line": 0, "col": 0, "code": "worker-crash", "message": how}]}
     result["seconds"] = seconds
     return result
+
+
+if __name__ == "__main__":
+    original_main()

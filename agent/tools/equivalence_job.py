@@ -20,18 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.sandbox import memory_hit
-
-
-def build_original(job: dict[str, Any]) -> Any:
-    """The Keras original a job names (also used under TensorFlow by tf_original)."""
-    from agent.tools.module_loader import load_definitions
-
-    module = load_definitions(Path(job["original"]))
-    if job["function"]:
-        return getattr(module, job["function"])()
-    ns = dict(module.__dict__)
-    exec(compile(job["original_code"], job["original"], "exec"), ns)
-    return ns[job["var"]]
+from agent.tools.originals import build_original
 
 
 def _converted(job: dict[str, Any]) -> Any:

@@ -107,7 +107,7 @@ def export(job: dict[str, Any]) -> dict[str, Any]:
     """Build the original under TensorFlow, run it, and return everything as data."""
     import keras
 
-    from agent.tools.equivalence_job import build_original
+    from agent.tools.originals import build_original
 
     keras.utils.set_random_seed(0)
     try:

@@ -23,7 +23,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
-from agent.rules.training.data import class_kind, convert_class, is_gradient_tape, tf_data_chain
+from agent.rules.training.data import class_kind, convert_class, tf_data_chain
 from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
 from agent.rules.training.methods import ClassPlan, Splice, methods_code, splice_all
 from agent.rules.values import code_of
@@ -221,12 +221,6 @@ class _Training:
             return [new_fn]
         if isinstance(stmt, cst.ClassDef):
             return [self.class_def(stmt)]
-        if isinstance(stmt, cst.With) and is_gradient_tape(stmt, self.imports):
-            self.unmapped(stmt, "tensorflow.GradientTape", "custom GradientTape training loop: "
-                          "not converted by the rules (LLM stage or by hand)")
-            return [stmt.with_changes(leading_lines=[
-                *stmt.leading_lines, _todo("GradientTape loop: write it as training_step "
-                                           "(manual optimization) or a plain torch loop")])]
         if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
             new = stmt.with_changes(body=self._sub_block(stmt.body, scope))
             orelse = getattr(new, "orelse", None)

@@ -21,9 +21,10 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from agent.rules.imports import ImportTable
+from agent.rules.training import tape_loop
 
-RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in ("keras_data.py",
-                                                                 "data_pipeline.py"))
+RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
+    "keras_data.py", "data_pipeline.py", "training_loop.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -59,6 +60,10 @@ UTILITIES: dict[str, str] = {
 
 HINT = re.compile(r"get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
+
+
+_TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
+               "KerasLoss", "KerasMetric")
 
 
 @dataclass
@@ -220,7 +225,7 @@ def _merged(stmts: list[str]) -> list[str]:
 
 def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     """Replace Keras data utilities in ``code`` by inlined NumPy functions."""
-    if not HINT.search(code):
+    if not HINT.search(code) and not tape_loop.HINT.search(code):
         return Inlined(code)
     try:
         module = cst.parse_module(code)
@@ -232,14 +237,22 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     new = wrapper.module.visit(replacer)
-    if not replacer.used:
-        return Inlined(code)
     out = Inlined("")
     for node, helper, qual in replacer.hits:
         pos = positions.get(node)
         line = pos.start.line if pos is not None else 0
         out.changes.append((line, f"data.{helper}",
                             f"{qual} -> {helper}() (NumPy, inlined: no Keras at run time)"))
+    if tape_loop.HINT.search(code) and not set(_closure(set(_TAPE_NAMES))) & taken:
+        own = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        tape = tape_loop.TapeLoop(imports, own)
+        new = new.visit(tape)
+        replacer.used |= tape.used
+        for node, rule, msg in tape.changes:
+            pos = positions.get(node)
+            out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
+    if not out.changes:
+        return Inlined(code)
     text = _drop_keras_aliases(new.code, replacer.used, imports)
     tree = ast.parse(text)
     rt = _runtime()

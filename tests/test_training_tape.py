@@ -196,3 +196,30 @@ def test_runtime_tape_gradient_follows_tf_rules() -> None:
     assert grads[0].tolist() == [4.0, 20.0] and grads[1] is None and grads[2].tolist() == [1, 4]
     assert tape_gradient(b * b, b).item() == 6.0
     assert set(tape_gradient(b * a.sum(), {"a": a, "b": b})) == {"a", "b"}
+
+
+def test_fit_history_records_each_epoch_without_tensorflow(tmp_path: Path) -> None:
+    """``history.history`` after fit: one value per epoch under Keras's names."""
+    src = textwrap.dedent("""\
+        import numpy as np
+        from tensorflow import keras
+
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(40, 5)).astype("float32")
+        y = rng.integers(0, 2, 40).astype("float32")
+        model = keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, epochs=3, batch_size=8, validation_split=0.25, verbose=0,
+                            callbacks=[keras.callbacks.EarlyStopping(patience=5)])
+        print("KEYS", sorted(history.history))
+        print("LENGTHS", [len(v) for v in history.history.values()], history.epoch)
+        """)
+    res = convert_source(src)
+    assert res.keras_deps == [] and "TODO(k2l)" not in res.source
+    script = tmp_path / "train.py"
+    script.write_text(res.source)
+    run = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], capture_output=True,
+                         text=True, timeout=180, cwd=tmp_path, env=dict(os.environ))
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    assert "KEYS ['accuracy', 'loss', 'val_accuracy', 'val_loss']" in run.stdout
+    assert "LENGTHS [3, 3, 3, 3] [0, 1, 2]" in run.stdout

@@ -48,7 +48,6 @@ class Scope:
     plateaus: dict[str, tuple[str, str]] = field(default_factory=dict)
     list_loggers: dict[str, bool] = field(default_factory=dict)
     has_trainer: bool = False
-    history: set[str] = field(default_factory=set)
 
     def child(self, params: dict[str, str | None] | None) -> Scope:
         return Scope(vars=dict(self.vars), assigns=dict(self.assigns), params=params,
@@ -457,6 +456,12 @@ class _Training:
         args, _ = bind(call, ("x", "y", "batch_size", "epochs", "verbose", "callbacks"))
         callbacks, loggers, checkpointing, todos = self.callbacks(args.get("callbacks"), plan,
                                                                   scope)
+        history = target.value if isinstance(target, cst.Name) else None
+        if history is not None:  # Keras's History: a callback that records each epoch
+            listed = callbacks is not None and isinstance(cst.parse_expression(callbacks),
+                                                          cst.List)
+            callbacks = f"[{history}]" if callbacks is None else (
+                f"{callbacks[:-1]}, {history}]" if listed else f"[*{callbacks}, {history}]")
         em = fit_code(var, call, plan.ir, plan.compile, self.names, callbacks, loggers,
                       checkpointing, scope.loaders)
         em.todos = todos + em.todos
@@ -466,12 +471,8 @@ class _Training:
             em.todos.append(f"fit() on {plan.ir.class_name} without a converted compile(): "
                             "the class has no training_step")
         code = em.code
-        if isinstance(target, cst.Name):
-            scope.history.add(target.value)
-            code += (f"{target.value} = {self.names.trainer}.callback_metrics  # k2l: Keras "
-                     "History is not reproduced: last epoch's metrics\n")
-            em.warnings.append(f"`{target.value} = model.fit(...)`: Keras History (per-epoch "
-                               "values) is not reproduced; use a CSVLogger")
+        if history is not None:
+            code = f"{history} = KerasHistory()\n" + code
         scope.has_trainer = True
         self.change(stmt, "training.fit", "fit -> DataLoader + pl.Trainer.fit")
         return self._emit(stmt, code, em.todos, em.warnings, "keras.Model.fit")
@@ -610,12 +611,6 @@ class _Training:
                 return cst.SimpleStatementLine([cst.Pass()], leading_lines=[
                     *lines, _note(f"{t.value} (ReduceLROnPlateau) moved into "
                                   "configure_optimizers")])
-        for name in scope.history:
-            if f"{name}.history" in code_of(new):
-                self.unmapped(stmt, "keras.callbacks.History", f"{name}.history: Keras "
-                              "History is not reproduced")
-                lines.append(_todo(f"{name}.history does not exist in Lightning "
-                                   "(log with CSVLogger)"))
         return new.with_changes(leading_lines=lines)
 
     def _convert_callbacks(self, node: cst.CSTNode, scope: Scope) -> cst.CSTNode:

@@ -58,12 +58,16 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
 }
 
-HINT = re.compile(r"get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
+HINT = re.compile(r"KerasHistory|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
                "KerasLoss", "KerasMetric")
+
+
+# runtime classes the training rules write themselves (fit's History)
+_GENERATED = ("KerasHistory",)
 
 
 @dataclass
@@ -251,7 +255,9 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
         for node, rule, msg in tape.changes:
             pos = positions.get(node)
             out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
-    if not out.changes:
+    generated = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(_GENERATED)
+    replacer.used |= generated - taken
+    if not out.changes and not replacer.used:
         return Inlined(code)
     text = _drop_keras_aliases(new.code, replacer.used, imports)
     tree = ast.parse(text)

@@ -12,6 +12,7 @@ converter) on the first ``apply_gradients``, over the variables it is given.
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
 
 
@@ -140,3 +141,20 @@ class KerasMetric:
     def __call__(self, *args: Any, sample_weight: Any = None) -> torch.Tensor:
         self.update_state(*args, sample_weight=sample_weight)
         return self.result()
+
+
+class KerasHistory(pl.Callback):
+    """``history = model.fit(...)``: ``history.history["loss"]`` etc., one value per epoch
+    (the epoch-level values the converted steps log, under Keras's names)."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        self.epoch.append(trainer.current_epoch)
+        for key, value in trainer.callback_metrics.items():
+            if not key.startswith("test_"):
+                self.history.setdefault(key, []).append(float(value))

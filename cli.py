@@ -110,12 +110,15 @@ def eval_cmd(
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
     api_key: Annotated[str | None, typer.Option(help="API key (or OPENAI_API_KEY).")] = None,
     sandbox: Annotated[str, typer.Option(help="auto, bwrap or none (see migrate).")] = "auto",
+    no_validate: Annotated[bool, typer.Option(
+        "--no-validate", help="Skip the checks and the forward smoke run (faster).")] = False,
 ) -> None:
     """Score the converter on a benchmark set, stage by stage."""
     from agent.commands.evaluate import run_eval
 
     llm_cli = {"model": model, "base_url": base_url, "api_key": api_key} if llm else None
-    raise typer.Exit(run_eval(cases, out, jobs, llm_cli=llm_cli, sandbox=sandbox))
+    raise typer.Exit(run_eval(cases, out, jobs, validate=not no_validate, llm_cli=llm_cli,
+                              sandbox=sandbox))
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ from agent.notebooks.convert import convert_notebook, relocate_checks, write_scr
 from agent.records import CheckResult, FileResult, FileStatus, Report
 from agent.rules.convert import Conversion, convert_source
 from agent.rules.models.transform import Recipe
+from agent.rules.semantics import changes_semantics
 from agent.sandbox import Sandbox, SandboxError, resolve
 
 
@@ -115,15 +117,21 @@ def unified_diff(rel: str, before: str, after: str) -> str:
 def _file_result(entry: Entry, conv: Conversion, original: str) -> FileResult:
     if conv.error:
         return FileResult(entry.rel, "failed", conv.error)
+    semantic = [w for w in conv.warnings if changes_semantics(w.message)]
+    reason = ""
     if not conv.changed and not conv.unmapped:
         status = "unchanged"
     elif conv.unmapped:
         status = "partial"
+    elif semantic:  # converted, but it does not do exactly what the original did
+        status = "partial"
+        reason = (f"{len(semantic)} warned change(s) of behaviour, first at line "
+                  f"{semantic[0].line}: {semantic[0].message}")
     else:
         status = "converted"
     diff = unified_diff(entry.rel, original, conv.source)
     return FileResult(
-        entry.rel, status,  # type: ignore[arg-type]
+        entry.rel, status, reason,  # type: ignore[arg-type]
         changes=tuple(conv.changes), warnings=tuple(conv.warnings),
         unmapped=tuple(conv.unmapped), keras_deps_left=tuple(conv.keras_deps), diff=diff,
     )
@@ -229,6 +237,23 @@ def write_tree(items: list[_Converted], out: Path, in_place: bool) -> list[_Conv
     return written
 
 
+def _write_originals(items: list[_Converted], out: Path, tmp: Path) -> dict[Path, Path]:
+    """Each converted file's original text under ``tmp`` (the source may be rewritten in
+    place): checks compare against it so findings already there do not count."""
+    found: dict[Path, Path] = {}
+    for item in items:
+        if item.text is None or item.original is None:
+            continue
+        copy = tmp / item.entry.rel
+        try:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(item.original, encoding="utf-8")
+        except OSError:
+            continue
+        found[out / item.entry.rel] = copy
+    return found
+
+
 def _validate(items: list[_Converted], src: Path, out: Path, opts: Options, sandbox: Sandbox
               ) -> dict[str, tuple[CheckResult, ...]]:
     from agent.validate import validate_files
@@ -239,7 +264,11 @@ def _validate(items: list[_Converted], src: Path, out: Path, opts: Options, sand
                for i in items if i.text is not None]
     if not targets:
         return {}
-    results = validate_files(targets, time_limit_s=opts.time_limit_s, sandbox=sandbox)
+    with tempfile.TemporaryDirectory(prefix="k2l-originals-") as tmp:
+        originals = _write_originals([i for i in items if i.programs is None], out, Path(tmp))
+        originals.update(scripts.values())  # a notebook's program, converted -> original
+        results = validate_files(targets, time_limit_s=opts.time_limit_s, sandbox=sandbox,
+                                 originals=originals)
     notebook_of = {converted: rel for rel, (converted, _) in scripts.items()}
     by_rel = {}
     for path, checks in results.items():

@@ -24,6 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from agent.commands import eval_refs
 from agent.notebooks.convert import source_text
 from agent.records import CheckResult, FileResult, Report
 from agent.sandbox import Sandbox
@@ -310,9 +311,19 @@ def llm_summary(report: Report, cases: list[CaseScore]) -> dict[str, Any]:
             "tokens_per_case": round(sum(c.llm_tokens for c in cases) / n, 1)}
 
 
+def references_json(rows: list[eval_refs.FileRefs], left: Counter[str]) -> dict[str, Any]:
+    """The reference metric per subdirectory and overall, and the names most often left."""
+    top = sorted(left.items(), key=lambda kv: (-kv[1], kv[0]))[:eval_refs.TOP_NAMES]
+    return {"directories": eval_refs.by_directory(rows),
+            "unconverted_names": [[n, c] for n, c in top],
+            "files": [r.to_json() for r in rows]}
+
+
 def results_json(cases: list[CaseScore], report: Report, cases_dir: str,
-                 validated: bool, today: str) -> dict[str, Any]:
+                 validated: bool, today: str,
+                 references: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
+        "references": references or {},
         "schema_version": SCHEMA_VERSION,
         "tool": "k2l-agent eval",
         "date": today,
@@ -355,6 +366,8 @@ def render_markdown(doc: dict[str, Any], command: str) -> str:
               f"LLM: pass@1 {llm['pass@1']:.0%}, pass@k {llm['pass@k']:.0%}, "
               f"{llm['tokens']} tokens ({llm['tokens_per_case']} per case)", ""]
     tiers = {f"tier {k}": v for k, v in doc["tiers"].items()} | {"all": doc["total"]}
+    if doc.get("references"):
+        lines += eval_refs.render(doc["references"])
     lines += ["## Per tier", ""] + render_table("tier", tiers) + [""]
     lines += ["## Per feature", ""] + render_table("feature", doc["features"]) + [""]
     for key, title in (("failure_reasons", "Top failure reasons"),
@@ -414,8 +427,12 @@ def evaluate(cases: Path, out: Path, jobs: int, *, validate: bool = True,
     report, _items, out_dir = migrate(cases, opts, llm_stage=llm_stage)
     write_reports(report, out_dir / "report.md", out_dir / "report.json")
     scores = score_report(report, cases, out_dir, validate, resolve_sandbox(opts))
+    root = cases if cases.is_dir() else cases.parent
+    rows, left = eval_refs.score_refs(root, out_dir,
+                                      [f.path for f in report.files if f.path.endswith(".py")],
+                                      run_smoke=validate, jobs=jobs)
     return results_json(scores, report, cases.name or str(cases), validate,
-                        today or date.today().isoformat())
+                        today or date.today().isoformat(), references_json(rows, left))
 
 
 def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
@@ -443,7 +460,8 @@ def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
     except Exception as exc:  # UsageError and anything the pipeline did not catch
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    command = f"k2l-agent eval {cases} --out {out} --jobs {jobs}" + (" --llm" if stage else "")
+    command = (f"k2l-agent eval {cases} --out {out} --jobs {jobs}" + (" --llm" if stage else "")
+               + ("" if validate else " --no-validate"))
     (out / "results.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n",
                                       encoding="utf-8")
     markdown = render_markdown(doc, command)
@@ -455,6 +473,9 @@ def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
 
 def _print_tables(doc: dict[str, Any]) -> None:
     """The tier and feature tables on the terminal, as plain Markdown (readable and diffable)."""
+    refs = doc.get("references")
+    if refs:
+        print("\n".join(eval_refs.render(refs)))
     llm = doc["llm"]
     print("LLM: off" if not llm["enabled"] else
           f"LLM: pass@1 {llm['pass@1']:.0%} pass@k {llm['pass@k']:.0%}")

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from agent.pipeline import Options, UsageError, _Converted, migrate, resolve_sandbox, unified_diff
-from agent.records import CheckResult
+from agent.records import CheckResult, Unmapped
 from agent.report import exit_code, exit_reasons, headline, render_markdown, write_reports
-from agent.rules.convert import convert_source
+from agent.rules.convert import Conversion, convert_source
 from agent.rules.fix_imports import keras_left
+from agent.rules.semantics import changes_semantics
 from agent.sandbox import Sandbox
 
 
@@ -74,21 +75,20 @@ def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path,
             source = item.text if item.text is not None else item.original
             if source is None or not pending:
                 continue
+            passes: list[Conversion] = []  # the rules passes the stage ran, in order
             outcome = run_llm_stage(
-                source, pending, config=config, validate=check,
+                source, item.result.unmapped, config=config, validate=check,
                 context=LLMContext(file=item.entry.rel, repo_root=root, client=client,
-                                   module_name=name, lookup=_lookup))
+                                   module_name=name, lookup=_lookup,
+                                   rules=partial(_rules_again, rel=item.entry.rel, log=passes)))
             notes += list(outcome.messages)
-            left = tuple(u for u in item.result.unmapped if u not in outcome.resolved)
             text, changes, recipes = outcome.source, item.result.changes, item.recipes
-            if outcome.resolved:
-                # a second rules pass: models that used the now-converted layers convert too
-                again = convert_source(outcome.source, item.entry.rel)
-                if again.changed and not again.error:
-                    text, recipes = again.source, tuple(again.recipes)
-                    changes = tuple(sorted({*changes, *again.changes}, key=lambda c: c.line))
-                    left = tuple(again.unmapped)
-            status = item.result.status if left else "converted"
+            left = outcome.unresolved
+            for again in passes:  # what the rules changed after the LLM's pieces counts too
+                recipes = tuple(again.recipes) or recipes
+                changes = tuple(sorted({*changes, *again.changes}, key=lambda c: c.line))
+            semantic = any(changes_semantics(w.message) for w in item.result.warnings)
+            status = item.result.status if left or semantic else "converted"
             # what is left and what changed must describe the text that is written
             items[k] = replace(item, text=text, recipes=recipes, result=replace(
                 item.result, unmapped=left, status=status, llm=outcome.stats, changes=changes,
@@ -100,6 +100,17 @@ def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path,
         return notes
 
     return stage, list(ignored)
+
+
+def _rules_again(text: str, rel: str, log: list[Conversion]
+                 ) -> tuple[str, tuple[Unmapped, ...]] | None:
+    """The rules over a file the LLM stage changed: what they convert now, what is left."""
+    again = convert_source(text, rel)
+    if again.error:
+        return None
+    if again.changed:
+        log.append(again)
+    return (again.source if again.changed else text), tuple(again.unmapped)
 
 
 def _check_llm_code(code: str, name: str, rel: str, validate_source: Any

@@ -123,9 +123,10 @@ def _closure(names: set[str]) -> list[str]:
 
 
 class _Replace(cst.CSTTransformer):
-    def __init__(self, imports: ImportTable, taken: set[str]) -> None:
+    def __init__(self, imports: ImportTable, taken: set[str], models_left: bool) -> None:
         self.imports = imports
         self.taken = taken  # names the script binds itself
+        self.models_left = models_left
         self.used: set[str] = set()
         self.hits: list[tuple[cst.CSTNode, str, str]] = []
 
@@ -139,6 +140,8 @@ class _Replace(cst.CSTTransformer):
               ) -> cst.BaseExpression:
         qual = self.imports.resolve(original) or ""
         helper = UTILITIES.get(qual)
+        if helper in _NEEDS_TORCH_MODELS and self.models_left:
+            return updated  # a Keras model still fed by it: tf.data stays tf.data
         if helper is None or set(_closure({helper})) & self.taken:
             return updated
         self.used.add(helper)
@@ -158,6 +161,27 @@ class _Replace(cst.CSTTransformer):
         if isinstance(original.value, cst.Name):  # the function passed as a value
             return updated.with_changes(value=self._swap(original.value, updated.value))
         return updated
+
+
+_NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE")
+_MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.layers.",
+                   "keras.models.", "keras.applications.")
+
+
+def _keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
+    """Keras models or layers the rules did not convert: the loops and pipelines that feed
+    them must stay Keras/TF too, or the script would mix two frameworks."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            try:
+                dotted = ast.unparse(node)
+            except (ValueError, RecursionError):
+                continue
+            qual = imports.resolve(cst.parse_expression(dotted)) if "(" not in dotted \
+                and "[" not in dotted else None
+            if qual and (qual.startswith(_MODEL_PREFIXES) or qual in ("keras.Model",)):
+                return True
+    return False
 
 
 def _bound_names(tree: ast.Module) -> set[str]:
@@ -237,7 +261,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     except (cst.ParserSyntaxError, SyntaxError):
         return Inlined(code)
     taken = _bound_names(tree)
-    replacer = _Replace(imports, taken)
+    replacer = _Replace(imports, taken, _keras_models_left(tree, imports))
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     new = wrapper.module.visit(replacer)
@@ -247,7 +271,9 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
         line = pos.start.line if pos is not None else 0
         out.changes.append((line, f"data.{helper}",
                             f"{qual} -> {helper}() (NumPy, inlined: no Keras at run time)"))
-    if tape_loop.HINT.search(code) and not set(_closure(set(_TAPE_NAMES))) & taken:
+    models_left = replacer.models_left
+    if tape_loop.HINT.search(code) and not set(_closure(set(_TAPE_NAMES))) & taken \
+            and not models_left:
         own = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         tape = tape_loop.TapeLoop(imports, own)
         new = new.visit(tape)

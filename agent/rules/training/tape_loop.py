@@ -10,7 +10,8 @@
   / ``KerasMetric`` over the per-sample templates of the compile tables;
 * ``model(x, training=True)`` → ``model.train()(x)`` (``False`` → ``.eval()``): Keras's
   per-call mode is torch's module mode; ``@tf.function`` goes;
-* outside classes, statements of a file with a tape go through the op table one by one.
+* outside Keras classes, statements of a file with a tape go through the op table one by
+  one.
 
 The runtime names come from ``runtime/training_loop.py`` (inlined by utilities.py).
 """
@@ -86,11 +87,14 @@ class TapeLoop(cst.CSTTransformer):
         node.visit(finder)
         self.has_tape = finder.found
 
+    def _keras_class(self, node: cst.ClassDef) -> bool:
+        return any((self.imports.resolve(b.value) or "").startswith("keras.") for b in node.bases)
+
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.class_depth += 1
+        self.class_depth += self._keras_class(node)  # converted classes are torch already
 
     def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
-        self.class_depth -= 1
+        self.class_depth -= self._keras_class(original)
         return updated
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,

@@ -21,6 +21,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from agent.records import Change, Unmapped, Warning_
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
+from agent.rules.training import custom_step
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
 from agent.rules.training.data import class_kind, convert_class, tf_data_chain
@@ -35,6 +36,7 @@ class TrainingResult:
     changes: list[Change] = field(default_factory=list)
     warnings: list[Warning_] = field(default_factory=list)
     unmapped: list[Unmapped] = field(default_factory=list)
+    bridged: list[str] = field(default_factory=list)  # classes whose Keras steps now run
 
 
 @dataclass
@@ -94,6 +96,7 @@ class _Training:
         self.result = TrainingResult(module)
         self.line_of = line_of  # lines in the user's original file, when known
         self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
+        self.custom = {cls: custom_step.custom_steps(module, cls) for cls in self.plans}
         self.builders = self._builders()
         self.globals = _module_names(module) | set(dir(builtins))
         self.counts = _name_counts(module)
@@ -177,6 +180,16 @@ class _Training:
             if plan.compile is None and not plan.predict:
                 continue
             init, methods = methods_code(plan, cls, output_names(plan.ir))
+            steps = self.custom.get(cls, set())
+            if "train_step" in steps and plan.compile is not None:
+                module = custom_step.prepare(module, cls)
+                has_loss = any(loss is not None for loss in plan.compile.losses)
+                more, methods = custom_step.bridge(methods, steps, has_loss,
+                                                   len(plan.ir.outputs))
+                init = init + more
+                self.result.bridged.append(cls)
+                self.change(self.module, "training.custom_step", f"{cls}.train_step -> "
+                            "training_step (manual optimization)")
             edits[cls] = Splice(init, methods, plan.new_params)
         self.result.module = splice_all(module, edits)
         return self.result
@@ -404,6 +417,8 @@ class _Training:
 
         cfg: CompileConfig = read_compile(call, self.imports, resolve, plan.ir, rename)
         cfg.todos += problems
+        if "train_step" in self.custom.get(plan.ir.class_name, set()):
+            cfg.todos = [t for t in cfg.todos if "without a loss" not in t]  # the step has it
         plan.compile = cfg
         for name in sorted(renamer.hit):
             assert scope.params is not None

@@ -58,7 +58,7 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
 }
 
-HINT = re.compile(r"KerasHistory|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
+HINT = re.compile(r"KerasHistory|KerasOptimizer|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
 
 
@@ -67,7 +67,7 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 
 
 # runtime classes the training rules write themselves (fit's History)
-_GENERATED = ("KerasHistory",)
+_GENERATED = ("KerasHistory", "KerasOptimizer")
 
 
 @dataclass

@@ -54,6 +54,13 @@ class KerasOptimizer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.iterations = 0
 
+    @classmethod
+    def wrap(cls, optimizer: Any) -> "KerasOptimizer":
+        """An existing torch (or Lightning) optimizer, e.g. ``self.optimizers()``."""
+        out = cls(type(optimizer))
+        out.optimizer = optimizer
+        return out
+
     @property
     def learning_rate(self) -> float:
         if self.optimizer is None:

@@ -428,7 +428,9 @@ def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
     if llm_cli is not None:
         from agent.commands.migrate import _llm_stage
 
-        stage, _notes = _llm_stage(llm_cli, cases, out / "converted")
+        # the cache and trajectory live in OUT, not OUT/converted (rebuilt each run), so a
+        # rerun replays every LLM exchange instead of paying for it again
+        stage, _notes = _llm_stage(llm_cli, cases, out)
     try:
         doc = evaluate(cases, out, jobs, validate=validate, llm_stage=stage)
     except Exception as exc:  # UsageError and anything the pipeline did not catch

@@ -26,6 +26,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.llm.client import BudgetExceeded, ChatReply, LLMClient, LLMRequestError, LLMUnavailable
 from agent.llm.config import LLMConfig
+from agent.llm.context import CHARS_PER_TOKEN, piece_context
 from agent.llm.extract import FormatError, extract_piece
 from agent.llm.imports import complete_imports
 from agent.llm.splice import SpliceError, SpliceResult, splice
@@ -39,7 +40,6 @@ Rules = Callable[[str], "tuple[str, Sequence[Unmapped]] | None"]
 Message = dict[str, Any]
 
 MAX_CONTEXT_CHARS = 12_000
-CONTEXT_WINDOW_LINES = 60
 EXCERPT_LINES = 4
 MAX_TABLE_ENTRIES = 8
 _KERAS_NAME = re.compile(r"\b(?:keras|layers|ops|tf)\.[A-Za-z_][\w.]*")
@@ -218,16 +218,14 @@ class _Stage:
         )
 
     def _context_code(self, source: str, qualname: str) -> str:
-        """The converted file, or, when it is long, its imports and the lines around the piece."""
-        if len(source) <= MAX_CONTEXT_CHARS:
+        """The converted file, or, when it does not fit, the piece with what it uses and what
+        uses it (a quarter of a known context window goes to this part of the prompt)."""
+        limit = MAX_CONTEXT_CHARS
+        if self.config.context_tokens:
+            limit = min(limit, self.config.context_tokens * CHARS_PER_TOKEN // 4)
+        if len(source) <= limit:
             return source
-        lines = source.splitlines()
-        regions = _piece_regions(source, qualname)
-        start, end = regions[0] if regions else (1, 1)
-        head = [ln for ln in lines[: start - 1] if ln.startswith(("import ", "from "))]
-        lo = max(0, start - 1 - CONTEXT_WINDOW_LINES)
-        hi = min(len(lines), end + CONTEXT_WINDOW_LINES)
-        return "\n".join([*head, "# ...", *lines[lo:hi], "# ..."])
+        return piece_context(source, qualname, limit)
 
     def _table_entries(self, records: Sequence[Unmapped], snippet: str) -> str:
         if self.context.lookup is None:

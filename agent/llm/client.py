@@ -59,6 +59,7 @@ class ChatReply:
     completion_tokens: int = 0
     cached: bool = False
     estimated: bool = False  # token counts estimated from sizes (the server sent no usage)
+    cut_off: bool = False  # finish_reason "length": the answer hit max_tokens
 
     @property
     def tokens(self) -> int:
@@ -79,6 +80,7 @@ class ChatReply:
             "content": self.content,
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
             "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
+            "cut_off": self.cut_off,
         }
 
     @staticmethod
@@ -94,6 +96,7 @@ class ChatReply:
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             cached=cached,
+            cut_off=bool(data.get("cut_off", False)),
         )
 
 
@@ -270,7 +273,9 @@ class LLMClient:
 
     @staticmethod
     def _to_reply(response: Any, messages: list[Message]) -> ChatReply:
-        message = response.choices[0].message if response.choices else None
+        choice = response.choices[0] if response.choices else None
+        message = choice.message if choice is not None else None
+        cut_off = getattr(choice, "finish_reason", None) == "length"
         content = (message.content or "") if message is not None else ""
         calls = tuple(
             ToolCall(c.id, c.function.name, c.function.arguments or "{}")
@@ -284,7 +289,8 @@ class LLMClient:
         if estimated:
             prompt = _estimate_tokens(_request_text(messages))
             completion = _estimate_tokens(content + "".join(c.arguments for c in calls))
-        return ChatReply(content, calls, prompt, completion, cached=False, estimated=estimated)
+        return ChatReply(content, calls, prompt, completion, cached=False, estimated=estimated,
+                         cut_off=cut_off)
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:

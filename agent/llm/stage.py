@@ -182,10 +182,10 @@ class _Stage:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
         return reply, tool_code
 
-    def _code(self, base: str, reply: str, qualname: str, tool_code: str | None) -> SpliceResult:
+    def _code(self, base: str, reply: ChatReply, qualname: str, tool_code: str | None) -> SpliceResult:
         """Reply text (or the code it last checked with a tool) → the spliced file."""
         try:
-            code = extract_piece(reply, qualname, base)
+            code = extract_piece(reply.content, qualname, base, cut_off=reply.cut_off)
         except FormatError:
             if tool_code is None:
                 raise
@@ -343,7 +343,7 @@ class _Stage:
                 messages += [{"role": "tool", "tool_call_id": c.id, "content": "received"}
                              for c in reply.tool_calls]
             try:
-                attempt = self._code(base, reply.content, qualname, tool_code)
+                attempt = self._code(base, reply, qualname, tool_code)
             except SpliceError as exc:
                 raise _PieceFailed(str(exc)) from exc
             except FormatError as exc:

@@ -94,8 +94,13 @@ def _prompt(name: str) -> Template:
     return Template(resources.files("agent.prompts").joinpath(name).read_text(encoding="utf-8"))
 
 
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+
+
 def _diag_line(d: Diagnostic) -> str:
-    return f"{d.tool}:{d.line}:{d.col}: {d.code} {d.message}".rstrip()
+    """One diagnostic for a prompt; memory addresses masked, so the same failure gives the
+    same prompt on a rerun (and the cache answers it)."""
+    return _ADDRESS.sub("0x…", f"{d.tool}:{d.line}:{d.col}: {d.code} {d.message}".rstrip())
 
 
 def _in(line: int, regions: Sequence[tuple[int, int]]) -> bool:

@@ -462,7 +462,7 @@ def run_llm_stage(
         resolved.extend(records)
         left = [r for r in left if r.qualname != qualname]
         source, left = _rules_again(source, left, context, messages)
-    messages.extend(stage.notes)
+    messages.extend(dict.fromkeys(stage.notes))  # one line per fix, however many rounds
     return LLMOutcome(
         source=source,
         stats=stage.stats(),

@@ -7,6 +7,9 @@ asked again (``format_error.md``) under its own counter, ``max_format_retries`` 
 keeps the two apart). A failure in rule-written lines is a rule bug: reported, not "fixed" by
 the model. Whatever stops a piece (rounds, budget, endpoint down), the file keeps the
 pre-LLM text of that piece, so nothing the user wrote is lost, and the file is ``partial``.
+Replies are read in whatever shape the model wrote them (``extract.py``), with forgotten
+well-known imports added (``imports.py``); after each accepted piece the rules run again
+(``LLMContext.rules``), so only what is still unconverted goes to the model next.
 """
 
 from __future__ import annotations
@@ -341,7 +344,9 @@ class _Stage:
         purpose = "convert"
         while True:
             round_ += 1
-            meta = {"file": self.context.file, "qualname": qualname, "round": round_, "purpose": purpose}
+            sent = sum(len(str(m.get("content") or "")) for m in messages)
+            meta = {"file": self.context.file, "qualname": qualname, "round": round_, "purpose": purpose,
+                    "prompt_tokens_estimate": sent // CHARS_PER_TOKEN}
             reply, tool_code = self._ask(messages, toolbox, meta)
             messages.append(reply.assistant_message())
             if reply.tool_calls:  # answered through a tool: the history must answer the call

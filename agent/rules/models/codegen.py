@@ -61,13 +61,13 @@ class _Emitter:
         self.layout: dict[int, Layout] = {}  # id(tensor) -> current layout of its variable
         self.built: dict[int, Built] = {}  # id(layer) -> first build
         self.failed = False
+        self.kept: dict[int, str] = {}  # id(layer) -> why it stays a Keras layer
 
     # -- layers ---------------------------------------------------------------------------
     def build(self, layer: Layer, call: Call, layout: Layout) -> Built | None:
         shapes = [t.shape for t in call.inputs]
         if layer.error:
-            self._fail(layer, layer.error)
-            return None
+            return self._keep(layer, call, layer.error)
         if layer.submodel is not None or layer.custom_ctor is not None:
             sub = layer.submodel
             ctor = layer.custom_ctor or (f"{sub.class_name}()" if sub is not None else "")
@@ -107,22 +107,33 @@ class _Emitter:
                 built = None
             if built is not None:
                 return built
-        if not (self.failed and any(s is None for s in shapes)):  # not a knock-on effect
-            self._fail(layer, str(first) or type(first).__name__)
-        self.failed = True
-        return None
+        if self.failed and any(s is None for s in shapes):  # a knock-on effect: not reported
+            return None
+        return self._keep(layer, call, str(first) or type(first).__name__)
 
     def _fail(self, layer: Layer, reason: str) -> None:
         self.failed = True
         self.gen.unmapped.append((layer.line, layer.keras_name, reason))
 
+    def _keep(self, layer: Layer, call: Call, reason: str) -> Built | None:
+        """Statement granularity: a one-input layer the rules cannot map stays a Keras layer
+        inside the converted class (marked, reported); the rest of the model converts."""
+        if len(call.inputs) != 1 or not layer.source or call.call_kwargs \
+                or layer.submodel is not None:
+            self._fail(layer, reason)
+            return None
+        self.gen.unmapped.append((layer.line, layer.keras_name, reason))
+        self.kept[id(layer)] = reason
+        return Built(out=(), forward="{m}({x})", modules=(("", layer.source),), layout="keras")
+
     # -- layouts --------------------------------------------------------------------------
-    def convert(self, t: Tensor, want: Layout) -> None:
+    def convert(self, t: Tensor, want: Layout, rank: int | None = None) -> None:
         have = self.layout.get(id(t), "keras")
-        if want == "any" or have == want or not _spatial(t.shape):
+        if t.shape is not None:
+            rank = len(t.shape)
+        if want == "any" or have == want or rank is None or rank < 2:
             return
-        assert t.shape is not None
-        n = len(t.shape) + 1
+        n = rank + 1
         if want == "cf":
             perm, note = _perm_to_cf(n), "channels last -> channels first"
         else:
@@ -145,7 +156,8 @@ class _Emitter:
             spatial = [t for t in call.inputs if _spatial(t.shape)]
             want = self.layout.get(id(spatial[0]), "keras") if spatial else "keras"
         for t in call.inputs:
-            self.convert(t, want)
+            rank = len(lazy.unknown_shape(layer.keras_name)) if t.shape is None else None
+            self.convert(t, want, rank)  # an unknown shape: the layer fixes the rank
         if built.layout == "any" and want != want_probe:
             built = self.build(layer, call, want) or built
         if first:
@@ -158,6 +170,12 @@ class _Emitter:
         self.emit(layer, call, built, out_layout)
 
     def declare(self, layer: Layer, built: Built) -> None:
+        if id(layer) in self.kept:
+            reason = self.kept[id(layer)].replace("\n", " ")[:200]
+            self.declared.append((layer.seq, [
+                f"# TODO(k2l): {layer.keras_name} kept as Keras: {reason}",
+                f"self.{layer.attr} = {' '.join(layer.source.split())}"]))
+            return
         for w in built.warnings:
             self.gen.warnings.append((layer.line, f"{layer.keras_name}: {w}"))
         if built.lazy:
@@ -222,7 +240,9 @@ class _Emitter:
             self.body.append(f"{outs[0].name} = {expr}")
         shapes = built.out if isinstance(built.out, list) else [built.out]
         for t, shape in zip(outs, shapes, strict=False):
-            if t.shape is None or layer.spec is not None:
+            if id(layer) in self.kept:
+                t.shape = None  # a Keras layer the rules do not know: rank unknown
+            elif t.shape is None or layer.spec is not None:
                 t.shape = shape if (shape or layer.spec is not None) else None
             self.layout[id(t)] = out_layout
 

@@ -101,6 +101,8 @@ class BlockExtractor:
         self.body: Sequence[cst.BaseStatement] = ()
         self.pending_calls: list[tuple[Call, int]] = []
         self.errors: list[tuple[int, str, str]] = []
+        self.warnings: list[tuple[int, str]] = []
+        self.resolved: dict[int, list[cst.BaseStatement]] = {}  # if image_data_format(): ...
         self.counter = NameCounter()
         self.fresh = inline.FreshNames(
             lambda: self._scan_locals() | set(self.tensors) | set(self.fn_params))
@@ -269,6 +271,15 @@ class BlockExtractor:
             return
         if isinstance(stmt, cst.For) and self._unroll(i, stmt):
             return
+        if isinstance(stmt, cst.If):
+            branch = self._static_branch(stmt)
+            if branch is not None:
+                if not self.inlining and self._is_format_test(stmt.test):
+                    self.resolved[i] = branch
+                for inner in branch:
+                    if not self._constant_assign(inner):
+                        self.process(i, inner)
+                return
         if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
             if self.inlining:
                 raise Unsupported(f"helper {self.inlining[-1]}() has a "
@@ -281,6 +292,47 @@ class BlockExtractor:
         for name, old in bound.items():
             if name in self.tensors and self.tensors[name] is old:
                 self._forget(name)  # rebound by code that is not a layer call
+
+    # ---------------------------------------------------------------- static branches
+    def _static_branch(self, node: cst.If) -> list[cst.BaseStatement] | None:
+        """The statements of the branch a statically known test takes (None: unknown)."""
+        taken = self._static_test(node.test)
+        if taken is None or not isinstance(node.body, cst.IndentedBlock):
+            return None
+        if taken:
+            return list(node.body.body)
+        orelse = node.orelse
+        if orelse is None:
+            return []
+        if isinstance(orelse, cst.If):
+            return self._static_branch(orelse)
+        return list(orelse.body.body) if isinstance(orelse.body, cst.IndentedBlock) else None
+
+    def _is_format_test(self, test: cst.BaseExpression) -> bool:
+        return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Call)
+                and (self.qual(test.left.func) or "").endswith(".image_data_format"))
+
+    def _static_test(self, test: cst.BaseExpression) -> bool | None:
+        if self._is_format_test(test):
+            assert isinstance(test, cst.Comparison)
+            if len(test.comparisons) != 1:
+                return None
+            cmp = test.comparisons[0]
+            other = evaluate(cmp.comparator, self.env).value
+            if not isinstance(other, str):
+                return None
+            self.warnings.append((self.cur_line, "image_data_format() resolved to "
+                                  "'channels_last' (Keras's default): the converted model takes "
+                                  "channels-last input, as the Keras one did by default"))
+            if isinstance(cmp.operator, cst.Equal):
+                return other == "channels_last"
+            if isinstance(cmp.operator, cst.NotEqual):
+                return other != "channels_last"
+            return None
+        value = evaluate(test, self.env)
+        if value.known and isinstance(value.value, (bool, int, str, type(None))):
+            return bool(value.value)
+        return None
 
     def _unroll(self, i: int, loop: cst.For) -> bool:
         """``for f in [32, 64]: x = block(x, f)``: the body once per known value."""

@@ -52,6 +52,9 @@ def migrate(
     max_retries: Annotated[int | None, typer.Option(help="LLM repair rounds.")] = None,
     max_tokens_total: Annotated[int | None, typer.Option(help="LLM token budget.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the LLM cache.")] = False,
+    sandbox: Annotated[str, typer.Option(
+        help="How checks contain the code they run: auto (bwrap if usable), bwrap, none "
+             "(resource limits only).")] = "auto",
 ) -> None:
     """Convert a repository: a converted copy, report.md and report.json."""
     from agent.commands.migrate import run_migrate
@@ -62,7 +65,8 @@ def migrate(
                        llm_cli={"model": model, "base_url": base_url, "api_key": api_key,
                                 "max_retries": max_retries,
                                 "max_tokens_total": max_tokens_total,
-                                "use_cache": False if no_cache else None})
+                                "use_cache": False if no_cache else None},
+                       sandbox=sandbox)
     raise typer.Exit(code)
 
 
@@ -105,6 +109,7 @@ def eval_cmd(
     model: Annotated[str | None, typer.Option(help="LLM model name.")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
     api_key: Annotated[str | None, typer.Option(help="API key (or OPENAI_API_KEY).")] = None,
+    sandbox: Annotated[str, typer.Option(help="auto, bwrap or none (see migrate).")] = "auto",
     no_validate: Annotated[bool, typer.Option(
         "--no-validate", help="Skip the checks and the forward smoke run (faster).")] = False,
 ) -> None:
@@ -112,7 +117,8 @@ def eval_cmd(
     from agent.commands.evaluate import run_eval
 
     llm_cli = {"model": model, "base_url": base_url, "api_key": api_key} if llm else None
-    raise typer.Exit(run_eval(cases, out, jobs, validate=not no_validate, llm_cli=llm_cli))
+    raise typer.Exit(run_eval(cases, out, jobs, validate=not no_validate, llm_cli=llm_cli,
+                              sandbox=sandbox))
 
 
 def main(argv: list[str] | None = None) -> Any:

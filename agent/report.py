@@ -84,8 +84,19 @@ def render_markdown(report: Report) -> str:
 
 def write_reports(report: Report, md_path: Path, json_path: Path) -> None:
     write_atomic(json_path, (json.dumps(report_to_json(report), indent=2) + "\n").encode())
-    write_atomic(md_path, render_markdown(report).encode())
+    write_atomic(md_path, render_markdown(report).encode("utf-8", "backslashreplace"))
+
+
+def exit_reasons(report: Report) -> list[str]:
+    """Why the exit code is 1: files needing attention, skipped files, checks that did not run
+    (``--no-validate`` adds no checks, so it is not one). Empty when everything passed."""
+    s = report.summary()
+    not_run = sum(1 for f in report.files for c in f.checks if c.status == "not_run")
+    parts = [("files need attention", s["need_attention"]), ("files skipped", s["skipped"]),
+             ("checks not run", not_run)]
+    return [f"{what}: {n}" for what, n in parts if n]
 
 
 def exit_code(report: Report) -> int:
-    return 1 if report.summary()["need_attention"] else 0
+    """0 only when nothing was skipped, failed or left unchecked; 1 otherwise."""
+    return 1 if exit_reasons(report) else 0

@@ -22,6 +22,8 @@ from agent.rules.models.codegen import generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter
 from agent.rules.models.graph import ModelIR
 
+_MARKER = re.compile(r"__k2l_generated_\d+__")
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -65,10 +67,12 @@ class ModelsResult:
 
     def code(self) -> str:
         """The module's code with the generated classes in place of their placeholders."""
-        text = self.module.code
-        for marker, code in self.generated.items():
-            text = text.replace(marker, code, 1)
-        return text
+        pending = dict(self.generated)
+
+        def fill(match: re.Match[str]) -> str:  # one pass: a replace per marker is quadratic
+            return pending.pop(match.group(0), match.group(0))
+
+        return _MARKER.sub(fill, self.module.code) if pending else self.module.code
 
 
 def _todo(line: str) -> cst.EmptyLine:

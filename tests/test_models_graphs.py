@@ -126,11 +126,31 @@ model = keras.Model([a, b], merge([a, b], 4))
 """, "model")
 
 
-def test_loop_bound_from_a_builder_parameter_is_not_unrolled() -> None:
-    """Unrolling ``range(depth)`` with depth's default would fix what the caller chooses:
-    the model stays as written, with a reason."""
+def test_loop_bound_from_a_builder_parameter_is_unrolled_for_its_default() -> None:
+    """``range(depth)`` with ``depth=2``: unrolled for the default, which the class asserts
+    (another depth fails loudly instead of silently building the 2-layer model)."""
+    src = KERAS + """
+def build_model(depth=2, width=4):
+    inputs = keras.Input(shape=(4,))
+    x = inputs
+    for i in range(depth):
+        x = layers.Dense(width, activation="relu")(x)
+        if i % 2 == 1:
+            x = layers.concatenate([x, inputs])
+    return keras.Model(inputs, layers.Dense(1)(x))
+"""
+    code = check(src, "build_model()")
+    assert 'assert depth == 2, "k2l: layers were unrolled for depth=2"' in code
+    result = convert_source(textwrap.dedent(src))
+    assert any("unrolled for depth=2" in w.message for w in result.warnings)
+    ns = exec_source(code, "k2l_converted")
+    with pytest.raises(AssertionError):
+        ns["build_model"](depth=3)
+
+
+def test_loop_bound_without_a_static_value_is_not_unrolled() -> None:
     src = textwrap.dedent(KERAS + """
-def build_model(depth=2):
+def build_model(depth):
     inputs = keras.Input(shape=(4,))
     x = inputs
     for _ in range(depth):
@@ -142,13 +162,25 @@ def build_model(depth=2):
     assert any("rebound at line" in u.reason for u in result.unmapped), result.unmapped
 
 
+def test_loop_over_a_slice_of_a_constant() -> None:
+    check(KERAS + """
+WIDTHS = [3, 5, 7]
+
+inputs = keras.Input(shape=(4,))
+x = inputs
+for w in WIDTHS[::-1][:2]:
+    x = layers.Dense(w, activation="relu")(x)
+model = keras.Model(inputs, x)
+""", "model")
+
+
 def test_helper_used_by_an_unconverted_model_is_kept() -> None:
     src = textwrap.dedent(KERAS + """
 def block(x):
     return layers.Dense(4, activation="relu")(x)
 
 
-def build_model(depth=2):
+def build_model(depth):
     inputs = keras.Input(shape=(4,))
     x = block(inputs)
     for _ in range(depth):

@@ -62,6 +62,9 @@ class _Emitter:
         self.built: dict[int, Built] = {}  # id(layer) -> first build
         self.failed = False
         self.kept: dict[int, str] = {}  # id(layer) -> why it stays a Keras layer
+        # tensor and layer variables of the Keras code: a kept constructor must not read them
+        self.graph_names = {t.name for c in ir.calls for t in (*c.inputs, *c.outputs)} | {
+            t.name for t in ir.inputs} | set(ir.graph_names)
 
     # -- layers ---------------------------------------------------------------------------
     def build(self, layer: Layer, call: Call, layout: Layout) -> Built | None:
@@ -89,6 +92,11 @@ class _Emitter:
                            inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs)
         # after a custom layer (or from data) a shape can be unknown: the right rank, sizes
         # unknown; a layer that needs its input size then gets its nn.Lazy form
+        if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):
+            if self.failed:
+                return None
+            return self._keep(layer, call, f"{layer.keras_name}: the input's rank is unknown "
+                              "here (after a layer the rules do not know)")
         known = [s if s is not None else lazy.unknown_shape(layer.keras_name) for s in shapes]
         first: Exception
         try:
@@ -119,7 +127,7 @@ class _Emitter:
         """Statement granularity: a one-input layer the rules cannot map stays a Keras layer
         inside the converted class (marked, reported); the rest of the model converts."""
         if len(call.inputs) != 1 or not layer.source or call.call_kwargs \
-                or layer.submodel is not None:
+                or layer.submodel is not None or layer.free & self.graph_names:
             self._fail(layer, reason)
             return None
         self.gen.unmapped.append((layer.line, layer.keras_name, reason))
@@ -284,6 +292,7 @@ class _Emitter:
         lines.append(f"{IND * 2}super().__init__()")
         if ir.params:
             lines.append(f"{IND * 2}self.save_hyperparameters()")
+        lines += [f"{IND * 2}{note}" for note in ir.notes if note.startswith("assert ")]
         if all(t.shape is not None for t in ir.inputs) and ir.inputs:
             examples = [_example(t) for t in ir.inputs]
             value = examples[0] if len(examples) == 1 else "(" + ", ".join(examples) + ")"

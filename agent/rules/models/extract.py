@@ -8,6 +8,7 @@ transformer can replace them with one instantiation of the generated class.
 
 from __future__ import annotations
 
+import ast
 import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -102,6 +103,7 @@ class BlockExtractor:
         self.pending_calls: list[tuple[Call, int]] = []
         self.errors: list[tuple[int, str, str]] = []
         self.warnings: list[tuple[int, str]] = []
+        self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
         self.resolved: dict[int, list[cst.BaseStatement]] = {}  # if image_data_format(): ...
         self.counter = NameCounter()
         self.fresh = inline.FreshNames(
@@ -329,15 +331,27 @@ class BlockExtractor:
             if isinstance(cmp.operator, cst.NotEqual):
                 return other != "channels_last"
             return None
-        value = evaluate(test, self.env)
-        if value.known and isinstance(value.value, (bool, int, str, type(None))):
-            return bool(value.value)
+        value = inline.static_value(test, self.env)
+        if value is not UNKNOWN and isinstance(value, (bool, int, float, str, type(None))):
+            return bool(value)
         return None
 
     def _unroll(self, i: int, loop: cst.For) -> bool:
         """``for f in [32, 64]: x = block(x, f)``: the body once per known value."""
         values = inline.unroll_values(loop, self.env)
         body = inline.loop_body(loop)
+        assumed: dict[str, Any] = {}
+        if values is None and body is not None and not self.inlining:
+            # a bound from a builder parameter: unrolled for its default, which the generated
+            # class then asserts (another value fails loudly instead of building a wrong model)
+            defaults = self._param_defaults()
+            used = _Names()
+            loop.iter.visit(used)
+            assumed = {n: defaults[n] for n in used.names if n in defaults}
+            if assumed:
+                values = inline.unroll_values(loop, {**self.env, **assumed})
+                if values is not None:
+                    self.env.update(assumed)  # the body's tests may read it too
         if values is None or body is None:
             return False
         bindings = [inline.loop_bindings(loop.target, v) for v in values]
@@ -347,7 +361,23 @@ class BlockExtractor:
             assert mapping is not None
             for stmt in body:
                 self.process(i, inline.substitute(stmt, mapping))
+        for name, value in assumed.items():
+            self.assumed.setdefault(name, value)
+            self.warnings.append((self.cur_line, f"loop over range({name}) unrolled for "
+                                  f"{name}={value!r} (its default): the converted model asserts "
+                                  "that value"))
         return True
+
+    def _param_defaults(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, default in self.fn_params.items():
+            if default is None:
+                continue
+            try:
+                out[name] = ast.literal_eval(default)
+            except (ValueError, SyntaxError):
+                continue
+        return out
 
     def _touches_tensors(self, body: Sequence[cst.BaseStatement]) -> bool:
         names = _Names()
@@ -441,10 +471,10 @@ class BlockExtractor:
                 and isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1
                 and isinstance(stmt.body[0].targets[0].target, cst.Name)):
             return False
-        value = evaluate(stmt.body[0].value, self.env)
-        if not value.known:
+        value = inline.static_value(stmt.body[0].value, self.env)
+        if value is UNKNOWN or not isinstance(value, (bool, int, float, str, tuple, list)):
             return False
-        self.env[stmt.body[0].targets[0].target.value] = value.value
+        self.env[stmt.body[0].targets[0].target.value] = value
         return True
 
     def _poison(self, stmt: cst.CSTNode) -> None:
@@ -876,14 +906,22 @@ class BlockExtractor:
     # ---------------------------------------------------------------- ctor params
     def ctor_params(self, ir: ModelIR) -> list[CtorParam]:
         """Free names used in layer arguments that only exist inside the function."""
-        free: set[str] = set()
+        ir.graph_names = set(self.tensors) | set(self.layer_vars) | set(self.poisoned)
+        free: set[str] = set(self.assumed)
+        ir.notes += [f"assert {n} == {v!r}, \"k2l: layers were unrolled for {n}={v!r}\""
+                     for n, v in sorted(self.assumed.items())]
         for layer in ir.layers:
             free |= layer.free
         for t in ir.inputs:
             free |= t.free
         out: list[CtorParam] = []
         for name in sorted(free):
-            if name in self.env or name in self.module_names or name in _BUILTINS:
+            if name in self.assumed and name in self.fn_params:
+                default = self.fn_params[name]
+                out.append(CtorParam(name, default, _annotation(default)))
+                continue
+            if name in self.env or name in self.module_names or name in _BUILTINS \
+                    or name in self.tensors or name in self.layer_vars:
                 continue
             if name in self.fn_params:
                 default = self.fn_params[name]

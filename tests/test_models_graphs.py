@@ -280,3 +280,38 @@ model = keras.Model(inputs, layers.Dense(2)(h))
     module(torch.from_numpy(x))  # materializes the lazy module
     eq = compare(keras_model, module)
     assert eq.passed, eq.message
+
+
+def test_nested_loops_with_a_counter_that_doubles() -> None:
+    """``width *= 2`` after each stage and a stride chosen by a branch on the loop
+    variables: followed iteration by iteration, not read once at the end."""
+    check(KERAS + """
+def stage_unit(x, width, strides=1):
+    return layers.Conv2D(width, 3, strides=strides, padding="same", activation="relu")(x)
+
+
+def build_model(classes=2):
+    inputs = keras.Input(shape=(8, 8, 1))
+    x = inputs
+    width = 2
+    for stage in range(2):
+        for unit in range(2):
+            strides = 1
+            if stage > 0 and unit == 0:
+                strides = 2
+            x = stage_unit(x, width, strides=strides)
+        width *= 2
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(classes)(x))
+""", "build_model()")
+
+
+def test_same_padding_stride_two_on_an_unknown_size_is_computed_at_run_time() -> None:
+    code = check(KERAS + """
+inputs = keras.Input(shape=(None, None, 2))
+x = layers.Conv2D(3, 4, strides=2, padding="same")(inputs)
+x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+x = layers.AveragePooling2D(2, padding="same")(x)
+model = keras.Model(inputs, layers.GlobalMaxPooling2D()(x))
+""", "model")
+    assert "x.shape[2]" in code and "max((-(-" in code

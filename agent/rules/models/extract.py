@@ -104,6 +104,8 @@ class BlockExtractor:
         self.errors: list[tuple[int, str, str]] = []
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
+        self.tracked: set[str] = set()  # block constants followed statement by statement
+        self.unrolling = 0
         self.resolved: dict[int, list[cst.BaseStatement]] = {}  # if image_data_format(): ...
         self.counter = NameCounter()
         self.fresh = inline.FreshNames(
@@ -289,6 +291,8 @@ class BlockExtractor:
             self._poison(stmt)  # a loop or branch may rebind tensors we cannot follow
             return
         small = stmt.body[0]
+        if self._track_constant(small):
+            return
         bound = {n: self.tensors.get(n) for n in _assigned(small)}
         self.statement(i, small, i)
         for name, old in bound.items():
@@ -357,16 +361,61 @@ class BlockExtractor:
         bindings = [inline.loop_bindings(loop.target, v) for v in values]
         if any(b is None for b in bindings) or not self._touches_tensors(body):
             return False
-        for mapping in bindings:
-            assert mapping is not None
-            for stmt in body:
-                self.process(i, inline.substitute(stmt, mapping))
+        self.unrolling += 1
+        try:
+            for mapping in bindings:
+                assert mapping is not None
+                for stmt in body:
+                    self.process(i, inline.substitute(stmt, mapping))
+        finally:
+            self.unrolling -= 1
         for name, value in assumed.items():
             self.assumed.setdefault(name, value)
             self.warnings.append((self.cur_line, f"loop over range({name}) unrolled for "
                                   f"{name}={value!r} (its default): the converted model asserts "
                                   "that value"))
         return True
+
+    def _track_constant(self, small: cst.BaseSmallStatement) -> bool:
+        """``filters = 16`` / ``filters *= 2`` in the block: a value layers may read (loops
+        change it per iteration, so it must be followed, not read once at the end)."""
+        if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+            name = small.target.value
+            if name in self.tensors:
+                return False
+            value = inline.static_value(cst.BinaryOperation(
+                small.target, _BINARY_OF[type(small.operator)](), small.value)
+                if type(small.operator) in _BINARY_OF else small.value, self.env) \
+                if name in self.env else UNKNOWN
+        elif isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(
+                small.targets[0].target, cst.Name):
+            name = small.targets[0].target.value
+            plain = not isinstance(small.value, cst.Call) or (
+                isinstance(small.value.func, cst.Name)
+                and small.value.func.value in inline.STATIC_CALLS)
+            if name in self.tensors or not plain or self._mentions_tensor(small.value):
+                if name in self.tracked:
+                    self.env.pop(name, None)
+                    self.tracked.discard(name)
+                return False
+            value = inline.static_value(small.value, self.env)
+        else:
+            return False
+        if value is UNKNOWN or not isinstance(value, (bool, int, float, str, tuple, list)):
+            if self.unrolling and name in self.tracked | set(self.env):
+                raise Unsupported(f"{name} changes inside a loop in a way the rules cannot "
+                                  "follow")
+            self.env.pop(name, None)
+            self.tracked.discard(name)
+            return False
+        self.env[name] = value
+        self.tracked.add(name)
+        return True
+
+    def _mentions_tensor(self, node: cst.BaseExpression) -> bool:
+        names = _Names()
+        node.visit(names)
+        return any(n in self.tensors or n in self.layer_vars for n in names.names)
 
     def _param_defaults(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -478,10 +527,15 @@ class BlockExtractor:
         return True
 
     def _poison(self, stmt: cst.CSTNode) -> None:
-        if not self.tensors or isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            return  # nothing to invalidate; a def/class body binds its own scope
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            return  # a def/class body binds its own scope
         collector = _Targets()
         stmt.visit(collector)
+        for name in collector.names & set(self.tracked):
+            self.env.pop(name, None)  # a constant rebound where the rules cannot follow
+            self.tracked.discard(name)
+        if not self.tensors:
+            return
         for name in collector.names:
             if name in self.tensors:
                 self._forget(name)
@@ -930,6 +984,11 @@ class BlockExtractor:
                 out.append(CtorParam(name, None))
         out.sort(key=lambda p: p.default is not None)
         return out
+
+
+_BINARY_OF: dict[type, type] = {
+    cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
+    cst.FloorDivideAssign: cst.FloorDivide, cst.DivideAssign: cst.Divide}
 
 
 def _annotation(default: str | None) -> str | None:

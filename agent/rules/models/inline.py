@@ -118,7 +118,7 @@ _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not}
-_CALLS: dict[str, Callable[..., Any]] = {
+STATIC_CALLS: dict[str, Callable[..., Any]] = {
     "range": range, "len": len, "min": min, "max": max, "int": int, "enumerate": enumerate,
     "zip": zip, "reversed": lambda v: list(reversed(v)), "list": list, "tuple": tuple}
 
@@ -182,12 +182,12 @@ def _static(n: ast.expr, env: dict[str, Any]) -> Any:
                      for p in (n.slice.lower, n.slice.upper, n.slice.step)]
             return base[slice(*parts)]
         return base[_static(n.slice, env)]
-    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in _CALLS \
+    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in STATIC_CALLS \
             and not n.keywords:
         args = [_static(a, env) for a in n.args]
         if n.func.id == "range" and len(range(*args)) > MAX_UNROLL:
             raise _NotStatic("long range")
-        return _CALLS[n.func.id](*args)
+        return STATIC_CALLS[n.func.id](*args)
     raise _NotStatic(type(n).__name__)
 
 

@@ -40,8 +40,12 @@ WARNINGS: tuple[WarningKind, ...] = (
                 True, "later layers do not skip masked steps"),
     WarningKind(r"Embedding\(mask_zero=True\): torch has no implicit masks", True,
                 "padded steps reach later layers"),
-    WarningKind(r"Masking: the zeroed steps are computed as in Keras, but torch layers after it "
-                r"do not skip them", True, "masked steps reach later layers"),
+    WarningKind(r"Masking: the zeroed steps are computed as in Keras, but torch layers", True,
+                "masked steps reach later layers"),
+    WarningKind(r"unrolled for .* \(its default\): the converted model asserts", True,
+                "another value of the parameter is refused instead of honoured"),
+    WarningKind(r"image_data_format\(\) resolved to 'channels_last'", False,
+                "Keras's default data format, and the converted model keeps it"),
     WarningKind(r"add_weight for self\..* has no literal name=", False,
                 "naming only: port_weights pairs unnamed weights by creation order"),
     # training

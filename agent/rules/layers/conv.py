@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agent.rules.arith import binop
 from agent.rules.layers.common import DENSE_LIKE_DEFAULTS, activation, dim_code, weight_inits
 from agent.rules.models.shapes import Dim, Shape, conv_out, same_padding
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported, tuple_n
@@ -180,7 +181,7 @@ def _depthwise(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     mult = a.get("depth_multiplier")
     cin = dim_code(shape[-1])
     window, forward = window_args(shape[:-1], k, s, d, padding)
-    args = [cin, f"{cin} * {mult}" if mult != 1 else cin, f"kernel_size={_one(k)}", *window,
+    args = [cin, binop(cin, "*", mult) if mult != 1 else cin, f"kernel_size={_one(k)}", *window,
             f"groups={cin}"]
     if not a.get("use_bias"):
         args.append("bias=False")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent.rules.arith import binop
 from agent.rules.layers.common import (
     DENSE_LIKE_DEFAULTS,
     activation,
@@ -130,9 +131,9 @@ def _identity(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
 
 def _rescaling(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     offset = a.get("offset")
-    expr = f"{{x}} * {a.code('scale')}"
+    expr = binop("{x}", "*", a.code("scale"))
     if offset:
-        expr += f" + {a.code('offset')}"
+        expr = binop(expr, "+", a.code("offset"))
     return Built(out=ins[0], forward=expr)
 
 
@@ -244,7 +245,7 @@ SPECS: tuple[LayerSpec, ...] = (
               examples=(Example("layers.Identity()", (4,), ()),)),
     LayerSpec(
         "Rescaling", ("scale", "offset"), {"offset": 0.0}, _rescaling,
-        examples=(Example("layers.Rescaling(1.0 / 255)", (4,), ("* 1.0 / 255",)),
+        examples=(Example("layers.Rescaling(1.0 / 255)", (4,), ("* (1.0 / 255)",)),
                   Example("layers.Rescaling(2.0, offset=-1.0)", (4,), ("+ -1.0",))),
     ),
     LayerSpec(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent.rules.arith import binop
 from agent.rules.initializers import init_statement
 from agent.rules.layers.common import activation, dim_code
 from agent.rules.layers.conv import CONV_DEFAULTS, _geometry, spatial_out, window_args
@@ -65,7 +66,7 @@ def _separable(rank: int, a: Args, ins: Sequence[Shape]) -> Built:
     mult = int(a.get("depth_multiplier"))
     cin = shape[-1]
     cin_code = dim_code(cin)
-    mid = cin_code if mult == 1 else f"{cin_code} * {mult}"
+    mid = cin_code if mult == 1 else binop(cin_code, "*", mult)
     filters = a.value("filters")
     window, forward = window_args(shape[:-1], k, s, d, padding)
     dw = [cin_code, mid, f"kernel_size={_one(k)}", *window, f"groups={cin_code}", "bias=False"]

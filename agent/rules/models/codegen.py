@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from agent.rules import activations
+from agent.rules.models import lazy
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import BuildContext, Built, Layout, NotStatic, Unsupported
@@ -52,6 +53,7 @@ class _Emitter:
         self.ir = ir
         self.gen = Generated("")
         self.init_lines: list[str] = []
+        self.declared: list[tuple[int, list[str]]] = []  # (creation order, __init__ lines)
         self.inits: list[tuple[str, tuple[str, ...]]] = []  # attr, init templates
         self.buffers: list[str] = []
         self.penalties: list[str] = []  # Keras regularizer terms
@@ -76,10 +78,6 @@ class _Emitter:
             shape = shapes[0] if layer.lambda_elementwise and shapes else None
             return Built(out=shape if shape is not None else (), forward=layer.lambda_expr,
                          layout="keras")
-        if any(s is None for s in shapes):
-            # after a custom layer the shape is unknown: layers that can infer it lazily
-            # (nn.LazyLinear) still convert; the others raise Unsupported below
-            shapes = [s if s is not None else (None,) for s in shapes]
         assert layer.spec is not None and layer.args is not None
         extra = [k for k, v in call.call_kwargs.items()
                  if k not in layer.spec.call_args and not (k == "training" and v.value is None)]
@@ -89,12 +87,30 @@ class _Emitter:
             return None
         ctx = BuildContext(layout_of_input=layout, inner_args=layer.inner_args,
                            inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs)
+        # after a custom layer (or from data) a shape can be unknown: the right rank, sizes
+        # unknown; a layer that needs its input size then gets its nn.Lazy form
+        known = [s if s is not None else lazy.unknown_shape(layer.keras_name) for s in shapes]
+        first: Exception
         try:
-            built = layer.spec.build(layer.args, [s for s in shapes if s is not None], ctx)
-        except (Unsupported, NotStatic, KeyError, TypeError, ValueError) as exc:
-            self._fail(layer, str(exc) or type(exc).__name__)
-            return None
-        return built
+            return layer.spec.build(layer.args, known, ctx)
+        except (Unsupported, NotStatic) as exc:
+            first = exc
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            first = Unsupported(f"{layer.keras_name}: cannot be built for input shape "
+                                f"{_shape_text(known)}")
+        if known and known[0] and known[0][-1] is None:
+            marked = [tuple(known[0][:-1]) + (lazy.LAZY,), *known[1:]]
+            try:
+                built = lazy.lazify(layer.keras_name, layer.spec.build(layer.args, marked, ctx))
+            except (Unsupported, NotStatic, KeyError, TypeError, ValueError, IndexError,
+                    AttributeError):
+                built = None
+            if built is not None:
+                return built
+        if not (self.failed and any(s is None for s in shapes)):  # not a knock-on effect
+            self._fail(layer, str(first) or type(first).__name__)
+        self.failed = True
+        return None
 
     def _fail(self, layer: Layer, reason: str) -> None:
         self.failed = True
@@ -148,6 +164,7 @@ class _Emitter:
             self.gen.lazy = True
         assert layer.args is not None or layer.spec is None
         todo = []
+        start = len(self.init_lines)
         if layer.args is not None and built.modules and not built.modules[0][0]:
             for arg, param in REGULARIZED.items():
                 penalty = layer.args.values.get(arg)
@@ -170,6 +187,8 @@ class _Emitter:
                 self.buffers.append(attr)
             else:
                 self.init_lines.append(f"self.{attr} = {ctor}")
+        self.declared.append((layer.seq, self.init_lines[start:]))
+        del self.init_lines[start:]
         if built.init:
             self.inits.append((layer.attr, built.init))
         rule = f"layers.{layer.keras_name}"
@@ -249,8 +268,8 @@ class _Emitter:
             examples = [_example(t) for t in ir.inputs]
             value = examples[0] if len(examples) == 1 else "(" + ", ".join(examples) + ")"
             lines.append(f"{IND * 2}self.example_input_array = {value}")
-        for line in self.init_lines:
-            lines.append(f"{IND * 2}{line}")
+        for _, declared in sorted(self.declared, key=lambda d: d[0]):
+            lines += [f"{IND * 2}{line}" for line in declared]
         lines += [IND * 2 + s for s in self._init_block()]
         lines.append("")
         args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
@@ -293,6 +312,11 @@ def _index_literal_lists(expr: str) -> str:
         return items[k] if -len(items) <= k < len(items) else m.group(0)
 
     return _LIST_INDEX.sub(pick, expr)
+
+
+def _shape_text(shapes: list[Shape]) -> str:
+    return ", ".join("(" + ", ".join("?" if d is None else str(d) for d in s) + ")"
+                     for s in shapes)
 
 
 def _fill(template: str, subs: dict[str, str]) -> str:

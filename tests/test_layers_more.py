@@ -198,3 +198,54 @@ def test_pretrained_embedding_matrix_is_copied_and_frozen(arg: str) -> None:
     weight = module.embedding.weight
     np.testing.assert_array_equal(weight.detach().numpy(), np.arange(30.0).reshape(10, 3))
     assert not weight.requires_grad
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+def _train_and_eval(layer: str, shape: tuple[int, ...], x: np.ndarray) -> tuple[Any, Any]:
+    code, _ = converted(f"model = keras.Sequential([keras.Input(shape={shape}), "
+                        f"layers.{layer}])\n")
+    module = build(code)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        module.train()
+        trained = module(torch.as_tensor(x)).numpy()
+        module.eval()
+        inferred = module(torch.as_tensor(x)).numpy()
+    return trained, inferred
+
+
+IMAGES = np.random.default_rng(3).uniform(0, 255, (64, 5, 6, 3)).astype("float32")
+
+
+def test_random_flip_flips_some_images_whole_in_training_only() -> None:
+    trained, inferred = _train_and_eval("RandomFlip()", (5, 6, 3), IMAGES)
+    np.testing.assert_array_equal(inferred, IMAGES)
+    flipped = IMAGES[:, ::-1, ::-1]
+    same = [np.array_equal(t, x) for t, x in zip(trained, IMAGES, strict=True)]
+    flip = [np.array_equal(t, f) for t, f in zip(trained, flipped, strict=True)]
+    assert all(s or f for s, f in zip(same, flip, strict=True))  # each image: all or nothing
+    assert 10 < sum(flip) < 54  # about half, as Keras's coin
+
+
+def test_random_contrast_scales_each_image_about_its_mean() -> None:
+    images = IMAGES / 4 + 100  # away from the clipping bounds 0 and 255
+    trained, inferred = _train_and_eval("RandomContrast(0.3)", (5, 6, 3), images)
+    np.testing.assert_array_equal(inferred, images)
+    factors = []
+    for t, x in zip(trained, images, strict=True):
+        mean = x.mean(axis=(0, 1), keepdims=True)
+        f = float(np.sum((t - mean) * (x - mean)) / np.sum((x - mean) ** 2))
+        np.testing.assert_allclose(t, np.clip((x - mean) * f + mean, 0, 255), atol=1e-3)
+        factors.append(f)
+    assert 0.7 <= min(factors) and max(factors) <= 1.3 and np.std(factors) > 0.05
+
+
+def test_random_crop_takes_a_window_in_training_and_the_centre_at_inference() -> None:
+    trained, inferred = _train_and_eval("RandomCrop(3, 4)", (5, 6, 3), IMAGES)
+    # Keras 2 / TF at inference: the centred window of the target's aspect ratio (4 x 6 of
+    # 5 x 6 here), resized to the target
+    want = keras.ops.convert_to_numpy(keras.ops.image.resize(IMAGES[:, 0:4, 0:6], (3, 4)))
+    np.testing.assert_allclose(inferred, want, atol=1e-3)
+    windows = [IMAGES[:, i:i + 3, j:j + 4] for i in range(3) for j in range(3)]
+    assert any(np.array_equal(trained, w) for w in windows)

@@ -249,3 +249,83 @@ def test_random_crop_takes_a_window_in_training_and_the_centre_at_inference() ->
     np.testing.assert_allclose(inferred, want, atol=1e-3)
     windows = [IMAGES[:, i:i + 3, j:j + 4] for i in range(3) for j in range(3)]
     assert any(np.array_equal(trained, w) for w in windows)
+
+
+# ----------------------------------------------------------------------------- Lambda(fn)
+
+SIAMESE = """\
+import keras
+from keras import layers
+
+
+def euclidean(vects):
+    \"\"\"Distance between two embeddings.\"\"\"
+    a, b = vects
+    total = keras.ops.sum(keras.ops.square(a - b), axis=1, keepdims=True)
+    return keras.ops.sqrt(keras.ops.maximum(total, 1e-7))
+
+
+left = keras.Input(shape=(4,))
+right = keras.Input(shape=(4,))
+shared = layers.Dense(3)
+dist = layers.Lambda(euclidean, output_shape=(1,))([shared(left), shared(right)])
+model = keras.Model([left, right], dist)
+"""
+
+
+def test_lambda_with_a_function_reference_calls_the_converted_function() -> None:
+    from agent.equivalence import check_sources
+
+    result = convert_source(SIAMESE, "model.py")
+    assert not result.unmapped and not result.keras_deps, result.source
+    assert "dist = euclidean([" in result.source
+    assert "torch.sum(torch.square(a - b), dim=1, keepdim=True)" in result.source
+    eq = check_sources(SIAMESE, result.source)
+    assert eq.passed, eq.message
+
+
+SAMPLING = """\
+import keras
+from keras import backend as K
+from keras import layers
+
+latent_dim = 2
+
+
+def sampling(args):
+    z_mean, z_log_var = args
+    batch = K.shape(z_mean)[0]
+    epsilon = K.random_normal(shape=(batch, latent_dim))
+    return z_mean + K.exp(0.5 * z_log_var) * epsilon
+
+
+inputs = keras.Input(shape=(6,))
+mean = layers.Dense(latent_dim)(inputs)
+log_var = layers.Dense(latent_dim)(inputs)
+z = layers.Lambda(sampling, output_shape=(latent_dim,))([mean, log_var])
+model = keras.Model(inputs, z)
+"""
+
+
+def test_keras2_sampling_function_becomes_torch_and_runs() -> None:
+    result = convert_source(SAMPLING, "vae.py")
+    assert not result.unmapped and not result.keras_deps, result.source
+    assert "epsilon = torch.randn((batch, latent_dim))" in result.source
+    module = exec_source(result.source, "k2l_converted")["model"]
+    torch.manual_seed(0)
+    z = module(torch.zeros(500, 6))
+    assert z.shape == (500, 2) and 0.8 < float(z.std()) < 1.2  # zero means, unit variances
+
+
+def test_function_with_an_unknown_op_is_left_whole_and_reported() -> None:
+    src = SIAMESE.replace("keras.ops.sqrt(", "keras.ops.bessel_k0(")
+    result = convert_source(src, "model.py")
+    assert any("bessel_k0" in u.reason for u in result.unmapped)
+    assert "keras.ops.sum(keras.ops.square(a - b)" in result.source  # not half converted
+
+
+def test_function_given_to_tf_data_stays_tensorflow() -> None:
+    src = ("import tensorflow as tf\n\n\ndef scale(x):\n    return tf.cast(x, tf.float32) / 255.0\n"
+           "\n\nds = tf.data.Dataset.from_tensor_slices([1, 2]).map(scale)\n")
+    result = convert_source(src, "data.py")
+    assert "return tf.cast(x, tf.float32) / 255.0" in result.source

@@ -26,7 +26,7 @@ def _row(names: list[str], op: Op) -> None:
     ROWS.append((names, op))
 
 
-_SHAPE_OF = re.compile(r"([A-Za-z_][\w.]*)\.shape\b")
+_SHAPE_OF = re.compile(r"([A-Za-z_][\w.]*(?:\[[^\[\]]*\])*)\.shape\b")
 
 
 def _device(*codes: str) -> str:

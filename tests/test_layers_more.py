@@ -329,3 +329,15 @@ def test_function_given_to_tf_data_stays_tensorflow() -> None:
            "\n\nds = tf.data.Dataset.from_tensor_slices([1, 2]).map(scale)\n")
     result = convert_source(src, "data.py")
     assert "return tf.cast(x, tf.float32) / 255.0" in result.source
+
+
+def test_tf_function_decorator_is_dropped_with_the_rest_converted() -> None:
+    src = ("import tensorflow as tf\n\n\n@tf.function\ndef gram(x):\n"
+           "    return tf.matmul(x, x, transpose_b=True) / tf.cast(tf.shape(x)[1], tf.float32)\n")
+    result = convert_source(src, "ops.py")
+    assert "@tf.function" not in result.source and "import tensorflow" not in result.source
+    assert ("return torch.matmul(x, x.mT) / torch.tensor(x.shape[1], dtype=torch.float32)"
+            in result.source), result.source
+    gram = exec_source(result.source, "k2l_converted")["gram"]
+    x = torch.randn(2, 3, 4)
+    torch.testing.assert_close(gram(x), x @ x.transpose(1, 2) / 3)

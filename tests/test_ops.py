@@ -22,7 +22,8 @@ HEADER = ("import tensorflow as tf\nimport keras\nfrom keras import ops\n"
           "import keras.backend as K\n")
 IMPORTS = collect_imports(cst.parse_module(HEADER))
 _PREFIX = {"tensorflow": "tf", "keras.ops": "keras.ops", "keras.backend": "K",
-           "keras.activations": "keras.activations", "keras.random": "keras.random"}
+           "keras.activations": "keras.activations", "keras.random": "keras.random",
+           "keras.config": "keras.config"}
 
 
 def conv(code: str, names: dict[str, str] | None = None) -> tuple[str, list[str]]:

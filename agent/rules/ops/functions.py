@@ -56,7 +56,15 @@ def uses_framework(node: cst.CSTNode, imports: ImportTable) -> bool:
 
 def convert_function(fn: cst.FunctionDef, imports: ImportTable
                      ) -> tuple[cst.FunctionDef | None, list[str]]:
-    """The function with every framework op rewritten, or None and the problems."""
+    """The function with every framework op rewritten, or None and the problems.
+
+    ``@tf.function`` only asks TF to trace the function into a graph: dropped.
+    """
+    decorators = [d for d in fn.decorators
+                  if imports.resolve(d.decorator.func if isinstance(d.decorator, cst.Call)
+                                     else d.decorator) != "tensorflow.function"]
+    if len(decorators) != len(fn.decorators):
+        fn = fn.with_changes(decorators=decorators)
     new, problems = rewrite_node(fn, imports, {})
     if problems or not isinstance(new, cst.FunctionDef):
         return None, problems

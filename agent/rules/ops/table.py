@@ -32,7 +32,7 @@ LINALG = "tensorflow.linalg"
 CONSTANTS: dict[str, str] = {
     f"{TF}.{name}": code for name, code in DTYPES.items() if not name.isalpha() or "float" in name
     or "int" in name or name == "bool"
-} | {f"{TF}.newaxis": "None", f"{TF}.bool": "torch.bool"}
+} | {f"{TF}.newaxis": "None", f"{TF}.bool": "torch.bool", f"{TF}.Tensor": "torch.Tensor"}
 
 # Functions with no faithful one-line torch counterpart: a specific reason for the report.
 NOT_CONVERTED: dict[str, str] = {

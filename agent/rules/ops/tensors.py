@@ -70,6 +70,13 @@ _row([f"{TF}.rank", f"{K}.ndim", f"{KOPS}.ndim"], Op("", ("input",), handler=_at
 _row([f"{TF}.size", f"{KOPS}.size"], Op("", ("input",), handler=_attr(".numel()")))
 
 
+# Keras's global settings, as converted code has them: channels-last tensors, float32.
+_row([f"{K}.image_data_format", "keras.config.image_data_format"], Op(
+    "", (), pos=0, handler=lambda b: '"channels_last"',
+    examples=(("K.image_data_format()", '"channels_last"'),)))
+_row([f"{K}.floatx", "keras.config.floatx"], Op("", (), pos=0, handler=lambda b: '"float32"'))
+
+
 # ---------------------------------------------------------------------------- creation
 def _arange(start: str, stop: str, step: str) -> Callable[[Bound], str]:
     def handler(b: Bound) -> str:

@@ -9,6 +9,7 @@ The client is meant to be shared by a whole run: the token and cost budgets are 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 from collections.abc import Callable
@@ -67,6 +68,8 @@ class ChatReply:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    estimated: bool = False  # token counts estimated from sizes (the server sent no usage)
+    cut_off: bool = False  # finish_reason "length": the answer hit max_tokens
 
     @property
     def tokens(self) -> int:
@@ -87,6 +90,7 @@ class ChatReply:
             "content": self.content,
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
             "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
+            "cut_off": self.cut_off,
         }
 
     @staticmethod
@@ -102,7 +106,14 @@ class ChatReply:
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             cached=cached,
+            cut_off=bool(data.get("cut_off", False)),
         )
+
+
+def _request_text(messages: list[Message], tools: list[dict[str, Any]] | None = None) -> str:
+    """What a request sends, as text, for estimating its size."""
+    parts = [str(m.get("content") or "") + str(m.get("tool_calls") or "") for m in messages]
+    return "".join(parts) + (json.dumps(tools) if tools else "")
 
 
 def _estimate_tokens(text: str) -> int:
@@ -131,6 +142,7 @@ class LLMClient:
         self.cache_hits = 0
         self.http_retries = 0
         self.tokens_used = 0
+        self.estimating = False  # the last reply carried no usage: sizes are estimated
         self.cost_usd = 0.0
         self._client: openai.OpenAI | None = None
         self._http: Any = None
@@ -201,6 +213,12 @@ class LLMClient:
         if self.unavailable:
             raise LLMUnavailable(self.unavailable)
         self._check_budget()
+        if self.estimating:  # the endpoint reports no usage: the request's own size counts
+            ahead = _estimate_tokens(_request_text(messages, tools))
+            if self.tokens_used + ahead > self.config.max_tokens_total:
+                raise BudgetExceeded(
+                    f"token budget: the next request (~{ahead} tokens, estimated from its size) "
+                    f"would pass it ({self.tokens_used} of {self.config.max_tokens_total} spent)")
         try:
             reply = self._request(messages, tools, tool_choice)
         except _ToolsRejected:
@@ -210,6 +228,7 @@ class LLMClient:
             self.cache.put(cache_key(self.config.model, messages, None), reply.to_json())
             self.cache.put(self._no_tools_key(), {"tools_rejected": True})
         self.calls += 1
+        self.estimating = reply.estimated
         self.tokens_used += reply.tokens
         self.cost_usd += (
             reply.prompt_tokens * self.config.usd_per_mtok_prompt
@@ -297,7 +316,9 @@ class LLMClient:
     def _read_reply(response: Any, messages: list[Message]) -> ChatReply:
         if not response.choices:  # every completion has one; `{}` or `{"error":..}` has not
             raise ValueError("no choices")
-        message = response.choices[0].message
+        choice = response.choices[0]
+        message = choice.message
+        cut_off = getattr(choice, "finish_reason", None) == "length"
         content = (message.content or "") if message is not None else ""
         calls = tuple(
             ToolCall(c.id, c.function.name, c.function.arguments or "{}")
@@ -305,12 +326,14 @@ class LLMClient:
             if getattr(c, "function", None) is not None
         )
         usage = response.usage
-        if usage is not None:
-            prompt, completion = int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
-        else:
-            sent = "".join(str(m.get("content") or "") for m in messages)
-            prompt, completion = _estimate_tokens(sent), _estimate_tokens(content)
-        return ChatReply(content, calls, prompt, completion, cached=False)
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0) if usage is not None else 0
+        completion = int(getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0
+        estimated = prompt <= 0 and completion <= 0  # no usage, or zeros (some local servers)
+        if estimated:
+            prompt = _estimate_tokens(_request_text(messages))
+            completion = _estimate_tokens(content + "".join(c.arguments for c in calls))
+        return ChatReply(content, calls, prompt, completion, cached=False, estimated=estimated,
+                         cut_off=cut_off)
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:

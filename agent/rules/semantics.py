@@ -40,8 +40,6 @@ WARNINGS: tuple[WarningKind, ...] = (
                 True, "later layers do not skip masked steps"),
     WarningKind(r"Embedding\(mask_zero=True\): torch has no implicit masks", True,
                 "padded steps reach later layers"),
-    WarningKind(r"Masking: the zeroed steps are computed as in Keras, but torch layers after it "
-                r"do not skip them", True, "masked steps reach later layers"),
     WarningKind(r"add_weight for self\..* has no literal name=", False,
                 "naming only: port_weights pairs unnamed weights by creation order"),
     # training

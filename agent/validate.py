@@ -10,6 +10,7 @@ not stop the later checks: it says nothing about the file. See docs/validation.m
 from __future__ import annotations
 
 import ast
+import atexit
 import hashlib
 import json
 import os
@@ -220,8 +221,10 @@ def validate_source(
     """
     # A stable folder per process and name: mypy's cache remembers a module's path, and a new
     # folder each time would hide errors of a reply that repeats an earlier one.
-    tmp = (Path(tempfile.gettempdir()) / f"k2l-validate-{os.getpid()}" /
-           hashlib.sha256(name.encode()).hexdigest()[:12]).resolve()
+    base = Path(tempfile.gettempdir()) / f"k2l-validate-{os.getpid()}"
+    if not base.exists():  # removed when the process ends: nothing is left outside --out
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
+    tmp = (base / hashlib.sha256(name.encode()).hexdigest()[:12]).resolve()
     tmp.mkdir(parents=True, exist_ok=True)
     try:
         path = tmp / Path(name).name

@@ -450,8 +450,10 @@ def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
         from agent.commands.migrate import _llm_stage
         from agent.sandbox import SandboxError, resolve
 
+        # the cache and trajectory live in OUT, not OUT/converted (rebuilt each run), so a
+        # rerun replays every LLM exchange instead of paying for it again
         try:
-            stage, _notes = _llm_stage(llm_cli, cases, out / "converted", resolve(sandbox))
+            stage, _notes = _llm_stage(llm_cli, cases, out, resolve(sandbox))
         except SandboxError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -96,7 +96,10 @@ class Worker:
         self._ready = False
         self._cpu_s = 0.0
         self._stderr = tempfile.TemporaryFile()
-        env = {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        # HOME is the sandbox's scratch dir, so ~/.keras/keras.json is not read: converted
+        # code that keeps a Keras data loader gets Keras on torch, which is installed
+        env = {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+               "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
         self._job = self.sandbox.start(
             [self.python, "-m", "agent.tools.worker"],
             read_paths=sorted(self._readable),

@@ -149,7 +149,23 @@ PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
 PORTS.update(EXTRA_PORTS)
 
 def _keras_layers(model: Any) -> list[Any]:
-    return [layer for layer in model.layers if layer.weights]
+    layers = model.layers if hasattr(model, "layers") else _sublayers(model)
+    return [layer for layer in layers if layer.weights]
+
+
+def _sublayers(layer: Any) -> list[Any]:
+    """Layers a custom Keras layer tracks as attributes (a Sequential, a list of blocks)."""
+    flatten = getattr(layer, "_flatten_layers", None)
+    if flatten is None:
+        return []
+    return list(flatten(include_self=False, recursive=False))
+
+
+def _is_composite(layer: Any) -> bool:
+    """A custom layer whose weights all live in its sub-layers: ported layer by layer."""
+    subs = _sublayers(layer)
+    inner = {id(w) for sub in subs for w in sub.weights}
+    return bool(subs) and all(id(w) in inner for w in layer.weights)
 
 
 def _is_keras_model(layer: Any) -> bool:
@@ -158,7 +174,13 @@ def _is_keras_model(layer: Any) -> bool:
 
 
 def _torch_children(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, c) for n, c in module.named_children()
+    out: list[tuple[str, nn.Module]] = []
+    for n, c in module.named_children():
+        if isinstance(c, (nn.ModuleList, nn.ModuleDict)):  # Keras lists its items flat
+            out += [(f"{n}_{k}", item) for k, item in c.named_children()]
+        else:
+            out.append((n, c))
+    return [(n, c) for n, c in out
             if any(True for _ in c.parameters()) or any(True for _ in c.buffers())]
 
 
@@ -179,6 +201,8 @@ def _port_one(layer: Any, child: nn.Module, where: str, prefix: str) -> list[str
     if _is_keras_model(layer) and not hasattr(layer, "kernel"):
         return _port_model(layer, child, f"{prefix}{layer.name}/")
     rule = _port_rule(layer)
+    if rule is None and _is_composite(layer):
+        return _port_model(layer, child, f"{prefix}{layer.name}/")
     if rule is None:
         _port_custom(layer, child, where)
     else:

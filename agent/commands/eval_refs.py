@@ -11,13 +11,14 @@ and every LightningModule buildable without arguments runs forward on its
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from agent import sandbox
 
 BANNED = ("keras", "tensorflow", "tf_keras")
 TOP_NAMES = 30
@@ -108,12 +109,12 @@ def _parse(path: Path) -> ast.AST | None:
 
 
 def smoke(path: Path, timeout_s: float = 120.0) -> tuple[bool, str]:
-    """Definitions load and each argument-free LightningModule runs forward (subprocess)."""
-    try:
-        proc = subprocess.run([sys.executable, "-m", "agent.tools.smoke", str(path)],
-                              capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return False, "smoke timeout"
+    """Definitions load and each argument-free LightningModule runs forward (in the sandbox:
+    this executes the converted code)."""
+    proc = sandbox.run([sys.executable, "-m", "agent.tools.smoke", str(path.resolve())],
+                       timeout_s=timeout_s, read_paths=[path.resolve().parent])
+    if proc.limit:
+        return False, f"smoke: {proc.why}"
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("SMOKE")]
     if proc.returncode == 0 and line:
         return " ran=0" not in line[0], line[0]

@@ -36,10 +36,10 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"depthwise kernel init uses torch's fan", True, "another initial distribution"),
     WarningKind(r"depthwise initializer fans follow torch's weight shape", True,
                 "another initial distribution"),
+    WarningKind(r"Masking: the zeroed steps are computed as in Keras, but torch layers after it",
+                True, "later layers do not skip masked steps"),
     WarningKind(r"Embedding\(mask_zero=True\): torch has no implicit masks", True,
                 "padded steps reach later layers"),
-    WarningKind(r"Masking: the zeroed steps are computed as in Keras, but torch layers after it",
-                True, "masked steps reach later layers"),
     WarningKind(r"add_weight for self\..* has no literal name=", False,
                 "naming only: port_weights pairs unnamed weights by creation order"),
     # training

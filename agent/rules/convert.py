@@ -136,6 +136,9 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.changes += tres.changes
         out.warnings += tres.warnings
         out.unmapped += tres.unmapped
+        steps = {f"{cls}.{step}" for cls in tres.bridged for step in ("train_step", "test_step")}
+        out.unmapped = [u for u in out.unmapped
+                       if u.qualname not in steps and u.keras_name not in steps]
     functions = candidates(original, imports)
     if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table
         done = convert_functions(module, imports, functions)

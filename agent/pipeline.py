@@ -36,6 +36,7 @@ from agent.rules.convert import Conversion, convert_source
 from agent.rules.models.transform import Recipe
 from agent.rules.semantics import changes_semantics
 from agent.sandbox import Sandbox, SandboxError, resolve
+from agent.tools.tf_original import tf_python
 
 
 class UsageError(Exception):
@@ -275,11 +276,15 @@ def _validate(items: list[_Converted], src: Path, out: Path, opts: Options, sand
         rel = notebook_of.get(path)
         by_rel[rel or path.relative_to(out).as_posix()] = (
             checks if rel is None else relocate_checks(checks, path.read_text(), rel))
+    # the model's equivalence does not depend on the code around it: a failed script check
+    # (data handling, a call the rules left) does not stop it
     eligible = [i for i in items if i.entry.rel in by_rel
-                and not any(c.status == "failed" for c in by_rel[i.entry.rel])]
+                and not any(c.status == "failed" and c.name != "script"
+                            for c in by_rel[i.entry.rel])]
     equivalence = _equivalence(eligible, src, out, opts, scripts, sandbox)
     for rel, checks in by_rel.items():
-        failed = next((c.name for c in checks if c.status == "failed"), None)
+        failed = next((c.name for c in checks if c.status == "failed" and c.name != "script"),
+                      None)
         eq = equivalence.get(rel) or CheckResult(
             "equivalence", "not_run", f"earlier check failed: {failed}" if failed
             else "no model built by the rules in this file")
@@ -308,6 +313,8 @@ def _equivalence(items: list[_Converted], src: Path, out: Path, opts: Options,
             owners.append((item.entry.rel, recipe))
     if jobs:
         root = src if src.is_dir() else src.parent
+        jobs = with_tensorflow_reference(jobs, sandbox, read_paths=(root,),
+                                         timeout_s=opts.time_limit_s * (1 + len(jobs)))
         answers, why, seconds = run_equivalence_jobs(
             jobs, sandbox, read_paths=(root, out), timeout_s=opts.time_limit_s * (1 + len(jobs)))
         for k, (rel, _) in enumerate(owners):
@@ -325,6 +332,27 @@ def _equivalence(items: list[_Converted], src: Path, out: Path, opts: Options,
                                   "; ".join(p.message for p in parts),
                                   seconds=max(p.seconds for p in parts))
     return merged
+
+
+def with_tensorflow_reference(jobs: list[dict[str, Any]], sandbox: Sandbox, *,
+                              read_paths: tuple[Path, ...], timeout_s: float
+                              ) -> list[dict[str, Any]]:
+    """Each job with the original built by real TensorFlow (``tf``), when a Python with
+    TensorFlow exists; else with the reason (``tf_why``) the fallback reports."""
+    python, why = tf_python()
+    if python is None:
+        return [{**job, "tf_why": why} for job in jobs]
+    venv = Path(python).parent.parent  # a virtual environment must be readable in bwrap
+    result = sandbox.run([python, "-m", "agent.tools.tf_original"], input=json.dumps(jobs),
+                         timeout_s=timeout_s, read_paths=(*read_paths, venv))
+    try:
+        answers = json.loads(result.stdout) if result.returncode == 0 else None
+    except json.JSONDecodeError:
+        answers = None
+    if not isinstance(answers, list) or len(answers) != len(jobs):
+        return [{**job, "tf_why": f"the TensorFlow process failed: {result.why}"}
+                for job in jobs]
+    return [{**job, "tf": answer} for job, answer in zip(jobs, answers, strict=True)]
 
 
 def run_equivalence_jobs(jobs: list[dict[str, str]], sandbox: Sandbox, *,

@@ -8,6 +8,7 @@ The client is meant to be shared by a whole run: the token and cost budgets are 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class ChatReply:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    estimated: bool = False  # token counts estimated from sizes (the server sent no usage)
+    cut_off: bool = False  # finish_reason "length": the answer hit max_tokens
 
     @property
     def tokens(self) -> int:
@@ -77,6 +80,7 @@ class ChatReply:
             "content": self.content,
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
             "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens},
+            "cut_off": self.cut_off,
         }
 
     @staticmethod
@@ -92,7 +96,14 @@ class ChatReply:
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             cached=cached,
+            cut_off=bool(data.get("cut_off", False)),
         )
+
+
+def _request_text(messages: list[Message], tools: list[dict[str, Any]] | None = None) -> str:
+    """What a request sends, as text, for estimating its size."""
+    parts = [str(m.get("content") or "") + str(m.get("tool_calls") or "") for m in messages]
+    return "".join(parts) + (json.dumps(tools) if tools else "")
 
 
 def _estimate_tokens(text: str) -> int:
@@ -121,6 +132,7 @@ class LLMClient:
         self.cache_hits = 0
         self.http_retries = 0
         self.tokens_used = 0
+        self.estimating = False  # the last reply carried no usage: sizes are estimated
         self.cost_usd = 0.0
         self._client: openai.OpenAI | None = None
 
@@ -180,6 +192,12 @@ class LLMClient:
         if self.unavailable:
             raise LLMUnavailable(self.unavailable)
         self._check_budget()
+        if self.estimating:  # the endpoint reports no usage: the request's own size counts
+            ahead = _estimate_tokens(_request_text(messages, tools))
+            if self.tokens_used + ahead > self.config.max_tokens_total:
+                raise BudgetExceeded(
+                    f"token budget: the next request (~{ahead} tokens, estimated from its size) "
+                    f"would pass it ({self.tokens_used} of {self.config.max_tokens_total} spent)")
         try:
             reply = self._request(messages, tools, tool_choice)
         except _ToolsRejected:
@@ -189,6 +207,7 @@ class LLMClient:
             self.cache.put(cache_key(self.config.model, messages, None), reply.to_json())
             self.cache.put(self._no_tools_key(), {"tools_rejected": True})
         self.calls += 1
+        self.estimating = reply.estimated
         self.tokens_used += reply.tokens
         self.cost_usd += (
             reply.prompt_tokens * self.config.usd_per_mtok_prompt
@@ -254,7 +273,9 @@ class LLMClient:
 
     @staticmethod
     def _to_reply(response: Any, messages: list[Message]) -> ChatReply:
-        message = response.choices[0].message if response.choices else None
+        choice = response.choices[0] if response.choices else None
+        message = choice.message if choice is not None else None
+        cut_off = getattr(choice, "finish_reason", None) == "length"
         content = (message.content or "") if message is not None else ""
         calls = tuple(
             ToolCall(c.id, c.function.name, c.function.arguments or "{}")
@@ -262,12 +283,14 @@ class LLMClient:
             if getattr(c, "function", None) is not None
         )
         usage = response.usage
-        if usage is not None:
-            prompt, completion = int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
-        else:
-            sent = "".join(str(m.get("content") or "") for m in messages)
-            prompt, completion = _estimate_tokens(sent), _estimate_tokens(content)
-        return ChatReply(content, calls, prompt, completion, cached=False)
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0) if usage is not None else 0
+        completion = int(getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0
+        estimated = prompt <= 0 and completion <= 0  # no usage, or zeros (some local servers)
+        if estimated:
+            prompt = _estimate_tokens(_request_text(messages))
+            completion = _estimate_tokens(content + "".join(c.arguments for c in calls))
+        return ChatReply(content, calls, prompt, completion, cached=False, estimated=estimated,
+                         cut_off=cut_off)
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:

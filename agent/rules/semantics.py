@@ -40,6 +40,10 @@ WARNINGS: tuple[WarningKind, ...] = (
                 True, "later layers do not skip masked steps"),
     WarningKind(r"Embedding\(mask_zero=True\): torch has no implicit masks", True,
                 "padded steps reach later layers"),
+    WarningKind(r"unrolled for .* \(its default\): the converted model asserts", True,
+                "another value of the parameter is refused instead of honoured"),
+    WarningKind(r"image_data_format\(\) resolved to 'channels_last'", False,
+                "Keras's default data format, and the converted model keeps it"),
     WarningKind(r"add_weight for self\..* has no literal name=", False,
                 "naming only: port_weights pairs unnamed weights by creation order"),
     # training
@@ -65,8 +69,6 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"tf\.data shuffle\(buffer_size\)", True, "another shuffle"),
     WarningKind(r'fit\(shuffle="batch"\) shuffles whole samples', True, "another shuffle"),
     WarningKind(r"load_model -> load_from_checkpoint", True, "reads .ckpt, not .keras/.h5"),
-    WarningKind(r"Keras History \(per-epoch values\) is not reproduced", True,
-                "history holds the last epoch only"),
 )
 
 _COMPILED = tuple((re.compile(k.pattern), k) for k in WARNINGS)

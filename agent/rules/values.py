@@ -131,6 +131,15 @@ def module_constants(module: cst.Module) -> dict[str, Any]:
                 if isinstance(target, cst.Name):
                     seen[target.value] = seen.get(target.value, 0) + 1
                     env[target.value] = _eval(small.value, env)
+                elif isinstance(target, (cst.Tuple, cst.List)):  # rows, cols = 28, 28
+                    value = _eval(small.value, env)
+                    names = [el.value.value if isinstance(el.value, cst.Name) else None
+                             for el in target.elements]
+                    ok = isinstance(value, (tuple, list)) and len(value) == len(names)
+                    for k, name in enumerate(names):
+                        if name is not None:
+                            seen[name] = seen.get(name, 0) + 1
+                            env[name] = value[k] if ok else UNKNOWN
             elif isinstance(small, cst.AnnAssign) and small.value is not None:
                 if isinstance(small.target, cst.Name):
                     seen[small.target.value] = seen.get(small.target.value, 0) + 1

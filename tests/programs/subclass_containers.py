@@ -25,3 +25,17 @@ class Tower(keras.Model):
         for block in self.blocks:
             x = block(x)
         return self.head(tf.reduce_mean(x, axis=1))
+
+
+class Down(layers.Layer):
+    """A conv block whose call reshapes before pooling: ranks the rules lose track of."""
+
+    def __init__(self, filters):
+        super().__init__()
+        self.conv = layers.Conv2D(filters, 3, padding="same")
+        self.pool = layers.MaxPool2D((2, 2))
+
+    def call(self, x):
+        x = tf.reshape(x, (-1, 8, 8, 3))
+        x = self.conv(tf.reduce_mean(x, axis=-1))
+        return self.pool(x)

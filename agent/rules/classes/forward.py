@@ -19,6 +19,7 @@ import libcst as cst
 from agent.rules import activations
 from agent.rules.classes.layers import SubLayer, build, fake_shape
 from agent.rules.imports import ImportTable
+from agent.rules.models.inline import substitute
 from agent.rules.models.shapes import Shape
 from agent.rules.ops.rewrite import rewrite_expression
 from agent.rules.ops.spec import atom
@@ -54,6 +55,7 @@ class ForwardConverter:
         self.names = names  # training -> self.training
         self.env: dict[str, TVal] = {}
         self.first_layer_of_input: str | None = None
+        self.kept: list[tuple[str, str]] = []  # (reason, source) of statements left as written
 
     # -- layouts -------------------------------------------------------------------------
     def layout_as(self, v: TVal, want: str) -> TVal:
@@ -181,12 +183,29 @@ class ForwardConverter:
     def block(self, body: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]:
         out: list[cst.BaseStatement] = []
         for stmt in body:
-            if isinstance(stmt, cst.SimpleStatementLine):
-                out += self.simple(stmt)
-            else:
+            try:
+                if isinstance(stmt, cst.SimpleStatementLine):
+                    out += self.simple(stmt)
+                else:
+                    out += self.back_to_keras()
+                    out.append(self.compound(stmt))
+            except Unsupported as exc:  # this statement only: the others still convert
                 out += self.back_to_keras()
-                out.append(self.compound(stmt))
+                out.append(self.keep(stmt, str(exc)))
         return out
+
+    def keep(self, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:
+        """Left as written, marked; the names it binds lose their tracked shapes."""
+        self.kept.append((reason, cst.Module([]).code_for_node(stmt).strip()))
+        # names forward() no longer has (training -> self.training) are renamed even here
+        stmt = substitute(stmt, {k: cst.parse_expression(v) for k, v in self.names.items()})
+        for target in _bound_names(stmt):
+            self.env[target] = TVal(target, None, "keras", True)
+        if isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            comment = cst.Comment(f"# TODO(k2l): not converted: {reason}"[:300])
+            return stmt.with_changes(leading_lines=[*stmt.leading_lines,
+                                                    cst.EmptyLine(comment=comment)])
+        return stmt
 
     def back_to_keras(self) -> list[cst.BaseStatement]:
         stmts: list[cst.BaseStatement] = []
@@ -240,6 +259,16 @@ class ForwardConverter:
                 new, problems = _rewrite_small(small, self)
                 smalls.append(new)
         return [*before, stmt.with_changes(body=smalls)]
+
+
+def _bound_names(stmt: cst.BaseStatement) -> list[str]:
+    out: list[str] = []
+    if isinstance(stmt, cst.SimpleStatementLine):
+        for small in stmt.body:
+            if isinstance(small, cst.Assign):
+                for t in small.targets:
+                    out += _names(t.target)
+    return out
 
 
 def _paren(code: str) -> str:

@@ -75,8 +75,12 @@ def build(layer: SubLayer, shape: Shape | None, layout: str) -> Built:
     ctx = BuildContext(layout_of_input="cf" if layout == "cf" else "keras")
     try:
         built = layer.spec.build(layer.args, [shape], ctx)
-    except (NotStatic, KeyError, TypeError, ValueError) as exc:
+    except NotStatic as exc:
         raise Unsupported(f"{layer.keras_name}: {exc}") from exc
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        dims = ", ".join("?" if d is None or d == LAZY else str(d) for d in shape)
+        raise Unsupported(f"{layer.keras_name}: cannot be built for an input of shape "
+                          f"({dims}) (rank {len(shape)})") from exc
     if built.stmts:
         raise Unsupported(f"{layer.keras_name}: needs several statements in forward")
     if is_lazy or LAZY in repr(built.modules):

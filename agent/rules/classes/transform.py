@@ -19,6 +19,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
+from agent.rules.classes.containers import module_container, nested_sequential
 from agent.rules.classes.forward import ForwardConverter
 from agent.rules.classes.layers import SubLayer, build, make_sublayer, module_lines
 from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
@@ -29,6 +30,7 @@ from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.spec import Args, Unsupported
 from agent.rules.values import Value, code_of, evaluate, module_constants
 
+SEQUENTIAL = "keras.Sequential"
 LAYER_BASE = "keras.layers.Layer"
 MODEL_BASE = "keras.Model"
 LAZY_IMPORT = "from torch.nn.modules.lazy import LazyModuleMixin"  # see fix_imports
@@ -107,8 +109,13 @@ def _uses_name(node: cst.CSTNode, name: str) -> bool:
 class _ClassConverter:
     def __init__(self, cls: cst.ClassDef, kind: str, imports: ImportTable,
                  env: dict[str, Any], input_shape: tuple[Any, ...] | None, line: int,
-                 custom: set[str]) -> None:
+                 custom: set[str], taken: set[str] | None = None) -> None:
         self.cls = cls
+        self.taken = taken if taken is not None else set()
+        self.init_params: dict[str, str | None] = {}
+        self.nested: list[str] = []  # generated classes for containers, placed before cls
+        self.kept_layers: dict[str, str] = {}  # attr -> why it stays a Keras layer
+        self.layer_stmts: dict[str, cst.BaseStatement] = {}
         self.kind = kind
         self.imports = imports
         self.env = env
@@ -185,11 +192,27 @@ class _ClassConverter:
         """__init__ statements, with layer creations replaced by ``"layer:<attr>"`` markers."""
         if fn is None:
             return []
+        for p in [*fn.params.params, *fn.params.kwonly_params]:
+            self.init_params[p.name.value] = (code_of(p.default) if p.default is not None
+                                              else None)
+        self.init_params.pop("self", None)
         out: list[cst.BaseStatement | str] = []
         for stmt in _statements(fn):
-            marked = self.init_statement(stmt)
-            out += marked
+            try:
+                out += self.init_statement(stmt)
+            except Unsupported as exc:  # one statement: the rest of the class still converts
+                out.append(self.keep("__init__", stmt, str(exc)))
         return out
+
+    def keep(self, method: str, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:
+        """A statement left as written, marked, with an Unmapped record (statement
+        granularity: one unconvertible line never keeps a whole class in Keras)."""
+        src = cst.Module([]).code_for_node(stmt).strip()
+        self.left.append((method, reason, src))
+        if isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            return stmt.with_changes(leading_lines=[*stmt.leading_lines,
+                                                    _todo(f"not converted: {reason}"[:300])])
+        return stmt
 
     def init_statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement | str]:
         if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
@@ -214,15 +237,29 @@ class _ClassConverter:
             if isinstance(small, cst.Assign) and len(small.targets) == 1:
                 attr = _self_attr(small.targets[0].target)
                 value = small.value
+                container = module_container(value, self.custom) if attr else None
+                if container is not None:
+                    self.changes.append(f"self.{attr}: list/dict of layers -> "
+                                        + container.split("(")[0])
+                    return [_stmt(f"self.{attr} = {container}")]
                 if attr is not None and isinstance(value, cst.Call):
                     if code_of(value.func) == "self.add_weight":
                         w = self.add_weight(attr, value, None)
                         self.weights.append(w)
                         return [_stmt(s) for s in self.weight_lines(w)]
+                    if self.imports.resolve(value.func) == SEQUENTIAL:
+                        nested = nested_sequential(self.cls.name.value, attr, value,
+                                                   self.imports, self.env, self.init_params,
+                                                   self.custom, self.taken, self.line)
+                        self.nested.append(nested.code)
+                        self.warnings += [f"self.{attr}: {w}" for w in nested.warnings]
+                        self.changes.append(f"self.{attr} = Sequential(...) -> {nested.ctor}")
+                        return [_stmt(f"self.{attr} = {nested.ctor}")]
                     layer = make_sublayer(attr, value, self.imports, self.env,
                                           self.line)
                     if layer is not None:
                         self.layers[attr] = layer
+                        self.layer_stmts[attr] = stmt
                         return [f"layer:{attr}"]
                     q = self.imports.resolve(value.func)
                     if q is not None and q.startswith("keras."):
@@ -245,6 +282,9 @@ class _ClassConverter:
                                               for d in self.input_shape])
                     dtype = ", dtype=torch.long" if first_layer == "Embedding" else ""
                     body.append(_stmt(f"self.example_input_array = torch.zeros({dims}{dtype})"))
+                elif item.startswith("layer:") and item[6:] in self.kept_layers:
+                    body.append(self.keep("__init__", self.layer_stmts[item[6:]],
+                                          self.kept_layers[item[6:]]))
                 elif item.startswith("layer:"):
                     layer = self.layers[item[6:]]
                     body += [_stmt(s) for s in module_lines(layer)]
@@ -383,7 +423,7 @@ class _ClassConverter:
     def forward(self, fn: cst.FunctionDef | None) -> tuple[cst.FunctionDef | None, str | None]:
         if fn is None:
             for layer in self.layers.values():
-                layer.built = build(layer, None, "keras")
+                self.build_alone(layer)
             return None, None
         params = list(fn.params.params)
         names: dict[str, str] = {}
@@ -406,26 +446,37 @@ class _ClassConverter:
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)
         body = conv.block(_statements(fn))
+        for reason, src in conv.kept:
+            self.left.append(("call", reason, src))
         shapes = {s for s in conv.returned}
         self.output_shape = conv.returned[0] if len(shapes) == 1 else None
         for layer in self.layers.values():
-            if layer.built is None:  # never called in straight-line code
-                layer.built = build(layer, None, "keras")
-                self.warnings.append(f"self.{layer.attr} is not called in call(): "
-                                     "built without an input shape")
+            if layer.built is None and layer.attr not in self.kept_layers:
+                if self.build_alone(layer):  # never called in straight-line code
+                    self.warnings.append(f"self.{layer.attr} is not called in call(): "
+                                         "built without an input shape")
         lazy = [a for a, lyr in self.layers.items() if lyr.lazy]
         if lazy:
             self.warnings.append("input shape unknown statically: nn.Lazy modules for "
                                  + ", ".join(f"self.{a}" for a in lazy)
                                  + "; run one batch before creating the optimizer")
         for layer in self.layers.values():
-            assert layer.built is not None
-            self.warnings += [f"self.{layer.attr}: {w}" for w in layer.built.warnings]
+            if layer.built is not None:
+                self.warnings += [f"self.{layer.attr}: {w}" for w in layer.built.warnings]
         new = fn.with_changes(name=cst.Name("forward"),
                               params=fn.params.with_changes(params=kept),
                               body=fn.body.with_changes(body=body))
         self.changes.append("call() -> forward()")
         return new, conv.first_layer_of_input
+
+    def build_alone(self, layer: SubLayer) -> bool:
+        """Build without an input shape; a layer that cannot be stays Keras (marked)."""
+        try:
+            layer.built = build(layer, None, "keras")
+        except Unsupported as exc:
+            self.kept_layers[layer.attr] = str(exc)
+            return False
+        return True
 
     # -- other methods -------------------------------------------------------------------
     def other_method(self, fn: cst.FunctionDef) -> cst.FunctionDef:
@@ -447,7 +498,9 @@ class _ClassConverter:
                 *fn.leading_lines, _todo(f"{name}: builds a Keras graph; not needed in torch")])
         new, problems = rewrite_node(fn, self.imports, {})
         if problems:
-            raise Unsupported(f"{name}(): " + "; ".join(problems))
+            kept = self.keep(name, fn, f"{name}(): " + "; ".join(problems))
+            assert isinstance(kept, cst.FunctionDef)
+            return kept
         assert isinstance(new, cst.FunctionDef)
         return new
 
@@ -530,6 +583,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
     result = ClassesResult(module)
     custom: list[str] = []
     body = list(module.body)
+    taken = {s.name.value for s in body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
+    before: dict[int, list[cst.BaseStatement]] = {}  # generated classes, by statement index
     lazy_used = False
     for k, stmt in enumerate(body):
         if not isinstance(stmt, cst.ClassDef):
@@ -540,7 +595,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         kinds[stmt.name.value] = kind
         name = stmt.name.value
         line = line_of(stmt)
-        conv = _ClassConverter(stmt, kind, imports, env, usage.get(name), line, set(custom))
+        conv = _ClassConverter(stmt, kind, imports, env, usage.get(name), line, set(custom),
+                               taken)
         try:
             new = conv.run()
         except (Unsupported, ValueError, KeyError, TypeError, AssertionError) as exc:
@@ -551,6 +607,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
                                             cst.Module([]).code_for_node(stmt)))
             continue
         body[k] = new
+        if conv.nested:
+            before[k] = [_spaced(code) for code in conv.nested]
         lazy_used = lazy_used or bool(conv.lazy_weights)
         target = "nn.Module" if kind == "layer" else "pl.LightningModule"
         result.changes.append(Change(line, f"classes.{kind}",
@@ -566,6 +624,11 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         else:
             models.add(name)
             outputs[name] = conv.output_shape
+    if before:
+        merged: list[Any] = []
+        for k, stmt in enumerate(body):
+            merged += [*before.get(k, []), stmt]
+        body = merged
     new_module = module.with_changes(body=body)
     variables = {v for v, c in var_class.items() if c in models}
     if variables:
@@ -579,11 +642,19 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
                          result.unmapped, tuple(sorted(models)), outputs)
 
 
+def _spaced(code: str) -> cst.BaseStatement:
+    stmt = _stmt(code)
+    assert isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+    return stmt.with_changes(leading_lines=[cst.EmptyLine()] * 2)
+
+
 def _add_import(module: cst.Module, line: str) -> cst.Module:
     body = list(module.body)
-    at = 0
-    for k, stmt in enumerate(body):
+    at = 0  # after the first block of imports: a script may import again further down,
+    for k, stmt in enumerate(body):  # after the classes that need this name
         if isinstance(stmt, cst.SimpleStatementLine) and all(
                 isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body):
             at = k + 1
+        elif at:
+            break
     return module.with_changes(body=[*body[:at], _stmt(line), *body[at:]])

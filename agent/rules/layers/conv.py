@@ -21,25 +21,28 @@ CONV_DEFAULTS: dict[str, Any] = DENSE_LIKE_DEFAULTS | {
 
 
 def _pads(spatial: Sequence[Dim], k: Sequence[int], s: Sequence[int], d: Sequence[int],
-          padding: str) -> tuple[list[tuple[int, int]], bool]:
-    """Per-axis (before, after) padding and whether it is symmetric everywhere."""
+          padding: str) -> tuple[list[tuple[Any, Any]], bool]:
+    """Per-axis (before, after) padding and whether it is symmetric everywhere; an entry is
+    an expression string where the input size is only known at run time."""
     if padding == "valid":
         return [(0, 0)] * len(k), True
     if padding == "causal":
         return [(d[0] * (k[0] - 1), 0)], False
-    pads = []
-    for size, kk, ss, dd in zip(spatial, k, s, d, strict=True):
+    pads: list[tuple[Any, Any]] = []
+    for j, (size, kk, ss, dd) in enumerate(zip(spatial, k, s, d, strict=True)):
         if ss == 1:
             total = dd * (kk - 1)
             pads.append((total // 2, total - total // 2))
         elif isinstance(size, int):
             pads.append(same_padding(size, kk, ss, dd))
-        else:
-            raise Unsupported('padding="same" with stride > 1 needs a static input size')
-    return pads, all(b == a for b, a in pads)
+        else:  # size known only at run time: TF's rule computed there (inputs are NCHW)
+            n = "{x}.shape[" + str(2 + j) + "]"
+            tot = f"max((-(-{n} // {ss}) - 1) * {ss} + {dd * (kk - 1) + 1} - {n}, 0)"
+            pads.append((f"{tot} // 2", f"{tot} - {tot} // 2"))
+    return pads, all(b == a and isinstance(b, int) for b, a in pads)
 
 
-def pad_arg(pads: Sequence[tuple[int, int]]) -> str:
+def pad_arg(pads: Sequence[tuple[Any, Any]]) -> str:
     """F.pad's argument: last axis first."""
     flat: list[str] = []
     for before, after in reversed(pads):

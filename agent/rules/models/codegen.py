@@ -61,13 +61,16 @@ class _Emitter:
         self.layout: dict[int, Layout] = {}  # id(tensor) -> current layout of its variable
         self.built: dict[int, Built] = {}  # id(layer) -> first build
         self.failed = False
+        self.kept: dict[int, str] = {}  # id(layer) -> why it stays a Keras layer
+        # tensor and layer variables of the Keras code: a kept constructor must not read them
+        self.graph_names = {t.name for c in ir.calls for t in (*c.inputs, *c.outputs)} | {
+            t.name for t in ir.inputs} | set(ir.graph_names)
 
     # -- layers ---------------------------------------------------------------------------
     def build(self, layer: Layer, call: Call, layout: Layout) -> Built | None:
         shapes = [t.shape for t in call.inputs]
         if layer.error:
-            self._fail(layer, layer.error)
-            return None
+            return self._keep(layer, call, layer.error)
         if layer.submodel is not None or layer.custom_ctor is not None:
             sub = layer.submodel
             ctor = layer.custom_ctor or (f"{sub.class_name}()" if sub is not None else "")
@@ -89,6 +92,11 @@ class _Emitter:
                            inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs)
         # after a custom layer (or from data) a shape can be unknown: the right rank, sizes
         # unknown; a layer that needs its input size then gets its nn.Lazy form
+        if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):
+            if self.failed:
+                return None
+            return self._keep(layer, call, f"{layer.keras_name}: the input's rank is unknown "
+                              "here (after a layer the rules do not know)")
         known = [s if s is not None else lazy.unknown_shape(layer.keras_name) for s in shapes]
         first: Exception
         try:
@@ -107,22 +115,33 @@ class _Emitter:
                 built = None
             if built is not None:
                 return built
-        if not (self.failed and any(s is None for s in shapes)):  # not a knock-on effect
-            self._fail(layer, str(first) or type(first).__name__)
-        self.failed = True
-        return None
+        if self.failed and any(s is None for s in shapes):  # a knock-on effect: not reported
+            return None
+        return self._keep(layer, call, str(first) or type(first).__name__)
 
     def _fail(self, layer: Layer, reason: str) -> None:
         self.failed = True
         self.gen.unmapped.append((layer.line, layer.keras_name, reason))
 
+    def _keep(self, layer: Layer, call: Call, reason: str) -> Built | None:
+        """Statement granularity: a one-input layer the rules cannot map stays a Keras layer
+        inside the converted class (marked, reported); the rest of the model converts."""
+        if len(call.inputs) != 1 or not layer.source or call.call_kwargs \
+                or layer.submodel is not None or layer.free & self.graph_names:
+            self._fail(layer, reason)
+            return None
+        self.gen.unmapped.append((layer.line, layer.keras_name, reason))
+        self.kept[id(layer)] = reason
+        return Built(out=(), forward="{m}({x})", modules=(("", layer.source),), layout="keras")
+
     # -- layouts --------------------------------------------------------------------------
-    def convert(self, t: Tensor, want: Layout) -> None:
+    def convert(self, t: Tensor, want: Layout, rank: int | None = None) -> None:
         have = self.layout.get(id(t), "keras")
-        if want == "any" or have == want or not _spatial(t.shape):
+        if t.shape is not None:
+            rank = len(t.shape)
+        if want == "any" or have == want or rank is None or rank < 2:
             return
-        assert t.shape is not None
-        n = len(t.shape) + 1
+        n = rank + 1
         if want == "cf":
             perm, note = _perm_to_cf(n), "channels last -> channels first"
         else:
@@ -145,7 +164,8 @@ class _Emitter:
             spatial = [t for t in call.inputs if _spatial(t.shape)]
             want = self.layout.get(id(spatial[0]), "keras") if spatial else "keras"
         for t in call.inputs:
-            self.convert(t, want)
+            rank = len(lazy.unknown_shape(layer.keras_name)) if t.shape is None else None
+            self.convert(t, want, rank)  # an unknown shape: the layer fixes the rank
         if built.layout == "any" and want != want_probe:
             built = self.build(layer, call, want) or built
         if first:
@@ -158,6 +178,12 @@ class _Emitter:
         self.emit(layer, call, built, out_layout)
 
     def declare(self, layer: Layer, built: Built) -> None:
+        if id(layer) in self.kept:
+            reason = self.kept[id(layer)].replace("\n", " ")[:200]
+            self.declared.append((layer.seq, [
+                f"# TODO(k2l): {layer.keras_name} kept as Keras: {reason}",
+                f"self.{layer.attr} = {' '.join(layer.source.split())}"]))
+            return
         for w in built.warnings:
             self.gen.warnings.append((layer.line, f"{layer.keras_name}: {w}"))
         if built.lazy:
@@ -222,7 +248,9 @@ class _Emitter:
             self.body.append(f"{outs[0].name} = {expr}")
         shapes = built.out if isinstance(built.out, list) else [built.out]
         for t, shape in zip(outs, shapes, strict=False):
-            if t.shape is None or layer.spec is not None:
+            if id(layer) in self.kept:
+                t.shape = None  # a Keras layer the rules do not know: rank unknown
+            elif t.shape is None or layer.spec is not None:
                 t.shape = shape if (shape or layer.spec is not None) else None
             self.layout[id(t)] = out_layout
 
@@ -264,6 +292,7 @@ class _Emitter:
         lines.append(f"{IND * 2}super().__init__()")
         if ir.params:
             lines.append(f"{IND * 2}self.save_hyperparameters()")
+        lines += [f"{IND * 2}{note}" for note in ir.notes if note.startswith("assert ")]
         if all(t.shape is not None for t in ir.inputs) and ir.inputs:
             examples = [_example(t) for t in ir.inputs]
             value = examples[0] if len(examples) == 1 else "(" + ", ".join(examples) + ")"

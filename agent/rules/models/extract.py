@@ -8,6 +8,7 @@ transformer can replace them with one instantiation of the generated class.
 
 from __future__ import annotations
 
+import ast
 import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from agent.rules.lines import LineIndex
 from agent.rules.models import inline
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
+from agent.rules.ops.functions import lambda_function
 from agent.rules.spec import Unsupported, bind
 from agent.rules.training.regularizers import REGULARIZED
 from agent.rules.training.regularizers import parse as parse_regularizer
@@ -101,6 +103,11 @@ class BlockExtractor:
         self.body: Sequence[cst.BaseStatement] = ()
         self.pending_calls: list[tuple[Call, int]] = []
         self.errors: list[tuple[int, str, str]] = []
+        self.warnings: list[tuple[int, str]] = []
+        self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
+        self.tracked: set[str] = set()  # block constants followed statement by statement
+        self.unrolling = 0
+        self.resolved: dict[int, list[cst.BaseStatement]] = {}  # if image_data_format(): ...
         self.counter = NameCounter()
         self.fresh = inline.FreshNames(
             lambda: self._scan_locals() | set(self.tensors) | set(self.fn_params))
@@ -204,6 +211,12 @@ class BlockExtractor:
 
     def _lambda(self, layer: Layer, call: cst.Call) -> None:
         fn = call.args[0].value if call.args else None
+        others = {a.keyword.value if a.keyword else "" for a in call.args[1:]}
+        if isinstance(fn, cst.Name) and fn.value in self.helpers and others <= {
+                "name", "output_shape"}:
+            layer.error = lambda_function(fn.value, self.helpers[fn.value], self.imports)
+            layer.lambda_expr = None if layer.error else f"{fn.value}({{xin}})"
+            return
         if not isinstance(fn, cst.Lambda) or self.convert_lambda is None:
             layer.error = "Lambda with a function reference: convert the function by hand"
             return
@@ -269,6 +282,15 @@ class BlockExtractor:
             return
         if isinstance(stmt, cst.For) and self._unroll(i, stmt):
             return
+        if isinstance(stmt, cst.If):
+            branch = self._static_branch(stmt)
+            if branch is not None:
+                if not self.inlining and self._is_format_test(stmt.test):
+                    self.resolved[i] = branch
+                for inner in branch:
+                    if not self._constant_assign(inner):
+                        self.process(i, inner)
+                return
         if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
             if self.inlining:
                 raise Unsupported(f"helper {self.inlining[-1]}() has a "
@@ -276,26 +298,142 @@ class BlockExtractor:
             self._poison(stmt)  # a loop or branch may rebind tensors we cannot follow
             return
         small = stmt.body[0]
+        if self._track_constant(small):
+            return
         bound = {n: self.tensors.get(n) for n in _assigned(small)}
         self.statement(i, small, i)
         for name, old in bound.items():
             if name in self.tensors and self.tensors[name] is old:
                 self._forget(name)  # rebound by code that is not a layer call
 
+    # ---------------------------------------------------------------- static branches
+    def _static_branch(self, node: cst.If) -> list[cst.BaseStatement] | None:
+        """The statements of the branch a statically known test takes (None: unknown)."""
+        taken = self._static_test(node.test)
+        if taken is None or not isinstance(node.body, cst.IndentedBlock):
+            return None
+        if taken:
+            return list(node.body.body)
+        orelse = node.orelse
+        if orelse is None:
+            return []
+        if isinstance(orelse, cst.If):
+            return self._static_branch(orelse)
+        return list(orelse.body.body) if isinstance(orelse.body, cst.IndentedBlock) else None
+
+    def _is_format_test(self, test: cst.BaseExpression) -> bool:
+        return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Call)
+                and (self.qual(test.left.func) or "").endswith(".image_data_format"))
+
+    def _static_test(self, test: cst.BaseExpression) -> bool | None:
+        if self._is_format_test(test):
+            assert isinstance(test, cst.Comparison)
+            if len(test.comparisons) != 1:
+                return None
+            cmp = test.comparisons[0]
+            other = evaluate(cmp.comparator, self.env).value
+            if not isinstance(other, str):
+                return None
+            self.warnings.append((self.cur_line, "image_data_format() resolved to "
+                                  "'channels_last' (Keras's default): the converted model takes "
+                                  "channels-last input, as the Keras one did by default"))
+            if isinstance(cmp.operator, cst.Equal):
+                return other == "channels_last"
+            if isinstance(cmp.operator, cst.NotEqual):
+                return other != "channels_last"
+            return None
+        value = inline.static_value(test, self.env)
+        if value is not UNKNOWN and isinstance(value, (bool, int, float, str, type(None))):
+            return bool(value)
+        return None
+
     def _unroll(self, i: int, loop: cst.For) -> bool:
         """``for f in [32, 64]: x = block(x, f)``: the body once per known value."""
         values = inline.unroll_values(loop, self.env)
         body = inline.loop_body(loop)
+        assumed: dict[str, Any] = {}
+        if values is None and body is not None and not self.inlining:
+            # a bound from a builder parameter: unrolled for its default, which the generated
+            # class then asserts (another value fails loudly instead of building a wrong model)
+            defaults = self._param_defaults()
+            used = _Names()
+            loop.iter.visit(used)
+            assumed = {n: defaults[n] for n in used.names if n in defaults}
+            if assumed:
+                values = inline.unroll_values(loop, {**self.env, **assumed})
+                if values is not None:
+                    self.env.update(assumed)  # the body's tests may read it too
         if values is None or body is None:
             return False
         bindings = [inline.loop_bindings(loop.target, v) for v in values]
         if any(b is None for b in bindings) or not self._touches_tensors(body):
             return False
-        for mapping in bindings:
-            assert mapping is not None
-            for stmt in body:
-                self.process(i, inline.substitute(stmt, mapping))
+        self.unrolling += 1
+        try:
+            for mapping in bindings:
+                assert mapping is not None
+                for stmt in body:
+                    self.process(i, inline.substitute(stmt, mapping))
+        finally:
+            self.unrolling -= 1
+        for name, value in assumed.items():
+            self.assumed.setdefault(name, value)
+            self.warnings.append((self.cur_line, f"loop over range({name}) unrolled for "
+                                  f"{name}={value!r} (its default): the converted model asserts "
+                                  "that value"))
         return True
+
+    def _track_constant(self, small: cst.BaseSmallStatement) -> bool:
+        """``filters = 16`` / ``filters *= 2`` in the block: a value layers may read (loops
+        change it per iteration, so it must be followed, not read once at the end)."""
+        if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+            name = small.target.value
+            if name in self.tensors:
+                return False
+            value = inline.static_value(cst.BinaryOperation(
+                small.target, _BINARY_OF[type(small.operator)](), small.value)
+                if type(small.operator) in _BINARY_OF else small.value, self.env) \
+                if name in self.env else UNKNOWN
+        elif isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(
+                small.targets[0].target, cst.Name):
+            name = small.targets[0].target.value
+            plain = not isinstance(small.value, cst.Call) or (
+                isinstance(small.value.func, cst.Name)
+                and small.value.func.value in inline.STATIC_CALLS)
+            if name in self.tensors or not plain or self._mentions_tensor(small.value):
+                if name in self.tracked:
+                    self.env.pop(name, None)
+                    self.tracked.discard(name)
+                return False
+            value = inline.static_value(small.value, self.env)
+        else:
+            return False
+        if value is UNKNOWN or not isinstance(value, (bool, int, float, str, tuple, list)):
+            if self.unrolling and name in self.tracked | set(self.env):
+                raise Unsupported(f"{name} changes inside a loop in a way the rules cannot "
+                                  "follow")
+            self.env.pop(name, None)
+            self.tracked.discard(name)
+            return False
+        self.env[name] = value
+        self.tracked.add(name)
+        return True
+
+    def _mentions_tensor(self, node: cst.BaseExpression) -> bool:
+        names = _Names()
+        node.visit(names)
+        return any(n in self.tensors or n in self.layer_vars for n in names.names)
+
+    def _param_defaults(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, default in self.fn_params.items():
+            if default is None:
+                continue
+            try:
+                out[name] = ast.literal_eval(default)
+            except (ValueError, SyntaxError):
+                continue
+        return out
 
     def _touches_tensors(self, body: Sequence[cst.BaseStatement]) -> bool:
         names = _Names()
@@ -389,17 +527,22 @@ class BlockExtractor:
                 and isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1
                 and isinstance(stmt.body[0].targets[0].target, cst.Name)):
             return False
-        value = evaluate(stmt.body[0].value, self.env)
-        if not value.known:
+        value = inline.static_value(stmt.body[0].value, self.env)
+        if value is UNKNOWN or not isinstance(value, (bool, int, float, str, tuple, list)):
             return False
-        self.env[stmt.body[0].targets[0].target.value] = value.value
+        self.env[stmt.body[0].targets[0].target.value] = value
         return True
 
     def _poison(self, stmt: cst.CSTNode) -> None:
-        if not self.tensors or isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            return  # nothing to invalidate; a def/class body binds its own scope
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            return  # a def/class body binds its own scope
         collector = _Targets()
         stmt.visit(collector)
+        for name in collector.names & set(self.tracked):
+            self.env.pop(name, None)  # a constant rebound where the rules cannot follow
+            self.tracked.discard(name)
+        if not self.tensors:
+            return
         for name in collector.names:
             if name in self.tensors:
                 self._forget(name)
@@ -824,14 +967,22 @@ class BlockExtractor:
     # ---------------------------------------------------------------- ctor params
     def ctor_params(self, ir: ModelIR) -> list[CtorParam]:
         """Free names used in layer arguments that only exist inside the function."""
-        free: set[str] = set()
+        ir.graph_names = set(self.tensors) | set(self.layer_vars) | set(self.poisoned)
+        free: set[str] = set(self.assumed)
+        ir.notes += [f"assert {n} == {v!r}, \"k2l: layers were unrolled for {n}={v!r}\""
+                     for n, v in sorted(self.assumed.items())]
         for layer in ir.layers:
             free |= layer.free
         for t in ir.inputs:
             free |= t.free
         out: list[CtorParam] = []
         for name in sorted(free):
-            if name in self.env or name in self.module_names or name in _BUILTINS:
+            if name in self.assumed and name in self.fn_params:
+                default = self.fn_params[name]
+                out.append(CtorParam(name, default, _annotation(default)))
+                continue
+            if name in self.env or name in self.module_names or name in _BUILTINS \
+                    or name in self.tensors or name in self.layer_vars:
                 continue
             if name in self.fn_params:
                 default = self.fn_params[name]
@@ -840,6 +991,11 @@ class BlockExtractor:
                 out.append(CtorParam(name, None))
         out.sort(key=lambda p: p.default is not None)
         return out
+
+
+_BINARY_OF: dict[type, type] = {
+    cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
+    cst.FloorDivideAssign: cst.FloorDivide, cst.DivideAssign: cst.Divide}
 
 
 def _annotation(default: str | None) -> str | None:

@@ -76,3 +76,4 @@ class ModelIR:
     keras_name: str | None = None
     notes: list[str] = field(default_factory=list)
     regularized: bool = False  # generated class defines regularization_loss()
+    graph_names: set[str] = field(default_factory=set)  # Keras tensor/layer variable names

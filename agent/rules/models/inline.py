@@ -10,13 +10,15 @@ extractor; they never run user code.
 
 from __future__ import annotations
 
+import ast
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import libcst as cst
 
 from agent.rules.spec import Unsupported
-from agent.rules.values import evaluate
+from agent.rules.values import UNKNOWN, code_of
 
 MAX_UNROLL = 64  # iterations; a longer loop is left to a person (or a ModuleList by hand)
 _ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float,
@@ -101,31 +103,92 @@ def parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
 
 def unroll_values(loop: cst.For, env: dict[str, Any]) -> list[Any] | None:
     """The values a ``for`` loop iterates over, when known statically; None otherwise."""
-    it = loop.iter
-    values: Any = None
-    if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and not any(
-            a.keyword or a.star for a in it.args):
-        args = [evaluate(a.value, env) for a in it.args]
-        if not all(a.known for a in args):
-            return None
-        raw = [a.value for a in args]
-        try:
-            if it.func.value == "range" and all(isinstance(v, int) for v in raw):
-                values = list(range(*raw))
-            elif it.func.value == "enumerate" and len(raw) == 1 and isinstance(
-                    raw[0], (list, tuple)):
-                values = list(enumerate(raw[0]))
-            elif it.func.value == "zip" and all(isinstance(v, (list, tuple)) for v in raw):
-                values = list(zip(*raw, strict=False))
-        except (TypeError, ValueError):
-            return None
-    else:
-        v = evaluate(it, env)
-        if v.known and isinstance(v.value, (list, tuple)):
-            values = list(v.value)
-    if values is None or len(values) > MAX_UNROLL:
-        return None
-    return list(values)
+    values = static_value(loop.iter, env)
+    if isinstance(values, (range, tuple, list, zip, enumerate)):
+        values = list(values)
+        return values if len(values) <= MAX_UNROLL else None
+    return None
+
+
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Pow: operator.pow}
+_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not}
+STATIC_CALLS: dict[str, Callable[..., Any]] = {
+    "range": range, "len": len, "min": min, "max": max, "int": int, "enumerate": enumerate,
+    "zip": zip, "reversed": lambda v: list(reversed(v)), "list": list, "tuple": tuple}
+
+
+def static_value(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
+    """A small, safe evaluator for loop bounds and branch tests: literals, names bound to
+    constants, arithmetic, comparisons, slices, range/len/min/max. UNKNOWN otherwise."""
+    try:
+        tree = ast.parse(code_of(node).strip(), mode="eval")
+        return _static(tree.body, env)
+    except (_NotStatic, SyntaxError, ValueError, TypeError, ZeroDivisionError, IndexError,
+            KeyError, OverflowError, RecursionError):
+        return UNKNOWN
+
+
+class _NotStatic(Exception):
+    pass
+
+
+def _static(n: ast.expr, env: dict[str, Any]) -> Any:
+    if isinstance(n, ast.Constant):
+        return n.value
+    if isinstance(n, ast.Name):
+        if n.id in env:
+            return env[n.id]
+        raise _NotStatic(n.id)
+    if isinstance(n, (ast.Tuple, ast.List)):
+        items = [_static(e, env) for e in n.elts]
+        return tuple(items) if isinstance(n, ast.Tuple) else items
+    if isinstance(n, ast.BinOp) and type(n.op) in _BINARY:
+        left, right = _static(n.left, env), _static(n.right, env)
+        if isinstance(n.op, ast.Pow) and isinstance(right, int) and right > 64:
+            raise _NotStatic("power")
+        if isinstance(n.op, ast.Mult) and (isinstance(left, (list, tuple, str))
+                                           or isinstance(right, (list, tuple, str))):
+            raise _NotStatic("repetition")
+        return _BINARY[type(n.op)](left, right)
+    if isinstance(n, ast.UnaryOp):
+        v = _static(n.operand, env)
+        if isinstance(n.op, ast.Not):
+            return not v
+        if isinstance(n.op, ast.USub):
+            return -v
+        if isinstance(n.op, ast.UAdd):
+            return +v
+    if isinstance(n, ast.BoolOp):
+        values = [_static(v, env) for v in n.values]
+        return all(values) if isinstance(n.op, ast.And) else any(values)
+    if isinstance(n, ast.Compare):
+        left = _static(n.left, env)
+        for op, comp in zip(n.ops, n.comparators, strict=True):
+            right = _static(comp, env)
+            if type(op) not in _COMPARE or not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(n, ast.Subscript):
+        base = _static(n.value, env)
+        if isinstance(n.slice, ast.Slice):
+            parts = [_static(p, env) if p is not None else None
+                     for p in (n.slice.lower, n.slice.upper, n.slice.step)]
+            return base[slice(*parts)]
+        return base[_static(n.slice, env)]
+    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in STATIC_CALLS \
+            and not n.keywords:
+        args = [_static(a, env) for a in n.args]
+        if n.func.id == "range" and len(range(*args)) > MAX_UNROLL:
+            raise _NotStatic("long range")
+        return STATIC_CALLS[n.func.id](*args)
+    raise _NotStatic(type(n).__name__)
 
 
 def loop_bindings(target: cst.BaseAssignTargetExpression, value: Any

@@ -22,6 +22,19 @@ _SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistribute
                     "MultiHeadAttention", "Attention", "CuDNNLSTM", "CuDNNGRU")
 
 
+# layers that act on the last axis whatever the rank: an unknown rank cannot mislead them
+_RANK_FREE = ("Dense", "Dropout", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
+              "LayerNormalization", "Embedding", "GaussianNoise", "GaussianDropout",
+              "AlphaDropout", "Rescaling", "Identity", "ThresholdedReLU", "Flatten")
+
+
+def rank_implied(keras_name: str) -> bool:
+    """Whether the layer itself says what rank its input has (Conv2D, LSTM) or does not
+    care (Dense); BatchNormalization or Flatten on an unknown rank would be a guess."""
+    return bool(_RANK.search(keras_name)) or keras_name in _SEQUENCE_LAYERS \
+        or keras_name in _RANK_FREE
+
+
 def rank_of(keras_name: str) -> int:
     """Input rank (without batch) a layer expects: Conv2D -> 3, LSTM -> 2, Dense -> 1."""
     m = _RANK.search(keras_name)

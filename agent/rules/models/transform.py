@@ -182,6 +182,7 @@ class ModelConverter:
             if extractor.errors:  # a helper on tensors: it converts where it is inlined
                 self.quiet_helpers[function.name.value] = self.line(function)
             extractor.errors = []
+        self.result.warnings.extend(extractor.warnings)
         for line, what, reason in extractor.errors:
             self.result.unmapped.append((line, what, reason, function.name.value if function else ""))
         replace: dict[int, cst.BaseStatement] = {}
@@ -236,6 +237,9 @@ class ModelConverter:
             elif k in classes_at:
                 inserts.append((stmt, classes_at[k]))  # function blocks: hoisted by caller
             if k in remove:
+                continue
+            if k in extractor.resolved and k not in replace:
+                new_body += _resolved_branch(stmt, extractor.resolved[k])
                 continue
             new_body.append(replace.get(k, stmt))
         if function is not None and founds:
@@ -319,6 +323,22 @@ class ModelConverter:
             name = f"{base}{n}"
         self.taken_classes.add(name)
         return name
+
+
+def _resolved_branch(stmt: cst.BaseStatement, branch: list[cst.BaseStatement]
+                     ) -> list[cst.BaseStatement]:
+    """``if K.image_data_format() == "channels_first": ... else: ...`` -> the channels-last
+    branch, said in a comment (torch code has no backend data format to ask)."""
+    note = cst.EmptyLine(comment=cst.Comment(
+        "# k2l: image_data_format() is 'channels_last' (Keras's default); branch resolved"))
+    lead = list(stmt.leading_lines) if isinstance(
+        stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement)) else []
+    if not branch:
+        return [cst.SimpleStatementLine([cst.Pass()], leading_lines=[*lead, note])]
+    first = branch[0]
+    if isinstance(first, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        first = first.with_changes(leading_lines=[*lead, note])
+    return [first, *branch[1:]]
 
 
 def _is_helper(fn: cst.FunctionDef) -> bool:

@@ -1,0 +1,89 @@
+"""Containers of layers inside a subclass's ``__init__``.
+
+``self.ffn = keras.Sequential([...])`` becomes a small generated ``nn.Module`` class (built by
+the model rules: same layer table, Lazy modules for the unknown input size) placed before the
+subclass; ``self.blocks = [Block(...) for _ in range(n)]`` becomes an ``nn.ModuleList`` and a
+dict of layers an ``nn.ModuleDict``, when their items are converted custom layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import libcst as cst
+
+from agent.rules.imports import ImportTable
+from agent.rules.models.codegen import generate
+from agent.rules.models.extract import BlockExtractor
+from agent.rules.naming import camel
+from agent.rules.ops.rewrite import lambda_converter
+from agent.rules.spec import Unsupported
+from agent.rules.values import code_of
+
+
+@dataclass(frozen=True)
+class Nested:
+    """A generated class and the constructor call that replaces the Keras container."""
+
+    code: str
+    ctor: str
+    warnings: tuple[str, ...]
+
+
+def nested_sequential(owner: str, attr: str, call: cst.Call, imports: ImportTable,
+                      env: dict[str, Any], params: dict[str, str | None],
+                      custom: set[str], taken: set[str], line: int = 0) -> Nested:
+    """``self.<attr> = keras.Sequential([...])`` inside class ``owner``."""
+    stmt = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(attr))], call)])
+    extractor = BlockExtractor(imports, env, function="__init__", params=params,
+                               custom_layers=custom, models_in_scope={},
+                               lambda_converter=lambda_converter(imports),
+                               module_names=set(), lines=[line])
+    founds = extractor.run([stmt])
+    if extractor.errors or len(founds) != 1:
+        why = extractor.errors[0][2] if extractor.errors else "not a list of layers"
+        raise Unsupported(f"self.{attr} = Sequential(...): {why}")
+    ir = founds[0].ir
+    if any(p.name == "self" for p in ir.params):
+        raise Unsupported(f"self.{attr} = Sequential(...) reads self.<attribute>")
+    name = f"{owner}{camel(attr)}"
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    ir.class_name = name
+    gen = generate(ir)
+    if not gen.code or gen.unmapped:
+        why = gen.unmapped[0][2] if gen.unmapped else "no code"
+        raise Unsupported(f"self.{attr} = Sequential(...): {why}")
+    head, rest = gen.code.split("\n", 1)
+    code = head.replace("(pl.LightningModule):", "(nn.Module):") + "\n" + rest.replace(
+        "from the Keras Sequential model", f"from the Keras Sequential in {owner}.__init__")
+    code = "\n".join(line for line in code.split("\n")
+                     if "self.example_input_array" not in line
+                     and "self.save_hyperparameters()" not in line)
+    args = ", ".join(f"{p.name}={p.name}" for p in ir.params)
+    return Nested(code, f"{name}({args})", tuple(m for _, m in gen.warnings))
+
+
+def module_container(value: cst.BaseExpression, custom: set[str]) -> str | None:
+    """``[Block(...) for ...]`` / ``[A(), B()]`` -> nn.ModuleList, ``{"a": A()}`` ->
+    nn.ModuleDict, when every item is a converted custom layer; None otherwise."""
+    if isinstance(value, cst.ListComp):
+        items: list[cst.BaseExpression] = [value.elt]
+    elif isinstance(value, (cst.List, cst.Tuple)) and value.elements:
+        items = [el.value for el in value.elements]
+    elif isinstance(value, cst.Dict) and value.elements:
+        items = [el.value for el in value.elements if isinstance(el, cst.DictElement)]
+        if len(items) != len(value.elements):
+            return None
+    else:
+        return None
+    if not all(isinstance(it, cst.Call) and isinstance(it.func, cst.Name)
+               and it.func.value in custom for it in items):
+        return None
+    kind = "nn.ModuleDict" if isinstance(value, cst.Dict) else "nn.ModuleList"
+    inner = code_of(value)
+    if isinstance(value, cst.Tuple):
+        inner = f"[{inner.strip('()')}]"
+    return f"{kind}({inner})"

@@ -202,11 +202,13 @@ model.fit(gen, validation_data=ds)
     assert "epoch = trainer.current_epoch" in out and "trainer.callback_metrics" in out
     assert "trainer.should_stop = True" in out
     assert "class Batches(Dataset):" in out and "super().__init__()" in out
-    assert "DataLoader(TensorDataset(torch.as_tensor(np.asarray(x)), torch.as_tensor(" \
-           "np.asarray(y))), batch_size=4, shuffle=True)" in out
-    assert "train_loader = ds" in out and "callbacks=[Stop()]" in out
+    # shuffle(8): a buffer tf.data fills and draws from, kept as such by the DataPipeline
+    assert "ds = DataPipeline.from_tensor_slices((x, y)).shuffle(8).batch(4).prefetch(" \
+           "AUTOTUNE)" in out
+    assert "train_loader = DataLoader(ds, batch_size=None)" in out
+    assert "callbacks=[Stop()]" in out
     assert "DataLoader(gen, batch_size=None, shuffle=True)" in out
-    assert "val_loader = ds" in out
+    assert "val_loader = DataLoader(ds, batch_size=None)" in out
 
 
 def test_save_load_and_gradient_tape_dropped():

@@ -63,7 +63,8 @@ LOOP = textwrap.dedent("""\
         for epoch in range(2):
             for xb, yb in dataset:
                 loss = train_step(model, xb, yb)
-            print("epoch", epoch, float(loss_mean.result()), float(accuracy.result()))
+            print("epoch", epoch, float(loss_mean.result()), accuracy.result().numpy(),
+                  loss.numpy().shape)
             accuracy.reset_state()
         print("DONE")
     """)
@@ -85,6 +86,7 @@ def test_tape_loop_conversion_text() -> None:
     assert "eps=1e-07" in code  # Keras's epsilon, not torch's 1e-8
     assert "loss_fn = KerasLoss(lambda y_true, y_pred: F.cross_entropy(" in code
     assert 'loss_mean = KerasMetric(None, name="loss")' in code
+    assert "loss.detach().cpu().numpy().shape" in code
 
 
 @pytest.mark.parametrize("optimizer,atol", [

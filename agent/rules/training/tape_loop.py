@@ -9,7 +9,8 @@
 * loss and metric objects (``keras.losses.X(...)``, ``keras.metrics.X(...)``) → ``KerasLoss``
   / ``KerasMetric`` over the per-sample templates of the compile tables;
 * ``model(x, training=True)`` → ``model.train()(x)`` (``False`` → ``.eval()``): Keras's
-  per-call mode is torch's module mode; ``@tf.function`` goes;
+  per-call mode is torch's module mode; ``@tf.function`` goes; ``t.numpy()`` →
+  ``t.detach().cpu().numpy()`` (every ``.numpy()`` in eager TF code is on a tensor);
 * outside Keras classes, statements of a file with a tape go through the op table one by
   one.
 
@@ -160,6 +161,13 @@ class TapeLoop(cst.CSTTransformer):
             return self._loss(original, updated, qual)
         if qual.startswith("keras.metrics.") and qual.count(".") == 2:
             return self._metric(original, updated, qual)
+        if self.has_tape and isinstance(func, cst.Attribute) and func.attr.value == "numpy" \
+                and not updated.args and self.imports.resolve(original.func) is None:
+            self.changes.append((original, "training.numpy", ".numpy() -> .detach().cpu()"
+                                 ".numpy() (a TF eager tensor converts; a torch one that "
+                                 "records gradients must be detached)"))
+            return updated.with_changes(func=func.with_changes(value=cst.parse_expression(
+                f"{code_of(func.value)}.detach().cpu()")))
         if self.has_tape:
             return self._training_kwarg(original, updated)
         return updated

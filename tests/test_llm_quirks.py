@@ -31,8 +31,9 @@ def test_an_answer_that_is_not_a_chat_completion_is_one_report_line(tmp_path: Pa
         client = make_client(fake.base_url, tmp_path, [], max_format_retries=0)
         outcome = run(client, FakeValidator())
     assert outcome.status == "partial" and outcome.source == CONVERTED
-    lines = [m for m in outcome.messages if "Scale" in m]
-    assert len(lines) == 1 and "left as it was" in lines[0], outcome.messages
+    # one line (the piece left as it was, or the endpoint unusable), never a traceback
+    assert len(outcome.messages) == 1, outcome.messages
+    assert "left as it was" in outcome.messages[0] or "not a chat completion" in outcome.messages[0]
 
 
 def test_small_context_window_sends_the_piece_and_what_it_uses(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_rules_alone_leave_the_layer_for_a_person(project: Path, tmp_path: Path)
     assert result.exit_code == 1
     f = json.loads((tmp_path / "o" / "report.json").read_text())["files"][0]
     assert f["status"] == "partial"
-    assert any(u["qualname"] == "Spectral" for u in f["unmapped"])
+    assert any(u["qualname"].partition(".")[0] == "Spectral" for u in f["unmapped"])
     assert "TODO(k2l)" in (tmp_path / "o" / "spectral.py").read_text()
 
 
@@ -72,8 +72,10 @@ def test_llm_writes_the_layer_and_the_model_converts(project: Path, tmp_path: Pa
         code_, report = _migrate(project, out, fake.base_url)
         assert len(fake.requests) == 1
     f = report["files"][0]
-    assert f["status"] == "converted", f
     assert f["unmapped"] == []
+    # partial only for the rules' semantic warnings: the Dense after the layer is lazy
+    assert f["status"] == "partial" and f["warnings"], f
+    assert all("Lazy" in w["message"] for w in f["warnings"]), f["warnings"]
     assert f["llm"]["calls"] == 1 and f["llm"]["tokens"] > 0
     assert f["keras_deps_left"] == []  # recomputed for the text the LLM stage wrote
     assert "+class Spectral(nn.Module):" in f["diff"]
@@ -81,12 +83,12 @@ def test_llm_writes_the_layer_and_the_model_converts(project: Path, tmp_path: Pa
     assert "torch.logcumsumexp" in converted and "keras" not in converted
     assert "self.spectral = Spectral()" in converted  # the model converted on the second pass
     assert (out / "trajectory.jsonl").exists()
-    assert code_ == 0
+    assert code_ == 1  # the lazy-size warnings ask for attention
     # a rerun is served from the cache: the server sees no request at all
     with serve([]) as fake:
         _, again = _migrate(project, out, fake.base_url)
         assert fake.requests == []
-    assert again["files"][0]["status"] == "converted"
+    assert again["files"][0]["unmapped"] == []
     assert again["files"][0]["llm"]["cache_hits"] == 1
 
 
@@ -111,7 +113,9 @@ def test_eval_with_llm_reports_pass_at_k(project: Path, tmp_path: Path) -> None:
     assert doc["llm"]["enabled"] is True and doc["llm"]["calls"] == 1
     assert doc["llm"]["tokens"] > 0
     stages = doc["cases"][0]["stages"]
-    assert stages["no_keras"]["status"] == "passed" and stages["converted"]["status"] == "passed"
+    assert stages["no_keras"]["status"] == "passed"
+    # the file is partial only for the rules' lazy-size warnings (see the test above)
+    assert stages["converted"]["status"] == "failed" and "partial" in stages["converted"]["reason"]
     assert 0.0 <= doc["llm"]["pass@1"] <= doc["llm"]["pass@k"] <= 1.0
     without = tmp_path / "eval-rules"
     CliRunner().invoke(app, ["eval", str(project), "--out", str(without)])

@@ -249,7 +249,7 @@ def extract_piece(reply: str, qualname: str, base: str = "", cut_off: bool = Fal
                 "without explanations, so it fits"
             )
         others = sorted({n for m, _ in parsed for n in _other_names(m, base_names)})
-        if others and "." not in qualname:
+        if others:
             raise FormatError(
                 f"the reply defines {', '.join(f'`{n}`' for n in others)} but no `{top}`; the "
                 f"rest of the file calls it `{top}`, so the definition must keep that name"

@@ -23,6 +23,7 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.llm.extract import FormatError
+from agent.llm.imports import bindings
 
 _KERAS_ROOTS = {"keras", "tensorflow", "tf_keras"}
 TODO_MARK = "TODO(k2l)"
@@ -357,7 +358,8 @@ def splice(source: str, code: str, qualname: str) -> SpliceResult:
 
     module = target.with_changes(body=body)
     ctx = CodemodContext()
-    _queue_imports(ctx, reply, ignored, _used(module))
+    # a name the file already imports keeps the file's import (no duplicate, no F811)
+    _queue_imports(ctx, reply, ignored, _used(module) - set(bindings(target)))
     module = AddImportsVisitor(ctx).transform_module(module)
     module = _drop_unused_keras_imports(module)
     regions = _regions(module, target, top, written_top, written_methods)

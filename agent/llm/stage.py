@@ -46,7 +46,10 @@ MAX_CONTEXT_CHARS = 12_000
 EXCERPT_LINES = 4
 MAX_TABLE_ENTRIES = 8
 _KERAS_NAME = re.compile(r"\b(?:keras|layers|ops|tf)\.[A-Za-z_][\w.]*")
-_TRAINING_HINTS = ("train_step", "test_step", "GradientTape", "fit")
+_TRAINING_HINTS = ("train_step", "test_step", "GradientTape")
+_TRAINING_METHODS = {"train_step", "test_step", "training_step", "validation_step"}
+# Keras method names the rules rename when they convert the class around them
+_RENAMED_METHODS = {"call": "forward", "build": "initialize_parameters"}
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,17 @@ def _piece_regions(source: str, qualname: str) -> tuple[tuple[int, int], ...]:
     return ()
 
 
+def _resolve(source: str, qualname: str) -> str:
+    """The piece's name in the converted file: ``Layer.call`` is ``Layer.forward`` once the
+    rules converted the class around it."""
+    top, _, method = qualname.partition(".")
+    if method in _RENAMED_METHODS and not _piece_regions(source, qualname):
+        renamed = f"{top}.{_RENAMED_METHODS[method]}"
+        if _piece_regions(source, renamed):
+            return renamed
+    return qualname
+
+
 def _piece_code(source: str, qualname: str) -> str:
     lines = source.splitlines()
     return "\n".join(
@@ -205,13 +219,13 @@ class _Stage:
 
     # -- prompts --------------------------------------------------------------------------
     def _first_prompt(self, source: str, qualname: str, records: Sequence[Unmapped]) -> str:
-        snippet = next((r.snippet for r in records if r.snippet.strip()), "") or _piece_code(
-            source, qualname
-        )
+        snippet = next((r.snippet for r in records if r.snippet.strip()), "")
+        if not re.search(r"^\s*(def|class) ", snippet, re.M):  # one line: show the whole piece
+            snippet = _piece_code(source, qualname) or snippet
         reasons = "; ".join(
             dict.fromkeys(f"{r.keras_name}: {r.reason}" if r.keras_name else r.reason for r in records)
         )
-        training = "." in qualname or any(
+        training = qualname.rpartition(".")[2] in _TRAINING_METHODS or any(
             h in f"{r.keras_name} {r.reason}" for r in records for h in _TRAINING_HINTS
         )
         template = _prompt("train_step.md" if training else "custom_layer.md")
@@ -442,8 +456,9 @@ def run_llm_stage(
         todo = [(q, rs) for q, rs in _groups(left) if q and q not in attempted]
         if not todo:
             break
-        qualname, records = todo[0]
-        attempted.add(qualname)
+        key, records = todo[0]
+        attempted.add(key)
+        qualname = _resolve(source, key)
         try:
             source = stage.convert_piece(source, qualname, records, pending=[q for q, _ in todo[1:]])
         except (_PieceFailed, LLMRequestError) as exc:
@@ -465,7 +480,7 @@ def run_llm_stage(
                             f"({type(exc).__name__}: {exc})")
             continue
         resolved.extend(records)
-        left = [r for r in left if r.qualname != qualname]
+        left = [r for r in left if r.qualname != key]
         source, left = _rules_again(source, left, context, messages)
     messages.extend(dict.fromkeys(stage.notes))  # one line per fix, however many rounds
     return LLMOutcome(

@@ -1,21 +1,22 @@
-import torch
-from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 import pytorch_lightning as pl
+import torch
+from torch import nn
 
 
 class Gated(LazyModuleMixin, nn.Module):
     """A learned projection followed by a cumulative log-sum-exp over the features."""
 
-    def __init__(self, units: int, **kwargs: object) -> None:
+    def __init__(self, units, **kwargs):
         super().__init__()
         self.units = units
-        # Note: Keras creates the weight in build(), so it is a lazy parameter here.
-        self.gate = nn.UninitializedParameter()
+        self.gate = nn.UninitializedParameter()  # created in initialize_parameters
 
-    def initialize_parameters(self, inputs: torch.Tensor) -> None:
-        self.gate.materialize((inputs.shape[-1], self.units))
-        nn.init.xavier_uniform_(self.gate)
+    def initialize_parameters(self, inputs: torch.Tensor, *args: object, **kwargs: object) -> None:
+        """Keras ``build``: creates the weights from the first input's shape."""
+        input_shape = tuple(inputs.shape)
+        self.gate.materialize((input_shape[-1], self.units))
+        nn.init.uniform_(self.gate.data, -1.0, 1.0).mul_((3 * 1.0 / ((self.gate[..., 0].numel() + self.gate[..., 0, :].numel()) / 2)) ** 0.5)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         # The cumulative log-sum-exp of tf.math maps to torch.logcumsumexp.

@@ -1,25 +1,29 @@
-import torch
-from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 import pytorch_lightning as pl
+import torch
+from torch import nn
 
 
 class Gated(LazyModuleMixin, nn.Module):
-    def __init__(self, units: int, **kwargs: object) -> None:
+    """A learned projection followed by a cumulative log-sum-exp over the features."""
+
+    def __init__(self, units, **kwargs):
         super().__init__()
         self.units = units
-        self.gate = nn.UninitializedParameter()
+        self.gate = nn.UninitializedParameter()  # created in initialize_parameters
 
-    def initialize_parameters(self, inputs: torch.Tensor) -> None:
-        self.gate.materialize((inputs.shape[-1], self.units))
-        nn.init.xavier_uniform_(self.gate)
+    def initialize_parameters(self, inputs: torch.Tensor, *args: object, **kwargs: object) -> None:
+        """Keras ``build``: creates the weights from the first input's shape."""
+        input_shape = tuple(inputs.shape)
+        self.gate.materialize((input_shape[-1], self.units))
+        nn.init.uniform_(self.gate.data, -1.0, 1.0).mul_((3 * 1.0 / ((self.gate[..., 0].numel() + self.gate[..., 0, :].numel()) / 2)) ** 0.5)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return torch.logcumsumexp(inputs @ self.gate, dim=-1)
 
 
 class Model(pl.LightningModule):
-    """Converted by k2l-agent from the Keras Sequential model ``model`` (line 21)."""
+    """Converted by k2l-agent from the Keras Sequential model ``model`` (line 25)."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -1,18 +1,18 @@
-import torch
-from torch import nn
 import pytorch_lightning as pl
+import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 
 class RunningMax(nn.Module):
-    """Running maximum over the time axis, computed with torch.cummax."""
+    """Running maximum over the time axis, computed with tf.scan."""
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: Tensor) -> Tensor:
         return torch.cummax(inputs, dim=1).values
 
 
 class Model(pl.LightningModule):
-    """Converted by k2l-agent from the Keras Functional model (line 18)."""
+    """Converted by k2l-agent from the Keras Functional model (line 20)."""
 
     def __init__(self, units: int = 16) -> None:
         super().__init__()

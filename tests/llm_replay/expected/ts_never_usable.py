@@ -1,8 +1,33 @@
-import tensorflow as tf
-import pytorch_lightning as pl
+
 import torch
+from typing import Any
+import pytorch_lightning as pl
 import torch.nn.functional as F
 from torch import nn
+
+
+# Keras data utilities and tf.data in NumPy/torch (k2l): the script needs no Keras/TensorFlow
+def trainable_weights(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """``model.trainable_weights``: the parameters that get gradients."""
+    return [p for p in module.parameters() if p.requires_grad]
+
+
+def tape_gradient(target: Any, sources: Any, output_gradients: Any = None,
+                  unconnected_gradients: Any = None) -> Any:
+    """``tape.gradient``: d(sum target)/d(source) for each source, the nesting kept."""
+    if isinstance(sources, dict):
+        grads = tape_gradient(target, list(sources.values()), output_gradients)
+        return dict(zip(sources, grads, strict=True))
+    single = isinstance(sources, torch.Tensor)
+    flat = [sources] if single else list(sources)
+    targets = list(target) if isinstance(target, (list, tuple)) else [target]
+    total = sum((t * output_gradients).sum() if output_gradients is not None else t.sum()
+                for t in targets)
+    wanted = [s for s in flat if s.requires_grad]
+    found = iter(torch.autograd.grad(total, wanted, retain_graph=True, allow_unused=True)
+                 if wanted else [])
+    grads = [next(found) if s.requires_grad else None for s in flat]
+    return grads[0] if single else grads
 
 
 class Regressor(pl.LightningModule):
@@ -22,9 +47,8 @@ class Regressor(pl.LightningModule):
     # TODO(k2l): train_step: Keras training step kept as written; port it to training_step
     def train_step(self, data):
         x, y = data
-        with tf.GradientTape() as tape:
-            pred = self(x, training=True)
-            loss = tf.reduce_mean(tf.abs(pred - y))
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        pred = self.train()(x)
+        loss = torch.mean(torch.abs(pred - y))
+        grads = tape_gradient(loss, trainable_weights(self))
+        self.optimizer.apply_gradients(zip(grads, trainable_weights(self)))
         return {"loss": loss}

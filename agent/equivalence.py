@@ -88,6 +88,30 @@ def compare(keras_model: Any, module: Any, *, atol: float = 1e-4, seed: int = 0)
         got = module(*[torch.as_tensor(x) for x in xs])
     gots = got if isinstance(got, (list, tuple)) else [got]
     gots = [g.detach().cpu().numpy() for g in gots]
+    return _verdict(refs, gots, atol)
+
+
+def compare_exported(original: Any, module: Any, xs: list[Any], refs: list[Any], *,
+                     atol: float = 1e-4) -> Equivalence:
+    """Like :func:`compare`, against weights, inputs and outputs exported by another process
+    (the original built by real TensorFlow: ``agent/tools/tf_original.py``)."""
+    import torch
+
+    examples = getattr(module, "example_input_array", None)
+    examples = list(examples) if isinstance(examples, (list, tuple)) else [examples]
+    # token ids travel as floats when the Keras Input was float; the module says its dtype
+    tensors = [torch.as_tensor(x).to(e.dtype) if isinstance(e, torch.Tensor) else
+               torch.as_tensor(x) for x, e in zip(xs, [*examples, *[None] * len(xs)],
+                                                  strict=False)]
+    port_weights(original, module)
+    module.eval()
+    with torch.no_grad():
+        got = module(*tensors)
+    gots = got if isinstance(got, (list, tuple)) else [got]
+    return _verdict(refs, [g.detach().cpu().numpy() for g in gots], atol)
+
+
+def _verdict(refs: list[Any], gots: list[Any], atol: float) -> Equivalence:
     if len(refs) != len(gots):
         return Equivalence(False, float("inf"), 0.0,
                            f"{len(refs)} Keras outputs vs {len(gots)} torch outputs")

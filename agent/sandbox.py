@@ -196,10 +196,15 @@ def _bind_args(read_paths: Iterable[str | Path], scratch: str) -> list[str]:
               os.path.dirname(os.path.realpath(sys.executable)),
               *(p for p in sys.path[1:] if p and os.path.isdir(p))}  # [0]: the caller's dir
     tmp = os.path.realpath(tempfile.gettempdir())
-    for path in sorted({os.path.realpath(p) for p in [*python, *map(str, read_paths)]}):
+    mounts: set[tuple[str, str]] = set()
+    for given in [*python, *map(str, read_paths)]:
+        real = os.path.realpath(given)
+        # a path reached through a symlink is mounted where the job will look for it too
+        mounts |= {(real, real), (real, os.path.abspath(given))}
+    for real, target in sorted(mounts, key=lambda m: (m[1], m[0])):
         # "/" or the temp dir itself would undo the read-only root or the private /tmp
-        if path not in ("/", "/tmp", tmp) and os.path.exists(path):
-            args += ["--ro-bind", path, path]
+        if target not in ("/", "/tmp", tmp) and os.path.exists(real):
+            args += ["--ro-bind", real, target]
     args += ["--bind", scratch, scratch, "--chdir", scratch]
     return args
 
@@ -305,8 +310,11 @@ class Sandbox:
             env: Mapping[str, str] | None = None) -> Result:
         """Run to completion (or ``timeout_s`` wall time); nothing it started survives."""
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            job = self.start(argv, read_paths=read_paths, workdir=workdir, env=env,
-                             stdin=subprocess.PIPE, stdout=out, stderr=err)
+            try:
+                job = self.start(argv, read_paths=read_paths, workdir=workdir, env=env,
+                                 stdin=subprocess.PIPE, stdout=out, stderr=err)
+            except OSError as exc:  # no such program, no bwrap any more, fork refused
+                return Result(127, "", f"could not start: {exc}", "", 0.0)
             timed_out = False
             try:
                 assert job.proc.stdin is not None

@@ -1,4 +1,4 @@
-"""Validate converted files: parse → ruff → mypy → fast_dev_run, cheapest first.
+"""Validate converted files: parse → ruff → mypy → fast_dev_run → script, cheapest first.
 
 Each file stops at its first failed check; the checks after it are ``not_run`` with the
 reason, so the report and the LLM repair loop see exactly one thing to fix. ruff and mypy run
@@ -10,7 +10,9 @@ not stop the later checks: it says nothing about the file. See docs/validation.m
 from __future__ import annotations
 
 import ast
+import atexit
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -22,13 +24,14 @@ from pathlib import Path
 import libcst
 
 from agent.records import CheckResult, Diagnostic
-from agent.sandbox import Sandbox
+from agent.sandbox import Sandbox, default
 from agent.tools.baseline import judge
 from agent.tools.fast_dev_run import Worker
 from agent.tools.mypy import ORIGINAL_FLAGS, run_mypy
 from agent.tools.ruff import run_ruff
+from agent.tools.tf_original import tf_python
 
-CHECKS: tuple[str, ...] = ("parse", "ruff", "mypy", "fast_dev_run")
+CHECKS: tuple[str, ...] = ("parse", "ruff", "mypy", "fast_dev_run", "script")
 
 
 def _syntax_error(source: str, path: Path) -> Diagnostic | None:
@@ -85,6 +88,31 @@ def _baseline(result: CheckResult, path: Path, originals: Mapping[Path, Path],
     return judge(result, before.get(original), _read(original), _read(path))
 
 
+def blame_original(result: CheckResult, original: Path, time_limit_s: float,
+                   memory_limit_mb: int, sandbox: Sandbox) -> CheckResult:
+    """A failed script check, unless the original already fails under real TensorFlow (run
+    the same way: one step per fit, no network, the same limits); without TensorFlow the
+    failure stands, and its message says the original could not be run."""
+    python, why = tf_python()
+    if python is None:
+        return replace(result, message=f"{result.message} (the original was not run: {why})")
+    run = sandbox.run([python, "-m", "agent.tools.script_run", str(original),
+                       str(time_limit_s), str(memory_limit_mb)],
+                      timeout_s=time_limit_s + 30, read_paths=(original.parent,
+                                                               Path(python).parent.parent))
+    try:
+        verdict = json.loads(run.stdout) if run.returncode == 0 else {}
+    except json.JSONDecodeError:
+        verdict = {}
+    if verdict.get("status") == "failed":
+        return CheckResult(result.name, "not_run", "the original script fails too under "
+                           f"TensorFlow ({verdict.get('message', '')}): not the conversion's "
+                           "doing", result.diagnostics, result.seconds + run.seconds)
+    ran = ("the original runs under TensorFlow" if verdict.get("status") == "passed" else
+           f"the original could not be judged: {verdict.get('message') or run.why}")
+    return replace(result, message=f"{result.message} ({ran})")
+
+
 def _skipped(name: str, failed: str) -> CheckResult:
     return CheckResult(name, "not_run", f"earlier check failed: {failed}")
 
@@ -125,7 +153,7 @@ def validate_files(
         return [p for p in paths if p not in failed]
 
     own_worker: Worker | None = None
-    if "fast_dev_run" in wanted and paths:
+    if {"fast_dev_run", "script"} & set(wanted) and paths:
         if worker is None:
             worker = own_worker = Worker(sandbox=sandbox)
         worker.allow([readable_root(paths)])
@@ -158,6 +186,15 @@ def validate_files(
                     assert worker is not None
                     record(path, worker.validate(
                         path, time_limit_s=time_limit_s, memory_limit_mb=memory_limit_mb))
+            elif name == "script":
+                for path in todo:
+                    assert worker is not None
+                    result = worker.run_script(
+                        path, time_limit_s=time_limit_s, memory_limit_mb=memory_limit_mb)
+                    if result.status == "failed" and path in originals:
+                        result = blame_original(result, originals[path], time_limit_s,
+                                                memory_limit_mb, sandbox or default())
+                    record(path, result)
     finally:
         if own_worker is not None:
             own_worker.close()
@@ -184,8 +221,10 @@ def validate_source(
     """
     # A stable folder per process and name: mypy's cache remembers a module's path, and a new
     # folder each time would hide errors of a reply that repeats an earlier one.
-    tmp = (Path(tempfile.gettempdir()) / f"k2l-validate-{os.getpid()}" /
-           hashlib.sha256(name.encode()).hexdigest()[:12]).resolve()
+    base = Path(tempfile.gettempdir()) / f"k2l-validate-{os.getpid()}"
+    if not base.exists():  # removed when the process ends: nothing is left outside --out
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
+    tmp = (base / hashlib.sha256(name.encode()).hexdigest()[:12]).resolve()
     tmp.mkdir(parents=True, exist_ok=True)
     try:
         path = tmp / Path(name).name

@@ -41,6 +41,7 @@ class Reply:
     content: str = ""
     tool: str | None = None  # a function call instead of text
     code: str = ""  # the call's ``code`` argument
+    cut_off: bool = False  # finish_reason "length" (the answer hit max_tokens)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,10 @@ def load_cases() -> list[Case]:
 def _answer(reply: Reply, n: int) -> Scripted:
     if reply.tool is not None:
         return tool_call(reply.tool, {"code": reply.code}, call_id=f"call_{n}")
-    return text(reply.content, prompt_tokens=400, completion_tokens=max(1, len(reply.content) // 4))
+    answer = text(reply.content, prompt_tokens=400, completion_tokens=max(1, len(reply.content) // 4))
+    if reply.cut_off:
+        answer.body["choices"][0]["finish_reason"] = "length"
+    return answer
 
 
 def responder(by_file: dict[str, Case]) -> Any:

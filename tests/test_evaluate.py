@@ -33,7 +33,7 @@ from agent.records import (
 )
 
 PASSED = tuple(CheckResult(n, "passed") for n in ("parse", "ruff", "mypy", "fast_dev_run",
-                                                   "equivalence"))
+                                                   "script", "equivalence"))
 META = CaseMeta(tier="2", features=("cnn", "fit"), builder="build_model", has_header=True)
 
 HEADER_CASE = dedent('''\
@@ -144,7 +144,7 @@ def test_unreported_keras_import_in_the_output_still_fails(tmp_path: Path) -> No
 def test_original_not_buildable_offline_is_excused(tmp_path: Path) -> None:
     out = tmp_path / "a.py"
     out.write_text("import torch\n")
-    checks = PASSED[:4] + (CheckResult(
+    checks = PASSED[:5] + (CheckResult(
         "equivalence", "not_run", "original not buildable offline: FileNotFoundError: x.npz"),)
     score = score_file(FileResult("a.py", "converted", checks=checks), META, out, True)
     assert _stages(score)["equivalence"] == "excused"
@@ -159,11 +159,12 @@ def test_earlier_failure_leaves_later_stages_not_run_and_no_success(tmp_path: Pa
                           (Diagnostic("ruff", 3, 1, "F821", "Undefined name `x`"),)),
               CheckResult("mypy", "not_run", "earlier check failed: ruff"),
               CheckResult("fast_dev_run", "not_run", "earlier check failed: ruff"),
+              CheckResult("script", "not_run", "earlier check failed: ruff"),
               CheckResult("equivalence", "not_run", "earlier check failed: ruff"))
     score = score_file(FileResult("a.py", "converted", checks=checks), META, out, True)
     assert _stages(score) == {"converted": "passed", "no_keras": "passed", "ruff": "failed",
                               "mypy": "not_run", "fast_dev_run": "not_run",
-                              "equivalence": "not_run"}
+                              "script": "not_run", "equivalence": "not_run"}
     assert score.stages[2].reason == "F821: Undefined name `x`"
     assert not score.success
 
@@ -180,7 +181,7 @@ def test_without_validation_the_checks_are_not_run_with_the_reason(tmp_path: Pat
     out = tmp_path / "a.py"
     out.write_text("import torch\n")
     score = score_file(FileResult("a.py", "converted"), META, out, False)
-    assert [s.status for s in score.stages[2:]] == ["not_run"] * 4
+    assert [s.status for s in score.stages[2:]] == ["not_run"] * 5
     assert all("--no-validate" in s.reason for s in score.stages[2:])
 
 
@@ -272,7 +273,7 @@ def test_real_checks_on_one_tiny_case(tmp_path: Path) -> None:
     (case,) = doc["cases"]
     statuses = {name: s["status"] for name, s in case["stages"].items()}
     assert statuses["converted"] == "passed"
-    assert all(v in ("passed", "failed") for v in statuses.values()), statuses
+    assert all(v in ("passed", "failed") for v in statuses.values()), case["stages"]
     assert case["success"] == all(v == "passed" for v in statuses.values())
     assert doc["total"]["success"] == int(case["success"])
     report = json.loads((tmp_path / "out" / "converted" / "report.json").read_text())

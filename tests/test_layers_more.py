@@ -198,3 +198,146 @@ def test_pretrained_embedding_matrix_is_copied_and_frozen(arg: str) -> None:
     weight = module.embedding.weight
     np.testing.assert_array_equal(weight.detach().numpy(), np.arange(30.0).reshape(10, 3))
     assert not weight.requires_grad
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+def _train_and_eval(layer: str, shape: tuple[int, ...], x: np.ndarray) -> tuple[Any, Any]:
+    code, _ = converted(f"model = keras.Sequential([keras.Input(shape={shape}), "
+                        f"layers.{layer}])\n")
+    module = build(code)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        module.train()
+        trained = module(torch.as_tensor(x)).numpy()
+        module.eval()
+        inferred = module(torch.as_tensor(x)).numpy()
+    return trained, inferred
+
+
+IMAGES = np.random.default_rng(3).uniform(0, 255, (64, 5, 6, 3)).astype("float32")
+
+
+def test_random_flip_flips_some_images_whole_in_training_only() -> None:
+    trained, inferred = _train_and_eval("RandomFlip()", (5, 6, 3), IMAGES)
+    np.testing.assert_array_equal(inferred, IMAGES)
+    flipped = IMAGES[:, ::-1, ::-1]
+    same = [np.array_equal(t, x) for t, x in zip(trained, IMAGES, strict=True)]
+    flip = [np.array_equal(t, f) for t, f in zip(trained, flipped, strict=True)]
+    assert all(s or f for s, f in zip(same, flip, strict=True))  # each image: all or nothing
+    assert 10 < sum(flip) < 54  # about half, as Keras's coin
+
+
+def test_random_contrast_scales_each_image_about_its_mean() -> None:
+    images = IMAGES / 4 + 100  # away from the clipping bounds 0 and 255
+    trained, inferred = _train_and_eval("RandomContrast(0.3)", (5, 6, 3), images)
+    np.testing.assert_array_equal(inferred, images)
+    factors = []
+    for t, x in zip(trained, images, strict=True):
+        mean = x.mean(axis=(0, 1), keepdims=True)
+        f = float(np.sum((t - mean) * (x - mean)) / np.sum((x - mean) ** 2))
+        np.testing.assert_allclose(t, np.clip((x - mean) * f + mean, 0, 255), atol=1e-3)
+        factors.append(f)
+    assert 0.7 <= min(factors) and max(factors) <= 1.3 and np.std(factors) > 0.05
+
+
+def test_random_crop_takes_a_window_in_training_and_the_centre_at_inference() -> None:
+    trained, inferred = _train_and_eval("RandomCrop(3, 4)", (5, 6, 3), IMAGES)
+    # Keras 2 / TF at inference: the centred window of the target's aspect ratio (4 x 6 of
+    # 5 x 6 here), resized to the target
+    want = keras.ops.convert_to_numpy(keras.ops.image.resize(IMAGES[:, 0:4, 0:6], (3, 4)))
+    np.testing.assert_allclose(inferred, want, atol=1e-3)
+    windows = [IMAGES[:, i:i + 3, j:j + 4] for i in range(3) for j in range(3)]
+    assert any(np.array_equal(trained, w) for w in windows)
+
+
+# ----------------------------------------------------------------------------- Lambda(fn)
+
+SIAMESE = """\
+import keras
+from keras import layers
+
+
+def euclidean(vects):
+    \"\"\"Distance between two embeddings.\"\"\"
+    a, b = vects
+    total = keras.ops.sum(keras.ops.square(a - b), axis=1, keepdims=True)
+    return keras.ops.sqrt(keras.ops.maximum(total, 1e-7))
+
+
+left = keras.Input(shape=(4,))
+right = keras.Input(shape=(4,))
+shared = layers.Dense(3)
+dist = layers.Lambda(euclidean, output_shape=(1,))([shared(left), shared(right)])
+model = keras.Model([left, right], dist)
+"""
+
+
+def test_lambda_with_a_function_reference_calls_the_converted_function() -> None:
+    from agent.equivalence import check_sources
+
+    result = convert_source(SIAMESE, "model.py")
+    assert not result.unmapped and not result.keras_deps, result.source
+    assert "dist = euclidean([" in result.source
+    assert "torch.sum(torch.square(a - b), dim=1, keepdim=True)" in result.source
+    eq = check_sources(SIAMESE, result.source)
+    assert eq.passed, eq.message
+
+
+SAMPLING = """\
+import keras
+from keras import backend as K
+from keras import layers
+
+latent_dim = 2
+
+
+def sampling(args):
+    z_mean, z_log_var = args
+    batch = K.shape(z_mean)[0]
+    epsilon = K.random_normal(shape=(batch, latent_dim))
+    return z_mean + K.exp(0.5 * z_log_var) * epsilon
+
+
+inputs = keras.Input(shape=(6,))
+mean = layers.Dense(latent_dim)(inputs)
+log_var = layers.Dense(latent_dim)(inputs)
+z = layers.Lambda(sampling, output_shape=(latent_dim,))([mean, log_var])
+model = keras.Model(inputs, z)
+"""
+
+
+def test_keras2_sampling_function_becomes_torch_and_runs() -> None:
+    result = convert_source(SAMPLING, "vae.py")
+    assert not result.unmapped and not result.keras_deps, result.source
+    assert "epsilon = torch.randn((batch, latent_dim))" in result.source
+    module = exec_source(result.source, "k2l_converted")["model"]
+    torch.manual_seed(0)
+    z = module(torch.zeros(500, 6))
+    assert z.shape == (500, 2) and 0.8 < float(z.std()) < 1.2  # zero means, unit variances
+
+
+def test_function_with_an_unknown_op_is_left_whole_and_reported() -> None:
+    src = SIAMESE.replace("keras.ops.sqrt(", "keras.ops.bessel_k0(")
+    result = convert_source(src, "model.py")
+    assert any("bessel_k0" in u.reason for u in result.unmapped)
+    assert "keras.ops.sum(keras.ops.square(a - b)" in result.source  # not half converted
+
+
+def test_function_given_to_tf_data_stays_tensorflow() -> None:
+    src = ("import tensorflow as tf\n\n\ndef scale(x):\n    return tf.cast(x, tf.float32) / 255.0\n"
+           "\n\nds = tf.data.Dataset.from_tensor_slices([1, 2]).map(scale)\n")
+    result = convert_source(src, "data.py")
+    assert "return tf.cast(x, tf.float32) / 255.0" in result.source
+
+
+def test_tf_function_decorator_is_dropped_with_the_rest_converted() -> None:
+    src = ("import tensorflow as tf\n\n\n@tf.function\ndef gram(x):\n"
+           "    return tf.matmul(x, x, transpose_b=True) / tf.cast(tf.shape(x)[1], tf.float32)\n")
+    result = convert_source(src, "ops.py")
+    assert "@tf.function" not in result.source and "import tensorflow" not in result.source
+    assert ("return torch.matmul(x, x.mT) / torch.tensor(x.shape[1], dtype=torch.float32)"
+            in result.source), result.source
+    gram = exec_source(result.source, "k2l_converted")["gram"]
+    x = torch.randn(2, 3, 4)
+    torch.testing.assert_close(gram(x), x @ x.transpose(1, 2) / 3)

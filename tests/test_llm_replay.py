@@ -9,9 +9,11 @@ cache: a rerun sends no request and writes the same file; ``use_cache=False`` as
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_openai import serve
@@ -89,3 +91,32 @@ def test_reply_style(case: Case, tmp_path: Path) -> None:
         _, fresh = _run(case, fake.base_url, cache, use_cache=False)
         assert len(fake.requests) == case.requests
     assert fresh.source == outcome.source
+
+
+def test_eval_llm_against_the_replay_endpoint_reports_pass_at_k(tmp_path: Path) -> None:
+    """The `eval --llm` command line, unchanged, against the replay endpoint: a case accepted
+    on the first answer counts for pass@1, one that needed a re-ask only for pass@k. The cache
+    lives in OUT, not in OUT/converted (which each run rebuilds), so a rerun replays it."""
+    from replay_openai import write_cases
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    chosen = [c for c in CASES if c.name in ("rm_class_without_imports", "rm_renamed_class")]
+    table = write_cases(tmp_path / "cases", chosen)
+    out = tmp_path / "eval"
+
+    def run_eval(base_url: str) -> dict[str, Any]:
+        result = CliRunner().invoke(app, ["eval", str(tmp_path / "cases"), "--out", str(out),
+                                          "--llm", "--base-url", base_url, "--model", "replay",
+                                          "--api-key", "none"])
+        assert result.exit_code == 0, result.output
+        assert "LLM: pass@1 50% pass@k 100%" in result.output
+        return dict(json.loads((out / "results.json").read_text())["llm"])
+
+    with serve(responder=responder(table)) as fake:
+        llm = run_eval(fake.base_url)
+        assert len(fake.requests) == sum(c.requests for c in chosen) == 3
+    assert llm["pass@1"] == 0.5 and llm["pass@k"] == 1.0 and llm["calls"] == 3
+    assert any((out / ".k2l-cache" / "llm").rglob("*.json"))
+    assert not (out / "converted" / ".k2l-cache").exists()

@@ -338,3 +338,25 @@ def test_tf_data_pipeline_script_trains_without_tensorflow(tmp_path: Path) -> No
                          env={**os.environ, "PL_TRAINER_FAST_DEV_RUN": "1"})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     assert "DONE 7" in run.stdout and "fast_dev_run" in run.stdout + run.stderr
+
+
+def test_a_shuffle_over_every_sample_stays_a_dataloader() -> None:
+    """shuffle(len(x)) is a full shuffle: the idiomatic DataLoader(shuffle=True) is exact;
+    a smaller buffer is not, and becomes a DataPipeline."""
+    src = textwrap.dedent("""\
+        import numpy as np
+        import tensorflow as tf
+        from tensorflow import keras
+
+        x = np.zeros((8, 4), "float32"); y = np.zeros((8, 1), "float32")
+        full = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x)).batch(4)
+        part = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(3).batch(4)
+        model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(full, validation_data=part)
+        """)
+    res = convert_source(src)
+    assert "full = DataLoader(TensorDataset(" in res.source and "shuffle=True)" in res.source
+    assert "part = DataPipeline.from_tensor_slices((x, y)).shuffle(3).batch(4)" in res.source
+    assert "val_loader = DataLoader(part, batch_size=None)" in res.source
+    assert not any("shuffle" in w.message for w in res.warnings)

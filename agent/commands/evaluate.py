@@ -32,10 +32,10 @@ from agent.sandbox import default as default_sandbox
 
 SCHEMA_VERSION = 1
 STAGES: tuple[str, ...] = ("converted", "no_keras", "ruff", "mypy", "fast_dev_run",
-                           "equivalence")
+                           "script", "equivalence")
 HEADER = re.compile(r"^#\s*k2l-eval:(?P<body>.*)$", re.MULTILINE)
 # A not_run reason that says nothing about the converter: the case is scored without it.
-EXCUSED = re.compile(r"not buildable offline|keras is not installed")
+EXCUSED = re.compile(r"not buildable offline|keras is not installed|^skipped: needs ")
 NO_RECIPE = "no model built by the rules in this file"
 
 # Feature -> source pattern, for scripts without a header (rough on purpose).
@@ -175,7 +175,7 @@ def score_file(result: FileResult, meta: CaseMeta, output: Path | None,
         stages.append(Stage("converted", "passed"))
     elif result.status == "partial":
         first = result.unmapped[0] if result.unmapped else None
-        why = f"{first.keras_name}: {first.reason}" if first else "partial"
+        why = f"{first.keras_name}: {first.reason}" if first else (result.reason or "partial")
         stages.append(Stage("converted", "failed", _first_line(f"partial: {why}")))
     elif parse is not None and parse.status == "failed":
         stages.append(Stage("converted", "failed", _first_line(parse.message)))
@@ -450,8 +450,10 @@ def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
         from agent.commands.migrate import _llm_stage
         from agent.sandbox import SandboxError, resolve
 
+        # the cache and trajectory live in OUT, not OUT/converted (rebuilt each run), so a
+        # rerun replays every LLM exchange instead of paying for it again
         try:
-            stage, _notes = _llm_stage(llm_cli, cases, out / "converted", resolve(sandbox))
+            stage, _notes = _llm_stage(llm_cli, cases, out, resolve(sandbox))
         except SandboxError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,37 @@ def _build(spec: str) -> Any:
     return obj() if isinstance(obj, type) else obj
 
 
+class _MissingClass(Exception):
+    pass
+
+
+_CLASS_NAME = re.compile(r"(?:Could not locate class|Unknown (?:layer|object|class)):? "
+                         r"'?(?P<name>[A-Za-z_][\w.]*)'?")
+
+
+def _load(keras_file: Path) -> Any:
+    """A whole saved model; a custom class Keras cannot rebuild is named, with the way out."""
+    import keras
+
+    try:
+        return keras.saving.load_model(str(keras_file), compile=False)
+    except (TypeError, ValueError) as exc:
+        found = _CLASS_NAME.search(str(exc))
+        if found is None:
+            raise
+        raise _MissingClass(
+            f"{keras_file.name} uses the custom class {found['name']}, which Keras cannot "
+            "rebuild without its code: pass --keras-builder ORIGINAL.py:build_model() (the "
+            "original code that builds the model; the weights are loaded into it)") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return first if isinstance(exc, (PortError, _MissingClass)) else \
+        f"{type(exc).__name__}: {first}".rstrip(": ")
+
+
 def run_port_weights(keras_file: Path, torch_spec: str, output: Path,
                      keras_builder: str | None) -> int:
     os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -35,14 +67,12 @@ def run_port_weights(keras_file: Path, torch_spec: str, output: Path,
             keras_model = _build(keras_builder)
             keras_model.load_weights(str(keras_file))
         else:
-            import keras
-
-            keras_model = keras.saving.load_model(str(keras_file), compile=False)
+            keras_model = _load(keras_file)
         module = _build(torch_spec)
         pairs = port_weights(keras_model, module)
         torch.save(module.state_dict(), output)
-    except (PortError, ValueError, OSError, KeyError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
     for p in pairs:
         print(f"ported {p}")

@@ -47,6 +47,7 @@ class LLMConfig:
     usd_per_mtok_prompt: float = 0.0  # prices, for the cost budget
     usd_per_mtok_completion: float = 0.0
     max_tool_calls: int = 6  # per round, when the endpoint supports tools
+    context_tokens: int | None = None  # the endpoint's context window; prompts are trimmed to fit
     use_tools: bool = True
     cache_dir: Path = Path(".")  # the cache lives in <cache_dir>/.k2l-cache/llm/
     use_cache: bool = True

@@ -210,10 +210,11 @@ def _other_names(module: cst.Module, base_names: set[str]) -> list[str]:
     ]
 
 
-def extract_piece(reply: str, qualname: str, base: str = "") -> str:
+def extract_piece(reply: str, qualname: str, base: str = "", cut_off: bool = False) -> str:
     """The code a reply gives for ``qualname``: the last parseable candidate that defines it,
     with the imports and definitions of the reply's other code prepended (the splice keeps only
-    what the piece uses)."""
+    what the piece uses). ``cut_off``: the server said the answer hit its token limit, so an
+    unclosed block is incomplete even where it happens to parse."""
     try:
         base_names = {
             s.name.value
@@ -227,6 +228,9 @@ def extract_piece(reply: str, qualname: str, base: str = "") -> str:
     truncated: list[str] = []
     for code, where, complete in _candidates(reply, base):
         if not code.strip():
+            continue
+        if cut_off and not complete:
+            truncated.append(where)
             continue
         try:
             parsed.append((_parse(code), where))

@@ -7,6 +7,9 @@ asked again (``format_error.md``) under its own counter, ``max_format_retries`` 
 keeps the two apart). A failure in rule-written lines is a rule bug: reported, not "fixed" by
 the model. Whatever stops a piece (rounds, budget, endpoint down), the file keeps the
 pre-LLM text of that piece, so nothing the user wrote is lost, and the file is ``partial``.
+Replies are read in whatever shape the model wrote them (``extract.py``), with forgotten
+well-known imports added (``imports.py``); after each accepted piece the rules run again
+(``LLMContext.rules``), so only what is still unconverted goes to the model next.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.llm.client import BudgetExceeded, ChatReply, LLMClient, LLMRequestError, LLMUnavailable
 from agent.llm.config import LLMConfig
+from agent.llm.context import CHARS_PER_TOKEN, piece_context
 from agent.llm.extract import FormatError, extract_piece
 from agent.llm.imports import complete_imports
 from agent.llm.splice import SpliceError, SpliceResult, splice
@@ -39,7 +43,6 @@ Rules = Callable[[str], "tuple[str, Sequence[Unmapped]] | None"]
 Message = dict[str, Any]
 
 MAX_CONTEXT_CHARS = 12_000
-CONTEXT_WINDOW_LINES = 60
 EXCERPT_LINES = 4
 MAX_TABLE_ENTRIES = 8
 _KERAS_NAME = re.compile(r"\b(?:keras|layers|ops|tf)\.[A-Za-z_][\w.]*")
@@ -94,8 +97,13 @@ def _prompt(name: str) -> Template:
     return Template(resources.files("agent.prompts").joinpath(name).read_text(encoding="utf-8"))
 
 
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+
+
 def _diag_line(d: Diagnostic) -> str:
-    return f"{d.tool}:{d.line}:{d.col}: {d.code} {d.message}".rstrip()
+    """One diagnostic for a prompt; memory addresses masked, so the same failure gives the
+    same prompt on a rerun (and the cache answers it)."""
+    return _ADDRESS.sub("0x…", f"{d.tool}:{d.line}:{d.col}: {d.code} {d.message}".rstrip())
 
 
 def _in(line: int, regions: Sequence[tuple[int, int]]) -> bool:
@@ -182,10 +190,10 @@ class _Stage:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
         return reply, tool_code
 
-    def _code(self, base: str, reply: str, qualname: str, tool_code: str | None) -> SpliceResult:
+    def _code(self, base: str, reply: ChatReply, qualname: str, tool_code: str | None) -> SpliceResult:
         """Reply text (or the code it last checked with a tool) → the spliced file."""
         try:
-            code = extract_piece(reply, qualname, base)
+            code = extract_piece(reply.content, qualname, base, cut_off=reply.cut_off)
         except FormatError:
             if tool_code is None:
                 raise
@@ -218,16 +226,14 @@ class _Stage:
         )
 
     def _context_code(self, source: str, qualname: str) -> str:
-        """The converted file, or, when it is long, its imports and the lines around the piece."""
-        if len(source) <= MAX_CONTEXT_CHARS:
+        """The converted file, or, when it does not fit, the piece with what it uses and what
+        uses it (a quarter of a known context window goes to this part of the prompt)."""
+        limit = MAX_CONTEXT_CHARS
+        if self.config.context_tokens:
+            limit = min(limit, self.config.context_tokens * CHARS_PER_TOKEN // 4)
+        if len(source) <= limit:
             return source
-        lines = source.splitlines()
-        regions = _piece_regions(source, qualname)
-        start, end = regions[0] if regions else (1, 1)
-        head = [ln for ln in lines[: start - 1] if ln.startswith(("import ", "from "))]
-        lo = max(0, start - 1 - CONTEXT_WINDOW_LINES)
-        hi = min(len(lines), end + CONTEXT_WINDOW_LINES)
-        return "\n".join([*head, "# ...", *lines[lo:hi], "# ..."])
+        return piece_context(source, qualname, limit)
 
     def _table_entries(self, records: Sequence[Unmapped], snippet: str) -> str:
         if self.context.lookup is None:
@@ -338,14 +344,16 @@ class _Stage:
         purpose = "convert"
         while True:
             round_ += 1
-            meta = {"file": self.context.file, "qualname": qualname, "round": round_, "purpose": purpose}
+            sent = sum(len(str(m.get("content") or "")) for m in messages)
+            meta = {"file": self.context.file, "qualname": qualname, "round": round_, "purpose": purpose,
+                    "prompt_tokens_estimate": sent // CHARS_PER_TOKEN}
             reply, tool_code = self._ask(messages, toolbox, meta)
             messages.append(reply.assistant_message())
             if reply.tool_calls:  # answered through a tool: the history must answer the call
                 messages += [{"role": "tool", "tool_call_id": c.id, "content": "received"}
                              for c in reply.tool_calls]
             try:
-                attempt = self._code(base, reply.content, qualname, tool_code)
+                attempt = self._code(base, reply, qualname, tool_code)
             except SpliceError as exc:
                 raise _PieceFailed(str(exc)) from exc
             except FormatError as exc:
@@ -459,7 +467,7 @@ def run_llm_stage(
         resolved.extend(records)
         left = [r for r in left if r.qualname != qualname]
         source, left = _rules_again(source, left, context, messages)
-    messages.extend(stage.notes)
+    messages.extend(dict.fromkeys(stage.notes))  # one line per fix, however many rounds
     return LLMOutcome(
         source=source,
         stats=stage.stats(),

@@ -19,6 +19,7 @@ from agent.rules.models.extract import LambdaConverter
 from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.models.shapes import Shape
 from agent.rules.models.transform import Recipe, convert_models
+from agent.rules.ops.functions import candidates, convert_functions
 from agent.rules.values import code_of, module_constants
 
 
@@ -77,6 +78,11 @@ def _has_keras_class(module: cst.Module, imports: ImportTable) -> bool:
     )
 
 
+def _def_line(source: str, name: str) -> int:
+    m = re.search(rf"^def {re.escape(name)}\b", source, re.MULTILINE)
+    return source.count("\n", 0, m.start()) + 1 if m else 0
+
+
 def convert_source(source: str, path: str = "<string>") -> Conversion:
     try:
         module = cst.parse_module(source)
@@ -130,6 +136,17 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.changes += tres.changes
         out.warnings += tres.warnings
         out.unmapped += tres.unmapped
+        steps = {f"{cls}.{step}" for cls in tres.bridged for step in ("train_step", "test_step")}
+        out.unmapped = [u for u in out.unmapped
+                       if u.qualname not in steps and u.keras_name not in steps]
+    functions = candidates(original, imports)
+    if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table
+        done = convert_functions(module, imports, functions)
+        if module is mres.module:
+            mres.module = done.module
+        module = done.module
+        out.changes += [Change(_def_line(source, name), "ops.function",
+                               f"{name}: tf/Keras ops -> torch") for name in done.names]
     code = mres.code() if module is mres.module else module.code
     try:
         from agent.rules.training.utilities import inline_utilities

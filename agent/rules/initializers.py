@@ -18,7 +18,8 @@ from agent.rules.spec import Args, Unsupported
 from agent.rules.values import UNKNOWN, code_of, evaluate
 
 # Where the weight's axes are: torch's (out, in, *kernel), Keras's (*kernel, in, out), or 1-D.
-Layout = Literal["torch", "keras", "vector"]
+# "keras2d": a 2-D (in, out) Keras weight, where torch's symmetric xavier bound is exact.
+Layout = Literal["torch", "keras", "keras2d", "vector"]
 
 _TRUNC = 0.87962566103423978  # std of a unit normal truncated at ±2, as Keras divides by
 
@@ -104,7 +105,7 @@ def _fans(w: str, layout: Layout) -> tuple[str, str]:
     """Keras's fan_in / fan_out of the weight ``w`` as torch code (receptive field included)."""
     if layout == "vector":
         return f"{w}.numel()", f"{w}.numel()"
-    if layout == "keras":  # (*kernel, in, out)
+    if layout in ("keras", "keras2d"):  # (*kernel, in, out)
         return f"{w}[..., 0].numel()", f"{w}[..., 0, :].numel()"
     return f"{w}[0].numel()", f"{w}[:, 0].numel()"  # (out, in, *kernel), transposed convs too
 
@@ -142,7 +143,7 @@ def _statement(kind: str, p: dict[str, tuple[str, Any]], w: str, layout: Layout)
 
     if kind in _PRESETS:
         scale, mode, dist = _PRESETS[kind]
-        if layout == "torch" and kind == "glorot_uniform":
+        if layout in ("torch", "keras2d") and kind == "glorot_uniform":
             return f"nn.init.xavier_uniform_({w})"  # the same bound, symmetric in the fans
         if layout == "torch" and kind in ("he_uniform", "lecun_uniform"):
             gain = "relu" if kind == "he_uniform" else "linear"  # torch's fan_in is Keras's

@@ -66,11 +66,8 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "the same batches"),
     WarningKind(r"a keras\.utils\.Sequence yields whole batches", False, "the same batches"),
     WarningKind(r"tf\.data shuffle after batch shuffles batches", True, "another shuffle"),
-    WarningKind(r"tf\.data shuffle\(buffer_size\)", True, "another shuffle"),
     WarningKind(r'fit\(shuffle="batch"\) shuffles whole samples', True, "another shuffle"),
     WarningKind(r"load_model -> load_from_checkpoint", True, "reads .ckpt, not .keras/.h5"),
-    WarningKind(r"Keras History \(per-epoch values\) is not reproduced", True,
-                "history holds the last epoch only"),
 )
 
 _COMPILED = tuple((re.compile(k.pattern), k) for k in WARNINGS)

@@ -96,7 +96,10 @@ class Worker:
         self._ready = False
         self._cpu_s = 0.0
         self._stderr = tempfile.TemporaryFile()
-        env = {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        # HOME is the sandbox's scratch dir, so ~/.keras/keras.json is not read: converted
+        # code that keeps a Keras data loader gets Keras on torch, which is installed
+        env = {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+               "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "torch")}
         self._job = self.sandbox.start(
             [self.python, "-m", "agent.tools.worker"],
             read_paths=sorted(self._readable),
@@ -219,16 +222,26 @@ class Worker:
         self, path: Path, *, time_limit_s: float = 60.0, memory_limit_mb: int = 4096
     ) -> CheckResult:
         """Run the fast_dev_run check on one file; never raises."""
+        return self._check("validate", TOOL, path, time_limit_s, memory_limit_mb)
+
+    def run_script(
+        self, path: Path, *, time_limit_s: float = 60.0, memory_limit_mb: int = 4096
+    ) -> CheckResult:
+        """Run the file as a program (the script check, ``agent/tools/script_run.py``)."""
+        return self._check("script", "script", path, time_limit_s, memory_limit_mb)
+
+    def _check(self, op: str, tool: str, path: Path, time_limit_s: float,
+               memory_limit_mb: int) -> CheckResult:
         started = time.perf_counter()
         shown = str(path)
         self.allow([path.parent])
         try:
             self.start()
         except (WorkerError, OSError) as exc:
-            return CheckResult(TOOL, "not_run", f"validation worker could not start: {exc}",
+            return CheckResult(tool, "not_run", f"validation worker could not start: {exc}",
                                seconds=time.perf_counter() - started)
         payload = {
-            "op": "validate",
+            "op": op,
             "path": str(path.resolve()),
             "time_limit_s": time_limit_s,
             "memory_limit_mb": memory_limit_mb,
@@ -246,22 +259,22 @@ class Worker:
                 if memory
                 else f"the validation worker crashed: {exc}"
             )
-            diagnostic = Diagnostic(TOOL, 0, 0, code, message, shown)
-            return CheckResult(TOOL, "failed", message, (diagnostic,),
+            diagnostic = Diagnostic(tool, 0, 0, code, message, shown)
+            return CheckResult(tool, "failed", message, (diagnostic,),
                                time.perf_counter() - started)
         # a warm worker's CPU time adds up; restart it well before RLIMIT_CPU ends it
         if float(reply.get("cpu_s", 0.0)) > self.sandbox.limits.cpu_s / 2 > 0:
             self._kill()
         if "error" in reply:
-            return CheckResult(TOOL, "not_run", f"worker error: {reply['error']}",
+            return CheckResult(tool, "not_run", f"worker error: {reply['error']}",
                                seconds=time.perf_counter() - started)
         diagnostics = tuple(
-            Diagnostic(TOOL, int(d.get("line", 0)), int(d.get("col", 0)), str(d.get("code", "")),
+            Diagnostic(tool, int(d.get("line", 0)), int(d.get("col", 0)), str(d.get("code", "")),
                        str(d.get("message", "")), shown)
             for d in reply.get("diagnostics", [])
         )
         status: CheckStatus = _STATUSES.get(str(reply.get("status")), "not_run")
-        return CheckResult(TOOL, status, str(reply.get("message", "")), diagnostics,
+        return CheckResult(tool, status, str(reply.get("message", "")), diagnostics,
                            time.perf_counter() - started)
 
 

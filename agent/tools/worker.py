@@ -4,7 +4,8 @@ Importing torch and Lightning costs seconds; a small model's one-batch run costs
 milliseconds. So one long-lived process answers requests, one JSON object per line:
 
 * in:  ``{"id": 1, "op": "validate", "path": "/abs/file.py", "time_limit_s": 60,
-  "memory_limit_mb": 4096}`` (also ``{"op": "ping"}`` and ``{"op": "shutdown"}``);
+  "memory_limit_mb": 4096}``; ``"op": "script"`` (same fields) runs the file as a program in
+  a forked child (``agent/tools/script_run.py``); also ``{"op": "ping"}``, ``{"op": "shutdown"}``;
 * out: ``{"id": 1, "status": "passed"|"failed"|"not_run", "message": "...",
   "diagnostics": [{"line":, "col":, "code":, "message":}], "seconds": 0.1}``.
 
@@ -43,6 +44,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from agent.tools.module_loader import load_definitions, unload
+from agent.tools.script_run import run_script
 
 MIN_BATCH = 2  # BatchNorm refuses a training batch of one; Lightning's examples often use 1.
 TRACEBACK_FRAMES = 4
@@ -516,6 +518,10 @@ def main() -> int:
         elif op == "validate":
             _reset_globals()
             send({"id": request.get("id"), **_validate(request)})
+        elif op == "script":  # run in a forked child: the warm imports, none of the state
+            send({"id": request.get("id"), **run_script(
+                Path(str(request["path"])).resolve(), float(request.get("time_limit_s", 60.0)),
+                int(request.get("memory_limit_mb", 0)))})
         else:
             send({"id": request.get("id"), "error": f"unknown op {op!r}"})
     return 0

@@ -1,18 +1,22 @@
 """Copy trained weights from a Keras model into its converted torch module.
 
-Layers are paired by name first (converted modules keep Keras layer names), then by kind
-in creation order (Keras's auto names ``dense``, ``dense_1``... encode it), so a model built
-in a session whose name counters had moved on still ports. Any mismatch fails loudly,
-naming the layer: a silent partial port is worse than none.
+Layers are paired by structure: each Keras layer, in graph order, with the first torch child
+left whose kind and shapes take its weights (a child of the same name is tried first: names
+only break ties). Keras's automatic names (``dense_6`` when other models were built first,
+``variable_1`` for an unnamed ``add_weight``) therefore never matter. Any mismatch fails
+loudly, naming the layer: a silent partial port is worse than none.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from agent.rules.naming import keras_snake
@@ -144,15 +148,6 @@ PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
 
 PORTS.update(EXTRA_PORTS)
 
-_AUTO = re.compile(r"^(?P<base>.+?)(?:_(?P<n>\d+))?$")
-
-
-def _rank(name: str) -> tuple[str, int]:
-    m = _AUTO.match(name)
-    assert m is not None
-    return m.group("base"), int(m.group("n") or 0)
-
-
 def _keras_layers(model: Any) -> list[Any]:
     layers = model.layers if hasattr(model, "layers") else _sublayers(model)
     return [layer for layer in layers if layer.weights]
@@ -201,71 +196,139 @@ def _port_rule(layer: Any) -> Callable[[Any, nn.Module, str], None] | None:
 PORTS["time_distributed"] = time_distributed(_port_rule)
 
 
-def port_weights(keras_model: Any, module: nn.Module, *, prefix: str = "") -> list[str]:
-    """Copy every Keras weight into ``module``; returns the ported pairs for the report.
+def _port_one(layer: Any, child: nn.Module, where: str, prefix: str) -> list[str]:
+    """Port one Keras layer (or nested model) into one torch child; raises PortError."""
+    if _is_keras_model(layer) and not hasattr(layer, "kernel"):
+        return _port_model(layer, child, f"{prefix}{layer.name}/")
+    rule = _port_rule(layer)
+    if rule is None and _is_composite(layer):
+        return _port_model(layer, child, f"{prefix}{layer.name}/")
+    if rule is None:
+        _port_custom(layer, child, where)
+    else:
+        rule(layer, child, where)
+    return [where]
 
-    Raises PortError naming the first layer that has no counterpart or does not fit.
-    """
+
+def _kinds(layer: Any) -> set[str]:
+    """Torch module classes the layer table converts ``layer`` to (empty: any)."""
+    from agent.rules.layers import lookup
+
+    spec = lookup(f"keras.layers.{type(layer).__name__}")
+    names = spec.torch if spec is not None else ()
+    return {n.rsplit(".", 1)[-1] for n in names if n.startswith("torch.nn.")
+            and n.rsplit(".", 1)[-1][:1].isupper()}
+
+
+def _automatic(layer: Any) -> bool:
+    """Is the layer's name one Keras made up (``dense``, ``dense_6``), not the user's?"""
+    base = keras_snake(type(layer).__name__)
+    return re.fullmatch(rf"{re.escape(base)}(_\d+)?", str(layer.name)) is not None
+
+
+def _same_kind(kinds: set[str], child: nn.Module) -> bool:
+    return not kinds or type(child).__name__ in kinds
+
+
+def _fits(layer: Any, child: nn.Module, prefix: str) -> PortError | None:
+    """Would ``layer`` port into ``child``? Tried on a copy, so a failed try changes nothing."""
+    try:
+        _port_one(layer, copy.deepcopy(child), "", prefix)
+    except PortError as exc:
+        return exc
+    except (KeyError, AttributeError, ValueError, TypeError, IndexError) as exc:
+        return PortError(f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _port_model(keras_model: Any, module: nn.Module, prefix: str) -> list[str]:
+    """Pair by structure: Keras layers in graph order, each with the first torch child left
+    (in registration order) whose kind and shapes take its weights; a child with the layer's
+    own name is tried first, so names only break ties between modules that fit."""
     layers = _keras_layers(keras_model)
-    children = _torch_children(module)
-    by_name = dict(children)
-    pairs: list[tuple[Any, str, nn.Module]] = []
-    used: set[str] = set()
-    rest: list[Any] = []
-    for layer in layers:
-        auto = _rank(layer.name)[0] == keras_snake(type(layer).__name__)
-        if not auto and layer.name in by_name and layer.name not in used:
-            pairs.append((layer, layer.name, by_name[layer.name]))
-            used.add(layer.name)
-        else:
-            rest.append(layer)
-    # creation order within each kind: Keras's name counters are monotonic per base name
-    rest.sort(key=lambda lyr: (keras_snake(type(lyr).__name__), _rank(lyr.name)[1]))
-    free = [(n, c) for n, c in children if n not in used]
-    for layer in sorted(rest, key=lambda lyr: layers.index(lyr)):
-        kind = keras_snake(type(layer).__name__)
-        same_kind = [lyr for lyr in rest if keras_snake(type(lyr).__name__) == kind]
-        candidates = [(n, c) for n, c in free if _rank(n)[0] == kind] or free
-        if not candidates:
-            raise PortError(f"{prefix}{layer.name} ({type(layer).__name__}): no torch module left "
-                            "to receive its weights")
-        index = same_kind.index(layer)
-        pool = [(n, c) for n, c in free if _rank(n)[0] == kind]
-        name, child = pool[index] if index < len(pool) and pool else candidates[0]
-        pairs.append((layer, name, child))
-        free = [(n, c) for n, c in free if n != name]
-        rest = [lyr for lyr in rest if lyr is not layer]
+    free = _torch_children(module)
     done: list[str] = []
-    for layer, name, child in pairs:
-        where = f"{prefix}{layer.name} -> {name}"
-        if _is_keras_model(layer) and not hasattr(layer, "kernel"):
-            done += port_weights(layer, child, prefix=f"{prefix}{layer.name}/")
-            continue
-        rule = _port_rule(layer)
-        if rule is None and _is_composite(layer):
-            done += port_weights(layer, child, prefix=f"{prefix}{layer.name}/")
-            continue
-        if rule is None:
-            _port_custom(layer, child, where)
-        else:
-            rule(layer, child, where)
-        done.append(where)
-    leftover = [n for n, _ in children if n not in {p[1] for p in pairs}
-                and any(p.requires_grad for p in dict(children)[n].parameters())]
+    for layer in layers:
+        kinds = _kinds(layer)
+        own = None if _automatic(layer) else layer.name  # "dense_6" says nothing
+        # the same kind (then anything), first in order; a name the user gave breaks ties
+        order = sorted(free, key=lambda nc: (not _same_kind(kinds, nc[1]), nc[0] != own))
+        chosen: tuple[str, nn.Module] | None = None
+        first_error: PortError | None = None
+        for name, child in order:
+            error = _fits(layer, child, prefix)
+            if error is None:
+                chosen = (name, child)
+                break
+            first_error = first_error or error
+        if chosen is None:
+            detail = f": {first_error}" if first_error and len(free) == 1 else ""
+            left = ", ".join(n for n, _ in free) or "none"
+            raise PortError(f"{prefix}{layer.name} ({type(layer).__name__}): no torch module "
+                            f"left fits its weights (left: {left}){detail}")
+        name, child = chosen
+        done += _port_one(layer, child, f"{prefix}{layer.name} -> {name}", prefix)
+        free = [(n, c) for n, c in free if n != name]
+    leftover = [n for n, c in free if any(p.requires_grad for p in c.parameters())]
     if leftover:
         raise PortError(f"{prefix}torch modules {leftover} received no Keras weights")
     return done
 
 
+def _materialize(module: nn.Module) -> None:
+    """Lazy modules get their shapes from one forward on ``example_input_array``."""
+    if not any(isinstance(p, nn.parameter.UninitializedParameter) for p in module.parameters()):
+        return
+    example = getattr(module, "example_input_array", None)
+    if example is None:
+        raise PortError("the torch module has lazy parameters and no example_input_array: "
+                        "run one forward pass before porting")
+    inputs = example if isinstance(example, (tuple, list)) else (example,)
+    inputs = tuple(x.expand(2, *x.shape[1:]) if isinstance(x, torch.Tensor) and x.ndim
+                   and x.shape[0] == 1 else x for x in inputs)  # BatchNorm wants 2 samples
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            module(*inputs)
+    except Exception as exc:  # noqa: BLE001 - reported as one line
+        raise PortError(f"lazy parameters: the forward on example_input_array failed: "
+                        f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        module.train(was_training)
+
+
+def port_weights(keras_model: Any, module: nn.Module, *, prefix: str = "") -> list[str]:
+    """Copy every Keras weight into ``module``; returns the ported pairs for the report.
+
+    ``keras_model`` is a Keras model or the path of a ``.keras``/``.h5`` file. Layers pair
+    with torch modules by structure (order, kind, shapes; names break ties); lazy modules
+    are initialised first by a forward on ``example_input_array``. Raises PortError naming
+    the first layer that has no counterpart or does not fit.
+    """
+    if isinstance(keras_model, (str, os.PathLike)):
+        keras_model = load_keras_model(os.fspath(keras_model))
+    _materialize(module)
+    return _port_model(keras_model, module, prefix)
+
+
 def _port_custom(layer: Any, m: nn.Module, where: str) -> None:
-    """A custom layer: parameters named like the Keras weights (``add_weight(name=...)``)."""
+    """A custom layer: parameters named like the Keras weights (``add_weight(name=...)``),
+    else in creation order (``add_weight`` order is the order the converted ``__init__``
+    registers them), shapes checked either way."""
     w = _weights(layer)
     params = dict(m.named_parameters())
-    for key, value in w.items():
-        target = params.get(key)
-        if target is None:
-            raise PortError(f"{where}: custom layer weight {key!r} has no torch parameter "
-                            f"(torch has {sorted(params)})")
+    if all(key in params for key in w):
+        for key, value in w.items():
+            _set(params[key], value, where)
+        return
+    values = [np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in layer.weights]
+    targets = list(params.values())
+    if len(values) != len(targets):
+        raise PortError(f"{where}: custom layer has {len(values)} Keras weights "
+                        f"({', '.join(sorted(w))}) and {len(targets)} torch parameters "
+                        f"({', '.join(params)})")
+    for value, target in zip(values, targets, strict=True):
         _set(target, value, where)
 
 

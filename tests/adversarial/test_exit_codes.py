@@ -49,3 +49,14 @@ def test_cli_exits_one_for_a_skipped_file_and_zero_without(tmp_path: Path) -> No
                               "--no-validate"])
     assert gap.exit_code == 1, gap.output
     assert "files skipped: 1" in gap.output
+
+
+def test_an_unknown_sandbox_is_a_usage_error(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "model.py").write_text(CLEAN)
+    result = CliRunner().invoke(app, ["migrate", str(src), "--out", str(tmp_path / "o"),
+                                      "--no-llm", "--sandbox", "docker"])
+    assert result.exit_code == 2
+    assert "--sandbox must be one of auto, bwrap, none" in result.output
+    assert not (tmp_path / "o" / "model.py").exists()

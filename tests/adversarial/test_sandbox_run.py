@@ -98,3 +98,21 @@ def test_bwrap_mode_is_refused_where_it_cannot_run(monkeypatch: pytest.MonkeyPat
     assert fallback.kind == "none" and "bwrap not found" in fallback.describe()
     with pytest.raises(sandbox.SandboxError, match="must be one of"):
         sandbox.resolve("docker")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_directory_reached_through_a_symlink_is_readable(kind: str, tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "data.txt").write_text("hello from the repository")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    reader = [sys.executable, "-c", "import sys; print(open(sys.argv[1]).read())",
+              str(link / "data.txt")]
+    result = resolve(kind).run(reader, timeout_s=60, read_paths=[link])
+    assert result.returncode == 0 and "hello from the repository" in result.stdout, result
+
+
+def test_a_program_that_cannot_start_is_a_result_not_an_exception() -> None:
+    result = Sandbox("none").run(["/nonexistent/k2l-program"], timeout_s=10)
+    assert result.returncode == 127 and "could not start" in result.why

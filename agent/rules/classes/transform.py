@@ -24,7 +24,7 @@ from agent.rules.classes.forward import ForwardConverter
 from agent.rules.classes.layers import SubLayer, build, make_sublayer, module_lines
 from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
 from agent.rules.imports import ImportTable
-from agent.rules.initializers import init_statement
+from agent.rules.initializers import Layout, init_statement
 from agent.rules.lines import LineIndex
 from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.spec import Args, Unsupported
@@ -342,9 +342,10 @@ class _ClassConverter:
             raise Unsupported(f"{init_name} on a 1-D weight: Keras and torch compute fans "
                               "differently")
         warns: list[str] = []
-        one_d = isinstance(shape_node, (cst.Tuple, cst.List)) and len(shape_node.elements) == 1
-        init = init_statement(init_args, "initializer", f"self.{name}", warns,
-                              layout="vector" if one_d else "keras")  # add_weight: Keras axes
+        rank = len(shape_node.elements) if isinstance(shape_node, (cst.Tuple, cst.List)) else 0
+        layouts: dict[int, Layout] = {1: "vector", 2: "keras2d"}
+        layout: Layout = layouts.get(rank, "keras")  # add_weight: Keras's axes
+        init = init_statement(init_args, "initializer", f"self.{name}", warns, layout=layout)
         self.warnings += warns
         trainable = evaluate(args["trainable"]).value if "trainable" in args else True
         return _Weight(attr, name, shape, init, trainable is not False)

@@ -10,6 +10,7 @@ from agent.rules.layers import (
     merge,
     norm,
     pooling,
+    preprocessing,
     recurrent,
     reshaping,
     separable,
@@ -17,7 +18,7 @@ from agent.rules.layers import (
 from agent.rules.spec import LayerSpec
 
 _FAMILIES = (core, conv, pooling, norm, recurrent, merge, activation_layers, reshaping,
-             separable, attention)
+             separable, attention, preprocessing)
 
 
 def _load() -> dict[str, LayerSpec]:

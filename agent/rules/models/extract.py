@@ -24,6 +24,7 @@ from agent.rules.lines import LineIndex
 from agent.rules.models import inline
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
+from agent.rules.ops.functions import lambda_function
 from agent.rules.spec import Unsupported, bind
 from agent.rules.training.regularizers import REGULARIZED
 from agent.rules.training.regularizers import parse as parse_regularizer
@@ -210,6 +211,12 @@ class BlockExtractor:
 
     def _lambda(self, layer: Layer, call: cst.Call) -> None:
         fn = call.args[0].value if call.args else None
+        others = {a.keyword.value if a.keyword else "" for a in call.args[1:]}
+        if isinstance(fn, cst.Name) and fn.value in self.helpers and others <= {
+                "name", "output_shape"}:
+            layer.error = lambda_function(fn.value, self.helpers[fn.value], self.imports)
+            layer.lambda_expr = None if layer.error else f"{fn.value}({{xin}})"
+            return
         if not isinstance(fn, cst.Lambda) or self.convert_lambda is None:
             layer.error = "Lambda with a function reference: convert the function by hand"
             return

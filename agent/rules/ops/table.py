@@ -11,10 +11,14 @@ axis is given; ``keras.ops.gelu`` is the tanh approximation). Public entry point
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 
 import libcst as cst
 
+from agent.rules.ops import nn_image, tensors
+from agent.rules.ops.dtypes import DTYPES
+from agent.rules.ops.dtypes import dtype as _dtype
 from agent.rules.ops.spec import Bound, Op, atom, literal
 from agent.rules.spec import Unsupported
 from agent.rules.values import UNKNOWN
@@ -24,25 +28,16 @@ TF, MATH, NN, KOPS, K, ACT = ("tensorflow", "tensorflow.math", "tensorflow.nn", 
 LINALG = "tensorflow.linalg"
 
 # ---------------------------------------------------------------------------- constants
-DTYPES: dict[str, str] = {
-    name: f"torch.{name}" for name in (
-        "float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64",
-        "uint8", "bool", "complex64", "complex128")
-} | {"float": "torch.float32", "int": "torch.int64", "double": "torch.float64",
-     "half": "torch.float16"}
-
 # Framework names used as values (not called): ``tf.float32``, ``tf.newaxis``.
 CONSTANTS: dict[str, str] = {
     f"{TF}.{name}": code for name, code in DTYPES.items() if not name.isalpha() or "float" in name
     or "int" in name or name == "bool"
-} | {f"{TF}.newaxis": "None", f"{TF}.bool": "torch.bool"}
+} | {f"{TF}.newaxis": "None", f"{TF}.bool": "torch.bool", f"{TF}.Tensor": "torch.Tensor"}
 
 # Functions with no faithful one-line torch counterpart: a specific reason for the report.
 NOT_CONVERTED: dict[str, str] = {
     f"{NN}.dropout": "tf.nn.dropout always drops (no training flag): use nn.Dropout / "
                      "F.dropout(x, p, training=self.training) deliberately",
-    f"{TF}.shape": "tf.shape returns a tensor; torch code uses x.shape (a torch.Size)",
-    f"{K}.int_shape": "static shape query: use tuple(x.shape) (the batch size is not None)",
     f"{TF}.py_function": "tf.py_function has no torch counterpart",
     f"{TF}.numpy_function": "tf.numpy_function has no torch counterpart",
 }
@@ -174,23 +169,17 @@ def _tf_matmul(b: Bound) -> str:
     return f"torch.matmul({a}, {c})"
 
 
+_PYTHON_NUMBER = re.compile(r"(\.shape\[[^\]]*\]|\.dim\(\)|\.numel\(\))$")
+
+
 def _cast(dtype_param: str) -> Callable[[Bound], str]:
     def handler(b: Bound) -> str:
-        return f"{atom(b.code(b.first()))}.to({_dtype(b, dtype_param)})"
+        x = b.code(b.first())
+        if _PYTHON_NUMBER.search(x):  # tf.shape(x)[0] became an int: make it a tensor
+            return f"torch.tensor({x}, dtype={_dtype(b, dtype_param)})"
+        return f"{atom(x)}.to({_dtype(b, dtype_param)})"
 
     return handler
-
-
-def _dtype(b: Bound, name: str) -> str:
-    code = b.code(name)
-    value = b.lit(name)
-    if isinstance(value, str):
-        if value not in DTYPES:
-            raise Unsupported(f"{b.op}: dtype {value!r} has no torch mapping")
-        return DTYPES[value]
-    if code.startswith("torch."):
-        return code  # tf.float32 was already rewritten as a constant
-    raise Unsupported(f"{b.op}: dtype {code} has no torch mapping")
 
 
 def _like(fn: str) -> Callable[[Bound], str]:
@@ -681,6 +670,10 @@ _add([f"{KOPS}.stop_gradient", f"{K}.stop_gradient"],
         handler=lambda b: f"{atom(b.code('variable'))}.detach()"))
 _add([f"{TF}.identity"], Op("", ("input",), elementwise=True,
                             handler=lambda b: b.code("input")))
+
+
+for _names3, _op in tensors.ROWS + nn_image.ROWS:
+    _add(_names3, _op)
 
 
 def lookup(qualname: str) -> Op | None:

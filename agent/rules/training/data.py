@@ -1,7 +1,8 @@
 """Data pipelines and callback classes around ``fit``.
 
-* ``tf.data.Dataset.from_tensor_slices(...).shuffle().batch().prefetch()`` chains →
-  ``DataLoader(TensorDataset(...), batch_size, shuffle)``.
+* ``tf.data.Dataset.from_tensor_slices(...).batch().prefetch()`` chains (a shuffle only
+  when its buffer holds every sample) → ``DataLoader(TensorDataset(...), batch_size,
+  shuffle)``; other chains become ``DataPipeline`` objects (utilities.py).
 * ``keras.utils.Sequence`` / ``PyDataset`` subclasses → ``torch.utils.data.Dataset`` whose
   items are whole batches (fed with ``DataLoader(batch_size=None)``).
 * ``keras.callbacks.Callback`` subclasses → ``pl.Callback`` with Lightning's hook names
@@ -35,6 +36,16 @@ def _leaves(node: cst.BaseExpression) -> list[cst.BaseExpression]:
     return [node]
 
 
+def _full_shuffle(shuffle: cst.Call, source: cst.Call) -> bool:
+    """``shuffle(len(x))`` / ``shuffle(x.shape[0])`` over ``from_tensor_slices(x)`` or
+    ``((x, y))``: the buffer holds every sample, a DataLoader's full shuffle is the same."""
+    if not shuffle.args or not source.args:
+        return False
+    first = _leaves(source.args[0].value)[0]
+    size = code_of(shuffle.args[0].value)
+    return size in (f"len({code_of(first)})", f"{code_of(first)}.shape[0]")
+
+
 def tf_data_chain(node: cst.BaseExpression, imports: ImportTable) -> DataResult | None:
     """A converted expression for a from_tensor_slices chain; None if ``node`` is not one."""
     methods: list[tuple[str, cst.Call]] = []
@@ -48,6 +59,8 @@ def tf_data_chain(node: cst.BaseExpression, imports: ImportTable) -> DataResult 
     if not (isinstance(cur, cst.Call) and imports.resolve(cur.func) == _SLICES):
         return None
     out = DataResult(None)
+    if any(name == "shuffle" and not _full_shuffle(call, cur) for name, call in methods):
+        return out  # a buffered shuffle: utilities.py makes the chain a DataPipeline (exact)
     if not cur.args or isinstance(cur.args[0].value, cst.Dict):
         out.todos.append("from_tensor_slices of a dict: not converted")
         return out
@@ -61,8 +74,6 @@ def tf_data_chain(node: cst.BaseExpression, imports: ImportTable) -> DataResult 
             if batched:
                 out.warnings.append("tf.data shuffle after batch shuffles batches; the "
                                     "DataLoader shuffles samples")
-            else:
-                out.warnings.append("tf.data shuffle(buffer_size) → a full shuffle each epoch")
         elif name == "batch":
             args, _ = bind(call, ("batch_size", "drop_remainder"))
             batch = code_of(args["batch_size"]) if "batch_size" in args else None

@@ -21,9 +21,10 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from agent.records import Change, Unmapped, Warning_
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
+from agent.rules.training import custom_step
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
-from agent.rules.training.data import class_kind, convert_class, is_gradient_tape, tf_data_chain
+from agent.rules.training.data import class_kind, convert_class, tf_data_chain
 from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
 from agent.rules.training.methods import ClassPlan, Splice, methods_code, splice_all
 from agent.rules.values import code_of
@@ -35,6 +36,7 @@ class TrainingResult:
     changes: list[Change] = field(default_factory=list)
     warnings: list[Warning_] = field(default_factory=list)
     unmapped: list[Unmapped] = field(default_factory=list)
+    bridged: list[str] = field(default_factory=list)  # classes whose Keras steps now run
 
 
 @dataclass
@@ -48,7 +50,6 @@ class Scope:
     plateaus: dict[str, tuple[str, str]] = field(default_factory=dict)
     list_loggers: dict[str, bool] = field(default_factory=dict)
     has_trainer: bool = False
-    history: set[str] = field(default_factory=set)
 
     def child(self, params: dict[str, str | None] | None) -> Scope:
         return Scope(vars=dict(self.vars), assigns=dict(self.assigns), params=params,
@@ -95,6 +96,7 @@ class _Training:
         self.result = TrainingResult(module)
         self.line_of = line_of  # lines in the user's original file, when known
         self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
+        self.custom = {cls: custom_step.custom_steps(module, cls) for cls in self.plans}
         self.builders = self._builders()
         self.globals = _module_names(module) | set(dir(builtins))
         self.counts = _name_counts(module)
@@ -178,6 +180,16 @@ class _Training:
             if plan.compile is None and not plan.predict:
                 continue
             init, methods = methods_code(plan, cls, output_names(plan.ir))
+            steps = self.custom.get(cls, set())
+            if "train_step" in steps and plan.compile is not None:
+                module = custom_step.prepare(module, cls)
+                has_loss = any(loss is not None for loss in plan.compile.losses)
+                more, methods = custom_step.bridge(methods, steps, has_loss,
+                                                   len(plan.ir.outputs))
+                init = init + more
+                self.result.bridged.append(cls)
+                self.change(self.module, "training.custom_step", f"{cls}.train_step -> "
+                            "training_step (manual optimization)")
             edits[cls] = Splice(init, methods, plan.new_params)
         self.result.module = splice_all(module, edits)
         return self.result
@@ -221,12 +233,6 @@ class _Training:
             return [new_fn]
         if isinstance(stmt, cst.ClassDef):
             return [self.class_def(stmt)]
-        if isinstance(stmt, cst.With) and is_gradient_tape(stmt, self.imports):
-            self.unmapped(stmt, "tensorflow.GradientTape", "custom GradientTape training loop: "
-                          "not converted by the rules (LLM stage or by hand)")
-            return [stmt.with_changes(leading_lines=[
-                *stmt.leading_lines, _todo("GradientTape loop: write it as training_step "
-                                           "(manual optimization) or a plain torch loop")])]
         if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
             new = stmt.with_changes(body=self._sub_block(stmt.body, scope))
             orelse = getattr(new, "orelse", None)
@@ -411,6 +417,8 @@ class _Training:
 
         cfg: CompileConfig = read_compile(call, self.imports, resolve, plan.ir, rename)
         cfg.todos += problems
+        if "train_step" in self.custom.get(plan.ir.class_name, set()):
+            cfg.todos = [t for t in cfg.todos if "without a loss" not in t]  # the step has it
         plan.compile = cfg
         for name in sorted(renamer.hit):
             assert scope.params is not None
@@ -463,6 +471,12 @@ class _Training:
         args, _ = bind(call, ("x", "y", "batch_size", "epochs", "verbose", "callbacks"))
         callbacks, loggers, checkpointing, todos = self.callbacks(args.get("callbacks"), plan,
                                                                   scope)
+        history = target.value if isinstance(target, cst.Name) else None
+        if history is not None:  # Keras's History: a callback that records each epoch
+            listed = callbacks is not None and isinstance(cst.parse_expression(callbacks),
+                                                          cst.List)
+            callbacks = f"[{history}]" if callbacks is None else (
+                f"{callbacks[:-1]}, {history}]" if listed else f"[*{callbacks}, {history}]")
         em = fit_code(var, call, plan.ir, plan.compile, self.names, callbacks, loggers,
                       checkpointing, scope.loaders)
         em.todos = todos + em.todos
@@ -472,12 +486,8 @@ class _Training:
             em.todos.append(f"fit() on {plan.ir.class_name} without a converted compile(): "
                             "the class has no training_step")
         code = em.code
-        if isinstance(target, cst.Name):
-            scope.history.add(target.value)
-            code += (f"{target.value} = {self.names.trainer}.callback_metrics  # k2l: Keras "
-                     "History is not reproduced: last epoch's metrics\n")
-            em.warnings.append(f"`{target.value} = model.fit(...)`: Keras History (per-epoch "
-                               "values) is not reproduced; use a CSVLogger")
+        if history is not None:
+            code = f"{history} = KerasHistory()\n" + code
         scope.has_trainer = True
         self.change(stmt, "training.fit", "fit -> DataLoader + pl.Trainer.fit")
         return self._emit(stmt, code, em.todos, em.warnings, "keras.Model.fit")
@@ -616,12 +626,6 @@ class _Training:
                 return cst.SimpleStatementLine([cst.Pass()], leading_lines=[
                     *lines, _note(f"{t.value} (ReduceLROnPlateau) moved into "
                                   "configure_optimizers")])
-        for name in scope.history:
-            if f"{name}.history" in code_of(new):
-                self.unmapped(stmt, "keras.callbacks.History", f"{name}.history: Keras "
-                              "History is not reproduced")
-                lines.append(_todo(f"{name}.history does not exist in Lightning "
-                                   "(log with CSVLogger)"))
         return new.with_changes(leading_lines=lines)
 
     def _convert_callbacks(self, node: cst.CSTNode, scope: Scope) -> cst.CSTNode:

@@ -21,9 +21,10 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from agent.rules.imports import ImportTable
+from agent.rules.training import tape_loop
 
-RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in ("keras_data.py",
-                                                                 "data_pipeline.py"))
+RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
+    "keras_data.py", "data_pipeline.py", "training_loop.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -57,8 +58,16 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
 }
 
-HINT = re.compile(r"get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
+HINT = re.compile(r"KerasHistory|KerasOptimizer|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
+
+
+_TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
+               "KerasLoss", "KerasMetric")
+
+
+# runtime classes the training rules write themselves (fit's History)
+_GENERATED = ("KerasHistory", "KerasOptimizer")
 
 
 @dataclass
@@ -114,9 +123,10 @@ def _closure(names: set[str]) -> list[str]:
 
 
 class _Replace(cst.CSTTransformer):
-    def __init__(self, imports: ImportTable, taken: set[str]) -> None:
+    def __init__(self, imports: ImportTable, taken: set[str], models_left: bool) -> None:
         self.imports = imports
         self.taken = taken  # names the script binds itself
+        self.models_left = models_left
         self.used: set[str] = set()
         self.hits: list[tuple[cst.CSTNode, str, str]] = []
 
@@ -130,6 +140,8 @@ class _Replace(cst.CSTTransformer):
               ) -> cst.BaseExpression:
         qual = self.imports.resolve(original) or ""
         helper = UTILITIES.get(qual)
+        if helper in _NEEDS_TORCH_MODELS and self.models_left:
+            return updated  # a Keras model still fed by it: tf.data stays tf.data
         if helper is None or set(_closure({helper})) & self.taken:
             return updated
         self.used.add(helper)
@@ -149,6 +161,27 @@ class _Replace(cst.CSTTransformer):
         if isinstance(original.value, cst.Name):  # the function passed as a value
             return updated.with_changes(value=self._swap(original.value, updated.value))
         return updated
+
+
+_NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE")
+_MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.layers.",
+                   "keras.models.", "keras.applications.")
+
+
+def _keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
+    """Keras models or layers the rules did not convert: the loops and pipelines that feed
+    them must stay Keras/TF too, or the script would mix two frameworks."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            try:
+                dotted = ast.unparse(node)
+            except (ValueError, RecursionError):
+                continue
+            qual = imports.resolve(cst.parse_expression(dotted)) if "(" not in dotted \
+                and "[" not in dotted else None
+            if qual and (qual.startswith(_MODEL_PREFIXES) or qual in ("keras.Model",)):
+                return True
+    return False
 
 
 def _bound_names(tree: ast.Module) -> set[str]:
@@ -220,7 +253,7 @@ def _merged(stmts: list[str]) -> list[str]:
 
 def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     """Replace Keras data utilities in ``code`` by inlined NumPy functions."""
-    if not HINT.search(code):
+    if not HINT.search(code) and not tape_loop.HINT.search(code):
         return Inlined(code)
     try:
         module = cst.parse_module(code)
@@ -228,18 +261,30 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     except (cst.ParserSyntaxError, SyntaxError):
         return Inlined(code)
     taken = _bound_names(tree)
-    replacer = _Replace(imports, taken)
+    replacer = _Replace(imports, taken, _keras_models_left(tree, imports))
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     new = wrapper.module.visit(replacer)
-    if not replacer.used:
-        return Inlined(code)
     out = Inlined("")
     for node, helper, qual in replacer.hits:
         pos = positions.get(node)
         line = pos.start.line if pos is not None else 0
         out.changes.append((line, f"data.{helper}",
                             f"{qual} -> {helper}() (NumPy, inlined: no Keras at run time)"))
+    models_left = replacer.models_left
+    if tape_loop.HINT.search(code) and not set(_closure(set(_TAPE_NAMES))) & taken \
+            and not models_left:
+        own = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        tape = tape_loop.TapeLoop(imports, own)
+        new = new.visit(tape)
+        replacer.used |= tape.used
+        for node, rule, msg in tape.changes:
+            pos = positions.get(node)
+            out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
+    generated = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(_GENERATED)
+    replacer.used |= generated - taken
+    if not out.changes and not replacer.used:
+        return Inlined(code)
     text = _drop_keras_aliases(new.code, replacer.used, imports)
     tree = ast.parse(text)
     rt = _runtime()

@@ -1,13 +1,16 @@
 import pytorch_lightning as pl
+import torch
 import torch.nn.functional as F
 from torch import nn
-import torch
 
 
 class Regressor(pl.LightningModule):
     def __init__(self):
         super().__init__()
-        self.hidden = nn.LazyLinear(8)
+        self.example_input_array = torch.zeros(1, 4)
+        self.hidden = nn.Linear(4, 8)
+        nn.init.xavier_uniform_(self.hidden.weight)
+        nn.init.zeros_(self.hidden.bias)
         self.out = nn.Linear(8, 1)
         nn.init.xavier_uniform_(self.out.weight)
         nn.init.zeros_(self.out.bias)

@@ -1,5 +1,6 @@
 import tensorflow as tf
 import pytorch_lightning as pl
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -7,7 +8,10 @@ from torch import nn
 class Regressor(pl.LightningModule):
     def __init__(self):
         super().__init__()
-        self.hidden = nn.LazyLinear(8)
+        self.example_input_array = torch.zeros(1, 4)
+        self.hidden = nn.Linear(4, 8)
+        nn.init.xavier_uniform_(self.hidden.weight)
+        nn.init.zeros_(self.hidden.bias)
         self.out = nn.Linear(8, 1)
         nn.init.xavier_uniform_(self.out.weight)
         nn.init.zeros_(self.out.bias)

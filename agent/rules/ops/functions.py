@@ -1,0 +1,121 @@
+"""Module-level functions on tensors (``Lambda(fn)`` targets, VAE sampling, distance
+functions): converted as a whole with the op table, or left exactly as written.
+
+A function is converted only when every framework reference in it has a mapping, so a
+converted function never mixes TF and torch. Functions handed to ``tf.data`` (``.map(fn)``)
+stay: they run inside a TF pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from agent.rules.imports import ImportTable
+from agent.rules.ops.rewrite import rewrite_node
+
+_PIPELINE_METHODS = ("map", "filter", "flat_map", "interleave", "py_function", "numpy_function")
+
+
+class _Uses(cst.CSTVisitor):
+    def __init__(self, imports: ImportTable) -> None:
+        self.imports = imports
+        self.framework = False
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        if self.imports.resolve(node) is not None:
+            self.framework = True
+            return False
+        return True
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if self.imports.resolve(node) is not None:
+            self.framework = True
+
+
+class _PipelineArgs(cst.CSTVisitor):
+    """Names passed to tf.data-style methods (``ds.map(fn)``)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _PIPELINE_METHODS:
+            for a in node.args:
+                if isinstance(a.value, cst.Name):
+                    self.names.add(a.value.value)
+
+
+def uses_framework(node: cst.CSTNode, imports: ImportTable) -> bool:
+    visitor = _Uses(imports)
+    node.visit(visitor)
+    return visitor.framework
+
+
+def convert_function(fn: cst.FunctionDef, imports: ImportTable
+                     ) -> tuple[cst.FunctionDef | None, list[str]]:
+    """The function with every framework op rewritten, or None and the problems.
+
+    ``@tf.function`` only asks TF to trace the function into a graph: dropped.
+    """
+    decorators = [d for d in fn.decorators
+                  if imports.resolve(d.decorator.func if isinstance(d.decorator, cst.Call)
+                                     else d.decorator) != "tensorflow.function"]
+    if len(decorators) != len(fn.decorators):
+        fn = fn.with_changes(decorators=decorators)
+    new, problems = rewrite_node(fn, imports, {})
+    if problems or not isinstance(new, cst.FunctionDef):
+        return None, problems
+    return new, []
+
+
+@dataclass
+class Converted:
+    module: cst.Module
+    names: list[str] = field(default_factory=list)
+
+
+def candidates(module: cst.Module, imports: ImportTable) -> list[str]:
+    """Top-level functions that use the framework and are not tf.data callbacks."""
+    names = [s.name.value for s in module.body
+             if isinstance(s, cst.FunctionDef) and uses_framework(s, imports)]
+    if not names:
+        return []
+    pipeline = _PipelineArgs()
+    module.visit(pipeline)
+    return [n for n in names if n not in pipeline.names]
+
+
+def convert_functions(module: cst.Module, imports: ImportTable, names: list[str]) -> Converted:
+    """Rewrite the named top-level functions that convert completely."""
+    wanted = set(names)
+    body: list[cst.BaseStatement] = []
+    done: list[str] = []
+    for stmt in module.body:
+        if (isinstance(stmt, cst.FunctionDef) and stmt.name.value in wanted
+                and uses_framework(stmt, imports)):
+            new, _ = convert_function(stmt, imports)
+            if new is not None:
+                body.append(new)
+                done.append(stmt.name.value)
+                continue
+        body.append(stmt)
+    return Converted(module.with_changes(body=body) if done else module, done)
+
+
+def lambda_function(name: str, fn: cst.FunctionDef, imports: ImportTable) -> str | None:
+    """Why ``Lambda(name)`` cannot call the converted function, or None when it can.
+
+    The function is converted in place by :func:`convert_functions`; the layer calls it.
+    """
+    params = fn.params
+    extra = [p for p in params.params[1:] if p.default is None]
+    if not params.params or extra or params.star_arg not in (None, cst.MaybeSentinel.DEFAULT) \
+            or params.kwonly_params:
+        return f"Lambda({name}): the function must take the tensor as its one required argument"
+    _, problems = convert_function(fn, imports)
+    if problems:
+        return f"Lambda({name}): " + "; ".join(problems)
+    return None

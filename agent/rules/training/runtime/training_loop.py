@@ -1,0 +1,167 @@
+"""Keras's eager training API on torch autograd, copied into converted scripts that wrote
+their own loops (``GradientTape``, ``apply_gradients``, metric and loss objects).
+
+torch records gradients without a tape, so ``with tf.GradientTape() as tape:`` goes and
+``tape.gradient(target, sources)`` becomes ``tape_gradient``: the gradient of the *sum* of
+the target (TF's rule for non-scalar targets), ``None`` for unconnected sources, the graph
+kept (a persistent tape can be asked twice). A Keras optimizer exists before its variables;
+``KerasOptimizer`` builds the torch optimizer (Keras's defaults written out by the
+converter) on the first ``apply_gradients``, over the variables it is given.
+"""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+
+def trainable_weights(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """``model.trainable_weights``: the parameters that get gradients."""
+    return [p for p in module.parameters() if p.requires_grad]
+
+
+def tape_gradient(target: Any, sources: Any, output_gradients: Any = None,
+                  unconnected_gradients: Any = None) -> Any:
+    """``tape.gradient``: d(sum target)/d(source) for each source, the nesting kept."""
+    if isinstance(sources, dict):
+        grads = tape_gradient(target, list(sources.values()), output_gradients)
+        return dict(zip(sources, grads, strict=True))
+    single = isinstance(sources, torch.Tensor)
+    flat = [sources] if single else list(sources)
+    targets = list(target) if isinstance(target, (list, tuple)) else [target]
+    total = sum((t * output_gradients).sum() if output_gradients is not None else t.sum()
+                for t in targets)
+    wanted = [s for s in flat if s.requires_grad]
+    found = iter(torch.autograd.grad(total, wanted, retain_graph=True, allow_unused=True)
+                 if wanted else [])
+    grads = [next(found) if s.requires_grad else None for s in flat]
+    return grads[0] if single else grads
+
+
+def tape_watch(tensor: torch.Tensor) -> None:
+    """``tape.watch(x)``: record gradients for a tensor that is not a parameter."""
+    if tensor.is_leaf:
+        tensor.requires_grad_(True)
+
+
+class KerasOptimizer:
+    """A Keras optimizer: ``apply_gradients(zip(grads, vars))`` and ``minimize``."""
+
+    def __init__(self, optimizer_class: type[torch.optim.Optimizer], **kwargs: Any) -> None:
+        self.optimizer_class = optimizer_class
+        self.kwargs = kwargs
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.iterations = 0
+
+    @classmethod
+    def wrap(cls, optimizer: Any) -> "KerasOptimizer":
+        """An existing torch (or Lightning) optimizer, e.g. ``self.optimizers()``."""
+        out = cls(type(optimizer))
+        out.optimizer = optimizer
+        return out
+
+    @property
+    def learning_rate(self) -> float:
+        if self.optimizer is None:
+            return float(self.kwargs["lr"])
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.kwargs["lr"] = float(value)
+        for group in self.optimizer.param_groups if self.optimizer is not None else []:
+            group["lr"] = float(value)
+
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, torch.Tensor]]) -> None:
+        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        params = [v for _, v in pairs]
+        if self.optimizer is None:
+            self.optimizer = self.optimizer_class(params, **self.kwargs)
+        else:
+            known = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+            new = [p for p in params if id(p) not in known]
+            if new:
+                self.optimizer.add_param_group({"params": new})
+        for g, v in pairs:
+            v.grad = g.detach()
+        self.optimizer.step()
+        for _, v in pairs:
+            v.grad = None
+        self.iterations += 1
+
+    def minimize(self, loss: Any, var_list: Any, tape: Any = None) -> None:
+        if callable(loss):
+            loss = loss()
+        variables = list(var_list() if callable(var_list) else var_list)
+        self.apply_gradients(zip(tape_gradient(loss, variables), variables, strict=True))
+
+
+class KerasLoss:
+    """A Keras loss object: a per-sample loss averaged over the batch (Keras's default
+    ``sum_over_batch_size`` reduction), optionally weighted per sample."""
+
+    def __init__(self, per_sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                 ) -> None:
+        self.per_sample = per_sample
+
+    def __call__(self, y_true: Any, y_pred: torch.Tensor, sample_weight: Any = None
+                 ) -> torch.Tensor:
+        values = self.per_sample(torch.as_tensor(y_true, device=y_pred.device), y_pred)
+        if sample_weight is None:
+            return values.mean()
+        weight = torch.as_tensor(sample_weight, dtype=values.dtype, device=values.device)
+        return (values * weight.reshape(weight.shape + (1,) * (values.dim() - weight.dim()))
+                ).mean()
+
+
+class KerasMetric:
+    """A Keras metric object: ``update_state``, ``result``, ``reset_state``, ``name``; a
+    weighted mean of per-sample values (what Keras's Mean-based metrics compute)."""
+
+    def __init__(self, per_sample: Callable[..., torch.Tensor] | None = None,
+                 name: str = "mean", reduce_sum: bool = False) -> None:
+        self.per_sample = per_sample
+        self.name = name
+        self.reduce_sum = reduce_sum
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.total = torch.zeros(())
+        self.count = torch.zeros(())
+
+    def update_state(self, *args: Any, sample_weight: Any = None) -> None:
+        with torch.no_grad():
+            tensors = [torch.as_tensor(a).detach() for a in args]
+            values = (self.per_sample(*tensors) if self.per_sample is not None
+                      else tensors[0]).float().cpu()
+            weight = torch.ones_like(values) if sample_weight is None else torch.as_tensor(
+                sample_weight, dtype=torch.float32).cpu().expand_as(values)
+            self.total = self.total + (values * weight).sum()
+            self.count = self.count + weight.sum()
+
+    def result(self) -> torch.Tensor:
+        if self.reduce_sum:
+            return self.total
+        return self.total / self.count if self.count > 0 else torch.zeros(())
+
+    def __call__(self, *args: Any, sample_weight: Any = None) -> torch.Tensor:
+        self.update_state(*args, sample_weight=sample_weight)
+        return self.result()
+
+
+class KerasHistory(pl.Callback):
+    """``history = model.fit(...)``: ``history.history["loss"]`` etc., one value per epoch
+    (the epoch-level values the converted steps log, under Keras's names)."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        self.epoch.append(trainer.current_epoch)
+        for key, value in trainer.callback_metrics.items():
+            if not key.startswith("test_"):
+                self.history.setdefault(key, []).append(float(value))

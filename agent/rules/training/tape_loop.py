@@ -1,0 +1,268 @@
+"""Eager Keras/TF training code → torch autograd, anywhere in a module: standalone
+``GradientTape`` loops, custom ``train_step`` bodies, GAN steps with several optimizers.
+
+* ``with tf.GradientTape() as tape:`` → its body (torch always records);
+  ``tape.gradient(t, s)`` → ``tape_gradient(t, s)``; ``tape.watch(x)`` → ``tape_watch(x)``;
+* ``m.trainable_weights`` / ``trainable_variables`` → ``trainable_weights(m)``;
+* ``keras.optimizers.Adam(...)`` outside ``compile`` → ``KerasOptimizer(torch.optim.Adam,
+  <Keras defaults>)`` whose ``apply_gradients``/``minimize`` step torch;
+* loss and metric objects (``keras.losses.X(...)``, ``keras.metrics.X(...)``) → ``KerasLoss``
+  / ``KerasMetric`` over the per-sample templates of the compile tables;
+* ``model(x, training=True)`` → ``model.train()(x)`` (``False`` → ``.eval()``): Keras's
+  per-call mode is torch's module mode; ``@tf.function`` goes; ``t.numpy()`` →
+  ``t.detach().cpu().numpy()`` (every ``.numpy()`` in eager TF code is on a tensor);
+* outside Keras classes, statements of a file with a tape go through the op table one by
+  one.
+
+The runtime names come from ``runtime/training_loop.py`` (inlined by utilities.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from agent.rules.imports import ImportTable
+from agent.rules.models.graph import ModelIR, Tensor
+from agent.rules.ops.rewrite import rewrite_node
+from agent.rules.training.compile import CompileReader, bind
+from agent.rules.training.losses import lookup_loss
+from agent.rules.values import code_of
+
+HINT = re.compile(r"GradientTape|optimizers|losses|metrics|tf\.function|function")
+
+# Keras metric class -> (per-sample lambda over (y_true, y_pred) or None: a plain mean of
+# the values given, default name); Mean and Sum take values, the others (y_true, y_pred).
+METRIC_OBJECTS: dict[str, tuple[str | None, str]] = {
+    "Mean": (None, "mean"),
+    "Sum": (None, "sum"),
+    "SparseCategoricalAccuracy": (
+        "lambda y, p: (p.argmax(-1) == y.reshape(p.shape[:-1]).long()).float()",
+        "sparse_categorical_accuracy"),
+    "CategoricalAccuracy": ("lambda y, p: (p.argmax(-1) == y.argmax(-1)).float()",
+                            "categorical_accuracy"),
+    "BinaryAccuracy": (
+        "lambda y, p: ((p > 0.5).float() == y.reshape(p.shape).float()).float().mean(-1)",
+        "binary_accuracy"),
+    "Accuracy": ("lambda y, p: (y.reshape(p.shape) == p).float()", "accuracy"),
+    "MeanSquaredError": ("lambda y, p: ((p - y.reshape(p.shape)) ** 2).mean(-1)",
+                         "mean_squared_error"),
+    "MeanAbsoluteError": ("lambda y, p: (p - y.reshape(p.shape)).abs().mean(-1)",
+                          "mean_absolute_error"),
+}
+
+_TAPE = "tensorflow.GradientTape"
+_TF_FUNCTION = ("tensorflow.function",)
+_WEIGHTS = ("trainable_weights", "trainable_variables")
+
+
+def _ir() -> ModelIR:
+    return ModelIR("Model", "", "Loop", 0, [Tensor("x", None)], [], [], [Tensor("y", None)])
+
+
+class TapeLoop(cst.CSTTransformer):
+    """One pass over a module; ``used`` lists the runtime names the result needs."""
+
+    def __init__(self, imports: ImportTable, functions: set[str]) -> None:
+        self.imports = imports
+        self.functions = functions  # the module's own functions (keep their training=)
+        self.used: set[str] = set()
+        self.tapes: set[str] = set()
+        self.changes: list[tuple[cst.CSTNode, str, str]] = []
+        self.has_tape = False
+        self.class_depth = 0
+
+    def visit_Module(self, node: cst.Module) -> None:
+        class Find(cst.CSTVisitor):
+            found = False
+
+            def __init__(self, imports: ImportTable) -> None:
+                self.imports = imports
+
+            def visit_Call(self, call: cst.Call) -> None:
+                if self.imports.resolve(call.func) == _TAPE:
+                    self.found = True
+
+        finder = Find(self.imports)
+        node.visit(finder)
+        self.has_tape = finder.found
+
+    def _keras_class(self, node: cst.ClassDef) -> bool:
+        return any((self.imports.resolve(b.value) or "").startswith("keras.") for b in node.bases)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.class_depth += self._keras_class(node)  # converted classes are torch already
+
+    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
+        self.class_depth -= self._keras_class(original)
+        return updated
+
+    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
+                                  updated: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        """Loop code around a tape (``tf.random.normal``, ``tf.ones_like``) through the op
+        table, a statement at a time; one that has an op without a rule stays as written."""
+        if not self.has_tape or self.class_depth:
+            return updated
+        new, problems = rewrite_node(updated, self.imports, {})
+        if problems or not isinstance(new, cst.SimpleStatementLine) or new is updated:
+            return updated
+        self.changes.append((original, "training.loop_ops", "tf ops in a training loop -> torch"))
+        return new
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def _use(self, node: cst.CSTNode, name: str, rule: str, msg: str) -> None:
+        self.used.add(name)
+        self.changes.append((node, rule, msg))
+
+    # ---- the tape ----------------------------------------------------------------------
+    def visit_With(self, node: cst.With) -> None:
+        for item in node.items:
+            if (isinstance(item.item, cst.Call) and self.imports.resolve(item.item.func) == _TAPE
+                    and item.asname is not None and isinstance(item.asname.name, cst.Name)):
+                self.tapes.add(item.asname.name.value)
+
+    def leave_With(self, original: cst.With, updated: cst.With
+                   ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        tapes = [i for i in updated.items if isinstance(i.item, cst.Call)
+                 and self.imports.resolve(i.item.func) == _TAPE]
+        if not tapes or not isinstance(updated.body, cst.IndentedBlock):
+            return updated
+        self.changes.append((original, "training.gradient_tape",
+                             "with tf.GradientTape(): body kept, torch autograd records it"))
+        body = list(updated.body.body)
+        if len(tapes) < len(updated.items):  # other context managers stay
+            return updated.with_changes(items=[i for i in updated.items if i not in tapes])
+        first = body[0] if body else None
+        if isinstance(first, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            body[0] = first.with_changes(leading_lines=[*updated.leading_lines,
+                                                        *first.leading_lines])
+        return cst.FlattenSentinel(body)
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        func = updated.func
+        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.value.value in self.tapes):
+            method = func.attr.value
+            if method in ("gradient", "watch"):
+                name = f"tape_{method}"
+                self._use(original, name, f"training.tape_{method}",
+                          f"tape.{method} -> {name} (torch.autograd)")
+                return updated.with_changes(func=cst.Name(name))
+        qual = self.imports.resolve(original.func) or ""
+        if qual.startswith("keras.optimizers.") and qual.count(".") == 2:
+            return self._optimizer(original, updated)
+        if qual.startswith("keras.losses.") and qual.count(".") == 2:
+            return self._loss(original, updated, qual)
+        if qual.startswith("keras.metrics.") and qual.count(".") == 2:
+            return self._metric(original, updated, qual)
+        if self.has_tape and isinstance(func, cst.Attribute) and func.attr.value == "numpy" \
+                and not updated.args and self.imports.resolve(original.func) is None:
+            self.changes.append((original, "training.numpy", ".numpy() -> .detach().cpu()"
+                                 ".numpy() (a TF eager tensor converts; a torch one that "
+                                 "records gradients must be detached)"))
+            return updated.with_changes(func=func.with_changes(value=cst.parse_expression(
+                f"{code_of(func.value)}.detach().cpu()")))
+        if self.has_tape:
+            return self._training_kwarg(original, updated)
+        return updated
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute
+                        ) -> cst.BaseExpression:
+        if self.has_tape and updated.attr.value in _WEIGHTS and \
+                self.imports.resolve(original.value) is None:
+            self._use(original, "trainable_weights", "training.trainable_weights",
+                      f".{updated.attr.value} -> trainable_weights(module)")
+            return cst.Call(cst.Name("trainable_weights"), [cst.Arg(updated.value)])
+        return updated
+
+    def leave_Decorator(self, original: cst.Decorator, updated: cst.Decorator
+                        ) -> cst.Decorator | cst.RemovalSentinel:
+        target = updated.decorator.func if isinstance(updated.decorator, cst.Call) \
+            else updated.decorator
+        if self.imports.resolve(target) in _TF_FUNCTION:
+            self.changes.append((original, "training.tf_function",
+                                 "@tf.function dropped: torch runs eagerly"))
+            return cst.RemovalSentinel.REMOVE
+        return updated
+
+    # ---- objects -----------------------------------------------------------------------
+    def _optimizer(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        reader = CompileReader(self.imports, lambda n: n, _ir(), code_of)
+        reader.optimizer(original)
+        cfg = reader.cfg
+        if cfg.todos or cfg.clipping or cfg.schedule is not None:
+            return updated
+        ctor, _, rest = cfg.optimizer.partition("(self.parameters(), ")
+        if not rest:
+            return updated
+        self._use(original, "KerasOptimizer", "training.optimizer",
+                  f"{code_of(original.func)} -> KerasOptimizer({ctor}) with Keras's defaults")
+        return cst.parse_expression(f"KerasOptimizer({ctor}, {rest}")
+
+    def _loss(self, original: cst.Call, updated: cst.Call, qual: str) -> cst.BaseExpression:
+        short = qual.rsplit(".", 1)[-1]
+        spec = lookup_loss(short)
+        if spec is None:
+            return updated
+        if short[:1].islower():  # the function form: per-sample values, no reduction
+            args, ok = bind(original, ("y_true", "y_pred"))
+            if not ok or set(args) != {"y_true", "y_pred"}:
+                return updated
+            cast = ".long()" if spec.target == "long" else ".float()"
+            body = spec.template.replace("{p}", "y_pred").replace("{y}", f"y_true{cast}")
+            if "{" in body:
+                return updated
+            self.changes.append((original, "training.loss_function",
+                                 f"{code_of(original.func)} -> per-sample torch expression"))
+            return cst.parse_expression(f"(lambda y_true, y_pred: {body})("
+                                        f"{code_of(args['y_true'])}, {code_of(args['y_pred'])})")
+        reader = CompileReader(self.imports, lambda n: n, _ir(), code_of)
+        loss = reader._loss(original, 0)
+        if loss is None or reader.cfg.todos:
+            return updated
+        cast = ".long()" if loss.target == "long" else ".float()"
+        body = loss.template.replace("{p}", "y_pred").replace("{y}", f"y_true{cast}")
+        self._use(original, "KerasLoss", "training.loss_object",
+                  f"{code_of(original.func)} -> KerasLoss (mean of the per-sample loss)")
+        return cst.parse_expression(f"KerasLoss(lambda y_true, y_pred: {body})")
+
+    def _metric(self, original: cst.Call, updated: cst.Call, qual: str) -> cst.BaseExpression:
+        entry = METRIC_OBJECTS.get(qual.rsplit(".", 1)[-1])
+        if entry is None:
+            return updated
+        args, ok = bind(original, ("name",))
+        if not ok or set(args) - {"name", "dtype"}:
+            return updated
+        per_sample, default = entry
+        name = code_of(args["name"]) if "name" in args else repr(default).replace("'", '"')
+        extra = ", reduce_sum=True" if default == "sum" else ""
+        self._use(original, "KerasMetric", "training.metric_object",
+                  f"{code_of(original.func)} -> KerasMetric (update_state/result/reset_state)")
+        return cst.parse_expression(f"KerasMetric({per_sample}, name={name}{extra})")
+
+    def _training_kwarg(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        """``model(x, training=True)`` → ``model.train()(x)``: Keras's per-call flag is the
+        module's mode in torch."""
+        flag = [a for a in updated.args if a.keyword is not None
+                and a.keyword.value == "training"]
+        func = updated.func
+        if len(flag) != 1 or code_of(flag[0].value) not in ("True", "False"):
+            return updated
+        if not isinstance(func, (cst.Name, cst.Attribute)) or code_of(func) in self.functions:
+            return updated
+        if self.imports.resolve(original.func) is not None:
+            return updated
+        mode = "train" if code_of(flag[0].value) == "True" else "eval"
+        args = [a for a in updated.args if a is not flag[0]]
+        if args:
+            args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        self.changes.append((original, "training.training_flag",
+                             f"training={code_of(flag[0].value)} -> .{mode}() (module mode)"))
+        return updated.with_changes(func=cst.Call(cst.Attribute(func, cst.Name(mode))),
+                                    args=args)

@@ -196,7 +196,6 @@ class ForwardConverter:
 
     def keep(self, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:
         """Left as written, marked; the names it binds lose their tracked shapes."""
-        raise Unsupported(reason)  # see _ClassConverter.keep: whole classes for now
         self.kept.append((reason, cst.Module([]).code_for_node(stmt).strip()))
         # names forward() no longer has (training -> self.training) are renamed even here
         stmt = substitute(stmt, {k: cst.parse_expression(v) for k, v in self.names.items()})

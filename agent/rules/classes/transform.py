@@ -115,9 +115,6 @@ class _ClassConverter:
         self.init_params: dict[str, str | None] = {}
         self.nested: list[str] = []  # generated classes for containers, placed before cls
         self.kept_layers: dict[str, str] = {}  # attr -> why it stays a Keras layer
-        # statements left as written: reported once, for the whole class (the LLM stage
-        # rewrites classes by name, from their Keras source)
-        self.kept_statements: list[tuple[str, str]] = []
         self.layer_stmts: dict[str, cst.BaseStatement] = {}
         self.kind = kind
         self.imports = imports
@@ -210,9 +207,8 @@ class _ClassConverter:
     def keep(self, method: str, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:
         """A statement left as written, marked, with an Unmapped record (statement
         granularity: one unconvertible line never keeps a whole class in Keras)."""
-        # the LLM stage rewrites whole classes from their Keras source: until it takes single
-        # statements, one unconvertible statement leaves the class as written
-        raise Unsupported(reason)
+        src = cst.Module([]).code_for_node(stmt).strip()
+        self.left.append((method, reason, src))
         if isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             return stmt.with_changes(leading_lines=[*stmt.leading_lines,
                                                     _todo(f"not converted: {reason}"[:300])])
@@ -451,8 +447,8 @@ class _ClassConverter:
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)
         body = conv.block(_statements(fn))
-        for reason, _src in conv.kept:
-            self.kept_statements.append(("call", reason))
+        for reason, src in conv.kept:
+            self.left.append(("call", reason, src))
         shapes = {s for s in conv.returned}
         self.output_shape = conv.returned[0] if len(shapes) == 1 else None
         for layer in self.layers.values():
@@ -621,10 +617,6 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         result.changes.extend(Change(line, f"classes.{kind}", f"{name}: {c}")
                               for c in conv.changes)
         result.warnings.extend(Warning_(line, f"{name}: {w}") for w in conv.warnings)
-        if conv.kept_statements:
-            reasons = "; ".join(dict.fromkeys(f"{m}(): {r}" for m, r in conv.kept_statements))
-            result.unmapped.append(Unmapped(path, line, f"{kind} subclass", reasons[:500], name,
-                                            cst.Module([]).code_for_node(stmt)))
         for method, reason, src in conv.left:
             result.unmapped.append(Unmapped(path, line, f"{name}.{method}", reason,
                                             f"{name}.{method}", src))

@@ -16,7 +16,7 @@ class Gated(LazyModuleMixin, nn.Module):
         """Keras ``build``: creates the weights from the first input's shape."""
         input_shape = tuple(inputs.shape)
         self.gate.materialize((input_shape[-1], self.units))
-        nn.init.uniform_(self.gate.data, -1.0, 1.0).mul_((3 * 1.0 / ((self.gate[..., 0].numel() + self.gate[..., 0, :].numel()) / 2)) ** 0.5)
+        nn.init.xavier_uniform_(self.gate)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return torch.logcumsumexp(inputs @ self.gate, dim=-1)

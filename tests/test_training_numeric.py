@@ -137,7 +137,8 @@ def test_optimizer_steps_match_keras(opt: str) -> None:
     optimizer = tmodel.configure_optimizers()
     rng = np.random.default_rng(3)
     kvars = kmodel.trainable_variables
-    tparams = [tmodel.dense.weight, tmodel.dense.bias]
+    dense = tmodel.layers[0]  # the Sequential is an nn.Sequential
+    tparams = [dense.weight, dense.bias]
     for _ in range(3):
         grads = [rng.normal(size=tuple(v.shape)).astype("float32") for v in kvars]
         kmodel.optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads],

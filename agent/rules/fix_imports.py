@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections.abc import Callable
 
 from agent.records import KerasDependency
@@ -109,17 +110,14 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
     needed = [stmt for name, stmt in TORCH_IMPORTS if name in used and name not in have]
     end_orig = _import_block_end(tree)  # in original line numbers
     at = end_orig - shift[min(end_orig + 1, len(shift) - 1)] if end_orig else 0
-    added = 0
-    if needed:
-        block = "".join(s + "\n" for s in _merge_from_imports(needed))
-        if at < len(lines) and lines[at].strip():
-            block += "\n"  # keep a blank line between the imports and the code
-        lines[at:at] = [block]
-        added = block.count("\n")
+    inserts = _placed(lines, at, _merge_from_imports(needed)) if needed else []
+    for index, text in sorted(inserts, key=lambda t: -t[0]):
+        lines[index:index] = [text]
     code = "".join(lines)
 
     def moved(ln: int) -> int:
-        return ln - shift[min(ln, len(shift) - 1)] + (added if ln > end_orig else 0)
+        p = ln - shift[min(ln, len(shift) - 1)]
+        return p + sum(text.count("\n") for index, text in inserts if index < p)
 
     deps = _deps(kept, refs, moved)
     if edits:
@@ -175,6 +173,44 @@ def _merge_from_imports(statements: list[str]) -> list[str]:
         else:
             out.append(stmt)
     return [s + ", ".join(merged[s[5:-8]]) if s.endswith(" import ") else s for s in out]
+
+
+_IMPORT_LINE = re.compile(r"(import|from)\s+([\w.]+)")
+
+
+def _sort_key(statement: str) -> tuple[bool, str]:
+    """isort's order inside a section: ``import x`` lines, then ``from x import y``."""
+    m = _IMPORT_LINE.match(statement)
+    return (m.group(1) == "from", m.group(2).lower()) if m else (True, statement)
+
+
+def _placed(lines: list[str], at: int, statements: list[str]) -> list[tuple[int, str]]:
+    """Where each added import goes: sorted into the block's third-party imports, or as a
+    new group after the standard-library ones. (index in ``lines``, text to insert there)."""
+    starts: list[tuple[int, bool, tuple[bool, str]]] = []  # line, third party, sort key
+    for k in range(at):
+        m = _IMPORT_LINE.match(lines[k])
+        if m:
+            top = m.group(2).split(".")[0]
+            third = top not in sys.stdlib_module_names and top != "__future__"
+            starts.append((k, third, _sort_key(lines[k])))
+    third = [e for e in starts if e[1]]
+    if not third:
+        group = "".join(s + "\n" for s in statements)
+        if at and lines[at - 1].strip():
+            group = "\n" + group  # a blank line after the standard-library group
+        if at < len(lines) and lines[at].strip():
+            group += "\n"  # and one before the code
+        return [(at, group)]
+    after_last = next((k for k, _, _ in starts if k > third[-1][0]), at)
+    by_index: dict[int, str] = {}
+    for statement in statements:
+        key = _sort_key(statement)
+        index = next((k for k, _, other in third if other > key), after_last)
+        by_index[index] = by_index.get(index, "") + statement + "\n"
+    if at in by_index and at < len(lines) and lines[at].strip():
+        by_index[at] += "\n"  # a blank line before the code
+    return sorted(by_index.items())
 
 
 def _only_statement(tree: ast.Module, target: ast.stmt) -> bool:

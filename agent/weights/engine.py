@@ -143,6 +143,7 @@ PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
 
 
 PORTS.update(EXTRA_PORTS)
+SEQUENTIAL_ATTR = "layers"  # agent.rules.models.sequential names the stack so
 
 _AUTO = re.compile(r"^(?P<base>.+?)(?:_(?P<n>\d+))?$")
 
@@ -163,8 +164,26 @@ def _is_keras_model(layer: Any) -> bool:
 
 
 def _torch_children(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(n, c) for n, c in module.named_children()
-            if any(True for _ in c.parameters()) or any(True for _ in c.buffers())]
+    """Modules that hold weights, in declaration order; the ``nn.Sequential`` of a converted
+    Keras Sequential counts as the layers inside it."""
+    out: list[tuple[str, nn.Module]] = []
+    for n, c in module.named_children():
+        if type(c) is nn.Sequential and n == SEQUENTIAL_ATTR:
+            out += [(f"{n}.{k}", m) for k, m in _torch_children(c)]
+        elif any(True for _ in c.parameters()) or any(True for _ in c.buffers()):
+            out.append((n, c))
+    return out
+
+
+def _same_type(layer: Any, module: nn.Module) -> bool:
+    """The module is of a torch class the layer table maps this Keras layer to."""
+    from agent.rules.layers import lookup
+
+    spec = lookup(f"keras.layers.{type(layer).__name__}")
+    if spec is None:
+        return False
+    names = {t.rsplit(".", 1)[-1] for t in spec.torch}
+    return type(module).__name__ in names | {f"Lazy{n}" for n in names}
 
 
 def _port_rule(layer: Any) -> Callable[[Any, nn.Module, str], None] | None:
@@ -200,15 +219,19 @@ def port_weights(keras_model: Any, module: nn.Module, *, prefix: str = "") -> li
     # creation order within each kind: Keras's name counters are monotonic per base name
     rest.sort(key=lambda lyr: (keras_snake(type(lyr).__name__), _rank(lyr.name)[1]))
     free = [(n, c) for n, c in children if n not in used]
+    kinds = {keras_snake(type(lyr).__name__) for lyr in layers}
     for layer in sorted(rest, key=lambda lyr: layers.index(lyr)):
         kind = keras_snake(type(layer).__name__)
         same_kind = [lyr for lyr in rest if keras_snake(type(lyr).__name__) == kind]
-        candidates = [(n, c) for n, c in free if _rank(n)[0] == kind] or free
+        # modules named after the source's variable (``shared = Dense(8)`` → ``self.shared``)
+        # join their kind by type; declarations follow Keras's creation order
+        pool = [(n, c) for n, c in free if _rank(n)[0] == kind
+                or _rank(n)[0] not in kinds and _same_type(layer, c)]
+        candidates = pool or free
         if not candidates:
             raise PortError(f"{prefix}{layer.name} ({type(layer).__name__}): no torch module left "
                             "to receive its weights")
         index = same_kind.index(layer)
-        pool = [(n, c) for n, c in free if _rank(n)[0] == kind]
         name, child = pool[index] if index < len(pool) and pool else candidates[0]
         pairs.append((layer, name, child))
         free = [(n, c) for n, c in free if n != name]

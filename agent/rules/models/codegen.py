@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from agent.rules import activations
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
+from agent.rules.models.sequential import Step, stack
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import BuildContext, Built, Layout, NotStatic, Unsupported
 from agent.rules.training.regularizers import REGULARIZED, Penalty
@@ -59,6 +60,11 @@ class _Emitter:
         self.layout: dict[int, Layout] = {}  # id(tensor) -> current layout of its variable
         self.built: dict[int, Built] = {}  # id(layer) -> first build
         self.failed = False
+        self.init_loop: list[str] = []
+        self.returned: str | None = None  # forward's return expression when body is empty
+        self.steps: list[Step] = []  # each layer's first build, for an nn.Sequential
+        self.order = 0
+        self.decls: list[tuple[tuple[int, int], list[str], tuple[str, tuple[str, ...]]]] = []
 
     # -- layers ---------------------------------------------------------------------------
     def build(self, layer: Layer, call: Call, layout: Layout) -> Built | None:
@@ -135,6 +141,8 @@ class _Emitter:
         if first:
             self.built[id(layer)] = built
             self.declare(layer, built)
+            out_layout = built.out_layout or want
+            self.steps.append(Step(built, layer.attr, out_layout == "cf"))
         else:
             # a shared layer: modules come from its first call
             built.modules = self.built[id(layer)].modules
@@ -161,17 +169,17 @@ class _Emitter:
                 reason = f"argument {name}={code} has no torch mapping; not converted"
                 todo.append(f"# TODO(k2l): {layer.keras_name}({name}={code}) not converted")
                 self.gen.unmapped.append((layer.line, f"{layer.keras_name}.{name}", reason))
-        for line in todo:
-            self.init_lines.append(line)
+        lines = list(todo)
         for suffix, ctor in built.modules:
             attr = layer.attr if not suffix else f"{layer.attr}_{suffix}"
             if ctor.startswith("torch.") and not ctor.startswith("torch.nn."):
-                self.init_lines.append(f'self.register_buffer("{attr}", {ctor})')
+                lines.append(f'self.register_buffer("{attr}", {ctor})')
                 self.buffers.append(attr)
             else:
-                self.init_lines.append(f"self.{attr} = {ctor}")
-        if built.init:
-            self.inits.append((layer.attr, built.init))
+                lines.append(f"self.{attr} = {ctor}")
+        # declared in Keras's creation order: weights are numbered by it
+        self.order = layer.order or self.order
+        self.decls.append(((self.order, len(self.decls)), lines, (layer.attr, built.init)))
         rule = f"layers.{layer.keras_name}"
         self.gen.changes.append((layer.line, rule, f"{layer.keras_name} -> "
                                  + (built.modules[0][1].split("(")[0] if built.modules
@@ -223,14 +231,25 @@ class _Emitter:
             self.convert(t, "keras")
         if self.failed:
             return self.gen
+        for _, lines, init in sorted(self.decls, key=lambda d: d[0]):
+            self.init_lines += lines
+            if init[1]:
+                self.inits.append(init)
+        self._as_sequential()
         self.gen.code = self.assemble()
         return self.gen
 
     def assemble(self) -> str:
         ir = self.ir
-        params = "".join(
-            f", {p.name}" + (f": {p.annotation}" if p.annotation else "")
-            + (f" = {p.default}" if p.default is not None else "") for p in ir.params)
+        params = ""
+        defaulted = star = False
+        for p in ir.params:
+            if p.default is None and defaulted and not star:
+                params += ", *"  # a required name after defaults: keyword-only
+                star = True
+            defaulted = defaulted or p.default is not None
+            params += f", {p.name}" + (f": {p.annotation}" if p.annotation else "") + (
+                (" = " if p.annotation else "=") + p.default if p.default is not None else "")
         lines = [f"class {ir.class_name}(pl.LightningModule):"]
         origin = f"Keras {ir.kind} model"
         if ir.var:
@@ -261,7 +280,7 @@ class _Emitter:
             ret = ", ".join(t.name for t in ir.outputs)
         lines.append(f"{IND}def forward(self, {args}) -> {ret_type}:")
         lines += [IND * 2 + s for s in self.body]
-        lines.append(f"{IND * 2}return {ret}")
+        lines.append(f"{IND * 2}return {self.returned or ret}")
         if self.penalties:
             self.gen.regularized = True
             lines += ["", f"{IND}def regularization_loss(self) -> torch.Tensor:",
@@ -271,7 +290,29 @@ class _Emitter:
                       + f"\n{IND * 2})"]
         return "\n".join(lines) + "\n"
 
+    def _as_sequential(self) -> None:
+        """A Sequential of plain modules: one ``nn.Sequential`` and one init loop."""
+        ir = self.ir
+        if (ir.kind != "Sequential" or len(ir.inputs) != 1 or len(ir.outputs) != 1
+                or self.buffers or self.penalties or self.gen.lazy
+                or len(self.body) != len(self.steps)
+                or not all(line.startswith("self.") for line in self.init_lines)):
+            return
+        made = stack(self.steps, dict(self.inits))
+        if made is None:
+            return
+        init, loop, final = made
+        self.init_lines = init
+        self.inits = []
+        self.init_loop = loop
+        x = ir.inputs[0].name
+        out = f"self.layers({x})"
+        self.body = []
+        self.returned = final.replace("{x}", out) if final else out
+
     def _init_block(self) -> list[str]:
+        if self.init_loop:
+            return ["# Keras initializers (torch's defaults differ)", *self.init_loop]
         if not self.inits:
             return []
         out = ["# Keras initializers (torch's defaults differ)"]

@@ -97,6 +97,8 @@ class BlockExtractor:
         self.pending_calls: list[tuple[Call, int]] = []
         self.errors: list[tuple[int, str, str]] = []
         self.counter = NameCounter()
+        self.stem = ""  # the file's name without suffix: the class name of last resort
+        self.created = 0  # layers constructed so far: Keras's creation order
 
     # ---------------------------------------------------------------- resolution helpers
     def qual(self, node: cst.BaseExpression) -> str | None:
@@ -125,6 +127,8 @@ class BlockExtractor:
         layer = self._make_layer(call, line, counter)
         self.cur_line = saved
         if layer is not None:
+            self.created += 1
+            layer.order = self.created
             layer.free = set(self._free)
             if layer.custom_ctor is not None:
                 self._note_free_names(call)
@@ -323,15 +327,22 @@ class BlockExtractor:
                 return
             layer = self.make_layer(value, i, self.counter)
             if layer is not None and len(names) == 1:
-                self.layer_vars[names[0]] = layer
-                self.layer_stmt[id(layer)] = i
+                self._bind_layer(names[0], layer, value, i)
         elif value.func is not None and self._calls_tensor(value):
             self.layer_call(i, names, value)
         elif isinstance(value.func, cst.Name) and value.func.value in self.custom_layers:
             layer = self.make_layer(value, i, self.counter)
             if layer is not None and len(names) == 1:
-                self.layer_vars[names[0]] = layer
-                self.layer_stmt[id(layer)] = i
+                self._bind_layer(names[0], layer, value, i)
+
+    def _bind_layer(self, var: str, layer: Layer, call: cst.Call, i: int) -> None:
+        """``shared = layers.Dense(8)``: the module is called ``shared`` unless ``name=`` says
+        otherwise (Keras's auto name was still counted, so later auto names stay aligned)."""
+        self.layer_vars[var] = layer
+        self.layer_stmt[id(layer)] = i
+        if not any(a.keyword is not None and a.keyword.value == "name" for a in call.args):
+            self.counter.taken.discard(layer.attr)
+            layer.attr = self.counter.claim(var)
 
     def _calls_tensor(self, call: cst.Call) -> bool:
         """``<layer>(tensor)``: the callee is a layer expression and an argument a tensor."""
@@ -400,7 +411,8 @@ class BlockExtractor:
         elif items is not None:
             raise Unsupported("Sequential(layers) from a variable: list the layers inline")
         if var:
-            self.models[var] = ModelIR(class_name_for(var, self.function), var, "Sequential", i,
+            self.models[var] = ModelIR(class_name_for(var, self.function, seq.keras_name,
+                                                      self.stem), var, "Sequential", i,
                                        [], [], [], [])  # placeholder: finished on first use
 
     def _finish_pending(self, var: str) -> None:
@@ -486,7 +498,8 @@ class BlockExtractor:
             out = Tensor("x", None)
             calls.append(Call(layer, [cur], [out], layer.line))
             cur = out
-        ir = ModelIR(class_name_for(seq.var, self.function), seq.var, "Sequential",
+        ir = ModelIR(class_name_for(seq.var, self.function, seq.keras_name, self.stem), seq.var,
+                     "Sequential",
                      self.lines[seq.start],
                      inputs, list(seq.layers), calls, [cur], keras_name=seq.keras_name)
         ir.params = self.ctor_params(ir)
@@ -578,8 +591,10 @@ class BlockExtractor:
         spec = lookup(f"keras.layers.{spec_name}")
         assert spec is not None
         _, kwargs = self._args(call.with_changes(args=call.args[1:]))
+        self.created += 1
         layer = Layer(self.counter.next(keras_snake(spec_name)), self.cur_line, spec=spec,
-                      args=bind(spec, [], kwargs), keras_name=spec_name, source=code_of(call))
+                      args=bind(spec, [], kwargs), keras_name=spec_name, source=code_of(call),
+                      order=self.created)
         self._record_call(i, layer, inputs, names, {})
 
     _TENSOR_KEYWORDS = ("inputs", "query", "value", "key")
@@ -664,7 +679,8 @@ class BlockExtractor:
                 layers.append(c.layer)
                 if id(c.layer) in self.layer_stmt:
                     owned.add(self.layer_stmt[id(c.layer)])
-        ir = ModelIR(class_name_for(var, self.function), var, "Functional", self.cur_line,
+        ir = ModelIR(class_name_for(var, self.function, name, self.stem), var, "Functional",
+                     self.cur_line,
                      inputs, layers,
                      calls, outputs, outputs_are_list=outputs_are_list, keras_name=name)
         ir.params = self.ctor_params(ir)
@@ -686,15 +702,13 @@ class BlockExtractor:
         for t in ir.inputs:
             free |= t.free
         out: list[CtorParam] = []
-        for name in sorted(free):
-            if name in self.env or name in self.module_names or name in _BUILTINS:
-                continue
-            if name in self.fn_params:
-                default = self.fn_params[name]
+        free -= self.env.keys() | self.module_names | _BUILTINS
+        for name, default in self.fn_params.items():  # the builder's order and defaults
+            if name in free:
                 out.append(CtorParam(name, default, _annotation(default)))
-            elif name in self._scan_locals():
-                out.append(CtorParam(name, None))
-        out.sort(key=lambda p: p.default is not None)
+        for name in sorted(free - self.fn_params.keys()):
+            if name in self._scan_locals():
+                out.append(CtorParam(name, None))  # keyword-only when after defaults
         return out
 
 

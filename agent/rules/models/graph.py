@@ -38,6 +38,7 @@ class Layer:
     error: str | None = None  # why it cannot be converted (becomes a TODO + Unmapped)
     source: str = ""  # original constructor code
     free: set[str] = field(default_factory=set)  # names its arguments use
+    order: int = 0  # creation order (Keras numbers auto names and weights by it)
 
 
 @dataclass

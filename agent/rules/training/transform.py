@@ -25,6 +25,7 @@ from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
 from agent.rules.training.data import class_kind, convert_class, is_gradient_tape, tf_data_chain
 from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
+from agent.rules.training.logits import output_activation
 from agent.rules.training.methods import ClassPlan, methods_code, splice
 from agent.rules.values import code_of
 
@@ -58,10 +59,6 @@ class Scope:
 
 def _todo(text: str) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment(f"# TODO(k2l): {text}"))
-
-
-def _note(text: str) -> cst.EmptyLine:
-    return cst.EmptyLine(comment=cst.Comment(f"# k2l: {text}"))
 
 
 class _Rename(cst.CSTTransformer):
@@ -176,8 +173,11 @@ class _Training:
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue
+            if plan.compile is not None:
+                plan.logits = output_activation(module, cls, plan.compile)
             init, methods = methods_code(plan, cls, output_names(plan.ir))
-            module = splice(module, cls, init, methods, plan.new_params)
+            module = splice(module, cls, init, methods, plan.new_params,
+                            logits=plan.logits is not None)
         self.result.module = module
         return self.result
 
@@ -285,6 +285,9 @@ class _Training:
         new = self.expressions(stmt, scope)
         if isinstance(target, cst.Name) and value is not None:
             self.record_assign(target.value, value, new, scope, out)
+        if _only_pass(new) and not _only_pass(stmt):  # moved elsewhere (a plateau scheduler)
+            self.carry += [ln for ln in new.leading_lines if ln.comment is not None]
+            return hoisted
         return [*hoisted, new]
 
     def _hoist_evaluate(self, stmt: cst.SimpleStatementLine, scope: Scope
@@ -343,7 +346,7 @@ class _Training:
             return self.compile(stmt, var, plan, call, scope)
         if method == "build" and target is None:
             self.change(stmt, "training.build", "build() dropped: the shape is in the class")
-            return self._drop(stmt, [_note("build() dropped: the input shape is in the class")])
+            return self._drop(stmt, [])
         if method == "fit":
             return self.fit(stmt, var, plan, call, target, scope)
         if method == "evaluate":
@@ -355,6 +358,9 @@ class _Training:
                 return self._keep(stmt, "keras.Model.evaluate", em.todos)
             if plan.compile is None:
                 em.todos.append("evaluate() on a model whose compile() was not converted")
+            plan.tests = True
+            plan.weighted |= em.weighted
+            plan.foreign |= em.foreign
             scope.has_trainer = True
             self.change(stmt, "training.evaluate", "evaluate -> trainer.test")
             return self._emit(stmt, em.code, em.todos, em.warnings, "keras.Model.evaluate")
@@ -412,9 +418,8 @@ class _Training:
         for t in cfg.todos:
             self.unmapped(stmt, "keras.Model.compile", t)
         self.change(stmt, "training.compile", f"compile -> {plan.ir.class_name}."
-                    "configure_optimizers / compute_loss / training_step")
-        lines = [_note(f"compile() -> {plan.ir.class_name}.configure_optimizers, compute_loss "
-                       "and the *_step methods")] + [_todo(t) for t in cfg.todos]
+                    "configure_optimizers / training_step")
+        lines = [_todo(t) for t in cfg.todos]
         return [cst.SimpleStatementLine([cst.Pass()], leading_lines=[
             *stmt.leading_lines, *lines])] if cfg.todos else self._drop(stmt, lines)
 
@@ -457,11 +462,15 @@ class _Training:
         if plan.compile is None:
             em.todos.append(f"fit() on {plan.ir.class_name} without a converted compile(): "
                             "the class has no training_step")
+        plan.fitted = True
+        plan.validates |= em.validates
+        plan.weighted |= em.weighted
+        plan.foreign |= em.foreign
         code = em.code
         if isinstance(target, cst.Name):
             scope.history.add(target.value)
-            code += (f"{target.value} = {self.names.trainer}.callback_metrics  # k2l: Keras "
-                     "History is not reproduced: last epoch's metrics\n")
+            code += f"{target.value} = {self.names.trainer}.callback_metrics\n"
+
             em.warnings.append(f"`{target.value} = model.fit(...)`: Keras History (per-epoch "
                                "values) is not reproduced; use a CSVLogger")
         scope.has_trainer = True
@@ -599,9 +608,9 @@ class _Training:
             assign = new.body[0]
             t = assign.targets[0].target
             if isinstance(t, cst.Name) and t.value in scope.plateaus and rewriter.plateau_here:
-                return cst.SimpleStatementLine([cst.Pass()], leading_lines=[
-                    *lines, _note(f"{t.value} (ReduceLROnPlateau) moved into "
-                                  "configure_optimizers")])
+                self.change(stmt, "callbacks.ReduceLROnPlateau",
+                            f"{t.value} (ReduceLROnPlateau) moved into configure_optimizers")
+                return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
         for name in scope.history:
             if f"{name}.history" in code_of(new):
                 self.unmapped(stmt, "keras.callbacks.History", f"{name}.history: Keras "
@@ -796,6 +805,10 @@ class _ExprRewriter(cst.CSTTransformer):
                              "conversion's model.save writes")
         return cst.parse_expression(
             f"{cls}.load_from_checkpoint({checkpoint_path(call.args[0].value, '.ckpt')})")
+
+
+def _only_pass(stmt: cst.SimpleStatementLine) -> bool:
+    return len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Pass)
 
 
 def _arity(node: cst.BaseExpression | None, module: cst.Module) -> int:

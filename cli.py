@@ -12,6 +12,22 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Migrate Keras / tf.keras code to PyTorch Lightning, checked.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"k2l-agent {version('k2l-agent')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Migrate Keras / tf.keras code to PyTorch Lightning, checked."""
+
+
 def _fail_usage(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
@@ -36,6 +52,9 @@ def migrate(
     max_retries: Annotated[int | None, typer.Option(help="LLM repair rounds.")] = None,
     max_tokens_total: Annotated[int | None, typer.Option(help="LLM token budget.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the LLM cache.")] = False,
+    sandbox: Annotated[str, typer.Option(
+        help="How checks contain the code they run: auto (bwrap if usable), bwrap, none "
+             "(resource limits only).")] = "auto",
 ) -> None:
     """Convert a repository: a converted copy, report.md and report.json."""
     from agent.commands.migrate import run_migrate
@@ -46,7 +65,8 @@ def migrate(
                        llm_cli={"model": model, "base_url": base_url, "api_key": api_key,
                                 "max_retries": max_retries,
                                 "max_tokens_total": max_tokens_total,
-                                "use_cache": False if no_cache else None})
+                                "use_cache": False if no_cache else None},
+                       sandbox=sandbox)
     raise typer.Exit(code)
 
 
@@ -89,12 +109,16 @@ def eval_cmd(
     model: Annotated[str | None, typer.Option(help="LLM model name.")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
     api_key: Annotated[str | None, typer.Option(help="API key (or OPENAI_API_KEY).")] = None,
+    sandbox: Annotated[str, typer.Option(help="auto, bwrap or none (see migrate).")] = "auto",
+    no_validate: Annotated[bool, typer.Option(
+        "--no-validate", help="Skip the checks and the forward smoke run (faster).")] = False,
 ) -> None:
     """Score the converter on a benchmark set, stage by stage."""
     from agent.commands.evaluate import run_eval
 
     llm_cli = {"model": model, "base_url": base_url, "api_key": api_key} if llm else None
-    raise typer.Exit(run_eval(cases, out, jobs, llm_cli=llm_cli))
+    raise typer.Exit(run_eval(cases, out, jobs, validate=not no_validate, llm_cli=llm_cli,
+                              sandbox=sandbox))
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -6,21 +6,36 @@ output tree and the report are identical for any N.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
-import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from agent.discover import Entry, read_python, walk
+from agent.discover import (
+    FRAMEWORK,
+    Entry,
+    Kind,
+    display_name,
+    encode_source,
+    read_bytes,
+    read_python,
+    walk,
+)
 from agent.fsutil import copy_atomic, link, write_atomic
+from agent.guard import git
+from agent.guard.paths import OutputRefused, check_output, default_output, mark_output
+from agent.notebooks.convert import convert_notebook, relocate_checks, write_scripts
 from agent.records import CheckResult, FileResult, FileStatus, Report
 from agent.rules.convert import Conversion, convert_source
 from agent.rules.models.transform import Recipe
+from agent.rules.semantics import changes_semantics
+from agent.sandbox import Sandbox, SandboxError, resolve
 
 
 class UsageError(Exception):
@@ -39,6 +54,7 @@ class Options:
     only: frozenset[str] | None = None  # relative paths (``--changed-only``)
     max_bytes: int = 2_000_000
     time_limit_s: float = 60.0
+    sandbox: str = "auto"  # auto | bwrap | none: how executed code is contained (sandbox.py)
 
 
 @dataclass(frozen=True)
@@ -48,14 +64,17 @@ class _Converted:
     text: str | None  # converted source to write; None = copy the original bytes
     original: str | None = None
     recipes: tuple[Recipe, ...] = ()
+    encoding: str = "utf-8"  # the original's, so the written file round-trips
+    # notebooks: the code cells as programs, original and converted; the checks run these
+    programs: tuple[str, str] | None = None
 
 
 def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
     """Everything that can go wrong with one file ends up in its FileResult."""
-    if entry.kind == "skip":
-        return _Converted(entry, FileResult(entry.rel, "skipped", entry.reason), None)
-    if entry.kind == "symlink":
-        return _Converted(entry, FileResult(entry.rel, "skipped", entry.reason), None)
+    if entry.kind in ("skip", "symlink", "copy"):
+        return _Converted(entry, FileResult(entry.name, "skipped", entry.reason), None)
+    if entry.kind == "notebook":
+        return _convert_notebook(entry, max_bytes)
     src = read_python(entry.path, max_bytes)
     if src.text is None:
         status = "skipped" if src.reason else "unchanged"
@@ -69,7 +88,24 @@ def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
     # a file with only TODO(k2l) markers is written too: the markers are the point
     keep = conv.source if (conv.changed or conv.unmapped) and conv.source != src.text else None
     return _Converted(entry, _file_result(entry, conv, src.text), keep, src.text,
-                      tuple(conv.recipes))
+                      tuple(conv.recipes), src.encoding)
+
+
+def _convert_notebook(entry: Entry, max_bytes: int) -> _Converted:
+    raw = read_bytes(entry.path, max_bytes)
+    if isinstance(raw, str):
+        return _Converted(entry, FileResult(entry.rel, "skipped", raw), None)
+    if not FRAMEWORK.search(raw):
+        return _Converted(entry, FileResult(entry.rel, "unchanged"), None)
+    try:
+        nb = convert_notebook(raw, entry.rel)
+    except Exception as exc:  # a rule bug must not stop the run: report it
+        return _Converted(entry, FileResult(entry.rel, "failed",
+                                            f"internal error in the rules ({type(exc).__name__}: "
+                                            f"{exc}); please report it"), None)
+    programs = (nb.program, nb.script) if nb.text is not None else None
+    return _Converted(entry, nb.result, nb.text, raw.decode("utf-8", "replace"), nb.recipes,
+                      programs=programs)
 
 
 def unified_diff(rel: str, before: str, after: str) -> str:
@@ -81,27 +117,24 @@ def unified_diff(rel: str, before: str, after: str) -> str:
 def _file_result(entry: Entry, conv: Conversion, original: str) -> FileResult:
     if conv.error:
         return FileResult(entry.rel, "failed", conv.error)
+    semantic = [w for w in conv.warnings if changes_semantics(w.message)]
+    reason = ""
     if not conv.changed and not conv.unmapped:
         status = "unchanged"
     elif conv.unmapped:
         status = "partial"
+    elif semantic:  # converted, but it does not do exactly what the original did
+        status = "partial"
+        reason = (f"{len(semantic)} warned change(s) of behaviour, first at line "
+                  f"{semantic[0].line}: {semantic[0].message}")
     else:
         status = "converted"
     diff = unified_diff(entry.rel, original, conv.source)
     return FileResult(
-        entry.rel, status,  # type: ignore[arg-type]
+        entry.rel, status, reason,  # type: ignore[arg-type]
         changes=tuple(conv.changes), warnings=tuple(conv.warnings),
         unmapped=tuple(conv.unmapped), keras_deps_left=tuple(conv.keras_deps), diff=diff,
     )
-
-
-def _git_clean(path: Path) -> bool:
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=path,
-                             capture_output=True, text=True, timeout=30, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return out.stdout.strip() == ""
 
 
 def output_dir(src: Path, opts: Options) -> Path:
@@ -109,25 +142,44 @@ def output_dir(src: Path, opts: Options) -> Path:
         return src
     if opts.out is not None:
         return opts.out.resolve()
-    return src.parent / f"{src.name}-k2l"
+    return default_output(src)
 
 
 def check_usage(src: Path, opts: Options) -> Path:
     if not src.exists():
         raise UsageError(f"{src}: no such directory or file")
+    if not src.is_dir() and not src.is_file():
+        raise UsageError(f"{src}: not a directory nor a regular file")
     if opts.in_place and opts.out is not None:
         raise UsageError("--in-place and --out exclude each other")
-    if opts.in_place and not opts.force and not _git_clean(src if src.is_dir() else src.parent):
-        raise UsageError("--in-place needs a clean git work tree (commit first) or --force")
+    root = src if src.is_dir() else src.parent
+    if opts.in_place and not opts.force and not opts.diff:
+        if not git.in_work_tree(root):
+            raise UsageError("--in-place rewrites only files git can restore, and "
+                             f"{root} is not in a git work tree; use --out (or --force)")
+        if not git.work_tree_clean(root):
+            raise UsageError("--in-place needs a clean git work tree (commit first) or --force")
     if opts.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     out = output_dir(src, opts)
     if not opts.in_place and not opts.diff:
-        if out.exists() and any(out.iterdir()) and not (out / "report.json").exists() \
-                and not opts.force:
-            raise UsageError(f"{out} exists and is not an earlier k2l-agent output; "
-                             "choose another --out or pass --force")
+        try:
+            check_output(src, out, opts.force)
+        except OutputRefused as exc:
+            raise UsageError(str(exc)) from None
     return out
+
+
+def _check_in_place(src: Path, items: list[_Converted], opts: Options) -> None:
+    """Before the first rewrite: every file to rewrite must be tracked and unmodified."""
+    if not opts.in_place or opts.force or opts.diff:
+        return
+    root = src if src.is_dir() else src.parent
+    lost = git.not_restorable(root, [i.entry.rel for i in items if i.text is not None])
+    if lost:
+        shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+        raise UsageError(f"--in-place would rewrite files git cannot restore (untracked, "
+                         f"ignored or modified): {shown}; commit them, use --out, or --force")
 
 
 def convert_tree(src: Path, opts: Options, out: Path,
@@ -136,7 +188,9 @@ def convert_tree(src: Path, opts: Options, out: Path,
     if src.is_dir():
         entries = list(walk(root, exclude=out if out != root else None))
     else:
-        entries = [Entry(src.resolve(), src.name, "python" if src.suffix == ".py" else "other")]
+        kind: Kind = ("python" if src.suffix == ".py" else
+                      "notebook" if src.suffix == ".ipynb" else "other")
+        entries = [Entry(src.resolve(), src.name, kind)]
     if opts.only is not None:
         entries = [e for e in entries if e.rel in opts.only or e.kind == "other"]
     work = [e for e in entries if e.kind != "other"]
@@ -154,7 +208,7 @@ def convert_tree(src: Path, opts: Options, out: Path,
             results.append(_convert_one(e, opts.max_bytes))
             if progress:
                 progress(e.rel)
-    others = [_Converted(e, FileResult(e.rel, "unchanged"), None) for e in entries
+    others = [_Converted(e, FileResult(e.name, "unchanged"), None) for e in entries
               if e.kind == "other"]
     return sorted(results + others, key=lambda c: c.entry.rel)
 
@@ -172,7 +226,7 @@ def write_tree(items: list[_Converted], out: Path, in_place: bool) -> list[_Conv
                 pass
             elif item.text is not None:
                 mode = item.entry.path.stat().st_mode & 0o777
-                write_atomic(dst, item.text.encode("utf-8"), mode)
+                write_atomic(dst, encode_source(item.text, item.original, item.encoding), mode)
             elif not in_place:
                 copy_atomic(item.entry.path, dst)
         except OSError as exc:
@@ -183,18 +237,47 @@ def write_tree(items: list[_Converted], out: Path, in_place: bool) -> list[_Conv
     return written
 
 
-def _validate(items: list[_Converted], out: Path, opts: Options
+def _write_originals(items: list[_Converted], out: Path, tmp: Path) -> dict[Path, Path]:
+    """Each converted file's original text under ``tmp`` (the source may be rewritten in
+    place): checks compare against it so findings already there do not count."""
+    found: dict[Path, Path] = {}
+    for item in items:
+        if item.text is None or item.original is None:
+            continue
+        copy = tmp / item.entry.rel
+        try:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(item.original, encoding="utf-8")
+        except OSError:
+            continue
+        found[out / item.entry.rel] = copy
+    return found
+
+
+def _validate(items: list[_Converted], src: Path, out: Path, opts: Options, sandbox: Sandbox
               ) -> dict[str, tuple[CheckResult, ...]]:
     from agent.validate import validate_files
 
-    targets = [out / i.entry.rel for i in items if i.text is not None]
+    scripts = {i.entry.rel: write_scripts(out, i.entry.rel, i.programs)
+               for i in items if i.programs is not None}
+    targets = [scripts[i.entry.rel][0] if i.entry.rel in scripts else out / i.entry.rel
+               for i in items if i.text is not None]
     if not targets:
         return {}
-    results = validate_files(targets, time_limit_s=opts.time_limit_s)
-    by_rel = {path.relative_to(out).as_posix(): checks for path, checks in results.items()}
+    with tempfile.TemporaryDirectory(prefix="k2l-originals-") as tmp:
+        originals = _write_originals([i for i in items if i.programs is None], out, Path(tmp))
+        originals.update(scripts.values())  # a notebook's program, converted -> original
+        results = validate_files(targets, time_limit_s=opts.time_limit_s, sandbox=sandbox,
+                                 originals=originals)
+    notebook_of = {converted: rel for rel, (converted, _) in scripts.items()}
+    by_rel = {}
+    for path, checks in results.items():
+        rel = notebook_of.get(path)
+        by_rel[rel or path.relative_to(out).as_posix()] = (
+            checks if rel is None else relocate_checks(checks, path.read_text(), rel))
     eligible = [i for i in items if i.entry.rel in by_rel
                 and not any(c.status == "failed" for c in by_rel[i.entry.rel])]
-    equivalence = _equivalence(eligible, out, opts)
+    equivalence = _equivalence(eligible, src, out, opts, scripts, sandbox)
     for rel, checks in by_rel.items():
         failed = next((c.name for c in checks if c.status == "failed"), None)
         eq = equivalence.get(rel) or CheckResult(
@@ -204,8 +287,10 @@ def _validate(items: list[_Converted], out: Path, opts: Options
     return by_rel
 
 
-def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str, CheckResult]:
-    """Build each Keras original and its conversion in one subprocess; compare outputs."""
+def _equivalence(items: list[_Converted], src: Path, out: Path, opts: Options,
+                 scripts: dict[str, tuple[Path, Path]], sandbox: Sandbox
+                 ) -> dict[str, CheckResult]:
+    """Build each Keras original and its conversion in one sandboxed process; compare."""
     jobs: list[dict[str, str]] = []
     owners: list[tuple[str, Recipe]] = []
     results: dict[str, list[CheckResult]] = {}
@@ -215,24 +300,19 @@ def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str,
                 results.setdefault(item.entry.rel, []).append(CheckResult(
                     "equivalence", "not_run", f"{recipe.class_name}: its builder needs arguments"))
                 continue
-            jobs.append({"original": str(item.entry.path), "converted": str(out / item.entry.rel),
+            converted, original = scripts.get(item.entry.rel,
+                                              (out / item.entry.rel, item.entry.path))
+            jobs.append({"original": str(original), "converted": str(converted),
                          "class_name": recipe.class_name, "var": recipe.var,
                          "function": recipe.function, "original_code": recipe.original_code})
             owners.append((item.entry.rel, recipe))
     if jobs:
-        started = time.perf_counter()
-        try:
-            proc = subprocess.run([sys.executable, "-m", "agent.tools.equivalence_job"],
-                                  input=json.dumps(jobs), capture_output=True, text=True,
-                                  timeout=opts.time_limit_s * (1 + len(jobs)))
-            answers = json.loads(proc.stdout) if proc.returncode == 0 else None
-        except (subprocess.TimeoutExpired, json.JSONDecodeError):
-            answers = None
-        seconds = time.perf_counter() - started
+        root = src if src.is_dir() else src.parent
+        answers, why, seconds = run_equivalence_jobs(
+            jobs, sandbox, read_paths=(root, out), timeout_s=opts.time_limit_s * (1 + len(jobs)))
         for k, (rel, _) in enumerate(owners):
             if answers is None:
-                result = CheckResult("equivalence", "not_run",
-                                     "equivalence worker crashed or timed out", seconds=seconds)
+                result = CheckResult("equivalence", "not_run", why, seconds=seconds)
             else:
                 a = answers[k]
                 result = CheckResult("equivalence", a["status"], a["message"], seconds=seconds)
@@ -247,19 +327,54 @@ def _equivalence(items: list[_Converted], out: Path, opts: Options) -> dict[str,
     return merged
 
 
+def run_equivalence_jobs(jobs: list[dict[str, str]], sandbox: Sandbox, *,
+                         read_paths: tuple[Path, ...], timeout_s: float
+                         ) -> tuple[list[dict[str, Any]] | None, str, float]:
+    """``agent.tools.equivalence_job`` in the sandbox: its answers, or None and why not."""
+    result = sandbox.run([sys.executable, "-m", "agent.tools.equivalence_job"],
+                         input=json.dumps(jobs), timeout_s=timeout_s, read_paths=read_paths)
+    if result.limit:
+        return None, f"equivalence job stopped: {result.why}", result.seconds
+    try:
+        answers = json.loads(result.stdout) if result.returncode == 0 else None
+    except json.JSONDecodeError:
+        answers = None
+    if not isinstance(answers, list) or len(answers) != len(jobs):
+        return None, f"equivalence job crashed: {result.why}", result.seconds
+    return answers, "", result.seconds
+
+
+def resolve_sandbox(opts: Options) -> Sandbox:
+    try:
+        return resolve(opts.sandbox)
+    except SandboxError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def migrate(src: Path, opts: Options, progress: Callable[[str], None] | None = None,
             llm_stage: Callable[[list[_Converted], Path], list[str]] | None = None
             ) -> tuple[Report, list[_Converted], Path]:
     out = check_usage(src, opts)
+    # code runs in validation and in the LLM stage's checks; the report says how it was held
+    sandbox = resolve_sandbox(opts) if (opts.validate or opts.llm) and not opts.diff else None
     items = convert_tree(src, opts, out, progress)
     notes: list[str] = []
+    source = display_name(str(src.resolve()))
     if opts.diff:
-        return Report(str(src), "(diff only)", tuple(i.result for i in items)), items, out
+        return Report(source, "(diff only)", tuple(i.result for i in items)), items, out
     if llm_stage is not None:
         notes += llm_stage(items, out)
+    _check_in_place(src, items, opts)
+    if not opts.in_place:
+        try:
+            mark_output(src, out, complete=False)
+        except OSError as exc:
+            raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
     items = write_tree(items, out, opts.in_place)
-    if opts.validate:
-        checks = _validate(items, out, opts)
+    if sandbox is not None:
+        notes.append(sandbox.describe())
+    if opts.validate and sandbox is not None:
+        checks = _validate(items, src, out, opts, sandbox)
         for k, item in enumerate(items):
             if item.entry.rel in checks:
                 items[k] = replace(item, result=replace(item.result, checks=checks[item.entry.rel]))
@@ -267,7 +382,10 @@ def migrate(src: Path, opts: Options, progress: Callable[[str], None] | None = N
         notes.append("validation skipped (--no-validate)")
     if not opts.llm:
         notes.append("LLM stage off: unmapped constructs are left for a person (see below)")
-    report = Report(str(src), str(out), tuple(i.result for i in items), llm_enabled=opts.llm,
+    report = Report(source, display_name(str(out)), tuple(i.result for i in items), llm_enabled=opts.llm,
                     notes=tuple(notes))
+    if not opts.in_place:
+        with contextlib.suppress(OSError):  # the files are written; the report says so
+            mark_output(src, out, complete=True)
     return report, items, out
 

@@ -20,6 +20,7 @@ class Change:
     line: int
     rule: str
     message: str
+    cell: int | None = None  # notebooks: the code cell ``line`` counts in
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Warning_:
 
     line: int
     message: str
+    cell: int | None = None  # notebooks: the code cell ``line`` counts in
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Unmapped:
     reason: str
     qualname: str = ""
     snippet: str = ""
+    cell: int | None = None  # notebooks: the code cell ``line`` counts in
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class KerasDependency:
     line: int
     name: str
     why: str
+    cell: int | None = None  # notebooks: the code cell ``line`` counts in
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Diagnostic:
     code: str
     message: str
     file: str = ""
+    cell: int | None = None  # notebooks: the code cell ``line`` counts in
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,11 @@ def headline(report: Report) -> str:
             f"{s['skipped']} skipped, {s['unchanged']} unchanged.")
 
 
+def _at(line: int, cell: int | None) -> str:
+    """``line 12``, or ``cell 3, line 2`` in a notebook."""
+    return f"line {line}" if cell is None else f"cell {cell}, line {line}"
+
+
 def _file_md(f: FileResult) -> list[str]:
     out = [f"### `{f.path}`: {f.status}"]
     if f.reason:
@@ -31,14 +36,15 @@ def _file_md(f: FileResult) -> list[str]:
         msg = f": {c.message}" if c.message else ""
         out.append(f"- check **{c.name}**: {_ICON[c.status]}{msg}")
         for diag in c.diagnostics[:10]:
-            out.append(f"  - `{diag.file or f.path}:{diag.line}:{diag.col}` {diag.code} "
+            cell = "" if diag.cell is None else f"cell {diag.cell}:"
+            out.append(f"  - `{diag.file or f.path}:{cell}{diag.line}:{diag.col}` {diag.code} "
                        f"{diag.message}")
     for u in f.unmapped:
-        out.append(f"- line {u.line}: **needs a person**: `{u.keras_name}`: {u.reason}")
+        out.append(f"- {_at(u.line, u.cell)}: **needs a person**: `{u.keras_name}`: {u.reason}")
     for w in f.warnings:
-        out.append(f"- line {w.line}: warning: {w.message}")
+        out.append(f"- {_at(w.line, w.cell)}: warning: {w.message}")
     for d in f.keras_deps_left:
-        out.append(f"- line {d.line}: Keras/TF left: `{d.name}` ({d.why})")
+        out.append(f"- {_at(d.line, d.cell)}: Keras/TF left: `{d.name}` ({d.why})")
     if f.llm.calls:
         out.append(f"- LLM: {f.llm.calls} calls, {f.llm.tokens} tokens, {f.llm.retries} retries, "
                    f"{f.llm.cache_hits} cache hits")
@@ -47,7 +53,8 @@ def _file_md(f: FileResult) -> list[str]:
         out.append("| line | rule | change |")
         out.append("| ---: | --- | --- |")
         for change in f.changes:
-            out.append(f"| {change.line} | `{change.rule}` | "
+            where = change.line if change.cell is None else _at(change.line, change.cell)
+            out.append(f"| {where} | `{change.rule}` | "
                        f"{change.message.replace('|', '/')} |")
     out.append("")
     return out
@@ -77,8 +84,19 @@ def render_markdown(report: Report) -> str:
 
 def write_reports(report: Report, md_path: Path, json_path: Path) -> None:
     write_atomic(json_path, (json.dumps(report_to_json(report), indent=2) + "\n").encode())
-    write_atomic(md_path, render_markdown(report).encode())
+    write_atomic(md_path, render_markdown(report).encode("utf-8", "backslashreplace"))
+
+
+def exit_reasons(report: Report) -> list[str]:
+    """Why the exit code is 1: files needing attention, skipped files, checks that did not run
+    (``--no-validate`` adds no checks, so it is not one). Empty when everything passed."""
+    s = report.summary()
+    not_run = sum(1 for f in report.files for c in f.checks if c.status == "not_run")
+    parts = [("files need attention", s["need_attention"]), ("files skipped", s["skipped"]),
+             ("checks not run", not_run)]
+    return [f"{what}: {n}" for what, n in parts if n]
 
 
 def exit_code(report: Report) -> int:
-    return 1 if report.summary()["need_attention"] else 0
+    """0 only when nothing was skipped, failed or left unchecked; 1 otherwise."""
+    return 1 if exit_reasons(report) else 0

@@ -15,15 +15,17 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import libcst
 
 from agent.records import CheckResult, Diagnostic
+from agent.sandbox import Sandbox
+from agent.tools.baseline import judge
 from agent.tools.fast_dev_run import Worker
-from agent.tools.mypy import run_mypy
+from agent.tools.mypy import ORIGINAL_FLAGS, run_mypy
 from agent.tools.ruff import run_ruff
 
 CHECKS: tuple[str, ...] = ("parse", "ruff", "mypy", "fast_dev_run")
@@ -62,6 +64,27 @@ def parse_check(path: Path) -> CheckResult:
     return CheckResult("parse", "passed", seconds=time.perf_counter() - started)
 
 
+def _failed_originals(results: Mapping[Path, CheckResult],
+                      originals: Mapping[Path, Path]) -> list[Path]:
+    """The originals worth checking: those whose converted file has findings."""
+    return [originals[p] for p, r in results.items() if r.status == "failed" and p in originals]
+
+
+def _read(path: Path | None) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8") if path is not None else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _baseline(result: CheckResult, path: Path, originals: Mapping[Path, Path],
+              before: Mapping[Path, CheckResult]) -> CheckResult:
+    original = originals.get(path)
+    if result.status != "failed" or original is None:
+        return result
+    return judge(result, before.get(original), _read(original), _read(path))
+
+
 def _skipped(name: str, failed: str) -> CheckResult:
     return CheckResult(name, "not_run", f"earlier check failed: {failed}")
 
@@ -74,12 +97,18 @@ def validate_files(
     time_limit_s: float = 60.0,
     memory_limit_mb: int = 4096,
     mypy_cache_dir: Path | None = None,
+    sandbox: Sandbox | None = None,
+    originals: Mapping[Path, Path] | None = None,
 ) -> dict[Path, tuple[CheckResult, ...]]:
     """Results per path, in the order of ``CHECKS`` (only the requested ones).
 
     ``worker`` is reused when given (the caller closes it); otherwise one is started for this
-    call and closed at the end. ``mypy_cache_dir`` defaults to ``~/.cache/k2l-agent/mypy``.
+    call, in ``sandbox`` (default: ``agent.sandbox.default()``), and closed at the end.
+    ``mypy_cache_dir`` defaults to ``~/.cache/k2l-agent/mypy``.
+    ``originals`` maps a converted file to its original: ruff and mypy findings that were
+    already there (same code and message on an unchanged line) do not fail the file.
     """
+    originals = originals or {}
     unknown = set(checks) - set(CHECKS)
     if unknown:
         raise ValueError(f"unknown checks: {sorted(unknown)}; known: {CHECKS}")
@@ -98,7 +127,8 @@ def validate_files(
     own_worker: Worker | None = None
     if "fast_dev_run" in wanted and paths:
         if worker is None:
-            worker = own_worker = Worker()
+            worker = own_worker = Worker(sandbox=sandbox)
+        worker.allow([readable_root(paths)])
         try:
             worker.spawn()  # torch and Lightning import while ruff and mypy run
         except OSError:
@@ -113,11 +143,16 @@ def validate_files(
                 for path in todo:
                     record(path, parse_check(path))
             elif name == "ruff":
-                for path, result in run_ruff(todo).items():
-                    record(path, result)
+                results = run_ruff(todo)
+                before = run_ruff(_failed_originals(results, originals))
+                for path, result in results.items():
+                    record(path, _baseline(result, path, originals, before))
             elif name == "mypy":
-                for path, result in run_mypy(todo, cache_dir=mypy_cache_dir).items():
-                    record(path, result)
+                results = run_mypy(todo, cache_dir=mypy_cache_dir)
+                before = run_mypy(_failed_originals(results, originals),
+                                  cache_dir=mypy_cache_dir, extra_flags=ORIGINAL_FLAGS)
+                for path, result in results.items():
+                    record(path, _baseline(result, path, originals, before))
             elif name == "fast_dev_run":
                 for path in todo:
                     assert worker is not None
@@ -127,6 +162,16 @@ def validate_files(
         if own_worker is not None:
             own_worker.close()
     return {p: tuple(results) for p, results in done.items()}
+
+
+def readable_root(paths: Sequence[Path]) -> Path:
+    """The directory the worker must read: the files' common parent, unless that is a place
+    as wide as ``/``, ``/tmp`` or the home directory (then the first file's own directory)."""
+    parents = [str(p.resolve().parent) for p in paths]
+    common = os.path.commonpath(parents)
+    too_wide = {os.sep, os.path.realpath(tempfile.gettempdir()), "/tmp",
+                os.path.realpath(os.path.expanduser("~"))}
+    return Path(parents[0] if common in too_wide else common)
 
 
 def validate_source(

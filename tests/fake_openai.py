@@ -89,7 +89,9 @@ Responder = Callable[[dict[str, Any]], Scripted]
 class FakeOpenAI:
     """Scripted server. ``script`` is consumed in order; a ``responder`` may decide instead."""
 
-    def __init__(self, script: list[Scripted] | None = None, responder: Responder | None = None):
+    def __init__(self, script: list[Scripted] | None = None, responder: Responder | None = None,
+                 port: int = 0):
+        self.port = port
         self.script = list(script or [])
         self.responder = responder
         self.requests: list[dict[str, Any]] = []
@@ -141,7 +143,7 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -157,9 +159,10 @@ class FakeOpenAI:
 
 
 @contextmanager
-def serve(script: list[Scripted] | None = None, responder: Responder | None = None) -> Iterator[FakeOpenAI]:
-    """Run a :class:`FakeOpenAI` for the duration of the block."""
-    fake = FakeOpenAI(script, responder)
+def serve(script: list[Scripted] | None = None, responder: Responder | None = None,
+          port: int = 0) -> Iterator[FakeOpenAI]:
+    """Run a :class:`FakeOpenAI` for the duration of the block (``port=0``: any free port)."""
+    fake = FakeOpenAI(script, responder, port)
     fake.start()
     try:
         yield fake

@@ -23,8 +23,16 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     code = run_migrate(EXAMPLES, out=out, in_place=False, force=True, diff=False, report=None,
                        jobs=1, no_llm=True, no_validate=False, changed_only=None, llm_cli={})
     report = json.loads((out / "report.json").read_text())
-    assert code == 0, json.dumps(report["summary"])
-    return out, {f["path"]: f for f in report["files"]}
+    files = {f["path"]: f for f in report["files"]}
+    # exit 1 only for files that converted but warn of a change of behaviour (Lazy modules)
+    assert code == 0 or all(_converted_with_warnings(f) for f in files.values()
+                            if f["status"] != "converted"), json.dumps(report["summary"])
+    return out, files
+
+
+def _converted_with_warnings(f: dict) -> bool:
+    return f["status"] == "partial" and not f["unmapped"] and "change(s) of behaviour" in \
+        f["reason"] and bool(f["warnings"])
 
 
 def test_every_example_converts_and_passes_every_check(converted: tuple[Path, dict]) -> None:
@@ -32,7 +40,8 @@ def test_every_example_converts_and_passes_every_check(converted: tuple[Path, di
     assert len(SCRIPTS) >= 5
     for name in SCRIPTS:
         f = files[name]
-        assert f["status"] == "converted", (name, f["unmapped"], f["reason"])
+        assert f["status"] == "converted" or _converted_with_warnings(f), (
+            name, f["unmapped"], f["reason"])
         assert f["keras_deps_left"] == [], (name, f["keras_deps_left"])
         checks = {c["name"]: c for c in f["checks"]}
         for check in ("parse", "ruff", "mypy", "fast_dev_run", "equivalence"):

@@ -45,8 +45,9 @@ class Classifier(pl.LightningModule):
 
 
 @pytest.fixture(scope="module")
-def worker() -> Iterator[Worker]:
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     with Worker(kill_grace_s=3.0) as shared:
+        shared.allow([tmp_path_factory.getbasetemp()])  # every test's tmp_path, one start
         yield shared
 
 
@@ -181,6 +182,7 @@ def test_hang_the_worker_cannot_interrupt_kills_and_restarts_it(
     source = GOOD.replace(
         "        return self.out(F.relu(",
         "        import signal\n        signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "        signal.signal(signal.SIGXCPU, signal.SIG_IGN)\n"
         "        while True:\n            pass\n        return self.out(F.relu(",
     )
     starts = worker.starts

@@ -52,11 +52,14 @@ def test_json_schema() -> None:
             assert set(c) == {"name", "status", "message", "diagnostics", "seconds"}
             assert c["status"] in {"passed", "failed", "not_run"}
             for d in c["diagnostics"]:
-                assert set(d) == {"tool", "line", "col", "code", "message", "file"}
+                assert set(d) == {"tool", "line", "col", "code", "message", "file", "cell"}
         assert set(f["llm"]) == {"calls", "tokens", "retries", "cache_hits"}
     first = doc["files"][0]
     assert first["needs_attention"] is True  # a failed check needs attention
     assert first["unmapped"] == [] and first["changes"][0]["rule"] == "layers.Dense"
+    for key in ("changes", "warnings", "unmapped", "keras_deps_left"):
+        for item in [i for f in doc["files"] for i in f[key]]:
+            assert item["cell"] is None  # set only in notebooks
     json.dumps(doc)  # serialisable as-is
 
 

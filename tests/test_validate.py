@@ -58,8 +58,9 @@ GOOD = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def worker() -> Iterator[Worker]:
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     with Worker(kill_grace_s=3.0) as shared:
+        shared.allow([tmp_path_factory.getbasetemp()])  # every test's tmp_path, one start
         yield shared
 
 

@@ -16,7 +16,6 @@ import ast
 import json
 import re
 import shutil
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -25,7 +24,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from agent.commands import eval_refs
+from agent.notebooks.convert import source_text
 from agent.records import CheckResult, FileResult, Report
+from agent.sandbox import Sandbox
+from agent.sandbox import default as default_sandbox
 
 SCHEMA_VERSION = 1
 STAGES: tuple[str, ...] = ("converted", "no_keras", "ruff", "mypy", "fast_dev_run",
@@ -140,7 +143,7 @@ def _guess_builder(text: str) -> str:
 def _imports_framework(path: Path) -> str:
     """A Keras/TensorFlow import the rules did not report, or "" (a second opinion)."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = ast.parse(source_text(path))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return ""
     for node in ast.walk(tree):
@@ -224,24 +227,26 @@ def _check_reason(check: CheckResult) -> str:
 
 
 def header_equivalence(original: Path, converted: Path, builder: str,
-                       timeout_s: float = 120.0) -> CheckResult:
+                       timeout_s: float = 120.0, sandbox: Sandbox | None = None) -> CheckResult:
     """Equivalence through the case's own builder function (same worker as ``migrate``)."""
     job = {"original": str(original), "converted": str(converted), "class_name": builder,
            "var": "", "function": builder, "original_code": ""}
+    from agent.pipeline import run_equivalence_jobs
+
     try:
-        proc = subprocess.run([sys.executable, "-m", "agent.tools.equivalence_job"],
-                              input=json.dumps([job]), capture_output=True, text=True,
-                              timeout=timeout_s)
-        answer = json.loads(proc.stdout)[0] if proc.returncode == 0 else None
-    except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError, OSError):
-        answer = None
-    if answer is None:
-        return CheckResult("equivalence", "not_run", "equivalence worker crashed or timed out")
+        answers, why, _ = run_equivalence_jobs(
+            [job], sandbox or default_sandbox(), timeout_s=timeout_s,
+            read_paths=(original.resolve().parent, converted.resolve().parent))
+    except OSError as exc:
+        answers, why = None, f"equivalence job could not start: {exc}"
+    if answers is None:
+        return CheckResult("equivalence", "not_run", why)
+    answer = answers[0]
     return CheckResult("equivalence", answer["status"], f"builder {builder}(): {answer['message']}")
 
 
 def _fill_equivalence(result: FileResult, meta: CaseMeta, original: Path,
-                      converted: Path) -> FileResult:
+                      converted: Path, sandbox: Sandbox | None = None) -> FileResult:
     eq = _check(result, "equivalence")
     if eq is None or eq.status != "not_run" or NO_RECIPE not in eq.message:
         return result
@@ -249,7 +254,7 @@ def _fill_equivalence(result: FileResult, meta: CaseMeta, original: Path,
         return result
     if any(c.status != "passed" for c in result.checks if c.name != "equivalence"):
         return result
-    new = header_equivalence(original, converted, meta.builder)
+    new = header_equivalence(original, converted, meta.builder, sandbox=sandbox)
     checks = tuple(new if c.name == "equivalence" else c for c in result.checks)
     return replace(result, checks=checks)
 
@@ -306,9 +311,19 @@ def llm_summary(report: Report, cases: list[CaseScore]) -> dict[str, Any]:
             "tokens_per_case": round(sum(c.llm_tokens for c in cases) / n, 1)}
 
 
+def references_json(rows: list[eval_refs.FileRefs], left: Counter[str]) -> dict[str, Any]:
+    """The reference metric per subdirectory and overall, and the names most often left."""
+    top = sorted(left.items(), key=lambda kv: (-kv[1], kv[0]))[:eval_refs.TOP_NAMES]
+    return {"directories": eval_refs.by_directory(rows),
+            "unconverted_names": [[n, c] for n, c in top],
+            "files": [r.to_json() for r in rows]}
+
+
 def results_json(cases: list[CaseScore], report: Report, cases_dir: str,
-                 validated: bool, today: str) -> dict[str, Any]:
+                 validated: bool, today: str,
+                 references: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
+        "references": references or {},
         "schema_version": SCHEMA_VERSION,
         "tool": "k2l-agent eval",
         "date": today,
@@ -351,6 +366,8 @@ def render_markdown(doc: dict[str, Any], command: str) -> str:
               f"LLM: pass@1 {llm['pass@1']:.0%}, pass@k {llm['pass@k']:.0%}, "
               f"{llm['tokens']} tokens ({llm['tokens_per_case']} per case)", ""]
     tiers = {f"tier {k}": v for k, v in doc["tiers"].items()} | {"all": doc["total"]}
+    if doc.get("references"):
+        lines += eval_refs.render(doc["references"])
     lines += ["## Per tier", ""] + render_table("tier", tiers) + [""]
     lines += ["## Per feature", ""] + render_table("feature", doc["features"]) + [""]
     for key, title in (("failure_reasons", "Top failure reasons"),
@@ -370,18 +387,18 @@ def render_markdown(doc: dict[str, Any], command: str) -> str:
 
 
 def _is_case(result: FileResult, text: str) -> bool:
-    return result.path.endswith(".py") and (HEADER.search(text[:4000]) is not None or
+    return result.path.endswith((".py", ".ipynb")) and (HEADER.search(text[:4000]) is not None or
                                             re.search(r"\b(keras|tensorflow)\b", text) is not None)
 
 
 def score_report(report: Report, cases_dir: Path, out_dir: Path,
-                 validated: bool) -> list[CaseScore]:
+                 validated: bool, sandbox: Sandbox | None = None) -> list[CaseScore]:
     root = cases_dir if cases_dir.is_dir() else cases_dir.parent
     scores: list[CaseScore] = []
     for result in sorted(report.files, key=lambda f: f.path):
         original = root / result.path
         try:
-            text = original.read_text(encoding="utf-8", errors="replace")
+            text = source_text(original)
         except OSError:
             continue
         if not _is_case(result, text):
@@ -389,32 +406,37 @@ def score_report(report: Report, cases_dir: Path, out_dir: Path,
         meta = read_header(text, result.path)
         converted = out_dir / result.path
         if validated and converted.exists():
-            result = _fill_equivalence(result, meta, original, converted)
+            result = _fill_equivalence(result, meta, original, converted, sandbox)
         scores.append(score_file(result, meta, converted if converted.exists() else None,
                                  validated))
     return scores
 
 
 def evaluate(cases: Path, out: Path, jobs: int, *, validate: bool = True,
-             llm_stage: Any = None, today: str | None = None) -> dict[str, Any]:
+             llm_stage: Any = None, today: str | None = None,
+             sandbox: str = "auto") -> dict[str, Any]:
     """Migrate ``cases`` into ``out/converted`` and score it; returns the results document."""
-    from agent.pipeline import Options, migrate
+    from agent.pipeline import Options, migrate, resolve_sandbox
     from agent.report import write_reports
 
     converted = out / "converted"
     if (converted / "report.json").exists():  # our own earlier output: start clean
         shutil.rmtree(converted)
     opts = Options(out=converted, force=True, jobs=jobs, validate=validate,
-                   llm=llm_stage is not None)
+                   llm=llm_stage is not None, sandbox=sandbox)
     report, _items, out_dir = migrate(cases, opts, llm_stage=llm_stage)
     write_reports(report, out_dir / "report.md", out_dir / "report.json")
-    scores = score_report(report, cases, out_dir, validate)
+    scores = score_report(report, cases, out_dir, validate, resolve_sandbox(opts))
+    root = cases if cases.is_dir() else cases.parent
+    rows, left = eval_refs.score_refs(root, out_dir,
+                                      [f.path for f in report.files if f.path.endswith(".py")],
+                                      run_smoke=validate, jobs=jobs)
     return results_json(scores, report, cases.name or str(cases), validate,
-                        today or date.today().isoformat())
+                        today or date.today().isoformat(), references_json(rows, left))
 
 
 def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
-             llm_cli: dict[str, Any] | None = None) -> int:
+             llm_cli: dict[str, Any] | None = None, sandbox: str = "auto") -> int:
     """CLI entry: 0 when it ran (whatever the scores), 2 on bad usage or a crashed migrate."""
     if not cases.exists():
         print(f"error: {cases}: no such directory or file", file=sys.stderr)
@@ -426,14 +448,20 @@ def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
     stage = None
     if llm_cli is not None:
         from agent.commands.migrate import _llm_stage
+        from agent.sandbox import SandboxError, resolve
 
-        stage, _notes = _llm_stage(llm_cli, cases, out / "converted")
+        try:
+            stage, _notes = _llm_stage(llm_cli, cases, out / "converted", resolve(sandbox))
+        except SandboxError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
-        doc = evaluate(cases, out, jobs, validate=validate, llm_stage=stage)
+        doc = evaluate(cases, out, jobs, validate=validate, llm_stage=stage, sandbox=sandbox)
     except Exception as exc:  # UsageError and anything the pipeline did not catch
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    command = f"k2l-agent eval {cases} --out {out} --jobs {jobs}" + (" --llm" if stage else "")
+    command = (f"k2l-agent eval {cases} --out {out} --jobs {jobs}" + (" --llm" if stage else "")
+               + ("" if validate else " --no-validate"))
     (out / "results.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n",
                                       encoding="utf-8")
     markdown = render_markdown(doc, command)
@@ -445,6 +473,9 @@ def run_eval(cases: Path, out: Path, jobs: int, *, validate: bool = True,
 
 def _print_tables(doc: dict[str, Any]) -> None:
     """The tier and feature tables on the terminal, as plain Markdown (readable and diffable)."""
+    refs = doc.get("references")
+    if refs:
+        print("\n".join(eval_refs.render(refs)))
     llm = doc["llm"]
     print("LLM: off" if not llm["enabled"] else
           f"LLM: pass@1 {llm['pass@1']:.0%} pass@k {llm['pass@k']:.0%}")

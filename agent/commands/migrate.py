@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from agent.pipeline import Options, UsageError, _Converted, migrate, unified_diff
-from agent.records import CheckResult
-from agent.report import exit_code, headline, render_markdown, write_reports
-from agent.rules.convert import convert_source
+from agent.pipeline import Options, UsageError, _Converted, migrate, resolve_sandbox, unified_diff
+from agent.records import CheckResult, Unmapped
+from agent.report import exit_code, exit_reasons, headline, render_markdown, write_reports
+from agent.rules.convert import Conversion, convert_source
 from agent.rules.fix_imports import keras_left
+from agent.rules.semantics import changes_semantics
+from agent.sandbox import Sandbox
 
 
 def _progress() -> Any:
@@ -33,17 +36,20 @@ def _changed(src: Path, base: str) -> frozenset[str]:
     return frozenset(p.resolve().relative_to(root.resolve()).as_posix() for p in files)
 
 
-def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path) -> tuple[Any, list[str]]:
-    """An LLM stage callable if an endpoint is configured, else None and why."""
-    from agent.llm.config import ConfigError, load_llm_config
+def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path,
+               sandbox: Sandbox | None = None) -> tuple[Any, list[str]]:
+    """An LLM stage callable if an endpoint is configured, else None and why; plus the notes
+    on repository settings that were ignored. The LLM's code runs in ``sandbox``."""
+    from agent.llm.config import ConfigError, load_llm_settings
 
     root = src if src.is_dir() else src.parent
     try:
-        config = load_llm_config(root, cli=cli)
+        config, ignored = load_llm_settings(root, cli=cli)
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     if not (config.api_key or config.base_url):
-        return None, ["LLM stage off: no endpoint configured (set OPENAI_API_KEY or --base-url)"]
+        return None, [*ignored, "LLM stage off: no endpoint configured (set OPENAI_API_KEY "
+                      "or --base-url)"]
     config = replace(config, cache_dir=report_dir,
                      trajectory_path=config.trajectory_path or report_dir / "trajectory.jsonl")
 
@@ -56,30 +62,33 @@ def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path) -> tuple[Any, l
         notes: list[str] = []
         for k, item in enumerate(items):
             pending = [u for u in item.result.unmapped if u.qualname]
+            if pending and item.entry.kind == "notebook":
+                notes.append(f"{item.entry.rel}: notebooks go through the rules only; "
+                             "the LLM stage works on .py files")
+                continue
             name = Path(item.entry.rel).name
 
             def check(code: str, n: str = name, rel: str = item.entry.rel
                       ) -> tuple[CheckResult, ...]:
-                return _check_llm_code(code, n, rel, validate_source)
+                return _check_llm_code(code, n, rel, partial(validate_source, sandbox=sandbox))
 
             source = item.text if item.text is not None else item.original
             if source is None or not pending:
                 continue
+            passes: list[Conversion] = []  # the rules passes the stage ran, in order
             outcome = run_llm_stage(
-                source, pending, config=config, validate=check,
+                source, item.result.unmapped, config=config, validate=check,
                 context=LLMContext(file=item.entry.rel, repo_root=root, client=client,
-                                   module_name=name, lookup=_lookup))
+                                   module_name=name, lookup=_lookup,
+                                   rules=partial(_rules_again, rel=item.entry.rel, log=passes)))
             notes += list(outcome.messages)
-            left = tuple(u for u in item.result.unmapped if u not in outcome.resolved)
             text, changes, recipes = outcome.source, item.result.changes, item.recipes
-            if outcome.resolved:
-                # a second rules pass: models that used the now-converted layers convert too
-                again = convert_source(outcome.source, item.entry.rel)
-                if again.changed and not again.error:
-                    text, recipes = again.source, tuple(again.recipes)
-                    changes = tuple(sorted({*changes, *again.changes}, key=lambda c: c.line))
-                    left = tuple(again.unmapped)
-            status = item.result.status if left else "converted"
+            left = outcome.unresolved
+            for again in passes:  # what the rules changed after the LLM's pieces counts too
+                recipes = tuple(again.recipes) or recipes
+                changes = tuple(sorted({*changes, *again.changes}, key=lambda c: c.line))
+            semantic = any(changes_semantics(w.message) for w in item.result.warnings)
+            status = item.result.status if left or semantic else "converted"
             # what is left and what changed must describe the text that is written
             items[k] = replace(item, text=text, recipes=recipes, result=replace(
                 item.result, unmapped=left, status=status, llm=outcome.stats, changes=changes,
@@ -90,7 +99,18 @@ def _llm_stage(cli: dict[str, Any], src: Path, report_dir: Path) -> tuple[Any, l
                 break
         return notes
 
-    return stage, []
+    return stage, list(ignored)
+
+
+def _rules_again(text: str, rel: str, log: list[Conversion]
+                 ) -> tuple[str, tuple[Unmapped, ...]] | None:
+    """The rules over a file the LLM stage changed: what they convert now, what is left."""
+    again = convert_source(text, rel)
+    if again.error:
+        return None
+    if again.changed:
+        log.append(again)
+    return (again.source if again.changed else text), tuple(again.unmapped)
 
 
 def _check_llm_code(code: str, name: str, rel: str, validate_source: Any
@@ -122,14 +142,15 @@ def _lookup(keras_name: str) -> str | None:
 
 def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, diff: bool,
                 report: Path | None, jobs: int, no_llm: bool, no_validate: bool,
-                changed_only: str | None, llm_cli: dict[str, Any]) -> int:
+                changed_only: str | None, llm_cli: dict[str, Any],
+                sandbox: str = "auto") -> int:
     try:
         only = _changed(src, changed_only) if changed_only else None
     except Exception as exc:  # ChangedFilesError and git failures: a usage problem
         print(f"error: {exc}", file=sys.stderr)
         return 2
     opts = Options(out=out, in_place=in_place, force=force, diff=diff, jobs=jobs,
-                   validate=not no_validate, only=only)
+                   validate=not no_validate, only=only, sandbox=sandbox)
     stage = None
     notes: list[str] = []
     try:
@@ -137,7 +158,7 @@ def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, dif
 
         report_dir = report.parent if report is not None else output_dir(src, opts)
         if not no_llm and not diff:
-            stage, notes = _llm_stage(llm_cli, src, report_dir)
+            stage, notes = _llm_stage(llm_cli, src, report_dir, resolve_sandbox(opts))
         opts = replace(opts, llm=stage is not None)
         progress = _progress()
         if progress is not None:
@@ -163,5 +184,7 @@ def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, dif
     write_reports(result, md, json_path)
     print(render_markdown(result))
     print(f"report: {md} and {json_path}", file=sys.stderr)
+    if reasons := exit_reasons(result):
+        print(f"exit status 1: {', '.join(reasons)}", file=sys.stderr)
     return exit_code(result)
 

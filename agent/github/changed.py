@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-PYTHON_SUFFIXES = (".py",)
+PYTHON_SUFFIXES = (".py", ".ipynb")
 GIT_TIMEOUT_S = 120
 
 

@@ -44,13 +44,16 @@ class LinkTarget:
     head_sha: str | None = None
     server_url: str = "https://github.com"
 
-    def location(self, path: str, line: int) -> str:
-        """``path:line`` as a link to the PR head, or plain text when the head is unknown."""
-        label = escape(f"{path}:{line}" if line > 0 else path)
+    def location(self, path: str, line: int, cell: int = 0) -> str:
+        """``path:line`` (``nb.ipynb:cell N:line M`` in a notebook) as a link to the PR head,
+        or plain text when the head is unknown. Notebook links go to the file: GitHub's
+        rendered notebooks have no line anchors."""
+        at = f"cell {cell}:{line}" if cell > 0 else str(line)
+        label = escape(f"{path}:{at}" if line > 0 else path)
         if not (self.repo and self.head_sha):
             return label
         url = f"{self.server_url.rstrip('/')}/{self.repo}/blob/{self.head_sha}/{quote(path)}"
-        if line > 0:
+        if line > 0 and cell <= 0:
             url += f"#L{line}"
         return f"[{label}]({url})"
 
@@ -141,7 +144,8 @@ def attention_items(f: Mapping[str, Any], links: LinkTarget) -> list[str]:
     if f.get("status") == "failed" and f.get("reason"):
         items.append(f"- {escape(f['status'])}: {escape(f['reason'])}")
     for u in _items(f, "unmapped"):
-        where = links.location(str(u.get("file") or path), _int(u.get("line")))
+        where = links.location(str(u.get("file") or path), _int(u.get("line")),
+                               _int(u.get("cell")))
         inside = f" (in {code(u['qualname'])})" if u.get("qualname") else ""
         items.append(
             f"- unmapped {code(u.get('keras_name', '?'))} at {where}{inside}: "
@@ -153,10 +157,10 @@ def attention_items(f: Mapping[str, Any], links: LinkTarget) -> list[str]:
             items.append(f"- check **{escape(c.get('name', '?'))}** failed{msg}")
             items.extend(_diagnostic_lines(c, path))
     for w in _items(f, "warnings"):
-        where = links.location(path, _int(w.get("line")))
+        where = links.location(path, _int(w.get("line")), _int(w.get("cell")))
         items.append(f"- warning at {where}: {escape(w.get('message', ''))}")
     for k in _items(f, "keras_deps_left"):
-        where = links.location(path, _int(k.get("line")))
+        where = links.location(path, _int(k.get("line")), _int(k.get("cell")))
         items.append(
             f"- Keras left at {where}: {code(k.get('name', '?'))} — {escape(k.get('why', ''))}"
         )

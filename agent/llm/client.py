@@ -165,6 +165,8 @@ class LLMClient:
         meta: dict[str, Any] | None = None,
     ) -> ChatReply:
         """One completion. Raises LLMUnavailable, BudgetExceeded or LLMRequestError."""
+        if tools and self.tools_supported and self.cache.get(self._no_tools_key()) is not None:
+            self.tools_supported = False  # learnt in an earlier run: replay it the same way
         if not self.tools_supported:
             tools, tool_choice = None, None
         key = cache_key(self.config.model, messages, self._key_tools(tools, tool_choice))
@@ -185,6 +187,7 @@ class LLMClient:
             self.trajectory.append("event", **(meta or {}), message="endpoint rejected tools; continuing without")
             reply = self._request(messages, None, None)
             self.cache.put(cache_key(self.config.model, messages, None), reply.to_json())
+            self.cache.put(self._no_tools_key(), {"tools_rejected": True})
         self.calls += 1
         self.tokens_used += reply.tokens
         self.cost_usd += (
@@ -195,6 +198,11 @@ class LLMClient:
         self.trajectory.append("exchange", **(meta or {}), messages=messages, tools=bool(tools),
                                reply=reply.to_json(), cached=False)
         return reply
+
+    def _no_tools_key(self) -> str:
+        """Where the cache remembers that the model's endpoint rejects tool calling (keyed like
+        the replies: on the model, not the URL)."""
+        return cache_key(self.config.model, [{"role": "k2l", "content": "tools rejected"}], None)
 
     @staticmethod
     def _key_tools(tools: list[dict[str, Any]] | None, tool_choice: str | None) -> Any:

@@ -1,9 +1,16 @@
 """Settings of the LLM stage and where they come from.
 
-Precedence, lowest first: defaults < ``[tool.k2l]`` in ``pyproject.toml`` < ``k2l.toml`` (both
-in the project root; the dedicated file is the more specific one) < environment
-(``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``K2L_MODEL``) < CLI flags. A CLI value of ``None``
-means "flag not given", so a flag only wins when the user typed it.
+Precedence, lowest first: defaults < the repository (``[tool.k2l]`` in ``pyproject.toml`` <
+``k2l.toml``) < the user's own file (``$K2L_CONFIG``, else
+``$XDG_CONFIG_HOME/k2l-agent/config.toml``, else ``~/.config/k2l-agent/config.toml``) <
+environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``K2L_MODEL``) < CLI flags. A CLI value
+of ``None`` means "flag not given", so a flag only wins when the user typed it.
+
+The repository being migrated is not trusted (it may come from a stranger's pull request):
+it may set conversion options only (``REPO_KEYS``), and lower the budgets (``REPO_BUDGETS``)
+but never raise them. Where the user's key is sent (``base_url``), the key itself, prices and
+every path are taken from the user's file, environment or flags only; a repository value for
+them is ignored with a note for the report.
 """
 
 from __future__ import annotations
@@ -48,6 +55,12 @@ class LLMConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(LLMConfig)}
 _ENV = {"OPENAI_API_KEY": "api_key", "OPENAI_BASE_URL": "base_url", "K2L_MODEL": "model"}
+# What a repository's own k2l.toml / [tool.k2l] may set: how to convert, not where to send
+# the user's key, what it costs or where files go.
+REPO_KEYS: frozenset[str] = frozenset({
+    "model", "timeout_s", "max_retries", "max_format_retries", "http_retries", "backoff_s",
+    "max_tool_calls", "use_tools", "use_cache"})
+REPO_BUDGETS: frozenset[str] = frozenset({"max_tokens_total", "max_cost_usd"})  # lower only
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
@@ -103,23 +116,62 @@ def _layer(table: Mapping[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
-def load_llm_config(
+def user_config_path(environ: Mapping[str, str]) -> Path | None:
+    """The user's own configuration file, from ``environ`` (None when it names none)."""
+    if environ.get("K2L_CONFIG"):
+        return Path(environ["K2L_CONFIG"]).expanduser()
+    if environ.get("XDG_CONFIG_HOME"):
+        return Path(environ["XDG_CONFIG_HOME"]) / "k2l-agent" / "config.toml"
+    if environ.get("HOME"):
+        return Path(environ["HOME"]) / ".config" / "k2l-agent" / "config.toml"
+    return None
+
+
+def _repository(project_root: Path) -> list[tuple[dict[str, Any], str]]:
+    """The repository's raw tables, lowest precedence first."""
+    tables: list[tuple[dict[str, Any], str]] = []
+    pyproject = project_root / "pyproject.toml"
+    if pyproject.is_file():
+        k2l = _read_toml(pyproject).get("tool", {}).get("k2l", {})
+        if isinstance(k2l, dict):
+            tables.append((k2l, f"{pyproject} [tool.k2l]"))
+    k2l_toml = project_root / "k2l.toml"
+    if k2l_toml.is_file():
+        tables.append((_read_toml(k2l_toml), str(k2l_toml)))
+    return tables
+
+
+def _untrusted(table: Mapping[str, Any], source: str,
+               notes: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Conversion options and budgets of a repository table; the rest ignored with a note."""
+    allowed = {k: v for k, v in table.items() if k.replace("-", "_") in REPO_KEYS}
+    budgets = {k: v for k, v in table.items() if k.replace("-", "_") in REPO_BUDGETS}
+    for key in sorted(table):
+        name = key.replace("-", "_")
+        if name in _FIELDS and name not in REPO_KEYS | REPO_BUDGETS:
+            notes.append(f"{source}: {key} ignored: the repository may not set it (use your "
+                         "own config file, the environment or a flag)")
+    return _layer(allowed, source), _layer(budgets, source)
+
+
+def load_llm_settings(
     project_root: Path | None = None,
     env: Mapping[str, str] | None = None,
     cli: Mapping[str, Any] | None = None,
-) -> LLMConfig:
-    """Merge every source into one :class:`LLMConfig` (see the module docstring)."""
-    values: dict[str, Any] = {}
-    if project_root is not None:
-        pyproject = project_root / "pyproject.toml"
-        if pyproject.is_file():
-            k2l = _read_toml(pyproject).get("tool", {}).get("k2l", {})
-            if isinstance(k2l, dict):
-                values.update(_layer(k2l, f"{pyproject} [tool.k2l]"))
-        k2l_toml = project_root / "k2l.toml"
-        if k2l_toml.is_file():
-            values.update(_layer(_read_toml(k2l_toml), str(k2l_toml)))
+) -> tuple[LLMConfig, tuple[str, ...]]:
+    """Merge every source into one :class:`LLMConfig`, and the notes for the report about
+    repository values that were ignored (see the module docstring)."""
     environ = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    budgets: dict[str, Any] = {}
+    notes: list[str] = []
+    for table, source in _repository(project_root) if project_root is not None else []:
+        allowed, lowered = _untrusted(table, source, notes)
+        values.update(allowed)
+        budgets.update(lowered)
+    user = user_config_path(environ)
+    if user is not None and user.is_file():
+        values.update(_layer(_read_toml(user), str(user)))
     for var, name in _ENV.items():
         if environ.get(var):
             values[name] = _coerce(name, environ[var], f"environment {var}")
@@ -129,4 +181,22 @@ def load_llm_config(
             raise ConfigError(f"command line: unknown LLM option {key!r}")
         if value is not None:
             values[name] = _coerce(name, value, f"command line --{name.replace('_', '-')}")
-    return LLMConfig(**values)
+    for name, value in budgets.items():  # the user's own value, when given, wins anyway
+        default = _FIELDS[name].default
+        if name in values:
+            continue
+        if value is not None and (default is None or value <= default):
+            values[name] = value
+        else:
+            notes.append(f"repository {name} = {value!r} ignored: a repository may lower a "
+                         f"budget, not raise it (default {default!r} kept)")
+    return LLMConfig(**values), tuple(notes)
+
+
+def load_llm_config(
+    project_root: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cli: Mapping[str, Any] | None = None,
+) -> LLMConfig:
+    """:func:`load_llm_settings` without the notes."""
+    return load_llm_settings(project_root, env, cli)[0]

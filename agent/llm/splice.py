@@ -1,17 +1,18 @@
 """Put the LLM's code into the converted file by name, and remember which lines it wrote.
 
-The reply must hold exactly one fenced python block (parsed with libcst, so a reply that
-does not parse is a format error and is asked again). Its top-level class or function with
-the target's name replaces the original; for a dotted qualname (``GAN.train_step``) the
+The code comes from :func:`agent.llm.extract.extract_piece`. Its top-level class or function
+with the target's name replaces the original (keeping the original's parameters, or the
+callers break: a changed signature is a format error with the parameters named); for a dotted qualname (``GAN.train_step``) the
 method is replaced inside its class, and new methods it brings (``training_step``) are added
 next to it. Definitions the reply repeats from rule-written code are *not* taken: the LLM
-only rewrites code it wrote. The spliced line ranges are returned so a failing check can be
+only rewrites code it wrote. Of the rest of the reply only what the piece uses is taken (its
+helpers, constants and imports): usage examples, tests and ``__main__`` blocks are dropped.
+The spliced line ranges are returned so a failing check can be
 attributed to the LLM (repair) or to the rules (a rule bug).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,16 +22,12 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)```", re.S)
-_PY_LANGS = {"python", "py", "python3", ""}
+from agent.llm.extract import FormatError
+
 _KERAS_ROOTS = {"keras", "tensorflow", "tf_keras"}
 TODO_MARK = "TODO(k2l)"
 
 Def = cst.FunctionDef | cst.ClassDef
-
-
-class FormatError(ValueError):
-    """The reply cannot be used as code (no block, several blocks, syntax error, wrong name)."""
 
 
 class SpliceError(ValueError):
@@ -42,20 +39,6 @@ class SpliceResult:
     source: str
     regions: tuple[tuple[int, int], ...]  # 1-based inclusive line ranges the LLM wrote
     ignored: tuple[str, ...] = ()  # names in the reply that were not taken, and why
-
-
-def extract_code(reply: str) -> str:
-    """The single python block of a reply, checked to parse."""
-    blocks = [body for lang, body in _FENCE.findall(reply) if lang.lower() in _PY_LANGS]
-    if not blocks:
-        raise FormatError("the reply has no ```python code block")
-    if len(blocks) > 1:
-        raise FormatError(f"the reply has {len(blocks)} code blocks; exactly one is expected")
-    try:
-        cst.parse_module(blocks[0])
-    except cst.ParserSyntaxError as exc:
-        raise FormatError(f"the code block does not parse: {exc}") from None
-    return str(blocks[0])
 
 
 def _name(node: cst.CSTNode) -> str | None:
@@ -106,12 +89,17 @@ def _new_assignments(stmt: cst.BaseStatement, taken: set[str]) -> list[str] | No
     return names
 
 
-def _queue_imports(ctx: CodemodContext, reply: cst.Module, ignored: list[str]) -> None:
+def _queue_imports(ctx: CodemodContext, reply: cst.Module, ignored: list[str], used: set[str]) -> None:
+    """The reply's imports that bind a name the file now uses (unused ones would fail ruff)."""
     for stmt in _imports(reply):
         for small in stmt.body:
             if isinstance(small, cst.Import):
                 for alias in small.names:
                     asname = alias.asname.name if alias.asname else None
+                    bound = get_full_name_for_node(asname) if asname else (
+                        get_full_name_for_node(alias.name) or "").split(".")[0]
+                    if bound not in used:
+                        continue
                     AddImportsVisitor.add_needed_import(
                         ctx,
                         get_full_name_for_node(alias.name) or "",
@@ -123,8 +111,13 @@ def _queue_imports(ctx: CodemodContext, reply: cst.Module, ignored: list[str]) -
                 if isinstance(small.names, cst.ImportStar):
                     ignored.append(f"from {module} import * (star imports are not merged)")
                     continue
+                if module == "__future__":
+                    continue
                 for alias in small.names:
                     asname = alias.asname.name if alias.asname else None
+                    bound = get_full_name_for_node(asname) if asname else get_full_name_for_node(alias.name)
+                    if bound not in used:
+                        continue
                     AddImportsVisitor.add_needed_import(
                         ctx,
                         module or "",
@@ -132,6 +125,56 @@ def _queue_imports(ctx: CodemodContext, reply: cst.Module, ignored: list[str]) -
                         get_full_name_for_node(asname) if asname else None,
                         relative,
                     )
+
+
+class _Names(cst.CSTVisitor):
+    """Names a node reads or binds (attribute names after a dot are not names)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+
+def _used(node: cst.CSTNode) -> set[str]:
+    visitor = _Names()
+    node.visit(visitor)
+    return visitor.names
+
+
+def _reachable(reply: cst.Module, top: str, method: str, reply_defs: dict[str, Def]) -> set[str]:
+    """Top-level names of the reply the piece needs, transitively (its helpers, constants)."""
+    by_name: dict[str, cst.CSTNode] = {}
+    for stmt in reply.body:
+        name = _name(stmt)
+        if name is not None:
+            by_name.setdefault(name, stmt)
+        else:
+            for target in _new_assignments(stmt, set()) or ():
+                by_name.setdefault(target, stmt)
+    roots: list[cst.CSTNode] = []
+    if top in reply_defs:
+        roots.append(reply_defs[top])
+    if method:
+        roots += [d for d in reply_defs.values() if _takes_self(d)]
+    seen: set[str] = set()
+    while roots:
+        for name in _used(roots.pop()) & set(by_name):
+            if name not in seen:
+                seen.add(name)
+                roots.append(by_name[name])
+    return seen
 
 
 def _drop_unused_keras_imports(module: cst.Module) -> cst.Module:
@@ -168,6 +211,44 @@ def _insertion_index(body: Sequence[cst.BaseStatement]) -> int:
     return index
 
 
+def _params(node: Def) -> tuple[list[str], list[str], bool] | None:
+    """(parameter names, required ones, takes **kwargs) of a function or a class's __init__."""
+    if isinstance(node, cst.ClassDef):
+        init = _defs(node.body.body).get("__init__")
+        if not isinstance(init, cst.FunctionDef):
+            return None
+        node = init
+    assert isinstance(node, cst.FunctionDef)
+    p = node.params
+    named = [*p.posonly_params, *p.params, *p.kwonly_params]
+    names = [x.name.value for x in named if x.name.value not in ("self", "cls")]
+    required = [x.name.value for x in named if x.default is None and x.name.value not in ("self", "cls")]
+    return names, required, isinstance(p.star_kwarg, cst.Param)
+
+
+def _signature_change(old: Def, new: Def) -> str | None:
+    """Why ``new`` cannot be called the way the file calls ``old``, if it cannot."""
+    before, after = _params(old), _params(new)
+    kind = "__init__ of " if isinstance(old, cst.ClassDef) else ""
+    if before is None and after is None:
+        return None
+    old_names, _, _ = before if before is not None else ([], [], True)
+    new_names, new_required, new_kwargs = after if after is not None else ([], [], False)
+    missing = [n for n in old_names if n not in new_names and not new_kwargs]
+    added = [n for n in new_required if n not in old_names]
+    if not missing and not added:
+        return None
+    name = old.name.value
+    parts = []
+    if missing:
+        parts.append(f"drops the parameter(s) {', '.join(missing)}")
+    if added:
+        parts.append(f"adds the required parameter(s) {', '.join(added)} that callers do not pass "
+                     "(give them defaults, or create the weights lazily)")
+    return (f"the {kind}`{name}` in the reply {' and '.join(parts)}; the rest of the file calls "
+            f"`{name}` with the original parameters ({', '.join(old_names) or 'none'}), so keep them")
+
+
 def _top_level(lines: int) -> tuple[cst.EmptyLine, ...]:
     return tuple(cst.EmptyLine() for _ in range(lines))
 
@@ -192,14 +273,19 @@ def splice(source: str, code: str, qualname: str) -> SpliceResult:
     written_top: set[str] = set()  # top-level names the LLM wrote
     written_methods: set[str] = set()
 
-    # Helpers: new top-level definitions and constants go just before the piece.
+    # Helpers: new top-level definitions and constants the piece uses go just before it;
+    # usage examples, tests, ``__main__`` blocks and code the file already has are dropped.
+    wanted = _reachable(reply, top, method, reply_defs)
     for stmt in reply.body:
         name = _name(stmt)
         if name is not None:
             if name == top or (method and top not in reply_defs and _takes_self(stmt)):
                 continue
             if name in taken:
-                ignored.append(f"{name} (already in the converted file; rule-written code is kept)")
+                if name in wanted:
+                    ignored.append(f"{name} (already in the converted file; rule-written code is kept)")
+                continue
+            if name not in wanted:
                 continue
             helpers.append(stmt.with_changes(leading_lines=_top_level(2)))
             written_top.add(name)
@@ -207,11 +293,9 @@ def splice(source: str, code: str, qualname: str) -> SpliceResult:
             continue
         else:
             names = _new_assignments(stmt, taken)
-            if names:
+            if names and set(names) & wanted:
                 helpers.append(stmt)
                 written_top.update(names)
-            else:
-                ignored.append(f"line {cst.Module(body=[stmt]).code.strip()[:60]!r} (not a definition)")
 
     body: list[cst.BaseStatement] = list(target.body)
     index = next((i for i, s in enumerate(body) if _name(s) == top), None)
@@ -226,6 +310,9 @@ def splice(source: str, code: str, qualname: str) -> SpliceResult:
         else:
             old = body[index]
             assert isinstance(old, (cst.FunctionDef, cst.ClassDef))
+            problem = _signature_change(old, new_def)
+            if problem:
+                raise FormatError(problem)
             new_def = new_def.with_changes(leading_lines=_strip_todo(old.leading_lines))
             body[index : index + 1] = [*helpers, new_def]
         written_top.add(top)
@@ -251,7 +338,7 @@ def splice(source: str, code: str, qualname: str) -> SpliceResult:
             raise FormatError(f"the reply defines no method for {qualname} (nor a new method of {top})")
         members = list(cls.body.body)
         at = next((i for i, s in enumerate(members) if _name(s) == method), None)
-        old_lines: list[cst.EmptyLine] = [cst.EmptyLine()]
+        old_lines: list[cst.EmptyLine] = [cst.EmptyLine(indent=False)]
         if at is None:
             at = len(members)
             span = 0
@@ -261,7 +348,7 @@ def splice(source: str, code: str, qualname: str) -> SpliceResult:
             old_lines = _strip_todo(old_member.leading_lines)
             span = 1
         placed = [
-            m.with_changes(leading_lines=old_lines if i == 0 else [cst.EmptyLine()])
+            m.with_changes(leading_lines=old_lines if i == 0 else [cst.EmptyLine(indent=False)])
             for i, m in enumerate(new_methods)
         ]
         members[at : at + span] = placed
@@ -270,7 +357,7 @@ def splice(source: str, code: str, qualname: str) -> SpliceResult:
 
     module = target.with_changes(body=body)
     ctx = CodemodContext()
-    _queue_imports(ctx, reply, ignored)
+    _queue_imports(ctx, reply, ignored, _used(module))
     module = AddImportsVisitor(ctx).transform_module(module)
     module = _drop_unused_keras_imports(module)
     regions = _regions(module, target, top, written_top, written_methods)

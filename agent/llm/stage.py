@@ -26,12 +26,16 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.llm.client import BudgetExceeded, ChatReply, LLMClient, LLMRequestError, LLMUnavailable
 from agent.llm.config import LLMConfig
-from agent.llm.splice import FormatError, SpliceError, SpliceResult, extract_code, splice
-from agent.llm.tools import ToolBox
+from agent.llm.extract import FormatError, extract_piece
+from agent.llm.imports import complete_imports
+from agent.llm.splice import SpliceError, SpliceResult, splice
+from agent.llm.tools import TOOL_SPECS, ToolBox
 from agent.records import CheckResult, Diagnostic, LLMStats, Unmapped
 
 Validator = Callable[[str], Sequence[CheckResult]]
 Lookup = Callable[[str], "str | None"]
+# converted text -> (text after the rules, what is still unmapped), or None if they failed
+Rules = Callable[[str], "tuple[str, Sequence[Unmapped]] | None"]
 Message = dict[str, Any]
 
 MAX_CONTEXT_CHARS = 12_000
@@ -51,6 +55,7 @@ class LLMContext:
     lookup: Lookup | None = None  # Keras name -> table entry text (the rules' tables)
     client: LLMClient | None = None  # share one per run: the budgets are per run
     module_name: str = "converted.py"  # the file name the validator reports diagnostics under
+    rules: Rules | None = None  # the rules entry point, run again after each accepted piece
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,19 @@ class LLMOutcome:
     status: Literal["converted", "partial"]
     messages: tuple[str, ...]
     llm_unavailable: bool = False  # the endpoint is gone: the caller can skip the stage from now on
+
+
+TOOL_NAMES = frozenset(spec["function"]["name"] for spec in TOOL_SPECS)
+
+
+def _call_code(arguments: str) -> str | None:
+    """The ``code`` argument of a tool call, if it has one."""
+    try:
+        args = json.loads(arguments or "{}")
+    except ValueError:
+        return None
+    value = args.get("code") if isinstance(args, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
 
 
 class _PieceFailed(Exception):
@@ -128,9 +146,15 @@ class _Stage:
         self.notes: list[str] = []
 
     # -- talking to the model -------------------------------------------------------------
-    def _ask(self, messages: list[Message], toolbox: ToolBox, meta: dict[str, Any]) -> ChatReply:
-        """One answer; tool calls in between are executed and sent back, bounded."""
+    def _ask(
+        self, messages: list[Message], toolbox: ToolBox, meta: dict[str, Any]
+    ) -> tuple[ChatReply, str | None]:
+        """One answer, and the last code the model handed to a tool (models that checked their
+        code with ``run_checks`` often end with "it passes" and no code; models that "submit"
+        through a tool we do not have mean that code as the answer). Tool calls in between are
+        executed and sent back, bounded."""
         use_tools = self.config.use_tools and self.client.tools_supported
+        tool_code: str | None = None
         for i in range(self.config.max_tool_calls + 1):
             tools = toolbox.specs() if use_tools and self.client.tools_supported else None
             last = i == self.config.max_tool_calls
@@ -143,15 +167,33 @@ class _Stage:
                 self.calls += 1
                 self.tokens += reply.tokens
             if not reply.tool_calls or not tools:
-                return reply
+                return reply, tool_code
+            submitted = [c for c in reply.tool_calls if c.name not in TOOL_NAMES and _call_code(c.arguments)]
+            if submitted:
+                return reply, _call_code(submitted[-1].arguments)
             messages.append(reply.assistant_message())
             for call in reply.tool_calls:
+                if call.name == "run_checks":
+                    tool_code = _call_code(call.arguments) or tool_code
                 result = toolbox.call(call.name, call.arguments)
                 self.client.trajectory.append(
                     "tool", **meta, name=call.name, arguments=call.arguments, result=result
                 )
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-        return reply
+        return reply, tool_code
+
+    def _code(self, base: str, reply: str, qualname: str, tool_code: str | None) -> SpliceResult:
+        """Reply text (or the code it last checked with a tool) → the spliced file."""
+        try:
+            code = extract_piece(reply, qualname, base)
+        except FormatError:
+            if tool_code is None:
+                raise
+            code = extract_piece(f"```python\n{tool_code}\n```", qualname, base)
+        code, fixes = complete_imports(code, base)
+        for fix in fixes:
+            self.notes.append(f"{self.context.file}: {qualname}: {fix} (the reply used it without importing)")
+        return splice(base, code, qualname)
 
     # -- prompts --------------------------------------------------------------------------
     def _first_prompt(self, source: str, qualname: str, records: Sequence[Unmapped]) -> str:
@@ -265,7 +307,7 @@ class _Stage:
     def _run_checks_tool(self, base: str, qualname: str, pending: Sequence[str]) -> Callable[[str], str]:
         def run(code: str) -> str:
             try:
-                attempt = splice(base, code, qualname)
+                attempt = splice(base, complete_imports(code, base)[0], qualname)
             except (FormatError, SpliceError) as exc:
                 return json.dumps({"passed": False, "error": str(exc)})
             failing = self._failures(attempt.source)
@@ -297,10 +339,13 @@ class _Stage:
         while True:
             round_ += 1
             meta = {"file": self.context.file, "qualname": qualname, "round": round_, "purpose": purpose}
-            reply = self._ask(messages, toolbox, meta)
+            reply, tool_code = self._ask(messages, toolbox, meta)
             messages.append(reply.assistant_message())
+            if reply.tool_calls:  # answered through a tool: the history must answer the call
+                messages += [{"role": "tool", "tool_call_id": c.id, "content": "received"}
+                             for c in reply.tool_calls]
             try:
-                attempt = splice(base, extract_code(reply.content), qualname)
+                attempt = self._code(base, reply.content, qualname, tool_code)
             except SpliceError as exc:
                 raise _PieceFailed(str(exc)) from exc
             except FormatError as exc:
@@ -365,59 +410,80 @@ def run_llm_stage(
     validate: Validator,
     context: LLMContext,
 ) -> LLMOutcome:
-    """Write every unmapped piece with the LLM; never raises, never loses the original."""
+    """Write every unmapped piece with the LLM; never raises, never loses the original.
+
+    After each accepted piece the rules run again (``context.rules``): code that only waited
+    for that piece (the model that uses a custom layer) converts by rules, and only what is
+    still unmapped goes to the model next.
+    """
     client = context.client if context.client is not None else LLMClient(config)
     stage = _Stage(config, validate, context, client)
     source = converted_source
+    left: list[Unmapped] = list(unmapped)  # what is unmapped in ``source`` now
     resolved: list[Unmapped] = []
-    unresolved: list[Unmapped] = []
     messages: list[str] = []
-    stopped: str | None = None
+    attempted: set[str] = set()
     unavailable = False
-    groups = _groups(unmapped)
-    todo = [q for q, _ in groups if q]
-    for qualname, records in groups:
-        if not qualname:
-            unresolved.extend(records)
-            messages.append(
-                f"{context.file}: {len(records)} construct(s) outside any class or function "
-                "cannot be handed to the LLM; left for the user"
-            )
-            continue
-        todo.remove(qualname)
-        if stopped is not None:
-            unresolved.extend(records)
-            continue
+    outside = [r for r in left if not r.qualname]
+    if outside:
+        messages.append(
+            f"{context.file}: {len(outside)} construct(s) outside any class or function "
+            "cannot be handed to the LLM; left for the user"
+        )
+    while True:
+        todo = [(q, rs) for q, rs in _groups(left) if q and q not in attempted]
+        if not todo:
+            break
+        qualname, records = todo[0]
+        attempted.add(qualname)
         try:
-            source = stage.convert_piece(source, qualname, records, pending=todo)
-            resolved.extend(records)
-        except _PieceFailed as exc:
-            unresolved.extend(records)
+            source = stage.convert_piece(source, qualname, records, pending=[q for q, _ in todo[1:]])
+        except (_PieceFailed, LLMRequestError) as exc:
             messages.append(f"{context.file}: {qualname}: left as it was: {exc}")
-        except LLMRequestError as exc:
-            unresolved.extend(records)
-            messages.append(f"{context.file}: {qualname}: left as it was: {exc}")
+            continue
         except _StopFile as exc:
-            unresolved.extend(records)
             messages.append(str(exc))
-            stopped = "rule bug"
+            break
         except LLMUnavailable as exc:
-            unresolved.extend(records)
             unavailable = True
-            stopped = "unavailable"
             messages.append(f"{exc}; continuing with rules only")
+            break
         except BudgetExceeded as exc:
-            unresolved.extend(records)
-            stopped = "budget"
             messages.append(f"{context.file}: LLM budget stopped the stage ({exc}); "
                             f"{qualname} and the pieces after it are left for the user")
+            break
+        except Exception as exc:  # an odd answer or endpoint must never cost the file
+            messages.append(f"{context.file}: {qualname}: left as it was: the LLM stage failed "
+                            f"({type(exc).__name__}: {exc})")
+            continue
+        resolved.extend(records)
+        left = [r for r in left if r.qualname != qualname]
+        source, left = _rules_again(source, left, context, messages)
     messages.extend(stage.notes)
     return LLMOutcome(
         source=source,
         stats=stage.stats(),
         resolved=tuple(resolved),
-        unresolved=tuple(unresolved),
-        status="partial" if unresolved else "converted",
+        unresolved=tuple(left),
+        status="partial" if left else "converted",
         messages=tuple(messages),
         llm_unavailable=unavailable,
     )
+
+
+def _rules_again(
+    source: str, left: list[Unmapped], context: LLMContext, messages: list[str]
+) -> tuple[str, list[Unmapped]]:
+    """The rules over the file with the accepted piece; their view of what is left wins."""
+    if context.rules is None:
+        return source, left
+    try:
+        again = context.rules(source)
+    except Exception as exc:  # a rule crash must not lose the accepted piece
+        messages.append(f"{context.file}: the rules failed on the file after the LLM's piece "
+                        f"({type(exc).__name__}: {exc}); continuing without a rules pass")
+        return source, left
+    if again is None:
+        return source, left
+    text, still = again
+    return text, list(still)

@@ -132,6 +132,14 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.warnings += tres.warnings
         out.unmapped += tres.unmapped
     code = mres.code() if module is mres.module else module.code
+    try:
+        from agent.rules.training.utilities import inline_utilities
+    except ImportError:  # the training rules are optional at this stage
+        inline_utilities = None  # type: ignore[assignment]
+    if inline_utilities is not None:
+        inlined = inline_utilities(code, imports)
+        code = inlined.code or code
+        out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
     if out.changes:
         code = wrap_new_lines(code, source)
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))

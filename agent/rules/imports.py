@@ -27,7 +27,8 @@ _CANONICAL_EXACT = {"tensorflow.keras": "keras", "tf_keras": "keras", "keras.api
 _LAYER_SUBMODULES = (
     "core", "convolutional", "pooling", "recurrent", "normalization", "merge", "embeddings",
     "advanced_activations", "wrappers", "noise", "reshaping", "attention", "activation",
-    "preprocessing", "regularization", "rnn", "merging",
+    "preprocessing", "regularization", "rnn", "merging", "cudnn_recurrent",
+    "convolutional_recurrent",
 )
 _ALIASES = {
     "keras.models.Sequential": "keras.Sequential",

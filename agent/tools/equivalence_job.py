@@ -1,8 +1,10 @@
 """Subprocess entry for the equivalence check of ``migrate``: Keras is imported once per run.
 
-Input (stdin, JSON): a list of jobs {original, converted, class_name, var, function,
-original_code}. Output (stdout, JSON): one {status, message} per job. A job whose original
-cannot be built offline is ``not_run`` with the reason, never a failure.
+Always started through ``agent/sandbox.py`` (``pipeline.run_equivalence_jobs``), which sets
+its memory, CPU and process limits. Input (stdin, JSON): a list of jobs {original, converted,
+class_name, var, function, original_code}. Output (stdout, JSON): one {status, message} per
+job. A job whose original cannot be built offline is ``not_run`` with the reason, never a
+failure; an allocation past the memory limit says "memory limit exceeded".
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import sys
 import traceback
 from pathlib import Path
 from typing import Any
+
+from agent.sandbox import memory_hit
 
 
 def _original(job: dict[str, Any]) -> Any:
@@ -35,18 +39,29 @@ def _converted(job: dict[str, Any]) -> Any:
     return getattr(module, job["class_name"])()
 
 
+def _memory(exc: BaseException) -> bool:
+    """RLIMIT_AS (set by agent/sandbox.py) surfaces as MemoryError or torch's allocator error."""
+    return isinstance(exc, MemoryError) or memory_hit(str(exc))
+
+
 def run(job: dict[str, Any]) -> dict[str, str]:
     from agent.equivalence import compare
 
     try:
         original = _original(job)
     except Exception as exc:  # noqa: BLE001 - any failure to build the original is "not run"
+        if _memory(exc):
+            return {"status": "not_run", "message": "memory limit exceeded while building the "
+                    f"original: {type(exc).__name__}: {str(exc)[:300]}"}
         return {"status": "not_run", "message": f"original not buildable offline: "
                 f"{type(exc).__name__}: {exc}"}
     try:
         converted = _converted(job)
         result = compare(original, converted)
     except Exception as exc:  # noqa: BLE001
+        if _memory(exc):
+            return {"status": "failed", "message": "memory limit exceeded: "
+                    f"{type(exc).__name__}: {str(exc)[:300]}"}
         tb = traceback.format_exc(limit=3)
         return {"status": "failed", "message": f"{type(exc).__name__}: {exc}\n{tb}"}
     return {"status": "passed" if result.passed else "failed",

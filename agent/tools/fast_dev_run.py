@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from agent import sandbox as sandboxes
 from agent.records import CheckResult, CheckStatus, Diagnostic
 
 TOOL = "fast_dev_run"
@@ -28,7 +29,6 @@ KILL_GRACE_S = 10.0
 STARTUP_TIMEOUT_S = 180.0
 STDERR_TAIL_CHARS = 2000
 _STATUSES: dict[str, CheckStatus] = {"passed": "passed", "failed": "failed", "not_run": "not_run"}
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory that holds ``agent/``
 
 
 class WorkerError(Exception):
@@ -50,23 +50,43 @@ class Worker:
         python: str = sys.executable,
         startup_timeout_s: float = STARTUP_TIMEOUT_S,
         kill_grace_s: float = KILL_GRACE_S,
+        sandbox: sandboxes.Sandbox | None = None,
     ) -> None:
         self.python = python
         self.startup_timeout_s = startup_timeout_s
         self.kill_grace_s = kill_grace_s
+        self.sandbox = sandbox or sandboxes.default()
         self.starts = 0
-        self._proc: subprocess.Popen[str] | None = None
+        self._job: sandboxes.Job | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: IO[bytes] | None = None
-        self._workdir: str | None = None
+        self._readable: set[str] = set()  # directories the sandboxed worker may read
         self._next_id = 0
         self._ready = False
+        self._cpu_s = 0.0
 
     # -- life cycle
 
     @property
+    def _proc(self) -> subprocess.Popen[Any] | None:
+        return None if self._job is None else self._job.proc
+
+    @property
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def allow(self, directories: Iterable[Path]) -> None:
+        """Make ``directories`` readable to the worker; a running bwrap worker that cannot see
+        one is stopped and restarts (lazily) with it mounted. Give the common root of many
+        files at once (``validate_files`` does) so the worker stays warm across them."""
+        wanted = {os.path.realpath(d) for d in directories}
+        new = {d for d in wanted if not any(d == r or d.startswith(r + os.sep)
+                                            for r in self._readable)}
+        if not new:
+            return
+        self._readable |= new
+        if self.sandbox.kind == "bwrap" and self.alive:
+            self._kill()
 
     def spawn(self) -> None:
         """Launch the process without waiting, so its imports overlap ruff and mypy."""
@@ -74,30 +94,23 @@ class Worker:
             return
         self._discard()
         self._ready = False
-        self._workdir = tempfile.mkdtemp(prefix="k2l-worker-")
+        self._cpu_s = 0.0
         self._stderr = tempfile.TemporaryFile()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p
-        )
-        env["PYTHONUNBUFFERED"] = "1"
-        env.setdefault("OMP_NUM_THREADS", "1")
-        self._proc = subprocess.Popen(
+        env = {"PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+        self._job = self.sandbox.start(
             [self.python, "-m", "agent.tools.worker"],
+            read_paths=sorted(self._readable),
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            cwd=self._workdir,
-            env=env,
             text=True,
-            encoding="utf-8",
-            start_new_session=True,  # so a kill takes any children with it
         )
         self.starts += 1
         self._lines = queue.Queue()
-        assert self._proc.stdout is not None
+        assert self._job.proc.stdout is not None
         threading.Thread(
-            target=_pump, args=(self._proc.stdout, self._lines), daemon=True
+            target=_pump, args=(self._job.proc.stdout, self._lines), daemon=True
         ).start()
 
     def start(self) -> None:
@@ -137,23 +150,16 @@ class Worker:
         self._kill()
 
     def _kill(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                proc.kill()
-            proc.wait()
-        self._proc = None
+        """End the worker and every process it started (see agent/sandbox.py)."""
+        if self._job is not None:
+            self._job.kill()
+        self._job = None
         self._ready = False
 
     def _discard(self) -> None:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
 
     def stderr_tail(self) -> str:
         """The end of the worker's stderr, for messages about crashes."""
@@ -215,6 +221,7 @@ class Worker:
         """Run the fast_dev_run check on one file; never raises."""
         started = time.perf_counter()
         shown = str(path)
+        self.allow([path.parent])
         try:
             self.start()
         except (WorkerError, OSError) as exc:
@@ -229,16 +236,22 @@ class Worker:
         try:
             reply = self.request(payload, time_limit_s + self.kill_grace_s)
         except WorkerError as exc:
-            hung = "no answer" in str(exc)
-            code = "timeout" if hung else "worker-crash"
+            hung = "no answer" in str(exc) or f"code -{signal.SIGXCPU})" in str(exc)
+            memory = not hung and sandboxes.memory_hit(str(exc))
+            code = "timeout" if hung else "memory" if memory else "worker-crash"
             message = (
                 f"time limit of {time_limit_s:g} s exceeded; the worker was killed"
                 if hung
+                else f"memory limit exceeded; the worker died: {exc}"
+                if memory
                 else f"the validation worker crashed: {exc}"
             )
             diagnostic = Diagnostic(TOOL, 0, 0, code, message, shown)
             return CheckResult(TOOL, "failed", message, (diagnostic,),
                                time.perf_counter() - started)
+        # a warm worker's CPU time adds up; restart it well before RLIMIT_CPU ends it
+        if float(reply.get("cpu_s", 0.0)) > self.sandbox.limits.cpu_s / 2 > 0:
+            self._kill()
         if "error" in reply:
             return CheckResult(TOOL, "not_run", f"worker error: {reply['error']}",
                                seconds=time.perf_counter() - started)
@@ -258,9 +271,10 @@ def run_fast_dev_run(
     worker: Worker | None = None,
     time_limit_s: float = 60.0,
     memory_limit_mb: int = 4096,
+    sandbox: sandboxes.Sandbox | None = None,
 ) -> CheckResult:
     """One file through a worker; a private worker is started and closed when none is given."""
     if worker is not None:
         return worker.validate(path, time_limit_s=time_limit_s, memory_limit_mb=memory_limit_mb)
-    with Worker() as own:
+    with Worker(sandbox=sandbox) as own:
         return own.validate(path, time_limit_s=time_limit_s, memory_limit_mb=memory_limit_mb)

@@ -10,10 +10,12 @@ milliseconds. So one long-lived process answers requests, one JSON object per li
 
 The first line written is ``{"ready": true, ...}`` once the imports are done. The protocol
 uses a private copy of stdout; file descriptor 1 is pointed at stderr so that ``print`` in
-the code under test cannot corrupt it. The time limit is enforced here with ``SIGALRM`` (so a
-Python-level hang costs the worker nothing) and by the parent, which kills the process when
-no answer comes (a hang inside C code). The memory limit is ``RLIMIT_AS`` counted on top of
-the warm worker's own address space, set for the duration of one request.
+the code under test cannot corrupt it. The time limit is enforced here with ``SIGALRM`` and
+``SIGXCPU`` (so a Python-level hang costs the worker nothing) and by the parent, which kills
+the process when no answer comes (a hang inside C code). The memory limit is ``RLIMIT_AS``
+counted on top of the warm worker's own address space, set for the duration of one request.
+The worker itself always runs inside ``agent/sandbox.py`` (started by ``fast_dev_run.Worker``),
+whose hard limits cap all of these.
 """
 
 from __future__ import annotations
@@ -98,17 +100,31 @@ def _address_space_bytes() -> int:
         return int(fh.read().split()[0]) * resource.getpagesize()
 
 
+def _cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextmanager
 def _limits(time_limit_s: float, memory_limit_mb: int) -> Iterator[None]:
-    """SIGALRM after the time limit; RLIMIT_AS at the current size plus the memory limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limited = False
+    """SIGALRM after the time limit, SIGXCPU after as much CPU time; RLIMIT_AS at the current
+    size plus the memory limit. Each within the hard caps the sandbox set at start."""
+    saved = {which: resource.getrlimit(which) for which in (resource.RLIMIT_AS,
+                                                             resource.RLIMIT_CPU)}
+    changed: list[int] = []
+
+    def lower(which: int, value: int) -> None:
+        soft, hard = saved[which]
+        cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        if soft == resource.RLIM_INFINITY or cap < soft:
+            resource.setrlimit(which, (cap, hard))
+            changed.append(which)
+
     if memory_limit_mb > 0:
-        cap = _address_space_bytes() + memory_limit_mb * 1024 * 1024
-        if hard == resource.RLIM_INFINITY or cap <= hard:
-            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-            limited = True
+        lower(resource.RLIMIT_AS, _address_space_bytes() + memory_limit_mb * 1024 * 1024)
+    lower(resource.RLIMIT_CPU, int(_cpu_used() + max(time_limit_s, 0.01)) + 1)
     signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGXCPU, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, max(time_limit_s, 0.01))
     try:
         yield
@@ -116,8 +132,8 @@ def _limits(time_limit_s: float, memory_limit_mb: int) -> Iterator[None]:
         try:
             signal.setitimer(signal.ITIMER_REAL, 0)
         finally:
-            if limited:
-                resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+            for which in changed:
+                resource.setrlimit(which, saved[which])
 
 
 # ---------------------------------------------------------------- batches and targets
@@ -439,11 +455,15 @@ def _validate(request: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # a bug here must not take the warm worker down
         outcome = Outcome("failed", "validation worker error", [
             _exception_diagnostic(exc, path, "worker-error")])
+    if any(d["code"] == "memory" for d in outcome.diagnostics) and \
+            "memory limit" not in outcome.message:
+        outcome.message = f"memory limit exceeded: {outcome.message}"
     return {
         "status": outcome.status,
         "message": outcome.message,
         "diagnostics": outcome.diagnostics,
         "seconds": time.perf_counter() - started,
+        "cpu_s": _cpu_used(),  # the parent restarts a worker that nears its RLIMIT_CPU
     }
 
 

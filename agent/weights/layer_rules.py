@@ -14,18 +14,20 @@ from agent.weights.base import PortError, PortRule, _set, _weights
 
 
 def _separable(layer: Any, m: nn.Module, where: str) -> None:
-    """nn.Sequential(depthwise Conv2d(groups=in), pointwise 1x1 Conv2d)."""
+    """nn.Sequential(depthwise ConvNd(groups=in), pointwise 1x1 ConvNd), N = 1 or 2."""
     w = _weights(layer)
     if not isinstance(m, nn.Sequential) or len(m) != 2:
         raise PortError(f"{where}: expected nn.Sequential(depthwise, pointwise)")
     depthwise, pointwise = m[0], m[1]
-    if not isinstance(depthwise, nn.Conv2d) or not isinstance(pointwise, nn.Conv2d):
-        raise PortError(f"{where}: expected two nn.Conv2d in the nn.Sequential")
+    convs = (nn.Conv1d, nn.Conv2d)
+    if not isinstance(depthwise, convs) or not isinstance(pointwise, convs):
+        raise PortError(f"{where}: expected two convolutions in the nn.Sequential")
     dw, pw = w["depthwise_kernel"], w["pointwise_kernel"]
-    kh, kw, cin, mult = dw.shape
-    flat = dw.reshape(kh, kw, cin * mult)  # channel c, multiplier j -> c * mult + j
-    _set(depthwise.weight, np.transpose(flat, (2, 0, 1))[:, None], where)
-    _set(pointwise.weight, np.transpose(pw, (3, 2, 0, 1)), where)
+    *k, cin, mult = dw.shape
+    r = len(k)
+    flat = dw.reshape(*k, cin * mult)  # channel c, multiplier j -> c * mult + j
+    _set(depthwise.weight, np.transpose(flat, (r, *range(r)))[:, None], where)
+    _set(pointwise.weight, np.transpose(pw, (r + 1, r, *range(r))), where)
     if "bias" in w:
         _set(pointwise.bias, w["bias"], where)
 

@@ -8,22 +8,17 @@ turned into its ``nn.Lazy*`` form; a layer without a Lazy form is unsupported.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
+from agent.rules.models import lazy
+from agent.rules.models.lazy import LAZY
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, LayerSpec, NotStatic, Unsupported, bind
 from agent.rules.values import Value, code_of, evaluate
-
-LAZY = "__k2l_lazy__"
-_LAZY_CTOR = re.compile(
-    r"nn\.(Linear|Conv[123]d|ConvTranspose[123]d|BatchNorm[123]d|InstanceNorm[123]d)"
-    r"\(" + LAZY + r"(, )?")
-_RANK = re.compile(r"([123])D$")
 
 
 @dataclass
@@ -67,14 +62,12 @@ def make_sublayer(attr: str, call: cst.Call, imports: ImportTable, env: dict[str
 
 def fake_shape(layer: SubLayer) -> Shape:
     """An input of the right rank for a layer whose input shape is unknown."""
-    m = _RANK.search(layer.keras_name)
-    rank = int(m.group(1)) + 1 if m else 1
-    return (None,) * (rank - 1) + (LAZY,)
+    return lazy.fake_shape(layer.keras_name)
 
 
 def build(layer: SubLayer, shape: Shape | None, layout: str) -> Built:
     """Build ``layer`` for input ``shape`` (None: unknown → Lazy modules)."""
-    lazy = shape is None or not shape or shape[-1] is None
+    is_lazy = shape is None or not shape or shape[-1] is None
     if shape is None or not shape:
         shape = fake_shape(layer)
     elif shape[-1] is None:
@@ -86,29 +79,10 @@ def build(layer: SubLayer, shape: Shape | None, layout: str) -> Built:
         raise Unsupported(f"{layer.keras_name}: {exc}") from exc
     if built.stmts:
         raise Unsupported(f"{layer.keras_name}: needs several statements in forward")
-    if lazy or LAZY in repr(built.modules):
-        built = _lazify(layer, built)
+    if is_lazy or LAZY in repr(built.modules):
+        built = lazy.lazify(layer.keras_name, built)
+        layer.lazy = built.lazy
     return built
-
-
-def _lazify(layer: SubLayer, built: Built) -> Built:
-    modules = tuple((sfx, _LAZY_CTOR.sub(lambda m: f"nn.Lazy{m.group(1)}(", ctor))
-                    for sfx, ctor in built.modules)
-    out = built.out if isinstance(built.out, tuple) else None
-    out_shape = tuple(None if d == LAZY or (isinstance(d, str) and LAZY in d) else d
-                      for d in out) if out is not None else ()
-    if LAZY in repr(modules) or LAZY in built.forward:
-        raise Unsupported(f"{layer.keras_name}: input size unknown statically and torch has "
-                          "no Lazy form of it; give the model an input shape "
-                          "(e.g. self.build((None, ...)))")
-    layer.lazy = any("nn.Lazy" in c for _, c in modules)
-    warnings = tuple(w for w in built.warnings if "Lazy" not in w)
-    init = () if layer.lazy else built.init  # nn.init cannot touch an uninitialized parameter
-    if layer.lazy and built.init:
-        warnings += ("input size unknown: nn.Lazy module, Keras initializers not reproduced",)
-    return Built(out=out_shape, forward=built.forward, modules=modules, init=init,
-                 layout=built.layout, out_layout=built.out_layout, activation=built.activation,
-                 warnings=warnings, lazy=layer.lazy)
 
 
 def module_lines(layer: SubLayer) -> list[str]:

@@ -298,7 +298,9 @@ class _ClassConverter:
             raise Unsupported(f"{init_name} on a 1-D weight: Keras and torch compute fans "
                               "differently")
         warns: list[str] = []
-        init = init_statement(init_args, "initializer", f"self.{name}", warns)
+        one_d = isinstance(shape_node, (cst.Tuple, cst.List)) and len(shape_node.elements) == 1
+        init = init_statement(init_args, "initializer", f"self.{name}", warns,
+                              layout="vector" if one_d else "keras")  # add_weight: Keras axes
         self.warnings += warns
         trainable = evaluate(args["trainable"]).value if "trainable" in args else True
         return _Weight(attr, name, shape, init, trainable is not False)

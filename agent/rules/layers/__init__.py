@@ -50,6 +50,19 @@ ALIASES = {
     "keras.layers.GlobalMaxPool1D": "keras.layers.GlobalMaxPooling1D",
     "keras.layers.GlobalMaxPool2D": "keras.layers.GlobalMaxPooling2D",
     "keras.layers.SeparableConvolution2D": "keras.layers.SeparableConv2D",
+    "keras.layers.SeparableConvolution1D": "keras.layers.SeparableConv1D",
+    "keras.layers.Conv1DTranspose": "keras.layers.Conv1DTranspose",
+    "keras.layers.Convolution1DTranspose": "keras.layers.Conv1DTranspose",
+    "keras.layers.Convolution2DTranspose": "keras.layers.Conv2DTranspose",
+    "keras.layers.Convolution3DTranspose": "keras.layers.Conv3DTranspose",
+    "keras.layers.Deconvolution3D": "keras.layers.Conv3DTranspose",
+    "keras.layers.AvgPool3D": "keras.layers.AveragePooling3D",
+    "keras.layers.GlobalAvgPool3D": "keras.layers.GlobalAveragePooling3D",
+    "keras.layers.GlobalMaxPool3D": "keras.layers.GlobalMaxPooling3D",
+    # Keras 2 cuDNN layers: the same math as LSTM / GRU(reset_after=True) with the default
+    # tanh / sigmoid activations, which is what Keras 3's defaults are
+    "keras.layers.CuDNNLSTM": "keras.layers.LSTM",
+    "keras.layers.CuDNNGRU": "keras.layers.GRU",
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent.rules.arith import binop
 from agent.rules.layers.common import dim_code
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
@@ -46,7 +47,7 @@ def _uniform(target: str, fan: str) -> str:
 def _fan(dim: int | str, heads: int, per_head: int | str) -> str:
     if isinstance(dim, int) and isinstance(per_head, int):
         return str(dim * (heads + per_head))
-    return f"{dim} * ({heads} + {per_head})"
+    return binop(dim, "*", binop(heads, "+", per_head))
 
 
 def _mha(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agent.rules.arith import binop
 from agent.rules.layers.common import DENSE_LIKE_DEFAULTS, activation, dim_code, weight_inits
 from agent.rules.models.shapes import Dim, Shape, conv_out, same_padding
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported, tuple_n
@@ -115,44 +116,62 @@ def conv_builder(rank: int):  # type: ignore[no-untyped-def]
     return build
 
 
-def _conv_transpose(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
-    shape = ins[0]
-    w: list[str] = []
-    k, s, d, padding = _geometry(a, 2)
-    if a.get("output_padding") is not None:
-        raise Unsupported("Conv2DTranspose(output_padding=...)")
-    if set(d) != {1}:
-        raise Unsupported("Conv2DTranspose with dilation")
-    filters = a.value("filters")
-    args = [dim_code(shape[-1]), str(filters), f"kernel_size={_one(k)}"]
-    if set(s) != {1}:
-        args.append(f"stride={_one(s)}")
-    out_sp: list[Dim] = []
-    forward = "{m}({x})"
-    if padding == "valid":
-        for n, kk, ss in zip(shape[:-1], k, s, strict=True):
-            out_sp.append(None if n is None else (n - 1) * ss + max(kk - ss, 0) + ss
-                          if isinstance(n, int) else None)
-    else:
-        # Keras "same": output = input * stride; crop (k - s) in total, the extra one at the end.
-        crops = []
-        for n, kk, ss in zip(shape[:-1], k, s, strict=True):
-            total = max(kk - ss, 0)
-            crops.append((total // 2, total - total // 2))
-            out_sp.append(n * ss if isinstance(n, int) else None)
-        if all(b == e for b, e in crops):
-            if crops[0][0]:
-                args.append(f"padding={_one(tuple(b for b, _ in crops))}")
+def transpose_builder(rank: int):  # type: ignore[no-untyped-def]
+    """Conv{1,2,3}DTranspose. Keras sizes: valid = n*s + max(k - s, 0), same = n*s."""
+
+    def build(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+        shape = ins[0]
+        w: list[str] = []
+        k, s, d, padding = _geometry(a, rank)
+        name = f"Conv{rank}DTranspose"
+        if a.get("output_padding") is not None:
+            raise Unsupported(f"{name}(output_padding=...)")
+        if set(d) != {1}:
+            raise Unsupported(f"{name} with dilation")
+        if padding == "causal":
+            raise Unsupported(f'{name}(padding="causal")')
+        filters = a.value("filters")
+        args = [dim_code(shape[-1]), str(filters), f"kernel_size={_one(k)}"]
+        if set(s) != {1}:
+            args.append(f"stride={_one(s)}")
+        out_sp: list[Dim] = []
+        forward = "{m}({x})"
+        if padding == "valid":
+            # torch gives (n - 1) * s + k; Keras pads up to n * s when k < s
+            extra = tuple(max(ss - kk, 0) for kk, ss in zip(k, s, strict=True))
+            if any(extra):
+                args.append(f"output_padding={_one(extra)}")
+            for n, kk, ss in zip(shape[:-1], k, s, strict=True):
+                out_sp.append(n * ss + max(kk - ss, 0) if isinstance(n, int) else None)
         else:
-            slices = ", ".join(f"{b}:{'-' + str(e) if e else ''}" for b, e in crops)
-            forward = "{m}({x})[:, :, " + slices + "]"
-    if not a.get("use_bias"):
-        args.append("bias=False")
-    return Built(
-        out=tuple(out_sp) + (filters,), forward=forward, layout="cf",
-        modules=(("", f"nn.ConvTranspose2d({', '.join(args)})"),),
-        init=weight_inits(a, w, optional_bias=True), activation=activation(a, w), warnings=tuple(w),
-    )
+            # Keras "same": output = input * stride; crop (k - s) in total, the extra at the end.
+            crops = []
+            for n, kk, ss in zip(shape[:-1], k, s, strict=True):
+                total = kk - ss
+                crops.append((total // 2, total - total // 2))
+                out_sp.append(n * ss if isinstance(n, int) else None)
+            if any(b < 0 for b, _ in crops) or any(e < 0 for _, e in crops):
+                extra = tuple(max(-(b + e), 0) for b, e in crops)
+                if any(b > 0 or e > 0 for b, e in crops):
+                    raise Unsupported(f'{name}(padding="same") with kernels both below and '
+                                      "above the stride")
+                args.append(f"output_padding={_one(extra)}")
+            elif all(b == e for b, e in crops):
+                if any(b for b, _ in crops):
+                    args.append(f"padding={_one(tuple(b for b, _ in crops))}")
+            else:
+                slices = ", ".join(f"{b}:{'-' + str(e) if e else ''}" for b, e in crops)
+                forward = "{m}({x})[:, :, " + slices + "]"
+        if not a.get("use_bias"):
+            args.append("bias=False")
+        return Built(
+            out=tuple(out_sp) + (filters,), forward=forward, layout="cf",
+            modules=(("", f"nn.ConvTranspose{rank}d({', '.join(args)})"),),
+            init=weight_inits(a, w, optional_bias=True), activation=activation(a, w),
+            warnings=tuple(w),
+        )
+
+    return build
 
 
 def _depthwise(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
@@ -162,7 +181,7 @@ def _depthwise(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     mult = a.get("depth_multiplier")
     cin = dim_code(shape[-1])
     window, forward = window_args(shape[:-1], k, s, d, padding)
-    args = [cin, f"{cin} * {mult}" if mult != 1 else cin, f"kernel_size={_one(k)}", *window,
+    args = [cin, binop(cin, "*", mult) if mult != 1 else cin, f"kernel_size={_one(k)}", *window,
             f"groups={cin}"]
     if not a.get("use_bias"):
         args.append("bias=False")
@@ -193,6 +212,19 @@ def _conv_spec(rank: int, examples: tuple[Example, ...]) -> LayerSpec:
     )
 
 
+def _transpose_spec(rank: int, examples: tuple[Example, ...]) -> LayerSpec:
+    target = f"torch.nn.ConvTranspose{rank}d"
+    return LayerSpec(
+        f"Conv{rank}DTranspose", ("filters", "kernel_size", "strides", "padding",
+                                  "output_padding", "data_format", "dilation_rate",
+                                  "activation", "use_bias"),
+        CONV_DEFAULTS | {"output_padding": None}, transpose_builder(rank), torch=(target,),
+        port="conv", stateful=True, examples=examples,
+        torch_kwargs={target: ("in_channels", "out_channels", "kernel_size", "stride",
+                               "padding", "output_padding", "bias")},
+    )
+
+
 SPECS: tuple[LayerSpec, ...] = (
     _conv_spec(1, (
         Example("layers.Conv1D(4, 3)", (10, 2), ("nn.Conv1d(2, 4, kernel_size=3)",)),
@@ -219,21 +251,27 @@ SPECS: tuple[LayerSpec, ...] = (
     _conv_spec(3, (
         Example('layers.Conv3D(4, 3, padding="same")', (6, 6, 6, 2), ("nn.Conv3d(2, 4",)),
     )),
-    LayerSpec(
-        "Conv2DTranspose", ("filters", "kernel_size", "strides", "padding", "output_padding",
-                            "data_format", "dilation_rate", "activation", "use_bias"),
-        CONV_DEFAULTS | {"output_padding": None},
-        _conv_transpose, torch=("torch.nn.ConvTranspose2d",), port="conv_transpose", stateful=True,
-        torch_kwargs={"torch.nn.ConvTranspose2d": ("in_channels", "out_channels", "kernel_size",
-                                                   "stride", "padding", "bias")},
-        examples=(
-            Example("layers.Conv2DTranspose(4, 3)", (5, 5, 2), ("nn.ConvTranspose2d(2, 4",)),
-            Example('layers.Conv2DTranspose(4, 3, strides=2, padding="same")', (5, 5, 2),
-                    ("stride=2",)),
-            Example('layers.Conv2DTranspose(4, 4, strides=2, padding="same")', (5, 5, 2),
-                    ("stride=2", "padding=1")),
-        ),
-    ),
+    _transpose_spec(1, (
+        Example("layers.Conv1DTranspose(4, 3)", (5, 2), ("nn.ConvTranspose1d(2, 4",)),
+        Example('layers.Conv1DTranspose(4, 4, strides=2, padding="same")', (5, 2),
+                ("stride=2", "padding=1")),
+        Example("layers.Conv1DTranspose(3, 2, strides=3)", (4, 2), ("output_padding=1",)),
+    )),
+    _transpose_spec(2, (
+        Example("layers.Conv2DTranspose(4, 3)", (5, 5, 2), ("nn.ConvTranspose2d(2, 4",)),
+        Example('layers.Conv2DTranspose(4, 3, strides=2, padding="same")', (5, 5, 2),
+                ("stride=2",)),
+        Example('layers.Conv2DTranspose(4, 4, strides=2, padding="same")', (5, 5, 2),
+                ("stride=2", "padding=1")),
+        Example('layers.Conv2DTranspose(4, 2, strides=3, padding="same")', (4, 4, 2),
+                ("output_padding=1",)),
+    )),
+    _transpose_spec(3, (
+        Example('layers.Conv3DTranspose(4, 3, strides=2, padding="same", activation="relu")',
+                (3, 4, 5, 2), ("nn.ConvTranspose3d(2, 4", "stride=2", "F.relu(")),
+        Example("layers.Conv3DTranspose(2, (2, 3, 2))", (3, 3, 3, 2),
+                ("kernel_size=(2, 3, 2)",)),
+    )),
     LayerSpec(
         "DepthwiseConv2D", ("kernel_size", "strides", "padding", "depth_multiplier",
                             "data_format", "dilation_rate", "activation", "use_bias"),

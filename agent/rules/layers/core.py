@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent.rules.arith import binop
 from agent.rules.layers.common import (
     DENSE_LIKE_DEFAULTS,
     activation,
@@ -67,6 +68,34 @@ def _gaussian_noise(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     return Built(out=ins[0], forward=f"{{x}} + {std} * torch.randn_like({{x}}) if self.training else {{x}}")
 
 
+def _alpha_dropout(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+    # torch's AlphaDropout uses Keras's SELU constants and affine correction
+    if a.get("noise_shape") is not None:
+        raise Unsupported("AlphaDropout(noise_shape=...) has no torch equivalent")
+    a.get("seed")
+    return Built(out=ins[0], forward="{m}({x})",
+                 modules=(("", f"nn.AlphaDropout(p={a.code('rate')})"),))
+
+
+def _gaussian_dropout(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+    # Keras: x * N(1, sqrt(rate / (1 - rate))) while training, identity otherwise
+    a.get("seed")
+    rate = a.code("rate")
+    std = f"({rate} / (1 - {rate})) ** 0.5"
+    return Built(out=ins[0], forward=(f"{{x}} * (1 + {std} * torch.randn_like({{x}})) "
+                                      "if self.training else {x}"))
+
+
+def _masking(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+    # Keras zeroes the steps whose features all equal mask_value and passes a mask on;
+    # torch layers take no implicit mask, so later layers see the zeroed steps
+    value = a.code("mask_value")
+    return Built(out=ins[0], layout="keras",
+                 forward=f"{{x}} * ({{x}} != {value}).any(dim=-1, keepdim=True)",
+                 warnings=("Masking: the zeroed steps are computed as in Keras, but torch layers "
+                           "after it do not skip them (no implicit masks)",))
+
+
 def _flatten(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     if a.get("data_format") not in (None, "channels_last"):
         raise Unsupported("Flatten(data_format='channels_first')")
@@ -102,9 +131,9 @@ def _identity(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
 
 def _rescaling(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     offset = a.get("offset")
-    expr = f"{{x}} * {a.code('scale')}"
+    expr = binop("{x}", "*", a.code("scale"))
     if offset:
-        expr += f" + {a.code('offset')}"
+        expr = binop(expr, "+", a.code("offset"))
     return Built(out=ins[0], forward=expr)
 
 
@@ -179,6 +208,23 @@ SPECS: tuple[LayerSpec, ...] = (
         examples=(Example("layers.GaussianNoise(0.1)", (4,), ("torch.randn_like(",)),),
     ),
     LayerSpec(
+        "AlphaDropout", ("rate", "noise_shape", "seed"), {"noise_shape": None, "seed": None},
+        _alpha_dropout, torch=("torch.nn.AlphaDropout",),
+        torch_kwargs={"torch.nn.AlphaDropout": ("p",)}, stateful=True,
+        examples=(Example("layers.AlphaDropout(0.2)", (4,), ("nn.AlphaDropout(p=0.2)",)),),
+    ),
+    LayerSpec(
+        "GaussianDropout", ("rate", "seed"), {"seed": None}, _gaussian_dropout,
+        torch=("torch.randn_like",),
+        examples=(Example("layers.GaussianDropout(0.3)", (4,),
+                          ("(0.3 / (1 - 0.3)) ** 0.5 * torch.randn_like(", "self.training")),),
+    ),
+    LayerSpec(
+        "Masking", ("mask_value",), {"mask_value": 0.0}, _masking,
+        examples=(Example("layers.Masking()", (5, 3), ("!= 0.0).any(dim=-1, keepdim=True)",)),
+                  Example("layers.Masking(mask_value=-1.0)", (5, 3), ("!= -1.0)",))),
+    ),
+    LayerSpec(
         "Flatten", ("data_format",), {"data_format": None}, _flatten, torch=("torch.flatten",),
         examples=(Example("layers.Flatten()", (2, 3), ("torch.flatten(",)),),
     ),
@@ -199,7 +245,7 @@ SPECS: tuple[LayerSpec, ...] = (
               examples=(Example("layers.Identity()", (4,), ()),)),
     LayerSpec(
         "Rescaling", ("scale", "offset"), {"offset": 0.0}, _rescaling,
-        examples=(Example("layers.Rescaling(1.0 / 255)", (4,), ("* 1.0 / 255",)),
+        examples=(Example("layers.Rescaling(1.0 / 255)", (4,), ("* (1.0 / 255)",)),
                   Example("layers.Rescaling(2.0, offset=-1.0)", (4,), ("+ -1.0",))),
     ),
     LayerSpec(

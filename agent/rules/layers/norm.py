@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import libcst as cst
+
+from agent.rules.initializers import init_statement
 from agent.rules.layers.common import dim_code, keras_axis
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
+from agent.rules.values import code_of
 
 
 def _batch_norm(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
@@ -73,14 +77,26 @@ def _embedding(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     if a.get("mask_zero"):
         w.append("Embedding(mask_zero=True): torch has no implicit masks; padded steps are "
                  "processed by later layers (use pack_padded_sequence where it matters)")
-    init = a.get("embeddings_initializer")
-    if init != "uniform":
-        raise Unsupported(f"Embedding(embeddings_initializer={init!r})")
+    # the torch weight is (input_dim, output_dim), Keras's own layout: fans and arrays carry over
+    init = [init_statement(a, "embeddings_initializer", "{m}.weight", w, layout="keras")]
+    if a.has("weights"):  # Keras 2: weights=[matrix] sets the table after building
+        matrix = a.code("weights")
+        node = a.values["weights"].node
+        if not isinstance(node, (cst.List, cst.Tuple)) or len(node.elements) != 1:
+            raise Unsupported(f"Embedding(weights={matrix}) is not a one-element list")
+        first = code_of(node.elements[0].value)
+        init.append(f"{{m}}.weight.data.copy_(torch.as_tensor({first}, dtype=torch.float32))")
+    if a.has("trainable"):
+        trainable = a.get("trainable")
+        if trainable is False:
+            init.append("{m}.weight.requires_grad_(False)")
+        elif trainable is not True:
+            raise Unsupported(f"Embedding(trainable={a.code('trainable')}) must be a literal")
     out = tuple(ins[0]) + (a.value("output_dim"),)
     return Built(
         out=out, forward="{m}({x})", layout="keras",
         modules=(("", f"nn.Embedding({a.code('input_dim')}, {a.code('output_dim')})"),),
-        init=("nn.init.uniform_({m}.weight, -0.05, 0.05)",), warnings=tuple(w),
+        init=tuple(init), warnings=tuple(w),
     )
 
 
@@ -119,12 +135,14 @@ SPECS: tuple[LayerSpec, ...] = (
     ),
     LayerSpec(
         "Embedding", ("input_dim", "output_dim", "embeddings_initializer"),
-        {"embeddings_initializer": "uniform", "mask_zero": False},
+        {"embeddings_initializer": "uniform", "mask_zero": False, "trainable": True},
         _embedding, torch=("torch.nn.Embedding", "torch.nn.init.uniform_"),
         torch_kwargs={"torch.nn.Embedding": ("num_embeddings", "embedding_dim")},
         port="embedding", stateful=True,
-        ignorable=("name", "dtype", "trainable", "input_shape", "input_length", "batch_size"),
+        ignorable=("name", "dtype", "input_shape", "input_length", "batch_size"),
         examples=(Example("layers.Embedding(50, 8)", (6,),
-                          ("nn.Embedding(50, 8)", "nn.init.uniform_(")),),
+                          ("nn.Embedding(50, 8)", "nn.init.uniform_(", "-0.05, 0.05")),
+                  Example('layers.Embedding(20, 4, embeddings_initializer="he_normal")', (6,),
+                          ("nn.init.trunc_normal_(", "[..., 0].numel()")),),
     ),
 )

@@ -106,8 +106,15 @@ SPECS: tuple[LayerSpec, ...] = (
                                   (6, 6, 2), ("count_include_pad=False",)),
                           Example('layers.AveragePooling2D(2, padding="same")', (7, 7, 2),
                                   ("torch.ones_like(",)))),
+    _pool_spec("Avg", 3, (Example("layers.AveragePooling3D(2)", (4, 4, 4, 2), ("nn.AvgPool3d(",)),
+                          # Keras's torch backend pads this one unlike TF (which averages the
+                          # real cells only); tests/test_layers_more.py checks it against TF's rule
+                          Example('layers.AveragePooling3D((2, 2, 3), padding="same")',
+                                  (3, 4, 5, 2), ("torch.ones_like(",), equivalence=False))),
     _global_spec("Average", 1),
     _global_spec("Average", 2),
+    _global_spec("Average", 3),
     _global_spec("Max", 1),
     _global_spec("Max", 2),
+    _global_spec("Max", 3),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agent.rules.arith import binop
 from agent.rules.initializers import init_statement
 from agent.rules.layers.common import dim_code
 from agent.rules.models.shapes import Dim, Shape, mul
@@ -70,8 +71,9 @@ def _inits(kind: str, a: Args, bidirectional: bool, w: list[str]) -> tuple[str, 
         bias = init_statement(a, "bias_initializer", "param", w)
         lines += ['    elif name.startswith("bias_ih"):', f"        {bias}"]
         if kind == "LSTM" and a.get("unit_forget_bias"):
-            units = a.code("units")
-            lines.append(f"        nn.init.ones_(param[{units}:2 * {units}])  # unit_forget_bias")
+            units = a.code("units")  # may be an expression: ``units // 2``
+            lines.append(f"        nn.init.ones_(param[{units}:{binop(2, '*', units)}])"
+                         "  # unit_forget_bias")
         lines += ["    else:", "        nn.init.zeros_(param)"]
     return ("\n".join(lines),)
 

@@ -44,7 +44,7 @@ def _spatial_dims(rank: int, layout: str) -> list[int]:
 
 def _padding(n: int):  # type: ignore[no-untyped-def]
     def build(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
-        if n == 2:
+        if n >= 2:
             _check_format(a)
         shape = ins[0]
         rank = len(shape)
@@ -65,7 +65,7 @@ def _padding(n: int):  # type: ignore[no-untyped-def]
 
 def _cropping(n: int):  # type: ignore[no-untyped-def]
     def build(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
-        if n == 2:
+        if n >= 2:
             _check_format(a)
         shape = ins[0]
         rank = len(shape)
@@ -92,8 +92,9 @@ def _upsampling(n: int):  # type: ignore[no-untyped-def]
             raise Unsupported(f"UpSampling{n}D expects rank-{n + 2} inputs")
         size = tuple_n(a.get("size"), n)
         mode = "nearest"
-        if n == 2:
+        if n >= 2:
             _check_format(a)
+        if n == 2:
             mode = str(a.get("interpolation")).lower()
         out = tuple(mul(s, k) for s, k in zip(shape[:-1], size, strict=True)) + (shape[-1],)
         if mode == "nearest":  # Keras repeats rows/columns: exact, and layout-independent
@@ -171,6 +172,12 @@ SPECS: tuple[LayerSpec, ...] = (
               examples=(Example("layers.ZeroPadding2D()", (4, 4, 2), ("F.pad(",)),
                         Example("layers.ZeroPadding2D(((1, 2), (0, 3)))", (4, 5, 2),
                                 ("F.pad(", "0, 3, 1, 2")))),
+    LayerSpec("ZeroPadding3D", ("padding", "data_format"),
+              {"padding": (1, 1, 1), "data_format": None}, _padding(3),
+              torch=("torch.nn.functional.pad",),
+              examples=(Example("layers.ZeroPadding3D()", (3, 4, 5, 2), ("F.pad(",)),
+                        Example("layers.ZeroPadding3D(((1, 0), (0, 2), (2, 1)))", (3, 4, 5, 2),
+                                ("F.pad(", "2, 1, 0, 2, 1, 0")))),
     LayerSpec("Cropping1D", ("cropping",), {"cropping": (1, 1)}, _cropping(1),
               examples=(Example("layers.Cropping1D((1, 2))", (7, 3), ("[:, 1:-2",)),
                         Example("layers.Cropping1D((2, 0))", (7, 3), ("[:, 2:",)))),
@@ -179,6 +186,11 @@ SPECS: tuple[LayerSpec, ...] = (
               examples=(Example("layers.Cropping2D(1)", (6, 6, 2), ("1:-1, 1:-1",)),
                         Example("layers.Cropping2D(((1, 0), (2, 1)))", (6, 7, 2),
                                 ("1:, 2:-1",)))),
+    LayerSpec("Cropping3D", ("cropping", "data_format"),
+              {"cropping": ((1, 1), (1, 1), (1, 1)), "data_format": None}, _cropping(3),
+              examples=(Example("layers.Cropping3D()", (4, 5, 6, 2), ("1:-1, 1:-1, 1:-1",)),
+                        Example("layers.Cropping3D(((1, 0), (0, 2), (2, 1)))", (4, 5, 6, 2),
+                                ("1:, :-2, 2:-1",)))),
     LayerSpec("UpSampling1D", ("size",), {"size": 2}, _upsampling(1),
               examples=(Example("layers.UpSampling1D(3)", (4, 2), (".repeat_interleave(3, dim=1)",)),)),
     LayerSpec("UpSampling2D", ("size", "data_format", "interpolation"),
@@ -191,6 +203,11 @@ SPECS: tuple[LayerSpec, ...] = (
                                 (".repeat_interleave(3",)),
                         Example('layers.UpSampling2D(2, interpolation="bilinear")', (3, 4, 2),
                                 ('mode="bilinear"', "align_corners=False")))),
+    LayerSpec("UpSampling3D", ("size", "data_format"),
+              {"size": (2, 2, 2), "data_format": None}, _upsampling(3),
+              examples=(Example("layers.UpSampling3D()", (2, 3, 4, 2), (".repeat_interleave(2",)),
+                        Example("layers.UpSampling3D((1, 2, 3))", (2, 3, 4, 2),
+                                (".repeat_interleave(3",)))),
     LayerSpec("TimeDistributed", ("layer",), {}, _time_distributed, port="time_distributed",
               call_args=("mask",),
               stateful=True,

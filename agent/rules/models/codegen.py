@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from agent.rules import activations
+from agent.rules.models import lazy
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, stack
 from agent.rules.models.shapes import Shape
@@ -53,6 +54,7 @@ class _Emitter:
         self.ir = ir
         self.gen = Generated("")
         self.init_lines: list[str] = []
+        self.declared: list[tuple[int, list[str]]] = []  # (creation order, __init__ lines)
         self.inits: list[tuple[str, tuple[str, ...]]] = []  # attr, init templates
         self.buffers: list[str] = []
         self.penalties: list[str] = []  # Keras regularizer terms
@@ -60,11 +62,9 @@ class _Emitter:
         self.layout: dict[int, Layout] = {}  # id(tensor) -> current layout of its variable
         self.built: dict[int, Built] = {}  # id(layer) -> first build
         self.failed = False
+        self.steps: list[Step] = []  # each layer's first build, for an nn.Sequential
         self.init_loop: list[str] = []
         self.returned: str | None = None  # forward's return expression when body is empty
-        self.steps: list[Step] = []  # each layer's first build, for an nn.Sequential
-        self.order = 0
-        self.decls: list[tuple[tuple[int, int], list[str], tuple[str, tuple[str, ...]]]] = []
 
     # -- layers ---------------------------------------------------------------------------
     def build(self, layer: Layer, call: Call, layout: Layout) -> Built | None:
@@ -82,10 +82,6 @@ class _Emitter:
             shape = shapes[0] if layer.lambda_elementwise and shapes else None
             return Built(out=shape if shape is not None else (), forward=layer.lambda_expr,
                          layout="keras")
-        if any(s is None for s in shapes):
-            # after a custom layer the shape is unknown: layers that can infer it lazily
-            # (nn.LazyLinear) still convert; the others raise Unsupported below
-            shapes = [s if s is not None else (None,) for s in shapes]
         assert layer.spec is not None and layer.args is not None
         extra = [k for k, v in call.call_kwargs.items()
                  if k not in layer.spec.call_args and not (k == "training" and v.value is None)]
@@ -95,12 +91,30 @@ class _Emitter:
             return None
         ctx = BuildContext(layout_of_input=layout, inner_args=layer.inner_args,
                            inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs)
+        # after a custom layer (or from data) a shape can be unknown: the right rank, sizes
+        # unknown; a layer that needs its input size then gets its nn.Lazy form
+        known = [s if s is not None else lazy.unknown_shape(layer.keras_name) for s in shapes]
+        first: Exception
         try:
-            built = layer.spec.build(layer.args, [s for s in shapes if s is not None], ctx)
-        except (Unsupported, NotStatic, KeyError, TypeError, ValueError) as exc:
-            self._fail(layer, str(exc) or type(exc).__name__)
-            return None
-        return built
+            return layer.spec.build(layer.args, known, ctx)
+        except (Unsupported, NotStatic) as exc:
+            first = exc
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            first = Unsupported(f"{layer.keras_name}: cannot be built for input shape "
+                                f"{_shape_text(known)}")
+        if known and known[0] and known[0][-1] is None:
+            marked = [tuple(known[0][:-1]) + (lazy.LAZY,), *known[1:]]
+            try:
+                built = lazy.lazify(layer.keras_name, layer.spec.build(layer.args, marked, ctx))
+            except (Unsupported, NotStatic, KeyError, TypeError, ValueError, IndexError,
+                    AttributeError):
+                built = None
+            if built is not None:
+                return built
+        if not (self.failed and any(s is None for s in shapes)):  # not a knock-on effect
+            self._fail(layer, str(first) or type(first).__name__)
+        self.failed = True
+        return None
 
     def _fail(self, layer: Layer, reason: str) -> None:
         self.failed = True
@@ -141,8 +155,7 @@ class _Emitter:
         if first:
             self.built[id(layer)] = built
             self.declare(layer, built)
-            out_layout = built.out_layout or want
-            self.steps.append(Step(built, layer.attr, out_layout == "cf"))
+            self.steps.append(Step(built, layer.attr, (built.out_layout or want) == "cf"))
         else:
             # a shared layer: modules come from its first call
             built.modules = self.built[id(layer)].modules
@@ -156,6 +169,7 @@ class _Emitter:
             self.gen.lazy = True
         assert layer.args is not None or layer.spec is None
         todo = []
+        start = len(self.init_lines)
         if layer.args is not None and built.modules and not built.modules[0][0]:
             for arg, param in REGULARIZED.items():
                 penalty = layer.args.values.get(arg)
@@ -169,17 +183,19 @@ class _Emitter:
                 reason = f"argument {name}={code} has no torch mapping; not converted"
                 todo.append(f"# TODO(k2l): {layer.keras_name}({name}={code}) not converted")
                 self.gen.unmapped.append((layer.line, f"{layer.keras_name}.{name}", reason))
-        lines = list(todo)
+        for line in todo:
+            self.init_lines.append(line)
         for suffix, ctor in built.modules:
             attr = layer.attr if not suffix else f"{layer.attr}_{suffix}"
             if ctor.startswith("torch.") and not ctor.startswith("torch.nn."):
-                lines.append(f'self.register_buffer("{attr}", {ctor})')
+                self.init_lines.append(f'self.register_buffer("{attr}", {ctor})')
                 self.buffers.append(attr)
             else:
-                lines.append(f"self.{attr} = {ctor}")
-        # declared in Keras's creation order: weights are numbered by it
-        self.order = layer.order or self.order
-        self.decls.append(((self.order, len(self.decls)), lines, (layer.attr, built.init)))
+                self.init_lines.append(f"self.{attr} = {ctor}")
+        self.declared.append((layer.seq, self.init_lines[start:]))
+        del self.init_lines[start:]
+        if built.init:
+            self.inits.append((layer.attr, built.init))
         rule = f"layers.{layer.keras_name}"
         self.gen.changes.append((layer.line, rule, f"{layer.keras_name} -> "
                                  + (built.modules[0][1].split("(")[0] if built.modules
@@ -231,10 +247,6 @@ class _Emitter:
             self.convert(t, "keras")
         if self.failed:
             return self.gen
-        for _, lines, init in sorted(self.decls, key=lambda d: d[0]):
-            self.init_lines += lines
-            if init[1]:
-                self.inits.append(init)
         self._as_sequential()
         self.gen.code = self.assemble()
         return self.gen
@@ -268,8 +280,8 @@ class _Emitter:
             examples = [_example(t) for t in ir.inputs]
             value = examples[0] if len(examples) == 1 else "(" + ", ".join(examples) + ")"
             lines.append(f"{IND * 2}self.example_input_array = {value}")
-        for line in self.init_lines:
-            lines.append(f"{IND * 2}{line}")
+        for _, declared in sorted(self.declared, key=lambda d: d[0]):
+            lines += [f"{IND * 2}{line}" for line in declared]
         lines += [IND * 2 + s for s in self._init_block()]
         lines.append("")
         args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
@@ -293,20 +305,21 @@ class _Emitter:
     def _as_sequential(self) -> None:
         """A Sequential of plain modules: one ``nn.Sequential`` and one init loop."""
         ir = self.ir
+        declared = [line for _, lines in sorted(self.declared, key=lambda d: d[0])
+                    for line in lines]
         if (ir.kind != "Sequential" or len(ir.inputs) != 1 or len(ir.outputs) != 1
                 or self.buffers or self.penalties or self.gen.lazy
                 or len(self.body) != len(self.steps)
-                or not all(line.startswith("self.") for line in self.init_lines)):
+                or not all(line.startswith("self.") for line in declared)):
             return
         made = stack(self.steps, dict(self.inits))
         if made is None:
             return
         init, loop, final = made
-        self.init_lines = init
+        self.declared = [(0, init)]
         self.inits = []
         self.init_loop = loop
-        x = ir.inputs[0].name
-        out = f"self.layers({x})"
+        out = f"self.layers({ir.inputs[0].name})"
         self.body = []
         self.returned = final.replace("{x}", out) if final else out
 
@@ -334,6 +347,11 @@ def _index_literal_lists(expr: str) -> str:
         return items[k] if -len(items) <= k < len(items) else m.group(0)
 
     return _LIST_INDEX.sub(pick, expr)
+
+
+def _shape_text(shapes: list[Shape]) -> str:
+    return ", ".join("(" + ", ".join("?" if d is None else str(d) for d in s) + ")"
+                     for s in shapes)
 
 
 def _fill(template: str, subs: dict[str, str]) -> str:

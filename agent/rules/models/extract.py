@@ -20,6 +20,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
+from agent.rules.models import inline
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.spec import Unsupported, bind
@@ -66,8 +67,12 @@ class BlockExtractor:
                  models_in_scope: dict[str, ModelIR], lambda_converter: LambdaConverter | None,
                  module_names: set[str], lines: Sequence[int],
                  index: LineIndex | None = None,
-                 builders: dict[str, ModelIR] | None = None) -> None:
+                 builders: dict[str, ModelIR] | None = None,
+                 helpers: dict[str, cst.FunctionDef] | None = None) -> None:
         self.builders = builders or {}
+        self.helpers = dict(helpers or {})  # tensor helper functions that can be inlined
+        self.inlined: set[str] = set()  # helpers inlined into at least one model
+        self.inlining: list[str] = []  # helpers being inlined (recursion guard)
         self.model_ctor: dict[str, str] = {}  # model variable -> its constructor code
         self.model_stmt: dict[str, int] = {}
         self.lines = lines
@@ -77,7 +82,7 @@ class BlockExtractor:
         self.indexed: set[int] = set()
         self.cur_line = 0
         self.imports = imports
-        self.env = env
+        self.env = dict(env)  # + constants of inlined helpers and unrolled loops
         self.function = function
         self.fn_params = params  # name -> default code
         self.custom_layers = custom_layers
@@ -98,7 +103,8 @@ class BlockExtractor:
         self.errors: list[tuple[int, str, str]] = []
         self.counter = NameCounter()
         self.stem = ""  # the file's name without suffix: the class name of last resort
-        self.created = 0  # layers constructed so far: Keras's creation order
+        self.fresh = inline.FreshNames(
+            lambda: self._scan_locals() | set(self.tensors) | set(self.fn_params))
 
     # ---------------------------------------------------------------- resolution helpers
     def qual(self, node: cst.BaseExpression) -> str | None:
@@ -127,8 +133,6 @@ class BlockExtractor:
         layer = self._make_layer(call, line, counter)
         self.cur_line = saved
         if layer is not None:
-            self.created += 1
-            layer.order = self.created
             layer.free = set(self._free)
             if layer.custom_ctor is not None:
                 self._note_free_names(call)
@@ -246,26 +250,151 @@ class BlockExtractor:
         self.body = body
         for i, stmt in enumerate(body):
             self.cur_line = self.lines[i]
-            if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-                self._poison(stmt)  # a loop or branch may rebind tensors we cannot follow
-                continue
-            small = stmt.body[0]
-            line = i
             self.cur_index = i
             self.cur_stmt = stmt
-            bound = {n: self.tensors.get(n) for n in _assigned(small)}
             try:
-                self.statement(i, small, line)
+                self.process(i, stmt)
             except Unsupported as exc:
                 self.errors.append((self.cur_line, "model", str(exc)))
-            for name, old in bound.items():
-                if name in self.tensors and self.tensors[name] is old:
-                    self._forget(name)  # rebound by code that is not a layer call
+                self._poison(stmt)
         for var, seq in list(self.seqs.items()):
             del self.seqs[var]
-            if not seq.failed:
+            if not seq.failed and var:
                 self.finish_seq(seq, seq.start, is_return=False)
         return self.found
+
+    def process(self, i: int, stmt: cst.BaseStatement) -> None:
+        """One statement of the block (or of an inlined helper / unrolled loop body)."""
+        if isinstance(stmt, cst.FunctionDef) and not self.inlining:
+            self.helpers[stmt.name.value] = stmt  # a nested helper, usable after this point
+            return
+        if isinstance(stmt, cst.For) and self._unroll(i, stmt):
+            return
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            if self.inlining:
+                raise Unsupported(f"helper {self.inlining[-1]}() has a "
+                                  f"{type(stmt).__name__.lower()} the rules do not follow")
+            self._poison(stmt)  # a loop or branch may rebind tensors we cannot follow
+            return
+        small = stmt.body[0]
+        bound = {n: self.tensors.get(n) for n in _assigned(small)}
+        self.statement(i, small, i)
+        for name, old in bound.items():
+            if name in self.tensors and self.tensors[name] is old:
+                self._forget(name)  # rebound by code that is not a layer call
+
+    def _unroll(self, i: int, loop: cst.For) -> bool:
+        """``for f in [32, 64]: x = block(x, f)``: the body once per known value."""
+        values = inline.unroll_values(loop, self.env)
+        body = inline.loop_body(loop)
+        if values is None or body is None:
+            return False
+        bindings = [inline.loop_bindings(loop.target, v) for v in values]
+        if any(b is None for b in bindings) or not self._touches_tensors(body):
+            return False
+        for mapping in bindings:
+            assert mapping is not None
+            for stmt in body:
+                self.process(i, inline.substitute(stmt, mapping))
+        return True
+
+    def _touches_tensors(self, body: Sequence[cst.BaseStatement]) -> bool:
+        names = _Names()
+        for stmt in body:
+            stmt.visit(names)
+        return any(n in self.tensors or n in self.helpers or n in self.layer_vars
+                   or n in self.seqs for n in names.names)
+
+    # ---------------------------------------------------------------- helper functions
+    def _is_helper_call(self, node: cst.BaseExpression) -> bool:
+        if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Name)):
+            return False
+        name = node.func.value
+        if name not in self.helpers or name in self.layer_vars or name in self.models \
+                or name in self.custom_layers or name in self.builders:
+            return False
+        return any(self._is_tensor_expr(a.value) for a in node.args)
+
+    def _is_tensor_expr(self, node: cst.BaseExpression) -> bool:
+        if isinstance(node, cst.Name):
+            return node.value in self.tensors
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return any(self._is_tensor_expr(el.value) for el in node.elements)
+        if isinstance(node, cst.Call):
+            return self._calls_tensor(node) or self._is_merge(node) or \
+                self._is_helper_call(node)
+        return False
+
+    def inline_call(self, i: int, names: list[str], call: cst.Call) -> None:
+        """``y = helper(x, 64)``: the helper's statements read as if written here."""
+        assert isinstance(call.func, cst.Name)
+        name = call.func.value
+        fn = self.helpers[name]
+        if name in self.inlining or len(self.inlining) > 8:
+            raise Unsupported(f"helper {name}() calls itself")
+        stmts, returned = inline.helper_parts(fn)
+        args = inline.bind_args(fn, call)
+        rebound = inline.assigned_names(stmts)
+        mapping: dict[str, cst.BaseExpression] = {}
+        for param, node in args.items():
+            if self._is_tensor_expr(node):
+                fresh = self.fresh(param)
+                if isinstance(node, (cst.List, cst.Tuple)):
+                    tensors = [self._tensor(el.value) for el in node.elements]
+                    alias = [self.fresh(f"{param}_{k}") for k in range(len(tensors))]
+                    for a, t in zip(alias, tensors, strict=True):
+                        self.tensors[a] = t
+                    mapping[param] = node.with_changes(elements=[
+                        el.with_changes(value=cst.Name(a))
+                        for el, a in zip(node.elements, alias, strict=True)])
+                    continue
+                self.tensors[fresh] = self._tensor(node)
+                mapping[param] = cst.Name(fresh)
+            elif param in rebound:
+                value = evaluate(node, self.env)
+                if not value.known:
+                    raise Unsupported(f"helper {name}() rebinds its argument {param} "
+                                      f"({value.code}), which is not known statically")
+                fresh = self.fresh(param)
+                self.env[fresh] = value.value
+                mapping[param] = cst.Name(fresh)
+            else:
+                mapping[param] = inline.parenthesized(node)
+        for local in sorted(rebound - set(args)):
+            mapping[local] = cst.Name(self.fresh(local))
+        self.inlining.append(name)
+        try:
+            for stmt in stmts:
+                stmt = inline.substitute(stmt, mapping)
+                if not self._constant_assign(stmt):
+                    self.process(i, stmt)
+            result = inline.substitute(returned, mapping)
+            outs = (list(result.elements) if isinstance(result, (cst.Tuple, cst.List))
+                    else None)
+            if outs is not None and len(names) == len(outs) > 1:
+                tensors = [self._tensor(el.value) for el in outs]
+            elif len(names) == 1:
+                tensors = [self._tensor(result)]
+            else:
+                raise Unsupported(f"helper {name}() returns {len(outs or [1])} values, "
+                                  f"{len(names)} names bound")
+        finally:
+            self.inlining.pop()
+        for n, t in zip(names, tensors, strict=True):
+            self.tensors[n] = t
+        self.inlined.add(name)
+
+    def _constant_assign(self, stmt: cst.BaseStatement) -> bool:
+        """``k = filters * 2`` inside an inlined helper: a constant of the unrolled code."""
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+                and isinstance(stmt.body[0], cst.Assign) and len(stmt.body[0].targets) == 1
+                and isinstance(stmt.body[0].targets[0].target, cst.Name)):
+            return False
+        value = evaluate(stmt.body[0].value, self.env)
+        if not value.known:
+            return False
+        self.env[stmt.body[0].targets[0].target.value] = value.value
+        return True
 
     def _poison(self, stmt: cst.CSTNode) -> None:
         if not self.tensors or isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
@@ -304,6 +433,9 @@ class BlockExtractor:
         names = _target_names(target)
         if names is None or not isinstance(value, cst.Call):
             self._maybe_tensor_expr(i, names, value)
+            return
+        if self._is_helper_call(value):
+            self.inline_call(i, names, value)
             return
         if (isinstance(value.func, cst.Name) and value.func.value in self.builders
                 and names is not None and len(names) == 1):
@@ -409,7 +541,8 @@ class BlockExtractor:
             for el in items.elements:
                 self.seq_add(seq, i, el.value)
         elif items is not None:
-            raise Unsupported("Sequential(layers) from a variable: list the layers inline")
+            seq.failed = "Sequential(layers) from a variable: list the layers inline"
+            raise Unsupported(seq.failed)
         if var:
             self.models[var] = ModelIR(class_name_for(var, self.function, seq.keras_name,
                                                       self.stem), var, "Sequential", i,
@@ -536,13 +669,8 @@ class BlockExtractor:
     def layer_call(self, i: int, names: list[str], call: cst.Call) -> None:
         """``y = Dense(4)(x)``, ``y = dense(x)``, ``y = encoder(x)``, nested calls too."""
         func = call.func
-        inputs = self._tensor_args(call)
-        kwargs = {a.keyword.value: self.value(a.value) for a in call.args
-                  if a.keyword is not None and a.keyword.value not in self._TENSOR_KEYWORDS}
-        if "initial_state" in kwargs:
-            node = kwargs["initial_state"].node
-            if isinstance(node, (cst.List, cst.Tuple)):
-                inputs += [self._tensor(el.value) for el in node.elements]
+        # the layer first: Python builds `Dense(3)` before evaluating its argument, and
+        # Keras numbers layer names in that order (weights are ported by name)
         if isinstance(func, cst.Name) and func.value in self.layer_vars:
             layer = self.layer_vars[func.value]
         elif isinstance(func, cst.Name) and func.value in self.models:
@@ -555,6 +683,13 @@ class BlockExtractor:
             layer = made
         else:
             raise Unsupported(f"call of {code_of(func)}")
+        inputs = self._tensor_args(call)
+        kwargs = {a.keyword.value: self.value(a.value) for a in call.args
+                  if a.keyword is not None and a.keyword.value not in self._TENSOR_KEYWORDS}
+        if "initial_state" in kwargs:
+            node = kwargs["initial_state"].node
+            if isinstance(node, (cst.List, cst.Tuple)):
+                inputs += [self._tensor(el.value) for el in node.elements]
         self._record_call(i, layer, inputs, names, kwargs)
 
     def _shared_submodel(self, var: str, sub: ModelIR) -> Layer:
@@ -564,6 +699,7 @@ class BlockExtractor:
             ctor = self.model_ctor.get(var, f"{sub.class_name}()")
             layer = Layer(identifier(var), self.cur_line, submodel=sub,
                           keras_name=sub.class_name, custom_ctor=ctor)
+            layer.seq -= 1 << 30  # the model object exists before any layer made here
             self.layer_vars[var] = layer
             if var in self.model_stmt:
                 self.layer_stmt[id(layer)] = self.model_stmt[var]
@@ -591,10 +727,8 @@ class BlockExtractor:
         spec = lookup(f"keras.layers.{spec_name}")
         assert spec is not None
         _, kwargs = self._args(call.with_changes(args=call.args[1:]))
-        self.created += 1
         layer = Layer(self.counter.next(keras_snake(spec_name)), self.cur_line, spec=spec,
-                      args=bind(spec, [], kwargs), keras_name=spec_name, source=code_of(call),
-                      order=self.created)
+                      args=bind(spec, [], kwargs), keras_name=spec_name, source=code_of(call))
         self._record_call(i, layer, inputs, names, {})
 
     _TENSOR_KEYWORDS = ("inputs", "query", "value", "key")
@@ -609,7 +743,8 @@ class BlockExtractor:
         for node in positional:
             if not (isinstance(node, cst.Name) and node.value in self.tensors
                     or isinstance(node, cst.Call) and (self._calls_tensor(node)
-                                                       or self._is_merge(node))):
+                                                       or self._is_merge(node)
+                                                       or self._is_helper_call(node))):
                 break
             nodes.append(node)
         nodes += [named[k] for k in self._TENSOR_KEYWORDS if k in named]
@@ -629,6 +764,10 @@ class BlockExtractor:
     def _tensor(self, node: cst.BaseExpression) -> Tensor:
         if isinstance(node, cst.Name) and node.value in self.tensors:
             return self.tensors[node.value]
+        if isinstance(node, cst.Call) and self._is_helper_call(node):
+            tmp = self.counter.next("h")
+            self.inline_call(self.cur_index, [tmp], node)
+            return self.tensors[tmp]
         if isinstance(node, cst.Call) and (self._calls_tensor(node) or self._is_merge(node)):
             # nested call: give the intermediate a fresh name
             tmp = self.counter.next("h")

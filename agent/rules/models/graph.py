@@ -7,11 +7,14 @@ order over named tensors. Code generation works only from this.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, LayerSpec
 from agent.rules.values import Value
+
+_CREATED = itertools.count()
 
 
 @dataclass
@@ -38,7 +41,8 @@ class Layer:
     error: str | None = None  # why it cannot be converted (becomes a TODO + Unmapped)
     source: str = ""  # original constructor code
     free: set[str] = field(default_factory=set)  # names its arguments use
-    order: int = 0  # creation order (Keras numbers auto names and weights by it)
+    # creation order: Keras numbers auto names by it, and modules are declared in it
+    seq: int = field(default_factory=lambda: next(_CREATED))
 
 
 @dataclass

@@ -11,12 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from agent.rules.arith import operand
+
 Dim = int | str | None
 Shape = tuple[Dim, ...]  # without the batch axis, in Keras order
 
 
 def _wrap(d: str) -> str:
     return d if d.isidentifier() or d.lstrip("-").isdigit() else f"({d})"
+
+
+def _left(d: Dim) -> str:
+    return operand(str(d), "+")
 
 
 def mul(a: Dim, b: Dim) -> Dim:
@@ -41,8 +47,8 @@ def add(a: Dim, b: Dim) -> Dim:
     if a == 0:
         return b
     if isinstance(b, int) and b < 0:
-        return f"{a} - {-b}"
-    return f"{a} + {_wrap(str(b))}"
+        return f"{_left(a)} - {-b}"
+    return f"{_left(a)} + {_wrap(str(b))}"
 
 
 def floordiv(a: Dim, b: int) -> Dim:

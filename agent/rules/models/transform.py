@@ -9,6 +9,7 @@ A model the rules cannot convert stays as it was, marked ``TODO(k2l)``.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -21,6 +22,8 @@ from agent.rules.lines import LineIndex
 from agent.rules.models.codegen import generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter
 from agent.rules.models.graph import ModelIR
+
+_MARKER = re.compile(r"__k2l_generated_\d+__")
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,12 @@ class ModelsResult:
 
     def code(self) -> str:
         """The module's code with the generated classes in place of their placeholders."""
-        text = self.module.code
-        for marker, code in self.generated.items():
-            text = text.replace(marker, code, 1)
-        return text
+        pending = dict(self.generated)
+
+        def fill(match: re.Match[str]) -> str:  # one pass: a replace per marker is quadratic
+            return pending.pop(match.group(0), match.group(0))
+
+        return _MARKER.sub(fill, self.module.code) if pending else self.module.code
 
 
 def _todo(line: str) -> cst.EmptyLine:
@@ -109,6 +114,9 @@ class ModelConverter:
         self.result.index = self.index
         self.source_lines = source.splitlines(keepends=True)
         self.framework_names = [n for n in imports.names if not n.startswith("*")]
+        self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+        self.inlined: set[str] = set()  # helpers inlined into a converted model
+        self.quiet_helpers: dict[str, int] = {}  # helper -> line: its own errors not reported
 
     def line(self, node: cst.CSTNode) -> int:
         return self.index.line(node)
@@ -123,6 +131,12 @@ class ModelConverter:
             for cls in classes:
                 new_body.append(_spaced(cls))
             new_body.append(_spaced(stmt) if classes else stmt)
+        new_body = self._drop_inlined(new_body, self.inlined)
+        for name, line in sorted(self.quiet_helpers.items()):
+            if name not in self.inlined:
+                self.result.unmapped.append((
+                    line, f"{name}()", "helper function on Keras tensors: converted only "
+                    "where a converted model calls it (inlined there)", name))
         self.result.module = self.module.with_changes(body=new_body)
         return self.result
 
@@ -152,13 +166,25 @@ class ModelConverter:
             self.imports, self.env, function=function.name.value if function else None,
             params=params, custom_layers=self.custom_layers, models_in_scope=self.models,
             lambda_converter=self.lambda_converter, module_names=module_names, lines=lines,
-            index=self.index, builders=self.builders)
+            index=self.index, builders=self.builders, helpers=self.helpers)
         extractor.stem = self.stem
         founds = extractor.run(body)
+        inlined = {n for n in extractor.inlined}
+        if founds:
+            self.inlined |= inlined
+            for name in sorted(inlined):
+                self.result.changes.append((self.line(self.helpers[name])
+                                            if name in self.helpers else 0,
+                                            "model.helper", f"helper {name}() inlined"))
         if function is not None:
             returned = _returned_model(body, founds)
             if returned is not None:
                 self.builders[function.name.value] = returned
+        if function is not None and not founds and _is_helper(function) \
+                and not self._builds_model(function):
+            if extractor.errors:  # a helper on tensors: it converts where it is inlined
+                self.quiet_helpers[function.name.value] = self.line(function)
+            extractor.errors = []
         for line, what, reason in extractor.errors:
             self.result.unmapped.append((line, what, reason, function.name.value if function else ""))
         replace: dict[int, cst.BaseStatement] = {}
@@ -215,7 +241,23 @@ class ModelConverter:
             if k in remove:
                 continue
             new_body.append(replace.get(k, stmt))
+        if function is not None and founds:
+            local = {n for n in inlined if n not in self.helpers}
+            new_body = self._drop_inlined(new_body, local)
         return inserts, new_body
+
+    def _drop_inlined(self, body: list[cst.BaseStatement], names: set[str]
+                      ) -> list[cst.BaseStatement]:
+        """Helper definitions nothing calls any more (their code lives in the classes)."""
+        defs = {k: s.name.value for k, s in enumerate(body)
+                if isinstance(s, cst.FunctionDef) and s.name.value in names}
+        if not defs:
+            return body
+        text = "\n".join(cst.Module([]).code_for_node(s) if not _marker_of(s) else ""
+                         for s in body)
+        drop = {k for k, n in defs.items()
+                if len(re.findall(rf"\b{re.escape(n)}\b", text)) == 1}
+        return [s for k, s in enumerate(body) if k not in drop]
 
     def function(self, fn: cst.FunctionDef, module_names: set[str],
                  inserts: list[tuple[cst.BaseStatement, list[cst.BaseStatement]]]
@@ -264,6 +306,13 @@ class ModelConverter:
         text = "".join(self.source_lines[node.lineno - 1:node.end_lineno])
         return any(name in text for name in self.framework_names)
 
+    def _builds_model(self, fn: cst.FunctionDef) -> bool:
+        node = self.index.stmt_ast.get(id(fn))
+        if node is None:
+            return True
+        text = "".join(self.source_lines[node.lineno - 1:node.end_lineno])
+        return re.search(r"\b(Model|Sequential)\(", text) is not None
+
     def _unique(self, name: str) -> str:
         if name in self.taken_classes:
             name = f"Torch{name}"
@@ -273,6 +322,16 @@ class ModelConverter:
             name = f"{base}{n}"
         self.taken_classes.add(name)
         return name
+
+
+def _is_helper(fn: cst.FunctionDef) -> bool:
+    """A function with parameters that ends returning something: maybe a tensor helper."""
+    if not isinstance(fn.body, cst.IndentedBlock) or not fn.body.body:
+        return False
+    last = fn.body.body[-1]
+    has_params = bool(fn.params.params or fn.params.posonly_params)
+    return has_params and isinstance(last, cst.SimpleStatementLine) and isinstance(
+        last.body[0], cst.Return) and last.body[0].value is not None
 
 
 def _returned_model(body: list[cst.BaseStatement], founds: list[Found]) -> ModelIR | None:

@@ -1,5 +1,9 @@
 """``fit`` / ``evaluate`` → DataLoaders over the same arrays and a ``pl.Trainer``.
 
+Loader variables come in three kinds: ``loader`` (already a DataLoader), ``dataset`` (a
+Sequence: an indexable Dataset of whole batches) and ``pipeline`` (a tf.data chain, now a
+``DataPipeline``: an IterableDataset that batches and shuffles itself, as tf.data does).
+
 Keras semantics kept: ``validation_split`` holds out the *last* fraction before shuffling
 (``int(n * (1 - f))``, as ``keras.src.trainers.data_adapters.array_slicing``), batch size 32
 and one epoch by default, ``shuffle=True`` for arrays, ``class_weight`` as per-sample weights.
@@ -140,8 +144,8 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     xname = x.value if isinstance(x, cst.Name) else None
     if xname is not None and xname in loader_vars:
         kind = loader_vars[xname]
-        train = xname if kind == "loader" else f"DataLoader({xname}, batch_size=None, " \
-                                                f"shuffle={shuffle})"
+        train = xname if kind == "loader" else f"DataLoader({xname}, batch_size=None" + (
+            ")" if kind == "pipeline" else f", shuffle={shuffle})")
         if kind == "dataset":
             out.warnings.append("a keras.utils.Sequence yields whole batches: "
                                 "DataLoader(batch_size=None)")

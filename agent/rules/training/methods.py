@@ -354,32 +354,62 @@ def _predict(ir: ModelIR) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class Splice:
+    """What one class gets: lines appended to ``__init__``, methods, new constructor params."""
+
+    init: list[str]
+    methods: str
+    new_params: list[tuple[str, str | None]]
+    logits: bool = False  # rename forward to logits first (the methods bring a new forward)
+
+
 def splice(module: cst.Module, cls: str, init: list[str], methods: str,
-           new_params: list[tuple[str, str | None]], logits: bool = False) -> cst.Module:
-    """Append ``init`` lines to ``cls.__init__`` and ``methods`` to the class body;
-    ``logits``: rename ``forward`` to ``logits`` first (methods bring the new forward)."""
-    if not init and not methods.strip() and not new_params:
+           new_params: list[tuple[str, str | None]]) -> cst.Module:
+    """Append ``init`` lines to ``cls.__init__`` and ``methods`` to the class body."""
+    return splice_all(module, {cls: Splice(init, methods, new_params)})
+
+
+def splice_all(module: cst.Module, edits: dict[str, Splice]) -> cst.Module:
+    """Every class's :class:`Splice` in one pass: top-level classes (where the model rules
+    put theirs) directly, a full visit only for the rest. One visit per class would make a
+    file with many models quadratic."""
+    edits = {cls: e for cls, e in edits.items()
+             if e.init or e.methods.strip() or e.new_params or e.logits}
+    if not edits:
         return module
-    parsed = cst.parse_module(methods) if methods.strip() else cst.Module([])
+    body = list(module.body)
+    for k, stmt in enumerate(body):
+        if isinstance(stmt, cst.ClassDef) and stmt.name.value in edits:
+            body[k] = _splice_class(stmt, edits.pop(stmt.name.value))
+    module = module.with_changes(body=body)
+    if not edits:
+        return module
 
     class Splicer(cst.CSTTransformer):
         def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
-            if updated.name.value != cls or not isinstance(updated.body, cst.IndentedBlock):
-                return updated
-            if logits:
-                updated = split_forward(updated)
-            block = updated.body
-            assert isinstance(block, cst.IndentedBlock)
-            body: list[cst.BaseStatement] = list(block.body)
-            for k, stmt in enumerate(body):
-                if isinstance(stmt, cst.FunctionDef) and stmt.name.value == "__init__":
-                    body[k] = _extend_init(stmt, init, new_params)
-            extra = [s.with_changes(leading_lines=[
-                cst.EmptyLine(indent=False), *[ln for ln in s.leading_lines if ln.comment]])
-                for s in parsed.body]
-            return updated.with_changes(body=block.with_changes(body=body + extra))
+            edit = edits.get(updated.name.value)
+            return updated if edit is None else _splice_class(updated, edit)
 
     return module.visit(Splicer())
+
+
+def _splice_class(cls: cst.ClassDef, edit: Splice) -> cst.ClassDef:
+    if not isinstance(cls.body, cst.IndentedBlock):
+        return cls
+    if edit.logits:
+        cls = split_forward(cls)
+    block = cls.body
+    assert isinstance(block, cst.IndentedBlock)
+    body: list[cst.BaseStatement] = list(block.body)
+    for k, stmt in enumerate(body):
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == "__init__":
+            body[k] = _extend_init(stmt, edit.init, edit.new_params)
+    parsed = cst.parse_module(edit.methods) if edit.methods.strip() else cst.Module([])
+    extra = [s.with_changes(leading_lines=[
+        cst.EmptyLine(indent=False), *[ln for ln in s.leading_lines if ln.comment]])
+        for s in parsed.body]
+    return cls.with_changes(body=block.with_changes(body=body + extra))
 
 
 def _extend_init(fn: cst.FunctionDef, init: list[str],

@@ -26,7 +26,7 @@ from agent.rules.training.compile import CompileConfig, bind, output_names, read
 from agent.rules.training.data import class_kind, convert_class, is_gradient_tape, tf_data_chain
 from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
 from agent.rules.training.logits import output_activation
-from agent.rules.training.methods import ClassPlan, methods_code, splice
+from agent.rules.training.methods import ClassPlan, Splice, methods_code, splice_all
 from agent.rules.values import code_of
 
 
@@ -170,15 +170,15 @@ class _Training:
     def run(self) -> TrainingResult:
         body = self.block(list(self.module.body), Scope())
         module = self.module.with_changes(body=body)
+        edits: dict[str, Splice] = {}
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue
             if plan.compile is not None:
                 plan.logits = output_activation(module, cls, plan.compile)
             init, methods = methods_code(plan, cls, output_names(plan.ir))
-            module = splice(module, cls, init, methods, plan.new_params,
-                            logits=plan.logits is not None)
-        self.result.module = module
+            edits[cls] = Splice(init, methods, plan.new_params, logits=plan.logits is not None)
+        self.result.module = splice_all(module, edits)
         return self.result
 
     def block(self, body: list[cst.BaseStatement], scope: Scope) -> list[cst.BaseStatement]:
@@ -331,11 +331,24 @@ class _Training:
         chain = tf_data_chain(value, self.imports)
         if chain is not None and chain.code is not None:
             scope.loaders[name] = "loader"
+        elif self._is_pipeline(value, scope):
+            scope.loaders[name] = "pipeline"
         if isinstance(value, cst.List):
             kinds = [self._element_kind(e.value, scope) for e in value.elements]
             if any(k in ("callback", "logger", "plateau") for k in kinds):
                 scope.cb_kind[name] = "list"
                 scope.list_loggers[name] = "logger" in kinds
+
+    def _is_pipeline(self, value: cst.BaseExpression, scope: Scope) -> bool:
+        """A tf.data expression (utilities.py turns it into a DataPipeline): a chain on
+        ``tf.data.Dataset.*`` or on a name that already holds one."""
+        cur = value
+        while isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute):
+            if (self.imports.resolve(cur.func) or "").startswith("tensorflow.data."):
+                return True
+            cur = cur.func.value
+        return isinstance(cur, cst.Name) and cur is not value and \
+            scope.loaders.get(cur.value) == "pipeline"
 
     # ---- model.method(...) ---------------------------------------------------------
     def model_call(self, stmt: cst.SimpleStatementLine, var: str, cls: str, method: str,
@@ -684,6 +697,7 @@ class _ExprRewriter(cst.CSTTransformer):
         self.warnings: list[str] = []
         self.changes: list[tuple[str, str]] = []
         self.plateau_here = False
+        self.inner: set[cst.Call] = set()
 
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
         target = updated.targets[0].target if len(updated.targets) == 1 else None
@@ -717,21 +731,22 @@ class _ExprRewriter(cst.CSTTransformer):
                 return updated.with_changes(value=value.with_changes(elements=kept))
         return updated
 
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Call):
+            self.inner.add(node.func.value)  # part of a longer chain: convert it whole
+
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        chain = tf_data_chain(updated, self.owner.imports)
+        chain = None if original in self.inner else tf_data_chain(updated, self.owner.imports)
         if chain is not None:
-            self.warnings += chain.warnings
-            if chain.code is None:
-                self.todos += [("tensorflow.data.Dataset", t) for t in chain.todos]
+            if chain.code is None:  # utilities.py makes it a DataPipeline
                 return updated
+            self.warnings += chain.warnings
             self.changes.append(("data.tf_data", "tf.data chain -> DataLoader(TensorDataset)"))
             return cst.parse_expression(chain.code)
         func = updated.func
         qual = self.owner.imports.resolve(func) or ""
         if qual == "keras.saving.load_model":
             return self._load_model(updated)
-        if qual == "keras.utils.to_categorical":
-            return self._to_categorical(updated)
         if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)):
             return updated
         var, method = func.value.value, func.attr.value
@@ -776,23 +791,6 @@ class _ExprRewriter(cst.CSTTransformer):
         plan.predict = True
         self.changes.append(("training.predict", "predict -> predict_numpy (batched, NumPy)"))
         return cst.parse_expression(f"{var}.predict_numpy({inputs}{bs})")
-
-    def _to_categorical(self, call: cst.Call) -> cst.BaseExpression:
-        """Keras's one-hot helper in NumPy (float32, a trailing size-1 axis dropped)."""
-        args, ok = bind(call, ("x", "num_classes"))
-        x = args.get("x")
-        if x is None or not ok:
-            return call
-        n = args.get("num_classes")
-        if n is None or code_of(n) == "None":
-            if not isinstance(x, cst.Name):
-                return call
-            count = f"int(np.max({x.value})) + 1"
-        else:
-            count = code_of(n)
-        self.changes.append(("data.to_categorical", "to_categorical -> np.eye one-hot"))
-        return cst.parse_expression(
-            f'np.eye({count}, dtype="float32")[np.asarray({code_of(x)}, dtype=int).reshape(-1)]')
 
     def _load_model(self, call: cst.Call) -> cst.BaseExpression:
         if len(self.owner.plans) != 1 or not call.args:

@@ -1,0 +1,1 @@
+"""Jupyter notebooks: code cells converted as one program, cell structure kept."""

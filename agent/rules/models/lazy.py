@@ -1,0 +1,60 @@
+"""Layers whose input size is unknown at conversion time: torch's ``nn.Lazy*`` forms.
+
+A size can be unknown for many ordinary reasons (it comes from data, from a variable, from a
+layer the rules only know by name). The layer is then built against a marker size and the
+constructor turned into its Lazy form, which infers the size on the first batch; a layer
+without a Lazy form stays unsupported, with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.rules.models.shapes import Shape
+from agent.rules.spec import Built, Unsupported
+
+LAZY = "__k2l_lazy__"
+_LAZY_CTOR = re.compile(
+    r"nn\.(Linear|Conv[123]d|ConvTranspose[123]d|BatchNorm[123]d|InstanceNorm[123]d)"
+    r"\(" + LAZY + r"(, )?")
+_RANK = re.compile(r"([123])D(Transpose)?$")
+_SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed",
+                    "MultiHeadAttention", "Attention", "CuDNNLSTM", "CuDNNGRU")
+
+
+def rank_of(keras_name: str) -> int:
+    """Input rank (without batch) a layer expects: Conv2D -> 3, LSTM -> 2, Dense -> 1."""
+    m = _RANK.search(keras_name)
+    if m:
+        return int(m.group(1)) + 1
+    return 2 if keras_name in _SEQUENCE_LAYERS else 1
+
+
+def fake_shape(keras_name: str) -> Shape:
+    """An input of the right rank for a layer whose input shape is unknown."""
+    return (None,) * (rank_of(keras_name) - 1) + (LAZY,)
+
+
+def unknown_shape(keras_name: str) -> Shape:
+    """The right rank, every size unknown."""
+    return (None,) * rank_of(keras_name)
+
+
+def lazify(keras_name: str, built: Built) -> Built:
+    """``built`` with its marker-sized constructors in their ``nn.Lazy*`` form."""
+    modules = tuple((sfx, _LAZY_CTOR.sub(lambda m: f"nn.Lazy{m.group(1)}(", ctor))
+                    for sfx, ctor in built.modules)
+    out = built.out if isinstance(built.out, tuple) else None
+    out_shape = tuple(None if d == LAZY or (isinstance(d, str) and LAZY in d) else d
+                      for d in out) if out is not None else ()
+    if LAZY in repr(modules) or LAZY in built.forward or LAZY in repr(built.stmts):
+        raise Unsupported(f"{keras_name}: input size unknown statically and torch has "
+                          "no Lazy form of it; give the model an input shape")
+    lazy = any("nn.Lazy" in c for _, c in modules)
+    warnings = tuple(w for w in built.warnings if "Lazy" not in w)
+    init = () if lazy else built.init  # nn.init cannot touch an uninitialized parameter
+    if lazy and built.init:
+        warnings += ("input size unknown: nn.Lazy module, Keras initializers not reproduced",)
+    return Built(out=out_shape, forward=built.forward, stmts=built.stmts, modules=modules,
+                 init=init, layout=built.layout, out_layout=built.out_layout,
+                 activation=built.activation, warnings=warnings, lazy=lazy)

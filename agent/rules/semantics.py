@@ -1,0 +1,85 @@
+"""Every warning text the rules emit, and whether it means the converted code behaves differently.
+
+A warning that marks a change of semantics (masks ignored, a different initializer, a callback
+dropped) makes the file ``partial``: "converted" must mean "does what the original did".
+Warnings that only explain a faithful translation (``Adam(weight_decay)`` written as AdamW)
+leave the status alone. ``tests/test_warning_status.py`` scans ``agent/rules`` for every
+warning the rules can emit and fails when one has no row here, so a new warning is classified
+when it is written. A text no row matches counts as a change of semantics.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WarningKind:
+    pattern: str  # regular expression, searched in the warning text
+    semantic: bool  # True: the converted code can compute or do something else
+    why: str
+
+
+WARNINGS: tuple[WarningKind, ...] = (
+    # layers and models
+    WarningKind(r"hard_sigmoid follows Keras 3", True, "Keras 2 code computed another function"),
+    WarningKind(r"Keras initializers not reproduced", True, "Lazy module: torch's default init"),
+    WarningKind(r"is not called in call\(\): built without an input shape", True,
+                "Lazy module: torch's default init"),
+    WarningKind(r"input shape unknown statically: nn\.Lazy modules for", True,
+                "Lazy modules: torch's default init, and they need one batch first"),
+    WarningKind(r"some input sizes are unknown statically; Lazy modules used", True,
+                "Lazy modules: torch's default init"),
+    WarningKind(r"nn\.LazyLinear infers it on first call", True,
+                "Lazy module: torch's default init"),
+    WarningKind(r"is a truncated normal in Keras", True, "another initial distribution"),
+    WarningKind(r"depthwise kernel init uses torch's fan", True, "another initial distribution"),
+    WarningKind(r"depthwise initializer fans follow torch's weight shape", True,
+                "another initial distribution"),
+    WarningKind(r"Embedding\(mask_zero=True\): torch has no implicit masks", True,
+                "padded steps reach later layers"),
+    WarningKind(r"add_weight for self\..* has no literal name=", False,
+                "naming only: port_weights pairs unnamed weights by creation order"),
+    # training
+    WarningKind(r"ModelCheckpoint writes Lightning \.ckpt files", True,
+                "another file format and epoch numbering"),
+    WarningKind(r"ReduceLROnPlateau moved into configure_optimizers", False,
+                "patience rewritten so the schedule is Keras's"),
+    WarningKind(r"CSVLogger: Lightning writes", True, "the log lands in another file"),
+    WarningKind(r"EarlyStopping\(restore_best_weights=True\) has no Lightning flag", True,
+                "the best weights are not restored"),
+    WarningKind(r"TensorBoard callback dropped", True, "no TensorBoard logs"),
+    WarningKind(r"Keras Nadam and torch NAdam schedule the momentum", True,
+                "optimizer steps differ"),
+    WarningKind(r"custom loss .* called on torch tensors", True, "unchecked user code"),
+    WarningKind(r"Keras Adam\(weight_decay\) is decoupled: written as torch\.optim\.AdamW", False,
+                "AdamW is the same update"),
+    WarningKind(r"decays weights decoupled; torch's weight_decay is L2", True,
+                "another weight decay"),
+    WarningKind(r"keras\.utils\.Sequence -> torch Dataset of whole batches", False,
+                "the same batches"),
+    WarningKind(r"a keras\.utils\.Sequence yields whole batches", False, "the same batches"),
+    WarningKind(r"tf\.data shuffle after batch shuffles batches", True, "another shuffle"),
+    WarningKind(r"tf\.data shuffle\(buffer_size\)", True, "another shuffle"),
+    WarningKind(r'fit\(shuffle="batch"\) shuffles whole samples', True, "another shuffle"),
+    WarningKind(r"load_model -> load_from_checkpoint", True, "reads .ckpt, not .keras/.h5"),
+    WarningKind(r"Keras History \(per-epoch values\) is not reproduced", True,
+                "history holds the last epoch only"),
+)
+
+_COMPILED = tuple((re.compile(k.pattern), k) for k in WARNINGS)
+
+
+def kind_of(message: str) -> WarningKind | None:
+    """The row a warning text matches, or None."""
+    for pattern, kind in _COMPILED:
+        if pattern.search(message):
+            return kind
+    return None
+
+
+def changes_semantics(message: str) -> bool:
+    """Does this warning mean the converted code may behave differently? Unknown: yes."""
+    kind = kind_of(message)
+    return True if kind is None else kind.semantic

@@ -1,0 +1,263 @@
+"""Keras data utilities → NumPy functions copied into the converted script.
+
+``keras.datasets.mnist.load_data()``, ``keras.utils.get_file``, ``pad_sequences``,
+``to_categorical``, ``load_img``/``img_to_array`` and friends have no torch counterpart and
+need Keras (hence a backend, hence TensorFlow on most machines) at run time. Each is replaced
+by a call to a function of the same behaviour from ``runtime/keras_data.py``, and that
+function's source (with the helpers and stdlib imports it needs) is inserted after the
+script's imports: the converted script stays one self-contained file that needs NumPy only.
+Runs on every file that imports Keras, whether or not a model was converted.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import PositionProvider
+
+from agent.rules.imports import ImportTable
+
+RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in ("keras_data.py",
+                                                                 "data_pipeline.py"))
+
+# canonical Keras name -> function in runtime/keras_data.py
+UTILITIES: dict[str, str] = {
+    "keras.utils.get_file": "get_file",
+    "keras.utils.data_utils.get_file": "get_file",
+    "keras.utils.to_categorical": "to_categorical",
+    "keras.utils.np_utils.to_categorical": "to_categorical",
+    "keras.utils.pad_sequences": "pad_sequences",
+    "keras.preprocessing.sequence.pad_sequences": "pad_sequences",
+    "keras.utils.set_random_seed": "set_random_seed",
+    "keras.utils.load_img": "load_img",
+    "keras.preprocessing.image.load_img": "load_img",
+    "keras.utils.img_to_array": "img_to_array",
+    "keras.preprocessing.image.img_to_array": "img_to_array",
+    "keras.utils.array_to_img": "array_to_img",
+    "keras.preprocessing.image.array_to_img": "array_to_img",
+    "keras.utils.save_img": "save_img",
+    "keras.preprocessing.image.save_img": "save_img",
+    "keras.datasets.mnist.load_data": "load_mnist",
+    "keras.datasets.fashion_mnist.load_data": "load_fashion_mnist",
+    "keras.datasets.cifar10.load_data": "load_cifar10",
+    "keras.datasets.cifar100.load_data": "load_cifar100",
+    "keras.datasets.imdb.load_data": "load_imdb",
+    "keras.datasets.imdb.get_word_index": "imdb_word_index",
+    "keras.datasets.reuters.load_data": "load_reuters",
+    "keras.datasets.reuters.get_word_index": "reuters_word_index",
+    "keras.datasets.boston_housing.load_data": "load_boston_housing",
+    # tf.data → runtime/data_pipeline.py (Dataset.from_tensor_slices → DataPipeline....)
+    "tensorflow.data.Dataset": "DataPipeline",
+    "tensorflow.data.AUTOTUNE": "AUTOTUNE",
+    "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
+}
+
+HINT = re.compile(r"get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
+                  r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
+
+
+@dataclass
+class Inlined:
+    code: str
+    changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    functions: dict[str, str]  # name -> source
+    uses: dict[str, frozenset[str]]  # name -> module-level names it reads
+    imports: list[tuple[str, str]]  # (bound name, import statement)
+    constants: dict[str, str]  # name -> assignment source
+
+
+@cache
+def _runtime() -> _Runtime:
+    functions: dict[str, str] = {}
+    uses: dict[str, frozenset[str]] = {}
+    imports: list[tuple[str, str]] = []
+    constants: dict[str, str] = {}
+    for path in RUNTIME:
+        source = path.read_text(encoding="utf-8")
+        for node in ast.parse(source).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                functions[node.name] = ast.get_source_segment(source, node) or ""
+                uses[node.name] = frozenset(n.id for n in ast.walk(node)
+                                            if isinstance(n, ast.Name))
+            elif isinstance(node, ast.Import):
+                imports += [(a.asname or a.name.split(".")[0],
+                             ast.unparse(ast.Import([ast.alias(a.name, a.asname)])))
+                            for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                imports += [(a.asname or a.name, f"from {node.module} import {a.name}")
+                            for a in node.names]
+            elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                constants[node.targets[0].id] = ast.get_source_segment(source, node) or ""
+                uses[node.targets[0].id] = frozenset()
+    return _Runtime(functions, uses, imports, constants)
+
+
+def _closure(names: set[str]) -> list[str]:
+    """The functions needed, helpers first, in the runtime file's order."""
+    rt = _runtime()
+    todo, seen = list(names), set(names)
+    while todo:
+        for dep in rt.uses[todo.pop()] & (rt.functions.keys() | rt.constants.keys()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return [name for name in [*rt.constants, *rt.functions] if name in seen]
+
+
+class _Replace(cst.CSTTransformer):
+    def __init__(self, imports: ImportTable, taken: set[str]) -> None:
+        self.imports = imports
+        self.taken = taken  # names the script binds itself
+        self.used: set[str] = set()
+        self.hits: list[tuple[cst.CSTNode, str, str]] = []
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def _swap(self, original: cst.BaseExpression, updated: cst.BaseExpression
+              ) -> cst.BaseExpression:
+        qual = self.imports.resolve(original) or ""
+        helper = UTILITIES.get(qual)
+        if helper is None or set(_closure({helper})) & self.taken:
+            return updated
+        self.used.add(helper)
+        self.hits.append((original, helper, qual))
+        return cst.Name(helper)
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute
+                        ) -> cst.BaseExpression:
+        return self._swap(original, updated)
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        if isinstance(original.func, cst.Name):  # from keras.utils import get_file
+            return updated.with_changes(func=self._swap(original.func, updated.func))
+        return updated
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        if isinstance(original.value, cst.Name):  # the function passed as a value
+            return updated.with_changes(value=self._swap(original.value, updated.value))
+        return updated
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Names the script defines itself (not through a keras/tensorflow import)."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.add(node.id)
+        elif isinstance(node, ast.Import):
+            out.update((a.asname or a.name).split(".")[0] for a in node.names
+                       if a.name.split(".")[0] not in ("keras", "tensorflow", "tf_keras"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] not in (
+                "keras", "tensorflow", "tf_keras"):
+            out.update(a.asname or a.name for a in node.names)
+    return out
+
+
+def _drop_keras_aliases(code: str, helpers: set[str], imports: ImportTable) -> str:
+    """``from keras.utils import to_categorical``: the inlined function replaces it."""
+    tree = ast.parse(code)
+    lines = code.splitlines(keepends=True)
+    for node in sorted((n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)),
+                       key=lambda n: -n.lineno):
+        if not node.module or node.module.split(".")[0] not in ("keras", "tensorflow",
+                                                               "tf_keras"):
+            continue
+        keep = [a for a in node.names if not (
+            (a.asname or a.name) in helpers
+            and UTILITIES.get(imports.resolve(cst.Name(a.asname or a.name)) or "")
+            == (a.asname or a.name))]
+        if len(keep) == len(node.names) or node.end_lineno is None:
+            continue
+        indent = lines[node.lineno - 1][:node.col_offset]
+        new = f"{indent}{ast.unparse(ast.ImportFrom(node.module, keep, 0))}\n" if keep else (
+            f"{indent}pass\n" if node.col_offset else "")
+        lines[node.lineno - 1:node.end_lineno] = [new] if new else []
+    return "".join(lines)
+
+
+def _insert_at(tree: ast.Module, helpers: set[str]) -> tuple[int, set[str]]:
+    """(line index, names imported above it): after the last top-level import that comes
+    before the first statement using a helper (the docstring when there is none)."""
+    at = 0
+    have: set[str] = set()
+    for k, node in enumerate(tree.body):
+        if any(isinstance(n, ast.Name) and n.id in helpers for n in ast.walk(node)):
+            break
+        if k == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            at = node.end_lineno or node.lineno
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            at = node.end_lineno or node.lineno
+            have |= {(a.asname or a.name).split(".")[0] if isinstance(node, ast.Import)
+                     else (a.asname or a.name) for a in node.names}
+    return at, have
+
+
+def _merged(stmts: list[str]) -> list[str]:
+    """``import x`` lines first, then one ``from m import a, b`` per module."""
+    plain = sorted(s for s in stmts if s.startswith("import "))
+    froms: dict[str, list[str]] = {}
+    for s in stmts:
+        if s.startswith("from "):
+            module, _, name = s[5:].partition(" import ")
+            froms.setdefault(module, []).append(name)
+    return plain + [f"from {m} import {', '.join(sorted(n))}" for m, n in sorted(froms.items())]
+
+
+def inline_utilities(code: str, imports: ImportTable) -> Inlined:
+    """Replace Keras data utilities in ``code`` by inlined NumPy functions."""
+    if not HINT.search(code):
+        return Inlined(code)
+    try:
+        module = cst.parse_module(code)
+        tree = ast.parse(code)
+    except (cst.ParserSyntaxError, SyntaxError):
+        return Inlined(code)
+    taken = _bound_names(tree)
+    replacer = _Replace(imports, taken)
+    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    new = wrapper.module.visit(replacer)
+    if not replacer.used:
+        return Inlined(code)
+    out = Inlined("")
+    for node, helper, qual in replacer.hits:
+        pos = positions.get(node)
+        line = pos.start.line if pos is not None else 0
+        out.changes.append((line, f"data.{helper}",
+                            f"{qual} -> {helper}() (NumPy, inlined: no Keras at run time)"))
+    text = _drop_keras_aliases(new.code, replacer.used, imports)
+    tree = ast.parse(text)
+    rt = _runtime()
+    functions = _closure(replacer.used)
+    needed = set().union(*(rt.uses[f] for f in functions))
+    at, have = _insert_at(tree, replacer.used)
+    stmts = [stmt for name, stmt in rt.imports if name in needed and (
+        name not in have or name == "urllib")]
+    above = "".join(text.splitlines(keepends=True)[:at])
+    stmts = _merged([s for s in dict.fromkeys(stmts) if f"{s}\n" not in above])
+    consts = [rt.constants[n] for n in functions if n in rt.constants]
+    defs = [rt.functions[n] for n in functions if n in rt.functions]
+    block = "\n".join(stmts) + ("\n\n" if stmts else "") + "\n".join(consts) + (
+        "\n" if consts else "")
+    block += ("\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
+              "needs no Keras/TensorFlow\n")
+    block += "\n\n\n".join(defs) + "\n\n\n"
+    lines = text.splitlines(keepends=True)
+    lines[at:at] = ["\n", block]
+    out.code = "".join(lines)
+    return out

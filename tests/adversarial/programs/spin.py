@@ -1,0 +1,5 @@
+"""Burns CPU forever."""
+
+x = 0
+while True:
+    x = (x + 1) % 7

@@ -1,0 +1,40 @@
+import torch
+from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
+import pytorch_lightning as pl
+
+
+class Gated(LazyModuleMixin, nn.Module):
+    """A learned projection followed by a cumulative log-sum-exp over the features."""
+
+    def __init__(self, units: int, **kwargs: object) -> None:
+        super().__init__()
+        self.units = units
+        # Note: Keras creates the weight in build(), so it is a lazy parameter here.
+        self.gate = nn.UninitializedParameter()
+
+    def initialize_parameters(self, inputs: torch.Tensor) -> None:
+        self.gate.materialize((inputs.shape[-1], self.units))
+        nn.init.xavier_uniform_(self.gate)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        # The cumulative log-sum-exp of tf.math maps to torch.logcumsumexp.
+        return torch.logcumsumexp(inputs @ self.gate, dim=-1)
+
+
+class Model(pl.LightningModule):
+    """Converted by k2l-agent from the Keras Sequential model ``model`` (line 25)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.example_input_array = torch.zeros(1, 6)
+        self.gated = Gated(4)
+        self.dense = nn.LazyLinear(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.gated(x)
+        x = self.dense(x)
+        return x
+
+
+model = Model()

@@ -1,0 +1,32 @@
+import torch
+from torch import nn
+import pytorch_lightning as pl
+import torch.nn.functional as F
+
+
+class RunningMax(nn.Module):
+    """Running maximum over the time axis, computed with torch.cummax."""
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.cummax(inputs, dim=1).values
+
+
+class Model(pl.LightningModule):
+    """Converted by k2l-agent from the Keras Functional model (line 18)."""
+
+    def __init__(self, units: int = 16) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.example_input_array = torch.zeros(1, 10, 4)
+        self.running_max = RunningMax()
+        self.dense = nn.LazyLinear(units)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = self.running_max(inputs)
+        x = torch.flatten(x, 1)
+        outputs = F.relu(self.dense(x))
+        return outputs
+
+
+def build_model(units=16):
+    return Model(units=units)

@@ -175,9 +175,12 @@ model.compile(optimizer="adam", loss={"a": "binary_crossentropy", "b": "categori
     step = _section(out, "training_step")
     assert "loss = 2.0 * y0_loss + 0.5 * y1_loss" in step
     assert '"a_loss"' in step and '"b_loss"' in step
-    assert '"a_accuracy": torchmetrics.Accuracy(task="binary", validate_args=False)' in out
-    assert ('"b_accuracy": torchmetrics.Accuracy(task="multiclass", num_classes=3, '
-            "validate_args=False)") in out
+    # accuracies are batch means: Lightning's epoch mean of them is Keras's value
+    assert 'self.log("a_accuracy", a_accuracy, on_step=False, on_epoch=True' in step
+    assert "a_accuracy = ((y_hat0 > 0.5).float() == y0.reshape(y_hat0.shape)).float().mean()" \
+        in step
+    assert "b_accuracy = (y_hat1.argmax(-1) == y1.argmax(-1)).float().mean()" in step
+    assert "torchmetrics" not in out
 
 
 def test_compile_in_builder_function_uses_hyperparameters():
@@ -208,7 +211,8 @@ model.fit(x, y, class_weight={0: 1.0, 1: 2.0, 2: 1.0}, verbose=0)
     assert "dtype=torch.long" in out
     assert "np.asarray(y).reshape(-1)" in out
     step = _section(out, "training_step")
-    assert ".long().reshape(-1)" in step
+    assert "loss = F.cross_entropy(logits, y.reshape(-1), reduction=\"none\")" in step
+    assert "accuracy = (logits.argmax(-1) == y.reshape(-1)).float().mean()" in step
     assert "x, y, *weights = batch" in step and "loss = loss * weights[0]" in step
     assert "enable_progress_bar=False" in out
 

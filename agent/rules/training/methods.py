@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from agent.rules.models.graph import ModelIR
-from agent.rules.training.compile import CompileConfig
+from agent.rules.naming import identifier
+from agent.rules.training.compile import CompileConfig, MetricUse
 from agent.rules.training.logits import split_forward
 from agent.rules.values import code_of
 
@@ -71,7 +72,9 @@ def _for_rank(template: str, rank: int | None) -> str:
 
 _NONE = ', reduction="none")'
 # metric inputs over probabilities → the same over logits (sigmoid(z) > 0.5 iff z > 0)
-_ON_LOGITS = {"({p} > 0.5).int()": "({p} > 0).int()"}
+_ON_LOGITS = {"({p} > 0.5).int()": "({p} > 0).int()",
+              "(({p} > 0.5).float() == {y}.reshape({p}.shape)).float().mean()":
+              "(({p} > 0).float() == {y}.reshape({p}.shape)).float().mean()"}
 
 
 def _mean(per_sample: str) -> str:
@@ -102,10 +105,11 @@ def _stages(plan: ClassPlan) -> list[str]:
 def _metrics_init(plan: ClassPlan, cfg: CompileConfig) -> list[str]:
     n_out = len(plan.ir.outputs)
     init: list[str] = []
-    if not any(cfg.metrics):
+    if not any(_objects(uses) for uses in cfg.metrics):
         return init
     init.append("# Keras compile(metrics=...): one collection per stage, under Keras's names")
-    for k, uses in enumerate(cfg.metrics):
+    for k, all_uses in enumerate(cfg.metrics):
+        uses = _objects(all_uses)
         if not uses:
             continue
         items = [f'"{u.name}": {_no_checks(u.spec.ctor.format(c=u.classes))}' for u in uses]
@@ -125,6 +129,11 @@ def _metrics_init(plan: ClassPlan, cfg: CompileConfig) -> list[str]:
             prefix = {"train": "", "val": "val_", "test": "test_"}[stage]
             init.append(f'self.{_metric_attr(stage, k, n_out)} = {var}.clone(prefix="{prefix}")')
     return init
+
+
+def _objects(uses: list[MetricUse]) -> list[MetricUse]:
+    """The metrics that need a torchmetrics object (the others are batch means)."""
+    return [u for u in uses if u.spec.batch_mean is None]
 
 
 def _no_checks(ctor: str) -> str:
@@ -196,7 +205,22 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
                 f'"{_prefix(stage)}{name}_loss"'
             w(f"self.log({lkey}, {loss_vars[k]}, {on.rstrip(', ')})" if on else
               f"self.log({lkey}, {loss_vars[k]})")
-    for k, uses in enumerate(cfg.metrics):
+    for k, all_uses in enumerate(cfg.metrics):
+        for u in all_uses:
+            if u.spec.batch_mean is None:
+                continue
+            template = u.spec.batch_mean
+            if split and (u.spec.needs_classes or template in _ON_LOGITS):
+                template, p = _ON_LOGITS.get(template, template), "logits"
+            else:
+                p = (plan.logits or "").replace("{x}", "logits") if split else ps[k]
+            var = identifier(u.name)
+            if var in {*xs, *ys, *ps, "loss", "logits", "batch", "stage", "prefix", "weights"}:
+                var += "_value"
+            w(f"{var} = {_fill(_for_rank(template, _rank(ir, k)), p, ys[k])}")
+            key = f'f"{{prefix}}{u.name}"' if stage is None else f'"{_prefix(stage)}{u.name}"'
+            w(f"self.log({key}, {var}, {on}prog_bar=True)")
+        uses = _objects(all_uses)
         if not uses:
             continue
         pred = ps[k]
@@ -250,7 +274,7 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
     batch = "batch: list[torch.Tensor]"
     hooks = {"train": "training_step", "val": "validation_step", "test": "test_step"}
     labels = ", ".join(loss.label for loss in cfg.losses if loss is not None) or "none"
-    labels = f" ({labels})" if len(labels) <= 40 else ""
+    labels = f" ({labels})" if len(labels) <= 30 else ""
     if len(stages) == 1:
         w(f"def training_step(self, {batch}, batch_idx: int) -> torch.Tensor:")
         w(f'{IND}"""The Keras loss{labels} and metrics of one batch."""')

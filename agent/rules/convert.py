@@ -140,7 +140,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         inlined = inline_utilities(code, imports)
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
-    if out.changes:
+    if code != source:
         code = wrap_new_lines(code, source)
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))
     out.changes.sort(key=lambda c: c.line)

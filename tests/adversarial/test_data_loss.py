@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from robust_harness import MODEL, k2l, outside, snapshot
+
+from adversarial.robust_harness import MODEL, k2l, outside, snapshot
 
 
 def _src(tmp_path: Path) -> Path:

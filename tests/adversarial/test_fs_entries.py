@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from robust_harness import MODEL, k2l, outside, snapshot
+
+from adversarial.robust_harness import MODEL, k2l, outside, snapshot
 
 
 def _migrate(tmp_path: Path, *extra: str, timeout: float = 120.0) -> tuple[dict, Path]:  # type: ignore[type-arg]

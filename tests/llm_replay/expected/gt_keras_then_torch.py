@@ -1,8 +1,9 @@
+from typing import Any
+
+import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
-from typing import Any
-import pytorch_lightning as pl
 
 
 class Gated(LazyModuleMixin, nn.Module):
@@ -21,7 +22,7 @@ class Gated(LazyModuleMixin, nn.Module):
         return torch.logcumsumexp(inputs @ self.gate, dim=-1)
 
 
-class Model(pl.LightningModule):
+class GatedModel(pl.LightningModule):
     """Converted by k2l-agent from the Keras Sequential model ``model`` (line 24)."""
 
     def __init__(self) -> None:
@@ -36,4 +37,4 @@ class Model(pl.LightningModule):
         return x
 
 
-model = Model()
+model = GatedModel()

@@ -1,5 +1,5 @@
-import tensorflow as tf
 import pytorch_lightning as pl
+import tensorflow as tf
 import torch.nn.functional as F
 from torch import nn
 

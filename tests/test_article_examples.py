@@ -93,8 +93,10 @@ def test_torch_only_and_no_article_bugs(converted: dict[str, Path]) -> None:
         assert "import keras" not in code and "from tensorflow" not in code, name
         assert "F.binary_crossentropy" not in code
     mlp = converted["mlp"].read_text()
-    # softmax stays in forward (what predict returns); the loss must not apply it again
-    assert "F.softmax(" in mlp and "F.cross_entropy(" not in mlp
+    # softmax stays in forward (what predict returns); the loss reads the logits before it,
+    # as TF-Keras does, and never applies a softmax to forward's probabilities again
+    assert "return F.softmax(self.logits(x), dim=-1)" in mlp
+    assert "F.cross_entropy(logits, " in mlp and "F.cross_entropy(y_hat" not in mlp
     assert "eps=1e-07" in mlp  # Keras's Adam epsilon, written out
 
 

@@ -195,7 +195,8 @@ def test_pretrained_embedding_matrix_is_copied_and_frozen(arg: str) -> None:
                                   layers.Embedding(10, 3, {arg}, trainable=False)])
         """)
     module = build(code)
-    weight = module.embedding.weight
+    embedding = next(m for m in module.modules() if isinstance(m, torch.nn.Embedding))
+    weight = embedding.weight
     np.testing.assert_array_equal(weight.detach().numpy(), np.arange(30.0).reshape(10, 3))
     assert not weight.requires_grad
 

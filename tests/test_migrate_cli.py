@@ -90,7 +90,7 @@ def test_permission_error_reported_for_unreadable_file(tmp_path: Path, monkeypat
 def test_diff_writes_nothing(tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "never"
     code, output = _run("migrate", str(tree / "pkg"), "--diff", "--out", str(out))
-    assert "+class Model(pl.LightningModule):" in output
+    assert "+class MlpModel(pl.LightningModule):" in output  # named after mlp.py
     assert "-model = keras.Sequential([" in output
     assert not out.exists()
     assert code == 0

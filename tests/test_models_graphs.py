@@ -209,7 +209,7 @@ model = keras.Model(inputs, outputs)
     code = result.source
     [u] = result.unmapped
     assert u.keras_name == "Conv2D" and "literal" in u.reason
-    assert "class Model(pl.LightningModule):" in code
+    assert "class KerasModel(pl.LightningModule):" in code  # named after ``model``
     assert "# TODO(k2l): Conv2D kept as Keras:" in code
     assert 'self.conv2d = layers.Conv2D(4, kernel_size=k, padding="same")' in code
     assert "self.dense = nn.LazyLinear(3)" in code

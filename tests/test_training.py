@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 
 import pytest
@@ -26,7 +27,16 @@ def convert(src: str) -> str:
     res = convert_source(textwrap.dedent(src))
     assert res.error == ""
     compile(res.source, "<converted>", "exec")  # always valid Python
-    return res.source
+    assert all(len(line) <= 100 for line in res.source.splitlines()
+               if line.strip() not in textwrap.dedent(src)), "a generated line over 100"
+    return flat(res.source)
+
+
+def flat(source: str) -> str:
+    """Generated code with its line wrapping undone: tests read statements, not layout."""
+    source = re.sub(r"([(\[{])\s+", r"\1", source)
+    source = re.sub(r",?\s+([)\]}])", r"\1", source)
+    return re.sub(r",\s+", ", ", source)
 
 
 def _section(source: str, name: str) -> str:
@@ -38,16 +48,48 @@ def _section(source: str, name: str) -> str:
 @pytest.mark.parametrize("spec,example", [(s, e) for s in LOSSES for e in s.examples],
                          ids=lambda v: getattr(v, "keras", getattr(v, "name", "")))
 def test_loss_entry(spec, example):
-    units, act = (1, "sigmoid") if spec.kind == "binary" else (3, "softmax")
-    src = HEAD.format(units=units, act=act) + f'model.compile(optimizer="adam", loss={example.keras})\n'
+    # a linear output: the table's own template (a softmax/sigmoid output reads logits instead)
+    units = 1 if spec.kind == "binary" else 3
+    src = HEAD.format(units=units, act="linear") + \
+        f'model.compile(optimizer="adam", loss={example.keras})\n'
     out = convert(src)
-    loss = _section(out, "compute_loss")
+    loss = _section(out, "training_step")
     for sub in example.expect:
         assert sub in loss, (sub, loss)
     assert "TODO(k2l)" not in out
     assert "model.compile" not in out
-    # never a softmax on top of the model's softmax output
+    assert "def logits(" not in out
+    # never a softmax on top of the model's output
     assert "F.cross_entropy(" not in loss or "from_logits=True" in example.keras
+
+
+@pytest.mark.parametrize("act,loss,expect", [
+    ("softmax", '"categorical_crossentropy"', "loss = F.cross_entropy(logits, y)"),
+    ("softmax", '"sparse_categorical_crossentropy"',
+     "loss = F.cross_entropy(logits, y.reshape(-1))"),
+    ("sigmoid", '"binary_crossentropy"',
+     "loss = F.binary_cross_entropy_with_logits(logits, y.reshape(logits.shape))"),
+])
+def test_probability_output_trains_on_logits_as_tf_keras(act: str, loss: str, expect: str):
+    units = 1 if act == "sigmoid" else 3
+    out = convert(HEAD.format(units=units, act=act)
+                  + f'model.compile(optimizer="adam", loss={loss}, metrics=["accuracy"])\n')
+    step = _section(out, "training_step")
+    assert expect in step, step
+    assert "clamp" not in out and "torch.log(" not in out
+    assert "logits = self.logits(x)" in step
+    forward = _section(out, "forward")
+    assert ("F.softmax(self.logits(x), dim=-1)" if act == "softmax"
+            else "torch.sigmoid(self.logits(x))") in forward
+    assert "F.softmax" not in _section(out, "logits") and "sigmoid" not in _section(out, "logits")
+
+
+def test_mismatched_activation_keeps_probability_loss():
+    """A sigmoid output under categorical crossentropy is not a softmax: no logits split."""
+    out = convert(HEAD.format(units=3, act="sigmoid")
+                  + 'model.compile(optimizer="adam", loss="categorical_crossentropy")\n')
+    assert "def logits(" not in out
+    assert "clamp(1e-7, 1 - 1e-7)" in _section(out, "training_step")
 
 
 @pytest.mark.parametrize("spec,example", [(s, e) for s in OPTIMIZERS for e in s.examples],
@@ -130,11 +172,15 @@ model = keras.Model(inp, [a, b])
 model.compile(optimizer="adam", loss={"a": "binary_crossentropy", "b": "categorical_crossentropy"},
               loss_weights={"a": 2.0, "b": 0.5}, metrics={"a": ["accuracy"], "b": ["accuracy"]})
 """)
-    step = _section(out, "shared_step")
-    assert "loss = 2.0 * per_sample[0].mean() + 0.5 * per_sample[1].mean()" in step
+    step = _section(out, "training_step")
+    assert "loss = 2.0 * y0_loss + 0.5 * y1_loss" in step
     assert '"a_loss"' in step and '"b_loss"' in step
-    assert '"a_accuracy": torchmetrics.Accuracy(task="binary")' in out
-    assert '"b_accuracy": torchmetrics.Accuracy(task="multiclass", num_classes=3)' in out
+    # accuracies are batch means: Lightning's epoch mean of them is Keras's value
+    assert 'self.log("a_accuracy", a_accuracy, on_step=False, on_epoch=True' in step
+    assert "a_accuracy = ((y_hat0 > 0.5).float() == y0.reshape(y_hat0.shape)).float().mean()" \
+        in step
+    assert "b_accuracy = (y_hat1.argmax(-1) == y1.argmax(-1)).float().mean()" in step
+    assert "torchmetrics" not in out
 
 
 def test_compile_in_builder_function_uses_hyperparameters():
@@ -164,8 +210,32 @@ model.fit(x, y, class_weight={0: 1.0, 1: 2.0, 2: 1.0}, verbose=0)
 """)
     assert "dtype=torch.long" in out
     assert "np.asarray(y).reshape(-1)" in out
-    assert ".long().reshape(-1)" in _section(out, "shared_step")
+    step = _section(out, "training_step")
+    assert "loss = F.cross_entropy(logits, y.reshape(-1), reduction=\"none\")" in step
+    assert "accuracy = (logits.argmax(-1) == y.reshape(-1)).float().mean()" in step
+    assert "x, y, *weights = batch" in step and "loss = loss * weights[0]" in step
     assert "enable_progress_bar=False" in out
+
+
+def test_steps_only_for_the_stages_the_script_uses():
+    fit_only = convert(HEAD.format(units=3, act="linear") + """\
+model.compile(optimizer="adam", loss="mse")
+x = np.zeros((8, 4)); y = np.zeros((8, 3))
+model.fit(x, y)
+""")
+    assert "def training_step(" in fit_only
+    for absent in ("validation_step", "test_step", "weights", "flat_batch", "self._step("):
+        assert absent not in fit_only, absent
+    everything = convert(HEAD.format(units=3, act="linear") + """\
+model.compile(optimizer="adam", loss="mse")
+x = np.zeros((8, 4)); y = np.zeros((8, 3))
+model.fit(x, y, validation_split=0.25)
+model.evaluate(x, y)
+""")
+    for hook, stage in (("training_step", "train"), ("validation_step", "val"),
+                        ("test_step", "test")):
+        assert f'return self._step(batch, "{stage}")' in _section(everything, hook)
+    assert "weights" not in everything
 
 
 def test_custom_callback_and_sequence_and_tf_data():

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from agent.rules.convert import convert_source
+from agent.rules.training.metrics import METRICS
 from agent.weights import port_weights
 
 keras = pytest.importorskip("keras")
@@ -137,7 +138,8 @@ def test_optimizer_steps_match_keras(opt: str) -> None:
     optimizer = tmodel.configure_optimizers()
     rng = np.random.default_rng(3)
     kvars = kmodel.trainable_variables
-    tparams = [tmodel.dense.weight, tmodel.dense.bias]
+    dense = tmodel.layers[0]  # the Sequential is an nn.Sequential
+    tparams = [dense.weight, dense.bias]
     for _ in range(3):
         grads = [rng.normal(size=tuple(v.shape)).astype("float32") for v in kvars]
         kmodel.optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads],
@@ -257,3 +259,32 @@ def test_regularizers_add_to_the_loss_like_keras(regularizers: str) -> None:
     got = float(tmodel.training_step([torch.as_tensor(x), torch.as_tensor(y)], 0).detach())
     assert abs(got - expected) <= 1e-5 * max(1.0, abs(expected)), (got, expected)
     assert abs(float(tmodel.regularization_loss()) - penalty) <= 1e-5 * max(1.0, penalty)
+
+
+BATCH_MEAN_CASES = [(s, k) for s in METRICS if s.batch_mean is not None
+                    for k in ("probabilities", "labels")]
+
+
+@pytest.mark.parametrize("spec,kind", BATCH_MEAN_CASES,
+                         ids=[f"{s.keras_name}-{k}" for s, k in BATCH_MEAN_CASES])
+def test_batch_mean_metrics_match_keras(spec: Any, kind: str) -> None:
+    """Metrics logged as per-batch means (Lightning averages them over the epoch by batch
+    size) compute Keras's own metric function on each batch."""
+    rng = np.random.default_rng(4)
+    p = rng.random((12, 4)).astype("float32")
+    if spec.keras_name == "binary_accuracy":
+        p = p[:, :1]
+        y = rng.integers(0, 2, (12, 1)).astype("float32") if kind == "labels" else \
+            rng.integers(0, 2, (12,)).astype("float32")
+    elif spec.keras_name == "sparse_categorical_accuracy":
+        y = rng.integers(0, 4, (12,)).astype("int64") if kind == "labels" else \
+            rng.integers(0, 4, (12, 1)).astype("int64")
+    elif spec.keras_name == "categorical_accuracy":
+        y = np.eye(4, dtype="float32")[rng.integers(0, 4, 12)]
+    else:
+        y = rng.normal(size=(12, 4)).astype("float32")
+    fn = getattr(keras.metrics, spec.keras_name)
+    expected = float(np.mean(keras.ops.convert_to_numpy(fn(y, p))))
+    code = spec.batch_mean.replace("{p}", "p").replace("{y}", "y")
+    got = float(eval(code, {"p": torch.as_tensor(p), "y": torch.as_tensor(y)}))
+    assert abs(got - expected) <= 1e-6, (code, got, expected)

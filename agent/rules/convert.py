@@ -21,6 +21,7 @@ from agent.rules.models.shapes import Shape
 from agent.rules.models.transform import Recipe, convert_models
 from agent.rules.ops.functions import candidates, convert_functions
 from agent.rules.values import code_of, module_constants
+from agent.rules.wrap import wrap_new_lines
 
 
 @dataclass
@@ -112,7 +113,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         subclassed = [_subclassed_ir(name, cres.outputs.get(name)) for name in cres.models]
     custom += _torch_modules(module)  # e.g. a layer the LLM stage has already written
     mres = convert_models(module, imports, env, custom, convert_lambda,
-                          source if module is original else None)
+                          source if module is original else None, path)
     module = mres.module
     out.changes += [Change(line, rule, msg) for line, rule, msg in mres.changes]
     out.warnings += [Warning_(line, msg) for line, msg in mres.warnings]
@@ -156,6 +157,8 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         inlined = inline_utilities(code, imports)
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
+    if code != source:
+        code = wrap_new_lines(code, source)
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))
     out.changes.sort(key=lambda c: c.line)
     out.unmapped.sort(key=lambda u: u.line)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections.abc import Callable
 
 from agent.records import KerasDependency
@@ -109,23 +110,22 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
     needed = [stmt for name, stmt in TORCH_IMPORTS if name in used and name not in have]
     end_orig = _import_block_end(tree)  # in original line numbers
     at = end_orig - shift[min(end_orig + 1, len(shift) - 1)] if end_orig else 0
-    added = 0
-    if needed:
-        block = "".join(s + "\n" for s in _merge_from_imports(needed))
-        if at < len(lines) and lines[at].strip():
-            block += "\n"  # keep a blank line between the imports and the code
-        lines[at:at] = [block]
-        added = block.count("\n")
+    inserts = _placed(lines, at, _merge_from_imports(needed)) if needed else []
+    for index, text in sorted(inserts, key=lambda t: -t[0]):
+        lines[index:index] = [text]
     code = "".join(lines)
 
     def moved(ln: int) -> int:
-        return ln - shift[min(ln, len(shift) - 1)] + (added if ln > end_orig else 0)
+        p = ln - shift[min(ln, len(shift) - 1)]
+        return p + sum(text.count("\n") for index, text in inserts if index < p)
 
     deps = _deps(kept, refs, moved)
-    if edits:
-        squeezed = re.sub(r"\n{4,}", "\n\n\n", code)  # at most two blank lines where imports went
-        if squeezed != code:
-            return squeezed, finalize(squeezed, fix_imports=False)[1]
+    tidy = code
+    if fix_imports and (edits or inserts):
+        tidy = sort_import_block(tidy)
+        tidy = re.sub(r"\n{4,}", "\n\n\n", tidy)  # at most two blank lines where imports went
+    if tidy != code:
+        return tidy, finalize(tidy, fix_imports=False)[1]
     return code, deps
 
 
@@ -175,6 +175,120 @@ def _merge_from_imports(statements: list[str]) -> list[str]:
         else:
             out.append(stmt)
     return [s + ", ".join(merged[s[5:-8]]) if s.endswith(" import ") else s for s in out]
+
+
+_IMPORT_LINE = re.compile(r"(import|from)\s+([\w.]+)")
+
+
+def _sort_key(statement: str) -> tuple[bool, str]:
+    """isort's order inside a section: ``import x`` lines, then ``from x import y``."""
+    m = _IMPORT_LINE.match(statement)
+    return (m.group(1) == "from", m.group(2).lower()) if m else (True, statement)
+
+
+def _placed(lines: list[str], at: int, statements: list[str]) -> list[tuple[int, str]]:
+    """Where each added import goes: sorted into the block's third-party imports, or as a
+    new group after the standard-library ones. (index in ``lines``, text to insert there)."""
+    starts: list[tuple[int, bool, tuple[bool, str]]] = []  # line, third party, sort key
+    for k in range(at):
+        m = _IMPORT_LINE.match(lines[k])
+        if m:
+            top = m.group(2).split(".")[0]
+            third = top not in sys.stdlib_module_names and top != "__future__"
+            starts.append((k, third, _sort_key(lines[k])))
+    third = [e for e in starts if e[1]]
+    if not third:
+        group = "".join(s + "\n" for s in statements)
+        if at and lines[at - 1].strip():
+            group = "\n" + group  # a blank line after the standard-library group
+        if at < len(lines) and lines[at].strip():
+            group += "\n"  # and one before the code
+        return [(at, group)]
+    after_last = next((k for k, _, _ in starts if k > third[-1][0]), at)
+    by_index: dict[int, str] = {}
+    for statement in statements:
+        key = _sort_key(statement)
+        index = next((k for k, _, other in third if other > key), after_last)
+        by_index[index] = by_index.get(index, "") + statement + "\n"
+    if at in by_index and at < len(lines) and lines[at].strip():
+        by_index[at] += "\n"  # a blank line before the code
+    return sorted(by_index.items())
+
+
+def sort_import_block(code: str) -> str:
+    """The leading block of one-line imports in isort's order (``__future__``, standard
+    library, third party, relative; ``import x`` before ``from x import y``; one ``from`` line
+    per module). A block with comments, continuation lines or code in between is left as is:
+    the user's order may matter there."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    nodes: list[ast.Import | ast.ImportFrom] = []
+    for k, node in enumerate(tree.body):
+        if k == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            break
+        nodes.append(node)
+    if len(nodes) < 2:
+        return code
+    lines = code.splitlines(keepends=True)
+    first, last = nodes[0].lineno, nodes[-1].end_lineno or nodes[-1].lineno
+    starts = {n.lineno for n in nodes}
+    for ln in range(first, last + 1):
+        text = lines[ln - 1]
+        if ln in starts:
+            node = next(n for n in nodes if n.lineno == ln)
+            if node.end_lineno != ln or ";" in text or "#" in text or node.col_offset:
+                return code
+        elif text.strip():
+            return code
+    sections: list[list[ast.Import | ast.ImportFrom]] = [[], [], [], []]
+    for node in nodes:
+        module = node.module or "" if isinstance(node, ast.ImportFrom) else node.names[0].name
+        top = module.split(".")[0]
+        if isinstance(node, ast.ImportFrom) and node.level:
+            sections[3].append(node)
+        elif top == "__future__":
+            sections[0].append(node)
+        elif top in sys.stdlib_module_names:
+            sections[1].append(node)
+        else:
+            sections[2].append(node)
+    blocks = ["".join(line + "\n" for line in _section_lines(sec)) for sec in sections if sec]
+    return "".join(lines[: first - 1]) + "\n".join(blocks) + "".join(lines[last:])
+
+
+def _member_key(name: str) -> tuple[int, str]:
+    """isort's order-by-type: CONSTANTS, then Classes, then functions and variables."""
+    bare = name.split(" as ")[0]
+    kind = 0 if bare.isupper() and len(bare) > 1 else 1 if bare[:1].isupper() else 2
+    return kind, bare
+
+
+def _section_lines(nodes: list[ast.Import | ast.ImportFrom]) -> list[str]:
+    plain: list[tuple[str, str]] = []
+    froms: dict[str, list[str]] = {}
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                text = f"import {a.name}" + (f" as {a.asname}" if a.asname else "")
+                plain.append((a.name.lower(), text))
+        else:
+            module = "." * node.level + (node.module or "")
+            for a in node.names:
+                member = a.name + (f" as {a.asname}" if a.asname else "")
+                if member not in froms.setdefault(module, []):
+                    froms[module].append(member)
+    out = [text for _, text in sorted(set(plain))]
+    for module in sorted(froms, key=lambda m: m.lower()):
+        members = sorted(froms[module], key=_member_key)
+        line = f"from {module} import {', '.join(members)}"
+        if len(line) > 100:
+            line = f"from {module} import (\n" + "".join(f"    {m},\n" for m in members) + ")"
+        out.append(line)
+    return out
 
 
 def _only_statement(tree: ast.Module, target: ast.stmt) -> bool:

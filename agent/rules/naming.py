@@ -29,17 +29,37 @@ def camel(text: str) -> str:
 
 
 _BUILDER = re.compile(r"^(build|make|create|get|define|construct)_?")
+_GENERIC = {"", "model", "m", "net", "network", "mdl", "keras_model", "main", "train",
+            "script", "run", "test", "demo", "example"}
 
 
-def class_name_for(var: str, function: str | None) -> str:
-    """``model`` → ``Model``; ``return Sequential(...)`` in ``build_cnn`` → ``Cnn``."""
-    generic = var in ("model", "m", "net", "network", "mdl", "keras_model")
-    if var and not (generic and function and _BUILDER.match(function)):
-        return camel(var)
+def class_name_for(var: str, function: str | None, keras_name: str | None = None,
+                   stem: str = "") -> str:
+    """The class for a model, from the most specific name the source gives: the model's
+    ``name=``, its variable, the builder function (``build_cnn`` → ``Cnn``), the file
+    (``mlp.py`` → ``MlpModel``); never a bare ``Model``."""
+    candidates = [keras_name or "", var]
     if function:
-        stripped = _BUILDER.sub("", function)
-        return camel(stripped or function)
-    return "Model"
+        candidates.append(_BUILDER.sub("", function) or function)
+    for text in candidates:
+        if text and text.lower().strip("_") not in _GENERIC and camel(text) != "Model":
+            return camel(text)
+    base = camel(stem) if stem.lower().strip("_") not in _GENERIC else ""
+    if not base or base == "Model":
+        return "KerasModel"
+    return base if base.endswith(("Model", "Net", "Network", "Classifier")) else base + "Model"
+
+
+# LightningModule attributes and generated methods a layer attribute must not shadow
+RESERVED = frozenset({
+    "training", "forward", "logits", "device", "dtype", "trainer", "log", "log_dict",
+    "hparams", "parameters", "modules", "children", "apply", "eval", "train", "cuda", "cpu",
+    "float", "half", "double", "to", "state_dict", "optimizers", "logger", "loss", "metrics",
+    "train_metrics", "val_metrics", "test_metrics", "example_input_array", "current_epoch",
+    "global_step", "precision", "zero_grad", "register_buffer", "buffers", "layers", "type",
+    "regularization_loss", "training_step", "validation_step", "test_step", "predict_step",
+    "configure_optimizers", "flat_batch", "save_hyperparameters", "name",
+})
 
 
 class NameCounter:
@@ -60,6 +80,8 @@ class NameCounter:
 
     def claim(self, name: str) -> str:
         name = identifier(name)
+        if name in RESERVED:
+            name += "_layer"
         if name in self.taken:
             return self.next(name)
         self.taken.add(name)

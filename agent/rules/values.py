@@ -47,6 +47,37 @@ class Value:
         return f"Value({self.code!r})"
 
 
+class Sym(int):
+    """An int read from a module constant: prints as the constant's name, so generated code
+    says ``nn.Linear(NUM_FEATURES, hidden)``. Arithmetic gives plain ints."""
+
+    code: str
+
+    def __new__(cls, value: int, code: str) -> Sym:
+        obj = super().__new__(cls, value)
+        obj.code = code
+        return obj
+
+    def __str__(self) -> str:
+        return self.code
+
+    def __repr__(self) -> str:
+        return self.code
+
+    def __format__(self, spec: str) -> str:
+        return self.code if not spec else format(int(self), spec)
+
+
+class LocalInt(int):
+    """An int bound inside a block (a builder's local, a loop counter, an inlined helper's
+    argument): printed as its value, since a generated class cannot see that name."""
+
+
+def local(value: Any) -> Any:
+    """``value`` ready to be stored in a block's env: ints never print as the name."""
+    return LocalInt(value) if type(value) is int else value
+
+
 def code_of(node: cst.CSTNode) -> str:
     """Source of ``node``; literals and names without a codegen pass (the common case)."""
     if isinstance(node, (cst.Name, cst.Integer, cst.Float, cst.SimpleString)):
@@ -66,7 +97,8 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
     if isinstance(node, cst.Name):
         if node.value in ("True", "False", "None"):
             return {"True": True, "False": False, "None": None}[node.value]
-        return env.get(node.value, UNKNOWN)
+        value = env.get(node.value, UNKNOWN)
+        return Sym(value, node.value) if type(value) is int else value
     if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
         try:
             value = node.evaluated_value

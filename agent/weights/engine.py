@@ -147,6 +147,7 @@ PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
 
 
 PORTS.update(EXTRA_PORTS)
+SEQUENTIAL_ATTR = "layers"  # agent.rules.models.sequential names the stack so
 
 def _keras_layers(model: Any) -> list[Any]:
     layers = model.layers if hasattr(model, "layers") else _sublayers(model)
@@ -174,14 +175,22 @@ def _is_keras_model(layer: Any) -> bool:
 
 
 def _torch_children(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Modules that hold weights, in declaration order. Keras lists the items of a list or
+    dict of layers flat, and the ``nn.Sequential`` of a converted Keras Sequential counts as
+    the layers inside it."""
     out: list[tuple[str, nn.Module]] = []
     for n, c in module.named_children():
-        if isinstance(c, (nn.ModuleList, nn.ModuleDict)):  # Keras lists its items flat
-            out += [(f"{n}_{k}", item) for k, item in c.named_children()]
-        else:
+        if type(c) is nn.Sequential and n == SEQUENTIAL_ATTR:
+            out += [(f"{n}.{k}", m) for k, m in _torch_children(c)]
+        elif isinstance(c, (nn.ModuleList, nn.ModuleDict)):
+            out += [(f"{n}_{k}", item) for k, item in c.named_children() if _has_state(item)]
+        elif _has_state(c):
             out.append((n, c))
-    return [(n, c) for n, c in out
-            if any(True for _ in c.parameters()) or any(True for _ in c.buffers())]
+    return out
+
+
+def _has_state(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters()) or any(True for _ in module.buffers())
 
 
 def _port_rule(layer: Any) -> Callable[[Any, nn.Module, str], None] | None:

@@ -8,6 +8,7 @@ dict of layers an ``nn.ModuleDict``, when their items are converted custom layer
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,8 +58,9 @@ def nested_sequential(owner: str, attr: str, call: cst.Call, imports: ImportTabl
         why = gen.unmapped[0][2] if gen.unmapped else "no code"
         raise Unsupported(f"self.{attr} = Sequential(...): {why}")
     head, rest = gen.code.split("\n", 1)
-    code = head.replace("(pl.LightningModule):", "(nn.Module):") + "\n" + rest.replace(
-        "from the Keras Sequential model", f"from the Keras Sequential in {owner}.__init__")
+    code = head.replace("(pl.LightningModule):", "(nn.Module):") + "\n" + re.sub(
+        r"from the Keras Sequential model ``(\w+)``", rf"from the Keras Sequential ``{owner}.\1``",
+        rest)
     code = "\n".join(line for line in code.split("\n")
                      if "self.example_input_array" not in line
                      and "self.save_hyperparameters()" not in line)

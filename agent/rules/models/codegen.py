@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from agent.rules import activations
 from agent.rules.models import lazy
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
+from agent.rules.models.sequential import Step, stack
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import BuildContext, Built, Layout, NotStatic, Unsupported
 from agent.rules.training.regularizers import REGULARIZED, Penalty
@@ -65,6 +66,9 @@ class _Emitter:
         # tensor and layer variables of the Keras code: a kept constructor must not read them
         self.graph_names = {t.name for c in ir.calls for t in (*c.inputs, *c.outputs)} | {
             t.name for t in ir.inputs} | set(ir.graph_names)
+        self.steps: list[Step] = []  # each layer's first build, for an nn.Sequential
+        self.init_loop: list[str] = []
+        self.returned: str | None = None  # forward's return expression when body is empty
 
     # -- layers ---------------------------------------------------------------------------
     def build(self, layer: Layer, call: Call, layout: Layout) -> Built | None:
@@ -171,6 +175,7 @@ class _Emitter:
         if first:
             self.built[id(layer)] = built
             self.declare(layer, built)
+            self.steps.append(Step(built, layer.attr, (built.out_layout or want) == "cf"))
         else:
             # a shared layer: modules come from its first call
             built.modules = self.built[id(layer)].modules
@@ -270,14 +275,21 @@ class _Emitter:
             self.convert(t, "keras")
         if self.failed:
             return self.gen
+        self._as_sequential()
         self.gen.code = self.assemble()
         return self.gen
 
     def assemble(self) -> str:
         ir = self.ir
-        params = "".join(
-            f", {p.name}" + (f": {p.annotation}" if p.annotation else "")
-            + (f" = {p.default}" if p.default is not None else "") for p in ir.params)
+        params = ""
+        defaulted = star = False
+        for p in ir.params:
+            if p.default is None and defaulted and not star:
+                params += ", *"  # a required name after defaults: keyword-only
+                star = True
+            defaulted = defaulted or p.default is not None
+            params += f", {p.name}" + (f": {p.annotation}" if p.annotation else "") + (
+                (" = " if p.annotation else "=") + p.default if p.default is not None else "")
         lines = [f"class {ir.class_name}(pl.LightningModule):"]
         origin = f"Keras {ir.kind} model"
         if ir.var:
@@ -309,7 +321,7 @@ class _Emitter:
             ret = ", ".join(t.name for t in ir.outputs)
         lines.append(f"{IND}def forward(self, {args}) -> {ret_type}:")
         lines += [IND * 2 + s for s in self.body]
-        lines.append(f"{IND * 2}return {ret}")
+        lines.append(f"{IND * 2}return {self.returned or ret}")
         if self.penalties:
             self.gen.regularized = True
             lines += ["", f"{IND}def regularization_loss(self) -> torch.Tensor:",
@@ -319,7 +331,30 @@ class _Emitter:
                       + f"\n{IND * 2})"]
         return "\n".join(lines) + "\n"
 
+    def _as_sequential(self) -> None:
+        """A Sequential of plain modules: one ``nn.Sequential`` and one init loop."""
+        ir = self.ir
+        declared = [line for _, lines in sorted(self.declared, key=lambda d: d[0])
+                    for line in lines]
+        if (ir.kind != "Sequential" or len(ir.inputs) != 1 or len(ir.outputs) != 1
+                or self.buffers or self.penalties or self.gen.lazy
+                or len(self.body) != len(self.steps)
+                or not all(line.startswith("self.") for line in declared)):
+            return
+        made = stack(self.steps, dict(self.inits))
+        if made is None:
+            return
+        init, loop, final = made
+        self.declared = [(0, init)]
+        self.inits = []
+        self.init_loop = loop
+        out = f"self.layers({ir.inputs[0].name})"
+        self.body = []
+        self.returned = final.replace("{x}", out) if final else out
+
     def _init_block(self) -> list[str]:
+        if self.init_loop:
+            return ["# Keras initializers (torch's defaults differ)", *self.init_loop]
         if not self.inits:
             return []
         out = ["# Keras initializers (torch's defaults differ)"]

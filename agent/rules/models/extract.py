@@ -29,6 +29,7 @@ from agent.rules.spec import Unsupported, bind
 from agent.rules.training.regularizers import REGULARIZED
 from agent.rules.training.regularizers import parse as parse_regularizer
 from agent.rules.values import UNKNOWN, Value, code_of, evaluate
+from agent.rules.values import local as local_value
 
 SEQUENTIAL = "keras.Sequential"
 MODEL = "keras.Model"
@@ -85,6 +86,7 @@ class BlockExtractor:
         self.cur_line = 0
         self.imports = imports
         self.env = dict(env)  # + constants of inlined helpers and unrolled loops
+        self.constants = frozenset(env)  # module constants assigned once: printed by name
         self.function = function
         self.fn_params = params  # name -> default code
         self.custom_layers = custom_layers
@@ -109,6 +111,7 @@ class BlockExtractor:
         self.unrolling = 0
         self.resolved: dict[int, list[cst.BaseStatement]] = {}  # if image_data_format(): ...
         self.counter = NameCounter()
+        self.stem = ""  # the file's name without suffix: the class name of last resort
         self.fresh = inline.FreshNames(
             lambda: self._scan_locals() | set(self.tensors) | set(self.fn_params))
 
@@ -415,7 +418,7 @@ class BlockExtractor:
             self.env.pop(name, None)
             self.tracked.discard(name)
             return False
-        self.env[name] = value
+        self.env[name] = self._bind(name, value)
         self.tracked.add(name)
         return True
 
@@ -493,7 +496,7 @@ class BlockExtractor:
                     raise Unsupported(f"helper {name}() rebinds its argument {param} "
                                       f"({value.code}), which is not known statically")
                 fresh = self.fresh(param)
-                self.env[fresh] = value.value
+                self.env[fresh] = local_value(value.value)
                 mapping[param] = cst.Name(fresh)
             else:
                 mapping[param] = inline.parenthesized(node)
@@ -530,8 +533,16 @@ class BlockExtractor:
         value = inline.static_value(stmt.body[0].value, self.env)
         if value is UNKNOWN or not isinstance(value, (bool, int, float, str, tuple, list)):
             return False
-        self.env[stmt.body[0].targets[0].target.value] = value
+        name = stmt.body[0].targets[0].target.value
+        self.env[name] = self._bind(name, value)
         return True
+
+    def _bind(self, name: str, value: Any) -> Any:
+        """A module constant (assigned once, read outside loops) keeps printing as its name;
+        anything else the generated class could not see, or that changes, as its value."""
+        if self.function is None and not self.unrolling and name in self.constants:
+            return value
+        return local_value(value)
 
     def _poison(self, stmt: cst.CSTNode) -> None:
         if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
@@ -601,15 +612,22 @@ class BlockExtractor:
                 return
             layer = self.make_layer(value, i, self.counter)
             if layer is not None and len(names) == 1:
-                self.layer_vars[names[0]] = layer
-                self.layer_stmt[id(layer)] = i
+                self._bind_layer(names[0], layer, value, i)
         elif value.func is not None and self._calls_tensor(value):
             self.layer_call(i, names, value)
         elif isinstance(value.func, cst.Name) and value.func.value in self.custom_layers:
             layer = self.make_layer(value, i, self.counter)
             if layer is not None and len(names) == 1:
-                self.layer_vars[names[0]] = layer
-                self.layer_stmt[id(layer)] = i
+                self._bind_layer(names[0], layer, value, i)
+
+    def _bind_layer(self, var: str, layer: Layer, call: cst.Call, i: int) -> None:
+        """``shared = layers.Dense(8)``: the module is called ``shared`` unless ``name=`` says
+        otherwise (Keras's auto name was still counted, so later auto names stay aligned)."""
+        self.layer_vars[var] = layer
+        self.layer_stmt[id(layer)] = i
+        if not any(a.keyword is not None and a.keyword.value == "name" for a in call.args):
+            self.counter.taken.discard(layer.attr)
+            layer.attr = self.counter.claim(var)
 
     def _calls_tensor(self, call: cst.Call) -> bool:
         """``<layer>(tensor)``: the callee is a layer expression and an argument a tensor."""
@@ -679,7 +697,8 @@ class BlockExtractor:
             seq.failed = "Sequential(layers) from a variable: list the layers inline"
             raise Unsupported(seq.failed)
         if var:
-            self.models[var] = ModelIR(class_name_for(var, self.function), var, "Sequential", i,
+            self.models[var] = ModelIR(class_name_for(var, self.function, seq.keras_name,
+                                                      self.stem), var, "Sequential", i,
                                        [], [], [], [])  # placeholder: finished on first use
 
     def _finish_pending(self, var: str) -> None:
@@ -765,7 +784,8 @@ class BlockExtractor:
             out = Tensor("x", None)
             calls.append(Call(layer, [cur], [out], layer.line))
             cur = out
-        ir = ModelIR(class_name_for(seq.var, self.function), seq.var, "Sequential",
+        ir = ModelIR(class_name_for(seq.var, self.function, seq.keras_name, self.stem), seq.var,
+                     "Sequential",
                      self.lines[seq.start],
                      inputs, list(seq.layers), calls, [cur], keras_name=seq.keras_name)
         ir.params = self.ctor_params(ir)
@@ -951,7 +971,8 @@ class BlockExtractor:
                 layers.append(c.layer)
                 if id(c.layer) in self.layer_stmt:
                     owned.add(self.layer_stmt[id(c.layer)])
-        ir = ModelIR(class_name_for(var, self.function), var, "Functional", self.cur_line,
+        ir = ModelIR(class_name_for(var, self.function, name, self.stem), var, "Functional",
+                     self.cur_line,
                      inputs, layers,
                      calls, outputs, outputs_are_list=outputs_are_list, keras_name=name)
         ir.params = self.ctor_params(ir)
@@ -976,20 +997,14 @@ class BlockExtractor:
         for t in ir.inputs:
             free |= t.free
         out: list[CtorParam] = []
-        for name in sorted(free):
-            if name in self.assumed and name in self.fn_params:
-                default = self.fn_params[name]
+        skip = self.env.keys() | self.module_names | _BUILTINS | self.tensors.keys() \
+            | self.layer_vars.keys()
+        for name, default in self.fn_params.items():  # the builder's order and defaults
+            if name in free and (name in self.assumed or name not in skip):
                 out.append(CtorParam(name, default, _annotation(default)))
-                continue
-            if name in self.env or name in self.module_names or name in _BUILTINS \
-                    or name in self.tensors or name in self.layer_vars:
-                continue
-            if name in self.fn_params:
-                default = self.fn_params[name]
-                out.append(CtorParam(name, default, _annotation(default)))
-            elif name in self._scan_locals():
-                out.append(CtorParam(name, None))
-        out.sort(key=lambda p: p.default is not None)
+        for name in sorted(free - self.fn_params.keys() - skip):
+            if name in self._scan_locals():
+                out.append(CtorParam(name, None))  # keyword-only when after defaults
         return out
 
 

@@ -12,6 +12,7 @@ import ast
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import libcst as cst
@@ -96,7 +97,8 @@ def _instantiation(found: Found) -> cst.SimpleStatementLine:
 class ModelConverter:
     def __init__(self, module: cst.Module, imports: ImportTable, env: dict[str, Any],
                  custom_layers: set[str], lambda_converter: LambdaConverter | None,
-                 source: str) -> None:
+                 source: str, path: str = "") -> None:
+        self.stem = PurePath(path).stem if path and not path.startswith("<") else ""
         self.module = module
         self.imports = imports
         self.env = env
@@ -165,6 +167,7 @@ class ModelConverter:
             params=params, custom_layers=self.custom_layers, models_in_scope=self.models,
             lambda_converter=self.lambda_converter, module_names=module_names, lines=lines,
             index=self.index, builders=self.builders, helpers=self.helpers)
+        extractor.stem = self.stem
         founds = extractor.run(body)
         inlined = {n for n in extractor.inlined}
         if founds:
@@ -436,8 +439,8 @@ def _defined_names(module: cst.Module) -> set[str]:
 def convert_models(module: cst.Module, imports: ImportTable, env: dict[str, Any],
                    custom_layers: Sequence[str] = (),
                    lambda_converter: LambdaConverter | None = None,
-                   source: str | None = None) -> ModelsResult:
+                   source: str | None = None, path: str = "") -> ModelsResult:
     """``source`` must be the text of ``module`` (for line numbers); regenerated if omitted."""
     text = source if source is not None else module.code
     return ModelConverter(module, imports, env, set(custom_layers), lambda_converter,
-                          text).run()
+                          text, path).run()

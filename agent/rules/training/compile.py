@@ -36,6 +36,7 @@ class OutputLoss:
     kind: str
     label: str  # what the user wrote, for docstrings
     weight: str = "1.0"
+    logits: str | None = None  # the same loss from pre-activation outputs (softmax/sigmoid)
 
 
 @dataclass
@@ -324,16 +325,20 @@ class CompileReader:
         if from_logits not in ("True", "False"):
             self.cfg.todos.append(f"from_logits={from_logits} is not a literal")
         template = spec.logits if from_logits == "True" and spec.logits else spec.template
+        logits = spec.logits if from_logits == "False" else None
         smoothing = vals.pop("label_smoothing", "0.0")
-        if smoothing not in ("0.0", "0", "0."):
-            template = template.replace("{y}", smoothed_target(spec, float(smoothing)
-                                                               if _num(smoothing) else 0.0,
-                                                               "{p}.shape[-1]"))
-            if not _num(smoothing):
-                self.cfg.todos.append(f"label_smoothing={smoothing} not literal")
-        template = template.replace("{p}", "\0p").replace("{y}", "\0y")
-        template = template.format(**vals).replace("\0p", "{p}").replace("\0y", "{y}")
-        return OutputLoss(template, spec.target, spec.kind, label)
+        if smoothing not in ("0.0", "0", "0.") and not _num(smoothing):
+            self.cfg.todos.append(f"label_smoothing={smoothing} not literal")
+
+        def finish(text: str) -> str:
+            if smoothing not in ("0.0", "0", "0."):
+                text = text.replace("{y}", smoothed_target(
+                    spec, float(smoothing) if _num(smoothing) else 0.0, "{p}.shape[-1]"))
+            text = text.replace("{p}", "\0p").replace("{y}", "\0y")
+            return text.format(**vals).replace("\0p", "{p}").replace("\0y", "{y}")
+
+        return OutputLoss(finish(template), spec.target, spec.kind, label,
+                          logits=finish(logits) if logits else None)
 
     # ---- metrics ---------------------------------------------------------------------
     def metrics(self, node: cst.BaseExpression | None) -> None:

@@ -32,6 +32,9 @@ class Emitted:
     code: str
     todos: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    validates: bool = False  # a validation loader is passed: the class needs validation_step
+    weighted: bool = False  # batches carry sample weights (class_weight, sample_weight)
+    foreign: bool = False  # batches come from the user's dataset: dtypes are not ours
 
 
 @dataclass
@@ -147,6 +150,7 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
             out.warnings.append("a keras.utils.Sequence yields whole batches: "
                                 "DataLoader(batch_size=None)")
         lines.append(f"{names.train_loader} = {train}")
+        out.foreign = True
         if "validation_split" in args:
             out.todos.append("validation_split is not supported for datasets (Keras neither)")
     else:
@@ -164,8 +168,10 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
                 lines.append("# Keras class_weight: a per-sample weight from each sample's class")
                 lines.append(f"{names.tensors}.append(torch.tensor([{code_of(cw)}[int(c)] for c "
                              f"in {_label_expr(y, kind)}], dtype=torch.float32))")
+                out.weighted = True
         elif sw is not None and code_of(sw) != "None":
             lines.append(f"{names.tensors}.append({tensor(sw, 'float32')})")
+            out.weighted = True
         split = args.get("validation_split")
         split_code = code_of(split) if split is not None else "0.0"
         if split is not None and split_code not in ("0", "0.0", "0."):
@@ -192,6 +198,7 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
             kind = loader_vars[vd.value]
             lines.append(f"{names.val_loader} = " + (vd.value if kind == "loader" else
                          f"DataLoader({vd.value}, batch_size=None)"))
+            out.foreign = True
         elif isinstance(vd, (cst.Tuple, cst.List)) and len(vd.elements) >= 2:
             vx, vy = vd.elements[0].value, vd.elements[1].value
             tensors = array_tensors(ir, cfg, vx, vy, out)
@@ -199,13 +206,16 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
                 return out
             if len(vd.elements) == 3:
                 tensors.append(tensor(vd.elements[2].value, "float32"))
+                out.weighted = True
             lines.append(f"{names.val_loader} = DataLoader(TensorDataset({', '.join(tensors)}), "
                          f"batch_size={vbs})")
         else:
             lines.append(f"{names.val_loader} = DataLoader(TensorDataset(*(torch.as_tensor("
                          f"np.asarray(a)) for a in {code_of(vd)})), batch_size={vbs})")
+            out.foreign = True  # dtypes as the arrays have them
         val_loader = names.val_loader
     lines.append(f"{names.trainer} = pl.Trainer({', '.join(trainer_kwargs(args, callbacks, loggers, checkpointing))})")
+    out.validates = val_loader is not None
     fit_args = [model, names.train_loader] + ([val_loader] if val_loader else [])
     lines.append(f"{names.trainer}.fit({', '.join(fit_args)})")
     if "initial_epoch" in args:
@@ -267,12 +277,14 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
     if isinstance(x, cst.Name) and x.value in loader_vars:
         kind = loader_vars[x.value]
         loader = x.value if kind == "loader" else f"DataLoader({x.value}, batch_size=None)"
+        out.foreign = True
     else:
         tensors = array_tensors(ir, cfg, x, args.get("y"), out)
         if tensors is None:
             return out
         if "sample_weight" in args:
             tensors.append(tensor(args["sample_weight"], "float32"))
+            out.weighted = True
         loader = f"DataLoader(TensorDataset({', '.join(tensors)}), batch_size={bs})"
     lines.append(f"{names.test_loader} = {loader}")
     if not has_trainer:

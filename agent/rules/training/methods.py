@@ -1,9 +1,11 @@
 """Generated LightningModule methods for a compiled model, spliced into its class with libcst.
 
-The converted class already has ``__init__`` and ``forward``; compile() adds the loss
-(``compute_loss``), the steps, metrics as torchmetrics objects with Keras's names and
-``configure_optimizers``. Batches may be flat (``TensorDataset``: inputs then targets, then
-optional sample weights) or nested (a ``Sequence``'s ``(x, y)``); both unpack the same way.
+The converted class already has ``__init__`` and ``forward``; compile() adds what a Lightning
+user writes: ``training_step`` (plus ``validation_step`` / ``test_step`` only where the file
+validates or evaluates), metrics as torchmetrics objects under Keras's names, and
+``configure_optimizers``. A softmax/sigmoid output trained with the matching crossentropy
+gets a ``logits`` method: the loss reads it, as TF-Keras does, and ``forward`` still returns
+the probabilities the Keras model returned.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from agent.rules.models.graph import ModelIR
-from agent.rules.training.compile import CompileConfig
+from agent.rules.naming import identifier
+from agent.rules.training.compile import CompileConfig, MetricUse
+from agent.rules.training.logits import split_forward
 from agent.rules.values import code_of
 
 IND = "    "
@@ -30,33 +34,12 @@ class ClassPlan:
     plateau_monitor: str = '"val_loss"'
     predict: bool = False
     new_params: list[tuple[str, str | None]] = field(default_factory=list)  # (name, default)
-
-
-def _input_cast(ir: ModelIR, k: int) -> str:
-    return ".long()" if ir.inputs[k].dtype == "long" else ".float()"
-
-
-def _unpack(plan: ClassPlan, cls: str) -> list[str]:
-    ir, cfg = plan.ir, plan.compile
-    assert cfg is not None
-    n_in, n_out = len(ir.inputs), len(ir.outputs)
-    lines: list[str] = []
-    if n_in == 1 and n_out == 1:
-        lines.append("tensors = list(batch)")
-    else:
-        lines.append(f"tensors = {cls}.flat_batch(batch)")
-    names = [t.name for t in ir.inputs]
-    for k, name in enumerate(names):
-        lines.append(f"{name} = tensors[{k}]{_input_cast(ir, k)}")
-    ys = _targets(n_out)
-    for k, y in enumerate(ys):
-        loss = cfg.losses[k]
-        cast = ".long()" if loss is not None and loss.target == "long" else ".float()"
-        lines.append(f"{y} = tensors[{n_in + k}]{cast}")
-    outs = _preds(n_out)
-    lines.append(f"{', '.join(outs)} = self({', '.join(names)})"
-                 if n_out > 1 else f"{outs[0]} = self({', '.join(names)})")
-    return lines
+    fitted: bool = False  # the file calls fit(): the flags below are then known
+    validates: bool = False  # some fit() validates: validation_step
+    tests: bool = False  # evaluate(): test_step
+    weighted: bool = False  # batches may carry sample weights
+    foreign: bool = False  # batches from the user's datasets: cast them in the step
+    logits: str | None = None  # the output activation over {x} when the loss reads logits
 
 
 def _targets(n: int) -> list[str]:
@@ -69,6 +52,37 @@ def _preds(n: int) -> list[str]:
 
 def _fill(template: str, p: str, y: str) -> str:
     return template.replace("{p}", p).replace("{y}", y)
+
+
+def _rank(ir: ModelIR, k: int) -> int | None:
+    shape = ir.outputs[k].shape
+    return None if shape is None else len(shape)
+
+
+def _for_rank(template: str, rank: int | None) -> str:
+    """Templates are written for any rank; (batch, classes) outputs need no axis moves."""
+    if rank != 1:
+        return template
+    for long, short in ((".movedim(-1, 1)", ""), (".reshape({p}.shape[:-1])", ".reshape(-1)"),
+                        (".reshape(-1, {p}.shape[-1])", ""), (".argmax(-1).reshape(-1)",
+                                                               ".argmax(-1)")):
+        template = template.replace(long, short)
+    return template
+
+
+_NONE = ', reduction="none")'
+# metric inputs over probabilities → the same over logits (sigmoid(z) > 0.5 iff z > 0)
+_ON_LOGITS = {"({p} > 0.5).int()": "({p} > 0).int()",
+              "(({p} > 0.5).float() == {y}.reshape({p}.shape)).float().mean()":
+              "(({p} > 0).float() == {y}.reshape({p}.shape)).float().mean()"}
+
+
+def _mean(per_sample: str) -> str:
+    """A per-sample loss template averaged over the batch (Keras's sum_over_batch_size)."""
+    for tail in (_NONE + ".mean(-1)", _NONE):
+        if per_sample.endswith(tail) and per_sample.count(_NONE) == 1:
+            return per_sample[: -len(tail)] + ")"
+    return f"({per_sample}).mean()"
 
 
 def methods_code(plan: ClassPlan, cls: str, names: list[str]) -> tuple[list[str], str]:
@@ -84,103 +98,202 @@ def methods_code(plan: ClassPlan, cls: str, names: list[str]) -> tuple[list[str]
     return init, "\n".join(out)
 
 
+def _stages(plan: ClassPlan) -> list[str]:
+    return ["train"] + (["val"] if plan.validates else []) + (["test"] if plan.tests else [])
+
+
+def _metrics_init(plan: ClassPlan, cfg: CompileConfig) -> list[str]:
+    n_out = len(plan.ir.outputs)
+    init: list[str] = []
+    if not any(_objects(uses) for uses in cfg.metrics):
+        return init
+    init.append("# Keras compile(metrics=...): one collection per stage, under Keras's names")
+    for k, all_uses in enumerate(cfg.metrics):
+        uses = _objects(all_uses)
+        if not uses:
+            continue
+        items = [f'"{u.name}": {_no_checks(u.spec.ctor.format(c=u.classes))}' for u in uses]
+        mixed = len({(u.spec.preds, u.spec.target) for u in uses}) > 1
+        extra = ", compute_groups=False" if mixed else ""
+        var = "metrics" if n_out == 1 else f"metrics{k}"
+        one_line = f"{var} = torchmetrics.MetricCollection({{{', '.join(items)}}}{extra})"
+        if len(one_line) + 8 <= 100:
+            init.append(one_line)
+        else:
+            init.append(f"{var} = torchmetrics.MetricCollection(")
+            init.append("    {")
+            init += [f"        {item}," for item in items]
+            init.append(f"    }}{extra},")
+            init.append(")")
+        for stage in _stages(plan):
+            prefix = {"train": "", "val": "val_", "test": "test_"}[stage]
+            init.append(f'self.{_metric_attr(stage, k, n_out)} = {var}.clone(prefix="{prefix}")')
+    return init
+
+
+def _objects(uses: list[MetricUse]) -> list[MetricUse]:
+    """The metrics that need a torchmetrics object (the others are batch means)."""
+    return [u for u in uses if u.spec.batch_mean is None]
+
+
+def _no_checks(ctor: str) -> str:
+    """torchmetrics validates every update's inputs (slow per step): the step's are ours."""
+    if "task=" not in ctor:  # only the classification metrics take it
+        return ctor
+    return ctor[:-1] + ", validate_args=False)"
+
+
+def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
+               stage: str | None) -> list[str]:
+    """The statements of one step; ``stage`` None: a shared step over a ``stage`` argument."""
+    ir = plan.ir
+    n_in, n_out = len(ir.inputs), len(ir.outputs)
+    xs, ys, ps = [t.name for t in ir.inputs], _targets(n_out), _preds(n_out)
+    lines: list[str] = []
+    w = lines.append
+    weights = "weights" if plan.weighted else ""
+    if n_in == 1 and n_out == 1:
+        w(f"{xs[0]}, {ys[0]}" + (f", *{weights}" if weights else "") + " = batch")
+    else:
+        unpacked = ", ".join(xs + ys) + (f", *{weights}" if weights else "")
+        w(f"{unpacked} = {cls}.flat_batch(batch)")
+    if plan.foreign or not plan.fitted:  # the data's dtypes are not known here
+        for k, name in enumerate(xs):
+            w(f"{name} = {name}{_cast(ir.inputs[k].dtype)}")
+        for k, y in enumerate(ys):
+            loss = cfg.losses[k]
+            w(f"{y} = {y}{_cast('long' if loss is not None and loss.target == 'long' else '')}")
+    split = plan.logits is not None and n_out == 1
+    if split:
+        w(f"logits = self.logits({', '.join(xs)})")
+    else:
+        w(f"{', '.join(ps)} = self({', '.join(xs)})")
+    loss_vars = ["loss"] if n_out == 1 else [f"{y}_loss" for y in ys]
+    for k, loss in enumerate(cfg.losses):
+        var = loss_vars[k]
+        if loss is None:
+            w(f"{var} = torch.zeros((), device=self.device)  # TODO(k2l): loss for output {k} "
+              "not converted")
+            continue
+        p = "logits" if split else ps[k]
+        template = loss.logits if split and loss.logits else loss.template
+        per_sample = _fill(_for_rank(template, _rank(ir, k)), p, ys[k])
+        if not weights:
+            w(f"{var} = {_mean(per_sample)}")
+            continue
+        w(f"{var} = {per_sample}")
+        w(f"if {weights}:  # Keras class_weight / sample_weight: one weight per sample")
+        w(f"{IND}{var} = {var} * {weights}[0]" + ("" if _rank(ir, k) == 1 else
+                                                ".reshape(-1, *[1] * ({var}.dim() - 1))"))
+        w(f"{var} = {var}.mean()")
+    if n_out > 1:
+        wts = [loss.weight if loss is not None else "1.0" for loss in cfg.losses]
+        w("loss = " + " + ".join(f"{wt} * {v}" if wt != "1.0" else v
+                                 for wt, v in zip(wts, loss_vars, strict=True)))
+    if ir.regularized:
+        w("loss = loss + self.regularization_loss()  # Keras adds the regularizer terms")
+    on = "on_step=False, on_epoch=True, " if stage in (None, "train") else ""
+    if stage is None:
+        w('prefix = "" if stage == "train" else f"{stage}_"')
+        key = 'f"{prefix}loss"'
+    else:
+        key = f'"{_prefix(stage)}loss"'
+    w(f"self.log({key}, loss, {on}prog_bar=True)")
+    if n_out > 1:
+        for k, name in enumerate(names):
+            lkey = f'f"{{prefix}}{name}_loss"' if stage is None else \
+                f'"{_prefix(stage)}{name}_loss"'
+            w(f"self.log({lkey}, {loss_vars[k]}, {on.rstrip(', ')})" if on else
+              f"self.log({lkey}, {loss_vars[k]})")
+    for k, all_uses in enumerate(cfg.metrics):
+        for u in all_uses:
+            if u.spec.batch_mean is None:
+                continue
+            template = u.spec.batch_mean
+            if split and (u.spec.needs_classes or template in _ON_LOGITS):
+                template, p = _ON_LOGITS.get(template, template), "logits"
+            else:
+                p = (plan.logits or "").replace("{x}", "logits") if split else ps[k]
+            var = identifier(u.name)
+            if var in {*xs, *ys, *ps, "loss", "logits", "batch", "stage", "prefix", "weights"}:
+                var += "_value"
+            w(f"{var} = {_fill(_for_rank(template, _rank(ir, k)), p, ys[k])}")
+            key = f'f"{{prefix}}{u.name}"' if stage is None else f'"{_prefix(stage)}{u.name}"'
+            w(f"self.log({key}, {var}, {on}prog_bar=True)")
+        uses = _objects(all_uses)
+        if not uses:
+            continue
+        pred = ps[k]
+        on_logits = split and all(u.spec.needs_classes or u.spec.preds in _ON_LOGITS
+                                  for u in uses)
+        if split:  # argmax and 0.5 thresholds read the logits directly
+            pred = "logits" if on_logits else (plan.logits or "").replace("{x}", "logits")
+        groups: dict[tuple[str, str], list[str]] = {}
+        for u in uses:
+            groups.setdefault((u.spec.preds, u.spec.target), []).append(u.name)
+        if stage is None:
+            attrs = {s: _metric_attr(s, k, n_out) for s in _stages(plan)}
+            w(f"metrics = {{{', '.join(f'{s!r}: self.{a}' for s, a in attrs.items())}}}"
+              "[stage]".replace("'", '"'))
+            target = "metrics"
+        else:
+            target = f"self.{_metric_attr(stage, k, n_out)}"
+        for (preds, tgt), metric_names in groups.items():
+            preds = _ON_LOGITS.get(preds, preds) if on_logits else preds
+            pc = _fill(_for_rank(preds, _rank(ir, k)), pred, ys[k])
+            yc = _fill(_for_rank(tgt, _rank(ir, k)), "logits" if split else pred, ys[k])
+            if len(groups) == 1:
+                w(f"{target}.update({pc}, {yc})")
+            else:
+                keys = ", ".join(f'"{n}"' for n in metric_names)
+                w(f"for key in ({keys},):")
+                w(f"{IND}{target}[key].update({pc}, {yc})")
+        w(f"self.log_dict({target}, {on}prog_bar=True)")
+    w("return loss")
+    return lines
+
+
+def _cast(dtype: str) -> str:
+    return ".long()" if dtype == "long" else ".float()"
+
+
+def _prefix(stage: str) -> str:
+    return {"train": "", "val": "val_", "test": "test_"}[stage]
+
+
 def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
               ) -> tuple[list[str], str]:
     ir = plan.ir
     n_in, n_out = len(ir.inputs), len(ir.outputs)
-    init: list[str] = []
-    has_metrics = any(cfg.metrics)
-    if has_metrics:
-        init.append("# Keras compile(metrics=...): one collection per stage, Keras's names")
-        for k, uses in enumerate(cfg.metrics):
-            if not uses:
-                continue
-            items = ", ".join(f'"{u.name}": {u.spec.ctor.format(c=u.classes)}' for u in uses)
-            var = "metrics" if n_out == 1 else f"metrics{k}"
-            mixed = len({(u.spec.preds, u.spec.target) for u in uses}) > 1
-            extra = ", compute_groups=False" if mixed else ""
-            init.append(f"{var} = torchmetrics.MetricCollection({{{items}}}{extra})")
-            for stage, prefix in (("train", ""), ("val", "val_"), ("test", "test_")):
-                attr = _metric_attr(stage, k, n_out)
-                init.append(f"self.{attr} = {var}.clone(prefix=\"{prefix}\")")
+    init = _metrics_init(plan, cfg)
     src: list[str] = []
     w = src.append
-    # compute_loss
-    ys, ps = _targets(n_out), _preds(n_out)
-    sig = ", ".join(f"{p}: torch.Tensor" for p in ps) + ", " + ", ".join(
-        f"{y}: torch.Tensor" for y in ys)
-    w(f"def compute_loss(self, {sig}) -> list[torch.Tensor]:")
+    if plan.logits is not None:
+        w(_forward_from_logits(plan))
+    stages = _stages(plan)
+    batch = "batch: list[torch.Tensor]"
+    hooks = {"train": "training_step", "val": "validation_step", "test": "test_step"}
     labels = ", ".join(loss.label for loss in cfg.losses if loss is not None) or "none"
-    w(f'{IND}"""Keras compile(loss={labels}): per-sample losses, one per output."""')
-    terms = []
-    for k, loss in enumerate(cfg.losses):
-        if loss is None:
-            terms.append(f"torch.zeros(len({ps[k]}), device=self.device)  # TODO(k2l): loss "
-                         f"for output {k} not converted")
-        else:
-            terms.append(_fill(loss.template, ps[k], ys[k]))
-    w(f"{IND}return [")
-    for t in terms:
-        w(f"{IND * 2}{t},")
-    w(f"{IND}]")
-    w("")
-    # shared step
-    w("def shared_step(self, batch: list[torch.Tensor], stage: str) -> torch.Tensor:")
-    w(f'{IND}"""One Keras train/test step: weighted sum of output losses, then metrics."""')
-    for line in _unpack(plan, cls):
-        w(IND + line)
-    w(f"{IND}per_sample = self.compute_loss({', '.join(ps)}, {', '.join(ys)})")
-    w(f"{IND}if len(tensors) > {n_in + n_out}:  # sample weights (Keras class_weight)")
-    w(f"{IND * 2}per_sample = [s * tensors[{n_in + n_out}].reshape(-1, *[1] * (s.dim() - 1)) "
-      "for s in per_sample]")
-    weights = [loss.weight if loss is not None else "0.0" for loss in cfg.losses]
-    if n_out == 1:
-        w(f"{IND}loss = per_sample[0].mean()")
-    else:
-        total = " + ".join(f"{wt} * per_sample[{k}].mean()" if wt != "1.0"
-                           else f"per_sample[{k}].mean()" for k, wt in enumerate(weights))
-        w(f"{IND}loss = {total}")
-    if ir.regularized:
-        w(f"{IND}loss = loss + self.regularization_loss()  # Keras adds regularizer terms")
-    w(f'{IND}prefix = "" if stage == "train" else stage + "_"')
-    w(f"{IND}batch_size = len({ir.inputs[0].name})")
-    w(f'{IND}self.log(prefix + "loss", loss, on_step=False, on_epoch=True, prog_bar=True, '
-      "batch_size=batch_size)")
-    if n_out > 1:
-        out_names = names
-        for k, name in enumerate(out_names):
-            w(f'{IND}self.log(prefix + "{name}_loss", per_sample[{k}].mean(), on_step=False, '
-              "on_epoch=True, batch_size=batch_size)")
-    for k, uses in enumerate(cfg.metrics):
-        if not uses:
-            continue
-        groups: dict[tuple[str, str], list[str]] = {}
-        for u in uses:
-            groups.setdefault((u.spec.preds, u.spec.target), []).append(u.name)
-        attrs = {s: _metric_attr(s, k, n_out) for s in ("train", "val", "test")}
-        w(f"{IND}metrics = {{\"train\": self.{attrs['train']}, \"val\": self.{attrs['val']}, "
-          f"\"test\": self.{attrs['test']}}}[stage]")
-        for (preds, target), metric_names in groups.items():
-            p, y = _fill(preds, ps[k], ys[k]), _fill(target, ps[k], ys[k])
-            keys = ", ".join(f'"{prefix_free}"' for prefix_free in metric_names)
-            if len(groups) == 1:
-                w(f"{IND}metrics.update({p}, {y})")
-            else:
-                w(f"{IND}for key in ({keys},):")
-                w(f"{IND * 2}metrics[key].update({p}, {y})")
-        w(f"{IND}self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=True, "
-          "batch_size=batch_size)")
-    w(f"{IND}return loss")
-    w("")
-    for stage, hook in (("train", "training_step"), ("val", "validation_step"),
-                        ("test", "test_step")):
-        w(f"def {hook}(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:")
-        w(f'{IND}return self.shared_step(batch, "{stage}")')
+    labels = f" ({labels})" if len(labels) <= 30 else ""
+    if len(stages) == 1:
+        w(f"def training_step(self, {batch}, batch_idx: int) -> torch.Tensor:")
+        w(f'{IND}"""The Keras loss{labels} and metrics of one batch."""')
+        src.extend(IND + line for line in _step_body(plan, cfg, cls, names, "train"))
         w("")
+    else:
+        w(f"def _step(self, {batch}, stage: str) -> torch.Tensor:")
+        w(f'{IND}"""The Keras loss{labels} and metrics of one batch in ``stage``."""')
+        src.extend(IND + line for line in _step_body(plan, cfg, cls, names, None))
+        w("")
+        for stage in stages:
+            w(f"def {hooks[stage]}(self, {batch}, batch_idx: int) -> torch.Tensor:")
+            w(f'{IND}return self._step(batch, "{stage}")')
+            w("")
     if n_in > 1 or n_out > 1:
         w("@staticmethod")
         w("def flat_batch(batch: object) -> list[torch.Tensor]:")
-        w(f'{IND}"""Keras batches nest inputs/targets in lists; a TensorDataset\'s are flat."""')
+        w(f'{IND}"""Inputs and targets in order, from nested (x, y) or flat TensorDataset '
+          'batches."""')
         w(f"{IND}if isinstance(batch, (list, tuple)):")
         w(f"{IND * 2}return [t for item in batch for t in {cls}.flat_batch(item)]")
         w(f"{IND}assert isinstance(batch, torch.Tensor)")
@@ -188,9 +301,12 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
         w("")
     w(_optimizers(plan, cfg))
     if cfg.clipping:
-        w("def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, "
-          "gradient_clip_val: int | float | None = None, "
-          "gradient_clip_algorithm: str | None = None) -> None:")
+        w("def configure_gradient_clipping(")
+        w(f"{IND}self,")
+        w(f"{IND}optimizer: torch.optim.Optimizer,")
+        w(f"{IND}gradient_clip_val: int | float | None = None,")
+        w(f"{IND}gradient_clip_algorithm: str | None = None,")
+        w(") -> None:")
         w(f'{IND}"""Keras optimizer clipnorm/clipvalue (clipnorm clips each gradient on '
           'its own)."""')
         for stmt in cfg.clipping:
@@ -198,6 +314,19 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
                 w(IND + line)
         w("")
     return init, "\n".join(src)
+
+
+def _forward_from_logits(plan: ClassPlan) -> str:
+    """``forward`` = activation(logits): the loss reads the logits, as TF-Keras does."""
+    ir = plan.ir
+    assert plan.logits is not None
+    args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
+    call = f"self.logits({', '.join(t.name for t in ir.inputs)})"
+    return "\n".join([
+        f"def forward(self, {args}) -> torch.Tensor:",
+        f"{IND}return {plan.logits.replace('{x}', call)}",
+        "",
+    ])
 
 
 def _metric_attr(stage: str, k: int, n_out: int) -> str:
@@ -256,6 +385,7 @@ class Splice:
     init: list[str]
     methods: str
     new_params: list[tuple[str, str | None]]
+    logits: bool = False  # rename forward to logits first (the methods bring a new forward)
 
 
 def splice(module: cst.Module, cls: str, init: list[str], methods: str,
@@ -269,7 +399,7 @@ def splice_all(module: cst.Module, edits: dict[str, Splice]) -> cst.Module:
     put theirs) directly, a full visit only for the rest. One visit per class would make a
     file with many models quadratic."""
     edits = {cls: e for cls, e in edits.items()
-             if e.init or e.methods.strip() or e.new_params}
+             if e.init or e.methods.strip() or e.new_params or e.logits}
     if not edits:
         return module
     body = list(module.body)
@@ -291,7 +421,11 @@ def splice_all(module: cst.Module, edits: dict[str, Splice]) -> cst.Module:
 def _splice_class(cls: cst.ClassDef, edit: Splice) -> cst.ClassDef:
     if not isinstance(cls.body, cst.IndentedBlock):
         return cls
-    body: list[cst.BaseStatement] = list(cls.body.body)
+    if edit.logits:
+        cls = split_forward(cls)
+    block = cls.body
+    assert isinstance(block, cst.IndentedBlock)
+    body: list[cst.BaseStatement] = list(block.body)
     for k, stmt in enumerate(body):
         if isinstance(stmt, cst.FunctionDef) and stmt.name.value == "__init__":
             body[k] = _extend_init(stmt, edit.init, edit.new_params)
@@ -299,7 +433,7 @@ def _splice_class(cls: cst.ClassDef, edit: Splice) -> cst.ClassDef:
     extra = [s.with_changes(leading_lines=[
         cst.EmptyLine(indent=False), *[ln for ln in s.leading_lines if ln.comment]])
         for s in parsed.body]
-    return cls.with_changes(body=cls.body.with_changes(body=body + extra))
+    return cls.with_changes(body=block.with_changes(body=body + extra))
 
 
 def _extend_init(fn: cst.FunctionDef, init: list[str],
@@ -310,8 +444,16 @@ def _extend_init(fn: cst.FunctionDef, init: list[str],
         params = list(fn.params.params)
         for name, default in new_params:
             params.append(_param(name, default))
-        params.sort(key=lambda p: p.default is not None and p.name.value != "self")
-        fn = fn.with_changes(params=fn.params.with_changes(params=params))
+        kwonly = list(fn.params.kwonly_params)
+        star = fn.params.star_arg
+        for k, p in enumerate(params):  # a required one after defaults becomes keyword-only
+            if k and p.default is None and any(q.default is not None for q in params[:k]):
+                kwonly = [*params[k:], *kwonly]
+                params = params[:k]
+                star = cst.ParamStar() if isinstance(star, cst.MaybeSentinel) else star
+                break
+        fn = fn.with_changes(params=fn.params.with_changes(params=params, kwonly_params=kwonly,
+                                                           star_arg=star))
         has_save = any("save_hyperparameters" in code_of(stmt) for stmt in stmts)
         if not has_save:
             stmts.insert(1, cst.parse_statement("self.save_hyperparameters()\n"))

@@ -20,6 +20,9 @@ class MetricSpec:
     target: str = "{y}"
     needs_classes: bool = False
     rank1_only: bool = False  # per-class metrics: outputs (batch, classes) only
+    # a per-batch mean over {p}/{y}: Lightning's epoch mean of it (weighted by batch size) is
+    # Keras's value, with no metric object to update every step
+    batch_mean: str | None = None
 
 
 _FLAT_P = "{p}.reshape(-1, {p}.shape[-1])"
@@ -27,14 +30,17 @@ _FLAT_P = "{p}.reshape(-1, {p}.shape[-1])"
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("binary_accuracy", ("binary_accuracy", "BinaryAccuracy"),
                'torchmetrics.Accuracy(task="binary")',
-               preds="({p} > 0.5).int()", target="{y}.reshape({p}.shape).int()"),
+               preds="({p} > 0.5).int()", target="{y}.reshape({p}.shape).int()",
+               batch_mean="(({p} > 0.5).float() == {y}.reshape({p}.shape)).float().mean()"),
     MetricSpec("categorical_accuracy", ("categorical_accuracy", "CategoricalAccuracy"),
                'torchmetrics.Accuracy(task="multiclass", num_classes={c})',
-               preds=_FLAT_P, target="{y}.argmax(-1).reshape(-1)", needs_classes=True),
+               preds=_FLAT_P, target="{y}.argmax(-1).reshape(-1)", needs_classes=True,
+               batch_mean="({p}.argmax(-1) == {y}.argmax(-1)).float().mean()"),
     MetricSpec("sparse_categorical_accuracy",
                ("sparse_categorical_accuracy", "SparseCategoricalAccuracy"),
                'torchmetrics.Accuracy(task="multiclass", num_classes={c})',
-               preds=_FLAT_P, target="{y}.long().reshape(-1)", needs_classes=True),
+               preds=_FLAT_P, target="{y}.long().reshape(-1)", needs_classes=True,
+               batch_mean="({p}.argmax(-1) == {y}.reshape({p}.shape[:-1])).float().mean()"),
     MetricSpec("top_k_categorical_accuracy",
                ("top_k_categorical_accuracy", "TopKCategoricalAccuracy"),
                'torchmetrics.Accuracy(task="multiclass", num_classes={c}, top_k=5)',
@@ -44,9 +50,11 @@ METRICS: tuple[MetricSpec, ...] = (
                'torchmetrics.Accuracy(task="multiclass", num_classes={c}, top_k=5)',
                preds=_FLAT_P, target="{y}.long().reshape(-1)", needs_classes=True),
     MetricSpec("mean_absolute_error", ("mae", "mean_absolute_error", "MeanAbsoluteError"),
-               "torchmetrics.MeanAbsoluteError()", target="{y}.reshape({p}.shape)"),
+               "torchmetrics.MeanAbsoluteError()", target="{y}.reshape({p}.shape)",
+               batch_mean="({p} - {y}.reshape({p}.shape)).abs().mean()"),
     MetricSpec("mean_squared_error", ("mse", "mean_squared_error", "MeanSquaredError"),
-               "torchmetrics.MeanSquaredError()", target="{y}.reshape({p}.shape)"),
+               "torchmetrics.MeanSquaredError()", target="{y}.reshape({p}.shape)",
+               batch_mean="(({p} - {y}.reshape({p}.shape)) ** 2).mean()"),
     MetricSpec("root_mean_squared_error", ("RootMeanSquaredError",),
                "torchmetrics.MeanSquaredError(squared=False)",
                target="{y}.reshape({p}.shape)"),

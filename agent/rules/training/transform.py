@@ -26,6 +26,7 @@ from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
 from agent.rules.training.data import class_kind, convert_class, tf_data_chain
 from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
+from agent.rules.training.logits import output_activation
 from agent.rules.training.methods import ClassPlan, Splice, methods_code, splice_all
 from agent.rules.values import code_of
 
@@ -59,10 +60,6 @@ class Scope:
 
 def _todo(text: str) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment(f"# TODO(k2l): {text}"))
-
-
-def _note(text: str) -> cst.EmptyLine:
-    return cst.EmptyLine(comment=cst.Comment(f"# k2l: {text}"))
 
 
 class _Rename(cst.CSTTransformer):
@@ -179,6 +176,8 @@ class _Training:
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue
+            if plan.compile is not None:
+                plan.logits = output_activation(module, cls, plan.compile)
             init, methods = methods_code(plan, cls, output_names(plan.ir))
             steps = self.custom.get(cls, set())
             if "train_step" in steps and plan.compile is not None:
@@ -190,7 +189,7 @@ class _Training:
                 self.result.bridged.append(cls)
                 self.change(self.module, "training.custom_step", f"{cls}.train_step -> "
                             "training_step (manual optimization)")
-            edits[cls] = Splice(init, methods, plan.new_params)
+            edits[cls] = Splice(init, methods, plan.new_params, logits=plan.logits is not None)
         self.result.module = splice_all(module, edits)
         return self.result
 
@@ -292,6 +291,9 @@ class _Training:
         new = self.expressions(stmt, scope)
         if isinstance(target, cst.Name) and value is not None:
             self.record_assign(target.value, value, new, scope, out)
+        if _only_pass(new) and not _only_pass(stmt):  # moved elsewhere (a plateau scheduler)
+            self.carry += [ln for ln in new.leading_lines if ln.comment is not None]
+            return hoisted
         return [*hoisted, new]
 
     def _hoist_evaluate(self, stmt: cst.SimpleStatementLine, scope: Scope
@@ -363,7 +365,7 @@ class _Training:
             return self.compile(stmt, var, plan, call, scope)
         if method == "build" and target is None:
             self.change(stmt, "training.build", "build() dropped: the shape is in the class")
-            return self._drop(stmt, [_note("build() dropped: the input shape is in the class")])
+            return self._drop(stmt, [])
         if method == "fit":
             return self.fit(stmt, var, plan, call, target, scope)
         if method == "evaluate":
@@ -375,6 +377,9 @@ class _Training:
                 return self._keep(stmt, "keras.Model.evaluate", em.todos)
             if plan.compile is None:
                 em.todos.append("evaluate() on a model whose compile() was not converted")
+            plan.tests = True
+            plan.weighted |= em.weighted
+            plan.foreign |= em.foreign
             scope.has_trainer = True
             self.change(stmt, "training.evaluate", "evaluate -> trainer.test")
             return self._emit(stmt, em.code, em.todos, em.warnings, "keras.Model.evaluate")
@@ -434,9 +439,8 @@ class _Training:
         for t in cfg.todos:
             self.unmapped(stmt, "keras.Model.compile", t)
         self.change(stmt, "training.compile", f"compile -> {plan.ir.class_name}."
-                    "configure_optimizers / compute_loss / training_step")
-        lines = [_note(f"compile() -> {plan.ir.class_name}.configure_optimizers, compute_loss "
-                       "and the *_step methods")] + [_todo(t) for t in cfg.todos]
+                    "configure_optimizers / training_step")
+        lines = [_todo(t) for t in cfg.todos]
         return [cst.SimpleStatementLine([cst.Pass()], leading_lines=[
             *stmt.leading_lines, *lines])] if cfg.todos else self._drop(stmt, lines)
 
@@ -485,6 +489,10 @@ class _Training:
         if plan.compile is None:
             em.todos.append(f"fit() on {plan.ir.class_name} without a converted compile(): "
                             "the class has no training_step")
+        plan.fitted = True
+        plan.validates |= em.validates
+        plan.weighted |= em.weighted
+        plan.foreign |= em.foreign
         code = em.code
         if history is not None:
             code = f"{history} = KerasHistory()\n" + code
@@ -623,9 +631,9 @@ class _Training:
             assign = new.body[0]
             t = assign.targets[0].target
             if isinstance(t, cst.Name) and t.value in scope.plateaus and rewriter.plateau_here:
-                return cst.SimpleStatementLine([cst.Pass()], leading_lines=[
-                    *lines, _note(f"{t.value} (ReduceLROnPlateau) moved into "
-                                  "configure_optimizers")])
+                self.change(stmt, "callbacks.ReduceLROnPlateau",
+                            f"{t.value} (ReduceLROnPlateau) moved into configure_optimizers")
+                return cst.SimpleStatementLine([cst.Pass()], leading_lines=lines)
         return new.with_changes(leading_lines=lines)
 
     def _convert_callbacks(self, node: cst.CSTNode, scope: Scope) -> cst.CSTNode:
@@ -799,6 +807,10 @@ class _ExprRewriter(cst.CSTTransformer):
                              "conversion's model.save writes")
         return cst.parse_expression(
             f"{cls}.load_from_checkpoint({checkpoint_path(call.args[0].value, '.ckpt')})")
+
+
+def _only_pass(stmt: cst.SimpleStatementLine) -> bool:
+    return len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Pass)
 
 
 def _arity(node: cst.BaseExpression | None, module: cst.Module) -> int:

@@ -1,7 +1,7 @@
-from torch.nn.modules.lazy import LazyModuleMixin
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
 
 
 class Gated(LazyModuleMixin, nn.Module):
@@ -22,7 +22,7 @@ class Gated(LazyModuleMixin, nn.Module):
         return torch.logcumsumexp(inputs @ self.gate, dim=-1)
 
 
-class Model(pl.LightningModule):
+class GatedModel(pl.LightningModule):
     """Converted by k2l-agent from the Keras Sequential model ``model`` (line 25)."""
 
     def __init__(self) -> None:
@@ -37,4 +37,4 @@ class Model(pl.LightningModule):
         return x
 
 
-model = Model()
+model = GatedModel()

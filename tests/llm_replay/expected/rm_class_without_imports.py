@@ -11,7 +11,7 @@ class RunningMax(nn.Module):
         return torch.cummax(inputs, dim=1).values
 
 
-class Model(pl.LightningModule):
+class RunningMaxModel(pl.LightningModule):
     """Converted by k2l-agent from the Keras Functional model (line 20)."""
 
     def __init__(self, units: int = 16) -> None:
@@ -29,4 +29,4 @@ class Model(pl.LightningModule):
 
 
 def build_model(units=16):
-    return Model(units=units)
+    return RunningMaxModel(units=units)

@@ -1,7 +1,8 @@
 
-import torch
 from typing import Any
+
 import pytorch_lightning as pl
+import torch
 import torch.nn.functional as F
 from torch import nn
 

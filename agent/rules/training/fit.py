@@ -157,8 +157,17 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
         tensors = array_tensors(ir, cfg, x, y, out)
         if tensors is None:
             return out
-        lines.append(f"{names.tensors} = [{', '.join(tensors)}]")
         cw, sw = args.get("class_weight"), args.get("sample_weight")
+        split = args.get("validation_split")
+        split_code = code_of(split) if split is not None else "0.0"
+        splits = split is not None and split_code not in ("0", "0.0", "0.")
+        weights = any(a is not None and code_of(a) != "None" for a in (cw, sw))
+        if not (splits or weights):  # the common case: one dataset, no list to assemble
+            lines.append(f"{names.train_loader} = DataLoader(TensorDataset({', '.join(tensors)}),"
+                         f" batch_size={bs}, shuffle={shuffle})")
+            tensors = []
+        else:
+            lines.append(f"{names.tensors} = [{', '.join(tensors)}]")
         if cw is not None and code_of(cw) != "None":
             if len(ir.outputs) != 1 or y is None:
                 out.todos.append("class_weight for a multi-output model not converted")
@@ -172,9 +181,7 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
         elif sw is not None and code_of(sw) != "None":
             lines.append(f"{names.tensors}.append({tensor(sw, 'float32')})")
             out.weighted = True
-        split = args.get("validation_split")
-        split_code = code_of(split) if split is not None else "0.0"
-        if split is not None and split_code not in ("0", "0.0", "0."):
+        if splits:
             pct = ""
             try:
                 pct = f"{float(split_code) * 100:g}% "
@@ -188,7 +195,7 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
                 lines.append(f"{names.val_loader} = DataLoader(TensorDataset(*(t[{names.split_at}:]"
                              f" for t in {names.tensors})), batch_size={bs})")
                 val_loader = names.val_loader
-        else:
+        elif tensors:
             lines.append(f"{names.train_loader} = DataLoader(TensorDataset(*{names.tensors}), "
                          f"batch_size={bs}, shuffle={shuffle})")
     vd = args.get("validation_data")

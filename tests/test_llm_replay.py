@@ -93,8 +93,10 @@ def test_reply_style(case: Case, tmp_path: Path) -> None:
     assert fresh.source == outcome.source
 
 
-@pytest.mark.skip(reason="main's eval changed its output for a directory of scripts at the last "
-                         "merge (no 'LLM: pass@' line); to be re-checked, see the llmnb report")
+@pytest.mark.skip(reason="the two replay cases now end 'partial' after the LLM stage: their "
+                         "models use nn.LazyLinear after the custom layer (a warned change of "
+                         "initialization), so no case can count as a success; needs cases "
+                         "whose models have static sizes")
 def test_eval_llm_against_the_replay_endpoint_reports_pass_at_k(tmp_path: Path) -> None:
     """The `eval --llm` command line, unchanged, against the replay endpoint: a case accepted
     on the first answer counts for pass@1, one that needed a re-ask only for pass@k. The cache
@@ -113,7 +115,7 @@ def test_eval_llm_against_the_replay_endpoint_reports_pass_at_k(tmp_path: Path) 
                                           "--llm", "--base-url", base_url, "--model", "replay",
                                           "--api-key", "none"])
         assert result.exit_code == 0, result.output
-        assert "LLM: pass@1 50% pass@k 100%" in result.output
+        assert "LLM: pass@1 50% pass@k 100%" in result.output, result.output
         return dict(json.loads((out / "results.json").read_text())["llm"])
 
     with serve(responder=responder(table)) as fake:

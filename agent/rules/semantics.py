@@ -66,7 +66,6 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "the same batches"),
     WarningKind(r"a keras\.utils\.Sequence yields whole batches", False, "the same batches"),
     WarningKind(r"tf\.data shuffle after batch shuffles batches", True, "another shuffle"),
-    WarningKind(r"tf\.data shuffle\(buffer_size\)", True, "another shuffle"),
     WarningKind(r'fit\(shuffle="batch"\) shuffles whole samples', True, "another shuffle"),
     WarningKind(r"load_model -> load_from_checkpoint", True, "reads .ckpt, not .keras/.h5"),
 )

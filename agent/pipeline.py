@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import multiprocessing
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from agent.discover import (
 )
 from agent.fsutil import copy_atomic, link, write_atomic
 from agent.guard import git
+from agent.guard.interrupt import Interrupted, ignore_in_worker, signals_held, stop_children
 from agent.guard.paths import OutputRefused, check_output, default_output, mark_output
 from agent.notebooks.convert import convert_notebook, relocate_checks, write_scripts
 from agent.records import CheckResult, FileResult, FileStatus, Report
@@ -183,8 +185,26 @@ def _check_in_place(src: Path, items: list[_Converted], opts: Options) -> None:
                          f"ignored or modified): {shown}; commit them, use --out, or --force")
 
 
+@dataclass
+class RunState:
+    """How far a run got: what an interrupted run's report is made of."""
+
+    phase: str = "starting"
+    entries: list[Entry] = field(default_factory=list)
+    written: list[_Converted] = field(default_factory=list)
+    items: list[_Converted] = field(default_factory=list)  # converted, in path order
+    validated: bool = False
+
+
+def _convert_args(args: tuple[Entry, int]) -> _Converted:
+    return _convert_one(*args)
+
+
 def convert_tree(src: Path, opts: Options, out: Path,
-                 progress: Callable[[str], None] | None = None) -> list[_Converted]:
+                 progress: Callable[[str], None] | None = None,
+                 state: RunState | None = None) -> list[_Converted]:
+    state = state if state is not None else RunState()
+    state.phase = "converting"
     root = src if src.is_dir() else src.parent
     if src.is_dir():
         entries = list(walk(root, exclude=out if out != root else None))
@@ -194,13 +214,13 @@ def convert_tree(src: Path, opts: Options, out: Path,
         entries = [Entry(src.resolve(), src.name, kind)]
     if opts.only is not None:
         entries = [e for e in entries if e.rel in opts.only or e.kind == "other"]
+    state.entries = entries
     work = [e for e in entries if e.kind != "other"]
     results: list[_Converted] = []
     if opts.jobs > 1 and len(work) > 1:
-        with ProcessPoolExecutor(max_workers=opts.jobs) as pool:
-            futures = [pool.submit(_convert_one, e, opts.max_bytes) for e in work]
-            for f in futures:
-                r = f.result()
+        # a Pool, not a ProcessPoolExecutor: on an interrupt its workers are terminated
+        with multiprocessing.Pool(opts.jobs, initializer=ignore_in_worker) as pool:
+            for r in pool.imap(_convert_args, [(e, opts.max_bytes) for e in work]):
                 results.append(r)
                 if progress:
                     progress(r.entry.rel)
@@ -214,9 +234,13 @@ def convert_tree(src: Path, opts: Options, out: Path,
     return sorted(results + others, key=lambda c: c.entry.rel)
 
 
-def write_tree(items: list[_Converted], out: Path, in_place: bool) -> list[_Converted]:
-    """Write converted files, copy the rest; a file that cannot be written is reported."""
-    written: list[_Converted] = []
+def write_tree(items: list[_Converted], out: Path, in_place: bool,
+               written: list[_Converted] | None = None) -> list[_Converted]:
+    """Write converted files, copy the rest; a file that cannot be written is reported.
+
+    ``written`` grows as files land, so an interrupted run can say what it wrote.
+    """
+    written = written if written is not None else []
     for item in items:
         dst = out / item.entry.rel
         try:
@@ -228,7 +252,7 @@ def write_tree(items: list[_Converted], out: Path, in_place: bool) -> list[_Conv
             elif item.text is not None:
                 mode = item.entry.path.stat().st_mode & 0o777
                 write_atomic(dst, encode_source(item.text, item.original, item.encoding), mode)
-            elif not in_place:
+            elif not in_place and not _same_copy(item.entry.path, dst):
                 copy_atomic(item.entry.path, dst)
         except OSError as exc:
             status: FileStatus = "failed" if item.text is not None else "skipped"
@@ -236,6 +260,16 @@ def write_tree(items: list[_Converted], out: Path, in_place: bool) -> list[_Conv
                 item.result, status=status, reason=f"could not write {dst}: {exc.strerror or exc}"))
         written.append(item)
     return written
+
+
+def _same_copy(src: Path, dst: Path) -> bool:
+    """``dst`` is already a copy of ``src`` (copy2 keeps size and mtime): a rerun after an
+    interrupt resumes instead of copying every unchanged file again."""
+    try:
+        a, b = src.stat(), dst.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(b.st_mode) and (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns)
 
 
 def _write_originals(items: list[_Converted], out: Path, tmp: Path) -> dict[Path, Path]:
@@ -334,6 +368,14 @@ def _equivalence(items: list[_Converted], src: Path, out: Path, opts: Options,
     return merged
 
 
+class Stopped(Exception):
+    """A run stopped by SIGINT/SIGTERM: the report of what was done, and the exit code."""
+
+    def __init__(self, report: Report, out: Path, exit_code: int) -> None:
+        super().__init__(f"interrupted ({exit_code})")
+        self.report, self.out, self.exit_code = report, out, exit_code
+
+
 def with_tensorflow_reference(jobs: list[dict[str, Any]], sandbox: Sandbox, *,
                               read_paths: tuple[Path, ...], timeout_s: float
                               ) -> list[dict[str, Any]]:
@@ -382,15 +424,31 @@ def resolve_sandbox(opts: Options) -> Sandbox:
 def migrate(src: Path, opts: Options, progress: Callable[[str], None] | None = None,
             llm_stage: Callable[[list[_Converted], Path], list[str]] | None = None
             ) -> tuple[Report, list[_Converted], Path]:
+    """The whole run; :class:`Stopped` (with a partial report) on an :class:`Interrupted`."""
     out = check_usage(src, opts)
+    state = RunState()
+    try:
+        return _run(src, opts, out, state, progress, llm_stage)
+    except Interrupted as exc:
+        with signals_held():
+            stop_children()
+        raise Stopped(_partial_report(src, out, opts, state, exc), out, exc.exit_code) from None
+
+
+def _run(src: Path, opts: Options, out: Path, state: RunState,
+         progress: Callable[[str], None] | None,
+         llm_stage: Callable[[list[_Converted], Path], list[str]] | None
+         ) -> tuple[Report, list[_Converted], Path]:
     # code runs in validation and in the LLM stage's checks; the report says how it was held
     sandbox = resolve_sandbox(opts) if (opts.validate or opts.llm) and not opts.diff else None
-    items = convert_tree(src, opts, out, progress)
+    items = convert_tree(src, opts, out, progress, state)
+    state.items = items
     notes: list[str] = []
     source = display_name(str(src.resolve()))
     if opts.diff:
         return Report(source, "(diff only)", tuple(i.result for i in items)), items, out
     if llm_stage is not None:
+        state.phase = "LLM stage"
         notes += llm_stage(items, out)
     _check_in_place(src, items, opts)
     if not opts.in_place:
@@ -398,9 +456,11 @@ def migrate(src: Path, opts: Options, progress: Callable[[str], None] | None = N
             mark_output(src, out, complete=False)
         except OSError as exc:
             raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    items = write_tree(items, out, opts.in_place)
+    state.phase = "writing"
+    items = write_tree(items, out, opts.in_place, state.written)
     if sandbox is not None:
         notes.append(sandbox.describe())
+    state.phase = "validating"
     if opts.validate and sandbox is not None:
         checks = _validate(items, src, out, opts, sandbox)
         for k, item in enumerate(items):
@@ -410,10 +470,27 @@ def migrate(src: Path, opts: Options, progress: Callable[[str], None] | None = N
         notes.append("validation skipped (--no-validate)")
     if not opts.llm:
         notes.append("LLM stage off: unmapped constructs are left for a person (see below)")
-    report = Report(source, display_name(str(out)), tuple(i.result for i in items), llm_enabled=opts.llm,
-                    notes=tuple(notes))
+    report = Report(source, display_name(str(out)), tuple(i.result for i in items),
+                    llm_enabled=opts.llm, notes=tuple(notes))
     if not opts.in_place:
         with contextlib.suppress(OSError):  # the files are written; the report says so
             mark_output(src, out, complete=True)
     return report, items, out
 
+
+def _partial_report(src: Path, out: Path, opts: Options, state: RunState,
+                    exc: Interrupted) -> Report:
+    """Every file the run knew of: written ones with their results (checks dropped: they did
+    not all run), the rest skipped with the phase the signal stopped."""
+    done = {w.entry.rel: w.result for w in state.written}
+    known = state.items or [_Converted(e, FileResult(e.name, "skipped"), None)
+                            for e in state.entries]
+    why = f"not written: interrupted ({exc}) while {state.phase}"
+    files = tuple(replace(done[i.entry.rel], checks=()) if i.entry.rel in done else
+                  FileResult(i.entry.name, "skipped", why) for i in known)
+    where = "in place" if opts.in_place else "into the same --out"
+    notes = (f"INTERRUPTED by {exc} while {state.phase}: {len(done)} of {len(known)} files "
+             f"written{'' if state.entries else ' (the tree was not fully listed)'}; "
+             f"run the same command again to finish {where}",)
+    return Report(display_name(str(src.resolve())), display_name(str(out)), files,
+                  llm_enabled=opts.llm, notes=notes)

@@ -9,8 +9,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from agent.pipeline import Options, UsageError, _Converted, migrate, resolve_sandbox, unified_diff
-from agent.records import CheckResult, Unmapped
+from agent.guard.interrupt import Interrupted, signals_held, signals_raise
+from agent.guard.paths import OutputRefused, check_report
+from agent.pipeline import (
+    Options,
+    Stopped,
+    UsageError,
+    _Converted,
+    migrate,
+    resolve_sandbox,
+    unified_diff,
+)
+from agent.records import CheckResult, Report, Unmapped
 from agent.report import exit_code, exit_reasons, headline, render_markdown, write_reports
 from agent.rules.convert import Conversion, convert_source
 from agent.rules.fix_imports import keras_left
@@ -140,6 +150,19 @@ def _lookup(keras_name: str) -> str | None:
             f"Keras defaults {spec.defaults}\n{examples}")
 
 
+def _stopped(stop: Stopped, report: Path | None, diff: bool) -> int:
+    """Write the partial report (not for --diff: it writes nothing) and say how to resume."""
+    if not diff:
+        md = report if report is not None else stop.out / "report.md"
+        try:
+            write_reports(stop.report, md, md.with_suffix(".json"))
+            print(f"report of what was done: {md}", file=sys.stderr)
+        except OSError as exc:
+            print(f"could not write the report: {exc.strerror or exc}", file=sys.stderr)
+    print(f"interrupted: {stop.report.notes[0]}", file=sys.stderr)
+    return stop.exit_code
+
+
 def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, diff: bool,
                 report: Path | None, jobs: int, no_llm: bool, no_validate: bool,
                 changed_only: str | None, llm_cli: dict[str, Any],
@@ -151,11 +174,26 @@ def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, dif
         return 2
     opts = Options(out=out, in_place=in_place, force=force, diff=diff, jobs=jobs,
                    validate=not no_validate, only=only, sandbox=sandbox)
+    with signals_raise():
+        try:
+            return _run_migrate(src, opts, report, no_llm, diff, llm_cli)
+        except Interrupted as exc:  # before the pipeline started: nothing was written
+            print(f"interrupted ({exc}): nothing written", file=sys.stderr)
+            return exc.exit_code
+
+
+def _run_migrate(src: Path, opts: Options, report: Path | None, no_llm: bool, diff: bool,
+                 llm_cli: dict[str, Any]) -> int:
     stage = None
     notes: list[str] = []
     try:
         from agent.pipeline import output_dir
 
+        if report is not None and not diff:
+            try:
+                check_report(src, report)
+            except OutputRefused as exc:
+                raise UsageError(str(exc)) from None
         report_dir = report.parent if report is not None else output_dir(src, opts)
         if not no_llm and not diff:
             stage, notes = _llm_stage(llm_cli, src, report_dir, resolve_sandbox(opts))
@@ -172,7 +210,16 @@ def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, dif
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Stopped as stop:
+        with signals_held():
+            return _stopped(stop, report, diff)
     result = replace(result, notes=tuple(notes) + result.notes)
+    with signals_held():  # the work is done: the report is written whole
+        return _finish(result, items, out_dir, report, diff)
+
+
+def _finish(result: Report, items: list[_Converted], out_dir: Path, report: Path | None,
+            diff: bool) -> int:
     if diff:
         for item in items:
             if item.result.diff:

@@ -8,21 +8,21 @@ an hour is worse than one that fails and says why.
 
 from __future__ import annotations
 
-import http.client
 import json
+import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from agent.github.render import MARKER
+from agent.github.transport import MAX_BODY, TransportError, exchange
 
 DEFAULT_API_URL = "https://api.github.com"
 PER_PAGE = 100
 MAX_PAGES = 50  # 5,000 comments: enough for any real pull request, and a bound on the loop
 SERVER_ERRORS = (500, 502, 503, 504)
+_SECONDS = re.compile(r"[0-9]{1,9}")
 
 PERMISSION_HINT = (
     "the token lacks permission to comment. In GitHub Actions give the job "
@@ -48,13 +48,21 @@ class Response:
         self.data = data
 
 
+_NOT_JSON = object()
+
+
+def _excerpt(raw: bytes) -> str:
+    """The start of a body, for a message: never more than 200 characters."""
+    return raw[:200].decode("utf-8", errors="replace")
+
+
 def _decode(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
         return json.loads(raw.decode("utf-8", errors="replace"))
-    except json.JSONDecodeError:
-        return {"message": raw.decode("utf-8", errors="replace")[:200]}
+    except (json.JSONDecodeError, RecursionError):
+        return _NOT_JSON
 
 
 def _message(data: Any) -> str:
@@ -81,6 +89,7 @@ class GitHubClient:
         max_wait_s: float = 300.0,
         max_attempts: int = 5,
         timeout_s: float = 30.0,
+        max_bytes: int = MAX_BODY,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._token = token
@@ -88,32 +97,31 @@ class GitHubClient:
         self._now = now
         self.max_wait_s = max_wait_s
         self.max_attempts = max_attempts
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # per request, in all: connect, headers and body
+        self.max_bytes = max_bytes
         self.waited_s = 0.0  # rate-limit and retry waits so far, across all calls
 
     # -- transport ---------------------------------------------------------------------------
 
     def _send(self, method: str, path: str, body: Any) -> Response:
         data = None if body is None else json.dumps(body).encode("utf-8")
-        req = urllib.request.Request(self.api_url + path, data=data, method=method)
-        req.add_header("Accept", "application/vnd.github+json")
-        req.add_header("X-GitHub-Api-Version", "2022-11-28")
-        req.add_header("User-Agent", "k2l-agent")
-        req.add_header("Authorization", f"Bearer {self._token}")
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
+                   "User-Agent": "k2l-agent", "Authorization": f"Bearer {self._token}"}
         if data is not None:
-            req.add_header("Content-Type", "application/json")
+            headers["Content-Type"] = "application/json"
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                return Response(resp.status, dict(resp.headers.items()), _decode(resp.read()))
-        except urllib.error.HTTPError as e:
-            try:
-                raw = e.read()
-            except (OSError, http.client.HTTPException):
-                raw = b""
-            return Response(e.code, dict(e.headers.items()) if e.headers else {}, _decode(raw))
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-            reason = getattr(e, "reason", e)
-            raise GitHubError(f"cannot reach the GitHub API at {self.api_url}: {reason}") from None
+            answer = exchange(method, self.api_url + path, headers, data,
+                              timeout_s=self.timeout_s, max_bytes=self.max_bytes)
+        except TransportError as e:
+            raise GitHubError(f"cannot reach the GitHub API at {self.api_url} ({method} {path}): "
+                              f"{e}") from None
+        data_out = _decode(answer.body)
+        if 200 <= answer.status < 300 and data_out is _NOT_JSON:
+            raise GitHubError(f"{method} {path}: GitHub answered {answer.status} with a body "
+                              f"that is not JSON: {_excerpt(answer.body)!r}", answer.status)
+        if data_out is _NOT_JSON:
+            data_out = {"message": _excerpt(answer.body)}
+        return Response(answer.status, answer.headers, data_out)
 
     def _rate_limit_wait(self, resp: Response) -> float | None:
         """Seconds to wait when ``resp`` is a rate-limit answer, else None."""
@@ -127,13 +135,13 @@ class GitHubClient:
             return None
         if "retry-after" in h:
             value = h["retry-after"].strip()
-            if value.isdigit():
+            if _SECONDS.fullmatch(value):  # ASCII digits only: "²".isdigit() is True
                 return float(value)
             try:
                 return max(0.0, parsedate_to_datetime(value).timestamp() - self._now())
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, IndexError, OverflowError):
                 return 60.0
-        if h.get("x-ratelimit-reset", "").strip().isdigit():
+        if _SECONDS.fullmatch(h.get("x-ratelimit-reset", "").strip()):
             return max(0.0, float(h["x-ratelimit-reset"]) - self._now()) + 1.0
         return 60.0  # GitHub's advice for a secondary limit without headers
 
@@ -175,6 +183,11 @@ class GitHubClient:
             text = f"GitHub refused {method} {path} (403: {msg}): {PERMISSION_HINT}."
         elif status == 404:
             text = f"not found (404) at {method} {path}: {msg}"
+        elif 300 <= status < 400:
+            where = {k.lower(): v for k, v in resp.headers.items()}.get("location", "?")
+            text = (f"GitHub answered {status} to {method} {path}, a redirect to "
+                    f"{where[:200]}: not followed (only a GET on the same host is; the token "
+                    "is never sent elsewhere and a write is never turned into a read)")
         else:
             text = f"GitHub answered {status} to {method} {path}: {msg}"
         return GitHubError(text, status)

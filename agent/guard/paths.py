@@ -43,10 +43,40 @@ def recorded_source(out: Path) -> Path | None:
 
 def check_output(src: Path, out: Path, force: bool) -> None:
     """Raise :class:`OutputRefused` unless writing the converted tree to ``out`` is safe."""
+    try:
+        _check_output(src, out, force)
+    except OSError as exc:  # e.g. a name over the OS limit
+        raise OutputRefused(f"cannot use --out {out}: {exc.strerror or exc}") from None
+
+
+def check_report(src: Path, md: Path) -> None:
+    """``--report`` must not overwrite a source file: inside SRC, an existing ``.md`` or
+    ``.json`` at the report's paths must be an earlier k2l-agent report."""
+    root = (src if src.is_dir() else src.parent).resolve()
+    for path in (md, md.with_suffix(".json")):
+        try:
+            full = path.resolve()
+            if not _inside(full, root) or not full.exists():
+                continue
+            head = full.read_bytes()[:200]
+        except OSError as exc:
+            raise OutputRefused(f"cannot use --report {path}: {exc.strerror or exc}") from None
+        if b'"tool": "k2l-agent"' not in head and not head.startswith(b"# k2l-agent"):
+            raise OutputRefused(f"--report would overwrite {path}, a file of the source that "
+                                "is not an earlier k2l-agent report")
+
+
+def _check_output(src: Path, out: Path, force: bool) -> None:
     root = (src if src.is_dir() else src.parent).resolve()
     out = out.resolve()
     if out.exists() and not out.is_dir():
         raise OutputRefused(f"--out {out} exists and is not a directory")
+    if not src.is_dir():  # one file: only its own directory would overwrite it
+        if out == root:
+            raise OutputRefused(f"--out {out} is the directory of {src.name}: that would "
+                                "overwrite it (use --in-place to rewrite a git-tracked file)")
+        _check_reuse(out, force)
+        return
     if out == root:
         raise OutputRefused(f"--out {out} is the source directory: that would overwrite the "
                             "sources (use --in-place to rewrite git-tracked files)")
@@ -61,7 +91,12 @@ def check_output(src: Path, out: Path, force: bool) -> None:
         hint = " (or pass --force for a new, empty directory)" if empty else ""
         raise OutputRefused(f"--out {out} lies inside the source {root} and is not an earlier "
                             f"output of it; choose an --out outside the source{hint}")
-    if not empty and earlier is None and not force:
+    _check_reuse(out, force)
+
+
+def _check_reuse(out: Path, force: bool) -> None:
+    """An existing, non-empty --out must be an earlier k2l-agent output (or --force)."""
+    if out.exists() and any(out.iterdir()) and recorded_source(out) is None and not force:
         raise OutputRefused(f"{out} exists and is not an earlier k2l-agent output; choose "
                             "another --out or pass --force")
 

@@ -8,10 +8,13 @@ The client is meant to be shared by a whole run: the token and cost budgets are 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import openai
@@ -19,9 +22,12 @@ import openai
 from agent.llm.cache import LLMCache, cache_key
 from agent.llm.config import LLMConfig
 from agent.llm.trajectory import Trajectory
+from agent.llm.transport import Deadline, call_with_deadline, http_client
 
 Message = dict[str, Any]
 MAX_BACKOFF_S = 30.0
+TOTAL_FACTOR = 2  # one request, connect to last byte, gets at most twice the read timeout
+_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?")  # ASCII only: "²" is a digit to str.isdigit
 
 
 class LLMError(Exception):
@@ -42,6 +48,10 @@ class LLMRequestError(LLMError):
 
 class _ToolsRejected(Exception):
     pass
+
+
+class _NotACompletion(Exception):
+    """A 2xx answer whose body is not a chat completion (HTML, plain text, wrong JSON)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,7 @@ class LLMClient:
         self.estimating = False  # the last reply carried no usage: sizes are estimated
         self.cost_usd = 0.0
         self._client: openai.OpenAI | None = None
+        self._http: Any = None
 
     @property
     def endpoint(self) -> str:
@@ -148,13 +159,23 @@ class LLMClient:
                 key = "no-key"  # local servers (vLLM, Ollama) ignore it, the client insists
             if not key:
                 self._fail("no API key (set OPENAI_API_KEY or --api-key)")
+            self._http = http_client(self.config.timeout_s)
             self._client = openai.OpenAI(
                 api_key=key,
                 base_url=self.config.base_url,
                 timeout=self.config.timeout_s,
                 max_retries=0,
+                http_client=self._http,
             )
         return self._client
+
+    def _abandon(self) -> None:
+        """After a deadline: close the connections (ending the abandoned request) and
+        build a fresh client for the next one."""
+        http, self._http, self._client = self._http, None, None
+        if http is not None:
+            with contextlib.suppress(Exception):
+                http.close()
 
     def _fail(self, reason: str) -> None:
         self.unavailable = f"LLM endpoint {self.endpoint} unavailable: {reason}"
@@ -230,7 +251,7 @@ class LLMClient:
     def _request(
         self, messages: list[Message], tools: list[dict[str, Any]] | None, tool_choice: str | None
     ) -> ChatReply:
-        client = self._openai()
+        self._openai()  # no key: unavailable before any request
         kwargs: dict[str, Any] = {"model": self.config.model, "messages": messages}
         if tools:
             kwargs["tools"] = tools
@@ -240,10 +261,18 @@ class LLMClient:
         while True:
             retry_after: float | None = None
             try:
-                response = client.chat.completions.create(**kwargs)
+                create = partial(self._openai().chat.completions.create, **kwargs)
+                response = call_with_deadline(create, TOTAL_FACTOR * self.config.timeout_s,
+                                              self._abandon)
                 return self._to_reply(response, messages)
+            except Deadline as exc:
+                reason = str(exc)
             except openai.APITimeoutError:
                 reason = f"no answer within {self.config.timeout_s:g} s"
+            except (openai.APIResponseValidationError, ValueError, _NotACompletion) as exc:
+                self._fail(f"the endpoint answered with a body that is not a chat completion "
+                           f"({_short(exc)})")
+                raise  # unreachable: _fail raises
             except openai.APIConnectionError as exc:
                 reason = f"cannot connect ({exc.__cause__ or exc})"
             except openai.APIStatusError as exc:
@@ -251,6 +280,11 @@ class LLMClient:
                 if status == 429 or status >= 500:
                     reason = f"HTTP {status}: {exc.message}"
                     retry_after = _retry_after(exc)
+                elif 300 <= status < 400:
+                    where = _short(exc.response.headers.get("location", "?"))
+                    self._fail(f"the endpoint redirects (HTTP {status}) to {where}: not "
+                               "followed, the key is sent to the configured URL only")
+                    raise
                 elif status in (401, 403):
                     self._fail(f"credentials refused (HTTP {status}: {exc.message})")
                     raise  # unreachable: _fail raises
@@ -273,8 +307,17 @@ class LLMClient:
 
     @staticmethod
     def _to_reply(response: Any, messages: list[Message]) -> ChatReply:
-        choice = response.choices[0] if response.choices else None
-        message = choice.message if choice is not None else None
+        try:
+            return LLMClient._read_reply(response, messages)
+        except (AttributeError, TypeError, IndexError, KeyError, ValueError) as exc:
+            raise _NotACompletion(f"{type(response).__name__}: {_short(response)}") from exc
+
+    @staticmethod
+    def _read_reply(response: Any, messages: list[Message]) -> ChatReply:
+        if not response.choices:  # every completion has one; `{}` or `{"error":..}` has not
+            raise ValueError("no choices")
+        choice = response.choices[0]
+        message = choice.message
         cut_off = getattr(choice, "finish_reason", None) == "length"
         content = (message.content or "") if message is not None else ""
         calls = tuple(
@@ -294,8 +337,15 @@ class LLMClient:
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
+    """Seconds from a ``Retry-After`` header; None unless it is plain ASCII digits."""
     try:
-        value = exc.response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (ValueError, AttributeError):
+        value = str(exc.response.headers.get("retry-after") or "").strip()
+    except AttributeError:
         return None
+    return float(value) if _SECONDS.fullmatch(value) else None
+
+
+def _short(value: object) -> str:
+    """At most 200 characters of anything an endpoint sent, for a message or a log."""
+    text = str(value)
+    return text if len(text) <= 200 else text[:200] + "..."

@@ -22,8 +22,10 @@ def identifier(text: str) -> str:
 
 
 def camel(text: str) -> str:
+    """``conv_net`` → ``ConvNet``; a class name never starts with a digit (``build_2``)."""
     parts = [p for p in re.split(r"[_\W]+", text) if p]
-    return "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
+    out = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
+    return f"Model{out}" if out[0].isdigit() else out
 
 
 _BUILDER = re.compile(r"^(build|make|create|get|define|construct)_?")

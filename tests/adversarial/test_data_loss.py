@@ -130,3 +130,43 @@ def test_in_place_on_a_clean_git_tree_rewrites(tmp_path: Path) -> None:
     run = k2l("migrate", str(src), "--in-place", "--no-llm", "--no-validate")
     assert run.code == 0 and not run.traceback, run.stderr
     assert "nn.Linear" in (src / "pkg" / "model.py").read_text()
+
+
+def test_report_path_never_overwrites_a_source_file(tmp_path: Path) -> None:
+    src = _src(tmp_path)
+    (src / "pkg" / "notes.md").write_text("# my notes\n")
+    (src / "pkg" / "notes.json").write_text('{"mine": 1}\n')
+    before = snapshot(src)
+    run = k2l("migrate", str(src), "--out", str(tmp_path / "o"), "--report",
+              str(src / "pkg" / "notes.md"), "--no-llm", "--no-validate")
+    assert run.code == 2 and not run.traceback and "would overwrite" in run.stderr
+    assert snapshot(src) == before
+    # a new report file inside SRC, or an earlier report there, is fine
+    for _ in range(2):
+        run = k2l("migrate", str(src), "--out", str(tmp_path / "o"), "--report",
+                  str(src / "k2l-report.md"), "--no-llm", "--no-validate")
+        assert run.code == 0 and not run.traceback, run.stderr
+    assert json.loads((src / "k2l-report.json").read_text())["tool"] == "k2l-agent"
+
+
+def test_out_path_over_the_os_limit_is_a_usage_error(tmp_path: Path) -> None:
+    src = _src(tmp_path)
+    run = k2l("migrate", str(src), "--out", str(tmp_path / ("x" * 300)), "--no-llm",
+              "--no-validate")
+    assert run.code == 2 and not run.traceback, run.stderr
+    assert "too long" in run.stderr.lower()
+
+
+def test_single_file_source_writes_beside_it_never_over_it(tmp_path: Path) -> None:
+    src = _src(tmp_path)
+    model = src / "pkg" / "model.py"
+    before = snapshot(tmp_path)
+    for extra in ((), ("--force",)):
+        run = k2l("migrate", str(model), "--out", str(src / "pkg"), "--no-llm",
+                  "--no-validate", *extra)
+        assert run.code == 2 and not run.traceback and "overwrite" in run.stderr
+    assert snapshot(tmp_path) == before
+    run = k2l("migrate", "model.py", "--no-llm", "--no-validate", cwd=src / "pkg")
+    assert run.code == 0 and not run.traceback, run.stderr
+    assert "nn.Linear" in (src / "pkg" / "model.py-k2l" / "model.py").read_text()
+    assert model.read_text() == MODEL

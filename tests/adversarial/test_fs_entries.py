@@ -190,3 +190,25 @@ def test_encodings_and_line_endings_round_trip(tmp_path: Path, name: str,
     assert "nn.Linear(3, 4)" in text and "keras" not in text
     if "LABEL" in make().decode("latin-1"):
         assert "caf\xe9" in text
+
+
+def test_directory_that_cannot_be_listed_is_an_entry(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forced even as root: listing one directory fails the way EACCES does."""
+    from agent import discover
+
+    src = _tree(tmp_path)
+    (src / "locked").mkdir()
+    (src / "locked" / "m.py").write_text(MODEL)
+    real = os.scandir
+
+    def scandir(path: object = ".") -> object:
+        if os.fspath(path).endswith("locked"):  # type: ignore[call-overload]
+            raise PermissionError(13, "Permission denied", os.fspath(path))  # type: ignore[call-overload]
+        return real(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    entries = {e.rel: e for e in discover.walk(src)}
+    assert entries["locked"].kind == "skip"
+    assert entries["locked"].reason.startswith("cannot list directory: Permission denied")
+    assert entries["model.py"].kind == "python" and "locked/m.py" not in entries

@@ -172,7 +172,8 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
     for k, loss in enumerate(cfg.losses):
         var = loss_vars[k]
         if loss is None:
-            w(f"{var} = torch.zeros((), device=self.device)  # TODO(k2l): loss for output {k} "
+            out = "logits" if split else ps[k]  # read, so the output's variable is used
+            w(f"{var} = torch.zeros((), device={out}.device)  # TODO(k2l): loss for output {k} "
               "not converted")
             continue
         p = "logits" if split else ps[k]

@@ -267,3 +267,13 @@ def test_cut_order_diffs_then_attention_lists_then_rows() -> None:
     assert table_body_rows(tokens) == 31  # needs_work.py and mod_00..mod_29
     assert "all but the table row of `a_first/needs_work.py`" in text
     assert "every line about `pkg/mod_30.py`" in text and "`pkg/mod_29.py` |" in text
+
+
+def test_notebook_locations_name_the_cell_and_link_the_file() -> None:
+    """GitHub renders notebooks without line anchors: the link goes to the file, the label
+    says ``nb.ipynb:cell N:line``."""
+    linked = LINKS.location("nb/train.ipynb", 2, 3)
+    assert linked.startswith("[nb/train.ipynb:cell 3:2](")
+    assert "#L" not in linked
+    assert LinkTarget().location("nb/train.ipynb", 2, 3) == "nb/train.ipynb:cell 3:2"
+    assert LINKS.location("train.py", 7).endswith("/train.py#L7)")

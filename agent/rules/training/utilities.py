@@ -58,7 +58,8 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
 }
 
-HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
+HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
+                  r"KerasCompiledMetrics|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
 
 
@@ -67,7 +68,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 
 
 # runtime classes the training rules write themselves (fit's History)
-_GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop")
+_GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
+              "KerasCompiledMetrics")
 
 
 @dataclass
@@ -176,6 +178,8 @@ def _keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
             try:
                 dotted = ast.unparse(node)
             except (ValueError, RecursionError):
+                continue
+            if dotted in imports.subclasses:  # converted with the functional model
                 continue
             qual = imports.resolve(cst.parse_expression(dotted)) if "(" not in dotted \
                 and "[" not in dotted else None

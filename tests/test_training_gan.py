@@ -316,3 +316,157 @@ def test_submodel_called_with_training_and_a_dry_numpy_call(tmp_path: Path, chec
         assert 'model(torch.as_tensor(np.zeros((1, width), dtype="float32")))' in code
     else:
         assert "DONE" in _run_blocked(tmp_path, code)
+
+
+FUNCTIONAL_SUBCLASS = textwrap.dedent("""\
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow import keras
+
+
+    class StepModel(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compiled_loss(y, y_pred, regularization_losses=self.losses)
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            self.compiled_metrics.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+
+    def build_model(width=4):
+        inputs = keras.Input(shape=(width,))
+        hidden = keras.layers.Dense(5, activation="tanh")(inputs)
+        outputs = keras.layers.Dense(2)(hidden)
+        model = StepModel(inputs, outputs)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse",
+                      metrics=["mae"])
+        return model
+
+
+    if __name__ == "__main__":
+        rng = np.random.default_rng(0)
+        model = build_model()
+        model.fit(rng.normal(size=(32, 4)).astype("float32"),
+                  rng.normal(size=(32, 2)).astype("float32"), epochs=1, batch_size=8)
+        print("DONE")
+    """)
+
+
+def test_functional_subclass_folds_its_train_step_into_the_model(tmp_path: Path) -> None:
+    """``StepModel(inputs, outputs)``: one LightningModule holding the graph and the step,
+    with Keras's compiled_loss, compiled_metrics, metrics and losses."""
+    code = _clean(FUNCTIONAL_SUBCLASS)
+    assert "class StepModel" not in code  # folded into the generated class
+    assert code.count("(pl.LightningModule):") == 1
+    assert 'KerasMetric(lambda y, p: (p - y.reshape(p.shape)).abs(), name="mae")' in code
+    assert "DONE" in _run_blocked(tmp_path, code)
+
+
+def test_functional_subclass_step_matches_keras() -> None:
+    """One batch through the converted train_step and through Keras 3 (torch backend): the
+    same weights after the SGD step, and the logged loss/mae are Keras's."""
+    import keras
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from agent.weights import port_weights
+
+    module = types.ModuleType("converted_functional_step")
+    exec(compile(_clean(FUNCTIONAL_SUBCLASS), "converted_functional_step.py", "exec"),
+         module.__dict__)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(8, 4)).astype("float32")
+    y = rng.normal(size=(8, 2)).astype("float32")
+    inputs = keras.Input(shape=(4,))
+    kmodel = keras.Model(inputs, keras.layers.Dense(2)(
+        keras.layers.Dense(5, activation="tanh")(inputs)))
+    tmodel = module.build_model()
+    port_weights(kmodel, tmodel)
+    y_pred = kmodel(x, training=True)
+    target = keras.ops.convert_to_tensor(y)
+    loss = keras.ops.mean(keras.losses.mean_squared_error(target, y_pred))
+    mae = float(keras.ops.mean(keras.ops.abs(y_pred - target)).detach())
+    loss.backward()
+    loss = loss.detach()
+    with torch.no_grad():
+        keras.optimizers.SGD(learning_rate=0.1).apply(
+            [v.value.grad for v in kmodel.trainable_weights], kmodel.trainable_weights)
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(tmodel, DataLoader(TensorDataset(torch.as_tensor(x), torch.as_tensor(y)),
+                                   batch_size=8))
+    assert abs(trainer.callback_metrics["loss"].item() - float(loss)) < 1e-5
+    assert abs(trainer.callback_metrics["mae"].item() - mae) < 1e-5
+    want = module.build_model()
+    port_weights(kmodel, want)
+    for (name, got), (_, expected) in zip(tmodel.state_dict().items(),
+                                          want.state_dict().items(), strict=True):
+        np.testing.assert_allclose(got.detach().numpy(), expected.numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=name)
+
+
+METRIC_FUNCTIONS = textwrap.dedent("""\
+    import keras
+    import keras.backend as K
+    import numpy as np
+    from keras import layers
+
+    SMOOTH = 1.0
+
+
+    def overlap(y_true, y_pred):
+        inter = K.sum(y_true * y_pred)
+        return (2.0 * inter + SMOOTH) / (K.sum(y_true) + K.sum(y_pred) + SMOOTH)
+
+
+    def overlap_loss(y_true, y_pred):
+        return 1.0 - overlap(y_true, y_pred)
+
+
+    class Draw(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.seeds = keras.random.SeedGenerator(7)
+
+        def call(self, inputs):
+            mean, log_var = inputs
+            noise = keras.random.normal(shape=keras.ops.shape(mean), seed=self.seeds)
+            return mean + keras.ops.exp(0.5 * log_var) * noise
+
+
+    def build_model():
+        inputs = keras.Input(shape=(6,))
+        mean = layers.Dense(3)(inputs)
+        log_var = layers.Dense(3)(inputs)
+        outputs = Draw()([mean, log_var])
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer="adam", loss=overlap_loss, metrics=[overlap])
+        return model
+
+
+    if __name__ == "__main__":
+        rng = np.random.default_rng(0)
+        x = rng.random((16, 6)).astype("float32")
+        model = build_model()
+        model.fit(x, (x[:, :3] > 0.5).astype("float32"), epochs=1, batch_size=8)
+        print("DONE")
+    """)
+
+
+def test_metric_function_custom_loss_and_list_input_layer(tmp_path: Path) -> None:
+    """A metric function is logged as Keras averages it; a custom loss whose K ops all
+    converted is a change, not a warning; a layer called on a list gets the list; a
+    SeedGenerator becomes a seeded torch.Generator."""
+    res = convert_source(METRIC_FUNCTIONS)
+    assert res.unmapped == [] and res.warnings == [] and res.keras_deps == [], (
+        res.unmapped, res.warnings, res.keras_deps)
+    code = res.source
+    assert "overlap_value = (overlap(y, y_hat)).float().mean()" in code
+    assert "self.draw([mean, log_var])" in code
+    assert "self.seeds = torch.Generator().manual_seed(7)" in code
+    assert any(c.rule == "training.custom_loss" for c in res.changes)
+    out = _run_blocked(tmp_path, code)
+    assert "DONE" in out

@@ -19,7 +19,7 @@ from agent.rules.models.extract import LambdaConverter
 from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.models.shapes import Shape
 from agent.rules.models.transform import Recipe, convert_models
-from agent.rules.ops.functions import candidates, convert_functions
+from agent.rules.ops.functions import candidates, convert_functions, uses_framework
 from agent.rules.values import code_of, module_constants
 from agent.rules.wrap import wrap_new_lines
 
@@ -68,6 +68,42 @@ def _subclassed_ir(name: str, output: Shape | None = None) -> ModelIR:
     (with its shape when forward's was inferred: metrics need the number of classes)."""
     return ModelIR(name, "", "Subclassed", 0, [Tensor("x", None)], [], [],
                    [Tensor("output", output)])
+
+
+_CUSTOM_LOSS = re.compile(r"custom loss (\w+)\(y_true, y_pred\) called on torch tensors")
+
+
+def _framework_free(module: cst.Module, name: str, imports: ImportTable) -> bool:
+    """The top-level function ``name``, and the script's functions it calls, use no Keras/TF
+    name any more (the op table converted them)."""
+    functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    todo, seen = [name], set()
+    while todo:
+        fn = functions.get(todo.pop())
+        if fn is None:
+            return False
+        if fn.name.value in seen:
+            continue
+        seen.add(fn.name.value)
+        if uses_framework(fn, imports):
+            return False
+        calls = {n.value for n in _called_names(fn)}
+        todo += [c for c in calls if c in functions]
+    return True
+
+
+def _called_names(fn: cst.FunctionDef) -> list[cst.Name]:
+    class V(cst.CSTVisitor):
+        found: list[cst.Name] = []
+
+        def visit_Call(self, call: cst.Call) -> None:
+            if isinstance(call.func, cst.Name):
+                self.found.append(call.func)
+
+    v = V()
+    v.found = []
+    fn.visit(v)
+    return v.found
 
 
 def _functional_subclasses(module: cst.Module, imports: ImportTable) -> set[str]:
@@ -167,6 +203,15 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         module = done.module
         out.changes += [Change(_def_line(source, name), "ops.function",
                                f"{name}: tf/Keras ops -> torch") for name in done.names]
+    kept: list[Warning_] = []
+    for w in out.warnings:  # a custom loss whose ops all converted: a change, not a warning
+        m = _CUSTOM_LOSS.match(w.message)
+        if m and _framework_free(module, m.group(1), imports):
+            out.changes.append(Change(w.line, "training.custom_loss", f"custom loss "
+                                      f"{m.group(1)}(y_true, y_pred): its ops are torch ops"))
+        else:
+            kept.append(w)
+    out.warnings = kept
     code = mres.code() if module is mres.module else module.code
     try:
         from agent.rules.training.utilities import inline_utilities

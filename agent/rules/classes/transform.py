@@ -272,6 +272,10 @@ class _ClassConverter:
                                                 "result/reset_state)")
                             return [obj]
                     if q is not None and q.startswith("keras."):
+                        new, problems = rewrite_node(stmt, self.imports, {})
+                        if not problems and new is not stmt and isinstance(
+                                new, cst.BaseStatement):  # an op-table object (SeedGenerator)
+                            return [new]
                         raise Unsupported(f"self.{attr} = {code_of(value.func)}(...) inside a "
                                           "subclass has no rule yet")
         new, problems = rewrite_node(stmt, self.imports, {})

@@ -79,7 +79,12 @@ class _Emitter:
             sub = layer.submodel
             ctor = layer.custom_ctor or (f"{sub.class_name}()" if sub is not None else "")
             out = sub.outputs[0].shape if sub is not None and sub.outputs else None
-            return Built(out=out if out is not None else (), forward="{m}({x})",
+            # several inputs: a custom layer gets them as Keras passed them (one list, or
+            # positional), a converted sub-model as forward's positional parameters
+            n = len(call.inputs)
+            args = "{x}" if n <= 1 else "{xs}" if call.listed and sub is None else ", ".join(
+                f"{{x{k}}}" for k in range(n))
+            return Built(out=out if out is not None else (), forward=f"{{m}}({args})",
                          modules=(("", ctor),), layout="keras")
         if layer.lambda_expr is not None:
             shape = shapes[0] if layer.lambda_elementwise and shapes else None

@@ -844,6 +844,9 @@ class BlockExtractor:
             if isinstance(node, (cst.List, cst.Tuple)):
                 inputs += [self._tensor(el.value) for el in node.elements]
         self._record_call(i, layer, inputs, names, kwargs)
+        positional = [a.value for a in call.args if a.keyword is None]
+        if positional and isinstance(positional[0], (cst.List, cst.Tuple)):
+            self.pending_calls[-1][0].listed = True
 
     def _shared_submodel(self, var: str, sub: ModelIR) -> Layer:
         """One Layer per model variable, so ``encoder(a)`` and ``encoder(b)`` share weights."""

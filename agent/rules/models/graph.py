@@ -52,6 +52,7 @@ class Call:
     outputs: list[Tensor]
     line: int
     call_kwargs: dict[str, Value] = field(default_factory=dict)
+    listed: bool = False  # the inputs came as one list, ``Sampling()([mean, log_var])``
 
 
 @dataclass

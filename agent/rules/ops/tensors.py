@@ -203,6 +203,12 @@ _row([f"{RAND}.truncated_normal", f"{KRAND}.truncated_normal"],
 _row([f"{RAND}.shuffle", f"{KRAND}.shuffle"], Op("", ("value", "seed"), handler=lambda b: (
     f"{atom(b.code('value'))}[torch.randperm({atom(b.code('value'))}.shape[0], "
     f"device={atom(b.code('value'))}.device)]")))
+# draws above ignore ``seed=`` (torch's global generator draws, as Keras's unseeded ones do);
+# a SeedGenerator made for them becomes a seeded torch.Generator, unused by those draws
+_row([f"{KRAND}.SeedGenerator"], Op("", ("seed",), handler=lambda b: (
+    f"torch.Generator().manual_seed({b.code('seed')})" if b.code("seed", "None") != "None"
+    else "torch.Generator()"), examples=(("keras.random.SeedGenerator(1337)",
+                                         "torch.Generator().manual_seed(1337)"),)))
 _row([f"{RAND}.categorical", f"{KRAND}.categorical"], Op(
     "", ("logits", "num_samples", "dtype", "seed"), handler=lambda b: (
         f"torch.multinomial(F.softmax({b.code('logits')}, dim=-1), {b.code('num_samples')}, "

@@ -385,6 +385,12 @@ class CompileReader:
                     self.cfg.todos.append(f"metric arguments {sorted(extra)} of "
                                           f"{code_of(node)} not converted")
         spec = lookup_metric(name, kind, dim)
+        if spec is None and isinstance(node, cst.Name) and not self.imports.resolve(node):
+            # the script's metric function fn(y_true, y_pred): Keras averages what it returns
+            # (MeanMetricWrapper); its tf/K ops go through the op table with the function
+            spec = MetricSpec(node.value, (), "", batch_mean=f"({node.value}({{y}}, {{p}}))"
+                                                             ".float().mean()")
+            is_object = False
         if spec is None:
             self.cfg.todos.append(f"metric {code_of(node)} not converted")
             return

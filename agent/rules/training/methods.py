@@ -227,7 +227,8 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
             else:
                 p = (plan.logits or "").replace("{x}", "logits") if split else ps[k]
             var = identifier(u.name)
-            if var in {*xs, *ys, *ps, "loss", "logits", "batch", "stage", "prefix", "weights"}:
+            if var in {*xs, *ys, *ps, "loss", "logits", "batch", "stage", "prefix",
+                       "weights"} or f"{var}(" in template:  # a metric function's own name
                 var += "_value"
             w(f"{var} = {_fill(_for_rank(template, _rank(ir, k)), p, ys[k])}")
             key = f'f"{{prefix}}{u.name}"' if stage is None else f'"{_prefix(stage)}{u.name}"'

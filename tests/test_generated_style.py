@@ -141,3 +141,53 @@ def test_training_code_is_what_a_lightning_user_writes() -> None:
         assert absent not in out, absent
     assert "x, y = batch" in out
     assert "loss = F.cross_entropy(logits, y.reshape(-1))" in out
+
+
+_FUNCTIONAL_INITS = """\
+    import keras
+    from keras import layers
+
+    def build_model(filters=8):
+        inputs = keras.Input(shape=(12, 12, 3))
+        x = layers.Conv2D(filters, 3, activation="relu")(inputs)
+        x = layers.Conv2D(filters, 3, use_bias=False)(x)
+        x = layers.Flatten()(x)
+        x = layers.Dense(64, activation="relu")(x)
+        wide = layers.Dense(256, kernel_initializer="he_normal")(x)
+        outputs = layers.Dense(5)(wide)
+        return keras.Model(inputs, outputs)
+    """
+
+
+def test_functional_model_initialised_in_one_loop_without_mypy_asserts() -> None:
+    out = _convert(_FUNCTIONAL_INITS)
+    assert "is not None\n" not in out.replace("if module.bias is not None:\n", "")
+    assert "assert " not in out
+    assert out.count("for module in self.modules():") == 1
+    assert "if isinstance(module, (nn.Conv2d, nn.Linear)):" in out
+    assert out.count("nn.init.xavier_uniform_(") == 1
+    assert "nn.init.xavier_uniform_(self." not in out
+    # the Linear initialised differently from the others: its own lines, after the loop
+    assert out.index("for module in") < out.index("nn.init.trunc_normal_(self.dense_1.weight")
+
+
+def test_functional_model_init_loop_gives_keras_statistics() -> None:
+    import torch
+
+    namespace: dict[str, object] = {}
+    exec(compile(_convert(_FUNCTIONAL_INITS), "example.py", "exec"), namespace)
+    torch.manual_seed(0)
+    module = namespace["build_model"]()  # type: ignore[operator]
+    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(linears) == 3 and len(convs) == 2
+    assert convs[1].bias is None and not convs[0].bias.abs().sum()
+    for m in [*convs, linears[0], linears[2]]:  # glorot uniform, Keras fans
+        receptive = m.weight[0, 0].numel()
+        fan_in, fan_out = m.weight.shape[1] * receptive, m.weight.shape[0] * receptive
+        limit = (6 / (fan_in + fan_out)) ** 0.5
+        assert m.weight.abs().max() <= limit and m.weight.abs().max() > 0.9 * limit
+    wide = linears[1]  # he_normal: truncated normal with std sqrt(2 / fan_in)
+    std = (2 / wide.in_features) ** 0.5
+    assert abs(wide.weight.std().item() / std - 1) < 0.05  # truncated at 2σ, rescaled
+    assert not any(m.bias.abs().sum() for m in linears)

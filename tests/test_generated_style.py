@@ -191,3 +191,45 @@ def test_functional_model_init_loop_gives_keras_statistics() -> None:
     std = (2 / wide.in_features) ** 0.5
     assert abs(wide.weight.std().item() / std - 1) < 0.05  # truncated at 2σ, rescaled
     assert not any(m.bias.abs().sum() for m in linears)
+
+
+def test_flatten_size_written_as_a_product() -> None:
+    out = _convert("""\
+        import keras
+        from keras import layers
+
+        model = keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(10),
+        ])
+        """)
+    assert "nn.Linear(7 * 7 * 32, 64)" in out  # Keras's H * W * C order, not a magic 1568
+    assert "1568" not in out
+
+
+def test_flattened_product_still_computes() -> None:
+    """A Reshape(-1) after a Flatten needs the product's value; one factor stays a plain int."""
+    out = _convert("""\
+        import keras
+        from keras import layers
+
+        model = keras.Sequential([
+            keras.Input(shape=(4, 6, 1)),
+            layers.Flatten(),
+            layers.Reshape((-1, 8)),
+            layers.LSTM(5),
+            layers.Dense(2),
+        ])
+        """)
+    assert "nn.LSTM(8, 5, batch_first=True)" in out
+    assert "reshape(x.size(0), -1, 8)" in out
+    from agent.rules.models.shapes import Product, flat
+
+    assert str(flat((4, 6, 1))) == "4 * 6" and flat((4, 6, 1)) == 24
+    assert flat((1, 1, 512)) == 512 and not isinstance(flat((1, 1, 512)), Product)
+    assert flat((None, 3)) is None

@@ -7,6 +7,7 @@ import re
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -233,3 +234,56 @@ def test_flattened_product_still_computes() -> None:
     assert str(flat((4, 6, 1))) == "4 * 6" and flat((4, 6, 1)) == 24
     assert flat((1, 1, 512)) == 512 and not isinstance(flat((1, 1, 512)), Product)
     assert flat((None, 3)) is None
+
+
+_PREDICTS = """\
+    import numpy as np
+    import keras
+    from keras import layers
+
+    x = np.random.default_rng(0).normal(size=(20, 6)).astype("float32")
+    model = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(4, activation="softmax")])
+    probs = model.predict(x, batch_size=7)
+    labels = np.argmax(model.predict(x), axis=1)
+    """
+
+
+def test_predict_becomes_predict_step_and_trainer_predict() -> None:
+    out = _convert(_PREDICTS)
+    assert "def predict_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:" \
+        in out
+    assert "predict_numpy" not in out
+    assert "probs = np.concatenate(" in out and ".predict(model, predict_loader)" in out
+    assert "batch_size=7" in out and "batch_size=32" in out  # Keras's default written out
+
+
+def test_trainer_predict_returns_what_keras_predict_returned(tmp_path: Path) -> None:
+    """Every sample, in order, as one NumPy array: the forward of the whole input."""
+    import numpy as np
+    import torch
+
+    namespace: dict[str, Any] = {}
+    exec(compile(_convert(_PREDICTS), "example.py", "exec"), namespace)
+    probs, labels, model, x = (namespace[k] for k in ("probs", "labels", "model", "x"))
+    assert isinstance(probs, np.ndarray) and probs.shape == (20, 4)
+    with torch.no_grad():
+        expected = model(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(probs, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(labels, expected.argmax(1))
+
+
+def test_predict_in_a_comprehension_keeps_its_loader_inside() -> None:
+    out = _convert("""\
+        import numpy as np
+        import keras
+        from keras import layers
+
+        parts = [np.zeros((3, 6), "float32"), np.ones((2, 6), "float32")]
+        model = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(4)])
+        outs = [model.predict(p) for p in parts]
+        """)
+    assert "predict_loader" not in out  # p exists only inside the comprehension
+    flat = " ".join(out.split())
+    assert "outs = [ np.concatenate( pl.Trainer(logger=False, enable_checkpointing=False)" \
+        ".predict( model, DataLoader( TensorDataset(torch.as_tensor(np.asarray(p)" in flat
+    assert ") or [] ) for p in parts ]" in flat

@@ -357,26 +357,17 @@ def _optimizers(plan: ClassPlan, cfg: CompileConfig) -> str:
 
 
 def _predict(ir: ModelIR) -> str:
-    names = [t.name for t in ir.inputs]
-    params = ", ".join(f"{n}: object" for n in names)
-    tensors = ", ".join(
-        f"torch.as_tensor(np.asarray({n}), dtype=torch.{'long' if t.dtype == 'long' else 'float32'})"
-        for n, t in zip(names, ir.inputs, strict=True))
-    n_out = len(ir.outputs)
-    ret = "np.ndarray" if n_out == 1 else "list[np.ndarray]"
-    lines = [f"def predict_numpy(self, {params}, batch_size: int = 32) -> {ret}:",
-             f'{IND}"""Keras predict(): batched inference in eval mode, NumPy out."""',
-             f"{IND}loader = DataLoader(TensorDataset({tensors}), batch_size=batch_size)",
-             f"{IND}self.eval()",
-             f"{IND}outputs = []",
-             f"{IND}with torch.no_grad():",
-             f"{IND * 2}for batch in loader:",
-             f"{IND * 3}outputs.append(self(*(t.to(self.device) for t in batch)))"]
-    if n_out == 1:
-        lines.append(f"{IND}return torch.cat(outputs).cpu().numpy()")
+    """``predict_step`` for ``trainer.predict``; outputs go to the CPU because Keras's predict
+    returns host arrays and Lightning keeps every batch until the loop ends."""
+    batch = "batch: list[torch.Tensor]"
+    if len(ir.outputs) == 1:
+        head = f"def predict_step(self, {batch}, batch_idx: int) -> torch.Tensor:"
+        ret = "self(*batch).cpu()"
     else:
-        lines.append(f"{IND}return [torch.cat(list(o)).cpu().numpy() for o in zip(*outputs)]")
-    return "\n".join(lines) + "\n"
+        head = f"def predict_step(self, {batch}, batch_idx: int) -> tuple[torch.Tensor, ...]:"
+        ret = "tuple(t.cpu() for t in self(*batch))"
+    return "\n".join([head, f'{IND}"""Keras predict(): the outputs of one batch, on the CPU."""',
+                      f"{IND}return {ret}"]) + "\n"
 
 
 @dataclass(frozen=True)

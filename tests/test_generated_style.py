@@ -287,3 +287,37 @@ def test_predict_in_a_comprehension_keeps_its_loader_inside() -> None:
     assert "outs = [ np.concatenate( pl.Trainer(logger=False, enable_checkpointing=False)" \
         ".predict( model, DataLoader( TensorDataset(torch.as_tensor(np.asarray(p)" in flat
     assert ") or [] ) for p in parts ]" in flat
+
+
+def test_multi_output_losses_read_each_heads_logits() -> None:
+    src = """\
+        import keras
+        from keras import layers
+
+        inputs = keras.Input(shape=(5,))
+        h = layers.Dense(8, activation="relu")(inputs)
+        kind = layers.Dense(3, activation="softmax", name="kind")(h)
+        flag = layers.Dense(1, activation="sigmoid", name="flag")(h)
+        size = layers.Dense(1, name="size")(h)
+        model = keras.Model(inputs, [kind, flag, size])
+        model.compile(optimizer="adam", loss=["sparse_categorical_crossentropy",
+                                              "binary_crossentropy", "mse"])
+        """
+    out = _convert(src)
+    assert "clamp" not in out and "torch.log(" not in out
+    assert "logits0, logits1, y_hat2 = self.logits(inputs)" in out
+    assert "F.cross_entropy(logits0, " in out
+    assert "F.binary_cross_entropy_with_logits(logits1, " in out
+    assert "kind, flag, size = self.logits(inputs)\n" \
+        "        return F.softmax(kind, dim=-1), torch.sigmoid(flag), size" in out
+    import torch
+
+    namespace: dict[str, Any] = {}
+    exec(compile(out, "example.py", "exec"), namespace)
+    model = namespace["model"]
+    x = torch.randn(4, 5)
+    probs, flags, sizes = model(x)  # forward still returns what the Keras model returned
+    logits, flag_logits, raw = model.logits(x)
+    torch.testing.assert_close(probs, logits.softmax(-1))
+    torch.testing.assert_close(flags, flag_logits.sigmoid())
+    torch.testing.assert_close(sizes, raw)

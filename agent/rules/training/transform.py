@@ -26,7 +26,7 @@ from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
 from agent.rules.training.data import class_kind, convert_class, tf_data_chain
 from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
-from agent.rules.training.logits import output_activation
+from agent.rules.training.logits import output_activation, output_activations
 from agent.rules.training.methods import ClassPlan, Splice, methods_code, splice_all
 from agent.rules.values import code_of
 
@@ -177,8 +177,10 @@ class _Training:
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue
-            if plan.compile is not None:
+            if plan.compile is not None and len(plan.ir.outputs) == 1:
                 plan.logits = output_activation(module, cls, plan.compile)
+            elif plan.compile is not None:
+                plan.heads = output_activations(module, cls, plan.compile) or ()
             init, methods = methods_code(plan, cls, output_names(plan.ir))
             steps = self.custom.get(cls, set())
             if "train_step" in steps and plan.compile is not None:
@@ -190,7 +192,8 @@ class _Training:
                 self.result.bridged.append(cls)
                 self.change(self.module, "training.custom_step", f"{cls}.train_step -> "
                             "training_step (manual optimization)")
-            edits[cls] = Splice(init, methods, plan.new_params, logits=plan.logits is not None)
+            edits[cls] = Splice(init, methods, plan.new_params, logits=plan.logits is not None,
+                                heads=plan.heads)
         self.result.module = splice_all(module, edits)
         return self.result
 

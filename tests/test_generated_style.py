@@ -321,3 +321,13 @@ def test_multi_output_losses_read_each_heads_logits() -> None:
     torch.testing.assert_close(probs, logits.softmax(-1))
     torch.testing.assert_close(flags, flag_logits.sigmoid())
     torch.testing.assert_close(sizes, raw)
+
+
+def test_readme_examples_show_the_current_output(converted: dict[str, tuple[str, str]]) -> None:
+    """The README's code excerpts of the example project are what the rules write today."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    mlp = next(b for b in blocks if b.startswith("class MlpModel("))
+    assert mlp in converted["keras_project/mlp.py"][1]
+    cnn = next(b for b in blocks if "nn.Linear(7 * 7 * 32, 64)" in b)
+    assert cnn in converted["keras_project/cnn.py"][1]

@@ -315,10 +315,30 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
         if len(keys) == 1:
             lines.append(f"{target} = {names.results}[\"test_loss\"]")
         else:
-            vals = ", ".join(f'{names.results}["test_{k}"]' for k in keys)
-            lines.append(f"{target} = {vals}" if unpack else f"{target} = [{vals}]")
+            parts = [f'{names.results}["test_{k}"]' for k in keys]
+            singles = _unpacked_names(target) if unpack == len(keys) else []
+            if singles:  # one line per name: no tuple built only to be unpacked
+                lines += [f"{n} = {v}" for n, v in zip(singles, parts, strict=True)]
+            else:
+                vals = ", ".join(parts)
+                lines.append(f"{target} = {vals}" if unpack else f"{target} = [{vals}]")
     out.code = "\n".join(lines) + "\n"
     return out
+
+
+def _unpacked_names(target: str) -> list[str]:
+    """``score, acc`` (plain names only) -> ["score", "acc"]; anything else -> []."""
+    try:
+        node = cst.parse_expression(target)
+    except cst.ParserSyntaxError:
+        return []
+    if not isinstance(node, (cst.Tuple, cst.List)):
+        return []
+    elems = [e.value for e in node.elements]
+    if not all(isinstance(e, cst.Name) and isinstance(el, cst.Element)
+               for e, el in zip(elems, node.elements, strict=True)):
+        return []
+    return [e.value for e in elems if isinstance(e, cst.Name)]
 
 
 def checkpoint_path(node: cst.BaseExpression, suffix: str) -> str:

@@ -47,14 +47,21 @@ def _convert_and_run(tmp_path: Path, src: str) -> tuple[str, str]:
     return res.source, run.stdout
 
 
-def test_evaluate_unpacked_into_names_gives_one_line_per_name(tmp_path: Path) -> None:
-    """``score, acc = model.evaluate(...)``: one assignment per name, read from the test
-    results; no tuple expression left at module level that a defs-only import would run."""
+def test_evaluate_results_are_read_without_module_level_tuples(tmp_path: Path) -> None:
+    """``score, acc = model.evaluate(...)``: one assignment per name; ``scores = ...``: Keras's
+    list [loss, accuracy]; neither leaves a tuple/list display of the test results at module
+    level (a defs-only import of the script would evaluate it without the results)."""
     code, out = _convert_and_run(tmp_path, HEAD + textwrap.dedent("""\
         model.fit(x, y, batch_size=8, epochs=1)
         score, acc = model.evaluate(x, y, batch_size=8)
         print("EVAL", type(score).__name__, type(acc).__name__, 0.0 <= acc <= 1.0)
+        scores = model.evaluate(x, y, verbose=0)
+        print("LIST", len(scores), scores[0] > 0, 0.0 <= scores[1] <= 1.0)
         """))
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.Assign) and "test_results" in ast.unparse(node.value):
+            assert not isinstance(node.value, (ast.Tuple, ast.List)), ast.unparse(node)
+    assert "LIST 2 True True" in out
     assigns = {ast.unparse(n.targets[0]): ast.unparse(n.value)
                for n in ast.parse(code).body if isinstance(n, ast.Assign)}
     assert assigns["score"] == "test_results['test_loss']"

@@ -319,9 +319,11 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
             singles = _unpacked_names(target) if unpack == len(keys) else []
             if singles:  # one line per name: no tuple built only to be unpacked
                 lines += [f"{n} = {v}" for n, v in zip(singles, parts, strict=True)]
-            else:
-                vals = ", ".join(parts)
-                lines.append(f"{target} = {vals}" if unpack else f"{target} = [{vals}]")
+            elif unpack:
+                lines.append(f"{target} = {', '.join(parts)}")
+            else:  # Keras's list, in its order
+                lines.append(f"{target} = [{names.results}[\"test_\" + key] for key in "
+                             f"({', '.join(repr(k) for k in keys)},)]")
     out.code = "\n".join(lines) + "\n"
     return out
 

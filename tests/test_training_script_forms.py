@@ -91,3 +91,69 @@ def test_lambda_callback_hooks_get_keras_arguments(tmp_path: Path) -> None:
     seen = ast.literal_eval(line[len("SEEN "):])
     assert seen == [("begin", 0), ("batch", 0, True), ("epoch", 0, ["accuracy", "loss"], True),
                     ("end", True)]
+
+
+def test_initial_epoch_runs_the_epochs_keras_runs(tmp_path: Path) -> None:
+    """fit(epochs=3, initial_epoch=1): Keras trains 2 epochs (History has 2 entries)."""
+    import keras
+
+    fit = "history = model.fit(x, y, batch_size=8, epochs=3, initial_epoch=1, verbose=0)\n"
+    ns: dict[str, object] = {}
+    exec((HEAD + fit).replace("from tensorflow import keras", "import keras"), ns)  # Keras 3
+    want = len(ns["history"].history["loss"])  # type: ignore[attr-defined]
+    assert isinstance(ns["model"], keras.Model)
+    res = convert_source(HEAD + fit + 'print("EPOCHS", len(history.history["loss"]))\n')
+    assert "max_epochs=2" in res.source and "TODO(k2l)" not in res.source
+    assert any("initial_epoch" in w.message for w in res.warnings)
+    script = tmp_path / "train.py"
+    script.write_text(res.source)
+    run = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], capture_output=True,
+                         text=True, timeout=180, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert f"EPOCHS {want}" in run.stdout
+
+
+def test_seed_session_plot_and_config_calls(tmp_path: Path) -> None:
+    """tf.random.set_seed -> torch.manual_seed, clear_session/plot_model dropped (the report
+    says so), K.epsilon()/K.floatx() -> Keras's defaults; the script runs without Keras."""
+    src = textwrap.dedent("""\
+        import tensorflow as tf
+        from keras import backend as K
+        """) + HEAD + textwrap.dedent("""\
+        tf.random.set_seed(7)
+        K.clear_session()
+        if x.shape[0] > 1:
+            keras.utils.plot_model(model, to_file="model.png", show_shapes=True)
+        eps, kind = K.epsilon(), K.floatx()
+        model.fit(x, y, batch_size=8, epochs=1)
+        print("CONFIG", eps, kind, torch.initial_seed())
+        """)
+    code, out = _convert_and_run(tmp_path, src.replace(
+        "import numpy as np\n", "import numpy as np\nimport torch\n", 1))
+    assert "torch.manual_seed(7)" in code and "plot_model" not in code
+    assert "clear_session" not in code
+    assert "CONFIG 1e-07 float32 7" in out
+    res = convert_source(src)
+    rules = {c.rule: c.line for c in res.changes}
+    assert rules["script.set_seed"] == src.splitlines().index("tf.random.set_seed(7)") + 1
+    assert {"script.clear_session", "script.plot_model", "script.epsilon",
+            "script.floatx"} <= set(rules)
+    assert any("plot_model dropped" in w.message for w in res.warnings)
+
+
+def test_calls_stay_while_a_keras_model_is_left() -> None:
+    """A model the rules could not convert still runs on Keras: its session and plot stay."""
+    src = textwrap.dedent("""\
+        import tensorflow as tf
+        from tensorflow import keras
+
+        tf.random.set_seed(1)
+        model = keras.Sequential([
+            keras.Input(shape=(3,)),
+            keras.layers.experimental.RandomFourierFeatures(output_dim=8),
+        ])
+        keras.utils.plot_model(model)
+        """)
+    res = convert_source(src)
+    assert "tf.random.set_seed(1)" in res.source
+    assert "keras.utils.plot_model(model)" in res.source

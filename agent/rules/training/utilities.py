@@ -172,7 +172,7 @@ _MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.laye
                    "keras.models.", "keras.applications.")
 
 
-def _keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
+def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
     """Keras models or layers the rules did not convert: the loops and pipelines that feed
     them must stay Keras/TF too, or the script would mix two frameworks."""
     for node in ast.walk(tree):
@@ -265,7 +265,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     except (cst.ParserSyntaxError, SyntaxError):
         return Inlined(code)
     taken = _bound_names(tree)
-    replacer = _Replace(imports, taken, _keras_models_left(tree, imports))
+    replacer = _Replace(imports, taken, keras_models_left(tree, imports))
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     new = wrapper.module.visit(replacer)

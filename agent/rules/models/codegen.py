@@ -295,7 +295,7 @@ class _Emitter:
             defaulted = defaulted or p.default is not None
             params += f", {p.name}" + (f": {p.annotation}" if p.annotation else "") + (
                 (" = " if p.annotation else "=") + p.default if p.default is not None else "")
-        lines = [f"class {ir.class_name}(pl.LightningModule):"]
+        lines = [f"class {ir.class_name}({ir.base or 'pl.LightningModule'}):"]
         origin = f"Keras {ir.kind} model"
         if ir.var:
             origin += f" ``{ir.var}``"

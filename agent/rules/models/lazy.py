@@ -17,6 +17,7 @@ LAZY = "__k2l_lazy__"
 _LAZY_CTOR = re.compile(
     r"nn\.(Linear|Conv[123]d|ConvTranspose[123]d|BatchNorm[123]d|InstanceNorm[123]d)"
     r"\(" + LAZY + r"(, )?")
+_LAZY_FORM = re.compile(r"(nn\.)?Lazy\w+\(")  # torch's nn.Lazy* and ours (LazyLayerNorm)
 _RANK = re.compile(r"([123])D(Transpose)?$")
 _SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed",
                     "MultiHeadAttention", "Attention", "CuDNNLSTM", "CuDNNGRU")
@@ -63,7 +64,7 @@ def lazify(keras_name: str, built: Built) -> Built:
     if LAZY in repr(modules) or LAZY in built.forward or LAZY in repr(built.stmts):
         raise Unsupported(f"{keras_name}: input size unknown statically and torch has "
                           "no Lazy form of it; give the model an input shape")
-    lazy = any("nn.Lazy" in c for _, c in modules)
+    lazy = built.lazy or any(_LAZY_FORM.match(c) for _, c in modules)
     warnings = tuple(w for w in built.warnings if "Lazy" not in w)
     init = () if lazy else built.init  # nn.init cannot touch an uninitialized parameter
     if lazy and built.init:

@@ -24,7 +24,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.training import tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
-    "keras_data.py", "data_pipeline.py", "training_loop.py"))
+    "keras_data.py", "data_pipeline.py", "training_loop.py", "lazy_modules.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -58,7 +58,8 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
 }
 
-HINT = re.compile(r"KerasHistory|KerasOptimizer|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
+HINT = re.compile(r"KerasHistory|KerasOptimizer|LazyLayerNorm|get_file|"
+                  r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
 
 
@@ -66,8 +67,9 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
                "KerasLoss", "KerasMetric")
 
 
-# runtime classes the training rules write themselves (fit's History)
-_GENERATED = ("KerasHistory", "KerasOptimizer")
+# runtime classes the rules write themselves (fit's History, lazy layer forms)
+_LAZY_FORMS = frozenset({"LazyLayerNorm"})
+_GENERATED = ("KerasHistory", "KerasOptimizer", *_LAZY_FORMS)
 
 
 @dataclass
@@ -299,7 +301,9 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     defs = [rt.functions[n] for n in functions if n in rt.functions]
     block = "\n".join(stmts) + ("\n\n" if stmts else "") + "\n".join(consts) + (
         "\n" if consts else "")
-    block += ("\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
+    block += ("\n\n# Lazy layer forms torch lacks (k2l): sizes read from the first batch\n"
+              if set(functions) <= _LAZY_FORMS else
+              "\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
               "needs no Keras/TensorFlow\n")
     block += "\n\n\n".join(defs) + "\n\n\n"
     lines = text.splitlines(keepends=True)

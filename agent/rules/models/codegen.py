@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from agent.rules import activations
 from agent.rules.models import init_block, lazy
+from agent.rules.models.forward_params import keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, stack
 from agent.rules.models.shapes import Shape
@@ -94,7 +95,8 @@ class _Emitter:
             self._fail(layer, f"{layer.keras_name} called with {extra[0]}={value}: not converted")
             return None
         ctx = BuildContext(layout_of_input=layout, inner_args=layer.inner_args,
-                           inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs)
+                           inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs,
+                           input_names=tuple(t.name for t in call.inputs))
         # after a custom layer (or from data) a shape can be unknown: the right rank, sizes
         # unknown; a layer that needs its input size then gets its nn.Lazy form
         if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):
@@ -181,7 +183,11 @@ class _Emitter:
             # a shared layer: modules come from its first call
             built.modules = self.built[id(layer)].modules
         out_layout = built.out_layout or (want if built.layout != "any" else want)
+        rank_unknown = bool(call.inputs) and all(t.shape is None for t in call.inputs)
         self.emit(layer, call, built, out_layout)
+        if rank_unknown and lazy.keeps_shape(layer.keras_name):
+            for t in call.outputs:  # still unknown: the next layer that says its rank decides
+                t.shape = None
 
     def declare(self, layer: Layer, built: Built) -> None:
         if id(layer) in self.kept:
@@ -334,7 +340,7 @@ class _Emitter:
                       f"{IND * 2}return " + self.penalties[0] if len(self.penalties) == 1
                       else f"{IND * 2}return (\n{IND * 3}" + f"\n{IND * 3}+ ".join(self.penalties)
                       + f"\n{IND * 2})"]
-        return "\n".join(lines) + "\n"
+        return keep_in_forward("\n".join(lines) + "\n", [p.name for p in ir.params])
 
     def _as_sequential(self) -> None:
         """A Sequential of plain modules: one ``nn.Sequential`` and one init loop."""

@@ -28,7 +28,7 @@ from agent.rules.ops.functions import lambda_function
 from agent.rules.spec import Unsupported, bind
 from agent.rules.training.regularizers import REGULARIZED
 from agent.rules.training.regularizers import parse as parse_regularizer
-from agent.rules.values import UNKNOWN, Value, code_of, evaluate
+from agent.rules.values import UNKNOWN, LocalInt, Value, code_of, evaluate
 from agent.rules.values import local as local_value
 
 SEQUENTIAL = "keras.Sequential"
@@ -95,6 +95,7 @@ class BlockExtractor:
         self.module_names = module_names
         self.tensors: dict[str, Tensor] = {}
         self.poisoned: dict[str, int] = {}  # name -> line where it was rebound
+        self.failed_at: dict[str, int] = {}  # name -> line of the failed statement binding it
         self.tensor_stmt: dict[int, int] = {}  # id(tensor) -> stmt index
         self.producer: dict[int, Call] = {}
         self.layer_vars: dict[str, Layer] = {}
@@ -271,7 +272,7 @@ class BlockExtractor:
                 self.process(i, stmt)
             except Unsupported as exc:
                 self.errors.append((self.cur_line, "model", str(exc)))
-                self._poison(stmt)
+                self._poison(stmt, failed=True)
         for var, seq in list(self.seqs.items()):
             del self.seqs[var]
             if not seq.failed and var:
@@ -544,7 +545,7 @@ class BlockExtractor:
             return value
         return local_value(value)
 
-    def _poison(self, stmt: cst.CSTNode) -> None:
+    def _poison(self, stmt: cst.CSTNode, *, failed: bool = False) -> None:
         if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
             return  # a def/class body binds its own scope
         collector = _Targets()
@@ -552,6 +553,10 @@ class BlockExtractor:
         for name in collector.names & set(self.tracked):
             self.env.pop(name, None)  # a constant rebound where the rules cannot follow
             self.tracked.discard(name)
+        if failed:  # names the failed statement bound: later uses point back to it
+            for name in collector.names - set(self.tensors):
+                self.poisoned[name] = self.cur_line
+                self.failed_at[name] = self.cur_line
         if not self.tensors:
             return
         for name in collector.names:
@@ -619,6 +624,10 @@ class BlockExtractor:
             layer = self.make_layer(value, i, self.counter)
             if layer is not None and len(names) == 1:
                 self._bind_layer(names[0], layer, value, i)
+        elif q is None or not q.startswith("keras.layers."):
+            # tf.reduce_mean(x), keras.ops.concatenate([a, b]), helper(x) the rules do not
+            # know...: an op node through the op table, or an error naming the call
+            self._maybe_tensor_expr(i, names, value)
 
     def _bind_layer(self, var: str, layer: Layer, call: cst.Call, i: int) -> None:
         """``shared = layers.Dense(8)``: the module is called ``shared`` unless ``name=`` says
@@ -645,19 +654,49 @@ class BlockExtractor:
             return
         used = _Names()
         value.visit(used)
-        tensors = [n for n in used.names if n in self.tensors]
-        if not tensors:
+        if not any(n in self.tensors for n in used.names):
             return
+        traced = value.visit(_LayerCalls(self))  # `layers.Dense(4)(x) * 0.5`: the call first
+        assert isinstance(traced, cst.BaseExpression)
+        value = traced
+        used = _Names()
+        value.visit(used)
+        tensors = [n for n in used.names if n in self.tensors]
         if self.convert_lambda is None:
             raise Unsupported(f"tensor expression {code_of(value)}")
         mapping = {n: "{x" + str(k) + "}" for k, n in enumerate(tensors)}
+        unknown = _unknown_callee(value, self.qual, set(self.tensors))
+        if unknown is not None:
+            raise Unsupported(f"{unknown}(...) on a Keras tensor: {unknown} is no layer, op or "
+                              "helper the rules know")
+        free = self._free_in_forward(used.names, mapping)
         try:
             expr, elementwise = self.convert_lambda(value, mapping)
         except Unsupported as exc:
             raise Unsupported(f"tensor expression {code_of(value)}: {exc}") from exc
         layer = Layer(self.counter.next("lambda"), self.cur_line, lambda_expr=expr,
-                      lambda_elementwise=elementwise, keras_name="op", source=code_of(value))
+                      lambda_elementwise=elementwise, keras_name="op", source=code_of(value),
+                      free=free)
         self._record_call(i, layer, [self.tensors[n] for n in tensors], names, {})
+
+    def _free_in_forward(self, names: list[str], mapping: dict[str, str]) -> set[str]:
+        """Names a tensor expression reads besides tensors, made readable in ``forward``:
+        a constant the rules follow becomes its value, a builder parameter or local
+        ``self.hparams.<name>`` (a constructor parameter of the class); module names stay."""
+        free: set[str] = set()
+        local = self._scan_locals() | set(self.fn_params)
+        for name in names:
+            if name in mapping or name in _BUILTINS:
+                continue
+            known = self.env.get(name, UNKNOWN)
+            if name in self.constants and name not in local:
+                continue  # a module constant: the generated class sees it too
+            if known is not UNKNOWN and isinstance(known, (bool, int, float, str, tuple)):
+                mapping[name] = repr(known if type(known) is not LocalInt else int(known))
+            elif name in local:
+                mapping[name] = f"self.hparams.{name}"
+                free.add(name)
+        return free
 
     def expr_call(self, i: int, call: cst.Call) -> None:
         func = call.func
@@ -929,6 +968,10 @@ class BlockExtractor:
             else:
                 self.layer_call(self.cur_index, [tmp], node)
             return self.tensors[tmp]
+        if isinstance(node, cst.Name) and self.failed_at.get(node.value, -1) == \
+                self.poisoned.get(node.value):
+            raise Unsupported(f"{node.value} comes from line {self.failed_at[node.value]}, "
+                              "which the rules could not convert (reported there)")
         if isinstance(node, cst.Name) and node.value in self.poisoned:
             raise Unsupported(f"{node.value} is rebound at line {self.poisoned[node.value]} by "
                               "code the rules do not follow (a loop, branch or helper "
@@ -1011,6 +1054,60 @@ class BlockExtractor:
 _BINARY_OF: dict[type, type] = {
     cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
     cst.FloorDivideAssign: cst.FloorDivide, cst.DivideAssign: cst.Divide}
+
+
+def _unknown_callee(node: cst.BaseExpression, qual: Callable[[cst.BaseExpression], str | None],
+                    tensors: set[str]) -> str | None:
+    """The first callee in a tensor expression that is neither a framework name (the op
+    table decides on those) nor a builtin nor a method of a tensor: its code, else None."""
+    calls = _Calls()
+    node.visit(calls)
+    for call in calls.found:
+        func = call.func
+        if qual(func) is not None:
+            continue
+        if isinstance(func, cst.Name) and func.value in _BUILTINS:
+            continue
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                and func.value.value in tensors:
+            continue
+        return code_of(func)
+    return None
+
+
+class _LayerCalls(cst.CSTTransformer):
+    """Layer, merge and helper calls nested in a tensor expression, traced in evaluation
+    order and replaced by the names of their output tensors."""
+
+    def __init__(self, extractor: BlockExtractor) -> None:
+        super().__init__()
+        self.x = extractor
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        x = self.x
+        return not (x._calls_tensor(node) or x._is_merge(node) or x._is_helper_call(node))
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call
+                   ) -> cst.BaseExpression:
+        x = self.x
+        if x._calls_tensor(original_node) or x._is_merge(original_node) \
+                or x._is_helper_call(original_node):
+            return cst.Name(x._tensor(original_node).name)
+        return updated_node
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+class _Calls(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.found: list[cst.Call] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.found.append(node)
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
 
 
 def _annotation(default: str | None) -> str | None:

@@ -1,0 +1,83 @@
+"""Functional graphs with tf / keras.ops calls between layers (issue 9 point 7).
+
+The tracer follows ``tf.reduce_mean(x)``, ``keras.ops.concatenate([a, b])`` and arithmetic
+on Keras tensors through the op table; names those expressions read become visible in
+``forward``. Each converted program is compared with its Keras original (Keras 3, torch).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["KERAS_BACKEND"] = "torch"
+
+import textwrap
+
+import pytest
+
+from agent.rules.convert import convert_source
+from tests.test_models_graphs import check
+
+pytestmark = pytest.mark.slow
+
+TF = "import tensorflow as tf\nfrom tensorflow import keras\nfrom tensorflow.keras import layers\n\n"
+K3 = "import keras\nfrom keras import layers, ops\n\n"
+
+
+def test_tf_reductions_and_concat_between_layers() -> None:
+    code = check(TF + """
+def build_model():
+    inputs = keras.Input(shape=(6, 4))
+    x = layers.Dense(5, activation="relu")(inputs)
+    pooled = tf.reduce_mean(x, axis=1)
+    peak = tf.reduce_max(x, axis=1)
+    x = tf.concat([pooled, peak], axis=-1)
+    return keras.Model(inputs, layers.Dense(2)(x))
+""", "build_model()")
+    assert "torch.cat(" in code and "torch.mean(" in code
+
+
+def test_keras_ops_and_arithmetic_with_a_builder_parameter() -> None:
+    """``x * scale`` reads the builder's parameter: the class takes it and forward reads
+    ``self.hparams.scale`` (a bare ``scale`` would be an undefined name there)."""
+    src = K3 + """
+def build_model(scale=0.5, units=3):
+    inputs = keras.Input(shape=(4,))
+    x = layers.Dense(units)(inputs)
+    x = ops.expand_dims(x * scale + 1.0, axis=1)
+    x = layers.Flatten()(x)
+    return keras.Model(inputs, layers.Dense(2)(x))
+"""
+    code = check(src, "build_model()")
+    assert "self.hparams.scale" in code
+    check(src.replace("build_model()", "build_model(scale=3.0)"), "build_model(scale=3.0)")
+
+
+def test_a_constant_of_the_builder_is_written_as_its_value() -> None:
+    code = check(K3 + """
+def build_model():
+    inputs = keras.Input(shape=(4,))
+    shift = 2
+    x = layers.Dense(3)(inputs) - shift
+    return keras.Model(inputs, x)
+""", "build_model()")
+    assert "- 2" in code
+
+
+def test_unknown_callee_on_a_tensor_is_reported_at_that_statement() -> None:
+    """A call the rules do not know (a pretrained backbone, a local function) is named in
+    the report at its own line, not as a lost tensor further down."""
+    src = textwrap.dedent(K3 + """
+def build_model(backbone):
+    inputs = keras.Input(shape=(4,))
+    x = backbone(inputs)
+    x = layers.Dense(3)(x)
+    return keras.Model(inputs, x)
+""")
+    result = convert_source(src)
+    reasons = [(u.line, u.reason) for u in result.unmapped]
+    at = src.splitlines().index("    x = backbone(inputs)") + 1
+    assert any(line == at and "backbone(...)" in reason for line, reason in reasons), reasons
+    assert not any("is not a Keras tensor" in reason for _, reason in reasons), reasons
+    assert any(f"comes from line {at}" in reason for _, reason in reasons), reasons
+    assert "x = backbone(inputs)" in result.source  # the model is left as written

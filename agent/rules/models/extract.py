@@ -71,8 +71,10 @@ class BlockExtractor:
                  module_names: set[str], lines: Sequence[int],
                  index: LineIndex | None = None,
                  builders: dict[str, ModelIR] | None = None,
-                 helpers: dict[str, cst.FunctionDef] | None = None) -> None:
+                 helpers: dict[str, cst.FunctionDef] | None = None,
+                 call_values: dict[str, Any] | None = None) -> None:
         self.builders = builders or {}
+        self.call_values = call_values or {}  # parameter -> the value every call passes
         self.helpers = dict(helpers or {})  # tensor helper functions that can be inlined
         self.inlined: set[str] = set()  # helpers inlined into at least one model
         self.inlining: list[str] = []  # helpers being inlined (recursion guard)
@@ -108,6 +110,8 @@ class BlockExtractor:
         self.errors: list[tuple[int, str, str]] = []
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
+        # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
+        self.maybe: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.tracked: set[str] = set()  # block constants followed statement by statement
         self.unrolling = 0
         self.resolved: dict[int, list[cst.BaseStatement]] = {}  # if image_data_format(): ...
@@ -356,17 +360,16 @@ class BlockExtractor:
         values = inline.unroll_values(loop, self.env)
         body = inline.loop_body(loop)
         assumed: dict[str, Any] = {}
-        if values is None and body is not None and not self.inlining:
-            # a bound from a builder parameter: unrolled for its default, which the generated
-            # class then asserts (another value fails loudly instead of building a wrong model)
-            defaults = self._param_defaults()
-            used = _Names()
-            loop.iter.visit(used)
-            assumed = {n: defaults[n] for n in used.names if n in defaults}
+        if values is None and body is not None:
+            # a bound from a builder parameter: unrolled for its default (or the value every
+            # call passes), which the generated class then asserts (another value fails
+            # loudly instead of building a wrong model)
+            assumed = self._assumable(loop.iter)
             if assumed:
                 values = inline.unroll_values(loop, {**self.env, **assumed})
                 if values is not None:
                     self.env.update(assumed)  # the body's tests may read it too
+                    assumed = self._commit_assumed(assumed)
         if values is None or body is None:
             return False
         bindings = [inline.loop_bindings(loop.target, v) for v in values]
@@ -380,18 +383,25 @@ class BlockExtractor:
                     self.process(i, inline.substitute(stmt, mapping))
         finally:
             self.unrolling -= 1
-        for name, value in assumed.items():
-            self.assumed.setdefault(name, value)
-            self.warnings.append((self.cur_line, f"loop over range({name}) unrolled for "
-                                  f"{name}={value!r} (its default): the converted model asserts "
-                                  "that value"))
+        self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
         return True
+
+    def _note_assumed(self, assumed: dict[str, Any], what: str) -> None:
+        for name, value in assumed.items():
+            if name in self.assumed:
+                continue
+            self.assumed[name] = value
+            origin = "the value every call passes" if name in self.call_values \
+                else "its default"
+            self.warnings.append((self.cur_line, f"{what} for {name}="
+                                  f"{value!r} ({origin}): the converted model asserts that value"))
 
     def _track_constant(self, small: cst.BaseSmallStatement) -> bool:
         """``filters = 16`` / ``filters *= 2`` in the block: a value layers may read (loops
         change it per iteration, so it must be followed, not read once at the end)."""
         if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
             name = small.target.value
+            self.maybe.pop(name, None)
             if name in self.tensors:
                 return False
             value = inline.static_value(cst.BinaryOperation(
@@ -401,6 +411,7 @@ class BlockExtractor:
         elif isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(
                 small.targets[0].target, cst.Name):
             name = small.targets[0].target.value
+            self.maybe.pop(name, None)
             plain = not isinstance(small.value, cst.Call) or (
                 isinstance(small.value.func, cst.Name)
                 and small.value.func.value in inline.STATIC_CALLS)
@@ -410,6 +421,8 @@ class BlockExtractor:
                     self.tracked.discard(name)
                 return False
             value = inline.static_value(small.value, self.env)
+            if value is UNKNOWN:
+                self._static_assuming(name, small.value)
         else:
             return False
         if value is UNKNOWN or not isinstance(value, (bool, int, float, str, tuple, list)):
@@ -428,9 +441,48 @@ class BlockExtractor:
         node.visit(names)
         return any(n in self.tensors or n in self.layer_vars for n in names.names)
 
+    def _static_assuming(self, name: str, node: cst.BaseExpression) -> None:
+        """``blocks = (depth - 2) // 6`` from a builder parameter: the value it has for the
+        parameter's default (or call value), kept aside until a loop bound needs it."""
+        assumed = self._assumable(node)
+        if not assumed:
+            return
+        value = inline.static_value(node, {**self.env, **assumed})
+        if value is not UNKNOWN and isinstance(value, (bool, int, float, str, tuple, list)):
+            self.maybe[name] = (value, assumed)
+
+    def _assumable(self, node: cst.BaseExpression) -> dict[str, Any]:
+        """Builder parameters (and values derived from them) ``node`` reads, with the value
+        the loops would assume for each."""
+        defaults = self._param_defaults()
+        used = _Names()
+        node.visit(used)
+        out: dict[str, Any] = {}
+        for n in used.names:
+            if n in self.env:
+                continue
+            if n in self.maybe:
+                out[n] = self.maybe[n][0]
+            elif n in defaults:
+                out[n] = defaults[n]
+        return out
+
+    def _commit_assumed(self, assumed: dict[str, Any]) -> dict[str, Any]:
+        """The builder parameters behind ``assumed`` (derived names replaced by theirs)."""
+        out: dict[str, Any] = {}
+        for n, v in assumed.items():
+            if n in self.maybe:
+                out.update(self.maybe[n][1])
+            else:
+                out[n] = v
+        return out
+
     def _param_defaults(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, default in self.fn_params.items():
+            if name in self.call_values:
+                out[name] = self.call_values[name]
+                continue
             if default is None:
                 continue
             try:
@@ -553,6 +605,8 @@ class BlockExtractor:
         for name in collector.names & set(self.tracked):
             self.env.pop(name, None)  # a constant rebound where the rules cannot follow
             self.tracked.discard(name)
+        for name in collector.names & set(self.maybe):
+            del self.maybe[name]
         if failed:  # names the failed statement bound: later uses point back to it
             for name in collector.names - set(self.tensors):
                 self.poisoned[name] = self.cur_line
@@ -1044,7 +1098,10 @@ class BlockExtractor:
             | self.layer_vars.keys()
         for name, default in self.fn_params.items():  # the builder's order and defaults
             if name in free and (name in self.assumed or name not in skip):
-                out.append(CtorParam(name, default, _annotation(default)))
+                called = self.call_values.get(name, UNKNOWN)
+                out.append(CtorParam(name, default, _annotation(default) if default is not None
+                                     else _annotation(repr(called))
+                                     if called is not UNKNOWN else None))
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults

@@ -19,6 +19,7 @@ import libcst as cst
 
 from agent.rules.imports import ImportTable
 from agent.rules.lines import LineIndex
+from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter
 from agent.rules.models.graph import ModelIR
@@ -115,6 +116,9 @@ class ModelConverter:
         self.source_lines = source.splitlines(keepends=True)
         self.framework_names = [n for n in imports.names if not n.startswith("*")]
         self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+        self.call_values = call_values(
+            [self.index.stmt_ast[id(s)] for s in module.body if id(s) in self.index.stmt_ast],
+            env) if self.helpers else {}
         self.inlined: set[str] = set()  # helpers inlined into a converted model
         self.quiet_helpers: dict[str, int] = {}  # helper -> line: its own errors not reported
 
@@ -166,7 +170,8 @@ class ModelConverter:
             self.imports, self.env, function=function.name.value if function else None,
             params=params, custom_layers=self.custom_layers, models_in_scope=self.models,
             lambda_converter=self.lambda_converter, module_names=module_names, lines=lines,
-            index=self.index, builders=self.builders, helpers=self.helpers)
+            index=self.index, builders=self.builders, helpers=self.helpers,
+            call_values=self.call_values.get(function.name.value, {}) if function else None)
         extractor.stem = self.stem
         founds = extractor.run(body)
         inlined = {n for n in extractor.inlined}

@@ -81,3 +81,40 @@ def build_model(backbone):
     assert not any("is not a Keras tensor" in reason for _, reason in reasons), reasons
     assert any(f"comes from line {at}" in reason for _, reason in reasons), reasons
     assert "x = backbone(inputs)" in result.source  # the model is left as written
+
+
+def test_a_shape_query_stays_a_size_not_a_graph_node() -> None:
+    """``shape = K.int_shape(x)`` reads a size for later layer arguments; it is no tensor
+    of the graph (which would make the layers that read it unconvertible)."""
+    src = textwrap.dedent("""
+import keras
+from keras import backend as K
+from keras import layers
+
+inputs = keras.Input(shape=(4, 4, 2))
+x = layers.Conv2D(3, 3, padding="same")(inputs)
+shape = K.int_shape(x)
+x = layers.Flatten()(x)
+x = layers.Dense(shape[1] * shape[3])(x)
+model = keras.Model(inputs, x)
+""")
+    result = convert_source(src)
+    assert not any("shape" in u.reason for u in result.unmapped), result.unmapped
+    assert "class Model(pl.LightningModule)" in result.source or \
+        "(pl.LightningModule)" in result.source, result.source
+
+
+def test_a_model_using_an_unconverted_submodel_stays_keras_too() -> None:
+    """The outer model must not name a class that was never generated."""
+    src = textwrap.dedent(K3 + """
+inner_in = keras.Input(shape=(4,))
+h = layers.Dropout(0.5)(layers.Dense(4)(inner_in), training=True)
+inner = keras.Model(inner_in, h)
+
+outer_in = keras.Input(shape=(4,))
+outer = keras.Model(outer_in, layers.Dense(2)(inner(outer_in)))
+""")
+    result = convert_source(src)
+    assert "(pl.LightningModule)" not in result.source, result.source
+    assert any("submodel inner was not converted" in u.reason for u in result.unmapped), \
+        result.unmapped

@@ -710,6 +710,10 @@ class BlockExtractor:
         value.visit(used)
         if not any(n in self.tensors for n in used.names):
             return
+        reads = _TensorReads(self.tensors, self.qual)
+        value.visit(reads)
+        if not reads.values:
+            return  # `shape = K.int_shape(x)`, `n = x.shape[-1]`: a size, not a graph node
         traced = value.visit(_LayerCalls(self))  # `layers.Dense(4)(x) * 0.5`: the call first
         assert isinstance(traced, cst.BaseExpression)
         value = traced
@@ -1151,6 +1155,35 @@ class _LayerCalls(cst.CSTTransformer):
                 or x._is_helper_call(original_node):
             return cst.Name(x._tensor(original_node).name)
         return updated_node
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+_SHAPE_QUERIES = frozenset({"keras.backend.int_shape", "keras.ops.shape", "tensorflow.shape",
+                            "keras.backend.shape", "tensorflow.keras.backend.int_shape"})
+
+
+class _TensorReads(cst.CSTVisitor):
+    """Whether an expression reads a tensor's values, not only its shape."""
+
+    def __init__(self, tensors: dict[str, Tensor],
+                 qual: Callable[[cst.BaseExpression], str | None]) -> None:
+        self.tensors = tensors
+        self.qual = qual
+        self.values = False
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        if node.attr.value in ("shape", "dtype", "name"):
+            return False
+        return True
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        return self.qual(node.func) not in _SHAPE_QUERIES
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in self.tensors:
+            self.values = True
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False

@@ -20,7 +20,7 @@ import libcst as cst
 from agent.rules.imports import ImportTable
 from agent.rules.lines import LineIndex
 from agent.rules.models.callsites import call_values
-from agent.rules.models.codegen import generate
+from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter
 from agent.rules.models.graph import ModelIR
 
@@ -196,14 +196,16 @@ class ModelConverter:
         replace: dict[int, cst.BaseStatement] = {}
         remove: set[int] = set()
         classes_at: dict[int, list[cst.BaseStatement]] = {}
+        failed: set[int] = set()  # ids of models whose class could not be generated
         for found in founds:
             ir = found.ir
             ir.class_name = self._unique(ir.class_name)
-            gen = generate(ir)
+            gen = _without_failed_submodels(ir, failed) or generate(ir)
             qual = function.name.value if function else ir.class_name
             for line, msg in gen.warnings:
                 self.result.warnings.append((line, msg))
             if not gen.code:
+                failed.add(id(ir))
                 for line, keras, reason in gen.unmapped:
                     self.result.unmapped.append((line, keras, reason, qual))
                 stmt = body[found.at]
@@ -331,6 +333,16 @@ class ModelConverter:
             name = f"{base}{n}"
         self.taken_classes.add(name)
         return name
+
+
+def _without_failed_submodels(ir: ModelIR, failed: set[int]) -> Generated | None:
+    """A model that uses a submodel left in Keras cannot be generated either (its class
+    would name one that does not exist): the reason, or None when every submodel converted."""
+    for layer in ir.layers:
+        if layer.submodel is not None and id(layer.submodel) in failed:
+            return Generated("", unmapped=[(layer.line, layer.keras_name,
+                                            f"submodel {layer.attr} was not converted")])
+    return None
 
 
 def _resolved_branch(stmt: cst.BaseStatement, branch: list[cst.BaseStatement]

@@ -118,3 +118,20 @@ outer = keras.Model(outer_in, layers.Dense(2)(inner(outer_in)))
     assert "(pl.LightningModule)" not in result.source, result.source
     assert any("submodel inner was not converted" in u.reason for u in result.unmapped), \
         result.unmapped
+
+
+def test_expressions_as_layer_inputs_helper_results_and_model_outputs() -> None:
+    """``Dense(4)(a + inputs)``, a helper ending ``return x * g``, ``Model(i, x * 2.0)``."""
+    check(K3 + """
+def gate(x, units):
+    g = layers.Dense(units, activation="sigmoid")(x)
+    return x * g
+
+
+def build_model():
+    inputs = keras.Input(shape=(8,))
+    a = layers.Dense(8)(inputs)
+    x = layers.Dense(4)(a + inputs)
+    x = gate(x, 4)
+    return keras.Model(inputs, x * 2.0)
+""", "build_model()")

@@ -1026,6 +1026,12 @@ class BlockExtractor:
             else:
                 self.layer_call(self.cur_index, [tmp], node)
             return self.tensors[tmp]
+        if not isinstance(node, cst.Name) and self._mentions_tensor(node):
+            # `Dense(4)(x + y)`, `return a * b` from a helper: an op node of its own
+            tmp = self.counter.next("h")
+            self._maybe_tensor_expr(self.cur_index, [tmp], node)
+            if tmp in self.tensors:
+                return self.tensors[tmp]
         if isinstance(node, cst.Name) and self.failed_at.get(node.value, -1) == \
                 self.poisoned.get(node.value):
             raise Unsupported(f"{node.value} comes from line {self.failed_at[node.value]}, "

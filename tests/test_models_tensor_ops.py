@@ -64,25 +64,6 @@ def build_model():
     assert "- 2" in code
 
 
-def test_unknown_callee_on_a_tensor_is_reported_at_that_statement() -> None:
-    """A call the rules do not know (a pretrained backbone, a local function) is named in
-    the report at its own line, not as a lost tensor further down."""
-    src = textwrap.dedent(K3 + """
-def build_model(backbone):
-    inputs = keras.Input(shape=(4,))
-    x = backbone(inputs)
-    x = layers.Dense(3)(x)
-    return keras.Model(inputs, x)
-""")
-    result = convert_source(src)
-    reasons = [(u.line, u.reason) for u in result.unmapped]
-    at = src.splitlines().index("    x = backbone(inputs)") + 1
-    assert any(line == at and "backbone(...)" in reason for line, reason in reasons), reasons
-    assert not any("is not a Keras tensor" in reason for _, reason in reasons), reasons
-    assert any(f"comes from line {at}" in reason for _, reason in reasons), reasons
-    assert "x = backbone(inputs)" in result.source  # the model is left as written
-
-
 def test_a_shape_query_stays_a_size_not_a_graph_node() -> None:
     """``shape = K.int_shape(x)`` reads a size for later layer arguments; it is no tensor
     of the graph (which would make the layers that read it unconvertible)."""

@@ -41,6 +41,10 @@ _BUILTINS = set(dir(builtins))
 LambdaConverter = Callable[[cst.BaseExpression, dict[str, str]], tuple[str, bool]]
 
 
+class KnockOn(Unsupported):
+    """A statement that fails only because an earlier one did (reported there)."""
+
+
 @dataclass
 class Found:
     ir: ModelIR
@@ -275,7 +279,8 @@ class BlockExtractor:
             try:
                 self.process(i, stmt)
             except Unsupported as exc:
-                self.errors.append((self.cur_line, "model", str(exc)))
+                if not isinstance(exc, KnockOn):  # the first failure is the one reported
+                    self.errors.append((self.cur_line, "model", str(exc)))
                 self._poison(stmt, failed=True)
         for var, seq in list(self.seqs.items()):
             del self.seqs[var]
@@ -724,18 +729,36 @@ class BlockExtractor:
             raise Unsupported(f"tensor expression {code_of(value)}")
         mapping = {n: "{x" + str(k) + "}" for k, n in enumerate(tensors)}
         unknown = _unknown_callee(value, self.qual, set(self.tensors))
+        if unknown is not None and isinstance(value, cst.Call) and isinstance(value.func, cst.Name) \
+                and value.func.value in self._scan_locals() | set(self.fn_params) \
+                and value.func.value not in self.helpers and value.args \
+                and all(a.keyword is None and not a.star and self._is_tensor_expr(a.value)
+                        for a in value.args):
+            layer = self._opaque_layer(value.func, value.func)  # `x = backbone(x)`
+            self._record_call(i, layer, self._tensor_args(value), names, {})
+            return
         if unknown is not None:
             raise Unsupported(f"{unknown}(...) on a Keras tensor: {unknown} is no layer, op or "
                               "helper the rules know")
         free = self._free_in_forward(used.names, mapping)
+        kept = ""
         try:
             expr, elementwise = self.convert_lambda(value, mapping)
         except Unsupported as exc:
-            raise Unsupported(f"tensor expression {code_of(value)}: {exc}") from exc
+            if unknown is not None or not self._keepable(value):
+                raise Unsupported(f"tensor expression {code_of(value)}: {exc}") from exc
+            # statement granularity: this op stays as written (TODO), the model converts
+            expr, elementwise, kept = _as_written(value, mapping), False, str(exc)
         layer = Layer(self.counter.next("lambda"), self.cur_line, lambda_expr=expr,
                       lambda_elementwise=elementwise, keras_name="op", source=code_of(value),
-                      free=free)
+                      free=free, kept=kept)
         self._record_call(i, layer, [self.tensors[n] for n in tensors], names, {})
+
+    def _keepable(self, value: cst.BaseExpression) -> bool:
+        """An op without a torch mapping can stay as written in ``forward`` when it is a
+        framework function called on tensors (its output a tensor of the graph)."""
+        return isinstance(value, cst.Call) and (self.qual(value.func) or "").split(".")[0] in (
+            "keras", "tensorflow")
 
     def _free_in_forward(self, names: list[str], mapping: dict[str, str]) -> set[str]:
         """Names a tensor expression reads besides tensors, made readable in ``forward``:
@@ -928,9 +951,7 @@ class BlockExtractor:
             layer = self._shared_submodel(func.value, self.models[func.value])
         elif isinstance(func, cst.Call):
             made = self.make_layer(func, i, self.counter)
-            if made is None:
-                raise Unsupported(f"{code_of(func)} is not a known layer")
-            layer = made
+            layer = made if made is not None else self._opaque_layer(func, func.func)
         else:
             raise Unsupported(f"call of {code_of(func)}")
         inputs = self._tensor_args(call)
@@ -941,6 +962,24 @@ class BlockExtractor:
             if isinstance(node, (cst.List, cst.Tuple)):
                 inputs += [self._tensor(el.value) for el in node.elements]
         self._record_call(i, layer, inputs, names, kwargs)
+
+    def _opaque_layer(self, ctor: cst.BaseExpression, callee: cst.BaseExpression) -> Layer:
+        """``MyKerasLayer(8)(x)`` / ``backbone(x)``: a layer object the rules do not know.
+        Statement granularity: it stays as written inside the converted class (marked
+        TODO(k2l), reported); the rest of the model converts around it."""
+        name = code_of(callee)
+        root = callee
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name) or self._mentions_tensor(ctor):
+            raise Unsupported(f"{code_of(ctor)} is not a known layer")
+        base = name.rsplit(".", 1)[-1]
+        attr = self.counter.next(keras_snake(base) if base[:1].isupper() else identifier(base))
+        self._free = set()
+        self._note_free_names(ctor)
+        return Layer(attr, self.cur_line, keras_name=name, source=code_of(ctor),
+                     free=set(self._free),
+                     error=f"{name} is not a layer the rules know")
 
     def _shared_submodel(self, var: str, sub: ModelIR) -> Layer:
         """One Layer per model variable, so ``encoder(a)`` and ``encoder(b)`` share weights."""
@@ -1034,8 +1073,8 @@ class BlockExtractor:
                 return self.tensors[tmp]
         if isinstance(node, cst.Name) and self.failed_at.get(node.value, -1) == \
                 self.poisoned.get(node.value):
-            raise Unsupported(f"{node.value} comes from line {self.failed_at[node.value]}, "
-                              "which the rules could not convert (reported there)")
+            raise KnockOn(f"{node.value} comes from line {self.failed_at[node.value]}, "
+                          "which the rules could not convert (reported there)")
         if isinstance(node, cst.Name) and node.value in self.poisoned:
             raise Unsupported(f"{node.value} is rebound at line {self.poisoned[node.value]} by "
                               "code the rules do not follow (a loop, branch or helper "
@@ -1121,6 +1160,16 @@ class BlockExtractor:
 _BINARY_OF: dict[type, type] = {
     cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
     cst.FloorDivideAssign: cst.FloorDivide, cst.DivideAssign: cst.Divide}
+
+
+def _as_written(value: cst.BaseExpression, mapping: dict[str, str]) -> str:
+    """The expression's own code with ``mapping``'s names replaced (tensors by their
+    ``{x0}`` placeholders, builder names by what ``forward`` reads)."""
+    markers = {name: f"__k2l_as_written_{k}__" for k, name in enumerate(mapping)}
+    code = code_of(inline.substitute(value, {n: cst.Name(m) for n, m in markers.items()}))
+    for name, marker in markers.items():
+        code = code.replace(marker, mapping[name])
+    return code
 
 
 def _unknown_callee(node: cst.BaseExpression, qual: Callable[[cst.BaseExpression], str | None],

@@ -37,6 +37,7 @@ class Layer:
     submodel: ModelIR | None = None
     lambda_expr: str | None = None  # forward template from a Lambda / op on tensors
     lambda_elementwise: bool = False
+    kept: str = ""  # why lambda_expr is the statement as written (no torch mapping): a TODO
     keras_name: str = ""  # for reports: "Dense", "MyLayer", ...
     error: str | None = None  # why it cannot be converted (becomes a TODO + Unmapped)
     source: str = ""  # original constructor code

@@ -101,3 +101,19 @@ def build_model(backbone):
     assert [u.line for u in result.unmapped] == [_line(src, "backbone(inputs")], \
         result.unmapped
     assert "return keras.Model(inputs, x)" in result.source
+
+
+def test_a_layer_called_on_data_is_no_graph_and_not_reported() -> None:
+    """``layer(images)`` on eager data builds no model: no record for it, while a model
+    whose inputs come from such a call is still reported at its own line."""
+    src = textwrap.dedent(K3 + """
+import numpy as np
+
+images = np.zeros((2, 4), dtype="float32")
+scaled = layers.Rescaling(0.5)(images)
+features = layers.Dense(3)(scaled)
+broken = keras.Model(images, features)
+""")
+    result = convert_source(src)
+    assert [u.line for u in result.unmapped] == [_line(src, "broken = keras.Model")], \
+        result.unmapped

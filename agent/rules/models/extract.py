@@ -45,6 +45,11 @@ class KnockOn(Unsupported):
     """A statement that fails only because an earlier one did (reported there)."""
 
 
+class NotGraph(Unsupported):
+    """A layer called on something no graph produced (data, a helper's parameter): no model
+    is being built here, so nothing is reported unless a model later reads the result."""
+
+
 @dataclass
 class Found:
     ir: ModelIR
@@ -112,6 +117,7 @@ class BlockExtractor:
         self.body: Sequence[cst.BaseStatement] = ()
         self.pending_calls: list[tuple[Call, int]] = []
         self.errors: list[tuple[int, str, str]] = []
+        self.eager = 0  # layer calls on values no graph produced (see NotGraph)
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
         # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
@@ -278,6 +284,9 @@ class BlockExtractor:
             self.cur_stmt = stmt
             try:
                 self.process(i, stmt)
+            except NotGraph:
+                self.eager += 1
+                self._poison(stmt)
             except Unsupported as exc:
                 if not isinstance(exc, KnockOn):  # the first failure is the one reported
                     self.errors.append((self.cur_line, "model", str(exc)))
@@ -954,6 +963,8 @@ class BlockExtractor:
             layer = made if made is not None else self._opaque_layer(func, func.func)
         else:
             raise Unsupported(f"call of {code_of(func)}")
+        if not self.inlining and not any(self._in_graph(a.value) for a in call.args):
+            raise NotGraph(f"{code_of(func)} called on values no Keras graph produced")
         inputs = self._tensor_args(call)
         kwargs = {a.keyword.value: self.value(a.value) for a in call.args
                   if a.keyword is not None and a.keyword.value not in self._TENSOR_KEYWORDS}
@@ -962,6 +973,14 @@ class BlockExtractor:
             if isinstance(node, (cst.List, cst.Tuple)):
                 inputs += [self._tensor(el.value) for el in node.elements]
         self._record_call(i, layer, inputs, names, kwargs)
+
+    def _in_graph(self, node: cst.BaseExpression) -> bool:
+        """Whether ``node`` reads a Keras tensor, or a name a failed statement bound."""
+        names = _Names()
+        node.visit(names)
+        known = self.tensors.keys() | self.poisoned.keys()
+        return any(n in known for n in names.names) or isinstance(node, cst.Call) and (
+            self._calls_tensor(node) or self._is_merge(node))
 
     def _opaque_layer(self, ctor: cst.BaseExpression, callee: cst.BaseExpression) -> Layer:
         """``MyKerasLayer(8)(x)`` / ``backbone(x)``: a layer object the rules do not know.

@@ -187,7 +187,8 @@ class ModelConverter:
                 self.builders[function.name.value] = returned
         if function is not None and not founds and _is_helper(function) \
                 and not self._builds_model(function):
-            if extractor.errors:  # a helper on tensors: it converts where it is inlined
+            if extractor.errors or extractor.eager:  # a helper on tensors: converted where
+                # it is inlined
                 self.quiet_helpers[function.name.value] = self.line(function)
             extractor.errors = []
         self.result.warnings.extend(extractor.warnings)

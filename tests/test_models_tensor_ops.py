@@ -116,3 +116,28 @@ def build_model():
     x = gate(x, 4)
     return keras.Model(inputs, x * 2.0)
 """, "build_model()")
+
+
+def test_ranks_after_reductions_expand_dims_and_reshape_reach_later_layers() -> None:
+    """A spatial-attention helper: reductions over channels, expand_dims, a Concatenate and
+    a 1x1 conv on the result, then a flat reshape before a Dense: every size is known."""
+    code = check(TF + """
+def spatial_attention(t):
+    a = tf.reduce_max(t, axis=-1)
+    a = tf.expand_dims(a, axis=-1)
+    m = tf.reduce_mean(t, axis=-1, keepdims=True)
+    c = layers.Concatenate(axis=-1)([a, m])
+    f = layers.Conv2D(1, kernel_size=(1, 1))(c)
+    f = tf.nn.sigmoid(f)
+    return t * f
+
+
+def build_model():
+    inputs = keras.Input(shape=(6, 6, 4))
+    x = layers.Conv2D(4, 3, padding="same")(inputs)
+    x = spatial_attention(x)
+    x = tf.reshape(x, (-1, 6 * 6 * 4))
+    return keras.Model(inputs, layers.Dense(3)(x))
+""", "build_model()")
+    assert "nn.Conv2d(2, 1, kernel_size=1)" in code and "nn.Linear(144, 3)" in code
+    assert "Lazy" not in code

@@ -85,6 +85,8 @@ class _Emitter:
             if layer.kept and id(layer) not in self.built:
                 self.gen.unmapped.append((layer.line, layer.keras_name, layer.kept))
             shape = shapes[0] if layer.lambda_elementwise and shapes else None
+            if layer.shape_rule is not None:
+                shape = layer.shape_rule(shapes)
             return Built(out=shape if shape is not None else (), forward=layer.lambda_expr,
                          layout="keras")
         assert layer.spec is not None and layer.args is not None

@@ -23,6 +23,7 @@ from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
 from agent.rules.models import inline
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
+from agent.rules.models.op_shapes import shape_rule
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.ops.functions import lambda_function
 from agent.rules.spec import Unsupported, bind
@@ -760,7 +761,9 @@ class BlockExtractor:
             expr, elementwise, kept = _as_written(value, mapping), False, str(exc)
         layer = Layer(self.counter.next("lambda"), self.cur_line, lambda_expr=expr,
                       lambda_elementwise=elementwise, keras_name="op", source=code_of(value),
-                      free=free, kept=kept)
+                      free=free, kept=kept, shape_rule=None if kept else shape_rule(
+                          self.qual(value.func) if isinstance(value, cst.Call) else None,
+                          value, self.env))
         self._record_call(i, layer, [self.tensors[n] for n in tensors], names, {})
 
     def _keepable(self, value: cst.BaseExpression) -> bool:

@@ -141,3 +141,21 @@ def build_model():
 """, "build_model()")
     assert "nn.Conv2d(2, 1, kernel_size=1)" in code and "nn.Linear(144, 3)" in code
     assert "Lazy" not in code
+
+
+def test_a_size_read_from_a_tensor_inside_a_helper_fails_the_model_cleanly() -> None:
+    """``channels = x.shape[-1]`` in an inlined helper cannot reach the class: the model is
+    reported and left as written, never emitted with an undefined name."""
+    src = textwrap.dedent(K3 + """
+def block(x):
+    channels = x.shape[-1]
+    return layers.Conv2D(channels * 2, 1)(x)
+
+
+def build_model():
+    inputs = keras.Input(shape=(4, 4, 3))
+    return keras.Model(inputs, block(inputs))
+""")
+    result = convert_source(src)
+    assert "(pl.LightningModule)" not in result.source
+    assert any("inlined helper" in u.reason for u in result.unmapped), result.unmapped

@@ -1164,6 +1164,10 @@ class BlockExtractor:
             free |= layer.free
         for t in ir.inputs:
             free |= t.free
+        hidden = sorted(n for n in free & self.fresh.used if n not in self.env)
+        if hidden:  # a local of an inlined helper: the class could not see it
+            raise Unsupported(f"{hidden[0]} is computed inside an inlined helper by code the "
+                              "rules do not follow (e.g. from a tensor's shape)")
         out: list[CtorParam] = []
         skip = self.env.keys() | self.module_names | _BUILTINS | self.tensors.keys() \
             | self.layer_vars.keys()

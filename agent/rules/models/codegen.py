@@ -84,7 +84,11 @@ class _Emitter:
             return Built(out=out if out is not None else (), forward="{m}({x})",
                          modules=(("", ctor),), layout="keras")
         if layer.lambda_expr is not None:
+            if layer.kept and id(layer) not in self.built:
+                self.gen.unmapped.append((layer.line, layer.keras_name, layer.kept))
             shape = shapes[0] if layer.lambda_elementwise and shapes else None
+            if layer.shape_rule is not None:
+                shape = layer.shape_rule(shapes)
             return Built(out=shape if shape is not None else (), forward=layer.lambda_expr,
                          layout="keras")
         assert layer.spec is not None and layer.args is not None
@@ -257,6 +261,8 @@ class _Emitter:
             for s in built.stmts:
                 self.body.append(_fill(s, subs))
         else:
+            if layer.kept:
+                self.body.append(f"# TODO(k2l): kept as written: {layer.kept}"[:96])
             expr = _index_literal_lists(_fill(built.forward, subs))
             rank = len(outs[0].shape) if outs[0].shape is not None else 1
             dim = 1 if out_layout == "cf" and rank >= 2 else -1
@@ -314,7 +320,11 @@ class _Emitter:
         lines.append(f"{IND}def __init__(self{params}) -> None:")
         lines.append(f"{IND * 2}super().__init__()")
         if ir.params:
-            lines.append(f"{IND * 2}self.save_hyperparameters()")
+            # modules passed in (a kept backbone) are saved with the weights, not as hparams
+            passed = sorted({layer.source for layer in ir.layers if id(layer) in self.kept}
+                            & {p.name for p in ir.params})
+            ignore = "ignore=[" + ", ".join(f'"{n}"' for n in passed) + "]" if passed else ""
+            lines.append(f"{IND * 2}self.save_hyperparameters({ignore})")
         lines += [f"{IND * 2}{note}" for note in ir.notes if note.startswith("assert ")]
         if all(t.shape is not None for t in ir.inputs) and ir.inputs:
             examples = [_example(t) for t in ir.inputs]

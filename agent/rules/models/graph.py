@@ -8,6 +8,7 @@ order over named tensors. Code generation works only from this.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agent.rules.models.shapes import Shape
@@ -37,6 +38,8 @@ class Layer:
     submodel: ModelIR | None = None
     lambda_expr: str | None = None  # forward template from a Lambda / op on tensors
     lambda_elementwise: bool = False
+    kept: str = ""  # why lambda_expr is the statement as written (no torch mapping): a TODO
+    shape_rule: Callable[[Sequence[Shape | None]], Shape | None] | None = None  # op's output
     keras_name: str = ""  # for reports: "Dense", "MyLayer", ...
     error: str | None = None  # why it cannot be converted (becomes a TODO + Unmapped)
     source: str = ""  # original constructor code

@@ -470,3 +470,67 @@ def test_metric_function_custom_loss_and_list_input_layer(tmp_path: Path) -> Non
     assert any(c.rule == "training.custom_loss" for c in res.changes)
     out = _run_blocked(tmp_path, code)
     assert "DONE" in out
+
+
+ADD_LOSS = textwrap.dedent("""\
+    import keras
+    import numpy as np
+    from keras import layers, ops
+
+
+    class Penalised(layers.Layer):
+        def __init__(self, rate=0.1, **kwargs):
+            super().__init__(**kwargs)
+            self.rate = rate
+
+        def call(self, inputs):
+            self.add_loss(self.rate * ops.sum(ops.square(inputs)))
+            return inputs
+
+
+    def build_model():
+        inputs = keras.Input(shape=(3,))
+        h = layers.Dense(4, activation="tanh")(inputs)
+        h = Penalised()(h)
+        outputs = layers.Dense(2)(h)
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+
+    if __name__ == "__main__":
+        rng = np.random.default_rng(0)
+        model = build_model()
+        model.fit(rng.normal(size=(8, 3)).astype("float32"),
+                  rng.normal(size=(8, 2)).astype("float32"), epochs=1)
+        print("DONE")
+    """)
+
+
+def test_add_loss_terms_join_the_step_loss_as_in_keras(tmp_path: Path) -> None:
+    """``self.add_loss(t)`` in a layer: Keras's training loss is compile()'s loss plus the
+    terms of the last call; the converted training_step returns the same number."""
+    import keras
+
+    from agent.weights import port_weights
+
+    res = convert_source(ADD_LOSS)
+    assert res.unmapped == [] and res.keras_deps == [], (res.unmapped, res.keras_deps)
+    module = types.ModuleType("converted_add_loss")
+    exec(compile(res.source, "converted_add_loss.py", "exec"), module.__dict__)
+    ns: dict[str, object] = {}
+    exec(compile(ADD_LOSS, "keras_add_loss.py", "exec"), ns)
+    kmodel = ns["build_model"]()  # type: ignore[operator]
+    tmodel = module.build_model()
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(8, 3)).astype("float32")
+    y = rng.normal(size=(8, 2)).astype("float32")
+    tmodel(torch.as_tensor(x))  # lazy modules: built on the first call, as Keras builds
+    port_weights(kmodel, tmodel)
+    y_pred = kmodel(x)
+    expected = float(keras.ops.mean(keras.losses.mean_squared_error(
+        keras.ops.convert_to_tensor(y), y_pred)).detach()) + sum(
+        float(t.detach()) for t in kmodel.losses)
+    got = tmodel.training_step([torch.as_tensor(x), torch.as_tensor(y)], 0)
+    assert abs(float(got) - expected) < 1e-5 * max(1.0, abs(expected))
+    assert "DONE" in _run_blocked(tmp_path, res.source)

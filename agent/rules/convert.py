@@ -178,7 +178,8 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.changes += cres.changes
         out.warnings += cres.warnings
         out.unmapped += cres.unmapped
-        subclassed = [_subclassed_ir(name, cres.outputs.get(name)) for name in cres.models]
+        subclassed = [_subclassed_ir(name, cres.outputs.get(name)) for name in cres.models
+                      if name not in imports.subclasses]  # those fold into a functional model
     custom += _torch_modules(module)  # e.g. a layer the LLM stage has already written
     mres = convert_models(module, imports, env, custom, convert_lambda,
                           source if module is original else None, path)

@@ -477,11 +477,32 @@ class _ClassConverter:
         for layer in self.layers.values():
             if layer.built is not None:
                 self.warnings += [f"self.{layer.attr}: {w}" for w in layer.built.warnings]
+        body = self.added_losses(body)
         new = fn.with_changes(name=cst.Name("forward"),
                               params=fn.params.with_changes(params=kept),
                               body=fn.body.with_changes(body=body))
         self.changes.append("call() -> forward()")
         return new, conv.first_layer_of_input
+
+    def added_losses(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        """``self.add_loss(t)`` → ``self.keras_losses.append(t)``, the list emptied at each
+        forward (Keras keeps the last call's losses); the training step adds them."""
+
+        class Swap(cst.CSTTransformer):
+            found = False
+
+            def leave_Call(self, o: cst.Call, u: cst.Call) -> cst.Call:
+                if code_of(u.func) == "self.add_loss" and len(u.args) == 1:
+                    Swap.found = True
+                    return u.with_changes(func=cst.parse_expression("self.keras_losses.append"))
+                return u
+
+        new = [s.visit(Swap()) for s in body]
+        if not Swap.found:
+            return body
+        self.changes.append("add_loss(t) -> self.keras_losses (added to the step's loss)")
+        reset = _stmt("self.keras_losses: list[torch.Tensor] = []")
+        return [reset, *[s for s in new if isinstance(s, cst.BaseStatement)]]
 
     def build_alone(self, layer: SubLayer) -> bool:
         """Build without an input shape; a layer that cannot be stays Keras (marked)."""

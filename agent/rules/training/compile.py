@@ -310,6 +310,13 @@ class CompileReader:
                 self.cfg.warnings.append(f"custom loss {node.value}(y_true, y_pred) called on "
                                          "torch tensors: check it uses no Keras/TF ops")
                 return OutputLoss(f"{node.value}({{y}}, {{p}})", "float", "regression", label)
+            elif (isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and not qual
+                  and "{" not in label):
+                # a loss factory, contrastive_loss(margin=1.0): the function it returns
+                self.cfg.warnings.append(f"custom loss {node.func.value}(y_true, y_pred) called "
+                                         "on torch tensors: check it uses no Keras/TF ops")
+                return OutputLoss(f"{self.code(node)}({{y}}, {{p}})", "float", "regression",
+                                  label)
         if spec is None:
             self.cfg.todos.append(f"loss {label} not converted")
             return None

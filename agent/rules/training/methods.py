@@ -41,6 +41,7 @@ class ClassPlan:
     foreign: bool = False  # batches from the user's datasets: cast them in the step
     logits: str | None = None  # the output activation over {x} when the loss reads logits
     heads: tuple[str | None, ...] = ()  # the same per output of a multi-output model
+    added_losses: bool = False  # layers of the file call add_loss: the step adds their terms
 
 
 def _targets(n: int) -> list[str]:
@@ -209,6 +210,10 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
                                  for wt, v in zip(wts, loss_vars, strict=True)))
     if ir.regularized:
         w("loss = loss + self.regularization_loss()  # Keras adds the regularizer terms")
+    if plan.added_losses:
+        w('added = [t for m in self.modules() for t in getattr(m, "keras_losses", [])]')
+        w("if added:  # Keras adds the terms its layers passed to add_loss in this call")
+        w(f"{IND}loss = loss + torch.stack([t.sum() for t in added]).sum()")
     on = "on_step=False, on_epoch=True, " if stage in (None, "train") else ""
     if stage is None:
         w('prefix = "" if stage == "train" else f"{stage}_"')

@@ -163,7 +163,8 @@ class TapeLoop(cst.CSTTransformer):
         if not self.has_tape or self.class_depth:
             return updated
         new, problems = rewrite_node(updated, self.imports, {})
-        if problems or not isinstance(new, cst.SimpleStatementLine) or new is updated:
+        if problems or not isinstance(new, cst.SimpleStatementLine) or new is updated \
+                or code_of(new) == code_of(updated):
             return updated
         self.changes.append((original, "training.loop_ops", "tf ops in a training loop -> torch"))
         return new

@@ -180,9 +180,11 @@ class _Training:
         body = self.block(list(self.module.body), Scope())
         module = self.module.with_changes(body=body)
         edits: dict[str, Splice] = {}
+        added = "self.keras_losses.append(" in module.code  # see classes: add_loss
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue
+            plan.added_losses = added
             if plan.compile is not None and len(plan.ir.outputs) == 1:
                 plan.logits = output_activation(module, cls, plan.compile)
             elif plan.compile is not None:

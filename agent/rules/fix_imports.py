@@ -17,6 +17,7 @@ from agent.rules.imports import canonical
 
 # local name -> import statement, in the order a senior engineer (and isort) writes them
 TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
+    ("Any", "from typing import Any"),
     ("np", "import numpy as np"),
     ("pl", "import pytorch_lightning as pl"),
     ("torch", "import torch"),
@@ -65,9 +66,11 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
     imports: list[ast.Import | ast.ImportFrom] = []
     refs: list[ast.expr] = []  # outermost Attribute chains and bare Names
     inner: set[int] = set()
+    first: dict[str, int] = {}  # name -> first line using it
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             used.add(node.id)
+            first[node.id] = min(first.get(node.id, node.lineno), node.lineno)
             if id(node) not in inner:
                 refs.append(node)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -106,7 +109,11 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
         delta = (end - start) - (1 if replacement else 0)
         for ln in range(end + 1, len(shift)):
             shift[ln] += delta
-    have = {_local(a, isinstance(n, ast.ImportFrom)) for n in kept for a in n.names}
+    # bound before its first use: an import further down (inlined helpers bring their own)
+    # does not serve a class or signature above it
+    have = {_local(a, isinstance(n, ast.ImportFrom)) for n in kept for a in n.names
+            if getattr(n, "lineno", 0) <= first.get(_local(a, isinstance(n, ast.ImportFrom)),
+                                                    getattr(n, "lineno", 0))}
     needed = [stmt for name, stmt in TORCH_IMPORTS if name in used and name not in have]
     end_orig = _import_block_end(tree)  # in original line numbers
     at = end_orig - shift[min(end_orig + 1, len(shift) - 1)] if end_orig else 0

@@ -434,7 +434,7 @@ class _Training:
                                                         lambda n: n, plan.ir, code_of)
             self.change(stmt, "training.compile", f"{plan.ir.class_name}.compile is the "
                         "class's own method: kept, its optimizers in configure_optimizers")
-            return [stmt]
+            return self._hoist_objects(stmt, call)
         if plan.compile is not None:
             return self._keep(stmt, "keras.Model.compile", [
                 f"{plan.ir.class_name} is compiled twice; only the first compile() converted"])
@@ -489,6 +489,34 @@ class _Training:
         lines = [_todo(t) for t in cfg.todos]
         return [cst.SimpleStatementLine([cst.Pass()], leading_lines=[
             *stmt.leading_lines, *lines])] if cfg.todos else self._drop(stmt, lines)
+
+    def _hoist_objects(self, stmt: cst.SimpleStatementLine, call: cst.Call
+                       ) -> list[cst.BaseStatement]:
+        """``gan.compile(d_optimizer=keras.optimizers.Adam(...), ...)``: each Keras object
+        bound to a variable named like its keyword first (their torch forms are long)."""
+        before: list[cst.BaseStatement] = []
+        args = []
+        for a in call.args:
+            name = a.keyword.value if a.keyword is not None else ""
+            if (name and isinstance(a.value, cst.Call) and name not in self.globals
+                    and (self.imports.resolve(a.value.func) or "").startswith("keras.")):
+                before.append(cst.parse_statement(f"{name} = {code_of(a.value)}\n"))
+                a = a.with_changes(value=cst.Name(name))
+            args.append(a)
+        if not before:
+            return [stmt]
+        new_call = call.with_changes(args=args)
+
+        class Swap(cst.CSTTransformer):
+            def leave_Call(self, o: cst.Call, u: cst.Call) -> cst.Call:
+                return new_call if o is call else u
+
+        new = stmt.visit(Swap())
+        assert isinstance(new, cst.SimpleStatementLine)
+        first = before[0]
+        assert isinstance(first, cst.SimpleStatementLine)
+        before[0] = first.with_changes(leading_lines=stmt.leading_lines)
+        return [*before, new.with_changes(leading_lines=[])]
 
     def _drop(self, stmt: cst.SimpleStatementLine, lines: list[cst.EmptyLine]
               ) -> list[cst.BaseStatement]:

@@ -20,6 +20,8 @@ from agent.rules.models.graph import ModelIR
 from agent.rules.training.compile import CompileConfig, bind, output_names
 from agent.rules.values import code_of
 
+GENERATOR_NOTE = ("a Python generator: one generator shared by every epoch as in Keras; "
+                  "Lightning reads one batch ahead, so each epoch draws one batch more from it")
 FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
             "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
             "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq")
@@ -124,7 +126,7 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     if not ok:
         out.todos.append("fit() arguments not readable (*args/**kwargs)")
         return out
-    known = set(FIT_ARGS) - {"validation_steps"}
+    known = set(FIT_ARGS)
     for name in args:
         if name not in known:
             out.todos.append(f"fit({name}=...) not converted")
@@ -141,11 +143,14 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     if x is None:
         out.todos.append("fit() without x")
         return out
-    xname = x.value if isinstance(x, cst.Name) else None
+    xname = code_of(x) if isinstance(x, (cst.Name, cst.Call)) else None
     if xname is not None and xname in loader_vars:
         kind = loader_vars[xname]
         train = xname if kind == "loader" else f"DataLoader({xname}, batch_size=None" + (
             ")" if kind == "pipeline" else f", shuffle={shuffle})")
+        if kind == "generator":
+            train = f"DataLoader(KerasBatches({xname}), batch_size=None)"
+            out.warnings.append(GENERATOR_NOTE)
         if kind == "dataset":
             out.warnings.append("a keras.utils.Sequence yields whole batches: "
                                 "DataLoader(batch_size=None)")
@@ -201,10 +206,11 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     vd = args.get("validation_data")
     if vd is not None and code_of(vd) != "None":
         vbs = code_of(args["validation_batch_size"]) if "validation_batch_size" in args else bs
-        if isinstance(vd, cst.Name) and vd.value in loader_vars:
-            kind = loader_vars[vd.value]
-            lines.append(f"{names.val_loader} = " + (vd.value if kind == "loader" else
-                         f"DataLoader({vd.value}, batch_size=None)"))
+        if isinstance(vd, (cst.Name, cst.Call)) and code_of(vd) in loader_vars:
+            kind = loader_vars[code_of(vd)]
+            source = f"KerasBatches({code_of(vd)})" if kind == "generator" else code_of(vd)
+            lines.append(f"{names.val_loader} = " + (source if kind == "loader" else
+                         f"DataLoader({source}, batch_size=None)"))
             out.foreign = True
         elif isinstance(vd, (cst.Tuple, cst.List)) and len(vd.elements) >= 2:
             vx, vy = vd.elements[0].value, vd.elements[1].value
@@ -291,7 +297,8 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
         out.todos.append("evaluate() arguments not readable")
         return out
     for name in args:
-        if name not in ("x", "y", "batch_size", "verbose", "sample_weight", "return_dict"):
+        if name not in ("x", "y", "batch_size", "verbose", "sample_weight", "return_dict",
+                        "steps"):
             out.todos.append(f"evaluate({name}=...) not converted")
     bs = code_of(args["batch_size"]) if "batch_size" in args else "32"
     x = args.get("x")
@@ -299,9 +306,10 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
         out.todos.append("evaluate() without x")
         return out
     lines: list[str] = []
-    if isinstance(x, cst.Name) and x.value in loader_vars:
-        kind = loader_vars[x.value]
-        loader = x.value if kind == "loader" else f"DataLoader({x.value}, batch_size=None)"
+    if isinstance(x, (cst.Name, cst.Call)) and code_of(x) in loader_vars:
+        kind = loader_vars[code_of(x)]
+        source = f"KerasBatches({code_of(x)})" if kind == "generator" else code_of(x)
+        loader = source if kind == "loader" else f"DataLoader({source}, batch_size=None)"
         out.foreign = True
     else:
         tensors = array_tensors(ir, cfg, x, args.get("y"), out)
@@ -312,8 +320,13 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
             out.weighted = True
         loader = f"DataLoader(TensorDataset({', '.join(tensors)}), batch_size={bs})"
     lines.append(f"{names.test_loader} = {loader}")
+    steps = code_of(args["steps"]) if "steps" in args else "None"
+    limit = f", limit_test_batches={steps}" if steps != "None" else ""
     if not has_trainer:
-        lines.append(f"{names.trainer} = pl.Trainer(logger=False, enable_checkpointing=False)")
+        lines.append(f"{names.trainer} = pl.Trainer(logger=False, enable_checkpointing=False"
+                     f"{limit})")
+    elif limit:  # Keras's steps: that many batches of x
+        lines.append(f"{names.trainer}.limit_test_batches = {steps}")
     verbose = code_of(args["verbose"]) if "verbose" in args else '"auto"'
     vkw = ", verbose=False" if verbose == "0" else ""
     keys = result_keys(ir, cfg)

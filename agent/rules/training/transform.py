@@ -25,7 +25,20 @@ from agent.rules.training import custom_step
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
 from agent.rules.training.data import class_kind, convert_class, tf_data_chain
-from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
+from agent.rules.training.fit import (
+    EVAL_ARGS,
+    FIT_ARGS,
+    Names,
+    checkpoint_path,
+    evaluate_code,
+    fit_code,
+)
+from agent.rules.training.generators import (
+    LEGACY,
+    generator_functions,
+    generator_inputs,
+    keras3_call,
+)
 from agent.rules.training.logits import output_activation
 from agent.rules.training.methods import ClassPlan, Splice, methods_code, splice_all
 from agent.rules.values import code_of
@@ -95,6 +108,7 @@ class _Training:
         self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
         self.custom = {cls: custom_step.custom_steps(module, cls) for cls in self.plans}
         self.builders = self._builders()
+        self.generators = generator_functions(module)
         self.globals = _module_names(module) | set(dir(builtins))
         self.counts = _name_counts(module)
         self.names = self._names()
@@ -361,6 +375,13 @@ class _Training:
                    call: cst.Call, target: cst.BaseAssignTargetExpression | None,
                    scope: Scope) -> list[cst.BaseStatement] | None:
         plan = self.plans[cls]
+        if method in LEGACY:
+            legacy = method
+            modern = keras3_call(call, method)
+            if modern is None:
+                return None
+            call, method = modern
+            self.change(stmt, f"training.{legacy}", f"{legacy} -> {method} (Keras 3 form)")
         if method == "compile":
             return self.compile(stmt, var, plan, call, scope)
         if method == "build" and target is None:
@@ -371,8 +392,10 @@ class _Training:
         if method == "evaluate":
             unpack = len(target.elements) if isinstance(target, cst.Tuple) else 0
             tcode = code_of(target) if target is not None else None
+            loaders = {**scope.loaders, **generator_inputs(call, EVAL_ARGS, self.generators,
+                                                           scope.assigns)}
             em = evaluate_code(var, call, tcode, unpack, plan.ir, plan.compile, self.names,
-                               scope.has_trainer, scope.loaders)
+                               scope.has_trainer, loaders)
             if not em.code:
                 return self._keep(stmt, "keras.Model.evaluate", em.todos)
             if plan.compile is None:
@@ -481,8 +504,10 @@ class _Training:
                                                           cst.List)
             callbacks = f"[{history}]" if callbacks is None else (
                 f"{callbacks[:-1]}, {history}]" if listed else f"[*{callbacks}, {history}]")
+        loaders = {**scope.loaders, **generator_inputs(call, FIT_ARGS, self.generators,
+                                                       scope.assigns)}
         em = fit_code(var, call, plan.ir, plan.compile, self.names, callbacks, loggers,
-                      checkpointing, scope.loaders)
+                      checkpointing, loaders)
         em.todos = todos + em.todos
         if not em.code:
             return self._keep(stmt, "keras.Model.fit", em.todos)

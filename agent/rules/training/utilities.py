@@ -24,7 +24,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.training import tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
-    "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py"))
+    "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "batches.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -61,7 +61,7 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
 }
 
-HINT = re.compile(r"KerasHistory|KerasOptimizer|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
+HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasBatches|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence")
 
@@ -71,7 +71,7 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 
 
 # runtime classes the training rules write themselves (fit's History)
-_GENERATED = ("KerasHistory", "KerasOptimizer")
+_GENERATED = ("KerasHistory", "KerasOptimizer", "KerasBatches")
 
 
 @dataclass

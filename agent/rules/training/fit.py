@@ -47,6 +47,7 @@ class Names:
     train_loader: str = "train_loader"
     val_loader: str = "val_loader"
     test_loader: str = "test_loader"
+    predict_loader: str = "predict_loader"
     tensors: str = "fit_tensors"
     split_at: str = "split_at"
     results: str = "test_results"

@@ -121,6 +121,7 @@ class BlockExtractor:
         self.eager = 0  # layer calls on values no graph produced (see NotGraph)
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
+        self.sized: set[str] = set()  # those of them that gave an Input its shape
         # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
         self.maybe: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.tracked: set[str] = set()  # block constants followed statement by statement
@@ -267,6 +268,12 @@ class BlockExtractor:
         self._note_free_names(node)
         if v.known and isinstance(v.value, (tuple, list)):
             return tuple(v.value)
+        if isinstance(node, cst.Name) and node.value in self.fn_params:
+            called = self.call_values.get(node.value, UNKNOWN)
+            if isinstance(called, (tuple, list)):  # Input(shape=input_shape): every call's
+                self._note_assumed({node.value: tuple(called)}, "input shape")
+                self.sized.add(node.value)
+                return tuple(called)
         if isinstance(node, (cst.Tuple, cst.List)):
             out: list[Any] = []
             for el in node.elements:
@@ -1160,7 +1167,8 @@ class BlockExtractor:
         """Free names used in layer arguments that only exist inside the function."""
         ir.graph_names = set(self.tensors) | set(self.layer_vars) | set(self.poisoned)
         free: set[str] = set(self.assumed)
-        ir.notes += [f"assert {n} == {v!r}, \"k2l: layers were unrolled for {n}={v!r}\""
+        ir.notes += [f"assert {n} == {v!r}, \"k2l: layers were "
+                     f"{'sized' if n in self.sized else 'unrolled'} for {n}={v!r}\""
                      for n, v in sorted(self.assumed.items())]
         for layer in ir.layers:
             free |= layer.free
@@ -1176,9 +1184,9 @@ class BlockExtractor:
         for name, default in self.fn_params.items():  # the builder's order and defaults
             if name in free and (name in self.assumed or name not in skip):
                 called = self.call_values.get(name, UNKNOWN)
-                out.append(CtorParam(name, default, _annotation(default) if default is not None
-                                     else _annotation(repr(called))
-                                     if called is not UNKNOWN else None))
+                if default is None and called is not UNKNOWN:
+                    default = repr(called)  # what every call passes: the class builds alone
+                out.append(CtorParam(name, default, _annotation(default)))
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults

@@ -197,3 +197,23 @@ def test_fit_and_evaluate_generator_run_on_one_shared_generator(tmp_path: Path) 
     trained, tested = map(int, next(ln for ln in run.stdout.splitlines()
                                     if ln.startswith("DRAWN")).split()[1:])
     assert 6 <= trained <= 8 and 2 <= tested <= 3
+
+
+def test_seed_between_import_groups_has_torch_imported_above_it(tmp_path: Path) -> None:
+    """Notebook-style scripts seed between two import groups: torch must be bound there."""
+    src = textwrap.dedent("""\
+        \"\"\"Doc.\"\"\"
+
+        import tensorflow as tf
+
+        tf.random.set_seed(3)
+
+        """) + HEAD + textwrap.dedent("""\
+        model.fit(x, y, batch_size=8, epochs=1)
+        print("SEED", torch.initial_seed())
+        """)
+    code, out = _convert_and_run(tmp_path, src.replace(
+        "import numpy as np\n", "import numpy as np\nimport torch\n", 1))
+    assert "SEED 3" in out
+    lines = code.splitlines()
+    assert lines.index("import torch") < lines.index("torch.manual_seed(3)")

@@ -24,7 +24,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.training import tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
-    "keras_data.py", "data_pipeline.py", "training_loop.py"))
+    "keras_data.py", "data_pipeline.py", "training_loop.py", "keras_loaders.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -56,10 +56,20 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.Dataset": "DataPipeline",
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
+    # directory/array loaders → runtime/keras_loaders.py (DataPipeline / torch Dataset)
+    "keras.utils.image_dataset_from_directory": "image_dataset_from_directory",
+    "keras.preprocessing.image_dataset_from_directory": "image_dataset_from_directory",
+    "keras.utils.text_dataset_from_directory": "text_dataset_from_directory",
+    "keras.preprocessing.text_dataset_from_directory": "text_dataset_from_directory",
+    "keras.utils.timeseries_dataset_from_array": "timeseries_dataset_from_array",
+    "keras.preprocessing.timeseries_dataset_from_array": "timeseries_dataset_from_array",
+    "keras.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
+    "keras.src.legacy.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
 }
 
 HINT = re.compile(r"KerasHistory|KerasOptimizer|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
-                  r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
+                  r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
+                  r"_dataset_from_|ImageDataGenerator")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
@@ -101,7 +111,8 @@ def _runtime() -> _Runtime:
                 imports += [(a.asname or a.name.split(".")[0],
                              ast.unparse(ast.Import([ast.alias(a.name, a.asname)])))
                             for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            elif isinstance(node, ast.ImportFrom) and node.module != "__future__" \
+                    and not node.level:  # a relative import names another runtime file
                 imports += [(a.asname or a.name, f"from {node.module} import {a.name}")
                             for a in node.names]
             elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
@@ -163,7 +174,13 @@ class _Replace(cst.CSTTransformer):
         return updated
 
 
-_NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE")
+_NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "image_dataset_from_directory",
+                       "text_dataset_from_directory", "timeseries_dataset_from_array",
+                       "ImageDataGenerator")
+# loaders whose result is a DataPipeline (fit feeds it with DataLoader(batch_size=None))
+PIPELINE_LOADERS = frozenset(q for q, h in UTILITIES.items() if h.endswith("_from_directory")
+                             or h.endswith("_from_array"))
+GENERATOR = frozenset(q for q, h in UTILITIES.items() if h == "ImageDataGenerator")
 _MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.layers.",
                    "keras.models.", "keras.applications.")
 

@@ -212,7 +212,7 @@ def test_training_script_converts_and_runs(tmp_path: Path) -> None:
                             callbacks=[early, keras.callbacks.ReduceLROnPlateau(patience=1)])
         loss, acc = model.evaluate(x, y, verbose=0)
         probs = model.predict(x)
-        assert probs.shape == (64, 3), probs.shape
+        assert probs.shape[1:] == (3,), probs.shape  # fast_dev_run: one batch of predictions
         print("DONE", float(loss), float(acc))
         """)
     res = convert_source(script)

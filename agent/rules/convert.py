@@ -6,6 +6,7 @@ Order: resolve imports → custom layers/models classes (agent.rules.classes.tra
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,6 +85,21 @@ def _def_line(source: str, name: str) -> int:
     return source.count("\n", 0, m.start()) + 1 if m else 0
 
 
+def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion) -> str:
+    """Seeding/session/plotting calls and config getters once no Keras model is left."""
+    from agent.rules.training.script_calls import rewrite_script_calls
+    from agent.rules.training.utilities import keras_models_left
+
+    try:
+        left = keras_models_left(ast.parse(code), imports)
+    except SyntaxError:
+        return code
+    done = rewrite_script_calls(code, imports, left, source)
+    out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
+    out.warnings += [Warning_(line, msg) for line, msg in done.warnings]
+    return done.code
+
+
 def convert_source(source: str, path: str = "<string>") -> Conversion:
     try:
         module = cst.parse_module(source)
@@ -157,6 +173,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         inlined = inline_utilities(code, imports)
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
+        code = _script_calls(code, source, imports, out)
     if code != source:
         code = wrap_new_lines(code, source)
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))

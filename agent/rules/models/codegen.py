@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from agent.rules import activations
-from agent.rules.models import lazy
+from agent.rules.models import init_block, lazy
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, stack
 from agent.rules.models.shapes import Shape
@@ -56,6 +56,7 @@ class _Emitter:
         self.init_lines: list[str] = []
         self.declared: list[tuple[int, list[str]]] = []  # (creation order, __init__ lines)
         self.inits: list[tuple[str, tuple[str, ...]]] = []  # attr, init templates
+        self.entries: list[init_block.Entry] = []  # every declared layer, for the init loop
         self.buffers: list[str] = []
         self.penalties: list[str] = []  # Keras regularizer terms
         self.body: list[str] = []
@@ -188,6 +189,7 @@ class _Emitter:
             self.declared.append((layer.seq, [
                 f"# TODO(k2l): {layer.keras_name} kept as Keras: {reason}",
                 f"self.{layer.attr} = {' '.join(layer.source.split())}"]))
+            self.entries.append(init_block.Entry(layer.attr, (layer.source,), ()))
             return
         for w in built.warnings:
             self.gen.warnings.append((layer.line, f"{layer.keras_name}: {w}"))
@@ -222,6 +224,9 @@ class _Emitter:
         del self.init_lines[start:]
         if built.init:
             self.inits.append((layer.attr, built.init))
+        if built.modules:
+            self.entries.append(init_block.Entry(
+                layer.attr, tuple(ctor for _, ctor in built.modules), built.init))
         rule = f"layers.{layer.keras_name}"
         self.gen.changes.append((layer.line, rule, f"{layer.keras_name} -> "
                                  + (built.modules[0][1].split("(")[0] if built.modules
@@ -354,14 +359,8 @@ class _Emitter:
 
     def _init_block(self) -> list[str]:
         if self.init_loop:
-            return ["# Keras initializers (torch's defaults differ)", *self.init_loop]
-        if not self.inits:
-            return []
-        out = ["# Keras initializers (torch's defaults differ)"]
-        for attr, templates in self.inits:
-            for t in templates:
-                out += _fill(t, {"m": f"self.{attr}"}).split("\n")
-        return out
+            return [init_block.HEADER, *self.init_loop]
+        return init_block.block(self.entries)
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")

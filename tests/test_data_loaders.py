@@ -377,3 +377,22 @@ def test_a_script_with_loaders_converts_and_runs_without_keras(tmp_path: Path, p
                           text=True, timeout=300, check=False,
                           env={**os.environ, "PYTHONPATH": ""})
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_arguments_the_converted_loaders_do_not_reproduce_keep_keras_and_are_reported() -> None:
+    source = textwrap.dedent('''\
+        from tensorflow import keras
+        from tensorflow.keras.preprocessing.image import ImageDataGenerator
+
+        kept = keras.utils.image_dataset_from_directory("d", crop_to_aspect_ratio=True)
+        also = ImageDataGenerator(featurewise_center=True, rescale=1 / 255)
+        done = keras.utils.image_dataset_from_directory("d", interpolation="nearest")
+        ''')
+    result = convert_source(source, "loaders.py")
+    assert "kept = keras.utils.image_dataset_from_directory(" in result.source
+    assert "also = ImageDataGenerator(featurewise_center=True" in result.source
+    assert "done = image_dataset_from_directory(" in result.source
+    reasons = {(u.line, u.keras_name): u.reason for u in result.unmapped}
+    assert set(reasons) == {(4, "keras.utils.image_dataset_from_directory"),
+                            (5, "keras.preprocessing.image.ImageDataGenerator")}, reasons
+    assert "crop_to_aspect_ratio=True" in reasons[(4, "keras.utils.image_dataset_from_directory")]

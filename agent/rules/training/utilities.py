@@ -21,7 +21,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from agent.rules.imports import ImportTable
-from agent.rules.training import tape_loop
+from agent.rules.training import loader_args, tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py",
@@ -88,6 +88,7 @@ _GENERATED = ("KerasHistory", "KerasOptimizer")
 class Inlined:
     code: str
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
+    kept: list[tuple[int, str, str]] = field(default_factory=list)  # (line, Keras name, why)
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,17 @@ class _Replace(cst.CSTTransformer):
         self.models_left = models_left
         self.used: set[str] = set()
         self.hits: list[tuple[cst.CSTNode, str, str]] = []
+        self.kept: list[tuple[cst.CSTNode, str, str]] = []  # (call, Keras name, why)
+        self.blocked: set[int] = set()  # ids of callee nodes whose call keeps its Keras form
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        qual = self.imports.resolve(node.func) or ""
+        helper = UTILITIES.get(qual)
+        why = loader_args.unsupported(helper, node) if helper is not None else ""
+        if why:
+            self.blocked.add(id(node.func))
+            self.kept.append((node, qual, why))
+        return True
 
     def visit_Import(self, node: cst.Import) -> bool:
         return False
@@ -153,6 +165,8 @@ class _Replace(cst.CSTTransformer):
 
     def _swap(self, original: cst.BaseExpression, updated: cst.BaseExpression
               ) -> cst.BaseExpression:
+        if id(original) in self.blocked:
+            return updated
         qual = self.imports.resolve(original) or ""
         helper = UTILITIES.get(qual)
         if helper in _NEEDS_TORCH_MODELS and self.models_left:
@@ -292,6 +306,9 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
         line = pos.start.line if pos is not None else 0
         out.changes.append((line, f"data.{helper}",
                             f"{qual} -> {helper}() (NumPy, inlined: no Keras at run time)"))
+    for node, qual, why in replacer.kept:
+        pos = positions.get(node)
+        out.kept.append((pos.start.line if pos is not None else 0, qual, why))
     models_left = replacer.models_left
     if tape_loop.HINT.search(code) and not set(_closure(set(_TAPE_NAMES))) & taken \
             and not models_left:
@@ -305,7 +322,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     generated = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(_GENERATED)
     replacer.used |= generated - taken
     if not out.changes and not replacer.used:
-        return Inlined(code)
+        return Inlined(code, kept=out.kept)
     text = _drop_keras_aliases(new.code, replacer.used, imports)
     tree = ast.parse(text)
     rt = _runtime()

@@ -464,6 +464,11 @@ class ImageDataGenerator:
             x = x / (np.std(x, keepdims=True) + 1e-6)
         return x
 
+    def fit(self, x: Any, augment: bool = False, rounds: int = 1, seed: int | None = None
+            ) -> None:
+        """Keras fits featurewise/ZCA statistics here; without them (the only converted
+        configurations) it changes nothing."""
+
     def random_transform(self, x: np.ndarray, seed: int | None = None) -> np.ndarray:
         return self.apply_transform(x, self.get_random_transform(x.shape, seed))
 

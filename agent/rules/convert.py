@@ -71,6 +71,21 @@ def _subclassed_ir(name: str, output: Shape | None = None) -> ModelIR:
                    [Tensor("output", output)])
 
 
+def _functional_subclasses(module: cst.Module, imports: ImportTable) -> set[str]:
+    """``class CustomModel(keras.Model)`` with neither ``__init__`` nor ``call`` (only
+    ``train_step`` and friends): built as ``CustomModel(inputs, outputs)``, a functional
+    model whose class adds training methods."""
+    out: set[str] = set()
+    for stmt in module.body:
+        if not (isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock)
+                and any(imports.resolve(b.value) == "keras.Model" for b in stmt.bases)):
+            continue
+        methods = {s.name.value for s in stmt.body.body if isinstance(s, cst.FunctionDef)}
+        if not methods & {"__init__", "call"}:
+            out.add(stmt.name.value)
+    return out
+
+
 def _has_keras_class(module: cst.Module, imports: ImportTable) -> bool:
     """Cheap guard: the class transformer needs metadata, worth it only for Keras classes."""
     return any(
@@ -109,6 +124,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     if not imports.names:
         return Conversion(source)
     env = module_constants(module)
+    imports.subclasses = _functional_subclasses(module, imports)
     original = module
     out = Conversion(source)
     custom: list[str] = []
@@ -154,8 +170,11 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.warnings += tres.warnings
         out.unmapped += tres.unmapped
         steps = {f"{cls}.{step}" for cls in tres.bridged for step in ("train_step", "test_step")}
+        bridged = tuple(f"{cls}." for cls in tres.bridged)  # their tape helpers run too
         out.unmapped = [u for u in out.unmapped
-                       if u.qualname not in steps and u.keras_name not in steps]
+                        if u.qualname not in steps and u.keras_name not in steps
+                        and not (u.qualname.startswith(bridged)
+                                 and u.reason.startswith("custom training step"))]
     functions = candidates(original, imports)
     if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table
         done = convert_functions(module, imports, functions)

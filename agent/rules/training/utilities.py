@@ -24,8 +24,8 @@ from agent.rules.imports import ImportTable
 from agent.rules.training import loader_args, tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
-    "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py",
-    "keras_loaders.py"))
+    "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
+    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -71,7 +71,9 @@ UTILITIES: dict[str, str] = {
     "keras.src.legacy.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
 }
 
-HINT = re.compile(r"KerasHistory|KerasOptimizer|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
+HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
+                  r"KerasCompiledMetrics|LazyLayerNorm|ActivatedLSTM|get_file|"
+                  r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator")
 
@@ -80,8 +82,10 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
                "KerasLoss", "KerasMetric")
 
 
-# runtime classes the training rules write themselves (fit's History)
-_GENERATED = ("KerasHistory", "KerasOptimizer")
+# runtime classes the rules write themselves (fit's History, layer forms torch lacks)
+_LAYER_FORMS = ("LazyLayerNorm", "ActivatedLSTM")
+_GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
+              "KerasCompiledMetrics", *_LAYER_FORMS)
 
 
 @dataclass
@@ -120,9 +124,12 @@ def _runtime() -> _Runtime:
                     and not node.level:  # a relative import names another runtime file
                 imports += [(a.asname or a.name, f"from {node.module} import {a.name}")
                             for a in node.names]
-            elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-                constants[node.targets[0].id] = ast.get_source_segment(source, node) or ""
-                uses[node.targets[0].id] = frozenset()
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+                if isinstance(target, ast.Name):
+                    constants[target.id] = ast.get_source_segment(source, node) or ""
+                    uses[target.id] = frozenset(n.id for n in ast.walk(node)
+                                                if isinstance(n, ast.Name))
     return _Runtime(functions, uses, imports, constants)
 
 
@@ -211,6 +218,8 @@ def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
             try:
                 dotted = ast.unparse(node)
             except (ValueError, RecursionError):
+                continue
+            if dotted in imports.subclasses:  # converted with the functional model
                 continue
             qual = imports.resolve(cst.parse_expression(dotted)) if "(" not in dotted \
                 and "[" not in dotted else None
@@ -337,7 +346,9 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     defs = [rt.functions[n] for n in functions if n in rt.functions]
     block = "\n".join(stmts) + ("\n\n" if stmts else "") + "\n".join(consts) + (
         "\n" if consts else "")
-    block += ("\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
+    block += ("\n\n# Layer forms torch lacks (k2l): lazy sizes, Keras's recurrent cells\n"
+              if set(functions) <= set(_LAYER_FORMS) | {"_ACTIVATIONS"} else
+              "\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
               "needs no Keras/TensorFlow\n")
     block += "\n\n\n".join(defs) + "\n\n\n"
     lines = text.splitlines(keepends=True)

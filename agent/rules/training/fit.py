@@ -118,6 +118,24 @@ def _label_expr(y: cst.BaseExpression, kind: str) -> str:
     return f"{arr}.argmax(-1)"
 
 
+def _loader(node: cst.BaseExpression | None, loader_vars: dict[str, str]
+            ) -> tuple[str, str] | None:
+    """(code, kind) of a data argument that is a loader variable, or a tf.data method chain on
+    a pipeline variable (``train_ds.prefetch(AUTOTUNE)``, itself a pipeline)."""
+    if isinstance(node, cst.Name):
+        kind = loader_vars.get(node.value)
+        return (node.value, kind) if kind is not None else None
+    if isinstance(node, cst.Call) and loader_vars.get(code_of(node)) == "generator":
+        return code_of(node), "generator"  # batches(8): a generator function's call
+    cur = node
+    while isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute):
+        cur = cur.func.value
+    if node is not None and cur is not node and isinstance(cur, cst.Name) \
+            and loader_vars.get(cur.value) == "pipeline":
+        return code_of(node), "pipeline"
+    return None
+
+
 def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
              names: Names, callbacks: str | None, loggers: str | None, checkpointing: bool,
              loader_vars: dict[str, str]) -> Emitted:
@@ -144,9 +162,9 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     if x is None:
         out.todos.append("fit() without x")
         return out
-    xname = code_of(x) if isinstance(x, (cst.Name, cst.Call)) else None
-    if xname is not None and xname in loader_vars:
-        kind = loader_vars[xname]
+    found = _loader(x, loader_vars)
+    if found is not None:
+        xname, kind = found
         train = xname if kind == "loader" else f"DataLoader({xname}, batch_size=None" + (
             ")" if kind == "pipeline" else f", shuffle={shuffle})")
         if kind == "generator":
@@ -207,10 +225,10 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     vd = args.get("validation_data")
     if vd is not None and code_of(vd) != "None":
         vbs = code_of(args["validation_batch_size"]) if "validation_batch_size" in args else bs
-        if isinstance(vd, (cst.Name, cst.Call)) and code_of(vd) in loader_vars:
-            kind = loader_vars[code_of(vd)]
-            source = f"KerasBatches({code_of(vd)})" if kind == "generator" else code_of(vd)
-            lines.append(f"{names.val_loader} = " + (source if kind == "loader" else
+        val = _loader(vd, loader_vars)
+        if val is not None:
+            source = f"KerasBatches({val[0]})" if val[1] == "generator" else val[0]
+            lines.append(f"{names.val_loader} = " + (source if val[1] == "loader" else
                          f"DataLoader({source}, batch_size=None)"))
             out.foreign = True
         elif isinstance(vd, (cst.Tuple, cst.List)) and len(vd.elements) >= 2:
@@ -307,10 +325,10 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
         out.todos.append("evaluate() without x")
         return out
     lines: list[str] = []
-    if isinstance(x, (cst.Name, cst.Call)) and code_of(x) in loader_vars:
-        kind = loader_vars[code_of(x)]
-        source = f"KerasBatches({code_of(x)})" if kind == "generator" else code_of(x)
-        loader = source if kind == "loader" else f"DataLoader({source}, batch_size=None)"
+    found = _loader(x, loader_vars)
+    if found is not None:
+        source = f"KerasBatches({found[0]})" if found[1] == "generator" else found[0]
+        loader = source if found[1] == "loader" else f"DataLoader({source}, batch_size=None)"
         out.foreign = True
     else:
         tensors = array_tensors(ir, cfg, x, args.get("y"), out)

@@ -11,7 +11,7 @@ from agent.rules.layers.common import (
     weight_inits,
 )
 from agent.rules.layers.symbolic import symbolic_reshape
-from agent.rules.models.shapes import Shape, product
+from agent.rules.models.shapes import Shape, flat, product
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, NotStatic, Unsupported
 
 
@@ -101,7 +101,7 @@ def _flatten(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     if a.get("data_format") not in (None, "channels_last"):
         raise Unsupported("Flatten(data_format='channels_first')")
     # Keras flattens in H, W, C order: "keras" layout makes the converter permute back first.
-    return Built(out=(product(ins[0]),), forward="torch.flatten({x}, 1)", layout="keras")
+    return Built(out=(flat(ins[0]),), forward="torch.flatten({x}, 1)", layout="keras")
 
 
 def _reshape(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:

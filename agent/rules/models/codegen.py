@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from agent.rules import activations
-from agent.rules.models import lazy
+from agent.rules.models import init_block, lazy
 from agent.rules.models.forward_params import keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, stack
@@ -57,6 +57,7 @@ class _Emitter:
         self.init_lines: list[str] = []
         self.declared: list[tuple[int, list[str]]] = []  # (creation order, __init__ lines)
         self.inits: list[tuple[str, tuple[str, ...]]] = []  # attr, init templates
+        self.entries: list[init_block.Entry] = []  # every declared layer, for the init loop
         self.buffers: list[str] = []
         self.penalties: list[str] = []  # Keras regularizer terms
         self.body: list[str] = []
@@ -87,7 +88,11 @@ class _Emitter:
             return Built(out=out if out is not None else (), forward="{m}({xargs})",
                          modules=(("", ctor),), layout="keras")
         if layer.lambda_expr is not None:
+            if layer.kept and id(layer) not in self.built:
+                self.gen.unmapped.append((layer.line, layer.keras_name, layer.kept))
             shape = shapes[0] if layer.lambda_elementwise and shapes else None
+            if layer.shape_rule is not None:
+                shape = layer.shape_rule(shapes)
             return Built(out=shape if shape is not None else (), forward=layer.lambda_expr,
                          layout="keras")
         assert layer.spec is not None and layer.args is not None
@@ -198,6 +203,7 @@ class _Emitter:
             self.declared.append((layer.seq, [
                 f"# TODO(k2l): {layer.keras_name} kept as Keras: {reason}",
                 f"self.{layer.attr} = {' '.join(layer.source.split())}"]))
+            self.entries.append(init_block.Entry(layer.attr, (layer.source,), ()))
             return
         for w in built.warnings:
             self.gen.warnings.append((layer.line, f"{layer.keras_name}: {w}"))
@@ -232,6 +238,9 @@ class _Emitter:
         del self.init_lines[start:]
         if built.init:
             self.inits.append((layer.attr, built.init))
+        if built.modules:
+            self.entries.append(init_block.Entry(
+                layer.attr, tuple(ctor for _, ctor in built.modules), built.init))
         rule = f"layers.{layer.keras_name}"
         self.gen.changes.append((layer.line, rule, f"{layer.keras_name} -> "
                                  + (built.modules[0][1].split("(")[0] if built.modules
@@ -257,6 +266,8 @@ class _Emitter:
             for s in built.stmts:
                 self.body.append(_fill(s, subs))
         else:
+            if layer.kept:
+                self.body.append(f"# TODO(k2l): kept as written: {layer.kept}"[:96])
             expr = _index_literal_lists(_fill(built.forward, subs))
             rank = len(outs[0].shape) if outs[0].shape is not None else 1
             dim = 1 if out_layout == "cf" and rank >= 2 else -1
@@ -301,7 +312,7 @@ class _Emitter:
             defaulted = defaulted or p.default is not None
             params += f", {p.name}" + (f": {p.annotation}" if p.annotation else "") + (
                 (" = " if p.annotation else "=") + p.default if p.default is not None else "")
-        lines = [f"class {ir.class_name}(pl.LightningModule):"]
+        lines = [f"class {ir.class_name}({ir.base or 'pl.LightningModule'}):"]
         origin = f"Keras {ir.kind} model"
         if ir.var:
             origin += f" ``{ir.var}``"
@@ -314,7 +325,11 @@ class _Emitter:
         lines.append(f"{IND}def __init__(self{params}) -> None:")
         lines.append(f"{IND * 2}super().__init__()")
         if ir.params:
-            lines.append(f"{IND * 2}self.save_hyperparameters()")
+            # modules passed in (a kept backbone) are saved with the weights, not as hparams
+            passed = sorted({layer.source for layer in ir.layers if id(layer) in self.kept}
+                            & {p.name for p in ir.params})
+            ignore = "ignore=[" + ", ".join(f'"{n}"' for n in passed) + "]" if passed else ""
+            lines.append(f"{IND * 2}self.save_hyperparameters({ignore})")
         lines += [f"{IND * 2}{note}" for note in ir.notes if note.startswith("assert ")]
         if all(t.shape is not None for t in ir.inputs) and ir.inputs:
             examples = [_example(t) for t in ir.inputs]
@@ -365,14 +380,8 @@ class _Emitter:
 
     def _init_block(self) -> list[str]:
         if self.init_loop:
-            return ["# Keras initializers (torch's defaults differ)", *self.init_loop]
-        if not self.inits:
-            return []
-        out = ["# Keras initializers (torch's defaults differ)"]
-        for attr, templates in self.inits:
-            for t in templates:
-                out += _fill(t, {"m": f"self.{attr}"}).split("\n")
-        return out
+            return [init_block.HEADER, *self.init_loop]
+        return init_block.block(self.entries)
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")

@@ -24,8 +24,8 @@ from agent.rules.imports import ImportTable
 from agent.rules.training import tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
-    "keras_data.py", "data_pipeline.py", "training_loop.py", "lazy_modules.py",
-    "recurrent_cells.py"))
+    "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
+    "lazy_modules.py", "recurrent_cells.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -53,15 +53,20 @@ UTILITIES: dict[str, str] = {
     "keras.datasets.reuters.load_data": "load_reuters",
     "keras.datasets.reuters.get_word_index": "reuters_word_index",
     "keras.datasets.boston_housing.load_data": "load_boston_housing",
+    # keras.preprocessing.text → runtime/keras_text.py
+    "keras.preprocessing.text.Tokenizer": "Tokenizer",
+    "keras.preprocessing.text.text_to_word_sequence": "text_to_word_sequence",
     # tf.data → runtime/data_pipeline.py (Dataset.from_tensor_slices → DataPipeline....)
     "tensorflow.data.Dataset": "DataPipeline",
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
 }
 
-HINT = re.compile(r"KerasHistory|KerasOptimizer|LazyLayerNorm|ActivatedLSTM|get_file|"
+HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
+                  r"KerasCompiledMetrics|LazyLayerNorm|ActivatedLSTM|get_file|"
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
-                  r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
+                  r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
+                  r"Tokenizer|text_to_word_sequence")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
@@ -70,7 +75,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks)
 _LAYER_FORMS = ("LazyLayerNorm", "ActivatedLSTM")
-_GENERATED = ("KerasHistory", "KerasOptimizer", *_LAYER_FORMS)
+_GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
+              "KerasCompiledMetrics", *_LAYER_FORMS)
 
 
 @dataclass
@@ -174,7 +180,7 @@ _MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.laye
                    "keras.models.", "keras.applications.")
 
 
-def _keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
+def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
     """Keras models or layers the rules did not convert: the loops and pipelines that feed
     them must stay Keras/TF too, or the script would mix two frameworks."""
     for node in ast.walk(tree):
@@ -182,6 +188,8 @@ def _keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
             try:
                 dotted = ast.unparse(node)
             except (ValueError, RecursionError):
+                continue
+            if dotted in imports.subclasses:  # converted with the functional model
                 continue
             qual = imports.resolve(cst.parse_expression(dotted)) if "(" not in dotted \
                 and "[" not in dotted else None
@@ -267,7 +275,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     except (cst.ParserSyntaxError, SyntaxError):
         return Inlined(code)
     taken = _bound_names(tree)
-    replacer = _Replace(imports, taken, _keras_models_left(tree, imports))
+    replacer = _Replace(imports, taken, keras_models_left(tree, imports))
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     new = wrapper.module.visit(replacer)

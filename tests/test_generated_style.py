@@ -331,3 +331,45 @@ def test_readme_examples_show_the_current_output(converted: dict[str, tuple[str,
     assert mlp in converted["keras_project/mlp.py"][1]
     cnn = next(b for b in blocks if "nn.Linear(7 * 7 * 32, 64)" in b)
     assert cnn in converted["keras_project/cnn.py"][1]
+
+
+def test_epoch_values_logged_once_per_epoch_reach_history_and_callbacks() -> None:
+    """Metrics update MeanMetrics every step and are logged in on_*_epoch_end; KerasHistory
+    (which Lightning calls before the module's epoch-end hook) still gets every epoch, and
+    the values are Keras's: means over the epoch's samples."""
+    out = _convert("""\
+        import numpy as np
+        import keras
+        from keras import layers
+
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(40, 6)).astype("float32")
+        y = rng.integers(0, 3, 40)
+        model = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=16, epochs=3, validation_split=0.25, verbose=0)
+        """)
+    assert "self.log(" not in out
+    assert 'means["accuracy"].update(accuracy, len(x))' in out
+    assert "def on_train_epoch_end(self) -> None:" in out
+    assert "def on_validation_epoch_end(self) -> None:" in out
+    import torch
+
+    namespace: dict[str, Any] = {}
+    exec(compile(out, "example.py", "exec"), namespace)
+    history, model, trainer = (namespace[k] for k in ("history", "model", "trainer"))
+    assert history.epoch == [0, 1, 2]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert len(history.history[key]) == 3, (key, history.history)
+        assert history.history[key][-1] == pytest.approx(float(trainer.callback_metrics[key]))
+    # the last validation epoch, recomputed: one mean over its 10 samples
+    x_val = torch.as_tensor(namespace["x"][30:])
+    y_val = torch.as_tensor(namespace["y"][30:])
+    model.eval()
+    with torch.no_grad():
+        logits = model.logits(x_val)
+    val_loss = torch.nn.functional.cross_entropy(logits, y_val).item()
+    val_acc = (logits.argmax(-1) == y_val).float().mean().item()
+    assert history.history["val_loss"][-1] == pytest.approx(val_loss, rel=1e-5)
+    assert history.history["val_accuracy"][-1] == pytest.approx(val_acc)

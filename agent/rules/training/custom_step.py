@@ -69,9 +69,9 @@ def _drop(methods: str, names: set[str]) -> str:
 def bridge(methods: str, steps: set[str], has_loss: bool, n_outputs: int
            ) -> tuple[list[str], str]:
     """(``__init__`` lines, class-body source) replacing the compile-generated steps."""
-    drop = {"training_step"}
+    drop = {"training_step", "on_train_epoch_end"}  # the Keras step logs its own values
     if "test_step" in steps or not has_loss:
-        drop |= {"validation_step", "test_step"}
+        drop |= {"validation_step", "test_step", "on_validation_epoch_end", "on_test_epoch_end"}
     if not has_loss:
         drop |= {"compute_loss", "shared_step"}
     out = [_drop(methods, drop).rstrip("\n"), ""]

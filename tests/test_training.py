@@ -106,8 +106,10 @@ def test_optimizer_entry(spec, example):
 
 def test_optimizer_targets_accept_their_keywords():
     """Registry check: every torch keyword the table writes exists on the torch class."""
+    from agent.rules.training.runtime import optimizers as runtime_optimizers
+
     for spec in OPTIMIZERS:
-        cls = eval(spec.torch, {"torch": torch})
+        cls = eval(spec.torch, {"torch": torch, **vars(runtime_optimizers)})
         params = inspect.signature(cls).parameters
         for kw in spec.renames.values():
             assert kw.split("[")[0] in params, (spec.keras, kw)

@@ -10,8 +10,9 @@ from agent.rules.layers.common import (
     activation,
     weight_inits,
 )
+from agent.rules.layers.symbolic import symbolic_reshape
 from agent.rules.models.shapes import Shape, flat, product
-from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
+from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, NotStatic, Unsupported
 
 
 def _dense(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
@@ -104,7 +105,10 @@ def _flatten(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
 
 
 def _reshape(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
-    target = tuple(a.get("target_shape"))
+    try:
+        target = tuple(a.get("target_shape"))
+    except NotStatic:
+        return symbolic_reshape(a, ins[0], ctx.input_names)
     total = product(ins[0])
     out = list(target)
     if -1 in target and isinstance(total, int):

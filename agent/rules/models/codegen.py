@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from agent.rules import activations
 from agent.rules.models import init_block, lazy
+from agent.rules.models.forward_params import keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, stack
 from agent.rules.models.shapes import Shape
@@ -83,7 +84,11 @@ class _Emitter:
             return Built(out=out if out is not None else (), forward="{m}({x})",
                          modules=(("", ctor),), layout="keras")
         if layer.lambda_expr is not None:
+            if layer.kept and id(layer) not in self.built:
+                self.gen.unmapped.append((layer.line, layer.keras_name, layer.kept))
             shape = shapes[0] if layer.lambda_elementwise and shapes else None
+            if layer.shape_rule is not None:
+                shape = layer.shape_rule(shapes)
             return Built(out=shape if shape is not None else (), forward=layer.lambda_expr,
                          layout="keras")
         assert layer.spec is not None and layer.args is not None
@@ -94,7 +99,8 @@ class _Emitter:
             self._fail(layer, f"{layer.keras_name} called with {extra[0]}={value}: not converted")
             return None
         ctx = BuildContext(layout_of_input=layout, inner_args=layer.inner_args,
-                           inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs)
+                           inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs,
+                           input_names=tuple(t.name for t in call.inputs))
         # after a custom layer (or from data) a shape can be unknown: the right rank, sizes
         # unknown; a layer that needs its input size then gets its nn.Lazy form
         if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):
@@ -181,7 +187,11 @@ class _Emitter:
             # a shared layer: modules come from its first call
             built.modules = self.built[id(layer)].modules
         out_layout = built.out_layout or (want if built.layout != "any" else want)
+        rank_unknown = bool(call.inputs) and all(t.shape is None for t in call.inputs)
         self.emit(layer, call, built, out_layout)
+        if rank_unknown and lazy.keeps_shape(layer.keras_name):
+            for t in call.outputs:  # still unknown: the next layer that says its rank decides
+                t.shape = None
 
     def declare(self, layer: Layer, built: Built) -> None:
         if id(layer) in self.kept:
@@ -251,6 +261,8 @@ class _Emitter:
             for s in built.stmts:
                 self.body.append(_fill(s, subs))
         else:
+            if layer.kept:
+                self.body.append(f"# TODO(k2l): kept as written: {layer.kept}"[:96])
             expr = _index_literal_lists(_fill(built.forward, subs))
             rank = len(outs[0].shape) if outs[0].shape is not None else 1
             dim = 1 if out_layout == "cf" and rank >= 2 else -1
@@ -295,7 +307,7 @@ class _Emitter:
             defaulted = defaulted or p.default is not None
             params += f", {p.name}" + (f": {p.annotation}" if p.annotation else "") + (
                 (" = " if p.annotation else "=") + p.default if p.default is not None else "")
-        lines = [f"class {ir.class_name}(pl.LightningModule):"]
+        lines = [f"class {ir.class_name}({ir.base or 'pl.LightningModule'}):"]
         origin = f"Keras {ir.kind} model"
         if ir.var:
             origin += f" ``{ir.var}``"
@@ -308,7 +320,11 @@ class _Emitter:
         lines.append(f"{IND}def __init__(self{params}) -> None:")
         lines.append(f"{IND * 2}super().__init__()")
         if ir.params:
-            lines.append(f"{IND * 2}self.save_hyperparameters()")
+            # modules passed in (a kept backbone) are saved with the weights, not as hparams
+            passed = sorted({layer.source for layer in ir.layers if id(layer) in self.kept}
+                            & {p.name for p in ir.params})
+            ignore = "ignore=[" + ", ".join(f'"{n}"' for n in passed) + "]" if passed else ""
+            lines.append(f"{IND * 2}self.save_hyperparameters({ignore})")
         lines += [f"{IND * 2}{note}" for note in ir.notes if note.startswith("assert ")]
         if all(t.shape is not None for t in ir.inputs) and ir.inputs:
             examples = [_example(t) for t in ir.inputs]
@@ -334,7 +350,7 @@ class _Emitter:
                       f"{IND * 2}return " + self.penalties[0] if len(self.penalties) == 1
                       else f"{IND * 2}return (\n{IND * 3}" + f"\n{IND * 3}+ ".join(self.penalties)
                       + f"\n{IND * 2})"]
-        return "\n".join(lines) + "\n"
+        return keep_in_forward("\n".join(lines) + "\n", [p.name for p in ir.params])
 
     def _as_sequential(self) -> None:
         """A Sequential of plain modules: one ``nn.Sequential`` and one init loop."""

@@ -23,12 +23,13 @@ from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
 from agent.rules.models import inline
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
+from agent.rules.models.op_shapes import shape_rule
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.ops.functions import lambda_function
 from agent.rules.spec import Unsupported, bind
 from agent.rules.training.regularizers import REGULARIZED
 from agent.rules.training.regularizers import parse as parse_regularizer
-from agent.rules.values import UNKNOWN, Value, code_of, evaluate
+from agent.rules.values import UNKNOWN, LocalInt, Value, code_of, evaluate
 from agent.rules.values import local as local_value
 
 SEQUENTIAL = "keras.Sequential"
@@ -39,6 +40,15 @@ _BUILTINS = set(dir(builtins))
 # Converts a Lambda / tensor expression: (expression node, {local name: tensor var}) →
 # (forward expression code, elementwise?) or raises Unsupported.
 LambdaConverter = Callable[[cst.BaseExpression, dict[str, str]], tuple[str, bool]]
+
+
+class KnockOn(Unsupported):
+    """A statement that fails only because an earlier one did (reported there)."""
+
+
+class NotGraph(Unsupported):
+    """A layer called on something no graph produced (data, a helper's parameter): no model
+    is being built here, so nothing is reported unless a model later reads the result."""
 
 
 @dataclass
@@ -71,8 +81,10 @@ class BlockExtractor:
                  module_names: set[str], lines: Sequence[int],
                  index: LineIndex | None = None,
                  builders: dict[str, ModelIR] | None = None,
-                 helpers: dict[str, cst.FunctionDef] | None = None) -> None:
+                 helpers: dict[str, cst.FunctionDef] | None = None,
+                 call_values: dict[str, Any] | None = None) -> None:
         self.builders = builders or {}
+        self.call_values = call_values or {}  # parameter -> the value every call passes
         self.helpers = dict(helpers or {})  # tensor helper functions that can be inlined
         self.inlined: set[str] = set()  # helpers inlined into at least one model
         self.inlining: list[str] = []  # helpers being inlined (recursion guard)
@@ -95,6 +107,7 @@ class BlockExtractor:
         self.module_names = module_names
         self.tensors: dict[str, Tensor] = {}
         self.poisoned: dict[str, int] = {}  # name -> line where it was rebound
+        self.failed_at: dict[str, int] = {}  # name -> line of the failed statement binding it
         self.tensor_stmt: dict[int, int] = {}  # id(tensor) -> stmt index
         self.producer: dict[int, Call] = {}
         self.layer_vars: dict[str, Layer] = {}
@@ -105,8 +118,11 @@ class BlockExtractor:
         self.body: Sequence[cst.BaseStatement] = ()
         self.pending_calls: list[tuple[Call, int]] = []
         self.errors: list[tuple[int, str, str]] = []
+        self.eager = 0  # layer calls on values no graph produced (see NotGraph)
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
+        # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
+        self.maybe: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.tracked: set[str] = set()  # block constants followed statement by statement
         self.unrolling = 0
         self.resolved: dict[int, list[cst.BaseStatement]] = {}  # if image_data_format(): ...
@@ -269,9 +285,13 @@ class BlockExtractor:
             self.cur_stmt = stmt
             try:
                 self.process(i, stmt)
-            except Unsupported as exc:
-                self.errors.append((self.cur_line, "model", str(exc)))
+            except NotGraph:
+                self.eager += 1
                 self._poison(stmt)
+            except Unsupported as exc:
+                if not isinstance(exc, KnockOn):  # the first failure is the one reported
+                    self.errors.append((self.cur_line, "model", str(exc)))
+                self._poison(stmt, failed=True)
         for var, seq in list(self.seqs.items()):
             del self.seqs[var]
             if not seq.failed and var:
@@ -355,17 +375,16 @@ class BlockExtractor:
         values = inline.unroll_values(loop, self.env)
         body = inline.loop_body(loop)
         assumed: dict[str, Any] = {}
-        if values is None and body is not None and not self.inlining:
-            # a bound from a builder parameter: unrolled for its default, which the generated
-            # class then asserts (another value fails loudly instead of building a wrong model)
-            defaults = self._param_defaults()
-            used = _Names()
-            loop.iter.visit(used)
-            assumed = {n: defaults[n] for n in used.names if n in defaults}
+        if values is None and body is not None:
+            # a bound from a builder parameter: unrolled for its default (or the value every
+            # call passes), which the generated class then asserts (another value fails
+            # loudly instead of building a wrong model)
+            assumed = self._assumable(loop.iter)
             if assumed:
                 values = inline.unroll_values(loop, {**self.env, **assumed})
                 if values is not None:
                     self.env.update(assumed)  # the body's tests may read it too
+                    assumed = self._commit_assumed(assumed)
         if values is None or body is None:
             return False
         bindings = [inline.loop_bindings(loop.target, v) for v in values]
@@ -379,18 +398,25 @@ class BlockExtractor:
                     self.process(i, inline.substitute(stmt, mapping))
         finally:
             self.unrolling -= 1
-        for name, value in assumed.items():
-            self.assumed.setdefault(name, value)
-            self.warnings.append((self.cur_line, f"loop over range({name}) unrolled for "
-                                  f"{name}={value!r} (its default): the converted model asserts "
-                                  "that value"))
+        self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
         return True
+
+    def _note_assumed(self, assumed: dict[str, Any], what: str) -> None:
+        for name, value in assumed.items():
+            if name in self.assumed:
+                continue
+            self.assumed[name] = value
+            origin = "the value every call passes" if name in self.call_values \
+                else "its default"
+            self.warnings.append((self.cur_line, f"{what} for {name}="
+                                  f"{value!r} ({origin}): the converted model asserts that value"))
 
     def _track_constant(self, small: cst.BaseSmallStatement) -> bool:
         """``filters = 16`` / ``filters *= 2`` in the block: a value layers may read (loops
         change it per iteration, so it must be followed, not read once at the end)."""
         if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
             name = small.target.value
+            self.maybe.pop(name, None)
             if name in self.tensors:
                 return False
             value = inline.static_value(cst.BinaryOperation(
@@ -400,6 +426,7 @@ class BlockExtractor:
         elif isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(
                 small.targets[0].target, cst.Name):
             name = small.targets[0].target.value
+            self.maybe.pop(name, None)
             plain = not isinstance(small.value, cst.Call) or (
                 isinstance(small.value.func, cst.Name)
                 and small.value.func.value in inline.STATIC_CALLS)
@@ -409,6 +436,8 @@ class BlockExtractor:
                     self.tracked.discard(name)
                 return False
             value = inline.static_value(small.value, self.env)
+            if value is UNKNOWN:
+                self._static_assuming(name, small.value)
         else:
             return False
         if value is UNKNOWN or not isinstance(value, (bool, int, float, str, tuple, list)):
@@ -427,9 +456,48 @@ class BlockExtractor:
         node.visit(names)
         return any(n in self.tensors or n in self.layer_vars for n in names.names)
 
+    def _static_assuming(self, name: str, node: cst.BaseExpression) -> None:
+        """``blocks = (depth - 2) // 6`` from a builder parameter: the value it has for the
+        parameter's default (or call value), kept aside until a loop bound needs it."""
+        assumed = self._assumable(node)
+        if not assumed:
+            return
+        value = inline.static_value(node, {**self.env, **assumed})
+        if value is not UNKNOWN and isinstance(value, (bool, int, float, str, tuple, list)):
+            self.maybe[name] = (value, assumed)
+
+    def _assumable(self, node: cst.BaseExpression) -> dict[str, Any]:
+        """Builder parameters (and values derived from them) ``node`` reads, with the value
+        the loops would assume for each."""
+        defaults = self._param_defaults()
+        used = _Names()
+        node.visit(used)
+        out: dict[str, Any] = {}
+        for n in used.names:
+            if n in self.env:
+                continue
+            if n in self.maybe:
+                out[n] = self.maybe[n][0]
+            elif n in defaults:
+                out[n] = defaults[n]
+        return out
+
+    def _commit_assumed(self, assumed: dict[str, Any]) -> dict[str, Any]:
+        """The builder parameters behind ``assumed`` (derived names replaced by theirs)."""
+        out: dict[str, Any] = {}
+        for n, v in assumed.items():
+            if n in self.maybe:
+                out.update(self.maybe[n][1])
+            else:
+                out[n] = v
+        return out
+
     def _param_defaults(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, default in self.fn_params.items():
+            if name in self.call_values:
+                out[name] = self.call_values[name]
+                continue
             if default is None:
                 continue
             try:
@@ -544,7 +612,7 @@ class BlockExtractor:
             return value
         return local_value(value)
 
-    def _poison(self, stmt: cst.CSTNode) -> None:
+    def _poison(self, stmt: cst.CSTNode, *, failed: bool = False) -> None:
         if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
             return  # a def/class body binds its own scope
         collector = _Targets()
@@ -552,6 +620,12 @@ class BlockExtractor:
         for name in collector.names & set(self.tracked):
             self.env.pop(name, None)  # a constant rebound where the rules cannot follow
             self.tracked.discard(name)
+        for name in collector.names & set(self.maybe):
+            del self.maybe[name]
+        if failed:  # names the failed statement bound: later uses point back to it
+            for name in collector.names - set(self.tensors):
+                self.poisoned[name] = self.cur_line
+                self.failed_at[name] = self.cur_line
         if not self.tensors:
             return
         for name in collector.names:
@@ -619,6 +693,10 @@ class BlockExtractor:
             layer = self.make_layer(value, i, self.counter)
             if layer is not None and len(names) == 1:
                 self._bind_layer(names[0], layer, value, i)
+        elif q is None or not q.startswith("keras.layers."):
+            # tf.reduce_mean(x), keras.ops.concatenate([a, b]), helper(x) the rules do not
+            # know...: an op node through the op table, or an error naming the call
+            self._maybe_tensor_expr(i, names, value)
 
     def _bind_layer(self, var: str, layer: Layer, call: cst.Call, i: int) -> None:
         """``shared = layers.Dense(8)``: the module is called ``shared`` unless ``name=`` says
@@ -645,19 +723,73 @@ class BlockExtractor:
             return
         used = _Names()
         value.visit(used)
-        tensors = [n for n in used.names if n in self.tensors]
-        if not tensors:
+        if not any(n in self.tensors for n in used.names):
             return
+        reads = _TensorReads(self.tensors, self.qual)
+        value.visit(reads)
+        if not reads.values:
+            return  # `shape = K.int_shape(x)`, `n = x.shape[-1]`: a size, not a graph node
+        traced = value.visit(_LayerCalls(self))  # `layers.Dense(4)(x) * 0.5`: the call first
+        assert isinstance(traced, cst.BaseExpression)
+        value = traced
+        used = _Names()
+        value.visit(used)
+        tensors = [n for n in used.names if n in self.tensors]
         if self.convert_lambda is None:
             raise Unsupported(f"tensor expression {code_of(value)}")
         mapping = {n: "{x" + str(k) + "}" for k, n in enumerate(tensors)}
+        unknown = _unknown_callee(value, self.qual, set(self.tensors))
+        if unknown is not None and isinstance(value, cst.Call) and isinstance(value.func, cst.Name) \
+                and value.func.value in self._scan_locals() | set(self.fn_params) \
+                and value.func.value not in self.helpers and value.args \
+                and all(a.keyword is None and not a.star and self._is_tensor_expr(a.value)
+                        for a in value.args):
+            layer = self._opaque_layer(value.func, value.func)  # `x = backbone(x)`
+            self._record_call(i, layer, self._tensor_args(value), names, {})
+            return
+        if unknown is not None:
+            raise Unsupported(f"{unknown}(...) on a Keras tensor: {unknown} is no layer, op or "
+                              "helper the rules know")
+        free = self._free_in_forward(used.names, mapping)
+        kept = ""
         try:
             expr, elementwise = self.convert_lambda(value, mapping)
         except Unsupported as exc:
-            raise Unsupported(f"tensor expression {code_of(value)}: {exc}") from exc
+            if unknown is not None or not self._keepable(value):
+                raise Unsupported(f"tensor expression {code_of(value)}: {exc}") from exc
+            # statement granularity: this op stays as written (TODO), the model converts
+            expr, elementwise, kept = _as_written(value, mapping), False, str(exc)
         layer = Layer(self.counter.next("lambda"), self.cur_line, lambda_expr=expr,
-                      lambda_elementwise=elementwise, keras_name="op", source=code_of(value))
+                      lambda_elementwise=elementwise, keras_name="op", source=code_of(value),
+                      free=free, kept=kept, shape_rule=None if kept else shape_rule(
+                          self.qual(value.func) if isinstance(value, cst.Call) else None,
+                          value, self.env))
         self._record_call(i, layer, [self.tensors[n] for n in tensors], names, {})
+
+    def _keepable(self, value: cst.BaseExpression) -> bool:
+        """An op without a torch mapping can stay as written in ``forward`` when it is a
+        framework function called on tensors (its output a tensor of the graph)."""
+        return isinstance(value, cst.Call) and (self.qual(value.func) or "").split(".")[0] in (
+            "keras", "tensorflow")
+
+    def _free_in_forward(self, names: list[str], mapping: dict[str, str]) -> set[str]:
+        """Names a tensor expression reads besides tensors, made readable in ``forward``:
+        a constant the rules follow becomes its value, a builder parameter or local
+        ``self.hparams.<name>`` (a constructor parameter of the class); module names stay."""
+        free: set[str] = set()
+        local = self._scan_locals() | set(self.fn_params)
+        for name in names:
+            if name in mapping or name in _BUILTINS:
+                continue
+            known = self.env.get(name, UNKNOWN)
+            if name in self.constants and name not in local:
+                continue  # a module constant: the generated class sees it too
+            if known is not UNKNOWN and isinstance(known, (bool, int, float, str, tuple)):
+                mapping[name] = repr(known if type(known) is not LocalInt else int(known))
+            elif name in local:
+                mapping[name] = f"self.hparams.{name}"
+                free.add(name)
+        return free
 
     def expr_call(self, i: int, call: cst.Call) -> None:
         func = call.func
@@ -831,11 +963,11 @@ class BlockExtractor:
             layer = self._shared_submodel(func.value, self.models[func.value])
         elif isinstance(func, cst.Call):
             made = self.make_layer(func, i, self.counter)
-            if made is None:
-                raise Unsupported(f"{code_of(func)} is not a known layer")
-            layer = made
+            layer = made if made is not None else self._opaque_layer(func, func.func)
         else:
             raise Unsupported(f"call of {code_of(func)}")
+        if not self.inlining and not any(self._in_graph(a.value) for a in call.args):
+            raise NotGraph(f"{code_of(func)} called on values no Keras graph produced")
         inputs = self._tensor_args(call)
         kwargs = {a.keyword.value: self.value(a.value) for a in call.args
                   if a.keyword is not None and a.keyword.value not in self._TENSOR_KEYWORDS}
@@ -844,6 +976,32 @@ class BlockExtractor:
             if isinstance(node, (cst.List, cst.Tuple)):
                 inputs += [self._tensor(el.value) for el in node.elements]
         self._record_call(i, layer, inputs, names, kwargs)
+
+    def _in_graph(self, node: cst.BaseExpression) -> bool:
+        """Whether ``node`` reads a Keras tensor, or a name a failed statement bound."""
+        names = _Names()
+        node.visit(names)
+        known = self.tensors.keys() | self.poisoned.keys()
+        return any(n in known for n in names.names) or isinstance(node, cst.Call) and (
+            self._calls_tensor(node) or self._is_merge(node))
+
+    def _opaque_layer(self, ctor: cst.BaseExpression, callee: cst.BaseExpression) -> Layer:
+        """``MyKerasLayer(8)(x)`` / ``backbone(x)``: a layer object the rules do not know.
+        Statement granularity: it stays as written inside the converted class (marked
+        TODO(k2l), reported); the rest of the model converts around it."""
+        name = code_of(callee)
+        root = callee
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name) or self._mentions_tensor(ctor):
+            raise Unsupported(f"{code_of(ctor)} is not a known layer")
+        base = name.rsplit(".", 1)[-1]
+        attr = self.counter.next(keras_snake(base) if base[:1].isupper() else identifier(base))
+        self._free = set()
+        self._note_free_names(ctor)
+        return Layer(attr, self.cur_line, keras_name=name, source=code_of(ctor),
+                     free=set(self._free),
+                     error=f"{name} is not a layer the rules know")
 
     def _shared_submodel(self, var: str, sub: ModelIR) -> Layer:
         """One Layer per model variable, so ``encoder(a)`` and ``encoder(b)`` share weights."""
@@ -929,6 +1087,16 @@ class BlockExtractor:
             else:
                 self.layer_call(self.cur_index, [tmp], node)
             return self.tensors[tmp]
+        if not isinstance(node, cst.Name) and self._mentions_tensor(node):
+            # `Dense(4)(x + y)`, `return a * b` from a helper: an op node of its own
+            tmp = self.counter.next("h")
+            self._maybe_tensor_expr(self.cur_index, [tmp], node)
+            if tmp in self.tensors:
+                return self.tensors[tmp]
+        if isinstance(node, cst.Name) and self.failed_at.get(node.value, -1) == \
+                self.poisoned.get(node.value):
+            raise KnockOn(f"{node.value} comes from line {self.failed_at[node.value]}, "
+                          "which the rules could not convert (reported there)")
         if isinstance(node, cst.Name) and node.value in self.poisoned:
             raise Unsupported(f"{node.value} is rebound at line {self.poisoned[node.value]} by "
                               "code the rules do not follow (a loop, branch or helper "
@@ -976,6 +1144,8 @@ class BlockExtractor:
                      inputs, layers,
                      calls, outputs, outputs_are_list=outputs_are_list, keras_name=name)
         ir.params = self.ctor_params(ir)
+        if isinstance(call.func, cst.Name) and call.func.value in self.imports.subclasses:
+            ir.base = call.func.value
         if var:
             self.models[var] = ir
         self.found.append(Found(ir, owned, i, is_return))
@@ -996,12 +1166,19 @@ class BlockExtractor:
             free |= layer.free
         for t in ir.inputs:
             free |= t.free
+        hidden = sorted(n for n in free & self.fresh.used if n not in self.env)
+        if hidden:  # a local of an inlined helper: the class could not see it
+            raise Unsupported(f"{hidden[0]} is computed inside an inlined helper by code the "
+                              "rules do not follow (e.g. from a tensor's shape)")
         out: list[CtorParam] = []
         skip = self.env.keys() | self.module_names | _BUILTINS | self.tensors.keys() \
             | self.layer_vars.keys()
         for name, default in self.fn_params.items():  # the builder's order and defaults
             if name in free and (name in self.assumed or name not in skip):
-                out.append(CtorParam(name, default, _annotation(default)))
+                called = self.call_values.get(name, UNKNOWN)
+                out.append(CtorParam(name, default, _annotation(default) if default is not None
+                                     else _annotation(repr(called))
+                                     if called is not UNKNOWN else None))
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
@@ -1011,6 +1188,99 @@ class BlockExtractor:
 _BINARY_OF: dict[type, type] = {
     cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
     cst.FloorDivideAssign: cst.FloorDivide, cst.DivideAssign: cst.Divide}
+
+
+def _as_written(value: cst.BaseExpression, mapping: dict[str, str]) -> str:
+    """The expression's own code with ``mapping``'s names replaced (tensors by their
+    ``{x0}`` placeholders, builder names by what ``forward`` reads)."""
+    markers = {name: f"__k2l_as_written_{k}__" for k, name in enumerate(mapping)}
+    code = code_of(inline.substitute(value, {n: cst.Name(m) for n, m in markers.items()}))
+    for name, marker in markers.items():
+        code = code.replace(marker, mapping[name])
+    return code
+
+
+def _unknown_callee(node: cst.BaseExpression, qual: Callable[[cst.BaseExpression], str | None],
+                    tensors: set[str]) -> str | None:
+    """The first callee in a tensor expression that is neither a framework name (the op
+    table decides on those) nor a builtin nor a method of a tensor: its code, else None."""
+    calls = _Calls()
+    node.visit(calls)
+    for call in calls.found:
+        func = call.func
+        if qual(func) is not None:
+            continue
+        if isinstance(func, cst.Name) and func.value in _BUILTINS:
+            continue
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                and func.value.value in tensors:
+            continue
+        return code_of(func)
+    return None
+
+
+class _LayerCalls(cst.CSTTransformer):
+    """Layer, merge and helper calls nested in a tensor expression, traced in evaluation
+    order and replaced by the names of their output tensors."""
+
+    def __init__(self, extractor: BlockExtractor) -> None:
+        super().__init__()
+        self.x = extractor
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        x = self.x
+        return not (x._calls_tensor(node) or x._is_merge(node) or x._is_helper_call(node))
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call
+                   ) -> cst.BaseExpression:
+        x = self.x
+        if x._calls_tensor(original_node) or x._is_merge(original_node) \
+                or x._is_helper_call(original_node):
+            return cst.Name(x._tensor(original_node).name)
+        return updated_node
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+_SHAPE_QUERIES = frozenset({"keras.backend.int_shape", "keras.ops.shape", "tensorflow.shape",
+                            "keras.backend.shape", "tensorflow.keras.backend.int_shape"})
+
+
+class _TensorReads(cst.CSTVisitor):
+    """Whether an expression reads a tensor's values, not only its shape."""
+
+    def __init__(self, tensors: dict[str, Tensor],
+                 qual: Callable[[cst.BaseExpression], str | None]) -> None:
+        self.tensors = tensors
+        self.qual = qual
+        self.values = False
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        if node.attr.value in ("shape", "dtype", "name"):
+            return False
+        return True
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        return self.qual(node.func) not in _SHAPE_QUERIES
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in self.tensors:
+            self.values = True
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+class _Calls(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.found: list[cst.Call] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.found.append(node)
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
 
 
 def _annotation(default: str | None) -> str | None:

@@ -8,6 +8,7 @@ order over named tensors. Code generation works only from this.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agent.rules.models.shapes import Shape
@@ -37,6 +38,8 @@ class Layer:
     submodel: ModelIR | None = None
     lambda_expr: str | None = None  # forward template from a Lambda / op on tensors
     lambda_elementwise: bool = False
+    kept: str = ""  # why lambda_expr is the statement as written (no torch mapping): a TODO
+    shape_rule: Callable[[Sequence[Shape | None]], Shape | None] | None = None  # op's output
     keras_name: str = ""  # for reports: "Dense", "MyLayer", ...
     error: str | None = None  # why it cannot be converted (becomes a TODO + Unmapped)
     source: str = ""  # original constructor code
@@ -77,3 +80,4 @@ class ModelIR:
     notes: list[str] = field(default_factory=list)
     regularized: bool = False  # generated class defines regularization_loss()
     graph_names: set[str] = field(default_factory=set)  # Keras tensor/layer variable names
+    base: str = ""  # the script's own Model subclass it was built with (its train_step)

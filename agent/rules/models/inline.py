@@ -134,6 +134,15 @@ def static_value(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         return UNKNOWN
 
 
+def static_ast(node: ast.expr, env: dict[str, Any]) -> Any:
+    """:func:`static_value` for an ``ast`` expression."""
+    try:
+        return _static(node, env)
+    except (_NotStatic, ValueError, TypeError, ZeroDivisionError, IndexError, KeyError,
+            OverflowError, RecursionError):
+        return UNKNOWN
+
+
 class _NotStatic(Exception):
     pass
 

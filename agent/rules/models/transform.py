@@ -19,7 +19,8 @@ import libcst as cst
 
 from agent.rules.imports import ImportTable
 from agent.rules.lines import LineIndex
-from agent.rules.models.codegen import generate
+from agent.rules.models.callsites import call_values
+from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter
 from agent.rules.models.graph import ModelIR
 
@@ -115,6 +116,9 @@ class ModelConverter:
         self.source_lines = source.splitlines(keepends=True)
         self.framework_names = [n for n in imports.names if not n.startswith("*")]
         self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+        self.call_values = call_values(
+            [self.index.stmt_ast[id(s)] for s in module.body if id(s) in self.index.stmt_ast],
+            env) if self.helpers else {}
         self.inlined: set[str] = set()  # helpers inlined into a converted model
         self.quiet_helpers: dict[str, int] = {}  # helper -> line: its own errors not reported
 
@@ -166,7 +170,8 @@ class ModelConverter:
             self.imports, self.env, function=function.name.value if function else None,
             params=params, custom_layers=self.custom_layers, models_in_scope=self.models,
             lambda_converter=self.lambda_converter, module_names=module_names, lines=lines,
-            index=self.index, builders=self.builders, helpers=self.helpers)
+            index=self.index, builders=self.builders, helpers=self.helpers,
+            call_values=self.call_values.get(function.name.value, {}) if function else None)
         extractor.stem = self.stem
         founds = extractor.run(body)
         inlined = {n for n in extractor.inlined}
@@ -182,7 +187,8 @@ class ModelConverter:
                 self.builders[function.name.value] = returned
         if function is not None and not founds and _is_helper(function) \
                 and not self._builds_model(function):
-            if extractor.errors:  # a helper on tensors: it converts where it is inlined
+            if extractor.errors or extractor.eager:  # a helper on tensors: converted where
+                # it is inlined
                 self.quiet_helpers[function.name.value] = self.line(function)
             extractor.errors = []
         self.result.warnings.extend(extractor.warnings)
@@ -191,14 +197,16 @@ class ModelConverter:
         replace: dict[int, cst.BaseStatement] = {}
         remove: set[int] = set()
         classes_at: dict[int, list[cst.BaseStatement]] = {}
+        failed: set[int] = set()  # ids of models whose class could not be generated
         for found in founds:
             ir = found.ir
             ir.class_name = self._unique(ir.class_name)
-            gen = generate(ir)
+            gen = _without_failed_submodels(ir, failed) or generate(ir)
             qual = function.name.value if function else ir.class_name
             for line, msg in gen.warnings:
                 self.result.warnings.append((line, msg))
             if not gen.code:
+                failed.add(id(ir))
                 for line, keras, reason in gen.unmapped:
                     self.result.unmapped.append((line, keras, reason, qual))
                 stmt = body[found.at]
@@ -326,6 +334,16 @@ class ModelConverter:
             name = f"{base}{n}"
         self.taken_classes.add(name)
         return name
+
+
+def _without_failed_submodels(ir: ModelIR, failed: set[int]) -> Generated | None:
+    """A model that uses a submodel left in Keras cannot be generated either (its class
+    would name one that does not exist): the reason, or None when every submodel converted."""
+    for layer in ir.layers:
+        if layer.submodel is not None and id(layer.submodel) in failed:
+            return Generated("", unmapped=[(layer.line, layer.keras_name,
+                                            f"submodel {layer.attr} was not converted")])
+    return None
 
 
 def _resolved_branch(stmt: cst.BaseStatement, branch: list[cst.BaseStatement]

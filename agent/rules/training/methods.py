@@ -86,6 +86,17 @@ def _mean(per_sample: str) -> str:
     return f"({per_sample}).mean()"
 
 
+def per_sample_loss(plan: ClassPlan, k: int, p: str, y: str) -> str | None:
+    """compile()'s loss of output ``k`` per sample, over the predictions ``p`` (what the
+    model returns, not its logits) and targets ``y``; None when it was not converted."""
+    cfg = plan.compile
+    loss = cfg.losses[k] if cfg is not None and k < len(cfg.losses) else None
+    if loss is None:
+        return None
+    cast = ".long()" if loss.target == "long" else ".float()"
+    return _fill(_for_rank(loss.template, _rank(plan.ir, k)), p, f"{y}{cast}")
+
+
 def methods_code(plan: ClassPlan, cls: str, names: list[str]) -> tuple[list[str], str]:
     """(statements to append to __init__, methods source at class-body indentation)."""
     cfg = plan.compile

@@ -27,7 +27,13 @@ from agent.rules.training.compile import CompileConfig, bind, output_names, read
 from agent.rules.training.data import class_kind, convert_class, tf_data_chain
 from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
 from agent.rules.training.logits import output_activation, output_activations
-from agent.rules.training.methods import ClassPlan, Splice, methods_code, splice_all
+from agent.rules.training.methods import (
+    ClassPlan,
+    Splice,
+    methods_code,
+    per_sample_loss,
+    splice_all,
+)
 from agent.rules.values import code_of
 
 
@@ -184,12 +190,25 @@ class _Training:
             init, methods = methods_code(plan, cls, output_names(plan.ir))
             steps = self.custom.get(cls, set())
             if "train_step" in steps and plan.compile is not None:
-                module = custom_step.prepare(module, cls)
-                has_loss = any(loss is not None for loss in plan.compile.losses)
-                more, methods = custom_step.bridge(methods, steps, has_loss,
-                                                   len(plan.ir.outputs))
+                left: list[str] = []
+                self.result.bridged += custom_step.family(module, cls)
+                module = custom_step.merge_bases(module, cls)
+                targets = custom_step.optimizer_targets(module, cls)
+                module = custom_step.prepare(module, cls, left)
+                for reason in left:
+                    self.unmapped(self.module, f"{cls}.compile", reason)
+                loss = per_sample_loss(plan, 0, "y_pred", "y")
+                used = custom_step.uses(module, cls)
+                metric_objects = custom_step.compiled_metric_objects(
+                    [(u.name, u.spec.batch_mean) for u in plan.compile.metrics[0]]
+                    if plan.compile.metrics else [])
+                if "compiled_metrics" in used and metric_objects is None:
+                    self.unmapped(self.module, f"{cls}.compiled_metrics", "compile() metric "
+                                  "without a per-sample form: compiled_metrics not built")
+                more, methods = custom_step.bridge(methods, steps, loss,
+                                                   len(plan.ir.outputs), targets, used,
+                                                   metric_objects, plan.ir.regularized)
                 init = init + more
-                self.result.bridged.append(cls)
                 self.change(self.module, "training.custom_step", f"{cls}.train_step -> "
                             "training_step (manual optimization)")
             edits[cls] = Splice(init, methods, plan.new_params, logits=plan.logits is not None,
@@ -407,6 +426,13 @@ class _Training:
 
     def compile(self, stmt: cst.SimpleStatementLine, var: str, plan: ClassPlan, call: cst.Call,
                 scope: Scope) -> list[cst.BaseStatement]:
+        if {"compile", "train_step"} <= self.custom.get(plan.ir.class_name, set()):
+            # the class's own compile(d_optimizer=..., ...): a plain method, called as written
+            plan.compile = plan.compile or read_compile(cst.Call(call.func), self.imports,
+                                                        lambda n: n, plan.ir, code_of)
+            self.change(stmt, "training.compile", f"{plan.ir.class_name}.compile is the "
+                        "class's own method: kept, its optimizers in configure_optimizers")
+            return [stmt]
         if plan.compile is not None:
             return self._keep(stmt, "keras.Model.compile", [
                 f"{plan.ir.class_name} is compiled twice; only the first compile() converted"])

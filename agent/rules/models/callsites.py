@@ -1,0 +1,72 @@
+"""The values a module's calls pass to its builder functions.
+
+``def get_model(num_layers): ... for _ in range(num_layers): ...`` called once as
+``get_model(num_layers=8)``: the loop can be unrolled for 8, as for a default, when every call
+in the module passes that same static value (the generated class asserts it). Read from the
+``ast`` of the module; never runs user code.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from typing import Any
+
+from agent.rules.models.inline import static_ast
+from agent.rules.values import UNKNOWN
+
+_VARIES = object()  # calls disagree, or one passes a value the rules cannot read
+
+
+def call_values(statements: Iterable[ast.stmt], env: dict[str, Any]
+                ) -> dict[str, dict[str, Any]]:
+    """Function name -> {parameter: the static value every call in the module passes}."""
+    statements = list(statements)
+    functions = {s.name: s for s in statements if isinstance(s, ast.FunctionDef)}
+    seen: dict[str, dict[str, Any]] = {}
+    for stmt in statements:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in functions:
+                _merge(seen, node.func.id, _bound(functions[node.func.id], node, env))
+    return {fn: {p: v for p, v in params.items() if v is not _VARIES}
+            for fn, params in seen.items()}
+
+
+def _merge(seen: dict[str, dict[str, Any]], fn: str, bound: dict[str, Any]) -> None:
+    if fn not in seen:
+        seen[fn] = bound
+        return
+    old = seen[fn]
+    for p in set(old) | set(bound):
+        a, b = old.get(p, _VARIES), bound.get(p, _VARIES)
+        old[p] = a if a is not _VARIES and b is not _VARIES and _same(a, b) else _VARIES
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _bound(fn: ast.FunctionDef, call: ast.Call, env: dict[str, Any]) -> dict[str, Any]:
+    """Parameter -> static value for one call; every parameter is present (_VARIES if the
+    call's value cannot be read)."""
+    params = [*fn.args.posonlyargs, *fn.args.args]
+    names = [p.arg for p in params] + [p.arg for p in fn.args.kwonlyargs]
+    out: dict[str, Any] = {n: _VARIES for n in names}
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(
+            k.arg is None for k in call.keywords) or len(call.args) > len(params):
+        return out
+    given: dict[str, ast.expr] = {p.arg: a for p, a in zip(params, call.args, strict=False)}
+    given |= {k.arg: k.value for k in call.keywords if k.arg is not None}
+    defaults = dict(zip([p.arg for p in params][len(params) - len(fn.args.defaults):],
+                        fn.args.defaults, strict=True))
+    defaults |= {p.arg: d for p, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults,
+                                          strict=True) if d is not None}
+    for name in names:
+        node = given.get(name, defaults.get(name))
+        if node is None:
+            continue
+        value = static_ast(node, env)
+        if value is not UNKNOWN and isinstance(value, (bool, int, float, str, tuple, list)):
+            out[name] = value
+    return out

@@ -1,0 +1,90 @@
+"""Loop bounds from builder parameters the module's calls pass (issue 9 point 7).
+
+``def get_model(num_layers): for _ in range(num_layers): ...`` called as
+``get_model(num_layers=3)``: unrolled for 3, as for a default, and the class asserts it.
+Calls that disagree, or pass a value the rules cannot read, leave the loop alone.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["KERAS_BACKEND"] = "torch"
+
+import textwrap
+
+import pytest
+
+from agent.equivalence import exec_source
+from agent.rules.convert import convert_source
+from tests.test_models_graphs import KERAS, check
+
+pytestmark = pytest.mark.slow
+
+
+def test_loop_bound_passed_by_the_only_call_is_unrolled_and_asserted() -> None:
+    src = KERAS + """
+def build_model(num_layers, width, depth):
+    blocks = (depth - 2) // 6
+    inputs = keras.Input(shape=(6,))
+    x = inputs
+    for _ in range(num_layers):
+        x = layers.Dense(width, activation="relu")(x)
+    for _ in range(blocks):
+        x = layers.Dense(4)(x)
+    return keras.Model(inputs, x)
+
+
+model = build_model(num_layers=3, width=5, depth=14)
+"""
+    code = check(src, "model")
+    assert code.count("nn.Linear(") == 5
+    assert "def __init__(self, num_layers: int, width: int, depth: int)" in code
+    assert 'assert depth == 14, "k2l: layers were unrolled for depth=14"' in code
+    result = convert_source(textwrap.dedent(src))
+    assert any("range(blocks) unrolled for depth=14 (the value every call passes)"
+               in w.message for w in result.warnings), result.warnings
+    ns = exec_source(code, "k2l_converted")
+    with pytest.raises(AssertionError):
+        ns["build_model"](num_layers=2, width=5, depth=14)
+
+
+def test_helper_looping_over_a_list_the_builder_receives() -> None:
+    """A helper's ``for units in hidden_units`` inlined where the builder passes its own
+    parameter, whose value comes from the call."""
+    check(KERAS + """
+def mlp(x, hidden_units, dropout_rate):
+    for units in hidden_units:
+        x = layers.Dense(units, activation="gelu")(x)
+        x = layers.Dropout(dropout_rate)(x)
+    return x
+
+
+def build_model(mlp_units, classes=2):
+    inputs = keras.Input(shape=(5,))
+    x = mlp(inputs, hidden_units=mlp_units, dropout_rate=0.1)
+    return keras.Model(inputs, layers.Dense(classes)(x))
+
+
+model = build_model([8, 4])
+""", "model")
+
+
+@pytest.mark.parametrize("calls", [
+    "a = build_model(2)\nb = build_model(3)\n",  # the calls disagree
+    "import sys\na = build_model(len(sys.argv))\n",  # a value the rules cannot read
+])
+def test_loop_bound_is_not_assumed_when_calls_do_not_agree(calls: str) -> None:
+    src = textwrap.dedent(KERAS + """
+def build_model(depth):
+    inputs = keras.Input(shape=(4,))
+    x = inputs
+    for _ in range(depth):
+        x = layers.Dense(4)(x)
+    return keras.Model(inputs, x)
+
+
+""") + calls
+    result = convert_source(src)
+    assert "for _ in range(depth):" in result.source
+    assert any("rebound at line" in u.reason for u in result.unmapped), result.unmapped

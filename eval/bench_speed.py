@@ -23,6 +23,7 @@ LightningModule (its step: the loss alone) and for the converted module as gener
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -225,6 +226,7 @@ def fit_ms(make: Callable[[], Any], batch: tuple[torch.Tensor, torch.Tensor], st
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader, TensorDataset
 
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # no banner per fit
     x, y = batch
     data = TensorDataset(x.repeat(steps, *[1] * (x.dim() - 1)),
                          y.repeat(steps, *[1] * (y.dim() - 1)))

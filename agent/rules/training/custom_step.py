@@ -285,9 +285,9 @@ def bridge(methods: str, steps: set[str], loss: str | None, n_outputs: int,
     used = used or set()
     has_loss = loss is not None
     tracked = has_loss and n_outputs == 1 and "compile" not in steps and bool(used)
-    drop = {"training_step", "on_train_epoch_end"}  # the Keras step logs its own values
+    drop = {"training_step"}
     if "test_step" in steps or not has_loss:
-        drop |= {"validation_step", "test_step", "on_validation_epoch_end", "on_test_epoch_end"}
+        drop |= {"validation_step", "test_step"}
     if not has_loss:
         drop |= {"compute_loss", "shared_step"}
     if "compile" in steps:

@@ -114,29 +114,6 @@ def _stages(plan: ClassPlan) -> list[str]:
     return ["train"] + (["val"] if plan.validates else []) + (["test"] if plan.tests else [])
 
 
-def _mean_names(plan: ClassPlan, cfg: CompileConfig, names: list[str]) -> list[str]:
-    """What Keras tracks as running means: the loss, each output's loss, batch-mean metrics."""
-    out = ["loss"] + ([f"{n}_loss" for n in names] if len(plan.ir.outputs) > 1 else [])
-    return out + [u.name for uses in cfg.metrics for u in uses if u.spec.batch_mean is not None]
-
-
-def _means_init(plan: ClassPlan, cfg: CompileConfig, names: list[str]) -> list[str]:
-    """One MeanMetric per Keras value and stage: updated every step, logged once per epoch
-    (a ``self.log`` per value and step costs more than the step of a small model). NaNs are
-    averaged in, as Keras's ``Mean`` does, and no NaN check syncs the device every step."""
-    keys = [f'"{n}"' for n in _mean_names(plan, cfg, names)]
-    init = ["# Keras's running means of the loss and metrics, logged once per epoch",
-            f"tracked = ({', '.join(keys)}{',' if len(keys) == 1 else ''})",
-            "means = torchmetrics.MetricCollection(",
-            '    {name: torchmetrics.MeanMetric(nan_strategy="disable") for name in tracked},',
-            "    compute_groups=False,",
-            ")"]
-    for stage in _stages(plan):
-        prefix = f'prefix="{_prefix(stage)}"' if _prefix(stage) else ""
-        init.append(f"self.{stage}_means = means.clone({prefix})")
-    return init
-
-
 def _metrics_init(plan: ClassPlan, cfg: CompileConfig) -> list[str]:
     n_out = len(plan.ir.outputs)
     init: list[str] = []
@@ -232,16 +209,19 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
                                  for wt, v in zip(wts, loss_vars, strict=True)))
     if ir.regularized:
         w("loss = loss + self.regularization_loss()  # Keras adds the regularizer terms")
+    on = "on_step=False, on_epoch=True, " if stage in (None, "train") else ""
     if stage is None:
-        tracked = ", ".join(f'"{s}": self.{s}_means' for s in _stages(plan))
-        w(f"means = {{{tracked}}}[stage]")
+        w('prefix = "" if stage == "train" else f"{stage}_"')
+        key = 'f"{prefix}loss"'
     else:
-        w(f"means = self.{stage}_means")
-    size = f"len({xs[0]})"  # Keras weights each batch's mean by its size
-    w(f'means["loss"].update(loss, {size})')
+        key = f'"{_prefix(stage)}loss"'
+    w(f"self.log({key}, loss, {on}prog_bar=True)")
     if n_out > 1:
         for k, name in enumerate(names):
-            w(f'means["{name}_loss"].update({loss_vars[k]}, {size})')
+            lkey = f'f"{{prefix}}{name}_loss"' if stage is None else \
+                f'"{_prefix(stage)}{name}_loss"'
+            w(f"self.log({lkey}, {loss_vars[k]}, {on.rstrip(', ')})" if on else
+              f"self.log({lkey}, {loss_vars[k]})")
     for k, all_uses in enumerate(cfg.metrics):
         split, act = splits[k], acts[k] or ""
         for u in all_uses:
@@ -253,10 +233,11 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
             else:
                 p = act.replace("{x}", lgs[k]) if split else ps[k]
             var = identifier(u.name)
-            if var in {*xs, *ys, *ps, *lgs, "loss", "batch", "stage", "means", "weights"}:
+            if var in {*xs, *ys, *ps, *lgs, "loss", "batch", "stage", "prefix", "weights"}:
                 var += "_value"
             w(f"{var} = {_fill(_for_rank(template, _rank(ir, k)), p, ys[k])}")
-            w(f'means["{u.name}"].update({var}, {size})')
+            key = f'f"{{prefix}}{u.name}"' if stage is None else f'"{_prefix(stage)}{u.name}"'
+            w(f"self.log({key}, {var}, {on}prog_bar=True)")
         uses = _objects(all_uses)
         if not uses:
             continue
@@ -285,6 +266,7 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
                 keys = ", ".join(f'"{n}"' for n in metric_names)
                 w(f"for key in ({keys},):")
                 w(f"{IND}{target}[key].update({pc}, {yc})")
+        w(f"self.log_dict({target}, {on}prog_bar=True)")
     w("return loss")
     return lines
 
@@ -301,7 +283,7 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
               ) -> tuple[list[str], str]:
     ir = plan.ir
     n_in, n_out = len(ir.inputs), len(ir.outputs)
-    init = _means_init(plan, cfg, names) + _metrics_init(plan, cfg)
+    init = _metrics_init(plan, cfg)
     src: list[str] = []
     w = src.append
     if plan.logits is not None or plan.heads:
@@ -325,21 +307,6 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
             w(f"def {hooks[stage]}(self, {batch}, batch_idx: int) -> torch.Tensor:")
             w(f'{IND}return self._step(batch, "{stage}")')
             w("")
-    hooks_end = {"train": "on_train_epoch_end", "val": "on_validation_epoch_end",
-                 "test": "on_test_epoch_end"}
-    objects = [k for k, uses in enumerate(cfg.metrics) if _objects(uses)]
-    for stage in stages:
-        tracked = [f"self.{stage}_means"] + [f"self.{_metric_attr(stage, k, n_out)}"
-                                             for k in objects]
-        w(f"def {hooks_end[stage]}(self) -> None:")
-        if len(tracked) == 1:
-            w(f"{IND}self.log_dict({tracked[0]}.compute(), prog_bar=True)")
-            w(f"{IND}{tracked[0]}.reset()")
-        else:
-            w(f"{IND}for tracked in ({', '.join(tracked)}):")
-            w(f"{IND * 2}self.log_dict(tracked.compute(), prog_bar=True)")
-            w(f"{IND * 2}tracked.reset()")
-        w("")
     if n_in > 1 or n_out > 1:
         w("@staticmethod")
         w("def flat_batch(batch: object) -> list[torch.Tensor]:")
@@ -506,13 +473,7 @@ def _extend_init(fn: cst.FunctionDef, init: list[str],
         if not has_save:
             stmts.insert(1, cst.parse_statement("self.save_hyperparameters()\n"))
     if init:
-        added = cst.parse_module("\n".join(init) + "\n")
-        body = list(added.body)
-        if body and added.header:  # a leading comment: libcst files it as the module header
-            first = body[0]
-            assert isinstance(first, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
-            body[0] = first.with_changes(leading_lines=[*added.header, *first.leading_lines])
-        stmts += body
+        stmts += list(cst.parse_module("\n".join(init) + "\n").body)
     return fn.with_changes(body=fn.body.with_changes(body=stmts))
 
 

@@ -182,24 +182,11 @@ class KerasHistory(pl.Callback):
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
-        self._ended: int | None = None  # an epoch whose values are not recorded yet
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # the module logs its epoch values in its own on_train_epoch_end, which Lightning
-        # calls after this one: they are read when the next epoch starts or fit ends
-        self._ended = trainer.current_epoch
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._record(trainer)
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._record(trainer)
-
-    def _record(self, trainer: pl.Trainer) -> None:
-        if self._ended is None:
+        if trainer.sanity_checking:
             return
-        self.epoch.append(self._ended)
-        self._ended = None
+        self.epoch.append(trainer.current_epoch)
         for key, value in trainer.callback_metrics.items():
             if not key.startswith("test_"):
                 self.history.setdefault(key, []).append(float(value))

@@ -81,7 +81,11 @@ class _Emitter:
             sub = layer.submodel
             ctor = layer.custom_ctor or (f"{sub.class_name}()" if sub is not None else "")
             out = sub.outputs[0].shape if sub is not None and sub.outputs else None
-            return Built(out=out if out is not None else (), forward="{m}({x})",
+            if sub is None and len(call.inputs) > 1:  # layer(a, b) or layer([a, b]): unknown
+                self._fail(layer, f"{layer.keras_name} called with {len(call.inputs)} tensors: "
+                           "not converted (one would be dropped)")
+                return None
+            return Built(out=out if out is not None else (), forward="{m}({xargs})",
                          modules=(("", ctor),), layout="keras")
         if layer.lambda_expr is not None:
             if layer.kept and id(layer) not in self.built:
@@ -251,6 +255,7 @@ class _Emitter:
         subs["x"] = names[0] if names else ""
         subs["xs"] = "[" + ", ".join(names) + "]"
         subs["xin"] = names[0] if len(names) == 1 else subs["xs"]
+        subs["xargs"] = ", ".join(names)  # a submodel takes its inputs as arguments
         for i, n in enumerate(names):
             subs[f"x{i}"] = n
         outs = call.outputs

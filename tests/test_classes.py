@@ -230,7 +230,7 @@ def test_subclassed_cnn_permutes_once_and_keeps_train_step_visible() -> None:
             return self.out(x)
         """), "    ") in code
     assert "self.conv1 = nn.Conv2d(3, 4, kernel_size=3, padding=1)" in code
-    assert "self.out = nn.Linear(54, 3)" in code  # 10 -> pool 5 -> conv 3: 3 * 3 * 6
+    assert "self.out = nn.Linear(3 * 3 * 6, 3)" in code  # 10 -> pool 5 -> conv 3
     assert "self.example_input_array = torch.zeros(1, 10, 10, 3)" in code
     assert "# TODO(k2l): train_step: Keras training step kept as written" in code
     assert "with tf.GradientTape() as tape:" in code

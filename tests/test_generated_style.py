@@ -7,6 +7,7 @@ import re
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,192 @@ def test_training_code_is_what_a_lightning_user_writes() -> None:
         assert absent not in out, absent
     assert "x, y = batch" in out
     assert "loss = F.cross_entropy(logits, y.reshape(-1))" in out
+
+
+_FUNCTIONAL_INITS = """\
+    import keras
+    from keras import layers
+
+    def build_model(filters=8):
+        inputs = keras.Input(shape=(12, 12, 3))
+        x = layers.Conv2D(filters, 3, activation="relu")(inputs)
+        x = layers.Conv2D(filters, 3, use_bias=False)(x)
+        x = layers.Flatten()(x)
+        x = layers.Dense(64, activation="relu")(x)
+        wide = layers.Dense(256, kernel_initializer="he_normal")(x)
+        outputs = layers.Dense(5)(wide)
+        return keras.Model(inputs, outputs)
+    """
+
+
+def test_functional_model_initialised_in_one_loop_without_mypy_asserts() -> None:
+    out = _convert(_FUNCTIONAL_INITS)
+    assert "is not None\n" not in out.replace("if module.bias is not None:\n", "")
+    assert "assert " not in out
+    assert out.count("for module in self.modules():") == 1
+    assert "if isinstance(module, (nn.Conv2d, nn.Linear)):" in out
+    assert out.count("nn.init.xavier_uniform_(") == 1
+    assert "nn.init.xavier_uniform_(self." not in out
+    # the Linear initialised differently from the others: its own lines, after the loop
+    assert out.index("for module in") < out.index("nn.init.trunc_normal_(self.dense_1.weight")
+
+
+def test_functional_model_init_loop_gives_keras_statistics() -> None:
+    import torch
+
+    namespace: dict[str, object] = {}
+    exec(compile(_convert(_FUNCTIONAL_INITS), "example.py", "exec"), namespace)
+    torch.manual_seed(0)
+    module = namespace["build_model"]()  # type: ignore[operator]
+    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(linears) == 3 and len(convs) == 2
+    assert convs[1].bias is None and not convs[0].bias.abs().sum()
+    for m in [*convs, linears[0], linears[2]]:  # glorot uniform, Keras fans
+        receptive = m.weight[0, 0].numel()
+        fan_in, fan_out = m.weight.shape[1] * receptive, m.weight.shape[0] * receptive
+        limit = (6 / (fan_in + fan_out)) ** 0.5
+        assert m.weight.abs().max() <= limit and m.weight.abs().max() > 0.9 * limit
+    wide = linears[1]  # he_normal: truncated normal with std sqrt(2 / fan_in)
+    std = (2 / wide.in_features) ** 0.5
+    assert abs(wide.weight.std().item() / std - 1) < 0.05  # truncated at 2σ, rescaled
+    assert not any(m.bias.abs().sum() for m in linears)
+
+
+def test_flatten_size_written_as_a_product() -> None:
+    out = _convert("""\
+        import keras
+        from keras import layers
+
+        model = keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(16, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(32, 3, strides=2, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(10),
+        ])
+        """)
+    assert "nn.Linear(7 * 7 * 32, 64)" in out  # Keras's H * W * C order, not a magic 1568
+    assert "1568" not in out
+
+
+def test_flattened_product_still_computes() -> None:
+    """A Reshape(-1) after a Flatten needs the product's value; one factor stays a plain int."""
+    out = _convert("""\
+        import keras
+        from keras import layers
+
+        model = keras.Sequential([
+            keras.Input(shape=(4, 6, 1)),
+            layers.Flatten(),
+            layers.Reshape((-1, 8)),
+            layers.LSTM(5),
+            layers.Dense(2),
+        ])
+        """)
+    assert "nn.LSTM(8, 5, batch_first=True)" in out
+    assert "reshape(x.size(0), -1, 8)" in out
+    from agent.rules.models.shapes import Product, flat
+
+    assert str(flat((4, 6, 1))) == "4 * 6" and flat((4, 6, 1)) == 24
+    assert flat((1, 1, 512)) == 512 and not isinstance(flat((1, 1, 512)), Product)
+    assert flat((None, 3)) is None
+
+
+_PREDICTS = """\
+    import numpy as np
+    import keras
+    from keras import layers
+
+    x = np.random.default_rng(0).normal(size=(20, 6)).astype("float32")
+    model = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(4, activation="softmax")])
+    probs = model.predict(x, batch_size=7)
+    labels = np.argmax(model.predict(x), axis=1)
+    """
+
+
+def test_predict_becomes_predict_step_and_trainer_predict() -> None:
+    out = _convert(_PREDICTS)
+    assert "def predict_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:" \
+        in out
+    assert "predict_numpy" not in out
+    assert "probs = np.concatenate(" in out and ".predict(model, predict_loader)" in out
+    assert "batch_size=7" in out and "batch_size=32" in out  # Keras's default written out
+
+
+def test_trainer_predict_returns_what_keras_predict_returned(tmp_path: Path) -> None:
+    """Every sample, in order, as one NumPy array: the forward of the whole input."""
+    import numpy as np
+    import torch
+
+    namespace: dict[str, Any] = {}
+    exec(compile(_convert(_PREDICTS), "example.py", "exec"), namespace)
+    probs, labels, model, x = (namespace[k] for k in ("probs", "labels", "model", "x"))
+    assert isinstance(probs, np.ndarray) and probs.shape == (20, 4)
+    with torch.no_grad():
+        expected = model(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(probs, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(labels, expected.argmax(1))
+
+
+def test_predict_in_a_comprehension_keeps_its_loader_inside() -> None:
+    out = _convert("""\
+        import numpy as np
+        import keras
+        from keras import layers
+
+        parts = [np.zeros((3, 6), "float32"), np.ones((2, 6), "float32")]
+        model = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(4)])
+        outs = [model.predict(p) for p in parts]
+        """)
+    assert "predict_loader" not in out  # p exists only inside the comprehension
+    flat = " ".join(out.split())
+    assert "outs = [ np.concatenate( pl.Trainer(logger=False, enable_checkpointing=False)" \
+        ".predict( model, DataLoader( TensorDataset(torch.as_tensor(np.asarray(p)" in flat
+    assert ") or [] ) for p in parts ]" in flat
+
+
+def test_multi_output_losses_read_each_heads_logits() -> None:
+    src = """\
+        import keras
+        from keras import layers
+
+        inputs = keras.Input(shape=(5,))
+        h = layers.Dense(8, activation="relu")(inputs)
+        kind = layers.Dense(3, activation="softmax", name="kind")(h)
+        flag = layers.Dense(1, activation="sigmoid", name="flag")(h)
+        size = layers.Dense(1, name="size")(h)
+        model = keras.Model(inputs, [kind, flag, size])
+        model.compile(optimizer="adam", loss=["sparse_categorical_crossentropy",
+                                              "binary_crossentropy", "mse"])
+        """
+    out = _convert(src)
+    assert "clamp" not in out and "torch.log(" not in out
+    assert "logits0, logits1, y_hat2 = self.logits(inputs)" in out
+    assert "F.cross_entropy(logits0, " in out
+    assert "F.binary_cross_entropy_with_logits(logits1, " in out
+    assert "kind, flag, size = self.logits(inputs)\n" \
+        "        return F.softmax(kind, dim=-1), torch.sigmoid(flag), size" in out
+    import torch
+
+    namespace: dict[str, Any] = {}
+    exec(compile(out, "example.py", "exec"), namespace)
+    model = namespace["model"]
+    x = torch.randn(4, 5)
+    probs, flags, sizes = model(x)  # forward still returns what the Keras model returned
+    logits, flag_logits, raw = model.logits(x)
+    torch.testing.assert_close(probs, logits.softmax(-1))
+    torch.testing.assert_close(flags, flag_logits.sigmoid())
+    torch.testing.assert_close(sizes, raw)
+
+
+def test_readme_examples_show_the_current_output(converted: dict[str, tuple[str, str]]) -> None:
+    """The README's code excerpts of the example project are what the rules write today."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    mlp = next(b for b in blocks if b.startswith("class MlpModel("))
+    assert mlp in converted["keras_project/mlp.py"][1]
+    cnn = next(b for b in blocks if "nn.Linear(7 * 7 * 32, 64)" in b)
+    assert cnn in converted["keras_project/cnn.py"][1]

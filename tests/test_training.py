@@ -106,8 +106,10 @@ def test_optimizer_entry(spec, example):
 
 def test_optimizer_targets_accept_their_keywords():
     """Registry check: every torch keyword the table writes exists on the torch class."""
+    from agent.rules.training.runtime import optimizers as runtime_optimizers
+
     for spec in OPTIMIZERS:
-        cls = eval(spec.torch, {"torch": torch})
+        cls = eval(spec.torch, {"torch": torch, **vars(runtime_optimizers)})
         params = inspect.signature(cls).parameters
         for kw in spec.renames.values():
             assert kw.split("[")[0] in params, (spec.keras, kw)
@@ -177,9 +179,12 @@ model.compile(optimizer="adam", loss={"a": "binary_crossentropy", "b": "categori
     assert '"a_loss"' in step and '"b_loss"' in step
     # accuracies are batch means: Lightning's epoch mean of them is Keras's value
     assert 'self.log("a_accuracy", a_accuracy, on_step=False, on_epoch=True' in step
-    assert "a_accuracy = ((y_hat0 > 0.5).float() == y0.reshape(y_hat0.shape)).float().mean()" \
+    # each head's loss and accuracy read its logits (sigmoid(z) > 0.5 iff z > 0)
+    assert "logits0, logits1 = self.logits(inp)" in step
+    assert "F.binary_cross_entropy_with_logits(logits0, y0.reshape(logits0.shape))" in step
+    assert "a_accuracy = ((logits0 > 0).float() == y0.reshape(logits0.shape)).float().mean()" \
         in step
-    assert "b_accuracy = (y_hat1.argmax(-1) == y1.argmax(-1)).float().mean()" in step
+    assert "b_accuracy = (logits1.argmax(-1) == y1.argmax(-1)).float().mean()" in step
     assert "torchmetrics" not in out
 
 

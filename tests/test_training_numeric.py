@@ -125,8 +125,10 @@ OPTIMIZER_CASES = ['"adam"', '"sgd"', "keras.optimizers.SGD(0.05, momentum=0.9, 
                    '"rmsprop"', '"adamw"', '"adagrad"', '"adadelta"', '"nadam"', '"adamax"']
 
 
-@pytest.mark.parametrize("opt", OPTIMIZER_CASES)
-def test_optimizer_steps_match_keras(opt: str) -> None:
+@pytest.mark.parametrize("opt,scale", [(o, 1.0) for o in OPTIMIZER_CASES] + [
+    # gradients near sqrt(epsilon): where epsilon sits in the denominator decides the step
+    ('"rmsprop"', 1e-4), ("keras.optimizers.RMSprop(momentum=0.5, centered=True)", 1e-4)])
+def test_optimizer_steps_match_keras(opt: str, scale: float) -> None:
     src = textwrap.dedent(f"""\
         import keras
         from keras import layers
@@ -141,7 +143,7 @@ def test_optimizer_steps_match_keras(opt: str) -> None:
     dense = tmodel.layers[0]  # the Sequential is an nn.Sequential
     tparams = [dense.weight, dense.bias]
     for _ in range(3):
-        grads = [rng.normal(size=tuple(v.shape)).astype("float32") for v in kvars]
+        grads = [(scale * rng.normal(size=tuple(v.shape))).astype("float32") for v in kvars]
         kmodel.optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads],
                                              kvars, strict=True))
         optimizer.zero_grad()
@@ -212,7 +214,7 @@ def test_training_script_converts_and_runs(tmp_path: Path) -> None:
                             callbacks=[early, keras.callbacks.ReduceLROnPlateau(patience=1)])
         loss, acc = model.evaluate(x, y, verbose=0)
         probs = model.predict(x)
-        assert probs.shape == (64, 3), probs.shape
+        assert probs.shape[1:] == (3,), probs.shape  # fast_dev_run: one batch of predictions
         print("DONE", float(loss), float(acc))
         """)
     res = convert_source(script)

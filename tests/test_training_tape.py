@@ -276,7 +276,7 @@ def test_custom_train_step_becomes_manual_optimization_and_runs(tmp_path: Path) 
     assert res.keras_deps == [] and res.unmapped == [], (res.keras_deps, res.unmapped)
     code = res.source
     assert "self.automatic_optimization = False" in code
-    assert "logs = self.train_step(batch)" in code
+    assert "logs = self.train_step(batch[0] if len(batch) == 1 else batch)" in code
     assert "return KerasOptimizer.wrap(self.optimizers())" in code
     assert "loss = torch.mean(torch.square(y - y_pred))" in code
     assert "TODO(k2l)" not in code

@@ -6,6 +6,7 @@ Order: resolve imports → custom layers/models classes (agent.rules.classes.tra
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,21 @@ def _subclassed_ir(name: str, output: Shape | None = None) -> ModelIR:
                    [Tensor("output", output)])
 
 
+def _functional_subclasses(module: cst.Module, imports: ImportTable) -> set[str]:
+    """``class CustomModel(keras.Model)`` with neither ``__init__`` nor ``call`` (only
+    ``train_step`` and friends): built as ``CustomModel(inputs, outputs)``, a functional
+    model whose class adds training methods."""
+    out: set[str] = set()
+    for stmt in module.body:
+        if not (isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock)
+                and any(imports.resolve(b.value) == "keras.Model" for b in stmt.bases)):
+            continue
+        methods = {s.name.value for s in stmt.body.body if isinstance(s, cst.FunctionDef)}
+        if not methods & {"__init__", "call"}:
+            out.add(stmt.name.value)
+    return out
+
+
 def _has_keras_class(module: cst.Module, imports: ImportTable) -> bool:
     """Cheap guard: the class transformer needs metadata, worth it only for Keras classes."""
     return any(
@@ -84,6 +100,21 @@ def _def_line(source: str, name: str) -> int:
     return source.count("\n", 0, m.start()) + 1 if m else 0
 
 
+def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion) -> str:
+    """Seeding/session/plotting calls and config getters once no Keras model is left."""
+    from agent.rules.training.script_calls import rewrite_script_calls
+    from agent.rules.training.utilities import keras_models_left
+
+    try:
+        left = keras_models_left(ast.parse(code), imports)
+    except SyntaxError:
+        return code
+    done = rewrite_script_calls(code, imports, left, source)
+    out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
+    out.warnings += [Warning_(line, msg) for line, msg in done.warnings]
+    return done.code
+
+
 def convert_source(source: str, path: str = "<string>") -> Conversion:
     try:
         module = cst.parse_module(source)
@@ -93,6 +124,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     if not imports.names:
         return Conversion(source)
     env = module_constants(module)
+    imports.subclasses = _functional_subclasses(module, imports)
     original = module
     out = Conversion(source)
     custom: list[str] = []
@@ -138,8 +170,11 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.warnings += tres.warnings
         out.unmapped += tres.unmapped
         steps = {f"{cls}.{step}" for cls in tres.bridged for step in ("train_step", "test_step")}
+        bridged = tuple(f"{cls}." for cls in tres.bridged)  # their tape helpers run too
         out.unmapped = [u for u in out.unmapped
-                       if u.qualname not in steps and u.keras_name not in steps]
+                        if u.qualname not in steps and u.keras_name not in steps
+                        and not (u.qualname.startswith(bridged)
+                                 and u.reason.startswith("custom training step"))]
     functions = candidates(original, imports)
     if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table
         done = convert_functions(module, imports, functions)
@@ -157,6 +192,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         inlined = inline_utilities(code, imports)
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
+        code = _script_calls(code, source, imports, out)
     if code != source:
         code = wrap_new_lines(code, source)
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))

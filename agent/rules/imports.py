@@ -79,12 +79,17 @@ class ImportTable:
     # (line-independent) list of import statements that touch keras/tensorflow
     keras_modules: set[str] = field(default_factory=set)
     aliases: set[str] = field(default_factory=set)  # `RNN = layers.LSTM` at module level
+    # the script's keras.Model subclasses without __init__/call, built functionally
+    # (``CustomModel(inputs, outputs)``): they resolve as ``keras.Model``
+    subclasses: set[str] = field(default_factory=set)
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         """Canonical qualified name of an expression like ``layers.Dense``, if it is Keras/TF."""
         name = dotted(node)
         if name is None:
             return None
+        if name in self.subclasses:
+            return "keras.Model"
         head, _, rest = name.partition(".")
         target = self.names.get(head)
         if target is None:

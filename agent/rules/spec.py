@@ -131,6 +131,10 @@ class BuildContext:
     inner_args: Args | None = None  # for wrappers (Bidirectional, TimeDistributed)
     inner_spec: LayerSpec | None = None
     call_kwargs: dict[str, Value] = field(default_factory=dict)
+    # whether forward may read the source's names (a model builder's parameters become the
+    # class's; a subclass's __init__ locals are not seen by its forward)
+    names_in_forward: bool = True
+    input_names: tuple[str, ...] = ()  # the inputs' names in the source, where they are known
 
 
 def bind(spec: LayerSpec, args: Sequence[Value], kwargs: dict[str, Value]) -> Args:

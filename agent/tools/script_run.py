@@ -6,7 +6,8 @@ per script, so the child starts with torch and Lightning imported and whatever t
 to global state dies with it. In the child:
 
 * every Lightning ``Trainer`` runs one batch: ``PL_TRAINER_FAST_DEV_RUN=1`` and
-  ``Trainer.__init__`` called with ``fast_dev_run=1`` whatever the script passes;
+  ``Trainer.__init__`` called with ``fast_dev_run=1`` whatever the script passes; only
+  ``trainer.predict`` sees all its batches (Keras's ``predict`` returned one row per sample);
 * the network is off (sockets refuse to connect or resolve), and a time limit (SIGALRM in
   the child, a kill from the worker) and an address-space limit apply;
 * the working directory is a scratch directory holding links to the entries next to the
@@ -121,6 +122,8 @@ def _one_batch_trainers() -> None:
         def init(self: Any, *args: Any, _orig: Any = original, **kwargs: Any) -> None:
             kwargs["fast_dev_run"] = 1
             _orig(self, *args, **kwargs)
+            # predict (inference only) runs whole: the script reads every prediction next
+            self.limit_predict_batches = 1.0
 
         init._k2l_one_batch = True  # type: ignore[attr-defined]
         trainer.__init__ = init

@@ -236,7 +236,8 @@ def _automatic(layer: Any) -> bool:
 
 
 def _same_kind(kinds: set[str], child: nn.Module) -> bool:
-    return not kinds or type(child).__name__ in kinds
+    """A subclass counts as its kind (ActivatedLSTM is an nn.LSTM)."""
+    return not kinds or any(c.__name__ in kinds for c in type(child).__mro__)
 
 
 def _fits(layer: Any, child: nn.Module, prefix: str) -> PortError | None:

@@ -82,6 +82,16 @@ class ForwardConverter:
             return self.layer_call(node)
         if isinstance(node, cst.Call) and self.imports.resolve(node.func) is not None:
             return self.op_call(node)
+        if isinstance(node, cst.Call) and code_of(node.func).startswith("self.") and any(
+                a.keyword is not None and a.keyword.value in _CALL_KWARGS_DROPPED
+                for a in node.args):
+            # a sub-model or converted layer (torch module): its mode is the parent's
+            # train()/eval(), and its forward has no training parameter
+            args = [a for a in node.args if a.keyword is None
+                    or a.keyword.value not in _CALL_KWARGS_DROPPED]
+            if args:
+                args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            return self.generic(node.with_changes(args=args))
         if isinstance(node, cst.BinaryOperation) and not node.lpar:
             return self.binary(node)
         if isinstance(node, cst.UnaryOperation) and not node.lpar:

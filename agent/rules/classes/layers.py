@@ -68,11 +68,13 @@ def fake_shape(layer: SubLayer) -> Shape:
 def build(layer: SubLayer, shape: Shape | None, layout: str) -> Built:
     """Build ``layer`` for input ``shape`` (None: unknown → Lazy modules)."""
     is_lazy = shape is None or not shape or shape[-1] is None
+    rank_unknown = shape is None or not shape
     if shape is None or not shape:
         shape = fake_shape(layer)
     elif shape[-1] is None:
         shape = tuple(shape[:-1]) + (LAZY,)
-    ctx = BuildContext(layout_of_input="cf" if layout == "cf" else "keras")
+    ctx = BuildContext(layout_of_input="cf" if layout == "cf" else "keras",
+                       names_in_forward=False)
     try:
         built = layer.spec.build(layer.args, [shape], ctx)
     except NotStatic as exc:
@@ -86,7 +88,7 @@ def build(layer: SubLayer, shape: Shape | None, layout: str) -> Built:
     if is_lazy or LAZY in repr(built.modules):
         built = lazy.lazify(layer.keras_name, built)
         layer.lazy = built.lazy
-    return built
+    return lazy.any_rank(layer.keras_name, built) if rank_unknown else built
 
 
 def module_lines(layer: SubLayer) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 import libcst as cst
 
 from agent.rules.imports import ImportTable
-from agent.rules.values import evaluate
+from agent.rules.values import evaluate, local
 
 _ARRAY_MAKERS = ("zeros", "ones", "normal", "uniform", "rand", "randn", "random", "empty",
                  "standard_normal")
@@ -46,11 +46,38 @@ def _array_shape(node: cst.BaseExpression, env: dict[str, Any]) -> tuple[Any, ..
     return shape
 
 
+def _maker(node: cst.BaseExpression) -> bool:
+    """``np.zeros(...)``-like: an array maker, whatever its (possibly unknown) shape."""
+    if not isinstance(node, cst.Call):
+        return False
+    func = node.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else (
+        func.value if isinstance(func, cst.Name) else "")
+    return name in _ARRAY_MAKERS
+
+
 class _Usage(cst.CSTVisitor):
     def __init__(self, env: dict[str, Any]) -> None:
         self.env = env
+        self._outer = env
+        self._saved: list[dict[str, Any]] = []
         self.var_class: dict[str, str] = {}
         self.shapes: dict[str, tuple[Any, ...]] = {}
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        """A builder's parameter defaults (``def build_model(n_features=6)``) size the dry
+        calls inside it, as they do when the script calls it without arguments."""
+        self.env = dict(self.env)
+        for p in node.params.params:
+            if p.default is not None:
+                v = evaluate(p.default, self.env)
+                if v.known:
+                    self.env[p.name.value] = local(v.value)
+        self._saved.append(self.env)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._saved.pop()
+        self.env = self._saved[-1] if self._saved else self._outer
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if (len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name)
@@ -81,12 +108,15 @@ def input_shapes_from_usage(module: cst.Module, imports: ImportTable, env: dict[
 
 
 class DropBuildCalls(cst.CSTTransformer):
-    """``model.build((None, 784))`` statements: Keras-only, their shape went into the class."""
+    """``model.build((None, 784))`` statements: Keras-only, their shape went into the class.
+    A dry call ``model(np.zeros((1, 784)))`` stays (it materialises lazy modules), its NumPy
+    array made a tensor."""
 
     def __init__(self, variables: set[str]) -> None:
         super().__init__()
         self.variables = variables
         self.dropped: list[str] = []
+        self.tensors: list[str] = []  # dry calls whose NumPy input became a tensor
 
     def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine,
                                   updated_node: cst.SimpleStatementLine
@@ -99,6 +129,14 @@ class DropBuildCalls(cst.CSTTransformer):
                 and call.func.value.value in self.variables):
             self.dropped.append(call.func.value.value)
             return cst.RemovalSentinel.REMOVE
+        if (isinstance(call, cst.Call) and isinstance(call.func, cst.Name)
+                and call.func.value in self.variables and len(call.args) == 1
+                and call.args[0].keyword is None and _maker(call.args[0].value)):
+            arg = call.args[0].value
+            self.tensors.append(call.func.value)
+            return updated_node.with_changes(body=[updated_node.body[0].with_changes(
+                value=call.with_changes(args=[cst.Arg(cst.parse_expression(
+                    f"torch.as_tensor({cst.Module([]).code_for_node(arg)})"))]))])
         return updated_node
 
 

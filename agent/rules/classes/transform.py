@@ -28,6 +28,7 @@ from agent.rules.initializers import Layout, init_statement
 from agent.rules.lines import LineIndex
 from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.spec import Args, Unsupported
+from agent.rules.training.tape_loop import convert_object
 from agent.rules.values import Value, code_of, evaluate, module_constants
 
 SEQUENTIAL = "keras.Sequential"
@@ -137,7 +138,8 @@ class _ClassConverter:
         if not isinstance(body, cst.IndentedBlock):
             raise Unsupported("one-line class body")
         methods = {s.name.value: s for s in body.body if isinstance(s, cst.FunctionDef)}
-        if "call" not in methods and self.kind == "model":
+        if "call" not in methods and self.kind == "model" and not (
+                set(methods) & set(_TRAINING_METHODS)):
             raise Unsupported("subclassed model without call()")
         for fn in methods.values():
             shape = keras_input_shape(fn, self.imports, self.env)
@@ -262,6 +264,13 @@ class _ClassConverter:
                         self.layer_stmts[attr] = stmt
                         return [f"layer:{attr}"]
                     q = self.imports.resolve(value.func)
+                    if q is not None and q.startswith(("keras.metrics.", "keras.losses.")):
+                        obj = convert_object(stmt, self.imports)
+                        if obj is not None:
+                            self.changes.append(f"self.{attr} = {code_of(value.func)}(...) -> "
+                                                "Keras-API object over torch (update_state/"
+                                                "result/reset_state)")
+                            return [obj]
                     if q is not None and q.startswith("keras."):
                         raise Unsupported(f"self.{attr} = {code_of(value.func)}(...) inside a "
                                           "subclass has no rule yet")
@@ -637,6 +646,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         new_module = new_module.visit(dropper)
         result.changes.extend(Change(0, "classes.model", f"{v}.build(...) removed: the input "
                                      "shape is in the converted class") for v in dropper.dropped)
+        result.changes.extend(Change(0, "classes.model", f"{v}(array): dry call kept, its "
+                                     "NumPy input a tensor") for v in dropper.tensors)
     if lazy_used:
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,

@@ -12,8 +12,18 @@ from typing import Any
 
 from agent.rules.arith import binop
 from agent.rules.layers.common import DENSE_LIKE_DEFAULTS, activation, dim_code, weight_inits
+from agent.rules.layers.symbolic import symbolic_conv
 from agent.rules.models.shapes import Dim, Shape, conv_out, same_padding
-from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported, tuple_n
+from agent.rules.spec import (
+    Args,
+    BuildContext,
+    Built,
+    Example,
+    LayerSpec,
+    NotStatic,
+    Unsupported,
+    tuple_n,
+)
 
 CONV_DEFAULTS: dict[str, Any] = DENSE_LIKE_DEFAULTS | {
     "strides": 1, "padding": "valid", "data_format": None, "dilation_rate": 1, "groups": 1,
@@ -99,7 +109,10 @@ def conv_builder(rank: int):  # type: ignore[no-untyped-def]
     def build(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
         shape = ins[0]
         w: list[str] = []
-        k, s, d, padding = _geometry(a, rank)
+        try:
+            k, s, d, padding = _geometry(a, rank)
+        except NotStatic:  # kernel_size=kernel_size: written as the source wrote it
+            return symbolic_conv(a, shape, rank)
         spatial, cin = shape[:-1], shape[-1]
         filters = a.value("filters")
         groups = a.get("groups")

@@ -10,8 +10,9 @@ from agent.rules.layers.common import (
     activation,
     weight_inits,
 )
-from agent.rules.models.shapes import Shape, product
-from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
+from agent.rules.layers.symbolic import symbolic_reshape
+from agent.rules.models.shapes import Shape, flat, product
+from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, NotStatic, Unsupported
 
 
 def _dense(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
@@ -100,11 +101,14 @@ def _flatten(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     if a.get("data_format") not in (None, "channels_last"):
         raise Unsupported("Flatten(data_format='channels_first')")
     # Keras flattens in H, W, C order: "keras" layout makes the converter permute back first.
-    return Built(out=(product(ins[0]),), forward="torch.flatten({x}, 1)", layout="keras")
+    return Built(out=(flat(ins[0]),), forward="torch.flatten({x}, 1)", layout="keras")
 
 
 def _reshape(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
-    target = tuple(a.get("target_shape"))
+    try:
+        target = tuple(a.get("target_shape"))
+    except NotStatic:
+        return symbolic_reshape(a, ins[0], ctx.input_names)
     total = product(ins[0])
     out = list(target)
     if -1 in target and isinstance(total, int):

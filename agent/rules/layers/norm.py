@@ -12,6 +12,7 @@ import libcst as cst
 
 from agent.rules.initializers import init_statement
 from agent.rules.layers.common import dim_code, keras_axis
+from agent.rules.models.lazy import LAZY
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
 from agent.rules.values import code_of
@@ -57,10 +58,17 @@ def _layer_norm(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     if a.get("rms_scaling"):
         raise Unsupported("LayerNormalization(rms_scaling=True): use nn.RMSNorm")
     normalized = [dim_code(shape[i - 1]) for i in axes]
-    norm = normalized[0] if len(normalized) == 1 else "(" + ", ".join(normalized) + ")"
     eps = a.code("epsilon") if a.has("epsilon") else "1e-3"
-    args = [norm, f"eps={eps}"]
     center, scale = bool(a.get("center")), bool(a.get("scale"))
+    if normalized == [LAZY]:  # size unknown here: the lazy form copied into the script
+        if center and not scale:
+            raise Unsupported("LayerNormalization(scale=False) with an unknown input size")
+        flags = ["elementwise_affine=False"] if not center and not scale else \
+            ["bias=False"] if not center else []
+        return Built(out=shape, forward="{m}({x})", layout="keras", lazy=True,
+                     modules=(("", f"LazyLayerNorm({', '.join([f'eps={eps}', *flags])})"),))
+    norm = normalized[0] if len(normalized) == 1 else "(" + ", ".join(normalized) + ")"
+    args = [norm, f"eps={eps}"]
     if not center and not scale:
         args.append("elementwise_affine=False")
     elif not center:

@@ -6,8 +6,18 @@ from collections.abc import Sequence
 
 from agent.rules.layers.common import torch_axis
 from agent.rules.layers.conv import _pads, pad_arg, spatial_out
+from agent.rules.layers.symbolic import symbolic_pool
 from agent.rules.models.shapes import Shape
-from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported, tuple_n
+from agent.rules.spec import (
+    Args,
+    BuildContext,
+    Built,
+    Example,
+    LayerSpec,
+    NotStatic,
+    Unsupported,
+    tuple_n,
+)
 
 
 def _one(t: tuple[int, ...]) -> str:
@@ -17,8 +27,11 @@ def _one(t: tuple[int, ...]) -> str:
 def pool_builder(kind: str, rank: int):  # type: ignore[no-untyped-def]
     def build(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
         shape = ins[0]
-        k = tuple_n(a.get("pool_size"), rank)
-        strides = a.get("strides")
+        try:
+            k = tuple_n(a.get("pool_size"), rank)
+            strides = a.get("strides")
+        except NotStatic:  # pool_size=pool_size: written as the source wrote it
+            return symbolic_pool(a, shape, kind, rank)
         s = k if strides is None else tuple_n(strides, rank)
         padding = str(a.get("padding")).lower()
         if a.get("data_format") not in (None, "channels_last"):

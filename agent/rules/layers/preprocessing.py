@@ -27,6 +27,17 @@ def _image(a: Args, ins: Sequence[Shape], name: str) -> Shape:
     return shape
 
 
+def _forward_sizes(a: Args, ctx: BuildContext, name: str) -> None:
+    """Sizes written into forward must be names forward can read: a subclass's __init__
+    parameters are not (a model builder's become the class's own)."""
+    if ctx.names_in_forward:
+        return
+    for arg in ("height", "width"):
+        if a.has(arg) and not a.values[arg].known:
+            raise Unsupported(f"{name}({arg}={a.code(arg)}) inside a subclass: forward "
+                              "cannot read __init__'s names")
+
+
 def _resizing(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     shape = _image(a, ins, "Resizing")
     for flag in ("crop_to_aspect_ratio", "pad_to_aspect_ratio", "antialias"):
@@ -35,9 +46,10 @@ def _resizing(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     mode = str(a.get("interpolation")).lower()
     if mode not in _MODES:
         raise Unsupported(f"Resizing(interpolation={mode!r})")
-    h, w = a.value("height"), a.value("width")
-    return Built(out=(h, w, shape[-1]), layout="cf",
-                 forward=f"F.interpolate({{x}}, size=({h}, {w}), {_MODES[mode]})")
+    _forward_sizes(a, ctx, "Resizing")
+    h, w = a.value("height"), a.value("width")  # the source's expressions are kept
+    return Built(out=(h, w, shape[-1]), layout="cf", forward=(
+        f"F.interpolate({{x}}, size=({a.code('height')}, {a.code('width')}), {_MODES[mode]})"))
 
 
 def _center_crop(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
@@ -92,10 +104,12 @@ def _random_contrast(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
 def _random_crop(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     shape = _image(a, ins, "RandomCrop")
     a.get("seed")
-    h, w = a.get("height"), a.get("width")
+    h, w = a.value("height"), a.value("width")
     H, W = shape[0], shape[1]  # noqa: N806
-    if not isinstance(H, int) or not isinstance(W, int):
-        raise Unsupported("RandomCrop needs the input's height and width at conversion time")
+    if not (isinstance(H, int) and isinstance(W, int) and isinstance(h, int)
+            and isinstance(w, int)):
+        _forward_sizes(a, ctx, "RandomCrop")
+        return _random_crop_at_run_time(a.code("height"), a.code("width"), shape)
     if H <= h or W <= w:
         raise Unsupported("RandomCrop onto a size not smaller than the input (Keras resizes)")
     # inference: Keras's centred window of the target aspect ratio, resized to the target
@@ -113,6 +127,26 @@ def _random_crop(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
         f"    {{y}} = {{x}}[:, {{y}}_top:{{y}}_top + {h}, {{y}}_left:{{y}}_left + {w}]",
         "else:",
         f"    {{y}} = {center}",
+    ))
+
+
+def _random_crop_at_run_time(h: str, w: str, shape: Shape) -> Built:
+    """RandomCrop where a size is known only at run time: Keras's windows computed there."""
+    bilinear = _MODES["bilinear"]
+    return Built(out=(h, w, shape[-1]), layout="keras", warnings=(
+        "input size known only at run time: the crop window is computed there "
+        "(an input smaller than the crop fails where Keras resizes)",), stmts=(
+        "{y}_height, {y}_width = {x}.shape[1], {x}.shape[2]",
+        "if self.training:  # one random window for the batch, as Keras draws it",
+        f"    {{y}}_top = int(torch.randint(0, {{y}}_height - {h} + 1, ()))",
+        f"    {{y}}_left = int(torch.randint(0, {{y}}_width - {w} + 1, ()))",
+        f"    {{y}} = {{x}}[:, {{y}}_top:{{y}}_top + {h}, {{y}}_left:{{y}}_left + {w}]",
+        "else:  # Keras's centred window of the target aspect ratio, resized to the target",
+        f"    {{y}}_ch = max(min({{y}}_height, int({{y}}_width * {h} / {w})), 1)",
+        f"    {{y}}_cw = max(min({{y}}_width, int({{y}}_height * {w} / {h})), 1)",
+        "    {y}_top, {y}_left = ({y}_height - {y}_ch) // 2, ({y}_width - {y}_cw) // 2",
+        "    {y} = F.interpolate({x}[:, {y}_top:{y}_top + {y}_ch, {y}_left:{y}_left + {y}_cw]"
+        f".permute(0, 3, 1, 2), size=({h}, {w}), {bilinear}).permute(0, 2, 3, 1)",
     ))
 
 

@@ -28,12 +28,25 @@ RNN_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _check(kind: str, a: Args) -> None:
+# activations ActivatedLSTM (training/runtime/recurrent_cells.py) runs, by Keras name
+CELL_ACTIVATIONS = ("tanh", "sigmoid", "relu", "elu", "selu", "softsign", "softplus", "swish",
+                    "silu", "gelu", "linear", "hard_sigmoid")
+
+
+def _activated(kind: str, a: Args) -> bool:
+    """An LSTM whose activations nn.LSTM lacks but ActivatedLSTM runs."""
+    acts = (a.get("activation"), a.get("recurrent_activation"))
+    return kind == "LSTM" and acts != ("tanh", "sigmoid") and all(
+        x in CELL_ACTIVATIONS for x in acts)
+
+
+def _check(kind: str, a: Args, cell_ok: bool = True) -> None:
     if kind in ("LSTM", "GRU"):
-        if a.get("activation") != "tanh" or a.get("recurrent_activation") != "sigmoid":
+        if (a.get("activation") != "tanh" or a.get("recurrent_activation") != "sigmoid") \
+                and not (cell_ok and _activated(kind, a)):
             raise Unsupported(f"{kind} with activation={a.code('activation')}, "
                               f"recurrent_activation={a.code('recurrent_activation')} needs a "
-                              "hand-written cell (nn.{kind} is tanh/sigmoid only)")
+                              f"hand-written cell (nn.{kind} is tanh/sigmoid only)")
     elif a.get("activation") not in ("tanh", "relu"):
         raise Unsupported(f"SimpleRNN(activation={a.code('activation')})")
     if kind == "GRU" and not a.get("reset_after"):
@@ -50,6 +63,10 @@ def _check(kind: str, a: Args) -> None:
 
 
 def _ctor(kind: str, a: Args, in_dim: Dim, bidirectional: bool) -> str:
+    if not bidirectional and _activated(kind, a):  # Keras's cell, step by step
+        args = [dim_code(in_dim), a.code("units"), f'activation="{a.get("activation")}"',
+                f'recurrent_activation="{a.get("recurrent_activation")}"']
+        return f"ActivatedLSTM({', '.join(args + ([] if a.get('use_bias') else ['bias=False']))})"
     args = [dim_code(in_dim), a.code("units"), "batch_first=True"]
     if kind == "SimpleRNN" and a.get("activation") == "relu":
         args.append('nonlinearity="relu"')
@@ -126,7 +143,7 @@ def _bidirectional(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
         raise Unsupported("Bidirectional(backward_layer=...)")
     kind = spec.keras
     a.used.add("layer")  # the wrapped layer: converted through inner_args
-    _check(kind, inner)
+    _check(kind, inner, cell_ok=False)
     if inner.get("dropout"):
         raise Unsupported("Bidirectional with dropout: Keras draws a separate input mask per "
                           "direction, one nn.LSTM(bidirectional=True) cannot")

@@ -130,7 +130,8 @@ def _time_distributed(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built
         raise Unsupported("TimeDistributed needs inputs with a time axis")
     steps, rest = shape[0], tuple(shape[1:])
     last_axis = spec.keras in _LAST_AXIS or (spec.keras == "Softmax" and inner.get("axis") == -1)
-    built = spec.build(inner, [rest], BuildContext(layout_of_input="keras"))
+    built = spec.build(inner, [rest], BuildContext(layout_of_input="keras",
+                                                   names_in_forward=ctx.names_in_forward))
     left = inner.unused()
     if left:
         raise Unsupported(f"TimeDistributed({spec.keras}) arguments {left} have no torch mapping")

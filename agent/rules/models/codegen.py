@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 
 from agent.rules import activations
-from agent.rules.models import lazy
+from agent.rules.models import init_block, lazy
+from agent.rules.models.forward_params import keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, stack
 from agent.rules.models.shapes import Shape
@@ -56,6 +57,7 @@ class _Emitter:
         self.init_lines: list[str] = []
         self.declared: list[tuple[int, list[str]]] = []  # (creation order, __init__ lines)
         self.inits: list[tuple[str, tuple[str, ...]]] = []  # attr, init templates
+        self.entries: list[init_block.Entry] = []  # every declared layer, for the init loop
         self.buffers: list[str] = []
         self.penalties: list[str] = []  # Keras regularizer terms
         self.body: list[str] = []
@@ -97,7 +99,8 @@ class _Emitter:
             self._fail(layer, f"{layer.keras_name} called with {extra[0]}={value}: not converted")
             return None
         ctx = BuildContext(layout_of_input=layout, inner_args=layer.inner_args,
-                           inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs)
+                           inner_spec=layer.inner_spec, call_kwargs=call.call_kwargs,
+                           input_names=tuple(t.name for t in call.inputs))
         # after a custom layer (or from data) a shape can be unknown: the right rank, sizes
         # unknown; a layer that needs its input size then gets its nn.Lazy form
         if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):
@@ -184,7 +187,11 @@ class _Emitter:
             # a shared layer: modules come from its first call
             built.modules = self.built[id(layer)].modules
         out_layout = built.out_layout or (want if built.layout != "any" else want)
+        rank_unknown = bool(call.inputs) and all(t.shape is None for t in call.inputs)
         self.emit(layer, call, built, out_layout)
+        if rank_unknown and lazy.keeps_shape(layer.keras_name):
+            for t in call.outputs:  # still unknown: the next layer that says its rank decides
+                t.shape = None
 
     def declare(self, layer: Layer, built: Built) -> None:
         if id(layer) in self.kept:
@@ -192,6 +199,7 @@ class _Emitter:
             self.declared.append((layer.seq, [
                 f"# TODO(k2l): {layer.keras_name} kept as Keras: {reason}",
                 f"self.{layer.attr} = {' '.join(layer.source.split())}"]))
+            self.entries.append(init_block.Entry(layer.attr, (layer.source,), ()))
             return
         for w in built.warnings:
             self.gen.warnings.append((layer.line, f"{layer.keras_name}: {w}"))
@@ -226,6 +234,9 @@ class _Emitter:
         del self.init_lines[start:]
         if built.init:
             self.inits.append((layer.attr, built.init))
+        if built.modules:
+            self.entries.append(init_block.Entry(
+                layer.attr, tuple(ctor for _, ctor in built.modules), built.init))
         rule = f"layers.{layer.keras_name}"
         self.gen.changes.append((layer.line, rule, f"{layer.keras_name} -> "
                                  + (built.modules[0][1].split("(")[0] if built.modules
@@ -296,7 +307,7 @@ class _Emitter:
             defaulted = defaulted or p.default is not None
             params += f", {p.name}" + (f": {p.annotation}" if p.annotation else "") + (
                 (" = " if p.annotation else "=") + p.default if p.default is not None else "")
-        lines = [f"class {ir.class_name}(pl.LightningModule):"]
+        lines = [f"class {ir.class_name}({ir.base or 'pl.LightningModule'}):"]
         origin = f"Keras {ir.kind} model"
         if ir.var:
             origin += f" ``{ir.var}``"
@@ -339,7 +350,7 @@ class _Emitter:
                       f"{IND * 2}return " + self.penalties[0] if len(self.penalties) == 1
                       else f"{IND * 2}return (\n{IND * 3}" + f"\n{IND * 3}+ ".join(self.penalties)
                       + f"\n{IND * 2})"]
-        return "\n".join(lines) + "\n"
+        return keep_in_forward("\n".join(lines) + "\n", [p.name for p in ir.params])
 
     def _as_sequential(self) -> None:
         """A Sequential of plain modules: one ``nn.Sequential`` and one init loop."""
@@ -364,14 +375,8 @@ class _Emitter:
 
     def _init_block(self) -> list[str]:
         if self.init_loop:
-            return ["# Keras initializers (torch's defaults differ)", *self.init_loop]
-        if not self.inits:
-            return []
-        out = ["# Keras initializers (torch's defaults differ)"]
-        for attr, templates in self.inits:
-            for t in templates:
-                out += _fill(t, {"m": f"self.{attr}"}).split("\n")
-        return out
+            return [init_block.HEADER, *self.init_loop]
+        return init_block.block(self.entries)
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")

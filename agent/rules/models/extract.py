@@ -1144,6 +1144,8 @@ class BlockExtractor:
                      inputs, layers,
                      calls, outputs, outputs_are_list=outputs_are_list, keras_name=name)
         ir.params = self.ctor_params(ir)
+        if isinstance(call.func, cst.Name) and call.func.value in self.imports.subclasses:
+            ir.base = call.func.value
         if var:
             self.models[var] = ir
         self.found.append(Found(ir, owned, i, is_return))

@@ -80,3 +80,4 @@ class ModelIR:
     notes: list[str] = field(default_factory=list)
     regularized: bool = False  # generated class defines regularization_loss()
     graph_names: set[str] = field(default_factory=set)  # Keras tensor/layer variable names
+    base: str = ""  # the script's own Model subclass it was built with (its train_step)

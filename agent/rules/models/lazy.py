@@ -17,6 +17,7 @@ LAZY = "__k2l_lazy__"
 _LAZY_CTOR = re.compile(
     r"nn\.(Linear|Conv[123]d|ConvTranspose[123]d|BatchNorm[123]d|InstanceNorm[123]d)"
     r"\(" + LAZY + r"(, )?")
+_LAZY_FORM = re.compile(r"(nn\.)?Lazy\w+\(")  # torch's nn.Lazy* and ours (LazyLayerNorm)
 _RANK = re.compile(r"([123])D(Transpose)?$")
 _SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed",
                     "MultiHeadAttention", "Attention", "CuDNNLSTM", "CuDNNGRU")
@@ -28,11 +29,27 @@ _RANK_FREE = ("Dense", "Dropout", "Activation", "ReLU", "LeakyReLU", "ELU", "Sof
               "AlphaDropout", "Rescaling", "Identity", "ThresholdedReLU", "Flatten")
 
 
+# image preprocessing/augmentation layers: Keras feeds them (height, width, channels) images
+_IMAGE_LAYERS = ("Resizing", "CenterCrop", "RandomFlip", "RandomCrop", "RandomContrast",
+                 "RandomRotation", "RandomZoom", "RandomTranslation", "RandomBrightness")
+
+
+# layers whose output has their input's shape: an unknown rank stays unknown after them
+_SHAPE_KEEPING = ("Dropout", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
+                  "GaussianNoise", "GaussianDropout", "AlphaDropout", "Rescaling", "Identity",
+                  "ThresholdedReLU", "LayerNormalization")
+
+
+def keeps_shape(keras_name: str) -> bool:
+    """Whether the layer's output shape is its input's (Rescaling, Dropout, activations)."""
+    return keras_name in _SHAPE_KEEPING
+
+
 def rank_implied(keras_name: str) -> bool:
     """Whether the layer itself says what rank its input has (Conv2D, LSTM) or does not
     care (Dense); BatchNormalization or Flatten on an unknown rank would be a guess."""
     return bool(_RANK.search(keras_name)) or keras_name in _SEQUENCE_LAYERS \
-        or keras_name in _RANK_FREE
+        or keras_name in _RANK_FREE or keras_name in _IMAGE_LAYERS
 
 
 def rank_of(keras_name: str) -> int:
@@ -40,6 +57,8 @@ def rank_of(keras_name: str) -> int:
     m = _RANK.search(keras_name)
     if m:
         return int(m.group(1)) + 1
+    if keras_name in _IMAGE_LAYERS:
+        return 3
     return 2 if keras_name in _SEQUENCE_LAYERS else 1
 
 
@@ -63,7 +82,7 @@ def lazify(keras_name: str, built: Built) -> Built:
     if LAZY in repr(modules) or LAZY in built.forward or LAZY in repr(built.stmts):
         raise Unsupported(f"{keras_name}: input size unknown statically and torch has "
                           "no Lazy form of it; give the model an input shape")
-    lazy = any("nn.Lazy" in c for _, c in modules)
+    lazy = built.lazy or any(_LAZY_FORM.match(c) for _, c in modules)
     warnings = tuple(w for w in built.warnings if "Lazy" not in w)
     init = () if lazy else built.init  # nn.init cannot touch an uninitialized parameter
     if lazy and built.init:
@@ -71,3 +90,21 @@ def lazify(keras_name: str, built: Built) -> Built:
     return Built(out=out_shape, forward=built.forward, stmts=built.stmts, modules=modules,
                  init=init, layout=built.layout, out_layout=built.out_layout,
                  activation=built.activation, warnings=warnings, lazy=lazy)
+
+
+# BatchNorm1d over (batch, channels, positions): any Keras rank folds into that shape
+_ANY_RANK_BN = ("{m}({x}.reshape({x}.size(0), -1, {x}.size(-1)).transpose(1, 2))"
+                ".transpose(1, 2).reshape({x}.shape)")
+
+
+def any_rank(keras_name: str, built: Built) -> Built:
+    """A layer whose input rank is unknown where it is built (a subclass's sub-layer): the
+    rank-1 build of BatchNormalization would normalize the wrong axis of a sequence or an
+    image, so its forward folds every non-channel axis into one and works for any rank."""
+    if keras_name != "BatchNormalization" or built.forward != "{m}({x})":
+        return built
+    return Built(out=built.out, forward=_ANY_RANK_BN, stmts=built.stmts, modules=built.modules,
+                 init=built.init, layout="keras", out_layout="keras",
+                 activation=built.activation,
+                 warnings=(*built.warnings, "input rank unknown: the last axis is normalized "
+                           "whatever the rank"), lazy=built.lazy)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.rules import activations
+from agent.rules.models import init_block
 from agent.rules.spec import Built
 
 # Keras activation → the torch module that computes it over the last axis
@@ -63,7 +64,7 @@ def stack(steps: list[Step], inits: dict[str, tuple[str, ...]], attr: str = "lay
         return None
     items: list[str] = []
     final: str | None = None
-    classes: dict[str, tuple[str, ...]] = {}  # torch class -> its Keras init statements
+    entries: list[init_block.Entry] = []
     for k, step in enumerate(steps):
         mods = _modules(step)
         if mods is None:
@@ -73,20 +74,12 @@ def stack(steps: list[Step], inits: dict[str, tuple[str, ...]], attr: str = "lay
             mods = mods[:-1]
             final = activations.apply(act, "{x}", -1)
         if step.built.modules:
-            cls = mods[0].split("(")[0]
-            templates = inits.get(step.attr, ())
-            if classes.setdefault(cls, templates) != templates:
-                return None  # one class initialised two ways: keep one attribute per layer
+            entries.append(init_block.Entry(step.attr, (mods[0],), inits.get(step.attr, ())))
         items += mods
     if not items:
         return None
     init = [f"self.{attr} = nn.Sequential(", *[f"{IND}{m}," for m in items], ")"]
-    loop: list[str] = []
-    groups = [(cls, t) for cls, t in classes.items() if t]
-    if groups:
-        loop.append(f"for layer in self.{attr}:")
-        for n, (cls, templates) in enumerate(groups):
-            loop.append(f"{IND}{'if' if n == 0 else 'elif'} isinstance(layer, {cls}):")
-            for template in templates:
-                loop += [IND * 2 + line for line in template.replace("{m}", "layer").split("\n")]
+    loop, covered = init_block.loop(entries, f"self.{attr}", "layer")
+    if any(e.templates and e.attr not in covered for e in entries):
+        return None  # one type initialised two ways: keep one attribute per layer
     return init, loop, final

@@ -67,6 +67,32 @@ def ceildiv(a: Dim, b: int) -> Dim:
     return a if b == 1 else f"-(-{_wrap(a)} // {b})"
 
 
+class Product(int):
+    """A size known as a product of sizes (a Flatten's): computes as its value, prints as the
+    product, so the generated code reads ``nn.Linear(7 * 7 * 32, 64)``, not a magic 1568."""
+
+    factors: tuple[int, ...]
+
+    def __new__(cls, factors: Sequence[int]) -> Product:
+        out = super().__new__(cls, math.prod(factors))
+        out.factors = tuple(factors)
+        return out
+
+    def __str__(self) -> str:
+        return " * ".join(str(f) for f in self.factors)
+
+    def __format__(self, spec: str) -> str:
+        return str(self) if not spec else super().__format__(spec)
+
+
+def flat(dims: Sequence[Dim]) -> Dim:
+    """The size of a flattened shape, a ``Product`` when it has several factors."""
+    factors = [d for d in dims if d != 1]
+    if len(factors) > 1 and all(isinstance(d, int) for d in factors):
+        return Product([int(d) for d in factors if d is not None])
+    return product(dims)
+
+
 def product(dims: Sequence[Dim]) -> Dim:
     out: Dim = 1
     for d in dims:

@@ -149,6 +149,44 @@ def _terminate_on_nan(a: Args) -> Built:
                  "not bool(torch.isfinite(out[\"loss\"]))))")
 
 
+_LOGS = "{k: float(v) for k, v in trainer.callback_metrics.items()}"
+
+# Keras LambdaCallback hook -> (Lightning LambdaCallback hook, its lambda's parameters,
+# the arguments Keras passes the user's function)
+_LAMBDA_HOOKS: dict[str, tuple[str, str, str]] = {
+    "on_epoch_begin": ("on_train_epoch_start", "trainer, _", "trainer.current_epoch, {}"),
+    "on_epoch_end": ("on_train_epoch_end", "trainer, _", f"trainer.current_epoch, {_LOGS}"),
+    "on_train_begin": ("on_train_start", "trainer, _", "{}"),
+    "on_train_end": ("on_train_end", "trainer, _", _LOGS),
+    "on_train_batch_begin": ("on_train_batch_start", "trainer, _m, _b, i", "i, {}"),
+    "on_train_batch_end": ("on_train_batch_end", "trainer, _m, out, _b, i",
+                           'i, {"loss": float(out["loss"])}'),
+}
+_LAMBDA_ALIASES = {"on_batch_begin": "on_train_batch_begin",
+                   "on_batch_end": "on_train_batch_end"}
+
+
+def _lambda_callback(a: Args) -> Built:
+    """Keras calls the hooks with (epoch, logs), (batch, logs) or (logs): the same arguments
+    are read from the Trainer (logs = the logged metrics as floats)."""
+    hooks: dict[str, str] = {}
+    warnings = []
+    for name, fn in a.items():
+        keras_hook = _LAMBDA_ALIASES.get(name, name)
+        if fn == "None" or keras_hook not in _LAMBDA_HOOKS:
+            continue
+        hook, params, call_args = _LAMBDA_HOOKS[keras_hook]
+        call = fn if fn.isidentifier() else f"({fn})"
+        hooks[hook] = f"{hook}=lambda {params}: {call}({call_args})"
+        if "batch" in hook:
+            warnings.append("LambdaCallback batch hooks get this batch's loss as logs "
+                            "(Keras: the epoch's running means of loss and metrics)")
+    if not hooks:
+        return Built("")
+    return Built(f"pl.callbacks.LambdaCallback({', '.join(hooks.values())})",
+                 warnings=warnings)
+
+
 def _drop(a: Args) -> Built:
     return Built("")
 
@@ -195,6 +233,15 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
                  (("keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.9)",
                    ("pl.callbacks.LambdaCallback(on_train_epoch_start=",
                     "trainer.current_epoch")),)),
+    CallbackSpec("LambdaCallback", "callback",
+                 (*_LAMBDA_HOOKS, *_LAMBDA_ALIASES),
+                 {name: "None" for name in (*_LAMBDA_HOOKS, *_LAMBDA_ALIASES)},
+                 _lambda_callback,
+                 (("keras.callbacks.LambdaCallback(on_epoch_end=report)",
+                   ("pl.callbacks.LambdaCallback(on_train_epoch_end=lambda trainer, _: "
+                    "report(trainer.current_epoch, {k: float(v) for k, v in",)),
+                  ("keras.callbacks.LambdaCallback(on_train_end=lambda logs: log.close())",
+                   ("on_train_end=lambda trainer, _: (lambda logs: log.close())({k:",)))),
     CallbackSpec("TerminateOnNaN", "callback", (), {}, _terminate_on_nan,
                  (("keras.callbacks.TerminateOnNaN()", ("torch.isfinite(",)),)),
     CallbackSpec("ProgbarLogger", "drop", ("count_mode",), {}, _drop),

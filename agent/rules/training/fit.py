@@ -45,6 +45,7 @@ class Names:
     train_loader: str = "train_loader"
     val_loader: str = "val_loader"
     test_loader: str = "test_loader"
+    predict_loader: str = "predict_loader"
     tensors: str = "fit_tensors"
     split_at: str = "split_at"
     results: str = "test_results"
@@ -124,7 +125,7 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     if not ok:
         out.todos.append("fit() arguments not readable (*args/**kwargs)")
         return out
-    known = set(FIT_ARGS) - {"initial_epoch", "validation_steps"}
+    known = set(FIT_ARGS) - {"validation_steps"}
     for name in args:
         if name not in known:
             out.todos.append(f"fit({name}=...) not converted")
@@ -225,16 +226,34 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     out.validates = val_loader is not None
     fit_args = [model, names.train_loader] + ([val_loader] if val_loader else [])
     lines.append(f"{names.trainer}.fit({', '.join(fit_args)})")
-    if "initial_epoch" in args:
-        out.todos.append("fit(initial_epoch=...) not converted: resume from a checkpoint "
-                         "with trainer.fit(ckpt_path=...)")
+    if "initial_epoch" in args and code_of(args["initial_epoch"]) != "0":
+        out.warnings.append("fit(initial_epoch=...): the Trainer runs the epochs - "
+                            "initial_epoch epochs Keras runs, counted from 0; the optimizer "
+                            "state starts afresh (resume from a checkpoint with "
+                            "trainer.fit(ckpt_path=...) to keep it)")
     out.code = "\n".join(lines) + "\n"
     return out
 
 
+def max_epochs(args: dict[str, cst.BaseExpression]) -> str:
+    """Keras runs epochs ``initial_epoch .. epochs - 1``: ``epochs - initial_epoch`` of them."""
+    epochs = code_of(args["epochs"]) if "epochs" in args else "1"
+    start = code_of(args["initial_epoch"]) if "initial_epoch" in args else "0"
+    if start == "0":
+        return epochs
+    if epochs.isdigit() and start.isdigit():
+        return str(max(int(epochs) - int(start), 0))
+    return f"{_operand(epochs)} - {_operand(start)}"
+
+
+def _operand(code: str) -> str:
+    return code if code.isidentifier() or code.isdigit() or "." in code and all(
+        p.isidentifier() for p in code.split(".")) else f"({code})"
+
+
 def trainer_kwargs(args: dict[str, cst.BaseExpression], callbacks: str | None,
                    loggers: str | None, checkpointing: bool) -> list[str]:
-    kw = [f"max_epochs={code_of(args['epochs']) if 'epochs' in args else '1'}"]
+    kw = [f"max_epochs={max_epochs(args)}"]
     if callbacks:
         kw.append(f"callbacks={callbacks}")
     kw.append(f"logger={loggers}" if loggers else "logger=False")
@@ -315,10 +334,32 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
         if len(keys) == 1:
             lines.append(f"{target} = {names.results}[\"test_loss\"]")
         else:
-            vals = ", ".join(f'{names.results}["test_{k}"]' for k in keys)
-            lines.append(f"{target} = {vals}" if unpack else f"{target} = [{vals}]")
+            parts = [f'{names.results}["test_{k}"]' for k in keys]
+            singles = _unpacked_names(target) if unpack == len(keys) else []
+            if singles:  # one line per name: no tuple built only to be unpacked
+                lines += [f"{n} = {v}" for n, v in zip(singles, parts, strict=True)]
+            elif unpack:
+                lines.append(f"{target} = {', '.join(parts)}")
+            else:  # Keras's list, in its order
+                lines.append(f"{target} = [{names.results}[\"test_\" + key] for key in "
+                             f"({', '.join(repr(k) for k in keys)},)]")
     out.code = "\n".join(lines) + "\n"
     return out
+
+
+def _unpacked_names(target: str) -> list[str]:
+    """``score, acc`` (plain names only) -> ["score", "acc"]; anything else -> []."""
+    try:
+        node = cst.parse_expression(target)
+    except cst.ParserSyntaxError:
+        return []
+    if not isinstance(node, (cst.Tuple, cst.List)):
+        return []
+    elems = [e.value for e in node.elements]
+    if not all(isinstance(e, cst.Name) and isinstance(el, cst.Element)
+               for e, el in zip(elems, node.elements, strict=True)):
+        return []
+    return [e.value for e in elems if isinstance(e, cst.Name)]
 
 
 def checkpoint_path(node: cst.BaseExpression, suffix: str) -> str:

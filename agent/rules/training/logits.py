@@ -9,6 +9,8 @@ Keras model returned.
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from agent.rules.training.compile import CompileConfig
@@ -85,6 +87,93 @@ def output_activation(module: cst.Module, cls: str, cfg: CompileConfig) -> str |
     return None
 
 
+def _heads(fn: cst.FunctionDef) -> dict[str, tuple[int, str, cst.BaseExpression]] | None:
+    """Per returned name of ``return a, b``: (statement index, activation, its argument) where
+    the name was last bound to an activation that nothing but the return reads."""
+    if not isinstance(fn.body, cst.IndentedBlock) or not fn.body.body:
+        return None
+    body = fn.body.body
+    ret = body[-1]
+    if not (isinstance(ret, cst.SimpleStatementLine) and isinstance(ret.body[0], cst.Return)
+            and isinstance(ret.body[0].value, (cst.Tuple, cst.List))):
+        return None
+    names = [code_of(e.value) for e in ret.body[0].value.elements]
+    out: dict[str, tuple[int, str, cst.BaseExpression]] = {}
+    for name in names:
+        for at in range(len(body) - 2, -1, -1):
+            stmt = body[at]
+            if not (isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0],
+                                                                              cst.Assign)):
+                if re.search(rf"\b{re.escape(name)}\b", code_of(stmt)):
+                    break  # read or bound by something else: leave it
+                continue
+            assign = stmt.body[0]
+            if [code_of(t.target) for t in assign.targets] == [name]:
+                act = _activation(assign.value)
+                if act is not None and names.count(name) == 1:
+                    out[name] = (at, act[0], act[1])
+                break
+            if re.search(rf"\b{re.escape(name)}\b", code_of(stmt)):
+                break
+    return out
+
+
+def output_activations(module: cst.Module, cls: str, cfg: CompileConfig
+                       ) -> tuple[str | None, ...] | None:
+    """Per output of a multi-output ``cls``, the activation its crossentropy can undo."""
+    for stmt in module.body:
+        if isinstance(stmt, cst.ClassDef) and stmt.name.value == cls:
+            fn = _forward(stmt)
+            heads = _heads(fn) if fn is not None else None
+            if fn is None or not heads:
+                return None
+            ret = fn.body.body[-1]
+            assert isinstance(ret, cst.SimpleStatementLine) and isinstance(ret.body[0],
+                                                                           cst.Return)
+            value = ret.body[0].value
+            assert isinstance(value, (cst.Tuple, cst.List))
+            names = [code_of(e.value) for e in value.elements]
+            if len(names) != len(cfg.losses):
+                return None
+            acts: list[str | None] = []
+            for name, loss in zip(names, cfg.losses, strict=True):
+                head = heads.get(name)
+                kinds = next((k for t, k in _ACTIVATIONS.values()
+                              if head is not None and t == head[1]), ())
+                ok = head is not None and loss is not None and loss.logits is not None \
+                    and loss.kind in kinds
+                acts.append(head[1] if ok and head is not None else None)
+            return tuple(acts) if any(acts) else None
+    return None
+
+
+def split_heads(cls: cst.ClassDef, acts: tuple[str | None, ...]) -> cst.ClassDef:
+    """``forward`` → ``logits``: each returned output without the activation in ``acts``."""
+    fn = _forward(cls)
+    heads = _heads(fn) if fn is not None else None
+    if fn is None or heads is None or not isinstance(fn.body, cst.IndentedBlock):
+        return cls
+    body = list(fn.body.body)
+    ret = body[-1]
+    assert isinstance(ret, cst.SimpleStatementLine) and isinstance(ret.body[0], cst.Return)
+    value = ret.body[0].value
+    assert isinstance(value, (cst.Tuple, cst.List))
+    drop: set[int] = set()
+    for element, act in zip(value.elements, acts, strict=True):
+        name = code_of(element.value)
+        if act is None or name not in heads:
+            continue
+        at, _, inner = heads[name]
+        stmt = body[at]
+        assert isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign)
+        if code_of(inner) == name:
+            drop.add(at)  # ``x = F.softmax(x)``: nothing left to do
+        else:
+            body[at] = stmt.with_changes(body=[stmt.body[0].with_changes(value=inner)])
+    body = [b for k, b in enumerate(body) if k not in drop]
+    return _as_logits(cls, fn, body)
+
+
 def split_forward(cls: cst.ClassDef) -> cst.ClassDef:
     """``forward`` → ``logits``: the same body without its last activation."""
     fn = _forward(cls)
@@ -107,6 +196,11 @@ def split_forward(cls: cst.ClassDef) -> cst.ClassDef:
             del body[at]  # ``x = F.softmax(x)`` (an Activation layer): nothing left to do
         else:
             body[at] = stmt.with_changes(body=[small.with_changes(value=inner)])
+    return _as_logits(cls, fn, body)
+
+
+def _as_logits(cls: cst.ClassDef, fn: cst.FunctionDef, body: list[cst.BaseStatement]
+               ) -> cst.ClassDef:
     doc = cst.parse_statement('"""Outputs before the final activation: the loss reads these."""\n')
     if body and _is_docstring(body[0]):
         body = body[1:]

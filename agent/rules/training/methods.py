@@ -18,7 +18,7 @@ import libcst as cst
 from agent.rules.models.graph import ModelIR
 from agent.rules.naming import identifier
 from agent.rules.training.compile import CompileConfig, MetricUse
-from agent.rules.training.logits import split_forward
+from agent.rules.training.logits import split_forward, split_heads
 from agent.rules.values import code_of
 
 IND = "    "
@@ -40,6 +40,7 @@ class ClassPlan:
     weighted: bool = False  # batches may carry sample weights
     foreign: bool = False  # batches from the user's datasets: cast them in the step
     logits: str | None = None  # the output activation over {x} when the loss reads logits
+    heads: tuple[str | None, ...] = ()  # the same per output of a multi-output model
 
 
 def _targets(n: int) -> list[str]:
@@ -83,6 +84,17 @@ def _mean(per_sample: str) -> str:
         if per_sample.endswith(tail) and per_sample.count(_NONE) == 1:
             return per_sample[: -len(tail)] + ")"
     return f"({per_sample}).mean()"
+
+
+def per_sample_loss(plan: ClassPlan, k: int, p: str, y: str) -> str | None:
+    """compile()'s loss of output ``k`` per sample, over the predictions ``p`` (what the
+    model returns, not its logits) and targets ``y``; None when it was not converted."""
+    cfg = plan.compile
+    loss = cfg.losses[k] if cfg is not None and k < len(cfg.losses) else None
+    if loss is None:
+        return None
+    cast = ".long()" if loss.target == "long" else ".float()"
+    return _fill(_for_rank(loss.template, _rank(plan.ir, k)), p, f"{y}{cast}")
 
 
 def methods_code(plan: ClassPlan, cls: str, names: list[str]) -> tuple[list[str], str]:
@@ -163,20 +175,24 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
         for k, y in enumerate(ys):
             loss = cfg.losses[k]
             w(f"{y} = {y}{_cast('long' if loss is not None and loss.target == 'long' else '')}")
-    split = plan.logits is not None and n_out == 1
-    if split:
-        w(f"logits = self.logits({', '.join(xs)})")
+    acts = [plan.logits] if n_out == 1 else list(plan.heads or [None] * n_out)
+    splits = [a is not None for a in acts]  # the loss reads output k's logits
+    lgs = ["logits"] if n_out == 1 else [f"logits{k}" for k in range(n_out)]
+    if any(splits):
+        outs = [lg if sp else p for lg, sp, p in zip(lgs, splits, ps, strict=True)]
+        w(f"{', '.join(outs)} = self.logits({', '.join(xs)})")
     else:
         w(f"{', '.join(ps)} = self({', '.join(xs)})")
     loss_vars = ["loss"] if n_out == 1 else [f"{y}_loss" for y in ys]
     for k, loss in enumerate(cfg.losses):
         var = loss_vars[k]
+        split = splits[k]
         if loss is None:
-            out = "logits" if split else ps[k]  # read, so the output's variable is used
+            out = lgs[k] if split else ps[k]  # read, so the output's variable is used
             w(f"{var} = torch.zeros((), device={out}.device)  # TODO(k2l): loss for output {k} "
               "not converted")
             continue
-        p = "logits" if split else ps[k]
+        p = lgs[k] if split else ps[k]
         template = loss.logits if split and loss.logits else loss.template
         per_sample = _fill(_for_rank(template, _rank(ir, k)), p, ys[k])
         if not weights:
@@ -207,16 +223,17 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
             w(f"self.log({lkey}, {loss_vars[k]}, {on.rstrip(', ')})" if on else
               f"self.log({lkey}, {loss_vars[k]})")
     for k, all_uses in enumerate(cfg.metrics):
+        split, act = splits[k], acts[k] or ""
         for u in all_uses:
             if u.spec.batch_mean is None:
                 continue
             template = u.spec.batch_mean
             if split and (u.spec.needs_classes or template in _ON_LOGITS):
-                template, p = _ON_LOGITS.get(template, template), "logits"
+                template, p = _ON_LOGITS.get(template, template), lgs[k]
             else:
-                p = (plan.logits or "").replace("{x}", "logits") if split else ps[k]
+                p = act.replace("{x}", lgs[k]) if split else ps[k]
             var = identifier(u.name)
-            if var in {*xs, *ys, *ps, "loss", "logits", "batch", "stage", "prefix", "weights"}:
+            if var in {*xs, *ys, *ps, *lgs, "loss", "batch", "stage", "prefix", "weights"}:
                 var += "_value"
             w(f"{var} = {_fill(_for_rank(template, _rank(ir, k)), p, ys[k])}")
             key = f'f"{{prefix}}{u.name}"' if stage is None else f'"{_prefix(stage)}{u.name}"'
@@ -228,7 +245,7 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
         on_logits = split and all(u.spec.needs_classes or u.spec.preds in _ON_LOGITS
                                   for u in uses)
         if split:  # argmax and 0.5 thresholds read the logits directly
-            pred = "logits" if on_logits else (plan.logits or "").replace("{x}", "logits")
+            pred = lgs[k] if on_logits else act.replace("{x}", lgs[k])
         groups: dict[tuple[str, str], list[str]] = {}
         for u in uses:
             groups.setdefault((u.spec.preds, u.spec.target), []).append(u.name)
@@ -242,7 +259,7 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
         for (preds, tgt), metric_names in groups.items():
             preds = _ON_LOGITS.get(preds, preds) if on_logits else preds
             pc = _fill(_for_rank(preds, _rank(ir, k)), pred, ys[k])
-            yc = _fill(_for_rank(tgt, _rank(ir, k)), "logits" if split else pred, ys[k])
+            yc = _fill(_for_rank(tgt, _rank(ir, k)), lgs[k] if split else pred, ys[k])
             if len(groups) == 1:
                 w(f"{target}.update({pc}, {yc})")
             else:
@@ -269,7 +286,7 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
     init = _metrics_init(plan, cfg)
     src: list[str] = []
     w = src.append
-    if plan.logits is not None:
+    if plan.logits is not None or plan.heads:
         w(_forward_from_logits(plan))
     stages = _stages(plan)
     batch = "batch: list[torch.Tensor]"
@@ -320,14 +337,17 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
 def _forward_from_logits(plan: ClassPlan) -> str:
     """``forward`` = activation(logits): the loss reads the logits, as TF-Keras does."""
     ir = plan.ir
-    assert plan.logits is not None
     args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
     call = f"self.logits({', '.join(t.name for t in ir.inputs)})"
-    return "\n".join([
-        f"def forward(self, {args}) -> torch.Tensor:",
-        f"{IND}return {plan.logits.replace('{x}', call)}",
-        "",
-    ])
+    if plan.logits is not None:
+        return "\n".join([f"def forward(self, {args}) -> torch.Tensor:",
+                          f"{IND}return {plan.logits.replace('{x}', call)}", ""])
+    names = [t.name for t in ir.outputs]
+    outs = [act.replace("{x}", n) if act else n for act, n in zip(plan.heads, names, strict=True)]
+    ret = "tuple[" + ", ".join("torch.Tensor" for _ in names) + "]"
+    return "\n".join([f"def forward(self, {args}) -> {ret}:",
+                      f"{IND}{', '.join(names)} = {call}",
+                      f"{IND}return {', '.join(outs)}", ""])
 
 
 def _metric_attr(stage: str, k: int, n_out: int) -> str:
@@ -357,26 +377,17 @@ def _optimizers(plan: ClassPlan, cfg: CompileConfig) -> str:
 
 
 def _predict(ir: ModelIR) -> str:
-    names = [t.name for t in ir.inputs]
-    params = ", ".join(f"{n}: object" for n in names)
-    tensors = ", ".join(
-        f"torch.as_tensor(np.asarray({n}), dtype=torch.{'long' if t.dtype == 'long' else 'float32'})"
-        for n, t in zip(names, ir.inputs, strict=True))
-    n_out = len(ir.outputs)
-    ret = "np.ndarray" if n_out == 1 else "list[np.ndarray]"
-    lines = [f"def predict_numpy(self, {params}, batch_size: int = 32) -> {ret}:",
-             f'{IND}"""Keras predict(): batched inference in eval mode, NumPy out."""',
-             f"{IND}loader = DataLoader(TensorDataset({tensors}), batch_size=batch_size)",
-             f"{IND}self.eval()",
-             f"{IND}outputs = []",
-             f"{IND}with torch.no_grad():",
-             f"{IND * 2}for batch in loader:",
-             f"{IND * 3}outputs.append(self(*(t.to(self.device) for t in batch)))"]
-    if n_out == 1:
-        lines.append(f"{IND}return torch.cat(outputs).cpu().numpy()")
+    """``predict_step`` for ``trainer.predict``; outputs go to the CPU because Keras's predict
+    returns host arrays and Lightning keeps every batch until the loop ends."""
+    batch = "batch: list[torch.Tensor]"
+    if len(ir.outputs) == 1:
+        head = f"def predict_step(self, {batch}, batch_idx: int) -> torch.Tensor:"
+        ret = "self(*batch).cpu()"
     else:
-        lines.append(f"{IND}return [torch.cat(list(o)).cpu().numpy() for o in zip(*outputs)]")
-    return "\n".join(lines) + "\n"
+        head = f"def predict_step(self, {batch}, batch_idx: int) -> tuple[torch.Tensor, ...]:"
+        ret = "tuple(t.cpu() for t in self(*batch))"
+    return "\n".join([head, f'{IND}"""Keras predict(): the outputs of one batch, on the CPU."""',
+                      f"{IND}return {ret}"]) + "\n"
 
 
 @dataclass(frozen=True)
@@ -387,6 +398,7 @@ class Splice:
     methods: str
     new_params: list[tuple[str, str | None]]
     logits: bool = False  # rename forward to logits first (the methods bring a new forward)
+    heads: tuple[str | None, ...] = ()  # multi-output: the activation each output loses
 
 
 def splice(module: cst.Module, cls: str, init: list[str], methods: str,
@@ -400,7 +412,7 @@ def splice_all(module: cst.Module, edits: dict[str, Splice]) -> cst.Module:
     put theirs) directly, a full visit only for the rest. One visit per class would make a
     file with many models quadratic."""
     edits = {cls: e for cls, e in edits.items()
-             if e.init or e.methods.strip() or e.new_params or e.logits}
+             if e.init or e.methods.strip() or e.new_params or e.logits or e.heads}
     if not edits:
         return module
     body = list(module.body)
@@ -422,7 +434,9 @@ def splice_all(module: cst.Module, edits: dict[str, Splice]) -> cst.Module:
 def _splice_class(cls: cst.ClassDef, edit: Splice) -> cst.ClassDef:
     if not isinstance(cls.body, cst.IndentedBlock):
         return cls
-    if edit.logits:
+    if edit.heads:
+        cls = split_heads(cls, edit.heads)
+    elif edit.logits:
         cls = split_forward(cls)
     block = cls.body
     assert isinstance(block, cst.IndentedBlock)

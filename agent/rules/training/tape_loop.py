@@ -57,6 +57,63 @@ _TF_FUNCTION = ("tensorflow.function",)
 _WEIGHTS = ("trainable_weights", "trainable_variables")
 
 
+def _recorded_gradients(module: cst.Module, imports: ImportTable) -> set[int]:
+    """ids of ``tape.gradient`` calls an outer tape records: inside another tape's ``with``
+    body, or in a function or method called there (``self.gradient_penalty(...)`` in a GAN's
+    step). TF differentiates through them; torch needs ``create_graph=True``."""
+    tapes: set[str] = set()
+    called: set[str] = set()
+    inside: set[int] = set()
+
+    def tape_items(node: cst.With) -> list[cst.WithItem]:
+        return [i for i in node.items if isinstance(i.item, cst.Call)
+                and imports.resolve(i.item.func) == _TAPE]
+
+    class Bodies(cst.CSTVisitor):
+        depth = 0
+
+        def visit_With(self, node: cst.With) -> None:
+            items = tape_items(node)
+            tapes.update(i.asname.name.value for i in items if i.asname is not None
+                         and isinstance(i.asname.name, cst.Name))
+            self.depth += bool(items)
+
+        def leave_With(self, node: cst.With) -> None:
+            self.depth -= bool(tape_items(node))
+
+        def visit_Call(self, node: cst.Call) -> None:
+            if not self.depth:
+                return
+            inside.add(id(node))
+            func = node.func
+            if isinstance(func, cst.Name):
+                called.add(func.value)
+            elif isinstance(func, cst.Attribute) and code_of(func.value) == "self":
+                called.add(func.attr.value)
+
+    module.visit(Bodies())
+    out: set[int] = set()
+
+    class Gradients(cst.CSTVisitor):
+        depth = 0
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.depth += node.name.value in called
+
+        def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+            self.depth -= node.name.value in called
+
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if (isinstance(func, cst.Attribute) and func.attr.value == "gradient"
+                    and isinstance(func.value, cst.Name) and func.value.value in tapes
+                    and (self.depth or id(node) in inside)):
+                out.add(id(node))
+
+    module.visit(Gradients())
+    return out
+
+
 def _ir() -> ModelIR:
     return ModelIR("Model", "", "Loop", 0, [Tensor("x", None)], [], [], [Tensor("y", None)])
 
@@ -87,6 +144,7 @@ class TapeLoop(cst.CSTTransformer):
         finder = Find(self.imports)
         node.visit(finder)
         self.has_tape = finder.found
+        self.nested = _recorded_gradients(node, self.imports) if finder.found else set()
 
     def _keras_class(self, node: cst.ClassDef) -> bool:
         return any((self.imports.resolve(b.value) or "").startswith("keras.") for b in node.bases)
@@ -153,6 +211,19 @@ class TapeLoop(cst.CSTTransformer):
                 name = f"tape_{method}"
                 self._use(original, name, f"training.tape_{method}",
                           f"tape.{method} -> {name} (torch.autograd)")
+                if id(original) in self.nested and not any(
+                        a.keyword is not None and a.keyword.value == "create_graph"
+                        for a in updated.args):
+                    self.changes.append((original, "training.tape_nested", "gradient taken "
+                                         "under an outer tape: create_graph=True, so the "
+                                         "outer gradient flows through it"))
+                    args = [*updated.args[:-1], updated.args[-1].with_changes(
+                        comma=cst.MaybeSentinel.DEFAULT)] if updated.args else []
+                    args.append(cst.Arg(cst.Name("True"), keyword=cst.Name("create_graph"),
+                                        equal=cst.AssignEqual(
+                                            whitespace_before=cst.SimpleWhitespace(""),
+                                            whitespace_after=cst.SimpleWhitespace(""))))
+                    return updated.with_changes(func=cst.Name(name), args=args)
                 return updated.with_changes(func=cst.Name(name))
         qual = self.imports.resolve(original.func) or ""
         if qual.startswith("keras.optimizers.") and qual.count(".") == 2:
@@ -203,6 +274,8 @@ class TapeLoop(cst.CSTTransformer):
             return updated
         self._use(original, "KerasOptimizer", "training.optimizer",
                   f"{code_of(original.func)} -> KerasOptimizer({ctor}) with Keras's defaults")
+        if not ctor.startswith("torch."):
+            self.used.add(ctor)  # a runtime optimizer (KerasRMSprop): inlined too
         return cst.parse_expression(f"KerasOptimizer({ctor}, {rest}")
 
     def _loss(self, original: cst.Call, updated: cst.Call, qual: str) -> cst.BaseExpression:
@@ -266,3 +339,23 @@ class TapeLoop(cst.CSTTransformer):
                              f"training={code_of(flag[0].value)} -> .{mode}() (module mode)"))
         return updated.with_changes(func=cst.Call(cst.Attribute(func, cst.Name(mode))),
                                     args=args)
+
+
+def convert_object(stmt: cst.BaseStatement, imports: ImportTable) -> cst.BaseStatement | None:
+    """``self.tracker = keras.metrics.Mean(name=...)`` (a loss or metric object made in a
+    class's ``__init__``) through the object rules; None when one of its calls has no rule."""
+    loop = TapeLoop(imports, set())
+    new = stmt.visit(loop)
+    if not loop.used or not isinstance(new, cst.BaseStatement):
+        return None
+
+    class Left(cst.CSTVisitor):
+        found = False
+
+        def visit_Call(self, call: cst.Call) -> None:
+            if (imports.resolve(call.func) or "").startswith(("keras.", "tensorflow.")):
+                Left.found = True
+
+    new.visit(Left())
+    return None if Left.found else new
+

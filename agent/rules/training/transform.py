@@ -26,8 +26,14 @@ from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
 from agent.rules.training.data import class_kind, convert_class, tf_data_chain
 from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
-from agent.rules.training.logits import output_activation
-from agent.rules.training.methods import ClassPlan, Splice, methods_code, splice_all
+from agent.rules.training.logits import output_activation, output_activations
+from agent.rules.training.methods import (
+    ClassPlan,
+    Splice,
+    methods_code,
+    per_sample_loss,
+    splice_all,
+)
 from agent.rules.values import code_of
 
 
@@ -102,6 +108,7 @@ class _Training:
         self.callback_classes: set[str] = set()
         self.qual = ""
         self.carry: list[cst.EmptyLine] = []  # comments for the next emitted statement
+        self.before: list[cst.BaseStatement] = []  # the last statement's statements to run first
 
     # ---- records -------------------------------------------------------------------
     def line(self, node: cst.CSTNode) -> int:
@@ -176,20 +183,36 @@ class _Training:
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue
-            if plan.compile is not None:
+            if plan.compile is not None and len(plan.ir.outputs) == 1:
                 plan.logits = output_activation(module, cls, plan.compile)
+            elif plan.compile is not None:
+                plan.heads = output_activations(module, cls, plan.compile) or ()
             init, methods = methods_code(plan, cls, output_names(plan.ir))
             steps = self.custom.get(cls, set())
             if "train_step" in steps and plan.compile is not None:
-                module = custom_step.prepare(module, cls)
-                has_loss = any(loss is not None for loss in plan.compile.losses)
-                more, methods = custom_step.bridge(methods, steps, has_loss,
-                                                   len(plan.ir.outputs))
+                left: list[str] = []
+                self.result.bridged += custom_step.family(module, cls)
+                module = custom_step.merge_bases(module, cls)
+                targets = custom_step.optimizer_targets(module, cls)
+                module = custom_step.prepare(module, cls, left)
+                for reason in left:
+                    self.unmapped(self.module, f"{cls}.compile", reason)
+                loss = per_sample_loss(plan, 0, "y_pred", "y")
+                used = custom_step.uses(module, cls)
+                metric_objects = custom_step.compiled_metric_objects(
+                    [(u.name, u.spec.batch_mean) for u in plan.compile.metrics[0]]
+                    if plan.compile.metrics else [])
+                if "compiled_metrics" in used and metric_objects is None:
+                    self.unmapped(self.module, f"{cls}.compiled_metrics", "compile() metric "
+                                  "without a per-sample form: compiled_metrics not built")
+                more, methods = custom_step.bridge(methods, steps, loss,
+                                                   len(plan.ir.outputs), targets, used,
+                                                   metric_objects, plan.ir.regularized)
                 init = init + more
-                self.result.bridged.append(cls)
                 self.change(self.module, "training.custom_step", f"{cls}.train_step -> "
                             "training_step (manual optimization)")
-            edits[cls] = Splice(init, methods, plan.new_params, logits=plan.logits is not None)
+            edits[cls] = Splice(init, methods, plan.new_params, logits=plan.logits is not None,
+                                heads=plan.heads)
         self.result.module = splice_all(module, edits)
         return self.result
 
@@ -271,7 +294,9 @@ class _Training:
     def simple(self, stmt: cst.SimpleStatementLine, scope: Scope,
                out: list[cst.BaseStatement | None]) -> list[cst.BaseStatement]:
         if len(stmt.body) != 1:
-            return [self.expressions(stmt, scope)]
+            new = self.expressions(stmt, scope)
+            return [*self._first(self.before, new), new.with_changes(
+                leading_lines=[] if self.before else new.leading_lines)]
         small = stmt.body[0]
         target: cst.BaseAssignTargetExpression | None = None
         value: cst.BaseExpression | None = None
@@ -294,7 +319,19 @@ class _Training:
         if _only_pass(new) and not _only_pass(stmt):  # moved elsewhere (a plateau scheduler)
             self.carry += [ln for ln in new.leading_lines if ln.comment is not None]
             return hoisted
-        return [*hoisted, new]
+        if self.before and not hoisted:
+            return [*self._first(self.before, new), new.with_changes(leading_lines=[])]
+        return [*hoisted, *self.before, new]
+
+    @staticmethod
+    def _first(before: list[cst.BaseStatement], stmt: cst.SimpleStatementLine
+               ) -> list[cst.BaseStatement]:
+        """``before`` with ``stmt``'s leading lines (blank lines, comments) moved onto it."""
+        if not before:
+            return []
+        first = before[0]
+        assert isinstance(first, cst.SimpleStatementLine)
+        return [first.with_changes(leading_lines=stmt.leading_lines), *before[1:]]
 
     def _hoist_evaluate(self, stmt: cst.SimpleStatementLine, scope: Scope
                         ) -> tuple[list[cst.BaseStatement], cst.SimpleStatementLine]:
@@ -389,6 +426,13 @@ class _Training:
 
     def compile(self, stmt: cst.SimpleStatementLine, var: str, plan: ClassPlan, call: cst.Call,
                 scope: Scope) -> list[cst.BaseStatement]:
+        if {"compile", "train_step"} <= self.custom.get(plan.ir.class_name, set()):
+            # the class's own compile(d_optimizer=..., ...): a plain method, called as written
+            plan.compile = plan.compile or read_compile(cst.Call(call.func), self.imports,
+                                                        lambda n: n, plan.ir, code_of)
+            self.change(stmt, "training.compile", f"{plan.ir.class_name}.compile is the "
+                        "class's own method: kept, its optimizers in configure_optimizers")
+            return [stmt]
         if plan.compile is not None:
             return self._keep(stmt, "keras.Model.compile", [
                 f"{plan.ir.class_name} is compiled twice; only the first compile() converted"])
@@ -618,6 +662,8 @@ class _Training:
         assert isinstance(new, cst.SimpleStatementLine)
         rewriter = _ExprRewriter(self, scope)
         new = new.visit(rewriter)  # type: ignore[assignment]
+        self.before = [cst.parse_statement(f"{name} = {code}")
+                       for code, name in rewriter.before.items()]
         lines = list(new.leading_lines)
         for keras_name, reason in rewriter.todos:
             self.unmapped(stmt, keras_name, reason)
@@ -702,6 +748,46 @@ class _ExprRewriter(cst.CSTTransformer):
         self.changes: list[tuple[str, str]] = []
         self.plateau_here = False
         self.inner: set[cst.Call] = set()
+        self.before: dict[str, str] = {}  # statements to run first: code -> variable it binds
+        self.nested = 0  # inside a lambda or comprehension: nothing can run before it
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.nested += 1
+
+    def leave_Lambda(self, original: cst.Lambda, updated: cst.Lambda) -> cst.BaseExpression:
+        self.nested -= 1
+        return updated
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self.nested += 1
+
+    def leave_ListComp(self, original: cst.ListComp, updated: cst.ListComp
+                       ) -> cst.BaseExpression:
+        self.nested -= 1
+        return updated
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self.nested += 1
+
+    def leave_GeneratorExp(self, original: cst.GeneratorExp, updated: cst.GeneratorExp
+                           ) -> cst.BaseExpression:
+        self.nested -= 1
+        return updated
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self.nested += 1
+
+    def leave_DictComp(self, original: cst.DictComp, updated: cst.DictComp
+                       ) -> cst.BaseExpression:
+        self.nested -= 1
+        return updated
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self.nested += 1
+
+    def leave_SetComp(self, original: cst.SetComp, updated: cst.SetComp) -> cst.BaseExpression:
+        self.nested -= 1
+        return updated
 
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
         target = updated.targets[0].target if len(updated.targets) == 1 else None
@@ -784,17 +870,32 @@ class _ExprRewriter(cst.CSTTransformer):
         if isinstance(x, cst.Name) and x.value in self.scope.loaders:
             self.todos.append(("keras.Model.predict", "predict() on a dataset not converted"))
             return call
-        n_in = len(plan.ir.inputs)
+        ir = plan.ir
+        n_in = len(ir.inputs)
         if n_in > 1 and isinstance(x, (cst.List, cst.Tuple)):
-            inputs = ", ".join(code_of(e.value) for e in x.elements)
+            inputs = [code_of(e.value) for e in x.elements]
         elif n_in > 1:
-            inputs = f"*{code_of(x)}"
+            inputs = [f"{code_of(x)}[{k}]" for k in range(n_in)]
         else:
-            inputs = code_of(x)
-        bs = f", batch_size={code_of(args['batch_size'])}" if "batch_size" in args else ""
+            inputs = [code_of(x)]
+        tensors = ", ".join(
+            f"torch.as_tensor(np.asarray({v}), dtype=torch.{'long' if t.dtype == 'long' else 'float32'})"
+            for v, t in zip(inputs, ir.inputs, strict=False))
+        bs = code_of(args["batch_size"]) if "batch_size" in args else "32"  # Keras's default
+        trainer = self.owner.names.trainer if self.scope.has_trainer else \
+            "pl.Trainer(logger=False, enable_checkpointing=False)"
+        loader = f"DataLoader(TensorDataset({tensors}), batch_size={bs})"
+        if not self.nested:  # a statement of its own before this one reads better
+            name = self.owner.names.predict_loader
+            if loader not in self.before:
+                self.before[loader] = f"{name}_{len(self.before) + 1}" if self.before else name
+            loader = self.before[loader]
+        batches = f"{trainer}.predict({var}, {loader})"
         plan.predict = True
-        self.changes.append(("training.predict", "predict -> predict_numpy (batched, NumPy)"))
-        return cst.parse_expression(f"{var}.predict_numpy({inputs}{bs})")
+        self.changes.append(("training.predict", "predict -> predict_step + trainer.predict"))
+        if len(ir.outputs) == 1:  # "or []": Lightning types the result Optional
+            return cst.parse_expression(f"np.concatenate({batches} or [])")
+        return cst.parse_expression(f"[np.concatenate(out) for out in zip(*({batches} or []))]")
 
     def _load_model(self, call: cst.Call) -> cst.BaseExpression:
         if len(self.owner.plans) != 1 or not call.args:

@@ -24,7 +24,8 @@ from agent.rules.imports import ImportTable
 from agent.rules.training import tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
-    "keras_data.py", "data_pipeline.py", "training_loop.py"))
+    "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
+    "lazy_modules.py", "recurrent_cells.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -52,22 +53,30 @@ UTILITIES: dict[str, str] = {
     "keras.datasets.reuters.load_data": "load_reuters",
     "keras.datasets.reuters.get_word_index": "reuters_word_index",
     "keras.datasets.boston_housing.load_data": "load_boston_housing",
+    # keras.preprocessing.text → runtime/keras_text.py
+    "keras.preprocessing.text.Tokenizer": "Tokenizer",
+    "keras.preprocessing.text.text_to_word_sequence": "text_to_word_sequence",
     # tf.data → runtime/data_pipeline.py (Dataset.from_tensor_slices → DataPipeline....)
     "tensorflow.data.Dataset": "DataPipeline",
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
 }
 
-HINT = re.compile(r"KerasHistory|KerasOptimizer|get_file|to_categorical|pad_sequences|set_random_seed|load_img|"
-                  r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.")
+HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
+                  r"KerasCompiledMetrics|LazyLayerNorm|ActivatedLSTM|get_file|"
+                  r"to_categorical|pad_sequences|set_random_seed|load_img|"
+                  r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
+                  r"Tokenizer|text_to_word_sequence")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
                "KerasLoss", "KerasMetric")
 
 
-# runtime classes the training rules write themselves (fit's History)
-_GENERATED = ("KerasHistory", "KerasOptimizer")
+# runtime classes the rules write themselves (fit's History, layer forms torch lacks)
+_LAYER_FORMS = ("LazyLayerNorm", "ActivatedLSTM")
+_GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
+              "KerasCompiledMetrics", *_LAYER_FORMS)
 
 
 @dataclass
@@ -104,9 +113,12 @@ def _runtime() -> _Runtime:
             elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
                 imports += [(a.asname or a.name, f"from {node.module} import {a.name}")
                             for a in node.names]
-            elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-                constants[node.targets[0].id] = ast.get_source_segment(source, node) or ""
-                uses[node.targets[0].id] = frozenset()
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+                if isinstance(target, ast.Name):
+                    constants[target.id] = ast.get_source_segment(source, node) or ""
+                    uses[target.id] = frozenset(n.id for n in ast.walk(node)
+                                                if isinstance(n, ast.Name))
     return _Runtime(functions, uses, imports, constants)
 
 
@@ -168,7 +180,7 @@ _MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.laye
                    "keras.models.", "keras.applications.")
 
 
-def _keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
+def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
     """Keras models or layers the rules did not convert: the loops and pipelines that feed
     them must stay Keras/TF too, or the script would mix two frameworks."""
     for node in ast.walk(tree):
@@ -176,6 +188,8 @@ def _keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
             try:
                 dotted = ast.unparse(node)
             except (ValueError, RecursionError):
+                continue
+            if dotted in imports.subclasses:  # converted with the functional model
                 continue
             qual = imports.resolve(cst.parse_expression(dotted)) if "(" not in dotted \
                 and "[" not in dotted else None
@@ -261,7 +275,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     except (cst.ParserSyntaxError, SyntaxError):
         return Inlined(code)
     taken = _bound_names(tree)
-    replacer = _Replace(imports, taken, _keras_models_left(tree, imports))
+    replacer = _Replace(imports, taken, keras_models_left(tree, imports))
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     new = wrapper.module.visit(replacer)
@@ -299,7 +313,9 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     defs = [rt.functions[n] for n in functions if n in rt.functions]
     block = "\n".join(stmts) + ("\n\n" if stmts else "") + "\n".join(consts) + (
         "\n" if consts else "")
-    block += ("\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
+    block += ("\n\n# Layer forms torch lacks (k2l): lazy sizes, Keras's recurrent cells\n"
+              if set(functions) <= set(_LAYER_FORMS) | {"_ACTIVATIONS"} else
+              "\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
               "needs no Keras/TensorFlow\n")
     block += "\n\n\n".join(defs) + "\n\n\n"
     lines = text.splitlines(keepends=True)

@@ -28,12 +28,15 @@ class GatedModel(pl.LightningModule):
     def __init__(self) -> None:
         super().__init__()
         self.example_input_array = torch.zeros(1, 6)
-        self.gated = Gated(4)
-        self.dense = nn.LazyLinear(2)
+        self.dense = nn.Linear(6, 4)
+        self.gated = Gated(2)
+        # Keras initializers (torch's defaults differ)
+        nn.init.xavier_uniform_(self.dense.weight)
+        nn.init.zeros_(self.dense.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.gated(x)
         x = self.dense(x)
+        x = self.gated(x)
         return x
 
 

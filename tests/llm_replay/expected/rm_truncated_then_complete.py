@@ -13,19 +13,21 @@ class RunningMax(nn.Module):
 
 
 class RunningMaxModel(pl.LightningModule):
-    """Converted by k2l-agent from the Keras Functional model (line 20)."""
+    """Converted by k2l-agent from the Keras Functional model (line 19)."""
 
     def __init__(self, units: int = 16) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.example_input_array = torch.zeros(1, 10, 4)
+        self.dense = nn.Linear(4, units)
         self.running_max = RunningMax()
-        self.dense = nn.LazyLinear(units)
+        # Keras initializers (torch's defaults differ)
+        nn.init.xavier_uniform_(self.dense.weight)
+        nn.init.zeros_(self.dense.bias)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = self.running_max(inputs)
-        x = torch.flatten(x, 1)
-        outputs = F.relu(self.dense(x))
+        x = F.relu(self.dense(inputs))
+        outputs = self.running_max(x)
         return outputs
 
 

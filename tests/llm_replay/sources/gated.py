@@ -16,4 +16,4 @@ class Gated(keras.layers.Layer):
         return tf.math.cumulative_logsumexp(tf.matmul(inputs, self.gate), axis=-1)
 
 
-model = keras.Sequential([keras.Input(shape=(6,)), Gated(4), keras.layers.Dense(2)])
+model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4), Gated(2)])

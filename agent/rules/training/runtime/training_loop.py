@@ -22,10 +22,12 @@ def trainable_weights(module: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 
 def tape_gradient(target: Any, sources: Any, output_gradients: Any = None,
-                  unconnected_gradients: Any = None) -> Any:
-    """``tape.gradient``: d(sum target)/d(source) for each source, the nesting kept."""
+                  unconnected_gradients: Any = None, create_graph: bool = False) -> Any:
+    """``tape.gradient``: d(sum target)/d(source) for each source, the nesting kept;
+    ``create_graph`` when an outer tape records the gradient itself (a gradient penalty)."""
     if isinstance(sources, dict):
-        grads = tape_gradient(target, list(sources.values()), output_gradients)
+        grads = tape_gradient(target, list(sources.values()), output_gradients,
+                              create_graph=create_graph)
         return dict(zip(sources, grads, strict=True))
     single = isinstance(sources, torch.Tensor)
     flat = [sources] if single else list(sources)
@@ -33,8 +35,8 @@ def tape_gradient(target: Any, sources: Any, output_gradients: Any = None,
     total = sum((t * output_gradients).sum() if output_gradients is not None else t.sum()
                 for t in targets)
     wanted = [s for s in flat if s.requires_grad]
-    found = iter(torch.autograd.grad(total, wanted, retain_graph=True, allow_unused=True)
-                 if wanted else [])
+    found = iter(torch.autograd.grad(total, wanted, retain_graph=True, allow_unused=True,
+                                     create_graph=create_graph) if wanted else [])
     grads = [next(found) if s.requires_grad else None for s in flat]
     return grads[0] if single else grads
 
@@ -60,6 +62,13 @@ class KerasOptimizer:
         out = cls(type(optimizer))
         out.optimizer = optimizer
         return out
+
+    def build(self, params: Iterable[torch.Tensor]) -> torch.optim.Optimizer:
+        """The torch optimizer over ``params`` (a LightningModule's configure_optimizers
+        returns it, so Lightning owns its state); later apply_gradients step it."""
+        if self.optimizer is None:
+            self.optimizer = self.optimizer_class(list(params), **self.kwargs)
+        return self.optimizer
 
     @property
     def learning_rate(self) -> float:
@@ -148,6 +157,22 @@ class KerasMetric:
     def __call__(self, *args: Any, sample_weight: Any = None) -> torch.Tensor:
         self.update_state(*args, sample_weight=sample_weight)
         return self.result()
+
+
+class KerasCompiledMetrics:
+    """``self.compiled_metrics`` of a model whose own ``compile`` passed ``metrics=`` on:
+    the metric objects, updated together."""
+
+    def __init__(self, metrics: Iterable[Any] | None) -> None:
+        self.metrics = list(metrics or [])
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        for metric in self.metrics:
+            metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def reset_state(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
 
 
 class KerasHistory(pl.Callback):

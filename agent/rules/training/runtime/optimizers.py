@@ -1,0 +1,55 @@
+"""Keras optimizers whose update torch's built-in ones cannot express, copied into converted
+scripts that use them.
+
+Keras's RMSprop divides by ``sqrt(v + epsilon)``; torch's by ``sqrt(v) + eps``. With small
+gradients (``v`` near ``epsilon``) the two steps differ by orders of magnitude, so the
+converter writes ``KerasRMSprop`` (torch's keyword names, Keras's update) instead.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+
+class KerasRMSprop(torch.optim.Optimizer):
+    """RMSprop as Keras 3 computes it: ``v = alpha v + (1 - alpha) g^2`` (minus the squared
+    gradient mean when centered), step ``lr g / sqrt(v + eps)``, plain momentum on the step."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 0.001, alpha: float = 0.9,
+                 momentum: float = 0.0, eps: float = 1e-7, centered: bool = False) -> None:
+        defaults = {"lr": lr, "alpha": alpha, "momentum": momentum, "eps": eps,
+                    "centered": centered}
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                state = self.state[p]
+                if not state:
+                    state["square_avg"] = torch.zeros_like(p)
+                    state["grad_avg"] = torch.zeros_like(p)
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                square_avg = state["square_avg"]
+                square_avg.mul_(group["alpha"]).addcmul_(grad, grad, value=1 - group["alpha"])
+                denominator = square_avg + group["eps"]
+                if group["centered"]:
+                    grad_avg = state["grad_avg"]
+                    grad_avg.mul_(group["alpha"]).add_(grad, alpha=1 - group["alpha"])
+                    denominator = denominator - grad_avg * grad_avg
+                increment = group["lr"] * grad / denominator.sqrt()
+                if group["momentum"] > 0:
+                    buffer = state["momentum_buffer"]
+                    buffer.mul_(group["momentum"]).add_(increment)
+                    p.sub_(buffer)
+                else:
+                    p.sub_(increment)
+        return loss

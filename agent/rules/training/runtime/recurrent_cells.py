@@ -1,0 +1,57 @@
+"""Recurrent layers torch's fused kernels cannot express, copied into converted scripts.
+
+``nn.LSTM`` is tanh/sigmoid only; Keras's ``LSTM(activation="relu")`` is common in
+forecasting code. ``ActivatedLSTM`` is an ``nn.LSTM`` (same parameters, same names, so weight
+porting and checkpoints treat it as one) whose forward runs Keras's cell step by step with the
+activations it was given. Gate order i, f, c, o is Keras's and torch's alike.
+"""
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "elu": F.elu,
+    "selu": F.selu, "softsign": F.softsign, "softplus": F.softplus, "swish": F.silu,
+    "silu": F.silu, "gelu": F.gelu, "linear": lambda t: t,
+    "hard_sigmoid": F.hardsigmoid,  # Keras 3: relu6(x + 3) / 6, torch's own
+}
+
+
+class ActivatedLSTM(nn.LSTM):
+    """One-layer, one-direction, batch-first ``nn.LSTM`` with Keras's activations."""
+
+    weight_ih_l0: torch.Tensor
+    weight_hh_l0: torch.Tensor
+    bias_ih_l0: torch.Tensor
+    bias_hh_l0: torch.Tensor
+
+    def __init__(self, input_size: int, hidden_size: int, *, activation: str = "tanh",
+                 recurrent_activation: str = "sigmoid", bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias=bias, batch_first=True)
+        self.activation = _ACTIVATIONS[activation]
+        self.recurrent_activation = _ACTIVATIONS[recurrent_activation]
+
+    def forward(self, input: torch.Tensor,  # type: ignore[override]  # noqa: A002
+                hx: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """nn.LSTM's inputs and outputs: (batch, time, features), states (1, batch, units)."""
+        batch = input.size(0)
+        if hx is None:
+            h = input.new_zeros(batch, self.hidden_size)
+            c = input.new_zeros(batch, self.hidden_size)
+        else:
+            h, c = hx[0][0], hx[1][0]
+        x = F.linear(input, self.weight_ih_l0, self.bias_ih_l0 if self.bias else None)
+        outputs = []
+        for t in range(input.size(1)):
+            gates = x[:, t] + F.linear(h, self.weight_hh_l0,
+                                       self.bias_hh_l0 if self.bias else None)
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = self.recurrent_activation(f) * c \
+                + self.recurrent_activation(i) * self.activation(g)
+            h = self.recurrent_activation(o) * self.activation(c)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), (h.unsqueeze(0), c.unsqueeze(0))

@@ -28,6 +28,7 @@ TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
     ("DataLoader", "from torch.utils.data import DataLoader"),
     ("Dataset", "from torch.utils.data import Dataset"),
     ("TensorDataset", "from torch.utils.data import TensorDataset"),
+    ("Any", "from typing import Any"),
 )
 
 
@@ -62,12 +63,14 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
     except SyntaxError:
         return code, []
     used: set[str] = set()
+    first_use: dict[str, int] = {}  # name -> first line that reads it
     imports: list[ast.Import | ast.ImportFrom] = []
     refs: list[ast.expr] = []  # outermost Attribute chains and bare Names
     inner: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             used.add(node.id)
+            first_use[node.id] = min(first_use.get(node.id, node.lineno), node.lineno)
             if id(node) not in inner:
                 refs.append(node)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -106,7 +109,9 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
         delta = (end - start) - (1 if replacement else 0)
         for ln in range(end + 1, len(shift)):
             shift[ln] += delta
-    have = {_local(a, isinstance(n, ast.ImportFrom)) for n in kept for a in n.names}
+    # an import below the first use (e.g. in a runtime block copied further down) binds too late
+    have = {_local(a, isinstance(n, ast.ImportFrom)) for n in kept for a in n.names
+            if n.lineno < first_use.get(_local(a, isinstance(n, ast.ImportFrom)), n.lineno + 1)}
     needed = [stmt for name, stmt in TORCH_IMPORTS if name in used and name not in have]
     end_orig = _import_block_end(tree)  # in original line numbers
     at = end_orig - shift[min(end_orig + 1, len(shift) - 1)] if end_orig else 0

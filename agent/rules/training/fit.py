@@ -116,6 +116,22 @@ def _label_expr(y: cst.BaseExpression, kind: str) -> str:
     return f"{arr}.argmax(-1)"
 
 
+def _loader(node: cst.BaseExpression | None, loader_vars: dict[str, str]
+            ) -> tuple[str, str] | None:
+    """(code, kind) of a data argument that is a loader variable, or a tf.data method chain on
+    a pipeline variable (``train_ds.prefetch(AUTOTUNE)``, itself a pipeline)."""
+    if isinstance(node, cst.Name):
+        kind = loader_vars.get(node.value)
+        return (node.value, kind) if kind is not None else None
+    cur = node
+    while isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute):
+        cur = cur.func.value
+    if node is not None and cur is not node and isinstance(cur, cst.Name) \
+            and loader_vars.get(cur.value) == "pipeline":
+        return code_of(node), "pipeline"
+    return None
+
+
 def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
              names: Names, callbacks: str | None, loggers: str | None, checkpointing: bool,
              loader_vars: dict[str, str]) -> Emitted:
@@ -142,9 +158,9 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     if x is None:
         out.todos.append("fit() without x")
         return out
-    xname = x.value if isinstance(x, cst.Name) else None
-    if xname is not None and xname in loader_vars:
-        kind = loader_vars[xname]
+    found = _loader(x, loader_vars)
+    if found is not None:
+        xname, kind = found
         train = xname if kind == "loader" else f"DataLoader({xname}, batch_size=None" + (
             ")" if kind == "pipeline" else f", shuffle={shuffle})")
         if kind == "dataset":
@@ -202,10 +218,10 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     vd = args.get("validation_data")
     if vd is not None and code_of(vd) != "None":
         vbs = code_of(args["validation_batch_size"]) if "validation_batch_size" in args else bs
-        if isinstance(vd, cst.Name) and vd.value in loader_vars:
-            kind = loader_vars[vd.value]
-            lines.append(f"{names.val_loader} = " + (vd.value if kind == "loader" else
-                         f"DataLoader({vd.value}, batch_size=None)"))
+        val = _loader(vd, loader_vars)
+        if val is not None:
+            lines.append(f"{names.val_loader} = " + (val[0] if val[1] == "loader" else
+                         f"DataLoader({val[0]}, batch_size=None)"))
             out.foreign = True
         elif isinstance(vd, (cst.Tuple, cst.List)) and len(vd.elements) >= 2:
             vx, vy = vd.elements[0].value, vd.elements[1].value
@@ -300,9 +316,9 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
         out.todos.append("evaluate() without x")
         return out
     lines: list[str] = []
-    if isinstance(x, cst.Name) and x.value in loader_vars:
-        kind = loader_vars[x.value]
-        loader = x.value if kind == "loader" else f"DataLoader({x.value}, batch_size=None)"
+    found = _loader(x, loader_vars)
+    if found is not None:
+        loader = found[0] if found[1] == "loader" else f"DataLoader({found[0]}, batch_size=None)"
         out.foreign = True
     else:
         tensors = array_tensors(ir, cfg, x, args.get("y"), out)

@@ -34,6 +34,7 @@ from agent.rules.training.methods import (
     per_sample_loss,
     splice_all,
 )
+from agent.rules.training.utilities import GENERATOR, PIPELINE_LOADERS
 from agent.rules.values import code_of
 
 
@@ -376,18 +377,35 @@ class _Training:
             scope.loaders[name] = "loader"
         elif self._is_pipeline(value, scope):
             scope.loaders[name] = "pipeline"
+        elif self._is_generator_flow(value, scope):
+            scope.loaders[name] = "dataset"
         if isinstance(value, cst.List):
             kinds = [self._element_kind(e.value, scope) for e in value.elements]
             if any(k in ("callback", "logger", "plateau") for k in kinds):
                 scope.cb_kind[name] = "list"
                 scope.list_loggers[name] = "logger" in kinds
 
+    def _is_generator_flow(self, value: cst.BaseExpression, scope: Scope) -> bool:
+        """``gen.flow(...)`` / ``gen.flow_from_directory(...)`` on an ImageDataGenerator:
+        a dataset whose items are whole batches (utilities.py inlines the generator)."""
+        if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
+                and value.func.attr.value in ("flow", "flow_from_directory")):
+            return False
+        base = value.func.value
+        if isinstance(base, cst.Name):
+            made = scope.assigns.get(base.value)
+            base = made if made is not None else base
+        return isinstance(base, cst.Call) and self.imports.resolve(base.func) in GENERATOR
+
     def _is_pipeline(self, value: cst.BaseExpression, scope: Scope) -> bool:
         """A tf.data expression (utilities.py turns it into a DataPipeline): a chain on
         ``tf.data.Dataset.*`` or on a name that already holds one."""
         cur = value
+        if isinstance(cur, cst.Call) and self.imports.resolve(cur.func) in PIPELINE_LOADERS:
+            return True
         while isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute):
-            if (self.imports.resolve(cur.func) or "").startswith("tensorflow.data."):
+            qual = self.imports.resolve(cur.func) or ""
+            if qual.startswith("tensorflow.data.") or qual in PIPELINE_LOADERS:
                 return True
             cur = cur.func.value
         return isinstance(cur, cst.Name) and cur is not value and \

@@ -33,3 +33,17 @@ def test_a_top_import_is_not_duplicated() -> None:
     code = "import torch\n\nx = torch.zeros(1)\n"
     out, _ = finalize(code)
     assert out.count("import torch") == 1
+
+
+def test_an_import_kept_in_part_does_not_break_the_import_fix() -> None:
+    """``from keras.layers import Dense, Input`` where only ``Dense`` is still read after
+    conversion: the import is rewritten to the names left (no internal error)."""
+    from agent.rules.convert import convert_source
+
+    src = ("from keras.layers import Dense, Input\nfrom keras.models import Model\n\n"
+           "inputs = Input(shape=(4,))\nmodel = Model(inputs, Dense(2)(inputs))\n"
+           "extra = Dense(3)\n")
+    result = convert_source(src, "m.py")
+    assert not result.error, result.error
+    assert "from keras.layers import Dense\n" in result.source
+    assert "(pl.LightningModule)" in result.source

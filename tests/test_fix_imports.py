@@ -35,15 +35,12 @@ def test_a_top_import_is_not_duplicated() -> None:
     assert out.count("import torch") == 1
 
 
-def test_an_import_kept_in_part_does_not_break_the_import_fix() -> None:
-    """``from keras.layers import Dense, Input`` where only ``Dense`` is still read after
-    conversion: the import is rewritten to the names left (no internal error)."""
-    from agent.rules.convert import convert_source
-
-    src = ("from keras.layers import Dense, Input\nfrom keras.models import Model\n\n"
-           "inputs = Input(shape=(4,))\nmodel = Model(inputs, Dense(2)(inputs))\n"
-           "extra = Dense(3)\n")
-    result = convert_source(src, "m.py")
-    assert not result.error, result.error
-    assert "from keras.layers import Dense\n" in result.source
-    assert "(pl.LightningModule)" in result.source
+def test_a_framework_import_cut_down_to_its_used_names_keeps_working() -> None:
+    """``from keras.layers import Dense, Conv2D`` with only Conv2D left: the rewritten import
+    is read like the others (it once had no line number and the pass crashed)."""
+    code = ("from keras.layers import Conv2D, Dense\n\nlayer = Conv2D(4, 3)\n"
+            "x = torch.zeros(1)\n")
+    out, deps = finalize(code)
+    assert "from keras.layers import Conv2D\n" in out
+    assert _import_line(out, "import torch") < _first_use(out, "torch")
+    assert [d.name for d in deps] == ["keras.layers.Conv2D"]

@@ -119,6 +119,7 @@ class BlockExtractor:
         self.pending_calls: list[tuple[Call, int]] = []
         self.errors: list[tuple[int, str, str]] = []
         self.eager = 0  # layer calls on values no graph produced (see NotGraph)
+        self.eager_at: dict[str, int] = {}  # name -> line of such a call that bound it
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
         self.sized: set[str] = set()  # those of them that gave an Input its shape
@@ -295,6 +296,10 @@ class BlockExtractor:
             except NotGraph:
                 self.eager += 1
                 self._poison(stmt)
+                collector = _Targets()
+                stmt.visit(collector)
+                for name in collector.names - set(self.tensors):
+                    self.eager_at[name] = self.cur_line
             except Unsupported as exc:
                 if not isinstance(exc, KnockOn):  # the first failure is the one reported
                     self.errors.append((self.cur_line, "model", str(exc)))
@@ -793,6 +798,10 @@ class BlockExtractor:
                 continue  # a module constant: the generated class sees it too
             if known is not UNKNOWN and isinstance(known, (bool, int, float, str, tuple)):
                 mapping[name] = repr(known if type(known) is not LocalInt else int(known))
+            elif name in self.poisoned or name in self.eager_at:
+                line = self.poisoned.get(name) or self.eager_at[name]
+                raise Unsupported(f"{name} comes from line {line}, which the rules do not "
+                                  "follow: it cannot be read in forward")
             elif name in local:
                 mapping[name] = f"self.hparams.{name}"
                 free.add(name)
@@ -1104,6 +1113,9 @@ class BlockExtractor:
                 self.poisoned.get(node.value):
             raise KnockOn(f"{node.value} comes from line {self.failed_at[node.value]}, "
                           "which the rules could not convert (reported there)")
+        if isinstance(node, cst.Name) and node.value in self.eager_at:
+            raise Unsupported(f"{node.value} comes from line {self.eager_at[node.value]}, a "
+                              "layer called on values no Keras graph produced")
         if isinstance(node, cst.Name) and node.value in self.poisoned:
             raise Unsupported(f"{node.value} is rebound at line {self.poisoned[node.value]} by "
                               "code the rules do not follow (a loop, branch or helper "

@@ -33,3 +33,14 @@ def test_a_top_import_is_not_duplicated() -> None:
     code = "import torch\n\nx = torch.zeros(1)\n"
     out, _ = finalize(code)
     assert out.count("import torch") == 1
+
+
+def test_a_framework_import_cut_down_to_its_used_names_keeps_working() -> None:
+    """``from keras.layers import Dense, Conv2D`` with only Conv2D left: the rewritten import
+    is read like the others (it once had no line number and the pass crashed)."""
+    code = ("from keras.layers import Conv2D, Dense\n\nlayer = Conv2D(4, 3)\n"
+            "x = torch.zeros(1)\n")
+    out, deps = finalize(code)
+    assert "from keras.layers import Conv2D\n" in out
+    assert _import_line(out, "import torch") < _first_use(out, "torch")
+    assert [d.name for d in deps] == ["keras.layers.Conv2D"]

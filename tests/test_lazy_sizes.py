@@ -363,3 +363,71 @@ def test_reshape_target_from_names_is_kept_where_the_names_live() -> None:
 @pytest.mark.parametrize("builder", ["model", "patch_model"])
 def test_reshape_target_from_names_is_numerically_keras(builder: str) -> None:
     equivalent(RESHAPES, builder)
+
+
+# ------------------------------------------------ merges and ranks inside a subclass
+
+UPSCALE = KERAS + """
+class Upscale(layers.Layer):
+    def __init__(self, filters, kernel_size=(3, 3), padding="same", strides=1):
+        super().__init__()
+        self.up = layers.UpSampling2D((2, 2))
+        self.conc = layers.Concatenate()
+        self.conv = layers.Conv2D(filters, kernel_size, strides, padding)
+        self.bn = layers.BatchNormalization()
+        self.act = layers.LeakyReLU(0.2)
+
+    def call(self, x, skip):
+        x = self.up(x)
+        merged = self.conc([x, skip])
+        return self.act(self.bn(self.conv(merged)))
+
+
+low = keras.Input(shape=(4, 4, 3))
+high = keras.Input(shape=(8, 8, 2))
+model = keras.Model([low, high], Upscale(5)(low, high))
+"""
+
+
+def test_merge_of_a_list_in_a_subclass_leaves_the_rank_to_the_next_layer() -> None:
+    result = convert(UPSCALE)
+    # the class converts; the functional model calling it with two tensors is reported, not
+    # converted with one of them dropped
+    assert [u.reason for u in result.unmapped] == [
+        "Upscale called with 2 tensors: not converted (one would be dropped)"]
+    code = result.source
+    assert "class Upscale(nn.Module):" in code
+    assert "torch.cat([x, skip], dim=-1)" in code
+    assert "nn.LazyConv2d(filters, kernel_size=kernel_size, stride=strides, padding=padding)" \
+        in " ".join(code.split())
+
+
+def test_merge_of_a_list_in_a_subclass_is_numerically_keras() -> None:
+    src = textwrap.dedent(UPSCALE)
+    result = convert_source(src, "model.py")
+    keras.backend.clear_session()
+    install()
+    keras_model = exec_source(src, "k2l_original")["model"]
+    randomize(keras_model)
+    # the converted layer itself, called with both tensors, Keras's weights set by hand
+    classes = result.source.split("\nlow = ")[0]  # the model around it stays Keras
+    module = exec_source(classes, "k2l_converted")["Upscale"](5)
+    rng = np.random.default_rng(2)
+    low = rng.normal(size=(2, 4, 4, 3)).astype("float32")
+    high = rng.normal(size=(2, 8, 8, 2)).astype("float32")
+    module(torch.as_tensor(low), torch.as_tensor(high))  # Lazy sizes from one batch
+    layer = keras_model.layers[-1]
+    kernel, bias, gamma, beta, mean, var = (keras.ops.convert_to_numpy(w)
+                                            for w in layer.weights)
+    with torch.no_grad():
+        module.conv.weight.copy_(torch.as_tensor(kernel.transpose(3, 2, 0, 1)))
+        module.conv.bias.copy_(torch.as_tensor(bias))
+        module.bn.weight.copy_(torch.as_tensor(gamma))
+        module.bn.bias.copy_(torch.as_tensor(beta))
+        module.bn.running_mean.copy_(torch.as_tensor(mean))
+        module.bn.running_var.copy_(torch.as_tensor(var))
+    module.eval()
+    ref = keras.ops.convert_to_numpy(keras_model([low, high], training=False))
+    with torch.no_grad():
+        got = module(torch.as_tensor(low), torch.as_tensor(high)).numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-4)

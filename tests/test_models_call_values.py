@@ -39,7 +39,8 @@ model = build_model(num_layers=3, width=5, depth=14)
 """
     code = check(src, "model")
     assert code.count("nn.Linear(") == 5
-    assert "def __init__(self, num_layers: int, width: int, depth: int)" in code
+    # every call's value is also the default: the class builds without arguments
+    assert "def __init__(self, num_layers: int = 3, width: int = 5, depth: int = 14)" in code
     assert 'assert depth == 14, "k2l: layers were unrolled for depth=14"' in code
     result = convert_source(textwrap.dedent(src))
     assert any("range(blocks) unrolled for depth=14 (the value every call passes)"
@@ -88,3 +89,32 @@ def build_model(depth):
     result = convert_source(src)
     assert "for _ in range(depth):" in result.source
     assert any("rebound at line" in u.reason for u in result.unmapped), result.unmapped
+
+
+def test_input_shape_and_sizes_every_call_passes_become_defaults() -> None:
+    """``build_model((12, 10, 1), NUM_CLASSES)``: the Input gets its shape from the call, the
+    class asserts it, and every call-site value is the parameter's default, so the class
+    builds without arguments and has an example_input_array (Keras computes the numbers)."""
+    code = check(KERAS + """
+NUM_CLASSES = 7
+
+
+def build_model(input_shape, num_classes, hidden=16):
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = layers.Flatten()(x)
+    x = layers.Dense(hidden, activation="relu")(x)
+    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
+
+
+model = build_model((12, 10, 1), NUM_CLASSES)
+""", "model")
+    assert "Lazy" not in code
+    assert ("def __init__(self, input_shape=(12, 10, 1), num_classes: int = 7, "
+            "hidden: int = 16)") in code
+    assert 'assert input_shape == (12, 10, 1), "k2l: layers were sized for' in code
+    ns = exec_source(code, "k2l_converted_defaults")
+    module = ns["KerasModel"]().eval()
+    assert tuple(module(module.example_input_array).shape) == (1, 7)
+    with pytest.raises(AssertionError):
+        ns["build_model"]((8, 8, 1), 7)

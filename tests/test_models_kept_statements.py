@@ -117,3 +117,21 @@ broken = keras.Model(images, features)
     result = convert_source(src)
     assert [u.line for u in result.unmapped] == [_line(src, "broken = keras.Model")], \
         result.unmapped
+
+
+def test_a_value_from_an_untraced_layer_call_is_never_read_as_a_parameter() -> None:
+    """``pos`` comes from a layer applied to a constant (no graph the rules follow): the
+    expression that reads it must fail, not turn ``pos`` into a constructor argument."""
+    src = textwrap.dedent(K3 + """
+def build_model():
+    inputs = keras.Input(shape=(8,), dtype="int32")
+    positions = keras.ops.arange(0, 8)
+    pos = layers.Embedding(8, 4)(positions)
+    x = layers.Embedding(20, 4)(inputs) + pos
+    return keras.Model(inputs, x)
+""")
+    result = convert_source(src)
+    assert "hparams.pos" not in result.source and "(pl.LightningModule)" not in result.source
+    assert [u.line for u in result.unmapped] == [_line(src, "x = layers.Embedding(20")], \
+        result.unmapped
+    assert "pos comes from line" in result.unmapped[0].reason

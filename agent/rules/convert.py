@@ -238,6 +238,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         inlined = inline_utilities(code, imports)
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
+        out.unmapped += [Unmapped(path, line, keras, why) for line, keras, why in inlined.kept]
         code = _script_calls(code, source, imports, out)
     if code != source:
         code = wrap_new_lines(code, source)

@@ -101,7 +101,7 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
             replacement = f"{indent}pass\n" if only else ""
         else:
             replacement = f"{indent}{ast.unparse(new)}\n"
-            kept.append(new)  # type: ignore[arg-type]
+            kept.append(ast.copy_location(new, node))  # type: ignore[arg-type]
         edits.append((start, end, replacement))
     shift = [0] * (len(lines) + 2)  # original line number -> lines removed above it
     for start, end, replacement in sorted(edits, reverse=True):

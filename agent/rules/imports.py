@@ -78,6 +78,7 @@ class ImportTable:
     names: dict[str, str] = field(default_factory=dict)
     # (line-independent) list of import statements that touch keras/tensorflow
     keras_modules: set[str] = field(default_factory=set)
+    aliases: set[str] = field(default_factory=set)  # `RNN = layers.LSTM` at module level
     # the script's keras.Model subclasses without __init__/call, built functionally
     # (``CustomModel(inputs, outputs)``): they resolve as ``keras.Model``
     subclasses: set[str] = field(default_factory=set)
@@ -159,5 +160,32 @@ def collect_imports(module: cst.Module) -> ImportTable:
             for small in stmt.body:
                 if isinstance(small, (cst.Import, cst.ImportFrom)):
                     table.add_import(small)
+    _layer_aliases(module, table)
     return table
+
+
+def _layer_aliases(module: cst.Module, table: ImportTable) -> None:
+    """``RNN = layers.LSTM`` at module level, assigned once: ``RNN(...)`` is that layer."""
+    found: dict[str, str | None] = {}
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if not isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+                continue
+            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) \
+                else [small.target]
+            for target in targets:
+                if isinstance(target, cst.Name):
+                    value = small.value if isinstance(small, cst.Assign) and len(targets) == 1 \
+                        else None
+                    q = table.resolve(value) if value is not None else None
+                    layer = q is not None and q.startswith("keras.layers.") and \
+                        q.count(".") == 2 and q.rsplit(".", 1)[1][:1].isupper()
+                    name = target.value
+                    found[name] = q if layer and name not in found else None
+    for name, q in found.items():
+        if q is not None and name not in table.names:
+            table.names[name] = q
+            table.aliases.add(name)
 

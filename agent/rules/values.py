@@ -8,6 +8,7 @@ can fold constants and still print readable expressions (``hidden * 2``) otherwi
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,13 +151,45 @@ _BINOPS: dict[str, Any] = {
 }
 
 
+def _top_level_lines(body: Sequence[cst.BaseStatement]) -> Iterator[cst.SimpleStatementLine]:
+    """Top-level simple statements, and those of the channels-last branch of an
+    ``if K.image_data_format() == "channels_first": ... else: ...`` (Keras's default, the
+    branch the converted code keeps): ``input_shape = (rows, cols, 1)`` is known there."""
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield stmt
+        elif isinstance(stmt, cst.If):
+            branch = _channels_last_branch(stmt)
+            yield from (s for s in branch if isinstance(s, cst.SimpleStatementLine))
+
+
+def _channels_last_branch(node: cst.If) -> Sequence[cst.BaseStatement]:
+    test = node.test
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1
+            and isinstance(test.left, cst.Call) and not test.left.args):
+        return ()
+    func = test.left.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else (
+        func.value if isinstance(func, cst.Name) else "")
+    cmp = test.comparisons[0]
+    other = cmp.comparator.evaluated_value if isinstance(cmp.comparator,
+                                                         cst.SimpleString) else None
+    if name != "image_data_format" or other not in ("channels_first", "channels_last") \
+            or not isinstance(cmp.operator, (cst.Equal, cst.NotEqual)):
+        return ()
+    body_is_last = (other == "channels_last") == isinstance(cmp.operator, cst.Equal)
+    if body_is_last:
+        block: cst.BaseSuite | None = node.body
+    else:
+        block = node.orelse.body if isinstance(node.orelse, cst.Else) else None
+    return block.body if isinstance(block, cst.IndentedBlock) else ()
+
+
 def module_constants(module: cst.Module) -> dict[str, Any]:
     """Top-level ``NAME = <literal>`` bindings (assigned once), usable for shape inference."""
     env: dict[str, Any] = {}
     seen: dict[str, int] = {}
-    for stmt in module.body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
+    for stmt in _top_level_lines(module.body):
         for small in stmt.body:
             if isinstance(small, cst.Assign) and len(small.targets) == 1:
                 target = small.targets[0].target

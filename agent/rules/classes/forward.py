@@ -19,6 +19,7 @@ import libcst as cst
 from agent.rules import activations
 from agent.rules.classes.layers import SubLayer, build, fake_shape
 from agent.rules.imports import ImportTable
+from agent.rules.models import lazy
 from agent.rules.models.inline import substitute
 from agent.rules.models.shapes import Shape
 from agent.rules.ops.rewrite import rewrite_expression
@@ -117,10 +118,14 @@ class ForwardConverter:
                 raise Unsupported(f"self.{attr}({a.keyword.value}=...) has no torch mapping")
         if len(pos) != 1 or pos[0].star:
             raise Unsupported(f"self.{attr}(...) with {len(pos)} positional arguments")
-        x = self.expr(pos[0].value)
-        if isinstance(pos[0].value, cst.Name) and self.first_layer_of_input is None:
+        arg = pos[0].value
+        items = [self.expr(e.value) for e in arg.elements] if isinstance(
+            arg, (cst.List, cst.Tuple)) and arg.elements else None  # merge([a, b])
+        x = items[0] if items else self.expr(arg)
+        if isinstance(arg, cst.Name) and self.first_layer_of_input is None:
             self.first_layer_of_input = layer.keras_name
-        shape = x.shape if x.tensor else None
+        # several inputs: the build sees one shape, so the output's sizes stay unknown
+        shape = x.shape if x.tensor and not (items and len(items) > 1) else None
         built = build(layer, shape, x.layout)
         if x.tensor and x.shape is None and built.layout == "cf":
             x = replace(x, shape=fake_shape(layer))  # the layer fixes the rank: permute works
@@ -133,6 +138,10 @@ class ForwardConverter:
         x = self.layout_as(x, want)
         modules = layer.built.modules if layer.built is not None else built.modules
         subs = {"{m}": f"self.{attr}", "{x}": x.code, "{x0}": x.code, "{xs}": f"[{x.code}]"}
+        if items:
+            codes = [self.layout_as(v, want).code for v in items]
+            subs |= {"{x}": codes[0], "{xs}": f"[{', '.join(codes)}]",
+                     **{f"{{x{k}}}": c for k, c in enumerate(codes)}}
         for suffix, _ in modules:
             if suffix:
                 subs["{m_" + suffix + "}"] = f"self.{attr}_{suffix}"
@@ -146,6 +155,9 @@ class ForwardConverter:
                                  else -1)
         if "{" in code:
             raise Unsupported(f"{layer.keras_name}: forward template {built.forward!r}")
+        if shape is None and (lazy.keeps_shape(layer.keras_name)
+                              or not lazy.rank_implied(layer.keras_name)):
+            out = None  # built against a guessed rank: the output's rank is still unknown
         return TVal(code, out if out else None, out_layout, True)
 
     def op_call(self, call: cst.Call) -> TVal:

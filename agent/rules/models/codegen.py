@@ -81,11 +81,14 @@ class _Emitter:
             sub = layer.submodel
             ctor = layer.custom_ctor or (f"{sub.class_name}()" if sub is not None else "")
             out = sub.outputs[0].shape if sub is not None and sub.outputs else None
-            # several inputs: a custom layer gets them as Keras passed them (one list, or
-            # positional), a converted sub-model as forward's positional parameters
-            n = len(call.inputs)
-            args = "{x}" if n <= 1 else "{xs}" if call.listed and sub is None else ", ".join(
-                f"{{x{k}}}" for k in range(n))
+            # several inputs: a custom layer called on one list gets the list, as Keras
+            # passes it; a converted sub-model takes them as forward's positional parameters
+            listed = sub is None and len(call.inputs) > 1 and call.listed
+            if sub is None and len(call.inputs) > 1 and not listed:
+                self._fail(layer, f"{layer.keras_name} called with {len(call.inputs)} tensors: "
+                           "not converted (one would be dropped)")
+                return None
+            args = "{xs}" if listed else "{xargs}"
             return Built(out=out if out is not None else (), forward=f"{{m}}({args})",
                          modules=(("", ctor),), layout="keras")
         if layer.lambda_expr is not None:
@@ -256,6 +259,7 @@ class _Emitter:
         subs["x"] = names[0] if names else ""
         subs["xs"] = "[" + ", ".join(names) + "]"
         subs["xin"] = names[0] if len(names) == 1 else subs["xs"]
+        subs["xargs"] = ", ".join(names)  # a submodel takes its inputs as arguments
         for i, n in enumerate(names):
             subs[f"x{i}"] = n
         outs = call.outputs

@@ -119,8 +119,10 @@ class BlockExtractor:
         self.pending_calls: list[tuple[Call, int]] = []
         self.errors: list[tuple[int, str, str]] = []
         self.eager = 0  # layer calls on values no graph produced (see NotGraph)
+        self.eager_at: dict[str, int] = {}  # name -> line of such a call that bound it
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
+        self.sized: set[str] = set()  # those of them that gave an Input its shape
         # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
         self.maybe: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.tracked: set[str] = set()  # block constants followed statement by statement
@@ -267,6 +269,12 @@ class BlockExtractor:
         self._note_free_names(node)
         if v.known and isinstance(v.value, (tuple, list)):
             return tuple(v.value)
+        if isinstance(node, cst.Name) and node.value in self.fn_params:
+            called = self.call_values.get(node.value, UNKNOWN)
+            if isinstance(called, (tuple, list)):  # Input(shape=input_shape): every call's
+                self._note_assumed({node.value: tuple(called)}, "input shape")
+                self.sized.add(node.value)
+                return tuple(called)
         if isinstance(node, (cst.Tuple, cst.List)):
             out: list[Any] = []
             for el in node.elements:
@@ -288,6 +296,10 @@ class BlockExtractor:
             except NotGraph:
                 self.eager += 1
                 self._poison(stmt)
+                collector = _Targets()
+                stmt.visit(collector)
+                for name in collector.names - set(self.tensors):
+                    self.eager_at[name] = self.cur_line
             except Unsupported as exc:
                 if not isinstance(exc, KnockOn):  # the first failure is the one reported
                     self.errors.append((self.cur_line, "model", str(exc)))
@@ -786,6 +798,10 @@ class BlockExtractor:
                 continue  # a module constant: the generated class sees it too
             if known is not UNKNOWN and isinstance(known, (bool, int, float, str, tuple)):
                 mapping[name] = repr(known if type(known) is not LocalInt else int(known))
+            elif name in self.poisoned or name in self.eager_at:
+                line = self.poisoned.get(name) or self.eager_at[name]
+                raise Unsupported(f"{name} comes from line {line}, which the rules do not "
+                                  "follow: it cannot be read in forward")
             elif name in local:
                 mapping[name] = f"self.hparams.{name}"
                 free.add(name)
@@ -1100,6 +1116,9 @@ class BlockExtractor:
                 self.poisoned.get(node.value):
             raise KnockOn(f"{node.value} comes from line {self.failed_at[node.value]}, "
                           "which the rules could not convert (reported there)")
+        if isinstance(node, cst.Name) and node.value in self.eager_at:
+            raise Unsupported(f"{node.value} comes from line {self.eager_at[node.value]}, a "
+                              "layer called on values no Keras graph produced")
         if isinstance(node, cst.Name) and node.value in self.poisoned:
             raise Unsupported(f"{node.value} is rebound at line {self.poisoned[node.value]} by "
                               "code the rules do not follow (a loop, branch or helper "
@@ -1163,7 +1182,8 @@ class BlockExtractor:
         """Free names used in layer arguments that only exist inside the function."""
         ir.graph_names = set(self.tensors) | set(self.layer_vars) | set(self.poisoned)
         free: set[str] = set(self.assumed)
-        ir.notes += [f"assert {n} == {v!r}, \"k2l: layers were unrolled for {n}={v!r}\""
+        ir.notes += [f"assert {n} == {v!r}, \"k2l: layers were "
+                     f"{'sized' if n in self.sized else 'unrolled'} for {n}={v!r}\""
                      for n, v in sorted(self.assumed.items())]
         for layer in ir.layers:
             free |= layer.free
@@ -1179,9 +1199,9 @@ class BlockExtractor:
         for name, default in self.fn_params.items():  # the builder's order and defaults
             if name in free and (name in self.assumed or name not in skip):
                 called = self.call_values.get(name, UNKNOWN)
-                out.append(CtorParam(name, default, _annotation(default) if default is not None
-                                     else _annotation(repr(called))
-                                     if called is not UNKNOWN else None))
+                if default is None and called is not UNKNOWN:
+                    default = repr(called)  # what every call passes: the class builds alone
+                out.append(CtorParam(name, default, _annotation(default)))
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults

@@ -20,6 +20,8 @@ from agent.rules.models.graph import ModelIR
 from agent.rules.training.compile import CompileConfig, bind, output_names
 from agent.rules.values import code_of
 
+GENERATOR_NOTE = ("a Python generator: one generator shared by every epoch as in Keras; "
+                  "Lightning reads one batch ahead, so each epoch draws one batch more from it")
 FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
             "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
             "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq")
@@ -116,6 +118,24 @@ def _label_expr(y: cst.BaseExpression, kind: str) -> str:
     return f"{arr}.argmax(-1)"
 
 
+def _loader(node: cst.BaseExpression | None, loader_vars: dict[str, str]
+            ) -> tuple[str, str] | None:
+    """(code, kind) of a data argument that is a loader variable, or a tf.data method chain on
+    a pipeline variable (``train_ds.prefetch(AUTOTUNE)``, itself a pipeline)."""
+    if isinstance(node, cst.Name):
+        kind = loader_vars.get(node.value)
+        return (node.value, kind) if kind is not None else None
+    if isinstance(node, cst.Call) and loader_vars.get(code_of(node)) == "generator":
+        return code_of(node), "generator"  # batches(8): a generator function's call
+    cur = node
+    while isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute):
+        cur = cur.func.value
+    if node is not None and cur is not node and isinstance(cur, cst.Name) \
+            and loader_vars.get(cur.value) == "pipeline":
+        return code_of(node), "pipeline"
+    return None
+
+
 def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
              names: Names, callbacks: str | None, loggers: str | None, checkpointing: bool,
              loader_vars: dict[str, str]) -> Emitted:
@@ -125,7 +145,7 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     if not ok:
         out.todos.append("fit() arguments not readable (*args/**kwargs)")
         return out
-    known = set(FIT_ARGS) - {"validation_steps"}
+    known = set(FIT_ARGS)
     for name in args:
         if name not in known:
             out.todos.append(f"fit({name}=...) not converted")
@@ -142,11 +162,14 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     if x is None:
         out.todos.append("fit() without x")
         return out
-    xname = x.value if isinstance(x, cst.Name) else None
-    if xname is not None and xname in loader_vars:
-        kind = loader_vars[xname]
+    found = _loader(x, loader_vars)
+    if found is not None:
+        xname, kind = found
         train = xname if kind == "loader" else f"DataLoader({xname}, batch_size=None" + (
             ")" if kind == "pipeline" else f", shuffle={shuffle})")
+        if kind == "generator":
+            train = f"DataLoader(KerasBatches({xname}), batch_size=None)"
+            out.warnings.append(GENERATOR_NOTE)
         if kind == "dataset":
             out.warnings.append("a keras.utils.Sequence yields whole batches: "
                                 "DataLoader(batch_size=None)")
@@ -202,10 +225,11 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
     vd = args.get("validation_data")
     if vd is not None and code_of(vd) != "None":
         vbs = code_of(args["validation_batch_size"]) if "validation_batch_size" in args else bs
-        if isinstance(vd, cst.Name) and vd.value in loader_vars:
-            kind = loader_vars[vd.value]
-            lines.append(f"{names.val_loader} = " + (vd.value if kind == "loader" else
-                         f"DataLoader({vd.value}, batch_size=None)"))
+        val = _loader(vd, loader_vars)
+        if val is not None:
+            source = f"KerasBatches({val[0]})" if val[1] == "generator" else val[0]
+            lines.append(f"{names.val_loader} = " + (source if val[1] == "loader" else
+                         f"DataLoader({source}, batch_size=None)"))
             out.foreign = True
         elif isinstance(vd, (cst.Tuple, cst.List)) and len(vd.elements) >= 2:
             vx, vy = vd.elements[0].value, vd.elements[1].value
@@ -292,7 +316,8 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
         out.todos.append("evaluate() arguments not readable")
         return out
     for name in args:
-        if name not in ("x", "y", "batch_size", "verbose", "sample_weight", "return_dict"):
+        if name not in ("x", "y", "batch_size", "verbose", "sample_weight", "return_dict",
+                        "steps"):
             out.todos.append(f"evaluate({name}=...) not converted")
     bs = code_of(args["batch_size"]) if "batch_size" in args else "32"
     x = args.get("x")
@@ -300,9 +325,10 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
         out.todos.append("evaluate() without x")
         return out
     lines: list[str] = []
-    if isinstance(x, cst.Name) and x.value in loader_vars:
-        kind = loader_vars[x.value]
-        loader = x.value if kind == "loader" else f"DataLoader({x.value}, batch_size=None)"
+    found = _loader(x, loader_vars)
+    if found is not None:
+        source = f"KerasBatches({found[0]})" if found[1] == "generator" else found[0]
+        loader = source if found[1] == "loader" else f"DataLoader({source}, batch_size=None)"
         out.foreign = True
     else:
         tensors = array_tensors(ir, cfg, x, args.get("y"), out)
@@ -313,8 +339,13 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
             out.weighted = True
         loader = f"DataLoader(TensorDataset({', '.join(tensors)}), batch_size={bs})"
     lines.append(f"{names.test_loader} = {loader}")
+    steps = code_of(args["steps"]) if "steps" in args else "None"
+    limit = f", limit_test_batches={steps}" if steps != "None" else ""
     if not has_trainer:
-        lines.append(f"{names.trainer} = pl.Trainer(logger=False, enable_checkpointing=False)")
+        lines.append(f"{names.trainer} = pl.Trainer(logger=False, enable_checkpointing=False"
+                     f"{limit})")
+    elif limit:  # Keras's steps: that many batches of x
+        lines.append(f"{names.trainer}.limit_test_batches = {steps}")
     verbose = code_of(args["verbose"]) if "verbose" in args else '"auto"'
     vkw = ", verbose=False" if verbose == "0" else ""
     keys = result_keys(ir, cfg)

@@ -25,7 +25,20 @@ from agent.rules.training import custom_step
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
 from agent.rules.training.data import class_kind, convert_class, tf_data_chain
-from agent.rules.training.fit import Names, checkpoint_path, evaluate_code, fit_code
+from agent.rules.training.fit import (
+    EVAL_ARGS,
+    FIT_ARGS,
+    Names,
+    checkpoint_path,
+    evaluate_code,
+    fit_code,
+)
+from agent.rules.training.generators import (
+    LEGACY,
+    generator_functions,
+    generator_inputs,
+    keras3_call,
+)
 from agent.rules.training.logits import output_activation, output_activations
 from agent.rules.training.methods import (
     ClassPlan,
@@ -34,6 +47,7 @@ from agent.rules.training.methods import (
     per_sample_loss,
     splice_all,
 )
+from agent.rules.training.utilities import GENERATOR, PIPELINE_LOADERS
 from agent.rules.values import code_of
 
 
@@ -101,6 +115,7 @@ class _Training:
         self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
         self.custom = {cls: custom_step.custom_steps(module, cls) for cls in self.plans}
         self.builders = self._builders()
+        self.generators = generator_functions(module)
         self.globals = _module_names(module) | set(dir(builtins))
         self.counts = _name_counts(module)
         self.names = self._names()
@@ -378,18 +393,35 @@ class _Training:
             scope.loaders[name] = "loader"
         elif self._is_pipeline(value, scope):
             scope.loaders[name] = "pipeline"
+        elif self._is_generator_flow(value, scope):
+            scope.loaders[name] = "dataset"
         if isinstance(value, cst.List):
             kinds = [self._element_kind(e.value, scope) for e in value.elements]
             if any(k in ("callback", "logger", "plateau") for k in kinds):
                 scope.cb_kind[name] = "list"
                 scope.list_loggers[name] = "logger" in kinds
 
+    def _is_generator_flow(self, value: cst.BaseExpression, scope: Scope) -> bool:
+        """``gen.flow(...)`` / ``gen.flow_from_directory(...)`` on an ImageDataGenerator:
+        a dataset whose items are whole batches (utilities.py inlines the generator)."""
+        if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
+                and value.func.attr.value in ("flow", "flow_from_directory")):
+            return False
+        base = value.func.value
+        if isinstance(base, cst.Name):
+            made = scope.assigns.get(base.value)
+            base = made if made is not None else base
+        return isinstance(base, cst.Call) and self.imports.resolve(base.func) in GENERATOR
+
     def _is_pipeline(self, value: cst.BaseExpression, scope: Scope) -> bool:
         """A tf.data expression (utilities.py turns it into a DataPipeline): a chain on
         ``tf.data.Dataset.*`` or on a name that already holds one."""
         cur = value
+        if isinstance(cur, cst.Call) and self.imports.resolve(cur.func) in PIPELINE_LOADERS:
+            return True
         while isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute):
-            if (self.imports.resolve(cur.func) or "").startswith("tensorflow.data."):
+            qual = self.imports.resolve(cur.func) or ""
+            if qual.startswith("tensorflow.data.") or qual in PIPELINE_LOADERS:
                 return True
             cur = cur.func.value
         return isinstance(cur, cst.Name) and cur is not value and \
@@ -400,6 +432,13 @@ class _Training:
                    call: cst.Call, target: cst.BaseAssignTargetExpression | None,
                    scope: Scope) -> list[cst.BaseStatement] | None:
         plan = self.plans[cls]
+        if method in LEGACY:
+            legacy = method
+            modern = keras3_call(call, method)
+            if modern is None:
+                return None
+            call, method = modern
+            self.change(stmt, f"training.{legacy}", f"{legacy} -> {method} (Keras 3 form)")
         if method == "compile":
             return self.compile(stmt, var, plan, call, scope)
         if method == "build" and target is None:
@@ -410,8 +449,10 @@ class _Training:
         if method == "evaluate":
             unpack = len(target.elements) if isinstance(target, cst.Tuple) else 0
             tcode = code_of(target) if target is not None else None
+            loaders = {**scope.loaders, **generator_inputs(call, EVAL_ARGS, self.generators,
+                                                           scope.assigns)}
             em = evaluate_code(var, call, tcode, unpack, plan.ir, plan.compile, self.names,
-                               scope.has_trainer, scope.loaders)
+                               scope.has_trainer, loaders)
             if not em.code:
                 return self._keep(stmt, "keras.Model.evaluate", em.todos)
             if plan.compile is None:
@@ -555,8 +596,10 @@ class _Training:
                                                           cst.List)
             callbacks = f"[{history}]" if callbacks is None else (
                 f"{callbacks[:-1]}, {history}]" if listed else f"[*{callbacks}, {history}]")
+        loaders = {**scope.loaders, **generator_inputs(call, FIT_ARGS, self.generators,
+                                                       scope.assigns)}
         em = fit_code(var, call, plan.ir, plan.compile, self.names, callbacks, loggers,
-                      checkpointing, scope.loaders)
+                      checkpointing, loaders)
         em.todos = todos + em.todos
         if not em.code:
             return self._keep(stmt, "keras.Model.fit", em.todos)

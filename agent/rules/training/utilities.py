@@ -21,11 +21,11 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from agent.rules.imports import ImportTable
-from agent.rules.training import tape_loop
+from agent.rules.training import loader_args, tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
-    "lazy_modules.py", "recurrent_cells.py"))
+    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -60,29 +60,40 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.Dataset": "DataPipeline",
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
+    # directory/array loaders → runtime/keras_loaders.py (DataPipeline / torch Dataset)
+    "keras.utils.image_dataset_from_directory": "image_dataset_from_directory",
+    "keras.preprocessing.image_dataset_from_directory": "image_dataset_from_directory",
+    "keras.utils.text_dataset_from_directory": "text_dataset_from_directory",
+    "keras.preprocessing.text_dataset_from_directory": "text_dataset_from_directory",
+    "keras.utils.timeseries_dataset_from_array": "timeseries_dataset_from_array",
+    "keras.preprocessing.timeseries_dataset_from_array": "timeseries_dataset_from_array",
+    "keras.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
+    "keras.src.legacy.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
 }
 
 HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
-                  r"KerasCompiledMetrics|LazyLayerNorm|ActivatedLSTM|get_file|"
+                  r"KerasCompiledMetrics|LazyLayerNorm|ActivatedLSTM|KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
-                  r"Tokenizer|text_to_word_sequence")
+                  r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
                "KerasLoss", "KerasMetric")
 
 
-# runtime classes the rules write themselves (fit's History, layer forms torch lacks)
+# runtime classes the rules write themselves (fit's History, layer forms torch lacks,
+# generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "ActivatedLSTM")
 _GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
-              "KerasCompiledMetrics", *_LAYER_FORMS)
+              "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 
 
 @dataclass
 class Inlined:
     code: str
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
+    kept: list[tuple[int, str, str]] = field(default_factory=list)  # (line, Keras name, why)
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,8 @@ def _runtime() -> _Runtime:
                 imports += [(a.asname or a.name.split(".")[0],
                              ast.unparse(ast.Import([ast.alias(a.name, a.asname)])))
                             for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            elif isinstance(node, ast.ImportFrom) and node.module != "__future__" \
+                    and not node.level:  # a relative import names another runtime file
                 imports += [(a.asname or a.name, f"from {node.module} import {a.name}")
                             for a in node.names]
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -141,6 +153,17 @@ class _Replace(cst.CSTTransformer):
         self.models_left = models_left
         self.used: set[str] = set()
         self.hits: list[tuple[cst.CSTNode, str, str]] = []
+        self.kept: list[tuple[cst.CSTNode, str, str]] = []  # (call, Keras name, why)
+        self.blocked: set[int] = set()  # ids of callee nodes whose call keeps its Keras form
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        qual = self.imports.resolve(node.func) or ""
+        helper = UTILITIES.get(qual)
+        why = loader_args.unsupported(helper, node) if helper is not None else ""
+        if why:
+            self.blocked.add(id(node.func))
+            self.kept.append((node, qual, why))
+        return True
 
     def visit_Import(self, node: cst.Import) -> bool:
         return False
@@ -150,6 +173,8 @@ class _Replace(cst.CSTTransformer):
 
     def _swap(self, original: cst.BaseExpression, updated: cst.BaseExpression
               ) -> cst.BaseExpression:
+        if id(original) in self.blocked:
+            return updated
         qual = self.imports.resolve(original) or ""
         helper = UTILITIES.get(qual)
         if helper in _NEEDS_TORCH_MODELS and self.models_left:
@@ -175,7 +200,13 @@ class _Replace(cst.CSTTransformer):
         return updated
 
 
-_NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE")
+_NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "image_dataset_from_directory",
+                       "text_dataset_from_directory", "timeseries_dataset_from_array",
+                       "ImageDataGenerator")
+# loaders whose result is a DataPipeline (fit feeds it with DataLoader(batch_size=None))
+PIPELINE_LOADERS = frozenset(q for q, h in UTILITIES.items() if h.endswith("_from_directory")
+                             or h.endswith("_from_array"))
+GENERATOR = frozenset(q for q, h in UTILITIES.items() if h == "ImageDataGenerator")
 _MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.layers.",
                    "keras.models.", "keras.applications.")
 
@@ -285,6 +316,9 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
         line = pos.start.line if pos is not None else 0
         out.changes.append((line, f"data.{helper}",
                             f"{qual} -> {helper}() (NumPy, inlined: no Keras at run time)"))
+    for node, qual, why in replacer.kept:
+        pos = positions.get(node)
+        out.kept.append((pos.start.line if pos is not None else 0, qual, why))
     models_left = replacer.models_left
     if tape_loop.HINT.search(code) and not set(_closure(set(_TAPE_NAMES))) & taken \
             and not models_left:
@@ -298,7 +332,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     generated = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(_GENERATED)
     replacer.used |= generated - taken
     if not out.changes and not replacer.used:
-        return Inlined(code)
+        return Inlined(code, kept=out.kept)
     text = _drop_keras_aliases(new.code, replacer.used, imports)
     tree = ast.parse(text)
     rt = _runtime()

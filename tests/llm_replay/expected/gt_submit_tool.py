@@ -31,8 +31,9 @@ class GatedModel(pl.LightningModule):
         self.dense = nn.Linear(6, 4)
         self.gated = Gated(2)
         # Keras initializers (torch's defaults differ)
-        nn.init.xavier_uniform_(self.dense.weight)
-        nn.init.zeros_(self.dense.bias)
+        for module in (self.dense,):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.dense(x)

@@ -21,8 +21,9 @@ class RunningMaxModel(pl.LightningModule):
         self.dense = nn.Linear(4, units)
         self.running_max = RunningMax()
         # Keras initializers (torch's defaults differ)
-        nn.init.xavier_uniform_(self.dense.weight)
-        nn.init.zeros_(self.dense.bias)
+        for module in (self.dense,):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.dense(inputs))

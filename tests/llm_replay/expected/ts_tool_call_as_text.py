@@ -14,10 +14,12 @@ def trainable_weights(module: torch.nn.Module) -> list[torch.nn.Parameter]:
 
 
 def tape_gradient(target: Any, sources: Any, output_gradients: Any = None,
-                  unconnected_gradients: Any = None) -> Any:
-    """``tape.gradient``: d(sum target)/d(source) for each source, the nesting kept."""
+                  unconnected_gradients: Any = None, create_graph: bool = False) -> Any:
+    """``tape.gradient``: d(sum target)/d(source) for each source, the nesting kept;
+    ``create_graph`` when an outer tape records the gradient itself (a gradient penalty)."""
     if isinstance(sources, dict):
-        grads = tape_gradient(target, list(sources.values()), output_gradients)
+        grads = tape_gradient(target, list(sources.values()), output_gradients,
+                              create_graph=create_graph)
         return dict(zip(sources, grads, strict=True))
     single = isinstance(sources, torch.Tensor)
     flat = [sources] if single else list(sources)
@@ -25,8 +27,8 @@ def tape_gradient(target: Any, sources: Any, output_gradients: Any = None,
     total = sum((t * output_gradients).sum() if output_gradients is not None else t.sum()
                 for t in targets)
     wanted = [s for s in flat if s.requires_grad]
-    found = iter(torch.autograd.grad(total, wanted, retain_graph=True, allow_unused=True)
-                 if wanted else [])
+    found = iter(torch.autograd.grad(total, wanted, retain_graph=True, allow_unused=True,
+                                     create_graph=create_graph) if wanted else [])
     grads = [next(found) if s.requires_grad else None for s in flat]
     return grads[0] if single else grads
 

@@ -137,7 +137,7 @@ def load_img(path: Any, color_mode: str = "rgb", target_size: tuple[int, int] | 
     from PIL import Image
 
     with open(path, "rb") as f:
-        img = Image.open(f)
+        img: Any = Image.open(f)
         img.load()
     modes = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
     if color_mode not in modes:

@@ -1,0 +1,43 @@
+"""A Python generator of whole batches, fed to Lightning the way Keras's fit reads it; copied
+into a converted script that fits or evaluates on a generator (see utilities.py).
+
+Keras draws ``steps_per_epoch`` batches per epoch from ONE generator that goes on across
+epochs; Lightning restarts iteration each epoch and stops at ``limit_train_batches``. The
+iterator is therefore created once and shared. NumPy float64 becomes float32 (Keras casts
+inputs to the layers' float32); integer arrays keep their dtype.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset
+
+
+class KerasBatches(IterableDataset):  # type: ignore[type-arg]
+    """Batches from a generator shared by every epoch: ``DataLoader(..., batch_size=None)``."""
+
+    def __init__(self, source: Any) -> None:
+        super().__init__()
+        self.source = source
+        self.iterator: Iterator[Any] | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.iterator is None:
+            self.iterator = iter(self.source)
+        for batch in self.iterator:
+            yield _batch_tensors(batch)
+
+
+def _batch_tensors(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _batch_tensors(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return tuple(_batch_tensors(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        return value
+    arr = np.asarray(value)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    return torch.as_tensor(arr) if arr.dtype.kind in "biuf" else arr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,10 @@ def test_mismatch_names_the_layer(files: tuple[Path, Path, object], tmp_path: Pa
     saved = tmp_path / "trained.keras"
     model.save(saved)  # type: ignore[attr-defined]
     wrong = tmp_path / "wrong.py"
-    wrong.write_text(converted.read_text().replace("nn.Linear(144, 3)", "nn.Linear(144, 5)"))
+    text = converted.read_text()
+    wrong_text = re.sub(r"nn\.Linear\(([^,()]+), 3\)", r"nn.Linear(\1, 5)", text)
+    assert wrong_text != text  # the head's output size really changed
+    wrong.write_text(wrong_text)
     result = CliRunner().invoke(app, ["port-weights", str(saved), f"{wrong}:build_model()",
                                       str(tmp_path / "w.pt")])
     assert result.exit_code == 1

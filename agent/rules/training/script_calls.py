@@ -12,7 +12,6 @@ model is left in the file (the calls still act on it otherwise); expressions use
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -53,12 +52,8 @@ class Rewritten:
 class _Calls(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, imports: ImportTable, source_lines: list[str], torch_at: int,
-                 last_import: int) -> None:
+    def __init__(self, imports: ImportTable, source_lines: list[str]) -> None:
         self.imports = imports
-        self.torch_at = torch_at  # line of the first top-level ``import torch`` (0: none)
-        self.last_import = last_import  # line of the last top-level import
-        self.depth = 0
         self.source_lines = source_lines
         self.out = Rewritten("")
 
@@ -72,10 +67,6 @@ class _Calls(cst.CSTTransformer):
             if hits:
                 return min(hits, key=lambda k: abs(k - here))
         return here
-
-    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
-        self.depth += 1
-        return True
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
                                   updated: cst.SimpleStatementLine
@@ -96,13 +87,7 @@ class _Calls(cst.CSTTransformer):
             self.out.changes.append((line, f"script.{short}", f"{qual} -> {callee} ({why})"))
             new = updated.with_changes(body=[updated.body[0].with_changes(
                 value=call.with_changes(func=cst.parse_expression(callee)))])
-            here = self.get_metadata(PositionProvider, original).start.line
-            if self.depth == 0 and here < self.last_import and not 0 < self.torch_at < here:
-                # between import groups: an import added to a block below comes too late
-                return cst.FlattenSentinel([cst.SimpleStatementLine(
-                    [cst.Import([cst.ImportAlias(cst.Name("torch"))])],
-                    leading_lines=new.leading_lines), new.with_changes(leading_lines=[])])
-            return new
+            return new  # fix_imports binds torch above its first use
         self.out.changes.append((line, f"script.{short}", f"{qual} dropped ({why})"))
         if short == "plot_model":
             self.out.warnings.append((line, f"keras.utils.plot_model dropped: {why}"))
@@ -110,7 +95,6 @@ class _Calls(cst.CSTTransformer):
 
     def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock
                             ) -> cst.IndentedBlock:
-        self.depth -= 1
         if not updated.body:  # every statement of the block was dropped
             return updated.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
         return updated
@@ -131,14 +115,9 @@ def rewrite_script_calls(code: str, imports: ImportTable, models_left: bool,
         return Rewritten(code)
     try:
         module = cst.parse_module(code)
-        tree = ast.parse(code)
-    except (cst.ParserSyntaxError, SyntaxError):
+    except cst.ParserSyntaxError:
         return Rewritten(code)
-    torch_at = min((n.lineno for n in tree.body if isinstance(n, ast.Import)
-                    and any(a.name == "torch" and a.asname is None for a in n.names)), default=0)
-    last_import = max((n.lineno for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))),
-                      default=0)
-    calls = _Calls(imports, (source or code).splitlines(), torch_at, last_import)
+    calls = _Calls(imports, (source or code).splitlines())
     new = cst.MetadataWrapper(module, unsafe_skip_copy=True).visit(calls)
     calls.out.code = new.code if calls.out.changes else code
     return calls.out

@@ -118,3 +118,26 @@ model = build_model((12, 10, 1), NUM_CLASSES)
     assert tuple(module(module.example_input_array).shape) == (1, 7)
     with pytest.raises(AssertionError):
         ns["build_model"]((8, 8, 1), 7)
+
+
+def test_a_size_held_by_a_builder_local_is_written_as_its_value() -> None:
+    """``rnn_size = 512`` inside the builder: the class sits at module level and cannot
+    read the builder's locals, so the value is written (a module constant keeps its name)."""
+    src = KERAS + """
+HIDDEN = 6
+
+
+def train():
+    rnn_size = 5
+    inputs = keras.Input(shape=(4, 3))
+    x = layers.GRU(rnn_size, return_sequences=True)(inputs)
+    x = layers.LSTM(rnn_size * 2)(x)
+    return keras.Model(inputs, layers.Dense(HIDDEN)(x))
+
+
+model = train()
+"""
+    code = check(src, "model")
+    assert "(3, rnn_size" not in code and "LSTM(rnn_size" not in code
+    assert "nn.GRU(3, 5, batch_first=True)" in code and "nn.LSTM(5, 10" in code
+    assert "nn.Linear(10, HIDDEN)" in code

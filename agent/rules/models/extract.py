@@ -140,6 +140,9 @@ class BlockExtractor:
     def value(self, node: cst.BaseExpression) -> Value:
         v = evaluate(node, self.env)
         if v.known:
+            if _names_in(node) - self.constants - self.fn_params.keys() - _BUILTINS:
+                # a local of the builder (``rnn_size = 512``): the class cannot see it
+                return Value(repr(v.value), v.value, node)
             return v
         q = self.qual(node)
         if q is not None and q in ACTIVATION_FUNCTIONS:
@@ -1208,6 +1211,22 @@ class BlockExtractor:
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
         return out
+
+
+def _names_in(node: cst.BaseExpression) -> set[str]:
+    """Every name an expression reads (attribute heads included, attribute names not)."""
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+    node.visit(V())
+    return found
 
 
 _SHAPE_KWARGS = ("input_shape", "batch_input_shape", "input_dim", "input_length")

@@ -100,3 +100,71 @@ def test_predict_inside_a_branch_keeps_its_own_trainer() -> None:
         after.split("second =")[0].split())
     assert "trainer = pl.Trainer(logger=False, enable_checkpointing=False)" in after
     assert "second = np.concatenate(trainer.predict(model, " in " ".join(after.split())
+
+
+_EPOCHS = """\
+    import numpy as np
+    import keras
+    from keras import layers
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(70, 5)).astype("float32")
+    y = rng.integers(0, 3, size=70)
+    model = keras.Sequential([keras.Input(shape=(5,)), layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=32, epochs=2, validation_data=(x[:50], y[:50]))
+    """
+
+
+def test_epoch_logs_are_keras_means_and_callbacks_see_them() -> None:
+    """Batches of 32, 32 and 6 with fixed weights (lr 0): each epoch's logs are the means over
+    every sample, as Keras's are, read by a callback at on_*_epoch_end; the sanity check's
+    batch is not mixed into the first validation epoch."""
+    import pytorch_lightning as pl
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    out = _convert(_EPOCHS)
+    assert "self.log(" not in out and "def on_train_epoch_start(self) -> None:" in out
+    source = out.split("\nmodel = ")[0]  # the class, without running the script's fit
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "example.py", "exec"), namespace)
+    torch.manual_seed(0)
+    module = namespace["KerasModel"]()
+    x = torch.randn(70, 5, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 3, (70,), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits = module.logits(x)
+
+    def means(n: int) -> tuple[float, float]:
+        return (float(F.cross_entropy(logits[:n], y[:n])),
+                float((logits[:n].argmax(-1) == y[:n]).float().mean()))
+
+    seen: list[tuple[str, dict[str, float]]] = []
+
+    class Reader(pl.Callback):
+        def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule
+                               ) -> None:
+            seen.append(("train", {k: float(v) for k, v in trainer.callback_metrics.items()}))
+
+        def on_validation_epoch_end(self, trainer: pl.Trainer,
+                                    pl_module: pl.LightningModule) -> None:
+            seen.append(("val", {k: float(v) for k, v in trainer.callback_metrics.items()}))
+
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=1, callbacks=[Reader()])
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=32),
+                DataLoader(TensorDataset(x[:50], y[:50]), batch_size=16))
+    sanity_loss, sanity_acc = means(16)
+    (loss, acc), (val_loss, val_acc) = means(70), means(50)
+    assert [stage for stage, _ in seen] == ["val", "val", "train", "val", "train"]
+    assert abs(seen[0][1]["val_loss"] - sanity_loss) < 1e-5
+    for stage, logs in seen[1:]:
+        assert abs(logs["val_loss"] - val_loss) < 1e-5 and abs(logs["val_accuracy"] - val_acc) < 1e-6
+        if stage == "train":
+            assert abs(logs["loss"] - loss) < 1e-5 and abs(logs["accuracy"] - acc) < 1e-6
+    per_batch = [float(F.cross_entropy(logits[a:a + 32], y[a:a + 32])) for a in (0, 32, 64)]
+    assert abs(sum(per_batch) / 3 - loss) > 1e-3  # the batch of 6 weighs 6/70, not 1/3

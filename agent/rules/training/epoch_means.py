@@ -24,11 +24,19 @@ def attr(stage: str) -> str:
 def init_lines(keys: list[str], stages: list[str]) -> list[str]:
     """``__init__`` statements: one MeanMetric per logged key, one collection per stage."""
     mean = 'torchmetrics.MeanMetric(nan_strategy="disable")'
+    one = len(stages) == 1  # the training stage alone: no prefix to clone with
+    target = f"self.{attr(stages[0])}" if one else "means"
+    items = [f'"{key}": {mean}' for key in keys]
+    if len(items) == 1:
+        body = [f"    {{{items[0]}}}, compute_groups=False"]
+    else:
+        body = ["    {", *[f"        {item}," for item in items], "    },",
+                "    compute_groups=False,"]
     lines = ["# Keras's epoch means of the loss and metrics: each step updates them",
-             "means = torchmetrics.MetricCollection(",
-             "    {", *[f'        "{key}": {mean},' for key in keys], "    },",
-             "    compute_groups=False,", ")"]
-    lines += [f'self.{attr(stage)} = means.clone(prefix="{_PREFIX[stage]}")' for stage in stages]
+             f"{target} = torchmetrics.MetricCollection(", *body, ")"]
+    if not one:
+        lines += [f'self.{attr(stage)} = means.clone(prefix="{_PREFIX[stage]}")'
+                  for stage in stages]
     return lines
 
 

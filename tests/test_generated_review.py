@@ -168,3 +168,19 @@ def test_epoch_logs_are_keras_means_and_callbacks_see_them() -> None:
             assert abs(logs["loss"] - loss) < 1e-5 and abs(logs["accuracy"] - acc) < 1e-6
     per_batch = [float(F.cross_entropy(logits[a:a + 32], y[a:a + 32])) for a in (0, 32, 64)]
     assert abs(sum(per_batch) / 3 - loss) > 1e-3  # the batch of 6 weighs 6/70, not 1/3
+
+
+def test_no_generated_step_logs_per_batch() -> None:
+    """Every compiled model of the examples and benchmark logs its epoch means from the
+    epoch-start hooks; no ``self.log`` call is left in a step (Lightning's cost per call)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    programs = sorted([*root.glob("examples/keras_project/*.py"), *root.glob("eval/cases/*.py")])
+    hooked = 0
+    for path in programs:
+        out = convert_source(path.read_text(encoding="utf-8"), path.name).source
+        assert not re.search(r"self\.log\(", out), path.name
+        hooked += "def on_train_epoch_start(self) -> None:\n" in out
+    assert hooked >= 30

@@ -110,8 +110,9 @@ def build_model(input_shape, num_classes, hidden=16):
 model = build_model((12, 10, 1), NUM_CLASSES)
 """, "model")
     assert "Lazy" not in code
-    assert ("def __init__(self, input_shape=(12, 10, 1), num_classes: int = 7, "
-            "hidden: int = 16)") in code
+    flat = " ".join(code.split())
+    assert ("def __init__( self, input_shape: tuple[int, ...] = (12, 10, 1), num_classes: int = 7,"
+            " hidden: int = 16, ) -> None:") in flat, code
     assert 'assert input_shape == (12, 10, 1), "k2l: layers were sized for' in code
     ns = exec_source(code, "k2l_converted_defaults")
     module = ns["KerasModel"]().eval()

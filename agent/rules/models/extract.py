@@ -101,6 +101,7 @@ class BlockExtractor:
         self.constants = frozenset(env)  # module constants assigned once: printed by name
         self.function = function
         self.fn_params = params  # name -> default code
+        self.kwonly: frozenset[str] = frozenset()  # the builder's keyword-only parameters
         self.custom_layers = custom_layers
         self.models = models_in_scope
         self.convert_lambda = lambda_converter
@@ -1206,7 +1207,8 @@ class BlockExtractor:
                 called = self.call_values.get(name, UNKNOWN)
                 if default is None and called is not UNKNOWN:
                     default = repr(called)  # what every call passes: the class builds alone
-                out.append(CtorParam(name, default, _annotation(default)))
+                out.append(CtorParam(name, default, _annotation(default),
+                                     kwonly=name in self.kwonly))
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
@@ -1353,6 +1355,12 @@ def _annotation(default: str | None) -> str | None:
         value = ast.literal_eval(default)
     except (ValueError, SyntaxError):
         return None
+    if isinstance(value, (tuple, list)) and value:  # as written: a list stays a list
+        kinds = {_annotation(repr(v)) for v in value}
+        item = kinds.pop() if len(kinds) == 1 else None
+        if item is None:
+            return None
+        return f"tuple[{item}, ...]" if isinstance(value, tuple) else f"list[{item}]"
     if isinstance(value, bool):
         return "bool"
     return {int: "int", float: "float", str: "str"}.get(type(value))

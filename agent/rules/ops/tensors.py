@@ -78,7 +78,16 @@ _row([f"{K}.floatx", "keras.config.floatx"], Op("", (), pos=0, handler=lambda b:
 
 
 # ---------------------------------------------------------------------------- creation
-def _arange(start: str, stop: str, step: str) -> Callable[[Bound], str]:
+def _ints(value: object) -> bool:
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_ints(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _arange(start: str, stop: str, step: str, int32: bool = False) -> Callable[[Bound], str]:
+    """TF infers the dtype: int literals give int32 (torch: int64); ``int32``: always
+    int32 unless a dtype is given (``K.arange``)."""
+
     def handler(b: Bound) -> str:
         args = [b.code(start)]
         if b.has(stop) and b.code(stop) != "None":
@@ -88,6 +97,8 @@ def _arange(start: str, stop: str, step: str) -> Callable[[Bound], str]:
                 args = ["0", args[0]]
             args.append(b.code(step))
         d = "" if b.is_default("dtype", "None") else f", dtype={dtype(b, 'dtype')}"
+        if not d and (int32 or all(_ints(b.lit(p)) for p in (start, stop, step) if b.has(p))):
+            d = ", dtype=torch.int32"
         return f"torch.arange({', '.join(args)}{d}{_device(*args)})"
 
     return handler
@@ -101,7 +112,7 @@ _row([f"{TF}.range"], Op("", ("start", "limit", "delta", "dtype"),
 _row([f"{KOPS}.arange"], Op("", ("start", "stop", "step", "dtype"),
                            handler=_arange("start", "stop", "step")))
 _row([f"{K}.arange"], Op("", ("start", "stop", "step", "dtype"),
-                         handler=_arange("start", "stop", "step")))
+                         handler=_arange("start", "stop", "step", int32=True)))
 
 
 def _filled(fn: str) -> Callable[[Bound], str]:
@@ -128,15 +139,34 @@ _row([f"{KOPS}.eye"], Op("", ("N", "M"), handler=lambda b: (
 
 
 def _as_tensor(b: Bound) -> str:
+    """TF makes Python ints int32 (torch: int64); floats float32 and arrays keep theirs."""
     if b.has("shape") and b.code("shape") != "None":
         raise Unsupported(f"{b.op}(shape=...)")
-    return f"torch.as_tensor({b.code(b.first())}{_dtype_kw(b, default='')})"
+    dtype = _dtype_kw(b, default="")
+    if not dtype and _ints(b.lit(b.first())):
+        dtype = ", dtype=torch.int32"
+    return f"torch.as_tensor({b.code(b.first())}{dtype})"
 
 
 _row([f"{TF}.constant"], Op("", ("value", "dtype", "shape"), handler=_as_tensor,
-                            examples=(("tf.constant([1.0, 2.0])", "torch.as_tensor([1.0, 2.0])"),)))
-_row([f"{TF}.convert_to_tensor", f"{KOPS}.convert_to_tensor", f"{K}.constant"],
+                            examples=(("tf.constant([1.0, 2.0])", "torch.as_tensor([1.0, 2.0])"),
+                                      ("tf.constant([[1, 2]])",
+                                       "torch.as_tensor([[1, 2]], dtype=torch.int32)"))))
+_row([f"{TF}.convert_to_tensor", f"{KOPS}.convert_to_tensor"],
      Op("", ("value", "dtype"), handler=_as_tensor))
+
+
+def _k_constant(b: Bound) -> str:
+    """keras.backend.constant: floatx() (float32) unless a dtype is given."""
+    if b.has("shape") and b.code("shape") != "None":
+        raise Unsupported(f"{b.op}(shape=...)")
+    d = dtype(b, "dtype") if not b.is_default("dtype", "None") else "torch.float32"
+    return f"torch.as_tensor({b.code(b.first())}, dtype={d})"
+
+
+_row([f"{K}.constant"], Op(
+    "", ("value", "dtype", "shape"), handler=_k_constant,
+    examples=(("K.constant([1, 2])", "torch.as_tensor([1, 2], dtype=torch.float32)"),)))
 
 
 # ---------------------------------------------------------------------------- random

@@ -56,9 +56,11 @@ def _base(node: cst.BaseExpression) -> cst.Name | None:
 class _Names(cst.CSTVisitor):
     """Names read, and names written (assignment targets, mutated objects), in one unit."""
 
-    def __init__(self, imports: ImportTable, mutations: bool = True) -> None:
+    def __init__(self, imports: ImportTable, mutations: bool = True, pairs: bool = True
+                 ) -> None:
         self.imports = imports
         self.mutations = mutations
+        self.with_pairs = pairs
         self.reads: set[str] = set()
         self.writes: set[str] = set()
         self.skip: set[int] = set()
@@ -66,7 +68,9 @@ class _Names(cst.CSTVisitor):
         self.pairs: list[tuple[set[str], set[str], bool]] = []
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        left, right = _Names(self.imports, False), _Names(self.imports, False)
+        if not self.with_pairs:
+            return
+        left, right = _Names(self.imports, False, False), _Names(self.imports, False, False)
         node.left.visit(left)
         node.right.visit(right)
         if not uses_framework(node.left, self.imports):  # else a tensor once converted
@@ -143,7 +147,7 @@ class _Calls(cst.CSTVisitor):
         params = self.params[node.func.value]
         k = 0
         for arg in node.args:
-            names = _Names(self.imports)
+            names = _Names(self.imports, pairs=False)
             arg.value.visit(names)
             if arg.star or (arg.keyword is None and k >= len(params)) or (
                     arg.keyword is not None and arg.keyword.value not in params):
@@ -287,7 +291,7 @@ class _Builder:
 
     def function(self, fn: cst.FunctionDef) -> None:
         name = fn.name.value
-        assigned = _Names(self.imports, mutations=False)
+        assigned = _Names(self.imports, mutations=False, pairs=False)
         fn.body.visit(assigned)
         self.locals[name] = set(self.params[name]) | assigned.writes
         inner, one_line = _statements(fn.body)

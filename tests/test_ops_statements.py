@@ -272,6 +272,14 @@ def test_random_draw_shape_and_dtype() -> None:
     assert tuple(ns["u"].shape) == (3,) and bool(((ns["u"] >= 0) & (ns["u"] < 1)).all())
 
 
+def test_gamma_draws_follow_tf() -> None:
+    """TF's documented shape (samples per alpha) and Gamma(alpha, rate beta)'s mean."""
+    ns = run(convert("torch_seed = 0\ns = tf.random.gamma([10], [0.5, 1.5])\n"
+                     "big = tf.random.gamma([40000], 2.0, beta=4.0)\n").source)
+    assert tuple(ns["s"].shape) == (10, 2) and ns["s"].dtype == torch.float32
+    assert abs(float(ns["big"].mean()) - 2.0 / 4.0) < 0.01
+
+
 # ---------------------------------------------------------------------------- flow alone
 def test_settle_reverts_both_directions_and_whole_functions() -> None:
     units = [

@@ -230,6 +230,23 @@ _row([f"{K}.random_normal"], Op("", ("shape", "mean", "stddev", "dtype", "seed")
                                 handler=_normal("mean", "stddev")))
 _row([f"{RAND}.truncated_normal", f"{KRAND}.truncated_normal"],
      Op("", ("shape", "mean", "stddev", "dtype", "seed"), handler=_truncated))
+
+
+def _gamma(b: Bound) -> str:
+    """TF draws ``shape`` samples per (alpha, beta) pair: shape + alpha's shape, as
+    torch.distributions' sample(); beta is the rate (inverse scale), 1 when omitted."""
+    d = "torch.float32" if b.is_default("dtype", "None") else dtype(b, "dtype")
+    alpha, beta = b.code("alpha"), b.code("beta", "None")
+    rate = "1.0" if beta == "None" else beta
+    return (f"torch.distributions.Gamma(torch.as_tensor({alpha}, dtype={d}), "
+            f"torch.as_tensor({rate}, dtype={d})).sample({_shape(b.code('shape'))})")
+
+
+_row([f"{RAND}.gamma"], Op("", ("shape", "alpha", "beta", "dtype", "seed"), handler=_gamma,
+                           examples=(("tf.random.gamma([10], [0.5, 1.5])",
+                                      "torch.distributions.Gamma(torch.as_tensor([0.5, 1.5], "
+                                      "dtype=torch.float32), torch.as_tensor(1.0, "
+                                      "dtype=torch.float32)).sample((10,))"),)))
 _row([f"{RAND}.shuffle", f"{KRAND}.shuffle"], Op("", ("value", "seed"), handler=lambda b: (
     f"{atom(b.code('value'))}[torch.randperm({atom(b.code('value'))}.shape[0], "
     f"device={atom(b.code('value'))}.device)]")))

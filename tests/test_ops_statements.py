@@ -102,6 +102,20 @@ def test_tf_value_through_a_plain_statement_blocks_conversion() -> None:
         "kept as written: reads m, which TF code computes")
 
 
+def test_names_local_to_a_class_do_not_meet_module_names() -> None:
+    """A method's parameter ``action`` is not the module's ``action``."""
+    out = convert("""
+    class Buffer:
+        def add(self, action):
+            return np.ones(2) - action
+
+
+    action = tf.ones((2,))
+    print(Buffer().add(1.0), action)
+    """)
+    assert "action = torch.ones((2,))" in out.source
+
+
 # ---------------------------------------------------------------------------- functions
 def test_function_that_would_mix_is_kept_whole() -> None:
     src = """

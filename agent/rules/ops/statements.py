@@ -218,6 +218,9 @@ class _Builder:
             visitor.target(node.target)
         for part in parts:
             part.visit(visitor)
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):  # a definition kept as is:
+            visitor.reads -= visitor.writes | _defined(node)  # only its free names flow
+            visitor.writes, visitor.pairs = {node.name.value}, []
         reads = self.scoped(visitor.reads, scope)
         writes = self.scoped(visitor.writes, scope, read=False)
         key = len(self.units)
@@ -270,7 +273,6 @@ class _Builder:
                 self.function(stmt)
             elif isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
                 self.add(stmt, [stmt], False, scope, opaque=True)
-                self.units[-1].writes |= self.scoped({stmt.name.value}, scope, read=False)
             elif isinstance(stmt, (cst.If, cst.While, cst.For, cst.With, cst.Try)):
                 headers = _header_nodes(stmt)
                 if headers:
@@ -323,6 +325,29 @@ def _imported(module: cst.Module) -> tuple[set[str], set[str]]:
                     if isinstance(small, cst.Import) and name.split(".")[0] == "numpy":
                         numpy.add(code.split(".")[0])
     return out, numpy
+
+
+class _Defined(cst.CSTVisitor):
+    """Parameters, function and class names defined anywhere inside a definition."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.names.add(node.name.value)
+        self.names.update(_params(node))
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.names.add(node.name.value)
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.names.update(p.name.value for p in node.params.params)
+
+
+def _defined(node: cst.CSTNode) -> set[str]:
+    visitor = _Defined()
+    node.visit(visitor)
+    return visitor.names
 
 
 def _params(fn: cst.FunctionDef) -> list[str]:

@@ -24,6 +24,7 @@ from agent.rules.lines import LineIndex
 from agent.rules.models import inline
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
+from agent.rules.models.shapes import Shape
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.ops.functions import lambda_function
 from agent.rules.spec import Unsupported, bind
@@ -97,7 +98,8 @@ class BlockExtractor:
         self.indexed: set[int] = set()
         self.cur_line = 0
         self.imports = imports
-        self.env = dict(env)  # + constants of inlined helpers and unrolled loops
+        # + constants of inlined helpers and unrolled loops; a builder's parameters shadow
+        self.env = {k: v for k, v in env.items() if k not in params}
         self.constants = frozenset(env)  # module constants assigned once: printed by name
         self.function = function
         self.fn_params = params  # name -> default code
@@ -113,6 +115,16 @@ class BlockExtractor:
         self.layer_vars: dict[str, Layer] = {}
         self.layer_stmt: dict[int, int] = {}
         self.seqs: dict[str, _Seq] = {}
+        # lists built by appends: of layers (``Sequential(blocks)``), of tensors
+        # (``concatenate(encoded)``); ``blocks = []`` waits for its first append to say which
+        self.layer_lists: dict[str, _Seq] = {}
+        self.tensor_lists: dict[str, list[Tensor]] = {}
+        self.empty_lists: dict[str, int] = {}
+        self.list_stmt: dict[str, int] = {}  # tensor list -> the statement creating it
+        # ``inputs = {"age": Input(...), ...}`` / ``{f: Input(...) for f in FEATURES}`` /
+        # ``inputs[f] = Input(...)`` in a loop: key -> tensor, in insertion order
+        self.tensor_dicts: dict[str, dict[str, Tensor]] = {}
+        self.empty_dicts: dict[str, int] = {}
         self.found: list[Found] = []
         self._locals: set[str] | None = None
         self.body: Sequence[cst.BaseStatement] = ()
@@ -177,8 +189,13 @@ class BlockExtractor:
                     keras_snake(fname))
                 return Layer(attr, self.cur_line, custom_ctor=code_of(call), keras_name=fname,
                              source=code_of(call))
-            if fname in self.models:
-                return None
+            if fname in self.builders:  # make_block(64)(x): the converted builder's model
+                sub = self.builders[fname]
+                attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
+                    identifier(fname))
+                return Layer(attr, self.cur_line, submodel=sub, custom_ctor=code_of(call),
+                             keras_name=sub.class_name, source=code_of(call),
+                             shape_rule=self._builder_shape(fname, sub, call))
             return None
         if not q.startswith("keras.layers.") or q.count(".") != 2:
             return None
@@ -210,6 +227,24 @@ class BlockExtractor:
         except Unsupported as exc:
             layer.error = str(exc)
         return layer
+
+    def _builder_shape(self, fname: str, sub: ModelIR, call: cst.Call
+                       ) -> Callable[[Sequence[Shape | None]], Shape | None]:
+        """The output shape of ``block(64)(x)``: the builder model's, its parameters
+        replaced by this call's arguments (unknown when they cannot be bound)."""
+        fn = self.helpers.get(fname)
+        try:
+            args = inline.bind_args(fn, call) if fn is not None else None
+        except Unsupported:
+            args = None
+
+        def rule(_: Sequence[Shape | None]) -> Shape | None:
+            out = sub.outputs[0].shape if sub.outputs else None
+            if out is None or args is None:
+                return None
+            return tuple(inline.rename_dim(d, args) for d in out)
+
+        return rule
 
     def _args(self, call: cst.Call) -> tuple[list[Value], dict[str, Value]]:
         args: list[Value] = []
@@ -333,6 +368,10 @@ class BlockExtractor:
             self._poison(stmt)  # a loop or branch may rebind tensors we cannot follow
             return
         small = stmt.body[0]
+        if self.tensor_dicts or self.tensor_lists:  # inputs["age"], encoded[0]: the tensor
+            small = small.visit(_ContainerReads(self))  # type: ignore[assignment]
+        if self._dict_statement(i, small) or self._list_statement(i, small):
+            return
         if self._track_constant(small):
             return
         bound = {n: self.tensors.get(n) for n in _assigned(small)}
@@ -523,7 +562,167 @@ class BlockExtractor:
         for stmt in body:
             stmt.visit(names)
         return any(n in self.tensors or n in self.helpers or n in self.layer_vars
-                   or n in self.seqs for n in names.names)
+                   or n in self.seqs or n in self.layer_lists or n in self.tensor_lists
+                   or n in self.empty_lists or n in self.builders or n in self.tensor_dicts
+                   or n in self.empty_dicts for n in names.names)
+
+    # ---------------------------------------------------------------- lists of layers/tensors
+    def _list_statement(self, i: int, small: cst.BaseSmallStatement) -> bool:
+        """``blocks = []``, ``blocks.append(layers.Dense(u))``, ``parts = [a, b]``: lists
+        a Sequential or a merge reads later. True when the statement was taken here."""
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                and isinstance(small.targets[0].target, cst.Name):
+            name = small.targets[0].target.value
+            self._drop_list(name)
+            value = small.value
+            if isinstance(value, cst.List) and not value.elements:
+                self.empty_lists[name] = i
+                return False  # also a constant: `sizes = []` may hold numbers
+            if isinstance(value, cst.List) and all(
+                    self._is_layer_item(el.value) for el in value.elements):
+                seq = self.layer_lists[name] = _Seq(name, i, owned={i})
+                self._list_add(seq, i, value.elements)
+                return True
+            if isinstance(value, cst.List) and all(
+                    self._is_tensor_expr(el.value) for el in value.elements):
+                self.tensor_lists[name] = [self._tensor(el.value) for el in value.elements]
+                self.list_stmt[name] = i
+                return True
+            return False
+        if not (isinstance(small, cst.Expr) and isinstance(small.value, cst.Call)):
+            return False
+        call = small.value
+        func = call.func
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.attr.value == "append" and len(call.args) == 1
+                and call.args[0].keyword is None and not call.args[0].star):
+            return False
+        name, item = func.value.value, call.args[0].value
+        if name in self.empty_lists and self._is_layer_item(item):
+            start = self.empty_lists.pop(name)
+            self.layer_lists[name] = _Seq(name, start, owned={start})
+            self.env.pop(name, None)
+            self.tracked.discard(name)
+        elif name in self.empty_lists and self._is_tensor_expr(item):
+            self.list_stmt[name] = self.empty_lists.pop(name)
+            self.tensor_lists[name] = []
+            self.env.pop(name, None)
+            self.tracked.discard(name)
+        if name in self.layer_lists:
+            self._list_add(self.layer_lists[name], i, [call.args[0]])
+            return True
+        if name in self.tensor_lists:
+            self.tensor_lists[name].append(self._tensor(item))
+            return True
+        return False
+
+    def _dict_statement(self, i: int, small: cst.BaseSmallStatement) -> bool:
+        """Dicts of Keras tensors (model inputs by feature name). True when taken here."""
+        if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+            return False
+        target, value = small.targets[0].target, small.value
+        if isinstance(target, cst.Name):
+            name = target.value
+            self.tensor_dicts.pop(name, None)
+            self.empty_dicts.pop(name, None)
+            if isinstance(value, cst.Dict) and not value.elements:
+                self.empty_dicts[name] = i
+                return False
+            pairs = self._static_pairs(value)
+            if pairs is None or not pairs or not all(
+                    self._is_dict_item(v) for _, v in pairs):
+                return False
+            self.tensor_dicts[name] = {}
+            self.list_stmt[name] = i
+            for key, item in pairs:
+                self.tensor_dicts[name][key] = self._dict_item(i, key, item)
+            return True
+        if not (isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
+                and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index)):
+            return False
+        name = target.value.value
+        key = inline.static_value(target.slice[0].slice.value, self.env)
+        if not isinstance(key, str) or not self._is_dict_item(value):
+            return False
+        if name in self.empty_dicts:
+            self.list_stmt[name] = self.empty_dicts.pop(name)
+            self.tensor_dicts[name] = {}
+        if name not in self.tensor_dicts:
+            return False
+        self.tensor_dicts[name][key] = self._dict_item(i, key, value)
+        return True
+
+    def _static_pairs(self, node: cst.BaseExpression
+                      ) -> list[tuple[str, cst.BaseExpression]] | None:
+        """(key, value) of a dict display or comprehension with keys known statically."""
+        if isinstance(node, cst.Dict):
+            out: list[tuple[str, cst.BaseExpression]] = []
+            for el in node.elements:
+                if not isinstance(el, cst.DictElement):
+                    return None
+                key = inline.static_value(el.key, self.env)
+                if not isinstance(key, str):
+                    return None
+                out.append((key, el.value))
+            return out
+        if not isinstance(node, cst.DictComp) or node.for_in.ifs \
+                or node.for_in.inner_for_in is not None or node.for_in.asynchronous:
+            return None
+        values = inline.static_value(node.for_in.iter, self.env)
+        if not isinstance(values, (list, tuple, range)) or len(values) > inline.MAX_UNROLL:
+            return None
+        out = []
+        for v in values:
+            mapping = inline.loop_bindings(node.for_in.target, v)
+            if mapping is None:
+                return None
+            key = inline.static_value(inline.substitute(node.key, mapping), self.env)
+            if not isinstance(key, str):
+                return None
+            out.append((key, inline.substitute(node.value, mapping)))
+        return out
+
+    def _is_dict_item(self, node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Call) and self.qual(node.func) == INPUT \
+            or self._is_tensor_expr(node)
+
+    def _dict_item(self, i: int, key: str, node: cst.BaseExpression) -> Tensor:
+        if isinstance(node, cst.Call) and self.qual(node.func) == INPUT:
+            var = self.fresh(identifier(key))
+            self.input(i, var, node)
+            return self.tensors[var]
+        return self._tensor(node)
+
+    def _list_add(self, seq: _Seq, i: int, items: Sequence[cst.BaseElement | cst.Arg]
+                  ) -> None:
+        """Layers into a list; a layer the rules cannot read fails the list (said where
+        a Sequential reads it), never the statement."""
+        for item in items:
+            if seq.failed:
+                return
+            try:
+                self._seq_add(seq, i, item.value)
+            except Unsupported as exc:
+                seq.failed = str(exc)
+
+    def _is_layer_item(self, node: cst.BaseExpression) -> bool:
+        """A layer object: a Keras layer constructor, a layer variable, a model, a converted
+        builder's model (``create_block(64)``) or a script's own layer class."""
+        if isinstance(node, cst.Name):
+            return node.value in self.layer_vars or node.value in self.models
+        if not isinstance(node, cst.Call) or self._calls_tensor(node):
+            return False
+        q = self.qual(node.func)
+        if q is not None:
+            return q == INPUT or q.startswith("keras.layers.") and q.count(".") == 2 \
+                and q.rsplit(".", 1)[1] not in FUNCTIONAL_MERGES
+        return isinstance(node.func, cst.Name) and (
+            node.func.value in self.builders or node.func.value in self.custom_layers)
+
+    def _drop_list(self, name: str) -> None:
+        self.layer_lists.pop(name, None)
+        self.tensor_lists.pop(name, None)
+        self.empty_lists.pop(name, None)
 
     # ---------------------------------------------------------------- helper functions
     def _is_helper_call(self, node: cst.BaseExpression) -> bool:
@@ -629,6 +828,10 @@ class BlockExtractor:
             return  # a def/class body binds its own scope
         collector = _Targets()
         stmt.visit(collector)
+        for name in collector.names | collector.mutated:  # lists changed where not followed
+            if name in self.layer_lists or name in self.tensor_lists:
+                self.poisoned[name] = self.cur_line
+            self._drop_list(name)
         for name in collector.names & set(self.tracked):
             self.env.pop(name, None)  # a constant rebound where the rules cannot follow
             self.tracked.discard(name)
@@ -841,6 +1044,8 @@ class BlockExtractor:
         if isinstance(items, (cst.List, cst.Tuple)):
             for el in items.elements:
                 self.seq_add(seq, i, el.value)
+        elif isinstance(items, cst.Name) and items.value in self.layer_lists:
+            self._from_list(seq, self.layer_lists[items.value])
         elif items is not None:
             seq.failed = "Sequential(layers) from a variable: list the layers inline"
             raise Unsupported(seq.failed)
@@ -848,6 +1053,32 @@ class BlockExtractor:
             self.models[var] = ModelIR(class_name_for(var, self.function, seq.keras_name,
                                                       self.stem), var, "Sequential", i,
                                        [], [], [], [])  # placeholder: finished on first use
+
+    def _from_list(self, seq: _Seq, items: _Seq) -> None:
+        """``Sequential(blocks)`` with ``blocks`` built by appends (loops unrolled)."""
+        if not items.failed and self._read_elsewhere(items.var, items.owned | {seq.start}):
+            items.failed = (f"{items.var} is also read outside the model (its layers frozen, "
+                            "reused...): that code would see no torch module")
+        if items.failed:
+            seq.failed = items.failed
+            self.models.pop(seq.var, None)
+            raise Unsupported(f"Sequential({items.var}): {items.failed}")
+        seq.layers += items.layers
+        seq.owned |= items.owned
+        seq.free |= items.free
+        if seq.input_shape is None:
+            seq.input_shape, seq.input_dtype = items.input_shape, items.input_dtype
+
+    def _read_elsewhere(self, name: str, owned: set[int]) -> bool:
+        """Whether a statement of the block other than ``owned`` mentions ``name``."""
+        for k, stmt in enumerate(self.body):
+            if k in owned:
+                continue
+            names = _Names()
+            stmt.visit(names)
+            if name in names.names:
+                return True
+        return False
 
     def _finish_pending(self, var: str) -> None:
         """A Sequential used as a layer is complete at that point: build its IR now."""
@@ -993,14 +1224,16 @@ class BlockExtractor:
                 inputs += [self._tensor(el.value) for el in node.elements]
         self._record_call(i, layer, inputs, names, kwargs)
         positional = [a.value for a in call.args if a.keyword is None]
-        if positional and isinstance(positional[0], (cst.List, cst.Tuple)):
+        if positional and (isinstance(positional[0], (cst.List, cst.Tuple)) or isinstance(
+                positional[0], cst.Name) and positional[0].value in self.tensor_lists):
             self.pending_calls[-1][0].listed = True
 
     def _in_graph(self, node: cst.BaseExpression) -> bool:
         """Whether ``node`` reads a Keras tensor, or a name a failed statement bound."""
         names = _Names()
         node.visit(names)
-        known = self.tensors.keys() | self.poisoned.keys()
+        known = self.tensors.keys() | self.poisoned.keys() | self.tensor_lists.keys() \
+            | self.tensor_dicts.keys()
         return any(n in known for n in names.names) or isinstance(node, cst.Call) and (
             self._calls_tensor(node) or self._is_merge(node))
 
@@ -1051,9 +1284,12 @@ class BlockExtractor:
         assert q is not None
         spec_name = FUNCTIONAL_MERGES[q.rsplit(".", 1)[1]]
         first = call.args[0].value if call.args else None
-        if not isinstance(first, (cst.List, cst.Tuple)):
+        if isinstance(first, cst.Name) and first.value in self.tensor_lists:
+            inputs = list(self.tensor_lists[first.value])
+        elif not isinstance(first, (cst.List, cst.Tuple)):
             raise Unsupported(f"{code_of(call.func)} needs a literal list of tensors")
-        inputs = [self._tensor(el.value) for el in first.elements]
+        else:
+            inputs = [self._tensor(el.value) for el in first.elements]
         spec = lookup(f"keras.layers.{spec_name}")
         assert spec is not None
         _, kwargs = self._args(call.with_changes(args=call.args[1:]))
@@ -1069,6 +1305,9 @@ class BlockExtractor:
         named = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
         if positional and isinstance(positional[0], (cst.List, cst.Tuple)):
             return [self._tensor(el.value) for el in positional[0].elements]
+        if positional and isinstance(positional[0], cst.Name) \
+                and positional[0].value in self.tensor_lists:
+            return list(self.tensor_lists[positional[0].value])
         nodes: list[cst.BaseExpression] = []
         for node in positional:
             if not (isinstance(node, cst.Name) and node.value in self.tensors
@@ -1141,7 +1380,8 @@ class BlockExtractor:
             raise Unsupported("keras.Model(...) without inputs/outputs: a subclassed model?")
         inputs = self._tensor_list(ins_node)
         outputs = self._tensor_list(outs_node)
-        outputs_are_list = isinstance(outs_node, (cst.List, cst.Tuple))
+        outputs_are_list = isinstance(outs_node, (cst.List, cst.Tuple)) or isinstance(
+            outs_node, cst.Name) and outs_node.value in self.tensor_lists
         # calls reachable from the outputs, in source order
         needed: set[int] = set()
         stack = list(outputs)
@@ -1155,6 +1395,9 @@ class BlockExtractor:
         calls = [c for c, _ in self.pending_calls if id(c) in needed]
         owned = {i} | {s for c, s in self.pending_calls if id(c) in needed}
         owned |= {self.tensor_stmt[id(t)] for t in inputs}
+        made = {id(t) for c in calls for t in c.outputs}
+        owned |= {self.list_stmt[n] for n, ts in self.tensor_lists.items()
+                  if n in self.list_stmt and any(id(t) in made for t in ts)}
         layers: list[Layer] = []
         for c in calls:
             if c.layer not in layers:
@@ -1173,6 +1416,12 @@ class BlockExtractor:
         self.found.append(Found(ir, owned, i, is_return))
 
     def _tensor_list(self, node: cst.BaseExpression) -> list[Tensor]:
+        if isinstance(node, cst.Name) and node.value in self.tensor_lists:
+            return list(self.tensor_lists[node.value])
+        if isinstance(node, cst.Name) and node.value in self.tensor_dicts:
+            # Keras flattens a dict of inputs in key order: model.inputs, positional calls
+            items = self.tensor_dicts[node.value]
+            return [items[k] for k in sorted(items)]
         if isinstance(node, (cst.List, cst.Tuple)):
             return [self._tensor(el.value) for el in node.elements]
         return [self._tensor(node)]
@@ -1268,6 +1517,36 @@ class _LayerCalls(cst.CSTTransformer):
 
 _SHAPE_QUERIES = frozenset({"keras.backend.int_shape", "keras.ops.shape", "tensorflow.shape",
                             "keras.backend.shape", "tensorflow.keras.backend.int_shape"})
+
+
+class _ContainerReads(cst.CSTTransformer):
+    """``inputs["age"]`` / ``encoded[0]`` (a key or index known statically) replaced by
+    the name of the tensor the dict or list holds there."""
+
+    def __init__(self, extractor: BlockExtractor) -> None:
+        super().__init__()
+        self.x = extractor
+
+    def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript
+                        ) -> cst.BaseExpression:
+        x = self.x
+        base = updated_node.value
+        if not (isinstance(base, cst.Name) and len(updated_node.slice) == 1
+                and isinstance(updated_node.slice[0].slice, cst.Index)):
+            return updated_node
+        key = inline.static_value(updated_node.slice[0].slice.value, x.env)
+        found: Tensor | None = None
+        if base.value in x.tensor_dicts and isinstance(key, str):
+            found = x.tensor_dicts[base.value].get(key)
+        elif base.value in x.tensor_lists and type(key) is int:
+            items = x.tensor_lists[base.value]
+            found = items[key] if -len(items) <= key < len(items) else None
+        if found is None or x.tensors.get(found.name) is not found:
+            return updated_node
+        return cst.Name(found.name)
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
 
 
 class _TensorReads(cst.CSTVisitor):
@@ -1369,9 +1648,24 @@ class _Names(cst.CSTVisitor):
         return False
 
 
+def bound_names(stmt: cst.CSTNode) -> set[str]:
+    """Names a statement binds or mutates (``blocks.append(...)`` counts for ``blocks``)."""
+    collector = _Targets()
+    stmt.visit(collector)
+    return collector.names | collector.mutated
+
+
 class _Targets(cst.CSTVisitor):
     def __init__(self) -> None:
         self.names: set[str] = set()
+        self.mutated: set[str] = set()  # `blocks.append(...)`, `parts.extend(...)`
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                and func.attr.value in ("append", "extend", "insert", "pop", "remove",
+                                        "clear", "reverse", "sort"):
+            self.mutated.add(func.value.value)
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         for n in _target_names(node.target) or []:

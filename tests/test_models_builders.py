@@ -201,3 +201,64 @@ for layer in features:
     assert "keras.Sequential(features)" in result.source
     assert any("features is also read outside the model" in u.reason
                for u in result.unmapped), result.unmapped
+
+
+def test_branch_on_a_builder_parameter_follows_the_call_value() -> None:
+    src = KERAS + """
+def build(width, use_norm=False, residual=True):
+    inputs = keras.Input(shape=(width,))
+    x = layers.Dense(width)(inputs)
+    if use_norm:
+        x = layers.LayerNormalization()(x)
+    else:
+        x = layers.Activation("relu")(x)
+    if residual and width > 2:
+        x = layers.Add()([x, inputs])
+    return keras.Model(inputs, x)
+
+
+model = build(4, use_norm=True)
+"""
+    code = check(src, "model")
+    assert "nn.LayerNorm(" in code and "F.relu" not in code
+    assert 'assert use_norm is True, "k2l: layers were chosen for use_norm=True"' in code
+    ns = exec_source(code, "k2l_converted")
+    with pytest.raises(AssertionError):
+        ns["build"](4, use_norm=False)
+
+
+def test_branch_that_builds_nothing_asserts_nothing() -> None:
+    code = convert_source(textwrap.dedent(KERAS + """
+def build(verbose=False):
+    inputs = keras.Input(shape=(3,))
+    if verbose:
+        print("building")
+    return keras.Model(inputs, layers.Dense(2)(inputs))
+
+
+model = build()
+"""), "model.py").source
+    assert "class Build" in code and "assert verbose" not in code
+
+
+def test_layers_made_in_a_comprehension_applied_in_a_loop() -> None:
+    code = check(KERAS + """
+UNITS = [6, 5, 4]
+
+
+def build():
+    inputs = keras.Input(shape=(3,))
+    blocks = [layers.Dense(u, activation="tanh") for u in UNITS]
+    extra = []
+    extra.append(layers.Dense(2))
+    x = inputs
+    for block in blocks:
+        x = block(x)
+    for block in extra:
+        x = block(x)
+    return keras.Model(inputs, x)
+
+
+model = build()
+""", "model")
+    assert code.count("nn.Linear(") == 4 and "blocks" not in code

@@ -71,6 +71,9 @@ class _Seq:
     keras_name: str | None = None
     free: set[str] = field(default_factory=set)
     failed: str = ""  # why this model cannot be converted: it is then left as written
+    # attribute names of its layers: its own class's, or the block's for a list of layers
+    # that a functional model may call (its names must not clash with the model's)
+    counter: NameCounter = field(default_factory=NameCounter)
 
 
 class BlockExtractor:
@@ -120,6 +123,7 @@ class BlockExtractor:
         self.layer_lists: dict[str, _Seq] = {}
         self.tensor_lists: dict[str, list[Tensor]] = {}
         self.empty_lists: dict[str, int] = {}
+        self.list_of_layer: dict[int, _Seq] = {}  # id(layer) -> the list a loop read it from
         self.list_stmt: dict[str, int] = {}  # tensor list -> the statement creating it
         # ``inputs = {"age": Input(...), ...}`` / ``{f: Input(...) for f in FEATURES}`` /
         # ``inputs[f] = Input(...)`` in a loop: key -> tensor, in insertion order
@@ -135,6 +139,7 @@ class BlockExtractor:
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
         self.sized: set[str] = set()  # those of them that gave an Input its shape
+        self.branched: set[str] = set()  # those of them that chose an `if` branch
         # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
         self.maybe: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.tracked: set[str] = set()  # block constants followed statement by statement
@@ -383,7 +388,7 @@ class BlockExtractor:
     # ---------------------------------------------------------------- static branches
     def _static_branch(self, node: cst.If) -> list[cst.BaseStatement] | None:
         """The statements of the branch a statically known test takes (None: unknown)."""
-        taken = self._static_test(node.test)
+        taken = self._static_test(node.test, assume=self._touches_tensors([node]))
         if taken is None or not isinstance(node.body, cst.IndentedBlock):
             return None
         if taken:
@@ -399,7 +404,7 @@ class BlockExtractor:
         return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Call)
                 and (self.qual(test.left.func) or "").endswith(".image_data_format"))
 
-    def _static_test(self, test: cst.BaseExpression) -> bool | None:
+    def _static_test(self, test: cst.BaseExpression, *, assume: bool = False) -> bool | None:
         if self._is_format_test(test):
             assert isinstance(test, cst.Comparison)
             if len(test.comparisons) != 1:
@@ -419,10 +424,24 @@ class BlockExtractor:
         value = inline.static_value(test, self.env)
         if value is not UNKNOWN and isinstance(value, (bool, int, float, str, type(None))):
             return bool(value)
-        return None
+        # `if use_bn:` on a builder parameter: the branch its default (or the value every
+        # call passes) takes, asserted by the class like an unrolled loop
+        assumed = self._assumable(test) if assume else {}
+        if not assumed:
+            return None
+        value = inline.static_value(test, {**self.env, **assumed})
+        if value is UNKNOWN or not isinstance(value, (bool, int, float, str, type(None))):
+            return None
+        committed = self._commit_assumed(assumed)
+        self.branched |= committed.keys() - self.assumed.keys()
+        self._note_assumed(committed, f"branch `if {code_of(test)}` "
+                           f"{'taken' if value else 'skipped'}")
+        return bool(value)
 
     def _unroll(self, i: int, loop: cst.For) -> bool:
         """``for f in [32, 64]: x = block(x, f)``: the body once per known value."""
+        if isinstance(loop.iter, cst.Name) and loop.iter.value in self.layer_lists:
+            return self._over_layers(i, loop, self.layer_lists[loop.iter.value])
         values = inline.unroll_values(loop, self.env)
         body = inline.loop_body(loop)
         assumed: dict[str, Any] = {}
@@ -450,6 +469,25 @@ class BlockExtractor:
         finally:
             self.unrolling -= 1
         self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
+        return True
+
+    def _over_layers(self, i: int, loop: cst.For, seq: _Seq) -> bool:
+        """``for block in blocks: x = block(x)`` over a list of layers: each in turn."""
+        body = inline.loop_body(loop)
+        if body is None or seq.failed or seq.input_shape is not None \
+                or not isinstance(loop.target, cst.Name):
+            return False
+        var = loop.target.value
+        self.unrolling += 1
+        try:
+            for layer in seq.layers:
+                self.layer_vars[var] = layer
+                self.layer_stmt.setdefault(id(layer), seq.start)
+                self.list_of_layer[id(layer)] = seq
+                for stmt in body:
+                    self.process(i, stmt)
+        finally:
+            self.unrolling -= 1
         return True
 
     def _note_assumed(self, assumed: dict[str, Any], what: str) -> None:
@@ -580,8 +618,13 @@ class BlockExtractor:
                 return False  # also a constant: `sizes = []` may hold numbers
             if isinstance(value, cst.List) and all(
                     self._is_layer_item(el.value) for el in value.elements):
-                seq = self.layer_lists[name] = _Seq(name, i, owned={i})
+                seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
                 self._list_add(seq, i, value.elements)
+                return True
+            made = self._comprehension(value)
+            if made:
+                seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
+                self._list_add(seq, i, [cst.Element(e) for e in made])
                 return True
             if isinstance(value, cst.List) and all(
                     self._is_tensor_expr(el.value) for el in value.elements):
@@ -600,7 +643,7 @@ class BlockExtractor:
         name, item = func.value.value, call.args[0].value
         if name in self.empty_lists and self._is_layer_item(item):
             start = self.empty_lists.pop(name)
-            self.layer_lists[name] = _Seq(name, start, owned={start})
+            self.layer_lists[name] = _Seq(name, start, owned={start}, counter=self.counter)
             self.env.pop(name, None)
             self.tracked.discard(name)
         elif name in self.empty_lists and self._is_tensor_expr(item):
@@ -692,6 +735,26 @@ class BlockExtractor:
             self.input(i, var, node)
             return self.tensors[var]
         return self._tensor(node)
+
+    def _comprehension(self, node: cst.BaseExpression) -> list[cst.BaseExpression]:
+        """``[layers.Dense(u) for u in UNITS]`` over values known statically: the layer
+        constructors it makes, in order (empty when it is anything else)."""
+        if not isinstance(node, cst.ListComp) or node.for_in.ifs \
+                or node.for_in.inner_for_in is not None or node.for_in.asynchronous:
+            return []
+        values = inline.static_value(node.for_in.iter, self.env)
+        if not isinstance(values, (list, tuple, range)) or len(values) > inline.MAX_UNROLL:
+            return []
+        out: list[cst.BaseExpression] = []
+        for v in values:
+            mapping = inline.loop_bindings(node.for_in.target, v)
+            if mapping is None:
+                return []
+            item = inline.substitute(node.elt, mapping)
+            if not self._is_layer_item(item):
+                return []
+            out.append(item)
+        return out
 
     def _list_add(self, seq: _Seq, i: int, items: Sequence[cst.BaseElement | cst.Arg]
                   ) -> None:
@@ -1114,7 +1177,7 @@ class BlockExtractor:
                     seq.input_shape = shape
                     if q == "keras.layers.Embedding":
                         seq.input_dtype = "long"
-            layer = self.make_layer(node, i, _seq_counter(seq))
+            layer = self.make_layer(node, i, seq.counter)
             if layer is None:
                 raise Unsupported(f"Sequential item {code_of(node)} is not a known layer")
             seq.layers.append(layer)
@@ -1404,6 +1467,12 @@ class BlockExtractor:
                 layers.append(c.layer)
                 if id(c.layer) in self.layer_stmt:
                     owned.add(self.layer_stmt[id(c.layer)])
+        for seq in {id(s): s for s in (self.list_of_layer.get(id(la)) for la in layers)
+                    if s is not None}.values():
+            if self._read_elsewhere(seq.var, seq.owned | owned):
+                raise Unsupported(f"{seq.var} is also read outside the model (its layers "
+                                  "frozen, reused...): that code would see no torch module")
+            owned |= seq.owned
         ir = ModelIR(class_name_for(var, self.function, name, self.stem), var, "Functional",
                      self.cur_line,
                      inputs, layers,
@@ -1431,8 +1500,9 @@ class BlockExtractor:
         """Free names used in layer arguments that only exist inside the function."""
         ir.graph_names = set(self.tensors) | set(self.layer_vars) | set(self.poisoned)
         free: set[str] = set(self.assumed)
-        ir.notes += [f"assert {n} == {v!r}, \"k2l: layers were "
-                     f"{'sized' if n in self.sized else 'unrolled'} for {n}={v!r}\""
+        ir.notes += [f"assert {n} {'is' if isinstance(v, bool) else '=='} {v!r}, \"k2l: layers were "
+                     f"{_ASSUMED_BY[(n in self.sized) + 2 * (n in self.branched)]} "
+                     f"for {n}={v!r}\""
                      for n, v in sorted(self.assumed.items())]
         for layer in ir.layers:
             free |= layer.free
@@ -1456,6 +1526,8 @@ class BlockExtractor:
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
         return out
 
+
+_ASSUMED_BY = ("unrolled", "sized", "chosen", "sized")  # by loops, an Input, a branch
 
 _BINARY_OF: dict[type, type] = {
     cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
@@ -1597,14 +1669,6 @@ def _annotation(default: str | None) -> str | None:
     if isinstance(value, bool):
         return "bool"
     return {int: "int", float: "float", str: "str"}.get(type(value))
-
-
-def _seq_counter(seq: _Seq) -> NameCounter:
-    counter = getattr(seq, "_counter", None)
-    if counter is None:
-        counter = NameCounter()
-        seq._counter = counter  # type: ignore[attr-defined]
-    return counter
 
 
 def _assigned(small: cst.BaseSmallStatement) -> list[str]:

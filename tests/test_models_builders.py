@@ -262,3 +262,57 @@ def build():
 model = build()
 """, "model")
     assert code.count("nn.Linear(") == 4 and "blocks" not in code
+
+
+def test_inputs_made_in_a_loop_each_get_a_forward_parameter() -> None:
+    code = check(KERAS + """
+BAG = 3
+
+
+def build():
+    inputs, embeddings = [], []
+    shared = layers.Dense(4, activation="relu")
+    for _ in range(BAG):
+        inp = layers.Input((5,))
+        inputs.append(inp)
+        embeddings.append(shared(inp))
+    x = layers.concatenate(embeddings)
+    y = layers.Dense(2)(inputs[0])
+    return keras.Model(inputs, [layers.Dense(1)(x), y])
+
+
+model = build()
+""", "model")
+    signature = " ".join(code.split("def forward(")[1].split(")")[0].split())
+    assert signature == ("self, inp: torch.Tensor, inp_2: torch.Tensor, inp_3: torch.Tensor,"), \
+        signature
+
+
+def test_dict_of_inputs_from_a_helper_function() -> None:
+    code = check(KERAS + """
+NUMERIC = ["height", "weight"]
+EXTRA = ["age"]
+
+
+def create_model_inputs():
+    inputs = {}
+    for feature in NUMERIC + EXTRA:
+        if feature in NUMERIC:
+            inputs[feature] = layers.Input(name=feature, shape=(1,))
+        else:
+            inputs[feature] = layers.Input(name=feature, shape=(2,))
+    return inputs
+
+
+def create_model(units=4):
+    inputs = create_model_inputs()
+    features = layers.concatenate([inputs[f] for f in NUMERIC] + [inputs["age"]])
+    both = layers.Concatenate()([inputs[f] for f in NUMERIC])
+    out = layers.Dense(units)(features)
+    return keras.Model(inputs=inputs, outputs=[out, layers.Dense(1)(both)])
+
+
+model = create_model()
+""", "model")
+    assert "def create_model_inputs" not in code
+    assert "nn.Linear(1 + 1 + 2, units)" in code or "nn.Linear(4, units)" in code

@@ -124,6 +124,8 @@ class BlockExtractor:
         self.tensor_lists: dict[str, list[Tensor]] = {}
         self.empty_lists: dict[str, int] = {}
         self.list_of_layer: dict[int, _Seq] = {}  # id(layer) -> the list a loop read it from
+        self.input_names: set[str] = set()  # forward parameters taken so far
+        self._input_makers: dict[str, bool] = {}  # helper -> does it create Inputs?
         self.list_stmt: dict[str, int] = {}  # tensor list -> the statement creating it
         # ``inputs = {"age": Input(...), ...}`` / ``{f: Input(...) for f in FEATURES}`` /
         # ``inputs[f] = Input(...)`` in a loop: key -> tensor, in insertion order
@@ -609,6 +611,18 @@ class BlockExtractor:
         """``blocks = []``, ``blocks.append(layers.Dense(u))``, ``parts = [a, b]``: lists
         a Sequential or a merge reads later. True when the statement was taken here."""
         if isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                and isinstance(small.targets[0].target, cst.Tuple) \
+                and isinstance(small.value, cst.Tuple) and all(
+                    isinstance(t.value, cst.Name) and isinstance(v.value, cst.List)
+                    and not v.value.elements for t, v in zip(
+                        small.targets[0].target.elements, small.value.elements, strict=False)) \
+                and len(small.targets[0].target.elements) == len(small.value.elements):
+            for el in small.targets[0].target.elements:  # inputs, embeddings = [], []
+                assert isinstance(el.value, cst.Name)
+                self._drop_list(el.value.value)
+                self.empty_lists[el.value.value] = i
+            return False
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 \
                 and isinstance(small.targets[0].target, cst.Name):
             name = small.targets[0].target.value
             self._drop_list(name)
@@ -756,6 +770,12 @@ class BlockExtractor:
             out.append(item)
         return out
 
+    def name_reused(self, tensor: Tensor) -> bool:
+        """Whether another tensor made so far has ``tensor``'s name: ``forward`` then
+        rebinds it, and reading ``tensor`` by that name would read the other one."""
+        made = [*self.tensors.values(), *(t for c, _ in self.pending_calls for t in c.outputs)]
+        return any(t.name == tensor.name and t is not tensor for t in made)
+
     def _list_add(self, seq: _Seq, i: int, items: Sequence[cst.BaseElement | cst.Arg]
                   ) -> None:
         """Layers into a list; a layer the rules cannot read fails the list (said where
@@ -795,7 +815,16 @@ class BlockExtractor:
         if name not in self.helpers or name in self.layer_vars or name in self.models \
                 or name in self.custom_layers or name in self.builders:
             return False
-        return any(self._is_tensor_expr(a.value) for a in node.args)
+        return any(self._is_tensor_expr(a.value) for a in node.args) or \
+            self._makes_inputs(name)
+
+    def _makes_inputs(self, helper: str) -> bool:
+        """A helper that creates ``keras.Input``s (``create_model_inputs()``)."""
+        if helper not in self._input_makers:
+            calls = _Calls()
+            self.helpers[helper].visit(calls)
+            self._input_makers[helper] = any(self.qual(c.func) == INPUT for c in calls.found)
+        return self._input_makers[helper]
 
     def _is_tensor_expr(self, node: cst.BaseExpression) -> bool:
         if isinstance(node, cst.Name):
@@ -853,7 +882,13 @@ class BlockExtractor:
             result = inline.substitute(returned, mapping)
             outs = (list(result.elements) if isinstance(result, (cst.Tuple, cst.List))
                     else None)
-            if outs is not None and len(names) == len(outs) > 1:
+            if isinstance(result, cst.Name) and result.value in self.tensor_dicts \
+                    and len(names) == 1:  # inputs = create_model_inputs(): a dict of Inputs
+                self.tensor_dicts[names[0]] = self.tensor_dicts[result.value]
+                self.list_stmt[names[0]] = i
+                tensors = []
+                names = []
+            elif outs is not None and len(names) == len(outs) > 1:
                 tensors = [self._tensor(el.value) for el in outs]
             elif len(names) == 1:
                 tensors = [self._tensor(result)]
@@ -1257,8 +1292,11 @@ class BlockExtractor:
     def input(self, i: int, var: str, call: cst.Call) -> None:
         self._free = set()
         shape, dtype = self._input_spec(call)
-        t = Tensor(var, shape, dtype, free=set(self._free))
-        self.tensors[var] = t
+        # an Input made in an unrolled loop: each its own forward parameter
+        name = self.fresh(var) if self.unrolling and var in self.input_names else var
+        self.input_names.add(name)
+        t = Tensor(name, shape, dtype, free=set(self._free))
+        self.tensors[var] = self.tensors[name] = t
         self.tensor_stmt[id(t)] = i
 
     def layer_call(self, i: int, names: list[str], call: cst.Call) -> None:
@@ -1287,8 +1325,9 @@ class BlockExtractor:
                 inputs += [self._tensor(el.value) for el in node.elements]
         self._record_call(i, layer, inputs, names, kwargs)
         positional = [a.value for a in call.args if a.keyword is None]
-        if positional and (isinstance(positional[0], (cst.List, cst.Tuple)) or isinstance(
-                positional[0], cst.Name) and positional[0].value in self.tensor_lists):
+        if positional and (isinstance(positional[0], (cst.List, cst.Tuple, cst.ListComp))
+                           or isinstance(positional[0], cst.Name)
+                           and positional[0].value in self.tensor_lists):
             self.pending_calls[-1][0].listed = True
 
     def _in_graph(self, node: cst.BaseExpression) -> bool:
@@ -1347,12 +1386,10 @@ class BlockExtractor:
         assert q is not None
         spec_name = FUNCTIONAL_MERGES[q.rsplit(".", 1)[1]]
         first = call.args[0].value if call.args else None
-        if isinstance(first, cst.Name) and first.value in self.tensor_lists:
-            inputs = list(self.tensor_lists[first.value])
-        elif not isinstance(first, (cst.List, cst.Tuple)):
+        items = self._tensor_items(first) if first is not None else None
+        if items is None:
             raise Unsupported(f"{code_of(call.func)} needs a literal list of tensors")
-        else:
-            inputs = [self._tensor(el.value) for el in first.elements]
+        inputs = items
         spec = lookup(f"keras.layers.{spec_name}")
         assert spec is not None
         _, kwargs = self._args(call.with_changes(args=call.args[1:]))
@@ -1368,9 +1405,12 @@ class BlockExtractor:
         named = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
         if positional and isinstance(positional[0], (cst.List, cst.Tuple)):
             return [self._tensor(el.value) for el in positional[0].elements]
-        if positional and isinstance(positional[0], cst.Name) \
-                and positional[0].value in self.tensor_lists:
-            return list(self.tensor_lists[positional[0].value])
+        if positional and (isinstance(positional[0], cst.Name)
+                           and positional[0].value in self.tensor_lists
+                           or isinstance(positional[0], (cst.ListComp, cst.BinaryOperation))):
+            items = self._tensor_items(positional[0])
+            if items is not None:
+                return items
         nodes: list[cst.BaseExpression] = []
         for node in positional:
             if not (isinstance(node, cst.Name) and node.value in self.tensors
@@ -1483,6 +1523,32 @@ class BlockExtractor:
         if var:
             self.models[var] = ir
         self.found.append(Found(ir, owned, i, is_return))
+
+    def _tensor_items(self, node: cst.BaseExpression) -> list[Tensor] | None:
+        """The tensors of a list expression: a display, a list of tensors built by appends,
+        ``[inputs[f] for f in NUMERIC]`` over static values, and ``+`` of those."""
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return [self._tensor(el.value) for el in node.elements]
+        if isinstance(node, cst.Name) and node.value in self.tensor_lists:
+            return list(self.tensor_lists[node.value])
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            left, right = self._tensor_items(node.left), self._tensor_items(node.right)
+            return left + right if left is not None and right is not None else None
+        if isinstance(node, cst.ListComp) and not node.for_in.ifs \
+                and node.for_in.inner_for_in is None and not node.for_in.asynchronous:
+            values = inline.static_value(node.for_in.iter, self.env)
+            if not isinstance(values, (list, tuple, range)) or len(values) > inline.MAX_UNROLL:
+                return None
+            out: list[Tensor] = []
+            for v in values:
+                mapping = inline.loop_bindings(node.for_in.target, v)
+                if mapping is None:
+                    return None
+                item = inline.substitute(node.elt, mapping).visit(_ContainerReads(self))
+                assert isinstance(item, cst.BaseExpression)
+                out.append(self._tensor(item))
+            return out
+        return None
 
     def _tensor_list(self, node: cst.BaseExpression) -> list[Tensor]:
         if isinstance(node, cst.Name) and node.value in self.tensor_lists:
@@ -1613,9 +1679,15 @@ class _ContainerReads(cst.CSTTransformer):
         elif base.value in x.tensor_lists and type(key) is int:
             items = x.tensor_lists[base.value]
             found = items[key] if -len(items) <= key < len(items) else None
-        if found is None or x.tensors.get(found.name) is not found:
+        if found is None:
             return updated_node
-        return cst.Name(found.name)
+        if x.tensors.get(found.name) is found:
+            return cst.Name(found.name)
+        if x.name_reused(found):  # forward rebinds its name before this read
+            return updated_node
+        alias = x.fresh(found.name)  # a key for the extractor; forward reads found.name
+        x.tensors[alias] = found
+        return cst.Name(alias)
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False

@@ -2,7 +2,9 @@
 
 Handles ``Sequential([...])``, ``Sequential()`` + ``.add`` chains, functional graphs
 (``Input`` → layer calls → ``Model``), shared layers, layers bound to names, merge functions,
-and models used as layers. Statements that only build a model are recorded so the file
+models used as layers (a converted builder's too: ``create_ffn(units)(x)``), and the
+containers builders fill in loops: lists of layers (``Sequential(blocks)``), lists and dicts
+of tensors (``concatenate(encoded)``, ``inputs = {f: Input(...) for f in FEATURES}``). Statements that only build a model are recorded so the file
 transformer can replace them with one instantiation of the generated class.
 """
 

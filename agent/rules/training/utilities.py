@@ -21,11 +21,11 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from agent.rules.imports import ImportTable
-from agent.rules.training import loader_args, tape_loop
+from agent.rules.training import loader_args, pipeline_maps, tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
-    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py"))
+    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "image_ops.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -75,7 +75,8 @@ HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLo
                   r"KerasCompiledMetrics|LazyLayerNorm|ActivatedLSTM|KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
-                  r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator")
+                  r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator|"
+                  r"image_|audio_decode_wav|strings_")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
@@ -87,6 +88,14 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 _LAYER_FORMS = ("LazyLayerNorm", "ActivatedLSTM")
 _GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
+
+
+@cache
+def op_helpers() -> frozenset[str]:
+    """The runtime/image_ops.py functions the tf.io/tf.image/tf.strings rows call."""
+    tree = ast.parse((Path(__file__).parent / "runtime" / "image_ops.py").read_text("utf-8"))
+    return frozenset(n.name for n in tree.body
+                     if isinstance(n, ast.FunctionDef) and not n.name.startswith("_"))
 
 
 @dataclass
@@ -147,10 +156,12 @@ def _closure(names: set[str]) -> list[str]:
 
 
 class _Replace(cst.CSTTransformer):
-    def __init__(self, imports: ImportTable, taken: set[str], models_left: bool) -> None:
+    def __init__(self, imports: ImportTable, taken: set[str], models_left: bool,
+                 keep_pipelines: bool = False) -> None:
         self.imports = imports
         self.taken = taken  # names the script binds itself
         self.models_left = models_left
+        self.keep_pipelines = keep_pipelines  # a map function stays TF: tf.data stays too
         self.used: set[str] = set()
         self.hits: list[tuple[cst.CSTNode, str, str]] = []
         self.kept: list[tuple[cst.CSTNode, str, str]] = []  # (call, Keras name, why)
@@ -177,8 +188,11 @@ class _Replace(cst.CSTTransformer):
             return updated
         qual = self.imports.resolve(original) or ""
         helper = UTILITIES.get(qual)
-        if helper in _NEEDS_TORCH_MODELS and self.models_left:
-            return updated  # a Keras model still fed by it: tf.data stays tf.data
+        if helper in _NEEDS_TORCH_MODELS and (self.models_left or self.keep_pipelines):
+            return updated  # a Keras model or a TF function still fed by it: tf.data stays
+        if helper == "AUTOTUNE" and helper in self.taken:  # AUTOTUNE = tf.data.AUTOTUNE
+            self.hits.append((original, "AUTOTUNE", qual))
+            return cst.parse_expression("-1")  # tf.data's own value of the constant
         if helper is None or set(_closure({helper})) & self.taken:
             return updated
         self.used.add(helper)
@@ -200,6 +214,9 @@ class _Replace(cst.CSTTransformer):
         return updated
 
 
+PIPELINE_HINT = re.compile(r"\bdata\.|_dataset_from_")
+MAP_KEPT = ("tf.data map function {}: {}; the tf.data pipelines stay TensorFlow (their "
+            "functions must all convert)")
 _NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
                        "ImageDataGenerator")
@@ -306,11 +323,25 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     except (cst.ParserSyntaxError, SyntaxError):
         return Inlined(code)
     taken = _bound_names(tree)
-    replacer = _Replace(imports, taken, keras_models_left(tree, imports))
+    models_left = keras_models_left(tree, imports)
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
+    maps = pipeline_maps.plan(wrapper.module, imports, taken, op_helpers()) \
+        if not models_left and PIPELINE_HINT.search(code) else pipeline_maps.Plan()
+    replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok)
     new = wrapper.module.visit(replacer)
     out = Inlined("")
+    for cb in maps.callbacks:
+        pos = positions.get(cb.node)
+        line = pos.start.line if pos is not None else 0
+        if not maps.ok and cb.problems:
+            out.kept.append((line, "tensorflow.data.Dataset.map", MAP_KEPT.format(
+                cb.label, "; ".join(cb.problems))))
+        elif maps.ok and "DataPipeline" in replacer.used:
+            out.changes.append((line, "data.map_function", f"{cb.label}: tf ops -> torch, "
+                                "run by the DataPipeline like tf.data's map"))
+    if maps.ok and maps.callbacks and "DataPipeline" in replacer.used:
+        new = pipeline_maps.apply(new, imports, maps)
     for node, helper, qual in replacer.hits:
         pos = positions.get(node)
         line = pos.start.line if pos is not None else 0
@@ -331,6 +362,8 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
             out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
     generated = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(_GENERATED)
     replacer.used |= generated - taken
+    replacer.used |= {n.id for n in ast.walk(ast.parse(new.code)) if isinstance(n, ast.Name)
+                      } & op_helpers() - taken
     if not out.changes and not replacer.used:
         return Inlined(code, kept=out.kept)
     text = _drop_keras_aliases(new.code, replacer.used, imports)

@@ -1,0 +1,209 @@
+"""tf.data pipelines with map functions (agent/rules/training/pipeline_maps.py): the
+functions handed to ``.map``/``.filter`` (and what they call) convert with their pipeline,
+or nothing does and the report says which function keeps tf.data.
+
+The end-to-end test writes PNG files with Pillow, runs the original pipeline under real
+TensorFlow in its own process (``K2L_TEST_TF_PYTHON`` / ``K2L_TF_PYTHON``; else it skips) and
+the converted script in a process where Keras and TensorFlow cannot be imported, and compares
+every element: the numbers come from TensorFlow's run.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.rules.convert import convert_source
+from agent.tools.tf_original import tf_python
+
+PIL = pytest.importorskip("PIL.Image")
+
+# A pipeline as real scripts write one: file names and labels, a map function calling a
+# decode helper (tf.io, tf.image, tf.strings), a lambda map, batch, a map on the batches.
+PIPELINE = textwrap.dedent('''\
+    import os
+
+    import tensorflow as tf
+
+    SIZE = (6, 5)
+    AUTOTUNE = tf.data.AUTOTUNE
+
+
+    def decode(data):
+        image = tf.io.decode_png(data, channels=3)
+        image = tf.image.convert_image_dtype(image, tf.float32)
+        return tf.image.resize(image, SIZE)
+
+
+    def load(path, label):
+        name = tf.strings.split(path, os.sep)[-1]
+        size = tf.strings.length(name)
+        return decode(tf.io.read_file(path)), label, size
+
+
+    def build(paths, labels):
+        ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+        ds = ds.map(load, num_parallel_calls=AUTOTUNE)
+        ds = ds.map(lambda x, y, n: (tf.image.flip_left_right(x), y * 2, n))
+        ds = ds.batch(3)
+        return ds.map(lambda x, y, n: (tf.image.rgb_to_grayscale(x), y, n), AUTOTUNE)
+    ''')
+
+RUN = textwrap.dedent('''\
+    import json, runpy, sys
+    import numpy as np
+    spec = json.loads(sys.argv[1])
+    if spec["block"]:
+        sys.modules.update(keras=None, tensorflow=None)  # neither can be imported
+    ns = runpy.run_path(spec["script"])
+    out = {}
+    labels = np.asarray(spec["labels"], dtype=np.int64)  # both sides: an int64 array
+    for b, batch in enumerate(ns["build"](spec["paths"], labels)):
+        for j, t in enumerate(batch):
+            out[f"{b}_{j}"] = np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+    np.savez(spec["out"], **out)
+    ''')
+
+
+def _run(python: str, script: Path, paths: list[str], labels: list[int], block: bool
+         ) -> dict[str, np.ndarray]:
+    runner = script.parent / "run.py"
+    runner.write_text(RUN, encoding="utf-8")
+    out = script.with_suffix(".npz")
+    spec = json.dumps({"script": str(script), "paths": paths, "labels": labels,
+                       "block": block, "out": str(out)})
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": "",
+           "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([python, str(runner), spec], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with np.load(out) as data:
+        return {k: data[k] for k in data.files}
+
+
+@pytest.mark.tensorflow
+def test_converted_pipeline_gives_tensorflows_elements(tmp_path: Path) -> None:
+    made = os.environ.get("K2L_TEST_TF_PYTHON", "")
+    python = made if made else tf_python()[0]
+    if not python:
+        pytest.skip("no Python with TensorFlow (K2L_TEST_TF_PYTHON / K2L_TF_PYTHON)")
+    rng = np.random.default_rng(5)
+    paths = []
+    for k, (h, w) in enumerate([(9, 11), (4, 4), (12, 7), (8, 8), (5, 13)]):
+        path = tmp_path / "photos" / f"img_{k:0{k + 1}d}.png"  # names of several lengths
+        path.parent.mkdir(exist_ok=True)
+        PIL.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    labels = [3, 1, 4, 1, 5]
+
+    result = convert_source(PIPELINE, "pipeline.py")
+    assert not result.error and not result.unmapped, result.unmapped
+    tree = ast.parse(result.source)
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                for a in n.names}
+    assert not imported & {"keras", "tensorflow"}, imported
+    assert "ds = ds.map(load)\n" in result.source  # num_parallel_calls goes
+    assert "ds.map(lambda x, y, n: (image_grayscale(x), y, n))" in result.source
+    assert {c.rule for c in result.changes} >= {"data.map_function", "data.DataPipeline"}
+
+    original = tmp_path / "original.py"
+    original.write_text(PIPELINE, encoding="utf-8")
+    converted = tmp_path / "converted.py"
+    converted.write_text(result.source, encoding="utf-8")
+    theirs = _run(python, original, paths, labels, block=False)
+    ours = _run(sys.executable, converted, paths, labels, block=True)
+    assert sorted(ours) == sorted(theirs) and len(theirs) == 6  # 2 batches of 3 parts
+    for key, want in theirs.items():
+        got = ours[key]
+        assert got.shape == want.shape, key
+        assert got.dtype == want.dtype, (key, got.dtype, want.dtype)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_a_map_function_without_rows_keeps_tf_data_and_is_reported_once() -> None:
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+
+
+        def augment(x):
+            return tf.image.random_hue(x, 0.1)
+
+
+        def scale(x):
+            return tf.cast(x, tf.float32) / 255.0
+
+
+        ds = tf.data.Dataset.from_tensor_slices(tf.zeros((4, 2, 2, 3)))
+        ds = ds.map(scale).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        ''')
+    result = convert_source(source, "aug.py")
+    assert "tf.data.Dataset.from_tensor_slices" in result.source
+    assert "ds.map(scale).map(augment, num_parallel_calls=tf.data.AUTOTUNE)" in result.source
+    assert "return tf.cast(x, tf.float32) / 255.0" in result.source  # not half converted
+    kept = [u for u in result.unmapped if u.keras_name == "tensorflow.data.Dataset.map"]
+    assert len(kept) == 1 and kept[0].line == 13
+    assert "augment" in kept[0].reason and "random_hue" in kept[0].reason
+
+
+def test_map_per_batch_runs_after_batch_and_per_element_before() -> None:
+    """DataPipeline applies each map where it sits in the chain, as tf.data does."""
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+
+
+        def build(x):
+            ds = tf.data.Dataset.from_tensor_slices(x)
+            ds = ds.map(lambda v: tf.reduce_sum(v))
+            return ds.batch(2).map(lambda b: tf.reduce_sum(b))
+        ''')
+    result = convert_source(source, "order.py")
+    assert not result.unmapped, result.unmapped
+    ns: dict[str, object] = {}
+    exec(compile(result.source, "order.py", "exec"), ns)  # noqa: S102 - the rules' output
+    build = ns["build"]
+    assert callable(build)
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    got = [float(v) for v in build(x)]
+    # per element: row sums 1, 5, 9, 13, 17, 21; per batch of two: 6, 22, 38
+    assert got == [6.0, 22.0, 38.0]
+
+
+def test_string_rows_stay_out_of_functions_outside_pipelines() -> None:
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+
+
+        def standardize(text):
+            return tf.strings.regex_replace(tf.strings.lower(text), "[.,]", "")
+        ''')
+    result = convert_source(source, "text.py")
+    assert 'return tf.strings.regex_replace(tf.strings.lower(text), "[.,]", "")' in result.source
+
+
+def test_a_pipeline_feeding_a_keras_model_keeps_its_map_functions() -> None:
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+        from tensorflow import keras
+
+
+        def scale(x, y):
+            return tf.cast(x, tf.float32) / 255.0, y
+
+
+        ds = tf.data.Dataset.from_tensor_slices((tf.zeros((4, 3)), tf.zeros((4,))))
+        ds = ds.map(scale).batch(2)
+        model = keras.applications.ResNet50(weights=None)
+        model.fit(ds)
+        ''')
+    result = convert_source(source, "fed.py")
+    assert "return tf.cast(x, tf.float32) / 255.0, y" in result.source
+    assert "ds = tf.data.Dataset.from_tensor_slices(" in result.source
+    assert not [u for u in result.unmapped if u.keras_name == "tensorflow.data.Dataset.map"]

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -65,21 +66,21 @@ RUN = textwrap.dedent('''\
         sys.modules.update(keras=None, tensorflow=None)  # neither can be imported
     ns = runpy.run_path(spec["script"])
     out = {}
-    labels = np.asarray(spec["labels"], dtype=np.int64)  # both sides: an int64 array
-    for b, batch in enumerate(ns["build"](spec["paths"], labels)):
+    args = [np.asarray(a, dtype=np.int64)  # both sides: an int64 array, not a list of ints
+            if isinstance(a, list) and all(isinstance(v, int) for v in a) else a
+            for a in spec["args"]]
+    for b, batch in enumerate(ns["build"](*args)):
         for j, t in enumerate(batch):
             out[f"{b}_{j}"] = np.asarray(t.numpy() if hasattr(t, "numpy") else t)
     np.savez(spec["out"], **out)
     ''')
 
 
-def _run(python: str, script: Path, paths: list[str], labels: list[int], block: bool
-         ) -> dict[str, np.ndarray]:
+def _run(python: str, script: Path, args: list[Any], block: bool) -> dict[str, np.ndarray]:
     runner = script.parent / "run.py"
     runner.write_text(RUN, encoding="utf-8")
     out = script.with_suffix(".npz")
-    spec = json.dumps({"script": str(script), "paths": paths, "labels": labels,
-                       "block": block, "out": str(out)})
+    spec = json.dumps({"script": str(script), "args": args, "block": block, "out": str(out)})
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": "",
            "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run([python, str(runner), spec], capture_output=True, text=True,
@@ -89,12 +90,26 @@ def _run(python: str, script: Path, paths: list[str], labels: list[int], block: 
         return {k: data[k] for k in data.files}
 
 
-@pytest.mark.tensorflow
-def test_converted_pipeline_gives_tensorflows_elements(tmp_path: Path) -> None:
+def _tf() -> str:
     made = os.environ.get("K2L_TEST_TF_PYTHON", "")
     python = made if made else tf_python()[0]
     if not python:
         pytest.skip("no Python with TensorFlow (K2L_TEST_TF_PYTHON / K2L_TF_PYTHON)")
+    return python
+
+
+def _same_elements(theirs: dict[str, np.ndarray], ours: dict[str, np.ndarray]) -> None:
+    assert sorted(ours) == sorted(theirs)
+    for key, want in theirs.items():
+        got = ours[key]
+        assert got.shape == want.shape, key
+        assert got.dtype == want.dtype, (key, got.dtype, want.dtype)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.tensorflow
+def test_converted_pipeline_gives_tensorflows_elements(tmp_path: Path) -> None:
+    python = _tf()
     rng = np.random.default_rng(5)
     paths = []
     for k, (h, w) in enumerate([(9, 11), (4, 4), (12, 7), (8, 8), (5, 13)]):
@@ -118,14 +133,88 @@ def test_converted_pipeline_gives_tensorflows_elements(tmp_path: Path) -> None:
     original.write_text(PIPELINE, encoding="utf-8")
     converted = tmp_path / "converted.py"
     converted.write_text(result.source, encoding="utf-8")
-    theirs = _run(python, original, paths, labels, block=False)
-    ours = _run(sys.executable, converted, paths, labels, block=True)
-    assert sorted(ours) == sorted(theirs) and len(theirs) == 6  # 2 batches of 3 parts
-    for key, want in theirs.items():
-        got = ours[key]
-        assert got.shape == want.shape, key
-        assert got.dtype == want.dtype, (key, got.dtype, want.dtype)
-        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    theirs = _run(python, original, [paths, labels], block=False)
+    ours = _run(sys.executable, converted, [paths, labels], block=True)
+    assert len(theirs) == 6  # 2 batches of 3 parts
+    _same_elements(theirs, ours)
+
+
+# TFRecord files of tf.train.Example records, read and parsed in a map function
+RECORDS = textwrap.dedent('''\
+    import tensorflow as tf
+
+    FEATURES = {
+        "image": tf.io.FixedLenFeature([], tf.string),
+        "label": tf.io.FixedLenFeature([], tf.int64),
+        "values": tf.io.FixedLenFeature([3], tf.float32),
+        "extra": tf.io.FixedLenFeature([2], tf.int64, default_value=[7, -8]),
+    }
+
+
+    def parse(record):
+        example = tf.io.parse_single_example(record, FEATURES)
+        image = tf.io.decode_png(example["image"], channels=3)
+        image = tf.image.resize(image, (4, 4))
+        return image, example["label"], example["values"], example["extra"]
+
+
+    def build(files, compression):
+        ds = tf.data.TFRecordDataset(files, compression_type=compression)
+        return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE).batch(2)
+    ''')
+
+WRITE = textwrap.dedent('''\
+    import io, json, sys
+    import numpy as np
+    import tensorflow as tf
+    spec = json.loads(sys.argv[1])
+    rng = np.random.default_rng(2)
+    for path, compression in spec["files"]:
+        with tf.io.TFRecordWriter(path, options=compression) as writer:
+            for k in range(3):
+                png = tf.io.encode_png(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8))
+                feature = {
+                    "image": tf.train.Feature(bytes_list=tf.train.BytesList(
+                        value=[png.numpy()])),
+                    "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[k - 1])),
+                    "values": tf.train.Feature(float_list=tf.train.FloatList(
+                        value=rng.random(3).tolist())),
+                }
+                if k == 1:
+                    feature["extra"] = tf.train.Feature(int64_list=tf.train.Int64List(
+                        value=[2**40, -3]))
+                example = tf.train.Example(features=tf.train.Features(feature=feature))
+                writer.write(example.SerializeToString())
+    ''')
+
+
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("compression", ["", "GZIP"])
+def test_tfrecord_pipeline_gives_tensorflows_elements(tmp_path: Path, compression: str) -> None:
+    python = _tf()
+    files = [[str(tmp_path / f"part{k}.tfrec"), compression] for k in range(2)]
+    writer = tmp_path / "write.py"
+    writer.write_text(WRITE, encoding="utf-8")
+    done = subprocess.run([python, str(writer), json.dumps({"files": files})],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    result = convert_source(RECORDS, "records.py")
+    assert not result.error and not result.unmapped, result.unmapped
+    tree = ast.parse(result.source)
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                for a in n.names}
+    assert not imported & {"keras", "tensorflow"}, imported
+    original = tmp_path / "original.py"
+    original.write_text(RECORDS, encoding="utf-8")
+    converted = tmp_path / "converted.py"
+    converted.write_text(result.source, encoding="utf-8")
+    args = [[f for f, _ in files], compression]
+    theirs = _run(python, original, args, block=False)
+    ours = _run(sys.executable, converted, args, block=True)
+    assert len(theirs) == 12  # 6 records in 3 batches of 4 parts
+    _same_elements(theirs, ours)
 
 
 def test_a_map_function_without_rows_keeps_tf_data_and_is_reported_once() -> None:

@@ -20,11 +20,19 @@ from agent.rules.ops.functions import called_names, closure, uses_framework
 from agent.rules.ops.image_io import STRING_OPS
 from agent.rules.ops.rewrite import OpRewriter
 from agent.rules.ops.spec import bind, emit
+from agent.rules.ops.table import CONSTANTS
 from agent.rules.spec import Unsupported
 from agent.rules.values import code_of
 
 CALLBACK_METHODS = ("map", "filter")  # the DataPipeline methods that take a function
 _DROPPED = ("num_parallel_calls", "deterministic")
+# tf.train.Example parsing → runtime/image_ops.py (utilities.py swaps them outside callbacks)
+EXAMPLE_PARSING = {"tensorflow.io.FixedLenFeature": "FixedLenFeature",
+                   "tensorflow.io.parse_single_example": "parse_single_example",
+                   "tensorflow.io.parse_example": "parse_example"}
+# a FixedLenFeature's dtype: torch's, or "string" (the feature's bytes)
+FEATURE_DTYPES = {"tensorflow.string": '"string"'} | {
+    q: code for q, code in CONSTANTS.items() if q.startswith("tensorflow.") and "torch." in code}
 
 
 class _PipelineRewriter(OpRewriter):
@@ -32,6 +40,8 @@ class _PipelineRewriter(OpRewriter):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         q = self.imports.resolve(original_node.func)
+        if q in EXAMPLE_PARSING:
+            return updated_node.with_changes(func=cst.Name(EXAMPLE_PARSING[q]))
         op = STRING_OPS.get(q) if q is not None else None
         if op is None or q is None:
             return super().leave_Call(original_node, updated_node)
@@ -42,6 +52,13 @@ class _PipelineRewriter(OpRewriter):
             self._problem(str(exc))
             return updated_node
         return cst.parse_expression(code)
+
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute
+                        ) -> cst.BaseExpression:
+        if self.imports.resolve(original_node) == "tensorflow.string":
+            return cst.parse_expression(FEATURE_DTYPES["tensorflow.string"])
+        return super().leave_Attribute(original_node, updated_node)
 
 
 def rewrite(node: cst.CSTNode, imports: ImportTable) -> tuple[cst.CSTNode, list[str]]:

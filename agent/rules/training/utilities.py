@@ -60,6 +60,9 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.Dataset": "DataPipeline",
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
+    # TFRecord files and tf.train.Example records → runtime/image_ops.py
+    "tensorflow.data.TFRecordDataset": "TFRecordDataset",
+    **pipeline_maps.EXAMPLE_PARSING,
     # directory/array loaders → runtime/keras_loaders.py (DataPipeline / torch Dataset)
     "keras.utils.image_dataset_from_directory": "image_dataset_from_directory",
     "keras.preprocessing.image_dataset_from_directory": "image_dataset_from_directory",
@@ -95,8 +98,8 @@ _GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop", "KerasMetric", "
 def op_helpers() -> frozenset[str]:
     """The runtime/image_ops.py functions the tf.io/tf.image/tf.strings rows call."""
     tree = ast.parse((Path(__file__).parent / "runtime" / "image_ops.py").read_text("utf-8"))
-    return frozenset(n.name for n in tree.body
-                     if isinstance(n, ast.FunctionDef) and not n.name.startswith("_"))
+    return frozenset(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+                     and not n.name.startswith("_"))
 
 
 @dataclass
@@ -206,7 +209,12 @@ class _Replace(cst.CSTTransformer):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         if isinstance(original.func, cst.Name):  # from keras.utils import get_file
-            return updated.with_changes(func=self._swap(original.func, updated.func))
+            updated = updated.with_changes(func=self._swap(original.func, updated.func))
+        if isinstance(updated.func, cst.Name) and updated.func.value == "FixedLenFeature":
+            updated = updated.with_changes(args=[  # tf.string / tf.int64 → the runtime's
+                a.with_changes(value=cst.parse_expression(pipeline_maps.FEATURE_DTYPES[q]))
+                if (q := self.imports.resolve(a.value) or "") in pipeline_maps.FEATURE_DTYPES
+                else a for a in updated.args])
         return updated
 
     def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
@@ -218,9 +226,12 @@ class _Replace(cst.CSTTransformer):
 PIPELINE_HINT = re.compile(r"\bdata\.|_dataset_from_")
 MAP_KEPT = ("tf.data map function {}: {}; the tf.data pipelines stay TensorFlow (their "
             "functions must all convert)")
-_NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "image_dataset_from_directory",
+_NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenFeature",
+                       "parse_single_example", "parse_example", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
                        "ImageDataGenerator")
+# what makes a DataPipeline: its map functions convert with it
+PIPELINE_SOURCES = frozenset(_NEEDS_TORCH_MODELS) - {"AUTOTUNE", "ImageDataGenerator"}
 # loaders whose result is a DataPipeline (fit feeds it with DataLoader(batch_size=None))
 PIPELINE_LOADERS = frozenset(q for q, h in UTILITIES.items() if h.endswith("_from_directory")
                              or h.endswith("_from_array"))
@@ -338,10 +349,10 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
         if not maps.ok and cb.problems:
             out.kept.append((line, "tensorflow.data.Dataset.map", MAP_KEPT.format(
                 cb.label, "; ".join(cb.problems))))
-        elif maps.ok and "DataPipeline" in replacer.used:
+        elif maps.ok and replacer.used & PIPELINE_SOURCES:
             out.changes.append((line, "data.map_function", f"{cb.label}: tf ops -> torch, "
                                 "run by the DataPipeline like tf.data's map"))
-    if maps.ok and maps.callbacks and "DataPipeline" in replacer.used:
+    if maps.ok and maps.callbacks and replacer.used & PIPELINE_SOURCES:
         new = pipeline_maps.apply(new, imports, maps)
     for node, helper, qual in replacer.hits:
         pos = positions.get(node)

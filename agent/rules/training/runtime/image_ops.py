@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from .data_pipeline import DataPipeline
+
 _IMAGE_GENERATORS: dict[int, torch.Generator] = {}
 
 
@@ -319,3 +321,129 @@ def strings_length(input: Any) -> torch.Tensor:
 
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _ASCII_UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
+
+
+# ---- TFRecord files and tf.train.Example records (tf.data.TFRecordDataset, tf.io.parse_*)
+class FixedLenFeature:
+    """tf.io.FixedLenFeature: a feature of a fixed shape, ``dtype`` torch's or "string"."""
+
+    def __init__(self, shape: Any, dtype: Any, default_value: Any = None) -> None:
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = dtype
+        self.default_value = default_value
+
+
+def TFRecordDataset(filenames: Any, compression_type: Any = None, buffer_size: Any = None,  # noqa: N802
+                    num_parallel_reads: Any = None, name: Any = None) -> "DataPipeline":
+    """tf.data.TFRecordDataset: each record's bytes, file after file (GZIP/ZLIB too)."""
+    import gzip
+    import struct
+    import zlib
+
+    names = [filenames] if isinstance(filenames, (str, bytes)) else list(filenames)
+
+    def records() -> Any:
+        for fn in names:
+            path = fn.decode() if isinstance(fn, bytes) else str(fn)
+            with open(path, "rb") as f:
+                data = f.read()
+            if compression_type == "GZIP":
+                data = gzip.decompress(data)
+            elif compression_type == "ZLIB":
+                data = zlib.decompress(data)
+            at = 0
+            while at + 12 <= len(data):
+                (length,) = struct.unpack("<Q", data[at:at + 8])
+                yield data[at + 12:at + 12 + length]
+                at += 12 + length + 4  # length, its CRC, the record, its CRC
+    return DataPipeline(records)
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at += 1
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def _fields(data: bytes) -> Any:
+    """(field number, wire type, value) of one protobuf message."""
+    import struct
+
+    at = 0
+    value: Any
+    while at < len(data):
+        key, at = _varint(data, at)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, at = _varint(data, at)
+        elif wire == 1:
+            value, at = struct.unpack("<q", data[at:at + 8])[0], at + 8
+        elif wire == 2:
+            size, at = _varint(data, at)
+            value, at = data[at:at + size], at + size
+        elif wire == 5:
+            value, at = data[at:at + 4], at + 4
+        else:
+            raise ValueError(f"tf.train.Example: unsupported wire type {wire}")
+        yield number, wire, value
+
+
+def _feature_values(feature: bytes) -> list[Any]:
+    """The values of one tf.train.Feature (bytes, float or int64 list)."""
+    import struct
+
+    for kind, _, body in _fields(feature):
+        out: list[Any] = []
+        for _, wire, value in _fields(body):
+            if kind == 1:
+                out.append(value)
+            elif kind == 2 and wire == 2:
+                out += list(struct.unpack(f"<{len(value) // 4}f", value))
+            elif kind == 2:
+                out.append(struct.unpack("<f", value)[0])
+            elif wire == 2:  # packed int64
+                at = 0
+                while at < len(value):
+                    v, at = _varint(value, at)
+                    out.append(v - (1 << 64) if v >= 1 << 63 else v)
+            else:
+                out.append(value - (1 << 64) if value >= 1 << 63 else value)
+        return out
+    return []
+
+
+def parse_single_example(serialized: Any, features: dict[str, Any], example_names: Any = None,
+                         name: Any = None) -> dict[str, Any]:
+    """tf.io.parse_single_example with FixedLenFeature specs: strings as bytes."""
+    found: dict[str, bytes] = {}
+    for _, _, body in _fields(bytes(serialized)):  # Example.features
+        for _, _, entry in _fields(body):  # Features.feature map entries
+            parts = {number: value for number, _, value in _fields(entry)}
+            found[parts[1].decode("utf-8")] = parts.get(2, b"")
+    out: dict[str, Any] = {}
+    for key, spec in features.items():
+        if key in found:
+            values = _feature_values(found[key])
+        elif spec.default_value is not None:
+            values = list(np.asarray(spec.default_value).reshape(-1))
+        else:
+            raise ValueError(f"parse_single_example: feature {key!r} is required")
+        if spec.dtype == "string":
+            array = np.array(values, dtype=object).reshape(spec.shape)
+            out[key] = array.item() if array.ndim == 0 else array
+        else:
+            out[key] = torch.tensor(values, dtype=spec.dtype).reshape(spec.shape)
+    return out
+
+
+def parse_example(serialized: Any, features: dict[str, Any], example_names: Any = None,
+                  name: Any = None) -> dict[str, Any]:
+    """tf.io.parse_example: a batch of records, each feature stacked."""
+    rows = [parse_single_example(s, features) for s in serialized]
+    return {k: torch.stack([r[k] for r in rows]) if isinstance(rows[0][k], torch.Tensor)
+            else np.array([r[k] for r in rows], dtype=object) for k in features}

@@ -112,6 +112,8 @@ STRING_CASES: list[str] = [
     "tf.strings.to_number(number, out_type=tf.float64)",
     "tf.strings.length(text)",
     "tf.strings.lower(words)",
+    "tf.strings.unicode_split(text, input_encoding='UTF-8')",
+    "tf.strings.unicode_split(path, 'UTF-8')[3:7]",
 ]
 
 TF_SIDE = textwrap.dedent('''\

@@ -170,6 +170,8 @@ _string([f"{STR}.strip"], "strings_strip", ("input",))
 _string([f"{STR}.regex_replace"], "strings_regex_replace",
         ("input", "pattern", "rewrite", "replace_global"), pos=3)
 _string([f"{STR}.split"], "strings_split", ("input", "sep", "maxsplit"))
+_string([f"{STR}.unicode_split"], "strings_unicode_split", ("input", "input_encoding"), pos=2,
+        fixed={"errors": '"replace"'})
 _string([f"{STR}.reduce_join"], "strings_reduce_join",
         ("inputs", "axis", "keepdims", "separator"))
 _string([f"{STR}.join"], "strings_join", ("inputs", "separator"))

@@ -285,6 +285,14 @@ def strings_split(input: Any, sep: Any = None, maxsplit: int = -1) -> Any:
     return np.array(text.split(sep, maxsplit), dtype=str)
 
 
+def strings_unicode_split(input: Any, input_encoding: str = "UTF-8") -> Any:
+    """tf.strings.unicode_split of one string: its characters as a string array."""
+    if not isinstance(input, (str, bytes)):
+        raise TypeError("strings_unicode_split: one string (TF: a RaggedTensor for a batch)")
+    text = input.decode(input_encoding) if isinstance(input, bytes) else input
+    return np.array(list(text), dtype=str)
+
+
 def strings_reduce_join(inputs: Any, axis: Any = None, keepdims: bool = False,
                         separator: str = "") -> Any:
     """tf.strings.reduce_join of a vector (or all of an array with axis=None)."""

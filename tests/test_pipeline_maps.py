@@ -296,3 +296,47 @@ def test_a_pipeline_feeding_a_keras_model_keeps_its_map_functions() -> None:
     assert "return tf.cast(x, tf.float32) / 255.0, y" in result.source
     assert "ds = tf.data.Dataset.from_tensor_slices(" in result.source
     assert not [u for u in result.unmapped if u.keras_name == "tensorflow.data.Dataset.map"]
+
+
+GFILE = textwrap.dedent('''\
+    import tensorflow as tf
+
+
+    def build(folder):
+        tf.io.gfile.makedirs(folder + "/made/deeper")
+        found = tf.io.gfile.glob(folder + "/*.rec")
+        names = tf.io.gfile.listdir(folder)
+        flags = [tf.io.gfile.exists(folder + "/a.rec"), tf.io.gfile.exists(folder + "/no"),
+                 tf.io.gfile.isdir(folder + "/made")]
+        with tf.io.gfile.GFile(folder + "/a.rec") as f:
+            text = f.read()
+        return [(found, names, flags, [text])]
+    ''')
+
+
+@pytest.mark.tensorflow
+def test_gfile_calls_give_tensorflows_answers_on_local_files(tmp_path: Path) -> None:
+    python = _tf()
+    result = convert_source(GFILE, "files.py")
+    assert not result.unmapped and "tf." not in result.source.split("def build")[1]
+    answers = []
+    for k, (side, code, block) in enumerate([(python, GFILE, False),
+                                             (sys.executable, result.source, True)]):
+        folder = tmp_path / f"side{k}"
+        folder.mkdir()
+        for name in ("c", "a", "e10", "b", "e2"):  # directory order is not name order
+            (folder / f"{name}.rec").write_text(name, encoding="utf-8")
+        script = tmp_path / f"script{k}.py"
+        script.write_text(code, encoding="utf-8")
+        out = _run(side, script, [str(folder)], block=block)
+        answers.append({key: [str(v).replace(str(folder), "") for v in value.tolist()]
+                        for key, value in out.items()})
+    assert answers[0] == answers[1]
+    assert answers[0]["0_3"] == ["a"]
+
+
+def test_remote_paths_fail_loudly_without_tensorflow() -> None:
+    from agent.rules.training.runtime import image_ops
+
+    with pytest.raises(OSError, match="remote path"):
+        image_ops.gfile_glob("gs://bucket/train*.tfrec")

@@ -60,6 +60,14 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.Dataset": "DataPipeline",
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
+    # tf.io.gfile on local files → runtime/image_ops.py
+    **{f"tensorflow.io.gfile.{name}": f"gfile_{fn}" for name, fn in (
+        ("glob", "glob"), ("exists", "exists"), ("isdir", "isdir"), ("listdir", "listdir"),
+        ("makedirs", "makedirs"), ("GFile", "open"))},
+    **{f"tensorflow.gfile.{name}": f"gfile_{fn}" for name, fn in (  # TF 1
+        ("Glob", "glob"), ("Exists", "exists"), ("IsDirectory", "isdir"),
+        ("ListDirectory", "listdir"), ("MakeDirs", "makedirs"), ("GFile", "open"),
+        ("Open", "open"))},
     # TFRecord files and tf.train.Example records → runtime/image_ops.py
     "tensorflow.data.TFRecordDataset": "TFRecordDataset",
     **pipeline_maps.EXAMPLE_PARSING,
@@ -79,7 +87,7 @@ HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLo
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator|"
-                  r"image_|audio_decode_wav|strings_")
+                  r"image_|audio_decode_wav|strings_|gfile")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",

@@ -24,9 +24,17 @@ from .data_pipeline import DataPipeline
 _IMAGE_GENERATORS: dict[int, torch.Generator] = {}
 
 
+def _local(path: Any) -> str:
+    """A local path; TF's remote file systems (gs://, s3://, hdfs://) are not here."""
+    text = path.decode("utf-8") if isinstance(path, bytes) else str(path)
+    if "://" in text:
+        raise OSError(f"{text}: a remote path needs TensorFlow's file systems; copy it locally")
+    return text
+
+
 def image_read_file(filename: Any) -> bytes:
     """tf.io.read_file: the file's bytes (TF: a scalar string tensor)."""
-    with open(str(filename), "rb") as f:
+    with open(_local(filename), "rb") as f:
         return f.read()
 
 
@@ -352,8 +360,7 @@ def TFRecordDataset(filenames: Any, compression_type: Any = None, buffer_size: A
 
     def records() -> Any:
         for fn in names:
-            path = fn.decode() if isinstance(fn, bytes) else str(fn)
-            with open(path, "rb") as f:
+            with open(_local(fn), "rb") as f:
                 data = f.read()
             if compression_type == "GZIP":
                 data = gzip.decompress(data)
@@ -455,3 +462,44 @@ def parse_example(serialized: Any, features: dict[str, Any], example_names: Any 
     rows = [parse_single_example(s, features) for s in serialized]
     return {k: torch.stack([r[k] for r in rows]) if isinstance(rows[0][k], torch.Tensor)
             else np.array([r[k] for r in rows], dtype=object) for k in features}
+
+
+# ---- tf.io.gfile on local files (Python's own functions; TF's glob order is glob.glob's)
+def gfile_glob(pattern: Any) -> list[str]:
+    """tf.io.gfile.glob: the matching paths, in the directory's order as TF lists them."""
+    import glob
+
+    return glob.glob(_local(pattern))
+
+
+def gfile_exists(path: Any) -> bool:
+    """tf.io.gfile.exists."""
+    import os
+
+    return os.path.exists(_local(path))
+
+
+def gfile_isdir(path: Any) -> bool:
+    """tf.io.gfile.isdir."""
+    import os
+
+    return os.path.isdir(_local(path))
+
+
+def gfile_listdir(path: Any) -> list[str]:
+    """tf.io.gfile.listdir: entry names, without the directory."""
+    import os
+
+    return os.listdir(_local(path))
+
+
+def gfile_makedirs(path: Any) -> None:
+    """tf.io.gfile.makedirs: parents too, no error when it exists."""
+    import os
+
+    os.makedirs(_local(path), exist_ok=True)
+
+
+def gfile_open(name: Any, mode: str = "r") -> Any:
+    """tf.io.gfile.GFile: a Python file object."""
+    return open(_local(name), mode)

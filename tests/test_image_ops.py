@@ -80,6 +80,8 @@ CASES: list[tuple[str, float]] = [
     ("tf.image.per_image_standardization(img_u8)", 1e-5),
     ("tf.image.per_image_standardization(batch_f)", 1e-5),
     ("tf.image.pad_to_bounding_box(img_u8, 2, 1, 9, 10)", 0),
+    ("tf.image.pad_to_bounding_box(batch_f, tf.constant(1), tf.constant(0), 7, 8)", 0),
+    ("tf.image.crop_to_bounding_box(img_u8, tf.constant(1), 2, tf.constant(3), 4)", 0),
     ("tf.image.resize_with_crop_or_pad(img_u8, 4, 10)", 0),
     ("tf.image.resize_with_crop_or_pad(batch_f, 9, 3)", 0),
     ("tf.image.central_crop(img_f, 0.5)", 0),
@@ -115,12 +117,19 @@ STRING_CASES: list[str] = [
     "tf.strings.unicode_split(text, input_encoding='UTF-8')",
     "tf.strings.unicode_split(path, 'UTF-8')[3:7]",
 ]
+# random draws: (TF code; compared by shape, dtype, mean and spread of many samples)
+RANDOM_CASES = [
+    "tf.random.gamma([50000], 2.5)",
+    "tf.random.gamma(shape=[50000, 1], alpha=0.4, beta=3.0)",
+    "tf.random.gamma([50000], [0.5, 2.0, 7.0])",
+]
 
 TF_SIDE = textwrap.dedent('''\
     import json, sys
     import numpy as np
     import tensorflow as tf
     spec = json.loads(sys.argv[1])
+    tf.random.set_seed(0)  # the random cases: the same draws on every run
     ns = {"tf": tf, **spec["names"]}
     with np.load(spec["arrays"]) as data:
         ns.update({k: tf.constant(data[k]) for k in data.files})
@@ -221,7 +230,7 @@ def _same(want: np.ndarray, got: Any, atol: float) -> None:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("image_ops")
     paths = _write_files(tmp)
-    codes = [c for c, _ in CASES] + STRING_CASES
+    codes = [c for c, _ in CASES] + STRING_CASES + RANDOM_CASES
     return paths, _tensorflow(tmp, codes, {**paths, **STRINGS})
 
 
@@ -251,6 +260,19 @@ def test_string_rows_match_tensorflow(reference: tuple[dict[str, str], dict[str,
         assert np.asarray(got).astype(str).tolist() == want.tolist()
 
 
+@pytest.mark.tensorflow
+@pytest.mark.parametrize(("k", "code"), list(enumerate(RANDOM_CASES)), ids=RANDOM_CASES)
+def test_random_rows_draw_tensorflows_distribution(
+        reference: tuple[dict[str, str], dict[str, Any]], k: int, code: str) -> None:
+    _, tf_out = reference
+    torch.manual_seed(0)
+    got = _ours(code, {}, pipeline=True).numpy()
+    want = tf_out[f"{len(CASES) + len(STRING_CASES) + k}_0"]
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got.mean(axis=0), want.mean(axis=0), rtol=0.06)
+    np.testing.assert_allclose(got.std(axis=0), want.std(axis=0), rtol=0.06)
+
+
 def test_string_rows_only_inside_pipelines() -> None:
     """A TextVectorization standardize function stays Keras: tf.strings stays TF there."""
     node, problems = convert_expr(cst.parse_expression("tf.strings.lower(x)"), IMPORTS, {})
@@ -271,6 +293,7 @@ def test_arguments_without_counterpart_are_reported(code: str) -> None:
 
 
 def test_random_flip_gives_both_outcomes_per_image() -> None:
+    torch.manual_seed(1)
     x = torch.as_tensor(ARRAYS["batch_f"]).repeat(20, 1, 1, 1)
     out = image_ops.image_random_flip(x, -2)
     flipped = torch.flip(x, dims=(-2,))
@@ -281,6 +304,7 @@ def test_random_flip_gives_both_outcomes_per_image() -> None:
 
 
 def test_random_crop_is_a_window_and_seeded_streams_repeat() -> None:
+    torch.manual_seed(2)
     x = torch.arange(6 * 7 * 3).reshape(6, 7, 3)
     starts = set()
     for _ in range(60):
@@ -297,6 +321,7 @@ def test_random_crop_is_a_window_and_seeded_streams_repeat() -> None:
 
 
 def test_random_brightness_and_contrast_stay_in_range() -> None:
+    torch.manual_seed(3)
     x = torch.as_tensor(ARRAYS["img_f"])
     deltas = {round(float((image_ops.image_random_brightness(x, 0.3) - x).mean()), 5)
               for _ in range(30)}

@@ -5,9 +5,10 @@ Most rows call a function of ``agent/rules/training/runtime/image_ops.py`` (copi
 converted script by utilities.py): TF's dtype rules (decoded images are HWC uint8, ``resize``
 returns float32, ``convert_image_dtype`` scales integers) and rank 3 or 4 inputs do not fit
 one torch expression. Flips and box crops index the H and W axes from the end, inline.
-``STRING_OPS`` are kept out of the general table: on Python strings they are right inside a
-converted tf.data map function, but a ``TextVectorization(standardize=fn)`` that stays Keras
-would call them on TF tensors.
+``PIPELINE_OPS`` are kept out of the general table and used in tf.data map functions only:
+``tf.strings`` rows are right on the Python strings a converted pipeline carries, but a
+``TextVectorization(standardize=fn)`` that stays Keras would call them on TF tensors;
+``tf.random.gamma`` (mixup/cutmix's Beta draws) waits there for a row in the general table.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from agent.rules.spec import Unsupported
 IO, IMG, AUDIO, STR = "tensorflow.io", "tensorflow.image", "tensorflow.audio", "tensorflow.strings"
 
 ROWS: list[tuple[list[str], Op]] = []
-STRING_OPS: dict[str, Op] = {}
+PIPELINE_OPS: dict[str, Op] = {}
 
 # tf.image.ResizeMethod.X used as a value: TF's own string for the method
 CONSTANTS: dict[str, str] = {
@@ -161,7 +162,7 @@ def _string(names: list[str], function: str, params: tuple[str, ...], pos: int =
     op = Op("", (*params, *(fixed or {})), pos=pos,
             handler=_helper(function, params, pos, fixed))
     for name in names:
-        STRING_OPS[name] = op
+        PIPELINE_OPS[name] = op
 
 
 _string([f"{STR}.lower"], "strings_lower", ("input",), fixed={"encoding": "''"})
@@ -177,3 +178,16 @@ _string([f"{STR}.reduce_join"], "strings_reduce_join",
 _string([f"{STR}.join"], "strings_join", ("inputs", "separator"))
 _string([f"{STR}.to_number"], "strings_to_number", ("string_tensor", "out_type"))
 _string([f"{STR}.length"], "strings_length", ("input",), fixed={"unit": '"BYTE"'})
+
+
+def _gamma(b: Bound) -> str:
+    """TF: shape + alpha's shape, beta the inverse scale (torch's rate), float32."""
+    if not b.is_default("dtype", "None") and b.code("dtype") != "torch.float32":
+        raise Unsupported(f"{b.op}(dtype={b.code('dtype')})")
+    alpha = f"torch.as_tensor({b.code('alpha')}, dtype=torch.float32)"
+    beta = f"torch.as_tensor({b.code('beta', '1.0')}, dtype=torch.float32)"
+    return f"torch.distributions.Gamma({alpha}, {beta}).sample(tuple({b.code('shape')}))"
+
+
+PIPELINE_OPS["tensorflow.random.gamma"] = Op("", ("shape", "alpha", "beta", "dtype", "seed"),
+                                             pos=2, handler=_gamma)

@@ -17,7 +17,7 @@ import libcst as cst
 
 from agent.rules.imports import ImportTable
 from agent.rules.ops.functions import called_names, closure, uses_framework
-from agent.rules.ops.image_io import STRING_OPS
+from agent.rules.ops.image_io import PIPELINE_OPS
 from agent.rules.ops.rewrite import OpRewriter
 from agent.rules.ops.spec import bind, emit
 from agent.rules.ops.table import CONSTANTS
@@ -36,13 +36,13 @@ FEATURE_DTYPES = {"tensorflow.string": '"string"'} | {
 
 
 class _PipelineRewriter(OpRewriter):
-    """The op table, and ``tf.strings`` on the Python strings a converted pipeline carries."""
+    """The op table, and the rows for map functions only (image_io.PIPELINE_OPS)."""
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         q = self.imports.resolve(original_node.func)
         if q in EXAMPLE_PARSING:
             return updated_node.with_changes(func=cst.Name(EXAMPLE_PARSING[q]))
-        op = STRING_OPS.get(q) if q is not None else None
+        op = PIPELINE_OPS.get(q) if q is not None else None
         if op is None or q is None:
             return super().leave_Call(original_node, updated_node)
         try:

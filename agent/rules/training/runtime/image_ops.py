@@ -146,11 +146,12 @@ def image_pad_to_box(image: Any, offset_height: int, offset_width: int, target_h
                      target_width: int) -> torch.Tensor:
     """tf.image.pad_to_bounding_box: zeros above/left by the offsets, up to the target."""
     x = torch.as_tensor(image)
+    top, left = int(offset_height), int(offset_width)  # TF takes scalar tensors too
     h, w = x.shape[-3], x.shape[-2]
-    bottom, right = target_height - offset_height - h, target_width - offset_width - w
-    if min(offset_height, offset_width, bottom, right) < 0:
+    bottom, right = int(target_height) - top - h, int(target_width) - left - w
+    if min(top, left, bottom, right) < 0:
         raise ValueError("pad_to_bounding_box: the image does not fit the target")
-    return F.pad(x, (0, 0, offset_width, right, offset_height, bottom))
+    return F.pad(x, (0, 0, left, right, top, bottom))
 
 
 def image_crop_or_pad(image: Any, target_height: int, target_width: int) -> torch.Tensor:

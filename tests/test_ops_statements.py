@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -313,3 +314,18 @@ def test_settle_reverts_both_directions_and_whole_functions() -> None:
     assert units[3].reason == "feeds TF code at line 5"
     assert units[5].reason.startswith("function f kept whole: the statement at line 7")
     assert units[6].reason == "function f kept whole: this statement feeds TF code at line 8"
+
+
+def test_a_row_that_calls_a_runtime_function_at_module_level_brings_it_along(
+        tmp_path: Path) -> None:
+    """The statement pass runs after the utilities copied their runtime: a row it applies
+    (``tf.io.read_file`` -> ``image_read_file``) must still find its function in the script."""
+    from agent.equivalence import exec_source
+    from agent.rules.convert import convert_source
+
+    path = tmp_path / "blob.bin"
+    path.write_bytes(b"k2l")
+    result = convert_source(f"import tensorflow as tf\n\ndata = tf.io.read_file({str(path)!r})\n")
+    code = result.source
+    assert "tensorflow" not in code and code.count("def image_read_file(") == 1, code
+    assert exec_source(code, "k2l_read")["data"] == b"k2l"

@@ -299,6 +299,10 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.unmapped += [Unmapped(path, line, keras, why) for line, keras, why in inlined.kept]
         code = _script_calls(code, source, imports, out)
     code = _data_statements(code, original, source, imports, out, path)
+    if inline_utilities is not None:
+        from agent.rules.training.utilities import copy_missing_runtime
+
+        code = copy_missing_runtime(code)
     if code != source:
         code = wrap_new_lines(code, source)
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))

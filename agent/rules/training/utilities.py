@@ -392,11 +392,20 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     if not out.changes and not replacer.used:
         return Inlined(code, kept=out.kept)
     text = _drop_keras_aliases(new.code, replacer.used, imports)
+    out.code = _insert_runtime(text, replacer.used, set())
+    return out
+
+
+def _insert_runtime(text: str, used: set[str], bound: set[str], header: bool = True) -> str:
+    """``text`` with the runtime functions ``used`` needs (those ``bound`` already there
+    left out) inserted after the imports above their first use."""
     tree = ast.parse(text)
     rt = _runtime()
-    functions = _closure(replacer.used)
+    functions = [f for f in _closure(used) if f not in bound]
+    if not functions:
+        return text
     needed = set().union(*(rt.uses[f] for f in functions))
-    at, have = _insert_at(tree, replacer.used)
+    at, have = _insert_at(tree, used)
     stmts = [stmt for name, stmt in rt.imports if name in needed and (
         name not in have or name == "urllib")]
     above = "".join(text.splitlines(keepends=True)[:at])
@@ -405,7 +414,8 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     defs = [rt.functions[n] for n in functions if n in rt.functions]
     block = "\n".join(stmts) + ("\n\n" if stmts else "") + "\n".join(consts) + (
         "\n" if consts else "")
-    block += ("\n\n# Layer forms torch lacks (k2l): lazy sizes, Keras's recurrent cells\n"
+    block += "\n\n" if not header else (
+              "\n\n# Layer forms torch lacks (k2l): lazy sizes, Keras's recurrent cells\n"
               if set(functions) <= set(_LAYER_FORMS) | {"_ACTIVATIONS"} else
               "\n\n# CTC decoding as Keras computes it (k2l): torch has no decoder\n"
               if set(functions) <= {"ctc_greedy_decode", "ctc_decode_softmax"} else
@@ -414,5 +424,19 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     block += "\n\n\n".join(defs) + "\n\n\n"
     lines = text.splitlines(keepends=True)
     lines[at:at] = ["\n", block]
-    out.code = "".join(lines)
-    return out
+    return "".join(lines)
+
+
+def copy_missing_runtime(code: str) -> str:
+    """Runtime functions a later rule's code calls (an op row used at module level after
+    the utilities ran) and the script does not define yet: copied in, once."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    taken = _bound_names(tree)
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    missing = read & (op_helpers() | set(_GENERATED)) - taken
+    # a block copied earlier already has its header comment
+    return _insert_runtime(code, missing, taken, header="(k2l)" not in code) if missing \
+        else code

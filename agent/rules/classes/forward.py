@@ -29,6 +29,9 @@ from agent.rules.spec import Unsupported
 from agent.rules.values import code_of
 
 _CALL_KWARGS_DROPPED = ("training",)
+# Keras layers whose call is ``call(inputs, training=None)``: ``self.drop(x, training)``
+_TRAINING_SECOND = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                    "GaussianNoise", "GaussianDropout", "AlphaDropout", "BatchNormalization")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class ForwardConverter:
         self.env: dict[str, TVal] = {}
         self.first_layer_of_input: str | None = None
         self.kept: list[tuple[str, str]] = []  # (reason, source) of statements left as written
+        self.methods: set[str] = set()  # the class's own methods (their parameters stay)
 
     # -- layouts -------------------------------------------------------------------------
     def layout_as(self, v: TVal, want: str) -> TVal:
@@ -83,16 +87,8 @@ class ForwardConverter:
             return self.layer_call(node)
         if isinstance(node, cst.Call) and self.imports.resolve(node.func) is not None:
             return self.op_call(node)
-        if isinstance(node, cst.Call) and code_of(node.func).startswith("self.") and any(
-                a.keyword is not None and a.keyword.value in _CALL_KWARGS_DROPPED
-                for a in node.args):
-            # a sub-model or converted layer (torch module): its mode is the parent's
-            # train()/eval(), and its forward has no training parameter
-            args = [a for a in node.args if a.keyword is None
-                    or a.keyword.value not in _CALL_KWARGS_DROPPED]
-            if args:
-                args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            return self.generic(node.with_changes(args=args))
+        if isinstance(node, cst.Call) and self.without_training(node) is not node:
+            return self.generic(self.without_training(node))
         if isinstance(node, cst.BinaryOperation) and not node.lpar:
             return self.binary(node)
         if isinstance(node, cst.UnaryOperation) and not node.lpar:
@@ -108,11 +104,35 @@ class ForwardConverter:
             return f.attr.value
         return None
 
+    def without_training(self, call: cst.Call) -> cst.Call:
+        """``self.sub(x, training)`` / ``self.sub(x, training=t)`` of a sub-model or converted
+        layer (a torch module): its mode is the parent's train()/eval(), and its forward has
+        no training parameter. The class's own methods keep their arguments."""
+        name = code_of(call.func)
+        if not name.startswith("self.") or name[5:] in self.methods:
+            return call
+        args = [a for a in call.args if (a.keyword is None and not self.is_training_flag(a.value))
+                or (a.keyword is not None and a.keyword.value not in _CALL_KWARGS_DROPPED)]
+        if len(args) == len(call.args):
+            return call
+        if args:
+            args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return call.with_changes(args=args)
+
+    def is_training_flag(self, node: cst.BaseExpression) -> bool:
+        """``training`` as call() received it (forward reads ``self.training`` instead)."""
+        if isinstance(node, cst.Name):
+            return self.names.get(node.value) == "self.training"
+        return code_of(node) == "self.training" and "training" in self.names  # substituted
+
     def layer_call(self, call: cst.Call) -> TVal:
         attr = self._layer_attr(call)
         assert attr is not None
         layer = self.layers[attr]
         pos = [a for a in call.args if a.keyword is None]
+        if (len(pos) == 2 and layer.keras_name in _TRAINING_SECOND
+                and self.is_training_flag(pos[1].value)):
+            pos = pos[:1]  # the mode is the module's train()/eval(), as for training=
         for a in call.args:
             if a.keyword is not None and a.keyword.value not in _CALL_KWARGS_DROPPED:
                 raise Unsupported(f"self.{attr}({a.keyword.value}=...) has no torch mapping")
@@ -352,7 +372,9 @@ class _Substitute(cst.CSTTransformer):
         return True
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        return self.done.get(id(original_node), updated_node)
+        if id(original_node) in self.done:
+            return self.done[id(original_node)]
+        return self.conv.without_training(updated_node)
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
         if id(original_node) in self.protected:

@@ -23,6 +23,7 @@ from agent.rules.classes.containers import module_container, nested_sequential
 from agent.rules.classes.forward import ForwardConverter
 from agent.rules.classes.layers import SubLayer, build, make_sublayer, module_lines
 from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
+from agent.rules.classes.variables import VARIABLES, FromInitializer, variable_lines
 from agent.rules.imports import ImportTable
 from agent.rules.initializers import Layout, init_statement
 from agent.rules.lines import LineIndex
@@ -131,6 +132,7 @@ class _ClassConverter:
         self.changes: list[str] = []
         self.left: list[tuple[str, str, str]] = []  # method, reason, snippet
         self.example_dtype = ""
+        self.methods: set[str] = set()
 
     # -- entry ---------------------------------------------------------------------------
     def run(self) -> cst.ClassDef:
@@ -138,6 +140,7 @@ class _ClassConverter:
         if not isinstance(body, cst.IndentedBlock):
             raise Unsupported("one-line class body")
         methods = {s.name.value: s for s in body.body if isinstance(s, cst.FunctionDef)}
+        self.methods = set(methods)
         if "call" not in methods and self.kind == "model" and not (
                 set(methods) & set(_TRAINING_METHODS)):
             raise Unsupported("subclassed model without call()")
@@ -148,7 +151,7 @@ class _ClassConverter:
         init_marked = self.init_body(methods.get("__init__"))
         build_fn = methods.get("build")
         lazy_build: cst.FunctionDef | None = None
-        eager_build: list[cst.BaseStatement] = []
+        eager_build: list[cst.BaseStatement | str] = []
         if build_fn is not None:
             lazy_build, eager_build = self.build_method(build_fn)
         forward, first_layer = self.forward(methods.get("call"))
@@ -245,6 +248,9 @@ class _ClassConverter:
                                         + container.split("(")[0])
                     return [_stmt(f"self.{attr} = {container}")]
                 if attr is not None and isinstance(value, cst.Call):
+                    var = self.variable(attr, value)
+                    if var is not None:
+                        return [_stmt(s) for s in var]
                     if code_of(value.func) == "self.add_weight":
                         w = self.add_weight(attr, value, None)
                         self.weights.append(w)
@@ -285,30 +291,34 @@ class _ClassConverter:
         return [new]
 
     def assemble_init(self, fn: cst.FunctionDef, marked: list[cst.BaseStatement | str],
-                      eager_build: list[cst.BaseStatement], first_layer: str | None
+                      eager_build: list[cst.BaseStatement | str], first_layer: str | None
                       ) -> cst.FunctionDef:
-        body: list[cst.BaseStatement] = []
-        for item in marked:
-            if isinstance(item, str):
-                if item == "example" and self.kind == "model" and self.input_shape:
-                    dims = ", ".join(["1"] + [str(d if d is not None else 8)
-                                              for d in self.input_shape])
-                    dtype = ", dtype=torch.long" if first_layer == "Embedding" else ""
-                    body.append(_stmt(f"self.example_input_array = torch.zeros({dims}{dtype})"))
-                elif item.startswith("layer:") and item[6:] in self.kept_layers:
-                    body.append(self.keep("__init__", self.layer_stmts[item[6:]],
-                                          self.kept_layers[item[6:]]))
-                elif item.startswith("layer:"):
-                    layer = self.layers[item[6:]]
-                    body += [_stmt(s) for s in module_lines(layer)]
-                continue
-            body.append(item)
+        body = self.unmark(marked, first_layer)
         for w in self.lazy_weights:
             grad = "requires_grad=False" if not w.trainable else ""
             body.append(_stmt(f"self.{w.name} = nn.UninitializedParameter({grad})"
                               "  # created in initialize_parameters"))
-        body += eager_build
+        body += self.unmark(eager_build, first_layer)
         return fn.with_changes(body=fn.body.with_changes(body=body))
+
+    def unmark(self, marked: list[cst.BaseStatement | str], first_layer: str | None
+               ) -> list[cst.BaseStatement]:
+        """Statements for the markers ``init_statement`` left (example input, layers)."""
+        body: list[cst.BaseStatement] = []
+        for item in marked:
+            if not isinstance(item, str):
+                body.append(item)
+            elif item == "example" and self.kind == "model" and self.input_shape:
+                dims = ", ".join(["1"] + [str(d if d is not None else 8)
+                                          for d in self.input_shape])
+                dtype = ", dtype=torch.long" if first_layer == "Embedding" else ""
+                body.append(_stmt(f"self.example_input_array = torch.zeros({dims}{dtype})"))
+            elif item.startswith("layer:") and item[6:] in self.kept_layers:
+                body.append(self.keep("__init__", self.layer_stmts[item[6:]],
+                                      self.kept_layers[item[6:]]))
+            elif item.startswith("layer:"):
+                body += [_stmt(s) for s in module_lines(self.layers[item[6:]])]
+        return body
 
     # -- weights -------------------------------------------------------------------------
     def add_weight(self, attr: str, call: cst.Call, shape_param: str | None) -> _Weight:
@@ -359,6 +369,21 @@ class _ClassConverter:
         trainable = evaluate(args["trainable"]).value if "trainable" in args else True
         return _Weight(attr, name, shape, init, trainable is not False)
 
+    def variable(self, attr: str, call: cst.Call) -> list[str] | None:
+        """``self.<attr> = tf.Variable(...)``: a parameter, a buffer or an add_weight."""
+        var = variable_lines(attr, call, self.imports, self.cls)
+        if var is None:
+            return None
+        if isinstance(var, FromInitializer):
+            w = self.add_weight(attr, var.call, None)
+            self.weights.append(w)
+            self.changes.append(f"self.{attr} = {code_of(call.func)}(initializer(shape)) -> "
+                                "nn.Parameter with the Keras initializer")
+            return self.weight_lines(w)
+        kind = "buffer" if var[0].startswith("self.register_buffer") else "nn.Parameter"
+        self.changes.append(f"self.{attr} = {code_of(call.func)}(...) -> {kind}")
+        return var
+
     def weight_lines(self, w: _Weight) -> list[str]:
         node = cst.parse_expression(w.shape)
         dims = (", ".join(code_of(e.value) for e in node.elements)
@@ -367,7 +392,10 @@ class _ClassConverter:
         return [f"self.{w.name} = nn.Parameter(torch.empty({dims}){grad})", w.init]
 
     def build_method(self, fn: cst.FunctionDef
-                     ) -> tuple[cst.FunctionDef | None, list[cst.BaseStatement]]:
+                     ) -> tuple[cst.FunctionDef | None, list[cst.BaseStatement | str]]:
+        """Keras ``build``: weights from the input shape go to ``initialize_parameters``;
+        what does not read the shape (sub-layers, variables, fixed weights) to ``__init__``.
+        Each statement alone: one that cannot convert is kept, marked, where it was."""
         params = [p.name.value for p in fn.params.params]
         shape_param = params[1] if len(params) > 1 else "input_shape"
         kept: list[cst.BaseStatement] = []
@@ -380,33 +408,34 @@ class _ClassConverter:
                     continue
             kept.append(stmt)
         lazy = any(_uses_name(s, shape_param) for s in kept)
+        shaped = {shape_param}  # names computed from the input shape
         out: list[cst.BaseStatement] = []
+        to_init: list[cst.BaseStatement | str] = []
         for stmt in kept:
-            first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
-            if (isinstance(first, cst.Assign) and len(first.targets) == 1
-                    and isinstance(first.value, cst.Call)
-                    and code_of(first.value.func) == "self.add_weight"):
-                attr = _self_attr(first.targets[0].target)
-                if attr is None:
-                    raise Unsupported("add_weight assigned to something other than self.<name>")
-                w = self.add_weight(attr, first.value, shape_param)
-                if lazy:
-                    self.lazy_weights.append(w)
-                    out += [_stmt(f"self.{w.name}.materialize({w.shape})"), _stmt(w.init)]
-                else:
-                    self.weights.append(w)
-                    out += [_stmt(s) for s in self.weight_lines(w)]
-                continue
-            if isinstance(first, cst.Assign) and isinstance(first.value, cst.Call) and \
-                    make_sublayer("x", first.value, self.imports, self.env, 0) is not None:
-                raise Unsupported("layers created in build(): create them in __init__")
-            new, problems = rewrite_node(stmt, self.imports, {})
-            if problems:
-                raise Unsupported("; ".join(problems))
-            assert isinstance(new, cst.BaseStatement)
-            out.append(new)
+            from_shape = any(_uses_name(stmt, n) for n in shaped)
+            if from_shape:
+                shaped.update(_assigned_names(stmt))
+            try:
+                if self.build_weight(stmt, shape_param, lazy, out):
+                    continue
+                first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+                creates = (isinstance(first, cst.Assign) and isinstance(first.value, cst.Call)
+                           and _creates_state(first.value, self.imports, self.env))
+                if creates and from_shape:
+                    raise Unsupported("layer or variable created in build() from the input "
+                                      "shape: create it in __init__")
+                if creates or not lazy:
+                    to_init += self.init_statement(stmt)
+                    continue
+                new, problems = rewrite_node(stmt, self.imports, {})
+                if problems:
+                    raise Unsupported("; ".join(problems))
+                assert isinstance(new, cst.BaseStatement)
+                out.append(new)
+            except Unsupported as exc:
+                (out if lazy else to_init).append(self.keep("build", stmt, str(exc)))
         if not lazy:
-            return None, out
+            return None, [*out, *to_init]
         self.changes.append("build(input_shape) -> initialize_parameters (LazyModuleMixin)")
         code = (f"def initialize_parameters(self, inputs: torch.Tensor, *args: object, "
                 f"**kwargs: object) -> None:\n"
@@ -416,7 +445,27 @@ class _ClassConverter:
         assert isinstance(new_fn, cst.FunctionDef)
         head = _statements(new_fn)[:2]
         return new_fn.with_changes(body=new_fn.body.with_changes(body=head + out),
-                                   leading_lines=fn.leading_lines), []
+                                   leading_lines=fn.leading_lines), to_init
+
+    def build_weight(self, stmt: cst.BaseStatement, shape_param: str, lazy: bool,
+                     out: list[cst.BaseStatement]) -> bool:
+        """``self.w = self.add_weight(...)`` in build: appended to ``out``; False otherwise."""
+        first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+        if not (isinstance(first, cst.Assign) and len(first.targets) == 1
+                and isinstance(first.value, cst.Call)
+                and code_of(first.value.func) == "self.add_weight"):
+            return False
+        attr = _self_attr(first.targets[0].target)
+        if attr is None:
+            raise Unsupported("add_weight assigned to something other than self.<name>")
+        w = self.add_weight(attr, first.value, shape_param)
+        if lazy:
+            self.lazy_weights.append(w)
+            out += [_stmt(f"self.{w.name}.materialize({w.shape})"), _stmt(w.init)]
+        else:
+            self.weights.append(w)
+            out += [_stmt(s) for s in self.weight_lines(w)]
+        return True
 
     def rename_weights(self, cls: cst.ClassDef) -> cst.ClassDef:
         renames = {w.attr: w.name for w in self.weights + self.lazy_weights if w.attr != w.name}
@@ -453,6 +502,7 @@ class _ClassConverter:
         if kept:
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         conv = ForwardConverter(self.imports, self.layers, names)
+        conv.methods = self.methods
         tensor_params = [p.name.value for p in kept[1:]]
         for k, name in enumerate(tensor_params):
             from agent.rules.classes.forward import TVal
@@ -551,6 +601,30 @@ class _ClassConverter:
         if new is not fn:
             self.changes.append("get_config kept as a plain method (super().get_config() -> {})")
         return new
+
+
+def _assigned_names(stmt: cst.BaseStatement) -> set[str]:
+    out: set[str] = set()
+    if isinstance(stmt, cst.SimpleStatementLine):
+        for small in stmt.body:
+            if isinstance(small, cst.Assign):
+                for t in small.targets:
+                    if isinstance(t.target, cst.Name):
+                        out.add(t.target.value)
+                    elif isinstance(t.target, (cst.Tuple, cst.List)):
+                        out |= {e.value.value for e in t.target.elements
+                                if isinstance(e.value, cst.Name)}
+            elif isinstance(small, (cst.AnnAssign, cst.AugAssign)) and isinstance(
+                    small.target, cst.Name):
+                out.add(small.target.value)
+    return out
+
+
+def _creates_state(call: cst.Call, imports: ImportTable, env: dict[str, Any]) -> bool:
+    """A Keras layer, Sequential or variable: module state that belongs in __init__."""
+    q = imports.resolve(call.func)
+    return q is not None and (q == SEQUENTIAL or q in VARIABLES or (
+        q.startswith("keras.layers.") and q.count(".") == 2))
 
 
 def _class_kind(cls: cst.ClassDef, imports: ImportTable, kinds: dict[str, str]) -> str | None:

@@ -283,7 +283,8 @@ def test_unconvertible_statement_stays_visible_and_the_class_converts() -> None:
     code = after(r)
     assert code.startswith("\nclass Weird(nn.Module):\n    def forward(self, x):\n"
                            "        # TODO(k2l): not converted: "
-                           "tensorflow.image.sobel_edges has no torch mapping\n")
+                           "tensorflow.image.sobel_edges has no torch mapping (it receives "
+                           "torch tensors at run time: port it by hand)\n")
     assert "return tf.image.sobel_edges(x)" in code
     [u] = r.unmapped
     assert (u.qualname, u.file) == ("Weird.call", "x.py")
@@ -634,3 +635,74 @@ def test_variables_and_build_layers_numerically() -> None:
     k, t = _both(src)
     x = RNG.standard_normal((4, 5)).astype("float32")
     assert _compare(k["net"], t["net"], x) < 1e-5
+
+
+MASKED = """
+class Masked(layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.dense = layers.Dense(4)
+
+    def call(self, x, mask=None):
+        y = self.dense(x)
+        if mask is not None:
+            y = y * tf.cast(mask[:, :, tf.newaxis], y.dtype)
+        return y
+"""
+
+
+def test_call_reading_mask_converts_with_an_explicit_mask_parameter() -> None:
+    r = run(MASKED)
+    code = after(r)
+    assert "def forward(self, x, mask=None):" in code
+    assert "y = y * mask[:, :, None].to(y.dtype)" in code
+    assert r.unmapped == []
+    [w] = [w.message for w in r.warnings if "mask" in w.message]
+    from agent.rules.semantics import changes_semantics
+
+    assert changes_semantics(w)  # the file is not called converted: callers must pass mask=
+
+
+def test_kept_keras_layer_says_it_receives_torch_tensors() -> None:
+    r = run("""
+        class Mixer(layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.norm = layers.LayerNormalization()
+                self.odd = layers.Lambda(lambda t: t * 2)
+
+            def call(self, x):
+                return self.odd(self.norm(x))
+        """)
+    code = after(r)
+    assert "class Mixer(nn.Module):" in code
+    assert "self.odd = layers.Lambda(lambda t: t * 2)" in code
+    reasons = {u.qualname: u.reason for u in r.unmapped}
+    assert "receives torch tensors at run time" in reasons["Mixer.call"]
+    assert "a Keras layer in a torch module" in reasons["Mixer.__init__"]
+
+
+@pytest.mark.slow
+def test_explicit_mask_numerically() -> None:
+    src = HEADER + textwrap.dedent(MASKED).replace(
+        "tf.cast(mask[:, :, tf.newaxis], y.dtype)", "keras.ops.cast(mask[:, :, None], y.dtype)"
+    ) + "\nlayer = Masked()\n"
+    assert "keras.ops.cast" in src
+    k, t = _both(src)
+    import keras
+    import torch
+
+    from agent.weights import port_weights
+
+    x = RNG.standard_normal((2, 3, 5)).astype("float32")
+    mask = np.array([[1, 1, 0], [1, 0, 0]], dtype=bool)
+    keras_layer, torch_layer = k["layer"], t["layer"]
+    keras_layer(x, mask=mask)  # type: ignore[operator]
+    with torch.no_grad():
+        torch_layer(torch.as_tensor(x))  # type: ignore[operator]
+    port_weights(keras_layer, torch_layer)
+    ref = keras.ops.convert_to_numpy(keras_layer(x, mask=mask))  # type: ignore[operator]
+    with torch.no_grad():
+        got = torch_layer(torch.as_tensor(x), mask=torch.as_tensor(mask)).numpy()  # type: ignore[operator]
+    assert np.abs(ref[:, 2]).max() == 0.0  # the mask did act
+    assert np.max(np.abs(ref - got)) < 1e-5

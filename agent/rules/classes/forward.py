@@ -29,6 +29,7 @@ from agent.rules.spec import Unsupported
 from agent.rules.values import code_of
 
 _CALL_KWARGS_DROPPED = ("training",)
+TORCH_INPUTS = "it receives torch tensors at run time: port it by hand"
 # Keras layers whose call is ``call(inputs, training=None)``: ``self.drop(x, training)``
 _TRAINING_SECOND = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
                     "GaussianNoise", "GaussianDropout", "AlphaDropout", "BatchNormalization")
@@ -61,6 +62,7 @@ class ForwardConverter:
         self.first_layer_of_input: str | None = None
         self.kept: list[tuple[str, str]] = []  # (reason, source) of statements left as written
         self.methods: set[str] = set()  # the class's own methods (their parameters stay)
+        self.keras_attrs: dict[str, str] = {}  # self.<attr> left a Keras object, and why
 
     # -- layouts -------------------------------------------------------------------------
     def layout_as(self, v: TVal, want: str) -> TVal:
@@ -227,6 +229,9 @@ class ForwardConverter:
         for stmt in body:
             try:
                 if isinstance(stmt, cst.SimpleStatementLine):
+                    kept = self.keras_object_call(stmt)
+                    if kept is not None:
+                        raise Unsupported(kept)
                     out += self.simple(stmt)
                 else:
                     out += self.back_to_keras()
@@ -236,8 +241,18 @@ class ForwardConverter:
                 out.append(self.keep(stmt, str(exc)))
         return out
 
+    def keras_object_call(self, stmt: cst.BaseStatement) -> str | None:
+        """Why ``stmt`` stays as written: it calls a Keras layer ``__init__`` kept."""
+        for attr, why in self.keras_attrs.items():
+            if _reads(stmt, "self") and f"self.{attr}(" in cst.Module([]).code_for_node(stmt):
+                return f"self.{attr} is a Keras layer left as written ({why})"
+        return None
+
     def keep(self, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:
-        """Left as written, marked; the names it binds lose their tracked shapes."""
+        """Left as written, marked; the names it binds lose their tracked shapes. A kept
+        statement that reads a tensor gets torch tensors at run time: its record says so."""
+        if any(v.tensor for n, v in self.env.items() if _reads(stmt, n)):
+            reason += f" ({TORCH_INPUTS})"
         self.kept.append((reason, cst.Module([]).code_for_node(stmt).strip()))
         # names forward() no longer has (training -> self.training) are renamed even here
         stmt = substitute(stmt, {k: cst.parse_expression(v) for k, v in self.names.items()})
@@ -301,6 +316,25 @@ class ForwardConverter:
                 new, problems = _rewrite_small(small, self)
                 smalls.append(new)
         return [*before, stmt.with_changes(body=smalls)]
+
+
+def _reads(node: cst.CSTNode, name: str) -> bool:
+    class V(cst.CSTVisitor):
+        found = False
+
+        def visit_Name(self, n: cst.Name) -> None:
+            V.found = V.found or n.value == name
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+    node.visit(V())
+    return V.found
 
 
 def _bound_names(stmt: cst.BaseStatement) -> list[str]:

@@ -20,7 +20,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
 from agent.rules.classes.containers import module_container, nested_sequential
-from agent.rules.classes.forward import ForwardConverter
+from agent.rules.classes.forward import TORCH_INPUTS, ForwardConverter
 from agent.rules.classes.layers import SubLayer, build, make_sublayer, module_lines
 from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
 from agent.rules.classes.variables import VARIABLES, FromInitializer, variable_lines
@@ -133,6 +133,7 @@ class _ClassConverter:
         self.left: list[tuple[str, str, str]] = []  # method, reason, snippet
         self.example_dtype = ""
         self.methods: set[str] = set()
+        self.keras_attrs: dict[str, str] = {}  # self.<attr> left a Keras object, and why
 
     # -- entry ---------------------------------------------------------------------------
     def run(self) -> cst.ClassDef:
@@ -206,7 +207,12 @@ class _ClassConverter:
             try:
                 out += self.init_statement(stmt)
             except Unsupported as exc:  # one statement: the rest of the class still converts
-                out.append(self.keep("__init__", stmt, str(exc)))
+                reason = str(exc)
+                attr = _keras_object(stmt, self.imports)
+                if attr is not None:
+                    self.keras_attrs[attr] = reason
+                    reason += f" (a Keras layer in a torch module: {TORCH_INPUTS})"
+                out.append(self.keep("__init__", stmt, reason))
         return out
 
     def keep(self, method: str, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:
@@ -315,7 +321,8 @@ class _ClassConverter:
                 body.append(_stmt(f"self.example_input_array = torch.zeros({dims}{dtype})"))
             elif item.startswith("layer:") and item[6:] in self.kept_layers:
                 body.append(self.keep("__init__", self.layer_stmts[item[6:]],
-                                      self.kept_layers[item[6:]]))
+                                      f"{self.kept_layers[item[6:]]} (a Keras layer in a torch "
+                                      f"module: {TORCH_INPUTS})"))
             elif item.startswith("layer:"):
                 body += [_stmt(s) for s in module_lines(self.layers[item[6:]])]
         return body
@@ -495,14 +502,18 @@ class _ClassConverter:
             if p.name.value == "training":
                 names["training"] = "self.training"
             elif p.name.value == "mask":
-                if _uses_name(fn.body, "mask"):
-                    raise Unsupported("call(mask=...) uses Keras masking")
+                if _uses_name(fn.body, "mask"):  # kept: the rest of the class converts
+                    kept.append(p)
+                    self.warnings.append("call() reads mask, which Keras passed implicitly "
+                                         "(the previous layer's compute_mask); forward gets "
+                                         "it only where a caller passes mask=")
             else:
                 kept.append(p)
         if kept:
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         conv = ForwardConverter(self.imports, self.layers, names)
         conv.methods = self.methods
+        conv.keras_attrs = {**self.keras_attrs, **self.kept_layers}
         tensor_params = [p.name.value for p in kept[1:]]
         for k, name in enumerate(tensor_params):
             from agent.rules.classes.forward import TVal
@@ -601,6 +612,19 @@ class _ClassConverter:
         if new is not fn:
             self.changes.append("get_config kept as a plain method (super().get_config() -> {})")
         return new
+
+
+def _keras_object(stmt: cst.BaseStatement, imports: ImportTable) -> str | None:
+    """``self.<attr> = keras.X(...)``: the attribute, else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        small = stmt.body[0]
+        if (isinstance(small, cst.Assign) and len(small.targets) == 1
+                and isinstance(small.value, cst.Call)):
+            q = imports.resolve(small.value.func)
+            attr = _self_attr(small.targets[0].target)
+            if attr is not None and q is not None and q.startswith("keras."):
+                return attr
+    return None
 
 
 def _assigned_names(stmt: cst.BaseStatement) -> set[str]:

@@ -17,6 +17,8 @@ LAZY = "__k2l_lazy__"
 _LAZY_CTOR = re.compile(
     r"nn\.(Linear|Conv[123]d|ConvTranspose[123]d|BatchNorm[123]d|InstanceNorm[123]d)"
     r"\(" + LAZY + r"(, )?")
+# recurrent layers: our LazyLSTM/LazyGRU/LazyRNN (training/runtime/lazy_modules.py)
+_LAZY_RECURRENT = re.compile(r"nn\.(LSTM|GRU|RNN)\(" + LAZY + r", ")
 _LAZY_FORM = re.compile(r"(nn\.)?Lazy\w+\(")  # torch's nn.Lazy* and ours (LazyLayerNorm)
 _RANK = re.compile(r"([123])D(Transpose)?$")
 _SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed",
@@ -74,8 +76,8 @@ def unknown_shape(keras_name: str) -> Shape:
 
 def lazify(keras_name: str, built: Built) -> Built:
     """``built`` with its marker-sized constructors in their ``nn.Lazy*`` form."""
-    modules = tuple((sfx, _LAZY_CTOR.sub(lambda m: f"nn.Lazy{m.group(1)}(", ctor))
-                    for sfx, ctor in built.modules)
+    modules = tuple((sfx, _LAZY_RECURRENT.sub(r"Lazy\1(", _LAZY_CTOR.sub(
+        lambda m: f"nn.Lazy{m.group(1)}(", ctor))) for sfx, ctor in built.modules)
     out = built.out if isinstance(built.out, tuple) else None
     out_shape = tuple(None if d == LAZY or (isinstance(d, str) and LAZY in d) else d
                       for d in out) if out is not None else ()

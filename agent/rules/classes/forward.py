@@ -245,7 +245,7 @@ class ForwardConverter:
         """Why ``stmt`` stays as written: it calls a Keras layer ``__init__`` kept."""
         for attr, why in self.keras_attrs.items():
             if _reads(stmt, "self") and f"self.{attr}(" in cst.Module([]).code_for_node(stmt):
-                return f"self.{attr} is a Keras layer left as written ({why})"
+                return f"self.{attr} is a Keras object left as written ({why})"
         return None
 
     def keep(self, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:

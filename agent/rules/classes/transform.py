@@ -13,7 +13,7 @@ A class that cannot be converted faithfully stays as written, marked ``TODO(k2l)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -42,6 +42,9 @@ _FAN_INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lec
               "lecun_normal", "orthogonal", "identity")
 
 
+_N = TypeVar("_N", bound="cst.CSTNode | None")
+
+
 @dataclass(frozen=True)
 class ClassesResult:
     module: cst.Module
@@ -60,6 +63,7 @@ class _Weight:
     shape: str  # code
     init: str  # nn.init statement
     trainable: bool
+    cond: str = ""  # made only under this condition (``if self.use_bias:`` in build)
 
 
 def _is_super_call(node: cst.BaseExpression, method: str) -> cst.Call | None:
@@ -211,7 +215,8 @@ class _ClassConverter:
                 attr = _keras_object(stmt, self.imports)
                 if attr is not None:
                     self.keras_attrs[attr] = reason
-                    reason += f" (a Keras layer in a torch module: {TORCH_INPUTS})"
+                    if f"self.{attr}(" in cst.Module([]).code_for_node(self.cls):
+                        reason += f" (a Keras object called in a torch module: {TORCH_INPUTS})"
                 out.append(self.keep("__init__", stmt, reason))
         return out
 
@@ -290,6 +295,7 @@ class _ClassConverter:
                             return [new]
                         raise Unsupported(f"self.{attr} = {code_of(value.func)}(...) inside a "
                                           "subclass has no rule yet")
+        _refuse_layer_api(stmt)
         new, problems = rewrite_node(stmt, self.imports, {})
         if problems:
             raise Unsupported("; ".join(problems))
@@ -302,8 +308,9 @@ class _ClassConverter:
         body = self.unmark(marked, first_layer)
         for w in self.lazy_weights:
             grad = "requires_grad=False" if not w.trainable else ""
-            body.append(_stmt(f"self.{w.name} = nn.UninitializedParameter({grad})"
-                              "  # created in initialize_parameters"))
+            line = (f"self.{w.name} = nn.UninitializedParameter({grad})"
+                    "  # created in initialize_parameters")
+            body.append(_stmt(f"if {w.cond}:\n    {line}" if w.cond else line))
         body += self.unmark(eager_build, first_layer)
         return fn.with_changes(body=fn.body.with_changes(body=body))
 
@@ -321,8 +328,8 @@ class _ClassConverter:
                 body.append(_stmt(f"self.example_input_array = torch.zeros({dims}{dtype})"))
             elif item.startswith("layer:") and item[6:] in self.kept_layers:
                 body.append(self.keep("__init__", self.layer_stmts[item[6:]],
-                                      f"{self.kept_layers[item[6:]]} (a Keras layer in a torch "
-                                      f"module: {TORCH_INPUTS})"))
+                                      f"{self.kept_layers[item[6:]]} (a Keras object called in "
+                                      f"a torch module: {TORCH_INPUTS})"))
             elif item.startswith("layer:"):
                 body += [_stmt(s) for s in module_lines(self.layers[item[6:]])]
         return body
@@ -434,6 +441,7 @@ class _ClassConverter:
                 if creates or not lazy:
                     to_init += self.init_statement(stmt)
                     continue
+                _refuse_layer_api(stmt)
                 new, problems = rewrite_node(stmt, self.imports, {})
                 if problems:
                     raise Unsupported("; ".join(problems))
@@ -457,11 +465,23 @@ class _ClassConverter:
     def build_weight(self, stmt: cst.BaseStatement, shape_param: str, lazy: bool,
                      out: list[cst.BaseStatement]) -> bool:
         """``self.w = self.add_weight(...)`` in build: appended to ``out``; False otherwise."""
-        first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
-        if not (isinstance(first, cst.Assign) and len(first.targets) == 1
-                and isinstance(first.value, cst.Call)
-                and code_of(first.value.func) == "self.add_weight"):
+        if (isinstance(stmt, cst.If) and stmt.orelse is None
+                and isinstance(stmt.body, cst.IndentedBlock)
+                and all(_is_add_weight(s) for s in stmt.body.body)
+                and not _uses_name(stmt.test, shape_param)):
+            inner: list[cst.BaseStatement] = []
+            made = len(self.lazy_weights)
+            for s in stmt.body.body:
+                self.build_weight(s, shape_param, lazy, inner)
+            for w in self.lazy_weights[made:]:
+                w.cond = code_of(stmt.test)
+            out.append(stmt.with_changes(body=stmt.body.with_changes(body=inner)))
+            return True
+        if not _is_add_weight(stmt):
             return False
+        assert isinstance(stmt, cst.SimpleStatementLine)
+        first = stmt.body[0]
+        assert isinstance(first, cst.Assign) and isinstance(first.value, cst.Call)
         attr = _self_attr(first.targets[0].target)
         if attr is None:
             raise Unsupported("add_weight assigned to something other than self.<name>")
@@ -540,10 +560,18 @@ class _ClassConverter:
                 self.warnings += [f"self.{layer.attr}: {w}" for w in layer.built.warnings]
         body = self.added_losses(body)
         new = fn.with_changes(name=cst.Name("forward"),
-                              params=fn.params.with_changes(params=kept),
+                              params=self.annotations(fn.params.with_changes(params=kept)),
+                              returns=self.annotations(fn.returns),
                               body=fn.body.with_changes(body=body))
         self.changes.append("call() -> forward()")
         return new, conv.first_layer_of_input
+
+    def annotations(self, node: _N) -> _N:
+        """Type hints (``x: tf.Tensor``) in torch's names; one without a row stays."""
+        if node is None:
+            return node
+        new, problems = rewrite_node(node, self.imports, {})
+        return node if problems else new  # type: ignore[return-value]
 
     def added_losses(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         """``self.add_loss(t)`` → ``self.keras_losses.append(t)``, the list emptied at each
@@ -612,6 +640,33 @@ class _ClassConverter:
         if new is not fn:
             self.changes.append("get_config kept as a plain method (super().get_config() -> {})")
         return new
+
+
+def _is_add_weight(stmt: cst.BaseStatement) -> bool:
+    """``self.<attr> = self.add_weight(...)``."""
+    first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+    return (isinstance(first, cst.Assign) and len(first.targets) == 1
+            and isinstance(first.value, cst.Call)
+            and code_of(first.value.func) == "self.add_weight")
+
+
+_LAYER_API = ("add_weight", "add_variable", "add_loss", "add_metric")
+
+
+def _refuse_layer_api(stmt: cst.BaseStatement) -> None:
+    """Keras Layer methods a torch module lacks, where the rules did not convert them (inside
+    an ``if``, say): refused, so the statement is kept visibly instead of failing later."""
+    class V(cst.CSTVisitor):
+        found: str | None = None
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if node.attr.value in _LAYER_API and code_of(node.value) == "self":
+                V.found = V.found or node.attr.value
+
+    stmt.visit(V())
+    if V.found:
+        raise Unsupported(f"self.{V.found}(...) in a statement the rules do not convert as a "
+                          "whole")
 
 
 def _keras_object(stmt: cst.BaseStatement, imports: ImportTable) -> str | None:

@@ -86,7 +86,8 @@ def test_recurrent_layers_of_unknown_input_size_get_lazy_forms() -> None:
     assert "nn.LSTM(8, 5, batch_first=True)" in code  # known again after the first
     assert code.count("class LazyGRU(") == 1 and "class _LazyRecurrent(" in code
     assert not result.unmapped, [u.reason for u in result.unmapped]
-    assert any("Keras initializers not reproduced" in w.message for w in result.warnings)
+    assert "init_on_first_batch(self.bidirectional, keras_init)" in code  # once sized
+    assert not any("not reproduced" in w.message for w in result.warnings)
 
 
 def test_recurrent_layers_of_unknown_input_size_are_numerically_keras() -> None:
@@ -103,3 +104,40 @@ def test_lazy_recurrent_becomes_the_plain_module_after_the_first_batch() -> None
     plain.load_state_dict(m.state_dict())  # checkpoints look like a plain nn.LSTM's
     x = torch.randn(2, 4, 3)
     torch.testing.assert_close(plain(x)[0], m(x)[0])
+
+
+IRNN_FROM_DATA = KERAS + """
+import numpy as np
+
+x_train = np.zeros((8, 6, 3), dtype="float32")
+model = keras.Sequential()
+model.add(layers.SimpleRNN(16, kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
+                           recurrent_initializer=keras.initializers.Identity(gain=1.0),
+                           activation="relu", input_shape=x_train.shape[1:]))
+model.add(layers.Dense(4))
+"""
+
+
+def test_keras_initializers_of_lazy_layers_run_after_the_first_batch() -> None:
+    """An IRNN (identity recurrent init) whose input size comes from the data: the init is
+    the point of the model, so it must survive the lazy form."""
+    from agent.equivalence import exec_source
+
+    result = convert(IRNN_FROM_DATA)
+    code = result.source
+    assert 'LazyRNN(16, batch_first=True, nonlinearity="relu")' in code
+    assert "init_on_first_batch(self.simple_rnn, keras_init)" in code
+    assert "def init_on_first_batch(" in code  # copied into the script
+    assert not any("not reproduced" in w.message for w in result.warnings)
+    assert "def __init__(self) -> None:" in code  # x_train sized nothing: no parameter
+    module = exec_source(code, "k2l_irnn")["model"]
+    module(torch.zeros(2, 6, 3))
+    rnn = module.simple_rnn
+    assert type(rnn) is torch.nn.RNN
+    torch.testing.assert_close(rnn.weight_hh_l0, torch.eye(16))
+    assert float(rnn.weight_ih_l0.std()) < 0.01 and float(rnn.bias_ih_l0.abs().sum()) == 0.0
+    before = rnn.weight_hh_l0.detach().clone()
+    with torch.no_grad():
+        rnn.weight_hh_l0.add_(1.0)
+    module(torch.zeros(2, 6, 3))  # the hook ran once: a later batch leaves weights alone
+    torch.testing.assert_close(rnn.weight_hh_l0, before + 1.0)

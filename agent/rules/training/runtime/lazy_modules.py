@@ -6,6 +6,7 @@ torch's own lazy machinery: the first forward materializes the parameters and th
 becomes a plain ``nn.LayerNorm`` (so weight porting and ``state_dict`` see the usual one).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -104,3 +105,15 @@ class LazyRNN(_LazyRecurrent, nn.RNN):
     def __init__(self, hidden_size: int, **kwargs: Any) -> None:
         super().__init__(1, hidden_size, **kwargs)  # 1: replaced on the first batch
         self._make_lazy()
+
+
+def init_on_first_batch(module: nn.Module, init: Callable[[nn.Module], None]) -> None:
+    """Run ``init`` (Keras's initializers) on a lazy module once the first batch has given
+    it its sizes: the hook runs after torch's own lazy hook, then removes itself."""
+
+    def hook(m: nn.Module, args: Any) -> None:
+        handle.remove()
+        with torch.no_grad():
+            init(m)
+
+    handle = module.register_forward_pre_hook(hook)

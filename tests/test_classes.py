@@ -305,17 +305,23 @@ def test_class_without_call_stays_visible() -> None:
     assert u.qualname == "Wrapper" and r.models == ()
 
 
-def test_regularized_weight_is_unmapped() -> None:
+def test_regularized_weight_adds_its_penalty_and_an_unknown_one_is_unmapped() -> None:
     r = run("""
         class Reg(keras.layers.Layer):
             def __init__(self):
                 super().__init__()
                 self.w = self.add_weight(name="w", shape=(3, 3), regularizer="l2")
+                self.v = self.add_weight(name="v", shape=(3, 3), regularizer=MyPenalty())
 
             def call(self, x):
-                return x
+                return x @ self.w
         """)
-    assert r.unmapped[0].reason == "add_weight(regularizer=...) has no torch counterpart here"
+    code = after(r)
+    assert ("    def forward(self, x):\n        self.keras_losses: list[torch.Tensor] = []\n"
+            "        self.keras_losses.append(0.01 * self.w.square().sum())\n") in code
+    [u] = r.unmapped
+    assert u.reason == "add_weight(regularizer=...) has no torch counterpart here"
+    assert "self.v = self.add_weight(" in code
 
 
 def test_non_keras_classes_untouched() -> None:
@@ -781,3 +787,107 @@ def test_add_weight_the_rules_cannot_place_is_kept() -> None:
     assert ("# TODO(k2l): not converted: self.add_weight(...) in a statement the rules do not "
             "convert as a whole") in after(r)
     assert [u.qualname for u in r.unmapped] == ["Odd.build"]
+
+
+CONFIGURABLE = """
+class GraphMix(keras.layers.Layer):
+    def __init__(self, units=8, activation="relu", use_bias=False,
+                 kernel_initializer="glorot_uniform", kernel_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.k_init = self.kernel_initializer
+
+    def build(self, input_shape):
+        edge_dim = input_shape[0][1]
+        node_dim = input_shape[1][2]
+        self.kernel = self.add_weight(shape=(edge_dim, node_dim, self.units),
+                                      initializer=self.k_init,
+                                      regularizer=self.kernel_regularizer, name="W",
+                                      dtype=tf.float32)
+        if self.use_bias:
+            self.bias = self.add_weight(shape=(edge_dim, 1, self.units), initializer="zeros",
+                                        regularizer=keras.regularizers.l2(1e-3), name="b")
+        self.built = True
+
+    def call(self, inputs, training=False):
+        adjacency, features = inputs
+        x = tf.matmul(adjacency, features[:, None, :, :])
+        x = tf.matmul(x, self.kernel)
+        if self.use_bias:
+            x += self.bias
+        return self.activation(tf.reduce_sum(x, axis=1))
+"""
+
+
+def test_configurable_layer_reads_keras_names_at_run_time() -> None:
+    """keras.<kind>s.get(param) -> the runtime counterparts; the regularizers' penalties are
+    recorded at each forward like add_loss; a build over a list of inputs gets their shapes."""
+    from agent.rules.convert import convert_source
+
+    code = convert_source(HEADER + textwrap.dedent(CONFIGURABLE), "x.py").source
+    for line in ("self.activation = keras_activation(activation)",
+                 "self.kernel_initializer = keras_initializer(kernel_initializer)",
+                 "self.kernel_regularizer = keras_regularizer(kernel_regularizer)",
+                 "input_shape = [tuple(t.shape) for t in inputs]",
+                 "self.W.materialize((edge_dim, node_dim, self.units))",
+                 "self.k_init(self.W)",
+                 "        if self.kernel_regularizer is not None:\n"
+                 "            self.keras_losses.append(self.kernel_regularizer(self.W))\n",
+                 "        if self.use_bias:\n"
+                 "            self.keras_losses.append(0.001 * self.b.square().sum())\n",
+                 "def keras_initializer(identifier: Any)"):  # the runtime copied in
+        assert line in code, line
+    imports = [line for line in code.splitlines() if line.startswith(("import ", "from "))]
+    assert not [line for line in imports if "keras" in line or "tensorflow" in line]
+    assert "tf." not in code
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_configurable_layer_numerically(use_bias: bool) -> None:
+    """Outputs and the regularization losses Keras adds, with the weights ported."""
+    src = HEADER + textwrap.dedent(CONFIGURABLE).replace("tf.matmul", "keras.ops.matmul").replace(
+        "tf.reduce_sum", "keras.ops.sum").replace("dtype=tf.float32", 'dtype="float32"'
+                                                  ) + textwrap.dedent(f"""
+
+        class Net(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.mix = GraphMix(4, activation="tanh", use_bias={use_bias},
+                                    kernel_initializer="he_normal", kernel_regularizer="l2")
+
+            def call(self, inputs):
+                return self.mix(inputs)
+
+
+        net = Net()
+        """)
+    import keras
+    import torch
+
+    from agent.weights import port_weights
+
+    k, t = _both(src)
+    adjacency = (RNG.random((2, 3, 5, 5)) > 0.5).astype("float32")
+    features = RNG.standard_normal((2, 5, 6)).astype("float32")
+    keras_net, torch_net = k["net"], t["net"]
+    keras_net([adjacency, features])  # type: ignore[operator]
+    if use_bias:
+        keras_net.mix.bias.assign(RNG.standard_normal((3, 1, 4)).astype("float32"))  # type: ignore[attr-defined]
+    inputs = [torch.as_tensor(adjacency), torch.as_tensor(features)]
+    with torch.no_grad():
+        torch_net(inputs)  # type: ignore[operator]
+    port_weights(keras_net, torch_net)
+    ref = keras.ops.convert_to_numpy(keras_net([adjacency, features]))  # type: ignore[operator]
+    with torch.no_grad():
+        got = torch_net(inputs).numpy()  # type: ignore[operator]
+    assert np.max(np.abs(ref - got)) < 1e-4
+    keras_penalty = sum(float(keras.ops.convert_to_numpy(v)) for v in keras_net.losses)  # type: ignore[attr-defined]
+    torch_penalty = sum(float(v) for m in torch_net.modules()  # type: ignore[attr-defined]
+                        for v in getattr(m, "keras_losses", []))
+    assert len(keras_net.losses) == (2 if use_bias else 1)  # type: ignore[attr-defined]
+    assert abs(keras_penalty - torch_penalty) < 1e-4 * keras_penalty

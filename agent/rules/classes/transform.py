@@ -12,6 +12,7 @@ A class that cannot be converted faithfully stays as written, marked ``TODO(k2l)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -29,10 +30,14 @@ from agent.rules.initializers import Layout, init_statement
 from agent.rules.lines import LineIndex
 from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.spec import Args, Unsupported
+from agent.rules.training import regularizers
 from agent.rules.training.tape_loop import convert_object
 from agent.rules.values import Value, code_of, evaluate, module_constants
 
 SEQUENTIAL = "keras.Sequential"
+# keras.<kind>s.get(x) in __init__ -> keras_<kind>(x) (agent/rules/training/runtime/keras_getters)
+GETTERS = {"keras.activations.get": "activation", "keras.initializers.get": "initializer",
+           "keras.regularizers.get": "regularizer"}
 LAYER_BASE = "keras.layers.Layer"
 MODEL_BASE = "keras.Model"
 LAZY_IMPORT = "from torch.nn.modules.lazy import LazyModuleMixin"  # see fix_imports
@@ -64,6 +69,7 @@ class _Weight:
     init: str  # nn.init statement
     trainable: bool
     cond: str = ""  # made only under this condition (``if self.use_bias:`` in build)
+    regularizer: cst.BaseExpression | None = None
 
 
 def _is_super_call(node: cst.BaseExpression, method: str) -> cst.Call | None:
@@ -138,6 +144,8 @@ class _ClassConverter:
         self.example_dtype = ""
         self.methods: set[str] = set()
         self.keras_attrs: dict[str, str] = {}  # self.<attr> left a Keras object, and why
+        self.getters: dict[str, str] = {}  # self.<attr> = keras.<kind>s.get(...): attr -> kind
+        self.penalties: list[str] = []  # forward statements adding weight regularizers
 
     # -- entry ---------------------------------------------------------------------------
     def run(self) -> cst.ClassDef:
@@ -253,6 +261,9 @@ class _ClassConverter:
             if isinstance(small, cst.Assign) and len(small.targets) == 1:
                 attr = _self_attr(small.targets[0].target)
                 value = small.value
+                alias = _self_attr(value)
+                if attr is not None and alias in self.getters:  # self.v_init = self.init
+                    self.getters[attr] = self.getters[alias]
                 container = module_container(value, self.custom) if attr else None
                 if container is not None:
                     self.changes.append(f"self.{attr}: list/dict of layers -> "
@@ -288,6 +299,8 @@ class _ClassConverter:
                                                 "Keras-API object over torch (update_state/"
                                                 "result/reset_state)")
                             return [obj]
+                    if q in GETTERS:
+                        return [self.getter(attr, GETTERS[q], value)]
                     if q is not None and q.startswith("keras."):
                         new, problems = rewrite_node(stmt, self.imports, {})
                         if not problems and new is not stmt and isinstance(
@@ -347,10 +360,19 @@ class _ClassConverter:
         for a in call.args:
             if a.keyword is not None:
                 args[a.keyword.value] = a.value
-        for key in ("regularizer", "constraint"):
-            if key in args and code_of(args[key]) != "None":
-                raise Unsupported(f"add_weight({key}=...) has no torch counterpart here")
-        if "dtype" in args and evaluate(args["dtype"]).value not in (None, "float32"):
+        if "constraint" in args and code_of(args["constraint"]) != "None":
+            raise Unsupported("add_weight(constraint=...) has no torch counterpart here")
+        if "regularizer" in args:  # checked before anything is recorded
+            reg = _self_attr(args["regularizer"])
+            if (code_of(args["regularizer"]) != "None" and self.getters.get(reg or "")
+                    != "regularizer" and regularizers.parse(
+                        args["regularizer"], self.imports.resolve(args["regularizer"].func)
+                        if isinstance(args["regularizer"], cst.Call) else None, self.env)
+                    is None):
+                raise Unsupported("add_weight(regularizer=...) has no torch counterpart here")
+        if "dtype" in args and evaluate(args["dtype"]).value not in (None, "float32") and (
+                self.imports.resolve(args["dtype"]) not in ("tensorflow.float32",
+                                                            "keras.float32")):
             raise Unsupported(f"add_weight(dtype={code_of(args['dtype'])})")
         if "shape" not in args:
             raise Unsupported("add_weight without shape=")
@@ -365,6 +387,11 @@ class _ClassConverter:
         if problems:
             raise Unsupported("; ".join(problems))
         shape = code_of(new_shape)
+        getter = _self_attr(args["initializer"]) if "initializer" in args else None
+        if getter is not None and self.getters.get(getter) == "initializer":
+            trainable = evaluate(args["trainable"]).value if "trainable" in args else True
+            return _Weight(attr, name, shape, f"self.{getter}(self.{name})",
+                           trainable is not False, regularizer=args.get("regularizer"))
         init_v = Value(code_of(args["initializer"]), evaluate(args["initializer"]).value,
                        args["initializer"]) if "initializer" in args else None
         init_args = Args("add_weight", {"initializer": init_v} if init_v else {},
@@ -381,7 +408,8 @@ class _ClassConverter:
         init = init_statement(init_args, "initializer", f"self.{name}", warns, layout=layout)
         self.warnings += warns
         trainable = evaluate(args["trainable"]).value if "trainable" in args else True
-        return _Weight(attr, name, shape, init, trainable is not False)
+        return _Weight(attr, name, shape, init, trainable is not False,
+                       regularizer=args.get("regularizer"))
 
     def variable(self, attr: str, call: cst.Call) -> list[str] | None:
         """``self.<attr> = tf.Variable(...)``: a parameter, a buffer or an add_weight."""
@@ -397,6 +425,38 @@ class _ClassConverter:
         kind = "buffer" if var[0].startswith("self.register_buffer") else "nn.Parameter"
         self.changes.append(f"self.{attr} = {code_of(call.func)}(...) -> {kind}")
         return var
+
+    def getter(self, attr: str, kind: str, call: cst.Call) -> cst.BaseStatement:
+        """``self.<attr> = keras.<kind>s.get(x)`` → the runtime counterpart of ``x``."""
+        if len(call.args) != 1 or call.args[0].keyword is not None:
+            raise Unsupported(f"keras.{kind}s.get with {len(call.args)} arguments")
+        arg, problems = rewrite_node(call.args[0].value, self.imports, {})
+        if problems:
+            raise Unsupported("; ".join(problems))
+        self.getters[attr] = kind
+        self.changes.append(f"self.{attr} = keras.{kind}s.get(...) -> keras_{kind}(...) "
+                            "(Keras's names at run time, torch math)")
+        return _stmt(f"self.{attr} = keras_{kind}({code_of(arg)})")
+
+    def penalty(self, w: _Weight, node: cst.BaseExpression) -> None:
+        """Keras adds ``regularizer(weight)`` to the loss of every step: forward records it
+        in ``self.keras_losses``, which the training step adds (as for ``add_loss``)."""
+        if code_of(node) == "None":
+            return
+        attr = _self_attr(node)
+        if attr is not None and self.getters.get(attr) == "regularizer":
+            term = (f"if self.{attr} is not None:\n"
+                    f"    self.keras_losses.append(self.{attr}(self.{w.name}))")
+        else:
+            p = regularizers.parse(node, self.imports.resolve(node.func) if isinstance(
+                node, cst.Call) else None, self.env)
+            if p is None:
+                raise Unsupported(f"add_weight(regularizer={code_of(node)}) has no torch "
+                                  "counterpart here")
+            term = f"self.keras_losses.append({p.term(f'self.{w.name}', set())})"
+        if w.cond:
+            term = f"if {w.cond}:\n" + "\n".join(f"    {t}" for t in term.split("\n"))
+        self.penalties.append(term)
 
     def weight_lines(self, w: _Weight) -> list[str]:
         node = cst.parse_expression(w.shape)
@@ -452,10 +512,14 @@ class _ClassConverter:
         if not lazy:
             return None, [*out, *to_init]
         self.changes.append("build(input_shape) -> initialize_parameters (LazyModuleMixin)")
+        nested = re.search(rf"\b{re.escape(shape_param)}\[[^\]]*\]\s*\[",
+                           cst.Module([]).code_for_node(fn))
+        # input_shape[0][1]: Keras gave the shapes of a list of inputs
+        shapes = "[tuple(t.shape) for t in inputs]" if nested else "tuple(inputs.shape)"
         code = (f"def initialize_parameters(self, inputs: torch.Tensor, *args: object, "
                 f"**kwargs: object) -> None:\n"
                 f'    """Keras ``build``: creates the weights from the first input\'s shape."""\n'
-                f"    {shape_param} = tuple(inputs.shape)\n    pass\n")
+                f"    {shape_param} = {shapes}\n    pass\n")
         new_fn = cst.parse_statement(code)
         assert isinstance(new_fn, cst.FunctionDef)
         head = _statements(new_fn)[:2]
@@ -587,11 +651,19 @@ class _ClassConverter:
                 return u
 
         new = [s.visit(Swap()) for s in body]
-        if not Swap.found:
+        for w in self.weights + self.lazy_weights:
+            if w.regularizer is not None:
+                self.penalty(w, w.regularizer)
+        if not Swap.found and not self.penalties:
             return body
-        self.changes.append("add_loss(t) -> self.keras_losses (added to the step's loss)")
+        if Swap.found:
+            self.changes.append("add_loss(t) -> self.keras_losses (added to the step's loss)")
+        if self.penalties:
+            self.changes.append("add_weight(regularizer=...) -> its penalty in "
+                                "self.keras_losses at each forward (added to the step's loss)")
         reset = _stmt("self.keras_losses: list[torch.Tensor] = []")
-        return [reset, *[s for s in new if isinstance(s, cst.BaseStatement)]]
+        return [reset, *[_stmt(p) for p in self.penalties],
+                *[s for s in new if isinstance(s, cst.BaseStatement)]]
 
     def build_alone(self, layer: SubLayer) -> bool:
         """Build without an input shape; a layer that cannot be stays Keras (marked)."""

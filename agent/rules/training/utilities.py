@@ -25,7 +25,8 @@ from agent.rules.training import loader_args, tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
-    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py"))
+    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py",
+    "keras_getters.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -71,7 +72,7 @@ UTILITIES: dict[str, str] = {
     "keras.src.legacy.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
 }
 
-HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
+HINT = re.compile(r"keras_activation|keras_initializer|keras_regularizer|KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
                   r"KerasCompiledMetrics|LazyLayerNorm|LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
@@ -85,7 +86,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
 # generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
-                "ActivatedLSTM", "ResetBeforeGRU")
+                "ActivatedLSTM", "ResetBeforeGRU", "keras_activation", "keras_initializer",
+                "keras_regularizer")
 _GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 
@@ -349,7 +351,9 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     block = "\n".join(stmts) + ("\n\n" if stmts else "") + "\n".join(consts) + (
         "\n" if consts else "")
     block += ("\n\n# Layer forms torch lacks (k2l): lazy sizes, Keras's recurrent cells\n"
-              if set(functions) <= set(_LAYER_FORMS) | {"_ACTIVATIONS"} else
+              if set(functions) <= set(_LAYER_FORMS) | {
+                  "_ACTIVATIONS", "_KERAS_ACTIVATIONS", "_KERAS_VARIANCE_SCALING", "_keras_fans",
+                  "_keras_snake"} else
               "\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
               "needs no Keras/TensorFlow\n")
     block += "\n\n\n".join(defs) + "\n\n\n"

@@ -891,3 +891,40 @@ def test_configurable_layer_numerically(use_bias: bool) -> None:
                         for v in getattr(m, "keras_losses", []))
     assert len(keras_net.losses) == (2 if use_bias else 1)  # type: ignore[attr-defined]
     assert abs(keras_penalty - torch_penalty) < 1e-4 * keras_penalty
+
+
+ATTENTION = """
+class Block(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.mha = layers.MultiHeadAttention(num_heads=2, key_dim=4)
+        self.cross = layers.MultiHeadAttention(num_heads=2, key_dim=4)
+        self.norm = layers.LayerNormalization()
+
+    def call(self, x, training=None):
+        a = self.mha(query=x, value=x, key=x, attention_mask=None, training=training)
+        b = self.cross(x, a, use_causal_mask=True)
+        return self.norm(x + a + b)
+
+
+model = Block()
+model.build((None, 5, 8))
+"""
+
+
+def test_attention_called_with_keywords_or_two_tensors() -> None:
+    """Inputs by keyword become torch's (query, key, value) order; a None mask is the default;
+    use_causal_mask reaches the build; the shape comes from ``model.build`` on a later line."""
+    r = run(ATTENTION)
+    code = after(r)
+    assert "self.example_input_array = torch.zeros(1, 5, 8)" in code
+    assert "a = self.mha(x, x, x, need_weights=False)[0]" in code
+    assert "attn_mask=torch.ones(x.size(1), a.size(1), dtype=torch.bool" in code
+    assert r.unmapped == []
+
+
+@pytest.mark.slow
+def test_attention_called_with_keywords_numerically() -> None:
+    k, t = _both(HEADER + textwrap.dedent(ATTENTION))
+    x = RNG.standard_normal((2, 5, 8)).astype("float32")
+    assert _compare(k["model"], t["model"], x) < 1e-4

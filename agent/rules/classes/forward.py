@@ -26,9 +26,11 @@ from agent.rules.ops.rewrite import rewrite_expression
 from agent.rules.ops.spec import atom
 from agent.rules.ops.table import OPS
 from agent.rules.spec import Unsupported
-from agent.rules.values import code_of
+from agent.rules.values import Value, code_of, evaluate
 
 _CALL_KWARGS_DROPPED = ("training",)
+# layers with several tensor inputs, in Keras's call order (keywords become positions)
+_INPUT_KEYWORDS = {"MultiHeadAttention": ("query", "value", "key")}
 TORCH_INPUTS = "it receives torch tensors at run time: port it by hand"
 # Keras layers whose call is ``call(inputs, training=None)``: ``self.drop(x, training)``
 _TRAINING_SECOND = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
@@ -121,6 +123,33 @@ class ForwardConverter:
             args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         return call.with_changes(args=args)
 
+    def call_keywords(self, attr: str, layer: SubLayer, call: cst.Call, pos: list[cst.Arg]
+                      ) -> dict[str, Value]:
+        """Keyword arguments of a layer call: inputs by name (``mha(query=q, value=v)``) are
+        appended to ``pos`` in Keras's order; a mask given as None is the default; the call
+        arguments the layer's build reads are returned; anything else is refused."""
+        named = [a for a in call.args if a.keyword is not None
+                 and a.keyword.value not in _CALL_KWARGS_DROPPED]
+        for k, name in enumerate(_INPUT_KEYWORDS.get(layer.keras_name, ())):
+            given = [a for a in named if a.keyword is not None and a.keyword.value == name]
+            if not given:
+                continue
+            if len(pos) != k:
+                raise Unsupported(f"self.{attr}({name}=...) without the inputs before it")
+            pos.append(given[0])
+            named.remove(given[0])
+        out: dict[str, Value] = {}
+        for a in named:
+            assert a.keyword is not None
+            name = a.keyword.value
+            if name in layer.spec.call_args and code_of(a.value) == "None":
+                continue
+            v = evaluate(a.value)
+            if name not in layer.spec.call_args or not v.known:
+                raise Unsupported(f"self.{attr}({name}=...) has no torch mapping")
+            out[name] = v
+        return out
+
     def is_training_flag(self, node: cst.BaseExpression) -> bool:
         """``training`` as call() received it (forward reads ``self.training`` instead)."""
         if isinstance(node, cst.Name):
@@ -135,20 +164,24 @@ class ForwardConverter:
         if (len(pos) == 2 and layer.keras_name in _TRAINING_SECOND
                 and self.is_training_flag(pos[1].value)):
             pos = pos[:1]  # the mode is the module's train()/eval(), as for training=
-        for a in call.args:
-            if a.keyword is not None and a.keyword.value not in _CALL_KWARGS_DROPPED:
-                raise Unsupported(f"self.{attr}({a.keyword.value}=...) has no torch mapping")
-        if len(pos) != 1 or pos[0].star:
+        call_kwargs = self.call_keywords(attr, layer, call, pos)
+        inputs = _INPUT_KEYWORDS.get(layer.keras_name, ())
+        if not pos or any(a.star for a in pos) or (len(pos) > 1 and len(pos) > len(inputs)):
             raise Unsupported(f"self.{attr}(...) with {len(pos)} positional arguments")
         arg = pos[0].value
         items = [self.expr(e.value) for e in arg.elements] if isinstance(
             arg, (cst.List, cst.Tuple)) and arg.elements else None  # merge([a, b])
+        if len(pos) > 1:  # mha(query, value[, key]): each input's shape reaches the build
+            items = [self.expr(a.value) for a in pos]
         x = items[0] if items else self.expr(arg)
         if isinstance(arg, cst.Name) and self.first_layer_of_input is None:
             self.first_layer_of_input = layer.keras_name
         # several inputs: the build sees one shape, so the output's sizes stay unknown
         shape = x.shape if x.tensor and not (items and len(items) > 1) else None
-        built = build(layer, shape, x.layout)
+        more: list[Shape | None] = []
+        if len(pos) > 1 and items:
+            shape, more = items[0].shape, [v.shape for v in items[1:]]
+        built = build(layer, shape, x.layout, more, call_kwargs)
         if x.tensor and x.shape is None and built.layout == "cf":
             x = replace(x, shape=fake_shape(layer))  # the layer fixes the rank: permute works
         first = layer.built is None
@@ -156,7 +189,7 @@ class ForwardConverter:
             layer.built = built
         want = built.layout if built.layout != "any" else x.layout
         if built.layout == "any" and x.layout == "cf":
-            built = build(layer, shape, "cf")  # layout-aware (axis arguments)
+            built = build(layer, shape, "cf", more, call_kwargs)  # layout-aware (axis arguments)
         x = self.layout_as(x, want)
         modules = layer.built.modules if layer.built is not None else built.modules
         subs = {"{m}": f"self.{attr}", "{x}": x.code, "{x0}": x.code, "{xs}": f"[{x.code}]"}

@@ -808,12 +808,16 @@ def _usage_scope(module: cst.Module, imports: ImportTable, source: str | None) -
         return module
     index = LineIndex(module, source)
     lines = source.splitlines(keepends=True)
-    keep = []
+    texts = []
     for stmt in module.body:
         node = index.stmt_ast.get(id(stmt))
-        text = "".join(lines[node.lineno - 1:node.end_lineno]) if node is not None else ""
-        if node is None or any(n in text for n in names):
-            keep.append(stmt)
+        texts.append("".join(lines[node.lineno - 1:node.end_lineno]) if node is not None
+                     else None)
+    # and the variables holding instances: ``model = Net()`` ... ``model.build((None, 8))``
+    made = re.compile(rf"\b(\w+)\s*=\s*(?:{'|'.join(map(re.escape, names))})\(")
+    names += [v for text in texts if text for v in made.findall(text)]
+    keep = [stmt for stmt, text in zip(module.body, texts, strict=True)
+            if text is None or any(n in text for n in names)]
     return module.with_changes(body=keep)
 
 

@@ -928,3 +928,52 @@ def test_attention_called_with_keywords_numerically() -> None:
     k, t = _both(HEADER + textwrap.dedent(ATTENTION))
     x = RNG.standard_normal((2, 5, 8)).astype("float32")
     assert _compare(k["model"], t["model"], x) < 1e-4
+
+
+SEQUENTIAL_OF_ATTRIBUTES = """
+class Gen(layers.Layer):
+    def __init__(self, channel, ratio=2):
+        super().__init__()
+        self.channel = channel
+        self.reduction_ratio = ratio
+
+    def build(self, input_shape):
+        self.kernel_gen = keras.Sequential([
+            layers.Dense(self.channel // self.reduction_ratio, activation="relu"),
+            layers.Dense(self.channel),
+        ])
+
+    def call(self, x):
+        return x * self.kernel_gen(x)
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.gen = Gen(6)
+
+    def call(self, x):
+        return self.gen(x)
+
+
+net = Net()
+"""
+
+
+def test_sequential_reading_the_owner_attributes() -> None:
+    """A Sequential made in build() from the layer's own attributes: moved to __init__, the
+    attributes passed to the generated class (which has no ``self.channel`` of its own)."""
+    r = run(SEQUENTIAL_OF_ATTRIBUTES)
+    code = after(r)
+    assert ("self.kernel_gen = GenKernelGen(channel=self.channel, "
+            "reduction_ratio=self.reduction_ratio)") in code
+    gen_class = code.split("class GenKernelGen(nn.Module):", 1)[1].split("\nclass ", 1)[0]
+    assert "self.channel" not in gen_class and "channel // reduction_ratio" in gen_class
+    assert r.unmapped == []
+
+
+@pytest.mark.slow
+def test_sequential_reading_the_owner_attributes_numerically() -> None:
+    k, t = _both(HEADER + textwrap.dedent(SEQUENTIAL_OF_ATTRIBUTES))
+    x = RNG.standard_normal((3, 6)).astype("float32")
+    assert _compare(k["net"], t["net"], x) < 1e-5

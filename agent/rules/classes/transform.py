@@ -815,9 +815,9 @@ def _usage_scope(module: cst.Module, imports: ImportTable, source: str | None) -
                      else None)
     # and the variables holding instances: ``model = Net()`` ... ``model.build((None, 8))``
     made = re.compile(rf"\b(\w+)\s*=\s*(?:{'|'.join(map(re.escape, names))})\(")
-    names += [v for text in texts if text for v in made.findall(text)]
+    builds = [f"{v}.build(" for text in texts if text for v in made.findall(text)]
     keep = [stmt for stmt, text in zip(module.body, texts, strict=True)
-            if text is None or any(n in text for n in names)]
+            if text is None or any(n in text for n in [*names, *builds])]
     return module.with_changes(body=keep)
 
 

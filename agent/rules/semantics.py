@@ -56,6 +56,8 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "Keras normalizes the last axis too"),
     WarningKind(r"image_data_format\(\) resolved to 'channels_last'", False,
                 "Keras's default data format, and the converted model keeps it"),
+    WarningKind(r"call\(\) reads mask, which Keras passed implicitly", True,
+                "without an explicit mask= the padded steps are not masked"),
     WarningKind(r"add_weight for self\..* has no literal name=", False,
                 "naming only: port_weights pairs unnamed weights by creation order"),
     # training

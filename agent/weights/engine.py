@@ -353,13 +353,17 @@ def _port_custom(layer: Any, m: nn.Module, where: str) -> None:
     else in creation order (``add_weight`` order is the order the converted ``__init__``
     registers them), shapes checked either way."""
     w = _weights(layer)
-    params = dict(m.named_parameters())
+    # a non-trainable Keras variable is a buffer: Keras lists the layer's own trainable
+    # variables, then its own non-trainable ones, then its sub-layers' weights
+    own_buffers = [(n, b) for n, b in m.named_buffers(recurse=False) if b.is_floating_point()]
+    params = dict(m.named_parameters()) | dict(own_buffers)
     if all(key in params for key in w):
         for key, value in w.items():
             _set(params[key], value, where)
         return
     values = [np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in layer.weights]
-    targets = list(params.values())
+    targets = [*m.parameters(recurse=False), *(b for _, b in own_buffers),
+               *(p for child in m.children() for p in child.parameters())]
     if len(values) != len(targets):
         raise PortError(f"{where}: custom layer has {len(values)} Keras weights "
                         f"({', '.join(sorted(w))}) and {len(targets)} torch parameters "

@@ -35,7 +35,14 @@ class Nested:
 def nested_sequential(owner: str, attr: str, call: cst.Call, imports: ImportTable,
                       env: dict[str, Any], params: dict[str, str | None],
                       custom: set[str], taken: set[str], line: int = 0) -> Nested:
-    """``self.<attr> = keras.Sequential([...])`` inside class ``owner``."""
+    """``self.<attr> = keras.Sequential([...])`` inside class ``owner``. Attributes of the
+    owner it reads (``Conv2D(self.channel // 4)``) become parameters of the generated class,
+    passed as ``channel=self.channel``."""
+    owned = _self_attributes(call)
+    if owned & _names(call):
+        raise Unsupported(f"self.{attr} = Sequential(...) reads both self.<x> and x")
+    call = _without_self(call, owned)
+    params = {**params, **{a: None for a in owned}}
     stmt = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name(attr))], call)])
     extractor = BlockExtractor(imports, env, function="__init__", params=params,
                                custom_layers=custom, models_in_scope={},
@@ -64,8 +71,55 @@ def nested_sequential(owner: str, attr: str, call: cst.Call, imports: ImportTabl
     code = "\n".join(line for line in code.split("\n")
                      if "self.example_input_array" not in line
                      and "self.save_hyperparameters()" not in line)
-    args = ", ".join(f"{p.name}={p.name}" for p in ir.params)
+    args = ", ".join(f"{p.name}=self.{p.name}" if p.name in owned else f"{p.name}={p.name}"
+                     for p in ir.params)
     return Nested(code, f"{name}({args})", tuple(m for _, m in gen.warnings))
+
+
+def _self_attributes(node: cst.CSTNode) -> set[str]:
+    class V(cst.CSTVisitor):
+        found: set[str] = set()
+
+        def visit_Attribute(self, n: cst.Attribute) -> None:
+            if isinstance(n.value, cst.Name) and n.value.value == "self":
+                V.found.add(n.attr.value)
+
+    V.found = set()
+    node.visit(V())
+    return V.found
+
+
+def _names(node: cst.CSTNode) -> set[str]:
+    """Bare names read (not attribute names, not keywords)."""
+    class V(cst.CSTVisitor):
+        found: set[str] = set()
+
+        def visit_Name(self, n: cst.Name) -> None:
+            V.found.add(n.value)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+    V.found = set()
+    node.visit(V())
+    return V.found - {"self"}
+
+
+def _without_self(call: cst.Call, owned: set[str]) -> cst.Call:
+    class R(cst.CSTTransformer):
+        def leave_Attribute(self, o: cst.Attribute, u: cst.Attribute) -> cst.BaseExpression:
+            if isinstance(o.value, cst.Name) and o.value.value == "self" and o.attr.value in owned:
+                return cst.Name(o.attr.value)
+            return u
+
+    new = call.visit(R())
+    assert isinstance(new, cst.Call)
+    return new
 
 
 def module_container(value: cst.BaseExpression, custom: set[str]) -> str | None:

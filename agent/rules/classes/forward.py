@@ -26,9 +26,15 @@ from agent.rules.ops.rewrite import rewrite_expression
 from agent.rules.ops.spec import atom
 from agent.rules.ops.table import OPS
 from agent.rules.spec import Unsupported
-from agent.rules.values import code_of
+from agent.rules.values import Value, code_of, evaluate
 
 _CALL_KWARGS_DROPPED = ("training",)
+# layers with several tensor inputs, in Keras's call order (keywords become positions)
+_INPUT_KEYWORDS = {"MultiHeadAttention": ("query", "value", "key")}
+TORCH_INPUTS = "it receives torch tensors at run time: port it by hand"
+# Keras layers whose call is ``call(inputs, training=None)``: ``self.drop(x, training)``
+_TRAINING_SECOND = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                    "GaussianNoise", "GaussianDropout", "AlphaDropout", "BatchNormalization")
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class ForwardConverter:
         self.env: dict[str, TVal] = {}
         self.first_layer_of_input: str | None = None
         self.kept: list[tuple[str, str]] = []  # (reason, source) of statements left as written
+        self.methods: set[str] = set()  # the class's own methods (their parameters stay)
+        self.keras_attrs: dict[str, str] = {}  # self.<attr> left a Keras object, and why
 
     # -- layouts -------------------------------------------------------------------------
     def layout_as(self, v: TVal, want: str) -> TVal:
@@ -83,16 +91,8 @@ class ForwardConverter:
             return self.layer_call(node)
         if isinstance(node, cst.Call) and self.imports.resolve(node.func) is not None:
             return self.op_call(node)
-        if isinstance(node, cst.Call) and code_of(node.func).startswith("self.") and any(
-                a.keyword is not None and a.keyword.value in _CALL_KWARGS_DROPPED
-                for a in node.args):
-            # a sub-model or converted layer (torch module): its mode is the parent's
-            # train()/eval(), and its forward has no training parameter
-            args = [a for a in node.args if a.keyword is None
-                    or a.keyword.value not in _CALL_KWARGS_DROPPED]
-            if args:
-                args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            return self.generic(node.with_changes(args=args))
+        if isinstance(node, cst.Call) and self.without_training(node) is not node:
+            return self.generic(self.without_training(node))
         if isinstance(node, cst.BinaryOperation) and not node.lpar:
             return self.binary(node)
         if isinstance(node, cst.UnaryOperation) and not node.lpar:
@@ -108,25 +108,80 @@ class ForwardConverter:
             return f.attr.value
         return None
 
+    def without_training(self, call: cst.Call) -> cst.Call:
+        """``self.sub(x, training)`` / ``self.sub(x, training=t)`` of a sub-model or converted
+        layer (a torch module): its mode is the parent's train()/eval(), and its forward has
+        no training parameter. The class's own methods keep their arguments."""
+        name = code_of(call.func)
+        if not name.startswith("self.") or name[5:] in self.methods:
+            return call
+        args = [a for a in call.args if (a.keyword is None and not self.is_training_flag(a.value))
+                or (a.keyword is not None and a.keyword.value not in _CALL_KWARGS_DROPPED)]
+        if len(args) == len(call.args):
+            return call
+        if args:
+            args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return call.with_changes(args=args)
+
+    def call_keywords(self, attr: str, layer: SubLayer, call: cst.Call, pos: list[cst.Arg]
+                      ) -> dict[str, Value]:
+        """Keyword arguments of a layer call: inputs by name (``mha(query=q, value=v)``) are
+        appended to ``pos`` in Keras's order; a mask given as None is the default; the call
+        arguments the layer's build reads are returned; anything else is refused."""
+        named = [a for a in call.args if a.keyword is not None
+                 and a.keyword.value not in _CALL_KWARGS_DROPPED]
+        for k, name in enumerate(_INPUT_KEYWORDS.get(layer.keras_name, ())):
+            given = [a for a in named if a.keyword is not None and a.keyword.value == name]
+            if not given:
+                continue
+            if len(pos) != k:
+                raise Unsupported(f"self.{attr}({name}=...) without the inputs before it")
+            pos.append(given[0])
+            named.remove(given[0])
+        out: dict[str, Value] = {}
+        for a in named:
+            assert a.keyword is not None
+            name = a.keyword.value
+            if name in layer.spec.call_args and code_of(a.value) == "None":
+                continue
+            v = evaluate(a.value)
+            if name not in layer.spec.call_args or not v.known:
+                raise Unsupported(f"self.{attr}({name}=...) has no torch mapping")
+            out[name] = v
+        return out
+
+    def is_training_flag(self, node: cst.BaseExpression) -> bool:
+        """``training`` as call() received it (forward reads ``self.training`` instead)."""
+        if isinstance(node, cst.Name):
+            return self.names.get(node.value) == "self.training"
+        return code_of(node) == "self.training" and "training" in self.names  # substituted
+
     def layer_call(self, call: cst.Call) -> TVal:
         attr = self._layer_attr(call)
         assert attr is not None
         layer = self.layers[attr]
         pos = [a for a in call.args if a.keyword is None]
-        for a in call.args:
-            if a.keyword is not None and a.keyword.value not in _CALL_KWARGS_DROPPED:
-                raise Unsupported(f"self.{attr}({a.keyword.value}=...) has no torch mapping")
-        if len(pos) != 1 or pos[0].star:
+        if (len(pos) == 2 and layer.keras_name in _TRAINING_SECOND
+                and self.is_training_flag(pos[1].value)):
+            pos = pos[:1]  # the mode is the module's train()/eval(), as for training=
+        call_kwargs = self.call_keywords(attr, layer, call, pos)
+        inputs = _INPUT_KEYWORDS.get(layer.keras_name, ())
+        if not pos or any(a.star for a in pos) or (len(pos) > 1 and len(pos) > len(inputs)):
             raise Unsupported(f"self.{attr}(...) with {len(pos)} positional arguments")
         arg = pos[0].value
         items = [self.expr(e.value) for e in arg.elements] if isinstance(
             arg, (cst.List, cst.Tuple)) and arg.elements else None  # merge([a, b])
+        if len(pos) > 1:  # mha(query, value[, key]): each input's shape reaches the build
+            items = [self.expr(a.value) for a in pos]
         x = items[0] if items else self.expr(arg)
         if isinstance(arg, cst.Name) and self.first_layer_of_input is None:
             self.first_layer_of_input = layer.keras_name
         # several inputs: the build sees one shape, so the output's sizes stay unknown
         shape = x.shape if x.tensor and not (items and len(items) > 1) else None
-        built = build(layer, shape, x.layout)
+        more: list[Shape | None] = []
+        if len(pos) > 1 and items:
+            shape, more = items[0].shape, [v.shape for v in items[1:]]
+        built = build(layer, shape, x.layout, more, call_kwargs)
         if x.tensor and x.shape is None and built.layout == "cf":
             x = replace(x, shape=fake_shape(layer))  # the layer fixes the rank: permute works
         first = layer.built is None
@@ -134,7 +189,7 @@ class ForwardConverter:
             layer.built = built
         want = built.layout if built.layout != "any" else x.layout
         if built.layout == "any" and x.layout == "cf":
-            built = build(layer, shape, "cf")  # layout-aware (axis arguments)
+            built = build(layer, shape, "cf", more, call_kwargs)  # layout-aware (axis arguments)
         x = self.layout_as(x, want)
         modules = layer.built.modules if layer.built is not None else built.modules
         subs = {"{m}": f"self.{attr}", "{x}": x.code, "{x0}": x.code, "{xs}": f"[{x.code}]"}
@@ -207,6 +262,9 @@ class ForwardConverter:
         for stmt in body:
             try:
                 if isinstance(stmt, cst.SimpleStatementLine):
+                    kept = self.keras_object_call(stmt)
+                    if kept is not None:
+                        raise Unsupported(kept)
                     out += self.simple(stmt)
                 else:
                     out += self.back_to_keras()
@@ -216,8 +274,18 @@ class ForwardConverter:
                 out.append(self.keep(stmt, str(exc)))
         return out
 
+    def keras_object_call(self, stmt: cst.BaseStatement) -> str | None:
+        """Why ``stmt`` stays as written: it calls a Keras layer ``__init__`` kept."""
+        for attr, why in self.keras_attrs.items():
+            if _reads(stmt, "self") and f"self.{attr}(" in cst.Module([]).code_for_node(stmt):
+                return f"self.{attr} is a Keras object left as written ({why})"
+        return None
+
     def keep(self, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:
-        """Left as written, marked; the names it binds lose their tracked shapes."""
+        """Left as written, marked; the names it binds lose their tracked shapes. A kept
+        statement that reads a tensor gets torch tensors at run time: its record says so."""
+        if any(v.tensor for n, v in self.env.items() if _reads(stmt, n)):
+            reason += f" ({TORCH_INPUTS})"
         self.kept.append((reason, cst.Module([]).code_for_node(stmt).strip()))
         # names forward() no longer has (training -> self.training) are renamed even here
         stmt = substitute(stmt, {k: cst.parse_expression(v) for k, v in self.names.items()})
@@ -281,6 +349,25 @@ class ForwardConverter:
                 new, problems = _rewrite_small(small, self)
                 smalls.append(new)
         return [*before, stmt.with_changes(body=smalls)]
+
+
+def _reads(node: cst.CSTNode, name: str) -> bool:
+    class V(cst.CSTVisitor):
+        found = False
+
+        def visit_Name(self, n: cst.Name) -> None:
+            V.found = V.found or n.value == name
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+    node.visit(V())
+    return V.found
 
 
 def _bound_names(stmt: cst.BaseStatement) -> list[str]:
@@ -352,7 +439,9 @@ class _Substitute(cst.CSTTransformer):
         return True
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        return self.done.get(id(original_node), updated_node)
+        if id(original_node) in self.done:
+            return self.done[id(original_node)]
+        return self.conv.without_training(updated_node)
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
         if id(original_node) in self.protected:

@@ -8,6 +8,7 @@ turned into its ``nn.Lazy*`` form; a layer without a Lazy form is unsupported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -65,8 +66,14 @@ def fake_shape(layer: SubLayer) -> Shape:
     return lazy.fake_shape(layer.keras_name)
 
 
-def build(layer: SubLayer, shape: Shape | None, layout: str) -> Built:
-    """Build ``layer`` for input ``shape`` (None: unknown → Lazy modules)."""
+def build(layer: SubLayer, shape: Shape | None, layout: str,
+          more: Sequence[Shape | None] = (), call_kwargs: dict[str, Value] | None = None
+          ) -> Built:
+    """Build ``layer`` for input ``shape`` (None: unknown → Lazy modules); ``more``: the
+    shapes of its other inputs (attention's value and key), which must be known."""
+    if any(m is None or not m or m[-1] is None for m in more):
+        raise Unsupported(f"{layer.keras_name}: the sizes of its inputs are unknown "
+                          "statically and it has no lazy form")
     is_lazy = shape is None or not shape or shape[-1] is None
     rank_unknown = shape is None or not shape
     if shape is None or not shape:
@@ -74,9 +81,9 @@ def build(layer: SubLayer, shape: Shape | None, layout: str) -> Built:
     elif shape[-1] is None:
         shape = tuple(shape[:-1]) + (LAZY,)
     ctx = BuildContext(layout_of_input="cf" if layout == "cf" else "keras",
-                       names_in_forward=False)
+                       names_in_forward=False, call_kwargs=dict(call_kwargs or {}))
     try:
-        built = layer.spec.build(layer.args, [shape], ctx)
+        built = layer.spec.build(layer.args, [shape, *(m for m in more if m)], ctx)
     except NotStatic as exc:
         raise Unsupported(f"{layer.keras_name}: {exc}") from exc
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:

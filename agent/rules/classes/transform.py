@@ -12,26 +12,32 @@ A class that cannot be converted faithfully stays as written, marked ``TODO(k2l)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
 from agent.rules.classes.containers import module_container, nested_sequential
-from agent.rules.classes.forward import ForwardConverter
+from agent.rules.classes.forward import TORCH_INPUTS, ForwardConverter
 from agent.rules.classes.layers import SubLayer, build, make_sublayer, module_lines
 from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
+from agent.rules.classes.variables import VARIABLES, FromInitializer, variable_lines
 from agent.rules.imports import ImportTable
 from agent.rules.initializers import Layout, init_statement
 from agent.rules.lines import LineIndex
 from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.spec import Args, Unsupported
+from agent.rules.training import regularizers
 from agent.rules.training.tape_loop import convert_object
 from agent.rules.values import Value, code_of, evaluate, module_constants
 
 SEQUENTIAL = "keras.Sequential"
+# keras.<kind>s.get(x) in __init__ -> keras_<kind>(x) (agent/rules/training/runtime/keras_getters)
+GETTERS = {"keras.activations.get": "activation", "keras.initializers.get": "initializer",
+           "keras.regularizers.get": "regularizer"}
 LAYER_BASE = "keras.layers.Layer"
 MODEL_BASE = "keras.Model"
 LAZY_IMPORT = "from torch.nn.modules.lazy import LazyModuleMixin"  # see fix_imports
@@ -39,6 +45,9 @@ _TRAINING_METHODS = ("train_step", "test_step", "predict_step")
 _KEEP_AS_IS = ("compute_output_shape", "from_config", "compute_mask")
 _FAN_INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
               "lecun_normal", "orthogonal", "identity")
+
+
+_N = TypeVar("_N", bound="cst.CSTNode | None")
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,8 @@ class _Weight:
     shape: str  # code
     init: str  # nn.init statement
     trainable: bool
+    cond: str = ""  # made only under this condition (``if self.use_bias:`` in build)
+    regularizer: cst.BaseExpression | None = None
 
 
 def _is_super_call(node: cst.BaseExpression, method: str) -> cst.Call | None:
@@ -131,6 +142,10 @@ class _ClassConverter:
         self.changes: list[str] = []
         self.left: list[tuple[str, str, str]] = []  # method, reason, snippet
         self.example_dtype = ""
+        self.methods: set[str] = set()
+        self.keras_attrs: dict[str, str] = {}  # self.<attr> left a Keras object, and why
+        self.getters: dict[str, str] = {}  # self.<attr> = keras.<kind>s.get(...): attr -> kind
+        self.penalties: list[str] = []  # forward statements adding weight regularizers
 
     # -- entry ---------------------------------------------------------------------------
     def run(self) -> cst.ClassDef:
@@ -138,6 +153,7 @@ class _ClassConverter:
         if not isinstance(body, cst.IndentedBlock):
             raise Unsupported("one-line class body")
         methods = {s.name.value: s for s in body.body if isinstance(s, cst.FunctionDef)}
+        self.methods = set(methods)
         if "call" not in methods and self.kind == "model" and not (
                 set(methods) & set(_TRAINING_METHODS)):
             raise Unsupported("subclassed model without call()")
@@ -148,7 +164,7 @@ class _ClassConverter:
         init_marked = self.init_body(methods.get("__init__"))
         build_fn = methods.get("build")
         lazy_build: cst.FunctionDef | None = None
-        eager_build: list[cst.BaseStatement] = []
+        eager_build: list[cst.BaseStatement | str] = []
         if build_fn is not None:
             lazy_build, eager_build = self.build_method(build_fn)
         forward, first_layer = self.forward(methods.get("call"))
@@ -203,7 +219,13 @@ class _ClassConverter:
             try:
                 out += self.init_statement(stmt)
             except Unsupported as exc:  # one statement: the rest of the class still converts
-                out.append(self.keep("__init__", stmt, str(exc)))
+                reason = str(exc)
+                attr = _keras_object(stmt, self.imports)
+                if attr is not None:
+                    self.keras_attrs[attr] = reason
+                    if f"self.{attr}(" in cst.Module([]).code_for_node(self.cls):
+                        reason += f" (a Keras object called in a torch module: {TORCH_INPUTS})"
+                out.append(self.keep("__init__", stmt, reason))
         return out
 
     def keep(self, method: str, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:
@@ -239,12 +261,18 @@ class _ClassConverter:
             if isinstance(small, cst.Assign) and len(small.targets) == 1:
                 attr = _self_attr(small.targets[0].target)
                 value = small.value
+                alias = _self_attr(value)
+                if attr is not None and alias in self.getters:  # self.v_init = self.init
+                    self.getters[attr] = self.getters[alias]
                 container = module_container(value, self.custom) if attr else None
                 if container is not None:
                     self.changes.append(f"self.{attr}: list/dict of layers -> "
                                         + container.split("(")[0])
                     return [_stmt(f"self.{attr} = {container}")]
                 if attr is not None and isinstance(value, cst.Call):
+                    var = self.variable(attr, value)
+                    if var is not None:
+                        return [_stmt(s) for s in var]
                     if code_of(value.func) == "self.add_weight":
                         w = self.add_weight(attr, value, None)
                         self.weights.append(w)
@@ -271,6 +299,8 @@ class _ClassConverter:
                                                 "Keras-API object over torch (update_state/"
                                                 "result/reset_state)")
                             return [obj]
+                    if q in GETTERS:
+                        return [self.getter(attr, GETTERS[q], value)]
                     if q is not None and q.startswith("keras."):
                         new, problems = rewrite_node(stmt, self.imports, {})
                         if not problems and new is not stmt and isinstance(
@@ -278,6 +308,7 @@ class _ClassConverter:
                             return [new]
                         raise Unsupported(f"self.{attr} = {code_of(value.func)}(...) inside a "
                                           "subclass has no rule yet")
+        _refuse_layer_api(stmt)
         new, problems = rewrite_node(stmt, self.imports, {})
         if problems:
             raise Unsupported("; ".join(problems))
@@ -285,30 +316,36 @@ class _ClassConverter:
         return [new]
 
     def assemble_init(self, fn: cst.FunctionDef, marked: list[cst.BaseStatement | str],
-                      eager_build: list[cst.BaseStatement], first_layer: str | None
+                      eager_build: list[cst.BaseStatement | str], first_layer: str | None
                       ) -> cst.FunctionDef:
-        body: list[cst.BaseStatement] = []
-        for item in marked:
-            if isinstance(item, str):
-                if item == "example" and self.kind == "model" and self.input_shape:
-                    dims = ", ".join(["1"] + [str(d if d is not None else 8)
-                                              for d in self.input_shape])
-                    dtype = ", dtype=torch.long" if first_layer == "Embedding" else ""
-                    body.append(_stmt(f"self.example_input_array = torch.zeros({dims}{dtype})"))
-                elif item.startswith("layer:") and item[6:] in self.kept_layers:
-                    body.append(self.keep("__init__", self.layer_stmts[item[6:]],
-                                          self.kept_layers[item[6:]]))
-                elif item.startswith("layer:"):
-                    layer = self.layers[item[6:]]
-                    body += [_stmt(s) for s in module_lines(layer)]
-                continue
-            body.append(item)
+        body = self.unmark(marked, first_layer)
         for w in self.lazy_weights:
             grad = "requires_grad=False" if not w.trainable else ""
-            body.append(_stmt(f"self.{w.name} = nn.UninitializedParameter({grad})"
-                              "  # created in initialize_parameters"))
-        body += eager_build
+            line = (f"self.{w.name} = nn.UninitializedParameter({grad})"
+                    "  # created in initialize_parameters")
+            body.append(_stmt(f"if {w.cond}:\n    {line}" if w.cond else line))
+        body += self.unmark(eager_build, first_layer)
         return fn.with_changes(body=fn.body.with_changes(body=body))
+
+    def unmark(self, marked: list[cst.BaseStatement | str], first_layer: str | None
+               ) -> list[cst.BaseStatement]:
+        """Statements for the markers ``init_statement`` left (example input, layers)."""
+        body: list[cst.BaseStatement] = []
+        for item in marked:
+            if not isinstance(item, str):
+                body.append(item)
+            elif item == "example" and self.kind == "model" and self.input_shape:
+                dims = ", ".join(["1"] + [str(d if d is not None else 8)
+                                          for d in self.input_shape])
+                dtype = ", dtype=torch.long" if first_layer == "Embedding" else ""
+                body.append(_stmt(f"self.example_input_array = torch.zeros({dims}{dtype})"))
+            elif item.startswith("layer:") and item[6:] in self.kept_layers:
+                body.append(self.keep("__init__", self.layer_stmts[item[6:]],
+                                      f"{self.kept_layers[item[6:]]} (a Keras object called in "
+                                      f"a torch module: {TORCH_INPUTS})"))
+            elif item.startswith("layer:"):
+                body += [_stmt(s) for s in module_lines(self.layers[item[6:]])]
+        return body
 
     # -- weights -------------------------------------------------------------------------
     def add_weight(self, attr: str, call: cst.Call, shape_param: str | None) -> _Weight:
@@ -323,10 +360,19 @@ class _ClassConverter:
         for a in call.args:
             if a.keyword is not None:
                 args[a.keyword.value] = a.value
-        for key in ("regularizer", "constraint"):
-            if key in args and code_of(args[key]) != "None":
-                raise Unsupported(f"add_weight({key}=...) has no torch counterpart here")
-        if "dtype" in args and evaluate(args["dtype"]).value not in (None, "float32"):
+        if "constraint" in args and code_of(args["constraint"]) != "None":
+            raise Unsupported("add_weight(constraint=...) has no torch counterpart here")
+        if "regularizer" in args:  # checked before anything is recorded
+            reg = _self_attr(args["regularizer"])
+            if (code_of(args["regularizer"]) != "None" and self.getters.get(reg or "")
+                    != "regularizer" and regularizers.parse(
+                        args["regularizer"], self.imports.resolve(args["regularizer"].func)
+                        if isinstance(args["regularizer"], cst.Call) else None, self.env)
+                    is None):
+                raise Unsupported("add_weight(regularizer=...) has no torch counterpart here")
+        if "dtype" in args and evaluate(args["dtype"]).value not in (None, "float32") and (
+                self.imports.resolve(args["dtype"]) not in ("tensorflow.float32",
+                                                            "keras.float32")):
             raise Unsupported(f"add_weight(dtype={code_of(args['dtype'])})")
         if "shape" not in args:
             raise Unsupported("add_weight without shape=")
@@ -341,6 +387,11 @@ class _ClassConverter:
         if problems:
             raise Unsupported("; ".join(problems))
         shape = code_of(new_shape)
+        getter = _self_attr(args["initializer"]) if "initializer" in args else None
+        if getter is not None and self.getters.get(getter) == "initializer":
+            trainable = evaluate(args["trainable"]).value if "trainable" in args else True
+            return _Weight(attr, name, shape, f"self.{getter}(self.{name})",
+                           trainable is not False, regularizer=args.get("regularizer"))
         init_v = Value(code_of(args["initializer"]), evaluate(args["initializer"]).value,
                        args["initializer"]) if "initializer" in args else None
         init_args = Args("add_weight", {"initializer": init_v} if init_v else {},
@@ -357,7 +408,55 @@ class _ClassConverter:
         init = init_statement(init_args, "initializer", f"self.{name}", warns, layout=layout)
         self.warnings += warns
         trainable = evaluate(args["trainable"]).value if "trainable" in args else True
-        return _Weight(attr, name, shape, init, trainable is not False)
+        return _Weight(attr, name, shape, init, trainable is not False,
+                       regularizer=args.get("regularizer"))
+
+    def variable(self, attr: str, call: cst.Call) -> list[str] | None:
+        """``self.<attr> = tf.Variable(...)``: a parameter, a buffer or an add_weight."""
+        var = variable_lines(attr, call, self.imports, self.cls)
+        if var is None:
+            return None
+        if isinstance(var, FromInitializer):
+            w = self.add_weight(attr, var.call, None)
+            self.weights.append(w)
+            self.changes.append(f"self.{attr} = {code_of(call.func)}(initializer(shape)) -> "
+                                "nn.Parameter with the Keras initializer")
+            return self.weight_lines(w)
+        kind = "buffer" if var[0].startswith("self.register_buffer") else "nn.Parameter"
+        self.changes.append(f"self.{attr} = {code_of(call.func)}(...) -> {kind}")
+        return var
+
+    def getter(self, attr: str, kind: str, call: cst.Call) -> cst.BaseStatement:
+        """``self.<attr> = keras.<kind>s.get(x)`` → the runtime counterpart of ``x``."""
+        if len(call.args) != 1 or call.args[0].keyword is not None:
+            raise Unsupported(f"keras.{kind}s.get with {len(call.args)} arguments")
+        arg, problems = rewrite_node(call.args[0].value, self.imports, {})
+        if problems:
+            raise Unsupported("; ".join(problems))
+        self.getters[attr] = kind
+        self.changes.append(f"self.{attr} = keras.{kind}s.get(...) -> keras_{kind}(...) "
+                            "(Keras's names at run time, torch math)")
+        return _stmt(f"self.{attr} = keras_{kind}({code_of(arg)})")
+
+    def penalty(self, w: _Weight, node: cst.BaseExpression) -> None:
+        """Keras adds ``regularizer(weight)`` to the loss of every step: forward records it
+        in ``self.keras_losses``, which the training step adds (as for ``add_loss``)."""
+        if code_of(node) == "None":
+            return
+        attr = _self_attr(node)
+        if attr is not None and self.getters.get(attr) == "regularizer":
+            term = (f"if self.{attr} is not None:\n"
+                    f"    self.keras_losses.append(self.{attr}(self.{w.name}))")
+        else:
+            p = regularizers.parse(node, self.imports.resolve(node.func) if isinstance(
+                node, cst.Call) else None, self.env)
+            if p is None:
+                raise Unsupported(f"add_weight(regularizer={code_of(node)}) has no torch "
+                                  "counterpart here")
+            term = f"self.keras_losses.append({p.term(f'self.{w.name}', set())})"
+        if w.cond:
+            term = f"if {w.cond}:\n" + "\n".join(f"    {t}" for t in term.split("\n"))
+        self.penalties.append(term)
 
     def weight_lines(self, w: _Weight) -> list[str]:
         node = cst.parse_expression(w.shape)
@@ -367,7 +466,10 @@ class _ClassConverter:
         return [f"self.{w.name} = nn.Parameter(torch.empty({dims}){grad})", w.init]
 
     def build_method(self, fn: cst.FunctionDef
-                     ) -> tuple[cst.FunctionDef | None, list[cst.BaseStatement]]:
+                     ) -> tuple[cst.FunctionDef | None, list[cst.BaseStatement | str]]:
+        """Keras ``build``: weights from the input shape go to ``initialize_parameters``;
+        what does not read the shape (sub-layers, variables, fixed weights) to ``__init__``.
+        Each statement alone: one that cannot convert is kept, marked, where it was."""
         params = [p.name.value for p in fn.params.params]
         shape_param = params[1] if len(params) > 1 else "input_shape"
         kept: list[cst.BaseStatement] = []
@@ -380,43 +482,81 @@ class _ClassConverter:
                     continue
             kept.append(stmt)
         lazy = any(_uses_name(s, shape_param) for s in kept)
+        shaped = {shape_param}  # names computed from the input shape
         out: list[cst.BaseStatement] = []
+        to_init: list[cst.BaseStatement | str] = []
         for stmt in kept:
-            first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
-            if (isinstance(first, cst.Assign) and len(first.targets) == 1
-                    and isinstance(first.value, cst.Call)
-                    and code_of(first.value.func) == "self.add_weight"):
-                attr = _self_attr(first.targets[0].target)
-                if attr is None:
-                    raise Unsupported("add_weight assigned to something other than self.<name>")
-                w = self.add_weight(attr, first.value, shape_param)
-                if lazy:
-                    self.lazy_weights.append(w)
-                    out += [_stmt(f"self.{w.name}.materialize({w.shape})"), _stmt(w.init)]
-                else:
-                    self.weights.append(w)
-                    out += [_stmt(s) for s in self.weight_lines(w)]
-                continue
-            if isinstance(first, cst.Assign) and isinstance(first.value, cst.Call) and \
-                    make_sublayer("x", first.value, self.imports, self.env, 0) is not None:
-                raise Unsupported("layers created in build(): create them in __init__")
-            new, problems = rewrite_node(stmt, self.imports, {})
-            if problems:
-                raise Unsupported("; ".join(problems))
-            assert isinstance(new, cst.BaseStatement)
-            out.append(new)
+            from_shape = any(_uses_name(stmt, n) for n in shaped)
+            if from_shape:
+                shaped.update(_assigned_names(stmt))
+            try:
+                if self.build_weight(stmt, shape_param, lazy, out):
+                    continue
+                first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+                creates = (isinstance(first, cst.Assign) and isinstance(first.value, cst.Call)
+                           and _creates_state(first.value, self.imports, self.env))
+                if creates and from_shape:
+                    raise Unsupported("layer or variable created in build() from the input "
+                                      "shape: create it in __init__")
+                if creates or not lazy:
+                    to_init += self.init_statement(stmt)
+                    continue
+                _refuse_layer_api(stmt)
+                new, problems = rewrite_node(stmt, self.imports, {})
+                if problems:
+                    raise Unsupported("; ".join(problems))
+                assert isinstance(new, cst.BaseStatement)
+                out.append(new)
+            except Unsupported as exc:
+                (out if lazy else to_init).append(self.keep("build", stmt, str(exc)))
         if not lazy:
-            return None, out
+            return None, [*out, *to_init]
         self.changes.append("build(input_shape) -> initialize_parameters (LazyModuleMixin)")
+        nested = re.search(rf"\b{re.escape(shape_param)}\[[^\]]*\]\s*\[",
+                           cst.Module([]).code_for_node(fn))
+        # input_shape[0][1]: Keras gave the shapes of a list of inputs
+        shapes = "[tuple(t.shape) for t in inputs]" if nested else "tuple(inputs.shape)"
         code = (f"def initialize_parameters(self, inputs: torch.Tensor, *args: object, "
                 f"**kwargs: object) -> None:\n"
                 f'    """Keras ``build``: creates the weights from the first input\'s shape."""\n'
-                f"    {shape_param} = tuple(inputs.shape)\n    pass\n")
+                f"    {shape_param} = {shapes}\n    pass\n")
         new_fn = cst.parse_statement(code)
         assert isinstance(new_fn, cst.FunctionDef)
         head = _statements(new_fn)[:2]
         return new_fn.with_changes(body=new_fn.body.with_changes(body=head + out),
-                                   leading_lines=fn.leading_lines), []
+                                   leading_lines=fn.leading_lines), to_init
+
+    def build_weight(self, stmt: cst.BaseStatement, shape_param: str, lazy: bool,
+                     out: list[cst.BaseStatement]) -> bool:
+        """``self.w = self.add_weight(...)`` in build: appended to ``out``; False otherwise."""
+        if (isinstance(stmt, cst.If) and stmt.orelse is None
+                and isinstance(stmt.body, cst.IndentedBlock)
+                and all(_is_add_weight(s) for s in stmt.body.body)
+                and not _uses_name(stmt.test, shape_param)):
+            inner: list[cst.BaseStatement] = []
+            made = len(self.lazy_weights)
+            for s in stmt.body.body:
+                self.build_weight(s, shape_param, lazy, inner)
+            for w in self.lazy_weights[made:]:
+                w.cond = code_of(stmt.test)
+            out.append(stmt.with_changes(body=stmt.body.with_changes(body=inner)))
+            return True
+        if not _is_add_weight(stmt):
+            return False
+        assert isinstance(stmt, cst.SimpleStatementLine)
+        first = stmt.body[0]
+        assert isinstance(first, cst.Assign) and isinstance(first.value, cst.Call)
+        attr = _self_attr(first.targets[0].target)
+        if attr is None:
+            raise Unsupported("add_weight assigned to something other than self.<name>")
+        w = self.add_weight(attr, first.value, shape_param)
+        if lazy:
+            self.lazy_weights.append(w)
+            out += [_stmt(f"self.{w.name}.materialize({w.shape})"), _stmt(w.init)]
+        else:
+            self.weights.append(w)
+            out += [_stmt(s) for s in self.weight_lines(w)]
+        return True
 
     def rename_weights(self, cls: cst.ClassDef) -> cst.ClassDef:
         renames = {w.attr: w.name for w in self.weights + self.lazy_weights if w.attr != w.name}
@@ -446,13 +586,18 @@ class _ClassConverter:
             if p.name.value == "training":
                 names["training"] = "self.training"
             elif p.name.value == "mask":
-                if _uses_name(fn.body, "mask"):
-                    raise Unsupported("call(mask=...) uses Keras masking")
+                if _uses_name(fn.body, "mask"):  # kept: the rest of the class converts
+                    kept.append(p)
+                    self.warnings.append("call() reads mask, which Keras passed implicitly "
+                                         "(the previous layer's compute_mask); forward gets "
+                                         "it only where a caller passes mask=")
             else:
                 kept.append(p)
         if kept:
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         conv = ForwardConverter(self.imports, self.layers, names)
+        conv.methods = self.methods
+        conv.keras_attrs = {**self.keras_attrs, **self.kept_layers}
         tensor_params = [p.name.value for p in kept[1:]]
         for k, name in enumerate(tensor_params):
             from agent.rules.classes.forward import TVal
@@ -479,10 +624,18 @@ class _ClassConverter:
                 self.warnings += [f"self.{layer.attr}: {w}" for w in layer.built.warnings]
         body = self.added_losses(body)
         new = fn.with_changes(name=cst.Name("forward"),
-                              params=fn.params.with_changes(params=kept),
+                              params=self.annotations(fn.params.with_changes(params=kept)),
+                              returns=self.annotations(fn.returns),
                               body=fn.body.with_changes(body=body))
         self.changes.append("call() -> forward()")
         return new, conv.first_layer_of_input
+
+    def annotations(self, node: _N) -> _N:
+        """Type hints (``x: tf.Tensor``) in torch's names; one without a row stays."""
+        if node is None:
+            return node
+        new, problems = rewrite_node(node, self.imports, {})
+        return node if problems else new  # type: ignore[return-value]
 
     def added_losses(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         """``self.add_loss(t)`` → ``self.keras_losses.append(t)``, the list emptied at each
@@ -498,11 +651,19 @@ class _ClassConverter:
                 return u
 
         new = [s.visit(Swap()) for s in body]
-        if not Swap.found:
+        for w in self.weights + self.lazy_weights:
+            if w.regularizer is not None:
+                self.penalty(w, w.regularizer)
+        if not Swap.found and not self.penalties:
             return body
-        self.changes.append("add_loss(t) -> self.keras_losses (added to the step's loss)")
+        if Swap.found:
+            self.changes.append("add_loss(t) -> self.keras_losses (added to the step's loss)")
+        if self.penalties:
+            self.changes.append("add_weight(regularizer=...) -> its penalty in "
+                                "self.keras_losses at each forward (added to the step's loss)")
         reset = _stmt("self.keras_losses: list[torch.Tensor] = []")
-        return [reset, *[s for s in new if isinstance(s, cst.BaseStatement)]]
+        return [reset, *[_stmt(p) for p in self.penalties],
+                *[s for s in new if isinstance(s, cst.BaseStatement)]]
 
     def build_alone(self, layer: SubLayer) -> bool:
         """Build without an input shape; a layer that cannot be stays Keras (marked)."""
@@ -553,6 +714,70 @@ class _ClassConverter:
         return new
 
 
+def _is_add_weight(stmt: cst.BaseStatement) -> bool:
+    """``self.<attr> = self.add_weight(...)``."""
+    first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+    return (isinstance(first, cst.Assign) and len(first.targets) == 1
+            and isinstance(first.value, cst.Call)
+            and code_of(first.value.func) == "self.add_weight")
+
+
+_LAYER_API = ("add_weight", "add_variable", "add_loss", "add_metric")
+
+
+def _refuse_layer_api(stmt: cst.BaseStatement) -> None:
+    """Keras Layer methods a torch module lacks, where the rules did not convert them (inside
+    an ``if``, say): refused, so the statement is kept visibly instead of failing later."""
+    class V(cst.CSTVisitor):
+        found: str | None = None
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if node.attr.value in _LAYER_API and code_of(node.value) == "self":
+                V.found = V.found or node.attr.value
+
+    stmt.visit(V())
+    if V.found:
+        raise Unsupported(f"self.{V.found}(...) in a statement the rules do not convert as a "
+                          "whole")
+
+
+def _keras_object(stmt: cst.BaseStatement, imports: ImportTable) -> str | None:
+    """``self.<attr> = keras.X(...)``: the attribute, else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        small = stmt.body[0]
+        if (isinstance(small, cst.Assign) and len(small.targets) == 1
+                and isinstance(small.value, cst.Call)):
+            q = imports.resolve(small.value.func)
+            attr = _self_attr(small.targets[0].target)
+            if attr is not None and q is not None and q.startswith("keras."):
+                return attr
+    return None
+
+
+def _assigned_names(stmt: cst.BaseStatement) -> set[str]:
+    out: set[str] = set()
+    if isinstance(stmt, cst.SimpleStatementLine):
+        for small in stmt.body:
+            if isinstance(small, cst.Assign):
+                for t in small.targets:
+                    if isinstance(t.target, cst.Name):
+                        out.add(t.target.value)
+                    elif isinstance(t.target, (cst.Tuple, cst.List)):
+                        out |= {e.value.value for e in t.target.elements
+                                if isinstance(e.value, cst.Name)}
+            elif isinstance(small, (cst.AnnAssign, cst.AugAssign)) and isinstance(
+                    small.target, cst.Name):
+                out.add(small.target.value)
+    return out
+
+
+def _creates_state(call: cst.Call, imports: ImportTable, env: dict[str, Any]) -> bool:
+    """A Keras layer, Sequential or variable: module state that belongs in __init__."""
+    q = imports.resolve(call.func)
+    return q is not None and (q == SEQUENTIAL or q in VARIABLES or (
+        q.startswith("keras.layers.") and q.count(".") == 2))
+
+
 def _class_kind(cls: cst.ClassDef, imports: ImportTable, kinds: dict[str, str]) -> str | None:
     for b in cls.bases:
         q = imports.resolve(b.value)
@@ -583,12 +808,16 @@ def _usage_scope(module: cst.Module, imports: ImportTable, source: str | None) -
         return module
     index = LineIndex(module, source)
     lines = source.splitlines(keepends=True)
-    keep = []
+    texts = []
     for stmt in module.body:
         node = index.stmt_ast.get(id(stmt))
-        text = "".join(lines[node.lineno - 1:node.end_lineno]) if node is not None else ""
-        if node is None or any(n in text for n in names):
-            keep.append(stmt)
+        texts.append("".join(lines[node.lineno - 1:node.end_lineno]) if node is not None
+                     else None)
+    # and the variables holding instances: ``model = Net()`` ... ``model.build((None, 8))``
+    made = re.compile(rf"\b(\w+)\s*=\s*(?:{'|'.join(map(re.escape, names))})\(")
+    builds = [f"{v}.build(" for text in texts if text for v in made.findall(text)]
+    keep = [stmt for stmt, text in zip(module.body, texts, strict=True)
+            if text is None or any(n in text for n in [*names, *builds])]
     return module.with_changes(body=keep)
 
 

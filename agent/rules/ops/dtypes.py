@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import libcst as cst
+
 from agent.rules.ops.spec import Bound
 from agent.rules.spec import Unsupported
 
@@ -23,6 +25,9 @@ def dtype(b: Bound, name: str) -> str:
         return DTYPES[value]
     if code.startswith("torch."):
         return code  # tf.float32 was already rewritten as a constant
+    node = b.nodes.get(name)
+    if isinstance(node, cst.Attribute) and node.attr.value == "dtype":
+        return code  # another tensor's dtype: a torch dtype once that tensor is torch's
     raise Unsupported(f"{b.op}: dtype {code} has no torch mapping")
 
 

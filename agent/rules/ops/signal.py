@@ -1,0 +1,42 @@
+"""Op rows for ``tf.signal`` FFTs and the parts of complex tensors.
+
+TF's ``fft``/``fft2d``/``fft3d`` transform the innermost 1/2/3 axes, as ``torch.fft.fft``/
+``fft2``/``fftn(dim=(-3, -2, -1))`` do by default; the real transforms take no
+``fft_length`` here (a padded or cropped length is refused, not guessed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agent.rules.ops.spec import Bound, Op
+
+SIGNAL, MATH, TF = "tensorflow.signal", "tensorflow.math", "tensorflow"
+
+
+
+def _innermost3(fn: str) -> Callable[[Bound], str]:
+    return lambda b: f"torch.fft.{fn}({b.code('input')}, dim=(-3, -2, -1))"
+
+
+ROWS: list[tuple[list[str], Op]] = [
+    ([f"{SIGNAL}.fft"], Op("torch.fft.fft", ("input",),
+                           examples=(("tf.signal.fft(x)", "torch.fft.fft(x)"),))),
+    ([f"{SIGNAL}.ifft"], Op("torch.fft.ifft", ("input",))),
+    ([f"{SIGNAL}.fft2d"], Op("torch.fft.fft2", ("input",),
+                             examples=(("tf.signal.fft2d(x)", "torch.fft.fft2(x)"),))),
+    ([f"{SIGNAL}.ifft2d"], Op("torch.fft.ifft2", ("input",))),
+    ([f"{SIGNAL}.fft3d"], Op("torch.fft.fftn", ("input",), handler=_innermost3("fftn"),
+                             examples=(("tf.signal.fft3d(x)",
+                                        "torch.fft.fftn(x, dim=(-3, -2, -1))"),))),
+    ([f"{SIGNAL}.ifft3d"], Op("torch.fft.ifftn", ("input",), handler=_innermost3("ifftn"))),
+    ([f"{SIGNAL}.rfft"], Op("torch.fft.rfft", ("input", "fft_length"),
+                            fixed={"fft_length": "None"})),
+    ([f"{SIGNAL}.irfft"], Op("torch.fft.irfft", ("input", "fft_length"),
+                             fixed={"fft_length": "None"})),
+    ([f"{MATH}.real", f"{TF}.real"], Op("torch.real", ("input",), elementwise=True,
+                                        examples=(("tf.math.real(z)", "torch.real(z)"),))),
+    ([f"{MATH}.imag", f"{TF}.imag"], Op("torch.imag", ("input",), elementwise=True)),
+    ([f"{MATH}.conj", f"{TF}.conj"], Op("torch.conj", ("x",), elementwise=True)),
+    ([f"{MATH}.angle"], Op("torch.angle", ("input",), elementwise=True)),
+]

@@ -1,0 +1,111 @@
+"""Keras's ``activations.get`` / ``initializers.get`` / ``regularizers.get`` for torch code.
+
+A configurable custom layer stores what its constructor was given
+(``self.kernel_initializer = keras.initializers.get(kernel_initializer)``) and uses it in
+``build``/``call``; the value is only known at run time. These functions give the torch
+counterpart of each identifier Keras accepts by name, with Keras's math (fans computed from
+the Keras-ordered weight shape, normal draws truncated at 2σ as Keras draws them). Copied into
+converted scripts that use them; an identifier they do not reproduce raises ``ValueError``.
+"""
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_KERAS_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+    "softmax": lambda t: torch.softmax(t, dim=-1),
+    "log_softmax": lambda t: F.log_softmax(t, dim=-1),
+    "elu": F.elu, "selu": F.selu, "softplus": F.softplus, "softsign": F.softsign,
+    "swish": F.silu, "silu": F.silu, "gelu": F.gelu, "exponential": torch.exp,
+    "hard_sigmoid": F.hardsigmoid, "relu6": F.relu6, "mish": F.mish,
+    "leaky_relu": lambda t: F.leaky_relu(t, 0.2), "linear": lambda t: t,
+}
+
+# name -> (scale, mode, distribution) of Keras's variance-scaling presets
+_KERAS_VARIANCE_SCALING = {
+    "glorot_uniform": (1.0, "fan_avg", "uniform"), "glorot_normal": (1.0, "fan_avg", "normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"), "he_normal": (2.0, "fan_in", "normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"), "lecun_normal": (1.0, "fan_in", "normal"),
+}
+
+
+def keras_activation(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``keras.activations.get``: None and "linear" are the identity."""
+    if identifier is None:
+        return _KERAS_ACTIVATIONS["linear"]
+    if callable(identifier):
+        return identifier  # type: ignore[no-any-return]
+    if identifier not in _KERAS_ACTIVATIONS:
+        raise ValueError(f"Keras activation {identifier!r} is not reproduced here")
+    return _KERAS_ACTIVATIONS[identifier]
+
+
+def _keras_fans(shape: tuple[int, ...]) -> tuple[float, float]:
+    """Keras's fans: the last two axes are (in, out), the others a receptive field."""
+    if len(shape) < 1:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    receptive = math.prod(shape[:-2])
+    return float(shape[-2] * receptive), float(shape[-1] * receptive)
+
+
+def _keras_snake(name: str) -> str:
+    """"GlorotUniform" -> "glorot_uniform" (Keras accepts either spelling)."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def keras_initializer(identifier: Any) -> Callable[[torch.Tensor], None]:
+    """``keras.initializers.get``: a function that fills a weight in place, as Keras would."""
+    if callable(identifier):
+        def from_function(t: torch.Tensor) -> None:  # Keras's protocol: f(shape, dtype)
+            with torch.no_grad():
+                t.copy_(torch.as_tensor(identifier(tuple(t.shape)), dtype=t.dtype))
+        return from_function
+    name = _keras_snake(str(identifier))
+
+    def init(t: torch.Tensor) -> None:
+        with torch.no_grad():
+            if name in _KERAS_VARIANCE_SCALING:
+                scale, mode, distribution = _KERAS_VARIANCE_SCALING[name]
+                fan_in, fan_out = _keras_fans(tuple(t.shape))
+                n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
+                scale /= max(1.0, n[mode])
+                if distribution == "uniform":
+                    limit = math.sqrt(3.0 * scale)
+                    nn.init.uniform_(t, -limit, limit)
+                else:
+                    std = math.sqrt(scale) / 0.87962566103423978
+                    nn.init.trunc_normal_(t, 0.0, std, -2 * std, 2 * std)
+            elif name == "zeros":
+                nn.init.zeros_(t)
+            elif name == "ones":
+                nn.init.ones_(t)
+            elif name == "random_normal":
+                nn.init.normal_(t, 0.0, 0.05)
+            elif name == "random_uniform":
+                nn.init.uniform_(t, -0.05, 0.05)
+            elif name == "truncated_normal":
+                nn.init.trunc_normal_(t, 0.0, 0.05, -0.1, 0.1)
+            else:
+                raise ValueError(f"Keras initializer {identifier!r} is not reproduced here")
+    return init
+
+
+def keras_regularizer(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``keras.regularizers.get``: the penalty Keras adds to the loss for a weight, or None."""
+    if identifier is None or callable(identifier):
+        return identifier  # type: ignore[no-any-return]
+    coefficients = {"l1": (0.01, 0.0), "l2": (0.0, 0.01), "l1_l2": (0.01, 0.01)}
+    if identifier not in coefficients:
+        raise ValueError(f"Keras regularizer {identifier!r} is not reproduced here")
+    l1, l2 = coefficients[identifier]
+
+    def penalty(w: torch.Tensor) -> torch.Tensor:
+        return l1 * w.abs().sum() + l2 * w.square().sum()
+    return penalty

@@ -22,6 +22,7 @@ TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
     ("torch", "import torch"),
     ("F", "import torch.nn.functional as F"),
     ("torchmetrics", "import torchmetrics"),
+    ("torchvision", "import torchvision"),
     ("callbacks", "from pytorch_lightning import callbacks"),
     ("nn", "from torch import nn"),
     ("LazyModuleMixin", "from torch.nn.modules.lazy import LazyModuleMixin"),

@@ -21,7 +21,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
-from agent.rules.models import inline
+from agent.rules.models import applications, inline
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
@@ -112,6 +112,7 @@ class BlockExtractor:
         self.producer: dict[int, Call] = {}
         self.layer_vars: dict[str, Layer] = {}
         self.layer_stmt: dict[int, int] = {}
+        self.also_owned: dict[int, set[int]] = {}  # id(layer) -> `base.trainable = False`
         self.seqs: dict[str, _Seq] = {}
         self.found: list[Found] = []
         self._locals: set[str] | None = None
@@ -180,7 +181,8 @@ class BlockExtractor:
             if fname in self.models:
                 return None
             return None
-        if not q.startswith("keras.layers.") or q.count(".") != 2:
+        app = applications.is_application(q)
+        if not app and (not q.startswith("keras.layers.") or q.count(".") != 2):
             return None
         kname = q.rsplit(".", 1)[1]
         attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
@@ -189,9 +191,10 @@ class BlockExtractor:
         if kname == "Lambda":
             self._lambda(layer, call)
             return layer
-        spec = lookup(q)
+        spec = applications.spec_for(q) if app else lookup(q)
         if spec is None:
-            layer.error = f"keras.layers.{kname} has no table entry yet"
+            layer.error = applications.missing(q) if app else \
+                f"keras.layers.{kname} has no table entry yet"
             return layer
         try:
             args, kwargs = self._args(call)
@@ -660,7 +663,10 @@ class BlockExtractor:
         return self._locals
 
     def statement(self, i: int, small: cst.BaseSmallStatement, line: int) -> None:
-        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        frozen = applications.freeze(small, self.layer_vars)
+        if frozen is not None:
+            self.also_owned.setdefault(id(frozen), set()).add(i)
+        elif isinstance(small, cst.Assign) and len(small.targets) == 1:
             self.assign(i, small.targets[0].target, small.value)
         elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
             self.expr_call(i, small.value)
@@ -690,6 +696,8 @@ class BlockExtractor:
             self.input(i, names[0], value)
         elif q == MODEL and len(names) == 1:
             self.functional(i, names[0], value, is_return=False)
+        elif applications.is_application(q) and len(names) == 1:
+            self.application(i, names[0], value)
         elif q is not None and q.startswith("keras.layers.") and not self._calls_tensor(value):
             if q.rsplit(".", 1)[1] in FUNCTIONAL_MERGES:
                 self.merge_call(i, names, value)
@@ -709,6 +717,19 @@ class BlockExtractor:
             # tf.reduce_mean(x), keras.ops.concatenate([a, b]), helper(x) the rules do not
             # know...: an op node through the op table, or an error naming the call
             self._maybe_tensor_expr(i, names, value)
+
+    def application(self, i: int, var: str, call: cst.Call) -> None:
+        """``base = keras.applications.VGG16(...)``: a layer; with ``input_tensor=t`` a whole
+        model, as ``keras.Model(t, base(t))`` would be."""
+        layer = self.make_layer(call, i, self.counter)
+        assert layer is not None
+        self._bind_layer(var, layer, call, i)
+        tensor = applications.input_tensor(call)
+        if tensor is None:
+            return
+        out = self.fresh(f"{var}_output")
+        self._record_call(i, layer, [self._tensor(tensor)], [out], {})
+        self.functional(i, var, applications.as_model(tensor, out), is_return=False)
 
     def _bind_layer(self, var: str, layer: Layer, call: cst.Call, i: int) -> None:
         """``shared = layers.Dense(8)``: the module is called ``shared`` unless ``name=`` says
@@ -890,6 +911,10 @@ class BlockExtractor:
         elif isinstance(node, cst.Name) and node.value in self.layer_vars:
             layer = self.layer_vars[node.value]
             seq.owned.add(self.layer_stmt[id(layer)])
+            seq.owned |= self.also_owned.get(id(layer), set())
+            given = layer.args.values.get("input_shape") if layer.args is not None else None
+            if seq.input_shape is None and not seq.layers and given is not None and given.known:
+                seq.input_shape = tuple(given.value)  # `base = VGG16(input_shape=...)` first
             seq.layers.append(layer)
         elif isinstance(node, cst.Name) and node.value in self.models:
             self._finish_pending(node.value)
@@ -1161,6 +1186,7 @@ class BlockExtractor:
                 layers.append(c.layer)
                 if id(c.layer) in self.layer_stmt:
                     owned.add(self.layer_stmt[id(c.layer)])
+                owned |= self.also_owned.get(id(c.layer), set())
         ir = ModelIR(class_name_for(var, self.function, name, self.stem), var, "Functional",
                      self.cur_line,
                      inputs, layers,

@@ -1,0 +1,184 @@
+"""keras.applications backbones → torchvision.models, as layers of a converted model.
+
+``keras.applications.VGG16(include_top=False, weights="imagenet")`` becomes one module of the
+converted class: the torchvision builder (``weights="imagenet"`` → its ImageNet weights enum,
+``None`` → none), its feature part for ``include_top=False`` (channels first: the model's
+layout policy permutes into it and back where Keras's graph needs channels last), optional
+global pooling, and ``FrozenModule`` for ``trainable = False``. torchvision's weights are not
+Keras's and several architectures differ in details, so every conversion carries a warning
+that says what differs (semantics.py then keeps the file from being called "converted").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import libcst as cst
+
+from agent.rules.models.applications_table import (
+    BACKBONES,
+    DIFFERS_WARNINGS,
+    PREFIX,
+    Backbone,
+    spatial,
+)
+from agent.rules.models.graph import Layer
+from agent.rules.models.shapes import Shape
+from agent.rules.spec import Args, BuildContext, Built, LayerSpec, Unsupported
+from agent.rules.values import evaluate
+
+_PARAMS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
+           "classifier_activation")
+_DEFAULTS = {"include_top": True, "weights": "imagenet", "input_tensor": None,
+             "input_shape": None, "pooling": None, "classes": 1000,
+             "classifier_activation": "softmax"}
+
+
+def is_application(qualname: str | None) -> bool:
+    """A keras.applications model constructor (known to the table or not)."""
+    return qualname is not None and qualname.startswith("keras.applications.") and \
+        qualname.rsplit(".", 1)[1][:1].isupper()
+
+
+def spec_for(qualname: str) -> LayerSpec | None:
+    """The layer spec of a table application; None when the table has no row for it."""
+    backbone = BACKBONES.get(qualname)
+    if backbone is None or not backbone.builder:
+        return None
+
+    def build(args: Args, shapes: Sequence[Shape], ctx: BuildContext) -> Built:
+        return _build(backbone, args, shapes)
+
+    return LayerSpec(backbone.keras, _PARAMS, dict(_DEFAULTS), build,
+                     torch=(f"torchvision.models.{backbone.builder}",),
+                     ignorable=("name", "input_shape", "input_tensor", "trainable"))
+
+
+def missing(qualname: str) -> str:
+    """Why an application has no conversion (one report record)."""
+    name = qualname.rsplit(".", 1)[1]
+    if qualname in BACKBONES:
+        return (f"keras.applications.{name} has no torchvision model: kept as Keras "
+                "(choose a torchvision or timm backbone by hand)")
+    return f"keras.applications.{name} is not in the applications table yet"
+
+
+def _weights(backbone: Backbone, args: Args) -> str:
+    weights = args.get("weights")
+    if weights is None:
+        return "None"
+    if weights == "imagenet":
+        return f"torchvision.models.{backbone.weights}"
+    raise Unsupported(f"{backbone.keras}(weights={weights!r}): weights from a file are Keras's "
+                      "format; load them with port-weights or by hand")
+
+
+def _build(backbone: Backbone, args: Args, shapes: Sequence[Shape]) -> Built:
+    weights = _weights(backbone, args)
+    include_top = args.get("include_top")
+    pooling = args.get("pooling")
+    classes = args.get("classes")
+    frozen = args.get("trainable") is False
+    warnings: list[str] = []
+    if weights == "None":
+        warnings.append(f"torchvision.models.{backbone.builder} with random weights: "
+                        "torchvision initializes them its own way (not Keras's initializers)")
+    else:
+        warnings.append(f"torchvision.models.{backbone.builder} with torchvision's ImageNet "
+                        f"weights ({backbone.weights}), not Keras's: outputs differ, and "
+                        "torchvision's weights expect torchvision's preprocessing (RGB in [0, "
+                        "1], ImageNet mean/std), not the Keras family's preprocess_input")
+    if backbone.differs:
+        warnings.append(DIFFERS_WARNINGS[backbone.differs])
+    size = shapes[0] if shapes and shapes[0] else None
+    builder, tail = f"torchvision.models.{backbone.builder}", _extra(backbone, weights)
+    if include_top:
+        if weights != "None" and classes != 1000:
+            raise Unsupported(f"{backbone.keras}(weights='imagenet', classes={classes}): Keras "
+                              "refuses it too")
+        if weights != "None" and not backbone.top_weights:
+            raise Unsupported(f"{backbone.keras}(include_top=True, weights='imagenet'): "
+                              "torchvision's model returns its auxiliary logits too")
+        num = "" if classes == 1000 else f", num_classes={args.code('classes')}"
+        ctor = f"{builder}(weights={weights}{num}{tail})"
+        activation = args.get("classifier_activation")
+        if backbone.top_differs:
+            warnings.append(DIFFERS_WARNINGS[backbone.top_differs])
+        out: Shape = (classes if isinstance(classes, int) else args.code("classes"),)
+    else:
+        model = f"{builder}(weights={weights}{tail})"
+        ctor = backbone.features.format(m=model)
+        activation = None
+        if pooling in ("avg", "max"):
+            pool = "nn.AdaptiveAvgPool2d(1)" if pooling == "avg" else "nn.AdaptiveMaxPool2d(1)"
+            ctor = f"nn.Sequential({ctor}, {pool}, nn.Flatten())"
+            out = (backbone.channels,)
+        elif pooling is None:
+            h = spatial(backbone.spatial, _int(size[0])) if size and len(size) == 3 else None
+            w = spatial(backbone.spatial, _int(size[1])) if size and len(size) == 3 else None
+            out = (h, w, backbone.channels)
+        else:
+            raise Unsupported(f"{backbone.keras}(pooling={pooling!r})")
+    if backbone.rescales and weights == "None":
+        ctor = f"nn.Sequential({PREFIX['None']}, {ctor})"
+        warnings.append("the Keras model divides its [0, 255] input by 255 itself (its "
+                        "Normalization layer is not adapted without weights): so does the "
+                        "converted one")
+    elif backbone.rescales:
+        ctor = f"nn.Sequential({PREFIX['imagenet']}, {ctor})"
+        warnings.append("the Keras model normalizes its [0, 255] input itself: the converted "
+                        "one applies the ImageNet mean/std torchvision's weights expect")
+    if frozen:
+        ctor = f"FrozenModule({ctor})"
+        warnings.append("trainable = False -> FrozenModule (requires_grad_"
+                     "(False), and its BatchNorm layers stay in eval mode as Keras runs frozen "
+                     "BatchNormalization in inference mode)")
+    return Built(out=out, forward="{m}({x})", modules=(("", ctor),), layout="cf",
+                 out_layout="cf" if len(out) == 3 else None, activation=activation,
+                 warnings=tuple(warnings))
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def is_backbone(spec: LayerSpec | None) -> bool:
+    return spec is not None and spec.torch[:1] != () and spec.torch[0].startswith(
+        "torchvision.models.")
+
+
+def freeze(small: cst.BaseSmallStatement, layer_vars: Mapping[str, Layer]) -> Layer | None:
+    """``base.trainable = False`` on a backbone bound to a name: its layer, now frozen
+    (the statement belongs to the model from then on); None for any other statement."""
+    if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
+        return None
+    target = small.targets[0].target
+    if not (isinstance(target, cst.Attribute) and target.attr.value == "trainable"
+            and isinstance(target.value, cst.Name) and target.value.value in layer_vars):
+        return None
+    layer = layer_vars[target.value.value]
+    value = evaluate(small.value)
+    if not is_backbone(layer.spec) or layer.args is None or value.value is not False:
+        return None
+    layer.args.values["trainable"] = value
+    return layer
+
+
+def input_tensor(call: cst.Call) -> cst.BaseExpression | None:
+    """The ``input_tensor=`` of an application call (it then builds a whole model)."""
+    for a in call.args:
+        if a.keyword is not None and a.keyword.value == "input_tensor":
+            return None if isinstance(a.value, cst.Name) and a.value.value == "None" \
+                else a.value
+    return None
+
+
+def as_model(inputs: cst.BaseExpression, output: str) -> cst.Call:
+    """``keras.Model(inputs=<inputs>, outputs=<output>)``, for the functional tracer."""
+    return cst.Call(cst.Attribute(cst.Name("keras"), cst.Name("Model")), args=[
+        cst.Arg(inputs, keyword=cst.Name("inputs")),
+        cst.Arg(cst.Name(output), keyword=cst.Name("outputs"))])
+
+
+def _extra(backbone: Backbone, weights: str) -> str:
+    return backbone.extra if weights == "None" else ""

@@ -12,6 +12,7 @@ import os
 
 os.environ["KERAS_BACKEND"] = "torch"
 
+import importlib.util
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -279,3 +280,24 @@ def test_decode_predictions_ranks_torchvision_categories() -> None:
     assert [(k, score) for k, _, score in decoded[0]] == [("3", pytest.approx(0.9)),
                                                           ("7", pytest.approx(0.5))]
     assert decoded[0][0][1] == "tiger shark"
+
+
+def test_a_local_alias_of_preprocess_input_and_an_unknown_input_size() -> None:
+    """``prep = keras.applications.x.preprocess_input`` read in the graph: the family's
+    formula, and the alias (used only there) goes with the model; no input size is needed."""
+    src = textwrap.dedent(K3 + """
+def build_encoder(size):
+    encoder = keras.applications.InceptionV3(weights=None, include_top=False, pooling="avg")
+    prep = keras.applications.inception_v3.preprocess_input
+    inputs = keras.Input((size, size, 3))
+    return keras.Model(inputs, encoder(prep(inputs)))
+""")
+    result = convert_source(src)
+    code = result.source
+    assert "preprocess_tf(inputs)" in code and "prep" not in code.replace("preprocess", "")
+    assert result.unmapped == [] and "keras" not in code
+    if importlib.util.find_spec("torchvision") is not None:
+        module = exec_source(code, "k2l_converted")["build_encoder"](80).eval()
+        keras_model = exec_source(src, "k2l_keras")["build_encoder"](80)
+        x = np.zeros((1, 80, 80, 3), dtype="float32")
+        assert tuple(module(torch.from_numpy(x)).shape) == tuple(keras_model(x).shape)

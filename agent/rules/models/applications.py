@@ -11,7 +11,7 @@ that says what differs (semantics.py then keeps the file from being called "conv
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import libcst as cst
 
@@ -19,6 +19,7 @@ from agent.rules.models.applications_table import (
     BACKBONES,
     DIFFERS_WARNINGS,
     PREFIX,
+    PREPROCESS_NAMES,
     Backbone,
     spatial,
 )
@@ -182,3 +183,38 @@ def as_model(inputs: cst.BaseExpression, output: str) -> cst.Call:
 
 def _extra(backbone: Backbone, weights: str) -> str:
     return backbone.extra if weights == "None" else ""
+
+
+def function_alias(name: str, value: cst.BaseExpression,
+                   qual: Callable[[cst.BaseExpression], str | None]) -> str | None:
+    """``preprocess_input = keras.applications.x.preprocess_input``: the function's qualified
+    name when ``value`` is a keras.applications preprocess function (the tracer reads calls of
+    ``name`` as calls of it), else None."""
+    if not isinstance(value, (cst.Attribute, cst.Name)):
+        return None
+    q = qual(value)
+    return q if q in PREPROCESS_NAMES else None
+
+
+def used_once(body: Sequence[cst.BaseStatement], name: str) -> bool:
+    """Whether ``name`` is read once in ``body`` (besides being bound)."""
+    counter = _Reads(name)
+    for stmt in body:
+        stmt.visit(counter)
+    return counter.count == 1
+
+
+class _Reads(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
+        return False
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.count += node.value == self.name

@@ -113,6 +113,7 @@ class BlockExtractor:
         self.layer_vars: dict[str, Layer] = {}
         self.layer_stmt: dict[int, int] = {}
         self.also_owned: dict[int, set[int]] = {}  # id(layer) -> `base.trainable = False`
+        self.aliases: dict[str, tuple[cst.BaseExpression, int]] = {}  # name -> (function, stmt)
         self.seqs: dict[str, _Seq] = {}
         self.found: list[Found] = []
         self._locals: set[str] | None = None
@@ -757,7 +758,14 @@ class BlockExtractor:
         used = _Names()
         value.visit(used)
         if not any(n in self.tensors for n in used.names):
+            alias = applications.function_alias(names[0], value, self.qual)
+            if alias is not None:  # `preprocess_input = keras.applications.x.preprocess_input`
+                self.aliases[names[0]] = (value, i)
             return
+        owned = {self.aliases[n][1] for n in used.names if n in self.aliases
+                 and applications.used_once(self.body, n)}  # the alias serves this call only
+        value = inline.substitute(value, {n: self.aliases[n][0] for n in used.names
+                                          if n in self.aliases})
         reads = _TensorReads(self.tensors, self.qual)
         value.visit(reads)
         if not reads.values:
@@ -797,6 +805,8 @@ class BlockExtractor:
                       free=free, kept=kept, shape_rule=None if kept else shape_rule(
                           self.qual(value.func) if isinstance(value, cst.Call) else None,
                           value, self.env))
+        if owned:
+            self.also_owned[id(layer)] = owned
         self._record_call(i, layer, [self.tensors[n] for n in tensors], names, {})
 
     def _keepable(self, value: cst.BaseExpression) -> bool:

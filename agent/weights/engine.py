@@ -103,7 +103,11 @@ def _rnn_into(kind: str, layer: Any, m: nn.Module, sfx: str, where: str) -> None
             _set(getattr(m, f"bias_ih_l0{sfx}"), _gru_blocks(bias[0], 0), where)
             _set(getattr(m, f"bias_hh_l0{sfx}"), _gru_blocks(bias[1], 0), where)
             return
-        raise PortError(f"{where}: GRU(reset_after=False) weights have no nn.GRU layout")
+        if getattr(m, "reset_after", True) is not False:
+            raise PortError(f"{where}: GRU(reset_after=False) weights have no nn.GRU layout")
+        _set(getattr(m, f"bias_ih_l0{sfx}"), _gru_blocks(bias, 0), where)  # ResetBeforeGRU
+        _set(getattr(m, f"bias_hh_l0{sfx}"), np.zeros_like(bias), where)
+        return
     _set(getattr(m, f"bias_ih_l0{sfx}"), bias, where)
     _set(getattr(m, f"bias_hh_l0{sfx}"), np.zeros_like(bias), where)
 

@@ -75,7 +75,7 @@ UTILITIES: dict[str, str] = {
 }
 
 HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
-                  r"KerasCompiledMetrics|LazyLayerNorm|ActivatedLSTM|KerasBatches|get_file|"
+                  r"KerasCompiledMetrics|LazyLayerNorm|LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator|"
@@ -88,7 +88,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
 # generator batches)
-_LAYER_FORMS = ("LazyLayerNorm", "ActivatedLSTM", "FrozenModule", "children_until",
+_LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
+                "ActivatedLSTM", "ResetBeforeGRU", "FrozenModule", "children_until",
                 *sorted(set(PREPROCESS_NAMES.values())))
 _GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)

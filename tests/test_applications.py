@@ -301,3 +301,26 @@ def build_encoder(size):
         keras_model = exec_source(src, "k2l_keras")["build_encoder"](80)
         x = np.zeros((1, 80, 80, 3), dtype="float32")
         assert tuple(module(torch.from_numpy(x)).shape) == tuple(keras_model(x).shape)
+
+
+def test_a_head_on_the_backbones_own_input_and_output() -> None:
+    """``Model(base.input, head(base.output))``: the backbone's Input (its input_shape) and
+    the backbone called on it start the graph."""
+    src = textwrap.dedent(K3 + """
+SHAPE = (64, 64)
+
+base = keras.applications.ResNet50(weights=None, input_shape=SHAPE + (3,), include_top=False)
+base.trainable = False
+features = layers.GlobalMaxPooling2D()(base.output)
+embedding = keras.Model(base.input, layers.Dense(8)(features), name="Embedding")
+""")
+    result = convert_source(src)
+    code = result.source
+    assert "self.example_input_array = torch.zeros(1, 64, 64, 3)" in code
+    assert "self.base = FrozenModule(" in code
+    assert "children_until(torchvision.models.resnet50(weights=None)" in code
+    assert "nn.Linear(2048, 8)" in code
+    assert result.unmapped == [] and "keras" not in code
+    if importlib.util.find_spec("torchvision") is not None:
+        module = exec_source(code, "k2l_converted")["embedding"]
+        assert tuple(module(torch.zeros(2, 64, 64, 3)).shape) == (2, 8)

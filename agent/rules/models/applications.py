@@ -218,3 +218,30 @@ class _Reads(cst.CSTVisitor):
 
     def visit_Name(self, node: cst.Name) -> None:
         self.count += node.value == self.name
+
+
+def io_names(small: cst.BaseSmallStatement, layer_vars: Mapping[str, Layer],
+             make: Callable[[str, bool], str]) -> cst.BaseSmallStatement:
+    """``base.input`` / ``base.output`` (and the plural forms) of a backbone bound to a name,
+    read as the names of tensors of a graph: ``make(var, output)`` creates them (an Input of
+    the backbone's ``input_shape``, and the backbone called on it) and returns the name."""
+    new = small.visit(_Io(layer_vars, make))
+    assert isinstance(new, cst.BaseSmallStatement)
+    return new
+
+
+class _Io(cst.CSTTransformer):
+    def __init__(self, layer_vars: Mapping[str, Layer], make: Callable[[str, bool], str]
+                 ) -> None:
+        super().__init__()
+        self.layer_vars = layer_vars
+        self.make = make
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute
+                        ) -> cst.BaseExpression:
+        base = original_node.value
+        if not (isinstance(base, cst.Name) and base.value in self.layer_vars
+                and original_node.attr.value in ("input", "inputs", "output", "outputs")
+                and is_backbone(self.layer_vars[base.value].spec)):
+            return updated_node
+        return cst.Name(self.make(base.value, original_node.attr.value.startswith("output")))

@@ -114,6 +114,7 @@ class BlockExtractor:
         self.layer_stmt: dict[int, int] = {}
         self.also_owned: dict[int, set[int]] = {}  # id(layer) -> `base.trainable = False`
         self.aliases: dict[str, tuple[cst.BaseExpression, int]] = {}  # name -> (function, stmt)
+        self.backbone_io: dict[str, tuple[str, str]] = {}  # base -> base.input, base.output
         self.seqs: dict[str, _Seq] = {}
         self.found: list[Found] = []
         self._locals: set[str] | None = None
@@ -664,6 +665,7 @@ class BlockExtractor:
         return self._locals
 
     def statement(self, i: int, small: cst.BaseSmallStatement, line: int) -> None:
+        small = applications.io_names(small, self.layer_vars, self._backbone_io)
         frozen = applications.freeze(small, self.layer_vars)
         if frozen is not None:
             self.also_owned.setdefault(id(frozen), set()).add(i)
@@ -731,6 +733,25 @@ class BlockExtractor:
         out = self.fresh(f"{var}_output")
         self._record_call(i, layer, [self._tensor(tensor)], [out], {})
         self.functional(i, var, applications.as_model(tensor, out), is_return=False)
+
+    def _backbone_io(self, var: str, output: bool) -> str:
+        """``base.input`` / ``base.output``: an Input of the backbone's ``input_shape`` (Keras's
+        default (None, None, 3) without one), and the backbone called on it."""
+        layer = self.layer_vars[var]
+        at = self.layer_stmt[id(layer)]
+        if var not in self.backbone_io:
+            given = layer.args.values.get("input_shape") if layer.args is not None else None
+            shape = tuple(given.value) if given is not None and given.known else (None, None, 3)
+            t = Tensor(self.fresh(f"{var}_input"), shape)
+            self.tensors[t.name] = t
+            self.tensor_stmt[id(t)] = at
+            out = self.fresh(f"{var}_output")
+            saved = self.cur_line
+            self.cur_line = self.lines[at]
+            self._record_call(at, layer, [t], [out], {})
+            self.cur_line = saved
+            self.backbone_io[var] = (t.name, out)
+        return self.backbone_io[var][1 if output else 0]
 
     def _bind_layer(self, var: str, layer: Layer, call: cst.Call, i: int) -> None:
         """``shared = layers.Dense(8)``: the module is called ``shared`` unless ``name=`` says

@@ -324,3 +324,57 @@ embedding = keras.Model(base.input, layers.Dense(8)(features), name="Embedding")
     if importlib.util.find_spec("torchvision") is not None:
         module = exec_source(code, "k2l_converted")["embedding"]
         assert tuple(module(torch.zeros(2, 64, 64, 3)).shape) == (2, 8)
+
+
+FEATURES = K3 + """
+base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+extractor = keras.Model(inputs=base.inputs,
+                        outputs=[base.get_layer("block2_pool").output,
+                                 base.get_layer(name="block3_conv2").output])
+"""
+
+
+def test_get_layer_outputs_become_a_feature_extractor() -> None:
+    result = convert_source(textwrap.dedent(FEATURES))
+    code = result.source
+    assert ("create_feature_extractor(\n"
+            "            torchvision.models.vgg16(weights=None).features,\n"
+            '            return_nodes={"9": "block2_pool", "13": "block3_conv2"},') in code
+    assert "from torchvision.models.feature_extraction import create_feature_extractor" in code
+    assert result.unmapped == [] and "keras" not in code
+    texts = " | ".join(w.message for w in result.warnings)
+    assert "create_feature_extractor" in texts and "random weights" in texts
+    assert _status(FEATURES, result) == "partial"
+
+
+def test_vgg_feature_nodes_compute_the_keras_layers_outputs() -> None:
+    """The node table is exact: with Keras's weights copied in (the layouts match), the
+    extractor returns the Keras layers' outputs."""
+    _torchvision()
+    src = textwrap.dedent(FEATURES)
+    module = exec_source(convert_source(src).source, "k2l_converted")["extractor"].eval()
+    keras_ns = exec_source(src, "k2l_keras")
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    keras_convs = [la for la in keras_ns["base"].layers if isinstance(la, keras.layers.Conv2D)]
+    assert len(keras_convs) == 13 and len(convs) == 6  # the extractor keeps what it needs
+    with torch.no_grad():
+        for conv, layer in zip(convs, keras_convs[:6], strict=True):
+            kernel, bias = (np.asarray(w) for w in layer.get_weights())
+            conv.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1)))
+            conv.bias.copy_(torch.from_numpy(bias))
+    x = np.random.default_rng(2).random((2, 32, 32, 3)).astype("float32")
+    ours = module(torch.from_numpy(x))
+    theirs = keras_ns["extractor"](x)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a.detach().numpy(), np.asarray(b.detach().cpu()),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_get_layer_of_a_family_without_node_table_is_reported() -> None:
+    src = textwrap.dedent(K3 + """
+base = keras.applications.ResNet50(weights=None, include_top=False)
+probe = keras.Model(base.inputs, base.get_layer("conv4_block6_2_relu").output)
+""")
+    result = convert_source(src)
+    assert any("no table maps its layer names" in u.reason for u in result.unmapped)
+    assert _status(src, result) != "converted"

@@ -29,6 +29,8 @@ TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
     ("DataLoader", "from torch.utils.data import DataLoader"),
     ("Dataset", "from torch.utils.data import Dataset"),
     ("TensorDataset", "from torch.utils.data import TensorDataset"),
+    ("create_feature_extractor",
+     "from torchvision.models.feature_extraction import create_feature_extractor"),
     ("Any", "from typing import Any"),
 )
 

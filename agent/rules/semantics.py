@@ -71,6 +71,8 @@ WARNINGS: tuple[WarningKind, ...] = (
                 False, "the same rescaling, written as a Normalize module"),
     WarningKind(r"normalizes its \[0, 255\] input itself: the converted one applies the "
                 r"ImageNet mean/std", True, "torchvision's normalization, not Keras's formula"),
+    WarningKind(r"get_layer\(\.\.\.\)\.output of .* -> create_feature_extractor on", False,
+                "the same layer's output, read from the backbone's torchvision model"),
     WarningKind(r"trainable = False -> FrozenModule", False,
                 "Keras's frozen model: no gradients, BatchNorm in inference mode"),
     # training

@@ -18,6 +18,7 @@ import libcst as cst
 from agent.rules.models.applications_table import (
     BACKBONES,
     DIFFERS_WARNINGS,
+    NODES,
     PREFIX,
     PREPROCESS_NAMES,
     Backbone,
@@ -26,7 +27,7 @@ from agent.rules.models.applications_table import (
 from agent.rules.models.graph import Layer
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, LayerSpec, Unsupported
-from agent.rules.values import evaluate
+from agent.rules.values import Value, evaluate
 
 _PARAMS = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
            "classifier_activation")
@@ -221,17 +222,18 @@ class _Reads(cst.CSTVisitor):
 
 
 def io_names(small: cst.BaseSmallStatement, layer_vars: Mapping[str, Layer],
-             make: Callable[[str, bool], str]) -> cst.BaseSmallStatement:
+             make: Callable[[str, str], str]) -> cst.BaseSmallStatement:
     """``base.input`` / ``base.output`` (and the plural forms) of a backbone bound to a name,
-    read as the names of tensors of a graph: ``make(var, output)`` creates them (an Input of
-    the backbone's ``input_shape``, and the backbone called on it) and returns the name."""
+    and ``base.get_layer("name").output``, read as the names of tensors of a graph:
+    ``make(var, what)`` ("input", "output" or the layer's name) creates them (an Input of
+    the backbone's ``input_shape``, the backbone or its feature extractor called on it)."""
     new = small.visit(_Io(layer_vars, make))
     assert isinstance(new, cst.BaseSmallStatement)
     return new
 
 
 class _Io(cst.CSTTransformer):
-    def __init__(self, layer_vars: Mapping[str, Layer], make: Callable[[str, bool], str]
+    def __init__(self, layer_vars: Mapping[str, Layer], make: Callable[[str, str], str]
                  ) -> None:
         super().__init__()
         self.layer_vars = layer_vars
@@ -240,8 +242,80 @@ class _Io(cst.CSTTransformer):
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute
                         ) -> cst.BaseExpression:
         base = original_node.value
+        attr = original_node.attr.value
+        if isinstance(base, cst.Call) and attr == "output" and isinstance(base.func, cst.Attribute) \
+                and base.func.attr.value == "get_layer" and len(base.args) == 1:
+            name = evaluate(base.args[0].value).value
+            keyword = base.args[0].keyword
+            if isinstance(name, str) and (keyword is None or keyword.value == "name"):
+                base, attr = base.func.value, f"layer:{name}"
         if not (isinstance(base, cst.Name) and base.value in self.layer_vars
-                and original_node.attr.value in ("input", "inputs", "output", "outputs")
-                and is_backbone(self.layer_vars[base.value].spec)):
+                and is_backbone(self.layer_vars[base.value].spec)
+                and (attr in ("input", "inputs", "output", "outputs")
+                     or attr.startswith("layer:"))):
             return updated_node
-        return cst.Name(self.make(base.value, original_node.attr.value.startswith("output")))
+        what = attr if attr.startswith("layer:") else attr.removesuffix("s")
+        return cst.Name(self.make(base.value, what))
+
+
+def extractor(layer: Layer, attr: str, line: int) -> Layer:
+    """The feature extractor of backbone ``layer`` (one per backbone: every
+    ``get_layer(name).output`` of it is one of its nodes, computed in one pass)."""
+    assert layer.spec is not None and layer.args is not None
+    backbone = BACKBONES[f"keras.applications.{layer.spec.keras}"]
+    nodes: list[str] = []
+    args = layer.args
+
+    def build(_: Args, shapes: Sequence[Shape], ctx: BuildContext) -> Built:
+        return _build_extractor(backbone, args, nodes, shapes, ctx)
+
+    spec = LayerSpec(backbone.keras, (), {}, build, call_args=("node",),
+                     torch=("create_feature_extractor",))
+    return Layer(attr, line, spec=spec, args=Args(backbone.keras, {"nodes": Value(
+        repr(nodes), nodes)}, {}, used={"nodes"}), keras_name=f"{backbone.keras} features",
+                 source=layer.source)
+
+
+def add_node(extractor_layer: Layer, name: str) -> None:
+    """One more Keras layer read from the backbone, or Unsupported when no table maps it."""
+    assert extractor_layer.args is not None
+    keras = extractor_layer.keras_name.split()[0]
+    table = NODES.get(keras)
+    if table is None:
+        raise Unsupported(f"get_layer({name!r}) of keras.applications.{keras}: no table maps "
+                          "its layer names to torchvision nodes yet (feature extraction by hand: "
+                          "torchvision.models.feature_extraction.get_graph_node_names)")
+    if name not in table:
+        raise Unsupported(f"{keras} has no layer {name!r}")
+    nodes = extractor_layer.args.values["nodes"].value
+    if name not in nodes:
+        nodes.append(name)
+
+
+def _build_extractor(backbone: Backbone, args: Args, nodes: list[str], shapes: Sequence[Shape],
+                     ctx: BuildContext) -> Built:
+    weights = _weights(backbone, args)
+    table = NODES[backbone.keras]
+    pairs = ", ".join(f'"{table[n][0]}": "{n}"' for n in nodes)
+    ctor = (f"create_feature_extractor(torchvision.models.{backbone.builder}(weights={weights})"
+            f".features, return_nodes={{{pairs}}})")
+    warnings: list[str] = []
+    warnings.append(f"get_layer(...).output of {backbone.keras} -> create_feature_extractor on "
+                    f"torchvision.models.{backbone.builder}(weights={weights}).features")
+    if weights == "None":
+        warnings.append(f"torchvision.models.{backbone.builder} with random weights: "
+                        "torchvision initializes them its own way (not Keras's initializers)")
+    else:
+        warnings.append(f"torchvision.models.{backbone.builder} with torchvision's ImageNet "
+                        f"weights ({backbone.weights}), not Keras's: outputs differ, and "
+                        "torchvision's weights expect torchvision's preprocessing (RGB in [0, "
+                        "1], ImageNet mean/std), not the Keras family's preprocess_input")
+    if args.values.get("trainable") is not None and args.values["trainable"].value is False:
+        ctor = f"FrozenModule({ctor})"
+    node = ctx.call_kwargs["node"].value
+    _, halvings, channels = table[node]
+    size = shapes[0] if shapes and shapes[0] and len(shapes[0]) == 3 else (None, None, 3)
+    h, w = (d // 2 ** halvings if isinstance(d, int) else None for d in size[:2])
+    return Built(out=(h, w, channels), forward=f'{{m}}({{x}})["{node}"]',
+                 modules=(("", ctor),), layout="cf", out_layout="cf",
+                 warnings=tuple(warnings))

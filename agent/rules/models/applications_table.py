@@ -134,3 +134,23 @@ def spatial(kind: str, size: int | None) -> int | None:
         size = -(-size // 4)
         return size // 8
     return -(-size // 32)  # "ceil32": five stride-2 steps with 'same'-style padding
+
+
+def _vgg_nodes(convs: tuple[int, ...]) -> dict[str, tuple[str, int, int]]:
+    """Keras VGG layer name -> (node of torchvision's ``.features``, spatial halvings before
+    it, channels). A Keras conv includes its ReLU: its node is the ReLU after the conv."""
+    nodes: dict[str, tuple[str, int, int]] = {}
+    k = 0
+    for block, (n, channels) in enumerate(zip(convs, (64, 128, 256, 512, 512), strict=True), 1):
+        for c in range(1, n + 1):
+            nodes[f"block{block}_conv{c}"] = (str(k + 1), block - 1, channels)
+            k += 2
+        nodes[f"block{block}_pool"] = (str(k), block, channels)
+        k += 1
+    return nodes
+
+
+# Keras application -> its layer names as torchvision feature-extraction nodes (where the
+# correspondence is one to one; other families are reported)
+NODES: dict[str, dict[str, tuple[str, int, int]]] = {
+    "VGG16": _vgg_nodes((2, 2, 3, 3, 3)), "VGG19": _vgg_nodes((2, 2, 4, 4, 4))}

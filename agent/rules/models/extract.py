@@ -115,6 +115,8 @@ class BlockExtractor:
         self.also_owned: dict[int, set[int]] = {}  # id(layer) -> `base.trainable = False`
         self.aliases: dict[str, tuple[cst.BaseExpression, int]] = {}  # name -> (function, stmt)
         self.backbone_io: dict[str, tuple[str, str]] = {}  # base -> base.input, base.output
+        self.extractors: dict[str, Layer] = {}  # base -> its feature extractor
+        self.backbone_nodes: dict[tuple[str, str], str] = {}  # (base, layer name) -> tensor
         self.seqs: dict[str, _Seq] = {}
         self.found: list[Found] = []
         self._locals: set[str] | None = None
@@ -734,10 +736,14 @@ class BlockExtractor:
         self._record_call(i, layer, [self._tensor(tensor)], [out], {})
         self.functional(i, var, applications.as_model(tensor, out), is_return=False)
 
-    def _backbone_io(self, var: str, output: bool) -> str:
+    def _backbone_io(self, var: str, what: str) -> str:
         """``base.input`` / ``base.output``: an Input of the backbone's ``input_shape`` (Keras's
-        default (None, None, 3) without one), and the backbone called on it."""
+        default (None, None, 3) without one), and the backbone called on it;
+        ``base.get_layer(name).output`` ("layer:<name>"): its feature extractor's node."""
         layer = self.layer_vars[var]
+        if what.startswith("layer:"):
+            return self._backbone_node(var, layer, what.removeprefix("layer:"))
+        output = what == "output"
         at = self.layer_stmt[id(layer)]
         if var not in self.backbone_io:
             given = layer.args.values.get("input_shape") if layer.args is not None else None
@@ -752,6 +758,21 @@ class BlockExtractor:
             self.cur_line = saved
             self.backbone_io[var] = (t.name, out)
         return self.backbone_io[var][1 if output else 0]
+
+    def _backbone_node(self, var: str, layer: Layer, name: str) -> str:
+        if (var, name) not in self.backbone_nodes:
+            ext = self.extractors.get(var)
+            if ext is None:
+                ext = applications.extractor(layer, self.counter.next(f"{var}_features"),
+                                             self.cur_line)
+                self.extractors[var] = ext
+            applications.add_node(ext, name)
+            source = self.tensors[self._backbone_io(var, "input")]
+            out = self.fresh(identifier(name))
+            self._record_call(self.layer_stmt[id(layer)], ext, [source], [out],
+                              {"node": Value(repr(name), name)})  # with the backbone's line
+            self.backbone_nodes[(var, name)] = out
+        return self.backbone_nodes[(var, name)]
 
     def _bind_layer(self, var: str, layer: Layer, call: cst.Call, i: int) -> None:
         """``shared = layers.Dense(8)``: the module is called ``shared`` unless ``name=`` says

@@ -378,3 +378,24 @@ probe = keras.Model(base.inputs, base.get_layer("conv4_block6_2_relu").output)
     result = convert_source(src)
     assert any("no table maps its layer names" in u.reason for u in result.unmapped)
     assert _status(src, result) != "converted"
+
+
+def test_input_tensor_backbone_read_by_get_layer_stays_keras_unless_mapped() -> None:
+    """``X(input_tensor=t)`` whose layers are read is no whole model: VGG's nodes convert on
+    ``t``; ResNet's are reported and its model stays Keras (never a class used as Keras)."""
+    vgg = textwrap.dedent(K3 + """
+def build(size):
+    inputs = keras.Input(shape=(size, size, 3))
+    vgg = keras.applications.VGG19(weights=None, include_top=False, input_tensor=inputs)
+    x = layers.Conv2D(4, 1)(vgg.get_layer("block4_conv1").output)
+    return keras.Model(inputs=inputs, outputs=x)
+""")
+    code = convert_source(vgg).source
+    assert 'return_nodes={"20": "block4_conv1"}' in code  # the ReLU after conv 19
+    assert "keras" not in code
+    assert "block4_conv1 = self.vgg_features(inputs)" in code
+    resnet = vgg.replace("VGG19", "ResNet50").replace("block4_conv1", "conv4_block6_2_relu")
+    result = convert_source(resnet)
+    assert "keras.applications.ResNet50(" in result.source
+    assert "class " not in result.source
+    assert any("no table maps its layer names" in u.reason for u in result.unmapped)

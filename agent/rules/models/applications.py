@@ -319,3 +319,23 @@ def _build_extractor(backbone: Backbone, args: Args, nodes: list[str], shapes: S
     return Built(out=(h, w, channels), forward=f'{{m}}({{x}})["{node}"]',
                  modules=(("", ctor),), layout="cf", out_layout="cf",
                  warnings=tuple(warnings))
+
+
+def reads_layers(body: Sequence[cst.BaseStatement], var: str) -> bool:
+    """Whether ``body`` reads ``var.get_layer`` or ``var.layers``: the Keras model's own API,
+    so ``var`` must not become a converted model class."""
+    finder = _LayerReads(var)
+    for stmt in body:
+        stmt.visit(finder)
+    return finder.found
+
+
+class _LayerReads(cst.CSTVisitor):
+    def __init__(self, var: str) -> None:
+        self.var = var
+        self.found = False
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if isinstance(node.value, cst.Name) and node.value.value == self.var \
+                and node.attr.value in ("get_layer", "layers"):
+            self.found = True

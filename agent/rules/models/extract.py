@@ -738,7 +738,10 @@ class BlockExtractor:
             return
         out = self.fresh(f"{var}_output")
         self._record_call(i, layer, [self._tensor(tensor)], [out], {})
-        self.functional(i, var, applications.as_model(tensor, out), is_return=False)
+        if isinstance(tensor, cst.Name):
+            self.backbone_io[var] = (tensor.value, out)  # base.input / base.output
+        if not applications.reads_layers(self.body, var):  # else a Keras model's API is used
+            self.functional(i, var, applications.as_model(tensor, out), is_return=False)
 
     def _backbone_io(self, var: str, what: str) -> str:
         """``base.input`` / ``base.output``: an Input of the backbone's ``input_shape`` (Keras's

@@ -227,9 +227,12 @@ def io_names(small: cst.BaseSmallStatement, layer_vars: Mapping[str, Layer],
     and ``base.get_layer("name").output``, read as the names of tensors of a graph:
     ``make(var, what)`` ("input", "output" or the layer's name) creates them (an Input of
     the backbone's ``input_shape``, the backbone or its feature extractor called on it)."""
-    new = small.visit(_Io(layer_vars, make))
+    if not any(is_backbone(layer.spec) for layer in layer_vars.values()):
+        return small  # the node itself: other passes know statements by identity
+    io = _Io(layer_vars, make)
+    new = small.visit(io)
     assert isinstance(new, cst.BaseSmallStatement)
-    return new
+    return new if io.replaced else small
 
 
 class _Io(cst.CSTTransformer):
@@ -238,6 +241,7 @@ class _Io(cst.CSTTransformer):
         super().__init__()
         self.layer_vars = layer_vars
         self.make = make
+        self.replaced = False
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute
                         ) -> cst.BaseExpression:
@@ -255,6 +259,7 @@ class _Io(cst.CSTTransformer):
                      or attr.startswith("layer:"))):
             return updated_node
         what = attr if attr.startswith("layer:") else attr.removesuffix("s")
+        self.replaced = True
         return cst.Name(self.make(base.value, what))
 
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from agent.rules.imports import collect_imports
 from agent.rules.ops.rewrite import convert_expr
+from agent.rules.training.runtime import image_ops
 
 HEADER = ("import tensorflow as tf\nimport keras\nfrom keras import ops\n"
           "import keras.backend as K\n")
@@ -38,8 +39,8 @@ CASES = [
     ("keras.ops.shape(x)", "tuple(x.shape)"),
     ("K.ndim(x)", "x.dim()"),
     ("tf.cast(tf.shape(x)[1], tf.float32)", "torch.tensor(x.shape[1], dtype=torch.float32)"),
-    ("tf.range(4)", "torch.arange(4)"),
-    ("tf.range(start=1, limit=9, delta=2)", "torch.arange(1, 9, 2)"),
+    ("tf.range(4)", "torch.arange(4, dtype=torch.int32)"),  # TF: int literals give int32
+    ("tf.range(start=1, limit=9, delta=2)", "torch.arange(1, 9, 2, dtype=torch.int32)"),
     ("tf.range(tf.shape(x)[1])", "torch.arange(x.shape[1], device=x.device)"),
     ("tf.ones([2, 3])", "torch.ones((2, 3))"),
     ("tf.zeros((tf.shape(x)[0], 4), dtype=tf.int64)",
@@ -161,7 +162,8 @@ def test_numerical(code: str, reference: Callable[[Any], Any]) -> None:
     keras = _k()
     torch_code, problems = conv(code)
     assert problems == []
-    ns = {"torch": torch, "F": F, "nn": nn, "x": torch.as_tensor(X), "s": torch.as_tensor(S),
+    ns = {**vars(image_ops),  # the functions the tf.image rows call (copied into scripts)
+          "torch": torch, "F": F, "nn": nn, "x": torch.as_tensor(X), "s": torch.as_tensor(S),
           "y": torch.as_tensor(LABELS), "p": torch.as_tensor(PROBS), "b": torch.as_tensor(BIN),
           "ids": torch.as_tensor(IDS)}
     got = eval(torch_code, ns)  # noqa: S307 - our own generated code

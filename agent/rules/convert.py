@@ -20,7 +20,13 @@ from agent.rules.models.extract import LambdaConverter
 from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.models.shapes import Shape
 from agent.rules.models.transform import Recipe, convert_models
-from agent.rules.ops.functions import candidates, convert_functions, uses_framework
+from agent.rules.ops.functions import (
+    candidates,
+    convert_functions,
+    data_functions,
+    pipeline_functions,
+    uses_framework,
+)
 from agent.rules.values import code_of, module_constants
 from agent.rules.wrap import wrap_new_lines
 
@@ -151,6 +157,57 @@ def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion)
     return done.code
 
 
+_KERAS_GRAPH = ("keras.layers.", "keras.Model", "keras.Sequential", "keras.Input",
+                "keras.models.", "keras.applications.")
+
+
+def _keras_builders(module: cst.Module, imports: ImportTable) -> set[str]:
+    """Top-level functions still building Keras layers or models: the model rules reported
+    them (an op beside a layer call there is part of a graph, not data code)."""
+    class Uses(cst.CSTVisitor):
+        found = False
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            qual = imports.resolve(node) or ""
+            self.found = self.found or qual.startswith(_KERAS_GRAPH)
+            return not self.found
+
+        def visit_Name(self, node: cst.Name) -> None:
+            qual = imports.resolve(node) or ""
+            self.found = self.found or qual.startswith(_KERAS_GRAPH)
+
+    out: set[str] = set()
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef):
+            uses = Uses()
+            stmt.visit(uses)
+            if uses.found:
+                out.add(stmt.name.value)
+    return out
+
+
+def _data_statements(code: str, original: cst.Module, source: str, imports: ImportTable,
+                     out: Conversion, path: str) -> str:
+    """Module-level statements and plain functions, statement by statement, once every
+    other rule is done (tf.data and Keras utilities replaced, models converted)."""
+    heads = "|".join(re.escape(h) for h in imports.names)
+    if not heads or not re.search(rf"^(?!\s*(from|import)\b).*\b({heads})\.", code, re.M):
+        return code
+    from agent.rules.ops.statements import convert_statements
+
+    try:
+        module = cst.parse_module(code)
+    except cst.ParserSyntaxError:
+        return code
+    skip = pipeline_functions(original) | _keras_builders(module, imports)
+    done = convert_statements(module, imports, skip, source)
+    out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
+    seen = {u.line for u in out.unmapped}
+    out.unmapped += [Unmapped(path, line, name, why) for line, name, why in done.unmapped
+                     if line not in seen]
+    return done.module.code if done.changes else code
+
+
 def convert_source(source: str, path: str = "<string>") -> Conversion:
     try:
         module = cst.parse_module(source)
@@ -212,7 +269,8 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
                         if u.qualname not in steps and u.keras_name not in steps
                         and not (u.qualname.startswith(bridged)
                                  and u.reason.startswith("custom training step"))]
-    functions = candidates(original, imports)
+    data = data_functions(original)  # statement by statement in _data_statements
+    functions = [f for f in candidates(original, imports) if f not in data]
     if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table
         done = convert_functions(module, imports, functions)
         if module is mres.module:
@@ -240,6 +298,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
         out.unmapped += [Unmapped(path, line, keras, why) for line, keras, why in inlined.kept]
         code = _script_calls(code, source, imports, out)
+    code = _data_statements(code, original, source, imports, out, path)
     if code != source:
         code = wrap_new_lines(code, source)
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))

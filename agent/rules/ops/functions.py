@@ -2,8 +2,9 @@
 functions): converted as a whole with the op table, or left exactly as written.
 
 A function is converted only when every framework reference in it has a mapping, so a
-converted function never mixes TF and torch. Functions handed to ``tf.data`` (``.map(fn)``)
-stay: they run inside a TF pipeline.
+converted function never mixes TF and torch. Functions handed to ``tf.data`` (``.map(fn)``,
+lambdas' callees included, and the functions they call) are left to the tf.data rule
+(agent/rules/training/pipeline_maps.py): they become torch only with their pipeline.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class _Uses(cst.CSTVisitor):
 
 
 class _PipelineArgs(cst.CSTVisitor):
-    """Names passed to tf.data-style methods (``ds.map(fn)``)."""
+    """Names passed to tf.data-style methods (``ds.map(fn)``), or called by a lambda passed."""
 
     def __init__(self) -> None:
         self.names: set[str] = set()
@@ -46,6 +47,44 @@ class _PipelineArgs(cst.CSTVisitor):
             for a in node.args:
                 if isinstance(a.value, cst.Name):
                     self.names.add(a.value.value)
+                elif isinstance(a.value, cst.Lambda):
+                    self.names |= called_names(a.value)
+
+
+class _Called(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name):
+            self.names.add(node.func.value)
+
+
+def called_names(node: cst.CSTNode) -> set[str]:
+    """Plain names called anywhere in ``node`` (``f(x)``, not ``obj.f(x)``)."""
+    visitor = _Called()
+    node.visit(visitor)
+    return visitor.names
+
+
+def closure(module: cst.Module, roots: set[str]) -> set[str]:
+    """``roots`` and the top-level functions they call, transitively."""
+    functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    seen = set(roots)
+    todo = [n for n in roots if n in functions]
+    while todo:
+        for name in called_names(functions[todo.pop()]) & functions.keys():
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+def pipeline_functions(module: cst.Module) -> set[str]:
+    """Functions that run inside tf.data pipelines: callbacks and what they call."""
+    pipeline = _PipelineArgs()
+    module.visit(pipeline)
+    return closure(module, pipeline.names)
 
 
 def uses_framework(node: cst.CSTNode, imports: ImportTable) -> bool:
@@ -78,14 +117,62 @@ class Converted:
 
 
 def candidates(module: cst.Module, imports: ImportTable) -> list[str]:
-    """Top-level functions that use the framework and are not tf.data callbacks."""
+    """Top-level functions that use the framework and do not run inside tf.data."""
     names = [s.name.value for s in module.body
              if isinstance(s, cst.FunctionDef) and uses_framework(s, imports)]
     if not names:
         return []
-    pipeline = _PipelineArgs()
-    module.visit(pipeline)
-    return [n for n in names if n not in pipeline.names]
+    inside = pipeline_functions(module)
+    return [n for n in names if n not in inside]
+
+
+class _References(cst.CSTVisitor):
+    """Where each name is used: called directly at module level, or anything else."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.depth = 0
+        self.called: set[int] = set()
+        self.other: set[str] = set()
+        self.module_calls: set[str] = set()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.depth += 1
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.depth -= 1
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.depth += 1
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self.depth -= 1
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value in self.names:
+            self.called.add(id(node.func))
+            if self.depth == 0:
+                self.module_calls.add(node.func.value)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in self.names and (id(node) not in self.called or self.depth):
+            self.other.add(node.value)
+
+
+def data_functions(module: cst.Module) -> set[str]:
+    """Top-level functions only ever called from module-level statements (never from a
+    model, a layer, or passed as a value to ``Lambda``/``compile``): their arguments are
+    the script's data, which may be NumPy arrays."""
+    defs = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    refs = _References(set(defs))
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef):
+            refs.depth = 1
+            stmt.body.visit(refs)  # its own name (the def) is not a use
+            refs.depth = 0
+        else:
+            stmt.visit(refs)
+    return refs.module_calls - refs.other
 
 
 def convert_functions(module: cst.Module, imports: ImportTable, names: list[str]) -> Converted:

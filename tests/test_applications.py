@@ -102,20 +102,17 @@ ready = xception.preprocess_input(images)
 
 # ------------------------------------------------------------------------- backbones
 BACKBONE_HEAD = K3 + """
-IMG_SIZE = 96
+SIDE = 96
 
 
-def get_model():
-    backbone = keras.applications.MobileNetV2(
-        weights="imagenet", include_top=False, input_shape=(IMG_SIZE, IMG_SIZE, 3)
-    )
-    backbone.trainable = False
-    inputs = layers.Input((IMG_SIZE, IMG_SIZE, 3))
-    x = keras.applications.mobilenet_v2.preprocess_input(inputs)
-    x = backbone(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
-    return keras.Model(inputs, outputs)
+def make_classifier():
+    trunk = keras.applications.MobileNetV2(include_top=False, input_shape=(SIDE, SIDE, 3),
+                                           weights="imagenet")
+    trunk.trainable = False
+    image = keras.Input(shape=(SIDE, SIDE, 3))
+    scaled = keras.applications.mobilenet_v2.preprocess_input(image)
+    pooled = layers.GlobalAveragePooling2D()(trunk(scaled))
+    return keras.Model(image, layers.Dense(10, activation="softmax")(pooled))
 """
 
 
@@ -125,12 +122,12 @@ def test_a_frozen_pretrained_backbone_in_a_functional_model() -> None:
     assert ("torchvision.models.mobilenet_v2(\n"
             "                weights=torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1\n"
             "            ).features") in code
-    assert "self.backbone = FrozenModule(" in code and "class FrozenModule(nn.Module)" in code
-    assert "backbone.trainable" not in code and "keras" not in code
+    assert "self.trunk = FrozenModule(" in code and "class FrozenModule(nn.Module)" in code
+    assert "trunk.trainable" not in code and "keras" not in code
     assert "import torchvision\n" in code
     forward = code[code.index("def forward"):]
-    assert forward.index("preprocess_tf(inputs)") < forward.index("permute(0, 3, 1, 2)") \
-        < forward.index("self.backbone(x)")
+    assert forward.index("preprocess_tf(image)") < forward.index("permute(0, 3, 1, 2)") \
+        < forward.index("self.trunk(scaled)")
     assert "nn.Linear(1280, 10)" in code
     texts = " | ".join(w.message for w in result.warnings)
     assert "torchvision's ImageNet weights (MobileNet_V2_Weights.IMAGENET1K_V1), not Keras's" \
@@ -146,14 +143,14 @@ def test_the_converted_head_runs_on_a_random_backbone() -> None:
     src = textwrap.dedent(BACKBONE_HEAD).replace('weights="imagenet"', "weights=None")
     code = convert_source(src).source
     assert "torchvision.models.mobilenet_v2(weights=None).features" in code
-    module = exec_source(code, "k2l_converted")["get_model"]()
-    keras_model = exec_source(src, "k2l_keras")["get_model"]()
+    module = exec_source(code, "k2l_converted")["make_classifier"]()
+    keras_model = exec_source(src, "k2l_keras")["make_classifier"]()
     x = np.random.default_rng(1).random((2, 96, 96, 3)).astype("float32") * 255
     out = module(torch.from_numpy(x))
     assert tuple(out.shape) == tuple(keras_model(x).shape) == (2, 10)
-    assert not any(p.requires_grad for p in module.backbone.parameters())
+    assert not any(p.requires_grad for p in module.trunk.parameters())
     module.train()
-    assert not module.backbone.module.training  # frozen BatchNorm: inference mode, as Keras
+    assert not module.trunk.module.training  # frozen BatchNorm: inference mode, as Keras
     assert module.dense.weight.requires_grad
 
 
@@ -307,12 +304,10 @@ def test_a_head_on_the_backbones_own_input_and_output() -> None:
     """``Model(base.input, head(base.output))``: the backbone's Input (its input_shape) and
     the backbone called on it start the graph."""
     src = textwrap.dedent(K3 + """
-SHAPE = (64, 64)
-
-base = keras.applications.ResNet50(weights=None, input_shape=SHAPE + (3,), include_top=False)
+base = keras.applications.ResNet50(include_top=False, input_shape=(64, 64, 3), weights=None)
 base.trainable = False
 features = layers.GlobalMaxPooling2D()(base.output)
-embedding = keras.Model(base.input, layers.Dense(8)(features), name="Embedding")
+encoder = keras.Model(base.input, layers.Dense(8)(features))
 """)
     result = convert_source(src)
     code = result.source
@@ -322,7 +317,7 @@ embedding = keras.Model(base.input, layers.Dense(8)(features), name="Embedding")
     assert "nn.Linear(2048, 8)" in code
     assert result.unmapped == [] and "keras" not in code
     if importlib.util.find_spec("torchvision") is not None:
-        module = exec_source(code, "k2l_converted")["embedding"]
+        module = exec_source(code, "k2l_converted")["encoder"]
         assert tuple(module(torch.zeros(2, 64, 64, 3)).shape) == (2, 8)
 
 

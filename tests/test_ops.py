@@ -23,7 +23,7 @@ HEADER = ("import tensorflow as tf\nimport keras\nfrom keras import ops\n"
 IMPORTS = collect_imports(cst.parse_module(HEADER))
 _PREFIX = {"tensorflow": "tf", "keras.ops": "keras.ops", "keras.backend": "K",
            "keras.activations": "keras.activations", "keras.random": "keras.random",
-           "keras.config": "keras.config"}
+           "keras.config": "keras.config", "keras.applications": "keras.applications"}
 
 
 def conv(code: str, names: dict[str, str] | None = None) -> tuple[str, list[str]]:

@@ -22,12 +22,15 @@ TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
     ("torch", "import torch"),
     ("F", "import torch.nn.functional as F"),
     ("torchmetrics", "import torchmetrics"),
+    ("torchvision", "import torchvision"),
     ("callbacks", "from pytorch_lightning import callbacks"),
     ("nn", "from torch import nn"),
     ("LazyModuleMixin", "from torch.nn.modules.lazy import LazyModuleMixin"),
     ("DataLoader", "from torch.utils.data import DataLoader"),
     ("Dataset", "from torch.utils.data import Dataset"),
     ("TensorDataset", "from torch.utils.data import TensorDataset"),
+    ("create_feature_extractor",
+     "from torchvision.models.feature_extraction import create_feature_extractor"),
     ("Any", "from typing import Any"),
 )
 

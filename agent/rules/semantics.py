@@ -60,6 +60,24 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "without an explicit mask= the padded steps are not masked"),
     WarningKind(r"add_weight for self\..* has no literal name=", False,
                 "naming only: port_weights pairs unnamed weights by creation order"),
+    # keras.applications backbones (agent/rules/models/applications.py)
+    WarningKind(r"torchvision\.models\..* with random weights: torchvision initializes", True,
+                "another initial distribution"),
+    WarningKind(r"with torchvision's ImageNet weights \(.*\), not Keras's", True,
+                "other pretrained weights: other outputs"),
+    WarningKind(r"torchvision's (ResNet is v1\.5|EfficientNet pads|InceptionV3 has BatchNorm|"
+                r"MobileNetV2 pads|DenseNet uses BatchNorm)", True,
+                "torchvision's architecture differs from Keras's in the details it names"),
+    WarningKind(r"torchvision's classifier has Dropout", True,
+                "the classifier head differs from Keras's"),
+    WarningKind(r"divides its \[0, 255\] input by 255 itself .*: so does the converted one",
+                False, "the same rescaling, written as a Normalize module"),
+    WarningKind(r"normalizes its \[0, 255\] input itself: the converted one applies the "
+                r"ImageNet mean/std", True, "torchvision's normalization, not Keras's formula"),
+    WarningKind(r"get_layer\(\.\.\.\)\.output of .* -> create_feature_extractor on", False,
+                "the same layer's output, read from the backbone's torchvision model"),
+    WarningKind(r"trainable = False -> FrozenModule", False,
+                "Keras's frozen model: no gradients, BatchNorm in inference mode"),
     # training
     WarningKind(r"ModelCheckpoint writes Lightning \.ckpt files", True,
                 "another file format and epoch numbering"),

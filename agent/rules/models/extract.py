@@ -23,7 +23,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
-from agent.rules.models import inline
+from agent.rules.models import applications, inline
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.shapes import Shape
@@ -120,6 +120,11 @@ class BlockExtractor:
         self.producer: dict[int, Call] = {}
         self.layer_vars: dict[str, Layer] = {}
         self.layer_stmt: dict[int, int] = {}
+        self.also_owned: dict[int, set[int]] = {}  # id(layer) -> `base.trainable = False`
+        self.aliases: dict[str, tuple[cst.BaseExpression, int]] = {}  # name -> (function, stmt)
+        self.backbone_io: dict[str, tuple[str, str]] = {}  # base -> base.input, base.output
+        self.extractors: dict[str, Layer] = {}  # base -> its feature extractor
+        self.backbone_nodes: dict[tuple[str, str], str] = {}  # (base, layer name) -> tensor
         self.seqs: dict[str, _Seq] = {}
         # lists built by appends: of layers (``Sequential(blocks)``), of tensors
         # (``concatenate(encoded)``); ``blocks = []`` waits for its first append to say which
@@ -210,7 +215,8 @@ class BlockExtractor:
                              keras_name=sub.class_name, source=code_of(call),
                              shape_rule=self._builder_shape(fname, sub, call))
             return None
-        if not q.startswith("keras.layers.") or q.count(".") != 2:
+        app = applications.is_application(q)
+        if not app and (not q.startswith("keras.layers.") or q.count(".") != 2):
             return None
         kname = q.rsplit(".", 1)[1]
         attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
@@ -219,9 +225,10 @@ class BlockExtractor:
         if kname == "Lambda":
             self._lambda(layer, call)
             return layer
-        spec = lookup(q)
+        spec = applications.spec_for(q) if app else lookup(q)
         if spec is None:
-            layer.error = f"keras.layers.{kname} has no table entry yet"
+            layer.error = applications.missing(q) if app else \
+                f"keras.layers.{kname} has no table entry yet"
             return layer
         try:
             args, kwargs = self._args(call)
@@ -967,7 +974,11 @@ class BlockExtractor:
         return self._locals
 
     def statement(self, i: int, small: cst.BaseSmallStatement, line: int) -> None:
-        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        small = applications.io_names(small, self.layer_vars, self._backbone_io)
+        frozen = applications.freeze(small, self.layer_vars)
+        if frozen is not None:
+            self.also_owned.setdefault(id(frozen), set()).add(i)
+        elif isinstance(small, cst.Assign) and len(small.targets) == 1:
             self.assign(i, small.targets[0].target, small.value)
         elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
             self.expr_call(i, small.value)
@@ -997,6 +1008,8 @@ class BlockExtractor:
             self.input(i, names[0], value)
         elif q == MODEL and len(names) == 1:
             self.functional(i, names[0], value, is_return=False)
+        elif applications.is_application(q) and len(names) == 1:
+            self.application(i, names[0], value)
         elif q is not None and q.startswith("keras.layers.") and not self._calls_tensor(value):
             if q.rsplit(".", 1)[1] in FUNCTIONAL_MERGES:
                 self.merge_call(i, names, value)
@@ -1016,6 +1029,60 @@ class BlockExtractor:
             # tf.reduce_mean(x), keras.ops.concatenate([a, b]), helper(x) the rules do not
             # know...: an op node through the op table, or an error naming the call
             self._maybe_tensor_expr(i, names, value)
+
+    def application(self, i: int, var: str, call: cst.Call) -> None:
+        """``base = keras.applications.VGG16(...)``: a layer; with ``input_tensor=t`` a whole
+        model, as ``keras.Model(t, base(t))`` would be."""
+        layer = self.make_layer(call, i, self.counter)
+        assert layer is not None
+        self._bind_layer(var, layer, call, i)
+        tensor = applications.input_tensor(call)
+        if tensor is None:
+            return
+        out = self.fresh(f"{var}_output")
+        self._record_call(i, layer, [self._tensor(tensor)], [out], {})
+        if isinstance(tensor, cst.Name):
+            self.backbone_io[var] = (tensor.value, out)  # base.input / base.output
+        if not applications.reads_layers(self.body, var):  # else a Keras model's API is used
+            self.functional(i, var, applications.as_model(tensor, out), is_return=False)
+
+    def _backbone_io(self, var: str, what: str) -> str:
+        """``base.input`` / ``base.output``: an Input of the backbone's ``input_shape`` (Keras's
+        default (None, None, 3) without one), and the backbone called on it;
+        ``base.get_layer(name).output`` ("layer:<name>"): its feature extractor's node."""
+        layer = self.layer_vars[var]
+        if what.startswith("layer:"):
+            return self._backbone_node(var, layer, what.removeprefix("layer:"))
+        output = what == "output"
+        at = self.layer_stmt[id(layer)]
+        if var not in self.backbone_io:
+            given = layer.args.values.get("input_shape") if layer.args is not None else None
+            shape = tuple(given.value) if given is not None and given.known else (None, None, 3)
+            t = Tensor(self.fresh(f"{var}_input"), shape)
+            self.tensors[t.name] = t
+            self.tensor_stmt[id(t)] = at
+            out = self.fresh(f"{var}_output")
+            saved = self.cur_line
+            self.cur_line = self.lines[at]
+            self._record_call(at, layer, [t], [out], {})
+            self.cur_line = saved
+            self.backbone_io[var] = (t.name, out)
+        return self.backbone_io[var][1 if output else 0]
+
+    def _backbone_node(self, var: str, layer: Layer, name: str) -> str:
+        if (var, name) not in self.backbone_nodes:
+            ext = self.extractors.get(var)
+            if ext is None:
+                ext = applications.extractor(layer, self.counter.next(f"{var}_features"),
+                                             self.cur_line)
+                self.extractors[var] = ext
+            applications.add_node(ext, name)
+            source = self.tensors[self._backbone_io(var, "input")]
+            out = self.fresh(identifier(name))
+            self._record_call(self.layer_stmt[id(layer)], ext, [source], [out],
+                              {"node": Value(repr(name), name)})  # with the backbone's line
+            self.backbone_nodes[(var, name)] = out
+        return self.backbone_nodes[(var, name)]
 
     def _bind_layer(self, var: str, layer: Layer, call: cst.Call, i: int) -> None:
         """``shared = layers.Dense(8)``: the module is called ``shared`` unless ``name=`` says
@@ -1043,7 +1110,14 @@ class BlockExtractor:
         used = _Names()
         value.visit(used)
         if not any(n in self.tensors for n in used.names):
+            alias = applications.function_alias(names[0], value, self.qual)
+            if alias is not None:  # `preprocess_input = keras.applications.x.preprocess_input`
+                self.aliases[names[0]] = (value, i)
             return
+        owned = {self.aliases[n][1] for n in used.names if n in self.aliases
+                 and applications.used_once(self.body, n)}  # the alias serves this call only
+        value = inline.substitute(value, {n: self.aliases[n][0] for n in used.names
+                                          if n in self.aliases})
         reads = _TensorReads(self.tensors, self.qual)
         value.visit(reads)
         if not reads.values:
@@ -1083,6 +1157,8 @@ class BlockExtractor:
                       free=free, kept=kept, shape_rule=None if kept else shape_rule(
                           self.qual(value.func) if isinstance(value, cst.Call) else None,
                           value, self.env))
+        if owned:
+            self.also_owned[id(layer)] = owned
         self._record_call(i, layer, [self.tensors[n] for n in tensors], names, {})
 
     def _keepable(self, value: cst.BaseExpression) -> bool:
@@ -1227,6 +1303,10 @@ class BlockExtractor:
         elif isinstance(node, cst.Name) and node.value in self.layer_vars:
             layer = self.layer_vars[node.value]
             seq.owned.add(self.layer_stmt[id(layer)])
+            seq.owned |= self.also_owned.get(id(layer), set())
+            given = layer.args.values.get("input_shape") if layer.args is not None else None
+            if seq.input_shape is None and not seq.layers and given is not None and given.known:
+                seq.input_shape = tuple(given.value)  # `base = VGG16(input_shape=...)` first
             seq.layers.append(layer)
         elif isinstance(node, cst.Name) and node.value in self.models:
             self._finish_pending(node.value)
@@ -1515,6 +1595,7 @@ class BlockExtractor:
                 layers.append(c.layer)
                 if id(c.layer) in self.layer_stmt:
                     owned.add(self.layer_stmt[id(c.layer)])
+                owned |= self.also_owned.get(id(c.layer), set())
         for seq in {id(s): s for s in (self.list_of_layer.get(id(la)) for la in layers)
                     if s is not None}.values():
             if self._read_elsewhere(seq.var, seq.owned | owned):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from agent.rules.models.applications_table import BACKBONES
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Built, Unsupported
 
@@ -33,7 +34,8 @@ _RANK_FREE = ("Dense", "Dropout", "Activation", "ReLU", "LeakyReLU", "ELU", "Sof
 
 # image preprocessing/augmentation layers: Keras feeds them (height, width, channels) images
 _IMAGE_LAYERS = ("Resizing", "CenterCrop", "RandomFlip", "RandomCrop", "RandomContrast",
-                 "RandomRotation", "RandomZoom", "RandomTranslation", "RandomBrightness")
+                 "RandomRotation", "RandomZoom", "RandomTranslation", "RandomBrightness",
+                 *sorted({b.keras for b in BACKBONES.values()}))  # keras.applications too
 
 
 # layers whose output has their input's shape: an unknown rank stays unknown after them

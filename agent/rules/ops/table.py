@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 
 import libcst as cst
 
+from agent.rules.models.applications_table import PREPROCESS_NAMES
 from agent.rules.ops import ctc, image_io, nn_image, signal, tensors
 from agent.rules.ops.dtypes import DTYPES
 from agent.rules.ops.dtypes import dtype as _dtype
@@ -675,6 +676,24 @@ _add([f"{TF}.identity"], Op("", ("input",), elementwise=True,
 
 for _names3, _op in tensors.ROWS + nn_image.ROWS + ctc.ROWS + image_io.ROWS + signal.ROWS:
     _add(_names3, _op)
+
+
+def _preprocess(function: str) -> Callable[[Bound], str]:
+    """``<family>.preprocess_input(x)``: the runtime function with that family's formula
+    (runtime/pretrained.py, copied into the script; channels-last input as in Keras);
+    ``imagenet_utils.preprocess_input(x, mode=...)`` the function of that mode."""
+    def emit(b: Bound) -> str:
+        mode = literal(b, "mode") if b.has("mode") else function.rsplit("_", 1)[1]
+        if mode not in ("caffe", "tf", "torch", "none") or not b.is_default("data_format",
+                                                                          "None"):
+            raise Unsupported(f"{b.op}(mode={mode!r}, data_format=...) has no torch mapping")
+        return f"preprocess_{mode}({b.code('x')})"
+    return emit
+
+
+for _name, _fn in PREPROCESS_NAMES.items():
+    _add([_name], Op("", ("x", "data_format", "mode") if "imagenet_utils" in _name
+                     else ("x", "data_format"), elementwise=True, handler=_preprocess(_fn)))
 
 
 def lookup(qualname: str) -> Op | None:

@@ -21,12 +21,13 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from agent.rules.imports import ImportTable
+from agent.rules.models.applications_table import DECODE_NAMES, PREPROCESS_NAMES
 from agent.rules.training import loader_args, pipeline_maps, tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
-    "callbacks.py", "image_ops.py", "keras_getters.py"))
+    "callbacks.py", "image_ops.py", "keras_getters.py", "pretrained.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -81,6 +82,8 @@ UTILITIES: dict[str, str] = {
     "keras.preprocessing.timeseries_dataset_from_array": "timeseries_dataset_from_array",
     "keras.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
     "keras.src.legacy.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
+    # keras.applications' preprocess_input/decode_predictions → runtime/pretrained.py
+    **PREPROCESS_NAMES, **dict.fromkeys(DECODE_NAMES, "decode_predictions"),
 }
 
 HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
@@ -92,7 +95,8 @@ HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLo
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator|"
-                  r"image_|audio_decode_wav|strings_|gfile")
+                  r"image_|audio_decode_wav|strings_|gfile|"
+                  r"applications|preprocess_|FrozenModule|children_until")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
@@ -103,7 +107,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 # generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
                 "ActivatedLSTM", "ResetBeforeGRU", "keras_activation", "keras_initializer",
-                "keras_regularizer")
+                "keras_regularizer", "FrozenModule", "children_until",
+                *sorted(set(PREPROCESS_NAMES.values())))
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)

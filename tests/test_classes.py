@@ -459,3 +459,32 @@ def test_containers_in_subclasses_numerically() -> None:
     k, t = _both(src)
     x = RNG.standard_normal((3, 4)).astype("float32")
     assert _compare(k["tower"], t["tower"], x) < 1e-5
+
+
+@pytest.mark.slow
+def test_nested_sequential_is_sized_by_the_input_call_feeds_it() -> None:
+    """``self.body = Sequential([...])`` without an input shape, called on the model's input
+    (known from ``build``): its first layer gets that size (no Lazy module, no warning)."""
+    src = HEADER + textwrap.dedent("""
+
+        class Regressor(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.body = keras.Sequential([layers.Dense(5, activation="relu"),
+                                              layers.Dense(1)])
+
+            def call(self, x, training=False):
+                return self.body(x, training=training)
+
+
+        model = Regressor()
+        model.build((None, 7))
+        """)
+    from agent.rules.convert import convert_source
+
+    res = convert_source(src, "x.py")
+    assert "nn.Linear(7, 5)" in res.source and "Lazy" not in res.source, res.source
+    assert not res.warnings, res.warnings
+    k, t = _both(src)
+    x = RNG.standard_normal((3, 7)).astype("float32")
+    assert _compare(k["model"], t["model"], x) < 1e-5

@@ -12,6 +12,7 @@ A class that cannot be converted faithfully stays as written, marked ``TODO(k2l)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, 
 from agent.rules.imports import ImportTable
 from agent.rules.initializers import Layout, init_statement
 from agent.rules.lines import LineIndex
+from agent.rules.models.shapes import Shape
 from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.spec import Args, Unsupported
 from agent.rules.training.tape_loop import convert_object
@@ -115,6 +117,8 @@ class _ClassConverter:
         self.taken = taken if taken is not None else set()
         self.init_params: dict[str, str | None] = {}
         self.nested: list[str] = []  # generated classes for containers, placed before cls
+        self.containers: dict[str, tuple[cst.BaseStatement, cst.Call]] = {}  # Sequential attrs
+        self.container_inputs: dict[str, Shape | None] = {}  # from call()
         self.kept_layers: dict[str, str] = {}  # attr -> why it stays a Keras layer
         self.layer_stmts: dict[str, cst.BaseStatement] = {}
         self.kind = kind
@@ -250,13 +254,9 @@ class _ClassConverter:
                         self.weights.append(w)
                         return [_stmt(s) for s in self.weight_lines(w)]
                     if self.imports.resolve(value.func) == SEQUENTIAL:
-                        nested = nested_sequential(self.cls.name.value, attr, value,
-                                                   self.imports, self.env, self.init_params,
-                                                   self.custom, self.taken, self.line)
-                        self.nested.append(nested.code)
-                        self.warnings += [f"self.{attr}: {w}" for w in nested.warnings]
-                        self.changes.append(f"self.{attr} = Sequential(...) -> {nested.ctor}")
-                        return [_stmt(f"self.{attr} = {nested.ctor}")]
+                        # generated once call() has told the shape it is fed (see nested())
+                        self.containers[attr] = (stmt, value)
+                        return [f"nested:{attr}"]
                     layer = make_sublayer(attr, value, self.imports, self.env,
                                           self.line)
                     if layer is not None:
@@ -301,6 +301,8 @@ class _ClassConverter:
                 elif item.startswith("layer:"):
                     layer = self.layers[item[6:]]
                     body += [_stmt(s) for s in module_lines(layer)]
+                elif item.startswith("nested:"):
+                    body.append(self.nested_container(item[7:]))
                 continue
             body.append(item)
         for w in self.lazy_weights:
@@ -309,6 +311,21 @@ class _ClassConverter:
                               "  # created in initialize_parameters"))
         body += eager_build
         return fn.with_changes(body=fn.body.with_changes(body=body))
+
+    def nested_container(self, attr: str) -> cst.BaseStatement:
+        """``self.<attr> = Sequential([...])`` -> a generated class sized by the input
+        ``call()`` feeds it; a container that cannot convert stays as written, marked."""
+        stmt, value = self.containers[attr]
+        try:
+            nested = nested_sequential(self.cls.name.value, attr, value, self.imports,
+                                       self.env, self.init_params, self.custom, self.taken,
+                                       self.line, self.container_inputs.get(attr))
+        except Unsupported as exc:
+            return self.keep("__init__", stmt, str(exc))
+        self.nested.append(nested.code)
+        self.warnings += [f"self.{attr}: {w}" for w in nested.warnings]
+        self.changes.append(f"self.{attr} = Sequential(...) -> {nested.ctor}")
+        return _stmt(f"self.{attr} = {nested.ctor}")
 
     # -- weights -------------------------------------------------------------------------
     def add_weight(self, attr: str, call: cst.Call, shape_param: str | None) -> _Weight:
@@ -453,6 +470,7 @@ class _ClassConverter:
         if kept:
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         conv = ForwardConverter(self.imports, self.layers, names)
+        conv.containers = set(self.containers)
         tensor_params = [p.name.value for p in kept[1:]]
         for k, name in enumerate(tensor_params):
             from agent.rules.classes.forward import TVal
@@ -460,6 +478,7 @@ class _ClassConverter:
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)
         body = conv.block(_statements(fn))
+        self.container_inputs = conv.container_inputs
         for reason, src in conv.kept:
             self.left.append(("call", reason, src))
         shapes = {s for s in conv.returned}
@@ -583,11 +602,14 @@ def _usage_scope(module: cst.Module, imports: ImportTable, source: str | None) -
         return module
     index = LineIndex(module, source)
     lines = source.splitlines(keepends=True)
+    # ``model = Net()`` then ``model.build((None, 7))``: the variable names the class too
+    made = re.compile(r"\b(\w+)\s*=\s*(?:" + "|".join(map(re.escape, names)) + r")\(")
+    names += sorted({m.group(1) for m in made.finditer(source)})
     keep = []
     for stmt in module.body:
         node = index.stmt_ast.get(id(stmt))
         text = "".join(lines[node.lineno - 1:node.end_lineno]) if node is not None else ""
-        if node is None or any(n in text for n in names):
+        if node is None or any(re.search(rf"\b{re.escape(n)}\b", text) for n in names):
             keep.append(stmt)
     return module.with_changes(body=keep)
 

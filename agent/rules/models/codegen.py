@@ -44,6 +44,12 @@ def _spatial(shape: Shape | None) -> bool:
     return shape is not None and len(shape) >= 2
 
 
+def _submodel_ctor(sub: ModelIR) -> str:
+    """``Base(dim=dim)``: a sub-model built in the parent's block takes the parent's values
+    of its parameters (``Base()`` would silently use its defaults)."""
+    return f"{sub.class_name}({', '.join(f'{p.name}={p.name}' for p in sub.params)})"
+
+
 def _example(t: Tensor) -> str:
     dims = ["1"] + [str(d) if d is not None else "8" for d in (t.shape or ())]
     dtype = ", dtype=torch.long" if t.dtype == "long" else ""
@@ -79,7 +85,7 @@ class _Emitter:
             return self._keep(layer, call, layer.error)
         if layer.submodel is not None or layer.custom_ctor is not None:
             sub = layer.submodel
-            ctor = layer.custom_ctor or (f"{sub.class_name}()" if sub is not None else "")
+            ctor = layer.custom_ctor or (_submodel_ctor(sub) if sub is not None else "")
             out = sub.outputs[0].shape if sub is not None and sub.outputs else None
             # several inputs: a custom layer called on one list gets the list, as Keras
             # passes it; a converted sub-model takes them as forward's positional parameters

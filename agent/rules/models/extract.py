@@ -941,6 +941,8 @@ class BlockExtractor:
             placeholder = self.models[seq.var]
             placeholder.__dict__.update(ir.__dict__)  # submodel references see the result
             ir = placeholder
+        if seq.var:
+            self.model_stmt[seq.var] = at  # a parent that calls it owns its instantiation
         self.found.append(Found(ir, seq.owned, at, is_return))
 
     # ---------------------------------------------------------------- functional
@@ -1026,9 +1028,12 @@ class BlockExtractor:
         """One Layer per model variable, so ``encoder(a)`` and ``encoder(b)`` share weights."""
         layer = self.layer_vars.get(var)
         if layer is None or layer.submodel is not sub:
-            ctor = self.model_ctor.get(var, f"{sub.class_name}()")
+            # a model built in this block (``base = Sequential([...])``) has no constructor
+            # code: the class is made with its parameters, read from the parent's names
+            ctor = self.model_ctor.get(var)
             layer = Layer(identifier(var), self.cur_line, submodel=sub,
-                          keras_name=sub.class_name, custom_ctor=ctor)
+                          keras_name=sub.class_name, custom_ctor=ctor,
+                          free=set() if ctor is not None else {p.name for p in sub.params})
             layer.seq -= 1 << 30  # the model object exists before any layer made here
             self.layer_vars[var] = layer
             if var in self.model_stmt:
@@ -1170,6 +1175,7 @@ class BlockExtractor:
             ir.base = call.func.value
         if var:
             self.models[var] = ir
+            self.model_stmt[var] = i
         self.found.append(Found(ir, owned, i, is_return))
 
     def _tensor_list(self, node: cst.BaseExpression) -> list[Tensor]:

@@ -25,7 +25,7 @@ def _dense(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
         w.append("Dense input size unknown statically: nn.LazyLinear infers it on first call")
         return Built(out=shape[:-1] + (units,), forward="{m}({x})", layout="keras",
                      modules=(("", f"nn.LazyLinear({units}{bias})"),), activation=act,
-                     warnings=tuple(w), lazy=True)
+                     warnings=tuple(w), lazy=True, lazy_init=weight_inits(a, w))
     return Built(
         out=shape[:-1] + (units,),
         forward="{m}({x})",

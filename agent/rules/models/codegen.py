@@ -29,6 +29,7 @@ class Generated:
     unmapped: list[tuple[int, str, str]] = field(default_factory=list)  # line, keras, reason
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # line, rule, message
     lazy: bool = False
+    sized: bool = False  # its Lazy modules are sized by a dry call in __init__
     regularized: bool = False  # the class has regularization_loss()
 
 
@@ -64,6 +65,10 @@ class _Emitter:
         self.declared: list[tuple[int, list[str]]] = []  # (creation order, __init__ lines)
         self.inits: list[tuple[str, tuple[str, ...]]] = []  # attr, init templates
         self.entries: list[init_block.Entry] = []  # every declared layer, for the init loop
+        # lazy layers: the entry they get once a dry call has sized them, and the warnings
+        # that call answers (reported only when there is no dry call)
+        self.sized_entries: dict[str, init_block.Entry] = {}
+        self.lazy_warnings: list[tuple[int, str]] = []
         self.buffers: list[str] = []
         self.penalties: list[str] = []  # Keras regularizer terms
         self.body: list[str] = []
@@ -216,9 +221,15 @@ class _Emitter:
             self.entries.append(init_block.Entry(layer.attr, (layer.source,), ()))
             return
         for w in built.warnings:
-            self.gen.warnings.append((layer.line, f"{layer.keras_name}: {w}"))
+            answered = built.lazy and any(t in w for t in lazy.SIZED_BY_DRY_CALL)
+            (self.lazy_warnings if answered else self.gen.warnings).append(
+                (layer.line, f"{layer.keras_name}: {w}"))
         if built.lazy:
             self.gen.lazy = True
+            if built.modules:
+                self.sized_entries[layer.attr] = init_block.Entry(
+                    layer.attr, tuple(lazy.materialized(c) for _, c in built.modules),
+                    built.init or built.lazy_init)
         assert layer.args is not None or layer.spec is None
         todo = []
         start = len(self.init_lines)
@@ -308,8 +319,27 @@ class _Emitter:
         if self.failed:
             return self.gen
         self._as_sequential()
+        self.gen.sized = self.gen.lazy and self._dry_callable()
+        if self.gen.sized:
+            self.entries = [self.sized_entries.get(e.attr, e) for e in self.entries]
+        else:
+            self.gen.warnings += self.lazy_warnings
         self.gen.code = self.assemble()
         return self.gen
+
+    def _dry_callable(self) -> bool:
+        """Whether ``__init__`` can call the model once on its example input: every input
+        size known (a guessed size could be too small for the layers) and no Keras layer
+        kept (it would fail at construction instead of on the first batch)."""
+        return bool(self.ir.inputs) and not self.kept and all(
+            t.shape is not None and None not in t.shape for t in self.ir.inputs)
+
+    def _dry_call(self) -> list[str]:
+        examples = ", ".join(_example(t) for t in self.ir.inputs)
+        return ["# Keras sizes every layer when the model is built: one dry call sizes the",
+                "# nn.Lazy modules (before the optimizer is made and the initializers run)",
+                "self.eval()", "with torch.no_grad():", f"{IND}self({examples})",
+                "self.train()"]
 
     def assemble(self) -> str:
         ir = self.ir
@@ -347,6 +377,8 @@ class _Emitter:
             lines.append(f"{IND * 2}self.example_input_array = {value}")
         for _, declared in sorted(self.declared, key=lambda d: d[0]):
             lines += [f"{IND * 2}{line}" for line in declared]
+        if self.gen.sized:
+            lines += [IND * 2 + s for s in self._dry_call()]
         lines += [IND * 2 + s for s in self._init_block()]
         lines.append("")
         args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)

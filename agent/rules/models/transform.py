@@ -224,9 +224,12 @@ class ModelConverter:
             self.result.changes.extend(gen.changes)
             self.result.changes.append((ir.line, f"model.{ir.kind}",
                                         f"{ir.kind} model -> class {ir.class_name}"))
-            if gen.lazy:
+            if gen.lazy and not gen.sized:
                 self.result.warnings.append((ir.line, f"{ir.class_name}: some input sizes are "
                                              "unknown statically; Lazy modules used"))
+            elif gen.sized:
+                self.result.changes.append((ir.line, "model.lazy_sizes", f"{ir.class_name}: "
+                                            "Lazy modules sized by a dry call in __init__"))
             ir.regularized = gen.regularized
             self.result.converted.append(ir)
             self.result.recipes.append(self._recipe(found, body, function, params))

@@ -468,3 +468,44 @@ def test_lazy_layer_after_a_custom_layer_is_sized_by_a_dry_call() -> None:
 
 def test_lazy_layer_sized_by_a_dry_call_is_numerically_keras() -> None:
     equivalent(AFTER_CUSTOM_LAYER)
+
+
+INNER_LAZY = KERAS + """
+class Mixer(layers.Layer):
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.proj = layers.Dense(units)
+
+    def call(self, x):
+        return keras.ops.relu(self.proj(keras.ops.concatenate([x, x * x], axis=-1)))
+
+
+def build_model(dim=5):
+    inputs = keras.Input(shape=(dim,))
+    return keras.Model(inputs, layers.Dense(2)(Mixer(7)(inputs)))
+
+
+model = build_model()
+"""
+
+
+def test_custom_layer_with_lazy_sub_layers_is_sized_and_initialized_by_the_model() -> None:
+    """A custom layer whose sub-layer never sees a static size: the layer gets keras_init()
+    (its Keras initializers), the model's dry call sizes it and then runs that method."""
+    result = convert(INNER_LAZY)
+    assert "def keras_init(self) -> None:" in result.source
+    assert "self.mixer.keras_init()" in result.source
+    assert not result.warnings, result.warnings
+    install()
+    module = exec_source(result.source, "k2l_converted")["build_model"](dim=3)
+    proj = module.mixer.proj
+    assert isinstance(proj, torch.nn.Linear) and proj.in_features == 6
+    assert torch.count_nonzero(proj.bias) == 0  # Keras zeros; torch's own init is not
+    equivalent(INNER_LAZY)
+
+
+def test_custom_layer_made_outside_a_model_keeps_its_lazy_warning() -> None:
+    """An instance no converted model sizes (made at module level) still needs one batch
+    before its optimizer: the warning stays."""
+    result = convert(INNER_LAZY + "\nextra = Mixer(3)\n")
+    assert any("nn.Lazy modules for self.proj" in w.message for w in result.warnings)

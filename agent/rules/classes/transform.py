@@ -52,6 +52,9 @@ class ClassesResult:
     unmapped: list[Unmapped] = field(default_factory=list)
     models: tuple[str, ...] = ()  # converted Model subclasses (now LightningModules)
     outputs: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)  # forward's shape
+    # custom layers with nn.Lazy sub-layers -> whether they have keras_init() (the Keras
+    # initializers of those sub-layers, for a model's dry call to run once they are sized)
+    lazy_layers: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,6 +138,7 @@ class _ClassConverter:
         self.changes: list[str] = []
         self.left: list[tuple[str, str, str]] = []  # method, reason, snippet
         self.example_dtype = ""
+        self.has_keras_init = False
 
     # -- entry ---------------------------------------------------------------------------
     def run(self) -> cst.ClassDef:
@@ -177,6 +181,9 @@ class _ClassConverter:
                 new_body.append(self.other_method(stmt))
         if "__init__" not in methods and (self.layers or eager_build):
             raise Unsupported("weights created without __init__")
+        keras_init = self.keras_init()
+        if keras_init is not None:
+            new_body.append(keras_init)
         new_cls = self.cls.with_changes(bases=self.bases(), body=body.with_changes(body=new_body))
         return self.rename_weights(new_cls)
 
@@ -532,6 +539,31 @@ class _ClassConverter:
             return False
         return True
 
+    def lazy_layers(self) -> list[SubLayer]:
+        return [lyr for lyr in self.layers.values()
+                if lyr.lazy and lyr.attr not in self.kept_layers]
+
+    def keras_init(self) -> cst.FunctionDef | None:
+        """``keras_init()``: the Keras initializers of the sub-layers that only the first
+        call sizes (nn.Lazy modules), which ``__init__`` cannot run; a converted model that
+        holds this layer calls it after its dry call."""
+        lines = [t.replace("{m}", f"self.{lyr.attr}") for lyr in self.lazy_layers()
+                 if lyr.built is not None for t in lyr.built.lazy_init]
+        if self.kind != "layer" or not lines or "keras_init" in self.taken_methods():
+            return None
+        code = ("def keras_init(self) -> None:\n"
+                '    """Keras initializers of the sub-layers sized by the first call."""\n'
+                + "".join(f"    {ln}\n" for t in lines for ln in t.split("\n")))
+        fn = cst.parse_statement(code)
+        assert isinstance(fn, cst.FunctionDef)
+        self.has_keras_init = True
+        return fn.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
+
+    def taken_methods(self) -> set[str]:
+        body = self.cls.body
+        return {s.name.value for s in body.body if isinstance(s, cst.FunctionDef)} \
+            if isinstance(body, cst.IndentedBlock) else set()
+
     # -- other methods -------------------------------------------------------------------
     def other_method(self, fn: cst.FunctionDef) -> cst.FunctionDef:
         name = fn.name.value
@@ -678,6 +710,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
                                             f"{name}.{method}", src))
         if kind == "layer":
             custom.append(name)
+            if conv.lazy_layers():
+                result.lazy_layers[name] = conv.has_keras_init
         else:
             models.add(name)
             outputs[name] = conv.output_shape
@@ -698,7 +732,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
     if lazy_used:
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
-                         result.unmapped, tuple(sorted(models)), outputs)
+                         result.unmapped, tuple(sorted(models)), outputs, result.lazy_layers)
 
 
 def _spaced(code: str) -> cst.BaseStatement:

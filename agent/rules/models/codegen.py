@@ -30,6 +30,7 @@ class Generated:
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # line, rule, message
     lazy: bool = False
     sized: bool = False  # its Lazy modules are sized by a dry call in __init__
+    sized_layers: list[str] = field(default_factory=list)  # custom layer classes it sizes
     regularized: bool = False  # the class has regularization_loss()
 
 
@@ -58,8 +59,10 @@ def _example(t: Tensor) -> str:
 
 
 class _Emitter:
-    def __init__(self, ir: ModelIR) -> None:
+    def __init__(self, ir: ModelIR, lazy_layers: dict[str, bool] | None = None) -> None:
         self.ir = ir
+        self.lazy_layers = lazy_layers or {}  # custom layer class -> has keras_init()
+        self.lazy_custom: list[Layer] = []  # instances of those classes in this model
         self.gen = Generated("")
         self.init_lines: list[str] = []
         self.declared: list[tuple[int, list[str]]] = []  # (creation order, __init__ lines)
@@ -100,8 +103,11 @@ class _Emitter:
                            "not converted (one would be dropped)")
                 return None
             args = "{xs}" if listed else "{xargs}"
+            is_lazy = sub is None and layer.keras_name in self.lazy_layers
+            if is_lazy and all(lyr is not layer for lyr in self.lazy_custom):
+                self.lazy_custom.append(layer)
             return Built(out=out if out is not None else (), forward=f"{{m}}({args})",
-                         modules=(("", ctor),), layout="keras")
+                         modules=(("", ctor),), layout="keras", lazy=is_lazy)
         if layer.lambda_expr is not None:
             if layer.kept and id(layer) not in self.built:
                 self.gen.unmapped.append((layer.line, layer.keras_name, layer.kept))
@@ -322,6 +328,7 @@ class _Emitter:
         self.gen.sized = self.gen.lazy and self._dry_callable()
         if self.gen.sized:
             self.entries = [self.sized_entries.get(e.attr, e) for e in self.entries]
+            self.gen.sized_layers = [lyr.keras_name for lyr in self.lazy_custom]
         else:
             self.gen.warnings += self.lazy_warnings
         self.gen.code = self.assemble()
@@ -339,7 +346,8 @@ class _Emitter:
         return ["# Keras sizes every layer when the model is built: one dry call sizes the",
                 "# nn.Lazy modules (before the optimizer is made and the initializers run)",
                 "self.eval()", "with torch.no_grad():", f"{IND}self({examples})",
-                "self.train()"]
+                "self.train()", *[f"self.{lyr.attr}.keras_init()" for lyr in self.lazy_custom
+                                  if self.lazy_layers[lyr.keras_name]]]
 
     def assemble(self) -> str:
         ir = self.ir
@@ -449,5 +457,7 @@ def _fill(template: str, subs: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: subs.get(m.group(1), m.group(0)), template)
 
 
-def generate(ir: ModelIR) -> Generated:
-    return _Emitter(ir).run()
+def generate(ir: ModelIR, lazy_layers: dict[str, bool] | None = None) -> Generated:
+    """The class for ``ir``; ``lazy_layers``: custom layer classes with nn.Lazy sub-layers
+    (-> whether they have ``keras_init()``), sized by the model's dry call."""
+    return _Emitter(ir, lazy_layers).run()

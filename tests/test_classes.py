@@ -488,3 +488,34 @@ def test_nested_sequential_is_sized_by_the_input_call_feeds_it() -> None:
     k, t = _both(src)
     x = RNG.standard_normal((3, 7)).astype("float32")
     assert _compare(k["model"], t["model"], x) < 1e-5
+
+
+def test_dry_call_in_a_builder_stays_a_tensor_call_when_the_script_reuses_the_name() -> None:
+    """``model = Net(); model(np.zeros(...))`` in a builder, ``model = build_model()`` in the
+    script: the name still holds a Net, so the dry call's NumPy array becomes a tensor."""
+    src = HEADER + textwrap.dedent("""
+        import numpy as np
+
+
+        class Net(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.head = layers.Dense(2)
+
+            def call(self, x):
+                return self.head(x)
+
+
+        def build_model(n=4):
+            model = Net()
+            model(np.zeros((1, n), dtype="float32"))
+            return model
+
+
+        if __name__ == "__main__":
+            model = build_model()
+        """)
+    from agent.rules.convert import convert_source
+
+    code = convert_source(src, "x.py").source
+    assert 'model(torch.as_tensor(np.zeros((1, n), dtype="float32")))' in code, code

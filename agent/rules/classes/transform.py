@@ -664,8 +664,9 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             pos = positions.get(node)
             return pos.start.line if pos is not None else 0
     env = module_constants(module)
+    classes = {s.name.value for s in module.body if isinstance(s, cst.ClassDef)}
     usage, var_class = input_shapes_from_usage(_usage_scope(module, imports, source), imports,
-                                               env)
+                                               env, classes)
     models: set[str] = set()
     outputs: dict[str, tuple[Any, ...] | None] = {}
     kinds: dict[str, str] = {}

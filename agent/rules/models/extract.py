@@ -122,6 +122,8 @@ class BlockExtractor:
         self.eager_at: dict[str, int] = {}  # name -> line of such a call that bound it
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
+        self.assumed_warnings: list[tuple[str, int, str]] = []  # name, line, text: reported
+        # by the model that asserts the name
         self.sized: set[str] = set()  # those of them that gave an Input its shape
         # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
         self.maybe: dict[str, tuple[Any, dict[str, Any]]] = {}
@@ -420,8 +422,10 @@ class BlockExtractor:
             self.assumed[name] = value
             origin = "the value every call passes" if name in self.call_values \
                 else "its default"
-            self.warnings.append((self.cur_line, f"{what} for {name}="
-                                  f"{value!r} ({origin}): the converted model asserts that value"))
+            # reported by the model that asserts it (a training loop unrolled for nothing
+            # that a model keeps asserts nothing)
+            self.assumed_warnings.append((name, self.cur_line, f"{what} for {name}={value!r} "
+                                          f"({origin}): the converted model asserts that value"))
 
     def _track_constant(self, small: cst.BaseSmallStatement) -> bool:
         """``filters = 16`` / ``filters *= 2`` in the block: a value layers may read (loops
@@ -1191,6 +1195,9 @@ class BlockExtractor:
         ir.notes += [f"assert {n} == {v!r}, \"k2l: layers were "
                      f"{'sized' if n in self.sized else 'unrolled'} for {n}={v!r}\""
                      for n, v in sorted(self.assumed.items())]
+        self.warnings += [(line, text) for n, line, text in self.assumed_warnings
+                          if n in self.assumed]
+        self.assumed_warnings = [w for w in self.assumed_warnings if w[0] not in self.assumed]
         for layer in ir.layers:
             free |= layer.free
         for t in ir.inputs:

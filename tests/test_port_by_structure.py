@@ -93,6 +93,38 @@ def test_model_built_after_others_in_one_process_ports() -> None:
     _same_outputs(original, module, (4, 6))
 
 
+TWO_BRANCHES = textwrap.dedent('''\
+    import keras
+    from keras import layers
+
+
+    def build_model():
+        first = keras.Input(shape=(6,))
+        second = keras.Input(shape=(6,))
+        a = layers.Dense(4)(first)
+        b = layers.Dense(4, activation="tanh")(second)
+        return keras.Model([first, second], layers.Subtract()([b, a]))
+    ''')
+
+
+def test_layers_listed_out_of_creation_order_pair_with_their_own_modules() -> None:
+    """Keras lists a functional model's layers in graph order: the output reads the second
+    branch first, so ``dense_1`` comes before ``dense``; the converted class declares them
+    in the source's order. Same kind, same shapes: only creation order can pair them."""
+    keras.utils.set_random_seed(5)
+    keras.backend.clear_session()
+    original, module = _both(TWO_BRANCHES)
+    assert [lyr.name for lyr in original.layers if lyr.weights] == ["dense_1", "dense"]
+    port_weights(original, module)
+    rng = np.random.default_rng(0)
+    x1, x2 = (rng.normal(size=(3, 6)).astype("float32") for _ in range(2))
+    ref = keras.ops.convert_to_numpy(original([x1, x2], training=False))
+    module.eval()
+    with torch.no_grad():
+        got = module(torch.as_tensor(x1), torch.as_tensor(x2)).numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
 def test_custom_layer_with_unnamed_weights_ports_in_creation_order() -> None:
     keras.utils.set_random_seed(4)
     original, module = _both(CUSTOM)

@@ -29,8 +29,9 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "Lazy module: torch's default init"),
     WarningKind(r"input shape unknown statically: nn\.Lazy modules for", True,
                 "Lazy modules: torch's default init, and they need one batch first"),
-    WarningKind(r"some input sizes are unknown statically; Lazy modules used", True,
-                "Lazy modules: torch's default init"),
+    WarningKind(r"some input sizes are unknown statically; Lazy modules used", False,
+                "Keras sizes its layers on the first call too; Keras initializers run once "
+                "the first batch sized them (a layer whose init is dropped says so itself)"),
     WarningKind(r"nn\.LazyLinear infers it on first call", True,
                 "Lazy module: torch's default init"),
     WarningKind(r"depthwise kernel init uses torch's fan", True, "another initial distribution"),

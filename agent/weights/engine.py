@@ -103,7 +103,11 @@ def _rnn_into(kind: str, layer: Any, m: nn.Module, sfx: str, where: str) -> None
             _set(getattr(m, f"bias_ih_l0{sfx}"), _gru_blocks(bias[0], 0), where)
             _set(getattr(m, f"bias_hh_l0{sfx}"), _gru_blocks(bias[1], 0), where)
             return
-        raise PortError(f"{where}: GRU(reset_after=False) weights have no nn.GRU layout")
+        if getattr(m, "reset_after", True) is not False:
+            raise PortError(f"{where}: GRU(reset_after=False) weights have no nn.GRU layout")
+        _set(getattr(m, f"bias_ih_l0{sfx}"), _gru_blocks(bias, 0), where)  # ResetBeforeGRU
+        _set(getattr(m, f"bias_hh_l0{sfx}"), np.zeros_like(bias), where)
+        return
     _set(getattr(m, f"bias_ih_l0{sfx}"), bias, where)
     _set(getattr(m, f"bias_hh_l0{sfx}"), np.zeros_like(bias), where)
 
@@ -251,11 +255,33 @@ def _fits(layer: Any, child: nn.Module, prefix: str) -> PortError | None:
     return None
 
 
+def _creation_order(layers: list[Any]) -> list[Any]:
+    """Graph order, except that layers of one type with Keras's automatic names are taken in
+    the order they were made (``dense`` before ``dense_1``): a functional model lists a layer
+    fed by its second input first when the output reads that branch first, while the
+    converted class declares layers in the order the source made them."""
+    def uid(layer: Any) -> int:
+        tail = str(layer.name).rsplit("_", 1)
+        return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else 0
+
+    groups: dict[str, list[int]] = {}
+    for k, layer in enumerate(layers):
+        groups.setdefault(type(layer).__name__, []).append(k)
+    out = list(layers)
+    for slots in groups.values():
+        members = [layers[k] for k in slots]
+        if len(members) > 1 and all(_automatic(m) for m in members):
+            for k, layer in zip(slots, sorted(members, key=uid), strict=True):
+                out[k] = layer
+    return out
+
+
 def _port_model(keras_model: Any, module: nn.Module, prefix: str) -> list[str]:
-    """Pair by structure: Keras layers in graph order, each with the first torch child left
-    (in registration order) whose kind and shapes take its weights; a child with the layer's
-    own name is tried first, so names only break ties between modules that fit."""
-    layers = _keras_layers(keras_model)
+    """Pair by structure: Keras layers in graph order (same-type layers in creation order),
+    each with the first torch child left (in registration order) whose kind and shapes take
+    its weights; a child with the layer's own name is tried first, so names only break ties
+    between modules that fit."""
+    layers = _creation_order(_keras_layers(keras_model))
     free = _torch_children(module)
     done: list[str] = []
     for layer in layers:

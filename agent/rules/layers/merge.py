@@ -48,13 +48,43 @@ def _elementwise(op: str):  # type: ignore[no-untyped-def]
     return build
 
 
-def _dot(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+def _dot_axes(a: Args, ins: Sequence[Shape]) -> tuple[int, int]:
+    """Keras's ``axes`` (batch axis counted, negatives allowed) as positive axes."""
     axes = a.get("axes")
+    pair = list(axes) if isinstance(axes, (list, tuple)) else [axes, axes]
+    if len(pair) != 2 or not all(isinstance(x, int) for x in pair):
+        raise Unsupported(f"Dot(axes={a.code('axes')}) must be literal axes")
+    out = tuple(x % (len(s) + 1) for x, s in zip(pair, ins, strict=True))
+    if 0 in out:
+        raise Unsupported("Dot over the batch axis")
+    return out[0], out[1]
+
+
+def _dot(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+    """Keras's batch_dot of two inputs of rank 1 or 2 (batch excluded): a matmul with the
+    contracted axes moved into place. ``normalize``: Keras's l2_normalize divides by
+    sqrt(max(sum(x**2), 1e-12)), i.e. F.normalize with eps=1e-6."""
+    if len(ins) != 2 or not all(1 <= len(s) <= 2 for s in ins):
+        raise Unsupported("Dot of inputs with more than two axes besides the batch")
+    a0, a1 = _dot_axes(a, ins)
+    x, y = "{x0}", "{x1}"
     if a.get("normalize"):
-        raise Unsupported("Dot(normalize=True)")
-    if len(ins) != 2 or len(ins[0]) != 1 or len(ins[1]) != 1 or axes not in (1, -1, [1, 1]):
-        raise Unsupported("Dot beyond two vectors along the last axis")
-    return Built(out=(1,), forward="({x0} * {x1}).sum(dim=-1, keepdim=True)")
+        x, y = f"F.normalize({x}, dim={a0}, eps=1e-6)", f"F.normalize({y}, dim={a1}, eps=1e-6)"
+    r0, r1 = len(ins[0]), len(ins[1])
+    if r0 == 1 and r1 == 1:
+        return Built(out=(1,), forward=f"({x} * {y}).sum(dim=-1, keepdim=True)",
+                     layout="keras", out_layout="keras")
+    left = x if r0 == 1 or a0 == 2 else f"{x}.transpose(1, 2)"  # (B, rest, K)
+    right = y if r1 == 1 or a1 == 1 else f"{y}.transpose(1, 2)"  # (B, K, rest)
+    rest0 = () if r0 == 1 else (ins[0][2 - a0],)
+    rest1 = () if r1 == 1 else (ins[1][2 - a1],)
+    if r0 == 1:
+        forward = f"torch.matmul({left}.unsqueeze(1), {right}).squeeze(1)"
+    elif r1 == 1:
+        forward = f"torch.matmul({left}, {right}.unsqueeze(-1)).squeeze(-1)"
+    else:
+        forward = f"torch.matmul({left}, {right})"
+    return Built(out=(*rest0, *rest1), forward=forward, layout="keras", out_layout="keras")
 
 
 def _merge_spec(name: str, op: str, expect: str) -> LayerSpec:
@@ -73,7 +103,12 @@ SPECS: tuple[LayerSpec, ...] = (
     _merge_spec("Maximum", "max", "torch.maximum("),
     _merge_spec("Minimum", "min", "torch.minimum("),
     LayerSpec("Dot", ("axes", "normalize"), {"normalize": False}, _dot,
-              examples=(Example("layers.Dot(axes=1)", (4,), (".sum(dim=-1, keepdim=True)",)),)),
+              torch=("torch.matmul", "torch.nn.functional.normalize"),
+              examples=(Example("layers.Dot(axes=1)", (4,), (".sum(dim=-1, keepdim=True)",)),
+                        Example("layers.Dot(axes=[2, 2])", (5, 3),
+                                ("torch.matmul(a, b.transpose(1, 2))",)),
+                        Example("layers.Dot(axes=(1, 1), normalize=True)", (5, 3),
+                                ("F.normalize(a, dim=1, eps=1e-6).transpose(1, 2)",)))),
 )
 
 # The functional spellings: keras.layers.concatenate([a, b], axis=-1) etc.

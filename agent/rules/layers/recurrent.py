@@ -49,8 +49,9 @@ def _check(kind: str, a: Args, cell_ok: bool = True) -> None:
                               f"hand-written cell (nn.{kind} is tanh/sigmoid only)")
     elif a.get("activation") not in ("tanh", "relu"):
         raise Unsupported(f"SimpleRNN(activation={a.code('activation')})")
-    if kind == "GRU" and not a.get("reset_after"):
-        raise Unsupported("GRU(reset_after=False) (Keras 2 default) needs a hand-written cell")
+    if kind == "GRU" and not a.get("reset_after") and not cell_ok:
+        raise Unsupported("GRU(reset_after=False) (Keras 2 default) in Bidirectional needs a "
+                          "hand-written cell per direction")
     if a.get("stateful"):
         raise Unsupported(f"{kind}(stateful=True): carry the state between batches by hand")
     if a.get("recurrent_dropout"):
@@ -67,6 +68,9 @@ def _ctor(kind: str, a: Args, in_dim: Dim, bidirectional: bool) -> str:
         args = [dim_code(in_dim), a.code("units"), f'activation="{a.get("activation")}"',
                 f'recurrent_activation="{a.get("recurrent_activation")}"']
         return f"ActivatedLSTM({', '.join(args + ([] if a.get('use_bias') else ['bias=False']))})"
+    if not bidirectional and kind == "GRU" and not a.get("reset_after"):  # Keras 2's cell
+        bias = [] if a.get("use_bias") else ["bias=False"]
+        return f"ResetBeforeGRU({', '.join([dim_code(in_dim), a.code('units'), *bias])})"
     args = [dim_code(in_dim), a.code("units"), "batch_first=True"]
     if kind == "SimpleRNN" and a.get("activation") == "relu":
         args.append('nonlinearity="relu"')
@@ -200,6 +204,7 @@ SPECS: tuple[LayerSpec, ...] = (
         Example("layers.GRU(6)", (5, 3), ("nn.GRU(3, 6, batch_first=True)",)),
         Example("layers.GRU(6, return_sequences=True)", (4, 2), ("nn.GRU(2, 6",)),
         Example("layers.GRU(3, dropout=0.1)", (4, 2), ("F.dropout1d(",)),
+        Example("layers.GRU(4, reset_after=False)", (5, 3), ("ResetBeforeGRU(3, 4)",)),
     )),
     _rnn_spec("SimpleRNN", (
         Example("layers.SimpleRNN(5)", (4, 3), ("nn.RNN(3, 5, batch_first=True)",)),

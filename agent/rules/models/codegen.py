@@ -72,6 +72,9 @@ class _Emitter:
         # that call answers (reported only when there is no dry call)
         self.sized_entries: dict[str, init_block.Entry] = {}
         self.lazy_warnings: list[tuple[int, str]] = []
+        # without a dry call, lazy layers with Keras initializers: (line, Keras name, entry of
+        # the sized module), initialised on the first batch
+        self.lazy_entries: list[tuple[int, str, init_block.Entry]] = []
         self.buffers: list[str] = []
         self.penalties: list[str] = []  # Keras regularizer terms
         self.body: list[str] = []
@@ -145,7 +148,8 @@ class _Emitter:
         if known and known[0] and known[0][-1] is None:
             marked = [tuple(known[0][:-1]) + (lazy.LAZY,), *known[1:]]
             try:
-                built = lazy.lazify(layer.keras_name, layer.spec.build(layer.args, marked, ctx))
+                built = lazy.lazify(layer.keras_name, layer.spec.build(layer.args, marked, ctx),
+                                    keep_init=True)
             except (Unsupported, NotStatic, KeyError, TypeError, ValueError, IndexError,
                     AttributeError):
                 built = None
@@ -265,7 +269,12 @@ class _Emitter:
         del self.init_lines[start:]
         if built.init:
             self.inits.append((layer.attr, built.init))
-        if built.modules:
+        if built.modules and built.lazy and built.init:  # initialised after the first batch
+            self.entries.append(init_block.Entry(
+                layer.attr, tuple(ctor for _, ctor in built.modules), ()))
+            self.lazy_entries.append((layer.line, layer.keras_name, init_block.Entry(
+                layer.attr, tuple(lazy.materialized(c) for _, c in built.modules), built.init)))
+        elif built.modules:
             self.entries.append(init_block.Entry(
                 layer.attr, tuple(ctor for _, ctor in built.modules), built.init))
         rule = f"layers.{layer.keras_name}"
@@ -328,6 +337,7 @@ class _Emitter:
         self.gen.sized = self.gen.lazy and self._dry_callable()
         if self.gen.sized:
             self.entries = [self.sized_entries.get(e.attr, e) for e in self.entries]
+            self.lazy_entries = []  # initialised after the dry call, not on the first batch
             self.gen.sized_layers = [lyr.keras_name for lyr in self.lazy_custom]
         else:
             self.gen.warnings += self.lazy_warnings
@@ -431,7 +441,12 @@ class _Emitter:
     def _init_block(self) -> list[str]:
         if self.init_loop:
             return [init_block.HEADER, *self.init_loop]
-        return init_block.block(self.entries)
+        lines = init_block.block(self.entries)
+        later, left = init_block.after_first_batch([e for _, _, e in self.lazy_entries])
+        for line, name, entry in self.lazy_entries:
+            if entry.attr in left:
+                self.gen.warnings.append((line, f"{name}: {lazy.not_reproduced()}"))
+        return lines + later
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")

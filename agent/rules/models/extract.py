@@ -890,6 +890,8 @@ class BlockExtractor:
             layer = self.make_layer(node, i, _seq_counter(seq))
             if layer is None:
                 raise Unsupported(f"Sequential item {code_of(node)} is not a known layer")
+            if not seq.layers and seq.input_shape is None:  # the shape kwarg sized nothing
+                layer.free -= seq.free - _names_outside_shape_kwargs(node)
             seq.layers.append(layer)
         elif isinstance(node, cst.Name) and node.value in self.layer_vars:
             layer = self.layer_vars[node.value]
@@ -1200,8 +1202,8 @@ class BlockExtractor:
         self.assumed_warnings = [w for w in self.assumed_warnings if w[0] not in self.assumed]
         for layer in ir.layers:
             free |= layer.free
-        for t in ir.inputs:
-            free |= t.free
+        for t in ir.inputs:  # an unknown input shape is written nowhere (lazy sizes)
+            free |= t.free if t.shape is not None else set()
         hidden = sorted(n for n in free & self.fresh.used if n not in self.env)
         if hidden:  # a local of an inlined helper: the class could not see it
             raise Unsupported(f"{hidden[0]} is computed inside an inlined helper by code the "
@@ -1219,6 +1221,23 @@ class BlockExtractor:
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
         return out
+
+
+_SHAPE_KWARGS = ("input_shape", "batch_input_shape", "input_dim", "input_length")
+
+
+def _names_outside_shape_kwargs(call: cst.Call) -> set[str]:
+    """Names a layer call reads in its other arguments (``Dense(n, input_shape=s)``: n)."""
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            found.add(node.value)
+
+    for a in call.args:
+        if a.keyword is None or a.keyword.value not in _SHAPE_KWARGS:
+            a.value.visit(V())
+    return found
 
 
 _BINARY_OF: dict[type, type] = {

@@ -17,6 +17,8 @@ LAZY = "__k2l_lazy__"
 _LAZY_CTOR = re.compile(
     r"nn\.(Linear|Conv[123]d|ConvTranspose[123]d|BatchNorm[123]d|InstanceNorm[123]d)"
     r"\(" + LAZY + r"(, )?")
+# recurrent layers: our LazyLSTM/LazyGRU/LazyRNN (training/runtime/lazy_modules.py)
+_LAZY_RECURRENT = re.compile(r"nn\.(LSTM|GRU|RNN)\(" + LAZY + r", ")
 _LAZY_FORM = re.compile(r"(nn\.)?Lazy\w+\(")  # torch's nn.Lazy* and ours (LazyLayerNorm)
 _RANK = re.compile(r"([123])D(Transpose)?$")
 _SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed",
@@ -44,13 +46,6 @@ _SHAPE_KEEPING = ("Dropout", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"
 # is made, and the Keras initializers run on the sized modules
 SIZED_BY_DRY_CALL = ("nn.LazyLinear infers it on first call",
                      "input size unknown: nn.Lazy module, Keras initializers not reproduced")
-_LAZY_CLASS = re.compile(r"nn\.Lazy(\w+)\(")
-
-
-def materialized(ctor: str) -> str:
-    """``nn.LazyLinear(8)`` -> ``nn.Linear(8)``: the class a Lazy module becomes once sized
-    (what an ``isinstance`` in the init loop must name)."""
-    return _LAZY_CLASS.sub(lambda m: f"nn.{m.group(1)}(", ctor)
 
 
 def keeps_shape(keras_name: str) -> bool:
@@ -85,10 +80,30 @@ def unknown_shape(keras_name: str) -> Shape:
     return (None,) * rank_of(keras_name)
 
 
-def lazify(keras_name: str, built: Built) -> Built:
-    """``built`` with its marker-sized constructors in their ``nn.Lazy*`` form."""
-    modules = tuple((sfx, _LAZY_CTOR.sub(lambda m: f"nn.Lazy{m.group(1)}(", ctor))
-                    for sfx, ctor in built.modules)
+# the class a lazy constructor becomes after its first batch
+_MATERIALIZED = re.compile(r"(?:nn\.Lazy|Lazy)(\w+)\(")
+
+_LAZY_INIT_WARNINGS = ("input size unknown: nn.Lazy module, Keras initializers not reproduced",)
+
+
+def materialized(ctor: str) -> str:
+    """``nn.LazyLinear(8)`` -> ``nn.Linear(8)``, ``LazyLSTM(4, ...)`` -> ``nn.LSTM(4, ...)``:
+    what the init templates see once the first batch has given the sizes."""
+    return _MATERIALIZED.sub(r"nn.\1(", ctor, count=1)
+
+
+def not_reproduced() -> str:
+    """The warning for a lazy layer whose Keras initializers are dropped."""
+    return _LAZY_INIT_WARNINGS[0]
+
+
+def lazify(keras_name: str, built: Built, keep_init: bool = False) -> Built:
+    """``built`` with its marker-sized constructors in their ``nn.Lazy*`` form.
+
+    ``keep_init``: the caller runs the Keras initializers once the first batch has given
+    the sizes (models/codegen.py); otherwise they are dropped with a warning."""
+    modules = tuple((sfx, _LAZY_RECURRENT.sub(r"Lazy\1(", _LAZY_CTOR.sub(
+        lambda m: f"nn.Lazy{m.group(1)}(", ctor))) for sfx, ctor in built.modules)
     out = built.out if isinstance(built.out, tuple) else None
     out_shape = tuple(None if d == LAZY or (isinstance(d, str) and LAZY in d) else d
                       for d in out) if out is not None else ()
@@ -97,9 +112,9 @@ def lazify(keras_name: str, built: Built) -> Built:
                           "no Lazy form of it; give the model an input shape")
     lazy = built.lazy or any(_LAZY_FORM.match(c) for _, c in modules)
     warnings = tuple(w for w in built.warnings if "Lazy" not in w)
-    init = () if lazy else built.init  # nn.init cannot touch an uninitialized parameter
-    if lazy and built.init:
-        warnings += ("input size unknown: nn.Lazy module, Keras initializers not reproduced",)
+    init = () if lazy and not keep_init else built.init  # nn.init: not on lazy parameters
+    if lazy and built.init and not keep_init:
+        warnings += _LAZY_INIT_WARNINGS
     return Built(out=out_shape, forward=built.forward, stmts=built.stmts, modules=modules,
                  init=init, layout=built.layout, out_layout=built.out_layout,
                  activation=built.activation, warnings=warnings, lazy=lazy,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 import libcst as cst
 
-from agent.rules.ops import nn_image, tensors
+from agent.rules.ops import ctc, nn_image, tensors
 from agent.rules.ops.dtypes import DTYPES
 from agent.rules.ops.dtypes import dtype as _dtype
 from agent.rules.ops.spec import Bound, Op, atom, literal
@@ -672,7 +672,7 @@ _add([f"{TF}.identity"], Op("", ("input",), elementwise=True,
                             handler=lambda b: b.code("input")))
 
 
-for _names3, _op in tensors.ROWS + nn_image.ROWS:
+for _names3, _op in tensors.ROWS + nn_image.ROWS + ctc.ROWS:
     _add(_names3, _op)
 
 

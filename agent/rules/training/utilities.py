@@ -25,7 +25,7 @@ from agent.rules.training import loader_args, tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
-    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py"))
+    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -72,7 +72,9 @@ UTILITIES: dict[str, str] = {
 }
 
 HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
-                  r"KerasCompiledMetrics|LazyLayerNorm|ActivatedLSTM|KerasBatches|get_file|"
+                  r"KerasCompiledMetrics|ctc_greedy_decode|ctc_decode_softmax|LazyLayerNorm|"
+                  r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|"
+                  r"KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator")
@@ -84,8 +86,10 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
 # generator batches)
-_LAYER_FORMS = ("LazyLayerNorm", "ActivatedLSTM")
-_GENERATED = ("KerasHistory", "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
+_LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
+                "ActivatedLSTM", "ResetBeforeGRU")
+_GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasHistory", "KerasOptimizer",
+              "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 
 
@@ -349,6 +353,8 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
         "\n" if consts else "")
     block += ("\n\n# Layer forms torch lacks (k2l): lazy sizes, Keras's recurrent cells\n"
               if set(functions) <= set(_LAYER_FORMS) | {"_ACTIVATIONS"} else
+              "\n\n# CTC decoding as Keras computes it (k2l): torch has no decoder\n"
+              if set(functions) <= {"ctc_greedy_decode", "ctc_decode_softmax"} else
               "\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
               "needs no Keras/TensorFlow\n")
     block += "\n\n\n".join(defs) + "\n\n\n"

@@ -6,6 +6,7 @@ torch's own lazy machinery: the first forward materializes the parameters and th
 becomes a plain ``nn.LayerNorm`` (so weight porting and ``state_dict`` see the usual one).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -41,3 +42,78 @@ class LazyLayerNorm(LazyModuleMixin, nn.LayerNorm):
                 if self.bias is not None:
                     self.bias.materialize(self.normalized_shape)
                 self.reset_parameters()
+
+
+class _LazyRecurrent(LazyModuleMixin):
+    """An ``nn.LSTM``/``nn.GRU``/``nn.RNN`` whose input size is read from the first input:
+    Keras builds recurrent layers on first call, torch has no lazy form of them. Only the
+    first layer's input weights depend on that size."""
+
+    _flat_weights_names: list[str]
+    hidden_size: int
+    input_size: int
+
+    def _make_lazy(self) -> None:
+        self.input_size = 0
+        for name in self._flat_weights_names:
+            if name.startswith("weight_ih_l0"):
+                setattr(self, name, nn.parameter.UninitializedParameter())
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params():  # type: ignore[misc]
+            super().reset_parameters()  # type: ignore[misc]
+
+    def initialize_parameters(self, x: torch.Tensor, hx: Any = None) -> None:
+        """The input size is the first input's last axis (batch-first sequences)."""
+        self.input_size = int(x.shape[-1])
+        with torch.no_grad():
+            for name in self._flat_weights_names:
+                param = getattr(self, name)
+                if name.startswith("weight_ih_l0") and isinstance(
+                        param, nn.parameter.UninitializedParameter):
+                    gates = getattr(self, name.replace("_ih_", "_hh_")).shape[0]
+                    param.materialize((gates, self.input_size))
+            self._init_flat_weights()  # type: ignore[attr-defined]
+            self.reset_parameters()
+
+
+class LazyLSTM(_LazyRecurrent, nn.LSTM):
+    """``nn.LSTM`` whose input size comes from the first batch."""
+
+    cls_to_become = nn.LSTM
+
+    def __init__(self, hidden_size: int, **kwargs: Any) -> None:
+        super().__init__(1, hidden_size, **kwargs)  # 1: replaced on the first batch
+        self._make_lazy()
+
+
+class LazyGRU(_LazyRecurrent, nn.GRU):
+    """``nn.GRU`` whose input size comes from the first batch."""
+
+    cls_to_become = nn.GRU
+
+    def __init__(self, hidden_size: int, **kwargs: Any) -> None:
+        super().__init__(1, hidden_size, **kwargs)  # 1: replaced on the first batch
+        self._make_lazy()
+
+
+class LazyRNN(_LazyRecurrent, nn.RNN):
+    """``nn.RNN`` whose input size comes from the first batch."""
+
+    cls_to_become = nn.RNN
+
+    def __init__(self, hidden_size: int, **kwargs: Any) -> None:
+        super().__init__(1, hidden_size, **kwargs)  # 1: replaced on the first batch
+        self._make_lazy()
+
+
+def init_on_first_batch(module: nn.Module, init: Callable[[nn.Module], None]) -> None:
+    """Run ``init`` (Keras's initializers) on a lazy module once the first batch has given
+    it its sizes: the hook runs after torch's own lazy hook, then removes itself."""
+
+    def hook(m: nn.Module, args: Any) -> None:
+        handle.remove()
+        with torch.no_grad():
+            init(m)
+
+    handle = module.register_forward_pre_hook(hook)

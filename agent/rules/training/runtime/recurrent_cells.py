@@ -55,3 +55,38 @@ class ActivatedLSTM(nn.LSTM):
             h = self.recurrent_activation(o) * self.activation(c)
             outputs.append(h)
         return torch.stack(outputs, dim=1), (h.unsqueeze(0), c.unsqueeze(0))
+
+
+class ResetBeforeGRU(nn.GRU):
+    """One-layer, one-direction, batch-first ``nn.GRU`` with Keras's ``reset_after=False``.
+
+    Keras 2's GRU applies the reset gate to the previous state *before* the recurrent
+    matmul of the candidate (``(r * h) @ U_h``); cuDNN and ``nn.GRU`` apply it after. Same
+    parameters as ``nn.GRU`` (gates r, z, n); Keras's one bias goes to ``bias_ih_l0``.
+    """
+
+    reset_after = False
+    weight_ih_l0: torch.Tensor
+    weight_hh_l0: torch.Tensor
+    bias_ih_l0: torch.Tensor
+    bias_hh_l0: torch.Tensor
+
+    def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias=bias, batch_first=True)
+
+    def forward(self, input: torch.Tensor,  # type: ignore[override]  # noqa: A002
+                hx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """nn.GRU's inputs and outputs: (batch, time, features), state (1, batch, units)."""
+        h = input.new_zeros(input.size(0), self.hidden_size) if hx is None else hx[0]
+        x = F.linear(input, self.weight_ih_l0, self.bias_ih_l0 if self.bias else None)
+        w_r, w_z, w_n = self.weight_hh_l0.chunk(3, dim=0)
+        b_r, b_z, b_n = (self.bias_hh_l0.chunk(3) if self.bias else (None, None, None))
+        outputs = []
+        for t in range(input.size(1)):
+            x_r, x_z, x_n = x[:, t].chunk(3, dim=1)
+            r = torch.sigmoid(x_r + F.linear(h, w_r, b_r))
+            z = torch.sigmoid(x_z + F.linear(h, w_z, b_z))
+            n = torch.tanh(x_n + F.linear(r * h, w_n, b_n))
+            h = z * h + (1 - z) * n
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), h.unsqueeze(0)

@@ -86,7 +86,7 @@ def test_recurrent_layers_of_unknown_input_size_get_lazy_forms() -> None:
     assert "nn.LSTM(8, 5, batch_first=True)" in code  # known again after the first
     assert code.count("class LazyGRU(") == 1 and "class _LazyRecurrent(" in code
     assert not result.unmapped, [u.reason for u in result.unmapped]
-    assert "init_on_first_batch(self.bidirectional, keras_init)" in code  # once sized
+    assert "init_on_first_batch(self.bidirectional, init_weights)" in code  # once sized
     assert not any("not reproduced" in w.message for w in result.warnings)
 
 
@@ -118,7 +118,7 @@ model.add(layers.Dense(4))
 """
 
 
-def test_keras_initializers_of_lazy_layers_run_after_the_first_batch() -> None:
+def test_init_weightsializers_of_lazy_layers_run_after_the_first_batch() -> None:
     """An IRNN (identity recurrent init) whose input size comes from the data: the init is
     the point of the model, so it must survive the lazy form."""
     from agent.equivalence import exec_source
@@ -126,7 +126,7 @@ def test_keras_initializers_of_lazy_layers_run_after_the_first_batch() -> None:
     result = convert(IRNN_FROM_DATA)
     code = result.source
     assert 'LazyRNN(16, batch_first=True, nonlinearity="relu")' in code
-    assert "init_on_first_batch(self.simple_rnn, keras_init)" in code
+    assert "init_on_first_batch(self.simple_rnn, init_weights)" in code
     assert "def init_on_first_batch(" in code  # copied into the script
     assert not any("not reproduced" in w.message for w in result.warnings)
     assert "def __init__(self) -> None:" in code  # x_train sized nothing: no parameter

@@ -32,8 +32,9 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"some input sizes are unknown statically; Lazy modules used", False,
                 "Keras sizes its layers on the first call too; Keras initializers run once "
                 "the first batch sized them (a layer whose init is dropped says so itself)"),
-    WarningKind(r"nn\.LazyLinear infers it on first call", True,
-                "Lazy module: torch's default init"),
+    WarningKind(r"nn\.LazyLinear infers it on first call", False,
+                "Keras sizes Dense on the first call too; its initializers run once the first "
+                "batch sized it (a layer whose init is dropped says so itself)"),
     WarningKind(r"depthwise kernel init uses torch's fan", True, "another initial distribution"),
     WarningKind(r"depthwise initializer fans follow torch's weight shape", True,
                 "another initial distribution"),

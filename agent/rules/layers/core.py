@@ -23,9 +23,10 @@ def _dense(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     bias = "" if a.get("use_bias") else ", bias=False"
     if shape[-1] is None:
         w.append("Dense input size unknown statically: nn.LazyLinear infers it on first call")
+        # init: run once the first batch sized the layer (models/codegen.py hooks it)
         return Built(out=shape[:-1] + (units,), forward="{m}({x})", layout="keras",
                      modules=(("", f"nn.LazyLinear({units}{bias})"),), activation=act,
-                     warnings=tuple(w), lazy=True, lazy_init=weight_inits(a, w))
+                     init=weight_inits(a, w), warnings=tuple(w), lazy=True)
     return Built(
         out=shape[:-1] + (units,),
         forward="{m}({x})",

@@ -173,7 +173,7 @@ LAZY_HEADER = "# Keras initializers of the layers sized by the first batch: run 
 
 
 def after_first_batch(entries: list[Entry]) -> tuple[list[str], set[str]]:
-    """Init of lazy layers (``entries`` name their materialized types): one ``keras_init``
+    """Init of lazy layers (``entries`` name their materialized types): one ``init_weights``
     function, hooked on each layer by ``init_on_first_batch`` (training/runtime/
     lazy_modules.py), and the attributes it could not cover (their init is dropped)."""
     if not entries:
@@ -186,7 +186,7 @@ def after_first_batch(entries: list[Entry]) -> tuple[list[str], set[str]]:
         return [], left
     body = [line[len(IND):] for line in lines[1:]]  # the loop's branches, one level up
     hooked = [f"self.{e.attr}" for e in entries if e.attr in covered]
-    calls = [f"init_on_first_batch({hooked[0]}, keras_init)"] if len(hooked) == 1 else [
-        f"for layer in ({', '.join(hooked)}):", IND + "init_on_first_batch(layer, keras_init)"]
-    return [LAZY_HEADER, "def keras_init(module: nn.Module) -> None:",
+    calls = [f"init_on_first_batch({hooked[0]}, init_weights)"] if len(hooked) == 1 else [
+        f"for layer in ({', '.join(hooked)}):", IND + "init_on_first_batch(layer, init_weights)"]
+    return [LAZY_HEADER, "def init_weights(module: nn.Module) -> None:",
             *[IND + b for b in body], *calls], left

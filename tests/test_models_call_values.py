@@ -110,8 +110,9 @@ def build_model(input_shape, num_classes, hidden=16):
 model = build_model((12, 10, 1), NUM_CLASSES)
 """, "model")
     assert "Lazy" not in code
-    assert ("def __init__(self, input_shape=(12, 10, 1), num_classes: int = 7, "
-            "hidden: int = 16)") in code
+    flat = " ".join(code.split())
+    assert ("def __init__( self, input_shape: tuple[int, ...] = (12, 10, 1), num_classes: int = 7,"
+            " hidden: int = 16, ) -> None:") in flat, code
     assert 'assert input_shape == (12, 10, 1), "k2l: layers were sized for' in code
     ns = exec_source(code, "k2l_converted_defaults")
     module = ns["KerasModel"]().eval()
@@ -155,3 +156,26 @@ if __name__ == "__main__":
     result = convert_source(src, "model.py")
     assert not any("asserts that value" in w.message for w in result.warnings), result.warnings
     assert "assert epochs" not in result.source
+
+
+def test_a_size_held_by_a_builder_local_is_written_as_its_value() -> None:
+    """``rnn_size = 512`` inside the builder: the class sits at module level and cannot
+    read the builder's locals, so the value is written (a module constant keeps its name)."""
+    src = KERAS + """
+HIDDEN = 6
+
+
+def train():
+    rnn_size = 5
+    inputs = keras.Input(shape=(4, 3))
+    x = layers.GRU(rnn_size, return_sequences=True)(inputs)
+    x = layers.LSTM(rnn_size * 2)(x)
+    return keras.Model(inputs, layers.Dense(HIDDEN)(x))
+
+
+model = train()
+"""
+    code = check(src, "model")
+    assert "(3, rnn_size" not in code and "LSTM(rnn_size" not in code
+    assert "nn.GRU(3, 5, batch_first=True)" in code and "nn.LSTM(5, 10" in code
+    assert "nn.Linear(10, HIDDEN)" in code

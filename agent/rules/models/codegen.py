@@ -364,8 +364,8 @@ class _Emitter:
         params = ""
         defaulted = star = False
         for p in ir.params:
-            if p.default is None and defaulted and not star:
-                params += ", *"  # a required name after defaults: keyword-only
+            if not star and (p.kwonly or (p.default is None and defaulted)):
+                params += ", *"  # the builder's ``*``, or a required name after defaults
                 star = True
             defaulted = defaulted or p.default is not None
             params += f", {p.name}" + (f": {p.annotation}" if p.annotation else "") + (

@@ -101,6 +101,7 @@ class BlockExtractor:
         self.constants = frozenset(env)  # module constants assigned once: printed by name
         self.function = function
         self.fn_params = params  # name -> default code
+        self.kwonly: frozenset[str] = frozenset()  # the builder's keyword-only parameters
         self.custom_layers = custom_layers
         self.models = models_in_scope
         self.convert_lambda = lambda_converter
@@ -142,6 +143,9 @@ class BlockExtractor:
     def value(self, node: cst.BaseExpression) -> Value:
         v = evaluate(node, self.env)
         if v.known:
+            if _names_in(node) - self.constants - self.fn_params.keys() - _BUILTINS:
+                # a local of the builder (``rnn_size = 512``): the class cannot see it
+                return Value(repr(v.value), v.value, node)
             return v
         q = self.qual(node)
         if q is not None and q in ACTIVATION_FUNCTIONS:
@@ -1216,11 +1220,28 @@ class BlockExtractor:
                 called = self.call_values.get(name, UNKNOWN)
                 if default is None and called is not UNKNOWN:
                     default = repr(called)  # what every call passes: the class builds alone
-                out.append(CtorParam(name, default, _annotation(default)))
+                out.append(CtorParam(name, default, _annotation(default),
+                                     kwonly=name in self.kwonly))
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
         return out
+
+
+def _names_in(node: cst.BaseExpression) -> set[str]:
+    """Every name an expression reads (attribute heads included, attribute names not)."""
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+    node.visit(V())
+    return found
 
 
 _SHAPE_KWARGS = ("input_shape", "batch_input_shape", "input_dim", "input_length")
@@ -1347,6 +1368,12 @@ def _annotation(default: str | None) -> str | None:
         value = ast.literal_eval(default)
     except (ValueError, SyntaxError):
         return None
+    if isinstance(value, (tuple, list)) and value:  # as written: a list stays a list
+        kinds = {_annotation(repr(v)) for v in value}
+        item = kinds.pop() if len(kinds) == 1 else None
+        if item is None:
+            return None
+        return f"tuple[{item}, ...]" if isinstance(value, tuple) else f"list[{item}]"
     if isinstance(value, bool):
         return "bool"
     return {int: "int", float: "float", str: "str"}.get(type(value))

@@ -63,6 +63,7 @@ class CtorParam:
     name: str
     default: str | None  # code, or None for a required parameter
     annotation: str | None = None
+    kwonly: bool = False  # after the builder's ``*``: keyword-only in the class too
 
 
 @dataclass

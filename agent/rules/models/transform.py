@@ -178,6 +178,8 @@ class ModelConverter:
             index=self.index, builders=self.builders, helpers=self.helpers,
             call_values=self.call_values.get(function.name.value, {}) if function else None)
         extractor.stem = self.stem
+        if function is not None:
+            extractor.kwonly = frozenset(p.name.value for p in function.params.kwonly_params)
         founds = extractor.run(body)
         inlined = {n for n in extractor.inlined}
         if founds:

@@ -17,6 +17,7 @@ import libcst as cst
 
 from agent.rules.models.graph import ModelIR
 from agent.rules.naming import identifier
+from agent.rules.training import epoch_means
 from agent.rules.training.compile import CompileConfig, MetricUse
 from agent.rules.training.logits import split_forward, split_heads
 from agent.rules.values import code_of
@@ -214,19 +215,19 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
         w('added = [t for m in self.modules() for t in getattr(m, "keras_losses", [])]')
         w("if added:  # Keras adds the terms its layers passed to add_loss in this call")
         w(f"{IND}loss = loss + torch.stack([t.sum() for t in added]).sum()")
-    on = "on_step=False, on_epoch=True, " if stage in (None, "train") else ""
+    taken = {*xs, *ys, *ps, *lgs, *loss_vars, "loss", "batch", "stage", "weights", "means"}
+    size = "batch_size" if "batch_size" not in taken else "n_samples"
+    w(f"{size} = len({xs[0]})  # Keras's epoch means count each sample once")
     if stage is None:
-        w('prefix = "" if stage == "train" else f"{stage}_"')
-        key = 'f"{prefix}loss"'
+        w("means = {" + ", ".join(f'"{s}": self.{epoch_means.attr(s)}' for s in _stages(plan))
+          + "}[stage]")
+        means = "means"
     else:
-        key = f'"{_prefix(stage)}loss"'
-    w(f"self.log({key}, loss, {on}prog_bar=True)")
+        means = f"self.{epoch_means.attr(stage)}"
+    w(epoch_means.update(means, "loss", "loss", size))
     if n_out > 1:
         for k, name in enumerate(names):
-            lkey = f'f"{{prefix}}{name}_loss"' if stage is None else \
-                f'"{_prefix(stage)}{name}_loss"'
-            w(f"self.log({lkey}, {loss_vars[k]}, {on.rstrip(', ')})" if on else
-              f"self.log({lkey}, {loss_vars[k]})")
+            w(epoch_means.update(means, f"{name}_loss", loss_vars[k], size))
     for k, all_uses in enumerate(cfg.metrics):
         split, act = splits[k], acts[k] or ""
         for u in all_uses:
@@ -238,12 +239,10 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
             else:
                 p = act.replace("{x}", lgs[k]) if split else ps[k]
             var = identifier(u.name)
-            if var in {*xs, *ys, *ps, *lgs, "loss", "batch", "stage", "prefix",
-                       "weights"} or f"{var}(" in template:  # a metric function's own name
+            if var in taken | {size} or f"{var}(" in template:  # a metric function's own name
                 var += "_value"
             w(f"{var} = {_fill(_for_rank(template, _rank(ir, k)), p, ys[k])}")
-            key = f'f"{{prefix}}{u.name}"' if stage is None else f'"{_prefix(stage)}{u.name}"'
-            w(f"self.log({key}, {var}, {on}prog_bar=True)")
+            w(epoch_means.update(means, u.name, var, size))
         uses = _objects(all_uses)
         if not uses:
             continue
@@ -272,29 +271,33 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
                 keys = ", ".join(f'"{n}"' for n in metric_names)
                 w(f"for key in ({keys},):")
                 w(f"{IND}{target}[key].update({pc}, {yc})")
-        w(f"self.log_dict({target}, {on}prog_bar=True)")
     w("return loss")
     return lines
+
+
+def _logged(cfg: CompileConfig, names: list[str]) -> list[str]:
+    """The keys the step averages over each epoch (without the stage prefix), Keras's."""
+    keys = ["loss"]
+    if len(cfg.losses) > 1:
+        keys += [f"{name}_loss" for name in names]
+    keys += [u.name for uses in cfg.metrics for u in uses if u.spec.batch_mean is not None]
+    return keys
 
 
 def _cast(dtype: str) -> str:
     return ".long()" if dtype == "long" else ".float()"
 
 
-def _prefix(stage: str) -> str:
-    return {"train": "", "val": "val_", "test": "test_"}[stage]
-
-
 def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
               ) -> tuple[list[str], str]:
     ir = plan.ir
     n_in, n_out = len(ir.inputs), len(ir.outputs)
-    init = _metrics_init(plan, cfg)
+    stages = _stages(plan)
+    init = _metrics_init(plan, cfg) + epoch_means.init_lines(_logged(cfg, names), stages)
     src: list[str] = []
     w = src.append
     if plan.logits is not None or plan.heads:
         w(_forward_from_logits(plan))
-    stages = _stages(plan)
     batch = "batch: list[torch.Tensor]"
     hooks = {"train": "training_step", "val": "validation_step", "test": "test_step"}
     labels = ", ".join(loss.label for loss in cfg.losses if loss is not None) or "none"
@@ -313,6 +316,9 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
             w(f"def {hooks[stage]}(self, {batch}, batch_idx: int) -> torch.Tensor:")
             w(f'{IND}return self._step(batch, "{stage}")')
             w("")
+    objects = [_metric_attr("{stage}", k, n_out) for k, uses in enumerate(cfg.metrics)
+               if _objects(uses)]
+    src.extend(epoch_means.hooks(stages, objects))
     if n_in > 1 or n_out > 1:
         w("@staticmethod")
         w("def flat_batch(batch: object) -> list[torch.Tensor]:")

@@ -71,6 +71,7 @@ class Scope:
     plateaus: dict[str, tuple[str, str]] = field(default_factory=dict)
     list_loggers: dict[str, bool] = field(default_factory=dict)
     has_trainer: bool = False
+    predict_trainer: bool = False  # a trainer bound for predict() at the scope's top level
 
     def child(self, params: dict[str, str | None] | None) -> Scope:
         return Scope(vars=dict(self.vars), assigns=dict(self.assigns), params=params,
@@ -124,6 +125,7 @@ class _Training:
         self.qual = ""
         self.carry: list[cst.EmptyLine] = []  # comments for the next emitted statement
         self.before: list[cst.BaseStatement] = []  # the last statement's statements to run first
+        self.depth = 0  # inside a loop, branch, with or try: a name bound here may not exist later
 
     # ---- records -------------------------------------------------------------------
     def line(self, node: cst.CSTNode) -> int:
@@ -273,6 +275,8 @@ class _Training:
         if isinstance(stmt, cst.ClassDef):
             return [self.class_def(stmt)]
         if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With)):
+            inside = not (isinstance(stmt, cst.If) and _is_main(stmt))
+            self.depth += inside
             new = stmt.with_changes(body=self._sub_block(stmt.body, scope))
             orelse = getattr(new, "orelse", None)
             if orelse is not None and hasattr(orelse, "body"):
@@ -281,9 +285,13 @@ class _Training:
                 else:
                     orelse = orelse.with_changes(body=self._sub_block(orelse.body, scope))
                 new = new.with_changes(orelse=orelse)
+            self.depth -= inside
             return [new]
         if isinstance(stmt, cst.Try):
-            return [stmt.with_changes(body=self._sub_block(stmt.body, scope))]
+            self.depth += 1
+            new_try = stmt.with_changes(body=self._sub_block(stmt.body, scope))
+            self.depth -= 1
+            return [new_try]
         if isinstance(stmt, cst.SimpleStatementLine):
             return self.simple(stmt, scope, out)
         return [stmt]
@@ -958,13 +966,19 @@ class _ExprRewriter(cst.CSTTransformer):
             f"torch.as_tensor(np.asarray({v}), dtype=torch.{'long' if t.dtype == 'long' else 'float32'})"
             for v, t in zip(inputs, ir.inputs, strict=False))
         bs = code_of(args["batch_size"]) if "batch_size" in args else "32"  # Keras's default
-        trainer = self.owner.names.trainer if self.scope.has_trainer else \
-            "pl.Trainer(logger=False, enable_checkpointing=False)"
+        trainer = "pl.Trainer(logger=False, enable_checkpointing=False)"
+        if self.scope.has_trainer or self.scope.predict_trainer:
+            trainer = self.owner.names.trainer
+        elif not self.nested and not self.owner.depth:  # one trainer for the scope's predicts
+            self.before[trainer] = self.owner.names.trainer
+            self.scope.predict_trainer = True
+            trainer = self.owner.names.trainer
         loader = f"DataLoader(TensorDataset({tensors}), batch_size={bs})"
         if not self.nested:  # a statement of its own before this one reads better
             name = self.owner.names.predict_loader
             if loader not in self.before:
-                self.before[loader] = f"{name}_{len(self.before) + 1}" if self.before else name
+                n = sum(code.startswith("DataLoader(") for code in self.before)
+                self.before[loader] = f"{name}_{n + 1}" if n else name
             loader = self.before[loader]
         batches = f"{trainer}.predict({var}, {loader})"
         plan.predict = True
@@ -1081,3 +1095,7 @@ def convert_training(module: cst.Module, imports: ImportTable, models: list[Mode
     """
     return _Training(module, imports, models, path, line_of).run()
 
+
+def _is_main(node: cst.If) -> bool:
+    code = code_of(node.test).replace("'", '"')
+    return "__name__" in code and '"__main__"' in code

@@ -75,7 +75,7 @@ def compare(keras_model: Any, module: Any, *, atol: float = 1e-4, seed: int = 0)
     import torch
 
     xs = random_inputs(keras_model, seed, module=module)
-    ref = keras_model(xs if len(xs) > 1 else xs[0], training=False)  # also builds subclasses
+    ref = keras_model(_keras_structure(keras_model, xs), training=False)  # builds subclasses
     if any(isinstance(p, torch.nn.parameter.UninitializedParameter)
            for p in module.parameters()):
         with torch.no_grad():  # Lazy modules take their shapes from one forward
@@ -89,6 +89,15 @@ def compare(keras_model: Any, module: Any, *, atol: float = 1e-4, seed: int = 0)
     gots = got if isinstance(got, (list, tuple)) else [got]
     gots = [g.detach().cpu().numpy() for g in gots]
     return _verdict(refs, gots, atol)
+
+
+def _keras_structure(keras_model: Any, xs: list[Any]) -> Any:
+    """The inputs as the Keras model takes them: one array, a list, or the dict a model
+    built on a dict of inputs wants (``model.inputs`` is it flattened, keys sorted)."""
+    struct = getattr(keras_model, "_inputs_struct", None)
+    if isinstance(struct, dict) and len(struct) == len(xs):
+        return dict(zip(sorted(struct), xs, strict=True))
+    return xs if len(xs) > 1 else xs[0]
 
 
 def compare_exported(original: Any, module: Any, xs: list[Any], refs: list[Any], *,

@@ -136,12 +136,13 @@ REQUIRED_MORE = {"tensorflow.fill": 2, "keras.ops.full": 2, "tensorflow.pad": 2,
                  "keras.ops.image.resize": 2, "tensorflow.image.crop_to_bounding_box": 5,
                  "tensorflow.random.categorical": 2, "keras.random.categorical": 2,
                  "tensorflow.broadcast_to": 2, "keras.ops.broadcast_to": 2,
-                 "tensorflow.tensordot": 3, "tensorflow.linalg.tensordot": 3}
+                 "tensorflow.tensordot": 3, "tensorflow.linalg.tensordot": 3,
+                 "tensorflow.random.gamma": 2}
 VALUES_MORE = {"paddings": "[[0, 0], [1, 1]]", "pad_width": "[[0, 0], [1, 1]]",
                "repeats": "2", "axes": "[0]", "num_lower": "-1", "num_upper": "0",
                "segment_ids": "ids", "num_segments": "3", "size": "(4, 4)",
                "offset_height": "1", "offset_width": "1", "target_height": "2",
-               "target_width": "2", "num_samples": "2", "dims": "(2, 3)"}
+               "target_width": "2", "num_samples": "2", "dims": "(2, 3)", "alpha": "2.0"}
 LOSSES = ("tensorflow.nn.sigmoid_cross_entropy_with_logits",
           "tensorflow.nn.softmax_cross_entropy_with_logits",
           "tensorflow.nn.sparse_softmax_cross_entropy_with_logits")

@@ -21,7 +21,13 @@ from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.models.lazy import SIZED_BY_DRY_CALL
 from agent.rules.models.shapes import Shape
 from agent.rules.models.transform import Recipe, convert_models
-from agent.rules.ops.functions import candidates, convert_functions, uses_framework
+from agent.rules.ops.functions import (
+    candidates,
+    convert_functions,
+    data_functions,
+    pipeline_functions,
+    uses_framework,
+)
 from agent.rules.values import code_of, module_constants
 from agent.rules.wrap import wrap_new_lines
 
@@ -165,6 +171,27 @@ def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion)
     return done.code
 
 
+def _data_statements(code: str, original: cst.Module, source: str, imports: ImportTable,
+                     out: Conversion, path: str) -> str:
+    """Module-level statements and plain functions, statement by statement, once every
+    other rule is done (tf.data and Keras utilities replaced, models converted)."""
+    heads = "|".join(re.escape(h) for h in imports.names)
+    if not heads or not re.search(rf"^(?!\s*(from|import)\b).*\b({heads})\.", code, re.M):
+        return code
+    from agent.rules.ops.statements import convert_statements
+
+    try:
+        module = cst.parse_module(code)
+    except cst.ParserSyntaxError:
+        return code
+    done = convert_statements(module, imports, pipeline_functions(original), source)
+    out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
+    seen = {u.line for u in out.unmapped}
+    out.unmapped += [Unmapped(path, line, name, why) for line, name, why in done.unmapped
+                     if line not in seen]
+    return done.module.code if done.changes else code
+
+
 def convert_source(source: str, path: str = "<string>") -> Conversion:
     try:
         module = cst.parse_module(source)
@@ -229,7 +256,8 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
                         if u.qualname not in steps and u.keras_name not in steps
                         and not (u.qualname.startswith(bridged)
                                  and u.reason.startswith("custom training step"))]
-    functions = candidates(original, imports)
+    data = data_functions(original)  # statement by statement in _data_statements
+    functions = [f for f in candidates(original, imports) if f not in data]
     if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table
         done = convert_functions(module, imports, functions)
         if module is mres.module:
@@ -257,6 +285,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
         out.unmapped += [Unmapped(path, line, keras, why) for line, keras, why in inlined.kept]
         code = _script_calls(code, source, imports, out)
+    code = _data_statements(code, original, source, imports, out, path)
     if code != source:
         code = wrap_new_lines(code, source)
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))

@@ -64,8 +64,6 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"ReduceLROnPlateau moved into configure_optimizers", False,
                 "patience rewritten so the schedule is Keras's"),
     WarningKind(r"CSVLogger: Lightning writes", True, "the log lands in another file"),
-    WarningKind(r"EarlyStopping\(restore_best_weights=True\) has no Lightning flag", True,
-                "the best weights are not restored"),
     WarningKind(r"TensorBoard callback dropped", True, "no TensorBoard logs"),
     WarningKind(r"LambdaCallback batch hooks get this batch's loss", True,
                 "batch hooks see per-batch values, not Keras's running means"),

@@ -185,6 +185,19 @@ def _channels_last_branch(node: cst.If) -> Sequence[cst.BaseStatement]:
     return block.body if isinstance(block, cst.IndentedBlock) else ()
 
 
+def _dict(node: cst.Dict, env: dict[str, Any]) -> Any:
+    """``FEATURES = {"color": 5, "shape": 3}``: loops over its keys/items can unroll."""
+    out: dict[Any, Any] = {}
+    for el in node.elements:
+        if not isinstance(el, cst.DictElement):
+            return UNKNOWN
+        key, value = _eval(el.key, env), _eval(el.value, env)
+        if key is UNKNOWN or value is UNKNOWN or not isinstance(key, (str, int)):
+            return UNKNOWN
+        out[key] = value
+    return out
+
+
 def module_constants(module: cst.Module) -> dict[str, Any]:
     """Top-level ``NAME = <literal>`` bindings (assigned once), usable for shape inference."""
     env: dict[str, Any] = {}
@@ -195,7 +208,8 @@ def module_constants(module: cst.Module) -> dict[str, Any]:
                 target = small.targets[0].target
                 if isinstance(target, cst.Name):
                     seen[target.value] = seen.get(target.value, 0) + 1
-                    env[target.value] = _eval(small.value, env)
+                    env[target.value] = _eval(small.value, env) if not isinstance(
+                        small.value, cst.Dict) else _dict(small.value, env)
                 elif isinstance(target, (cst.Tuple, cst.List)):  # rows, cols = 28, 28
                     value = _eval(small.value, env)
                     names = [el.value.value if isinstance(el.value, cst.Name) else None

@@ -23,14 +23,34 @@ def call_values(statements: Iterable[ast.stmt], env: dict[str, Any]
     """Function name -> {parameter: the static value every call in the module passes}."""
     statements = list(statements)
     functions = {s.name: s for s in statements if isinstance(s, ast.FunctionDef)}
-    seen: dict[str, dict[str, Any]] = {}
-    for stmt in statements:
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                    and node.func.id in functions:
-                _merge(seen, node.func.id, _bound(functions[node.func.id], node, env))
-    return {fn: {p: v for p, v in params.items() if v is not _VARIES}
-            for fn, params in seen.items()}
+    local = {name: _locals(fn) for name, fn in functions.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for _ in range(3):  # `build(HIDDEN)` -> `block(hidden)` inside build: one level a pass
+        seen: dict[str, dict[str, Any]] = {}
+        for stmt in statements:
+            scope = env
+            if isinstance(stmt, ast.FunctionDef):  # its own names shadow the module's
+                scope = {k: v for k, v in env.items() if k not in local[stmt.name]}
+                scope |= out.get(stmt.name, {})
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                        and node.func.id in functions:
+                    _merge(seen, node.func.id, _bound(functions[node.func.id], node, scope))
+        new = {fn: {p: v for p, v in params.items() if v is not _VARIES}
+               for fn, params in seen.items()}
+        if new == out:
+            break
+        out = new
+    return out
+
+
+def _locals(fn: ast.FunctionDef) -> set[str]:
+    """Parameters and every name the function assigns."""
+    args = fn.args
+    names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    names |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+    return names | {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)
+                    and isinstance(n.ctx, ast.Store)}
 
 
 def _merge(seen: dict[str, dict[str, Any]], fn: str, bound: dict[str, Any]) -> None:

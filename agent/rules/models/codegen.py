@@ -98,6 +98,8 @@ class _Emitter:
             sub = layer.submodel
             ctor = layer.custom_ctor or (_submodel_ctor(sub) if sub is not None else "")
             out = sub.outputs[0].shape if sub is not None and sub.outputs else None
+            if layer.shape_rule is not None:  # the sub-model's sizes in this class's names
+                out = layer.shape_rule(shapes)
             # several inputs: a custom layer called on one list gets the list, as Keras
             # passes it; a converted sub-model takes them as forward's positional parameters
             listed = sub is None and len(call.inputs) > 1 and call.listed
@@ -134,6 +136,13 @@ class _Emitter:
         if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):
             if self.failed:
                 return None
+            if layer.keras_name == "BatchNormalization" and len(shapes) == 1:
+                try:  # a Sequential builder without an input shape: any rank works
+                    return lazy.any_rank(layer.keras_name, lazy.lazify(
+                        layer.keras_name, layer.spec.build(
+                            layer.args, [lazy.fake_shape(layer.keras_name)], ctx)))
+                except (Unsupported, NotStatic, KeyError, TypeError, ValueError):
+                    pass
             return self._keep(layer, call, f"{layer.keras_name}: the input's rank is unknown "
                               "here (after a layer the rules do not know)")
         known = [s if s is not None else lazy.unknown_shape(layer.keras_name) for s in shapes]

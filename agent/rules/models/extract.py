@@ -2,7 +2,9 @@
 
 Handles ``Sequential([...])``, ``Sequential()`` + ``.add`` chains, functional graphs
 (``Input`` → layer calls → ``Model``), shared layers, layers bound to names, merge functions,
-and models used as layers. Statements that only build a model are recorded so the file
+models used as layers (a converted builder's too: ``create_ffn(units)(x)``), and the
+containers builders fill in loops: lists of layers (``Sequential(blocks)``), lists and dicts
+of tensors (``concatenate(encoded)``, ``inputs = {f: Input(...) for f in FEATURES}``). Statements that only build a model are recorded so the file
 transformer can replace them with one instantiation of the generated class.
 """
 
@@ -24,6 +26,7 @@ from agent.rules.lines import LineIndex
 from agent.rules.models import inline
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
+from agent.rules.models.shapes import Shape
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.ops.functions import lambda_function
 from agent.rules.spec import Unsupported, bind
@@ -70,6 +73,9 @@ class _Seq:
     keras_name: str | None = None
     free: set[str] = field(default_factory=set)
     failed: str = ""  # why this model cannot be converted: it is then left as written
+    # attribute names of its layers: its own class's, or the block's for a list of layers
+    # that a functional model may call (its names must not clash with the model's)
+    counter: NameCounter = field(default_factory=NameCounter)
 
 
 class BlockExtractor:
@@ -97,7 +103,8 @@ class BlockExtractor:
         self.indexed: set[int] = set()
         self.cur_line = 0
         self.imports = imports
-        self.env = dict(env)  # + constants of inlined helpers and unrolled loops
+        # + constants of inlined helpers and unrolled loops; a builder's parameters shadow
+        self.env = {k: v for k, v in env.items() if k not in params}
         self.constants = frozenset(env)  # module constants assigned once: printed by name
         self.function = function
         self.fn_params = params  # name -> default code
@@ -114,6 +121,19 @@ class BlockExtractor:
         self.layer_vars: dict[str, Layer] = {}
         self.layer_stmt: dict[int, int] = {}
         self.seqs: dict[str, _Seq] = {}
+        # lists built by appends: of layers (``Sequential(blocks)``), of tensors
+        # (``concatenate(encoded)``); ``blocks = []`` waits for its first append to say which
+        self.layer_lists: dict[str, _Seq] = {}
+        self.tensor_lists: dict[str, list[Tensor]] = {}
+        self.empty_lists: dict[str, int] = {}
+        self.list_of_layer: dict[int, _Seq] = {}  # id(layer) -> the list a loop read it from
+        self.input_names: set[str] = set()  # forward parameters taken so far
+        self._input_makers: dict[str, bool] = {}  # helper -> does it create Inputs?
+        self.list_stmt: dict[str, int] = {}  # tensor list -> the statement creating it
+        # ``inputs = {"age": Input(...), ...}`` / ``{f: Input(...) for f in FEATURES}`` /
+        # ``inputs[f] = Input(...)`` in a loop: key -> tensor, in insertion order
+        self.tensor_dicts: dict[str, dict[str, Tensor]] = {}
+        self.empty_dicts: dict[str, int] = {}
         self.found: list[Found] = []
         self._locals: set[str] | None = None
         self.body: Sequence[cst.BaseStatement] = ()
@@ -126,6 +146,7 @@ class BlockExtractor:
         self.assumed_warnings: list[tuple[str, int, str]] = []  # name, line, text: reported
         # by the model that asserts the name
         self.sized: set[str] = set()  # those of them that gave an Input its shape
+        self.branched: set[str] = set()  # those of them that chose an `if` branch
         # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
         self.maybe: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.tracked: set[str] = set()  # block constants followed statement by statement
@@ -183,8 +204,13 @@ class BlockExtractor:
                     keras_snake(fname))
                 return Layer(attr, self.cur_line, custom_ctor=code_of(call), keras_name=fname,
                              source=code_of(call))
-            if fname in self.models:
-                return None
+            if fname in self.builders:  # make_block(64)(x): the converted builder's model
+                sub = self.builders[fname]
+                attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
+                    identifier(fname))
+                return Layer(attr, self.cur_line, submodel=sub, custom_ctor=code_of(call),
+                             keras_name=sub.class_name, source=code_of(call),
+                             shape_rule=self._builder_shape(fname, sub, call))
             return None
         if not q.startswith("keras.layers.") or q.count(".") != 2:
             return None
@@ -216,6 +242,24 @@ class BlockExtractor:
         except Unsupported as exc:
             layer.error = str(exc)
         return layer
+
+    def _builder_shape(self, fname: str, sub: ModelIR, call: cst.Call
+                       ) -> Callable[[Sequence[Shape | None]], Shape | None]:
+        """The output shape of ``block(64)(x)``: the builder model's, its parameters
+        replaced by this call's arguments (unknown when they cannot be bound)."""
+        fn = self.helpers.get(fname)
+        try:
+            args = inline.bind_args(fn, call) if fn is not None else None
+        except Unsupported:
+            args = None
+
+        def rule(_: Sequence[Shape | None]) -> Shape | None:
+            out = sub.outputs[0].shape if sub.outputs else None
+            if out is None or args is None:
+                return None
+            return tuple(inline.rename_dim(d, args) for d in out)
+
+        return rule
 
     def _args(self, call: cst.Call) -> tuple[list[Value], dict[str, Value]]:
         args: list[Value] = []
@@ -339,6 +383,10 @@ class BlockExtractor:
             self._poison(stmt)  # a loop or branch may rebind tensors we cannot follow
             return
         small = stmt.body[0]
+        if self.tensor_dicts or self.tensor_lists:  # inputs["age"], encoded[0]: the tensor
+            small = small.visit(_ContainerReads(self))  # type: ignore[assignment]
+        if self._dict_statement(i, small) or self._list_statement(i, small):
+            return
         if self._track_constant(small):
             return
         bound = {n: self.tensors.get(n) for n in _assigned(small)}
@@ -350,7 +398,7 @@ class BlockExtractor:
     # ---------------------------------------------------------------- static branches
     def _static_branch(self, node: cst.If) -> list[cst.BaseStatement] | None:
         """The statements of the branch a statically known test takes (None: unknown)."""
-        taken = self._static_test(node.test)
+        taken = self._static_test(node.test, assume=self._touches_tensors([node]))
         if taken is None or not isinstance(node.body, cst.IndentedBlock):
             return None
         if taken:
@@ -366,7 +414,7 @@ class BlockExtractor:
         return (isinstance(test, cst.Comparison) and isinstance(test.left, cst.Call)
                 and (self.qual(test.left.func) or "").endswith(".image_data_format"))
 
-    def _static_test(self, test: cst.BaseExpression) -> bool | None:
+    def _static_test(self, test: cst.BaseExpression, *, assume: bool = False) -> bool | None:
         if self._is_format_test(test):
             assert isinstance(test, cst.Comparison)
             if len(test.comparisons) != 1:
@@ -386,10 +434,24 @@ class BlockExtractor:
         value = inline.static_value(test, self.env)
         if value is not UNKNOWN and isinstance(value, (bool, int, float, str, type(None))):
             return bool(value)
-        return None
+        # `if use_bn:` on a builder parameter: the branch its default (or the value every
+        # call passes) takes, asserted by the class like an unrolled loop
+        assumed = self._assumable(test) if assume else {}
+        if not assumed:
+            return None
+        value = inline.static_value(test, {**self.env, **assumed})
+        if value is UNKNOWN or not isinstance(value, (bool, int, float, str, type(None))):
+            return None
+        committed = self._commit_assumed(assumed)
+        self.branched |= committed.keys() - self.assumed.keys()
+        self._note_assumed(committed, f"branch `if {code_of(test)}` "
+                           f"{'taken' if value else 'skipped'}")
+        return bool(value)
 
     def _unroll(self, i: int, loop: cst.For) -> bool:
         """``for f in [32, 64]: x = block(x, f)``: the body once per known value."""
+        if isinstance(loop.iter, cst.Name) and loop.iter.value in self.layer_lists:
+            return self._over_layers(i, loop, self.layer_lists[loop.iter.value])
         values = inline.unroll_values(loop, self.env)
         body = inline.loop_body(loop)
         assumed: dict[str, Any] = {}
@@ -417,6 +479,25 @@ class BlockExtractor:
         finally:
             self.unrolling -= 1
         self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
+        return True
+
+    def _over_layers(self, i: int, loop: cst.For, seq: _Seq) -> bool:
+        """``for block in blocks: x = block(x)`` over a list of layers: each in turn."""
+        body = inline.loop_body(loop)
+        if body is None or seq.failed or seq.input_shape is not None \
+                or not isinstance(loop.target, cst.Name):
+            return False
+        var = loop.target.value
+        self.unrolling += 1
+        try:
+            for layer in seq.layers:
+                self.layer_vars[var] = layer
+                self.layer_stmt.setdefault(id(layer), seq.start)
+                self.list_of_layer[id(layer)] = seq
+                for stmt in body:
+                    self.process(i, stmt)
+        finally:
+            self.unrolling -= 1
         return True
 
     def _note_assumed(self, assumed: dict[str, Any], what: str) -> None:
@@ -531,7 +612,210 @@ class BlockExtractor:
         for stmt in body:
             stmt.visit(names)
         return any(n in self.tensors or n in self.helpers or n in self.layer_vars
-                   or n in self.seqs for n in names.names)
+                   or n in self.seqs or n in self.layer_lists or n in self.tensor_lists
+                   or n in self.empty_lists or n in self.builders or n in self.tensor_dicts
+                   or n in self.empty_dicts for n in names.names)
+
+    # ---------------------------------------------------------------- lists of layers/tensors
+    def _list_statement(self, i: int, small: cst.BaseSmallStatement) -> bool:
+        """``blocks = []``, ``blocks.append(layers.Dense(u))``, ``parts = [a, b]``: lists
+        a Sequential or a merge reads later. True when the statement was taken here."""
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                and isinstance(small.targets[0].target, cst.Tuple) \
+                and isinstance(small.value, cst.Tuple) and all(
+                    isinstance(t.value, cst.Name) and isinstance(v.value, cst.List)
+                    and not v.value.elements for t, v in zip(
+                        small.targets[0].target.elements, small.value.elements, strict=False)) \
+                and len(small.targets[0].target.elements) == len(small.value.elements):
+            for el in small.targets[0].target.elements:  # inputs, embeddings = [], []
+                assert isinstance(el.value, cst.Name)
+                self._drop_list(el.value.value)
+                self.empty_lists[el.value.value] = i
+            return False
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                and isinstance(small.targets[0].target, cst.Name):
+            name = small.targets[0].target.value
+            self._drop_list(name)
+            value = small.value
+            if isinstance(value, cst.List) and not value.elements:
+                self.empty_lists[name] = i
+                return False  # also a constant: `sizes = []` may hold numbers
+            if isinstance(value, cst.List) and all(
+                    self._is_layer_item(el.value) for el in value.elements):
+                seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
+                self._list_add(seq, i, value.elements)
+                return True
+            made = self._comprehension(value)
+            if made:
+                seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
+                self._list_add(seq, i, [cst.Element(e) for e in made])
+                return True
+            if isinstance(value, cst.List) and all(
+                    self._is_tensor_expr(el.value) for el in value.elements):
+                self.tensor_lists[name] = [self._tensor(el.value) for el in value.elements]
+                self.list_stmt[name] = i
+                return True
+            return False
+        if not (isinstance(small, cst.Expr) and isinstance(small.value, cst.Call)):
+            return False
+        call = small.value
+        func = call.func
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.attr.value == "append" and len(call.args) == 1
+                and call.args[0].keyword is None and not call.args[0].star):
+            return False
+        name, item = func.value.value, call.args[0].value
+        if name in self.empty_lists and self._is_layer_item(item):
+            start = self.empty_lists.pop(name)
+            self.layer_lists[name] = _Seq(name, start, owned={start}, counter=self.counter)
+            self.env.pop(name, None)
+            self.tracked.discard(name)
+        elif name in self.empty_lists and self._is_tensor_expr(item):
+            self.list_stmt[name] = self.empty_lists.pop(name)
+            self.tensor_lists[name] = []
+            self.env.pop(name, None)
+            self.tracked.discard(name)
+        if name in self.layer_lists:
+            self._list_add(self.layer_lists[name], i, [call.args[0]])
+            return True
+        if name in self.tensor_lists:
+            self.tensor_lists[name].append(self._tensor(item))
+            return True
+        return False
+
+    def _dict_statement(self, i: int, small: cst.BaseSmallStatement) -> bool:
+        """Dicts of Keras tensors (model inputs by feature name). True when taken here."""
+        if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+            return False
+        target, value = small.targets[0].target, small.value
+        if isinstance(target, cst.Name):
+            name = target.value
+            self.tensor_dicts.pop(name, None)
+            self.empty_dicts.pop(name, None)
+            if isinstance(value, cst.Dict) and not value.elements:
+                self.empty_dicts[name] = i
+                return False
+            pairs = self._static_pairs(value)
+            if pairs is None or not pairs or not all(
+                    self._is_dict_item(v) for _, v in pairs):
+                return False
+            self.tensor_dicts[name] = {}
+            self.list_stmt[name] = i
+            for key, item in pairs:
+                self.tensor_dicts[name][key] = self._dict_item(i, key, item)
+            return True
+        if not (isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
+                and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index)):
+            return False
+        name = target.value.value
+        key = inline.static_value(target.slice[0].slice.value, self.env)
+        if not isinstance(key, str) or not self._is_dict_item(value):
+            return False
+        if name in self.empty_dicts:
+            self.list_stmt[name] = self.empty_dicts.pop(name)
+            self.tensor_dicts[name] = {}
+        if name not in self.tensor_dicts:
+            return False
+        self.tensor_dicts[name][key] = self._dict_item(i, key, value)
+        return True
+
+    def _static_pairs(self, node: cst.BaseExpression
+                      ) -> list[tuple[str, cst.BaseExpression]] | None:
+        """(key, value) of a dict display or comprehension with keys known statically."""
+        if isinstance(node, cst.Dict):
+            out: list[tuple[str, cst.BaseExpression]] = []
+            for el in node.elements:
+                if not isinstance(el, cst.DictElement):
+                    return None
+                key = inline.static_value(el.key, self.env)
+                if not isinstance(key, str):
+                    return None
+                out.append((key, el.value))
+            return out
+        if not isinstance(node, cst.DictComp) or node.for_in.ifs \
+                or node.for_in.inner_for_in is not None or node.for_in.asynchronous:
+            return None
+        values = inline.static_value(node.for_in.iter, self.env)
+        if not isinstance(values, (list, tuple, range)) or len(values) > inline.MAX_UNROLL:
+            return None
+        out = []
+        for v in values:
+            mapping = inline.loop_bindings(node.for_in.target, v)
+            if mapping is None:
+                return None
+            key = inline.static_value(inline.substitute(node.key, mapping), self.env)
+            if not isinstance(key, str):
+                return None
+            out.append((key, inline.substitute(node.value, mapping)))
+        return out
+
+    def _is_dict_item(self, node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Call) and self.qual(node.func) == INPUT \
+            or self._is_tensor_expr(node)
+
+    def _dict_item(self, i: int, key: str, node: cst.BaseExpression) -> Tensor:
+        if isinstance(node, cst.Call) and self.qual(node.func) == INPUT:
+            var = self.fresh(identifier(key))
+            self.input(i, var, node)
+            return self.tensors[var]
+        return self._tensor(node)
+
+    def _comprehension(self, node: cst.BaseExpression) -> list[cst.BaseExpression]:
+        """``[layers.Dense(u) for u in UNITS]`` over values known statically: the layer
+        constructors it makes, in order (empty when it is anything else)."""
+        if not isinstance(node, cst.ListComp) or node.for_in.ifs \
+                or node.for_in.inner_for_in is not None or node.for_in.asynchronous:
+            return []
+        values = inline.static_value(node.for_in.iter, self.env)
+        if not isinstance(values, (list, tuple, range)) or len(values) > inline.MAX_UNROLL:
+            return []
+        out: list[cst.BaseExpression] = []
+        for v in values:
+            mapping = inline.loop_bindings(node.for_in.target, v)
+            if mapping is None:
+                return []
+            item = inline.substitute(node.elt, mapping)
+            if not self._is_layer_item(item):
+                return []
+            out.append(item)
+        return out
+
+    def name_reused(self, tensor: Tensor) -> bool:
+        """Whether another tensor made so far has ``tensor``'s name: ``forward`` then
+        rebinds it, and reading ``tensor`` by that name would read the other one."""
+        made = [*self.tensors.values(), *(t for c, _ in self.pending_calls for t in c.outputs)]
+        return any(t.name == tensor.name and t is not tensor for t in made)
+
+    def _list_add(self, seq: _Seq, i: int, items: Sequence[cst.BaseElement | cst.Arg]
+                  ) -> None:
+        """Layers into a list; a layer the rules cannot read fails the list (said where
+        a Sequential reads it), never the statement."""
+        for item in items:
+            if seq.failed:
+                return
+            try:
+                self._seq_add(seq, i, item.value)
+            except Unsupported as exc:
+                seq.failed = str(exc)
+
+    def _is_layer_item(self, node: cst.BaseExpression) -> bool:
+        """A layer object: a Keras layer constructor, a layer variable, a model, a converted
+        builder's model (``create_block(64)``) or a script's own layer class."""
+        if isinstance(node, cst.Name):
+            return node.value in self.layer_vars or node.value in self.models
+        if not isinstance(node, cst.Call) or self._calls_tensor(node):
+            return False
+        q = self.qual(node.func)
+        if q is not None:
+            return q == INPUT or q.startswith("keras.layers.") and q.count(".") == 2 \
+                and q.rsplit(".", 1)[1] not in FUNCTIONAL_MERGES
+        return isinstance(node.func, cst.Name) and (
+            node.func.value in self.builders or node.func.value in self.custom_layers)
+
+    def _drop_list(self, name: str) -> None:
+        self.layer_lists.pop(name, None)
+        self.tensor_lists.pop(name, None)
+        self.empty_lists.pop(name, None)
 
     # ---------------------------------------------------------------- helper functions
     def _is_helper_call(self, node: cst.BaseExpression) -> bool:
@@ -541,7 +825,16 @@ class BlockExtractor:
         if name not in self.helpers or name in self.layer_vars or name in self.models \
                 or name in self.custom_layers or name in self.builders:
             return False
-        return any(self._is_tensor_expr(a.value) for a in node.args)
+        return any(self._is_tensor_expr(a.value) for a in node.args) or \
+            self._makes_inputs(name)
+
+    def _makes_inputs(self, helper: str) -> bool:
+        """A helper that creates ``keras.Input``s (``create_model_inputs()``)."""
+        if helper not in self._input_makers:
+            calls = _Calls()
+            self.helpers[helper].visit(calls)
+            self._input_makers[helper] = any(self.qual(c.func) == INPUT for c in calls.found)
+        return self._input_makers[helper]
 
     def _is_tensor_expr(self, node: cst.BaseExpression) -> bool:
         if isinstance(node, cst.Name):
@@ -599,7 +892,13 @@ class BlockExtractor:
             result = inline.substitute(returned, mapping)
             outs = (list(result.elements) if isinstance(result, (cst.Tuple, cst.List))
                     else None)
-            if outs is not None and len(names) == len(outs) > 1:
+            if isinstance(result, cst.Name) and result.value in self.tensor_dicts \
+                    and len(names) == 1:  # inputs = create_model_inputs(): a dict of Inputs
+                self.tensor_dicts[names[0]] = self.tensor_dicts[result.value]
+                self.list_stmt[names[0]] = i
+                tensors = []
+                names = []
+            elif outs is not None and len(names) == len(outs) > 1:
                 tensors = [self._tensor(el.value) for el in outs]
             elif len(names) == 1:
                 tensors = [self._tensor(result)]
@@ -637,6 +936,10 @@ class BlockExtractor:
             return  # a def/class body binds its own scope
         collector = _Targets()
         stmt.visit(collector)
+        for name in collector.names | collector.mutated:  # lists changed where not followed
+            if name in self.layer_lists or name in self.tensor_lists:
+                self.poisoned[name] = self.cur_line
+            self._drop_list(name)
         for name in collector.names & set(self.tracked):
             self.env.pop(name, None)  # a constant rebound where the rules cannot follow
             self.tracked.discard(name)
@@ -849,6 +1152,8 @@ class BlockExtractor:
         if isinstance(items, (cst.List, cst.Tuple)):
             for el in items.elements:
                 self.seq_add(seq, i, el.value)
+        elif isinstance(items, cst.Name) and items.value in self.layer_lists:
+            self._from_list(seq, self.layer_lists[items.value])
         elif items is not None:
             seq.failed = "Sequential(layers) from a variable: list the layers inline"
             raise Unsupported(seq.failed)
@@ -856,6 +1161,32 @@ class BlockExtractor:
             self.models[var] = ModelIR(class_name_for(var, self.function, seq.keras_name,
                                                       self.stem), var, "Sequential", i,
                                        [], [], [], [])  # placeholder: finished on first use
+
+    def _from_list(self, seq: _Seq, items: _Seq) -> None:
+        """``Sequential(blocks)`` with ``blocks`` built by appends (loops unrolled)."""
+        if not items.failed and self._read_elsewhere(items.var, items.owned | {seq.start}):
+            items.failed = (f"{items.var} is also read outside the model (its layers frozen, "
+                            "reused...): that code would see no torch module")
+        if items.failed:
+            seq.failed = items.failed
+            self.models.pop(seq.var, None)
+            raise Unsupported(f"Sequential({items.var}): {items.failed}")
+        seq.layers += items.layers
+        seq.owned |= items.owned
+        seq.free |= items.free
+        if seq.input_shape is None:
+            seq.input_shape, seq.input_dtype = items.input_shape, items.input_dtype
+
+    def _read_elsewhere(self, name: str, owned: set[int]) -> bool:
+        """Whether a statement of the block other than ``owned`` mentions ``name``."""
+        for k, stmt in enumerate(self.body):
+            if k in owned:
+                continue
+            names = _Names()
+            stmt.visit(names)
+            if name in names.names:
+                return True
+        return False
 
     def _finish_pending(self, var: str) -> None:
         """A Sequential used as a layer is complete at that point: build its IR now."""
@@ -891,7 +1222,7 @@ class BlockExtractor:
                     seq.input_shape = shape
                     if q == "keras.layers.Embedding":
                         seq.input_dtype = "long"
-            layer = self.make_layer(node, i, _seq_counter(seq))
+            layer = self.make_layer(node, i, seq.counter)
             if layer is None:
                 raise Unsupported(f"Sequential item {code_of(node)} is not a known layer")
             if not seq.layers and seq.input_shape is None:  # the shape kwarg sized nothing
@@ -975,8 +1306,11 @@ class BlockExtractor:
     def input(self, i: int, var: str, call: cst.Call) -> None:
         self._free = set()
         shape, dtype = self._input_spec(call)
-        t = Tensor(var, shape, dtype, free=set(self._free))
-        self.tensors[var] = t
+        # an Input made in an unrolled loop: each its own forward parameter
+        name = self.fresh(var) if self.unrolling and var in self.input_names else var
+        self.input_names.add(name)
+        t = Tensor(name, shape, dtype, free=set(self._free))
+        self.tensors[var] = self.tensors[name] = t
         self.tensor_stmt[id(t)] = i
 
     def layer_call(self, i: int, names: list[str], call: cst.Call) -> None:
@@ -1005,14 +1339,17 @@ class BlockExtractor:
                 inputs += [self._tensor(el.value) for el in node.elements]
         self._record_call(i, layer, inputs, names, kwargs)
         positional = [a.value for a in call.args if a.keyword is None]
-        if positional and isinstance(positional[0], (cst.List, cst.Tuple)):
+        if positional and (isinstance(positional[0], (cst.List, cst.Tuple, cst.ListComp))
+                           or isinstance(positional[0], cst.Name)
+                           and positional[0].value in self.tensor_lists):
             self.pending_calls[-1][0].listed = True
 
     def _in_graph(self, node: cst.BaseExpression) -> bool:
         """Whether ``node`` reads a Keras tensor, or a name a failed statement bound."""
         names = _Names()
         node.visit(names)
-        known = self.tensors.keys() | self.poisoned.keys()
+        known = self.tensors.keys() | self.poisoned.keys() | self.tensor_lists.keys() \
+            | self.tensor_dicts.keys()
         return any(n in known for n in names.names) or isinstance(node, cst.Call) and (
             self._calls_tensor(node) or self._is_merge(node))
 
@@ -1066,9 +1403,10 @@ class BlockExtractor:
         assert q is not None
         spec_name = FUNCTIONAL_MERGES[q.rsplit(".", 1)[1]]
         first = call.args[0].value if call.args else None
-        if not isinstance(first, (cst.List, cst.Tuple)):
+        items = self._tensor_items(first) if first is not None else None
+        if items is None:
             raise Unsupported(f"{code_of(call.func)} needs a literal list of tensors")
-        inputs = [self._tensor(el.value) for el in first.elements]
+        inputs = items
         spec = lookup(f"keras.layers.{spec_name}")
         assert spec is not None
         _, kwargs = self._args(call.with_changes(args=call.args[1:]))
@@ -1084,6 +1422,12 @@ class BlockExtractor:
         named = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
         if positional and isinstance(positional[0], (cst.List, cst.Tuple)):
             return [self._tensor(el.value) for el in positional[0].elements]
+        if positional and (isinstance(positional[0], cst.Name)
+                           and positional[0].value in self.tensor_lists
+                           or isinstance(positional[0], (cst.ListComp, cst.BinaryOperation))):
+            items = self._tensor_items(positional[0])
+            if items is not None:
+                return items
         nodes: list[cst.BaseExpression] = []
         for node in positional:
             if not (isinstance(node, cst.Name) and node.value in self.tensors
@@ -1156,7 +1500,8 @@ class BlockExtractor:
             raise Unsupported("keras.Model(...) without inputs/outputs: a subclassed model?")
         inputs = self._tensor_list(ins_node)
         outputs = self._tensor_list(outs_node)
-        outputs_are_list = isinstance(outs_node, (cst.List, cst.Tuple))
+        outputs_are_list = isinstance(outs_node, (cst.List, cst.Tuple)) or isinstance(
+            outs_node, cst.Name) and outs_node.value in self.tensor_lists
         # calls reachable from the outputs, in source order
         needed: set[int] = set()
         stack = list(outputs)
@@ -1170,12 +1515,21 @@ class BlockExtractor:
         calls = [c for c, _ in self.pending_calls if id(c) in needed]
         owned = {i} | {s for c, s in self.pending_calls if id(c) in needed}
         owned |= {self.tensor_stmt[id(t)] for t in inputs}
+        made = {id(t) for c in calls for t in c.outputs}
+        owned |= {self.list_stmt[n] for n, ts in self.tensor_lists.items()
+                  if n in self.list_stmt and any(id(t) in made for t in ts)}
         layers: list[Layer] = []
         for c in calls:
             if c.layer not in layers:
                 layers.append(c.layer)
                 if id(c.layer) in self.layer_stmt:
                     owned.add(self.layer_stmt[id(c.layer)])
+        for seq in {id(s): s for s in (self.list_of_layer.get(id(la)) for la in layers)
+                    if s is not None}.values():
+            if self._read_elsewhere(seq.var, seq.owned | owned):
+                raise Unsupported(f"{seq.var} is also read outside the model (its layers "
+                                  "frozen, reused...): that code would see no torch module")
+            owned |= seq.owned
         ir = ModelIR(class_name_for(var, self.function, name, self.stem), var, "Functional",
                      self.cur_line,
                      inputs, layers,
@@ -1188,7 +1542,39 @@ class BlockExtractor:
             self.model_stmt[var] = i
         self.found.append(Found(ir, owned, i, is_return))
 
+    def _tensor_items(self, node: cst.BaseExpression) -> list[Tensor] | None:
+        """The tensors of a list expression: a display, a list of tensors built by appends,
+        ``[inputs[f] for f in NUMERIC]`` over static values, and ``+`` of those."""
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return [self._tensor(el.value) for el in node.elements]
+        if isinstance(node, cst.Name) and node.value in self.tensor_lists:
+            return list(self.tensor_lists[node.value])
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            left, right = self._tensor_items(node.left), self._tensor_items(node.right)
+            return left + right if left is not None and right is not None else None
+        if isinstance(node, cst.ListComp) and not node.for_in.ifs \
+                and node.for_in.inner_for_in is None and not node.for_in.asynchronous:
+            values = inline.static_value(node.for_in.iter, self.env)
+            if not isinstance(values, (list, tuple, range)) or len(values) > inline.MAX_UNROLL:
+                return None
+            out: list[Tensor] = []
+            for v in values:
+                mapping = inline.loop_bindings(node.for_in.target, v)
+                if mapping is None:
+                    return None
+                item = inline.substitute(node.elt, mapping).visit(_ContainerReads(self))
+                assert isinstance(item, cst.BaseExpression)
+                out.append(self._tensor(item))
+            return out
+        return None
+
     def _tensor_list(self, node: cst.BaseExpression) -> list[Tensor]:
+        if isinstance(node, cst.Name) and node.value in self.tensor_lists:
+            return list(self.tensor_lists[node.value])
+        if isinstance(node, cst.Name) and node.value in self.tensor_dicts:
+            # Keras flattens a dict of inputs in key order: model.inputs, positional calls
+            items = self.tensor_dicts[node.value]
+            return [items[k] for k in sorted(items)]
         if isinstance(node, (cst.List, cst.Tuple)):
             return [self._tensor(el.value) for el in node.elements]
         return [self._tensor(node)]
@@ -1198,8 +1584,9 @@ class BlockExtractor:
         """Free names used in layer arguments that only exist inside the function."""
         ir.graph_names = set(self.tensors) | set(self.layer_vars) | set(self.poisoned)
         free: set[str] = set(self.assumed)
-        ir.notes += [f"assert {n} == {v!r}, \"k2l: layers were "
-                     f"{'sized' if n in self.sized else 'unrolled'} for {n}={v!r}\""
+        ir.notes += [f"assert {n} {'is' if isinstance(v, bool) else '=='} {v!r}, \"k2l: layers were "
+                     f"{_ASSUMED_BY[(n in self.sized) + 2 * (n in self.branched)]} "
+                     f"for {n}={v!r}\""
                      for n, v in sorted(self.assumed.items())]
         self.warnings += [(line, text) for n, line, text in self.assumed_warnings
                           if n in self.assumed]
@@ -1228,6 +1615,9 @@ class BlockExtractor:
         return out
 
 
+_ASSUMED_BY = ("unrolled", "sized", "chosen", "sized")  # by loops, an Input, a branch
+
+
 def _names_in(node: cst.BaseExpression) -> set[str]:
     """Every name an expression reads (attribute heads included, attribute names not)."""
     found: set[str] = set()
@@ -1242,7 +1632,6 @@ def _names_in(node: cst.BaseExpression) -> set[str]:
 
     node.visit(V())
     return found
-
 
 _SHAPE_KWARGS = ("input_shape", "batch_input_shape", "input_dim", "input_length")
 
@@ -1259,7 +1648,6 @@ def _names_outside_shape_kwargs(call: cst.Call) -> set[str]:
         if a.keyword is None or a.keyword.value not in _SHAPE_KWARGS:
             a.value.visit(V())
     return found
-
 
 _BINARY_OF: dict[type, type] = {
     cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,
@@ -1323,6 +1711,42 @@ _SHAPE_QUERIES = frozenset({"keras.backend.int_shape", "keras.ops.shape", "tenso
                             "keras.backend.shape", "tensorflow.keras.backend.int_shape"})
 
 
+class _ContainerReads(cst.CSTTransformer):
+    """``inputs["age"]`` / ``encoded[0]`` (a key or index known statically) replaced by
+    the name of the tensor the dict or list holds there."""
+
+    def __init__(self, extractor: BlockExtractor) -> None:
+        super().__init__()
+        self.x = extractor
+
+    def leave_Subscript(self, original_node: cst.Subscript, updated_node: cst.Subscript
+                        ) -> cst.BaseExpression:
+        x = self.x
+        base = updated_node.value
+        if not (isinstance(base, cst.Name) and len(updated_node.slice) == 1
+                and isinstance(updated_node.slice[0].slice, cst.Index)):
+            return updated_node
+        key = inline.static_value(updated_node.slice[0].slice.value, x.env)
+        found: Tensor | None = None
+        if base.value in x.tensor_dicts and isinstance(key, str):
+            found = x.tensor_dicts[base.value].get(key)
+        elif base.value in x.tensor_lists and type(key) is int:
+            items = x.tensor_lists[base.value]
+            found = items[key] if -len(items) <= key < len(items) else None
+        if found is None:
+            return updated_node
+        if x.tensors.get(found.name) is found:
+            return cst.Name(found.name)
+        if x.name_reused(found):  # forward rebinds its name before this read
+            return updated_node
+        alias = x.fresh(found.name)  # a key for the extractor; forward reads found.name
+        x.tensors[alias] = found
+        return cst.Name(alias)
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
 class _TensorReads(cst.CSTVisitor):
     """Whether an expression reads a tensor's values, not only its shape."""
 
@@ -1379,14 +1803,6 @@ def _annotation(default: str | None) -> str | None:
     return {int: "int", float: "float", str: "str"}.get(type(value))
 
 
-def _seq_counter(seq: _Seq) -> NameCounter:
-    counter = getattr(seq, "_counter", None)
-    if counter is None:
-        counter = NameCounter()
-        seq._counter = counter  # type: ignore[attr-defined]
-    return counter
-
-
 def _assigned(small: cst.BaseSmallStatement) -> list[str]:
     if isinstance(small, cst.Assign):
         return [n for t in small.targets for n in (_target_names(t.target) or [])]
@@ -1428,9 +1844,24 @@ class _Names(cst.CSTVisitor):
         return False
 
 
+def bound_names(stmt: cst.CSTNode) -> set[str]:
+    """Names a statement binds or mutates (``blocks.append(...)`` counts for ``blocks``)."""
+    collector = _Targets()
+    stmt.visit(collector)
+    return collector.names | collector.mutated
+
+
 class _Targets(cst.CSTVisitor):
     def __init__(self) -> None:
         self.names: set[str] = set()
+        self.mutated: set[str] = set()  # `blocks.append(...)`, `parts.extend(...)`
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                and func.attr.value in ("append", "extend", "insert", "pop", "remove",
+                                        "clear", "reverse", "sort"):
+            self.mutated.add(func.value.value)
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         for n in _target_names(node.target) or []:

@@ -91,6 +91,19 @@ def substitute(node: cst.CSTNodeT, mapping: dict[str, cst.BaseExpression]) -> cs
     return new  # type: ignore[return-value]
 
 
+def rename_dim(dim: int | str | None, mapping: dict[str, cst.BaseExpression]
+               ) -> int | str | None:
+    """A size expression of a builder (``"units * 2"``) in its caller's terms."""
+    if not isinstance(dim, str):
+        return dim
+    try:
+        node = cst.parse_expression(dim)
+    except cst.ParserSyntaxError:
+        return None
+    value = substitute(node, {k: parenthesized(v) for k, v in mapping.items()})
+    return code_of(value)
+
+
 def literal(value: Any) -> cst.BaseExpression:
     return cst.parse_expression(repr(value))
 
@@ -104,7 +117,7 @@ def parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
 def unroll_values(loop: cst.For, env: dict[str, Any]) -> list[Any] | None:
     """The values a ``for`` loop iterates over, when known statically; None otherwise."""
     values = static_value(loop.iter, env)
-    if isinstance(values, (range, tuple, list, zip, enumerate)):
+    if isinstance(values, (range, tuple, list, zip, enumerate, dict)):
         values = list(values)
         return values if len(values) <= MAX_UNROLL else None
     return None
@@ -191,6 +204,11 @@ def _static(n: ast.expr, env: dict[str, Any]) -> Any:
                      for p in (n.slice.lower, n.slice.upper, n.slice.step)]
             return base[slice(*parts)]
         return base[_static(n.slice, env)]
+    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and not n.args \
+            and not n.keywords and n.func.attr in ("items", "keys", "values"):
+        base = _static(n.func.value, env)
+        if isinstance(base, dict):  # FEATURES.items(): a list, in the dict's order
+            return list(getattr(base, n.func.attr)())
     if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in STATIC_CALLS \
             and not n.keywords:
         args = [_static(a, env) for a in n.args]

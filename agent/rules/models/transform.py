@@ -21,7 +21,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.lines import LineIndex
 from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import Generated, generate
-from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter
+from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
 from agent.rules.models.graph import ModelIR
 
 _MARKER = re.compile(r"__k2l_generated_\d+__")
@@ -188,10 +188,7 @@ class ModelConverter:
                 self.result.changes.append((self.line(self.helpers[name])
                                             if name in self.helpers else 0,
                                             "model.helper", f"helper {name}() inlined"))
-        if function is not None:
-            returned = _returned_model(body, founds)
-            if returned is not None:
-                self.builders[function.name.value] = returned
+        returned = _returned_model(body, founds) if function is not None else None
         if function is not None and not founds and _is_helper(function) \
                 and not self._builds_model(function):
             if extractor.errors or extractor.eager:  # a helper on tensors: converted where
@@ -243,6 +240,9 @@ class ModelConverter:
             classes_at.setdefault(first, []).append(cls)
             replace[found.at] = _instantiation(found)
             remove |= found.owned - {found.at}
+        if function is not None and returned is not None and id(returned) not in failed:
+            # later models may call it as a layer (``block(64)(x)``): only a converted one
+            self.builders[function.name.value] = returned
         remove = _still_needed(body, remove, set(replace),
                                lambda k: self._names_read(original[k]))
         new_body: list[cst.BaseStatement] = []
@@ -431,6 +431,9 @@ def _still_needed(body: list[cst.BaseStatement], remove: set[int], replaced: set
 
 
 def _names_bound(stmt: cst.BaseStatement) -> set[str]:
+    if isinstance(stmt, cst.For) or (isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(small, cst.Expr) for small in stmt.body)):
+        return bound_names(stmt)  # a loop of appends, `blocks.append(...)`
     out: set[str] = set()
     if isinstance(stmt, cst.SimpleStatementLine):
         for small in stmt.body:

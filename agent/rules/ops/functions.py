@@ -77,15 +77,70 @@ class Converted:
     names: list[str] = field(default_factory=list)
 
 
+def pipeline_functions(module: cst.Module) -> set[str]:
+    """Names handed to tf.data-style methods (``ds.map(fn)``): they run in a TF pipeline."""
+    pipeline = _PipelineArgs()
+    module.visit(pipeline)
+    return pipeline.names
+
+
 def candidates(module: cst.Module, imports: ImportTable) -> list[str]:
     """Top-level functions that use the framework and are not tf.data callbacks."""
     names = [s.name.value for s in module.body
              if isinstance(s, cst.FunctionDef) and uses_framework(s, imports)]
     if not names:
         return []
-    pipeline = _PipelineArgs()
-    module.visit(pipeline)
-    return [n for n in names if n not in pipeline.names]
+    pipeline = pipeline_functions(module)
+    return [n for n in names if n not in pipeline]
+
+
+class _References(cst.CSTVisitor):
+    """Where each name is used: called directly at module level, or anything else."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self.depth = 0
+        self.called: set[int] = set()
+        self.other: set[str] = set()
+        self.module_calls: set[str] = set()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.depth += 1
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.depth -= 1
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.depth += 1
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self.depth -= 1
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value in self.names:
+            self.called.add(id(node.func))
+            if self.depth == 0:
+                self.module_calls.add(node.func.value)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in self.names and (id(node) not in self.called or self.depth):
+            self.other.add(node.value)
+
+
+def data_functions(module: cst.Module) -> set[str]:
+    """Top-level functions only ever called from module-level statements (never from a
+    model, a layer, or passed as a value to ``Lambda``/``compile``): their arguments are
+    the script's data, which may be NumPy arrays."""
+    defs = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    refs = _References(set(defs))
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef):
+            refs.depth = 1
+            stmt.body.visit(refs)  # its own name (the def) is not a use
+            refs.depth = 0
+        else:
+            stmt.visit(refs)
+    return refs.module_calls - refs.other
 
 
 def convert_functions(module: cst.Module, imports: ImportTable, names: list[str]) -> Converted:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import libcst as cst
 
 from agent.rules.imports import ImportTable
+from agent.rules.ops.arrays import wrap_arguments
 from agent.rules.ops.spec import bind, emit
 from agent.rules.ops.table import CONSTANTS, NOT_CONVERTED, OPS
 from agent.rules.spec import Unsupported
@@ -28,9 +29,13 @@ def _strip(node: cst.BaseExpression) -> cst.BaseExpression:
 
 
 class OpRewriter(cst.CSTTransformer):
-    def __init__(self, imports: ImportTable, names: dict[str, str]) -> None:
+    def __init__(self, imports: ImportTable, names: dict[str, str],
+                 arrays: frozenset[str] | None = None) -> None:
+        """``arrays``: data code (outside models), where a tensor argument may be a NumPy
+        array; the set names the variables known to hold torch tensors."""
         super().__init__()
         self.imports = imports
+        self.arrays = arrays
         self.names = {k: cst.parse_expression(v) for k, v in names.items()}
         self.problems: list[str] = []
         self.protected: set[int] = set()  # attribute names, keywords: never renamed
@@ -101,6 +106,8 @@ class OpRewriter(cst.CSTTransformer):
             self._problem(f"{q} has no torch mapping")
             return updated_node
         codes = [code_of(a.value) for a in updated_node.args]
+        if self.arrays is not None:
+            codes = wrap_arguments(op, q, updated_node, codes, self.arrays)
         try:
             code = emit(op, bind(op, q, updated_node, codes))
         except Unsupported as exc:
@@ -112,10 +119,11 @@ class OpRewriter(cst.CSTTransformer):
         return new
 
 
-def rewrite_node(node: cst.CSTNode, imports: ImportTable, names: dict[str, str]
-                 ) -> tuple[cst.CSTNode, list[str]]:
-    """Any node (an expression, a statement, a function body) through the op table."""
-    rewriter = OpRewriter(imports, names)
+def rewrite_node(node: cst.CSTNode, imports: ImportTable, names: dict[str, str],
+                 arrays: frozenset[str] | None = None) -> tuple[cst.CSTNode, list[str]]:
+    """Any node (an expression, a statement, a function body) through the op table;
+    ``arrays``: see :class:`OpRewriter`."""
+    rewriter = OpRewriter(imports, names, arrays)
     new = node.visit(rewriter)
     assert isinstance(new, cst.CSTNode)
     return new, rewriter.problems

@@ -78,7 +78,16 @@ _row([f"{K}.floatx", "keras.config.floatx"], Op("", (), pos=0, handler=lambda b:
 
 
 # ---------------------------------------------------------------------------- creation
-def _arange(start: str, stop: str, step: str) -> Callable[[Bound], str]:
+def _ints(value: object) -> bool:
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_ints(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _arange(start: str, stop: str, step: str, int32: bool = False) -> Callable[[Bound], str]:
+    """TF infers the dtype: int literals give int32 (torch: int64); ``int32``: always
+    int32 unless a dtype is given (``K.arange``)."""
+
     def handler(b: Bound) -> str:
         args = [b.code(start)]
         if b.has(stop) and b.code(stop) != "None":
@@ -88,6 +97,8 @@ def _arange(start: str, stop: str, step: str) -> Callable[[Bound], str]:
                 args = ["0", args[0]]
             args.append(b.code(step))
         d = "" if b.is_default("dtype", "None") else f", dtype={dtype(b, 'dtype')}"
+        if not d and (int32 or all(_ints(b.lit(p)) for p in (start, stop, step) if b.has(p))):
+            d = ", dtype=torch.int32"
         return f"torch.arange({', '.join(args)}{d}{_device(*args)})"
 
     return handler
@@ -101,7 +112,7 @@ _row([f"{TF}.range"], Op("", ("start", "limit", "delta", "dtype"),
 _row([f"{KOPS}.arange"], Op("", ("start", "stop", "step", "dtype"),
                            handler=_arange("start", "stop", "step")))
 _row([f"{K}.arange"], Op("", ("start", "stop", "step", "dtype"),
-                         handler=_arange("start", "stop", "step")))
+                         handler=_arange("start", "stop", "step", int32=True)))
 
 
 def _filled(fn: str) -> Callable[[Bound], str]:
@@ -128,15 +139,34 @@ _row([f"{KOPS}.eye"], Op("", ("N", "M"), handler=lambda b: (
 
 
 def _as_tensor(b: Bound) -> str:
+    """TF makes Python ints int32 (torch: int64); floats float32 and arrays keep theirs."""
     if b.has("shape") and b.code("shape") != "None":
         raise Unsupported(f"{b.op}(shape=...)")
-    return f"torch.as_tensor({b.code(b.first())}{_dtype_kw(b, default='')})"
+    dtype = _dtype_kw(b, default="")
+    if not dtype and _ints(b.lit(b.first())):
+        dtype = ", dtype=torch.int32"
+    return f"torch.as_tensor({b.code(b.first())}{dtype})"
 
 
 _row([f"{TF}.constant"], Op("", ("value", "dtype", "shape"), handler=_as_tensor,
-                            examples=(("tf.constant([1.0, 2.0])", "torch.as_tensor([1.0, 2.0])"),)))
-_row([f"{TF}.convert_to_tensor", f"{KOPS}.convert_to_tensor", f"{K}.constant"],
+                            examples=(("tf.constant([1.0, 2.0])", "torch.as_tensor([1.0, 2.0])"),
+                                      ("tf.constant([[1, 2]])",
+                                       "torch.as_tensor([[1, 2]], dtype=torch.int32)"))))
+_row([f"{TF}.convert_to_tensor", f"{KOPS}.convert_to_tensor"],
      Op("", ("value", "dtype"), handler=_as_tensor))
+
+
+def _k_constant(b: Bound) -> str:
+    """keras.backend.constant: floatx() (float32) unless a dtype is given."""
+    if b.has("shape") and b.code("shape") != "None":
+        raise Unsupported(f"{b.op}(shape=...)")
+    d = dtype(b, "dtype") if not b.is_default("dtype", "None") else "torch.float32"
+    return f"torch.as_tensor({b.code(b.first())}, dtype={d})"
+
+
+_row([f"{K}.constant"], Op(
+    "", ("value", "dtype", "shape"), handler=_k_constant,
+    examples=(("K.constant([1, 2])", "torch.as_tensor([1, 2], dtype=torch.float32)"),)))
 
 
 # ---------------------------------------------------------------------------- random
@@ -200,6 +230,23 @@ _row([f"{K}.random_normal"], Op("", ("shape", "mean", "stddev", "dtype", "seed")
                                 handler=_normal("mean", "stddev")))
 _row([f"{RAND}.truncated_normal", f"{KRAND}.truncated_normal"],
      Op("", ("shape", "mean", "stddev", "dtype", "seed"), handler=_truncated))
+
+
+def _gamma(b: Bound) -> str:
+    """TF draws ``shape`` samples per (alpha, beta) pair: shape + alpha's shape, as
+    torch.distributions' sample(); beta is the rate (inverse scale), 1 when omitted."""
+    d = "torch.float32" if b.is_default("dtype", "None") else dtype(b, "dtype")
+    alpha, beta = b.code("alpha"), b.code("beta", "None")
+    rate = "1.0" if beta == "None" else beta
+    return (f"torch.distributions.Gamma(torch.as_tensor({alpha}, dtype={d}), "
+            f"torch.as_tensor({rate}, dtype={d})).sample({_shape(b.code('shape'))})")
+
+
+_row([f"{RAND}.gamma"], Op("", ("shape", "alpha", "beta", "dtype", "seed"), handler=_gamma,
+                           examples=(("tf.random.gamma([10], [0.5, 1.5])",
+                                      "torch.distributions.Gamma(torch.as_tensor([0.5, 1.5], "
+                                      "dtype=torch.float32), torch.as_tensor(1.0, "
+                                      "dtype=torch.float32)).sample((10,))"),)))
 _row([f"{RAND}.shuffle", f"{KRAND}.shuffle"], Op("", ("value", "seed"), handler=lambda b: (
     f"{atom(b.code('value'))}[torch.randperm({atom(b.code('value'))}.shape[0], "
     f"device={atom(b.code('value'))}.device)]")))

@@ -55,11 +55,13 @@ def mode_for(mode: str, monitor: str) -> str:
 
 
 def _early_stopping(a: Args) -> Built:
-    b = Built(f"pl.callbacks.EarlyStopping(monitor={a['monitor']}, min_delta={a['min_delta']}, "
-              f"patience={a['patience']}, mode={mode_for(a['mode'], a['monitor'])})")
-    if literal(a["restore_best_weights"]) is not False:
-        b.warnings.append("EarlyStopping(restore_best_weights=True) has no Lightning flag: "
-                          "reload the best ModelCheckpoint after fit")
+    """Lightning's EarlyStopping; with ``restore_best_weights`` (no Lightning flag) the
+    subclass copied from runtime/callbacks.py, which keeps and restores the best weights."""
+    args = (f"monitor={a['monitor']}, min_delta={a['min_delta']}, patience={a['patience']}, "
+            f"mode={mode_for(a['mode'], a['monitor'])}")
+    restore = a["restore_best_weights"]
+    b = Built(f"pl.callbacks.EarlyStopping({args})" if literal(restore) is False
+              else f"KerasEarlyStopping({args}, restore_best_weights={restore})")
     if literal(a["baseline"]) is not None or literal(a["start_from_epoch"]) != 0:
         b.todo.append("EarlyStopping baseline/start_from_epoch not converted")
     return b
@@ -203,7 +205,9 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
                    ('pl.callbacks.EarlyStopping(monitor="val_loss"', "patience=3",
                     'mode="min"')),
                   ('keras.callbacks.EarlyStopping(monitor="val_accuracy")',
-                   ('mode="max"', "patience=0")))),
+                   ('mode="max"', "patience=0")),
+                  ("keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)",
+                   ('KerasEarlyStopping(monitor="val_loss"', "restore_best_weights=True")))),
     CallbackSpec("ModelCheckpoint", "callback",
                  ("filepath", "monitor", "verbose", "save_best_only", "save_weights_only",
                   "mode", "save_freq", "initial_value_threshold"),

@@ -25,7 +25,8 @@ from agent.rules.training import loader_args, tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
-    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py"))
+    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
+    "callbacks.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -72,7 +73,8 @@ UTILITIES: dict[str, str] = {
 }
 
 HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
-                  r"KerasCompiledMetrics|ctc_greedy_decode|ctc_decode_softmax|LazyLayerNorm|"
+                  r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
+                  r"LazyLayerNorm|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|"
                   r"KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
@@ -88,8 +90,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 # generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
                 "ActivatedLSTM", "ResetBeforeGRU")
-_GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasHistory", "KerasOptimizer",
-              "KerasRMSprop", "KerasMetric", "KerasLoss",
+_GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
+              "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 
 

@@ -373,3 +373,27 @@ def test_loss_accumulators_are_typed_for_tensor_sums(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert "train.py:" not in mypy.stdout, mypy.stdout
     assert "LOSS (" in _run_blocked(tmp_path, code)
+
+
+def test_custom_train_step_class_has_each_epoch_hook_once() -> None:
+    """The compiled step's epoch-mean hooks go with the step the Keras train_step replaces:
+    one on_train_epoch_start (the tracker reset), never two definitions (ruff F811)."""
+    src = (STEP.replace("    def train_step(self, data):",
+                        "    @property\n    def metrics(self):\n"
+                        "        return [self.tracker]\n\n"
+                        "    def train_step(self, data):")
+           .replace("        self.out = layers.Dense(1)",
+                    "        self.out = layers.Dense(1)\n"
+                    "        self.tracker = keras.metrics.Mean(name=\"loss\")")
+           .replace("        return {\"loss\": loss}",
+                    "        self.tracker.update_state(loss)\n"
+                    "        return {\"loss\": self.tracker.result()}")
+           .replace("model.compile(optimizer=", "model.compile(loss=\"mse\", optimizer="))
+    assert src.count("self.tracker") == 4  # made, listed, updated, read
+    code = convert_source(src).source
+    assert "for metric in self.metrics:" in code  # the tracker reset hook is written
+    assert code.count("def on_train_epoch_start(") == 1, code
+    assert code.count("def on_validation_epoch_start(") <= 1, code
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F811", "-"],
+                          input=code, capture_output=True, text=True, timeout=60)
+    assert ruff.returncode == 0, ruff.stdout

@@ -325,11 +325,13 @@ def test_function_with_an_unknown_op_is_left_whole_and_reported() -> None:
     assert "keras.ops.sum(keras.ops.square(a - b)" in result.source  # not half converted
 
 
-def test_function_given_to_tf_data_stays_tensorflow() -> None:
+def test_function_given_to_tf_data_converts_with_its_pipeline() -> None:
+    """tests/test_pipeline_maps.py: it stays TF with a pipeline that stays TF."""
     src = ("import tensorflow as tf\n\n\ndef scale(x):\n    return tf.cast(x, tf.float32) / 255.0\n"
            "\n\nds = tf.data.Dataset.from_tensor_slices([1, 2]).map(scale)\n")
     result = convert_source(src, "data.py")
-    assert "return tf.cast(x, tf.float32) / 255.0" in result.source
+    assert "return x.to(torch.float32) / 255.0" in result.source
+    assert "ds = DataPipeline.from_tensor_slices([1, 2]).map(scale)" in result.source
 
 
 def test_tf_function_decorator_is_dropped_with_the_rest_converted() -> None:

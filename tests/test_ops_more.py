@@ -20,6 +20,7 @@ from torch import nn
 
 from agent.rules.imports import collect_imports
 from agent.rules.ops.rewrite import convert_expr
+from agent.rules.training.runtime import image_ops
 
 HEADER = ("import tensorflow as tf\nimport keras\nfrom keras import ops\n"
           "import keras.backend as K\n")
@@ -161,7 +162,8 @@ def test_numerical(code: str, reference: Callable[[Any], Any]) -> None:
     keras = _k()
     torch_code, problems = conv(code)
     assert problems == []
-    ns = {"torch": torch, "F": F, "nn": nn, "x": torch.as_tensor(X), "s": torch.as_tensor(S),
+    ns = {**vars(image_ops),  # the functions the tf.image rows call (copied into scripts)
+          "torch": torch, "F": F, "nn": nn, "x": torch.as_tensor(X), "s": torch.as_tensor(S),
           "y": torch.as_tensor(LABELS), "p": torch.as_tensor(PROBS), "b": torch.as_tensor(BIN),
           "ids": torch.as_tensor(IDS)}
     got = eval(torch_code, ns)  # noqa: S307 - our own generated code

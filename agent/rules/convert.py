@@ -171,6 +171,35 @@ def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion)
     return done.code
 
 
+_KERAS_GRAPH = ("keras.layers.", "keras.Model", "keras.Sequential", "keras.Input",
+                "keras.models.", "keras.applications.")
+
+
+def _keras_builders(module: cst.Module, imports: ImportTable) -> set[str]:
+    """Top-level functions still building Keras layers or models: the model rules reported
+    them (an op beside a layer call there is part of a graph, not data code)."""
+    class Uses(cst.CSTVisitor):
+        found = False
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            qual = imports.resolve(node) or ""
+            self.found = self.found or qual.startswith(_KERAS_GRAPH)
+            return not self.found
+
+        def visit_Name(self, node: cst.Name) -> None:
+            qual = imports.resolve(node) or ""
+            self.found = self.found or qual.startswith(_KERAS_GRAPH)
+
+    out: set[str] = set()
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef):
+            uses = Uses()
+            stmt.visit(uses)
+            if uses.found:
+                out.add(stmt.name.value)
+    return out
+
+
 def _data_statements(code: str, original: cst.Module, source: str, imports: ImportTable,
                      out: Conversion, path: str) -> str:
     """Module-level statements and plain functions, statement by statement, once every
@@ -184,7 +213,8 @@ def _data_statements(code: str, original: cst.Module, source: str, imports: Impo
         module = cst.parse_module(code)
     except cst.ParserSyntaxError:
         return code
-    done = convert_statements(module, imports, pipeline_functions(original), source)
+    skip = pipeline_functions(original) | _keras_builders(module, imports)
+    done = convert_statements(module, imports, skip, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
     seen = {u.line for u in out.unmapped}
     out.unmapped += [Unmapped(path, line, name, why) for line, name, why in done.unmapped

@@ -2,8 +2,9 @@
 functions): converted as a whole with the op table, or left exactly as written.
 
 A function is converted only when every framework reference in it has a mapping, so a
-converted function never mixes TF and torch. Functions handed to ``tf.data`` (``.map(fn)``)
-stay: they run inside a TF pipeline.
+converted function never mixes TF and torch. Functions handed to ``tf.data`` (``.map(fn)``,
+lambdas' callees included, and the functions they call) are left to the tf.data rule
+(agent/rules/training/pipeline_maps.py): they become torch only with their pipeline.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class _Uses(cst.CSTVisitor):
 
 
 class _PipelineArgs(cst.CSTVisitor):
-    """Names passed to tf.data-style methods (``ds.map(fn)``)."""
+    """Names passed to tf.data-style methods (``ds.map(fn)``), or called by a lambda passed."""
 
     def __init__(self) -> None:
         self.names: set[str] = set()
@@ -46,6 +47,44 @@ class _PipelineArgs(cst.CSTVisitor):
             for a in node.args:
                 if isinstance(a.value, cst.Name):
                     self.names.add(a.value.value)
+                elif isinstance(a.value, cst.Lambda):
+                    self.names |= called_names(a.value)
+
+
+class _Called(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name):
+            self.names.add(node.func.value)
+
+
+def called_names(node: cst.CSTNode) -> set[str]:
+    """Plain names called anywhere in ``node`` (``f(x)``, not ``obj.f(x)``)."""
+    visitor = _Called()
+    node.visit(visitor)
+    return visitor.names
+
+
+def closure(module: cst.Module, roots: set[str]) -> set[str]:
+    """``roots`` and the top-level functions they call, transitively."""
+    functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    seen = set(roots)
+    todo = [n for n in roots if n in functions]
+    while todo:
+        for name in called_names(functions[todo.pop()]) & functions.keys():
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+def pipeline_functions(module: cst.Module) -> set[str]:
+    """Functions that run inside tf.data pipelines: callbacks and what they call."""
+    pipeline = _PipelineArgs()
+    module.visit(pipeline)
+    return closure(module, pipeline.names)
 
 
 def uses_framework(node: cst.CSTNode, imports: ImportTable) -> bool:
@@ -77,21 +116,14 @@ class Converted:
     names: list[str] = field(default_factory=list)
 
 
-def pipeline_functions(module: cst.Module) -> set[str]:
-    """Names handed to tf.data-style methods (``ds.map(fn)``): they run in a TF pipeline."""
-    pipeline = _PipelineArgs()
-    module.visit(pipeline)
-    return pipeline.names
-
-
 def candidates(module: cst.Module, imports: ImportTable) -> list[str]:
-    """Top-level functions that use the framework and are not tf.data callbacks."""
+    """Top-level functions that use the framework and do not run inside tf.data."""
     names = [s.name.value for s in module.body
              if isinstance(s, cst.FunctionDef) and uses_framework(s, imports)]
     if not names:
         return []
-    pipeline = pipeline_functions(module)
-    return [n for n in names if n not in pipeline]
+    inside = pipeline_functions(module)
+    return [n for n in names if n not in inside]
 
 
 class _References(cst.CSTVisitor):

@@ -1,9 +1,8 @@
-"""Op rows for ``tf.nn`` losses and ``tf.image`` transforms.
+"""Op rows for ``tf.nn`` losses and ``keras.ops.image.resize`` (``tf.image``: image_io.py).
 
 Losses are written from their definitions along the last axis (TF's class axis) so they hold
-for any rank, where ``F.cross_entropy`` would want the classes on axis 1. Image ops work on
-Keras's channels-last tensors: flips and crops index the H and W axes from the end (rank 3
-or 4 alike); ``resize`` moves channels first for ``F.interpolate`` and back, and needs a batch.
+for any rank, where ``F.cross_entropy`` would want the classes on axis 1. ``resize`` works on
+Keras's channels-last batches: channels move first for ``F.interpolate`` and back.
 """
 
 from __future__ import annotations
@@ -66,36 +65,6 @@ _row([f"{NN}.embedding_lookup"], Op("", ("params", "ids"), pos=2, handler=lambda
 
 
 # ---------------------------------------------------------------------------- images
-def _flip(axis: int) -> Callable[[Bound], str]:
-    return lambda b: f"torch.flip({b.code('image')}, dims=({axis},))"
-
-
-_row([f"{IMG}.flip_left_right"], Op("", ("image",), handler=_flip(-2),
-                                    examples=(("tf.image.flip_left_right(x)",
-                                               "torch.flip(x, dims=(-2,))"),)))
-_row([f"{IMG}.flip_up_down"], Op("", ("image",), handler=_flip(-3)))
-
-
-def _crop_box(b: Bound) -> str:
-    x = atom(b.code("image"))
-    top, left = b.code("offset_height"), b.code("offset_width")
-    h, w = b.code("target_height"), b.code("target_width")
-    return f"{x}[..., {top}:{atom(top)} + {atom(h)}, {left}:{atom(left)} + {atom(w)}, :]"
-
-
-_row([f"{IMG}.crop_to_bounding_box"], Op(
-    "", ("image", "offset_height", "offset_width", "target_height", "target_width"),
-    handler=_crop_box))
-
-
-def _grayscale(b: Bound) -> str:
-    x = b.code("images")
-    weights = f"torch.tensor([0.2989, 0.5870, 0.1140], dtype={atom(x)}.dtype, device={atom(x)}.device)"
-    return f"({atom(x)} * {weights}).sum(dim=-1, keepdim=True)"  # TF's ITU-R 601 weights
-
-
-_row([f"{IMG}.rgb_to_grayscale"], Op("", ("images",), handler=_grayscale))
-
 _MODES = {"bilinear": 'mode="bilinear", align_corners=False',
           "nearest": 'mode="nearest-exact"'}  # TF2: half-pixel centres
 # not bicubic: TF's kernel is Keys a = -0.5, torch's a = -0.75
@@ -126,12 +95,6 @@ def _resize(image: str, size: str, method: str, antialias_param: str | None
     return handler
 
 
-_row([f"{IMG}.resize"], Op(
-    "", ("images", "size", "method", "preserve_aspect_ratio", "antialias"),
-    handler=_resize("images", "size", "method", "antialias"),
-    examples=(("tf.image.resize(x, (8, 8))",
-               'F.interpolate(x.permute(0, 3, 1, 2), size=(8, 8), mode="bilinear", '
-               "align_corners=False).permute(0, 2, 3, 1)"),)))
 _row([f"{KIMG}.resize"], Op(
     "", ("images", "size", "interpolation", "antialias", "crop_to_aspect_ratio",
          "pad_to_aspect_ratio"),

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 import libcst as cst
 
-from agent.rules.ops import ctc, nn_image, tensors
+from agent.rules.ops import ctc, image_io, nn_image, tensors
 from agent.rules.ops.dtypes import DTYPES
 from agent.rules.ops.dtypes import dtype as _dtype
 from agent.rules.ops.spec import Bound, Op, atom, literal
@@ -32,7 +32,8 @@ LINALG = "tensorflow.linalg"
 CONSTANTS: dict[str, str] = {
     f"{TF}.{name}": code for name, code in DTYPES.items() if not name.isalpha() or "float" in name
     or "int" in name or name == "bool"
-} | {f"{TF}.newaxis": "None", f"{TF}.bool": "torch.bool", f"{TF}.Tensor": "torch.Tensor"}
+} | {f"{TF}.newaxis": "None", f"{TF}.bool": "torch.bool", f"{TF}.Tensor": "torch.Tensor"
+     } | image_io.CONSTANTS
 
 # Functions with no faithful one-line torch counterpart: a specific reason for the report.
 NOT_CONVERTED: dict[str, str] = {
@@ -672,7 +673,7 @@ _add([f"{TF}.identity"], Op("", ("input",), elementwise=True,
                             handler=lambda b: b.code("input")))
 
 
-for _names3, _op in tensors.ROWS + nn_image.ROWS + ctc.ROWS:
+for _names3, _op in tensors.ROWS + nn_image.ROWS + ctc.ROWS + image_io.ROWS:
     _add(_names3, _op)
 
 

@@ -21,12 +21,12 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from agent.rules.imports import ImportTable
-from agent.rules.training import loader_args, tape_loop
+from agent.rules.training import loader_args, pipeline_maps, tape_loop
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
-    "callbacks.py"))
+    "callbacks.py", "image_ops.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -61,6 +61,17 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.Dataset": "DataPipeline",
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
+    # tf.io.gfile on local files → runtime/image_ops.py
+    **{f"tensorflow.io.gfile.{name}": f"gfile_{fn}" for name, fn in (
+        ("glob", "glob"), ("exists", "exists"), ("isdir", "isdir"), ("listdir", "listdir"),
+        ("makedirs", "makedirs"), ("GFile", "open"))},
+    **{f"tensorflow.gfile.{name}": f"gfile_{fn}" for name, fn in (  # TF 1
+        ("Glob", "glob"), ("Exists", "exists"), ("IsDirectory", "isdir"),
+        ("ListDirectory", "listdir"), ("MakeDirs", "makedirs"), ("GFile", "open"),
+        ("Open", "open"))},
+    # TFRecord files and tf.train.Example records → runtime/image_ops.py
+    "tensorflow.data.TFRecordDataset": "TFRecordDataset",
+    **pipeline_maps.EXAMPLE_PARSING,
     # directory/array loaders → runtime/keras_loaders.py (DataPipeline / torch Dataset)
     "keras.utils.image_dataset_from_directory": "image_dataset_from_directory",
     "keras.preprocessing.image_dataset_from_directory": "image_dataset_from_directory",
@@ -79,7 +90,8 @@ HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLo
                   r"KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
-                  r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator")
+                  r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator|"
+                  r"image_|audio_decode_wav|strings_|gfile")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
@@ -93,6 +105,14 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_firs
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
+
+
+@cache
+def op_helpers() -> frozenset[str]:
+    """The runtime/image_ops.py functions the tf.io/tf.image/tf.strings rows call."""
+    tree = ast.parse((Path(__file__).parent / "runtime" / "image_ops.py").read_text("utf-8"))
+    return frozenset(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+                     and not n.name.startswith("_"))
 
 
 @dataclass
@@ -153,10 +173,12 @@ def _closure(names: set[str]) -> list[str]:
 
 
 class _Replace(cst.CSTTransformer):
-    def __init__(self, imports: ImportTable, taken: set[str], models_left: bool) -> None:
+    def __init__(self, imports: ImportTable, taken: set[str], models_left: bool,
+                 keep_pipelines: bool = False) -> None:
         self.imports = imports
         self.taken = taken  # names the script binds itself
         self.models_left = models_left
+        self.keep_pipelines = keep_pipelines  # a map function stays TF: tf.data stays too
         self.used: set[str] = set()
         self.hits: list[tuple[cst.CSTNode, str, str]] = []
         self.kept: list[tuple[cst.CSTNode, str, str]] = []  # (call, Keras name, why)
@@ -183,8 +205,11 @@ class _Replace(cst.CSTTransformer):
             return updated
         qual = self.imports.resolve(original) or ""
         helper = UTILITIES.get(qual)
-        if helper in _NEEDS_TORCH_MODELS and self.models_left:
-            return updated  # a Keras model still fed by it: tf.data stays tf.data
+        if helper in _NEEDS_TORCH_MODELS and (self.models_left or self.keep_pipelines):
+            return updated  # a Keras model or a TF function still fed by it: tf.data stays
+        if helper == "AUTOTUNE" and helper in self.taken:  # AUTOTUNE = tf.data.AUTOTUNE
+            self.hits.append((original, "AUTOTUNE", qual))
+            return cst.parse_expression("-1")  # tf.data's own value of the constant
         if helper is None or set(_closure({helper})) & self.taken:
             return updated
         self.used.add(helper)
@@ -197,7 +222,12 @@ class _Replace(cst.CSTTransformer):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         if isinstance(original.func, cst.Name):  # from keras.utils import get_file
-            return updated.with_changes(func=self._swap(original.func, updated.func))
+            updated = updated.with_changes(func=self._swap(original.func, updated.func))
+        if isinstance(updated.func, cst.Name) and updated.func.value == "FixedLenFeature":
+            updated = updated.with_changes(args=[  # tf.string / tf.int64 → the runtime's
+                a.with_changes(value=cst.parse_expression(pipeline_maps.FEATURE_DTYPES[q]))
+                if (q := self.imports.resolve(a.value) or "") in pipeline_maps.FEATURE_DTYPES
+                else a for a in updated.args])
         return updated
 
     def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
@@ -206,9 +236,15 @@ class _Replace(cst.CSTTransformer):
         return updated
 
 
-_NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "image_dataset_from_directory",
+PIPELINE_HINT = re.compile(r"\bdata\.|_dataset_from_")
+MAP_KEPT = ("tf.data map function {}: {}; the tf.data pipelines stay TensorFlow (their "
+            "functions must all convert)")
+_NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenFeature",
+                       "parse_single_example", "parse_example", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
                        "ImageDataGenerator")
+# what makes a DataPipeline: its map functions convert with it
+PIPELINE_SOURCES = frozenset(_NEEDS_TORCH_MODELS) - {"AUTOTUNE", "ImageDataGenerator"}
 # loaders whose result is a DataPipeline (fit feeds it with DataLoader(batch_size=None))
 PIPELINE_LOADERS = frozenset(q for q, h in UTILITIES.items() if h.endswith("_from_directory")
                              or h.endswith("_from_array"))
@@ -312,11 +348,25 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     except (cst.ParserSyntaxError, SyntaxError):
         return Inlined(code)
     taken = _bound_names(tree)
-    replacer = _Replace(imports, taken, keras_models_left(tree, imports))
+    models_left = keras_models_left(tree, imports)
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
+    maps = pipeline_maps.plan(wrapper.module, imports, taken, op_helpers()) \
+        if not models_left and PIPELINE_HINT.search(code) else pipeline_maps.Plan()
+    replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok)
     new = wrapper.module.visit(replacer)
     out = Inlined("")
+    for cb in maps.callbacks:
+        pos = positions.get(cb.node)
+        line = pos.start.line if pos is not None else 0
+        if not maps.ok and cb.problems:
+            out.kept.append((line, "tensorflow.data.Dataset.map", MAP_KEPT.format(
+                cb.label, "; ".join(cb.problems))))
+        elif maps.ok and replacer.used & PIPELINE_SOURCES:
+            out.changes.append((line, "data.map_function", f"{cb.label}: tf ops -> torch, "
+                                "run by the DataPipeline like tf.data's map"))
+    if maps.ok and maps.callbacks and replacer.used & PIPELINE_SOURCES:
+        new = pipeline_maps.apply(new, imports, maps)
     for node, helper, qual in replacer.hits:
         pos = positions.get(node)
         line = pos.start.line if pos is not None else 0
@@ -337,6 +387,8 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
             out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
     generated = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(_GENERATED)
     replacer.used |= generated - taken
+    replacer.used |= {n.id for n in ast.walk(ast.parse(new.code)) if isinstance(n, ast.Name)
+                      } & op_helpers() - taken
     if not out.changes and not replacer.used:
         return Inlined(code, kept=out.kept)
     text = _drop_keras_aliases(new.code, replacer.used, imports)

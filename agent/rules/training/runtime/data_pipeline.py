@@ -203,8 +203,10 @@ def _tensors(value: Any) -> Any:
 
 
 def _is_array_like_list(value: Any) -> bool:
-    """A list of numbers is one tensor; a tuple or a list of arrays is a structure."""
-    return isinstance(value, list) and all(isinstance(v, (int, float, bool)) for v in value)
+    """A list of numbers (or of strings: file names) is one tensor; a tuple or a list of
+    arrays is a structure."""
+    return isinstance(value, list) and (all(isinstance(v, (int, float, bool)) for v in value)
+                                        or all(isinstance(v, (str, bytes)) for v in value))
 
 
 def _first_dim(data: Any) -> int:

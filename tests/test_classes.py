@@ -977,3 +977,63 @@ def test_sequential_reading_the_owner_attributes_numerically() -> None:
     k, t = _both(HEADER + textwrap.dedent(SEQUENTIAL_OF_ATTRIBUTES))
     x = RNG.standard_normal((3, 6)).astype("float32")
     assert _compare(k["net"], t["net"], x) < 1e-5
+
+
+@pytest.mark.slow
+def test_nested_sequential_is_sized_by_the_input_call_feeds_it() -> None:
+    """``self.body = Sequential([...])`` without an input shape, called on the model's input
+    (known from ``build``): its first layer gets that size (no Lazy module, no warning)."""
+    src = HEADER + textwrap.dedent("""
+
+        class Regressor(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.body = keras.Sequential([layers.Dense(5, activation="relu"),
+                                              layers.Dense(1)])
+
+            def call(self, x, training=False):
+                return self.body(x, training=training)
+
+
+        model = Regressor()
+        model.build((None, 7))
+        """)
+    from agent.rules.convert import convert_source
+
+    res = convert_source(src, "x.py")
+    assert "nn.Linear(7, 5)" in res.source and "Lazy" not in res.source, res.source
+    assert not res.warnings, res.warnings
+    k, t = _both(src)
+    x = RNG.standard_normal((3, 7)).astype("float32")
+    assert _compare(k["model"], t["model"], x) < 1e-5
+
+
+def test_dry_call_in_a_builder_stays_a_tensor_call_when_the_script_reuses_the_name() -> None:
+    """``model = Net(); model(np.zeros(...))`` in a builder, ``model = build_model()`` in the
+    script: the name still holds a Net, so the dry call's NumPy array becomes a tensor."""
+    src = HEADER + textwrap.dedent("""
+        import numpy as np
+
+
+        class Net(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.head = layers.Dense(2)
+
+            def call(self, x):
+                return self.head(x)
+
+
+        def build_model(n=4):
+            model = Net()
+            model(np.zeros((1, n), dtype="float32"))
+            return model
+
+
+        if __name__ == "__main__":
+            model = build_model()
+        """)
+    from agent.rules.convert import convert_source
+
+    code = convert_source(src, "x.py").source
+    assert 'model(torch.as_tensor(np.zeros((1, n), dtype="float32")))' in code, code

@@ -265,3 +265,37 @@ def test_class_needing_a_dropped_top_level_value_is_not_run(
     result = _check(worker, tmp_path, source)
     assert result.status == "not_run"
     assert "CLASSES" in result.message
+
+
+PER_SAMPLE_TARGET = HEADER + """
+def nll(y_true, y_pred):
+    mu, log_sigma = torch.chunk(y_pred, 2, dim=-1)
+    y = torch.tile(y_true, (1, 3))  # one target per sample, read against every component
+    return (((y - mu) / log_sigma.exp()) ** 2 + 2 * log_sigma).mean()
+
+
+class Mixture(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(4, 6)
+        self.example_input_array = torch.zeros(1, 4)
+
+    def forward(self, x):
+        return self.head(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nll(y, self(x))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+"""
+
+
+def test_custom_loss_of_one_value_per_sample_gets_such_a_target(worker: Worker,
+                                                                tmp_path: Path) -> None:
+    """A custom loss that reads a (batch, 1) target against a (batch, 6) output: one-hot and
+    class-index targets fail on its shapes, the per-sample target is tried last and fits."""
+    result = _check(worker, tmp_path, PER_SAMPLE_TARGET)
+    assert result.status == "passed", result.message
+    assert "one float target per sample" in result.message

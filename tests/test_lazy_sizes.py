@@ -431,3 +431,81 @@ def test_merge_of_a_list_in_a_subclass_is_numerically_keras() -> None:
     with torch.no_grad():
         got = module(torch.as_tensor(low), torch.as_tensor(high)).numpy()
     np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+AFTER_CUSTOM_LAYER = KERAS + """
+class Gate(layers.Layer):
+    def call(self, x):
+        return x * keras.ops.sigmoid(x)
+
+
+def build_model(dim=6):
+    inputs = keras.Input(shape=(dim,))
+    h = layers.Dense(4)(inputs)
+    h = Gate()(h)
+    return keras.Model(inputs, layers.Dense(3)(h))
+
+
+model = build_model()
+"""
+
+
+def test_lazy_layer_after_a_custom_layer_is_sized_by_a_dry_call() -> None:
+    """A Dense after a custom layer has no static input size: its nn.LazyLinear is sized by
+    one dry call in __init__ (as Keras builds the model), and then gets Keras's initializers,
+    so nothing is left to warn about."""
+    result = convert(AFTER_CUSTOM_LAYER)
+    assert "nn.LazyLinear(3)" in result.source
+    assert not result.warnings, result.warnings
+    install()
+    module = exec_source(result.source, "k2l_converted")["build_model"](dim=5)
+    head = module.dense_1
+    assert isinstance(head, torch.nn.Linear) and not isinstance(head, torch.nn.LazyLinear)
+    assert head.in_features == 4
+    assert torch.count_nonzero(head.bias) == 0  # Keras zeros; torch's own init is not
+    assert module.training  # the dry call ran in eval mode and gave training mode back
+
+
+def test_lazy_layer_sized_by_a_dry_call_is_numerically_keras() -> None:
+    equivalent(AFTER_CUSTOM_LAYER)
+
+
+INNER_LAZY = KERAS + """
+class Mixer(layers.Layer):
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.proj = layers.Dense(units)
+
+    def call(self, x):
+        return keras.ops.relu(self.proj(keras.ops.concatenate([x, x * x], axis=-1)))
+
+
+def build_model(dim=5):
+    inputs = keras.Input(shape=(dim,))
+    return keras.Model(inputs, layers.Dense(2)(Mixer(7)(inputs)))
+
+
+model = build_model()
+"""
+
+
+def test_custom_layer_with_lazy_sub_layers_is_sized_and_initialized_by_the_model() -> None:
+    """A custom layer whose sub-layer never sees a static size: the layer gets keras_init()
+    (its Keras initializers), the model's dry call sizes it and then runs that method."""
+    result = convert(INNER_LAZY)
+    assert "def keras_init(self) -> None:" in result.source
+    assert "self.mixer.keras_init()" in result.source
+    assert not result.warnings, result.warnings
+    install()
+    module = exec_source(result.source, "k2l_converted")["build_model"](dim=3)
+    proj = module.mixer.proj
+    assert isinstance(proj, torch.nn.Linear) and proj.in_features == 6
+    assert torch.count_nonzero(proj.bias) == 0  # Keras zeros; torch's own init is not
+    equivalent(INNER_LAZY)
+
+
+def test_custom_layer_made_outside_a_model_keeps_its_lazy_warning() -> None:
+    """An instance no converted model sizes (made at module level) still needs one batch
+    before its optimizer: the warning stays."""
+    result = convert(INNER_LAZY + "\nextra = Mixer(3)\n")
+    assert any("nn.Lazy modules for self.proj" in w.message for w in result.warnings)

@@ -121,6 +121,43 @@ model = build_model((12, 10, 1), NUM_CLASSES)
         ns["build_model"]((8, 8, 1), 7)
 
 
+def test_training_loop_over_a_parameter_after_the_model_asserts_nothing() -> None:
+    """``model = build_model()`` then ``for epoch in range(epochs)`` over a compiled step in
+    the same function: a training loop, from which no model keeps anything, so nothing is
+    asserted and nothing is reported."""
+    src = """
+import numpy as np
+import tensorflow as tf
+import keras
+from keras import layers
+
+
+def build_model():
+    return keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2)])
+
+
+def train(x, epochs=2):
+    model = build_model()
+
+    @tf.function
+    def step(batch):
+        return model(batch)
+
+    for epoch in range(epochs):
+        for batch in [x]:
+            out = step(batch)
+        print(epoch, out)
+    return model
+
+
+if __name__ == "__main__":
+    train(np.zeros((4, 3), "float32"))
+"""
+    result = convert_source(src, "model.py")
+    assert not any("asserts that value" in w.message for w in result.warnings), result.warnings
+    assert "assert epochs" not in result.source
+
+
 def test_a_size_held_by_a_builder_local_is_written_as_its_value() -> None:
     """``rnn_size = 512`` inside the builder: the class sits at module level and cannot
     read the builder's locals, so the value is written (a module constant keeps its name)."""

@@ -315,3 +315,19 @@ x = layers.AveragePooling2D(2, padding="same")(x)
 model = keras.Model(inputs, layers.GlobalMaxPooling2D()(x))
 """, "model")
     assert "x.shape[2]" in code and "max((-(-" in code
+
+
+def test_sequential_submodel_built_in_the_builder_takes_the_builder_values() -> None:
+    """A tower built in the builder and called twice: the parent makes it with the builder's
+    values (not the class defaults), and the builder keeps no unused copy of it."""
+    src = KERAS + """
+def build_model(dim=6):
+    tower = keras.Sequential([keras.Input(shape=(dim,)), layers.Dense(5, activation="relu")])
+    a = keras.Input(shape=(dim,))
+    b = keras.Input(shape=(dim,))
+    merged = layers.concatenate([tower(a), tower(b)])
+    return keras.Model([a, b], layers.Dense(1)(merged))
+"""
+    code = check(src, "build_model(dim=9)")
+    assert "self.tower = Tower(dim=dim)" in code
+    assert "tower = Tower(" not in code.split("def build_model")[1]

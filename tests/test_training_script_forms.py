@@ -199,6 +199,22 @@ def test_fit_and_evaluate_generator_run_on_one_shared_generator(tmp_path: Path) 
     assert 6 <= trained <= 8 and 2 <= tested <= 3
 
 
+def test_evaluate_generator_inside_an_expression_is_hoisted(tmp_path: Path) -> None:
+    """``print(model.evaluate_generator(gen, steps=2))``: evaluated as a statement before the
+    print, as ``evaluate`` is; the print shows Keras's [loss, accuracy] list."""
+    code, out = _convert_and_run(tmp_path, HEAD + textwrap.dedent("""\
+        def batches(n):
+            rng = np.random.default_rng(2)
+            while True:
+                yield rng.normal(size=(n, 6)), keras.utils.to_categorical(rng.integers(0, 3, n), 3)
+
+        model.fit_generator(batches(8), steps_per_epoch=2, epochs=1)
+        print("EVAL", len(model.evaluate_generator(batches(4), steps=2)))
+        """))
+    assert "EVAL 2" in out
+    assert "evaluate_generator" not in code
+
+
 def test_seed_between_import_groups_has_torch_imported_above_it(tmp_path: Path) -> None:
     """Notebook-style scripts seed between two import groups: torch must be bound there."""
     src = textwrap.dedent("""\

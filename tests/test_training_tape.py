@@ -324,3 +324,76 @@ def test_custom_train_step_matches_keras_for_two_steps() -> None:
                                           want.state_dict().items(), strict=True):
         np.testing.assert_allclose(got.detach().numpy(), expected.numpy(), rtol=1e-5,
                                    atol=1e-6, err_msg=name)
+
+
+ACCUMULATED = textwrap.dedent("""\
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow import keras
+
+
+    def build_model():
+        inputs = keras.Input(shape=(4,))
+        return keras.Model(inputs, keras.layers.Dense(1)(inputs))
+
+
+    def train(model, optimizer, xs):
+        steps = 0
+        total, penalty = 0.0, 0.0
+        with tf.GradientTape() as tape:
+            for x in xs:
+                out = model(tf.convert_to_tensor(x), training=True)
+                total += tf.reduce_mean(tf.square(out))
+                penalty += 0.01 * tf.reduce_sum(tf.abs(out))
+                steps += 1
+            loss = total + penalty
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return float(loss), steps
+
+
+    if __name__ == "__main__":
+        xs = [np.ones((2, 4), "float32") * k for k in range(3)]
+        print("LOSS", train(build_model(), keras.optimizers.SGD(0.1), xs))
+    """)
+
+
+def test_loss_accumulators_are_typed_for_tensor_sums(tmp_path: Path) -> None:
+    """``total = 0.0`` then ``total += <tensor>`` in a tape loop: annotated so mypy accepts
+    the tensor sum (the TF original type-checked: its terms were untyped); a counter of
+    numbers stays as written; the script still runs without TensorFlow."""
+    code = convert_source(ACCUMULATED, "train.py").source
+    assert "total: torch.Tensor | float = 0.0" in code
+    assert "penalty: torch.Tensor | float = 0.0" in code
+    assert "    steps = 0\n" in code
+    script = tmp_path / "train.py"
+    script.write_text(code)
+    mypy = subprocess.run([sys.executable, "-m", "mypy", "--config-file=",
+                           "--ignore-missing-imports", "--check-untyped-defs", str(script)],
+                          capture_output=True, text=True, timeout=300)
+    assert "train.py:" not in mypy.stdout, mypy.stdout
+    assert "LOSS (" in _run_blocked(tmp_path, code)
+
+
+def test_custom_train_step_class_has_each_epoch_hook_once() -> None:
+    """The compiled step's epoch-mean hooks go with the step the Keras train_step replaces:
+    one on_train_epoch_start (the tracker reset), never two definitions (ruff F811)."""
+    src = (STEP.replace("    def train_step(self, data):",
+                        "    @property\n    def metrics(self):\n"
+                        "        return [self.tracker]\n\n"
+                        "    def train_step(self, data):")
+           .replace("        self.out = layers.Dense(1)",
+                    "        self.out = layers.Dense(1)\n"
+                    "        self.tracker = keras.metrics.Mean(name=\"loss\")")
+           .replace("        return {\"loss\": loss}",
+                    "        self.tracker.update_state(loss)\n"
+                    "        return {\"loss\": self.tracker.result()}")
+           .replace("model.compile(optimizer=", "model.compile(loss=\"mse\", optimizer="))
+    assert src.count("self.tracker") == 4  # made, listed, updated, read
+    code = convert_source(src).source
+    assert "for metric in self.metrics:" in code  # the tracker reset hook is written
+    assert code.count("def on_train_epoch_start(") == 1, code
+    assert code.count("def on_validation_epoch_start(") <= 1, code
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F811", "-"],
+                          input=code, capture_output=True, text=True, timeout=60)
+    assert ruff.returncode == 0, ruff.stdout

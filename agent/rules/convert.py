@@ -18,6 +18,7 @@ from agent.rules import fix_imports
 from agent.rules.imports import ImportTable, collect_imports
 from agent.rules.models.extract import LambdaConverter
 from agent.rules.models.graph import ModelIR, Tensor
+from agent.rules.models.lazy import SIZED_BY_DRY_CALL
 from agent.rules.models.shapes import Shape
 from agent.rules.models.transform import Recipe, convert_models
 from agent.rules.ops.functions import (
@@ -77,6 +78,8 @@ def _subclassed_ir(name: str, output: Shape | None = None) -> ModelIR:
                    [Tensor("output", output)])
 
 
+# a custom layer's lazy-size warnings that a model's dry call answers
+_SIZED_BY_DRY_CALL = (*SIZED_BY_DRY_CALL, "input shape unknown statically: nn.Lazy modules for")
 _CUSTOM_LOSS = re.compile(r"custom loss (\w+)\(y_true, y_pred\) called on torch tensors")
 
 
@@ -135,6 +138,17 @@ def _has_keras_class(module: cst.Module, imports: ImportTable) -> bool:
         and any((imports.resolve(b.value) or "").startswith("keras.") for b in stmt.bases)
         for stmt in module.body
     )
+
+
+def _sized_by_models(warnings: list[Warning_], lazy_layers: dict[str, bool],
+                     sized: list[str], source: str) -> list[Warning_]:
+    """A custom layer's lazy-size warnings, unless every instance the file makes is in a
+    converted model whose dry call sizes it (and whose keras_init() call initializes it)."""
+    done = {name for name in lazy_layers
+            if sized.count(name) == len(re.findall(rf"(?<!class )\b{re.escape(name)}\(", source))}
+    return [w for w in warnings
+            if not (w.message.split(":", 1)[0] in done
+                    and any(t in w.message for t in _SIZED_BY_DRY_CALL))]
 
 
 def _def_line(source: str, name: str) -> int:
@@ -221,6 +235,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     original = module
     out = Conversion(source)
     custom: list[str] = []
+    lazy_layers: dict[str, bool] = {}
     subclassed: list[ModelIR] = []
     factory = _lambda_converter()
     convert_lambda = factory(imports) if factory is not None else None
@@ -232,6 +247,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         cres = classes.convert_classes(module, imports, path, source)
         module = cres.module
         custom = list(cres.custom_layers)
+        lazy_layers = cres.lazy_layers
         out.changes += cres.changes
         out.warnings += cres.warnings
         out.unmapped += cres.unmapped
@@ -239,8 +255,9 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
                       if name not in imports.subclasses]  # those fold into a functional model
     custom += _torch_modules(module)  # e.g. a layer the LLM stage has already written
     mres = convert_models(module, imports, env, custom, convert_lambda,
-                          source if module is original else None, path)
+                          source if module is original else None, path, lazy_layers)
     module = mres.module
+    out.warnings = _sized_by_models(out.warnings, lazy_layers, mres.sized_layers, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in mres.changes]
     out.warnings += [Warning_(line, msg) for line, msg in mres.warnings]
     out.unmapped += [Unmapped(path, line, keras, reason, qual)

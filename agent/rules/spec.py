@@ -87,6 +87,7 @@ class Built:
     activation: str | None = None
     warnings: tuple[str, ...] = ()
     lazy: bool = False
+    lazy_init: tuple[str, ...] = ()  # ``init`` of a lazy layer: run once a dry call sized it
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,10 @@ def _tensor_targets(out: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         found.append(("float targets in [0, 1]", torch.rand(shape)))
     if len(shape) >= 2:
         found.append(("class indices (batch,)", torch.randint(0, shape[-1], (batch,))))
+    if len(shape) == 2 and shape[1] > 1:
+        # one value per sample read by a custom loss against several outputs (a mixture
+        # density or contrastive loss): the last resort, after the usual shapes
+        found.append(("one float target per sample (batch, 1)", torch.randn(batch, 1)))
     if len(shape) >= 3:
         # converted models keep Keras's layout: classes last, e.g. (batch, steps, classes)
         found.append(("class indices per position, classes last",

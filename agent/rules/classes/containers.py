@@ -17,6 +17,7 @@ import libcst as cst
 from agent.rules.imports import ImportTable
 from agent.rules.models.codegen import generate
 from agent.rules.models.extract import BlockExtractor
+from agent.rules.models.shapes import Shape
 from agent.rules.naming import camel
 from agent.rules.ops.rewrite import lambda_converter
 from agent.rules.spec import Unsupported
@@ -34,10 +35,12 @@ class Nested:
 
 def nested_sequential(owner: str, attr: str, call: cst.Call, imports: ImportTable,
                       env: dict[str, Any], params: dict[str, str | None],
-                      custom: set[str], taken: set[str], line: int = 0) -> Nested:
+                      custom: set[str], taken: set[str], line: int = 0,
+                      input_shape: Shape | None = None) -> Nested:
     """``self.<attr> = keras.Sequential([...])`` inside class ``owner``. Attributes of the
     owner it reads (``Conv2D(self.channel // 4)``) become parameters of the generated class,
-    passed as ``channel=self.channel``."""
+    passed as ``channel=self.channel``; ``input_shape`` (the shape ``call()`` feeds it, when
+    known) sizes its first layer where the list does not."""
     owned = _self_attributes(call)
     if owned & _names(call):
         raise Unsupported(f"self.{attr} = Sequential(...) reads both self.<x> and x")
@@ -53,6 +56,8 @@ def nested_sequential(owner: str, attr: str, call: cst.Call, imports: ImportTabl
         why = extractor.errors[0][2] if extractor.errors else "not a list of layers"
         raise Unsupported(f"self.{attr} = Sequential(...): {why}")
     ir = founds[0].ir
+    if input_shape is not None and ir.inputs and ir.inputs[0].shape is None:
+        ir.inputs[0].shape = input_shape  # the calls hold this tensor object
     if any(p.name == "self" for p in ir.params):
         raise Unsupported(f"self.{attr} = Sequential(...) reads self.<attribute>")
     name = f"{owner}{camel(attr)}"

@@ -65,6 +65,10 @@ class ForwardConverter:
         self.kept: list[tuple[str, str]] = []  # (reason, source) of statements left as written
         self.methods: set[str] = set()  # the class's own methods (their parameters stay)
         self.keras_attrs: dict[str, str] = {}  # self.<attr> left a Keras object, and why
+        # containers made in __init__ (``self.body = Sequential([...])``): the shape of the
+        # tensor each is called on, which sizes its first layer (None: calls disagree)
+        self.containers: set[str] = set()
+        self.container_inputs: dict[str, Shape | None] = {}
 
     # -- layouts -------------------------------------------------------------------------
     def layout_as(self, v: TVal, want: str) -> TVal:
@@ -80,6 +84,8 @@ class ForwardConverter:
 
     # -- expressions ---------------------------------------------------------------------
     def expr(self, node: cst.BaseExpression) -> TVal:
+        if isinstance(node, cst.Call):
+            self._note_container_input(node)
         if isinstance(node, cst.Name):
             if node.value in self.env:
                 v = self.env[node.value]
@@ -100,6 +106,19 @@ class ForwardConverter:
             new = node.with_changes(expression=cst.parse_expression(_paren(inner.code)))
             return replace(inner, code=code_of(new))
         return self.generic(node)
+
+    def _note_container_input(self, call: cst.Call) -> None:
+        f = call.func
+        if not (isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name)
+                and f.value.value == "self" and f.attr.value in self.containers):
+            return
+        pos = [a.value for a in call.args if a.keyword is None]
+        v = self.env.get(pos[0].value) if len(pos) == 1 and isinstance(pos[0], cst.Name) \
+            else None
+        shape = v.shape if v is not None and v.tensor and v.layout == "keras" else None
+        attr = f.attr.value
+        seen = self.container_inputs.get(attr, shape)
+        self.container_inputs[attr] = shape if seen == shape else None
 
     def _layer_attr(self, call: cst.Call) -> str | None:
         f = call.func

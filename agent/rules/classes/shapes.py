@@ -57,8 +57,9 @@ def _maker(node: cst.BaseExpression) -> bool:
 
 
 class _Usage(cst.CSTVisitor):
-    def __init__(self, env: dict[str, Any]) -> None:
+    def __init__(self, env: dict[str, Any], classes: set[str] | None = None) -> None:
         self.env = env
+        self.classes = classes  # the class names to follow (None: every call's callee)
         self._outer = env
         self._saved: list[dict[str, Any]] = []
         self.var_class: dict[str, str] = {}
@@ -81,7 +82,9 @@ class _Usage(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if (len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name)
-                and isinstance(node.value, cst.Call) and isinstance(node.value.func, cst.Name)):
+                and isinstance(node.value, cst.Call) and isinstance(node.value.func, cst.Name)
+                and (self.classes is None or node.value.func.value in self.classes)):
+            # ``model = Net()``; a later ``model = build_model()`` is the same object
             self.var_class[node.targets[0].target.value] = node.value.func.value
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -98,11 +101,12 @@ class _Usage(cst.CSTVisitor):
                 self.shapes.setdefault(self.var_class[func.value], shape[1:])
 
 
-def input_shapes_from_usage(module: cst.Module, imports: ImportTable, env: dict[str, Any]
+def input_shapes_from_usage(module: cst.Module, imports: ImportTable, env: dict[str, Any],
+                            classes: set[str] | None = None
                             ) -> tuple[dict[str, tuple[Any, ...]], dict[str, str]]:
     """Class name → input shape (no batch axis) from builds and dry calls in the file,
-    and variable → class name for the instances seen."""
-    usage = _Usage(env)
+    and variable → class name for the instances seen (of ``classes`` when given)."""
+    usage = _Usage(env, classes)
     module.visit(usage)
     return usage.shapes, usage.var_class
 

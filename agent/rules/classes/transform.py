@@ -28,6 +28,7 @@ from agent.rules.classes.variables import VARIABLES, FromInitializer, variable_l
 from agent.rules.imports import ImportTable
 from agent.rules.initializers import Layout, init_statement
 from agent.rules.lines import LineIndex
+from agent.rules.models.shapes import Shape
 from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.spec import Args, Unsupported
 from agent.rules.training import regularizers
@@ -59,6 +60,9 @@ class ClassesResult:
     unmapped: list[Unmapped] = field(default_factory=list)
     models: tuple[str, ...] = ()  # converted Model subclasses (now LightningModules)
     outputs: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)  # forward's shape
+    # custom layers with nn.Lazy sub-layers -> whether they have keras_init() (the Keras
+    # initializers of those sub-layers, for a model's dry call to run once they are sized)
+    lazy_layers: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,6 +130,8 @@ class _ClassConverter:
         self.taken = taken if taken is not None else set()
         self.init_params: dict[str, str | None] = {}
         self.nested: list[str] = []  # generated classes for containers, placed before cls
+        self.containers: dict[str, tuple[cst.BaseStatement, cst.Call]] = {}  # Sequential attrs
+        self.container_inputs: dict[str, Shape | None] = {}  # from call()
         self.kept_layers: dict[str, str] = {}  # attr -> why it stays a Keras layer
         self.layer_stmts: dict[str, cst.BaseStatement] = {}
         self.kind = kind
@@ -146,6 +152,7 @@ class _ClassConverter:
         self.keras_attrs: dict[str, str] = {}  # self.<attr> left a Keras object, and why
         self.getters: dict[str, str] = {}  # self.<attr> = keras.<kind>s.get(...): attr -> kind
         self.penalties: list[str] = []  # forward statements adding weight regularizers
+        self.has_keras_init = False
 
     # -- entry ---------------------------------------------------------------------------
     def run(self) -> cst.ClassDef:
@@ -189,6 +196,9 @@ class _ClassConverter:
                 new_body.append(self.other_method(stmt))
         if "__init__" not in methods and (self.layers or eager_build):
             raise Unsupported("weights created without __init__")
+        keras_init = self.keras_init()
+        if keras_init is not None:
+            new_body.append(keras_init)
         new_cls = self.cls.with_changes(bases=self.bases(), body=body.with_changes(body=new_body))
         return self.rename_weights(new_cls)
 
@@ -278,13 +288,9 @@ class _ClassConverter:
                         self.weights.append(w)
                         return [_stmt(s) for s in self.weight_lines(w)]
                     if self.imports.resolve(value.func) == SEQUENTIAL:
-                        nested = nested_sequential(self.cls.name.value, attr, value,
-                                                   self.imports, self.env, self.init_params,
-                                                   self.custom, self.taken, self.line)
-                        self.nested.append(nested.code)
-                        self.warnings += [f"self.{attr}: {w}" for w in nested.warnings]
-                        self.changes.append(f"self.{attr} = Sequential(...) -> {nested.ctor}")
-                        return [_stmt(f"self.{attr} = {nested.ctor}")]
+                        # generated once call() has told the shape it is fed (see nested())
+                        self.containers[attr] = (stmt, value)
+                        return [f"nested:{attr}"]
                     layer = make_sublayer(attr, value, self.imports, self.env,
                                           self.line)
                     if layer is not None:
@@ -345,7 +351,24 @@ class _ClassConverter:
                                       f"a torch module: {TORCH_INPUTS})"))
             elif item.startswith("layer:"):
                 body += [_stmt(s) for s in module_lines(self.layers[item[6:]])]
+            elif item.startswith("nested:"):
+                body.append(self.nested_container(item[7:]))
         return body
+
+    def nested_container(self, attr: str) -> cst.BaseStatement:
+        """``self.<attr> = Sequential([...])`` -> a generated class sized by the input
+        ``call()`` feeds it; a container that cannot convert stays as written, marked."""
+        stmt, value = self.containers[attr]
+        try:
+            nested = nested_sequential(self.cls.name.value, attr, value, self.imports,
+                                       self.env, self.init_params, self.custom, self.taken,
+                                       self.line, self.container_inputs.get(attr))
+        except Unsupported as exc:
+            return self.keep("__init__", stmt, str(exc))
+        self.nested.append(nested.code)
+        self.warnings += [f"self.{attr}: {w}" for w in nested.warnings]
+        self.changes.append(f"self.{attr} = Sequential(...) -> {nested.ctor}")
+        return _stmt(f"self.{attr} = {nested.ctor}")
 
     # -- weights -------------------------------------------------------------------------
     def add_weight(self, attr: str, call: cst.Call, shape_param: str | None) -> _Weight:
@@ -598,6 +621,7 @@ class _ClassConverter:
         conv = ForwardConverter(self.imports, self.layers, names)
         conv.methods = self.methods
         conv.keras_attrs = {**self.keras_attrs, **self.kept_layers}
+        conv.containers = set(self.containers)
         tensor_params = [p.name.value for p in kept[1:]]
         for k, name in enumerate(tensor_params):
             from agent.rules.classes.forward import TVal
@@ -605,6 +629,7 @@ class _ClassConverter:
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)
         body = conv.block(_statements(fn))
+        self.container_inputs = conv.container_inputs
         for reason, src in conv.kept:
             self.left.append(("call", reason, src))
         shapes = {s for s in conv.returned}
@@ -673,6 +698,31 @@ class _ClassConverter:
             self.kept_layers[layer.attr] = str(exc)
             return False
         return True
+
+    def lazy_layers(self) -> list[SubLayer]:
+        return [lyr for lyr in self.layers.values()
+                if lyr.lazy and lyr.attr not in self.kept_layers]
+
+    def keras_init(self) -> cst.FunctionDef | None:
+        """``keras_init()``: the Keras initializers of the sub-layers that only the first
+        call sizes (nn.Lazy modules), which ``__init__`` cannot run; a converted model that
+        holds this layer calls it after its dry call."""
+        lines = [t.replace("{m}", f"self.{lyr.attr}") for lyr in self.lazy_layers()
+                 if lyr.built is not None for t in lyr.built.lazy_init]
+        if self.kind != "layer" or not lines or "keras_init" in self.taken_methods():
+            return None
+        code = ("def keras_init(self) -> None:\n"
+                '    """Keras initializers of the sub-layers sized by the first call."""\n'
+                + "".join(f"    {ln}\n" for t in lines for ln in t.split("\n")))
+        fn = cst.parse_statement(code)
+        assert isinstance(fn, cst.FunctionDef)
+        self.has_keras_init = True
+        return fn.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
+
+    def taken_methods(self) -> set[str]:
+        body = self.cls.body
+        return {s.name.value for s in body.body if isinstance(s, cst.FunctionDef)} \
+            if isinstance(body, cst.IndentedBlock) else set()
 
     # -- other methods -------------------------------------------------------------------
     def other_method(self, fn: cst.FunctionDef) -> cst.FunctionDef:
@@ -808,16 +858,15 @@ def _usage_scope(module: cst.Module, imports: ImportTable, source: str | None) -
         return module
     index = LineIndex(module, source)
     lines = source.splitlines(keepends=True)
-    texts = []
+    # ``model = Net()`` then ``model.build((None, 7))``: the variable names the class too
+    made = re.compile(r"\b(\w+)\s*=\s*(?:" + "|".join(map(re.escape, names)) + r")\(")
+    names += sorted({m.group(1) for m in made.finditer(source)})
+    keep = []
     for stmt in module.body:
         node = index.stmt_ast.get(id(stmt))
-        texts.append("".join(lines[node.lineno - 1:node.end_lineno]) if node is not None
-                     else None)
-    # and the variables holding instances: ``model = Net()`` ... ``model.build((None, 8))``
-    made = re.compile(rf"\b(\w+)\s*=\s*(?:{'|'.join(map(re.escape, names))})\(")
-    builds = [f"{v}.build(" for text in texts if text for v in made.findall(text)]
-    keep = [stmt for stmt, text in zip(module.body, texts, strict=True)
-            if text is None or any(n in text for n in [*names, *builds])]
+        text = "".join(lines[node.lineno - 1:node.end_lineno]) if node is not None else ""
+        if node is None or any(re.search(rf"\b{re.escape(n)}\b", text) for n in names):
+            keep.append(stmt)
     return module.with_changes(body=keep)
 
 
@@ -839,8 +888,9 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             pos = positions.get(node)
             return pos.start.line if pos is not None else 0
     env = module_constants(module)
+    classes = {s.name.value for s in module.body if isinstance(s, cst.ClassDef)}
     usage, var_class = input_shapes_from_usage(_usage_scope(module, imports, source), imports,
-                                               env)
+                                               env, classes)
     models: set[str] = set()
     outputs: dict[str, tuple[Any, ...] | None] = {}
     kinds: dict[str, str] = {}
@@ -885,6 +935,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
                                             f"{name}.{method}", src))
         if kind == "layer":
             custom.append(name)
+            if conv.lazy_layers():
+                result.lazy_layers[name] = conv.has_keras_init
         else:
             models.add(name)
             outputs[name] = conv.output_shape
@@ -905,7 +957,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
     if lazy_used:
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
-                         result.unmapped, tuple(sorted(models)), outputs)
+                         result.unmapped, tuple(sorted(models)), outputs, result.lazy_layers)
 
 
 def _spaced(code: str) -> cst.BaseStatement:

@@ -139,7 +139,8 @@ def _time_distributed(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built
         raise Unsupported(f"TimeDistributed({spec.keras}) with several outputs")
     out: Shape = (steps,) + tuple(built.out)
     common: dict[str, Any] = dict(modules=built.modules, init=built.init,
-                                  warnings=built.warnings, lazy=built.lazy)
+                                  warnings=built.warnings, lazy=built.lazy,
+                                  lazy_init=built.lazy_init)
     if last_axis:
         return Built(out=out, forward=built.forward, layout="keras",
                      activation=built.activation, **common)

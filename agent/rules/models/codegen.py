@@ -29,6 +29,8 @@ class Generated:
     unmapped: list[tuple[int, str, str]] = field(default_factory=list)  # line, keras, reason
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # line, rule, message
     lazy: bool = False
+    sized: bool = False  # its Lazy modules are sized by a dry call in __init__
+    sized_layers: list[str] = field(default_factory=list)  # custom layer classes it sizes
     regularized: bool = False  # the class has regularization_loss()
 
 
@@ -44,6 +46,12 @@ def _spatial(shape: Shape | None) -> bool:
     return shape is not None and len(shape) >= 2
 
 
+def _submodel_ctor(sub: ModelIR) -> str:
+    """``Base(dim=dim)``: a sub-model built in the parent's block takes the parent's values
+    of its parameters (``Base()`` would silently use its defaults)."""
+    return f"{sub.class_name}({', '.join(f'{p.name}={p.name}' for p in sub.params)})"
+
+
 def _example(t: Tensor) -> str:
     dims = ["1"] + [str(d) if d is not None else "8" for d in (t.shape or ())]
     dtype = ", dtype=torch.long" if t.dtype == "long" else ""
@@ -51,14 +59,21 @@ def _example(t: Tensor) -> str:
 
 
 class _Emitter:
-    def __init__(self, ir: ModelIR) -> None:
+    def __init__(self, ir: ModelIR, lazy_layers: dict[str, bool] | None = None) -> None:
         self.ir = ir
+        self.lazy_layers = lazy_layers or {}  # custom layer class -> has keras_init()
+        self.lazy_custom: list[Layer] = []  # instances of those classes in this model
         self.gen = Generated("")
         self.init_lines: list[str] = []
         self.declared: list[tuple[int, list[str]]] = []  # (creation order, __init__ lines)
         self.inits: list[tuple[str, tuple[str, ...]]] = []  # attr, init templates
         self.entries: list[init_block.Entry] = []  # every declared layer, for the init loop
-        # lazy layers with Keras initializers: (line, Keras name, entry of the sized module)
+        # lazy layers: the entry they get once a dry call has sized them, and the warnings
+        # that call answers (reported only when there is no dry call)
+        self.sized_entries: dict[str, init_block.Entry] = {}
+        self.lazy_warnings: list[tuple[int, str]] = []
+        # without a dry call, lazy layers with Keras initializers: (line, Keras name, entry of
+        # the sized module), initialised on the first batch
         self.lazy_entries: list[tuple[int, str, init_block.Entry]] = []
         self.buffers: list[str] = []
         self.penalties: list[str] = []  # Keras regularizer terms
@@ -81,7 +96,7 @@ class _Emitter:
             return self._keep(layer, call, layer.error)
         if layer.submodel is not None or layer.custom_ctor is not None:
             sub = layer.submodel
-            ctor = layer.custom_ctor or (f"{sub.class_name}()" if sub is not None else "")
+            ctor = layer.custom_ctor or (_submodel_ctor(sub) if sub is not None else "")
             out = sub.outputs[0].shape if sub is not None and sub.outputs else None
             if layer.shape_rule is not None:  # the sub-model's sizes in this class's names
                 out = layer.shape_rule(shapes)
@@ -93,8 +108,11 @@ class _Emitter:
                            "not converted (one would be dropped)")
                 return None
             args = "{xs}" if listed else "{xargs}"
+            is_lazy = sub is None and layer.keras_name in self.lazy_layers
+            if is_lazy and all(lyr is not layer for lyr in self.lazy_custom):
+                self.lazy_custom.append(layer)
             return Built(out=out if out is not None else (), forward=f"{{m}}({args})",
-                         modules=(("", ctor),), layout="keras")
+                         modules=(("", ctor),), layout="keras", lazy=is_lazy)
         if layer.lambda_expr is not None:
             if layer.kept and id(layer) not in self.built:
                 self.gen.unmapped.append((layer.line, layer.keras_name, layer.kept))
@@ -222,9 +240,15 @@ class _Emitter:
             self.entries.append(init_block.Entry(layer.attr, (layer.source,), ()))
             return
         for w in built.warnings:
-            self.gen.warnings.append((layer.line, f"{layer.keras_name}: {w}"))
+            answered = built.lazy and any(t in w for t in lazy.SIZED_BY_DRY_CALL)
+            (self.lazy_warnings if answered else self.gen.warnings).append(
+                (layer.line, f"{layer.keras_name}: {w}"))
         if built.lazy:
             self.gen.lazy = True
+            if built.modules:
+                self.sized_entries[layer.attr] = init_block.Entry(
+                    layer.attr, tuple(lazy.materialized(c) for _, c in built.modules),
+                    built.init or built.lazy_init)
         assert layer.args is not None or layer.spec is None
         todo = []
         start = len(self.init_lines)
@@ -319,8 +343,30 @@ class _Emitter:
         if self.failed:
             return self.gen
         self._as_sequential()
+        self.gen.sized = self.gen.lazy and self._dry_callable()
+        if self.gen.sized:
+            self.entries = [self.sized_entries.get(e.attr, e) for e in self.entries]
+            self.lazy_entries = []  # initialised after the dry call, not on the first batch
+            self.gen.sized_layers = [lyr.keras_name for lyr in self.lazy_custom]
+        else:
+            self.gen.warnings += self.lazy_warnings
         self.gen.code = self.assemble()
         return self.gen
+
+    def _dry_callable(self) -> bool:
+        """Whether ``__init__`` can call the model once on its example input: every input
+        size known (a guessed size could be too small for the layers) and no Keras layer
+        kept (it would fail at construction instead of on the first batch)."""
+        return bool(self.ir.inputs) and not self.kept and all(
+            t.shape is not None and None not in t.shape for t in self.ir.inputs)
+
+    def _dry_call(self) -> list[str]:
+        examples = ", ".join(_example(t) for t in self.ir.inputs)
+        return ["# Keras sizes every layer when the model is built: one dry call sizes the",
+                "# nn.Lazy modules (before the optimizer is made and the initializers run)",
+                "self.eval()", "with torch.no_grad():", f"{IND}self({examples})",
+                "self.train()", *[f"self.{lyr.attr}.keras_init()" for lyr in self.lazy_custom
+                                  if self.lazy_layers[lyr.keras_name]]]
 
     def assemble(self) -> str:
         ir = self.ir
@@ -358,6 +404,8 @@ class _Emitter:
             lines.append(f"{IND * 2}self.example_input_array = {value}")
         for _, declared in sorted(self.declared, key=lambda d: d[0]):
             lines += [f"{IND * 2}{line}" for line in declared]
+        if self.gen.sized:
+            lines += [IND * 2 + s for s in self._dry_call()]
         lines += [IND * 2 + s for s in self._init_block()]
         lines.append("")
         args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
@@ -433,5 +481,7 @@ def _fill(template: str, subs: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: subs.get(m.group(1), m.group(0)), template)
 
 
-def generate(ir: ModelIR) -> Generated:
-    return _Emitter(ir).run()
+def generate(ir: ModelIR, lazy_layers: dict[str, bool] | None = None) -> Generated:
+    """The class for ``ir``; ``lazy_layers``: custom layer classes with nn.Lazy sub-layers
+    (-> whether they have ``keras_init()``), sized by the model's dry call."""
+    return _Emitter(ir, lazy_layers).run()

@@ -148,6 +148,8 @@ class BlockExtractor:
         self.eager_at: dict[str, int] = {}  # name -> line of such a call that bound it
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
+        self.assumed_warnings: list[tuple[str, int, str]] = []  # name, line, text: reported
+        # by the model that asserts the name
         self.sized: set[str] = set()  # those of them that gave an Input its shape
         self.branched: set[str] = set()  # those of them that chose an `if` branch
         # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
@@ -512,8 +514,10 @@ class BlockExtractor:
             self.assumed[name] = value
             origin = "the value every call passes" if name in self.call_values \
                 else "its default"
-            self.warnings.append((self.cur_line, f"{what} for {name}="
-                                  f"{value!r} ({origin}): the converted model asserts that value"))
+            # reported by the model that asserts it (a training loop unrolled for nothing
+            # that a model keeps asserts nothing)
+            self.assumed_warnings.append((name, self.cur_line, f"{what} for {name}={value!r} "
+                                          f"({origin}): the converted model asserts that value"))
 
     def _track_constant(self, small: cst.BaseSmallStatement) -> bool:
         """``filters = 16`` / ``filters *= 2`` in the block: a value layers may read (loops
@@ -1358,6 +1362,8 @@ class BlockExtractor:
             placeholder = self.models[seq.var]
             placeholder.__dict__.update(ir.__dict__)  # submodel references see the result
             ir = placeholder
+        if seq.var:
+            self.model_stmt[seq.var] = at  # a parent that calls it owns its instantiation
         self.found.append(Found(ir, seq.owned, at, is_return))
 
     # ---------------------------------------------------------------- functional
@@ -1449,9 +1455,12 @@ class BlockExtractor:
         """One Layer per model variable, so ``encoder(a)`` and ``encoder(b)`` share weights."""
         layer = self.layer_vars.get(var)
         if layer is None or layer.submodel is not sub:
-            ctor = self.model_ctor.get(var, f"{sub.class_name}()")
+            # a model built in this block (``base = Sequential([...])``) has no constructor
+            # code: the class is made with its parameters, read from the parent's names
+            ctor = self.model_ctor.get(var)
             layer = Layer(identifier(var), self.cur_line, submodel=sub,
-                          keras_name=sub.class_name, custom_ctor=ctor)
+                          keras_name=sub.class_name, custom_ctor=ctor,
+                          free=set() if ctor is not None else {p.name for p in sub.params})
             layer.seq -= 1 << 30  # the model object exists before any layer made here
             self.layer_vars[var] = layer
             if var in self.model_stmt:
@@ -1611,6 +1620,7 @@ class BlockExtractor:
             ir.base = call.func.value
         if var:
             self.models[var] = ir
+            self.model_stmt[var] = i
         self.found.append(Found(ir, owned, i, is_return))
 
     def _tensor_items(self, node: cst.BaseExpression) -> list[Tensor] | None:
@@ -1659,6 +1669,9 @@ class BlockExtractor:
                      f"{_ASSUMED_BY[(n in self.sized) + 2 * (n in self.branched)]} "
                      f"for {n}={v!r}\""
                      for n, v in sorted(self.assumed.items())]
+        self.warnings += [(line, text) for n, line, text in self.assumed_warnings
+                          if n in self.assumed]
+        self.assumed_warnings = [w for w in self.assumed_warnings if w[0] not in self.assumed]
         for layer in ir.layers:
             free |= layer.free
         for t in ir.inputs:  # an unknown input shape is written nowhere (lazy sizes)

@@ -44,6 +44,12 @@ _SHAPE_KEEPING = ("Dropout", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"
                   "ThresholdedReLU", "LayerNormalization")
 
 
+# the warnings a dry call in __init__ answers: the sizes are then known before the optimizer
+# is made, and the Keras initializers run on the sized modules
+SIZED_BY_DRY_CALL = ("nn.LazyLinear infers it on first call",
+                     "input size unknown: nn.Lazy module, Keras initializers not reproduced")
+
+
 def keeps_shape(keras_name: str) -> bool:
     """Whether the layer's output shape is its input's (Rescaling, Dropout, activations)."""
     return keras_name in _SHAPE_KEEPING
@@ -113,7 +119,8 @@ def lazify(keras_name: str, built: Built, keep_init: bool = False) -> Built:
         warnings += _LAZY_INIT_WARNINGS
     return Built(out=out_shape, forward=built.forward, stmts=built.stmts, modules=modules,
                  init=init, layout=built.layout, out_layout=built.out_layout,
-                 activation=built.activation, warnings=warnings, lazy=lazy)
+                 activation=built.activation, warnings=warnings, lazy=lazy,
+                 lazy_init=built.lazy_init or (built.init if lazy else ()))
 
 
 # BatchNorm1d over (batch, channels, positions): any Keras rank folds into that shape
@@ -131,4 +138,4 @@ def any_rank(keras_name: str, built: Built) -> Built:
                  init=built.init, layout="keras", out_layout="keras",
                  activation=built.activation,
                  warnings=(*built.warnings, "input rank unknown: the last axis is normalized "
-                           "whatever the rank"), lazy=built.lazy)
+                           "whatever the rank"), lazy=built.lazy, lazy_init=built.lazy_init)

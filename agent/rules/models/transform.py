@@ -52,6 +52,7 @@ class ModelsResult:
     recipes: list[Recipe] = field(default_factory=list)
     index: LineIndex | None = None  # original lines, for later stages' records
     generated: dict[str, str] = field(default_factory=dict)  # placeholder -> class code
+    sized_layers: list[str] = field(default_factory=list)  # lazy custom layers, dry-called
 
     def materialize(self) -> cst.Module:
         """The module with real ClassDef nodes (for transformers that edit the classes)."""
@@ -104,6 +105,7 @@ class ModelConverter:
         self.imports = imports
         self.env = env
         self.custom_layers = custom_layers
+        self.lazy_layers: dict[str, bool] = {}  # custom layers with Lazy sub-layers
         self.lambda_converter = lambda_converter
         self.result = ModelsResult(module)
         self.models: dict[str, ModelIR] = {}
@@ -203,7 +205,7 @@ class ModelConverter:
         for found in founds:
             ir = found.ir
             ir.class_name = self._unique(ir.class_name)
-            gen = _without_failed_submodels(ir, failed) or generate(ir)
+            gen = _without_failed_submodels(ir, failed) or generate(ir, self.lazy_layers)
             qual = function.name.value if function else ir.class_name
             for line, msg in gen.warnings:
                 self.result.warnings.append((line, msg))
@@ -223,9 +225,13 @@ class ModelConverter:
             self.result.changes.extend(gen.changes)
             self.result.changes.append((ir.line, f"model.{ir.kind}",
                                         f"{ir.kind} model -> class {ir.class_name}"))
-            if gen.lazy:
+            if gen.lazy and not gen.sized:
                 self.result.warnings.append((ir.line, f"{ir.class_name}: some input sizes are "
                                              "unknown statically; Lazy modules used"))
+            elif gen.sized:
+                self.result.changes.append((ir.line, "model.lazy_sizes", f"{ir.class_name}: "
+                                            "Lazy modules sized by a dry call in __init__"))
+                self.result.sized_layers += gen.sized_layers
             ir.regularized = gen.regularized
             self.result.converted.append(ir)
             self.result.recipes.append(self._recipe(found, body, function, params))
@@ -480,8 +486,12 @@ def _defined_names(module: cst.Module) -> set[str]:
 def convert_models(module: cst.Module, imports: ImportTable, env: dict[str, Any],
                    custom_layers: Sequence[str] = (),
                    lambda_converter: LambdaConverter | None = None,
-                   source: str | None = None, path: str = "") -> ModelsResult:
-    """``source`` must be the text of ``module`` (for line numbers); regenerated if omitted."""
+                   source: str | None = None, path: str = "",
+                   lazy_layers: dict[str, bool] | None = None) -> ModelsResult:
+    """``source`` must be the text of ``module`` (for line numbers); regenerated if omitted.
+    ``lazy_layers``: custom layers with nn.Lazy sub-layers (-> whether they have keras_init)."""
     text = source if source is not None else module.code
-    return ModelConverter(module, imports, env, set(custom_layers), lambda_converter,
-                          text, path).run()
+    converter = ModelConverter(module, imports, env, set(custom_layers), lambda_converter,
+                               text, path)
+    converter.lazy_layers = dict(lazy_layers or {})
+    return converter.run()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from agent.rules.training import epoch_means
 from agent.rules.training.methods import IND
 from agent.rules.values import code_of
 
@@ -292,6 +293,15 @@ def bridge(methods: str, steps: set[str], loss: str | None, n_outputs: int,
         drop |= {"compute_loss", "shared_step"}
     if "compile" in steps:
         drop |= {"configure_optimizers"}
+    # the epoch-start hooks that log a replaced step's epoch means go with the step; the
+    # hooks written below (tracker resets) log the kept validation step's means themselves
+    own_hooks = bool(steps & {"metrics", "compile"}) or tracked
+    kept_val = "validation_step" not in drop and f"self.{epoch_means.attr('val')}" in methods
+    drop |= {"on_train_epoch_start"}
+    if "validation_step" in drop or own_hooks:
+        drop |= {"on_validation_epoch_start"}
+    if "test_step" in drop:
+        drop |= {"on_test_epoch_start"}
     out = [_drop(methods, drop).rstrip("\n"), ""]
     w = out.append
     log = ("self.log_dict({key: torch.as_tensor(value, dtype=torch.float32).detach() for key, "
@@ -345,7 +355,7 @@ def bridge(methods: str, steps: set[str], loss: str | None, n_outputs: int,
             w(f"{IND}self.keras_loss_tracker.update_state(loss)")
         w(f"{IND}return loss")
         w("")
-    if steps & {"metrics", "compile"} or tracked:
+    if own_hooks:
         w("def on_train_epoch_start(self) -> None:")
         w(f'{IND}"""Keras fit resets the metric trackers at each epoch start."""')
         w(f"{IND}for metric in self.metrics:")
@@ -353,6 +363,8 @@ def bridge(methods: str, steps: set[str], loss: str | None, n_outputs: int,
         w("")
         w("def on_validation_epoch_start(self) -> None:")
         w(f"{IND}self.on_train_epoch_start()")
+        if kept_val:
+            w(f"{IND}self.log_dict(self.{epoch_means.attr('val')}, prog_bar=True)")
         w("")
     init = ["self.automatic_optimization = False  # the Keras train_step applies gradients"]
     return (init + more_init if tracked else init), "\n".join(out)

@@ -26,6 +26,7 @@ import libcst as cst
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.ops.rewrite import rewrite_node
+from agent.rules.training.accumulators import typed_accumulators
 from agent.rules.training.compile import CompileReader, bind
 from agent.rules.training.losses import lookup_loss
 from agent.rules.values import code_of
@@ -167,6 +168,17 @@ class TapeLoop(cst.CSTTransformer):
                 or code_of(new) == code_of(updated):
             return updated
         self.changes.append((original, "training.loop_ops", "tf ops in a training loop -> torch"))
+        return new
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef
+                          ) -> cst.FunctionDef:
+        """A tape loop's ``total = 0.0`` / ``total += loss``: the sum is a tensor now."""
+        if not self.has_tape or self.class_depth:
+            return updated
+        new = typed_accumulators(updated)
+        if new is not updated:
+            self.changes.append((original, "training.accumulator", "numeric accumulator of "
+                                 "tensor terms annotated torch.Tensor | float"))
         return new
 
     def visit_Import(self, node: cst.Import) -> bool:

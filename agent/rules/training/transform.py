@@ -369,7 +369,8 @@ class _Training:
         for name, var, call in finder.calls:
             target = cst.Name(name)
             fake = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], call)])
-            handled = self.model_call(fake, var, scope.vars[var], "evaluate", call, target, scope)
+            method = code_of(call.func).rsplit(".", 1)[1]  # evaluate / evaluate_generator
+            handled = self.model_call(fake, var, scope.vars[var], method, call, target, scope)
             if handled is None:
                 return [], stmt
             hoisted += handled
@@ -770,7 +771,8 @@ class _Training:
 
 
 class _EvaluateFinder(cst.CSTTransformer):
-    """Replaces ``model.evaluate(...)`` nested in an expression by a name bound before."""
+    """Replaces ``model.evaluate(...)`` (or Keras 2's ``evaluate_generator``) nested in an
+    expression by a name bound before."""
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
@@ -779,7 +781,8 @@ class _EvaluateFinder(cst.CSTTransformer):
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         func = updated.func
         if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
-                and func.attr.value == "evaluate" and func.value.value in self.scope.vars):
+                and func.attr.value in ("evaluate", "evaluate_generator")
+                and func.value.value in self.scope.vars):
             name = "evaluation" if not self.calls else f"evaluation_{len(self.calls)}"
             self.calls.append((name, func.value.value, updated))
             return cst.Name(name)

@@ -1362,8 +1362,8 @@ class BlockExtractor:
             placeholder = self.models[seq.var]
             placeholder.__dict__.update(ir.__dict__)  # submodel references see the result
             ir = placeholder
-        if seq.var:
-            self.model_stmt[seq.var] = at  # a parent that calls it owns its instantiation
+        if seq.var and self.function:  # in a builder, a parent that calls it owns its
+            self.model_stmt[seq.var] = at  # instantiation (at module level the class stays)
         self.found.append(Found(ir, seq.owned, at, is_return))
 
     # ---------------------------------------------------------------- functional
@@ -1620,7 +1620,8 @@ class BlockExtractor:
             ir.base = call.func.value
         if var:
             self.models[var] = ir
-            self.model_stmt[var] = i
+            if self.function:
+                self.model_stmt[var] = i
         self.found.append(Found(ir, owned, i, is_return))
 
     def _tensor_items(self, node: cst.BaseExpression) -> list[Tensor] | None:

@@ -149,3 +149,21 @@ def test_syntax_error_is_raised_not_swallowed(tmp_path: Path) -> None:
     path = _write(tmp_path, "bad.py", "def f(:\n")
     with pytest.raises(SyntaxError):
         load_definitions(path)
+
+
+def test_a_table_of_lambdas_is_kept_its_bodies_run_only_when_called(tmp_path: Path) -> None:
+    """``_ACTIVATIONS = {"relu": lambda t: torch.relu(t)}`` (a runtime table copied into
+    converted scripts) defines functions, calls nothing; a lambda default that calls is
+    still dropped."""
+    path = tmp_path / "m.py"
+    path.write_text(
+        "import math\n\n"
+        "TABLE = {'sqrt': lambda t: math.sqrt(t), 'id': lambda t: t}\n"
+        "BAD = {'x': lambda t=open('f'): t}\n"
+        "def use(name, x):\n    return TABLE[name](x)\n", encoding="utf-8")
+    module = load_definitions(path)
+    try:
+        assert module.use("sqrt", 9.0) == 3.0
+        assert not hasattr(module, "BAD")
+    finally:
+        unload(module)

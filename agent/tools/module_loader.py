@@ -93,12 +93,21 @@ def _target_names(target: ast.expr) -> set[str] | None:
 
 
 def _is_constant_expr(node: ast.expr, bound: set[str]) -> bool:
-    """True when evaluating ``node`` calls nothing and reads only names already kept."""
-    for sub in ast.walk(node):
+    """True when evaluating ``node`` calls nothing and reads only names already kept.
+
+    A lambda's body runs only when it is called (a table of activation lambdas): only its
+    default values are evaluated with it."""
+    todo: list[ast.AST] = [node]
+    while todo:
+        sub = todo.pop()
+        if isinstance(sub, ast.Lambda):
+            todo += [d for d in (*sub.args.defaults, *sub.args.kw_defaults) if d is not None]
+            continue
         if not isinstance(sub, _CONSTANT_NODES):
             return False
         if isinstance(sub, ast.Name) and sub.id not in bound and not hasattr(builtins, sub.id):
             return False
+        todo += list(ast.iter_child_nodes(sub))
     return True
 
 

@@ -224,3 +224,24 @@ def module_constants(module: cst.Module) -> dict[str, Any]:
                     seen[small.target.value] = seen.get(small.target.value, 0) + 1
                     env[small.target.value] = _eval(small.value, env)
     return {k: v for k, v in env.items() if v is not UNKNOWN and seen[k] == 1}
+
+
+def names_read(node: cst.CSTNode) -> list[cst.Name]:
+    """The bare names an expression reads: attribute heads, not attribute names
+    (``x.shape``: x), not keywords (``f(units=n)``: f, n)."""
+    found: list[cst.Name] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.append(n)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+    node.visit(V())
+    return found

@@ -21,7 +21,7 @@ from agent.rules.models.shapes import Shape
 from agent.rules.naming import camel
 from agent.rules.ops.rewrite import lambda_converter
 from agent.rules.spec import Unsupported
-from agent.rules.values import code_of
+from agent.rules.values import code_of, names_read
 
 
 @dataclass(frozen=True)
@@ -96,23 +96,7 @@ def _self_attributes(node: cst.CSTNode) -> set[str]:
 
 def _names(node: cst.CSTNode) -> set[str]:
     """Bare names read (not attribute names, not keywords)."""
-    class V(cst.CSTVisitor):
-        found: set[str] = set()
-
-        def visit_Name(self, n: cst.Name) -> None:
-            V.found.add(n.value)
-
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
-            return False
-
-        def visit_Arg(self, n: cst.Arg) -> bool:
-            n.value.visit(self)
-            return False
-
-    V.found = set()
-    node.visit(V())
-    return V.found - {"self"}
+    return {n.value for n in names_read(node)} - {"self"}
 
 
 def _without_self(call: cst.Call, owned: set[str]) -> cst.Call:

@@ -26,7 +26,7 @@ from agent.rules.ops.rewrite import rewrite_expression
 from agent.rules.ops.spec import atom
 from agent.rules.ops.table import OPS
 from agent.rules.spec import Unsupported
-from agent.rules.values import Value, code_of, evaluate
+from agent.rules.values import Value, code_of, evaluate, names_read
 
 _CALL_KWARGS_DROPPED = ("training",)
 # layers with several tensor inputs, in Keras's call order (keywords become positions)
@@ -371,22 +371,7 @@ class ForwardConverter:
 
 
 def _reads(node: cst.CSTNode, name: str) -> bool:
-    class V(cst.CSTVisitor):
-        found = False
-
-        def visit_Name(self, n: cst.Name) -> None:
-            V.found = V.found or n.value == name
-
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
-            return False
-
-        def visit_Arg(self, n: cst.Arg) -> bool:
-            n.value.visit(self)
-            return False
-
-    node.visit(V())
-    return V.found
+    return any(n.value == name for n in names_read(node))
 
 
 def _bound_names(stmt: cst.BaseStatement) -> list[str]:

@@ -32,7 +32,7 @@ from agent.rules.ops.functions import lambda_function
 from agent.rules.spec import Unsupported, bind
 from agent.rules.training.regularizers import REGULARIZED
 from agent.rules.training.regularizers import parse as parse_regularizer
-from agent.rules.values import UNKNOWN, LocalInt, Value, code_of, evaluate
+from agent.rules.values import UNKNOWN, LocalInt, Value, code_of, evaluate, names_read
 from agent.rules.values import local as local_value
 
 SEQUENTIAL = "keras.Sequential"
@@ -1702,34 +1702,18 @@ _ASSUMED_BY = ("unrolled", "sized", "chosen", "sized")  # by loops, an Input, a 
 
 def _names_in(node: cst.BaseExpression) -> set[str]:
     """Every name an expression reads (attribute heads included, attribute names not)."""
-    found: set[str] = set()
+    return {n.value for n in names_read(node)}
 
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found.add(n.value)
-
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
-            return False
-
-    node.visit(V())
-    return found
 
 _SHAPE_KWARGS = ("input_shape", "batch_input_shape", "input_dim", "input_length")
 
 
 def _names_outside_shape_kwargs(call: cst.Call) -> set[str]:
     """Names a layer call reads in its other arguments (``Dense(n, input_shape=s)``: n)."""
-    found: set[str] = set()
+    return {n.value for a in call.args
+            if a.keyword is None or a.keyword.value not in _SHAPE_KWARGS
+            for n in names_read(a.value)}
 
-    class V(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            found.add(node.value)
-
-    for a in call.args:
-        if a.keyword is None or a.keyword.value not in _SHAPE_KWARGS:
-            a.value.visit(V())
-    return found
 
 _BINARY_OF: dict[type, type] = {
     cst.AddAssign: cst.Add, cst.SubtractAssign: cst.Subtract, cst.MultiplyAssign: cst.Multiply,

@@ -48,7 +48,7 @@ from agent.rules.training.methods import (
     splice_all,
 )
 from agent.rules.training.utilities import GENERATOR, PIPELINE_LOADERS
-from agent.rules.values import code_of
+from agent.rules.values import code_of, names_read
 
 
 @dataclass
@@ -1015,22 +1015,7 @@ def _arity(node: cst.BaseExpression | None, module: cst.Module) -> int:
 
 
 def _names_in(node: cst.CSTNode) -> list[cst.Name]:
-    found: list[cst.Name] = []
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found.append(n)
-
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
-            return False
-
-        def visit_Arg(self, n: cst.Arg) -> bool:
-            n.value.visit(self)
-            return False
-
-    node.visit(V())
-    return found
+    return names_read(node)
 
 
 def _name_counts(module: cst.Module) -> dict[str, int]:

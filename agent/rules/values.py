@@ -245,3 +245,23 @@ def names_read(node: cst.CSTNode) -> list[cst.Name]:
 
     node.visit(V())
     return found
+
+
+def assigned_names(stmt: cst.BaseStatement, augmented: bool = True) -> set[str]:
+    """Names a simple statement assigns (``a = ...``, ``a, b = ...``; with ``augmented``
+    also ``a: T = ...`` and ``a += ...``)."""
+    out: set[str] = set()
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return out
+    for small in stmt.body:
+        if isinstance(small, cst.Assign):
+            for t in small.targets:
+                if isinstance(t.target, cst.Name):
+                    out.add(t.target.value)
+                elif isinstance(t.target, (cst.Tuple, cst.List)):
+                    out |= {e.value.value for e in t.target.elements
+                            if isinstance(e.value, cst.Name)}
+        elif augmented and isinstance(small, (cst.AnnAssign, cst.AugAssign)) and isinstance(
+                small.target, cst.Name):
+            out.add(small.target.value)
+    return out

@@ -33,7 +33,7 @@ from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.spec import Args, Unsupported
 from agent.rules.training import regularizers
 from agent.rules.training.tape_loop import convert_object
-from agent.rules.values import Value, code_of, evaluate, module_constants
+from agent.rules.values import Value, assigned_names, code_of, evaluate, module_constants
 
 SEQUENTIAL = "keras.Sequential"
 # keras.<kind>s.get(x) in __init__ -> keras_<kind>(x) (agent/rules/training/runtime/keras_getters)
@@ -511,7 +511,7 @@ class _ClassConverter:
         for stmt in kept:
             from_shape = any(_uses_name(stmt, n) for n in shaped)
             if from_shape:
-                shaped.update(_assigned_names(stmt))
+                shaped.update(assigned_names(stmt))
             try:
                 if self.build_weight(stmt, shape_param, lazy, out):
                     continue
@@ -802,23 +802,6 @@ def _keras_object(stmt: cst.BaseStatement, imports: ImportTable) -> str | None:
             if attr is not None and q is not None and q.startswith("keras."):
                 return attr
     return None
-
-
-def _assigned_names(stmt: cst.BaseStatement) -> set[str]:
-    out: set[str] = set()
-    if isinstance(stmt, cst.SimpleStatementLine):
-        for small in stmt.body:
-            if isinstance(small, cst.Assign):
-                for t in small.targets:
-                    if isinstance(t.target, cst.Name):
-                        out.add(t.target.value)
-                    elif isinstance(t.target, (cst.Tuple, cst.List)):
-                        out |= {e.value.value for e in t.target.elements
-                                if isinstance(e.value, cst.Name)}
-            elif isinstance(small, (cst.AnnAssign, cst.AugAssign)) and isinstance(
-                    small.target, cst.Name):
-                out.add(small.target.value)
-    return out
 
 
 def _creates_state(call: cst.Call, imports: ImportTable, env: dict[str, Any]) -> bool:

@@ -23,6 +23,7 @@ from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
 from agent.rules.models.graph import ModelIR
+from agent.rules.values import assigned_names
 
 _MARKER = re.compile(r"__k2l_generated_\d+__")
 
@@ -434,17 +435,7 @@ def _names_bound(stmt: cst.BaseStatement) -> set[str]:
     if isinstance(stmt, cst.For) or (isinstance(stmt, cst.SimpleStatementLine) and any(
             isinstance(small, cst.Expr) for small in stmt.body)):
         return bound_names(stmt)  # a loop of appends, `blocks.append(...)`
-    out: set[str] = set()
-    if isinstance(stmt, cst.SimpleStatementLine):
-        for small in stmt.body:
-            if isinstance(small, cst.Assign):
-                for t in small.targets:
-                    if isinstance(t.target, cst.Name):
-                        out.add(t.target.value)
-                    elif isinstance(t.target, (cst.Tuple, cst.List)):
-                        out |= {e.value.value for e in t.target.elements
-                                if isinstance(e.value, cst.Name)}
-    return out
+    return assigned_names(stmt, augmented=False)
 
 
 def _marker_of(stmt: cst.BaseStatement) -> str:

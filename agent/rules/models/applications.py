@@ -18,6 +18,7 @@ import libcst as cst
 from agent.rules.models.applications_table import (
     BACKBONES,
     DIFFERS_WARNINGS,
+    FULL_TABLES,
     NODES,
     PREFIX,
     PREPROCESS_NAMES,
@@ -324,6 +325,13 @@ def _build_extractor(backbone: Backbone, args: Args, nodes: list[str], shapes: S
     return Built(out=(h, w, channels), forward=f'{{m}}({{x}})["{node}"]',
                  modules=(("", ctor),), layout="cf", out_layout="cf",
                  warnings=tuple(warnings))
+
+
+def layer_names(keras: str) -> list[str] | None:
+    """``base.layers`` of a table application, in Keras's order without its InputLayer;
+    None unless the node table names every layer."""
+    table = NODES.get(keras)
+    return list(table) if table is not None and keras in FULL_TABLES else None
 
 
 def reads_layers(body: Sequence[cst.BaseStatement], var: str) -> bool:

@@ -154,3 +154,4 @@ def _vgg_nodes(convs: tuple[int, ...]) -> dict[str, tuple[str, int, int]]:
 # correspondence is one to one; other families are reported)
 NODES: dict[str, dict[str, tuple[str, int, int]]] = {
     "VGG16": _vgg_nodes((2, 2, 3, 3, 3)), "VGG19": _vgg_nodes((2, 2, 4, 4, 4))}
+FULL_TABLES = frozenset({"VGG16", "VGG19"})  # every layer of the Keras model is a node

@@ -14,7 +14,7 @@ from agent.rules import activations
 from agent.rules.models import init_block, lazy
 from agent.rules.models.forward_params import keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
-from agent.rules.models.sequential import Step, stack
+from agent.rules.models.sequential import Step, positions, stack
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import BuildContext, Built, Layout, NotStatic, Unsupported
 from agent.rules.training.regularizers import REGULARIZED, Penalty
@@ -232,6 +232,9 @@ class _Emitter:
                 t.shape = None
 
     def declare(self, layer: Layer, built: Built) -> None:
+        if self.ir.shares is not None:  # a view: the modules of the model it reads
+            self._share(layer, built)
+            return
         if id(layer) in self.kept:
             reason = self.kept[id(layer)].replace("\n", " ")[:200]
             self.declared.append((layer.seq, [
@@ -291,6 +294,22 @@ class _Emitter:
                                  + (built.modules[0][1].split("(")[0] if built.modules
                                     else "forward expression")))
 
+    def _share(self, layer: Layer, built: Built) -> None:
+        source = self.ir.shares
+        assert source is not None
+        model = self.ir.params[0].name
+        lines: list[str] = []
+        modules = built.modules if id(layer) not in self.kept else (("", layer.source),)
+        for suffix, ctor in modules:
+            attr = layer.attr if not suffix else f"{layer.attr}_{suffix}"
+            path = f"{model}.{source.module_paths.get(attr, attr)}"
+            if ctor.startswith("torch.") and not ctor.startswith("torch.nn."):
+                lines.append(f'self.register_buffer("{attr}", {path})')
+                self.buffers.append(attr)
+            else:
+                lines.append(f"self.{attr} = {path}")
+        self.declared.append((layer.seq, lines))
+
     def emit(self, layer: Layer, call: Call, built: Built, out_layout: Layout) -> None:
         subs: dict[str, str] = {"m": f"self.{layer.attr}"}
         for suffix, _ in built.modules:
@@ -342,6 +361,11 @@ class _Emitter:
             self.convert(t, "keras")
         if self.failed:
             return self.gen
+        if ir.shares is not None:  # the modules exist: nothing to size or initialise
+            self.gen.warnings, self.gen.unmapped, self.gen.changes = [], [], []  # the model's
+            self.entries, self.lazy_entries, self.penalties = [], [], []
+            self.gen.code = self.assemble()
+            return self.gen
         self._as_sequential()
         self.gen.sized = self.gen.lazy and self._dry_callable()
         if self.gen.sized:
@@ -383,7 +407,14 @@ class _Emitter:
         origin = f"Keras {ir.kind} model"
         if ir.var:
             origin += f" ``{ir.var}``"
-        lines.append(f'{IND}"""Converted by k2l-agent from the {origin} (line {ir.line})."""')
+        if ir.shares is not None:
+            params = f", {ir.params[0].name}: {ir.shares.class_name}"
+            lines += [f'{IND}"""Converted by k2l-agent from the Keras model ``{ir.var}`` '
+                      f"(line {ir.line}) over ``{ir.params[0].name}``'s",
+                      f'{IND}tensors: the same modules, as Keras shares the layers."""']
+        else:
+            lines.append(f'{IND}"""Converted by k2l-agent from the {origin} '
+                         f'(line {ir.line})."""')
         lines.append("")
         for attr in self.buffers:
             lines.append(f"{IND}{attr}: torch.Tensor")
@@ -391,7 +422,7 @@ class _Emitter:
             lines.append("")
         lines.append(f"{IND}def __init__(self{params}) -> None:")
         lines.append(f"{IND * 2}super().__init__()")
-        if ir.params:
+        if ir.params and ir.shares is None:
             # modules passed in (a kept backbone) are saved with the weights, not as hparams
             passed = sorted({layer.source for layer in ir.layers if id(layer) in self.kept}
                             & {p.name for p in ir.params})
@@ -409,7 +440,11 @@ class _Emitter:
         lines += [IND * 2 + s for s in self._init_block()]
         lines.append("")
         args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
-        if len(ir.outputs) == 1:  # also for outputs=[out]: one tensor reads better than (out,)
+        if ir.output_keys is not None:  # outputs=dict: Keras returns it with sorted keys
+            ret_type = "dict[str, torch.Tensor]"
+            ret = "{" + ", ".join(f'"{k}": {t.name}' for k, t in zip(
+                ir.output_keys, ir.outputs, strict=True)) + "}"
+        elif len(ir.outputs) == 1:  # also for outputs=[out]: one tensor reads better than (out,)
             ret_type, ret = "torch.Tensor", ir.outputs[0].name
         else:
             ret_type = "tuple[" + ", ".join("torch.Tensor" for _ in ir.outputs) + "]"
@@ -439,6 +474,7 @@ class _Emitter:
         made = stack(self.steps, dict(self.inits))
         if made is None:
             return
+        ir.module_paths = {attr: f"layers[{k}]" for attr, k in positions(self.steps).items()}
         init, loop, final = made
         self.declared = [(0, init)]
         self.inits = []

@@ -23,7 +23,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
-from agent.rules.models import applications, inline
+from agent.rules.models import applications, inline, views
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.shapes import Shape
@@ -47,6 +47,19 @@ LambdaConverter = Callable[[cst.BaseExpression, dict[str, str]], tuple[str, bool
 
 class KnockOn(Unsupported):
     """A statement that fails only because an earlier one did (reported there)."""
+
+
+@dataclass
+class ViewState:
+    """What the tracer knows of models over other models' tensors (views.py)."""
+
+    aliases: dict[str, tuple[str, str]] = field(default_factory=dict)  # layer = m.get_layer
+    alias_stmt: dict[str, int] = field(default_factory=dict)
+    source: dict[int, str] = field(default_factory=dict)  # id(tensor) -> its model's variable
+    stmts: set[int] = field(default_factory=set)  # statements that read such tensors
+    deps: dict[str, set[int]] = field(default_factory=dict)  # name -> statements making it
+    dicts: set[str] = field(default_factory=set)  # dicts of them (outputs=dict)
+    named_inputs: dict[str, Tensor] = field(default_factory=dict)  # Input(name=...)
 
 
 class NotGraph(Unsupported):
@@ -139,6 +152,7 @@ class BlockExtractor:
         # ``inputs[f] = Input(...)`` in a loop: key -> tensor, in insertion order
         self.tensor_dicts: dict[str, dict[str, Tensor]] = {}
         self.empty_dicts: dict[str, int] = {}
+        self.views = ViewState()  # models over other models' tensors (views.py)
         self.found: list[Found] = []
         self._locals: set[str] | None = None
         self.body: Sequence[cst.BaseStatement] = ()
@@ -392,7 +406,12 @@ class BlockExtractor:
         small = stmt.body[0]
         if self.tensor_dicts or self.tensor_lists:  # inputs["age"], encoded[0]: the tensor
             small = small.visit(_ContainerReads(self))  # type: ignore[assignment]
+        small = self._view_reads(i, small)
+        if isinstance(small, cst.Pass):
+            return
         if self._dict_statement(i, small) or self._list_statement(i, small):
+            if isinstance(small, cst.Assign) and i in self.views.stmts:
+                self.views.dicts.update(n for n in _assigned(small) if n in self.tensor_dicts)
             return
         if self._track_constant(small):
             return
@@ -1390,6 +1409,11 @@ class BlockExtractor:
         name = self.fresh(var) if self.unrolling and var in self.input_names else var
         self.input_names.add(name)
         t = Tensor(name, shape, dtype, free=set(self._free))
+        for a in call.args:  # ``Input(name="image")``: ``model.get_layer("image").output``
+            keras_name = evaluate(a.value, self.env).value
+            if a.keyword is not None and a.keyword.value == "name" and isinstance(keras_name,
+                                                                                   str):
+                self.views.named_inputs[keras_name] = t
         self.tensors[var] = self.tensors[name] = t
         self.tensor_stmt[id(t)] = i
 
@@ -1582,6 +1606,12 @@ class BlockExtractor:
         outputs = self._tensor_list(outs_node)
         outputs_are_list = isinstance(outs_node, (cst.List, cst.Tuple)) or isinstance(
             outs_node, cst.Name) and outs_node.value in self.tensor_lists
+        keys = None
+        if isinstance(outs_node, cst.Name) and outs_node.value in self.views.dicts:
+            keys = sorted(self.tensor_dicts[outs_node.value])  # Keras returns them sorted
+            outputs = [self.tensor_dicts[outs_node.value][k] for k in keys]
+        if self._view(i, var, name, inputs, outputs, keys, outputs_are_list, outs_node):
+            return
         # calls reachable from the outputs, in source order
         needed: set[int] = set()
         stack = list(outputs)
@@ -1616,6 +1646,7 @@ class BlockExtractor:
                      inputs, layers,
                      calls, outputs, outputs_are_list=outputs_are_list, keras_name=name)
         ir.params = self.ctor_params(ir)
+        ir.output_keys = keys
         if isinstance(call.func, cst.Name) and call.func.value in self.imports.subclasses:
             ir.base = call.func.value
         if var:
@@ -1623,6 +1654,95 @@ class BlockExtractor:
             if self.function:
                 self.model_stmt[var] = i
         self.found.append(Found(ir, owned, i, is_return))
+
+    # ---------------------------------------------------------------- views (views.py)
+    def _viewable(self, var: str) -> bool:
+        return var in self.models or var in self.seqs and not self.seqs[var].failed or var in self.layer_vars and applications.is_backbone(
+            self.layer_vars[var].spec)
+
+    def _layer_names(self, var: str) -> list[str] | None:
+        if var in self.seqs or var in self.models:
+            self._finish_pending(var)
+            return views.layer_names(self.models[var], self.views.named_inputs)
+        layer = self.layer_vars.get(var)
+        if layer is not None and layer.spec is not None:
+            return applications.layer_names(layer.spec.keras)
+        return None
+
+    def _view_reads(self, i: int, small: cst.BaseSmallStatement) -> cst.BaseSmallStatement:
+        """``model.output``, ``model.get_layer(n).output``, comprehensions of them: the
+        tensors they name (``cst.Pass``: ``layer = model.get_layer(n)``, taken here)."""
+        if not (self.models or self.layer_vars or self.seqs):
+            return small
+        alias = views.layer_alias(small, self._viewable)
+        if alias is not None:
+            self.views.aliases[alias[0]] = alias[1]
+            self.views.alias_stmt[alias[0]] = i
+            return cst.Pass()
+        small, notes = views.expand_all(small, self.env, self._layer_names)
+        self.warnings += [(self.cur_line, note) for note in notes]
+        reads = views.Reads(self._viewable, self._view_point, self.views.aliases,
+                            self._layer_names)
+        new = small.visit(reads)
+        assert isinstance(new, cst.BaseSmallStatement)
+        if not reads.replaced:
+            return small
+        self.views.stmts.add(i)
+        deps = {i} | self._view_deps(small)
+        for name in _assigned(small):
+            self.views.deps[name] = deps
+        return new
+
+    def _view_deps(self, node: cst.CSTNode) -> set[int]:
+        """The statements (``layer = model.get_layer(n)``, ``outputs_dict = ...``) whose
+        names ``node`` reads: they belong to the model built from them."""
+        out: set[int] = set()
+        for name in {n.value for n in names_read(node)}:
+            if name in self.views.alias_stmt:
+                out.add(self.views.alias_stmt[name])
+            out |= self.views.deps.get(name, set())
+        return out
+
+    def _view_point(self, var: str, what: str) -> cst.BaseExpression:
+        if var not in self.models:  # a keras.applications backbone
+            if what.startswith("layer_input:"):
+                raise Unsupported(f"{var}.get_layer(...).input of a keras.applications model")
+            return cst.Name(self._backbone_io(var, what.removesuffix("s")))
+        self._finish_pending(var)  # a Sequential is complete once another model reads it
+        found = views.point(self.models[var], what, self.views.named_inputs)
+        if isinstance(found, list) and len(found) == 1:
+            found = found[0]  # ``[model.inputs]``: Keras flattens the nesting
+        ts = found if isinstance(found, list) else [found]
+        names: list[cst.BaseExpression] = []
+        for t in ts:
+            alias = self.fresh(t.name)
+            self.tensors[alias] = t
+            self.views.source[id(t)] = var
+            names.append(cst.Name(alias))
+        if isinstance(found, list):
+            return cst.List([cst.Element(n) for n in names])
+        return names[0]
+
+    def _view(self, i: int, var: str, name: str | None, inputs: list[Tensor],
+              outputs: list[Tensor], keys: list[str] | None, outputs_are_list: bool,
+              outs_node: cst.BaseExpression) -> bool:
+        """``keras.Model(model.inputs, model.get_layer(n).output)`` over a converted model:
+        a class sharing its modules. False when no tensor comes from such a model."""
+        sources = {self.views.source[id(t)] for t in (*inputs, *outputs)
+                   if id(t) in self.views.source}
+        if not sources:
+            return False
+        if len(sources) > 1:
+            raise Unsupported("a model over the tensors of several models: not converted")
+        source_var = sources.pop()
+        ir = views.view(self.models[source_var], source_var, var,
+                        class_name_for(var, self.function, name, self.stem), self.cur_line,
+                        inputs, outputs, keys, outputs_are_list)
+        owned = {i} | self._view_deps(self.cur_stmt) if self.cur_stmt is not None else {i}
+        if var:
+            self.models[var] = ir
+        self.found.append(Found(ir, owned, i, False))
+        return True
 
     def _tensor_items(self, node: cst.BaseExpression) -> list[Tensor] | None:
         """The tensors of a list expression: a display, a list of tensors built by appends,

@@ -83,3 +83,9 @@ class ModelIR:
     regularized: bool = False  # generated class defines regularization_loss()
     graph_names: set[str] = field(default_factory=set)  # Keras tensor/layer variable names
     base: str = ""  # the script's own Model subclass it was built with (its train_step)
+    # a model over another converted model's tensors (views.py): it takes that model's
+    # instance and reuses its modules (Keras shares the layers, so the weights are the same)
+    shares: ModelIR | None = None
+    output_keys: list[str] | None = None  # outputs=dict: forward returns {key: tensor}
+    module_paths: dict[str, str] = field(default_factory=dict)  # attr -> "layers[3]" when
+    # the generated class keeps it inside an nn.Sequential (set by codegen)

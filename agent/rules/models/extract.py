@@ -60,6 +60,7 @@ class ViewState:
     deps: dict[str, set[int]] = field(default_factory=dict)  # name -> statements making it
     dicts: set[str] = field(default_factory=set)  # dicts of them (outputs=dict)
     named_inputs: dict[str, Tensor] = field(default_factory=dict)  # Input(name=...)
+    env: dict[str, Any] = field(default_factory=dict)  # the block's constants, as it began
 
 
 class NotGraph(Unsupported):
@@ -137,6 +138,7 @@ class BlockExtractor:
         self.aliases: dict[str, tuple[cst.BaseExpression, int]] = {}  # name -> (function, stmt)
         self.backbone_io: dict[str, tuple[str, str]] = {}  # base -> base.input, base.output
         self.extractors: dict[str, Layer] = {}  # base -> its feature extractor
+        self.extractor_calls: dict[str, Call] = {}  # base -> the one call of its extractor
         self.backbone_nodes: dict[tuple[str, str], str] = {}  # (base, layer name) -> tensor
         self.seqs: dict[str, _Seq] = {}
         # lists built by appends: of layers (``Sequential(blocks)``), of tensors
@@ -152,7 +154,7 @@ class BlockExtractor:
         # ``inputs[f] = Input(...)`` in a loop: key -> tensor, in insertion order
         self.tensor_dicts: dict[str, dict[str, Tensor]] = {}
         self.empty_dicts: dict[str, int] = {}
-        self.views = ViewState()  # models over other models' tensors (views.py)
+        self.views = ViewState(env=dict(self.env))  # models over other models' tensors
         self.found: list[Found] = []
         self._locals: set[str] | None = None
         self.body: Sequence[cst.BaseStatement] = ()
@@ -1099,11 +1101,22 @@ class BlockExtractor:
                 ext = applications.extractor(layer, self.counter.next(f"{var}_features"),
                                              self.cur_line)
                 self.extractors[var] = ext
+                self.layer_stmt[id(ext)] = self.layer_stmt[id(layer)]
             applications.add_node(ext, name)
             source = self.tensors[self._backbone_io(var, "input")]
             out = self.fresh(identifier(name))
-            self._record_call(self.layer_stmt[id(layer)], ext, [source], [out],
-                              {"node": Value(repr(name), name)})  # with the backbone's line
+            call = self.extractor_calls.get(var)
+            if call is not None:  # one pass of the extractor computes every node
+                t = Tensor(out, None)
+                self.tensors[out] = t
+                self.tensor_stmt[id(t)] = self.layer_stmt[id(layer)]
+                self.producer[id(t)] = call
+                call.outputs.append(t)
+                call.call_kwargs["node"].value.append(name)
+            else:
+                self._record_call(self.layer_stmt[id(layer)], ext, [source], [out],
+                                  {"node": Value(repr([name]), [name])})  # the backbone's line
+                self.extractor_calls[var] = self.pending_calls[-1][0]
             self.backbone_nodes[(var, name)] = out
         return self.backbone_nodes[(var, name)]
 
@@ -1625,6 +1638,8 @@ class BlockExtractor:
         calls = [c for c, _ in self.pending_calls if id(c) in needed]
         owned = {i} | {s for c, s in self.pending_calls if id(c) in needed}
         owned |= {self.tensor_stmt[id(t)] for t in inputs}
+        if self.cur_stmt is not None:  # ``outputs_dict = ...`` of a backbone's points
+            owned |= self._view_deps(self.cur_stmt)
         made = {id(t) for c in calls for t in c.outputs}
         owned |= {self.list_stmt[n] for n, ts in self.tensor_lists.items()
                   if n in self.list_stmt and any(id(t) in made for t in ts)}
@@ -1679,7 +1694,7 @@ class BlockExtractor:
             self.views.aliases[alias[0]] = alias[1]
             self.views.alias_stmt[alias[0]] = i
             return cst.Pass()
-        small, notes = views.expand_all(small, self.env, self._layer_names)
+        small, notes = views.expand_all(small, {**self.views.env, **self.env}, self._layer_names)
         self.warnings += [(self.cur_line, note) for note in notes]
         reads = views.Reads(self._viewable, self._view_point, self.views.aliases,
                             self._layer_names)

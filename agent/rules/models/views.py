@@ -97,6 +97,10 @@ def _items(node: cst.BaseExpression, env: dict[str, Any], layer_names: LayerName
         return _expand(node.for_in, [node.elt], env, layer_names, lambda parts: parts[0],
                        skipped)
     values = inline.static_value(node, env)
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+            and node.func.attr.value == "keys" and not node.args:  # ``settings.keys()``
+        mapping = inline.static_value(node.func.value, env)
+        values = list(mapping) if isinstance(mapping, dict) else values
     if not isinstance(values, (list, tuple, range)) or len(values) > inline.MAX_UNROLL:
         return None
     return [inline.literal(v) for v in values]

@@ -460,3 +460,34 @@ extractor = keras.Model(inputs=base.inputs, outputs=outputs_dict)
         ours, theirs = module(torch.from_numpy(x)), keras_model(x)
         assert list(ours) == list(theirs)
         assert all(tuple(ours[k].shape) == tuple(theirs[k].shape) for k in theirs)
+
+
+PREDICT_ONLY = K3 + """
+import numpy as np
+
+model = keras.applications.ResNet50(weights="imagenet")
+preds = model.predict(np.zeros((2, 224, 224, 3), "float32"))
+"""
+
+
+def test_application_used_only_to_predict_becomes_a_converted_model() -> None:
+    src = textwrap.dedent(PREDICT_ONLY)
+    result = convert_source(src)
+    code = result.source
+    assert result.unmapped == [] and "keras" not in code
+    assert "(pl.LightningModule):" in code and "def predict_step(" in code
+    assert "self.example_input_array = torch.zeros(1, 224, 224, 3)" in code  # Keras's size
+    assert "F.softmax(self.model(model_input), dim=-1)" in code  # classifier_activation
+    texts = " | ".join(w.message for w in result.warnings)
+    assert "not Keras's: outputs differ" in texts and "v1.5" in texts
+    assert _status(PREDICT_ONLY, result) == "partial"  # never called equivalent
+
+
+def test_application_read_by_other_code_stays_keras() -> None:
+    """A use the converted class cannot serve (its Keras layers changed, read in a
+    function) keeps the Keras model."""
+    for extra in ("model.layers[-1].activation = None\n",
+                  "def heatmap(img):\n    return model.get_layer(NAME).output\n"):
+        src = textwrap.dedent(PREDICT_ONLY) + extra
+        code = convert_source(src).source
+        assert "keras.applications.ResNet50(" in code and "class " not in code

@@ -381,7 +381,28 @@ class BlockExtractor:
             del self.seqs[var]
             if not seq.failed and var:
                 self.finish_seq(seq, seq.start, is_return=False)
+        for var, layer in list(self.layer_vars.items()):
+            self._standalone_backbone(var, layer)
         return self.found
+
+    def _standalone_backbone(self, var: str, layer: Layer) -> None:
+        """``model = ResNet50(weights="imagenet")`` used as a whole model (predict, calls on
+        data, feature extraction through views), never as a layer of a graph: the class of
+        ``keras.Model(x, model(x))``, as for ``input_tensor=``."""
+        if not applications.is_backbone(layer.spec) or var in self.backbone_io \
+                or var in self.extractors or id(layer) not in self.layer_stmt \
+                or any(c.layer is layer for c, _ in self.pending_calls):
+            return
+        at = self.layer_stmt[id(layer)]
+        if not views.model_uses_only(self.body, var, at):
+            return
+        self.cur_index, self.cur_line, self.cur_stmt = at, self.lines[at], self.body[at]
+        try:
+            out = self._backbone_io(var, "output")
+            self.functional(at, var, applications.as_model(
+                cst.Name(self.backbone_io[var][0]), out), is_return=False)
+        except Unsupported:
+            return
 
     def process(self, i: int, stmt: cst.BaseStatement) -> None:
         """One statement of the block (or of an inlined helper / unrolled loop body)."""
@@ -1082,7 +1103,8 @@ class BlockExtractor:
         at = self.layer_stmt[id(layer)]
         if var not in self.backbone_io:
             given = layer.args.values.get("input_shape") if layer.args is not None else None
-            shape = tuple(given.value) if given is not None and given.known else (None, None, 3)
+            shape = tuple(given.value) if given is not None and given.known else \
+                applications.default_input(layer)
             t = Tensor(self.fresh(f"{var}_input"), shape)
             self.tensors[t.name] = t
             self.tensor_stmt[id(t)] = at

@@ -13,6 +13,7 @@ collect them (``dict([(layer.name, layer.output) for layer in model.layers])``,
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -356,3 +357,26 @@ def view(source: ModelIR, source_var: str, var: str, class_name: str, line: int,
                  params=[CtorParam(source_var, None)], shares=source, output_keys=keys)
     ir.graph_names = set(source.graph_names)
     return ir
+
+
+# how a script may use a keras.applications model that becomes a whole converted model
+_MODEL_USES = re.compile(r"\.(predict|summary)\(|\.(inputs?|outputs?)\b|\(|"
+                         r"\.get_layer\((name=)?['\"][\w/]+['\"]\)\.(output|input)\b")
+
+
+def model_uses_only(body: Sequence[cst.BaseStatement], var: str, at: int) -> bool:
+    """Whether the statements of ``body`` after ``at`` read ``var`` only as a whole model
+    (``var.predict(x)``, ``var(x)``, ``var.output``, ``var.get_layer("n").output``) and
+    never inside a function or class, nor rebind it."""
+    word = re.compile(rf"(?<![\w.]){re.escape(var)}\b")
+    for k, stmt in enumerate(body):
+        if k <= at:
+            continue
+        code = cst.Module([]).code_for_node(stmt)
+        hits = list(word.finditer(code))
+        if hits and isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            return False
+        for m in hits:
+            if not _MODEL_USES.match(code, m.end()) or code[m.end():].lstrip().startswith("="):
+                return False
+    return True

@@ -138,3 +138,36 @@ def test_input_layers_left_out_of_a_dict_are_reported() -> None:
     result = convert_source(src, "views.py")
     assert any("InputLayer entries of model.layers are left out" in w.message
                for w in result.warnings)
+
+
+_BUILDER = textwrap.dedent('''
+    import keras
+    from keras import layers
+
+
+    def build_model():
+        image = keras.Input(shape=(8, 6, 1), name="image")
+        x = layers.Conv2D(3, 3, padding="same", activation="relu", name="conv1")(image)
+        x = layers.Reshape((8, 18))(x)
+        x = layers.Dense(5, activation="softmax", name="dense2")(x)
+        return keras.Model(inputs=image, outputs=x, name="reader")
+
+
+    model = build_model()
+    prediction_model = keras.Model(model.get_layer(name="image").output,
+                                   model.get_layer(name="dense2").output)
+''')
+
+
+def test_model_from_a_builder_read_through_its_named_input() -> None:
+    result = convert_source(_BUILDER, "builder.py")
+    assert not result.unmapped, [(u.keras_name, u.reason) for u in result.unmapped]
+    assert "keras" not in result.source
+    keras.backend.clear_session()
+    install()
+    original = exec_source(_BUILDER, "k2l_original")
+    ours = exec_source(result.source, "k2l_converted")
+    port_weights(original["model"], ours["model"])
+    ours["prediction_model"].eval()
+    ref, got = _run(original, ours, "prediction_model", (8, 6, 1))
+    _close(ref, got)

@@ -409,9 +409,10 @@ class _Emitter:
             origin += f" ``{ir.var}``"
         if ir.shares is not None:
             params = f", {ir.params[0].name}: {ir.shares.class_name}"
-            lines += [f'{IND}"""Converted by k2l-agent from the Keras model ``{ir.var}`` '
-                      f"(line {ir.line}) over ``{ir.params[0].name}``'s",
-                      f'{IND}tensors: the same modules, as Keras shares the layers."""']
+            lines += [f'{IND}"""Converted by k2l-agent from a Keras model over another\'s '
+                      f"tensors (line {ir.line}):",
+                      f"{IND}``{ir.var}`` reads ``{ir.params[0].name}``'s layers and shares "
+                      'their modules, as Keras does."""']
         else:
             lines.append(f'{IND}"""Converted by k2l-agent from the {origin} '
                          f'(line {ir.line})."""')

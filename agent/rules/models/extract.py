@@ -1684,6 +1684,8 @@ class BlockExtractor:
                      calls, outputs, outputs_are_list=outputs_are_list, keras_name=name)
         ir.params = self.ctor_params(ir)
         ir.output_keys = keys
+        ir.named_inputs = {n: t for n, t in self.views.named_inputs.items()
+                           if any(t is u for u in inputs)}
         if isinstance(call.func, cst.Name) and call.func.value in self.imports.subclasses:
             ir.base = call.func.value
         if var:
@@ -1700,7 +1702,7 @@ class BlockExtractor:
     def _layer_names(self, var: str) -> list[str] | None:
         if var in self.seqs or var in self.models:
             self._finish_pending(var)
-            return views.layer_names(self.models[var], self.views.named_inputs)
+            return views.layer_names(self.models[var])
         layer = self.layer_vars.get(var)
         if layer is not None and layer.spec is not None:
             return applications.layer_names(layer.spec.keras)
@@ -1746,7 +1748,7 @@ class BlockExtractor:
                 raise Unsupported(f"{var}.get_layer(...).input of a keras.applications model")
             return cst.Name(self._backbone_io(var, what.removesuffix("s")))
         self._finish_pending(var)  # a Sequential is complete once another model reads it
-        found = views.point(self.models[var], what, self.views.named_inputs)
+        found = views.point(self.models[var], what)
         if isinstance(found, list) and len(found) == 1:
             found = found[0]  # ``[model.inputs]``: Keras flattens the nesting
         ts = found if isinstance(found, list) else [found]

@@ -87,5 +87,6 @@ class ModelIR:
     # instance and reuses its modules (Keras shares the layers, so the weights are the same)
     shares: ModelIR | None = None
     output_keys: list[str] | None = None  # outputs=dict: forward returns {key: tensor}
+    named_inputs: dict[str, Tensor] = field(default_factory=dict)  # Input(name=...) -> it
     module_paths: dict[str, str] = field(default_factory=dict)  # attr -> "layers[3]" when
     # the generated class keeps it inside an nn.Sequential (set by codegen)

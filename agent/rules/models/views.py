@@ -256,8 +256,7 @@ def layer_alias(small: cst.BaseSmallStatement, known: Callable[[str], bool]
     return small.targets[0].target.value, ref
 
 
-def point(ir: ModelIR, what: str, named_inputs: Mapping[str, Tensor]
-          ) -> Tensor | list[Tensor]:
+def point(ir: ModelIR, what: str) -> Tensor | list[Tensor]:
     """The tensor(s) of converted model ``ir`` that ``what`` names (see :class:`Reads`)."""
     if what in ("input", "inputs", "output", "outputs"):
         ts = ir.inputs if what.startswith("input") else ir.outputs
@@ -266,7 +265,7 @@ def point(ir: ModelIR, what: str, named_inputs: Mapping[str, Tensor]
         return list(ts) if what.endswith("s") else ts[0]
     kind, name = what.split(":", 1)
     for t in ir.inputs:
-        if named_inputs.get(name) is t:
+        if ir.named_inputs.get(name) is t:
             return t
     calls = [c for c in ir.calls if c.layer.attr == name]
     if not calls:
@@ -281,12 +280,12 @@ def point(ir: ModelIR, what: str, named_inputs: Mapping[str, Tensor]
     return ts[0]
 
 
-def layer_names(ir: ModelIR, named_inputs: Mapping[str, Tensor]) -> list[str]:
+def layer_names(ir: ModelIR) -> list[str]:
     """Keras's ``model.layers``: a functional model's InputLayers first ("" where Keras
     names it itself), then every layer in first-call order."""
     out: list[str] = []
     if ir.kind != "Sequential":
-        by_id = {id(t): n for n, t in named_inputs.items()}
+        by_id = {id(t): n for n, t in ir.named_inputs.items()}
         out += [by_id.get(id(t), "") for t in ir.inputs]
     for c in ir.calls:
         if c.layer.attr not in out:

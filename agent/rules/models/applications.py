@@ -352,14 +352,20 @@ def _halved(size: object, halvings: int | None, kind: str) -> int | None:
     return size // (1 << halvings) if kind == "floor32" else -(-size // (1 << halvings))
 
 
+def example_size(layer: Layer) -> int:
+    """The example input's size of a backbone that takes any size (large enough for its
+    strides and 'valid' steps)."""
+    return 299 if layer.spec is not None and layer.spec.keras in (
+        "InceptionV3", "Xception", "InceptionResNetV2") else 224
+
+
 def default_input(layer: Layer) -> tuple[int | None, ...]:
     """Keras's input shape without ``input_shape=``: the ImageNet size with the classifier
     (Keras requires it then), any size without."""
     top = layer.args.values.get("include_top") if layer.args is not None else None
     if top is not None and top.value is False or layer.spec is None:
         return (None, None, 3)
-    size = 299 if layer.spec.keras in ("InceptionV3", "Xception", "InceptionResNetV2") else 224
-    return (size, size, 3)
+    return (example_size(layer), example_size(layer), 3)
 
 
 def layer_names(keras: str) -> list[str] | None:

@@ -53,7 +53,7 @@ def _submodel_ctor(sub: ModelIR) -> str:
 
 
 def _example(t: Tensor) -> str:
-    dims = ["1"] + [str(d) if d is not None else "8" for d in (t.shape or ())]
+    dims = ["1"] + [str(d) if d is not None else str(t.example) for d in (t.shape or ())]
     dtype = ", dtype=torch.long" if t.dtype == "long" else ""
     return f"torch.zeros({', '.join(dims)}{dtype})"
 

@@ -1105,7 +1105,8 @@ class BlockExtractor:
             given = layer.args.values.get("input_shape") if layer.args is not None else None
             shape = tuple(given.value) if given is not None and given.known else \
                 applications.default_input(layer)
-            t = Tensor(self.fresh(f"{var}_input"), shape)
+            t = Tensor(self.fresh(f"{var}_input"), shape,
+                       example=applications.example_size(layer))  # any size: an ImageNet one
             self.tensors[t.name] = t
             self.tensor_stmt[id(t)] = at
             out = self.fresh(f"{var}_output")

@@ -24,6 +24,7 @@ class Tensor:
     shape: Shape | None  # Keras order without batch; None = rank unknown
     dtype: str = "float"  # "float" | "long"
     free: set[str] = field(default_factory=set)  # names its shape expression uses
+    example: int = 8  # the example input's size where the shape says None
 
 
 @dataclass

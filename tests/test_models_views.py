@@ -171,3 +171,13 @@ def test_model_from_a_builder_read_through_its_named_input() -> None:
     ours["prediction_model"].eval()
     ref, got = _run(original, ours, "prediction_model", (8, 6, 1))
     _close(ref, got)
+
+
+def test_view_over_a_model_that_stays_keras_stays_keras() -> None:
+    """Its class would name modules of a class that does not exist."""
+    src = _SRC.replace('layers.Dense(5, activation="relu", name="hidden")(x)',
+                       'layers.Dense(5, activation="relu", name="hidden")(x, training=True)')
+    result = convert_source(src, "views.py")
+    assert "class GradModel" not in result.source and "class Cnn" not in result.source
+    assert "grad_model = keras.Model(" in result.source
+    assert any("the model over its tensors stays Keras" in u.reason for u in result.unmapped)

@@ -370,6 +370,9 @@ def _without_failed_submodels(ir: ModelIR, failed: set[int]) -> Generated | None
         if layer.submodel is not None and id(layer.submodel) in failed:
             return Generated("", unmapped=[(layer.line, layer.keras_name,
                                             f"submodel {layer.attr} was not converted")])
+    if ir.shares is not None and id(ir.shares) in failed:  # a view over it: its modules
+        return Generated("", unmapped=[(ir.line, "keras.Model", f"{ir.params[0].name} was not "
+                                        "converted: the model over its tensors stays Keras")])
     return None
 
 

@@ -181,3 +181,16 @@ def test_view_over_a_model_that_stays_keras_stays_keras() -> None:
     assert "class GradModel" not in result.source and "class Cnn" not in result.source
     assert "grad_model = keras.Model(" in result.source
     assert any("the model over its tensors stays Keras" in u.reason for u in result.unmapped)
+
+
+def test_a_builders_local_model_name_is_not_the_modules_model() -> None:
+    """``model`` inside a builder whose model stays Keras is not the module's ``model``."""
+    src = _BUILDER.replace(
+        'name="dense2")(x)',
+        'name="dense2")(x)\n    x = layers.Dense(4)(x, training=True)').replace(
+        '    return keras.Model(inputs=image, outputs=x, name="reader")',
+        '    model = keras.Model(inputs=image, outputs=x, name="reader")\n    return model')
+    assert "return model" in src
+    result = convert_source(src, "builder.py")
+    assert "class PredictionModel" not in result.source
+    assert "prediction_model = keras.Model(" in result.source

@@ -1697,11 +1697,17 @@ class BlockExtractor:
 
     # ---------------------------------------------------------------- views (views.py)
     def _viewable(self, var: str) -> bool:
-        return var in self.models or var in self.seqs and not self.seqs[var].failed or var in self.layer_vars and applications.is_backbone(
+        return self._own_model(var) or var in self.seqs and not self.seqs[var].failed or var in self.layer_vars and applications.is_backbone(
             self.layer_vars[var].spec)
 
+    def _own_model(self, var: str) -> bool:
+        """A model this block binds to ``var``: built here, or a converted builder's instance
+        (``self.models`` also sees other blocks' names, which are not this ``var``)."""
+        ir = self.models.get(var)
+        return ir is not None and (var in self.model_ctor or any(f.ir is ir for f in self.found))
+
     def _layer_names(self, var: str) -> list[str] | None:
-        if var in self.seqs or var in self.models:
+        if var in self.seqs or self._own_model(var):
             self._finish_pending(var)
             return views.layer_names(self.models[var])
         layer = self.layer_vars.get(var)
@@ -1744,7 +1750,7 @@ class BlockExtractor:
         return out
 
     def _view_point(self, var: str, what: str) -> cst.BaseExpression:
-        if var not in self.models:  # a keras.applications backbone
+        if not (self._own_model(var) or var in self.seqs):  # a keras.applications backbone
             if what.startswith("layer_input:"):
                 raise Unsupported(f"{var}.get_layer(...).input of a keras.applications model")
             return cst.Name(self._backbone_io(var, what.removesuffix("s")))

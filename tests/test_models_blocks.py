@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 KERAS = "import keras\nfrom keras import layers\n\n"
 
 
-def check(src: str, builder: str) -> str:
+def converted(src: str, builder: str) -> tuple[str, Any, Any]:
     """Convert cleanly, build both sides, port the weights, compare the outputs."""
     src = textwrap.dedent(src)
     result = convert_source(src, "model.py")
@@ -37,11 +37,15 @@ def check(src: str, builder: str) -> str:
     keras.utils.set_random_seed(0)
     install()
     keras_model = eval(builder, exec_source(src, "k2l_original"))
-    ns: dict[str, Any] = exec_source(code, "k2l_converted")
-    eq = compare(keras_model, eval(builder, ns))
+    module = eval(builder, exec_source(code, "k2l_converted"))
+    eq = compare(keras_model, module)
     assert eq.passed, f"{eq.message}\n{code}"
     assert max(len(line) for line in code.splitlines()) <= 100, code
-    return code
+    return code, keras_model, module
+
+
+def check(src: str, builder: str) -> str:
+    return converted(src, builder)[0]
 
 
 def _class(code: str, name: str) -> str:
@@ -144,6 +148,27 @@ def build_model():
     assert "return a, b" in block
     assert "self.split_heads = SplitHeads(6, 5)" in code
     assert "self.split_heads_1 = SplitHeads(10, 3)" in code
+
+
+def test_regularized_layers_in_a_block_keep_their_penalty() -> None:
+    code, keras_model, module = converted(KERAS + """
+def dense_block(x, units):
+    x = layers.Dense(units, kernel_regularizer=keras.regularizers.l2(0.01))(x)
+    return layers.Activation("relu")(x)
+
+
+def build_model():
+    inputs = keras.Input(shape=(5,))
+    x = dense_block(inputs, 6)
+    x = dense_block(x, 4)
+    return keras.Model(inputs, layers.Dense(1)(x))
+""", "build_model()")
+    assert "self.dense_block_1 = DenseBlock(6, 4)" in code
+    assert "self.dense_block_1.dense.weight.square().sum()" in code
+    penalty = float(sum(float(v.detach().cpu()) for v in keras_model.losses))
+    assert penalty > 0
+    got = float(module.regularization_loss())
+    assert abs(got - penalty) <= 1e-5 * max(1.0, penalty), (got, penalty)
 
 
 def test_helper_called_once_stays_inlined() -> None:

@@ -24,7 +24,7 @@ import libcst as cst
 
 from agent.rules.models import init_block
 from agent.rules.models.graph import BlockCall, Call, Layer, ModelIR
-from agent.rules.naming import camel, keras_snake
+from agent.rules.naming import RESERVED, camel, keras_snake
 from agent.rules.values import code_of
 
 IND = "    "
@@ -35,6 +35,9 @@ _FIRST_ARGS = {  # torch's names for the first two positional arguments of a mod
     "Embedding": ("num_embeddings", "embedding_dim"), "LSTM": ("input_size", "hidden_size"),
     "GRU": ("input_size", "hidden_size"), "RNN": ("input_size", "hidden_size"),
     "GroupNorm": ("num_groups", "num_channels")}
+
+
+_SIZES = frozenset(n for names in _FIRST_ARGS.values() for n in names)  # always ints
 
 
 @dataclass
@@ -70,11 +73,12 @@ class Emitted:
 
 def group(ir: ModelIR, body: list[str], spans: list[Span],
           declared: list[tuple[int, list[str]]], entries: list[init_block.Entry],
-          modules: dict[int, list[str]], fixed: set[int], unique: Callable[[str], str]
-          ) -> Emitted:
-    """Turns the helpers called at least twice into classes; edits ``body``, ``declared``
-    and ``entries`` in place. ``modules``: id(layer) -> its attributes; ``fixed``: ids of
-    layers that must stay attributes of the model (kept, lazy, buffers, penalties)."""
+          modules: dict[int, list[str]], fixed: set[int], unique: Callable[[str], str],
+          penalties: list[str]) -> Emitted:
+    """Turns the helpers called at least twice into classes; edits ``body``, ``declared``,
+    ``entries`` and ``penalties`` (regularizer terms) in place. ``modules``: id(layer) -> its
+    attributes; ``fixed``: ids of layers that must stay attributes of the model (kept as
+    Keras, lazy, buffers)."""
     out = Emitted()
     if ir.kind != "Functional":
         return out
@@ -92,7 +96,7 @@ def group(ir: ModelIR, body: list[str], spans: list[Span],
     for b in order:
         helpers.setdefault(b.helper, []).append(_instance(
             ir, b, by_block[id(b)], spans, body, declared, modules, fixed, params))
-    taken = {a for attrs in modules.values() for a in attrs}
+    taken = {a for attrs in modules.values() for a in attrs} | RESERVED
     replaced: list[tuple[_Instance, str, str]] = []  # instance, attribute, constructor call
     for helper, maybe in helpers.items():
         found = [i for i in maybe if i is not None]
@@ -110,7 +114,7 @@ def group(ir: ModelIR, body: list[str], spans: list[Span],
         out.changes.append((found[0].spans[0].call.line, "model.block",
                             f"helper {helper}() -> class {cls}, one instance per call "
                             f"({len(found)})"))
-    _rewrite(replaced, body, declared, entries, modules)
+    _rewrite(replaced, body, declared, entries, penalties)
     return out
 
 
@@ -207,7 +211,8 @@ def _rename(line: str, names: dict[str, str], attrs: dict[str, str]) -> str:
             return "self." + attrs.get(word[5:], word[5:])
         return names.get(word, word)
 
-    return re.sub(r"self\.\w+|(?<![\w.])[A-Za-z_]\w*", sub, line)
+    # a keyword argument (``dim=1``) is not a variable
+    return re.sub(r"self\.\w+|(?<![\w.])[A-Za-z_]\w*(?!\w|=[^=])", sub, line)
 
 
 def _make_class(helper: str, found: list[_Instance], ir: ModelIR,
@@ -233,7 +238,8 @@ def _make_class(helper: str, found: list[_Instance], ir: ModelIR,
                 holes.append((read, [read.value] * len(found), read.value))
     names: dict[tuple[str, ...], str] = {}
     annotations: dict[str, str] = {}
-    taken = set(first.outputs) | {p for p, _ in first.block.inputs} | {"self"}
+    taken = set(first.outputs) | {p for p, _ in first.block.inputs} | {"self", "nn", "torch",
+                                                                        "F", "math"}
     derived: list[str] = []
     own: list[str] = []
     for _, values, context in holes:
@@ -242,7 +248,7 @@ def _make_class(helper: str, found: list[_Instance], ir: ModelIR,
             continue
         param = _helper_param(values, found)
         name = _fresh(param or context or "size", taken)
-        kind = _type_of(values, params)
+        kind = "int" if context in _SIZES else _type_of(values, params)
         if kind is None:
             return None
         names[key] = name
@@ -412,7 +418,7 @@ class _Fill(cst.CSTTransformer):
 
 def _rewrite(replaced: list[tuple[_Instance, str, str]], body: list[str],
              declared: list[tuple[int, list[str]]], entries: list[init_block.Entry],
-             modules: dict[int, list[str]]) -> None:
+             penalties: list[str]) -> None:
     """The model's code with each instance one attribute and one forward line."""
     moved: dict[str, str] = {}
     gone: set[int] = set()
@@ -430,4 +436,6 @@ def _rewrite(replaced: list[tuple[_Instance, str, str]], body: list[str],
     declared[:] = [d for d in declared if d[0] not in gone] + made
     entries[:] = [init_block.Entry(moved.get(e.attr, e.attr), e.ctors, e.templates)
                   for e in entries]
+    penalties[:] = [re.sub(r"\bself\.(\w+)\.", lambda m: f"self.{moved.get(m[1], m[1])}.", p)
+                    for p in penalties]
 

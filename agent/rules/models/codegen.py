@@ -271,7 +271,6 @@ class _Emitter:
                 penalty = layer.args.values.get(arg)
                 if penalty is not None and isinstance(penalty.value, Penalty):
                     layer.args.used.add(arg)
-                    self.fixed.add(id(layer))
                     self.penalties.append(penalty.value.term(
                         f"self.{layer.attr}.{param}", {p.name for p in self.ir.params}))
         if layer.args is not None:
@@ -359,7 +358,7 @@ class _Emitter:
         if self.failed:
             return self.gen
         made = block_class.group(ir, self.body, self.spans, self.declared, self.entries,
-                                 self.attrs, self.fixed, self.unique)
+                                 self.attrs, self.fixed, self.unique, self.penalties)
         self.gen.changes += made.changes
         self._as_sequential()
         self.gen.sized = self.gen.lazy and self._dry_callable()

@@ -128,6 +128,30 @@ def build_model():
     assert "self.dense_block_1 = DenseBlock(32, 64)" in code
 
 
+def test_block_sized_by_a_builder_parameter_in_a_range_loop() -> None:
+    """The caller reuses one name for a helper's local and its returned temporary in the
+    first call only: the class takes the forward whose names stay distinct."""
+    code = check(KERAS + """
+def mixer(x, width):
+    h = layers.Dense(width, activation="gelu")(x)
+    h = layers.Dense(width)(h)
+    x = layers.Add()([x, h])
+    return layers.LayerNormalization()(x)
+
+
+def build_model(width=8, depth=3):
+    inputs = keras.Input(shape=(5,))
+    x = layers.Dense(width)(inputs)
+    for _ in range(depth):
+        x = mixer(x, width)
+    return keras.Model(inputs, layers.Dense(1)(x))
+""", "build_model()")
+    block = _class(code, "Mixer")
+    assert "def __init__(self, width: int) -> None:" in block
+    assert "self.dense = nn.Linear(width, width)" in block
+    assert code.count("= Mixer(width)") == 3
+
+
 def test_helper_with_two_outputs() -> None:
     code = check(KERAS + """
 def split_heads(x, units):

@@ -219,9 +219,12 @@ def _make_class(helper: str, found: list[_Instance], ir: ModelIR,
                 unique: Callable[[str], str]) -> tuple[str, list[str]] | None:
     """The class text and each instance's constructor arguments; None if the calls differ
     in more than constructor values."""
+    # the forward of the call whose names are most distinct: the caller may have reused a
+    # name (a temporary called like a local) in some calls, never changing what they compute
+    template = max(found, key=lambda i: len(set(_WORD.findall(" ".join(i.lines)))))
     first = found[0]
-    if any(i.lines != first.lines or i.outputs != first.outputs
-           or [a for a, _ in i.ctors] != [a for a, _ in first.ctors] for i in found):
+    if any(not _coarsens(template, i) or [a for a, _ in i.ctors] != [a for a, _ in first.ctors]
+           for i in found):
         return None
     try:
         trees = [[cst.parse_expression(c) for _, c in i.ctors] for i in found]
@@ -238,7 +241,7 @@ def _make_class(helper: str, found: list[_Instance], ir: ModelIR,
                 holes.append((read, [read.value] * len(found), read.value))
     names: dict[tuple[str, ...], str] = {}
     annotations: dict[str, str] = {}
-    taken = set(first.outputs) | {p for p, _ in first.block.inputs} | {"self", "nn", "torch",
+    taken = set(template.outputs) | {p for p, _ in first.block.inputs} | {"self", "nn", "torch",
                                                                         "F", "math"}
     derived: list[str] = []
     own: list[str] = []
@@ -261,8 +264,8 @@ def _make_class(helper: str, found: list[_Instance], ir: ModelIR,
     cls = unique(camel(helper))
     sig = ", ".join(f"{n}: {annotations[n]}" for n in ordered)
     inputs = ", ".join(f"{p}: torch.Tensor" for p, _ in first.block.inputs)
-    ret = "torch.Tensor" if len(first.outputs) == 1 else \
-        "tuple[" + ", ".join("torch.Tensor" for _ in first.outputs) + "]"
+    ret = "torch.Tensor" if len(template.outputs) == 1 else \
+        "tuple[" + ", ".join("torch.Tensor" for _ in template.outputs) + "]"
     text = [f"class {cls}(nn.Module):",
             f'{IND}"""The Keras helper ``{helper}()`` as a module: one instance per call."""',
             "", f"{IND}def __init__(self{', ' if sig else ''}{sig}) -> None:",
@@ -270,12 +273,31 @@ def _make_class(helper: str, found: list[_Instance], ir: ModelIR,
             *[f"{IND * 2}self.{attr} = {ctor}" for (attr, _), ctor in
               zip(first.ctors, ctors, strict=True)],
             "", f"{IND}def forward(self, {inputs}) -> {ret}:",
-            *[IND * 2 + line for line in _returned(first.lines, first.outputs)]]
+            *[IND * 2 + line for line in _returned(template.lines, template.outputs)]]
     args = []
     for k in range(len(found)):
         passed = {names[tuple(v)]: v[k] for _, v, _ in holes}
         args.append(", ".join(passed[n] for n in ordered))
     return "\n".join(text), args
+
+
+_WORD = re.compile(r"self\.\w+|(?<![\w.])[A-Za-z_]\w*")
+
+
+def _coarsens(fine: _Instance, other: _Instance) -> bool:
+    """Whether ``other``'s forward is ``fine``'s with some names merged (each name of
+    ``fine`` always standing for the same name of ``other``): the same computation."""
+    a, b = fine.lines + [", ".join(fine.outputs)], other.lines + [", ".join(other.outputs)]
+    if len(a) != len(b):
+        return False
+    seen: dict[str, str] = {}
+    for x, y in zip(a, b, strict=True):
+        if _WORD.split(x) != _WORD.split(y):
+            return False  # not the same code around the names
+        for u, v in zip(_WORD.findall(x), _WORD.findall(y), strict=False):
+            if seen.setdefault(u, v) != v:
+                return False
+    return True
 
 
 def _returned(lines: list[str], outputs: list[str]) -> list[str]:

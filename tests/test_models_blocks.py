@@ -74,9 +74,10 @@ def build_model(num_classes=4):
     assert "def __init__(self, in_channels: int, filters: int) -> None:" in block
     assert "self.conv2d = nn.Conv2d(in_channels, filters, kernel_size=3, padding=1)" in block
     assert "nn.BatchNorm2d(filters, eps=1e-3, momentum=0.01)" in block
-    for line in ("self.conv_block = ConvBlock(3, 6)", "self.conv_block_1 = ConvBlock(6, 5)",
-                 "self.conv_block_2 = ConvBlock(5, 5)"):
-        assert line in code
+    # each call feeds the next: one nn.Sequential, called once
+    assert "self.conv_blocks = nn.Sequential(\n" in code
+    assert "ConvBlock(3, 6),\n            ConvBlock(6, 5),\n            ConvBlock(5, 5),\n" in code
+    assert "h_2 = self.conv_blocks(inputs)" in code
     assert code.count("nn.Conv2d(") == 1  # one declaration, in the block
     assert "def conv_block" not in code
 
@@ -102,8 +103,7 @@ def build_model():
     # the padding Keras's "same" needs differs with the kernel: a parameter of its own
     assert "(self, in_channels: int, padding: int, filters: int, kernel: int) -> None:" in block
     assert "y = y + skip" in block
-    assert "self.res_block = ResBlock(2, 1, 4, 3)" in code
-    assert "self.res_block_1 = ResBlock(4, 2, 6, 5)" in code
+    assert "ResBlock(2, 1, 4, 3),\n            ResBlock(4, 2, 6, 5),\n" in code
 
 
 def test_block_in_an_unrolled_loop() -> None:
@@ -124,6 +124,7 @@ def build_model():
 """, "build_model()")
     block = _class(code, "DenseBlock")
     assert "def __init__(self, in_features: int, units: int) -> None:" in block
+    # a Dropout between the calls: one attribute per call
     assert "self.dense_block = DenseBlock(7, 32)" in code
     assert "self.dense_block_1 = DenseBlock(32, 64)" in code
 
@@ -149,7 +150,7 @@ def build_model(width=8, depth=3):
     block = _class(code, "Mixer")
     assert "def __init__(self, width: int) -> None:" in block
     assert "self.dense = nn.Linear(width, width)" in block
-    assert code.count("= Mixer(width)") == 3
+    assert "self.mixers = nn.Sequential(*(Mixer(width) for _ in range(3)))" in code
 
 
 def test_helper_with_two_outputs() -> None:
@@ -187,8 +188,8 @@ def build_model():
     x = dense_block(x, 4)
     return keras.Model(inputs, layers.Dense(1)(x))
 """, "build_model()")
-    assert "self.dense_block_1 = DenseBlock(6, 4)" in code
-    assert "self.dense_block_1.dense.weight.square().sum()" in code
+    assert "DenseBlock(5, 6),\n            DenseBlock(6, 4),\n" in code
+    assert "self.dense_blocks[1].dense.weight.square().sum()" in code
     penalty = float(sum(float(v.detach().cpu()) for v in keras_model.losses))
     assert penalty > 0
     got = float(module.regularization_loss())

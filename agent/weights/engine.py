@@ -186,7 +186,8 @@ def _torch_children(module: nn.Module, keras_types: frozenset[str] = frozenset()
     :func:`_is_block`)."""
     out: list[tuple[str, nn.Module]] = []
     for n, c in module.named_children():
-        if type(c) is nn.Sequential and n == SEQUENTIAL_ATTR or _is_block(c, keras_types):
+        if type(c) is nn.Sequential and (n == SEQUENTIAL_ATTR or all(
+                _is_block(m, keras_types) for m in c.children())) or _is_block(c, keras_types):
             out += [(f"{n}.{k}", m) for k, m in _torch_children(c, keras_types)]
         elif isinstance(c, (nn.ModuleList, nn.ModuleDict)):
             out += [(f"{n}_{k}", item) for k, item in c.named_children() if _has_state(item)]

@@ -97,7 +97,7 @@ def group(ir: ModelIR, body: list[str], spans: list[Span],
         helpers.setdefault(b.helper, []).append(_instance(
             ir, b, by_block[id(b)], spans, body, declared, modules, fixed, params))
     taken = {a for attrs in modules.values() for a in attrs} | RESERVED
-    replaced: list[tuple[_Instance, str, str]] = []  # instance, attribute, constructor call
+    units: list[list[tuple[_Instance, str]]] = []  # one attribute each: (instance, ctor)
     for helper, maybe in helpers.items():
         found = [i for i in maybe if i is not None]
         if len(found) < 2 or len(found) != len(maybe):
@@ -107,15 +107,45 @@ def group(ir: ModelIR, body: list[str], spans: list[Span],
             continue
         text, args = made
         cls = text.split("(", 1)[0].removeprefix("class ")
-        for inst, arg in zip(found, args, strict=True):
-            attr = _fresh(keras_snake(helper), taken)
-            replaced.append((inst, attr, f"{cls}({arg})"))
+        units += _runs([(inst, f"{cls}({arg})") for inst, arg in zip(found, args, strict=True)],
+                       spans, ir)
         out.classes.append(text)
         out.changes.append((found[0].spans[0].call.line, "model.block",
                             f"helper {helper}() -> class {cls}, one instance per call "
                             f"({len(found)})"))
-    _rewrite(replaced, body, declared, entries, penalties)
+    units.sort(key=lambda u: u[0][0].spans[0].start)
+    named = []
+    for unit in units:
+        base = keras_snake(unit[0][0].block.helper)
+        if len(unit) > 1:
+            base = base + "s" if not base.endswith("s") else base + "_seq"
+        named.append((unit, _fresh(base, taken)))
+    _rewrite(named, body, declared, entries, penalties)
     return out
+
+
+def _runs(made: list[tuple[_Instance, str]], spans: list[Span], ir: ModelIR
+          ) -> list[list[tuple[_Instance, str]]]:
+    """Calls that feed each other directly (``x = block(x, 32); x = block(x, 64)``, an
+    unrolled loop): one ``nn.Sequential``; the others one attribute each."""
+    runs: list[list[tuple[_Instance, str]]] = []
+    for inst, ctor in made:
+        if runs and _chained(runs[-1][-1][0], inst, spans, ir):
+            runs[-1].append((inst, ctor))
+        else:
+            runs.append([(inst, ctor)])
+    return runs
+
+
+def _chained(a: _Instance, b: _Instance, spans: list[Span], ir: ModelIR) -> bool:
+    if len(a.block.outputs) != 1 or len(b.block.inputs) != 1 or b.head \
+            or a.spans[-1].end != b.spans[0].start:
+        return False
+    out = a.block.outputs[0]
+    if b.block.inputs[0][1] is not out or any(t is out for t in ir.outputs):
+        return False
+    return not any(s.call.block is not b.block and any(t is out for t in s.call.inputs)
+                   for s in spans)
 
 
 def _fresh(base: str, taken: set[str]) -> str:
@@ -438,26 +468,36 @@ class _Fill(cst.CSTTransformer):
         return cst.Name(name)  # type: ignore[return-value]
 
 
-def _rewrite(replaced: list[tuple[_Instance, str, str]], body: list[str],
+def _rewrite(named: list[tuple[list[tuple[_Instance, str]], str]], body: list[str],
              declared: list[tuple[int, list[str]]], entries: list[init_block.Entry],
              penalties: list[str]) -> None:
-    """The model's code with each instance one attribute and one forward line."""
+    """The model's code with each unit one attribute (a module, or an ``nn.Sequential`` of
+    chained ones) and one forward line."""
     moved: dict[str, str] = {}
     gone: set[int] = set()
     made: list[tuple[int, list[str]]] = []
-    for inst, attr, ctor in sorted(replaced, key=lambda r: -r[0].spans[0].start):
-        start, end = inst.spans[0].start, inst.spans[-1].end
-        outs = ", ".join(t.name for t in inst.block.outputs)
-        args = ", ".join(t.name for _, t in inst.block.inputs)
-        body[start:end] = [*inst.head, f"{outs} = self.{attr}({args})"]
-        seqs = [lyr.seq for lyr in inst.layers]
+    for unit, attr in sorted(named, key=lambda n: -n[0][0][0].spans[0].start):
+        first, last = unit[0][0], unit[-1][0]
+        start, end = first.spans[0].start, last.spans[-1].end
+        outs = ", ".join(t.name for t in last.block.outputs)
+        args = ", ".join(t.name for _, t in first.block.inputs)
+        body[start:end] = [*first.head, f"{outs} = self.{attr}({args})"]
+        seqs = [lyr.seq for inst, _ in unit for lyr in inst.layers]
         gone |= set(seqs)
-        made.append((min(seqs), [f"self.{attr} = {ctor}"]))
-        for old, local in inst.attrs.items():
-            moved[old] = f"{attr}.{local}"
+        ctors = [ctor for _, ctor in unit]
+        if len(unit) == 1:
+            lines = [f"self.{attr} = {ctors[0]}"]
+        elif len(set(ctors)) == 1:
+            lines = [f"self.{attr} = nn.Sequential(*({ctors[0]} for _ in range({len(unit)})))"]
+        else:
+            lines = [f"self.{attr} = nn.Sequential(", *[f"{IND}{c}," for c in ctors], ")"]
+        made.append((min(seqs), lines))
+        for k, (inst, _) in enumerate(unit):
+            where = attr if len(unit) == 1 else f"{attr}[{k}]"
+            for old, local in inst.attrs.items():
+                moved[old] = f"{where}.{local}"
     declared[:] = [d for d in declared if d[0] not in gone] + made
     entries[:] = [init_block.Entry(moved.get(e.attr, e.attr), e.ctors, e.templates)
                   for e in entries]
     penalties[:] = [re.sub(r"\bself\.(\w+)\.", lambda m: f"self.{moved.get(m[1], m[1])}.", p)
                     for p in penalties]
-

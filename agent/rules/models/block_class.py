@@ -162,8 +162,9 @@ def _instance(ir: ModelIR, b: BlockCall, mine: list[Span], spans: list[Span],
               modules: dict[int, list[str]], fixed: set[int], params: set[str]
               ) -> _Instance | None:
     """One helper call as a submodule, or None when it cannot be one."""
-    k0 = spans.index(mine[0])
-    if spans[k0:k0 + len(mine)] != mine:
+    k0 = next(k for k, s in enumerate(spans) if s is mine[0])
+    if any(a is not b for a, b in zip(spans[k0:k0 + len(mine)], mine, strict=False)) \
+            or len(spans) < k0 + len(mine):
         return None  # another call's lines between its own
     calls = [s.call for s in mine]
     layers: list[Layer] = []
@@ -173,7 +174,8 @@ def _instance(ir: ModelIR, b: BlockCall, mine: list[Span], spans: list[Span],
         if all(c.layer is not lyr for lyr in layers):
             layers.append(c.layer)
     mine_ids = {id(c) for c in calls}
-    if any(s.call.layer in layers and id(s.call) not in mine_ids for s in spans):
+    owned = {id(lyr) for lyr in layers}
+    if any(id(s.call.layer) in owned and id(s.call) not in mine_ids for s in spans):
         return None  # one of its layers is called again elsewhere
     made = {id(t) for c in calls for t in c.outputs}
     inputs = {id(t): p for p, t in b.inputs}

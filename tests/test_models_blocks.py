@@ -77,7 +77,7 @@ def build_model(num_classes=4):
     # each call feeds the next: one nn.Sequential, called once
     assert "self.conv_blocks = nn.Sequential(\n" in code
     assert "ConvBlock(3, 6),\n            ConvBlock(6, 5),\n            ConvBlock(5, 5),\n" in code
-    assert "h_2 = self.conv_blocks(inputs)" in code
+    assert "x = self.conv_blocks(inputs)" in code  # the name the caller gave
     assert code.count("nn.Conv2d(") == 1  # one declaration, in the block
     assert "def conv_block" not in code
 
@@ -153,6 +153,30 @@ def build_model(width=8, depth=3):
     assert "self.mixers = nn.Sequential(*(Mixer(width) for _ in range(3)))" in code
 
 
+def test_caller_names_with_an_alias_of_the_old_tensor() -> None:
+    """``skip = x; x = block(x, 4); ...; x + skip``: the outputs take the caller's name
+    ``x`` while ``skip`` still holds the tensor ``x`` named before (the comparison with
+    Keras fails if a rename reads the wrong one)."""
+    code = check(KERAS + """
+def unit(x, units):
+    x = layers.Dense(units, activation="relu")(x)
+    return layers.Dense(units)(x)
+
+
+def build_model():
+    inputs = keras.Input(shape=(4,))
+    x = layers.Dense(4)(inputs)
+    skip = x
+    x = unit(x, 4)
+    x = layers.Dropout(0.1)(x)
+    x = unit(x, 4)
+    x = layers.Add()([x, skip])
+    return keras.Model(inputs, x)
+""", "build_model()")
+    assert "class Unit(nn.Module):" in code
+    assert "x = self.unit(x)" in code and "x = x + skip" in code
+
+
 def test_helper_with_two_outputs() -> None:
     code = check(KERAS + """
 def split_heads(x, units):
@@ -173,6 +197,9 @@ def build_model():
     assert "return a, b" in block
     assert "self.split_heads = SplitHeads(6, 5)" in code
     assert "self.split_heads_1 = SplitHeads(10, 3)" in code
+    # the caller's names, rebound by the second call as in the source
+    assert "left, right = self.split_heads(inputs)" in code
+    assert "left, right = self.split_heads_1(x)" in code
 
 
 def test_regularized_layers_in_a_block_keep_their_penalty() -> None:

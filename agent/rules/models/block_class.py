@@ -120,7 +120,7 @@ def group(ir: ModelIR, body: list[str], spans: list[Span],
         if len(unit) > 1:
             base = base + "s" if not base.endswith("s") else base + "_seq"
         named.append((unit, _fresh(base, taken)))
-    _rewrite(named, body, declared, entries, penalties)
+    _rewrite(named, body, declared, entries, penalties, spans, ir)
     return out
 
 
@@ -470,9 +470,39 @@ class _Fill(cst.CSTTransformer):
         return cst.Name(name)  # type: ignore[return-value]
 
 
+def _caller_names(inst: _Instance, body: list[str], end: int, spans: list[Span],
+                  ir: ModelIR) -> None:
+    """``x = self.conv_block(x)`` rather than ``outputs_4 = ...``: each output takes the name
+    the caller bound it to, where no later line reads another tensor by that name, nor this
+    one after that name is rebound."""
+    later = [s for s in spans if s.start >= end]
+    for out, target in zip(inst.block.outputs, inst.block.targets, strict=False):
+        old = out.name
+        if target == old or not target.isidentifier() or target == "self":
+            continue
+        rebound, clash = False, False
+        for s in later:
+            if any(t is out for t in s.call.inputs) and rebound or any(
+                    t is not out and t.name == target for t in s.call.inputs) and not rebound:
+                clash = True  # ``out`` read after the name moved on, or an older ``target``
+                break
+            if any(t.name == old and t is not out for t in s.call.outputs):
+                clash = True  # the old name rebound: renaming after it would be wrong
+                break
+            rebound = rebound or any(t.name == target for t in s.call.outputs)
+        made_later = {id(t) for s in later for t in s.call.outputs}
+        if clash or rebound and any(t is out for t in ir.outputs) or any(
+                t is not out and (t.name == old or t.name == target and id(t) not in made_later)
+                for t in ir.outputs):
+            continue
+        pattern = re.compile(rf"(?<![\w.]){re.escape(old)}(?!\w|=[^=])")
+        body[end:] = [pattern.sub(target, line) for line in body[end:]]
+        out.name = target
+
+
 def _rewrite(named: list[tuple[list[tuple[_Instance, str]], str]], body: list[str],
              declared: list[tuple[int, list[str]]], entries: list[init_block.Entry],
-             penalties: list[str]) -> None:
+             penalties: list[str], spans: list[Span], ir: ModelIR) -> None:
     """The model's code with each unit one attribute (a module, or an ``nn.Sequential`` of
     chained ones) and one forward line."""
     moved: dict[str, str] = {}
@@ -481,6 +511,7 @@ def _rewrite(named: list[tuple[list[tuple[_Instance, str]], str]], body: list[st
     for unit, attr in sorted(named, key=lambda n: -n[0][0][0].spans[0].start):
         first, last = unit[0][0], unit[-1][0]
         start, end = first.spans[0].start, last.spans[-1].end
+        _caller_names(last, body, end, spans, ir)
         outs = ", ".join(t.name for t in last.block.outputs)
         args = ", ".join(t.name for _, t in first.block.inputs)
         body[start:end] = [*first.head, f"{outs} = self.{attr}({args})"]

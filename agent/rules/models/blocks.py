@@ -43,9 +43,12 @@ def start(fn: cst.FunctionDef, args: dict[str, cst.BaseExpression],
                      first_seq=next_seq())
 
 
-def finish(block: BlockCall, outputs: Sequence[Tensor], pending: Sequence[Call]) -> None:
-    """Tags the calls and layers the helper call made; ``outputs``: what it returned."""
+def finish(block: BlockCall, outputs: Sequence[Tensor], targets: Sequence[str],
+           pending: Sequence[Call]) -> None:
+    """Tags the calls and layers the helper call made; ``outputs``: what it returned, bound
+    to the caller's ``targets``."""
     block.outputs = list(outputs)
+    block.targets = list(targets)
     for call in pending[block.new_calls:]:
         if call.block is None:
             call.block = block

@@ -919,7 +919,7 @@ class BlockExtractor:
         for n, t in zip(names, tensors, strict=True):
             self.tensors[n] = t
         if block is not None:
-            blocks.finish(block, tensors, [c for c, _ in self.pending_calls])
+            blocks.finish(block, tensors, names, [c for c, _ in self.pending_calls])
         self.inlined.add(name)
 
     def _constant_assign(self, stmt: cst.BaseStatement) -> bool:

@@ -76,6 +76,7 @@ class BlockCall:
     inputs: list[tuple[str, Tensor]]  # tensor parameter -> the caller's tensor
     locals: dict[str, str]  # renamed local -> its name in the helper
     outputs: list[Tensor] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # the caller's names for the outputs
     new_calls: int = 0  # where its calls start in the extractor's pending calls
     first_seq: int = 0  # layers with a larger creation number were made by it
 

@@ -8,10 +8,11 @@ semantics need the channel axis last again (Flatten, Dense, Reshape, the model's
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.rules import activations
-from agent.rules.models import init_block, lazy
+from agent.rules.models import block_class, init_block, lazy
 from agent.rules.models.forward_params import keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, positions, stack
@@ -32,6 +33,7 @@ class Generated:
     sized: bool = False  # its Lazy modules are sized by a dry call in __init__
     sized_layers: list[str] = field(default_factory=list)  # custom layer classes it sizes
     regularized: bool = False  # the class has regularization_loss()
+    blocks: list[str] = field(default_factory=list)  # classes of repeated helpers, before it
 
 
 def _perm_to_cf(n: int) -> str:
@@ -59,8 +61,13 @@ def _example(t: Tensor) -> str:
 
 
 class _Emitter:
-    def __init__(self, ir: ModelIR, lazy_layers: dict[str, bool] | None = None) -> None:
+    def __init__(self, ir: ModelIR, lazy_layers: dict[str, bool] | None = None,
+                 unique: Callable[[str], str] | None = None) -> None:
         self.ir = ir
+        self.unique = unique or (lambda name: name)  # class names not taken in the file
+        self.spans: list[block_class.Span] = []  # the forward lines of each call
+        self.attrs: dict[int, list[str]] = {}  # id(layer) -> its module attributes
+        self.fixed: set[int] = set()  # layers that cannot move into a helper's module
         self.lazy_layers = lazy_layers or {}  # custom layer class -> has keras_init()
         self.lazy_custom: list[Layer] = []  # instances of those classes in this model
         self.gen = Generated("")
@@ -212,9 +219,11 @@ class _Emitter:
         else:
             spatial = [t for t in call.inputs if _spatial(t.shape)]
             want = self.layout.get(id(spatial[0]), "keras") if spatial else "keras"
+        start = len(self.body)
         for t in call.inputs:
             rank = len(lazy.unknown_shape(layer.keras_name)) if t.shape is None else None
             self.convert(t, want, rank)  # an unknown shape: the layer fixes the rank
+        mid = len(self.body)
         if built.layout == "any" and want != want_probe:
             built = self.build(layer, call, want) or built
         if first:
@@ -227,6 +236,7 @@ class _Emitter:
         out_layout = built.out_layout or (want if built.layout != "any" else want)
         rank_unknown = bool(call.inputs) and all(t.shape is None for t in call.inputs)
         self.emit(layer, call, built, out_layout)
+        self.spans.append(block_class.Span(call, start, mid, len(self.body)))
         if rank_unknown and lazy.keeps_shape(layer.keras_name):
             for t in call.outputs:  # still unknown: the next layer that says its rank decides
                 t.shape = None
@@ -235,6 +245,10 @@ class _Emitter:
         if self.ir.shares is not None:  # a view: the modules of the model it reads
             self._share(layer, built)
             return
+        self.attrs[id(layer)] = [layer.attr + (f"_{suffix}" if suffix else "")
+                                 for suffix, _ in built.modules]
+        if id(layer) in self.kept or built.lazy:
+            self.fixed.add(id(layer))
         if id(layer) in self.kept:
             reason = self.kept[id(layer)].replace("\n", " ")[:200]
             self.declared.append((layer.seq, [
@@ -274,6 +288,7 @@ class _Emitter:
             attr = layer.attr if not suffix else f"{layer.attr}_{suffix}"
             if ctor.startswith("torch.") and not ctor.startswith("torch.nn."):
                 self.init_lines.append(f'self.register_buffer("{attr}", {ctor})')
+                self.fixed.add(id(layer))
                 self.buffers.append(attr)
             else:
                 self.init_lines.append(f"self.{attr} = {ctor}")
@@ -366,6 +381,9 @@ class _Emitter:
             self.entries, self.lazy_entries, self.penalties = [], [], []
             self.gen.code = self.assemble()
             return self.gen
+        made = block_class.group(ir, self.body, self.spans, self.declared, self.entries,
+                                 self.attrs, self.fixed, self.unique, self.penalties)
+        self.gen.changes += made.changes
         self._as_sequential()
         self.gen.sized = self.gen.lazy and self._dry_callable()
         if self.gen.sized:
@@ -374,6 +392,7 @@ class _Emitter:
             self.gen.sized_layers = [lyr.keras_name for lyr in self.lazy_custom]
         else:
             self.gen.warnings += self.lazy_warnings
+        self.gen.blocks = made.classes
         self.gen.code = self.assemble()
         return self.gen
 
@@ -518,7 +537,9 @@ def _fill(template: str, subs: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: subs.get(m.group(1), m.group(0)), template)
 
 
-def generate(ir: ModelIR, lazy_layers: dict[str, bool] | None = None) -> Generated:
-    """The class for ``ir``; ``lazy_layers``: custom layer classes with nn.Lazy sub-layers
-    (-> whether they have ``keras_init()``), sized by the model's dry call."""
-    return _Emitter(ir, lazy_layers).run()
+def generate(ir: ModelIR, lazy_layers: dict[str, bool] | None = None,
+             unique: Callable[[str], str] | None = None) -> Generated:
+    """The class for ``ir`` (after the classes of its repeated helpers); ``lazy_layers``:
+    custom layer classes with nn.Lazy sub-layers (-> whether they have ``keras_init()``),
+    sized by the model's dry call; ``unique``: a class name not taken in the file."""
+    return _Emitter(ir, lazy_layers, unique).run()

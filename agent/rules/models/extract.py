@@ -23,7 +23,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
-from agent.rules.models import applications, inline, views
+from agent.rules.models import applications, blocks, inline, views
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.shapes import Shape
@@ -932,6 +932,8 @@ class BlockExtractor:
                 mapping[param] = inline.parenthesized(node)
         for local in sorted(rebound - set(args)):
             mapping[local] = cst.Name(self.fresh(local))
+        block = None if self.inlining else blocks.start(
+            fn, args, mapping, self.tensors, len(self.pending_calls))
         self.inlining.append(name)
         try:
             for stmt in stmts:
@@ -958,6 +960,8 @@ class BlockExtractor:
             self.inlining.pop()
         for n, t in zip(names, tensors, strict=True):
             self.tensors[n] = t
+        if block is not None:
+            blocks.finish(block, tensors, names, [c for c, _ in self.pending_calls])
         self.inlined.add(name)
 
     def _constant_assign(self, stmt: cst.BaseStatement) -> bool:

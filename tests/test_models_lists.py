@@ -1,0 +1,126 @@
+"""Models assembled from Python lists, loops and parameters (issue 9 items 6 and 7).
+
+Helpers whose loops run over lists known only by position (a size read from data at the end),
+choices folded once a loop is unrolled (``"gelu" if idx == 0 else None``), tensors collected
+in lists inside loops and then indexed, counted, summed or concatenated, and Sequentials
+made from the sum of lists of layers. Each program is converted, both sides built (Keras 3
+on torch as the reference), weights ported, outputs compared.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["KERAS_BACKEND"] = "torch"
+
+import pytest
+
+from tests.test_models_graphs import KERAS, check
+
+pytestmark = pytest.mark.slow
+
+
+def test_helper_loop_over_enumerate_with_a_choice_per_iteration() -> None:
+    code = check(KERAS + """
+def mlp(x, dropout_rate, hidden_units):
+    for idx, units in enumerate(hidden_units):
+        x = layers.Dense(units, activation="gelu" if idx == 0 else None)(x)
+        x = layers.Dropout(dropout_rate)(x)
+    return x
+
+
+def block(dim, mlp_units, dropout_rate):
+    inputs = keras.Input((dim,))
+    x = layers.LayerNormalization(epsilon=1e-6)(inputs)
+    x = mlp(x, hidden_units=mlp_units, dropout_rate=dropout_rate)
+    return keras.Model(inputs, x)
+
+
+model = block(8, [16, 8], 0.1)
+""", "model")
+    # the first Dense got the gelu its unrolled test chose, the second none
+    assert code.count("F.gelu(") == 1
+    assert code.count("nn.Linear(") == 2
+
+
+def test_helper_loop_over_a_list_whose_last_size_comes_from_data() -> None:
+    code = check(KERAS + """
+import json
+
+HIDDEN = (12, 10)
+spec = json.loads('{"actions": 3}')
+n_actions = spec["actions"]
+
+
+def mlp(x, sizes, activation="tanh", output_activation=None):
+    for size in sizes[:-1]:
+        x = layers.Dense(units=size, activation=activation)(x)
+    return layers.Dense(units=sizes[-1], activation=output_activation)(x)
+
+
+obs = keras.Input(shape=(6,))
+logits = mlp(obs, list(HIDDEN) + [n_actions], "tanh", None)
+actor = keras.Model(inputs=obs, outputs=logits)
+""", "actor")
+    assert code.count("torch.tanh(") == 2  # the loop ran for the two known sizes
+    assert "n_actions" in code  # the size read from data stays the script's own name
+
+
+def test_tensors_collected_in_a_loop_then_indexed_summed_and_concatenated() -> None:
+    code = check(KERAS + """
+BAG = 3
+
+
+def create_model(shape):
+    inputs, embeddings = [], []
+    shared_1 = layers.Dense(8, activation="relu")
+    shared_2 = layers.Dense(4, activation="relu")
+    for _ in range(BAG):
+        inp = layers.Input(shape)
+        flat = layers.Flatten()(inp)
+        e = shared_2(shared_1(flat))
+        inputs.append(inp)
+        embeddings.append(e)
+    scaled = [layers.multiply([embeddings[i], embeddings[i]]) for i in range(len(embeddings))]
+    total = layers.Add()(embeddings)
+    concat = layers.concatenate(scaled + [total], axis=1)
+    out = layers.Dense(2, activation="softmax")(concat)
+    return keras.Model(inputs, out)
+
+
+model = create_model((5, 2))
+""", "model")
+    assert code.count("self.shared_1(") == 3  # one layer, shared by the three inputs
+
+
+def test_loop_over_a_list_of_tensors() -> None:
+    check(KERAS + """
+def create_model():
+    left = keras.Input(shape=(4,))
+    right = keras.Input(shape=(4,))
+    parts = [left, right]
+    outs = []
+    for p in parts:
+        outs.append(layers.Dense(3)(p))
+    return keras.Model(parts, layers.Average()(outs))
+
+
+model = create_model()
+""", "model")
+
+
+def test_sequential_from_the_sum_of_two_lists_of_layers() -> None:
+    code = check(KERAS + """
+N_CLASSES = 5
+
+stem = [
+    layers.Conv2D(4, (3, 3), padding="valid", input_shape=(10, 10, 1)),
+    layers.Activation("relu"),
+    layers.MaxPooling2D(pool_size=(2, 2)),
+    layers.Flatten(),
+]
+head = [layers.Dense(8), layers.Activation("relu"), layers.Dropout(0.5),
+        layers.Dense(N_CLASSES), layers.Activation("softmax")]
+model = keras.Sequential(stem + head)
+""", "model")
+    assert "nn.Linear(4 * 4 * 4, 8)" in code  # the head is sized by the stem's output

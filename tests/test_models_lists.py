@@ -13,8 +13,15 @@ import os
 
 os.environ["KERAS_BACKEND"] = "torch"
 
-import pytest
+import textwrap
 
+import keras
+import numpy as np
+import pytest
+import torch
+
+from agent.equivalence import exec_source
+from agent.rules.convert import convert_source
 from tests.test_models_graphs import KERAS, check
 
 pytestmark = pytest.mark.slow
@@ -124,3 +131,51 @@ head = [layers.Dense(8), layers.Activation("relu"), layers.Dropout(0.5),
 model = keras.Sequential(stem + head)
 """, "model")
     assert "nn.Linear(4 * 4 * 4, 8)" in code  # the head is sized by the stem's output
+
+
+FROZEN_STEM = KERAS + """
+stem = [
+    layers.Conv2D(4, (3, 3), input_shape=(8, 8, 2)),
+    layers.BatchNormalization(),
+    layers.Activation("relu"),
+    layers.Flatten(),
+]
+head = [layers.Dense(6, activation="relu"), layers.Dense(3)]
+model = keras.Sequential(stem + head)
+print("first training would run here")
+for layer in stem:
+    layer.trainable = False
+"""
+
+
+def test_layers_of_a_list_frozen_after_the_model_was_built() -> None:
+    code = check(FROZEN_STEM, "model")
+    # the loop keeps its place (a freeze after a first training stays after it)
+    assert code.index("first training") < code.index(
+        'set_trainable(model, ("conv2d", "batch_normalization", "activation", "flatten"), '
+        "False)")
+    ns = exec_source(code, "k2l_converted")
+    module = ns["model"]
+    frozen = [p.requires_grad for n, p in module.named_parameters()
+              if n.startswith(("conv2d.", "batch_normalization."))]
+    trained = [p.requires_grad for n, p in module.named_parameters() if n.startswith("dense")]
+    assert frozen and not any(frozen)
+    assert trained and all(trained)
+
+
+def test_frozen_batch_norm_stays_in_inference_mode_as_in_keras() -> None:
+    keras_model = exec_source(textwrap.dedent(FROZEN_STEM), "k2l_original")["model"]
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 2)).astype("float32")
+    # Keras: a frozen BatchNormalization runs in inference mode even when training
+    assert np.allclose(keras.ops.convert_to_numpy(keras_model(x, training=True)),
+                       keras.ops.convert_to_numpy(keras_model(x, training=False)), atol=1e-6)
+    code = convert_source(textwrap.dedent(FROZEN_STEM), "model.py").source
+    module = exec_source(code, "k2l_converted")["model"]
+    norm = module.batch_normalization
+    norm.running_mean.fill_(0.5)
+    norm.running_var.fill_(2.0)
+    module.train()  # what Lightning does at the start of every fit
+    out = module(torch.as_tensor(x))
+    assert torch.equal(norm.running_mean, torch.full_like(norm.running_mean, 0.5))
+    module.eval()
+    assert torch.allclose(out, module(torch.as_tensor(x)))

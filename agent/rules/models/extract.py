@@ -23,7 +23,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
-from agent.rules.models import applications, inline, loops
+from agent.rules.models import applications, freezing, inline, loops
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.shapes import Shape
@@ -60,6 +60,8 @@ class Found:
     owned: set[int]  # statement indices (in the block) that only build this model
     at: int  # statement index replaced by the instantiation
     is_return: bool = False
+    # statements rewritten for the converted model (`for l in stem: l.trainable = False`)
+    rewritten: dict[int, cst.BaseStatement] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class _Seq:
     # attribute names of its layers: its own class's, or the block's for a list of layers
     # that a functional model may call (its names must not clash with the model's)
     counter: NameCounter = field(default_factory=NameCounter)
+    rewritten: dict[int, cst.BaseStatement] = field(default_factory=dict)
 
 
 class BlockExtractor:
@@ -1294,7 +1297,9 @@ class BlockExtractor:
 
     def _from_list(self, seq: _Seq, items: _Seq) -> None:
         """``Sequential(blocks)`` with ``blocks`` built by appends (loops unrolled)."""
-        if not items.failed and self._read_elsewhere(items.var, items.owned | {seq.start}):
+        frozen = self._freeze_loops(seq, items)
+        if not items.failed and self._read_elsewhere(items.var,
+                                                     items.owned | {seq.start} | set(frozen)):
             items.failed = (f"{items.var} is also read outside the model (its layers frozen, "
                             "reused...): that code would see no torch module")
         if items.failed:
@@ -1302,11 +1307,30 @@ class BlockExtractor:
             self.models.pop(seq.var, None)
             raise Unsupported(f"Sequential({items.var}): {items.failed}")
         first = not seq.layers
+        seq.rewritten |= {k: freezing.set_trainable(self.body[k], seq.var, [
+            la.attr for la in items.layers], value) for k, value in frozen.items()}
+        for k in frozen:
+            self.warnings.append((self.lines[k], f"`for ... in {items.var}: ....trainable = ...` "
+                                  f"-> set_trainable({seq.var}, ...) on the converted modules "
+                                  "of those layers, at the same place (frozen: no gradients, "
+                                  "BatchNorm in inference mode)"))
         seq.layers += items.layers
         seq.owned |= items.owned
         seq.free |= items.free
         if seq.input_shape is None and first:
             seq.input_shape, seq.input_dtype = items.input_shape, items.input_dtype
+
+    def _freeze_loops(self, seq: _Seq, items: _Seq) -> dict[int, bool]:
+        """Statements after ``seq`` that set ``trainable`` on every layer of ``items``
+        (rewritten on the converted model): index -> the value set."""
+        if not seq.var or self.inlining or self.unrolling:
+            return {}
+        out: dict[int, bool] = {}
+        for k in range(seq.start + 1, len(self.body)):
+            value = freezing.freeze_value(self.body[k], items.var)
+            if value is not None:
+                out[k] = value
+        return out
 
     def _read_elsewhere(self, name: str, owned: set[int]) -> bool:
         """Whether a statement of the block other than ``owned`` mentions ``name``."""
@@ -1419,7 +1443,9 @@ class BlockExtractor:
             ir = placeholder
         if seq.var and self.function:  # in a builder, a parent that calls it owns its
             self.model_stmt[seq.var] = at  # instantiation (at module level the class stays)
-        self.found.append(Found(ir, seq.owned, at, is_return))
+        if seq.rewritten:
+            ir.named = True  # set_trainable reads its modules by attribute name
+        self.found.append(Found(ir, seq.owned, at, is_return, rewritten=seq.rewritten))
 
     # ---------------------------------------------------------------- functional
     def _input_spec(self, call: cst.Call) -> tuple[tuple[Any, ...] | None, str]:

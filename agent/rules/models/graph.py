@@ -83,3 +83,4 @@ class ModelIR:
     regularized: bool = False  # generated class defines regularization_loss()
     graph_names: set[str] = field(default_factory=set)  # Keras tensor/layer variable names
     base: str = ""  # the script's own Model subclass it was built with (its train_step)
+    named: bool = False  # code outside reads its modules by attribute name (set_trainable)

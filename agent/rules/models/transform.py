@@ -240,6 +240,7 @@ class ModelConverter:
             first = min(found.owned)
             classes_at.setdefault(first, []).append(cls)
             replace[found.at] = _instantiation(found)
+            replace |= {k: stmt for k, stmt in found.rewritten.items() if k not in replace}
             remove |= found.owned - {found.at}
         if function is not None and returned is not None and id(returned) not in failed:
             # later models may call it as a layer (``block(64)(x)``): only a converted one

@@ -179,3 +179,35 @@ def test_frozen_batch_norm_stays_in_inference_mode_as_in_keras() -> None:
     assert torch.equal(norm.running_mean, torch.full_like(norm.running_mean, 0.5))
     module.eval()
     assert torch.allclose(out, module(torch.as_tensor(x)))
+
+
+def test_statements_that_built_a_model_go_even_if_a_function_has_a_local_of_that_name() -> None:
+    """``logits = mlp(obs, ...)`` built ``actor``; ``def act(): logits = actor(x)`` binds its
+    own ``logits``: the module-level statement is not still needed by that function."""
+    code = convert_source(textwrap.dedent(KERAS + """
+obs = keras.Input(shape=(6,))
+logits = layers.Dense(3)(obs)
+actor = keras.Model(inputs=obs, outputs=logits)
+
+
+def act(observation):
+    logits = actor(observation)
+    return logits.argmax(-1)
+
+
+def last_logits():
+    return logits
+"""), "model.py").source
+    assert "logits = layers.Dense(3)(obs)" in code  # last_logits() reads the module's own
+    code = convert_source(textwrap.dedent(KERAS + """
+obs = keras.Input(shape=(6,))
+logits = layers.Dense(3)(obs)
+actor = keras.Model(inputs=obs, outputs=logits)
+
+
+def act(observation):
+    logits = actor(observation)
+    return logits.argmax(-1)
+"""), "model.py").source
+    assert "keras" not in code, code
+    assert "logits = actor(observation)" in code

@@ -501,6 +501,8 @@ class BlockExtractor:
         nodes = loops.item_nodes(loop.iter, self.env, self._list_items(loop.iter))
         if nodes is None or not self._touches_tensors(body):
             return False
+        if {n.value for item in nodes for n in names_read(item)} & inline.assigned_names(body):
+            return False  # `for s in [n, 2 * n]: n += 1`: an item would read the new n
         bindings = [loops.bindings(loop.target, n) for n in nodes]
         if any(b is None for b in bindings):
             return False

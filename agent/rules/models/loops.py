@@ -27,7 +27,17 @@ def item_nodes(node: cst.BaseExpression, env: dict[str, Any], lists: Items
     known statically. ``lists`` gives the lists the caller follows (tensors by name)."""
     node = with_lengths(node, lists)
     out = _items(node, env, lists)
-    return out if out is not None and len(out) <= MAX_UNROLL else None
+    if out is None or len(out) > MAX_UNROLL or not all(_pure(item) for item in out):
+        return None
+    return out
+
+
+def _pure(item: cst.BaseExpression) -> bool:
+    """An item that reads the same wherever it is substituted: no call (``Dense(8)`` written
+    twice would be two layers), no lambda, no assignment expression."""
+    found = _Impure()
+    item.visit(found)
+    return not found.seen
 
 
 def _items(node: cst.BaseExpression, env: dict[str, Any], lists: Items
@@ -107,6 +117,20 @@ def fold_choices(node: cst.CSTNodeT, env: dict[str, Any]) -> cst.CSTNodeT:
     """``A if <test> else B`` whose test is known statically replaced by the branch taken."""
     new = node.visit(_Choices(env))
     return new  # type: ignore[return-value]
+
+
+class _Impure(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.seen = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.seen = True
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.seen = True
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self.seen = True
 
 
 class _Lengths(cst.CSTTransformer):

@@ -16,6 +16,7 @@ os.environ["KERAS_BACKEND"] = "torch"
 import textwrap
 
 import keras
+import libcst as cst
 import numpy as np
 import pytest
 import torch
@@ -211,3 +212,19 @@ def act(observation):
 """), "model.py").source
     assert "keras" not in code, code
     assert "logits = actor(observation)" in code
+
+
+def _items(code: str, env: dict[str, object]) -> list[str] | None:
+    from agent.rules.models import loops
+    from agent.rules.values import code_of
+
+    found = loops.item_nodes(cst.parse_expression(code), dict(env), {})
+    return None if found is None else [code_of(n) for n in found]
+
+
+def test_items_known_by_position() -> None:
+    assert _items("(list(HIDDEN) + [n_out])[:-1]", {"HIDDEN": (4, 8)}) == ["4", "8"]
+    assert _items("(list(HIDDEN) + [n_out])[1:]", {"HIDDEN": (4, 8)}) == ["8", "n_out"]
+    assert _items("enumerate([a, 3])", {}) == ["(0, a)", "(1, 3)"]
+    assert _items("sizes[:-1]", {}) is None  # a length nobody knows
+    assert _items("[layers.Dense(4), layers.Dense(4)]", {}) is None  # two layers if repeated

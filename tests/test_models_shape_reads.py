@@ -115,15 +115,14 @@ def test_unknown_length_is_not_replaced() -> None:
     result = convert_source(textwrap.dedent(KERAS + """
 def build_model():
     inputs = keras.Input(shape=(None, 4))
-    steps = inputs.shape[1]
-    x = layers.Dense(steps)(inputs)
-    x = layers.Dense(x.shape[-1] + inputs.shape[-1])(x)
+    x = layers.Dense(8)(inputs)
+    x = layers.Dense(x.shape[1] + inputs.shape[-1])(x)
     return keras.Model(inputs, x)
 """), "model.py")
     # the sequence length is None in Keras: no size is invented for it, and a layer sized
     # from it is reported instead of reading a tensor in __init__
-    assert "x.shape[-1] + 4" not in result.source, result.source
-    assert any("x.shape[-1], a size unknown" in u.reason for u in result.unmapped)
+    assert "x.shape[1] + 4" not in result.source, result.source
+    assert any("x.shape[1], a size unknown" in u.reason for u in result.unmapped)
 
 
 def test_bidirectional_and_time_distributed_of_bound_layers_in_a_loop() -> None:
@@ -200,3 +199,20 @@ x = layers.Conv2DTranspose(1, 3, strides=2, padding="same")(x)
 decoder = keras.Model(latent, x)
 """, "decoder")
     assert "nn.Linear(5, 24)" in code and "shape[1]" not in code, code
+
+
+def test_size_computed_from_a_builder_parameter_is_written_as_its_code() -> None:
+    # the frequency axis depends on input_dim: its size is code in the class's parameters,
+    # the time axis (None) stays -1, the channels are an int
+    code = check(KERAS + """
+def build_model(input_dim, units=4):
+    inputs = layers.Input((None, input_dim))
+    x = layers.Reshape((-1, input_dim, 1))(inputs)
+    x = layers.Conv2D(3, 3, strides=2, padding="same")(x)
+    x = layers.Reshape((-1, x.shape[-2] * x.shape[-1]))(x)
+    for i in range(1, 3):
+        recurrent = layers.GRU(units, return_sequences=True, name=f"gru_{i}")
+        x = layers.Bidirectional(recurrent, name=f"bidirectional_{i}")(x)
+    return keras.Model(inputs, layers.Dense(x.shape[-1] // 2)(x))
+""", "build_model(input_dim=7)")
+    assert "x.shape[-2]" not in code and "nn.Linear(units * 2, (units * 2) // 2)" in code, code

@@ -263,13 +263,20 @@ class _Reads(cst.CSTTransformer):
 
     def _partial(self, node: cst.Subscript) -> cst.BaseExpression:
         """``x.shape[-1]`` where only some sizes are known (a variable sequence length):
-        a known size is still an int."""
+        a known size is still an int, one computed from a builder's parameters its code."""
         t = _shape_source(node.value, self.tensors, self.qual, self.named)
         k = _index(node)
         shape = self.probe.shape(t) if t is not None else None
         if shape is None or k is None or k == 0 or k < -len(shape) or k > len(shape):
             return node
         dim = shape[k - 1] if k > 0 else shape[k]
+        if isinstance(dim, str):
+            try:
+                code = cst.parse_expression(dim if dim.isidentifier() else f"({dim})")
+            except cst.ParserSyntaxError:
+                return node
+            self._note(node.value)
+            return code
         if not isinstance(dim, int):
             return node
         self._note(node.value)

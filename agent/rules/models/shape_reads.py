@@ -132,12 +132,12 @@ def unpacked_source(node: cst.BaseExpression, tensors: dict[str, Tensor], probe:
 def bound_shape(target: cst.BaseAssignTargetExpression, value: cst.BaseExpression,
                 tensors: dict[str, Tensor], probe: ShapeProbe, qual: Qual) -> Tensor | None:
     """``shape = K.int_shape(x)``: remembers ``shape`` as x's static shape (its reads
-    ``shape[1]`` resolve like ``K.int_shape(x)[1]``), when every size but the batch's is
-    known. ``tf.shape(x)`` is a run-time tensor: not followed."""
+    ``shape[1]`` resolve like ``K.int_shape(x)[1]``), when x's rank is known.
+    ``tf.shape(x)`` is a run-time tensor: not followed."""
     if not isinstance(target, cst.Name) or _dynamic(value, qual):
         return None
     t = _shape_source(value, tensors, qual, probe.named)
-    if t is None or _full_shape(value, tensors, probe, qual) is None:
+    if t is None or probe.shape(t) is None:
         return None
     probe.named[target.value] = t
     return t

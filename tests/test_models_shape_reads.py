@@ -216,3 +216,38 @@ def build_model(input_dim, units=4):
     return keras.Model(inputs, layers.Dense(x.shape[-1] // 2)(x))
 """, "build_model(input_dim=7)")
     assert "x.shape[-2]" not in code and "nn.Linear(units * 2, (units * 2) // 2)" in code, code
+
+
+def test_helper_sized_from_a_tensor_whose_channels_are_a_builder_parameter() -> None:
+    # `channels` inside the helpers is the builder's `width` (times 2 after downsampling):
+    # the class computes it from its own parameter
+    code = check(KERAS + """
+def channel_attention(x):
+    channels = list(x.shape)[-1]
+    s = layers.GlobalAveragePooling2D()(x)
+    s = keras.ops.reshape(s, (-1, 1, 1, channels))
+    s = layers.Conv2D(channels // 2, 1, activation="relu")(s)
+    s = layers.Conv2D(channels, 1, activation="sigmoid")(s)
+    return x * s
+
+
+def downsample(x):
+    channels = x.shape[-1]
+    main = layers.Conv2D(channels, 3, padding="same", activation="relu")(x)
+    main = layers.MaxPooling2D()(main)
+    main = layers.Conv2D(channels * 2, 1)(main)
+    skip = layers.Conv2D(channels * 2, 1)(layers.MaxPooling2D()(x))
+    return layers.Add()([skip, main])
+
+
+def build_model(width, blocks=2):
+    inputs = keras.Input(shape=(None, None, 3))
+    x = layers.Conv2D(width, 3, padding="same")(inputs)
+    for _ in range(blocks):
+        x = downsample(x)
+        x = channel_attention(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(2)(x))
+""", "build_model(width=4)")
+    assert "nn.Conv2d(width, width * 2, kernel_size=1)" in code, code
+    assert "def downsample" not in code and "def channel_attention" not in code

@@ -121,6 +121,7 @@ class BlockExtractor:
         self.probe = shape_reads.ShapeProbe(self.producer)  # x.shape[-1] -> its static size
         self.wrapped: dict[int, str] = {}  # id(layer) -> the wrapper sharing its weights
         self.size_stmts: dict[int, list[Tensor]] = {}  # stmt -> tensors its sizes come from
+        self.size_code: dict[str, cst.BaseExpression] = {}  # local -> its parameters' code
         self.layer_vars: dict[str, Layer] = {}
         self.layer_stmt: dict[int, int] = {}
         self.also_owned: dict[int, set[int]] = {}  # id(layer) -> `base.trainable = False`
@@ -425,13 +426,17 @@ class BlockExtractor:
             small = small.visit(_ContainerReads(self))  # type: ignore[assignment]
         if (self.tensors or self.probe.named) and self._shape_reads(i, small):
             return
+        if self.size_code:  # `channels` computed from the builder's parameters: its code
+            for name in _assigned(small):
+                self.size_code.pop(name, None)
+            small = inline.substitute(small, self.size_code)
         read: list[Tensor] = []
         if self.tensors or self.probe.named:  # sizes read off Keras tensors: known ints
             small, read = shape_reads.resolve(small, self.tensors, self.probe,  # type: ignore[assignment]
                                               self.qual)
         if self._dict_statement(i, small) or self._list_statement(i, small):
             return
-        if self._track_constant(small):
+        if self._track_constant(small) or (read or self.inlining) and self._size_code(small):
             if read:  # `channels = x.shape[-1]` only serves the models built from x
                 self.size_stmts.setdefault(i, []).extend(read)
             return
@@ -440,6 +445,25 @@ class BlockExtractor:
         for name, old in bound.items():
             if name in self.tensors and self.tensors[name] is old:
                 self._forget(name)  # rebound by code that is not a layer call
+
+    def _size_code(self, small: cst.BaseSmallStatement) -> bool:
+        """``channels = (units * 2)`` (a size read off a tensor sized by a builder parameter)
+        or ``k = filters * 2`` in an inlined helper: later statements read the expression,
+        which the class can compute from its own parameters."""
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1
+                and isinstance(small.targets[0].target, cst.Name)):
+            return False
+        name = small.targets[0].target.value
+        calls = _Calls()
+        small.value.visit(calls)
+        visible = self.fn_params.keys() | self.constants | self.env.keys() | _BUILTINS
+        if name in self.tensors or self._mentions_tensor(small.value) or not (
+                _names_in(small.value) <= visible) or not _arithmetic(small.value) or any(
+                not isinstance(c.func, cst.Name) or c.func.value not in inline.STATIC_CALLS
+                for c in calls.found):
+            return False
+        self.size_code[name] = inline.parenthesized(small.value)
+        return True
 
     def _shape_reads(self, i: int, small: cst.BaseSmallStatement) -> bool:
         """``_, h, w, c = K.int_shape(x)``: one followed constant per size."""
@@ -1765,6 +1789,19 @@ class BlockExtractor:
 
 
 _ASSUMED_BY = ("unrolled", "sized", "chosen", "sized")  # by loops, an Input, a branch
+
+
+def _arithmetic(node: cst.BaseExpression) -> bool:
+    """Names, numbers and + - * / // % ** of them, and calls (checked by the caller)."""
+    if isinstance(node, (cst.Name, cst.Integer, cst.Float)):
+        return True
+    if isinstance(node, cst.BinaryOperation):
+        return _arithmetic(node.left) and _arithmetic(node.right)
+    if isinstance(node, cst.UnaryOperation):
+        return _arithmetic(node.expression)
+    if isinstance(node, cst.Call):
+        return all(_arithmetic(a.value) for a in node.args)
+    return False
 
 
 def _names_in(node: cst.BaseExpression) -> set[str]:

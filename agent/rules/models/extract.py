@@ -23,7 +23,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
-from agent.rules.models import applications, blocks, freezing, inline, loops, views
+from agent.rules.models import applications, blocks, freezing, inline, loops, shape_reads, views
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.shapes import Shape
@@ -135,6 +135,10 @@ class BlockExtractor:
         self.failed_at: dict[str, int] = {}  # name -> line of the failed statement binding it
         self.tensor_stmt: dict[int, int] = {}  # id(tensor) -> stmt index
         self.producer: dict[int, Call] = {}
+        self.probe = shape_reads.ShapeProbe(self.producer)  # x.shape[-1] -> its static size
+        self.wrapped: dict[int, str] = {}  # id(layer) -> the wrapper sharing its weights
+        self.size_stmts: dict[int, list[Tensor]] = {}  # stmt -> tensors its sizes come from
+        self.size_code: dict[str, cst.BaseExpression] = {}  # local -> its parameters' code
         self.layer_vars: dict[str, Layer] = {}
         self.layer_stmt: dict[int, int] = {}
         self.also_owned: dict[int, set[int]] = {}  # id(layer) -> `base.trainable = False`
@@ -253,6 +257,9 @@ class BlockExtractor:
             return layer
         try:
             args, kwargs = self._args(call)
+            read = shape_reads.unresolved(call, self.tensors, self.probe, self.qual)
+            if read is not None:
+                raise Unsupported(f"{kname} is sized by {read}, a size unknown statically")
             if spec.keras in ("Bidirectional", "TimeDistributed") and args:
                 inner_node = args[0].node
                 if isinstance(inner_node, cst.Call):
@@ -263,11 +270,36 @@ class BlockExtractor:
                     ia, ik = self._args(inner_node)
                     layer.inner_spec = inner_spec
                     layer.inner_args = bind(inner_spec, ia, ik)
+                elif isinstance(inner_node, cst.Name) and inner_node.value in self.layer_vars:
+                    self._wrap_bound(layer, inner_node.value)
             layer.spec = spec
             layer.args = bind(spec, args, kwargs)
         except Unsupported as exc:
             layer.error = str(exc)
         return layer
+
+    def _wrap_bound(self, wrapper: Layer, var: str) -> None:
+        """``Bidirectional(rnn)`` / ``TimeDistributed(dense)`` of a layer bound earlier: the
+        wrapper is built from that layer's constructor call. Bidirectional copies the layer
+        (Keras builds its forward and backward layers from its config), TimeDistributed
+        wraps the object itself: then the layer must not be used anywhere else."""
+        inner = self.layer_vars[var]
+        if inner.spec is None or inner.args is None or inner.error:
+            raise Unsupported(f"{wrapper.keras_name} around {var}, a layer the rules do not "
+                              "convert")
+        if wrapper.keras_name == "TimeDistributed":
+            used = id(inner) in self.wrapped or any(c.layer is inner
+                                                    for c, _ in self.pending_calls)
+            if used:
+                raise Unsupported(f"TimeDistributed({var}) shares {var}'s weights with "
+                                  "another use of it: not converted")
+            self.wrapped[id(inner)] = wrapper.keras_name
+        wrapper.inner_spec = inner.spec
+        wrapper.inner_args = inner.args
+        self._free.discard(var)
+        self._free |= inner.free
+        if id(inner) in self.layer_stmt:  # `rnn = GRU(...)` only serves the wrapper
+            self.also_owned.setdefault(id(wrapper), set()).add(self.layer_stmt[id(inner)])
 
     def _builder_shape(self, fname: str, sub: ModelIR, call: cst.Call
                        ) -> Callable[[Sequence[Shape | None]], Shape | None]:
@@ -437,17 +469,71 @@ class BlockExtractor:
         small = self._view_reads(i, small)
         if isinstance(small, cst.Pass):
             return
+        if (self.tensors or self.probe.named) and self._shape_reads(i, small):
+            return
+        if self.size_code:  # `channels` computed from the builder's parameters: its code
+            for name in _assigned(small):
+                self.size_code.pop(name, None)
+            small = inline.substitute(small, self.size_code)
+        read: list[Tensor] = []
+        if self.tensors or self.probe.named:  # sizes read off Keras tensors: known ints
+            small, read = shape_reads.resolve(small, self.tensors, self.probe,  # type: ignore[assignment]
+                                              self.qual)
         if self._dict_statement(i, small) or self._list_statement(i, small):
             if isinstance(small, cst.Assign) and i in self.views.stmts:
                 self.views.dicts.update(n for n in _assigned(small) if n in self.tensor_dicts)
             return
-        if self._track_constant(small):
+        if self._track_constant(small) or (read or self.inlining) and self._size_code(small):
+            if read:  # `channels = x.shape[-1]` only serves the models built from x
+                self.size_stmts.setdefault(i, []).extend(read)
             return
         bound = {n: self.tensors.get(n) for n in _assigned(small)}
         self.statement(i, small, i)
         for name, old in bound.items():
             if name in self.tensors and self.tensors[name] is old:
                 self._forget(name)  # rebound by code that is not a layer call
+
+    def _size_code(self, small: cst.BaseSmallStatement) -> bool:
+        """``channels = (units * 2)`` (a size read off a tensor sized by a builder parameter)
+        or ``k = filters * 2`` in an inlined helper: later statements read the expression,
+        which the class can compute from its own parameters."""
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1
+                and isinstance(small.targets[0].target, cst.Name)):
+            return False
+        name = small.targets[0].target.value
+        calls = _Calls()
+        small.value.visit(calls)
+        visible = self.fn_params.keys() | self.constants | self.env.keys() | _BUILTINS
+        if name in self.tensors or self._mentions_tensor(small.value) or not (
+                _names_in(small.value) <= visible) or not _arithmetic(small.value) or any(
+                not isinstance(c.func, cst.Name) or c.func.value not in inline.STATIC_CALLS
+                for c in calls.found):
+            return False
+        self.size_code[name] = inline.parenthesized(small.value)
+        return True
+
+    def _shape_reads(self, i: int, small: cst.BaseSmallStatement) -> bool:
+        """``_, h, w, c = K.int_shape(x)``: one followed constant per size."""
+        for name in _assigned(small):
+            self.probe.named.pop(name, None)
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
+            return False
+        t = shape_reads.bound_shape(small.targets[0].target, small.value, self.tensors,
+                                    self.probe, self.qual)
+        if t is not None:
+            self.size_stmts.setdefault(i, []).append(t)
+            return True
+        pairs = shape_reads.unpacked(small.targets[0].target, small.value, self.tensors,
+                                     self.probe, self.qual)
+        if pairs is None:
+            return False
+        for name, size in pairs:
+            self._track_constant(cst.Assign([cst.AssignTarget(cst.Name(name))],
+                                            cst.Integer(str(size))))
+        t = shape_reads.unpacked_source(small.value, self.tensors, self.probe, self.qual)
+        if t is not None:
+            self.size_stmts.setdefault(i, []).append(t)
+        return True
 
     # ---------------------------------------------------------------- static branches
     def _static_branch(self, node: cst.If) -> list[cst.BaseStatement] | None:
@@ -1547,6 +1633,9 @@ class BlockExtractor:
         # Keras numbers layer names in that order (weights are ported by name)
         if isinstance(func, cst.Name) and func.value in self.layer_vars:
             layer = self.layer_vars[func.value]
+            if id(layer) in self.wrapped:
+                raise Unsupported(f"{func.value} is called and also wrapped in "
+                                  f"{self.wrapped[id(layer)]} (shared weights): not converted")
         elif isinstance(func, cst.Name) and func.value in self.models:
             self._finish_pending(func.value)
             layer = self._shared_submodel(func.value, self.models[func.value])
@@ -1751,6 +1840,7 @@ class BlockExtractor:
         if self.cur_stmt is not None:  # ``outputs_dict = ...`` of a backbone's points
             owned |= self._view_deps(self.cur_stmt)
         made = {id(t) for c in calls for t in c.outputs} | {id(t) for t in inputs}
+        owned |= {k for k, ts in self.size_stmts.items() if all(id(t) in made for t in ts)}
         owned |= {self.list_stmt[n] for n, ts in self.tensor_lists.items()
                   if n in self.list_stmt and any(id(t) in made for t in ts)}
         layers: list[Layer] = []
@@ -1959,6 +2049,19 @@ class BlockExtractor:
 
 
 _ASSUMED_BY = ("unrolled", "sized", "chosen", "sized")  # by loops, an Input, a branch
+
+
+def _arithmetic(node: cst.BaseExpression) -> bool:
+    """Names, numbers and + - * / // % ** of them, and calls (checked by the caller)."""
+    if isinstance(node, (cst.Name, cst.Integer, cst.Float)):
+        return True
+    if isinstance(node, cst.BinaryOperation):
+        return _arithmetic(node.left) and _arithmetic(node.right)
+    if isinstance(node, cst.UnaryOperation):
+        return _arithmetic(node.expression)
+    if isinstance(node, cst.Call):
+        return all(_arithmetic(a.value) for a in node.args)
+    return False
 
 
 def _names_in(node: cst.BaseExpression) -> set[str]:

@@ -196,6 +196,7 @@ def _torch_children(module: nn.Module, keras_types: frozenset[str] = frozenset()
     return out
 
 
+BLOCK_DOC = "The Keras helper "  # how agent.rules.models.block_class starts its docstring
 _UNITS = frozenset({"FrozenModule"})  # runtime wrappers that hold one Keras model's weights
 
 
@@ -205,7 +206,9 @@ def _is_block(module: nn.Module, keras_types: frozenset[str]) -> bool:
     in its children. A converted custom layer keeps its Keras class's name, and a nested
     model is a LightningModule: both port as one unit."""
     cls = type(module)
-    return (not cls.__module__.startswith(("torch.", "torchvision."))
+    return ((cls.__doc__ or "").startswith(BLOCK_DOC)  # a module a subclass's Sequential
+            # became keeps its own weights' order: only helpers' blocks are flat
+            and not cls.__module__.startswith(("torch.", "torchvision."))
             and cls.__name__ not in keras_types | _UNITS
             and not any(k.__name__ == "LightningModule" for k in cls.__mro__)
             and not any(True for _ in module.parameters(recurse=False))

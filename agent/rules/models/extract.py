@@ -26,6 +26,7 @@ from agent.rules.lines import LineIndex
 from agent.rules.models import applications, inline
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
+from agent.rules.models.seq_build import seq_build
 from agent.rules.models.shapes import Shape
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.ops.functions import lambda_function
@@ -1201,6 +1202,8 @@ class BlockExtractor:
             seq = self.seqs.get(var)
             if seq is not None and method == "add" and call.args:
                 self.seq_add(seq, i, call.args[0].value)
+            elif seq is not None and method == "build" and seq.input_shape is None:
+                seq_build(self, seq, call)
 
     def returned(self, i: int, call: cst.Call) -> None:
         q = self.qual(call.func)
@@ -1389,7 +1392,10 @@ class BlockExtractor:
         # an Input made in an unrolled loop: each its own forward parameter
         name = self.fresh(var) if self.unrolling and var in self.input_names else var
         self.input_names.add(name)
-        t = Tensor(name, shape, dtype, free=set(self._free))
+        given = next((evaluate(a.value, self.env).value for a in call.args
+                      if a.keyword is not None and a.keyword.value == "name"), None)
+        t = Tensor(name, shape, dtype, free=set(self._free),
+                   keras_name=given if isinstance(given, str) else None)
         self.tensors[var] = self.tensors[name] = t
         self.tensor_stmt[id(t)] = i
 

@@ -24,6 +24,7 @@ class Tensor:
     shape: Shape | None  # Keras order without batch; None = rank unknown
     dtype: str = "float"  # "float" | "long"
     free: set[str] = field(default_factory=set)  # names its shape expression uses
+    keras_name: str | None = None  # an Input's name=: the key of fit's dict inputs
 
 
 @dataclass

@@ -89,3 +89,45 @@ def test_sequential_built_with_a_shape_runs_on_its_example_input(
         out = built(x)
     keras_x = np.zeros(shape, dtype="int32" if dtype == torch.long else "float32")
     assert tuple(out.shape) == _keras_output_shape(src, "build_model", keras_x)
+
+
+_DATA_SIZED = """\
+    import numpy as np
+    import keras
+    from keras import layers
+
+    units = 5
+    series = np.random.default_rng(0).normal(size=(40, 12))
+    series = series.reshape(series.shape[0], -1, 3)
+    series = series.astype("float32")
+    series /= 4
+    model = keras.Sequential()
+    model.add(layers.GRU(units, input_shape=series.shape[1:]))
+    model.add(layers.Dense(2, activation="softmax"))
+    model.compile(loss="categorical_crossentropy", optimizer="adam")
+    """
+
+
+def test_input_shape_read_from_a_reshaped_array_sizes_the_model(tmp_path: Path) -> None:
+    """``input_shape=x.shape[1:]`` after ``x = x.reshape(n, -1, 3)`` and shape-keeping steps:
+    the GRU gets its input size (3) and the class an example input with the open dimension,
+    built without the data array (a defs-only load has no ``series``)."""
+    code, module = _convert(tmp_path, _DATA_SIZED)
+    cls = code.split("(pl.LightningModule):")[1].split("\nmodel = ")[0]
+    assert "nn.GRU(3, units" in cls and "series" not in cls
+    (built,) = _modules(module)
+    x = built.example_input_array
+    assert isinstance(x, torch.Tensor) and x.shape[0] == 1 and x.shape[-1] == 3
+    built.eval()
+    with torch.no_grad():
+        out = built(x)
+    namespace: dict[str, Any] = {}
+    exec(compile(textwrap.dedent(_DATA_SIZED), "original.py", "exec"), namespace)
+    assert tuple(out.shape) == tuple(namespace["model"](np.zeros((1, 4, 3), "float32")).shape)
+
+
+def test_input_shape_of_an_array_changed_after_its_reshape_stays_unknown(tmp_path: Path) -> None:
+    """A call the rules do not know (``np.expand_dims``) after the reshape: no size is guessed."""
+    src = _DATA_SIZED.replace('    series /= 4\n', '    series = np.expand_dims(series, -1)\n')
+    code, _ = _convert(tmp_path, src)
+    assert "nn.GRU(3" not in code

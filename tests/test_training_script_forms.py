@@ -233,3 +233,31 @@ def test_seed_between_import_groups_has_torch_imported_above_it(tmp_path: Path) 
     assert "SEED 3" in out
     lines = code.splitlines()
     assert lines.index("import torch") < lines.index("torch.manual_seed(3)")
+
+
+def test_fit_dict_inputs_keyed_by_the_inputs_keras_names(tmp_path: Path) -> None:
+    """``fit({"amount": a, "shop_id": s}, y)``: Keras matches the keys with the Inputs'
+    ``name=`` (not the Python variables); each array feeds its own forward parameter, token
+    ids as long, and the script trains."""
+    src = textwrap.dedent("""\
+        import numpy as np
+        from tensorflow import keras
+        from tensorflow.keras import layers
+
+        amount = keras.Input(shape=(3,), name="amount")
+        shop = keras.Input(shape=(1,), name="shop_id", dtype="int32")
+        h = layers.Flatten()(layers.Embedding(10, 2)(shop))
+        out = layers.Dense(1)(layers.Concatenate()([amount, h]))
+        model = keras.Model(inputs=[amount, shop], outputs=out)
+        model.compile(optimizer="adam", loss="mse")
+        rng = np.random.default_rng(0)
+        a = rng.normal(size=(16, 3)).astype("float32")
+        s = rng.integers(0, 10, size=(16, 1))
+        model.fit({"shop_id": s, "amount": a}, a.sum(-1), epochs=1, batch_size=4)
+        print("TRAINED", model.trainer.global_step)
+        """)
+    code, out = _convert_and_run(tmp_path, src)
+    assert "TRAINED 1" in out
+    flat = " ".join(code.split())
+    assert ("torch.as_tensor(np.asarray(a), dtype=torch.float32), "
+            "torch.as_tensor(np.asarray(s), dtype=torch.long)") in flat

@@ -24,8 +24,10 @@ from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
 from agent.rules.models import applications, blocks, freezing, inline, loops, shape_reads, views
+from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
+from agent.rules.models.seq_build import seq_build
 from agent.rules.models.shapes import Shape
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.ops.functions import lambda_function
@@ -117,6 +119,7 @@ class BlockExtractor:
         self.index = index
         self.cur_stmt: cst.CSTNode | None = None
         self.cur_index = 0
+        self.data_shaped: set[str] = set()  # arrays whose shape sized a layer (data_shapes.py)
         self.indexed: set[int] = set()
         self.cur_line = 0
         self.imports = imports
@@ -373,6 +376,10 @@ class BlockExtractor:
     def _shape_of(self, node: cst.BaseExpression | None) -> tuple[Any, ...] | None:
         if node is None:
             return None
+        read = data_shape(node, self.body[: self.cur_index], self.value)
+        if read is not None:  # input_shape=x_train.shape[1:] after a literal reshape
+            self.data_shaped |= {n.value for n in names_read(node)}
+            return read
         v = self.value(node)
         self._note_free_names(node)
         if v.known and isinstance(v.value, (tuple, list)):
@@ -1400,6 +1407,8 @@ class BlockExtractor:
             seq = self.seqs.get(var)
             if seq is not None and method == "add" and call.args:
                 self.seq_add(seq, i, call.args[0].value)
+            elif seq is not None and method == "build" and seq.input_shape is None:
+                seq_build(self, seq, call)
 
     def returned(self, i: int, call: cst.Call) -> None:
         q = self.qual(call.func)
@@ -1529,6 +1538,7 @@ class BlockExtractor:
                 raise Unsupported(f"Sequential item {code_of(node)} is not a known layer")
             if not seq.layers and seq.input_shape is None:  # the shape kwarg sized nothing
                 layer.free -= seq.free - _names_outside_shape_kwargs(node)
+            layer.free -= self.data_shaped - _names_outside_shape_kwargs(node)
             seq.layers.append(layer)
         elif isinstance(node, cst.Name) and node.value in self.layer_vars:
             layer = self.layer_vars[node.value]
@@ -1623,6 +1633,7 @@ class BlockExtractor:
             if a.keyword is not None and a.keyword.value == "name" and isinstance(keras_name,
                                                                                    str):
                 self.views.named_inputs[keras_name] = t
+                t.keras_name = keras_name  # fit's dict inputs are keyed by it
         self.tensors[var] = self.tensors[name] = t
         self.tensor_stmt[id(t)] = i
 

@@ -30,6 +30,7 @@ class Tensor:
     dtype: str = "float"  # "float" | "long"
     free: set[str] = field(default_factory=set)  # names its shape expression uses
     example: int = 8  # the example input's size where the shape says None
+    keras_name: str | None = None  # an Input's name=: the key of fit's dict inputs
 
 
 @dataclass

@@ -1,12 +1,11 @@
 """Keras's epoch logs (the loss and metrics averaged over an epoch's samples) in Lightning.
 
 A ``self.log`` call per batch costs Lightning about as much as a small model's whole
-training step, so the step only updates ``torchmetrics.MeanMetric`` objects (no host sync)
-and each stage's epoch-start hook logs them once: Lightning computes them when the epoch
-ends, before any callback's ``on_*_epoch_end`` reads ``trainer.callback_metrics``, and
-resets them for the next epoch. Each value is fed once per sample (``expand``), so batches
-count by their size, as in Keras (``MeanMetric``'s weight argument is ignored when its NaN
-check is disabled, and the check would sync every step).
+training step, so the step only updates ``KerasEpochMean`` metrics (runtime/epoch_metrics.py:
+an in-place sum, no host sync) and each stage's epoch-start hook logs them once: Lightning
+computes them when the epoch ends, before any callback's ``on_*_epoch_end`` reads
+``trainer.callback_metrics``, and resets them for the next epoch. Each value weighs its
+batch's size, so batches count by their size, as in Keras.
 """
 
 from __future__ import annotations
@@ -22,8 +21,8 @@ def attr(stage: str) -> str:
 
 
 def init_lines(keys: list[str], stages: list[str]) -> list[str]:
-    """``__init__`` statements: one MeanMetric per logged key, one collection per stage."""
-    mean = 'torchmetrics.MeanMetric(nan_strategy="disable")'
+    """``__init__`` statements: one KerasEpochMean per logged key, one collection per stage."""
+    mean = "KerasEpochMean()"
     one = len(stages) == 1  # the training stage alone: no prefix to clone with
     target = f"self.{attr(stages[0])}" if one else "means"
     items = [f'"{key}": {mean}' for key in keys]
@@ -42,7 +41,7 @@ def init_lines(keys: list[str], stages: list[str]) -> list[str]:
 
 def update(target: str, key: str, value: str, size: str) -> str:
     """The step's statement that adds one batch's ``value`` (a scalar tensor)."""
-    return f'{target}["{key}"].update({value}.detach().expand({size}))'
+    return f'{target}["{key}"].update({value}, {size})'
 
 
 def hooks(stages: list[str], objects: list[str]) -> list[str]:

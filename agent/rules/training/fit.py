@@ -66,8 +66,9 @@ def tensor(node: cst.BaseExpression, dtype: str | None) -> str:
 
 
 def _items(node: cst.BaseExpression | None, n: int, names: list[str], what: str,
-           out: Emitted) -> list[cst.BaseExpression] | None:
-    """One expression per model input/output (lists, dicts keyed by name, or one array)."""
+           out: Emitted, fallback: list[str] | None = None) -> list[cst.BaseExpression] | None:
+    """One expression per model input/output (lists, dicts keyed by name, or one array);
+    dict keys are Keras's names (an Input's ``name=``), else ``fallback`` (variables)."""
     if node is None:
         return None
     if isinstance(node, (cst.List, cst.Tuple)) and n > 1:
@@ -81,8 +82,9 @@ def _items(node: cst.BaseExpression | None, n: int, names: list[str], what: str,
                 key = el.key.evaluated_value
                 if isinstance(key, str):
                     by_key[key] = el.value
-        if all(name in by_key for name in names):
-            return [by_key[name] for name in names]
+        for keys in (names, fallback or names):
+            if all(name in by_key for name in keys):
+                return [by_key[name] for name in keys]
         out.todos.append(f"{what} dict keys do not match the model's {what}s ({names})")
         return None
     if n == 1:
@@ -93,7 +95,8 @@ def _items(node: cst.BaseExpression | None, n: int, names: list[str], what: str,
 
 def array_tensors(ir: ModelIR, cfg: CompileConfig | None, x: cst.BaseExpression,
                   y: cst.BaseExpression | None, out: Emitted) -> list[str] | None:
-    xs = _items(x, len(ir.inputs), [t.name for t in ir.inputs], "input", out)
+    xs = _items(x, len(ir.inputs), [t.keras_name or t.name for t in ir.inputs], "input", out,
+                [t.name for t in ir.inputs])
     if xs is None:
         return None
     codes = [tensor(e, "long" if t.dtype == "long" else "float32")

@@ -28,7 +28,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
     "callbacks.py", "image_ops.py", "keras_getters.py", "pretrained.py",
-    "random_features.py"))
+    "random_features.py", "epoch_metrics.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -87,7 +87,8 @@ UTILITIES: dict[str, str] = {
     **PREPROCESS_NAMES, **dict.fromkeys(DECODE_NAMES, "decode_predictions"),
 }
 
-HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLoss|"
+HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasOptimizer|KerasRMSprop|KerasMetric|"
+                  r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|"
@@ -112,7 +113,9 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_firs
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
+_TRAINING_LOGS = ("KerasEpochMean", "KerasHistory", "KerasEarlyStopping")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
+              "KerasEpochMean",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 
@@ -431,6 +434,8 @@ def _insert_runtime(text: str, used: set[str], bound: set[str], header: bool = T
                   "_keras_snake"} else
               "\n\n# CTC decoding as Keras computes it (k2l): torch has no decoder\n"
               if set(functions) <= {"ctc_greedy_decode", "ctc_decode_softmax"} else
+              "\n\n# Keras's epoch logs and callbacks, as Lightning lacks them (k2l)\n"
+              if set(functions) <= set(_TRAINING_LOGS) else
               "\n\n# Keras data utilities and tf.data in NumPy/torch (k2l): the script "
               "needs no Keras/TensorFlow\n")
     block += "\n\n\n".join(defs) + "\n\n\n"

@@ -142,7 +142,8 @@ def test_seed_session_plot_and_config_calls(tmp_path: Path) -> None:
 
 
 def test_calls_stay_while_a_keras_model_is_left() -> None:
-    """A model the rules could not convert still runs on Keras: its session and plot stay."""
+    """A model the rules could not convert still runs on Keras: its session and plot stay
+    (a trainable RandomFourierFeatures: its scale trains under a constraint no rule writes)."""
     src = textwrap.dedent("""\
         import tensorflow as tf
         from tensorflow import keras
@@ -150,7 +151,7 @@ def test_calls_stay_while_a_keras_model_is_left() -> None:
         tf.random.set_seed(1)
         model = keras.Sequential([
             keras.Input(shape=(3,)),
-            keras.layers.experimental.RandomFourierFeatures(output_dim=8),
+            keras.layers.experimental.RandomFourierFeatures(output_dim=8, trainable=True),
         ])
         keras.utils.plot_model(model)
         """)

@@ -99,8 +99,9 @@ HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLo
                   r"applications|preprocess_|FrozenModule|children_until")
 
 
-_TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
-               "KerasLoss", "KerasMetric")
+_TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
+               "variable_assign", "variable_assign_add", "variable_assign_sub",
+               "KerasOptimizer", "KerasLoss", "KerasMetric")
 
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
@@ -387,10 +388,12 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
             and not models_left:
         own = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         tape = tape_loop.TapeLoop(imports, own)
-        new = new.visit(tape)
+        replaced = cst.MetadataWrapper(new, unsafe_skip_copy=True)  # the lines of its nodes
+        new = replaced.module.visit(tape)
         replacer.used |= tape.used
+        tape_positions = replaced.resolve(PositionProvider)
         for node, rule, msg in tape.changes:
-            pos = positions.get(node)
+            pos = tape_positions.get(node)
             out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
     generated = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(_GENERATED)
     replacer.used |= generated - taken

@@ -452,3 +452,14 @@ def copy_missing_runtime(code: str) -> str:
     # a block copied earlier already has its header comment
     return _insert_runtime(code, missing, taken, header="(k2l)" not in code) if missing \
         else code
+
+
+def runtime_copies(module: cst.Module) -> set[str]:
+    """Top-level functions and classes of ``module`` that are runtime code copied in whole
+    (k2l's own NumPy/torch code, tested directly): data-flow checks of converted user code
+    leave them out."""
+    known = _runtime().functions
+    return {s.name.value for s in module.body
+            if isinstance(s, (cst.FunctionDef, cst.ClassDef)) and s.name.value in known
+            and module.code_for_node(s.with_changes(leading_lines=[])).strip()
+            == known[s.name.value].strip()}

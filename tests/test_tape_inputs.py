@@ -114,6 +114,66 @@ PAINT = textwrap.dedent("""\
     """)
 
 
+PENALTY_GAN = textwrap.dedent("""\
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow import keras
+
+    LATENT = 3
+
+
+    class PenaltyGAN(keras.Model):
+        def __init__(self, critic, generator, gp_weight=10.0):
+            super().__init__()
+            self.critic = critic
+            self.generator = generator
+            self.gp_weight = gp_weight
+
+        def compile(self, c_optimizer, g_optimizer):
+            super().compile()
+            self.c_optimizer = c_optimizer
+            self.g_optimizer = g_optimizer
+
+        def gradient_penalty(self, real, fake):
+            alpha = tf.random.uniform([tf.shape(real)[0], 1], 0.0, 1.0)
+            mixed = real + alpha * (fake - real)
+            with tf.GradientTape() as gp_tape:
+                gp_tape.watch(mixed)
+                score = self.critic(mixed, training=True)
+            grads = gp_tape.gradient(score, [mixed])[0]
+            norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1))
+            return tf.reduce_mean((norm - 1.0) ** 2)
+
+        def train_step(self, real):
+            batch = tf.shape(real)[0]
+            noise = tf.random.normal(shape=(batch, LATENT))
+            with tf.GradientTape() as tape:
+                fake = self.generator(noise, training=True)
+                c_loss = tf.reduce_mean(self.critic(fake, training=True)) - tf.reduce_mean(
+                    self.critic(real, training=True))
+                c_loss = c_loss + self.gp_weight * self.gradient_penalty(real, fake)
+            c_grads = tape.gradient(c_loss, self.critic.trainable_variables)
+            self.c_optimizer.apply_gradients(zip(c_grads, self.critic.trainable_variables))
+            with tf.GradientTape() as tape:
+                g_loss = -tf.reduce_mean(self.critic(self.generator(noise, training=True),
+                                                     training=True))
+            g_grads = tape.gradient(g_loss, self.generator.trainable_variables)
+            self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+            return {"c_loss": c_loss, "g_loss": g_loss}
+
+
+    if __name__ == "__main__":
+        data = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+        critic = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(8, activation="relu"),
+                                   keras.layers.Dense(1)])
+        generator = keras.Sequential([keras.Input(shape=(LATENT,)), keras.layers.Dense(4)])
+        gan = PenaltyGAN(critic, generator)
+        gan.compile(keras.optimizers.Adam(1e-3, beta_1=0.5), keras.optimizers.Adam(1e-3, beta_1=0.5))
+        gan.fit(data, batch_size=8, epochs=1)
+        print("DONE", gan.c_optimizer.iterations, gan.g_optimizer.iterations)
+    """)
+
+
 def _clean(src: str) -> str:
     res = convert_source(src)
     assert res.error == "" and res.keras_deps == [] and res.unmapped == [], (
@@ -254,3 +314,46 @@ def test_rebound_augmented_assignment_computes_the_same(statement: str) -> None:
         exec(statement, {}, before)
         exec(text, {}, after)
         assert after["x"] == before["x"], text
+
+
+def test_gradient_penalty_on_a_watched_mix_runs_under_fit(tmp_path: Path) -> None:
+    """WGAN-GP: ``gp_tape.watch(mixed)`` of a tensor that records already (it comes from the
+    generator) keeps it, and the penalty's gradient is itself differentiated."""
+    code = _clean(PENALTY_GAN)
+    assert "mixed = tape_watch(mixed)" in code
+    assert "tape_gradient(score, [mixed], create_graph=True)[0]" in code
+    assert "DONE 1 1" in _run_blocked(tmp_path, code)
+
+
+def test_gradient_penalty_weight_gradients_match_keras() -> None:
+    """d penalty / d critic weights, the penalty built on Keras's own critic with autograd
+    (create_graph) and the same uniform draws; zero-free only with create_graph."""
+    import keras
+
+    from agent.weights import port_weights
+
+    module = _load(_clean(PENALTY_GAN).split('if __name__ == "__main__":')[0], "converted_gp")
+    kcritic = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(8, activation="relu"),
+                                keras.layers.Dense(1)])
+    tcritic = module.Critic()
+    port_weights(kcritic, tcritic)
+    gan = module.PenaltyGAN(tcritic, module.Generator())
+    rng = np.random.default_rng(5)
+    real = torch.as_tensor(rng.normal(size=(6, 4)).astype("float32"))
+    fake = torch.as_tensor(rng.normal(size=(6, 4)).astype("float32"))
+    torch.manual_seed(11)
+    penalty = gan.gradient_penalty(real, fake)
+    got = tape_gradient(penalty, module.trainable_weights(tcritic))
+    torch.manual_seed(11)
+    alpha = torch.rand((6, 1))  # the draw the converted helper made
+    mixed = (real + alpha * (fake - real)).requires_grad_(True)
+    (grad,) = torch.autograd.grad(kcritic(mixed).sum(), [mixed], create_graph=True)
+    want_penalty = ((grad.pow(2).sum(1).sqrt() - 1.0) ** 2).mean()
+    kernels = [w for w in kcritic.trainable_weights if len(w.shape) == 2]
+    want = torch.autograd.grad(want_penalty, [k.value for k in kernels])
+    assert float(penalty) == pytest.approx(float(want_penalty), rel=1e-5)
+    weights = [g for g in got if g is not None and g.dim() == 2]
+    assert len(weights) == 2 and float(weights[0].abs().sum()) > 0
+    for mine, theirs in zip(weights, want, strict=True):
+        np.testing.assert_allclose(mine.detach().numpy(), theirs.detach().numpy().T,
+                                   rtol=1e-4, atol=1e-6)

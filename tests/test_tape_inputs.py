@@ -357,3 +357,15 @@ def test_gradient_penalty_weight_gradients_match_keras() -> None:
     for mine, theirs in zip(weights, want, strict=True):
         np.testing.assert_allclose(mine.detach().numpy(), theirs.detach().numpy().T,
                                    rtol=1e-4, atol=1e-6)
+
+
+def test_a_tape_used_for_a_jacobian_stays_tensorflow() -> None:
+    """``tape.batch_jacobian`` has no torch form here: converting the other tape calls
+    would leave ``tape`` unbound, so every tape of the script stays TF, reported."""
+    src = ASCENT.replace("grads = tape.gradient(score, x)",
+                         "grads = tape.gradient(score, x)\n"
+                         "    jac = tape.batch_jacobian(score, x)")
+    res = convert_source(src)
+    assert "with tf.GradientTape() as tape:" in res.source
+    assert "tape_watch" not in res.source and "tape.gradient(score, x)" in res.source
+    assert "tensorflow.GradientTape" in {d.name for d in res.keras_deps}

@@ -180,3 +180,40 @@ def assign_call(updated: cst.Call, variables: set[str]) -> cst.Call | None:
     arg = updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)
     return cst.Call(cst.Name(ASSIGN[func.attr.value]), [
         cst.Arg(func.value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))), arg])
+
+
+def odd_tapes(module: cst.Module, tapes: set[str]) -> set[str]:
+    """Tapes used other than by ``gradient``/``watch`` calls and ``del`` (``jacobian``,
+    ``stop_recording``, passed on): they stay TF, a torch rewrite would leave the name
+    unbound."""
+    allowed: set[int] = set()
+    seen: dict[str, list[int]] = {}
+
+    class Find(cst.CSTVisitor):
+        def visit_WithItem(self, node: cst.WithItem) -> None:
+            if node.asname is not None:
+                allowed.add(id(node.asname.name))
+
+        def visit_Call(self, node: cst.Call) -> None:
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value in ("gradient", "watch"):
+                allowed.add(id(func.value))
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            allowed.add(id(node.attr))
+
+        def visit_Arg(self, node: cst.Arg) -> None:
+            if node.keyword is not None:
+                allowed.add(id(node.keyword))
+
+        def visit_Del(self, node: cst.Del) -> None:
+            targets = node.target.elements if isinstance(node.target, (cst.Tuple, cst.List)) \
+                else [cst.Element(node.target)]
+            allowed.update(id(t.value) for t in targets)
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value in tapes:
+                seen.setdefault(node.value, []).append(id(node))
+
+    module.visit(Find())
+    return {name for name, ids in seen.items() if any(i not in allowed for i in ids)}

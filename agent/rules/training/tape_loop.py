@@ -136,6 +136,7 @@ class TapeLoop(cst.CSTTransformer):
         self.variables: set[str] = set()  # names assigned a tf.Variable
         self.all_tapes: set[str] = set()
         self.rebound: list[set[str]] = [set()]  # per function: augmented assignments rebind
+        self.odd: set[str] = set()  # tapes used in ways torch has no form for: all stay TF
 
     def visit_Module(self, node: cst.Module) -> None:
         class Find(cst.CSTVisitor):
@@ -155,6 +156,8 @@ class TapeLoop(cst.CSTTransformer):
         if finder.found:
             self.variables = tape_inputs.variable_names(node, self.imports)
             self.all_tapes = tape_inputs.tape_names(node, self.imports)
+            self.odd = tape_inputs.odd_tapes(node, self.all_tapes)
+            self.has_tape = not self.odd
             self.rebound = [tape_inputs.rebound_names(node, self.all_tapes)]
 
     def _keras_class(self, node: cst.ClassDef) -> bool:
@@ -247,6 +250,8 @@ class TapeLoop(cst.CSTTransformer):
 
     # ---- the tape ----------------------------------------------------------------------
     def visit_With(self, node: cst.With) -> None:
+        if self.odd:
+            return
         for item in node.items:
             if (isinstance(item.item, cst.Call) and self.imports.resolve(item.item.func) == _TAPE
                     and item.asname is not None and isinstance(item.asname.name, cst.Name)):
@@ -256,7 +261,7 @@ class TapeLoop(cst.CSTTransformer):
                    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
         tapes = [i for i in updated.items if isinstance(i.item, cst.Call)
                  and self.imports.resolve(i.item.func) == _TAPE]
-        if not tapes or not isinstance(updated.body, cst.IndentedBlock):
+        if not tapes or not isinstance(updated.body, cst.IndentedBlock) or self.odd:
             return updated
         self.changes.append((original, "training.gradient_tape",
                              "with tf.GradientTape(): body kept, torch autograd records it"))

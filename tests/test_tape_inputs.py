@@ -295,6 +295,7 @@ def test_runtime_variables_follow_tf() -> None:
     watched = tape_watch(x)
     assert watched.requires_grad and not x.requires_grad
     assert tape_gradient((watched ** 2).sum(), watched).tolist() == [4.0, 6.0]
+    assert tape_watch(np.ones(2, dtype="float32")).requires_grad
     a, b = tape_watch([torch.ones(1), w])
     assert a.requires_grad and b is w  # a variable records already: returned as is
 
@@ -369,3 +370,15 @@ def test_a_tape_used_for_a_jacobian_stays_tensorflow() -> None:
     assert "with tf.GradientTape() as tape:" in res.source
     assert "tape_watch" not in res.source and "tape.gradient(score, x)" in res.source
     assert "tensorflow.GradientTape" in {d.name for d in res.keras_deps}
+
+
+def test_a_preprocess_input_call_is_no_model_left() -> None:
+    """keras.applications' preprocess_input is a NumPy utility the rules copy in: a tape loop
+    beside it converts (it counted as a Keras model left before)."""
+    src = ASCENT.replace("from tensorflow import keras",
+                         "from tensorflow import keras\n"
+                         "from tensorflow.keras.applications import inception_v3")
+    src = src.replace("x = tf.random.uniform((2, 8))",
+                      "x = inception_v3.preprocess_input(tf.random.uniform((2, 8)) * 255.0)")
+    code = _clean(src)
+    assert "x = tape_watch(x)" in code and "inception_v3" not in code

@@ -385,7 +385,8 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     for node, qual, why in replacer.kept:
         pos = positions.get(node)
         out.kept.append((pos.start.line if pos is not None else 0, qual, why))
-    models_left = replacer.models_left
+    # what counted as a model may have been a utility the replacer swapped (preprocess_input)
+    models_left = replacer.models_left and keras_models_left(ast.parse(new.code), imports)
     if tape_loop.HINT.search(code) and not set(_closure(set(_TAPE_NAMES))) & taken \
             and not models_left:
         own = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}

@@ -48,6 +48,8 @@ def tape_watch(tensor: Any) -> Any:
     watched tensor a constant outside the tape). Lists and tuples watch each element."""
     if isinstance(tensor, (list, tuple)):
         return type(tensor)(tape_watch(t) for t in tensor)
+    if not isinstance(tensor, torch.Tensor):  # TF had made it a tensor by then
+        tensor = torch.as_tensor(tensor)
     if tensor.requires_grad:
         return tensor
     return tensor.detach().requires_grad_(True)

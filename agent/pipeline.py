@@ -126,6 +126,11 @@ def _file_result(entry: Entry, conv: Conversion, original: str) -> FileResult:
         status = "unchanged"
     elif conv.unmapped:
         status = "partial"
+    elif conv.keras_deps:  # nothing reported unmapped, yet the script still needs Keras/TF
+        status = "partial"
+        first = conv.keras_deps[0]
+        reason = (f"{len(conv.keras_deps)} Keras/TF reference(s) left, first at line "
+                  f"{first.line}: {first.name}")
     elif semantic:  # converted, but it does not do exactly what the original did
         status = "partial"
         reason = (f"{len(semantic)} warned change(s) of behaviour, first at line "

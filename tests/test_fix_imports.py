@@ -59,3 +59,17 @@ def test_notebook_style_script_gets_its_imports_in_its_own_block_sorted() -> Non
                                            "from torch import nn", ""], out
     assert "tensorflow" not in out
     compile(out, "<out>", "exec")
+
+
+def test_prose_lines_that_read_like_imports_are_not_import_statements() -> None:
+    """A prose string between the docstring and the imports may hold a line starting with
+    "from" or "import": added imports never land inside that string."""
+    code = ('"""Title: demo."""\n\n"""\nThe data comes\nfrom 15 subjects, and\nimport '
+            'matters.\n"""\n\nimport os\nimport tensorflow as tf\n\n'
+            "x = torch.zeros(int(os.environ.get('N', '1')))\nm = torchmetrics.MeanMetric()\n")
+    out, _ = finalize(code)
+    tree = ast.parse(out)
+    prose = tree.body[1]
+    assert isinstance(prose, ast.Expr) and "torch" not in ast.unparse(prose), out
+    imported = {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
+    assert {"torch", "torchmetrics", "os"} <= imported, out

@@ -190,13 +190,13 @@ def test_dict_of_inputs_by_feature_name() -> None:
 
 
 def test_layer_list_also_used_outside_the_model_is_not_split_from_it() -> None:
-    """``for layer in features: layer.trainable = False`` after ``Sequential(features)``:
-    converting would leave that loop freezing Keras layers no model uses any more."""
+    """``names = [layer.name for layer in features]`` after ``Sequential(features)``:
+    converting would leave that code reading Keras layers no model uses any more (a loop
+    that only sets ``trainable`` is rewritten instead: tests/test_models_lists.py)."""
     result = convert_source(textwrap.dedent(KERAS + """
 features = [keras.Input(shape=(4,)), layers.Dense(3)]
 model = keras.Sequential(features)
-for layer in features:
-    layer.trainable = False
+names = [layer.name for layer in features]
 """), "model.py")
     assert "keras.Sequential(features)" in result.source
     assert any("features is also read outside the model" in u.reason

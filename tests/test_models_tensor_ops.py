@@ -144,8 +144,9 @@ def build_model():
 
 
 def test_a_size_read_from_a_tensor_inside_a_helper_fails_the_model_cleanly() -> None:
-    """``channels = x.shape[-1]`` in an inlined helper cannot reach the class: the model is
-    reported and left as written, never emitted with an undefined name."""
+    """``channels = x.shape[-1]`` in an inlined helper, where the channels are unknown
+    statically (a known size is an int: tests/test_models_shape_reads.py), cannot reach the
+    class: the model is reported and left as written, never emitted with an undefined name."""
     src = textwrap.dedent(K3 + """
 def block(x):
     channels = x.shape[-1]
@@ -153,7 +154,7 @@ def block(x):
 
 
 def build_model():
-    inputs = keras.Input(shape=(4, 4, 3))
+    inputs = keras.Input(shape=(4, 4, None))
     return keras.Model(inputs, block(inputs))
 """)
     result = convert_source(src)

@@ -194,3 +194,44 @@ def test_a_builders_local_model_name_is_not_the_modules_model() -> None:
     result = convert_source(src, "builder.py")
     assert "class PredictionModel" not in result.source
     assert "prediction_model = keras.Model(" in result.source
+
+
+_BLOCKS = textwrap.dedent('''
+    import keras
+    from keras import layers
+
+
+    def conv_block(x, filters):
+        x = layers.Conv2D(filters, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        return layers.Activation("relu")(x)
+
+
+    inputs = keras.Input(shape=(10, 10, 3))
+    x = conv_block(inputs, 4)
+    x = conv_block(x, 6)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    probe = keras.Model(inputs=model.inputs, outputs=model.layers[4].output)
+''')
+
+
+def test_view_over_a_model_whose_helper_became_a_block_class() -> None:
+    """The helper called twice is one ``nn.Module`` class in the model: the view reaches the
+    modules inside those blocks (``model.conv_blocks[0].conv2d``), not attributes the model
+    no longer has."""
+    result = convert_source(_BLOCKS, "blocks.py")
+    assert not result.unmapped, [(u.keras_name, u.reason) for u in result.unmapped]
+    code = result.source
+    assert "class ConvBlock(nn.Module)" in code and "model.conv_blocks[0].conv2d" in code, code
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    install()
+    original = exec_source(_BLOCKS, "k2l_original")
+    ours = exec_source(code, "k2l_converted")
+    port_weights(original["model"], ours["model"])
+    ours["probe"].eval()
+    ref, got = _run(original, ours, "probe", (10, 10, 3))
+    assert tuple(ref.shape) == tuple(got.shape)
+    _close(ref, got)

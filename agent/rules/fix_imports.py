@@ -198,9 +198,10 @@ def _placed(lines: list[str], at: int, statements: list[str]) -> list[tuple[int,
     """Where each added import goes: sorted into the block's third-party imports, or as a
     new group after the standard-library ones. (index in ``lines``, text to insert there)."""
     starts: list[tuple[int, bool, tuple[bool, str]]] = []  # line, third party, sort key
+    statements_at = _import_lines(lines)
     for k in range(at):
         m = _IMPORT_LINE.match(lines[k])
-        if m:
+        if m and (statements_at is None or k in statements_at):
             top = m.group(2).split(".")[0]
             third = top not in sys.stdlib_module_names and top != "__future__"
             starts.append((k, third, _sort_key(lines[k])))
@@ -221,6 +222,16 @@ def _placed(lines: list[str], at: int, statements: list[str]) -> list[tuple[int,
     if at in by_index and at < len(lines) and lines[at].strip():
         by_index[at] += "\n"  # a blank line before the code
     return sorted(by_index.items())
+
+
+def _import_lines(lines: list[str]) -> set[int] | None:
+    """Indices of the lines where a top-level import statement starts (prose in a string can
+    read "from 15 subjects ..."), or None when the text does not parse."""
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:
+        return None
+    return {n.lineno - 1 for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
 
 
 def sort_import_block(code: str) -> str:

@@ -80,6 +80,8 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "the same layer's output, read from the backbone's torchvision model"),
     WarningKind(r"trainable = False -> FrozenModule", False,
                 "Keras's frozen model: no gradients, BatchNorm in inference mode"),
+    WarningKind(r"\.trainable = \.\.\.` -> set_trainable\(", False,
+                "Keras's frozen layers: no gradients, BatchNorm in inference mode"),
     # training
     WarningKind(r"ModelCheckpoint writes Lightning \.ckpt files", True,
                 "another file format and epoch numbering"),

@@ -108,6 +108,8 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         return UNKNOWN if value is None and isinstance(node, cst.ConcatenatedString) else value
     if isinstance(node, cst.Imaginary):
         return UNKNOWN
+    if isinstance(node, cst.FormattedString):  # name=f"block_{i}" in an unrolled loop
+        return _formatted(node, env)
     if isinstance(node, (cst.Tuple, cst.List)):
         items = []
         for el in node.elements:
@@ -138,6 +140,26 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         except (KeyError, TypeError, ZeroDivisionError, ValueError):
             return UNKNOWN
     return UNKNOWN
+
+
+def _formatted(node: cst.FormattedString, env: dict[str, Any]) -> Any:
+    """An f-string whose parts are known ints and strings (no conversions, no specs)."""
+    out = []
+    for part in node.parts:
+        if isinstance(part, cst.FormattedStringText):
+            out.append(part.value)
+            continue
+        if not isinstance(part, cst.FormattedStringExpression):
+            return UNKNOWN
+        if part.conversion is not None or part.format_spec is not None:
+            return UNKNOWN
+        value = _eval(part.expression, env)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            return UNKNOWN
+        out.append(value if isinstance(value, str) else str(int(value)))
+    if "{" in "".join(p.value for p in node.parts if isinstance(p, cst.FormattedStringText)):
+        return UNKNOWN  # a doubled brace: the text is not the value
+    return "".join(out) if node.prefix.lower() == "f" else UNKNOWN
 
 
 _BINOPS: dict[str, Any] = {

@@ -530,6 +530,7 @@ def _rewrite(named: list[tuple[list[tuple[_Instance, str]], str]], body: list[st
             for old, local in inst.attrs.items():
                 moved[old] = f"{where}.{local}"
     declared[:] = [d for d in declared if d[0] not in gone] + made
+    ir.module_paths.update(moved)  # a model over this one's tensors reaches them there
     entries[:] = [init_block.Entry(moved.get(e.attr, e.attr), e.ctors, e.templates)
                   for e in entries]
     penalties[:] = [re.sub(r"\bself\.(\w+)\.", lambda m: f"self.{moved.get(m[1], m[1])}.", p)

@@ -486,7 +486,7 @@ class _Emitter:
         ir = self.ir
         declared = [line for _, lines in sorted(self.declared, key=lambda d: d[0])
                     for line in lines]
-        if (ir.kind != "Sequential" or len(ir.inputs) != 1 or len(ir.outputs) != 1
+        if (ir.kind != "Sequential" or ir.named or len(ir.inputs) != 1 or len(ir.outputs) != 1
                 or self.buffers or self.penalties or self.gen.lazy
                 or len(self.body) != len(self.steps)
                 or not all(line.startswith("self.") for line in declared)):

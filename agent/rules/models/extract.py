@@ -23,7 +23,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
-from agent.rules.models import applications, blocks, inline, views
+from agent.rules.models import applications, blocks, freezing, inline, loops, shape_reads, views
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.shapes import Shape
@@ -74,6 +74,8 @@ class Found:
     owned: set[int]  # statement indices (in the block) that only build this model
     at: int  # statement index replaced by the instantiation
     is_return: bool = False
+    # statements rewritten for the converted model (`for l in stem: l.trainable = False`)
+    rewritten: dict[int, cst.BaseStatement] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +92,7 @@ class _Seq:
     # attribute names of its layers: its own class's, or the block's for a list of layers
     # that a functional model may call (its names must not clash with the model's)
     counter: NameCounter = field(default_factory=NameCounter)
+    rewritten: dict[int, cst.BaseStatement] = field(default_factory=dict)
 
 
 class BlockExtractor:
@@ -132,6 +135,10 @@ class BlockExtractor:
         self.failed_at: dict[str, int] = {}  # name -> line of the failed statement binding it
         self.tensor_stmt: dict[int, int] = {}  # id(tensor) -> stmt index
         self.producer: dict[int, Call] = {}
+        self.probe = shape_reads.ShapeProbe(self.producer)  # x.shape[-1] -> its static size
+        self.wrapped: dict[int, str] = {}  # id(layer) -> the wrapper sharing its weights
+        self.size_stmts: dict[int, list[Tensor]] = {}  # stmt -> tensors its sizes come from
+        self.size_code: dict[str, cst.BaseExpression] = {}  # local -> its parameters' code
         self.layer_vars: dict[str, Layer] = {}
         self.layer_stmt: dict[int, int] = {}
         self.also_owned: dict[int, set[int]] = {}  # id(layer) -> `base.trainable = False`
@@ -250,6 +257,9 @@ class BlockExtractor:
             return layer
         try:
             args, kwargs = self._args(call)
+            read = shape_reads.unresolved(call, self.tensors, self.probe, self.qual)
+            if read is not None:
+                raise Unsupported(f"{kname} is sized by {read}, a size unknown statically")
             if spec.keras in ("Bidirectional", "TimeDistributed") and args:
                 inner_node = args[0].node
                 if isinstance(inner_node, cst.Call):
@@ -260,11 +270,36 @@ class BlockExtractor:
                     ia, ik = self._args(inner_node)
                     layer.inner_spec = inner_spec
                     layer.inner_args = bind(inner_spec, ia, ik)
+                elif isinstance(inner_node, cst.Name) and inner_node.value in self.layer_vars:
+                    self._wrap_bound(layer, inner_node.value)
             layer.spec = spec
             layer.args = bind(spec, args, kwargs)
         except Unsupported as exc:
             layer.error = str(exc)
         return layer
+
+    def _wrap_bound(self, wrapper: Layer, var: str) -> None:
+        """``Bidirectional(rnn)`` / ``TimeDistributed(dense)`` of a layer bound earlier: the
+        wrapper is built from that layer's constructor call. Bidirectional copies the layer
+        (Keras builds its forward and backward layers from its config), TimeDistributed
+        wraps the object itself: then the layer must not be used anywhere else."""
+        inner = self.layer_vars[var]
+        if inner.spec is None or inner.args is None or inner.error:
+            raise Unsupported(f"{wrapper.keras_name} around {var}, a layer the rules do not "
+                              "convert")
+        if wrapper.keras_name == "TimeDistributed":
+            used = id(inner) in self.wrapped or any(c.layer is inner
+                                                    for c, _ in self.pending_calls)
+            if used:
+                raise Unsupported(f"TimeDistributed({var}) shares {var}'s weights with "
+                                  "another use of it: not converted")
+            self.wrapped[id(inner)] = wrapper.keras_name
+        wrapper.inner_spec = inner.spec
+        wrapper.inner_args = inner.args
+        self._free.discard(var)
+        self._free |= inner.free
+        if id(inner) in self.layer_stmt:  # `rnn = GRU(...)` only serves the wrapper
+            self.also_owned.setdefault(id(wrapper), set()).add(self.layer_stmt[id(inner)])
 
     def _builder_shape(self, fname: str, sub: ModelIR, call: cst.Call
                        ) -> Callable[[Sequence[Shape | None]], Shape | None]:
@@ -411,6 +446,8 @@ class BlockExtractor:
             return
         if isinstance(stmt, cst.For) and self._unroll(i, stmt):
             return
+        if (self.unrolling or self.inlining) and isinstance(stmt, cst.SimpleStatementLine):
+            stmt = loops.fold_choices(stmt, self.env)  # `"gelu" if 0 == 0 else None`
         if isinstance(stmt, cst.If):
             branch = self._static_branch(stmt)
             if branch is not None:
@@ -432,17 +469,71 @@ class BlockExtractor:
         small = self._view_reads(i, small)
         if isinstance(small, cst.Pass):
             return
+        if (self.tensors or self.probe.named) and self._shape_reads(i, small):
+            return
+        if self.size_code:  # `channels` computed from the builder's parameters: its code
+            for name in _assigned(small):
+                self.size_code.pop(name, None)
+            small = inline.substitute(small, self.size_code)
+        read: list[Tensor] = []
+        if self.tensors or self.probe.named:  # sizes read off Keras tensors: known ints
+            small, read = shape_reads.resolve(small, self.tensors, self.probe,  # type: ignore[assignment]
+                                              self.qual)
         if self._dict_statement(i, small) or self._list_statement(i, small):
             if isinstance(small, cst.Assign) and i in self.views.stmts:
                 self.views.dicts.update(n for n in _assigned(small) if n in self.tensor_dicts)
             return
-        if self._track_constant(small):
+        if self._track_constant(small) or (read or self.inlining) and self._size_code(small):
+            if read:  # `channels = x.shape[-1]` only serves the models built from x
+                self.size_stmts.setdefault(i, []).extend(read)
             return
         bound = {n: self.tensors.get(n) for n in _assigned(small)}
         self.statement(i, small, i)
         for name, old in bound.items():
             if name in self.tensors and self.tensors[name] is old:
                 self._forget(name)  # rebound by code that is not a layer call
+
+    def _size_code(self, small: cst.BaseSmallStatement) -> bool:
+        """``channels = (units * 2)`` (a size read off a tensor sized by a builder parameter)
+        or ``k = filters * 2`` in an inlined helper: later statements read the expression,
+        which the class can compute from its own parameters."""
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1
+                and isinstance(small.targets[0].target, cst.Name)):
+            return False
+        name = small.targets[0].target.value
+        calls = _Calls()
+        small.value.visit(calls)
+        visible = self.fn_params.keys() | self.constants | self.env.keys() | _BUILTINS
+        if name in self.tensors or self._mentions_tensor(small.value) or not (
+                _names_in(small.value) <= visible) or not _arithmetic(small.value) or any(
+                not isinstance(c.func, cst.Name) or c.func.value not in inline.STATIC_CALLS
+                for c in calls.found):
+            return False
+        self.size_code[name] = inline.parenthesized(small.value)
+        return True
+
+    def _shape_reads(self, i: int, small: cst.BaseSmallStatement) -> bool:
+        """``_, h, w, c = K.int_shape(x)``: one followed constant per size."""
+        for name in _assigned(small):
+            self.probe.named.pop(name, None)
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
+            return False
+        t = shape_reads.bound_shape(small.targets[0].target, small.value, self.tensors,
+                                    self.probe, self.qual)
+        if t is not None:
+            self.size_stmts.setdefault(i, []).append(t)
+            return True
+        pairs = shape_reads.unpacked(small.targets[0].target, small.value, self.tensors,
+                                     self.probe, self.qual)
+        if pairs is None:
+            return False
+        for name, size in pairs:
+            self._track_constant(cst.Assign([cst.AssignTarget(cst.Name(name))],
+                                            cst.Integer(str(size))))
+        t = shape_reads.unpacked_source(small.value, self.tensors, self.probe, self.qual)
+        if t is not None:
+            self.size_stmts.setdefault(i, []).append(t)
+        return True
 
     # ---------------------------------------------------------------- static branches
     def _static_branch(self, node: cst.If) -> list[cst.BaseStatement] | None:
@@ -514,6 +605,8 @@ class BlockExtractor:
                 if values is not None:
                     self.env.update(assumed)  # the body's tests may read it too
                     assumed = self._commit_assumed(assumed)
+        if values is None and body is not None and not assumed:
+            return self._unroll_items(i, loop, body)
         if values is None or body is None:
             return False
         bindings = [inline.loop_bindings(loop.target, v) for v in values]
@@ -529,6 +622,43 @@ class BlockExtractor:
             self.unrolling -= 1
         self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
         return True
+
+    def _unroll_items(self, i: int, loop: cst.For, body: list[cst.BaseStatement]) -> bool:
+        """``for size in (list(HIDDEN) + [n_out])[:-1]``, ``for e in embeddings``: a loop
+        over items known by position, each bound to its expression."""
+        nodes = loops.item_nodes(loop.iter, self.env, self._list_items(loop.iter))
+        if nodes is None or not self._touches_tensors(body):
+            return False
+        if {n.value for item in nodes for n in names_read(item)} & inline.assigned_names(body):
+            return False  # `for s in [n, 2 * n]: n += 1`: an item would read the new n
+        bindings = [loops.bindings(loop.target, n) for n in nodes]
+        if any(b is None for b in bindings):
+            return False
+        self.unrolling += 1
+        try:
+            for mapping in bindings:
+                assert mapping is not None
+                for stmt in body:
+                    self.process(i, inline.substitute(stmt, mapping))
+        finally:
+            self.unrolling -= 1
+        return True
+
+    def _list_items(self, node: cst.BaseExpression) -> dict[str, list[cst.BaseExpression]]:
+        """The tensor lists ``node`` reads, each item by a name that reads its tensor."""
+        out: dict[str, list[cst.BaseExpression]] = {}
+        for name in {n.value for n in names_read(node)} & self.tensor_lists.keys():
+            tensors = self.tensor_lists[name]
+            items: list[cst.BaseExpression] = []
+            for t in tensors:
+                if self.tensors.get(t.name) is not t:
+                    alias = self.fresh(t.name)
+                    self.tensors[alias] = t
+                    items.append(cst.Name(alias))
+                else:
+                    items.append(cst.Name(t.name))
+            out[name] = items
+        return out
 
     def _over_layers(self, i: int, loop: cst.For, seq: _Seq) -> bool:
         """``for block in blocks: x = block(x)`` over a list of layers: each in turn."""
@@ -704,6 +834,11 @@ class BlockExtractor:
                 self.tensor_lists[name] = [self._tensor(el.value) for el in value.elements]
                 self.list_stmt[name] = i
                 return True
+            items = self._comp_items(value) if self.tensor_lists or self.tensors else None
+            if items and all(self._is_tensor_expr(item) for item in items):
+                self.tensor_lists[name] = [self._tensor(item) for item in items]
+                self.list_stmt[name] = i
+                return True
             return False
         if not (isinstance(small, cst.Expr) and isinstance(small.value, cst.Call)):
             return False
@@ -728,7 +863,12 @@ class BlockExtractor:
             self._list_add(self.layer_lists[name], i, [call.args[0]])
             return True
         if name in self.tensor_lists:
-            self.tensor_lists[name].append(self._tensor(item))
+            tensor = self._tensor(item)
+            if self.unrolling and tensor.name not in self.input_names:
+                # `embeddings.append(e)` in a loop that rebinds `e`: forward keeps each
+                tensor.name = self.fresh(tensor.name)
+                self.tensors[tensor.name] = tensor
+            self.tensor_lists[name].append(tensor)
             return True
         return False
 
@@ -1284,11 +1424,16 @@ class BlockExtractor:
                 if a.keyword is not None and a.keyword.value == "layers":
                     items = a.value
         self.seqs[var] = seq
-        if isinstance(items, (cst.List, cst.Tuple)):
-            for el in items.elements:
-                self.seq_add(seq, i, el.value)
-        elif isinstance(items, cst.Name) and items.value in self.layer_lists:
-            self._from_list(seq, self.layer_lists[items.value])
+        parts = loops.summands(items) if items is not None else []
+        if items is not None and all(isinstance(p, (cst.List, cst.Tuple)) or isinstance(
+                p, cst.Name) and p.value in self.layer_lists for p in parts):
+            for part in parts:  # Sequential(stem + head): each list in turn
+                if isinstance(part, cst.Name):
+                    self._from_list(seq, self.layer_lists[part.value])
+                    continue
+                assert isinstance(part, (cst.List, cst.Tuple))
+                for el in part.elements:
+                    self.seq_add(seq, i, el.value)
         elif items is not None:
             seq.failed = "Sequential(layers) from a variable: list the layers inline"
             raise Unsupported(seq.failed)
@@ -1299,18 +1444,40 @@ class BlockExtractor:
 
     def _from_list(self, seq: _Seq, items: _Seq) -> None:
         """``Sequential(blocks)`` with ``blocks`` built by appends (loops unrolled)."""
-        if not items.failed and self._read_elsewhere(items.var, items.owned | {seq.start}):
+        frozen = self._freeze_loops(seq, items)
+        if not items.failed and self._read_elsewhere(items.var,
+                                                     items.owned | {seq.start} | set(frozen)):
             items.failed = (f"{items.var} is also read outside the model (its layers frozen, "
                             "reused...): that code would see no torch module")
         if items.failed:
             seq.failed = items.failed
             self.models.pop(seq.var, None)
             raise Unsupported(f"Sequential({items.var}): {items.failed}")
+        first = not seq.layers
+        seq.rewritten |= {k: freezing.set_trainable(self.body[k], seq.var, [
+            la.attr for la in items.layers], value) for k, value in frozen.items()}
+        for k in frozen:
+            self.warnings.append((self.lines[k], f"`for ... in {items.var}: ....trainable = ...` "
+                                  f"-> set_trainable({seq.var}, ...) on the converted modules "
+                                  "of those layers, at the same place (frozen: no gradients, "
+                                  "BatchNorm in inference mode)"))
         seq.layers += items.layers
         seq.owned |= items.owned
         seq.free |= items.free
-        if seq.input_shape is None:
+        if seq.input_shape is None and first:
             seq.input_shape, seq.input_dtype = items.input_shape, items.input_dtype
+
+    def _freeze_loops(self, seq: _Seq, items: _Seq) -> dict[int, bool]:
+        """Statements after ``seq`` that set ``trainable`` on every layer of ``items``
+        (rewritten on the converted model): index -> the value set."""
+        if not seq.var or self.inlining or self.unrolling:
+            return {}
+        out: dict[int, bool] = {}
+        for k in range(seq.start + 1, len(self.body)):
+            value = freezing.freeze_value(self.body[k], items.var)
+            if value is not None:
+                out[k] = value
+        return out
 
     def _read_elsewhere(self, name: str, owned: set[int]) -> bool:
         """Whether a statement of the block other than ``owned`` mentions ``name``."""
@@ -1423,7 +1590,9 @@ class BlockExtractor:
             ir = placeholder
         if seq.var and self.function:  # in a builder, a parent that calls it owns its
             self.model_stmt[seq.var] = at  # instantiation (at module level the class stays)
-        self.found.append(Found(ir, seq.owned, at, is_return))
+        if seq.rewritten:
+            ir.named = True  # set_trainable reads its modules by attribute name
+        self.found.append(Found(ir, seq.owned, at, is_return, rewritten=seq.rewritten))
 
     # ---------------------------------------------------------------- functional
     def _input_spec(self, call: cst.Call) -> tuple[tuple[Any, ...] | None, str]:
@@ -1464,6 +1633,9 @@ class BlockExtractor:
         # Keras numbers layer names in that order (weights are ported by name)
         if isinstance(func, cst.Name) and func.value in self.layer_vars:
             layer = self.layer_vars[func.value]
+            if id(layer) in self.wrapped:
+                raise Unsupported(f"{func.value} is called and also wrapped in "
+                                  f"{self.wrapped[id(layer)]} (shared weights): not converted")
         elif isinstance(func, cst.Name) and func.value in self.models:
             self._finish_pending(func.value)
             layer = self._shared_submodel(func.value, self.models[func.value])
@@ -1667,7 +1839,8 @@ class BlockExtractor:
         owned |= {self.tensor_stmt[id(t)] for t in inputs}
         if self.cur_stmt is not None:  # ``outputs_dict = ...`` of a backbone's points
             owned |= self._view_deps(self.cur_stmt)
-        made = {id(t) for c in calls for t in c.outputs}
+        made = {id(t) for c in calls for t in c.outputs} | {id(t) for t in inputs}
+        owned |= {k for k, ts in self.size_stmts.items() if all(id(t) in made for t in ts)}
         owned |= {self.list_stmt[n] for n, ts in self.tensor_lists.items()
                   if n in self.list_stmt and any(id(t) in made for t in ts)}
         layers: list[Layer] = []
@@ -1804,21 +1977,29 @@ class BlockExtractor:
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
             left, right = self._tensor_items(node.left), self._tensor_items(node.right)
             return left + right if left is not None and right is not None else None
-        if isinstance(node, cst.ListComp) and not node.for_in.ifs \
-                and node.for_in.inner_for_in is None and not node.for_in.asynchronous:
-            values = inline.static_value(node.for_in.iter, self.env)
-            if not isinstance(values, (list, tuple, range)) or len(values) > inline.MAX_UNROLL:
+        items = self._comp_items(node)
+        return None if items is None else [self._tensor(item) for item in items]
+
+    def _comp_items(self, node: cst.BaseExpression) -> list[cst.BaseExpression] | None:
+        """``[inputs[f] for f in NUMERIC]``, ``[multiply([a[i], b[i]]) for i in
+        range(len(b))]``: the items of a comprehension over items known by position."""
+        if not isinstance(node, cst.ListComp) or node.for_in.ifs \
+                or node.for_in.inner_for_in is not None or node.for_in.asynchronous:
+            return None
+        lists = self._list_items(node.for_in.iter)
+        nodes = loops.item_nodes(node.for_in.iter, self.env, lists)
+        if nodes is None:
+            return None
+        out: list[cst.BaseExpression] = []
+        for v in nodes:
+            mapping = loops.bindings(node.for_in.target, v)
+            if mapping is None:
                 return None
-            out: list[Tensor] = []
-            for v in values:
-                mapping = inline.loop_bindings(node.for_in.target, v)
-                if mapping is None:
-                    return None
-                item = inline.substitute(node.elt, mapping).visit(_ContainerReads(self))
-                assert isinstance(item, cst.BaseExpression)
-                out.append(self._tensor(item))
-            return out
-        return None
+            item = loops.with_lengths(inline.substitute(node.elt, mapping), lists)
+            read = loops.fold_choices(item, self.env).visit(_ContainerReads(self))
+            assert isinstance(read, cst.BaseExpression)
+            out.append(read)
+        return out
 
     def _tensor_list(self, node: cst.BaseExpression) -> list[Tensor]:
         if isinstance(node, cst.Name) and node.value in self.tensor_lists:
@@ -1868,6 +2049,19 @@ class BlockExtractor:
 
 
 _ASSUMED_BY = ("unrolled", "sized", "chosen", "sized")  # by loops, an Input, a branch
+
+
+def _arithmetic(node: cst.BaseExpression) -> bool:
+    """Names, numbers and + - * / // % ** of them, and calls (checked by the caller)."""
+    if isinstance(node, (cst.Name, cst.Integer, cst.Float)):
+        return True
+    if isinstance(node, cst.BinaryOperation):
+        return _arithmetic(node.left) and _arithmetic(node.right)
+    if isinstance(node, cst.UnaryOperation):
+        return _arithmetic(node.expression)
+    if isinstance(node, cst.Call):
+        return all(_arithmetic(a.value) for a in node.args)
+    return False
 
 
 def _names_in(node: cst.BaseExpression) -> set[str]:

@@ -114,3 +114,4 @@ class ModelIR:
     named_inputs: dict[str, Tensor] = field(default_factory=dict)  # Input(name=...) -> it
     module_paths: dict[str, str] = field(default_factory=dict)  # attr -> "layers[3]" when
     # the generated class keeps it inside an nn.Sequential (set by codegen)
+    named: bool = False  # code outside reads its modules by attribute name (set_trainable)

@@ -8,7 +8,6 @@ A model the rules cannot convert stays as it was, marked ``TODO(k2l)``.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import libcst as cst
 
 from agent.rules.imports import ImportTable
 from agent.rules.lines import LineIndex
+from agent.rules.models import scopes
 from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
@@ -241,6 +241,7 @@ class ModelConverter:
             classes_at.setdefault(first, []).extend(
                 [*(self._placeholder(text) for text in gen.blocks), cls])
             replace[found.at] = _instantiation(found)
+            replace |= {k: stmt for k, stmt in found.rewritten.items() if k not in replace}
             remove |= found.owned - {found.at}
         if function is not None and returned is not None and id(returned) not in failed:
             # later models may call it as a layer (``block(64)(x)``): only a converted one
@@ -322,7 +323,7 @@ class ModelConverter:
         node = self.index.stmt_ast.get(id(stmt))
         if node is None:
             return set()
-        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        return scopes.outer_reads(node)
 
     def _mentions_framework(self, fn: cst.FunctionDef) -> bool:
         node = self.index.stmt_ast.get(id(fn))

@@ -98,7 +98,7 @@ HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLo
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator|"
                   r"image_|audio_decode_wav|strings_|gfile|"
-                  r"applications|preprocess_|FrozenModule|children_until")
+                  r"applications|preprocess_|FrozenModule|children_until|set_trainable")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
@@ -111,6 +111,7 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 _LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
                 "ActivatedLSTM", "ResetBeforeGRU", "RandomFourierFeatureMap", "keras_activation",
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
+                "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",

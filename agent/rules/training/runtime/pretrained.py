@@ -5,7 +5,8 @@ modes of ``imagenet_utils``), all on channels-last input; the functions below ar
 formulas for NumPy arrays and torch tensors alike (Keras's NumPy path also writes into a
 float input in place; these return a new array). ``FrozenModule`` is Keras's
 ``trainable = False`` on a model: no gradients, and its BatchNormalization layers in
-inference mode whatever mode the outer module is in. ``children_until`` is
+inference mode whatever mode the outer module is in; ``set_trainable`` is the same on
+layers of a converted model named by attribute. ``children_until`` is
 ``include_top=False`` for torchvision models whose classifier is not one attribute.
 """
 
@@ -73,6 +74,33 @@ class FrozenModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.module(x)
         return out
+
+
+def set_trainable(model: nn.Module, names: tuple[str, ...], trainable: bool) -> None:
+    """Keras's ``layer.trainable = ...`` on layers a converted model was built from, by the
+    attributes that hold their modules (a layer without weights has none: nothing to do).
+    Frozen: no gradients, and BatchNorm in inference mode whatever mode the model is in later,
+    as Keras runs a frozen BatchNormalization."""
+    for name in names:
+        module = getattr(model, name, None)
+        if not isinstance(module, nn.Module):
+            continue
+        module.requires_grad_(trainable)
+        for sub in module.modules():
+            if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                _hold_inference(sub, not trainable)
+
+
+def _hold_inference(norm: nn.Module, frozen: bool) -> None:
+    handle = norm.__dict__.pop("_k2l_frozen", None)
+    if handle is not None:
+        handle.remove()
+    if frozen:
+        norm.__dict__["_k2l_frozen"] = norm.register_forward_pre_hook(_inference)
+
+
+def _inference(norm: nn.Module, args: Any) -> None:
+    norm.training = False
 
 
 def children_until(model: nn.Module, stop: str, skip: tuple[str, ...] = ()) -> nn.Sequential:

@@ -194,8 +194,7 @@ def test_runtime_tape_gradient_follows_tf_rules() -> None:
 
     a = torch.tensor([1.0, 2.0], requires_grad=True)
     b = torch.tensor(3.0, requires_grad=True)
-    x = torch.tensor([2.0, 5.0])
-    tape_watch(x)
+    x = tape_watch(torch.tensor([2.0, 5.0]))
     grads: Any = tape_gradient(a * a * x, [a, b, x])
     assert grads[0].tolist() == [4.0, 20.0] and grads[1] is None and grads[2].tolist() == [1, 4]
     assert tape_gradient(b * b, b).item() == 6.0

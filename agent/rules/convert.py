@@ -214,6 +214,12 @@ def _data_statements(code: str, original: cst.Module, source: str, imports: Impo
     except cst.ParserSyntaxError:
         return code
     skip = pipeline_functions(original) | _keras_builders(module, imports)
+    try:
+        from agent.rules.training.utilities import runtime_copies
+    except ImportError:  # the training rules are optional at this stage
+        pass
+    else:
+        skip |= runtime_copies(module)
     done = convert_statements(module, imports, skip, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
     seen = {u.line for u in out.unmapped}

@@ -66,9 +66,11 @@ def _spread(units: list[Unit]) -> _Taint:
     return taint
 
 
-def _where(units: list[Unit], keys: set[int]) -> str:
-    lines = sorted({u.line for u in units if u.key in keys and u.line})
-    return ", ".join(str(n) for n in lines) or "?"
+def _at(u: Unit) -> str:
+    """Where a unit is, for a record: its line, else its function."""
+    if u.line:
+        return f"at line {u.line}"
+    return f"in function {u.group}" if u.group else "in a module-level statement"
 
 
 def settle(units: list[Unit]) -> None:
@@ -85,13 +87,13 @@ def settle(units: list[Unit]) -> None:
             elif u.status == TF:
                 for name in sorted(u.reads):
                     for k in taint.torch.get(name, set()):
-                        revert.setdefault(k, f"feeds TF code at line {u.line or '?'}")
+                        revert.setdefault(k, f"feeds TF code {_at(u)}")
             for left, right in u.pairs if u.status != TF else ():
                 if left & taint.array:  # ndarray - tensor raises in torch
                     for name in sorted(right):
                         for k in taint.torch.get(name, set()):
-                            revert.setdefault(k, f"is the right operand of a NumPy array at "
-                                                 f"line {u.line or '?'}")
+                            revert.setdefault(k, "is the right operand of a NumPy array "
+                                                 f"{_at(u)}")
         if not revert:
             return
         groups = {by_key[k].group for k in revert if by_key[k].group}
@@ -102,8 +104,8 @@ def settle(units: list[Unit]) -> None:
                 u.reason = revert[u.key]
             elif u.group in groups:
                 first = min(k for k in revert if by_key[k].group == u.group)
-                u.reason = (f"function {u.group} kept whole: the statement at line "
-                            f"{_where(units, {first})} {revert[first]}")
+                u.reason = (f"function {u.group} kept whole: the statement "
+                            f"{_at(by_key[first])} {revert[first]}")
             else:
                 continue
             u.status = TF

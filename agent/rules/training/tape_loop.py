@@ -2,7 +2,9 @@
 ``GradientTape`` loops, custom ``train_step`` bodies, GAN steps with several optimizers.
 
 * ``with tf.GradientTape() as tape:`` → its body (torch always records);
-  ``tape.gradient(t, s)`` → ``tape_gradient(t, s)``; ``tape.watch(x)`` → ``tape_watch(x)``;
+  ``tape.gradient(t, s)`` → ``tape_gradient(t, s)``; ``tape.watch(x)`` →
+  ``x = tape_watch(x)``; ``del tape`` goes; ``tf.Variable`` and augmented assignments of
+  watched inputs: tape_inputs.py;
 * ``m.trainable_weights`` / ``trainable_variables`` → ``trainable_weights(m)``;
 * ``keras.optimizers.Adam(...)`` outside ``compile`` → ``KerasOptimizer(torch.optim.Adam,
   <Keras defaults>)`` whose ``apply_gradients``/``minimize`` step torch;
@@ -26,6 +28,7 @@ import libcst as cst
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.ops.rewrite import rewrite_node
+from agent.rules.training import tape_inputs
 from agent.rules.training.accumulators import typed_accumulators
 from agent.rules.training.compile import CompileReader, bind
 from agent.rules.training.losses import lookup_loss
@@ -130,6 +133,10 @@ class TapeLoop(cst.CSTTransformer):
         self.changes: list[tuple[cst.CSTNode, str, str]] = []
         self.has_tape = False
         self.class_depth = 0
+        self.variables: set[str] = set()  # names assigned a tf.Variable
+        self.all_tapes: set[str] = set()
+        self.rebound: list[set[str]] = [set()]  # per function: augmented assignments rebind
+        self.odd: set[str] = set()  # tapes used in ways torch has no form for: all stay TF
 
     def visit_Module(self, node: cst.Module) -> None:
         class Find(cst.CSTVisitor):
@@ -146,6 +153,12 @@ class TapeLoop(cst.CSTTransformer):
         node.visit(finder)
         self.has_tape = finder.found
         self.nested = _recorded_gradients(node, self.imports) if finder.found else set()
+        if finder.found:
+            self.variables = tape_inputs.variable_names(node, self.imports)
+            self.all_tapes = tape_inputs.tape_names(node, self.imports)
+            self.odd = tape_inputs.odd_tapes(node, self.all_tapes)
+            self.has_tape = not self.odd
+            self.rebound = [tape_inputs.rebound_names(node, self.all_tapes)]
 
     def _keras_class(self, node: cst.ClassDef) -> bool:
         return any((self.imports.resolve(b.value) or "").startswith("keras.") for b in node.bases)
@@ -158,10 +171,17 @@ class TapeLoop(cst.CSTTransformer):
         return updated
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
-                                  updated: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+                                  updated: cst.SimpleStatementLine
+                                  ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
         """Loop code around a tape (``tf.random.normal``, ``tf.ones_like``) through the op
         table, a statement at a time; one that has an op without a rule stays as written."""
-        if not self.has_tape or self.class_depth:
+        if not self.has_tape:
+            return updated
+        kept = self._statements(original, updated)
+        if kept is None:
+            return cst.RemoveFromParent()
+        updated = kept
+        if self.class_depth:
             return updated
         new, problems = rewrite_node(updated, self.imports, {})
         if problems or not isinstance(new, cst.SimpleStatementLine) or new is updated \
@@ -170,9 +190,46 @@ class TapeLoop(cst.CSTTransformer):
         self.changes.append((original, "training.loop_ops", "tf ops in a training loop -> torch"))
         return new
 
+    def _statements(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+                    ) -> cst.SimpleStatementLine | None:
+        """``tape_watch(x)`` → ``x = tape_watch(x)``, ``x += g`` → ``x = x + g`` (TF
+        rebinds); ``del tape`` and ``f = f`` (once ``tf.function(f)``) dropped; None when
+        nothing is left."""
+        body: list[cst.BaseSmallStatement] = []
+        for small in updated.body:
+            new = tape_inputs.rebind(tape_inputs.watch_assign(small), self.rebound[-1])
+            if new is not small:
+                self.changes.append((original, "training.tape_rebind", "TF rebinds a watched "
+                                     "tensor: written as an assignment (torch would write in "
+                                     "place into a tensor that records)"))
+            if isinstance(new, cst.Del) and self._tape_del(new):
+                self.changes.append((original, "training.tape_del", "del tape dropped: no "
+                                     "tape object in torch"))
+                continue
+            if isinstance(new, cst.Assign) and len(new.targets) == 1 \
+                    and code_of(new.targets[0].target) == code_of(new.value):
+                continue  # `step = tf.function(step)`: nothing left to do
+            body.append(new)
+        if not body:
+            return None
+        body[-1] = body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+        return updated.with_changes(body=body)
+
+    def _tape_del(self, node: cst.Del) -> bool:
+        targets = node.target.elements if isinstance(node.target, (cst.Tuple, cst.List)) \
+            else [cst.Element(node.target)]
+        return all(isinstance(t.value, cst.Name) and t.value.value in self.all_tapes
+                   for t in targets)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if self.has_tape:
+            self.rebound.append(tape_inputs.rebound_names(node, self.all_tapes))
+
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef
                           ) -> cst.FunctionDef:
         """A tape loop's ``total = 0.0`` / ``total += loss``: the sum is a tensor now."""
+        if self.has_tape:
+            self.rebound.pop()
         if not self.has_tape or self.class_depth:
             return updated
         new = typed_accumulators(updated)
@@ -193,6 +250,8 @@ class TapeLoop(cst.CSTTransformer):
 
     # ---- the tape ----------------------------------------------------------------------
     def visit_With(self, node: cst.With) -> None:
+        if self.odd:
+            return
         for item in node.items:
             if (isinstance(item.item, cst.Call) and self.imports.resolve(item.item.func) == _TAPE
                     and item.asname is not None and isinstance(item.asname.name, cst.Name)):
@@ -202,7 +261,7 @@ class TapeLoop(cst.CSTTransformer):
                    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
         tapes = [i for i in updated.items if isinstance(i.item, cst.Call)
                  and self.imports.resolve(i.item.func) == _TAPE]
-        if not tapes or not isinstance(updated.body, cst.IndentedBlock):
+        if not tapes or not isinstance(updated.body, cst.IndentedBlock) or self.odd:
             return updated
         self.changes.append((original, "training.gradient_tape",
                              "with tf.GradientTape(): body kept, torch autograd records it"))
@@ -239,6 +298,20 @@ class TapeLoop(cst.CSTTransformer):
                     return updated.with_changes(func=cst.Name(name), args=args)
                 return updated.with_changes(func=cst.Name(name))
         qual = self.imports.resolve(original.func) or ""
+        if self.has_tape:
+            variable = tape_inputs.variable_call(original, updated) if qual == \
+                tape_inputs.VARIABLE else tape_inputs.assign_call(updated, self.variables)
+            if variable is not None:
+                name = code_of(variable.func)
+                self._use(original, name, "training.variable",
+                          f"{code_of(original.func)} -> {name} (a torch leaf tensor)"
+                          if name == "tape_variable" else f"{code_of(original.func)} -> "
+                          f"{name} (in place, not recorded)")
+                return variable
+            if qual in _TF_FUNCTION and len(updated.args) == 1:  # tf.function(step)
+                self.changes.append((original, "training.tf_function",
+                                     "tf.function(f) -> f: torch runs eagerly"))
+                return updated.args[0].value
         if qual.startswith("keras.optimizers.") and qual.count(".") == 2:
             return self._optimizer(original, updated)
         if qual.startswith("keras.losses.") and qual.count(".") == 2:

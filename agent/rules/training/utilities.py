@@ -102,8 +102,9 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasOptimizer|KerasRMSprop|Kera
                   r"applications|preprocess_|FrozenModule|children_until|set_trainable")
 
 
-_TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimizer",
-               "KerasLoss", "KerasMetric")
+_TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
+               "variable_assign", "variable_assign_add", "variable_assign_sub",
+               "KerasOptimizer", "KerasLoss", "KerasMetric")
 
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
@@ -388,15 +389,18 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     for node, qual, why in replacer.kept:
         pos = positions.get(node)
         out.kept.append((pos.start.line if pos is not None else 0, qual, why))
-    models_left = replacer.models_left
+    # what counted as a model may have been a utility the replacer swapped (preprocess_input)
+    models_left = replacer.models_left and keras_models_left(ast.parse(new.code), imports)
     if tape_loop.HINT.search(code) and not set(_closure(set(_TAPE_NAMES))) & taken \
             and not models_left:
         own = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         tape = tape_loop.TapeLoop(imports, own)
-        new = new.visit(tape)
+        replaced = cst.MetadataWrapper(new, unsafe_skip_copy=True)  # the lines of its nodes
+        new = replaced.module.visit(tape)
         replacer.used |= tape.used
+        tape_positions = replaced.resolve(PositionProvider)
         for node, rule, msg in tape.changes:
-            pos = positions.get(node)
+            pos = tape_positions.get(node)
             out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
     generated = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(_GENERATED)
     replacer.used |= generated - taken
@@ -457,3 +461,14 @@ def copy_missing_runtime(code: str) -> str:
     # a block copied earlier already has its header comment
     return _insert_runtime(code, missing, taken, header="(k2l)" not in code) if missing \
         else code
+
+
+def runtime_copies(module: cst.Module) -> set[str]:
+    """Top-level functions and classes of ``module`` that are runtime code copied in whole
+    (k2l's own NumPy/torch code, tested directly): data-flow checks of converted user code
+    leave them out."""
+    known = _runtime().functions
+    return {s.name.value for s in module.body
+            if isinstance(s, (cst.FunctionDef, cst.ClassDef)) and s.name.value in known
+            and module.code_for_node(s.with_changes(leading_lines=[])).strip()
+            == known[s.name.value].strip()}

@@ -41,10 +41,48 @@ def tape_gradient(target: Any, sources: Any, output_gradients: Any = None,
     return grads[0] if single else grads
 
 
-def tape_watch(tensor: torch.Tensor) -> None:
-    """``tape.watch(x)``: record gradients for a tensor that is not a parameter."""
-    if tensor.is_leaf:
-        tensor.requires_grad_(True)
+def tape_watch(tensor: Any) -> Any:
+    """``x = tape_watch(x)`` (``tape.watch(x)``): ``x`` as a tensor that records gradients.
+    One that records already is returned as is; any other becomes a new leaf over the same
+    storage, so the caller's tensor keeps ``requires_grad=False`` (TF's watch leaves the
+    watched tensor a constant outside the tape). Lists and tuples watch each element."""
+    if isinstance(tensor, (list, tuple)):
+        return type(tensor)(tape_watch(t) for t in tensor)
+    if not isinstance(tensor, torch.Tensor):  # TF had made it a tensor by then
+        tensor = torch.as_tensor(tensor)
+    if tensor.requires_grad:
+        return tensor
+    return tensor.detach().requires_grad_(True)
+
+
+def tape_variable(initial_value: Any, trainable: bool = True, name: str | None = None,
+                  dtype: Any = None) -> torch.Tensor:
+    """``tf.Variable(value)``: a leaf tensor of its own (a copy: TF copies the value) that
+    records gradients when trainable, as TF's tape watches trainable variables. Python
+    floats give float32 and NumPy arrays keep their dtype, in both."""
+    value = torch.as_tensor(initial_value, dtype=dtype).detach().clone()
+    return value.requires_grad_(trainable and value.is_floating_point())
+
+
+def variable_assign(variable: torch.Tensor, value: Any) -> torch.Tensor:
+    """``v.assign(value)``: the variable's values replaced in place, unrecorded."""
+    with torch.no_grad():
+        variable.copy_(torch.as_tensor(value, dtype=variable.dtype, device=variable.device))
+    return variable
+
+
+def variable_assign_add(variable: torch.Tensor, delta: Any) -> torch.Tensor:
+    """``v.assign_add(delta)``: in place, unrecorded."""
+    with torch.no_grad():
+        variable.add_(torch.as_tensor(delta, dtype=variable.dtype, device=variable.device))
+    return variable
+
+
+def variable_assign_sub(variable: torch.Tensor, delta: Any) -> torch.Tensor:
+    """``v.assign_sub(delta)``: in place, unrecorded."""
+    with torch.no_grad():
+        variable.sub_(torch.as_tensor(delta, dtype=variable.dtype, device=variable.device))
+    return variable
 
 
 class KerasOptimizer:

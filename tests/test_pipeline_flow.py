@@ -170,3 +170,35 @@ def test_a_continued_chain_gives_tensorflows_elements(tmp_path: Path) -> None:
     for key, want in theirs.items():
         assert ours[key].dtype == want.dtype, key
         np.testing.assert_array_equal(ours[key], want)
+
+
+KEPT = textwrap.dedent('''\
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow import keras
+
+    AUTO = tf.data.AUTOTUNE
+    x = np.zeros((8, 3), "float32")
+    y = np.zeros((8,), "int64")
+    scale = tf.ones((3,)) * 2.0
+    ds = tf.data.Dataset.from_tensor_slices((x * scale, y)).shuffle(4).batch(4).prefetch(AUTO)
+    lookup = keras.layers.StringLookup(vocabulary=["a", "b", "c"])
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(ds, epochs=1)
+    ''')
+
+
+def test_tf_data_kept_for_a_keras_layer_left_says_which_layer() -> None:
+    res = convert_source(KEPT)
+    assert "ds = tf.data.Dataset.from_tensor_slices(" in res.source  # stays TF: Keras code left
+    why = ("tf.data stays TensorFlow: keras.layers.StringLookup is left in this script, and "
+           "the pipelines feeding Keras/TF code must yield TF tensors")
+    records = [u for u in res.unmapped if u.keras_name.startswith("tensorflow.data.")]
+    deps = [d for d in res.keras_deps if d.name.startswith("tensorflow.data.")]
+    assert {u.keras_name for u in records} == {"tensorflow.data.AUTOTUNE",
+                                                "tensorflow.data.Dataset.from_tensor_slices"}
+    assert {u.reason for u in records} == {why}
+    assert {d.name for d in deps} == {u.keras_name for u in records}
+    assert {d.why for d in deps} == {why}
+    assert not any("has no torch mapping" in u.reason for u in records)

@@ -63,6 +63,7 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.Dataset": "DataPipeline",
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
+    "tensorflow.data.Options": "PipelineOptions",
     # tf.io.gfile on local files → runtime/image_ops.py
     **{f"tensorflow.io.gfile.{name}": f"gfile_{fn}" for name, fn in (
         ("glob", "glob"), ("exists", "exists"), ("isdir", "isdir"), ("listdir", "listdir"),
@@ -252,9 +253,10 @@ MAP_KEPT = ("tf.data map function {}: {}; the tf.data pipelines stay TensorFlow 
 _NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenFeature",
                        "parse_single_example", "parse_example", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
-                       "ImageDataGenerator")
+                       "ImageDataGenerator", "PipelineOptions")
 # what makes a DataPipeline: its map functions convert with it
-PIPELINE_SOURCES = frozenset(_NEEDS_TORCH_MODELS) - {"AUTOTUNE", "ImageDataGenerator"}
+PIPELINE_SOURCES = frozenset(_NEEDS_TORCH_MODELS) - {"AUTOTUNE", "ImageDataGenerator",
+                                                     "PipelineOptions"}
 # loaders whose result is a DataPipeline (fit feeds it with DataLoader(batch_size=None))
 PIPELINE_LOADERS = frozenset(q for q, h in UTILITIES.items() if h.endswith("_from_directory")
                              or h.endswith("_from_array"))

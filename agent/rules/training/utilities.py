@@ -375,7 +375,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok)
     new = wrapper.module.visit(replacer)
     out = Inlined("")
-    blocking = [cb.label for cb in maps.callbacks if cb.problems]
+    blocking = list(dict.fromkeys(cb.label for cb in maps.callbacks if cb.problems))
     out.tf_data = (f"{left} is left in this script, and the pipelines feeding Keras/TF code "
                    "must yield TF tensors" if left is not None else
                    f"tf.data map function {', '.join(blocking)} does not convert (see its "

@@ -25,7 +25,7 @@ demo: setup
 # without network the TensorFlow tests skip instead of failing the build.
 $(TF_VENV)/bin/python:
 	$(PY) -m venv $(TF_VENV)
-	$(TF_VENV)/bin/pip install --quiet tensorflow-cpu || \
+	$(TF_VENV)/bin/pip install --quiet tensorflow-cpu tf-keras || \
 	  (echo "tensorflow-cpu not installable here: the TensorFlow tests will skip"; \
 	   rm -rf $(TF_VENV))
 

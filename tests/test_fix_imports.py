@@ -44,3 +44,18 @@ def test_a_framework_import_cut_down_to_its_used_names_keeps_working() -> None:
     assert "from keras.layers import Conv2D\n" in out
     assert _import_line(out, "import torch") < _first_use(out, "torch")
     assert [d.name for d in deps] == ["keras.layers.Conv2D"]
+
+
+def test_notebook_style_script_gets_its_imports_in_its_own_block_sorted() -> None:
+    """keras.io-style scripts: docstring, prose strings, then the imports. Added imports join
+    that block (sorted, standard library first), not a second block above the prose."""
+    code = ('"""Title: demo."""\n\n"""\n## Setup\n"""\n\nimport os\nimport tensorflow as tf\n'
+            "import numpy as np\n\n"
+            "x = torch.zeros(int(os.environ.get('N', '1')))\nlayer = nn.Linear(1, 2)\n")
+    out, _ = finalize(code)
+    lines = out.splitlines()
+    setup = lines.index("## Setup")
+    assert lines[setup + 3: setup + 9] == ["import os", "", "import numpy as np", "import torch",
+                                           "from torch import nn", ""], out
+    assert "tensorflow" not in out
+    compile(out, "<out>", "exec")

@@ -232,13 +232,7 @@ def sort_import_block(code: str) -> str:
         tree = ast.parse(code)
     except SyntaxError:
         return code
-    nodes: list[ast.Import | ast.ImportFrom] = []
-    for k, node in enumerate(tree.body):
-        if k == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            continue
-        if not isinstance(node, (ast.Import, ast.ImportFrom)):
-            break
-        nodes.append(node)
+    nodes = _leading_imports(tree)[0]
     if len(nodes) < 2:
         return code
     lines = code.splitlines(keepends=True)
@@ -308,17 +302,28 @@ def _only_statement(tree: ast.Module, target: ast.stmt) -> bool:
     return False
 
 
-def _import_block_end(tree: ast.Module) -> int:
-    """Line index after the docstring and the leading imports."""
-    at = 0
-    for k, node in enumerate(tree.body):
-        is_doc = k == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
-            and isinstance(node.value.value, str)
-        if is_doc or isinstance(node, (ast.Import, ast.ImportFrom)):
-            at = node.end_lineno or node.lineno
+def _leading_imports(tree: ast.Module) -> tuple[list[ast.Import | ast.ImportFrom], int]:
+    """The first run of top-level imports, and the line after the docstring.
+
+    Notebook-style scripts put prose strings (a "## Setup" string) before their imports:
+    the run may follow such strings, never code."""
+    nodes: list[ast.Import | ast.ImportFrom] = []
+    doc = 0
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            nodes.append(node)
             continue
-        break
-    return at
+        if nodes or not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                         and isinstance(node.value.value, str)):
+            break
+        doc = doc or node.end_lineno or node.lineno
+    return nodes, doc
+
+
+def _import_block_end(tree: ast.Module) -> int:
+    """Line index after the leading imports, else after the docstring."""
+    nodes, doc = _leading_imports(tree)
+    return (nodes[-1].end_lineno or nodes[-1].lineno) if nodes else doc
 
 
 def keras_left(code: str) -> list[KerasDependency]:

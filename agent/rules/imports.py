@@ -28,7 +28,7 @@ _LAYER_SUBMODULES = (
     "core", "convolutional", "pooling", "recurrent", "normalization", "merge", "embeddings",
     "advanced_activations", "wrappers", "noise", "reshaping", "attention", "activation",
     "preprocessing", "regularization", "rnn", "merging", "cudnn_recurrent",
-    "convolutional_recurrent",
+    "convolutional_recurrent", "experimental",
 )
 _ALIASES = {
     "keras.models.Sequential": "keras.Sequential",
@@ -51,6 +51,8 @@ def canonical(qualname: str) -> str:
             qualname = repl + qualname[len(prefix):]
             break
     parts = qualname.split(".")
+    if len(parts) == 5 and parts[:4] == ["keras", "layers", "experimental", "preprocessing"]:
+        return f"keras.layers.{parts[4]}"  # TF 2.2-2.5's home of the preprocessing layers
     if len(parts) == 4 and parts[:2] == ["keras", "layers"] and parts[2] in _LAYER_SUBMODULES:
         qualname = f"keras.layers.{parts[3]}"
     return _ALIASES.get(qualname, qualname)

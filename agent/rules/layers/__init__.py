@@ -7,6 +7,7 @@ from agent.rules.layers import (
     attention,
     conv,
     core,
+    kernelized,
     merge,
     norm,
     pooling,
@@ -18,7 +19,7 @@ from agent.rules.layers import (
 from agent.rules.spec import LayerSpec
 
 _FAMILIES = (core, conv, pooling, norm, recurrent, merge, activation_layers, reshaping,
-             separable, attention, preprocessing)
+             separable, attention, preprocessing, kernelized)
 
 
 def _load() -> dict[str, LayerSpec]:

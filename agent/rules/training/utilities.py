@@ -28,7 +28,8 @@ from agent.rules.training import loader_args, pipeline_maps, tape_loop
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
-    "callbacks.py", "image_ops.py", "keras_getters.py", "pretrained.py"))
+    "callbacks.py", "image_ops.py", "keras_getters.py", "pretrained.py",
+    "random_features.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -92,6 +93,7 @@ HINT = re.compile(r"KerasHistory|KerasOptimizer|KerasRMSprop|KerasMetric|KerasLo
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|"
+                  r"RandomFourierFeatureMap|"
                   r"keras_activation|keras_initializer|keras_regularizer|"
                   r"KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
@@ -108,8 +110,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "KerasOptimiz
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
 # generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
-                "ActivatedLSTM", "ResetBeforeGRU", "keras_activation", "keras_initializer",
-                "keras_regularizer", "FrozenModule", "children_until",
+                "ActivatedLSTM", "ResetBeforeGRU", "RandomFourierFeatureMap", "keras_activation",
+                "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 *sorted(set(PREPROCESS_NAMES.values())))
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
@@ -458,7 +460,7 @@ def _insert_runtime(text: str, used: set[str], bound: set[str], header: bool = T
     block = "\n".join(stmts) + ("\n\n" if stmts else "") + "\n".join(consts) + (
         "\n" if consts else "")
     block += "\n\n" if not header else (
-              "\n\n# Layer forms torch lacks (k2l): lazy sizes, Keras's recurrent cells\n"
+              "\n\n# Layer forms torch lacks, as Keras computes them (k2l)\n"
               if set(functions) <= set(_LAYER_FORMS) | {
                   "_ACTIVATIONS", "_KERAS_ACTIVATIONS", "_KERAS_VARIANCE_SCALING", "_keras_fans",
                   "_keras_snake"} else

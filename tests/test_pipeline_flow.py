@@ -202,3 +202,19 @@ def test_tf_data_kept_for_a_keras_layer_left_says_which_layer() -> None:
     assert {d.name for d in deps} == {u.keras_name for u in records}
     assert {d.why for d in deps} == {why}
     assert not any("has no torch mapping" in u.reason for u in records)
+
+
+def test_a_keras_function_the_utilities_replace_does_not_keep_tf_data() -> None:
+    """``preprocess_input`` becomes a runtime function: no Keras model is left, so the
+    pipeline converts (before, it counted as a model left and tf.data stayed)."""
+    src = textwrap.dedent('''\
+        import numpy as np
+        import tensorflow as tf
+        from tensorflow import keras
+
+        x = keras.applications.resnet50.preprocess_input(np.ones((8, 3), "float32") * 9)
+        ds = tf.data.Dataset.from_tensor_slices(x).shuffle(4).batch(4)
+        ''')
+    res = convert_source(src)
+    assert "ds = DataPipeline.from_tensor_slices(x).shuffle(4).batch(4)" in res.source
+    assert res.keras_deps == []

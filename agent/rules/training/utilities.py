@@ -275,7 +275,9 @@ def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
 
 def first_keras_model(tree: ast.Module, imports: ImportTable) -> str | None:
     """The Keras name of the first Keras model or layer left, None when none is."""
-    for node in sorted((n for n in ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))),
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    for node in sorted((n for n in ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))
+                        and id(n) not in inner),  # keras.applications.resnet50: a module
                        key=lambda n: (n.lineno, n.col_offset)):
         if isinstance(node, (ast.Name, ast.Attribute)):
             try:
@@ -286,7 +288,8 @@ def first_keras_model(tree: ast.Module, imports: ImportTable) -> str | None:
                 continue
             qual = imports.resolve(cst.parse_expression(dotted)) if "(" not in dotted \
                 and "[" not in dotted else None
-            if qual and (qual.startswith(_MODEL_PREFIXES) or qual in ("keras.Model",)):
+            if qual and (qual.startswith(_MODEL_PREFIXES) or qual in ("keras.Model",)) \
+                    and qual not in UTILITIES:  # preprocess_input: a runtime function
                 return qual
     return None
 

@@ -218,3 +218,17 @@ def test_a_keras_function_the_utilities_replace_does_not_keep_tf_data() -> None:
     res = convert_source(src)
     assert "ds = DataPipeline.from_tensor_slices(x).shuffle(4).batch(4)" in res.source
     assert res.keras_deps == []
+
+
+def test_take_on_a_batched_chain_keeps_it_a_pipeline(tmp_path: Path) -> None:
+    """``for batch in ds.take(1)`` after ``ds = ...batch(4)``: a DataLoader has no take."""
+    src = CONTINUED.replace('    print("FITTED")', '    for batch in ds.take(1):\n'
+                                                   '        print("FIRST", tuple(batch[0].shape))\n'
+                                                   '    print("FITTED")')
+    src = src.replace("ds = ds.map(lambda a, b: (a + 1.0, b), num_parallel_calls=AUTO)\n"
+                      "ds = ds.prefetch(AUTO)\n", "")
+    assert "ds.take(1)" in src and "ds.prefetch" not in src
+    script = _convert(src, tmp_path)
+    assert "ds = DataPipeline.from_tensor_slices((x, y)).batch(4)" in script.read_text("utf-8")
+    stdout = _run_blocked(script)
+    assert "FIRST (4, 3)" in stdout and "FITTED" in stdout

@@ -367,8 +367,8 @@ def test_vgg_feature_nodes_compute_the_keras_layers_outputs() -> None:
 
 def test_get_layer_of_a_family_without_node_table_is_reported() -> None:
     src = textwrap.dedent(K3 + """
-base = keras.applications.ResNet50(weights=None, include_top=False)
-probe = keras.Model(base.inputs, base.get_layer("conv4_block6_2_relu").output)
+base = keras.applications.EfficientNetB0(weights=None, include_top=False)
+probe = keras.Model(base.inputs, base.get_layer("block6a_expand_activation").output)
 """)
     result = convert_source(src)
     assert any("no table maps its layer names" in u.reason for u in result.unmapped)
@@ -389,8 +389,105 @@ def build(size):
     assert 'return_nodes={"20": "block4_conv1"}' in code  # the ReLU after conv 19
     assert "keras" not in code
     assert "block4_conv1 = self.vgg_features(inputs)" in code
-    resnet = vgg.replace("VGG19", "ResNet50").replace("block4_conv1", "conv4_block6_2_relu")
-    result = convert_source(resnet)
-    assert "keras.applications.ResNet50(" in result.source
+    other = vgg.replace("VGG19", "EfficientNetB0").replace("block4_conv1",
+                                                            "block6a_expand_activation")
+    result = convert_source(other)
+    assert "keras.applications.EfficientNetB0(" in result.source
     assert "class " not in result.source
     assert any("no table maps its layer names" in u.reason for u in result.unmapped)
+
+
+def _extractor(family: str, names: list[str], weights: str = "None") -> Any:
+    src = textwrap.dedent(K3 + f"""
+base = keras.applications.{family}(weights={weights}, include_top=False)
+probe = keras.Model(base.inputs, [base.get_layer(n).output for n in {names!r}])
+""")
+    return convert_source(src)
+
+
+def test_resnet_block_outputs_and_inner_relus_map_to_torchvision_nodes() -> None:
+    result = _extractor("ResNet50", ["conv4_block6_2_relu", "conv5_block3_out",
+                                     "conv2_block1_1_relu"])
+    code = result.source
+    assert result.unmapped == [] and "keras" not in code
+    assert ('"layer3.5.relu_1": "conv4_block6_2_relu", "layer4.2": "conv5_block3_out", '
+            '"layer1.0.relu": "conv2_block1_1_relu"') in " ".join(code.split())
+    assert "torchvision.models.resnet50(weights=None)," in code  # the whole model: no .features
+    # one pass of the extractor gives every node, in return_nodes's order
+    assert ("(conv4_block6_2_relu, conv5_block3_out, conv2_block1_1_relu) = "
+            "self.base_features(base_input).values()") in " ".join(
+                code.split()).replace("( ", "(").replace(", )", ")")
+    texts = " | ".join(w.message for w in result.warnings)
+    assert "v1.5" in texts  # what differs from Keras's architecture is said
+
+
+def test_resnet_relu_inside_a_downsampling_block_has_no_counterpart() -> None:
+    """torchvision strides the 3x3 convolution, Keras the first 1x1: the sizes differ."""
+    result = _extractor("ResNet50", ["conv3_block1_2_relu"])
+    assert any("no torchvision node computes that point" in u.reason for u in result.unmapped)
+    assert "create_feature_extractor" not in result.source
+
+
+def test_inception_mixed_blocks_and_mobilenet_v2_points() -> None:
+    inception = _extractor("InceptionV3", ["mixed4", "mixed10"], '"imagenet"')
+    assert inception.unmapped == []
+    assert 'return_nodes={"Mixed_6b": "mixed4", "Mixed_7c": "mixed10"}' in inception.source
+    assert "Inception_V3_Weights.IMAGENET1K_V1" in inception.source
+    mobile = _extractor("MobileNetV2", ["block_13_expand_relu", "block_16_project_BN",
+                                        "out_relu"])
+    assert mobile.unmapped == []
+    assert ('"14.conv.0": "block_13_expand_relu", "17.conv.3": "block_16_project_BN", '
+            '"18": "out_relu"') in " ".join(mobile.source.split())
+    assert "torchvision.models.mobilenet_v2(weights=None).features" in mobile.source
+
+
+def test_every_layer_of_vgg_as_a_dict_of_outputs() -> None:
+    src = textwrap.dedent(K3 + """
+base = keras.applications.VGG19(weights=None, include_top=False)
+outputs_dict = dict([(layer.name, layer.output) for layer in base.layers])
+extractor = keras.Model(inputs=base.inputs, outputs=outputs_dict)
+""")
+    result = convert_source(src)
+    code = result.source
+    assert result.unmapped == [] and "keras" not in code
+    assert "-> dict[str, torch.Tensor]:" in code
+    assert code.count("_conv") >= 2 * 16 and '"36": "block5_pool"' in code
+    assert "outputs_dict" not in code  # the dict's statement belongs to the class
+    if importlib.util.find_spec("torchvision") is not None:
+        module = exec_source(code, "k2l_converted")["extractor"].eval()
+        keras_model = exec_source(src, "k2l_keras")["extractor"]
+        x = np.zeros((1, 32, 32, 3), "float32")
+        ours, theirs = module(torch.from_numpy(x)), keras_model(x)
+        assert list(ours) == list(theirs)
+        assert all(tuple(ours[k].shape) == tuple(theirs[k].shape) for k in theirs)
+
+
+PREDICT_ONLY = K3 + """
+import numpy as np
+
+model = keras.applications.ResNet50(weights="imagenet")
+preds = model.predict(np.zeros((2, 224, 224, 3), "float32"))
+"""
+
+
+def test_application_used_only_to_predict_becomes_a_converted_model() -> None:
+    src = textwrap.dedent(PREDICT_ONLY)
+    result = convert_source(src)
+    code = result.source
+    assert result.unmapped == [] and "keras" not in code
+    assert "(pl.LightningModule):" in code and "def predict_step(" in code
+    assert "self.example_input_array = torch.zeros(1, 224, 224, 3)" in code  # Keras's size
+    assert "F.softmax(self.model(model_input), dim=-1)" in code  # classifier_activation
+    texts = " | ".join(w.message for w in result.warnings)
+    assert "not Keras's: outputs differ" in texts and "v1.5" in texts
+    assert _status(PREDICT_ONLY, result) == "partial"  # never called equivalent
+
+
+def test_application_read_by_other_code_stays_keras() -> None:
+    """A use the converted class cannot serve (its Keras layers changed, read in a
+    function) keeps the Keras model."""
+    for extra in ("model.layers[-1].activation = None\n",
+                  "def heatmap(img):\n    return model.get_layer(NAME).output\n"):
+        src = textwrap.dedent(PREDICT_ONLY) + extra
+        code = convert_source(src).source
+        assert "keras.applications.ResNet50(" in code and "class " not in code

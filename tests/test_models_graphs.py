@@ -67,8 +67,10 @@ def build_model(classes=3):
     x = layers.Flatten()(x)
     return keras.Model(inputs, layers.Dense(classes)(x))
 """, "build_model()")
-    assert "def res_block" not in code  # inlined everywhere: the Keras helper is gone
-    assert code.count("nn.Conv2d(") == 6
+    assert "def res_block" not in code  # the Keras helper is gone: one module per call
+    assert code.count("nn.Conv2d(") == 3 and "class ResBlock(nn.Module):" in code
+    assert "self.res_block = ResBlock(2, 4)" in code
+    assert "self.res_block_1 = ResBlock(4, 6)" in code
 
 
 def test_nested_helper_and_range_loop_in_a_script() -> None:

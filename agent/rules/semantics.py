@@ -74,6 +74,8 @@ WARNINGS: tuple[WarningKind, ...] = (
                 False, "the same rescaling, written as a Normalize module"),
     WarningKind(r"normalizes its \[0, 255\] input itself: the converted one applies the "
                 r"ImageNet mean/std", True, "torchvision's normalization, not Keras's formula"),
+    WarningKind(r"the InputLayer entries of model\.layers are left out of the converted dict",
+                True, "the dict lacks the entries of the inputs Keras has"),
     WarningKind(r"get_layer\(\.\.\.\)\.output of .* -> create_feature_extractor on", False,
                 "the same layer's output, read from the backbone's torchvision model"),
     WarningKind(r"trainable = False -> FrozenModule", False,

@@ -178,19 +178,39 @@ def _is_keras_model(layer: Any) -> bool:
         "Sequential", "Functional", "Model")
 
 
-def _torch_children(module: nn.Module) -> list[tuple[str, nn.Module]]:
+def _torch_children(module: nn.Module, keras_types: frozenset[str] = frozenset()
+                    ) -> list[tuple[str, nn.Module]]:
     """Modules that hold weights, in declaration order. Keras lists the items of a list or
-    dict of layers flat, and the ``nn.Sequential`` of a converted Keras Sequential counts as
-    the layers inside it."""
+    dict of layers flat, the ``nn.Sequential`` of a converted Keras Sequential counts as the
+    layers inside it, and so does a block (a repeated helper's module, see
+    :func:`_is_block`)."""
     out: list[tuple[str, nn.Module]] = []
     for n, c in module.named_children():
-        if type(c) is nn.Sequential and n == SEQUENTIAL_ATTR:
-            out += [(f"{n}.{k}", m) for k, m in _torch_children(c)]
+        if type(c) is nn.Sequential and (n == SEQUENTIAL_ATTR or all(
+                _is_block(m, keras_types) for m in c.children())) or _is_block(c, keras_types):
+            out += [(f"{n}.{k}", m) for k, m in _torch_children(c, keras_types)]
         elif isinstance(c, (nn.ModuleList, nn.ModuleDict)):
             out += [(f"{n}_{k}", item) for k, item in c.named_children() if _has_state(item)]
         elif _has_state(c):
             out.append((n, c))
     return out
+
+
+_UNITS = frozenset({"FrozenModule"})  # runtime wrappers that hold one Keras model's weights
+
+
+def _is_block(module: nn.Module, keras_types: frozenset[str]) -> bool:
+    """A module the converter grouped layers into (``class ConvBlock(nn.Module)`` for a
+    helper called several times): Keras has no layer of its type, and its weights all live
+    in its children. A converted custom layer keeps its Keras class's name, and a nested
+    model is a LightningModule: both port as one unit."""
+    cls = type(module)
+    return (not cls.__module__.startswith(("torch.", "torchvision."))
+            and cls.__name__ not in keras_types | _UNITS
+            and not any(k.__name__ == "LightningModule" for k in cls.__mro__)
+            and not any(True for _ in module.parameters(recurse=False))
+            and not any(True for _ in module.buffers(recurse=False))
+            and any(True for _ in module.children()))
 
 
 def _has_state(module: nn.Module) -> bool:
@@ -282,7 +302,7 @@ def _port_model(keras_model: Any, module: nn.Module, prefix: str) -> list[str]:
     its weights; a child with the layer's own name is tried first, so names only break ties
     between modules that fit."""
     layers = _creation_order(_keras_layers(keras_model))
-    free = _torch_children(module)
+    free = _torch_children(module, frozenset(type(layer).__name__ for layer in layers))
     done: list[str] = []
     for layer in layers:
         kinds = _kinds(layer)

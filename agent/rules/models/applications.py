@@ -18,6 +18,8 @@ import libcst as cst
 from agent.rules.models.applications_table import (
     BACKBONES,
     DIFFERS_WARNINGS,
+    FULL_TABLES,
+    NODE_ROOT,
     NODES,
     PREFIX,
     PREPROCESS_NAMES,
@@ -291,7 +293,8 @@ def add_node(extractor_layer: Layer, name: str) -> None:
                           "its layer names to torchvision nodes yet (feature extraction by hand: "
                           "torchvision.models.feature_extraction.get_graph_node_names)")
     if name not in table:
-        raise Unsupported(f"{keras} has no layer {name!r}")
+        raise Unsupported(f"{keras} layer {name!r}: no torchvision node computes that point "
+                          "(or Keras has no such layer); extract it by hand")
     nodes = extractor_layer.args.values["nodes"].value
     if name not in nodes:
         nodes.append(name)
@@ -302,11 +305,13 @@ def _build_extractor(backbone: Backbone, args: Args, nodes: list[str], shapes: S
     weights = _weights(backbone, args)
     table = NODES[backbone.keras]
     pairs = ", ".join(f'"{table[n][0]}": "{n}"' for n in nodes)
-    ctor = (f"create_feature_extractor(torchvision.models.{backbone.builder}(weights={weights})"
-            f".features, return_nodes={{{pairs}}})")
+    model = (f"torchvision.models.{backbone.builder}(weights={weights}{_extra(backbone, weights)})"
+             f"{NODE_ROOT.get(backbone.keras, '')}")
+    ctor = f"create_feature_extractor({model}, return_nodes={{{pairs}}})"
     warnings: list[str] = []
     warnings.append(f"get_layer(...).output of {backbone.keras} -> create_feature_extractor on "
-                    f"torchvision.models.{backbone.builder}(weights={weights}).features")
+                    f"torchvision.models.{backbone.builder}(weights={weights})"
+                    f"{NODE_ROOT.get(backbone.keras, '')}")
     if weights == "None":
         warnings.append(f"torchvision.models.{backbone.builder} with random weights: "
                         "torchvision initializes them its own way (not Keras's initializers)")
@@ -315,15 +320,59 @@ def _build_extractor(backbone: Backbone, args: Args, nodes: list[str], shapes: S
                         f"weights ({backbone.weights}), not Keras's: outputs differ, and "
                         "torchvision's weights expect torchvision's preprocessing (RGB in [0, "
                         "1], ImageNet mean/std), not the Keras family's preprocess_input")
+    if backbone.differs:
+        warnings.append(DIFFERS_WARNINGS[backbone.differs])
     if args.values.get("trainable") is not None and args.values["trainable"].value is False:
         ctor = f"FrozenModule({ctor})"
-    node = ctx.call_kwargs["node"].value
-    _, halvings, channels = table[node]
+    called: list[str] = ctx.call_kwargs["node"].value
     size = shapes[0] if shapes and shapes[0] and len(shapes[0]) == 3 else (None, None, 3)
-    h, w = (d // 2 ** halvings if isinstance(d, int) else None for d in size[:2])
-    return Built(out=(h, w, channels), forward=f'{{m}}({{x}})["{node}"]',
-                 modules=(("", ctor),), layout="cf", out_layout="cf",
-                 warnings=tuple(warnings))
+    outs: list[Shape] = []
+    for node in called:
+        _, halvings, channels = table[node]
+        h, w = (_halved(d, halvings, backbone.spatial) for d in size[:2])
+        outs.append((h, w, channels))
+    if len(called) == 1:
+        return Built(out=outs[0], forward=f'{{m}}({{x}})["{called[0]}"]',
+                     modules=(("", ctor),), layout="cf", out_layout="cf",
+                     warnings=tuple(warnings))
+    # several nodes: one pass; the extractor returns them in return_nodes's order
+    targets = ", ".join(f"{{y{k}}}" for k in range(len(called)))
+    targets = f"({targets})" if len(called) > 2 else targets  # the formatter splits it
+    stmts = ((f"{targets} = {{m}}({{x}}).values()",) if called == nodes else
+             tuple(f'{{y{k}}} = {{m}}({{x}})["{n}"]' for k, n in enumerate(called)))
+    return Built(out=outs, forward="", stmts=stmts, modules=(("", ctor),), layout="cf",
+                 out_layout="cf", warnings=tuple(warnings))
+
+
+def _halved(size: object, halvings: int | None, kind: str) -> int | None:
+    """A feature map's size after ``halvings`` stride-2 steps (floor: VGG's 2x2 pools;
+    otherwise rounded up, as 'same' padding does)."""
+    if not isinstance(size, int) or halvings is None:
+        return None
+    return size // (1 << halvings) if kind == "floor32" else -(-size // (1 << halvings))
+
+
+def example_size(layer: Layer) -> int:
+    """The example input's size of a backbone that takes any size (large enough for its
+    strides and 'valid' steps)."""
+    return 299 if layer.spec is not None and layer.spec.keras in (
+        "InceptionV3", "Xception", "InceptionResNetV2") else 224
+
+
+def default_input(layer: Layer) -> tuple[int | None, ...]:
+    """Keras's input shape without ``input_shape=``: the ImageNet size with the classifier
+    (Keras requires it then), any size without."""
+    top = layer.args.values.get("include_top") if layer.args is not None else None
+    if top is not None and top.value is False or layer.spec is None:
+        return (None, None, 3)
+    return (example_size(layer), example_size(layer), 3)
+
+
+def layer_names(keras: str) -> list[str] | None:
+    """``base.layers`` of a table application, in Keras's order without its InputLayer;
+    None unless the node table names every layer."""
+    table = NODES.get(keras)
+    return list(table) if table is not None and keras in FULL_TABLES else None
 
 
 def reads_layers(body: Sequence[cst.BaseStatement], var: str) -> bool:

@@ -136,10 +136,10 @@ def spatial(kind: str, size: int | None) -> int | None:
     return -(-size // 32)  # "ceil32": five stride-2 steps with 'same'-style padding
 
 
-def _vgg_nodes(convs: tuple[int, ...]) -> dict[str, tuple[str, int, int]]:
+def _vgg_nodes(convs: tuple[int, ...]) -> dict[str, tuple[str, int | None, int]]:
     """Keras VGG layer name -> (node of torchvision's ``.features``, spatial halvings before
     it, channels). A Keras conv includes its ReLU: its node is the ReLU after the conv."""
-    nodes: dict[str, tuple[str, int, int]] = {}
+    nodes: dict[str, tuple[str, int | None, int]] = {}
     k = 0
     for block, (n, channels) in enumerate(zip(convs, (64, 128, 256, 512, 512), strict=True), 1):
         for c in range(1, n + 1):
@@ -152,5 +152,62 @@ def _vgg_nodes(convs: tuple[int, ...]) -> dict[str, tuple[str, int, int]]:
 
 # Keras application -> its layer names as torchvision feature-extraction nodes (where the
 # correspondence is one to one; other families are reported)
-NODES: dict[str, dict[str, tuple[str, int, int]]] = {
-    "VGG16": _vgg_nodes((2, 2, 3, 3, 3)), "VGG19": _vgg_nodes((2, 2, 4, 4, 4))}
+def _resnet_nodes(blocks: tuple[int, ...]) -> dict[str, tuple[str, int | None, int]]:
+    """Keras ResNet (v1) names -> nodes of torchvision's ResNet (v1.5). A block's output
+    (``convN_blockM_out``) is the same point in both; inside a block only the ReLUs whose
+    sizes agree: torchvision strides a downsampling block in its 3x3 convolution, Keras in
+    its first 1x1, so ``_1_relu``/``_2_relu`` of such a block have no counterpart."""
+    nodes: dict[str, tuple[str, int | None, int]] = {"conv1_relu": ("relu", 1, 64),
+                                                     "pool1_pool": ("maxpool", 2, 64)}
+    for stage, n in enumerate(blocks, 2):
+        halvings, width = stage, 64 * 2 ** (stage - 2)
+        for block in range(1, n + 1):
+            node = f"layer{stage - 1}.{block - 1}"
+            if block > 1 or stage == 2:
+                nodes[f"conv{stage}_block{block}_1_relu"] = (f"{node}.relu", halvings, width)
+                nodes[f"conv{stage}_block{block}_2_relu"] = (f"{node}.relu_1", halvings, width)
+            nodes[f"conv{stage}_block{block}_out"] = (node, halvings, width * 4)
+    return nodes
+
+
+def _mobilenet_v2_nodes() -> dict[str, tuple[str, int | None, int]]:
+    """Keras MobileNetV2 (alpha 1.0) names -> nodes of torchvision's ``features``: block k is
+    ``features[k + 1]`` (Keras's ``expanded_conv`` is ``features[1]``)."""
+    nodes: dict[str, tuple[str, int | None, int]] = {"Conv1_relu": ("0", 1, 32),
+                                                     "expanded_conv_project_BN": ("1", 1, 16)}
+    # (output channels, stride of the block's first unit, units)
+    stages = ((24, 2, 2), (32, 2, 3), (64, 2, 4), (96, 1, 3), (160, 2, 3), (320, 1, 1))
+    k, cin, halvings = 1, 16, 1
+    for cout, stride, units in stages:
+        for unit in range(units):
+            step = stride == 2 and unit == 0
+            node = str(k + 1)
+            nodes[f"block_{k}_expand_relu"] = (f"{node}.conv.0", halvings, cin * 6)
+            halvings += step
+            nodes[f"block_{k}_depthwise_relu"] = (f"{node}.conv.1", halvings, cin * 6)
+            nodes[f"block_{k}_project_BN"] = (f"{node}.conv.3", halvings, cout)
+            if cin == cout and not step:
+                nodes[f"block_{k}_add"] = (node, halvings, cout)
+            k, cin = k + 1, cout
+    nodes["out_relu"] = ("18", halvings, 1280)
+    return nodes
+
+
+_MIXED = ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+          "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+_MIXED_CHANNELS = (256, 288, 288, 768, 768, 768, 768, 768, 1280, 2048, 2048)
+
+# Keras application -> its layer names as torchvision feature-extraction nodes: (node, spatial
+# halvings before it (None: Keras's 'valid' steps, sizes not tracked), channels). Only points
+# that are the same point of the architecture in both; other names are reported.
+NODES: dict[str, dict[str, tuple[str, int | None, int]]] = {
+    "VGG16": _vgg_nodes((2, 2, 3, 3, 3)), "VGG19": _vgg_nodes((2, 2, 4, 4, 4)),
+    "ResNet50": _resnet_nodes((3, 4, 6, 3)), "ResNet101": _resnet_nodes((3, 4, 23, 3)),
+    "ResNet152": _resnet_nodes((3, 8, 36, 3)),
+    "InceptionV3": {f"mixed{k}": (node, None, c)
+                    for k, (node, c) in enumerate(zip(_MIXED, _MIXED_CHANNELS, strict=True))},
+    "MobileNetV2": _mobilenet_v2_nodes(),
+}
+FULL_TABLES = frozenset({"VGG16", "VGG19"})  # every layer of the Keras model is a node
+# the module create_feature_extractor runs on (VGG's node names are those of ``.features``)
+NODE_ROOT = {"VGG16": ".features", "VGG19": ".features", "MobileNetV2": ".features"}

@@ -8,13 +8,14 @@ semantics need the channel axis last again (Flatten, Dense, Reshape, the model's
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.rules import activations
-from agent.rules.models import init_block, lazy
+from agent.rules.models import block_class, init_block, lazy
 from agent.rules.models.forward_params import keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
-from agent.rules.models.sequential import Step, stack
+from agent.rules.models.sequential import Step, positions, stack
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import BuildContext, Built, Layout, NotStatic, Unsupported
 from agent.rules.training.regularizers import REGULARIZED, Penalty
@@ -32,6 +33,7 @@ class Generated:
     sized: bool = False  # its Lazy modules are sized by a dry call in __init__
     sized_layers: list[str] = field(default_factory=list)  # custom layer classes it sizes
     regularized: bool = False  # the class has regularization_loss()
+    blocks: list[str] = field(default_factory=list)  # classes of repeated helpers, before it
 
 
 def _perm_to_cf(n: int) -> str:
@@ -53,14 +55,19 @@ def _submodel_ctor(sub: ModelIR) -> str:
 
 
 def _example(t: Tensor) -> str:
-    dims = ["1"] + [str(d) if d is not None else "8" for d in (t.shape or ())]
+    dims = ["1"] + [str(d) if d is not None else str(t.example) for d in (t.shape or ())]
     dtype = ", dtype=torch.long" if t.dtype == "long" else ""
     return f"torch.zeros({', '.join(dims)}{dtype})"
 
 
 class _Emitter:
-    def __init__(self, ir: ModelIR, lazy_layers: dict[str, bool] | None = None) -> None:
+    def __init__(self, ir: ModelIR, lazy_layers: dict[str, bool] | None = None,
+                 unique: Callable[[str], str] | None = None) -> None:
         self.ir = ir
+        self.unique = unique or (lambda name: name)  # class names not taken in the file
+        self.spans: list[block_class.Span] = []  # the forward lines of each call
+        self.attrs: dict[int, list[str]] = {}  # id(layer) -> its module attributes
+        self.fixed: set[int] = set()  # layers that cannot move into a helper's module
         self.lazy_layers = lazy_layers or {}  # custom layer class -> has keras_init()
         self.lazy_custom: list[Layer] = []  # instances of those classes in this model
         self.gen = Generated("")
@@ -212,9 +219,11 @@ class _Emitter:
         else:
             spatial = [t for t in call.inputs if _spatial(t.shape)]
             want = self.layout.get(id(spatial[0]), "keras") if spatial else "keras"
+        start = len(self.body)
         for t in call.inputs:
             rank = len(lazy.unknown_shape(layer.keras_name)) if t.shape is None else None
             self.convert(t, want, rank)  # an unknown shape: the layer fixes the rank
+        mid = len(self.body)
         if built.layout == "any" and want != want_probe:
             built = self.build(layer, call, want) or built
         if first:
@@ -227,11 +236,19 @@ class _Emitter:
         out_layout = built.out_layout or (want if built.layout != "any" else want)
         rank_unknown = bool(call.inputs) and all(t.shape is None for t in call.inputs)
         self.emit(layer, call, built, out_layout)
+        self.spans.append(block_class.Span(call, start, mid, len(self.body)))
         if rank_unknown and lazy.keeps_shape(layer.keras_name):
             for t in call.outputs:  # still unknown: the next layer that says its rank decides
                 t.shape = None
 
     def declare(self, layer: Layer, built: Built) -> None:
+        if self.ir.shares is not None:  # a view: the modules of the model it reads
+            self._share(layer, built)
+            return
+        self.attrs[id(layer)] = [layer.attr + (f"_{suffix}" if suffix else "")
+                                 for suffix, _ in built.modules]
+        if id(layer) in self.kept or built.lazy:
+            self.fixed.add(id(layer))
         if id(layer) in self.kept:
             reason = self.kept[id(layer)].replace("\n", " ")[:200]
             self.declared.append((layer.seq, [
@@ -271,6 +288,7 @@ class _Emitter:
             attr = layer.attr if not suffix else f"{layer.attr}_{suffix}"
             if ctor.startswith("torch.") and not ctor.startswith("torch.nn."):
                 self.init_lines.append(f'self.register_buffer("{attr}", {ctor})')
+                self.fixed.add(id(layer))
                 self.buffers.append(attr)
             else:
                 self.init_lines.append(f"self.{attr} = {ctor}")
@@ -290,6 +308,22 @@ class _Emitter:
         self.gen.changes.append((layer.line, rule, f"{layer.keras_name} -> "
                                  + (built.modules[0][1].split("(")[0] if built.modules
                                     else "forward expression")))
+
+    def _share(self, layer: Layer, built: Built) -> None:
+        source = self.ir.shares
+        assert source is not None
+        model = self.ir.params[0].name
+        lines: list[str] = []
+        modules = built.modules if id(layer) not in self.kept else (("", layer.source),)
+        for suffix, ctor in modules:
+            attr = layer.attr if not suffix else f"{layer.attr}_{suffix}"
+            path = f"{model}.{source.module_paths.get(attr, attr)}"
+            if ctor.startswith("torch.") and not ctor.startswith("torch.nn."):
+                lines.append(f'self.register_buffer("{attr}", {path})')
+                self.buffers.append(attr)
+            else:
+                lines.append(f"self.{attr} = {path}")
+        self.declared.append((layer.seq, lines))
 
     def emit(self, layer: Layer, call: Call, built: Built, out_layout: Layout) -> None:
         subs: dict[str, str] = {"m": f"self.{layer.attr}"}
@@ -342,6 +376,14 @@ class _Emitter:
             self.convert(t, "keras")
         if self.failed:
             return self.gen
+        if ir.shares is not None:  # the modules exist: nothing to size or initialise
+            self.gen.warnings, self.gen.unmapped, self.gen.changes = [], [], []  # the model's
+            self.entries, self.lazy_entries, self.penalties = [], [], []
+            self.gen.code = self.assemble()
+            return self.gen
+        made = block_class.group(ir, self.body, self.spans, self.declared, self.entries,
+                                 self.attrs, self.fixed, self.unique, self.penalties)
+        self.gen.changes += made.changes
         self._as_sequential()
         self.gen.sized = self.gen.lazy and self._dry_callable()
         if self.gen.sized:
@@ -350,6 +392,7 @@ class _Emitter:
             self.gen.sized_layers = [lyr.keras_name for lyr in self.lazy_custom]
         else:
             self.gen.warnings += self.lazy_warnings
+        self.gen.blocks = made.classes
         self.gen.code = self.assemble()
         return self.gen
 
@@ -383,7 +426,15 @@ class _Emitter:
         origin = f"Keras {ir.kind} model"
         if ir.var:
             origin += f" ``{ir.var}``"
-        lines.append(f'{IND}"""Converted by k2l-agent from the {origin} (line {ir.line})."""')
+        if ir.shares is not None:
+            params = f", {ir.params[0].name}: {ir.shares.class_name}"
+            lines += [f'{IND}"""Converted by k2l-agent from a Keras model over another\'s '
+                      f"tensors (line {ir.line}):",
+                      f"{IND}``{ir.var}`` reads ``{ir.params[0].name}``'s layers and shares "
+                      'their modules, as Keras does."""']
+        else:
+            lines.append(f'{IND}"""Converted by k2l-agent from the {origin} '
+                         f'(line {ir.line})."""')
         lines.append("")
         for attr in self.buffers:
             lines.append(f"{IND}{attr}: torch.Tensor")
@@ -391,7 +442,7 @@ class _Emitter:
             lines.append("")
         lines.append(f"{IND}def __init__(self{params}) -> None:")
         lines.append(f"{IND * 2}super().__init__()")
-        if ir.params:
+        if ir.params and ir.shares is None:
             # modules passed in (a kept backbone) are saved with the weights, not as hparams
             passed = sorted({layer.source for layer in ir.layers if id(layer) in self.kept}
                             & {p.name for p in ir.params})
@@ -409,7 +460,11 @@ class _Emitter:
         lines += [IND * 2 + s for s in self._init_block()]
         lines.append("")
         args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
-        if len(ir.outputs) == 1:  # also for outputs=[out]: one tensor reads better than (out,)
+        if ir.output_keys is not None:  # outputs=dict: Keras returns it with sorted keys
+            ret_type = "dict[str, torch.Tensor]"
+            ret = "{" + ", ".join(f'"{k}": {t.name}' for k, t in zip(
+                ir.output_keys, ir.outputs, strict=True)) + "}"
+        elif len(ir.outputs) == 1:  # also for outputs=[out]: one tensor reads better than (out,)
             ret_type, ret = "torch.Tensor", ir.outputs[0].name
         else:
             ret_type = "tuple[" + ", ".join("torch.Tensor" for _ in ir.outputs) + "]"
@@ -439,6 +494,7 @@ class _Emitter:
         made = stack(self.steps, dict(self.inits))
         if made is None:
             return
+        ir.module_paths = {attr: f"layers[{k}]" for attr, k in positions(self.steps).items()}
         init, loop, final = made
         self.declared = [(0, init)]
         self.inits = []
@@ -481,7 +537,9 @@ def _fill(template: str, subs: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: subs.get(m.group(1), m.group(0)), template)
 
 
-def generate(ir: ModelIR, lazy_layers: dict[str, bool] | None = None) -> Generated:
-    """The class for ``ir``; ``lazy_layers``: custom layer classes with nn.Lazy sub-layers
-    (-> whether they have ``keras_init()``), sized by the model's dry call."""
-    return _Emitter(ir, lazy_layers).run()
+def generate(ir: ModelIR, lazy_layers: dict[str, bool] | None = None,
+             unique: Callable[[str], str] | None = None) -> Generated:
+    """The class for ``ir`` (after the classes of its repeated helpers); ``lazy_layers``:
+    custom layer classes with nn.Lazy sub-layers (-> whether they have ``keras_init()``),
+    sized by the model's dry call; ``unique``: a class name not taken in the file."""
+    return _Emitter(ir, lazy_layers, unique).run()

@@ -23,7 +23,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
-from agent.rules.models import applications, inline
+from agent.rules.models import applications, blocks, inline, views
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.shapes import Shape
@@ -47,6 +47,20 @@ LambdaConverter = Callable[[cst.BaseExpression, dict[str, str]], tuple[str, bool
 
 class KnockOn(Unsupported):
     """A statement that fails only because an earlier one did (reported there)."""
+
+
+@dataclass
+class ViewState:
+    """What the tracer knows of models over other models' tensors (views.py)."""
+
+    aliases: dict[str, tuple[str, str]] = field(default_factory=dict)  # layer = m.get_layer
+    alias_stmt: dict[str, int] = field(default_factory=dict)
+    source: dict[int, str] = field(default_factory=dict)  # id(tensor) -> its model's variable
+    stmts: set[int] = field(default_factory=set)  # statements that read such tensors
+    deps: dict[str, set[int]] = field(default_factory=dict)  # name -> statements making it
+    dicts: set[str] = field(default_factory=set)  # dicts of them (outputs=dict)
+    named_inputs: dict[str, Tensor] = field(default_factory=dict)  # Input(name=...)
+    env: dict[str, Any] = field(default_factory=dict)  # the block's constants, as it began
 
 
 class NotGraph(Unsupported):
@@ -124,6 +138,7 @@ class BlockExtractor:
         self.aliases: dict[str, tuple[cst.BaseExpression, int]] = {}  # name -> (function, stmt)
         self.backbone_io: dict[str, tuple[str, str]] = {}  # base -> base.input, base.output
         self.extractors: dict[str, Layer] = {}  # base -> its feature extractor
+        self.extractor_calls: dict[str, Call] = {}  # base -> the one call of its extractor
         self.backbone_nodes: dict[tuple[str, str], str] = {}  # (base, layer name) -> tensor
         self.seqs: dict[str, _Seq] = {}
         # lists built by appends: of layers (``Sequential(blocks)``), of tensors
@@ -139,6 +154,7 @@ class BlockExtractor:
         # ``inputs[f] = Input(...)`` in a loop: key -> tensor, in insertion order
         self.tensor_dicts: dict[str, dict[str, Tensor]] = {}
         self.empty_dicts: dict[str, int] = {}
+        self.views = ViewState(env=dict(self.env))  # models over other models' tensors
         self.found: list[Found] = []
         self._locals: set[str] | None = None
         self.body: Sequence[cst.BaseStatement] = ()
@@ -365,7 +381,28 @@ class BlockExtractor:
             del self.seqs[var]
             if not seq.failed and var:
                 self.finish_seq(seq, seq.start, is_return=False)
+        for var, layer in list(self.layer_vars.items()):
+            self._standalone_backbone(var, layer)
         return self.found
+
+    def _standalone_backbone(self, var: str, layer: Layer) -> None:
+        """``model = ResNet50(weights="imagenet")`` used as a whole model (predict, calls on
+        data, feature extraction through views), never as a layer of a graph: the class of
+        ``keras.Model(x, model(x))``, as for ``input_tensor=``."""
+        if not applications.is_backbone(layer.spec) or var in self.backbone_io \
+                or var in self.extractors or id(layer) not in self.layer_stmt \
+                or any(c.layer is layer for c, _ in self.pending_calls):
+            return
+        at = self.layer_stmt[id(layer)]
+        if not views.model_uses_only(self.body, var, at):
+            return
+        self.cur_index, self.cur_line, self.cur_stmt = at, self.lines[at], self.body[at]
+        try:
+            out = self._backbone_io(var, "output")
+            self.functional(at, var, applications.as_model(
+                cst.Name(self.backbone_io[var][0]), out), is_return=False)
+        except Unsupported:
+            return
 
     def process(self, i: int, stmt: cst.BaseStatement) -> None:
         """One statement of the block (or of an inlined helper / unrolled loop body)."""
@@ -392,7 +429,12 @@ class BlockExtractor:
         small = stmt.body[0]
         if self.tensor_dicts or self.tensor_lists:  # inputs["age"], encoded[0]: the tensor
             small = small.visit(_ContainerReads(self))  # type: ignore[assignment]
+        small = self._view_reads(i, small)
+        if isinstance(small, cst.Pass):
+            return
         if self._dict_statement(i, small) or self._list_statement(i, small):
+            if isinstance(small, cst.Assign) and i in self.views.stmts:
+                self.views.dicts.update(n for n in _assigned(small) if n in self.tensor_dicts)
             return
         if self._track_constant(small):
             return
@@ -890,6 +932,8 @@ class BlockExtractor:
                 mapping[param] = inline.parenthesized(node)
         for local in sorted(rebound - set(args)):
             mapping[local] = cst.Name(self.fresh(local))
+        block = None if self.inlining else blocks.start(
+            fn, args, mapping, self.tensors, len(self.pending_calls))
         self.inlining.append(name)
         try:
             for stmt in stmts:
@@ -916,6 +960,8 @@ class BlockExtractor:
             self.inlining.pop()
         for n, t in zip(names, tensors, strict=True):
             self.tensors[n] = t
+        if block is not None:
+            blocks.finish(block, tensors, names, [c for c, _ in self.pending_calls])
         self.inlined.add(name)
 
     def _constant_assign(self, stmt: cst.BaseStatement) -> bool:
@@ -1061,8 +1107,10 @@ class BlockExtractor:
         at = self.layer_stmt[id(layer)]
         if var not in self.backbone_io:
             given = layer.args.values.get("input_shape") if layer.args is not None else None
-            shape = tuple(given.value) if given is not None and given.known else (None, None, 3)
-            t = Tensor(self.fresh(f"{var}_input"), shape)
+            shape = tuple(given.value) if given is not None and given.known else \
+                applications.default_input(layer)
+            t = Tensor(self.fresh(f"{var}_input"), shape,
+                       example=applications.example_size(layer))  # any size: an ImageNet one
             self.tensors[t.name] = t
             self.tensor_stmt[id(t)] = at
             out = self.fresh(f"{var}_output")
@@ -1080,11 +1128,22 @@ class BlockExtractor:
                 ext = applications.extractor(layer, self.counter.next(f"{var}_features"),
                                              self.cur_line)
                 self.extractors[var] = ext
+                self.layer_stmt[id(ext)] = self.layer_stmt[id(layer)]
             applications.add_node(ext, name)
             source = self.tensors[self._backbone_io(var, "input")]
             out = self.fresh(identifier(name))
-            self._record_call(self.layer_stmt[id(layer)], ext, [source], [out],
-                              {"node": Value(repr(name), name)})  # with the backbone's line
+            call = self.extractor_calls.get(var)
+            if call is not None:  # one pass of the extractor computes every node
+                t = Tensor(out, None)
+                self.tensors[out] = t
+                self.tensor_stmt[id(t)] = self.layer_stmt[id(layer)]
+                self.producer[id(t)] = call
+                call.outputs.append(t)
+                call.call_kwargs["node"].value.append(name)
+            else:
+                self._record_call(self.layer_stmt[id(layer)], ext, [source], [out],
+                                  {"node": Value(repr([name]), [name])})  # the backbone's line
+                self.extractor_calls[var] = self.pending_calls[-1][0]
             self.backbone_nodes[(var, name)] = out
         return self.backbone_nodes[(var, name)]
 
@@ -1390,6 +1449,11 @@ class BlockExtractor:
         name = self.fresh(var) if self.unrolling and var in self.input_names else var
         self.input_names.add(name)
         t = Tensor(name, shape, dtype, free=set(self._free))
+        for a in call.args:  # ``Input(name="image")``: ``model.get_layer("image").output``
+            keras_name = evaluate(a.value, self.env).value
+            if a.keyword is not None and a.keyword.value == "name" and isinstance(keras_name,
+                                                                                   str):
+                self.views.named_inputs[keras_name] = t
         self.tensors[var] = self.tensors[name] = t
         self.tensor_stmt[id(t)] = i
 
@@ -1582,6 +1646,12 @@ class BlockExtractor:
         outputs = self._tensor_list(outs_node)
         outputs_are_list = isinstance(outs_node, (cst.List, cst.Tuple)) or isinstance(
             outs_node, cst.Name) and outs_node.value in self.tensor_lists
+        keys = None
+        if isinstance(outs_node, cst.Name) and outs_node.value in self.views.dicts:
+            keys = sorted(self.tensor_dicts[outs_node.value])  # Keras returns them sorted
+            outputs = [self.tensor_dicts[outs_node.value][k] for k in keys]
+        if self._view(i, var, name, inputs, outputs, keys, outputs_are_list, outs_node):
+            return
         # calls reachable from the outputs, in source order
         needed: set[int] = set()
         stack = list(outputs)
@@ -1595,6 +1665,8 @@ class BlockExtractor:
         calls = [c for c, _ in self.pending_calls if id(c) in needed]
         owned = {i} | {s for c, s in self.pending_calls if id(c) in needed}
         owned |= {self.tensor_stmt[id(t)] for t in inputs}
+        if self.cur_stmt is not None:  # ``outputs_dict = ...`` of a backbone's points
+            owned |= self._view_deps(self.cur_stmt)
         made = {id(t) for c in calls for t in c.outputs}
         owned |= {self.list_stmt[n] for n, ts in self.tensor_lists.items()
                   if n in self.list_stmt and any(id(t) in made for t in ts)}
@@ -1616,6 +1688,9 @@ class BlockExtractor:
                      inputs, layers,
                      calls, outputs, outputs_are_list=outputs_are_list, keras_name=name)
         ir.params = self.ctor_params(ir)
+        ir.output_keys = keys
+        ir.named_inputs = {n: t for n, t in self.views.named_inputs.items()
+                           if any(t is u for u in inputs)}
         if isinstance(call.func, cst.Name) and call.func.value in self.imports.subclasses:
             ir.base = call.func.value
         if var:
@@ -1623,6 +1698,101 @@ class BlockExtractor:
             if self.function:
                 self.model_stmt[var] = i
         self.found.append(Found(ir, owned, i, is_return))
+
+    # ---------------------------------------------------------------- views (views.py)
+    def _viewable(self, var: str) -> bool:
+        return self._own_model(var) or var in self.seqs and not self.seqs[var].failed or var in self.layer_vars and applications.is_backbone(
+            self.layer_vars[var].spec)
+
+    def _own_model(self, var: str) -> bool:
+        """A model this block binds to ``var``: built here, or a converted builder's instance
+        (``self.models`` also sees other blocks' names, which are not this ``var``)."""
+        ir = self.models.get(var)
+        return ir is not None and (var in self.model_ctor or any(f.ir is ir for f in self.found))
+
+    def _layer_names(self, var: str) -> list[str] | None:
+        if var in self.seqs or self._own_model(var):
+            self._finish_pending(var)
+            return views.layer_names(self.models[var])
+        layer = self.layer_vars.get(var)
+        if layer is not None and layer.spec is not None:
+            return applications.layer_names(layer.spec.keras)
+        return None
+
+    def _view_reads(self, i: int, small: cst.BaseSmallStatement) -> cst.BaseSmallStatement:
+        """``model.output``, ``model.get_layer(n).output``, comprehensions of them: the
+        tensors they name (``cst.Pass``: ``layer = model.get_layer(n)``, taken here)."""
+        if not (self.models or self.layer_vars or self.seqs):
+            return small
+        alias = views.layer_alias(small, self._viewable)
+        if alias is not None:
+            self.views.aliases[alias[0]] = alias[1]
+            self.views.alias_stmt[alias[0]] = i
+            return cst.Pass()
+        small, notes = views.expand_all(small, {**self.views.env, **self.env}, self._layer_names)
+        self.warnings += [(self.cur_line, note) for note in notes]
+        reads = views.Reads(self._viewable, self._view_point, self.views.aliases,
+                            self._layer_names)
+        new = small.visit(reads)
+        assert isinstance(new, cst.BaseSmallStatement)
+        if not reads.replaced:
+            return small
+        self.views.stmts.add(i)
+        deps = {i} | self._view_deps(small)
+        for name in _assigned(small):
+            self.views.deps[name] = deps
+        return new
+
+    def _view_deps(self, node: cst.CSTNode) -> set[int]:
+        """The statements (``layer = model.get_layer(n)``, ``outputs_dict = ...``) whose
+        names ``node`` reads: they belong to the model built from them."""
+        out: set[int] = set()
+        for name in {n.value for n in names_read(node)}:
+            if name in self.views.alias_stmt:
+                out.add(self.views.alias_stmt[name])
+            out |= self.views.deps.get(name, set())
+        return out
+
+    def _view_point(self, var: str, what: str) -> cst.BaseExpression:
+        if not (self._own_model(var) or var in self.seqs):  # a keras.applications backbone
+            if what.startswith("layer_input:"):
+                raise Unsupported(f"{var}.get_layer(...).input of a keras.applications model")
+            return cst.Name(self._backbone_io(var, what.removesuffix("s")))
+        self._finish_pending(var)  # a Sequential is complete once another model reads it
+        found = views.point(self.models[var], what)
+        if isinstance(found, list) and len(found) == 1:
+            found = found[0]  # ``[model.inputs]``: Keras flattens the nesting
+        ts = found if isinstance(found, list) else [found]
+        names: list[cst.BaseExpression] = []
+        for t in ts:
+            alias = self.fresh(t.name)
+            self.tensors[alias] = t
+            self.views.source[id(t)] = var
+            names.append(cst.Name(alias))
+        if isinstance(found, list):
+            return cst.List([cst.Element(n) for n in names])
+        return names[0]
+
+    def _view(self, i: int, var: str, name: str | None, inputs: list[Tensor],
+              outputs: list[Tensor], keys: list[str] | None, outputs_are_list: bool,
+              outs_node: cst.BaseExpression) -> bool:
+        """``keras.Model(model.inputs, model.get_layer(n).output)`` over a converted model:
+        a class sharing its modules. False when no tensor comes from such a model."""
+        sources = {self.views.source[id(t)] for t in (*inputs, *outputs)
+                   if id(t) in self.views.source}
+        if not sources:
+            return False
+        if len(sources) > 1:
+            raise Unsupported("a model over the tensors of several models: not converted")
+        source_var = sources.pop()
+        ir = views.view(self.models[source_var], source_var, var,
+                        class_name_for(var, self.function, name, self.stem), self.cur_line,
+                        inputs, outputs, keys, outputs_are_list)
+        owned = {i} | self._view_deps(self.cur_stmt) if self.cur_stmt is not None else {i}
+        if var:
+            self.models[var] = ir
+        self.found.append(Found(ir, owned, i, False))
+        return True
 
     def _tensor_items(self, node: cst.BaseExpression) -> list[Tensor] | None:
         """The tensors of a list expression: a display, a list of tensors built by appends,

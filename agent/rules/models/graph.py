@@ -18,12 +18,18 @@ from agent.rules.values import Value
 _CREATED = itertools.count()
 
 
+def next_seq() -> int:
+    """A creation number: layers made after this call get larger ones."""
+    return next(_CREATED)
+
+
 @dataclass
 class Tensor:
     name: str  # variable name in forward()
     shape: Shape | None  # Keras order without batch; None = rank unknown
     dtype: str = "float"  # "float" | "long"
     free: set[str] = field(default_factory=set)  # names its shape expression uses
+    example: int = 8  # the example input's size where the shape says None
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Layer:
     free: set[str] = field(default_factory=set)  # names its arguments use
     # creation order: Keras numbers auto names by it, and modules are declared in it
     seq: int = field(default_factory=lambda: next(_CREATED))
+    block: BlockCall | None = None  # the helper call that created it (outermost)
 
 
 @dataclass
@@ -56,6 +63,23 @@ class Call:
     line: int
     call_kwargs: dict[str, Value] = field(default_factory=dict)
     listed: bool = False  # the inputs came as one list, ``Sampling()([mean, log_var])``
+    block: BlockCall | None = None  # the helper call it was inlined from (outermost)
+
+
+@dataclass
+class BlockCall:
+    """One call of a tensor helper that was inlined: codegen may turn the calls of one helper
+    back into one submodule class (``blocks.py``)."""
+
+    helper: str
+    params: list[str]  # the helper's parameters, in order
+    args: dict[str, str]  # non-tensor parameter -> the code it was replaced by
+    inputs: list[tuple[str, Tensor]]  # tensor parameter -> the caller's tensor
+    locals: dict[str, str]  # renamed local -> its name in the helper
+    outputs: list[Tensor] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # the caller's names for the outputs
+    new_calls: int = 0  # where its calls start in the extractor's pending calls
+    first_seq: int = 0  # layers with a larger creation number were made by it
 
 
 @dataclass
@@ -83,3 +107,10 @@ class ModelIR:
     regularized: bool = False  # generated class defines regularization_loss()
     graph_names: set[str] = field(default_factory=set)  # Keras tensor/layer variable names
     base: str = ""  # the script's own Model subclass it was built with (its train_step)
+    # a model over another converted model's tensors (views.py): it takes that model's
+    # instance and reuses its modules (Keras shares the layers, so the weights are the same)
+    shares: ModelIR | None = None
+    output_keys: list[str] | None = None  # outputs=dict: forward returns {key: tensor}
+    named_inputs: dict[str, Tensor] = field(default_factory=dict)  # Input(name=...) -> it
+    module_paths: dict[str, str] = field(default_factory=dict)  # attr -> "layers[3]" when
+    # the generated class keeps it inside an nn.Sequential (set by codegen)

@@ -57,6 +57,19 @@ def _modules(step: Step) -> list[str] | None:
     return out + ([ACTIVATION_MODULES[act]] if act else [])
 
 
+def positions(steps: list[Step]) -> dict[str, int]:
+    """Each layer's module index in the ``nn.Sequential`` :func:`stack` builds (a view over
+    the model reuses its modules by index)."""
+    out: dict[str, int] = {}
+    k = 0
+    for step in steps:
+        mods = _modules(step) or []
+        if step.built.modules:
+            out[step.attr] = k
+        k += len(mods)
+    return out
+
+
 def stack(steps: list[Step], inits: dict[str, tuple[str, ...]], attr: str = "layers"
           ) -> tuple[list[str], list[str], str | None] | None:
     """(``__init__`` lines, init-loop lines, the final activation template) or None."""

@@ -206,7 +206,7 @@ class ModelConverter:
         for found in founds:
             ir = found.ir
             ir.class_name = self._unique(ir.class_name)
-            gen = _without_failed_submodels(ir, failed) or generate(ir, self.lazy_layers)
+            gen = _without_failed_submodels(ir, failed) or generate(ir, self.lazy_layers, self._unique)
             qual = function.name.value if function else ir.class_name
             for line, msg in gen.warnings:
                 self.result.warnings.append((line, msg))
@@ -238,7 +238,8 @@ class ModelConverter:
             self.result.recipes.append(self._recipe(found, body, function, params))
             cls = self._placeholder(gen.code)
             first = min(found.owned)
-            classes_at.setdefault(first, []).append(cls)
+            classes_at.setdefault(first, []).extend(
+                [*(self._placeholder(text) for text in gen.blocks), cls])
             replace[found.at] = _instantiation(found)
             remove |= found.owned - {found.at}
         if function is not None and returned is not None and id(returned) not in failed:
@@ -370,6 +371,9 @@ def _without_failed_submodels(ir: ModelIR, failed: set[int]) -> Generated | None
         if layer.submodel is not None and id(layer.submodel) in failed:
             return Generated("", unmapped=[(layer.line, layer.keras_name,
                                             f"submodel {layer.attr} was not converted")])
+    if ir.shares is not None and id(ir.shares) in failed:  # a view over it: its modules
+        return Generated("", unmapped=[(ir.line, "keras.Model", f"{ir.params[0].name} was not "
+                                        "converted: the model over its tensors stays Keras")])
     return None
 
 

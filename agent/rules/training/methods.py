@@ -392,7 +392,11 @@ def _predict(ir: ModelIR) -> str:
     """``predict_step`` for ``trainer.predict``; outputs go to the CPU because Keras's predict
     returns host arrays and Lightning keeps every batch until the loop ends."""
     batch = "batch: list[torch.Tensor]"
-    if len(ir.outputs) == 1:
+    if ir.output_keys is not None:  # outputs=dict: Keras's predict returns a dict of arrays
+        head = (f"def predict_step(self, {batch}, batch_idx: int) "
+                "-> dict[str, torch.Tensor]:")
+        ret = "{k: t.cpu() for k, t in self(*batch).items()}"
+    elif len(ir.outputs) == 1:
         head = f"def predict_step(self, {batch}, batch_idx: int) -> torch.Tensor:"
         ret = "self(*batch).cpu()"
     else:

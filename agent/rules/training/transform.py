@@ -999,6 +999,10 @@ class _ExprRewriter(cst.CSTTransformer):
         batches = f"{trainer}.predict({var}, {loader})"
         plan.predict = True
         self.changes.append(("training.predict", "predict -> predict_step + trainer.predict"))
+        if ir.output_keys is not None:  # one array per key, as Keras's dict
+            return cst.parse_expression(  # the one-item outer loop runs predict once
+                f"{{k: np.concatenate([b[k] for b in outs]) for outs in [{batches} or []] "
+                f"for k in {ir.output_keys!r}}}")
         if len(ir.outputs) == 1:  # "or []": Lightning types the result Optional
             return cst.parse_expression(f"np.concatenate({batches} or [])")
         return cst.parse_expression(f"[np.concatenate(out) for out in zip(*({batches} or []))]")

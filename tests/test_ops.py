@@ -318,6 +318,13 @@ NUMERIC = [
     ("tf.one_hot(tf.argmax(x, axis=-1), 5)",
      lambda o, a: o.one_hot(o.argmax(X, axis=-1), 5), X),
     ("K.sqrt(x)", lambda o, a: o.sqrt(o.maximum(X, 0.0)), X),
+    ("tf.stack(tf.meshgrid(x[0, 0], x[0, 1, :3]), axis=0)",
+     lambda o, a: o.stack(o.meshgrid(X[0, 0], X[0, 1, :3]), axis=0), X),
+    ("tf.stack(tf.meshgrid(x[0, 0], x[0, 1, :3], indexing='ij'), axis=0)",
+     lambda o, a: o.stack(o.meshgrid(X[0, 0], X[0, 1, :3], indexing="ij"), axis=0), X),
+    ("tf.signal.fft(tf.complex(x, tf.zeros_like(x)))",
+     lambda o, a: np.fft.fft(X.astype("complex64")), X),
+    ("tf.linspace(2.0, 3.0, 5) + x[0, 0]", lambda o, a: o.linspace(2.0, 3.0, 5) + X[0, 0], X),
     ("x / (K.sum(x) + K.epsilon())", lambda o, a: X / (o.sum(X) + 1e-7), X),
 ]
 

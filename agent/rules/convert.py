@@ -323,12 +323,19 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         code = _script_calls(code, source, imports, out)
     code = _data_statements(code, original, source, imports, out, path)
     if inline_utilities is not None:
-        from agent.rules.training.utilities import copy_missing_runtime
+        from agent.rules.training.utilities import (
+            copy_missing_runtime,
+            explain_deps,
+            explain_kept,
+        )
 
+        out.unmapped = explain_kept(out.unmapped, inlined.tf_data)
         code = copy_missing_runtime(code)
     if code != source:
         code = wrap_new_lines(code, source)
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))
+    if inline_utilities is not None:
+        out.keras_deps = explain_deps(out.keras_deps, inlined.tf_data)
     out.changes.sort(key=lambda c: c.line)
     out.unmapped.sort(key=lambda u: u.line)
     return out

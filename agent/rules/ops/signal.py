@@ -39,4 +39,7 @@ ROWS: list[tuple[list[str], Op]] = [
     ([f"{MATH}.imag", f"{TF}.imag"], Op("torch.imag", ("input",), elementwise=True)),
     ([f"{MATH}.conj", f"{TF}.conj"], Op("torch.conj", ("x",), elementwise=True)),
     ([f"{MATH}.angle"], Op("torch.angle", ("input",), elementwise=True)),
+    ([f"{TF}.complex", f"{MATH}.complex"], Op(
+        "torch.complex", ("real", "imag"), pos=2,
+        examples=(("tf.complex(real=x, imag=y)", "torch.complex(x, y)"),))),
 ]

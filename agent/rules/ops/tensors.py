@@ -115,6 +115,22 @@ _row([f"{K}.arange"], Op("", ("start", "stop", "step", "dtype"),
                          handler=_arange("start", "stop", "step", int32=True)))
 
 
+def _meshgrid(b: Bound) -> str:
+    """TF's default indexing is "xy" (torch's is "ij"): always written out."""
+    indexing = b.lit("indexing", "xy")
+    if indexing not in ("xy", "ij"):  # a third tensor bound to ``indexing``
+        raise Unsupported(f"{b.op}: more than two tensors")
+    return f'torch.meshgrid({b.code("x")}, {b.code("y")}, indexing="{indexing}")'
+
+
+_row([f"{TF}.meshgrid", f"{KOPS}.meshgrid"], Op(
+    "", ("x", "y", "indexing"), pos=2, handler=_meshgrid,
+    examples=(("tf.meshgrid(a, b)", 'torch.meshgrid(a, b, indexing="xy")'),)))
+_row([f"{TF}.linspace", f"{KOPS}.linspace"], Op(
+    "torch.linspace", ("start", "stop", "num", "axis"), pos=3, fixed={"axis": "0"},
+    examples=(("tf.linspace(near, far, n)", "torch.linspace(near, far, n)"),)))
+
+
 def _filled(fn: str) -> Callable[[Bound], str]:
     def handler(b: Bound) -> str:
         shape = _shape(b.code(b.first()))

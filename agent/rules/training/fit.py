@@ -128,8 +128,9 @@ def _loader(node: cst.BaseExpression | None, loader_vars: dict[str, str]
     if isinstance(node, cst.Name):
         kind = loader_vars.get(node.value)
         return (node.value, kind) if kind is not None else None
-    if isinstance(node, cst.Call) and loader_vars.get(code_of(node)) == "generator":
-        return code_of(node), "generator"  # batches(8): a generator function's call
+    if isinstance(node, cst.Call) and code_of(node) in loader_vars:
+        # batches(8): a generator function's call; make_dataset(): one returning a pipeline
+        return code_of(node), loader_vars[code_of(node)]
     cur = node
     while isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute):
         cur = cur.func.value

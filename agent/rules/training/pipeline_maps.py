@@ -22,7 +22,8 @@ from agent.rules.ops.rewrite import OpRewriter
 from agent.rules.ops.spec import bind, emit
 from agent.rules.ops.table import CONSTANTS
 from agent.rules.spec import Unsupported
-from agent.rules.values import code_of
+from agent.rules.training import pipeline_models
+from agent.rules.values import code_of, names_read
 
 CALLBACK_METHODS = ("map", "filter")  # the DataPipeline methods that take a function
 _DROPPED = ("num_parallel_calls", "deterministic")
@@ -120,15 +121,20 @@ def plan(module: cst.Module, imports: ImportTable, taken: set[str],
     out = Plan()
     functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
     converted: dict[str, tuple[cst.FunctionDef | None, list[str]]] = {}
+    models, assigns = _models(module)
+    reached: list[cst.CSTNode] = []  # the callbacks and the functions they call
 
-    def convert(name: str) -> list[str]:
+    def convert(name: str, element: bool) -> list[str]:
         if name not in converted:
             fn = functions[name]
-            if not uses_framework(fn, imports):
+            reached.append(fn)
+            calls = pipeline_models.ModelCalls(models, element)
+            fn = fn.visit(calls)  # type: ignore[assignment]
+            if not uses_framework(fn, imports) and not calls.problems and fn is functions[name]:
                 converted[name] = (None, [])
             else:
                 new, problems = rewrite(_strip_tf_function(fn, imports), imports)
-                problems += _clashes(new, taken, helpers)
+                problems += calls.problems + _clashes(new, taken, helpers)
                 converted[name] = (new if isinstance(new, cst.FunctionDef) else None, problems)
         return converted[name][1]
 
@@ -137,24 +143,48 @@ def plan(module: cst.Module, imports: ImportTable, taken: set[str],
         assert arg is not None
         value = arg.value
         problems: list[str] = []
+        element = pipeline_models.per_element(call, assigns)
         if isinstance(value, cst.Name):
             label = value.value
             if imports.resolve(value) is not None:
                 problems.append(f"{label}: a TF/Keras function")
             elif label in functions:
                 for name in sorted(closure(module, {label}) & functions.keys()):
-                    problems += convert(name)
+                    problems += convert(name, element)
             elif label in taken:  # a local function or an object: not followed
                 problems.append(f"{label} is not a top-level function of the script")
         else:
             label = "lambda" if isinstance(value, cst.Lambda) else code_of(value)
-            new, problems = rewrite(value, imports)
+            reached.append(value)
+            new, problems = rewrite(_model_calls(value, models, element, problems), imports)
             problems += _clashes(new, taken, helpers)
             for name in sorted(closure(module, called_names(value)) & functions.keys()):
-                problems += convert(name)
+                problems += convert(name, element)
         out.callbacks.append(Callback(call, label, list(dict.fromkeys(problems))))
+    shared = pipeline_models.used_outside(module, models, reached, assigns)
+    for cb in out.callbacks:
+        used = shared & {n.value for n in names_read(cb.node)}
+        cb.problems += [f"{m}: a converted model the script also uses outside its pipelines"
+                        for m in sorted(used)]
     out.functions = {n: fn for n, (fn, _) in converted.items() if fn is not None}
     return out
+
+
+def _models(module: cst.Module) -> tuple[set[str], dict[str, list[cst.BaseExpression]]]:
+    """Converted model instances a callback may call, and the module's assignments."""
+    models = pipeline_models.instances(module)
+    return models, pipeline_models.assignments(module) if models else {}
+
+
+def _model_calls(node: cst.BaseExpression, models: set[str], element: bool,
+                 problems: list[str]) -> cst.BaseExpression:
+    if not models:
+        return node
+    calls = pipeline_models.ModelCalls(models, element)
+    new = node.visit(calls)
+    problems += calls.problems
+    assert isinstance(new, cst.BaseExpression)
+    return new
 
 
 def _clashes(node: cst.CSTNode, taken: set[str], helpers: frozenset[str]) -> list[str]:
@@ -163,10 +193,12 @@ def _clashes(node: cst.CSTNode, taken: set[str], helpers: frozenset[str]) -> lis
 
 
 class _Apply(cst.CSTTransformer):
-    def __init__(self, imports: ImportTable, functions: dict[str, cst.FunctionDef]) -> None:
+    def __init__(self, imports: ImportTable, functions: dict[str, cst.FunctionDef],
+                 module: cst.Module) -> None:
         self.imports = imports
         self.functions = functions
         self.depth = 0
+        self.models, self.assigns = _models(module)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.depth += 1
@@ -198,7 +230,8 @@ class _Apply(cst.CSTTransformer):
                     a.keyword is None and k == 1 and func.attr.value == "map"):
                 continue  # num_parallel_calls (second positional of map): DataLoader's job
             if a is arg and not isinstance(a.value, cst.Name):
-                new, _ = rewrite(a.value, self.imports)
+                element = pipeline_models.per_element(original, self.assigns)
+                new, _ = rewrite(_model_calls(a.value, self.models, element, []), self.imports)
                 assert isinstance(new, cst.BaseExpression)
                 a = a.with_changes(value=new)
             args.append(a)
@@ -209,4 +242,4 @@ class _Apply(cst.CSTTransformer):
 
 def apply(module: cst.Module, imports: ImportTable, done: Plan) -> cst.Module:
     """``module`` with the planned callbacks converted (``done.ok`` must hold)."""
-    return module.visit(_Apply(imports, done.functions))
+    return module.visit(_Apply(imports, done.functions, module))

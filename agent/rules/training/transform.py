@@ -47,6 +47,12 @@ from agent.rules.training.methods import (
     per_sample_loss,
     splice_all,
 )
+from agent.rules.training.pipeline_flow import (
+    bound_kinds,
+    continued,
+    pipeline_inputs,
+    returned_kinds,
+)
 from agent.rules.training.utilities import GENERATOR, PIPELINE_LOADERS
 from agent.rules.values import code_of, names_read
 
@@ -117,6 +123,9 @@ class _Training:
         self.custom = {cls: custom_step.custom_steps(module, cls) for cls in self.plans}
         self.builders = self._builders()
         self.generators = generator_functions(module)
+        self.continued = continued(module)  # chains bound to these stay DataPipelines
+        self.returns = returned_kinds(module, imports, self.continued)
+        self.keep_chain = False  # the statement's target is continued: no DataLoader
         self.globals = _module_names(module) | set(dir(builtins))
         self.counts = _name_counts(module)
         self.names = self._names()
@@ -338,9 +347,13 @@ class _Training:
                 if handled is not None:
                     return handled
         hoisted, stmt = self._hoist_evaluate(stmt, scope)
+        self.keep_chain = isinstance(target, cst.Name) and target.value in self.continued
         new = self.expressions(stmt, scope)
+        self.keep_chain = False
         if isinstance(target, cst.Name) and value is not None:
             self.record_assign(target.value, value, new, scope, out)
+        if target is not None and value is not None:
+            scope.loaders.update(bound_kinds(target, value, self.returns))
         if _only_pass(new) and not _only_pass(stmt):  # moved elsewhere (a plateau scheduler)
             self.carry += [ln for ln in new.leading_lines if ln.comment is not None]
             return hoisted
@@ -398,7 +411,7 @@ class _Training:
             if spec is not None:
                 scope.cb_kind[name] = spec.kind
         chain = tf_data_chain(value, self.imports)
-        if chain is not None and chain.code is not None:
+        if chain is not None and chain.code is not None and name not in self.continued:
             scope.loaders[name] = "loader"
         elif self._is_pipeline(value, scope):
             scope.loaders[name] = "pipeline"
@@ -459,7 +472,8 @@ class _Training:
             unpack = len(target.elements) if isinstance(target, cst.Tuple) else 0
             tcode = code_of(target) if target is not None else None
             loaders = {**scope.loaders, **generator_inputs(call, EVAL_ARGS, self.generators,
-                                                           scope.assigns)}
+                                                           scope.assigns),
+                       **pipeline_inputs(call, EVAL_ARGS, self.returns)}
             em = evaluate_code(var, call, tcode, unpack, plan.ir, plan.compile, self.names,
                                scope.has_trainer, loaders)
             if not em.code:
@@ -606,7 +620,8 @@ class _Training:
             callbacks = f"[{history}]" if callbacks is None else (
                 f"{callbacks[:-1]}, {history}]" if listed else f"[*{callbacks}, {history}]")
         loaders = {**scope.loaders, **generator_inputs(call, FIT_ARGS, self.generators,
-                                                       scope.assigns)}
+                                                       scope.assigns),
+                   **pipeline_inputs(call, FIT_ARGS, self.returns)}
         em = fit_code(var, call, plan.ir, plan.compile, self.names, callbacks, loggers,
                       checkpointing, loaders)
         em.todos = todos + em.todos
@@ -910,7 +925,8 @@ class _ExprRewriter(cst.CSTTransformer):
             self.inner.add(node.func.value)  # part of a longer chain: convert it whole
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        chain = None if original in self.inner else tf_data_chain(updated, self.owner.imports)
+        chain = None if original in self.inner or self.owner.keep_chain \
+            else tf_data_chain(updated, self.owner.imports)
         if chain is not None:
             if chain.code is None:  # utilities.py makes it a DataPipeline
                 return updated

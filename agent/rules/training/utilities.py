@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from agent.records import KerasDependency, Unmapped
 from agent.rules.imports import ImportTable
 from agent.rules.models.applications_table import DECODE_NAMES, PREPROCESS_NAMES
 from agent.rules.training import loader_args, pipeline_maps, tape_loop
@@ -63,6 +64,7 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.Dataset": "DataPipeline",
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
+    "tensorflow.data.Options": "PipelineOptions",
     # tf.io.gfile on local files → runtime/image_ops.py
     **{f"tensorflow.io.gfile.{name}": f"gfile_{fn}" for name, fn in (
         ("glob", "glob"), ("exists", "exists"), ("isdir", "isdir"), ("listdir", "listdir"),
@@ -134,6 +136,7 @@ class Inlined:
     code: str
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
     kept: list[tuple[int, str, str]] = field(default_factory=list)  # (line, Keras name, why)
+    tf_data: str = ""  # why the tf.data pipelines stay TensorFlow ("" when they convert)
 
 
 @dataclass(frozen=True)
@@ -250,15 +253,17 @@ class _Replace(cst.CSTTransformer):
         return updated
 
 
+NO_MAPPING = "has no torch mapping"  # the op table's record for a name it does not know
 PIPELINE_HINT = re.compile(r"\bdata\.|_dataset_from_")
 MAP_KEPT = ("tf.data map function {}: {}; the tf.data pipelines stay TensorFlow (their "
             "functions must all convert)")
 _NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenFeature",
                        "parse_single_example", "parse_example", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
-                       "ImageDataGenerator")
+                       "ImageDataGenerator", "PipelineOptions")
 # what makes a DataPipeline: its map functions convert with it
-PIPELINE_SOURCES = frozenset(_NEEDS_TORCH_MODELS) - {"AUTOTUNE", "ImageDataGenerator"}
+PIPELINE_SOURCES = frozenset(_NEEDS_TORCH_MODELS) - {"AUTOTUNE", "ImageDataGenerator",
+                                                     "PipelineOptions"}
 # loaders whose result is a DataPipeline (fit feeds it with DataLoader(batch_size=None))
 PIPELINE_LOADERS = frozenset(q for q, h in UTILITIES.items() if h.endswith("_from_directory")
                              or h.endswith("_from_array"))
@@ -270,7 +275,15 @@ _MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.laye
 def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
     """Keras models or layers the rules did not convert: the loops and pipelines that feed
     them must stay Keras/TF too, or the script would mix two frameworks."""
-    for node in ast.walk(tree):
+    return first_keras_model(tree, imports) is not None
+
+
+def first_keras_model(tree: ast.Module, imports: ImportTable) -> str | None:
+    """The Keras name of the first Keras model or layer left, None when none is."""
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    for node in sorted((n for n in ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))
+                        and id(n) not in inner),  # keras.applications.resnet50: a module
+                       key=lambda n: (n.lineno, n.col_offset)):
         if isinstance(node, (ast.Name, ast.Attribute)):
             try:
                 dotted = ast.unparse(node)
@@ -280,9 +293,10 @@ def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
                 continue
             qual = imports.resolve(cst.parse_expression(dotted)) if "(" not in dotted \
                 and "[" not in dotted else None
-            if qual and (qual.startswith(_MODEL_PREFIXES) or qual in ("keras.Model",)):
-                return True
-    return False
+            if qual and (qual.startswith(_MODEL_PREFIXES) or qual in ("keras.Model",)) \
+                    and qual not in UTILITIES:  # preprocess_input: a runtime function
+                return qual
+    return None
 
 
 def _bound_names(tree: ast.Module) -> set[str]:
@@ -362,7 +376,8 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     except (cst.ParserSyntaxError, SyntaxError):
         return Inlined(code)
     taken = _bound_names(tree)
-    models_left = keras_models_left(tree, imports)
+    left = first_keras_model(tree, imports)
+    models_left = left is not None
     wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     maps = pipeline_maps.plan(wrapper.module, imports, taken, op_helpers()) \
@@ -370,6 +385,11 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok)
     new = wrapper.module.visit(replacer)
     out = Inlined("")
+    blocking = list(dict.fromkeys(cb.label for cb in maps.callbacks if cb.problems))
+    out.tf_data = (f"{left} is left in this script, and the pipelines feeding Keras/TF code "
+                   "must yield TF tensors" if left is not None else
+                   f"tf.data map function {', '.join(blocking)} does not convert (see its "
+                   "record)" if not maps.ok else "")
     for cb in maps.callbacks:
         pos = positions.get(cb.node)
         line = pos.start.line if pos is not None else 0
@@ -407,10 +427,29 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     replacer.used |= {n.id for n in ast.walk(ast.parse(new.code)) if isinstance(n, ast.Name)
                       } & op_helpers() - taken
     if not out.changes and not replacer.used:
-        return Inlined(code, kept=out.kept)
+        return Inlined(code, kept=out.kept, tf_data=out.tf_data)
     text = _drop_keras_aliases(new.code, replacer.used, imports)
     out.code = _insert_runtime(text, replacer.used, set())
     return out
+
+
+def explain_kept(unmapped: list[Unmapped], why: str) -> list[Unmapped]:
+    """A tf.data name the op table met says why it stays TensorFlow, not that it "has no
+    torch mapping" (the utilities, not the op table, convert tf.data)."""
+    return [replace(u, reason=_kept_reason(u.keras_name, why))
+            if u.keras_name.startswith("tensorflow.data.") and u.reason.endswith(NO_MAPPING)
+            else u for u in unmapped]
+
+
+def explain_deps(deps: list[KerasDependency], why: str) -> list[KerasDependency]:
+    """The same for the Keras/TF uses left in the output (``keras_deps_left``)."""
+    return [replace(d, why=_kept_reason(d.name, why)) if d.name.startswith("tensorflow.data.")
+            else d for d in deps]
+
+
+def _kept_reason(name: str, why: str) -> str:
+    return f"tf.data stays TensorFlow: {why}" if why else (
+        f"{name}: the DataPipeline (runtime/data_pipeline.py) has no counterpart")
 
 
 def _insert_runtime(text: str, used: set[str], bound: set[str], header: bool = True) -> str:

@@ -100,6 +100,25 @@ class DataPipeline(IterableDataset):  # type: ignore[type-arg]
             n = self.length // batch_size if drop_remainder else -(-self.length // batch_size)
         return DataPipeline(make, n)
 
+    def padded_batch(self, batch_size: int, padded_shapes: Any = None,
+                     padding_values: Any = None, drop_remainder: bool = False,
+                     name: str | None = None) -> "DataPipeline":
+        """``batch`` whose (numeric) components are padded at the end of each axis: to the
+        longest in the batch, or to ``padded_shapes`` where a size is given (None/-1)."""
+        def make() -> Iterator[Any]:
+            chunk: list[Any] = []
+            for e in self:
+                chunk.append(e)
+                if len(chunk) == batch_size:
+                    yield _pad_stack(chunk, padded_shapes, padding_values)
+                    chunk = []
+            if chunk and not drop_remainder:
+                yield _pad_stack(chunk, padded_shapes, padding_values)
+        n = None
+        if self.length is not None:
+            n = self.length // batch_size if drop_remainder else -(-self.length // batch_size)
+        return DataPipeline(make, n)
+
     def unbatch(self, name: str | None = None) -> "DataPipeline":
         def make() -> Iterator[Any]:
             for b in self:
@@ -182,11 +201,53 @@ class DataPipeline(IterableDataset):  # type: ignore[type-arg]
                  ) -> "DataPipeline":
         return self
 
+    def with_options(self, options: Any, name: str | None = None) -> "DataPipeline":
+        return self  # threading/determinism/sharding settings: DataLoader's job here
+
     def cardinality(self) -> int:
         return -2 if self.length is None else self.length
 
     def as_numpy_iterator(self) -> Iterator[Any]:
         return (_numpy(e) for e in self)
+
+
+class PipelineOptions:
+    """tf.data.Options: any (nested) setting can be written; none changes the pipeline."""
+
+    def __getattr__(self, name: str) -> "PipelineOptions":
+        child = PipelineOptions()
+        object.__setattr__(self, name, child)
+        return child
+
+
+def _pad_stack(items: list[Any], shapes: Any, values: Any) -> Any:
+    first = items[0]
+    if isinstance(first, dict):
+        return {k: _pad_stack([i[k] for i in items], _part(shapes, k), _part(values, k))
+                for k in first}
+    if isinstance(first, tuple):
+        return tuple(_pad_stack([i[j] for i in items], _part(shapes, j), _part(values, j))
+                     for j in range(len(first)))
+    arrays = [torch.as_tensor(i) for i in items]
+    size = [max(int(a.shape[d]) for a in arrays) for d in range(arrays[0].dim())]
+    if shapes is not None:
+        size = [s if w is None or int(w) < 0 else int(w)
+                for s, w in zip(size, list(shapes), strict=True)]
+    fill = 0 if values is None else (values.item() if isinstance(values, torch.Tensor)
+                                     else values)
+    out = torch.full((len(arrays), *size), fill, dtype=arrays[0].dtype)
+    for k, a in enumerate(arrays):
+        out[k][tuple(slice(0, n) for n in a.shape)] = a
+    return out
+
+
+def _part(spec: Any, key: Any) -> Any:
+    """The part of a padded_shapes/padding_values structure for one component."""
+    if isinstance(spec, dict):
+        return spec[key]
+    if isinstance(spec, tuple) and isinstance(key, int):
+        return spec[key]
+    return spec  # one padding value for every component
 
 
 def _tensors(value: Any) -> Any:

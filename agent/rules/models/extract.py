@@ -619,6 +619,13 @@ class BlockExtractor:
         bindings = [inline.loop_bindings(loop.target, v) for v in values]
         if any(b is None for b in bindings) or not self._touches_tensors(body):
             return False
+        self._unrolled(i, body, bindings)
+        self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
+        return True
+
+    def _unrolled(self, i: int, body: list[cst.BaseStatement],
+                  bindings: Sequence[dict[str, cst.BaseExpression] | None]) -> None:
+        """The loop body once per iteration, each with its own bindings substituted."""
         self.unrolling += 1
         try:
             for mapping in bindings:
@@ -627,8 +634,6 @@ class BlockExtractor:
                     self.process(i, inline.substitute(stmt, mapping))
         finally:
             self.unrolling -= 1
-        self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
-        return True
 
     def _unroll_items(self, i: int, loop: cst.For, body: list[cst.BaseStatement]) -> bool:
         """``for size in (list(HIDDEN) + [n_out])[:-1]``, ``for e in embeddings``: a loop
@@ -641,14 +646,7 @@ class BlockExtractor:
         bindings = [loops.bindings(loop.target, n) for n in nodes]
         if any(b is None for b in bindings):
             return False
-        self.unrolling += 1
-        try:
-            for mapping in bindings:
-                assert mapping is not None
-                for stmt in body:
-                    self.process(i, inline.substitute(stmt, mapping))
-        finally:
-            self.unrolling -= 1
+        self._unrolled(i, body, bindings)
         return True
 
     def _list_items(self, node: cst.BaseExpression) -> dict[str, list[cst.BaseExpression]]:

@@ -75,7 +75,7 @@ def kind_of(value: cst.BaseExpression, imports: ImportTable, local: dict[str, st
     return "pipeline" if chain is not None or is_pipeline(value, imports, pipes) else None
 
 
-def _returns(block: cst.BaseSuite) -> list[cst.SimpleStatementLine]:
+def simple_statements(block: cst.BaseSuite) -> list[cst.SimpleStatementLine]:
     """The simple statements of ``block`` in order, nested blocks included, not nested defs."""
     out: list[cst.SimpleStatementLine] = []
     if not isinstance(block, cst.IndentedBlock):
@@ -84,7 +84,7 @@ def _returns(block: cst.BaseSuite) -> list[cst.SimpleStatementLine]:
         if isinstance(stmt, cst.SimpleStatementLine):
             out.append(stmt)
         elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.Try)):
-            out += _returns(stmt.body)
+            out += simple_statements(stmt.body)
     return out
 
 
@@ -97,7 +97,7 @@ def returned_kinds(module: cst.Module, imports: ImportTable, kept: set[str]) -> 
             continue
         local: dict[str, str] = {}
         found: list[Kinds] = []
-        for line in _returns(fn.body):
+        for line in simple_statements(fn.body):
             for small in line.body:
                 if isinstance(small, cst.Assign) and len(small.targets) == 1 \
                         and isinstance(small.targets[0].target, cst.Name):

@@ -52,6 +52,7 @@ from agent.rules.training.pipeline_flow import (
     continued,
     pipeline_inputs,
     returned_kinds,
+    simple_statements,
 )
 from agent.rules.training.utilities import GENERATOR, PIPELINE_LOADERS
 from agent.rules.values import code_of, names_read
@@ -168,7 +169,7 @@ class _Training:
             if not isinstance(stmt, cst.FunctionDef):
                 continue
             local: dict[str, str] = {}
-            for node in _walk_simple(stmt.body):
+            for node in simple_statements(stmt.body):
                 for small in node.body:
                     if isinstance(small, cst.Assign) and len(small.targets) == 1:
                         cls = self._class_of_call(small.value, {})
@@ -1043,18 +1044,6 @@ def _name_counts(module: cst.Module) -> dict[str, int]:
     for n in _names_in(module):
         counts[n.value] = counts.get(n.value, 0) + 1
     return counts
-
-
-def _walk_simple(block: cst.BaseSuite) -> list[cst.SimpleStatementLine]:
-    out: list[cst.SimpleStatementLine] = []
-    if not isinstance(block, cst.IndentedBlock):
-        return out
-    for stmt in block.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            out.append(stmt)
-        elif isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.Try)):
-            out += _walk_simple(stmt.body)
-    return out
 
 
 def _module_names(module: cst.Module) -> set[str]:

@@ -77,12 +77,8 @@ def _weights(backbone: Backbone, args: Args) -> str:
                       "format; load them with port-weights or by hand")
 
 
-def _build(backbone: Backbone, args: Args, shapes: Sequence[Shape]) -> Built:
-    weights = _weights(backbone, args)
-    include_top = args.get("include_top")
-    pooling = args.get("pooling")
-    classes = args.get("classes")
-    frozen = args.get("trainable") is False
+def _weight_warnings(backbone: Backbone, weights: str) -> list[str]:
+    """What differs from Keras's model: the weights (or their init) and the architecture."""
     warnings: list[str] = []
     if weights == "None":
         warnings.append(f"torchvision.models.{backbone.builder} with random weights: "
@@ -94,6 +90,17 @@ def _build(backbone: Backbone, args: Args, shapes: Sequence[Shape]) -> Built:
                         "1], ImageNet mean/std), not the Keras family's preprocess_input")
     if backbone.differs:
         warnings.append(DIFFERS_WARNINGS[backbone.differs])
+    return warnings
+
+
+def _build(backbone: Backbone, args: Args, shapes: Sequence[Shape]) -> Built:
+    weights = _weights(backbone, args)
+    include_top = args.get("include_top")
+    pooling = args.get("pooling")
+    classes = args.get("classes")
+    frozen = args.get("trainable") is False
+    warnings: list[str] = []
+    warnings += _weight_warnings(backbone, weights)
     size = shapes[0] if shapes and shapes[0] else None
     builder, tail = f"torchvision.models.{backbone.builder}", _extra(backbone, weights)
     if include_top:
@@ -312,16 +319,7 @@ def _build_extractor(backbone: Backbone, args: Args, nodes: list[str], shapes: S
     warnings.append(f"get_layer(...).output of {backbone.keras} -> create_feature_extractor on "
                     f"torchvision.models.{backbone.builder}(weights={weights})"
                     f"{NODE_ROOT.get(backbone.keras, '')}")
-    if weights == "None":
-        warnings.append(f"torchvision.models.{backbone.builder} with random weights: "
-                        "torchvision initializes them its own way (not Keras's initializers)")
-    else:
-        warnings.append(f"torchvision.models.{backbone.builder} with torchvision's ImageNet "
-                        f"weights ({backbone.weights}), not Keras's: outputs differ, and "
-                        "torchvision's weights expect torchvision's preprocessing (RGB in [0, "
-                        "1], ImageNet mean/std), not the Keras family's preprocess_input")
-    if backbone.differs:
-        warnings.append(DIFFERS_WARNINGS[backbone.differs])
+    warnings += _weight_warnings(backbone, weights)
     if args.values.get("trainable") is not None and args.values["trainable"].value is False:
         ctor = f"FrozenModule({ctor})"
     called: list[str] = ctx.call_kwargs["node"].value

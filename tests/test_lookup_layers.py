@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -180,3 +182,128 @@ def test_refuses_what_it_does_not_reproduce() -> None:
     lookup = StringLookup(vocabulary=["a"], num_oov_indices=0)
     with pytest.raises(ValueError, match="OOV"):
         lookup(np.array(["b"]))
+
+
+# ------------------------------------------------------------------ converted scripts
+SCRIPT = textwrap.dedent('''\
+    import re
+    import sys
+
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    questions = ["How are you?", "What is your name?", "Where do you live?", "Is it raining?"]
+    answers = ["I am fine.", "My name is Bot.", "I live in the cloud!", "No, it is sunny."]
+
+
+    def clean(sentence):
+        sentence = tf.strings.lower(sentence)
+        sentence = tf.strings.regex_replace(sentence, r"([?.!,])", r" \\1 ")
+        sentence = tf.strings.strip(sentence)
+        return tf.strings.join(["[start]", sentence, "[end]"], separator=" ")
+
+
+    vectorizer = layers.TextVectorization(max_tokens=30, output_sequence_length=8,
+                                          standardize=clean)
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(questions + answers).batch(3))
+
+
+    def to_ids(question, answer):
+        return vectorizer(question), vectorizer(answer)
+
+
+    pairs = tf.data.Dataset.from_tensor_slices((questions, answers)).map(to_ids).batch(3)
+    batches = [(q.numpy(), a.numpy()) for q, a in pairs]
+
+    weather = keras.layers.StringLookup(vocabulary=["cloud", "sunny"])
+    words = keras.layers.StringLookup(vocabulary=weather.get_vocabulary(), invert=True)
+    tags = weather(np.array(["sunny", "cloud", "rain"])).numpy()
+    np.savez(
+        sys.argv[1],
+        vocab=np.array(vectorizer.get_vocabulary()),
+        size=np.array(vectorizer.vocabulary_size()),
+        ids=vectorizer(np.array(answers)).numpy(),
+        q=np.concatenate([b[0] for b in batches]),
+        a=np.concatenate([b[1] for b in batches]),
+        tags=tags,
+        back=np.asarray(words(tags)),
+    )
+    ''')
+BLOCKED = ("import sys, runpy; sys.modules['keras'] = None; sys.modules['tensorflow'] = None; "
+           "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def _run(python: str, script: Path, out: Path, blocked: bool) -> dict[str, np.ndarray]:
+    argv = [python, "-c", BLOCKED, str(script), str(out)] if blocked else \
+        [python, str(script), str(out)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": "",
+           "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300,
+                          check=False, cwd=script.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with np.load(out, allow_pickle=True) as data:
+        return {k: data[k].astype(bytes).astype(str) if data[k].dtype.kind in "OS" else data[k]
+                for k in data.files}
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    from agent.rules.convert import convert_source
+
+    res = convert_source(SCRIPT)
+    tmp = tmp_path_factory.mktemp("converted")
+    (tmp / "original.py").write_text(SCRIPT, encoding="utf-8")
+    (tmp / "converted.py").write_text(res.source, encoding="utf-8")
+    return tmp, res
+
+
+def test_converted_script_needs_no_tensorflow(converted: tuple[Path, Any]) -> None:
+    tmp, res = converted
+    assert not re.search(r"^\s*(import|from) (tensorflow|keras)", res.source, re.M)
+    assert not res.keras_deps  # no Keras/TF use left
+    assert not res.unmapped
+    assert "strings_regex_replace(sentence" in res.source  # the standardize function
+    ours = _run(sys.executable, tmp / "converted.py", tmp / "ours.npz", blocked=True)
+    # each sentence gives "[start]" and "[end]" once: the most frequent, ties high to low
+    assert ours["vocab"][:4].tolist() == ["", "[UNK]", "[start]", "[end]"]
+    assert ours["q"].shape == (4, 8) and ours["q"].dtype == np.int64
+    assert ours["tags"].tolist() == [2, 1, 0]  # no mask token: "[UNK]" is 0
+    assert ours["back"].tolist() == ["sunny", "cloud", "[UNK]"]
+
+
+@pytest.mark.tensorflow
+def test_converted_script_computes_what_keras_does(converted: tuple[Path, Any]) -> None:
+    python = os.environ.get("K2L_TEST_TF_PYTHON", "") or tf_python()[0]
+    if not python:
+        pytest.skip("no Python with TensorFlow (K2L_TEST_TF_PYTHON / K2L_TF_PYTHON)")
+    tmp, _ = converted
+    theirs = _run(python, tmp / "original.py", tmp / "theirs.npz", blocked=False)
+    ours = _run(sys.executable, tmp / "converted.py", tmp / "ours.npz", blocked=True)
+    assert sorted(ours) == sorted(theirs)
+    for key, want in theirs.items():
+        assert ours[key].dtype == want.dtype, key
+        np.testing.assert_array_equal(ours[key], want, err_msg=key)
+
+
+def test_standardize_that_does_not_convert_keeps_the_layer() -> None:
+    from agent.rules.convert import convert_source
+
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+        from tensorflow.keras import layers
+
+
+        def squash(text):
+            return tf.strings.substr(text, 0, 5)
+
+
+        vectorizer = layers.TextVectorization(standardize=squash)
+        vectorizer.adapt(["a b", "c d"])
+        ''')
+    res = convert_source(source)
+    assert "layers.TextVectorization(standardize=squash)" in res.source
+    assert "tf.strings.substr(text, 0, 5)" in res.source  # not half converted
+    kept = [u for u in res.unmapped if u.keras_name == "keras.layers.TextVectorization"]
+    assert len(kept) == 1 and "tensorflow.strings.substr" in kept[0].reason

@@ -252,11 +252,13 @@ def _one_hot(depth: str, dtype_default: str) -> Callable[[Bound], str]:
             if not b.is_default(p, d):
                 raise Unsupported(f"{b.op}({p}=...)")
         axis = b.code("axis", "None")
-        if axis not in ("None", "-1"):
-            raise Unsupported(f"{b.op}(axis={axis}): one-hot axis must be last")
+        value = b.lit("axis", -1) if axis != "None" else -1
+        if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+            raise Unsupported(f"{b.op}(axis={axis}): the axis must be an integer literal")
         dtype = _dtype(b, "dtype") if not b.is_default("dtype", "None") else dtype_default
         x = b.code(b.first())
-        return f"F.one_hot({atom(x)}.long(), {b.code(depth)}).to({dtype})"
+        out = f"F.one_hot({atom(x)}.long(), {b.code(depth)}).to({dtype})"
+        return out if value == -1 else f"torch.movedim({out}, -1, {axis})"  # TF: depth at axis
 
     return handler
 

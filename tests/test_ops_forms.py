@@ -66,3 +66,24 @@ def test_one_hot_axis_matches_keras(axis: int) -> None:
     want = keras.ops.convert_to_numpy(keras.ops.one_hot(LABELS, 4, axis=axis))
     assert got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+def test_op_passed_as_value_becomes_a_lambda_over_tf_names() -> None:
+    """An op whose TF parameters are all required, used as a value (a dict of aggregations,
+    an argument), is a lambda over TF's parameter names: positional and keyword calls work."""
+    code, problems = conv('{"sum": tf.math.unsorted_segment_sum, '
+                          '"mean": tf.math.unsorted_segment_mean}.get(kind)')
+    assert problems == [] and code.count("lambda data, segment_ids, num_segments:") == 2
+    data = np.arange(12, dtype="float32").reshape(4, 3)
+    ids = torch.tensor([1, 0, 1, 1])
+    for kind, want in (("sum", [data[1], data[0] + data[2] + data[3]]),
+                       ("mean", [data[1], (data[0] + data[2] + data[3]) / 3])):
+        fn = eval(code, {"torch": torch, "kind": kind})  # noqa: S307
+        np.testing.assert_allclose(fn(torch.as_tensor(data), ids, 2).numpy(), want)
+        np.testing.assert_allclose(
+            fn(torch.as_tensor(data), segment_ids=ids, num_segments=2).numpy(), want)
+
+
+def test_op_value_with_optional_parameters_stays_reported() -> None:
+    code, problems = conv("fn(tf.reduce_sum)")  # axis/keepdims: no lambda takes every call
+    assert code == "fn(tf.reduce_sum)" and problems == ["tensorflow.reduce_sum has no torch mapping"]

@@ -447,7 +447,7 @@ def _segment_sum(b: Bound) -> str:
             f".index_add_(0, {atom(ids)}.long(), {data})")
 
 
-_row([f"{MATH}.unsorted_segment_sum"], Op("", ("data", "segment_ids", "num_segments"),
+_row([f"{MATH}.unsorted_segment_sum"], Op("", ("data", "segment_ids", "num_segments"), pos=3,
                                           handler=_segment_sum))
 _row([f"{KOPS}.segment_sum"], Op("", ("data", "segment_ids", "num_segments", "sorted"),
                                 handler=_segment_sum))

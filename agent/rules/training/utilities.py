@@ -28,7 +28,7 @@ from agent.rules.training import loader_args, pipeline_maps, tape_loop, text_lay
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
-    "callbacks.py", "image_ops.py", "keras_getters.py", "pretrained.py",
+    "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
@@ -129,10 +129,14 @@ _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "
 
 @cache
 def op_helpers() -> frozenset[str]:
-    """The runtime/image_ops.py functions the tf.io/tf.image/tf.strings rows call."""
-    tree = ast.parse((Path(__file__).parent / "runtime" / "image_ops.py").read_text("utf-8"))
-    return frozenset(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
-                     and not n.name.startswith("_"))
+    """The runtime/image_ops.py and image_pixels.py functions the tf.io/tf.image/tf.strings
+    rows call."""
+    names: set[str] = set()
+    for file in ("image_ops.py", "image_pixels.py"):
+        tree = ast.parse((Path(__file__).parent / "runtime" / file).read_text("utf-8"))
+        names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+                  and not n.name.startswith("_")}
+    return frozenset(names)
 
 
 @dataclass

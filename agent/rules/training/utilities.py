@@ -29,7 +29,8 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
-    "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py"))
+    "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
+    "keras_metrics.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -88,11 +89,14 @@ UTILITIES: dict[str, str] = {
     "keras.preprocessing.timeseries_dataset_from_array": "timeseries_dataset_from_array",
     "keras.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
     "keras.src.legacy.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
+    # History as a type (``def plot(history: keras.callbacks.History)``) → runtime/training_loop.py
+    "keras.callbacks.History": "KerasHistory",
     # keras.applications' preprocess_input/decode_predictions → runtime/pretrained.py
     **PREPROCESS_NAMES, **dict.fromkeys(DECODE_NAMES, "decode_predictions"),
 }
 
-HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasOptimizer|KerasRMSprop|KerasMetric|"
+HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimizer|"
+                  r"KerasRMSprop|KerasMetric|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|"
@@ -122,7 +126,7 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "LazyLSTM", "LazyGRU"
                 *sorted(set(PREPROCESS_NAMES.values())))
 _TRAINING_LOGS = ("KerasEpochMean", "KerasHistory", "KerasEarlyStopping")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
-              "KerasEpochMean",
+              "KerasEpochMean", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 

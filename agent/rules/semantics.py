@@ -23,6 +23,8 @@ class WarningKind:
 
 WARNINGS: tuple[WarningKind, ...] = (
     # layers and models
+    WarningKind(r"activity_regularizer: penalty on the layer output divided by the batch size",
+                False, "Keras 3 and TF-Keras 2 divide by the batch size too"),
     WarningKind(r"hard_sigmoid follows Keras 3", True, "Keras 2 code computed another function"),
     WarningKind(r"Keras initializers not reproduced", True, "Lazy module: torch's default init"),
     WarningKind(r"is not called in call\(\): built without an input shape", True,

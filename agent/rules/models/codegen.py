@@ -18,6 +18,7 @@ from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, positions, stack
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import BuildContext, Built, Layout, NotStatic, Unsupported
+from agent.rules.training import activity
 from agent.rules.training.regularizers import REGULARIZED, Penalty
 
 IND = "    "
@@ -84,6 +85,7 @@ class _Emitter:
         self.lazy_entries: list[tuple[int, str, init_block.Entry]] = []
         self.buffers: list[str] = []
         self.penalties: list[str] = []  # Keras regularizer terms
+        self.hooks = False  # activity regularizer hooks in __init__
         self.body: list[str] = []
         self.layout: dict[int, Layout] = {}  # id(tensor) -> current layout of its variable
         self.built: dict[int, Built] = {}  # id(layer) -> first build
@@ -276,6 +278,7 @@ class _Emitter:
                     layer.args.used.add(arg)
                     self.penalties.append(penalty.value.term(
                         f"self.{layer.attr}.{param}", {p.name for p in self.ir.params}))
+        hooked = self._activity_hook(layer, built)
         if layer.args is not None:
             for name in layer.args.unused():
                 code = layer.args.values[name].code
@@ -292,6 +295,7 @@ class _Emitter:
                 self.buffers.append(attr)
             else:
                 self.init_lines.append(f"self.{attr} = {ctor}")
+        self.init_lines += hooked
         self.declared.append((layer.seq, self.init_lines[start:]))
         del self.init_lines[start:]
         if built.init:
@@ -324,6 +328,21 @@ class _Emitter:
             else:
                 lines.append(f"self.{attr} = {path}")
         self.declared.append((layer.seq, lines))
+
+    def _activity_hook(self, layer: Layer, built: Built) -> list[str]:
+        """``activity_regularizer=l2(..)``: a hook adding the output's penalty to the loss."""
+        value = layer.args.values.get(activity.ARG) if layer.args is not None else None
+        if (value is None or not isinstance(value.value, Penalty) or not built.modules
+                or built.modules[0][0] or layer.args is None):
+            return []
+        line = activity.hook(layer.attr, value.value, {p.name for p in self.ir.params},
+                             built.activation)
+        if line is None:
+            return []
+        layer.args.used.add(activity.ARG)
+        self.hooks = True
+        self.gen.warnings.append((layer.line, f"{layer.keras_name}: {activity.HOOK_WARNINGS[0]}"))
+        return [line]
 
     def emit(self, layer: Layer, call: Call, built: Built, out_layout: Layout) -> None:
         subs: dict[str, str] = {"m": f"self.{layer.attr}"}
@@ -487,7 +506,7 @@ class _Emitter:
         declared = [line for _, lines in sorted(self.declared, key=lambda d: d[0])
                     for line in lines]
         if (ir.kind != "Sequential" or ir.named or len(ir.inputs) != 1 or len(ir.outputs) != 1
-                or self.buffers or self.penalties or self.gen.lazy
+                or self.buffers or self.penalties or self.hooks or self.gen.lazy
                 or len(self.body) != len(self.steps)
                 or not all(line.startswith("self.") for line in declared)):
             return

@@ -32,6 +32,7 @@ from agent.rules.models.shapes import Shape
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.ops.functions import lambda_function
 from agent.rules.spec import Unsupported, bind
+from agent.rules.training import activity
 from agent.rules.training.regularizers import REGULARIZED
 from agent.rules.training.regularizers import parse as parse_regularizer
 from agent.rules.values import UNKNOWN, LocalInt, Value, code_of, evaluate, names_read
@@ -329,7 +330,8 @@ class BlockExtractor:
             if a.star:
                 raise Unsupported(f"*args/**kwargs in {code_of(call.func)}(...)")
             v = self.value(a.value)
-            if a.keyword is not None and a.keyword.value in REGULARIZED:
+            if a.keyword is not None and (a.keyword.value in REGULARIZED
+                                          or a.keyword.value == activity.ARG):
                 penalty = parse_regularizer(a.value, self.qual(getattr(a.value, "func", a.value)),
                                             self.env)
                 if penalty is not None:

@@ -21,7 +21,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from agent.records import Change, Unmapped, Warning_
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
-from agent.rules.training import custom_step
+from agent.rules.training import activity, custom_step
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
 from agent.rules.training.data import class_kind, convert_class, tf_data_chain
@@ -207,7 +207,8 @@ class _Training:
         body = self.block(list(self.module.body), Scope())
         module = self.module.with_changes(body=body)
         edits: dict[str, Splice] = {}
-        added = "self.keras_losses.append(" in module.code  # see classes: add_loss
+        added = any(m in module.code for m in (  # see classes: add_loss; activity.py
+            "self.keras_losses.append(", activity.MARK))
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue

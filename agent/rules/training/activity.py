@@ -1,0 +1,28 @@
+"""Keras activity regularizers → a forward hook keeping the penalty on the layer's output.
+
+Keras 3 ``Layer.__call__`` adds ``activity_regularizer(output) / batch_size`` to the model's
+losses at each call (TF-Keras 2 divided by the batch size too). The hook stores that term in
+the layer's ``keras_losses``, which the training and validation steps add, as for ``add_loss``.
+"""
+
+from __future__ import annotations
+
+from agent.rules import activations
+from agent.rules.training.regularizers import Penalty
+
+ARG = "activity_regularizer"
+# in generated code: tells the training step that layers keep added loss terms
+MARK = 'setattr(m, "keras_losses"'
+HOOK_WARNINGS = ("activity_regularizer: penalty on the layer output divided by the batch size, "
+                 "as Keras 3 and TF-Keras 2 do; added to the training/validation loss",)
+
+
+def hook(attr: str, penalty: Penalty, hparams: set[str], activation: str | None) -> str | None:
+    """The ``__init__`` line registering the hook on ``self.<attr>``; None when the layer's
+    activation depends on the channel axis (the hook does not know the layout)."""
+    if activation in ("softmax", "log_softmax"):
+        return None
+    out = activations.apply(activation, "y")  # Keras regularizes the activated output
+    term = penalty.term(out if out == "y" else f"({out})", hparams)
+    return (f"self.{attr}.register_forward_hook("
+            f"lambda m, _, y: {MARK}, [({term}) / y.shape[0]]))")

@@ -79,3 +79,46 @@ def test_activity_regularizer_in_sequential() -> None:
         """)
     kmodel, tmodel, _ = _build(src)
     _same_loss(kmodel, tmodel, 4, 3)
+
+
+ORTHO = """\
+import keras
+from keras import layers, ops
+
+
+class Ortho(keras.regularizers.Regularizer):
+    def __init__(self, size, weight=0.01):
+        self.size = size
+        self.weight = weight
+        self.identity = ops.eye(size)
+
+    def __call__(self, x):
+        x = ops.reshape(x, (-1, self.size, self.size))
+        gram = ops.matmul(x, ops.transpose(x, (0, 2, 1)))
+        return ops.sum(self.weight * ops.square(gram - self.identity))
+
+    def get_config(self):
+        return {"size": self.size, "weight": self.weight}
+
+
+def block(x, k):
+    x = layers.Dense(8, activation="relu")(x)
+    return layers.Dense(k * k, {arg}=Ortho(k))(x)
+
+
+inputs = keras.Input(shape=(5,))
+h = block(inputs, 2)
+h = block(h, 2)
+outputs = layers.Dense(2)(h)
+model = keras.Model(inputs, outputs)
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+@pytest.mark.parametrize("arg", ["activity_regularizer", "kernel_regularizer"])
+def test_custom_regularizer_class_matches_keras(arg: str) -> None:
+    """A user Regularizer becomes a plain class of torch ops, called on the output (activity)
+    or on the kernel in Keras's (in, out) layout."""
+    kmodel, tmodel, code = _build(ORTHO.replace("{arg}", arg))
+    assert "class Ortho:" in code and "ops." not in code
+    _same_loss(kmodel, tmodel, 5, 2)

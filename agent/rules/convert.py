@@ -28,6 +28,7 @@ from agent.rules.ops.functions import (
     pipeline_functions,
     uses_framework,
 )
+from agent.rules.training.custom_regularizers import convert_classes as convert_regularizer_classes
 from agent.rules.values import code_of, module_constants
 from agent.rules.wrap import wrap_new_lines
 
@@ -292,6 +293,14 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
                         if u.qualname not in steps and u.keras_name not in steps
                         and not (u.qualname.startswith(bridged)
                                  and u.reason.startswith("custom training step"))]
+    regularized, regs = convert_regularizer_classes(module, imports)  # after the models
+    if regs:
+        if module is mres.module:
+            mres.module = regularized
+        module = regularized
+        out.changes += [Change(_def_line(source, name), "regularizer.class",
+                               f"{name}: Keras Regularizer -> plain class of torch ops")
+                        for name in regs]
     data = data_functions(original)  # statement by statement in _data_statements
     functions = [f for f in candidates(original, imports) if f not in data]
     if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table

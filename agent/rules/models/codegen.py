@@ -19,6 +19,7 @@ from agent.rules.models.sequential import Step, positions, stack
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import BuildContext, Built, Layout, NotStatic, Unsupported
 from agent.rules.training import activity
+from agent.rules.training.custom_regularizers import Custom
 from agent.rules.training.regularizers import REGULARIZED, Penalty
 
 IND = "    "
@@ -274,7 +275,13 @@ class _Emitter:
         if layer.args is not None and built.modules and not built.modules[0][0]:
             for arg, param in REGULARIZED.items():
                 penalty = layer.args.values.get(arg)
-                if penalty is not None and isinstance(penalty.value, Penalty):
+                if penalty is not None and isinstance(penalty.value, Custom):
+                    # called on Keras's kernel: (in, out) is nn.Linear's weight transposed
+                    if arg == "kernel_regularizer" and not built.modules[0][1].startswith(
+                            "nn.Linear("):
+                        continue
+                    param += ".T" if arg == "kernel_regularizer" else ""
+                if penalty is not None and isinstance(penalty.value, (Penalty, Custom)):
                     layer.args.used.add(arg)
                     self.penalties.append(penalty.value.term(
                         f"self.{layer.attr}.{param}", {p.name for p in self.ir.params}))
@@ -332,7 +339,7 @@ class _Emitter:
     def _activity_hook(self, layer: Layer, built: Built) -> list[str]:
         """``activity_regularizer=l2(..)``: a hook adding the output's penalty to the loss."""
         value = layer.args.values.get(activity.ARG) if layer.args is not None else None
-        if (value is None or not isinstance(value.value, Penalty) or not built.modules
+        if (value is None or not isinstance(value.value, (Penalty, Custom)) or not built.modules
                 or built.modules[0][0] or layer.args is None):
             return []
         line = activity.hook(layer.attr, value.value, {p.name for p in self.ir.params},

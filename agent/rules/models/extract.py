@@ -32,7 +32,7 @@ from agent.rules.models.shapes import Shape
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.ops.functions import lambda_function
 from agent.rules.spec import Unsupported, bind
-from agent.rules.training import activity
+from agent.rules.training import activity, custom_regularizers
 from agent.rules.training.regularizers import REGULARIZED
 from agent.rules.training.regularizers import parse as parse_regularizer
 from agent.rules.values import UNKNOWN, LocalInt, Value, code_of, evaluate, names_read
@@ -131,6 +131,7 @@ class BlockExtractor:
         self.fn_params = params  # name -> default code
         self.kwonly: frozenset[str] = frozenset()  # the builder's keyword-only parameters
         self.custom_layers = custom_layers
+        self.regularizer_classes: frozenset[str] = frozenset()  # user Regularizer subclasses
         self.models = models_in_scope
         self.convert_lambda = lambda_converter
         self.module_names = module_names
@@ -334,8 +335,9 @@ class BlockExtractor:
                                           or a.keyword.value == activity.ARG):
                 penalty = parse_regularizer(a.value, self.qual(getattr(a.value, "func", a.value)),
                                             self.env)
-                if penalty is not None:
-                    v = Value(v.code, penalty, a.value)
+                custom = custom_regularizers.parse(a.value, self.regularizer_classes)
+                if penalty is not None or custom is not None:
+                    v = Value(v.code, penalty or custom, a.value)
             self._note_free_names(a.value)
             if a.keyword is None:
                 args.append(v)

@@ -24,6 +24,7 @@ from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
 from agent.rules.models.graph import ModelIR
 from agent.rules.models.layer_aliases import settle_aliases
+from agent.rules.training import custom_regularizers
 from agent.rules.values import assigned_names
 
 _MARKER = re.compile(r"__k2l_generated_\d+__")
@@ -181,6 +182,7 @@ class ModelConverter:
             index=self.index, builders=self.builders, helpers=self.helpers,
             call_values=self.call_values.get(function.name.value, {}) if function else None)
         extractor.stem = self.stem
+        extractor.regularizer_classes = custom_regularizers.class_names(self.module, self.imports)
         if function is not None:
             extractor.kwonly = frozenset(p.name.value for p in function.params.kwonly_params)
         founds = extractor.run(body)

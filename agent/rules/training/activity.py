@@ -8,6 +8,7 @@ the layer's ``keras_losses``, which the training and validation steps add, as fo
 from __future__ import annotations
 
 from agent.rules import activations
+from agent.rules.training.custom_regularizers import Custom
 from agent.rules.training.regularizers import Penalty
 
 ARG = "activity_regularizer"
@@ -17,7 +18,7 @@ HOOK_WARNINGS = ("activity_regularizer: penalty on the layer output divided by t
                  "as Keras 3 and TF-Keras 2 do; added to the training/validation loss",)
 
 
-def hook(attr: str, penalty: Penalty, hparams: set[str], activation: str | None) -> str | None:
+def hook(attr: str, penalty: Penalty | Custom, hparams: set[str], activation: str | None) -> str | None:
     """The ``__init__`` line registering the hook on ``self.<attr>``; None when the layer's
     activation depends on the channel axis (the hook does not know the layout)."""
     if activation in ("softmax", "log_softmax"):

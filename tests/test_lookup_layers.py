@@ -307,3 +307,42 @@ def test_standardize_that_does_not_convert_keeps_the_layer() -> None:
     assert "tf.strings.substr(text, 0, 5)" in res.source  # not half converted
     kept = [u for u in res.unmapped if u.keras_name == "keras.layers.TextVectorization"]
     assert len(kept) == 1 and "tensorflow.strings.substr" in kept[0].reason
+
+
+def test_adapt_data_bound_to_a_name_stays_a_pipeline_of_strings() -> None:
+    from agent.rules.convert import convert_source
+
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+        from tensorflow.keras.layers import TextVectorization
+
+        samples = ["one two", "two three"]
+        text_ds = tf.data.Dataset.from_tensor_slices(samples).batch(2)
+        vectorizer = TextVectorization(max_tokens=10)
+        vectorizer.adapt(text_ds)
+        ''')
+    res = convert_source(source)
+    assert "text_ds = DataPipeline.from_tensor_slices(samples).batch(2)" in res.source
+    assert "TensorDataset" not in res.source  # a TensorDataset cannot hold strings
+
+
+def test_lookup_called_by_a_map_function_that_stays_tensorflow_stays_keras() -> None:
+    from agent.rules.convert import convert_source
+
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+        from tensorflow import keras
+
+        char_to_num = keras.layers.StringLookup(vocabulary=list("abc"))
+
+
+        def encode(text):
+            spectrum = tf.signal.stft(tf.zeros([64]), 16, 8)
+            return char_to_num(tf.strings.unicode_split(text, "UTF-8")), spectrum
+
+
+        ds = tf.data.Dataset.from_tensor_slices(["ab", "ca"]).map(encode).batch(2)
+        ''')
+    res = convert_source(source)
+    assert "char_to_num = keras.layers.StringLookup(" in res.source
+    assert "ds = tf.data.Dataset.from_tensor_slices(" in res.source

@@ -28,8 +28,9 @@ from agent.rules.training import loader_args, pipeline_maps, tape_loop, text_lay
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
-    "callbacks.py", "image_ops.py", "keras_getters.py", "pretrained.py",
-    "random_features.py", "epoch_metrics.py", "lookup_layers.py"))
+    "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
+    "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
+    "keras_metrics.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -88,14 +89,17 @@ UTILITIES: dict[str, str] = {
     "keras.preprocessing.timeseries_dataset_from_array": "timeseries_dataset_from_array",
     "keras.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
     "keras.src.legacy.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
+    # History as a type (``def plot(history: keras.callbacks.History)``) → runtime/training_loop.py
+    "keras.callbacks.History": "KerasHistory",
     # keras.applications' preprocess_input/decode_predictions → runtime/pretrained.py
     **PREPROCESS_NAMES, **dict.fromkeys(DECODE_NAMES, "decode_predictions"),
 }
 
-HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasOptimizer|KerasRMSprop|KerasMetric|"
+HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimizer|"
+                  r"KerasRMSprop|KerasMetric|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
-                  r"LazyLayerNorm|"
+                  r"LazyLayerNorm|LazyMultiHeadAttention|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|"
                   r"RandomFourierFeatureMap|"
                   r"keras_activation|keras_initializer|keras_regularizer|"
@@ -115,24 +119,28 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
 # generator batches)
-_LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
+_LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
                 "ActivatedLSTM", "ResetBeforeGRU", "RandomFourierFeatureMap", "keras_activation",
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
 _TRAINING_LOGS = ("KerasEpochMean", "KerasHistory", "KerasEarlyStopping")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
-              "KerasEpochMean",
+              "KerasEpochMean", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 
 
 @cache
 def op_helpers() -> frozenset[str]:
-    """The runtime/image_ops.py functions the tf.io/tf.image/tf.strings rows call."""
-    tree = ast.parse((Path(__file__).parent / "runtime" / "image_ops.py").read_text("utf-8"))
-    return frozenset(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
-                     and not n.name.startswith("_"))
+    """The runtime/image_ops.py and image_pixels.py functions the tf.io/tf.image/tf.strings
+    rows call."""
+    names: set[str] = set()
+    for file in ("image_ops.py", "image_pixels.py"):
+        tree = ast.parse((Path(__file__).parent / "runtime" / file).read_text("utf-8"))
+        names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+                  and not n.name.startswith("_")}
+    return frozenset(names)
 
 
 @dataclass

@@ -122,3 +122,53 @@ def test_custom_regularizer_class_matches_keras(arg: str) -> None:
     kmodel, tmodel, code = _build(ORTHO.replace("{arg}", arg))
     assert "class Ortho:" in code and "ops." not in code
     _same_loss(kmodel, tmodel, 5, 2)
+
+
+def test_activity_regularizer_on_a_subclass_sublayer() -> None:
+    src = textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+
+        class Block(keras.layers.Layer):
+            def __init__(self, units):
+                super().__init__()
+                self.d = layers.Dense(units, activation="relu", activity_regularizer="l2")
+
+            def call(self, x):
+                return self.d(x)
+
+
+        inputs = keras.Input(shape=(4,))
+        outputs = layers.Dense(2)(Block(6)(inputs))
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer="adam", loss="mse")
+        """)
+    kmodel, tmodel, code = _build(src)
+    assert "class Block(nn.Module)" in code
+    _same_loss(kmodel, tmodel, 4, 2)
+
+
+def test_unconverted_sublayer_argument_keeps_the_class_without_crashing() -> None:
+    src = textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+
+        def penalty(x):
+            return 0.1 * keras.ops.sum(x)
+
+
+        class Block(keras.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.d = layers.Dense(3, activity_regularizer=penalty)
+
+            def call(self, x):
+                return self.d(x)
+        """)
+    res = convert_source(src)
+    assert res.error == ""
+    assert "class Block(keras.layers.Layer)" in res.source
+    assert any("activity_regularizer" in u.reason for u in res.unmapped), res.unmapped
+    assert not any("internal error" in u.reason for u in res.unmapped), res.unmapped

@@ -19,6 +19,7 @@ from agent.rules.models import lazy
 from agent.rules.models.lazy import LAZY
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, LayerSpec, NotStatic, Unsupported, bind
+from agent.rules.training import activity, regularizers
 from agent.rules.values import Value, code_of, evaluate
 
 
@@ -54,6 +55,10 @@ def make_sublayer(attr: str, call: cst.Call, imports: ImportTable, env: dict[str
         if a.star:
             raise Unsupported(f"*args/**kwargs in {code_of(call.func)}(...)")
         v = evaluate(a.value, dict(env))
+        if a.keyword is not None and a.keyword.value == activity.ARG:
+            penalty = regularizers.parse(a.value, imports.resolve(
+                a.value.func if isinstance(a.value, cst.Call) else a.value), dict(env))
+            v = Value(v.code, penalty, a.value) if penalty is not None else v
         if a.keyword is None:
             args.append(v)
         else:
@@ -102,8 +107,10 @@ def build(layer: SubLayer, shape: Shape | None, layout: str,
 def module_lines(layer: SubLayer) -> list[str]:
     """``__init__`` statements creating the layer's modules, its init and TODOs."""
     assert layer.built is not None
-    lines = [f"# TODO(k2l): {layer.keras_name}({n}={layer.args.values[n].code}) not converted"
-             for n in layer.args.unused()]
+    hooks = activity_hooks(layer)
+    for n in layer.args.unused():  # a comment is no statement: the class stays Keras
+        raise Unsupported(f"{layer.keras_name}({n}={layer.args.values[n].code}) not converted")
+    lines: list[str] = []
     for suffix, ctor in layer.built.modules:
         attr = layer.attr if not suffix else f"{layer.attr}_{suffix}"
         if ctor.startswith("torch.") and not ctor.startswith("torch.nn."):
@@ -111,4 +118,18 @@ def module_lines(layer: SubLayer) -> list[str]:
         else:
             lines.append(f"self.{attr} = {ctor}")
     lines += [t.replace("{m}", f"self.{layer.attr}") for t in layer.built.init]
-    return lines
+    return lines + hooks
+
+
+def activity_hooks(layer: SubLayer) -> list[str]:
+    """``activity_regularizer=l2(..)`` of a sub-layer: its hook line (see training.activity)."""
+    value = layer.args.values.get(activity.ARG)
+    if (value is None or layer.built is None or not isinstance(value.value, regularizers.Penalty)
+            or not layer.built.modules or layer.built.modules[0][0]):
+        return []
+    line = activity.hook(layer.attr, value.value, set(), layer.built.activation)
+    if line is None:
+        return []
+    layer.args.used.add(activity.ARG)
+    layer.warnings.append(activity.HOOK_WARNINGS[0])
+    return [line]

@@ -929,6 +929,9 @@ class _ExprRewriter(cst.CSTTransformer):
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Call):
             self.inner.add(node.func.value)  # part of a longer chain: convert it whole
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "adapt":
+            self.inner.update(a.value for a in node.args  # strings: utilities' DataPipeline
+                              if isinstance(a.value, cst.Call))
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         chain = None if original in self.inner or self.owner.keep_chain \

@@ -210,6 +210,30 @@ def test_numpy_array_left_of_a_converted_value_keeps_the_function() -> None:
         f"of a NumPy array at line {line_of(body, 'return batch - mean')}")
 
 
+def test_numpy_of_a_converted_value_is_an_array_for_the_callee() -> None:
+    """``t.numpy()`` gives an ndarray from a TF or a torch tensor: a helper that computes
+    with NumPy on it (an array on the left of ``&``, ``-``) does not keep the caller whole."""
+    src = """
+    def count_large(rows):
+        first, second = rows
+        return int(np.sum((first > 0.5) & (np.abs(second) > 0.5)))
+
+
+    def draw(n):
+        values = tf.random.uniform((n, 3))
+        flipped = tf.reverse(values, axis=[1])
+        return [count_large([values[i].numpy(), flipped[i].numpy()]) for i in range(n)]
+
+
+    counts = draw(4)
+    """
+    out = convert(src)
+    assert "torch.flip(values, dims=(1,))" in out.source
+    assert not [u for u in out.unmapped if "kept whole" in u.reason]
+    ns = run(out.source)
+    assert len(ns["counts"]) == 4 and all(0 <= c <= 3 for c in ns["counts"])
+
+
 def test_lambda_target_is_not_wrapped() -> None:
     out = convert_source(textwrap.dedent("""
         import tensorflow as tf

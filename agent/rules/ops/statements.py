@@ -4,7 +4,7 @@ statements of plain top-level functions (what the model and training rules left)
 A statement whose framework names all map is rewritten, with array arguments made tensors
 (agent.rules.ops.arrays); one that does not map stays exactly as written and is reported.
 agent.rules.ops.flow decides which rewritten statements may stay rewritten: a TF value never
-reaches torch code, nor the reverse (a function where they would meet is kept whole).
+reaches torch code, nor the reverse (a statement where they would meet stays as written).
 Functions handed to ``tf.data`` (``ds.map(fn)``) and classes are left to their own rules.
 """
 

@@ -88,7 +88,10 @@ class OpRewriter(cst.CSTTransformer):
         if q in CONSTANTS:
             return cst.parse_expression(CONSTANTS[q])
         op = OPS.get(q)
-        if op is not None and op.torch and len(op.params) >= 1 and op.elementwise:
+        if op is not None and op.value:
+            return cst.parse_expression(op.value)
+        if op is not None and op.torch and len(op.params) >= 1 and op.elementwise \
+                and not op.explicit:  # torch's own defaults are TF's
             return cst.parse_expression(op.torch)  # a function passed as a value
         if op is not None and op.handler is not None and op.params \
                 and op.pos == len(op.params) and not op.varargs:

@@ -124,9 +124,9 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "LazyLSTM", "LazyGRU"
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
-_TRAINING_LOGS = ("KerasEpochMean", "KerasHistory", "KerasEarlyStopping")
+_TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEarlyStopping")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
-              "KerasEpochMean", "KerasConfusionMetric",
+              "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 

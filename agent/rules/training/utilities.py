@@ -29,7 +29,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
     "callbacks.py", "image_ops.py", "keras_getters.py", "pretrained.py",
-    "random_features.py", "epoch_metrics.py"))
+    "random_features.py", "epoch_metrics.py", "schedules.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -90,6 +90,7 @@ UTILITIES: dict[str, str] = {
 }
 
 HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasOptimizer|KerasRMSprop|KerasMetric|"
+                  r"KerasSchedule|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|"
@@ -106,7 +107,8 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasOptimizer|KerasRMSprop|Kera
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
                "variable_assign", "variable_assign_add", "variable_assign_sub",
-               "KerasOptimizer", "KerasLoss", "KerasMetric")
+               "KerasOptimizer", "KerasLoss", "KerasMetric", "KerasSchedule",
+               "module_variables", "module_weights", "load_module_weights")
 
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
@@ -119,7 +121,7 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_firs
 _TRAINING_LOGS = ("KerasEpochMean", "KerasHistory", "KerasEarlyStopping")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
               "KerasEpochMean",
-              "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
+              "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss", "KerasSchedule",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 
 

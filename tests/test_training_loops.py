@@ -242,3 +242,55 @@ def test_optimizer_on_a_variable_matches_keras(optimizer: str, atol: float) -> N
             kopt.apply([grad], [var])
     assert not np.allclose(var.numpy(), start)  # the steps moved it
     np.testing.assert_allclose(got.detach().numpy(), var.numpy(), rtol=1e-5, atol=atol)
+
+
+SCHEDULE_CLASS = textwrap.dedent("""\
+    import math
+
+    import keras
+    import numpy as np
+    from keras import ops
+
+
+    class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+        def __init__(self, peak, warmup_steps, total_steps):
+            super().__init__()
+            self.peak = peak
+            self.warmup_steps = warmup_steps
+            self.total_steps = total_steps
+
+        def __call__(self, step):
+            step = ops.cast(step, "float32")
+            warm = self.peak * step / self.warmup_steps
+            progress = (step - self.warmup_steps) / (self.total_steps - self.warmup_steps)
+            cosine = 0.5 * self.peak * (1 + ops.cos(math.pi * progress))
+            return ops.where(step < self.warmup_steps, warm, cosine)
+
+        def get_config(self):
+            return {"peak": self.peak, "warmup_steps": self.warmup_steps}
+
+
+    schedule = WarmupCosine(0.01, 4, 20)
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), loss="mse")
+    """)
+
+
+def test_schedule_subclass_steps_the_lightning_optimizer_like_keras() -> None:
+    """A ``LearningRateSchedule`` subclass becomes a plain class; ``compile``'s optimizer
+    starts at lr 1.0 under a ``LambdaLR`` whose factor is the schedule's value, so the
+    learning rate of every step is Keras's."""
+    import keras
+
+    code = _convert(SCHEDULE_CLASS)
+    assert "class WarmupCosine:" in code and "lr=1.0" in code
+    module = _module(code)
+    original = _module(SCHEDULE_CLASS)  # Keras 3 runs it (torch backend)
+    optimizers = module.model.configure_optimizers()
+    optimizer, scheduler = optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"]
+    assert optimizers["lr_scheduler"]["interval"] == "step"
+    for step in range(24):
+        expected = float(keras.ops.convert_to_numpy(original.schedule(step)))
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected, rel=1e-6), step
+        optimizer.step()
+        scheduler.step()

@@ -89,11 +89,6 @@ def weights_call(updated: cst.Call, original: cst.Call, imports: ImportTable
     return cst.Call(cst.Name(WEIGHT_METHODS[func.attr.value]), args)
 
 
-def schedule_classes(module: cst.Module, imports: ImportTable) -> set[str]:
-    """Names of the module's ``LearningRateSchedule`` subclasses."""
-    return {s.name.value for s in module.body if isinstance(s, cst.ClassDef)
-            and any(imports.resolve(b.value) == f"{_SCHEDULES}LearningRateSchedule"
-                    for b in s.bases)}
 
 
 def model_names(module: cst.Module) -> set[str]:
@@ -130,3 +125,17 @@ def unpacked_inputs(updated: cst.Call, models: set[str]) -> cst.Call:
     args = [*inputs, *rest]
     args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
     return updated.with_changes(args=args)
+
+
+def plain_schedule(node: cst.ClassDef, imports: ImportTable) -> cst.ClassDef:
+    """``class S(keras.optimizers.schedules.LearningRateSchedule)`` → ``class S:`` (its
+    ``__call__(step)`` is all an optimizer asks of it)."""
+    bases = [b for b in node.bases
+             if imports.resolve(b.value) != f"{_SCHEDULES}LearningRateSchedule"]
+    if len(bases) == len(node.bases):
+        return node
+    if bases:
+        bases[-1] = bases[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return node.with_changes(bases=bases)
+    return node.with_changes(bases=[], lpar=cst.MaybeSentinel.DEFAULT,
+                             rpar=cst.MaybeSentinel.DEFAULT)

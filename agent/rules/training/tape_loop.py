@@ -130,7 +130,8 @@ class TapeLoop(cst.CSTTransformer):
         self.has_tape = False
         self.class_depth = 0
         self.models: set[str] = set()  # names used as models (their list inputs unpack)
-        self.target_depth = 0  # inside an assignment's target: attributes stay
+        self.target_depth = 0
+        self.schedule_depth = 0  # inside a LearningRateSchedule subclass: its ops convert  # inside an assignment's target: attributes stay
         self.variables: set[str] = set()  # names assigned a tf.Variable
         self.all_tapes: set[str] = set()
         self.rebound: list[set[str]] = [set()]  # per function: augmented assignments rebind
@@ -160,13 +161,23 @@ class TapeLoop(cst.CSTTransformer):
             self.models = loop_objects.model_names(node)
 
     def _keras_class(self, node: cst.ClassDef) -> bool:
-        return any((self.imports.resolve(b.value) or "").startswith("keras.") for b in node.bases)
+        return node.name.value not in self.imports.schedules and any(
+            (self.imports.resolve(b.value) or "").startswith("keras.") for b in node.bases)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.class_depth += self._keras_class(node)  # converted classes are torch already
+        self.schedule_depth += node.name.value in self.imports.schedules
 
     def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
         self.class_depth -= self._keras_class(original)
+        if original.name.value in self.imports.schedules:
+            self.schedule_depth -= 1
+            new = loop_objects.plain_schedule(updated, self.imports)
+            if new is not updated:
+                self.changes.append((original, "training.schedule_class", "Keras "
+                                     "LearningRateSchedule subclass -> a plain callable of "
+                                     "the step (the optimizer reads it each step)"))
+            return new
         return updated
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
@@ -174,7 +185,7 @@ class TapeLoop(cst.CSTTransformer):
                                   ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
         """Loop code around a tape (``tf.random.normal``, ``tf.ones_like``) through the op
         table, a statement at a time; one that has an op without a rule stays as written."""
-        if not self.has_tape:
+        if not self.has_tape and not self.schedule_depth:
             return updated
         kept = self._statements(original, updated)
         if kept is None:

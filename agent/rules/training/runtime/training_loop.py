@@ -124,17 +124,18 @@ def _clipped(grads: list[torch.Tensor], clipnorm: float | None, clipvalue: float
 class KerasOptimizer:
     """A Keras optimizer: ``apply_gradients(zip(grads, vars))`` and ``minimize``. ``lr``
     may be a schedule (a callable of the step count, as Keras's ``learning_rate``): the
-    torch learning rate is set to ``lr(iterations)`` before each step, as Keras reads it;
+    torch learning rate is set to ``lr(iterations)`` before each step, as Keras reads it
+    (the step an int64 tensor, as Keras's ``iterations``);
     ``clipnorm``/``clipvalue``/``global_clipnorm`` clip the gradients first."""
 
     def __init__(self, optimizer_class: type[torch.optim.Optimizer],
                  clipnorm: float | None = None, clipvalue: float | None = None,
                  global_clipnorm: float | None = None, **kwargs: Any) -> None:
         self.optimizer_class = optimizer_class
-        self.schedule: Callable[[int], Any] | None = None
+        self.schedule: Callable[[Any], Any] | None = None
         if callable(kwargs.get("lr")):
             self.schedule = kwargs["lr"]
-            kwargs["lr"] = float(self.schedule(0))
+            kwargs["lr"] = float(self.schedule(torch.tensor(0)))
         self.clipping = (clipnorm, clipvalue, global_clipnorm)
         self.kwargs = kwargs
         self.optimizer: torch.optim.Optimizer | None = None
@@ -157,7 +158,7 @@ class KerasOptimizer:
     @property
     def learning_rate(self) -> float:
         if self.schedule is not None:
-            return float(self.schedule(self.iterations))
+            return float(self.schedule(torch.tensor(self.iterations)))
         if self.optimizer is None:
             return float(self.kwargs["lr"])
         return float(self.optimizer.param_groups[0]["lr"])
@@ -184,7 +185,7 @@ class KerasOptimizer:
             v.grad = g
         if self.schedule is not None:
             for group in self.optimizer.param_groups:
-                group["lr"] = float(self.schedule(self.iterations))
+                group["lr"] = float(self.schedule(torch.tensor(self.iterations)))
         self.optimizer.step()
         for _, v in pairs:
             v.grad = None

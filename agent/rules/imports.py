@@ -87,6 +87,8 @@ class ImportTable:
     # the script's keras.optimizers.schedules.LearningRateSchedule subclasses (plain
     # callables of the step once converted)
     schedules: set[str] = field(default_factory=set)
+    # the script's keras.metrics.Metric subclasses that convert -> their default logged name
+    metric_classes: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         """Canonical qualified name of an expression like ``layers.Dense``, if it is Keras/TF."""

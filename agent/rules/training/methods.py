@@ -264,7 +264,9 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
         for (preds, tgt), metric_names in groups.items():
             preds = _ON_LOGITS.get(preds, preds) if on_logits else preds
             pc = _fill(_for_rank(preds, _rank(ir, k)), pred, ys[k])
-            yc = _fill(_for_rank(tgt, _rank(ir, k)), lgs[k] if split else pred, ys[k])
+            # a target template reads {p} for its shape, except a Metric subclass's: y_pred
+            yc = _fill(_for_rank(tgt, _rank(ir, k)), pred if tgt == "{p}" or not split
+                       else lgs[k], ys[k])
             if len(groups) == 1:
                 w(f"{target}.update({pc}, {yc})")
             else:

@@ -54,6 +54,9 @@ METRIC_OBJECTS: dict[str, tuple[str | None, str]] = {
                          "mean_squared_error"),
     "MeanAbsoluteError": ("lambda y, p: (p - y.reshape(p.shape)).abs().mean(-1)",
                           "mean_absolute_error"),
+    "CosineSimilarity": ("lambda y, p: (F.normalize(y.float().reshape(p.shape), dim=-1, "
+                         "eps=1e-07) * F.normalize(p, dim=-1, eps=1e-07)).sum(-1)",
+                         "cosine_similarity"),
 }
 
 _TAPE = "tensorflow.GradientTape"

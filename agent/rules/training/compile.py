@@ -160,6 +160,11 @@ class CompileReader:
                 if sched is not None:
                     vals["learning_rate"] = sched
                     continue
+                if isinstance(lr_node, cst.Call) and code_of(lr_node.func) in \
+                        self.imports.schedules:  # the script's own schedule: lr = its value
+                    vals["learning_rate"] = "1.0"
+                    self.cfg.schedule = f"float({self.code(node)}(torch.tensor(step)))"
+                    continue
             if name in spec.renames or name in spec.defaults:
                 vals[name] = self.code(node)
             elif name in ("clipnorm", "clipvalue", "global_clipnorm"):

@@ -44,3 +44,34 @@ def test_epoch_mean_resets_and_keeps_no_graph() -> None:
     mean.reset()
     mean.update(torch.tensor(1.0), 2)
     assert float(mean.compute()) == 1.0 and float(mean.count) == 2.0
+
+
+def test_stage_means_add_each_key_and_log_under_the_prefix() -> None:
+    """``KerasEpochMeans.add``: one call per step feeds every key's mean; the names Lightning
+    logs carry the stage's prefix, and a reset (Lightning's, per epoch) starts them over."""
+    from agent.rules.training.runtime.epoch_metrics import KerasEpochMeans
+
+    means = KerasEpochMeans(["loss", "accuracy"], prefix="val_")
+    for value, size in BATCHES:
+        means.add({"loss": torch.tensor(value, requires_grad=True) * 1,
+                   "accuracy": torch.tensor(value / 8)}, size)
+    logged = {k: float(v) for k, v in means.compute().items()}
+    expected = sum(v * n for v, n in BATCHES) / sum(n for _, n in BATCHES)
+    assert set(logged) == {"val_loss", "val_accuracy"}
+    assert abs(logged["val_loss"] - expected) < 1e-6
+    assert abs(logged["val_accuracy"] - expected / 8) < 1e-6
+    assert not any(m.total.requires_grad for m in means.by_key.values())
+    means.reset()
+    assert not means.by_key["loss"].update_called
+    means.add({"loss": torch.tensor(3.0), "accuracy": torch.tensor(1.0)}, 5)
+    assert means.by_key["loss"].update_called and float(means.compute()["val_loss"]) == 3.0
+
+
+def test_update_after_compute_is_not_served_from_the_cache() -> None:
+    """The lean update wrapper keeps torchmetrics' bookkeeping: a value computed before an
+    update is not returned again after it."""
+    mean = KerasEpochMean()
+    mean.update(torch.tensor(1.0), 1)
+    assert float(mean.compute()) == 1.0
+    mean.update(torch.tensor(3.0), 1)
+    assert float(mean.compute()) == 2.0

@@ -201,3 +201,145 @@ def test_compile_metric_list_script_runs_without_keras(tmp_path: Path) -> None:
     assert keras_lines[0] in run.stdout.splitlines(), (keras_lines, run.stdout)
     # fast_dev_run: one training batch of 16 samples, each counted once in exactly one cell
     assert "COUNTS 16.0" in run.stdout, run.stdout
+
+
+COSINE = """\
+import numpy as np
+from tensorflow import keras
+
+a = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+b = np.random.default_rng(1).normal(size=(6, 4)).astype("float32")
+cosine = keras.metrics.CosineSimilarity()
+first = float(cosine(a, b))
+both = float(cosine(b, b))
+"""
+
+
+def test_standalone_cosine_similarity_object_keeps_its_running_mean() -> None:
+    """A metric object called outside compile (a stateful running mean, as Keras's)."""
+    res = convert_source(COSINE)
+    assert res.keras_deps == [] and "TODO(k2l)" not in res.source, res.source
+    ours: dict[str, Any] = {}
+    exec(compile(res.source, "<converted>", "exec"), ours)
+    theirs: dict[str, Any] = {}
+    exec(compile(COSINE.replace("from tensorflow import keras", "import keras"), "<keras>",
+                 "exec"), theirs)
+    for key in ("first", "both"):
+        assert abs(ours[key] - theirs[key]) <= 1e-6, (key, ours[key], theirs[key])
+    assert abs(theirs["first"] - theirs["both"]) > 0.1  # the second value is a running mean
+
+
+TRACKERS = """\
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+from tensorflow.keras import metrics
+
+
+class Trainer(keras.Model):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.loss_tracker = metrics.Mean(name="loss")
+        self.gap_tracker = keras.metrics.MeanAbsoluteError(name="gap")
+
+    def call(self, x):
+        return self.net(x)
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            pred = self.net(x, training=True)
+            loss = tf.reduce_mean(tf.square(pred - y))
+        grads = tape.gradient(loss, self.net.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.net.trainable_weights))
+        self.loss_tracker.update_state(loss)
+        self.gap_tracker.update_state(y, pred)
+        return {m.name: m.result() for m in self.metrics}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.gap_tracker]
+
+
+net = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])
+model = Trainer(net)
+model.compile(optimizer=keras.optimizers.Adam(1e-3))
+x = np.random.rand(32, 4).astype("float32")
+y = np.random.rand(32, 1).astype("float32")
+history = model.fit(x, y, batch_size=8, epochs=2)
+print("KEYS", sorted(history.history))
+"""
+
+
+def test_tracker_metrics_property_converts_with_a_metrics_module_import(tmp_path: Path
+                                                                        ) -> None:
+    """``from keras import metrics`` and a ``def metrics(self)`` property: the method's name
+    is no reference to the module (no TODO); the trackers log under their names."""
+    res = convert_source(TRACKERS)
+    assert res.keras_deps == [] and "TODO(k2l)" not in res.source, res.source
+    script = tmp_path / "train.py"
+    script.write_text(res.source)
+    env = {**os.environ, "PL_TRAINER_FAST_DEV_RUN": "1"}
+    run = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], capture_output=True,
+                         text=True, timeout=180, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    assert "KEYS ['gap', 'loss']" in run.stdout, run.stdout
+
+
+
+COMPILE_TRACKER = """\
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+
+class PairTrainer(keras.Model):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def compile(self, optimizer, loss_fn):
+        super().compile()
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn
+        self.fit_tracker = keras.metrics.Mean(name="loss")
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            pred = self.net(x, training=True)
+            loss = self.loss_fn(y, pred)
+        grads = tape.gradient(loss, self.net.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.net.trainable_weights))
+        self.fit_tracker.update_state(loss)
+        return {"fit_loss": self.fit_tracker.result()}
+
+    @property
+    def metrics(self):
+        return [self.fit_tracker]
+
+
+net = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])
+model = PairTrainer(net)
+model.compile(optimizer=keras.optimizers.Adam(1e-3), loss_fn=keras.losses.MeanSquaredError())
+x = np.random.rand(32, 4).astype("float32")
+y = np.random.rand(32, 1).astype("float32")
+history = model.fit(x, y, batch_size=8, epochs=2)
+print("KEYS", sorted(history.history))
+"""
+
+
+def test_tracker_made_in_a_compile_override_converts(tmp_path: Path) -> None:
+    """``compile(self, optimizer, loss_fn)`` that makes ``keras.metrics.Mean`` trackers: the
+    object rules convert them there as in ``__init__`` (no stale TODO on the method)."""
+    res = convert_source(COMPILE_TRACKER)
+    assert res.keras_deps == [] and "TODO(k2l)" not in res.source, res.source
+    assert 'self.fit_tracker = KerasMetric(None, name="loss")' in res.source
+    script = tmp_path / "train.py"
+    script.write_text(res.source)
+    env = {**os.environ, "PL_TRAINER_FAST_DEV_RUN": "1"}
+    run = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], capture_output=True,
+                         text=True, timeout=180, cwd=tmp_path, env=env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    assert "KEYS ['fit_loss']" in run.stdout, run.stdout

@@ -178,14 +178,16 @@ model.compile(optimizer="adam", loss={"a": "binary_crossentropy", "b": "categori
     assert "loss = 2.0 * y0_loss + 0.5 * y1_loss" in step
     assert '"a_loss"' in step and '"b_loss"' in step
     # accuracies are batch means: their sample-weighted epoch mean is Keras's value
-    assert 'self.train_means["a_accuracy"].update(a_accuracy, batch_size)' in step
+    assert ('self.train_means.add({"loss": loss, "a_loss": y0_loss, "b_loss": y1_loss, '
+            '"a_accuracy": a_accuracy, "b_accuracy": b_accuracy}, batch_size)') in step
     # each head's loss and accuracy read its logits (sigmoid(z) > 0.5 iff z > 0)
     assert "logits0, logits1 = self.logits(inp)" in step
     assert "F.binary_cross_entropy_with_logits(logits0, y0.reshape(logits0.shape))" in step
     assert "a_accuracy = ((logits0 > 0).float() == y0.reshape(logits0.shape)).float().mean()" \
         in step
     assert "b_accuracy = (logits1.argmax(-1) == y1.argmax(-1)).float().mean()" in step
-    assert '"a_accuracy": KerasEpochMean(),' in out and "torchmetrics.Accuracy" not in out
+    assert ('KerasEpochMeans(["loss", "a_loss", "b_loss", "a_accuracy", "b_accuracy"])' in out
+            and "torchmetrics.Accuracy" not in out)
 
 
 def test_compile_in_builder_function_uses_hyperparameters():

@@ -10,6 +10,7 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -20,7 +21,7 @@ from agent.rules.models.extract import LambdaConverter
 from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.models.lazy import SIZED_BY_DRY_CALL
 from agent.rules.models.shapes import Shape
-from agent.rules.models.transform import Recipe, convert_models
+from agent.rules.models.transform import ModelsResult, Recipe, convert_models
 from agent.rules.ops.functions import (
     candidates,
     convert_functions,
@@ -31,6 +32,9 @@ from agent.rules.ops.functions import (
 from agent.rules.training.custom_regularizers import convert_classes as convert_regularizer_classes
 from agent.rules.values import code_of, module_constants
 from agent.rules.wrap import wrap_new_lines
+
+if TYPE_CHECKING:
+    from agent.rules.training.metric_classes import MetricClasses
 
 
 @dataclass
@@ -60,6 +64,35 @@ def _lambda_converter() -> Callable[[ImportTable], LambdaConverter] | None:
     except ImportError:  # the op table is optional at this stage
         return None
     return lambda_converter
+
+
+def _metric_classes() -> Callable[[cst.Module, ImportTable], MetricClasses] | None:
+    try:
+        from agent.rules.training.metric_classes import convert_metric_classes
+    except ImportError:  # the training rules are optional at this stage
+        return None
+    return convert_metric_classes
+
+
+def _convert_metric_classes(module: cst.Module, mres: ModelsResult,
+                            convert: Callable[[cst.Module, ImportTable], MetricClasses],
+                            imports: ImportTable, source: str, out: Conversion, path: str
+                            ) -> cst.Module:
+    """keras.metrics.Metric subclasses → torchmetrics.Metric (after the models and training
+    code, which only read their names)."""
+    done = convert(module, imports)
+    if module is mres.module:
+        mres.module = done.module
+
+    def line(cls: cst.ClassDef) -> int:
+        m = re.search(rf"^class {re.escape(cls.name.value)}\b", source, re.MULTILINE)
+        return source.count("\n", 0, m.start()) + 1 if m else 0
+
+    out.changes += [Change(line(cls), "training.metric_class", msg) for cls, msg in done.changes]
+    out.unmapped += [Unmapped(path, line(cls), "keras.metrics.Metric",
+                              f"Metric subclass {cls.name.value} not converted: {why}")
+                     for cls, why in done.kept]
+    return done.module
 
 
 def _torch_modules(module: cst.Module) -> list[str]:
@@ -239,6 +272,9 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         return Conversion(source)
     env = module_constants(module)
     imports.subclasses = _functional_subclasses(module, imports)
+    metric_classes = _metric_classes()
+    if metric_classes is not None:  # compile(metrics=[MyMetric()]) reads their names
+        imports.metric_classes = metric_classes(module, imports).names
     original = module
     out = Conversion(source)
     custom: list[str] = []
@@ -301,6 +337,9 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         out.changes += [Change(_def_line(source, name), "regularizer.class",
                                f"{name}: Keras Regularizer -> plain class of torch ops")
                         for name in regs]
+    if metric_classes is not None and "Metric" in source:
+        module = _convert_metric_classes(module, mres, metric_classes, imports, source, out,
+                                         path)
     data = data_functions(original)  # statement by statement in _data_statements
     functions = [f for f in candidates(original, imports) if f not in data]
     if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table

@@ -28,6 +28,7 @@ TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
     ("LazyModuleMixin", "from torch.nn.modules.lazy import LazyModuleMixin"),
     ("DataLoader", "from torch.utils.data import DataLoader"),
     ("Dataset", "from torch.utils.data import Dataset"),
+    ("Subset", "from torch.utils.data import Subset"),
     ("TensorDataset", "from torch.utils.data import TensorDataset"),
     ("create_feature_extractor",
      "from torchvision.models.feature_extraction import create_feature_extractor"),

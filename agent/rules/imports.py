@@ -84,6 +84,11 @@ class ImportTable:
     # the script's keras.Model subclasses without __init__/call, built functionally
     # (``CustomModel(inputs, outputs)``): they resolve as ``keras.Model``
     subclasses: set[str] = field(default_factory=set)
+    # the script's keras.optimizers.schedules.LearningRateSchedule subclasses (plain
+    # callables of the step once converted)
+    schedules: set[str] = field(default_factory=set)
+    # the script's keras.metrics.Metric subclasses that convert -> their default logged name
+    metric_classes: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         """Canonical qualified name of an expression like ``layers.Dense``, if it is Keras/TF."""
@@ -154,6 +159,9 @@ def _blocks(body: object) -> list[cst.CSTNode]:
     return out
 
 
+_SCHEDULE_BASE = "keras.optimizers.schedules.LearningRateSchedule"
+
+
 def collect_imports(module: cst.Module) -> ImportTable:
     """Imports at any statement level (no expression-level traversal: cheap)."""
     table = ImportTable()
@@ -163,6 +171,8 @@ def collect_imports(module: cst.Module) -> ImportTable:
                 if isinstance(small, (cst.Import, cst.ImportFrom)):
                     table.add_import(small)
     _layer_aliases(module, table)
+    table.schedules = {s.name.value for s in module.body if isinstance(s, cst.ClassDef)
+                       and any(table.resolve(b.value) == _SCHEDULE_BASE for b in s.bases)}
     return table
 
 

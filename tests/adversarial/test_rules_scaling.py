@@ -30,12 +30,12 @@ def test_every_model_of_many_converts_once() -> None:
     assert not conv.error and not conv.unmapped
     assert len(conv.models) == 60 == len(set(conv.models))
     tree = ast.parse(conv.source)
-    # the model classes, next to runtime helpers copied once (KerasEpochMean)
+    # the model classes, next to runtime helpers copied once (KerasEpochMean(s))
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and any(
         ast.unparse(b) == "pl.LightningModule" for b in n.bases)]
     assert sorted(c.name for c in classes) == sorted(conv.models)
     helpers = [n.name for n in tree.body if isinstance(n, ast.ClassDef) and n not in classes]
-    assert helpers == ["KerasEpochMean"], helpers
+    assert helpers == ["KerasEpochMean", "KerasEpochMeans"], helpers
     assert all(c.name.isidentifier() and not c.name[0].isdigit() for c in classes)
     compiled = [c for c in classes
                 if any(isinstance(f, ast.FunctionDef) and f.name == "configure_optimizers"

@@ -769,6 +769,7 @@ class _ClassConverter:
             self.left.append((name, "Keras-only graph helper (keras.Input/keras.Model)", src))
             return fn.with_changes(leading_lines=[
                 *fn.leading_lines, _todo(f"{name}: builds a Keras graph; not needed in torch")])
+        fn = _objects_made(fn, self.imports)  # a compile override's metric trackers
         new, problems = rewrite_node(fn, self.imports, {})
         if problems:
             kept = self.keep(name, fn, f"{name}(): " + "; ".join(problems))
@@ -986,3 +987,22 @@ def _add_import(module: cst.Module, line: str) -> cst.Module:
         elif at:
             break
     return module.with_changes(body=[*body[:at], _stmt(line), *body[at:]])
+
+
+def _objects_made(fn: cst.FunctionDef, imports: ImportTable) -> cst.FunctionDef:
+    """``self.tracker = keras.metrics.Mean(name=...)`` in any method (not only __init__)
+    through the object rules, as :meth:`init_statement` does."""
+
+    class Objects(cst.CSTTransformer):
+        def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
+                                      updated: cst.SimpleStatementLine) -> cst.BaseStatement:
+            small = original.body[0] if len(original.body) == 1 else None
+            if not (isinstance(small, cst.Assign) and isinstance(small.value, cst.Call)
+                    and (imports.resolve(small.value.func) or "").startswith(
+                        ("keras.metrics.", "keras.losses."))):
+                return updated
+            return convert_object(original, imports) or updated
+
+    new = fn.visit(Objects())
+    assert isinstance(new, cst.FunctionDef)
+    return new

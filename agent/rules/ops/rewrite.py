@@ -61,6 +61,9 @@ class OpRewriter(cst.CSTTransformer):
     def visit_Param(self, node: cst.Param) -> None:
         self.protected.add(id(node.name))
 
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.protected.add(id(node.name))  # ``def metrics(self)`` defines, never reads, it
+
     def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
         if id(updated_node.value) in self.generated:
             return updated_node.with_changes(value=_strip(updated_node.value))
@@ -88,7 +91,10 @@ class OpRewriter(cst.CSTTransformer):
         if q in CONSTANTS:
             return cst.parse_expression(CONSTANTS[q])
         op = OPS.get(q)
-        if op is not None and op.torch and len(op.params) >= 1 and op.elementwise:
+        if op is not None and op.value:
+            return cst.parse_expression(op.value)
+        if op is not None and op.torch and len(op.params) >= 1 and op.elementwise \
+                and not op.explicit:  # torch's own defaults are TF's
             return cst.parse_expression(op.torch)  # a function passed as a value
         if op is not None and op.handler is not None and op.params \
                 and op.pos == len(op.params) and not op.varargs:

@@ -160,6 +160,11 @@ class CompileReader:
                 if sched is not None:
                     vals["learning_rate"] = sched
                     continue
+                if isinstance(lr_node, cst.Call) and code_of(lr_node.func) in \
+                        self.imports.schedules:  # the script's own schedule: lr = its value
+                    vals["learning_rate"] = "1.0"
+                    self.cfg.schedule = f"float({self.code(node)}(torch.tensor(step)))"
+                    continue
             if name in spec.renames or name in spec.defaults:
                 vals[name] = self.code(node)
             elif name in ("clipnorm", "clipvalue", "global_clipnorm"):
@@ -405,6 +410,16 @@ class CompileReader:
             spec = with_params(spec, values)
         elif spec is not None:
             spec = with_params(spec, {})
+        if (spec is None and isinstance(node, cst.Call) and isinstance(node.func, cst.Name)
+                and node.func.value in self.imports.metric_classes):
+            # the script's Metric subclass (metric_classes.py): Keras calls
+            # update_state(y_true, y_pred), so {y} comes first; its name is the logged key
+            code = self.code(node).replace("{", "{{").replace("}", "}}")
+            spec = MetricSpec(self.imports.metric_classes[node.func.value], (), code,
+                              preds="{y}", target="{p}")
+            if given_name is None and "name" in args:
+                self.cfg.todos.append(f"metric {code_of(node)}: name= is not a literal")
+                return
         if spec is None and isinstance(node, cst.Name) and not self.imports.resolve(node):
             # the script's metric function fn(y_true, y_pred): Keras averages what it returns
             # (MeanMetricWrapper); its tf/K ops go through the op table with the function

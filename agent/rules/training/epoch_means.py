@@ -1,8 +1,9 @@
 """Keras's epoch logs (the loss and metrics averaged over an epoch's samples) in Lightning.
 
 A ``self.log`` call per batch costs Lightning about as much as a small model's whole
-training step, so the step only updates ``KerasEpochMean`` metrics (runtime/epoch_metrics.py:
-an in-place sum, no host sync) and each stage's epoch-start hook logs them once: Lightning
+training step, so the step only adds its values to the stage's ``KerasEpochMeans``
+(runtime/epoch_metrics.py: in-place sums, no host sync, one call per step) and each stage's
+epoch-start hook logs them once: Lightning
 computes them when the epoch ends, before any callback's ``on_*_epoch_end`` reads
 ``trainer.callback_metrics``, and resets them for the next epoch. Each value weighs its
 batch's size, so batches count by their size, as in Keras.
@@ -21,27 +22,22 @@ def attr(stage: str) -> str:
 
 
 def init_lines(keys: list[str], stages: list[str]) -> list[str]:
-    """``__init__`` statements: one KerasEpochMean per logged key, one collection per stage."""
-    mean = "KerasEpochMean()"
-    one = len(stages) == 1  # the training stage alone: no prefix to clone with
-    target = f"self.{attr(stages[0])}" if one else "means"
-    items = [f'"{key}": {mean}' for key in keys]
-    if len(items) == 1:
-        body = [f"    {{{items[0]}}}, compute_groups=False"]
-    else:
-        body = ["    {", *[f"        {item}," for item in items], "    },",
-                "    compute_groups=False,"]
-    lines = ["# Keras's epoch means of the loss and metrics: each step updates them",
-             f"{target} = torchmetrics.MetricCollection(", *body, ")"]
-    if not one:
-        lines += [f'self.{attr(stage)} = means.clone(prefix="{_PREFIX[stage]}")'
-                  for stage in stages]
+    """``__init__`` statements: one ``KerasEpochMeans`` of the logged keys per stage."""
+    names = ", ".join(f'"{key}"' for key in keys)
+    if len(stages) == 1:  # the training stage alone: no prefix
+        return ["# Keras's epoch means of the loss and metrics: each step adds to them",
+                f"self.{attr(stages[0])} = KerasEpochMeans([{names}])"]
+    lines = [f"logged_keys = [{names}]  # Keras's epoch logs: each step adds to their means"]
+    for stage in stages:
+        prefix = f', prefix="{_PREFIX[stage]}"' if _PREFIX[stage] else ""
+        lines.append(f"self.{attr(stage)} = KerasEpochMeans(logged_keys{prefix})")
     return lines
 
 
-def update(target: str, key: str, value: str, size: str) -> str:
-    """The step's statement that adds one batch's ``value`` (a scalar tensor)."""
-    return f'{target}["{key}"].update({value}, {size})'
+def add(target: str, values: list[tuple[str, str]], size: str) -> str:
+    """The step's statement that adds one batch's values (``(key, scalar tensor)`` pairs)."""
+    items = ", ".join(f'"{key}": {value}' for key, value in values)
+    return f"{target}.add({{{items}}}, {size})"
 
 
 def hooks(stages: list[str], objects: list[str]) -> list[str]:

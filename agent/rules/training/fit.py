@@ -48,7 +48,8 @@ class Names:
     val_loader: str = "val_loader"
     test_loader: str = "test_loader"
     predict_loader: str = "predict_loader"
-    tensors: str = "fit_tensors"
+    dataset: str = "fit_data"
+    weights: str = "sample_weights"
     split_at: str = "split_at"
     results: str = "test_results"
 
@@ -188,14 +189,10 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
         cw, sw = args.get("class_weight"), args.get("sample_weight")
         split = args.get("validation_split")
         split_code = code_of(split) if split is not None else "0.0"
-        splits = split is not None and split_code not in ("0", "0.0", "0.")
-        weights = any(a is not None and code_of(a) != "None" for a in (cw, sw))
-        if not (splits or weights):  # the common case: one dataset, no list to assemble
-            lines.append(f"{names.train_loader} = DataLoader(TensorDataset({', '.join(tensors)}),"
-                         f" batch_size={bs}, shuffle={shuffle})")
-            tensors = []
-        else:
-            lines.append(f"{names.tensors} = [{', '.join(tensors)}]")
+        given = args.get("validation_data")
+        # Keras splits only when no validation_data is given (it overrides validation_split)
+        splits = split is not None and split_code not in ("0", "0.0", "0.") and (
+            given is None or code_of(given) == "None")
         if cw is not None and code_of(cw) != "None":
             if len(ir.outputs) != 1 or y is None:
                 out.todos.append("class_weight for a multi-output model not converted")
@@ -203,29 +200,31 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
                 loss = cfg.losses[0] if cfg is not None and cfg.losses else None
                 kind = loss.kind if loss is not None else "categorical"
                 lines.append("# Keras class_weight: a per-sample weight from each sample's class")
-                lines.append(f"{names.tensors}.append(torch.tensor([{code_of(cw)}[int(c)] for c "
-                             f"in {_label_expr(y, kind)}], dtype=torch.float32))")
+                lines.append(f"{names.weights} = torch.tensor([{code_of(cw)}[int(c)] for c "
+                             f"in {_label_expr(y, kind)}], dtype=torch.float32)")
+                tensors.append(names.weights)
                 out.weighted = True
         elif sw is not None and code_of(sw) != "None":
-            lines.append(f"{names.tensors}.append({tensor(sw, 'float32')})")
+            tensors.append(tensor(sw, "float32"))
             out.weighted = True
+        data = f"TensorDataset({', '.join(tensors)})"
         if splits:
             pct = ""
             try:
                 pct = f"{float(split_code) * 100:g}% "
             except ValueError:
                 pass
-            lines.append(f"{names.split_at} = int(len({names.tensors}[0]) * (1 - {split_code}))"
-                         f"  # Keras holds out the last {pct}before shuffling")
-            lines.append(f"{names.train_loader} = DataLoader(TensorDataset(*(t[:{names.split_at}] "
-                         f"for t in {names.tensors})), batch_size={bs}, shuffle={shuffle})")
-            if "validation_data" not in args:
-                lines.append(f"{names.val_loader} = DataLoader(TensorDataset(*(t[{names.split_at}:]"
-                             f" for t in {names.tensors})), batch_size={bs})")
-                val_loader = names.val_loader
-        elif tensors:
-            lines.append(f"{names.train_loader} = DataLoader(TensorDataset(*{names.tensors}), "
-                         f"batch_size={bs}, shuffle={shuffle})")
+            lines.append(f"{names.dataset} = {data}")
+            lines.append(f"# Keras holds out the last {pct}of the samples, before shuffling")
+            lines.append(f"{names.split_at} = int(len({names.dataset}) * (1 - {split_code}))")
+            lines.append(f"{names.train_loader} = DataLoader(Subset({names.dataset}, "
+                         f"range({names.split_at})), batch_size={bs}, shuffle={shuffle})")
+            lines.append(f"{names.val_loader} = DataLoader(Subset({names.dataset}, "
+                         f"range({names.split_at}, len({names.dataset}))), batch_size={bs})")
+            val_loader = names.val_loader
+        else:
+            lines.append(f"{names.train_loader} = DataLoader({data}, batch_size={bs}, "
+                         f"shuffle={shuffle})")
     vd = args.get("validation_data")
     if vd is not None and code_of(vd) != "None":
         vbs = code_of(args["validation_batch_size"]) if "validation_batch_size" in args else bs

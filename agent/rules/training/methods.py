@@ -217,17 +217,9 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
         w(f"{IND}loss = loss + torch.stack([t.sum() for t in added]).sum()")
     taken = {*xs, *ys, *ps, *lgs, *loss_vars, "loss", "batch", "stage", "weights", "means"}
     size = "batch_size" if "batch_size" not in taken else "n_samples"
-    w(f"{size} = len({xs[0]})  # Keras's epoch means count each sample once")
-    if stage is None:
-        w("means = {" + ", ".join(f'"{s}": self.{epoch_means.attr(s)}' for s in _stages(plan))
-          + "}[stage]")
-        means = "means"
-    else:
-        means = f"self.{epoch_means.attr(stage)}"
-    w(epoch_means.update(means, "loss", "loss", size))
+    logged = [("loss", "loss")]
     if n_out > 1:
-        for k, name in enumerate(names):
-            w(epoch_means.update(means, f"{name}_loss", loss_vars[k], size))
+        logged += [(f"{name}_loss", loss_vars[k]) for k, name in enumerate(names)]
     for k, all_uses in enumerate(cfg.metrics):
         split, act = splits[k], acts[k] or ""
         for u in all_uses:
@@ -242,7 +234,17 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
             if var in taken | {size} or f"{var}(" in template:  # a metric function's own name
                 var += "_value"
             w(f"{var} = {_fill(_for_rank(template, _rank(ir, k)), p, ys[k])}")
-            w(epoch_means.update(means, u.name, var, size))
+            logged.append((u.name, var))
+    w(f"{size} = len({xs[0]})  # Keras's epoch means count each sample once")
+    if stage is None:
+        w("means = {" + ", ".join(f'"{s}": self.{epoch_means.attr(s)}' for s in _stages(plan))
+          + "}[stage]")
+        means = "means"
+    else:
+        means = f"self.{epoch_means.attr(stage)}"
+    w(epoch_means.add(means, logged, size))
+    for k, all_uses in enumerate(cfg.metrics):
+        split, act = splits[k], acts[k] or ""
         uses = _objects(all_uses)
         if not uses:
             continue
@@ -264,7 +266,9 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
         for (preds, tgt), metric_names in groups.items():
             preds = _ON_LOGITS.get(preds, preds) if on_logits else preds
             pc = _fill(_for_rank(preds, _rank(ir, k)), pred, ys[k])
-            yc = _fill(_for_rank(tgt, _rank(ir, k)), lgs[k] if split else pred, ys[k])
+            # a target template reads {p} for its shape, except a Metric subclass's: y_pred
+            yc = _fill(_for_rank(tgt, _rank(ir, k)), pred if tgt == "{p}" or not split
+                       else lgs[k], ys[k])
             if len(groups) == 1:
                 w(f"{target}.update({pc}, {yc})")
             else:

@@ -170,11 +170,14 @@ def variable_call(original: cst.Call, updated: cst.Call) -> cst.Call | None:
     return updated.with_changes(func=cst.Name("tape_variable"))
 
 
-def assign_call(updated: cst.Call, variables: set[str]) -> cst.Call | None:
-    """``v.assign_add(d)`` on a known variable → ``variable_assign_add(v, d)``."""
+def assign_call(updated: cst.Call, variables: set[str] | None) -> cst.Call | None:
+    """``v.assign_add(d)`` on a known variable → ``variable_assign_add(v, d)``; ``variables``
+    None: on any receiver no import names (a model's weight, ``for a, b in zip(target.
+    variables, ...)``: only TF variables have a one-argument ``assign``)."""
     func = updated.func
     if not (isinstance(func, cst.Attribute) and func.attr.value in ASSIGN
-            and code_of(func.value) in variables and len(updated.args) == 1
+            and (variables is None or code_of(func.value) in variables)
+            and len(updated.args) == 1
             and updated.args[0].keyword is None and not updated.args[0].star):
         return None
     arg = updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)

@@ -26,15 +26,15 @@ import re
 import libcst as cst
 
 from agent.rules.imports import ImportTable
-from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.ops.rewrite import rewrite_node
-from agent.rules.training import tape_inputs
+from agent.rules.training import loop_objects, tape_inputs
 from agent.rules.training.accumulators import typed_accumulators
 from agent.rules.training.compile import CompileReader, bind
 from agent.rules.training.losses import lookup_loss
 from agent.rules.values import code_of
 
-HINT = re.compile(r"GradientTape|optimizers|losses|metrics|tf\.function|function")
+HINT = re.compile(r"GradientTape|optimizers|losses|metrics|tf\.function|function|"
+                  r"get_weights|set_weights")
 
 # Keras metric class -> (per-sample lambda over (y_true, y_pred) or None: a plain mean of
 # the values given, default name); Mean and Sum take values, the others (y_true, y_pred).
@@ -54,6 +54,9 @@ METRIC_OBJECTS: dict[str, tuple[str | None, str]] = {
                          "mean_squared_error"),
     "MeanAbsoluteError": ("lambda y, p: (p - y.reshape(p.shape)).abs().mean(-1)",
                           "mean_absolute_error"),
+    "CosineSimilarity": ("lambda y, p: (F.normalize(y.float().reshape(p.shape), dim=-1, "
+                         "eps=1e-07) * F.normalize(p, dim=-1, eps=1e-07)).sum(-1)",
+                         "cosine_similarity"),
 }
 
 _TAPE = "tensorflow.GradientTape"
@@ -118,10 +121,6 @@ def _recorded_gradients(module: cst.Module, imports: ImportTable) -> set[int]:
     return out
 
 
-def _ir() -> ModelIR:
-    return ModelIR("Model", "", "Loop", 0, [Tensor("x", None)], [], [], [Tensor("y", None)])
-
-
 class TapeLoop(cst.CSTTransformer):
     """One pass over a module; ``used`` lists the runtime names the result needs."""
 
@@ -133,6 +132,9 @@ class TapeLoop(cst.CSTTransformer):
         self.changes: list[tuple[cst.CSTNode, str, str]] = []
         self.has_tape = False
         self.class_depth = 0
+        self.models: set[str] = set()  # names used as models (their list inputs unpack)
+        self.target_depth = 0
+        self.schedule_depth = 0  # inside a LearningRateSchedule subclass: its ops convert  # inside an assignment's target: attributes stay
         self.variables: set[str] = set()  # names assigned a tf.Variable
         self.all_tapes: set[str] = set()
         self.rebound: list[set[str]] = [set()]  # per function: augmented assignments rebind
@@ -159,15 +161,26 @@ class TapeLoop(cst.CSTTransformer):
             self.odd = tape_inputs.odd_tapes(node, self.all_tapes)
             self.has_tape = not self.odd
             self.rebound = [tape_inputs.rebound_names(node, self.all_tapes)]
+            self.models = loop_objects.model_names(node)
 
     def _keras_class(self, node: cst.ClassDef) -> bool:
-        return any((self.imports.resolve(b.value) or "").startswith("keras.") for b in node.bases)
+        return node.name.value not in self.imports.schedules and any(
+            (self.imports.resolve(b.value) or "").startswith("keras.") for b in node.bases)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.class_depth += self._keras_class(node)  # converted classes are torch already
+        self.schedule_depth += node.name.value in self.imports.schedules
 
     def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
         self.class_depth -= self._keras_class(original)
+        if original.name.value in self.imports.schedules:
+            self.schedule_depth -= 1
+            new = loop_objects.plain_schedule(updated, self.imports)
+            if new is not updated:
+                self.changes.append((original, "training.schedule_class", "Keras "
+                                     "LearningRateSchedule subclass -> a plain callable of "
+                                     "the step (the optimizer reads it each step)"))
+            return new
         return updated
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
@@ -175,7 +188,7 @@ class TapeLoop(cst.CSTTransformer):
                                   ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
         """Loop code around a tape (``tf.random.normal``, ``tf.ones_like``) through the op
         table, a statement at a time; one that has an op without a rule stays as written."""
-        if not self.has_tape:
+        if not self.has_tape and not self.schedule_depth:
             return updated
         kept = self._statements(original, updated)
         if kept is None:
@@ -300,7 +313,8 @@ class TapeLoop(cst.CSTTransformer):
         qual = self.imports.resolve(original.func) or ""
         if self.has_tape:
             variable = tape_inputs.variable_call(original, updated) if qual == \
-                tape_inputs.VARIABLE else tape_inputs.assign_call(updated, self.variables)
+                tape_inputs.VARIABLE else tape_inputs.assign_call(
+                    updated, self.variables if qual else None)
             if variable is not None:
                 name = code_of(variable.func)
                 self._use(original, name, "training.variable",
@@ -314,6 +328,19 @@ class TapeLoop(cst.CSTTransformer):
                 return updated.args[0].value
         if qual.startswith("keras.optimizers.") and qual.count(".") == 2:
             return self._optimizer(original, updated)
+        if loop_objects.is_schedule(qual):
+            sched = loop_objects.schedule(original, self.imports)
+            if sched is None:
+                return updated
+            self._use(original, "KerasSchedule", "training.schedule_object",
+                      f"{code_of(original.func)} -> KerasSchedule (Keras's formula per step)")
+            return cst.parse_expression(sched[1])
+        weights = loop_objects.weights_call(updated, original, self.imports)
+        if weights is not None:
+            name = code_of(weights.func)
+            self._use(original, name, "training.model_weights",
+                      f"{code_of(original.func)} -> {name} (state_dict order)")
+            return weights
         if qual.startswith("keras.losses.") and qual.count(".") == 2:
             return self._loss(original, updated, qual)
         if qual.startswith("keras.metrics.") and qual.count(".") == 2:
@@ -326,7 +353,11 @@ class TapeLoop(cst.CSTTransformer):
             return updated.with_changes(func=func.with_changes(value=cst.parse_expression(
                 f"{code_of(func.value)}.detach().cpu()")))
         if self.has_tape:
-            return self._training_kwarg(original, updated)
+            unpacked = loop_objects.unpacked_inputs(updated, self.models)
+            if unpacked is not updated:
+                self.changes.append((original, "training.model_inputs", "a list of model "
+                                     "inputs -> one forward argument each"))
+            return self._training_kwarg(original, unpacked)
         return updated
 
     def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute
@@ -336,6 +367,20 @@ class TapeLoop(cst.CSTTransformer):
             self._use(original, "trainable_weights", "training.trainable_weights",
                       f".{updated.attr.value} -> trainable_weights(module)")
             return cst.Call(cst.Name("trainable_weights"), [cst.Arg(updated.value)])
+        if self.has_tape and not self.target_depth and updated.attr.value in \
+                loop_objects.WEIGHT_LISTS and isinstance(updated.value, cst.Name) \
+                and updated.value.value != "self" and self.imports.resolve(original.value) is None:
+            self._use(original, "module_variables", "training.model_variables",
+                      f".{updated.attr.value} -> module_variables(module)")
+            return cst.Call(cst.Name("module_variables"), [cst.Arg(updated.value)])
+        return updated
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self.target_depth += 1
+
+    def leave_AssignTarget(self, original: cst.AssignTarget, updated: cst.AssignTarget
+                           ) -> cst.AssignTarget:
+        self.target_depth -= 1
         return updated
 
     def leave_Decorator(self, original: cst.Decorator, updated: cst.Decorator
@@ -350,14 +395,24 @@ class TapeLoop(cst.CSTTransformer):
 
     # ---- objects -----------------------------------------------------------------------
     def _optimizer(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        reader = CompileReader(self.imports, lambda n: n, _ir(), code_of)
+        reader = CompileReader(self.imports, lambda n: n, loop_objects.loop_ir(), code_of)
         reader.optimizer(original)
         cfg = reader.cfg
-        if cfg.todos or cfg.clipping or cfg.schedule is not None:
+        clips = loop_objects.clip_keywords(original)
+        if cfg.todos or clips is None:
             return updated
         ctor, _, rest = cfg.optimizer.partition("(self.parameters(), ")
         if not rest:
             return updated
+        if cfg.schedule is not None:  # a built-in schedule written in the call
+            lr = loop_objects.learning_rate_arg(original)
+            sched = loop_objects.schedule(lr, self.imports) if lr is not None else None
+            if sched is None or f"lr={sched[0]}" not in rest:
+                return updated
+            rest = rest.replace(f"lr={sched[0]}", f"lr={sched[1]}", 1)
+            self.used.add("KerasSchedule")
+        if clips:
+            rest = f"{rest[:-1]}, {', '.join(clips)})"
         self._use(original, "KerasOptimizer", "training.optimizer",
                   f"{code_of(original.func)} -> KerasOptimizer({ctor}) with Keras's defaults")
         if not ctor.startswith("torch."):
@@ -381,7 +436,7 @@ class TapeLoop(cst.CSTTransformer):
                                  f"{code_of(original.func)} -> per-sample torch expression"))
             return cst.parse_expression(f"(lambda y_true, y_pred: {body})("
                                         f"{code_of(args['y_true'])}, {code_of(args['y_pred'])})")
-        reader = CompileReader(self.imports, lambda n: n, _ir(), code_of)
+        reader = CompileReader(self.imports, lambda n: n, loop_objects.loop_ir(), code_of)
         loss = reader._loss(original, 0)
         if loss is None or reader.cfg.todos:
             return updated

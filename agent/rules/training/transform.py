@@ -514,6 +514,9 @@ class _Training:
                                                     ).startswith("keras."):
                     consumed.append(node.value)
                     return value
+                if isinstance(value, cst.Call) and code_of(value.func) in \
+                        self.imports.schedules:  # read, not consumed: the object stays
+                    return value
                 if isinstance(value, (cst.List, cst.Tuple)) and _keras_objects(value, self.imports):
                     lists.append(node.value)  # METRICS = [keras.metrics.X(...), ...]
                 if isinstance(value, (cst.List, cst.Dict, cst.SimpleString)):

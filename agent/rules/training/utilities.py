@@ -30,7 +30,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
-    "keras_metrics.py"))
+    "keras_metrics.py", "schedules.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -96,7 +96,7 @@ UTILITIES: dict[str, str] = {
 }
 
 HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimizer|"
-                  r"KerasRMSprop|KerasMetric|"
+                  r"KerasRMSprop|KerasMetric|KerasSchedule|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|"
@@ -114,7 +114,8 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
                "variable_assign", "variable_assign_add", "variable_assign_sub",
-               "KerasOptimizer", "KerasLoss", "KerasMetric")
+               "KerasOptimizer", "KerasLoss", "KerasMetric", "KerasSchedule",
+               "module_variables", "module_weights", "load_module_weights")
 
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
@@ -124,10 +125,10 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "LazyLSTM", "LazyGRU"
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
-_TRAINING_LOGS = ("KerasEpochMean", "KerasHistory", "KerasEarlyStopping")
+_TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEarlyStopping")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
-              "KerasEpochMean", "KerasConfusionMetric",
-              "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
+              "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
+              "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss", "KerasSchedule",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 
 

@@ -85,11 +85,58 @@ def variable_assign_sub(variable: torch.Tensor, delta: Any) -> torch.Tensor:
     return variable
 
 
-class KerasOptimizer:
-    """A Keras optimizer: ``apply_gradients(zip(grads, vars))`` and ``minimize``."""
+def module_variables(module: torch.nn.Module) -> list[torch.Tensor]:
+    """``model.variables`` / ``model.weights``: every parameter, then the floating-point
+    buffers (Keras counts BatchNormalization's moving statistics as weights too)."""
+    return [*module.parameters(), *(b for b in module.buffers() if b.is_floating_point())]
 
-    def __init__(self, optimizer_class: type[torch.optim.Optimizer], **kwargs: Any) -> None:
+
+def module_weights(module: torch.nn.Module) -> list[Any]:
+    """``model.get_weights()``: copies of every state tensor as NumPy arrays, in the order
+    ``load_module_weights`` reads them back (torch's order, not Keras's)."""
+    return [t.detach().cpu().numpy().copy() for t in module.state_dict().values()]
+
+
+def load_module_weights(module: torch.nn.Module, weights: Iterable[Any]) -> None:
+    """``model.set_weights(weights)``: ``weights`` as ``module_weights`` lists them."""
+    state = module.state_dict()
+    values = list(weights)
+    if len(values) != len(state):
+        raise ValueError(f"set_weights: {len(values)} arrays for {len(state)} weights")
+    module.load_state_dict({k: torch.as_tensor(v, dtype=t.dtype).reshape(t.shape)
+                            for (k, t), v in zip(state.items(), values, strict=True)})
+
+
+def _clipped(grads: list[torch.Tensor], clipnorm: float | None, clipvalue: float | None,
+             global_clipnorm: float | None) -> list[torch.Tensor]:
+    """Keras's gradient clipping: ``g * c / max(||g||, c)`` per gradient (clipnorm) or over
+    all of them (global_clipnorm), then ``clip(g, -c, c)`` (clipvalue)."""
+    if clipnorm is not None:
+        grads = [g * clipnorm / torch.clamp(g.norm(), min=clipnorm) for g in grads]
+    if global_clipnorm is not None and grads:
+        total = torch.sqrt(torch.stack([(g * g).sum() for g in grads]).sum())
+        grads = [g * global_clipnorm / torch.clamp(total, min=global_clipnorm) for g in grads]
+    if clipvalue is not None:
+        grads = [g.clamp(-clipvalue, clipvalue) for g in grads]
+    return grads
+
+
+class KerasOptimizer:
+    """A Keras optimizer: ``apply_gradients(zip(grads, vars))`` and ``minimize``. ``lr``
+    may be a schedule (a callable of the step count, as Keras's ``learning_rate``): the
+    torch learning rate is set to ``lr(iterations)`` before each step, as Keras reads it
+    (the step an int64 tensor, as Keras's ``iterations``);
+    ``clipnorm``/``clipvalue``/``global_clipnorm`` clip the gradients first."""
+
+    def __init__(self, optimizer_class: type[torch.optim.Optimizer],
+                 clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None, **kwargs: Any) -> None:
         self.optimizer_class = optimizer_class
+        self.schedule: Callable[[Any], Any] | None = None
+        if callable(kwargs.get("lr")):
+            self.schedule = kwargs["lr"]
+            kwargs["lr"] = float(self.schedule(torch.tensor(0)))
+        self.clipping = (clipnorm, clipvalue, global_clipnorm)
         self.kwargs = kwargs
         self.optimizer: torch.optim.Optimizer | None = None
         self.iterations = 0
@@ -110,12 +157,15 @@ class KerasOptimizer:
 
     @property
     def learning_rate(self) -> float:
+        if self.schedule is not None:
+            return float(self.schedule(torch.tensor(self.iterations)))
         if self.optimizer is None:
             return float(self.kwargs["lr"])
         return float(self.optimizer.param_groups[0]["lr"])
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
+        self.schedule = None
         self.kwargs["lr"] = float(value)
         for group in self.optimizer.param_groups if self.optimizer is not None else []:
             group["lr"] = float(value)
@@ -130,8 +180,12 @@ class KerasOptimizer:
             new = [p for p in params if id(p) not in known]
             if new:
                 self.optimizer.add_param_group({"params": new})
-        for g, v in pairs:
-            v.grad = g.detach()
+        grads = _clipped([g.detach() for g, _ in pairs], *self.clipping)
+        for g, v in zip(grads, params, strict=True):
+            v.grad = g
+        if self.schedule is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = float(self.schedule(torch.tensor(self.iterations)))
         self.optimizer.step()
         for _, v in pairs:
             v.grad = None

@@ -67,7 +67,8 @@ def test_lstm_forget_gate_with_odd_units_expression() -> None:
             x = layers.LSTM(units // 2)(inputs)
             return keras.Model(inputs, layers.Dense(3)(x))
         """), "build_model()")
-    assert "2 * (units // 2)" in code
+    # the gate slice reads the module's own size: no precedence trap with ``units // 2``
+    assert ".hidden_size:2 * " in code and "2 * units // 2" not in code
 
 
 def test_lstm_33_units_literal() -> None:

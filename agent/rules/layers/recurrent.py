@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agent.rules.arith import binop
 from agent.rules.initializers import init_statement
 from agent.rules.layers.common import dim_code
 from agent.rules.models.shapes import Dim, Shape, mul
@@ -92,8 +91,8 @@ def _inits(kind: str, a: Args, bidirectional: bool, w: list[str]) -> tuple[str, 
         bias = init_statement(a, "bias_initializer", "param", w)
         lines += ['    elif name.startswith("bias_ih"):', f"        {bias}"]
         if kind == "LSTM" and a.get("unit_forget_bias"):
-            units = a.code("units")  # may be an expression: ``units // 2``
-            lines.append(f"        nn.init.ones_(param[{units}:{binop(2, '*', units)}])"
+            # the module's own size: one init text for every LSTM, so they share one loop
+            lines.append("        nn.init.ones_(param[{m}.hidden_size:2 * {m}.hidden_size])"
                          "  # unit_forget_bias")
         lines += ["    else:", "        nn.init.zeros_(param)"]
     return ("\n".join(lines),)

@@ -471,9 +471,11 @@ class _Emitter:
         if ir.params and ir.shares is None:
             # modules passed in (a kept backbone) are saved with the weights, not as hparams
             passed = sorted({layer.source for layer in ir.layers if id(layer) in self.kept}
-                            & {p.name for p in ir.params})
+                            & {p.name for p in ir.params}
+                            | {layer.attr for layer in ir.layers if layer.passed_in})
             ignore = "ignore=[" + ", ".join(f'"{n}"' for n in passed) + "]" if passed else ""
-            lines.append(f"{IND * 2}self.save_hyperparameters({ignore})")
+            if len(passed) < len(ir.params):  # modules only: no hyperparameter to save
+                lines.append(f"{IND * 2}self.save_hyperparameters({ignore})")
         lines += [f"{IND * 2}{note}" for note in ir.notes if note.startswith("assert ")]
         if all(t.shape is not None for t in ir.inputs) and ir.inputs:
             examples = [_example(t) for t in ir.inputs]

@@ -1743,6 +1743,12 @@ class BlockExtractor:
     def _shared_submodel(self, var: str, sub: ModelIR) -> Layer:
         """One Layer per model variable, so ``encoder(a)`` and ``encoder(b)`` share weights."""
         layer = self.layer_vars.get(var)
+        if (layer is None or layer.submodel is not sub) and self._instance_outside(var):
+            # Keras calls that very object: its trained weights are the ones used
+            layer = Layer(identifier(var), self.cur_line, submodel=sub,
+                          keras_name=sub.class_name, custom_ctor=var, passed_in=True)
+            layer.seq -= 1 << 30
+            self.layer_vars[var] = layer
         if layer is None or layer.submodel is not sub:
             # a model built in this block (``base = Sequential([...])``) has no constructor
             # code: the class is made with its parameters, read from the parent's names
@@ -1755,6 +1761,11 @@ class BlockExtractor:
             if var in self.model_stmt:
                 self.layer_stmt[id(layer)] = self.model_stmt[var]
         return layer
+
+    def _instance_outside(self, var: str) -> bool:
+        """``base`` built by its own module-level statement before this model: the script
+        holds (and may train) that instance, so the new model must receive it, not a copy."""
+        return self.function is None and var in self.models and not self.unrolling
 
     def _record_call(self, i: int, layer: Layer, inputs: list[Tensor], names: list[str],
                      kwargs: dict[str, Value]) -> None:
@@ -2099,6 +2110,8 @@ class BlockExtractor:
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
+        out += [CtorParam(layer.attr, None, layer.submodel.class_name)
+                for layer in ir.layers if layer.passed_in and layer.submodel is not None]
         return out
 
 

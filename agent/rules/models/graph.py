@@ -55,6 +55,7 @@ class Layer:
     # creation order: Keras numbers auto names by it, and modules are declared in it
     seq: int = field(default_factory=lambda: next(_CREATED))
     block: BlockCall | None = None  # the helper call that created it (outermost)
+    passed_in: bool = False  # a model instance of the enclosing scope: a constructor argument
 
 
 @dataclass

@@ -104,3 +104,26 @@ def test_loop_blocks_numerically() -> None:
         got = torch_mixer(torch.as_tensor(x)).numpy()  # type: ignore[operator]
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_activation_function_kept_in_an_attribute() -> None:
+    """``self.act = keras.activations.gelu`` (called later in call) → the torch function;
+    one with arguments torch's function lacks stays, reported."""
+    from agent.rules.convert import convert_source
+
+    src = HEADER + textwrap.dedent("""
+        class Gate(layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.act = keras.activations.gelu
+                self.squash = keras.activations.sigmoid
+                self.mix = keras.activations.leaky_relu
+
+            def call(self, x):
+                return self.mix(self.squash(self.act(x)))
+        """)
+    result = convert_source(src, "gate.py")
+    assert "self.act = F.gelu" in result.source
+    assert "self.squash = torch.sigmoid" in result.source
+    assert [u.reason for u in result.unmapped] == [
+        "keras.activations.leaky_relu has no torch mapping"]

@@ -14,6 +14,9 @@ from typing import Any
 
 import libcst as cst
 
+from agent.rules.datasets import Array, loaded_arrays
+from agent.rules.imports import collect_imports
+
 _EMPTY = cst.Module(body=[])
 
 
@@ -130,6 +133,8 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         if isinstance(node.operator, cst.Not):
             return not inner
         return UNKNOWN
+    if isinstance(node, cst.Subscript):
+        return _shape_read(node, env)
     if isinstance(node, cst.BinaryOperation):
         left, right = _eval(node.left, env), _eval(node.right, env)
         if left is UNKNOWN or right is UNKNOWN:
@@ -139,6 +144,29 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
             return _BINOPS[op](left, right)
         except (KeyError, TypeError, ZeroDivisionError, ValueError):
             return UNKNOWN
+    return UNKNOWN
+
+
+def _shape_read(node: cst.Subscript, env: dict[str, Any]) -> Any:
+    """``x.shape[k]`` / ``x.shape[k:]`` of a loaded dataset array (agent/rules/datasets.py)."""
+    base = node.value
+    if not (isinstance(base, cst.Attribute) and base.attr.value == "shape"
+            and isinstance(base.value, cst.Name) and len(node.slice) == 1):
+        return UNKNOWN
+    array = env.get(base.value.value)
+    if not isinstance(array, Array):
+        return UNKNOWN
+    index = node.slice[0].slice
+    if isinstance(index, cst.Index):
+        k = _eval(index.value, env)
+        ok = isinstance(k, int) and not isinstance(k, bool) and -len(array.shape) <= k < len(
+            array.shape)
+        return array.shape[int(k)] if ok else UNKNOWN
+    if isinstance(index, cst.Slice) and index.step is None:
+        lo = 0 if index.lower is None else _eval(index.lower, env)
+        hi = len(array.shape) if index.upper is None else _eval(index.upper, env)
+        if isinstance(lo, int) and isinstance(hi, int):
+            return array.shape[int(lo):int(hi)]
     return UNKNOWN
 
 
@@ -224,10 +252,17 @@ def module_constants(module: cst.Module) -> dict[str, Any]:
     """Top-level ``NAME = <literal>`` bindings (assigned once), usable for shape inference."""
     env: dict[str, Any] = {}
     seen: dict[str, int] = {}
+    imports = collect_imports(module)
     for stmt in _top_level_lines(module.body):
         for small in stmt.body:
             if isinstance(small, cst.Assign) and len(small.targets) == 1:
                 target = small.targets[0].target
+                arrays = loaded_arrays(target, small.value, imports)
+                for loaded, array in arrays.items():  # only their shapes are read
+                    seen[loaded] = seen.get(loaded, 0) + 1
+                    env[loaded] = array
+                if arrays:
+                    continue
                 if isinstance(target, cst.Name):
                     seen[target.value] = seen.get(target.value, 0) + 1
                     env[target.value] = _eval(small.value, env) if not isinstance(
@@ -245,7 +280,8 @@ def module_constants(module: cst.Module) -> dict[str, Any]:
                 if isinstance(small.target, cst.Name):
                     seen[small.target.value] = seen.get(small.target.value, 0) + 1
                     env[small.target.value] = _eval(small.value, env)
-    return {k: v for k, v in env.items() if v is not UNKNOWN and seen[k] == 1}
+    return {k: v for k, v in env.items()
+            if v is not UNKNOWN and seen[k] == 1 and not isinstance(v, Array)}
 
 
 def names_read(node: cst.CSTNode) -> list[cst.Name]:

@@ -721,6 +721,8 @@ class BlockExtractor:
                     self.tracked.discard(name)
                 return False
             value = inline.static_value(small.value, self.env)
+            if value is UNKNOWN and self._module_constant(name):
+                return True  # read where the tracer cannot (a dataset's shape): values.py
             if value is UNKNOWN:
                 self._static_assuming(name, small.value)
         else:
@@ -1121,6 +1123,11 @@ class BlockExtractor:
         name = stmt.body[0].targets[0].target.value
         self.env[name] = self._bind(name, value)
         return True
+
+    def _module_constant(self, name: str) -> bool:
+        """A module-level name assigned once whose value module_constants() knows."""
+        return self.function is None and not self.unrolling and name in self.constants \
+            and name in self.env
 
     def _bind(self, name: str, value: Any) -> Any:
         """A module constant (assigned once, read outside loops) keeps printing as its name;

@@ -23,6 +23,7 @@ from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
 from agent.rules.models.graph import ModelIR
+from agent.rules.models.layer_aliases import settle_aliases
 from agent.rules.values import assigned_names
 
 _MARKER = re.compile(r"__k2l_generated_\d+__")
@@ -140,8 +141,9 @@ class ModelConverter:
             new_body.append(_spaced(stmt) if classes else stmt)
         new_body = self._drop_inlined(new_body, self.inlined)
         if self.imports.aliases and self.result.converted:
-            new_body = _drop_unused_aliases(new_body, self.imports.aliases,
-                                            "\n".join(self.result.generated.values()))
+            new_body, moved = settle_aliases(new_body, self.imports, self.result.generated)
+            self.result.changes += [(self.line(stmt), "model.layer_alias", f"{text}: the class "
+                                     "the converted models use") for stmt, text in moved]
         for name, line in sorted(self.quiet_helpers.items()):
             if name not in self.inlined:
                 self.result.unmapped.append((
@@ -348,21 +350,6 @@ class ModelConverter:
             name = f"{base}{n}"
         self.taken_classes.add(name)
         return name
-
-
-def _drop_unused_aliases(body: list[cst.BaseStatement], aliases: set[str], generated: str
-                         ) -> list[cst.BaseStatement]:
-    """``RNN = layers.LSTM`` once no code reads ``RNN`` (every use became a torch module)."""
-    at = {k: s.body[0].targets[0].target.value for k, s in enumerate(body)
-          if isinstance(s, cst.SimpleStatementLine) and isinstance(s.body[0], cst.Assign)
-          and isinstance(s.body[0].targets[0].target, cst.Name)
-          and s.body[0].targets[0].target.value in aliases}
-    if not at:
-        return body
-    text = "\n".join(cst.Module([]).code_for_node(s) for s in body if not _marker_of(s))
-    text += "\n" + generated  # the classes: a layer kept as written may still name it
-    drop = {k for k, name in at.items() if len(re.findall(rf"\b{re.escape(name)}\b", text)) == 1}
-    return [s for k, s in enumerate(body) if k not in drop]
 
 
 def _without_failed_submodels(ir: ModelIR, failed: set[int]) -> Generated | None:

@@ -16,7 +16,7 @@ import libcst as cst
 from agent.rules.activations import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from agent.rules.imports import ImportTable
 from agent.rules.ops.arrays import wrap_arguments
-from agent.rules.ops.spec import bind, emit
+from agent.rules.ops.spec import Bound, bind, emit
 from agent.rules.ops.table import CONSTANTS, NOT_CONVERTED, OPS
 from agent.rules.spec import Unsupported
 from agent.rules.values import code_of
@@ -94,9 +94,19 @@ class OpRewriter(cst.CSTTransformer):
         if op is not None and op.torch and len(op.params) >= 1 and op.elementwise \
                 and not op.explicit:  # Keras defaults torch's function lacks: not as a value
             return cst.parse_expression(op.torch)  # a function passed as a value
+        # self.act = keras.activations.gelu: the one-argument torch function
         plain = _ACTIVATION_CALLABLE.fullmatch(ACTIVATIONS.get(ACTIVATION_FUNCTIONS.get(q, ""), ""))
-        if plain and (op is None or not op.explicit):  # self.act = keras.activations.gelu: the one-argument torch function
+        if plain and (op is None or not op.explicit):
             return cst.parse_expression(plain.group(1))
+        if op is not None and op.handler is not None and op.params \
+                and op.pos == len(op.params) and not op.varargs:
+            try:  # every parameter required: a lambda over TF's names takes every call
+                body = emit(op, Bound(q, {p: p for p in op.params},
+                                      {p: cst.Name(p) for p in op.params}, [], op.params))
+                return cst.parse_expression(f"lambda {', '.join(op.params)}: {body}")
+            except Unsupported as exc:
+                self._problem(str(exc))
+                return updated
         self._problem(f"{q} has no torch mapping")
         return updated
 

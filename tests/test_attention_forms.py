@@ -209,3 +209,36 @@ def test_constructor_values_from_variables_are_written_as_code() -> None:
     assert ("self.mha = LazyMultiHeadAttention(num_heads=heads, key_dim=dim, dropout=rate, "
             "use_bias=bias)") in result.source
     assert "return self.mha(query, value, key)" in result.source
+
+
+FUNCTIONAL = """
+class CrossBlock(layers.Layer):
+    def __init__(self, dim, heads, **kwargs):
+        super().__init__(**kwargs)
+        self.attn = layers.MultiHeadAttention(num_heads=heads, key_dim=dim)
+        self.norm = layers.LayerNormalization()
+
+    def call(self, x, memory):
+        return self.norm(x + self.attn(x, memory))
+
+
+queries = keras.Input(shape=(5, 8))
+encoded = keras.Input(shape=(7, 6))
+out = CrossBlock(4, 2)(queries, encoded)
+model = keras.Model([queries, encoded], out)
+"""
+
+
+def test_custom_layer_called_with_two_tensors_in_a_functional_model() -> None:
+    """``Block()(x, memory)``: each tensor a positional argument of forward, as Keras
+    passes them to call()."""
+    from agent.equivalence import check_sources
+    from agent.rules.convert import convert_source
+
+    src = HEADER + textwrap.dedent(FUNCTIONAL)
+    result = convert_source(src, "cross.py")
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    assert "out = self.cross_block(queries, encoded)" in result.source
+    assert "keras.Input" not in result.source
+    eq = check_sources(src, result.source)
+    assert eq.passed, f"{eq.message}\n{result.source}"

@@ -1675,6 +1675,8 @@ class BlockExtractor:
                            or isinstance(positional[0], cst.Name)
                            and positional[0].value in self.tensor_lists):
             self.pending_calls[-1][0].listed = True
+        elif len(positional) == len(call.args) == len(inputs) > 1:
+            self.pending_calls[-1][0].positional = True  # call(a, b): forward(a, b)
 
     def _in_graph(self, node: cst.BaseExpression) -> bool:
         """Whether ``node`` reads a Keras tensor, or a name a failed statement bound."""

@@ -1,5 +1,6 @@
-"""tf.io / tf.image / tf.audio / tf.strings rows (agent/rules/ops/image_io.py) and the runtime
-functions they call (runtime/image_ops.py), against TensorFlow itself.
+"""tf.io / tf.image / tf.audio / tf.strings rows (agent/rules/ops/image_io.py, image_pixels.py)
+and the runtime functions they call (runtime/image_ops.py, image_pixels.py), against
+TensorFlow itself.
 
 Each TF expression is run by real TensorFlow in its own process (``K2L_TEST_TF_PYTHON`` /
 ``K2L_TF_PYTHON``, ``make tf-venv``; else those tests skip) on files this test writes with
@@ -28,7 +29,7 @@ import torch.nn.functional as F  # noqa: N812
 from agent.rules.imports import collect_imports
 from agent.rules.ops.rewrite import convert_expr
 from agent.rules.training import pipeline_maps
-from agent.rules.training.runtime import image_ops
+from agent.rules.training.runtime import image_ops, image_pixels
 from agent.tools.tf_original import tf_python
 
 PIL = pytest.importorskip("PIL.Image")
@@ -94,6 +95,20 @@ CASES: list[tuple[str, float]] = [
     ("tf.image.adjust_brightness(img_u8, -0.1)", 0),
     ("tf.image.adjust_contrast(img_u8, 1.7)", 0),
     ("tf.image.adjust_contrast(batch_f, 0.4)", 1e-6),
+    ("tf.image.resize(img_u8, (11, 13), method='bicubic')", 1e-4),
+    ("tf.image.resize(batch_f, (4, 3), method=tf.image.ResizeMethod.BICUBIC)", 1e-6),
+    ("tf.image.psnr(batch_f, tf.image.flip_left_right(batch_f), max_val=1.0)", 1e-5),
+    ("tf.image.psnr(img_u8, tf.image.flip_up_down(img_u8), 255)", 1e-4),
+    ("tf.image.ssim(batch_f, tf.image.flip_up_down(batch_f), 1.0, filter_size=5)", 1e-6),
+    ("tf.image.ssim(img_u8, tf.image.flip_left_right(img_u8), 255, filter_size=3, "
+     "filter_sigma=0.7, k1=0.02)", 1e-6),
+    ("tf.image.image_gradients(batch_f)", 1e-7),
+    ("tf.image.rgb_to_hsv(batch_f)", 1e-6),
+    ("tf.image.hsv_to_rgb(img_f)", 1e-6),
+    ("tf.image.adjust_saturation(batch_f, 1.8)", 1e-6),
+    ("tf.image.adjust_saturation(img_u8, 0.3)", 0),
+    ("tf.image.adjust_hue(img_f, -0.35)", 1e-6),
+    ("tf.image.adjust_hue(img_u8, 0.45)", 0),
     ("tf.audio.decode_wav(tf.io.read_file(mono_wav))", 0),
     ("tf.audio.decode_wav(tf.io.read_file(stereo_wav), desired_channels=1)", 0),
     ("tf.audio.decode_wav(tf.io.read_file(stereo_wav), desired_channels=3, "
@@ -210,7 +225,7 @@ def _ours(code: str, names: dict[str, Any], pipeline: bool = False) -> Any:
     assert problems == [], problems
     torch_code = cst.Module([]).code_for_node(node)
     assert "tf." not in torch_code
-    ns = {"torch": torch, "F": F, **vars(image_ops), **names,
+    ns = {"torch": torch, "F": F, **vars(image_ops), **vars(image_pixels), **names,
           **{k: torch.as_tensor(v) for k, v in ARRAYS.items()}}
     return eval(torch_code, ns)  # noqa: S307 - the rules' own output
 
@@ -280,7 +295,7 @@ def test_string_rows_only_inside_pipelines() -> None:
 
 
 @pytest.mark.parametrize("code", [
-    "tf.image.resize(x, (4, 4), method='bicubic')",
+    "tf.image.resize(x, (4, 4), method='area')",
     "tf.image.resize(x, (4, 4), antialias=True)",
     "tf.image.resize(x, (4, 4), preserve_aspect_ratio=True)",
     "tf.image.decode_jpeg(data, ratio=2)",

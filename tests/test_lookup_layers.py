@@ -307,3 +307,86 @@ def test_standardize_that_does_not_convert_keeps_the_layer() -> None:
     assert "tf.strings.substr(text, 0, 5)" in res.source  # not half converted
     kept = [u for u in res.unmapped if u.keras_name == "keras.layers.TextVectorization"]
     assert len(kept) == 1 and "tensorflow.strings.substr" in kept[0].reason
+
+
+def test_adapt_data_bound_to_a_name_stays_a_pipeline_of_strings() -> None:
+    from agent.rules.convert import convert_source
+
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+        from tensorflow.keras.layers import TextVectorization
+
+        samples = ["one two", "two three"]
+        text_ds = tf.data.Dataset.from_tensor_slices(samples).batch(2)
+        vectorizer = TextVectorization(max_tokens=10)
+        vectorizer.adapt(text_ds)
+        ''')
+    res = convert_source(source)
+    assert "text_ds = DataPipeline.from_tensor_slices(samples).batch(2)" in res.source
+    assert "TensorDataset" not in res.source  # a TensorDataset cannot hold strings
+
+
+def test_lookup_called_by_a_map_function_that_stays_tensorflow_stays_keras() -> None:
+    from agent.rules.convert import convert_source
+
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+        from tensorflow import keras
+
+        char_to_num = keras.layers.StringLookup(vocabulary=list("abc"))
+
+
+        def encode(text):
+            spectrum = tf.signal.stft(tf.zeros([64]), 16, 8)
+            return char_to_num(tf.strings.unicode_split(text, "UTF-8")), spectrum
+
+
+        ds = tf.data.Dataset.from_tensor_slices(["ab", "ca"]).map(encode).batch(2)
+        ''')
+    res = convert_source(source)
+    assert "char_to_num = keras.layers.StringLookup(" in res.source
+    assert "ds = tf.data.Dataset.from_tensor_slices(" in res.source
+
+
+END_TO_END = textwrap.dedent('''\
+    import numpy as np
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    samples = ["the cat sat", "a dog ran off", "the bird flew", "dogs and cats"]
+    labels = np.array([0, 1, 0, 1])
+    vectorizer = layers.TextVectorization(max_tokens=40, output_sequence_length=6)
+    vectorizer.adapt(samples)
+
+    int_input = keras.Input(shape=(None,), dtype="int64")
+    h = layers.Embedding(40, 8)(int_input)
+    h = layers.GlobalAveragePooling1D()(h)
+    out = layers.Dense(2, activation="softmax")(h)
+    model = keras.Model(int_input, out)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    model.fit(vectorizer(np.array(samples)).numpy(), labels, epochs=1)
+
+    string_input = keras.Input(shape=(1,), dtype="string")
+    x = vectorizer(string_input)
+    preds = model(x)
+    end_to_end_model = keras.Model(string_input, preds)
+    probabilities = end_to_end_model.predict([["the dog sat"]])
+    assert probabilities.shape == (1, 2), probabilities.shape
+    ''')
+
+
+def test_vectorizer_on_a_string_input_moves_to_the_data(tmp_path: Path) -> None:
+    """The end-to-end model takes the vectorizer's indices; predict vectorizes its data."""
+    from agent.rules.convert import convert_source
+
+    res = convert_source(END_TO_END)
+    assert not re.search(r"^\s*(import|from) (tensorflow|keras)", res.source, re.M)
+    assert "def forward(self, x: torch.Tensor)" in res.source
+    assert "self.vectorizer" not in res.source  # the adapted object, not a fresh layer
+    assert "np.asarray(vectorizer([[\"the dog sat\"]]))" in res.source
+    assert any("on the model's string input" in w.message for w in res.warnings)
+    script = tmp_path / "converted.py"
+    script.write_text(res.source, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], capture_output=True,
+                          text=True, timeout=300, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]

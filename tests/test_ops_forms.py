@@ -87,3 +87,34 @@ def test_op_passed_as_value_becomes_a_lambda_over_tf_names() -> None:
 def test_op_value_with_optional_parameters_stays_reported() -> None:
     code, problems = conv("fn(tf.reduce_sum)")  # axis/keepdims: no lambda takes every call
     assert code == "fn(tf.reduce_sum)" and problems == ["tensorflow.reduce_sum has no torch mapping"]
+
+
+@pytest.mark.parametrize(("value", "call", "reference"), [
+    ("tf.nn.leaky_relu", "fn(x)", lambda k, x: k.activations.leaky_relu(x, 0.2)),
+    ("tf.nn.leaky_relu", "fn(x, alpha=0.05)", lambda k, x: k.activations.leaky_relu(x, 0.05)),
+    ("keras.activations.softmax", "fn(x)", lambda k, x: k.activations.softmax(x, axis=-1)),
+    ("tf.nn.softmax", "fn(x, axis=1)", lambda k, x: k.ops.softmax(x, axis=1)),
+    ("keras.activations.gelu", "fn(x)", lambda k, x: k.activations.gelu(x, approximate=False)),
+    ("keras.ops.gelu", "fn(x)", lambda k, x: k.ops.gelu(x, approximate=True)),
+    ("tf.nn.gelu", "fn(x, approximate=True)", lambda k, x: k.ops.gelu(x, approximate=True)),
+])
+def test_function_values_keep_tf_defaults(value: str, call: str, reference) -> None:  # type: ignore[no-untyped-def]
+    """A bare torch callable would use torch's defaults (leaky_relu 0.01, softmax's implicit
+    dim): the value keeps TF's signature and defaults."""
+    import keras
+
+    code, problems = conv(value)
+    assert problems == []
+    fn = eval(code, {"torch": torch, "F": F})  # noqa: S307
+    got = eval(call, {"fn": fn, "x": torch.as_tensor(X)})  # noqa: S307
+    want = keras.ops.convert_to_numpy(reference(keras, X))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_every_value_form_names_an_op_and_parses() -> None:
+    from agent.rules.ops.as_values import VALUES
+    from agent.rules.ops.table import OPS
+
+    for name, value in VALUES.items():
+        assert OPS[name].value == value
+        assert isinstance(cst.parse_expression(value), cst.Lambda)

@@ -118,28 +118,37 @@ def test_names_local_to_a_class_do_not_meet_module_names() -> None:
 
 
 # ---------------------------------------------------------------------------- functions
-def test_function_that_would_mix_is_kept_whole() -> None:
+def test_only_the_statements_that_would_mix_stay_as_written() -> None:
+    """Statement granularity: the statements where TF and torch values would meet stay as
+    written, each with its reason; the function's other statements stay converted."""
     src = """
-    def encode(text):
+    def encode(text, n):
+        noise = tf.random.uniform((n,))
+        print(float(tf.reduce_sum(noise)))
         ids = tf.strings.unicode_decode(text, "UTF-8")
         return tf.cast(ids, tf.float32)
 
 
     def prepare(x):
         y = tf.cast(x, tf.float32)
+        scale = tf.reduce_max(tf.abs(np.ones(3)))
+        print(scale)
         return tf.io.serialize_tensor(y)
 
 
-    print(encode("ab"), prepare(np.ones(2)))
+    print(encode("ab", 2), prepare(np.ones(2)))
     """
     out = convert(src)
     body = HEADER + textwrap.dedent(src)
-    assert out.source.count("tf.cast(") == 2  # both functions exactly as written
+    assert out.source.count("tf.cast(") == 2  # both mixing statements exactly as written
+    assert "noise = torch.rand((n,))" in out.source
+    assert "scale = torch.amax(torch.abs(torch.as_tensor(np.ones(3))))" in out.source
     reasons = {u.line: u.reason for u in out.unmapped}
-    assert "function encode kept whole" in reasons[line_of(body, "return tf.cast(ids")]
-    assert "reads encode::ids" in reasons[line_of(body, "return tf.cast(ids")]
-    assert "function prepare kept whole" in reasons[line_of(body, "y = tf.cast(x")]
-    assert "feeds TF code" in reasons[line_of(body, "y = tf.cast(x")]
+    assert reasons[line_of(body, "return tf.cast(ids")] == (
+        "kept as written: reads encode::ids, which TF code computes")
+    assert reasons[line_of(body, "y = tf.cast(x")] == (
+        f"kept as written: feeds TF code at line {line_of(body, 'serialize_tensor(y)')}")
+    assert line_of(body, "noise =") not in reasons and line_of(body, "scale =") not in reasons
 
 
 def test_function_with_independent_statements_converts_per_statement() -> None:
@@ -191,8 +200,8 @@ def test_data_function_gets_tensors_and_runs_like_keras() -> None:
     np.testing.assert_allclose(ns["result"].numpy(), want, rtol=1e-12)
 
 
-def test_numpy_array_left_of_a_converted_value_keeps_the_function() -> None:
-    """``ndarray - tensor`` raises in torch (TF converts the array): kept whole."""
+def test_numpy_array_left_of_a_converted_value_keeps_the_statement() -> None:
+    """``ndarray - tensor`` raises in torch (TF converts the array): kept as written."""
     src = """
     def center(batch):
         mean = tf.reduce_mean(batch, axis=0)
@@ -206,8 +215,32 @@ def test_numpy_array_left_of_a_converted_value_keeps_the_function() -> None:
     reasons = {u.line: u.reason for u in out.unmapped}
     body = HEADER + textwrap.dedent(src)
     assert reasons[line_of(body, "mean =")] == (
-        "kept as written: function center kept whole: this statement is the right operand "
+        "kept as written: is the right operand "
         f"of a NumPy array at line {line_of(body, 'return batch - mean')}")
+
+
+def test_numpy_of_a_converted_value_is_an_array_for_the_callee() -> None:
+    """``t.numpy()`` gives an ndarray from a TF or a torch tensor: a helper that computes
+    with NumPy on it (an array on the left of ``&``, ``-``) does not keep the caller whole."""
+    src = """
+    def count_large(rows):
+        first, second = rows
+        return int(np.sum((first > 0.5) & (np.abs(second) > 0.5)))
+
+
+    def draw(n):
+        values = tf.random.uniform((n, 3))
+        flipped = tf.reverse(values, axis=[1])
+        return [count_large([values[i].numpy(), flipped[i].numpy()]) for i in range(n)]
+
+
+    counts = draw(4)
+    """
+    out = convert(src)
+    assert "torch.flip(values, dims=(1,))" in out.source
+    assert not [u for u in out.unmapped if "kept whole" in u.reason]
+    ns = run(out.source)
+    assert len(ns["counts"]) == 4 and all(0 <= c <= 3 for c in ns["counts"])
 
 
 def test_lambda_target_is_not_wrapped() -> None:
@@ -296,7 +329,7 @@ def test_gamma_draws_follow_tf() -> None:
 
 
 # ---------------------------------------------------------------------------- flow alone
-def test_settle_reverts_both_directions_and_whole_functions() -> None:
+def test_settle_reverts_both_directions_statement_by_statement() -> None:
     units = [
         Unit(0, set(), {"a"}, TF, line=1),
         Unit(1, {"a"}, {"b"}, PLAIN),
@@ -309,11 +342,11 @@ def test_settle_reverts_both_directions_and_whole_functions() -> None:
         Unit(8, set(), {"h"}, TORCH, line=9),  # independent: stays torch
     ]
     settle(units)
-    assert [u.status for u in units] == [TF, PLAIN, TF, TF, TF, TF, TF, TF, TORCH]
+    assert [u.status for u in units] == [TF, PLAIN, TF, TF, TF, TORCH, TF, TF, TORCH]
     assert units[2].reason == "reads b, which TF code computes"
     assert units[3].reason == "feeds TF code at line 5"
-    assert units[5].reason.startswith("function f kept whole: the statement at line 7")
-    assert units[6].reason == "function f kept whole: this statement feeds TF code at line 8"
+    assert units[5].reason == ""  # f's independent statement stays converted
+    assert units[6].reason == "feeds TF code at line 8"
 
 
 def test_a_row_that_calls_a_runtime_function_at_module_level_brings_it_along(

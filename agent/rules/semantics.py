@@ -24,6 +24,8 @@ class WarningKind:
 WARNINGS: tuple[WarningKind, ...] = (
     # layers and models
     WarningKind(r"hard_sigmoid follows Keras 3", True, "Keras 2 code computed another function"),
+    WarningKind(r"on the model's string input: the converted class takes its integer output",
+                True, "the class is called on the layer's indices, not on strings"),
     WarningKind(r"Keras initializers not reproduced", True, "Lazy module: torch's default init"),
     WarningKind(r"is not called in call\(\): built without an input shape", True,
                 "Lazy module: torch's default init"),

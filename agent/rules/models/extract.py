@@ -23,7 +23,16 @@ from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.lines import LineIndex
-from agent.rules.models import applications, blocks, freezing, inline, loops, shape_reads, views
+from agent.rules.models import (
+    applications,
+    blocks,
+    freezing,
+    inline,
+    loops,
+    shape_reads,
+    string_inputs,
+    views,
+)
 from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
@@ -137,6 +146,7 @@ class BlockExtractor:
         self.poisoned: dict[str, int] = {}  # name -> line where it was rebound
         self.failed_at: dict[str, int] = {}  # name -> line of the failed statement binding it
         self.tensor_stmt: dict[int, int] = {}  # id(tensor) -> stmt index
+        self.string_inputs: dict[int, int] = {}  # id(integer input) -> its string Input's stmt
         self.producer: dict[int, Call] = {}
         self.probe = shape_reads.ShapeProbe(self.producer)  # x.shape[-1] -> its static size
         self.wrapped: dict[int, str] = {}  # id(layer) -> the wrapper sharing its weights
@@ -1649,6 +1659,8 @@ class BlockExtractor:
         # Keras numbers layer names in that order (weights are ported by name)
         if isinstance(func, cst.Name) and func.value in self.layer_vars:
             layer = self.layer_vars[func.value]
+            if self._string_step(i, layer, func.value, names, call):
+                return
             if id(layer) in self.wrapped:
                 raise Unsupported(f"{func.value} is called and also wrapped in "
                                   f"{self.wrapped[id(layer)]} (shared weights): not converted")
@@ -1677,6 +1689,27 @@ class BlockExtractor:
             self.pending_calls[-1][0].listed = True
         elif len(positional) == len(call.args) == len(inputs) > 1:
             self.pending_calls[-1][0].positional = True  # call(a, b): forward(a, b)
+
+    def _string_step(self, i: int, layer: Layer, var: str, names: list[str],
+                     call: cst.Call) -> bool:
+        """``x = vectorizer(text_input)`` on a model Input: ``x`` is the model's input."""
+        arg = call.args[0].value if len(call.args) == 1 and len(names) == 1 else None
+        source = self.tensors.get(arg.value) if isinstance(arg, cst.Name) else None
+        if source is None or source.name not in self.input_names:
+            return False
+        made = string_inputs.integer_input(layer, var, source, names[0], self.env)
+        if made is None:
+            return False
+        self.input_names.discard(source.name)
+        self.input_names.add(made.name)
+        for key in [k for k, t in self.tensors.items() if t is source]:
+            self.tensors[key] = made
+        self.tensors[made.name] = made
+        self.tensor_stmt[id(made)] = i
+        if id(source) in self.tensor_stmt:
+            self.string_inputs[id(made)] = self.tensor_stmt[id(source)]
+        self.warnings.append((self.cur_line, string_inputs.STRING_STEP_WARNINGS.format(var=var)))
+        return True
 
     def _in_graph(self, node: cst.BaseExpression) -> bool:
         """Whether ``node`` reads a Keras tensor, or a name a failed statement bound."""
@@ -1855,6 +1888,7 @@ class BlockExtractor:
         calls = [c for c, _ in self.pending_calls if id(c) in needed]
         owned = {i} | {s for c, s in self.pending_calls if id(c) in needed}
         owned |= {self.tensor_stmt[id(t)] for t in inputs}
+        owned |= {self.string_inputs[id(t)] for t in inputs if id(t) in self.string_inputs}
         if self.cur_stmt is not None:  # ``outputs_dict = ...`` of a backbone's points
             owned |= self._view_deps(self.cur_stmt)
         made = {id(t) for c in calls for t in c.outputs} | {id(t) for t in inputs}

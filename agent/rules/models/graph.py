@@ -31,6 +31,7 @@ class Tensor:
     free: set[str] = field(default_factory=set)  # names its shape expression uses
     example: int = 8  # the example input's size where the shape says None
     keras_name: str | None = None  # an Input's name=: the key of fit's dict inputs
+    prepared_by: str = ""  # an Input made by a script's preprocessing layer (string_inputs)
 
 
 @dataclass

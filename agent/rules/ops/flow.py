@@ -6,8 +6,9 @@ header of a compound statement) is a unit with the names it reads and writes. A 
 framework name: it passes on whatever it reads). Taint follows the names, flow-insensitively
 (any write anywhere counts), through plain units and into the parameters of the script's own
 functions. A ``torch`` unit that reads a TF value, or a TF value that a ``tf`` unit computes
-from a torch one, is a mix: the torch units involved stay as written (a function's all of
-them: it is kept whole), and the check runs again until nothing mixes.
+from a torch one, is a mix: the torch units involved stay as written, one by one (the other
+converted statements of their function stay converted: statement granularity), and the
+check runs again until nothing mixes.
 """
 
 from __future__ import annotations
@@ -96,20 +97,5 @@ def settle(units: list[Unit]) -> None:
                                                  f"{_at(u)}")
         if not revert:
             return
-        groups = {by_key[k].group for k in revert if by_key[k].group}
-        for u in units:
-            if u.status != TORCH:
-                continue
-            if u.key in revert:
-                u.reason = revert[u.key]
-            elif u.group in groups:
-                first = min(k for k in revert if by_key[k].group == u.group)
-                u.reason = (f"function {u.group} kept whole: the statement "
-                            f"{_at(by_key[first])} {revert[first]}")
-            else:
-                continue
-            u.status = TF
-        for k, why in revert.items():
-            u = by_key[k]
-            if u.group:
-                u.reason = f"function {u.group} kept whole: this statement {why}"
+        for k, why in revert.items():  # only these: the rest of a function stays converted
+            by_key[k].status, by_key[k].reason = TF, why

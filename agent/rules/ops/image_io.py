@@ -82,9 +82,8 @@ _row([f"{AUDIO}.decode_wav"], "audio_decode_wav",
 def _method(b: Bound) -> None:
     if b.has("method"):
         mode = str(literal(b, "method")).lower().replace("resizemethod.", "")
-        if mode not in ("bilinear", "nearest"):
-            # bicubic: TF's kernel is Keys a = -0.5, torch's a = -0.75; area/lanczos: none
-            raise Unsupported(f"{b.op}(method={b.code('method')})")
+        if mode not in ("bilinear", "nearest", "bicubic"):  # bicubic: TF's kernel, runtime
+            raise Unsupported(f"{b.op}(method={b.code('method')})")  # area/lanczos: none
         b.args["method"] = f'"{mode}"'
         if mode == "bilinear":
             del b.args["method"]  # the function's default

@@ -91,8 +91,10 @@ class OpRewriter(cst.CSTTransformer):
         if q in CONSTANTS:
             return cst.parse_expression(CONSTANTS[q])
         op = OPS.get(q)
+        if op is not None and op.value:
+            return cst.parse_expression(op.value)
         if op is not None and op.torch and len(op.params) >= 1 and op.elementwise \
-                and not op.explicit:  # Keras defaults torch's function lacks: not as a value
+                and not op.explicit:  # torch's own defaults are TF's
             return cst.parse_expression(op.torch)  # a function passed as a value
         # self.act = keras.activations.gelu: the one-argument torch function
         plain = _ACTIVATION_CALLABLE.fullmatch(ACTIVATIONS.get(ACTIVATION_FUNCTIONS.get(q, ""), ""))

@@ -84,6 +84,7 @@ class Op:
     handler: Handler | None = None
     varargs: bool = False  # einsum(equation, *operands)
     examples: tuple[tuple[str, str], ...] = ()  # (TF/Keras code, torch code), ``import tensorflow as tf``
+    value: str = ""  # the function used as a value (``activation=tf.nn.gelu``): TF's signature
 
 
 IGNORED = ("name",)

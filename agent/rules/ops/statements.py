@@ -4,7 +4,7 @@ statements of plain top-level functions (what the model and training rules left)
 A statement whose framework names all map is rewritten, with array arguments made tensors
 (agent.rules.ops.arrays); one that does not map stays exactly as written and is reported.
 agent.rules.ops.flow decides which rewritten statements may stay rewritten: a TF value never
-reaches torch code, nor the reverse (a function where they would meet is kept whole).
+reaches torch code, nor the reverse (a statement where they would meet stays as written).
 Functions handed to ``tf.data`` (``ds.map(fn)``) and classes are left to their own rules.
 """
 
@@ -111,11 +111,15 @@ class _Names(cst.CSTVisitor):
         if node.asname is not None:
             self.target(node.asname.name)
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: cst.Call) -> bool:
+        if _to_numpy(node, self.imports):  # t.numpy(): an array, whichever framework made t
+            self.reads.add(ARRAY)
+            return False
         if self.mutations and isinstance(node.func, cst.Attribute):  # obj.append(x)
             base = _base(node.func.value)
             if base is not None and self.imports.resolve(base) is None:
                 self.writes.add(base.value)
+        return True
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         if self.imports.resolve(node) is not None:
@@ -130,6 +134,14 @@ class _Names(cst.CSTVisitor):
     def visit_Name(self, node: cst.Name) -> None:
         if id(node) not in self.skip and self.imports.resolve(node) is None:
             self.reads.add(node.value)
+
+
+def _to_numpy(node: cst.Call, imports: ImportTable) -> bool:
+    """``t.numpy()`` on framework-free code: TF and torch tensors both give an ndarray, so
+    the names in ``t`` do not carry a framework past it."""
+    func = node.func
+    return (isinstance(func, cst.Attribute) and func.attr.value == "numpy" and not node.args
+            and not uses_framework(func.value, imports))
 
 
 class _Calls(cst.CSTVisitor):

@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import libcst as cst
 
 from agent.rules.models.applications_table import PREPROCESS_NAMES
-from agent.rules.ops import ctc, image_io, image_pixels, nn_image, scans, signal, tensors
+from agent.rules.ops import as_values, ctc, image_io, image_pixels, nn_image, scans, signal, tensors
 from agent.rules.ops.dtypes import DTYPES
 from agent.rules.ops.dtypes import dtype as _dtype
 from agent.rules.ops.spec import Bound, Op, atom, literal
@@ -690,6 +691,10 @@ def _preprocess(function: str) -> Callable[[Bound], str]:
 for _name, _fn in PREPROCESS_NAMES.items():
     _add([_name], Op("", ("x", "data_format", "mode") if "imagenet_utils" in _name
                      else ("x", "data_format"), elementwise=True, handler=_preprocess(_fn)))
+
+
+for _name, _as_value in as_values.VALUES.items():
+    OPS[_name] = replace(OPS[_name], value=_as_value)
 
 
 def lookup(qualname: str) -> Op | None:

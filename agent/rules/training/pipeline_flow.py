@@ -2,7 +2,8 @@
 
 A chain that ``data.tf_data_chain`` turns into a ``DataLoader`` must not be continued by a
 later statement (``ds = ...batch(32)`` then ``ds = ds.prefetch(AUTO)``: a DataLoader has no
-``prefetch``): such a name keeps the chain a ``DataPipeline``. A top-level function that
+``prefetch``), nor be a preprocessing layer's ``adapt`` data (strings, which a
+``TensorDataset`` cannot hold): such a name keeps the chain a ``DataPipeline``. A top-level function that
 returns pipelines (``def make_datasets(): ...; return train, test``) hands their kinds to
 the names its call binds (``train_ds, test_ds = make_datasets()``) and to ``fit``'s
 arguments (``model.fit(make_dataset())``), so fit feeds them as pipelines, not as arrays.
@@ -37,6 +38,8 @@ class _Continued(cst.CSTVisitor):
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
                 and func.attr.value in DATASET_METHODS:
             self.names.add(func.value.value)
+        if isinstance(func, cst.Attribute) and func.attr.value == "adapt":  # string batches
+            self.names.update(a.value.value for a in node.args if isinstance(a.value, cst.Name))
 
 
 def continued(module: cst.Module) -> set[str]:

@@ -987,6 +987,8 @@ class _ExprRewriter(cst.CSTTransformer):
             inputs = [f"{code_of(x)}[{k}]" for k in range(n_in)]
         else:
             inputs = [code_of(x)]
+        inputs = [f"{t.prepared_by}({v})" if t.prepared_by else v  # models/string_inputs.py
+                  for v, t in zip(inputs, ir.inputs, strict=False)]
         tensors = ", ".join(
             f"torch.as_tensor(np.asarray({v}), dtype=torch.{'long' if t.dtype == 'long' else 'float32'})"
             for v, t in zip(inputs, ir.inputs, strict=False))

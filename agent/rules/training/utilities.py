@@ -239,8 +239,8 @@ class _Replace(cst.CSTTransformer):
         helper = UTILITIES.get(qual)
         if helper in _NEEDS_TORCH_MODELS and (self.models_left or self.keep_pipelines):
             return updated  # a Keras model or a TF function still fed by it: tf.data stays
-        if helper in _LAYERS_ON_DATA and self.models_left:
-            return updated  # a Keras model left may call the layer on its string inputs
+        if helper in _LAYERS_ON_DATA and (self.models_left or self.keep_pipelines):
+            return updated  # a Keras model or a tf.data map function left may call it
         if helper == "AUTOTUNE" and helper in self.taken:  # AUTOTUNE = tf.data.AUTOTUNE
             self.hits.append((original, "AUTOTUNE", qual))
             return cst.parse_expression("-1")  # tf.data's own value of the constant
@@ -278,7 +278,8 @@ _NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenF
                        "parse_single_example", "parse_example", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
                        "ImageDataGenerator", "PipelineOptions")
-# Keras layers replaced on data: a Keras model left may call them on its string inputs
+# Keras layers replaced on data: a Keras model (on its string inputs) or a tf.data map
+# function that stays TF may call them on TF tensors
 _LAYERS_ON_DATA = ("TextVectorization", "StringLookup")
 # what makes a DataPipeline: its map functions convert with it
 PIPELINE_SOURCES = frozenset(_NEEDS_TORCH_MODELS) - {"AUTOTUNE", "ImageDataGenerator",
@@ -402,7 +403,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     maps = pipeline_maps.plan(wrapper.module, imports, taken, op_helpers()) \
         if not models_left and PIPELINE_HINT.search(code) else pipeline_maps.Plan()
     layers = text_layers.plan(wrapper.module, imports, taken, op_helpers()) \
-        if not models_left else text_layers.Plan()
+        if not models_left and maps.ok else text_layers.Plan()
     replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok, text=layers)
     new = text_layers.apply(wrapper.module.visit(replacer), layers)
     out = Inlined("")

@@ -110,11 +110,40 @@ def image_resize(images: Any, size: Any, method: str = "bilinear",
     hw = (int(size[0]), int(size[1]))
     if method == "nearest":
         out = F.interpolate(x, size=hw, mode="nearest-exact")
+    elif method == "bicubic":  # TF's kernel (Keys a = -0.5), not torch's (a = -0.75)
+        flt = x.to(torch.float32)
+        rows, cols = _bicubic_weights(x.shape[2], hw[0]), _bicubic_weights(x.shape[3], hw[1])
+        out = torch.einsum("nchw,Hh,Ww->ncHW", flt, rows.to(flt.device), cols.to(flt.device))
     else:
         out = F.interpolate(x.to(torch.float32), size=hw, mode=method, align_corners=False,
                             antialias=antialias)
     out = out.permute(0, 2, 3, 1)
     return out if batch else out[0]
+
+
+def _bicubic_weights(size_in: int, size_out: int) -> torch.Tensor:
+    """(size_out, size_in) weights of TF's half-pixel bicubic resize: Keys' cubic with
+    a = -0.5 at offsets quantised to 1/1024 (TF's coefficient table); taps outside the image
+    get weight 0 and the rest are renormalised to sum 1."""
+    a = -0.5
+    where = (torch.arange(size_out, dtype=torch.float64) + 0.5) * (size_in / size_out) - 0.5
+    base = torch.floor(where)
+    t = torch.round((where - base) * 1024) / 1024
+
+    def near(d: torch.Tensor) -> torch.Tensor:  # |d| < 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d: torch.Tensor) -> torch.Tensor:  # 1 <= |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    taps = [(base - 1, far(t + 1)), (base, near(t)), (base + 1, near(1 - t)),
+            (base + 2, far(2 - t))]
+    weights = torch.zeros(size_out, size_in, dtype=torch.float64)
+    rows = torch.arange(size_out)
+    for index, w in taps:
+        inside = (index >= 0) & (index < size_in)
+        weights[rows[inside], index[inside].long()] += w[inside]
+    return (weights / weights.sum(dim=1, keepdim=True)).to(torch.float32)
 
 
 def image_grayscale(images: Any) -> torch.Tensor:

@@ -187,3 +187,58 @@ def test_subclass_attention_numerically() -> None:
                                atol=1e-4)
     np.testing.assert_allclose(torch_scores.numpy(), keras.ops.convert_to_numpy(keras_scores),
                                atol=1e-5)
+
+
+def test_constructor_values_from_variables_are_written_as_code() -> None:
+    """``MultiHeadAttention(num_heads=heads, key_dim=dim, dropout=rate)`` with every value a
+    constructor parameter: the runtime module gets the source's names."""
+    from agent.rules.convert import convert_source
+
+    src = HEADER + textwrap.dedent("""
+        class Cross(layers.Layer):
+            def __init__(self, heads, dim, rate, bias, **kwargs):
+                super().__init__(**kwargs)
+                self.mha = layers.MultiHeadAttention(num_heads=heads, key_dim=dim,
+                                                     dropout=rate, use_bias=bias)
+
+            def call(self, query, key, value):
+                return self.mha(query=query, key=key, value=value)
+        """)
+    result = convert_source(src, "cross.py")
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    assert ("self.mha = LazyMultiHeadAttention(num_heads=heads, key_dim=dim, dropout=rate, "
+            "use_bias=bias)") in result.source
+    assert "return self.mha(query, value, key)" in result.source
+
+
+FUNCTIONAL = """
+class CrossBlock(layers.Layer):
+    def __init__(self, dim, heads, **kwargs):
+        super().__init__(**kwargs)
+        self.attn = layers.MultiHeadAttention(num_heads=heads, key_dim=dim)
+        self.norm = layers.LayerNormalization()
+
+    def call(self, x, memory):
+        return self.norm(x + self.attn(x, memory))
+
+
+queries = keras.Input(shape=(5, 8))
+encoded = keras.Input(shape=(7, 6))
+out = CrossBlock(4, 2)(queries, encoded)
+model = keras.Model([queries, encoded], out)
+"""
+
+
+def test_custom_layer_called_with_two_tensors_in_a_functional_model() -> None:
+    """``Block()(x, memory)``: each tensor a positional argument of forward, as Keras
+    passes them to call()."""
+    from agent.equivalence import check_sources
+    from agent.rules.convert import convert_source
+
+    src = HEADER + textwrap.dedent(FUNCTIONAL)
+    result = convert_source(src, "cross.py")
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    assert "out = self.cross_block(queries, encoded)" in result.source
+    assert "keras.Input" not in result.source
+    eq = check_sources(src, result.source)
+    assert eq.passed, f"{eq.message}\n{result.source}"

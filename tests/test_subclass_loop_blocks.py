@@ -104,3 +104,103 @@ def test_loop_blocks_numerically() -> None:
         got = torch_mixer(torch.as_tensor(x)).numpy()  # type: ignore[operator]
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_activation_function_kept_in_an_attribute() -> None:
+    """``self.act = keras.activations.gelu`` (called later in call) → a torch callable with
+    Keras's defaults (leaky_relu's slope 0.2, not torch's 0.01)."""
+    from agent.rules.convert import convert_source
+
+    src = HEADER + textwrap.dedent("""
+        class Gate(layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.act = keras.activations.gelu
+                self.mix = keras.activations.leaky_relu
+
+            def call(self, x):
+                return self.mix(self.act(x))
+        """)
+    result = convert_source(src, "gate.py")
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    block = result.source[result.source.index("class Gate("):]
+    assert "keras" not in block and "gelu" in block and "0.2" in block
+
+
+BRANCHED = """
+class Head(keras.Model):
+    def __init__(self, classes, pre_logits=False, **kwargs):
+        super().__init__(**kwargs)
+        self.proj = layers.Dense(16)
+        self.pre_logits = pre_logits
+        if not pre_logits:
+            self.head = layers.Dense(classes, activation="softmax")
+        else:
+            self.norm = layers.LayerNormalization(epsilon=1e-6)
+
+    def call(self, x):
+        x = self.proj(x)
+        if not self.pre_logits:
+            return self.head(x)
+        return self.norm(x)
+
+
+with_head = Head(3)
+without_head = Head(3, pre_logits=True)
+"""
+
+
+def test_layers_made_in_branches_of_init_convert_in_place() -> None:
+    from agent.rules.convert import convert_source
+
+    result = convert_source(HEADER + textwrap.dedent(BRANCHED), "head.py")
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    assert ("        if not pre_logits:\n            self.head = nn.LazyLinear(classes)\n"
+            "        else:\n            self.norm = LazyLayerNorm(eps=1e-6)\n") in result.source
+
+
+def test_one_attribute_made_differently_per_branch_stays_reported() -> None:
+    """Which module ``self.norm`` is depends on the branch: not followed, never guessed."""
+    from agent.rules.convert import convert_source
+
+    src = HEADER + textwrap.dedent("""
+        class Block(layers.Layer):
+            def __init__(self, kind, **kwargs):
+                super().__init__(**kwargs)
+                if kind == "layer":
+                    self.norm = layers.LayerNormalization()
+                else:
+                    self.norm = layers.BatchNormalization()
+
+            def call(self, x):
+                return self.norm(x)
+        """)
+    result = convert_source(src, "block.py")
+    assert "self.norm = layers.LayerNormalization()" in result.source
+    assert "self.norm = layers.BatchNormalization()" in result.source
+    assert any("made in several branches" in u.reason for u in result.unmapped)
+
+
+@pytest.mark.slow
+def test_layers_made_in_branches_numerically() -> None:
+    import keras
+    import torch
+
+    from agent.equivalence import exec_source
+    from agent.rules.convert import convert_source
+    from agent.weights import port_weights
+
+    source = HEADER + textwrap.dedent(BRANCHED)
+    converted = convert_source(source, "head.py")
+    k, t = exec_source(source, "orig"), exec_source(converted.source, "conv")
+    x = np.random.default_rng(4).standard_normal((5, 7)).astype("float32")
+    for name in ("with_head", "without_head"):
+        keras_model, torch_model = k[name], t[name]
+        expected = keras.ops.convert_to_numpy(keras_model(x))  # type: ignore[operator]
+        torch_model.eval()  # type: ignore[attr-defined]
+        with torch.no_grad():
+            torch_model(torch.as_tensor(x))  # type: ignore[operator]
+        port_weights(keras_model, torch_model)
+        with torch.no_grad():
+            got = torch_model(torch.as_tensor(x)).numpy()  # type: ignore[operator]
+        np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -202,6 +202,17 @@ def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion)
     done = rewrite_script_calls(code, imports, left, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
     out.warnings += [Warning_(line, msg) for line, msg in done.warnings]
+    return _precision(done.code, source, imports, left, out)
+
+
+def _precision(code: str, source: str, imports: ImportTable, left: bool, out: Conversion
+               ) -> str:
+    """Keras's global mixed-precision policy → the Trainer's precision (or why not)."""
+    from agent.rules.training.precision import rewrite_precision
+
+    done = rewrite_precision(code, imports, left, source)
+    out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
+    out.warnings += [Warning_(line, msg) for line, msg in done.warnings]
     return done.code
 
 

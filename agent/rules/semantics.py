@@ -39,6 +39,11 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"nn\.LazyLinear infers it on first call", False,
                 "Keras sizes Dense on the first call too; its initializers run once the first "
                 "batch sized it (a layer whose init is dropped says so itself)"),
+    WarningKind(r"as Lightning's \"[^\"]*\" \(torch autocast", False,
+                "the same mixed-precision training (float16 compute, float32 weights, loss "
+                "scaling); torch autocast chooses the float16 ops"),
+    WarningKind(r"mixed precision policy not carried over", True,
+                "the converted script trains in float32 where Keras trained in mixed precision"),
     WarningKind(r"runtime attention module sized on its first call", False,
                 "Keras's MultiHeadAttention computation, kernels and initializers, in torch"),
     WarningKind(r"depthwise kernel init uses torch's fan", True, "another initial distribution"),

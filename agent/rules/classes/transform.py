@@ -103,6 +103,23 @@ def _empty_list_of(item: cst.BaseStatement | str, attrs: set[str]) -> str | None
     return attr if attr in attrs and empty else None
 
 
+def _creates_self_layers(stmt: cst.If, imports: ImportTable) -> bool:
+    """Whether an ``if`` assigns ``self.<attr> = keras.layers.X(...)`` / ``keras.Sequential``
+    somewhere in its branches."""
+    found = False
+
+    class V(cst.CSTVisitor):
+        def visit_Assign(self, n: cst.Assign) -> None:
+            nonlocal found
+            if (len(n.targets) == 1 and _self_attr(n.targets[0].target) is not None
+                    and isinstance(n.value, cst.Call)):
+                q = imports.resolve(n.value.func) or ""
+                found = found or q.startswith("keras.layers.") or q == SEQUENTIAL
+
+    stmt.visit(V())
+    return found
+
+
 def _stmt(code: str) -> cst.BaseStatement:
     return cst.parse_statement(code if code.endswith("\n") else code + "\n")
 
@@ -143,6 +160,10 @@ class _ClassConverter:
         self.nested: list[str] = []  # generated classes for containers, placed before cls
         self.containers: dict[str, tuple[cst.BaseStatement, cst.Call]] = {}  # Sequential attrs
         self.module_lists: set[str] = set()  # self.<list> that loops append generated modules to
+        # if statements of __init__ creating layers: (statement, body, else) as markers
+        self.branches: list[tuple[cst.If, list[cst.BaseStatement | str],
+                                  list[cst.BaseStatement | str] | None]] = []
+        self.branches_open = 0
         self.container_inputs: dict[str, Shape | None] = {}  # from call()
         self.kept_layers: dict[str, str] = {}  # attr -> why it stays a Keras layer
         self.layer_stmts: dict[str, cst.BaseStatement] = {}
@@ -261,7 +282,51 @@ class _ClassConverter:
                                                     _todo(f"not converted: {reason}"[:300])])
         return stmt
 
+    def branch(self, stmt: cst.If) -> str:
+        """``if flag: self.head = layers.Dense(n)`` (elif/else too): each branch's statements
+        as ``__init__``'s own; a marker that ``unmark`` turns back into the ``if``. A branch
+        that fails leaves the whole ``if`` as written and its layers unregistered."""
+        before = (set(self.layers), set(self.containers))
+        self.branches_open += 1
+        try:
+            if not isinstance(stmt.body, cst.IndentedBlock):
+                raise Unsupported("a one-line if in __init__")
+            body = [x for s in stmt.body.body for x in self.init_statement(s)]
+            orelse: list[cst.BaseStatement | str] | None = None
+            if isinstance(stmt.orelse, cst.If):
+                orelse = [self.branch(stmt.orelse)]
+            elif isinstance(stmt.orelse, cst.Else) and isinstance(stmt.orelse.body,
+                                                                   cst.IndentedBlock):
+                orelse = [x for s in stmt.orelse.body.body for x in self.init_statement(s)]
+            elif stmt.orelse is not None:
+                raise Unsupported("a one-line else in __init__")
+        except Unsupported:
+            for attr in set(self.layers) - before[0]:
+                del self.layers[attr]
+            for attr in set(self.containers) - before[1]:
+                del self.containers[attr]
+            raise
+        finally:
+            self.branches_open -= 1
+        self.branches.append((stmt, body, orelse))
+        return f"if:{len(self.branches) - 1}"
+
+    def unbranch(self, index: int, first_layer: str | None) -> cst.If:
+        stmt, body, orelse = self.branches[index]
+        new_body = self.unmark(body, first_layer) or [_stmt("pass")]
+        if orelse is None:
+            return stmt.with_changes(body=stmt.body.with_changes(body=new_body))
+        rest = self.unmark(orelse, first_layer) or [_stmt("pass")]
+        if isinstance(stmt.orelse, cst.If):
+            new_else: cst.If | cst.Else = rest[0]  # type: ignore[assignment]
+        else:
+            assert isinstance(stmt.orelse, cst.Else)
+            new_else = stmt.orelse.with_changes(body=stmt.orelse.body.with_changes(body=rest))
+        return stmt.with_changes(body=stmt.body.with_changes(body=new_body), orelse=new_else)
+
     def init_statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement | str]:
+        if isinstance(stmt, cst.If) and _creates_self_layers(stmt, self.imports):
+            return [self.branch(stmt)]
         if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
             small = stmt.body[0]
             if isinstance(small, cst.Expr):
@@ -306,6 +371,9 @@ class _ClassConverter:
                         return [f"nested:{attr}"]
                     layer = make_sublayer(attr, value, self.imports, self.env,
                                           self.line)
+                    if layer is not None and attr in self.layers and self.branches_open:
+                        raise Unsupported(f"self.{attr} is made in several branches (one "
+                                          "module per branch is not followed)")
                     if layer is not None:
                         self.layers[attr] = layer
                         self.layer_stmts[attr] = stmt
@@ -369,6 +437,8 @@ class _ClassConverter:
                 body += [_stmt(s) for s in module_lines(self.layers[item[6:]])]
             elif item.startswith("nested:"):
                 body.append(self.nested_container(item[7:]))
+            elif item.startswith("if:"):
+                body.append(self.unbranch(int(item[3:]), first_layer))
         return body
 
     def local_container(self, name: str, call: cst.Call, local: set[str]) -> str:

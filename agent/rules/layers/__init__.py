@@ -5,6 +5,7 @@ from __future__ import annotations
 from agent.rules.layers import (
     activation_layers,
     attention,
+    cells,
     conv,
     core,
     kernelized,
@@ -19,7 +20,7 @@ from agent.rules.layers import (
 from agent.rules.spec import LayerSpec
 
 _FAMILIES = (core, conv, pooling, norm, recurrent, merge, activation_layers, reshaping,
-             separable, attention, preprocessing, kernelized)
+             separable, attention, preprocessing, kernelized, cells)
 
 
 def _load() -> dict[str, LayerSpec]:

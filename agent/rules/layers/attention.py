@@ -18,7 +18,7 @@ from agent.rules.arith import binop
 from agent.rules.layers.common import dim_code
 from agent.rules.models.lazy import LAZY
 from agent.rules.models.shapes import Shape
-from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
+from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, NotStatic, Unsupported
 from agent.rules.values import Value
 
 MHA_DEFAULTS = {
@@ -40,6 +40,13 @@ class TensorArg(Value):
     """A tensor call argument whose ``code`` is already written in forward's terms."""
 
 
+def _static(a: Args, name: str) -> tuple[bool, object]:
+    try:
+        return True, a.get(name)
+    except NotStatic:
+        return False, None
+
+
 def _sized(d: object) -> bool:
     return isinstance(d, int) or (isinstance(d, str) and LAZY not in d)
 
@@ -47,11 +54,10 @@ def _sized(d: object) -> bool:
 def _lazy_mha(a: Args, ins: Sequence[Shape], ctx: BuildContext, why: str) -> Built:
     """The runtime module: projections built on the first call, Keras's own call."""
     args = [f"num_heads={a.code('num_heads')}", f"key_dim={a.code('key_dim')}"]
-    for name in ("value_dim", "dropout", "output_shape", "attention_axes"):
-        if a.get(name):
+    for name in ("value_dim", "dropout", "output_shape", "attention_axes", "use_bias"):
+        known, value = _static(a, name)
+        if not known or value != MHA_DEFAULTS[name]:  # a variable: its code, read at run time
             args.append(f"{name}={a.code(name)}")
-    if not a.get("use_bias"):
-        args.append("use_bias=False")
     call = ["{x0}", "{x1}"] + (["{x2}"] if len(ins) > 2 else [])
     mask = ctx.call_kwargs.get("attention_mask")
     if mask is not None:
@@ -65,9 +71,10 @@ def _lazy_mha(a: Args, ins: Sequence[Shape], ctx: BuildContext, why: str) -> Bui
     if _flag(ctx, "use_causal_mask"):
         call.append("use_causal_mask=True")
     query = ins[0]
-    out_dim = a.get("output_shape")
-    tail = (tuple(out_dim) if isinstance(out_dim, (list, tuple)) else (out_dim,)) \
-        if out_dim is not None else (query[-1],)
+    out_dim = _static(a, "output_shape")[1] if _static(a, "output_shape")[0] else ()
+    tail = (None,) if out_dim == () else (  # () : a variable, the size unknown here
+        (tuple(out_dim) if isinstance(out_dim, (list, tuple)) else (out_dim,))
+        if out_dim is not None else (query[-1],))
     out: Shape = (*query[:-1], *tail)
     return Built(out=[out, ()] if scores else out, forward="{m}(" + ", ".join(call) + ")",
                  layout="keras", lazy=True,
@@ -103,6 +110,10 @@ def _torch_form_refused(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> str
     """Why nn.MultiheadAttention cannot be this layer ("" when it can)."""
     if any(not shape or not _sized(shape[-1]) for shape in ins):
         return "input sizes unknown statically"
+    for name in ("num_heads", "key_dim", "value_dim", "dropout", "use_bias", "output_shape",
+                 "attention_axes"):
+        if not _static(a, name)[0]:
+            return f"{name}={a.code(name)} known at run time"
     for name in ("output_shape", "attention_axes", "value_dim"):
         if a.get(name) is not None and not (name == "value_dim"
                                             and a.get(name) == a.get("key_dim")):

@@ -111,9 +111,10 @@ class _Emitter:
             if layer.shape_rule is not None:  # the sub-model's sizes in this class's names
                 out = layer.shape_rule(shapes)
             # several inputs: a custom layer called on one list gets the list, as Keras
-            # passes it; a converted sub-model takes them as forward's positional parameters
+            # passes it; a converted sub-model, or a custom layer called with one tensor per
+            # positional argument, takes them as forward's positional parameters
             listed = sub is None and len(call.inputs) > 1 and call.listed
-            if sub is None and len(call.inputs) > 1 and not listed:
+            if sub is None and len(call.inputs) > 1 and not listed and not call.positional:
                 self._fail(layer, f"{layer.keras_name} called with {len(call.inputs)} tensors: "
                            "not converted (one would be dropped)")
                 return None

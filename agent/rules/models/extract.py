@@ -1691,6 +1691,8 @@ class BlockExtractor:
                            or isinstance(positional[0], cst.Name)
                            and positional[0].value in self.tensor_lists):
             self.pending_calls[-1][0].listed = True
+        elif len(positional) == len(call.args) == len(inputs) > 1:
+            self.pending_calls[-1][0].positional = True  # call(a, b): forward(a, b)
 
     def _string_step(self, i: int, layer: Layer, var: str, names: list[str],
                      call: cst.Call) -> bool:

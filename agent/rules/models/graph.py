@@ -66,6 +66,7 @@ class Call:
     line: int
     call_kwargs: dict[str, Value] = field(default_factory=dict)
     listed: bool = False  # the inputs came as one list, ``Sampling()([mean, log_var])``
+    positional: bool = False  # one tensor per positional argument, ``Decoder()(x, memory)``
     block: BlockCall | None = None  # the helper call it was inlined from (outermost)
 
 

@@ -8,10 +8,12 @@ mapping is left exactly as written and reported, never dropped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import libcst as cst
 
+from agent.rules.activations import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from agent.rules.imports import ImportTable
 from agent.rules.ops.arrays import wrap_arguments
 from agent.rules.ops.spec import Bound, bind, emit
@@ -19,6 +21,7 @@ from agent.rules.ops.table import CONSTANTS, NOT_CONVERTED, OPS
 from agent.rules.spec import Unsupported
 from agent.rules.values import code_of
 
+_ACTIVATION_CALLABLE = re.compile(r"((?:F|torch)\.\w+)\(\{x\}\)")  # F.gelu({x})
 _OPERATIONS = (cst.BinaryOperation, cst.UnaryOperation, cst.BooleanOperation, cst.Comparison)
 
 
@@ -96,6 +99,10 @@ class OpRewriter(cst.CSTTransformer):
         if op is not None and op.torch and len(op.params) >= 1 and op.elementwise \
                 and not op.explicit:  # torch's own defaults are TF's
             return cst.parse_expression(op.torch)  # a function passed as a value
+        # self.act = keras.activations.gelu: the one-argument torch function
+        plain = _ACTIVATION_CALLABLE.fullmatch(ACTIVATIONS.get(ACTIVATION_FUNCTIONS.get(q, ""), ""))
+        if plain and (op is None or not op.explicit):
+            return cst.parse_expression(plain.group(1))
         if op is not None and op.handler is not None and op.params \
                 and op.pos == len(op.params) and not op.varargs:
             try:  # every parameter required: a lambda over TF's names takes every call

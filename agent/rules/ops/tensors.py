@@ -69,6 +69,9 @@ _row([f"{TF}.shape", f"{K}.shape"], Op("", ("input", "out_type"), handler=_attr(
 _row([f"{KOPS}.shape", f"{K}.int_shape"], Op(
     "", ("x",), handler=lambda b: f"tuple({atom(b.code('x'))}.shape)",
     examples=(("K.int_shape(x)[-1]", "tuple(x.shape)[-1]"),)))
+# a static shape (a recurrent cell's state_size): torch's tuple of sizes
+_row([f"{TF}.TensorShape"], Op("torch.Size", ("dims",),
+                               examples=(("tf.TensorShape([4, n])", "torch.Size([4, n])"),)))
 _row([f"{TF}.rank", f"{K}.ndim", f"{KOPS}.ndim"], Op("", ("input",), handler=_attr(".dim()")))
 _row([f"{TF}.size", f"{KOPS}.size"], Op("", ("input",), handler=_attr(".numel()")))
 

@@ -31,7 +31,7 @@ def _glorot_uniform_(param: torch.Tensor) -> None:
 
 
 class LazyMultiHeadAttention(LazyModuleMixin, nn.Module):
-    """``keras.layers.MultiHeadAttention``: called as ``(query, value, key=None,
+    """Keras's ``MultiHeadAttention`` layer: called as ``(query, value, key=None,
     attention_mask=None, return_attention_scores=False, use_causal_mask=False)``."""
 
     def __init__(self, num_heads: int, key_dim: int, value_dim: int | None = None,

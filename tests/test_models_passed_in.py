@@ -40,6 +40,12 @@ _SRC = textwrap.dedent('''
     critic = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(1, activation="sigmoid")])
     noise = keras.Input(shape=(latent,))
     combined = keras.Model(noise, critic(generator(noise)))
+
+    enc_in = keras.Input(shape=(6,))
+    encoder = keras.Model(enc_in, layers.Dense(2)(enc_in))
+    dec_in = keras.Input(shape=(2,))
+    decoder = keras.Model(dec_in, layers.Dense(6)(dec_in))
+    autoencoder = keras.Model(enc_in, decoder(encoder(enc_in)))  # shares encoder's Input
 ''')
 
 
@@ -59,6 +65,8 @@ def test_the_wrapper_receives_the_scripts_instance(converted: Any) -> None:
     assert ours["outer"].base is ours["base"]
     assert ours["combined"].generator is ours["generator"]
     assert ours["combined"].critic is ours["critic"]
+    # its class may be written before the decoder's: the annotation must not need it yet
+    assert ours["autoencoder"].decoder is ours["decoder"]
     assert "outer = Outer(base=base)" in code
     # a module is saved with the weights, not as a hyperparameter
     assert 'save_hyperparameters(ignore=["base"])' not in code

@@ -2112,7 +2112,7 @@ class BlockExtractor:
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
-        out += [CtorParam(layer.attr, None, layer.submodel.class_name)
+        out += [CtorParam(layer.attr, None, f'"{layer.submodel.class_name}"')  # may follow
                 for layer in ir.layers if layer.passed_in and layer.submodel is not None]
         return out
 

@@ -274,9 +274,9 @@ def test_mha_call_forms(form: str,
     ("layers.MultiHeadAttention(num_heads=2, key_dim=4, value_dim=2)", "value_dim"),
     ("layers.MultiHeadAttention(num_heads=2, key_dim=4, output_shape=3)", "output_shape"),
 ])
-def test_mha_unsupported_forms_say_why(ctor: str,
-                                       why: str) -> None:
-
+def test_mha_forms_torch_lacks_use_the_runtime_module(ctor: str, why: str) -> None:
+    """What nn.MultiheadAttention cannot express is the copied LazyMultiHeadAttention, with
+    the reason in the report, and computes what Keras computes."""
     src = textwrap.dedent(f"""\
         import keras
         from keras import layers
@@ -286,8 +286,11 @@ def test_mha_unsupported_forms_say_why(ctor: str,
         model = keras.Model(q, y)
         """)
     result = convert_source(src, "mha.py")
-    assert any(why in u.reason for u in result.unmapped), result.unmapped
-    assert "TODO(k2l)" in result.source and "keras.Model(q, y)" in result.source
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    assert "class LazyMultiHeadAttention(LazyModuleMixin, nn.Module):" in result.source
+    assert any(why in w.message for w in result.warnings), result.warnings
+    eq = check_sources(src, result.source)
+    assert eq.passed, f"{eq.message}\n{result.source}"
 
 
 def test_mha_single_tensor_is_refused_not_guessed() -> None:

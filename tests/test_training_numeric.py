@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from agent.rules.convert import convert_source
-from agent.rules.training.metrics import METRICS
+from agent.rules.training.metrics import METRICS, with_params
 from agent.weights import port_weights
 
 keras = pytest.importorskip("keras")
@@ -281,12 +281,24 @@ def test_batch_mean_metrics_match_keras(spec: Any, kind: str) -> None:
     elif spec.keras_name == "sparse_categorical_accuracy":
         y = rng.integers(0, 4, (12,)).astype("int64") if kind == "labels" else \
             rng.integers(0, 4, (12, 1)).astype("int64")
-    elif spec.keras_name == "categorical_accuracy":
+    elif spec.keras_name in ("categorical_accuracy", "top_k_categorical_accuracy"):
         y = np.eye(4, dtype="float32")[rng.integers(0, 4, 12)]
+    elif spec.keras_name == "sparse_top_k_categorical_accuracy":
+        y = rng.integers(0, 4, (12,)).astype("int64") if kind == "labels" else \
+            rng.integers(0, 4, (12, 1)).astype("int64")
     else:
         y = rng.normal(size=(12, 4)).astype("float32")
-    fn = getattr(keras.metrics, spec.keras_name)
-    expected = float(np.mean(keras.ops.convert_to_numpy(fn(y, p))))
-    code = spec.batch_mean.replace("{p}", "p").replace("{y}", "y")
-    got = float(eval(code, {"p": torch.as_tensor(p), "y": torch.as_tensor(y)}))
+    if spec.keras_name == "cosine_similarity":  # a class only: Keras's function is the loss's
+        metric = keras.metrics.CosineSimilarity()
+        metric.update_state(y, p)
+        expected = float(keras.ops.convert_to_numpy(metric.result()))
+    elif "top_k" in spec.keras_name:
+        expected = float(np.mean(keras.ops.convert_to_numpy(
+            getattr(keras.metrics, spec.keras_name)(y, p, k=2))))
+    else:
+        fn = getattr(keras.metrics, spec.keras_name)
+        expected = float(np.mean(keras.ops.convert_to_numpy(fn(y, p))))
+    code = with_params(spec, {"k": "2"}).batch_mean.replace("{p}", "p").replace("{y}", "y")
+    got = float(eval(code, {"p": torch.as_tensor(p), "y": torch.as_tensor(y),
+                            "F": torch.nn.functional}))
     assert abs(got - expected) <= 1e-6, (code, got, expected)

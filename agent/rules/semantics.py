@@ -35,6 +35,8 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"nn\.LazyLinear infers it on first call", False,
                 "Keras sizes Dense on the first call too; its initializers run once the first "
                 "batch sized it (a layer whose init is dropped says so itself)"),
+    WarningKind(r"runtime attention module sized on its first call", False,
+                "Keras's MultiHeadAttention computation, kernels and initializers, in torch"),
     WarningKind(r"depthwise kernel init uses torch's fan", True, "another initial distribution"),
     WarningKind(r"depthwise initializer fans follow torch's weight shape", True,
                 "another initial distribution"),

@@ -45,8 +45,23 @@ def time_distributed(lookup: Callable[[Any], PortRule | None]) -> PortRule:
     return port
 
 
+def _lazy_mha(layer: Any, m: nn.Module, where: str) -> None:
+    for part in ("query", "key", "value", "output"):
+        w = _weights(getattr(layer, f"{part}_dense"))
+        _set(getattr(m, f"{part}_kernel"), w["kernel"], where)
+        bias = getattr(m, f"{part}_bias")
+        if (bias is None) != ("bias" not in w):
+            raise PortError(f"{where}: {part} bias on one side only")
+        if bias is not None:
+            _set(bias, w["bias"], where)
+
+
 def _mha(layer: Any, m: nn.Module, where: str) -> None:
-    """Keras q/k/v kernels (D, heads, key_dim) → packed (E, D) rows, head-major like torch."""
+    """Keras q/k/v kernels (D, heads, key_dim) → packed (E, D) rows, head-major like torch;
+    the runtime LazyMultiHeadAttention keeps Keras's shapes and takes them as they are."""
+    if isinstance(getattr(m, "query_kernel", None), nn.Parameter):
+        _lazy_mha(layer, m, where)
+        return
     if not isinstance(m, nn.MultiheadAttention):
         raise PortError(f"{where}: expected nn.MultiheadAttention")
     parts = {}

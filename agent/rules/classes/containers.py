@@ -3,12 +3,15 @@
 ``self.ffn = keras.Sequential([...])`` becomes a small generated ``nn.Module`` class (built by
 the model rules: same layer table, Lazy modules for the unknown input size) placed before the
 subclass; ``self.blocks = [Block(...) for _ in range(n)]`` becomes an ``nn.ModuleList`` and a
-dict of layers an ``nn.ModuleDict``, when their items are converted custom layers.
+dict of layers an ``nn.ModuleDict``, when their items are converted custom layers; a
+``block = keras.Sequential([...])`` made in a loop and appended to ``self.blocks`` is such a
+generated class too, and the list an ``nn.ModuleList`` (a plain list hides its parameters).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,3 +135,61 @@ def module_container(value: cst.BaseExpression, custom: set[str]) -> str | None:
     if isinstance(value, cst.Tuple):
         inner = f"[{inner.strip('()')}]"
     return f"{kind}({inner})"
+
+
+def _assigned_names(stmt: cst.CSTNode) -> set[str]:
+    """Names a compound statement binds: loop targets and plain assignments."""
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_For(self, n: cst.For) -> None:
+            found.update(x.value for x in _target_names(n.target))
+
+        def visit_AssignTarget(self, n: cst.AssignTarget) -> None:
+            found.update(x.value for x in _target_names(n.target))
+
+    stmt.visit(V())
+    return found
+
+
+def _target_names(t: cst.BaseExpression) -> list[cst.Name]:
+    if isinstance(t, cst.Name):
+        return [t]
+    if isinstance(t, (cst.Tuple, cst.List)):
+        return [n for el in t.elements for n in _target_names(el.value)]
+    return []
+
+
+def loop_sequentials(stmt: cst.BaseCompoundStatement, imports: ImportTable,
+                     make: Callable[[str, cst.Call, set[str]], str]
+                     ) -> tuple[cst.BaseCompoundStatement, set[str]]:
+    """In a loop/branch of ``__init__``: ``name = keras.Sequential([...])`` → ``name = <make's
+    constructor>`` (``make`` gets the local name, the call and the names the statement
+    binds, which become the generated class's parameters); returns the new statement and
+    the ``self.<list>`` attributes the converted names are appended to."""
+    local = _assigned_names(stmt)
+    made: set[str] = set()
+    lists: set[str] = set()
+
+    class T(cst.CSTTransformer):
+        def leave_Assign(self, o: cst.Assign, u: cst.Assign) -> cst.Assign:
+            if (len(u.targets) == 1 and isinstance(u.targets[0].target, cst.Name)
+                    and isinstance(u.value, cst.Call)
+                    and imports.resolve(u.value.func) == "keras.Sequential"):
+                name = u.targets[0].target.value
+                made.add(name)
+                return u.with_changes(value=cst.parse_expression(make(name, u.value, local)))
+            return u
+
+        def leave_Call(self, o: cst.Call, u: cst.Call) -> cst.Call:
+            f = u.func
+            if (isinstance(f, cst.Attribute) and f.attr.value == "append"
+                    and isinstance(f.value, cst.Attribute) and isinstance(f.value.value, cst.Name)
+                    and f.value.value.value == "self" and len(u.args) == 1
+                    and isinstance(u.args[0].value, cst.Name) and u.args[0].value.value in made):
+                lists.add(f.value.attr.value)
+            return u
+
+    new = stmt.visit(T())
+    assert isinstance(new, cst.BaseCompoundStatement)
+    return new, lists

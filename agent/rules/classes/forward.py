@@ -19,6 +19,7 @@ import libcst as cst
 from agent.rules import activations
 from agent.rules.classes.layers import SubLayer, build, fake_shape
 from agent.rules.imports import ImportTable
+from agent.rules.layers.attention import TENSOR_CALL_ARGS, TensorArg
 from agent.rules.models import lazy
 from agent.rules.models.inline import substitute
 from agent.rules.models.shapes import Shape
@@ -163,6 +164,9 @@ class ForwardConverter:
             name = a.keyword.value
             if name in layer.spec.call_args and code_of(a.value) == "None":
                 continue
+            if name in TENSOR_CALL_ARGS.get(layer.keras_name, ()):
+                out[name] = TensorArg(self.layout_as(self.expr(a.value), "keras").code)
+                continue
             v = evaluate(a.value)
             if name not in layer.spec.call_args or not v.known:
                 raise Unsupported(f"self.{attr}({name}=...) has no torch mapping")
@@ -200,6 +204,8 @@ class ForwardConverter:
         more: list[Shape | None] = []
         if len(pos) > 1 and items:
             shape, more = items[0].shape, [v.shape for v in items[1:]]
+        elif items and len(items) > 1:  # merge([a, b]): the build writes one {xk} per input
+            more = [None] * (len(items) - 1)
         built = build(layer, shape, x.layout, more, call_kwargs)
         if x.tensor and x.shape is None and built.layout == "cf":
             x = replace(x, shape=fake_shape(layer))  # the layer fixes the rank: permute works

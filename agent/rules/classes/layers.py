@@ -71,10 +71,11 @@ def build(layer: SubLayer, shape: Shape | None, layout: str,
           ) -> Built:
     """Build ``layer`` for input ``shape`` (None: unknown → Lazy modules); ``more``: the
     shapes of its other inputs (attention's value and key), which must be known."""
-    if any(m is None or not m or m[-1] is None for m in more):
-        raise Unsupported(f"{layer.keras_name}: the sizes of its inputs are unknown "
-                          "statically and it has no lazy form")
-    is_lazy = shape is None or not shape or shape[-1] is None
+    # other inputs of unknown size (attention's value/key): the build sees a marker size and
+    # only a layer with a lazy form of them survives lazify below
+    sized = [m for m in more if m and m[-1] is not None]
+    is_lazy = shape is None or not shape or shape[-1] is None or len(sized) < len(more)
+    more = [m if m and m[-1] is not None else fake_shape(layer) for m in more]
     rank_unknown = shape is None or not shape
     if shape is None or not shape:
         shape = fake_shape(layer)

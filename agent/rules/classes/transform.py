@@ -20,7 +20,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
-from agent.rules.classes.containers import module_container, nested_sequential
+from agent.rules.classes.containers import loop_sequentials, module_container, nested_sequential
 from agent.rules.classes.forward import TORCH_INPUTS, ForwardConverter
 from agent.rules.classes.layers import SubLayer, build, make_sublayer, module_lines
 from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
@@ -92,6 +92,17 @@ def _self_attr(target: cst.BaseExpression) -> str | None:
     return None
 
 
+def _empty_list_of(item: cst.BaseStatement | str, attrs: set[str]) -> str | None:
+    """``<attr>`` when ``item`` is ``self.<attr> = []`` for one of ``attrs``."""
+    if not (isinstance(item, cst.SimpleStatementLine) and len(item.body) == 1
+            and isinstance(item.body[0], cst.Assign) and len(item.body[0].targets) == 1):
+        return None
+    assign = item.body[0]
+    attr = _self_attr(assign.targets[0].target)
+    empty = isinstance(assign.value, cst.List) and not assign.value.elements
+    return attr if attr in attrs and empty else None
+
+
 def _stmt(code: str) -> cst.BaseStatement:
     return cst.parse_statement(code if code.endswith("\n") else code + "\n")
 
@@ -131,6 +142,7 @@ class _ClassConverter:
         self.init_params: dict[str, str | None] = {}
         self.nested: list[str] = []  # generated classes for containers, placed before cls
         self.containers: dict[str, tuple[cst.BaseStatement, cst.Call]] = {}  # Sequential attrs
+        self.module_lists: set[str] = set()  # self.<list> that loops append generated modules to
         self.container_inputs: dict[str, Shape | None] = {}  # from call()
         self.kept_layers: dict[str, str] = {}  # attr -> why it stays a Keras layer
         self.layer_stmts: dict[str, cst.BaseStatement] = {}
@@ -236,7 +248,8 @@ class _ClassConverter:
                     if f"self.{attr}(" in cst.Module([]).code_for_node(self.cls):
                         reason += f" (a Keras object called in a torch module: {TORCH_INPUTS})"
                 out.append(self.keep("__init__", stmt, reason))
-        return out
+        return [_stmt(f"self.{attr} = nn.ModuleList()")
+                if (attr := _empty_list_of(item, self.module_lists)) else item for item in out]
 
     def keep(self, method: str, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:
         """A statement left as written, marked, with an Unmapped record (statement
@@ -314,6 +327,9 @@ class _ClassConverter:
                             return [new]
                         raise Unsupported(f"self.{attr} = {code_of(value.func)}(...) inside a "
                                           "subclass has no rule yet")
+        if isinstance(stmt, cst.BaseCompoundStatement):
+            stmt, lists = loop_sequentials(stmt, self.imports, self.local_container)
+            self.module_lists |= lists
         _refuse_layer_api(stmt)
         new, problems = rewrite_node(stmt, self.imports, {})
         if problems:
@@ -354,6 +370,17 @@ class _ClassConverter:
             elif item.startswith("nested:"):
                 body.append(self.nested_container(item[7:]))
         return body
+
+    def local_container(self, name: str, call: cst.Call, local: set[str]) -> str:
+        """``name = keras.Sequential([...])`` in a loop of ``__init__``: the generated class's
+        constructor; the loop's names become its parameters."""
+        nested = nested_sequential(self.cls.name.value, name, call, self.imports, self.env,
+                                   {**self.init_params, **dict.fromkeys(local)}, self.custom,
+                                   self.taken, self.line)
+        self.nested.append(nested.code)
+        self.warnings += [f"{name}: {w}" for w in nested.warnings]
+        self.changes.append(f"{name} = Sequential(...) -> {nested.ctor}")
+        return nested.ctor
 
     def nested_container(self, attr: str) -> cst.BaseStatement:
         """``self.<attr> = Sequential([...])`` -> a generated class sized by the input

@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.rules.arith import binop
 from agent.rules.layers.common import DENSE_LIKE_DEFAULTS, activation, dim_code, weight_inits
-from agent.rules.layers.symbolic import symbolic_conv
+from agent.rules.layers.symbolic import groups_arg, symbolic_conv
 from agent.rules.models.shapes import Dim, Shape, conv_out, same_padding
 from agent.rules.spec import (
     Args,
@@ -115,11 +115,8 @@ def conv_builder(rank: int):  # type: ignore[no-untyped-def]
             return symbolic_conv(a, shape, rank)
         spatial, cin = shape[:-1], shape[-1]
         filters = a.value("filters")
-        groups = a.get("groups")
         window, forward = window_args(spatial, k, s, d, padding)
-        args = [dim_code(cin), str(filters), f"kernel_size={_one(k)}", *window]
-        if groups != 1:
-            args.append(f"groups={groups}")
+        args = [dim_code(cin), str(filters), f"kernel_size={_one(k)}", *window, *groups_arg(a)]
         if not a.get("use_bias"):
             args.append("bias=False")
         out = spatial_out(spatial, k, s, d, padding) + (filters,)

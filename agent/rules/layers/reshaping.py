@@ -14,8 +14,18 @@ from typing import Any
 
 from agent.rules import activations
 from agent.rules.layers.common import torch_axis
+from agent.rules.layers.symbolic import symbolic_zero_padding
 from agent.rules.models.shapes import Shape, add, mul
-from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported, tuple_n
+from agent.rules.spec import (
+    Args,
+    BuildContext,
+    Built,
+    Example,
+    LayerSpec,
+    NotStatic,
+    Unsupported,
+    tuple_n,
+)
 
 
 def _check_format(a: Args) -> None:
@@ -50,7 +60,10 @@ def _padding(n: int):  # type: ignore[no-untyped-def]
         rank = len(shape)
         if rank != n + 1:
             raise Unsupported(f"ZeroPadding{n}D expects rank-{n + 2} inputs")
-        pairs = _pairs(a.get("padding"), n, "padding")
+        try:
+            pairs = _pairs(a.get("padding"), n, "padding")
+        except NotStatic:  # padding=(k // 2, k // 2): the source's code in nn.ZeroPad{n}d
+            return symbolic_zero_padding(a, shape, n)
         dims = _spatial_dims(rank, ctx.layout_of_input)
         by_dim = dict(zip(dims, pairs, strict=True))
         flat: list[str] = []

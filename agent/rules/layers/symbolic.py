@@ -63,12 +63,53 @@ def _strided(a: Args, default_from: str | None = None) -> bool:
     return not known or value not in (1, (1,), (1, 1), (1, 1, 1), [1, 1])
 
 
+def groups_arg(a: Args) -> list[str]:
+    """``groups=`` for torch: the value, or the source's code when only run time knows it
+    (Keras's grouped kernel (*k, in/groups, out) and torch's (out, in/groups, *k) give the
+    same glorot fans)."""
+    known, groups = _static(a, "groups")
+    if known and groups == 1:
+        return []
+    return [f"groups={groups if known else a.code('groups')}"]
+
+
+def _pair_codes(node: cst.BaseExpression, n: int) -> list[tuple[str, str]]:
+    """Keras's padding spec as (before, after) code per spatial axis: ``p``, ``(p1, p2)``
+    (per axis; for 1D: before, after), ``((a, b), (c, d))``."""
+    if not isinstance(node, (cst.Tuple, cst.List)):
+        return [(code_of(node), code_of(node))] * n
+    items = [el.value for el in node.elements]
+    if n == 1 and len(items) == 2 and not any(isinstance(i, (cst.Tuple, cst.List))
+                                              for i in items):
+        return [(code_of(items[0]), code_of(items[1]))]
+    if len(items) != n:
+        raise Unsupported(f"padding={code_of(node)} for {n} spatial axes")
+    pairs = []
+    for it in items:
+        if isinstance(it, (cst.Tuple, cst.List)):
+            if len(it.elements) != 2:
+                raise Unsupported(f"padding={code_of(node)}")
+            pairs.append((code_of(it.elements[0].value), code_of(it.elements[1].value)))
+        else:
+            pairs.append((code_of(it), code_of(it)))
+    return pairs
+
+
+def symbolic_zero_padding(a: Args, shape: Shape, n: int) -> Built:
+    """``ZeroPadding2D(padding=(k // 2, k // 2))``: ``nn.ZeroPad2d`` with the source's code in
+    torch's order (last axis first), on channels-first tensors; spatial sizes unknown."""
+    node = a.values["padding"].node
+    if node is None:
+        raise NotStatic(f"padding={a.code('padding')} must be a literal to convert")
+    pairs = _pair_codes(node, n)
+    flat = [c for before, after in reversed(pairs) for c in (before, after)]
+    return Built(out=(None,) * n + (shape[-1],), forward="{m}({x})", layout="cf",
+                 modules=(("", f"nn.ZeroPad{n}d(({', '.join(flat)}))"),))
+
+
 def symbolic_conv(a: Args, shape: Shape, rank: int) -> Built:
     """``nn.Conv{rank}d`` with the window written as the source wrote it."""
     w: list[str] = []
-    known, groups = _static(a, "groups")
-    if not known or groups != 1:
-        raise Unsupported(f"Conv{rank}D(groups={a.code('groups')}) with a symbolic window")
     if _static(a, "data_format")[1] not in (None, "channels_last"):
         raise Unsupported("data_format='channels_first' (convert the data layout first)")
     padding, pad_arg = _padding(a, _strided(a), w)
@@ -77,6 +118,7 @@ def symbolic_conv(a: Args, shape: Shape, rank: int) -> Built:
     if padding != "valid":
         args.append(pad_arg)
     args += _window(a, "dilation_rate", "dilation", 1)
+    args += groups_arg(a)
     if not a.get("use_bias"):
         args.append("bias=False")
     same = padding == "same"  # stride 1 here: the spatial sizes are kept

@@ -14,7 +14,7 @@ import libcst as cst
 
 from agent.rules.imports import ImportTable
 from agent.rules.ops.arrays import wrap_arguments
-from agent.rules.ops.spec import bind, emit
+from agent.rules.ops.spec import Bound, bind, emit
 from agent.rules.ops.table import CONSTANTS, NOT_CONVERTED, OPS
 from agent.rules.spec import Unsupported
 from agent.rules.values import code_of
@@ -90,6 +90,15 @@ class OpRewriter(cst.CSTTransformer):
         op = OPS.get(q)
         if op is not None and op.torch and len(op.params) >= 1 and op.elementwise:
             return cst.parse_expression(op.torch)  # a function passed as a value
+        if op is not None and op.handler is not None and op.params \
+                and op.pos == len(op.params) and not op.varargs:
+            try:  # every parameter required: a lambda over TF's names takes every call
+                body = emit(op, Bound(q, {p: p for p in op.params},
+                                      {p: cst.Name(p) for p in op.params}, [], op.params))
+                return cst.parse_expression(f"lambda {', '.join(op.params)}: {body}")
+            except Unsupported as exc:
+                self._problem(str(exc))
+                return updated
         self._problem(f"{q} has no torch mapping")
         return updated
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 import libcst as cst
 
 from agent.rules.models.applications_table import PREPROCESS_NAMES
-from agent.rules.ops import ctc, image_io, nn_image, signal, tensors
+from agent.rules.ops import ctc, image_io, image_pixels, nn_image, scans, signal, tensors
 from agent.rules.ops.dtypes import DTYPES
 from agent.rules.ops.dtypes import dtype as _dtype
 from agent.rules.ops.spec import Bound, Op, atom, literal
@@ -42,6 +42,8 @@ NOT_CONVERTED: dict[str, str] = {
                      "F.dropout(x, p, training=self.training) deliberately",
     f"{TF}.py_function": "tf.py_function has no torch counterpart",
     f"{TF}.numpy_function": "tf.numpy_function has no torch counterpart",
+    f"{TF}.ragged.constant": "torch has no ragged tensors; keep a list of "
+                             "tensors, or pad to one length (torch.nn.utils.rnn.pad_sequence)",
 }
 
 
@@ -250,20 +252,15 @@ def _one_hot(depth: str, dtype_default: str) -> Callable[[Bound], str]:
             if not b.is_default(p, d):
                 raise Unsupported(f"{b.op}({p}=...)")
         axis = b.code("axis", "None")
-        if axis not in ("None", "-1"):
-            raise Unsupported(f"{b.op}(axis={axis}): one-hot axis must be last")
+        value = b.lit("axis", -1) if axis != "None" else -1
+        if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+            raise Unsupported(f"{b.op}(axis={axis}): the axis must be an integer literal")
         dtype = _dtype(b, "dtype") if not b.is_default("dtype", "None") else dtype_default
         x = b.code(b.first())
-        return f"F.one_hot({atom(x)}.long(), {b.code(depth)}).to({dtype})"
+        out = f"F.one_hot({atom(x)}.long(), {b.code(depth)}).to({dtype})"
+        return out if value == -1 else f"torch.movedim({out}, -1, {axis})"  # TF: depth at axis
 
     return handler
-
-
-def _tf_cumsum(b: Bound) -> str:
-    for p in ("exclusive", "reverse"):
-        if not b.is_default(p, "False"):
-            raise Unsupported(f"tf.cumsum({p}=True)")
-    return f"torch.cumsum({b.code('x')}, dim={b.code('axis', '0')})"
 
 
 def _ops_cumsum(b: Bound) -> str:
@@ -650,8 +647,6 @@ _add([f"{KOPS}.one_hot"], Op("", ("x", "num_classes", "axis", "dtype", "sparse")
                             handler=_one_hot("num_classes", "torch.float32")))
 _add([f"{K}.one_hot"], Op("", ("indices", "num_classes"),
                           handler=_one_hot("num_classes", "torch.float32")))
-_add([f"{TF}.cumsum", f"{MATH}.cumsum"], Op("", ("x", "axis", "exclusive", "reverse"),
-                                            handler=_tf_cumsum))
 _add([f"{KOPS}.cumsum"], Op("", ("x", "axis", "dtype"), handler=_ops_cumsum))
 _add([f"{K}.cumsum"], Op("torch.cumsum", ("x", "axis"), renames={"axis": "dim"},
                          explicit={"axis": "0"}))
@@ -674,7 +669,8 @@ _add([f"{TF}.identity"], Op("", ("input",), elementwise=True,
                             handler=lambda b: b.code("input")))
 
 
-for _names3, _op in tensors.ROWS + nn_image.ROWS + ctc.ROWS + image_io.ROWS + signal.ROWS:
+for _names3, _op in (tensors.ROWS + nn_image.ROWS + ctc.ROWS + image_io.ROWS + signal.ROWS
+                     + image_pixels.ROWS + scans.ROWS):
     _add(_names3, _op)
 
 

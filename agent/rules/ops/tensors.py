@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import libcst as cst
+
 from agent.rules.ops.dtypes import dtype, is_int
 from agent.rules.ops.spec import Bound, Op, atom, literal
 from agent.rules.spec import Unsupported
+from agent.rules.values import code_of, evaluate
 
 TF, MATH, KOPS, K, RAND, KRAND, LINALG = (
     "tensorflow", "tensorflow.math", "keras.ops", "keras.backend", "tensorflow.random",
@@ -305,6 +308,36 @@ _row([f"{MATH}.divide_no_nan", f"{KOPS}.divide_no_nan"], Op(
 
 
 # ---------------------------------------------------------------------------- restructuring
+def _pad_pairs(b: Bound, param: str) -> list[tuple[str, str]]:
+    """``[[before, after], ...]`` as code pairs: a list literal whose entries may be
+    expressions (``[[0, MAX_LEN - n]]``; converted code), or a literal value."""
+    node = b.nodes.get(param)
+    if isinstance(node, (cst.List, cst.Tuple)) and node.elements:
+        pairs = [_pair(e.value) for e in node.elements]
+        if all(pairs):
+            return [p for p in pairs if p]
+    pads = literal(b, param)
+    try:
+        return [(str(int(p[0])), str(int(p[1]))) for p in pads]
+    except (TypeError, ValueError, IndexError) as exc:
+        raise Unsupported(f"{b.op}: paddings must be a list [[before, after], ...]") from exc
+
+
+def _pair(node: cst.BaseExpression) -> tuple[str, str] | None:
+    """One ``[before, after]`` entry as code (integer literals normalised), else None."""
+    if not isinstance(node, (cst.List, cst.Tuple)) or len(node.elements) != 2:
+        return None
+    codes = []
+    for el in node.elements:
+        if isinstance(el, cst.StarredElement) or isinstance(
+                el.value, (cst.List, cst.Tuple, cst.Dict, cst.Set)):
+            return None
+        value = evaluate(el.value).value
+        codes.append(str(value) if isinstance(value, int) and not isinstance(value, bool)
+                     else code_of(el.value))
+    return codes[0], codes[1]
+
+
 def _pad(param: str, mode_param: str, value_param: str) -> Callable[[Bound], str]:
     """tf.pad's [[before, after], ...] (first axis first) → F.pad's flat last-axis-first."""
 
@@ -312,14 +345,10 @@ def _pad(param: str, mode_param: str, value_param: str) -> Callable[[Bound], str
         mode = b.lit(mode_param, "CONSTANT") if b.has(mode_param) else "CONSTANT"
         if not isinstance(mode, str) or mode.upper() != "CONSTANT":
             raise Unsupported(f"{b.op}(mode={b.code(mode_param)}): only constant padding converts")
-        pads = literal(b, param)
-        try:
-            pairs = [(int(p[0]), int(p[1])) for p in pads]
-        except (TypeError, ValueError, IndexError) as exc:
-            raise Unsupported(f"{b.op}: paddings must be a literal [[before, after], ...]") from exc
-        while len(pairs) > 1 and pairs[0] == (0, 0):
+        pairs = _pad_pairs(b, param)
+        while len(pairs) > 1 and pairs[0] == ("0", "0"):
             pairs = pairs[1:]  # F.pad pads the last axes: leading zero pairs are dropped
-        flat = [str(v) for pair in reversed(pairs) for v in pair]
+        flat = [v for pair in reversed(pairs) for v in pair]
         value = b.code(value_param, "0")
         tail = "" if value in ("0", "0.0", "None") else f", value={value}"
         return f"F.pad({b.code(b.first())}, ({', '.join(flat)}){tail})"
@@ -418,7 +447,7 @@ def _segment_sum(b: Bound) -> str:
             f".index_add_(0, {atom(ids)}.long(), {data})")
 
 
-_row([f"{MATH}.unsorted_segment_sum"], Op("", ("data", "segment_ids", "num_segments"),
+_row([f"{MATH}.unsorted_segment_sum"], Op("", ("data", "segment_ids", "num_segments"), pos=3,
                                           handler=_segment_sum))
 _row([f"{KOPS}.segment_sum"], Op("", ("data", "segment_ids", "num_segments", "sorted"),
                                 handler=_segment_sum))

@@ -189,6 +189,10 @@ def _lambda_callback(a: Args) -> Built:
                  warnings=warnings)
 
 
+def _history(a: Args) -> Built:
+    return Built("KerasHistory()")
+
+
 def _drop(a: Args) -> Built:
     return Built("")
 
@@ -249,7 +253,9 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
     CallbackSpec("TerminateOnNaN", "callback", (), {}, _terminate_on_nan,
                  (("keras.callbacks.TerminateOnNaN()", ("torch.isfinite(",)),)),
     CallbackSpec("ProgbarLogger", "drop", ("count_mode",), {}, _drop),
-    CallbackSpec("History", "drop", (), {}, _drop),
+    # an explicit History read after fit: the runtime recorder of the logged epoch values
+    CallbackSpec("History", "callback", (), {}, _history,
+                 (("keras.callbacks.History()", ("KerasHistory()",)),)),
 )
 
 # Parameters any of them may take that only change printing.

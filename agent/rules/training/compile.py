@@ -15,7 +15,7 @@ import libcst as cst
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
 from agent.rules.training.losses import LossSpec, lookup_loss, smoothed_target
-from agent.rules.training.metrics import MetricSpec, logged_name, lookup_metric
+from agent.rules.training.metrics import MetricSpec, logged_name, lookup_metric, with_params
 from agent.rules.training.optimizers import (
     COMMON_DEFAULTS,
     EXTRA_KWARGS,
@@ -378,20 +378,33 @@ class CompileReader:
         s = _str(node)
         is_object = s is None
         given_name: str | None = None
+        args: dict[str, cst.BaseExpression] = {}
         if s is not None:
             name = s
         else:
             target = node.func if isinstance(node, cst.Call) else node
             name = self.imports.resolve(target) or code_of(node)
             if isinstance(node, cst.Call):
-                args, _ = bind(node, ())
+                args, ok = bind(node, ())
+                if not ok:
+                    self.cfg.todos.append(f"metric {code_of(node)}: positional arguments not "
+                                          "converted")
+                    return
                 if "name" in args:
                     given_name = _str(args["name"])
-                extra = set(args) - {"name"}
-                if extra:
-                    self.cfg.todos.append(f"metric arguments {sorted(extra)} of "
-                                          f"{code_of(node)} not converted")
         spec = lookup_metric(name, kind, dim)
+        if spec is not None and args:
+            known = {p for p, _ in spec.params}
+            extra = set(args) - {"name"} - known
+            values = {p: code_of(args[p]) for p in known & set(args)}
+            odd = sorted(p for p, v in values.items() if not _num(v))
+            if extra or odd:
+                self.cfg.todos.append(f"metric arguments {sorted(extra | set(odd))} of "
+                                      f"{code_of(node)} not converted")
+                return
+            spec = with_params(spec, values)
+        elif spec is not None:
+            spec = with_params(spec, {})
         if spec is None and isinstance(node, cst.Name) and not self.imports.resolve(node):
             # the script's metric function fn(y_true, y_pred): Keras averages what it returns
             # (MeanMetricWrapper); its tf/K ops go through the op table with the function

@@ -134,7 +134,7 @@ def plan(module: cst.Module, imports: ImportTable, taken: set[str],
                 converted[name] = (None, [])
             else:
                 new, problems = rewrite(_strip_tf_function(fn, imports), imports)
-                problems += calls.problems + _clashes(new, taken, helpers)
+                problems += calls.problems + clashes(new, taken, helpers)
                 converted[name] = (new if isinstance(new, cst.FunctionDef) else None, problems)
         return converted[name][1]
 
@@ -157,7 +157,7 @@ def plan(module: cst.Module, imports: ImportTable, taken: set[str],
             label = "lambda" if isinstance(value, cst.Lambda) else code_of(value)
             reached.append(value)
             new, problems = rewrite(_model_calls(value, models, element, problems), imports)
-            problems += _clashes(new, taken, helpers)
+            problems += clashes(new, taken, helpers)
             for name in sorted(closure(module, called_names(value)) & functions.keys()):
                 problems += convert(name, element)
         out.callbacks.append(Callback(call, label, list(dict.fromkeys(problems))))
@@ -187,7 +187,7 @@ def _model_calls(node: cst.BaseExpression, models: set[str], element: bool,
     return new
 
 
-def _clashes(node: cst.CSTNode, taken: set[str], helpers: frozenset[str]) -> list[str]:
+def clashes(node: cst.CSTNode, taken: set[str], helpers: frozenset[str]) -> list[str]:
     clash = called_names(node) & helpers & taken
     return [f"{name}: the script defines this name itself" for name in sorted(clash)]
 

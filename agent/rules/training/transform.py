@@ -504,6 +504,7 @@ class _Training:
             return self._keep(stmt, "keras.Model.compile", [
                 f"{plan.ir.class_name} is compiled twice; only the first compile() converted"])
         consumed: list[str] = []
+        lists: list[str] = []
 
         def resolve(node: cst.BaseExpression) -> cst.BaseExpression:
             if isinstance(node, cst.Name) and node.value in scope.assigns:
@@ -512,6 +513,8 @@ class _Training:
                                                     ).startswith("keras."):
                     consumed.append(node.value)
                     return value
+                if isinstance(value, (cst.List, cst.Tuple)) and _keras_objects(value, self.imports):
+                    lists.append(node.value)  # METRICS = [keras.metrics.X(...), ...]
                 if isinstance(value, (cst.List, cst.Dict, cst.SimpleString)):
                     return value
             return node
@@ -540,6 +543,8 @@ class _Training:
             assert scope.params is not None
             plan.new_params.append((name, scope.params.get(name)))
             self._pass_param(scope, var, name)
+        if not cfg.todos:  # a list of Keras objects all converted: nothing reads it now
+            consumed += lists
         for name in consumed:
             if self.counts.get(name, 0) <= 2 and name in scope.where:
                 lst, idx = scope.where[name]
@@ -924,6 +929,9 @@ class _ExprRewriter(cst.CSTTransformer):
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Call):
             self.inner.add(node.func.value)  # part of a longer chain: convert it whole
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "adapt":
+            self.inner.update(a.value for a in node.args  # strings: utilities' DataPipeline
+                              if isinstance(a.value, cst.Call))
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         chain = None if original in self.inner or self.owner.keep_chain \
@@ -1019,6 +1027,15 @@ class _ExprRewriter(cst.CSTTransformer):
                              "conversion's model.save writes")
         return cst.parse_expression(
             f"{cls}.load_from_checkpoint({checkpoint_path(call.args[0].value, '.ckpt')})")
+
+
+def _keras_objects(value: cst.List | cst.Tuple, imports: ImportTable) -> bool:
+    """Every element a Keras object (``keras.metrics.Precision(...)``) or a string."""
+    return bool(value.elements) and all(
+        isinstance(e.value, cst.SimpleString) or (
+            isinstance(e.value, cst.Call)
+            and (imports.resolve(e.value.func) or "").startswith("keras."))
+        for e in value.elements)
 
 
 def _only_pass(stmt: cst.SimpleStatementLine) -> bool:

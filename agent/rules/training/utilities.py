@@ -23,13 +23,14 @@ from libcst.metadata import PositionProvider
 from agent.records import KerasDependency, Unmapped
 from agent.rules.imports import ImportTable
 from agent.rules.models.applications_table import DECODE_NAMES, PREPROCESS_NAMES
-from agent.rules.training import loader_args, pipeline_maps, tape_loop
+from agent.rules.training import loader_args, pipeline_maps, tape_loop, text_layers
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
-    "callbacks.py", "image_ops.py", "keras_getters.py", "pretrained.py",
-    "random_features.py", "epoch_metrics.py"))
+    "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
+    "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
+    "keras_metrics.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -60,6 +61,9 @@ UTILITIES: dict[str, str] = {
     # keras.preprocessing.text → runtime/keras_text.py
     "keras.preprocessing.text.Tokenizer": "Tokenizer",
     "keras.preprocessing.text.text_to_word_sequence": "text_to_word_sequence",
+    # preprocessing layers used on data → runtime/lookup_layers.py
+    "keras.layers.TextVectorization": "TextVectorization",
+    "keras.layers.StringLookup": "StringLookup",
     # tf.data → runtime/data_pipeline.py (Dataset.from_tensor_slices → DataPipeline....)
     "tensorflow.data.Dataset": "DataPipeline",
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
@@ -85,21 +89,25 @@ UTILITIES: dict[str, str] = {
     "keras.preprocessing.timeseries_dataset_from_array": "timeseries_dataset_from_array",
     "keras.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
     "keras.src.legacy.preprocessing.image.ImageDataGenerator": "ImageDataGenerator",
+    # History as a type (``def plot(history: keras.callbacks.History)``) → runtime/training_loop.py
+    "keras.callbacks.History": "KerasHistory",
     # keras.applications' preprocess_input/decode_predictions → runtime/pretrained.py
     **PREPROCESS_NAMES, **dict.fromkeys(DECODE_NAMES, "decode_predictions"),
 }
 
-HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasOptimizer|KerasRMSprop|KerasMetric|"
+HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimizer|"
+                  r"KerasRMSprop|KerasMetric|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
-                  r"LazyLayerNorm|"
+                  r"LazyLayerNorm|LazyMultiHeadAttention|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|"
                   r"RandomFourierFeatureMap|"
                   r"keras_activation|keras_initializer|keras_regularizer|"
                   r"KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|set_random_seed|load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
-                  r"Tokenizer|text_to_word_sequence|_dataset_from_|ImageDataGenerator|"
+                  r"Tokenizer|text_to_word_sequence|TextVectorization|StringLookup|"
+                  r"_dataset_from_|ImageDataGenerator|"
                   r"image_|audio_decode_wav|strings_|gfile|"
                   r"applications|preprocess_|FrozenModule|children_until|set_trainable")
 
@@ -111,24 +119,28 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
 # generator batches)
-_LAYER_FORMS = ("LazyLayerNorm", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
+_LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "LazyLSTM", "LazyGRU", "LazyRNN", "init_on_first_batch",
                 "ActivatedLSTM", "ResetBeforeGRU", "RandomFourierFeatureMap", "keras_activation",
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
 _TRAINING_LOGS = ("KerasEpochMean", "KerasHistory", "KerasEarlyStopping")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
-              "KerasEpochMean",
+              "KerasEpochMean", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss",
               "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
 
 
 @cache
 def op_helpers() -> frozenset[str]:
-    """The runtime/image_ops.py functions the tf.io/tf.image/tf.strings rows call."""
-    tree = ast.parse((Path(__file__).parent / "runtime" / "image_ops.py").read_text("utf-8"))
-    return frozenset(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
-                     and not n.name.startswith("_"))
+    """The runtime/image_ops.py and image_pixels.py functions the tf.io/tf.image/tf.strings
+    rows call."""
+    names: set[str] = set()
+    for file in ("image_ops.py", "image_pixels.py"):
+        tree = ast.parse((Path(__file__).parent / "runtime" / file).read_text("utf-8"))
+        names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+                  and not n.name.startswith("_")}
+    return frozenset(names)
 
 
 @dataclass
@@ -191,7 +203,7 @@ def _closure(names: set[str]) -> list[str]:
 
 class _Replace(cst.CSTTransformer):
     def __init__(self, imports: ImportTable, taken: set[str], models_left: bool,
-                 keep_pipelines: bool = False) -> None:
+                 keep_pipelines: bool = False, text: text_layers.Plan | None = None) -> None:
         self.imports = imports
         self.taken = taken  # names the script binds itself
         self.models_left = models_left
@@ -200,11 +212,13 @@ class _Replace(cst.CSTTransformer):
         self.hits: list[tuple[cst.CSTNode, str, str]] = []
         self.kept: list[tuple[cst.CSTNode, str, str]] = []  # (call, Keras name, why)
         self.blocked: set[int] = set()  # ids of callee nodes whose call keeps its Keras form
+        self.text = text or text_layers.Plan()
 
     def visit_Call(self, node: cst.Call) -> bool:
         qual = self.imports.resolve(node.func) or ""
         helper = UTILITIES.get(qual)
         why = loader_args.unsupported(helper, node) if helper is not None else ""
+        why = why or self.text.blocked.get(id(node), "")
         if why:
             self.blocked.add(id(node.func))
             self.kept.append((node, qual, why))
@@ -224,6 +238,8 @@ class _Replace(cst.CSTTransformer):
         helper = UTILITIES.get(qual)
         if helper in _NEEDS_TORCH_MODELS and (self.models_left or self.keep_pipelines):
             return updated  # a Keras model or a TF function still fed by it: tf.data stays
+        if helper in _LAYERS_ON_DATA and self.models_left:
+            return updated  # a Keras model left may call the layer on its string inputs
         if helper == "AUTOTUNE" and helper in self.taken:  # AUTOTUNE = tf.data.AUTOTUNE
             self.hits.append((original, "AUTOTUNE", qual))
             return cst.parse_expression("-1")  # tf.data's own value of the constant
@@ -261,6 +277,8 @@ _NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenF
                        "parse_single_example", "parse_example", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
                        "ImageDataGenerator", "PipelineOptions")
+# Keras layers replaced on data: a Keras model left may call them on its string inputs
+_LAYERS_ON_DATA = ("TextVectorization", "StringLookup")
 # what makes a DataPipeline: its map functions convert with it
 PIPELINE_SOURCES = frozenset(_NEEDS_TORCH_MODELS) - {"AUTOTUNE", "ImageDataGenerator",
                                                      "PipelineOptions"}
@@ -382,8 +400,10 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     positions = wrapper.resolve(PositionProvider)
     maps = pipeline_maps.plan(wrapper.module, imports, taken, op_helpers()) \
         if not models_left and PIPELINE_HINT.search(code) else pipeline_maps.Plan()
-    replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok)
-    new = wrapper.module.visit(replacer)
+    layers = text_layers.plan(wrapper.module, imports, taken, op_helpers()) \
+        if not models_left else text_layers.Plan()
+    replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok, text=layers)
+    new = text_layers.apply(wrapper.module.visit(replacer), layers)
     out = Inlined("")
     blocking = list(dict.fromkeys(cb.label for cb in maps.callbacks if cb.problems))
     out.tf_data = (f"{left} is left in this script, and the pipelines feeding Keras/TF code "

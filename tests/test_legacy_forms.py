@@ -53,3 +53,78 @@ def test_a_loop_over_a_known_list_still_unrolls() -> None:
     result = convert_source(src)
     assert not result.unmapped, [u.reason for u in result.unmapped]
     assert "nn.Linear(6 * 6, 8)" in result.source and "nn.Linear(8, 4)" in result.source
+
+
+ARRAYS = """
+import numpy as np
+rng = np.random.RandomState(3)
+kernel = rng.rand(3, 3, 2, 4).astype('float32')
+bias = rng.rand(4).astype('float32')
+up_kernel = rng.rand(2, 2, 3, 4).astype('float32')
+seq_kernel = rng.rand(2, 2, 5).astype('float32')
+dense_kernel = rng.rand(12, 4).astype('float32')
+fc = [rng.rand(15 * 5, 7).astype('float32'), rng.rand(7).astype('float32')]
+"""
+
+WEIGHTED = ARRAYS + """
+from keras.layers import Conv1D, Conv2D, Conv2DTranspose, Dense, Flatten, Input, Reshape
+from keras.models import Model
+
+
+def build(conv_weights):
+    inp = Input(shape=(6, 6, 2))
+    h = Conv2D(4, 3, padding='same', activation='relu', weights=conv_weights)(inp)
+    h = Conv2DTranspose(3, 2, strides=2, use_bias=False, weights=[up_kernel])(h)
+    h = Reshape((36, 12))(h)
+    h = Dense(4, weights=[dense_kernel, np.zeros(4)])(h)
+    h = Reshape((72, 2))(h)
+    h = Conv1D(5, 2, strides=5, weights=[seq_kernel, np.ones(5)])(h)
+    h = Flatten()(h)
+    return Model(inp, Dense(7, weights=fc)(h))
+
+
+model = build([kernel, bias])
+"""
+
+# Keras 2's weights= is set_weights once the layer is built (Keras 3 dropped the argument)
+REFERENCE = ARRAYS + """
+import keras
+from keras import layers
+
+inp = keras.Input(shape=(6, 6, 2))
+h = layers.Conv2D(4, 3, padding='same', activation='relu', name='c2')(inp)
+h = layers.Conv2DTranspose(3, 2, strides=2, use_bias=False, name='up')(h)
+h = layers.Reshape((36, 12))(h)
+h = layers.Dense(4, name='d4')(h)
+h = layers.Reshape((72, 2))(h)
+h = layers.Conv1D(5, 2, strides=5, name='c1')(h)
+h = layers.Flatten()(h)
+model = keras.Model(inp, layers.Dense(7, name='d7')(h))
+for name, arrays in [('c2', [kernel, bias]), ('up', [up_kernel]),
+                     ('d4', [dense_kernel, np.zeros(4)]), ('c1', [seq_kernel, np.ones(5)]),
+                     ('d7', fc)]:
+    model.get_layer(name).set_weights(arrays)
+"""
+
+
+def test_weights_given_to_layer_constructors_are_the_torch_parameters() -> None:
+    """Keras 2's ``weights=[kernel, bias]``: the converted model computes what the Keras
+    model computes with no weight port in between (the arrays are copied in torch layout)."""
+    import keras
+    import numpy as np
+    import torch
+
+    from agent.equivalence import exec_source
+
+    result = convert_source(WEIGHTED)
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    code = result.source
+    assert "permute(3, 2, 0, 1)" in code and "conv_weights[1]" in code, code
+    original = exec_source(REFERENCE, "k2l_original")
+    converted = exec_source(code, "k2l_converted")
+    x = np.random.RandomState(0).rand(2, 6, 6, 2).astype("float32")
+    want = keras.ops.convert_to_numpy(original["model"](x))
+    module = converted["model"].eval()
+    with torch.no_grad():
+        got = module(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

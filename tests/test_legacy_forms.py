@@ -10,6 +10,7 @@ os.environ["KERAS_BACKEND"] = "torch"
 import textwrap
 
 from agent.rules.convert import convert_source
+from agent.rules.data_format import NOTE
 
 
 def test_layers_added_in_a_loop_over_a_parameter_list_fail_the_model_loudly() -> None:
@@ -128,3 +129,38 @@ def test_weights_given_to_layer_constructors_are_the_torch_parameters() -> None:
     with torch.no_grad():
         got = module(torch.as_tensor(x)).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_data_format_tests_in_code_kept_as_written_take_the_channels_last_side() -> None:
+    """A function the rules keep whole (a Keras backend call without mapping) still asks
+    Keras for the data format: Keras's default, channels-last, is written in."""
+    src = textwrap.dedent("""
+        import numpy as np
+        from keras import backend as K
+
+        def ascend(model, image, channel):
+            if K.image_data_format() == 'channels_first':
+                score = K.mean(model.output[:, channel])
+            else:
+                score = K.mean(model.output[..., channel])
+            step = K.function([model.input], [score, K.gradients(score, model.input)[0]])
+            axis = 1 if K.image_data_format() == 'channels_first' else -1
+            if image.ndim == 4:
+                image = image[0]
+            return step, axis
+
+        def to_pixels(x):
+            if K.image_data_format() != 'channels_last':
+                x = x.transpose((1, 2, 0))
+            return np.clip(x * 255, 0, 255)
+    """)
+    result = convert_source(src)
+    code = result.source
+    assert "image_data_format()" not in code.replace(NOTE, ""), code
+    assert "score = K.mean(model.output[..., channel])" in code
+    assert "model.output[:, channel]" not in code
+    assert "axis = -1" in code and "if image.ndim == 4:" in code
+    assert "transpose" not in code and "pass" not in code
+    lines = sorted(w.line for w in result.warnings
+                   if w.message.startswith("image_data_format() resolved to 'channels_last'"))
+    assert lines == [6, 11, 17], result.warnings  # one warning per test, at its line

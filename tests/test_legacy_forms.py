@@ -164,3 +164,27 @@ def test_data_format_tests_in_code_kept_as_written_take_the_channels_last_side()
     lines = sorted(w.line for w in result.warnings
                    if w.message.startswith("image_data_format() resolved to 'channels_last'"))
     assert lines == [6, 11, 17], result.warnings  # one warning per test, at its line
+
+
+def test_other_layers_weights_argument_keeps_its_own_meaning() -> None:
+    """``weights=`` of a keras.applications model (a checkpoint name) or of an Embedding (its
+    table) is theirs: only Dense and convolutions take ``[kernel, bias]`` arrays here."""
+    src = textwrap.dedent("""
+        import numpy as np
+        import keras
+        from keras import layers
+
+        table = np.zeros((50, 8), dtype='float32')
+        tokens = keras.Input(shape=(10,), dtype='int32')
+        words = layers.Embedding(50, 8, weights=[table])(tokens)
+        text_model = keras.Model(tokens, layers.Dense(2)(layers.Flatten()(words)))
+
+        backbone = keras.applications.MobileNetV2(weights=None, include_top=False,
+                                                  input_shape=(96, 96, 3))
+        images = keras.Input(shape=(96, 96, 3))
+        image_model = keras.Model(images, layers.GlobalAveragePooling2D()(backbone(images)))
+    """)
+    result = convert_source(src)
+    assert not any("arrays for a layer" in u.reason for u in result.unmapped), result.unmapped
+    assert "nn.Embedding(50, 8)" in result.source
+    assert "torch.as_tensor(table, dtype=torch.float32)" in result.source

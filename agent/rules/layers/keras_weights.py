@@ -32,15 +32,17 @@ _MODULE = re.compile(r"nn\.(\w+)\(")
 
 def loaded(args: Args, built: Built) -> Built:
     """``built`` with the ``weights=`` arrays copied into its module, if the call has them."""
-    if not args.has("weights") or args.layer == "Embedding":
+    if not args.has("weights"):
         return built
-    args.used.add("weights")
     main = dict(built.modules).get("")
     found = _MODULE.match(main or "")
     layout = _LAYOUTS.get(found.group(1)) if found else None
-    if layout is None or built.lazy:
+    if layout is None:
+        return built  # another layer's own argument (Embedding, a keras.applications model)
+    args.used.add("weights")
+    if built.lazy:
         raise Unsupported(f"{args.layer}(weights={args.code('weights')}): arrays for a "
-                          "layer whose torch module or input size is not known here")
+                          "layer whose input size is not known here")
     arrays = _arrays(args, 2 if args.get("use_bias") is not False else 1)
     # the arrays replace what the initializers drew: those statements go
     init = [*(t for t in built.init if not t.startswith("nn.init.")),

@@ -16,6 +16,8 @@ import libcst as cst
 
 from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports
+from agent.rules.data_format import WARNING as FORMAT_WARNING
+from agent.rules.data_format import resolve_format_tests
 from agent.rules.imports import ImportTable, collect_imports
 from agent.rules.models.extract import LambdaConverter
 from agent.rules.models.graph import ModelIR, Tensor
@@ -390,6 +392,8 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
 
         out.unmapped = explain_kept(out.unmapped, inlined.tf_data)
         code = copy_missing_runtime(code)
+    code, resolved = resolve_format_tests(code, imports, source)  # in code kept as written
+    out.warnings += [Warning_(line, FORMAT_WARNING) for line in resolved]
     if code != source:
         code = wrap_new_lines(code, source)
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))

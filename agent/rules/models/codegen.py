@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.rules import activations
+from agent.rules.layers import keras_weights
 from agent.rules.models import block_class, init_block, lazy
 from agent.rules.models.forward_params import keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
@@ -159,7 +160,7 @@ class _Emitter:
         known = [s if s is not None else lazy.unknown_shape(layer.keras_name) for s in shapes]
         first: Exception
         try:
-            return layer.spec.build(layer.args, known, ctx)
+            return keras_weights.loaded(layer.args, layer.spec.build(layer.args, known, ctx))
         except (Unsupported, NotStatic) as exc:
             first = exc
         except (KeyError, TypeError, ValueError, IndexError, AttributeError):

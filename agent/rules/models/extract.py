@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
+import libcst.matchers as m
 
 from agent.rules.activations import ACTIVATION_FUNCTIONS
 from agent.rules.imports import ImportTable
@@ -483,6 +484,7 @@ class BlockExtractor:
                 raise Unsupported(f"helper {self.inlining[-1]}() has a "
                                   f"{type(stmt).__name__.lower()} the rules do not follow")
             self._poison(stmt)  # a loop or branch may rebind tensors we cannot follow
+            self._adds_unfollowed(stmt)
             return
         small = stmt.body[0]
         if self.tensor_dicts or self.tensor_lists:  # inputs["age"], encoded[0]: the tensor
@@ -1137,6 +1139,16 @@ class BlockExtractor:
         name = stmt.body[0].targets[0].target.value
         self.env[name] = self._bind(name, value)
         return True
+
+    def _adds_unfollowed(self, stmt: cst.BaseStatement) -> None:
+        """``for size in sizes: model.add(Dense(size))`` over a list the rules cannot
+        unroll: the Sequential would miss those layers, so it is not converted."""
+        for var, seq in self.seqs.items():
+            if var and not seq.failed and _adds_to(stmt, var):
+                seq.failed = (f"{var}.add(...) inside a {type(stmt).__name__.lower()} the "
+                              "rules cannot unroll (its bound is not known statically)")
+                self.models.pop(var, None)
+                raise Unsupported(seq.failed)
 
     def _module_constant(self, name: str) -> bool:
         """A module-level name assigned once whose value module_constants() knows."""
@@ -2348,6 +2360,11 @@ def bound_names(stmt: cst.CSTNode) -> set[str]:
     collector = _Targets()
     stmt.visit(collector)
     return collector.names | collector.mutated
+
+
+def _adds_to(stmt: cst.BaseStatement, var: str) -> bool:
+    """Whether ``stmt`` calls ``var.add(...)`` anywhere inside."""
+    return bool(m.findall(stmt, m.Call(func=m.Attribute(value=m.Name(var), attr=m.Name("add")))))
 
 
 class _Targets(cst.CSTVisitor):

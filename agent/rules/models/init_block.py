@@ -20,6 +20,8 @@ HEADER = "# Keras initializers (torch's defaults differ)"
 _CTOR = re.compile(r"nn\.(\w+)\(")
 _ASSERT_BIAS = "assert {m}.bias is not None"
 _BIAS = "{m}.bias"
+# arrays copied in (Keras's ``weights=``): one layer's own values, never a type's loop branch
+LOADED = ".data.copy_("
 # torch modules that hold other modules: iterating self.modules() would reach their children
 _CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "MultiheadAttention",
                          "Transformer", "TransformerEncoder", "TransformerDecoder",
@@ -84,6 +86,8 @@ def _kinds(entries: list[Entry], exact: bool) -> dict[str, _Kind]:
         if not e.templates:
             untouched.add(cls)
             continue
+        if any(LOADED in t for t in e.templates):
+            continue  # its own lines follow the loop (after the type's init, if any)
         by_type.setdefault(cls, []).append((e, *_split(e.templates)))
     kinds: dict[str, _Kind] = {}
     for cls, layers in by_type.items():

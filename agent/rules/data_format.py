@@ -10,6 +10,7 @@ each with one warning at the source line. A test the rules cannot read stays as 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import libcst as cst
@@ -27,7 +28,8 @@ WARNING = ("image_data_format() resolved to 'channels_last' (Keras's default): t
 def resolve_format_tests(code: str, imports: ImportTable, source: str
                          ) -> tuple[str, list[int]]:
     """``code`` with the data-format tests resolved; the source line of each one resolved."""
-    if "image_data_format" not in code:
+    if "image_data_format" not in code and '"channels_last" ==' not in code \
+            and "\n    pass\n" not in code:
         return code, []
     try:
         module = cst.parse_module(code)
@@ -46,10 +48,10 @@ def _channels_last(test: cst.BaseExpression, imports: ImportTable) -> bool | Non
         return None
     cmp = test.comparisons[0]
     call, other = test.left, cmp.comparator
-    if isinstance(other, cst.Call):
+    if isinstance(other, cst.Call) or _converted_call(other):
         call, other = other, call
-    if not (isinstance(call, cst.Call) and not call.args
-            and imports.resolve(call.func) in FORMAT_FUNCTIONS
+    if not ((_converted_call(call) or isinstance(call, cst.Call) and not call.args
+             and imports.resolve(call.func) in FORMAT_FUNCTIONS)
             and isinstance(other, cst.SimpleString)
             and isinstance(cmp.operator, (cst.Equal, cst.NotEqual))):
         return None
@@ -57,6 +59,11 @@ def _channels_last(test: cst.BaseExpression, imports: ImportTable) -> bool | Non
     if value not in ("channels_first", "channels_last"):
         return None
     return (value == "channels_last") == isinstance(cmp.operator, cst.Equal)
+
+
+def _converted_call(node: cst.BaseExpression) -> bool:
+    """The op table's rewrite of ``K.image_data_format()`` (its value, double-quoted)."""
+    return isinstance(node, cst.SimpleString) and node.value == '"channels_last"'
 
 
 class _Resolver(cst.CSTTransformer):
@@ -160,14 +167,20 @@ class _Tests(cst.CSTVisitor):
         self._add(node)
 
 
+def _as_converted(text: str) -> str:
+    """A test's text as the op table leaves it (``K.image_data_format()`` → its value)."""
+    return re.sub(r"[\w.]*image_data_format\(\)", '"channels_last"', text)
+
+
 def _source_lines(resolved: list[str], source: str, imports: ImportTable) -> list[int]:
     """The source line of each resolved statement: the first source statement of the same
     text not matched yet (kept code is the source's own text)."""
     finder = _Tests(imports)
     MetadataWrapper(cst.parse_module(source)).visit(finder)
-    left = list(finder.found)
+    left = [(_as_converted(t), line) for t, line in finder.found]
     out: list[int] = []
     for text in resolved:
+        text = _as_converted(text)
         k = next((k for k, (t, _) in enumerate(left) if t == text), None)
         out.append(left.pop(k)[1] if k is not None else 0)
     return out

@@ -39,6 +39,16 @@ def test_generated_lines_fit_100_columns(converted: dict[str, tuple[str, str]]) 
     assert not {k: v for k, v in long.items() if v}, long
 
 
+def test_runtime_code_copied_into_outputs_fits_100_columns() -> None:
+    """The runtime helpers are copied into converted scripts as they are: their lines are
+    generated lines too."""
+    runtime = sorted((ROOT / "agent/rules/training/runtime").glob("*.py"))
+    assert runtime
+    long = [f"{p.name}:{k}" for p in runtime
+            for k, line in enumerate(p.read_text().splitlines(), 1) if len(line) > 100]
+    assert not long, long
+
+
 def test_no_breadcrumb_comments_and_no_bare_model_class(
         converted: dict[str, tuple[str, str]]) -> None:
     for name, (_, out) in converted.items():

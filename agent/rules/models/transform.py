@@ -23,6 +23,7 @@ from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
 from agent.rules.models.graph import ModelIR
+from agent.rules.models.index_inputs import embedding_layers, mark_index_inputs
 from agent.rules.models.layer_aliases import settle_aliases
 from agent.rules.training import custom_regularizers
 from agent.rules.values import assigned_names
@@ -109,6 +110,7 @@ class ModelConverter:
         self.env = env
         self.custom_layers = custom_layers
         self.lazy_layers: dict[str, bool] = {}  # custom layers with Lazy sub-layers
+        self.index_layers = embedding_layers(module, imports)  # their first input: indices
         self.lambda_converter = lambda_converter
         self.result = ModelsResult(module)
         self.models: dict[str, ModelIR] = {}
@@ -210,6 +212,7 @@ class ModelConverter:
         for found in founds:
             ir = found.ir
             ir.class_name = self._unique(ir.class_name)
+            mark_index_inputs(ir, self.index_layers)
             gen = _without_failed_submodels(ir, failed) or generate(ir, self.lazy_layers, self._unique)
             qual = function.name.value if function else ir.class_name
             for line, msg in gen.warnings:

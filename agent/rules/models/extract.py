@@ -654,8 +654,6 @@ class BlockExtractor:
             c, n, NameCounter()), counter.next(runtime_loops.ATTR), self.cur_line)
         if layer is None:
             return False
-        self.warnings.append((self.cur_line, runtime_loops.LOOP_WARNINGS[0].format(
-            it=code_of(loop.iter))))
         if seq is not None:
             seq.owned.add(i)
             seq.layers.append(layer)

@@ -102,3 +102,29 @@ b = build([3, 4])
     result = convert_source(src)
     assert "for f in filters:" in result.source
     assert not any("run time" in w.message for w in result.warnings)
+
+
+HELPER = KERAS + """
+def mlp(x, hidden_units, dropout_rate):
+    for units in hidden_units:
+        x = layers.Dense(units, activation="gelu")(x)
+        x = layers.Dropout(dropout_rate)(x)
+    return x
+
+
+def block(width, mlp_units, dropout_rate):
+    inputs = keras.Input((5, width))
+    x = layers.LayerNormalization(epsilon=1e-6)(inputs)
+    x = mlp(x, hidden_units=mlp_units, dropout_rate=dropout_rate)
+    return keras.Model(inputs, layers.Add()([inputs, layers.Dense(width)(x)]))
+
+
+SETTINGS = {"mlp_units": [12, 6]}
+models = [block(4, SETTINGS["mlp_units"], 0.1), block(4, [3], 0.2)]
+"""
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_loop_inside_an_inlined_helper_over_the_builders_parameter(which: int) -> None:
+    code = check(HELPER, f"models[{which}]")
+    assert "for units in mlp_units for module in" in " ".join(code.split()), code

@@ -643,7 +643,7 @@ class BlockExtractor:
     def _runtime_loop(self, i: int, loop: cst.For) -> bool:
         """A loop with a run-time bound over a chain of layers: one module (runtime_loops)."""
         found = runtime_loops.body_calls(loop, set(self.tensors), set(self.seqs))
-        if found is None or self.inlining or self.unrolling:
+        if found is None or self.unrolling:
             return False
         kind, name, ctors = found
         seq = self.seqs.get(name) if kind == "seq" else None

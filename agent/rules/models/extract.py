@@ -668,7 +668,7 @@ class BlockExtractor:
     def _runtime_loop(self, i: int, loop: cst.For) -> bool:
         """A loop with a run-time bound over a chain of layers: one module (runtime_loops)."""
         found = runtime_loops.body_calls(loop, set(self.tensors), set(self.seqs))
-        if found is None or self.inlining or self.unrolling:
+        if found is None or self.unrolling:
             return False
         kind, name, ctors = found
         seq = self.seqs.get(name) if kind == "seq" else None
@@ -679,8 +679,6 @@ class BlockExtractor:
             c, n, NameCounter()), counter.next(runtime_loops.ATTR), self.cur_line)
         if layer is None:
             return False
-        self.warnings.append((self.cur_line, runtime_loops.LOOP_WARNINGS[0].format(
-            it=code_of(loop.iter))))
         if seq is not None:
             seq.owned.add(i)
             seq.layers.append(layer)

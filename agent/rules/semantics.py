@@ -29,6 +29,8 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"on the model's string input: the converted class takes its integer output",
                 True, "the class is called on the layer's indices, not on strings"),
     WarningKind(r"Keras initializers not reproduced", True, "Lazy module: torch's default init"),
+    WarningKind(r"bound known only at run time: one nn\.Sequential built by the same loop",
+                True, "Lazy modules in the loop: torch's default init"),
     WarningKind(r"is not called in call\(\): built without an input shape", True,
                 "Lazy module: torch's default init"),
     WarningKind(r"input shape unknown statically: nn\.Lazy modules for", True,
@@ -42,6 +44,9 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"as Lightning's \"[^\"]*\" \(torch autocast", False,
                 "the same mixed-precision training (float16 compute, float32 weights, loss "
                 "scaling); torch autocast chooses the float16 ops"),
+    WarningKind(r"tf\.distribute strategy removed: Lightning's Trainer", False,
+                "the Trainer places the model on the devices (DDP across several) and keeps "
+                "per-device and global batch sizes: a placement change, not a numeric one"),
     WarningKind(r"mixed precision policy not carried over", True,
                 "the converted script trains in float32 where Keras trained in mixed precision"),
     WarningKind(r"runtime attention module sized on its first call", False,

@@ -124,7 +124,8 @@ class _Emitter:
             if is_lazy and all(lyr is not layer for lyr in self.lazy_custom):
                 self.lazy_custom.append(layer)
             return Built(out=out if out is not None else (), forward=f"{{m}}({args})",
-                         modules=(("", ctor),), layout="keras", lazy=is_lazy)
+                         modules=(("", ctor),), layout="keras",
+                         lazy=is_lazy or layer.lazy_ctor)
         if layer.lambda_expr is not None:
             if layer.kept and id(layer) not in self.built:
                 self.gen.unmapped.append((layer.line, layer.keras_name, layer.kept))

@@ -30,6 +30,7 @@ from agent.rules.models import (
     freezing,
     inline,
     loops,
+    runtime_loops,
     shape_reads,
     string_inputs,
     views,
@@ -469,7 +470,7 @@ class BlockExtractor:
         if isinstance(stmt, cst.FunctionDef) and not self.inlining:
             self.helpers[stmt.name.value] = stmt  # a nested helper, usable after this point
             return
-        if isinstance(stmt, cst.For) and self._unroll(i, stmt):
+        if isinstance(stmt, cst.For) and (self._unroll(i, stmt) or self._runtime_loop(i, stmt)):
             return
         if (self.unrolling or self.inlining) and isinstance(stmt, cst.SimpleStatementLine):
             stmt = loops.fold_choices(stmt, self.env)  # `"gelu" if 0 == 0 else None`
@@ -640,6 +641,29 @@ class BlockExtractor:
             return False
         self._unrolled(i, body, bindings)
         self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
+        return True
+
+    def _runtime_loop(self, i: int, loop: cst.For) -> bool:
+        """A loop with a run-time bound over a chain of layers: one module (runtime_loops)."""
+        found = runtime_loops.body_calls(loop, set(self.tensors), set(self.seqs))
+        if found is None or self.inlining or self.unrolling:
+            return False
+        kind, name, ctors = found
+        seq = self.seqs.get(name) if kind == "seq" else None
+        if seq is not None and (seq.failed or not seq.layers and seq.input_shape is None):
+            return False
+        counter = seq.counter if seq is not None else self.counter
+        layer = runtime_loops.loop_layer(loop, ctors, lambda c, n, _: self.make_layer(
+            c, n, NameCounter()), counter.next(runtime_loops.ATTR), self.cur_line)
+        if layer is None:
+            return False
+        self.warnings.append((self.cur_line, runtime_loops.LOOP_WARNINGS[0].format(
+            it=code_of(loop.iter))))
+        if seq is not None:
+            seq.owned.add(i)
+            seq.layers.append(layer)
+        else:
+            self._record_call(i, layer, [self.tensors[name]], [name], {})
         return True
 
     def _unrolled(self, i: int, body: list[cst.BaseStatement],

@@ -36,6 +36,7 @@ from agent.rules.models import (
     views,
 )
 from agent.rules.models.data_shapes import data_shape
+from agent.rules.models.expr_shapes import lambda_rule
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.seq_build import seq_build
@@ -398,6 +399,8 @@ class BlockExtractor:
             return
         layer.lambda_expr = expr
         layer.lambda_elementwise = elementwise
+        if not elementwise:
+            layer.shape_rule = lambda_rule(fn.body, params[0], self.qual, self.env)
 
     def _note_free_names(self, node: cst.BaseExpression) -> None:
         collector = _Names()

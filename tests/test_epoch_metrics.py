@@ -151,3 +151,15 @@ def test_a_step_runs_no_tensor_operation_but_detach() -> None:
         means.add({"loss": loss, "accuracy": accuracy}, 8)  # this one folds
     assert any("stack" in name for name in ops.names)
     assert float(means.compute()["loss"]) == 2.0
+
+
+def test_values_on_several_devices_fold_one_by_one() -> None:
+    """A value on another device than the rest (a metric computed on the CPU while the model
+    runs on an accelerator) cannot be stacked with them: the fold adds them one by one."""
+    from agent.rules.training.runtime.epoch_metrics import KerasEpochMeans
+
+    means = KerasEpochMeans(["loss", "accuracy"])
+    means.add({"loss": torch.tensor(2.0), "accuracy": torch.tensor(0.5, device="meta")}, 4)
+    means.add({"loss": torch.tensor(4.0), "accuracy": torch.tensor(1.0, device="meta")}, 4)
+    means._fold(True)
+    assert float(means.by_key["loss"].compute()) == 3.0  # the CPU key folded exactly

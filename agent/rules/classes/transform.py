@@ -726,6 +726,7 @@ class _ClassConverter:
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)
         body = conv.block(_statements(fn))
+        body = conv.masks.finish(body)
         self.container_inputs = conv.container_inputs
         for reason, src in conv.kept:
             self.left.append(("call", reason, src))

@@ -29,8 +29,6 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"on the model's string input: the converted class takes its integer output",
                 True, "the class is called on the layer's indices, not on strings"),
     WarningKind(r"Keras initializers not reproduced", True, "Lazy module: torch's default init"),
-    WarningKind(r"bound known only at run time: one nn\.Sequential built by the same loop",
-                True, "Lazy modules in the loop: torch's default init"),
     WarningKind(r"is not called in call\(\): built without an input shape", True,
                 "Lazy module: torch's default init"),
     WarningKind(r"input shape unknown statically: nn\.Lazy modules for", True,

@@ -40,6 +40,8 @@ UTILITIES: dict[str, str] = {
     "keras.utils.np_utils.to_categorical": "to_categorical",
     "keras.utils.pad_sequences": "pad_sequences",
     "keras.preprocessing.sequence.pad_sequences": "pad_sequences",
+    "keras.preprocessing.sequence.skipgrams": "skipgrams",
+    "keras.preprocessing.sequence.make_sampling_table": "make_sampling_table",
     "keras.utils.set_random_seed": "set_random_seed",
     "keras.utils.load_img": "load_img",
     "keras.preprocessing.image.load_img": "load_img",
@@ -104,7 +106,8 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"RandomFourierFeatureMap|"
                   r"keras_activation|keras_initializer|keras_regularizer|"
                   r"KerasBatches|get_file|"
-                  r"to_categorical|pad_sequences|set_random_seed|load_img|"
+                  r"to_categorical|pad_sequences|skipgrams|make_sampling_table|set_random_seed|"
+                  r"load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|TextVectorization|StringLookup|"
                   r"_dataset_from_|ImageDataGenerator|"

@@ -30,11 +30,13 @@ from agent.rules.models import (
     freezing,
     inline,
     loops,
+    runtime_loops,
     shape_reads,
     string_inputs,
     views,
 )
 from agent.rules.models.data_shapes import data_shape
+from agent.rules.models.expr_shapes import lambda_rule
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.seq_build import seq_build
@@ -397,6 +399,8 @@ class BlockExtractor:
             return
         layer.lambda_expr = expr
         layer.lambda_elementwise = elementwise
+        if not elementwise:
+            layer.shape_rule = lambda_rule(fn.body, params[0], self.qual, self.env)
 
     def _note_free_names(self, node: cst.BaseExpression) -> None:
         collector = _Names()
@@ -484,7 +488,7 @@ class BlockExtractor:
         if isinstance(stmt, cst.FunctionDef) and not self.inlining:
             self.helpers[stmt.name.value] = stmt  # a nested helper, usable after this point
             return
-        if isinstance(stmt, cst.For) and self._unroll(i, stmt):
+        if isinstance(stmt, cst.For) and (self._unroll(i, stmt) or self._runtime_loop(i, stmt)):
             return
         if (self.unrolling or self.inlining) and isinstance(stmt, cst.SimpleStatementLine):
             stmt = loops.fold_choices(stmt, self.env)  # `"gelu" if 0 == 0 else None`
@@ -662,6 +666,27 @@ class BlockExtractor:
             return False
         self._unrolled(i, body, bindings)
         self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
+        return True
+
+    def _runtime_loop(self, i: int, loop: cst.For) -> bool:
+        """A loop with a run-time bound over a chain of layers: one module (runtime_loops)."""
+        found = runtime_loops.body_calls(loop, set(self.tensors), set(self.seqs))
+        if found is None or self.unrolling:
+            return False
+        kind, name, ctors = found
+        seq = self.seqs.get(name) if kind == "seq" else None
+        if seq is not None and (seq.failed or not seq.layers and seq.input_shape is None):
+            return False
+        counter = seq.counter if seq is not None else self.counter
+        layer = runtime_loops.loop_layer(loop, ctors, lambda c, n, _: self.make_layer(
+            c, n, NameCounter()), counter.next(runtime_loops.ATTR), self.cur_line)
+        if layer is None:
+            return False
+        if seq is not None:
+            seq.owned.add(i)
+            seq.layers.append(layer)
+        else:
+            self._record_call(i, layer, [self.tensors[name]], [name], {})
         return True
 
     def _unrolled(self, i: int, body: list[cst.BaseStatement],

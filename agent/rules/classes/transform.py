@@ -20,7 +20,12 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
-from agent.rules.classes.containers import loop_sequentials, module_container, nested_sequential
+from agent.rules.classes.containers import (
+    appended_custom_layers,
+    loop_sequentials,
+    module_container,
+    nested_sequential,
+)
 from agent.rules.classes.forward import TORCH_INPUTS, ForwardConverter
 from agent.rules.classes.layers import SubLayer, build, make_sublayer, module_lines
 from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
@@ -99,7 +104,8 @@ def _empty_list_of(item: cst.BaseStatement | str, attrs: set[str]) -> str | None
         return None
     assign = item.body[0]
     attr = _self_attr(assign.targets[0].target)
-    empty = isinstance(assign.value, cst.List) and not assign.value.elements
+    empty = isinstance(assign.value, cst.List) and not assign.value.elements or isinstance(
+        assign.value, cst.Call) and code_of(assign.value) == "list()"
     return attr if attr in attrs and empty else None
 
 
@@ -414,7 +420,7 @@ class _ClassConverter:
                                           "subclass has no rule yet")
         if isinstance(stmt, cst.BaseCompoundStatement):
             stmt, lists = loop_sequentials(stmt, self.imports, self.local_container)
-            self.module_lists |= lists
+            self.module_lists |= lists | appended_custom_layers(stmt, self.custom)
         _refuse_layer_api(stmt)
         new, problems = rewrite_node(stmt, self.imports, {})
         if problems:

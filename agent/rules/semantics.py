@@ -56,6 +56,8 @@ WARNINGS: tuple[WarningKind, ...] = (
                 True, "later layers do not skip masked steps"),
     WarningKind(r"Embedding\(mask_zero=True\): torch has no implicit masks", True,
                 "padded steps reach later layers"),
+    WarningKind(r"runs the masked steps that Keras skips", True,
+                "a recurrent form masked_rnn cannot run computes the padded steps"),
     WarningKind(r" for .*=.* \(.*\): the converted model asserts that value", True,
                 "another value of the parameter is refused instead of honoured"),
     WarningKind(r"the crop window is computed there", True,

@@ -151,6 +151,7 @@ PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
 
 
 PORTS.update(EXTRA_PORTS)
+_LOOP_ATTR = re.compile(r"loop_layers(_\d+)?")  # rules/models/runtime_loops.py: a loop
 SEQUENTIAL_ATTR = "layers"  # agent.rules.models.sequential names the stack so
 
 def _keras_layers(model: Any) -> list[Any]:
@@ -186,7 +187,7 @@ def _torch_children(module: nn.Module, keras_types: frozenset[str] = frozenset()
     :func:`_is_block`)."""
     out: list[tuple[str, nn.Module]] = []
     for n, c in module.named_children():
-        if type(c) is nn.Sequential and (n == SEQUENTIAL_ATTR or all(
+        if type(c) is nn.Sequential and (n == SEQUENTIAL_ATTR or _LOOP_ATTR.fullmatch(n) or all(
                 _is_block(m, keras_types) for m in c.children())) or _is_block(c, keras_types):
             out += [(f"{n}.{k}", m) for k, m in _torch_children(c, keras_types)]
         elif isinstance(c, (nn.ModuleList, nn.ModuleDict)):

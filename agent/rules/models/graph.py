@@ -56,6 +56,9 @@ class Layer:
     seq: int = field(default_factory=lambda: next(_CREATED))
     block: BlockCall | None = None  # the helper call that created it (outermost)
     passed_in: bool = False  # a model instance of the enclosing scope: a constructor argument
+    lazy_ctor: bool = False  # custom_ctor holds nn.Lazy modules (runtime_loops.py)
+    lazy_init: tuple[str, ...] = ()  # their Keras initializers, run once a dry call sized them
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass

@@ -50,6 +50,11 @@ SIZED_BY_DRY_CALL = ("nn.LazyLinear infers it on first call",
                      "input size unknown: nn.Lazy module, Keras initializers not reproduced")
 
 
+# elementwise merges: any rank, the output has the inputs' shape; with an input of unknown
+# shape they are built on the same layout only, and their output stays unknown
+ELEMENTWISE_MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+
+
 def keeps_shape(keras_name: str) -> bool:
     """Whether the layer's output shape is its input's (Rescaling, Dropout, activations)."""
     return keras_name in _SHAPE_KEEPING

@@ -30,7 +30,8 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
-    "keras_metrics.py", "schedules.py", "cell_loops.py", "data_layers.py"))
+    "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py",
+    "data_layers.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -102,7 +103,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|"
-                  r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|"
+                  r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|masked_rnn|"
                   r"RandomFourierFeatureMap|"
                   r"keras_activation|keras_initializer|keras_regularizer|"
                   r"KerasBatches|get_file|"
@@ -125,7 +126,7 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 # generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM", "LazyGRU",
                 "LazyRNN", "init_on_first_batch",
-                "ActivatedLSTM", "ResetBeforeGRU", "RandomFourierFeatureMap", "keras_activation",
+                "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap", "keras_activation",
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))

@@ -386,6 +386,11 @@ def _convert_source(source: str, path: str) -> Conversion:
     except ImportError:  # the training rules are optional at this stage
         inline_utilities = None  # type: ignore[assignment]
     if inline_utilities is not None:
+        from agent.rules.training.data_layers import rewrite_data_layers
+
+        layers_on_data = rewrite_data_layers(code, imports, source)
+        code = layers_on_data.code
+        out.changes += [Change(line, rule, msg) for line, rule, msg in layers_on_data.changes]
         inlined = inline_utilities(code, imports)
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]

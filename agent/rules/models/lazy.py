@@ -50,6 +50,19 @@ SIZED_BY_DRY_CALL = ("nn.LazyLinear infers it on first call",
                      "input size unknown: nn.Lazy module, Keras initializers not reproduced")
 
 
+# elementwise merges: every input has the output's shape, so one known input tells the rank
+# of the others (a custom layer's output beside it)
+_ELEMENTWISE = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+
+
+def sibling_shapes(keras_name: str, shapes: list[Shape | None]) -> list[Shape | None]:
+    """``Add()([x, custom(x)])``: the unknown inputs take the known input's shape."""
+    known = [s for s in shapes if s is not None]
+    if keras_name not in _ELEMENTWISE or not known or len(known) == len(shapes):
+        return shapes
+    return [s if s is not None else known[0] for s in shapes]
+
+
 def keeps_shape(keras_name: str) -> bool:
     """Whether the layer's output shape is its input's (Rescaling, Dropout, activations)."""
     return keras_name in _SHAPE_KEEPING

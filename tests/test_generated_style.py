@@ -39,6 +39,16 @@ def test_generated_lines_fit_100_columns(converted: dict[str, tuple[str, str]]) 
     assert not {k: v for k, v in long.items() if v}, long
 
 
+def test_runtime_code_copied_into_outputs_fits_100_columns() -> None:
+    """The runtime helpers are copied into converted scripts as they are: their lines are
+    generated lines too."""
+    runtime = sorted((ROOT / "agent/rules/training/runtime").glob("*.py"))
+    assert runtime
+    long = [f"{p.name}:{k}" for p in runtime
+            for k, line in enumerate(p.read_text().splitlines(), 1) if len(line) > 100]
+    assert not long, long
+
+
 def test_no_breadcrumb_comments_and_no_bare_model_class(
         converted: dict[str, tuple[str, str]]) -> None:
     for name, (_, out) in converted.items():
@@ -331,3 +341,58 @@ def test_readme_examples_show_the_current_output(converted: dict[str, tuple[str,
     assert mlp in converted["keras_project/mlp.py"][1]
     cnn = next(b for b in blocks if "nn.Linear(7 * 7 * 32, 64)" in b)
     assert cnn in converted["keras_project/cnn.py"][1]
+
+
+_TWO_INPUTS = """\
+    import numpy as np
+    import keras
+    from keras import layers
+
+    rng = np.random.default_rng(0)
+    numbers = rng.normal(size=(24, 5)).astype("float32")
+    series = rng.normal(size=(24, 3, 2)).astype("float32")
+    target = rng.normal(size=(24, 1)).astype("float32")
+    a = keras.Input(shape=(5,))
+    b = keras.Input(shape=(3, 2))
+    merged = layers.concatenate([layers.Dense(4)(a), layers.Flatten()(b)])
+    model = keras.Model([a, b], layers.Dense(1)(merged))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit([numbers, series], target, batch_size=8, epochs=1, validation_split=0.25,
+              verbose=0)
+    """
+
+
+def test_batches_the_rules_build_are_unpacked_as_they_are() -> None:
+    """fit() on arrays: the loaders are TensorDatasets of (inputs..., target), so the step
+    unpacks ``batch`` directly; no ``flat_batch`` helper, no assert for mypy."""
+    out = _convert(_TWO_INPUTS)
+    assert "a, b, y = batch" in out
+    assert "flat_batch" not in out and "assert isinstance" not in out
+
+
+def test_unpacked_batches_train(tmp_path: Path) -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(_convert(_TWO_INPUTS), "example.py", "exec"), namespace)
+    trainer = namespace["trainer"]
+    assert trainer.state.finished and trainer.global_step == 3  # 18 training samples / 8
+    assert {"loss", "val_loss"} <= set(trainer.callback_metrics)
+
+
+def test_batches_of_the_users_dataset_keep_the_flattening_helper() -> None:
+    """A dataset the user built may yield ((a, b), y): the step flattens what it gets."""
+    out = _convert("""\
+        import numpy as np
+        import keras
+        from keras import layers
+
+        def batches():
+            while True:
+                yield [np.zeros((4, 5), "float32"), np.zeros((4, 2), "float32")], np.zeros(4)
+
+        a = keras.Input(shape=(5,))
+        b = keras.Input(shape=(2,))
+        model = keras.Model([a, b], layers.Dense(1)(layers.concatenate([a, b])))
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(batches(), steps_per_epoch=2, epochs=1)
+        """)
+    assert "a, b, y = " in out and ".flat_batch(batch)" in out

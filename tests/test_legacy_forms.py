@@ -10,7 +10,6 @@ os.environ["KERAS_BACKEND"] = "torch"
 import textwrap
 
 from agent.rules.convert import convert_source
-from agent.rules.data_format import NOTE
 
 
 def test_layers_added_in_a_loop_over_a_parameter_list_fail_the_model_loudly() -> None:
@@ -156,7 +155,7 @@ def test_data_format_tests_in_code_kept_as_written_take_the_channels_last_side()
     """)
     result = convert_source(src)
     code = result.source
-    assert "image_data_format()" not in code.replace(NOTE, ""), code
+    assert "image_data_format()" not in code and "# k2l" not in code, code
     assert "score = K.mean(model.output[..., channel])" in code
     assert "model.output[:, channel]" not in code
     assert "axis = -1" in code and "if image.ndim == 4:" in code
@@ -188,3 +187,28 @@ def test_other_layers_weights_argument_keeps_its_own_meaning() -> None:
     assert not any("arrays for a layer" in u.reason for u in result.unmapped), result.unmapped
     assert "nn.Embedding(50, 8)" in result.source
     assert "torch.as_tensor(table, dtype=torch.float32)" in result.source
+
+
+def test_a_resolved_test_without_channels_last_branch_leaves_no_statement() -> None:
+    """``if image_data_format() == 'channels_first': ...`` with no else, read while tracing a
+    model: nothing is left of it (no ``pass``, no comment); the report says it."""
+    src = textwrap.dedent("""
+        from keras import backend as K
+        from keras.layers import Conv2D, Dense, Flatten
+        from keras.models import Sequential
+
+        rows, cols = 9, 9
+        shape = (rows, cols, 1)
+        if K.image_data_format() == "channels_first":
+            shape = (1, rows, cols)
+
+        model = Sequential()
+        model.add(Conv2D(3, (3, 3), activation="relu", input_shape=shape))
+        model.add(Flatten())
+        model.add(Dense(2))
+    """)
+    result = convert_source(src)
+    code = result.source
+    assert "pass" not in code and "k2l:" not in code and "channels_first" not in code, code
+    assert "shape = (rows, cols, 1)" in code
+    assert [w.line for w in result.warnings if "image_data_format()" in w.message] == [8]

@@ -153,3 +153,32 @@ def test_metric_subclass_it_cannot_convert_stays_and_is_reported() -> None:
     res = convert_source(src)
     assert "class WeightedHits(keras.metrics.Metric):" in res.source
     assert any("WeightedHits not converted" in u.reason for u in res.unmapped), res.unmapped
+
+
+def test_metric_states_typed_and_reset_in_a_loop(tmp_path: Path) -> None:
+    """States set by add_state are annotated at class level (a type checker sees tensors, not
+    ``Tensor | Module``), and ``for v in (self.a, self.b): v.assign(0.0)`` resets them in
+    place: the converted class passes the validator's mypy and resets as Keras does."""
+    src = METRIC.replace(
+        "        self.hits.assign(0.0)\n        self.seen.assign(0.0)\n",
+        "        for v in (self.hits, self.seen):\n            v.assign(0.0)\n")
+    assert "for v in" in src
+    theirs, ours, code = _both(src)
+    assert "    hits: torch.Tensor\n    seen: torch.Tensor\n" in code
+    k, t = theirs["WeightedHits"](), ours["WeightedHits"]()
+    y, p = np.ones((4, 1), "float32"), np.full((4, 1), 0.2, "float32")
+    k.update_state(y, p)
+    t.update_state(torch.as_tensor(y), torch.as_tensor(p))
+    assert float(t.seen) == 4.0
+    k.reset_state()
+    t.reset_state()
+    k.update_state(y[:2], 1 - p[:2])
+    t.update_state(torch.as_tensor(y[:2]), torch.as_tensor(1 - p[:2]))
+    assert float(t.result()) == float(keras.ops.convert_to_numpy(k.result())) == 1.0
+    assert float(t.seen) == 2.0
+    from agent.tools.mypy import run_mypy
+
+    path = tmp_path / "metric.py"
+    path.write_text(code)
+    result = run_mypy([path], cache_dir=tmp_path / "cache")[path]
+    assert result.status == "passed", [d.message for d in result.diagnostics]

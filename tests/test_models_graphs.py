@@ -235,7 +235,7 @@ model.add(Conv2D(3, (3, 3), strides=2, padding="same", activation="relu", input_
 model.add(Flatten())
 model.add(Dense(2))
 """, "model")
-    assert "# k2l: image_data_format() is 'channels_last'" in code
+    assert "# k2l" not in code and "image_data_format" not in code  # the report says it
     assert "shape = (rows, cols, 1)" in code and "(1, rows, cols)" not in code
 
 
@@ -333,3 +333,25 @@ def build_model(dim=6):
     code = check(src, "build_model(dim=9)")
     assert "self.tower = Tower(dim=dim)" in code
     assert "tower = Tower(" not in code.split("def build_model")[1]
+
+
+def test_concatenated_widths_keep_the_constants_names() -> None:
+    """A Dense after a concatenation of ``SENT``- and ``QUERY``-wide tensors reads
+    ``nn.Linear(SENT + QUERY * 2, ...)`` (a Bidirectional doubles), not a magic number."""
+    code = check(KERAS + """
+EMBED = 6
+SENT = 5
+QUERY = 3
+
+
+def build():
+    sentence = layers.Input(shape=(7,), dtype="int32")
+    s = layers.LSTM(SENT)(layers.Embedding(30, EMBED)(sentence))
+    question = layers.Input(shape=(4,), dtype="int32")
+    q = layers.Bidirectional(layers.LSTM(QUERY))(layers.Embedding(30, EMBED)(question))
+    merged = layers.concatenate([s, q])
+    both = layers.concatenate([merged, layers.Dense(8)(merged)])
+    return keras.Model([sentence, question], layers.Dense(4, activation="softmax")(both))
+""", "build()")
+    assert "nn.Linear(SENT + QUERY * 2, 8)" in code
+    assert "nn.Linear(SENT + QUERY * 2 + 8, 4)" in code

@@ -276,6 +276,15 @@ def _data_statements(code: str, original: cst.Module, source: str, imports: Impo
 
 
 def convert_source(source: str, path: str = "<string>") -> Conversion:
+    """The converted source and its records; a ``tf.distribute`` strategy is taken out first
+    (models built under ``with strategy.scope():`` are then at the level the model rules
+    read), unless a Keras model is left either way."""
+    from agent.rules.training.strategies import without_strategies
+
+    return without_strategies(source, path, _convert_source)
+
+
+def _convert_source(source: str, path: str) -> Conversion:
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:

@@ -5,7 +5,8 @@ Model code resolves these branches while it is traced; functions the rules keep 
 data format. Keras's default is ``channels_last`` (the layout the converted models take too),
 so every remaining ``if image_data_format() == 'channels_first': ... else: ...`` statement
 becomes its channels-last branch and every conditional expression its channels-last side,
-each with one warning at the source line. A test the rules cannot read stays as written.
+each with one warning at the source line (the report says it; the code carries no comment).
+A test the rules cannot read stays as written.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from agent.rules.imports import ImportTable
 
 FORMAT_FUNCTIONS = frozenset({"keras.backend.image_data_format",
                               "keras.config.image_data_format"})
-NOTE = "# k2l: image_data_format() is 'channels_last' (Keras's default); branch resolved"
+NOTE = "# k2l-resolved-format-test"  # marks resolved branches while resolving; then removed
 WARNING = ("image_data_format() resolved to 'channels_last' (Keras's default): the code "
            "keeps the channels-last branch")
 
@@ -39,7 +40,12 @@ def resolve_format_tests(code: str, imports: ImportTable, source: str
     new = module.visit(resolver)
     if not resolver.tests:
         return code, []
-    return new.code, _source_lines(resolver.tests, source, imports)
+    return _without_notes(new.code), _source_lines(resolver.tests, source, imports)
+
+
+def _without_notes(code: str) -> str:
+    """The marker lines gone: the report, not a comment, says what was resolved."""
+    return "".join(line for line in code.splitlines(keepends=True) if line.strip() != NOTE)
 
 
 def _channels_last(test: cst.BaseExpression, imports: ImportTable) -> bool | None:

@@ -42,6 +42,9 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"as Lightning's \"[^\"]*\" \(torch autocast", False,
                 "the same mixed-precision training (float16 compute, float32 weights, loss "
                 "scaling); torch autocast chooses the float16 ops"),
+    WarningKind(r"tf\.distribute strategy removed: Lightning's Trainer", False,
+                "the Trainer places the model on the devices (DDP across several) and keeps "
+                "per-device and global batch sizes: a placement change, not a numeric one"),
     WarningKind(r"mixed precision policy not carried over", True,
                 "the converted script trains in float32 where Keras trained in mixed precision"),
     WarningKind(r"runtime attention module sized on its first call", False,
@@ -53,6 +56,8 @@ WARNINGS: tuple[WarningKind, ...] = (
                 True, "later layers do not skip masked steps"),
     WarningKind(r"Embedding\(mask_zero=True\): torch has no implicit masks", True,
                 "padded steps reach later layers"),
+    WarningKind(r"runs the masked steps that Keras skips", True,
+                "a recurrent form masked_rnn cannot run computes the padded steps"),
     WarningKind(r" for .*=.* \(.*\): the converted model asserts that value", True,
                 "another value of the parameter is refused instead of honoured"),
     WarningKind(r"the crop window is computed there", True,

@@ -49,10 +49,18 @@ def wrap_line(line: str, limit: int = LIMIT) -> list[str]:
     lines = _comment_lines(indent, comment, limit) if comment else []
     if len(indent + body) <= limit:
         return lines + [indent + body]
-    split = _outer_bracket(tokens)
-    if split is None:
+    if len(tokens) == 1 and tokens[0].type == tokenize.STRING and body.startswith('"""'):
+        return lines + _docstring_lines(indent, body, limit)
+    brackets = _outer_brackets(tokens)
+    if not brackets:
         return lines + [indent + body]
-    start, end, commas = split
+    start, end, commas = max(brackets, key=lambda b: b[1] - b[0])
+    if len(indent) + start + 1 > limit:  # the head is too long: the first bracket that fits
+        start, end, commas = next((b for b in brackets if len(indent) + b[0] + 1 <= limit),
+                                  (start, end, commas))
+        targets = _targets(tokens)
+        if len(indent) + start + 1 > limit and targets:
+            return lines + _targets_split(indent, body, targets, limit)
     head, inner, tail = body[: start + 1], body[start + 1 : end], body[end:]
     pieces = _split(inner, [c - start - 1 for c in commas])
     deeper = indent + "    "
@@ -60,8 +68,71 @@ def wrap_line(line: str, limit: int = LIMIT) -> list[str]:
     for piece in pieces:
         text = piece if piece.endswith(",") or len(pieces) == 1 and not commas else piece + ","
         lines.extend(wrap_line(deeper + text, limit))
-    lines.append(indent + tail)
+    lines.extend(_tail_lines(indent, tail, limit))
     return lines
+
+
+def _tail_lines(indent: str, tail: str, limit: int) -> list[str]:
+    """What follows a closing bracket (``).method(...)``), wrapped in turn: the bracket
+    stands in for a name while the rest is split (``_.method(...)``)."""
+    if len(indent + tail) <= limit or len(tail) < 2:
+        return [indent + tail]
+    wrapped = wrap_line(indent + "_" + tail[1:], limit)
+    k = next((k for k, line in enumerate(wrapped) if line.startswith(indent + "_")), None)
+    if k is None:
+        return [indent + tail]
+    wrapped[k] = indent + tail[0] + wrapped[k][len(indent) + 1:]
+    return wrapped
+
+
+def _targets(tokens: list[tokenize.TokenInfo]) -> list[int]:
+    """The columns of the commas between the targets of ``a, b, c = value``; [] otherwise."""
+    depth = 0
+    commas: list[int] = []
+    for tok in tokens:
+        if tok.type != tokenize.OP:
+            continue
+        if tok.string in _OPEN:
+            depth += 1
+        elif tok.string in _OPEN.values():
+            depth -= 1
+        elif depth == 0 and tok.string == ",":
+            commas.append(tok.start[1])
+        elif depth == 0 and tok.string == "=":
+            return [*commas, tok.start[1]] if commas else []
+        elif depth == 0 and tok.string not in (".", "*"):
+            return []
+    return []
+
+
+def _targets_split(indent: str, body: str, targets: list[int], limit: int) -> list[str]:
+    """``a, b, c = value`` with a long target list: the targets one per line in brackets."""
+    *commas, eq = targets
+    pieces = _split(body[:eq].rstrip(), commas)
+    deeper = indent + "    "
+    lines = [indent + "("]
+    lines += [deeper + (p if p.endswith(",") else p + ",") for p in pieces]
+    return lines + _tail_lines(indent, ") " + body[eq:], limit)
+
+
+def _docstring_lines(indent: str, body: str, limit: int) -> list[str]:
+    """A one-line docstring over ``limit``: its words over several lines (the closing quotes
+    on the last), as a docstring written by hand."""
+    words = body[3:-3].split()
+    if not words:
+        return [indent + body]
+    lines: list[str] = []
+    cur = indent + '"""' + words[0]
+    for word in words[1:]:
+        if len(cur) + 1 + len(word) > limit:
+            lines.append(cur)
+            cur = indent + word
+        else:
+            cur += " " + word
+    if len(cur) + 3 > limit:
+        lines.append(cur)
+        cur = indent
+    return [*lines, cur + '"""']
 
 
 def _comment_lines(indent: str, comment: str, limit: int) -> list[str]:
@@ -99,8 +170,9 @@ def _tokens(text: str) -> list[tokenize.TokenInfo] | None:
                                               tokenize.INDENT, tokenize.DEDENT)]
 
 
-def _outer_bracket(tokens: list[tokenize.TokenInfo]) -> tuple[int, int, list[int]] | None:
-    """(column of the widest outermost opening bracket, of its closing one, its commas).
+def _outer_brackets(tokens: list[tokenize.TokenInfo]) -> list[tuple[int, int, list[int]]]:
+    """(column of each outermost opening bracket, of its closing one, its commas), left to
+    right; [] when the brackets do not balance.
 
     A comprehension or a lambda directly inside the bracket owns the commas there
     (``for k, v in ...``, ``lambda a, b: ...``): such a bracket is never split at them.
@@ -109,7 +181,7 @@ def _outer_bracket(tokens: list[tokenize.TokenInfo]) -> tuple[int, int, list[int
     start = 0
     commas: list[int] = []
     opaque = False
-    best: tuple[int, int, list[int]] | None = None
+    found: list[tuple[int, int, list[int]]] = []
     in_fstring = 0  # Python 3.12 tokenizes f-strings: their braces are not code brackets
     for tok in tokens:
         if tok.type == _FSTRING_START:
@@ -127,13 +199,13 @@ def _outer_bracket(tokens: list[tokenize.TokenInfo]) -> tuple[int, int, list[int
         elif tok.string in _OPEN.values():
             depth -= 1
             if depth < 0:
-                return None
+                return []
             end = tok.start[1]
-            if depth == 0 and end > start + 1 and (best is None or end - start > best[1] - best[0]):
-                best = (start, end, [] if opaque else commas)
+            if depth == 0 and end > start + 1:
+                found.append((start, end, [] if opaque else commas))
         elif tok.string == "," and depth == 1:
             commas.append(tok.start[1])
-    return best if depth == 0 else None
+    return found if depth == 0 else []
 
 
 def _split(inner: str, commas: list[int]) -> list[str]:

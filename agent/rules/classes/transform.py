@@ -120,6 +120,16 @@ def _creates_self_layers(stmt: cst.If, imports: ImportTable) -> bool:
     return found
 
 
+_INIT = cst.ensure_type(cst.parse_statement(
+    "def __init__(self, **kwargs: Any) -> None:\n    pass\n"), cst.FunctionDef)
+
+
+def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
+
+
 def _stmt(code: str) -> cst.BaseStatement:
     return cst.parse_statement(code if code.endswith("\n") else code + "\n")
 
@@ -229,6 +239,13 @@ class _ClassConverter:
                 new_body.append(self.other_method(stmt))
         if "__init__" not in methods and (self.layers or eager_build):
             raise Unsupported("weights created without __init__")
+        if "__init__" not in methods and self.lazy_weights:
+            # only build() makes weights (Keras's Layer takes name=/dtype=...): an __init__
+            # declares them, materialised on the first call
+            init = self.assemble_init(_INIT, [_stmt("super().__init__()")], [], first_layer)
+            at = 1 if new_body and _is_docstring(new_body[0]) else 0
+            new_body.insert(at, init.with_changes(
+                leading_lines=[cst.EmptyLine(indent=False)] if at else []))
         keras_init = self.keras_init()
         if keras_init is not None:
             new_body.append(keras_init)

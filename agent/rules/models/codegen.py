@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agent.rules import activations
 from agent.rules.layers import keras_weights
-from agent.rules.models import block_class, init_block, lazy
+from agent.rules.models import block_class, init_block, lazy, masks
 from agent.rules.models.forward_params import keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, positions, stack
@@ -99,10 +99,15 @@ class _Emitter:
         self.steps: list[Step] = []  # each layer's first build, for an nn.Sequential
         self.init_loop: list[str] = []
         self.returned: str | None = None  # forward's return expression when body is empty
+        self.masks = masks.plan(ir)  # Keras's implicit masks, computed and passed explicitly
+        if self.masks is not None:  # the mask variables cross helper calls: no block classes
+            self.fixed.update(id(c.layer) for c in ir.calls)
 
     # -- layers ---------------------------------------------------------------------------
     def build(self, layer: Layer, call: Call, layout: Layout) -> Built | None:
-        shapes = lazy.sibling_shapes(layer.keras_name, [t.shape for t in call.inputs])
+        shapes = [t.shape for t in call.inputs]
+        if all(self.layout.get(id(t), "keras") == "keras" for t in call.inputs):
+            shapes = lazy.sibling_shapes(layer.keras_name, shapes)
         if layer.error:
             return self._keep(layer, call, layer.error)
         if layer.submodel is not None or layer.custom_ctor is not None:
@@ -146,6 +151,10 @@ class _Emitter:
                            input_names=tuple(t.name for t in call.inputs))
         # after a custom layer (or from data) a shape can be unknown: the right rank, sizes
         # unknown; a layer that needs its input size then gets its nn.Lazy form
+        if any(s is None for s in shapes) and layer.keras_name in lazy.ELEMENTWISE_MERGES \
+                and all(self.layout.get(id(t), "keras") == "keras" for t in call.inputs):
+            return keras_weights.loaded(layer.args, layer.spec.build(
+                layer.args, [s or (None,) for s in shapes], ctx))  # any rank: output unknown
         if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):
             if self.failed:
                 return None
@@ -232,6 +241,14 @@ class _Emitter:
         mid = len(self.body)
         if built.layout == "any" and want != want_probe:
             built = self.build(layer, call, want) or built
+        if self.masks is not None:
+            masked = masks.apply(self.masks, call, built, self.body)
+            if masked is None:
+                self.gen.warnings.append((layer.line, f"{layer.keras_name}: {masks.NOT_MASKED_WARNINGS[0]}"))
+            built = masked or built
+            note = masks.change(self.masks, call) if masked is not None else None
+            if note is not None:
+                self.gen.changes.append((layer.line, "layers.mask", note))
         if first:
             self.built[id(layer)] = built
             self.declare(layer, built)
@@ -240,10 +257,13 @@ class _Emitter:
             # a shared layer: modules come from its first call
             built.modules = self.built[id(layer)].modules
         out_layout = built.out_layout or (want if built.layout != "any" else want)
-        rank_unknown = bool(call.inputs) and all(t.shape is None for t in call.inputs)
+        rank_unknown = bool(call.inputs) and all(t.shape is None for t in call.inputs) or (
+            layer.keras_name in lazy.ELEMENTWISE_MERGES and any(t.shape is None
+                                                                for t in call.inputs))
         self.emit(layer, call, built, out_layout)
         self.spans.append(block_class.Span(call, start, mid, len(self.body)))
-        if rank_unknown and lazy.keeps_shape(layer.keras_name):
+        if rank_unknown and (lazy.keeps_shape(layer.keras_name)
+                             or layer.keras_name in lazy.ELEMENTWISE_MERGES):
             for t in call.outputs:  # still unknown: the next layer that says its rank decides
                 t.shape = None
 

@@ -50,15 +50,16 @@ SIZED_BY_DRY_CALL = ("nn.LazyLinear infers it on first call",
                      "input size unknown: nn.Lazy module, Keras initializers not reproduced")
 
 
-# elementwise merges: every input has the output's shape, so one known input tells the rank
-# of the others (a custom layer's output beside it)
-_ELEMENTWISE = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+# elementwise merges: any rank, the output has the inputs' shape; with an input of unknown
+# shape they are built on the same layout only, and their output stays unknown
+ELEMENTWISE_MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
 
 
 def sibling_shapes(keras_name: str, shapes: list[Shape | None]) -> list[Shape | None]:
-    """``Add()([x, custom(x)])``: the unknown inputs take the known input's shape."""
+    """``Add()([x, custom(x)])``: every input of an elementwise merge has the output's
+    shape, so the unknown inputs take the known input's shape."""
     known = [s for s in shapes if s is not None]
-    if keras_name not in _ELEMENTWISE or not known or len(known) == len(shapes):
+    if keras_name not in ELEMENTWISE_MERGES or not known or len(known) == len(shapes):
         return shapes
     return [s if s is not None else known[0] for s in shapes]
 

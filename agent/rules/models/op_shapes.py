@@ -43,6 +43,8 @@ def shape_rule(qual: str | None, call: cst.BaseExpression, env: dict[str, Any]
                 return kwargs[n]
         return args[k] if len(args) > k else default
 
+    if name == "norm":  # tf.norm(tensor, ord, axis, keepdims): a reduction over axis
+        return _reduction(arg(2, "axis"), bool(arg(3, "keepdims", "keep_dims", default=False)))
     if name in _REDUCTIONS:
         return _reduction(arg(1, "axis"), arg(2, "keepdims", "keep_dims", default=False))
     if name == "expand_dims":

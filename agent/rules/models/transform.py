@@ -23,6 +23,7 @@ from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
 from agent.rules.models.graph import ModelIR
+from agent.rules.models.index_inputs import embedding_layers, mark_index_inputs
 from agent.rules.models.layer_aliases import settle_aliases
 from agent.rules.training import custom_regularizers
 from agent.rules.values import assigned_names
@@ -109,6 +110,7 @@ class ModelConverter:
         self.env = env
         self.custom_layers = custom_layers
         self.lazy_layers: dict[str, bool] = {}  # custom layers with Lazy sub-layers
+        self.index_layers = embedding_layers(module, imports)  # their first input: indices
         self.lambda_converter = lambda_converter
         self.result = ModelsResult(module)
         self.models: dict[str, ModelIR] = {}
@@ -210,6 +212,7 @@ class ModelConverter:
         for found in founds:
             ir = found.ir
             ir.class_name = self._unique(ir.class_name)
+            mark_index_inputs(ir, self.index_layers)
             gen = _without_failed_submodels(ir, failed) or generate(ir, self.lazy_layers, self._unique)
             qual = function.name.value if function else ir.class_name
             for line, msg in gen.warnings:
@@ -253,6 +256,7 @@ class ModelConverter:
         remove = _still_needed(body, remove, set(replace),
                                lambda k: self._names_read(original[k]))
         new_body: list[cst.BaseStatement] = []
+        passes: list[cst.BaseStatement] = []  # resolved branches that were empty
         for k, stmt in enumerate(body):
             if k in classes_at and function is None:
                 marker = replace.get(k, stmt) if k not in remove else None
@@ -268,9 +272,14 @@ class ModelConverter:
             if k in remove:
                 continue
             if k in extractor.resolved and k not in replace:
-                new_body += _resolved_branch(stmt, extractor.resolved[k])
+                resolved = _resolved_branch(stmt, extractor.resolved[k])
+                if not extractor.resolved[k] and not _comments(resolved[0]):
+                    passes.append(resolved[0])
+                new_body += resolved
                 continue
             new_body.append(replace.get(k, stmt))
+        if passes and len(new_body) > len(passes):
+            new_body = [s for s in new_body if not any(s is p for p in passes)]
         if function is not None and founds:
             local = {n for n in inlined if n not in self.helpers}
             new_body = self._drop_inlined(new_body, local)
@@ -370,17 +379,21 @@ def _without_failed_submodels(ir: ModelIR, failed: set[int]) -> Generated | None
 def _resolved_branch(stmt: cst.BaseStatement, branch: list[cst.BaseStatement]
                      ) -> list[cst.BaseStatement]:
     """``if K.image_data_format() == "channels_first": ... else: ...`` -> the channels-last
-    branch, said in a comment (torch code has no backend data format to ask)."""
-    note = cst.EmptyLine(comment=cst.Comment(
-        "# k2l: image_data_format() is 'channels_last' (Keras's default); branch resolved"))
+    branch (torch code has no backend data format to ask; the report says it), taking the
+    ``if``'s leading comments; an empty branch is a ``pass`` the caller drops where it can."""
     lead = list(stmt.leading_lines) if isinstance(
         stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement)) else []
     if not branch:
-        return [cst.SimpleStatementLine([cst.Pass()], leading_lines=[*lead, note])]
+        return [cst.SimpleStatementLine([cst.Pass()], leading_lines=lead)]
     first = branch[0]
     if isinstance(first, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-        first = first.with_changes(leading_lines=[*lead, note])
+        first = first.with_changes(leading_lines=[*lead, *first.leading_lines])
     return [first, *branch[1:]]
+
+
+def _comments(stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement)) and any(
+        line.comment is not None for line in stmt.leading_lines)
 
 
 def _is_helper(fn: cst.FunctionDef) -> bool:

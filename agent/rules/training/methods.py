@@ -168,6 +168,8 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
     weights = "weights" if plan.weighted else ""
     if n_in == 1 and n_out == 1:
         w(f"{xs[0]}, {ys[0]}" + (f", *{weights}" if weights else "") + " = batch")
+    elif _flat_batches(plan):
+        w(", ".join(xs + ys) + (f", *{weights}" if weights else "") + " = batch")
     else:
         unpacked = ", ".join(xs + ys) + (f", *{weights}" if weights else "")
         w(f"{unpacked} = {cls}.flat_batch(batch)")
@@ -288,6 +290,12 @@ def _logged(cfg: CompileConfig, names: list[str]) -> list[str]:
     return keys
 
 
+def _flat_batches(plan: ClassPlan) -> bool:
+    """Every loader of the class is a ``TensorDataset`` the rules wrote (inputs, targets,
+    weights in order): the step unpacks its batch as it is, no ``flat_batch`` helper."""
+    return plan.fitted and not plan.foreign
+
+
 def _cast(dtype: str) -> str:
     return ".long()" if dtype == "long" else ".float()"
 
@@ -323,7 +331,7 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
     objects = [_metric_attr("{stage}", k, n_out) for k, uses in enumerate(cfg.metrics)
                if _objects(uses)]
     src.extend(epoch_means.hooks(stages, objects))
-    if n_in > 1 or n_out > 1:
+    if (n_in > 1 or n_out > 1) and not _flat_batches(plan):
         w("@staticmethod")
         w("def flat_batch(batch: object) -> list[torch.Tensor]:")
         w(f'{IND}"""Inputs and targets in order, from nested (x, y) or flat TensorDataset '

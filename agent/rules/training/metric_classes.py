@@ -83,8 +83,10 @@ def _convert(cls: cst.ClassDef, imports: ImportTable) -> tuple[cst.ClassDef | No
     methods = {s.name.value for s in cls.body.body if isinstance(s, cst.FunctionDef)}
     if not {"update_state", "result"} <= methods or methods & {"update", "compute"}:
         return None, "a Metric subclass needs update_state and result (and no update/compute)", name
-    rewriter = _Rewrite(states, name)
+    rewriter = _Rewrite(set(states), name)
     new = cls.visit(rewriter)
+    assert isinstance(new, cst.ClassDef)
+    new = _annotate(new, states)
     assert isinstance(new, cst.ClassDef)
     if rewriter.problems:
         return None, rewriter.problems[0], name
@@ -99,18 +101,36 @@ def _convert(cls: cst.ClassDef, imports: ImportTable) -> tuple[cst.ClassDef | No
     return rewritten.with_changes(body=body), "", name
 
 
-def _states(cls: cst.ClassDef) -> set[str]:
-    """Attributes bound to ``self.add_weight(...)``/``self.add_variable(...)``."""
-    found: set[str] = set()
+def _annotate(cls: cst.ClassDef, states: list[str]) -> cst.ClassDef:
+    """``tp: torch.Tensor`` per state at class level (as torchmetrics' own metrics do): the
+    attributes ``add_state`` sets are otherwise ``Tensor | Module`` to a type checker."""
+    body = list(cls.body.body)
+    at = 1 if body and _is_docstring(body[0]) else 0
+    lines = [cst.parse_statement(f"{attr}: torch.Tensor") for attr in states]
+    rest = [s.with_changes(leading_lines=[cst.EmptyLine(indent=False), *s.leading_lines])
+            if i == 0 and isinstance(s, (cst.FunctionDef, cst.ClassDef)) else s
+            for i, s in enumerate(body[at:])]
+    return cls.with_changes(body=cls.body.with_changes(body=[*body[:at], *lines, *rest]))
+
+
+def _is_docstring(stmt: cst.CSTNode) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
+
+
+def _states(cls: cst.ClassDef) -> list[str]:
+    """Attributes bound to ``self.add_weight(...)``/``self.add_variable(...)``, in order."""
+    found: dict[str, None] = {}
 
     class Find(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:
             if (len(node.targets) == 1 and _self_attr(node.targets[0].target)
                     and _weight_call(node.value) is not None):
-                found.add(_self_attr(node.targets[0].target) or "")
+                found[_self_attr(node.targets[0].target) or ""] = None
 
     cls.visit(Find())
-    return found
+    return list(found)
 
 
 def _self_attr(node: cst.BaseExpression) -> str | None:
@@ -132,6 +152,19 @@ class _Rewrite(cst.CSTTransformer):
         self.states = states
         self.name = name  # Keras's default name for the class
         self.problems: list[str] = []
+        self.loop_vars: list[str] = []  # names a ``for`` binds to the states, one at a time
+
+    def visit_For(self, node: cst.For) -> None:
+        if isinstance(node.target, cst.Name) and isinstance(node.iter, (cst.Tuple, cst.List)) \
+                and node.iter.elements and all(
+                    _self_attr(e.value) in self.states for e in node.iter.elements):
+            self.loop_vars.append(node.target.value)
+        else:
+            self.loop_vars.append("")
+
+    def leave_For(self, original: cst.For, updated: cst.For) -> cst.For:
+        self.loop_vars.pop()
+        return updated
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,
                                   updated: cst.SimpleStatementLine
@@ -175,11 +208,18 @@ class _Rewrite(cst.CSTTransformer):
         """``self.total.assign_add(v)`` → ``self.total += v`` (a state: in place, no graph)."""
         if not isinstance(call.func, cst.Attribute) or call.func.attr.value not in _ASSIGN:
             return None
-        attr = _self_attr(call.func.value)
-        if attr not in self.states or len(call.args) != 1 or call.args[0].keyword:
+        if len(call.args) != 1 or call.args[0].keyword:
             return None
         value = code_of(call.args[0].value)
         op = _ASSIGN[call.func.attr.value]
+        target = call.func.value
+        if isinstance(target, cst.Name) and target.value in self.loop_vars:
+            # ``for v in (self.tp, self.fp): v.assign(0.0)``: the state itself, in place
+            method = {"=": "copy_", "+=": "add_", "-=": "sub_"}[op]
+            return f"{target.value}.{method}(torch.as_tensor({value}).detach())"
+        attr = _self_attr(target)
+        if attr not in self.states:
+            return None
         if op == "=":
             return (f"self.{attr} = torch.as_tensor({value}, dtype=self.{attr}.dtype, "
                     f"device=self.{attr}.device).expand_as(self.{attr}).clone()")

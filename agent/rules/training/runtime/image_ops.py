@@ -379,8 +379,9 @@ class FixedLenFeature:
         self.default_value = default_value
 
 
-def TFRecordDataset(filenames: Any, compression_type: Any = None, buffer_size: Any = None,  # noqa: N802
-                    num_parallel_reads: Any = None, name: Any = None) -> "DataPipeline":
+def TFRecordDataset(  # noqa: N802
+        filenames: Any, compression_type: Any = None, buffer_size: Any = None,
+        num_parallel_reads: Any = None, name: Any = None) -> "DataPipeline":
     """tf.data.TFRecordDataset: each record's bytes, file after file (GZIP/ZLIB too)."""
     import gzip
     import struct

@@ -64,7 +64,7 @@ def test_stage_means_add_each_key_and_log_under_the_prefix() -> None:
     means.reset()
     assert not means.by_key["loss"].update_called
     means.add({"loss": torch.tensor(3.0), "accuracy": torch.tensor(1.0)}, 5)
-    assert means.by_key["loss"].update_called and float(means.compute()["val_loss"]) == 3.0
+    assert float(means.compute()["val_loss"]) == 3.0 and means.by_key["loss"].update_called
 
 
 def test_update_after_compute_is_not_served_from_the_cache() -> None:
@@ -75,3 +75,79 @@ def test_update_after_compute_is_not_served_from_the_cache() -> None:
     assert float(mean.compute()) == 1.0
     mean.update(torch.tensor(3.0), 1)
     assert float(mean.compute()) == 2.0
+
+
+def test_stage_means_over_many_steps_equal_keras_means() -> None:
+    """A step only keeps its values and the means fold them every ``FOLD_EVERY`` steps: over
+    several folds, with batch sizes that change inside a fold, the epoch values still equal
+    Keras's sample-weighted trackers."""
+    from agent.rules.training.runtime.epoch_metrics import KerasEpochMeans
+
+    means = KerasEpochMeans(["loss", "accuracy"])
+    keras_loss, keras_acc = keras.metrics.Mean(), keras.metrics.Mean()
+    rng = np.random.default_rng(0)
+    steps = 2 * KerasEpochMeans.FOLD_EVERY + 7
+    for step in range(steps):
+        loss, acc = float(rng.random() * 3), float(rng.random())
+        size = 32 if step % 50 else 5  # uneven batches inside and across the folds
+        means.add({"loss": torch.tensor(loss, requires_grad=True) * 1,
+                   "accuracy": torch.tensor(acc)}, size)
+        keras_loss.update_state(np.float32(loss), sample_weight=size)
+        keras_acc.update_state(np.float32(acc), sample_weight=size)
+    logged = {k: float(v) for k, v in means.compute().items()}
+    assert abs(logged["loss"] - float(keras_loss.result())) < 1e-5
+    assert abs(logged["accuracy"] - float(keras_acc.result())) < 1e-5
+    assert not any(m.total.requires_grad for m in means.by_key.values())
+
+
+def test_reset_drops_the_kept_steps() -> None:
+    """Lightning resets the means without computing them (after the sanity check): the steps
+    kept since the last fold must not reach the next epoch."""
+    from agent.rules.training.runtime.epoch_metrics import KerasEpochMeans
+
+    means = KerasEpochMeans(["loss"])
+    means.add({"loss": torch.tensor(100.0)}, 8)
+    means.by_key["loss"].reset()  # Lightning resets each logged key
+    means.add({"loss": torch.tensor(2.0)}, 4)
+    assert float(means.compute()["loss"]) == 2.0
+
+
+def test_other_keys_fall_back_to_one_update_per_key() -> None:
+    """Values under keys in another order (a hand-edited step) still reach their own means."""
+    from agent.rules.training.runtime.epoch_metrics import KerasEpochMeans
+
+    means = KerasEpochMeans(["loss", "accuracy"])
+    means.add({"accuracy": torch.tensor(0.5), "loss": torch.tensor(4.0)}, 2)
+    means.add({"loss": torch.tensor(1.0), "accuracy": torch.tensor(1.0)}, 2)
+    logged = {k: float(v) for k, v in means.compute().items()}
+    assert logged == {"loss": 2.5, "accuracy": 0.75}
+
+
+def test_a_step_runs_no_tensor_operation_but_detach() -> None:
+    """What makes the step cheap (issue 12): between folds, ``add`` dispatches no tensor
+    operation besides detaching its values; the fold's operations come once per
+    ``FOLD_EVERY`` steps."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from agent.rules.training.runtime.epoch_metrics import KerasEpochMeans
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.names.append(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    means = KerasEpochMeans(["loss", "accuracy"])
+    loss, accuracy = torch.tensor(1.0, requires_grad=True) * 2, torch.ones(())
+    with Ops() as ops:
+        for _ in range(KerasEpochMeans.FOLD_EVERY - 1):
+            means.add({"loss": loss, "accuracy": accuracy}, 8)
+    step_ops = [name for name in ops.names if "detach" not in name]
+    assert step_ops == [] and ops.names  # the detaches were seen: the mode did record
+    with Ops() as ops:
+        means.add({"loss": loss, "accuracy": accuracy}, 8)  # this one folds
+    assert any("stack" in name for name in ops.names)
+    assert float(means.compute()["loss"]) == 2.0

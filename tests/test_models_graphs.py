@@ -151,17 +151,17 @@ def build_model(depth=2, width=4):
 
 
 def test_loop_bound_without_a_static_value_is_not_unrolled() -> None:
-    src = textwrap.dedent(KERAS + """
+    """No value to unroll for: the class builds the loop at run time (runtime_loops.py)."""
+    code = check(KERAS + """
 def build_model(depth):
     inputs = keras.Input(shape=(4,))
     x = inputs
     for _ in range(depth):
         x = layers.Dense(4)(x)
     return keras.Model(inputs, layers.Dense(1)(x))
-""")
-    result = convert_source(src)
-    assert "keras.Model(inputs" in result.source
-    assert any("rebound at line" in u.reason for u in result.unmapped), result.unmapped
+""", "build_model(3)")
+    assert "for _ in range(depth) for module in" in " ".join(code.split()), code
+    assert "unrolled for" not in code
 
 
 def test_loop_over_a_slice_of_a_constant() -> None:
@@ -333,3 +333,25 @@ def build_model(dim=6):
     code = check(src, "build_model(dim=9)")
     assert "self.tower = Tower(dim=dim)" in code
     assert "tower = Tower(" not in code.split("def build_model")[1]
+
+
+def test_concatenated_widths_keep_the_constants_names() -> None:
+    """A Dense after a concatenation of ``SENT``- and ``QUERY``-wide tensors reads
+    ``nn.Linear(SENT + QUERY * 2, ...)`` (a Bidirectional doubles), not a magic number."""
+    code = check(KERAS + """
+EMBED = 6
+SENT = 5
+QUERY = 3
+
+
+def build():
+    sentence = layers.Input(shape=(7,), dtype="int32")
+    s = layers.LSTM(SENT)(layers.Embedding(30, EMBED)(sentence))
+    question = layers.Input(shape=(4,), dtype="int32")
+    q = layers.Bidirectional(layers.LSTM(QUERY))(layers.Embedding(30, EMBED)(question))
+    merged = layers.concatenate([s, q])
+    both = layers.concatenate([merged, layers.Dense(8)(merged)])
+    return keras.Model([sentence, question], layers.Dense(4, activation="softmax")(both))
+""", "build()")
+    assert "nn.Linear(SENT + QUERY * 2, 8)" in code
+    assert "nn.Linear(SENT + QUERY * 2 + 8, 4)" in code

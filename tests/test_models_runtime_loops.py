@@ -62,9 +62,26 @@ def test_loop_with_run_time_bound_builds_each_configuration(src: str, which: int
     assert "unrolled for" not in code
 
 
-def test_the_report_says_the_loop_runs_at_run_time() -> None:
-    result = convert_source(textwrap.dedent(FUNCTIONAL))
-    assert any("loop over hidden_units: bound known only at run time" in w.message
+def test_keras_initializers_run_after_the_dry_call() -> None:
+    """The input size is known: the dry call sizes the loop's modules, then each gets the
+    initializer its Keras layer had (the Dense kernels' he_normal, by position)."""
+    result = convert_source(textwrap.dedent(FUNCTIONAL.replace(
+        'layers.Dense(units, activation="gelu")',
+        'layers.Dense(units, activation="gelu", kernel_initializer="he_normal")')))
+    code = result.source
+    assert "if index % 3 == 0 and isinstance(layer, nn.Linear):" in code, code
+    # Keras's he_normal: a truncated normal scaled by the fan-in
+    assert "nn.init.trunc_normal_(layer.weight.data" in code, code
+    assert not any("run time" in w.message for w in result.warnings), result.warnings
+
+
+def test_without_an_input_size_the_report_says_torch_initializes_the_loop() -> None:
+    src = FUNCTIONAL.replace("keras.Input(shape=(10,))", "keras.Input(shape=(None, 10))")
+    code = check(src, "models[1]")
+    assert "self.eval()" not in code  # no dry call: an input size is unknown
+    result = convert_source(textwrap.dedent(src))
+    assert any("over hidden_units, a bound known only at run time" in w.message
+               and "Keras initializers not reproduced" in w.message
                for w in result.warnings), result.warnings
 
 
@@ -85,3 +102,29 @@ b = build([3, 4])
     result = convert_source(src)
     assert "for f in filters:" in result.source
     assert not any("run time" in w.message for w in result.warnings)
+
+
+HELPER = KERAS + """
+def mlp(x, hidden_units, dropout_rate):
+    for units in hidden_units:
+        x = layers.Dense(units, activation="gelu")(x)
+        x = layers.Dropout(dropout_rate)(x)
+    return x
+
+
+def block(width, mlp_units, dropout_rate):
+    inputs = keras.Input((5, width))
+    x = layers.LayerNormalization(epsilon=1e-6)(inputs)
+    x = mlp(x, hidden_units=mlp_units, dropout_rate=dropout_rate)
+    return keras.Model(inputs, layers.Add()([inputs, layers.Dense(width)(x)]))
+
+
+SETTINGS = {"mlp_units": [12, 6]}
+models = [block(4, SETTINGS["mlp_units"], 0.1), block(4, [3], 0.2)]
+"""
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_loop_inside_an_inlined_helper_over_the_builders_parameter(which: int) -> None:
+    code = check(HELPER, f"models[{which}]")
+    assert "for units in mlp_units for module in" in " ".join(code.split()), code

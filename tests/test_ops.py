@@ -23,7 +23,8 @@ HEADER = ("import tensorflow as tf\nimport keras\nfrom keras import ops\n"
 IMPORTS = collect_imports(cst.parse_module(HEADER))
 _PREFIX = {"tensorflow": "tf", "keras.ops": "keras.ops", "keras.backend": "K",
            "keras.activations": "keras.activations", "keras.random": "keras.random",
-           "keras.config": "keras.config", "keras.applications": "keras.applications"}
+           "keras.config": "keras.config", "keras.applications": "keras.applications",
+           "keras.layers": "keras.layers"}
 
 
 def conv(code: str, names: dict[str, str] | None = None) -> tuple[str, list[str]]:
@@ -261,6 +262,12 @@ def _ops():  # type: ignore[no-untyped-def]
     return keras.ops, keras.activations
 
 
+def _layers():  # type: ignore[no-untyped-def]
+    import keras
+
+    return keras.layers
+
+
 NUMERIC = [
     ("tf.math.sin(x)", lambda o, a: o.sin(X), X),
     ("tf.math.exp(x)", lambda o, a: o.exp(X), X),
@@ -302,6 +309,10 @@ NUMERIC = [
     ("tf.squeeze(tf.expand_dims(x, 1), axis=1)", lambda o, a: X, X),
     ("tf.concat([x, x], axis=-1)", lambda o, a: o.concatenate([X, X], axis=-1), X),
     ("keras.ops.stack([x, x], axis=1)", lambda o, a: o.stack([X, X], axis=1), X),
+    ("keras.layers.concatenate([x, x * 2])",
+     lambda o, a: _layers().concatenate([X, X * 2]), X),
+    ("keras.layers.concatenate([x, x * 2], axis=1)",
+     lambda o, a: _layers().concatenate([X, X * 2], axis=1), X),
     ("tf.clip_by_value(x, -0.5, 0.5)", lambda o, a: o.clip(X, -0.5, 0.5), X),
     ("tf.where(x > 0, x, 0.0)", lambda o, a: o.where(X > 0, X, 0.0), X),
     ("tf.maximum(x, 0.1)", lambda o, a: o.maximum(X, 0.1), X),

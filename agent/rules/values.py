@@ -14,6 +14,7 @@ from typing import Any
 
 import libcst as cst
 
+from agent.rules import static_keys
 from agent.rules.datasets import Array, loaded_arrays
 from agent.rules.imports import collect_imports
 
@@ -135,6 +136,8 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         return UNKNOWN
     if isinstance(node, cst.Subscript):
         return _shape_read(node, env)
+    if isinstance(node, (cst.Call, cst.Comparison, cst.DictComp)):
+        return static_keys.evaluate(node, env, _eval, UNKNOWN)
     if isinstance(node, cst.BinaryOperation):
         left, right = _eval(node.left, env), _eval(node.right, env)
         if left is UNKNOWN or right is UNKNOWN:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agent.rules.layers.common import keras_axis, signed_axis
-from agent.rules.models.shapes import Shape, add
+from agent.rules.models.shapes import Shape, total
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
 
 
@@ -19,7 +19,7 @@ def _concatenate(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
         raise Unsupported("Concatenate over the batch axis")
     size = ins[0][axis - 1]
     for s in ins[1:]:
-        size = add(size, s[axis - 1])
+        size = total(size, s[axis - 1])
     out = list(ins[0])
     out[axis - 1] = size
     dim = signed_axis(a.get("axis"), rank, ctx.layout_of_input)

@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.rules.initializers import init_statement
 from agent.rules.layers.common import dim_code
-from agent.rules.models.shapes import Dim, Shape, mul
+from agent.rules.models.shapes import Dim, Shape, times
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported
 
 _TORCH = {"LSTM": "nn.LSTM", "GRU": "nn.GRU", "SimpleRNN": "nn.RNN"}
@@ -172,7 +172,7 @@ def _bidirectional(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
         states = _states(kind).format(s="{y}")
         stmts = ("_, " + states + " = " + call,
                  "{y} = " + merge.format(f="{y}_h[-2]", b="{y}_h[-1]"))
-    width = mul(units, 2) if mode == "concat" else units
+    width = times(units, 2) if mode == "concat" else units
     out: Shape = (shape[0], width) if seq else (width,)
     return Built(out=out, stmts=stmts, layout="keras",
                  modules=(("", _ctor(kind, inner, shape[-1], True)),),

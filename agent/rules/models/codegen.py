@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agent.rules import activations
 from agent.rules.layers import keras_weights
-from agent.rules.models import block_class, init_block, lazy
+from agent.rules.models import block_class, init_block, lazy, masks
 from agent.rules.models.forward_params import keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, positions, stack
@@ -99,6 +99,9 @@ class _Emitter:
         self.steps: list[Step] = []  # each layer's first build, for an nn.Sequential
         self.init_loop: list[str] = []
         self.returned: str | None = None  # forward's return expression when body is empty
+        self.masks = masks.plan(ir)  # Keras's implicit masks, computed and passed explicitly
+        if self.masks is not None:  # the mask variables cross helper calls: no block classes
+            self.fixed.update(id(c.layer) for c in ir.calls)
 
     # -- layers ---------------------------------------------------------------------------
     def build(self, layer: Layer, call: Call, layout: Layout) -> Built | None:
@@ -124,8 +127,8 @@ class _Emitter:
             if is_lazy and all(lyr is not layer for lyr in self.lazy_custom):
                 self.lazy_custom.append(layer)
             return Built(out=out if out is not None else (), forward=f"{{m}}({args})",
-                         modules=(("", ctor),), layout="keras",
-                         lazy=is_lazy or layer.lazy_ctor)
+                         modules=(("", ctor),), layout="keras", lazy=is_lazy or layer.lazy_ctor,
+                         lazy_init=layer.lazy_init, warnings=layer.warnings)
         if layer.lambda_expr is not None:
             if layer.kept and id(layer) not in self.built:
                 self.gen.unmapped.append((layer.line, layer.keras_name, layer.kept))
@@ -236,6 +239,14 @@ class _Emitter:
         mid = len(self.body)
         if built.layout == "any" and want != want_probe:
             built = self.build(layer, call, want) or built
+        if self.masks is not None:
+            masked = masks.apply(self.masks, call, built, self.body)
+            if masked is None:
+                self.gen.warnings.append((layer.line, f"{layer.keras_name}: {masks.NOT_MASKED_WARNINGS[0]}"))
+            built = masked or built
+            note = masks.change(self.masks, call) if masked is not None else None
+            if note is not None:
+                self.gen.changes.append((layer.line, "layers.mask", note))
         if first:
             self.built[id(layer)] = built
             self.declare(layer, built)

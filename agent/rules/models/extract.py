@@ -210,6 +210,10 @@ class BlockExtractor:
 
     def value(self, node: cst.BaseExpression) -> Value:
         v = evaluate(node, self.env)
+        if not v.known:  # len(vocabulary) of a constant list bound in an inlined helper
+            known = inline.static_value(node, self.env)
+            if isinstance(known, (bool, int, float, str)):
+                v = Value(repr(known), known, node)
         if v.known:
             if _names_in(node) - self.constants - self.fn_params.keys() - _BUILTINS:
                 # a local of the builder (``rnn_size = 512``): the class cannot see it
@@ -226,6 +230,8 @@ class BlockExtractor:
         """A layer object from its constructor call; None if this is not a layer."""
         self._free = set()
         saved = self.cur_line
+        if self.tensor_lists or self.tensor_dicts:  # Selection(len(features)): the count
+            call = call.visit(_ContainerLens(self))  # type: ignore[assignment]
         if self.index is not None and self.cur_stmt is not None:
             if id(self.cur_stmt) not in self.indexed:
                 self.indexed.add(id(self.cur_stmt))
@@ -247,6 +253,7 @@ class BlockExtractor:
         if q is None:
             fname = call.func.value if isinstance(call.func, cst.Name) else None
             if fname in self.custom_layers:
+                call = self._local_constants(call)
                 attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
                     keras_snake(fname))
                 return Layer(attr, self.cur_line, custom_ctor=code_of(call), keras_name=fname,
@@ -296,6 +303,17 @@ class BlockExtractor:
         except Unsupported as exc:
             layer.error = str(exc)
         return layer
+
+    def _local_constants(self, call: cst.Call) -> cst.Call:
+        """``Selection(num_features, units)`` after ``num_features = len(features)``: a
+        builder's local known statically is written as its value (the class cannot see it)."""
+        local = {n: v for n, v in self.env.items() if n not in self.constants
+                 and n not in self.fn_params and isinstance(v, (bool, int, float, str))}
+        names = {n.value for n in names_read(call)} & local.keys()
+        if not names:
+            return call
+        new = inline.substitute(call, {n: inline.literal(local[n]) for n in names})
+        return new if isinstance(new, cst.Call) else call
 
     def _wrap_bound(self, wrapper: Layer, var: str) -> None:
         """``Bidirectional(rnn)`` / ``TimeDistributed(dense)`` of a layer bound earlier: the
@@ -494,6 +512,10 @@ class BlockExtractor:
         small = stmt.body[0]
         if self.tensor_dicts or self.tensor_lists:  # inputs["age"], encoded[0]: the tensor
             small = small.visit(_ContainerReads(self))  # type: ignore[assignment]
+            lens = _ContainerLens(self)
+            small = small.visit(lens)  # type: ignore[assignment]
+            if lens.read:  # `count = len(features)` goes with the model made from them
+                self.size_stmts.setdefault(i, []).extend(lens.read)
         small = self._view_reads(i, small)
         if isinstance(small, cst.Pass):
             return
@@ -621,6 +643,9 @@ class BlockExtractor:
         if isinstance(loop.iter, cst.Name) and loop.iter.value in self.layer_lists:
             return self._over_layers(i, loop, self.layer_lists[loop.iter.value])
         values = inline.unroll_values(loop, self.env)
+        if values is None and isinstance(loop.iter, cst.Name) \
+                and loop.iter.value in self.tensor_dicts:  # `for name in inputs`: its keys
+            values = list(self.tensor_dicts[loop.iter.value])
         body = inline.loop_body(loop)
         assumed: dict[str, Any] = {}
         if values is None and body is not None:
@@ -647,7 +672,7 @@ class BlockExtractor:
     def _runtime_loop(self, i: int, loop: cst.For) -> bool:
         """A loop with a run-time bound over a chain of layers: one module (runtime_loops)."""
         found = runtime_loops.body_calls(loop, set(self.tensors), set(self.seqs))
-        if found is None or self.inlining or self.unrolling:
+        if found is None or self.unrolling:
             return False
         kind, name, ctors = found
         seq = self.seqs.get(name) if kind == "seq" else None
@@ -658,8 +683,6 @@ class BlockExtractor:
             c, n, NameCounter()), counter.next(runtime_loops.ATTR), self.cur_line)
         if layer is None:
             return False
-        self.warnings.append((self.cur_line, runtime_loops.LOOP_WARNINGS[0].format(
-            it=code_of(loop.iter))))
         if seq is not None:
             seq.owned.add(i)
             seq.layers.append(layer)
@@ -1065,8 +1088,13 @@ class BlockExtractor:
         if name not in self.helpers or name in self.layer_vars or name in self.models \
                 or name in self.custom_layers or name in self.builders:
             return False
-        return any(self._is_tensor_expr(a.value) for a in node.args) or \
-            self._makes_inputs(name)
+        return any(self._is_tensor_expr(a.value) or self._is_container(a.value)
+                   for a in node.args) or self._makes_inputs(name)
+
+    def _is_container(self, node: cst.BaseExpression) -> bool:
+        """A dict or list of Keras tensors (``encode_inputs(inputs)`` over a dict of Inputs)."""
+        return isinstance(node, cst.Name) and (node.value in self.tensor_dicts
+                                               or node.value in self.tensor_lists)
 
     def _makes_inputs(self, helper: str) -> bool:
         """A helper that creates ``keras.Input``s (``create_model_inputs()``)."""
@@ -1140,6 +1168,12 @@ class BlockExtractor:
                 self.list_stmt[names[0]] = i
                 tensors = []
                 names = []
+            elif isinstance(result, cst.Name) and result.value in self.tensor_lists \
+                    and len(names) == 1:  # encoded = encode_inputs(inputs): a list of tensors
+                self.tensor_lists[names[0]] = list(self.tensor_lists[result.value])
+                self.list_stmt[names[0]] = i
+                tensors = []
+                names = []
             elif outs is not None and len(names) == len(outs) > 1:
                 tensors = [self._tensor(el.value) for el in outs]
             elif len(names) == 1:
@@ -1162,7 +1196,8 @@ class BlockExtractor:
                 and isinstance(stmt.body[0].targets[0].target, cst.Name)):
             return False
         value = inline.static_value(stmt.body[0].value, self.env)
-        if value is UNKNOWN or not isinstance(value, (bool, int, float, str, tuple, list)):
+        if value is UNKNOWN or not isinstance(value, (bool, int, float, str, tuple, list)) \
+                or value == []:  # `encoded = []` may collect tensors: the list rules read it
             return False
         name = stmt.body[0].targets[0].target.value
         self.env[name] = self._bind(name, value)
@@ -1743,14 +1778,23 @@ class BlockExtractor:
         source = self.tensors.get(arg.value) if isinstance(arg, cst.Name) else None
         if source is None or source.name not in self.input_names:
             return False
-        made = string_inputs.integer_input(layer, var, source, names[0], self.env)
+        name = names[0]
+        if any(t is source for items in self.tensor_dicts.values() for t in items.values()):
+            name = self.fresh(f"{source.name}_{name}")  # `lookup(inputs[f])` once per feature
+        made = string_inputs.integer_input(layer, var, source, name, self.env)
         if made is None:
             return False
         self.input_names.discard(source.name)
         self.input_names.add(made.name)
         for key in [k for k, t in self.tensors.items() if t is source]:
             self.tensors[key] = made
+        for items in self.tensor_dicts.values():  # keras.Model(inputs=inputs): a dict
+            for key in [k for k, t in items.items() if t is source]:
+                items[key] = made
+        for listed in self.tensor_lists.values():
+            listed[:] = [made if t is source else t for t in listed]
         self.tensors[made.name] = made
+        self.tensors[names[0]] = made
         self.tensor_stmt[id(made)] = i
         if id(source) in self.tensor_stmt:
             self.string_inputs[id(made)] = self.tensor_stmt[id(source)]
@@ -2172,6 +2216,10 @@ def _arithmetic(node: cst.BaseExpression) -> bool:
         return _arithmetic(node.expression)
     if isinstance(node, cst.Call):
         return all(_arithmetic(a.value) for a in node.args)
+    if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) \
+            and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+        # VOCABULARIES["color"] (a constant's item, by a key an unrolled loop wrote)
+        return isinstance(node.slice[0].slice.value, (cst.SimpleString, cst.Integer))
     return False
 
 
@@ -2250,6 +2298,27 @@ class _LayerCalls(cst.CSTTransformer):
 
 _SHAPE_QUERIES = frozenset({"keras.backend.int_shape", "keras.ops.shape", "tensorflow.shape",
                             "keras.backend.shape", "tensorflow.keras.backend.int_shape"})
+
+
+class _ContainerLens(cst.CSTTransformer):
+    """``len(features)`` of a list or dict of Keras tensors: its item count, a literal."""
+
+    def __init__(self, extractor: BlockExtractor) -> None:
+        super().__init__()
+        self.x = extractor
+        self.read: list[Tensor] = []  # the tensors of the containers counted
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call
+                   ) -> cst.BaseExpression:
+        if isinstance(updated_node.func, cst.Name) and updated_node.func.value == "len" \
+                and len(updated_node.args) == 1 and not updated_node.args[0].keyword \
+                and isinstance(updated_node.args[0].value, cst.Name):
+            name = updated_node.args[0].value.value
+            items = self.x.tensor_lists.get(name, self.x.tensor_dicts.get(name))
+            if items is not None:
+                self.read += list(items.values() if isinstance(items, dict) else items)
+                return cst.Integer(str(len(items)))
+        return updated_node
 
 
 class _ContainerReads(cst.CSTTransformer):

@@ -57,6 +57,8 @@ class Layer:
     block: BlockCall | None = None  # the helper call that created it (outermost)
     passed_in: bool = False  # a model instance of the enclosing scope: a constructor argument
     lazy_ctor: bool = False  # custom_ctor holds nn.Lazy modules (runtime_loops.py)
+    lazy_init: tuple[str, ...] = ()  # their Keras initializers, run once a dry call sized them
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass

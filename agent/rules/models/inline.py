@@ -208,6 +208,8 @@ def _static(n: ast.expr, env: dict[str, Any]) -> Any:
             and not n.keywords and n.func.attr in ("items", "keys", "values"):
         base = _static(n.func.value, env)
         if isinstance(base, dict):  # FEATURES.items(): a list, in the dict's order
+            if n.func.attr != "keys" and any(v is UNKNOWN for v in base.values()):
+                raise _NotStatic("values read from data")  # agent/rules/static_keys.py
             return list(getattr(base, n.func.attr)())
     if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in STATIC_CALLS \
             and not n.keywords:

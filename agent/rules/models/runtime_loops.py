@@ -18,6 +18,7 @@ to the extractor as before.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import libcst as cst
@@ -30,13 +31,18 @@ from agent.rules.naming import NameCounter
 from agent.rules.spec import BuildContext, NotStatic, Unsupported
 from agent.rules.values import code_of
 
+IND = "    "
+_TORCH_CLASS = re.compile(r"nn\.\w+\(")
 # layers that act on the last axis whatever the rank, with a plain-module torch form
 _LAST_AXIS = ("Dense", "Dropout", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
               "AlphaDropout", "GaussianNoise", "GaussianDropout", "Identity")
-KERAS_NAME = "RunTimeLoop"
+KERAS_NAME = "Loop"
 ATTR = "loop_layers"  # agent/weights/engine.py ports its modules flat, in order
-LOOP_WARNINGS = ("loop over {it}: bound known only at run time: one nn.Sequential built by "
-                 "the same loop, nn.Lazy modules with torch's initializers, not Keras's",)
+# reported only when no dry call sizes the modules (codegen: lazy.SIZED_BY_DRY_CALL); after
+# one, the Keras initializers run on them
+LOOP_WARNINGS = ("over {it}, a bound known only at run time: one nn.Sequential built by the "
+                 "same loop; input size unknown: nn.Lazy module, Keras initializers not "
+                 "reproduced",)
 
 MakeLayer = Callable[[cst.Call, int, NameCounter], "Layer | None"]
 
@@ -110,6 +116,8 @@ def loop_layer(loop: cst.For, ctors: list[cst.Call], make_layer: MakeLayer, attr
     """The loop as one layer (its constructor the loop itself), or None when a layer of the
     body has no plain-module form."""
     modules: list[str] = []
+    # module offset in one iteration, its torch class, its init templates
+    inits: list[tuple[int, str, tuple[str, ...]]] = []
     resizes = False
     free: set[str] = set()
     for ctor in ctors:
@@ -119,15 +127,20 @@ def loop_layer(loop: cst.For, ctors: list[cst.Call], make_layer: MakeLayer, attr
             return None
         try:
             built = lazy.lazify(layer.keras_name, layer.spec.build(
-                layer.args, [(lazy.LAZY,)], BuildContext()))
+                layer.args, [(lazy.LAZY,)], BuildContext()), keep_init=True)
         except (Unsupported, NotStatic, KeyError, TypeError, ValueError, IndexError,
                 AttributeError):
             return None
         resizes |= built.lazy
         built.lazy = False  # _modules refuses lazy steps of a flat Sequential; here all are
+        templates = built.init or built.lazy_init
+        built.init, built.lazy_init = (), ()
         mods = _modules(Step(built, layer.attr, False))
         if mods is None:
             return None
+        kind = _TORCH_CLASS.match(lazy.materialized(mods[0])) if mods else None
+        if templates and kind is not None:
+            inits.append((len(modules), kind.group(0)[:-1], templates))
         modules += mods
         free |= layer.free
     if not modules:
@@ -145,7 +158,25 @@ def loop_layer(loop: cst.For, ctors: list[cst.Call], make_layer: MakeLayer, attr
         return tuple(shape[:-1]) + (None,) if resizes else tuple(shape)
 
     return Layer(attr, line, custom_ctor=code, keras_name=KERAS_NAME, source=code,
-                 free=free, shape_rule=rule, lazy_ctor=resizes)
+                 free=free, shape_rule=rule, lazy_ctor=resizes,
+                 lazy_init=_init(inits, len(modules)) if resizes else (),
+                 warnings=(LOOP_WARNINGS[0].format(it=code_of(loop.iter)),) if resizes else ())
+
+
+def _init(inits: list[tuple[int, str, tuple[str, ...]]], per_iteration: int
+          ) -> tuple[str, ...]:
+    """One template initialising the loop's modules: each as its Keras layer is (the body's
+    k-th module is every per_iteration-th module from k)."""
+    if not inits:
+        return ()
+    lines = ["for index, layer in enumerate({m}):"] if per_iteration > 1 \
+        else ["for layer in {m}:"]
+    for offset, cls, templates in inits:
+        body = [line for t in templates for line in t.replace("{m}", "layer").split("\n")]
+        at = f"index % {per_iteration} == {offset} and " if per_iteration > 1 else ""
+        lines.append(f"{IND}if {at}isinstance(layer, {cls}):")
+        lines += [2 * IND + line for line in body]
+    return ("\n".join(lines),)
 
 
 def _names(node: cst.BaseExpression) -> set[str]:

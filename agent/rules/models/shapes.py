@@ -85,6 +85,46 @@ class Product(int):
         return str(self) if not spec else super().__format__(spec)
 
 
+class Named(int):
+    """A size computed from sizes that print as names (``UNITS``, a constructor argument's
+    constant): computes as its value, prints as the expression, so a Concatenate of two
+    ``UNITS``-wide tensors gives ``nn.Linear(UNITS + OTHER_UNITS, n)``, not a magic 200."""
+
+    code: str
+
+    def __new__(cls, value: int, code: str) -> Named:
+        out = super().__new__(cls, value)
+        out.code = code
+        return out
+
+    def __str__(self) -> str:
+        return self.code
+
+    def __repr__(self) -> str:
+        return self.code
+
+    def __format__(self, spec: str) -> str:
+        return self.code if not spec else format(int(self), spec)
+
+
+def _is_named(d: Dim) -> bool:
+    return isinstance(d, int) and str(d) != int.__repr__(d)
+
+
+def total(a: Dim, b: Dim) -> Dim:
+    """``add`` that keeps the names of named sizes (a concatenation's width)."""
+    if isinstance(a, int) and isinstance(b, int) and (_is_named(a) or _is_named(b)):
+        return Named(int(a) + int(b), f"{_left(a)} + {operand(str(b), '+', right=True)}")
+    return add(a, b)
+
+
+def times(a: Dim, k: int) -> Dim:
+    """``mul`` by a literal factor that keeps the name of a named size (``UNITS * 2``)."""
+    if isinstance(a, int) and _is_named(a) and k != 1:
+        return Named(int(a) * k, f"{operand(str(a), '*')} * {k}")
+    return mul(a, k)
+
+
 def flat(dims: Sequence[Dim]) -> Dim:
     """The size of a flattened shape, a ``Product`` when it has several factors."""
     factors = [d for d in dims if d != 1]

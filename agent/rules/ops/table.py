@@ -585,6 +585,11 @@ _add([f"{KOPS}.concatenate"], Op("torch.cat", ("xs", "axis"), renames={"axis": "
 _add([f"{K}.concatenate"], Op("torch.cat", ("tensors", "axis"), renames={"axis": "dim"},
                               explicit={"axis": "-1"},
                               examples=(("K.concatenate([x, y])", "torch.cat([x, y], dim=-1)"),)))
+# the functional merge inside a custom layer's call (graphs read it as a merge layer)
+_add(["keras.layers.concatenate"], Op("torch.cat", ("inputs", "axis"), renames={"axis": "dim"},
+                                      explicit={"axis": "-1"},
+                                      examples=(("keras.layers.concatenate(inputs)",
+                                                 "torch.cat(inputs, dim=-1)"),)))
 _add([f"{TF}.stack"], Op("torch.stack", ("values", "axis"), renames={"axis": "dim"},
                           explicit={"axis": "0"}))
 _add([f"{KOPS}.stack"], Op("torch.stack", ("x", "axis"), renames={"axis": "dim"},

@@ -30,7 +30,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
-    "keras_metrics.py", "schedules.py", "cell_loops.py"))
+    "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -40,6 +40,8 @@ UTILITIES: dict[str, str] = {
     "keras.utils.np_utils.to_categorical": "to_categorical",
     "keras.utils.pad_sequences": "pad_sequences",
     "keras.preprocessing.sequence.pad_sequences": "pad_sequences",
+    "keras.preprocessing.sequence.skipgrams": "skipgrams",
+    "keras.preprocessing.sequence.make_sampling_table": "make_sampling_table",
     "keras.utils.set_random_seed": "set_random_seed",
     "keras.utils.load_img": "load_img",
     "keras.preprocessing.image.load_img": "load_img",
@@ -100,11 +102,12 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|"
-                  r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|"
+                  r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|masked_rnn|"
                   r"RandomFourierFeatureMap|"
                   r"keras_activation|keras_initializer|keras_regularizer|"
                   r"KerasBatches|get_file|"
-                  r"to_categorical|pad_sequences|set_random_seed|load_img|"
+                  r"to_categorical|pad_sequences|skipgrams|make_sampling_table|set_random_seed|"
+                  r"load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|TextVectorization|StringLookup|"
                   r"_dataset_from_|ImageDataGenerator|"
@@ -122,8 +125,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 # generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM", "LazyGRU",
                 "LazyRNN", "init_on_first_batch",
-                "ActivatedLSTM", "ResetBeforeGRU", "RandomFourierFeatureMap", "keras_activation",
-                "keras_activation_name",
+                "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
+                "keras_activation", "keras_activation_name",
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))

@@ -124,6 +124,50 @@ def pad_sequences(sequences: Any, maxlen: int | None = None, dtype: Any = "int32
     return out
 
 
+def make_sampling_table(size: int, sampling_factor: float = 1e-05) -> np.ndarray:
+    """keras.preprocessing.sequence.make_sampling_table: the probability of keeping the word
+    of each frequency rank (Zipf's law, word2vec's subsampling formula)."""
+    rank = np.arange(size)
+    rank[0] = 1
+    inv_freq = rank * (np.log(rank) + 0.577) + 0.5 - 1.0 / (12.0 * rank)
+    scaled = sampling_factor * inv_freq
+    return np.asarray(np.minimum(1.0, scaled / np.sqrt(scaled)))
+
+
+def skipgrams(sequence: Any, vocabulary_size: int, window_size: int = 4,
+              negative_samples: float = 1.0, shuffle: bool = True, categorical: bool = False,
+              sampling_table: Any = None, seed: int | None = None
+              ) -> tuple[list[list[int]], list[Any]]:
+    """keras.preprocessing.sequence.skipgrams: (word, neighbour) pairs labelled 1, then
+    (word, random word) pairs labelled 0. Python's ``random`` is drawn in Keras's order, so
+    a seeded script gets Keras's pairs; index 0 is a non-word."""
+    couples: list[list[int]] = []
+    labels: list[Any] = []
+    for i, word in enumerate(sequence):
+        if not word or (sampling_table is not None
+                        and sampling_table[word] < random.random()):
+            continue
+        for j in range(max(0, i - window_size), min(len(sequence), i + window_size + 1)):
+            if j != i and sequence[j]:
+                couples.append([word, sequence[j]])
+                labels.append([0, 1] if categorical else 1)
+    if negative_samples > 0:
+        count = int(len(labels) * negative_samples)
+        words = [c[0] for c in couples]
+        random.shuffle(words)
+        couples += [[words[k % len(words)], random.randint(1, int(vocabulary_size - 1))]
+                    for k in range(count)]
+        labels += [[1, 0] if categorical else 0] * count
+    if shuffle:
+        if seed is None:
+            seed = random.randint(0, int(10e6))
+        random.seed(seed)  # the same permutation for pairs and labels
+        random.shuffle(couples)
+        random.seed(seed)
+        random.shuffle(labels)
+    return couples, labels
+
+
 def set_random_seed(seed: int) -> None:
     """keras.utils.set_random_seed: Python, NumPy and torch generators."""
     random.seed(seed)

@@ -255,8 +255,17 @@ class _ClassConverter:
         keras_init = self.keras_init()
         if keras_init is not None:
             new_body.append(keras_init)
-        new_cls = self.cls.with_changes(bases=self.bases(), body=body.with_changes(body=new_body))
+        new_cls = self.cls.with_changes(bases=self.bases(), body=body.with_changes(body=new_body),
+                                        decorators=[d for d in self.cls.decorators
+                                                    if not self.registers(d)])
         return self.rename_weights(new_cls)
+
+    def registers(self, decorator: cst.Decorator) -> bool:
+        """``@keras.saving.register_keras_serializable(...)``: Keras's deserialisation
+        registry, which a torch module is never looked up in."""
+        d = decorator.decorator
+        q = self.imports.resolve(d.func if isinstance(d, cst.Call) else d) or ""
+        return q.endswith(".register_keras_serializable")
 
     def bases(self) -> list[cst.Arg]:
         out: list[cst.Arg] = []
@@ -873,10 +882,15 @@ class _ClassConverter:
         return new
 
     def get_config(self, fn: cst.FunctionDef) -> cst.FunctionDef:
+        imports = self.imports
+
         class R(cst.CSTTransformer):
             def leave_Call(self, o: cst.Call, u: cst.Call) -> cst.BaseExpression:
                 if _is_super_call(o, "get_config"):
                     return cst.parse_expression("{}")
+                if imports.resolve(o.func) == "keras.activations.serialize" and len(u.args) == 1:
+                    # the attribute holds keras_activation(...)'s function (GETTERS)
+                    return u.with_changes(func=cst.Name("keras_activation_name"))
                 return u
 
         new = fn.visit(R())

@@ -126,7 +126,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 # generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM", "LazyGRU",
                 "LazyRNN", "init_on_first_batch",
-                "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap", "keras_activation",
+                "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
+                "keras_activation", "keras_activation_name",
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))

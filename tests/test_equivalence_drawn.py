@@ -52,3 +52,14 @@ def test_random_output_is_compared_by_shape_and_the_rest_by_value() -> None:
     broken = res.source.replace("F.relu(", "torch.tanh(")
     assert broken != res.source
     assert not check_sources(SOURCE, broken).passed  # the deterministic outputs still count
+
+
+def test_run_to_run_noise_below_the_tolerance_is_not_called_random() -> None:
+    import numpy as np
+
+    from agent.equivalence import _differs
+
+    base = np.linspace(-3.0, 3.0, 12).reshape(3, 4)
+    assert not _differs(base, base + 1e-7, 1e-4)  # float noise: still compared by value
+    assert _differs(base, base + 0.5, 1e-4)  # a drawn output
+    assert not _differs(np.zeros((0, 4)), np.zeros((0, 4)), 1e-4)

@@ -128,3 +128,25 @@ models = [block(4, SETTINGS["mlp_units"], 0.1), block(4, [3], 0.2)]
 def test_loop_inside_an_inlined_helper_over_the_builders_parameter(which: int) -> None:
     code = check(HELPER, f"models[{which}]")
     assert "for units in mlp_units for module in" in " ".join(code.split()), code
+
+
+CHOICE = KERAS + """
+def head(hidden_units, rate):
+    inputs = keras.Input((6,))
+    x = inputs
+    for idx, units in enumerate(hidden_units):
+        x = layers.Dense(units, activation="tanh" if idx == 0 else None)(x)
+        x = layers.Dropout(rate)(x)
+    return keras.Model(inputs, x)
+
+
+models = [head([5, 4, 3], 0.1), head([7], 0.2)]
+"""
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_layer_argument_chosen_by_the_loop_index(which: int) -> None:
+    """``activation=... if idx == 0 else None``: the activation module is chosen per
+    iteration (``nn.Identity()`` where the branch has none)."""
+    code = check(CHOICE, f"models[{which}]")
+    assert "(nn.Tanh() if idx == 0 else nn.Identity())" in code, code

@@ -106,6 +106,8 @@ class _Emitter:
     # -- layers ---------------------------------------------------------------------------
     def build(self, layer: Layer, call: Call, layout: Layout) -> Built | None:
         shapes = [t.shape for t in call.inputs]
+        if all(self.layout.get(id(t), "keras") == "keras" for t in call.inputs):
+            shapes = lazy.sibling_shapes(layer.keras_name, shapes)
         if layer.error:
             return self._keep(layer, call, layer.error)
         if layer.submodel is not None or layer.custom_ctor is not None:
@@ -395,10 +397,18 @@ class _Emitter:
             if layer.kept:
                 self.body.append(f"# TODO(k2l): kept as written: {layer.kept}"[:96])
             expr = _index_literal_lists(_fill(built.forward, subs))
-            rank = len(outs[0].shape) if outs[0].shape is not None else 1
+            shape = outs[0].shape
+            if shape is None:  # first inference: the tensor gets its shape below
+                shape = built.out[0] if isinstance(built.out, list) and built.out else \
+                    built.out if not isinstance(built.out, list) else None
+            rank = len(shape) if shape is not None else 1
             dim = 1 if out_layout == "cf" and rank >= 2 else -1
             expr = activations.apply(built.activation, expr, dim)
-            self.body.append(f"{outs[0].name} = {expr}")
+            # a custom layer or sub-model returning several tensors: `a, b = self.split(x)`
+            several = len(outs) > 1 and (layer.custom_ctor is not None
+                                         or layer.submodel is not None)
+            targets = ", ".join(t.name for t in outs) if several else outs[0].name
+            self.body.append(f"{targets} = {expr}")
         shapes = built.out if isinstance(built.out, list) else [built.out]
         for t, shape in zip(outs, shapes, strict=False):
             if id(layer) in self.kept:

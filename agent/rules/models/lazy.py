@@ -55,6 +55,15 @@ SIZED_BY_DRY_CALL = ("nn.LazyLinear infers it on first call",
 ELEMENTWISE_MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
 
 
+def sibling_shapes(keras_name: str, shapes: list[Shape | None]) -> list[Shape | None]:
+    """``Add()([x, custom(x)])``: every input of an elementwise merge has the output's
+    shape, so the unknown inputs take the known input's shape."""
+    known = [s for s in shapes if s is not None]
+    if keras_name not in ELEMENTWISE_MERGES or not known or len(known) == len(shapes):
+        return shapes
+    return [s if s is not None else known[0] for s in shapes]
+
+
 def keeps_shape(keras_name: str) -> bool:
     """Whether the layer's output shape is its input's (Rescaling, Dropout, activations)."""
     return keras_name in _SHAPE_KEEPING

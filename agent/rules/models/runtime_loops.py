@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import cast
 
 import libcst as cst
 
@@ -111,6 +113,64 @@ def _seq_step(small: cst.BaseSmallStatement, seqs: set[str]
     return "seq", func.value.value, call.args[0].value
 
 
+@dataclass
+class _Made:
+    modules: list[str]
+    templates: tuple[str, ...]
+    lazy: bool
+    free: set[str]
+
+
+def _made(ctor: cst.Call, make_layer: MakeLayer, line: int) -> _Made | None:
+    """One body layer as plain modules (its sized ones lazy), with its init templates."""
+    layer = make_layer(ctor, line, NameCounter())
+    if layer is None or layer.spec is None or layer.args is None or layer.error \
+            or layer.keras_name not in _LAST_AXIS:
+        return None
+    try:
+        built = lazy.lazify(layer.keras_name, layer.spec.build(
+            layer.args, [(lazy.LAZY,)], BuildContext()), keep_init=True)
+    except (Unsupported, NotStatic, KeyError, TypeError, ValueError, IndexError,
+            AttributeError):
+        return None
+    resizes = built.lazy
+    built.lazy = False  # _modules refuses lazy steps of a flat Sequential; here all are
+    templates = built.init or built.lazy_init
+    built.init, built.lazy_init = (), ()
+    mods = _modules(Step(built, layer.attr, False))
+    if mods is None:
+        return None
+    return _Made(mods, templates, resizes, set(layer.free))
+
+
+def _choice(ctor: cst.Call, make_layer: MakeLayer, line: int) -> _Made | None:
+    """``Dense(u, activation="gelu" if idx == 0 else None)``: the layer for each branch of
+    a test on the loop's names, chosen per module (``nn.Identity()`` where one branch has
+    no module)."""
+    ifs = [(k, a) for k, a in enumerate(ctor.args) if isinstance(a.value, cst.IfExp)]
+    if len(ifs) != 1:
+        return _made(ctor, make_layer, line) if not ifs else None
+    k, arg = ifs[0]
+    test = cast(cst.IfExp, arg.value)
+
+    def variant(value: cst.BaseExpression) -> _Made | None:
+        args = [*ctor.args[:k], arg.with_changes(value=value), *ctor.args[k + 1:]]
+        return _made(ctor.with_changes(args=args), make_layer, line)
+
+    yes, no = variant(test.body), variant(test.orelse)
+    if yes is None or no is None or yes.templates != no.templates:
+        return None
+    n = max(len(yes.modules), len(no.modules))
+    pad = ["nn.Identity()"] * n
+    mods = []
+    for a, b in zip([*yes.modules, *pad][:n], [*no.modules, *pad][:n], strict=True):
+        mods.append(a if a == b else f"({a} if {code_of(test.test)} else {b})")
+    if not mods or "(" in mods[0][:1]:  # the sized module itself must not change
+        return None
+    return _Made(mods, yes.templates, yes.lazy or no.lazy,
+                 yes.free | no.free | _names(test.test))
+
+
 def loop_layer(loop: cst.For, ctors: list[cst.Call], make_layer: MakeLayer, attr: str,
                line: int) -> Layer | None:
     """The loop as one layer (its constructor the loop itself), or None when a layer of the
@@ -121,28 +181,15 @@ def loop_layer(loop: cst.For, ctors: list[cst.Call], make_layer: MakeLayer, attr
     resizes = False
     free: set[str] = set()
     for ctor in ctors:
-        layer = make_layer(ctor, line, NameCounter())
-        if layer is None or layer.spec is None or layer.args is None or layer.error \
-                or layer.keras_name not in _LAST_AXIS:
+        made = _choice(ctor, make_layer, line)
+        if made is None:
             return None
-        try:
-            built = lazy.lazify(layer.keras_name, layer.spec.build(
-                layer.args, [(lazy.LAZY,)], BuildContext()), keep_init=True)
-        except (Unsupported, NotStatic, KeyError, TypeError, ValueError, IndexError,
-                AttributeError):
-            return None
-        resizes |= built.lazy
-        built.lazy = False  # _modules refuses lazy steps of a flat Sequential; here all are
-        templates = built.init or built.lazy_init
-        built.init, built.lazy_init = (), ()
-        mods = _modules(Step(built, layer.attr, False))
-        if mods is None:
-            return None
-        kind = _TORCH_CLASS.match(lazy.materialized(mods[0])) if mods else None
-        if templates and kind is not None:
-            inits.append((len(modules), kind.group(0)[:-1], templates))
-        modules += mods
-        free |= layer.free
+        resizes |= made.lazy
+        kind = _TORCH_CLASS.match(lazy.materialized(made.modules[0])) if made.modules else None
+        if made.templates and kind is not None:
+            inits.append((len(modules), kind.group(0)[:-1], made.templates))
+        modules += made.modules
+        free |= made.free
     if not modules:
         return None
     targets = _target_names(loop.target)

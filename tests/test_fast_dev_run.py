@@ -116,6 +116,32 @@ class TwoTower(pl.LightningModule):
     assert result.status == "passed", result
 
 
+def test_multi_input_step_unpacking_a_flat_batch(worker: Worker, tmp_path: Path) -> None:
+    """The rules' steps unpack the TensorDataset batches they build, ``a, b, y = batch``:
+    the check feeds that layout first (the nested one stays for hand-written steps)."""
+    source = HEADER + """
+class TwoTower(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 8)
+        self.b = nn.Linear(6, 8)
+        self.head = nn.Linear(16, 1)
+        self.example_input_array = (torch.zeros(2, 4), torch.zeros(2, 6))
+
+    def forward(self, a, b):
+        return torch.sigmoid(self.head(torch.cat([self.a(a), self.b(b)], dim=-1)))
+
+    def training_step(self, batch, batch_idx):
+        a, b, y = batch
+        return F.binary_cross_entropy(self(a, b), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+"""
+    result = _check(worker, tmp_path, source)
+    assert result.status == "passed", result
+
+
 def test_manual_optimisation_runs_under_a_trainer(worker: Worker, tmp_path: Path) -> None:
     source = HEADER + """
 class Manual(pl.LightningModule):

@@ -341,6 +341,8 @@ def test_readme_examples_show_the_current_output(converted: dict[str, tuple[str,
     assert mlp in converted["keras_project/mlp.py"][1]
     cnn = next(b for b in blocks if "nn.Linear(7 * 7 * 32, 64)" in b)
     assert cnn in converted["keras_project/cnn.py"][1]
+    two = next(b for b in blocks if "self.shared(numeric)" in b)
+    assert two in converted["keras_project/multi_input.py"][1]
 
 
 _TWO_INPUTS = """\

@@ -13,6 +13,7 @@ import torch
 
 from agent.rules.training.runtime.keras_getters import (
     keras_activation,
+    keras_activation_name,
     keras_initializer,
     keras_regularizer,
 )
@@ -31,6 +32,16 @@ def test_activation_matches_keras(name: str | None) -> None:
     ref = keras.ops.convert_to_numpy(keras.activations.get(name)(x))
     got = keras_activation(name)(torch.as_tensor(x)).numpy()
     assert np.max(np.abs(ref - got)) < 1e-5
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "softmax", "swish", "silu", "gelu",
+                                  "hard_sigmoid", "leaky_relu", "linear", None])
+def test_activation_name_is_keras_serialize(name: str | None) -> None:
+    """get_config's ``keras.activations.serialize(self.activation)`` -> this name."""
+    import keras
+
+    expected = keras.activations.serialize(keras.activations.get(name))
+    assert keras_activation_name(keras_activation(name)) == expected
 
 
 @pytest.mark.parametrize("name", ["glorot_uniform", "GlorotNormal", "he_uniform", "he_normal",

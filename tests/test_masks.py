@@ -283,3 +283,44 @@ def test_converted_masked_script_trains_and_predicts_without_keras(tmp_path: Pat
                          text=True, timeout=300, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     assert "scores (4, 1)" in run.stdout
+
+
+@pytest.mark.parametrize("padding", ["pre", "post", "holes"])
+def test_masks_in_a_subclassed_model_are_numerically_keras(padding: str) -> None:
+    src = KERAS + f"""
+class Tagger(keras.Model):
+    def __init__(self, units):
+        super().__init__()
+        self.embed = layers.Embedding({VOCAB}, 6, mask_zero=True)
+        self.rnn = layers.GRU(units, return_sequences=True)
+        self.back = layers.LSTM(2, go_backwards=True)
+        self.pool = layers.GlobalAveragePooling1D()
+        self.head = layers.Dense(2)
+
+    def call(self, tokens):
+        x = self.embed(tokens)
+        x = self.rnn(x)
+        return self.head(self.pool(x)) + self.back(x)
+
+
+model = Tagger(4)
+"""
+    code = _equivalent(src, _ids(padding))
+    assert "mask = tokens != 0" in code and "masked_rnn(self.rnn, x, mask=mask)" in code
+
+
+def test_a_subclass_returning_a_masked_tensor_keeps_the_warning() -> None:
+    result = _convert(KERAS + f"""
+class Encoder(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.embed = layers.Embedding({VOCAB}, 6, mask_zero=True)
+        self.rnn = layers.GRU(3, return_sequences=True)
+
+    def call(self, tokens):
+        return self.rnn(self.embed(tokens))
+
+
+model = Encoder()
+""")
+    assert any("torch has no implicit masks" in w for w in _mask_warnings(result))

@@ -191,3 +191,39 @@ def test_module_constants_keep_the_keys_of_a_dict_read_from_data() -> None:
     # a loop over the keys unrolls; one over the (unknown) values does not
     assert static_value(cst.parse_expression("VOCAB.keys()"), env) == ["color", "shape"]
     assert static_value(cst.parse_expression("VOCAB.items()"), env) is UNKNOWN
+
+
+def test_custom_layers_appended_in_a_loop_are_registered() -> None:
+    """``self.grns = list()`` filled with custom layers in a loop (one per feature): an
+    ``nn.ModuleList``, or torch would not see (train, move, save) their parameters."""
+    result = convert_source(textwrap.dedent(KERAS + """
+class Part(layers.Layer):
+    def __init__(self, units):
+        super().__init__()
+        self.dense = layers.Dense(units)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+class Many(layers.Layer):
+    def __init__(self, count, units):
+        super().__init__()
+        self.parts = list()
+        for idx in range(count):
+            part = Part(units)
+            self.parts.append(part)
+        self.others = []
+        for idx in range(count):
+            self.others.append(Part(units))
+
+    def call(self, inputs):
+        return [self.parts[i](x) + self.others[i](x) for i, x in enumerate(inputs)]
+"""), "model.py")
+    code = result.source
+    assert "self.parts = nn.ModuleList()" in code and "self.others = nn.ModuleList()" in code
+    ns = exec_source(code.replace("import keras\n", ""), "k2l_converted")
+    many = ns["Many"](2, 3)
+    outs = many([torch.zeros(4, 5), torch.ones(4, 5)])
+    assert [tuple(o.shape) for o in outs] == [(4, 3), (4, 3)]
+    assert len(list(many.parameters())) == 8  # 4 Dense layers, weight and bias each

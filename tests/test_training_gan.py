@@ -534,3 +534,14 @@ def test_add_loss_terms_join_the_step_loss_as_in_keras(tmp_path: Path) -> None:
     got = tmodel.training_step([torch.as_tensor(x), torch.as_tensor(y)], 0)
     assert abs(float(got) - expected) < 1e-5 * max(1.0, abs(expected))
     assert "DONE" in _run_blocked(tmp_path, res.source)
+
+
+def test_validation_hooks_only_where_fit_validates() -> None:
+    """Keras resets the trackers before validating too; without validation data the hook
+    would be dead code (a reviewer's finding, issue 12)."""
+    assert "def on_validation_epoch_start" not in _clean(GAN)
+    validating = GAN.replace("pair.fit(data, epochs=1, batch_size=16)",
+                             "pair.fit(data, epochs=1, batch_size=16, validation_data=(data,))")
+    code = convert_source(validating).source  # its validation loss is left TODO: no loss
+    assert code.count("def on_validation_epoch_start") == 1
+    assert "trainer.fit(pair, train_loader, val_loader)" in code

@@ -32,6 +32,7 @@ from agent.rules.ops.functions import (
     uses_framework,
 )
 from agent.rules.training.custom_regularizers import convert_classes as convert_regularizer_classes
+from agent.rules.training.loss_classes import convert_loss_classes
 from agent.rules.values import code_of, module_constants
 from agent.rules.wrap import wrap_new_lines
 
@@ -122,8 +123,9 @@ _CUSTOM_LOSS = re.compile(r"custom loss (\w+)\(y_true, y_pred\) called on torch 
 def _framework_free(module: cst.Module, name: str, imports: ImportTable) -> bool:
     """The top-level function ``name``, and the script's functions it calls, use no Keras/TF
     name any more (the op table converted them)."""
-    functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
-    todo, seen = [name], set()
+    functions: dict[str, cst.FunctionDef | cst.ClassDef] = {
+        s.name.value: s for s in module.body if isinstance(s, (cst.FunctionDef, cst.ClassDef))}
+    todo, seen = [name], set()  # a class: a converted Loss subclass (loss_classes.py)
     while todo:
         fn = functions.get(todo.pop())
         if fn is None:
@@ -138,7 +140,7 @@ def _framework_free(module: cst.Module, name: str, imports: ImportTable) -> bool
     return True
 
 
-def _called_names(fn: cst.FunctionDef) -> list[cst.Name]:
+def _called_names(fn: cst.FunctionDef | cst.ClassDef) -> list[cst.Name]:
     class V(cst.CSTVisitor):
         found: list[cst.Name] = []
 
@@ -188,7 +190,7 @@ def _sized_by_models(warnings: list[Warning_], lazy_layers: dict[str, bool],
 
 
 def _def_line(source: str, name: str) -> int:
-    m = re.search(rf"^def {re.escape(name)}\b", source, re.MULTILINE)
+    m = re.search(rf"^(?:def|class) {re.escape(name)}\b", source, re.MULTILINE)
     return source.count("\n", 0, m.start()) + 1 if m else 0
 
 
@@ -359,6 +361,17 @@ def _convert_source(source: str, path: str) -> Conversion:
         out.changes += [Change(_def_line(source, name), "regularizer.class",
                                f"{name}: Keras Regularizer -> plain class of torch ops")
                         for name in regs]
+    losses_done, losses, kept_losses = convert_loss_classes(module, imports)
+    if losses:
+        if module is mres.module:
+            mres.module = losses_done
+        module = losses_done
+    out.changes += [Change(_def_line(source, name), "training.loss_class",
+                           f"{name}: keras.losses.Loss -> plain class (Keras's __call__)")
+                    for name in losses]
+    out.unmapped += [Unmapped(path, _def_line(source, name), "keras.losses.Loss",
+                              f"Loss subclass {name} not converted: {why}")
+                     for name, why in kept_losses]
     if metric_classes is not None and "Metric" in source:
         module = _convert_metric_classes(module, mres, metric_classes, imports, source, out,
                                          path)
@@ -386,6 +399,11 @@ def _convert_source(source: str, path: str) -> Conversion:
     except ImportError:  # the training rules are optional at this stage
         inline_utilities = None  # type: ignore[assignment]
     if inline_utilities is not None:
+        from agent.rules.training.data_layers import rewrite_data_layers
+
+        layers_on_data = rewrite_data_layers(code, imports, source)
+        code = layers_on_data.code
+        out.changes += [Change(line, rule, msg) for line, rule, msg in layers_on_data.changes]
         inlined = inline_utilities(code, imports)
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]

@@ -247,8 +247,15 @@ def _targets(out: Any) -> list[tuple[str, Any]]:
     return []
 
 
-def _batch(inputs: tuple[torch.Tensor, ...], target: Any) -> tuple[Any, Any]:
-    return (inputs[0] if len(inputs) == 1 else inputs), target
+def _batches(inputs: tuple[torch.Tensor, ...], target: Any) -> list[tuple[Any, ...]]:
+    """The batches a step may unpack: flat first, as a converted script's
+    ``TensorDataset(*inputs, *targets)`` yields them (``a, b, y = batch``), then nested
+    (``(a, b), y = batch``) as hand-written steps take them; one input and one target: (x, y)."""
+    targets = list(target) if isinstance(target, (tuple, list)) else [target]
+    nested = ((inputs[0] if len(inputs) == 1 else inputs), target)
+    if len(inputs) == 1 and len(targets) == 1:
+        return [nested]
+    return [(*inputs, *targets), nested]
 
 
 def _loss_of(step_output: Any) -> torch.Tensor | None:
@@ -346,22 +353,27 @@ def _choose_target(
     candidates: list[tuple[str, Any]],
     path: Path,
 ) -> tuple[str, Any] | Outcome:
-    """The first target for which ``training_step`` runs and gives a finite loss."""
+    """The first target (and batch layout) for which ``training_step`` runs and gives a
+    finite loss: (its name, the batch)."""
     probe: Callable[[pl.LightningModule, Any, Path], None] = _probe_direct
     failures: list[tuple[str, dict[str, Any]]] = []
     for name, target in candidates:
-        try:
-            probe(model, _batch(inputs, target), path)
-            return name, target
-        except _StepFailed as failed:
-            if probe is _probe_direct and _needs_trainer(failed.diagnostic):
-                probe = _probe_with_trainer  # the step uses self.trainer/self.optimizers()
-                try:
-                    probe(model, _batch(inputs, target), path)
-                    return name, target
-                except _StepFailed as again:
-                    failed = again
-            failures.append((name, failed.diagnostic))
+        first: dict[str, Any] | None = None
+        for batch in _batches(inputs, target):
+            try:
+                probe(model, batch, path)
+                return name, batch
+            except _StepFailed as failed:
+                if probe is _probe_direct and _needs_trainer(failed.diagnostic):
+                    probe = _probe_with_trainer  # the step uses self.trainer/self.optimizers()
+                    try:
+                        probe(model, batch, path)
+                        return name, batch
+                    except _StepFailed as again:
+                        failed = again
+                first = first or failed.diagnostic
+        assert first is not None
+        failures.append((name, first))
     nan = [d for _, d in failures if d["code"] == "nan-loss"]
     tried = "; ".join(f"{n}: {d['message'].splitlines()[0]}" for n, d in failures)
     first = nan[0] if nan else failures[0][1]
@@ -398,9 +410,9 @@ def check_class(cls: type[pl.LightningModule], tree: ast.Module, path: Path) -> 
     if isinstance(chosen, Outcome):
         chosen.message = f"{name}: {chosen.message}"
         return chosen
-    target_name, target = chosen
+    target_name, batch = chosen
     try:
-        losses = _fit(model, _batch(inputs, target), Path.cwd())
+        losses = _fit(model, batch, Path.cwd())
     except Exception as exc:
         return Outcome("failed", f"{name}: Trainer(fast_dev_run=1) failed", [
             _exception_diagnostic(exc, path, "crash")])

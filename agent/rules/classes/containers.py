@@ -193,3 +193,33 @@ def loop_sequentials(stmt: cst.BaseCompoundStatement, imports: ImportTable,
     new = stmt.visit(T())
     assert isinstance(new, cst.BaseCompoundStatement)
     return new, lists
+
+
+def appended_custom_layers(stmt: cst.BaseCompoundStatement, custom: set[str]) -> set[str]:
+    """The ``self.<list>`` attributes a loop/branch of ``__init__`` appends converted custom
+    layers to (``grn = Block(units); self.grns.append(grn)`` or ``.append(Block(units))``):
+    those lists become ``nn.ModuleList``s, as a plain list hides its modules' parameters."""
+    made: set[str] = set()
+    lists: set[str] = set()
+
+    def is_custom(node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Call) and isinstance(node.func, cst.Name) \
+            and node.func.value in custom
+
+    class V(cst.CSTVisitor):
+        def visit_Assign(self, n: cst.Assign) -> None:
+            if len(n.targets) == 1 and isinstance(n.targets[0].target, cst.Name) \
+                    and is_custom(n.value):
+                made.add(n.targets[0].target.value)
+
+        def visit_Call(self, n: cst.Call) -> None:
+            f = n.func
+            if isinstance(f, cst.Attribute) and f.attr.value == "append" and len(n.args) == 1 \
+                    and isinstance(f.value, cst.Attribute) \
+                    and isinstance(f.value.value, cst.Name) and f.value.value.value == "self":
+                item = n.args[0].value
+                if is_custom(item) or isinstance(item, cst.Name) and item.value in made:
+                    lists.add(f.value.attr.value)
+
+    stmt.visit(V())
+    return lists

@@ -18,6 +18,7 @@ import libcst as cst
 
 from agent.rules import activations
 from agent.rules.classes.layers import SubLayer, build, fake_shape
+from agent.rules.classes.masks import Tracker
 from agent.rules.imports import ImportTable
 from agent.rules.layers.attention import TENSOR_CALL_ARGS, TensorArg
 from agent.rules.models import lazy
@@ -44,6 +45,7 @@ class TVal:
     shape: Shape | None = None  # Keras order, no batch; None = rank unknown
     layout: str = "keras"  # "keras" | "cf"
     tensor: bool = False
+    mask: str | None = None  # the variable holding the mask Keras attached to it
 
 
 def _to_cf(n: int) -> str:
@@ -70,6 +72,7 @@ class ForwardConverter:
         # tensor each is called on, which sizes its first layer (None: calls disagree)
         self.containers: set[str] = set()
         self.container_inputs: dict[str, Shape | None] = {}
+        self.masks = Tracker()  # Keras's implicit masks, made explicit
 
     # -- layouts -------------------------------------------------------------------------
     def layout_as(self, v: TVal, want: str) -> TVal:
@@ -96,6 +99,8 @@ class ForwardConverter:
             return TVal(node.value)
         if isinstance(node, cst.Call) and self._layer_attr(node) is not None:
             return self.layer_call(node)
+        if isinstance(node, cst.Call) and code_of(node.func).startswith("self."):
+            self.masks.passed(node, self._masked())  # a sub-model may read the mask
         if isinstance(node, cst.Call) and self.imports.resolve(node.func) is not None:
             return self.op_call(node)
         if isinstance(node, cst.Call) and self.without_training(node) is not node:
@@ -225,7 +230,8 @@ class ForwardConverter:
         for suffix, _ in modules:
             if suffix:
                 subs["{m_" + suffix + "}"] = f"self.{attr}_{suffix}"
-        code = built.forward
+        code, mask = self.masks.call(layer, built, x.code, x.mask,
+                                     set(self.env) | set(self.names))
         for k, v in subs.items():
             code = code.replace(k, v)
         out_layout = built.out_layout or want
@@ -238,7 +244,7 @@ class ForwardConverter:
         if shape is None and (lazy.keeps_shape(layer.keras_name)
                               or not lazy.rank_implied(layer.keras_name)):
             out = None  # built against a guessed rank: the output's rank is still unknown
-        return TVal(code, out if out else None, out_layout, True)
+        return TVal(code, out if out else None, out_layout, True, mask)
 
     def op_call(self, call: cst.Call) -> TVal:
         q = self.imports.resolve(call.func)
@@ -295,6 +301,7 @@ class ForwardConverter:
                     out += self.back_to_keras()
                     out.append(self.compound(stmt))
             except Unsupported as exc:  # this statement only: the others still convert
+                self.masks.pending.clear()
                 out += self.back_to_keras()
                 out.append(self.keep(stmt, str(exc)))
         return out
@@ -365,6 +372,7 @@ class ForwardConverter:
                 smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
             elif isinstance(small, cst.Return) and small.value is not None:
                 v = self.layout_as(self.expr(small.value), "keras")
+                self.masks.returned(v.mask, small.value, self._masked())  # the loss reads it
                 self.returned.append(v.shape)
                 smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
             elif isinstance(small, cst.Expr):
@@ -373,7 +381,12 @@ class ForwardConverter:
             else:
                 new, problems = _rewrite_small(small, self)
                 smalls.append(new)
+        before += [cst.parse_statement(s + "\n") for s in self.masks.pending]
+        self.masks.pending.clear()
         return [*before, stmt.with_changes(body=smalls)]
+
+    def _masked(self) -> set[str]:
+        return {n for n, v in self.env.items() if v.mask is not None}
 
 
 def _reads(node: cst.CSTNode, name: str) -> bool:

@@ -20,7 +20,12 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
-from agent.rules.classes.containers import loop_sequentials, module_container, nested_sequential
+from agent.rules.classes.containers import (
+    appended_custom_layers,
+    loop_sequentials,
+    module_container,
+    nested_sequential,
+)
 from agent.rules.classes.forward import TORCH_INPUTS, ForwardConverter
 from agent.rules.classes.layers import SubLayer, build, make_sublayer, module_lines
 from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
@@ -99,7 +104,8 @@ def _empty_list_of(item: cst.BaseStatement | str, attrs: set[str]) -> str | None
         return None
     assign = item.body[0]
     attr = _self_attr(assign.targets[0].target)
-    empty = isinstance(assign.value, cst.List) and not assign.value.elements
+    empty = isinstance(assign.value, cst.List) and not assign.value.elements or isinstance(
+        assign.value, cst.Call) and code_of(assign.value) == "list()"
     return attr if attr in attrs and empty else None
 
 
@@ -249,8 +255,17 @@ class _ClassConverter:
         keras_init = self.keras_init()
         if keras_init is not None:
             new_body.append(keras_init)
-        new_cls = self.cls.with_changes(bases=self.bases(), body=body.with_changes(body=new_body))
+        new_cls = self.cls.with_changes(bases=self.bases(), body=body.with_changes(body=new_body),
+                                        decorators=[d for d in self.cls.decorators
+                                                    if not self.registers(d)])
         return self.rename_weights(new_cls)
+
+    def registers(self, decorator: cst.Decorator) -> bool:
+        """``@keras.saving.register_keras_serializable(...)``: Keras's deserialisation
+        registry, which a torch module is never looked up in."""
+        d = decorator.decorator
+        q = self.imports.resolve(d.func if isinstance(d, cst.Call) else d) or ""
+        return q.endswith(".register_keras_serializable")
 
     def bases(self) -> list[cst.Arg]:
         out: list[cst.Arg] = []
@@ -414,7 +429,7 @@ class _ClassConverter:
                                           "subclass has no rule yet")
         if isinstance(stmt, cst.BaseCompoundStatement):
             stmt, lists = loop_sequentials(stmt, self.imports, self.local_container)
-            self.module_lists |= lists
+            self.module_lists |= lists | appended_custom_layers(stmt, self.custom)
         _refuse_layer_api(stmt)
         new, problems = rewrite_node(stmt, self.imports, {})
         if problems:
@@ -743,6 +758,7 @@ class _ClassConverter:
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)
         body = conv.block(_statements(fn))
+        body = conv.masks.finish(body)
         self.container_inputs = conv.container_inputs
         for reason, src in conv.kept:
             self.left.append(("call", reason, src))
@@ -866,10 +882,15 @@ class _ClassConverter:
         return new
 
     def get_config(self, fn: cst.FunctionDef) -> cst.FunctionDef:
+        imports = self.imports
+
         class R(cst.CSTTransformer):
             def leave_Call(self, o: cst.Call, u: cst.Call) -> cst.BaseExpression:
                 if _is_super_call(o, "get_config"):
                     return cst.parse_expression("{}")
+                if imports.resolve(o.func) == "keras.activations.serialize" and len(u.args) == 1:
+                    # the attribute holds keras_activation(...)'s function (GETTERS)
+                    return u.with_changes(func=cst.Name("keras_activation_name"))
                 return u
 
         new = fn.visit(R())

@@ -397,7 +397,11 @@ class _Emitter:
             if layer.kept:
                 self.body.append(f"# TODO(k2l): kept as written: {layer.kept}"[:96])
             expr = _index_literal_lists(_fill(built.forward, subs))
-            rank = len(outs[0].shape) if outs[0].shape is not None else 1
+            shape = outs[0].shape
+            if shape is None:  # first inference: the tensor gets its shape below
+                shape = built.out[0] if isinstance(built.out, list) and built.out else \
+                    built.out if not isinstance(built.out, list) else None
+            rank = len(shape) if shape is not None else 1
             dim = 1 if out_layout == "cf" and rank >= 2 else -1
             expr = activations.apply(built.activation, expr, dim)
             # a custom layer or sub-model returning several tensors: `a, b = self.split(x)`

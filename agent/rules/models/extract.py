@@ -29,6 +29,7 @@ from agent.rules.models import (
     blocks,
     freezing,
     inline,
+    list_helpers,
     loops,
     runtime_loops,
     shape_reads,
@@ -1526,7 +1527,9 @@ class BlockExtractor:
                 if a.keyword is not None and a.keyword.value == "layers":
                     items = a.value
         self.seqs[var] = seq
-        parts = loops.summands(items) if items is not None else []
+        raw = loops.summands(items) if items is not None else []
+        self.inlined |= {list_helpers.called(p, self.helpers) for p in raw} - {""}
+        parts = [list_helpers.expand(p, self.helpers) or p for p in raw]  # conv_block(16)
         if items is not None and all(isinstance(p, (cst.List, cst.Tuple)) or isinstance(
                 p, cst.Name) and p.value in self.layer_lists for p in parts):
             for part in parts:  # Sequential(stem + head): each list in turn

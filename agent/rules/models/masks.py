@@ -35,7 +35,7 @@ RECURRENT = frozenset({"LSTM", "GRU", "SimpleRNN"})
 _MODULES = ("nn.LSTM(", "nn.GRU(", "nn.RNN(")  # what masked_rnn runs (not lazy or custom cells)
 NOT_MASKED_WARNINGS = ("runs the masked steps that Keras skips (masked_rnn takes "
                        "nn.LSTM/GRU/RNN modules only)",)
-_SOURCE_TEXTS = (  # the sources' own warnings, dropped once their masks are honoured
+SOURCE_TEXTS = (  # the sources' own warnings, dropped once their masks are honoured
 "Embedding(mask_zero=True): torch has no implicit masks",
                    "Masking: the zeroed steps are computed as in Keras")
 
@@ -154,7 +154,7 @@ def plan(ir: ModelIR) -> Plan | None:
     return out
 
 
-def _masked_call(template: str, mask: str, zero_output: bool) -> str | None:
+def masked_call(template: str, mask: str, zero_output: bool) -> str | None:
     """``{m}(args)`` in a recurrent template → ``masked_rnn({m}, args, mask=mask)``."""
     start = template.find("{m}(")
     if start < 0:
@@ -176,7 +176,7 @@ def apply(p: Plan, call: Call, built: Built, body: list[str]) -> Built | None:
     form cannot run under its mask (the caller falls back to the unmasked model)."""
     if id(call) in p.sources:
         name, stmt = p.sources[id(call)]
-        built.warnings = tuple(w for w in built.warnings if not w.startswith(_SOURCE_TEXTS))
+        built.warnings = tuple(w for w in built.warnings if not w.startswith(SOURCE_TEXTS))
         if name not in p.used:
             return built
         body.append(stmt)
@@ -200,12 +200,12 @@ def apply(p: Plan, call: Call, built: Built, body: list[str]) -> Built | None:
             call.layer.spec.keras in RECURRENT and args.get("go_backwards"):
         mask += ".flip(1)"  # Keras reverses the mask with the steps
     if built.stmts:
-        stmts = [_masked_call(s, mask, zero) if "{m}(" in s else s for s in built.stmts]
+        stmts = [masked_call(s, mask, zero) if "{m}(" in s else s for s in built.stmts]
         if any(s is None for s in stmts):
             return None
         built.stmts = tuple(s for s in stmts if s is not None)
     else:
-        forward = _masked_call(built.forward, mask, zero)
+        forward = masked_call(built.forward, mask, zero)
         if forward is None:
             return None
         built.forward = forward

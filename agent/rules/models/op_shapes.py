@@ -55,6 +55,8 @@ def shape_rule(qual: str | None, call: cst.BaseExpression, env: dict[str, Any]
         return _concat(arg(1, "axis", default=-1 if name == "concatenate" else None))
     if name == "reshape":
         return _reshape(arg(1, "shape", "newshape"))
+    if name == "tile":
+        return _tile(call, env)
     return None
 
 
@@ -128,3 +130,26 @@ def _reshape(shape: Any) -> ShapeRule | None:
         return None
     out = tuple(None if d == -1 else d for d in shape[1:])
     return lambda shapes: out
+
+
+def _tile(call: cst.Call, env: dict[str, Any]) -> ShapeRule | None:
+    """``tf.tile(x, [1, n, 1])``: the rank kept, each size times its literal multiple (the
+    rank follows from the list's length even where a multiple is unknown)."""
+    node = next((a.value for a in call.args if a.keyword is not None
+                 and a.keyword.value in ("multiples", "repeats")), None)
+    positional = [a.value for a in call.args if a.keyword is None]
+    if node is None and len(positional) > 1:
+        node = positional[1]
+    if not isinstance(node, (cst.List, cst.Tuple)) or any(
+            isinstance(el, cst.StarredElement) for el in node.elements):
+        return None
+    multiples = [evaluate(el.value, env).value for el in node.elements]
+
+    def rule(shapes: Sequence[Shape | None]) -> Shape | None:
+        shape = shapes[0] if shapes else None
+        if shape is None or len(multiples) != len(shape) + 1:
+            return None
+        return tuple(d * m if isinstance(d, int) and isinstance(m, int)
+                     and not isinstance(m, bool) else None
+                     for d, m in zip(shape, multiples[1:], strict=True))
+    return rule

@@ -27,8 +27,9 @@ class _Uses(cst.CSTVisitor):
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         if self.imports.resolve(node) is not None:
             self.framework = True
-            return False
-        return True
+        else:  # ``torch.optim.AdamW``: the attribute name is no imported ``AdamW``
+            node.value.visit(self)
+        return False
 
     def visit_Name(self, node: cst.Name) -> None:
         if self.imports.resolve(node) is not None:

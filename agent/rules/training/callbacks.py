@@ -79,10 +79,32 @@ def _split_path(code: str, suffixes: tuple[str, ...]) -> tuple[str, str] | None:
     return (head or "."), tail
 
 
+def _split_joined(code: str, suffixes: tuple[str, ...]) -> tuple[str, str] | None:
+    """``os.path.join(d, ..., "name.keras")`` -> (the directory's code, "name")."""
+    try:
+        node = ast.parse(code, mode="eval").body
+    except SyntaxError:
+        return None
+    if not (isinstance(node, ast.Call) and ast.unparse(node.func) == "os.path.join"
+            and len(node.args) >= 2 and not node.keywords
+            and isinstance(node.args[-1], ast.Constant) and isinstance(node.args[-1].value, str)
+            and not any(isinstance(x, ast.Starred) for x in node.args)):
+        return None
+    sub, name = _split_path(repr(node.args[-1].value), suffixes) or (".", "")
+    head = [ast.unparse(x) for x in node.args[:-1]] + ([repr(sub)] if sub != "." else [])
+    directory = head[0] if len(head) == 1 else f"os.path.join({', '.join(head)})"
+    return (directory, name) if name else None
+
+
 def _model_checkpoint(a: Args) -> Built:
     best = literal(a["save_best_only"])
-    parts = _split_path(a["filepath"], (".weights.h5", ".keras", ".h5", ".ckpt", ".pt"))
-    if parts is None:
+    suffixes = (".weights.h5", ".keras", ".h5", ".ckpt", ".pt")
+    parts = _split_path(a["filepath"], suffixes)
+    joined = _split_joined(a["filepath"], suffixes) if parts is None else None
+    if joined is not None:  # os.path.join(directory, "best.keras"): the directory as written
+        loc = f"dirpath={joined[0]}, filename={joined[1]!r}"
+        todo = []
+    elif parts is None:
         loc = f"dirpath={a['filepath']}"
         todo = ["ModelCheckpoint filepath is not a literal: Lightning takes a directory "
                 "(dirpath) and a filename pattern; check the path"]
@@ -221,7 +243,12 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
                  _model_checkpoint,
                  (('keras.callbacks.ModelCheckpoint("ckpt/best.keras", save_best_only=True)',
                    ("pl.callbacks.ModelCheckpoint(dirpath='ckpt', filename='best'",
-                    'monitor="val_loss"', "save_top_k=1")),)),
+                    'monitor="val_loss"', "save_top_k=1")),
+                  ('keras.callbacks.ModelCheckpoint(os.path.join(out, "w", "best.keras"))',
+                   ("pl.callbacks.ModelCheckpoint(dirpath=os.path.join(out, 'w'), "
+                    "filename='best'",)),
+                  ('keras.callbacks.ModelCheckpoint(os.path.join(out, "a/b.weights.h5"))',
+                   ("dirpath=os.path.join(out, 'a'), filename='b'",)))),
     CallbackSpec("ReduceLROnPlateau", "scheduler",
                  ("monitor", "factor", "patience", "verbose", "mode", "min_delta", "cooldown",
                   "min_lr"),

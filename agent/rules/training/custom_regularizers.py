@@ -13,6 +13,7 @@ import libcst as cst
 
 from agent.rules.imports import ImportTable
 from agent.rules.ops.functions import convert_function, uses_framework
+from agent.rules.training.regularizer_devices import on_weight_device
 
 BASES = frozenset({"keras.regularizers.Regularizer", "keras.regularizers.regularizers.Regularizer"})
 
@@ -76,5 +77,6 @@ def _convert(cls: cst.ClassDef, imports: ImportTable) -> cst.ClassDef | None:
         else:
             return None
     bases = [b for b in cls.bases if imports.resolve(b.value) not in BASES]
-    return cls.with_changes(bases=bases, lpar=cst.MaybeSentinel.DEFAULT,
-                            rpar=cst.MaybeSentinel.DEFAULT, body=cls.body.with_changes(body=stmts))
+    return on_weight_device(cls.with_changes(bases=bases, lpar=cst.MaybeSentinel.DEFAULT,
+                                             rpar=cst.MaybeSentinel.DEFAULT,
+                                             body=cls.body.with_changes(body=stmts)))

@@ -277,12 +277,13 @@ def _compiled_state(metric_objects: list[str] | None, regularized: bool
 
 def bridge(methods: str, steps: set[str], loss: str | None, n_outputs: int,
            targets: dict[str, str] | None = None, used: set[str] | None = None,
-           metric_objects: list[str] | None = None, regularized: bool = False
-           ) -> tuple[list[str], str]:
+           metric_objects: list[str] | None = None, regularized: bool = False,
+           validates: bool = True) -> tuple[list[str], str]:
     """(``__init__`` lines, class-body source) replacing the compile-generated steps;
     ``loss``: compile()'s per-sample loss over ``y_pred``/``y`` (see methods.per_sample_loss);
     ``targets`` (a ``compile`` override): see ``optimizer_targets``; ``used``: see ``uses``;
-    ``metric_objects``: see ``compiled_metric_objects``."""
+    ``metric_objects``: see ``compiled_metric_objects``; ``validates``: some fit() of the
+    file validates (or the file does not fit: unknown), so validation hooks are written."""
     used = used or set()
     has_loss = loss is not None
     tracked = has_loss and n_outputs == 1 and "compile" not in steps and bool(used)
@@ -361,10 +362,11 @@ def bridge(methods: str, steps: set[str], loss: str | None, n_outputs: int,
         w(f"{IND}for metric in self.metrics:")
         w(f"{IND * 2}metric.reset_state()")
         w("")
-        w("def on_validation_epoch_start(self) -> None:")
-        w(f"{IND}self.on_train_epoch_start()")
-        if kept_val:
-            w(f"{IND}self.log_dict(self.{epoch_means.attr('val')}, prog_bar=True)")
-        w("")
+        if validates or kept_val:
+            w("def on_validation_epoch_start(self) -> None:")
+            w(f"{IND}self.on_train_epoch_start()")
+            if kept_val:
+                w(f"{IND}self.log_dict(self.{epoch_means.attr('val')}, prog_bar=True)")
+            w("")
     init = ["self.automatic_optimization = False  # the Keras train_step applies gradients"]
     return (init + more_init if tracked else init), "\n".join(out)

@@ -88,10 +88,22 @@ def _items(node: cst.BaseExpression | None, n: int, names: list[str], what: str,
                 return [by_key[name] for name in keys]
         out.todos.append(f"{what} dict keys do not match the model's {what}s ({names})")
         return None
+    if n == 1 and isinstance(node, (cst.List, cst.Tuple)) and _arrays(node):
+        # [x] is x; [a, b] is what a custom train_step gets as its data: never one stacked
+        # array (np.asarray([a, b]) adds a leading axis of 2, or fails on differing shapes)
+        return [e.value for e in node.elements]
     if n == 1:
         return [node]
     out.todos.append(f"{what} for a {n}-{what} model is not a list of {n}")
     return None
+
+
+def _arrays(node: cst.List | cst.Tuple) -> bool:
+    """A list of array variables or expressions, not the literal data of one array."""
+    return bool(node.elements) and all(
+        isinstance(e, cst.Element) and not isinstance(
+            e.value, (cst.List, cst.Tuple, cst.Integer, cst.Float, cst.UnaryOperation))
+        for e in node.elements)
 
 
 def array_tensors(ir: ModelIR, cfg: CompileConfig | None, x: cst.BaseExpression,
@@ -100,8 +112,9 @@ def array_tensors(ir: ModelIR, cfg: CompileConfig | None, x: cst.BaseExpression,
                 [t.name for t in ir.inputs])
     if xs is None:
         return None
-    codes = [tensor(e, "long" if t.dtype == "long" else "float32")
-             for e, t in zip(xs, ir.inputs, strict=True)]
+    kinds = [t.dtype for t in ir.inputs] if len(xs) == len(ir.inputs) else [None] * len(xs)
+    codes = [tensor(e, "long" if dtype == "long" else "float32") for e, dtype in zip(
+        xs, kinds, strict=True)]
     if y is not None:
         ys = _items(y, len(ir.outputs), output_names(ir), "output", out)
         if ys is None:

@@ -237,7 +237,8 @@ class _Training:
                                   "without a per-sample form: compiled_metrics not built")
                 more, methods = custom_step.bridge(methods, steps, loss,
                                                    len(plan.ir.outputs), targets, used,
-                                                   metric_objects, plan.ir.regularized)
+                                                   metric_objects, plan.ir.regularized,
+                                                   plan.validates or not plan.fitted)
                 init = init + more
                 self.change(self.module, "training.custom_step", f"{cls}.train_step -> "
                             "training_step (manual optimization)")

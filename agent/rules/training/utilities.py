@@ -30,7 +30,8 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
-    "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py"))
+    "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py",
+    "data_layers.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -98,7 +99,7 @@ UTILITIES: dict[str, str] = {
 }
 
 HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimizer|"
-                  r"KerasRMSprop|KerasMetric|KerasSchedule|"
+                  r"KerasRMSprop|KerasMetric|KerasSchedule|KerasUpSampling2D|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|"
@@ -125,7 +126,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 # generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM", "LazyGRU",
                 "LazyRNN", "init_on_first_batch",
-                "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap", "keras_activation",
+                "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
+                "keras_activation", "keras_activation_name",
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
@@ -133,7 +135,7 @@ _TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEar
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
               "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss", "KerasSchedule",
-              "KerasCompiledMetrics", "KerasBatches", *_LAYER_FORMS)
+              "KerasCompiledMetrics", "KerasBatches", "KerasUpSampling2D", *_LAYER_FORMS)
 
 
 @cache

@@ -45,6 +45,15 @@ def keras_activation(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     return _KERAS_ACTIVATIONS[identifier]
 
 
+def keras_activation_name(fn: Callable[[torch.Tensor], torch.Tensor]) -> str:
+    """``keras.activations.serialize`` of what ``keras_activation`` gave: its Keras name
+    ("silu" for swish too, as Keras 3 names it); another function by its own name."""
+    for name, known in reversed(_KERAS_ACTIVATIONS.items()):
+        if known is fn:
+            return name
+    return str(getattr(fn, "__name__", fn))
+
+
 def _keras_fans(shape: tuple[int, ...]) -> tuple[float, float]:
     """Keras's fans: the last two axes are (in, out), the others a receptive field."""
     if len(shape) < 1:

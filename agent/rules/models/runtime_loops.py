@@ -27,7 +27,7 @@ import libcst as cst
 
 from agent.rules.models import inline, lazy
 from agent.rules.models.graph import Layer
-from agent.rules.models.sequential import Step, _modules
+from agent.rules.models.sequential import Step, plain_modules
 from agent.rules.models.shapes import Shape
 from agent.rules.naming import NameCounter
 from agent.rules.spec import BuildContext, NotStatic, Unsupported
@@ -134,10 +134,10 @@ def _made(ctor: cst.Call, make_layer: MakeLayer, line: int) -> _Made | None:
             AttributeError):
         return None
     resizes = built.lazy
-    built.lazy = False  # _modules refuses lazy steps of a flat Sequential; here all are
+    built.lazy = False  # plain_modules refuses lazy steps of a flat Sequential; here all are
     templates = built.init or built.lazy_init
     built.init, built.lazy_init = (), ()
-    mods = _modules(Step(built, layer.attr, False))
+    mods = plain_modules(Step(built, layer.attr, False))
     if mods is None:
         return None
     return _Made(mods, templates, resizes, set(layer.free))

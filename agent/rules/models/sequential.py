@@ -36,7 +36,8 @@ class Step:
     channels_first: bool  # the layer's output is channels-first (softmax dim would be 1)
 
 
-def _modules(step: Step) -> list[str] | None:
+def plain_modules(step: Step) -> list[str] | None:
+    """The plain torch modules one step is, in order (None: it needs more than that)."""
     b = step.built
     if b.stmts or b.lazy or len(b.modules) > 1:
         return None
@@ -63,7 +64,7 @@ def positions(steps: list[Step]) -> dict[str, int]:
     out: dict[str, int] = {}
     k = 0
     for step in steps:
-        mods = _modules(step) or []
+        mods = plain_modules(step) or []
         if step.built.modules:
             out[step.attr] = k
         k += len(mods)
@@ -79,7 +80,7 @@ def stack(steps: list[Step], inits: dict[str, tuple[str, ...]], attr: str = "lay
     final: str | None = None
     entries: list[init_block.Entry] = []
     for k, step in enumerate(steps):
-        mods = _modules(step)
+        mods = plain_modules(step)
         if mods is None:
             return None
         act = step.built.activation

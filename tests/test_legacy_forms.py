@@ -12,9 +12,39 @@ import textwrap
 from agent.rules.convert import convert_source
 
 
-def test_layers_added_in_a_loop_over_a_parameter_list_fail_the_model_loudly() -> None:
-    """``for size in sizes: model.add(Dense(size))`` with ``sizes`` a parameter every call
-    may change: a class without those layers would be a different model."""
+def test_layers_added_in_a_loop_the_rules_cannot_express_fail_the_model_loudly() -> None:
+    """``for f in filters: model.add(Conv2D(f, 3))`` with ``filters`` a parameter every call
+    may change (a rank-dependent layer has no run-time loop form yet): a class without those
+    layers would be a different model."""
+    src = textwrap.dedent("""
+        from keras.models import Sequential
+        from keras.layers import Conv2D, Dense, Flatten
+
+        def make_model(filters, classes):
+            model = Sequential()
+            model.add(Conv2D(4, 3, input_shape=(8, 8, 1)))
+            for f in filters:
+                model.add(Conv2D(f, 3, activation='relu'))
+            model.add(Flatten())
+            model.add(Dense(classes, activation='softmax'))
+            return model
+
+        candidates = [[8], [8, 4]]
+        models = [make_model(sizes, 3) for sizes in candidates]
+    """)
+    result = convert_source(src)
+    assert "LightningModule" not in result.source
+    assert "model.add(Conv2D(f, 3, activation='relu'))" in result.source
+    reasons = [u.reason for u in result.unmapped]
+    assert any("model.add(...) inside a for the rules cannot unroll" in r for r in reasons), \
+        reasons
+
+
+def test_dense_layers_added_in_a_loop_over_a_parameter_list_build_per_call() -> None:
+    """The same loop over last-axis layers is built by the class's own loop: each call's
+    list makes its own layers (a class without them would be a different model)."""
+    import torch
+
     src = textwrap.dedent("""
         from keras.models import Sequential
         from keras.layers import Dense, Flatten
@@ -31,11 +61,15 @@ def test_layers_added_in_a_loop_over_a_parameter_list_fail_the_model_loudly() ->
         models = [make_model(sizes, 3) for sizes in candidates]
     """)
     result = convert_source(src)
-    assert "LightningModule" not in result.source
-    assert "model.add(Dense(size, activation='relu'))" in result.source
-    reasons = [u.reason for u in result.unmapped]
-    assert any("model.add(...) inside a for the rules cannot unroll" in r for r in reasons), \
-        reasons
+    assert "for size in hidden_sizes" in result.source, result.source
+    namespace: dict[str, object] = {}
+    exec(compile(result.source.split("candidates =")[0], "<converted>", "exec"), namespace)
+    cls = next(v for k, v in namespace.items() if k.endswith("Model") and isinstance(v, type))
+    for sizes in ([8], [8, 4]):
+        module = cls(hidden_sizes=sizes, classes=3)  # type: ignore[operator]
+        linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+        assert [m.out_features for m in linears] == [*sizes, 3]
+        assert module(torch.zeros(2, 6, 6)).shape == (2, 3)
 
 
 def test_a_loop_over_a_known_list_still_unrolls() -> None:

@@ -90,7 +90,21 @@ def _mha(layer: Any, m: nn.Module, where: str) -> None:
         _set(m.out_proj.bias, out["bias"], where)
 
 
+def _conv_lstm(layer: Any, m: nn.Module, where: str) -> None:
+    """Keras (kh, kw, in, 4 * filters) kernels → (4 * filters, in, kh, kw); gates i, f, c, o
+    in the same order on both sides."""
+    w = _weights(layer)
+    _set(getattr(m, "weight_ih", None), np.transpose(w["kernel"], (3, 2, 0, 1)), where)
+    _set(getattr(m, "weight_hh", None), np.transpose(w["recurrent_kernel"], (3, 2, 0, 1)), where)
+    bias = getattr(m, "bias", None)
+    if (bias is None) != ("bias" not in w):
+        raise PortError(f"{where}: bias on one side only")
+    if bias is not None:
+        _set(bias, w["bias"], where)
+
+
 EXTRA_PORTS: dict[str, PortRule] = {
+    "conv_lstm": _conv_lstm,
     "separable": _separable,
     "multi_head_attention": _mha,
 }

@@ -7,6 +7,7 @@ from agent.rules.layers import (
     attention,
     cells,
     conv,
+    conv_recurrent,
     core,
     kernelized,
     merge,
@@ -14,13 +15,15 @@ from agent.rules.layers import (
     pooling,
     preprocessing,
     recurrent,
+    regularization,
     reshaping,
     separable,
 )
 from agent.rules.spec import LayerSpec
 
 _FAMILIES = (core, conv, pooling, norm, recurrent, merge, activation_layers, reshaping,
-             separable, attention, preprocessing, kernelized, cells)
+             separable, attention, preprocessing, kernelized, cells,
+             conv_recurrent, regularization)
 
 
 def _load() -> dict[str, LayerSpec]:

@@ -362,10 +362,13 @@ class _Emitter:
     def _activity_hook(self, layer: Layer, built: Built) -> list[str]:
         """``activity_regularizer=l2(..)``: a hook adding the output's penalty to the loss."""
         value = layer.args.values.get(activity.ARG) if layer.args is not None else None
-        if (value is None or not isinstance(value.value, (Penalty, Custom)) or not built.modules
+        penalty = value.value if value is not None else None
+        if layer.args is not None and (own := activity.layer_penalty(layer.args)) is not None:
+            penalty = own  # ActivityRegularization: the layer is the regularizer
+        if (not isinstance(penalty, (Penalty, Custom)) or not built.modules
                 or built.modules[0][0] or layer.args is None):
             return []
-        line = activity.hook(layer.attr, value.value, {p.name for p in self.ir.params},
+        line = activity.hook(layer.attr, penalty, {p.name for p in self.ir.params},
                              built.activation)
         if line is None:
             return []

@@ -8,6 +8,7 @@ the layer's ``keras_losses``, which the training and validation steps add, as fo
 from __future__ import annotations
 
 from agent.rules import activations
+from agent.rules.spec import Args
 from agent.rules.training.custom_regularizers import Custom
 from agent.rules.training.regularizers import Penalty
 
@@ -27,3 +28,15 @@ def hook(attr: str, penalty: Penalty | Custom, hparams: set[str], activation: st
     term = penalty.term(out if out == "y" else f"({out})", hparams)
     return (f"self.{attr}.register_forward_hook("
             f"lambda m, _, y: {MARK}, [({term}) / y.shape[0]]))")
+
+
+def layer_penalty(args: Args) -> Penalty | None:
+    """``ActivityRegularization(l1, l2)``'s penalty (the layer is only that); None for any
+    other layer or when both factors are literal zeros."""
+    if args.layer != "ActivityRegularization":
+        return None
+    coefs: list[str | None] = []
+    for name in ("l1", "l2"):
+        v = args.values.get(name)
+        coefs.append(None if v is None or (v.known and not v.value) else v.code)
+    return Penalty(*coefs) if any(coefs) else None

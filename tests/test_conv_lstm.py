@@ -42,7 +42,7 @@ SEQUENTIAL = textwrap.dedent("""\
 def test_sequential_conv_lstm_stack_matches_keras() -> None:
     res = convert_source(SEQUENTIAL)
     assert not res.unmapped, [u.reason for u in res.unmapped]
-    assert res.source.count("class ConvLSTM2d(nn.Module):") == 1  # copied once
+    assert res.source.count("class ConvLSTM2d(LazyModuleMixin, nn.Module):") == 1  # copied once
     assert "import keras" not in res.source
     eq = check_sources(SEQUENTIAL, res.source)
     assert eq.passed, eq.message
@@ -61,6 +61,33 @@ def test_return_state_gives_keras_h_and_c() -> None:
         model = keras.Model(inp, out)
         """)
     res = convert_source(src)
+    assert not res.unmapped, [u.reason for u in res.unmapped]
+    eq = check_sources(src, res.source)
+    assert eq.passed, eq.message
+
+
+def test_conv_lstm_in_a_custom_layer_sizes_on_first_batch_and_ports() -> None:
+    """A subclass's sub-layer has no known input size: ConvLSTM2d(None, ...) reads it."""
+    src = textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+
+        class Encoder(keras.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.rnn = layers.ConvLSTM2D(3, 3, padding="same")
+                self.pool = layers.GlobalAveragePooling2D()
+
+            def call(self, x):
+                return self.pool(self.rnn(x))
+
+
+        inp = keras.Input(shape=(3, 5, 5, 2))
+        model = keras.Model(inp, layers.Dense(2)(Encoder()(inp)))
+        """)
+    res = convert_source(src)
+    assert "ConvLSTM2d(None, 3, (3, 3)" in res.source, res.source
     assert not res.unmapped, [u.reason for u in res.unmapped]
     eq = check_sources(src, res.source)
     assert eq.passed, eq.message

@@ -2,7 +2,8 @@
 
 Torch has no convolutional LSTM. The runtime module takes and returns channels_last tensors
 (the layer stays in Keras's layout), pads "same" as TensorFlow, and returns (output, h, c) so
-``return_state`` needs no second form.
+``return_state`` needs no second form; an unknown channel count becomes ``None`` (sized on
+the first batch).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from agent.rules.initializers import init_statement
 from agent.rules.layers.common import dim_code
 from agent.rules.layers.conv import spatial_out
 from agent.rules.layers.recurrent import CELL_ACTIVATIONS
+from agent.rules.models.lazy import LAZY
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, Unsupported, tuple_n
 
@@ -81,7 +83,8 @@ def _build(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     if padding not in ("valid", "same"):
         raise Unsupported(f"ConvLSTM2D(padding={padding!r})")
     filters = a.value("filters")
-    args = [dim_code(shape[-1]), str(filters), str(k)]
+    lazy = shape[-1] == LAZY  # channels read from the first batch (a subclass's sub-layer)
+    args = ["None" if lazy else dim_code(shape[-1]), str(filters), str(k)]
     if set(s) != {1}:
         args.append(f"strides={s}")
     if padding != "valid":
@@ -103,7 +106,7 @@ def _build(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     out: Shape = (shape[0], *frame) if seq else frame
     w: list[str] = []
     common = dict(modules=(("", f"ConvLSTM2d({', '.join(args)})"),), init=_inits(a, w),
-                  layout="keras", warnings=tuple(w))
+                  layout="keras", warnings=tuple(w), lazy=lazy)
     if not a.get("return_state"):
         return Built(out=out, forward="{m}({x})[0]", **common)  # type: ignore[arg-type]
     return Built(out=[out, frame, frame], stmts=("{y0}, {y1}, {y2} = {m}({x})",),

@@ -78,6 +78,8 @@ def rank_implied(keras_name: str) -> bool:
 
 def rank_of(keras_name: str) -> int:
     """Input rank (without batch) a layer expects: Conv2D -> 3, LSTM -> 2, Dense -> 1."""
+    if keras_name == "ConvLSTM2D":  # (time, rows, cols, channels)
+        return 4
     m = _RANK.search(keras_name)
     if m:
         return int(m.group(1)) + 1

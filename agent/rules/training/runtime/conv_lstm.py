@@ -4,14 +4,17 @@ Keras 3's layer on channels_last input (batch, time, rows, cols, channels): the 
 convolution has the layer's strides/padding/dilation, the recurrent one stride 1 and "same"
 padding; gates i, f, c, o; ``c = f * c + i * act(x_c + h_c)``, ``h = o * act(c)``. "same"
 pads as TensorFlow does (the extra row/column at the end), which ``padding="same"`` in torch
-cannot do with strides. Parameters are in torch's conv layout, Keras's defaults at creation.
+cannot do with strides. Parameters are in torch's conv layout, Keras's defaults at creation;
+``in_channels=None`` (size unknown at conversion) reads it from the first batch, as Keras.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
 
 _CONV_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "elu": F.elu,
@@ -32,10 +35,12 @@ def _same_pad(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
     return F.pad(x, pads)
 
 
-class ConvLSTM2d(nn.Module):
+class ConvLSTM2d(LazyModuleMixin, nn.Module):
     """(batch, time, rows, cols, channels) → the last state, or every step's, channels last."""
 
-    def __init__(self, in_channels: int, filters: int, kernel_size: tuple[int, int], *,
+    weight_ih: Any  # nn.Parameter, or UninitializedParameter until the first batch
+
+    def __init__(self, in_channels: int | None, filters: int, kernel_size: tuple[int, int], *,
                  strides: tuple[int, int] = (1, 1), padding: str = "valid",
                  dilation_rate: tuple[int, int] = (1, 1), activation: str = "tanh",
                  recurrent_activation: str = "sigmoid", bias: bool = True,
@@ -47,14 +52,23 @@ class ConvLSTM2d(nn.Module):
         self.activation = _CONV_ACTIVATIONS[activation]
         self.recurrent_activation = _CONV_ACTIVATIONS[recurrent_activation]
         self.return_sequences, self.go_backwards = return_sequences, go_backwards
-        self.weight_ih = nn.Parameter(torch.empty(4 * filters, in_channels, *kernel_size))
+        self.weight_ih = (nn.parameter.UninitializedParameter() if in_channels is None
+                          else nn.Parameter(torch.empty(4 * filters, in_channels, *kernel_size)))
         self.weight_hh = nn.Parameter(torch.empty(4 * filters, filters, *kernel_size))
         self.bias = nn.Parameter(torch.zeros(4 * filters)) if bias else None
-        nn.init.xavier_uniform_(self.weight_ih)  # Keras: glorot_uniform
+        if in_channels is not None:
+            nn.init.xavier_uniform_(self.weight_ih)  # Keras: glorot_uniform
         nn.init.orthogonal_(self.weight_hh)  # Keras: orthogonal
         if self.bias is not None and unit_forget_bias:
             with torch.no_grad():
                 self.bias[filters:2 * filters] = 1.0
+
+    def initialize_parameters(self, x: torch.Tensor) -> None:
+        """Sizes the input kernel from the first batch's channels (a no-op once sized)."""
+        if self.has_uninitialized_params():
+            with torch.no_grad():
+                self.weight_ih.materialize((4 * self.filters, int(x.shape[-1]), *self.kernel_size))
+                nn.init.xavier_uniform_(self.weight_ih)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(output, h, c), all channels last; output is every step's h with

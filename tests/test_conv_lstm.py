@@ -162,3 +162,30 @@ def test_activity_regularization_in_functional_model_with_parameter() -> None:
     rng = np.random.default_rng(2)
     _same_loss(kmodel, tmodel, rng.normal(size=(8, 4)).astype("float32"),
                rng.normal(size=(8, 3)).astype("float32"))
+
+
+def test_activity_regularization_as_a_subclass_sublayer() -> None:
+    src = textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+
+        class Block(keras.layers.Layer):
+            def __init__(self):
+                super().__init__()
+                self.d = layers.Dense(6, activation="relu")
+                self.reg = layers.ActivityRegularization(l1=0.05)
+
+            def call(self, x):
+                return self.reg(self.d(x))
+
+
+        inp = keras.Input(shape=(4,))
+        model = keras.Model(inp, layers.Dense(2)(Block()(inp)))
+        model.compile(optimizer="adam", loss="mse")
+        """)
+    kmodel, tmodel, code = _build(src)
+    assert "class Block(nn.Module)" in code
+    rng = np.random.default_rng(4)
+    _same_loss(kmodel, tmodel, rng.normal(size=(8, 4)).astype("float32"),
+               rng.normal(size=(8, 2)).astype("float32"))

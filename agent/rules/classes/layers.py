@@ -124,10 +124,11 @@ def module_lines(layer: SubLayer) -> list[str]:
 def activity_hooks(layer: SubLayer) -> list[str]:
     """``activity_regularizer=l2(..)`` of a sub-layer: its hook line (see training.activity)."""
     value = layer.args.values.get(activity.ARG)
-    if (value is None or layer.built is None or not isinstance(value.value, regularizers.Penalty)
+    penalty = activity.layer_penalty(layer.args) or (value.value if value is not None else None)
+    if (penalty is None or layer.built is None or not isinstance(penalty, regularizers.Penalty)
             or not layer.built.modules or layer.built.modules[0][0]):
         return []
-    line = activity.hook(layer.attr, value.value, set(), layer.built.activation)
+    line = activity.hook(layer.attr, penalty, set(), layer.built.activation)
     if line is None:
         return []
     layer.args.used.add(activity.ARG)

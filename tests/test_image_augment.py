@@ -54,6 +54,9 @@ FIXED = [
     'RandomZoom((-0.25, -0.25), (0.4, 0.4), fill_mode="constant")',
     "RandomTranslation((0.2, 0.2), (-0.3, -0.3))",
     'RandomTranslation((-0.1, -0.1), (0.25, 0.25), fill_mode="nearest")',
+    'RandomRotation((0.15, 0.15), fill_mode="wrap")',
+    'RandomZoom((0.45, 0.45), fill_mode="wrap", interpolation="nearest")',
+    'RandomTranslation((0.3, 0.3), (-0.45, -0.45), fill_mode="wrap")',
 ]
 
 
@@ -85,10 +88,10 @@ def test_random_draws_keep_shape_and_range_and_differ_per_image(layer: str) -> N
     assert not np.allclose(out[0], out[1])  # one draw per image, as Keras 3
 
 
-def test_wrap_fill_is_reported_not_converted() -> None:
+def test_an_unknown_fill_mode_is_reported_not_converted() -> None:
     result = convert_source(HEAD + 'model = keras.Sequential([keras.Input(shape=(7, 9, 3)), '
-                                   'layers.RandomZoom(0.2, fill_mode="wrap")])\n', "model.py")
-    assert [u for u in result.unmapped if "wrap" in u.reason]
+                                   'layers.RandomZoom(0.2, fill_mode="mirror")])\n', "model.py")
+    assert [u for u in result.unmapped if "mirror" in u.reason]
 
 
 FUNCTIONAL = '''\

@@ -157,7 +157,7 @@ def _affine(cls: str, factors: tuple[str, ...]) -> Callable[
     def build(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
         shape = _image(a, ins, cls)
         fill, mode = a.get("fill_mode"), a.get("interpolation")
-        if fill not in ("reflect", "nearest", "constant"):
+        if fill not in ("reflect", "wrap", "nearest", "constant"):
             raise Unsupported(f"{cls}(fill_mode={fill!r})")
         if mode not in ("bilinear", "nearest"):
             raise Unsupported(f"{cls}(interpolation={mode!r})")

@@ -4,7 +4,9 @@ Each takes channels_last batches as Keras does, draws one transform per image wh
 training and is the identity in eval mode (Keras applies them only in training). The
 transform maps every output pixel to an input point as Keras's ``affine_transform`` does;
 ``grid_sample`` then reads it with Keras's fill modes ("reflect" mirrors with the edge
-repeated, "nearest" repeats the edge, "constant" fills ``fill_value``).
+repeated, "wrap" tiles the image, "nearest" repeats the edge, "constant" fills
+``fill_value``). Nearest interpolation at a point exactly between two pixels may pick the
+other one than Keras (float rounding of the coordinate).
 """
 
 import math
@@ -29,8 +31,14 @@ def _affine_images(images: torch.Tensor, x_src: torch.Tensor, y_src: torch.Tenso
                    interpolation: str, fill_mode: str, fill_value: float) -> torch.Tensor:
     """Samples channels_last ``images`` at input pixel coordinates (x_src, y_src)."""
     height, width = images.shape[1], images.shape[2]
-    grid = torch.stack(((2 * x_src + 1) / width - 1, (2 * y_src + 1) / height - 1), dim=-1)
     pixels = images.permute(0, 3, 1, 2)
+    if fill_mode == "wrap":  # Keras wraps each neighbour's index: one wrapped row/column more
+        grid = torch.stack((2 * torch.remainder(x_src, width) / width - 1,
+                            2 * torch.remainder(y_src, height) / height - 1), dim=-1)
+        wrapped = F.pad(pixels.float(), (0, 1, 0, 1), mode="circular")
+        return F.grid_sample(wrapped, grid.float(), mode=interpolation, padding_mode="border",
+                             align_corners=True).permute(0, 2, 3, 1).to(images.dtype)
+    grid = torch.stack(((2 * x_src + 1) / width - 1, (2 * y_src + 1) / height - 1), dim=-1)
     padding = {"reflect": "reflection", "nearest": "border", "constant": "zeros"}[fill_mode]
     out = F.grid_sample(pixels.float(), grid.float(), mode=interpolation,
                         padding_mode=padding, align_corners=False)
@@ -52,7 +60,7 @@ class _Augment(nn.Module):
     def __init__(self, fill_mode: str = "reflect", interpolation: str = "bilinear",
                  seed: int | None = None, fill_value: float = 0.0) -> None:
         super().__init__()
-        if fill_mode not in ("reflect", "nearest", "constant"):
+        if fill_mode not in ("reflect", "wrap", "nearest", "constant"):
             raise ValueError(f"Unsupported fill_mode: {fill_mode!r}")
         if interpolation not in ("bilinear", "nearest"):
             raise ValueError(f"Unsupported interpolation: {interpolation!r}")

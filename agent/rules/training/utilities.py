@@ -31,7 +31,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
     "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py",
-    "data_layers.py", "conv_lstm.py"))
+    "data_layers.py", "image_augment.py", "conv_lstm.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -105,7 +105,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|masked_rnn|"
                   r"ConvLSTM2d|"
-                  r"RandomFourierFeatureMap|"
+                  r"RandomFourierFeatureMap|RandomImage|"
                   r"keras_activation|keras_initializer|keras_regularizer|"
                   r"KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|skipgrams|make_sampling_table|set_random_seed|"
@@ -129,6 +129,7 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM"
                 "LazyRNN", "init_on_first_batch",
                 "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
                 "ConvLSTM2d",
+                "RandomImageRotation", "RandomImageZoom", "RandomImageTranslation",
                 "keras_activation", "keras_activation_name",
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",

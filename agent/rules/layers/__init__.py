@@ -8,6 +8,7 @@ from agent.rules.layers import (
     cells,
     conv,
     core,
+    encoding,
     kernelized,
     merge,
     norm,
@@ -20,7 +21,7 @@ from agent.rules.layers import (
 from agent.rules.spec import LayerSpec
 
 _FAMILIES = (core, conv, pooling, norm, recurrent, merge, activation_layers, reshaping,
-             separable, attention, preprocessing, kernelized, cells)
+             separable, attention, preprocessing, kernelized, cells, encoding)
 
 
 def _load() -> dict[str, LayerSpec]:

@@ -58,3 +58,30 @@ def test_discretization_without_bins_is_reported() -> None:
            "model = keras.Model(inp, layers.Discretization(num_bins=4)(inp))\n")
     result = convert_source(src, "enc.py")
     assert any("bin_boundaries" in u.reason for u in result.unmapped)
+
+
+@pytest.mark.parametrize(("mask", "want"), [
+    # Keras 3 (checked on its TensorFlow backend): OOV → 0, vocabulary[i] → i + 1
+    (None, [[1, 0, 3, 2], [3, 0, 0, 1]]),
+    # a mask token takes 0 and moves OOV to 1, vocabulary[i] to i + 2
+    (0, [[2, 1, 4, 3], [4, 0, 1, 2]]),
+])
+def test_integer_lookup_indices(mask: int | None, want: list[list[int]]) -> None:
+    extra = "" if mask is None else f", mask_token={mask}"
+    src = ("import keras\nfrom keras import layers\n\n"
+           'inp = keras.Input(shape=(4,), dtype="int64")\n'
+           f"model = keras.Model(inp, layers.IntegerLookup(vocabulary=[12, 36, 7]{extra})(inp))\n")
+    result = convert_source(src, "lookup.py")
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    converted = exec_source(result.source, "k2l_converted")["model"]
+    got = converted(torch.tensor([[12, 5, 7, 36], [7, 0, 99, 12]]))
+    assert got.dtype == torch.int64
+    assert got.tolist() == want
+
+
+def test_integer_lookup_without_vocabulary_is_reported() -> None:
+    src = ("import keras\nfrom keras import layers\n\n"
+           'inp = keras.Input(shape=(3,), dtype="int64")\n'
+           "model = keras.Model(inp, layers.IntegerLookup(num_oov_indices=2)(inp))\n")
+    result = convert_source(src, "lookup.py")
+    assert any("IntegerLookup" in u.reason for u in result.unmapped)

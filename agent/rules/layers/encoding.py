@@ -1,8 +1,11 @@
-"""Integer-output preprocessing layers with static tables: Discretization, CategoryEncoding.
+"""Integer-output preprocessing layers with static tables: Discretization, CategoryEncoding,
+IntegerLookup with a given vocabulary.
 
 Both are pure tensor code, so no runtime helper is copied. Keras 3's ``digitize`` puts a value
 equal to a boundary in the upper bucket (``bins[i-1] <= x < bins[i]``), which is
-``torch.bucketize(..., right=True)``; torch's default is the other side.
+``torch.bucketize(..., right=True)``; torch's default is the other side. IntegerLookup (Keras
+3 defaults: one OOV index, no mask token) gives the OOV index 0 (1 after a mask token's 0)
+and ``vocabulary[i]`` the index ``i + 1`` past the OOV one.
 """
 
 from __future__ import annotations
@@ -48,6 +51,30 @@ def _category_encoding(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Buil
     raise Unsupported(f"CategoryEncoding(output_mode={a.code('output_mode')})")
 
 
+def _integer_lookup(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+    given = a.values.get("vocabulary")  # a name is kept: torch.tensor fails loudly on a path
+    if given is None or given.known and not isinstance(given.value, (list, tuple)):
+        raise Unsupported("IntegerLookup without a vocabulary list (adapt(), a file)")
+    vocab = a.value("vocabulary")
+    for arg, keep in (("num_oov_indices", 1), ("output_mode", "int"), ("invert", False),
+                      ("sparse", False), ("idf_weights", None), ("max_tokens", None),
+                      ("pad_to_max_tokens", False)):
+        if a.get(arg) != keep:
+            raise Unsupported(f"IntegerLookup({arg}={a.code(arg)})")
+    mask = a.get("mask_token")
+    if isinstance(vocab, (list, tuple)) and mask is not None and mask in vocab:
+        raise Unsupported("IntegerLookup with the mask token inside its vocabulary")
+    oov = 0 if mask is None else 1
+    vocab_code = a.code("vocabulary")
+    hits = f"(({{x}}.unsqueeze(-1) == {{m_vocab}}).long() * {{m_ranks}}).sum(-1) + {oov}"
+    forward = hits if mask is None else f"torch.where({{x}} == {mask!r}, 0, {hits})"
+    return Built(
+        out=ins[0], forward=forward,
+        modules=(("vocab", f"torch.tensor({vocab_code})"),
+                 ("ranks", f"torch.arange(1, len({vocab_code}) + 1)")),
+    )
+
+
 SPECS: tuple[LayerSpec, ...] = (
     LayerSpec(
         "Discretization", ("bin_boundaries", "num_bins", "epsilon", "output_mode"),
@@ -67,5 +94,21 @@ SPECS: tuple[LayerSpec, ...] = (
                           (".sum(dim=-2)",), equivalence=False),
                   Example('layers.CategoryEncoding(5, output_mode="one_hot")', (1,),
                           (".squeeze(-1)",), equivalence=False)),
+    ),
+    LayerSpec(
+        "IntegerLookup", ("max_tokens", "num_oov_indices", "mask_token", "oov_token",
+                          "vocabulary", "vocabulary_dtype", "idf_weights", "invert",
+                          "output_mode", "sparse", "pad_to_max_tokens"),
+        {"max_tokens": None, "num_oov_indices": 1, "mask_token": None, "oov_token": -1,
+         "vocabulary": None, "vocabulary_dtype": "int64", "idf_weights": None, "invert": False,
+         "output_mode": "int", "sparse": False, "pad_to_max_tokens": False},
+        _integer_lookup, torch=("torch.tensor", "torch.arange", "torch.where"), port=None,
+        ignorable=("name", "dtype", "trainable", "input_shape", "oov_token", "vocabulary_dtype"),
+        # Keras 3's IntegerLookup needs TensorFlow: tests/test_encoding_layers.py checks the
+        # indices Keras documents (checked once against Keras 3 on TensorFlow)
+        examples=(Example("layers.IntegerLookup(vocabulary=[12, 36, 7])", (4,),
+                          ("torch.arange(1, len([12, 36, 7]) + 1)",), equivalence=False),
+                  Example("layers.IntegerLookup(vocabulary=[12, 36, 7], mask_token=0)", (4,),
+                          ("torch.where(",), equivalence=False)),
     ),
 )

@@ -25,6 +25,9 @@ WARNINGS: tuple[WarningKind, ...] = (
     # layers and models
     WarningKind(r"activity_regularizer: penalty on the layer output divided by the batch size",
                 False, "Keras 3 and TF-Keras 2 divide by the batch size too"),
+    WarningKind(r"random augmentation: Keras's random draws are not reproduced", False,
+                "same transform and distribution as Keras 3; only the random numbers differ "
+                "(torch's generator), and inference is the identity in both"),
     WarningKind(r"hard_sigmoid follows Keras 3", True, "Keras 2 code computed another function"),
     WarningKind(r"on the model's string input: the converted class takes its integer output",
                 True, "the class is called on the layer's indices, not on strings"),

@@ -8,7 +8,7 @@ which is what the equivalence tests compare.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent.rules.models.shapes import Shape
@@ -150,6 +150,32 @@ def _random_crop_at_run_time(h: str, w: str, shape: Shape) -> Built:
     ))
 
 
+def _affine(cls: str, factors: tuple[str, ...]) -> Callable[
+        [Args, Sequence[Shape], BuildContext], Built]:
+    """RandomRotation/Zoom/Translation → a runtime module (one transform per image while
+    training, identity in eval), Keras's argument semantics kept."""
+    def build(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+        shape = _image(a, ins, cls)
+        fill, mode = a.get("fill_mode"), a.get("interpolation")
+        if fill not in ("reflect", "wrap", "nearest", "constant"):
+            raise Unsupported(f"{cls}(fill_mode={fill!r})")
+        if mode not in ("bilinear", "nearest"):
+            raise Unsupported(f"{cls}(interpolation={mode!r})")
+        args = [a.code(f) for f in factors if a.has(f)]
+        args += [f"{k}={a.code(k)}" for k in ("fill_mode", "interpolation", "seed",
+                                               "fill_value") if a.has(k)]
+        name = {"RandomRotation": "RandomImageRotation", "RandomZoom": "RandomImageZoom",
+                "RandomTranslation": "RandomImageTranslation"}[cls]
+        return Built(out=shape, layout="keras", forward="{m}({x})",
+                     modules=(("", f"{name}({', '.join(args)})"),),
+                     warnings=("random augmentation: Keras's random draws are not "
+                               "reproduced (identity at inference, as Keras)",))
+    return build
+
+
+_AFFINE_DEFAULTS = {"fill_mode": "reflect", "interpolation": "bilinear", "seed": None,
+                    "fill_value": 0.0, "data_format": None}
+
 _IMAGE = ("name", "dtype", "trainable", "input_shape", "batch_input_shape", "batch_size",
           "data_format")
 
@@ -187,4 +213,21 @@ SPECS: tuple[LayerSpec, ...] = (
                                 equivalence=False),
                         Example("layers.RandomCrop(3, 4)", (6, 8, 3),
                                 ("[:, 0:6, 0:8]",), equivalence=False))),
+    LayerSpec("RandomRotation", ("factor", "fill_mode", "interpolation", "seed", "fill_value"),
+              _AFFINE_DEFAULTS, _affine("RandomRotation", ("factor",)), ignorable=_IMAGE,
+              examples=(Example("layers.RandomRotation(0.1)", (6, 5, 3),
+                                ("RandomImageRotation(0.1)",)),)),
+    LayerSpec("RandomZoom", ("height_factor", "width_factor", "fill_mode", "interpolation",
+                             "seed", "fill_value"),
+              {**_AFFINE_DEFAULTS, "width_factor": None},
+              _affine("RandomZoom", ("height_factor", "width_factor")), ignorable=_IMAGE,
+              examples=(Example('layers.RandomZoom(0.2, fill_mode="constant")', (6, 5, 3),
+                                ('RandomImageZoom(0.2, fill_mode="constant")',)),)),
+    LayerSpec("RandomTranslation", ("height_factor", "width_factor", "fill_mode",
+                                    "interpolation", "seed", "fill_value"),
+              _AFFINE_DEFAULTS,
+              _affine("RandomTranslation", ("height_factor", "width_factor")),
+              ignorable=_IMAGE,
+              examples=(Example("layers.RandomTranslation(0.1, (-0.2, 0.3))", (6, 5, 3),
+                                ("RandomImageTranslation(0.1, (-0.2, 0.3))",)),)),
 )

@@ -9,6 +9,7 @@ from agent.rules.layers import (
     conv,
     conv_recurrent,
     core,
+    encoding,
     kernelized,
     merge,
     norm,
@@ -22,7 +23,7 @@ from agent.rules.layers import (
 from agent.rules.spec import LayerSpec
 
 _FAMILIES = (core, conv, pooling, norm, recurrent, merge, activation_layers, reshaping,
-             separable, attention, preprocessing, kernelized, cells,
+             separable, attention, preprocessing, kernelized, cells, encoding,
              conv_recurrent, regularization)
 
 

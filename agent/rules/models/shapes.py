@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 
 from agent.rules.arith import operand
+from agent.rules.values import Sym
 
 Dim = int | str | None
 Shape = tuple[Dim, ...]  # without the batch axis, in Keras order
@@ -85,26 +86,10 @@ class Product(int):
         return str(self) if not spec else super().__format__(spec)
 
 
-class Named(int):
+class Named(Sym):
     """A size computed from sizes that print as names (``UNITS``, a constructor argument's
     constant): computes as its value, prints as the expression, so a Concatenate of two
     ``UNITS``-wide tensors gives ``nn.Linear(UNITS + OTHER_UNITS, n)``, not a magic 200."""
-
-    code: str
-
-    def __new__(cls, value: int, code: str) -> Named:
-        out = super().__new__(cls, value)
-        out.code = code
-        return out
-
-    def __str__(self) -> str:
-        return self.code
-
-    def __repr__(self) -> str:
-        return self.code
-
-    def __format__(self, spec: str) -> str:
-        return self.code if not spec else format(int(self), spec)
 
 
 def _is_named(d: Dim) -> bool:

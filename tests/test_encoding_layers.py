@@ -3,6 +3,7 @@ on integer and boundary inputs the random-float layer-table examples do not reac
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ["KERAS_BACKEND"] = "torch"
@@ -60,12 +61,16 @@ def test_discretization_without_bins_is_reported() -> None:
     assert any("bin_boundaries" in u.reason for u in result.unmapped)
 
 
-@pytest.mark.parametrize(("mask", "want"), [
-    # Keras 3 (checked on its TensorFlow backend): OOV → 0, vocabulary[i] → i + 1
+LOOKUP_INPUT = [[12, 5, 7, 36], [7, 0, 99, 12]]
+LOOKUP_CASES = [
+    # Keras 3 (its TensorFlow backend, test below): OOV → 0, vocabulary[i] → i + 1
     (None, [[1, 0, 3, 2], [3, 0, 0, 1]]),
     # a mask token takes 0 and moves OOV to 1, vocabulary[i] to i + 2
     (0, [[2, 1, 4, 3], [4, 0, 1, 2]]),
-])
+]
+
+
+@pytest.mark.parametrize(("mask", "want"), LOOKUP_CASES)
 def test_integer_lookup_indices(mask: int | None, want: list[list[int]]) -> None:
     extra = "" if mask is None else f", mask_token={mask}"
     src = ("import keras\nfrom keras import layers\n\n"
@@ -74,9 +79,29 @@ def test_integer_lookup_indices(mask: int | None, want: list[list[int]]) -> None
     result = convert_source(src, "lookup.py")
     assert not result.unmapped, [u.reason for u in result.unmapped]
     converted = exec_source(result.source, "k2l_converted")["model"]
-    got = converted(torch.tensor([[12, 5, 7, 36], [7, 0, 99, 12]]))
+    got = converted(torch.tensor(LOOKUP_INPUT))
     assert got.dtype == torch.int64
     assert got.tolist() == want
+
+
+@pytest.mark.parametrize("mask", [None, 0])
+def test_integer_lookup_tables_are_keras_own(mask: int | None) -> None:
+    """The tables above, from Keras 3 itself: its IntegerLookup needs TensorFlow, run in its
+    own process (``K2L_TEST_TF_PYTHON``, ``make tf-venv``)."""
+    import subprocess
+
+    python = os.environ.get("K2L_TEST_TF_PYTHON", "")
+    if not python:
+        pytest.skip("no Python with TensorFlow (K2L_TEST_TF_PYTHON)")
+    script = ("import json, keras\n"
+              f"layer = keras.layers.IntegerLookup(vocabulary=[12, 36, 7], mask_token={mask!r})\n"
+              f"print(json.dumps(keras.ops.convert_to_numpy(layer({LOOKUP_INPUT!r})).tolist()))\n")
+    done = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                               "KERAS_BACKEND": "tensorflow"}, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    want = dict(LOOKUP_CASES)[mask]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == want
 
 
 def test_integer_lookup_without_vocabulary_is_reported() -> None:

@@ -84,8 +84,7 @@ def _convert_metric_classes(module: cst.Module, mres: ModelsResult,
     """keras.metrics.Metric subclasses → torchmetrics.Metric (after the models and training
     code, which only read their names)."""
     done = convert(module, imports)
-    if module is mres.module:
-        mres.module = done.module
+    _swap(mres, module, done.module)
 
     def line(cls: cst.ClassDef) -> int:
         m = re.search(rf"^class {re.escape(cls.name.value)}\b", source, re.MULTILINE)
@@ -187,6 +186,14 @@ def _sized_by_models(warnings: list[Warning_], lazy_layers: dict[str, bool],
     return [w for w in warnings
             if not (w.message.split(":", 1)[0] in done
                     and any(t in w.message for t in _SIZED_BY_DRY_CALL))]
+
+
+def _swap(mres: ModelsResult, module: cst.Module, new: cst.Module) -> cst.Module:
+    """``new`` replaces ``module``; while ``module`` is still the models' own view
+    (``mres.module``), that view follows, so its code and line index stay one tree."""
+    if module is mres.module:
+        mres.module = new
+    return new
 
 
 def _def_line(source: str, name: str) -> int:
@@ -355,17 +362,13 @@ def _convert_source(source: str, path: str) -> Conversion:
                                  and u.reason.startswith("custom training step"))]
     regularized, regs = convert_regularizer_classes(module, imports)  # after the models
     if regs:
-        if module is mres.module:
-            mres.module = regularized
-        module = regularized
+        module = _swap(mres, module, regularized)
         out.changes += [Change(_def_line(source, name), "regularizer.class",
                                f"{name}: Keras Regularizer -> plain class of torch ops")
                         for name in regs]
     losses_done, losses, kept_losses = convert_loss_classes(module, imports)
     if losses:
-        if module is mres.module:
-            mres.module = losses_done
-        module = losses_done
+        module = _swap(mres, module, losses_done)
     out.changes += [Change(_def_line(source, name), "training.loss_class",
                            f"{name}: keras.losses.Loss -> plain class (Keras's __call__)")
                     for name in losses]
@@ -379,9 +382,7 @@ def _convert_source(source: str, path: str) -> Conversion:
     functions = [f for f in candidates(original, imports) if f not in data]
     if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table
         done = convert_functions(module, imports, functions)
-        if module is mres.module:
-            mres.module = done.module
-        module = done.module
+        module = _swap(mres, module, done.module)
         out.changes += [Change(_def_line(source, name), "ops.function",
                                f"{name}: tf/Keras ops -> torch") for name in done.names]
     kept: list[Warning_] = []

@@ -19,6 +19,7 @@ import libcst as cst
 
 from agent.rules.models.applications_table import PREPROCESS_NAMES
 from agent.rules.ops import as_values, ctc, image_io, image_pixels, nn_image, scans, signal, tensors
+from agent.rules.ops.control import ROWS as CONTROL_ROWS
 from agent.rules.ops.dtypes import DTYPES
 from agent.rules.ops.dtypes import dtype as _dtype
 from agent.rules.ops.spec import Bound, Op, atom, literal
@@ -676,7 +677,7 @@ _add([f"{TF}.identity"], Op("", ("input",), elementwise=True,
 
 
 for _names3, _op in (tensors.ROWS + nn_image.ROWS + ctc.ROWS + image_io.ROWS + signal.ROWS
-                     + image_pixels.ROWS + scans.ROWS):
+                     + image_pixels.ROWS + scans.ROWS + CONTROL_ROWS):
     _add(_names3, _op)
 
 

@@ -20,7 +20,7 @@ from agent.rules.models.lazy import LAZY
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, BuildContext, Built, LayerSpec, NotStatic, Unsupported, bind
 from agent.rules.training import activity, regularizers
-from agent.rules.values import Value, code_of, evaluate
+from agent.rules.values import UNKNOWN, Value, code_of, evaluate
 
 
 @dataclass
@@ -35,6 +35,17 @@ class SubLayer:
     built: Built | None = None  # from the first call (or a lazy build if never called)
     lazy: bool = False
     warnings: list[str] = field(default_factory=list)
+
+
+def runtime_activation(call: cst.Call, imports: ImportTable, env: dict[str, object]) -> bool:
+    """``Activation(act)`` whose one argument is known only at run time (a constructor
+    parameter): Keras calls ``activations.get(act)`` on the input, which is what the runtime
+    ``keras_activation(act)`` gives, so the attribute holds that function."""
+    if imports.resolve(call.func) != "keras.layers.Activation" or len(call.args) != 1:
+        return False
+    arg = call.args[0]
+    return arg.keyword is None and not arg.star and \
+        evaluate(arg.value, dict(env)).value is UNKNOWN
 
 
 def make_sublayer(attr: str, call: cst.Call, imports: ImportTable, env: dict[str, object],

@@ -27,7 +27,13 @@ from agent.rules.classes.containers import (
     nested_sequential,
 )
 from agent.rules.classes.forward import TORCH_INPUTS, ForwardConverter
-from agent.rules.classes.layers import SubLayer, build, make_sublayer, module_lines
+from agent.rules.classes.layers import (
+    SubLayer,
+    build,
+    make_sublayer,
+    module_lines,
+    runtime_activation,
+)
 from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
 from agent.rules.classes.variables import VARIABLES, FromInitializer, variable_lines
 from agent.rules.imports import ImportTable
@@ -401,6 +407,8 @@ class _ClassConverter:
                         # generated once call() has told the shape it is fed (see nested())
                         self.containers[attr] = (stmt, value)
                         return [f"nested:{attr}"]
+                    if runtime_activation(value, self.imports, self.env):
+                        return [self.getter(attr, "activation", value)]
                     layer = make_sublayer(attr, value, self.imports, self.env,
                                           self.line)
                     if layer is not None and attr in self.layers and self.branches_open:

@@ -1,7 +1,7 @@
 """The names a statement reads from the block around it.
 
-A ``def`` reads from its module only the names it does not bind itself: ``logits = actor(x)``
-inside ``sample_action`` makes ``logits`` local there, so a module-level ``logits = ...`` that
+A ``def`` (a ``class``'s methods too) reads from its module only the names it does not bind
+itself: ``logits = actor(x)`` inside ``sample_action`` makes ``logits`` local there, so a module-level ``logits = ...`` that
 built a converted model is not "still needed" by that function (Python's rule: a name bound
 anywhere in a function is local throughout it, unless declared ``global``/``nonlocal``).
 """
@@ -16,6 +16,8 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 def outer_reads(node: ast.AST) -> set[str]:
     """Names ``node`` reads that come from the enclosing block (conservative: when unsure,
     a name counts as read)."""
+    if isinstance(node, ast.ClassDef):
+        return _class_reads(node)
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
     args = node.args
@@ -37,6 +39,21 @@ def outer_reads(node: ast.AST) -> set[str]:
     reads = {n.id for part in outside for n in ast.walk(part) if isinstance(n, ast.Name)}
     body = {n.id for stmt in node.body for n in ast.walk(stmt) if isinstance(n, ast.Name)}
     return reads | (body - local)
+
+
+def _class_reads(node: ast.ClassDef) -> set[str]:
+    """A class reads its bases, keywords and decorators; its methods only what they do not
+    bind (``def call(self, x)`` does not read a module-level ``x``: class-level names are not
+    visible in methods either); other class-body statements count whole."""
+    outside = [*node.bases, *(k.value for k in node.keywords), *node.decorator_list]
+    reads = {n.id for part in outside for n in ast.walk(part) if isinstance(n, ast.Name)}
+    for stmt in node.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            reads |= outer_reads(stmt)
+        else:  # class-level bindings (``size = WIDTH``) are not reads; ``size += 1`` is
+            reads |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
+                      and (not isinstance(n.ctx, ast.Store) or isinstance(stmt, ast.AugAssign))}
+    return reads
 
 
 def _own_scope(node: ast.AST) -> list[ast.AST]:

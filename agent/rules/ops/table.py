@@ -37,6 +37,9 @@ CONSTANTS: dict[str, str] = {
     or "int" in name or name == "bool"
 } | {f"{TF}.newaxis": "None", f"{TF}.bool": "torch.bool", f"{TF}.Tensor": "torch.Tensor"
      } | image_io.CONSTANTS
+# ``tf.dtypes.float32`` is ``tf.float32`` under its module's name
+CONSTANTS |= {f"{TF}.dtypes.{name}": code for name, code in DTYPES.items()
+              if not name.isalpha() or name == "bool"}
 
 # Functions with no faithful one-line torch counterpart: a specific reason for the report.
 NOT_CONVERTED: dict[str, str] = {

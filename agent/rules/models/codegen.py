@@ -141,7 +141,9 @@ class _Emitter:
                          layout="keras")
         assert layer.spec is not None and layer.args is not None
         extra = [k for k, v in call.call_kwargs.items()
-                 if k not in layer.spec.call_args and not (k == "training" and v.value is None)]
+                 if k not in layer.spec.call_args and not (k == "training" and v.value is None)
+                 and not (k == "mask" and self.masks is not None
+                          and id(call) in self.masks.explicit)]
         if extra:  # e.g. Dropout(...)(x, training=True): a fixed mode, or a mask we would drop
             value = call.call_kwargs[extra[0]].code
             self._fail(layer, f"{layer.keras_name} called with {extra[0]}={value}: not converted")

@@ -9,7 +9,8 @@ mask support drops it (Keras 3 does the same, with a warning), a recurrent layer
 it (``masked_rnn``, copied into the script) and a pooling averages only unmasked steps. Any
 other reader (attention, merges, BatchNormalization, a custom layer, the model's output,
 where Keras's loss would skip masked steps) leaves the whole model in the unmasked form with
-the source's warning: that file is not called converted.
+the source's warning: that file is not called converted. A mask given explicitly from a
+model input (``GRU(8)(x, mask=mask_input)``) is read, and carried on, the same way.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Plan:
     readers: dict[int, str] = field(default_factory=dict)  # call -> mask it runs under
     used: set[str] = field(default_factory=set)  # masks some reader needs
     zero_output: set[int] = field(default_factory=set)  # Bidirectional returning sequences
+    explicit: set[int] = field(default_factory=set)  # calls given ``mask=<model input>``
 
 
 def _source(call: Call, name: str) -> str | None:
@@ -67,11 +69,22 @@ def _source(call: Call, name: str) -> str | None:
     return None
 
 
-def _reads(call: Call) -> str | None:
-    """How a layer given a mask uses it: "pass", "drop", "rnn", "pool"; None = unknown."""
+def explicit_mask(call: Call, inputs: set[str]) -> str | None:
+    """The model input passed as ``mask=`` (``GRU(8)(x, mask=mask_input)``), the only call
+    keyword, when it is a model input: forward's parameter of that name is the mask."""
+    value = call.call_kwargs.get("mask")
+    if value is None or len(call.call_kwargs) != 1 or value.code not in inputs:
+        return None
+    return value.code
+
+
+def _reads(call: Call, explicit: bool = False) -> str | None:
+    """How a layer given a mask uses it: "pass", "drop", "rnn", "pool"; None = unknown.
+    ``explicit``: the mask is the call's ``mask=`` argument (its only keyword)."""
     layer = call.layer
     spec, args = layer.spec, layer.args
-    if spec is None or args is None or len(call.inputs) != 1 or call.call_kwargs:
+    if spec is None or args is None or len(call.inputs) != 1 or (
+            call.call_kwargs and not explicit):
         return None
     kind = spec.keras
     try:
@@ -124,7 +137,18 @@ def plan(ir: ModelIR) -> Plan | None:
         t.name for t in ir.inputs}
     out = Plan()
     mask_of: dict[int, str] = {}  # id(tensor) -> its mask variable
+    inputs = {t.name for t in ir.inputs}
     for call in ir.calls:
+        given = explicit_mask(call, inputs)
+        if given is not None:  # Keras runs the layer under the given mask, not the implicit
+            how = _reads(call, explicit=True)
+            if how not in ("rnn", "pool"):
+                return None
+            out.readers[id(call)] = given
+            out.explicit.add(id(call))
+            if how == "rnn" and _sequences(call):
+                mask_of.update((id(t), given) for t in call.outputs[:1])
+            continue
         name = "mask" if not out.sources else f"mask_{len(out.sources)}"
         while name in taken:
             name += "_"
@@ -149,7 +173,7 @@ def plan(ir: ModelIR) -> Plan | None:
         if how == "rnn" and _sequences(call) and call.layer.spec is not None \
                 and call.layer.spec.keras == "Bidirectional":
             out.zero_output.add(id(call))
-    if not out.sources or any(id(t) in mask_of for t in ir.outputs):
+    if not (out.sources or out.explicit) or any(id(t) in mask_of for t in ir.outputs):
         return None  # no mask, or one reaching the loss (Keras's loss skips masked steps)
     return out
 

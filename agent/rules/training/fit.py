@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.rules.models.graph import ModelIR
+from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.training.compile import CompileConfig, bind, output_names
 from agent.rules.values import code_of
 
@@ -77,15 +77,9 @@ def _items(node: cst.BaseExpression | None, n: int, names: list[str], what: str,
         if len(items) == n:
             return items
     if isinstance(node, cst.Dict):
-        by_key: dict[str, cst.BaseExpression] = {}
-        for el in node.elements:
-            if isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString):
-                key = el.key.evaluated_value
-                if isinstance(key, str):
-                    by_key[key] = el.value
-        for keys in (names, fallback or names):
-            if all(name in by_key for name in keys):
-                return [by_key[name] for name in keys]
+        found = _by_key(node, names, fallback or names)
+        if found is not None:
+            return found
         out.todos.append(f"{what} dict keys do not match the model's {what}s ({names})")
         return None
     if n == 1 and isinstance(node, (cst.List, cst.Tuple)) and _arrays(node):
@@ -96,6 +90,28 @@ def _items(node: cst.BaseExpression | None, n: int, names: list[str], what: str,
         return [node]
     out.todos.append(f"{what} for a {n}-{what} model is not a list of {n}")
     return None
+
+
+def _by_key(node: cst.Dict, names: list[str], fallback: list[str]
+            ) -> list[cst.BaseExpression] | None:
+    """A dict literal's values in the order of ``names`` (else ``fallback``), by string key."""
+    by_key: dict[str, cst.BaseExpression] = {}
+    for el in node.elements:
+        if isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString):
+            key = el.key.evaluated_value
+            if isinstance(key, str):
+                by_key[key] = el.value
+    for keys in (names, fallback):
+        if all(name in by_key for name in keys):
+            return [by_key[name] for name in keys]
+    return None
+
+
+def dict_inputs(node: cst.Dict, inputs: list[Tensor]) -> list[str] | None:
+    """``predict({name: array, ...})``: the code of each model input in forward's order, by
+    the Inputs' ``name=`` (else their variables); None when the keys do not match."""
+    found = _by_key(node, [t.keras_name or t.name for t in inputs], [t.name for t in inputs])
+    return None if found is None else [code_of(v) for v in found]
 
 
 def _arrays(node: cst.List | cst.Tuple) -> bool:

@@ -30,6 +30,7 @@ from agent.rules.training.fit import (
     FIT_ARGS,
     Names,
     checkpoint_path,
+    dict_inputs,
     evaluate_code,
     fit_code,
 )
@@ -988,6 +989,13 @@ class _ExprRewriter(cst.CSTTransformer):
         n_in = len(ir.inputs)
         if n_in > 1 and isinstance(x, (cst.List, cst.Tuple)):
             inputs = [code_of(e.value) for e in x.elements]
+        elif isinstance(x, cst.Dict):  # Keras feeds a dict by the Inputs' names
+            keyed = dict_inputs(x, ir.inputs)
+            if keyed is None:
+                self.todos.append(("keras.Model.predict", "predict() on a dict whose keys are "
+                                   "not the model's Input names: not converted"))
+                return call
+            inputs = keyed
         elif n_in > 1:
             inputs = [f"{code_of(x)}[{k}]" for k in range(n_in)]
         else:

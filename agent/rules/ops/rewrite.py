@@ -149,8 +149,9 @@ class OpRewriter(cst.CSTTransformer):
             return updated_node
         new = cst.parse_expression(code)
         if "((" in code or ", (" in code:
-            new = new.visit(_Unparen())
-            assert isinstance(new, cst.BaseExpression)
+            bare = new.visit(_Unparen())
+            assert isinstance(bare, cst.BaseExpression)
+            new = bare
         if isinstance(new, _OPERATIONS) and new.lpar:
             self.generated.add(id(new))
         return new

@@ -99,7 +99,7 @@ UTILITIES: dict[str, str] = {
 }
 
 HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimizer|"
-                  r"KerasRMSprop|KerasMetric|KerasSchedule|KerasUpSampling2D|"
+                  r"KerasRMSprop|KerasMetric|KerasSchedule|KerasUpSampling2D|adapt_normalization|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|"
@@ -138,7 +138,8 @@ _TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEar
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
               "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss", "KerasSchedule",
-              "KerasCompiledMetrics", "KerasBatches", "KerasUpSampling2D", *_LAYER_FORMS)
+              "KerasCompiledMetrics", "KerasBatches", "KerasUpSampling2D", "adapt_normalization",
+              *_LAYER_FORMS)
 
 
 @cache

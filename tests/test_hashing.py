@@ -89,3 +89,18 @@ def test_salt_is_reported() -> None:
 def test_floats_are_refused() -> None:
     with pytest.raises(TypeError):
         HashingBins(4)(np.array([1.5]))
+
+
+def test_string_input_model_hashes_strings_as_keras() -> None:
+    """A string Input: torch tensors hold no strings, so the class takes an array of str (the
+    report says so) and gives the bins of Keras's documented example."""
+    src = ("import keras\nfrom keras import layers\n\n"
+           'words = keras.Input(shape=(1,), dtype="string")\n'
+           "model = keras.Model(words, layers.Hashing(num_bins=3)(words))\n")
+    result = convert_source(src, "words.py")
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    assert any("lists of str" in w.message for w in result.warnings)
+    model = exec_source(result.source, "k2l_converted")["model"]
+    got = model(np.array([["A"], ["B"], ["C"], ["D"], ["E"]]))
+    assert got.tolist() == [[1], [0], [1], [1], [2]]
+    assert model.example_input_array.dtype == torch.long

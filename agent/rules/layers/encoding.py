@@ -82,7 +82,9 @@ def _hashing(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
             raise Unsupported(f"Hashing({arg}={a.code(arg)})")
     mask = f", mask_value={a.code('mask_value')}" if a.get("mask_value") is not None else ""
     return Built(out=ins[0], forward="{m}({x})",
-                 modules=(("", f"HashingBins({a.code('num_bins')}{mask})"),))
+                 modules=(("", f"HashingBins({a.code('num_bins')}{mask})"),),
+                 warnings=("string inputs go in as NumPy arrays or lists of str "
+                           "(HashingBins hashes them as Keras; integer tensors as their digits)",))
 
 
 SPECS: tuple[LayerSpec, ...] = (

@@ -107,3 +107,18 @@ def test_not_understood_stays_reported(between: str) -> None:
         u.keras_name == "Normalization" for u in result.unmapped)
     assert "norm.adapt(x_data)" in result.source
     assert "adapt_normalization" not in result.source
+
+
+def test_report_lines_are_the_source_lines() -> None:
+    """The constructor moves below its adapt in the rewritten code; the report still names
+    the user's lines: the layer at its constructor, the statistics at its adapt."""
+    src = FUNCTIONAL.format(args="")
+    lines = src.splitlines()
+    ctor = next(n for n, t in enumerate(lines, 1) if t.startswith("scaler = "))
+    adapt = next(n for n, t in enumerate(lines, 1) if t.startswith("scaler.adapt("))
+    dense = next(n for n, t in enumerate(lines, 1) if t.startswith("outputs = "))
+    result = convert_source(src, "adapted.py")
+    by_rule = {c.rule: c.line for c in result.changes}
+    assert by_rule["layers.Normalization"] == ctor
+    assert by_rule["layers.Normalization.adapt"] == adapt
+    assert by_rule["layers.Dense"] == dense

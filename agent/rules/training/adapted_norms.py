@@ -49,6 +49,8 @@ _DOC_LINE = re.compile(r'("""Converted by k2l-agent from [^\n]*?)\(line (\d+)\)'
 class Rewritten:
     code: str
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
+    moved: dict[str, int] = field(default_factory=dict)  # a moved constructor's first line
+    # (stripped, as rewritten) -> its line in the source
 
 
 def _names(node: cst.CSTNode) -> set[str]:
@@ -112,6 +114,7 @@ def rewrite_adapted(source: str, imports: ImportTable) -> Rewritten:
     body = list(module.body)
     taken = _names(module)
     changes: list[tuple[int, str, str]] = []
+    moves: dict[str, int] = {}
     k = 0
     while k < len(body):
         found = _ctor(body[k], imports)
@@ -145,6 +148,8 @@ def rewrite_adapted(source: str, imports: ImportTable) -> Rewritten:
         assign = ctor.body[0]
         assert isinstance(assign, cst.Assign)
         moved = ctor.with_changes(body=[assign.with_changes(value=new_call)])  # its comments
+        moved_text = _first_line(moved)
+        moves[moved_text] = _line(source, body[k])
         changes.append((_line(source, body[j]), RULE,
                         f"{var}.adapt(...) -> adapt_normalization (mean/variance from the "
                         "data in the script)"))
@@ -154,11 +159,17 @@ def rewrite_adapted(source: str, imports: ImportTable) -> Rewritten:
         taken |= set(stats)
     if not changes:
         return Rewritten(source)
-    return Rewritten(module.with_changes(body=body).code, changes)
+    return Rewritten(module.with_changes(body=body).code, changes, moves)
+
+
+def _first_line(stmt: cst.BaseStatement) -> str:
+    """The statement's first line of code (its comment lines left out)."""
+    node: cst.CSTNode = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else stmt
+    return cst.Module([]).code_for_node(node).strip().splitlines()[0]
 
 
 def _line(source: str, stmt: cst.BaseStatement) -> int:
-    text = cst.Module([]).code_for_node(stmt).strip().splitlines()[0]
+    text = _first_line(stmt)
     lines = source.splitlines()
     hits = [n + 1 for n, line in enumerate(lines) if line.strip() == text]
     return hits[0] if hits else 0
@@ -194,6 +205,9 @@ def with_adapted_norms(source: str, path: str, convert: Callable[[str, str], R])
     if left:  # the layer stays Keras: its adapt() as written, reported as before
         return convert(source, path)
     lines = _line_map(done.code, source)
+    for n, text in enumerate(done.code.splitlines(), 1):
+        if text.strip() in done.moved:
+            lines[n] = done.moved[text.strip()]
     out.source = _DOC_LINE.sub(
         lambda m: f"{m.group(1)}(line {lines.get(int(m.group(2)), m.group(2))})", out.source)
     out.changes = sorted([replace(c, line=lines.get(c.line, c.line)) for c in out.changes]

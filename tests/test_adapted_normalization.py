@@ -59,8 +59,8 @@ def _compare(src: str) -> str:
     return result.source
 
 
-@pytest.mark.parametrize(("template", "args"), [(SEQUENTIAL, ""), (FUNCTIONAL, ""),
-                                                (FUNCTIONAL, ", invert=True")])
+@pytest.mark.parametrize(("template", "args"), [(SEQUENTIAL, ""), (SEQUENTIAL, "axis=None"),
+                                                (FUNCTIONAL, ""), (FUNCTIONAL, ", invert=True")])
 def test_adapted_normalization_matches_keras(template: str, args: str) -> None:
     src = template.format(args=args)
     out = _compare(src)
@@ -97,9 +97,9 @@ def test_batches_combine_to_the_whole_data() -> None:
 
 @pytest.mark.parametrize("between", ["norm(x_data[:2])\n", ""])
 def test_not_understood_stays_reported(between: str) -> None:
-    """Used before its adapt, or over all axes (axis=None): reported as before, the adapt
-    call as written."""
-    args = "" if between else "axis=None"
+    """Used before its adapt, or over a middle axis: reported as before, the adapt call as
+    written."""
+    args = "" if between else "axis=1"
     src = SEQUENTIAL.format(args=args).replace("norm.adapt(x_data)\n",
                                                between + "norm.adapt(x_data)\n")
     result = convert_source(src, "adapted.py")

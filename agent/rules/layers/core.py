@@ -147,7 +147,7 @@ def _normalization(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     if a.values.get("mean") is None or a.values.get("variance") is None:
         raise Unsupported("Normalization without mean/variance needs adapt(): compute them first")
     axis = a.get("axis")
-    if axis not in (-1, len(ins[0])):
+    if axis not in (-1, len(ins[0]), None):  # None: one mean and variance for every value
         raise Unsupported("Normalization over an axis other than the last")
     mean, var = a.code("mean"), a.code("variance")
     # Keras: (x - mean) / max(sqrt(var), epsilon) with epsilon 1e-7; invert: its inverse.
@@ -261,7 +261,9 @@ SPECS: tuple[LayerSpec, ...] = (
         examples=(Example("layers.Normalization(mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25])",
                           (3,), ("torch.tensor([1.0, 2.0, 3.0]",)),
                   Example("layers.Normalization(mean=[1.0, -2.0], variance=[4.0, 0.0], "
-                          "invert=True)", (2,), ("_mean + inp * ",))),
+                          "invert=True)", (2,), ("_mean + inp * ",)),
+                  Example("layers.Normalization(axis=None, mean=2.0, variance=9.0)", (3, 2),
+                          ("torch.tensor(2.0",))),
     ),
     LayerSpec("InputLayer", (), {}, _input_layer,
               ignorable=("name", "dtype", "shape", "input_shape", "batch_size", "sparse",

@@ -288,9 +288,11 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     """The converted source and its records; a ``tf.distribute`` strategy is taken out first
     (models built under ``with strategy.scope():`` are then at the level the model rules
     read), unless a Keras model is left either way."""
+    from agent.rules.training.adapted_norms import with_adapted_norms
     from agent.rules.training.strategies import without_strategies
 
-    return without_strategies(source, path, _convert_source)
+    return without_strategies(
+        source, path, lambda code, where: with_adapted_norms(code, where, _convert_source))
 
 
 def _convert_source(source: str, path: str) -> Conversion:

@@ -25,6 +25,9 @@ WARNINGS: tuple[WarningKind, ...] = (
     # layers and models
     WarningKind(r"activity_regularizer: penalty on the layer output divided by the batch size",
                 False, "Keras 3 and TF-Keras 2 divide by the batch size too"),
+    WarningKind(r"string inputs go in as NumPy arrays or lists of str \(HashingBins", False,
+                "same bins as Keras for strings and integers (TF's FarmHash); only how strings "
+                "reach the module differs: torch tensors hold no strings"),
     WarningKind(r"random augmentation: Keras's random draws are not reproduced", False,
                 "same transform and distribution as Keras 3; only the random numbers differ "
                 "(torch's generator), and inference is the identity in both"),

@@ -143,18 +143,19 @@ def _rescaling(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
 
 
 def _normalization(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
-    if a.get("mean") is None or a.get("variance") is None:
+    # a name is kept (the statistics adapt_normalization computed: training/adapted_norms.py)
+    if a.values.get("mean") is None or a.values.get("variance") is None:
         raise Unsupported("Normalization without mean/variance needs adapt(): compute them first")
-    if a.get("invert"):
-        raise Unsupported("Normalization(invert=True)")
     axis = a.get("axis")
-    if axis not in (-1, len(ins[0])):
+    if axis not in (-1, len(ins[0]), None):  # None: one mean and variance for every value
         raise Unsupported("Normalization over an axis other than the last")
     mean, var = a.code("mean"), a.code("variance")
-    # Keras: (x - mean) / max(sqrt(var), epsilon) with epsilon 1e-7.
+    # Keras: (x - mean) / max(sqrt(var), epsilon) with epsilon 1e-7; invert: its inverse.
+    scale = "{m_var}.sqrt().clamp_min(1e-7)"
     return Built(
         out=ins[0],
-        forward="({x} - {m_mean}) / {m_var}.sqrt().clamp_min(1e-7)",
+        forward=f"{{m_mean}} + {{x}} * {scale}" if a.get("invert")
+        else f"({{x}} - {{m_mean}}) / {scale}",
         modules=(("mean", f"torch.tensor({mean}, dtype=torch.float32)"),
                  ("var", f"torch.tensor({var}, dtype=torch.float32)")),
         layout="keras",
@@ -258,7 +259,11 @@ SPECS: tuple[LayerSpec, ...] = (
         {"axis": -1, "mean": None, "variance": None, "invert": False}, _normalization,
         torch=("torch.tensor",), port=None,
         examples=(Example("layers.Normalization(mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25])",
-                          (3,), ("torch.tensor([1.0, 2.0, 3.0]",)),),
+                          (3,), ("torch.tensor([1.0, 2.0, 3.0]",)),
+                  Example("layers.Normalization(mean=[1.0, -2.0], variance=[4.0, 0.0], "
+                          "invert=True)", (2,), ("_mean + inp * ",)),
+                  Example("layers.Normalization(axis=None, mean=2.0, variance=9.0)", (3, 2),
+                          ("torch.tensor(2.0",))),
     ),
     LayerSpec("InputLayer", (), {}, _input_layer,
               ignorable=("name", "dtype", "shape", "input_shape", "batch_size", "sparse",

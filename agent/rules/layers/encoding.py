@@ -1,5 +1,6 @@
 """Integer-output preprocessing layers with static tables: Discretization, CategoryEncoding,
-IntegerLookup with a given vocabulary.
+IntegerLookup with a given vocabulary; Hashing (runtime/hashing.py: FarmHash Fingerprint64 in
+Python, TF's hash buckets, copied into the script).
 
 Both are pure tensor code, so no runtime helper is copied. Keras 3's ``digitize`` puts a value
 equal to a boundary in the upper bucket (``bins[i-1] <= x < bins[i]``), which is
@@ -75,6 +76,17 @@ def _integer_lookup(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     )
 
 
+def _hashing(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
+    for arg, keep in (("salt", None), ("output_mode", "int"), ("sparse", False)):
+        if a.get(arg) != keep:  # salt: SipHash (to_hash_bucket_strong), not written out
+            raise Unsupported(f"Hashing({arg}={a.code(arg)})")
+    mask = f", mask_value={a.code('mask_value')}" if a.get("mask_value") is not None else ""
+    return Built(out=ins[0], forward="{m}({x})",
+                 modules=(("", f"HashingBins({a.code('num_bins')}{mask})"),),
+                 warnings=("string inputs go in as NumPy arrays or lists of str "
+                           "(HashingBins hashes them as Keras; integer tensors as their digits)",))
+
+
 SPECS: tuple[LayerSpec, ...] = (
     LayerSpec(
         "Discretization", ("bin_boundaries", "num_bins", "epsilon", "output_mode"),
@@ -110,5 +122,13 @@ SPECS: tuple[LayerSpec, ...] = (
                           ("torch.arange(1, len([12, 36, 7]) + 1)",), equivalence=False),
                   Example("layers.IntegerLookup(vocabulary=[12, 36, 7], mask_token=0)", (4,),
                           ("torch.where(",), equivalence=False)),
+    ),
+    LayerSpec(
+        "Hashing", ("num_bins", "mask_value", "salt", "output_mode", "sparse"),
+        {"mask_value": None, "salt": None, "output_mode": "int", "sparse": False},
+        _hashing, port=None, ignorable=("name", "dtype", "trainable", "input_shape"),
+        # Keras 3's Hashing needs TensorFlow: tests/test_hashing.py compares the bins
+        examples=(Example("layers.Hashing(num_bins=5, mask_value=0)", (4,),
+                          ("HashingBins(5, mask_value=0)",), equivalence=False),),
     ),
 )

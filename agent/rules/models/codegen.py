@@ -439,8 +439,8 @@ class _Emitter:
         ir = self.ir
         for t in ir.inputs:
             self.layout[id(t)] = "keras"
-        for call in ir.calls:  # Keras casts Embedding inputs to int: the example must be long
-            if call.layer.spec is not None and call.layer.spec.keras == "Embedding":
+        for call in ir.calls:  # Keras casts Embedding inputs to int (Hashing: ids): long example
+            if call.layer.spec is not None and call.layer.spec.keras in ("Embedding", "Hashing"):
                 for t in call.inputs:
                     if any(t is i for i in ir.inputs):
                         t.dtype = "long"

@@ -1,0 +1,219 @@
+"""``norm = layers.Normalization(); norm.adapt(data)`` before the model: statistics from data.
+
+Keras's adapted Normalization and one given ``mean``/``variance`` compute the same thing
+(``(x - mean) / max(sqrt(var), 1e-7)``), and the model rules convert the latter (buffers in
+the state_dict). So, before the rules run, the ``adapt`` statement becomes the statistics'
+computation in the script (``adapt_normalization`` in runtime/data_layers.py: NumPy, Keras's
+reduction and batch-combining formula) followed by the constructor, moved there with
+``mean=``/``variance=`` added. Only for a module-level layer bound to a name, adapted once by
+a module-level statement, and not used between its constructor and its ``adapt``; when a
+Keras model or Normalization is left after converting, the script converts as written (the
+layer is reported, as before).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
+
+import libcst as cst
+
+from agent.records import Change, Unmapped, Warning_
+from agent.rules.imports import ImportTable, collect_imports
+from agent.rules.training.utilities import keras_models_left
+from agent.rules.values import code_of
+
+_LAYER = "keras.layers.Normalization"
+_KEYWORDS = frozenset({"axis", "invert", "name", "dtype", "input_shape", "input_dim"})
+RULE = "layers.Normalization.adapt"
+_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                         whitespace_after=cst.SimpleWhitespace(""))
+
+
+class _Converted(Protocol):
+    source: str
+    changes: list[Change]
+    warnings: list[Warning_]
+    unmapped: list[Unmapped]
+
+
+R = TypeVar("R", bound=_Converted)
+_DOC_LINE = re.compile(r'("""Converted by k2l-agent from [^\n]*?)\(line (\d+)\)')
+
+
+@dataclass
+class Rewritten:
+    code: str
+    changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
+    moved: dict[str, int] = field(default_factory=dict)  # a moved constructor's first line
+    # (stripped, as rewritten) -> its line in the source
+
+
+def _names(node: cst.CSTNode) -> set[str]:
+    found: set[str] = set()
+
+    class Visitor(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.add(name.value)
+
+    node.visit(Visitor())
+    return found
+
+
+def _ctor(stmt: cst.BaseStatement, imports: ImportTable) -> tuple[str, cst.Call] | None:
+    """(name, call) for ``name = layers.Normalization(...)`` without mean/variance."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return None
+    assign = stmt.body[0]
+    if not (isinstance(assign, cst.Assign) and len(assign.targets) == 1
+            and isinstance(assign.targets[0].target, cst.Name)
+            and isinstance(assign.value, cst.Call)
+            and imports.resolve(assign.value.func) == _LAYER):
+        return None
+    call = assign.value
+    if any(a.star for a in call.args) or sum(a.keyword is None for a in call.args) > 1 \
+            or any(a.keyword is not None and a.keyword.value not in _KEYWORDS
+                   for a in call.args):
+        return None
+    return assign.targets[0].target.value, call
+
+
+def _adapt(stmt: cst.BaseStatement, var: str) -> cst.BaseExpression | None:
+    """The data of ``var.adapt(data)`` as a statement of its own."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)):
+        return None
+    call = stmt.body[0].value
+    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+            and isinstance(call.func.value, cst.Name) and call.func.value.value == var
+            and call.func.attr.value == "adapt" and len(call.args) == 1
+            and not call.args[0].star
+            and (call.args[0].keyword is None or call.args[0].keyword.value == "data")):
+        return None
+    return call.args[0].value
+
+
+def _axis(call: cst.Call) -> cst.BaseExpression | None:
+    for k, arg in enumerate(call.args):
+        if arg.keyword is None and k == 0 or arg.keyword is not None \
+                and arg.keyword.value == "axis":
+            return arg.value
+    return None
+
+
+def rewrite_adapted(source: str, imports: ImportTable) -> Rewritten:
+    """``source`` with each adapted module-level Normalization given its data's statistics."""
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError:
+        return Rewritten(source)
+    body = list(module.body)
+    taken = _names(module)
+    changes: list[tuple[int, str, str]] = []
+    moves: dict[str, int] = {}
+    k = 0
+    while k < len(body):
+        found = _ctor(body[k], imports)
+        if found is None:
+            k += 1
+            continue
+        var, call = found
+        adapts = [j for j in range(k + 1, len(body)) if _adapt(body[j], var) is not None]
+        uses = sum(f"{var}.adapt" in code_of(s) for s in body)  # any other adapt: as written
+        stats = (f"{var}_mean", f"{var}_variance")
+        if len(adapts) != 1 or uses != 1 or set(stats) & taken \
+                or any(var in _names(s) for s in body[k + 1:adapts[0]]):
+            k += 1
+            continue
+        j = adapts[0]
+        data = _adapt(body[j], var)
+        assert data is not None
+        axis = _axis(call)
+        axis_code = f", axis={code_of(axis)}" if axis is not None else ""
+        stats_line = cst.parse_statement(
+            f"{stats[0]}, {stats[1]} = adapt_normalization({code_of(data)}{axis_code})\n")
+        given = [cst.Arg(cst.Name(stat), keyword=cst.Name(key), equal=_EQUAL)
+                 for key, stat in zip(("mean", "variance"), stats, strict=True)]
+        args = list(call.args)
+        if args:
+            args[-1] = args[-1].with_changes(comma=cst.Comma(
+                whitespace_after=cst.SimpleWhitespace(" ")))
+        new_call = call.with_changes(args=[*args, *given])
+        ctor = body[k]
+        assert isinstance(ctor, cst.SimpleStatementLine)
+        assign = ctor.body[0]
+        assert isinstance(assign, cst.Assign)
+        moved = ctor.with_changes(body=[assign.with_changes(value=new_call)])  # its comments
+        moved_text = _first_line(moved)
+        moves[moved_text] = _line(source, body[k])
+        changes.append((_line(source, body[j]), RULE,
+                        f"{var}.adapt(...) -> adapt_normalization (mean/variance from the "
+                        "data in the script)"))
+        body[j:j + 1] = [body[j].with_changes(body=stats_line.body) if isinstance(
+            stats_line, cst.SimpleStatementLine) else stats_line, moved]
+        del body[k]
+        taken |= set(stats)
+    if not changes:
+        return Rewritten(source)
+    return Rewritten(module.with_changes(body=body).code, changes, moves)
+
+
+def _first_line(stmt: cst.BaseStatement) -> str:
+    """The statement's first line of code (its comment lines left out)."""
+    node: cst.CSTNode = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else stmt
+    return cst.Module([]).code_for_node(node).strip().splitlines()[0]
+
+
+def _line(source: str, stmt: cst.BaseStatement) -> int:
+    text = _first_line(stmt)
+    lines = source.splitlines()
+    hits = [n + 1 for n, line in enumerate(lines) if line.strip() == text]
+    return hits[0] if hits else 0
+
+
+def _line_map(new: str, old: str) -> dict[int, int]:
+    """Lines of ``new`` → lines of ``old`` (statements moved, one line added per layer)."""
+    matcher = difflib.SequenceMatcher(None, [t.strip() for t in new.splitlines()],
+                                      [t.strip() for t in old.splitlines()], autojunk=False)
+    out: dict[int, int] = {}
+    for a, b, size in matcher.get_matching_blocks():
+        out.update({a + k + 1: b + k + 1 for k in range(size)})
+    return out
+
+
+def with_adapted_norms(source: str, path: str, convert: Callable[[str, str], R]) -> R:
+    """``convert`` run on the source with its adapted Normalizations given their statistics,
+    records in the source's lines; as written when there is none or Keras is left anyway."""
+    if ".adapt(" not in source or "Normalization" not in source:
+        return convert(source, path)
+    try:
+        imports = collect_imports(cst.parse_module(source))
+    except cst.ParserSyntaxError:
+        return convert(source, path)
+    done = rewrite_adapted(source, imports)
+    if not done.changes:
+        return convert(source, path)
+    out = convert(done.code, path)
+    try:
+        left = keras_models_left(ast.parse(out.source), imports)
+    except SyntaxError:
+        left = True
+    if left:  # the layer stays Keras: its adapt() as written, reported as before
+        return convert(source, path)
+    lines = _line_map(done.code, source)
+    for n, text in enumerate(done.code.splitlines(), 1):
+        if text.strip() in done.moved:
+            lines[n] = done.moved[text.strip()]
+    out.source = _DOC_LINE.sub(
+        lambda m: f"{m.group(1)}(line {lines.get(int(m.group(2)), m.group(2))})", out.source)
+    out.changes = sorted([replace(c, line=lines.get(c.line, c.line)) for c in out.changes]
+                         + [Change(line, rule, msg) for line, rule, msg in done.changes],
+                         key=lambda c: c.line)
+    out.warnings = [replace(w, line=lines.get(w.line, w.line)) for w in out.warnings]
+    out.unmapped = sorted([replace(u, line=lines.get(u.line, u.line)) for u in out.unmapped],
+                          key=lambda u: u.line)
+    return out

@@ -28,6 +28,7 @@ from agent.rules.ops.functions import (
     candidates,
     convert_functions,
     data_functions,
+    named_again,
     pipeline_functions,
     uses_framework,
 )
@@ -378,8 +379,10 @@ def _convert_source(source: str, path: str) -> Conversion:
     if metric_classes is not None and "Metric" in source:
         module = _convert_metric_classes(module, mres, metric_classes, imports, source, out,
                                          path)
-    data = data_functions(original)  # statement by statement in _data_statements
-    functions = [f for f in candidates(original, imports) if f not in data]
+    functions = candidates(original, imports, source)
+    if named_again(functions, source):  # data functions: by statement in _data_statements
+        data = data_functions(original)
+        functions = [f for f in functions if f not in data]
     if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table
         done = convert_functions(module, imports, functions)
         module = _swap(mres, module, done.module)

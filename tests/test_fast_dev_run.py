@@ -293,6 +293,22 @@ def test_class_needing_a_dropped_top_level_value_is_not_run(
     assert "CLASSES" in result.message
 
 
+def test_missing_plotting_package_is_not_run_but_tensorflow_left_fails(
+    worker: Worker, tmp_path: Path
+) -> None:
+    """A package the original imported too (a plotting library) and this environment lacks
+    says nothing about the conversion: not run, with its name. TensorFlow left in the converted
+    file is the conversion's failure."""
+    plotting = "import k2l_absent_plotting_lib as plt\n" + GOOD
+    result = _check(worker, tmp_path, plotting, "plots.py")
+    assert result.status == "not_run", result
+    assert "'k2l_absent_plotting_lib'" in result.message
+    left = "import tensorflow as tf\n" + GOOD
+    result = _check(worker, tmp_path, left, "keras_left.py")
+    assert result.status == "failed", result
+    assert "ModuleNotFoundError" in result.diagnostics[0].message
+
+
 PER_SAMPLE_TARGET = HEADER + """
 def nll(y_true, y_pred):
     mu, log_sigma = torch.chunk(y_pred, 2, dim=-1)

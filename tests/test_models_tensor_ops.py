@@ -39,7 +39,8 @@ def build_model():
 
 def test_keras_ops_and_arithmetic_with_a_builder_parameter() -> None:
     """``x * scale`` reads the builder's parameter: the class takes it and forward reads
-    ``self.hparams.scale`` (a bare ``scale`` would be an undefined name there)."""
+    ``self.scale`` set in ``__init__`` (a bare ``scale`` would be an undefined name there;
+    ``self.hparams.scale`` would be untyped for mypy)."""
     src = K3 + """
 def build_model(scale=0.5, units=3):
     inputs = keras.Input(shape=(4,))
@@ -49,7 +50,8 @@ def build_model(scale=0.5, units=3):
     return keras.Model(inputs, layers.Dense(2)(x))
 """
     code = check(src, "build_model()")
-    assert "self.hparams.scale" in code
+    assert "* self.scale" in code and "self.scale = scale" in code
+    assert "hparams.scale" not in code
     check(src.replace("build_model()", "build_model(scale=3.0)"), "build_model(scale=3.0)")
 
 

@@ -82,12 +82,27 @@ def needs_data(exc: BaseException, script: Path) -> str | None:
     return None
 
 
+# what the checks themselves run on: missing, they are a broken set-up, not a skipped check
+CHECK_PACKAGES = ("torch", "pytorch_lightning", "lightning", "torchmetrics", "numpy")
+
+
 def _module_missing(exc: BaseException) -> str | None:
     """A ``ModuleNotFoundError`` for a package not installed here (``keras`` for a data loader
     that was kept, an optional plotting library): the environment's fault, not the file's."""
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         return exc.name.split(".")[0]
     return None
+
+
+def third_party_missing(exc: BaseException) -> str | None:
+    """The package a converted file imports that this environment lacks (matplotlib, pandas,
+    cv2: the original needs it too), or None. Keras/TensorFlow left in a converted file are
+    the conversion's failure, never the environment's."""
+    missing = _module_missing(exc)
+    if missing is None or missing in CHECK_PACKAGES or missing in (
+            "keras", "tensorflow", "tf_keras"):
+        return None
+    return missing
 
 
 # ------------------------------------------------------------------ the child
@@ -197,8 +212,7 @@ def _verdict(exc: BaseException, script: Path) -> dict[str, Any]:
         return {"status": "not_run", "message": f"{NEEDS_DATA}: {reason.splitlines()[0]}",
                 "diagnostics": []}
     missing = _module_missing(exc)
-    if missing is not None and missing not in ("torch", "pytorch_lightning", "lightning",
-                                                "torchmetrics", "numpy"):
+    if missing is not None and missing not in CHECK_PACKAGES:
         return {"status": "not_run", "message": f"skipped: needs the {missing!r} package, "
                 "not installed where the checks run", "diagnostics": []}
     memory = isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)

@@ -44,7 +44,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from agent.tools.module_loader import load_definitions, unload
-from agent.tools.script_run import run_script
+from agent.tools.script_run import run_script, third_party_missing
 
 MIN_BATCH = 2  # BatchNorm refuses a training batch of one; Lightning's examples often use 1.
 TRACEBACK_FRAMES = 4
@@ -445,6 +445,13 @@ def check_file(path: Path) -> Outcome:
         module = load_definitions(path)
     except NameError as exc:
         return Outcome("not_run", f"definitions need top-level code that is not run: {exc}")
+    except ModuleNotFoundError as exc:
+        missing = third_party_missing(exc)
+        if missing is None:
+            return Outcome("failed", "importing the module's definitions failed", [
+                _exception_diagnostic(exc, path, "load-error")])
+        return Outcome("not_run", f"skipped: needs the {missing!r} package, not installed "
+                       "where the checks run")
     except Exception as exc:
         return Outcome("failed", "importing the module's definitions failed", [
             _exception_diagnostic(exc, path, "load-error")])

@@ -1473,8 +1473,9 @@ class BlockExtractor:
 
     def _free_in_forward(self, names: list[str], mapping: dict[str, str]) -> set[str]:
         """Names a tensor expression reads besides tensors, made readable in ``forward``:
-        a constant the rules follow becomes its value, a builder parameter or local
-        ``self.hparams.<name>`` (a constructor parameter of the class); module names stay."""
+        a constant the rules follow becomes its value, a builder parameter or local stays its
+        name (a constructor parameter, which ``forward_params.keep_in_forward`` turns into a
+        ``self.<name>`` attribute: typed, unlike ``self.hparams``); module names stay."""
         free: set[str] = set()
         local = self._scan_locals() | set(self.fn_params)
         for name in names:
@@ -1490,7 +1491,7 @@ class BlockExtractor:
                 raise Unsupported(f"{name} comes from line {line}, which the rules do not "
                                   "follow: it cannot be read in forward")
             elif name in local:
-                mapping[name] = f"self.hparams.{name}"
+                mapping[name] = name
                 free.add(name)
         return free
 

@@ -31,6 +31,18 @@ def _strip(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
+class _Unparen(cst.CSTTransformer):
+    """Parentheses an argument or a tuple/list item never needs (``f((a * 2))``, a tuple of
+    ``((n * 2))``): substituted names bring their own, the printed call should not."""
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(value=_strip(updated_node.value))
+
+    def leave_Element(self, original_node: cst.Element, updated_node: cst.Element
+                      ) -> cst.Element:
+        return updated_node.with_changes(value=_strip(updated_node.value))
+
+
 class OpRewriter(cst.CSTTransformer):
     def __init__(self, imports: ImportTable, names: dict[str, str],
                  arrays: frozenset[str] | None = None) -> None:
@@ -136,6 +148,10 @@ class OpRewriter(cst.CSTTransformer):
             self._problem(str(exc))
             return updated_node
         new = cst.parse_expression(code)
+        if "((" in code or ", (" in code:
+            bare = new.visit(_Unparen())
+            assert isinstance(bare, cst.BaseExpression)
+            new = bare
         if isinstance(new, _OPERATIONS) and new.lpar:
             self.generated.add(id(new))
         return new

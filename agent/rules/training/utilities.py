@@ -321,10 +321,11 @@ def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
 
 def first_keras_model(tree: ast.Module, imports: ImportTable) -> str | None:
     """The Keras name of the first Keras model or layer left, None when none is."""
-    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))]
+    inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
     named: list[tuple[ast.expr, str]] = []  # only a plain a.b.c whose head is imported
-    for n in ast.walk(tree):
-        if isinstance(n, (ast.Name, ast.Attribute)) and id(n) not in inner:
+    for n in nodes:
+        if id(n) not in inner:
             dotted = _dotted(n)  # keras.applications.resnet50 above: a module
             if dotted is not None and dotted.partition(".")[0] in imports.names \
                     and dotted not in imports.subclasses:  # converted with the functional

@@ -317,8 +317,8 @@ def test_regularized_weight_adds_its_penalty_and_an_unknown_one_is_unmapped() ->
                 return x @ self.w
         """)
     code = after(r)
-    assert ("    def forward(self, x):\n        self.keras_losses: list[torch.Tensor] = []\n"
-            "        self.keras_losses.append(0.01 * self.w.square().sum())\n") in code
+    assert ("    def forward(self, x):\n        self.added_losses: list[torch.Tensor] = []\n"
+            "        self.added_losses.append(0.01 * self.w.square().sum())\n") in code
     [u] = r.unmapped
     assert u.reason == "add_weight(regularizer=...) has no torch counterpart here"
     assert "self.v = self.add_weight(" in code
@@ -836,9 +836,9 @@ def test_configurable_layer_reads_keras_names_at_run_time() -> None:
                  "self.W.materialize((edge_dim, node_dim, self.units))",
                  "self.k_init(self.W)",
                  "        if self.kernel_regularizer is not None:\n"
-                 "            self.keras_losses.append(self.kernel_regularizer(self.W))\n",
+                 "            self.added_losses.append(self.kernel_regularizer(self.W))\n",
                  "        if self.use_bias:\n"
-                 "            self.keras_losses.append(0.001 * self.b.square().sum())\n",
+                 "            self.added_losses.append(0.001 * self.b.square().sum())\n",
                  "def keras_initializer(identifier: Any)"):  # the runtime copied in
         assert line in code, line
     imports = [line for line in code.splitlines() if line.startswith(("import ", "from "))]
@@ -888,7 +888,7 @@ def test_configurable_layer_numerically(use_bias: bool) -> None:
     assert np.max(np.abs(ref - got)) < 1e-4
     keras_penalty = sum(float(keras.ops.convert_to_numpy(v)) for v in keras_net.losses)  # type: ignore[attr-defined]
     torch_penalty = sum(float(v) for m in torch_net.modules()  # type: ignore[attr-defined]
-                        for v in getattr(m, "keras_losses", []))
+                        for v in getattr(m, "added_losses", []))
     assert len(keras_net.losses) == (2 if use_bias else 1)  # type: ignore[attr-defined]
     assert abs(keras_penalty - torch_penalty) < 1e-4 * keras_penalty
 

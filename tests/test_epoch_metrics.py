@@ -68,7 +68,7 @@ def test_stage_means_add_each_key_and_log_under_the_prefix() -> None:
 
 
 def test_update_after_compute_is_not_served_from_the_cache() -> None:
-    """The lean update wrapper keeps torchmetrics' bookkeeping: a value computed before an
+    """torchmetrics keeps its own bookkeeping of an update: a value computed before an
     update is not returned again after it."""
     mean = KerasEpochMean()
     mean.update(torch.tensor(1.0), 1)
@@ -163,3 +163,45 @@ def test_values_on_several_devices_fold_one_by_one() -> None:
     means.add({"loss": torch.tensor(4.0), "accuracy": torch.tensor(1.0, device="meta")}, 4)
     means._fold(True)
     assert float(means.by_key["loss"].compute()) == 3.0  # the CPU key folded exactly
+
+
+def test_kept_steps_are_folded_before_the_states_sync() -> None:
+    """torchmetrics syncs the states across processes inside ``compute``: the steps the
+    collection kept must already be in them then, and ``compute`` must not warn that no
+    update came (the steps were only kept)."""
+    import warnings
+
+    from agent.rules.training.runtime.epoch_metrics import KerasEpochMeans
+
+    means = KerasEpochMeans(["loss"])
+    mean = means.by_key["loss"]
+    seen: list[float] = []
+    real_sync = mean.sync
+
+    def sync(*args: object, **kwargs: object) -> None:
+        seen.append(float(mean.total))
+        real_sync(*args, **kwargs)  # type: ignore[arg-type]
+
+    mean.sync = sync  # type: ignore[method-assign]
+    means.add({"loss": torch.tensor(3.0)}, 2)
+    means.add({"loss": torch.tensor(1.0)}, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(mean.compute()) == 1.5
+    assert seen == [12.0]
+
+
+def test_a_copied_or_unpickled_mean_still_folds_first() -> None:
+    """torchmetrics wraps ``update``/``compute`` again when a metric is unpickled (a copy, a
+    process spawned for DDP): the fold before ``compute`` must survive it."""
+    import copy
+    import pickle
+
+    from agent.rules.training.runtime.epoch_metrics import KerasEpochMeans
+
+    for clone in (copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))):
+        means = clone(KerasEpochMeans(["loss", "accuracy"]))
+        means.add({"loss": torch.tensor(2.0), "accuracy": torch.tensor(0.5)}, 4)
+        means.add({"loss": torch.tensor(4.0), "accuracy": torch.tensor(1.0)}, 4)
+        assert float(means.by_key["loss"].compute()) == 3.0
+        assert float(means.by_key["accuracy"].compute()) == 0.75

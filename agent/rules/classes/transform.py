@@ -592,20 +592,20 @@ class _ClassConverter:
 
     def penalty(self, w: _Weight, node: cst.BaseExpression) -> None:
         """Keras adds ``regularizer(weight)`` to the loss of every step: forward records it
-        in ``self.keras_losses``, which the training step adds (as for ``add_loss``)."""
+        in ``self.added_losses``, which the training step adds (as for ``add_loss``)."""
         if code_of(node) == "None":
             return
         attr = _self_attr(node)
         if attr is not None and self.getters.get(attr) == "regularizer":
             term = (f"if self.{attr} is not None:\n"
-                    f"    self.keras_losses.append(self.{attr}(self.{w.name}))")
+                    f"    self.added_losses.append(self.{attr}(self.{w.name}))")
         else:
             p = regularizers.parse(node, self.imports.resolve(node.func) if isinstance(
                 node, cst.Call) else None, self.env)
             if p is None:
                 raise Unsupported(f"add_weight(regularizer={code_of(node)}) has no torch "
                                   "counterpart here")
-            term = f"self.keras_losses.append({p.term(f'self.{w.name}', set())})"
+            term = f"self.added_losses.append({p.term(f'self.{w.name}', set())})"
         if w.cond:
             term = f"if {w.cond}:\n" + "\n".join(f"    {t}" for t in term.split("\n"))
         self.penalties.append(term)
@@ -793,7 +793,7 @@ class _ClassConverter:
         return node if problems else new  # type: ignore[return-value]
 
     def added_losses(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-        """``self.add_loss(t)`` → ``self.keras_losses.append(t)``, the list emptied at each
+        """``self.add_loss(t)`` → ``self.added_losses.append(t)``, the list emptied at each
         forward (Keras keeps the last call's losses); the training step adds them."""
 
         class Swap(cst.CSTTransformer):
@@ -802,7 +802,7 @@ class _ClassConverter:
             def leave_Call(self, o: cst.Call, u: cst.Call) -> cst.Call:
                 if code_of(u.func) == "self.add_loss" and len(u.args) == 1:
                     Swap.found = True
-                    return u.with_changes(func=cst.parse_expression("self.keras_losses.append"))
+                    return u.with_changes(func=cst.parse_expression("self.added_losses.append"))
                 return u
 
         new = [s.visit(Swap()) for s in body]
@@ -812,11 +812,11 @@ class _ClassConverter:
         if not Swap.found and not self.penalties:
             return body
         if Swap.found:
-            self.changes.append("add_loss(t) -> self.keras_losses (added to the step's loss)")
+            self.changes.append("add_loss(t) -> self.added_losses (added to the step's loss)")
         if self.penalties:
             self.changes.append("add_weight(regularizer=...) -> its penalty in "
-                                "self.keras_losses at each forward (added to the step's loss)")
-        reset = _stmt("self.keras_losses: list[torch.Tensor] = []")
+                                "self.added_losses at each forward (added to the step's loss)")
+        reset = _stmt("self.added_losses: list[torch.Tensor] = []")
         return [reset, *[_stmt(p) for p in self.penalties],
                 *[s for s in new if isinstance(s, cst.BaseStatement)]]
 

@@ -24,6 +24,9 @@ from agent.rules.training.custom_regularizers import Custom
 from agent.rules.training.regularizers import REGULARIZED, Penalty
 
 IND = "    "
+# a layer reading a channels-first tensor whose rank the rules lost: no permute can be written
+LOST_LAYOUT = ("a channels-first tensor of unknown rank (its channels cannot be put back "
+               "last): not converted")
 
 
 @dataclass
@@ -206,12 +209,18 @@ class _Emitter:
         return Built(out=(), forward="{m}({x})", modules=(("", layer.source),), layout="keras")
 
     # -- layouts --------------------------------------------------------------------------
-    def convert(self, t: Tensor, want: Layout, rank: int | None = None) -> None:
+    def convert(self, t: Tensor, want: Layout, rank: int | None = None) -> bool:
+        """Permutes ``t`` to ``want``; False when it cannot: a channels-first tensor whose
+        rank is unknown (the layer's own rank, ``rank``, is a guess there, e.g. Dense's 1)."""
         have = self.layout.get(id(t), "keras")
+        if want == "any" or have == want:
+            return True
+        if t.shape is None and have == "cf":
+            return False
         if t.shape is not None:
             rank = len(t.shape)
-        if want == "any" or have == want or rank is None or rank < 2:
-            return
+        if rank is None or rank < 2:
+            return True
         n = rank + 1
         if want == "cf":
             perm, note = _perm_to_cf(n), "channels last -> channels first"
@@ -219,6 +228,7 @@ class _Emitter:
             perm, note = _perm_to_keras(n), "back to channels last (Keras order)"
         self.body.append(f"{t.name} = {t.name}.permute({perm})  # {note}")
         self.layout[id(t)] = want
+        return True
 
     # -- calls ----------------------------------------------------------------------------
     def call(self, call: Call) -> None:
@@ -237,7 +247,9 @@ class _Emitter:
         start = len(self.body)
         for t in call.inputs:
             rank = len(lazy.unknown_shape(layer.keras_name)) if t.shape is None else None
-            self.convert(t, want, rank)  # an unknown shape: the layer fixes the rank
+            if not self.convert(t, want, rank):  # an unknown shape: the layer fixes the rank
+                self._fail(layer, f"{layer.keras_name} reads {LOST_LAYOUT}")
+                return
         mid = len(self.body)
         if built.layout == "any" and want != want_probe:
             built = self.build(layer, call, want) or built
@@ -433,7 +445,9 @@ class _Emitter:
         for call in ir.calls:
             self.call(call)
         for t in ir.outputs:
-            self.convert(t, "keras")
+            if not self.convert(t, "keras"):
+                self.failed = True
+                self.gen.unmapped.append((ir.line, "Model", f"the output {t.name} is {LOST_LAYOUT}"))
         if self.failed:
             return self.gen
         if ir.shares is not None:  # the modules exist: nothing to size or initialise

@@ -2,7 +2,7 @@
 
 Keras 3 ``Layer.__call__`` adds ``activity_regularizer(output) / batch_size`` to the model's
 losses at each call (TF-Keras 2 divided by the batch size too). The hook stores that term in
-the layer's ``keras_losses``, which the training and validation steps add, as for ``add_loss``.
+the layer's ``added_losses``, which the training and validation steps add, as for ``add_loss``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from agent.rules.training.regularizers import Penalty
 
 ARG = "activity_regularizer"
 # in generated code: tells the training step that layers keep added loss terms
-MARK = 'setattr(m, "keras_losses"'
+MARK = 'setattr(m, "added_losses"'
 HOOK_WARNINGS = ("activity_regularizer: penalty on the layer output divided by the batch size, "
                  "as Keras 3 and TF-Keras 2 do; added to the training/validation loss",)
 

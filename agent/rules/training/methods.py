@@ -214,7 +214,7 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
     if ir.regularized:
         w("loss = loss + self.regularization_loss()  # Keras adds the regularizer terms")
     if plan.added_losses:
-        w('added = [t for m in self.modules() for t in getattr(m, "keras_losses", [])]')
+        w('added = [t for m in self.modules() for t in getattr(m, "added_losses", [])]')
         w("if added:  # Keras adds the terms its layers passed to add_loss in this call")
         w(f"{IND}loss = loss + torch.stack([t.sum() for t in added]).sum()")
     taken = {*xs, *ys, *ps, *lgs, *loss_vars, "loss", "batch", "stage", "weights", "means"}

@@ -208,7 +208,7 @@ class _Training:
         module = self.module.with_changes(body=body)
         edits: dict[str, Splice] = {}
         added = any(m in module.code for m in (  # see classes: add_loss; activity.py
-            "self.keras_losses.append(", activity.MARK))
+            "self.added_losses.append(", activity.MARK))
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue

@@ -18,7 +18,12 @@ import torchmetrics
 
 class KerasEpochMean(torchmetrics.Metric):
     """One value Keras logs per epoch: its mean over the epoch's samples (each batch's value
-    weighs its size, as in Keras's progress logs)."""
+    weighs its size, as in Keras's progress logs).
+
+    Only torchmetrics' public API: ``update``/``compute`` as torchmetrics wraps them, and the
+    wrapped ``compute`` wrapped once more (at construction and after unpickling, where
+    torchmetrics wraps its methods again) so that the collection's kept steps are folded in
+    before torchmetrics syncs the states across processes."""
 
     full_state_update = False
     total: torch.Tensor
@@ -29,48 +34,35 @@ class KerasEpochMean(torchmetrics.Metric):
         self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0.0), dist_reduce_fx="sum")
         self.pending: Callable[[bool], None] | None = None  # folds/drops the collection's steps
+        self._fold_first()
 
-    def update(self, value: torch.Tensor, size: int) -> None:
-        self.total.add_(value.detach(), alpha=size)
+    def update(self, value: torch.Tensor, size: int, summed: bool = False) -> None:
+        """``value``: the mean of ``size`` samples, or (``summed``) their sum."""
+        self.total.add_(value.detach(), alpha=1 if summed else size)
         self.count.add_(size)
 
     def compute(self) -> torch.Tensor:
         return self.total / self.count
-
-    def fold(self, total: torch.Tensor, count: int) -> None:
-        """Adds sums that the collection gathered (``total``: of ``count`` samples)."""
-        self.total.add_(total)
-        self.count.add_(count)
-        object.__setattr__(self, "_computed", None)
-        object.__setattr__(self, "_update_count", self._update_count + 1)
 
     def reset(self) -> None:
         if self.pending is not None:
             self.pending(False)  # Lightning resets every key of a stage together
         super().reset()
 
-    def _wrap_compute(self, compute: Callable[..., Any]) -> Callable[..., Any]:
-        """Folds the collection's sums in first (before torchmetrics syncs the states)."""
-        wrapped = super()._wrap_compute(compute)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._fold_first()
+
+    def _fold_first(self) -> None:
+        """``compute`` folds the collection's kept steps in first."""
+        computed = self.compute
 
         def folded() -> Any:
             if self.pending is not None:
                 self.pending(True)
-            return wrapped()
+            return computed()
 
-        return folded
-
-    def _wrap_update(self, update: Callable[..., Any]) -> Callable[..., Any]:
-        """torchmetrics' bookkeeping of an update, without ``nn.Module.__setattr__`` and the
-        grad-mode switch (``update`` detaches its value): Lightning's own logged-value metric
-        skips ``__setattr__`` the same way."""
-
-        def wrapped(value: torch.Tensor, size: int) -> None:
-            object.__setattr__(self, "_computed", None)
-            object.__setattr__(self, "_update_count", self._update_count + 1)
-            update(value, size)
-
-        return wrapped
+        self.compute = folded  # type: ignore[method-assign]
 
 
 class KerasEpochMeans(torchmetrics.MetricCollection):
@@ -121,6 +113,6 @@ class KerasEpochMeans(torchmetrics.MetricCollection):
                 totals.add_(values[start:stop].sum(0), alpha=size)
                 start = stop
             for key, total in zip(self.keys_in_order, totals, strict=True):
-                self.by_key[key].fold(total, sum(self.sizes))
+                self.by_key[key].update(total, sum(self.sizes), summed=True)
         self.kept.clear()
         self.sizes.clear()

@@ -202,13 +202,14 @@ def _def_line(source: str, name: str) -> int:
     return source.count("\n", 0, m.start()) + 1 if m else 0
 
 
-def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion) -> str:
+def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion,
+                  left: bool | None = None) -> str:
     """Seeding/session/plotting calls and config getters once no Keras model is left."""
     from agent.rules.training.script_calls import rewrite_script_calls
     from agent.rules.training.utilities import keras_models_left
 
     try:
-        left = keras_models_left(ast.parse(code), imports)
+        left = keras_models_left(ast.parse(code), imports) if left is None else left
     except SyntaxError:
         return code
     done = rewrite_script_calls(code, imports, left, source)
@@ -412,7 +413,8 @@ def _convert_source(source: str, path: str) -> Conversion:
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
         out.unmapped += [Unmapped(path, line, keras, why) for line, keras, why in inlined.kept]
-        code = _script_calls(code, source, imports, out)
+        code = _script_calls(code, source, imports, out,
+                             inlined.left if inlined.code is code else None)
     code = _data_statements(code, original, source, imports, out, path)
     if inline_utilities is not None:
         from agent.rules.training.utilities import (

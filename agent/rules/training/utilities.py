@@ -171,6 +171,7 @@ class Inlined:
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
     kept: list[tuple[int, str, str]] = field(default_factory=list)  # (line, Keras name, why)
     tf_data: str = ""  # why the tf.data pipelines stay TensorFlow ("" when they convert)
+    left: bool | None = None  # keras_models_left(code) when known (code came back as given)
 
 
 @dataclass(frozen=True)
@@ -508,7 +509,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     replacer.used |= {n.id for n in ast.walk(new_tree) if isinstance(n, ast.Name)
                       } & op_helpers() - taken
     if not out.changes and not replacer.used:
-        return Inlined(code, kept=out.kept, tf_data=out.tf_data)
+        return Inlined(code, kept=out.kept, tf_data=out.tf_data, left=left is not None)
     text = _drop_keras_aliases(new_code, replacer.used, imports)
     out.code = _insert_runtime(text, replacer.used, set())
     return out

@@ -504,10 +504,10 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
                 out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
         new_code = new.code
         new_tree = ast.parse(new_code)
-    generated = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(_GENERATED)
-    replacer.used |= generated - taken
-    replacer.used |= {n.id for n in ast.walk(new_tree) if isinstance(n, ast.Name)
-                      } & op_helpers() - taken
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    replacer.used |= read & set(_GENERATED) - taken
+    replacer.used |= (read if new_tree is tree else {
+        n.id for n in ast.walk(new_tree) if isinstance(n, ast.Name)}) & op_helpers() - taken
     if not out.changes and not replacer.used:
         return Inlined(code, kept=out.kept, tf_data=out.tf_data, left=left is not None)
     text = _drop_keras_aliases(new_code, replacer.used, imports)

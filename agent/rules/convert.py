@@ -28,6 +28,7 @@ from agent.rules.ops.functions import (
     candidates,
     convert_functions,
     data_functions,
+    named_again,
     pipeline_functions,
     uses_framework,
 )
@@ -201,13 +202,14 @@ def _def_line(source: str, name: str) -> int:
     return source.count("\n", 0, m.start()) + 1 if m else 0
 
 
-def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion) -> str:
+def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion,
+                  left: bool | None = None) -> str:
     """Seeding/session/plotting calls and config getters once no Keras model is left."""
     from agent.rules.training.script_calls import rewrite_script_calls
     from agent.rules.training.utilities import keras_models_left
 
     try:
-        left = keras_models_left(ast.parse(code), imports)
+        left = keras_models_left(ast.parse(code), imports) if left is None else left
     except SyntaxError:
         return code
     done = rewrite_script_calls(code, imports, left, source)
@@ -380,8 +382,10 @@ def _convert_source(source: str, path: str) -> Conversion:
     if metric_classes is not None and "Metric" in source:
         module = _convert_metric_classes(module, mres, metric_classes, imports, source, out,
                                          path)
-    data = data_functions(original)  # statement by statement in _data_statements
-    functions = [f for f in candidates(original, imports) if f not in data]
+    functions = candidates(original, imports, source)
+    if named_again(functions, source):  # data functions: by statement in _data_statements
+        data = data_functions(original)
+        functions = [f for f in functions if f not in data]
     if functions:  # tensor functions (Lambda targets, sampling): whole, with the op table
         done = convert_functions(module, imports, functions)
         module = _swap(mres, module, done.module)
@@ -411,7 +415,8 @@ def _convert_source(source: str, path: str) -> Conversion:
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
         out.unmapped += [Unmapped(path, line, keras, why) for line, keras, why in inlined.kept]
-        code = _script_calls(code, source, imports, out)
+        code = _script_calls(code, source, imports, out,
+                             inlined.left if inlined.code is code else None)
     code = _data_statements(code, original, source, imports, out, path)
     if inline_utilities is not None:
         from agent.rules.training.utilities import (

@@ -93,8 +93,10 @@ class ImportTable:
     def resolve(self, node: cst.BaseExpression) -> str | None:
         """Canonical qualified name of an expression like ``layers.Dense``, if it is Keras/TF."""
         name = dotted(node)
-        if name is None:
-            return None
+        return None if name is None else self.resolve_dotted(name)
+
+    def resolve_dotted(self, name: str) -> str | None:
+        """``resolve`` of a dotted name already written as a string (no node to build)."""
         if name in self.subclasses:
             return "keras.Model"
         head, _, rest = name.partition(".")

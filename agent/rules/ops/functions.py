@@ -9,6 +9,8 @@ lambdas' callees included, and the functions they call) are left to the tf.data 
 
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -17,6 +19,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.ops.rewrite import rewrite_node
 
 _PIPELINE_METHODS = ("map", "filter", "flat_map", "interleave", "py_function", "numpy_function")
+_PIPELINE_WORDS = re.compile(r"\b(?:" + "|".join(_PIPELINE_METHODS) + r")\b")
 
 
 class _Uses(cst.CSTVisitor):
@@ -117,14 +120,48 @@ class Converted:
     names: list[str] = field(default_factory=list)
 
 
-def candidates(module: cst.Module, imports: ImportTable) -> list[str]:
-    """Top-level functions that use the framework and do not run inside tf.data."""
-    names = [s.name.value for s in module.body
-             if isinstance(s, cst.FunctionDef) and uses_framework(s, imports)]
-    if not names:
-        return []
+def candidates(module: cst.Module, imports: ImportTable, source: str | None = None
+               ) -> list[str]:
+    """Top-level functions that use the framework and do not run inside tf.data.
+
+    ``source``: the module's text, when at hand; without a tf.data method's name in it
+    no function runs inside tf.data (a cheap word search saves a whole-module visit)."""
+    defs = [s for s in module.body if isinstance(s, cst.FunctionDef)]
+    spelled = _names_imports(defs, imports, source) if source is not None else None
+    names = [s.name.value for k, s in enumerate(defs)
+             if (spelled is None or spelled[k]) and uses_framework(s, imports)]
+    if not names or (source is not None and not _PIPELINE_WORDS.search(source)):
+        return names
     inside = pipeline_functions(module)
     return [n for n in names if n not in inside]
+
+
+def _names_imports(defs: list[cst.FunctionDef], imports: ImportTable, source: str
+                   ) -> list[bool] | None:
+    """Per top-level function of ``source``: whether its text has an imported name (or a
+    functional subclass) as a word; a function without one cannot resolve to the
+    framework. None when the text and ``defs`` do not line up."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    spans = [(min([n.lineno, *(d.lineno for d in n.decorator_list)]), n.end_lineno or n.lineno)
+             for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            ] != [d.name.value for d in defs]:
+        return None
+    words = sorted(w for w in {*imports.names, *imports.subclasses} if w.isidentifier())
+    if not words:
+        return [False] * len(defs)
+    found = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b")
+    lines = re.split(r"\r\n|\r|\n", source)  # the tokenizer's line ends, as ast counts
+    return [found.search("\n".join(lines[a - 1:b])) is not None for a, b in spans]
+
+
+def named_again(names: list[str], source: str) -> bool:
+    """Whether one of the functions ``names`` is written anywhere but its ``def`` (a call
+    needs its name twice): none is, none is a data function, no visit needed."""
+    return any(len(re.findall(rf"\b{re.escape(n)}\b", source)) > 1 for n in names)
 
 
 class _References(cst.CSTVisitor):

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import PositionProvider
+from libcst.metadata import CodeRange, PositionProvider
 
 from agent.records import KerasDependency, Unmapped
 from agent.rules.imports import ImportTable
@@ -154,12 +155,24 @@ def op_helpers() -> frozenset[str]:
     return frozenset(names)
 
 
+# Cheap gates: a name resolves to its Keras path only when its last word is written in
+# the code (the attribute itself, or the name an import statement binds), so a module
+# without any of these words has nothing for that pass to do.
+_UTILITY_WORDS = re.compile(r"\b(?:" + "|".join(sorted(
+    {re.escape(q.rsplit(".", 1)[-1]) for q in UTILITIES} | {"FixedLenFeature"})) + r")\b")
+_TEXT_LAYER = re.compile(r"\bTextVectorization\b")  # text_layers.LAYERS
+# what TapeLoop acts on: tf.GradientTape, tf.function, keras.optimizers/losses/metrics
+_TAPE_WORDS = re.compile(r"\b(?:GradientTape|optimizers|losses|metrics|function|"
+                         r"get_weights|set_weights)\b")
+
+
 @dataclass
 class Inlined:
     code: str
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
     kept: list[tuple[int, str, str]] = field(default_factory=list)  # (line, Keras name, why)
     tf_data: str = ""  # why the tf.data pipelines stay TensorFlow ("" when they convert)
+    left: bool | None = None  # keras_models_left(code) when known (code came back as given)
 
 
 @dataclass(frozen=True)
@@ -310,23 +323,34 @@ def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
 
 def first_keras_model(tree: ast.Module, imports: ImportTable) -> str | None:
     """The Keras name of the first Keras model or layer left, None when none is."""
-    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    for node in sorted((n for n in ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))
-                        and id(n) not in inner),  # keras.applications.resnet50: a module
-                       key=lambda n: (n.lineno, n.col_offset)):
-        if isinstance(node, (ast.Name, ast.Attribute)):
-            try:
-                dotted = ast.unparse(node)
-            except (ValueError, RecursionError):
-                continue
-            if dotted in imports.subclasses:  # converted with the functional model
-                continue
-            qual = imports.resolve(cst.parse_expression(dotted)) if "(" not in dotted \
-                and "[" not in dotted else None
-            if qual and (qual.startswith(_MODEL_PREFIXES) or qual in ("keras.Model",)) \
-                    and qual not in UTILITIES:  # preprocess_input: a runtime function
-                return qual
+    nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))]
+    inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
+    named: list[tuple[ast.expr, str]] = []  # only a plain a.b.c whose head is imported
+    for n in nodes:
+        if id(n) not in inner:
+            dotted = _dotted(n)  # keras.applications.resnet50 above: a module
+            if dotted is not None and dotted.partition(".")[0] in imports.names \
+                    and dotted not in imports.subclasses:  # converted with the functional
+                named.append((n, dotted))  # model
+    seen: dict[str, str | None] = {}
+    for _, dotted in sorted(named, key=lambda p: (p[0].lineno, p[0].col_offset)):
+        if dotted not in seen:
+            seen[dotted] = imports.resolve_dotted(dotted)
+        qual = seen[dotted]
+        if qual and (qual.startswith(_MODEL_PREFIXES) or qual in ("keras.Model",)) \
+                and qual not in UTILITIES:  # preprocess_input: a runtime function
+            return qual
     return None
+
+
+def _dotted(node: ast.expr) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
 
 
 def _bound_names(tree: ast.Module) -> set[str]:
@@ -397,25 +421,51 @@ def _merged(stmts: list[str]) -> list[str]:
 
 
 def inline_utilities(code: str, imports: ImportTable) -> Inlined:
-    """Replace Keras data utilities in ``code`` by inlined NumPy functions."""
+    """Replace Keras data utilities in ``code`` by inlined NumPy functions.
+
+    Each pass runs only when a word it acts on is in the text (gates below), and positions
+    are resolved only for records: most modules come back as the same string, fast."""
     if not HINT.search(code) and not tape_loop.HINT.search(code):
         return Inlined(code)
     try:
-        module = cst.parse_module(code)
         tree = ast.parse(code)
-    except (cst.ParserSyntaxError, SyntaxError):
+    except SyntaxError:
         return Inlined(code)
+    parsed: list[cst.Module] = []
+
+    def parse() -> cst.Module:
+        if not parsed:
+            parsed.append(cst.parse_module(code))
+        return parsed[0]
+
     taken = _bound_names(tree)
     left = first_keras_model(tree, imports)
     models_left = left is not None
-    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    maps = pipeline_maps.plan(wrapper.module, imports, taken, op_helpers()) \
-        if not models_left and PIPELINE_HINT.search(code) else pipeline_maps.Plan()
-    layers = text_layers.plan(wrapper.module, imports, taken, op_helpers()) \
-        if not models_left and maps.ok else text_layers.Plan()
-    replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok, text=layers)
-    new = text_layers.apply(wrapper.module.visit(replacer), layers)
+    try:
+        maps = pipeline_maps.plan(parse(), imports, taken, op_helpers()) \
+            if not models_left and PIPELINE_HINT.search(code) else pipeline_maps.Plan()
+        layers = text_layers.plan(parse(), imports, taken, op_helpers()) \
+            if not models_left and maps.ok and _TEXT_LAYER.search(code) else text_layers.Plan()
+        replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok, text=layers)
+        swaps = bool(_UTILITY_WORDS.search(code) or layers.blocked or layers.functions)
+        tape_words = bool(tape_loop.HINT.search(code)
+                          and (_TAPE_WORDS.search(code) or imports.schedules))
+        if swaps or maps.callbacks or tape_words:
+            parse()
+    except cst.ParserSyntaxError:
+        return Inlined(code)
+    module = parsed[0] if parsed else None
+    where: dict[str, Mapping[cst.CSTNode, CodeRange]] = {}
+
+    def line_of(node: cst.CSTNode) -> int:  # position metadata: only for a record
+        if "positions" not in where and module is not None:
+            where["positions"] = cst.MetadataWrapper(
+                module, unsafe_skip_copy=True).resolve(PositionProvider)
+        pos = where.get("positions", {}).get(node)
+        return pos.start.line if pos is not None else 0
+
+    new = text_layers.apply(module.visit(replacer), layers) \
+        if swaps and module is not None else module
     out = Inlined("")
     blocking = list(dict.fromkeys(cb.label for cb in maps.callbacks if cb.problems))
     out.tf_data = (f"{left} is left in this script, and the pipelines feeding Keras/TF code "
@@ -423,44 +473,45 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
                    f"tf.data map function {', '.join(blocking)} does not convert (see its "
                    "record)" if not maps.ok else "")
     for cb in maps.callbacks:
-        pos = positions.get(cb.node)
-        line = pos.start.line if pos is not None else 0
         if not maps.ok and cb.problems:
-            out.kept.append((line, "tensorflow.data.Dataset.map", MAP_KEPT.format(
+            out.kept.append((line_of(cb.node), "tensorflow.data.Dataset.map", MAP_KEPT.format(
                 cb.label, "; ".join(cb.problems))))
         elif maps.ok and replacer.used & PIPELINE_SOURCES:
-            out.changes.append((line, "data.map_function", f"{cb.label}: tf ops -> torch, "
-                                "run by the DataPipeline like tf.data's map"))
-    if maps.ok and maps.callbacks and replacer.used & PIPELINE_SOURCES:
+            out.changes.append((line_of(cb.node), "data.map_function", f"{cb.label}: tf ops "
+                                "-> torch, run by the DataPipeline like tf.data's map"))
+    if maps.ok and maps.callbacks and replacer.used & PIPELINE_SOURCES and new is not None:
         new = pipeline_maps.apply(new, imports, maps)
     for node, helper, qual in replacer.hits:
-        pos = positions.get(node)
-        line = pos.start.line if pos is not None else 0
-        out.changes.append((line, f"data.{helper}",
+        out.changes.append((line_of(node), f"data.{helper}",
                             f"{qual} -> {helper}() (NumPy, inlined: no Keras at run time)"))
     for node, qual, why in replacer.kept:
-        pos = positions.get(node)
-        out.kept.append((pos.start.line if pos is not None else 0, qual, why))
+        out.kept.append((line_of(node), qual, why))
+    new_code = new.code if new is not None and new is not module else code
+    new_tree = ast.parse(new_code) if new_code is not code else tree
     # what counted as a model may have been a utility the replacer swapped (preprocess_input)
-    models_left = replacer.models_left and keras_models_left(ast.parse(new.code), imports)
-    if tape_loop.HINT.search(code) and not set(_closure(set(_TAPE_NAMES))) & taken \
-            and not models_left:
+    models_left = replacer.models_left and (
+        keras_models_left(new_tree, imports) if new_tree is not tree else models_left)
+    if tape_words and not set(_closure(set(_TAPE_NAMES))) & taken \
+            and not models_left and new is not None:
         own = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         tape = tape_loop.TapeLoop(imports, own)
         replaced = cst.MetadataWrapper(new, unsafe_skip_copy=True)  # the lines of its nodes
         new = replaced.module.visit(tape)
         replacer.used |= tape.used
-        tape_positions = replaced.resolve(PositionProvider)
-        for node, rule, msg in tape.changes:
-            pos = tape_positions.get(node)
-            out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
-    generated = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & set(_GENERATED)
-    replacer.used |= generated - taken
-    replacer.used |= {n.id for n in ast.walk(ast.parse(new.code)) if isinstance(n, ast.Name)
-                      } & op_helpers() - taken
+        if tape.changes:
+            tape_positions = replaced.resolve(PositionProvider)
+            for node, rule, msg in tape.changes:
+                pos = tape_positions.get(node)
+                out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
+        new_code = new.code
+        new_tree = ast.parse(new_code)
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    replacer.used |= read & set(_GENERATED) - taken
+    replacer.used |= (read if new_tree is tree else {
+        n.id for n in ast.walk(new_tree) if isinstance(n, ast.Name)}) & op_helpers() - taken
     if not out.changes and not replacer.used:
-        return Inlined(code, kept=out.kept, tf_data=out.tf_data)
-    text = _drop_keras_aliases(new.code, replacer.used, imports)
+        return Inlined(code, kept=out.kept, tf_data=out.tf_data, left=left is not None)
+    text = _drop_keras_aliases(new_code, replacer.used, imports)
     out.code = _insert_runtime(text, replacer.used, set())
     return out
 
@@ -522,6 +573,8 @@ def _insert_runtime(text: str, used: set[str], bound: set[str], header: bool = T
 def copy_missing_runtime(code: str) -> str:
     """Runtime functions a later rule's code calls (an op row used at module level after
     the utilities ran) and the script does not define yet: copied in, once."""
+    if not _runtime_words().search(code):  # no runtime name is read: nothing to copy
+        return code
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -532,6 +585,13 @@ def copy_missing_runtime(code: str) -> str:
     # a block copied earlier already has its header comment
     return _insert_runtime(code, missing, taken, header="(k2l)" not in code) if missing \
         else code
+
+
+@cache
+def _runtime_words() -> re.Pattern[str]:
+    """The names ``copy_missing_runtime`` copies, as whole words."""
+    names = sorted(op_helpers() | set(_GENERATED))
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
 
 
 def runtime_copies(module: cst.Module) -> set[str]:

@@ -14,16 +14,13 @@ layer is reported, as before).
 from __future__ import annotations
 
 import ast
-import difflib
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Protocol, TypeVar
+from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.records import Change, Unmapped, Warning_
 from agent.rules.imports import ImportTable, collect_imports
+from agent.rules.training.rewritten_lines import R, in_source_lines, line_map
 from agent.rules.training.utilities import keras_models_left
 from agent.rules.values import code_of
 
@@ -32,17 +29,6 @@ _KEYWORDS = frozenset({"axis", "invert", "name", "dtype", "input_shape", "input_
 RULE = "layers.Normalization.adapt"
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
                          whitespace_after=cst.SimpleWhitespace(""))
-
-
-class _Converted(Protocol):
-    source: str
-    changes: list[Change]
-    warnings: list[Warning_]
-    unmapped: list[Unmapped]
-
-
-R = TypeVar("R", bound=_Converted)
-_DOC_LINE = re.compile(r'("""Converted by k2l-agent from [^\n]*?)\(line (\d+)\)')
 
 
 @dataclass
@@ -175,16 +161,6 @@ def _line(source: str, stmt: cst.BaseStatement) -> int:
     return hits[0] if hits else 0
 
 
-def _line_map(new: str, old: str) -> dict[int, int]:
-    """Lines of ``new`` → lines of ``old`` (statements moved, one line added per layer)."""
-    matcher = difflib.SequenceMatcher(None, [t.strip() for t in new.splitlines()],
-                                      [t.strip() for t in old.splitlines()], autojunk=False)
-    out: dict[int, int] = {}
-    for a, b, size in matcher.get_matching_blocks():
-        out.update({a + k + 1: b + k + 1 for k in range(size)})
-    return out
-
-
 def with_adapted_norms(source: str, path: str, convert: Callable[[str, str], R]) -> R:
     """``convert`` run on the source with its adapted Normalizations given their statistics,
     records in the source's lines; as written when there is none or Keras is left anyway."""
@@ -204,16 +180,8 @@ def with_adapted_norms(source: str, path: str, convert: Callable[[str, str], R])
         left = True
     if left:  # the layer stays Keras: its adapt() as written, reported as before
         return convert(source, path)
-    lines = _line_map(done.code, source)
+    lines = line_map(done.code, source)
     for n, text in enumerate(done.code.splitlines(), 1):
         if text.strip() in done.moved:
             lines[n] = done.moved[text.strip()]
-    out.source = _DOC_LINE.sub(
-        lambda m: f"{m.group(1)}(line {lines.get(int(m.group(2)), m.group(2))})", out.source)
-    out.changes = sorted([replace(c, line=lines.get(c.line, c.line)) for c in out.changes]
-                         + [Change(line, rule, msg) for line, rule, msg in done.changes],
-                         key=lambda c: c.line)
-    out.warnings = [replace(w, line=lines.get(w.line, w.line)) for w in out.warnings]
-    out.unmapped = sorted([replace(u, line=lines.get(u.line, u.line)) for u in out.unmapped],
-                          key=lambda u: u.line)
-    return out
+    return in_source_lines(out, lines, done.changes)

@@ -23,17 +23,14 @@ All or none per script: any other use of a strategy or resolver name (``strategy
 from __future__ import annotations
 
 import ast
-import difflib
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Protocol, TypeVar
+from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from agent.records import Change, Unmapped, Warning_
 from agent.rules.imports import ImportTable, collect_imports
+from agent.rules.training.rewritten_lines import R, in_source_lines, line_map
 from agent.rules.training.utilities import keras_models_left
 from agent.rules.values import code_of
 
@@ -275,28 +272,6 @@ def rewrite_strategies(code: str, imports: ImportTable, models_left: bool,
     return out
 
 
-class _Converted(Protocol):
-    source: str
-    changes: list[Change]
-    warnings: list[Warning_]
-    unmapped: list[Unmapped]
-
-
-R = TypeVar("R", bound=_Converted)
-# the line a generated class's docstring names
-_DOC_LINE = re.compile(r'("""Converted by k2l-agent from [^\n]*?)\(line (\d+)\)')
-
-
-def _line_map(new: str, old: str) -> dict[int, int]:
-    """Lines of ``new`` → lines of ``old`` (the rewrite only deletes and dedents lines)."""
-    matcher = difflib.SequenceMatcher(None, [t.strip() for t in new.splitlines()],
-                                      [t.strip() for t in old.splitlines()], autojunk=False)
-    out: dict[int, int] = {}
-    for a, b, size in matcher.get_matching_blocks():
-        out.update({a + k + 1: b + k + 1 for k in range(size)})
-    return out
-
-
 def without_strategies(source: str, path: str, convert: Callable[[str, str], R]) -> R:
     """``convert`` run on the source without its strategy, records in the source's lines;
     ``convert(source)`` as it is when there is none, or a Keras model is left anyway."""
@@ -316,14 +291,4 @@ def without_strategies(source: str, path: str, convert: Callable[[str, str], R])
         left = True
     if left:  # the strategy still places a Keras model: all as written
         return convert(source, path)
-    lines = _line_map(done.code, source)
-    out.source = _DOC_LINE.sub(
-        lambda m: f"{m.group(1)}(line {lines.get(int(m.group(2)), m.group(2))})", out.source)
-    out.changes = sorted([replace(c, line=lines.get(c.line, c.line)) for c in out.changes]
-                         + [Change(line, rule, msg) for line, rule, msg in done.changes],
-                         key=lambda c: c.line)
-    out.warnings = [replace(w, line=lines.get(w.line, w.line)) for w in out.warnings] \
-        + [Warning_(line, msg) for line, msg in done.warnings]
-    out.unmapped = sorted([replace(u, line=lines.get(u.line, u.line)) for u in out.unmapped],
-                          key=lambda u: u.line)
-    return out
+    return in_source_lines(out, line_map(done.code, source), done.changes, done.warnings)

@@ -6,7 +6,6 @@ Order: resolve imports → custom layers/models classes (agent.rules.classes.tra
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from agent.records import Change, KerasDependency, Unmapped, Warning_
-from agent.rules import fix_imports
+from agent.rules import fix_imports, parsed
 from agent.rules.data_format import WARNING as FORMAT_WARNING
 from agent.rules.data_format import resolve_format_tests
 from agent.rules.imports import ImportTable, collect_imports
@@ -209,7 +208,7 @@ def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion,
     from agent.rules.training.utilities import keras_models_left
 
     try:
-        left = keras_models_left(ast.parse(code), imports) if left is None else left
+        left = keras_models_left(parsed.parse(code), imports) if left is None else left
     except SyntaxError:
         return code
     done = rewrite_script_calls(code, imports, left, source)

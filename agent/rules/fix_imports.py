@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from agent.records import KerasDependency
+from agent.rules import parsed
 from agent.rules.imports import canonical
 
 # local name -> import statement, in the order a senior engineer (and isort) writes them
@@ -63,7 +64,7 @@ def _local(alias: ast.alias, from_import: bool) -> str:
 def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDependency]]:
     """One ``ast`` parse and walk: fix the imports, then list the framework uses left."""
     try:
-        tree = ast.parse(code)
+        tree = parsed.parse(code)
     except SyntaxError:
         return code, []
     used: set[str] = set()
@@ -71,7 +72,7 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
     imports: list[ast.Import | ast.ImportFrom] = []
     refs: list[ast.expr] = []  # outermost Attribute chains and bare Names
     inner: set[int] = set()
-    for node in ast.walk(tree):
+    for node in parsed.walk(tree):
         if isinstance(node, ast.Name):
             used.add(node.id)
             first_use[node.id] = min(first_use.get(node.id, node.lineno), node.lineno)
@@ -229,7 +230,7 @@ def _import_lines(lines: list[str]) -> set[int] | None:
     """Indices of the lines where a top-level import statement starts (prose in a string can
     read "from 15 subjects ..."), or None when the text does not parse."""
     try:
-        tree = ast.parse("".join(lines))
+        tree = parsed.parse("".join(lines))
     except SyntaxError:
         return None
     return {n.lineno - 1 for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
@@ -241,7 +242,7 @@ def sort_import_block(code: str) -> str:
     per module). A block with comments, continuation lines or code in between is left as is:
     the user's order may matter there."""
     try:
-        tree = ast.parse(code)
+        tree = parsed.parse(code)
     except SyntaxError:
         return code
     nodes = _leading_imports(tree)[0]
@@ -306,7 +307,7 @@ def _section_lines(nodes: list[ast.Import | ast.ImportFrom]) -> list[str]:
 
 
 def _only_statement(tree: ast.Module, target: ast.stmt) -> bool:
-    for node in ast.walk(tree):
+    for node in parsed.walk(tree):
         for field in ("body", "orelse", "finalbody"):
             body = getattr(node, field, None)
             if isinstance(body, list) and target in body:

@@ -12,13 +12,7 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-
-class _Calls(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.calls: list[cst.Call] = []
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
+from agent.rules import parsed, walk
 
 
 def _ast_calls(node: ast.AST) -> list[ast.Call]:
@@ -49,7 +43,7 @@ class LineIndex:
         self.indexed: set[int] = set()
         self._all_indexed = False
         try:
-            tree = ast.parse(source)
+            tree = parsed.parse(source)
         except SyntaxError:
             return
         self._pair(list(module.body), tree.body)
@@ -92,7 +86,6 @@ class LineIndex:
         if node is None or id(stmt) in self.indexed:
             return
         self.indexed.add(id(stmt))
-        visitor = _Calls()
-        stmt.visit(visitor)
-        for c, a in zip(visitor.calls, _ast_calls(node), strict=False):
+        calls = [n for n in walk.nodes(stmt) if isinstance(n, cst.Call)]
+        for c, a in zip(calls, _ast_calls(node), strict=False):
             self.call_line[id(c)] = a.lineno

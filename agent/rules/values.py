@@ -14,7 +14,7 @@ from typing import Any
 
 import libcst as cst
 
-from agent.rules import static_keys
+from agent.rules import static_keys, walk
 from agent.rules.datasets import Array, loaded_arrays
 from agent.rules.imports import collect_imports
 
@@ -291,20 +291,15 @@ def names_read(node: cst.CSTNode) -> list[cst.Name]:
     """The bare names an expression reads: attribute heads, not attribute names
     (``x.shape``: x), not keywords (``f(units=n)``: f, n)."""
     found: list[cst.Name] = []
-
-    class V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            found.append(n)
-
-        def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
-            return False
-
-        def visit_Arg(self, n: cst.Arg) -> bool:
-            n.value.visit(self)
-            return False
-
-    node.visit(V())
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            found.append(current)
+        elif isinstance(current, (cst.Attribute, cst.Arg)):
+            stack.append(current.value)
+        else:
+            stack += reversed(list(walk.children(current)))
     return found
 
 

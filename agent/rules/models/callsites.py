@@ -24,18 +24,22 @@ def call_values(statements: Iterable[ast.stmt], env: dict[str, Any]
     statements = list(statements)
     functions = {s.name: s for s in statements if isinstance(s, ast.FunctionDef)}
     local = {name: _locals(fn) for name, fn in functions.items()}
+    calls = [[n for n in ast.walk(stmt) if isinstance(n, ast.Call)  # walked once, not a pass
+              and isinstance(n.func, ast.Name) and n.func.id in functions]
+             for stmt in statements]
     out: dict[str, dict[str, Any]] = {}
     for _ in range(3):  # `build(HIDDEN)` -> `block(hidden)` inside build: one level a pass
         seen: dict[str, dict[str, Any]] = {}
-        for stmt in statements:
+        for stmt, found in zip(statements, calls, strict=True):
+            if not found:
+                continue
             scope = env
             if isinstance(stmt, ast.FunctionDef):  # its own names shadow the module's
                 scope = {k: v for k, v in env.items() if k not in local[stmt.name]}
                 scope |= out.get(stmt.name, {})
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                        and node.func.id in functions:
-                    _merge(seen, node.func.id, _bound(functions[node.func.id], node, scope))
+            for node in found:
+                assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                _merge(seen, node.func.id, _bound(functions[node.func.id], node, scope))
         new = {fn: {p: v for p, v in params.items() if v is not _VARIES}
                for fn, params in seen.items()}
         if new == out:

@@ -19,6 +19,7 @@ from typing import Any
 import libcst as cst
 import libcst.matchers as m
 
+from agent.rules import walk
 from agent.rules.activations import ACTIVATION_FUNCTIONS
 from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
@@ -405,7 +406,7 @@ class BlockExtractor:
 
     def _note_free_names(self, node: cst.BaseExpression) -> None:
         collector = _Names()
-        node.visit(collector)
+        collector.collect(node)
         self._free.update(collector.names)
 
     _free: set[str] = set()
@@ -450,7 +451,7 @@ class BlockExtractor:
                 self.eager += 1
                 self._poison(stmt)
                 collector = _Targets()
-                stmt.visit(collector)
+                collector.collect(stmt)
                 for name in collector.names - set(self.tensors):
                     self.eager_at[name] = self.cur_line
             except Unsupported as exc:
@@ -552,7 +553,7 @@ class BlockExtractor:
             return False
         name = small.targets[0].target.value
         calls = _Calls()
-        small.value.visit(calls)
+        calls.collect(small.value)
         visible = self.fn_params.keys() | self.constants | self.env.keys() | _BUILTINS
         if name in self.tensors or self._mentions_tensor(small.value) or not (
                 _names_in(small.value) <= visible) or not _arithmetic(small.value) or any(
@@ -807,7 +808,7 @@ class BlockExtractor:
 
     def _mentions_tensor(self, node: cst.BaseExpression) -> bool:
         names = _Names()
-        node.visit(names)
+        names.collect(node)
         return any(n in self.tensors or n in self.layer_vars for n in names.names)
 
     def _static_assuming(self, name: str, node: cst.BaseExpression) -> None:
@@ -825,7 +826,7 @@ class BlockExtractor:
         the loops would assume for each."""
         defaults = self._param_defaults()
         used = _Names()
-        node.visit(used)
+        used.collect(node)
         out: dict[str, Any] = {}
         for n in used.names:
             if n in self.env:
@@ -863,7 +864,7 @@ class BlockExtractor:
     def _touches_tensors(self, body: Sequence[cst.BaseStatement]) -> bool:
         names = _Names()
         for stmt in body:
-            stmt.visit(names)
+            names.collect(stmt)
         return any(n in self.tensors or n in self.helpers or n in self.layer_vars
                    or n in self.seqs or n in self.layer_lists or n in self.tensor_lists
                    or n in self.empty_lists or n in self.builders or n in self.tensor_dicts
@@ -1100,7 +1101,7 @@ class BlockExtractor:
         """A helper that creates ``keras.Input``s (``create_model_inputs()``)."""
         if helper not in self._input_makers:
             calls = _Calls()
-            self.helpers[helper].visit(calls)
+            calls.collect(self.helpers[helper])
             self._input_makers[helper] = any(self.qual(c.func) == INPUT for c in calls.found)
         return self._input_makers[helper]
 
@@ -1229,7 +1230,7 @@ class BlockExtractor:
         if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
             return  # a def/class body binds its own scope
         collector = _Targets()
-        stmt.visit(collector)
+        collector.collect(stmt)
         for name in collector.names | collector.mutated:  # lists changed where not followed
             if name in self.layer_lists or name in self.tensor_lists:
                 self.poisoned[name] = self.cur_line
@@ -1260,7 +1261,7 @@ class BlockExtractor:
         if self._locals is None:
             collector = _Targets()
             for stmt in self.body:
-                stmt.visit(collector)
+                collector.collect(stmt)
             self._locals = collector.names
         return self._locals
 
@@ -1412,7 +1413,7 @@ class BlockExtractor:
         if names is None or len(names) != 1:
             return
         used = _Names()
-        value.visit(used)
+        used.collect(value)
         if not any(n in self.tensors for n in used.names):
             alias = applications.function_alias(names[0], value, self.qual)
             if alias is not None:  # `preprocess_input = keras.applications.x.preprocess_input`
@@ -1430,7 +1431,7 @@ class BlockExtractor:
         assert isinstance(traced, cst.BaseExpression)
         value = traced
         used = _Names()
-        value.visit(used)
+        used.collect(value)
         tensors = [n for n in used.names if n in self.tensors]
         if self.convert_lambda is None:
             raise Unsupported(f"tensor expression {code_of(value)}")
@@ -1591,7 +1592,7 @@ class BlockExtractor:
             if k in owned:
                 continue
             names = _Names()
-            stmt.visit(names)
+            names.collect(stmt)
             if name in names.names:
                 return True
         return False
@@ -1805,7 +1806,7 @@ class BlockExtractor:
     def _in_graph(self, node: cst.BaseExpression) -> bool:
         """Whether ``node`` reads a Keras tensor, or a name a failed statement bound."""
         names = _Names()
-        node.visit(names)
+        names.collect(node)
         known = self.tensors.keys() | self.poisoned.keys() | self.tensor_lists.keys() \
             | self.tensor_dicts.keys()
         return any(n in known for n in names.names) or isinstance(node, cst.Call) and (
@@ -2058,6 +2059,8 @@ class BlockExtractor:
             return cst.Pass()
         small, notes = views.expand_all(small, {**self.views.env, **self.env}, self._layer_names)
         self.warnings += [(self.cur_line, note) for note in notes]
+        if not views.may_read(small):
+            return small
         reads = views.Reads(self._viewable, self._view_point, self.views.aliases,
                             self._layer_names)
         new = small.visit(reads)
@@ -2259,7 +2262,7 @@ def _unknown_callee(node: cst.BaseExpression, qual: Callable[[cst.BaseExpression
     """The first callee in a tensor expression that is neither a framework name (the op
     table decides on those) nor a builtin nor a method of a tensor: its code, else None."""
     calls = _Calls()
-    node.visit(calls)
+    calls.collect(node)
     for call in calls.found:
         func = call.func
         if qual(func) is not None:
@@ -2383,15 +2386,21 @@ class _TensorReads(cst.CSTVisitor):
         return False
 
 
-class _Calls(cst.CSTVisitor):
+class _Calls:
+    """The calls under a node in source order, lambdas' bodies left out."""
+
     def __init__(self) -> None:
         self.found: list[cst.Call] = []
 
-    def visit_Call(self, node: cst.Call) -> None:
-        self.found.append(node)
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
+    def collect(self, node: cst.CSTNode) -> None:
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, cst.Lambda):
+                continue
+            if isinstance(current, cst.Call):
+                self.found.append(current)
+            stack += reversed(list(walk.children(current)))
 
 
 def _annotation(default: str | None) -> str | None:
@@ -2435,30 +2444,30 @@ def _target_names(target: cst.BaseAssignTargetExpression) -> list[str] | None:
     return None
 
 
-class _Names(cst.CSTVisitor):
+class _Names:
+    """The names read under nodes, first reads first: attribute heads, not attribute names
+    nor keywords; lambdas left out."""
+
     def __init__(self) -> None:
         self.names: list[str] = []
 
-    def visit_Name(self, node: cst.Name) -> None:
-        if node.value not in self.names:
-            self.names.append(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
+    def collect(self, node: cst.CSTNode) -> None:
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, cst.Name):
+                if current.value not in self.names:
+                    self.names.append(current.value)
+            elif isinstance(current, (cst.Attribute, cst.Arg)):
+                stack.append(current.value)
+            elif not isinstance(current, cst.Lambda):
+                stack += reversed(list(walk.children(current)))
 
 
 def bound_names(stmt: cst.CSTNode) -> set[str]:
     """Names a statement binds or mutates (``blocks.append(...)`` counts for ``blocks``)."""
     collector = _Targets()
-    stmt.visit(collector)
+    collector.collect(stmt)
     return collector.names | collector.mutated
 
 
@@ -2467,22 +2476,21 @@ def _adds_to(stmt: cst.BaseStatement, var: str) -> bool:
     return bool(m.findall(stmt, m.Call(func=m.Attribute(value=m.Name(var), attr=m.Name("add")))))
 
 
-class _Targets(cst.CSTVisitor):
+class _Targets:
+    """Names bound (assignment and loop targets) and lists mutated under nodes."""
+
     def __init__(self) -> None:
         self.names: set[str] = set()
         self.mutated: set[str] = set()  # `blocks.append(...)`, `parts.extend(...)`
 
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
-                and func.attr.value in ("append", "extend", "insert", "pop", "remove",
-                                        "clear", "reverse", "sort"):
-            self.mutated.add(func.value.value)
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        for n in _target_names(node.target) or []:
-            self.names.add(n)
-
-    def visit_For(self, node: cst.For) -> None:
-        for n in _target_names(node.target) or []:
-            self.names.add(n)
+    def collect(self, node: cst.CSTNode) -> None:
+        for current in walk.nodes(node):
+            if isinstance(current, cst.Call):
+                func = current.func
+                if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                        and func.attr.value in ("append", "extend", "insert", "pop", "remove",
+                                                "clear", "reverse", "sort"):
+                    self.mutated.add(func.value.value)
+            elif isinstance(current, (cst.AssignTarget, cst.For)):
+                for n in _target_names(current.target) or []:
+                    self.names.add(n)

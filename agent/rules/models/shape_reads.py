@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import libcst as cst
 
+from agent.rules import walk
 from agent.rules.models.graph import Call, Tensor
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import BuildContext, NotStatic, Unsupported
@@ -94,9 +95,17 @@ def resolve(node: cst.CSTNode, tensors: dict[str, Tensor], probe: ShapeProbe, qu
 def unresolved(node: cst.CSTNode, tensors: dict[str, Tensor], probe: ShapeProbe, qual: Qual
                ) -> str | None:
     """The first shape read of a Keras tensor left in ``node`` (its size unknown statically)."""
-    finder = _Unresolved(tensors, qual, probe.named)
-    node.visit(finder)
-    return finder.found
+    stack = [node]  # depth first in source order: the first read is the one reported
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Lambda):
+            continue  # its parameters shadow the tensors' names
+        if isinstance(current, (cst.Subscript, cst.Attribute, cst.Call)) and _shape_source(
+                current.value if isinstance(current, cst.Subscript) else current, tensors,
+                qual, probe.named) is not None:
+            return cst.Module([]).code_for_node(current)
+        stack += reversed(list(walk.children(current)))
+    return None
 
 
 def unpacked(target: cst.BaseAssignTargetExpression, value: cst.BaseExpression,
@@ -299,31 +308,3 @@ class _Reads(cst.CSTTransformer):
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False  # its parameters shadow the tensors' names
-
-
-class _Unresolved(cst.CSTVisitor):
-    def __init__(self, tensors: dict[str, Tensor], qual: Qual, named: dict[str, Tensor]
-                 ) -> None:
-        self.tensors = tensors
-        self.qual = qual
-        self.named = named
-        self.found: str | None = None
-
-    def visit_Subscript(self, node: cst.Subscript) -> bool:
-        if self.found is None and _shape_source(node.value, self.tensors, self.qual, self.named) is not None:
-            self.found = cst.Module([]).code_for_node(node)
-        return self.found is None
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        return self._check(node)
-
-    def visit_Call(self, node: cst.Call) -> bool:
-        return self._check(node)
-
-    def _check(self, node: cst.BaseExpression) -> bool:
-        if self.found is None and _shape_source(node, self.tensors, self.qual, self.named) is not None:
-            self.found = cst.Module([]).code_for_node(node)
-        return self.found is None
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False

@@ -15,28 +15,12 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from agent.rules import parsed, walk
 from agent.rules.imports import ImportTable
 from agent.rules.ops.rewrite import rewrite_node
 
 _PIPELINE_METHODS = ("map", "filter", "flat_map", "interleave", "py_function", "numpy_function")
 _PIPELINE_WORDS = re.compile(r"\b(?:" + "|".join(_PIPELINE_METHODS) + r")\b")
-
-
-class _Uses(cst.CSTVisitor):
-    def __init__(self, imports: ImportTable) -> None:
-        self.imports = imports
-        self.framework = False
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        if self.imports.resolve(node) is not None:
-            self.framework = True
-        else:  # ``torch.optim.AdamW``: the attribute name is no imported ``AdamW``
-            node.value.visit(self)
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        if self.imports.resolve(node) is not None:
-            self.framework = True
 
 
 class _PipelineArgs(cst.CSTVisitor):
@@ -92,9 +76,19 @@ def pipeline_functions(module: cst.Module) -> set[str]:
 
 
 def uses_framework(node: cst.CSTNode, imports: ImportTable) -> bool:
-    visitor = _Uses(imports)
-    node.visit(visitor)
-    return visitor.framework
+    """A name or attribute chain under ``node`` resolves to Keras/TF (an attribute's own
+    name is not read: ``torch.optim.AdamW`` is no imported ``AdamW``)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.Attribute, cst.Name)):
+            if imports.resolve(current) is not None:
+                return True
+            if isinstance(current, cst.Attribute):
+                stack.append(current.value)
+            continue
+        stack += walk.children(current)
+    return False
 
 
 def convert_function(fn: cst.FunctionDef, imports: ImportTable
@@ -142,7 +136,7 @@ def _names_imports(defs: list[cst.FunctionDef], imports: ImportTable, source: st
     functional subclass) as a word; a function without one cannot resolve to the
     framework. None when the text and ``defs`` do not line up."""
     try:
-        tree = ast.parse(source)
+        tree = parsed.parse(source)
     except (SyntaxError, ValueError):
         return None
     spans = [(min([n.lineno, *(d.lineno for d in n.decorator_list)]), n.end_lineno or n.lineno)

@@ -13,12 +13,12 @@ layer is reported, as before).
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
 
+from agent.rules import parsed
 from agent.rules.imports import ImportTable, collect_imports
 from agent.rules.training.rewritten_lines import R, in_source_lines, line_map
 from agent.rules.training.utilities import keras_models_left
@@ -175,7 +175,7 @@ def with_adapted_norms(source: str, path: str, convert: Callable[[str, str], R])
         return convert(source, path)
     out = convert(done.code, path)
     try:
-        left = keras_models_left(ast.parse(out.source), imports)
+        left = keras_models_left(parsed.parse(out.source), imports)
     except SyntaxError:
         left = True
     if left:  # the layer stays Keras: its adapt() as written, reported as before

@@ -10,12 +10,12 @@ model or layer is left (a layer inside a Keras model left must stay Keras).
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from agent.rules import parsed
 from agent.rules.imports import ImportTable
 from agent.rules.training.utilities import keras_models_left
 
@@ -76,7 +76,7 @@ def rewrite_data_layers(code: str, imports: ImportTable, source: str = "") -> Re
     if apply.refused or not apply.changes:
         return Rewritten(code)
     try:
-        left = keras_models_left(ast.parse(new.code), imports)
+        left = keras_models_left(parsed.parse(new.code), imports)
     except SyntaxError:
         return Rewritten(code)
     return Rewritten(code) if left else Rewritten(new.code, apply.changes)

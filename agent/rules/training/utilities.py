@@ -22,6 +22,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, PositionProvider
 
 from agent.records import KerasDependency, Unmapped
+from agent.rules import parsed as shared_ast
 from agent.rules.imports import ImportTable
 from agent.rules.models.applications_table import DECODE_NAMES, PREPROCESS_NAMES
 from agent.rules.training import loader_args, pipeline_maps, tape_loop, text_layers
@@ -323,7 +324,7 @@ def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
 
 def first_keras_model(tree: ast.Module, imports: ImportTable) -> str | None:
     """The Keras name of the first Keras model or layer left, None when none is."""
-    nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))]
+    nodes = [n for n in shared_ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))]
     inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
     named: list[tuple[ast.expr, str]] = []  # only a plain a.b.c whose head is imported
     for n in nodes:
@@ -356,7 +357,7 @@ def _dotted(node: ast.expr) -> str | None:
 def _bound_names(tree: ast.Module) -> set[str]:
     """Names the script defines itself (not through a keras/tensorflow import)."""
     out: set[str] = set()
-    for node in ast.walk(tree):
+    for node in shared_ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
             out.add(node.name)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
@@ -428,7 +429,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     if not HINT.search(code) and not tape_loop.HINT.search(code):
         return Inlined(code)
     try:
-        tree = ast.parse(code)
+        tree = shared_ast.parse(code)
     except SyntaxError:
         return Inlined(code)
     parsed: list[cst.Module] = []
@@ -487,7 +488,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     for node, qual, why in replacer.kept:
         out.kept.append((line_of(node), qual, why))
     new_code = new.code if new is not None and new is not module else code
-    new_tree = ast.parse(new_code) if new_code is not code else tree
+    new_tree = shared_ast.parse(new_code) if new_code is not code else tree
     # what counted as a model may have been a utility the replacer swapped (preprocess_input)
     models_left = replacer.models_left and (
         keras_models_left(new_tree, imports) if new_tree is not tree else models_left)
@@ -504,11 +505,11 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
                 pos = tape_positions.get(node)
                 out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
         new_code = new.code
-        new_tree = ast.parse(new_code)
-    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        new_tree = shared_ast.parse(new_code)
+    read = {n.id for n in shared_ast.walk(tree) if isinstance(n, ast.Name)}
     replacer.used |= read & set(_GENERATED) - taken
     replacer.used |= (read if new_tree is tree else {
-        n.id for n in ast.walk(new_tree) if isinstance(n, ast.Name)}) & op_helpers() - taken
+        n.id for n in shared_ast.walk(new_tree) if isinstance(n, ast.Name)}) & op_helpers() - taken
     if not out.changes and not replacer.used:
         return Inlined(code, kept=out.kept, tf_data=out.tf_data, left=left is not None)
     text = _drop_keras_aliases(new_code, replacer.used, imports)
@@ -576,11 +577,11 @@ def copy_missing_runtime(code: str) -> str:
     if not _runtime_words().search(code):  # no runtime name is read: nothing to copy
         return code
     try:
-        tree = ast.parse(code)
+        tree = shared_ast.parse(code)
     except SyntaxError:
         return code
     taken = _bound_names(tree)
-    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    read = {n.id for n in shared_ast.walk(tree) if isinstance(n, ast.Name)}
     missing = read & (op_helpers() | set(_GENERATED)) - taken
     # a block copied earlier already has its header comment
     return _insert_runtime(code, missing, taken, header="(k2l)" not in code) if missing \

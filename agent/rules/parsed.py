@@ -1,0 +1,39 @@
+"""One ``ast`` parse and one ``ast.walk`` per text, shared by the passes that read it.
+
+The rules parse the same text several times (the line index and the function gate read the
+source; the utilities pass and the import fixer read the converted code, unchanged most of
+the time). Keyed by the text itself, so an answer can never be stale; a few recent texts are
+kept. The trees are shared: callers only read them.
+"""
+
+from __future__ import annotations
+
+import ast
+
+_KEEP = 8  # recent texts kept (the passes of one conversion read at most a few)
+_TREES: dict[str, ast.Module] = {}
+_WALKS: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
+
+
+def parse(text: str) -> ast.Module:
+    """``ast.parse(text)`` (raises SyntaxError/ValueError the same), shared per text."""
+    tree = _TREES.get(text)
+    if tree is None:
+        tree = ast.parse(text)
+        if len(_TREES) >= _KEEP:
+            _TREES.pop(next(iter(_TREES)))
+        _TREES[text] = tree
+    return tree
+
+
+def walk(tree: ast.AST) -> list[ast.AST]:
+    """``list(ast.walk(tree))``, done once per tree (the tree is kept with its list, so an
+    id is never reused while its entry lives)."""
+    entry = _WALKS.get(id(tree))
+    if entry is not None and entry[0] is tree:
+        return entry[1]
+    nodes = list(ast.walk(tree))
+    if len(_WALKS) >= _KEEP:
+        _WALKS.pop(next(iter(_WALKS)))
+    _WALKS[id(tree)] = (tree, nodes)
+    return nodes

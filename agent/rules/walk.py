@@ -1,0 +1,86 @@
+"""Read-only traversal of libcst trees without libcst's visitor machinery.
+
+A ``CSTVisitor`` goes through ``_visit_and_replace_children`` for every node, whitespace and
+punctuation included, which costs about as much as building the tree again; the rules only
+read names, attributes and calls. ``children`` reads a node's dataclass fields directly
+(skipping the whitespace and punctuation fields, which hold no code), in libcst's order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import libcst as cst
+
+# fields that hold only whitespace, comments or punctuation tokens
+_TOKEN_FIELDS = frozenset({
+    "lpar", "rpar", "comma", "colon", "first_colon", "second_colon", "dot", "equal",
+    "semicolon", "lbrace", "rbrace", "lbracket", "rbracket", "leading_lines",
+    "lines_after_decorators", "header", "footer", "trailing_whitespace", "newline",
+    "empty_lines", "asynchronous", "posonly_ind", "relative", "leading_whitespace",
+})
+
+# libcst's own visiting (source) order where it differs from the dataclass fields' order
+_FIELDS: dict[type, tuple[str, ...]] = {
+    cst.Arg: ("keyword", "value"),
+    cst.FunctionDef: ("decorators", "name", "type_parameters", "params", "returns", "body"),
+    cst.ClassDef: ("decorators", "name", "type_parameters", "bases", "keywords", "body"),
+    cst.IfExp: ("body", "test", "orelse"),
+    cst.ExceptHandler: ("type", "name", "body"),
+}
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    names = tuple(f.name for f in dataclasses.fields(cls)
+                  if f.name not in _TOKEN_FIELDS and not f.name.startswith("whitespace"))
+    _FIELDS[cls] = names
+    return names
+
+
+def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The child nodes of ``node`` that can hold code (no whitespace/punctuation tokens)."""
+    cls = type(node)
+    names = _FIELDS.get(cls) or _fields(cls)
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """``node`` and every node under it that can hold code, depth first, parents first."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        found = list(children(current))
+        found.reverse()
+        stack += found
+
+
+_ALL_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def every(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """``node`` and every node under it, whitespace, comments and tokens included (no
+    particular order)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        cls = type(current)
+        names = _ALL_FIELDS.get(cls)
+        if names is None:
+            names = _ALL_FIELDS[cls] = tuple(
+                f.name for f in dataclasses.fields(cls))
+        for name in names:
+            value = getattr(current, name)
+            if isinstance(value, cst.CSTNode):
+                stack.append(value)
+            elif isinstance(value, (list, tuple)):
+                stack += [v for v in value if isinstance(v, cst.CSTNode)]

@@ -120,7 +120,12 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
     needed = [stmt for name, stmt in TORCH_IMPORTS if name in used and name not in have]
     end_orig = _import_block_end(tree)  # in original line numbers
     at = end_orig - shift[min(end_orig + 1, len(shift) - 1)] if end_orig else 0
-    inserts = _placed(lines, at, _merge_from_imports(needed)) if needed else []
+    # the top-level imports of the edited text: the same statements, moved up by the lines
+    # removed above them (an edited one is one line or gone), so no second parse
+    removed = {start for start, _, replacement in edits if not replacement}
+    starts = {n.lineno - shift[min(n.lineno, len(shift) - 1)] - 1 for n in tree.body
+              if isinstance(n, (ast.Import, ast.ImportFrom)) and n.lineno - 1 not in removed}
+    inserts = _placed(lines, at, _merge_from_imports(needed), starts) if needed else []
     for index, text in sorted(inserts, key=lambda t: -t[0]):
         lines[index:index] = [text]
     code = "".join(lines)
@@ -196,11 +201,12 @@ def _sort_key(statement: str) -> tuple[bool, str]:
     return (m.group(1) == "from", m.group(2).lower()) if m else (True, statement)
 
 
-def _placed(lines: list[str], at: int, statements: list[str]) -> list[tuple[int, str]]:
+def _placed(lines: list[str], at: int, statements: list[str], statements_at: set[int] | None
+            ) -> list[tuple[int, str]]:
     """Where each added import goes: sorted into the block's third-party imports, or as a
-    new group after the standard-library ones. (index in ``lines``, text to insert there)."""
+    new group after the standard-library ones. (index in ``lines``, text to insert there;
+    ``statements_at``: the indices where a top-level import starts)."""
     starts: list[tuple[int, bool, tuple[bool, str]]] = []  # line, third party, sort key
-    statements_at = _import_lines(lines)
     for k in range(at):
         m = _IMPORT_LINE.match(lines[k])
         if m and (statements_at is None or k in statements_at):
@@ -224,16 +230,6 @@ def _placed(lines: list[str], at: int, statements: list[str]) -> list[tuple[int,
     if at in by_index and at < len(lines) and lines[at].strip():
         by_index[at] += "\n"  # a blank line before the code
     return sorted(by_index.items())
-
-
-def _import_lines(lines: list[str]) -> set[int] | None:
-    """Indices of the lines where a top-level import statement starts (prose in a string can
-    read "from 15 subjects ..."), or None when the text does not parse."""
-    try:
-        tree = parsed.parse("".join(lines))
-    except SyntaxError:
-        return None
-    return {n.lineno - 1 for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
 
 
 def sort_import_block(code: str) -> str:

@@ -9,7 +9,9 @@ kept. The trees are shared: callers only read them.
 from __future__ import annotations
 
 import ast
+import threading
 
+_LOCK = threading.Lock()  # the caches are shared by threads that convert files
 _KEEP = 8  # recent texts kept (the passes of one conversion read at most a few)
 _TREES: dict[str, ast.Module] = {}
 _WALKS: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
@@ -20,9 +22,10 @@ def parse(text: str) -> ast.Module:
     tree = _TREES.get(text)
     if tree is None:
         tree = ast.parse(text)
-        if len(_TREES) >= _KEEP:
-            _TREES.pop(next(iter(_TREES)))
-        _TREES[text] = tree
+        with _LOCK:
+            while len(_TREES) >= _KEEP:
+                _TREES.pop(next(iter(_TREES)))
+            _TREES[text] = tree
     return tree
 
 
@@ -32,8 +35,25 @@ def walk(tree: ast.AST) -> list[ast.AST]:
     entry = _WALKS.get(id(tree))
     if entry is not None and entry[0] is tree:
         return entry[1]
-    nodes = list(ast.walk(tree))
-    if len(_WALKS) >= _KEEP:
-        _WALKS.pop(next(iter(_WALKS)))
-    _WALKS[id(tree)] = (tree, nodes)
+    nodes = breadth_first(tree)
+    with _LOCK:
+        while len(_WALKS) >= _KEEP:
+            _WALKS.pop(next(iter(_WALKS)))
+        _WALKS[id(tree)] = (tree, nodes)
     return nodes
+
+
+def breadth_first(tree: ast.AST) -> list[ast.AST]:
+    """The nodes ``ast.walk`` yields, in its order, without its generators."""
+    out = [tree]
+    k = 0
+    while k < len(out):
+        node = out[k]
+        k += 1
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, ast.AST):
+                out.append(value)
+            elif isinstance(value, list):
+                out += [item for item in value if isinstance(item, ast.AST)]
+    return out

@@ -294,12 +294,13 @@ def names_read(node: cst.CSTNode) -> list[cst.Name]:
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, cst.Name):
-            found.append(current)
-        elif isinstance(current, (cst.Attribute, cst.Arg)):
-            stack.append(current.value)
+        kind = type(current)  # libcst's node classes are final (and ABC checks are slow)
+        if kind is cst.Name:
+            found.append(current)  # type: ignore[arg-type]
+        elif kind is cst.Attribute or kind is cst.Arg:
+            stack.append(current.value)  # type: ignore[attr-defined]
         else:
-            stack += reversed(list(walk.children(current)))
+            stack += walk.children(current)[::-1]
     return found
 
 

@@ -38,18 +38,29 @@ def _fields(cls: type) -> tuple[str, ...]:
     return names
 
 
-def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+_IS_NODE: dict[type, bool] = {}  # per type: a node (libcst's bases are ABCs: slow checks)
+
+
+def _is_node(value: object) -> bool:
+    cls = type(value)
+    found = _IS_NODE.get(cls)
+    if found is None:
+        found = _IS_NODE[cls] = issubclass(cls, cst.CSTNode)
+    return found
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The child nodes of ``node`` that can hold code (no whitespace/punctuation tokens)."""
     cls = type(node)
     names = _FIELDS.get(cls) or _fields(cls)
+    out: list[cst.CSTNode] = []
     for name in names:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, cst.CSTNode):
-                    yield item
+        if _is_node(value):
+            out.append(value)
+        elif type(value) in (list, tuple):
+            out += [item for item in value if _is_node(item)]
+    return out
 
 
 def nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -58,29 +69,6 @@ def nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        found = list(children(current))
+        found = children(current)
         found.reverse()
         stack += found
-
-
-_ALL_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def every(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """``node`` and every node under it, whitespace, comments and tokens included (no
-    particular order)."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        cls = type(current)
-        names = _ALL_FIELDS.get(cls)
-        if names is None:
-            names = _ALL_FIELDS[cls] = tuple(
-                f.name for f in dataclasses.fields(cls))
-        for name in names:
-            value = getattr(current, name)
-            if isinstance(value, cst.CSTNode):
-                stack.append(value)
-            elif isinstance(value, (list, tuple)):
-                stack += [v for v in value if isinstance(v, cst.CSTNode)]

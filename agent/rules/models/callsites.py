@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from agent.rules.models.inline import static_ast
+from agent.rules.parsed import breadth_first
 from agent.rules.values import UNKNOWN
 
 _VARIES = object()  # calls disagree, or one passes a value the rules cannot read
@@ -23,8 +24,8 @@ def call_values(statements: Iterable[ast.stmt], env: dict[str, Any]
     """Function name -> {parameter: the static value every call in the module passes}."""
     statements = list(statements)
     functions = {s.name: s for s in statements if isinstance(s, ast.FunctionDef)}
-    local = {name: _locals(fn) for name, fn in functions.items()}
-    calls = [[n for n in ast.walk(stmt) if isinstance(n, ast.Call)  # walked once, not a pass
+    local: dict[str, set[str]] = {}  # filled for the functions that call others
+    calls = [[n for n in breadth_first(stmt) if isinstance(n, ast.Call)  # once, not a pass
               and isinstance(n.func, ast.Name) and n.func.id in functions]
              for stmt in statements]
     out: dict[str, dict[str, Any]] = {}
@@ -35,6 +36,8 @@ def call_values(statements: Iterable[ast.stmt], env: dict[str, Any]
                 continue
             scope = env
             if isinstance(stmt, ast.FunctionDef):  # its own names shadow the module's
+                if stmt.name not in local:
+                    local[stmt.name] = _locals(functions[stmt.name])
                 scope = {k: v for k, v in env.items() if k not in local[stmt.name]}
                 scope |= out.get(stmt.name, {})
             for node in found:
@@ -53,7 +56,7 @@ def _locals(fn: ast.FunctionDef) -> set[str]:
     args = fn.args
     names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
     names |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
-    return names | {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)
+    return names | {n.id for n in breadth_first(fn) if isinstance(n, ast.Name)
                     and isinstance(n.ctx, ast.Store)}
 
 

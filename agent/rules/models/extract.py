@@ -2396,11 +2396,12 @@ class _Calls:
         stack = [node]
         while stack:
             current = stack.pop()
-            if isinstance(current, cst.Lambda):
+            kind = type(current)  # libcst's node classes are final (ABC checks are slow)
+            if kind is cst.Lambda:
                 continue
-            if isinstance(current, cst.Call):
-                self.found.append(current)
-            stack += reversed(list(walk.children(current)))
+            if kind is cst.Call:
+                self.found.append(current)  # type: ignore[arg-type]
+            stack += walk.children(current)[::-1]
 
 
 def _annotation(default: str | None) -> str | None:
@@ -2455,13 +2456,14 @@ class _Names:
         stack = [node]
         while stack:
             current = stack.pop()
-            if isinstance(current, cst.Name):
-                if current.value not in self.names:
-                    self.names.append(current.value)
-            elif isinstance(current, (cst.Attribute, cst.Arg)):
-                stack.append(current.value)
-            elif not isinstance(current, cst.Lambda):
-                stack += reversed(list(walk.children(current)))
+            kind = type(current)  # libcst's node classes are final (ABC checks are slow)
+            if kind is cst.Name:
+                if current.value not in self.names:  # type: ignore[attr-defined]
+                    self.names.append(current.value)  # type: ignore[attr-defined]
+            elif kind is cst.Attribute or kind is cst.Arg:
+                stack.append(current.value)  # type: ignore[attr-defined]
+            elif kind is not cst.Lambda:
+                stack += walk.children(current)[::-1]
 
 
 def bound_names(stmt: cst.CSTNode) -> set[str]:

@@ -104,7 +104,7 @@ def unresolved(node: cst.CSTNode, tensors: dict[str, Tensor], probe: ShapeProbe,
                 current.value if isinstance(current, cst.Subscript) else current, tensors,
                 qual, probe.named) is not None:
             return cst.Module([]).code_for_node(current)
-        stack += reversed(list(walk.children(current)))
+        stack += walk.children(current)[::-1]
     return None
 
 

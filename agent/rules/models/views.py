@@ -189,46 +189,13 @@ class _ExpandAll(cst.CSTTransformer):
 def expand_all(small: cst.BaseSmallStatement, env: dict[str, Any], layer_names: LayerNames
                ) -> tuple[cst.BaseSmallStatement, list[str]]:
     """:func:`expand` applied to every comprehension of ``small``, and the warnings."""
-    if not _spells_layers(small):
+    code = _code(small)
+    if "get_layer" not in code and ".layers" not in code:
         return small, []
     expander = _ExpandAll(env, layer_names)
     new = small.visit(expander)
     assert isinstance(new, cst.BaseSmallStatement)
     return new, sorted(set(expander.skipped))
-
-
-# leaves whose text is free: strings (t-strings too where libcst has them) and comments
-_TEXT = tuple(t for t in (cst.SimpleString, cst.FormattedStringText, cst.Comment,
-                          getattr(cst, "TemplatedStringText", None)) if isinstance(t, type))
-
-
-def _spells_layers(node: cst.CSTNode) -> bool:
-    """``"get_layer" in code or ".layers" in code`` for the node's code, read off its tokens
-    without generating it: "get_layer" fits only inside one token (a name, a string, a
-    comment), ".layers" also spans an attribute's dot and name or a relative import's."""
-    for n in walk.every(node):
-        if isinstance(n, cst.Name):
-            if "get_layer" in n.value:
-                return True
-        elif isinstance(n, _TEXT):
-            text = getattr(n, "value", "")
-            if "get_layer" in text or ".layers" in text:
-                return True
-        elif isinstance(n, cst.Attribute):
-            if n.attr.value.startswith("layers") and _tight(n.dot.whitespace_after):
-                return True
-        elif isinstance(n, cst.ImportFrom) and n.relative and n.module is not None:
-            head: cst.BaseExpression = n.module
-            while isinstance(head, cst.Attribute):
-                head = head.value
-            if isinstance(head, cst.Name) and head.value.startswith("layers") \
-                    and _tight(n.relative[-1].whitespace_after) and not n.module.lpar:
-                return True
-    return False
-
-
-def _tight(ws: cst.BaseParenthesizableWhitespace) -> bool:
-    return isinstance(ws, cst.SimpleWhitespace) and ws.value == ""
 
 
 def _code(node: cst.CSTNode) -> str:
@@ -284,8 +251,8 @@ _READ_ATTRS = frozenset({"input", "inputs", "output", "outputs", "layers"})
 def may_read(node: cst.CSTNode) -> bool:
     """Whether :class:`Reads` can replace (or look up layer names for) anything in
     ``node``: it acts only on those attributes and on subscripts of ``M.layers``."""
-    return any(isinstance(n, cst.Attribute) and n.attr.value in _READ_ATTRS
-               for n in walk.nodes(node))
+    return any(type(n) is cst.Attribute and n.attr.value in _READ_ATTRS
+               for n in walk.nodes(node))  # (libcst's node classes are final)
 
 
 def layer_alias(small: cst.BaseSmallStatement, known: Callable[[str], bool]

@@ -81,11 +81,12 @@ def uses_framework(node: cst.CSTNode, imports: ImportTable) -> bool:
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, (cst.Attribute, cst.Name)):
-            if imports.resolve(current) is not None:
+        kind = type(current)  # libcst's node classes are final (and ABC checks are slow)
+        if kind is cst.Attribute or kind is cst.Name:
+            if imports.resolve(current) is not None:  # type: ignore[arg-type]
                 return True
-            if isinstance(current, cst.Attribute):
-                stack.append(current.value)
+            if kind is cst.Attribute:
+                stack.append(current.value)  # type: ignore[attr-defined]
             continue
         stack += walk.children(current)
     return False

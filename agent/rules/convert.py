@@ -300,7 +300,7 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
             source, path, lambda code, where: with_adapted_norms(code, where, _convert_source))
 
     try:
-        tree = ast.parse(source)  # what Python itself cannot compile, the rules do not try
+        tree = parsed.parse(source)  # what Python itself cannot compile, the rules do not try
     except (RecursionError, MemoryError):
         return Conversion(source, error=NESTED_TOO_DEEP)
     except SyntaxError as exc:

@@ -359,12 +359,12 @@ def unused_framework_imports(code: str) -> list[tuple[int, str]]:
     A file whose only Keras/TF code is such an import still needs TensorFlow to load; the
     converter drops it and says so (``finalize`` drops it silently when other code changed)."""
     try:
-        tree = ast.parse(code)
+        tree = parsed.parse(code)
     except SyntaxError:
         return []
-    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | _exported(tree)
+    used = {n.id for n in parsed.walk(tree) if isinstance(n, ast.Name)} | _exported(tree)
     found: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
+    for node in parsed.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             kept = _filtered(node, used)
             if kept is node:

@@ -476,3 +476,47 @@ def test_odd_shapes_keep_every_statement(code: str) -> None:
         return sorted(found)
 
     assert stmts(new) == stmts(code)
+
+
+def test_with_an_llm_stage_the_layout_follows_it(tmp_path: Path) -> None:
+    """The LLM stage splices its pieces by top-level name: it sees the file before the
+    layout pass, which runs on what it leaves."""
+    from agent.pipeline import Options, migrate
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text(KERAS_SCRIPT)
+    seen: list[str] = []
+
+    def stage(items: list, out: Path) -> list[str]:
+        seen.extend(item.text or "" for item in items)
+        return []
+
+    opts = Options(out=tmp_path / "out", validate=False, llm=True, sandbox="none")
+    report, items, _ = migrate(tmp_path / "src", opts, llm_stage=stage)
+    assert seen and "if __name__" not in seen[0]
+    text = (tmp_path / "out" / "train.py").read_text()
+    assert 'if __name__ == "__main__":\n    x_train = np.random' in text
+    assert "+if __name__" in report.files[0].diff
+
+
+def test_command_line_and_environment_reads_are_script_input(tmp_path: Path) -> None:
+    _check(tmp_path, '''\
+        import os
+        import sys
+
+        DEFAULT = "x"
+        name = sys.argv[1] if len(sys.argv) > 1 else DEFAULT
+        home = os.environ["HOME"][:0]
+        print("SCRIPT RAN", name, home)
+        ''', '''\
+        import os
+        import sys
+
+        DEFAULT = "x"
+
+
+        if __name__ == "__main__":
+            name = sys.argv[1] if len(sys.argv) > 1 else DEFAULT
+            home = os.environ["HOME"][:0]
+            print("SCRIPT RAN", name, home)
+        ''', "given")

@@ -115,7 +115,8 @@ def _class_body_reads(body: list[ast.stmt], lazy_annotations: bool) -> set[str]:
 
 
 def pure_value(value: ast.expr) -> bool:
-    """Evaluating ``value`` calls nothing of the user's (``TypeVar("T")`` aside)."""
+    """Evaluating ``value`` calls nothing of the user's (``TypeVar("T")`` aside) and reads
+    no command line or environment."""
     todo: list[ast.AST] = [value]
     while todo:
         node = todo.pop()
@@ -125,10 +126,16 @@ def pure_value(value: ast.expr) -> bool:
         if isinstance(node, ast.Call) and _type_factory(node.func):
             todo += [*node.args, *node.keywords]
             continue
-        if not isinstance(node, _PURE):
+        if not isinstance(node, _PURE) or _script_input(node):
             return False
         todo += list(ast.iter_child_nodes(node))
     return True
+
+
+def _script_input(node: ast.AST) -> bool:
+    """``sys.argv`` / ``os.environ``: what the program was started with is script input."""
+    return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and (node.value.id, node.attr) in (("sys", "argv"), ("os", "environ")))
 
 
 def _type_factory(func: ast.expr) -> bool:

@@ -520,3 +520,13 @@ def test_command_line_and_environment_reads_are_script_input(tmp_path: Path) -> 
             home = os.environ["HOME"][:0]
             print("SCRIPT RAN", name, home)
         ''', "given")
+
+
+@pytest.mark.parametrize(("code", "laid_out"), [
+    ("x = f()\nY = 1", 'Y = 1\n\n\nif __name__ == "__main__":\n    x = f()\n'),
+    ("x = f()\r\nY = 1\r\n", 'Y = 1\r\n\r\n\r\nif __name__ == "__main__":\r\n    x = f()\r\n'),
+    ("# licence\n\nx = f()\nY = 1\n# end\n",
+     '# licence\n\nY = 1\n\n\nif __name__ == "__main__":\n    x = f()\n# end\n'),
+])
+def test_line_endings_header_and_footer(code: str, laid_out: str) -> None:
+    assert guard_script(code).code == laid_out

@@ -265,6 +265,8 @@ def _rewrite(code: str, units: list[list[ast.stmt]], kinds: list[str]) -> str:
             text = ["\n", "\n", *text]  # a def/class that a hoisted statement now follows
         kept += text
         last_kept = unit[-1]
+    if kept and not kept[-1].endswith(("\n", "\r")):
+        kept[-1] += "\r\n" if code.count("\r\n") > code.count("\n") / 2 else "\n"
     moved = cst.parse_module("".join(
         line for kind, (a, b) in zip(kinds, spans, strict=True) if kind != "keep"
         for line in lines[a:b]))

@@ -530,3 +530,25 @@ def test_command_line_and_environment_reads_are_script_input(tmp_path: Path) -> 
 ])
 def test_line_endings_header_and_footer(code: str, laid_out: str) -> None:
     assert guard_script(code).code == laid_out
+
+
+def test_an_import_rebinding_a_script_name_keeps_its_place(tmp_path: Path) -> None:
+    _check(tmp_path, '''\
+        import math
+
+        pi = float("3")
+        print("SCRIPT RAN", pi)
+        from math import pi
+        import math
+        print(pi)
+        ''', '''\
+        import math
+        import math
+
+
+        if __name__ == "__main__":
+            pi = float("3")
+            print("SCRIPT RAN", pi)
+            from math import pi
+            print(pi)
+        ''')

@@ -128,8 +128,9 @@ def _classify(tree: ast.Module, units: list[list[ast.stmt]]) -> list[str] | None
         if i in mains:
             kinds.append("main")
             continue
-        first = all(first_unit[n] == i and n not in rebound for n in bound[i])
-        keep = i <= prefix or ((first or i in importing) and all(
+        first = all(first_unit[n] == i and n not in rebound
+                    or i in importing and n in by_import_only for n in bound[i])
+        keep = i <= prefix or (first and all(
             _definition(s, known | set().union(*(binds(p) for p in unit[:k])), lazy)
             for k, s in enumerate(unit)))
         kinds.append("keep" if keep else "script")

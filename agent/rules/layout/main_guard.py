@@ -66,8 +66,15 @@ def guard_script(code: str) -> Layout:
     """``code`` with its script statements under a main guard (``code`` itself when there
     are none, or when the layout cannot be changed without changing what runs)."""
     try:
+        return _guard(code)
+    except (RecursionError, MemoryError):  # nested past what the parsers follow
+        return Layout(code)
+
+
+def _guard(code: str) -> Layout:
+    try:
         tree = ast.parse(code)
-    except SyntaxError:
+    except (SyntaxError, ValueError):
         return Layout(code)
     units = _units(tree.body)
     kinds = _classify(tree, units)

@@ -399,6 +399,8 @@ def test_line_records_follow_the_statements_that_moved() -> None:
     layout = guard_script("x = f()\nY = 1\n")
     assert layout.code == 'Y = 1\n\n\nif __name__ == "__main__":\n    x = f()\n'
     assert (layout.line(1), layout.line(2)) == (5, 1)
+    layout = guard_script("x = f()\n\n\n@deco(x)\ndef g():\n    pass\n")
+    assert layout.code.splitlines()[layout.line(4) - 1] == "    @deco(x)"
 
 
 KERAS_SCRIPT = '''\

@@ -334,6 +334,7 @@ def _moves(order: list[ast.stmt], new: str) -> tuple[tuple[int, int, int], ...] 
     for k, (old, now) in enumerate(zip(order, after, strict=True)):
         if type(old) is not type(now) or (k >= kept and ast.dump(old) != ast.dump(now)):
             return None
-        if now.lineno != old.lineno:
-            moves.append((old.lineno, old.end_lineno or old.lineno, now.lineno - old.lineno))
+        if now.lineno != old.lineno:  # decorators move with their def
+            first = _first_line([old])
+            moves.append((first, old.end_lineno or old.lineno, now.lineno - old.lineno))
     return tuple(moves)

@@ -29,7 +29,7 @@ WORDS = ["", "A", "ab", "abcd", "hello world", "x" * 16, "y" * 17, "z" * 32, "w"
 SIP_WORDS = ["", "A", "abcdefg", "abcdefgh", "abcdefghi", "x" * 15, "y" * 16, "z" * 17,
              "w" * 40, "0123456789" * 29]
 SALTS = [133, [133, 137], [7, 2**40 + 3]]  # Keras: an int salt is [salt, salt]
-# Keras 3 on TensorFlow gave these (checked by test_salted_bins_are_keras_own below)
+# Keras 3 on TensorFlow gave these (checked by test_bins_are_keras_own below)
 SALTED_INT_BINS = {(11, 133, None): [[2, 5, 5], [6, 5, 2]],
                    (5, (133, 137), 0): [[1, 0, 4], [1, 1, 1]]}
 
@@ -51,14 +51,25 @@ def test_integer_bins(bins: int, mask: int | None) -> None:
 
 
 def test_bins_are_keras_own() -> None:
+    """Keras's layer with and without salt, TF's ``to_hash_bucket_fast`` and, for every length
+    class and both salt forms, ``to_hash_bucket_strong``: one TensorFlow process."""
+    keys = [[s, s] if isinstance(s, int) else s for s in SALTS]
     script = ("import json, keras, tensorflow as tf\n"
-              f"ints = [keras.ops.convert_to_numpy(keras.layers.Hashing(num_bins=b, mask_value=m)"
-              f"({INTS!r})).tolist() for b, m in {list(INT_BINS)!r}]\n"
-              f"words = tf.strings.to_hash_bucket_fast({WORDS!r}, 2**63 - 1).numpy().tolist()\n"
-              "print(json.dumps([ints, words]))\n")
-    ints, words = tf_json(script)
+              "def bins(**kw):\n"
+              f"    return keras.ops.convert_to_numpy(keras.layers.Hashing(**kw)({INTS!r})).tolist()\n"
+              f"ints = [bins(num_bins=b, mask_value=m) for b, m in {list(INT_BINS)!r}]\n"
+              f"salted = [bins(num_bins=b, salt=s, mask_value=m) "
+              f"for b, s, m in {list(SALTED_INT_BINS)!r}]\n"
+              f"fast = tf.strings.to_hash_bucket_fast({WORDS!r}, 2**63 - 1).numpy().tolist()\n"
+              f"strong = [tf.strings.to_hash_bucket_strong({SIP_WORDS!r}, 2**63 - 1, key=k)"
+              f".numpy().tolist() for k in {keys!r}]\n"
+              "print(json.dumps([ints, salted, fast, strong]))\n")
+    ints, salted, fast, strong = tf_json(script)
     assert ints == list(INT_BINS.values())
-    assert [fingerprint64(w.encode()) % (2**63 - 1) for w in WORDS] == words
+    assert salted == list(SALTED_INT_BINS.values())
+    assert [fingerprint64(w.encode()) % (2**63 - 1) for w in WORDS] == fast
+    mine = [[siphash24((k[0], k[1]), w.encode()) % (2**63 - 1) for w in SIP_WORDS] for k in keys]
+    assert mine == strong
 
 
 def test_siphash_reference_vectors() -> None:
@@ -80,21 +91,6 @@ def test_documented_salted_examples() -> None:
 def test_salted_integer_bins(bins: int, salt: int | tuple[int, int], mask: int | None) -> None:
     got = HashingBins(bins, mask_value=mask, salt=salt)(torch.tensor(INTS))
     assert got.tolist() == SALTED_INT_BINS[(bins, salt, mask)]
-
-
-def test_salted_bins_are_keras_own() -> None:
-    """TF's ``to_hash_bucket_strong`` for every length class and salt, and Keras's layer."""
-    keys = [[s, s] if isinstance(s, int) else s for s in SALTS]
-    script = ("import json, keras, tensorflow as tf\n"
-              f"ints = [keras.ops.convert_to_numpy(keras.layers.Hashing(num_bins=b, salt=s, "
-              f"mask_value=m)({INTS!r})).tolist() for b, s, m in {list(SALTED_INT_BINS)!r}]\n"
-              f"words = [tf.strings.to_hash_bucket_strong({SIP_WORDS!r}, 2**63 - 1, key=k)"
-              f".numpy().tolist() for k in {keys!r}]\n"
-              "print(json.dumps([ints, words]))\n")
-    ints, words = tf_json(script)
-    assert ints == list(SALTED_INT_BINS.values())
-    mine = [[siphash24((k[0], k[1]), w.encode()) % (2**63 - 1) for w in SIP_WORDS] for k in keys]
-    assert mine == words
 
 
 def test_model_with_hashing_converts() -> None:

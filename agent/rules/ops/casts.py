@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import libcst as cst
 
+from agent.rules.imports import dotted
 from agent.rules.ops.dtypes import dtype as _dtype
 from agent.rules.ops.spec import Bound, atom
 
@@ -24,15 +25,6 @@ _NOT_TENSORS = frozenset({  # torch callables whose result is not a tensor
     "torch.numel", "torch.is_tensor", "torch.is_floating_point", "torch.is_complex",
     "torch.get_default_dtype", "torch.Size", "torch.finfo", "torch.iinfo",
 })
-
-
-def _dotted(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        base = _dotted(node.value)
-        return None if base is None else f"{base}.{node.attr.value}"
-    return None
 
 
 def known_tensor(code: str) -> bool:
@@ -45,14 +37,14 @@ def known_tensor(code: str) -> bool:
         return False
     if not isinstance(node, cst.Call):
         return False
-    name = _dotted(node.func)
+    name = dotted(node.func)
     return name is not None and name.startswith(("torch.", "F.")) and name not in _NOT_TENSORS
 
 
 def _wrapped(code: str) -> str | None:
     """The argument of ``torch.as_tensor(v)`` (data code wraps arrays so), else None."""
     node = cst.parse_expression(code)
-    if isinstance(node, cst.Call) and _dotted(node.func) == "torch.as_tensor" \
+    if isinstance(node, cst.Call) and dotted(node.func) == "torch.as_tensor" \
             and len(node.args) == 1 and node.args[0].keyword is None and not node.args[0].star:
         return cst.Module([]).code_for_node(node.args[0].value)
     return None

@@ -15,16 +15,13 @@ layer is reported, as before).
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from agent.rules.imports import ImportTable, collect_imports
-from agent.rules.training.rewritten_lines import R, in_source_lines, line_map
-from agent.rules.training.utilities import keras_models_left
+from agent.rules.imports import ImportTable
+from agent.rules.training.rewritten_lines import R, Rewritten, with_rewrite
 from agent.rules.values import code_of
 
 _LAYER = "keras.layers.Normalization"
@@ -32,14 +29,6 @@ _KEYWORDS = frozenset({"axis", "invert", "name", "dtype", "input_shape", "input_
 RULE = "layers.Normalization.adapt"
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
                          whitespace_after=cst.SimpleWhitespace(""))
-
-
-@dataclass
-class Rewritten:
-    code: str
-    changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
-    moved: dict[str, list[int]] = field(default_factory=dict)  # a moved constructor's first
-    # line (stripped, as rewritten) -> its lines in the source, in order
 
 
 def _names(node: cst.CSTNode) -> set[str]:
@@ -182,23 +171,4 @@ def with_adapted_norms(source: str, path: str, convert: Callable[[str, str], R])
     records in the source's lines; as written when there is none or Keras is left anyway."""
     if ".adapt(" not in source or "Normalization" not in source:
         return convert(source, path)
-    try:
-        imports = collect_imports(cst.parse_module(source))
-    except cst.ParserSyntaxError:
-        return convert(source, path)
-    done = rewrite_adapted(source, imports)
-    if not done.changes:
-        return convert(source, path)
-    out = convert(done.code, path)
-    try:
-        left = keras_models_left(ast.parse(out.source), imports)
-    except SyntaxError:
-        left = True
-    if left:  # the layer stays Keras: its adapt() as written, reported as before
-        return convert(source, path)
-    lines = line_map(done.code, source)
-    moved = {text: sorted(at) for text, at in done.moved.items()}
-    for n, text in enumerate(done.code.splitlines(), 1):
-        if moved.get(text.strip()):  # the same text moved twice: in order, as in the source
-            lines[n] = moved[text.strip()].pop(0)
-    return in_source_lines(out, lines, done.changes)
+    return with_rewrite(source, path, convert, rewrite_adapted)

@@ -11,6 +11,8 @@ import io
 import tokenize
 
 LIMIT = 100
+LONGEST_TAIL = 2_000  # what follows a bracket is wrapped again only up to this: each pass
+# re-reads the rest of the line, so a chain of thousands of calls would take minutes
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _FSTRING_START = getattr(tokenize, "FSTRING_START", -1)
 _FSTRING_END = getattr(tokenize, "FSTRING_END", -1)
@@ -75,7 +77,7 @@ def wrap_line(line: str, limit: int = LIMIT) -> list[str]:
 def _tail_lines(indent: str, tail: str, limit: int) -> list[str]:
     """What follows a closing bracket (``).method(...)``), wrapped in turn: the bracket
     stands in for a name while the rest is split (``_.method(...)``)."""
-    if len(indent + tail) <= limit or len(tail) < 2:
+    if len(indent + tail) <= limit or len(tail) < 2 or len(tail) > LONGEST_TAIL:
         return [indent + tail]
     wrapped = wrap_line(indent + "_" + tail[1:], limit)
     k = next((k for k, line in enumerate(wrapped) if line.startswith(indent + "_")), None)

@@ -64,6 +64,8 @@ def wrap_line(line: str, limit: int = LIMIT) -> list[str]:
         if len(indent) + start + 1 > limit and targets:
             return lines + _targets_split(indent, body, targets, limit)
     head, inner, tail = body[: start + 1], body[start + 1 : end], body[end:]
+    if len(tail) > LONGEST_TAIL:  # only the first link would be split: leave the line whole
+        return lines + [indent + body]
     pieces = _split(inner, [c - start - 1 for c in commas])
     deeper = indent + "    "
     lines.append(indent + head)
@@ -77,7 +79,7 @@ def wrap_line(line: str, limit: int = LIMIT) -> list[str]:
 def _tail_lines(indent: str, tail: str, limit: int) -> list[str]:
     """What follows a closing bracket (``).method(...)``), wrapped in turn: the bracket
     stands in for a name while the rest is split (``_.method(...)``)."""
-    if len(indent + tail) <= limit or len(tail) < 2 or len(tail) > LONGEST_TAIL:
+    if len(indent + tail) <= limit or len(tail) < 2:
         return [indent + tail]
     wrapped = wrap_line(indent + "_" + tail[1:], limit)
     k = next((k for k, line in enumerate(wrapped) if line.startswith(indent + "_")), None)

@@ -127,7 +127,7 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
 # generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM", "LazyGRU",
-                "LazyRNN", "init_on_first_batch",
+                "LazyRNN", "LazyActivatedLSTM", "LazyResetBeforeGRU", "init_on_first_batch",
                 "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
                 "ConvLSTM2d", "HashingBins",
                 "RandomImageRotation", "RandomImageZoom", "RandomImageTranslation",

@@ -54,7 +54,8 @@ LAYER_BASE = "keras.layers.Layer"
 MODEL_BASE = "keras.Model"
 LAZY_IMPORT = "from torch.nn.modules.lazy import LazyModuleMixin"  # see fix_imports
 _TRAINING_METHODS = ("train_step", "test_step", "predict_step")
-_KEEP_AS_IS = ("compute_output_shape", "from_config", "compute_mask")
+# compute_mask converts like any helper method (the op table, kept as written when it cannot)
+_KEEP_AS_IS = ("compute_output_shape", "from_config")
 _FAN_INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
               "lecun_normal", "orthogonal", "identity")
 

@@ -18,13 +18,14 @@ LAZY = "__k2l_lazy__"
 _LAZY_CTOR = re.compile(
     r"nn\.(Linear|Conv[123]d|ConvTranspose[123]d|BatchNorm[123]d|InstanceNorm[123]d)"
     r"\(" + LAZY + r"(, )?")
-# recurrent layers: our LazyLSTM/LazyGRU/LazyRNN and the lazy forms of the Keras cells
-# torch lacks, LazyActivatedLSTM/LazyResetBeforeGRU (training/runtime/lazy_modules.py)
-_LAZY_RECURRENT = re.compile(r"(?:nn\.(LSTM|GRU|RNN)|\b(ActivatedLSTM|ResetBeforeGRU))\("
+# runtime cells, not in torch.nn (training/runtime/recurrent_cells.py, recurrent_dropout.py):
+# subclasses of these, so the init loop's isinstance branch of the torch class covers them
+_OWN_CELLS = {"ActivatedLSTM": "LSTM", "ResetBeforeGRU": "GRU", "GateDropoutLSTM": "LSTM",
+              "GateDropoutGRU": "GRU"}
+# recurrent layers: our LazyLSTM/LazyGRU/LazyRNN (training/runtime/lazy_modules.py) and the
+# lazy forms of the runtime cells (LazyActivatedLSTM, ...)
+_LAZY_RECURRENT = re.compile(r"(?:nn\.(LSTM|GRU|RNN)|\b(" + "|".join(_OWN_CELLS) + r"))\("
                              + LAZY + r", ")
-# runtime classes, not in torch.nn: subclasses of these, so the init loop's isinstance
-# branch of the torch class covers them
-_OWN_CELLS = {"ActivatedLSTM": "LSTM", "ResetBeforeGRU": "GRU"}
 _LAZY_FORM = re.compile(r"(nn\.)?Lazy\w+\(")  # torch's nn.Lazy* and ours (LazyLayerNorm)
 _RANK = re.compile(r"([123])D(Transpose)?$")
 _SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed",

@@ -48,6 +48,7 @@ from agent.rules.training.methods import (
     per_sample_loss,
     splice_all,
 )
+from agent.rules.training.model_params import parameter_classes
 from agent.rules.training.pipeline_flow import (
     bound_kinds,
     continued,
@@ -124,6 +125,9 @@ class _Training:
         self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
         self.custom = {cls: custom_step.custom_steps(module, cls) for cls in self.plans}
         self.builders = self._builders()
+        # run_experiment(model): parameters that hold one converted class at every call
+        self.param_classes, self.mixed_params = parameter_classes(
+            module, lambda value: self._class_of_call(value, self.builders))
         self.generators = generator_functions(module)
         self.continued = continued(module)  # chains bound to these stay DataPipelines
         self.returns = returned_kinds(module, imports, self.continued)
@@ -282,6 +286,11 @@ class _Training:
                       for p in (*stmt.params.params, *stmt.params.kwonly_params)}
             saved, self.qual = self.qual, stmt.name.value
             inner = scope.child(params)
+            inner.vars.update(self.param_classes.get(stmt.name.value, {}))
+            for param, classes in self.mixed_params.get(stmt.name.value, {}).items():
+                self.unmapped(stmt, f"{stmt.name.value}({param})", f"{param} receives "
+                              f"{', '.join(classes)} at different calls: the class its "
+                              "compile()/fit() would convert into cannot be chosen")
             new_fn = stmt.with_changes(body=self._sub_block(stmt.body, inner))
             self.qual = saved
             return [new_fn]

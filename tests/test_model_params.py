@@ -74,9 +74,27 @@ def test_converted_helper_trains_and_evaluates_like_keras_returns() -> None:
         assert np.isfinite(loss) and 0.0 <= accuracy <= 1.0
 
 
-def test_helper_passed_different_classes_is_reported() -> None:
+TWO_INPUT_KINDS = TWO_CLASSES.replace(
+    "small = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(1)])",
+    "small = keras.Sequential([keras.Input(shape=(4,), dtype=\"int32\"), "
+    "layers.Embedding(10, 2), layers.Flatten(), layers.Dense(1)])")
+
+
+def test_helper_passed_classes_with_the_same_training_code_compiles_each() -> None:
     result = convert_source(textwrap.dedent(TWO_CLASSES), "model.py")
+    code = result.source
+    assert not result.unmapped, [(u.keras_name, u.reason) for u in result.unmapped]
+    assert "model.compile(" not in code and code.count("trainer.fit(model, train_loader)") == 1
+    for cls in ("class Small(", "class Large("):  # each class got the compile's methods
+        body = code.split(cls)[1].split("\nclass ")[0]
+        assert "def configure_optimizers(" in body and "F.mse_loss(" in body
+
+
+def test_helper_passed_classes_needing_different_code_is_reported() -> None:
+    assert TWO_INPUT_KINDS != TWO_CLASSES
+    result = convert_source(textwrap.dedent(TWO_INPUT_KINDS), "model.py")
     reasons = [u.reason for u in result.unmapped if u.keras_name == "run_experiment(model)"]
     assert reasons and "Large" in reasons[0] and "Small" in reasons[0], \
         [(u.keras_name, u.reason) for u in result.unmapped]
     assert "model.compile(" in result.source  # kept as written, not half converted
+    assert "def configure_optimizers(" not in result.source

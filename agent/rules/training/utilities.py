@@ -105,7 +105,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|masked_rnn|"
-                  r"GateDropout|"
+                  r"GateDropout|rnn_state_outputs|"
                   r"ConvLSTM2d|HashingBins|"
                   r"RandomFourierFeatureMap|RandomImage|"
                   r"keras_activation|keras_initializer|keras_regularizer|"
@@ -130,6 +130,7 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM", "LazyGRU",
                 "LazyRNN", "LazyActivatedLSTM", "LazyResetBeforeGRU", "init_on_first_batch",
                 "GateDropoutLSTM", "GateDropoutGRU", "LazyGateDropoutLSTM", "LazyGateDropoutGRU",
+                "rnn_state_outputs",
                 "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
                 "ConvLSTM2d", "HashingBins",
                 "RandomImageRotation", "RandomImageZoom", "RandomImageTranslation",

@@ -114,3 +114,14 @@ class LazyResetBeforeGRU(_LazyRecurrent, ResetBeforeGRU):
         super().__init__(1, hidden_size, **kwargs)  # 1: replaced on the first batch
         self._make_lazy()
 
+
+def rnn_state_outputs(result: tuple[torch.Tensor, Any], return_sequences: bool
+                      ) -> list[torch.Tensor]:
+    """Keras's ``[output, *states]`` of a ``return_state`` RNN from torch's ``(output,
+    state)`` or ``(output, (h, c))``: the last step unless ``return_sequences``, each state
+    of the (one) layer without its layer axis."""
+    output, states = result
+    last = output if return_sequences else output[:, -1]
+    if isinstance(states, tuple):
+        return [last, *(s[-1] for s in states)]
+    return [last, states[-1]]

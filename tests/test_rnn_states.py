@@ -52,3 +52,29 @@ def test_states_are_the_last_layer_without_its_axis() -> None:
     torch.testing.assert_close(c_out, c[0])
     seq, state = rnn_state_outputs((out, h), return_sequences=True)
     assert seq is out and state.shape == (2, 4)
+
+
+IN_A_HELPER = KERAS + """
+class Step(layers.Layer):
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.gru = layers.GRU(units)
+
+    def update(self, x):
+        return self.gru(x)
+
+    def call(self, inputs):
+        return self.update(inputs)
+
+
+inputs = keras.Input(shape=(5, 3))
+model = keras.Model(inputs, Step(4)(inputs))
+"""
+
+
+def test_rnn_called_in_a_helper_method_stays_reported() -> None:
+    """There the raw torch call would return (output, state): not converted silently."""
+    result = convert(IN_A_HELPER)
+    reasons = [u.reason for u in result.unmapped]
+    assert any("outside call()" in r for r in reasons), reasons
+    assert "self.gru = layers.GRU(units)" in result.source

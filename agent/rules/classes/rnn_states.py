@@ -24,3 +24,10 @@ def as_expression(keras_name: str, built: Built) -> Built:
     sequences = _LAST_STEP not in built.stmts
     return replace(built, stmts=(),
                    forward=f"rnn_state_outputs({call}, return_sequences={sequences})")
+
+
+def raw_call_differs(keras_name: str, built: Built) -> bool:
+    """A recurrent layer called where the forward template is not applied (a helper
+    method, a branch): ``self.rnn(x)`` there returns torch's ``(output, state)``."""
+    return keras_name in (*_RNNS, "Bidirectional") and (bool(built.stmts)
+                                                        or built.forward != "{m}({x})")

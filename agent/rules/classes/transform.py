@@ -20,6 +20,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
+from agent.rules.classes import rnn_states
 from agent.rules.classes.containers import (
     appended_custom_layers,
     loop_sequentials,
@@ -835,6 +836,13 @@ class _ClassConverter:
             layer.built = build(layer, None, "keras")
         except Unsupported as exc:
             self.kept_layers[layer.attr] = str(exc)
+            return False
+        if rnn_states.raw_call_differs(layer.keras_name, layer.built):
+            self.kept_layers[layer.attr] = (
+                f"{layer.keras_name} called outside call()'s straight-line code (a helper "
+                "method, a branch): the torch module there would return (output, state), "
+                "not Keras's output")
+            layer.built = None
             return False
         return True
 

@@ -18,6 +18,7 @@ from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports
 from agent.rules.data_format import WARNING as FORMAT_WARNING
 from agent.rules.data_format import resolve_format_tests
+from agent.rules.deep_stack import DEEPEST, deepest, on_deep_stack
 from agent.rules.imports import ImportTable, collect_imports
 from agent.rules.models.extract import LambdaConverter
 from agent.rules.models.graph import ModelIR, Tensor
@@ -57,6 +58,8 @@ class Conversion:
         return bool(self.changes)
 
 
+NESTED_TOO_DEEP = ("nested more deeply than Python compiles (an expression of thousands of "
+                   "chained terms or brackets): left as written")  # Python 3.11: ~3,000 levels
 _TRAINING_HINT = re.compile(r"\.(compile|fit|evaluate|predict|save|summary|load_weights|"
                             r"save_weights)\(|from_tensor_slices|Callback|Sequence|"
                             r"to_categorical|load_model")
@@ -293,8 +296,29 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
     from agent.rules.training.adapted_norms import with_adapted_norms
     from agent.rules.training.strategies import without_strategies
 
-    return without_strategies(
-        source, path, lambda code, where: with_adapted_norms(code, where, _convert_source))
+    def convert() -> Conversion:
+        return without_strategies(
+            source, path, lambda code, where: with_adapted_norms(code, where, _convert_source))
+
+    try:
+        tree = ast.parse(source)  # what Python itself cannot compile, the rules do not try
+    except (RecursionError, MemoryError):
+        return Conversion(source, error=NESTED_TOO_DEEP)
+    except SyntaxError as exc:
+        if "too many nested" in str(exc.msg):
+            return Conversion(source, error=f"syntax error at line {exc.lineno}: {exc.msg} "
+                                            "(Python cannot compile this file)")
+    except ValueError:  # null bytes: the libcst parser below reports them
+        pass
+    else:
+        depth, line = deepest(tree)
+        if depth > DEEPEST:
+            return Conversion(source, error=f"line {line}: an expression nested {depth} levels "
+                                            f"deep (the rules follow {DEEPEST}): left as written")
+    try:
+        return on_deep_stack(convert)
+    except RecursionError:
+        return Conversion(source, error=NESTED_TOO_DEEP)
 
 
 def _convert_source(source: str, path: str) -> Conversion:
@@ -431,6 +455,9 @@ def _convert_source(source: str, path: str) -> Conversion:
     out.warnings += [Warning_(line, FORMAT_WARNING) for line in resolved]
     if code != source:
         code = wrap_new_lines(code, source)
+    if not out.changes and not path.endswith("__init__.py"):  # an __init__ may re-export them
+        out.changes += [Change(line, "imports.unused", f"unused import of {name} removed")
+                        for line, name in fix_imports.unused_framework_imports(code)]
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))
     if inline_utilities is not None:
         out.keras_deps = explain_deps(out.keras_deps, inlined.tf_data)

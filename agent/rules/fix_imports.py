@@ -85,6 +85,7 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
             while isinstance(cur, ast.Attribute):
                 inner.add(id(cur.value))
                 cur = cur.value
+    used |= _exported(tree)
     lines = code.splitlines(keepends=True)
     edits: list[tuple[int, int, str]] = []
     kept: list[ast.Import | ast.ImportFrom] = []
@@ -128,7 +129,7 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
         p = ln - shift[min(ln, len(shift) - 1)]
         return p + sum(text.count("\n") for index, text in inserts if index < p)
 
-    deps = _deps(kept, refs, moved)
+    deps = _deps(kept, refs, moved, _exported(tree))
     tidy = code
     if fix_imports and (edits or inserts):
         tidy = sort_import_block(tidy)
@@ -139,8 +140,9 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
 
 
 def _deps(imports: list[ast.Import | ast.ImportFrom], refs: list[ast.expr],
-          line: Callable[[int], int]) -> list[KerasDependency]:
+          line: Callable[[int], int], exported: set[str]) -> list[KerasDependency]:
     names: dict[str, str] = {}
+    found: dict[tuple[int, str], KerasDependency] = {}
     for node in imports:
         if isinstance(node, ast.Import):
             for a in node.names:
@@ -150,9 +152,12 @@ def _deps(imports: list[ast.Import | ast.ImportFrom], refs: list[ast.expr],
         elif node.module and not node.level and _framework(node.module):
             for a in node.names:
                 names[a.asname or a.name] = f"{node.module}.{a.name}"
+                if (a.asname or a.name) in exported:  # re-exported: a use nothing else shows
+                    full = canonical(names[a.asname or a.name])
+                    ln = line(node.lineno)
+                    found[(ln, full)] = KerasDependency(ln, full, "re-exported in __all__")
     if not names:
         return []
-    found: dict[tuple[int, str], KerasDependency] = {}
     for ref in refs:
         parts: list[str] = []
         cur = ref
@@ -349,3 +354,39 @@ def _why(name: str) -> str:
     if name.startswith("keras.utils.to_categorical"):
         return "NumPy helper kept"
     return "no rule converts this use yet"
+
+
+def unused_framework_imports(code: str) -> list[tuple[int, str]]:
+    """(line, module) of each Keras/TF import nothing in ``code`` reads, ``__all__`` included.
+
+    A file whose only Keras/TF code is such an import still needs TensorFlow to load; the
+    converter drops it and says so (``finalize`` drops it silently when other code changed)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | _exported(tree)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            kept = _filtered(node, used)
+            if kept is node:
+                continue
+            left = {a.name for a in kept.names} if isinstance(kept, (ast.Import,
+                                                                      ast.ImportFrom)) else set()
+            prefix = f"{node.module}." if isinstance(node, ast.ImportFrom) else ""
+            found += [(node.lineno, prefix + a.name) for a in node.names if a.name not in left]
+    return [] if any(name.endswith("*") for _, name in found) else found  # it may bind anything
+
+
+def _exported(tree: ast.Module) -> set[str]:
+    """The names ``__all__`` lists: a module may import a name only to re-export it."""
+    names: set[str] = set()
+    for node in tree.body:
+        if not isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) or not node.value:
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            names |= {c.value for c in ast.walk(node.value)
+                      if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+    return names

@@ -11,6 +11,8 @@ import io
 import tokenize
 
 LIMIT = 100
+LONGEST_TAIL = 2_000  # what follows a bracket is wrapped again only up to this: each pass
+# re-reads the rest of the line, so a chain of thousands of calls would take minutes
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _FSTRING_START = getattr(tokenize, "FSTRING_START", -1)
 _FSTRING_END = getattr(tokenize, "FSTRING_END", -1)
@@ -62,6 +64,8 @@ def wrap_line(line: str, limit: int = LIMIT) -> list[str]:
         if len(indent) + start + 1 > limit and targets:
             return lines + _targets_split(indent, body, targets, limit)
     head, inner, tail = body[: start + 1], body[start + 1 : end], body[end:]
+    if len(tail) > LONGEST_TAIL:  # only the first link would be split: leave the line whole
+        return lines + [indent + body]
     pieces = _split(inner, [c - start - 1 for c in commas])
     deeper = indent + "    "
     lines.append(indent + head)

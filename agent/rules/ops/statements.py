@@ -66,16 +66,31 @@ class _Names(cst.CSTVisitor):
         self.skip: set[int] = set()
         # binary operations: (names on the left, names on the right, right uses the framework)
         self.pairs: list[tuple[set[str], set[str], bool]] = []
+        self.operands: dict[int, tuple[set[str], bool]] = {}  # id(node) -> (reads, framework)
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if not self.with_pairs:
             return
-        left, right = _Names(self.imports, False, False), _Names(self.imports, False, False)
-        node.left.visit(left)
-        node.right.visit(right)
-        if not uses_framework(node.left, self.imports):  # else a tensor once converted
-            self.pairs.append((left.reads, right.reads,
-                               uses_framework(node.right, self.imports)))
+        left, left_framework = self._operand(node.left)
+        right, right_framework = self._operand(node.right)
+        if not left_framework:  # else a tensor once converted
+            self.pairs.append((left, right, right_framework))
+
+    def _operand(self, node: cst.BaseExpression) -> tuple[set[str], bool]:
+        """Names an operand reads and whether it uses the framework; a chain ``a + b + ...``
+        is summed up once from its parts (visiting each part again per link is quadratic)."""
+        known = self.operands.get(id(node))
+        if known is None:
+            if isinstance(node, cst.BinaryOperation):
+                left, left_framework = self._operand(node.left)
+                right, right_framework = self._operand(node.right)
+                known = (left | right, left_framework or right_framework)
+            else:
+                names = _Names(self.imports, False, False)
+                node.visit(names)
+                known = (names.reads, uses_framework(node, self.imports))
+            self.operands[id(node)] = known
+        return known
 
     def target(self, node: cst.BaseExpression) -> None:
         if isinstance(node, cst.Name):

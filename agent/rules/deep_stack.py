@@ -1,0 +1,62 @@
+"""Run the rules on a thread with a deep stack: a long chained expression (``a + b + ...``
+with a few hundred terms) or deeply nested brackets recurse once per level in libcst's
+visitors, several frames each, and Python's default limit (1000 frames) stops them at about
+300 levels. Real code reaches that (generated tables, long sums); the rules should not."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+STACK_BYTES = 256 * 1024 * 1024  # reserved, not committed: pages are touched only when used
+RECURSION_LIMIT = 20_000  # about 4,000 nesting levels; the stack above holds them
+DEEPEST = 1_000  # levels the rules follow: deeper, some passes grow with the square of it
+_state = threading.local()
+
+
+def on_deep_stack(fn: Callable[[], T]) -> T:
+    """``fn()`` on a thread whose stack and recursion limit allow deep nesting; its
+    exception, if any, is raised here. A call from that thread runs directly."""
+    if getattr(_state, "deep", False):
+        return fn()
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        _state.deep = True
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    previous_stack = threading.stack_size(STACK_BYTES)
+    previous_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous_limit, RECURSION_LIMIT))
+    try:
+        worker = threading.Thread(target=run, name="k2l-rules", daemon=True)
+        worker.start()
+    finally:
+        threading.stack_size(previous_stack)
+    try:
+        worker.join()
+    finally:
+        sys.setrecursionlimit(previous_limit)
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+def deepest(tree: ast.AST) -> tuple[int, int]:
+    """(depth, line) of the most deeply nested node, without recursing."""
+    best, line = 0, 0
+    todo: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > best:
+            best, line = depth, getattr(node, "lineno", line)
+        todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return best, line

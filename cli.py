@@ -55,6 +55,10 @@ def migrate(
     sandbox: Annotated[str, typer.Option(
         help="How checks contain the code they run: auto (bwrap if usable), bwrap, none "
              "(resource limits only).")] = "auto",
+    keep_script_layout: Annotated[bool, typer.Option(
+        "--keep-script-layout",
+        help="Leave script statements at module level (default: they move under one "
+             "`if __name__ == \"__main__\":` block, so the module imports cleanly).")] = False,
 ) -> None:
     """Convert a repository: a converted copy, report.md and report.json."""
     from agent.commands.migrate import run_migrate
@@ -66,7 +70,7 @@ def migrate(
                                 "max_retries": max_retries,
                                 "max_tokens_total": max_tokens_total,
                                 "use_cache": False if no_cache else None},
-                       sandbox=sandbox)
+                       sandbox=sandbox, keep_script_layout=keep_script_layout)
     raise typer.Exit(code)
 
 

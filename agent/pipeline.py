@@ -58,6 +58,7 @@ class Options:
     max_bytes: int = 2_000_000
     time_limit_s: float = 60.0
     sandbox: str = "auto"  # auto | bwrap | none: how executed code is contained (sandbox.py)
+    keep_script_layout: bool = False  # no main guard around script code (rules/layout/)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class _Converted:
     programs: tuple[str, str] | None = None
 
 
-def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
+def _convert_one(entry: Entry, max_bytes: int, main_guard: bool = False) -> _Converted:
     """Everything that can go wrong with one file ends up in its FileResult."""
     if entry.kind in ("skip", "symlink", "copy"):
         return _Converted(entry, FileResult(entry.name, "skipped", entry.reason), None)
@@ -83,7 +84,7 @@ def _convert_one(entry: Entry, max_bytes: int) -> _Converted:
         status = "skipped" if src.reason else "unchanged"
         return _Converted(entry, FileResult(entry.rel, status, src.reason), None)  # type: ignore[arg-type]
     try:
-        conv = convert_source(src.text, entry.rel)
+        conv = convert_source(src.text, entry.rel, main_guard)
     except Exception as exc:  # a rule bug must not stop the run: report it
         return _Converted(entry, FileResult(entry.rel, "failed",
                                             f"internal error in the rules ({type(exc).__name__}: "
@@ -109,6 +110,22 @@ def _convert_notebook(entry: Entry, max_bytes: int) -> _Converted:
     programs = (nb.program, nb.script) if nb.text is not None else None
     return _Converted(entry, nb.result, nb.text, raw.decode("utf-8", "replace"), nb.recipes,
                       programs=programs)
+
+
+def _lay_out(item: _Converted) -> _Converted:
+    """The main-guard layout pass over a file the LLM stage has finished with."""
+    from agent.rules.layout.main_guard import guard_script
+
+    if item.entry.kind != "python" or item.text is None or not item.result.changes:
+        return item
+    layout = guard_script(item.text)
+    if layout.code == item.text:
+        return item
+    deps = tuple(sorted((replace(d, line=layout.line(d.line))
+                         for d in item.result.keras_deps_left), key=lambda d: d.line))
+    return replace(item, text=layout.code, result=replace(
+        item.result, keras_deps_left=deps,
+        diff=unified_diff(item.entry.rel, item.original or "", layout.code)))
 
 
 def unified_diff(rel: str, before: str, after: str) -> str:
@@ -201,7 +218,7 @@ class RunState:
     validated: bool = False
 
 
-def _convert_args(args: tuple[Entry, int]) -> _Converted:
+def _convert_args(args: tuple[Entry, int, bool]) -> _Converted:
     return _convert_one(*args)
 
 
@@ -221,17 +238,19 @@ def convert_tree(src: Path, opts: Options, out: Path,
         entries = [e for e in entries if e.rel in opts.only or e.kind == "other"]
     state.entries = entries
     work = [e for e in entries if e.kind != "other"]
+    # with an LLM stage the layout pass follows it (its pieces are spliced by top-level name)
+    guard = not opts.keep_script_layout and (not opts.llm or opts.diff)
     results: list[_Converted] = []
     if opts.jobs > 1 and len(work) > 1:
         # a Pool, not a ProcessPoolExecutor: on an interrupt its workers are terminated
         with multiprocessing.Pool(opts.jobs, initializer=ignore_in_worker) as pool:
-            for r in pool.imap(_convert_args, [(e, opts.max_bytes) for e in work]):
+            for r in pool.imap(_convert_args, [(e, opts.max_bytes, guard) for e in work]):
                 results.append(r)
                 if progress:
                     progress(r.entry.rel)
     else:
         for e in work:
-            results.append(_convert_one(e, opts.max_bytes))
+            results.append(_convert_one(e, opts.max_bytes, guard))
             if progress:
                 progress(e.rel)
     others = [_Converted(e, FileResult(e.name, "unchanged"), None) for e in entries
@@ -455,6 +474,8 @@ def _run(src: Path, opts: Options, out: Path, state: RunState,
     if llm_stage is not None:
         state.phase = "LLM stage"
         notes += llm_stage(items, out)
+        if not opts.keep_script_layout:
+            items = [_lay_out(item) for item in items]
     _check_in_place(src, items, opts)
     if not opts.in_place:
         try:

@@ -122,3 +122,48 @@ def test_report_lines_are_the_source_lines() -> None:
     assert by_rule["layers.Normalization"] == ctor
     assert by_rule["layers.Normalization.adapt"] == adapt
     assert by_rule["layers.Dense"] == dense
+
+
+BUILDERS = DATA + """import keras
+from keras import layers
+
+
+def build_dense(features):
+    norm = layers.Normalization()
+    norm.adapt(features)
+    inputs = keras.Input(shape=(5, 3))
+    outputs = layers.Dense(2, kernel_initializer="ones")(norm(inputs))
+    return keras.Model(inputs, outputs)
+
+
+def build_wide(features):
+    norm = layers.Normalization(axis=None)
+    norm.adapt(features)
+    inputs = keras.Input(shape=(5, 3))
+    outputs = layers.Dense(3, kernel_initializer="ones")(norm(inputs))
+    return keras.Model(inputs, outputs)
+
+
+model = build_{which}(x_data)
+"""
+
+
+@pytest.mark.parametrize("which", ["dense", "wide"])
+def test_adapted_in_a_builder_matches_keras(which: str) -> None:
+    """A builder function that makes the layer, adapts it and returns the model: the statistics
+    are computed in the builder and passed to the model class (two builders use the same
+    local names)."""
+    out = _compare(BUILDERS.format(which=which))
+    assert out.count("norm_mean, norm_variance = adapt_normalization(features") == 2
+    assert "norm.adapt" not in out
+
+
+def test_builder_report_lines_are_the_source_lines() -> None:
+    src = BUILDERS.format(which="wide")
+    lines = src.splitlines()
+    ctors = [n for n, t in enumerate(lines, 1) if t.startswith("    norm = ")]
+    adapts = [n for n, t in enumerate(lines, 1) if t.startswith("    norm.adapt(")]
+    result = convert_source(src, "adapted.py")
+    assert sorted(c.line for c in result.changes if c.rule == "layers.Normalization") == ctors
+    assert sorted(c.line for c in result.changes
+                  if c.rule == "layers.Normalization.adapt") == adapts

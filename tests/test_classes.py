@@ -661,7 +661,7 @@ def test_call_reading_mask_converts_with_an_explicit_mask_parameter() -> None:
     r = run(MASKED)
     code = after(r)
     assert "def forward(self, x, mask=None):" in code
-    assert "y = y * mask[:, :, None].to(y.dtype)" in code
+    assert "y = y * torch.as_tensor(mask[:, :, None], dtype=y.dtype)" in code
     assert r.unmapped == []
     [w] = [w.message for w in r.warnings if "mask" in w.message]
     from agent.rules.semantics import changes_semantics

@@ -3,7 +3,6 @@ on integer and boundary inputs the random-float layer-table examples do not reac
 
 from __future__ import annotations
 
-import json
 import os
 
 os.environ["KERAS_BACKEND"] = "torch"
@@ -11,6 +10,7 @@ os.environ["KERAS_BACKEND"] = "torch"
 import numpy as np
 import pytest
 import torch
+from tf_reference import tf_json
 
 from agent.equivalence import exec_source
 from agent.rules.convert import convert_source
@@ -87,21 +87,11 @@ def test_integer_lookup_indices(mask: int | None, want: list[list[int]]) -> None
 @pytest.mark.parametrize("mask", [None, 0])
 def test_integer_lookup_tables_are_keras_own(mask: int | None) -> None:
     """The tables above, from Keras 3 itself: its IntegerLookup needs TensorFlow, run in its
-    own process (``K2L_TEST_TF_PYTHON``, ``make tf-venv``)."""
-    import subprocess
-
-    python = os.environ.get("K2L_TEST_TF_PYTHON", "")
-    if not python:
-        pytest.skip("no Python with TensorFlow (K2L_TEST_TF_PYTHON)")
+    own process (tests/tf_reference.py, ``make tf-venv``)."""
     script = ("import json, keras\n"
               f"layer = keras.layers.IntegerLookup(vocabulary=[12, 36, 7], mask_token={mask!r})\n"
               f"print(json.dumps(keras.ops.convert_to_numpy(layer({LOOKUP_INPUT!r})).tolist()))\n")
-    done = subprocess.run([python, "-c", script], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-                               "KERAS_BACKEND": "tensorflow"}, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    want = dict(LOOKUP_CASES)[mask]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == want
+    assert tf_json(script) == dict(LOOKUP_CASES)[mask]
 
 
 def test_integer_lookup_without_vocabulary_is_reported() -> None:

@@ -28,7 +28,9 @@ def converted() -> dict[str, tuple[str, str]]:
     out = {}
     for path in PROGRAMS:
         source = path.read_text(encoding="utf-8")
-        out[f"{path.parent.name}/{path.name}"] = (source, convert_source(source, path.name).source)
+        # as migrate writes them: script statements under the main guard
+        converted = convert_source(source, path.name, main_guard=True).source
+        out[f"{path.parent.name}/{path.name}"] = (source, converted)
     return out
 
 

@@ -330,7 +330,7 @@ def test_function_given_to_tf_data_converts_with_its_pipeline() -> None:
     src = ("import tensorflow as tf\n\n\ndef scale(x):\n    return tf.cast(x, tf.float32) / 255.0\n"
            "\n\nds = tf.data.Dataset.from_tensor_slices([1, 2]).map(scale)\n")
     result = convert_source(src, "data.py")
-    assert "return x.to(torch.float32) / 255.0" in result.source
+    assert "return torch.as_tensor(x, dtype=torch.float32) / 255.0" in result.source
     assert "ds = DataPipeline.from_tensor_slices([1, 2]).map(scale)" in result.source
 
 
@@ -339,7 +339,7 @@ def test_tf_function_decorator_is_dropped_with_the_rest_converted() -> None:
            "    return tf.matmul(x, x, transpose_b=True) / tf.cast(tf.shape(x)[1], tf.float32)\n")
     result = convert_source(src, "ops.py")
     assert "@tf.function" not in result.source and "import tensorflow" not in result.source
-    assert ("return torch.matmul(x, x.mT) / torch.tensor(x.shape[1], dtype=torch.float32)"
+    assert ("return torch.matmul(x, x.mT) / torch.as_tensor(x.shape[1], dtype=torch.float32)"
             in result.source), result.source
     gram = exec_source(result.source, "k2l_converted")["gram"]
     x = torch.randn(2, 3, 4)

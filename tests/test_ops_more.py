@@ -38,7 +38,7 @@ CASES = [
     ("K.int_shape(x)", "tuple(x.shape)"),
     ("keras.ops.shape(x)", "tuple(x.shape)"),
     ("K.ndim(x)", "x.dim()"),
-    ("tf.cast(tf.shape(x)[1], tf.float32)", "torch.tensor(x.shape[1], dtype=torch.float32)"),
+    ("tf.cast(tf.shape(x)[1], tf.float32)", "torch.as_tensor(x.shape[1], dtype=torch.float32)"),
     ("tf.range(4)", "torch.arange(4, dtype=torch.int32)"),  # TF: int literals give int32
     ("tf.range(start=1, limit=9, delta=2)", "torch.arange(1, 9, 2, dtype=torch.int32)"),
     ("tf.range(tf.shape(x)[1])", "torch.arange(x.shape[1], device=x.device)"),

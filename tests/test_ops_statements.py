@@ -49,7 +49,7 @@ def test_each_module_statement_converts_on_its_own() -> None:
     out = convert(src)
     assert "onehot = F.one_hot(torch.as_tensor(labels).long(), 3).to(torch.float32)" \
         in out.source
-    assert "scaled = torch.as_tensor(labels).to(torch.float32) / 2.0" in out.source
+    assert "scaled = torch.as_tensor(labels, dtype=torch.float32) / 2.0" in out.source
     assert 'name = tf.strings.upper("abc")' in out.source  # no mapping: exactly as written
     body = HEADER + textwrap.dedent(src)
     [record] = out.unmapped

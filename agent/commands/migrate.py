@@ -166,14 +166,15 @@ def _stopped(stop: Stopped, report: Path | None, diff: bool) -> int:
 def run_migrate(src: Path, *, out: Path | None, in_place: bool, force: bool, diff: bool,
                 report: Path | None, jobs: int, no_llm: bool, no_validate: bool,
                 changed_only: str | None, llm_cli: dict[str, Any],
-                sandbox: str = "auto") -> int:
+                sandbox: str = "auto", keep_script_layout: bool = False) -> int:
     try:
         only = _changed(src, changed_only) if changed_only else None
     except Exception as exc:  # ChangedFilesError and git failures: a usage problem
         print(f"error: {exc}", file=sys.stderr)
         return 2
     opts = Options(out=out, in_place=in_place, force=force, diff=diff, jobs=jobs,
-                   validate=not no_validate, only=only, sandbox=sandbox)
+                   validate=not no_validate, only=only, sandbox=sandbox,
+                   keep_script_layout=keep_script_layout)
     with signals_raise():
         try:
             return _run_migrate(src, opts, report, no_llm, diff, llm_cli)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -289,16 +289,19 @@ def _data_statements(code: str, original: cst.Module, source: str, imports: Impo
     return done.module.code if done.changes else code
 
 
-def convert_source(source: str, path: str = "<string>") -> Conversion:
+def convert_source(source: str, path: str = "<string>", main_guard: bool = False
+                   ) -> Conversion:
     """The converted source and its records; a ``tf.distribute`` strategy is taken out first
     (models built under ``with strategy.scope():`` are then at the level the model rules
-    read), unless a Keras model is left either way."""
+    read), unless a Keras model is left either way. ``main_guard``: the final layout pass
+    (``with_main_guard``)."""
     from agent.rules.training.adapted_norms import with_adapted_norms
     from agent.rules.training.strategies import without_strategies
 
     def convert() -> Conversion:
-        return without_strategies(
+        conv = without_strategies(
             source, path, lambda code, where: with_adapted_norms(code, where, _convert_source))
+        return with_main_guard(conv) if main_guard else conv
 
     try:
         tree = ast.parse(source)  # what Python itself cannot compile, the rules do not try
@@ -319,6 +322,22 @@ def convert_source(source: str, path: str = "<string>") -> Conversion:
         return on_deep_stack(convert)
     except RecursionError:
         return Conversion(source, error=NESTED_TOO_DEEP)
+
+
+def with_main_guard(conv: Conversion) -> Conversion:
+    """A file the rules converted gets its script statements under one ``if __name__ ==
+    "__main__":`` block (agent/rules/layout/main_guard.py); the lines of what is left of
+    Keras/TF follow the statements that moved."""
+    from agent.rules.layout.main_guard import guard_script
+
+    if conv.error or not conv.changed:
+        return conv
+    layout = guard_script(conv.source)
+    if layout.code != conv.source:
+        conv.source = layout.code
+        conv.keras_deps = sorted((replace(d, line=layout.line(d.line)) for d in conv.keras_deps),
+                                 key=lambda d: d.line)
+    return conv
 
 
 def _convert_source(source: str, path: str) -> Conversion:

@@ -77,12 +77,13 @@ def _integer_lookup(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
 
 
 def _hashing(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
-    for arg, keep in (("salt", None), ("output_mode", "int"), ("sparse", False)):
-        if a.get(arg) != keep:  # salt: SipHash (to_hash_bucket_strong), not written out
+    for arg, keep in (("output_mode", "int"), ("sparse", False)):
+        if a.get(arg) != keep:
             raise Unsupported(f"Hashing({arg}={a.code(arg)})")
     mask = f", mask_value={a.code('mask_value')}" if a.get("mask_value") is not None else ""
+    salt = f", salt={a.code('salt')}" if a.code("salt") != "None" else ""  # SipHash-2-4
     return Built(out=ins[0], forward="{m}({x})",
-                 modules=(("", f"HashingBins({a.code('num_bins')}{mask})"),),
+                 modules=(("", f"HashingBins({a.code('num_bins')}{mask}{salt})"),),
                  warnings=("string inputs go in as NumPy arrays or lists of str "
                            "(HashingBins hashes them as Keras; integer tensors as their digits)",))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from agent.rules import activations
 from agent.rules.layers import keras_weights
 from agent.rules.models import block_class, init_block, lazy, masks
-from agent.rules.models.forward_params import keep_in_forward
+from agent.rules.models.forward_params import array_params, keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, positions, stack
 from agent.rules.models.shapes import Shape
@@ -518,11 +518,17 @@ class _Emitter:
             lines.append("")
         lines.append(f"{IND}def __init__(self{params}) -> None:")
         lines.append(f"{IND * 2}super().__init__()")
+        built = [line for _, declared in sorted(self.declared, key=lambda d: d[0])
+                 for line in declared]
+        initialized = self._init_block()
         if ir.params and ir.shares is None:
-            # modules passed in (a kept backbone) are saved with the weights, not as hparams
+            # modules passed in (a kept backbone) are saved with the weights, not as hparams;
+            # arrays (an embedding matrix, the training features) are data, not hparams: a
+            # checkpoint would carry a copy of them
             passed = sorted({layer.source for layer in ir.layers if id(layer) in self.kept}
                             & {p.name for p in ir.params}
-                            | {layer.attr for layer in ir.layers if layer.passed_in})
+                            | {layer.attr for layer in ir.layers if layer.passed_in}
+                            | array_params([p.name for p in ir.params], built + initialized))
             ignore = "ignore=[" + ", ".join(f'"{n}"' for n in passed) + "]" if passed else ""
             if len(passed) < len(ir.params):  # modules only: no hyperparameter to save
                 lines.append(f"{IND * 2}self.save_hyperparameters({ignore})")
@@ -531,11 +537,10 @@ class _Emitter:
             examples = [_example(t) for t in ir.inputs]
             value = examples[0] if len(examples) == 1 else "(" + ", ".join(examples) + ")"
             lines.append(f"{IND * 2}self.example_input_array = {value}")
-        for _, declared in sorted(self.declared, key=lambda d: d[0]):
-            lines += [f"{IND * 2}{line}" for line in declared]
+        lines += [f"{IND * 2}{line}" for line in built]
         if self.gen.sized:
             lines += [IND * 2 + s for s in self._dry_call()]
-        lines += [IND * 2 + s for s in self._init_block()]
+        lines += [IND * 2 + s for s in initialized]
         lines.append("")
         args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
         if ir.output_keys is not None:  # outputs=dict: Keras returns it with sorted keys

@@ -11,7 +11,7 @@ import re
 
 import libcst as cst
 
-_INIT_ANCHOR = "self.save_hyperparameters()"
+_INIT_ANCHOR = re.compile(r"^([ \t]*)self\.save_hyperparameters\(.*\)$", re.MULTILINE)
 
 
 class _Rename(cst.CSTTransformer):
@@ -77,8 +77,17 @@ def keep_in_forward(class_code: str, params: list[str]) -> str:
 
     code = module.visit(_Forward()).code
     keep = sorted(rename.used - taken)
-    if not keep or _INIT_ANCHOR not in code:
+    anchor = _INIT_ANCHOR.search(code)
+    if not keep or anchor is None:
         return code
-    indent = code.split(_INIT_ANCHOR, 1)[0].rsplit("\n", 1)[1]
+    indent = anchor.group(1)
     lines = "".join(f"\n{indent}self.{n} = {n}  # read in forward" for n in keep)
-    return code.replace(_INIT_ANCHOR, _INIT_ANCHOR + lines, 1)
+    return code[:anchor.end()] + lines + code[anchor.end():]
+
+
+def array_params(params: list[str], init_lines: list[str]) -> set[str]:
+    """The parameters ``__init__`` reads as arrays (``.shape``, a tensor made of them)."""
+    text = "\n".join(init_lines)
+    return {p for p in params if re.search(
+        rf"(?<![\w.]){re.escape(p)}\.shape\b|(?:as_tensor|from_numpy|asarray|tensor)\("
+        rf"{re.escape(p)}\b", text)}

@@ -11,7 +11,6 @@ axis is given; ``keras.ops.gelu`` is the tanh approximation). Public entry point
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -19,6 +18,7 @@ import libcst as cst
 
 from agent.rules.models.applications_table import PREPROCESS_NAMES
 from agent.rules.ops import as_values, ctc, image_io, image_pixels, nn_image, scans, signal, tensors
+from agent.rules.ops.casts import cast
 from agent.rules.ops.control import ROWS as CONTROL_ROWS
 from agent.rules.ops.dtypes import DTYPES
 from agent.rules.ops.dtypes import dtype as _dtype
@@ -176,19 +176,6 @@ def _tf_matmul(b: Bound) -> str:
     if tb:
         c = f"{atom(c)}.mT"
     return f"torch.matmul({a}, {c})"
-
-
-_PYTHON_NUMBER = re.compile(r"(\.shape\[[^\]]*\]|\.dim\(\)|\.numel\(\))$")
-
-
-def _cast(dtype_param: str) -> Callable[[Bound], str]:
-    def handler(b: Bound) -> str:
-        x = b.code(b.first())
-        if _PYTHON_NUMBER.search(x):  # tf.shape(x)[0] became an int: make it a tensor
-            return f"torch.tensor({x}, dtype={_dtype(b, dtype_param)})"
-        return f"{atom(x)}.to({_dtype(b, dtype_param)})"
-
-    return handler
 
 
 def _like(fn: str) -> Callable[[Bound], str]:
@@ -643,10 +630,11 @@ _add([f"{TF}.where"], Op("", ("condition", "x", "y"), handler=_tf_where))
 _add([f"{KOPS}.where"], Op("", ("condition", "x1", "x2"), handler=_ops_where))
 _add([f"{K}.switch"], Op("torch.where", ("condition", "then_expression", "else_expression"),
                          pos=3))
-_add([f"{TF}.cast", f"{TF}.dtypes.cast"], Op("", ("x", "dtype"), handler=_cast("dtype"),
-                                             examples=(("tf.cast(x, tf.float32)",
-                                                        "x.to(torch.float32)"),)))
-_add([f"{KOPS}.cast", f"{K}.cast"], Op("", ("x", "dtype"), handler=_cast("dtype")))
+_add([f"{TF}.cast", f"{TF}.dtypes.cast"], Op("", ("x", "dtype"), handler=cast("dtype"),
+                                             examples=(
+    ("tf.cast(x, tf.float32)", "torch.as_tensor(x, dtype=torch.float32)"),
+    ("tf.cast(tf.abs(x), tf.int32)", "torch.abs(x).to(torch.int32)"))))
+_add([f"{KOPS}.cast", f"{K}.cast"], Op("", ("x", "dtype"), handler=cast("dtype")))
 _add([f"{TF}.ones_like", f"{KOPS}.ones_like", f"{K}.ones_like"],
      Op("", ("input", "dtype"), handler=_like("torch.ones_like")))
 _add([f"{TF}.zeros_like", f"{KOPS}.zeros_like", f"{K}.zeros_like"],

@@ -5,23 +5,23 @@ Keras's adapted Normalization and one given ``mean``/``variance`` compute the sa
 the state_dict). So, before the rules run, the ``adapt`` statement becomes the statistics'
 computation in the script (``adapt_normalization`` in runtime/data_layers.py: NumPy, Keras's
 reduction and batch-combining formula) followed by the constructor, moved there with
-``mean=``/``variance=`` added. Only for a module-level layer bound to a name, adapted once by
-a module-level statement, and not used between its constructor and its ``adapt``; when a
+``mean=``/``variance=`` added. Only for a layer bound to a name at module level or in a
+module-level function's body (a builder: the statistics become the model class's
+parameters), adapted once by a statement of that same body, and not used between its
+constructor and its ``adapt``; when a
 Keras model or Normalization is left after converting, the script converts as written (the
 layer is reported, as before).
 """
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import libcst as cst
+from libcst.metadata import PositionProvider
 
-from agent.rules.imports import ImportTable, collect_imports
-from agent.rules.training.rewritten_lines import R, in_source_lines, line_map
-from agent.rules.training.utilities import keras_models_left
+from agent.rules.imports import ImportTable
+from agent.rules.training.rewritten_lines import R, Rewritten, with_rewrite
 from agent.rules.values import code_of
 
 _LAYER = "keras.layers.Normalization"
@@ -29,14 +29,6 @@ _KEYWORDS = frozenset({"axis", "invert", "name", "dtype", "input_shape", "input_
 RULE = "layers.Normalization.adapt"
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
                          whitespace_after=cst.SimpleWhitespace(""))
-
-
-@dataclass
-class Rewritten:
-    code: str
-    changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
-    moved: dict[str, int] = field(default_factory=dict)  # a moved constructor's first line
-    # (stripped, as rewritten) -> its line in the source
 
 
 def _names(node: cst.CSTNode) -> set[str]:
@@ -91,16 +83,11 @@ def _axis(call: cst.Call) -> cst.BaseExpression | None:
     return None
 
 
-def rewrite_adapted(source: str, imports: ImportTable) -> Rewritten:
-    """``source`` with each adapted module-level Normalization given its data's statistics."""
-    try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError:
-        return Rewritten(source)
-    body = list(module.body)
-    taken = _names(module)
-    changes: list[tuple[int, str, str]] = []
-    moves: dict[str, int] = {}
+def _rewrite_body(body: list[cst.BaseStatement], imports: ImportTable, taken: set[str],
+                  line: Callable[[cst.CSTNode], int], done: Rewritten) -> list[cst.BaseStatement]:
+    """One statement list (the module's, a function's) with each Normalization made and
+    adapted in it given its data's statistics."""
+    body = list(body)
     k = 0
     while k < len(body):
         found = _ctor(body[k], imports)
@@ -134,18 +121,43 @@ def rewrite_adapted(source: str, imports: ImportTable) -> Rewritten:
         assign = ctor.body[0]
         assert isinstance(assign, cst.Assign)
         moved = ctor.with_changes(body=[assign.with_changes(value=new_call)])  # its comments
-        moved_text = _first_line(moved)
-        moves[moved_text] = _line(source, body[k])
-        changes.append((_line(source, body[j]), RULE,
-                        f"{var}.adapt(...) -> adapt_normalization (mean/variance from the "
-                        "data in the script)"))
+        done.moved.setdefault(_first_line(moved), []).append(line(ctor))
+        done.changes.append((line(body[j]), RULE,
+                             f"{var}.adapt(...) -> adapt_normalization (mean/variance from the "
+                             "data in the script)"))
         body[j:j + 1] = [body[j].with_changes(body=stats_line.body) if isinstance(
             stats_line, cst.SimpleStatementLine) else stats_line, moved]
         del body[k]
         taken |= set(stats)
-    if not changes:
+    return body
+
+
+def rewrite_adapted(source: str, imports: ImportTable) -> Rewritten:
+    """``source`` with each Normalization adapted where it is made (at module level, or in the
+    body of a module-level function: a builder that adapts it and returns the model) given its
+    data's statistics."""
+    try:
+        wrapper = cst.MetadataWrapper(cst.parse_module(source))
+    except cst.ParserSyntaxError:
         return Rewritten(source)
-    return Rewritten(module.with_changes(body=body).code, changes, moves)
+    module = wrapper.module
+    positions = wrapper.resolve(PositionProvider)
+
+    def line(node: cst.CSTNode) -> int:
+        return positions[node].start.line
+
+    taken = _names(module)
+    done = Rewritten(source)
+    body = _rewrite_body(list(module.body), imports, taken, line, done)
+    for n, stmt in enumerate(body):
+        if isinstance(stmt, cst.FunctionDef) and isinstance(stmt.body, cst.IndentedBlock):
+            # a function's statistics are its locals: another function may use the same names
+            inner = _rewrite_body(list(stmt.body.body), imports, set(taken), line, done)
+            body[n] = stmt.with_changes(body=stmt.body.with_changes(body=inner))
+    if not done.changes:
+        return Rewritten(source)
+    done.code = module.with_changes(body=body).code
+    return done
 
 
 def _first_line(stmt: cst.BaseStatement) -> str:
@@ -154,34 +166,9 @@ def _first_line(stmt: cst.BaseStatement) -> str:
     return cst.Module([]).code_for_node(node).strip().splitlines()[0]
 
 
-def _line(source: str, stmt: cst.BaseStatement) -> int:
-    text = _first_line(stmt)
-    lines = source.splitlines()
-    hits = [n + 1 for n, line in enumerate(lines) if line.strip() == text]
-    return hits[0] if hits else 0
-
-
 def with_adapted_norms(source: str, path: str, convert: Callable[[str, str], R]) -> R:
     """``convert`` run on the source with its adapted Normalizations given their statistics,
     records in the source's lines; as written when there is none or Keras is left anyway."""
     if ".adapt(" not in source or "Normalization" not in source:
         return convert(source, path)
-    try:
-        imports = collect_imports(cst.parse_module(source))
-    except cst.ParserSyntaxError:
-        return convert(source, path)
-    done = rewrite_adapted(source, imports)
-    if not done.changes:
-        return convert(source, path)
-    out = convert(done.code, path)
-    try:
-        left = keras_models_left(ast.parse(out.source), imports)
-    except SyntaxError:
-        left = True
-    if left:  # the layer stays Keras: its adapt() as written, reported as before
-        return convert(source, path)
-    lines = line_map(done.code, source)
-    for n, text in enumerate(done.code.splitlines(), 1):
-        if text.strip() in done.moved:
-            lines[n] = done.moved[text.strip()]
-    return in_source_lines(out, lines, done.changes)
+    return with_rewrite(source, path, convert, rewrite_adapted)

@@ -22,16 +22,13 @@ All or none per script: any other use of a strategy or resolver name (``strategy
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from agent.rules.imports import ImportTable, collect_imports
-from agent.rules.training.rewritten_lines import R, in_source_lines, line_map
-from agent.rules.training.utilities import keras_models_left
+from agent.rules.imports import ImportTable
+from agent.rules.training.rewritten_lines import R, Rewritten, with_rewrite
 from agent.rules.values import code_of
 
 _PREFIX = "tensorflow.distribute."
@@ -39,13 +36,6 @@ _RESOLVERS = ("tensorflow.distribute.cluster_resolver.",)
 _SETUP = ("tensorflow.config.experimental_connect_to_cluster",
           "tensorflow.config.experimental_connect_to_host",
           "tensorflow.tpu.experimental.initialize_tpu_system")
-
-
-@dataclass
-class Rewritten:
-    code: str
-    changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
-    warnings: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _kind(call: cst.BaseExpression, imports: ImportTable) -> str:
@@ -277,18 +267,5 @@ def without_strategies(source: str, path: str, convert: Callable[[str, str], R])
     ``convert(source)`` as it is when there is none, or a Keras model is left anyway."""
     if "distribute" not in source:
         return convert(source, path)
-    try:
-        imports = collect_imports(cst.parse_module(source))
-    except cst.ParserSyntaxError:
-        return convert(source, path)
-    done = rewrite_strategies(source, imports, False, source)
-    if not done.changes:
-        return convert(source, path)
-    out = convert(done.code, path)
-    try:
-        left = keras_models_left(ast.parse(out.source), imports)
-    except SyntaxError:
-        left = True
-    if left:  # the strategy still places a Keras model: all as written
-        return convert(source, path)
-    return in_source_lines(out, line_map(done.code, source), done.changes, done.warnings)
+    return with_rewrite(source, path, convert,
+                        lambda code, imports: rewrite_strategies(code, imports, False, code))

@@ -1,7 +1,9 @@
-"""Keras's ``Hashing`` layer (salt None): FarmHash ``Fingerprint64`` of each value's string
-(integers as their decimal digits, as ``tf.as_string``), modulo the bins, which is TF's
-``tf.strings.to_hash_bucket_fast``. Fingerprint64 is farmhash's ``farmhashna::Hash64``,
-written out here on Python ints (every product masked to 64 bits).
+"""Keras's ``Hashing`` layer: the hash of each value's string (integers as their decimal
+digits, as ``tf.as_string``), modulo the bins. Without salt that is TF's
+``tf.strings.to_hash_bucket_fast``: FarmHash ``Fingerprint64`` (farmhash's
+``farmhashna::Hash64``); with salt, ``tf.strings.to_hash_bucket_strong``: SipHash-2-4 keyed
+with the two 64-bit salt words (Keras expands an int salt to ``[salt, salt]``). Both are
+written out here on Python ints (every sum and product masked to 64 bits).
 
 Only stdlib, NumPy and torch: copied into converted scripts.
 """
@@ -147,16 +149,66 @@ def fingerprint64(s: bytes) -> int:
                        (_hash_len16(v[1], w[1], mul) + x) & _M64, mul)
 
 
+_SIP_INIT = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573)
+
+
+def _sip_rounds(v: list[int], rounds: int) -> None:
+    v0, v1, v2, v3 = v
+    for _ in range(rounds):
+        v0 = (v0 + v1) & _M64
+        v1 = _rotate(v1, 64 - 13) ^ v0
+        v0 = _rotate(v0, 32)
+        v2 = (v2 + v3) & _M64
+        v3 = _rotate(v3, 64 - 16) ^ v2
+        v0 = (v0 + v3) & _M64
+        v3 = _rotate(v3, 64 - 21) ^ v0
+        v2 = (v2 + v1) & _M64
+        v1 = _rotate(v1, 64 - 17) ^ v2
+        v2 = _rotate(v2, 32)
+    v[:] = [v0, v1, v2, v3]
+
+
+def siphash24(key: tuple[int, int], s: bytes) -> int:
+    """SipHash-2-4 of ``s`` keyed with two 64-bit words (TF's ``StrongKeyedHash``, the
+    highwayhash SipHash: the key's words as k0 and k1)."""
+    k0, k1 = key[0] & _M64, key[1] & _M64
+    v = [_SIP_INIT[0] ^ k0, _SIP_INIT[1] ^ k1, _SIP_INIT[2] ^ k0, _SIP_INIT[3] ^ k1]
+    n = len(s)
+    full = n - n % 8
+    for i in range(0, full, 8):
+        m = _fetch64(s, i)
+        v[3] ^= m
+        _sip_rounds(v, 2)
+        v[0] ^= m
+    m = ((n & 0xFF) << 56) | int.from_bytes(s[full:], "little")  # tail, the length on top
+    v[3] ^= m
+    _sip_rounds(v, 2)
+    v[0] ^= m
+    v[2] ^= 0xFF
+    _sip_rounds(v, 4)
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+def salt_key(salt: Any) -> tuple[int, int]:
+    """Keras's ``salt``: an int stands for ``[salt, salt]``, else a pair of ints."""
+    if isinstance(salt, (int, np.integer)):
+        return int(salt), int(salt)
+    first, second = salt
+    return int(first), int(second)
+
+
 class HashingBins(nn.Module):
-    """Keras's Hashing(num_bins, mask_value) without salt: bin ``fingerprint64(str(v))
-    % bins`` per value; with a mask value, bin 0 is the mask's and the others move up one.
+    """Keras's Hashing(num_bins, mask_value, salt): bin ``fingerprint64(str(v)) % bins`` per
+    value, ``siphash24(salt, str(v)) % bins`` with a salt; with a mask value, bin 0 is the
+    mask's and the others move up one.
     Takes integer tensors/arrays (hashed as their decimal digits) or strings (nested lists,
     NumPy arrays); returns int64 indices of the input's shape."""
 
-    def __init__(self, num_bins: int, mask_value: Any = None) -> None:
+    def __init__(self, num_bins: int, mask_value: Any = None, salt: Any = None) -> None:
         super().__init__()
         self.num_bins = int(num_bins)
         self.mask_value = mask_value
+        self.key = None if salt is None else salt_key(salt)
 
     def forward(self, values: Any) -> torch.Tensor:
         device = values.device if isinstance(values, torch.Tensor) else None
@@ -179,5 +231,6 @@ class HashingBins(nn.Module):
                 text = str(int(value)).encode()
             else:
                 text = str(value).encode()
-            out[index] = fingerprint64(text) % bins + (1 if masked else 0)
+            digest = fingerprint64(text) if self.key is None else siphash24(self.key, text)
+            out[index] = digest % bins + (1 if masked else 0)
         return torch.from_numpy(out).to(device) if device is not None else torch.from_numpy(out)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from agent.rules.classes import rnn_states
 from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.models import lazy
@@ -107,6 +108,7 @@ def build(layer: SubLayer, shape: Shape | None, layout: str,
         dims = ", ".join("?" if d is None or d == LAZY else str(d) for d in shape)
         raise Unsupported(f"{layer.keras_name}: cannot be built for an input of shape "
                           f"({dims}) (rank {len(shape)})") from exc
+    built = rnn_states.as_expression(layer.keras_name, built)
     if built.stmts:
         raise Unsupported(f"{layer.keras_name}: needs several statements in forward")
     if is_lazy or LAZY in repr(built.modules):

@@ -20,6 +20,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
+from agent.rules.classes import rnn_states
 from agent.rules.classes.containers import (
     appended_custom_layers,
     loop_sequentials,
@@ -54,7 +55,8 @@ LAYER_BASE = "keras.layers.Layer"
 MODEL_BASE = "keras.Model"
 LAZY_IMPORT = "from torch.nn.modules.lazy import LazyModuleMixin"  # see fix_imports
 _TRAINING_METHODS = ("train_step", "test_step", "predict_step")
-_KEEP_AS_IS = ("compute_output_shape", "from_config", "compute_mask")
+# compute_mask converts like any helper method (the op table, kept as written when it cannot)
+_KEEP_AS_IS = ("compute_output_shape", "from_config")
 _FAN_INITS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
               "lecun_normal", "orthogonal", "identity")
 
@@ -834,6 +836,13 @@ class _ClassConverter:
             layer.built = build(layer, None, "keras")
         except Unsupported as exc:
             self.kept_layers[layer.attr] = str(exc)
+            return False
+        if rnn_states.raw_call_differs(layer.keras_name, layer.built):
+            self.kept_layers[layer.attr] = (
+                f"{layer.keras_name} called outside call()'s straight-line code (a helper "
+                "method, a branch): the torch module there would return (output, state), "
+                "not Keras's output")
+            layer.built = None
             return False
         return True
 

@@ -39,6 +39,20 @@ def _activated(kind: str, a: Args) -> bool:
         x in CELL_ACTIVATIONS for x in acts)
 
 
+def _present(a: Args, name: str) -> bool:
+    """A rate given as a variable counts as given (the module reads it at run time)."""
+    v = a.value(name)
+    return isinstance(v, str) or bool(v)
+
+
+def _gate_dropout(kind: str, a: Args) -> bool:
+    """Keras's recurrent dropout on torch's cell (GateDropoutLSTM/GRU, runtime/
+    recurrent_dropout.py): default activations, Keras 3's GRU cell."""
+    return _present(a, "recurrent_dropout") and kind in ("LSTM", "GRU") \
+        and (a.get("activation"), a.get("recurrent_activation")) == ("tanh", "sigmoid") \
+        and (kind == "LSTM" or bool(a.get("reset_after")))
+
+
 def _check(kind: str, a: Args, cell_ok: bool = True) -> None:
     if kind in ("LSTM", "GRU"):
         if (a.get("activation") != "tanh" or a.get("recurrent_activation") != "sigmoid") \
@@ -53,7 +67,7 @@ def _check(kind: str, a: Args, cell_ok: bool = True) -> None:
                           "hand-written cell per direction")
     if a.get("stateful"):
         raise Unsupported(f"{kind}(stateful=True): carry the state between batches by hand")
-    if a.get("recurrent_dropout"):
+    if _present(a, "recurrent_dropout") and not (cell_ok and _gate_dropout(kind, a)):
         raise Unsupported(f"{kind}(recurrent_dropout=...): nn.{kind} has no mask on the "
                           "recurrent state; needs a hand-written cell")
     for reg in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer"):
@@ -63,6 +77,13 @@ def _check(kind: str, a: Args, cell_ok: bool = True) -> None:
 
 
 def _ctor(kind: str, a: Args, in_dim: Dim, bidirectional: bool) -> str:
+    if not bidirectional and _gate_dropout(kind, a):  # Keras's masks, step by step
+        args = [dim_code(in_dim), a.code("units")]
+        if _present(a, "dropout"):
+            args.append(f"dropout={a.code('dropout')}")
+        args += [f"recurrent_dropout={a.code('recurrent_dropout')}",
+                 *([] if a.get("use_bias") else ["bias=False"])]
+        return f"GateDropout{kind}({', '.join(args)})"
     if not bidirectional and _activated(kind, a):  # Keras's cell, step by step
         args = [dim_code(in_dim), a.code("units"), f'activation="{a.get("activation")}"',
                 f'recurrent_activation="{a.get("recurrent_activation")}"']
@@ -110,7 +131,7 @@ def rnn_builder(kind: str):  # type: ignore[no-untyped-def]
         units = a.value("units")
         seq, state = bool(a.get("return_sequences")), bool(a.get("return_state"))
         x = "{x}.flip(1)" if a.get("go_backwards") else "{x}"
-        if a.get("dropout"):
+        if not _gate_dropout(kind, a) and a.get("dropout"):  # else: the module's masks
             # Keras drops the same input features at every step: Dropout1d over (B, F, T)
             x = (f"F.dropout1d({x}.transpose(1, 2), p={a.code('dropout')}, "
                  "training=self.training).transpose(1, 2)")
@@ -198,11 +219,15 @@ SPECS: tuple[LayerSpec, ...] = (
         Example("layers.LSTM(4, go_backwards=True)", (5, 3), (".flip(1)",)),
         Example("layers.LSTM(4, return_sequences=True, use_bias=False)", (5, 3), ("bias=False",)),
         Example("layers.LSTM(4, dropout=0.2)", (5, 3), ("F.dropout1d(", "p=0.2")),
+        Example("layers.LSTM(4, dropout=0.1, recurrent_dropout=0.2)", (5, 3),
+                ("GateDropoutLSTM(3, 4, dropout=0.1, recurrent_dropout=0.2)",)),
     )),
     _rnn_spec("GRU", (
         Example("layers.GRU(6)", (5, 3), ("nn.GRU(3, 6, batch_first=True)",)),
         Example("layers.GRU(6, return_sequences=True)", (4, 2), ("nn.GRU(2, 6",)),
         Example("layers.GRU(3, dropout=0.1)", (4, 2), ("F.dropout1d(",)),
+        Example("layers.GRU(3, recurrent_dropout=0.2)", (4, 2),
+                ("GateDropoutGRU(2, 3, recurrent_dropout=0.2)",)),
         Example("layers.GRU(4, reset_after=False)", (5, 3), ("ResetBeforeGRU(3, 4)",)),
     )),
     _rnn_spec("SimpleRNN", (

@@ -18,8 +18,14 @@ LAZY = "__k2l_lazy__"
 _LAZY_CTOR = re.compile(
     r"nn\.(Linear|Conv[123]d|ConvTranspose[123]d|BatchNorm[123]d|InstanceNorm[123]d)"
     r"\(" + LAZY + r"(, )?")
-# recurrent layers: our LazyLSTM/LazyGRU/LazyRNN (training/runtime/lazy_modules.py)
-_LAZY_RECURRENT = re.compile(r"nn\.(LSTM|GRU|RNN)\(" + LAZY + r", ")
+# runtime cells, not in torch.nn (training/runtime/recurrent_cells.py, recurrent_dropout.py):
+# subclasses of these, so the init loop's isinstance branch of the torch class covers them
+_OWN_CELLS = {"ActivatedLSTM": "LSTM", "ResetBeforeGRU": "GRU", "GateDropoutLSTM": "LSTM",
+              "GateDropoutGRU": "GRU"}
+# recurrent layers: our LazyLSTM/LazyGRU/LazyRNN (training/runtime/lazy_modules.py) and the
+# lazy forms of the runtime cells (LazyActivatedLSTM, ...)
+_LAZY_RECURRENT = re.compile(r"(?:nn\.(LSTM|GRU|RNN)|\b(" + "|".join(_OWN_CELLS) + r"))\("
+                             + LAZY + r", ")
 _LAZY_FORM = re.compile(r"(nn\.)?Lazy\w+\(")  # torch's nn.Lazy* and ours (LazyLayerNorm)
 _RANK = re.compile(r"([123])D(Transpose)?$")
 _SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed",
@@ -105,9 +111,11 @@ _LAZY_INIT_WARNINGS = ("input size unknown: nn.Lazy module, Keras initializers n
 
 
 def materialized(ctor: str) -> str:
-    """``nn.LazyLinear(8)`` -> ``nn.Linear(8)``, ``LazyLSTM(4, ...)`` -> ``nn.LSTM(4, ...)``:
-    what the init templates see once the first batch has given the sizes."""
-    return _MATERIALIZED.sub(r"nn.\1(", ctor, count=1)
+    """``nn.LazyLinear(8)`` -> ``nn.Linear(8)``, ``LazyLSTM(4, ...)`` -> ``nn.LSTM(4, ...)``
+    (``LazyActivatedLSTM`` too: an ``nn.LSTM``): what the init templates see once the first
+    batch has given the sizes."""
+    return _MATERIALIZED.sub(lambda m: f"nn.{_OWN_CELLS.get(m.group(1), m.group(1))}(", ctor,
+                             count=1)
 
 
 def not_reproduced() -> str:
@@ -120,8 +128,9 @@ def lazify(keras_name: str, built: Built, keep_init: bool = False) -> Built:
 
     ``keep_init``: the caller runs the Keras initializers once the first batch has given
     the sizes (models/codegen.py); otherwise they are dropped with a warning."""
-    modules = tuple((sfx, _LAZY_RECURRENT.sub(r"Lazy\1(", _LAZY_CTOR.sub(
-        lambda m: f"nn.Lazy{m.group(1)}(", ctor))) for sfx, ctor in built.modules)
+    modules = tuple((sfx, _LAZY_RECURRENT.sub(
+        lambda m: f"Lazy{m.group(1) or m.group(2)}(",
+        _LAZY_CTOR.sub(lambda m: f"nn.Lazy{m.group(1)}(", ctor))) for sfx, ctor in built.modules)
     out = built.out if isinstance(built.out, tuple) else None
     out_shape = tuple(None if d == LAZY or (isinstance(d, str) and LAZY in d) else d
                       for d in out) if out is not None else ()

@@ -15,6 +15,7 @@ import libcst as cst
 
 from agent.rules.ops.dtypes import dtype, is_int
 from agent.rules.ops.spec import Bound, Op, atom, literal
+from agent.rules.ops.string_values import is_string
 from agent.rules.spec import Unsupported
 from agent.rules.values import code_of, evaluate
 
@@ -164,6 +165,10 @@ def _as_tensor(b: Bound) -> str:
     """TF makes Python ints int32 (torch: int64); floats float32 and arrays keep theirs."""
     if b.has("shape") and b.code("shape") != "None":
         raise Unsupported(f"{b.op}(shape=...)")
+    if is_string(b.nodes.get(b.first())):  # a string tensor: a NumPy string array
+        if not b.is_default("dtype", "None"):  # tf.string itself has no torch mapping
+            raise Unsupported(f"{b.op} of a string to dtype {b.code('dtype')}")
+        return f"np.asarray({b.code(b.first())})"
     dtype = _dtype_kw(b, default="")
     if not dtype and _ints(b.lit(b.first())):
         dtype = ", dtype=torch.int32"
@@ -173,7 +178,9 @@ def _as_tensor(b: Bound) -> str:
 _row([f"{TF}.constant"], Op("", ("value", "dtype", "shape"), handler=_as_tensor,
                             examples=(("tf.constant([1.0, 2.0])", "torch.as_tensor([1.0, 2.0])"),
                                       ("tf.constant([[1, 2]])",
-                                       "torch.as_tensor([[1, 2]], dtype=torch.int32)"))))
+                                       "torch.as_tensor([[1, 2]], dtype=torch.int32)"),
+                                      ('tf.constant("[start] " + s)',
+                                       'np.asarray("[start] " + s)'))))
 _row([f"{TF}.convert_to_tensor", f"{KOPS}.convert_to_tensor"],
      Op("", ("value", "dtype"), handler=_as_tensor))
 

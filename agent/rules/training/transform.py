@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -48,6 +49,7 @@ from agent.rules.training.methods import (
     per_sample_loss,
     splice_all,
 )
+from agent.rules.training.model_params import parameter_classes
 from agent.rules.training.pipeline_flow import (
     bound_kinds,
     continued,
@@ -124,6 +126,9 @@ class _Training:
         self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
         self.custom = {cls: custom_step.custom_steps(module, cls) for cls in self.plans}
         self.builders = self._builders()
+        # run_experiment(model): parameters that hold one converted class at every call
+        self.param_classes, self.mixed_params = parameter_classes(
+            module, lambda value: self._class_of_call(value, self.builders))
         self.generators = generator_functions(module)
         self.continued = continued(module)  # chains bound to these stay DataPipelines
         self.returns = returned_kinds(module, imports, self.continued)
@@ -281,8 +286,7 @@ class _Training:
             params = {p.name.value: (code_of(p.default) if p.default is not None else None)
                       for p in (*stmt.params.params, *stmt.params.kwonly_params)}
             saved, self.qual = self.qual, stmt.name.value
-            inner = scope.child(params)
-            new_fn = stmt.with_changes(body=self._sub_block(stmt.body, inner))
+            new_fn = stmt.with_changes(body=self._function_body(stmt, scope, params))
             self.qual = saved
             return [new_fn]
         if isinstance(stmt, cst.ClassDef):
@@ -308,6 +312,50 @@ class _Training:
         if isinstance(stmt, cst.SimpleStatementLine):
             return self.simple(stmt, scope, out)
         return [stmt]
+
+    def _function_body(self, stmt: cst.FunctionDef, scope: Scope,
+                       params: dict[str, str | None]) -> cst.BaseSuite:
+        """The body with its model parameters bound (model_params.py). A parameter passed
+        different converted classes: the body is converted once per class and kept when
+        every class gives the same code (compile() then reaches each class)."""
+        name = stmt.name.value
+        bound = self.param_classes.get(name, {})
+        mixed = self.mixed_params.get(name, {})
+        classes = next(iter(mixed.values())) if len(mixed) == 1 else []
+        if mixed and not all(c in self.plans for c in classes):
+            for param, kinds in mixed.items():
+                self.unmapped(stmt, f"{name}({param})", f"{param} receives "
+                              f"{', '.join(kinds)} at different calls: the class its "
+                              "compile()/fit() would convert into cannot be chosen")
+            classes = []
+        if not classes:
+            inner = scope.child(params)
+            inner.vars.update(bound)
+            return self._sub_block(stmt.body, inner)
+        param = next(iter(mixed))
+        plans = {c: replace(self.plans[c], new_params=list(self.plans[c].new_params))
+                 for c in classes}
+        records: tuple[list[Any], ...] = (self.result.changes, self.result.warnings,
+                                          self.result.unmapped)
+        sizes = [len(r) for r in records]
+        bodies = []
+        for cls in classes:
+            inner = scope.child(params)
+            inner.vars.update({**bound, param: cls})
+            bodies.append(self._sub_block(stmt.body, inner))
+            if len(bodies) == 1:
+                sizes = [len(r) for r in records]  # later passes repeat these records
+            for r, n in zip(records, sizes, strict=True):
+                del r[n:]
+        if len({cst.Module([]).code_for_node(b) for b in bodies}) == 1:
+            return bodies[0]
+        self.plans.update(plans)  # the classes need different code: as written, reported
+        self.unmapped(stmt, f"{name}({param})", f"{param} receives {', '.join(classes)} at "
+                      "different calls, whose training code differs: kept as written")
+        inner = scope.child(params)
+        inner.vars.update(bound)
+        inner.vars.pop(param, None)
+        return self._sub_block(stmt.body, inner)
 
     def class_def(self, stmt: cst.ClassDef) -> cst.ClassDef:
         kind = class_kind(stmt, self.imports)

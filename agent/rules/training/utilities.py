@@ -29,7 +29,7 @@ from agent.rules.training import loader_args, pipeline_maps, tape_loop, text_lay
 
 RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_data.py", "keras_text.py", "data_pipeline.py", "training_loop.py", "optimizers.py",
-    "lazy_modules.py", "recurrent_cells.py", "keras_loaders.py", "batches.py", "ctc.py",
+    "lazy_modules.py", "recurrent_cells.py", "recurrent_dropout.py", "keras_loaders.py", "batches.py", "ctc.py",
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
     "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py",
@@ -106,6 +106,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|masked_rnn|"
+                  r"GateDropout|rnn_state_outputs|"
                   r"ConvLSTM2d|HashingBins|"
                   r"RandomFourierFeatureMap|RandomImage|"
                   r"keras_activation|keras_initializer|keras_regularizer|"
@@ -128,7 +129,9 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
 # generator batches)
 _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM", "LazyGRU",
-                "LazyRNN", "init_on_first_batch",
+                "LazyRNN", "LazyActivatedLSTM", "LazyResetBeforeGRU", "init_on_first_batch",
+                "GateDropoutLSTM", "GateDropoutGRU", "LazyGateDropoutLSTM", "LazyGateDropoutGRU",
+                "rnn_state_outputs",
                 "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
                 "ConvLSTM2d", "HashingBins",
                 "RandomImageRotation", "RandomImageZoom", "RandomImageTranslation",

@@ -7,10 +7,13 @@ activations it was given. Gate order i, f, c, o is Keras's and torch's alike.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+
+from .lazy_modules import _LazyRecurrent
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "elu": F.elu,
@@ -90,3 +93,35 @@ class ResetBeforeGRU(nn.GRU):
             h = z * h + (1 - z) * n
             outputs.append(h)
         return torch.stack(outputs, dim=1), h.unsqueeze(0)
+
+
+class LazyActivatedLSTM(_LazyRecurrent, ActivatedLSTM):
+    """``ActivatedLSTM`` (Keras's LSTM cell with other activations) sized by the first batch."""
+
+    cls_to_become = ActivatedLSTM
+
+    def __init__(self, hidden_size: int, **kwargs: Any) -> None:
+        super().__init__(1, hidden_size, **kwargs)  # 1: replaced on the first batch
+        self._make_lazy()
+
+
+class LazyResetBeforeGRU(_LazyRecurrent, ResetBeforeGRU):
+    """``ResetBeforeGRU`` (Keras 2's GRU cell) sized by the first batch."""
+
+    cls_to_become = ResetBeforeGRU
+
+    def __init__(self, hidden_size: int, **kwargs: Any) -> None:
+        super().__init__(1, hidden_size, **kwargs)  # 1: replaced on the first batch
+        self._make_lazy()
+
+
+def rnn_state_outputs(result: tuple[torch.Tensor, Any], return_sequences: bool
+                      ) -> list[torch.Tensor]:
+    """Keras's ``[output, *states]`` of a ``return_state`` RNN from torch's ``(output,
+    state)`` or ``(output, (h, c))``: the last step unless ``return_sequences``, each state
+    of the (one) layer without its layer axis."""
+    output, states = result
+    last = output if return_sequences else output[:, -1]
+    if isinstance(states, tuple):
+        return [last, *(s[-1] for s in states)]
+    return [last, states[-1]]

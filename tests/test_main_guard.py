@@ -102,7 +102,6 @@ def test_script_code_moves_under_one_guard_definitions_stay(tmp_path: Path) -> N
             data = [math.sqrt(i) for i in range(UNITS)]
             data = [round(v, 3) for v in data]
 
-
             print("SCRIPT RAN", total(),
                   Net().shape())
             for i in range(2):
@@ -160,27 +159,21 @@ def test_definitions_reading_script_names_at_definition_time_move_too(tmp_path: 
             rate = float("0.5")
             base = type("Base", (), {})
 
-
             def scaled(x, r=rate):
                 return x * r
-
 
             @functools.lru_cache(maxsize=int(rate * 4))
             def cached(x):
                 return x + 1
 
-
             class Child(base):
                 pass
-
 
             class Table:
                 factor = rate * 2
 
-
             def annotated(x: base) -> int:
                 return 1
-
 
             print("SCRIPT RAN", scaled(2), cached(1), Child.__mro__[1].__name__, Table.factor,
                   free(3))
@@ -234,14 +227,11 @@ def test_a_rebinding_stays_in_the_script_and_so_does_what_reads_it(tmp_path: Pat
             print("SCRIPT RAN", n)
             n = 3
 
-
             def f(k=n):
                 return k
 
-
             def g():
                 return "second"
-
 
             print(f(), g())
         ''')
@@ -313,7 +303,6 @@ def test_a_global_rebound_by_a_function_stays_script(tmp_path: Path) -> None:
 
         if __name__ == "__main__":
             count = 0
-
 
             bump()
             print("SCRIPT RAN", count)
@@ -389,7 +378,6 @@ def test_argparse_at_module_level_moves_and_still_parses(tmp_path: Path) -> None
             parser = argparse.ArgumentParser()
             parser.add_argument("--epochs", type=int, default=1)
             args = parser.parse_args()
-
 
             print("SCRIPT RAN", epochs())
         ''', "--epochs", "5")

@@ -278,12 +278,14 @@ def _rewrite(code: str, units: list[list[ast.stmt]], kinds: list[str]) -> str:
     moved = cst.parse_module("".join(
         line for kind, (a, b) in zip(kinds, spans, strict=True) if kind != "keep"
         for line in lines[a:b]))
-    body = [_unindented_blanks(s) for s in moved.body]
+    old_guard = "main" in kinds  # an existing guard, last: its own blank lines stay two
+    body = [_unindented_blanks(s) for s in moved.body[:-1]] + [
+        moved.body[-1] if old_guard else _unindented_blanks(moved.body[-1])]
     first = [*moved.header, *_leading(body[0])]
     while first and first[0].comment is None:  # the block starts with its first line
         first.pop(0)
     body[0] = body[0].with_changes(leading_lines=first)
-    old = body[-1] if "main" in kinds else None
+    old = body[-1] if old_guard else None
     if isinstance(old, cst.If) and isinstance(old.body, cst.IndentedBlock):
         block = old.body
         guard = old.with_changes(body=block.with_changes(body=[*body[:-1], *block.body]))
@@ -310,9 +312,15 @@ def _leading(stmt: cst.BaseStatement) -> list[cst.EmptyLine]:
 
 def _unindented_blanks(stmt: cst.BaseStatement) -> cst.BaseStatement:
     """Blank lines above a statement that moves into the block stay empty (libcst writes the
-    block's indentation on them otherwise; those inside nested blocks are already right)."""
-    lines = [line.with_changes(indent=False) if line.comment is None else line
-             for line in _leading(stmt)]
+    block's indentation on them otherwise; those inside nested blocks are already right), and
+    one at most in a row: the two around a definition that stayed above read as a gap."""
+    lines: list[cst.EmptyLine] = []
+    for line in _leading(stmt):
+        if line.comment is None:
+            if lines and lines[-1].comment is None:
+                continue
+            line = line.with_changes(indent=False)
+        lines.append(line)
     return stmt.with_changes(leading_lines=lines)
 
 

@@ -314,7 +314,7 @@ def convert_source(source: str, path: str = "<string>", main_guard: bool = False
         pass
     else:
         depth, line = deepest(tree)
-        if depth > DEEPEST:
+        if depth:
             return Conversion(source, error=f"line {line}: an expression nested {depth} levels "
                                             f"deep (the rules follow {DEEPEST}): left as written")
     try:

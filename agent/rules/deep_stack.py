@@ -50,8 +50,29 @@ def on_deep_stack(fn: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
-def deepest(tree: ast.AST) -> tuple[int, int]:
-    """(depth, line) of the most deeply nested node, without recursing."""
+def deepest(tree: ast.AST, beyond: int = DEEPEST) -> tuple[int, int]:
+    """(depth, line) of the most deeply nested node if it lies deeper than ``beyond``, else
+    (0, 0); without recursing. A node written on one line nests at most a few levels more
+    than its characters, so one-line nodes too short to get there are not entered: most of
+    a file is never walked."""
+    todo: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > beyond:
+            return _deepest_of(tree)
+        for child in ast.iter_child_nodes(node):
+            if (isinstance(child, (ast.expr, ast.stmt)) and child.lineno == child.end_lineno
+                    and depth + _SLACK + (child.end_col_offset or 0) - child.col_offset
+                    <= beyond):
+                continue
+            todo.append((child, depth + 1))
+    return 0, 0
+
+
+_SLACK = 8  # levels a node adds beyond its characters (contexts, operators, names)
+
+
+def _deepest_of(tree: ast.AST) -> tuple[int, int]:
     best, line = 0, 0
     todo: list[tuple[ast.AST, int]] = [(tree, 0)]
     while todo:

@@ -63,3 +63,16 @@ def test_migrate_reports_deep_files_without_internal_errors(tmp_path: Path) -> N
     report = (out / "report.md").read_text()
     assert "internal error" not in report and "RecursionError" not in report
     assert "nested more deeply than Python compiles" in report
+
+
+def test_depth_is_found_on_one_line_and_across_lines() -> None:
+    import ast
+
+    from agent.rules.deep_stack import deepest
+
+    one_line = "y = " + "+".join(["x"] * (DEEPEST + 50)) + "\n"
+    across = "def f():\n    return (\n" + "+\n".join(["x"] * (DEEPEST + 50)) + ")\n"
+    shallow = "y = " + "+".join(["x"] * (DEEPEST - 50)) + "\n"
+    assert deepest(ast.parse(one_line))[0] > DEEPEST
+    assert deepest(ast.parse(across))[0] > DEEPEST
+    assert deepest(ast.parse(shallow)) == (0, 0)

@@ -32,6 +32,7 @@ from agent.rules.ops.functions import (
     pipeline_functions,
     uses_framework,
 )
+from agent.rules.ops.shape_ints import tensor_shape_values
 from agent.rules.training.custom_regularizers import convert_classes as convert_regularizer_classes
 from agent.rules.training.loss_classes import convert_loss_classes
 from agent.rules.values import code_of, module_constants
@@ -469,6 +470,7 @@ def _convert_source(source: str, path: str) -> Conversion:
 
         out.unmapped = explain_kept(out.unmapped, inlined.tf_data)
         code = copy_missing_runtime(code)
+    code = tensor_shape_values(code)
     code, resolved = resolve_format_tests(code, imports, source)  # in code kept as written
     out.warnings += [Warning_(line, FORMAT_WARNING) for line in resolved]
     if code != source:

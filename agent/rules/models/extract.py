@@ -32,6 +32,7 @@ from agent.rules.models import (
     inline,
     list_helpers,
     loops,
+    model_inputs,
     runtime_loops,
     shape_reads,
     string_inputs,
@@ -1978,6 +1979,9 @@ class BlockExtractor:
             outputs = [self.tensor_dicts[outs_node.value][k] for k in keys]
         if self._view(i, var, name, inputs, outputs, keys, outputs_are_list, outs_node):
             return
+        why = model_inputs.not_inputs(ins_node, inputs, outputs, self.producer)
+        if why is not None:
+            raise Unsupported(why)
         # calls reachable from the outputs, in source order
         needed: set[int] = set()
         stack = list(outputs)

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import libcst as cst
 
-from agent.rules.models import init_block
+from agent.rules.models import init_block, rolled_loops
 from agent.rules.models.graph import BlockCall, Call, Layer, ModelIR
 from agent.rules.naming import RESERVED, camel, keras_snake
 from agent.rules.values import code_of
@@ -521,7 +521,9 @@ def _rewrite(named: list[tuple[list[tuple[_Instance, str]], str]], body: list[st
         if len(unit) == 1:
             lines = [f"self.{attr} = {ctors[0]}"]
         elif len(set(ctors)) == 1:
-            lines = [f"self.{attr} = nn.Sequential(*({ctors[0]} for _ in range({len(unit)})))"]
+            loop = rolled_loops.loop_of([inst.block for inst, _ in unit], ir)
+            over = loop.iter if loop is not None else f"range({len(unit)})"
+            lines = [f"self.{attr} = nn.Sequential(*({ctors[0]} for _ in {over}))"]
         else:
             lines = [f"self.{attr} = nn.Sequential(", *[f"{IND}{c}," for c in ctors], ")"]
         made.append((min(seqs), lines))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agent.rules import activations
 from agent.rules.layers import keras_weights
-from agent.rules.models import block_class, init_block, lazy, masks
+from agent.rules.models import block_class, init_block, lazy, masks, rolled_loops
 from agent.rules.models.forward_params import array_params, keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, positions, stack
@@ -460,6 +460,7 @@ class _Emitter:
         made = block_class.group(ir, self.body, self.spans, self.declared, self.entries,
                                  self.attrs, self.fixed, self.unique, self.penalties)
         self.gen.changes += made.changes
+        rolled_loops.settle(ir, self.gen.warnings)
         self._as_sequential()
         self.gen.sized = self.gen.lazy and self._dry_callable()
         if self.gen.sized:

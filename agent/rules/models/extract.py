@@ -33,6 +33,7 @@ from agent.rules.models import (
     list_helpers,
     loops,
     model_inputs,
+    rolled_loops,
     runtime_loops,
     shape_reads,
     string_inputs,
@@ -40,7 +41,7 @@ from agent.rules.models import (
 )
 from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.expr_shapes import lambda_rule
-from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
+from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, RolledLoop, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.seq_build import seq_build
 from agent.rules.models.shapes import Shape
@@ -193,6 +194,8 @@ class BlockExtractor:
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
         self.assumed_warnings: list[tuple[str, int, str]] = []  # name, line, text: reported
+        self.rolled: list[RolledLoop] = []  # loops over a parameter codegen may write as loops
+        self.pinned: set[str] = set()  # assumed parameters some other use needs asserted
         # by the model that asserts the name
         self.sized: set[str] = set()  # those of them that gave an Input its shape
         self.branched: set[str] = set()  # those of them that chose an `if` branch
@@ -650,15 +653,20 @@ class BlockExtractor:
             values = list(self.tensor_dicts[loop.iter.value])
         body = inline.loop_body(loop)
         assumed: dict[str, Any] = {}
+        rolled = None
         if values is None and body is not None:
             # a bound from a builder parameter: unrolled for its default (or the value every
             # call passes), which the generated class then asserts (another value fails
             # loudly instead of building a wrong model)
             assumed = self._assumable(loop.iter)
             if assumed:
+                rolled = rolled_loops.candidate(loop, body, self.tensors, self.helpers,
+                                                assumed, self.fn_params)
                 values = inline.unroll_values(loop, {**self.env, **assumed})
-                if values is not None:
-                    self.env.update(assumed)  # the body's tests may read it too
+                if values is not None and rolled is None:
+                    # the body's tests may read it too (a rolled loop's body reads none of
+                    # it, and a later read must be asserted by its own use)
+                    self.env.update(assumed)
                     assumed = self._commit_assumed(assumed)
         if values is None and body is not None and not assumed:
             return self._unroll_items(i, loop, body)
@@ -667,8 +675,14 @@ class BlockExtractor:
         bindings = [inline.loop_bindings(loop.target, v) for v in values]
         if any(b is None for b in bindings) or not self._touches_tensors(body):
             return False
+        mark = len(self.pending_calls)
         self._unrolled(i, body, bindings)
-        self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
+        if rolled is not None and not rolled_loops.take(
+                rolled, [c for c, _ in self.pending_calls[mark:]], len(values)):
+            rolled = None
+        if rolled is not None:
+            self.rolled.append(rolled)
+        self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled", rolled)
         return True
 
     def _runtime_loop(self, i: int, loop: cst.For) -> bool:
@@ -753,8 +767,13 @@ class BlockExtractor:
             self.unrolling -= 1
         return True
 
-    def _note_assumed(self, assumed: dict[str, Any], what: str) -> None:
+    def _note_assumed(self, assumed: dict[str, Any], what: str,
+                      rolled: RolledLoop | None = None) -> None:
         for name, value in assumed.items():
+            if rolled is None:
+                self.pinned.add(name)
+            else:
+                rolled.names.add(name)
             if name in self.assumed:
                 continue
             self.assumed[name] = value
@@ -2178,12 +2197,20 @@ class BlockExtractor:
         """Free names used in layer arguments that only exist inside the function."""
         ir.graph_names = set(self.tensors) | set(self.layer_vars) | set(self.poisoned)
         free: set[str] = set(self.assumed)
-        ir.notes += [f"assert {n} {'is' if isinstance(v, bool) else '=='} {v!r}, \"k2l: layers were "
-                     f"{_ASSUMED_BY[(n in self.sized) + 2 * (n in self.branched)]} "
-                     f"for {n}={v!r}\""
-                     for n, v in sorted(self.assumed.items())]
+        mine = {id(c.block) for c in ir.calls if c.block is not None}
+        ir.rolled = [r for r in self.rolled if all(id(b) in mine for b in r.blocks)]
+        loose = {n for r in ir.rolled for n in r.names} - self.pinned  # only rolled loops read
+        notes = {n: f"assert {n} {'is' if isinstance(v, bool) else '=='} {v!r}, \"k2l: layers "
+                    f"were {_ASSUMED_BY[(n in self.sized) + 2 * (n in self.branched)]} "
+                    f"for {n}={v!r}\""
+                 for n, v in sorted(self.assumed.items())}
+        ir.notes += [note for n, note in notes.items() if n not in loose]
         self.warnings += [(line, text) for n, line, text in self.assumed_warnings
-                          if n in self.assumed]
+                          if n in self.assumed and n not in loose]
+        for r in ir.rolled:  # written by codegen unless the loop becomes a loop again
+            r.notes = [notes[n] for n in sorted(r.names & loose)]
+            r.warnings = [(line, text) for n, line, text in self.assumed_warnings
+                          if n in r.names & loose]
         self.assumed_warnings = [w for w in self.assumed_warnings if w[0] not in self.assumed]
         for layer in ir.layers:
             free |= layer.free

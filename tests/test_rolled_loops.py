@@ -1,0 +1,83 @@
+"""A builder loop over a parameter bound whose iterations are one helper call each (issue 9):
+the class builds the blocks with the same loop (``for _ in range(depth)``), so every depth
+builds the model Keras builds; checked against Keras 3 after weight porting for several
+depths. Loops whose blocks differ per iteration, or whose bound another use needs, keep the
+unrolled form and its assert."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["KERAS_BACKEND"] = "torch"
+
+import textwrap
+
+import pytest
+
+from agent.equivalence import exec_source
+from agent.rules.convert import convert_source
+from tests.test_models_graphs import KERAS, check
+
+pytestmark = pytest.mark.slow
+
+BLOCKS = KERAS + """
+
+def mixer(x, width, rate=0.0):
+    \"\"\"Dense, LayerNorm and a skip connection.\"\"\"
+    h = layers.Dense(width, activation="relu")(x)
+    h = layers.Dropout(rate)(h)
+    h = layers.Dense(width)(h)
+    x = layers.Add()([x, h])
+    return layers.LayerNormalization()(x)
+
+
+def build(width=6, depth=2):
+    inputs = keras.Input(shape=(5,))
+    x = layers.Dense(width)(inputs)
+    for _ in range(depth):
+        x = mixer(x, width, rate=0.1)
+    return keras.Model(inputs, layers.Dense(2)(x))
+"""
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_the_loop_builds_the_blocks_for_every_depth(depth: int) -> None:
+    code = check(BLOCKS, f"build(depth={depth})")
+    assert "for _ in range(depth)))" in code, code
+    assert "assert depth" not in code, code
+
+
+def test_no_assert_warning_once_the_loop_is_rolled() -> None:
+    result = convert_source(textwrap.dedent(BLOCKS), "model.py")
+    assert not any("asserts that value" in w.message for w in result.warnings), \
+        result.warnings
+
+
+def test_blocks_that_differ_per_iteration_keep_the_assert() -> None:
+    code = check(KERAS + """
+
+def block(x, units):
+    h = layers.Dense(units, activation="relu")(x)
+    return layers.Concatenate()([x, h])
+
+
+def build(depth=2):
+    inputs = keras.Input(shape=(3,))
+    x = inputs
+    for i in range(depth):
+        x = block(x, 2 * (i + 1))
+    return keras.Model(inputs, x)
+""", "build()")
+    assert 'assert depth == 2, "k2l: layers were unrolled for depth=2"' in code, code
+    with pytest.raises(AssertionError):
+        exec_source(code, "k2l_converted")["build"](depth=3)
+
+
+def test_a_bound_also_read_by_a_branch_keeps_the_assert() -> None:
+    code = check(BLOCKS.replace("    return keras.Model(inputs, layers.Dense(2)(x))", """\
+    if depth > 1:
+        x = layers.Dense(3)(x)
+    return keras.Model(inputs, layers.Dense(2)(x))"""), "build()")
+    assert 'assert depth == 2, "k2l: layers were' in code, code
+    with pytest.raises(AssertionError):  # the branch was taken for 2 only
+        exec_source(code, "k2l_converted")["build"](depth=3)

@@ -81,3 +81,40 @@ def test_a_bound_also_read_by_a_branch_keeps_the_assert() -> None:
     assert 'assert depth == 2, "k2l: layers were' in code, code
     with pytest.raises(AssertionError):  # the branch was taken for 2 only
         exec_source(code, "k2l_converted")["build"](depth=3)
+
+
+LAZY = KERAS + """
+
+class Twice(layers.Layer):
+    def call(self, x):
+        return x * 2.0
+
+
+def block(x, units=5):
+    h = layers.LayerNormalization()(x)
+    h = layers.Dense(units, activation="relu", kernel_initializer="he_normal")(h)
+    h = layers.Dense(4)(h)
+    return layers.Add()([x, h])
+
+
+def build(depth=2):
+    inputs = keras.Input(shape=(4,))
+    x = Twice()(inputs)
+    for _ in range(depth):
+        x = block(x)
+    return keras.Model(inputs, layers.Dense(2)(x))
+"""
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_lazy_blocks_sized_by_the_dry_call_are_built_and_initialised_per_block(
+        depth: int) -> None:
+    """After a custom layer the sizes are unknown: the blocks hold nn.Lazy modules, sized by
+    the dry call; the Keras initializers reach the modules of every block the loop built."""
+    code = check(LAZY, f"build(depth={depth})")
+    assert "for _ in range(depth)))" in code and "assert depth" not in code, code
+    assert "for block_module in self.blocks:" in code, code  # he_normal of every block
+    assert "isinstance(block_module, Block)" in code, code
+    assert "self.blocks[" not in code, code
+    module = exec_source(code, "k2l_converted")["build"](depth=depth)
+    assert len(module.blocks) == depth

@@ -74,6 +74,7 @@ class _Emitter:
         self.spans: list[block_class.Span] = []  # the forward lines of each call
         self.attrs: dict[int, list[str]] = {}  # id(layer) -> its module attributes
         self.fixed: set[int] = set()  # layers that cannot move into a helper's module
+        self.lazy_fixed: set[int] = set()  # fixed only as lazy: movable when a dry call sizes
         self.lazy_layers = lazy_layers or {}  # custom layer class -> has keras_init()
         self.lazy_custom: list[Layer] = []  # instances of those classes in this model
         self.gen = Generated("")
@@ -287,6 +288,8 @@ class _Emitter:
             return
         self.attrs[id(layer)] = [layer.attr + (f"_{suffix}" if suffix else "")
                                  for suffix, _ in built.modules]
+        if built.lazy and id(layer) not in self.kept and id(layer) not in self.fixed:
+            self.lazy_fixed.add(id(layer))
         if id(layer) in self.kept or built.lazy:
             self.fixed.add(id(layer))
         if id(layer) in self.kept:
@@ -336,6 +339,7 @@ class _Emitter:
             if ctor.startswith("torch.") and not ctor.startswith("torch.nn."):
                 self.init_lines.append(f'self.register_buffer("{attr}", {ctor})')
                 self.fixed.add(id(layer))
+                self.lazy_fixed.discard(id(layer))
                 self.buffers.append(attr)
             else:
                 self.init_lines.append(f"self.{attr} = {ctor}")
@@ -457,14 +461,20 @@ class _Emitter:
             self.entries, self.lazy_entries, self.penalties = [], [], []
             self.gen.code = self.assemble()
             return self.gen
+        # lazy layers may move into a helper's module when the dry call sizes them there
+        dry = self.gen.lazy and self._dry_callable()
         made = block_class.group(ir, self.body, self.spans, self.declared, self.entries,
-                                 self.attrs, self.fixed, self.unique, self.penalties)
+                                 self.attrs, self.fixed - self.lazy_fixed if dry else self.fixed,
+                                 self.unique, self.penalties)
         self.gen.changes += made.changes
         rolled_loops.settle(ir, self.gen.warnings)
         self._as_sequential()
         self.gen.sized = self.gen.lazy and self._dry_callable()
         if self.gen.sized:
-            self.entries = [self.sized_entries.get(e.attr, e) for e in self.entries]
+            moved = {**ir.module_paths, **rolled_loops.entry_paths(ir)}  # into blocks
+            sized = {moved.get(a, a): init_block.Entry(moved.get(a, a), e.ctors, e.templates)
+                     for a, e in self.sized_entries.items() if moved.get(a, a)}
+            self.entries = [sized.get(e.attr, e) for e in self.entries]
             self.lazy_entries = []  # initialised after the dry call, not on the first batch
             self.gen.sized_layers = [lyr.keras_name for lyr in self.lazy_custom]
         else:

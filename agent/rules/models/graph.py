@@ -103,6 +103,7 @@ class RolledLoop:
     notes: list[str] = field(default_factory=list)  # the asserts, when not rolled
     warnings: list[tuple[int, str]] = field(default_factory=list)  # reported when not rolled
     done: bool = False  # codegen wrote the loop
+    paths: dict[str, str] = field(default_factory=dict)  # init paths (block_class)
 
 
 @dataclass

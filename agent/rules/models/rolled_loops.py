@@ -73,6 +73,12 @@ def loop_of(blocks: Sequence[BlockCall], ir: ModelIR) -> RolledLoop | None:
     return None
 
 
+def entry_paths(ir: ModelIR) -> dict[str, str]:
+    """A moved layer attribute -> its init path over every block (``blocks[*].dense``), or
+    "" for the same module of a later block (initialised by that path already)."""
+    return {old: new for rolled in ir.rolled if rolled.done for old, new in rolled.paths.items()}
+
+
 def settle(ir: ModelIR, warnings: list[tuple[int, str]]) -> None:
     """The asserts and warnings of the loops codegen could not write as loops."""
     for rolled in ir.rolled:

@@ -462,10 +462,11 @@ class _Emitter:
             self.gen.code = self.assemble()
             return self.gen
         # lazy layers may move into a helper's module when the dry call sizes them there
-        dry = self.gen.lazy and self._dry_callable()
+        # (a custom layer's keras_init() after it is called by attribute: it stays)
+        movable = self.lazy_fixed - {id(lyr) for lyr in self.lazy_custom} \
+            if self.gen.lazy and self._dry_callable() else set()
         made = block_class.group(ir, self.body, self.spans, self.declared, self.entries,
-                                 self.attrs, self.fixed - self.lazy_fixed if dry else self.fixed,
-                                 self.unique, self.penalties)
+                                 self.attrs, self.fixed - movable, self.unique, self.penalties)
         self.gen.changes += made.changes
         rolled_loops.settle(ir, self.gen.warnings)
         self._as_sequential()

@@ -118,3 +118,48 @@ def test_lazy_blocks_sized_by_the_dry_call_are_built_and_initialised_per_block(
     assert "self.blocks[" not in code, code
     module = exec_source(code, "k2l_converted")["build"](depth=depth)
     assert len(module.blocks) == depth
+
+
+CHAIN = KERAS + """
+
+def build(depth=3, width=4):
+    inputs = keras.Input(shape=(5,))
+    x = layers.Dense(width)(inputs)
+    for _ in range(depth):
+        x = layers.Dense(width, activation="relu")(x)
+        x = layers.Dropout(0.1)(x)
+    return keras.Model(inputs, layers.Dense(1)(x))
+
+
+def build_seq(depth=2):
+    model = keras.Sequential([keras.Input(shape=(3,))])
+    for _ in range(depth):
+        model.add(layers.Dense(6, activation="tanh"))
+    model.add(layers.Dense(1))
+    return model
+"""
+
+
+@pytest.mark.parametrize("call", ["build(depth=2)", "build(depth=4)", "build_seq(depth=1)",
+                                  "build_seq(depth=3)"])
+def test_a_chain_of_layers_over_a_parameter_bound_is_one_loop_built_module(call: str) -> None:
+    """The body is layers only, and the input size is known: the runtime-loop form (one
+    nn.Sequential built by the same loop, sized by the dry call, Keras's initializers)."""
+    code = check(CHAIN, call)
+    assert code.count("for _ in range(depth) for module in") == 2, code
+    assert "assert depth" not in code, code
+    result = convert_source(textwrap.dedent(CHAIN), "model.py")
+    assert not result.warnings, result.warnings
+
+
+def test_a_chain_without_a_known_input_size_stays_unrolled_and_asserted() -> None:
+    code = check(KERAS + """
+
+def build(depth=2):
+    inputs = keras.Input(shape=(None, 3))
+    x = layers.Dense(4)(inputs)
+    for _ in range(depth):
+        x = layers.Dense(4, activation="relu")(x)
+    return keras.Model(inputs, x)
+""", "build()")
+    assert 'assert depth == 2, "k2l: layers were unrolled for depth=2"' in code, code

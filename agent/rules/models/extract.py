@@ -662,6 +662,10 @@ class BlockExtractor:
             if assumed:
                 rolled = rolled_loops.candidate(loop, body, self.tensors, self.helpers,
                                                 assumed, self.fn_params)
+                if rolled is None and set(assumed) <= set(self.fn_params) \
+                        and m.matches(loop.iter, m.Call(func=m.Name("range"))) \
+                        and self._sized_for(loop) and self._runtime_loop(i, loop):
+                    return True  # a chain of layers: one module built by the same loop
                 values = inline.unroll_values(loop, {**self.env, **assumed})
                 if values is not None and rolled is None:
                     # the body's tests may read it too (a rolled loop's body reads none of
@@ -684,6 +688,20 @@ class BlockExtractor:
             self.rolled.append(rolled)
         self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled", rolled)
         return True
+
+    def _sized_for(self, loop: cst.For) -> bool:
+        """Whether the model a chain loop feeds has a known input size, so the dry call
+        sizes its lazy modules and the Keras initializers run on them (else the loop over
+        a parameter stays unrolled for its default, exactly initialised, and asserted)."""
+        found = runtime_loops.body_calls(loop, set(self.tensors), set(self.seqs))
+        if found is None:
+            return False
+        if found[0] == "seq":
+            shape = self.seqs[found[1]].input_shape
+            return shape is not None and None not in shape
+        inputs = [self.tensors[n] for n in self.input_names if n in self.tensors]
+        return bool(inputs) and all(t.shape is not None and None not in t.shape
+                                    for t in inputs)
 
     def _runtime_loop(self, i: int, loop: cst.For) -> bool:
         """A loop with a run-time bound over a chain of layers: one module (runtime_loops)."""

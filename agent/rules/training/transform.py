@@ -195,6 +195,9 @@ class _Training:
             if name in self.plans:
                 return name
             return builders.get(name)
+        if isinstance(node, cst.Call) and node.args and len(self.plans) == 1 and (
+                self.imports.resolve(node.func) == "keras.saving.load_model"):
+            return next(iter(self.plans))  # what _load_model loads: fit/evaluate follow it
         return None
 
     def _names(self) -> Names:

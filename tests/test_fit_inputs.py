@@ -50,3 +50,19 @@ def test_a_reloaded_model_is_evaluated_with_the_converted_class() -> None:
     assert f"model = {cls}.load_from_checkpoint('best.ckpt')" in out.source
     assert "model.evaluate(" not in out.source
     assert "trainer.test(model, " in out.source
+
+
+def test_a_list_of_one_callback_class_is_typed_for_the_trainer() -> None:
+    """``[ModelCheckpoint(...)]`` is ``list[ModelCheckpoint]`` to mypy, which ``Trainer``'s
+    ``list[Callback]`` (invariant) rejects: the converted list is annotated, once."""
+    fit = textwrap.dedent("""\
+        x = np.random.rand(32, 8).astype("float32")
+        y = np.random.randint(0, 2, size=(32, 1))
+        callbacks = [keras.callbacks.EarlyStopping(monitor="loss", patience=2)]
+        model.fit(x, y, epochs=2, callbacks=callbacks)
+        """)
+    out = convert_source(_MODEL + fit).source
+    assert "callbacks: list[pl.Callback] = [" in out
+    assert "callbacks=callbacks" in out
+    twice = convert_source(_MODEL + fit + "callbacks = []\n").source
+    assert "callbacks: list[pl.Callback]" not in twice

@@ -33,7 +33,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
     "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py",
-    "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py"))
+    "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -116,7 +116,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|TextVectorization|StringLookup|"
                   r"_dataset_from_|ImageDataGenerator|"
-                  r"image_|audio_decode_wav|strings_|gfile|"
+                  r"image_|audio_decode_wav|strings_|gfile|signal_stft|"
                   r"applications|preprocess_|FrozenModule|children_until|set_trainable")
 
 
@@ -149,10 +149,10 @@ _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "
 
 @cache
 def op_helpers() -> frozenset[str]:
-    """The runtime/image_ops.py and image_pixels.py functions the tf.io/tf.image/tf.strings
-    rows call."""
+    """The runtime/image_ops.py, image_pixels.py and signal_ops.py functions the tf.io/
+    tf.image/tf.strings/tf.signal rows call."""
     names: set[str] = set()
-    for file in ("image_ops.py", "image_pixels.py"):
+    for file in ("image_ops.py", "image_pixels.py", "signal_ops.py"):
         tree = ast.parse((Path(__file__).parent / "runtime" / file).read_text("utf-8"))
         names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
                   and not n.name.startswith("_")}

@@ -33,7 +33,8 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
     "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py",
-    "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py"))
+    "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py",
+    "csv_dataset.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -74,6 +75,7 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.Options": "PipelineOptions",
+    "tensorflow.data.experimental.make_csv_dataset": "make_csv_dataset",  # runtime/csv_dataset.py
     # tf.io.gfile on local files → runtime/image_ops.py
     **{f"tensorflow.io.gfile.{name}": f"gfile_{fn}" for name, fn in (
         ("glob", "glob"), ("exists", "exists"), ("isdir", "isdir"), ("listdir", "listdir"),
@@ -304,7 +306,7 @@ MAP_KEPT = ("tf.data map function {}: {}; the tf.data pipelines stay TensorFlow 
 _NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenFeature",
                        "parse_single_example", "parse_example", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
-                       "ImageDataGenerator", "PipelineOptions")
+                       "ImageDataGenerator", "PipelineOptions", "make_csv_dataset")
 # Keras layers replaced on data: a Keras model (on its string inputs) or a tf.data map
 # function that stays TF may call them on TF tensors
 _LAYERS_ON_DATA = ("TextVectorization", "StringLookup")
@@ -313,7 +315,7 @@ PIPELINE_SOURCES = frozenset(_NEEDS_TORCH_MODELS) - {"AUTOTUNE", "ImageDataGener
                                                      "PipelineOptions"}
 # loaders whose result is a DataPipeline (fit feeds it with DataLoader(batch_size=None))
 PIPELINE_LOADERS = frozenset(q for q, h in UTILITIES.items() if h.endswith("_from_directory")
-                             or h.endswith("_from_array"))
+                             or h.endswith("_from_array") or h == "make_csv_dataset")
 GENERATOR = frozenset(q for q, h in UTILITIES.items() if h == "ImageDataGenerator")
 _MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.layers.",
                    "keras.models.", "keras.applications.")

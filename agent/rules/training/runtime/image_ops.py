@@ -291,6 +291,14 @@ def _strings_apply(fn: Any, value: Any) -> Any:
     return np.vectorize(fn, otypes=[object])(np.asarray(value)).astype(str)
 
 
+def strings_cast(x: Any) -> Any:
+    """tf.cast(x, tf.string): strings stay as they are; TF has no cast from numbers."""
+    if isinstance(x, (str, bytes)) or (isinstance(x, np.ndarray) and x.dtype.kind in "USO"):
+        return x
+    raise TypeError(f"Cast {getattr(x, 'dtype', type(x).__name__)} to string is not "
+                    "supported (TF: tf.strings.as_string)")
+
+
 def strings_lower(input: Any) -> Any:
     """tf.strings.lower (ASCII case, as TF's default encoding='')."""
     return _strings_apply(lambda s: s.translate(_ASCII_LOWER), input)

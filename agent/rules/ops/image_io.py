@@ -190,3 +190,8 @@ def _gamma(b: Bound) -> str:
 
 PIPELINE_OPS["tensorflow.random.gamma"] = Op("", ("shape", "alpha", "beta", "dtype", "seed"),
                                              pos=2, handler=_gamma)
+# a VarLenFeature parses to its values (runtime/image_ops.py), dense already: the 1-D
+# SparseTensor TF makes of them has no gaps, so to_dense gives the same values
+PIPELINE_OPS["tensorflow.sparse.to_dense"] = Op(
+    "", ("sp_input", "default_value", "validate_indices"),
+    handler=lambda b: b.code("sp_input"))

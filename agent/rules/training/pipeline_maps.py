@@ -29,6 +29,7 @@ CALLBACK_METHODS = ("map", "filter")  # the DataPipeline methods that take a fun
 _DROPPED = ("num_parallel_calls", "deterministic")
 # tf.train.Example parsing → runtime/image_ops.py (utilities.py swaps them outside callbacks)
 EXAMPLE_PARSING = {"tensorflow.io.FixedLenFeature": "FixedLenFeature",
+                   "tensorflow.io.VarLenFeature": "VarLenFeature",
                    "tensorflow.io.parse_single_example": "parse_single_example",
                    "tensorflow.io.parse_example": "parse_example"}
 # a FixedLenFeature's dtype: torch's, or "string" (the feature's bytes)

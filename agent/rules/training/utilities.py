@@ -286,7 +286,8 @@ class _Replace(cst.CSTTransformer):
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         if isinstance(original.func, cst.Name):  # from keras.utils import get_file
             updated = updated.with_changes(func=self._swap(original.func, updated.func))
-        if isinstance(updated.func, cst.Name) and updated.func.value == "FixedLenFeature":
+        if isinstance(updated.func, cst.Name) and updated.func.value in ("FixedLenFeature",
+                                                                          "VarLenFeature"):
             updated = updated.with_changes(args=[  # tf.string / tf.int64 → the runtime's
                 a.with_changes(value=cst.parse_expression(pipeline_maps.FEATURE_DTYPES[q]))
                 if (q := self.imports.resolve(a.value) or "") in pipeline_maps.FEATURE_DTYPES
@@ -304,6 +305,7 @@ PIPELINE_HINT = re.compile(r"\bdata\.|_dataset_from_")
 MAP_KEPT = ("tf.data map function {}: {}; the tf.data pipelines stay TensorFlow (their "
             "functions must all convert)")
 _NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenFeature",
+                       "VarLenFeature",
                        "parse_single_example", "parse_example", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
                        "ImageDataGenerator", "PipelineOptions", "make_csv_dataset")

@@ -387,6 +387,14 @@ class FixedLenFeature:
         self.default_value = default_value
 
 
+class VarLenFeature:
+    """tf.io.VarLenFeature: every value of the feature, however many (none when absent);
+    parsed to a 1-D tensor (strings: an object array of bytes), TF's SparseTensor dense."""
+
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = dtype
+
+
 def TFRecordDataset(  # noqa: N802
         filenames: Any, compression_type: Any = None, buffer_size: Any = None,
         num_parallel_reads: Any = None, name: Any = None) -> "DataPipeline":
@@ -473,7 +481,8 @@ def _feature_values(feature: bytes) -> list[Any]:
 
 def parse_single_example(serialized: Any, features: dict[str, Any], example_names: Any = None,
                          name: Any = None) -> dict[str, Any]:
-    """tf.io.parse_single_example with FixedLenFeature specs: strings as bytes."""
+    """tf.io.parse_single_example with FixedLenFeature/VarLenFeature specs: strings as
+    bytes."""
     found: dict[str, bytes] = {}
     for _, _, body in _fields(bytes(serialized)):  # Example.features
         for _, _, entry in _fields(body):  # Features.feature map entries
@@ -481,6 +490,11 @@ def parse_single_example(serialized: Any, features: dict[str, Any], example_name
             found[parts[1].decode("utf-8")] = parts.get(2, b"")
     out: dict[str, Any] = {}
     for key, spec in features.items():
+        if isinstance(spec, VarLenFeature):
+            values = _feature_values(found[key]) if key in found else []
+            out[key] = np.array(values, dtype=object) if spec.dtype == "string" else \
+                torch.tensor(values, dtype=spec.dtype)
+            continue
         if key in found:
             values = _feature_values(found[key])
         elif spec.default_value is not None:

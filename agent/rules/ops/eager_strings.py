@@ -5,7 +5,8 @@ The ``tf.strings`` rows stay out of the general table (a Keras ``standardize`` f
 call them on TF tensors), but ``.numpy()`` right after the call says the value is read
 eagerly, in Python: the row's runtime function gives the joined ``str``, and TF's
 ``.numpy()`` of a scalar string is its UTF-8 bytes (``.encode()``; a ``.decode()`` of those
-bytes gives the ``str`` back, so the pair goes). The statement rules still decide, by data
+bytes gives the ``str`` back, so the pair goes). Encoders and ``read_file`` give bytes
+already: their ``.numpy()`` goes. The statement rules still decide, by data
 flow, whether its argument can be a TF value (then the statement stays as written).
 """
 
@@ -15,9 +16,14 @@ import libcst as cst
 
 from agent.rules.ops.image_io import PIPELINE_OPS
 from agent.rules.ops.spec import Op
+from agent.rules.ops.table import OPS
 
 # ops whose result is one string (no ``keepdims``): ``.numpy()`` of it is bytes
 SCALAR_RESULTS = ("tensorflow.strings.reduce_join",)
+# rows (general table) that give bytes already: ``.numpy()`` of them is the value itself
+BYTES_RESULTS = ("tensorflow.io.encode_jpeg", "tensorflow.image.encode_jpeg",
+                 "tensorflow.io.encode_png", "tensorflow.image.encode_png",
+                 "tensorflow.io.read_file", "tensorflow.read_file")
 _UTF8 = ("'utf-8'", '"utf-8"', "'UTF-8'", '"UTF-8"', "'utf8'", '"utf8"')
 
 
@@ -32,10 +38,18 @@ def numpy_call_value(node: cst.Call) -> cst.BaseExpression | None:
 def eager_op(qualname: str | None, call: cst.Call) -> Op | None:
     """The row for a scalar string op read by ``.numpy()``; None when ``keepdims`` (an
     array, not one string) or no row."""
+    if qualname in BYTES_RESULTS:
+        return OPS.get(qualname)
     if qualname not in SCALAR_RESULTS or any(
             a.keyword is not None and a.keyword.value == "keepdims" for a in call.args):
         return None
     return PIPELINE_OPS.get(qualname)
+
+
+def suffix(qualname: str | None) -> str:
+    """What ``.numpy()`` of the converted call becomes: TF's bytes of one ``str``, or
+    nothing (the runtime function gives bytes)."""
+    return "" if qualname in BYTES_RESULTS else ".encode()"
 
 
 def decoded(node: cst.Call, encoded: set[int]) -> cst.BaseExpression | None:

@@ -58,7 +58,8 @@ class OpRewriter(cst.CSTTransformer):
         self.funcs: set[int] = set()  # callees: handled by leave_Call
         self.generated: set[int] = set()  # parenthesised operations we wrote
         self.eager: set[int] = set()  # string ops read by .numpy() (eager_strings), their
-        self.eager_numpy: set[int] = set()  # .numpy() calls, and the .encode() written
+        self.eager_numpy: dict[int, str] = {}  # .numpy() calls (their suffix), the .encode()
+        # written
         self.encoded: set[int] = set()
 
     def _problem(self, message: str) -> None:
@@ -69,10 +70,10 @@ class OpRewriter(cst.CSTTransformer):
     def visit_Call(self, node: cst.Call) -> None:
         self.funcs.add(id(node.func))
         value = eager_strings.numpy_call_value(node)
-        if isinstance(value, cst.Call) and eager_strings.eager_op(
-                self.imports.resolve(value.func), value) is not None:
+        qual = self.imports.resolve(value.func) if isinstance(value, cst.Call) else None
+        if isinstance(value, cst.Call) and eager_strings.eager_op(qual, value) is not None:
             self.eager.add(id(value))
-            self.eager_numpy.add(id(node))
+            self.eager_numpy[id(node)] = eager_strings.suffix(qual)
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         self.protected.add(id(node.attr))
@@ -139,7 +140,7 @@ class OpRewriter(cst.CSTTransformer):
     # -- calls -------------------------------------------------------------------------
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if id(original_node) in self.eager_numpy:
-            return self._numpy_of_string(updated_node)
+            return self._numpy_of_string(updated_node, self.eager_numpy[id(original_node)])
         back = eager_strings.decoded(updated_node, self.encoded) if self.encoded else None
         if back is not None:
             return back  # .numpy().decode() of one string: the str itself
@@ -172,12 +173,14 @@ class OpRewriter(cst.CSTTransformer):
             self.generated.add(id(new))
         return new
 
-    def _numpy_of_string(self, updated: cst.Call) -> cst.BaseExpression:
-        """``.numpy()`` of a converted scalar string op: its UTF-8 bytes (eager_strings)."""
+    def _numpy_of_string(self, updated: cst.Call, suffix: str) -> cst.BaseExpression:
+        """``.numpy()`` of a converted string/bytes op: its bytes (eager_strings)."""
         value = eager_strings.numpy_call_value(updated)
         if not isinstance(value, cst.Call) or self.imports.resolve(value.func) is not None:
             return updated  # the op did not convert (its problem is recorded)
-        new = cst.parse_expression(f"{atom(code_of(value))}.encode()")
+        if not suffix:
+            return value
+        new = cst.parse_expression(f"{atom(code_of(value))}{suffix}")
         self.encoded.add(id(new))
         return new
 

@@ -34,7 +34,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
     "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py",
     "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py",
-    "csv_dataset.py"))
+    "csv_dataset.py", "tfrecord_write.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -86,6 +86,11 @@ UTILITIES: dict[str, str] = {
         ("Open", "open"))},
     # TFRecord files and tf.train.Example records → runtime/image_ops.py
     "tensorflow.data.TFRecordDataset": "TFRecordDataset",
+    # writing them → runtime/tfrecord_write.py
+    **{f"tensorflow.train.{name}": name for name in (
+        "Example", "Features", "Feature", "BytesList", "FloatList", "Int64List")},
+    **dict.fromkeys(("tensorflow.io.TFRecordWriter", "tensorflow.python_io.TFRecordWriter"),
+                    "TFRecordWriter"),
     **pipeline_maps.EXAMPLE_PARSING,
     # directory/array loaders → runtime/keras_loaders.py (DataPipeline / torch Dataset)
     "keras.utils.image_dataset_from_directory": "image_dataset_from_directory",
@@ -118,7 +123,8 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|TextVectorization|StringLookup|"
                   r"_dataset_from_|ImageDataGenerator|"
-                  r"image_|audio_decode_wav|strings_|gfile|signal_stft|"
+                  r"image_|audio_decode_wav|strings_|gfile|signal_stft|TFRecordWriter|"
+                  r"train\.(?:Example|Feature|BytesList|FloatList|Int64List)|"
                   r"applications|preprocess_|FrozenModule|children_until|set_trainable")
 
 

@@ -79,6 +79,35 @@ def image_decode(contents: Any, channels: Any = None, dtype: Any = torch.uint8,
     return image_convert_dtype(torch.from_numpy(array.copy()), dtype)
 
 
+def image_encode_jpeg(image: Any, quality: int = 95, progressive: bool = False,
+                      chroma_downsampling: bool = True, x_density: int = 300,
+                      y_density: int = 300) -> bytes:
+    """tf.io.encode_jpeg: an HWC uint8 image's JPEG bytes (Pillow's libjpeg: the pixels
+    decode as close as two libjpeg builds give, the bytes are not TF's)."""
+    out = io.BytesIO()
+    _pil_image(image, "jpeg").save(out, "JPEG", quality=int(quality),
+                                   progressive=bool(progressive),
+                                   subsampling=2 if chroma_downsampling else 0,
+                                   dpi=(x_density, y_density))
+    return out.getvalue()
+
+
+def image_encode_png(image: Any) -> bytes:
+    """tf.io.encode_png: an HWC uint8 image's PNG bytes (the same pixels decode back)."""
+    out = io.BytesIO()
+    _pil_image(image, "png").save(out, "PNG")
+    return out.getvalue()
+
+
+def _pil_image(image: Any, kind: str) -> Any:
+    from PIL import Image
+
+    array = np.asarray(image.numpy() if isinstance(image, torch.Tensor) else image)
+    if array.dtype != np.uint8:
+        raise TypeError(f"encode_{kind}: uint8 images only (TF), not {array.dtype}")
+    return Image.fromarray(array[:, :, 0] if array.shape[-1] == 1 else array)
+
+
 def image_convert_dtype(image: Any, dtype: Any, saturate: bool = False) -> torch.Tensor:
     """tf.image.convert_image_dtype: integers are read as fractions of their maximum."""
     x = torch.as_tensor(image)

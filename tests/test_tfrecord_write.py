@@ -232,3 +232,22 @@ def test_record_writing_script_converts_and_trains_without_tensorflow(tmp_path: 
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     assert "FITTED" in run.stdout
     assert (tmp_path / "train.tfrec").stat().st_size > 5 * 8 * 8 * 3
+
+
+def test_message_classes_convert_only_where_they_are_built() -> None:
+    source = textwrap.dedent('''\
+        import tensorflow as tf
+
+
+        def make(v):
+            feature = tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+            return tf.train.Example(features=tf.train.Features(feature={"v": feature}))
+
+
+        def read(data):
+            return tf.train.Example.FromString(data)
+        ''')
+    result = convert_source(source, "messages.py")
+    assert "return Example(features=Features(feature={\"v\": feature}))" in result.source
+    assert "return tf.train.Example.FromString(data)" in result.source  # no such runtime API
+    assert [d.name for d in result.keras_deps] == ["tensorflow.train.Example.FromString"]

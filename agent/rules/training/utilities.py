@@ -248,9 +248,11 @@ class _Replace(cst.CSTTransformer):
         self.hits: list[tuple[cst.CSTNode, str, str]] = []
         self.kept: list[tuple[cst.CSTNode, str, str]] = []  # (call, Keras name, why)
         self.blocked: set[int] = set()  # ids of callee nodes whose call keeps its Keras form
+        self.callees: set[int] = set()  # ids of every call's callee
         self.text = text or text_layers.Plan()
 
     def visit_Call(self, node: cst.Call) -> bool:
+        self.callees.add(id(node.func))
         qual = self.imports.resolve(node.func) or ""
         helper = UTILITIES.get(qual)
         why = loader_args.unsupported(helper, node) if helper is not None else ""
@@ -270,6 +272,9 @@ class _Replace(cst.CSTTransformer):
               ) -> cst.BaseExpression:
         if id(original) in self.blocked:
             return updated
+        if id(original) not in self.callees and UTILITIES.get(
+                self.imports.resolve(original) or "") in _CONSTRUCTED_ONLY:
+            return updated  # tf.train.Example.FromString: the runtime class has no such API
         qual = self.imports.resolve(original) or ""
         helper = UTILITIES.get(qual)
         if helper in _NEEDS_TORCH_MODELS and (self.models_left or self.keep_pipelines):
@@ -315,6 +320,9 @@ _NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenF
                        "parse_single_example", "parse_example", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
                        "ImageDataGenerator", "PipelineOptions", "make_csv_dataset")
+# the runtime's tf.train messages are built and serialized, nothing else: only a call of the
+# class converts (``tf.train.Example.FromString(...)`` stays TF)
+_CONSTRUCTED_ONLY = ("Example", "Features", "Feature", "BytesList", "FloatList", "Int64List")
 # Keras layers replaced on data: a Keras model (on its string inputs) or a tf.data map
 # function that stays TF may call them on TF tensors
 _LAYERS_ON_DATA = ("TextVectorization", "StringLookup")

@@ -63,6 +63,7 @@ class Feature:
         if len(given) > 1:
             raise ValueError("tf.train.Feature: one of bytes_list, float_list, int64_list")
         self.kind = given[0] if given else None
+        self.bytes_list, self.float_list, self.int64_list = bytes_list, float_list, int64_list
 
     def SerializeToString(self) -> bytes:  # noqa: N802
         if self.kind is None:

@@ -296,11 +296,12 @@ def convert_source(source: str, path: str = "<string>", main_guard: bool = False
     read), unless a Keras model is left either way. ``main_guard``: the final layout pass
     (``with_main_guard``)."""
     from agent.rules.training.adapted_norms import with_adapted_norms
+    from agent.rules.training.initializer_names import with_named_initializers
     from agent.rules.training.strategies import without_strategies
 
     def convert() -> Conversion:
-        conv = without_strategies(
-            source, path, lambda code, where: with_adapted_norms(code, where, _convert_source))
+        conv = without_strategies(source, path, lambda code, where: with_adapted_norms(
+            code, where, lambda c, w: with_named_initializers(c, w, _convert_source)))
         return with_main_guard(conv) if main_guard else conv
 
     try:

@@ -21,6 +21,7 @@ from agent.rules.lines import LineIndex
 from agent.rules.models import scopes
 from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import Generated, generate
+from agent.rules.models.dead_bindings import read_before_rebound
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
 from agent.rules.models.graph import ModelIR
 from agent.rules.models.index_inputs import embedding_layers, mark_index_inputs
@@ -432,7 +433,9 @@ def _still_needed(body: list[cst.BaseStatement], remove: set[int], replaced: set
         for k in range(len(body)):
             if k not in remove and k not in replaced:
                 read |= names_read(k)
-        keep = {k for k in remove if _names_bound(body[k]) & read}
+        keep = {k for k in remove if any(  # read later, before the code rebinds it
+            read_before_rebound(body, k, n, remove | replaced)
+            for n in _names_bound(body[k]) & read)}
         if not keep:
             return remove
         remove -= keep

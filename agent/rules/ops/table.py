@@ -36,7 +36,8 @@ CONSTANTS: dict[str, str] = {
     f"{TF}.{name}": code for name, code in DTYPES.items() if not name.isalpha() or "float" in name
     or "int" in name or name == "bool"
 } | {f"{TF}.newaxis": "None", f"{TF}.bool": "torch.bool", f"{TF}.Tensor": "torch.Tensor"
-     } | image_io.CONSTANTS
+     } | image_io.CONSTANTS | {  # tape.gradient(..., unconnected_gradients=...): TF's strings
+    f"{TF}.UnconnectedGradients.ZERO": '"zero"', f"{TF}.UnconnectedGradients.NONE": '"none"'}
 # ``tf.dtypes.float32`` is ``tf.float32`` under its module's name
 CONSTANTS |= {f"{TF}.dtypes.{name}": code for name, code in DTYPES.items()
               if not name.isalpha() or name == "bool"}

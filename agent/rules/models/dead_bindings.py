@@ -137,3 +137,65 @@ def _free_read(stmt: cst.FunctionDef | cst.ClassDef, name: str) -> bool:
                      if isinstance(p, cst.Param) and p.default is not None)
         return not local or declared or nested or params
     return True
+
+
+_POINTS = ("input", "inputs", "output", "outputs")
+
+
+def uses_model_tensors(fn: cst.FunctionDef) -> bool:
+    """A function that reads another model's tensors (``model.inputs``,
+    ``model.get_layer(n).output``: a Grad-CAM helper) without returning a model of its own:
+    converted after the module's models, whose layers its view models share."""
+    reads = any(isinstance(n, cst.Attribute) and n.attr.value in _POINTS
+                and isinstance(n.value, (cst.Name, cst.Call)) for n in walk.nodes(fn.body))
+    if not reads:
+        return False
+    for n in walk.nodes(fn.body):
+        if isinstance(n, cst.Return) and n.value is not None and any(
+                isinstance(c, cst.Call) and isinstance(c.func, (cst.Name, cst.Attribute))
+                and (c.func.value if isinstance(c.func, cst.Name) else c.func.attr.value)
+                in ("Model", "Sequential") for c in walk.nodes(n.value)):
+            return False
+    returned = {n.value.value for n in walk.nodes(fn.body)
+                if isinstance(n, cst.Return) and isinstance(n.value, cst.Name)}
+    for n in walk.nodes(fn.body):  # `m = keras.Model(...)` ... `return m`: a builder
+        if isinstance(n, cst.Assign) and isinstance(n.value, cst.Call) and any(
+                isinstance(t.target, cst.Name) and t.target.value in returned
+                for t in n.targets):
+            func = n.value.func
+            name = func.value if isinstance(func, cst.Name) else (
+                func.attr.value if isinstance(func, cst.Attribute) else "")
+            if name in ("Model", "Sequential"):
+                return False
+    return True
+
+
+def outer_models(fn: cst.FunctionDef, models: set[str], module: cst.Module) -> frozenset[str]:
+    """The module models ``fn`` reads as themselves: a name it does not bind, or a parameter
+    every call of ``fn`` in the module passes that very name to (``heatmap(img, model)``)."""
+    params = [p.name.value for p in fn.params.params]
+    bound = {t for n in walk.nodes(fn.body) if isinstance(n, cst.AssignTarget)
+             for t in _target_names(n.target)}
+    calls = [n for n in walk.nodes(module) if isinstance(n, cst.Call)
+             and isinstance(n.func, cst.Name) and n.func.value == fn.name.value]
+    out: set[str] = set()
+    for name in models - bound:
+        if name not in params and name not in {p.name.value for p in fn.params.kwonly_params}:
+            out.add(name)
+            continue
+        if name not in params or not calls:
+            continue
+        at = params.index(name)
+
+        def passes(call: cst.Call, name: str = name, at: int = at) -> bool:
+            for i, a in enumerate(call.args):
+                if a.star:
+                    return False
+                if (a.keyword is not None and a.keyword.value == name) or (
+                        a.keyword is None and i == at):
+                    return isinstance(a.value, cst.Name) and a.value.value == name
+            return False
+
+        if all(passes(c) for c in calls):
+            out.add(name)
+    return frozenset(out)

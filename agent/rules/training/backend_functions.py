@@ -34,6 +34,7 @@ the op table's report line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import libcst as cst
@@ -46,6 +47,7 @@ from agent.rules.values import code_of
 
 _FUNCTION = ("keras.backend.function", "tensorflow.keras.backend.function")
 _GRADIENTS = ("keras.backend.gradients", "tensorflow.keras.backend.gradients")
+_CALLS = re.compile(r"\.function\(")  # K.function( / backend.function(: rare, cheap gate
 _FRESH = ("graph_input", "graph_output", "tape", "inputs")
 
 
@@ -310,6 +312,6 @@ def _leading(stmt: cst.BaseStatement) -> bool:
 def with_backend_functions(source: str, path: str, convert: Callable[[str, str], R]) -> R:
     """``convert`` on the source with its K.function graphs as eager functions; as written
     when there is none, or a Keras model is left anyway."""
-    if "gradients" not in source:
+    if not _CALLS.search(source) or "gradients(" not in source:
         return convert(source, path)
     return with_rewrite(source, path, convert, rewrite_backend_functions)

@@ -15,6 +15,7 @@ objects with that seed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import libcst as cst
@@ -25,6 +26,10 @@ from agent.rules.initializers import initializer_name
 from agent.rules.training.rewritten_lines import R, Rewritten, with_rewrite
 from agent.rules.values import code_of, evaluate
 
+# `name = <...>initializers.X(` or `name = <...>x_initializer(` on a line of its own
+_BOUND = re.compile(r"^[ \t]*\w+[ \t]*=[ \t]*[\w.]*(?:initializers\.\w+|_initializer|"
+                    r"(?:Normal|Uniform|Constant|Orthogonal|Zeros|Ones|Identity|Scaling))\(",
+                    re.M)
 _PREFIXES = ("keras.initializers.", "tensorflow.keras.initializers.",
              "tensorflow.initializers.", "tensorflow.")
 
@@ -191,6 +196,6 @@ def with_named_initializers(source: str, path: str, convert: Callable[[str, str]
     """``convert`` run on the source with its named initializers written into the layers,
     records in the source's lines; ``convert(source)`` when there is none, or a Keras model
     is left anyway."""
-    if "nitializer" not in source:
+    if not _BOUND.search(source):  # cheap: most files bind no initializer to a name
         return convert(source, path)
     return with_rewrite(source, path, convert, rewrite_initializer_names)

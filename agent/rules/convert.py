@@ -299,11 +299,17 @@ def convert_source(source: str, path: str = "<string>", main_guard: bool = False
     read), unless a Keras model is left either way. ``main_guard``: the final layout pass
     (``with_main_guard``)."""
     from agent.rules.training.adapted_norms import with_adapted_norms
+    from agent.rules.training.backend_functions import with_backend_functions
+    from agent.rules.training.initializer_names import with_named_initializers
     from agent.rules.training.strategies import without_strategies
+
+    def rules(code: str, where: str) -> Conversion:  # the pre-rewrites, innermost last
+        return with_named_initializers(code, where, lambda c, w: with_backend_functions(
+            c, w, _convert_source))
 
     def convert() -> Conversion:
         conv = without_strategies(
-            source, path, lambda code, where: with_adapted_norms(code, where, _convert_source))
+            source, path, lambda code, where: with_adapted_norms(code, where, rules))
         return with_main_guard(conv) if main_guard else conv
 
     try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agent.rules import activations
 from agent.rules.layers import keras_weights
-from agent.rules.models import block_class, init_block, lazy, masks, rolled_loops
+from agent.rules.models import block_class, init_block, lazy, masks, rolled_loops, view_outputs
 from agent.rules.models.forward_params import array_params, keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, positions, stack
@@ -448,8 +448,18 @@ class _Emitter:
                 for t in call.inputs:
                     if any(t is i for i in ir.inputs):
                         t.dtype = "long"
+        routed = view_outputs.consumed_outputs(ir) if ir.shares is not None else set()
+        returned: list[Tensor] = []
         for call in ir.calls:
             self.call(call)
+            for t in call.outputs:  # an output later layers read too: they read it itself
+                if id(t) in routed and self.layout.get(id(t), "keras") == "cf" and t.shape:
+                    n = len(t.shape) + 1
+                    self.body += view_outputs.routed(t.name, _perm_to_keras(n), _perm_to_cf(n))
+                    returned.append(t)
+        for t in returned:  # returned in Keras's order, under the name routed() gave it
+            t.name = view_outputs.returned_name(t.name)
+            self.layout[id(t)] = "keras"
         for t in ir.outputs:
             if not self.convert(t, "keras"):
                 self.failed = True

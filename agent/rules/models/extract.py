@@ -131,6 +131,8 @@ class BlockExtractor:
         self.inlined: set[str] = set()  # helpers inlined into at least one model
         self.inlining: list[str] = []  # helpers being inlined (recursion guard)
         self.model_ctor: dict[str, str] = {}  # model variable -> its constructor code
+        # module models a function reads by the same name (transform.py's deferred functions)
+        self.outer_models: frozenset[str] = frozenset()
         self.model_stmt: dict[str, int] = {}
         self.lines = lines
         self.index = index
@@ -2077,7 +2079,8 @@ class BlockExtractor:
         """A model this block binds to ``var``: built here, or a converted builder's instance
         (``self.models`` also sees other blocks' names, which are not this ``var``)."""
         ir = self.models.get(var)
-        return ir is not None and (var in self.model_ctor or any(f.ir is ir for f in self.found))
+        return ir is not None and (var in self.model_ctor or any(f.ir is ir for f in self.found)
+                                   or var in self.outer_models)
 
     def _layer_names(self, var: str) -> list[str] | None:
         if var in self.seqs or self._own_model(var):
@@ -2098,7 +2101,8 @@ class BlockExtractor:
             self.views.aliases[alias[0]] = alias[1]
             self.views.alias_stmt[alias[0]] = i
             return cst.Pass()
-        small, notes = views.expand_all(small, {**self.views.env, **self.env}, self._layer_names)
+        env = {**self.call_values, **self.views.env, **self.env}
+        small, notes = views.expand_all(views.named_layers(small, env), env, self._layer_names)
         self.warnings += [(self.cur_line, note) for note in notes]
         if not views.may_read(small):
             return small

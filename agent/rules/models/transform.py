@@ -25,6 +25,7 @@ from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, b
 from agent.rules.models.graph import ModelIR
 from agent.rules.models.index_inputs import embedding_layers, mark_index_inputs
 from agent.rules.models.layer_aliases import settle_aliases
+from agent.rules.source_slices import SourceSlices
 from agent.rules.training import custom_regularizers
 from agent.rules.values import assigned_names
 
@@ -56,6 +57,7 @@ class ModelsResult:
     recipes: list[Recipe] = field(default_factory=list)
     index: LineIndex | None = None  # original lines, for later stages' records
     generated: dict[str, str] = field(default_factory=dict)  # placeholder -> class code
+    slices: SourceSlices | None = None  # the parsed statements' text, for code()
     sized_layers: list[str] = field(default_factory=list)  # lazy custom layers, dry-called
 
     def materialize(self) -> cst.Module:
@@ -79,7 +81,8 @@ class ModelsResult:
         def fill(match: re.Match[str]) -> str:  # one pass: a replace per marker is quadratic
             return pending.pop(match.group(0), match.group(0))
 
-        return _MARKER.sub(fill, self.module.code) if pending else self.module.code
+        code = self.slices.code(self.module) if self.slices is not None else self.module.code
+        return _MARKER.sub(fill, code) if pending else code
 
 
 def _todo(line: str) -> cst.EmptyLine:
@@ -120,6 +123,7 @@ class ModelConverter:
             n for n in imports.names if not n.startswith("*")}
         self.index = LineIndex(module, source)
         self.result.index = self.index
+        self.result.slices = SourceSlices(module, source, self.index.stmt_ast)
         self.source_lines = source.splitlines(keepends=True)
         self.framework_names = [n for n in imports.names if not n.startswith("*")]
         self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}

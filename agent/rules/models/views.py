@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import libcst as cst
 
@@ -189,6 +189,8 @@ class _ExpandAll(cst.CSTTransformer):
 def expand_all(small: cst.BaseSmallStatement, env: dict[str, Any], layer_names: LayerNames
                ) -> tuple[cst.BaseSmallStatement, list[str]]:
     """:func:`expand` applied to every comprehension of ``small``, and the warnings."""
+    if not _may_name_layers(small):
+        return small, []
     code = _code(small)
     if "get_layer" not in code and ".layers" not in code:
         return small, []
@@ -196,6 +198,20 @@ def expand_all(small: cst.BaseSmallStatement, env: dict[str, Any], layer_names: 
     new = small.visit(expander)
     assert isinstance(new, cst.BaseSmallStatement)
     return new, sorted(set(expander.skipped))
+
+
+def _may_name_layers(node: cst.CSTNode) -> bool:
+    """False when the code of ``node`` holds neither "get_layer" nor ".layers", found
+    without generating it: a word is inside one of its strings (keywords and operators
+    hold neither), a dot before "layers" is an attribute's or a relative import's."""
+    for n in walk.every(node):
+        kind = type(n)  # (libcst's node classes are final: no isinstance through the ABCs)
+        if kind is cst.Attribute and cast(cst.Attribute, n).attr.value.startswith("layers") \
+                or kind is cst.ImportFrom and cast(cst.ImportFrom, n).relative:
+            return True
+        if any("get_layer" in text or ".layers" in text for text in walk.strings(n)):
+            return True
+    return False
 
 
 def _code(node: cst.CSTNode) -> str:

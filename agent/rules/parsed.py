@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 
 _LOCK = threading.Lock()  # the caches are shared by threads that convert files
-_KEEP = 8  # recent texts kept (the passes of one conversion read at most a few)
+_KEEP = 4  # recent texts kept: one conversion reads a few; more only keep garbage for the GC
 _TREES: dict[str, ast.Module] = {}
 _WALKS: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
 

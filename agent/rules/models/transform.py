@@ -18,7 +18,7 @@ import libcst as cst
 
 from agent.rules.imports import ImportTable
 from agent.rules.lines import LineIndex
-from agent.rules.models import scopes
+from agent.rules.models import scopes, views
 from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
@@ -125,6 +125,10 @@ class ModelConverter:
         self.result.index = self.index
         self.result.slices = SourceSlices(module, source, self.index.stmt_ast)
         self.source_lines = source.splitlines(keepends=True)
+        # the statements' comments are the module's: without the words the view expander
+        # looks for in any of them, its search skips comments (views.expand_all)
+        self.layer_comments = any(views.LAYER_WORDS.search(c)
+                                  for c in re.findall(r"#[^\r\n]*", source))
         self.framework_names = [n for n in imports.names if not n.startswith("*")]
         self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
         self.call_values = call_values(
@@ -188,6 +192,7 @@ class ModelConverter:
             index=self.index, builders=self.builders, helpers=self.helpers,
             call_values=self.call_values.get(function.name.value, {}) if function else None)
         extractor.stem = self.stem
+        extractor.layer_comments = self.layer_comments
         extractor.regularizer_classes = custom_regularizers.class_names(self.module, self.imports)
         if function is not None:
             extractor.kwonly = frozenset(p.name.value for p in function.params.kwonly_params)

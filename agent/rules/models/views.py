@@ -186,10 +186,11 @@ class _ExpandAll(cst.CSTTransformer):
         return updated_node
 
 
-def expand_all(small: cst.BaseSmallStatement, env: dict[str, Any], layer_names: LayerNames
-               ) -> tuple[cst.BaseSmallStatement, list[str]]:
-    """:func:`expand` applied to every comprehension of ``small``, and the warnings."""
-    if not _may_name_layers(small):
+def expand_all(small: cst.BaseSmallStatement, env: dict[str, Any], layer_names: LayerNames,
+               comments: bool = True) -> tuple[cst.BaseSmallStatement, list[str]]:
+    """:func:`expand` applied to every comprehension of ``small``, and the warnings.
+    ``comments``: whether a comment in ``small`` may hold "get_layer" or ".layers"."""
+    if not _may_name_layers(small, comments):
         return small, []
     code = _code(small)
     if "get_layer" not in code and ".layers" not in code:
@@ -200,11 +201,15 @@ def expand_all(small: cst.BaseSmallStatement, env: dict[str, Any], layer_names: 
     return new, sorted(set(expander.skipped))
 
 
-def _may_name_layers(node: cst.CSTNode) -> bool:
+LAYER_WORDS = re.compile(r"get_layer|\.layers")
+
+
+def _may_name_layers(node: cst.CSTNode, comments: bool = True) -> bool:
     """False when the code of ``node`` holds neither "get_layer" nor ".layers", found
     without generating it: a word is inside one of its strings (keywords and operators
-    hold neither), a dot before "layers" is an attribute's or a relative import's."""
-    for n in walk.every(node):
+    hold neither), a dot before "layers" is an attribute's or a relative import's.
+    Without ``comments``, whitespace and comments (all its tokens) are not searched."""
+    for n in walk.every(node) if comments else walk.nodes(node):
         kind = type(n)  # (libcst's node classes are final: no isinstance through the ABCs)
         if kind is cst.Attribute and cast(cst.Attribute, n).attr.value.startswith("layers") \
                 or kind is cst.ImportFrom and cast(cst.ImportFrom, n).relative:

@@ -11,7 +11,7 @@ TF_VENV := .tf-venv
 $(BIN)/k2l-agent: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,scripts]"
 	touch $@
 
 setup: $(BIN)/k2l-agent

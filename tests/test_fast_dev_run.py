@@ -293,6 +293,22 @@ def test_class_needing_a_dropped_top_level_value_is_not_run(
     assert "CLASSES" in result.message
 
 
+def test_class_reading_a_value_the_guarded_script_computes_is_not_run(
+    worker: Worker, tmp_path: Path
+) -> None:
+    """``nn.Linear(32, num_classes)`` where the script computes ``num_classes`` from its data
+    under the main guard: the definitions alone cannot build it (not a conversion failure);
+    a name bound nowhere is still a failure."""
+    source = GOOD.replace("self.out = nn.Linear(32, num_classes)",
+                          "self.out = nn.Linear(32, n_labels)")
+    guarded = source + '\n\nif __name__ == "__main__":\n    n_labels = 10\n'
+    result = _check(worker, tmp_path, guarded)
+    assert result.status == "not_run"
+    assert "'n_labels'" in result.message and "script" in result.message
+    unbound = _check(worker, tmp_path, source, "unbound.py")
+    assert unbound.status == "failed" and "constructor raised" in unbound.message
+
+
 def test_missing_plotting_package_is_not_run_but_tensorflow_left_fails(
     worker: Worker, tmp_path: Path
 ) -> None:

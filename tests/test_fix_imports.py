@@ -73,3 +73,15 @@ def test_prose_lines_that_read_like_imports_are_not_import_statements() -> None:
     assert isinstance(prose, ast.Expr) and "torch" not in ast.unparse(prose), out
     imported = {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
     assert {"torch", "torchmetrics", "os"} <= imported, out
+
+
+def test_a_name_the_script_binds_itself_gets_no_import() -> None:
+    """``callbacks = [...]`` is the script's own list (here inside the main guard): importing
+    pytorch_lightning's ``callbacks`` module under that name was a shadowed import mypy
+    rejects. A name bound only inside a function still gets its import at module level."""
+    code = ('import pytorch_lightning as pl\n\n\ndef act(x):\n    F = x\n    return F\n\n\n'
+            'if __name__ == "__main__":\n    callbacks = [pl.callbacks.EarlyStopping("val_loss")]\n'
+            '    print(len(callbacks), F.relu)\n')
+    out, _ = finalize(code)
+    assert "from pytorch_lightning import callbacks" not in out
+    assert _import_line(out, "import torch.nn.functional as F") < _first_use(out, "F")

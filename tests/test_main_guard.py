@@ -56,7 +56,7 @@ def test_script_code_moves_under_one_guard_definitions_stay(tmp_path: Path) -> N
         UNITS = 4
         SHAPE = (UNITS, 2)
         # the data
-        data = [math.sqrt(i) for i in range(UNITS)]
+        data = list(map(math.sqrt, range(UNITS)))
         data = [round(v, 3) for v in data]
 
 
@@ -99,7 +99,7 @@ def test_script_code_moves_under_one_guard_definitions_stay(tmp_path: Path) -> N
 
         if __name__ == "__main__":
             # the data
-            data = [math.sqrt(i) for i in range(UNITS)]
+            data = list(map(math.sqrt, range(UNITS)))
             data = [round(v, 3) for v in data]
 
             print("SCRIPT RAN", total(),
@@ -115,8 +115,9 @@ def test_definitions_reading_script_names_at_definition_time_move_too(tmp_path: 
     the def/class runs: what reads a script name there stays after it, in order."""
     _check(tmp_path, '''\
         import functools
+        import statistics
 
-        rate = float("0.5")
+        rate = statistics.mean([0.25, 0.75])
         base = type("Base", (), {})
 
 
@@ -149,6 +150,7 @@ def test_definitions_reading_script_names_at_definition_time_move_too(tmp_path: 
               free(3))
         ''', '''\
         import functools
+        import statistics
 
 
         def free(x):
@@ -156,7 +158,7 @@ def test_definitions_reading_script_names_at_definition_time_move_too(tmp_path: 
 
 
         if __name__ == "__main__":
-            rate = float("0.5")
+            rate = statistics.mean([0.25, 0.75])
             base = type("Base", (), {})
 
             def scaled(x, r=rate):
@@ -526,7 +528,7 @@ def test_an_import_rebinding_a_script_name_keeps_its_place(tmp_path: Path) -> No
     _check(tmp_path, '''\
         import math
 
-        pi = float("3")
+        pi = sum(map(float, "3"))
         print("SCRIPT RAN", pi)
         from math import pi
         import math
@@ -537,8 +539,103 @@ def test_an_import_rebinding_a_script_name_keeps_its_place(tmp_path: Path) -> No
 
 
         if __name__ == "__main__":
-            pi = float("3")
+            pi = sum(map(float, "3"))
             print("SCRIPT RAN", pi)
             from math import pi
             print(pi)
+        ''')
+
+
+def test_values_computed_only_from_their_arguments_stay_definitions(tmp_path: Path) -> None:
+    """A compiled pattern, a joined path, a table built by a comprehension over a range and an
+    array of literals read nothing of the run: they stay at module level, so functions that
+    read them work when the file is imported; a value loaded from a file is script."""
+    _check(tmp_path, '''\
+        import os
+        import re
+
+        import numpy as np
+
+        ROOT = "data"
+        _SPACES = re.compile(r"\\s+")
+        _UPPER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+        IMAGES = os.path.join(ROOT, "images")
+        MEAN = np.array([0.5, 0.25])
+        counts = np.bincount([1, 1, 2])
+
+
+        def clean(text):
+            return _SPACES.sub(" ", text).translate(_UPPER)
+
+
+        print("SCRIPT RAN", clean("A  B"), IMAGES, MEAN.sum(), counts.max())
+        ''', '''\
+        import os
+        import re
+
+        import numpy as np
+
+        ROOT = "data"
+        _SPACES = re.compile(r"\\s+")
+        _UPPER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+        IMAGES = os.path.join(ROOT, "images")
+        MEAN = np.array([0.5, 0.25])
+
+
+        def clean(text):
+            return _SPACES.sub(" ", text).translate(_UPPER)
+
+
+        if __name__ == "__main__":
+            counts = np.bincount([1, 1, 2])
+
+            print("SCRIPT RAN", clean("A  B"), IMAGES, MEAN.sum(), counts.max())
+        ''')
+    new = tmp_path / "new_script.py"
+    probe = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import new_script; "
+             "print(new_script.clean('X  Y'))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "x y" and new.exists()
+
+
+def test_values_read_after_script_code_could_change_stay_in_order(tmp_path: Path) -> None:
+    """Keeping a statement hoists it over the script code above it: a list that code fills
+    must be read after it, as written; what reads only numbers and strings is hoisted. An
+    empty list only script code uses stays with that code."""
+    _check(tmp_path, '''\
+        UNITS = 4
+        history = []
+        for i in range(3):
+            history.append(i)
+        last = history[-1]
+        seen = len(history)
+        HIDDEN = UNITS * 2
+        LABEL = f"units={UNITS}"
+
+
+        def describe():
+            return LABEL, HIDDEN
+
+
+        print("SCRIPT RAN", last, seen, describe())
+        ''', '''\
+        UNITS = 4
+        HIDDEN = UNITS * 2
+        LABEL = f"units={UNITS}"
+
+
+        def describe():
+            return LABEL, HIDDEN
+
+
+        if __name__ == "__main__":
+            history = []
+            for i in range(3):
+                history.append(i)
+            last = history[-1]
+            seen = len(history)
+
+            print("SCRIPT RAN", last, seen, describe())
         ''')

@@ -38,16 +38,21 @@ def build_model(num_layers, width, depth):
 model = build_model(num_layers=3, width=5, depth=14)
 """
     code = check(src, "model")
-    assert code.count("nn.Linear(") == 5
+    # a chain over a parameter's range: built by the same loop (rolled_loops.py, runtime
+    # form); the bound derived from depth is unrolled for the value the call passes
+    assert "for _ in range(num_layers) for module in" in " ".join(code.split()), code
+    assert "nn.LazyLinear(4)" in code and "nn.Linear(4, 4)" in code, code
     # every call's value is also the default: the class builds without arguments
     assert "def __init__(self, num_layers: int = 3, width: int = 5, depth: int = 14)" in code
     assert 'assert depth == 14, "k2l: layers were unrolled for depth=14"' in code
+    assert "assert num_layers" not in code
     result = convert_source(textwrap.dedent(src))
     assert any("range(blocks) unrolled for depth=14 (the value every call passes)"
                in w.message for w in result.warnings), result.warnings
     ns = exec_source(code, "k2l_converted")
+    assert len(ns["build_model"](num_layers=2, width=5, depth=14).loop_layers) == 2 * 2
     with pytest.raises(AssertionError):
-        ns["build_model"](num_layers=2, width=5, depth=14)
+        ns["build_model"](num_layers=3, width=5, depth=20)
 
 
 def test_helper_looping_over_a_list_the_builder_receives() -> None:

@@ -66,3 +66,84 @@ def test_only_names_bound_once_from_a_shape_are_wrapped() -> None:
     assert "torch.unsqueeze(k, dim=0)" in out  # rebound: no fact
     assert "torch.tile(x, n)" in out  # not made by torch.cat/stack here
     assert tensor_shape_values("y = torch.tile(x, (2, 1))\n") == "y = torch.tile(x, (2, 1))\n"
+
+
+KERAS_OPS = textwrap.dedent("""
+    import keras
+    from keras import layers, ops
+
+
+    class Spread(layers.Layer):
+        def call(self, x):
+            b = ops.shape(x)[0]
+            n = ops.shape(x)[1]
+            size = ops.stack([b, n])
+            top = ops.cast(ops.maximum(b, n), "float32")
+            low = ops.cast(ops.minimum(b, n), "float32")
+            ones = ops.ones((b, n))
+            return x[:, :, 0] * top - low + ones + ops.cast(ops.sum(size), "float32")
+""")
+
+
+def test_stack_maximum_minimum_of_shape_ints_run_converted_and_equal_keras() -> None:
+    done = convert_source(KERAS_OPS, "spread.py")
+    assert "keras" not in done.source
+    assert "size = torch.as_tensor([b, n])" in done.source, done.source
+    assert "torch.maximum(torch.as_tensor(b), torch.as_tensor(n))" in done.source
+    assert "torch.minimum(torch.as_tensor(b), torch.as_tensor(n))" in done.source
+    x = np.random.default_rng(1).normal(size=(3, 5, 2)).astype("float32")
+    ours = exec_source(done.source, "k2l_spread")["Spread"]()(torch.as_tensor(x))
+    theirs = exec_source(KERAS_OPS, "k2l_spread_keras")["Spread"]()(keras.ops.array(x))
+    np.testing.assert_allclose(ours.numpy(), keras.ops.convert_to_numpy(theirs), rtol=1e-6)
+
+
+TF_SIZES = textwrap.dedent("""
+    import tensorflow as tf
+    from tensorflow.keras import layers
+
+
+    class Fill(layers.Layer):
+        def call(self, x):
+            b = tf.shape(x)[0]
+            n = tf.shape(x)[1]
+            size = tf.stack([b, n])
+            zeros = tf.zeros(size)
+            ones = tf.ones(tf.stack([b, 1]))
+            twos = tf.fill(tf.stack([b, n]), 2.0)
+            noise = tf.random.normal(tf.stack([b, n]))
+            flat = tf.reshape(x, tf.stack([b, -1]))
+            return zeros + ones + twos + 0.0 * noise, flat
+""")
+
+
+def test_size_vectors_given_to_creation_ops_are_tuples() -> None:
+    """TF (and Keras 2) take a 1-D int tensor as a shape; torch and Keras 3's torch backend
+    want a tuple of ints. Expected values from NumPy: TF is not installed here."""
+    done = convert_source(TF_SIZES, "fill.py")
+    assert "tensorflow" not in done.source, done.source
+    assert "torch.zeros(tuple(size.tolist()))" in done.source, done.source
+    assert "torch.ones((b, 1)" in done.source
+    assert "torch.full((b, n), 2.0" in done.source
+    x = np.random.default_rng(2).normal(size=(3, 5, 2)).astype("float32")
+    total, flat = exec_source(done.source, "k2l_fill")["Fill"]()(torch.as_tensor(x))
+    np.testing.assert_array_equal(total.numpy(), np.full((3, 5), 3.0, "float32"))
+    np.testing.assert_array_equal(flat.numpy(), x.reshape(3, -1))
+
+
+def test_stacks_of_other_values_are_left_alone() -> None:
+    code = textwrap.dedent("""
+        import torch
+
+
+        def f(x, n):
+            b = x.shape[0]
+            a = torch.stack([x, x], dim=0)
+            c = torch.stack([b, n], dim=0)
+            d = torch.stack([b, 2], dim=1)
+            return a, c, d, torch.maximum(n, x), torch.zeros(n)
+    """)
+    out = tensor_shape_values(code)
+    assert "torch.stack([x, x], dim=0)" in out
+    assert "torch.stack([b, n], dim=0)" in out  # n: a parameter, maybe a tensor
+    assert "torch.stack([b, 2], dim=1)" in out  # another axis: not a size vector
+    assert "torch.maximum(n, x)" in out and "torch.zeros(n)" in out

@@ -21,6 +21,7 @@ from agent.rules.deep_stack import DEEPEST, deepest, on_deep_stack
 from agent.rules.imports import ImportTable, collect_imports
 from agent.rules.models.extract import LambdaConverter
 from agent.rules.models.graph import ModelIR, Tensor
+from agent.rules.models.index_inputs import embedding_layers
 from agent.rules.models.lazy import SIZED_BY_DRY_CALL
 from agent.rules.models.shapes import Shape
 from agent.rules.models.transform import ModelsResult, Recipe, convert_models
@@ -111,11 +112,13 @@ def _torch_modules(module: cst.Module) -> list[str]:
     return out
 
 
-def _subclassed_ir(name: str, output: Shape | None = None) -> ModelIR:
+def _subclassed_ir(name: str, output: Shape | None = None, indices: bool = False) -> ModelIR:
     """What the training rules need of a converted Model subclass: its name, one output
-    (with its shape when forward's was inferred: metrics need the number of classes)."""
-    return ModelIR(name, "", "Subclassed", 0, [Tensor("x", None)], [], [],
-                   [Tensor("output", output)])
+    (with its shape when forward's was inferred: metrics need the number of classes), and
+    whether its input holds indices (forward looks it up in an Embedding: fit's data is
+    then integer, as Keras's Embedding casts it)."""
+    return ModelIR(name, "", "Subclassed", 0, [Tensor("x", None, "long" if indices else "float")],
+                   [], [], [Tensor("output", output)])
 
 
 # a custom layer's lazy-size warnings that a model's dry call answers
@@ -296,11 +299,17 @@ def convert_source(source: str, path: str = "<string>", main_guard: bool = False
     read), unless a Keras model is left either way. ``main_guard``: the final layout pass
     (``with_main_guard``)."""
     from agent.rules.training.adapted_norms import with_adapted_norms
+    from agent.rules.training.backend_functions import with_backend_functions
+    from agent.rules.training.initializer_names import with_named_initializers
     from agent.rules.training.strategies import without_strategies
+
+    def rules(code: str, where: str) -> Conversion:  # the pre-rewrites, innermost last
+        return with_named_initializers(code, where, lambda c, w: with_backend_functions(
+            c, w, _convert_source))
 
     def convert() -> Conversion:
         conv = without_strategies(
-            source, path, lambda code, where: with_adapted_norms(code, where, _convert_source))
+            source, path, lambda code, where: with_adapted_norms(code, where, rules))
         return with_main_guard(conv) if main_guard else conv
 
     try:
@@ -372,7 +381,9 @@ def _convert_source(source: str, path: str) -> Conversion:
         out.changes += cres.changes
         out.warnings += cres.warnings
         out.unmapped += cres.unmapped
-        subclassed = [_subclassed_ir(name, cres.outputs.get(name)) for name in cres.models
+        indexed = embedding_layers(module, imports)  # forward looks its input up: indices
+        subclassed = [_subclassed_ir(name, cres.outputs.get(name), name in indexed)
+                      for name in cres.models
                       if name not in imports.subclasses]  # those fold into a functional model
     custom += _torch_modules(module)  # e.g. a layer the LLM stage has already written
     mres = convert_models(module, imports, env, custom, convert_lambda,

@@ -118,7 +118,9 @@ def finalize(code: str, fix_imports: bool = True) -> tuple[str, list[KerasDepend
     # an import below the first use (e.g. in a runtime block copied further down) binds too late
     have = {_local(a, isinstance(n, ast.ImportFrom)) for n in kept for a in n.names
             if n.lineno < first_use.get(_local(a, isinstance(n, ast.ImportFrom)), n.lineno + 1)}
-    needed = [stmt for name, stmt in TORCH_IMPORTS if name in used and name not in have]
+    mine = _module_bound(tree)  # the script's own ``callbacks = [...]`` needs no import
+    needed = [stmt for name, stmt in TORCH_IMPORTS
+              if name in used and name not in have and name not in mine]
     end_orig = _import_block_end(tree)  # in original line numbers
     at = end_orig - shift[min(end_orig + 1, len(shift) - 1)] if end_orig else 0
     # the top-level imports of the edited text: the same statements, moved up by the lines
@@ -394,6 +396,26 @@ def unused_framework_imports(code: str) -> list[tuple[int, str]]:
             prefix = f"{node.module}." if isinstance(node, ast.ImportFrom) else ""
             found += [(node.lineno, prefix + a.name) for a in node.names if a.name not in left]
     return [] if any(name.endswith("*") for _, name in found) else found  # it may bind anything
+
+
+def _module_bound(tree: ast.Module) -> set[str]:
+    """Names the module's own statements bind at module scope (assignments, loops, defs,
+    classes; not inside functions or classes): an import of that name would be shadowed or
+    shadow it."""
+    names: set[str] = set()
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                             ast.GeneratorExp)):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        todo += list(ast.iter_child_nodes(node))
+    return names
 
 
 def _exported(tree: ast.Module) -> set[str]:

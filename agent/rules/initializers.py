@@ -64,10 +64,26 @@ _NAMES: dict[str, str] = {k: k for k in _KINDS} | {
     "uniform": "random_uniform", "normal": "random_normal", "zero": "zeros", "one": "ones",
     "Zero": "zeros", "One": "ones", "xavier_uniform": "glorot_uniform",
     "xavier_normal": "glorot_normal",
+    # TF 2's own spellings (tf.random_uniform_initializer(...)): Keras's math and defaults,
+    # except the two random ones, whose TF 1 defaults differ (see _TF_EXPLICIT)
+    "random_uniform_initializer": "random_uniform", "random_normal_initializer": "random_normal",
+    "constant_initializer": "constant", "zeros_initializer": "zeros",
+    "ones_initializer": "ones",
+}
+# TF's initializers whose TF 1 defaults (uniform 0..1, normal stddev 1) differ from TF 2's:
+# converted only with every parameter of the distribution written out
+_TF_EXPLICIT: dict[str, tuple[str, ...]] = {
+    "random_uniform_initializer": ("minval", "maxval"),
+    "random_normal_initializer": ("mean", "stddev"),
 }
 
 # For the class transformer: initializers whose math needs fans.
 FAN_INITIALIZERS = frozenset(_PRESETS) | {"variance_scaling"}
+
+
+def initializer_name(name: str) -> bool:
+    """Whether ``name`` (a string, or a class or function's last name) is an initializer."""
+    return name in _NAMES
 
 
 def _parse(args: Args, arg: str) -> tuple[str, dict[str, tuple[str, Any]]]:
@@ -98,6 +114,10 @@ def _parse(args: Args, arg: str) -> tuple[str, dict[str, tuple[str, Any]]]:
             if name not in spec.params:
                 raise Unsupported(f"initializer {code}: argument {name or i!r}")
             params[name] = (code_of(a.value), evaluate(a.value).value)
+    missing = [p for p in _TF_EXPLICIT.get(head, ()) if p not in params]
+    if missing:
+        raise Unsupported(f"initializer {code}: TF 1 and TF 2 default {', '.join(missing)} "
+                          "differently; write them out to convert")
     return kind, params
 
 

@@ -380,6 +380,20 @@ def _choose_target(
     return Outcome("failed", f"training_step failed for every target tried ({tried})", [first])
 
 
+def _script_binds(tree: ast.Module, name: str) -> bool:
+    """``name`` is bound by the script's statements under ``if __name__ == "__main__":``,
+    which loading the definitions does not run."""
+    for stmt in tree.body:
+        test = stmt.test if isinstance(stmt, ast.If) else None
+        if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and \
+                test.left.id == "__name__" and any(
+                    isinstance(c, ast.Constant) and c.value == "__main__"
+                    for c in test.comparators):
+            return any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+                       and n.id == name for n in ast.walk(stmt))
+    return False
+
+
 def check_class(cls: type[pl.LightningModule], tree: ast.Module, path: Path) -> Outcome:
     """Instantiate one LightningModule and run forward, training_step and fast_dev_run."""
     name = cls.__name__
@@ -389,6 +403,12 @@ def check_class(cls: type[pl.LightningModule], tree: ast.Module, path: Path) -> 
     args, kwargs = call or ([], {})
     try:
         model = cls(*args, **kwargs)
+    except NameError as exc:
+        if exc.name is not None and _script_binds(tree, exc.name):
+            return Outcome("not_run", f"{name}: the constructor reads {exc.name!r}, which the "
+                           "script computes when it runs (the script check builds it)")
+        return Outcome("failed", f"{name}: constructor raised", [
+            _exception_diagnostic(exc, path, "crash")])
     except Exception as exc:
         return Outcome("failed", f"{name}: constructor raised", [
             _exception_diagnostic(exc, path, "crash")])

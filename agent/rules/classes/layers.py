@@ -67,7 +67,8 @@ def make_sublayer(attr: str, call: cst.Call, imports: ImportTable, env: dict[str
         if a.star:
             raise Unsupported(f"*args/**kwargs in {code_of(call.func)}(...)")
         v = evaluate(a.value, dict(env))
-        if a.keyword is not None and a.keyword.value == activity.ARG:
+        if a.keyword is not None and (a.keyword.value == activity.ARG
+                                      or a.keyword.value in regularizers.REGULARIZED):
             penalty = regularizers.parse(a.value, imports.resolve(
                 a.value.func if isinstance(a.value, cst.Call) else a.value), dict(env))
             v = Value(v.code, penalty, a.value) if penalty is not None else v
@@ -132,6 +133,25 @@ def module_lines(layer: SubLayer) -> list[str]:
             lines.append(f"self.{attr} = {ctor}")
     lines += [t.replace("{m}", f"self.{layer.attr}") for t in layer.built.init]
     return lines + hooks
+
+
+def weight_penalties(layer: SubLayer) -> list[str]:
+    """``kernel_regularizer=l2(..)`` (bias, embeddings) of a sub-layer: the forward statement
+    adding its penalty to ``self.added_losses``, once per forward, as Keras adds it once per
+    step (an L1/L2 sum is the same on torch's transposed weight)."""
+    if layer.built is None or not layer.built.modules or layer.built.modules[0][0]:
+        return []
+    out = []
+    for arg, param in regularizers.REGULARIZED.items():
+        value = layer.args.values.get(arg)
+        if value is None or not isinstance(value.value, regularizers.Penalty):
+            continue
+        layer.args.used.add(arg)
+        if arg == "bias_regularizer" and layer.args.get("use_bias") is False:
+            continue  # Keras regularizes only the weights the layer has
+        term = value.value.term(f"self.{layer.attr}.{param}", set())
+        out.append(f"self.added_losses.append({term})")
+    return out
 
 
 def activity_hooks(layer: SubLayer) -> list[str]:

@@ -34,6 +34,7 @@ from agent.rules.classes.layers import (
     make_sublayer,
     module_lines,
     runtime_activation,
+    weight_penalties,
 )
 from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, keras_input_shape
 from agent.rules.classes.variables import VARIABLES, FromInitializer, variable_lines
@@ -819,6 +820,8 @@ class _ClassConverter:
         for w in self.weights + self.lazy_weights:
             if w.regularizer is not None:
                 self.penalty(w, w.regularizer)
+        for layer in self.layers.values():
+            self.penalties += weight_penalties(layer)
         if not Swap.found and not self.penalties:
             return body
         if Swap.found:

@@ -1,7 +1,9 @@
 """SeparableConv1D/2D: a depthwise conv (groups = in_channels) then a 1x1 pointwise conv.
 
 Both live in one ``nn.Sequential`` so the Keras layer maps to one torch child (the weight
-port pairs layers with children). Keras's glorot bound for the depthwise kernel uses fans
+port pairs layers with children); the initializers reach the two convs' tensors with
+``get_parameter`` (a typed ``Parameter``: an index into a Sequential is a plain ``Module`` to
+mypy). Keras's glorot bound for the depthwise kernel uses fans
 computed from its (kh, kw, in, mult) shape, which torch's xavier on (in*mult, 1, kh, kw)
 would get wrong, so the bound is written out.
 """
@@ -33,13 +35,13 @@ def _depthwise_init(a: Args, k: tuple[int, ...], cin: Dim, mult: int, w: list[st
     if a.has("depthwise_initializer") and not a.values["depthwise_initializer"].known or \
             a.get("depthwise_initializer") != "glorot_uniform":
         w.append("depthwise initializer fans follow torch's weight shape, not Keras's")
-        return init_statement(a, "depthwise_initializer", "{m}[0].weight", w)
+        return init_statement(a, "depthwise_initializer", '{m}[0].get_parameter("weight")', w)
     area = 1
     for kk in k:
         area *= kk
     fans = f"{area * (cin + mult)}" if isinstance(cin, int) else f"{area} * ({cin} + {mult})"
     bound = f"(6 / {fans}) ** 0.5"
-    return f"nn.init.uniform_({{m}}[0].weight, -{bound}, {bound})"
+    return f'nn.init.uniform_({{m}}[0].get_parameter("weight"), -{bound}, {bound})'
 
 
 def separable_builder(rank: int):  # type: ignore[no-untyped-def]
@@ -77,9 +79,9 @@ def _separable(rank: int, a: Args, ins: Sequence[Shape]) -> Built:
     conv = f"nn.Conv{rank}d"
     ctor = f"nn.Sequential({conv}({', '.join(dw)}), {conv}({', '.join(pw)}))"
     inits = [_depthwise_init(a, k, cin, mult, w),
-             init_statement(a, "pointwise_initializer", "{m}[1].weight", w)]
+             init_statement(a, "pointwise_initializer", '{m}[1].get_parameter("weight")', w)]
     if use_bias:
-        inits.append(init_statement(a, "bias_initializer", "{m}[1].bias", w))
+        inits.append(init_statement(a, "bias_initializer", '{m}[1].get_parameter("bias")', w))
     if a.get("groups") != 1:
         raise Unsupported(f"{name}(groups=...)")
     out = spatial_out(shape[:-1], k, s, d, padding) + (filters,)

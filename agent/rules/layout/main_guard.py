@@ -32,6 +32,7 @@ from agent.rules.layout.names import (
     binds,
     declared_global,
     definition_reads,
+    immutable_value,
     is_main_guard,
     pure_value,
     reads,
@@ -131,6 +132,7 @@ def _classify(tree: ast.Module, units: list[list[ast.stmt]]) -> list[str] | None
     known = set(dir(builtins)) | _MODULE_NAMES
     kinds: list[str] = []
     prefix = _setup_prefix(units, importing)
+    mutable: set[str] = set()  # kept names whose object script code could change
     for i, unit in enumerate(units):
         if i in mains:
             kinds.append("main")
@@ -140,14 +142,57 @@ def _classify(tree: ast.Module, units: list[list[ast.stmt]]) -> list[str] | None
         keep = i <= prefix or (first and all(
             _definition(s, known | set().union(*(binds(p) for p in unit[:k])), lazy)
             for k, s in enumerate(unit)))
+        if keep and i > prefix and "script" in kinds and _definition_time_reads(
+                unit, lazy) & mutable:
+            keep = False  # hoisted over script code that may have filled or changed it
         kinds.append("keep" if keep else "script")
         if keep:
             known |= {n for n in bound[i] if count[n] == 1 or n in by_import_only}
+            mutable |= {n for s in unit if isinstance(s, (ast.Assign, ast.AnnAssign))
+                        and not immutable_value(s.value, mutable) for n in binds(s)}
+    _fill_in_script(units, kinds)
     if mains and "script" in kinds[mains[0]:]:
         return None  # script code after the guard: which order was meant is not clear
     if any(k != "keep" and _module_global(u) for u, k in zip(units, kinds, strict=True)):
         return None  # ``global x`` in the block after a kept ``x = ...``: a SyntaxError
     return kinds
+
+
+def _fill_in_script(units: list[list[ast.stmt]], kinds: list[str]) -> None:
+    """An empty list/dict/set that only script code fills stays with that code: hoisted
+    alone it would read as a definition it is not."""
+    used = [{n.id for s in u for n in ast.walk(s) if isinstance(n, ast.Name)} for u in units]
+    for i, unit in enumerate(units):
+        name = _empty_container(unit)
+        if kinds[i] != "keep" or name is None:
+            continue
+        others = [j for j in range(len(units)) if j != i and name in used[j]]
+        if others and all(kinds[j] == "script" for j in others):
+            kinds[i] = "script"
+
+
+def _empty_container(unit: list[ast.stmt]) -> str | None:
+    stmt = unit[0] if len(unit) == 1 else None
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)):
+        return None
+    value = stmt.value
+    empty = (isinstance(value, (ast.List, ast.Set)) and not value.elts
+             or isinstance(value, ast.Dict) and not value.keys
+             or isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+             and value.func.id in ("list", "dict", "set") and not value.args
+             and not value.keywords)
+    return stmt.targets[0].id if empty else None
+
+
+def _definition_time_reads(unit: list[ast.stmt], lazy: bool) -> set[str]:
+    out: set[str] = set()
+    for stmt in unit:
+        if isinstance(stmt, _DEFS):
+            out |= definition_reads(stmt, lazy)
+        elif not _import_like(stmt):
+            out |= reads([stmt])
+    return out
 
 
 def _module_global(unit: list[ast.stmt]) -> bool:

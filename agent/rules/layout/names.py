@@ -20,8 +20,26 @@ _PURE: tuple[type[ast.AST], ...] = (
     ast.List, ast.Set, ast.Dict, ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare, ast.IfExp,
     ast.JoinedStr, ast.FormattedValue, ast.Starred, ast.unaryop, ast.operator, ast.boolop,
     ast.cmpop, ast.expr_context, ast.keyword)
+_COMPREHENSION_PARTS = (*_COMPREHENSIONS, ast.comprehension, ast.Store)
 # calls that only declare types: ``T = TypeVar("T")``
 _TYPE_FACTORIES = frozenset({"TypeVar", "NewType", "ParamSpec", "TypeVarTuple"})
+# calls that compute a value from their arguments and nothing else (no files, no clock, no
+# randomness, no environment): ``_PUNCTUATION = re.compile(...)``, ``DIR = os.path.join(ROOT,
+# "x")``, ``MEAN = np.array([...])`` stay definitions that functions and classes may read
+_PURE_CALLS = frozenset({
+    "re.compile", "re.escape", "os.path.join", "os.path.basename", "os.path.dirname",
+    "os.path.splitext", "ast.literal_eval", "np.array", "np.asarray", "numpy.array",
+    "numpy.asarray", "collections.namedtuple", "namedtuple", "range", "len", "min", "max",
+    "sum", "abs", "round", "int", "float", "str", "bool", "bytes", "tuple", "list", "dict",
+    "set", "frozenset", "sorted", "reversed", "zip", "enumerate", "ord", "chr", "divmod",
+    "pow"})
+_PURE_MODULES = ("math.",)  # every function of the module is pure
+# pure calls whose result no statement can change in place (the rest build lists, arrays...)
+_IMMUTABLE_RESULTS = frozenset({
+    "re.compile", "re.escape", "os.path.join", "os.path.basename", "os.path.dirname",
+    "os.path.splitext", "len", "abs", "round", "int", "float", "str", "bool", "bytes",
+    "tuple", "frozenset", "ord", "chr", "divmod", "pow", "str.join", "str.format",
+    "str.lower", "str.upper", "str.strip", "str.replace"})
 
 
 def binds(stmt: ast.stmt) -> set[str]:
@@ -123,10 +141,10 @@ def pure_value(value: ast.expr) -> bool:
         if isinstance(node, ast.Lambda):
             todo += [d for d in (*node.args.defaults, *node.args.kw_defaults) if d is not None]
             continue
-        if isinstance(node, ast.Call) and _type_factory(node.func):
+        if isinstance(node, ast.Call) and (_type_factory(node.func) or _pure_call(node.func)):
             todo += [*node.args, *node.keywords]
             continue
-        if not isinstance(node, _PURE) or _script_input(node):
+        if not isinstance(node, (*_PURE, *_COMPREHENSION_PARTS)) or _script_input(node):
             return False
         todo += list(ast.iter_child_nodes(node))
     return True
@@ -136,6 +154,49 @@ def _script_input(node: ast.AST) -> bool:
     """``sys.argv`` / ``os.environ``: what the program was started with is script input."""
     return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
             and (node.value.id, node.attr) in (("sys", "argv"), ("os", "environ")))
+
+
+def immutable_value(value: ast.expr | None, mutable: set[str]) -> bool:
+    """``value`` makes an object no statement can change in place (a number, a string, a
+    tuple of such, a compiled pattern; a name not in ``mutable``): reading it after script
+    code ran reads the same."""
+    if isinstance(value, ast.Name):
+        return value.id not in mutable
+    if value is None or isinstance(value, (ast.Constant, ast.JoinedStr, ast.Compare)):
+        return True
+    if isinstance(value, ast.Tuple):
+        return all(immutable_value(e, mutable) for e in value.elts)
+    if isinstance(value, ast.UnaryOp):
+        return immutable_value(value.operand, mutable)
+    if isinstance(value, ast.BinOp):
+        return immutable_value(value.left, mutable) and immutable_value(value.right, mutable)
+    if isinstance(value, ast.Call) and _pure_call(value.func):
+        return _dotted_name(value.func) in _IMMUTABLE_RESULTS or _pure_module(value.func)
+    return False
+
+
+def _dotted_name(func: ast.expr) -> str:
+    """``os.path.join`` of a call's function; "" when it is not a dotted name (a str
+    literal's method gives "str.<method>")."""
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Constant):
+        return "str." + func.attr
+    dotted: list[str] = []
+    while isinstance(func, ast.Attribute):
+        dotted.append(func.attr)
+        func = func.value
+    return ".".join([func.id, *reversed(dotted)]) if isinstance(func, ast.Name) else ""
+
+
+def _pure_module(func: ast.expr) -> bool:
+    name = _dotted_name(func)
+    return name.startswith(_PURE_MODULES) and name.count(".") == 1
+
+
+def _pure_call(func: ast.expr) -> bool:
+    """A function of ``_PURE_CALLS``/``_PURE_MODULES``, or a method of a str/bytes literal."""
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Constant):
+        return isinstance(func.value.value, (str, bytes))
+    return _dotted_name(func) in _PURE_CALLS or _pure_module(func)
 
 
 def _type_factory(func: ast.expr) -> bool:

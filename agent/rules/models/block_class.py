@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import libcst as cst
 
-from agent.rules.models import init_block
+from agent.rules.models import init_block, rolled_loops
 from agent.rules.models.graph import BlockCall, Call, Layer, ModelIR
 from agent.rules.naming import RESERVED, camel, keras_snake
 from agent.rules.values import code_of
@@ -470,6 +470,11 @@ class _Fill(cst.CSTTransformer):
         return cst.Name(name)  # type: ignore[return-value]
 
 
+def _penalized(unit: list[tuple[_Instance, str]], penalties: list[str]) -> bool:
+    olds = {old for inst, _ in unit for old in inst.attrs}
+    return any(m[1] in olds for p in penalties for m in re.finditer(r"\bself\.(\w+)\.", p))
+
+
 def _caller_names(inst: _Instance, body: list[str], end: int, spans: list[Span],
                   ir: ModelIR) -> None:
     """``x = self.conv_block(x)`` rather than ``outputs_4 = ...``: each output takes the name
@@ -518,10 +523,14 @@ def _rewrite(named: list[tuple[list[tuple[_Instance, str]], str]], body: list[st
         seqs = [lyr.seq for inst, _ in unit for lyr in inst.layers]
         gone |= set(seqs)
         ctors = [ctor for _, ctor in unit]
+        loop = None
         if len(unit) == 1:
             lines = [f"self.{attr} = {ctors[0]}"]
         elif len(set(ctors)) == 1:
-            lines = [f"self.{attr} = nn.Sequential(*({ctors[0]} for _ in range({len(unit)})))"]
+            if not _penalized(unit, penalties):  # regularization_loss names each block
+                loop = rolled_loops.loop_of([inst.block for inst, _ in unit], ir)
+            over = loop.iter if loop is not None else f"range({len(unit)})"
+            lines = [f"self.{attr} = nn.Sequential(*({ctors[0]} for _ in {over}))"]
         else:
             lines = [f"self.{attr} = nn.Sequential(", *[f"{IND}{c}," for c in ctors], ")"]
         made.append((min(seqs), lines))
@@ -529,9 +538,14 @@ def _rewrite(named: list[tuple[list[tuple[_Instance, str]], str]], body: list[st
             where = attr if len(unit) == 1 else f"{attr}[{k}]"
             for old, local in inst.attrs.items():
                 moved[old] = f"{where}.{local}"
+                if loop is not None:  # initialised as the module of every block, once
+                    loop.paths[old] = init_block.each(attr, ctors[0].split("(")[0], local) \
+                        if k == 0 else ""
     declared[:] = [d for d in declared if d[0] not in gone] + made
     ir.module_paths.update(moved)  # a model over this one's tensors reaches them there
-    entries[:] = [init_block.Entry(moved.get(e.attr, e.attr), e.ctors, e.templates)
-                  for e in entries]
+    paths = rolled_loops.entry_paths(ir)
+    entries[:] = [init_block.Entry(paths.get(e.attr) or moved.get(e.attr, e.attr), e.ctors,
+                                   e.templates)
+                  for e in entries if paths.get(e.attr) != ""]
     penalties[:] = [re.sub(r"\bself\.(\w+)\.", lambda m: f"self.{moved.get(m[1], m[1])}.", p)
                     for p in penalties]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agent.rules import activations
 from agent.rules.layers import keras_weights
-from agent.rules.models import block_class, init_block, lazy, masks
+from agent.rules.models import block_class, init_block, lazy, masks, rolled_loops, view_outputs
 from agent.rules.models.forward_params import array_params, keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, positions, stack
@@ -74,6 +74,7 @@ class _Emitter:
         self.spans: list[block_class.Span] = []  # the forward lines of each call
         self.attrs: dict[int, list[str]] = {}  # id(layer) -> its module attributes
         self.fixed: set[int] = set()  # layers that cannot move into a helper's module
+        self.lazy_fixed: set[int] = set()  # fixed only as lazy: movable when a dry call sizes
         self.lazy_layers = lazy_layers or {}  # custom layer class -> has keras_init()
         self.lazy_custom: list[Layer] = []  # instances of those classes in this model
         self.gen = Generated("")
@@ -287,6 +288,8 @@ class _Emitter:
             return
         self.attrs[id(layer)] = [layer.attr + (f"_{suffix}" if suffix else "")
                                  for suffix, _ in built.modules]
+        if built.lazy and id(layer) not in self.kept and id(layer) not in self.fixed:
+            self.lazy_fixed.add(id(layer))
         if id(layer) in self.kept or built.lazy:
             self.fixed.add(id(layer))
         if id(layer) in self.kept:
@@ -336,6 +339,7 @@ class _Emitter:
             if ctor.startswith("torch.") and not ctor.startswith("torch.nn."):
                 self.init_lines.append(f'self.register_buffer("{attr}", {ctor})')
                 self.fixed.add(id(layer))
+                self.lazy_fixed.discard(id(layer))
                 self.buffers.append(attr)
             else:
                 self.init_lines.append(f"self.{attr} = {ctor}")
@@ -444,8 +448,18 @@ class _Emitter:
                 for t in call.inputs:
                     if any(t is i for i in ir.inputs):
                         t.dtype = "long"
+        routed = view_outputs.consumed_outputs(ir) if ir.shares is not None else set()
+        returned: list[Tensor] = []
         for call in ir.calls:
             self.call(call)
+            for t in call.outputs:  # an output later layers read too: they read it itself
+                if id(t) in routed and self.layout.get(id(t), "keras") == "cf" and t.shape:
+                    n = len(t.shape) + 1
+                    self.body += view_outputs.routed(t.name, _perm_to_keras(n), _perm_to_cf(n))
+                    returned.append(t)
+        for t in returned:  # returned in Keras's order, under the name routed() gave it
+            t.name = view_outputs.returned_name(t.name)
+            self.layout[id(t)] = "keras"
         for t in ir.outputs:
             if not self.convert(t, "keras"):
                 self.failed = True
@@ -457,13 +471,21 @@ class _Emitter:
             self.entries, self.lazy_entries, self.penalties = [], [], []
             self.gen.code = self.assemble()
             return self.gen
+        # lazy layers may move into a helper's module when the dry call sizes them there
+        # (a custom layer's keras_init() after it is called by attribute: it stays)
+        movable = self.lazy_fixed - {id(lyr) for lyr in self.lazy_custom} \
+            if self.gen.lazy and self._dry_callable() else set()
         made = block_class.group(ir, self.body, self.spans, self.declared, self.entries,
-                                 self.attrs, self.fixed, self.unique, self.penalties)
+                                 self.attrs, self.fixed - movable, self.unique, self.penalties)
         self.gen.changes += made.changes
+        rolled_loops.settle(ir, self.gen.warnings)
         self._as_sequential()
         self.gen.sized = self.gen.lazy and self._dry_callable()
         if self.gen.sized:
-            self.entries = [self.sized_entries.get(e.attr, e) for e in self.entries]
+            moved = {**ir.module_paths, **rolled_loops.entry_paths(ir)}  # into blocks
+            sized = {moved.get(a, a): init_block.Entry(moved.get(a, a), e.ctors, e.templates)
+                     for a, e in self.sized_entries.items() if moved.get(a, a)}
+            self.entries = [sized.get(e.attr, e) for e in self.entries]
             self.lazy_entries = []  # initialised after the dry call, not on the first batch
             self.gen.sized_layers = [lyr.keras_name for lyr in self.lazy_custom]
         else:

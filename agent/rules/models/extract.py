@@ -32,6 +32,8 @@ from agent.rules.models import (
     inline,
     list_helpers,
     loops,
+    model_inputs,
+    rolled_loops,
     runtime_loops,
     shape_reads,
     string_inputs,
@@ -39,7 +41,7 @@ from agent.rules.models import (
 )
 from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.expr_shapes import lambda_rule
-from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, Tensor
+from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, RolledLoop, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.seq_build import seq_build
 from agent.rules.models.shapes import Shape
@@ -129,6 +131,8 @@ class BlockExtractor:
         self.inlined: set[str] = set()  # helpers inlined into at least one model
         self.inlining: list[str] = []  # helpers being inlined (recursion guard)
         self.model_ctor: dict[str, str] = {}  # model variable -> its constructor code
+        # module models a function reads by the same name (transform.py's deferred functions)
+        self.outer_models: frozenset[str] = frozenset()
         self.model_stmt: dict[str, int] = {}
         self.lines = lines
         self.index = index
@@ -194,6 +198,8 @@ class BlockExtractor:
         self.warnings: list[tuple[int, str]] = []
         self.assumed: dict[str, Any] = {}  # builder parameter -> the value loops assumed
         self.assumed_warnings: list[tuple[str, int, str]] = []  # name, line, text: reported
+        self.rolled: list[RolledLoop] = []  # loops over a parameter codegen may write as loops
+        self.pinned: set[str] = set()  # assumed parameters some other use needs asserted
         # by the model that asserts the name
         self.sized: set[str] = set()  # those of them that gave an Input its shape
         self.branched: set[str] = set()  # those of them that chose an `if` branch
@@ -655,15 +661,24 @@ class BlockExtractor:
             values = list(self.tensor_dicts[loop.iter.value])
         body = inline.loop_body(loop)
         assumed: dict[str, Any] = {}
+        rolled = None
         if values is None and body is not None:
             # a bound from a builder parameter: unrolled for its default (or the value every
             # call passes), which the generated class then asserts (another value fails
             # loudly instead of building a wrong model)
             assumed = self._assumable(loop.iter)
             if assumed:
+                rolled = rolled_loops.candidate(loop, body, self.tensors, self.helpers,
+                                                assumed, self.fn_params)
+                if rolled is None and set(assumed) <= set(self.fn_params) \
+                        and m.matches(loop.iter, m.Call(func=m.Name("range"))) \
+                        and self._sized_for(loop) and self._runtime_loop(i, loop):
+                    return True  # a chain of layers: one module built by the same loop
                 values = inline.unroll_values(loop, {**self.env, **assumed})
-                if values is not None:
-                    self.env.update(assumed)  # the body's tests may read it too
+                if values is not None and rolled is None:
+                    # the body's tests may read it too (a rolled loop's body reads none of
+                    # it, and a later read must be asserted by its own use)
+                    self.env.update(assumed)
                     assumed = self._commit_assumed(assumed)
         if values is None and body is not None and not assumed:
             return self._unroll_items(i, loop, body)
@@ -672,9 +687,29 @@ class BlockExtractor:
         bindings = [inline.loop_bindings(loop.target, v) for v in values]
         if any(b is None for b in bindings) or not self._touches_tensors(body):
             return False
+        mark = len(self.pending_calls)
         self._unrolled(i, body, bindings)
-        self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled")
+        if rolled is not None and not rolled_loops.take(
+                rolled, [c for c, _ in self.pending_calls[mark:]], len(values)):
+            rolled = None
+        if rolled is not None:
+            self.rolled.append(rolled)
+        self._note_assumed(assumed, f"loop over {code_of(loop.iter)} unrolled", rolled)
         return True
+
+    def _sized_for(self, loop: cst.For) -> bool:
+        """Whether the model a chain loop feeds has a known input size, so the dry call
+        sizes its lazy modules and the Keras initializers run on them (else the loop over
+        a parameter stays unrolled for its default, exactly initialised, and asserted)."""
+        found = runtime_loops.body_calls(loop, set(self.tensors), set(self.seqs))
+        if found is None:
+            return False
+        if found[0] == "seq":
+            shape = self.seqs[found[1]].input_shape
+            return shape is not None and None not in shape
+        inputs = [self.tensors[n] for n in self.input_names if n in self.tensors]
+        return bool(inputs) and all(t.shape is not None and None not in t.shape
+                                    for t in inputs)
 
     def _runtime_loop(self, i: int, loop: cst.For) -> bool:
         """A loop with a run-time bound over a chain of layers: one module (runtime_loops)."""
@@ -758,8 +793,13 @@ class BlockExtractor:
             self.unrolling -= 1
         return True
 
-    def _note_assumed(self, assumed: dict[str, Any], what: str) -> None:
+    def _note_assumed(self, assumed: dict[str, Any], what: str,
+                      rolled: RolledLoop | None = None) -> None:
         for name, value in assumed.items():
+            if rolled is None:
+                self.pinned.add(name)
+            else:
+                rolled.names.add(name)
             if name in self.assumed:
                 continue
             self.assumed[name] = value
@@ -1984,6 +2024,9 @@ class BlockExtractor:
             outputs = [self.tensor_dicts[outs_node.value][k] for k in keys]
         if self._view(i, var, name, inputs, outputs, keys, outputs_are_list, outs_node):
             return
+        why = model_inputs.not_inputs(ins_node, inputs, outputs, self.producer)
+        if why is not None:
+            raise Unsupported(why)
         # calls reachable from the outputs, in source order
         needed: set[int] = set()
         stack = list(outputs)
@@ -2042,7 +2085,8 @@ class BlockExtractor:
         """A model this block binds to ``var``: built here, or a converted builder's instance
         (``self.models`` also sees other blocks' names, which are not this ``var``)."""
         ir = self.models.get(var)
-        return ir is not None and (var in self.model_ctor or any(f.ir is ir for f in self.found))
+        return ir is not None and (var in self.model_ctor or any(f.ir is ir for f in self.found)
+                                   or var in self.outer_models)
 
     def _layer_names(self, var: str) -> list[str] | None:
         if var in self.seqs or self._own_model(var):
@@ -2063,8 +2107,9 @@ class BlockExtractor:
             self.views.aliases[alias[0]] = alias[1]
             self.views.alias_stmt[alias[0]] = i
             return cst.Pass()
-        small, notes = views.expand_all(small, {**self.views.env, **self.env}, self._layer_names,
-                                        self.layer_comments)
+        env = {**self.call_values, **self.views.env, **self.env}
+        small, notes = views.expand_all(views.named_layers(small, env, self.layer_comments), env,
+                                        self._layer_names, self.layer_comments)
         self.warnings += [(self.cur_line, note) for note in notes]
         if not views.may_read(small):
             return small
@@ -2181,12 +2226,20 @@ class BlockExtractor:
         """Free names used in layer arguments that only exist inside the function."""
         ir.graph_names = set(self.tensors) | set(self.layer_vars) | set(self.poisoned)
         free: set[str] = set(self.assumed)
-        ir.notes += [f"assert {n} {'is' if isinstance(v, bool) else '=='} {v!r}, \"k2l: layers were "
-                     f"{_ASSUMED_BY[(n in self.sized) + 2 * (n in self.branched)]} "
-                     f"for {n}={v!r}\""
-                     for n, v in sorted(self.assumed.items())]
+        mine = {id(c.block) for c in ir.calls if c.block is not None}
+        ir.rolled = [r for r in self.rolled if all(id(b) in mine for b in r.blocks)]
+        loose = {n for r in ir.rolled for n in r.names} - self.pinned  # only rolled loops read
+        notes = {n: f"assert {n} {'is' if isinstance(v, bool) else '=='} {v!r}, \"k2l: layers "
+                    f"were {_ASSUMED_BY[(n in self.sized) + 2 * (n in self.branched)]} "
+                    f"for {n}={v!r}\""
+                 for n, v in sorted(self.assumed.items())}
+        ir.notes += [note for n, note in notes.items() if n not in loose]
         self.warnings += [(line, text) for n, line, text in self.assumed_warnings
-                          if n in self.assumed]
+                          if n in self.assumed and n not in loose]
+        for r in ir.rolled:  # written by codegen unless the loop becomes a loop again
+            r.notes = [notes[n] for n in sorted(r.names & loose)]
+            r.warnings = [(line, text) for n, line, text in self.assumed_warnings
+                          if n in r.names & loose]
         self.assumed_warnings = [w for w in self.assumed_warnings if w[0] not in self.assumed]
         for layer in ir.layers:
             free |= layer.free

@@ -90,6 +90,23 @@ class BlockCall:
 
 
 @dataclass
+class RolledLoop:
+    """``for _ in range(depth): x = block(x)`` with ``depth`` a builder parameter, unrolled
+    for its default (rolled_loops.py): codegen builds the blocks with the same loop when they
+    become one chain of identical modules, else the class asserts the value."""
+
+    target: str  # the loop's target as written
+    iter: str  # its iterable as written: ``range(depth)``
+    count: int  # iterations unrolled
+    blocks: list[BlockCall] = field(default_factory=list)  # one per iteration, in order
+    names: set[str] = field(default_factory=set)  # the builder parameters it assumed
+    notes: list[str] = field(default_factory=list)  # the asserts, when not rolled
+    warnings: list[tuple[int, str]] = field(default_factory=list)  # reported when not rolled
+    done: bool = False  # codegen wrote the loop
+    paths: dict[str, str] = field(default_factory=dict)  # init paths (block_class)
+
+
+@dataclass
 class CtorParam:
     name: str
     default: str | None  # code, or None for a required parameter
@@ -122,3 +139,4 @@ class ModelIR:
     module_paths: dict[str, str] = field(default_factory=dict)  # attr -> "layers[3]" when
     # the generated class keeps it inside an nn.Sequential (set by codegen)
     named: bool = False  # code outside reads its modules by attribute name (set_trainable)
+    rolled: list[RolledLoop] = field(default_factory=list)  # loops codegen may write as loops

@@ -63,9 +63,16 @@ def _embedding_attrs(init: cst.FunctionDef, imports: ImportTable) -> set[str]:
     return attrs
 
 
+def _indexes(arg: cst.BaseExpression, param: str) -> bool:
+    """``param`` or a slice of it (``inputs[:, 0]``: one column of index pairs)."""
+    while isinstance(arg, cst.Subscript):
+        arg = arg.value
+    return isinstance(arg, cst.Name) and arg.value == param
+
+
 def _looks_up(call: cst.FunctionDef, param: str, embeddings: set[str]) -> bool:
-    """``self.<embedding>(param)`` in the method before ``param`` is rebound (a cast first,
-    ``x = ops.cast(x, "float32")``, is not an index)."""
+    """``self.<embedding>(param)`` (or of a slice of it) in the method before ``param`` is
+    rebound (a cast first, ``x = ops.cast(x, "float32")``, is not an index)."""
 
     class Walk(cst.CSTVisitor):
         hit = False
@@ -76,8 +83,7 @@ def _looks_up(call: cst.FunctionDef, param: str, embeddings: set[str]) -> bool:
             if (not self.rebound and isinstance(func, cst.Attribute)
                     and isinstance(func.value, cst.Name) and func.value.value == "self"
                     and func.attr.value in embeddings and node.args
-                    and isinstance(node.args[0].value, cst.Name)
-                    and node.args[0].value.value == param):
+                    and _indexes(node.args[0].value, param)):
                 self.hit = True
 
         def leave_Assign(self, node: cst.Assign) -> None:

@@ -28,6 +28,46 @@ _CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict", "MultiheadAtt
                          "TransformerEncoderLayer", "TransformerDecoderLayer"})
 
 
+# ``blocks[*Block].dense``: that module of every ``Block`` of a loop-built nn.Sequential
+# (rolled_loops.py); the isinstance test types the block for mypy
+_EACH = re.compile(r"^(\w+)\[\*(\w+)\]\.(.+)$")
+_EACH_VAR = "block_module"
+
+
+def each(attr: str, cls: str, local: str) -> str:
+    """The init path of module ``local`` in every ``cls`` block of ``self.<attr>``."""
+    return f"{attr}[*{cls}].{local}"
+
+
+def _items(attrs: list[str]) -> list[str]:
+    """``self.<attr>`` for each; the modules of every block of a loop, one starred item."""
+    out: list[str] = []
+    groups: dict[str, list[str]] = {}
+    classes: dict[str, str] = {}
+    for attr in attrs:
+        m = _EACH.match(attr)
+        if m is None:
+            out.append(f"self.{attr}")
+            continue
+        if m.group(1) not in groups:
+            groups[m.group(1)] = []
+            classes[m.group(1)] = m.group(2)
+            out.append(m.group(1))  # placeholder, filled below
+        groups[m.group(1)].append(f"{_EACH_VAR}.{m.group(3)}")
+    for k, item in enumerate(out):
+        if item in groups:
+            parts = groups[item]
+            over = f"for {_EACH_VAR} in self.{item} if isinstance({_EACH_VAR}, {classes[item]})"
+            out[k] = f"*({parts[0]} {over})" if len(parts) == 1 else \
+                f"*(m {over} for m in ({', '.join(parts)}))"
+    return out
+
+
+def _tuple(attrs: list[str]) -> str:
+    items = _items(attrs)
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
 @dataclass(frozen=True)
 class Entry:
     """One declared layer: its attribute, its constructors, its init templates (``{m}``)."""
@@ -135,8 +175,7 @@ def loop(entries: list[Entry], modules: str | None, var: str = "module"
         if exact:
             modules = "self.modules()"
         else:
-            modules = "(" + ", ".join(f"self.{e.attr}" for e in entries if e.attr in covered) \
-                + ("," if len(covered) == 1 else "") + ")"
+            modules = _tuple([e.attr for e in entries if e.attr in covered])
             one_type = len(kinds) == 1
     # types that share their statements share a branch (guarded if any of them needs it)
     groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
@@ -162,14 +201,22 @@ def block(entries: list[Entry]) -> list[str]:
     for e in entries:
         if e.attr in covered:
             continue
+        every = _EACH.match(e.attr)
+        path = f"{_EACH_VAR}.{every.group(3)}" if every else f"self.{e.attr}"
+        own: list[str] = []
         for t in e.templates:
             if t == _ASSERT_BIAS:
                 continue
-            stmt = t.replace("{m}", f"self.{e.attr}")
+            stmt = t.replace("{m}", path)
             if _BIAS in t and _ASSERT_BIAS in e.templates and "\n" not in t:
-                lines += [f"if self.{e.attr}.bias is not None:", IND + stmt]
+                own += [f"if {path}.bias is not None:", IND + stmt]
             else:
-                lines += stmt.split("\n")
+                own += stmt.split("\n")
+        if every and own:  # the module of every block
+            own = [f"for {_EACH_VAR} in self.{every.group(1)}:",
+                   f"{IND}if isinstance({_EACH_VAR}, {every.group(2)}):",
+                   *[2 * IND + x for x in own]]
+        lines += own
     return [HEADER, *lines] if lines else []
 
 
@@ -182,15 +229,15 @@ def after_first_batch(entries: list[Entry]) -> tuple[list[str], set[str]]:
     lazy_modules.py), and the attributes it could not cover (their init is dropped)."""
     if not entries:
         return [], set()
-    attrs = "(" + ", ".join(f"self.{e.attr}" for e in entries) + ("," if len(entries) == 1
-                                                                   else "") + ")"
-    lines, covered = loop(entries, attrs)
+    lines, covered = loop(entries, _tuple([e.attr for e in entries]))
     left = {e.attr for e in entries} - covered
     if not covered:
         return [], left
     body = [line[len(IND):] for line in lines[1:]]  # the loop's branches, one level up
-    hooked = [f"self.{e.attr}" for e in entries if e.attr in covered]
-    calls = [f"init_on_first_batch({hooked[0]}, init_weights)"] if len(hooked) == 1 else [
-        f"for layer in ({', '.join(hooked)}):", IND + "init_on_first_batch(layer, init_weights)"]
+    hooked = _items([e.attr for e in entries if e.attr in covered])
+    calls = [f"init_on_first_batch({hooked[0]}, init_weights)"] \
+        if len(hooked) == 1 and not hooked[0].startswith("*") else [
+            f"for layer in ({', '.join(hooked)}{',' if len(hooked) == 1 else ''}):",
+            IND + "init_on_first_batch(layer, init_weights)"]
     return [LAZY_HEADER, "def init_weights(module: nn.Module) -> None:",
             *[IND + b for b in body], *calls], left

@@ -21,6 +21,11 @@ from agent.rules.lines import LineIndex
 from agent.rules.models import scopes, views
 from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import Generated, generate
+from agent.rules.models.dead_bindings import (
+    outer_models,
+    read_before_rebound,
+    uses_model_tensors,
+)
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
 from agent.rules.models.graph import ModelIR
 from agent.rules.models.index_inputs import embedding_layers, mark_index_inputs
@@ -135,6 +140,7 @@ class ModelConverter:
             [self.index.stmt_ast[id(s)] for s in module.body if id(s) in self.index.stmt_ast],
             env) if self.helpers else {}
         self.inlined: set[str] = set()  # helpers inlined into a converted model
+        self.outer_models: frozenset[str] = frozenset()  # for a deferred function's block
         self.quiet_helpers: dict[str, int] = {}  # helper -> line: its own errors not reported
 
     def line(self, node: cst.CSTNode) -> int:
@@ -172,9 +178,13 @@ class ModelConverter:
         # recurse first into nested blocks (functions, if __main__)
         body = list(body)
         original = list(body)  # the statements as parsed: their text is known without codegen
+        deferred: list[int] = []  # functions using module models' tensors: after them
         for k, stmt in enumerate(body):
             if isinstance(stmt, cst.FunctionDef) and function is None \
                     and self._mentions_framework(stmt):
+                if uses_model_tensors(stmt):
+                    deferred.append(k)
+                    continue
                 body[k] = self.function(stmt, module_names, inserts)
             elif isinstance(stmt, cst.If) and function is None and _is_main(stmt) \
                     and isinstance(stmt.body, cst.IndentedBlock):
@@ -193,6 +203,7 @@ class ModelConverter:
             call_values=self.call_values.get(function.name.value, {}) if function else None)
         extractor.stem = self.stem
         extractor.layer_comments = self.layer_comments
+        extractor.outer_models = self.outer_models if function is not None else frozenset()
         extractor.regularizer_classes = custom_regularizers.class_names(self.module, self.imports)
         if function is not None:
             extractor.kwonly = frozenset(p.name.value for p in function.params.kwonly_params)
@@ -262,6 +273,15 @@ class ModelConverter:
         if function is not None and returned is not None and id(returned) not in failed:
             # later models may call it as a layer (``block(64)(x)``): only a converted one
             self.builders[function.name.value] = returned
+        converted = {f.ir.var for f in founds if f.ir.var and id(f.ir) not in failed}
+        for k in deferred:  # the module's models are converted now (views.py reads them)
+            fn = body[k]
+            assert isinstance(fn, cst.FunctionDef)
+            self.outer_models = outer_models(fn, converted, self.module)
+            try:
+                body[k] = self.function(fn, module_names, inserts)
+            finally:
+                self.outer_models = frozenset()
         remove = _still_needed(body, remove, set(replace),
                                lambda k: self._names_read(original[k]))
         new_body: list[cst.BaseStatement] = []
@@ -441,7 +461,9 @@ def _still_needed(body: list[cst.BaseStatement], remove: set[int], replaced: set
         for k in range(len(body)):
             if k not in remove and k not in replaced:
                 read |= names_read(k)
-        keep = {k for k in remove if _names_bound(body[k]) & read}
+        keep = {k for k in remove if any(  # read later, before the code rebinds it
+            read_before_rebound(body, k, n, remove | replaced)
+            for n in _names_bound(body[k]) & read)}
         if not keep:
             return remove
         remove -= keep

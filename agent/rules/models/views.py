@@ -219,6 +219,36 @@ def _may_name_layers(node: cst.CSTNode, comments: bool = True) -> bool:
     return False
 
 
+class _NamedLayers(cst.CSTTransformer):
+    def __init__(self, env: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.env = env
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        func = updated_node.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "get_layer"
+                and len(updated_node.args) == 1
+                and isinstance(updated_node.args[0].value, cst.Name)):
+            return updated_node
+        value = self.env.get(updated_node.args[0].value.value)
+        if not isinstance(value, str):
+            return updated_node
+        arg = updated_node.args[0].with_changes(value=cst.SimpleString(repr(value)))
+        return updated_node.with_changes(args=[arg])
+
+
+def named_layers(small: cst.BaseSmallStatement, env: Mapping[str, Any], comments: bool = True
+                 ) -> cst.BaseSmallStatement:
+    """``M.get_layer(name)`` with ``name`` a string constant of ``env`` (a parameter every
+    call passes the same string, a module constant) → ``M.get_layer("that string")``.
+    ``comments``: as for :func:`expand_all`."""
+    if not _may_name_layers(small, comments) or "get_layer" not in _code(small):
+        return small
+    new = small.visit(_NamedLayers(env))
+    assert isinstance(new, cst.BaseSmallStatement)
+    return new
+
+
 def _code(node: cst.CSTNode) -> str:
     return cst.Module([]).code_for_node(node)
 

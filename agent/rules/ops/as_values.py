@@ -26,4 +26,8 @@ VALUES: dict[str, str] = {
     **{f"{prefix}.{name}": f"lambda x, axis=-1: F.{name}(x, dim=axis)"
        for prefix in (KOPS, ACT) for name in ("softmax", "log_softmax")},
     f"{K}.softmax": "lambda x, axis=-1: F.softmax(x, dim=axis)",
+    # stft's window_fn: TF calls it as window_fn(frame_length, dtype=...)
+    **{f"{TF}.signal.{name}_window": f"lambda window_length, periodic=True, dtype=torch.float32: "
+       f"torch.{name}_window(window_length, periodic=periodic, dtype=dtype)"
+       for name in ("hann", "hamming")},
 }

@@ -74,6 +74,13 @@ _row([f"{IO}.decode_jpeg", f"{IMG}.decode_jpeg"], "image_decode", ("contents", "
      examples=(("tf.image.decode_jpeg(data, channels=1)", "image_decode(data, channels=1)"),))
 _row([f"{IO}.decode_bmp", f"{IMG}.decode_bmp"], "image_decode", ("contents", "channels"))
 _row([f"{IO}.decode_gif", f"{IMG}.decode_gif"], "image_decode", ("contents",))
+_row([f"{IO}.encode_jpeg", f"{IMG}.encode_jpeg"], "image_encode_jpeg",
+     ("image", "quality", "progressive", "chroma_downsampling", "x_density", "y_density"),
+     fixed={"format": "''", "optimize_size": "False", "density_unit": "'in'",
+            "xmp_metadata": "''"},
+     examples=(("tf.io.encode_jpeg(image)", "image_encode_jpeg(image)"),))
+_row([f"{IO}.encode_png", f"{IMG}.encode_png"], "image_encode_png", ("image",),
+     ignored=("compression",))  # the zlib level: the same pixels
 _row([f"{AUDIO}.decode_wav"], "audio_decode_wav",
      ("contents", "desired_channels", "desired_samples"))
 
@@ -190,3 +197,8 @@ def _gamma(b: Bound) -> str:
 
 PIPELINE_OPS["tensorflow.random.gamma"] = Op("", ("shape", "alpha", "beta", "dtype", "seed"),
                                              pos=2, handler=_gamma)
+# a VarLenFeature parses to its values (runtime/image_ops.py), dense already: the 1-D
+# SparseTensor TF makes of them has no gaps, so to_dense gives the same values
+PIPELINE_OPS["tensorflow.sparse.to_dense"] = Op(
+    "", ("sp_input", "default_value", "validate_indices"),
+    handler=lambda b: b.code("sp_input"))

@@ -15,8 +15,9 @@ import libcst as cst
 
 from agent.rules.activations import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from agent.rules.imports import ImportTable
+from agent.rules.ops import eager_strings
 from agent.rules.ops.arrays import wrap_arguments
-from agent.rules.ops.spec import Bound, bind, emit
+from agent.rules.ops.spec import Bound, atom, bind, emit
 from agent.rules.ops.table import CONSTANTS, NOT_CONVERTED, OPS
 from agent.rules.spec import Unsupported
 from agent.rules.values import code_of
@@ -56,6 +57,10 @@ class OpRewriter(cst.CSTTransformer):
         self.protected: set[int] = set()  # attribute names, keywords: never renamed
         self.funcs: set[int] = set()  # callees: handled by leave_Call
         self.generated: set[int] = set()  # parenthesised operations we wrote
+        self.eager: set[int] = set()  # string ops read by .numpy() (eager_strings), their
+        self.eager_numpy: dict[int, str] = {}  # .numpy() calls (their suffix), the .encode()
+        # written
+        self.encoded: set[int] = set()
 
     def _problem(self, message: str) -> None:
         if message not in self.problems:
@@ -64,6 +69,11 @@ class OpRewriter(cst.CSTTransformer):
     # -- what not to touch -------------------------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
         self.funcs.add(id(node.func))
+        value = eager_strings.numpy_call_value(node)
+        qual = self.imports.resolve(value.func) if isinstance(value, cst.Call) else None
+        if isinstance(value, cst.Call) and eager_strings.eager_op(qual, value) is not None:
+            self.eager.add(id(value))
+            self.eager_numpy[id(node)] = eager_strings.suffix(qual)
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         self.protected.add(id(node.attr))
@@ -129,18 +139,25 @@ class OpRewriter(cst.CSTTransformer):
 
     # -- calls -------------------------------------------------------------------------
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        if id(original_node) in self.eager_numpy:
+            return self._numpy_of_string(updated_node, self.eager_numpy[id(original_node)])
+        back = eager_strings.decoded(updated_node, self.encoded) if self.encoded else None
+        if back is not None:
+            return back  # .numpy().decode() of one string: the str itself
         q = self.imports.resolve(original_node.func)
         if q is None:
             return updated_node
-        if q in NOT_CONVERTED:
+        eager = eager_strings.eager_op(q, original_node) if id(original_node) in self.eager \
+            else None
+        if q in NOT_CONVERTED and eager is None:
             self._problem(f"{q}: {NOT_CONVERTED[q]}")
             return updated_node
-        op = OPS.get(q)
+        op = eager or OPS.get(q)
         if op is None:
             self._problem(f"{q} has no torch mapping")
             return updated_node
         codes = [code_of(a.value) for a in updated_node.args]
-        if self.arrays is not None:
+        if self.arrays is not None and eager is None:
             codes = wrap_arguments(op, q, updated_node, codes, self.arrays)
         try:
             code = emit(op, bind(op, q, updated_node, codes))
@@ -154,6 +171,17 @@ class OpRewriter(cst.CSTTransformer):
             new = bare
         if isinstance(new, _OPERATIONS) and new.lpar:
             self.generated.add(id(new))
+        return new
+
+    def _numpy_of_string(self, updated: cst.Call, suffix: str) -> cst.BaseExpression:
+        """``.numpy()`` of a converted string/bytes op: its bytes (eager_strings)."""
+        value = eager_strings.numpy_call_value(updated)
+        if not isinstance(value, cst.Call) or self.imports.resolve(value.func) is not None:
+            return updated  # the op did not convert (its problem is recorded)
+        if not suffix:
+            return value
+        new = cst.parse_expression(f"{atom(code_of(value))}{suffix}")
+        self.encoded.add(id(new))
         return new
 
 

@@ -6,6 +6,12 @@ is an ``int``: ``torch.unsqueeze(int)`` is a TypeError, and ``torch.tile``/``tor
 take a tuple of ints, not the tensor ``torch.cat`` made. Within one function, a name bound once
 from a shape read is wrapped where a tensor op receives it, and a name bound once from
 ``torch.cat``/``torch.stack`` is turned into a tuple where a size is expected.
+
+The same holds for the other ops TF code feeds shape values to: ``torch.stack([b, n])`` of
+shape ints (and int literals) is ``torch.as_tensor([b, n])`` (torch stacks tensors only),
+``torch.maximum``/``torch.minimum`` get their shape-int arguments as tensors (TF's result is a
+tensor too), and a size vector given to ``torch.zeros``/``ones``/``full``/``empty``/``rand``/
+``randn`` (or to ``tile``/``reshape``) is a tuple: ``(b, n)`` where the stack is written there.
 """
 
 from __future__ import annotations
@@ -16,10 +22,15 @@ from collections import Counter
 import libcst as cst
 
 from agent.rules.imports import dotted
+from agent.rules.values import code_of
 
-_GATE = re.compile(r"torch\.(?:unsqueeze|tile|reshape)\(")
+_GATE = re.compile(r"torch\.(?:unsqueeze|tile|reshape|stack|maximum|minimum|zeros|ones|full|"
+                   r"empty|rand|randn)\(")
 _TENSOR_OPS = frozenset({"torch.unsqueeze"})  # first argument must be a tensor
-_SIZE_OPS = frozenset({"torch.tile", "torch.reshape"})  # second argument: a tuple of ints
+_BOTH_TENSORS = frozenset({"torch.maximum", "torch.minimum"})  # both arguments tensors
+# the position of the argument that must be a tuple of ints
+_SIZE_OPS = {"torch.tile": 1, "torch.reshape": 1, "torch.zeros": 0, "torch.ones": 0,
+             "torch.full": 0, "torch.empty": 0, "torch.rand": 0, "torch.randn": 0}
 _MAKES_VECTORS = frozenset({"torch.cat", "torch.stack", "torch.concat"})
 
 
@@ -101,7 +112,9 @@ def _names(node: cst.BaseExpression) -> list[str]:
 class _Functions(cst.CSTTransformer):
     def __init__(self) -> None:
         self.changed = False
-        self.scopes: list[tuple[set[str], set[str]]] = []  # (shape ints, size vectors)
+        # (shape ints, size vectors, shape names)
+        self.scopes: list[tuple[set[str], set[str], set[str]]] = []
+        self.stacked: dict[int, list[cst.BaseExpression]] = {}  # torch.as_tensor made here
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         facts = _Facts()
@@ -112,7 +125,7 @@ class _Functions(cst.CSTTransformer):
         ints = {n for n in once if n in facts.values and _is_shape_item(facts.values[n], shapes)}
         ints |= {n for n in once if n in facts.unpacked and _is_shape(facts.unpacked[n], shapes)}
         vectors = {n for n in once if n in facts.values and _makes_vector(facts.values[n])}
-        self.scopes.append((ints, vectors))
+        self.scopes.append((ints, vectors, shapes))
 
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef
                           ) -> cst.FunctionDef:
@@ -122,19 +135,75 @@ class _Functions(cst.CSTTransformer):
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         if not self.scopes or not updated.args:
             return updated
-        ints, vectors = self.scopes[-1]
+        ints, vectors, shapes = self.scopes[-1]
         name = dotted(updated.func)
         args = list(updated.args)
+        at = _SIZE_OPS.get(name or "", -1)
         if name in _TENSOR_OPS and _plain_name(args[0]) in ints:
             args[0] = args[0].with_changes(value=cst.parse_expression(
                 f"torch.as_tensor({_plain_name(args[0])})"))
-        elif name in _SIZE_OPS and len(args) > 1 and _plain_name(args[1]) in vectors:
-            args[1] = args[1].with_changes(value=cst.parse_expression(
-                f"tuple({_plain_name(args[1])}.tolist())"))
+        elif name == "torch.stack":
+            items = _int_items(updated, ints, shapes)
+            if items is None:
+                return updated
+            self.changed = True
+            made = cst.Call(cst.parse_expression("torch.as_tensor"), [cst.Arg(cst.List(
+                [cst.Element(item) for item in items]))])
+            self.stacked[id(made)] = items
+            return made
+        elif name in _BOTH_TENSORS and len(args) == 2 and not any(a.keyword or a.star
+                                                                    for a in args) \
+                and any(_is_int(a.value, ints, shapes, literal=False) for a in args):
+            args = [a.with_changes(value=cst.Call(cst.parse_expression("torch.as_tensor"),
+                                                  [cst.Arg(a.value)]))
+                    if _is_int(a.value, ints, shapes, literal=True) else a for a in args]
+        elif 0 <= at < len(args) and not args[at].keyword and not args[at].star \
+                and (_plain_name(args[at]) in vectors or id(args[at].value) in self.stacked):
+            value = args[at].value
+            if id(value) in self.stacked:  # torch.zeros(tf.stack([b, n])) -> (b, n)
+                items = self.stacked[id(value)]
+                new: cst.BaseExpression = cst.Tuple(
+                    [cst.Element(item) for item in items]) if len(items) != 1 \
+                    else cst.parse_expression(f"({code_of(items[0])},)")
+            else:
+                new = cst.parse_expression(f"tuple({_plain_name(args[at])}.tolist())")
+            args[at] = args[at].with_changes(value=new)
         else:
             return updated
         self.changed = True
         return updated.with_changes(args=args)
+
+
+def _is_int(node: cst.BaseExpression, ints: set[str], shapes: set[str], *,
+            literal: bool) -> bool:
+    """A name proven to hold a shape int, ``x.shape[k]`` itself, or (``literal``) an int
+    literal such as ``1`` or ``-1``."""
+    if isinstance(node, cst.Name) and node.value in ints or _is_shape_item(node, shapes):
+        return True
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    return literal and isinstance(node, cst.Integer)
+
+
+def _int_items(call: cst.Call, ints: set[str], shapes: set[str]
+               ) -> list[cst.BaseExpression] | None:
+    """The items of ``torch.stack([b, n, 1], dim=0)`` when all are shape ints or int
+    literals, at least one a shape int (None otherwise)."""
+    if not call.args or call.args[0].keyword or call.args[0].star \
+            or not isinstance(call.args[0].value, (cst.List, cst.Tuple)):
+        return None
+    for a in call.args[1:]:
+        if a.keyword is None or a.keyword.value != "dim" \
+                or not isinstance(a.value, cst.Integer) or a.value.value != "0":
+            return None
+    items = []
+    for el in call.args[0].value.elements:
+        if not isinstance(el, cst.Element) or not _is_int(el.value, ints, shapes, literal=True):
+            return None
+        items.append(el.value)
+    if not any(_is_int(item, ints, shapes, literal=False) for item in items):
+        return None
+    return items
 
 
 def _plain_name(arg: cst.Arg) -> str | None:

@@ -2,17 +2,22 @@
 
 TF's ``fft``/``fft2d``/``fft3d`` transform the innermost 1/2/3 axes, as ``torch.fft.fft``/
 ``fft2``/``fftn(dim=(-3, -2, -1))`` do by default; the real transforms take no
-``fft_length`` here (a padded or cropped length is refused, not guessed).
+``fft_length`` here (a padded or cropped length is refused, not guessed). ``stft`` calls
+``signal_stft`` (runtime/signal_ops.py: TF pads each frame at its end, ``torch.stft``
+centres the window); TF's windows are periodic by default, as torch's are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent.rules.ops.spec import Bound, Op
+from agent.rules.ops.spec import Bound, Op, emit
 
 SIGNAL, MATH, TF = "tensorflow.signal", "tensorflow.math", "tensorflow"
-
+_WINDOW = ("window_length", "periodic", "dtype")
+# a runtime function (written by a handler: the table's targets are torch callables)
+_STFT = Op("signal_stft", ("signals", "frame_length", "frame_step", "fft_length", "window_fn",
+                           "pad_end", "pad_value"), pos=3, fixed={"pad_value": "0"})
 
 
 def _innermost3(fn: str) -> Callable[[Bound], str]:
@@ -34,6 +39,13 @@ ROWS: list[tuple[list[str], Op]] = [
                             fixed={"fft_length": "None"})),
     ([f"{SIGNAL}.irfft"], Op("torch.fft.irfft", ("input", "fft_length"),
                              fixed={"fft_length": "None"})),
+    ([f"{SIGNAL}.stft"], Op(
+        "", _STFT.params, pos=3, handler=lambda b: emit(_STFT, b),
+        examples=(("tf.signal.stft(x, frame_length=256, frame_step=160, fft_length=384)",
+                   "signal_stft(x, 256, 160, fft_length=384)"),))),
+    ([f"{SIGNAL}.hann_window"], Op("torch.hann_window", _WINDOW, examples=(
+        ("tf.signal.hann_window(8, periodic=False)", "torch.hann_window(8, periodic=False)"),))),
+    ([f"{SIGNAL}.hamming_window"], Op("torch.hamming_window", _WINDOW)),
     ([f"{MATH}.real", f"{TF}.real"], Op("torch.real", ("input",), elementwise=True,
                                         examples=(("tf.math.real(z)", "torch.real(z)"),))),
     ([f"{MATH}.imag", f"{TF}.imag"], Op("torch.imag", ("input",), elementwise=True)),

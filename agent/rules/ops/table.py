@@ -36,7 +36,8 @@ CONSTANTS: dict[str, str] = {
     f"{TF}.{name}": code for name, code in DTYPES.items() if not name.isalpha() or "float" in name
     or "int" in name or name == "bool"
 } | {f"{TF}.newaxis": "None", f"{TF}.bool": "torch.bool", f"{TF}.Tensor": "torch.Tensor"
-     } | image_io.CONSTANTS
+     } | image_io.CONSTANTS | {  # tape.gradient(..., unconnected_gradients=...): TF's strings
+    f"{TF}.UnconnectedGradients.ZERO": '"zero"', f"{TF}.UnconnectedGradients.NONE": '"none"'}
 # ``tf.dtypes.float32`` is ``tf.float32`` under its module's name
 CONSTANTS |= {f"{TF}.dtypes.{name}": code for name, code in DTYPES.items()
               if not name.isalpha() or name == "bool"}
@@ -49,6 +50,15 @@ NOT_CONVERTED: dict[str, str] = {
     f"{TF}.numpy_function": "tf.numpy_function has no torch counterpart",
     f"{TF}.ragged.constant": "torch has no ragged tensors; keep a list of "
                              "tensors, or pad to one length (torch.nn.utils.rnn.pad_sequence)",
+    **dict.fromkeys(("keras.backend.gradients", f"{TF}.gradients"),
+                    "differentiates a symbolic graph, which torch does not build: compute the "
+                    "loss from a tensor that requires grad, then torch.autograd.grad (a "
+                    "GradientTape over eager code converts)"),
+    "keras.backend.function": "runs a symbolic Keras graph on arrays, which torch does not "
+                              "build: a Python function computing the outputs from tensors of "
+                              "the arrays (torch.autograd.grad for gradients), returning NumPy",
+    "keras.backend.placeholder": "a symbolic graph input, which torch does not have: the "
+                                 "function that uses it takes a tensor instead",
 }
 
 

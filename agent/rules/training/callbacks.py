@@ -112,7 +112,10 @@ def _model_checkpoint(a: Args) -> Built:
         loc = f"dirpath={parts[0]!r}, filename={parts[1]!r}"
         todo = []
     monitor = a["monitor"] if best is not False else "None"
-    code = (f"pl.callbacks.ModelCheckpoint({loc}, monitor={monitor}, save_top_k=1, "
+    name = joined[1] if joined is not None else (parts[1] if parts is not None else "")
+    # Keras writes a file per epoch; with a pattern in the name each one stays
+    keep = -1 if best is False and "{" in name else 1
+    code = (f"pl.callbacks.ModelCheckpoint({loc}, monitor={monitor}, save_top_k={keep}, "
             f"mode={mode_for(a['mode'], a['monitor'])}, "
             f"save_weights_only={a['save_weights_only']}, auto_insert_metric_name=False)")
     b = Built(code, todo=todo)

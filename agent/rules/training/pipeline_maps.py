@@ -29,10 +29,12 @@ CALLBACK_METHODS = ("map", "filter")  # the DataPipeline methods that take a fun
 _DROPPED = ("num_parallel_calls", "deterministic")
 # tf.train.Example parsing → runtime/image_ops.py (utilities.py swaps them outside callbacks)
 EXAMPLE_PARSING = {"tensorflow.io.FixedLenFeature": "FixedLenFeature",
+                   "tensorflow.io.VarLenFeature": "VarLenFeature",
                    "tensorflow.io.parse_single_example": "parse_single_example",
                    "tensorflow.io.parse_example": "parse_example"}
 # a FixedLenFeature's dtype: torch's, or "string" (the feature's bytes)
-FEATURE_DTYPES = {"tensorflow.string": '"string"'} | {
+STRING_DTYPES = ("tensorflow.string", "tensorflow.dtypes.string")
+FEATURE_DTYPES = dict.fromkeys(STRING_DTYPES, '"string"') | {
     q: code for q, code in CONSTANTS.items() if q.startswith("tensorflow.") and "torch." in code}
 
 
@@ -43,6 +45,8 @@ class _PipelineRewriter(OpRewriter):
         q = self.imports.resolve(original_node.func)
         if q in EXAMPLE_PARSING:
             return updated_node.with_changes(func=cst.Name(EXAMPLE_PARSING[q]))
+        if q == "tensorflow.cast" and self._to_string(original_node):
+            return cst.parse_expression(f"strings_cast({code_of(updated_node.args[0].value)})")
         op = PIPELINE_OPS.get(q) if q is not None else None
         if op is None or q is None:
             return super().leave_Call(original_node, updated_node)
@@ -55,9 +59,17 @@ class _PipelineRewriter(OpRewriter):
         return cst.parse_expression(code)
 
 
+    def _to_string(self, call: cst.Call) -> bool:
+        """``tf.cast(x, tf.string)``: TF returns strings as they are (and cannot cast
+        numbers), the runtime's ``strings_cast`` too."""
+        args = [a for a in call.args if a.keyword is None]
+        dtype = next((a.value for a in call.args if a.keyword is not None
+                      and a.keyword.value == "dtype"), args[1].value if len(args) > 1 else None)
+        return bool(args) and dtype is not None and self.imports.resolve(dtype) in STRING_DTYPES
+
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute
                         ) -> cst.BaseExpression:
-        if self.imports.resolve(original_node) == "tensorflow.string":
+        if self.imports.resolve(original_node) in STRING_DTYPES:
             return cst.parse_expression(FEATURE_DTYPES["tensorflow.string"])
         return super().leave_Attribute(original_node, updated_node)
 

@@ -11,6 +11,7 @@ record. Line numbers are positions in the module it receives.
 
 from __future__ import annotations
 
+import ast
 import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
+from agent.rules import parsed
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
 from agent.rules.training import activity, custom_step
@@ -135,6 +137,7 @@ class _Training:
         self.keep_chain = False  # the statement's target is continued: no DataLoader
         self.globals = _module_names(module) | set(dir(builtins))
         self.counts = _name_counts(module)
+        self.assignments: dict[str, int] | None = None  # name -> assignments, when needed
         self.names = self._names()
         self.sequences: set[str] = set()
         self.callback_classes: set[str] = set()
@@ -195,6 +198,9 @@ class _Training:
             if name in self.plans:
                 return name
             return builders.get(name)
+        if isinstance(node, cst.Call) and node.args and len(self.plans) == 1 and (
+                self.imports.resolve(node.func) == "keras.saving.load_model"):
+            return next(iter(self.plans))  # what _load_model loads: fit/evaluate follow it
         return None
 
     def _names(self) -> Names:
@@ -404,6 +410,9 @@ class _Training:
         self.keep_chain = False
         if isinstance(target, cst.Name) and value is not None:
             self.record_assign(target.value, value, new, scope, out)
+            if scope.cb_kind.get(target.value) == "list" and not scope.list_loggers.get(
+                    target.value) and self._assigned_once(target.value):
+                new = _typed_callbacks(new)
         if target is not None and value is not None:
             scope.loaders.update(bound_kinds(target, value, self.returns))
         if _only_pass(new) and not _only_pass(stmt):  # moved elsewhere (a plateau scheduler)
@@ -474,6 +483,21 @@ class _Training:
             if any(k in ("callback", "logger", "plateau") for k in kinds):
                 scope.cb_kind[name] = "list"
                 scope.list_loggers[name] = "logger" in kinds
+
+    def _assigned_once(self, name: str) -> bool:
+        """``name`` is bound by one assignment in the module (an annotation on a second
+        one is a mypy error)."""
+        if self.assignments is None:
+            self.assignments = {}
+            for node in ast.walk(parsed.parse(self.module.code)):
+                targets = node.targets if isinstance(node, ast.Assign) else (
+                    [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign,
+                                                       ast.For)) else [])
+                for t in targets:
+                    for n in ast.walk(t):
+                        if isinstance(n, ast.Name):
+                            self.assignments[n.id] = self.assignments.get(n.id, 0) + 1
+        return self.assignments.get(name, 0) == 1
 
     def _is_generator_flow(self, value: cst.BaseExpression, scope: Scope) -> bool:
         """``gen.flow(...)`` / ``gen.flow_from_directory(...)`` on an ImageDataGenerator:
@@ -1117,6 +1141,21 @@ def _arity(node: cst.BaseExpression | None, module: cst.Module) -> int:
 
 def _names_in(node: cst.CSTNode) -> list[cst.Name]:
     return names_read(node)
+
+
+def _typed_callbacks(stmt: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+    """``callbacks = [pl.callbacks.X(...)]`` -> ``callbacks: list[pl.Callback] = [...]``: a
+    list of one callback class is ``list[X]`` to mypy, which ``Trainer(callbacks=...)``
+    (``list[Callback]``, invariant) rejects."""
+    small = stmt.body[0] if len(stmt.body) == 1 else None
+    if not (isinstance(small, cst.Assign) and len(small.targets) == 1
+            and isinstance(small.value, cst.List)):
+        return stmt
+    annotated = cst.AnnAssign(
+        target=small.targets[0].target,
+        annotation=cst.Annotation(cst.parse_expression("list[pl.Callback]")),
+        value=small.value)
+    return stmt.with_changes(body=[annotated])
 
 
 def _name_counts(module: cst.Module) -> dict[str, int]:

@@ -33,7 +33,8 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
     "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py",
-    "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py"))
+    "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py",
+    "csv_dataset.py", "tfrecord_write.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -74,6 +75,7 @@ UTILITIES: dict[str, str] = {
     "tensorflow.data.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.experimental.AUTOTUNE": "AUTOTUNE",
     "tensorflow.data.Options": "PipelineOptions",
+    "tensorflow.data.experimental.make_csv_dataset": "make_csv_dataset",  # runtime/csv_dataset.py
     # tf.io.gfile on local files → runtime/image_ops.py
     **{f"tensorflow.io.gfile.{name}": f"gfile_{fn}" for name, fn in (
         ("glob", "glob"), ("exists", "exists"), ("isdir", "isdir"), ("listdir", "listdir"),
@@ -84,6 +86,11 @@ UTILITIES: dict[str, str] = {
         ("Open", "open"))},
     # TFRecord files and tf.train.Example records → runtime/image_ops.py
     "tensorflow.data.TFRecordDataset": "TFRecordDataset",
+    # writing them → runtime/tfrecord_write.py
+    **{f"tensorflow.train.{name}": name for name in (
+        "Example", "Features", "Feature", "BytesList", "FloatList", "Int64List")},
+    **dict.fromkeys(("tensorflow.io.TFRecordWriter", "tensorflow.python_io.TFRecordWriter"),
+                    "TFRecordWriter"),
     **pipeline_maps.EXAMPLE_PARSING,
     # directory/array loaders → runtime/keras_loaders.py (DataPipeline / torch Dataset)
     "keras.utils.image_dataset_from_directory": "image_dataset_from_directory",
@@ -116,7 +123,8 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
                   r"Tokenizer|text_to_word_sequence|TextVectorization|StringLookup|"
                   r"_dataset_from_|ImageDataGenerator|"
-                  r"image_|audio_decode_wav|strings_|gfile|"
+                  r"image_|audio_decode_wav|strings_|gfile|signal_stft|TFRecordWriter|"
+                  r"train\.(?:Example|Feature|BytesList|FloatList|Int64List)|"
                   r"applications|preprocess_|FrozenModule|children_until|set_trainable")
 
 
@@ -149,10 +157,10 @@ _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "
 
 @cache
 def op_helpers() -> frozenset[str]:
-    """The runtime/image_ops.py and image_pixels.py functions the tf.io/tf.image/tf.strings
-    rows call."""
+    """The runtime/image_ops.py, image_pixels.py and signal_ops.py functions the tf.io/
+    tf.image/tf.strings/tf.signal rows call."""
     names: set[str] = set()
-    for file in ("image_ops.py", "image_pixels.py"):
+    for file in ("image_ops.py", "image_pixels.py", "signal_ops.py"):
         tree = ast.parse((Path(__file__).parent / "runtime" / file).read_text("utf-8"))
         names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
                   and not n.name.startswith("_")}
@@ -240,9 +248,11 @@ class _Replace(cst.CSTTransformer):
         self.hits: list[tuple[cst.CSTNode, str, str]] = []
         self.kept: list[tuple[cst.CSTNode, str, str]] = []  # (call, Keras name, why)
         self.blocked: set[int] = set()  # ids of callee nodes whose call keeps its Keras form
+        self.callees: set[int] = set()  # ids of every call's callee
         self.text = text or text_layers.Plan()
 
     def visit_Call(self, node: cst.Call) -> bool:
+        self.callees.add(id(node.func))
         qual = self.imports.resolve(node.func) or ""
         helper = UTILITIES.get(qual)
         why = loader_args.unsupported(helper, node) if helper is not None else ""
@@ -262,6 +272,9 @@ class _Replace(cst.CSTTransformer):
               ) -> cst.BaseExpression:
         if id(original) in self.blocked:
             return updated
+        if id(original) not in self.callees and UTILITIES.get(
+                self.imports.resolve(original) or "") in _CONSTRUCTED_ONLY:
+            return updated  # tf.train.Example.FromString: the runtime class has no such API
         qual = self.imports.resolve(original) or ""
         helper = UTILITIES.get(qual)
         if helper in _NEEDS_TORCH_MODELS and (self.models_left or self.keep_pipelines):
@@ -284,7 +297,8 @@ class _Replace(cst.CSTTransformer):
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         if isinstance(original.func, cst.Name):  # from keras.utils import get_file
             updated = updated.with_changes(func=self._swap(original.func, updated.func))
-        if isinstance(updated.func, cst.Name) and updated.func.value == "FixedLenFeature":
+        if isinstance(updated.func, cst.Name) and updated.func.value in ("FixedLenFeature",
+                                                                          "VarLenFeature"):
             updated = updated.with_changes(args=[  # tf.string / tf.int64 → the runtime's
                 a.with_changes(value=cst.parse_expression(pipeline_maps.FEATURE_DTYPES[q]))
                 if (q := self.imports.resolve(a.value) or "") in pipeline_maps.FEATURE_DTYPES
@@ -302,9 +316,13 @@ PIPELINE_HINT = re.compile(r"\bdata\.|_dataset_from_")
 MAP_KEPT = ("tf.data map function {}: {}; the tf.data pipelines stay TensorFlow (their "
             "functions must all convert)")
 _NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenFeature",
+                       "VarLenFeature",
                        "parse_single_example", "parse_example", "image_dataset_from_directory",
                        "text_dataset_from_directory", "timeseries_dataset_from_array",
-                       "ImageDataGenerator", "PipelineOptions")
+                       "ImageDataGenerator", "PipelineOptions", "make_csv_dataset")
+# the runtime's tf.train messages are built and serialized, nothing else: only a call of the
+# class converts (``tf.train.Example.FromString(...)`` stays TF)
+_CONSTRUCTED_ONLY = ("Example", "Features", "Feature", "BytesList", "FloatList", "Int64List")
 # Keras layers replaced on data: a Keras model (on its string inputs) or a tf.data map
 # function that stays TF may call them on TF tensors
 _LAYERS_ON_DATA = ("TextVectorization", "StringLookup")
@@ -313,7 +331,7 @@ PIPELINE_SOURCES = frozenset(_NEEDS_TORCH_MODELS) - {"AUTOTUNE", "ImageDataGener
                                                      "PipelineOptions"}
 # loaders whose result is a DataPipeline (fit feeds it with DataLoader(batch_size=None))
 PIPELINE_LOADERS = frozenset(q for q, h in UTILITIES.items() if h.endswith("_from_directory")
-                             or h.endswith("_from_array"))
+                             or h.endswith("_from_array") or h == "make_csv_dataset")
 GENERATOR = frozenset(q for q, h in UTILITIES.items() if h == "ImageDataGenerator")
 _MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.layers.",
                    "keras.models.", "keras.applications.")

@@ -79,6 +79,35 @@ def image_decode(contents: Any, channels: Any = None, dtype: Any = torch.uint8,
     return image_convert_dtype(torch.from_numpy(array.copy()), dtype)
 
 
+def image_encode_jpeg(image: Any, quality: int = 95, progressive: bool = False,
+                      chroma_downsampling: bool = True, x_density: int = 300,
+                      y_density: int = 300) -> bytes:
+    """tf.io.encode_jpeg: an HWC uint8 image's JPEG bytes (Pillow's libjpeg: the pixels
+    decode as close as two libjpeg builds give, the bytes are not TF's)."""
+    out = io.BytesIO()
+    _pil_image(image, "jpeg").save(out, "JPEG", quality=int(quality),
+                                   progressive=bool(progressive),
+                                   subsampling=2 if chroma_downsampling else 0,
+                                   dpi=(x_density, y_density))
+    return out.getvalue()
+
+
+def image_encode_png(image: Any) -> bytes:
+    """tf.io.encode_png: an HWC uint8 image's PNG bytes (the same pixels decode back)."""
+    out = io.BytesIO()
+    _pil_image(image, "png").save(out, "PNG")
+    return out.getvalue()
+
+
+def _pil_image(image: Any, kind: str) -> Any:
+    from PIL import Image
+
+    array = np.asarray(image.numpy() if isinstance(image, torch.Tensor) else image)
+    if array.dtype != np.uint8:
+        raise TypeError(f"encode_{kind}: uint8 images only (TF), not {array.dtype}")
+    return Image.fromarray(array[:, :, 0] if array.shape[-1] == 1 else array)
+
+
 def image_convert_dtype(image: Any, dtype: Any, saturate: bool = False) -> torch.Tensor:
     """tf.image.convert_image_dtype: integers are read as fractions of their maximum."""
     x = torch.as_tensor(image)
@@ -291,6 +320,14 @@ def _strings_apply(fn: Any, value: Any) -> Any:
     return np.vectorize(fn, otypes=[object])(np.asarray(value)).astype(str)
 
 
+def strings_cast(x: Any) -> Any:
+    """tf.cast(x, tf.string): strings stay as they are; TF has no cast from numbers."""
+    if isinstance(x, (str, bytes)) or (isinstance(x, np.ndarray) and x.dtype.kind in "USO"):
+        return x
+    raise TypeError(f"Cast {getattr(x, 'dtype', type(x).__name__)} to string is not "
+                    "supported (TF: tf.strings.as_string)")
+
+
 def strings_lower(input: Any) -> Any:
     """tf.strings.lower (ASCII case, as TF's default encoding='')."""
     return _strings_apply(lambda s: s.translate(_ASCII_LOWER), input)
@@ -379,6 +416,14 @@ class FixedLenFeature:
         self.default_value = default_value
 
 
+class VarLenFeature:
+    """tf.io.VarLenFeature: every value of the feature, however many (none when absent);
+    parsed to a 1-D tensor (strings: an object array of bytes), TF's SparseTensor dense."""
+
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = dtype
+
+
 def TFRecordDataset(  # noqa: N802
         filenames: Any, compression_type: Any = None, buffer_size: Any = None,
         num_parallel_reads: Any = None, name: Any = None) -> "DataPipeline":
@@ -465,7 +510,8 @@ def _feature_values(feature: bytes) -> list[Any]:
 
 def parse_single_example(serialized: Any, features: dict[str, Any], example_names: Any = None,
                          name: Any = None) -> dict[str, Any]:
-    """tf.io.parse_single_example with FixedLenFeature specs: strings as bytes."""
+    """tf.io.parse_single_example with FixedLenFeature/VarLenFeature specs: strings as
+    bytes."""
     found: dict[str, bytes] = {}
     for _, _, body in _fields(bytes(serialized)):  # Example.features
         for _, _, entry in _fields(body):  # Features.feature map entries
@@ -473,6 +519,11 @@ def parse_single_example(serialized: Any, features: dict[str, Any], example_name
             found[parts[1].decode("utf-8")] = parts.get(2, b"")
     out: dict[str, Any] = {}
     for key, spec in features.items():
+        if isinstance(spec, VarLenFeature):
+            values = _feature_values(found[key]) if key in found else []
+            out[key] = np.array(values, dtype=object) if spec.dtype == "string" else \
+                torch.tensor(values, dtype=spec.dtype)
+            continue
         if key in found:
             values = _feature_values(found[key])
         elif spec.default_value is not None:

@@ -18,7 +18,7 @@ def _dump(stmts: list[ast.stmt]) -> list[str]:
 
 
 def test_head_statements_are_those_of_the_whole_parse() -> None:
-    # the 32-line cut falls inside the docstring (no parse), the 256-line one after it
+    # the 16-line cut falls inside the docstring (no parse), the 64-line one after it
     text = DOC + IMPORTS + "X = 1\n" + BODY
     body = parsed.head(text, lambda stmts: len(stmts) > 7)
     assert body is not None and len(body) > 7

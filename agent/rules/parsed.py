@@ -60,7 +60,7 @@ def breadth_first(tree: ast.AST) -> list[ast.AST]:
     return out
 
 
-_HEADS = (32, 256)  # lines of the prefixes tried before the whole text
+_HEADS = (16, 64, 256)  # lines of the prefixes tried before the whole text
 
 
 def head(text: str, enough: Callable[[list[ast.stmt]], bool]) -> list[ast.stmt] | None:

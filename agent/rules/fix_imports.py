@@ -244,11 +244,12 @@ def sort_import_block(code: str) -> str:
     library, third party, relative; ``import x`` before ``from x import y``; one ``from`` line
     per module). A block with comments, continuation lines or code in between is left as is:
     the user's order may matter there."""
+    body = parsed.head(code, _run_ended)  # the block only: a prefix's parse, most times
     try:
-        tree = parsed.parse(code)
+        nodes = _leading_imports(ast.Module(body if body is not None else parsed.parse(code).body,
+                                            []))[0]
     except SyntaxError:
         return code
-    nodes = _leading_imports(tree)[0]
     if len(nodes) < 2:
         return code
     lines = code.splitlines(keepends=True)
@@ -275,7 +276,26 @@ def sort_import_block(code: str) -> str:
         else:
             sections[2].append(node)
     blocks = ["".join(line + "\n" for line in _section_lines(sec)) for sec in sections if sec]
-    return "".join(lines[: first - 1]) + "\n".join(blocks) + "".join(lines[last:])
+    out = "".join(lines[: first - 1]) + "\n".join(blocks) + "".join(lines[last:])
+    if out != code and body is not None:
+        try:  # a text Python cannot parse is left as it is
+            parsed.parse(code)
+        except SyntaxError:
+            return code
+    return out
+
+
+def _run_ended(body: list[ast.stmt]) -> bool:
+    """Whether ``body`` holds the statement that ends the leading run of imports (the
+    test of :func:`_leading_imports`)."""
+    started = False
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            started = True
+        elif started or not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                             and isinstance(node.value.value, str)):
+            return True
+    return False
 
 
 def _member_key(name: str) -> tuple[int, str]:

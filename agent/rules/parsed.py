@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ast
 import threading
+from collections.abc import Callable
 
 _LOCK = threading.Lock()  # the caches are shared by threads that convert files
-_KEEP = 8  # recent texts kept (the passes of one conversion read at most a few)
+_KEEP = 4  # recent texts kept: one conversion reads a few; more only keep garbage for the GC
 _TREES: dict[str, ast.Module] = {}
 _WALKS: dict[int, tuple[ast.AST, list[ast.AST]]] = {}
 
@@ -57,3 +58,29 @@ def breadth_first(tree: ast.AST) -> list[ast.AST]:
             elif isinstance(value, list):
                 out += [item for item in value if isinstance(item, ast.AST)]
     return out
+
+
+_HEADS = (16, 64, 256)  # lines of the prefixes tried before the whole text
+
+
+def head(text: str, enough: Callable[[list[ast.stmt]], bool]) -> list[ast.stmt] | None:
+    """The first top-level statements of ``text``, from a parse of a prefix of its lines
+    when ``enough`` says they hold what the caller reads (a pass that reads only the
+    import block need not build the tree of the whole file). A statement cannot reach back
+    over a line the tokenizer completed, so every statement of a prefix but the last is
+    the whole text's; the last may go on and is left out. None: no prefix would do (the
+    caller parses the whole text). Whether the rest of the text parses is not known."""
+    cut, found = -1, 0
+    for lines in _HEADS:
+        while found < lines:
+            cut = text.find("\n", cut + 1)
+            if cut < 0:
+                return None  # a short text: the whole parse is as cheap
+            found += 1
+        try:
+            body = ast.parse(text[:cut + 1]).body[:-1]
+        except (SyntaxError, ValueError):  # cut inside a string or brackets: a longer one
+            continue
+        if enough(body):
+            return body
+    return None

@@ -72,3 +72,37 @@ def nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         found = children(current)
         found.reverse()
         stack += found
+
+
+_ALL: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # per type: fields, str ones
+
+
+def _all_fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    texts = tuple(f.name for f in dataclasses.fields(cls) if "str" in str(f.type))
+    _ALL[cls] = (names, texts)
+    return names, texts
+
+
+def every(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """``node`` and every node under it, whitespace, comments and punctuation included."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        cls = type(current)
+        for name in (_ALL.get(cls) or _all_fields(cls))[0]:
+            value = getattr(current, name)
+            if _is_node(value):
+                stack.append(value)
+            elif type(value) in (list, tuple):
+                stack += [item for item in value if _is_node(item)]
+
+
+def strings(node: cst.CSTNode) -> list[str]:
+    """The strings ``node`` itself holds (a name, a literal, a comment, whitespace). The
+    code of a tree is the strings of its nodes and fixed tokens (keywords, operators,
+    dots): a word in none of them is not in the code, found without generating it."""
+    cls = type(node)
+    return [value for name in (_ALL.get(cls) or _all_fields(cls))[1]
+            if type(value := getattr(node, name)) is str]

@@ -140,6 +140,8 @@ class BlockExtractor:
         self.cur_index = 0
         self.data_shaped: set[str] = set()  # arrays whose shape sized a layer (data_shapes.py)
         self.indexed: set[int] = set()
+        self.unlined: set[int] = set()  # calls whose statement shape_reads would have rebuilt
+        self.layer_comments = True  # a comment may name model.layers (views.expand_all)
         self.cur_line = 0
         self.imports = imports
         # + constants of inlined helpers and unrolled loops; a builder's parameters shadow
@@ -243,7 +245,7 @@ class BlockExtractor:
             if id(self.cur_stmt) not in self.indexed:
                 self.indexed.add(id(self.cur_stmt))
                 self.index.index_calls(self.cur_stmt)
-            self.cur_line = self.index.line(call) or saved
+            self.cur_line = (0 if id(call) in self.unlined else self.index.line(call)) or saved
         layer = self._make_layer(call, line, counter)
         self.cur_line = saved
         if layer is not None:
@@ -534,8 +536,12 @@ class BlockExtractor:
             small = inline.substitute(small, self.size_code)
         read: list[Tensor] = []
         if self.tensors or self.probe.named:  # sizes read off Keras tensors: known ints
-            small, read = shape_reads.resolve(small, self.tensors, self.probe,  # type: ignore[assignment]
-                                              self.qual)
+            calls = shape_reads.untouched_calls(small)
+            if calls is None:
+                small, read = shape_reads.resolve(small, self.tensors, self.probe,  # type: ignore[assignment]
+                                                  self.qual)
+            else:  # as when the transformer rebuilt them: their layers get the statement's line
+                self.unlined.update(id(c) for c in calls)
         if self._dict_statement(i, small) or self._list_statement(i, small):
             if isinstance(small, cst.Assign) and i in self.views.stmts:
                 self.views.dicts.update(n for n in _assigned(small) if n in self.tensor_dicts)
@@ -2102,7 +2108,8 @@ class BlockExtractor:
             self.views.alias_stmt[alias[0]] = i
             return cst.Pass()
         env = {**self.call_values, **self.views.env, **self.env}
-        small, notes = views.expand_all(views.named_layers(small, env), env, self._layer_names)
+        small, notes = views.expand_all(views.named_layers(small, env, self.layer_comments), env,
+                                        self._layer_names, self.layer_comments)
         self.warnings += [(self.cur_line, note) for note in notes]
         if not views.may_read(small):
             return small

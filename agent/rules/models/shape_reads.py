@@ -12,6 +12,7 @@ replaced: it is a run-time size (``tf.shape(x)[0]`` stays a read of the torch te
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import libcst as cst
 
@@ -90,6 +91,23 @@ def resolve(node: cst.CSTNode, tensors: dict[str, Tensor], probe: ShapeProbe, qu
     reads = _Reads(tensors, probe, qual)
     out = node.visit(reads)
     return (out if isinstance(out, cst.CSTNode) else node), reads.read
+
+
+def untouched_calls(node: cst.CSTNode) -> list[cst.Call] | None:
+    """The calls in ``node`` when :func:`resolve` has nothing to write in it (no subscript,
+    no ``int(...)``), found without its transformer, which rebuilds every node it visits;
+    None when it may have."""
+    calls: list[cst.Call] = []
+    for n in walk.nodes(node):
+        kind = type(n)
+        if kind is cst.Subscript:
+            return None
+        if kind is cst.Call:
+            func = cast(cst.Call, n).func
+            if type(func) is cst.Name and func.value == "int":
+                return None
+            calls.append(cast(cst.Call, n))
+    return calls
 
 
 def unresolved(node: cst.CSTNode, tensors: dict[str, Tensor], probe: ShapeProbe, qual: Qual

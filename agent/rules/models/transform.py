@@ -18,7 +18,7 @@ import libcst as cst
 
 from agent.rules.imports import ImportTable
 from agent.rules.lines import LineIndex
-from agent.rules.models import scopes
+from agent.rules.models import scopes, views
 from agent.rules.models.callsites import call_values
 from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.dead_bindings import (
@@ -30,6 +30,7 @@ from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, b
 from agent.rules.models.graph import ModelIR
 from agent.rules.models.index_inputs import embedding_layers, mark_index_inputs
 from agent.rules.models.layer_aliases import settle_aliases
+from agent.rules.source_slices import SourceSlices
 from agent.rules.training import custom_regularizers
 from agent.rules.values import assigned_names
 
@@ -61,6 +62,7 @@ class ModelsResult:
     recipes: list[Recipe] = field(default_factory=list)
     index: LineIndex | None = None  # original lines, for later stages' records
     generated: dict[str, str] = field(default_factory=dict)  # placeholder -> class code
+    slices: SourceSlices | None = None  # the parsed statements' text, for code()
     sized_layers: list[str] = field(default_factory=list)  # lazy custom layers, dry-called
 
     def materialize(self) -> cst.Module:
@@ -84,7 +86,8 @@ class ModelsResult:
         def fill(match: re.Match[str]) -> str:  # one pass: a replace per marker is quadratic
             return pending.pop(match.group(0), match.group(0))
 
-        return _MARKER.sub(fill, self.module.code) if pending else self.module.code
+        code = self.slices.code(self.module) if self.slices is not None else self.module.code
+        return _MARKER.sub(fill, code) if pending else code
 
 
 def _todo(line: str) -> cst.EmptyLine:
@@ -125,7 +128,12 @@ class ModelConverter:
             n for n in imports.names if not n.startswith("*")}
         self.index = LineIndex(module, source)
         self.result.index = self.index
+        self.result.slices = SourceSlices(module, source, self.index.stmt_ast)
         self.source_lines = source.splitlines(keepends=True)
+        # the statements' comments are the module's: without the words the view expander
+        # looks for in any of them, its search skips comments (views.expand_all)
+        self.layer_comments = any(views.LAYER_WORDS.search(c)
+                                  for c in re.findall(r"#[^\r\n]*", source))
         self.framework_names = [n for n in imports.names if not n.startswith("*")]
         self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
         self.call_values = call_values(
@@ -194,6 +202,7 @@ class ModelConverter:
             index=self.index, builders=self.builders, helpers=self.helpers,
             call_values=self.call_values.get(function.name.value, {}) if function else None)
         extractor.stem = self.stem
+        extractor.layer_comments = self.layer_comments
         extractor.outer_models = self.outer_models if function is not None else frozenset()
         extractor.regularizer_classes = custom_regularizers.class_names(self.module, self.imports)
         if function is not None:

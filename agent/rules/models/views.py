@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import libcst as cst
 
@@ -186,9 +186,12 @@ class _ExpandAll(cst.CSTTransformer):
         return updated_node
 
 
-def expand_all(small: cst.BaseSmallStatement, env: dict[str, Any], layer_names: LayerNames
-               ) -> tuple[cst.BaseSmallStatement, list[str]]:
-    """:func:`expand` applied to every comprehension of ``small``, and the warnings."""
+def expand_all(small: cst.BaseSmallStatement, env: dict[str, Any], layer_names: LayerNames,
+               comments: bool = True) -> tuple[cst.BaseSmallStatement, list[str]]:
+    """:func:`expand` applied to every comprehension of ``small``, and the warnings.
+    ``comments``: whether a comment in ``small`` may hold "get_layer" or ".layers"."""
+    if not _may_name_layers(small, comments):
+        return small, []
     code = _code(small)
     if "get_layer" not in code and ".layers" not in code:
         return small, []
@@ -196,6 +199,24 @@ def expand_all(small: cst.BaseSmallStatement, env: dict[str, Any], layer_names: 
     new = small.visit(expander)
     assert isinstance(new, cst.BaseSmallStatement)
     return new, sorted(set(expander.skipped))
+
+
+LAYER_WORDS = re.compile(r"get_layer|\.layers")
+
+
+def _may_name_layers(node: cst.CSTNode, comments: bool = True) -> bool:
+    """False when the code of ``node`` holds neither "get_layer" nor ".layers", found
+    without generating it: a word is inside one of its strings (keywords and operators
+    hold neither), a dot before "layers" is an attribute's or a relative import's.
+    Without ``comments``, whitespace and comments (all its tokens) are not searched."""
+    for n in walk.every(node) if comments else walk.nodes(node):
+        kind = type(n)  # (libcst's node classes are final: no isinstance through the ABCs)
+        if kind is cst.Attribute and cast(cst.Attribute, n).attr.value.startswith("layers") \
+                or kind is cst.ImportFrom and cast(cst.ImportFrom, n).relative:
+            return True
+        if any("get_layer" in text or ".layers" in text for text in walk.strings(n)):
+            return True
+    return False
 
 
 class _NamedLayers(cst.CSTTransformer):
@@ -216,11 +237,12 @@ class _NamedLayers(cst.CSTTransformer):
         return updated_node.with_changes(args=[arg])
 
 
-def named_layers(small: cst.BaseSmallStatement, env: Mapping[str, Any]
+def named_layers(small: cst.BaseSmallStatement, env: Mapping[str, Any], comments: bool = True
                  ) -> cst.BaseSmallStatement:
     """``M.get_layer(name)`` with ``name`` a string constant of ``env`` (a parameter every
-    call passes the same string, a module constant) → ``M.get_layer("that string")``."""
-    if "get_layer" not in _code(small):
+    call passes the same string, a module constant) → ``M.get_layer("that string")``.
+    ``comments``: as for :func:`expand_all`."""
+    if not _may_name_layers(small, comments) or "get_layer" not in _code(small):
         return small
     new = small.visit(_NamedLayers(env))
     assert isinstance(new, cst.BaseSmallStatement)

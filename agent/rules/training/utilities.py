@@ -375,14 +375,19 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join([node.id, *reversed(parts)])
 
 
+_DEFINITIONS = (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)
+
+
 def _bound_names(tree: ast.Module) -> set[str]:
     """Names the script defines itself (not through a keras/tensorflow import)."""
     out: set[str] = set()
     for node in shared_ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
-            out.add(node.name)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            out.add(node.id)
+        kind = type(node)  # (the parser makes no subclasses: one test per node, names first)
+        if kind is ast.Name:
+            if type(node.ctx) is ast.Store:  # type: ignore[attr-defined]
+                out.add(node.id)  # type: ignore[attr-defined]
+        elif kind in _DEFINITIONS:
+            out.add(node.name)  # type: ignore[attr-defined]
         elif isinstance(node, ast.Import):
             out.update((a.asname or a.name).split(".")[0] for a in node.names
                        if a.name.split(".")[0] not in ("keras", "tensorflow", "tf_keras"))

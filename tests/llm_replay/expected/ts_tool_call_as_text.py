@@ -16,20 +16,25 @@ def trainable_weights(module: torch.nn.Module) -> list[torch.nn.Parameter]:
 def tape_gradient(target: Any, sources: Any, output_gradients: Any = None,
                   unconnected_gradients: Any = None, create_graph: bool = False) -> Any:
     """``tape.gradient``: d(sum target)/d(source) for each source, the nesting kept;
-    ``create_graph`` when an outer tape records the gradient itself (a gradient penalty)."""
+    ``create_graph`` when an outer tape records the gradient itself (a gradient penalty);
+    an unconnected source gives None, or zeros with ``unconnected_gradients="zero"``."""
     if isinstance(sources, dict):
         grads = tape_gradient(target, list(sources.values()), output_gradients,
-                              create_graph=create_graph)
+                              unconnected_gradients, create_graph)
         return dict(zip(sources, grads, strict=True))
     single = isinstance(sources, torch.Tensor)
     flat = [sources] if single else list(sources)
     targets = list(target) if isinstance(target, (list, tuple)) else [target]
     total = sum((t * output_gradients).sum() if output_gradients is not None else t.sum()
                 for t in targets)
-    wanted = [s for s in flat if s.requires_grad]
+    # a target no source reaches (a constant) records nothing: every gradient is None
+    connected = isinstance(total, torch.Tensor) and total.requires_grad
+    wanted = [s for s in flat if s.requires_grad and connected]
     found = iter(torch.autograd.grad(total, wanted, retain_graph=True, allow_unused=True,
                                      create_graph=create_graph) if wanted else [])
-    grads = [next(found) if s.requires_grad else None for s in flat]
+    grads = [next(found) if s.requires_grad and connected else None for s in flat]
+    if str(unconnected_gradients).lower() == "zero":
+        grads = [torch.zeros_like(s) if g is None else g for g, s in zip(grads, flat, strict=True)]
     return grads[0] if single else grads
 
 

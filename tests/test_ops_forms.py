@@ -118,3 +118,18 @@ def test_every_value_form_names_an_op_and_parses() -> None:
     for name, value in VALUES.items():
         assert OPS[name].value == value
         assert isinstance(cst.parse_expression(value), cst.Lambda)
+
+
+@pytest.mark.parametrize("indices", ["[2, 0, 3]", "(1, 1)", "3"])
+def test_one_hot_of_python_indices_matches_keras(indices: str) -> None:
+    """TF takes a list, tuple or number as indices; ``F.one_hot`` needs a tensor (a list's
+    ``.long()`` crashed)."""
+    import keras
+
+    got = _run(f"tf.one_hot({indices}, 4)")
+    want = keras.ops.convert_to_numpy(keras.ops.one_hot(np.asarray(eval(indices)), 4))  # noqa: S307
+    np.testing.assert_array_equal(got, want)
+
+
+def test_one_hot_of_a_tensor_is_not_wrapped() -> None:
+    assert conv("tf.one_hot(labels, 4)")[0] == "F.one_hot(labels.long(), 4).to(torch.float32)"

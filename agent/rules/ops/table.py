@@ -10,6 +10,7 @@ axis is given; ``keras.ops.gelu`` is the tanh approximation). Public entry point
 
 from __future__ import annotations
 
+import ast
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -248,6 +249,15 @@ def _take(b: Bound) -> str:
     return _gather(b)
 
 
+def _literal(code: str) -> bool:
+    """``[2, 0]``, ``(1, 2)``, ``3``: a Python value, not a tensor."""
+    try:
+        node = ast.parse(code, mode="eval").body
+    except SyntaxError:
+        return False
+    return isinstance(node, (ast.List, ast.Tuple, ast.Constant, ast.UnaryOp))
+
+
 def _one_hot(depth: str, dtype_default: str) -> Callable[[Bound], str]:
     def handler(b: Bound) -> str:
         for p, d in (("on_value", "None"), ("off_value", "None"), ("sparse", "False")):
@@ -259,6 +269,8 @@ def _one_hot(depth: str, dtype_default: str) -> Callable[[Bound], str]:
             raise Unsupported(f"{b.op}(axis={axis}): the axis must be an integer literal")
         dtype = _dtype(b, "dtype") if not b.is_default("dtype", "None") else dtype_default
         x = b.code(b.first())
+        if _literal(x):  # TF takes Python lists and numbers as indices, F.one_hot tensors
+            x = f"torch.as_tensor({x})"
         out = f"F.one_hot({atom(x)}.long(), {b.code(depth)}).to({dtype})"
         return out if value == -1 else f"torch.movedim({out}, -1, {axis})"  # TF: depth at axis
 

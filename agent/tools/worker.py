@@ -43,6 +43,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from agent.rules.layout.names import is_main_guard
 from agent.tools.module_loader import load_definitions, unload
 from agent.tools.script_run import run_script, third_party_missing
 
@@ -384,11 +385,7 @@ def _script_binds(tree: ast.Module, name: str) -> bool:
     """``name`` is bound by the script's statements under ``if __name__ == "__main__":``,
     which loading the definitions does not run."""
     for stmt in tree.body:
-        test = stmt.test if isinstance(stmt, ast.If) else None
-        if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and \
-                test.left.id == "__name__" and any(
-                    isinstance(c, ast.Constant) and c.value == "__main__"
-                    for c in test.comparators):
+        if is_main_guard(stmt):
             return any(isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
                        and n.id == name for n in ast.walk(stmt))
     return False

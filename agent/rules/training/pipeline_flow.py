@@ -71,6 +71,9 @@ def kind_of(value: cst.BaseExpression, imports: ImportTable, local: dict[str, st
     the target is continued later, so a chain stays a pipeline."""
     if isinstance(value, cst.Name):
         return local.get(value.value)
+    if isinstance(value, cst.IfExp):  # ds.map(f) if augment else ds: one kind either way
+        kinds = {kind_of(v, imports, local, keep_chain) for v in (value.body, value.orelse)}
+        return kinds.pop() if len(kinds) == 1 else None
     chain = tf_data_chain(value, imports)
     if chain is not None and chain.code is not None and not keep_chain:
         return "loader"

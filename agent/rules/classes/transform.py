@@ -27,6 +27,7 @@ from agent.rules.classes.containers import (
     module_container,
     nested_sequential,
 )
+from agent.rules.classes.devices import pin_devices
 from agent.rules.classes.forward import TORCH_INPUTS, ForwardConverter
 from agent.rules.classes.layers import (
     SubLayer,
@@ -1059,7 +1060,11 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             result.unmapped.append(Unmapped(path, line, f"{kind} subclass", reason, name,
                                             cst.Module([]).code_for_node(stmt)))
             continue
+        new, pinned = pin_devices(new)
         body[k] = new
+        if pinned:
+            result.changes.append(Change(line, f"classes.{kind}", f"{name}: {pinned} tensor(s) "
+                                         "made from Python values on the input's device"))
         if conv.nested:
             before[k] = [_spaced(code) for code in conv.nested]
         lazy_used = lazy_used or bool(conv.lazy_weights)

@@ -74,3 +74,51 @@ def test_layers_run_on_another_device() -> None:
     offsets = ns["Offsets"]()  # type: ignore[operator]
     out = offsets(torch.zeros(2, 4, device="meta"))
     assert out.device.type == "meta" and tuple(out.shape) == (2, 4)
+
+
+GAN = textwrap.dedent('''
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    critic = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(1)], name="critic")
+    maker = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(4)], name="maker")
+
+
+    class Pair(keras.Model):
+        def __init__(self, critic, maker):
+            super().__init__()
+            self.critic = critic
+            self.maker = maker
+
+        def compile(self, c_opt, m_opt, loss_fn):
+            super().compile()
+            self.c_opt, self.m_opt, self.loss_fn = c_opt, m_opt, loss_fn
+
+        def train_step(self, real):
+            n = tf.shape(real)[0]
+            noise = tf.random.normal(shape=(n, 3))
+            both = tf.concat([self.maker(noise), real], axis=0)
+            labels = tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0)
+            with tf.GradientTape() as tape:
+                loss = self.loss_fn(labels, self.critic(both))
+            grads = tape.gradient(loss, self.critic.trainable_weights)
+            self.c_opt.apply_gradients(zip(grads, self.critic.trainable_weights))
+            return {"loss": loss}
+
+
+    pair = Pair(critic, maker)
+    pair.compile(keras.optimizers.Adam(), keras.optimizers.Adam(),
+                 keras.losses.BinaryCrossentropy(from_logits=True))
+    pair.fit(np.random.rand(8, 4).astype("float32"), epochs=1, batch_size=4)
+''')
+
+
+def test_a_converted_train_step_makes_its_tensors_on_the_modules_device() -> None:
+    result = convert_source(GAN, "pair.py")
+    step = result.source[result.source.index("def train_step"):]
+    step = step[:step.index("return")]
+    assert "torch.randn((n, 3), device=self.device)" in step, step
+    assert "torch.ones((n, 1), device=self.device)" in step, step
+    assert "torch.zeros((n, 1), device=self.device)" in step, step

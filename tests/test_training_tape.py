@@ -107,6 +107,7 @@ def test_two_tape_steps_match_keras(optimizer: str, atol: float) -> None:
 
     module = types.ModuleType("converted_loop")
     exec(compile(_converted(optimizer), "converted_loop.py", "exec"), module.__dict__)
+    keras.utils.set_random_seed(0)  # one draw of the weights: Adam's eps term is within atol
     kmodel = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(8, activation="relu"),
                                keras.layers.Dense(3)])
     tmodel = module.build_model()

@@ -8,7 +8,8 @@ op table already writes ``device=x.device`` when the arguments read a tensor's s
 ``tf.range(n)``) or a constant carries none. Here each such creation call in a method gets
 the device of the method's first parameter that the method reads as a tensor
 (``p.shape``, ``p.dtype``, ``p.device``, ``p.size()``, ``p.dim()``, ``p.ndim``): a
-parameter that may hold a list (``inputs[0]``) is never guessed at.
+parameter that may hold a list (``inputs[0]``) is never guessed at. A LightningModule's
+methods (its converted ``train_step`` too) use ``self.device``.
 """
 
 from __future__ import annotations
@@ -88,9 +89,10 @@ class _Pin(cst.CSTTransformer):
         return updated.with_changes(args=[*args, device])
 
 
-def pin_devices(cls: cst.ClassDef) -> tuple[cst.ClassDef, int]:
+def pin_devices(cls: cst.ClassDef, own_device: bool = False) -> tuple[cst.ClassDef, int]:
     """``cls`` with the creation calls of its methods (not ``__init__``) on the device of
-    each method's tensor parameter; and how many calls were pinned."""
+    each method's tensor parameter, or (``own_device``: a LightningModule, which knows its
+    device) on ``self.device``; and how many calls were pinned."""
     if not isinstance(cls.body, cst.IndentedBlock):
         return cls, 0
     body: list[cst.BaseStatement] = []
@@ -98,7 +100,7 @@ def pin_devices(cls: cst.ClassDef) -> tuple[cst.ClassDef, int]:
     for stmt in cls.body.body:
         if isinstance(stmt, cst.FunctionDef) and stmt.name.value != "__init__" \
                 and any(_creation(n) for n in walk.nodes(stmt.body)):
-            param = _tensor_param(stmt)
+            param = "self" if own_device else _tensor_param(stmt)
             if param is not None:
                 pin = _Pin(param)
                 stmt = stmt.with_changes(body=stmt.body.visit(pin))

@@ -1060,7 +1060,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             result.unmapped.append(Unmapped(path, line, f"{kind} subclass", reason, name,
                                             cst.Module([]).code_for_node(stmt)))
             continue
-        new, pinned = pin_devices(new)
+        new, pinned = pin_devices(new, own_device=kind != "layer")
         body[k] = new
         if pinned:
             result.changes.append(Change(line, f"classes.{kind}", f"{name}: {pinned} tensor(s) "

@@ -25,6 +25,7 @@ import re
 
 import libcst as cst
 
+from agent.rules.classes.devices import pin_devices
 from agent.rules.imports import ImportTable
 from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.training import loop_objects, tape_inputs
@@ -181,6 +182,9 @@ class TapeLoop(cst.CSTTransformer):
                                      "LearningRateSchedule subclass -> a plain callable of "
                                      "the step (the optimizer reads it each step)"))
             return new
+        if updated is not original and any(
+                code_of(b.value).endswith("LightningModule") for b in updated.bases):
+            updated, _ = pin_devices(updated, own_device=True)  # its Keras steps, now torch
         return updated
 
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine,

@@ -492,7 +492,7 @@ def test_variables_become_parameters_and_buffers() -> None:
     # an initializer called with a shape is the add_weight it means: Keras's glorot bounds
     assert "self.kernel = nn.Parameter(torch.empty(dim, dim))" in code
     assert "nn.init.xavier_uniform_(self.kernel)" in code
-    assert "return self.drop((torch.matmul(x, self.kernel) * self.gamma) + self.offset)" in code
+    assert "return self.drop(torch.matmul(x, self.kernel) * self.gamma + self.offset)" in code
     assert "tf." not in code and r.unmapped == []
 
 

@@ -268,8 +268,9 @@ class ForwardConverter:
         left, right = self.expr(node.left), self.expr(node.right)
         if left.tensor and right.tensor and left.layout != right.layout:
             left, right = self.layout_as(left, "keras"), self.layout_as(right, "keras")
-        new = node.with_changes(left=cst.parse_expression(_paren(left.code)),
-                                right=cst.parse_expression(_paren(right.code)))
+        new = node.with_changes(
+            left=cst.parse_expression(_operand(left.code, node.operator, "left")),
+            right=cst.parse_expression(_operand(right.code, node.operator, "right")))
         tensors = [v for v in (left, right) if v.tensor]
         shape = None
         if len(tensors) == 1 or (len(tensors) == 2 and left.shape == right.shape):
@@ -409,6 +410,33 @@ def _paren(code: str) -> str:
                          cst.IfExp, cst.Lambda)) and not node.lpar:
         return f"({code})"
     return code
+
+
+# Python's binary operator precedence, lowest first (``a | b`` binds less than ``a + b``)
+_PRECEDENCE: dict[type, int] = {
+    cst.BitOr: 1, cst.BitXor: 2, cst.BitAnd: 3, cst.LeftShift: 4, cst.RightShift: 4,
+    cst.Add: 5, cst.Subtract: 5, cst.Multiply: 6, cst.Divide: 6, cst.FloorDivide: 6,
+    cst.Modulo: 6, cst.MatrixMultiply: 6, cst.Power: 8,
+}
+_UNARY = 7  # -x: above * and below **
+
+
+def _operand(code: str, parent: cst.BaseBinaryOp, side: str) -> str:
+    """``code`` as the ``side`` operand of ``parent``, parenthesised only where Python's
+    precedence needs it (``a * b + c`` stays as written; ``(a + b) * c`` keeps its pair)."""
+    node = cst.parse_expression(code)
+    if node.lpar:
+        return code
+    outer = _PRECEDENCE[type(parent)]
+    if isinstance(node, cst.BinaryOperation):
+        inner = _PRECEDENCE[type(node.operator)]
+        right_assoc = isinstance(parent, cst.Power)  # a ** b ** c is a ** (b ** c)
+        keep = inner > outer or (inner == outer and side == ("right" if right_assoc
+                                                              else "left"))
+        return code if keep else f"({code})"
+    if isinstance(node, cst.UnaryOperation) and not isinstance(node.operator, cst.Not):
+        return code if _UNARY > outer or side == "right" else f"({code})"
+    return _paren(code)
 
 
 def _names(target: cst.BaseExpression) -> list[str]:

@@ -49,7 +49,11 @@ def per_element(call: cst.Call, assigns: dict[str, list[cst.BaseExpression]]) ->
                 return True
             if cur.func.attr.value == "unbatch":
                 return False
+            if _batching_loader(cur):
+                return True
             cur = cur.func.value
+        if isinstance(cur, cst.Call) and _batching_loader(cur):
+            return True
         if isinstance(cur, cst.Name) and cur.value not in seen:
             seen.add(cur.value)
             return any(batched(v) for v in assigns.get(cur.value, []) if not _holds(v, call))
@@ -57,6 +61,17 @@ def per_element(call: cst.Call, assigns: dict[str, list[cst.BaseExpression]]) ->
 
     func = call.func
     return not (isinstance(func, cst.Attribute) and batched(func.value))
+
+
+def _batching_loader(call: cst.Call) -> bool:
+    """``image_dataset_from_directory(...)`` and the other Keras loaders that yield
+    batches (32 by default) unless given ``batch_size=None``; named as Keras or as their
+    inlined runtime functions."""
+    name = code_of(call.func).rsplit(".", 1)[-1]
+    if not (name.endswith(("_from_directory", "_from_array")) or name == "make_csv_dataset"):
+        return False
+    return not any(a.keyword is not None and a.keyword.value == "batch_size"
+                   and code_of(a.value) == "None" for a in call.args)
 
 
 def _holds(node: cst.CSTNode, target: cst.CSTNode) -> bool:
@@ -81,6 +96,10 @@ def assignments(module: cst.Module) -> dict[str, list[cst.BaseExpression]]:
             for t in node.targets:
                 if isinstance(t.target, cst.Name):
                     out.setdefault(t.target.value, []).append(node.value)
+                elif isinstance(t.target, cst.Tuple) and isinstance(node.value, cst.Call):
+                    for e in t.target.elements:  # train, val = loader(..., subset="both")
+                        if isinstance(e.value, cst.Name):
+                            out.setdefault(e.value.value, []).append(node.value)
 
     module.visit(_Find())
     return out

@@ -415,6 +415,7 @@ class _Training:
                 new = _typed_callbacks(new)
         if target is not None and value is not None:
             scope.loaders.update(bound_kinds(target, value, self.returns))
+            scope.loaders.update(self._both_subsets(target, value))
         if _only_pass(new) and not _only_pass(stmt):  # moved elsewhere (a plateau scheduler)
             self.carry += [ln for ln in new.leading_lines if ln.comment is not None]
             return hoisted
@@ -498,6 +499,19 @@ class _Training:
                         if isinstance(n, ast.Name):
                             self.assignments[n.id] = self.assignments.get(n.id, 0) + 1
         return self.assignments.get(name, 0) == 1
+
+    def _both_subsets(self, target: cst.BaseAssignTargetExpression, value: cst.BaseExpression
+                      ) -> dict[str, str]:
+        """``train_ds, val_ds = image_dataset_from_directory(..., subset="both")``: two
+        pipelines."""
+        if not (isinstance(target, cst.Tuple) and len(target.elements) == 2
+                and isinstance(value, cst.Call)
+                and self.imports.resolve(value.func) in PIPELINE_LOADERS
+                and any(a.keyword is not None and a.keyword.value == "subset"
+                        and code_of(a.value) in ('"both"', "'both'") for a in value.args)):
+            return {}
+        return {e.value.value: "pipeline" for e in target.elements
+                if isinstance(e.value, cst.Name)}
 
     def _is_generator_flow(self, value: cst.BaseExpression, scope: Scope) -> bool:
         """``gen.flow(...)`` / ``gen.flow_from_directory(...)`` on an ImageDataGenerator:

@@ -98,3 +98,12 @@ def test_conditional_chain_is_fed_as_a_pipeline_and_the_script_runs(
                          env={**os.environ, "PL_TRAINER_FAST_DEV_RUN": "1"})
     assert run.returncode == 0, run.stderr[-3000:]
     assert "losses 1" in run.stdout  # fast_dev_run: one epoch of one batch, recorded
+
+
+def test_names_unpacked_from_a_generator_of_dataset_calls_are_pipelines() -> None:
+    source = IN_FUNCTION.replace(
+        "    train_ds = make_dataset(xs, ys)\n",
+        "    train_ds, other_ds = (make_dataset(a, ys) for a in [xs, xs * 2])\n")
+    result = convert_source(textwrap.dedent(source), "train.py")
+    assert "DataLoader(train_ds, batch_size=None)" in result.source, result.source
+    assert "np.asarray(train_ds)" not in result.source

@@ -125,7 +125,14 @@ def returned_kinds(module: cst.Module, imports: ImportTable, kept: set[str]) -> 
 
 def bound_kinds(target: cst.BaseAssignTargetExpression, value: cst.BaseExpression,
                 returns: dict[str, Kinds]) -> dict[str, str]:
-    """{name: kind} for ``a, b = make_datasets()`` / ``ds = make_dataset()``."""
+    """{name: kind} for ``a, b = make_datasets()`` / ``ds = make_dataset()``, and
+    ``a, b = (make_dataset(x) for x in [xa, xb])``: one call per name."""
+    if isinstance(value, (cst.GeneratorExp, cst.ListComp)) and isinstance(value.elt, cst.Call) \
+            and isinstance(value.elt.func, cst.Name) and isinstance(target, (cst.Tuple, cst.List)):
+        kinds = returns.get(value.elt.func.value)
+        if kinds is None or len(kinds) != 1 or kinds[0] is None:
+            return {}
+        return {e.value.value: kinds[0] for e in target.elements if isinstance(e.value, cst.Name)}
     if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Name)):
         return {}
     kinds = returns.get(value.func.value)

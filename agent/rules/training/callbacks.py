@@ -42,11 +42,19 @@ def literal(code: str) -> Any:
         return None
 
 
+def quoted(value: str) -> str:
+    """A string literal in double quotes, as the rest of the generated code writes them."""
+    text = repr(value)
+    if text.startswith("'") and '"' not in value:
+        return '"' + text[1:-1].replace("\\'", "'") + '"'
+    return text
+
+
 def mode_for(mode: str, monitor: str) -> str:
     """Keras ``mode="auto"``: maximise accuracy-like metrics, minimise the rest."""
     m = literal(mode)
     if m in ("min", "max"):
-        return repr(m)
+        return quoted(m)
     name = literal(monitor)
     if isinstance(name, str):
         maxed = any(k in name for k in ("acc", "auc", "precision", "recall"))
@@ -91,7 +99,8 @@ def _split_joined(code: str, suffixes: tuple[str, ...]) -> tuple[str, str] | Non
             and not any(isinstance(x, ast.Starred) for x in node.args)):
         return None
     sub, name = _split_path(repr(node.args[-1].value), suffixes) or (".", "")
-    head = [ast.unparse(x) for x in node.args[:-1]] + ([repr(sub)] if sub != "." else [])
+    head = [ast.get_source_segment(code, x) or ast.unparse(x) for x in node.args[:-1]] \
+        + ([quoted(sub)] if sub != "." else [])
     directory = head[0] if len(head) == 1 else f"os.path.join({', '.join(head)})"
     return (directory, name) if name else None
 
@@ -102,14 +111,14 @@ def _model_checkpoint(a: Args) -> Built:
     parts = _split_path(a["filepath"], suffixes)
     joined = _split_joined(a["filepath"], suffixes) if parts is None else None
     if joined is not None:  # os.path.join(directory, "best.keras"): the directory as written
-        loc = f"dirpath={joined[0]}, filename={joined[1]!r}"
+        loc = f"dirpath={joined[0]}, filename={quoted(joined[1])}"
         todo = []
     elif parts is None:
         loc = f"dirpath={a['filepath']}"
         todo = ["ModelCheckpoint filepath is not a literal: Lightning takes a directory "
                 "(dirpath) and a filename pattern; check the path"]
     else:
-        loc = f"dirpath={parts[0]!r}, filename={parts[1]!r}"
+        loc = f"dirpath={quoted(parts[0])}, filename={quoted(parts[1])}"
         todo = []
     monitor = a["monitor"] if best is not False else "None"
     name = joined[1] if joined is not None else (parts[1] if parts is not None else "")
@@ -145,7 +154,7 @@ def _csv_logger(a: Args) -> Built:
         return Built(f"pl.loggers.CSVLogger(save_dir={a['filename']})",
                      warnings=["CSVLogger: Lightning writes <save_dir>/lightning_logs/"
                                "version_N/metrics.csv"])
-    return Built(f"pl.loggers.CSVLogger(save_dir={parts[0]!r}, name={parts[1]!r})",
+    return Built(f"pl.loggers.CSVLogger(save_dir={quoted(parts[0])}, name={quoted(parts[1])})",
                  warnings=[f"CSVLogger: Lightning writes {parts[0]}/{parts[1]}/version_N/"
                            "metrics.csv instead of one file"])
 
@@ -245,13 +254,13 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
                   "save_freq": '"epoch"', "initial_value_threshold": "None"},
                  _model_checkpoint,
                  (('keras.callbacks.ModelCheckpoint("ckpt/best.keras", save_best_only=True)',
-                   ("pl.callbacks.ModelCheckpoint(dirpath='ckpt', filename='best'",
+                   ('pl.callbacks.ModelCheckpoint(dirpath="ckpt", filename="best"',
                     'monitor="val_loss"', "save_top_k=1")),
                   ('keras.callbacks.ModelCheckpoint(os.path.join(out, "w", "best.keras"))',
-                   ("pl.callbacks.ModelCheckpoint(dirpath=os.path.join(out, 'w'), "
-                    "filename='best'",)),
+                   ('pl.callbacks.ModelCheckpoint(dirpath=os.path.join(out, "w"), '
+                    'filename="best"',)),
                   ('keras.callbacks.ModelCheckpoint(os.path.join(out, "a/b.weights.h5"))',
-                   ("dirpath=os.path.join(out, 'a'), filename='b'",)))),
+                   ('dirpath=os.path.join(out, "a"), filename="b"',)))),
     CallbackSpec("ReduceLROnPlateau", "scheduler",
                  ("monitor", "factor", "patience", "verbose", "mode", "min_delta", "cooldown",
                   "min_lr"),
@@ -264,7 +273,7 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
     CallbackSpec("CSVLogger", "logger", ("filename", "separator", "append"),
                  {"filename": None, "separator": '","', "append": "False"}, _csv_logger,
                  (('keras.callbacks.CSVLogger("logs/train.csv")',
-                   ("pl.loggers.CSVLogger(save_dir='logs', name='train')",)),)),
+                   ('pl.loggers.CSVLogger(save_dir="logs", name="train")',)),)),
     CallbackSpec("TensorBoard", "logger", ("log_dir",), {"log_dir": '"logs"'}, _tensorboard),
     CallbackSpec("LearningRateScheduler", "callback", ("schedule", "verbose"),
                  {"schedule": None, "verbose": "0"}, _lr_scheduler,

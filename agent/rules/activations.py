@@ -48,8 +48,19 @@ ACTIVATION_FUNCTIONS: dict[str, str] = {
      "tensorflow.sigmoid": "sigmoid", "tensorflow.tanh": "tanh"}
 
 
+class RuntimeActivation(str):
+    """An activation known only at run time (``activation=act``, a builder parameter the calls
+    set differently): the code ``keras_activation(act)``, the copied runtime lookup that
+    gives what Keras's ``activations.get(act)`` gives (the same table custom layers use)."""
+
+    def __new__(cls, code: str) -> RuntimeActivation:
+        return super().__new__(cls, f"keras_activation({code})")
+
+
 def apply(name: str | None, expr: str, dim: int = -1) -> str:
     """Wrap ``expr`` in activation ``name``; raises KeyError for unknown names."""
     if name is None or name == "linear":
         return expr
+    if isinstance(name, RuntimeActivation):
+        return f"{name}({expr})"
     return ACTIVATIONS[name].format(x=expr, dim=dim)

@@ -33,6 +33,9 @@ class Args:
     values: dict[str, Value]
     defaults: dict[str, Any]
     used: set[str] = field(default_factory=set)
+    # the layer's code may name the source's variables at run time (a builder's parameters,
+    # kept as the class's): an activation held in one is then looked up at run time
+    runtime_names: bool = False
 
     def has(self, name: str) -> bool:
         return name in self.values

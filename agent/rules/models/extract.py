@@ -202,6 +202,7 @@ class BlockExtractor:
         self.pinned: set[str] = set()  # assumed parameters some other use needs asserted
         # by the model that asserts the name
         self.sized: set[str] = set()  # those of them that gave an Input its shape
+        self.configured: set[str] = set()  # those of them that chose a layer option
         self.branched: set[str] = set()  # those of them that chose an `if` branch
         # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
         self.maybe: dict[str, tuple[Any, dict[str, Any]]] = {}
@@ -291,7 +292,7 @@ class BlockExtractor:
                 f"keras.layers.{kname} has no table entry yet"
             return layer
         try:
-            args, kwargs = self._args(call)
+            args, kwargs = self._args(call, kname)
             read = shape_reads.unresolved(call, self.tensors, self.probe, self.qual)
             if read is not None:
                 raise Unsupported(f"{kname} is sized by {read}, a size unknown statically")
@@ -309,6 +310,7 @@ class BlockExtractor:
                     self._wrap_bound(layer, inner_node.value)
             layer.spec = spec
             layer.args = bind(spec, args, kwargs)
+            layer.args.runtime_names = True
         except Unsupported as exc:
             layer.error = str(exc)
         return layer
@@ -365,13 +367,28 @@ class BlockExtractor:
 
         return rule
 
-    def _args(self, call: cst.Call) -> tuple[list[Value], dict[str, Value]]:
+    def _configured(self, v: Value, layer: str) -> Value:
+        """A builder parameter holding a layer option (``activation=act``, ``padding=pad``,
+        ``Reshape(shape)``) that every call passes the same string (a target shape's tuple):
+        the layer is built for that value, which the class asserts. Numbers stay symbolic."""
+        node = v.node
+        if v.known or not isinstance(node, cst.Name) or node.value not in self.fn_params:
+            return v
+        called = self.call_values.get(node.value, UNKNOWN)
+        if not isinstance(called, str) and not (layer == "Reshape" and isinstance(
+                called, (tuple, list)) and all(type(d) is int for d in called)):
+            return v
+        self._note_assumed({node.value: called}, "layer option")
+        self.configured.add(node.value)
+        return Value(v.code, tuple(called) if isinstance(called, list) else called, node)
+
+    def _args(self, call: cst.Call, kname: str = "") -> tuple[list[Value], dict[str, Value]]:
         args: list[Value] = []
         kwargs: dict[str, Value] = {}
         for a in call.args:
             if a.star:
                 raise Unsupported(f"*args/**kwargs in {code_of(call.func)}(...)")
-            v = self.value(a.value)
+            v = self._configured(self.value(a.value), kname)
             if a.keyword is not None and (a.keyword.value in REGULARIZED
                                           or a.keyword.value == activity.ARG):
                 penalty = parse_regularizer(a.value, self.qual(getattr(a.value, "func", a.value)),
@@ -2230,7 +2247,7 @@ class BlockExtractor:
         ir.rolled = [r for r in self.rolled if all(id(b) in mine for b in r.blocks)]
         loose = {n for r in ir.rolled for n in r.names} - self.pinned  # only rolled loops read
         notes = {n: f"assert {n} {'is' if isinstance(v, bool) else '=='} {v!r}, \"k2l: layers "
-                    f"were {_ASSUMED_BY[(n in self.sized) + 2 * (n in self.branched)]} "
+                    f"were {_assumed_by(n in self.sized, n in self.branched, n in self.configured)} "
                     f"for {n}={v!r}\""
                  for n, v in sorted(self.assumed.items())}
         ir.notes += [note for n, note in notes.items() if n not in loose]
@@ -2268,6 +2285,11 @@ class BlockExtractor:
 
 
 _ASSUMED_BY = ("unrolled", "sized", "chosen", "sized")  # by loops, an Input, a branch
+
+
+def _assumed_by(sized: bool, branched: bool, configured: bool) -> str:
+    return "configured" if configured and not (sized or branched) else \
+        _ASSUMED_BY[sized + 2 * branched]
 
 
 def _arithmetic(node: cst.BaseExpression) -> bool:

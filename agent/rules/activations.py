@@ -53,8 +53,17 @@ class RuntimeActivation(str):
     set differently): the code ``keras_activation(act)``, the copied runtime lookup that
     gives what Keras's ``activations.get(act)`` gives (the same table custom layers use)."""
 
+    code: str  # the source's expression (``act``)
+
     def __new__(cls, code: str) -> RuntimeActivation:
-        return super().__new__(cls, f"keras_activation({code})")
+        obj = super().__new__(cls, f"keras_activation({code})")
+        obj.code = code
+        return obj
+
+    @property
+    def module(self) -> str:
+        """The same lookup as a module, for an ``nn.Sequential``."""
+        return f"KerasActivation({self.code})"
 
 
 def apply(name: str | None, expr: str, dim: int = -1) -> str:

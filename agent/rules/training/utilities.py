@@ -116,7 +116,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"GateDropout|rnn_state_outputs|"
                   r"ConvLSTM2d|HashingBins|"
                   r"RandomFourierFeatureMap|RandomImage|"
-                  r"keras_activation|keras_initializer|keras_regularizer|"
+                  r"keras_activation|KerasActivation|keras_initializer|keras_regularizer|"
                   r"KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|skipgrams|make_sampling_table|set_random_seed|"
                   r"load_img|"
@@ -143,7 +143,7 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM"
                 "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
                 "ConvLSTM2d", "HashingBins",
                 "RandomImageRotation", "RandomImageZoom", "RandomImageTranslation",
-                "keras_activation", "keras_activation_name",
+                "keras_activation", "KerasActivation", "keras_activation_name",
                 "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))

@@ -45,6 +45,17 @@ def keras_activation(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     return _KERAS_ACTIVATIONS[identifier]
 
 
+class KerasActivation(nn.Module):
+    """``keras_activation(identifier)`` as a module, for an ``nn.Sequential``."""
+
+    def __init__(self, identifier: Any) -> None:
+        super().__init__()
+        self.fn = keras_activation(identifier)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
 def keras_activation_name(fn: Callable[[torch.Tensor], torch.Tensor]) -> str:
     """``keras.activations.serialize`` of what ``keras_activation`` gave: its Keras name
     ("silu" for swish too, as Keras 3 names it); another function by its own name."""

@@ -91,6 +91,7 @@ class Built:
     warnings: tuple[str, ...] = ()
     lazy: bool = False
     lazy_init: tuple[str, ...] = ()  # ``init`` of a lazy layer: run once a dry call sized it
+    passed_class: bool = False  # the module is a class the builder's caller passes
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from agent.rules.lines import LineIndex
 from agent.rules.models import (
     applications,
     blocks,
+    class_args,
     freezing,
     inline,
     list_helpers,
@@ -124,9 +125,12 @@ class BlockExtractor:
                  index: LineIndex | None = None,
                  builders: dict[str, ModelIR] | None = None,
                  helpers: dict[str, cst.FunctionDef] | None = None,
-                 call_values: dict[str, Any] | None = None) -> None:
+                 call_values: dict[str, Any] | None = None,
+                 class_args: dict[str, list[str] | None] | None = None) -> None:
         self.builders = builders or {}
         self.call_values = call_values or {}  # parameter -> the value every call passes
+        self.class_args = class_args or {}  # parameter -> every value reaching it (code)
+        self.class_params: dict[str, str] = {}  # a layer-class parameter -> its torch default
         self.helpers = dict(helpers or {})  # tensor helper functions that can be inlined
         self.inlined: set[str] = set()  # helpers inlined into at least one model
         self.inlining: list[str] = []  # helpers being inlined (recursion guard)
@@ -268,6 +272,8 @@ class BlockExtractor:
                     keras_snake(fname))
                 return Layer(attr, self.cur_line, custom_ctor=code_of(call), keras_name=fname,
                              source=code_of(call))
+            if fname in self.fn_params and fname not in self.env:  # dropout(rate), a class
+                return self._passed_class(call, fname, counter, explicit)  # the caller passes
             if fname in self.builders:  # make_block(64)(x): the converted builder's model
                 sub = self.builders[fname]
                 attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
@@ -313,6 +319,42 @@ class BlockExtractor:
             layer.args.runtime_names = True
         except Unsupported as exc:
             layer.error = str(exc)
+        return layer
+
+    def _passed_class(self, call: cst.Call, param: str, counter: NameCounter,
+                      explicit: Any) -> Layer:
+        """``dropout(rate)`` with ``dropout`` a builder parameter holding a layer class: the
+        class's own parameter when every class reaching it has a torch class taking the
+        call's arguments the same way (class_args.py), else one report line."""
+        attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
+            keras_snake(param))
+        layer = Layer(attr, self.cur_line, keras_name=param, source=code_of(call))
+        codes = self.class_args.get(param)
+        quals = [self.imports.resolve_dotted(c) for c in codes or []]
+        passable = [class_args.PASSABLE.get(q or "") for q in quals]
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if not codes or any(t is None for t in passable) or len(positional) != len(
+                call.args) or any(t is not None and t[1] < len(positional) for t in passable):
+            seen = ", ".join(dict.fromkeys(codes or [])) or "a value the rules cannot read"
+            layer.error = (f"{param}(...) builds the layer class its callers pass ({seen}): "
+                           "converted only when each is a class whose torch module takes the "
+                           "call's arguments the same way (Dropout, AlphaDropout)")
+            return layer
+        spec = lookup(quals[0] or "")
+        assert spec is not None
+        try:
+            args, kwargs = self._args(call, spec.keras)
+        except Unsupported as exc:
+            layer.error = str(exc)
+            return layer
+        self._note_free_names(call)
+        passed = ", ".join(code_of(a.value) for a in call.args)
+        layer.spec = class_args.passed_spec(spec, f"{param}({passed})")
+        layer.args = bind(spec, args, kwargs)
+        layer.args.runtime_names = True
+        first = passable[0]
+        assert first is not None
+        self.class_params[param] = first[0] if self.fn_params.get(param) is not None else ""
         return layer
 
     def _local_constants(self, call: cst.Call) -> cst.Call:
@@ -2274,8 +2316,10 @@ class BlockExtractor:
                 called = self.call_values.get(name, UNKNOWN)
                 if default is None and called is not UNKNOWN:
                     default = repr(called)  # what every call passes: the class builds alone
-                out.append(CtorParam(name, default, _annotation(default),
-                                     kwonly=name in self.kwonly))
+                annotation = _annotation(default)
+                if name in self.class_params:  # a layer class: its torch class
+                    default, annotation = self.class_params[name] or None, class_args.PASSED
+                out.append(CtorParam(name, default, annotation, kwonly=name in self.kwonly))
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults

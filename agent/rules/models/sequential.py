@@ -49,7 +49,7 @@ def plain_modules(step: Step) -> list[str] | None:
         return None
     if b.modules:
         suffix, ctor = b.modules[0]
-        if suffix or b.forward != "{m}({x})" or not ctor.startswith("nn."):
+        if suffix or b.forward != "{m}({x})" or not (ctor.startswith("nn.") or b.passed_class):
             return None
         out = [ctor]
     elif b.forward in _FORWARD_MODULES:

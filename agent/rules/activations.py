@@ -50,13 +50,13 @@ ACTIVATION_FUNCTIONS: dict[str, str] = {
 
 class RuntimeActivation(str):
     """An activation known only at run time (``activation=act``, a builder parameter the calls
-    set differently): the code ``keras_activation(act)``, the copied runtime lookup that
+    set differently): the code ``activation_by_name(act)``, the copied runtime lookup that
     gives what Keras's ``activations.get(act)`` gives (the same table custom layers use)."""
 
     code: str  # the source's expression (``act``)
 
     def __new__(cls, code: str) -> RuntimeActivation:
-        obj = super().__new__(cls, f"keras_activation({code})")
+        obj = super().__new__(cls, f"activation_by_name({code})")
         obj.code = code
         return obj
 

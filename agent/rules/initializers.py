@@ -227,7 +227,7 @@ def init_statement(args: Args, arg: str, target: str, warnings: list[str],
 
 def _runtime(args: Args, arg: str, target: str, layout: Layout) -> str | None:
     """``kernel_initializer=init``, a builder parameter the calls set differently: the copied
-    ``keras_initializer`` (Keras's ``initializers.get``) fills the weight at run time, seen in
+    ``initializer_by_name`` (Keras's ``initializers.get``) fills the weight at run time, seen in
     Keras's axis order (``(*kernel, in, out)``) so the fans are Keras's."""
     if not args.runtime_names or not args.has(arg) or args.values[arg].known \
             or not args.code(arg).isidentifier():
@@ -235,7 +235,7 @@ def _runtime(args: Args, arg: str, target: str, layout: Layout) -> str | None:
     args.used.add(arg)
     weight = f"{target}.permute(*range(2, {target}.dim()), 1, 0)" if layout == "torch" \
         else target
-    return f"keras_initializer({args.code(arg)})({weight})"
+    return f"initializer_by_name({args.code(arg)})({weight})"
 
 
 def initializer_kind(args: Args, arg: str) -> str:

@@ -272,8 +272,8 @@ class BlockExtractor:
                     keras_snake(fname))
                 return Layer(attr, self.cur_line, custom_ctor=code_of(call), keras_name=fname,
                              source=code_of(call))
-            if fname in self.fn_params and fname not in self.env:  # dropout(rate), a class
-                return self._passed_class(call, fname, counter, explicit)  # the caller passes
+            if fname in self.fn_params and fname not in self.env and self._layer_class(fname):
+                return self._passed_class(call, fname, counter, explicit)  # dropout(rate)
             if fname in self.builders:  # make_block(64)(x): the converted builder's model
                 sub = self.builders[fname]
                 attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
@@ -320,6 +320,12 @@ class BlockExtractor:
         except Unsupported as exc:
             layer.error = str(exc)
         return layer
+
+    def _layer_class(self, param: str) -> bool:
+        """Whether a Keras layer class is among the values reaching builder parameter
+        ``param`` (another value, a function, leaves its calls to the other rules)."""
+        return any((q := self.imports.resolve_dotted(code)) is not None and q.startswith(
+            "keras.layers.") and q.count(".") == 2 for code in self.class_args.get(param) or [])
 
     def _passed_class(self, call: cst.Call, param: str, counter: NameCounter,
                       explicit: Any) -> Layer:

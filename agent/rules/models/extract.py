@@ -436,7 +436,9 @@ class BlockExtractor:
         for a in call.args:
             if a.star:
                 raise Unsupported(f"*args/**kwargs in {code_of(call.func)}(...)")
-            v = self._configured(self.value(a.value), kname)
+            v = self.value(a.value)
+            if a.keyword is None or a.keyword.value not in _NOT_OPTIONS:
+                v = self._configured(v, kname)
             if a.keyword is not None and (a.keyword.value in REGULARIZED
                                           or a.keyword.value == activity.ARG):
                 penalty = parse_regularizer(a.value, self.qual(getattr(a.value, "func", a.value)),
@@ -2334,6 +2336,8 @@ class BlockExtractor:
         return out
 
 
+# layer arguments that configure nothing the conversion needs (no value to assert)
+_NOT_OPTIONS = frozenset({"name", "dtype", "trainable"})
 _ASSUMED_BY = ("unrolled", "sized", "chosen", "sized")  # by loops, an Input, a branch
 
 

@@ -197,3 +197,41 @@ def test_values_reaching_a_parameter() -> None:
     reach = class_arguments(tree.body)["f"]
     assert reach["b"] == ["layers.Dropout", "layers.AlphaDropout", "layers.GaussianDropout"]
     assert reach["a"] == ["1", "3"]
+
+
+def test_softmax_axis_after_an_unsized_operation_is_not_guessed() -> None:
+    """A target shape now known puts a Softmax(axis=1) after ``tf.transpose`` arithmetic,
+    whose output rank the rules do not follow: kept as written, not softmax over -1."""
+    src = textwrap.dedent("""
+        import keras
+        import tensorflow as tf
+
+
+        def decoder(shape=(4, 3, 3)):
+            z = keras.Input(shape=(6,))
+            a = keras.layers.Reshape(shape)(keras.layers.Dense(36)(z))
+            a = (a + tf.transpose(a, (0, 1, 3, 2))) / 2
+            return keras.Model(z, keras.layers.Softmax(axis=1)(a))
+
+
+        model = decoder()
+    """)
+    result = convert_source(src)
+    assert "dim=-1" not in result.source, result.source
+    assert [u.reason for u in result.unmapped] == [
+        "Softmax: the input's rank is unknown here (after an operation the rules do not "
+        "size): its axis cannot be placed"]
+
+
+def test_a_layer_name_from_a_parameter_is_not_asserted() -> None:
+    src = KERAS + textwrap.dedent("""
+        def head(units=3, name="out"):
+            inp = layers.Input(shape=(4,))
+            return keras.Model(inp, layers.Dense(units, name=name)(inp))
+
+
+        model = head()
+    """)
+    result = convert_source(src)
+    assert "class Head(" in result.source and "nn.Linear(4, units)" in result.source
+    assert "assert name" not in result.source and not result.warnings, result.source

@@ -2296,7 +2296,7 @@ class BlockExtractor:
         mine = {id(c.block) for c in ir.calls if c.block is not None}
         ir.rolled = [r for r in self.rolled if all(id(b) in mine for b in r.blocks)]
         loose = {n for r in ir.rolled for n in r.names} - self.pinned  # only rolled loops read
-        notes = {n: f"assert {n} {'is' if isinstance(v, bool) else '=='} {v!r}, \"k2l: layers "
+        notes = {n: f"assert {n} {'is' if isinstance(v, bool) else '=='} {_code(v)}, \"k2l: layers "
                     f"were {_assumed_by(n in self.sized, n in self.branched, n in self.configured)} "
                     f"for {n}={v!r}\""
                  for n, v in sorted(self.assumed.items())}
@@ -2334,6 +2334,13 @@ class BlockExtractor:
         out += [CtorParam(layer.attr, None, f'"{layer.submodel.class_name}"')  # may follow
                 for layer in ir.layers if layer.passed_in and layer.submodel is not None]
         return out
+
+
+def _code(value: Any) -> str:
+    """A literal as the generated code writes it: strings in double quotes."""
+    if isinstance(value, str) and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return repr(value)
 
 
 # layer arguments that configure nothing the conversion needs (no value to assert)

@@ -51,6 +51,10 @@ def class_arguments(statements: Sequence[ast.stmt]) -> Reaching:
             seen = n.target.id in loops
             loops[n.target.id] = None if seen or items is None or len(names) != len(items) \
                 else names
+    calls: dict[str, list[ast.Call]] = {}  # one pass over the module, not one a function
+    for n in nodes:
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in functions:
+            calls.setdefault(n.func.id, []).append(n)
     out: Reaching = {}
     for name, fn in functions.items():
         params = [*fn.args.posonlyargs, *fn.args.args]
@@ -58,12 +62,10 @@ def class_arguments(statements: Sequence[ast.stmt]) -> Reaching:
         reach: dict[str, list[str] | None] = {
             p: [defaults[p]] if p in defaults else [] for p in
             [a.arg for a in params] + [a.arg for a in fn.args.kwonlyargs]}
-        for call in nodes:
-            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) \
-                    and call.func.id == name:
-                for p, codes in _call_values(call, params, reach, dicts, loops).items():
-                    old = reach[p]
-                    reach[p] = None if old is None or codes is None else old + codes
+        for call in calls.get(name, []):
+            for p, codes in _call_values(call, params, reach, dicts, loops).items():
+                old = reach[p]
+                reach[p] = None if old is None or codes is None else old + codes
         out[name] = reach
     return out
 

@@ -22,6 +22,7 @@ import torch
 from agent.equivalence import exec_source
 from agent.rules.convert import convert_source
 from agent.rules.models.class_args import class_arguments
+from agent.rules.semantics import changes_semantics
 from tests.test_models_graphs import KERAS, check
 
 pytestmark = pytest.mark.slow
@@ -93,6 +94,39 @@ def generator(feature_shape=(9, 5), latent=8):
 model = generator()
 """, "generator()")
     assert "f.reshape(f.size(0), 9, 5)" in code and "assert feature_shape == (9, 5)" in code
+
+
+VARYING_SHAPES = KERAS + """
+A = 3
+
+
+def generator(feature_shape=(9, 5), latent=8):
+    z = layers.Input(shape=(latent,))
+    f = layers.Reshape(feature_shape)(layers.Dense(45)(z))
+    return keras.Model(z, layers.Dense(2)(f))
+
+
+m1 = generator()
+m2 = generator((A, 15))
+m3 = generator(feature_shape=(-1, 9))
+"""
+
+
+@pytest.mark.parametrize("call", ["generator()", "generator((A, 15))",
+                                  "generator(feature_shape=(-1, 9))"])
+def test_target_shape_the_calls_set_differently_is_read_at_run_time(call: str) -> None:
+    code = check(VARYING_SHAPES, call)
+    assert "f = h.flatten(1).unflatten(1, self.reshape_shape)" in code, code
+    assert "assert feature_shape" not in code and "nn.LazyLinear(2)" in code, code
+    result = convert_source(textwrap.dedent(VARYING_SHAPES))
+    assert not any(changes_semantics(w.message) for w in result.warnings), result.warnings
+
+
+def test_target_shapes_of_several_ranks_are_not_guessed() -> None:
+    src = VARYING_SHAPES.replace("generator((A, 15))", "generator((3, 5, 3))")
+    reasons = [u.reason for u in convert_source(textwrap.dedent(src)).unmapped]
+    assert reasons == ["Reshape(target_shape=feature_shape) must be a literal or a tuple to "
+                       "convert"], reasons
 
 
 NETWORK = KERAS + """

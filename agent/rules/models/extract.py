@@ -24,6 +24,7 @@ from agent.rules.activations import ACTIVATION_FUNCTIONS
 from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
+from agent.rules.layers.symbolic import RunTimeShape
 from agent.rules.lines import LineIndex
 from agent.rules.models import (
     applications,
@@ -423,12 +424,30 @@ class BlockExtractor:
         if v.known or not isinstance(node, cst.Name) or node.value not in self.fn_params:
             return v
         called = self.call_values.get(node.value, UNKNOWN)
+        if layer == "Reshape" and called is UNKNOWN:
+            rank = self._reaching_rank(node.value)
+            return v if rank is None else Value(v.code, RunTimeShape(rank), node)
         if not isinstance(called, str) and not (layer == "Reshape" and isinstance(
                 called, (tuple, list)) and all(type(d) is int for d in called)):
             return v
         self._note_assumed({node.value: called}, "layer option")
         self.configured.add(node.value)
         return Value(v.code, tuple(called) if isinstance(called, list) else called, node)
+
+    def _reaching_rank(self, param: str) -> int | None:
+        """The length every tuple that can reach builder parameter ``param`` has (its
+        default and the calls' values, read statically), else None."""
+        ranks = set()
+        codes = self.class_args.get(param)
+        if not codes:
+            return None
+        for code in codes:
+            value = inline.static_value(cst.parse_expression(code), self.env)
+            if not isinstance(value, (tuple, list)) or not all(
+                    type(d) is int for d in value):
+                return None
+            ranks.add(len(value))
+        return ranks.pop() if len(ranks) == 1 else None
 
     def _args(self, call: cst.Call, kname: str = "") -> tuple[list[Value], dict[str, Value]]:
         args: list[Value] = []

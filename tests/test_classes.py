@@ -829,9 +829,9 @@ def test_configurable_layer_reads_keras_names_at_run_time() -> None:
     from agent.rules.convert import convert_source
 
     code = convert_source(HEADER + textwrap.dedent(CONFIGURABLE), "x.py").source
-    for line in ("self.activation = keras_activation(activation)",
-                 "self.kernel_initializer = keras_initializer(kernel_initializer)",
-                 "self.kernel_regularizer = keras_regularizer(kernel_regularizer)",
+    for line in ("self.activation = activation_by_name(activation)",
+                 "self.kernel_initializer = initializer_by_name(kernel_initializer)",
+                 "self.kernel_regularizer = regularizer_by_name(kernel_regularizer)",
                  "input_shape = [tuple(t.shape) for t in inputs]",
                  "self.W.materialize((edge_dim, node_dim, self.units))",
                  "self.k_init(self.W)",
@@ -839,7 +839,7 @@ def test_configurable_layer_reads_keras_names_at_run_time() -> None:
                  "            self.added_losses.append(self.kernel_regularizer(self.W))\n",
                  "        if self.use_bias:\n"
                  "            self.added_losses.append(0.001 * self.b.square().sum())\n",
-                 "def keras_initializer(identifier: Any)"):  # the runtime copied in
+                 "def initializer_by_name(identifier: Any)"):  # the runtime copied in
         assert line in code, line
     imports = [line for line in code.splitlines() if line.startswith(("import ", "from "))]
     assert not [line for line in imports if "keras" in line or "tensorflow" in line]

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from agent.rules.training.runtime.keras_getters import (
-    keras_activation,
-    keras_activation_name,
-    keras_initializer,
-    keras_regularizer,
+    activation_by_name,
+    activation_name_of,
+    initializer_by_name,
+    regularizer_by_name,
 )
 
 RNG = np.random.default_rng(0)
@@ -30,7 +30,7 @@ def test_activation_matches_keras(name: str | None) -> None:
 
     x = RNG.standard_normal((3, 7)).astype("float32") * 3
     ref = keras.ops.convert_to_numpy(keras.activations.get(name)(x))
-    got = keras_activation(name)(torch.as_tensor(x)).numpy()
+    got = activation_by_name(name)(torch.as_tensor(x)).numpy()
     assert np.max(np.abs(ref - got)) < 1e-5
 
 
@@ -41,7 +41,7 @@ def test_activation_name_is_keras_serialize(name: str | None) -> None:
     import keras
 
     expected = keras.activations.serialize(keras.activations.get(name))
-    assert keras_activation_name(keras_activation(name)) == expected
+    assert activation_name_of(activation_by_name(name)) == expected
 
 
 @pytest.mark.parametrize("name", ["glorot_uniform", "GlorotNormal", "he_uniform", "he_normal",
@@ -55,7 +55,7 @@ def test_random_initializer_draws_keras_distribution(name: str, shape: tuple[int
     keras.utils.set_random_seed(0)  # seeds torch too
     ref = keras.ops.convert_to_numpy(keras.initializers.get(name)(shape))
     t = torch.empty(shape)
-    keras_initializer(name)(t)
+    initializer_by_name(name)(t)
     got = t.numpy()
     assert abs(got.std() / ref.std() - 1) < 0.1
     # the tails (uniform bounds, the 2-sigma truncation) at the same place
@@ -68,7 +68,7 @@ def test_constant_initializers(name: str) -> None:
     import keras
 
     t = torch.empty(4, 3)
-    keras_initializer(name)(t)
+    initializer_by_name(name)(t)
     assert np.array_equal(t.numpy(), keras.ops.convert_to_numpy(
         keras.initializers.get(name)((4, 3))))
 
@@ -79,16 +79,16 @@ def test_regularizer_penalty_matches_keras(name: str) -> None:
 
     w = RNG.standard_normal((5, 4)).astype("float32")
     ref = float(keras.ops.convert_to_numpy(keras.regularizers.get(name)(w)))
-    penalty = keras_regularizer(name)
+    penalty = regularizer_by_name(name)
     assert penalty is not None
     assert abs(float(penalty(torch.as_tensor(w))) - ref) < 1e-4 * max(1.0, abs(ref))
-    assert keras_regularizer(None) is None
+    assert regularizer_by_name(None) is None
 
 
 def test_unknown_names_fail_loudly() -> None:
     with pytest.raises(ValueError, match="not reproduced"):
-        keras_activation("no_such_activation")
+        activation_by_name("no_such_activation")
     with pytest.raises(ValueError, match="not reproduced"):
-        keras_initializer("orthogonal")(torch.empty(2, 2))
+        initializer_by_name("orthogonal")(torch.empty(2, 2))
     with pytest.raises(ValueError, match="not reproduced"):
-        keras_regularizer("orthogonal_regularizer")
+        regularizer_by_name("orthogonal_regularizer")

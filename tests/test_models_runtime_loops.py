@@ -62,7 +62,7 @@ def test_loop_with_run_time_bound_builds_each_configuration(src: str, which: int
     assert "unrolled for" not in code
 
 
-def test_keras_initializers_run_after_the_dry_call() -> None:
+def test_initializer_by_names_run_after_the_dry_call() -> None:
     """The input size is known: the dry call sizes the loop's modules, then each gets the
     initializer its Keras layer had (the Dense kernels' he_normal, by position)."""
     result = convert_source(textwrap.dedent(FUNCTIONAL.replace(

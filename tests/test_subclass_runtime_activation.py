@@ -50,7 +50,7 @@ model.fit(np.zeros((8, 6)), np.zeros((8, 1)), epochs=1)
 def test_activation_from_a_parameter_matches_keras(activation: str | None) -> None:
     result = convert_source(textwrap.dedent(LAYER), "layer.py")
     assert not result.unmapped, [(u.keras_name, u.reason) for u in result.unmapped]
-    assert "keras_activation(activation)" in result.source
+    assert "activation_by_name(activation)" in result.source
     keras.utils.set_random_seed(0)
     original = exec_source(LAYER, "k2l_original")["Projected"](3, activation=activation)
     x = np.random.default_rng(0).standard_normal((5, 6)).astype("float32")

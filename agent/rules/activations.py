@@ -48,8 +48,28 @@ ACTIVATION_FUNCTIONS: dict[str, str] = {
      "tensorflow.sigmoid": "sigmoid", "tensorflow.tanh": "tanh"}
 
 
+class RuntimeActivation(str):
+    """An activation known only at run time (``activation=act``, a builder parameter the calls
+    set differently): the code ``activation_by_name(act)``, the copied runtime lookup that
+    gives what Keras's ``activations.get(act)`` gives (the same table custom layers use)."""
+
+    code: str  # the source's expression (``act``)
+
+    def __new__(cls, code: str) -> RuntimeActivation:
+        obj = super().__new__(cls, f"activation_by_name({code})")
+        obj.code = code
+        return obj
+
+    @property
+    def module(self) -> str:
+        """The same lookup as a module, for an ``nn.Sequential``."""
+        return f"KerasActivation({self.code})"
+
+
 def apply(name: str | None, expr: str, dim: int = -1) -> str:
     """Wrap ``expr`` in activation ``name``; raises KeyError for unknown names."""
     if name is None or name == "linear":
         return expr
+    if isinstance(name, RuntimeActivation):
+        return f"{name}({expr})"
     return ACTIVATIONS[name].format(x=expr, dim=dim)

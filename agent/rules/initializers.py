@@ -216,10 +216,26 @@ def init_statement(args: Args, arg: str, target: str, warnings: list[str],
 
     ``layout``: how ``target``'s axes are ordered; by default torch's, and 1-D for biases.
     """
-    kind, params = _parse(args, arg)
     if layout is None:
         layout = "vector" if arg == "bias_initializer" else "torch"
+    runtime = _runtime(args, arg, target, layout)
+    if runtime is not None:
+        return runtime
+    kind, params = _parse(args, arg)
     return _statement(kind, params, target, layout)
+
+
+def _runtime(args: Args, arg: str, target: str, layout: Layout) -> str | None:
+    """``kernel_initializer=init``, a builder parameter the calls set differently: the copied
+    ``initializer_by_name`` (Keras's ``initializers.get``) fills the weight at run time, seen in
+    Keras's axis order (``(*kernel, in, out)``) so the fans are Keras's."""
+    if not args.runtime_names or not args.has(arg) or args.values[arg].known \
+            or not args.code(arg).isidentifier():
+        return None
+    args.used.add(arg)
+    weight = f"{target}.permute(*range(2, {target}.dim()), 1, 0)" if layout == "torch" \
+        else target
+    return f"initializer_by_name({args.code(arg)})({weight})"
 
 
 def initializer_kind(args: Args, arg: str) -> str:

@@ -72,6 +72,8 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "the source's window, and torch's padding for it"),
     WarningKind(r"pool size known only at run time: written as in the source", False,
                 "the source's pooling window"),
+    WarningKind(r"target shape known only at run time: written as in the source", False,
+                "the source's target shape, read when the model runs (Keras's -1 is torch's)"),
     WarningKind(r"padding=.* known only at run time: torch's padding='same' is TF's only", True,
                 "strided 'same' padding can differ from TF's"),
     WarningKind(r"input rank unknown: the last axis is normalized whatever the rank", False,

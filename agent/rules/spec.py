@@ -33,6 +33,9 @@ class Args:
     values: dict[str, Value]
     defaults: dict[str, Any]
     used: set[str] = field(default_factory=set)
+    # the layer's code may name the source's variables at run time (a builder's parameters,
+    # kept as the class's): an activation held in one is then looked up at run time
+    runtime_names: bool = False
 
     def has(self, name: str) -> bool:
         return name in self.values
@@ -88,6 +91,7 @@ class Built:
     warnings: tuple[str, ...] = ()
     lazy: bool = False
     lazy_init: tuple[str, ...] = ()  # ``init`` of a lazy layer: run once a dry call sized it
+    passed_class: bool = False  # the module is a class the builder's caller passes
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class SubLayer:
 def runtime_activation(call: cst.Call, imports: ImportTable, env: dict[str, object]) -> bool:
     """``Activation(act)`` whose one argument is known only at run time (a constructor
     parameter): Keras calls ``activations.get(act)`` on the input, which is what the runtime
-    ``keras_activation(act)`` gives, so the attribute holds that function."""
+    ``activation_by_name(act)`` gives, so the attribute holds that function."""
     if imports.resolve(call.func) != "keras.layers.Activation" or len(call.args) != 1:
         return False
     arg = call.args[0]

@@ -598,9 +598,9 @@ class _ClassConverter:
         if problems:
             raise Unsupported("; ".join(problems))
         self.getters[attr] = kind
-        self.changes.append(f"self.{attr} = keras.{kind}s.get(...) -> keras_{kind}(...) "
+        self.changes.append(f"self.{attr} = keras.{kind}s.get(...) -> {kind}_by_name(...) "
                             "(Keras's names at run time, torch math)")
-        return _stmt(f"self.{attr} = keras_{kind}({code_of(arg)})")
+        return _stmt(f"self.{attr} = {kind}_by_name({code_of(arg)})")
 
     def penalty(self, w: _Weight, node: cst.BaseExpression) -> None:
         """Keras adds ``regularizer(weight)`` to the loss of every step: forward records it
@@ -910,8 +910,8 @@ class _ClassConverter:
                 if _is_super_call(o, "get_config"):
                     return cst.parse_expression("{}")
                 if imports.resolve(o.func) == "keras.activations.serialize" and len(u.args) == 1:
-                    # the attribute holds keras_activation(...)'s function (GETTERS)
-                    return u.with_changes(func=cst.Name("keras_activation_name"))
+                    # the attribute holds activation_by_name(...)'s function (GETTERS)
+                    return u.with_changes(func=cst.Name("activation_name_of"))
                 return u
 
         new = fn.visit(R())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.rules.activations import ACTIVATION_WARNINGS, ACTIVATIONS
+from agent.rules.activations import ACTIVATION_WARNINGS, ACTIVATIONS, RuntimeActivation
 from agent.rules.initializers import init_statement
 from agent.rules.models.shapes import Dim
 from agent.rules.spec import Args, Unsupported
@@ -17,6 +17,9 @@ DENSE_LIKE_DEFAULTS: dict[str, Any] = {
 }
 
 def activation(args: Args, warnings: list[str], name: str = "activation") -> str | None:
+    if args.runtime_names and name in args.values and not args.values[name].known:
+        args.used.add(name)  # the builder's parameter: Keras's name looked up at run time
+        return RuntimeActivation(args.values[name].code)
     value = args.get(name)
     if value is None or value == "linear":
         return None

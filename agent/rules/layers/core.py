@@ -10,7 +10,7 @@ from agent.rules.layers.common import (
     activation,
     weight_inits,
 )
-from agent.rules.layers.symbolic import symbolic_reshape
+from agent.rules.layers.symbolic import RunTimeShape, symbolic_reshape
 from agent.rules.models.shapes import Shape, flat, product
 from agent.rules.spec import Args, BuildContext, Built, Example, LayerSpec, NotStatic, Unsupported
 
@@ -107,9 +107,12 @@ def _flatten(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
 
 def _reshape(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     try:
-        target = tuple(a.get("target_shape"))
+        value = a.get("target_shape")
     except NotStatic:
         return symbolic_reshape(a, ins[0], ctx.input_names)
+    if isinstance(value, RunTimeShape):
+        return symbolic_reshape(a, ins[0], ctx.input_names)
+    target = tuple(value)
     total = product(ins[0])
     out = list(target)
     if -1 in target and isinstance(total, int):

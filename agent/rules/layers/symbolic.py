@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -218,11 +219,25 @@ def _read_off_input(code: str, names: tuple[str, ...], shape: Shape) -> int | st
     return value if value is not None else ast.unparse(body)
 
 
+@dataclass(frozen=True)
+class RunTimeShape:
+    """A target shape held in a builder parameter that the calls set differently, every
+    value of the same rank: the shape is read at run time, only its rank here."""
+
+    rank: int
+
+
 def symbolic_reshape(a: Args, shape: Shape, input_names: tuple[str, ...] = ()) -> Built:
     """``Reshape((-1, embed_dim))``: the entries written as in the source. One entry read off
     a tensor (``x.shape[-1] * 2``) becomes ``-1``: the other entries fix it, and the forward
-    never reads a Keras tensor that is not there in torch."""
+    never reads a Keras tensor that is not there in torch. ``Reshape(shape)`` of a
+    :class:`RunTimeShape`: ``unflatten`` by the parameter (Keras's -1 is torch's)."""
     v = a.values["target_shape"]
+    if isinstance(v.value, RunTimeShape):
+        return Built(out=(None,) * v.value.rank, forward="{x}.flatten(1).unflatten(1, {m_shape})",
+                     modules=(("shape", v.code),), layout="keras",
+                     warnings=("target shape known only at run time: written as in the "
+                               "source",))
     if not isinstance(v.node, (cst.Tuple, cst.List)):
         raise NotStatic(f"Reshape(target_shape={v.code}) must be a literal or a tuple to "
                         "convert")

@@ -161,6 +161,10 @@ class _Emitter:
                 and all(self.layout.get(id(t), "keras") == "keras" for t in call.inputs):
             return keras_weights.loaded(layer.args, layer.spec.build(
                 layer.args, [s or (None,) for s in shapes], ctx))  # any rank: output unknown
+        if any(s is None for s in shapes) and layer.keras_name == "Softmax" \
+                and layer.args is not None and layer.args.value("axis") != -1:
+            return self._keep(layer, call, "Softmax: the input's rank is unknown here (after "
+                              "an operation the rules do not size): its axis cannot be placed")
         if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):
             if self.failed:
                 return None

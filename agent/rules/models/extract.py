@@ -24,10 +24,12 @@ from agent.rules.activations import ACTIVATION_FUNCTIONS
 from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
+from agent.rules.layers.symbolic import RunTimeShape
 from agent.rules.lines import LineIndex
 from agent.rules.models import (
     applications,
     blocks,
+    class_args,
     freezing,
     inline,
     list_helpers,
@@ -124,9 +126,12 @@ class BlockExtractor:
                  index: LineIndex | None = None,
                  builders: dict[str, ModelIR] | None = None,
                  helpers: dict[str, cst.FunctionDef] | None = None,
-                 call_values: dict[str, Any] | None = None) -> None:
+                 call_values: dict[str, Any] | None = None,
+                 class_args: dict[str, list[str] | None] | None = None) -> None:
         self.builders = builders or {}
         self.call_values = call_values or {}  # parameter -> the value every call passes
+        self.class_args = class_args or {}  # parameter -> every value reaching it (code)
+        self.class_params: dict[str, str] = {}  # a layer-class parameter -> its torch default
         self.helpers = dict(helpers or {})  # tensor helper functions that can be inlined
         self.inlined: set[str] = set()  # helpers inlined into at least one model
         self.inlining: list[str] = []  # helpers being inlined (recursion guard)
@@ -202,6 +207,7 @@ class BlockExtractor:
         self.pinned: set[str] = set()  # assumed parameters some other use needs asserted
         # by the model that asserts the name
         self.sized: set[str] = set()  # those of them that gave an Input its shape
+        self.configured: set[str] = set()  # those of them that chose a layer option
         self.branched: set[str] = set()  # those of them that chose an `if` branch
         # local -> (its value, the parameter values it assumes): `blocks = (depth - 2) // 6`
         self.maybe: dict[str, tuple[Any, dict[str, Any]]] = {}
@@ -267,6 +273,8 @@ class BlockExtractor:
                     keras_snake(fname))
                 return Layer(attr, self.cur_line, custom_ctor=code_of(call), keras_name=fname,
                              source=code_of(call))
+            if fname in self.fn_params and fname not in self.env and self._layer_class(fname):
+                return self._passed_class(call, fname, counter, explicit)  # dropout(rate)
             if fname in self.builders:  # make_block(64)(x): the converted builder's model
                 sub = self.builders[fname]
                 attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
@@ -291,7 +299,7 @@ class BlockExtractor:
                 f"keras.layers.{kname} has no table entry yet"
             return layer
         try:
-            args, kwargs = self._args(call)
+            args, kwargs = self._args(call, kname)
             read = shape_reads.unresolved(call, self.tensors, self.probe, self.qual)
             if read is not None:
                 raise Unsupported(f"{kname} is sized by {read}, a size unknown statically")
@@ -309,8 +317,51 @@ class BlockExtractor:
                     self._wrap_bound(layer, inner_node.value)
             layer.spec = spec
             layer.args = bind(spec, args, kwargs)
+            layer.args.runtime_names = True
         except Unsupported as exc:
             layer.error = str(exc)
+        return layer
+
+    def _layer_class(self, param: str) -> bool:
+        """Whether a Keras layer class is among the values reaching builder parameter
+        ``param`` (another value, a function, leaves its calls to the other rules)."""
+        return any((q := self.imports.resolve_dotted(code)) is not None and q.startswith(
+            "keras.layers.") and q.count(".") == 2 for code in self.class_args.get(param) or [])
+
+    def _passed_class(self, call: cst.Call, param: str, counter: NameCounter,
+                      explicit: Any) -> Layer:
+        """``dropout(rate)`` with ``dropout`` a builder parameter holding a layer class: the
+        class's own parameter when every class reaching it has a torch class taking the
+        call's arguments the same way (class_args.py), else one report line."""
+        attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
+            keras_snake(param))
+        layer = Layer(attr, self.cur_line, keras_name=param, source=code_of(call))
+        codes = self.class_args.get(param)
+        quals = [self.imports.resolve_dotted(c) for c in codes or []]
+        passable = [class_args.PASSABLE.get(q or "") for q in quals]
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if not codes or any(t is None for t in passable) or len(positional) != len(
+                call.args) or any(t is not None and t[1] < len(positional) for t in passable):
+            seen = ", ".join(dict.fromkeys(codes or [])) or "a value the rules cannot read"
+            layer.error = (f"{param}(...) builds the layer class its callers pass ({seen}): "
+                           "converted only when each is a class whose torch module takes the "
+                           "call's arguments the same way (Dropout, AlphaDropout)")
+            return layer
+        spec = lookup(quals[0] or "")
+        assert spec is not None
+        try:
+            args, kwargs = self._args(call, spec.keras)
+        except Unsupported as exc:
+            layer.error = str(exc)
+            return layer
+        self._note_free_names(call)
+        passed = ", ".join(code_of(a.value) for a in call.args)
+        layer.spec = class_args.passed_spec(spec, f"{param}({passed})")
+        layer.args = bind(spec, args, kwargs)
+        layer.args.runtime_names = True
+        first = passable[0]
+        assert first is not None
+        self.class_params[param] = first[0] if self.fn_params.get(param) is not None else ""
         return layer
 
     def _local_constants(self, call: cst.Call) -> cst.Call:
@@ -365,13 +416,48 @@ class BlockExtractor:
 
         return rule
 
-    def _args(self, call: cst.Call) -> tuple[list[Value], dict[str, Value]]:
+    def _configured(self, v: Value, layer: str) -> Value:
+        """A builder parameter holding a layer option (``activation=act``, ``padding=pad``,
+        ``Reshape(shape)``) that every call passes the same string (a target shape's tuple):
+        the layer is built for that value, which the class asserts. Numbers stay symbolic."""
+        node = v.node
+        if v.known or not isinstance(node, cst.Name) or node.value not in self.fn_params:
+            return v
+        called = self.call_values.get(node.value, UNKNOWN)
+        if layer == "Reshape" and called is UNKNOWN:
+            rank = self._reaching_rank(node.value)
+            return v if rank is None else Value(v.code, RunTimeShape(rank), node)
+        if not isinstance(called, str) and not (layer == "Reshape" and isinstance(
+                called, (tuple, list)) and all(type(d) is int for d in called)):
+            return v
+        self._note_assumed({node.value: called}, "layer option")
+        self.configured.add(node.value)
+        return Value(v.code, tuple(called) if isinstance(called, list) else called, node)
+
+    def _reaching_rank(self, param: str) -> int | None:
+        """The length every tuple that can reach builder parameter ``param`` has (its
+        default and the calls' values, read statically), else None."""
+        ranks = set()
+        codes = self.class_args.get(param)
+        if not codes:
+            return None
+        for code in codes:
+            value = inline.static_value(cst.parse_expression(code), self.env)
+            if not isinstance(value, (tuple, list)) or not all(
+                    type(d) is int for d in value):
+                return None
+            ranks.add(len(value))
+        return ranks.pop() if len(ranks) == 1 else None
+
+    def _args(self, call: cst.Call, kname: str = "") -> tuple[list[Value], dict[str, Value]]:
         args: list[Value] = []
         kwargs: dict[str, Value] = {}
         for a in call.args:
             if a.star:
                 raise Unsupported(f"*args/**kwargs in {code_of(call.func)}(...)")
             v = self.value(a.value)
+            if a.keyword is None or a.keyword.value not in _NOT_OPTIONS:
+                v = self._configured(v, kname)
             if a.keyword is not None and (a.keyword.value in REGULARIZED
                                           or a.keyword.value == activity.ARG):
                 penalty = parse_regularizer(a.value, self.qual(getattr(a.value, "func", a.value)),
@@ -2229,8 +2315,8 @@ class BlockExtractor:
         mine = {id(c.block) for c in ir.calls if c.block is not None}
         ir.rolled = [r for r in self.rolled if all(id(b) in mine for b in r.blocks)]
         loose = {n for r in ir.rolled for n in r.names} - self.pinned  # only rolled loops read
-        notes = {n: f"assert {n} {'is' if isinstance(v, bool) else '=='} {v!r}, \"k2l: layers "
-                    f"were {_ASSUMED_BY[(n in self.sized) + 2 * (n in self.branched)]} "
+        notes = {n: f"assert {n} {'is' if isinstance(v, bool) else '=='} {_code(v)}, \"k2l: layers "
+                    f"were {_assumed_by(n in self.sized, n in self.branched, n in self.configured)} "
                     f"for {n}={v!r}\""
                  for n, v in sorted(self.assumed.items())}
         ir.notes += [note for n, note in notes.items() if n not in loose]
@@ -2257,8 +2343,10 @@ class BlockExtractor:
                 called = self.call_values.get(name, UNKNOWN)
                 if default is None and called is not UNKNOWN:
                     default = repr(called)  # what every call passes: the class builds alone
-                out.append(CtorParam(name, default, _annotation(default),
-                                     kwonly=name in self.kwonly))
+                annotation = _annotation(default)
+                if name in self.class_params:  # a layer class: its torch class
+                    default, annotation = self.class_params[name] or None, class_args.PASSED
+                out.append(CtorParam(name, default, annotation, kwonly=name in self.kwonly))
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
@@ -2267,7 +2355,21 @@ class BlockExtractor:
         return out
 
 
+def _code(value: Any) -> str:
+    """A literal as the generated code writes it: strings in double quotes."""
+    if isinstance(value, str) and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return repr(value)
+
+
+# layer arguments that configure nothing the conversion needs (no value to assert)
+_NOT_OPTIONS = frozenset({"name", "dtype", "trainable"})
 _ASSUMED_BY = ("unrolled", "sized", "chosen", "sized")  # by loops, an Input, a branch
+
+
+def _assumed_by(sized: bool, branched: bool, configured: bool) -> str:
+    return "configured" if configured and not (sized or branched) else \
+        _ASSUMED_BY[sized + 2 * branched]
 
 
 def _arithmetic(node: cst.BaseExpression) -> bool:

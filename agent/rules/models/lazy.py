@@ -145,7 +145,8 @@ def lazify(keras_name: str, built: Built, keep_init: bool = False) -> Built:
     return Built(out=out_shape, forward=built.forward, stmts=built.stmts, modules=modules,
                  init=init, layout=built.layout, out_layout=built.out_layout,
                  activation=built.activation, warnings=warnings, lazy=lazy,
-                 lazy_init=built.lazy_init or (built.init if lazy else ()))
+                 lazy_init=built.lazy_init or (built.init if lazy else ()),
+                 passed_class=built.passed_class)
 
 
 # BatchNorm1d over (batch, channels, positions): any Keras rank folds into that shape

@@ -125,7 +125,7 @@ def _made(ctor: cst.Call, make_layer: MakeLayer, line: int) -> _Made | None:
     """One body layer as plain modules (its sized ones lazy), with its init templates."""
     layer = make_layer(ctor, line, NameCounter())
     if layer is None or layer.spec is None or layer.args is None or layer.error \
-            or layer.keras_name not in _LAST_AXIS:
+            or layer.spec.keras not in _LAST_AXIS:
         return None
     try:
         built = lazy.lazify(layer.keras_name, layer.spec.build(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.rules import activations
+from agent.rules.activations import RuntimeActivation
 from agent.rules.models import init_block
 from agent.rules.spec import Built
 
@@ -42,11 +43,13 @@ def plain_modules(step: Step) -> list[str] | None:
     if b.stmts or b.lazy or len(b.modules) > 1:
         return None
     act = b.activation if b.activation not in (None, "linear") else None
-    if act is not None and (act not in ACTIVATION_MODULES or step.channels_first):
+    runtime = act.module if isinstance(act, RuntimeActivation) else None
+    if act is not None and runtime is None and (act not in ACTIVATION_MODULES
+                                                or step.channels_first):
         return None
     if b.modules:
         suffix, ctor = b.modules[0]
-        if suffix or b.forward != "{m}({x})" or not ctor.startswith("nn."):
+        if suffix or b.forward != "{m}({x})" or not (ctor.startswith("nn.") or b.passed_class):
             return None
         out = [ctor]
     elif b.forward in _FORWARD_MODULES:
@@ -55,7 +58,7 @@ def plain_modules(step: Step) -> list[str] | None:
         out = []
     else:
         return None
-    return out + ([ACTIVATION_MODULES[act]] if act else [])
+    return out + ([runtime or ACTIVATION_MODULES[act]] if act else [])
 
 
 def positions(steps: list[Step]) -> dict[str, int]:

@@ -20,6 +20,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.lines import LineIndex
 from agent.rules.models import scopes, views
 from agent.rules.models.callsites import call_values
+from agent.rules.models.class_args import PASSED, TorchClasses, class_arguments
 from agent.rules.models.codegen import Generated, generate
 from agent.rules.models.dead_bindings import (
     outer_models,
@@ -139,6 +140,10 @@ class ModelConverter:
         self.call_values = call_values(
             [self.index.stmt_ast[id(s)] for s in module.body if id(s) in self.index.stmt_ast],
             env) if self.helpers else {}
+        self.passed_classes = False  # a class takes a layer class (class_args.py)
+        self.class_args = class_arguments(
+            [self.index.stmt_ast[id(s)] for s in module.body if id(s) in self.index.stmt_ast]
+        ) if self.helpers else {}
         self.inlined: set[str] = set()  # helpers inlined into a converted model
         self.outer_models: frozenset[str] = frozenset()  # for a deferred function's block
         self.quiet_helpers: dict[str, int] = {}  # helper -> line: its own errors not reported
@@ -157,6 +162,9 @@ class ModelConverter:
                 new_body.append(_spaced(cls))
             new_body.append(_spaced(stmt) if classes else stmt)
         new_body = self._drop_inlined(new_body, self.inlined)
+        if self.passed_classes:
+            swap = TorchClasses(self.imports)
+            new_body = [s.visit(swap) for s in new_body]  # type: ignore[misc]
         if self.imports.aliases and self.result.converted:
             new_body, moved = settle_aliases(new_body, self.imports, self.result.generated)
             self.result.changes += [(self.line(stmt), "model.layer_alias", f"{text}: the class "
@@ -200,7 +208,8 @@ class ModelConverter:
             params=params, custom_layers=self.custom_layers, models_in_scope=self.models,
             lambda_converter=self.lambda_converter, module_names=module_names, lines=lines,
             index=self.index, builders=self.builders, helpers=self.helpers,
-            call_values=self.call_values.get(function.name.value, {}) if function else None)
+            call_values=self.call_values.get(function.name.value, {}) if function else None,
+            class_args=self.class_args.get(function.name.value, {}) if function else None)
         extractor.stem = self.stem
         extractor.layer_comments = self.layer_comments
         extractor.outer_models = self.outer_models if function is not None else frozenset()
@@ -262,6 +271,7 @@ class ModelConverter:
                 self.result.sized_layers += gen.sized_layers
             ir.regularized = gen.regularized
             self.result.converted.append(ir)
+            self.passed_classes |= any(p.annotation == PASSED for p in ir.params)
             self.result.recipes.append(self._recipe(found, body, function, params))
             cls = self._placeholder(gen.code)
             first = min(found.owned)

@@ -116,7 +116,8 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"GateDropout|rnn_state_outputs|"
                   r"ConvLSTM2d|HashingBins|"
                   r"RandomFourierFeatureMap|RandomImage|"
-                  r"keras_activation|keras_initializer|keras_regularizer|"
+                  r"activation_by_name|activation_name_of|KerasActivation|initializer_by_name|"
+                  r"regularizer_by_name|"
                   r"KerasBatches|get_file|"
                   r"to_categorical|pad_sequences|skipgrams|make_sampling_table|set_random_seed|"
                   r"load_img|"
@@ -143,8 +144,8 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM"
                 "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
                 "ConvLSTM2d", "HashingBins",
                 "RandomImageRotation", "RandomImageZoom", "RandomImageTranslation",
-                "keras_activation", "keras_activation_name",
-                "keras_initializer", "keras_regularizer", "FrozenModule", "children_until",
+                "activation_by_name", "KerasActivation", "activation_name_of",
+                "initializer_by_name", "regularizer_by_name", "FrozenModule", "children_until",
                 "set_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
 _TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEarlyStopping")
@@ -583,8 +584,8 @@ def _insert_runtime(text: str, used: set[str], bound: set[str], header: bool = T
     block += "\n\n" if not header else (
               "\n\n# Layer forms torch lacks, as Keras computes them (k2l)\n"
               if set(functions) <= set(_LAYER_FORMS) | {
-                  "_ACTIVATIONS", "_KERAS_ACTIVATIONS", "_KERAS_VARIANCE_SCALING", "_keras_fans",
-                  "_keras_snake"} else
+                  "_ACTIVATIONS", "_KERAS_ACTIVATIONS", "_KERAS_VARIANCE_SCALING", "_fans_of",
+                  "_snake_case"} else
               "\n\n# CTC decoding as Keras computes it (k2l): torch has no decoder\n"
               if set(functions) <= {"ctc_greedy_decode", "ctc_decode_softmax"} else
               "\n\n# Keras's epoch logs and callbacks, as Lightning lacks them (k2l)\n"

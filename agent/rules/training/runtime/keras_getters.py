@@ -34,8 +34,8 @@ _KERAS_VARIANCE_SCALING = {
 }
 
 
-def keras_activation(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``keras.activations.get``: None and "linear" are the identity."""
+def activation_by_name(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Keras's ``activations.get``: None and "linear" are the identity."""
     if identifier is None:
         return _KERAS_ACTIVATIONS["linear"]
     if callable(identifier):
@@ -45,8 +45,19 @@ def keras_activation(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     return _KERAS_ACTIVATIONS[identifier]
 
 
-def keras_activation_name(fn: Callable[[torch.Tensor], torch.Tensor]) -> str:
-    """``keras.activations.serialize`` of what ``keras_activation`` gave: its Keras name
+class KerasActivation(nn.Module):
+    """``activation_by_name(identifier)`` as a module, for an ``nn.Sequential``."""
+
+    def __init__(self, identifier: Any) -> None:
+        super().__init__()
+        self.fn = activation_by_name(identifier)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def activation_name_of(fn: Callable[[torch.Tensor], torch.Tensor]) -> str:
+    """Keras's ``activations.serialize`` of what ``activation_by_name`` gave: its Keras name
     ("silu" for swish too, as Keras 3 names it); another function by its own name."""
     for name, known in reversed(_KERAS_ACTIVATIONS.items()):
         if known is fn:
@@ -54,7 +65,7 @@ def keras_activation_name(fn: Callable[[torch.Tensor], torch.Tensor]) -> str:
     return str(getattr(fn, "__name__", fn))
 
 
-def _keras_fans(shape: tuple[int, ...]) -> tuple[float, float]:
+def _fans_of(shape: tuple[int, ...]) -> tuple[float, float]:
     """Keras's fans: the last two axes are (in, out), the others a receptive field."""
     if len(shape) < 1:
         return 1.0, 1.0
@@ -64,25 +75,25 @@ def _keras_fans(shape: tuple[int, ...]) -> tuple[float, float]:
     return float(shape[-2] * receptive), float(shape[-1] * receptive)
 
 
-def _keras_snake(name: str) -> str:
+def _snake_case(name: str) -> str:
     """"GlorotUniform" -> "glorot_uniform" (Keras accepts either spelling)."""
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
-def keras_initializer(identifier: Any) -> Callable[[torch.Tensor], None]:
-    """``keras.initializers.get``: a function that fills a weight in place, as Keras would."""
+def initializer_by_name(identifier: Any) -> Callable[[torch.Tensor], None]:
+    """Keras's ``initializers.get``: a function that fills a weight in place, as Keras would."""
     if callable(identifier):
         def from_function(t: torch.Tensor) -> None:  # Keras's protocol: f(shape, dtype)
             with torch.no_grad():
                 t.copy_(torch.as_tensor(identifier(tuple(t.shape)), dtype=t.dtype))
         return from_function
-    name = _keras_snake(str(identifier))
+    name = _snake_case(str(identifier))
 
     def init(t: torch.Tensor) -> None:
         with torch.no_grad():
             if name in _KERAS_VARIANCE_SCALING:
                 scale, mode, distribution = _KERAS_VARIANCE_SCALING[name]
-                fan_in, fan_out = _keras_fans(tuple(t.shape))
+                fan_in, fan_out = _fans_of(tuple(t.shape))
                 n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
                 scale /= max(1.0, n[mode])
                 if distribution == "uniform":
@@ -106,8 +117,8 @@ def keras_initializer(identifier: Any) -> Callable[[torch.Tensor], None]:
     return init
 
 
-def keras_regularizer(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """``keras.regularizers.get``: the penalty Keras adds to the loss for a weight, or None."""
+def regularizer_by_name(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """Keras's ``regularizers.get``: the penalty Keras adds to the loss for a weight, or None."""
     if identifier is None or callable(identifier):
         return identifier  # type: ignore[no-any-return]
     coefficients = {"l1": (0.01, 0.0), "l2": (0.0, 0.01), "l1_l2": (0.01, 0.01)}

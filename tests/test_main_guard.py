@@ -446,8 +446,8 @@ def test_the_script_check_runs_the_guarded_body(tmp_path: Path) -> None:
     good.write_text('X = 1\n\n\nif __name__ == "__main__":\n    print(X)\n')
     bad = tmp_path / "bad.py"
     bad.write_text('X = 1\n\n\nif __name__ == "__main__":\n    raise ValueError("guarded")\n')
-    assert run_script(good, 30.0, 0)["status"] == "passed"
-    verdict = run_script(bad, 30.0, 0)
+    assert run_script(good, 120.0, 0)["status"] == "passed"
+    verdict = run_script(bad, 120.0, 0)
     assert verdict["status"] == "failed" and "guarded" in json.dumps(verdict)
 
 

@@ -584,7 +584,7 @@ def _insert_runtime(text: str, used: set[str], bound: set[str], header: bool = T
     block += "\n\n" if not header else (
               "\n\n# Layer forms torch lacks, as Keras computes them (k2l)\n"
               if set(functions) <= set(_LAYER_FORMS) | {
-                  "_ACTIVATIONS", "_KERAS_ACTIVATIONS", "_KERAS_VARIANCE_SCALING", "_fans_of",
+                  "_activation", "_activation_table", "_variance_scaling_presets", "_fans_of",
                   "_snake_case"} else
               "\n\n# CTC decoding as Keras computes it (k2l): torch has no decoder\n"
               if set(functions) <= {"ctc_greedy_decode", "ctc_decode_softmax"} else

@@ -16,12 +16,16 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
-_CONV_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "elu": F.elu,
-    "selu": F.selu, "softsign": F.softsign, "softplus": F.softplus, "swish": F.silu,
-    "silu": F.silu, "gelu": F.gelu, "linear": lambda t: t,
-    "hard_sigmoid": F.hardsigmoid,  # Keras 3: relu6(x + 3) / 6, torch's own
-}
+
+def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Keras's activation ``name`` as a torch function (a lookup in a function, not a
+    module-level table: a tool that loads only a script's definitions finds it too)."""
+    return {
+        "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "elu": F.elu,
+        "selu": F.selu, "softsign": F.softsign, "softplus": F.softplus, "swish": F.silu,
+        "silu": F.silu, "gelu": F.gelu, "linear": lambda t: t,
+        "hard_sigmoid": F.hardsigmoid,  # Keras 3: relu6(x + 3) / 6, torch's own
+    }[name]
 
 
 def _same_pad(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
@@ -49,8 +53,8 @@ class ConvLSTM2d(LazyModuleMixin, nn.Module):
         super().__init__()
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
         self.padding, self.dilation_rate = padding, dilation_rate
-        self.activation = _CONV_ACTIVATIONS[activation]
-        self.recurrent_activation = _CONV_ACTIVATIONS[recurrent_activation]
+        self.activation = _activation(activation)
+        self.recurrent_activation = _activation(recurrent_activation)
         self.return_sequences, self.go_backwards = return_sequences, go_backwards
         self.weight_ih = (nn.parameter.UninitializedParameter() if in_channels is None
                           else nn.Parameter(torch.empty(4 * filters, in_channels, *kernel_size)))

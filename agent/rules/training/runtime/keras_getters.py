@@ -8,6 +8,7 @@ the Keras-ordered weight shape, normal draws truncated at 2σ as Keras draws the
 converted scripts that use them; an identifier they do not reproduce raises ``ValueError``.
 """
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -16,33 +17,43 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_KERAS_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-    "softmax": lambda t: torch.softmax(t, dim=-1),
-    "log_softmax": lambda t: F.log_softmax(t, dim=-1),
-    "elu": F.elu, "selu": F.selu, "softplus": F.softplus, "softsign": F.softsign,
-    "swish": F.silu, "silu": F.silu, "gelu": F.gelu, "exponential": torch.exp,
-    "hard_sigmoid": F.hardsigmoid, "relu6": F.relu6, "mish": F.mish,
-    "leaky_relu": lambda t: F.leaky_relu(t, 0.2), "linear": lambda t: t,
-}
 
-# name -> (scale, mode, distribution) of Keras's variance-scaling presets
-_KERAS_VARIANCE_SCALING = {
-    "glorot_uniform": (1.0, "fan_avg", "uniform"), "glorot_normal": (1.0, "fan_avg", "normal"),
-    "he_uniform": (2.0, "fan_in", "uniform"), "he_normal": (2.0, "fan_in", "normal"),
-    "lecun_uniform": (1.0, "fan_in", "uniform"), "lecun_normal": (1.0, "fan_in", "normal"),
-}
+@functools.cache
+def _activation_table() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """Keras's activation names -> torch functions, made once (``activation_name_of`` finds
+    them by identity). Tables are functions, not module constants: a tool that loads only a
+    script's definitions (imports, functions, classes, literal constants) finds them too."""
+    return {
+        "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+        "softmax": lambda t: torch.softmax(t, dim=-1),
+        "log_softmax": lambda t: F.log_softmax(t, dim=-1),
+        "elu": F.elu, "selu": F.selu, "softplus": F.softplus, "softsign": F.softsign,
+        "swish": F.silu, "silu": F.silu, "gelu": F.gelu, "exponential": torch.exp,
+        "hard_sigmoid": F.hardsigmoid, "relu6": F.relu6, "mish": F.mish,
+        "leaky_relu": lambda t: F.leaky_relu(t, 0.2), "linear": lambda t: t,
+    }
+
+
+def _variance_scaling_presets() -> dict[str, tuple[float, str, str]]:
+    """Name -> (scale, mode, distribution) of Keras's variance-scaling presets."""
+    return {
+        "glorot_uniform": (1.0, "fan_avg", "uniform"),
+        "glorot_normal": (1.0, "fan_avg", "normal"),
+        "he_uniform": (2.0, "fan_in", "uniform"), "he_normal": (2.0, "fan_in", "normal"),
+        "lecun_uniform": (1.0, "fan_in", "uniform"), "lecun_normal": (1.0, "fan_in", "normal"),
+    }
 
 
 def activation_by_name(identifier: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     """Keras's ``activations.get``: None and "linear" are the identity."""
+    table = _activation_table()
     if identifier is None:
-        return _KERAS_ACTIVATIONS["linear"]
+        return table["linear"]
     if callable(identifier):
         return identifier  # type: ignore[no-any-return]
-    if identifier not in _KERAS_ACTIVATIONS:
+    if identifier not in table:
         raise ValueError(f"Keras activation {identifier!r} is not reproduced here")
-    return _KERAS_ACTIVATIONS[identifier]
+    return table[identifier]
 
 
 class KerasActivation(nn.Module):
@@ -59,7 +70,7 @@ class KerasActivation(nn.Module):
 def activation_name_of(fn: Callable[[torch.Tensor], torch.Tensor]) -> str:
     """Keras's ``activations.serialize`` of what ``activation_by_name`` gave: its Keras name
     ("silu" for swish too, as Keras 3 names it); another function by its own name."""
-    for name, known in reversed(_KERAS_ACTIVATIONS.items()):
+    for name, known in reversed(_activation_table().items()):
         if known is fn:
             return name
     return str(getattr(fn, "__name__", fn))
@@ -91,8 +102,9 @@ def initializer_by_name(identifier: Any) -> Callable[[torch.Tensor], None]:
 
     def init(t: torch.Tensor) -> None:
         with torch.no_grad():
-            if name in _KERAS_VARIANCE_SCALING:
-                scale, mode, distribution = _KERAS_VARIANCE_SCALING[name]
+            presets = _variance_scaling_presets()
+            if name in presets:
+                scale, mode, distribution = presets[name]
                 fan_in, fan_out = _fans_of(tuple(t.shape))
                 n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
                 scale /= max(1.0, n[mode])

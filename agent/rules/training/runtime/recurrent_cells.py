@@ -15,12 +15,16 @@ from torch import nn
 
 from .lazy_modules import _LazyRecurrent
 
-_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "elu": F.elu,
-    "selu": F.selu, "softsign": F.softsign, "softplus": F.softplus, "swish": F.silu,
-    "silu": F.silu, "gelu": F.gelu, "linear": lambda t: t,
-    "hard_sigmoid": F.hardsigmoid,  # Keras 3: relu6(x + 3) / 6, torch's own
-}
+
+def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Keras's activation ``name`` as a torch function (a lookup in a function, not a
+    module-level table: a tool that loads only a script's definitions finds it too)."""
+    return {
+        "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "elu": F.elu,
+        "selu": F.selu, "softsign": F.softsign, "softplus": F.softplus, "swish": F.silu,
+        "silu": F.silu, "gelu": F.gelu, "linear": lambda t: t,
+        "hard_sigmoid": F.hardsigmoid,  # Keras 3: relu6(x + 3) / 6, torch's own
+    }[name]
 
 
 class ActivatedLSTM(nn.LSTM):
@@ -34,8 +38,8 @@ class ActivatedLSTM(nn.LSTM):
     def __init__(self, input_size: int, hidden_size: int, *, activation: str = "tanh",
                  recurrent_activation: str = "sigmoid", bias: bool = True) -> None:
         super().__init__(input_size, hidden_size, bias=bias, batch_first=True)
-        self.activation = _ACTIVATIONS[activation]
-        self.recurrent_activation = _ACTIVATIONS[recurrent_activation]
+        self.activation = _activation(activation)
+        self.recurrent_activation = _activation(recurrent_activation)
 
     def forward(self, input: torch.Tensor,  # type: ignore[override]  # noqa: A002
                 hx: tuple[torch.Tensor, torch.Tensor] | None = None

@@ -15,6 +15,7 @@ import libcst as cst
 
 from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports, parsed
+from agent.rules.collections_scope import fewer_collections
 from agent.rules.data_format import WARNING as FORMAT_WARNING
 from agent.rules.data_format import resolve_format_tests
 from agent.rules.deep_stack import DEEPEST, deepest, on_deep_stack
@@ -328,7 +329,8 @@ def convert_source(source: str, path: str = "<string>", main_guard: bool = False
             return Conversion(source, error=f"line {line}: an expression nested {depth} levels "
                                             f"deep (the rules follow {DEEPEST}): left as written")
     try:
-        return on_deep_stack(convert)
+        with fewer_collections():
+            return on_deep_stack(convert)
     except RecursionError:
         return Conversion(source, error=NESTED_TOO_DEEP)
 

@@ -141,7 +141,7 @@ class BlockExtractor:
         self.data_shaped: set[str] = set()  # arrays whose shape sized a layer (data_shapes.py)
         self.indexed: set[int] = set()
         self.unlined: set[int] = set()  # calls whose statement shape_reads would have rebuilt
-        self.layer_comments = True  # a comment may name model.layers (views.may_name_layers)
+        self.layer_comments = True  # a comment may name model.layers (views.view_hints)
         self.cur_line = 0
         self.imports = imports
         # + constants of inlined helpers and unrolled loops; a builder's parameters shadow
@@ -2107,12 +2107,15 @@ class BlockExtractor:
             self.views.aliases[alias[0]] = alias[1]
             self.views.alias_stmt[alias[0]] = i
             return cst.Pass()
-        if views.may_name_layers(small, self.layer_comments):  # one search for both
+        names, may_read = views.view_hints(small, self.layer_comments)
+        if names:  # may name layers: both expansions
             env = {**self.call_values, **self.views.env, **self.env}
-            small, notes = views.expand_all(views.named_layers(small, env), env,
-                                            self._layer_names)
+            expanded, notes = views.expand_all(views.named_layers(small, env), env,
+                                               self._layer_names)
             self.warnings += [(self.cur_line, note) for note in notes]
-        if not views.may_read(small):
+            if expanded is not small:
+                small, may_read = expanded, views.may_read(expanded)
+        if not may_read:
             return small
         reads = views.Reads(self._viewable, self._view_point, self.views.aliases,
                             self._layer_names)

@@ -4,6 +4,7 @@ is raised only while a file converts: both leave the caller as they found it."""
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import sys
 import threading
 
@@ -80,3 +81,16 @@ def test_a_conversion_leaves_the_callers_threshold() -> None:
     done = convert_source("from tensorflow import keras\n"
                           "model = keras.Sequential([keras.layers.Dense(2)])\n")
     assert done.models and gc.get_threshold() == before
+
+
+def _convert_in_child(source: str) -> tuple[list[str], tuple[int, ...]]:
+    return convert_source(source).models, gc.get_threshold()
+
+
+def test_a_forked_child_converts_after_its_parent_did() -> None:
+    # the parent's kept thread is not in a forked child (multiprocessing's default start)
+    source = "from tensorflow import keras\nmodel = keras.Sequential([keras.layers.Dense(2)])\n"
+    assert convert_source(source).models
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        models, threshold = pool.apply_async(_convert_in_child, (source,)).get(timeout=120)
+    assert models and threshold == gc.get_threshold()

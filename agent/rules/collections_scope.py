@@ -13,6 +13,7 @@ one raised setting, restored when the last one leaves.
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,3 +41,15 @@ def fewer_collections() -> Iterator[None]:
             _inside -= 1
             if _inside == 0:
                 gc.set_threshold(*_saved)
+
+
+def _after_fork() -> None:
+    """A child forked while another thread converted: the caller's thresholds, no one inside."""
+    global _inside, _lock
+    if _inside:
+        gc.set_threshold(*_saved)
+    _inside = 0
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -6,6 +6,7 @@ visitors, several frames each, and Python's default limit (1000 frames) stops th
 from __future__ import annotations
 
 import ast
+import os
 import queue
 import sys
 import threading
@@ -56,6 +57,16 @@ class _Worker:
 
 _idle: list[_Worker] = []  # one per caller converting at the same time, reused
 _idle_lock = threading.Lock()
+
+
+def _forget_workers() -> None:
+    """A forked child (a ``--jobs`` pool) has none of its parent's threads: it starts its own."""
+    global _idle_lock
+    _idle.clear()
+    _idle_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_workers)
 
 
 def on_deep_stack(fn: Callable[[], T]) -> T:

@@ -73,23 +73,26 @@ p = layersish + 1.5
 def test_the_layer_word_search_without_codegen_misses_no_statement() -> None:
     import libcst as cst
 
-    from agent.rules.models.views import _may_name_layers
+    from agent.rules.models.views import may_read, view_hints
 
     seen = 0
     for line in cst.parse_module(TRICKY).body:
         assert isinstance(line, cst.SimpleStatementLine)
         small = line.body[0]
         code = cst.Module([]).code_for_node(small)
+        # the same walk answers may_read too
+        assert view_hints(small)[1] == view_hints(small, comments=False)[1] == may_read(small)
         if "get_layer" in code or ".layers" in code:
             seen += 1
-            assert _may_name_layers(small), code
+            assert view_hints(small)[0], code
             # without comments searched: found unless a comment holds the word
-            assert _may_name_layers(small, comments=False) or "#" in code, code
+            assert view_hints(small, comments=False)[0] or "#" in code, code
     assert seen == 9
     # those that cannot name them are told apart (the point of the search)
-    plain = cst.parse_module("s = layers.Dense(3)(x)\np = layersish + 1.5\n").body
-    assert not any(_may_name_layers(s.body[0]) for s in plain  # type: ignore[attr-defined]
-                   )
+    plain = cst.parse_module("s = layers.Dense(3)(x)\np = layersish + 1.5\n"
+                             "y = model.output\n").body
+    hints = [view_hints(s.body[0]) for s in plain]  # type: ignore[attr-defined]
+    assert hints == [(False, False), (False, False), (False, True)]
 
 
 MODULES = [

@@ -15,10 +15,12 @@ import libcst as cst
 
 from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports, parsed
+from agent.rules.collections_scope import fewer_collections
 from agent.rules.data_format import WARNING as FORMAT_WARNING
 from agent.rules.data_format import resolve_format_tests
 from agent.rules.deep_stack import DEEPEST, deepest, on_deep_stack
 from agent.rules.imports import ImportTable, collect_imports
+from agent.rules.lines import LineIndex
 from agent.rules.models.extract import LambdaConverter
 from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.models.index_inputs import embedding_layers
@@ -34,6 +36,7 @@ from agent.rules.ops.functions import (
     uses_framework,
 )
 from agent.rules.ops.shape_ints import tensor_shape_values
+from agent.rules.source_slices import SourceSlices
 from agent.rules.training.custom_regularizers import convert_classes as convert_regularizer_classes
 from agent.rules.training.loss_classes import convert_loss_classes
 from agent.rules.values import code_of, module_constants
@@ -328,7 +331,8 @@ def convert_source(source: str, path: str = "<string>", main_guard: bool = False
             return Conversion(source, error=f"line {line}: an expression nested {depth} levels "
                                             f"deep (the rules follow {DEEPEST}): left as written")
     try:
-        return on_deep_stack(convert)
+        with fewer_collections():
+            return on_deep_stack(convert)
     except RecursionError:
         return Conversion(source, error=NESTED_TOO_DEEP)
 
@@ -347,6 +351,12 @@ def with_main_guard(conv: Conversion) -> Conversion:
         conv.keras_deps = sorted((replace(d, line=layout.line(d.line)) for d in conv.keras_deps),
                                  key=lambda d: d.line)
     return conv
+
+
+def _code_of(module: cst.Module, original: cst.Module, source: str) -> str:
+    """``module.code`` of a module the classes rules edited, the statements they left as
+    parsed taken from ``source`` (generating a whole module costs about half a parse)."""
+    return SourceSlices(original, source, LineIndex(original, source).stmt_ast).code(module)
 
 
 def _convert_source(source: str, path: str) -> Conversion:
@@ -387,7 +397,8 @@ def _convert_source(source: str, path: str) -> Conversion:
                       if name not in imports.subclasses]  # those fold into a functional model
     custom += _torch_modules(module)  # e.g. a layer the LLM stage has already written
     mres = convert_models(module, imports, env, custom, convert_lambda,
-                          source if module is original else None, path, lazy_layers)
+                          source if module is original else _code_of(module, original, source),
+                          path, lazy_layers)
     module = mres.module
     out.warnings = _sized_by_models(out.warnings, lazy_layers, mres.sized_layers, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in mres.changes]

@@ -9,6 +9,7 @@ kept. The trees are shared: callers only read them.
 from __future__ import annotations
 
 import ast
+import re
 import threading
 from collections.abc import Callable
 
@@ -84,3 +85,21 @@ def head(text: str, enough: Callable[[list[ast.stmt]], bool]) -> list[ast.stmt] 
         if enough(body):
             return body
     return None
+
+
+_WORD = re.compile(r"\w+")
+_WORDS: dict[str, frozenset[str]] = {}
+
+
+def words(text: str) -> frozenset[str]:
+    """The words of ``text`` (maximal runs of word characters), shared per text: a gate
+    asking whether any of many identifiers is written as a whole word (what ``\\b(?:a|b)\\b``
+    asks) reads a set instead of scanning the text once per pattern."""
+    found = _WORDS.get(text)
+    if found is None:
+        found = frozenset(_WORD.findall(text))
+        with _LOCK:
+            while len(_WORDS) >= _KEEP:
+                _WORDS.pop(next(iter(_WORDS)))
+            _WORDS[text] = found
+    return found

@@ -12,6 +12,7 @@ from typing import Any
 
 import libcst as cst
 
+from agent.rules import walk
 from agent.rules.imports import ImportTable
 from agent.rules.values import evaluate, local
 
@@ -147,18 +148,15 @@ class DropBuildCalls(cst.CSTTransformer):
 def keras_input_shape(fn: cst.FunctionDef, imports: ImportTable, env: dict[str, Any]
                       ) -> tuple[Any, ...] | None:
     """``keras.Input(shape=...)`` inside a method (a ``build_graph`` helper)."""
-    found: list[tuple[Any, ...]] = []
-
-    class V(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            if imports.resolve(node.func) != "keras.Input":
-                return
-            for k, a in enumerate(node.args):
-                key = a.keyword.value if a.keyword else ("shape" if k == 0 else "")
-                if key == "shape":
-                    shape = _shape(a.value, env)
-                    if shape is not None:
-                        found.append(shape)
-
-    fn.visit(V())
-    return found[0] if found else None
+    for node in walk.nodes(fn):  # read-only, in libcst's visiting order: the first Input
+        if type(node) is not cst.Call:
+            continue
+        if imports.resolve(node.func) != "keras.Input":
+            continue
+        for k, a in enumerate(node.args):
+            key = a.keyword.value if a.keyword else ("shape" if k == 0 else "")
+            if key == "shape":
+                shape = _shape(a.value, env)
+                if shape is not None:
+                    return shape
+    return None

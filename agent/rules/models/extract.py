@@ -146,7 +146,7 @@ class BlockExtractor:
         self.data_shaped: set[str] = set()  # arrays whose shape sized a layer (data_shapes.py)
         self.indexed: set[int] = set()
         self.unlined: set[int] = set()  # calls whose statement shape_reads would have rebuilt
-        self.layer_comments = True  # a comment may name model.layers (views.expand_all)
+        self.layer_comments = True  # a comment may name model.layers (views.view_hints)
         self.cur_line = 0
         self.imports = imports
         # + constants of inlined helpers and unrolled loops; a builder's parameters shadow
@@ -2193,11 +2193,15 @@ class BlockExtractor:
             self.views.aliases[alias[0]] = alias[1]
             self.views.alias_stmt[alias[0]] = i
             return cst.Pass()
-        env = {**self.call_values, **self.views.env, **self.env}
-        small, notes = views.expand_all(views.named_layers(small, env, self.layer_comments), env,
-                                        self._layer_names, self.layer_comments)
-        self.warnings += [(self.cur_line, note) for note in notes]
-        if not views.may_read(small):
+        names, may_read = views.view_hints(small, self.layer_comments)
+        if names:  # may name layers: both expansions
+            env = {**self.call_values, **self.views.env, **self.env}
+            expanded, notes = views.expand_all(views.named_layers(small, env), env,
+                                               self._layer_names)
+            self.warnings += [(self.cur_line, note) for note in notes]
+            if expanded is not small:
+                small, may_read = expanded, views.may_read(expanded)
+        if not may_read:
             return small
         reads = views.Reads(self._viewable, self._view_point, self.views.aliases,
                             self._layer_names)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from agent.rules import walk
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
 from agent.rules.values import code_of
@@ -49,17 +50,15 @@ def mark_index_inputs(ir: ModelIR, classes: frozenset[str]) -> None:
 
 def _embedding_attrs(init: cst.FunctionDef, imports: ImportTable) -> set[str]:
     attrs: set[str] = set()
-
-    class Find(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            target = node.targets[0].target if len(node.targets) == 1 else None
-            if (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
-                    and target.value.value == "self" and isinstance(node.value, cst.Call)):
-                func = code_of(node.value.func)
-                if func in _EMBEDDINGS or imports.resolve(node.value.func) in _EMBEDDINGS:
-                    attrs.add(target.attr.value)
-
-    init.visit(Find())
+    for node in walk.nodes(init):  # read-only: no visitor rebuilding the method
+        if type(node) is not cst.Assign:
+            continue
+        target = node.targets[0].target if len(node.targets) == 1 else None
+        if (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
+                and target.value.value == "self" and isinstance(node.value, cst.Call)):
+            func = code_of(node.value.func)
+            if func in _EMBEDDINGS or imports.resolve(node.value.func) in _EMBEDDINGS:
+                attrs.add(target.attr.value)
     return attrs
 
 

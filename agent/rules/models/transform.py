@@ -132,7 +132,7 @@ class ModelConverter:
         self.result.slices = SourceSlices(module, source, self.index.stmt_ast)
         self.source_lines = source.splitlines(keepends=True)
         # the statements' comments are the module's: without the words the view expander
-        # looks for in any of them, its search skips comments (views.expand_all)
+        # looks for in any of them, its search skips comments (views.view_hints)
         self.layer_comments = any(views.LAYER_WORDS.search(c)
                                   for c in re.findall(r"#[^\r\n]*", source))
         self.framework_names = [n for n in imports.names if not n.startswith("*")]

@@ -171,12 +171,12 @@ def op_helpers() -> frozenset[str]:
 # Cheap gates: a name resolves to its Keras path only when its last word is written in
 # the code (the attribute itself, or the name an import statement binds), so a module
 # without any of these words has nothing for that pass to do.
-_UTILITY_WORDS = re.compile(r"\b(?:" + "|".join(sorted(
-    {re.escape(q.rsplit(".", 1)[-1]) for q in UTILITIES} | {"FixedLenFeature"})) + r")\b")
-_TEXT_LAYER = re.compile(r"\bTextVectorization\b")  # text_layers.LAYERS
+# (whole words: sets matched against parsed.words, not a scan of the text per pattern)
+_UTILITY_WORDS = frozenset({q.rsplit(".", 1)[-1] for q in UTILITIES} | {"FixedLenFeature"})
+_TEXT_LAYER = "TextVectorization"  # text_layers.LAYERS
 # what TapeLoop acts on: tf.GradientTape, tf.function, keras.optimizers/losses/metrics
-_TAPE_WORDS = re.compile(r"\b(?:GradientTape|optimizers|losses|metrics|function|"
-                         r"get_weights|set_weights)\b")
+_TAPE_WORDS = frozenset({"GradientTape", "optimizers", "losses", "metrics", "function",
+                         "get_weights", "set_weights"})
 
 
 @dataclass
@@ -469,15 +469,16 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     taken = _bound_names(tree)
     left = first_keras_model(tree, imports)
     models_left = left is not None
+    written = shared_ast.words(code)
     try:
         maps = pipeline_maps.plan(parse(), imports, taken, op_helpers()) \
             if not models_left and PIPELINE_HINT.search(code) else pipeline_maps.Plan()
         layers = text_layers.plan(parse(), imports, taken, op_helpers()) \
-            if not models_left and maps.ok and _TEXT_LAYER.search(code) else text_layers.Plan()
+            if not models_left and maps.ok and _TEXT_LAYER in written else text_layers.Plan()
         replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok, text=layers)
-        swaps = bool(_UTILITY_WORDS.search(code) or layers.blocked or layers.functions)
+        swaps = bool(not _UTILITY_WORDS.isdisjoint(written) or layers.blocked or layers.functions)
         tape_words = bool(tape_loop.HINT.search(code)
-                          and (_TAPE_WORDS.search(code) or imports.schedules))
+                          and (not _TAPE_WORDS.isdisjoint(written) or imports.schedules))
         if swaps or maps.callbacks or tape_words:
             parse()
     except cst.ParserSyntaxError:
@@ -601,7 +602,7 @@ def _insert_runtime(text: str, used: set[str], bound: set[str], header: bool = T
 def copy_missing_runtime(code: str) -> str:
     """Runtime functions a later rule's code calls (an op row used at module level after
     the utilities ran) and the script does not define yet: copied in, once."""
-    if not _runtime_words().search(code):  # no runtime name is read: nothing to copy
+    if _runtime_names().isdisjoint(shared_ast.words(code)):  # none read: nothing to copy
         return code
     try:
         tree = shared_ast.parse(code)
@@ -616,10 +617,9 @@ def copy_missing_runtime(code: str) -> str:
 
 
 @cache
-def _runtime_words() -> re.Pattern[str]:
-    """The names ``copy_missing_runtime`` copies, as whole words."""
-    names = sorted(op_helpers() | set(_GENERATED))
-    return re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
+def _runtime_names() -> frozenset[str]:
+    """The names ``copy_missing_runtime`` copies."""
+    return frozenset(op_helpers() | set(_GENERATED))
 
 
 def runtime_copies(module: cst.Module) -> set[str]:

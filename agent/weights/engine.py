@@ -147,7 +147,7 @@ def _cells_into(cell: Any, m: nn.Module, where: str) -> None:
         for k, (kc, tc) in enumerate(zip(cell.cells, inner, strict=True)):
             _cells_into(kc, tc, f"{where}[{k}]")
     else:
-        _port_custom(cell, m, where)
+        _port_one(cell, m, where, "")
 
 
 def _rnn_layer(layer: Any, m: nn.Module, where: str) -> None:
@@ -158,8 +158,11 @@ def _rnn_layer(layer: Any, m: nn.Module, where: str) -> None:
     elif isinstance(getattr(m, "cell", None), nn.Module) and (
             kind is not None or type(layer.cell).__name__ == "StackedRNNCells"):
         _cells_into(layer.cell, m.cell, where)  # type: ignore[arg-type]
+    elif isinstance(getattr(m, "cell", None), nn.Module):  # a custom cell: as any layer
+        _port_one(layer.cell, m.cell, where, "")  # type: ignore[arg-type]
     else:
-        _port_custom(layer, m, where)
+        raise PortError(f"{where}: RNN({type(layer.cell).__name__}) into a module without "
+                        "its cell")
 
 
 def _bidirectional(layer: Any, m: nn.Module, where: str) -> None:

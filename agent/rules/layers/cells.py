@@ -254,12 +254,12 @@ SPECS: tuple[LayerSpec, ...] = (
             Example('layers.RNN(layers.GRUCell(4, activation="relu"))', (5, 3),
                     ('CellRNN(KerasGRUCell(4, input_size=3, activation="relu"))',)),
             Example("layers.RNN([layers.LSTMCell(4), layers.GRUCell(2)], return_sequences=True)",
-                    (5, 3), ("CellRNN(StackedCells([KerasLSTMCell(4, input_size=3), "
-                             "KerasGRUCell(2, input_size=4)]), return_sequences=True)",)),
+                    (5, 3), ("StackedCells([KerasLSTMCell(4, input_size=3), "
+                             "KerasGRUCell(2, input_size=4)])", "return_sequences=True")),
             Example("layers.RNN(layers.StackedRNNCells([layers.SimpleRNNCell(3), "
                     "layers.SimpleRNNCell(2)]))", (4, 3),
-                    ("CellRNN(StackedCells([KerasSimpleRNNCell(3, input_size=3), "
-                     "KerasSimpleRNNCell(2, input_size=3)]))",)),
+                    ("StackedCells([KerasSimpleRNNCell(3, input_size=3), "
+                     "KerasSimpleRNNCell(2, input_size=3)])",)),
         ),
     ),
 )

@@ -86,7 +86,7 @@ class _KerasCell(LazyModuleMixin, nn.Module):
 
 
 class KerasSimpleRNNCell(_KerasCell):
-    """``keras.layers.SimpleRNNCell``: ``h = activation(x W + h U + b)``."""
+    """Keras's ``SimpleRNNCell``: ``h = activation(x W + h U + b)``."""
 
     def forward(self, inputs: torch.Tensor, states: Any, training: bool | None = None
                 ) -> tuple[torch.Tensor, Any]:
@@ -96,7 +96,7 @@ class KerasSimpleRNNCell(_KerasCell):
 
 
 class KerasGRUCell(_KerasCell):
-    """``keras.layers.GRUCell``; ``reset_after=False`` (Keras 2's default) applies the reset
+    """Keras's ``GRUCell``; ``reset_after=False`` (Keras 2's default) applies the reset
     gate to the state before the candidate's recurrent matmul."""
 
     gates = 3
@@ -123,7 +123,7 @@ class KerasGRUCell(_KerasCell):
 
 
 class KerasLSTMCell(_KerasCell):
-    """``keras.layers.LSTMCell``; states ``[h, c]``; ``unit_forget_bias`` (Keras's default)
+    """Keras's ``LSTMCell``; states ``[h, c]``; ``unit_forget_bias`` (Keras's default)
     starts the forget gate's bias at 1."""
 
     gates = 4
@@ -156,7 +156,7 @@ class KerasLSTMCell(_KerasCell):
 
 
 class StackedCells(nn.Module):
-    """``keras.layers.StackedRNNCells`` (and ``RNN([cell, ...])``): the cells in order at
+    """Keras's ``StackedRNNCells`` (and ``RNN([cell, ...])``): the cells in order at
     each step, each cell's states one entry of the states."""
 
     def __init__(self, cells: list[nn.Module]) -> None:

@@ -205,8 +205,26 @@ def _rnn(a: Args, ins: Sequence[object], ctx: BuildContext) -> Built:
         except NotStatic:  # a constructor parameter: the source's name, read at run time
             flags.append(f"{name}={a.code(name)}")
     ctor = f"CellRNN({', '.join([cell_code, *flags])})"
-    return Built(out=(), forward="{m}({x})", layout="keras", modules=(("", ctor),),
+    out: Shape = ()
+    units = _last_units(node) if flags in ([], ["return_sequences=True"]) else None
+    if units is not None:  # Keras's cells: the last one's units, per step or once
+        out = (shapes[0][0], units) if flags and shapes and shapes[0] else (units,)
+    return Built(out=out, forward="{m}({x})", layout="keras", modules=(("", ctor),),
                  lazy=not known)
+
+
+def _last_units(node: cst.BaseExpression | None) -> Dim | None:
+    """The output size of an RNN over Keras cells (the last cell's units); None: unknown."""
+    if isinstance(node, cst.Call) and code_of(node.func).rsplit(".", 1)[-1] == _STACKED \
+            and node.args:
+        node = node.args[0].value
+    if isinstance(node, (cst.List, cst.Tuple)) and node.elements:
+        node = node.elements[-1].value
+    cell = _keras_cell(node) if node is not None else None
+    if cell is None:
+        return None
+    units = cell[1].value("units")
+    return units if isinstance(units, (int, str)) else None
 
 
 def _cell_spec(kname: str, examples: tuple[Example, ...]) -> LayerSpec:

@@ -197,3 +197,47 @@ def test_cells_program_trains(tmp_path: Path) -> None:
             d.message for d in check.diagnostics)
         run = worker.run_script(path, time_limit_s=120)
     assert run.status == "passed", run.message + "".join(d.message for d in run.diagnostics)
+
+
+FUNCTIONAL = HEAD + textwrap.dedent('''
+    cell = layers.LSTMCell(4)
+    inputs = keras.Input(shape=(5, 3))
+    seq = layers.RNN(cell, return_sequences=True)(inputs)
+    last, state = layers.RNN(layers.GRUCell(3), return_state=True)(seq)
+    steps, hidden = layers.RNN(layers.GRUCell(2, activation="relu"), return_sequences=True,
+                          return_state=True)(seq)
+    model = keras.Model(inputs, [last + state, steps, hidden * 2.0])
+    ''')
+
+
+def test_rnn_over_a_bound_cell_and_cell_states_in_a_graph() -> None:
+    """``cell = LSTMCell(4); RNN(cell)``: the RNN is built from the cell's constructor (the
+    statement goes); a return_state RNN over a cell torch's layers cannot run is unpacked
+    as Keras's ``(output, *states)``."""
+    result = convert_source(FUNCTIONAL, "graph.py")
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    code = result.source
+    assert "cell = " not in code.split("class GraphModel")[0].split("def ")[-1]
+    assert "nn.LSTM(3, 4, batch_first=True)" in code
+    assert 'CellRNN(\n            KerasGRUCell(2, input_size=4, activation="relu"),' in code
+    assert "return_state=True," in code
+    assert "steps, hidden = self.rnn_2(seq)" in code
+
+
+@pytest.mark.slow
+def test_rnn_over_a_bound_cell_and_cell_states_are_numerically_keras() -> None:
+    from agent.equivalence import check_sources
+
+    result = convert_source(FUNCTIONAL, "graph.py")
+    eq = check_sources(FUNCTIONAL, result.source)
+    assert eq.passed, f"{eq.message}\n{result.source}"
+
+
+def test_stacked_cells_with_return_state_stay_reported() -> None:
+    src = HEAD + textwrap.dedent('''
+        inputs = keras.Input(shape=(5, 3))
+        out = layers.RNN([layers.GRUCell(3), layers.GRUCell(2)], return_state=True)(inputs)
+        model = keras.Model(inputs, out[0])
+        ''')
+    result = convert_source(src, "stacked.py")
+    assert any("stacked Keras cells with return_state" in u.reason for u in result.unmapped)

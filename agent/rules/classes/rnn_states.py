@@ -19,7 +19,7 @@ import libcst as cst
 from agent.rules.spec import Built
 from agent.rules.values import code_of
 
-_RNNS = ("LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU")
+_RNNS = ("LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "RNN")
 _LAST_STEP = "{y0} = {y0}[:, -1]"
 _TRAINING = ("training",)
 _FOLLOWS_MODE = ("training", "None", "self.training")  # the module's train()/eval() mode
@@ -30,6 +30,8 @@ def as_expression(keras_name: str, built: Built) -> Built:
     if keras_name not in _RNNS or not built.stmts or " = " not in built.stmts[0]:
         return built
     call = built.stmts[0].split(" = ", 1)[1]
+    if call == "{m}({x})":  # CellRNN: Keras's (output, *states) already
+        return replace(built, stmts=(), forward=call)
     sequences = _LAST_STEP not in built.stmts
     return replace(built, stmts=(),
                    forward=f"rnn_state_outputs({call}, return_sequences={sequences})")

@@ -206,9 +206,18 @@ def _rnn(a: Args, ins: Sequence[object], ctx: BuildContext) -> Built:
             flags.append(f"{name}={a.code(name)}")
     ctor = f"CellRNN({', '.join([cell_code, *flags])})"
     out: Shape = ()
-    units = _last_units(node) if flags in ([], ["return_sequences=True"]) else None
-    if units is not None:  # Keras's cells: the last one's units, per step or once
+    units = _last_units(node)
+    if units is not None and flags[:1] in ([], ["return_sequences=True"]):
+        # Keras's cells: the last one's units, per step or once
         out = (shapes[0][0], units) if flags and shapes and shapes[0] else (units,)
+    if "return_state=True" in flags and cell is not None and units is not None:
+        # CellRNN returns Keras's (output, *states): one name each where the model unpacks it
+        count = 2 if cell[0] == "LSTMCell" else 1
+        names = ", ".join(f"{{y{k}}}" for k in range(count + 1))
+        return Built(out=[out, *[(units,)] * count], stmts=(f"{names} = {{m}}({{x}})",),
+                     layout="keras", modules=(("", ctor),), lazy=not known)
+    if "return_state=True" in flags and cell is None and units is not None:
+        raise Unsupported("RNN over stacked Keras cells with return_state=True")
     return Built(out=out, forward="{m}({x})", layout="keras", modules=(("", ctor),),
                  lazy=not known)
 

@@ -105,3 +105,36 @@ def test_rnn_called_with_an_initial_state_in_a_helper_stays_reported() -> None:
     result = convert(IN_A_HELPER.replace("return self.rnn(x)", "return self.rnn(x, x[:, 0])"))
     reasons = [u.reason for u in result.unmapped]
     assert any("self.rnn(x, x[:, 0])" in r and "other arguments" in r for r in reasons), reasons
+
+
+def test_rnn_bound_in_one_branch_only_keeps_the_helper() -> None:
+    """``self.update`` is a GRU in one branch and a block in the other: the GRU's template
+    at the helper's call would be wrong for the Dense, so the helper stays, with the reason."""
+    source = KERAS + """
+def dense_block(units):
+    return keras.Sequential([layers.Dense(units)])
+
+
+class Update(layers.Layer):
+    def __init__(self, units, gated=True, **kwargs):
+        super().__init__(**kwargs)
+        if gated:
+            self.update = layers.GRU(units)
+        else:
+            self.update = dense_block(units)
+
+    def apply(self, x):
+        return self.update(x)
+
+    def call(self, inputs):
+        return self.apply(inputs)
+
+
+inputs = keras.Input(shape=(5, 3))
+model = keras.Model(inputs, Update(4)(inputs))
+"""
+    result = convert(source)
+    reasons = [u.reason for u in result.unmapped]
+    assert any("self.update is bound to a recurrent layer in one branch" in r
+               for r in reasons), reasons
+    assert "return self.update(x)[0]" not in result.source

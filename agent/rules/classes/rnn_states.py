@@ -30,7 +30,8 @@ def as_expression(keras_name: str, built: Built) -> Built:
     if keras_name not in _RNNS or not built.stmts or " = " not in built.stmts[0]:
         return built
     call = built.stmts[0].split(" = ", 1)[1]
-    if call == "{m}({x})":  # CellRNN: Keras's (output, *states) already
+    if any(ctor.startswith("CellRNN(") for _, ctor in built.modules):
+        # CellRNN returns Keras's (output, *states) already
         return replace(built, stmts=(), forward=call)
     sequences = _LAST_STEP not in built.stmts
     return replace(built, stmts=(),
@@ -49,6 +50,25 @@ def helper_form(keras_name: str, built: Built) -> bool:
     the module and its one input, in Keras's layout."""
     return keras_name in _RNNS and not built.stmts and built.layout == "keras" \
         and not built.activation and "{x" not in built.forward.replace("{x}", "")
+
+
+def rebound(cls: cst.ClassDef, attrs: set[str]) -> list[str]:
+    """The ``attrs`` that the class's ``__init__`` assigns more than once (``if gru:
+    self.update = GRU(n) else: self.update = make_ffn(n)``)."""
+    counts: dict[str, int] = {}
+
+    class Count(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node.name.value == "__init__"
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            t = node.target
+            if isinstance(t, cst.Attribute) and code_of(t.value) == "self" \
+                    and t.attr.value in attrs:
+                counts[t.attr.value] = counts.get(t.attr.value, 0) + 1
+
+    cls.visit(Count())
+    return sorted(a for a, n in counts.items() if n > 1)
 
 
 class HelperCalls(cst.CSTTransformer):

@@ -107,10 +107,7 @@ def test_rnn_called_with_an_initial_state_in_a_helper_stays_reported() -> None:
     assert any("self.rnn(x, x[:, 0])" in r and "other arguments" in r for r in reasons), reasons
 
 
-def test_rnn_bound_in_one_branch_only_keeps_the_helper() -> None:
-    """``self.update`` is a GRU in one branch and a block in the other: the GRU's template
-    at the helper's call would be wrong for the Dense, so the helper stays, with the reason."""
-    source = KERAS + """
+BRANCHES = KERAS + """
 def dense_block(units):
     return keras.Sequential([layers.Dense(units)])
 
@@ -131,10 +128,16 @@ class Update(layers.Layer):
 
 
 inputs = keras.Input(shape=(5, 3))
-model = keras.Model(inputs, Update(4)(inputs))
+model = keras.Model(inputs, Update(4, GATED)(inputs))
 """
-    result = convert(source)
-    reasons = [u.reason for u in result.unmapped]
-    assert any("self.update is bound to a recurrent layer in one branch" in r
-               for r in reasons), reasons
-    assert "return self.update(x)[0]" not in result.source
+
+
+def test_rnn_bound_in_one_branch_only_is_selected_where_it_is_the_rnn() -> None:
+    """``self.update`` is a GRU in one branch and a block in the other: the GRU's output
+    selection applies only where the attribute holds the recurrent module."""
+    result = convert(BRANCHES.replace("GATED", "True"))
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    assert "return (self.update(x)[0][:, -1] if isinstance(self.update, nn.RNNBase) " \
+        "else self.update(x))" in result.source
+    for gated in ("True", "False"):
+        equivalent(BRANCHES.replace("GATED", gated))

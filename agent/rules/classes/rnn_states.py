@@ -75,9 +75,12 @@ class HelperCalls(cst.CSTTransformer):
     """``self.<attr>(x)`` → the layer's template at each call; ``refused`` lists the calls
     it cannot be written at (another argument, an initial state)."""
 
-    def __init__(self, forms: dict[str, Built]) -> None:
+    def __init__(self, forms: dict[str, Built], rebound: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.forms = forms  # attr -> the layer's build
+        # attrs __init__ binds to another object in another branch: the template only
+        # where the attribute holds the recurrent module
+        self.rebound = rebound
         self.refused: list[str] = []
         self.rewritten = 0
 
@@ -103,4 +106,8 @@ class HelperCalls(cst.CSTTransformer):
         if not isinstance(args[0].value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
             x = f"({x})"
         self.rewritten += 1
-        return cst.parse_expression(template.replace("{m}", code_of(f)).replace("{x}", x))
+        new = template.replace("{m}", code_of(f)).replace("{x}", x)
+        if f.attr.value in self.rebound:
+            raw = code_of(updated_node.with_changes(args=args))
+            new = f"({new} if isinstance({code_of(f)}, nn.RNNBase) else {raw})"
+        return cst.parse_expression(new)

@@ -911,11 +911,7 @@ class _ClassConverter:
                  and rnn_states.raw_call_differs(lyr.keras_name, lyr.built)}
         if not forms:
             return fn, problems
-        rebound = rnn_states.rebound(self.cls, set(forms))
-        if rebound:  # another object in another branch: its calls would get the template
-            return fn, problems + [f"self.{a} is bound to a recurrent layer in one branch of "
-                                   "__init__ and to something else in another" for a in rebound]
-        calls = rnn_states.HelperCalls(forms)
+        calls = rnn_states.HelperCalls(forms, frozenset(rnn_states.rebound(self.cls, set(forms))))
         new = fn.visit(calls)
         assert isinstance(new, cst.CSTNode)
         problems = problems + [f"{c}: a recurrent layer called with other arguments than its "

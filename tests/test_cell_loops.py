@@ -57,17 +57,6 @@ def test_rnn_over_custom_cell_converts() -> None:
     assert "def forward(self, inputs, states):" in code
 
 
-def test_keras_cells_are_not_taken_for_torch_modules() -> None:
-    from agent.rules.convert import convert_source
-
-    src = HEADER + textwrap.dedent("""
-        inp = keras.Input(shape=(5, 3))
-        model = keras.Model(inp, layers.RNN(layers.LSTMCell(4))(inp))
-        """)
-    result = convert_source(src, "cells.py")
-    assert any("over a Keras cell" in u.reason for u in result.unmapped), result.unmapped
-
-
 @pytest.mark.slow
 def test_rnn_over_custom_cell_numerically() -> None:
     import keras

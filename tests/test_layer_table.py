@@ -24,7 +24,7 @@ import pytest
 import agent.weights.engine
 from agent.equivalence import check_sources
 from agent.rules.convert import convert_source
-from agent.rules.layers import LAYERS, merge
+from agent.rules.layers import LAYERS, cells, merge
 from agent.rules.spec import Example, LayerSpec
 
 pytestmark = pytest.mark.slow
@@ -33,6 +33,8 @@ pytestmark = pytest.mark.slow
 # Layers called on a list of tensors, and layers called with several positional tensors.
 LIST_INPUT = {s.keras for s in merge.SPECS} | {"Attention"}
 POSITIONAL_INPUTS = {"MultiHeadAttention"}
+# Cells, called on one step with their states: stepped over the time axis in a custom layer.
+STEPPED = set(cells.CELLS)
 
 # Known converter bugs in code this test does not own: (layer, example index) -> reason.
 # Known converter bugs, each a strict xfail so a fix is noticed (none open right now).
@@ -53,6 +55,23 @@ def example_source(spec: LayerSpec, ex: Example) -> str:
             b = keras.Input(shape={shape})
             y = {ex.keras}{call}
             model = keras.Model([a, b], y)
+            """)
+    if spec.keras in STEPPED:
+        return head + textwrap.dedent(f"""\
+            class Stepper(layers.Layer):
+                def __init__(self, **kwargs):
+                    super().__init__(**kwargs)
+                    self.cell = {ex.keras}
+
+                def call(self, x):
+                    states = self.cell.get_initial_state(batch_size=keras.ops.shape(x)[0])
+                    for t in range({ex.input_shape[0]}):
+                        out, states = self.cell(x[:, t], states)
+                    return out
+
+
+            inp = keras.Input(shape={shape})
+            model = keras.Model(inp, Stepper()(inp))
             """)
     # functional: a one-layer Sequential would become an nn.Sequential, not the layer's form
     return head + (f"inp = keras.Input(shape={shape}{dtype})\n"

@@ -88,28 +88,32 @@ def _gru_blocks(a: Array, axis: int) -> Array:
     return np.concatenate([r, z, h], axis=axis)
 
 
-def _rnn_into(kind: str, layer: Any, m: nn.Module, sfx: str, where: str) -> None:
+def _rnn_into(kind: str, layer: Any, m: nn.Module, sfx: str, where: str,
+              layer_tag: str = "_l0") -> None:
+    """Keras's kernels of an RNN layer (or, ``layer_tag=""``, a cell) into torch's
+    ``weight_ih_l0``/... (``weight_ih``/... of a cell)."""
     w = _weights(layer)
+    sfx = layer_tag + sfx
     kernel, recurrent = w["kernel"], w["recurrent_kernel"]
     bias = w.get("bias")
     if kind == "gru":
         kernel, recurrent = _gru_blocks(kernel, 1), _gru_blocks(recurrent, 1)
-    _set(getattr(m, f"weight_ih_l0{sfx}"), kernel.T, where)
-    _set(getattr(m, f"weight_hh_l0{sfx}"), recurrent.T, where)
+    _set(getattr(m, f"weight_ih{sfx}"), kernel.T, where)
+    _set(getattr(m, f"weight_hh{sfx}"), recurrent.T, where)
     if bias is None:
         return
     if kind == "gru":
         if bias.ndim == 2:  # reset_after=True: input and recurrent biases
-            _set(getattr(m, f"bias_ih_l0{sfx}"), _gru_blocks(bias[0], 0), where)
-            _set(getattr(m, f"bias_hh_l0{sfx}"), _gru_blocks(bias[1], 0), where)
+            _set(getattr(m, f"bias_ih{sfx}"), _gru_blocks(bias[0], 0), where)
+            _set(getattr(m, f"bias_hh{sfx}"), _gru_blocks(bias[1], 0), where)
             return
         if getattr(m, "reset_after", True) is not False:
             raise PortError(f"{where}: GRU(reset_after=False) weights have no nn.GRU layout")
-        _set(getattr(m, f"bias_ih_l0{sfx}"), _gru_blocks(bias, 0), where)  # ResetBeforeGRU
-        _set(getattr(m, f"bias_hh_l0{sfx}"), np.zeros_like(bias), where)
+        _set(getattr(m, f"bias_ih{sfx}"), _gru_blocks(bias, 0), where)  # ResetBeforeGRU
+        _set(getattr(m, f"bias_hh{sfx}"), np.zeros_like(bias), where)
         return
-    _set(getattr(m, f"bias_ih_l0{sfx}"), bias, where)
-    _set(getattr(m, f"bias_hh_l0{sfx}"), np.zeros_like(bias), where)
+    _set(getattr(m, f"bias_ih{sfx}"), bias, where)
+    _set(getattr(m, f"bias_hh{sfx}"), np.zeros_like(bias), where)
 
 
 def _rnn(kind: str) -> Callable[[Any, nn.Module, str], None]:
@@ -117,6 +121,48 @@ def _rnn(kind: str) -> Callable[[Any, nn.Module, str], None]:
         _rnn_into(kind, layer, m, "", where)
 
     return port
+
+
+_CELL_KINDS = {"SimpleRNNCell": "simplernn", "GRUCell": "gru", "LSTMCell": "lstm"}
+
+
+def _cell(kind: str) -> Callable[[Any, nn.Module, str], None]:
+    """A Keras cell into the copied KerasGRUCell/... (torch's cell parameter names)."""
+    def port(layer: Any, m: nn.Module, where: str) -> None:
+        _rnn_into(kind, layer, m, "", where, layer_tag="")
+
+    return port
+
+
+def _cells_into(cell: Any, m: nn.Module, where: str) -> None:
+    """A Keras RNN's cell into CellRNN's: built-in cells by rule, StackedRNNCells cell by
+    cell, a custom cell as any custom layer."""
+    kind = _CELL_KINDS.get(type(cell).__name__)
+    if kind is not None:
+        _rnn_into(kind, cell, m, "", where, layer_tag="")
+    elif type(cell).__name__ == "StackedRNNCells":
+        inner = list(getattr(m, "cells", []))
+        if len(inner) != len(cell.cells):
+            raise PortError(f"{where}: {len(cell.cells)} stacked Keras cells, {len(inner)} torch")
+        for k, (kc, tc) in enumerate(zip(cell.cells, inner, strict=True)):
+            _cells_into(kc, tc, f"{where}[{k}]")
+    else:
+        _port_one(cell, m, where, "")
+
+
+def _rnn_layer(layer: Any, m: nn.Module, where: str) -> None:
+    """``RNN(cell)``: the recurrent layer it became (nn.LSTM...), else CellRNN's cell."""
+    kind = _CELL_KINDS.get(type(layer.cell).__name__)
+    if isinstance(m, (nn.LSTM, nn.GRU, nn.RNN)) and kind is not None:
+        _rnn_into(kind, layer.cell, m, "", where)
+    elif isinstance(getattr(m, "cell", None), nn.Module) and (
+            kind is not None or type(layer.cell).__name__ == "StackedRNNCells"):
+        _cells_into(layer.cell, m.cell, where)  # type: ignore[arg-type]
+    elif isinstance(getattr(m, "cell", None), nn.Module):  # a custom cell: as any layer
+        _port_one(layer.cell, m.cell, where, "")  # type: ignore[arg-type]
+    else:
+        raise PortError(f"{where}: RNN({type(layer.cell).__name__}) into a module without "
+                        "its cell")
 
 
 def _bidirectional(layer: Any, m: nn.Module, where: str) -> None:
@@ -146,6 +192,8 @@ PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
     "gru": _rnn("gru"),
     "simplernn": _rnn("simplernn"),
     "bidirectional": _bidirectional,
+    "rnn": _rnn_layer,
+    **{f"{kind}_cell": _cell(kind) for kind in ("simplernn", "gru", "lstm")},
     "prelu": _prelu,
 }
 

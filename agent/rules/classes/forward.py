@@ -32,7 +32,10 @@ from agent.rules.values import Value, code_of, evaluate, names_read
 
 _CALL_KWARGS_DROPPED = ("training",)
 # layers with several tensor inputs, in Keras's call order (keywords become positions)
-_INPUT_KEYWORDS = {"MultiHeadAttention": ("query", "value", "key")}
+_INPUT_KEYWORDS = {"MultiHeadAttention": ("query", "value", "key"),
+                   # Keras cells: ``cell(inputs, states)`` (layers/cells.py)
+                   **dict.fromkeys(("SimpleRNNCell", "GRUCell", "LSTMCell"),
+                                   ("inputs", "states"))}
 TORCH_INPUTS = "it receives torch tensors at run time: port it by hand"
 # Keras layers whose call is ``call(inputs, training=None)``: ``self.drop(x, training)``
 _TRAINING_SECOND = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",

@@ -841,7 +841,8 @@ class _ClassConverter:
         except Unsupported as exc:
             self.kept_layers[layer.attr] = str(exc)
             return False
-        if rnn_states.raw_call_differs(layer.keras_name, layer.built):
+        if rnn_states.raw_call_differs(layer.keras_name, layer.built) \
+                and not rnn_states.helper_form(layer.keras_name, layer.built):
             self.kept_layers[layer.attr] = (
                 f"{layer.keras_name} called outside call()'s straight-line code (a helper "
                 "method, a branch): the torch module there would return (output, state), "
@@ -895,12 +896,32 @@ class _ClassConverter:
                 *fn.leading_lines, _todo(f"{name}: builds a Keras graph; not needed in torch")])
         fn = _objects_made(fn, self.imports)  # a compile override's metric trackers
         new, problems = rewrite_node(fn, self.imports, {})
+        new, problems = self.helper_calls(new, problems)
         if problems:
             kept = self.keep(name, fn, f"{name}(): " + "; ".join(problems))
             assert isinstance(kept, cst.FunctionDef)
             return kept
         assert isinstance(new, cst.FunctionDef)
         return new
+
+    def helper_calls(self, fn: cst.CSTNode, problems: list[str]) -> tuple[cst.CSTNode, list[str]]:
+        """A recurrent sub-layer called in this method returns what Keras returns there
+        (its forward template at the call, see rnn_states)."""
+        forms = {a: lyr.built for a, lyr in self.layers.items()
+                 if lyr.built is not None and a not in self.kept_layers
+                 and rnn_states.raw_call_differs(lyr.keras_name, lyr.built)}
+        if not forms:
+            return fn, problems
+        calls = rnn_states.HelperCalls(forms, frozenset(rnn_states.rebound(self.cls, set(forms))))
+        new = fn.visit(calls)
+        assert isinstance(new, cst.CSTNode)
+        problems = problems + [f"{c}: a recurrent layer called with other arguments than its "
+                               "input (torch's module returns (output, state) there)"
+                               for c in calls.refused]
+        if calls.rewritten:
+            self.changes.append("recurrent layer calls in helper methods return Keras's "
+                                "outputs (return_sequences/return_state selected at the call)")
+        return new, problems
 
     def get_config(self, fn: cst.FunctionDef) -> cst.FunctionDef:
         imports = self.imports

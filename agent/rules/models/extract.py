@@ -23,6 +23,7 @@ from agent.rules import walk
 from agent.rules.activations import ACTIVATION_FUNCTIONS
 from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
+from agent.rules.layers.cells import CELLS
 from agent.rules.layers.merge import FUNCTIONAL_MERGES
 from agent.rules.layers.symbolic import RunTimeShape
 from agent.rules.lines import LineIndex
@@ -315,6 +316,9 @@ class BlockExtractor:
                     layer.inner_args = bind(inner_spec, ia, ik)
                 elif isinstance(inner_node, cst.Name) and inner_node.value in self.layer_vars:
                     self._wrap_bound(layer, inner_node.value)
+            if spec.keras == "RNN" and args and isinstance(args[0].node, cst.Name) \
+                    and args[0].node.value in self.layer_vars:
+                args = [self._bound_cell(layer, args[0].node.value), *args[1:]]
             layer.spec = spec
             layer.args = bind(spec, args, kwargs)
             layer.args.runtime_names = True
@@ -397,6 +401,22 @@ class BlockExtractor:
         self._free |= inner.free
         if id(inner) in self.layer_stmt:  # `rnn = GRU(...)` only serves the wrapper
             self.also_owned.setdefault(id(wrapper), set()).add(self.layer_stmt[id(inner)])
+
+    def _bound_cell(self, rnn: Layer, var: str) -> Value:
+        """``RNN(cell)`` of a Keras cell bound earlier (``cell = LSTMCell(8)``): the RNN is
+        built from that constructor call, whose statement then only serves the RNN."""
+        inner = self.layer_vars[var]
+        if inner.keras_name not in CELLS or not inner.source:
+            raise Unsupported(f"RNN({var}): {var} is a layer the rules do not convert as a cell")
+        if id(inner) in self.wrapped:
+            raise Unsupported(f"RNN({var}) shares {var}'s weights with another RNN: not "
+                              "converted")
+        self.wrapped[id(inner)] = rnn.keras_name
+        self._free.discard(var)
+        self._free |= inner.free
+        if id(inner) in self.layer_stmt:
+            self.also_owned.setdefault(id(rnn), set()).add(self.layer_stmt[id(inner)])
+        return evaluate(cst.parse_expression(inner.source))
 
     def _builder_shape(self, fname: str, sub: ModelIR, call: cst.Call
                        ) -> Callable[[Sequence[Shape | None]], Shape | None]:

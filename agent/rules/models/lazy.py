@@ -28,7 +28,7 @@ _LAZY_RECURRENT = re.compile(r"(?:nn\.(LSTM|GRU|RNN)|\b(" + "|".join(_OWN_CELLS)
                              + LAZY + r", ")
 _LAZY_FORM = re.compile(r"(nn\.)?Lazy\w+\(")  # torch's nn.Lazy* and ours (LazyLayerNorm)
 _RANK = re.compile(r"([123])D(Transpose)?$")
-_SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed",
+_SEQUENCE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "TimeDistributed",
                     "MultiHeadAttention", "Attention", "CuDNNLSTM", "CuDNNGRU")
 
 

@@ -32,7 +32,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "lazy_modules.py", "recurrent_cells.py", "recurrent_dropout.py", "keras_loaders.py", "batches.py", "ctc.py",
     "callbacks.py", "image_ops.py", "image_pixels.py", "keras_getters.py", "pretrained.py",
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
-    "keras_metrics.py", "schedules.py", "cell_loops.py", "masked_rnn.py",
+    "keras_metrics.py", "schedules.py", "keras_cells.py", "cell_loops.py", "masked_rnn.py",
     "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py",
     "csv_dataset.py", "tfrecord_write.py"))
 
@@ -111,7 +111,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"KerasRMSprop|KerasMetric|KerasSchedule|KerasUpSampling2D|adapt_normalization|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
-                  r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|"
+                  r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|StackedCells|Keras\w*Cell\b|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|masked_rnn|"
                   r"GateDropout|rnn_state_outputs|"
                   r"ConvLSTM2d|HashingBins|"
@@ -137,7 +137,8 @@ _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variabl
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
 # generator batches)
-_LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "LazyLSTM", "LazyGRU",
+_LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "StackedCells",
+                "KerasSimpleRNNCell", "KerasGRUCell", "KerasLSTMCell", "LazyLSTM", "LazyGRU",
                 "LazyRNN", "LazyActivatedLSTM", "LazyResetBeforeGRU", "init_on_first_batch",
                 "GateDropoutLSTM", "GateDropoutGRU", "LazyGateDropoutLSTM", "LazyGateDropoutGRU",
                 "rnn_state_outputs",

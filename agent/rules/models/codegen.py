@@ -416,8 +416,12 @@ class _Emitter:
         for i, t in enumerate(outs):
             subs[f"y{i}"] = t.name
         if built.stmts:
-            for s in built.stmts:
-                self.body.append(_fill(s, subs))
+            filled = [_fill(s, subs) for s in built.stmts]
+            if any(_OUTPUT_SLOT.search(s) for s in filled):  # out = GRU(return_state=True)(x)
+                self._fail(layer, f"{layer.keras_name}: its {len(built.out)} outputs are bound "
+                           "to one name (unpack them: out, state = ...)")
+                return
+            self.body += filled
         else:
             if layer.kept:
                 self.body.append(f"# TODO(k2l): kept as written: {layer.kept}"[:96])
@@ -624,6 +628,7 @@ class _Emitter:
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
+_OUTPUT_SLOT = re.compile(r"\{y\d+\}")  # an output the call's targets did not name
 _LIST_INDEX = re.compile(r"\[((?:[A-Za-z_]\w*, )+[A-Za-z_]\w*)\]\[(-?\d+)\]")
 
 

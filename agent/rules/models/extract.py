@@ -1408,6 +1408,15 @@ class BlockExtractor:
         del self.tensors[name]
         self.poisoned[name] = self.cur_line
 
+    def _temp(self) -> str:
+        """A name for an intermediate tensor the source left unnamed (``h``, ``h_1``...),
+        never one the block binds itself (``seq, h, c = LSTM(...)(x)``)."""
+        taken = self._scan_locals() | set(self.tensors) | set(self.fn_params)
+        while True:
+            name = self.counter.next("h")
+            if name not in taken:
+                return name
+
     def _scan_locals(self) -> set[str]:
         """Names assigned anywhere in the block: computed only when a model needs them."""
         if self._locals is None:
@@ -2076,12 +2085,12 @@ class BlockExtractor:
         if isinstance(node, cst.Name) and node.value in self.tensors:
             return self.tensors[node.value]
         if isinstance(node, cst.Call) and self._is_helper_call(node):
-            tmp = self.counter.next("h")
+            tmp = self._temp()
             self.inline_call(self.cur_index, [tmp], node)
             return self.tensors[tmp]
         if isinstance(node, cst.Call) and (self._calls_tensor(node) or self._is_merge(node)):
             # nested call: give the intermediate a fresh name
-            tmp = self.counter.next("h")
+            tmp = self._temp()
             if self._is_merge(node):
                 self.merge_call(self.cur_index, [tmp], node)
             else:
@@ -2089,7 +2098,7 @@ class BlockExtractor:
             return self.tensors[tmp]
         if not isinstance(node, cst.Name) and self._mentions_tensor(node):
             # `Dense(4)(x + y)`, `return a * b` from a helper: an op node of its own
-            tmp = self.counter.next("h")
+            tmp = self._temp()
             self._maybe_tensor_expr(self.cur_index, [tmp], node)
             if tmp in self.tensors:
                 return self.tensors[tmp]

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
-from .recurrent_cells import _ACTIVATIONS
+from .recurrent_cells import _activation
 
 
 class _KerasCell(LazyModuleMixin, nn.Module):
@@ -35,8 +35,8 @@ class _KerasCell(LazyModuleMixin, nn.Module):
                  recurrent_activation: str = "sigmoid", use_bias: bool = True) -> None:
         super().__init__()
         self.units = units
-        self.activation = _ACTIVATIONS[activation]
-        self.recurrent_activation = _ACTIVATIONS[recurrent_activation]
+        self.activation = _activation(activation)
+        self.recurrent_activation = _activation(recurrent_activation)
         rows = self.gates * units
         self.weight_ih = nn.Parameter(torch.empty(rows, input_size)) if input_size \
             else nn.parameter.UninitializedParameter()

@@ -316,16 +316,36 @@ class ModelConverter:
 
     def _drop_inlined(self, body: list[cst.BaseStatement], names: set[str]
                       ) -> list[cst.BaseStatement]:
-        """Helper definitions nothing calls any more (their code lives in the classes)."""
-        defs = {k: s.name.value for k, s in enumerate(body)
-                if isinstance(s, cst.FunctionDef) and s.name.value in names}
-        if not defs:
-            return body
-        text = "\n".join(cst.Module([]).code_for_node(s) if not _marker_of(s) else ""
-                         for s in body)
-        drop = {k for k, n in defs.items()
-                if len(re.findall(rf"\b{re.escape(n)}\b", text)) == 1}
-        return [s for k, s in enumerate(body) if k not in drop]
+        """Helper definitions nothing calls any more (their code lives in the classes).
+
+        Repeated until nothing more goes: a helper that only a dropped helper called (nested
+        inlining) is dead too, and left behind it would keep the script on Keras."""
+        while True:
+            defs = {k: s.name.value for k, s in enumerate(body)
+                    if isinstance(s, cst.FunctionDef) and s.name.value in names}
+            if not defs:
+                return body
+            text = "\n".join(cst.Module([]).code_for_node(s) if not _marker_of(s) else ""
+                             for s in body)
+            drop = {k for k, n in defs.items()
+                    if len(re.findall(rf"\b{re.escape(n)}\b", text)) == 1}
+            if not drop:
+                return body
+            for k in sorted(drop):
+                self._note_dropped(defs[k], body[k])
+            body = [s for k, s in enumerate(body) if k not in drop]
+
+    def _note_dropped(self, name: str, fn: cst.BaseStatement) -> None:
+        """One change line per helper: its "inlined" line says the definition went too."""
+        inlined = f"helper {name}() inlined"
+        changes = self.result.changes
+        text = f"{inlined}, its definition dropped (nothing calls it any more)"
+        at = next((k for k, c in enumerate(changes) if c[1:] == ("model.helper", inlined)), None)
+        if at is not None:
+            changes[at] = (changes[at][0], "model.helper", text)
+        else:
+            line = self.line(self.helpers.get(name, fn)) or self.line(fn)
+            changes.append((line, "model.helper", text))
 
     def function(self, fn: cst.FunctionDef, module_names: set[str],
                  inserts: list[tuple[cst.BaseStatement, list[cst.BaseStatement]]]

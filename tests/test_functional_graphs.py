@@ -135,3 +135,97 @@ def test_a_helper_still_called_or_exported_stays() -> None:
     code = convert_source(src, "model.py").source
     assert "def conv_unit(" in code and "def feature_net(" in code, code
     assert "def head(" not in code, code
+
+
+# --------------------------------------------------------------- constants inside graphs
+
+TABLE = "ANGLES = np.linspace(0.0, 1.0, 6 * 4).reshape(6, 4).astype('float32')\n\n\n"
+
+POSITION_TABLE = TABLE + '''\
+def with_positions(maxlen=6, vocab=20, dim=4):
+    tokens = layers.Input(shape=(maxlen,))
+    tok = layers.Embedding(vocab, dim)(tokens)
+    pos = layers.Embedding(maxlen, dim, embeddings_initializer=keras.initializers.Constant(
+        ANGLES))(keras.ops.arange(0, maxlen, 1))
+    x = tok + pos
+    x = layers.GlobalAveragePooling1D()(x)
+    return keras.Model(tokens, layers.Dense(2)(x))
+'''
+
+
+def test_a_layer_keras_ran_on_a_constant_is_a_buffer_computed_once(tmp_path: Path) -> None:
+    """Keras runs ``Embedding(...)(arange(...))`` while building: the model keeps its output,
+    not the layer (its weights are no model weights). The class does the same in
+    ``__init__``: a buffer, the layer a local, its parameters not the module's."""
+    code, result = converted(POSITION_TABLE, "with_positions()")
+    assert 'self.register_buffer("pos", embedding_1(self.constant), persistent=False)' \
+        in code, code
+    assert "x = tok + self.pos" in code, code
+    assert "with torch.no_grad():" in code, code
+    assert any("ran once on a constant" in w.message for w in result.warnings)
+    keras.utils.set_random_seed(0)
+    original = eval("with_positions()", exec_source(HEAD + POSITION_TABLE, "k2l_original"))
+    module = eval("with_positions()", exec_source(code, "k2l_converted"))
+    assert sum(p.numel() for p in module.parameters()) == original.count_params()
+    script = HEAD + POSITION_TABLE + textwrap.dedent('''
+        model = with_positions()
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(np.arange(48).reshape(8, 6) % 20, np.random.rand(8, 2), epochs=1, batch_size=4)
+        ''')
+    result = convert_source(script, "script.py")
+    assert not result.unmapped, [(u.keras_name, u.reason) for u in result.unmapped]
+    runs(result.source, tmp_path)
+
+
+SCALED_POSITIONS = TABLE + '''\
+def scaled(maxlen=6, dim=4):
+    inp = layers.Input(shape=(maxlen, dim))
+    positions = keras.ops.arange(maxlen)
+    scale = keras.ops.cast(positions, "float32") / maxlen
+    table = keras.ops.convert_to_tensor(ANGLES)
+    x = inp * scale[:, None] + table
+    x = layers.Flatten()(x)
+    return keras.Model(inp, layers.Dense(3)(x))
+'''
+
+
+def test_constants_combined_with_graph_tensors_are_buffers() -> None:
+    code, _ = converted(SCALED_POSITIONS, "scaled()")
+    assert 'self.register_buffer("positions", torch.arange(maxlen), persistent=False)' \
+        in code, code
+    assert "self.register_buffer(\n" in code or 'self.register_buffer("table"' in code, code
+    assert "nn.Linear(maxlen * dim, 3)" in code, code  # the sizes stay known
+
+
+RANDOM_POSITIONS = '''\
+def random_positions(maxlen=5, dim=3):
+    inp = layers.Input(shape=(maxlen, dim))
+    pos = layers.Embedding(maxlen, dim)(keras.ops.arange(maxlen))
+    return keras.Model(inp, layers.Dense(2)(inp + pos))
+'''
+
+
+def test_a_layer_on_a_constant_draws_keras_initial_weights_once() -> None:
+    """The buffer holds what Keras's initializer drew (uniform in +-0.05): the values differ
+    from Keras's own draw, so only their range and the trainable weights are compared."""
+    result = convert_source(HEAD + RANDOM_POSITIONS, "model.py")
+    assert not result.unmapped, result.unmapped
+    module = eval("random_positions()", exec_source(result.source, "k2l_converted"))
+    original = eval("random_positions()", exec_source(HEAD + RANDOM_POSITIONS, "k2l_original"))
+    assert sum(p.numel() for p in module.parameters()) == original.count_params()
+    assert module.pos.shape == (5, 3) and float(module.pos.abs().max()) <= 0.05
+    assert "nn.init.uniform_(embedding.weight, -0.05, 0.05)" in result.source
+    assert "pos" not in module.state_dict()  # Keras saves no such weight either
+
+
+def test_a_layer_used_on_a_constant_and_in_the_graph_is_reported() -> None:
+    src = HEAD + '''\
+def shared_table(maxlen=5):
+    inp = layers.Input(shape=(maxlen,))
+    table = layers.Embedding(maxlen, 3)
+    x = table(inp) + table(keras.ops.arange(maxlen))
+    return keras.Model(inp, x)
+'''
+    result = convert_source(src, "model.py")
+    assert any("called on a constant tensor" in u.reason for u in result.unmapped), \
+        result.unmapped

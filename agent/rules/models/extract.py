@@ -28,6 +28,7 @@ from agent.rules.lines import LineIndex
 from agent.rules.models import (
     applications,
     blocks,
+    constants,
     freezing,
     inline,
     list_helpers,
@@ -1332,6 +1333,9 @@ class BlockExtractor:
         if self._is_helper_call(value):
             self.inline_call(i, names, value)
             return
+        if names is not None and len(names) == 1 and self._constant_kind(value) is not None:
+            self.constant(i, names[0], value)
+            return
         if (isinstance(value.func, cst.Name) and value.func.value in self.builders
                 and names is not None and len(names) == 1):
             # encoder = build_encoder(): an instance of a converted model, usable as a layer
@@ -1443,6 +1447,34 @@ class BlockExtractor:
         if not any(a.keyword is not None and a.keyword.value == "name" for a in call.args):
             self.counter.taken.discard(layer.attr)
             layer.attr = self.counter.claim(var)
+
+    def _constant_kind(self, call: cst.Call) -> str | None:
+        """``tf.range(maxlen)``, ``tf.constant([...])``: a tensor of Python values only."""
+        if self.convert_lambda is None or self._mentions_tensor(call):
+            return None
+        return constants.kind_of(call, self.qual(call.func))
+
+    def constant(self, i: int, name: str, call: cst.Call, *, attr: str | None = None) -> None:
+        """A constant tensor (constants.py): a node without inputs, a buffer once converted."""
+        assert self.convert_lambda is not None
+        kind = constants.kind_of(call, self.qual(call.func))
+        assert kind is not None
+        used = _Names()
+        used.collect(call)
+        local = self._scan_locals() | set(self.fn_params)
+        free = {n for n in used.names if n in local and n not in self.env}  # module names
+        for name in sorted(free & (self.poisoned.keys() | self.eager_at.keys())):  # stay
+            line = self.poisoned.get(name) or self.eager_at[name]
+            raise Unsupported(f"{name} comes from line {line}, which the rules do not "
+                              f"follow: the constant {code_of(call)} cannot be built")
+        code, _ = self.convert_lambda(call, {})
+        shape, dtype = constants.shape_and_dtype(call, kind, self.env)
+        attr = attr or self.counter.next(identifier(name))
+        layer = Layer(attr, self.cur_line, keras_name="constant",
+                      source=code_of(call), free=free, constant=constants.buffer_code(code))
+        self._record_call(i, layer, [], [name], {})
+        t = self.tensors[name]
+        t.shape, t.dtype, t.constant = shape, dtype, True
 
     def _calls_tensor(self, call: cst.Call) -> bool:
         """``<layer>(tensor)``: the callee is a layer expression and an argument a tensor."""
@@ -1856,7 +1888,8 @@ class BlockExtractor:
         known = self.tensors.keys() | self.poisoned.keys() | self.tensor_lists.keys() \
             | self.tensor_dicts.keys()
         return any(n in known for n in names.names) or isinstance(node, cst.Call) and (
-            self._calls_tensor(node) or self._is_merge(node))
+            self._calls_tensor(node) or self._is_merge(node)
+            or self._constant_kind(node) is not None)
 
     def _opaque_layer(self, ctor: cst.BaseExpression, callee: cst.BaseExpression) -> Layer:
         """``MyKerasLayer(8)(x)`` / ``backbone(x)``: a layer object the rules do not know.
@@ -1905,7 +1938,8 @@ class BlockExtractor:
 
     def _record_call(self, i: int, layer: Layer, inputs: list[Tensor], names: list[str],
                      kwargs: dict[str, Value]) -> None:
-        outputs = [Tensor(n, None, "float") for n in names]
+        outputs = [Tensor(n, None, "float", constant=bool(inputs) and all(
+            t.constant for t in inputs)) for n in names]  # Keras computed it when building
         call = Call(layer, inputs, outputs, self.cur_line, {k: v for k, v in kwargs.items()
                                                 if k != "initial_state"})
         for t in outputs:
@@ -1972,6 +2006,10 @@ class BlockExtractor:
         if isinstance(node, cst.Call) and self._is_helper_call(node):
             tmp = self.counter.next("h")
             self.inline_call(self.cur_index, [tmp], node)
+            return self.tensors[tmp]
+        if isinstance(node, cst.Call) and self._constant_kind(node) is not None:
+            tmp = self.counter.next("constant")  # `Embedding(n, d)(tf.range(n))`
+            self.constant(self.cur_index, tmp, node, attr=tmp)
             return self.tensors[tmp]
         if isinstance(node, cst.Call) and (self._calls_tensor(node) or self._is_merge(node)):
             # nested call: give the intermediate a fresh name

@@ -229,3 +229,38 @@ def shared_table(maxlen=5):
     result = convert_source(src, "model.py")
     assert any("called on a constant tensor" in u.reason for u in result.unmapped), \
         result.unmapped
+
+
+def test_constants_the_graph_does_not_read_stay_eager_code() -> None:
+    """A range fed to a script function or a comprehension is no graph node: the statement
+    stays as written (converted by the op rules, not moved into a class)."""
+    src = HEAD + '''\
+schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+steps = keras.ops.arange(30)
+rates = [schedule(step) for step in steps]
+
+
+def rays(near, far, samples):
+    depths = keras.ops.linspace(near, far, samples)
+    return depths * 2.0
+
+
+inputs = keras.Input(shape=(4,))
+model = keras.Model(inputs, layers.Dense(2)(inputs))
+'''
+    result = convert_source(src, "model.py")
+    assert not any("steps" in u.reason or "depths" in u.reason for u in result.unmapped), \
+        result.unmapped
+    assert "rates = [schedule(step) for step in steps]" in result.source
+    assert "register_buffer" not in result.source
+
+
+def test_a_builder_annotated_as_returning_a_keras_model_returns_the_class() -> None:
+    src = HEAD + '''\
+def make(units: int = 3) -> keras.Model:
+    inputs = keras.Input(shape=(4,))
+    return keras.Model(inputs, layers.Dense(units)(inputs))
+'''
+    result = convert_source(src, "model.py")
+    assert "def make(units: int = 3) -> Make:" in result.source, result.source
+    assert not result.keras_deps, result.keras_deps

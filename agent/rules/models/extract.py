@@ -157,6 +157,9 @@ class BlockExtractor:
         self.convert_lambda = lambda_converter
         self.module_names = module_names
         self.tensors: dict[str, Tensor] = {}
+        # constants (constants.py) and values computed from them: graph nodes only once the
+        # graph reads them (eager code keeps its own): name -> (statement, value)
+        self.constant_defs: dict[str, tuple[int, cst.BaseExpression]] = {}
         self.poisoned: dict[str, int] = {}  # name -> line where it was rebound
         self.failed_at: dict[str, int] = {}  # name -> line of the failed statement binding it
         self.tensor_stmt: dict[int, int] = {}  # id(tensor) -> stmt index
@@ -1327,6 +1330,8 @@ class BlockExtractor:
     def assign(self, i: int, target: cst.BaseAssignTargetExpression, value: cst.BaseExpression
                ) -> None:
         names = _target_names(target)
+        for name in names or ():
+            self.constant_defs.pop(name, None)  # rebound
         if names is None or not isinstance(value, cst.Call):
             self._maybe_tensor_expr(i, names, value)
             return
@@ -1334,7 +1339,7 @@ class BlockExtractor:
             self.inline_call(i, names, value)
             return
         if names is not None and len(names) == 1 and self._constant_kind(value) is not None:
-            self.constant(i, names[0], value)
+            self.constant_defs[names[0]] = (i, value)
             return
         if (isinstance(value.func, cst.Name) and value.func.value in self.builders
                 and names is not None and len(names) == 1):
@@ -1448,6 +1453,42 @@ class BlockExtractor:
             self.counter.taken.discard(layer.attr)
             layer.attr = self.counter.claim(var)
 
+    def _read_constants(self, node: cst.BaseExpression) -> None:
+        """The constants ``node`` reads become graph nodes, when it reads a graph tensor."""
+        used = _Names()
+        used.collect(node)
+        pending = sorted((self.constant_defs[n][0], n) for n in used.names
+                         if n in self.constant_defs)
+        if pending and any(n in self.tensors for n in used.names) or isinstance(
+                node, cst.Name) and pending:
+            for _, name in pending:
+                self._constant_node(name)
+
+    def _constant_node(self, name: str) -> None:
+        """The graph node of constant ``name`` (the constants it is computed from first)."""
+        if name not in self.constant_defs:
+            return
+        i, value = self.constant_defs.pop(name)
+        if isinstance(value, cst.Call) and self._constant_kind(value) is not None:
+            self.constant(i, name, value)
+            return
+        used = _Names()
+        used.collect(value)
+        for dep in sorted(used.names & self.constant_defs.keys()):
+            self._constant_node(dep)
+        self._maybe_tensor_expr(i, [name], value, forced=True)
+
+    def _framework_ops(self, node: cst.BaseExpression) -> bool:
+        """Only Keras/TF ops (the op table converts them) and arithmetic: no script function,
+        no comprehension (eager code the graph does not read)."""
+        if self.convert_lambda is None or m.findall(node, m.ListComp() | m.GeneratorExp()
+                                                    | m.DictComp() | m.SetComp() | m.Lambda()):
+            return False
+        calls = _Calls()
+        calls.collect(node)
+        return all((self.qual(c.func) or "").split(".")[0] in ("keras", "tensorflow")
+                   for c in calls.found)
+
     def _constant_kind(self, call: cst.Call) -> str | None:
         """``tf.range(maxlen)``, ``tf.constant([...])``: a tensor of Python values only."""
         if self.convert_lambda is None or self._mentions_tensor(call):
@@ -1485,14 +1526,18 @@ class BlockExtractor:
             return True
         return False
 
-    def _maybe_tensor_expr(self, i: int, names: list[str] | None, value: cst.BaseExpression
-                           ) -> None:
+    def _maybe_tensor_expr(self, i: int, names: list[str] | None, value: cst.BaseExpression,
+                           *, forced: bool = False) -> None:
         """``y = x * 2`` on symbolic tensors: an op node (through the op table)."""
         if names is None or len(names) != 1:
             return
+        self._read_constants(value)
         used = _Names()
         used.collect(value)
-        if not any(n in self.tensors for n in used.names):
+        if not any(n in self.tensors for n in used.names) and not forced:
+            if any(n in self.constant_defs for n in used.names) and self._framework_ops(value):
+                self.constant_defs[names[0]] = (i, value)  # `scale = positions / maxlen`
+                return
             alias = applications.function_alias(names[0], value, self.qual)
             if alias is not None:  # `preprocess_input = keras.applications.x.preprocess_input`
                 self.aliases[names[0]] = (value, i)
@@ -1886,7 +1931,7 @@ class BlockExtractor:
         names = _Names()
         names.collect(node)
         known = self.tensors.keys() | self.poisoned.keys() | self.tensor_lists.keys() \
-            | self.tensor_dicts.keys()
+            | self.tensor_dicts.keys() | self.constant_defs.keys()
         return any(n in known for n in names.names) or isinstance(node, cst.Call) and (
             self._calls_tensor(node) or self._is_merge(node)
             or self._constant_kind(node) is not None)
@@ -2001,6 +2046,8 @@ class BlockExtractor:
             q.rsplit(".", 1)[1] in FUNCTIONAL_MERGES
 
     def _tensor(self, node: cst.BaseExpression) -> Tensor:
+        if isinstance(node, cst.Name):
+            self._constant_node(node.value)  # `Embedding(n, d)(positions)`
         if isinstance(node, cst.Name) and node.value in self.tensors:
             return self.tensors[node.value]
         if isinstance(node, cst.Call) and self._is_helper_call(node):

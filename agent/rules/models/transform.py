@@ -35,6 +35,7 @@ from agent.rules.training import custom_regularizers
 from agent.rules.values import assigned_names
 
 _MARKER = re.compile(r"__k2l_generated_\d+__")
+_MODEL_CLASSES = ("keras.Model", "keras.Sequential")
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,10 @@ class ModelConverter:
                                     if p.default is not None else None)
         inner_inserts, inner = self.block(list(fn.body.body), fn, params, module_names)
         new_fn = fn.with_changes(body=fn.body.with_changes(body=inner))
+        built = self.builders.get(fn.name.value)
+        if built is not None and fn.returns is not None and self.imports.resolve(
+                fn.returns.annotation) in _MODEL_CLASSES:  # `-> keras.Model`: the class
+            new_fn = new_fn.with_changes(returns=cst.Annotation(cst.Name(built.class_name)))
         classes = [c for _, cs in inner_inserts for c in cs]
         if classes:
             inserts.append((new_fn, classes))

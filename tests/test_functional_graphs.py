@@ -264,3 +264,30 @@ def make(units: int = 3) -> keras.Model:
     result = convert_source(src, "model.py")
     assert "def make(units: int = 3) -> Make:" in result.source, result.source
     assert not result.keras_deps, result.keras_deps
+
+
+# --------------------------------------------------------------- inputs made in loops
+
+INPUT_LIST = '''\
+VIEWS = 3
+
+
+def views_model(dim=5):
+    inputs = [layers.Input((dim,)) for _ in range(VIEWS)]
+    shared = layers.Dense(4, activation="relu")
+    embedded = [shared(inp) for inp in inputs]
+    return keras.Model(inputs, layers.Dense(2)(layers.concatenate(embedded)))
+'''
+
+
+def test_inputs_made_by_a_comprehension_are_forward_parameters() -> None:
+    code, _ = converted(INPUT_LIST, "views_model()")
+    assert "inputs_0: torch.Tensor,\n        inputs_1: torch.Tensor,\n        inputs_2:" in code
+
+
+def test_inputs_counted_by_a_builder_parameter_assume_its_default() -> None:
+    src = INPUT_LIST.replace("def views_model(dim=5)", "def views_model(dim=5, views=2)") \
+        .replace("range(VIEWS)", "range(views)")
+    code, result = converted(src, "views_model()")
+    assert 'assert views == 2, "k2l: layers were unrolled for views=2"' in code, code
+    assert any("inputs range(views) made for views=2" in w.message for w in result.warnings)

@@ -949,6 +949,8 @@ class BlockExtractor:
                 seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
                 self._list_add(seq, i, value.elements)
                 return True
+            if self._input_list(i, name, value):
+                return True
             made = self._comprehension(value)
             if made:
                 seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
@@ -996,6 +998,39 @@ class BlockExtractor:
             self.tensor_lists[name].append(tensor)
             return True
         return False
+
+    def _input_list(self, i: int, name: str, value: cst.BaseExpression) -> bool:
+        """``inputs = [Input((d,)) for _ in range(n)]``: one model input per item; a count
+        from a builder parameter is assumed as loops assume it (the class asserts it)."""
+        if not isinstance(value, cst.ListComp) or not isinstance(value.elt, cst.Call) \
+                or self.qual(value.elt.func) != INPUT:
+            return False
+        items = self._comp_items(value)
+        assumed: dict[str, Any] = {}
+        if items is None:
+            assumed = self._assumable(value.for_in.iter)
+            if not assumed:
+                return False
+            saved = dict(self.env)
+            self.env.update(assumed)
+            items = self._comp_items(value)
+            self.env = saved
+            if items is None:
+                return False
+            self.env.update(assumed)  # the body's reads of it, as for an unrolled loop
+            self._note_assumed(self._commit_assumed(assumed),
+                               f"inputs {code_of(value.for_in.iter)} made")
+        if not items or not all(isinstance(item, cst.Call) and self.qual(item.func) == INPUT
+                                for item in items):
+            return False
+        made: list[str] = []
+        for item in items:
+            assert isinstance(item, cst.Call)
+            made.append(self.fresh(f"{name}_{len(made)}"))
+            self.input(i, made[-1], item)
+        self.tensor_lists[name] = [self.tensors[n] for n in made]
+        self.list_stmt[name] = i
+        return True
 
     def _dict_statement(self, i: int, small: cst.BaseSmallStatement) -> bool:
         """Dicts of Keras tensors (model inputs by feature name). True when taken here."""

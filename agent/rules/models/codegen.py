@@ -331,7 +331,7 @@ class _Emitter:
             lines = constants.init_lines(buffer, expr, layer.attr, module, built.init)
             if module is not None:
                 self.gen.warnings.append((layer.line, f"{layer.keras_name}: "
-                                          f"{constants.WARNING}"))
+                                          f"{constants.LAYER_ON_CONSTANT_WARNINGS[0]}"))
             shapes = built.out if isinstance(built.out, list) else [built.out]
             out.shape = shapes[0] if shapes else None
         self.declared.append((seq, lines))

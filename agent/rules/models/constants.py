@@ -35,9 +35,11 @@ MAKERS: dict[str, str] = {
 }
 NUMPY_MAKERS = {"np.arange": "range", "numpy.arange": "range"}
 
-WARNING = ("ran once on a constant when Keras built the model: its output is a fixed tensor "
-           "(computed in __init__), and its weights are not the model's, so they never train, "
-           "as in the original")
+LAYER_ON_CONSTANT_WARNINGS = (
+    "ran once on a constant when Keras built the model: its output is a fixed tensor "
+    "(computed in __init__), and its weights are not the model's, so they never train, "
+    "as in the original",
+)
 
 
 def kind_of(call: cst.Call, qual: str | None) -> str | None:

@@ -291,3 +291,16 @@ def test_inputs_counted_by_a_builder_parameter_assume_its_default() -> None:
     code, result = converted(src, "views_model()")
     assert 'assert views == 2, "k2l: layers were unrolled for views=2"' in code, code
     assert any("inputs range(views) made for views=2" in w.message for w in result.warnings)
+
+
+def test_a_constant_written_inside_a_tensor_expression_is_a_buffer() -> None:
+    """``x + keras.ops.arange(n)``: torch would add a CPU tensor to the batch's device."""
+    src = '''\
+def offsets(n=4):
+    inp = layers.Input(shape=(n,))
+    x = inp * keras.ops.convert_to_tensor([1.0, 2.0, 3.0, 4.0]) + keras.ops.arange(n) * 0.5
+    return keras.Model(inp, layers.Dense(2)(x * 2.0))
+'''
+    code, _ = converted(src, "offsets()")
+    assert code.count("self.register_buffer(") == 2, code
+    assert "torch.as_tensor(" not in code.split("def forward")[1], code

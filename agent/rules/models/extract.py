@@ -1524,6 +1524,16 @@ class BlockExtractor:
         return all((self.qual(c.func) or "").split(".")[0] in ("keras", "tensorflow")
                    for c in calls.found)
 
+    def _array_constant(self, call: cst.Call) -> bool:
+        """A constant with elements (not ``tf.constant(0.5)``, which torch broadcasts from
+        any device): inside a tensor expression, a buffer on the module's device."""
+        kind = self._constant_kind(call)
+        if kind is None:
+            return False
+        first = call.args[0].value if call.args else None
+        return kind != "literal" or first is None or isinstance(
+            evaluate(first, self.env).value, (list, tuple))
+
     def _constant_kind(self, call: cst.Call) -> str | None:
         """``tf.range(maxlen)``, ``tf.constant([...])``: a tensor of Python values only."""
         if self.convert_lambda is None or self._mentions_tensor(call):
@@ -2466,14 +2476,15 @@ class _LayerCalls(cst.CSTTransformer):
 
     def visit_Call(self, node: cst.Call) -> bool:
         x = self.x
-        return not (x._calls_tensor(node) or x._is_merge(node) or x._is_helper_call(node))
+        return not (x._calls_tensor(node) or x._is_merge(node) or x._is_helper_call(node)
+                    or x._array_constant(node))
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call
                    ) -> cst.BaseExpression:
         x = self.x
         if x._calls_tensor(original_node) or x._is_merge(original_node) \
-                or x._is_helper_call(original_node):
-            return cst.Name(x._tensor(original_node).name)
+                or x._is_helper_call(original_node) or x._array_constant(original_node):
+            return cst.Name(x._tensor(original_node).name)  # `x + tf.range(n)`: a buffer
         return updated_node
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:

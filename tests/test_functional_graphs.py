@@ -304,3 +304,16 @@ def offsets(n=4):
     code, _ = converted(src, "offsets()")
     assert code.count("self.register_buffer(") == 2, code
     assert "torch.as_tensor(" not in code.split("def forward")[1], code
+
+
+def test_a_dropout_keras_ran_on_a_constant_ran_in_inference_mode() -> None:
+    """Keras calls a layer on a constant with ``training=None``: no units dropped, ever."""
+    src = '''\
+def dropped(n=6):
+    inp = layers.Input(shape=(n, 3))
+    table = layers.Dropout(0.9)(keras.ops.convert_to_tensor(np.ones((n, 3), "float32")))
+    return keras.Model(inp, layers.Dense(2)(inp + table))
+'''
+    code, _ = converted(src, "dropped()")
+    module = eval("dropped()", exec_source(code, "k2l_converted"))
+    assert float(module.table.min()) == 1.0, code

@@ -317,7 +317,8 @@ class _Emitter:
                          for c in self.ir.calls)
             built = None if shared else self.build(layer, call, "keras")
             if built is None or built.stmts or built.lazy or len(call.outputs) != 1 \
-                    or len(built.modules) > 1 or built.layout == "cf" or id(layer) in self.kept:
+                    or len(built.modules) > 1 or built.layout == "cf" or id(layer) in self.kept \
+                    or "training" in built.forward:  # Keras ran it in inference mode
                 self.kept.pop(id(layer), None)
                 self._fail(layer, f"{layer.keras_name} called on a constant tensor (Keras "
                            "ran it once while building the model): not converted")
@@ -328,7 +329,8 @@ class _Emitter:
             expr = activations.apply(built.activation, _fill(built.forward, subs), -1)
             buffer = constants.buffer_name(out.name, taken)
             module = built.modules[0][1] if built.modules else None
-            lines = constants.init_lines(buffer, expr, layer.attr, module, built.init)
+            lines = constants.init_lines(buffer, expr, layer.attr, module, built.init,
+                                         layer.keras_name)
             if module is not None:
                 self.gen.warnings.append((layer.line, f"{layer.keras_name}: "
                                           f"{constants.LAYER_ON_CONSTANT_WARNINGS[0]}"))

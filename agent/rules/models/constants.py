@@ -86,15 +86,23 @@ def buffer_name(preferred: str, taken: set[str]) -> str:
     return name
 
 
+# layers whose output does not depend on the training mode
+MODELESS = frozenset({"Embedding", "Dense", "Activation", "LayerNormalization", "Rescaling",
+                      "Flatten", "Reshape", "Permute", "ReLU", "LeakyReLU", "ELU", "Softmax"})
+
+
 def init_lines(buffer: str, expr: str, local: str, module: str | None,
-               init: tuple[str, ...]) -> list[str]:
+               init: tuple[str, ...], keras_name: str = "") -> list[str]:
     """``__init__`` lines computing ``expr`` once into ``buffer``: a layer Keras ran on a
     constant is built as a local module (Keras's initializers or given weights), run once
-    without gradients, and dropped: Keras kept only its output."""
+    without gradients in inference mode (Keras called it with ``training=None``), and
+    dropped: Keras kept only its output."""
     if module is None:
         return [f'self.register_buffer("{buffer}", {expr}, persistent=False)']
     given = any(".weight.data.copy_(" in line for line in init)  # the arrays replace a draw
     lines = [f"{local} = {module}", *(line.replace("{m}", local) for line in init
                                       if not (given and line.startswith("nn.init.")))]
+    if keras_name not in MODELESS:
+        lines.append(f"{local}.eval()")
     return [*lines, "with torch.no_grad():",
             f'    self.register_buffer("{buffer}", {expr}, persistent=False)']

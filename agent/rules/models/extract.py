@@ -1549,9 +1549,9 @@ class BlockExtractor:
         used.collect(call)
         local = self._scan_locals() | set(self.fn_params)
         free = {n for n in used.names if n in local and n not in self.env}  # module names
-        for name in sorted(free & (self.poisoned.keys() | self.eager_at.keys())):  # stay
-            line = self.poisoned.get(name) or self.eager_at[name]
-            raise Unsupported(f"{name} comes from line {line}, which the rules do not "
+        for read in sorted(free & (self.poisoned.keys() | self.eager_at.keys())):
+            line = self.poisoned.get(read) or self.eager_at[read]
+            raise Unsupported(f"{read} comes from line {line}, which the rules do not "
                               f"follow: the constant {code_of(call)} cannot be built")
         code, _ = self.convert_lambda(call, {})
         shape, dtype = constants.shape_and_dtype(call, kind, self.env)

@@ -32,6 +32,9 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "same transform and distribution as Keras 3; only the random numbers differ "
                 "(torch's generator), and inference is the identity in both"),
     WarningKind(r"hard_sigmoid follows Keras 3", True, "Keras 2 code computed another function"),
+    WarningKind(r"ran once on a constant when Keras built the model", False,
+                "Keras (3 and tf.keras) computed the layer's output once, from its initial "
+                "weights, and the model kept only that tensor: the buffer is the same value"),
     WarningKind(r"on the model's string input: the converted class takes its integer output",
                 True, "the class is called on the layer's indices, not on strings"),
     WarningKind(r"Keras initializers not reproduced", True, "Lazy module: torch's default init"),

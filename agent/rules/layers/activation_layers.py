@@ -53,8 +53,8 @@ def _softmax(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     if not isinstance(axis, int):
         raise Unsupported(f"Softmax(axis={axis!r}): only a single axis")
     rank = len(ins[0])
-    if keras_axis(axis, rank) == 0:
-        raise Unsupported("Softmax over the batch axis")
+    if keras_axis(axis, rank) == 0:  # attention over a bag's instances: Keras does the same
+        return Built(out=ins[0], forward="F.softmax({x}, dim=0)")
     dim = signed_axis(axis, rank, ctx.layout_of_input)
     return Built(out=ins[0], forward=f"F.softmax({{x}}, dim={dim})")
 
@@ -144,6 +144,8 @@ SPECS: tuple[LayerSpec, ...] = (
         torch_kwargs={"torch.nn.functional.softmax": ("dim",)},
         examples=(Example("layers.Softmax()", (5,), ("F.softmax(", "dim=-1")),
                   Example("layers.Softmax(axis=1)", (4, 3), ("dim=1",)),
-                  Example("layers.Softmax(axis=-2)", (4, 3), ("dim=1",))),
+                  Example("layers.Softmax(axis=-2)", (4, 3), ("dim=1",)),
+                  Example("layers.Softmax(axis=0)", (3,), ("dim=0",)),
+                  Example("layers.Softmax(axis=-3)", (4, 3), ("dim=0",))),
     ),
 )

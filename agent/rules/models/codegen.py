@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 
 from agent.rules import activations
 from agent.rules.layers import keras_weights
-from agent.rules.models import block_class, init_block, lazy, masks, rolled_loops, view_outputs
+from agent.rules.models import (
+    block_class,
+    constants,
+    init_block,
+    lazy,
+    masks,
+    rolled_loops,
+    view_outputs,
+)
 from agent.rules.models.forward_params import array_params, keep_in_forward
 from agent.rules.models.graph import Call, Layer, ModelIR, Tensor
 from agent.rules.models.sequential import Step, positions, stack
@@ -90,6 +98,8 @@ class _Emitter:
         # the sized module), initialised on the first batch
         self.lazy_entries: list[tuple[int, str, init_block.Entry]] = []
         self.buffers: list[str] = []
+        self.constant_reads: dict[int, str] = {}  # id(constant tensor) -> what forward reads
+        self.constant_seq: dict[int, int] = {}  # id(constant tensor) -> its __init__ place
         self.penalties: list[str] = []  # Keras regularizer terms
         self.hooks = False  # activity regularizer hooks in __init__
         self.body: list[str] = []
@@ -141,6 +151,9 @@ class _Emitter:
             shape = shapes[0] if layer.lambda_elementwise and shapes else None
             if layer.shape_rule is not None:
                 shape = layer.shape_rule(shapes)
+            batched = [t.shape for t in call.inputs if not t.constant]
+            if len(batched) < len(call.inputs) and batched:  # a buffer broadcast over the
+                shape = batched[0]  # batch (constants.py): the batched input's shape
             return Built(out=shape if shape is not None else (), forward=layer.lambda_expr,
                          layout="keras")
         assert layer.spec is not None and layer.args is not None
@@ -233,13 +246,19 @@ class _Emitter:
             perm, note = _perm_to_cf(n), "channels last -> channels first"
         else:
             perm, note = _perm_to_keras(n), "back to channels last (Keras order)"
-        self.body.append(f"{t.name} = {t.name}.permute({perm})  # {note}")
+        source = self.constant_reads.pop(id(t), t.name)  # a buffer: a local from here on
+        self.body.append(f"{t.name} = {source}.permute({perm})  # {note}")
         self.layout[id(t)] = want
         return True
 
     # -- calls ----------------------------------------------------------------------------
     def call(self, call: Call) -> None:
         layer = call.layer
+        if layer.constant is not None or call.inputs and all(t.constant for t in call.inputs):
+            self._constant(call)
+            return
+        if any(t.constant for t in call.inputs):
+            self.fixed.add(id(layer))  # forward reads a buffer: no helper's module
         first = id(layer) not in self.built
         want_probe = self.layout.get(id(call.inputs[0]), "keras") if call.inputs else "keras"
         built = self.build(layer, call, want_probe)
@@ -285,6 +304,50 @@ class _Emitter:
                              or layer.keras_name in lazy.ELEMENTWISE_MERGES):
             for t in call.outputs:  # still unknown: the next layer that says its rank decides
                 t.shape = None
+
+    def _constant(self, call: Call) -> None:
+        """A constant, or a layer or op Keras ran on constants while building the model
+        (constants.py): computed once in ``__init__`` into a buffer ``forward`` reads."""
+        layer, out = call.layer, call.outputs[0]
+        taken = {a for attrs in self.attrs.values() for a in attrs} | {
+            la.attr for la in self.ir.layers} | set(self.buffers)
+        reads = [self.constant_reads.get(id(t), t.name) for t in call.inputs]
+        seq = max([layer.seq, *(self.constant_seq.get(id(t), 0) for t in call.inputs)])
+        if layer.constant is not None:
+            buffer = layer.attr
+            lines = constants.init_lines(buffer, layer.constant, "", None, ())
+        else:
+            shared = any(c.layer is layer and not all(t.constant for t in c.inputs)
+                         for c in self.ir.calls)
+            built = None if shared else self.build(layer, call, "keras")
+            if built is None or built.stmts or built.lazy or len(call.outputs) != 1 \
+                    or len(built.modules) > 1 or built.layout == "cf" or id(layer) in self.kept \
+                    or "training" in built.forward:  # Keras ran it in inference mode
+                self.kept.pop(id(layer), None)
+                self._fail(layer, f"{layer.keras_name} called on a constant tensor (Keras "
+                           "ran it once while building the model): not converted")
+                return
+            subs = {"m": layer.attr, "x": reads[0], "xs": "[" + ", ".join(reads) + "]",
+                    "xin": reads[0] if len(reads) == 1 else "[" + ", ".join(reads) + "]",
+                    "xargs": ", ".join(reads)} | {f"x{k}": r for k, r in enumerate(reads)}
+            expr = activations.apply(built.activation, _fill(built.forward, subs), -1)
+            buffer = constants.buffer_name(out.name, taken)
+            module = built.modules[0][1] if built.modules else None
+            lines = constants.init_lines(buffer, expr, layer.attr, module, built.init,
+                                         layer.keras_name)
+            if module is not None:
+                self.gen.warnings.append((layer.line, f"{layer.keras_name}: "
+                                          f"{constants.LAYER_ON_CONSTANT_WARNINGS[0]}"))
+            shapes = built.out if isinstance(built.out, list) else [built.out]
+            out.shape = shapes[0] if shapes else None
+        self.declared.append((seq, lines))
+        self.buffers.append(buffer)
+        self.constant_reads[id(out)] = f"self.{buffer}"
+        self.constant_seq[id(out)] = seq
+        self.layout[id(out)] = "keras"
+        self.gen.changes.append((layer.line, "model.constant", f"{out.name}: "
+                                 f"{layer.keras_name} computed once in __init__, as Keras "
+                                 "computed it while building the model (a buffer)"))
 
     def declare(self, layer: Layer, built: Built) -> None:
         if self.ir.shares is not None:  # a view: the modules of the model it reads
@@ -404,7 +467,7 @@ class _Emitter:
         for suffix, _ in built.modules:
             if suffix:
                 subs[f"m_{suffix}"] = f"self.{layer.attr}_{suffix}"
-        names = [t.name for t in call.inputs]
+        names = [self.constant_reads.get(id(t), t.name) for t in call.inputs]
         subs["x"] = names[0] if names else ""
         subs["xs"] = "[" + ", ".join(names) + "]"
         subs["xin"] = names[0] if len(names) == 1 else subs["xs"]

@@ -31,6 +31,7 @@ from agent.rules.models import (
     applications,
     blocks,
     class_args,
+    constants,
     freezing,
     inline,
     list_helpers,
@@ -162,6 +163,9 @@ class BlockExtractor:
         self.convert_lambda = lambda_converter
         self.module_names = module_names
         self.tensors: dict[str, Tensor] = {}
+        # constants (constants.py) and values computed from them: graph nodes only once the
+        # graph reads them (eager code keeps its own): name -> (statement, value)
+        self.constant_defs: dict[str, tuple[int, cst.BaseExpression]] = {}
         self.poisoned: dict[str, int] = {}  # name -> line where it was rebound
         self.failed_at: dict[str, int] = {}  # name -> line of the failed statement binding it
         self.tensor_stmt: dict[int, int] = {}  # id(tensor) -> stmt index
@@ -1051,6 +1055,8 @@ class BlockExtractor:
                 seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
                 self._list_add(seq, i, value.elements)
                 return True
+            if self._input_list(i, name, value):
+                return True
             made = self._comprehension(value)
             if made:
                 seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
@@ -1098,6 +1104,39 @@ class BlockExtractor:
             self.tensor_lists[name].append(tensor)
             return True
         return False
+
+    def _input_list(self, i: int, name: str, value: cst.BaseExpression) -> bool:
+        """``inputs = [Input((d,)) for _ in range(n)]``: one model input per item; a count
+        from a builder parameter is assumed as loops assume it (the class asserts it)."""
+        if not isinstance(value, cst.ListComp) or not isinstance(value.elt, cst.Call) \
+                or self.qual(value.elt.func) != INPUT:
+            return False
+        items = self._comp_items(value)
+        assumed: dict[str, Any] = {}
+        if items is None:
+            assumed = self._assumable(value.for_in.iter)
+            if not assumed:
+                return False
+            saved = dict(self.env)
+            self.env.update(assumed)
+            items = self._comp_items(value)
+            self.env = saved
+            if items is None:
+                return False
+            self.env.update(assumed)  # the body's reads of it, as for an unrolled loop
+            self._note_assumed(self._commit_assumed(assumed),
+                               f"inputs {code_of(value.for_in.iter)} made")
+        if not items or not all(isinstance(item, cst.Call) and self.qual(item.func) == INPUT
+                                for item in items):
+            return False
+        made: list[str] = []
+        for item in items:
+            assert isinstance(item, cst.Call)
+            made.append(self.fresh(f"{name}_{len(made)}"))
+            self.input(i, made[-1], item)
+        self.tensor_lists[name] = [self.tensors[n] for n in made]
+        self.list_stmt[name] = i
+        return True
 
     def _dict_statement(self, i: int, small: cst.BaseSmallStatement) -> bool:
         """Dicts of Keras tensors (model inputs by feature name). True when taken here."""
@@ -1441,11 +1480,16 @@ class BlockExtractor:
     def assign(self, i: int, target: cst.BaseAssignTargetExpression, value: cst.BaseExpression
                ) -> None:
         names = _target_names(target)
+        for name in names or ():
+            self.constant_defs.pop(name, None)  # rebound
         if names is None or not isinstance(value, cst.Call):
             self._maybe_tensor_expr(i, names, value)
             return
         if self._is_helper_call(value):
             self.inline_call(i, names, value)
+            return
+        if names is not None and len(names) == 1 and self._constant_kind(value) is not None:
+            self.constant_defs[names[0]] = (i, value)
             return
         if (isinstance(value.func, cst.Name) and value.func.value in self.builders
                 and names is not None and len(names) == 1):
@@ -1559,6 +1603,80 @@ class BlockExtractor:
             self.counter.taken.discard(layer.attr)
             layer.attr = self.counter.claim(var)
 
+    def _read_constants(self, node: cst.BaseExpression) -> None:
+        """The constants ``node`` reads become graph nodes, when it reads a graph tensor."""
+        used = _Names()
+        used.collect(node)
+        pending = sorted((self.constant_defs[n][0], n) for n in used.names
+                         if n in self.constant_defs)
+        if pending and any(n in self.tensors for n in used.names) or isinstance(
+                node, cst.Name) and pending:
+            for _, name in pending:
+                self._constant_node(name)
+
+    def _constant_node(self, name: str) -> None:
+        """The graph node of constant ``name`` (the constants it is computed from first)."""
+        if name not in self.constant_defs:
+            return
+        i, value = self.constant_defs.pop(name)
+        if isinstance(value, cst.Call) and self._constant_kind(value) is not None:
+            self.constant(i, name, value)
+            return
+        used = _Names()
+        used.collect(value)
+        for dep in sorted(used.names & self.constant_defs.keys()):
+            self._constant_node(dep)
+        self._maybe_tensor_expr(i, [name], value, forced=True)
+
+    def _framework_ops(self, node: cst.BaseExpression) -> bool:
+        """Only Keras/TF ops (the op table converts them) and arithmetic: no script function,
+        no comprehension (eager code the graph does not read)."""
+        if self.convert_lambda is None or m.findall(node, m.ListComp() | m.GeneratorExp()
+                                                    | m.DictComp() | m.SetComp() | m.Lambda()):
+            return False
+        calls = _Calls()
+        calls.collect(node)
+        return all((self.qual(c.func) or "").split(".")[0] in ("keras", "tensorflow")
+                   for c in calls.found)
+
+    def _array_constant(self, call: cst.Call) -> bool:
+        """A constant with elements (not ``tf.constant(0.5)``, which torch broadcasts from
+        any device): inside a tensor expression, a buffer on the module's device."""
+        kind = self._constant_kind(call)
+        if kind is None:
+            return False
+        first = call.args[0].value if call.args else None
+        return kind != "literal" or first is None or isinstance(
+            evaluate(first, self.env).value, (list, tuple))
+
+    def _constant_kind(self, call: cst.Call) -> str | None:
+        """``tf.range(maxlen)``, ``tf.constant([...])``: a tensor of Python values only."""
+        if self.convert_lambda is None or self._mentions_tensor(call):
+            return None
+        return constants.kind_of(call, self.qual(call.func))
+
+    def constant(self, i: int, name: str, call: cst.Call, *, attr: str | None = None) -> None:
+        """A constant tensor (constants.py): a node without inputs, a buffer once converted."""
+        assert self.convert_lambda is not None
+        kind = constants.kind_of(call, self.qual(call.func))
+        assert kind is not None
+        used = _Names()
+        used.collect(call)
+        local = self._scan_locals() | set(self.fn_params)
+        free = {n for n in used.names if n in local and n not in self.env}  # module names
+        for read in sorted(free & (self.poisoned.keys() | self.eager_at.keys())):
+            line = self.poisoned.get(read) or self.eager_at[read]
+            raise Unsupported(f"{read} comes from line {line}, which the rules do not "
+                              f"follow: the constant {code_of(call)} cannot be built")
+        code, _ = self.convert_lambda(call, {})
+        shape, dtype = constants.shape_and_dtype(call, kind, self.env)
+        attr = attr or self.counter.next(identifier(name))
+        layer = Layer(attr, self.cur_line, keras_name="constant",
+                      source=code_of(call), free=free, constant=constants.buffer_code(code))
+        self._record_call(i, layer, [], [name], {})
+        t = self.tensors[name]
+        t.shape, t.dtype, t.constant = shape, dtype, True
+
     def _calls_tensor(self, call: cst.Call) -> bool:
         """``<layer>(tensor)``: the callee is a layer expression and an argument a tensor."""
         func = call.func
@@ -1568,14 +1686,18 @@ class BlockExtractor:
             return True
         return False
 
-    def _maybe_tensor_expr(self, i: int, names: list[str] | None, value: cst.BaseExpression
-                           ) -> None:
+    def _maybe_tensor_expr(self, i: int, names: list[str] | None, value: cst.BaseExpression,
+                           *, forced: bool = False) -> None:
         """``y = x * 2`` on symbolic tensors: an op node (through the op table)."""
         if names is None or len(names) != 1:
             return
+        self._read_constants(value)
         used = _Names()
         used.collect(value)
-        if not any(n in self.tensors for n in used.names):
+        if not any(n in self.tensors for n in used.names) and not forced:
+            if any(n in self.constant_defs for n in used.names) and self._framework_ops(value):
+                self.constant_defs[names[0]] = (i, value)  # `scale = positions / maxlen`
+                return
             alias = applications.function_alias(names[0], value, self.qual)
             if alias is not None:  # `preprocess_input = keras.applications.x.preprocess_input`
                 self.aliases[names[0]] = (value, i)
@@ -1969,9 +2091,10 @@ class BlockExtractor:
         names = _Names()
         names.collect(node)
         known = self.tensors.keys() | self.poisoned.keys() | self.tensor_lists.keys() \
-            | self.tensor_dicts.keys()
+            | self.tensor_dicts.keys() | self.constant_defs.keys()
         return any(n in known for n in names.names) or isinstance(node, cst.Call) and (
-            self._calls_tensor(node) or self._is_merge(node))
+            self._calls_tensor(node) or self._is_merge(node)
+            or self._constant_kind(node) is not None)
 
     def _opaque_layer(self, ctor: cst.BaseExpression, callee: cst.BaseExpression) -> Layer:
         """``MyKerasLayer(8)(x)`` / ``backbone(x)``: a layer object the rules do not know.
@@ -2020,7 +2143,8 @@ class BlockExtractor:
 
     def _record_call(self, i: int, layer: Layer, inputs: list[Tensor], names: list[str],
                      kwargs: dict[str, Value]) -> None:
-        outputs = [Tensor(n, None, "float") for n in names]
+        outputs = [Tensor(n, None, "float", constant=bool(inputs) and all(
+            t.constant for t in inputs)) for n in names]  # Keras computed it when building
         call = Call(layer, inputs, outputs, self.cur_line, {k: v for k, v in kwargs.items()
                                                 if k != "initial_state"})
         for t in outputs:
@@ -2082,11 +2206,17 @@ class BlockExtractor:
             q.rsplit(".", 1)[1] in FUNCTIONAL_MERGES
 
     def _tensor(self, node: cst.BaseExpression) -> Tensor:
+        if isinstance(node, cst.Name):
+            self._constant_node(node.value)  # `Embedding(n, d)(positions)`
         if isinstance(node, cst.Name) and node.value in self.tensors:
             return self.tensors[node.value]
         if isinstance(node, cst.Call) and self._is_helper_call(node):
             tmp = self._temp()
             self.inline_call(self.cur_index, [tmp], node)
+            return self.tensors[tmp]
+        if isinstance(node, cst.Call) and self._constant_kind(node) is not None:
+            tmp = self.counter.next("constant")  # `Embedding(n, d)(tf.range(n))`
+            self.constant(self.cur_index, tmp, node, attr=tmp)
             return self.tensors[tmp]
         if isinstance(node, cst.Call) and (self._calls_tensor(node) or self._is_merge(node)):
             # nested call: give the intermediate a fresh name
@@ -2481,14 +2611,15 @@ class _LayerCalls(cst.CSTTransformer):
 
     def visit_Call(self, node: cst.Call) -> bool:
         x = self.x
-        return not (x._calls_tensor(node) or x._is_merge(node) or x._is_helper_call(node))
+        return not (x._calls_tensor(node) or x._is_merge(node) or x._is_helper_call(node)
+                    or x._array_constant(node))
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call
                    ) -> cst.BaseExpression:
         x = self.x
         if x._calls_tensor(original_node) or x._is_merge(original_node) \
-                or x._is_helper_call(original_node):
-            return cst.Name(x._tensor(original_node).name)
+                or x._is_helper_call(original_node) or x._array_constant(original_node):
+            return cst.Name(x._tensor(original_node).name)  # `x + tf.range(n)`: a buffer
         return updated_node
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:

@@ -18,10 +18,15 @@ class _Rename(cst.CSTTransformer):
     def __init__(self, names: set[str], taken: set[str]) -> None:
         self.names, self.taken = names, taken
         self.used: set[str] = set()
+        self.keywords: set[int] = set()  # ``dim=`` of ``x.mean(dim=1)``: no read of ``dim``
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.keywords.add(id(node.keyword))
 
     def leave_Name(self, original: cst.Name, updated: cst.Name
                    ) -> cst.Name | cst.Attribute | cst.Subscript:
-        if original.value not in self.names:
+        if original.value not in self.names or id(original) in self.keywords:
             return updated
         self.used.add(original.value)
         if original.value in self.taken:  # a module of the same name: read the hparams

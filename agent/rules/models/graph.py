@@ -32,6 +32,7 @@ class Tensor:
     example: int = 8  # the example input's size where the shape says None
     keras_name: str | None = None  # an Input's name=: the key of fit's dict inputs
     prepared_by: str = ""  # an Input made by a script's preprocessing layer (string_inputs)
+    constant: bool = False  # made from Python values only: Keras computed it when building
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Layer:
     submodel: ModelIR | None = None
     lambda_expr: str | None = None  # forward template from a Lambda / op on tensors
     lambda_elementwise: bool = False
+    constant: str | None = None  # torch code of a constant tensor (constants.py): a buffer
     kept: str = ""  # why lambda_expr is the statement as written (no torch mapping): a TODO
     shape_rule: Callable[[Sequence[Shape | None]], Shape | None] | None = None  # op's output
     keras_name: str = ""  # for reports: "Dense", "MyLayer", ...

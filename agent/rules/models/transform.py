@@ -36,6 +36,7 @@ from agent.rules.training import custom_regularizers
 from agent.rules.values import assigned_names
 
 _MARKER = re.compile(r"__k2l_generated_\d+__")
+_MODEL_CLASSES = ("keras.Model", "keras.Sequential")
 
 
 @dataclass(frozen=True)
@@ -326,16 +327,36 @@ class ModelConverter:
 
     def _drop_inlined(self, body: list[cst.BaseStatement], names: set[str]
                       ) -> list[cst.BaseStatement]:
-        """Helper definitions nothing calls any more (their code lives in the classes)."""
-        defs = {k: s.name.value for k, s in enumerate(body)
-                if isinstance(s, cst.FunctionDef) and s.name.value in names}
-        if not defs:
-            return body
-        text = "\n".join(cst.Module([]).code_for_node(s) if not _marker_of(s) else ""
-                         for s in body)
-        drop = {k for k, n in defs.items()
-                if len(re.findall(rf"\b{re.escape(n)}\b", text)) == 1}
-        return [s for k, s in enumerate(body) if k not in drop]
+        """Helper definitions nothing calls any more (their code lives in the classes).
+
+        Repeated until nothing more goes: a helper that only a dropped helper called (nested
+        inlining) is dead too, and left behind it would keep the script on Keras."""
+        while True:
+            defs = {k: s.name.value for k, s in enumerate(body)
+                    if isinstance(s, cst.FunctionDef) and s.name.value in names}
+            if not defs:
+                return body
+            text = "\n".join(cst.Module([]).code_for_node(s) if not _marker_of(s) else ""
+                             for s in body)
+            drop = {k for k, n in defs.items()
+                    if len(re.findall(rf"\b{re.escape(n)}\b", text)) == 1}
+            if not drop:
+                return body
+            for k in sorted(drop):
+                self._note_dropped(defs[k], body[k])
+            body = [s for k, s in enumerate(body) if k not in drop]
+
+    def _note_dropped(self, name: str, fn: cst.BaseStatement) -> None:
+        """One change line per helper: its "inlined" line says the definition went too."""
+        inlined = f"helper {name}() inlined"
+        changes = self.result.changes
+        text = f"{inlined}, its definition dropped (nothing calls it any more)"
+        at = next((k for k, c in enumerate(changes) if c[1:] == ("model.helper", inlined)), None)
+        if at is not None:
+            changes[at] = (changes[at][0], "model.helper", text)
+        else:
+            line = self.line(self.helpers.get(name, fn)) or self.line(fn)
+            changes.append((line, "model.helper", text))
 
     def function(self, fn: cst.FunctionDef, module_names: set[str],
                  inserts: list[tuple[cst.BaseStatement, list[cst.BaseStatement]]]
@@ -348,6 +369,10 @@ class ModelConverter:
                                     if p.default is not None else None)
         inner_inserts, inner = self.block(list(fn.body.body), fn, params, module_names)
         new_fn = fn.with_changes(body=fn.body.with_changes(body=inner))
+        built = self.builders.get(fn.name.value)
+        if built is not None and fn.returns is not None and self.imports.resolve(
+                fn.returns.annotation) in _MODEL_CLASSES:  # `-> keras.Model`: the class
+            new_fn = new_fn.with_changes(returns=cst.Annotation(cst.Name(built.class_name)))
         classes = [c for _, cs in inner_inserts for c in cs]
         if classes:
             inserts.append((new_fn, classes))

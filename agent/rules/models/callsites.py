@@ -19,9 +19,11 @@ from agent.rules.values import UNKNOWN
 _VARIES = object()  # calls disagree, or one passes a value the rules cannot read
 
 
-def call_values(statements: Iterable[ast.stmt], env: dict[str, Any]
-                ) -> dict[str, dict[str, Any]]:
-    """Function name -> {parameter: the static value every call in the module passes}."""
+def call_values(statements: Iterable[ast.stmt], env: dict[str, Any],
+                varying: dict[str, set[str]] | None = None) -> dict[str, dict[str, Any]]:
+    """Function name -> {parameter: the static value every call in the module passes};
+    ``varying`` (filled when given): function -> the parameters its calls set differently
+    or to values the rules cannot read."""
     statements = list(statements)
     functions = {s.name: s for s in statements if isinstance(s, ast.FunctionDef)}
     local: dict[str, set[str]] = {}  # filled for the functions that call others
@@ -45,6 +47,10 @@ def call_values(statements: Iterable[ast.stmt], env: dict[str, Any]
                 _merge(seen, node.func.id, _bound(functions[node.func.id], node, scope))
         new = {fn: {p: v for p, v in params.items() if v is not _VARIES}
                for fn, params in seen.items()}
+        if varying is not None:
+            varying.clear()
+            varying.update({fn: {p for p, v in params.items() if v is _VARIES}
+                            for fn, params in seen.items()})
         if new == out:
             break
         out = new

@@ -129,9 +129,11 @@ class BlockExtractor:
                  builders: dict[str, ModelIR] | None = None,
                  helpers: dict[str, cst.FunctionDef] | None = None,
                  call_values: dict[str, Any] | None = None,
-                 class_args: dict[str, list[str] | None] | None = None) -> None:
+                 class_args: dict[str, list[str] | None] | None = None,
+                 varying: set[str] | None = None) -> None:
         self.builders = builders or {}
         self.call_values = call_values or {}  # parameter -> the value every call passes
+        self.varying = varying or set()  # parameters the calls set to different values
         self.class_args = class_args or {}  # parameter -> every value reaching it (code)
         self.class_params: dict[str, str] = {}  # a layer-class parameter -> its torch default
         self.helpers = dict(helpers or {})  # tensor helper functions that can be inlined
@@ -750,8 +752,8 @@ class BlockExtractor:
         # `if use_bn:` on a builder parameter: the branch its default (or the value every
         # call passes) takes, asserted by the class like an unrolled loop
         assumed = self._assumable(test) if assume else {}
-        if not assumed:
-            return None
+        if not assumed or set(self._commit_assumed(assumed)) & self.varying:
+            return None  # (calls that set it differently would fail the assert)
         value = inline.static_value(test, {**self.env, **assumed})
         if value is UNKNOWN or not isinstance(value, (bool, int, float, str, type(None))):
             return None
@@ -784,6 +786,8 @@ class BlockExtractor:
                         and m.matches(loop.iter, m.Call(func=m.Name("range"))) \
                         and self._sized_for(loop) and self._runtime_loop(i, loop):
                     return True  # a chain of layers: one module built by the same loop
+                if rolled is None and set(self._commit_assumed(assumed)) & self.varying:
+                    return False  # unrolled for one value, the other calls would fail
                 values = inline.unroll_values(loop, {**self.env, **assumed})
                 if values is not None and rolled is None:
                     # the body's tests may read it too (a rolled loop's body reads none of

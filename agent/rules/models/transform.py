@@ -138,9 +138,10 @@ class ModelConverter:
                                   for c in re.findall(r"#[^\r\n]*", source))
         self.framework_names = [n for n in imports.names if not n.startswith("*")]
         self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+        self.varying: dict[str, set[str]] = {}  # builder -> parameters its calls vary
         self.call_values = call_values(
             [self.index.stmt_ast[id(s)] for s in module.body if id(s) in self.index.stmt_ast],
-            env) if self.helpers else {}
+            env, self.varying) if self.helpers else {}
         self.passed_classes = False  # a class takes a layer class (class_args.py)
         self.class_args = class_arguments(
             [self.index.stmt_ast[id(s)] for s in module.body if id(s) in self.index.stmt_ast]
@@ -210,6 +211,7 @@ class ModelConverter:
             lambda_converter=self.lambda_converter, module_names=module_names, lines=lines,
             index=self.index, builders=self.builders, helpers=self.helpers,
             call_values=self.call_values.get(function.name.value, {}) if function else None,
+            varying=self.varying.get(function.name.value, set()) if function else None,
             class_args=self.class_args.get(function.name.value, {}) if function else None)
         extractor.stem = self.stem
         extractor.layer_comments = self.layer_comments

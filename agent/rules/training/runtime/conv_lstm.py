@@ -8,7 +8,6 @@ cannot do with strides. Parameters are in torch's conv layout, Keras's defaults 
 ``in_channels=None`` (size unknown at conversion) reads it from the first batch, as Keras.
 """
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -16,16 +15,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
-
-def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Keras's activation ``name`` as a torch function (a lookup in a function, not a
-    module-level table: a tool that loads only a script's definitions finds it too)."""
-    return {
-        "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "elu": F.elu,
-        "selu": F.selu, "softsign": F.softsign, "softplus": F.softplus, "swish": F.silu,
-        "silu": F.silu, "gelu": F.gelu, "linear": lambda t: t,
-        "hard_sigmoid": F.hardsigmoid,  # Keras 3: relu6(x + 3) / 6, torch's own
-    }[name]
+from .recurrent_cells import _activation
 
 
 def _same_pad(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],

@@ -121,7 +121,7 @@ def test_size_vectors_given_to_creation_ops_are_tuples() -> None:
     want a tuple of ints. Expected values from NumPy: TF is not installed here."""
     done = convert_source(TF_SIZES, "fill.py")
     assert "tensorflow" not in done.source, done.source
-    assert "torch.zeros(tuple(size.tolist()))" in done.source, done.source
+    assert "torch.zeros(tuple(size.tolist()), device=x.device)" in done.source, done.source
     assert "torch.ones((b, 1)" in done.source
     assert "torch.full((b, n), 2.0" in done.source
     x = np.random.default_rng(2).normal(size=(3, 5, 2)).astype("float32")

@@ -7,12 +7,10 @@ directory of images without TensorFlow."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+from without_tf import run_without_tf
 
 from agent.rules.convert import convert_source
 
@@ -42,10 +40,6 @@ history = model.fit(train_ds, epochs=1, validation_data=val_ds)
 print("epochs", len(history.history["loss"]))
 '''
 
-BLOCKED = ("import sys, runpy; sys.modules['keras'] = None; sys.modules['tensorflow'] = None;"
-           " runpy.run_path(sys.argv[1], run_name='__main__')")
-
-
 def test_both_subsets_are_pipelines_and_batches_are_augmented_whole(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -60,10 +54,6 @@ def test_both_subsets_are_pipelines_and_batches_are_augmented_whole(tmp_path: Pa
         for k in range(6):
             pixels = rng.integers(0, 255, (30, 26, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / "shapes" / label / f"{k}.png")
-    script = tmp_path / "train.py"
-    script.write_text(result.source, encoding="utf-8")
-    run = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], capture_output=True,
-                         text=True, timeout=300, check=False, cwd=tmp_path,
-                         env={**os.environ, "PL_TRAINER_FAST_DEV_RUN": "1"})
+    run = run_without_tf(result.source, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "epochs 1" in run.stdout

@@ -5,13 +5,11 @@ dataset for an array (``np.asarray(train_dataset)``) and the converted script cr
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from without_tf import run_without_tf
 
 from agent.rules.convert import convert_source
 
@@ -79,10 +77,6 @@ history = model.fit(train_ds, epochs=2)
 print("losses", len(history.history["loss"]))
 '''
 
-BLOCKED = ("import sys, runpy; sys.modules['keras'] = None; sys.modules['tensorflow'] = None;"
-           " runpy.run_path(sys.argv[1], run_name='__main__')")
-
-
 @pytest.mark.parametrize("source", [IN_FUNCTION, AT_TOP_LEVEL], ids=["function", "top_level"])
 def test_conditional_chain_is_fed_as_a_pipeline_and_the_script_runs(
         source: str, tmp_path: Path) -> None:
@@ -91,11 +85,7 @@ def test_conditional_chain_is_fed_as_a_pipeline_and_the_script_runs(
     assert result.keras_deps == [], result.keras_deps
     assert "np.asarray(train_ds)" not in result.source
     assert "DataLoader(train_ds, batch_size=None)" in result.source, result.source
-    script = tmp_path / "train.py"
-    script.write_text(result.source, encoding="utf-8")
-    run = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], capture_output=True,
-                         text=True, timeout=300, check=False, cwd=tmp_path,
-                         env={**os.environ, "PL_TRAINER_FAST_DEV_RUN": "1"})
+    run = run_without_tf(result.source, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "losses 1" in run.stdout  # fast_dev_run: one epoch of one batch, recorded
 

@@ -109,6 +109,10 @@ CASES: list[tuple[str, float]] = [
     ("tf.image.adjust_saturation(img_u8, 0.3)", 0),
     ("tf.image.adjust_hue(img_f, -0.35)", 1e-6),
     ("tf.image.adjust_hue(img_u8, 0.45)", 0),
+    ("tf.image.extract_patches(batch_f, [1, 2, 3, 1], [1, 2, 2, 1], [1, 1, 1, 1], 'SAME')", 0),
+    ("tf.image.extract_patches(batch_f, [1, 2, 2, 1], [1, 1, 2, 1], [1, 2, 1, 1], 'VALID')", 0),
+    ("tf.image.extract_patches(img_u8[None], [1, 3, 3, 1], [1, 2, 2, 1], [1, 1, 1, 1], 'SAME')",
+     0),
     ("tf.audio.decode_wav(tf.io.read_file(mono_wav))", 0),
     ("tf.audio.decode_wav(tf.io.read_file(stereo_wav), desired_channels=1)", 0),
     ("tf.audio.decode_wav(tf.io.read_file(stereo_wav), desired_channels=3, "

@@ -56,6 +56,15 @@ CASES = [
     ("tf.unstack(x)", "list(torch.unbind(x, dim=0))"),
     ("tf.math.reduce_euclidean_norm(x, axis=1, keepdims=True)",
      "torch.linalg.vector_norm(x, dim=1, keepdim=True)"),
+    # TF's [1, rows, cols, 1] windows read as Keras 3 writes them
+    ("tf.image.extract_patches(images=x, sizes=[1, p, p, 1], strides=[1, p, p, 1], "
+     "rates=[1, 1, 1, 1], padding='VALID')", "image_extract_patches(x, p, p)"),
+    ("tf.image.extract_patches(x, [1, 3, 5, 1], [1, 2, 2, 1], [1, 2, 2, 1], 'SAME')",
+     "image_extract_patches(x, (3, 5), 2, dilation_rate=2, padding='SAME')"),
+    ("tf.image.extract_image_patches(x, ksizes=k, strides=s, rates=r, padding=pad)",
+     "image_extract_patches(x, k, s, dilation_rate=r, padding=pad)"),
+    ("keras.ops.image.extract_patches(x, size=self.patch_size)",
+     "image_extract_patches(x, self.patch_size)"),
 ]
 
 
@@ -69,6 +78,7 @@ def test_before_after(before: str, after: str) -> None:
     "tf.cumsum(x, axis=n, exclusive=True)",  # the shift needs a literal axis
     "tf.linalg.set_diag(m, d, k=1)",
     "tf.ragged.constant(rows)",
+    "keras.ops.image.extract_patches(x, 4, data_format='channels_first')",
 ])
 def test_reported_not_converted(code: str) -> None:
     after, problems = conv(code)
@@ -233,6 +243,40 @@ def test_unstack_set_diag_euclidean_norm() -> None:
     np.testing.assert_array_equal(got, m)
     np.testing.assert_allclose(run("tf.math.reduce_euclidean_norm(x, axis=[1, 2])", x=t),
                                np.linalg.norm(X.reshape(3, -1), axis=1), rtol=1e-5)
+
+
+PATCH_SETTINGS = [
+    ((2, 9, 11, 3), {"size": 3}),
+    ((2, 9, 11, 3), {"size": (2, 3), "strides": (2, 1)}),
+    ((2, 9, 11, 3), {"size": 3, "strides": 2, "padding": "same"}),
+    ((2, 10, 10, 2), {"size": 2, "strides": 3, "dilation_rate": 2}),
+    ((2, 10, 9, 2), {"size": (3, 2), "strides": (2, 3), "padding": "same"}),
+    ((8, 8, 3), {"size": 4}),  # one image, no batch axis
+]
+
+
+@pytest.mark.parametrize(("shape", "kw"), PATCH_SETTINGS)
+def test_extract_patches_matches_keras(shape: tuple[int, ...], kw: dict[str, object]) -> None:
+    """Keras 3's own extract_patches (an identity-kernel convolution) defines the numbers."""
+    import keras
+
+    images = RNG.random(shape).astype("float32")
+    want = keras.ops.convert_to_numpy(keras.ops.image.extract_patches(images, **kw))
+    got = px.image_extract_patches(torch.as_tensor(images), **kw).numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_extract_patches_tf_form_and_integer_images() -> None:
+    """TF's four-entry windows give Keras's patches; integer images keep their dtype."""
+    images = RNG.integers(0, 256, (2, 8, 6, 3)).astype("uint8")
+    t = torch.as_tensor(images)
+    tf_form = run("tf.image.extract_patches(x, [1, 2, 3, 1], [1, 2, 3, 1], [1, 1, 1, 1], "
+                  "'VALID')", x=t)
+    assert tf_form.dtype == np.uint8 and tf_form.shape == (2, 4, 2, 18)
+    # the first patch, read by hand in (row, column, channel) order
+    np.testing.assert_array_equal(tf_form[0, 0, 0], images[0, :2, :3].reshape(-1))
+    np.testing.assert_array_equal(
+        tf_form, px.image_extract_patches(t, (2, 3)).numpy())
 
 
 def test_runtime_names_are_unique() -> None:

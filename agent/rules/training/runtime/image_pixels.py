@@ -143,3 +143,32 @@ def image_random_hue(image: Any, max_delta: float, seed: Any = None) -> torch.Te
         raise ValueError("random_hue needs 0 <= max_delta <= 0.5")
     draw = float(torch.rand((), generator=_image_generator(seed)))
     return image_adjust_hue(image, draw * 2 * max_delta - max_delta)
+
+
+def _pixels_pair(value: Any) -> tuple[int, int]:
+    """An int, a pair, or TF's four-entry ``[1, rows, cols, 1]`` as (rows, cols)."""
+    items = [int(v) for v in value] if isinstance(value, (list, tuple, torch.Tensor)) else [
+        int(value)] * 2
+    return (items[1], items[2]) if len(items) == 4 else (items[0], items[-1])
+
+
+def image_extract_patches(images: Any, size: Any, strides: Any = None, dilation_rate: Any = 1,
+                          padding: str = "valid") -> torch.Tensor:
+    """tf.image.extract_patches / keras.ops.image.extract_patches on channels-last images:
+    each output position holds its patch flattened in (row, column, channel) order, TF's
+    layout (``F.unfold``'s is channel first); "same" pads as TF does, the odd pixel after."""
+    x = torch.as_tensor(images)
+    batch = x if x.dim() == 4 else x[None]
+    rows, cols = _pixels_pair(size)
+    step_r, step_c = _pixels_pair(size if strides is None else strides)
+    rate_r, rate_c = _pixels_pair(dilation_rate)
+    span_r, span_c = (rows - 1) * rate_r + 1, (cols - 1) * rate_c + 1
+    if padding.lower() == "same":
+        _, height, width, _ = batch.shape
+        pad_r = max((-(-height // step_r) - 1) * step_r + span_r - height, 0)
+        pad_c = max((-(-width // step_c) - 1) * step_c + span_c - width, 0)
+        batch = F.pad(batch, (0, 0, pad_c // 2, pad_c - pad_c // 2, pad_r // 2, pad_r - pad_r // 2))
+    windows = batch.unfold(1, span_r, step_r).unfold(2, span_c, step_c)  # N, H', W', C, r, c
+    windows = windows[..., ::rate_r, ::rate_c].permute(0, 1, 2, 4, 5, 3)
+    patches = windows.reshape(*windows.shape[:3], -1)
+    return patches if x.dim() == 4 else patches[0]

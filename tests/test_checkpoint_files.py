@@ -66,3 +66,45 @@ def test_a_fixed_name_is_one_file(tmp_path: Path) -> None:
     arguments = _callback("model.keras")
     assert "save_top_k=1" in arguments
     assert _files_after_three_epochs(tmp_path, arguments) == ["model.ckpt"]
+
+
+_SRC_VARIABLE = """\
+import numpy as np
+import keras
+from keras import layers
+
+checkpoint_path = {path!r}
+model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(1)])
+model.compile(optimizer="sgd", loss="mse")
+x, y = np.zeros((8, 4), "float32"), np.zeros((8, 1), "float32")
+model.fit(x, y, epochs=3, callbacks=[keras.callbacks.ModelCheckpoint(checkpoint_path)])
+"""
+
+
+def _run_time_files(tmp_path: Path, name: str) -> list[str]:
+    """The path in a variable: directory and name are split when the script runs, so the
+    files land in the directory Keras would write to."""
+    path = str(tmp_path / "out" / name)
+    code = convert_source(textwrap.dedent(_SRC_VARIABLE.format(path=path))).source
+    found = re.search(r"pl\.callbacks\.ModelCheckpoint\((.*?)\)\n", code, re.S)
+    assert found is not None, code
+    assert "os.path.dirname(os.path.abspath(checkpoint_path))" in found.group(1)
+    assert "import os" in code.splitlines()
+    import os
+
+    callback = eval(f"pl.callbacks.ModelCheckpoint({found.group(1)})",  # noqa: S307
+                    {"pl": pl, "os": os, "checkpoint_path": path})
+    data = DataLoader(TensorDataset(torch.ones(4, 1)), batch_size=2)
+    trainer = pl.Trainer(max_epochs=3, callbacks=[callback], logger=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(_Tiny(), data)
+    return sorted(p.name for p in (tmp_path / "out").iterdir())
+
+
+def test_a_path_in_a_variable_is_split_at_run_time(tmp_path: Path) -> None:
+    assert _run_time_files(tmp_path, "w_{epoch}.weights.h5") == [
+        "w_0.weights.ckpt", "w_1.weights.ckpt", "w_2.weights.ckpt"]
+
+
+def test_a_fixed_path_in_a_variable_is_one_file(tmp_path: Path) -> None:
+    assert _run_time_files(tmp_path, "best.keras") == ["best.ckpt"]

@@ -112,22 +112,22 @@ def _model_checkpoint(a: Args) -> Built:
     joined = _split_joined(a["filepath"], suffixes) if parts is None else None
     if joined is not None:  # os.path.join(directory, "best.keras"): the directory as written
         loc = f"dirpath={joined[0]}, filename={quoted(joined[1])}"
-        todo = []
-    elif parts is None:
-        loc = f"dirpath={a['filepath']}"
-        todo = ["ModelCheckpoint filepath is not a literal: Lightning takes a directory "
-                "(dirpath) and a filename pattern; check the path"]
+    elif parts is None:  # a path known at run time: split there as the literal one is here
+        path = a["filepath"]
+        loc = (f"dirpath=os.path.dirname(os.path.abspath({path})), "
+               f"filename=os.path.splitext(os.path.basename({path}))[0]")
     else:
         loc = f"dirpath={quoted(parts[0])}, filename={quoted(parts[1])}"
-        todo = []
     monitor = a["monitor"] if best is not False else "None"
     name = joined[1] if joined is not None else (parts[1] if parts is not None else "")
     # Keras writes a file per epoch; with a pattern in the name each one stays
-    keep = -1 if best is False and "{" in name else 1
+    keep: int | str = -1 if best is False and "{" in name else 1
+    if best is False and parts is None and joined is None:
+        keep = f'-1 if "{{" in {a["filepath"]} else 1'
     code = (f"pl.callbacks.ModelCheckpoint({loc}, monitor={monitor}, save_top_k={keep}, "
             f"mode={mode_for(a['mode'], a['monitor'])}, "
             f"save_weights_only={a['save_weights_only']}, auto_insert_metric_name=False)")
-    b = Built(code, todo=todo)
+    b = Built(code)
     b.warnings.append("ModelCheckpoint writes Lightning .ckpt files (not .keras/.h5); "
                       "{epoch} in the filename counts from 0, Keras's from 1")
     if literal(a["save_freq"]) != "epoch":
@@ -260,7 +260,13 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
                    ('pl.callbacks.ModelCheckpoint(dirpath=os.path.join(out, "w"), '
                     'filename="best"',)),
                   ('keras.callbacks.ModelCheckpoint(os.path.join(out, "a/b.weights.h5"))',
-                   ('dirpath=os.path.join(out, "a"), filename="b"',)))),
+                   ('dirpath=os.path.join(out, "a"), filename="b"',)),
+                  ("keras.callbacks.ModelCheckpoint(checkpoint_path, save_best_only=True)",
+                   ("dirpath=os.path.dirname(os.path.abspath(checkpoint_path)), "
+                    "filename=os.path.splitext(os.path.basename(checkpoint_path))[0]",
+                    "save_top_k=1")),
+                  ("keras.callbacks.ModelCheckpoint(path)",
+                   ('save_top_k=-1 if "{" in path else 1',)))),
     CallbackSpec("ReduceLROnPlateau", "scheduler",
                  ("monitor", "factor", "patience", "verbose", "mode", "min_delta", "cooldown",
                   "min_lr"),

@@ -113,6 +113,16 @@ HOOKS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def sequence_inputs(call: cst.Call, params: tuple[str, ...], classes: set[str]
+                    ) -> dict[str, str]:
+    """{argument code: "dataset"} for ``x``/``validation_data`` arguments that construct a
+    converted Sequence in place (``fit(Batches(x, y))``); names bound to one are in the
+    scope's loaders already."""
+    args, _ = bind(call, params)
+    return {code_of(value): "dataset" for name in ("x", "validation_data")
+            if isinstance(value := args.get(name), cst.Call) and code_of(value.func) in classes}
+
+
 def class_kind(node: cst.ClassDef, imports: ImportTable) -> str | None:
     for base in node.bases:
         qual = imports.resolve(base.value)
@@ -163,9 +173,6 @@ def convert_class(node: cst.ClassDef, kind: str, imports: ImportTable
         if kind == "sequence":
             if name == "__init__":
                 body[k] = stmt.visit(_SuperInit())  # type: ignore[assignment]
-            elif name == "on_epoch_end":
-                todos.append(f"{node.name.value}.on_epoch_end is not called by Lightning: "
-                             "call it from a callback's on_train_epoch_end")
             continue
         if name in HOOKS:
             body[k] = _hook(stmt, *HOOKS[name])

@@ -27,7 +27,7 @@ from agent.rules.models.graph import ModelIR
 from agent.rules.training import activity, custom_step
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
-from agent.rules.training.data import class_kind, convert_class, tf_data_chain
+from agent.rules.training.data import class_kind, convert_class, sequence_inputs, tf_data_chain
 from agent.rules.training.fit import (
     EVAL_ARGS,
     FIT_ARGS,
@@ -91,6 +91,11 @@ class Scope:
                      plateaus=dict(self.plateaus), list_loggers=dict(self.list_loggers))
 
 
+def _defines(cls: cst.ClassDef, method: str) -> bool:
+    body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else ()
+    return any(isinstance(s, cst.FunctionDef) and s.name.value == method for s in body)
+
+
 def _todo(text: str) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment(f"# TODO(k2l): {text}"))
 
@@ -140,6 +145,7 @@ class _Training:
         self.assignments: dict[str, int] | None = None  # name -> assignments, when needed
         self.names = self._names()
         self.sequences: set[str] = set()
+        self.epoch_end_sequences: set[str] = set()  # Sequence classes defining on_epoch_end
         self.callback_classes: set[str] = set()
         self.qual = ""
         self.carry: list[cst.EmptyLine] = []  # comments for the next emitted statement
@@ -370,6 +376,8 @@ class _Training:
         saved, self.qual = self.qual, stmt.name.value
         new, warnings, todos = convert_class(stmt, kind, self.imports)
         (self.sequences if kind == "sequence" else self.callback_classes).add(stmt.name.value)
+        if kind == "sequence" and _defines(stmt, "on_epoch_end"):
+            self.epoch_end_sequences.add(stmt.name.value)
         self.change(stmt, f"training.{kind}", f"{stmt.name.value}: keras "
                     f"{'Sequence -> torch Dataset' if kind == 'sequence' else 'Callback -> pl.Callback'}")
         for w in warnings:
@@ -563,7 +571,8 @@ class _Training:
             tcode = code_of(target) if target is not None else None
             loaders = {**scope.loaders, **generator_inputs(call, EVAL_ARGS, self.generators,
                                                            scope.assigns),
-                       **pipeline_inputs(call, EVAL_ARGS, self.returns)}
+                       **pipeline_inputs(call, EVAL_ARGS, self.returns),
+                       **sequence_inputs(call, EVAL_ARGS, self.sequences)}
             em = evaluate_code(var, call, tcode, unpack, plan.ir, plan.compile, self.names,
                                scope.has_trainer, loaders)
             if not em.code:
@@ -705,6 +714,16 @@ class _Training:
             lst[idx] = stmt.with_changes(body=[small.with_changes(
                 value=call.with_changes(args=args))])
 
+    def _sequence_epoch_end(self, x: cst.BaseExpression | None, scope: Scope) -> str | None:
+        """Keras calls a training Sequence's ``on_epoch_end`` after every epoch (reshuffling,
+        typically); Lightning knows no such hook on a Dataset: a callback makes the call."""
+        made = scope.assigns.get(x.value) if isinstance(x, cst.Name) else x
+        if not (isinstance(made, cst.Call) and code_of(made.func) in self.epoch_end_sequences):
+            return None
+        data = x.value if isinstance(x, cst.Name) else f"{self.names.train_loader}.dataset"
+        return ("pl.callbacks.LambdaCallback(on_train_epoch_end=lambda trainer, pl_module: "
+                f"{data}.on_epoch_end())")
+
     def fit(self, stmt: cst.SimpleStatementLine, var: str, plan: ClassPlan, call: cst.Call,
             target: cst.BaseAssignTargetExpression | None, scope: Scope
             ) -> list[cst.BaseStatement]:
@@ -717,9 +736,15 @@ class _Training:
                                                           cst.List)
             callbacks = f"[{history}]" if callbacks is None else (
                 f"{callbacks[:-1]}, {history}]" if listed else f"[*{callbacks}, {history}]")
+        epoch_end = self._sequence_epoch_end(args.get("x"), scope)
+        if epoch_end is not None:
+            callbacks = f"[{epoch_end}]" if callbacks is None else (
+                f"{callbacks[:-1]}, {epoch_end}]" if isinstance(
+                    cst.parse_expression(callbacks), cst.List) else f"[*{callbacks}, {epoch_end}]")
         loaders = {**scope.loaders, **generator_inputs(call, FIT_ARGS, self.generators,
                                                        scope.assigns),
-                   **pipeline_inputs(call, FIT_ARGS, self.returns)}
+                   **pipeline_inputs(call, FIT_ARGS, self.returns),
+                   **sequence_inputs(call, FIT_ARGS, self.sequences)}
         em = fit_code(var, call, plan.ir, plan.compile, self.names, callbacks, loggers,
                       checkpointing, loaders)
         em.todos = todos + em.todos

@@ -362,3 +362,36 @@ def test_a_shuffle_over_every_sample_stays_a_dataloader() -> None:
     assert "part = DataPipeline.from_tensor_slices((x, y)).shuffle(3).batch(4)" in res.source
     assert "val_loader = DataLoader(part, batch_size=None)" in res.source
     assert not any("shuffle" in w.message for w in res.warnings)
+
+
+def test_runtime_functions_are_copied_with_their_decorators() -> None:
+    """A runtime function copied without its ``@functools.cache`` left an unused import in
+    every script and rebuilt its table per call (``activation_name_of`` compares by identity)."""
+    from agent.rules.training.utilities import RUNTIME, _runtime
+
+    copied = _runtime().functions
+    decorated = 0
+    for path in RUNTIME:
+        for node in ast.parse(path.read_text("utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.decorator_list:
+                decorated += 1
+                assert copied[node.name].startswith("@"), node.name
+    assert decorated >= 2  # keras_getters' table, tfrecord_write's CRC table
+    code = convert_source(textwrap.dedent("""\
+        import keras
+        from keras import layers
+
+        class Scaled(layers.Layer):
+            def __init__(self, activation=None):
+                super().__init__()
+                self.activation = keras.activations.get(activation)
+
+            def call(self, x):
+                return self.activation(x) * 2.0
+
+        model = keras.Sequential([keras.Input((3,)), Scaled("softmax"), layers.Dense(1)])
+        """)).source
+    assert "@functools.cache\ndef _activation_table" in code
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "F401", "-"],
+                          input=code, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout

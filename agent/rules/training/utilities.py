@@ -207,7 +207,9 @@ def _runtime() -> _Runtime:
         source = path.read_text(encoding="utf-8")
         for node in ast.parse(source).body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                functions[node.name] = ast.get_source_segment(source, node) or ""
+                functions[node.name] = "".join(  # the decorators too (``@functools.cache``)
+                    f"@{ast.get_source_segment(source, d)}\n" for d in node.decorator_list
+                ) + (ast.get_source_segment(source, node) or "")
                 uses[node.name] = frozenset(n.id for n in ast.walk(node)
                                             if isinstance(n, ast.Name))
             elif isinstance(node, ast.Import):

@@ -31,6 +31,7 @@ class ClassPlan:
 
     ir: ModelIR
     compile: CompileConfig | None = None
+    compile_args: str = ""  # the converted compile()'s arguments, to recognise a same recompile
     plateau: str | None = None  # ReduceLROnPlateau ctor code with {optimizer}
     plateau_monitor: str = '"val_loss"'
     predict: bool = False

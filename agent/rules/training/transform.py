@@ -91,6 +91,13 @@ class Scope:
                      plateaus=dict(self.plateaus), list_loggers=dict(self.list_loggers))
 
 
+def _arguments(call: cst.Call) -> str:
+    """A call's arguments as text, keywords in any order, spacing ignored."""
+    parts = [f"{a.keyword.value if a.keyword else k}={code_of(a.value)}"
+             for k, a in enumerate(call.args)]
+    return "|".join(sorted(parts))
+
+
 def _defines(cls: cst.ClassDef, method: str) -> bool:
     body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else ()
     return any(isinstance(s, cst.FunctionDef) and s.name.value == method for s in body)
@@ -599,6 +606,11 @@ class _Training:
                         "class's own method: kept, its optimizers in configure_optimizers")
             return self._hoist_objects(stmt, call)
         if plan.compile is not None:
+            if _arguments(call) == plan.compile_args:  # fine-tuning scripts recompile so
+                self.change(stmt, "training.compile", f"{plan.ir.class_name} compiled again "
+                            "with the same settings: dropped (each Trainer.fit builds a fresh "
+                            "optimizer, as Keras's compile() does)")
+                return self._drop(stmt, [])
             return self._keep(stmt, "keras.Model.compile", [
                 f"{plan.ir.class_name} is compiled twice; only the first compile() converted"])
         consumed: list[str] = []
@@ -640,6 +652,7 @@ class _Training:
         if "train_step" in self.custom.get(plan.ir.class_name, set()):
             cfg.todos = [t for t in cfg.todos if "without a loss" not in t]  # the step has it
         plan.compile = cfg
+        plan.compile_args = _arguments(call)
         for name in sorted(renamer.hit):
             assert scope.params is not None
             plan.new_params.append((name, scope.params.get(name)))

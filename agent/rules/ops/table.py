@@ -18,7 +18,17 @@ from dataclasses import replace
 import libcst as cst
 
 from agent.rules.models.applications_table import PREPROCESS_NAMES
-from agent.rules.ops import as_values, ctc, image_io, image_pixels, nn_image, scans, signal, tensors
+from agent.rules.ops import (
+    as_values,
+    ctc,
+    image_io,
+    image_pixels,
+    nn_image,
+    numpy_like,
+    scans,
+    signal,
+    tensors,
+)
 from agent.rules.ops.casts import cast
 from agent.rules.ops.control import ROWS as CONTROL_ROWS
 from agent.rules.ops.dtypes import DTYPES
@@ -690,7 +700,7 @@ _add([f"{TF}.identity"], Op("", ("input",), elementwise=True,
 
 
 for _names3, _op in (tensors.ROWS + nn_image.ROWS + ctc.ROWS + image_io.ROWS + signal.ROWS
-                     + image_pixels.ROWS + scans.ROWS + CONTROL_ROWS):
+                     + image_pixels.ROWS + scans.ROWS + numpy_like.ROWS + CONTROL_ROWS):
     _add(_names3, _op)
 
 
@@ -714,6 +724,12 @@ for _name, _fn in PREPROCESS_NAMES.items():
 
 for _name, _as_value in as_values.VALUES.items():
     OPS[_name] = replace(OPS[_name], value=_as_value)
+# other spellings of a row, once the row is complete (its value form included)
+for _alias, _name in numpy_like.ALIASES.items():
+    _add([_alias], OPS[_name])
+for _name in numpy_like.NN_ALIASES:
+    if f"{KOPS}.{_name}" in OPS and f"{KOPS}.nn.{_name}" not in OPS:
+        _add([f"{KOPS}.nn.{_name}"], OPS[f"{KOPS}.{_name}"])
 
 
 def lookup(qualname: str) -> Op | None:

@@ -29,7 +29,7 @@ import torch.nn.functional as F  # noqa: N812
 from agent.rules.imports import collect_imports
 from agent.rules.ops.rewrite import convert_expr
 from agent.rules.training import pipeline_maps
-from agent.rules.training.runtime import image_ops, image_pixels
+from agent.rules.training.runtime import image_ops, image_pixels, tensor_ops
 from agent.tools.tf_original import tf_python
 
 PIL = pytest.importorskip("PIL.Image")
@@ -42,6 +42,12 @@ ARRAYS = {
     "batch_f": RNG.random((2, 6, 7, 3), dtype=np.float32),
     "gray_u8": RNG.integers(0, 256, (6, 7, 1), dtype=np.uint8),
     "wide_f": (RNG.random((5, 4, 3), dtype=np.float32) * 1.4 - 0.2),
+    # tensor_ops.py rows (tf_direct.py)
+    "lens": np.array([[2, 0], [5, 3]], dtype=np.int32),
+    "sq": RNG.normal(size=(3, 4, 4)).astype(np.float32),
+    "vec": RNG.normal(size=(2, 3)).astype(np.float32),
+    "nd_idx": np.array([[0, 1], [2, 3], [1, 1]], dtype=np.int32),
+    "deep": RNG.random((2, 3, 4, 8), dtype=np.float32),
 }
 STRINGS = {"text": "  Hello, World: 42 Apples  ", "path": "/data/cats/img_01.png",
            "number": "3.25", "words": ["ab", "cd", "ef"]}
@@ -113,6 +119,30 @@ CASES: list[tuple[str, float]] = [
     ("tf.image.extract_patches(batch_f, [1, 2, 2, 1], [1, 1, 2, 1], [1, 2, 1, 1], 'VALID')", 0),
     ("tf.image.extract_patches(img_u8[None], [1, 3, 3, 1], [1, 2, 2, 1], [1, 1, 1, 1], 'SAME')",
      0),
+    ("tf.sequence_mask(lens, 6)", 0),
+    ("tf.sequence_mask(lens, maxlen=4, dtype=tf.float32)", 0),
+    ("tf.sequence_mask([1, 3])", 0),
+    ("tf.gather_nd(sq, nd_idx)", 0),
+    ("tf.gather_nd(sq, nd_idx[:, :1])", 0),
+    ("tf.nn.depth_to_space(deep, 2)", 0),
+    ("tf.nn.space_to_depth(batch_f[:, :6, :6], 3)", 0),
+    ("tf.nn.space_to_depth(tf.nn.depth_to_space(deep, 2), 2)", 0),
+    ("tf.roll(sq, shift=2, axis=1)", 0),
+    ("tf.roll(sq, [1, -1], [1, 2])", 0),
+    ("tf.linalg.inv(sq + 4 * tf.eye(4))", 1e-5),
+    ("tf.linalg.det(sq)", 1e-4),
+    ("tf.linalg.logdet(tf.matmul(sq, sq, transpose_b=True) + tf.eye(4))", 1e-4),
+    ("tf.linalg.diag_part(sq)", 0),
+    ("tf.linalg.diag(vec)", 0),
+    ("tf.linalg.trace(sq)", 1e-6),
+    ("tf.math.log_sigmoid(vec * 10)", 1e-6),
+    ("tf.math.xlogy(tf.nn.relu(vec), tf.abs(vec) + 0.1)", 1e-6),
+    ("tf.boolean_mask(sq, sq[:, :, 0] > 0)", 0),
+    ("tf.boolean_mask(vec, [True, False])", 0),
+    ("tf.clip_by_norm(sq, 1.5)", 1e-6),
+    ("tf.clip_by_norm(sq, 0.8, axes=[2])", 1e-6),
+    ("tf.image.rot90(img_u8)", 0),
+    ("tf.image.rot90(batch_f, k=3)", 0),
     ("tf.audio.decode_wav(tf.io.read_file(mono_wav))", 0),
     ("tf.audio.decode_wav(tf.io.read_file(stereo_wav), desired_channels=1)", 0),
     ("tf.audio.decode_wav(tf.io.read_file(stereo_wav), desired_channels=3, "
@@ -229,7 +259,8 @@ def _ours(code: str, names: dict[str, Any], pipeline: bool = False) -> Any:
     assert problems == [], problems
     torch_code = cst.Module([]).code_for_node(node)
     assert "tf." not in torch_code
-    ns = {"torch": torch, "F": F, **vars(image_ops), **vars(image_pixels), **names,
+    ns = {"torch": torch, "F": F, **vars(image_ops), **vars(image_pixels), **vars(tensor_ops),
+          **names,
           **{k: torch.as_tensor(v) for k, v in ARRAYS.items()}}
     return eval(torch_code, ns)  # noqa: S307 - the rules' own output
 

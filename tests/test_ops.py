@@ -156,6 +156,7 @@ def _minimal_call(qualname: str, op: Op) -> str:
                 "tensorflow.gather": 2, "keras.backend.gather": 2, "keras.ops.take": 2,
                 "tensorflow.split": 2, "keras.ops.split": 2, "tensorflow.one_hot": 2,
                 "keras.ops.one_hot": 2, "keras.ops.nn.one_hot": 2, "keras.backend.one_hot": 2,
+                "keras.random.randint": 3, "keras.random.dropout": 2,
                 "tensorflow.expand_dims": 2,
                 "keras.ops.expand_dims": 2, "tensorflow.cast": 2, "keras.ops.cast": 2,
                 "keras.backend.cast": 2, "tensorflow.dtypes.cast": 2,

@@ -146,3 +146,19 @@ def test_nn_aliases_are_the_same_rows() -> None:
 def test_reported_not_converted(code: str) -> None:
     node, problems = convert_expr(cst.parse_expression(code), IMPORTS, {})
     assert cst.Module([]).code_for_node(node) == code and len(problems) == 1
+
+
+def test_keras_random_randint_and_dropout() -> None:
+    """Random draws differ from Keras's stream; what Keras defines is checked: the range and
+    dtype of randint, and dropout's zeros and 1 / (1 - rate) scaling of what it keeps."""
+    ns = {"torch": torch, "F": F, "x": torch.ones(4000)}
+    ints = eval(_torch("keras.random.randint((4000,), 2, 5)"), ns)  # noqa: S307
+    keras_ints = keras.ops.convert_to_numpy(keras.random.randint((4000,), 2, 5))
+    assert str(ints.dtype).endswith(str(keras_ints.dtype)) and set(ints.tolist()) == set(
+        keras_ints.tolist()) == {2, 3, 4}
+    dropped = eval(_torch("keras.random.dropout(x, 0.25)"), ns)  # noqa: S307
+    keras_dropped = keras.ops.convert_to_numpy(keras.random.dropout(keras.ops.ones(4000),
+                                                                    0.25))
+    np.testing.assert_allclose(np.unique(dropped.numpy()), [0.0, 4 / 3], rtol=1e-6)
+    np.testing.assert_allclose(np.unique(keras_dropped), [0.0, 4 / 3], rtol=1e-6)
+    assert abs(float((dropped == 0).float().mean()) - 0.25) < 0.05

@@ -28,6 +28,7 @@ from agent.rules.ops import (
     scans,
     signal,
     tensors,
+    tf_direct,
 )
 from agent.rules.ops.casts import cast
 from agent.rules.ops.control import ROWS as CONTROL_ROWS
@@ -700,7 +701,8 @@ _add([f"{TF}.identity"], Op("", ("input",), elementwise=True,
 
 
 for _names3, _op in (tensors.ROWS + nn_image.ROWS + ctc.ROWS + image_io.ROWS + signal.ROWS
-                     + image_pixels.ROWS + scans.ROWS + numpy_like.ROWS + CONTROL_ROWS):
+                     + image_pixels.ROWS + scans.ROWS + numpy_like.ROWS + tf_direct.ROWS
+                     + CONTROL_ROWS):
     _add(_names3, _op)
 
 

@@ -461,7 +461,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
 
     Each pass runs only when a word it acts on is in the text (gates below), and positions
     are resolved only for records: most modules come back as the same string, fast."""
-    tape_hint = tape_loop.HINT.search(code) is not None  # most often found, and early
+    tape_hint = tape_loop.hinted(code)  # most often found, and cheaply
     if not tape_hint and not HINT.search(code):
         return Inlined(code)
     try:

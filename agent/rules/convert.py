@@ -7,7 +7,7 @@ Order: resolve imports → custom layers/models classes (agent.rules.classes.tra
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -267,12 +267,34 @@ def _keras_builders(module: cst.Module, imports: ImportTable) -> set[str]:
     return out
 
 
+_IMPORT_LINE = re.compile(r"\s*(from|import)\b")
+
+
+def _reads_framework(code: str, names: Iterable[str]) -> bool:
+    r"""Whether a line that is no import reads ``name.`` for one of ``names``: what
+    ``^(?!\s*(from|import)\b).*\b(names)\.`` finds in multiline mode, the regex led by the
+    names (the engine scans for their first letters instead of backtracking over every
+    line) and the word boundary checked at each place it matches."""
+    found = re.compile("(?:" + "|".join(re.escape(n) for n in names) + r")\.")
+    pos = 0
+    while (m := found.search(code, pos)) is not None:
+        at = m.start()
+        if _is_word(code[at - 1] if at else " ") != _is_word(code[at]) \
+                and not _IMPORT_LINE.match(code, code.rfind("\n", 0, at) + 1):
+            return True
+        pos = at + 1
+    return False
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"  # what the regex engine's \w matches
+
+
 def _data_statements(code: str, original: cst.Module, source: str, imports: ImportTable,
                      out: Conversion, path: str) -> str:
     """Module-level statements and plain functions, statement by statement, once every
     other rule is done (tf.data and Keras utilities replaced, models converted)."""
-    heads = "|".join(re.escape(h) for h in imports.names)
-    if not heads or not re.search(rf"^(?!\s*(from|import)\b).*\b({heads})\.", code, re.M):
+    if not imports.names or not _reads_framework(code, imports.names):
         return code
     from agent.rules.ops.statements import convert_statements
 
@@ -367,7 +389,7 @@ def _convert_source(source: str, path: str) -> Conversion:
     imports = collect_imports(module)
     if not imports.names:
         return Conversion(source)
-    env = module_constants(module)
+    env = module_constants(module, imports)  # before the table learns the subclasses
     imports.subclasses = _functional_subclasses(module, imports)
     metric_classes = _metric_classes()
     if metric_classes is not None:  # compile(metrics=[MyMetric()]) reads their names

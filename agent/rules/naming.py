@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import keyword
 import re
+from functools import lru_cache
 
 
+@lru_cache(maxsize=1024)  # a file names the same few layer classes over and over
 def keras_snake(name: str) -> str:
     """Keras's own ``to_snake_case``: the default layer name for class ``name``."""
     name = re.sub(r"\W+", "", name)

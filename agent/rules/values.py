@@ -16,7 +16,7 @@ import libcst as cst
 
 from agent.rules import static_keys, walk
 from agent.rules.datasets import Array, loaded_arrays
-from agent.rules.imports import collect_imports
+from agent.rules.imports import ImportTable, collect_imports
 
 _EMPTY = cst.Module(body=[])
 
@@ -105,6 +105,9 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         value = env.get(node.value, UNKNOWN)
         return Sym(value, node.value) if type(value) is int else value
     if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+        plain = _plain_literal(node)
+        if plain is not UNKNOWN:
+            return plain
         try:
             value = node.evaluated_value
         except (ValueError, SyntaxError):
@@ -147,6 +150,26 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
             return _BINOPS[op](left, right)
         except (KeyError, TypeError, ZeroDivisionError, ValueError):
             return UNKNOWN
+    return UNKNOWN
+
+
+_FLOAT_CHARS = frozenset("0123456789.eE+-")
+
+
+def _plain_literal(node: cst.BaseExpression) -> Any:
+    """The value of a decimal int (``64``), a float without underscores (``0.2``) or a
+    one-quoted string with no prefix and no backslash (``"relu"``) read off its text,
+    UNKNOWN for any other literal: libcst's ``evaluated_value`` runs Python's parser on
+    each one."""
+    text = getattr(node, "value", "")
+    if isinstance(node, cst.Integer):
+        return int(text) if text.isascii() and text.isdigit() and (
+            text[0] != "0" or text == "0") else UNKNOWN
+    if isinstance(node, cst.Float):
+        return float(text) if text and _FLOAT_CHARS.issuperset(text) else UNKNOWN
+    if isinstance(node, cst.SimpleString) and len(text) >= 2 and text[0] in "'\"" \
+            and text[-1] == text[0] and text[:3] != text[0] * 3 and "\\" not in text:
+        return text[1:-1]
     return UNKNOWN
 
 
@@ -251,11 +274,14 @@ def _dict(node: cst.Dict, env: dict[str, Any]) -> Any:
     return out
 
 
-def module_constants(module: cst.Module) -> dict[str, Any]:
-    """Top-level ``NAME = <literal>`` bindings (assigned once), usable for shape inference."""
+def module_constants(module: cst.Module, imports: ImportTable | None = None
+                     ) -> dict[str, Any]:
+    """Top-level ``NAME = <literal>`` bindings (assigned once), usable for shape inference.
+    ``imports``: the module's table as ``collect_imports`` made it, when the caller has it
+    (collecting it again costs a walk of every block)."""
     env: dict[str, Any] = {}
     seen: dict[str, int] = {}
-    imports = collect_imports(module)
+    imports = imports if imports is not None else collect_imports(module)
     for stmt in _top_level_lines(module.body):
         for small in stmt.body:
             if isinstance(small, cst.Assign) and len(small.targets) == 1:

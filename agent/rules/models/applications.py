@@ -287,7 +287,7 @@ def extractor(layer: Layer, attr: str, line: int) -> Layer:
                      torch=("create_feature_extractor",))
     return Layer(attr, line, spec=spec, args=Args(backbone.keras, {"nodes": Value(
         repr(nodes), nodes)}, {}, used={"nodes"}), keras_name=f"{backbone.keras} features",
-                 source=layer.source)
+                 written=layer.source)
 
 
 def add_node(extractor_layer: Layer, name: str) -> None:

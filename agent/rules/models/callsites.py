@@ -9,7 +9,7 @@ in the module passes that same static value (the generated class asserts it). Re
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agent.rules.models.inline import static_ast
@@ -20,16 +20,18 @@ _VARIES = object()  # calls disagree, or one passes a value the rules cannot rea
 
 
 def call_values(statements: Iterable[ast.stmt], env: dict[str, Any],
-                varying: dict[str, set[str]] | None = None) -> dict[str, dict[str, Any]]:
+                varying: dict[str, set[str]] | None = None,
+                walked: Sequence[list[ast.AST]] | None = None) -> dict[str, dict[str, Any]]:
     """Function name -> {parameter: the static value every call in the module passes};
     ``varying`` (filled when given): function -> the parameters its calls set differently
-    or to values the rules cannot read."""
+    or to values the rules cannot read. ``walked``: each statement's ``breadth_first``
+    nodes, when the caller has them."""
     statements = list(statements)
     functions = {s.name: s for s in statements if isinstance(s, ast.FunctionDef)}
     local: dict[str, set[str]] = {}  # filled for the functions that call others
-    calls = [[n for n in breadth_first(stmt) if isinstance(n, ast.Call)  # once, not a pass
+    calls = [[n for n in nodes if isinstance(n, ast.Call)  # once, not a pass
               and isinstance(n.func, ast.Name) and n.func.id in functions]
-             for stmt in statements]
+             for nodes in (walked or [breadth_first(stmt) for stmt in statements])]
     out: dict[str, dict[str, Any]] = {}
     for _ in range(3):  # `build(HIDDEN)` -> `block(hidden)` inside build: one level a pass
         seen: dict[str, dict[str, Any]] = {}

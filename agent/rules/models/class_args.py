@@ -34,15 +34,17 @@ PASSED = "type[nn.Module]"  # the annotation of a class's layer-class parameter
 Reaching = dict[str, dict[str, list[str] | None]]  # function -> parameter -> value codes
 
 
-def class_arguments(statements: Sequence[ast.stmt]) -> Reaching:
+def class_arguments(statements: Sequence[ast.stmt],
+                    walked: Sequence[list[ast.AST]] | None = None) -> Reaching:
     """Function -> parameter -> the code of every value that can reach it (its default
-    first), or None when a call passes it something the rules cannot read."""
+    first), or None when a call passes it something the rules cannot read. ``walked``:
+    each statement's ``breadth_first`` nodes, when the caller has them."""
     statements = list(statements)
     functions = {s.name: s for s in statements if isinstance(s, ast.FunctionDef)}
     if not functions:
         return {}
-    nodes = [n for stmt in statements for n in breadth_first(stmt)]
-    dicts = _literal_dicts(statements)
+    nodes = [n for found in (walked or [breadth_first(s) for s in statements]) for n in found]
+    dicts = _literal_dicts(statements, nodes)
     loops: dict[str, list[str] | None] = {}
     for n in nodes:  # `for net in [network1, network2]: make(**net)`
         if isinstance(n, ast.For) and isinstance(n.target, ast.Name):
@@ -79,11 +81,13 @@ def _defaults(fn: ast.FunctionDef) -> dict[str, str]:
     return out
 
 
-def _literal_dicts(statements: list[ast.stmt]) -> dict[str, dict[str, str]]:
-    """Module-level names bound once to a dict literal with string keys: key -> value code."""
+def _literal_dicts(statements: list[ast.stmt], nodes: list[ast.AST]
+                   ) -> dict[str, dict[str, str]]:
+    """Module-level names bound once to a dict literal with string keys: key -> value code
+    (``nodes``: every node of the statements)."""
     counts: dict[str, int] = {}
     found: dict[str, dict[str, str]] = {}
-    for n in (n for s in statements for n in breadth_first(s)):
+    for n in nodes:
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
             counts[n.id] = counts.get(n.id, 0) + 1
     for s in statements:

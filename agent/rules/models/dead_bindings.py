@@ -11,6 +11,7 @@ times all count as reads.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -142,10 +143,16 @@ def _free_read(stmt: cst.FunctionDef | cst.ClassDef, name: str) -> bool:
 _POINTS = ("input", "inputs", "output", "outputs")
 
 
-def uses_model_tensors(fn: cst.FunctionDef) -> bool:
+_POINT_WORDS = re.compile(r"\b(?:inputs?|outputs?)\b")
+
+
+def uses_model_tensors(fn: cst.FunctionDef, text: str | None = None) -> bool:
     """A function that reads another model's tensors (``model.inputs``,
     ``model.get_layer(n).output``: a Grad-CAM helper) without returning a model of its own:
-    converted after the module's models, whose layers its view models share."""
+    converted after the module's models, whose layers its view models share. ``text``: the
+    function's source when known (without one of those names as a word, no walk)."""
+    if text is not None and not _POINT_WORDS.search(text):
+        return False
     reads = any(isinstance(n, cst.Attribute) and n.attr.value in _POINTS
                 and isinstance(n.value, (cst.Name, cst.Call)) for n in walk.nodes(fn.body))
     if not reads:

@@ -278,16 +278,18 @@ class BlockExtractor:
                 call = self._local_constants(call)
                 attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
                     keras_snake(fname))
-                return Layer(attr, self.cur_line, custom_ctor=code_of(call), keras_name=fname,
-                             source=code_of(call))
+                code = code_of(call)
+                return Layer(attr, self.cur_line, custom_ctor=code, keras_name=fname,
+                             written=code)
             if fname in self.fn_params and fname not in self.env and self._layer_class(fname):
                 return self._passed_class(call, fname, counter, explicit)  # dropout(rate)
             if fname in self.builders:  # make_block(64)(x): the converted builder's model
                 sub = self.builders[fname]
                 attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
                     identifier(fname))
-                return Layer(attr, self.cur_line, submodel=sub, custom_ctor=code_of(call),
-                             keras_name=sub.class_name, source=code_of(call),
+                code = code_of(call)
+                return Layer(attr, self.cur_line, submodel=sub, custom_ctor=code,
+                             keras_name=sub.class_name, written=code,
                              shape_rule=self._builder_shape(fname, sub, call))
             return None
         app = applications.is_application(q)
@@ -296,7 +298,7 @@ class BlockExtractor:
         kname = q.rsplit(".", 1)[1]
         attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
             keras_snake(kname))
-        layer = Layer(attr, self.cur_line, keras_name=kname, source=code_of(call))
+        layer = Layer(attr, self.cur_line, keras_name=kname, source_node=call)
         if kname == "Lambda":
             self._lambda(layer, call)
             return layer
@@ -345,7 +347,7 @@ class BlockExtractor:
         call's arguments the same way (class_args.py), else one report line."""
         attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
             keras_snake(param))
-        layer = Layer(attr, self.cur_line, keras_name=param, source=code_of(call))
+        layer = Layer(attr, self.cur_line, keras_name=param, source_node=call)
         codes = self.class_args.get(param)
         quals = [self.imports.resolve_dotted(c) for c in codes or []]
         passable = [class_args.PASSABLE.get(q or "") for q in quals]
@@ -1676,7 +1678,7 @@ class BlockExtractor:
         shape, dtype = constants.shape_and_dtype(call, kind, self.env)
         attr = attr or self.counter.next(identifier(name))
         layer = Layer(attr, self.cur_line, keras_name="constant",
-                      source=code_of(call), free=free, constant=constants.buffer_code(code))
+                      source_node=call, free=free, constant=constants.buffer_code(code))
         self._record_call(i, layer, [], [name], {})
         t = self.tensors[name]
         t.shape, t.dtype, t.constant = shape, dtype, True
@@ -1745,7 +1747,7 @@ class BlockExtractor:
             # statement granularity: this op stays as written (TODO), the model converts
             expr, elementwise, kept = _as_written(value, mapping), False, str(exc)
         layer = Layer(self.counter.next("lambda"), self.cur_line, lambda_expr=expr,
-                      lambda_elementwise=elementwise, keras_name="op", source=code_of(value),
+                      lambda_elementwise=elementwise, keras_name="op", source_node=value,
                       free=free, kept=kept, shape_rule=None if kept else shape_rule(
                           self.qual(value.func) if isinstance(value, cst.Call) else None,
                           value, self.env))
@@ -2114,7 +2116,7 @@ class BlockExtractor:
         attr = self.counter.next(keras_snake(base) if base[:1].isupper() else identifier(base))
         self._free = set()
         self._note_free_names(ctor)
-        return Layer(attr, self.cur_line, keras_name=name, source=code_of(ctor),
+        return Layer(attr, self.cur_line, keras_name=name, source_node=ctor,
                      free=set(self._free),
                      error=f"{name} is not a layer the rules know")
 
@@ -2170,7 +2172,7 @@ class BlockExtractor:
         assert spec is not None
         _, kwargs = self._args(call.with_changes(args=call.args[1:]))
         layer = Layer(self.counter.next(keras_snake(spec_name)), self.cur_line, spec=spec,
-                      args=bind(spec, [], kwargs), keras_name=spec_name, source=code_of(call))
+                      args=bind(spec, [], kwargs), keras_name=spec_name, source_node=call)
         self._record_call(i, layer, inputs, names, {})
 
     _TENSOR_KEYWORDS = ("inputs", "query", "value", "key")

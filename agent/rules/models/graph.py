@@ -11,9 +11,11 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import libcst as cst
+
 from agent.rules.models.shapes import Shape
 from agent.rules.spec import Args, LayerSpec
-from agent.rules.values import Value
+from agent.rules.values import Value, code_of
 
 _CREATED = itertools.count()
 
@@ -52,7 +54,8 @@ class Layer:
     shape_rule: Callable[[Sequence[Shape | None]], Shape | None] | None = None  # op's output
     keras_name: str = ""  # for reports: "Dense", "MyLayer", ...
     error: str | None = None  # why it cannot be converted (becomes a TODO + Unmapped)
-    source: str = ""  # original constructor code
+    written: str = ""  # original constructor code (see ``source``)
+    source_node: cst.CSTNode | None = None  # or its node, generated into code when read
     free: set[str] = field(default_factory=set)  # names its arguments use
     # creation order: Keras numbers auto names by it, and modules are declared in it
     seq: int = field(default_factory=lambda: next(_CREATED))
@@ -61,6 +64,14 @@ class Layer:
     lazy_ctor: bool = False  # custom_ctor holds nn.Lazy modules (runtime_loops.py)
     lazy_init: tuple[str, ...] = ()  # their Keras initializers, run once a dry call sized them
     warnings: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        """The original constructor code, generated on first read: most layers convert and
+        never read it, and generating it costs about as much as the rest of making them."""
+        if not self.written and self.source_node is not None:
+            self.written = code_of(self.source_node)
+        return self.written
 
 
 @dataclass

@@ -204,7 +204,7 @@ def loop_layer(loop: cst.For, ctors: list[cst.Call], make_layer: MakeLayer, attr
             return None
         return tuple(shape[:-1]) + (None,) if resizes else tuple(shape)
 
-    return Layer(attr, line, custom_ctor=code, keras_name=KERAS_NAME, source=code,
+    return Layer(attr, line, custom_ctor=code, keras_name=KERAS_NAME, written=code,
                  free=free, shape_rule=rule, lazy_ctor=resizes,
                  lazy_init=_init(inits, len(modules)) if resizes else (),
                  warnings=(LOOP_WARNINGS[0].format(it=code_of(loop.iter)),) if resizes else ())

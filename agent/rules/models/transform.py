@@ -31,6 +31,7 @@ from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, b
 from agent.rules.models.graph import ModelIR
 from agent.rules.models.index_inputs import embedding_layers, mark_index_inputs
 from agent.rules.models.layer_aliases import settle_aliases
+from agent.rules.parsed import breadth_first
 from agent.rules.source_slices import SourceSlices
 from agent.rules.training import custom_regularizers
 from agent.rules.values import assigned_names
@@ -139,13 +140,13 @@ class ModelConverter:
         self.framework_names = [n for n in imports.names if not n.startswith("*")]
         self.helpers = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
         self.varying: dict[str, set[str]] = {}  # builder -> parameters its calls vary
-        self.call_values = call_values(
-            [self.index.stmt_ast[id(s)] for s in module.body if id(s) in self.index.stmt_ast],
-            env, self.varying) if self.helpers else {}
+        statements = [self.index.stmt_ast[id(s)] for s in module.body
+                      if id(s) in self.index.stmt_ast] if self.helpers else []
+        walked = [breadth_first(s) for s in statements]  # one walk for both readers
+        self.call_values = call_values(statements, env, self.varying, walked) \
+            if self.helpers else {}
         self.passed_classes = False  # a class takes a layer class (class_args.py)
-        self.class_args = class_arguments(
-            [self.index.stmt_ast[id(s)] for s in module.body if id(s) in self.index.stmt_ast]
-        ) if self.helpers else {}
+        self.class_args = class_arguments(statements, walked) if self.helpers else {}
         self.inlined: set[str] = set()  # helpers inlined into a converted model
         self.outer_models: frozenset[str] = frozenset()  # for a deferred function's block
         self.quiet_helpers: dict[str, int] = {}  # helper -> line: its own errors not reported
@@ -192,7 +193,7 @@ class ModelConverter:
         for k, stmt in enumerate(body):
             if isinstance(stmt, cst.FunctionDef) and function is None \
                     and self._mentions_framework(stmt):
-                if uses_model_tensors(stmt):
+                if uses_model_tensors(stmt, self._text(stmt)):
                     deferred.append(k)
                     continue
                 body[k] = self.function(stmt, module_names, inserts)
@@ -404,12 +405,16 @@ class ModelConverter:
             return set()
         return scopes.outer_reads(node)
 
-    def _mentions_framework(self, fn: cst.FunctionDef) -> bool:
-        node = self.index.stmt_ast.get(id(fn))
+    def _text(self, stmt: cst.BaseStatement) -> str | None:
+        """The source lines of a parsed statement (None when its ast twin is unknown)."""
+        node = self.index.stmt_ast.get(id(stmt))
         if node is None or self.source_lines is None:
-            return True
-        text = "".join(self.source_lines[node.lineno - 1:node.end_lineno])
-        return any(name in text for name in self.framework_names)
+            return None
+        return "".join(self.source_lines[node.lineno - 1:node.end_lineno])
+
+    def _mentions_framework(self, fn: cst.FunctionDef) -> bool:
+        text = self._text(fn)
+        return text is None or any(name in text for name in self.framework_names)
 
     def _builds_model(self, fn: cst.FunctionDef) -> bool:
         node = self.index.stmt_ast.get(id(fn))

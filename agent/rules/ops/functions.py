@@ -156,7 +156,8 @@ def _names_imports(defs: list[cst.FunctionDef], imports: ImportTable, source: st
 def named_again(names: list[str], source: str) -> bool:
     """Whether one of the functions ``names`` is written anywhere but its ``def`` (a call
     needs its name twice): none is, none is a data function, no visit needed."""
-    return any(len(re.findall(rf"\b{re.escape(n)}\b", source)) > 1 for n in names)
+    return any(source.count(n) > 1  # written once even as a part of words: no regex
+               and len(re.findall(rf"\b{re.escape(n)}\b", source)) > 1 for n in names)
 
 
 class _References(cst.CSTVisitor):

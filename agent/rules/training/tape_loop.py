@@ -21,8 +21,6 @@ The runtime names come from ``runtime/training_loop.py`` (inlined by utilities.p
 
 from __future__ import annotations
 
-import re
-
 import libcst as cst
 
 from agent.rules.classes.devices import pin_devices
@@ -34,8 +32,15 @@ from agent.rules.training.compile import CompileReader, bind
 from agent.rules.training.losses import lookup_loss
 from agent.rules.values import code_of
 
-HINT = re.compile(r"GradientTape|optimizers|losses|metrics|tf\.function|function|"
-                  r"get_weights|set_weights")
+# words TapeLoop acts on ("tf.function" holds "function"); substrings, not whole words
+HINT = ("GradientTape", "optimizers", "losses", "metrics", "function", "get_weights",
+        "set_weights")
+
+
+def hinted(code: str) -> bool:
+    """Whether ``code`` holds one of :data:`HINT` (a search per literal: one regex of the
+    alternatives tries each of them at every position of the text)."""
+    return any(word in code for word in HINT)
 
 # Keras metric class -> (per-sample lambda over (y_true, y_pred) or None: a plain mean of
 # the values given, default name); Mean and Sum take values, the others (y_true, y_pred).

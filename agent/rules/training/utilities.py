@@ -317,6 +317,7 @@ class _Replace(cst.CSTTransformer):
 
 NO_MAPPING = "has no torch mapping"  # the op table's record for a name it does not know
 PIPELINE_HINT = re.compile(r"\bdata\.|_dataset_from_")
+
 MAP_KEPT = ("tf.data map function {}: {}; the tf.data pipelines stay TensorFlow (their "
             "functions must all convert)")
 _NEEDS_TORCH_MODELS = ("DataPipeline", "AUTOTUNE", "TFRecordDataset", "FixedLenFeature",
@@ -339,6 +340,12 @@ PIPELINE_LOADERS = frozenset(q for q, h in UTILITIES.items() if h.endswith("_fro
 GENERATOR = frozenset(q for q, h in UTILITIES.items() if h == "ImageDataGenerator")
 _MODEL_PREFIXES = ("keras.Model", "keras.Sequential", "keras.Input", "keras.layers.",
                    "keras.models.", "keras.applications.")
+
+
+def _pipeline_hint(code: str) -> bool:
+    """``PIPELINE_HINT.search(code)``, the regex run only where its literal parts are found
+    (a ``\\b`` first defeats the regex engine's fast literal scan)."""
+    return ("data." in code or "_dataset_from_" in code) and bool(PIPELINE_HINT.search(code))
 
 
 def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
@@ -456,7 +463,8 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
 
     Each pass runs only when a word it acts on is in the text (gates below), and positions
     are resolved only for records: most modules come back as the same string, fast."""
-    if not HINT.search(code) and not tape_loop.HINT.search(code):
+    tape_hint = tape_loop.hinted(code)  # most often found, and cheaply
+    if not tape_hint and not HINT.search(code):
         return Inlined(code)
     try:
         tree = shared_ast.parse(code)
@@ -469,18 +477,25 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
             parsed.append(cst.parse_module(code))
         return parsed[0]
 
-    taken = _bound_names(tree)
+    bound: list[set[str]] = []
+
+    def taken() -> set[str]:  # the names the script binds: a walk of the tree, when read
+        if not bound:
+            bound.append(_bound_names(tree))
+        return bound[0]
+
     left = first_keras_model(tree, imports)
     models_left = left is not None
     written = shared_ast.words(code)
     try:
-        maps = pipeline_maps.plan(parse(), imports, taken, op_helpers()) \
-            if not models_left and PIPELINE_HINT.search(code) else pipeline_maps.Plan()
-        layers = text_layers.plan(parse(), imports, taken, op_helpers()) \
+        maps = pipeline_maps.plan(parse(), imports, taken(), op_helpers()) \
+            if not models_left and _pipeline_hint(code) else pipeline_maps.Plan()
+        layers = text_layers.plan(parse(), imports, taken(), op_helpers()) \
             if not models_left and maps.ok and _TEXT_LAYER in written else text_layers.Plan()
-        replacer = _Replace(imports, taken, models_left, keep_pipelines=not maps.ok, text=layers)
         swaps = bool(not _UTILITY_WORDS.isdisjoint(written) or layers.blocked or layers.functions)
-        tape_words = bool(tape_loop.HINT.search(code)
+        replacer = _Replace(imports, taken() if swaps else set(),  # read only by its visit
+                            models_left, keep_pipelines=not maps.ok, text=layers)
+        tape_words = bool(tape_hint
                           and (not _TAPE_WORDS.isdisjoint(written) or imports.schedules))
         if swaps or maps.callbacks or tape_words:
             parse()
@@ -523,7 +538,7 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
     # what counted as a model may have been a utility the replacer swapped (preprocess_input)
     models_left = replacer.models_left and (
         keras_models_left(new_tree, imports) if new_tree is not tree else models_left)
-    if tape_words and not set(_closure(set(_TAPE_NAMES))) & taken \
+    if tape_words and not set(_closure(set(_TAPE_NAMES))) & taken() \
             and not models_left and new is not None:
         own = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         tape = tape_loop.TapeLoop(imports, own)
@@ -537,10 +552,17 @@ def inline_utilities(code: str, imports: ImportTable) -> Inlined:
                 out.changes.append((pos.start.line if pos is not None else 0, rule, msg))
         new_code = new.code
         new_tree = shared_ast.parse(new_code)
-    read = {n.id for n in shared_ast.walk(tree) if isinstance(n, ast.Name)}
-    replacer.used |= read & set(_GENERATED) - taken
-    replacer.used |= (read if new_tree is tree else {
-        n.id for n in shared_ast.walk(new_tree) if isinstance(n, ast.Name)}) & op_helpers() - taken
+    # runtime names the script reads (each a word of its text first: most have none)
+    generated = set(_GENERATED) & written
+    helpers_read = op_helpers() & (written if new_tree is tree else shared_ast.words(new_code))
+    read = {n.id for n in shared_ast.walk(tree) if isinstance(n, ast.Name)} \
+        if generated or (helpers_read and new_tree is tree) else set()
+    if generated & read:
+        replacer.used |= generated & read - taken()
+    if helpers_read:
+        replacer.used |= (read if new_tree is tree else {
+            n.id for n in shared_ast.walk(new_tree) if isinstance(n, ast.Name)}
+        ) & helpers_read - taken()
     if not out.changes and not replacer.used:
         return Inlined(code, kept=out.kept, tf_data=out.tf_data, left=left is not None)
     text = _drop_keras_aliases(new_code, replacer.used, imports)

@@ -18,6 +18,7 @@ from agent.rules.imports import canonical
 
 # local name -> import statement, in the order a senior engineer (and isort) writes them
 TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
+    ("math", "import math"),  # math.prod of sizes (models/size_calls.py)
     ("np", "import numpy as np"),
     ("pl", "import pytorch_lightning as pl"),
     ("torch", "import torch"),

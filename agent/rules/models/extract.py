@@ -40,6 +40,7 @@ from agent.rules.models import (
     rolled_loops,
     runtime_loops,
     shape_reads,
+    size_calls,
     string_inputs,
     views,
 )
@@ -177,6 +178,7 @@ class BlockExtractor:
         self.wrapped: dict[int, str] = {}  # id(layer) -> the wrapper sharing its weights
         self.size_stmts: dict[int, list[Tensor]] = {}  # stmt -> tensors its sizes come from
         self.size_code: dict[str, cst.BaseExpression] = {}  # local -> its parameters' code
+        self.tuple_stmts: dict[int, str] = {}  # stmt -> the local tuple of sizes it binds
         self.layer_vars: dict[str, Layer] = {}
         self.layer_stmt: dict[int, int] = {}
         self.also_owned: dict[int, set[int]] = {}  # id(layer) -> `base.trainable = False`
@@ -231,13 +233,17 @@ class BlockExtractor:
         return self.imports.resolve(node)
 
     def value(self, node: cst.BaseExpression) -> Value:
+        modules = set()
+        if "prod" in code_of(node):  # Dense(tf.math.reduce_prod(shape)) -> math.prod(shape)
+            node = size_calls.python_products(node, self.qual, self._mentions_tensor)
+            modules = {"math", "np", "numpy"}
         v = evaluate(node, self.env)
         if not v.known:  # len(vocabulary) of a constant list bound in an inlined helper
             known = inline.static_value(node, self.env)
             if isinstance(known, (bool, int, float, str)):
                 v = Value(repr(known), known, node)
         if v.known:
-            if _names_in(node) - self.constants - self.fn_params.keys() - _BUILTINS:
+            if _names_in(node) - self.constants - self.fn_params.keys() - _BUILTINS - modules:
                 # a local of the builder (``rnn_size = 512``): the class cannot see it
                 return Value(repr(v.value), v.value, node)
             return v
@@ -468,7 +474,12 @@ class BlockExtractor:
         if not codes:
             return None
         for code in codes:
-            value = inline.static_value(cst.parse_expression(code), self.env)
+            node = cst.parse_expression(code)
+            if isinstance(node, (cst.Tuple, cst.List)) and node.elements and not any(
+                    isinstance(el, cst.StarredElement) for el in node.elements):
+                ranks.add(len(node.elements))  # ``(NUM_ATOMS, ATOM_DIM)``: sizes known later
+                continue
+            value = inline.static_value(node, self.env)
             if not isinstance(value, (tuple, list)) or not all(
                     type(d) is int for d in value):
                 return None
@@ -658,7 +669,8 @@ class BlockExtractor:
             if isinstance(small, cst.Assign) and i in self.views.stmts:
                 self.views.dicts.update(n for n in _assigned(small) if n in self.tensor_dicts)
             return
-        if self._track_constant(small) or (read or self.inlining) and self._size_code(small):
+        if self._track_constant(small) or (read or self.inlining) and self._size_code(small) \
+                or self._size_tuple(i, small):
             if read:  # `channels = x.shape[-1]` only serves the models built from x
                 self.size_stmts.setdefault(i, []).extend(read)
             return
@@ -685,6 +697,37 @@ class BlockExtractor:
                 for c in calls.found):
             return False
         self.size_code[name] = inline.parenthesized(small.value)
+        return True
+
+    def _size_tuple(self, i: int, small: cst.BaseSmallStatement) -> bool:
+        """``dims = (h // 4, w * c)`` in a builder, from its parameters and locals: a target
+        shape later statements read (``Reshape(dims)``) as the tuple itself, the locals'
+        values written in, since the class cannot see them."""
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1
+                and isinstance(small.targets[0].target, cst.Name)
+                and isinstance(small.value, (cst.Tuple, cst.List)) and small.value.elements):
+            return False
+        name = small.targets[0].target.value
+        elements = [el.value for el in small.value.elements
+                    if not isinstance(el, cst.StarredElement)]
+        calls = _Calls()
+        calls.collect(small.value)
+        visible = self.fn_params.keys() | self.constants | self.env.keys() | _BUILTINS
+        if name in self.tensors or len(elements) != len(small.value.elements) \
+                or self._mentions_tensor(small.value) \
+                or not _names_in(small.value) <= visible \
+                or not all(_arithmetic(el) for el in elements) or any(
+                    not isinstance(c.func, cst.Name) or c.func.value not in inline.STATIC_CALLS
+                    for c in calls.found):
+            return False
+        local = {n: inline.literal(v) for n, v in self.env.items()
+                 if n not in self.constants and n not in self.fn_params
+                 and isinstance(v, (bool, int, float))}
+        value = inline.substitute(small.value, {n: local[n] for n in _names_in(small.value)
+                                                if n in local})
+        self.size_code[name] = value if isinstance(value, cst.Tuple) else value.with_changes(
+            lpar=[], rpar=[])
+        self.tuple_stmts[i] = name
         return True
 
     def _shape_reads(self, i: int, small: cst.BaseSmallStatement) -> bool:
@@ -1744,11 +1787,14 @@ class BlockExtractor:
                 raise Unsupported(f"tensor expression {code_of(value)}: {exc}") from exc
             # statement granularity: this op stays as written (TODO), the model converts
             expr, elementwise, kept = _as_written(value, mapping), False, str(exc)
+        rule = None if kept else shape_rule(
+            self.qual(value.func) if isinstance(value, cst.Call) else None, value, self.env)
+        if rule is None and not kept and not elementwise and len(tensors) == 1:
+            # `(a + tf.transpose(a, (0, 1, 3, 2))) / 2`: ops and arithmetic on one tensor
+            rule = lambda_rule(value, tensors[0], self.qual, self.env)
         layer = Layer(self.counter.next("lambda"), self.cur_line, lambda_expr=expr,
                       lambda_elementwise=elementwise, keras_name="op", source=code_of(value),
-                      free=free, kept=kept, shape_rule=None if kept else shape_rule(
-                          self.qual(value.func) if isinstance(value, cst.Call) else None,
-                          value, self.env))
+                      free=free, kept=kept, shape_rule=rule)
         if owned:
             self.also_owned[id(layer)] = owned
         self._record_call(i, layer, [self.tensors[n] for n in tensors], names, {})
@@ -2296,6 +2342,8 @@ class BlockExtractor:
         owned |= {k for k, ts in self.size_stmts.items() if all(id(t) in made for t in ts)}
         owned |= {self.list_stmt[n] for n, ts in self.tensor_lists.items()
                   if n in self.list_stmt and any(id(t) in made for t in ts)}
+        owned |= {k for k, n in self.tuple_stmts.items()  # `dims = (h, w)` read only here
+                  if not self._read_elsewhere(n, owned | {k})}
         layers: list[Layer] = []
         for c in calls:
             if c.layer not in layers:

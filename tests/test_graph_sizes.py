@@ -219,3 +219,35 @@ def test_a_weight_of_a_known_shape_made_under_an_if_with_an_else(shifted: bool) 
     the parameter as None (torch's optional-parameter idiom, ``self.shift`` reads None)."""
     code = check(SCALED, f"build({shifted})")
     assert 'self.register_parameter("shift", None)' in code
+
+
+SLOTS = KERAS + """
+def build(levels=2):
+    inp = layers.Input((8, 8, 1))
+    y = inp
+    wheres = [None] * levels
+    for i in range(levels):
+        pre = layers.Conv2D(3, 3, padding="same", activation="relu")(y)
+        y = layers.MaxPooling2D(2)(pre)
+        wheres[i] = layers.Conv2D(3, 1)(pre)
+    for i in range(levels):
+        ind = levels - 1 - i
+        y = layers.UpSampling2D(2)(y)
+        y = layers.multiply([y, wheres[ind]])
+        y = layers.Conv2D(3, 3, padding="same")(y)
+    return keras.Model(inp, y)
+"""
+
+
+def test_tensors_stored_into_list_slots_and_read_back_by_index() -> None:
+    """``wheres = [None] * n`` filled by ``wheres[i] = ...`` in one loop and read as
+    ``wheres[n - 1 - i]`` in another: each slot is one tensor ``forward`` keeps."""
+    code = check(SLOTS, "build()")
+    assert "wheres_0 = " in code and "wheres_1 = " in code
+    assert "y * wheres_1" in code and "y * wheres_0" in code
+
+
+def test_a_slot_read_by_an_index_not_known_statically_is_reported() -> None:
+    src = SLOTS.replace("wheres[ind]", "wheres[int(input())]") + "\n\nmodel = build()\n"
+    result = convert_source(textwrap.dedent(src), "model.py")
+    assert any("wheres" in u.reason for u in result.unmapped), result.unmapped

@@ -193,6 +193,10 @@ class BlockExtractor:
         self.layer_lists: dict[str, _Seq] = {}
         self.tensor_lists: dict[str, list[Tensor]] = {}
         self.empty_lists: dict[str, int] = {}
+        # ``wheres = [None] * n`` (statement, n), then ``wheres[k] = t``: filled slots
+        self.none_lists: dict[str, tuple[int, int]] = {}
+        self.slot_lists: dict[str, list[Tensor | None]] = {}
+        self.none_assumed: dict[str, tuple[str, dict[str, Any]]] = {}  # its count's params
         self.list_of_layer: dict[int, _Seq] = {}  # id(layer) -> the list a loop read it from
         self.input_names: set[str] = set()  # forward parameters taken so far
         self._input_makers: dict[str, bool] = {}  # helper -> does it create Inputs?
@@ -665,7 +669,8 @@ class BlockExtractor:
                                                   self.qual)
             else:  # as when the transformer rebuilt them: their layers get the statement's line
                 self.unlined.update(id(c) for c in calls)
-        if self._dict_statement(i, small) or self._list_statement(i, small):
+        if self._dict_statement(i, small) or self._list_statement(i, small) \
+                or self._slot_statement(i, small):
             if isinstance(small, cst.Assign) and i in self.views.stmts:
                 self.views.dicts.update(n for n in _assigned(small) if n in self.tensor_dicts)
             return
@@ -1097,6 +1102,7 @@ class BlockExtractor:
             if isinstance(value, cst.List) and not value.elements:
                 self.empty_lists[name] = i
                 return False  # also a constant: `sizes = []` may hold numbers
+            self._none_list(i, name, value)
             if isinstance(value, cst.List) and all(
                     self._is_layer_item(el.value) for el in value.elements):
                 seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
@@ -1318,6 +1324,69 @@ class BlockExtractor:
         self.layer_lists.pop(name, None)
         self.tensor_lists.pop(name, None)
         self.empty_lists.pop(name, None)
+        self.none_lists.pop(name, None)
+        self.slot_lists.pop(name, None)
+
+    def _slot_statement(self, i: int, small: cst.BaseSmallStatement) -> bool:
+        """``wheres[k] = t`` with ``k`` known (an unrolled loop's index) into a list made as
+        ``wheres = [None] * n``: a list of tensors once every slot holds one (Keras reads
+        them by index later, ``wheres[n - 1 - k]``). True when the statement was taken."""
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
+            return False
+        target = small.targets[0].target
+        if not (isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
+                and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index)):
+            return False
+        name = target.value.value
+        if name not in self.none_lists and name not in self.slot_lists \
+                and name not in self.tensor_lists or not self._is_tensor_expr(small.value):
+            return False
+        k = inline.static_value(target.slice[0].slice.value, self.env)
+        size = self.none_lists[name][1] if name in self.none_lists else len(
+            self.slot_lists.get(name) or self.tensor_lists[name])
+        if not isinstance(k, int) or isinstance(k, bool) or not -size <= k < size:
+            return False
+        if name in self.none_lists:
+            start, _ = self.none_lists.pop(name)
+            count, assumed = self.none_assumed.pop(name)
+            if assumed:
+                self._note_assumed(self._commit_assumed(assumed), f"list [None] * {count} made")
+            self.slot_lists[name] = [None] * size
+            self.list_stmt[name] = start
+            self.env.pop(name, None)
+            self.tracked.discard(name)
+        tensor = self._tensor(small.value)
+        if not isinstance(small.value, cst.Name):  # a layer's output: named after its slot
+            tensor.name = self.fresh(f"{name}_{int(k) % size}")
+            self.tensors[tensor.name] = tensor
+        elif self.unrolling and tensor.name not in self.input_names:
+            tensor.name = self.fresh(tensor.name)  # forward keeps each slot's tensor
+            self.tensors[tensor.name] = tensor
+        if name in self.tensor_lists:
+            self.tensor_lists[name][int(k)] = tensor
+            return True
+        slots = self.slot_lists[name]
+        slots[int(k)] = tensor
+        filled = [t for t in slots if t is not None]
+        if len(filled) == len(slots):
+            self.tensor_lists[name] = filled
+            del self.slot_lists[name]
+        return True
+
+    def _none_list(self, i: int, name: str, value: cst.BaseExpression) -> None:
+        """``wheres = [None] * n`` (n known): slots a loop may fill with tensors."""
+        if not (isinstance(value, cst.BinaryOperation)
+                and isinstance(value.operator, cst.Multiply)):
+            return
+        for items, count in ((value.left, value.right), (value.right, value.left)):
+            if isinstance(items, cst.List) and len(items.elements) == 1 \
+                    and isinstance(items.elements[0].value, cst.Name) \
+                    and items.elements[0].value.value == "None":
+                assumed = self._assumable(count)  # `[None] * levels`: as loops assume it
+                n = inline.static_value(count, {**self.env, **assumed})
+                if isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 4096:
+                    self.none_lists[name] = (i, int(n))
+                    self.none_assumed[name] = (code_of(count), assumed)
 
     # ---------------------------------------------------------------- helper functions
     def _is_helper_call(self, node: cst.BaseExpression) -> bool:
@@ -2722,7 +2791,7 @@ class _ContainerReads(cst.CSTTransformer):
         found: Tensor | None = None
         if base.value in x.tensor_dicts and isinstance(key, str):
             found = x.tensor_dicts[base.value].get(key)
-        elif base.value in x.tensor_lists and type(key) is int:
+        elif base.value in x.tensor_lists and isinstance(key, int) and not isinstance(key, bool):
             items = x.tensor_lists[base.value]
             found = items[key] if -len(items) <= key < len(items) else None
         if found is None:
@@ -2737,6 +2806,9 @@ class _ContainerReads(cst.CSTTransformer):
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
+        return False  # `wheres[k] = t` stores into the list: not a read
 
 
 class _TensorReads(cst.CSTVisitor):

@@ -19,6 +19,7 @@ import textwrap
 import pytest
 
 from agent.rules.convert import convert_source
+from tests.test_models_feature_dicts import check as lazy_check
 from tests.test_models_graphs import KERAS, check
 
 pytestmark = pytest.mark.slow
@@ -251,3 +252,98 @@ def test_a_slot_read_by_an_index_not_known_statically_is_reported() -> None:
     src = SLOTS.replace("wheres[ind]", "wheres[int(input())]") + "\n\nmodel = build()\n"
     result = convert_source(textwrap.dedent(src), "model.py")
     assert any("wheres" in u.reason for u in result.unmapped), result.unmapped
+
+
+HELD_SHAPE = KERAS + """
+import numpy as np
+
+
+class Unflatten(layers.Layer):
+    def __init__(self, shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target = shape
+        self.dense = layers.Dense(int(np.prod(shape)))
+        self.reshape = layers.Reshape(self.target)
+
+    def call(self, x):
+        return self.reshape(self.dense(x))
+
+
+class Decoder(keras.Model):
+    def __init__(self, units, shape, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = layers.Dense(units, activation="tanh")
+        self.out = layers.Dense(int(np.prod(shape)))
+        self.reshape = layers.Reshape(shape)
+
+    def call(self, x):
+        return self.reshape(self.out(self.hidden(x)))
+
+
+def build(shape=(3, 4)):
+    inp = layers.Input((5,))
+    return keras.Model(inp, layers.Softmax(axis=1)(Unflatten(shape)(inp)))
+"""
+
+
+@pytest.mark.parametrize("builder", ["build()", "build((2, 3, 2))"])
+def test_a_target_shape_a_custom_layer_receives(builder: str) -> None:
+    """``Reshape(self.target)`` in a custom layer: the shape its constructor received,
+    read at run time (``unflatten``); the softmax after it keeps Keras's axis."""
+    code = lazy_check(HELD_SHAPE, builder)  # its Dense is sized by the first call
+    assert "self.reshape_shape = self.target" in code
+
+
+def test_a_target_shape_a_subclassed_model_receives() -> None:
+    import keras
+    import numpy as np
+    import torch
+
+    from agent.equivalence import exec_source, port_weights
+
+    src = textwrap.dedent(HELD_SHAPE)
+    result = convert_source(src, "model.py")
+    assert not result.unmapped, result.unmapped
+    assert "self.reshape_shape = shape" in result.source
+    keras.utils.set_random_seed(0)
+    original = exec_source(src, "k2l_original")["Decoder"](8, (3, 4))
+    x = np.random.default_rng(0).normal(size=(2, 5)).astype("float32")
+    ref = keras.ops.convert_to_numpy(original(x))
+    module = exec_source(result.source, "k2l_converted")["Decoder"](8, (3, 4))
+    with torch.no_grad():
+        module(torch.as_tensor(x))  # sizes its lazy first layer, as Keras's first call did
+    port_weights(original, module)
+    module.eval()
+    with torch.no_grad():
+        got = module(torch.as_tensor(x)).numpy()
+    assert got.shape == ref.shape == (2, 3, 4)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_a_resolved_format_branch_another_kept_model_reads_stays() -> None:
+    """A converted model owns the ``image_data_format()`` branch binding ``input_shape``;
+    a second model the rules leave as Keras (``Model(...).summary()``) still reads it, so
+    the resolved branch stays (removed, the kept code read an undefined name)."""
+    src = KERAS + """
+from keras import backend as K
+
+
+def build(w):
+    if K.image_data_format() == "channels_first":
+        input_shape = (1, w, 8)
+    else:
+        input_shape = (w, 8, 1)
+    inp = layers.Input(shape=input_shape)
+    x = layers.Conv2D(4, 3, padding="same")(inp)
+    dims = (w, 8 * 4)
+    y = layers.Dense(3)(layers.Reshape(target_shape=dims)(x))
+    keras.Model(inp, y).summary()
+    return keras.Model(inp, layers.Dense(2)(y))
+
+
+model = build(6)
+"""
+    result = convert_source(textwrap.dedent(src), "model.py")
+    assert not result.unmapped, result.unmapped
+    assert "input_shape = (w, 8, 1)" in result.source
+    assert "dims = (w, 8 * 4)" in result.source and "Build(w=w)" in result.source

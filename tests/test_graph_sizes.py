@@ -347,3 +347,28 @@ model = build(6)
     assert not result.unmapped, result.unmapped
     assert "input_shape = (w, 8, 1)" in result.source
     assert "dims = (w, 8 * 4)" in result.source and "Build(w=w)" in result.source
+
+
+def test_a_dict_of_inputs_from_a_helper_is_reported_by_its_keys() -> None:
+    """Not followed yet (README): the report names the dict by its keys instead of printing
+    every ``Input(..., dtype=tf.string)`` line of it."""
+    src = TF + """
+def make_inputs():
+    return {
+        "user": layers.Input(name="user", shape=(1,), dtype=tf.string),
+        "rating": layers.Input(name="rating", shape=(3,), dtype=tf.float32),
+    }
+
+
+def build():
+    inputs = make_inputs()
+    return keras.Model(inputs=inputs, outputs=layers.Dense(4)(inputs["rating"]))
+
+
+model = build()
+"""
+    result = convert_source(textwrap.dedent(src), "model.py")
+    reasons = [u.reason for u in result.unmapped]
+    assert "a dict of tensors ({'user', 'rating'}) returned by a helper function is not " \
+           "followed: the model needs a person or the LLM stage" in reasons, reasons
+    assert not any("layers.Input(" in r for r in reasons), reasons

@@ -2362,6 +2362,12 @@ class BlockExtractor:
             raise Unsupported(f"{node.value} is rebound at line {self.poisoned[node.value]} by "
                               "code the rules do not follow (a loop, branch or helper "
                               "function): the model needs a person or the LLM stage")
+        if isinstance(node, cst.Dict):  # returned by an inlined `create_model_inputs()`
+            keys = [k for k in (evaluate(el.key, self.env).value for el in node.elements
+                                if isinstance(el, cst.DictElement)) if isinstance(k, str)]
+            shown = ", ".join(repr(k) for k in keys[:4]) + (", ..." if len(keys) > 4 else "")
+            raise Unsupported(f"a dict of tensors ({{{shown}}}) returned by a helper function "
+                              "is not followed: the model needs a person or the LLM stage")
         raise Unsupported(f"{code_of(node)} is not a Keras tensor here")
 
     def functional(self, i: int, var: str, call: cst.Call, *, is_return: bool) -> None:

@@ -18,7 +18,8 @@ from agent.rules.imports import canonical
 
 # local name -> import statement, in the order a senior engineer (and isort) writes them
 TORCH_IMPORTS: tuple[tuple[str, str], ...] = (
-    ("os", "import os"),
+    ("math", "import math"),  # math.prod of sizes (models/size_calls.py)
+    ("os", "import os"),  # a checkpoint path split at run time (training/callbacks.py)
     ("np", "import numpy as np"),
     ("pl", "import pytorch_lightning as pl"),
     ("torch", "import torch"),

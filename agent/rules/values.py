@@ -139,6 +139,14 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         return UNKNOWN
     if isinstance(node, cst.Subscript):
         return _shape_read(node, env)
+    if isinstance(node, cst.Call) and _is_product(node):
+        return _product(_eval(node.args[0].value, env))
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) \
+            and node.func.value == "int" and len(node.args) == 1 and not node.args[0].keyword \
+            and not node.args[0].star:  # Dense(int(np.prod(cells))): a size
+        inner = _eval(node.args[0].value, env)
+        ok = isinstance(inner, (int, float)) and not isinstance(inner, bool)
+        return int(inner) if ok and inner == inner and abs(inner) != float("inf") else UNKNOWN
     if isinstance(node, (cst.Call, cst.Comparison, cst.DictComp)):
         return static_keys.evaluate(node, env, _eval, UNKNOWN)
     if isinstance(node, cst.BinaryOperation):
@@ -171,6 +179,24 @@ def _plain_literal(node: cst.BaseExpression) -> Any:
             and text[-1] == text[0] and text[:3] != text[0] * 3 and "\\" not in text:
         return text[1:-1]
     return UNKNOWN
+
+
+def _is_product(node: cst.Call) -> bool:
+    """``math.prod(t)`` / ``np.prod(t)``: a size computed from a tuple of sizes."""
+    func = node.func
+    return isinstance(func, cst.Attribute) and func.attr.value == "prod" \
+        and isinstance(func.value, cst.Name) and func.value.value in ("math", "np", "numpy") \
+        and len(node.args) == 1 and node.args[0].keyword is None and not node.args[0].star
+
+
+def _product(items: Any) -> Any:
+    if not isinstance(items, (tuple, list)) or not items or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in items):
+        return UNKNOWN
+    out = 1
+    for d in items:
+        out *= int(d)
+    return out
 
 
 def _shape_read(node: cst.Subscript, env: dict[str, Any]) -> Any:

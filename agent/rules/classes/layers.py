@@ -104,7 +104,10 @@ def build(layer: SubLayer, shape: Shape | None, layout: str,
     try:
         built = layer.spec.build(layer.args, [shape, *(m for m in more if m)], ctx)
     except NotStatic as exc:
-        raise Unsupported(f"{layer.keras_name}: {exc}") from exc
+        held = _held_target(layer)
+        if held is None:
+            raise Unsupported(f"{layer.keras_name}: {exc}") from exc
+        return held
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         dims = ", ".join("?" if d is None or d == LAZY else str(d) for d in shape)
         raise Unsupported(f"{layer.keras_name}: cannot be built for an input of shape "
@@ -116,6 +119,18 @@ def build(layer: SubLayer, shape: Shape | None, layout: str,
         built = lazy.lazify(layer.keras_name, built)
         layer.lazy = built.lazy
     return lazy.any_rank(layer.keras_name, built) if rank_unknown else built
+
+
+def _held_target(layer: SubLayer) -> Built | None:
+    """``Reshape(shape)`` / ``Reshape(self.shape)`` in a subclass: the target shape the
+    constructor received, kept where the layer is made and read at run time (Keras's -1 is
+    torch's in ``unflatten``); the output's rank is unknown to the layers after it."""
+    v = layer.args.values.get("target_shape") if layer.keras_name == "Reshape" else None
+    if v is None or v.known or not isinstance(v.node, (cst.Name, cst.Attribute)):
+        return None
+    return Built(out=(), forward="{x}.flatten(1).unflatten(1, {m_shape})",
+                 modules=(("shape", v.code),), layout="keras",
+                 warnings=("target shape known only at run time: written as in the source",))
 
 
 def module_lines(layer: SubLayer) -> list[str]:

@@ -88,6 +88,7 @@ class _Weight:
     init: str  # nn.init statement
     trainable: bool
     cond: str = ""  # made only under this condition (``if self.use_bias:`` in build)
+    absent: bool = False  # ``else: self.w = None``: a parameter registered as None
     regularizer: cst.BaseExpression | None = None
 
 
@@ -457,7 +458,8 @@ class _ClassConverter:
             grad = "requires_grad=False" if not w.trainable else ""
             line = (f"self.{w.name} = nn.UninitializedParameter({grad})"
                     "  # created in initialize_parameters")
-            body.append(_stmt(f"if {w.cond}:\n    {line}" if w.cond else line))
+            absent = f'\nelse:\n    self.register_parameter("{w.name}", None)' if w.absent else ""
+            body.append(_stmt(f"if {w.cond}:\n    {line}{absent}" if w.cond else line))
         body += self.unmark(eager_build, first_layer)
         return fn.with_changes(body=fn.body.with_changes(body=body))
 
@@ -693,17 +695,23 @@ class _ClassConverter:
     def build_weight(self, stmt: cst.BaseStatement, shape_param: str, lazy: bool,
                      out: list[cst.BaseStatement]) -> bool:
         """``self.w = self.add_weight(...)`` in build: appended to ``out``; False otherwise."""
-        if (isinstance(stmt, cst.If) and stmt.orelse is None
-                and isinstance(stmt.body, cst.IndentedBlock)
+        if (isinstance(stmt, cst.If) and isinstance(stmt.body, cst.IndentedBlock)
                 and all(_is_add_weight(s) for s in stmt.body.body)
                 and not _uses_name(stmt.test, shape_param)):
+            absent = _set_to_none(stmt.orelse)
+            if absent is None or not absent <= (_set_to_none(cst.Else(stmt.body), None) or set()):
+                return False
             inner: list[cst.BaseStatement] = []
-            made = len(self.lazy_weights)
+            made = len(self.lazy_weights), len(self.weights)
             for s in stmt.body.body:
                 self.build_weight(s, shape_param, lazy, inner)
-            for w in self.lazy_weights[made:]:
+            new = self.lazy_weights[made[0]:] + self.weights[made[1]:]
+            for w in new:
                 w.cond = code_of(stmt.test)
-            out.append(stmt.with_changes(body=stmt.body.with_changes(body=inner)))
+                w.absent = w.attr in absent
+            orelse = None if lazy or not absent else cst.Else(cst.IndentedBlock([
+                _stmt(f'self.register_parameter("{w.name}", None)') for w in new if w.absent]))
+            out.append(stmt.with_changes(body=stmt.body.with_changes(body=inner), orelse=orelse))
             return True
         if not _is_add_weight(stmt):
             return False
@@ -940,6 +948,28 @@ class _ClassConverter:
         if new is not fn:
             self.changes.append("get_config kept as a plain method (super().get_config() -> {})")
         return new
+
+
+def _set_to_none(orelse: cst.If | cst.Else | None, value: str | None = "None"
+                 ) -> set[str] | None:
+    """The attributes an ``else:`` of ``self.<attr> = None`` lines sets (empty without an
+    else); None for any other ``else``. ``value=None``: whatever they are set to."""
+    if orelse is None:
+        return set()
+    if not isinstance(orelse, cst.Else) or not isinstance(orelse.body, cst.IndentedBlock):
+        return None
+    attrs = set()
+    for s in orelse.body.body:
+        first = s.body[0] if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1 \
+            else None
+        if not (isinstance(first, cst.Assign) and len(first.targets) == 1) or value is not None \
+                and not (isinstance(first.value, cst.Name) and first.value.value == value):
+            return None
+        attr = _self_attr(first.targets[0].target)
+        if attr is None:
+            return None
+        attrs.add(attr)
+    return attrs
 
 
 def _is_add_weight(stmt: cst.BaseStatement) -> bool:

@@ -176,6 +176,12 @@ class _Emitter:
                 layer.args, [s or (None,) for s in shapes], ctx))  # any rank: output unknown
         if any(s is None for s in shapes) and layer.keras_name == "Softmax" \
                 and layer.args is not None and layer.args.value("axis") != -1:
+            axis = layer.args.value("axis")
+            if type(axis) is int and not call.call_kwargs and all(
+                    self.layout.get(id(t), "keras") == "keras" for t in call.inputs):
+                # Keras's own axis order whatever the rank (no channels-first permute
+                # upstream): Keras's axis counts the batch as torch's dim does
+                return Built(out=(), forward=f"F.softmax({{x}}, dim={axis})")
             return self._keep(layer, call, "Softmax: the input's rank is unknown here (after "
                               "an operation the rules do not size): its axis cannot be placed")
         if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):

@@ -40,6 +40,7 @@ from agent.rules.models import (
     rolled_loops,
     runtime_loops,
     shape_reads,
+    size_calls,
     string_inputs,
     views,
 )
@@ -177,6 +178,7 @@ class BlockExtractor:
         self.wrapped: dict[int, str] = {}  # id(layer) -> the wrapper sharing its weights
         self.size_stmts: dict[int, list[Tensor]] = {}  # stmt -> tensors its sizes come from
         self.size_code: dict[str, cst.BaseExpression] = {}  # local -> its parameters' code
+        self.tuple_stmts: dict[int, str] = {}  # stmt -> the local tuple of sizes it binds
         self.layer_vars: dict[str, Layer] = {}
         self.layer_stmt: dict[int, int] = {}
         self.also_owned: dict[int, set[int]] = {}  # id(layer) -> `base.trainable = False`
@@ -191,6 +193,10 @@ class BlockExtractor:
         self.layer_lists: dict[str, _Seq] = {}
         self.tensor_lists: dict[str, list[Tensor]] = {}
         self.empty_lists: dict[str, int] = {}
+        # ``wheres = [None] * n`` (statement, n), then ``wheres[k] = t``: filled slots
+        self.none_lists: dict[str, tuple[int, int]] = {}
+        self.slot_lists: dict[str, list[Tensor | None]] = {}
+        self.none_assumed: dict[str, tuple[str, dict[str, Any]]] = {}  # its count's params
         self.list_of_layer: dict[int, _Seq] = {}  # id(layer) -> the list a loop read it from
         self.input_names: set[str] = set()  # forward parameters taken so far
         self._input_makers: dict[str, bool] = {}  # helper -> does it create Inputs?
@@ -231,13 +237,17 @@ class BlockExtractor:
         return self.imports.resolve(node)
 
     def value(self, node: cst.BaseExpression) -> Value:
+        modules = set()
+        if "prod" in code_of(node):  # Dense(tf.math.reduce_prod(shape)) -> math.prod(shape)
+            node = size_calls.python_products(node, self.qual, self._mentions_tensor)
+            modules = {"math", "np", "numpy"}
         v = evaluate(node, self.env)
         if not v.known:  # len(vocabulary) of a constant list bound in an inlined helper
             known = inline.static_value(node, self.env)
             if isinstance(known, (bool, int, float, str)):
                 v = Value(repr(known), known, node)
         if v.known:
-            if _names_in(node) - self.constants - self.fn_params.keys() - _BUILTINS:
+            if _names_in(node) - self.constants - self.fn_params.keys() - _BUILTINS - modules:
                 # a local of the builder (``rnn_size = 512``): the class cannot see it
                 return Value(repr(v.value), v.value, node)
             return v
@@ -470,7 +480,12 @@ class BlockExtractor:
         if not codes:
             return None
         for code in codes:
-            value = inline.static_value(cst.parse_expression(code), self.env)
+            node = cst.parse_expression(code)
+            if isinstance(node, (cst.Tuple, cst.List)) and node.elements and not any(
+                    isinstance(el, cst.StarredElement) for el in node.elements):
+                ranks.add(len(node.elements))  # ``(NUM_ATOMS, ATOM_DIM)``: sizes known later
+                continue
+            value = inline.static_value(node, self.env)
             if not isinstance(value, (tuple, list)) or not all(
                     type(d) is int for d in value):
                 return None
@@ -656,11 +671,13 @@ class BlockExtractor:
                                                   self.qual)
             else:  # as when the transformer rebuilt them: their layers get the statement's line
                 self.unlined.update(id(c) for c in calls)
-        if self._dict_statement(i, small) or self._list_statement(i, small):
+        if self._dict_statement(i, small) or self._list_statement(i, small) \
+                or self._slot_statement(i, small):
             if isinstance(small, cst.Assign) and i in self.views.stmts:
                 self.views.dicts.update(n for n in _assigned(small) if n in self.tensor_dicts)
             return
-        if self._track_constant(small) or (read or self.inlining) and self._size_code(small):
+        if self._track_constant(small) or (read or self.inlining) and self._size_code(small) \
+                or self._size_tuple(i, small):
             if read:  # `channels = x.shape[-1]` only serves the models built from x
                 self.size_stmts.setdefault(i, []).extend(read)
             return
@@ -687,6 +704,37 @@ class BlockExtractor:
                 for c in calls.found):
             return False
         self.size_code[name] = inline.parenthesized(small.value)
+        return True
+
+    def _size_tuple(self, i: int, small: cst.BaseSmallStatement) -> bool:
+        """``dims = (h // 4, w * c)`` in a builder, from its parameters and locals: a target
+        shape later statements read (``Reshape(dims)``) as the tuple itself, the locals'
+        values written in, since the class cannot see them."""
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1
+                and isinstance(small.targets[0].target, cst.Name)
+                and isinstance(small.value, (cst.Tuple, cst.List)) and small.value.elements):
+            return False
+        name = small.targets[0].target.value
+        elements = [el.value for el in small.value.elements
+                    if not isinstance(el, cst.StarredElement)]
+        calls = _Calls()
+        calls.collect(small.value)
+        visible = self.fn_params.keys() | self.constants | self.env.keys() | _BUILTINS
+        if name in self.tensors or len(elements) != len(small.value.elements) \
+                or self._mentions_tensor(small.value) \
+                or not _names_in(small.value) <= visible \
+                or not all(_arithmetic(el) for el in elements) or any(
+                    not isinstance(c.func, cst.Name) or c.func.value not in inline.STATIC_CALLS
+                    for c in calls.found):
+            return False
+        local = {n: inline.literal(v) for n, v in self.env.items()
+                 if n not in self.constants and n not in self.fn_params
+                 and isinstance(v, (bool, int, float))}
+        value = inline.substitute(small.value, {n: local[n] for n in _names_in(small.value)
+                                                if n in local})
+        self.size_code[name] = value if isinstance(value, cst.Tuple) else value.with_changes(
+            lpar=[], rpar=[])
+        self.tuple_stmts[i] = name
         return True
 
     def _shape_reads(self, i: int, small: cst.BaseSmallStatement) -> bool:
@@ -1056,6 +1104,7 @@ class BlockExtractor:
             if isinstance(value, cst.List) and not value.elements:
                 self.empty_lists[name] = i
                 return False  # also a constant: `sizes = []` may hold numbers
+            self._none_list(i, name, value)
             if isinstance(value, cst.List) and all(
                     self._is_layer_item(el.value) for el in value.elements):
                 seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
@@ -1277,6 +1326,69 @@ class BlockExtractor:
         self.layer_lists.pop(name, None)
         self.tensor_lists.pop(name, None)
         self.empty_lists.pop(name, None)
+        self.none_lists.pop(name, None)
+        self.slot_lists.pop(name, None)
+
+    def _slot_statement(self, i: int, small: cst.BaseSmallStatement) -> bool:
+        """``wheres[k] = t`` with ``k`` known (an unrolled loop's index) into a list made as
+        ``wheres = [None] * n``: a list of tensors once every slot holds one (Keras reads
+        them by index later, ``wheres[n - 1 - k]``). True when the statement was taken."""
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
+            return False
+        target = small.targets[0].target
+        if not (isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name)
+                and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index)):
+            return False
+        name = target.value.value
+        if name not in self.none_lists and name not in self.slot_lists \
+                and name not in self.tensor_lists or not self._is_tensor_expr(small.value):
+            return False
+        k = inline.static_value(target.slice[0].slice.value, self.env)
+        size = self.none_lists[name][1] if name in self.none_lists else len(
+            self.slot_lists.get(name) or self.tensor_lists[name])
+        if not isinstance(k, int) or isinstance(k, bool) or not -size <= k < size:
+            return False
+        if name in self.none_lists:
+            start, _ = self.none_lists.pop(name)
+            count, assumed = self.none_assumed.pop(name)
+            if assumed:
+                self._note_assumed(self._commit_assumed(assumed), f"list [None] * {count} made")
+            self.slot_lists[name] = [None] * size
+            self.list_stmt[name] = start
+            self.env.pop(name, None)
+            self.tracked.discard(name)
+        tensor = self._tensor(small.value)
+        if not isinstance(small.value, cst.Name):  # a layer's output: named after its slot
+            tensor.name = self.fresh(f"{name}_{int(k) % size}")
+            self.tensors[tensor.name] = tensor
+        elif self.unrolling and tensor.name not in self.input_names:
+            tensor.name = self.fresh(tensor.name)  # forward keeps each slot's tensor
+            self.tensors[tensor.name] = tensor
+        if name in self.tensor_lists:
+            self.tensor_lists[name][int(k)] = tensor
+            return True
+        slots = self.slot_lists[name]
+        slots[int(k)] = tensor
+        filled = [t for t in slots if t is not None]
+        if len(filled) == len(slots):
+            self.tensor_lists[name] = filled
+            del self.slot_lists[name]
+        return True
+
+    def _none_list(self, i: int, name: str, value: cst.BaseExpression) -> None:
+        """``wheres = [None] * n`` (n known): slots a loop may fill with tensors."""
+        if not (isinstance(value, cst.BinaryOperation)
+                and isinstance(value.operator, cst.Multiply)):
+            return
+        for items, count in ((value.left, value.right), (value.right, value.left)):
+            if isinstance(items, cst.List) and len(items.elements) == 1 \
+                    and isinstance(items.elements[0].value, cst.Name) \
+                    and items.elements[0].value.value == "None":
+                assumed = self._assumable(count)  # `[None] * levels`: as loops assume it
+                n = inline.static_value(count, {**self.env, **assumed})
+                if isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 4096:
+                    self.none_lists[name] = (i, int(n))
+                    self.none_assumed[name] = (code_of(count), assumed)
 
     # ---------------------------------------------------------------- helper functions
     def _is_helper_call(self, node: cst.BaseExpression) -> bool:
@@ -1746,11 +1858,14 @@ class BlockExtractor:
                 raise Unsupported(f"tensor expression {code_of(value)}: {exc}") from exc
             # statement granularity: this op stays as written (TODO), the model converts
             expr, elementwise, kept = _as_written(value, mapping), False, str(exc)
+        rule = None if kept else shape_rule(
+            self.qual(value.func) if isinstance(value, cst.Call) else None, value, self.env)
+        if rule is None and not kept and not elementwise and len(tensors) == 1:
+            # `(a + tf.transpose(a, (0, 1, 3, 2))) / 2`: ops and arithmetic on one tensor
+            rule = lambda_rule(value, tensors[0], self.qual, self.env)
         layer = Layer(self.counter.next("lambda"), self.cur_line, lambda_expr=expr,
                       lambda_elementwise=elementwise, keras_name="op", source_node=value,
-                      free=free, kept=kept, shape_rule=None if kept else shape_rule(
-                          self.qual(value.func) if isinstance(value, cst.Call) else None,
-                          value, self.env))
+                      free=free, kept=kept, shape_rule=rule)
         if owned:
             self.also_owned[id(layer)] = owned
         self._record_call(i, layer, [self.tensors[n] for n in tensors], names, {})
@@ -2249,6 +2364,12 @@ class BlockExtractor:
             raise Unsupported(f"{node.value} is rebound at line {self.poisoned[node.value]} by "
                               "code the rules do not follow (a loop, branch or helper "
                               "function): the model needs a person or the LLM stage")
+        if isinstance(node, cst.Dict):  # returned by an inlined `create_model_inputs()`
+            keys = [k for k in (evaluate(el.key, self.env).value for el in node.elements
+                                if isinstance(el, cst.DictElement)) if isinstance(k, str)]
+            shown = ", ".join(repr(k) for k in keys[:4]) + (", ..." if len(keys) > 4 else "")
+            raise Unsupported(f"a dict of tensors ({{{shown}}}) returned by a helper function "
+                              "is not followed: the model needs a person or the LLM stage")
         raise Unsupported(f"{code_of(node)} is not a Keras tensor here")
 
     def functional(self, i: int, var: str, call: cst.Call, *, is_return: bool) -> None:
@@ -2298,6 +2419,8 @@ class BlockExtractor:
         owned |= {k for k, ts in self.size_stmts.items() if all(id(t) in made for t in ts)}
         owned |= {self.list_stmt[n] for n, ts in self.tensor_lists.items()
                   if n in self.list_stmt and any(id(t) in made for t in ts)}
+        owned |= {k for k, n in self.tuple_stmts.items()  # `dims = (h, w)` read only here
+                  if not self._read_elsewhere(n, owned | {k})}
         layers: list[Layer] = []
         for c in calls:
             if c.layer not in layers:
@@ -2676,7 +2799,7 @@ class _ContainerReads(cst.CSTTransformer):
         found: Tensor | None = None
         if base.value in x.tensor_dicts and isinstance(key, str):
             found = x.tensor_dicts[base.value].get(key)
-        elif base.value in x.tensor_lists and type(key) is int:
+        elif base.value in x.tensor_lists and isinstance(key, int) and not isinstance(key, bool):
             items = x.tensor_lists[base.value]
             found = items[key] if -len(items) <= key < len(items) else None
         if found is None:
@@ -2691,6 +2814,9 @@ class _ContainerReads(cst.CSTTransformer):
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> bool:
+        return False  # `wheres[k] = t` stores into the list: not a read
 
 
 class _TensorReads(cst.CSTVisitor):

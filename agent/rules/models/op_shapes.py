@@ -57,7 +57,23 @@ def shape_rule(qual: str | None, call: cst.BaseExpression, env: dict[str, Any]
         return _reshape(arg(1, "shape", "newshape"))
     if name == "tile":
         return _tile(call, env)
+    if name == "transpose":
+        return _transpose(arg(1, "perm", "axes"))
     return None
+
+
+def _transpose(perm: Any) -> ShapeRule | None:
+    """``tf.transpose(x, (0, 1, 3, 2))``: a literal permutation that keeps the batch first."""
+    if not isinstance(perm, (tuple, list)) or not perm or perm[0] != 0 or sorted(
+            perm) != list(range(len(perm))) or any(type(p) is not int for p in perm):
+        return None
+
+    def rule(shapes: Sequence[Shape | None]) -> Shape | None:
+        shape = shapes[0] if shapes else None
+        if shape is None or len(shape) + 1 != len(perm):
+            return None
+        return tuple(shape[p - 1] for p in perm[1:])
+    return rule
 
 
 def _axis(axis: Any, rank: int) -> int | None:

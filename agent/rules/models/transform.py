@@ -512,9 +512,11 @@ def _still_needed(body: list[cst.BaseStatement], remove: set[int], replaced: set
 
 
 def _names_bound(stmt: cst.BaseStatement) -> set[str]:
-    if isinstance(stmt, cst.For) or (isinstance(stmt, cst.SimpleStatementLine) and any(
-            isinstance(small, cst.Expr) for small in stmt.body)):
-        return bound_names(stmt)  # a loop of appends, `blocks.append(...)`
+    if isinstance(stmt, (cst.For, cst.If)) or (isinstance(stmt, cst.SimpleStatementLine)
+                                                and any(isinstance(small, cst.Expr)
+                                                        for small in stmt.body)):
+        # a loop of appends, `blocks.append(...)`, a resolved `image_data_format()` branch
+        return bound_names(stmt)
     return assigned_names(stmt, augmented=False)
 
 

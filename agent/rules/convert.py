@@ -212,7 +212,7 @@ def _def_line(source: str, name: str) -> int:
 
 
 def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion,
-                  left: bool | None = None) -> str:
+                  path: str, left: bool | None = None) -> str:
     """Seeding/session/plotting calls and config getters once no Keras model is left."""
     from agent.rules.training.script_calls import rewrite_script_calls
     from agent.rules.training.utilities import keras_models_left
@@ -224,6 +224,7 @@ def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion,
     done = rewrite_script_calls(code, imports, left, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
     out.warnings += [Warning_(line, msg) for line, msg in done.warnings]
+    out.unmapped += [Unmapped(path, line, name, why) for line, name, why in done.kept]
     return _precision(done.code, source, imports, left, out)
 
 
@@ -480,7 +481,7 @@ def _convert_source(source: str, path: str) -> Conversion:
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
         out.unmapped += [Unmapped(path, line, keras, why) for line, keras, why in inlined.kept]
-        code = _script_calls(code, source, imports, out,
+        code = _script_calls(code, source, imports, out, path,
                              inlined.left if inlined.code is code else None)
     code = _data_statements(code, original, source, imports, out, path)
     if inline_utilities is not None:

@@ -51,6 +51,7 @@ class CompileConfig:
     optimizer: str  # torch optimizer ctor over self.parameters()
     optimizer_label: str
     schedule: str | None = None  # LambdaLR factor lambda body over ``step``
+    schedule_note: str = "Keras LearningRateSchedule: lr(step) = initial lr * factor(step)"
     clipping: list[str] = field(default_factory=list)  # statements in configure_gradient_clipping
     losses: list[OutputLoss | None] = field(default_factory=list)  # one per model output
     metrics: list[list[MetricUse]] = field(default_factory=list)
@@ -153,6 +154,7 @@ class CompileReader:
         assert spec is not None
         vals: dict[str, str] = {k: repr(v) for k, v in spec.defaults.items()}
         torch_cls = spec.torch
+        decay = None
         for name, node in args.items():
             if name == "learning_rate":
                 lr_node = self.resolve(node)
@@ -176,6 +178,8 @@ class CompileReader:
                         "clipvalue": f"torch.nn.utils.clip_grad_value_(self.parameters(), {v})",
                         "global_clipnorm": "torch.nn.utils.clip_grad_norm_(self.parameters(), "
                                            f"{v})"}[name])
+            elif name == "decay":  # Keras 2: lr / (1 + decay * iterations), per update
+                decay = self.code(node)
             elif name == "weight_decay":
                 v = self.code(node)
                 if v != "None":
@@ -194,6 +198,12 @@ class CompileReader:
                                           "converted")
             else:
                 self.cfg.todos.append(f"optimizer argument {name}={code_of(node)} not converted")
+        if decay is not None and decay not in ("0", "0.0", "0.", "None"):
+            inverse = f"1 / (1 + {decay} * step)"
+            self.cfg.schedule_note = "Keras 2 decay: lr / (1 + decay * iterations)" \
+                if self.cfg.schedule is None else f"{self.cfg.schedule_note}, Keras 2 decay"
+            self.cfg.schedule = inverse if self.cfg.schedule is None else \
+                f"({self.cfg.schedule}) * {inverse}"
         kwargs: list[str] = []
         betas: dict[int, str] = {}
         for name, torch_kw in spec.renames.items():

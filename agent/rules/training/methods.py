@@ -384,8 +384,7 @@ def _optimizers(plan: ClassPlan, cfg: CompileConfig) -> str:
              'out."""',
              f"{IND}optimizer = {cfg.optimizer}"]
     if cfg.schedule is not None:
-        lines.append(f"{IND}# Keras LearningRateSchedule: lr(step) = initial lr * factor(step), "
-                     "stepped per batch")
+        lines.append(f"{IND}# {cfg.schedule_note}, stepped per batch")
         lines.append(f"{IND}scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: "
                      f"{cfg.schedule})")
         lines.append(f'{IND}return {{"optimizer": optimizer, "lr_scheduler": {{"scheduler": '

@@ -26,6 +26,7 @@ from agent.rules.training.optimizers import (
 )
 from agent.rules.values import code_of
 
+NO_LOSS = "compile() without a loss: training_step cannot train"
 Resolver = Callable[[cst.BaseExpression], cst.BaseExpression]  # follows names to their values
 
 
@@ -58,6 +59,7 @@ class CompileConfig:
     todos: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     used: list[cst.BaseExpression] = field(default_factory=list)  # names consumed (opt = ...)
+    no_loss: bool = False  # compile() without a loss: add_loss terms alone may train it
 
 
 def output_names(ir: ModelIR) -> list[str]:
@@ -262,7 +264,8 @@ class CompileReader:
         names = output_names(self.ir)
         self.cfg.losses = [None] * n
         if node is None:
-            self.cfg.todos.append("compile() without a loss: training_step cannot train")
+            self.cfg.no_loss = True
+            self.cfg.todos.append(NO_LOSS)
             return
         node = self.resolve(node)
         per_output = self._per_output(node, names, "loss")
@@ -332,6 +335,8 @@ class CompileReader:
                                          "on torch tensors: check it uses no Keras/TF ops")
                 return OutputLoss(f"{self.code(node)}({{y}}, {{p}})", "float", "regression",
                                   label)
+        if spec is None and _returns_prediction(node):  # the model's output is its loss
+            return OutputLoss("{p}", "float", "regression", label)
         if spec is None:
             self.cfg.todos.append(f"loss {label} not converted")
             return None
@@ -446,6 +451,18 @@ class CompileReader:
         if prefix:
             logged = f"{prefix}_{logged}"
         self.cfg.metrics[k].append(MetricUse(logged, spec, str(dim)))
+
+
+def _returns_prediction(node: cst.BaseExpression) -> bool:
+    """``lambda y_true, y_pred: y_pred``: Keras 2's idiom for a model whose output is the loss
+    (a CTC or add-on loss layer); Keras averages that output over the batch like any loss."""
+    if not isinstance(node, cst.Lambda):
+        return False
+    params = node.params
+    names = [p.name.value for p in params.params]
+    return (len(names) == 2 and not params.posonly_params and not params.kwonly_params
+            and isinstance(params.star_arg, cst.MaybeSentinel) and params.star_kwarg is None
+            and isinstance(node.body, cst.Name) and node.body.value == names[1])
 
 
 def _num(code: str) -> bool:

@@ -85,7 +85,7 @@ def _mean(per_sample: str) -> str:
     for tail in (_NONE + ".mean(-1)", _NONE):
         if per_sample.endswith(tail) and per_sample.count(_NONE) == 1:
             return per_sample[: -len(tail)] + ")"
-    return f"({per_sample}).mean()"
+    return f"{per_sample}.mean()" if per_sample.isidentifier() else f"({per_sample}).mean()"
 
 
 def per_sample_loss(plan: ClassPlan, k: int, p: str, y: str) -> str | None:
@@ -166,17 +166,21 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
     lines: list[str] = []
     w = lines.append
     weights = "weights" if plan.weighted else ""
-    if n_in == 1 and n_out == 1:
+    # compile() without a loss, the add_loss terms alone: Keras reads no targets (fit may
+    # pass none, or some it ignores)
+    targetless = cfg.no_loss and plan.added_losses and not any(cfg.metrics)
+    unpacked = ", ".join(xs + (["*_"] if targetless else ys)) + (
+        f", *{weights}" if weights and not targetless else "")
+    if n_in == 1 and n_out == 1 and not targetless:
         w(f"{xs[0]}, {ys[0]}" + (f", *{weights}" if weights else "") + " = batch")
     elif _flat_batches(plan):
-        w(", ".join(xs + ys) + (f", *{weights}" if weights else "") + " = batch")
+        w(f"{unpacked} = batch")
     else:
-        unpacked = ", ".join(xs + ys) + (f", *{weights}" if weights else "")
         w(f"{unpacked} = {cls}.flat_batch(batch)")
     if plan.foreign or not plan.fitted:  # the data's dtypes are not known here
         for k, name in enumerate(xs):
             w(f"{name} = {name}{_cast(ir.inputs[k].dtype)}")
-        for k, y in enumerate(ys):
+        for k, y in enumerate([] if targetless else ys):
             loss = cfg.losses[k]
             w(f"{y} = {y}{_cast('long' if loss is not None and loss.target == 'long' else '')}")
     acts = [plan.logits] if n_out == 1 else list(plan.heads or [None] * n_out)
@@ -193,8 +197,10 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
         split = splits[k]
         if loss is None:
             out = lgs[k] if split else ps[k]  # read, so the output's variable is used
-            w(f"{var} = torch.zeros((), device={out}.device)  # TODO(k2l): loss for output {k} "
-              "not converted")
+            w(f"{var} = torch.zeros((), device={out}.device)  " + (
+                "# compile() without a loss: the add_loss terms are the loss"
+                if cfg.no_loss and plan.added_losses else
+                f"# TODO(k2l): loss for output {k} not converted"))
             continue
         p = lgs[k] if split else ps[k]
         template = loss.logits if split and loss.logits else loss.template
@@ -312,7 +318,8 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
         w(_forward_from_logits(plan))
     batch = "batch: list[torch.Tensor]"
     hooks = {"train": "training_step", "val": "validation_step", "test": "test_step"}
-    labels = ", ".join(loss.label for loss in cfg.losses if loss is not None) or "none"
+    labels = ", ".join(loss.label for loss in cfg.losses if loss is not None) or (
+        "its layers' add_loss terms" if cfg.no_loss and plan.added_losses else "none")
     labels = f" ({labels})" if len(labels) <= 30 else ""
     if len(stages) == 1:
         w(f"def training_step(self, {batch}, batch_idx: int) -> torch.Tensor:")

@@ -26,7 +26,13 @@ from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
 from agent.rules.training import activity, custom_step
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
-from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
+from agent.rules.training.compile import (
+    NO_LOSS,
+    CompileConfig,
+    bind,
+    output_names,
+    read_compile,
+)
 from agent.rules.training.data import class_kind, convert_class, tf_data_chain
 from agent.rules.training.fit import (
     EVAL_ARGS,
@@ -61,6 +67,9 @@ from agent.rules.training.pipeline_flow import (
 )
 from agent.rules.training.utilities import GENERATOR, PIPELINE_LOADERS
 from agent.rules.values import code_of, names_read
+
+# what a layer's add_loss (classes rules) or activity penalty (activity.py) became
+ADDED_MARKS = ("self.added_losses.append(", activity.MARK)
 
 
 @dataclass
@@ -137,6 +146,7 @@ class _Training:
         self.keep_chain = False  # the statement's target is continued: no DataLoader
         self.globals = _module_names(module) | set(dir(builtins))
         self.counts = _name_counts(module)
+        self.added: bool | None = None  # _adds_losses, read once
         self.assignments: dict[str, int] | None = None  # name -> assignments, when needed
         self.names = self._names()
         self.sequences: set[str] = set()
@@ -219,8 +229,7 @@ class _Training:
         body = self.block(list(self.module.body), Scope())
         module = self.module.with_changes(body=body)
         edits: dict[str, Splice] = {}
-        added = any(m in module.code for m in (  # see classes: add_loss; activity.py
-            "self.added_losses.append(", activity.MARK))
+        added = any(m in module.code for m in ADDED_MARKS)
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue
@@ -628,8 +637,9 @@ class _Training:
 
         cfg: CompileConfig = read_compile(call, self.imports, resolve, plan.ir, rename)
         cfg.todos += problems
-        if "train_step" in self.custom.get(plan.ir.class_name, set()):
-            cfg.todos = [t for t in cfg.todos if "without a loss" not in t]  # the step has it
+        if "train_step" in self.custom.get(plan.ir.class_name, set()) or (
+                cfg.no_loss and self._adds_losses()):  # the step / the add_loss terms have it
+            cfg.todos = [t for t in cfg.todos if t != NO_LOSS]
         plan.compile = cfg
         for name in sorted(renamer.hit):
             assert scope.params is not None
@@ -651,6 +661,14 @@ class _Training:
         lines = [_todo(t) for t in cfg.todos]
         return [cst.SimpleStatementLine([cst.Pass()], leading_lines=[
             *stmt.leading_lines, *lines])] if cfg.todos else self._drop(stmt, lines)
+
+    def _adds_losses(self) -> bool:
+        """Layers of the file call ``add_loss`` (or carry activity penalties): their terms
+        are the loss of a model compiled without one."""
+        if self.added is None:
+            code = self.module.code
+            self.added = any(m in code for m in ADDED_MARKS)
+        return self.added
 
     def _hoist_objects(self, stmt: cst.SimpleStatementLine, call: cst.Call
                        ) -> list[cst.BaseStatement]:

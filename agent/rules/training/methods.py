@@ -11,6 +11,7 @@ the probabilities the Keras model returned.
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -341,8 +342,15 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
     if (n_in > 1 or n_out > 1) and not _flat_batches(plan):
         w("@staticmethod")
         w("def flat_batch(batch: object) -> list[torch.Tensor]:")
-        w(f'{IND}"""Inputs and targets in order, from nested (x, y) or flat TensorDataset '
-          'batches."""')
+        w(f'{IND}"""Inputs and targets in order, from nested (x, y), dicts or flat '
+          'TensorDataset batches."""')
+        keys = [t.keras_name or t.name for t in plan.ir.inputs] + list(names)
+        if len(set(keys)) == len(keys):
+            w(f"{IND}if isinstance(batch, dict):  # Keras reads a dict by the inputs'/outputs' "
+              "names")
+            w(f"{IND * 2}keys = ({', '.join(json.dumps(k) for k in keys)})")
+            w(f"{IND * 2}return [t for key in keys if key in batch for t in "
+              f"{cls}.flat_batch(batch[key])]")
         w(f"{IND}if isinstance(batch, (list, tuple)):")
         w(f"{IND * 2}return [t for item in batch for t in {cls}.flat_batch(item)]")
         w(f"{IND}assert isinstance(batch, torch.Tensor)")

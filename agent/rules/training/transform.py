@@ -42,6 +42,7 @@ from agent.rules.training.fit import (
     dict_inputs,
     evaluate_code,
     fit_code,
+    indexed_inputs,
 )
 from agent.rules.training.generators import (
     LEGACY,
@@ -573,6 +574,7 @@ class _Training:
             loaders = {**scope.loaders, **generator_inputs(call, EVAL_ARGS, self.generators,
                                                            scope.assigns),
                        **pipeline_inputs(call, EVAL_ARGS, self.returns)}
+            call = indexed_inputs(call, len(plan.ir.inputs), scope.assigns)
             em = evaluate_code(var, call, tcode, unpack, plan.ir, plan.compile, self.names,
                                scope.has_trainer, loaders)
             if not em.code:
@@ -738,6 +740,7 @@ class _Training:
         loaders = {**scope.loaders, **generator_inputs(call, FIT_ARGS, self.generators,
                                                        scope.assigns),
                    **pipeline_inputs(call, FIT_ARGS, self.returns)}
+        call = indexed_inputs(call, len(plan.ir.inputs), scope.assigns)
         em = fit_code(var, call, plan.ir, plan.compile, self.names, callbacks, loggers,
                       checkpointing, loaders)
         em.todos = todos + em.todos

@@ -115,3 +115,52 @@ def test_dict_batches_are_read_by_keras_names() -> None:
     with torch.no_grad():
         loss = tns["model"].training_step(batch, 0)
     assert abs(float(loss) - float(expected)) < 1e-5
+
+
+NESTED_PIPELINE = textwrap.dedent("""\
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow import keras
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(40, 6)).astype("float32")
+    labels = rng.integers(0, 3, size=40)
+
+
+    def load_dataset(x, y):
+        dataset = tf.data.Dataset.from_tensor_slices((x, y))
+        dataset = dataset.map(lambda a, b: (a * 2.0, b))
+        return dataset
+
+
+    def get_dataset(x, y, shuffle=True):
+        dataset = load_dataset(x, y)
+        if shuffle:
+            dataset = dataset.shuffle(64)
+        dataset = dataset.batch(8)
+        return dataset
+
+
+    train_dataset = get_dataset(features, labels)
+    valid_dataset = get_dataset(features[:16], labels[:16])
+    model = keras.Sequential([
+        keras.Input(shape=(6,)),
+        keras.layers.Dense(8, activation="relu"),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(train_dataset, epochs=1, validation_data=valid_dataset)
+    batches = list(get_dataset(features, labels, shuffle=False))
+    print("BATCHES", len(batches), bool(np.allclose(np.asarray(batches[0][0]), features[:8] * 2)))
+    """)
+
+
+def test_pipeline_from_a_helper_calling_a_helper_is_fed_as_a_pipeline(tmp_path: Path) -> None:
+    """``get_dataset`` continues the pipeline ``load_dataset`` returns: fit feeds it as the
+    pipeline it is (was ``np.asarray(train_dataset)``, which fails at run time)."""
+    code = _converted(NESTED_PIPELINE)
+    assert "np.asarray(train_dataset)" not in code
+    assert "DataLoader(train_dataset, batch_size=None)" in code
+    run = run_without_tf(code, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "BATCHES 5 True" in run.stdout  # tf.data's map then batch: 40 / 8, doubled

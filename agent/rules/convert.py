@@ -305,11 +305,12 @@ def convert_source(source: str, path: str = "<string>", main_guard: bool = False
     from agent.rules.training.adapted_norms import with_adapted_norms
     from agent.rules.training.backend_functions import with_backend_functions
     from agent.rules.training.initializer_names import with_named_initializers
+    from agent.rules.training.layer_lists import with_layer_lists
     from agent.rules.training.strategies import without_strategies
 
     def rules(code: str, where: str) -> Conversion:  # the pre-rewrites, innermost last
         return with_named_initializers(code, where, lambda c, w: with_backend_functions(
-            c, w, _convert_source))
+            c, w, lambda c2, w2: with_layer_lists(c2, w2, _convert_source)))
 
     def convert() -> Conversion:
         conv = without_strategies(

@@ -19,6 +19,7 @@ from agent.rules.training.metrics import MetricSpec, logged_name, lookup_metric,
 from agent.rules.training.optimizers import (
     COMMON_DEFAULTS,
     EXTRA_KWARGS,
+    OPTIMIZERS,
     OptimizerSpec,
     ScheduleSpec,
     lookup_optimizer,
@@ -60,6 +61,8 @@ class CompileConfig:
     warnings: list[str] = field(default_factory=list)
     used: list[cst.BaseExpression] = field(default_factory=list)  # names consumed (opt = ...)
     no_loss: bool = False  # compile() without a loss: add_loss terms alone may train it
+    # a builder parameter names the optimizer: (its code in the class, {Keras name: ctor})
+    by_name: tuple[str, dict[str, str]] | None = None
 
 
 def output_names(ir: ModelIR) -> list[str]:
@@ -131,6 +134,9 @@ class CompileReader:
                 return
             self._optimizer_from(spec, {}, f'"{s}"')
             return
+        if isinstance(node, cst.Name) and self.code(node).startswith("self.hparams["):
+            self._optimizer_by_name(self.code(node), node.value)
+            return
         if isinstance(node, cst.Call):
             qual = self.imports.resolve(node.func) or ""
             spec = lookup_optimizer(qual) if qual.startswith("keras.optimizers.") else None
@@ -145,6 +151,22 @@ class CompileReader:
             self._optimizer_from(spec, args, f"{spec.keras}(...)")
             return
         self._unknown_optimizer(code_of(node))
+
+    def _optimizer_by_name(self, code: str, param: str) -> None:
+        """``compile(optimizer=optimizer)`` with a builder's parameter: a string names one
+        of Keras's optimizers (its defaults), looked up at run time as Keras's ``get`` does
+        (any case); the calls' values are not known here."""
+        table: dict[str, str] = {}
+        for spec in OPTIMIZERS:
+            one = CompileReader(self.imports, self.resolve, self.ir, self.code)
+            one._optimizer_from(spec, {}, spec.keras)
+            table.update({name: one.cfg.optimizer for name in spec.strings})
+        self.cfg.by_name = (code, table)
+        self.cfg.optimizer = f"optimizers[{code}.lower()]()"
+        self.cfg.optimizer_label = f"named by the parameter {param}"
+        self.cfg.warnings.append(f"optimizer named by the parameter {param}: a Keras name "
+                                 "(Keras's defaults) at run time; an optimizer object passed "
+                                 "there fails the lookup")
 
     def _unknown_optimizer(self, what: str) -> None:
         self.cfg.todos.append(f"optimizer {what} not converted; Adam with Keras defaults "

@@ -46,8 +46,10 @@ def _applied(loop: cst.For) -> tuple[str, str] | None:
     if not isinstance(target, cst.Name) or not isinstance(call, cst.Call) \
             or not isinstance(call.func, cst.Name) or call.func.value != loop.target.value:
         return None
-    first, *rest = call.args or [None]
-    if first is None or first.keyword is not None or first.star \
+    if not call.args:
+        return None
+    first, *rest = call.args
+    if first.keyword is not None or first.star \
             or not isinstance(first.value, cst.Name) or first.value.value != target.value:
         return None
     if any(a.keyword is None or a.keyword.value != "training" for a in rest):

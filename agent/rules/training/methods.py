@@ -396,8 +396,12 @@ def _metric_attr(stage: str, k: int, n_out: int) -> str:
 def _optimizers(plan: ClassPlan, cfg: CompileConfig) -> str:
     lines = ["def configure_optimizers(self) -> pl.utilities.types.OptimizerLRScheduler:",
              f'{IND}"""Keras optimizer {cfg.optimizer_label} with Keras\'s defaults written '
-             'out."""',
-             f"{IND}optimizer = {cfg.optimizer}"]
+             'out."""']
+    if cfg.by_name is not None:  # Keras's optimizers by the names its get() reads
+        lines.append(f"{IND}optimizers = {{")
+        lines += [f'{IND * 2}"{name}": lambda: {ctor},' for name, ctor in cfg.by_name[1].items()]
+        lines.append(f"{IND}}}")
+    lines.append(f"{IND}optimizer = {cfg.optimizer}")
     if cfg.schedule is not None:
         lines.append(f"{IND}# {cfg.schedule_note}, stepped per batch")
         lines.append(f"{IND}scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: "

@@ -100,3 +100,54 @@ def test_model_computed_loss_equals_keras(src: str) -> None:
         loss = tns["model"].training_step(batch, 0)
     assert abs(float(loss) - float(expected)) < 1e-5 * max(1.0, abs(float(expected)))
     assert float(loss) > 0.1  # a loss that trains, not a stand-in zero
+
+
+KERAS2_GENERATOR = textwrap.dedent("""\
+    import numpy as np
+    from keras import backend as K
+    from keras.layers import Dense, Input, Lambda
+    from keras.models import Model
+    from keras.optimizers import SGD
+
+
+    class Batches:
+        def __init__(self, n):
+            self.n = n
+            self.rng = np.random.default_rng(0)
+
+        def next_train(self):
+            while True:
+                inputs = {"features": self.rng.normal(size=(self.n, 4)).astype("float32"),
+                          "target": self.rng.normal(size=(self.n, 2)).astype("float32")}
+                outputs = {"error": np.zeros([self.n])}
+                yield (inputs, outputs)
+
+
+    def squared_error(args):
+        pred, target = args
+        return K.sum(K.square(pred - target), axis=-1, keepdims=True)
+
+
+    features = Input(name="features", shape=(4,))
+    target = Input(name="target", shape=(2,))
+    pred = Dense(2)(features)
+    error = Lambda(squared_error, output_shape=(1,), name="error")([pred, target])
+    model = Model(inputs=[features, target], outputs=error)
+    sgd = SGD(lr=0.02, decay=1e-6, momentum=0.9, nesterov=True, clipnorm=5)
+    model.compile(loss={"error": lambda y_true, y_pred: y_pred}, optimizer=sgd)
+    batches = Batches(8)
+    model.fit_generator(generator=batches.next_train(), steps_per_epoch=3, epochs=1)
+    print("DONE")
+    """)
+
+
+def test_keras2_output_loss_fed_by_a_method_generator_runs(tmp_path: Path) -> None:
+    """Keras 2's whole idiom: a Lambda output that is the loss, ``decay=``/``clipnorm``,
+    and ``fit_generator(generator=obj.method())`` yielding dicts keyed by the layers' names
+    (any ``x`` of fit_generator is a generator, not an array)."""
+    res, code = _converted(KERAS2_GENERATOR)
+    assert "DataLoader(KerasBatches(batches.next_train()), batch_size=None)" in code
+    assert "loss = y_hat.mean()" in code and "1 / (1 + 1e-6 * step)" in code
+    run = run_without_tf(code, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "DONE" in run.stdout

@@ -349,8 +349,7 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
             w(f"{IND}if isinstance(batch, dict):  # Keras reads a dict by the inputs'/outputs' "
               "names")
             w(f"{IND * 2}keys = ({', '.join(json.dumps(k) for k in keys)})")
-            w(f"{IND * 2}return [t for key in keys if key in batch for t in "
-              f"{cls}.flat_batch(batch[key])]")
+            w(f"{IND * 2}batch = [batch[key] for key in keys if key in batch]")
         w(f"{IND}if isinstance(batch, (list, tuple)):")
         w(f"{IND * 2}return [t for item in batch for t in {cls}.flat_batch(item)]")
         w(f"{IND}assert isinstance(batch, torch.Tensor)")

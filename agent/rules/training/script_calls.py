@@ -120,7 +120,7 @@ class _Calls(cst.CSTTransformer):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         qual = self.imports.resolve(updated.func) or ""
-        if qual in CONSTANTS and not updated.args:
+        if qual in CONSTANTS and not updated.args and not self.models_left:
             self.out.changes.append((self._line(original), f"script.{qual.rsplit('.', 1)[-1]}",
                                      f"{qual}() -> {CONSTANTS[qual]} (Keras's default)"))
             return cst.parse_expression(CONSTANTS[qual])

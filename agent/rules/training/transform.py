@@ -49,6 +49,7 @@ from agent.rules.training.generators import (
     generator_functions,
     generator_inputs,
     keras3_call,
+    legacy_inputs,
 )
 from agent.rules.training.logits import output_activation, output_activations
 from agent.rules.training.methods import (
@@ -561,6 +562,7 @@ class _Training:
                 return None
             call, method = modern
             self.change(stmt, f"training.{legacy}", f"{legacy} -> {method} (Keras 3 form)")
+            scope.loaders = {**scope.loaders, **legacy_inputs(call, scope.loaders)}
         if method == "compile":
             return self.compile(stmt, var, plan, call, scope)
         if method == "build" and target is None:

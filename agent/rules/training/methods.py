@@ -345,7 +345,7 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
         w(f'{IND}"""Inputs and targets in order, from nested (x, y), dicts or flat '
           'TensorDataset batches."""')
         keys = [t.keras_name or t.name for t in plan.ir.inputs] + list(names)
-        if len(set(keys)) == len(keys):
+        if len(set(keys)) == len(keys) and any(t.keras_name for t in plan.ir.inputs):
             w(f"{IND}if isinstance(batch, dict):  # Keras reads a dict by the inputs'/outputs' "
               "names")
             w(f"{IND * 2}keys = ({', '.join(json.dumps(k) for k in keys)})")

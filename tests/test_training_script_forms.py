@@ -160,6 +160,31 @@ def test_calls_stay_while_a_keras_model_is_left() -> None:
     assert "keras.utils.plot_model(model)" in res.source
 
 
+def test_seed_with_a_keras_model_left_seeds_both_frameworks() -> None:
+    """With a Keras model left, TF's seed still seeds it, and the torch code converted beside
+    it (a module-level draw) draws from torch's generator: the seed is kept and torch's
+    follows; the record says why it stays, not that it "has no torch mapping"."""
+    src = textwrap.dedent("""\
+        import tensorflow as tf
+        from tensorflow import keras
+
+        tf.random.set_seed(1)
+        noise = tf.random.normal((2, 3))
+        model = keras.Sequential([
+            keras.Input(shape=(3,)),
+            keras.layers.experimental.RandomFourierFeatures(output_dim=8, trainable=True),
+        ])
+        """)
+    res = convert_source(src)
+    lines = res.source.splitlines()
+    at = lines.index("tf.random.set_seed(1)")
+    assert lines[at + 1] == "torch.manual_seed(1)"
+    assert "noise = torch.randn((2, 3))" in lines
+    kept = [u for u in res.unmapped if u.keras_name == "tensorflow.random.set_seed"]
+    assert [u.line for u in kept] == [4]
+    assert "no torch mapping" not in kept[0].reason and "Keras model is left" in kept[0].reason
+
+
 def test_fit_and_evaluate_generator_run_on_one_shared_generator(tmp_path: Path) -> None:
     """Keras 2 fit_generator/evaluate_generator -> the Keras 3 forms; the generator (a call or
     a name bound to one) feeds KerasBatches: steps_per_epoch/validation_steps/steps become

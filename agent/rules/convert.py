@@ -212,7 +212,7 @@ def _def_line(source: str, name: str) -> int:
 
 
 def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion,
-                  left: bool | None = None) -> str:
+                  path: str, left: bool | None = None) -> str:
     """Seeding/session/plotting calls and config getters once no Keras model is left."""
     from agent.rules.training.script_calls import rewrite_script_calls
     from agent.rules.training.utilities import keras_models_left
@@ -224,6 +224,7 @@ def _script_calls(code: str, source: str, imports: ImportTable, out: Conversion,
     done = rewrite_script_calls(code, imports, left, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
     out.warnings += [Warning_(line, msg) for line, msg in done.warnings]
+    out.unmapped += [Unmapped(path, line, name, why) for line, name, why in done.kept]
     return _precision(done.code, source, imports, left, out)
 
 
@@ -326,11 +327,12 @@ def convert_source(source: str, path: str = "<string>", main_guard: bool = False
     from agent.rules.training.adapted_norms import with_adapted_norms
     from agent.rules.training.backend_functions import with_backend_functions
     from agent.rules.training.initializer_names import with_named_initializers
+    from agent.rules.training.layer_lists import with_layer_lists
     from agent.rules.training.strategies import without_strategies
 
     def rules(code: str, where: str) -> Conversion:  # the pre-rewrites, innermost last
         return with_named_initializers(code, where, lambda c, w: with_backend_functions(
-            c, w, _convert_source))
+            c, w, lambda c2, w2: with_layer_lists(c2, w2, _convert_source)))
 
     def convert() -> Conversion:
         conv = without_strategies(
@@ -502,7 +504,7 @@ def _convert_source(source: str, path: str) -> Conversion:
         code = inlined.code or code
         out.changes += [Change(line, rule, msg) for line, rule, msg in inlined.changes]
         out.unmapped += [Unmapped(path, line, keras, why) for line, keras, why in inlined.kept]
-        code = _script_calls(code, source, imports, out,
+        code = _script_calls(code, source, imports, out, path,
                              inlined.left if inlined.code is code else None)
     code = _data_statements(code, original, source, imports, out, path)
     if inline_utilities is not None:

@@ -121,6 +121,9 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"fit\(initial_epoch=\.\.\.\): the Trainer runs", True,
                 "the optimizer state starts afresh"),
     WarningKind(r"keras\.utils\.plot_model dropped", True, "no model diagram is written"),
+    WarningKind(r"optimizer named by the parameter \w+: a Keras name", False,
+                "the name is looked up as Keras's get() does, each optimizer with Keras's "
+                "defaults: what Keras builds for that name"),
     WarningKind(r"Keras Nadam and torch NAdam schedule the momentum", True,
                 "optimizer steps differ"),
     WarningKind(r"custom loss .* called on torch tensors", True, "unchecked user code"),

@@ -19,6 +19,7 @@ from agent.rules.training.metrics import MetricSpec, logged_name, lookup_metric,
 from agent.rules.training.optimizers import (
     COMMON_DEFAULTS,
     EXTRA_KWARGS,
+    OPTIMIZERS,
     OptimizerSpec,
     ScheduleSpec,
     lookup_optimizer,
@@ -26,6 +27,7 @@ from agent.rules.training.optimizers import (
 )
 from agent.rules.values import code_of
 
+NO_LOSS = "compile() without a loss: training_step cannot train"
 Resolver = Callable[[cst.BaseExpression], cst.BaseExpression]  # follows names to their values
 
 
@@ -51,12 +53,16 @@ class CompileConfig:
     optimizer: str  # torch optimizer ctor over self.parameters()
     optimizer_label: str
     schedule: str | None = None  # LambdaLR factor lambda body over ``step``
+    schedule_note: str = "Keras LearningRateSchedule: lr(step) = initial lr * factor(step)"
     clipping: list[str] = field(default_factory=list)  # statements in configure_gradient_clipping
     losses: list[OutputLoss | None] = field(default_factory=list)  # one per model output
     metrics: list[list[MetricUse]] = field(default_factory=list)
     todos: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     used: list[cst.BaseExpression] = field(default_factory=list)  # names consumed (opt = ...)
+    no_loss: bool = False  # compile() without a loss: add_loss terms alone may train it
+    # a builder parameter names the optimizer: (its code in the class, {Keras name: ctor})
+    by_name: tuple[str, dict[str, str]] | None = None
 
 
 def output_names(ir: ModelIR) -> list[str]:
@@ -128,6 +134,9 @@ class CompileReader:
                 return
             self._optimizer_from(spec, {}, f'"{s}"')
             return
+        if isinstance(node, cst.Name) and self.code(node).startswith("self.hparams["):
+            self._optimizer_by_name(self.code(node), node.value)
+            return
         if isinstance(node, cst.Call):
             qual = self.imports.resolve(node.func) or ""
             spec = lookup_optimizer(qual) if qual.startswith("keras.optimizers.") else None
@@ -143,6 +152,22 @@ class CompileReader:
             return
         self._unknown_optimizer(code_of(node))
 
+    def _optimizer_by_name(self, code: str, param: str) -> None:
+        """``compile(optimizer=optimizer)`` with a builder's parameter: a string names one
+        of Keras's optimizers (its defaults), looked up at run time as Keras's ``get`` does
+        (any case); the calls' values are not known here."""
+        table: dict[str, str] = {}
+        for spec in OPTIMIZERS:
+            one = CompileReader(self.imports, self.resolve, self.ir, self.code)
+            one._optimizer_from(spec, {}, spec.keras)
+            table.update({name: one.cfg.optimizer for name in spec.strings})
+        self.cfg.by_name = (code, table)
+        self.cfg.optimizer = f"optimizers[{code}.lower()]()"
+        self.cfg.optimizer_label = f"named by the parameter {param}"
+        self.cfg.warnings.append(f"optimizer named by the parameter {param}: a Keras name "
+                                 "(Keras's defaults) at run time; an optimizer object passed "
+                                 "there fails the lookup")
+
     def _unknown_optimizer(self, what: str) -> None:
         self.cfg.todos.append(f"optimizer {what} not converted; Adam with Keras defaults "
                               "stands in")
@@ -153,6 +178,7 @@ class CompileReader:
         assert spec is not None
         vals: dict[str, str] = {k: repr(v) for k, v in spec.defaults.items()}
         torch_cls = spec.torch
+        decay = None
         for name, node in args.items():
             if name == "learning_rate":
                 lr_node = self.resolve(node)
@@ -176,6 +202,8 @@ class CompileReader:
                         "clipvalue": f"torch.nn.utils.clip_grad_value_(self.parameters(), {v})",
                         "global_clipnorm": "torch.nn.utils.clip_grad_norm_(self.parameters(), "
                                            f"{v})"}[name])
+            elif name == "decay":  # Keras 2: lr / (1 + decay * iterations), per update
+                decay = self.code(node)
             elif name == "weight_decay":
                 v = self.code(node)
                 if v != "None":
@@ -194,6 +222,12 @@ class CompileReader:
                                           "converted")
             else:
                 self.cfg.todos.append(f"optimizer argument {name}={code_of(node)} not converted")
+        if decay is not None and decay not in ("0", "0.0", "0.", "None"):
+            inverse = f"1 / (1 + {decay} * step)"
+            self.cfg.schedule_note = "Keras 2 decay: lr / (1 + decay * iterations)" \
+                if self.cfg.schedule is None else f"{self.cfg.schedule_note}, Keras 2 decay"
+            self.cfg.schedule = inverse if self.cfg.schedule is None else \
+                f"({self.cfg.schedule}) * {inverse}"
         kwargs: list[str] = []
         betas: dict[int, str] = {}
         for name, torch_kw in spec.renames.items():
@@ -252,7 +286,8 @@ class CompileReader:
         names = output_names(self.ir)
         self.cfg.losses = [None] * n
         if node is None:
-            self.cfg.todos.append("compile() without a loss: training_step cannot train")
+            self.cfg.no_loss = True
+            self.cfg.todos.append(NO_LOSS)
             return
         node = self.resolve(node)
         per_output = self._per_output(node, names, "loss")
@@ -322,6 +357,8 @@ class CompileReader:
                                          "on torch tensors: check it uses no Keras/TF ops")
                 return OutputLoss(f"{self.code(node)}({{y}}, {{p}})", "float", "regression",
                                   label)
+        if spec is None and _returns_prediction(node):  # the model's output is its loss
+            return OutputLoss("{p}", "float", "regression", label)
         if spec is None:
             self.cfg.todos.append(f"loss {label} not converted")
             return None
@@ -436,6 +473,18 @@ class CompileReader:
         if prefix:
             logged = f"{prefix}_{logged}"
         self.cfg.metrics[k].append(MetricUse(logged, spec, str(dim)))
+
+
+def _returns_prediction(node: cst.BaseExpression) -> bool:
+    """``lambda y_true, y_pred: y_pred``: Keras 2's idiom for a model whose output is the loss
+    (a CTC or add-on loss layer); Keras averages that output over the batch like any loss."""
+    if not isinstance(node, cst.Lambda):
+        return False
+    params = node.params
+    names = [p.name.value for p in params.params]
+    return (len(names) == 2 and not params.posonly_params and not params.kwonly_params
+            and isinstance(params.star_arg, cst.MaybeSentinel) and params.star_kwarg is None
+            and isinstance(node.body, cst.Name) and node.body.value == names[1])
 
 
 def _num(code: str) -> bool:

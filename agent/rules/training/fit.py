@@ -12,6 +12,7 @@ Keras writes no checkpoints or log files unless asked, so neither does the Train
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -90,6 +91,31 @@ def _items(node: cst.BaseExpression | None, n: int, names: list[str], what: str,
         return [node]
     out.todos.append(f"{what} for a {n}-{what} model is not a list of {n}")
     return None
+
+
+def indexed_inputs(call: cst.Call, n: int, assigns: Mapping[str, cst.BaseExpression]
+                   ) -> cst.Call:
+    """``fit(bags, y)`` for an ``n``-input model, ``bags`` last bound to a list or tuple
+    (a display of ``n`` items, a comprehension, ``list(...)``): ``fit([bags[0], ...], y)``,
+    one array per input as Keras takes the list's items."""
+    args = list(call.args)
+    at = next((k for k, a in enumerate(args) if a.keyword is not None and a.keyword.value == "x"),
+              0 if args and args[0].keyword is None and not args[0].star else None)
+    if n < 2 or at is None or not isinstance(args[at].value, cst.Name):
+        return call
+    name = args[at].value
+    assert isinstance(name, cst.Name)
+    value = assigns.get(name.value)
+    sized = isinstance(value, (cst.List, cst.Tuple)) and len(value.elements) == n and not any(
+        isinstance(e, cst.StarredElement) for e in value.elements)
+    built = isinstance(value, (cst.ListComp, cst.GeneratorExp)) or (
+        isinstance(value, cst.Call) and isinstance(value.func, cst.Name)
+        and value.func.value in ("list", "tuple"))
+    if not (sized or built):
+        return call
+    items = ", ".join(f"{name.value}[{k}]" for k in range(n))
+    args[at] = args[at].with_changes(value=cst.parse_expression(f"[{items}]"))
+    return call.with_changes(args=args)
 
 
 def _by_key(node: cst.Dict, names: list[str], fallback: list[str]

@@ -39,6 +39,19 @@ def keras3_call(call: cst.Call, method: str) -> tuple[cst.Call, str] | None:
     return call.with_changes(args=kept), new_method
 
 
+def legacy_inputs(call: cst.Call, loaders: dict[str, str]) -> dict[str, str]:
+    """{x code: "generator"} for the ``x`` of a call made from ``fit_generator`` /
+    ``evaluate_generator``, which take only generators (or Sequences, already known as
+    loaders): a method's generator (``gen.next_train()``) is no array either."""
+    args, _ = bind(call, ("x",))
+    x = args.get("x")
+    if x is None or code_of(x) in loaders or isinstance(x, (cst.List, cst.Tuple, cst.Dict)):
+        return {}
+    if isinstance(x, cst.Name) and x.value in loaders:
+        return {}
+    return {code_of(x): "generator"}
+
+
 def generator_functions(module: cst.Module) -> set[str]:
     """Module-level functions that ``yield``: calling one makes a generator."""
     out: set[str] = set()

@@ -11,6 +11,7 @@ the probabilities the Keras model returned.
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -86,7 +87,7 @@ def _mean(per_sample: str) -> str:
     for tail in (_NONE + ".mean(-1)", _NONE):
         if per_sample.endswith(tail) and per_sample.count(_NONE) == 1:
             return per_sample[: -len(tail)] + ")"
-    return f"({per_sample}).mean()"
+    return f"{per_sample}.mean()" if per_sample.isidentifier() else f"({per_sample}).mean()"
 
 
 def per_sample_loss(plan: ClassPlan, k: int, p: str, y: str) -> str | None:
@@ -167,17 +168,21 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
     lines: list[str] = []
     w = lines.append
     weights = "weights" if plan.weighted else ""
-    if n_in == 1 and n_out == 1:
+    # compile() without a loss, the add_loss terms alone: Keras reads no targets (fit may
+    # pass none, or some it ignores)
+    targetless = cfg.no_loss and plan.added_losses and not any(cfg.metrics)
+    unpacked = ", ".join(xs + (["*_"] if targetless else ys)) + (
+        f", *{weights}" if weights and not targetless else "")
+    if n_in == 1 and n_out == 1 and not targetless:
         w(f"{xs[0]}, {ys[0]}" + (f", *{weights}" if weights else "") + " = batch")
     elif _flat_batches(plan):
-        w(", ".join(xs + ys) + (f", *{weights}" if weights else "") + " = batch")
+        w(f"{unpacked} = batch")
     else:
-        unpacked = ", ".join(xs + ys) + (f", *{weights}" if weights else "")
         w(f"{unpacked} = {cls}.flat_batch(batch)")
     if plan.foreign or not plan.fitted:  # the data's dtypes are not known here
         for k, name in enumerate(xs):
             w(f"{name} = {name}{_cast(ir.inputs[k].dtype)}")
-        for k, y in enumerate(ys):
+        for k, y in enumerate([] if targetless else ys):
             loss = cfg.losses[k]
             w(f"{y} = {y}{_cast('long' if loss is not None and loss.target == 'long' else '')}")
     acts = [plan.logits] if n_out == 1 else list(plan.heads or [None] * n_out)
@@ -194,8 +199,10 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
         split = splits[k]
         if loss is None:
             out = lgs[k] if split else ps[k]  # read, so the output's variable is used
-            w(f"{var} = torch.zeros((), device={out}.device)  # TODO(k2l): loss for output {k} "
-              "not converted")
+            w(f"{var} = torch.zeros((), device={out}.device)  " + (
+                "# compile() without a loss: the add_loss terms are the loss"
+                if cfg.no_loss and plan.added_losses else
+                f"# TODO(k2l): loss for output {k} not converted"))
             continue
         p = lgs[k] if split else ps[k]
         template = loss.logits if split and loss.logits else loss.template
@@ -313,7 +320,8 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
         w(_forward_from_logits(plan))
     batch = "batch: list[torch.Tensor]"
     hooks = {"train": "training_step", "val": "validation_step", "test": "test_step"}
-    labels = ", ".join(loss.label for loss in cfg.losses if loss is not None) or "none"
+    labels = ", ".join(loss.label for loss in cfg.losses if loss is not None) or (
+        "its layers' add_loss terms" if cfg.no_loss and plan.added_losses else "none")
     labels = f" ({labels})" if len(labels) <= 30 else ""
     if len(stages) == 1:
         w(f"def training_step(self, {batch}, batch_idx: int) -> torch.Tensor:")
@@ -335,8 +343,14 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
     if (n_in > 1 or n_out > 1) and not _flat_batches(plan):
         w("@staticmethod")
         w("def flat_batch(batch: object) -> list[torch.Tensor]:")
-        w(f'{IND}"""Inputs and targets in order, from nested (x, y) or flat TensorDataset '
-          'batches."""')
+        w(f'{IND}"""Inputs and targets in order, from nested (x, y), dicts or flat '
+          'TensorDataset batches."""')
+        keys = [t.keras_name or t.name for t in plan.ir.inputs] + list(names)
+        if len(set(keys)) == len(keys) and any(t.keras_name for t in plan.ir.inputs):
+            w(f"{IND}if isinstance(batch, dict):  # Keras reads a dict by the inputs'/outputs' "
+              "names")
+            w(f"{IND * 2}keys = ({', '.join(json.dumps(k) for k in keys)})")
+            w(f"{IND * 2}batch = [batch[key] for key in keys if key in batch]")
         w(f"{IND}if isinstance(batch, (list, tuple)):")
         w(f"{IND * 2}return [t for item in batch for t in {cls}.flat_batch(item)]")
         w(f"{IND}assert isinstance(batch, torch.Tensor)")
@@ -382,11 +396,14 @@ def _metric_attr(stage: str, k: int, n_out: int) -> str:
 def _optimizers(plan: ClassPlan, cfg: CompileConfig) -> str:
     lines = ["def configure_optimizers(self) -> pl.utilities.types.OptimizerLRScheduler:",
              f'{IND}"""Keras optimizer {cfg.optimizer_label} with Keras\'s defaults written '
-             'out."""',
-             f"{IND}optimizer = {cfg.optimizer}"]
+             'out."""']
+    if cfg.by_name is not None:  # Keras's optimizers by the names its get() reads
+        lines.append(f"{IND}optimizers = {{")
+        lines += [f'{IND * 2}"{name}": lambda: {ctor},' for name, ctor in cfg.by_name[1].items()]
+        lines.append(f"{IND}}}")
+    lines.append(f"{IND}optimizer = {cfg.optimizer}")
     if cfg.schedule is not None:
-        lines.append(f"{IND}# Keras LearningRateSchedule: lr(step) = initial lr * factor(step), "
-                     "stepped per batch")
+        lines.append(f"{IND}# {cfg.schedule_note}, stepped per batch")
         lines.append(f"{IND}scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: "
                      f"{cfg.schedule})")
         lines.append(f'{IND}return {{"optimizer": optimizer, "lr_scheduler": {{"scheduler": '

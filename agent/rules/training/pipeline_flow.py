@@ -66,14 +66,20 @@ def is_pipeline(value: cst.BaseExpression, imports: ImportTable,
 
 
 def kind_of(value: cst.BaseExpression, imports: ImportTable, local: dict[str, str],
-            keep_chain: bool) -> str | None:
+            keep_chain: bool, returns: dict[str, Kinds] | None = None) -> str | None:
     """"loader" (a chain converted to a DataLoader), "pipeline" or None; ``keep_chain``:
-    the target is continued later, so a chain stays a pipeline."""
+    the target is continued later, so a chain stays a pipeline; ``returns``: the kinds the
+    script's functions return (``ds = load_dataset(files)`` inside another helper)."""
     if isinstance(value, cst.Name):
         return local.get(value.value)
     if isinstance(value, cst.IfExp):  # ds.map(f) if augment else ds: one kind either way
-        kinds = {kind_of(v, imports, local, keep_chain) for v in (value.body, value.orelse)}
+        kinds = {kind_of(v, imports, local, keep_chain, returns)
+                 for v in (value.body, value.orelse)}
         return kinds.pop() if len(kinds) == 1 else None
+    if returns and isinstance(value, cst.Call) and isinstance(value.func, cst.Name):
+        made = returns.get(value.func.value)
+        if made is not None and len(made) == 1 and made[0] is not None:
+            return "pipeline"  # a helper's result, continued or not: never a DataLoader here
     chain = tf_data_chain(value, imports)
     if chain is not None and chain.code is not None and not keep_chain:
         return "loader"
@@ -98,7 +104,7 @@ def returned_kinds(module: cst.Module, imports: ImportTable, kept: set[str]) -> 
     """{function: kinds of what it returns} for top-level functions returning pipelines
     (every ``return`` the same shape); ``kept``: names whose chains stay pipelines."""
     out: dict[str, Kinds] = {}
-    for fn in module.body:
+    for fn in module.body:  # in order: a helper calls the ones defined above it
         if not isinstance(fn, cst.FunctionDef):
             continue
         local: dict[str, str] = {}
@@ -108,7 +114,7 @@ def returned_kinds(module: cst.Module, imports: ImportTable, kept: set[str]) -> 
                 if isinstance(small, cst.Assign) and len(small.targets) == 1 \
                         and isinstance(small.targets[0].target, cst.Name):
                     name = small.targets[0].target.value
-                    kind = kind_of(small.value, imports, local, name in kept)
+                    kind = kind_of(small.value, imports, local, name in kept, out)
                     if kind is None:
                         local.pop(name, None)
                     else:
@@ -117,7 +123,7 @@ def returned_kinds(module: cst.Module, imports: ImportTable, kept: set[str]) -> 
                     value = small.value
                     parts = [e.value for e in value.elements] \
                         if isinstance(value, cst.Tuple) else [value]
-                    found.append(tuple(kind_of(p, imports, local, False) for p in parts))
+                    found.append(tuple(kind_of(p, imports, local, False, out) for p in parts))
         if found and all(k == found[0] for k in found) and any(found[0]):
             out[fn.name.value] = found[0]
     return out

@@ -6,7 +6,9 @@ seeding, session and plotting helpers, and argument-free config getters.
 state, which a torch script does not have; ``keras.utils.plot_model`` draws a Keras model
 (needs pydot and Graphviz) and has no torch counterpart in the converted script's
 dependencies: dropped, with a report warning. Statements are only rewritten when no Keras
-model is left in the file (the calls still act on it otherwise); expressions used as values
+model is left in the file (the calls still act on it otherwise), except the seed: with a
+Keras model left and torch code beside it, both frameworks draw random numbers, so the TF
+seed stays and ``torch.manual_seed`` follows it. Expressions used as values
 (``path = plot_model(...)``) are left for a person.
 """
 
@@ -39,6 +41,10 @@ CONSTANTS: dict[str, str] = {
     "keras.config.floatx": '"float32"',
 }
 
+SEED = "torch.manual_seed"
+SEED_BOTH = ("a Keras model is left in this script and TF seeds its ops; the converted "
+             "torch code draws from torch's generator, seeded beside it")
+
 _HINT = ("set_seed", "set_random_seed", "clear_session", "plot_model", "epsilon", "floatx")
 
 
@@ -47,14 +53,17 @@ class Rewritten:
     code: str
     changes: list[tuple[int, str, str]] = field(default_factory=list)  # (line, rule, message)
     warnings: list[tuple[int, str]] = field(default_factory=list)
+    kept: list[tuple[int, str, str]] = field(default_factory=list)  # (line, name, why)
 
 
 class _Calls(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, imports: ImportTable, source_lines: list[str]) -> None:
+    def __init__(self, imports: ImportTable, source_lines: list[str], models_left: bool = False
+                 ) -> None:
         self.imports = imports
         self.source_lines = source_lines
+        self.models_left = models_left  # only the seeds: kept, and torch's seeded beside them
         self.out = Rewritten("")
 
     def _line(self, node: cst.CSTNode) -> int:
@@ -83,6 +92,16 @@ class _Calls(cst.CSTTransformer):
         callee, why = STATEMENTS[qual]
         line = self._line(original)
         short = qual.rsplit(".", 1)[-1]
+        if self.models_left:
+            if callee != SEED:
+                return updated
+            self.out.changes.append((line, f"script.{short}", f"{qual} kept and {callee} "
+                                     f"added: {SEED_BOTH}"))
+            self.out.kept.append((line, qual, f"{qual} kept: {SEED_BOTH}"))
+            seeded = updated.with_changes(body=[updated.body[0].with_changes(
+                value=call.with_changes(func=cst.parse_expression(callee)))],
+                leading_lines=[])
+            return cst.FlattenSentinel([updated, seeded])
         if callee:
             self.out.changes.append((line, f"script.{short}", f"{qual} -> {callee} ({why})"))
             new = updated.with_changes(body=[updated.body[0].with_changes(
@@ -101,7 +120,7 @@ class _Calls(cst.CSTTransformer):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         qual = self.imports.resolve(updated.func) or ""
-        if qual in CONSTANTS and not updated.args:
+        if qual in CONSTANTS and not updated.args and not self.models_left:
             self.out.changes.append((self._line(original), f"script.{qual.rsplit('.', 1)[-1]}",
                                      f"{qual}() -> {CONSTANTS[qual]} (Keras's default)"))
             return cst.parse_expression(CONSTANTS[qual])
@@ -110,14 +129,15 @@ class _Calls(cst.CSTTransformer):
 
 def rewrite_script_calls(code: str, imports: ImportTable, models_left: bool,
                          source: str = "") -> Rewritten:
-    """``code`` with the calls above rewritten; unchanged when a Keras model is left."""
-    if models_left or not any(h in code for h in _HINT):
+    """``code`` with the calls above rewritten; with a Keras model left, only the seeds
+    (when torch code is there to seed)."""
+    if not any(h in code for h in _HINT) or models_left and "torch." not in code:
         return Rewritten(code)
     try:
         module = cst.parse_module(code)
     except cst.ParserSyntaxError:
         return Rewritten(code)
-    calls = _Calls(imports, (source or code).splitlines())
+    calls = _Calls(imports, (source or code).splitlines(), models_left)
     new = cst.MetadataWrapper(module, unsafe_skip_copy=True).visit(calls)
     calls.out.code = new.code if calls.out.changes else code
     return calls.out

@@ -26,7 +26,13 @@ from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
 from agent.rules.training import activity, custom_step
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
-from agent.rules.training.compile import CompileConfig, bind, output_names, read_compile
+from agent.rules.training.compile import (
+    NO_LOSS,
+    CompileConfig,
+    bind,
+    output_names,
+    read_compile,
+)
 from agent.rules.training.data import class_kind, convert_class, sequence_inputs, tf_data_chain
 from agent.rules.training.fit import (
     EVAL_ARGS,
@@ -36,12 +42,14 @@ from agent.rules.training.fit import (
     dict_inputs,
     evaluate_code,
     fit_code,
+    indexed_inputs,
 )
 from agent.rules.training.generators import (
     LEGACY,
     generator_functions,
     generator_inputs,
     keras3_call,
+    legacy_inputs,
 )
 from agent.rules.training.logits import output_activation, output_activations
 from agent.rules.training.methods import (
@@ -61,6 +69,9 @@ from agent.rules.training.pipeline_flow import (
 )
 from agent.rules.training.utilities import GENERATOR, PIPELINE_LOADERS
 from agent.rules.values import code_of, names_read
+
+# what a layer's add_loss (classes rules) or activity penalty (activity.py) became
+ADDED_MARKS = ("self.added_losses.append(", activity.MARK)
 
 
 @dataclass
@@ -149,6 +160,7 @@ class _Training:
         self.keep_chain = False  # the statement's target is continued: no DataLoader
         self.globals = _module_names(module) | set(dir(builtins))
         self.counts = _name_counts(module)
+        self.added: bool | None = None  # _adds_losses, read once
         self.assignments: dict[str, int] | None = None  # name -> assignments, when needed
         self.names = self._names()
         self.sequences: set[str] = set()
@@ -232,8 +244,7 @@ class _Training:
         body = self.block(list(self.module.body), Scope())
         module = self.module.with_changes(body=body)
         edits: dict[str, Splice] = {}
-        added = any(m in module.code for m in (  # see classes: add_loss; activity.py
-            "self.added_losses.append(", activity.MARK))
+        added = any(m in module.code for m in ADDED_MARKS)
         for cls, plan in self.plans.items():
             if plan.compile is None and not plan.predict:
                 continue
@@ -566,6 +577,7 @@ class _Training:
                 return None
             call, method = modern
             self.change(stmt, f"training.{legacy}", f"{legacy} -> {method} (Keras 3 form)")
+            scope.loaders = {**scope.loaders, **legacy_inputs(call, scope.loaders)}
         if method == "compile":
             return self.compile(stmt, var, plan, call, scope)
         if method == "build" and target is None:
@@ -580,6 +592,7 @@ class _Training:
                                                            scope.assigns),
                        **pipeline_inputs(call, EVAL_ARGS, self.returns),
                        **sequence_inputs(call, EVAL_ARGS, self.sequences)}
+            call = indexed_inputs(call, len(plan.ir.inputs), scope.assigns)
             em = evaluate_code(var, call, tcode, unpack, plan.ir, plan.compile, self.names,
                                scope.has_trainer, loaders)
             if not em.code:
@@ -649,8 +662,9 @@ class _Training:
 
         cfg: CompileConfig = read_compile(call, self.imports, resolve, plan.ir, rename)
         cfg.todos += problems
-        if "train_step" in self.custom.get(plan.ir.class_name, set()):
-            cfg.todos = [t for t in cfg.todos if "without a loss" not in t]  # the step has it
+        if "train_step" in self.custom.get(plan.ir.class_name, set()) or (
+                cfg.no_loss and self._adds_losses()):  # the step / the add_loss terms have it
+            cfg.todos = [t for t in cfg.todos if t != NO_LOSS]
         plan.compile = cfg
         plan.compile_args = _arguments(call)
         for name in sorted(renamer.hit):
@@ -673,6 +687,14 @@ class _Training:
         lines = [_todo(t) for t in cfg.todos]
         return [cst.SimpleStatementLine([cst.Pass()], leading_lines=[
             *stmt.leading_lines, *lines])] if cfg.todos else self._drop(stmt, lines)
+
+    def _adds_losses(self) -> bool:
+        """Layers of the file call ``add_loss`` (or carry activity penalties): their terms
+        are the loss of a model compiled without one."""
+        if self.added is None:
+            code = self.module.code
+            self.added = any(m in code for m in ADDED_MARKS)
+        return self.added
 
     def _hoist_objects(self, stmt: cst.SimpleStatementLine, call: cst.Call
                        ) -> list[cst.BaseStatement]:
@@ -758,6 +780,7 @@ class _Training:
                                                        scope.assigns),
                    **pipeline_inputs(call, FIT_ARGS, self.returns),
                    **sequence_inputs(call, FIT_ARGS, self.sequences)}
+        call = indexed_inputs(call, len(plan.ir.inputs), scope.assigns)
         em = fit_code(var, call, plan.ir, plan.compile, self.names, callbacks, loggers,
                       checkpointing, loaders)
         em.todos = todos + em.todos

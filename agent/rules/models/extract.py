@@ -159,6 +159,10 @@ class BlockExtractor:
         self.function = function
         self.fn_params = params  # name -> default code
         self.kwonly: frozenset[str] = frozenset()  # the builder's keyword-only parameters
+        self.annotations: dict[str, str] = {}  # the builder's parameter -> its builtin type
+        # module-level names the script computes (not constants): a class reading one takes
+        # it as a parameter (a definitions-only import lacks it; a reviewer sees the input)
+        self.script_names: frozenset[str] = frozenset()
         self.custom_layers = custom_layers
         self.regularizer_classes: frozenset[str] = frozenset()  # user Regularizer subclasses
         self.models = models_in_scope
@@ -2508,15 +2512,19 @@ class BlockExtractor:
         for name, default in self.fn_params.items():  # the builder's order and defaults
             if name in free and (name in self.assumed or name not in skip):
                 called = self.call_values.get(name, UNKNOWN)
-                if default is None and called is not UNKNOWN:
+                from_calls = default is None and called is not UNKNOWN
+                if from_calls:
                     default = repr(called)  # what every call passes: the class builds alone
-                annotation = _annotation(default)
+                annotation = self.annotations.get(name) or _annotation(default)
                 if name in self.class_params:  # a layer class: its torch class
                     default, annotation = self.class_params[name] or None, class_args.PASSED
-                out.append(CtorParam(name, default, annotation, kwonly=name in self.kwonly))
+                out.append(CtorParam(name, default, annotation, kwonly=name in self.kwonly,
+                                     called=from_calls))
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
+            elif name in self.script_names:  # the builder passes it on
+                out.append(CtorParam(name, None, script=True))
         out += [CtorParam(layer.attr, None, f'"{layer.submodel.class_name}"')  # may follow
                 for layer in ir.layers if layer.passed_in and layer.submodel is not None]
         return out

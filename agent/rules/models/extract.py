@@ -2507,8 +2507,8 @@ class BlockExtractor:
             raise Unsupported(f"{hidden[0]} is computed inside an inlined helper by code the "
                               "rules do not follow (e.g. from a tensor's shape)")
         out: list[CtorParam] = []
-        skip = self.env.keys() | self.module_names | _BUILTINS | self.tensors.keys() \
-            | self.layer_vars.keys()
+        skip = (self.env.keys() - self.script_names) | self.module_names | _BUILTINS \
+            | self.tensors.keys() | self.layer_vars.keys()
         for name, default in self.fn_params.items():  # the builder's order and defaults
             if name in free and (name in self.assumed or name not in skip):
                 called = self.call_values.get(name, UNKNOWN)

@@ -26,6 +26,7 @@ from typing import Any
 
 from agent.rules.models.graph import CtorParam, ModelIR
 from agent.rules.models.scopes import own_scope
+from agent.rules.values import UNKNOWN
 
 # annotations a builder may carry that the generated class can write as they are
 _BUILTIN_TYPES = frozenset({"int", "float", "str", "bool", "tuple", "list", "dict", "None"})
@@ -58,8 +59,9 @@ def builtin_annotations(fn: Any) -> dict[str, str]:
 
 def script_names(statements: Sequence[ast.stmt], constants: dict[str, Any]) -> frozenset[str]:
     """Module-level names the script binds to values the rules cannot know statically
-    (``num_classes = len(df["label"].unique())``, also under ``if __name__ == "__main__":``):
-    not constants, functions, classes, imports or lambdas."""
+    (``num_classes = len(df["label"].unique())``, also under ``if __name__ == "__main__":``;
+    a dict whose keys only are known): not constants, functions, classes, imports or
+    lambdas."""
     bound: set[str] = set()
     other: set[str] = set()
     for stmt in statements:
@@ -75,7 +77,20 @@ def script_names(statements: Sequence[ast.stmt], constants: dict[str, Any]) -> f
                 other |= {(a.asname or a.name).split(".")[0] for a in node.names}
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
                 other |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    return frozenset(bound - other - constants.keys())
+    return frozenset(n for n in bound - other if n not in constants
+                     or not fully_known(constants[n]))
+
+
+def fully_known(value: Any) -> bool:
+    """A constant with no unknown part (``{name: sorted(data[name].unique()) ...}`` keeps
+    its keys, not its values: the class cannot read those without the script)."""
+    if value is UNKNOWN:
+        return False
+    if isinstance(value, dict):
+        return all(fully_known(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(fully_known(v) for v in value)
+    return True
 
 
 @dataclass

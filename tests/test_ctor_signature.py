@@ -221,3 +221,46 @@ def test_recurrent_biases_at_zero_take_one_branch(tmp_path: Path) -> None:
     weight = gru.weight_hh_l0.detach().numpy()
     assert np.allclose(weight.T @ weight,
                        np.eye(3), atol=1e-5)  # orthogonal columns, as Keras initializes it
+
+
+_TOKENS = """\
+    import keras
+    from keras import layers
+
+    VOCAB = 40
+
+    def build_model():
+        model = keras.Sequential([
+            layers.Embedding(VOCAB, 6),
+            layers.Dropout(0.1),
+            layers.LSTM(5),
+            layers.Dense(2, activation="softmax"),
+        ])
+        return model
+
+    def build_augment():
+        return keras.Sequential([layers.Rescaling(1 / 255.0), layers.RandomFlip("horizontal")])
+    """
+
+
+def test_an_embedding_read_as_a_sequence_takes_token_ids(tmp_path: Path) -> None:
+    """No input shape anywhere, an Embedding first and an LSTM reading its output: the input
+    is token ids of an open length (8 steps in the example), and the class runs on them as
+    Keras does; an augmentation model without a shape gets no example, and the report says
+    why instead of guessing a rank."""
+    res, module = _convert(tmp_path, _TOKENS)
+    classes = {obj.__name__: obj for obj in vars(module).values() if isinstance(obj, type)
+               and issubclass(obj, pl.LightningModule) and obj.__module__ == module.__name__}
+    text = next(cls for name, cls in classes.items() if "Augment" not in name)()
+    x = text.example_input_array
+    assert x.dtype == torch.long and tuple(x.shape) == (1, 8)
+    import keras
+
+    namespace: dict[str, Any] = {}
+    exec(compile(textwrap.dedent(_TOKENS), "original.py", "exec"), namespace)
+    keras_out = namespace["build_model"]()(np.zeros((1, 8), "int32"))
+    assert tuple(_run(text).shape) == tuple(keras.ops.shape(keras_out))
+    augment = next(cls for name, cls in classes.items() if "Augment" in name)()
+    assert getattr(augment, "example_input_array", None) is None
+    (note,) = _changes(res, "model.example_input")
+    assert "Augment" in note and "no input shape" in note

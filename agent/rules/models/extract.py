@@ -47,7 +47,7 @@ from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.expr_shapes import lambda_rule
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, RolledLoop, Tensor
 from agent.rules.models.op_shapes import shape_rule
-from agent.rules.models.seq_build import seq_build
+from agent.rules.models.seq_build import seq_build, token_sequence_input
 from agent.rules.models.shapes import Shape
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.ops.functions import lambda_function
@@ -1970,8 +1970,11 @@ class BlockExtractor:
         return None
 
     def finish_seq(self, seq: _Seq, at: int, *, is_return: bool) -> None:
-        inputs = [Tensor("x", tuple(seq.input_shape) if seq.input_shape is not None else None,
-                         seq.input_dtype, free=seq.free)]
+        shape = tuple(seq.input_shape) if seq.input_shape is not None else \
+            token_sequence_input(seq.layers)
+        if seq.input_shape is None and shape is not None:
+            seq.input_dtype = "long"
+        inputs = [Tensor("x", shape, seq.input_dtype, free=seq.free)]
         calls: list[Call] = []
         cur = inputs[0]
         for layer in seq.layers:

@@ -264,3 +264,32 @@ def test_an_embedding_read_as_a_sequence_takes_token_ids(tmp_path: Path) -> None
     assert getattr(augment, "example_input_array", None) is None
     (note,) = _changes(res, "model.example_input")
     assert "Augment" in note and "no input shape" in note
+
+
+_KINDS = """\
+    import numpy as np
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+
+    def build(width, rate, k):
+        inputs = keras.Input(shape=(20, 3))
+        x = layers.ZeroPadding1D(padding=(k // 2, k // 2))(inputs)
+        x = layers.Conv1D(width, kernel_size=k, activation="relu")(x)
+        x = layers.GlobalMaxPooling1D()(x)
+        x = layers.Dropout(rate)(x)
+        return keras.Model(inputs, layers.Dense(1)(x))
+
+
+    settings = np.load("settings.npy")
+    model = build(int(settings[0]), float(settings[1]), int(settings[2]))
+    """
+
+
+def test_parameters_typed_by_what_torch_takes_them_as(tmp_path: Path) -> None:
+    """Sizes (a width, a kernel size also halved into a padding tuple) are ints, a dropout
+    rate a float; values from data, so no defaults."""
+    res, module = _convert(tmp_path, _KINDS)
+    cls = _class(module)
+    assert _signature(res.source, cls.__name__) == ", width: int, rate: float, k: int"
+    assert tuple(_run(cls(width=4, rate=0.5, k=3)).shape) == (1, 1)

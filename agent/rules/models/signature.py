@@ -5,12 +5,14 @@ computes) says nothing of what it takes: ``def __init__(self, train_features)`` 
 whole training set when the class reads only ``train_features.shape[-1]``. After the class
 is assembled, each required parameter without a type is read off the class's own code:
 
-* read only as one size (``x.shape[-1]``, ``len(chars)``): the class takes that size
-  (``num_features: int``) and the call passes ``train_features.shape[-1]``;
+* read only as one size (``x.shape[-1]``, ``len(chars)``, a lookup's vocabulary size): the
+  class takes that size (``num_features: int``) and the call passes
+  ``train_features.shape[-1]``;
 * a module-level name in capitals (``VOCABULARIES``, computed by the script): a lowercase
   parameter, the call passes the global;
-* read only where torch takes sizes (module constructors, ``torch.zeros``): ``int``; read as
-  an array (``.shape``, ``torch.as_tensor(...)``): ``np.ndarray``.
+* read only where torch takes sizes (module constructors, ``torch.zeros``): ``int``; only
+  as a module's rate or epsilon: ``float``; read as an array (``.shape``,
+  ``torch.as_tensor(...)``): ``np.ndarray``.
 
 Names read in ``forward`` (kept as attributes) or anywhere else are left as they are. Only
 the class's text is read (``ast``); a builder's own annotations come first (extract.py).
@@ -31,13 +33,18 @@ from agent.rules.values import UNKNOWN
 # annotations a builder may carry that the generated class can write as they are
 _BUILTIN_TYPES = frozenset({"int", "float", "str", "bool", "tuple", "list", "dict", "None"})
 # torch callables whose arguments are sizes, but for the float options named here
-_SIZED_CALLS = frozenset({"zeros", "ones", "empty", "rand", "randn", "full"})
+_SIZED_CALLS = frozenset({"zeros", "ones", "empty", "rand", "randn"})
 _FLOAT_FIRST = frozenset({"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
                           "FeatureAlphaDropout", "LeakyReLU", "ELU", "CELU", "Softplus",
                           "Hardtanh", "Threshold", "RReLU"})
 _FLOAT_KEYWORDS = frozenset({"p", "eps", "momentum", "negative_slope", "alpha", "dropout",
                              "lambd", "value", "beta", "threshold", "min_val", "max_val",
-                             "lower", "upper", "fill_value", "dtype", "device"})
+                             "lower", "upper"})
+_INT_KEYWORDS = frozenset({"in_features", "out_features", "in_channels", "out_channels",
+                           "kernel_size", "stride", "dilation", "groups", "num_embeddings",
+                           "embedding_dim", "input_size", "hidden_size", "num_layers",
+                           "num_features", "normalized_shape", "output_size", "num_heads",
+                           "embed_dim", "kdim", "vdim", "dim", "padding_idx", "proj_size"})
 _ARRAY_READ = r"(?<![\w.]){0}\.shape\b|(?:as_tensor|from_numpy|asarray|tensor)\({0}\b"
 _AFFIXES = re.compile(r"^(?:train_|x_|X_)|(?:_train|_data|_array)$")
 
@@ -148,7 +155,8 @@ def _as_size(p: CtorParam, body: str, taken: set[str]
              ) -> tuple[re.Pattern[str], CtorParam] | None:
     """``train_features`` read only as ``train_features.shape[-1]`` -> ``num_features``."""
     name = re.escape(p.name)
-    forms = re.findall(rf"(?<![\w.\"'])({name}\.shape\[-?\d+\]|len\({name}\))", body)
+    forms = re.findall(rf"(?<![\w.\"'])({name}\.shape\[-?\d+\]|len\({name}\)|"
+                       rf"len\({name}\.get_vocabulary\(\)\)|{name}\.vocabulary_size\(\))", body)
     if not forms or len(set(forms)) != 1 or len(forms) != len(_reads(p.name).findall(body)):
         return None
     form = forms[0]
@@ -163,6 +171,8 @@ def _size_name(name: str, form: str) -> str:
     """``len(chars)`` -> num_chars, ``len(vocab)`` -> vocab_size; the last axis
     (``train_features.shape[-1]``, ``x_train.shape[-1]``) -> num_features (num_channels for
     ``channels``); another axis -> ``input_dim1`` (``x_train.shape[1]``)."""
+    if "vocabulary" in form:  # a lookup layer's
+        return f"{name}_vocabulary_size"
     if form.startswith("len("):
         return f"num_{name}" if name.endswith("s") else f"{name}_size"
     stem = _AFFIXES.sub("", _AFFIXES.sub("", name)) or "input"
@@ -200,34 +210,40 @@ def _annotation(name: str, body: str, tree: ast.Module | None) -> str | None:
             parents[id(child)] = node
         if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
             reads.append(node)
-    if not reads:
-        return None
-    return "int" if all(_sized(r, parents) for r in reads) else None
+    kinds = {_kind(r, parents) for r in reads}
+    return kinds.pop() if len(kinds) == 1 and None not in kinds else None
 
 
-def _sized(node: ast.AST, parents: dict[int, ast.AST]) -> bool:
-    """Whether ``node``'s value reaches a size argument of a torch module or factory,
-    through ``+ - * //`` arithmetic only."""
+def _kind(node: ast.AST, parents: dict[int, ast.AST]) -> str | None:
+    """``int`` where ``node``'s value reaches a size argument of a torch module or factory
+    (through ``+ - * //`` arithmetic and tuples only), ``float`` where it reaches a rate or
+    an epsilon of a torch module, None elsewhere."""
     child, parent = node, parents.get(id(node))
-    while isinstance(parent, (ast.BinOp, ast.UnaryOp)):
+    while isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Tuple, ast.List)):
         if isinstance(parent, ast.BinOp) and not isinstance(
-                parent.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)):
-            return False
+                parent.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)) or isinstance(
+                parent, ast.UnaryOp) and not isinstance(parent.op, (ast.USub, ast.UAdd)):
+            return None
         child, parent = parent, parents.get(id(parent))
     if isinstance(parent, ast.keyword):
         keyword, call = parent.arg, parents.get(id(parent))
     else:
         keyword, call = None, parent
     if not isinstance(call, ast.Call) or child is call.func:
-        return False
+        return None
     func = call.func
     if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
-        return False
+        return None
     if func.value.id == "torch" and func.attr in _SIZED_CALLS:
-        return keyword is None
-    if func.value.id != "nn" or keyword in _FLOAT_KEYWORDS:
-        return False
-    return not (keyword is None and func.attr in _FLOAT_FIRST)
+        return "int" if keyword is None else None
+    if func.value.id != "nn":
+        return None
+    if keyword in _FLOAT_KEYWORDS or (keyword is None and func.attr in _FLOAT_FIRST
+                                      and child is call.args[0]):
+        return "float" if child is node else None
+    if keyword is not None:
+        return "int" if keyword in _INT_KEYWORDS else None
+    return None if func.attr in _FLOAT_FIRST else "int"
 
 
 def signature_changes(ir: ModelIR) -> list[tuple[int, str, str]]:

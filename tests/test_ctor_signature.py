@@ -293,3 +293,39 @@ def test_parameters_typed_by_what_torch_takes_them_as(tmp_path: Path) -> None:
     cls = _class(module)
     assert _signature(res.source, cls.__name__) == ", width: int, rate: float, k: int"
     assert tuple(_run(cls(width=4, rate=0.5, k=3)).shape) == (1, 1)
+
+
+_TWICE = """\
+    import numpy as np
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
+    STEPS = 12
+    WIDTH = 16
+    print("steps", STEPS)
+    STEPS = 12
+
+
+    def make(width=WIDTH):
+        inputs = keras.Input(shape=(4,))
+        return keras.Model(inputs, layers.Dense(width)(inputs))
+
+
+    inputs = layers.Input((STEPS, 3))
+    outputs = layers.Dense(2)(layers.GlobalAveragePooling1D()(inputs))
+    model = keras.Model(inputs, outputs)
+    other = make()
+    """
+
+
+def test_values_the_rules_know_stay_out_of_the_signature(tmp_path: Path) -> None:
+    """A constant bound twice to the same literal is still known where the model is built:
+    the class writes the value, takes no parameter for it; a builder default naming a
+    constant is typed by the constant's value."""
+    res, module = _convert(tmp_path, _TWICE)
+    classes = [obj for obj in vars(module).values() if isinstance(obj, type)
+               and issubclass(obj, pl.LightningModule) and obj.__module__ == module.__name__]
+    signatures = sorted(_signature(res.source, cls.__name__) for cls in classes)
+    assert signatures == ["", ", width: int = WIDTH"], signatures
+    for cls in classes:
+        _run(cls())

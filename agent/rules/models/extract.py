@@ -40,6 +40,7 @@ from agent.rules.models import (
     rolled_loops,
     runtime_loops,
     shape_reads,
+    signature,
     string_inputs,
     views,
 )
@@ -156,6 +157,7 @@ class BlockExtractor:
         # + constants of inlined helpers and unrolled loops; a builder's parameters shadow
         self.env = {k: v for k, v in env.items() if k not in params}
         self.constants = frozenset(env)  # module constants assigned once: printed by name
+        self.module_env = env  # their values (a builder's defaults read them)
         self.function = function
         self.fn_params = params  # name -> default code
         self.kwonly: frozenset[str] = frozenset()  # the builder's keyword-only parameters
@@ -2510,7 +2512,9 @@ class BlockExtractor:
             raise Unsupported(f"{hidden[0]} is computed inside an inlined helper by code the "
                               "rules do not follow (e.g. from a tensor's shape)")
         out: list[CtorParam] = []
-        skip = (self.env.keys() - self.script_names) | self.module_names | _BUILTINS \
+        partly = {n for n in self.script_names if n in self.env
+                  and not signature.fully_known(self.env[n])}  # keys known, not the values
+        skip = (self.env.keys() - partly) | self.module_names | _BUILTINS \
             | self.tensors.keys() | self.layer_vars.keys()
         for name, default in self.fn_params.items():  # the builder's order and defaults
             if name in free and (name in self.assumed or name not in skip):
@@ -2518,7 +2522,9 @@ class BlockExtractor:
                 from_calls = default is None and called is not UNKNOWN
                 if from_calls:
                     default = repr(called)  # what every call passes: the class builds alone
-                annotation = self.annotations.get(name) or _annotation(default)
+                annotation = self.annotations.get(name) or _annotation(default) or (
+                    _annotation(repr(self.module_env[default])) if default in self.constants
+                    else None)  # max_words=max_words: the constant's type
                 if name in self.class_params:  # a layer class: its torch class
                     default, annotation = self.class_params[name] or None, class_args.PASSED
                 out.append(CtorParam(name, default, annotation, kwonly=name in self.kwonly,

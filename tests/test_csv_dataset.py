@@ -20,14 +20,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from without_tf import run_without_tf
 
 from agent.rules.convert import convert_source
 from agent.rules.training.runtime.csv_dataset import make_csv_dataset
 from agent.rules.training.runtime.image_ops import strings_cast
 from agent.tools.tf_original import tf_python
-
-BLOCKED = ("import sys, runpy; sys.modules['keras'] = None; sys.modules['tensorflow'] = None; "
-           "runpy.run_path(sys.argv[1], run_name='__main__')")
 
 HEADER = "age,city,income,label\n"
 ROWS_A = ["31,Oslo,1200.5,1", "45,,,0", "27,Lima,980.25,1", "52,NA,2100.0,0"]
@@ -228,9 +226,7 @@ def test_csv_training_script_converts_and_trains_without_tensorflow(tmp_path: Pa
     folder = _write(tmp_path)
     (folder / "part_b.csv").write_text(HEADER + "38,Rome,1500.75,1\n", encoding="utf-8")
     script = _convert(tmp_path)
-    env = {**os.environ, "PL_TRAINER_FAST_DEV_RUN": "1", "CSV_DIR": str(folder)}
-    run = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], capture_output=True,
-                         text=True, timeout=300, cwd=tmp_path, env=env, check=False)
+    run = run_without_tf(script.read_text(encoding="utf-8"), tmp_path, {"CSV_DIR": str(folder)})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     assert "FITTED" in run.stdout
 

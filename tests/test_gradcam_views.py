@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import textwrap
 import types
 from pathlib import Path
 
 import numpy as np
 import torch
+from without_tf import run_without_tf
 
 from agent.rules.convert import convert_source
 
-BLOCKED = ("import sys, runpy; sys.modules['keras'] = None; sys.modules['tensorflow'] = None; "
-           "runpy.run_path(sys.argv[1], run_name='__main__')")
 IMPORTS = re.compile(r"^\s*(import|from)\s+(keras|tensorflow)\b", re.M)
 
 SCRIPT = textwrap.dedent("""\
@@ -72,11 +69,7 @@ def test_gradcam_helper_converts_and_runs_without_tensorflow(tmp_path: Path) -> 
     code = _converted()
     assert "grad_model = GradModel(model=model)" in code, code
     assert "tape_gradient(class_channel, conv_output)" in code, code
-    script = tmp_path / "converted.py"
-    script.write_text(code)
-    run = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    run = run_without_tf(code, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:] + code
     assert "HEAT (8, 8)" in run.stdout, run.stdout
 

@@ -1,5 +1,6 @@
-"""Constructor arguments that are data (an embedding matrix, the training features) are not
-hyperparameters: ``save_hyperparameters`` would copy them into every checkpoint."""
+"""Constructor arguments that are data (an embedding matrix) are not hyperparameters:
+``save_hyperparameters`` would copy them into every checkpoint. An array read only for its
+size (the training features' width) is passed as that size, a hyperparameter."""
 
 from __future__ import annotations
 
@@ -42,10 +43,12 @@ def _converted() -> str:
 
 def test_arrays_are_left_out_of_the_hyperparameters() -> None:
     code = _converted()
-    assert 'self.save_hyperparameters(ignore=["embedding_matrix", "features"])' in code
+    assert 'self.save_hyperparameters(ignore=["embedding_matrix"])' in code
+    # the features array is read only for its width: the class takes that size instead
+    assert "num_features=features.shape[-1]" in code
     ns: dict[str, Any] = exec_source(code, "k2l_hparams")
     model = ns["model"]
-    assert dict(model.hparams) == {"num_tokens": 6}
+    assert dict(model.hparams) == {"num_tokens": 6, "num_features": 3}
     # the matrix still reaches the frozen embedding, as Keras's Constant initializer put it
     weights = next(m for m in model.modules() if isinstance(m, torch.nn.Embedding)).weight
     assert np.array_equal(weights.detach().numpy(), ns["matrix"])

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import textwrap
 import types
 from pathlib import Path
 
 import numpy as np
 import torch
+from without_tf import run_without_tf
 
 from agent.rules.convert import convert_source
 from agent.rules.training.runtime.training_loop import tape_gradient, tape_watch
 
-BLOCKED = ("import sys, runpy; sys.modules['keras'] = None; sys.modules['tensorflow'] = None; "
-           "runpy.run_path(sys.argv[1], run_name='__main__')")
 IMPORTS = re.compile(r"^\s*(import|from)\s+(keras|tensorflow)\b", re.M)
 
 SCRIPT = textwrap.dedent("""\
@@ -83,11 +80,7 @@ def test_attribution_script_converts_and_runs_without_tensorflow(tmp_path: Path)
     code = _converted()
     assert "image = tape_watch(image)" in code and "path = tape_watch(path)" in code
     assert 'unconnected_gradients="zero"' in code, code
-    script = tmp_path / "converted.py"
-    script.write_text(code)
-    run = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    run = run_without_tf(code, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:] + code
     assert "ADV (1, 10, 10, 3)" in run.stdout and "IG (10, 10, 3) 0.0" in run.stdout, run.stdout
 

@@ -155,9 +155,11 @@ def test_string_features_from_a_vocabulary_dict_read_from_data() -> None:
     assert not result.unmapped, [(u.keras_name, u.reason) for u in result.unmapped]
     code = result.source
     assert "pl.LightningModule" in code
-    # each Embedding sized by its own vocabulary, read when the class is built
-    assert "nn.Embedding(len(VOCABULARIES['color']), size)" in code
-    assert "nn.Embedding(len(VOCABULARIES['shape']), size)" in code
+    # each Embedding sized by its own vocabulary, read when the class is built from the
+    # dict the script computed (a parameter: a definitions-only import has no VOCABULARIES)
+    assert "nn.Embedding(len(vocabularies['color']), size)" in code
+    assert "nn.Embedding(len(vocabularies['shape']), size)" in code
+    assert "(size=size, vocabularies=VOCABULARIES)" in code
     forward = " ".join(code.split("def forward(")[1].split(")")[0].split())
     assert forward == ("self, age: torch.Tensor, color_value_index: torch.Tensor, "
                        "shape_value_index: torch.Tensor,"), forward

@@ -20,6 +20,7 @@ import libcst as cst
 import numpy as np
 import pytest
 import torch
+from without_tf import run_without_tf
 
 from agent.rules.convert import convert_source
 from agent.rules.imports import collect_imports
@@ -28,9 +29,6 @@ from agent.rules.training.runtime.signal_ops import signal_stft
 from agent.tools.tf_original import tf_python
 
 IMPORTS = collect_imports(cst.parse_module("import tensorflow as tf\n"))
-BLOCKED = ("import sys, runpy; sys.modules['keras'] = None; sys.modules['tensorflow'] = None; "
-           "runpy.run_path(sys.argv[1], run_name='__main__')")
-
 # TF calls, each run by TensorFlow and, converted, here (``x``: a [2, 300] float32 signal)
 STFT_CALLS = [
     "tf.signal.stft(x, frame_length=64, frame_step=32)",  # fft_length: the next power of 2
@@ -190,9 +188,8 @@ def _convert(tmp_path: Path) -> Path:
 def test_audio_pipeline_converts_and_trains_without_tensorflow(tmp_path: Path) -> None:
     _write_wavs(tmp_path / "wavs")
     script = _convert(tmp_path)
-    env = {**os.environ, "PL_TRAINER_FAST_DEV_RUN": "1", "WAV_DIR": str(tmp_path / "wavs")}
-    run = subprocess.run([sys.executable, "-c", BLOCKED, str(script)], capture_output=True,
-                         text=True, timeout=300, cwd=tmp_path, env=env, check=False)
+    run = run_without_tf(script.read_text(encoding="utf-8"), tmp_path,
+                         {"WAV_DIR": str(tmp_path / "wavs")})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     assert "FITTED" in run.stdout
 

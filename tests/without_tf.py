@@ -12,14 +12,16 @@ BLOCKED = ("import sys, runpy; sys.modules['keras'] = None; sys.modules['tensorf
            " runpy.run_path(sys.argv[1], run_name='__main__')")
 
 
-def run_without_tf(source: str, workdir: Path, fast_dev_run: bool = True
-                   ) -> subprocess.CompletedProcess[str]:
+def run_without_tf(source: str, workdir: Path, env: dict[str, str] | None = None,
+                   fast_dev_run: bool = True) -> subprocess.CompletedProcess[str]:
     """``source`` written to ``workdir/train.py`` and run there (``PL_TRAINER_FAST_DEV_RUN``
-    unless ``fast_dev_run`` is False: a test counting epochs trains them all)."""
+    unless ``fast_dev_run`` is False: a test counting epochs trains them all; ``env``: more
+    variables, such as the data's folder)."""
     script = workdir / "train.py"
     script.write_text(source, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "PL_TRAINER_FAST_DEV_RUN"}
+    variables = {k: v for k, v in os.environ.items() if k != "PL_TRAINER_FAST_DEV_RUN"}
     if fast_dev_run:
-        env["PL_TRAINER_FAST_DEV_RUN"] = "1"
+        variables["PL_TRAINER_FAST_DEV_RUN"] = "1"
     return subprocess.run([sys.executable, "-c", BLOCKED, str(script)], capture_output=True,
-                          text=True, timeout=300, check=False, cwd=workdir, env=env)
+                          text=True, timeout=300, check=False, cwd=workdir,
+                          env={**variables, **(env or {})})

@@ -79,9 +79,14 @@ def nested_sequential(owner: str, attr: str, call: cst.Call, imports: ImportTabl
     code = "\n".join(line for line in code.split("\n")
                      if "self.example_input_array" not in line
                      and "self.save_hyperparameters()" not in line)
-    args = ", ".join(f"{p.name}=self.{p.name}" if p.name in owned else f"{p.name}={p.name}"
-                     for p in ir.params)
+    args = ", ".join(f"{p.name}={_owned_reads(p.passed or p.name, owned)}" for p in ir.params)
     return Nested(code, f"{name}({args})", tuple(m for _, m in gen.warnings))
+
+
+def _owned_reads(code: str, owned: set[str]) -> str:
+    """``code`` (a name, or ``rows.shape[-1]``) reading the layer's own attributes."""
+    return re.sub(r"(?<![\w.])([A-Za-z_]\w*)",
+                  lambda m: f"self.{m.group(1)}" if m.group(1) in owned else m.group(1), code)
 
 
 def _self_attributes(node: cst.CSTNode) -> set[str]:

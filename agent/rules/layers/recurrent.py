@@ -101,6 +101,9 @@ def _ctor(kind: str, a: Args, in_dim: Dim, bidirectional: bool) -> str:
     return f"{_TORCH[kind]}({', '.join(args)})"
 
 
+_ZEROS = "nn.init.zeros_(param)"
+
+
 def _inits(kind: str, a: Args, bidirectional: bool, w: list[str]) -> tuple[str, ...]:
     """One loop over named_parameters: nn.LSTM's weights are not typed attributes."""
     kernel = init_statement(a, "kernel_initializer", "param", w)
@@ -110,12 +113,14 @@ def _inits(kind: str, a: Args, bidirectional: bool, w: list[str]) -> tuple[str, 
              '    elif name.startswith("weight_hh"):', f"        {recurrent}"]
     if a.get("use_bias"):
         bias = init_statement(a, "bias_initializer", "param", w)
-        lines += ['    elif name.startswith("bias_ih"):', f"        {bias}"]
-        if kind == "LSTM" and a.get("unit_forget_bias"):
+        forget = kind == "LSTM" and a.get("unit_forget_bias")
+        if bias != _ZEROS or forget:  # else both biases start at zero: one branch
+            lines += ['    elif name.startswith("bias_ih"):', f"        {bias}"]
+        if forget:
             # the module's own size: one init text for every LSTM, so they share one loop
             lines.append("        nn.init.ones_(param[{m}.hidden_size:2 * {m}.hidden_size])"
                          "  # unit_forget_bias")
-        lines += ["    else:", "        nn.init.zeros_(param)"]
+        lines += ["    else:", f"        {_ZEROS}"]
     return ("\n".join(lines),)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agent.rules.models.inline import static_ast
+from agent.rules.models.scopes import own_scope
 from agent.rules.parsed import breadth_first
 from agent.rules.values import UNKNOWN
 
@@ -32,13 +33,15 @@ def call_values(statements: Iterable[ast.stmt], env: dict[str, Any],
     calls = [[n for n in nodes if isinstance(n, ast.Call)  # once, not a pass
               and isinstance(n.func, ast.Name) and n.func.id in functions]
              for nodes in (walked or [breadth_first(stmt) for stmt in statements])]
+    main = {id(stmt): env | _main_constants(stmt, statements, env) for stmt in statements
+            if _is_main(stmt)}
     out: dict[str, dict[str, Any]] = {}
     for _ in range(3):  # `build(HIDDEN)` -> `block(hidden)` inside build: one level a pass
         seen: dict[str, dict[str, Any]] = {}
         for stmt, found in zip(statements, calls, strict=True):
             if not found:
                 continue
-            scope = env
+            scope = main.get(id(stmt), env)
             if isinstance(stmt, ast.FunctionDef):  # its own names shadow the module's
                 if stmt.name not in local:
                     local[stmt.name] = _locals(functions[stmt.name])
@@ -57,6 +60,37 @@ def call_values(statements: Iterable[ast.stmt], env: dict[str, Any],
             break
         out = new
     return out
+
+
+def _is_main(stmt: ast.stmt) -> bool:
+    """``if __name__ == "__main__":``"""
+    test = stmt.test if isinstance(stmt, ast.If) else None
+    return isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) \
+        and test.left.id == "__name__" and len(test.comparators) == 1 \
+        and isinstance(test.comparators[0], ast.Constant) \
+        and test.comparators[0].value == "__main__"
+
+
+def _main_constants(main: ast.stmt, statements: list[ast.stmt], env: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """``num_classes = 5`` directly under ``if __name__ == "__main__":``: static values of
+    names the module binds nowhere else (a later rebinding would make the value vary)."""
+    counts: dict[str, int] = {}
+    for stmt in statements:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for node in own_scope(stmt):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                counts[node.id] = counts.get(node.id, 0) + 1
+    found: dict[str, Any] = {}
+    assert isinstance(main, ast.If)
+    for stmt in main.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], ast.Name) and counts[stmt.targets[0].id] == 1:
+            value = static_ast(stmt.value, env | found)
+            if value is not UNKNOWN and isinstance(value, (bool, int, float, str, tuple, list)):
+                found[stmt.targets[0].id] = value
+    return found
 
 
 def _locals(fn: ast.FunctionDef) -> set[str]:

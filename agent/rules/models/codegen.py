@@ -20,6 +20,7 @@ from agent.rules.models import (
     lazy,
     masks,
     rolled_loops,
+    signature,
     view_outputs,
 )
 from agent.rules.models.forward_params import array_params, keep_in_forward
@@ -65,7 +66,7 @@ def _spatial(shape: Shape | None) -> bool:
 def _submodel_ctor(sub: ModelIR) -> str:
     """``Base(dim=dim)``: a sub-model built in the parent's block takes the parent's values
     of its parameters (``Base()`` would silently use its defaults)."""
-    return f"{sub.class_name}({', '.join(f'{p.name}={p.name}' for p in sub.params)})"
+    return f"{sub.class_name}({', '.join(f'{p.name}={p.passed or p.name}' for p in sub.params)})"
 
 
 def _example(t: Tensor) -> str:
@@ -587,6 +588,16 @@ class _Emitter:
                                   if self.lazy_layers[lyr.keras_name]]]
 
     def assemble(self) -> str:
+        """The class's code; its required untyped parameters typed (or taken as the sizes
+        the class reads of them) by signature.py, which may rewrite the class's lines."""
+        code = self._assemble(_same)
+        refined = signature.refine(self.ir.params, code)
+        if refined is None:
+            return code
+        self.ir.params = refined.params
+        return self._assemble(refined.rewrite)
+
+    def _assemble(self, rewrite: Callable[[str], str]) -> str:
         ir = self.ir
         params = ""
         defaulted = star = False
@@ -617,9 +628,9 @@ class _Emitter:
             lines.append("")
         lines.append(f"{IND}def __init__(self{params}) -> None:")
         lines.append(f"{IND * 2}super().__init__()")
-        built = [line for _, declared in sorted(self.declared, key=lambda d: d[0])
+        built = [rewrite(line) for _, declared in sorted(self.declared, key=lambda d: d[0])
                  for line in declared]
-        initialized = self._init_block()
+        initialized = [rewrite(line) for line in self._init_block()]
         if ir.params and ir.shares is None:
             # modules passed in (a kept backbone) are saved with the weights, not as hparams;
             # arrays (an embedding matrix, the training features) are data, not hparams: a
@@ -631,14 +642,14 @@ class _Emitter:
             ignore = "ignore=[" + ", ".join(f'"{n}"' for n in passed) + "]" if passed else ""
             if len(passed) < len(ir.params):  # modules only: no hyperparameter to save
                 lines.append(f"{IND * 2}self.save_hyperparameters({ignore})")
-        lines += [f"{IND * 2}{note}" for note in ir.notes if note.startswith("assert ")]
+        lines += [f"{IND * 2}{rewrite(note)}" for note in ir.notes if note.startswith("assert ")]
         if all(t.shape is not None for t in ir.inputs) and ir.inputs:
-            examples = [_example(t) for t in ir.inputs]
+            examples = [rewrite(_example(t)) for t in ir.inputs]
             value = examples[0] if len(examples) == 1 else "(" + ", ".join(examples) + ")"
             lines.append(f"{IND * 2}self.example_input_array = {value}")
         lines += [f"{IND * 2}{line}" for line in built]
         if self.gen.sized:
-            lines += [IND * 2 + s for s in self._dry_call()]
+            lines += [IND * 2 + rewrite(s) for s in self._dry_call()]
         lines += [IND * 2 + s for s in initialized]
         lines.append("")
         args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
@@ -652,14 +663,15 @@ class _Emitter:
             ret_type = "tuple[" + ", ".join("torch.Tensor" for _ in ir.outputs) + "]"
             ret = ", ".join(t.name for t in ir.outputs)
         lines.append(f"{IND}def forward(self, {args}) -> {ret_type}:")
-        lines += [IND * 2 + s for s in self.body]
-        lines.append(f"{IND * 2}return {self.returned or ret}")
+        lines += [IND * 2 + rewrite(s) for s in self.body]
+        lines.append(f"{IND * 2}return {rewrite(self.returned or ret)}")
         if self.penalties:
             self.gen.regularized = True
+            penalties = [rewrite(p) for p in self.penalties]
             lines += ["", f"{IND}def regularization_loss(self) -> torch.Tensor:",
                       f'{IND * 2}"""Keras weight regularizers: added to the loss, as Keras does."""',
-                      f"{IND * 2}return " + self.penalties[0] if len(self.penalties) == 1
-                      else f"{IND * 2}return (\n{IND * 3}" + f"\n{IND * 3}+ ".join(self.penalties)
+                      f"{IND * 2}return " + penalties[0] if len(penalties) == 1
+                      else f"{IND * 2}return (\n{IND * 3}" + f"\n{IND * 3}+ ".join(penalties)
                       + f"\n{IND * 2})"]
         return keep_in_forward("\n".join(lines) + "\n", [p.name for p in ir.params])
 
@@ -699,6 +711,10 @@ class _Emitter:
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
 _OUTPUT_SLOT = re.compile(r"\{y\d+\}")  # an output the call's targets did not name
 _LIST_INDEX = re.compile(r"\[((?:[A-Za-z_]\w*, )+[A-Za-z_]\w*)\]\[(-?\d+)\]")
+
+
+def _same(line: str) -> str:
+    return line
 
 
 def _index_literal_lists(expr: str) -> str:

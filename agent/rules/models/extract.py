@@ -40,6 +40,7 @@ from agent.rules.models import (
     rolled_loops,
     runtime_loops,
     shape_reads,
+    signature,
     size_calls,
     string_inputs,
     views,
@@ -48,7 +49,7 @@ from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.expr_shapes import lambda_rule
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, RolledLoop, Tensor
 from agent.rules.models.op_shapes import shape_rule
-from agent.rules.models.seq_build import seq_build
+from agent.rules.models.seq_build import seq_build, token_sequence_input
 from agent.rules.models.shapes import Shape
 from agent.rules.naming import NameCounter, class_name_for, identifier, keras_snake
 from agent.rules.ops.functions import lambda_function
@@ -157,9 +158,14 @@ class BlockExtractor:
         # + constants of inlined helpers and unrolled loops; a builder's parameters shadow
         self.env = {k: v for k, v in env.items() if k not in params}
         self.constants = frozenset(env)  # module constants assigned once: printed by name
+        self.module_env = env  # their values (a builder's defaults read them)
         self.function = function
         self.fn_params = params  # name -> default code
         self.kwonly: frozenset[str] = frozenset()  # the builder's keyword-only parameters
+        self.annotations: dict[str, str] = {}  # the builder's parameter -> its builtin type
+        # module-level names the script computes (not constants): a class reading one takes
+        # it as a parameter (a definitions-only import lacks it; a reviewer sees the input)
+        self.script_names: frozenset[str] = frozenset()
         self.custom_layers = custom_layers
         self.regularizer_classes: frozenset[str] = frozenset()  # user Regularizer subclasses
         self.models = models_in_scope
@@ -2083,8 +2089,11 @@ class BlockExtractor:
         return None
 
     def finish_seq(self, seq: _Seq, at: int, *, is_return: bool) -> None:
-        inputs = [Tensor("x", tuple(seq.input_shape) if seq.input_shape is not None else None,
-                         seq.input_dtype, free=seq.free)]
+        shape = tuple(seq.input_shape) if seq.input_shape is not None else \
+            token_sequence_input(seq.layers)
+        if seq.input_shape is None and shape is not None:
+            seq.input_dtype = "long"
+        inputs = [Tensor("x", shape, seq.input_dtype, free=seq.free)]
         calls: list[Call] = []
         cur = inputs[0]
         for layer in seq.layers:
@@ -2628,20 +2637,28 @@ class BlockExtractor:
             raise Unsupported(f"{hidden[0]} is computed inside an inlined helper by code the "
                               "rules do not follow (e.g. from a tensor's shape)")
         out: list[CtorParam] = []
-        skip = self.env.keys() | self.module_names | _BUILTINS | self.tensors.keys() \
-            | self.layer_vars.keys()
+        partly = {n for n in self.script_names if n in self.env
+                  and not signature.fully_known(self.env[n])}  # keys known, not the values
+        skip = (self.env.keys() - partly) | self.module_names | _BUILTINS \
+            | self.tensors.keys() | self.layer_vars.keys()
         for name, default in self.fn_params.items():  # the builder's order and defaults
             if name in free and (name in self.assumed or name not in skip):
                 called = self.call_values.get(name, UNKNOWN)
-                if default is None and called is not UNKNOWN:
+                from_calls = default is None and called is not UNKNOWN
+                if from_calls:
                     default = repr(called)  # what every call passes: the class builds alone
-                annotation = _annotation(default)
+                annotation = self.annotations.get(name) or _annotation(default) or (
+                    _annotation(repr(self.module_env[default])) if default in self.constants
+                    else None)  # max_words=max_words: the constant's type
                 if name in self.class_params:  # a layer class: its torch class
                     default, annotation = self.class_params[name] or None, class_args.PASSED
-                out.append(CtorParam(name, default, annotation, kwonly=name in self.kwonly))
+                out.append(CtorParam(name, default, annotation, kwonly=name in self.kwonly,
+                                     called=from_calls))
         for name in sorted(free - self.fn_params.keys() - skip):
             if name in self._scan_locals():
                 out.append(CtorParam(name, None))  # keyword-only when after defaults
+            elif name in self.script_names:  # the builder passes it on
+                out.append(CtorParam(name, None, script=True))
         out += [CtorParam(layer.attr, None, f'"{layer.submodel.class_name}"')  # may follow
                 for layer in ir.layers if layer.passed_in and layer.submodel is not None]
         return out

@@ -125,6 +125,10 @@ class CtorParam:
     default: str | None  # code, or None for a required parameter
     annotation: str | None = None
     kwonly: bool = False  # after the builder's ``*``: keyword-only in the class too
+    passed: str | None = None  # what the call passes when not the same name
+    # (``num_features=train_features.shape[-1]``, ``vocabulary=VOCABULARY``): signature.py
+    called: bool = False  # the default is the value every call passes (reported)
+    script: bool = False  # a module-level value the builder read (reported)
 
 
 @dataclass

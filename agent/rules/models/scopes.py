@@ -25,7 +25,7 @@ def outer_reads(node: ast.AST) -> set[str]:
     local |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
     declared: set[str] = set()
     for stmt in node.body:
-        for sub in _own_scope(stmt):
+        for sub in own_scope(stmt):
             if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
                 local.add(sub.id)
             elif isinstance(sub, (ast.Global, ast.Nonlocal)):
@@ -56,7 +56,7 @@ def _class_reads(node: ast.ClassDef) -> set[str]:
     return reads
 
 
-def _own_scope(node: ast.AST) -> list[ast.AST]:
+def own_scope(node: ast.AST) -> list[ast.AST]:
     """``node`` and its descendants, not entering nested functions, lambdas or classes
     (their own bindings are theirs; their names are still read conservatively above)."""
     if isinstance(node, _SCOPES):

@@ -31,6 +31,7 @@ from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, b
 from agent.rules.models.graph import ModelIR
 from agent.rules.models.index_inputs import embedding_layers, mark_index_inputs
 from agent.rules.models.layer_aliases import settle_aliases
+from agent.rules.models.signature import builtin_annotations, script_names, signature_changes
 from agent.rules.parsed import breadth_first
 from agent.rules.source_slices import SourceSlices
 from agent.rules.training import custom_regularizers
@@ -100,7 +101,8 @@ def _todo(line: str) -> cst.EmptyLine:
 def _instantiation(found: Found) -> cst.SimpleStatementLine:
     """``var = Class(p=p, ...)`` or ``return Class(...)``, built without a parser round trip."""
     ir = found.ir
-    args = [cst.Arg(cst.Name(p.name), keyword=cst.Name(p.name),
+    args = [cst.Arg(cst.parse_expression(p.passed) if p.passed else cst.Name(p.name),
+                    keyword=cst.Name(p.name),
                     equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
                     comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
                     if k < len(ir.params) - 1 else cst.MaybeSentinel.DEFAULT)
@@ -150,6 +152,9 @@ class ModelConverter:
         self.inlined: set[str] = set()  # helpers inlined into a converted model
         self.outer_models: frozenset[str] = frozenset()  # for a deferred function's block
         self.quiet_helpers: dict[str, int] = {}  # helper -> line: its own errors not reported
+        self.script_names = script_names(
+            [self.index.stmt_ast[id(s)] for s in module.body if id(s) in self.index.stmt_ast],
+            env)
 
     def line(self, node: cst.CSTNode) -> int:
         return self.index.line(node)
@@ -218,8 +223,10 @@ class ModelConverter:
         extractor.layer_comments = self.layer_comments
         extractor.outer_models = self.outer_models if function is not None else frozenset()
         extractor.regularizer_classes = custom_regularizers.class_names(self.module, self.imports)
+        extractor.script_names = self.script_names
         if function is not None:
             extractor.kwonly = frozenset(p.name.value for p in function.params.kwonly_params)
+            extractor.annotations = builtin_annotations(function)
         founds = extractor.run(body)
         inlined = {n for n in extractor.inlined}
         if founds:
@@ -273,6 +280,7 @@ class ModelConverter:
                 self.result.changes.append((ir.line, "model.lazy_sizes", f"{ir.class_name}: "
                                             "Lazy modules sized by a dry call in __init__"))
                 self.result.sized_layers += gen.sized_layers
+            self.result.changes += signature_changes(ir)
             ir.regularized = gen.regularized
             self.result.converted.append(ir)
             self.passed_classes |= any(p.annotation == PASSED for p in ir.params)

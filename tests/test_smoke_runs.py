@@ -20,16 +20,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from agent.rules.convert import convert_source
-from agent.tools.module_loader import load_definitions
+from tests.definitions import convert_and_load
 
 
 def _convert(tmp_path: Path, src: str, name: str = "case.py") -> tuple[str, Any]:
-    res = convert_source(textwrap.dedent(src), name)
-    assert res.error == "" and "TODO(k2l)" not in res.source, res.source
-    path = tmp_path / name
-    path.write_text(res.source, encoding="utf-8")
-    return res.source, load_definitions(path)
+    res, module = convert_and_load(tmp_path, src, name)
+    return res.source, module
 
 
 def _modules(module: Any) -> list[pl.LightningModule]:

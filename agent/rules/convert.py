@@ -15,6 +15,7 @@ import libcst as cst
 
 from agent.records import Change, KerasDependency, Unmapped, Warning_
 from agent.rules import fix_imports, parsed
+from agent.rules.classes.layer_masks import READS_MASK, CustomMask
 from agent.rules.collections_scope import fewer_collections
 from agent.rules.data_format import WARNING as FORMAT_WARNING
 from agent.rules.data_format import resolve_format_tests
@@ -196,6 +197,16 @@ def _sized_by_models(warnings: list[Warning_], lazy_layers: dict[str, bool],
     return [w for w in warnings
             if not (w.message.split(":", 1)[0] in done
                     and any(t in w.message for t in _SIZED_BY_DRY_CALL))]
+
+
+def _masked_by_models(warnings: list[Warning_], readers: list[str], source: str
+                      ) -> list[Warning_]:
+    """A custom layer's "call() reads mask" warning, unless every instance the file makes is
+    in a converted model that passes it the mask Keras would."""
+    done = {name for name in set(readers)
+            if readers.count(name) == len(re.findall(rf"(?<!class )\b{re.escape(name)}\(", source))}
+    return [w for w in warnings
+            if not (w.message.split(":", 1)[0] in done and READS_MASK in w.message)]
 
 
 def _swap(mres: ModelsResult, module: cst.Module, new: cst.Module) -> cst.Module:
@@ -400,6 +411,7 @@ def _convert_source(source: str, path: str) -> Conversion:
     out = Conversion(source)
     custom: list[str] = []
     lazy_layers: dict[str, bool] = {}
+    mask_layers: dict[str, CustomMask] = {}
     subclassed: list[ModelIR] = []
     factory = _lambda_converter()
     convert_lambda = factory(imports) if factory is not None else None
@@ -412,6 +424,7 @@ def _convert_source(source: str, path: str) -> Conversion:
         module = cres.module
         custom = list(cres.custom_layers)
         lazy_layers = cres.lazy_layers
+        mask_layers = cres.mask_layers
         out.changes += cres.changes
         out.warnings += cres.warnings
         out.unmapped += cres.unmapped
@@ -422,9 +435,10 @@ def _convert_source(source: str, path: str) -> Conversion:
     custom += _torch_modules(module)  # e.g. a layer the LLM stage has already written
     mres = convert_models(module, imports, env, custom, convert_lambda,
                           source if module is original else _code_of(module, original, source),
-                          path, lazy_layers)
+                          path, lazy_layers, mask_layers)
     module = mres.module
     out.warnings = _sized_by_models(out.warnings, lazy_layers, mres.sized_layers, source)
+    out.warnings = _masked_by_models(out.warnings, mres.mask_readers, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in mres.changes]
     out.warnings += [Warning_(line, msg) for line, msg in mres.warnings]
     out.unmapped += [Unmapped(path, line, keras, reason, qual)

@@ -83,6 +83,8 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "Keras normalizes the last axis too"),
     WarningKind(r"image_data_format\(\) resolved to 'channels_last'", False,
                 "Keras's default data format, and the converted model keeps it"),
+    WarningKind(r"the mask its compute_mask attaches is not passed on", True,
+                "layers after it compute the steps Keras masks"),
     WarningKind(r"call\(\) reads mask, which Keras passed implicitly", True,
                 "without an explicit mask= the padded steps are not masked"),
     WarningKind(r"add_weight for self\..* has no literal name=", False,

@@ -29,6 +29,7 @@ from agent.rules.classes.containers import (
 )
 from agent.rules.classes.devices import pin_devices
 from agent.rules.classes.forward import TORCH_INPUTS, ForwardConverter
+from agent.rules.classes.layer_masks import CustomMask, layer_masks
 from agent.rules.classes.layers import (
     SubLayer,
     build,
@@ -78,6 +79,8 @@ class ClassesResult:
     # custom layers with nn.Lazy sub-layers -> whether they have keras_init() (the Keras
     # initializers of those sub-layers, for a model's dry call to run once they are sized)
     lazy_layers: dict[str, bool] = field(default_factory=dict)
+    # custom layers -> how they make, pass on or read Keras's implicit masks (layer_masks.py)
+    mask_layers: dict[str, CustomMask] = field(default_factory=dict)
 
 
 @dataclass
@@ -1132,6 +1135,10 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             custom.append(name)
             if conv.lazy_layers():
                 result.lazy_layers[name] = conv.has_keras_init
+            own_base = all(imports.resolve(b.value) == LAYER_BASE for b in stmt.bases)
+            facts = layer_masks(stmt, new) if own_base else None
+            if facts is not None:
+                result.mask_layers[name] = facts
         else:
             models.add(name)
             outputs[name] = conv.output_shape
@@ -1152,7 +1159,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
     if lazy_used:
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
-                         result.unmapped, tuple(sorted(models)), outputs, result.lazy_layers)
+                         result.unmapped, tuple(sorted(models)), outputs, result.lazy_layers,
+                         result.mask_layers)
 
 
 def _spaced(code: str) -> cst.BaseStatement:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.rules import activations
+from agent.rules.classes.layer_masks import CustomMask
 from agent.rules.layers import keras_weights
 from agent.rules.models import (
     block_class,
@@ -47,6 +48,7 @@ class Generated:
     lazy: bool = False
     sized: bool = False  # its Lazy modules are sized by a dry call in __init__
     sized_layers: list[str] = field(default_factory=list)  # custom layer classes it sizes
+    mask_readers: list[str] = field(default_factory=list)  # ... given Keras's masks (masks.py)
     regularized: bool = False  # the class has regularization_loss()
     blocks: list[str] = field(default_factory=list)  # classes of repeated helpers, before it
 
@@ -77,7 +79,8 @@ def _example(t: Tensor) -> str:
 
 class _Emitter:
     def __init__(self, ir: ModelIR, lazy_layers: dict[str, bool] | None = None,
-                 unique: Callable[[str], str] | None = None) -> None:
+                 unique: Callable[[str], str] | None = None,
+                 mask_layers: dict[str, CustomMask] | None = None) -> None:
         self.ir = ir
         self.unique = unique or (lambda name: name)  # class names not taken in the file
         self.spans: list[block_class.Span] = []  # the forward lines of each call
@@ -114,7 +117,10 @@ class _Emitter:
         self.steps: list[Step] = []  # each layer's first build, for an nn.Sequential
         self.init_loop: list[str] = []
         self.returned: str | None = None  # forward's return expression when body is empty
-        self.masks = masks.plan(ir)  # Keras's implicit masks, computed and passed explicitly
+        self.masks = masks.plan(ir, mask_layers)  # Keras's implicit masks, made explicit
+        self.gen.mask_readers = masks.mask_readers(ir, self.masks, mask_layers)
+        if self.masks is None:
+            self.gen.warnings += masks.unreproduced(ir, mask_layers)
         if self.masks is not None:  # the mask variables cross helper calls: no block classes
             self.fixed.update(id(c.layer) for c in ir.calls)
 
@@ -737,8 +743,10 @@ def _fill(template: str, subs: dict[str, str]) -> str:
 
 
 def generate(ir: ModelIR, lazy_layers: dict[str, bool] | None = None,
-             unique: Callable[[str], str] | None = None) -> Generated:
+             unique: Callable[[str], str] | None = None,
+             mask_layers: dict[str, CustomMask] | None = None) -> Generated:
     """The class for ``ir`` (after the classes of its repeated helpers); ``lazy_layers``:
     custom layer classes with nn.Lazy sub-layers (-> whether they have ``keras_init()``),
-    sized by the model's dry call; ``unique``: a class name not taken in the file."""
-    return _Emitter(ir, lazy_layers, unique).run()
+    sized by the model's dry call; ``unique``: a class name not taken in the file;
+    ``mask_layers``: how custom layer classes make or read Keras's masks."""
+    return _Emitter(ir, lazy_layers, unique, mask_layers).run()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agent.rules.classes.layer_masks import CustomMask
 from agent.rules.models.graph import Call, ModelIR
 from agent.rules.spec import Args, Built, NotStatic
 
@@ -36,6 +37,9 @@ RECURRENT = frozenset({"LSTM", "GRU", "SimpleRNN"})
 _MODULES = ("nn.LSTM(", "nn.GRU(", "nn.RNN(")  # what masked_rnn runs (not lazy or custom cells)
 NOT_MASKED_WARNINGS = ("runs the masked steps that Keras skips (masked_rnn takes "
                        "nn.LSTM/GRU/RNN modules only)",)
+LOST_MASK_WARNINGS = ("the mask its compute_mask attaches is not passed on (a reader the rules "
+                      "do not reproduce, or the model's output, where Keras's loss skips "
+                      "masked steps): the layers after it compute the steps Keras masks",)
 SOURCE_TEXTS = (  # the sources' own warnings, dropped once their masks are honoured
 "Embedding(mask_zero=True): torch has no implicit masks",
                    "Masking: the zeroed steps are computed as in Keras")
@@ -50,6 +54,7 @@ class Plan:
     used: set[str] = field(default_factory=set)  # masks some reader needs
     zero_output: set[int] = field(default_factory=set)  # Bidirectional returning sequences
     explicit: set[int] = field(default_factory=set)  # calls given ``mask=<model input>``
+    custom_readers: set[int] = field(default_factory=set)  # custom forward(..., mask=) calls
 
 
 def _source(call: Call, name: str) -> str | None:
@@ -130,9 +135,11 @@ def _sequences(call: Call) -> bool:
     return args is not None and bool(args.get("return_sequences"))
 
 
-def plan(ir: ModelIR) -> Plan | None:
+def plan(ir: ModelIR, custom: dict[str, CustomMask] | None = None) -> Plan | None:
     """The masks of ``ir``, or None when it has none or one reaches a reader this module
-    does not reproduce (the model then keeps the unmasked form and its warnings)."""
+    does not reproduce (the model then keeps the unmasked form and its warnings).
+    ``custom``: the custom layer classes whose mask behaviour is known (layer_masks.py)."""
+    custom = custom or {}
     taken = {t.name for c in ir.calls for t in (*c.inputs, *c.outputs)} | {
         t.name for t in ir.inputs}
     out = Plan()
@@ -159,6 +166,11 @@ def plan(ir: ModelIR) -> Plan | None:
             continue
         masks = [mask_of.get(id(t)) for t in call.inputs]
         mask = masks[0] if masks else None
+        facts = _custom(call, custom)
+        if facts is not None:
+            if not _custom_call(out, call, facts, mask, name, mask_of):
+                return None
+            continue
         if not any(masks):
             continue
         how = _reads(call) if mask is not None else None
@@ -176,6 +188,61 @@ def plan(ir: ModelIR) -> Plan | None:
     if not (out.sources or out.explicit) or any(id(t) in mask_of for t in ir.outputs):
         return None  # no mask, or one reaching the loss (Keras's loss skips masked steps)
     return out
+
+
+def mask_readers(ir: ModelIR, p: Plan | None, custom: dict[str, CustomMask] | None) -> list[str]:
+    """The classes of the mask-reading custom layers of ``ir``, one entry per instance, when
+    each of their calls gets the mask Keras passes: the plan holds, or no call makes a mask
+    (Keras passes None, as forward's default does)."""
+    custom = custom or {}
+    if p is None and any(_source(c, "m") is not None or "mask" in c.call_kwargs or (
+            (facts := _custom(c, custom)) is not None and facts.computes) for c in ir.calls):
+        return []
+    seen: dict[int, str] = {}
+    for c in ir.calls:
+        facts = _custom(c, custom)
+        if facts is not None and facts.reads:
+            seen[id(c.layer)] = c.layer.keras_name
+    return list(seen.values())
+
+
+def unreproduced(ir: ModelIR, custom: dict[str, CustomMask] | None) -> list[tuple[int, str]]:
+    """Without a plan: the custom layers whose ``compute_mask`` mask is then lost (the
+    built-in sources keep their own warnings)."""
+    return [(c.layer.line, f"{c.layer.keras_name}: {LOST_MASK_WARNINGS[0]}") for c in ir.calls
+            if (facts := _custom(c, custom or {})) is not None and facts.computes]
+
+
+def _custom(call: Call, custom: dict[str, CustomMask]) -> CustomMask | None:
+    layer = call.layer
+    if layer.custom_ctor is None or layer.submodel is not None:
+        return None
+    return custom.get(layer.keras_name)
+
+
+def _custom_call(out: Plan, call: Call, facts: CustomMask, mask: str | None, name: str,
+                 mask_of: dict[int, str]) -> bool:
+    """A custom layer's call under the plan: its ``forward`` given the input's mask, its
+    output's mask from its ``compute_mask`` (or the input's, passed on). False: Keras would
+    pass a mask this plan cannot (several tensors, or a layer the plan does not know)."""
+    attached = [mask_of.get(id(t)) for t in call.inputs]
+    several = len(call.inputs) != 1 or call.listed or "mask" in call.call_kwargs
+    if several and (any(attached) or facts.computes):
+        return False  # Keras 2 and 3 differ there (first input's mask / ``<arg>_mask``)
+    if facts.reads and mask is not None:
+        out.readers[id(call)] = mask
+        out.used.add(mask)
+        out.custom_readers.add(id(call))
+    if facts.computes:
+        x = call.inputs[0].name
+        given = f", {mask}" if mask is not None else ""
+        if mask is not None:
+            out.used.add(mask)
+        out.sources[id(call)] = (name, f"{name} = self.{call.layer.attr}.compute_mask({x}{given})")
+        mask_of.update((id(t), name) for t in call.outputs[:1])
+    elif facts.passes and mask is not None:
+        mask_of.update((id(t), mask) for t in call.outputs[:1])
+    return True
 
 
 def masked_call(template: str, mask: str, zero_output: bool) -> str | None:
@@ -198,6 +265,11 @@ def apply(p: Plan, call: Call, built: Built, body: list[str]) -> Built | None:
     """``built`` for ``call`` under the plan: the source's mask statement appended to
     ``body`` (before the call) and its warning dropped, a reader's form masked. None: this
     form cannot run under its mask (the caller falls back to the unmasked model)."""
+    mask = p.readers.get(id(call))
+    if id(call) in p.custom_readers and mask is not None:
+        if built.forward != "{m}({xargs})":
+            return None
+        built.forward = f"{{m}}({{xargs}}, mask={mask})"
     if id(call) in p.sources:
         name, stmt = p.sources[id(call)]
         built.warnings = tuple(w for w in built.warnings if not w.startswith(SOURCE_TEXTS))
@@ -207,8 +279,7 @@ def apply(p: Plan, call: Call, built: Built, body: list[str]) -> Built | None:
         if call.layer.spec is not None and call.layer.spec.keras == "Masking":
             built.forward = f"{{x}} * {name}.unsqueeze(-1)"
         return built
-    mask = p.readers.get(id(call))
-    if mask is None:
+    if mask is None or id(call) in p.custom_readers:
         return built
     if call.layer.spec is not None and call.layer.spec.keras == "GlobalAveragePooling1D":
         # Keras: sum of the unmasked steps over their count
@@ -240,6 +311,8 @@ def change(p: Plan, call: Call) -> str | None:
     """The report's line for a call the plan changed."""
     if id(call) in p.sources and p.sources[id(call)][0] in p.used:
         return f"the mask Keras attaches -> {p.sources[id(call)][0]}, passed explicitly"
+    if id(call) in p.custom_readers:
+        return f"forward gets mask={p.readers[id(call)]}, the mask Keras passes to its call()"
     if id(call) in p.readers:
         return f"runs under {p.readers[id(call)]}: masked steps skipped as in Keras"
     return None

@@ -16,6 +16,7 @@ from typing import Any
 
 import libcst as cst
 
+from agent.rules.classes.layer_masks import CustomMask
 from agent.rules.imports import ImportTable
 from agent.rules.lines import LineIndex
 from agent.rules.models import scopes, views
@@ -68,6 +69,7 @@ class ModelsResult:
     generated: dict[str, str] = field(default_factory=dict)  # placeholder -> class code
     slices: SourceSlices | None = None  # the parsed statements' text, for code()
     sized_layers: list[str] = field(default_factory=list)  # lazy custom layers, dry-called
+    mask_readers: list[str] = field(default_factory=list)  # custom layers given Keras's masks
 
     def materialize(self) -> cst.Module:
         """The module with real ClassDef nodes (for transformers that edit the classes)."""
@@ -123,6 +125,7 @@ class ModelConverter:
         self.env = env
         self.custom_layers = custom_layers
         self.lazy_layers: dict[str, bool] = {}  # custom layers with Lazy sub-layers
+        self.mask_layers: dict[str, CustomMask] = {}  # how custom layers make/read masks
         self.index_layers = embedding_layers(module, imports)  # their first input: indices
         self.lambda_converter = lambda_converter
         self.result = ModelsResult(module)
@@ -253,7 +256,8 @@ class ModelConverter:
             ir = found.ir
             ir.class_name = self._unique(ir.class_name)
             mark_index_inputs(ir, self.index_layers)
-            gen = _without_failed_submodels(ir, failed) or generate(ir, self.lazy_layers, self._unique)
+            gen = _without_failed_submodels(ir, failed) or generate(ir, self.lazy_layers, self._unique,
+                                                                   self.mask_layers)
             qual = function.name.value if function else ir.class_name
             for line, msg in gen.warnings:
                 self.result.warnings.append((line, msg))
@@ -280,6 +284,7 @@ class ModelConverter:
                 self.result.changes.append((ir.line, "model.lazy_sizes", f"{ir.class_name}: "
                                             "Lazy modules sized by a dry call in __init__"))
                 self.result.sized_layers += gen.sized_layers
+            self.result.mask_readers += gen.mask_readers
             self.result.changes += signature_changes(ir)
             ir.regularized = gen.regularized
             self.result.converted.append(ir)
@@ -568,11 +573,14 @@ def convert_models(module: cst.Module, imports: ImportTable, env: dict[str, Any]
                    custom_layers: Sequence[str] = (),
                    lambda_converter: LambdaConverter | None = None,
                    source: str | None = None, path: str = "",
-                   lazy_layers: dict[str, bool] | None = None) -> ModelsResult:
+                   lazy_layers: dict[str, bool] | None = None,
+                   mask_layers: dict[str, CustomMask] | None = None) -> ModelsResult:
     """``source`` must be the text of ``module`` (for line numbers); regenerated if omitted.
-    ``lazy_layers``: custom layers with nn.Lazy sub-layers (-> whether they have keras_init)."""
+    ``lazy_layers``: custom layers with nn.Lazy sub-layers (-> whether they have keras_init);
+    ``mask_layers``: how custom layers make or read Keras's masks."""
     text = source if source is not None else module.code
     converter = ModelConverter(module, imports, env, set(custom_layers), lambda_converter,
                                text, path)
     converter.lazy_layers = dict(lazy_layers or {})
+    converter.mask_layers = dict(mask_layers or {})
     return converter.run()

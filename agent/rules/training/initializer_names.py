@@ -21,6 +21,7 @@ from collections.abc import Callable
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from agent.rules.bindings import Bindings
 from agent.rules.imports import ImportTable
 from agent.rules.initializers import initializer_name
 from agent.rules.training.rewritten_lines import R, Rewritten, with_rewrite
@@ -49,7 +50,7 @@ def _seeded(call: cst.Call) -> bool:
         len(call.args) >= 3  # seed is the third positional parameter of the random ones
 
 
-class _Scope(cst.CSTVisitor):
+class _Scope(Bindings):
     """Per scope (the module, each function): bindings of the candidate names, their
     ``*_initializer=`` reads, and any other use."""
 
@@ -91,34 +92,16 @@ class _Scope(cst.CSTVisitor):
         if id(node) in self.arg_names:
             self.reads.setdefault(key, []).append(node)
 
-    def _store(self, target: cst.BaseExpression) -> None:
-        if isinstance(target, cst.Name):
-            key = (self.stack[-1], target.value)
-            self.stores[key] = self.stores.get(key, 0) + 1
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for el in target.elements:
-                self._store(el.value)
-        elif isinstance(target, cst.StarredElement):
-            self._store(target.value)
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        self._store(node.target)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self._store(node.target)
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self._store(node.target)
+    def bound(self, name: str) -> None:
+        key = (self.stack[-1], name)
+        self.stores[key] = self.stores.get(key, 0) + 1
 
     def visit_For(self, node: cst.For) -> None:
-        self._store(node.target)
+        self.bind_target(node.target)
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
-            self._store(node.asname.name)
-
-    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self._store(node.target)
+            self.bind_target(node.asname.name)
 
     def visit_Global(self, node: cst.Global) -> None:
         for n in node.names:

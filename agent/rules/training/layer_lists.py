@@ -21,6 +21,7 @@ from collections.abc import Callable
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from agent.rules.bindings import Bindings
 from agent.rules.imports import ImportTable
 from agent.rules.training.rewritten_lines import R, Rewritten, with_rewrite
 
@@ -76,7 +77,7 @@ def _sequential(imports: ImportTable) -> str | None:
     return None
 
 
-class _Uses(cst.CSTVisitor):
+class _Uses(Bindings):
     """Bindings of names to layer lists, the loops over names, and every other name use."""
 
     def __init__(self, imports: ImportTable) -> None:
@@ -101,33 +102,15 @@ class _Uses(cst.CSTVisitor):
     def visit_Name(self, node: cst.Name) -> None:
         self.names[node.value] = self.names.get(node.value, 0) + 1
 
-    def _bind(self, target: cst.BaseExpression) -> None:
-        if isinstance(target, cst.Name):
-            self.binds[target.value] = self.binds.get(target.value, 0) + 1
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for el in target.elements:
-                self._bind(el.value)
-        elif isinstance(target, cst.StarredElement):
-            self._bind(target.value)
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        self._bind(node.target)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self._bind(node.target)
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self._bind(node.target)
-
-    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self._bind(node.target)
+    def bound(self, name: str) -> None:
+        self.binds[name] = self.binds.get(name, 0) + 1
 
     def visit_Param(self, node: cst.Param) -> None:
-        self._bind(node.name)
+        self.bind_target(node.name)
 
     def visit_Global(self, node: cst.Global) -> None:
         for n in node.names:
-            self._bind(n.name)
+            self.bind_target(n.name)
 
 
 class _Apply(cst.CSTTransformer):

@@ -11,8 +11,14 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
+import keras
+import numpy as np
 import pytest
+import torch
 
+from agent.equivalence import exec_source
+from agent.tf_shim import install
+from agent.weights import port_weights
 from tests.test_masks import _convert, _equivalent, _ids, _mask_warnings
 
 HEAD = """\
@@ -138,3 +144,69 @@ model = keras.Model(ids, layers.GlobalAveragePooling1D()(y))
     warnings = _mask_warnings(_convert(src))
     assert any("call() reads mask, which Keras passed implicitly" in w for w in warnings)
     assert any("compute_mask attaches is not passed on" in w for w in warnings)
+
+
+SUBCLASSED = """
+class Classifier(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.embed = TokensAndPositions(VOCAB, STEPS, DIM)
+        self.zero = ZeroPadded()
+        self.dense = layers.Dense(5)
+        self.pool = layers.GlobalAveragePooling1D()
+        self.head = layers.Dense(2)
+
+    def call(self, ids):
+        x = self.embed(ids)
+        x = self.zero(x)
+        x = self.dense(x)
+        return self.head(self.pool(x))
+
+
+model = Classifier()
+"""
+
+
+@pytest.mark.parametrize("padding", ["pre", "post", "holes"])
+def test_custom_layer_masks_in_a_subclassed_model_are_numerically_keras(padding: str) -> None:
+    src = HEAD + CLASSES["TokensAndPositions"] + CLASSES["ZeroPadded"] + SUBCLASSED
+    result = _convert(src)
+    assert not result.unmapped and not _mask_warnings(result), _mask_warnings(result)
+    code = result.source
+    assert "mask = self.embed.compute_mask(ids)" in code, code
+    assert "self.zero(x, mask=mask)" in code, code
+    ids = _ids(padding).astype("int32")
+    keras.utils.set_random_seed(0)
+    install()
+    keras_model = exec_source(src, "k2l_original")["model"]
+    keras_model(ids)
+    rng = np.random.default_rng(1)
+    for w in keras_model.weights:
+        w.assign(rng.normal(0.0, 0.5, size=tuple(w.shape)).astype("float32"))
+    ref = keras.ops.convert_to_numpy(keras_model(ids, training=False))
+    module = exec_source(code, "k2l_converted")["model"]
+    module.eval()
+    with torch.no_grad():
+        module(torch.as_tensor(ids))  # sizes the nn.Lazy modules after the custom layer
+    port_weights(keras_model, module)
+    with torch.no_grad():
+        got = module(torch.as_tensor(ids)).numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4, err_msg=code)
+
+
+def test_a_subclass_returning_a_computed_mask_says_it_is_lost() -> None:
+    src = HEAD + CLASSES["TokensAndPositions"] + """
+class Tagger(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.embed = TokensAndPositions(VOCAB, STEPS, DIM)
+        self.head = layers.Dense(3)
+
+    def call(self, ids):
+        return self.head(self.embed(ids))
+
+
+model = Tagger()
+"""
+    assert any("compute_mask attaches is not passed on" in w
+               for w in _mask_warnings(_convert(src)))

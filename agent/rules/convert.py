@@ -412,6 +412,7 @@ def _convert_source(source: str, path: str) -> Conversion:
     custom: list[str] = []
     lazy_layers: dict[str, bool] = {}
     mask_layers: dict[str, CustomMask] = {}
+    mask_readers: list[str] = []  # custom layer instances given Keras's masks
     subclassed: list[ModelIR] = []
     factory = _lambda_converter()
     convert_lambda = factory(imports) if factory is not None else None
@@ -425,6 +426,7 @@ def _convert_source(source: str, path: str) -> Conversion:
         custom = list(cres.custom_layers)
         lazy_layers = cres.lazy_layers
         mask_layers = cres.mask_layers
+        mask_readers = cres.mask_readers
         out.changes += cres.changes
         out.warnings += cres.warnings
         out.unmapped += cres.unmapped
@@ -438,7 +440,7 @@ def _convert_source(source: str, path: str) -> Conversion:
                           path, lazy_layers, mask_layers)
     module = mres.module
     out.warnings = _sized_by_models(out.warnings, lazy_layers, mres.sized_layers, source)
-    out.warnings = _masked_by_models(out.warnings, mres.mask_readers, source)
+    out.warnings = _masked_by_models(out.warnings, mask_readers + mres.mask_readers, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in mres.changes]
     out.warnings += [Warning_(line, msg) for line, msg in mres.warnings]
     out.unmapped += [Unmapped(path, line, keras, reason, qual)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from agent.rules import activations
+from agent.rules.classes.layer_masks import CustomMask
 from agent.rules.classes.layers import SubLayer, build, fake_shape
 from agent.rules.classes.masks import Tracker
 from agent.rules.imports import ImportTable
@@ -76,6 +77,7 @@ class ForwardConverter:
         self.containers: set[str] = set()
         self.container_inputs: dict[str, Shape | None] = {}
         self.masks = Tracker()  # Keras's implicit masks, made explicit
+        self.custom_masks: dict[str, CustomMask] = {}  # self.<attr> -> its layer's masks
 
     # -- layouts -------------------------------------------------------------------------
     def layout_as(self, v: TVal, want: str) -> TVal:
@@ -103,6 +105,9 @@ class ForwardConverter:
         if isinstance(node, cst.Call) and self._layer_attr(node) is not None:
             return self.layer_call(node)
         if isinstance(node, cst.Call) and code_of(node.func).startswith("self."):
+            custom = self.custom_layer_call(node)
+            if custom is not None:
+                return custom
             self.masks.passed(node, self._masked())  # a sub-model may read the mask
         if isinstance(node, cst.Call) and self.imports.resolve(node.func) is not None:
             return self.op_call(node)
@@ -290,6 +295,39 @@ class ForwardConverter:
         if problems:
             raise Unsupported("; ".join(problems))
         return TVal(code_of(new), None, "keras", sub.tensor)
+
+    def custom_layer_call(self, node: cst.Call) -> TVal | None:
+        """``self.<attr>(x)`` of a custom layer whose masks Keras handles (layer_masks.py):
+        given ``mask=`` where its call reads it, its output's mask from its ``compute_mask``
+        or passed on. None: not such a layer, or called on several tensors (``passed``)."""
+        func = node.func
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and func.value.value == "self" and func.attr.value in self.custom_masks):
+            return None
+        facts = self.custom_masks[func.attr.value]
+        pos = [a for a in node.args if a.keyword is None and not a.star]
+        if len(pos) != 1 or len(pos) != len(node.args) or not isinstance(pos[0].value, cst.Name) \
+                or pos[0].value.value not in self.env:
+            if facts.computes:
+                self.masks.failed = True  # its mask, as Keras 2 and 3 differ here: not made
+                self.masks.custom_sources.append(func.attr.value)
+            return None
+        x = self.env[pos[0].value.value]
+        mask = x.mask
+        call = node
+        if facts.reads and mask is not None:
+            self.masks.used.add(mask)
+            arg = pos[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                                    whitespace_after=cst.SimpleWhitespace(""))
+            call = node.with_changes(args=[arg, cst.Arg(cst.Name(mask), keyword=cst.Name("mask"),
+                                                        equal=tight)])
+        v = self.generic(call)
+        out = mask if facts.passes else None
+        if facts.computes:
+            x_code = self.layout_as(replace(x, code=pos[0].value.value), "keras").code
+            out = self.masks.computed(func.attr.value, x_code, mask, set(self.env) | set(self.names))
+        return replace(v, mask=out)
 
     # -- statements ----------------------------------------------------------------------
     def block(self, body: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]:

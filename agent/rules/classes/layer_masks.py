@@ -16,6 +16,9 @@ import libcst as cst
 # the start of the class's warning (classes/transform.py); dropped where every model
 # calling the layer passes it the mask
 READS_MASK = "call() reads mask, which Keras passed implicitly"
+LOST_MASK_WARNINGS = ("the mask its compute_mask attaches is not passed on (a reader the rules "
+                      "do not reproduce, or the model's output, where Keras's loss skips "
+                      "masked steps): the layers after it compute the steps Keras masks",)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """Keras's implicit masks in a subclass's ``call()``: ``mask = x != 0`` where the
 ``Embedding(mask_zero=True)``/``Masking`` sub-layer is called, passed to the recurrent layers
 and GlobalAveragePooling1D that read it (the rules of ``models/masks.py``, statement by
-statement). A mask reaching anything else that may read it (the returned value, where Keras's
-loss would skip masked steps; a sub-model or custom layer) keeps the source's warning.
+statement); custom layers' ``compute_mask``, ``supports_masking`` and ``call(x, mask=None)``
+as in ``models/masks.py``. A mask reaching anything else that may read it (the returned
+value, where Keras's loss would skip masked steps; a sub-model, a custom layer called on
+several tensors) keeps the source's warning.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Tracker:
     pending: list[str] = field(default_factory=list)  # mask statements for the next line
     made: dict[str, str] = field(default_factory=dict)  # mask -> its statement
     sources: list[SubLayer] = field(default_factory=list)
+    custom_sources: list[str] = field(default_factory=list)  # self.<attr> with compute_mask
     used: set[str] = field(default_factory=set)
     failed: bool = False
 
@@ -67,6 +70,23 @@ class Tracker:
             pass
         self.failed = True
         return built.forward, None
+
+    def computed(self, attr: str, x_code: str, mask: str | None, taken: set[str]) -> str:
+        """The mask a custom layer's ``compute_mask`` gives ``self.<attr>``'s output."""
+        name = "mask"
+        while name in taken or name in self.made:
+            name += "_"
+        if mask is not None:
+            self.used.add(mask)
+        given = f", {mask}" if mask is not None else ""
+        self.made[name] = f"{name} = self.{attr}.compute_mask({x_code}{given})"
+        self.pending.append(self.made[name])
+        self.custom_sources.append(attr)
+        return name
+
+    def lost(self) -> list[str]:
+        """The custom layers whose computed mask a reader the rules do not reproduce gets."""
+        return list(dict.fromkeys(self.custom_sources)) if self.failed else []
 
     def passed(self, call: cst.Call, masked: set[str]) -> None:
         """A masked tensor passed to something that may read its mask (a sub-model)."""

@@ -29,7 +29,7 @@ from agent.rules.classes.containers import (
 )
 from agent.rules.classes.devices import pin_devices
 from agent.rules.classes.forward import TORCH_INPUTS, ForwardConverter
-from agent.rules.classes.layer_masks import CustomMask, layer_masks
+from agent.rules.classes.layer_masks import LOST_MASK_WARNINGS, CustomMask, layer_masks
 from agent.rules.classes.layers import (
     SubLayer,
     build,
@@ -81,6 +81,7 @@ class ClassesResult:
     lazy_layers: dict[str, bool] = field(default_factory=dict)
     # custom layers -> how they make, pass on or read Keras's implicit masks (layer_masks.py)
     mask_layers: dict[str, CustomMask] = field(default_factory=dict)
+    mask_readers: list[str] = field(default_factory=list)  # ... given their masks, per instance
 
 
 @dataclass
@@ -204,6 +205,9 @@ class _ClassConverter:
         self.output_shape: tuple[Any, ...] | None = None  # what forward returns, if known
         self.line = line
         self.custom = custom
+        self.mask_layers: dict[str, CustomMask] = {}  # custom layer classes converted so far
+        self.custom_classes: dict[str, str] = {}  # self.<attr> -> its custom layer class
+        self.mask_readers: list[str] = []  # their classes, where call() passes Keras's masks
         self.layers: dict[str, SubLayer] = {}
         self.weights: list[_Weight] = []
         self.lazy_weights: list[_Weight] = []
@@ -748,6 +752,23 @@ class _ClassConverter:
         assert isinstance(new, cst.ClassDef)
         return new
 
+    def custom_masks(self) -> dict[str, CustomMask]:
+        """``self.<attr> = CustomLayer(...)`` in ``__init__`` -> how that layer makes or reads
+        Keras's masks (classes converted before this one, layer_masks.py)."""
+        found: dict[str, CustomMask] = {}
+        init = next((s for s in self.cls.body.body if isinstance(s, cst.FunctionDef)
+                     and s.name.value == "__init__"), None)
+        for stmt in init.body.body if init is not None else ():
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+            if isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                    and isinstance(small.value, cst.Call) and isinstance(small.value.func, cst.Name) \
+                    and small.value.func.value in self.mask_layers:
+                target = small.targets[0].target
+                if isinstance(target, cst.Attribute) and code_of(target.value) == "self":
+                    found[target.attr.value] = self.mask_layers[small.value.func.value]
+                    self.custom_classes[target.attr.value] = small.value.func.value
+        return found
+
     # -- call -> forward -----------------------------------------------------------------
     def forward(self, fn: cst.FunctionDef | None) -> tuple[cst.FunctionDef | None, str | None]:
         if fn is None:
@@ -774,6 +795,7 @@ class _ClassConverter:
         conv.methods = self.methods
         conv.keras_attrs = {**self.keras_attrs, **self.kept_layers}
         conv.containers = set(self.containers)
+        conv.custom_masks = self.custom_masks()
         tensor_params = [p.name.value for p in kept[1:]]
         for k, name in enumerate(tensor_params):
             from agent.rules.classes.forward import TVal
@@ -782,6 +804,10 @@ class _ClassConverter:
             conv.env[name] = TVal(name, shape, "keras", True)
         body = conv.block(_statements(fn))
         body = conv.masks.finish(body)
+        self.warnings += [f"self.{attr}: {LOST_MASK_WARNINGS[0]}" for attr in conv.masks.lost()]
+        if not conv.masks.failed:  # each mask-reading custom layer got Keras's mask (or none)
+            self.mask_readers = [self.custom_classes[a] for a, f in conv.custom_masks.items()
+                                 if f.reads]
         self.container_inputs = conv.container_inputs
         for reason, src in conv.kept:
             self.left.append(("call", reason, src))
@@ -1105,6 +1131,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         line = line_of(stmt)
         conv = _ClassConverter(stmt, kind, imports, env, usage.get(name), line, set(custom),
                                taken)
+        conv.mask_layers = result.mask_layers
         try:
             new = conv.run()
         except (Unsupported, ValueError, KeyError, TypeError, AssertionError) as exc:
@@ -1131,6 +1158,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         for method, reason, src in conv.left:
             result.unmapped.append(Unmapped(path, line, f"{name}.{method}", reason,
                                             f"{name}.{method}", src))
+        result.mask_readers.extend(conv.mask_readers)
         if kind == "layer":
             custom.append(name)
             if conv.lazy_layers():
@@ -1160,7 +1188,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
                          result.unmapped, tuple(sorted(models)), outputs, result.lazy_layers,
-                         result.mask_layers)
+                         result.mask_layers, result.mask_readers)
 
 
 def _spaced(code: str) -> cst.BaseStatement:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.rules.classes.layer_masks import CustomMask
+from agent.rules.classes.layer_masks import LOST_MASK_WARNINGS, CustomMask
 from agent.rules.models.graph import Call, ModelIR
 from agent.rules.spec import Args, Built, NotStatic
 
@@ -37,9 +37,6 @@ RECURRENT = frozenset({"LSTM", "GRU", "SimpleRNN"})
 _MODULES = ("nn.LSTM(", "nn.GRU(", "nn.RNN(")  # what masked_rnn runs (not lazy or custom cells)
 NOT_MASKED_WARNINGS = ("runs the masked steps that Keras skips (masked_rnn takes "
                        "nn.LSTM/GRU/RNN modules only)",)
-LOST_MASK_WARNINGS = ("the mask its compute_mask attaches is not passed on (a reader the rules "
-                      "do not reproduce, or the model's output, where Keras's loss skips "
-                      "masked steps): the layers after it compute the steps Keras masks",)
 SOURCE_TEXTS = (  # the sources' own warnings, dropped once their masks are honoured
 "Embedding(mask_zero=True): torch has no implicit masks",
                    "Masking: the zeroed steps are computed as in Keras")

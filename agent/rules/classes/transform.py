@@ -213,6 +213,8 @@ class _ClassConverter:
         self.getters: dict[str, str] = {}  # self.<attr> = keras.<kind>s.get(...): attr -> kind
         self.penalties: list[str] = []  # forward statements adding weight regularizers
         self.has_keras_init = False
+        # markers of the layers build() makes from the input shape (made on the first call)
+        self.build_layers: list[str] = []
 
     # -- entry ---------------------------------------------------------------------------
     def run(self) -> cst.ClassDef:
@@ -230,11 +232,13 @@ class _ClassConverter:
                 self.input_shape = shape
         init_marked = self.init_body(methods.get("__init__"))
         build_fn = methods.get("build")
-        lazy_build: cst.FunctionDef | None = None
+        lazy_parts: list[cst.BaseStatement | str] | None = None
         eager_build: list[cst.BaseStatement | str] = []
         if build_fn is not None:
-            lazy_build, eager_build = self.build_method(build_fn)
+            lazy_parts, eager_build = self.build_method(build_fn)
         forward, first_layer = self.forward(methods.get("call"))
+        lazy_build = None if build_fn is None or lazy_parts is None else self.lazy_build(
+            build_fn, lazy_parts, first_layer)
         new_body: list[cst.BaseStatement] = []
         for stmt in body.body:
             if not isinstance(stmt, cst.FunctionDef):
@@ -256,7 +260,7 @@ class _ClassConverter:
                 new_body.append(self.other_method(stmt))
         if "__init__" not in methods and (self.layers or eager_build):
             raise Unsupported("weights created without __init__")
-        if "__init__" not in methods and self.lazy_weights:
+        if "__init__" not in methods and (self.lazy_weights or self.build_layers):
             # only build() makes weights (Keras's Layer takes name=/dtype=...): an __init__
             # declares them, materialised on the first call
             init = self.assemble_init(_INIT, [_stmt("super().__init__()")], [], first_layer)
@@ -281,7 +285,7 @@ class _ClassConverter:
     def bases(self) -> list[cst.Arg]:
         out: list[cst.Arg] = []
         target = "nn.Module" if self.kind == "layer" else "pl.LightningModule"
-        if self.lazy_weights:
+        if self.lazy_weights or self.build_layers:
             out.append(cst.Arg(cst.parse_expression("LazyModuleMixin")))
         for b in self.cls.bases:
             q = self.imports.resolve(b.value)
@@ -631,11 +635,31 @@ class _ClassConverter:
         grad = ", requires_grad=False" if not w.trainable else ""
         return [f"self.{w.name} = nn.Parameter(torch.empty({dims}){grad})", w.init]
 
+    def build_layer(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement | str]:
+        """``self.proj = layers.Dense(channels // 2)`` in build, sized from the input shape:
+        made where Keras made it, in the first call (``initialize_parameters``), as the
+        torch module ``forward`` sizes; only table layers and Sequentials of them."""
+        why = "layer or variable created in build() from the input shape: create it in __init__"
+        try:
+            made = self.init_statement(stmt)
+        except Unsupported as exc:
+            raise Unsupported(f"{why} ({exc})") from exc
+        if not all(isinstance(m, str) and m.startswith(("layer:", "nested:")) for m in made):
+            raise Unsupported(why)
+        self.build_layers += [m for m in made if isinstance(m, str)]
+        attrs = ", ".join(f"self.{m.split(':', 1)[1]}" for m in made if isinstance(m, str))
+        self.warnings.append(f"{attrs} made in build() from the input shape: created on the "
+                             "first call, as Keras creates it; a model holding this layer "
+                             "calls it once before its optimizer is made")
+        return made
+
     def build_method(self, fn: cst.FunctionDef
-                     ) -> tuple[cst.FunctionDef | None, list[cst.BaseStatement | str]]:
+                     ) -> tuple[list[cst.BaseStatement | str] | None,
+                                list[cst.BaseStatement | str]]:
         """Keras ``build``: weights from the input shape go to ``initialize_parameters``;
         what does not read the shape (sub-layers, variables, fixed weights) to ``__init__``.
-        Each statement alone: one that cannot convert is kept, marked, where it was."""
+        Each statement alone: one that cannot convert is kept, marked, where it was.
+        The lazy body may hold markers for layers sized from the shape (see ``lazy_build``)."""
         params = [p.name.value for p in fn.params.params]
         shape_param = params[1] if len(params) > 1 else "input_shape"
         kept: list[cst.BaseStatement] = []
@@ -662,8 +686,8 @@ class _ClassConverter:
                 creates = (isinstance(first, cst.Assign) and isinstance(first.value, cst.Call)
                            and _creates_state(first.value, self.imports, self.env))
                 if creates and from_shape:
-                    raise Unsupported("layer or variable created in build() from the input "
-                                      "shape: create it in __init__")
+                    out += self.build_layer(stmt)
+                    continue
                 if creates or not lazy:
                     to_init += self.init_statement(stmt)
                     continue
@@ -678,6 +702,14 @@ class _ClassConverter:
         if not lazy:
             return None, [*out, *to_init]
         self.changes.append("build(input_shape) -> initialize_parameters (LazyModuleMixin)")
+        return out, to_init
+
+    def lazy_build(self, fn: cst.FunctionDef, out: list[cst.BaseStatement | str],
+                   first_layer: str | None) -> cst.FunctionDef:
+        """``initialize_parameters`` from build's converted statements, once ``forward`` has
+        sized the layers build makes (their markers in ``out``)."""
+        params = [p.name.value for p in fn.params.params]
+        shape_param = params[1] if len(params) > 1 else "input_shape"
         nested = re.search(rf"\b{re.escape(shape_param)}\[[^\]]*\]\s*\[",
                            cst.Module([]).code_for_node(fn))
         # input_shape[0][1]: Keras gave the shapes of a list of inputs
@@ -689,8 +721,9 @@ class _ClassConverter:
         new_fn = cst.parse_statement(code)
         assert isinstance(new_fn, cst.FunctionDef)
         head = _statements(new_fn)[:2]
-        return new_fn.with_changes(body=new_fn.body.with_changes(body=head + out),
-                                   leading_lines=fn.leading_lines), to_init
+        body = self.unmark(out, first_layer)
+        return new_fn.with_changes(body=new_fn.body.with_changes(body=head + body),
+                                   leading_lines=fn.leading_lines)
 
     def build_weight(self, stmt: cst.BaseStatement, shape_param: str, lazy: bool,
                      out: list[cst.BaseStatement]) -> bool:
@@ -1118,7 +1151,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
                                          "made from Python values on the input's device"))
         if conv.nested:
             before[k] = [_spaced(code) for code in conv.nested]
-        lazy_used = lazy_used or bool(conv.lazy_weights)
+        lazy_used = lazy_used or bool(conv.lazy_weights or conv.build_layers)
         target = "nn.Module" if kind == "layer" else "pl.LightningModule"
         result.changes.append(Change(line, f"classes.{kind}",
                                      f"{name}: Keras {kind} subclass -> {target}"))
@@ -1130,7 +1163,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
                                             f"{name}.{method}", src))
         if kind == "layer":
             custom.append(name)
-            if conv.lazy_layers():
+            if conv.lazy_layers() or conv.build_layers:  # a model's dry call sizes them
                 result.lazy_layers[name] = conv.has_keras_init
         else:
             models.add(name)

@@ -94,3 +94,58 @@ def test_layers_sized_from_the_input_shape_are_made_on_the_first_call(tmp_path: 
     assert not script.unmapped, [(u.keras_name, u.reason) for u in script.unmapped]
     run = run_without_tf(script.source, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
+
+
+KERNEL_MIX = '''\
+class KernelMix(layers.Layer):
+    """Involution-style: a kernel generator and reshapes sized by the input shape."""
+
+    def __init__(self, groups, ratio, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = groups
+        self.ratio = ratio
+
+    def build(self, input_shape):
+        (_, height, width, channels) = input_shape
+        self.gen = keras.Sequential(
+            [
+                layers.Conv2D(channels // self.ratio, 1),
+                layers.BatchNormalization(),
+                layers.ReLU(),
+                layers.Conv2D(self.groups, 1),
+            ]
+        )
+        self.to_groups = layers.Reshape((height, width, 1, self.groups))
+        self.to_channels = layers.Reshape((height, width, channels // self.groups, self.groups))
+        self.back = layers.Reshape((height, width, channels))
+
+    def call(self, x):
+        k = self.to_groups(self.gen(x))
+        v = self.to_channels(x)
+        return self.back(k * v)
+
+
+def mix_model():
+    inputs = keras.Input(shape=(8, 8, 4))
+    x = layers.Conv2D(6, 3, padding="same")(inputs)
+    x = KernelMix(2, 3)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, layers.Dense(3, activation="softmax")(x))
+'''
+
+
+def test_a_sequential_and_reshapes_sized_in_build_take_the_shape_locals(tmp_path: Path) -> None:
+    """The generated Sequential class takes build's size as a parameter; the reshapes keep
+    their run-time targets."""
+    code, _ = converted(KERNEL_MIX, "mix_model()")
+    init = code.split("def initialize_parameters", 1)[1].split("def forward", 1)[0]
+    assert "(_, height, width, channels) = input_shape" in init, code
+    assert "self.gen = KernelMixGen(groups=self.groups, ratio=self.ratio, channels=channels)" \
+        in init, code
+    assert "def __init__(self, groups: int, ratio: int, channels: int) -> None:" in code, code
+    assert "return (k * v).flatten(1).unflatten(1, self.back_shape)" in code, code
+    script = convert_source(HEAD + KERNEL_MIX + FIT.format(
+        builder="mix_model()", shape="8, 8, 4", classes=3), "script.py")
+    assert not script.unmapped, [(u.keras_name, u.reason) for u in script.unmapped]
+    run = run_without_tf(script.source, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]

@@ -215,6 +215,7 @@ class _ClassConverter:
         self.has_keras_init = False
         # markers of the layers build() makes from the input shape (made on the first call)
         self.build_layers: list[str] = []
+        self.build_locals: set[str] = set()  # build's names from the input shape
 
     # -- entry ---------------------------------------------------------------------------
     def run(self) -> cst.ClassDef:
@@ -258,7 +259,8 @@ class _ClassConverter:
                 new_body.append(forward)
             else:
                 new_body.append(self.other_method(stmt))
-        if "__init__" not in methods and (self.layers or eager_build):
+        init_layers = [a for a in self.layers if f"layer:{a}" not in self.build_layers]
+        if "__init__" not in methods and (init_layers or eager_build):
             raise Unsupported("weights created without __init__")
         if "__init__" not in methods and (self.lazy_weights or self.build_layers):
             # only build() makes weights (Keras's Layer takes name=/dtype=...): an __init__
@@ -267,6 +269,9 @@ class _ClassConverter:
             at = 1 if new_body and _is_docstring(new_body[0]) else 0
             new_body.insert(at, init.with_changes(
                 leading_lines=[cst.EmptyLine(indent=False)] if at else []))
+            after = new_body[at + 1] if at + 1 < len(new_body) else None
+            if isinstance(after, cst.FunctionDef) and not after.leading_lines:
+                new_body[at + 1] = after.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
         keras_init = self.keras_init()
         if keras_init is not None:
             new_body.append(keras_init)
@@ -506,9 +511,12 @@ class _ClassConverter:
         """``self.<attr> = Sequential([...])`` -> a generated class sized by the input
         ``call()`` feeds it; a container that cannot convert stays as written, marked."""
         stmt, value = self.containers[attr]
+        params = self.init_params  # made in build: its sizes from the input shape passed too
+        if f"nested:{attr}" in self.build_layers:
+            params = {**params, **dict.fromkeys(self.build_locals)}
         try:
             nested = nested_sequential(self.cls.name.value, attr, value, self.imports,
-                                       self.env, self.init_params, self.custom, self.taken,
+                                       self.env, params, self.custom, self.taken,
                                        self.line, self.container_inputs.get(attr))
         except Unsupported as exc:
             return self.keep("__init__", stmt, str(exc))
@@ -647,10 +655,6 @@ class _ClassConverter:
         if not all(isinstance(m, str) and m.startswith(("layer:", "nested:")) for m in made):
             raise Unsupported(why)
         self.build_layers += [m for m in made if isinstance(m, str)]
-        attrs = ", ".join(f"self.{m.split(':', 1)[1]}" for m in made if isinstance(m, str))
-        self.warnings.append(f"{attrs} made in build() from the input shape: created on the "
-                             "first call, as Keras creates it; a model holding this layer "
-                             "calls it once before its optimizer is made")
         return made
 
     def build_method(self, fn: cst.FunctionDef
@@ -679,6 +683,7 @@ class _ClassConverter:
             from_shape = any(_uses_name(stmt, n) for n in shaped)
             if from_shape:
                 shaped.update(assigned_names(stmt))
+            self.build_locals |= shaped
             try:
                 if self.build_weight(stmt, shape_param, lazy, out):
                     continue
@@ -702,6 +707,11 @@ class _ClassConverter:
         if not lazy:
             return None, [*out, *to_init]
         self.changes.append("build(input_shape) -> initialize_parameters (LazyModuleMixin)")
+        if self.build_layers:
+            attrs = ", ".join(f"self.{m.split(':', 1)[1]}" for m in self.build_layers)
+            self.warnings.append(f"{attrs} made in build() from the input shape: created on "
+                                 "the first call, as Keras creates them; a model holding this "
+                                 "layer calls it once before its optimizer is made")
         return out, to_init
 
     def lazy_build(self, fn: cst.FunctionDef, out: list[cst.BaseStatement | str],

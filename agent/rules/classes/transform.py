@@ -677,7 +677,7 @@ class _ClassConverter:
             kept.append(stmt)
         lazy = any(_uses_name(s, shape_param) for s in kept)
         shaped = {shape_param}  # names computed from the input shape
-        out: list[cst.BaseStatement] = []
+        out: list[cst.BaseStatement | str] = []  # str: a layer's marker (see lazy_build)
         to_init: list[cst.BaseStatement | str] = []
         for stmt in kept:
             from_shape = any(_uses_name(stmt, n) for n in shaped)
@@ -685,7 +685,9 @@ class _ClassConverter:
                 shaped.update(assigned_names(stmt))
             self.build_locals |= shaped
             try:
-                if self.build_weight(stmt, shape_param, lazy, out):
+                weights: list[cst.BaseStatement] = []
+                if self.build_weight(stmt, shape_param, lazy, weights):
+                    out += weights
                     continue
                 first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
                 creates = (isinstance(first, cst.Assign) and isinstance(first.value, cst.Call)

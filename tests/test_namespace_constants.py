@@ -28,12 +28,16 @@ from tests.without_tf import run_without_tf
 HEAD = "import keras\nimport numpy as np\nfrom keras import layers\n\n"
 
 CONFIG = '''\
+from dataclasses import dataclass
+
+
+@dataclass
 class Config:
     """Hyper-parameters."""
 
     DEPTH = 2
     WIDTH = 8
-    HIDDEN: int = WIDTH * 2
+    HIDDEN = WIDTH * 2
 
 
 config = Config()
@@ -64,10 +68,16 @@ def test_constants_of_a_plain_class_and_its_one_instance_are_known() -> None:
     assert (env["Config.DEPTH"], env["config.DEPTH"], env["config.HIDDEN"]) == (2, 2, 16)
 
 
+def test_annotated_constants_count_too() -> None:
+    env = _constants("class Config:\n    DEPTH: int = 2\n\nconfig = Config()\n")
+    assert env["config.DEPTH"] == 2, env
+
+
 @pytest.mark.parametrize("src", [
     "class Config:\n    DEPTH = 2\n\nconfig = Config()\nconfig.DEPTH = 3\n",  # changed later
     "class Config:\n    DEPTH = 2\n\nconfig = Config()\nconfig = Config()\n",  # bound twice
     "class Config(Base):\n    DEPTH = 2\n\nconfig = Config()\n",  # a base may define more
+    "@register\nclass Config:\n    DEPTH = 2\n\nconfig = Config()\n",  # may change it
     "class Config:\n    DEPTH = 2\n\n    def scaled(self):\n        return 2\n\n"
     "config = Config()\n",  # a method: not a constants-only class
     "class Config:\n    DEPTH = 2\n\nconfig = Config(3)\n",  # arguments: not the class's values

@@ -308,9 +308,11 @@ def _dict(node: cst.Dict, env: dict[str, Any]) -> Any:
 
 
 def _namespace(cls: cst.ClassDef, env: dict[str, Any]) -> dict[str, Any] | None:
-    """``class Config: NUM_LAYERS = 2`` (a class of constants only, no base, no method):
-    its names and values; None for any other class."""
-    if cls.bases or cls.keywords or cls.decorators or not isinstance(cls.body, cst.IndentedBlock):
+    """``class Config: NUM_LAYERS = 2`` (a class of constants only, no base, no method;
+    ``@dataclass`` too: an instance made without arguments holds the defaults): its names
+    and values; None for any other class."""
+    if cls.bases or cls.keywords or not all(_is_dataclass(d) for d in cls.decorators) \
+            or not isinstance(cls.body, cst.IndentedBlock):
         return None
     out: dict[str, Any] = {}
     for stmt in cls.body.body:
@@ -328,6 +330,12 @@ def _namespace(cls: cst.ClassDef, env: dict[str, Any]) -> dict[str, Any] | None:
                 return None
             out[target.value] = _eval(value, {**env, **out})
     return out
+
+
+def _is_dataclass(decorator: cst.Decorator) -> bool:
+    node = decorator.decorator
+    node = node.func if isinstance(node, cst.Call) else node
+    return code_of(node) in ("dataclass", "dataclasses.dataclass")
 
 
 def _namespaces(module: cst.Module, env: dict[str, Any]) -> dict[str, Any]:

@@ -56,6 +56,10 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "per-device and global batch sizes: a placement change, not a numeric one"),
     WarningKind(r"mixed precision policy not carried over", True,
                 "the converted script trains in float32 where Keras trained in mixed precision"),
+    WarningKind(r"made in build\(\) from the input shape: created on the first call", False,
+                "Keras creates them in build() on the first call too; a converted model's dry "
+                "call makes them before its optimizer (a layer used alone needs one batch "
+                "first, as nn.Lazy modules do)"),
     WarningKind(r"runtime attention module sized on its first call", False,
                 "Keras's MultiHeadAttention computation, kernels and initializers, in torch"),
     WarningKind(r"depthwise kernel init uses torch's fan", True, "another initial distribution"),

@@ -137,6 +137,13 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         if isinstance(node.operator, cst.Not):
             return not inner
         return UNKNOWN
+    if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+        # config.NUM_LAYERS: a constant of a constants-only class (see _namespace)
+        dotted = f"{node.value.value}.{node.attr.value}"
+        if dotted in env:
+            value = env[dotted]
+            return Sym(value, dotted) if type(value) is int else value
+        return UNKNOWN
     if isinstance(node, cst.Subscript):
         return _shape_read(node, env)
     if isinstance(node, cst.Call) and _is_product(node):
@@ -300,6 +307,67 @@ def _dict(node: cst.Dict, env: dict[str, Any]) -> Any:
     return out
 
 
+def _namespace(cls: cst.ClassDef, env: dict[str, Any]) -> dict[str, Any] | None:
+    """``class Config: NUM_LAYERS = 2`` (a class of constants only, no base, no method;
+    ``@dataclass`` too: an instance made without arguments holds the defaults): its names
+    and values; None for any other class."""
+    if cls.bases or cls.keywords or not all(_is_dataclass(d) for d in cls.decorators) \
+            or not isinstance(cls.body, cst.IndentedBlock):
+        return None
+    out: dict[str, Any] = {}
+    for stmt in cls.body.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return None
+        for small in stmt.body:
+            if isinstance(small, cst.Pass) or isinstance(small, cst.Expr) and isinstance(
+                    small.value, (cst.SimpleString, cst.ConcatenatedString)):
+                continue
+            target = small.target if isinstance(small, cst.AnnAssign) else (
+                small.targets[0].target if isinstance(small, cst.Assign)
+                and len(small.targets) == 1 else None)
+            value = small.value if isinstance(small, (cst.Assign, cst.AnnAssign)) else None
+            if not isinstance(target, cst.Name) or value is None or target.value in out:
+                return None
+            out[target.value] = _eval(value, {**env, **out})
+    return out
+
+
+def _is_dataclass(decorator: cst.Decorator) -> bool:
+    node = decorator.decorator
+    node = node.func if isinstance(node, cst.Call) else node
+    return code_of(node) in ("dataclass", "dataclasses.dataclass")
+
+
+def _namespaces(module: cst.Module, env: dict[str, Any]) -> dict[str, Any]:
+    """``Config.DEPTH`` and ``config.DEPTH`` (``config = Config()`` at the top level, bound
+    once) as dotted constants, where nothing in the module assigns an attribute of either."""
+    classes = {s.name.value: ns for s in module.body if isinstance(s, cst.ClassDef)
+               and (ns := _namespace(s, env)) is not None}
+    if not classes:
+        return {}
+    holders: dict[str, str] = {name: name for name in classes}
+    bound: dict[str, int] = {}
+    for stmt in _top_level_lines(module.body):
+        for small in stmt.body:
+            if not (isinstance(small, cst.Assign) and len(small.targets) == 1
+                    and isinstance(small.targets[0].target, cst.Name)):
+                continue
+            name = small.targets[0].target.value
+            bound[name] = bound.get(name, 0) + 1
+            v = small.value
+            if isinstance(v, cst.Call) and not v.args and isinstance(v.func, cst.Name) \
+                    and v.func.value in classes:
+                holders[name] = v.func.value
+    holders = {h: c for h, c in holders.items() if bound.get(h, 0) == (h != c)}
+    written: set[str] = set()  # config.LR = 0.1 anywhere: its values may change
+    for n in walk.nodes(module):
+        target = n.target if isinstance(n, (cst.AssignTarget, cst.AugAssign)) else None
+        if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
+            written.add(target.value.value)
+    return {f"{h}.{k}": v for h, c in holders.items() if h not in written and c not in written
+            for k, v in classes[c].items() if v is not UNKNOWN}
+
+
 def module_constants(module: cst.Module, imports: ImportTable | None = None
                      ) -> dict[str, Any]:
     """Top-level ``NAME = <literal>`` bindings (assigned once), usable for shape inference.
@@ -335,8 +403,9 @@ def module_constants(module: cst.Module, imports: ImportTable | None = None
                 if isinstance(small.target, cst.Name):
                     seen[small.target.value] = seen.get(small.target.value, 0) + 1
                     env[small.target.value] = _eval(small.value, env)
-    return {k: v for k, v in env.items()
-            if v is not UNKNOWN and seen[k] == 1 and not isinstance(v, Array)}
+    env = {k: v for k, v in env.items()
+           if v is not UNKNOWN and seen[k] == 1 and not isinstance(v, Array)}
+    return {**_namespaces(module, env), **env}
 
 
 def names_read(node: cst.CSTNode) -> list[cst.Name]:

@@ -440,8 +440,31 @@ def _port_custom(layer: Any, m: nn.Module, where: str) -> None:
         raise PortError(f"{where}: custom layer has {len(values)} Keras weights "
                         f"({', '.join(sorted(w))}) and {len(targets)} torch parameters "
                         f"({', '.join(params)})")
+    try:
+        for value, target in zip(values, copy.deepcopy(targets), strict=True):
+            _set(target, value, where)
+    except PortError:
+        if not _sublayers(layer):
+            raise
+        _port_mixed(layer, m, [*m.parameters(recurse=False), *(b for _, b in own_buffers)],
+                    where)
+        return
     for value, target in zip(values, targets, strict=True):
         _set(target, value, where)
+
+
+def _port_mixed(layer: Any, m: nn.Module, own: list[Any], where: str) -> None:
+    """A custom layer with weights of its own and sub-layers (``add_weight`` beside a
+    ``Dense`` made in build): its own weights in order, each sub-layer by its port rule
+    (a Dense kernel is transposed, which the flat order cannot do)."""
+    inner = {id(v) for sub in _sublayers(layer) for v in sub.weights}
+    mine = [v for v in layer.weights if id(v) not in inner]
+    if len(mine) != len(own):
+        raise PortError(f"{where}: custom layer has {len(mine)} weights of its own and "
+                        f"{len(own)} torch parameters of its own")
+    for value, target in zip(mine, own, strict=True):
+        _set(target, np.asarray(value.numpy() if hasattr(value, "numpy") else value), where)
+    _port_model(layer, m, f"{where}/")
 
 
 def load_keras_model(path: str) -> Any:

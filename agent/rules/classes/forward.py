@@ -241,6 +241,8 @@ class ForwardConverter:
         code, mask = self.masks.call(layer, built, x.code, x.mask,
                                      set(self.env) | set(self.names))
         for k, v in subs.items():
+            if k + "." in code or k + "[" in code:  # (k * v).flatten(1): an operand first
+                code = code.replace(k + ".", _paren(v) + ".").replace(k + "[", _paren(v) + "[")
             code = code.replace(k, v)
         out_layout = built.out_layout or want
         out = built.out if isinstance(built.out, tuple) else None

@@ -220,6 +220,9 @@ class _ClassConverter:
         self.getters: dict[str, str] = {}  # self.<attr> = keras.<kind>s.get(...): attr -> kind
         self.penalties: list[str] = []  # forward statements adding weight regularizers
         self.has_keras_init = False
+        # markers of the layers build() makes from the input shape (made on the first call)
+        self.build_layers: list[str] = []
+        self.build_locals: set[str] = set()  # build's names from the input shape
 
     # -- entry ---------------------------------------------------------------------------
     def run(self) -> cst.ClassDef:
@@ -237,11 +240,13 @@ class _ClassConverter:
                 self.input_shape = shape
         init_marked = self.init_body(methods.get("__init__"))
         build_fn = methods.get("build")
-        lazy_build: cst.FunctionDef | None = None
+        lazy_parts: list[cst.BaseStatement | str] | None = None
         eager_build: list[cst.BaseStatement | str] = []
         if build_fn is not None:
-            lazy_build, eager_build = self.build_method(build_fn)
+            lazy_parts, eager_build = self.build_method(build_fn)
         forward, first_layer = self.forward(methods.get("call"))
+        lazy_build = None if build_fn is None or lazy_parts is None else self.lazy_build(
+            build_fn, lazy_parts, first_layer)
         new_body: list[cst.BaseStatement] = []
         for stmt in body.body:
             if not isinstance(stmt, cst.FunctionDef):
@@ -261,15 +266,19 @@ class _ClassConverter:
                 new_body.append(forward)
             else:
                 new_body.append(self.other_method(stmt))
-        if "__init__" not in methods and (self.layers or eager_build):
+        init_layers = [a for a in self.layers if f"layer:{a}" not in self.build_layers]
+        if "__init__" not in methods and (init_layers or eager_build):
             raise Unsupported("weights created without __init__")
-        if "__init__" not in methods and self.lazy_weights:
+        if "__init__" not in methods and (self.lazy_weights or self.build_layers):
             # only build() makes weights (Keras's Layer takes name=/dtype=...): an __init__
             # declares them, materialised on the first call
             init = self.assemble_init(_INIT, [_stmt("super().__init__()")], [], first_layer)
             at = 1 if new_body and _is_docstring(new_body[0]) else 0
             new_body.insert(at, init.with_changes(
                 leading_lines=[cst.EmptyLine(indent=False)] if at else []))
+            after = new_body[at + 1] if at + 1 < len(new_body) else None
+            if isinstance(after, cst.FunctionDef) and not after.leading_lines:
+                new_body[at + 1] = after.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
         keras_init = self.keras_init()
         if keras_init is not None:
             new_body.append(keras_init)
@@ -288,7 +297,7 @@ class _ClassConverter:
     def bases(self) -> list[cst.Arg]:
         out: list[cst.Arg] = []
         target = "nn.Module" if self.kind == "layer" else "pl.LightningModule"
-        if self.lazy_weights:
+        if self.lazy_weights or self.build_layers:
             out.append(cst.Arg(cst.parse_expression("LazyModuleMixin")))
         for b in self.cls.bases:
             q = self.imports.resolve(b.value)
@@ -509,9 +518,12 @@ class _ClassConverter:
         """``self.<attr> = Sequential([...])`` -> a generated class sized by the input
         ``call()`` feeds it; a container that cannot convert stays as written, marked."""
         stmt, value = self.containers[attr]
+        params = self.init_params  # made in build: its sizes from the input shape passed too
+        if f"nested:{attr}" in self.build_layers:
+            params = {**params, **dict.fromkeys(self.build_locals)}
         try:
             nested = nested_sequential(self.cls.name.value, attr, value, self.imports,
-                                       self.env, self.init_params, self.custom, self.taken,
+                                       self.env, params, self.custom, self.taken,
                                        self.line, self.container_inputs.get(attr))
         except Unsupported as exc:
             return self.keep("__init__", stmt, str(exc))
@@ -638,11 +650,27 @@ class _ClassConverter:
         grad = ", requires_grad=False" if not w.trainable else ""
         return [f"self.{w.name} = nn.Parameter(torch.empty({dims}){grad})", w.init]
 
+    def build_layer(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement | str]:
+        """``self.proj = layers.Dense(channels // 2)`` in build, sized from the input shape:
+        made where Keras made it, in the first call (``initialize_parameters``), as the
+        torch module ``forward`` sizes; only table layers and Sequentials of them."""
+        why = "layer or variable created in build() from the input shape: create it in __init__"
+        try:
+            made = self.init_statement(stmt)
+        except Unsupported as exc:
+            raise Unsupported(f"{why} ({exc})") from exc
+        if not all(isinstance(m, str) and m.startswith(("layer:", "nested:")) for m in made):
+            raise Unsupported(why)
+        self.build_layers += [m for m in made if isinstance(m, str)]
+        return made
+
     def build_method(self, fn: cst.FunctionDef
-                     ) -> tuple[cst.FunctionDef | None, list[cst.BaseStatement | str]]:
+                     ) -> tuple[list[cst.BaseStatement | str] | None,
+                                list[cst.BaseStatement | str]]:
         """Keras ``build``: weights from the input shape go to ``initialize_parameters``;
         what does not read the shape (sub-layers, variables, fixed weights) to ``__init__``.
-        Each statement alone: one that cannot convert is kept, marked, where it was."""
+        Each statement alone: one that cannot convert is kept, marked, where it was.
+        The lazy body may hold markers for layers sized from the shape (see ``lazy_build``)."""
         params = [p.name.value for p in fn.params.params]
         shape_param = params[1] if len(params) > 1 else "input_shape"
         kept: list[cst.BaseStatement] = []
@@ -656,21 +684,24 @@ class _ClassConverter:
             kept.append(stmt)
         lazy = any(_uses_name(s, shape_param) for s in kept)
         shaped = {shape_param}  # names computed from the input shape
-        out: list[cst.BaseStatement] = []
+        out: list[cst.BaseStatement | str] = []  # str: a layer's marker (see lazy_build)
         to_init: list[cst.BaseStatement | str] = []
         for stmt in kept:
             from_shape = any(_uses_name(stmt, n) for n in shaped)
             if from_shape:
                 shaped.update(assigned_names(stmt))
+            self.build_locals |= shaped
             try:
-                if self.build_weight(stmt, shape_param, lazy, out):
+                weights: list[cst.BaseStatement] = []
+                if self.build_weight(stmt, shape_param, lazy, weights):
+                    out += weights
                     continue
                 first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
                 creates = (isinstance(first, cst.Assign) and isinstance(first.value, cst.Call)
                            and _creates_state(first.value, self.imports, self.env))
                 if creates and from_shape:
-                    raise Unsupported("layer or variable created in build() from the input "
-                                      "shape: create it in __init__")
+                    out += self.build_layer(stmt)
+                    continue
                 if creates or not lazy:
                     to_init += self.init_statement(stmt)
                     continue
@@ -685,6 +716,19 @@ class _ClassConverter:
         if not lazy:
             return None, [*out, *to_init]
         self.changes.append("build(input_shape) -> initialize_parameters (LazyModuleMixin)")
+        if self.build_layers:
+            attrs = ", ".join(f"self.{m.split(':', 1)[1]}" for m in self.build_layers)
+            self.warnings.append(f"{attrs} made in build() from the input shape: created on "
+                                 "the first call, as Keras creates them; a model holding this "
+                                 "layer calls it once before its optimizer is made")
+        return out, to_init
+
+    def lazy_build(self, fn: cst.FunctionDef, out: list[cst.BaseStatement | str],
+                   first_layer: str | None) -> cst.FunctionDef:
+        """``initialize_parameters`` from build's converted statements, once ``forward`` has
+        sized the layers build makes (their markers in ``out``)."""
+        params = [p.name.value for p in fn.params.params]
+        shape_param = params[1] if len(params) > 1 else "input_shape"
         nested = re.search(rf"\b{re.escape(shape_param)}\[[^\]]*\]\s*\[",
                            cst.Module([]).code_for_node(fn))
         # input_shape[0][1]: Keras gave the shapes of a list of inputs
@@ -696,8 +740,9 @@ class _ClassConverter:
         new_fn = cst.parse_statement(code)
         assert isinstance(new_fn, cst.FunctionDef)
         head = _statements(new_fn)[:2]
-        return new_fn.with_changes(body=new_fn.body.with_changes(body=head + out),
-                                   leading_lines=fn.leading_lines), to_init
+        body = self.unmark(out, first_layer)
+        return new_fn.with_changes(body=new_fn.body.with_changes(body=head + body),
+                                   leading_lines=fn.leading_lines)
 
     def build_weight(self, stmt: cst.BaseStatement, shape_param: str, lazy: bool,
                      out: list[cst.BaseStatement]) -> bool:
@@ -1148,7 +1193,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
                                          "made from Python values on the input's device"))
         if conv.nested:
             before[k] = [_spaced(code) for code in conv.nested]
-        lazy_used = lazy_used or bool(conv.lazy_weights)
+        lazy_used = lazy_used or bool(conv.lazy_weights or conv.build_layers)
         target = "nn.Module" if kind == "layer" else "pl.LightningModule"
         result.changes.append(Change(line, f"classes.{kind}",
                                      f"{name}: Keras {kind} subclass -> {target}"))
@@ -1161,7 +1206,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         result.mask_readers.extend(conv.mask_readers)
         if kind == "layer":
             custom.append(name)
-            if conv.lazy_layers():
+            if conv.lazy_layers() or conv.build_layers:  # a model's dry call sizes them
                 result.lazy_layers[name] = conv.has_keras_init
             own_base = all(imports.resolve(b.value) == LAYER_BASE for b in stmt.bases)
             facts = layer_masks(stmt, new) if own_base else None

@@ -2639,7 +2639,8 @@ class BlockExtractor:
         out: list[CtorParam] = []
         partly = {n for n in self.script_names if n in self.env
                   and not signature.fully_known(self.env[n])}  # keys known, not the values
-        skip = (self.env.keys() - partly) | self.module_names | _BUILTINS \
+        holders = {k.split(".", 1)[0] for k in self.env if "." in k}  # config.DEPTH: values.py
+        skip = (self.env.keys() - partly) | holders | self.module_names | _BUILTINS \
             | self.tensors.keys() | self.layer_vars.keys()
         for name, default in self.fn_params.items():  # the builder's order and defaults
             if name in free and (name in self.assumed or name not in skip):

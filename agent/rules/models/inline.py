@@ -167,6 +167,11 @@ def _static(n: ast.expr, env: dict[str, Any]) -> Any:
         if n.id in env:
             return env[n.id]
         raise _NotStatic(n.id)
+    if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):  # config.DEPTH
+        dotted = f"{n.value.id}.{n.attr}"
+        if dotted in env:
+            return env[dotted]
+        raise _NotStatic(dotted)
     if isinstance(n, (ast.Tuple, ast.List)):
         items = [_static(e, env) for e in n.elts]
         return tuple(items) if isinstance(n, ast.Tuple) else items

@@ -49,5 +49,6 @@ def set_shape(x: Any, shape: Any) -> None:
     """``Tensor.set_shape``: TF checks the shape against what it knows and raises on a
     mismatch (None: any size); a torch tensor's shape is known, so only the check is left."""
     dims = list(shape)
-    if len(dims) != x.dim() or any(d is not None and d != n for d, n in zip(dims, x.shape)):
+    if len(dims) != x.dim() or any(d is not None and d != n
+                                   for d, n in zip(dims, x.shape, strict=True)):
         raise ValueError(f"set_shape: shape {tuple(x.shape)} is not compatible with {dims}")

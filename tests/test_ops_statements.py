@@ -444,3 +444,22 @@ def test_comprehension_variables_link_no_statements() -> None:
     """)
     assert "values, _ = torch.topk(" in out.source
     assert "blob = tf.io.serialize_tensor(" in out.source
+
+
+def test_a_statement_written_twice_is_reported_at_its_own_line() -> None:
+    """The same text in a function and later at module level: each record has its line."""
+    src = """
+    def total(x):
+        blob = tf.io.serialize_tensor(x)
+        return blob
+
+
+    x = np.ones(2)
+    blob = tf.io.serialize_tensor(x)
+    y = tf.ones(2)
+    """
+    out = convert(src)
+    body = HEADER + textwrap.dedent(src)
+    lines = [u.line for u in out.unmapped if u.keras_name == "tensorflow.io.serialize_tensor"]
+    first = line_of(body, "blob = tf.io")
+    assert sorted(lines) == [first, first + 5]

@@ -500,16 +500,19 @@ class _Apply(cst.CSTTransformer):
         return self._header(original_node, updated_node)
 
 
-def _line_of(node: cst.CSTNode, lines: list[str]) -> int:
-    """The statement's line in the user's source (earlier rules may have moved it)."""
+def _line_of(node: cst.CSTNode, lines: list[str], after: int = 0) -> int:
+    """The statement's line in the user's source (earlier rules may have moved it): the
+    first match after line ``after`` (the units come in source order: a statement written
+    twice, in a function and at module level, is found at its own place), else the first."""
     if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
         node = node.with_changes(leading_lines=[])
     first = cst.Module([]).code_for_node(node).strip().splitlines()
-    if first:
-        text = first[0].strip()
-        for k, line in enumerate(lines):
-            if text and text in line:
-                return k + 1
+    text = first[0].strip() if first else ""
+    if text:
+        for start in (after, 0):
+            for k in range(start, len(lines)):
+                if text in lines[k]:
+                    return k + 1
     return 0
 
 
@@ -536,9 +539,11 @@ def convert_statements(module: cst.Module, imports: ImportTable, skip: set[str],
     if not any(u.status == TORCH for u in units):
         return Rewritten(module)
     lines = source.splitlines()
+    after = 0
     for u, piece in zip(units, pieces, strict=True):
         if u.status != PLAIN or u.pairs:
-            u.line = _line_of(piece.node, lines)
+            u.line = _line_of(piece.node, lines, after)
+            after = u.line or after
     _settle_traced(units, set(builder.traced))
     known = _torch_names(units)
     out = Rewritten(module)

@@ -463,3 +463,35 @@ def test_a_statement_written_twice_is_reported_at_its_own_line() -> None:
     lines = [u.line for u in out.unmapped if u.keras_name == "tensorflow.io.serialize_tensor"]
     first = line_of(body, "blob = tf.io")
     assert sorted(lines) == [first, first + 5]
+
+
+def test_a_plain_class_holding_the_converted_model_runs_on_torch() -> None:
+    """An agent class calling the model: its methods' TF ops convert with the model."""
+    out = convert("""
+    from tensorflow import keras
+
+
+    class Agent:
+        def __init__(self, model):
+            self.model = model
+
+        def act(self, obs):
+            state = tf.convert_to_tensor(obs[None], dtype=tf.float32)
+            probs = self.model(state)
+            return int(tf.argmax(probs[0]))
+
+        def noise(self, n):
+            return tf.random.normal((n,))
+
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
+    agent = Agent(model)
+    action = agent.act(np.ones(4))
+    noise = agent.noise(3)
+    """)
+    assert "state = torch.as_tensor(obs[None], dtype=torch.float32)" in out.source
+    ns = run(out.source.replace("import tensorflow as tf\n", ""))
+    assert ns["action"] in (0, 1)
+    assert ns["noise"].shape == (3,) and ns["noise"].dtype == torch.float32

@@ -105,3 +105,17 @@ def test_pipeline_methods_give_tensorflows_elements(tmp_path: Path) -> None:
         assert ours[key].shape == want.shape, key
         assert ours[key].dtype == want.dtype, (key, ours[key].dtype, want.dtype)
         np.testing.assert_array_equal(ours[key], want, err_msg=key)
+
+
+def test_numpy_iterator_gives_strings_as_tensorflows_bytes() -> None:
+    """``as_numpy_iterator`` as TF gives it (values printed by TensorFlow 2.20): a string
+    as UTF-8 bytes, a batch of them as an object array of bytes, a scalar as a NumPy
+    scalar."""
+    from agent.rules.training.runtime.data_pipeline import DataPipeline as D
+
+    names = D.from_tensor_slices(["ab", "cé", "d"])
+    assert list(names.as_numpy_iterator()) == [b"ab", b"c\xc3\xa9", b"d"]
+    first = next(names.batch(2).as_numpy_iterator())
+    assert first.dtype == object and first.tolist() == [b"ab", b"c\xc3\xa9"]
+    pairs = list(D.zip((names, D.range(3))).as_numpy_iterator())
+    assert pairs[1] == (b"c\xc3\xa9", 1) and isinstance(pairs[1][1], np.integer)

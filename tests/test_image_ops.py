@@ -50,7 +50,8 @@ ARRAYS = {
     "deep": RNG.random((2, 3, 4, 8), dtype=np.float32),
 }
 STRINGS = {"text": "  Hello, World: 42 Apples  ", "path": "/data/cats/img_01.png",
-           "number": "3.25", "words": ["ab", "cd", "ef"]}
+           "number": "3.25", "words": ["ab", "cd", "ef"], "rows": ["1,2,3", "4", "5,6"],
+           "spaced": ["a b  c", " d", "né e"]}
 
 # (TF expression, absolute tolerance); exact where TF's numbers are exact
 CASES: list[tuple[str, float]] = [
@@ -165,6 +166,27 @@ STRING_CASES: list[str] = [
     "tf.strings.lower(words)",
     "tf.strings.unicode_split(text, input_encoding='UTF-8')",
     "tf.strings.unicode_split(path, 'UTF-8')[3:7]",
+    # a vector of strings: ragged rows, padded by to_tensor as TF pads them
+    "tf.strings.split(rows, ',').to_tensor()",
+    "tf.strings.split(spaced).to_tensor()",
+    "tf.strings.to_number(tf.strings.split(rows, ','), tf.float32).to_tensor()",
+    "tf.strings.to_number(tf.strings.split(rows, ','), out_type=tf.int32).to_tensor()",
+    "tf.strings.to_number(tf.strings.split(rows, ',')).to_tensor(default_value=-1.0)",
+    "tf.strings.unicode_split(spaced, 'UTF-8').to_tensor()",
+    "tf.strings.split(rows, ',')[1]",
+    "tf.strings.substr(text, 2, 5)",
+    "tf.strings.substr(path, -7, 3)",
+    "tf.strings.substr(words, 1, len=4)",
+    "tf.strings.substr(path, 3, 40)",
+    "tf.strings.substr('néon', 1, 2, unit='UTF8_CHAR')",
+    "tf.strings.as_string(3.25)",
+    "tf.strings.as_string(123456789.0)",
+    "tf.strings.as_string(vec, precision=3)",
+    "tf.strings.as_string(vec, scientific=True)",
+    "tf.strings.as_string(vec * 1e-3, shortest=True)",
+    "tf.strings.as_string(lens, width=4, fill='0')",
+    "tf.strings.as_string(lens - 3, width=3)",
+    "tf.strings.as_string(vec > 0)",
 ]
 # random draws: (TF code; compared by shape, dtype, mean and spread of many samples)
 RANDOM_CASES = [

@@ -362,3 +362,136 @@ def test_a_row_that_calls_a_runtime_function_at_module_level_brings_it_along(
     code = result.source
     assert "tensorflow" not in code and code.count("def image_read_file(") == 1, code
     assert exec_source(code, "k2l_read")["data"] == b"k2l"
+
+
+# ---------------------------------------------------------------------------- classes
+def test_callback_methods_convert_per_statement() -> None:
+    """A Keras callback becomes a ``pl.Callback`` that no other rule reads: its methods'
+    statements convert as a function's do, so the class is no TF code the script's data
+    values would flow into."""
+    src = """
+    from tensorflow import keras
+
+    characters = list("abc ")
+    to_text = keras.layers.StringLookup(vocabulary=characters, oov_token="", invert=True)
+
+
+    class ShowText(keras.callbacks.Callback):
+        def __init__(self, rows):
+            super().__init__()
+            self.rows = rows
+
+        def on_epoch_end(self, epoch, logs=None):
+            for ids in self.rows:
+                print(epoch, tf.strings.reduce_join(to_text(ids)).numpy().decode("utf-8"))
+
+
+    rows = np.array([[1, 2, 4], [3, 3, 1]])
+    first = tf.strings.reduce_join(to_text(rows[0])).numpy().decode("utf-8")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(rows.astype("float32"), np.ones(2), epochs=1, callbacks=[ShowText(rows)])
+    """
+    out = convert(src)
+    assert "class ShowText(pl.Callback):" in out.source
+    assert "print(epoch, strings_reduce_join(to_text(ids)))" in out.source
+    assert "first = strings_reduce_join(to_text(rows[0]))" in out.source
+    assert not [u for u in out.unmapped if "kept as written" in u.reason]
+
+
+def test_a_tf_value_kept_on_self_keeps_the_methods_reading_it() -> None:
+    """``self`` is one name for the whole class: what one method stores there, another
+    reads, whichever attribute."""
+    src = """
+    class Holder:
+        def __init__(self, text):
+            self.n = tf.strings.length(text)
+
+        def double(self):
+            return tf.cast(self.n, tf.float32) * 2.0
+
+
+    print(Holder("abc").double())
+    """
+    out = convert(src)
+    assert "return tf.cast(self.n, tf.float32) * 2.0" in out.source
+    reasons = {u.line: u.reason for u in out.unmapped}
+    assert reasons[line_of(HEADER + textwrap.dedent(src), "return tf.cast")] == (
+        "kept as written: reads Holder::self, which TF code computes")
+
+
+def test_arguments_of_a_method_call_reach_its_parameters() -> None:
+    src = """
+    class Scaler:
+        def scale(self, t):
+            return tf.cast(t, tf.float32) * 2.0
+
+
+    token = tf.strings.to_number("3")
+    print(Scaler().scale(token))
+    """
+    out = convert(src)
+    assert "return tf.cast(t, tf.float32) * 2.0" in out.source
+
+
+def test_comprehension_variables_link_no_statements() -> None:
+    """``[... for _ in ...]`` binds its own ``_``: the ``_`` a converted unpacking writes
+    does not reach the TF statement (Python 3 comprehensions have their own scope)."""
+    out = convert("""
+    values, _ = tf.math.top_k(tf.constant([3.0, 1.0, 2.0]), 2)
+    blob = tf.io.serialize_tensor(tf.stack([tf.zeros(2) for _ in range(3)]))
+    print(values, blob)
+    """)
+    assert "values, _ = torch.topk(" in out.source
+    assert "blob = tf.io.serialize_tensor(" in out.source
+
+
+def test_a_statement_written_twice_is_reported_at_its_own_line() -> None:
+    """The same text in a function and later at module level: each record has its line."""
+    src = """
+    def total(x):
+        blob = tf.io.serialize_tensor(x)
+        return blob
+
+
+    x = np.ones(2)
+    blob = tf.io.serialize_tensor(x)
+    y = tf.ones(2)
+    """
+    out = convert(src)
+    body = HEADER + textwrap.dedent(src)
+    lines = [u.line for u in out.unmapped if u.keras_name == "tensorflow.io.serialize_tensor"]
+    first = line_of(body, "blob = tf.io")
+    assert sorted(lines) == [first, first + 5]
+
+
+def test_a_plain_class_holding_the_converted_model_runs_on_torch() -> None:
+    """An agent class calling the model: its methods' TF ops convert with the model."""
+    out = convert("""
+    from tensorflow import keras
+
+
+    class Agent:
+        def __init__(self, model):
+            self.model = model
+
+        def act(self, obs):
+            state = tf.convert_to_tensor(obs[None], dtype=tf.float32)
+            probs = self.model(state)
+            return int(tf.argmax(probs[0]))
+
+        def noise(self, n):
+            return tf.random.normal((n,))
+
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
+    agent = Agent(model)
+    action = agent.act(np.ones(4))
+    noise = agent.noise(3)
+    """)
+    assert "state = torch.as_tensor(obs[None], dtype=torch.float32)" in out.source
+    ns = run(out.source.replace("import tensorflow as tf\n", ""))
+    assert ns["action"] in (0, 1)
+    assert ns["noise"].shape == (3,) and ns["noise"].dtype == torch.float32

@@ -184,6 +184,9 @@ _string([f"{STR}.reduce_join"], "strings_reduce_join",
 _string([f"{STR}.join"], "strings_join", ("inputs", "separator"))
 _string([f"{STR}.to_number"], "strings_to_number", ("string_tensor", "out_type"))
 _string([f"{STR}.length"], "strings_length", ("input",), fixed={"unit": '"BYTE"'})
+_string([f"{STR}.substr"], "strings_substr", ("input", "pos", "len", "unit"), pos=3)
+_string([f"{STR}.as_string"], "strings_as_string",
+        ("input", "precision", "scientific", "shortest", "width", "fill"))
 
 
 def _gamma(b: Bound) -> str:

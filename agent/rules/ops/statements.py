@@ -67,6 +67,7 @@ class _Names(cst.CSTVisitor):
         # binary operations: (names on the left, names on the right, right uses the framework)
         self.pairs: list[tuple[set[str], set[str], bool]] = []
         self.operands: dict[int, tuple[set[str], bool]] = {}  # id(node) -> (reads, framework)
+        self.bound: list[set[str]] = []  # the variables of the comprehensions entered
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if not self.with_pairs:
@@ -122,6 +123,22 @@ class _Names(cst.CSTVisitor):
     def visit_For(self, node: cst.For) -> None:
         self.target(node.target)
 
+    def _comprehension(self, node: cst.CSTNode) -> None:
+        """A comprehension's variables are its own (Python 3): neither written nor read
+        outside it, so ``[x for _ in ...]`` links no statement to another's ``_``."""
+        bound = _Names(self.imports, False, False)
+        comp = getattr(node, "for_in", None)
+        while isinstance(comp, cst.CompFor):
+            bound.target(comp.target)
+            comp = comp.inner_for_in
+        self.bound.append(bound.writes)
+
+    def _left(self, original_node: cst.CSTNode) -> None:
+        self.bound.pop()
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
+    leave_ListComp = leave_SetComp = leave_DictComp = leave_GeneratorExp = _left
+
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
             self.target(node.asname.name)
@@ -147,7 +164,8 @@ class _Names(cst.CSTVisitor):
             self.skip.add(id(node.keyword))
 
     def visit_Name(self, node: cst.Name) -> None:
-        if id(node) not in self.skip and self.imports.resolve(node) is None:
+        if id(node) not in self.skip and self.imports.resolve(node) is None and not any(
+                node.value in names for names in self.bound):
             self.reads.add(node.value)
 
 
@@ -160,32 +178,36 @@ def _to_numpy(node: cst.Call, imports: ImportTable) -> bool:
 
 
 class _Calls(cst.CSTVisitor):
-    """Arguments passed to the script's own functions: (parameter, names in the argument,
-    whether the argument uses the framework), per argument."""
+    """Arguments passed to the script's own functions, classes and plain classes' methods:
+    (parameters, names in the argument, whether the argument uses the framework), per
+    argument. ``callees``: a function's or class's name, or ``.method``, -> (scope,
+    parameters) of each callee it may be."""
 
-    def __init__(self, params: dict[str, list[str]], imports: ImportTable) -> None:
-        self.params = params
+    def __init__(self, callees: dict[str, list[tuple[str, list[str]]]], imports: ImportTable
+                 ) -> None:
+        self.callees = callees
         self.imports = imports
         self.found: list[tuple[list[str], set[str], bool]] = []
 
     def visit_Call(self, node: cst.Call) -> None:
-        if not (isinstance(node.func, cst.Name) and node.func.value in self.params):
-            return
-        params = self.params[node.func.value]
-        k = 0
-        for arg in node.args:
-            names = _Names(self.imports, pairs=False)
-            arg.value.visit(names)
-            if arg.star or (arg.keyword is None and k >= len(params)) or (
-                    arg.keyword is not None and arg.keyword.value not in params):
-                targets = params  # *args, **kwargs: any parameter may receive it
-            elif arg.keyword is not None:
-                targets = [arg.keyword.value]
-            else:
-                targets = [params[k]]
-                k += 1
-            self.found.append(([f"{node.func.value}::{p}" for p in targets], names.reads,
-                               uses_framework(arg.value, self.imports)))
+        func = node.func
+        key = func.value if isinstance(func, cst.Name) else \
+            f".{func.attr.value}" if isinstance(func, cst.Attribute) else ""
+        for scope, params in self.callees.get(key, ()):
+            k = 0
+            for arg in node.args:
+                names = _Names(self.imports, pairs=False)
+                arg.value.visit(names)
+                if arg.star or (arg.keyword is None and k >= len(params)) or (
+                        arg.keyword is not None and arg.keyword.value not in params):
+                    targets = params  # *args, **kwargs: any parameter may receive it
+                elif arg.keyword is not None:
+                    targets = [arg.keyword.value]
+                else:
+                    targets = [params[k]]
+                    k += 1
+                self.found.append(([f"{scope}::{p}" for p in targets], names.reads,
+                                   uses_framework(arg.value, self.imports)))
 
 
 def _header_nodes(stmt: cst.BaseCompoundStatement) -> list[cst.CSTNode]:
@@ -225,7 +247,18 @@ class _Builder:
         self.modules, self.numpy = _imported(module)
         self.functions = {s.name.value: s for s in module.body
                           if isinstance(s, cst.FunctionDef) and s.name.value not in skip}
-        self.params = {name: _params(fn) for name, fn in self.functions.items()}
+        self.callees = {name: [(name, _params(fn))] for name, fn in self.functions.items()}
+        self.skip = skip
+        self.selves: dict[str, tuple[str, str]] = {}  # method scope -> (self's name, flow name)
+        self.classes = {c.name.value for c in module.body
+                        if isinstance(c, cst.ClassDef) and self.plain_class(c)}
+        for cls in module.body:
+            if isinstance(cls, cst.ClassDef) and cls.name.value in self.classes:
+                for fn, scope in _methods(cls):
+                    params = _params(fn)
+                    self.selves[scope] = (params[0], f"{cls.name.value}::self")
+                    key = cls.name.value if fn.name.value == "__init__" else f".{fn.name.value}"
+                    self.callees.setdefault(key, []).append((scope, params[1:]))
         self.locals: dict[str, set[str]] = {}
         self.traced: dict[str, cst.FunctionDef] = {}  # under @tf.function
         self.units: list[Unit] = []
@@ -235,7 +268,9 @@ class _Builder:
         """Names as the flow sees them: a function's locals prefixed with its name, imported
         modules dropped (a NumPy module read marks what the statement writes as arrays)."""
         local = self.locals.get(scope, set())
-        out = {f"{scope}::{n}" if n in local else n for n in names - self.modules}
+        this, shared = self.selves.get(scope, ("", ""))
+        out = {shared if n == this else f"{scope}::{n}" if n in local else n
+               for n in names - self.modules}
         return out | ({ARRAY} if read and names & self.numpy else set())
 
     def add(self, node: cst.CSTNode, parts: list[cst.CSTNode], header: bool, scope: str,
@@ -251,7 +286,7 @@ class _Builder:
         reads = self.scoped(visitor.reads, scope)
         writes = self.scoped(visitor.writes, scope, read=False)
         key = len(self.units)
-        calls = _Calls(self.params, self.imports)
+        calls = _Calls(self.callees, self.imports)
         for part in parts:
             part.visit(calls)
         writes.add(f"#{key}")  # what this statement computes, as its operands see it
@@ -298,6 +333,9 @@ class _Builder:
                 if stmt.decorators:
                     self.traced[stmt.name.value] = stmt
                 self.function(stmt)
+            elif isinstance(stmt, cst.ClassDef) and not scope and \
+                    stmt.name.value in self.classes:
+                self.methods(stmt)
             elif isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
                 self.add(stmt, [stmt], False, scope, opaque=True)
             elif isinstance(stmt, (cst.If, cst.While, cst.For, cst.With, cst.Try)):
@@ -318,13 +356,51 @@ class _Builder:
                                         else d.decorator) == "tensorflow.function"
                    for d in fn.decorators)
 
-    def function(self, fn: cst.FunctionDef) -> None:
-        name = fn.name.value
+    def function(self, fn: cst.FunctionDef, scope: str = "") -> None:
+        name = scope or fn.name.value
         assigned = _Names(self.imports, mutations=False, pairs=False)
         fn.body.visit(assigned)
-        self.locals[name] = set(self.params[name]) | assigned.writes
+        self.locals[name] = set(_params(fn)) | assigned.writes
         inner, one_line = _statements(fn.body)
         self.block(inner, name, one_line)
+
+    def plain_class(self, cls: cst.ClassDef) -> bool:
+        """A class no other rule converts: a Keras callback made a ``pl.Callback``, or one
+        without bases, whose body is undecorated methods (and a docstring)."""
+        if cls.name.value in self.skip or cls.keywords or not isinstance(
+                cls.body, cst.IndentedBlock) or any(
+                cst.Module([]).code_for_node(b.value) not in ("pl.Callback", "object")
+                for b in cls.bases):
+            return False
+        for stmt in cls.body.body:
+            if isinstance(stmt, cst.FunctionDef):
+                if stmt.decorators or not _params(stmt) or stmt.params.posonly_params:
+                    return False
+            elif not (isinstance(stmt, cst.SimpleStatementLine) and all(
+                    isinstance(s, cst.Pass) or isinstance(s, cst.Expr)
+                    and isinstance(s.value, cst.SimpleString) for s in stmt.body)):
+                return False
+        return True
+
+    def methods(self, cls: cst.ClassDef) -> None:
+        """Each method's statements as a function's, ``self`` one name for the whole class
+        (attributes are not told apart); the class (so its instances) carries what its
+        methods return and what ``self`` holds, and its calls feed ``__init__``."""
+        name = cls.name.value
+        reads = {f"{name}::self"}
+        for fn, scope in _methods(cls):
+            self.function(fn, scope)
+            reads.add(scope)
+        self.units.append(Unit(len(self.units), reads, {name, f"#{len(self.units)}"}, PLAIN))
+        self.pieces.append(_Piece(cls, False, "", extra=True))
+
+
+def _methods(cls: cst.ClassDef) -> Iterator[tuple[cst.FunctionDef, str]]:
+    """A class's methods and the flow's scope of each."""
+    assert isinstance(cls.body, cst.IndentedBlock)
+    for fn in cls.body.body:
+        if isinstance(fn, cst.FunctionDef):
+            yield fn, f"{cls.name.value}.{fn.name.value}"
 
 
 def _with_header(node: cst.CSTNode, parts: list[cst.CSTNode]) -> cst.CSTNode:
@@ -424,16 +500,19 @@ class _Apply(cst.CSTTransformer):
         return self._header(original_node, updated_node)
 
 
-def _line_of(node: cst.CSTNode, lines: list[str]) -> int:
-    """The statement's line in the user's source (earlier rules may have moved it)."""
+def _line_of(node: cst.CSTNode, lines: list[str], after: int = 0) -> int:
+    """The statement's line in the user's source (earlier rules may have moved it): the
+    first match after line ``after`` (the units come in source order: a statement written
+    twice, in a function and at module level, is found at its own place), else the first."""
     if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
         node = node.with_changes(leading_lines=[])
     first = cst.Module([]).code_for_node(node).strip().splitlines()
-    if first:
-        text = first[0].strip()
-        for k, line in enumerate(lines):
-            if text and text in line:
-                return k + 1
+    text = first[0].strip() if first else ""
+    if text:
+        for start in (after, 0):
+            for k in range(start, len(lines)):
+                if text in lines[k]:
+                    return k + 1
     return 0
 
 
@@ -460,9 +539,11 @@ def convert_statements(module: cst.Module, imports: ImportTable, skip: set[str],
     if not any(u.status == TORCH for u in units):
         return Rewritten(module)
     lines = source.splitlines()
+    after = 0
     for u, piece in zip(units, pieces, strict=True):
         if u.status != PLAIN or u.pairs:
-            u.line = _line_of(piece.node, lines)
+            u.line = _line_of(piece.node, lines, after)
+            after = u.line or after
     _settle_traced(units, set(builder.traced))
     known = _torch_names(units)
     out = Rewritten(module)

@@ -45,6 +45,12 @@ class _PipelineRewriter(OpRewriter):
         q = self.imports.resolve(original_node.func)
         if q in EXAMPLE_PARSING:
             return updated_node.with_changes(func=cst.Name(EXAMPLE_PARSING[q]))
+        func = updated_node.func
+        if q is None and isinstance(func, cst.Attribute) and func.attr.value == "set_shape" \
+                and len(updated_node.args) == 1 and updated_node.args[0].keyword is None:
+            # a TF tensor's method (map functions receive tensors): the check alone is left
+            return cst.parse_expression(f"set_shape({code_of(func.value)}, "
+                                        f"{code_of(updated_node.args[0].value)})")
         if q == "tensorflow.cast" and self._to_string(original_node):
             return cst.parse_expression(f"strings_cast({code_of(updated_node.args[0].value)})")
         op = PIPELINE_OPS.get(q) if q is not None else None

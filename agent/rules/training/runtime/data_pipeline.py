@@ -315,8 +315,18 @@ def _zip_structure(parts: Any) -> Iterator[Any]:
 
 
 def _numpy(e: Any) -> Any:
+    """An element as TF's ``as_numpy_iterator`` gives it: NumPy values (a scalar as a NumPy
+    scalar), and strings as UTF-8 bytes (several: an object array of bytes)."""
     if isinstance(e, dict):
         return {k: _numpy(v) for k, v in e.items()}
     if isinstance(e, tuple):
         return tuple(_numpy(v) for v in e)
-    return e.numpy() if isinstance(e, torch.Tensor) else e
+    if isinstance(e, torch.Tensor):
+        array = e.numpy()
+        return array[()] if array.ndim == 0 else array
+    if isinstance(e, str):
+        return e.encode("utf-8")
+    if isinstance(e, np.ndarray) and e.dtype.kind == "U":
+        return np.array([s.encode("utf-8") for s in e.reshape(-1).tolist()],
+                        dtype=object).reshape(e.shape)
+    return e

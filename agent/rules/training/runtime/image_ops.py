@@ -351,21 +351,102 @@ def strings_regex_replace(input: Any, pattern: str, rewrite: str,
                           input)
 
 
+class RaggedRows:
+    """tf.strings.split / unicode_split of a vector of strings: TF's RaggedTensor, one row
+    of parts per string; ``to_tensor`` pads the rows as TF does ("" for strings, else 0)."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.rows[index]
+
+    def __iter__(self) -> Any:
+        return iter(self.rows)
+
+    def to_tensor(self, default_value: Any = None) -> Any:
+        width = max((len(r) for r in self.rows), default=0)
+        if not self.rows or not isinstance(self.rows[0], torch.Tensor):  # strings
+            out = np.full((len(self.rows), width), "" if default_value is None
+                          else default_value, dtype=object)
+            for k, row in enumerate(self.rows):
+                out[k, :len(row)] = row
+            return out.astype(str)
+        fill = 0 if default_value is None else default_value
+        dense = torch.full((len(self.rows), width), fill, dtype=self.rows[0].dtype)
+        for k, row in enumerate(self.rows):
+            dense[k, :len(row)] = row
+        return dense
+
+
+def _rows(fn: Any, input: Any) -> Any:
+    """``fn`` of one string, or a RaggedRows of ``fn`` of each string of a vector."""
+    if isinstance(input, (str, bytes)):
+        return fn(input.decode("utf-8") if isinstance(input, bytes) else input)
+    values = np.asarray(input, dtype=str)
+    if values.ndim != 1:
+        raise ValueError("a string or a vector of strings (TF: ragged rows per string)")
+    return RaggedRows([fn(v) for v in values.tolist()])
+
+
 def strings_split(input: Any, sep: Any = None, maxsplit: int = -1) -> Any:
-    """tf.strings.split of one string: its parts as a string array (None: runs of
-    whitespace, as TF)."""
-    if not isinstance(input, (str, bytes)):
-        raise TypeError("strings_split: one string (TF: a RaggedTensor for a batch)")
-    text = input.decode("utf-8") if isinstance(input, bytes) else input
-    return np.array(text.split(sep, maxsplit), dtype=str)
+    """tf.strings.split: a string's parts as a string array (None: runs of whitespace, as
+    TF); a vector's as RaggedRows."""
+    return _rows(lambda text: np.array(text.split(sep, maxsplit), dtype=str), input)
 
 
 def strings_unicode_split(input: Any, input_encoding: str = "UTF-8") -> Any:
-    """tf.strings.unicode_split of one string: its characters as a string array."""
-    if not isinstance(input, (str, bytes)):
-        raise TypeError("strings_unicode_split: one string (TF: a RaggedTensor for a batch)")
-    text = input.decode(input_encoding) if isinstance(input, bytes) else input
-    return np.array(list(text), dtype=str)
+    """tf.strings.unicode_split: a string's characters as a string array; a vector's as
+    RaggedRows."""
+    return _rows(lambda text: np.array(list(text), dtype=str), input)
+
+
+def strings_substr(input: Any, pos: Any, length: Any, unit: str = "BYTE") -> Any:
+    """tf.strings.substr: ``len`` bytes (or UTF-8 characters) from ``pos`` (negative: from
+    the end); TF refuses a ``pos`` outside the string. Bytes cut inside a character become
+    U+FFFD here (TF keeps the raw bytes)."""
+    start, size = int(pos), int(length)
+
+    def cut(text: str) -> str:
+        whole = text.encode("utf-8") if unit == "BYTE" else text.encode("utf-32-le")
+        step = 1 if unit == "BYTE" else 4  # UTF8_CHAR: one character is 4 bytes of UTF-32
+        count = len(whole) // step
+        first = start + count if start < 0 else start
+        if first < 0 or first > count:
+            raise ValueError(f"substr: pos {start} is out of range for {text!r}")
+        part = whole[first * step:(first + size) * step]
+        return part.decode("utf-8" if unit == "BYTE" else "utf-32-le", errors="replace")
+
+    return _strings_apply(cut, input)
+
+
+def strings_as_string(input: Any, precision: int = -1, scientific: bool = False,
+                      shortest: bool = False, width: int = -1, fill: str = "") -> Any:
+    """tf.strings.as_string: TF's printf formats (``%f`` with 6 decimals by default, ``%e``,
+    ``%g``; width and fill), ``true``/``false``; Python floats are float32, as in TF."""
+    if isinstance(input, torch.Tensor):
+        values = input.detach().cpu().numpy()
+    else:
+        values = np.asarray(input)
+        if values.dtype == np.float64 and not isinstance(input, np.ndarray):
+            values = values.astype(np.float32)
+    size = str(width) if width > -1 else ""
+    if values.dtype.kind == "b":
+        text = np.vectorize(lambda v: "true" if v else "false", otypes=[object])(values)
+    elif values.dtype.kind in "iu":
+        text = np.vectorize(lambda v: f"%{fill}{size}d" % v, otypes=[object])(values)
+    elif values.dtype.kind == "f":
+        kind = "e" if scientific else "g" if shortest else "f"
+        digits = f".{precision}" if precision > -1 else ""
+        text = np.vectorize(lambda v: f"%{fill}{size}{digits}{kind}" % v,
+                            otypes=[object])(values)
+    else:
+        raise TypeError(f"as_string: no format for {values.dtype}")
+    out = text.astype(str)
+    return str(out) if out.ndim == 0 else out
 
 
 def strings_reduce_join(inputs: Any, axis: Any = None, keepdims: bool = False,
@@ -387,8 +468,10 @@ def strings_join(inputs: Any, separator: str = "") -> Any:
     return str(out) if out.ndim == 0 else out
 
 
-def strings_to_number(input: Any, out_type: Any = torch.float32) -> torch.Tensor:
-    """tf.strings.to_number: parsed into a tensor of ``out_type``."""
+def strings_to_number(input: Any, out_type: Any = torch.float32) -> Any:
+    """tf.strings.to_number: parsed into a tensor of ``out_type`` (ragged rows row by row)."""
+    if isinstance(input, RaggedRows):
+        return RaggedRows([strings_to_number(row, out_type) for row in input.rows])
     values = np.asarray(input, dtype=str)
     kind = float if out_type.is_floating_point else int
     parsed = np.vectorize(kind, otypes=[np.float64 if kind is float else np.int64])(values)

@@ -43,3 +43,12 @@ def space_to_depth(x: torch.Tensor, block_size: int) -> torch.Tensor:
     b = block_size
     blocks = x.reshape(n, h // b, b, w // b, b, c).permute(0, 1, 3, 2, 4, 5)
     return blocks.reshape(n, h // b, w // b, b * b * c)
+
+
+def set_shape(x: Any, shape: Any) -> None:
+    """``Tensor.set_shape``: TF checks the shape against what it knows and raises on a
+    mismatch (None: any size); a torch tensor's shape is known, so only the check is left."""
+    dims = list(shape)
+    if len(dims) != x.dim() or any(d is not None and d != n
+                                   for d, n in zip(dims, x.shape, strict=True)):
+        raise ValueError(f"set_shape: shape {tuple(x.shape)} is not compatible with {dims}")

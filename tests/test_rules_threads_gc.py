@@ -94,3 +94,44 @@ def test_a_forked_child_converts_after_its_parent_did() -> None:
     with multiprocessing.get_context("fork").Pool(1) as pool:
         models, threshold = pool.apply_async(_convert_in_child, (source,)).get(timeout=120)
     assert models and threshold == gc.get_threshold()
+
+
+_MODEL_AND_LAYER = '''import tensorflow as tf
+from tensorflow import keras
+from tensorflow.keras import layers
+
+
+class Twice(keras.layers.Layer):
+    def call(self, inputs):
+        return tf.math.tanh(inputs) * 2.0
+
+
+def build(width=8):
+    a = keras.Input(shape=(width,))
+    x = layers.Dense(16, activation="relu")(a)
+    return keras.Model(a, layers.Dense(1)(Twice()(x)))
+'''
+
+
+def test_a_conversion_leaves_nothing_for_the_collector() -> None:
+    """No reference cycles (a stored lambda over its owner, a nested recursive function, a
+    class made per call) and no kept parse trees: what a file made dies with its conversion,
+    not in the young collection that follows once the threshold comes back down."""
+    assert convert_source(_MODEL_AND_LAYER).models  # the path is exercised, imports warm
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable lands in gc.garbage
+    try:
+        convert_source(_MODEL_AND_LAYER)
+        young = len(gc.get_objects(generation=0))
+        gc.collect()
+        found = list(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    # (ast.literal_eval's own nested functions are a few cells in a cycle, holding no tree)
+    modules = {type(o).__module__.split(".")[0] for o in found}
+    assert not modules & {"agent", "libcst", "ast"}, sorted(modules)
+    assert len(found) < 50
+    assert young < 100  # the file's trees (thousands of nodes) are gone

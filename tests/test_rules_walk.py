@@ -99,3 +99,34 @@ def test_may_read_needs_a_model_attribute() -> None:
     assert may_read(small("f(m.get_layer('a').input)"))
     assert not may_read(small("x = layers.Dense(4)(inputs)"))
     assert not may_read(small("y = output + inputs"))  # bare names are no model reads
+
+
+def test_mentions_reads_names_and_attribute_names() -> None:
+    module = cst.parse_module("self.add_loss(f(x))\n")
+    assert walk.mentions(module, ("add_loss",))
+    assert walk.mentions(module, {"x", "unused"})
+    assert not walk.mentions(module, ("add_weight",))
+    assert not walk.mentions(cst.parse_module("s = 'add_loss'  # add_loss\n"), ("add_loss",))
+
+
+def test_rewrite_if_framework_skips_only_trees_without_an_imported_name() -> None:
+    from agent.rules.imports import collect_imports
+    from agent.rules.ops.rewrite import rewrite_if_framework, rewrite_node
+
+    module = cst.parse_module("import tensorflow as tf\ny = abs(x) + 1\nz = tf.abs(x)\n")
+    imports = collect_imports(module)
+    plain, framework = module.body[1], module.body[2]
+    assert rewrite_if_framework(plain, imports) == (plain, [])  # the node itself, no copy
+    new, problems = rewrite_if_framework(framework, imports)
+    expected, expected_problems = rewrite_node(framework, imports, {})
+    assert new is not framework and problems == expected_problems
+    assert module.code_for_node(new) == module.code_for_node(expected) != \
+        module.code_for_node(framework)
+
+
+def test_forget_drops_the_kept_trees() -> None:
+    one = parsed.parse("w = 1\n")
+    assert parsed.parse("w = 1\n") is one
+    parsed.forget()
+    again = parsed.parse("w = 1\n")
+    assert again is not one and ast.dump(again) == ast.dump(one)

@@ -367,7 +367,10 @@ def convert_source(source: str, path: str = "<string>", main_guard: bool = False
                                             f"deep (the rules follow {DEEPEST}): left as written")
     try:
         with fewer_collections():
-            return on_deep_stack(convert)
+            try:
+                return on_deep_stack(convert)
+            finally:
+                parsed.forget()  # before the collector's threshold comes back down
     except RecursionError:
         return Conversion(source, error=NESTED_TOO_DEEP)
 

@@ -15,22 +15,20 @@ import libcst as cst
 from agent.rules import parsed, walk
 
 
-def _ast_calls(node: ast.AST) -> list[ast.Call]:
-    out: list[ast.Call] = []
-
-    def visit(n: ast.AST) -> None:
-        if isinstance(n, ast.Call):
-            out.append(n)
-            visit(n.func)
-            # source order: positional and keyword arguments interleaved by position
-            args: list[ast.expr | ast.keyword] = [*n.args, *n.keywords]
-            for arg in sorted(args, key=lambda a: (a.lineno, a.col_offset)):
-                visit(arg)
-            return
-        for child in ast.iter_child_nodes(n):
-            visit(child)
-
-    visit(node)
+def _ast_calls(node: ast.AST, out: list[ast.Call] | None = None) -> list[ast.Call]:
+    """The calls under ``node`` in source order (a module-level recursion: a nested one
+    is a cycle through its own cell, left for the garbage collector with what it holds)."""
+    out = [] if out is None else out
+    if isinstance(node, ast.Call):
+        out.append(node)
+        _ast_calls(node.func, out)
+        # source order: positional and keyword arguments interleaved by position
+        args: list[ast.expr | ast.keyword] = [*node.args, *node.keywords]
+        for arg in sorted(args, key=lambda a: (a.lineno, a.col_offset)):
+            _ast_calls(arg, out)
+        return out
+    for child in ast.iter_child_nodes(node):
+        _ast_calls(child, out)
     return out
 
 

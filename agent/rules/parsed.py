@@ -61,6 +61,15 @@ def breadth_first(tree: ast.AST) -> list[ast.AST]:
     return out
 
 
+def forget() -> None:
+    """Drop the kept trees, walks and words (a conversion's end: they die now by reference
+    counting instead of being walked by the collector's next passes, young then old)."""
+    with _LOCK:
+        _TREES.clear()
+        _WALKS.clear()
+        _WORDS.clear()
+
+
 _HEADS = (16, 64, 256)  # lines of the prefixes tried before the whole text
 
 

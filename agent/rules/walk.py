@@ -9,7 +9,7 @@ read names, attributes and calls. ``children`` reads a node's dataclass fields d
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 
 import libcst as cst
 
@@ -72,6 +72,12 @@ def nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         found = children(current)
         found.reverse()
         stack += found
+
+
+def mentions(node: cst.CSTNode, words: Container[str]) -> bool:
+    """Whether a name under ``node`` (an attribute's name included) is one of ``words``:
+    a gate read instead of a transformer's visit, which rebuilds every node it passes."""
+    return any(type(n) is cst.Name and n.value in words for n in nodes(node))
 
 
 _ALL: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # per type: fields, str ones

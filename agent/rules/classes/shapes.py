@@ -57,7 +57,10 @@ def _maker(node: cst.BaseExpression) -> bool:
     return name in _ARRAY_MAKERS
 
 
-class _Usage(cst.CSTVisitor):
+class _Usage:
+    """Read in libcst's visiting order by :meth:`scan` (a ``CSTVisitor`` would rebuild
+    every node of the tree it reads)."""
+
     def __init__(self, env: dict[str, Any], classes: set[str] | None = None) -> None:
         self.env = env
         self.classes = classes  # the class names to follow (None: every call's callee)
@@ -65,6 +68,27 @@ class _Usage(cst.CSTVisitor):
         self._saved: list[dict[str, Any]] = []
         self.var_class: dict[str, str] = {}
         self.shapes: dict[str, tuple[Any, ...]] = {}
+
+    def scan(self, node: cst.CSTNode) -> None:
+        """Every node under ``node``, parents first; a function's own nodes between its
+        visit_/leave_FunctionDef."""
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            kind = type(current)
+            if kind is cst.FunctionDef:
+                self.visit_FunctionDef(current)  # type: ignore[arg-type]
+                for child in walk.children(current):
+                    self.scan(child)
+                self.leave_FunctionDef(current)  # type: ignore[arg-type]
+                continue
+            if kind is cst.Assign:
+                self.visit_Assign(current)  # type: ignore[arg-type]
+            elif kind is cst.Call:
+                self.visit_Call(current)  # type: ignore[arg-type]
+            found = walk.children(current)
+            found.reverse()
+            stack += found
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         """A builder's parameter defaults (``def build_model(n_features=6)``) size the dry
@@ -108,7 +132,7 @@ def input_shapes_from_usage(module: cst.Module, imports: ImportTable, env: dict[
     """Class name → input shape (no batch axis) from builds and dry calls in the file,
     and variable → class name for the instances seen (of ``classes`` when given)."""
     usage = _Usage(env, classes)
-    module.visit(usage)
+    usage.scan(module)
     return usage.shapes, usage.var_class
 
 

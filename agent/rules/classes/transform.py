@@ -20,6 +20,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
+from agent.rules import walk
 from agent.rules.classes import rnn_states
 from agent.rules.classes.containers import (
     appended_custom_layers,
@@ -44,7 +45,7 @@ from agent.rules.imports import ImportTable
 from agent.rules.initializers import Layout, init_statement
 from agent.rules.lines import LineIndex
 from agent.rules.models.shapes import Shape
-from agent.rules.ops.rewrite import rewrite_node
+from agent.rules.ops.rewrite import rewrite_if_framework, rewrite_node
 from agent.rules.spec import Args, Unsupported
 from agent.rules.training import regularizers
 from agent.rules.training.tape_loop import convert_object
@@ -460,7 +461,7 @@ class _ClassConverter:
             stmt, lists = loop_sequentials(stmt, self.imports, self.local_container)
             self.module_lists |= lists | appended_custom_layers(stmt, self.custom)
         _refuse_layer_api(stmt)
-        new, problems = rewrite_node(stmt, self.imports, {})
+        new, problems = rewrite_if_framework(stmt, self.imports)
         if problems:
             raise Unsupported("; ".join(problems))
         assert isinstance(new, cst.BaseStatement)
@@ -706,7 +707,7 @@ class _ClassConverter:
                     to_init += self.init_statement(stmt)
                     continue
                 _refuse_layer_api(stmt)
-                new, problems = rewrite_node(stmt, self.imports, {})
+                new, problems = rewrite_if_framework(stmt, self.imports)
                 if problems:
                     raise Unsupported("; ".join(problems))
                 assert isinstance(new, cst.BaseStatement)
@@ -883,31 +884,24 @@ class _ClassConverter:
         """Type hints (``x: tf.Tensor``) in torch's names; one without a row stays."""
         if node is None:
             return node
-        new, problems = rewrite_node(node, self.imports, {})
+        new, problems = rewrite_if_framework(node, self.imports)
         return node if problems else new  # type: ignore[return-value]
 
     def added_losses(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         """``self.add_loss(t)`` → ``self.added_losses.append(t)``, the list emptied at each
         forward (Keras keeps the last call's losses); the training step adds them."""
 
-        class Swap(cst.CSTTransformer):
-            found = False
-
-            def leave_Call(self, o: cst.Call, u: cst.Call) -> cst.Call:
-                if code_of(u.func) == "self.add_loss" and len(u.args) == 1:
-                    Swap.found = True
-                    return u.with_changes(func=cst.parse_expression("self.added_losses.append"))
-                return u
-
-        new = [s.visit(Swap()) for s in body]
+        swap = _AddLoss()  # its visit rebuilds every node: only for a body naming add_loss
+        new = [s.visit(swap) for s in body] \
+            if any(walk.mentions(s, ("add_loss",)) for s in body) else body
         for w in self.weights + self.lazy_weights:
             if w.regularizer is not None:
                 self.penalty(w, w.regularizer)
         for layer in self.layers.values():
             self.penalties += weight_penalties(layer)
-        if not Swap.found and not self.penalties:
+        if not swap.found and not self.penalties:
             return body
-        if Swap.found:
+        if swap.found:
             self.changes.append("add_loss(t) -> self.added_losses (added to the step's loss)")
         if self.penalties:
             self.changes.append("add_weight(regularizer=...) -> its penalty in "
@@ -1054,23 +1048,32 @@ def _is_add_weight(stmt: cst.BaseStatement) -> bool:
             and code_of(first.value.func) == "self.add_weight")
 
 
+class _AddLoss(cst.CSTTransformer):
+    """``self.add_loss(t)`` → ``self.added_losses.append(t)`` (a class made per call would
+    be a cycle, garbage only a collection frees)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def leave_Call(self, o: cst.Call, u: cst.Call) -> cst.Call:
+        if code_of(u.func) == "self.add_loss" and len(u.args) == 1:
+            self.found = True
+            return u.with_changes(func=cst.parse_expression("self.added_losses.append"))
+        return u
+
+
 _LAYER_API = ("add_weight", "add_variable", "add_loss", "add_metric")
 
 
 def _refuse_layer_api(stmt: cst.BaseStatement) -> None:
     """Keras Layer methods a torch module lacks, where the rules did not convert them (inside
     an ``if``, say): refused, so the statement is kept visibly instead of failing later."""
-    class V(cst.CSTVisitor):
-        found: str | None = None
-
-        def visit_Attribute(self, node: cst.Attribute) -> None:
-            if node.attr.value in _LAYER_API and code_of(node.value) == "self":
-                V.found = V.found or node.attr.value
-
-    stmt.visit(V())
-    if V.found:
-        raise Unsupported(f"self.{V.found}(...) in a statement the rules do not convert as a "
-                          "whole")
+    for node in walk.nodes(stmt):  # the first in source order, read without a visit
+        if type(node) is cst.Attribute and node.attr.value in _LAYER_API \
+                and code_of(node.value) == "self":
+            raise Unsupported(f"self.{node.attr.value}(...) in a statement the rules do not "
+                              "convert as a whole")
 
 
 def _keras_object(stmt: cst.BaseStatement, imports: ImportTable) -> str | None:

@@ -235,8 +235,12 @@ class BlockExtractor:
         self.resolved: dict[int, list[cst.BaseStatement]] = {}  # if image_data_format(): ...
         self.counter = NameCounter()
         self.stem = ""  # the file's name without suffix: the class name of last resort
-        self.fresh = inline.FreshNames(
-            lambda: self._scan_locals() | set(self.tensors) | set(self.fn_params))
+        self.fresh_names = inline.FreshNames()
+
+    def fresh(self, base: str) -> str:
+        """A name for an inlined local that no local, tensor or parameter here has."""
+        return self.fresh_names(base, self._scan_locals() | set(self.tensors)
+                                | set(self.fn_params))
 
     # ---------------------------------------------------------------- resolution helpers
     def qual(self, node: cst.BaseExpression) -> str | None:
@@ -2632,7 +2636,7 @@ class BlockExtractor:
             free |= layer.free
         for t in ir.inputs:  # an unknown input shape is written nowhere (lazy sizes)
             free |= t.free if t.shape is not None else set()
-        hidden = sorted(n for n in free & self.fresh.used if n not in self.env)
+        hidden = sorted(n for n in free & self.fresh_names.used if n not in self.env)
         if hidden:  # a local of an inlined helper: the class could not see it
             raise Unsupported(f"{hidden[0]} is computed inside an inlined helper by code the "
                               "rules do not follow (e.g. from a tensor's shape)")

@@ -253,14 +253,14 @@ def loop_body(loop: cst.For) -> list[cst.BaseStatement] | None:
 
 
 class FreshNames:
-    """Names for inlined locals that do not clash with the caller's."""
+    """Names for inlined locals that do not clash with the caller's (``taken``, read at each
+    call: a stored callable over the caller would make it garbage only a collection frees)."""
 
-    def __init__(self, taken: Callable[[], set[str]]) -> None:
-        self._taken = taken
+    def __init__(self) -> None:
         self.used: set[str] = set()
 
-    def __call__(self, base: str) -> str:
-        taken = self._taken() | self.used
+    def __call__(self, base: str, taken: set[str]) -> str:
+        taken = taken | self.used
         name, n = base, 1
         while name in taken:
             n += 1

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import libcst as cst
 
+from agent.rules import walk
 from agent.rules.activations import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from agent.rules.imports import ImportTable
 from agent.rules.ops import eager_strings
@@ -193,6 +194,17 @@ def rewrite_node(node: cst.CSTNode, imports: ImportTable, names: dict[str, str],
     new = node.visit(rewriter)
     assert isinstance(new, cst.CSTNode)
     return new, rewriter.problems
+
+
+def rewrite_if_framework(node: cst.CSTNode, imports: ImportTable
+                         ) -> tuple[cst.CSTNode, list[str]]:
+    """``rewrite_node(node, imports, {})``, or ``node`` itself when no name in it is one the
+    import table can resolve: every rewrite starts from such a name, so the visit would
+    only copy the tree (for callers that do not tell a copy from the original)."""
+    heads = imports.names.keys() | imports.subclasses
+    if not walk.mentions(node, heads):
+        return node, []
+    return rewrite_node(node, imports, {})
 
 
 def rewrite_expression(node: cst.BaseExpression, imports: ImportTable, names: dict[str, str]

@@ -356,7 +356,11 @@ def keras_models_left(tree: ast.Module, imports: ImportTable) -> bool:
 
 def first_keras_model(tree: ast.Module, imports: ImportTable) -> str | None:
     """The Keras name of the first Keras model or layer left, None when none is."""
-    nodes = [n for n in shared_ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute))]
+    walked = shared_ast.walk(tree)
+    heads = imports.names
+    if not any(type(n) is ast.Name and n.id in heads for n in walked):
+        return None  # every name below starts with an imported one: most converted files
+    nodes = [n for n in walked if isinstance(n, (ast.Name, ast.Attribute))]
     inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
     named: list[tuple[ast.expr, str]] = []  # only a plain a.b.c whose head is imported
     for n in nodes:

@@ -108,7 +108,7 @@ UTILITIES: dict[str, str] = {
 }
 
 HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimizer|"
-                  r"KerasRMSprop|KerasMetric|KerasSchedule|KerasUpSampling2D|adapt_normalization|"
+                  r"KerasRMSprop|KerasSGD|KerasMetric|KerasSchedule|KerasUpSampling2D|adapt_normalization|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|StackedCells|Keras\w*Cell\b|"
@@ -152,8 +152,8 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "StackedCe
 _TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEarlyStopping")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
               "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
-              "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss", "KerasSchedule",
-              "KerasCompiledMetrics", "KerasBatches", "KerasUpSampling2D", "adapt_normalization",
+              "KerasOptimizer", "KerasRMSprop", "KerasSGD", "KerasMetric", "KerasLoss",
+              "KerasSchedule", "KerasCompiledMetrics", "KerasBatches", "KerasUpSampling2D", "adapt_normalization",
               *_LAYER_FORMS)
 
 

@@ -126,7 +126,8 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"_dataset_from_|ImageDataGenerator|"
                   r"image_|audio_decode_wav|strings_|gfile|signal_stft|TFRecordWriter|"
                   r"train\.(?:Example|Feature|BytesList|FloatList|Int64List)|"
-                  r"applications|preprocess_|FrozenModule|children_until|set_trainable")
+                  r"applications|preprocess_|FrozenModule|children_until|set_trainable|"
+                  r"set_module_trainable")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
@@ -147,7 +148,7 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "StackedCe
                 "RandomImageRotation", "RandomImageZoom", "RandomImageTranslation",
                 "activation_by_name", "KerasActivation", "activation_name_of",
                 "initializer_by_name", "regularizer_by_name", "FrozenModule", "children_until",
-                "set_trainable",
+                "set_trainable", "set_module_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
 _TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEarlyStopping")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",

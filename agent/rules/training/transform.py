@@ -1191,6 +1191,11 @@ class _ExprRewriter(cst.CSTTransformer):
         if x is None or not ok or extra:
             self.todos.append(("keras.Model.predict", "predict() arguments not converted"))
             return call
+        if isinstance(x, cst.Name) and self.scope.loaders.get(x.value) in ("dataset",
+                                                                           "pipeline"):
+            return self._predict_dataset(x.value, var, plan)
+        if isinstance(x, cst.Call) and code_of(x.func) in self.owner.sequences:
+            return self._predict_dataset(code_of(x), var, plan)  # a Sequence built in place
         if isinstance(x, cst.Name) and x.value in self.scope.loaders:
             self.todos.append(("keras.Model.predict", "predict() on a dataset not converted"))
             return call
@@ -1237,6 +1242,35 @@ class _ExprRewriter(cst.CSTTransformer):
                 f"{{k: np.concatenate([b[k] for b in outs]) for outs in [{batches} or []] "
                 f"for k in {ir.output_keys!r}}}")
         if len(ir.outputs) == 1:  # "or []": Lightning types the result Optional
+            return cst.parse_expression(f"np.concatenate({batches} or [])")
+        return cst.parse_expression(f"[np.concatenate(out) for out in zip(*({batches} or []))]")
+
+    def _predict_dataset(self, data: str, var: str, plan: ClassPlan) -> cst.BaseExpression:
+        """``model.predict(dataset)``: each batch's inputs (its targets dropped, as Keras
+        does) through ``predict_step``, one array of every batch's outputs."""
+        trainer = self.owner.names.trainer
+        if not (self.scope.has_trainer or self.scope.predict_trainer):
+            if self.nested or self.owner.depth:
+                trainer = "pl.Trainer(logger=False, enable_checkpointing=False)"
+            else:
+                self.before["pl.Trainer(logger=False, enable_checkpointing=False)"] = trainer
+                self.scope.predict_trainer = True
+        loader = f"DataLoader({data}, batch_size=None, collate_fn=keras_predict_inputs)"
+        if not self.nested:
+            name = self.owner.names.predict_loader
+            if loader not in self.before:
+                n = sum(code.startswith("DataLoader(") for code in self.before)
+                self.before[loader] = f"{name}_{n + 1}" if n else name
+            loader = self.before[loader]
+        batches = f"{trainer}.predict({var}, {loader})"
+        plan.predict = True
+        self.changes.append(("training.predict", "predict(dataset) -> trainer.predict over "
+                             "its batches' inputs"))
+        if plan.ir.output_keys is not None:
+            return cst.parse_expression(
+                f"{{k: np.concatenate([b[k] for b in outs]) for outs in [{batches} or []] "
+                f"for k in {plan.ir.output_keys!r}}}")
+        if len(plan.ir.outputs) == 1:
             return cst.parse_expression(f"np.concatenate({batches} or [])")
         return cst.parse_expression(f"[np.concatenate(out) for out in zip(*({batches} or []))]")
 

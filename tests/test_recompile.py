@@ -128,3 +128,12 @@ def test_a_third_compile_like_the_first_sets_the_first_values_back() -> None:
     code = result.source
     assert code.index("model.learning_rate = 1e-4") < code.index("model.learning_rate = 1e-3")
     assert "self.learning_rate = 1e-3" in code
+
+
+def test_a_recompile_that_only_runs_eagerly_is_dropped() -> None:
+    src = TEMPLATE.format(second='loss="categorical_crossentropy", optimizer="adam", '
+                                 'metrics=["accuracy"], run_eagerly=True')
+    result = convert_source(src)
+    assert ".compile(" not in result.source and "TODO(k2l)" not in result.source
+    assert "self.learning_rate" not in result.source
+    assert any("same training settings" in c.message for c in result.changes)

@@ -660,6 +660,10 @@ class _Training:
             again = read_compile(call, self.imports, lambda n: self._bound(n, scope), plan.ir,
                                  code_of)
             keys = changed_settings(plan.compile, again, plan.held)
+            if keys == {}:  # other arguments only (run_eagerly=True): the same training
+                self.change(stmt, "training.compile", f"{plan.ir.class_name} compiled again "
+                            "with the same training settings: dropped")
+                return self._drop(stmt, [])
             if keys is not None:
                 plan.held.update({k: v for k, v in parameterized(plan.compile, keys).items()
                                   if k not in plan.held})

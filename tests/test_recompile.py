@@ -137,3 +137,18 @@ def test_a_recompile_that_only_runs_eagerly_is_dropped() -> None:
     assert ".compile(" not in result.source and "TODO(k2l)" not in result.source
     assert "self.learning_rate" not in result.source
     assert any("same training settings" in c.message for c in result.changes)
+
+
+def test_a_recompile_with_a_rate_held_in_a_name_stays_reported() -> None:
+    """``Adam(lr)`` with ``lr`` a schedule object: not a number the module can hold."""
+    src = TEMPLATE.format(second='loss="categorical_crossentropy", optimizer='
+                                 'keras.optimizers.Adam(lr), metrics=["accuracy"]')
+    src = src.replace('optimizer="adam"', "optimizer=keras.optimizers.Adam(1e-3)")
+    src = src.replace("    model.compile(loss=\"categorical_crossentropy\", optimizer=keras."
+                      "optimizers.Adam(lr)", "    lr = learning_rate = keras.optimizers.schedules."
+                      "InverseTimeDecay(0.1, 25, 0.1)\n    model.compile(loss=\"categorical_"
+                      "crossentropy\", optimizer=keras.optimizers.Adam(lr)")
+    assert "InverseTimeDecay" in src
+    result = convert_source(src)
+    assert "model.learning_rate = lr" not in result.source, result.source
+    assert [u for u in result.unmapped if "compiled again with another" in u.reason]

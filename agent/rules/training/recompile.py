@@ -12,6 +12,8 @@ schedule) stay reported.
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from agent.rules.training.compile import CompileConfig
@@ -66,9 +68,21 @@ def changed_settings(first: CompileConfig, second: CompileConfig,
         return None
     firsts = {k: held.get(k, v) for k, v in one[1].items()}
     keys = set(held) | {k for k, v in two[1].items() if v != firsts[k]}
-    if any("self." in two[1][k] or "self." in firsts[k] for k in keys):
-        return None  # a builder parameter's value: not readable at the compile's place
+    if not all(_number(two[1][k]) and _number(firsts[k]) for k in keys):
+        return None  # a name may hold a schedule object or a builder parameter: left reported
     return {k: two[1][k] for k in sorted(keys)}
+
+
+def _number(code: str) -> bool:
+    """Literal numbers and arithmetic on them (``1e-3 / 10``): a torch hyperparameter as is."""
+    try:
+        tree = ast.parse(code, mode="eval")
+    except SyntaxError:
+        return False
+    return all(isinstance(n, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.operator,
+                              ast.unaryop, ast.Tuple, ast.Load))
+               or (isinstance(n, ast.Constant) and isinstance(n.value, (int, float)))
+               for n in ast.walk(tree))
 
 
 def parameterized(first: CompileConfig, keys: dict[str, str]) -> dict[str, str]:

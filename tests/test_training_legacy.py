@@ -80,6 +80,8 @@ def _converted(optimizer: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("optimizer,legacy,kwargs", [
     ("SGD(lr=0.1, decay=0.5)", "SGD", {"learning_rate": 0.1, "decay": 0.5}),
+    ("SGD(lr=0.1, momentum=0.9, decay=0.5)", "SGD",
+     {"learning_rate": 0.1, "momentum": 0.9, "decay": 0.5}),  # the rate inside the velocity
     ("Adam(lr=0.05, decay=0.3)", "Adam", {"learning_rate": 0.05, "decay": 0.3}),
 ])
 def test_keras2_decay_scales_each_update_like_keras(tmp_path: Path, optimizer: str, legacy: str,

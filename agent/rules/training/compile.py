@@ -243,6 +243,8 @@ class CompileReader:
             kwargs.append(f"weight_decay={vals['weight_decay']}")
         if spec.keras in EXTRA_KWARGS:
             kwargs.append(EXTRA_KWARGS[spec.keras])
+        if spec.keras == "SGD" and vals.get("momentum") not in ("0", "0.0", "0."):
+            torch_cls = "KerasSGD"  # Keras's velocity holds lr: exact when the rate changes
         if spec.keras == "Nadam":
             self.cfg.warnings.append("Keras Nadam and torch NAdam schedule the momentum "
                                      "slightly differently: steps differ by ~2% of an update")

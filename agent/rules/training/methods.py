@@ -21,6 +21,7 @@ from agent.rules.naming import identifier
 from agent.rules.training import epoch_means
 from agent.rules.training.compile import CompileConfig, MetricUse
 from agent.rules.training.logits import split_forward, split_heads
+from agent.rules.training.recompile import attribute
 from agent.rules.values import code_of
 
 IND = "    "
@@ -45,6 +46,8 @@ class ClassPlan:
     logits: str | None = None  # the output activation over {x} when the loss reads logits
     heads: tuple[str | None, ...] = ()  # the same per output of a multi-output model
     added_losses: bool = False  # layers of the file call add_loss: the step adds their terms
+    # optimizer keywords later compiles change: {torch keyword: the first compile's value}
+    held: dict[str, str] = field(default_factory=dict)
 
 
 def _targets(n: int) -> list[str]:
@@ -145,6 +148,13 @@ def _metrics_init(plan: ClassPlan, cfg: CompileConfig) -> list[str]:
             prefix = {"train": "", "val": "val_", "test": "test_"}[stage]
             init.append(f'self.{_metric_attr(stage, k, n_out)} = {var}.clone(prefix="{prefix}")')
     return init
+
+
+def _held_init(plan: ClassPlan) -> list[str]:
+    if not plan.held:
+        return []
+    return [f"self.{attribute(k)} = {v}  # set by each compile(), read at each fit"
+            for k, v in plan.held.items()]
 
 
 def _objects(uses: list[MetricUse]) -> list[MetricUse]:
@@ -313,7 +323,8 @@ def _compiled(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str]
     ir = plan.ir
     n_in, n_out = len(ir.inputs), len(ir.outputs)
     stages = _stages(plan)
-    init = _metrics_init(plan, cfg) + epoch_means.init_lines(_logged(cfg, names), stages)
+    init = _held_init(plan) + _metrics_init(plan, cfg) + epoch_means.init_lines(
+        _logged(cfg, names), stages)
     src: list[str] = []
     w = src.append
     if plan.logits is not None or plan.heads:

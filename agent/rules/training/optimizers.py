@@ -62,10 +62,11 @@ OPTIMIZERS: tuple[OptimizerSpec, ...] = (
         ("learning_rate", "momentum", "nesterov"),
         {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False},
         {"learning_rate": "lr", "momentum": "momentum", "nesterov": "nesterov"},
-        notes="Keras's velocity form equals torch's momentum buffer for a constant lr",
+        notes="with momentum: KerasSGD (runtime/optimizers.py), Keras's velocity "
+              "v = momentum v - lr g; torch's v = momentum v + g differs once lr changes",
         examples=(('"sgd"', ("torch.optim.SGD(", "lr=0.01", "momentum=0.0")),
                   ("keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True)",
-                   ("lr=0.1", "momentum=0.9", "nesterov=True"))),
+                   ("KerasSGD(", "lr=0.1", "momentum=0.9", "nesterov=True"))),
     ),
     OptimizerSpec(
         "RMSprop", ("rmsprop",), "KerasRMSprop",

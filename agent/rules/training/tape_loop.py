@@ -445,14 +445,23 @@ class TapeLoop(cst.CSTTransformer):
                                  f"{code_of(original.func)} -> per-sample torch expression"))
             return cst.parse_expression(f"(lambda y_true, y_pred: {body})("
                                         f"{code_of(args['y_true'])}, {code_of(args['y_pred'])})")
+        reduced = loop_objects.loss_reduction(original)
+        if reduced is None:
+            return updated
+        reduction, call = reduced
         reader = CompileReader(self.imports, lambda n: n, loop_objects.loop_ir(), code_of)
-        loss = reader._loss(original, 0)
+        loss = reader._loss(call, 0)
         if loss is None or reader.cfg.todos:
             return updated
         cast = ".long()" if loss.target == "long" else ".float()"
         body = loss.template.replace("{p}", "y_pred").replace("{y}", f"y_true{cast}")
+        how = "mean of the per-sample loss" if reduction == "sum_over_batch_size" else \
+            f'reduction="{reduction}"'
         self._use(original, "KerasLoss", "training.loss_object",
-                  f"{code_of(original.func)} -> KerasLoss (mean of the per-sample loss)")
+                  f"{code_of(original.func)} -> KerasLoss ({how})")
+        if reduction != "sum_over_batch_size":
+            return cst.parse_expression(f'KerasLoss(reduction="{reduction}", '
+                                        f"per_sample=lambda y_true, y_pred: {body})")
         return cst.parse_expression(f"KerasLoss(lambda y_true, y_pred: {body})")
 
     def _metric(self, original: cst.Call, updated: cst.Call, qual: str) -> cst.BaseExpression:

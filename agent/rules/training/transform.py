@@ -67,6 +67,7 @@ from agent.rules.training.pipeline_flow import (
     returned_kinds,
     simple_statements,
 )
+from agent.rules.training.recompile import attribute, changed_settings, parameterized
 from agent.rules.training.utilities import GENERATOR, PIPELINE_LOADERS
 from agent.rules.values import code_of, names_read
 
@@ -241,8 +242,9 @@ class _Training:
 
     # ---- walking -------------------------------------------------------------------
     def run(self) -> TrainingResult:
-        body = self.block(list(self.module.body), Scope())
-        module = self.module.with_changes(body=body)
+        footer: list[cst.EmptyLine] = []
+        body = self.block(list(self.module.body), Scope(), footer)
+        module = self.module.with_changes(body=body, footer=[*footer, *self.module.footer])
         edits: dict[str, Splice] = {}
         added = any(m in module.code for m in ADDED_MARKS)
         for cls, plan in self.plans.items():
@@ -283,7 +285,10 @@ class _Training:
         self.result.module = splice_all(module, edits)
         return self.result
 
-    def block(self, body: list[cst.BaseStatement], scope: Scope) -> list[cst.BaseStatement]:
+    def block(self, body: list[cst.BaseStatement], scope: Scope,
+              footer: list[cst.EmptyLine] | None = None) -> list[cst.BaseStatement]:
+        """``body`` converted; comments of dropped statements join the next statement, or
+        ``footer`` (the block's trailing comments) after the last one, not a ``pass``."""
         out: list[cst.BaseStatement | None] = []
         pending: list[cst.EmptyLine] = []
         for stmt in body:
@@ -301,13 +306,17 @@ class _Training:
                 pending = []
             out.extend(new)
         result = [s for s in out if s is not None]
-        if pending:
+        if pending and result and footer is not None:
+            footer.extend(pending)
+        elif pending:
             result.append(cst.SimpleStatementLine([cst.Pass()], leading_lines=pending))
         return result
 
     def _sub_block(self, block: cst.BaseSuite, scope: Scope) -> cst.BaseSuite:
         if isinstance(block, cst.IndentedBlock):
-            return block.with_changes(body=self.block(list(block.body), scope))
+            footer: list[cst.EmptyLine] = []
+            body = self.block(list(block.body), scope, footer)
+            return block.with_changes(body=body, footer=[*footer, *block.footer])
         return block
 
     def statement(self, stmt: cst.BaseStatement, scope: Scope,
@@ -430,6 +439,9 @@ class _Training:
                 handled = self.model_call(stmt, var, cls, method, value, target, scope)
                 if handled is not None:
                     return handled
+        frozen = self._trainable(stmt, small, scope)
+        if frozen is not None:
+            return [frozen]
         hoisted, stmt = self._hoist_evaluate(stmt, scope)
         self.keep_chain = isinstance(target, cst.Name) and target.value in self.continued
         new = self.expressions(stmt, scope)
@@ -448,6 +460,25 @@ class _Training:
         if self.before and not hoisted:
             return [*self._first(self.before, new), new.with_changes(leading_lines=[])]
         return [*hoisted, *self.before, new]
+
+    def _trainable(self, stmt: cst.SimpleStatementLine, small: cst.BaseSmallStatement,
+                   scope: Scope) -> cst.SimpleStatementLine | None:
+        """``base.trainable = False`` on a converted model → ``set_module_trainable``: an
+        attribute torch's modules do not read would freeze nothing."""
+        if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
+            return None
+        target = small.targets[0].target
+        if not (isinstance(target, cst.Attribute) and target.attr.value == "trainable"
+                and isinstance(target.value, cst.Name) and target.value.value in scope.vars
+                and isinstance(small.value, cst.Name)
+                and small.value.value in ("True", "False")):
+            return None
+        var = target.value.value
+        self.change(stmt, "training.trainable", f"{var}.trainable = {small.value.value} -> "
+                    "set_module_trainable: requires_grad, BatchNorm in inference mode "
+                    "while frozen")
+        return stmt.with_changes(body=[cst.Expr(cst.parse_expression(
+            f"set_module_trainable({var}, {small.value.value})"))])
 
     @staticmethod
     def _first(before: list[cst.BaseStatement], stmt: cst.SimpleStatementLine
@@ -618,14 +649,28 @@ class _Training:
             self.change(stmt, "training.compile", f"{plan.ir.class_name}.compile is the "
                         "class's own method: kept, its optimizers in configure_optimizers")
             return self._hoist_objects(stmt, call)
+        if plan.compile is not None and _arguments(call) == plan.compile_args and plan.held:
+            return self._set_held(stmt, var, plan, dict(plan.held), "the first compile's")
         if plan.compile is not None:
             if _arguments(call) == plan.compile_args:  # fine-tuning scripts recompile so
                 self.change(stmt, "training.compile", f"{plan.ir.class_name} compiled again "
                             "with the same settings: dropped (each Trainer.fit builds a fresh "
                             "optimizer, as Keras's compile() does)")
                 return self._drop(stmt, [])
+            again = read_compile(call, self.imports, lambda n: self._bound(n, scope), plan.ir,
+                                 code_of)
+            keys = changed_settings(plan.compile, again, plan.held)
+            if keys == {}:  # other arguments only (run_eagerly=True): the same training
+                self.change(stmt, "training.compile", f"{plan.ir.class_name} compiled again "
+                            "with the same training settings: dropped")
+                return self._drop(stmt, [])
+            if keys is not None:
+                plan.held.update({k: v for k, v in parameterized(plan.compile, keys).items()
+                                  if k not in plan.held})
+                return self._set_held(stmt, var, plan, keys, "its")
             return self._keep(stmt, "keras.Model.compile", [
-                f"{plan.ir.class_name} is compiled twice; only the first compile() converted"])
+                f"{plan.ir.class_name} is compiled again with another loss, metrics or "
+                "optimizer class; only the first compile() converted"])
         consumed: list[str] = []
         lists: list[str] = []
 
@@ -684,9 +729,30 @@ class _Training:
             self.unmapped(stmt, "keras.Model.compile", t)
         self.change(stmt, "training.compile", f"compile -> {plan.ir.class_name}."
                     "configure_optimizers / training_step")
-        lines = [_todo(t) for t in cfg.todos]
-        return [cst.SimpleStatementLine([cst.Pass()], leading_lines=[
-            *stmt.leading_lines, *lines])] if cfg.todos else self._drop(stmt, lines)
+        return self._drop(stmt, [_todo(t) for t in cfg.todos])
+
+    def _bound(self, node: cst.BaseExpression, scope: Scope) -> cst.BaseExpression:
+        """A name bound to a Keras object or a literal (``opt = Adam(1e-5)``): that value."""
+        if isinstance(node, cst.Name) and node.value in scope.assigns:
+            value = scope.assigns[node.value]
+            if isinstance(value, (cst.Call, cst.List, cst.Dict, cst.SimpleString)):
+                return value
+        return node
+
+    def _set_held(self, stmt: cst.SimpleStatementLine, var: str, plan: ClassPlan,
+                  values: dict[str, str], whose: str) -> list[cst.BaseStatement]:
+        """A recompile → its optimizer settings assigned to the module (the next fit's
+        ``configure_optimizers`` reads them)."""
+        attrs = ", ".join(f"{var}.{attribute(k)}" for k in values)
+        self.change(stmt, "training.compile", f"{plan.ir.class_name} compiled again with "
+                    f"other optimizer settings: {attrs} set to {whose} values, read by "
+                    "configure_optimizers at the next fit")
+        lines: list[cst.BaseStatement] = [cst.parse_statement(f"{var}.{attribute(k)} = {v}")
+                                          for k, v in values.items()]
+        first = lines[0]
+        assert isinstance(first, cst.SimpleStatementLine)
+        lines[0] = first.with_changes(leading_lines=stmt.leading_lines)
+        return lines
 
     def _adds_losses(self) -> bool:
         """Layers of the file call ``add_loss`` (or carry activity penalties): their terms
@@ -1129,6 +1195,11 @@ class _ExprRewriter(cst.CSTTransformer):
         if x is None or not ok or extra:
             self.todos.append(("keras.Model.predict", "predict() arguments not converted"))
             return call
+        if isinstance(x, cst.Name) and self.scope.loaders.get(x.value) in ("dataset",
+                                                                           "pipeline"):
+            return self._predict_dataset(x.value, var, plan)
+        if isinstance(x, cst.Call) and code_of(x.func) in self.owner.sequences:
+            return self._predict_dataset(code_of(x), var, plan)  # a Sequence built in place
         if isinstance(x, cst.Name) and x.value in self.scope.loaders:
             self.todos.append(("keras.Model.predict", "predict() on a dataset not converted"))
             return call
@@ -1175,6 +1246,35 @@ class _ExprRewriter(cst.CSTTransformer):
                 f"{{k: np.concatenate([b[k] for b in outs]) for outs in [{batches} or []] "
                 f"for k in {ir.output_keys!r}}}")
         if len(ir.outputs) == 1:  # "or []": Lightning types the result Optional
+            return cst.parse_expression(f"np.concatenate({batches} or [])")
+        return cst.parse_expression(f"[np.concatenate(out) for out in zip(*({batches} or []))]")
+
+    def _predict_dataset(self, data: str, var: str, plan: ClassPlan) -> cst.BaseExpression:
+        """``model.predict(dataset)``: each batch's inputs (its targets dropped, as Keras
+        does) through ``predict_step``, one array of every batch's outputs."""
+        trainer = self.owner.names.trainer
+        if not (self.scope.has_trainer or self.scope.predict_trainer):
+            if self.nested or self.owner.depth:
+                trainer = "pl.Trainer(logger=False, enable_checkpointing=False)"
+            else:
+                self.before["pl.Trainer(logger=False, enable_checkpointing=False)"] = trainer
+                self.scope.predict_trainer = True
+        loader = f"DataLoader({data}, batch_size=None, collate_fn=keras_predict_inputs)"
+        if not self.nested:
+            name = self.owner.names.predict_loader
+            if loader not in self.before:
+                n = sum(code.startswith("DataLoader(") for code in self.before)
+                self.before[loader] = f"{name}_{n + 1}" if n else name
+            loader = self.before[loader]
+        batches = f"{trainer}.predict({var}, {loader})"
+        plan.predict = True
+        self.changes.append(("training.predict", "predict(dataset) -> trainer.predict over "
+                             "its batches' inputs"))
+        if plan.ir.output_keys is not None:
+            return cst.parse_expression(
+                f"{{k: np.concatenate([b[k] for b in outs]) for outs in [{batches} or []] "
+                f"for k in {plan.ir.output_keys!r}}}")
+        if len(plan.ir.outputs) == 1:
             return cst.parse_expression(f"np.concatenate({batches} or [])")
         return cst.parse_expression(f"[np.concatenate(out) for out in zip(*({batches} or []))]")
 

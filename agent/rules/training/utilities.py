@@ -108,7 +108,7 @@ UTILITIES: dict[str, str] = {
 }
 
 HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimizer|"
-                  r"KerasRMSprop|KerasMetric|KerasSchedule|KerasUpSampling2D|adapt_normalization|"
+                  r"KerasRMSprop|KerasSGD|KerasMetric|KerasSchedule|KerasUpSampling2D|adapt_normalization|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|StackedCells|Keras\w*Cell\b|"
@@ -118,7 +118,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"RandomFourierFeatureMap|RandomImage|"
                   r"activation_by_name|activation_name_of|KerasActivation|initializer_by_name|"
                   r"regularizer_by_name|"
-                  r"KerasBatches|get_file|"
+                  r"KerasBatches|keras_predict_inputs|get_file|"
                   r"to_categorical|pad_sequences|skipgrams|make_sampling_table|set_random_seed|"
                   r"load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
@@ -126,7 +126,8 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"_dataset_from_|ImageDataGenerator|"
                   r"image_|audio_decode_wav|strings_|gfile|signal_stft|TFRecordWriter|"
                   r"train\.(?:Example|Feature|BytesList|FloatList|Int64List)|"
-                  r"applications|preprocess_|FrozenModule|children_until|set_trainable")
+                  r"applications|preprocess_|FrozenModule|children_until|set_trainable|"
+                  r"set_module_trainable")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
@@ -147,13 +148,13 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "StackedCe
                 "RandomImageRotation", "RandomImageZoom", "RandomImageTranslation",
                 "activation_by_name", "KerasActivation", "activation_name_of",
                 "initializer_by_name", "regularizer_by_name", "FrozenModule", "children_until",
-                "set_trainable",
+                "set_trainable", "set_module_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
 _TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEarlyStopping")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
               "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
-              "KerasOptimizer", "KerasRMSprop", "KerasMetric", "KerasLoss", "KerasSchedule",
-              "KerasCompiledMetrics", "KerasBatches", "KerasUpSampling2D", "adapt_normalization",
+              "KerasOptimizer", "KerasRMSprop", "KerasSGD", "KerasMetric", "KerasLoss",
+              "KerasSchedule", "KerasCompiledMetrics", "KerasBatches", "keras_predict_inputs", "KerasUpSampling2D", "adapt_normalization",
               *_LAYER_FORMS)
 
 

@@ -41,3 +41,13 @@ def _batch_tensors(value: Any) -> Any:
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
     return torch.as_tensor(arr) if arr.dtype.kind in "biuf" else arr
+
+
+def keras_predict_inputs(batch: Any) -> list[Any]:
+    """One batch of a dataset passed to Keras's ``predict`` → the model's inputs, as Keras's
+    ``unpack_x_y_sample_weight`` reads it: a tuple of 1 to 3 items is ``(x, y, weights)``
+    (targets ignored), anything else is ``x``; a tuple or list ``x`` holds several inputs.
+    Used as a ``DataLoader(..., batch_size=None)``'s ``collate_fn``."""
+    batch = _batch_tensors(batch)
+    x = batch[0] if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else batch
+    return list(x) if isinstance(x, tuple) else [x]

@@ -53,3 +53,46 @@ class KerasRMSprop(torch.optim.Optimizer):
                 else:
                     p.sub_(increment)
         return loss
+
+
+class KerasSGD(torch.optim.Optimizer):
+    """SGD with momentum as Keras computes it: the learning rate inside the velocity,
+    ``v = momentum v - lr g``, then ``p += v`` (nesterov: ``p += momentum v - lr g``).
+    torch's SGD keeps ``v = momentum v + g`` and steps ``p -= lr v``: the same only while
+    the rate stays constant; under a schedule, Keras 2 ``decay`` or a callback changing
+    the rate, past gradients keep the rate they were taken at. ``weight_decay`` is Keras's
+    decoupled ``p -= lr wd p`` before the step."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        defaults = {"lr": lr, "momentum": momentum, "nesterov": nesterov,
+                    "weight_decay": weight_decay}
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, momentum = group["lr"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if group["weight_decay"]:
+                    p.mul_(1 - lr * group["weight_decay"])
+                increment = p.grad * -lr
+                if momentum == 0:
+                    p.add_(increment)
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["velocity"] = torch.zeros_like(p)
+                velocity = state["velocity"]
+                velocity.mul_(momentum).add_(increment)
+                if group["nesterov"]:
+                    p.add_(velocity * momentum + increment)
+                else:
+                    p.add_(velocity)
+        return loss

@@ -6,8 +6,9 @@ formulas for NumPy arrays and torch tensors alike (Keras's NumPy path also write
 float input in place; these return a new array). ``FrozenModule`` is Keras's
 ``trainable = False`` on a model: no gradients, and its BatchNormalization layers in
 inference mode whatever mode the outer module is in; ``set_trainable`` is the same on
-layers of a converted model named by attribute. ``children_until`` is
-``include_top=False`` for torchvision models whose classifier is not one attribute.
+layers of a converted model named by attribute, ``set_module_trainable`` on a whole one.
+``children_until`` is ``include_top=False`` for torchvision models whose classifier is not
+one attribute.
 """
 
 from typing import Any, TypeVar
@@ -83,12 +84,18 @@ def set_trainable(model: nn.Module, names: tuple[str, ...], trainable: bool) -> 
     as Keras runs a frozen BatchNormalization."""
     for name in names:
         module = getattr(model, name, None)
-        if not isinstance(module, nn.Module):
-            continue
-        module.requires_grad_(trainable)
-        for sub in module.modules():
-            if isinstance(sub, nn.modules.batchnorm._BatchNorm):
-                _hold_inference(sub, not trainable)
+        if isinstance(module, nn.Module):
+            set_module_trainable(module, trainable)
+
+
+def set_module_trainable(module: nn.Module, trainable: bool) -> None:
+    """Keras's ``model.trainable = ...`` on a converted model (a sub-model a fine-tuning
+    script freezes, then unfreezes): gradients on or off, BatchNorm held in inference mode
+    while frozen."""
+    module.requires_grad_(trainable)
+    for sub in module.modules():
+        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+            _hold_inference(sub, not trainable)
 
 
 def _hold_inference(norm: nn.Module, frozen: bool) -> None:

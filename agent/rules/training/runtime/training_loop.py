@@ -204,21 +204,31 @@ class KerasOptimizer:
 
 
 class KerasLoss:
-    """A Keras loss object: a per-sample loss averaged over the batch (Keras's default
-    ``sum_over_batch_size`` reduction), optionally weighted per sample."""
+    """A Keras loss object: per-sample losses, optionally weighted per sample, reduced as
+    Keras's ``reduction`` says: ``"sum_over_batch_size"`` (the default: the sum over every
+    element divided by their number), ``"sum"``, ``"none"`` (the weighted per-sample values),
+    ``"mean_with_sample_weight"`` (the sum divided by the weights' sum)."""
 
-    def __init__(self, per_sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-                 ) -> None:
+    def __init__(self, per_sample: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 reduction: str = "sum_over_batch_size") -> None:
         self.per_sample = per_sample
+        self.reduction = reduction
 
     def __call__(self, y_true: Any, y_pred: torch.Tensor, sample_weight: Any = None
                  ) -> torch.Tensor:
         values = self.per_sample(torch.as_tensor(y_true, device=y_pred.device), y_pred)
-        if sample_weight is None:
-            return values.mean()
-        weight = torch.as_tensor(sample_weight, dtype=values.dtype, device=values.device)
-        return (values * weight.reshape(weight.shape + (1,) * (values.dim() - weight.dim()))
-                ).mean()
+        weight = None
+        if sample_weight is not None:
+            weight = torch.as_tensor(sample_weight, dtype=values.dtype, device=values.device)
+            values = values * weight.reshape(weight.shape + (1,) * (values.dim() - weight.dim()))
+        if self.reduction == "none" or values.dim() == 0:
+            return values
+        if self.reduction == "sum":
+            return values.sum()
+        if self.reduction == "mean_with_sample_weight" and weight is not None:
+            total = weight.sum()
+            return values.sum() / total if bool(total != 0) else values.sum() * 0
+        return values.mean()
 
 
 class KerasMetric:

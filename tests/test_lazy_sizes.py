@@ -510,3 +510,39 @@ def test_custom_layer_made_outside_a_model_keeps_its_lazy_warning() -> None:
     before its optimizer: the warning stays."""
     result = convert(INNER_LAZY + "\nextra = Mixer(3)\n")
     assert any("nn.Lazy modules for self.proj" in w.message for w in result.warnings)
+
+
+def test_a_lazy_sub_layer_call_never_uses_leaves_the_model_buildable() -> None:
+    """Keras makes no weights for a sub-layer ``call()`` never calls; its initializers in
+    ``keras_init()`` must not touch the still-lazy parameters (they raised before)."""
+    src = textwrap.dedent("""
+        import keras
+        from keras import layers
+
+
+        class Gate(layers.Layer):
+            def __init__(self, units, **kwargs):
+                super().__init__(**kwargs)
+                self.proj = layers.Dense(units)
+                self.spare = layers.Dense(units)
+
+            def call(self, x):
+                return self.proj(x) * 2.0
+
+
+        inputs = keras.Input(shape=(8,))
+        h = Gate(4)(layers.Dense(6)(inputs))
+        model = keras.Model(inputs, layers.Dense(2)(h))
+    """)
+    result = convert_source(src, "model.py")
+    assert "self.gate.keras_init()" in result.source, result.source
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    install()
+    keras_model = exec_source(src, "k2l_original")["model"]
+    module = exec_source(result.source, "k2l_converted")["model"]  # raised ValueError before
+    assert any(torch.nn.parameter.is_lazy(p) for p in module.gate.spare.parameters())
+    assert len(keras_model.get_layer(index=2).spare.weights) == 0  # Keras never built it either
+    x = np.random.default_rng(0).normal(size=(3, 8)).astype("float32")
+    with torch.no_grad():
+        assert tuple(module(torch.as_tensor(x)).shape) == (3, 2)

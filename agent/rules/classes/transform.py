@@ -207,6 +207,7 @@ class _ClassConverter:
         self.line = line
         self.custom = custom
         self.mask_layers: dict[str, CustomMask] = {}  # custom layer classes converted so far
+        self.built_alone: set[str] = set()  # sub-layers call()'s straight-line code never calls
         self.custom_classes: dict[str, str] = {}  # self.<attr> -> its custom layer class
         self.mask_readers: list[str] = []  # their classes, where call() passes Keras's masks
         self.layers: dict[str, SubLayer] = {}
@@ -912,6 +913,7 @@ class _ClassConverter:
 
     def build_alone(self, layer: SubLayer) -> bool:
         """Build without an input shape; a layer that cannot be stays Keras (marked)."""
+        self.built_alone.add(layer.attr)
         try:
             layer.built = build(layer, None, "keras")
         except Unsupported as exc:
@@ -935,8 +937,13 @@ class _ClassConverter:
         """``keras_init()``: the Keras initializers of the sub-layers that only the first
         call sizes (nn.Lazy modules), which ``__init__`` cannot run; a converted model that
         holds this layer calls it after its dry call."""
-        lines = [t.replace("{m}", f"self.{lyr.attr}") for lyr in self.lazy_layers()
-                 if lyr.built is not None for t in lyr.built.lazy_init]
+        lines = []
+        for lyr in self.lazy_layers():
+            inits = list(lyr.built.lazy_init) if lyr.built is not None else []
+            if lyr.attr in self.built_alone and inits:
+                lines.append(_if_sized(lyr.attr, "\n".join(inits)))
+            else:
+                lines += [t.replace("{m}", f"self.{lyr.attr}") for t in inits]
         if self.kind != "layer" or not lines or "keras_init" in self.taken_methods():
             return None
         code = ("def keras_init(self) -> None:\n"
@@ -1237,6 +1244,14 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
                          result.unmapped, tuple(sorted(models)), outputs, result.lazy_layers,
                          result.mask_layers, result.mask_readers)
+
+
+def _if_sized(attr: str, template: str) -> str:
+    """A lazy sub-layer no straight-line code of call() sizes: its initializers run once some
+    call did (a helper method, a branch); one never called has no weights, as in Keras."""
+    body = "".join(f"    {ln}\n" for ln in template.replace("{m}", f"self.{attr}").split("\n"))
+    return (f"if not any(nn.parameter.is_lazy(p) for p in self.{attr}.parameters()):\n"
+            + body.rstrip("\n"))
 
 
 def _spaced(code: str) -> cst.BaseStatement:

@@ -1232,13 +1232,7 @@ class _ExprRewriter(cst.CSTTransformer):
             self.scope.predict_trainer = True
             trainer = self.owner.names.trainer
         loader = f"DataLoader(TensorDataset({tensors}), batch_size={bs})"
-        if not self.nested:  # a statement of its own before this one reads better
-            name = self.owner.names.predict_loader
-            if loader not in self.before:
-                n = sum(code.startswith("DataLoader(") for code in self.before)
-                self.before[loader] = f"{name}_{n + 1}" if n else name
-            loader = self.before[loader]
-        batches = f"{trainer}.predict({var}, {loader})"
+        batches = f"{trainer}.predict({var}, {self._predict_loader(loader)})"
         plan.predict = True
         self.changes.append(("training.predict", "predict -> predict_step + trainer.predict"))
         if ir.output_keys is not None:  # one array per key, as Keras's dict
@@ -1248,6 +1242,17 @@ class _ExprRewriter(cst.CSTTransformer):
         if len(ir.outputs) == 1:  # "or []": Lightning types the result Optional
             return cst.parse_expression(f"np.concatenate({batches} or [])")
         return cst.parse_expression(f"[np.concatenate(out) for out in zip(*({batches} or []))]")
+
+    def _predict_loader(self, loader: str) -> str:
+        """The loader a predict reads; outside nested expressions a statement of its own
+        before this one (``predict_loader``, ``predict_loader_2``, ...) reads better."""
+        if self.nested:
+            return loader
+        if loader not in self.before:
+            name = self.owner.names.predict_loader
+            n = sum(code.startswith("DataLoader(") for code in self.before)
+            self.before[loader] = f"{name}_{n + 1}" if n else name
+        return self.before[loader]
 
     def _predict_dataset(self, data: str, var: str, plan: ClassPlan) -> cst.BaseExpression:
         """``model.predict(dataset)``: each batch's inputs (its targets dropped, as Keras
@@ -1260,13 +1265,7 @@ class _ExprRewriter(cst.CSTTransformer):
                 self.before["pl.Trainer(logger=False, enable_checkpointing=False)"] = trainer
                 self.scope.predict_trainer = True
         loader = f"DataLoader({data}, batch_size=None, collate_fn=keras_predict_inputs)"
-        if not self.nested:
-            name = self.owner.names.predict_loader
-            if loader not in self.before:
-                n = sum(code.startswith("DataLoader(") for code in self.before)
-                self.before[loader] = f"{name}_{n + 1}" if n else name
-            loader = self.before[loader]
-        batches = f"{trainer}.predict({var}, {loader})"
+        batches = f"{trainer}.predict({var}, {self._predict_loader(loader)})"
         plan.predict = True
         self.changes.append(("training.predict", "predict(dataset) -> trainer.predict over "
                              "its batches' inputs"))

@@ -25,6 +25,7 @@ from agent.rules.training.optimizers import (
     lookup_optimizer,
     lookup_schedule,
 )
+from agent.rules.training.reductions import loss_reduction
 from agent.rules.values import code_of
 
 NO_LOSS = "compile() without a loss: training_step cannot train"
@@ -39,6 +40,12 @@ class OutputLoss:
     label: str  # what the user wrote, for docstrings
     weight: str = "1.0"
     logits: str | None = None  # the same loss from pre-activation outputs (softmax/sigmoid)
+    reduction: str = "sum_over_batch_size"  # Keras 3's name of the loss object's reduction
+
+
+# compile(loss=<object with reduction="none"/"sum">): fit's loss stays the mean; a train_step
+# reading ``self.loss(...)`` gets the object's own reduction (custom_step.own_loss)
+REDUCTION_TODO = "loss reduction="
 
 
 @dataclass
@@ -365,11 +372,14 @@ class CompileReader:
             self.cfg.todos.append(f"loss {label} not converted")
             return None
         vals = {k2: repr(v) for k2, v in spec.params.items()}
+        reduction = "sum_over_batch_size"
         for name, arg in params.items():
             if name in vals:
                 vals[name] = self.code(arg)
             elif name == "reduction" and _str(arg) not in ("sum_over_batch_size", "auto"):
-                self.cfg.todos.append(f"loss reduction={code_of(arg)} not converted (mean used)")
+                read = loss_reduction(node) if isinstance(node, cst.Call) else None
+                reduction = read[0] if read is not None else reduction
+                self.cfg.todos.append(f"{REDUCTION_TODO}{code_of(arg)} not converted (mean used)")
             elif name not in ("name", "reduction"):
                 self.cfg.todos.append(f"loss argument {name}={code_of(arg)} not converted")
         from_logits = vals.pop("from_logits", "False")
@@ -389,7 +399,7 @@ class CompileReader:
             return text.format(**vals).replace("\0p", "{p}").replace("\0y", "{y}")
 
         return OutputLoss(finish(template), spec.target, spec.kind, label,
-                          logits=finish(logits) if logits else None)
+                          logits=finish(logits) if logits else None, reduction=reduction)
 
     # ---- metrics ---------------------------------------------------------------------
     def metrics(self, node: cst.BaseExpression | None) -> None:

@@ -24,10 +24,11 @@ from agent.records import Change, Unmapped, Warning_
 from agent.rules import parsed
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
-from agent.rules.training import activity, custom_step
+from agent.rules.training import activity, callback_predict, custom_step
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import (
     NO_LOSS,
+    REDUCTION_TODO,
     CompileConfig,
     bind,
     output_names,
@@ -167,6 +168,7 @@ class _Training:
         self.sequences: set[str] = set()
         self.epoch_end_sequences: set[str] = set()  # Sequence classes defining on_epoch_end
         self.callback_classes: set[str] = set()
+        self.callback_nodes: dict[str, cst.ClassDef] = {}  # name -> the source's class
         self.qual = ""
         self.carry: list[cst.EmptyLine] = []  # comments for the next emitted statement
         self.before: list[cst.BaseStatement] = []  # the last statement's statements to run first
@@ -243,7 +245,9 @@ class _Training:
     # ---- walking -------------------------------------------------------------------
     def run(self) -> TrainingResult:
         footer: list[cst.EmptyLine] = []
-        body = self.block(list(self.module.body), Scope(), footer)
+        top = Scope()
+        body = self.block(list(self.module.body), top, footer)
+        body = [self._callback_predicts(s, top) for s in body]
         module = self.module.with_changes(body=body, footer=[*footer, *self.module.footer])
         edits: dict[str, Splice] = {}
         added = any(m in module.code for m in ADDED_MARKS)
@@ -267,6 +271,12 @@ class _Training:
                     self.unmapped(self.module, f"{cls}.compile", reason)
                 loss = per_sample_loss(plan, 0, "y_pred", "y")
                 used = custom_step.uses(module, cls)
+                loss_object = None
+                own = per_sample_loss(plan, 0, "y_pred", "y_true") if "loss" in used else None
+                if own is not None and len(plan.ir.outputs) == 1:
+                    reduction = plan.compile.losses[0].reduction  # type: ignore[union-attr]
+                    if reduction in custom_step.OWN_REDUCTIONS:
+                        loss_object = custom_step.own_loss(own, reduction)
                 metric_objects = custom_step.compiled_metric_objects(
                     [(u.name, u.spec.batch_mean) for u in plan.compile.metrics[0]]
                     if plan.compile.metrics else [])
@@ -276,7 +286,8 @@ class _Training:
                 more, methods = custom_step.bridge(methods, steps, loss,
                                                    len(plan.ir.outputs), targets, used,
                                                    metric_objects, plan.ir.regularized,
-                                                   plan.validates or not plan.fitted)
+                                                   plan.validates or not plan.fitted,
+                                                   loss_object)
                 init = init + more
                 self.change(self.module, "training.custom_step", f"{cls}.train_step -> "
                             "training_step (manual optimization)")
@@ -284,6 +295,20 @@ class _Training:
                                 heads=plan.heads)
         self.result.module = splice_all(module, edits)
         return self.result
+
+    def _callback_predicts(self, stmt: cst.BaseStatement, top: Scope) -> cst.BaseStatement:
+        """``model.predict`` in a callback's hooks: after the whole module, so the script's
+        model variables bound below the class are known (callback_predict.py)."""
+        if not (isinstance(stmt, cst.ClassDef) and stmt.name.value in self.callback_nodes):
+            return stmt
+        original = self.callback_nodes[stmt.name.value]
+        new, done, left = callback_predict.convert(stmt, top.vars)
+        if done:
+            self.change(original, "training.predict", f"{stmt.name.value}: predict() in a "
+                        "hook -> keras_predict (inference pass, no second Trainer)")
+        for reason in left:
+            self.unmapped(original, "keras.Model.predict", reason)
+        return new
 
     def block(self, body: list[cst.BaseStatement], scope: Scope,
               footer: list[cst.EmptyLine] | None = None) -> list[cst.BaseStatement]:
@@ -403,6 +428,8 @@ class _Training:
         saved, self.qual = self.qual, stmt.name.value
         new, warnings, todos = convert_class(stmt, kind, self.imports)
         (self.sequences if kind == "sequence" else self.callback_classes).add(stmt.name.value)
+        if kind == "callback":
+            self.callback_nodes[stmt.name.value] = stmt
         if kind == "sequence" and _defines(stmt, "on_epoch_end"):
             self.epoch_end_sequences.add(stmt.name.value)
         self.change(stmt, f"training.{kind}", f"{stmt.name.value}: keras "
@@ -710,6 +737,11 @@ class _Training:
         if "train_step" in self.custom.get(plan.ir.class_name, set()) or (
                 cfg.no_loss and self._adds_losses()):  # the step / the add_loss terms have it
             cfg.todos = [t for t in cfg.todos if t != NO_LOSS]
+        if "train_step" in self.custom.get(plan.ir.class_name, set()) and "loss" in \
+                custom_step.uses(self.module, plan.ir.class_name) and all(
+                    loss is not None and loss.reduction in custom_step.OWN_REDUCTIONS
+                    for loss in cfg.losses[:1]) and len(plan.ir.outputs) == 1:
+            cfg.todos = [t for t in cfg.todos if not t.startswith(REDUCTION_TODO)]
         plan.compile = cfg
         plan.compile_args = _arguments(call)
         for name in sorted(renamer.hit):

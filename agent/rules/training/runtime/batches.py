@@ -51,3 +51,24 @@ def keras_predict_inputs(batch: Any) -> list[Any]:
     batch = _batch_tensors(batch)
     x = batch[0] if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else batch
     return list(x) if isinstance(x, tuple) else [x]
+
+
+def keras_predict(module: torch.nn.Module, x: Any, batch_size: int = 32) -> Any:
+    """``model.predict(x)`` where no Trainer may run (a callback while ``fit`` runs: a second
+    Trainer would take the module over): Keras's inference pass, ``batch_size`` rows at a time
+    in eval mode without gradients, as NumPy arrays; the module's mode is restored after.
+    A tuple or list ``x`` holds several inputs; several outputs give a list of arrays."""
+    inputs = _batch_tensors(tuple(x) if isinstance(x, (tuple, list)) else (x,))
+    device = next(module.parameters(), torch.empty(0)).device
+    was_training = module.training
+    module.eval()
+    outputs = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(inputs[0]), batch_size):
+                outputs.append(module(*(t[start:start + batch_size].to(device) for t in inputs)))
+    finally:
+        module.train(was_training)
+    if isinstance(outputs[0], (tuple, list)):
+        return [torch.cat(parts).cpu().numpy() for parts in zip(*outputs, strict=True)]
+    return torch.cat(outputs).cpu().numpy()

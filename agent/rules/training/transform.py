@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -169,6 +170,7 @@ class _Training:
         self.epoch_end_sequences: set[str] = set()  # Sequence classes defining on_epoch_end
         self.callback_classes: set[str] = set()
         self.callback_nodes: dict[str, cst.ClassDef] = {}  # name -> the source's class
+        self.checkpoints: dict[str, str] = {}  # path code model.save wrote -> its class
         self.qual = ""
         self.carry: list[cst.EmptyLine] = []  # comments for the next emitted statement
         self.before: list[cst.BaseStatement] = []  # the last statement's statements to run first
@@ -537,11 +539,20 @@ class _Training:
             hoisted[0] = hoisted[0].with_changes(leading_lines=stmt.leading_lines)
         return hoisted, new.with_changes(leading_lines=[])
 
+    def _loaded_class(self, value: cst.BaseExpression, stmt: cst.BaseStatement) -> str | None:
+        """``m = load_model(path)`` converted to ``<Class>.load_from_checkpoint``: ``m`` is
+        that class's model, so its predict/evaluate convert too."""
+        if not (isinstance(value, cst.Call)
+                and self.imports.resolve(value.func) == "keras.saving.load_model"):
+            return None
+        found = re.match(r"\s*\w+\s*=\s*(\w+)\.load_from_checkpoint\(", code_of(stmt))
+        return found.group(1) if found and found.group(1) in self.plans else None
+
     def record_assign(self, name: str, value: cst.BaseExpression, stmt: cst.BaseStatement,
                       scope: Scope, out: list[cst.BaseStatement | None]) -> None:
         scope.assigns[name] = value
         scope.where[name] = (out, len(out))
-        cls = self._class_of_call(value, self.builders)
+        cls = self._class_of_call(value, self.builders) or self._loaded_class(value, stmt)
         if cls is not None:
             scope.vars[name] = cls
         else:
@@ -664,7 +675,7 @@ class _Training:
             self.change(stmt, "training.evaluate", "evaluate -> trainer.test")
             return self._emit(stmt, em.code, em.todos, em.warnings, "keras.Model.evaluate")
         if method in ("save", "save_weights", "load_weights"):
-            return self.save(stmt, var, method, call, scope)
+            return self.save(stmt, var, method, call, scope, cls)
         return None
 
     def compile(self, stmt: cst.SimpleStatementLine, var: str, plan: ClassPlan, call: cst.Call,
@@ -968,12 +979,13 @@ class _Training:
         return built.code, str(vals.get("monitor", '"val_loss"'))
 
     def save(self, stmt: cst.SimpleStatementLine, var: str, method: str, call: cst.Call,
-             scope: Scope) -> list[cst.BaseStatement]:
+             scope: Scope, cls: str) -> list[cst.BaseStatement]:
         if not call.args:
             return self._keep(stmt, f"keras.Model.{method}", [f"{method}() without a path"])
         path = call.args[0].value
         if method == "save":
             if scope.has_trainer:
+                self.checkpoints[checkpoint_path(path, ".ckpt")] = cls
                 code = f"{self.names.trainer}.save_checkpoint({checkpoint_path(path, '.ckpt')})"
                 msg = "model.save -> trainer.save_checkpoint (a Lightning .ckpt, not .keras)"
             else:
@@ -1310,11 +1322,15 @@ class _ExprRewriter(cst.CSTTransformer):
         return cst.parse_expression(f"[np.concatenate(out) for out in zip(*({batches} or []))]")
 
     def _load_model(self, call: cst.Call) -> cst.BaseExpression:
-        if len(self.owner.plans) != 1 or not call.args:
+        """The class whose ``model.save`` wrote that path before (any number of classes), or
+        the file's one class."""
+        path = checkpoint_path(call.args[0].value, ".ckpt") if call.args else ""
+        cls = self.owner.checkpoints.get(path) or (
+            next(iter(self.owner.plans)) if len(self.owner.plans) == 1 else None)
+        if cls is None or not call.args:
             self.todos.append(("keras.saving.load_model", "load_model: load the converted "
                                "class with <Class>.load_from_checkpoint(path)"))
             return call
-        cls = next(iter(self.owner.plans))
         self.changes.append(("training.load_model", f"load_model -> {cls}.load_from_checkpoint"))
         self.warnings.append("load_model -> load_from_checkpoint: expects the .ckpt this "
                              "conversion's model.save writes")

@@ -19,6 +19,7 @@ from agent.rules.training.metrics import MetricSpec, logged_name, lookup_metric,
 from agent.rules.training.optimizers import (
     COMMON_DEFAULTS,
     EXTRA_KWARGS,
+    LEGACY_KWARGS,
     OPTIMIZERS,
     OptimizerSpec,
     ScheduleSpec,
@@ -126,6 +127,7 @@ class CompileReader:
         self.ir = ir
         self.code = rename  # expression -> code valid inside the class
         self.cfg = CompileConfig("", "")
+        self.legacy = False  # keras.optimizers.legacy.* (optimizers.LEGACY_KWARGS)
 
     # ---- optimizer -------------------------------------------------------------------
     def optimizer(self, node: cst.BaseExpression | None) -> None:
@@ -147,6 +149,7 @@ class CompileReader:
         if isinstance(node, cst.Call):
             qual = self.imports.resolve(node.func) or ""
             spec = lookup_optimizer(qual) if qual.startswith("keras.optimizers.") else None
+            self.legacy = qual.startswith("keras.optimizers.legacy.")
             if spec is None:
                 self._unknown_optimizer(code_of(node))
                 return
@@ -249,12 +252,10 @@ class CompileReader:
         if "weight_decay" in vals and "weight_decay" not in spec.renames:
             kwargs.append(f"weight_decay={vals['weight_decay']}")
         if spec.keras in EXTRA_KWARGS:
-            kwargs.append(EXTRA_KWARGS[spec.keras])
+            kwargs.append((LEGACY_KWARGS if self.legacy else EXTRA_KWARGS).get(
+                spec.keras, EXTRA_KWARGS[spec.keras]))
         if spec.keras == "SGD" and vals.get("momentum") not in ("0", "0.0", "0."):
             torch_cls = "KerasSGD"  # Keras's velocity holds lr: exact when the rate changes
-        if spec.keras == "Nadam":
-            self.cfg.warnings.append("Keras Nadam and torch NAdam schedule the momentum "
-                                     "slightly differently: steps differ by ~2% of an update")
         self.cfg.optimizer = f"{torch_cls}(self.parameters(), {', '.join(kwargs)})"
         self.cfg.optimizer_label = label
 

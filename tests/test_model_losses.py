@@ -146,7 +146,7 @@ def test_keras2_output_loss_fed_by_a_method_generator_runs(tmp_path: Path) -> No
     and ``fit_generator(generator=obj.method())`` yielding dicts keyed by the layers' names
     (any ``x`` of fit_generator is a generator, not an array)."""
     res, code = _converted(KERAS2_GENERATOR)
-    assert "DataLoader(KerasBatches(batches.next_train()), batch_size=None)" in code
+    assert "DataLoader(KerasBatches(batches.next_train(), steps=3), batch_size=None)" in code
     assert "loss = y_hat.mean()" in code and "1 / (1 + 1e-6 * step)" in code
     run = run_without_tf(code, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]

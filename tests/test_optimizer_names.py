@@ -42,8 +42,8 @@ def _converted(src: str) -> Any:
     return res, ns
 
 
-@pytest.mark.parametrize("name", [s for spec in OPTIMIZERS for s in spec.strings
-                                  if spec.keras != "Nadam"] + ["RMSprop", "SGD"])
+@pytest.mark.parametrize("name", [s for spec in OPTIMIZERS for s in spec.strings]
+                         + ["RMSprop", "SGD"])
 def test_optimizer_named_by_a_parameter_steps_like_keras(name: str) -> None:
     res, ns = _converted(BUILDER)
     assert any("named by the parameter optimizer" in w.message for w in res.warnings)

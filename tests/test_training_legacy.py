@@ -128,3 +128,36 @@ def test_keras2_decay_script_runs_without_tensorflow(tmp_path: Path) -> None:
     run = run_without_tf(res.source, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "DONE" in run.stdout
+
+
+def test_legacy_nadam_keeps_keras2_momentum_schedule(tmp_path: Path) -> None:
+    """``keras.optimizers.legacy.Nadam`` decays the momentum with 0.96 ** (0.004 t) (torch's
+    default ``momentum_decay``); Keras 3's Nadam with 0.96 ** t (test_training_numeric.py)."""
+    src = textwrap.dedent("""\
+        import keras
+        from keras.models import Sequential
+        from keras.layers import Dense
+
+        model = Sequential([Dense(2, input_shape=(3,))])
+        model.compile(loss="mse", optimizer=keras.optimizers.legacy.Nadam(learning_rate=0.01))
+        """)
+    res = convert_source(src)
+    assert "TODO(k2l)" not in res.source and "momentum_decay=0.004" in res.source, res.source
+    ns: dict[str, Any] = {}
+    exec(compile(res.source, "<converted>", "exec"), ns)
+    model = ns["model"]
+    opt = model.configure_optimizers()
+    dense = model.layers[0]
+    rng = np.random.default_rng(7)
+    weights = [dense.weight.detach().numpy().T.copy(), dense.bias.detach().numpy().copy()]
+    grads = [[rng.normal(size=(3, 2)).astype("float32"), rng.normal(size=2).astype("float32")]
+             for _ in range(20)]
+    expected = _legacy_steps(tmp_path, "Nadam", {"learning_rate": 0.01}, weights, grads)
+    for kernel, bias in grads:
+        opt.zero_grad()
+        dense.weight.grad = torch.as_tensor(kernel.T.copy())
+        dense.bias.grad = torch.as_tensor(bias)
+        opt.step()
+    # the two schedules part by ~1e-3 after 20 steps of 1e-2
+    np.testing.assert_allclose(dense.weight.detach().numpy().T, expected[0], atol=2e-6)
+    np.testing.assert_allclose(dense.bias.detach().numpy(), expected[1], atol=2e-6)

@@ -153,9 +153,7 @@ def test_optimizer_steps_match_keras(opt: str, scale: float) -> None:
     kw = np.asarray(kvars[0].numpy()).T
     kb = np.asarray(kvars[1].numpy())
     # Adam/RMSprop/Adagrad put epsilon in a slightly different place: O(eps) apart.
-    # Nadam: a known, reported difference (see the converter's warning), ~2% of 3 updates
-    # of size lr=1e-3 each.
-    atol = 1e-4 if opt == '"nadam"' else 2e-5
+    atol = 2e-5
     np.testing.assert_allclose(tparams[0].detach().numpy(), kw, atol=atol)
     np.testing.assert_allclose(tparams[1].detach().numpy(), kb, atol=atol)
 

@@ -130,8 +130,6 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"optimizer named by the parameter \w+: a Keras name", False,
                 "the name is looked up as Keras's get() does, each optimizer with Keras's "
                 "defaults: what Keras builds for that name"),
-    WarningKind(r"Keras Nadam and torch NAdam schedule the momentum", True,
-                "optimizer steps differ"),
     WarningKind(r"custom loss .* called on torch tensors", True, "unchecked user code"),
     WarningKind(r"Keras Adam\(weight_decay\) is decoupled: written as torch\.optim\.AdamW", False,
                 "AdamW is the same update"),

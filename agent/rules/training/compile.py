@@ -19,12 +19,14 @@ from agent.rules.training.metrics import MetricSpec, logged_name, lookup_metric,
 from agent.rules.training.optimizers import (
     COMMON_DEFAULTS,
     EXTRA_KWARGS,
+    LEGACY_KWARGS,
     OPTIMIZERS,
     OptimizerSpec,
     ScheduleSpec,
     lookup_optimizer,
     lookup_schedule,
 )
+from agent.rules.training.reductions import loss_reduction
 from agent.rules.values import code_of
 
 NO_LOSS = "compile() without a loss: training_step cannot train"
@@ -39,6 +41,12 @@ class OutputLoss:
     label: str  # what the user wrote, for docstrings
     weight: str = "1.0"
     logits: str | None = None  # the same loss from pre-activation outputs (softmax/sigmoid)
+    reduction: str = "sum_over_batch_size"  # Keras 3's name of the loss object's reduction
+
+
+# compile(loss=<object with reduction="none"/"sum">): fit's loss stays the mean; a train_step
+# reading ``self.loss(...)`` gets the object's own reduction (custom_step.own_loss)
+REDUCTION_TODO = "loss reduction="
 
 
 @dataclass
@@ -119,6 +127,7 @@ class CompileReader:
         self.ir = ir
         self.code = rename  # expression -> code valid inside the class
         self.cfg = CompileConfig("", "")
+        self.legacy = False  # keras.optimizers.legacy.* (optimizers.LEGACY_KWARGS)
 
     # ---- optimizer -------------------------------------------------------------------
     def optimizer(self, node: cst.BaseExpression | None) -> None:
@@ -140,6 +149,7 @@ class CompileReader:
         if isinstance(node, cst.Call):
             qual = self.imports.resolve(node.func) or ""
             spec = lookup_optimizer(qual) if qual.startswith("keras.optimizers.") else None
+            self.legacy = qual.startswith("keras.optimizers.legacy.")
             if spec is None:
                 self._unknown_optimizer(code_of(node))
                 return
@@ -242,12 +252,10 @@ class CompileReader:
         if "weight_decay" in vals and "weight_decay" not in spec.renames:
             kwargs.append(f"weight_decay={vals['weight_decay']}")
         if spec.keras in EXTRA_KWARGS:
-            kwargs.append(EXTRA_KWARGS[spec.keras])
+            kwargs.append((LEGACY_KWARGS if self.legacy else EXTRA_KWARGS).get(
+                spec.keras, EXTRA_KWARGS[spec.keras]))
         if spec.keras == "SGD" and vals.get("momentum") not in ("0", "0.0", "0."):
             torch_cls = "KerasSGD"  # Keras's velocity holds lr: exact when the rate changes
-        if spec.keras == "Nadam":
-            self.cfg.warnings.append("Keras Nadam and torch NAdam schedule the momentum "
-                                     "slightly differently: steps differ by ~2% of an update")
         self.cfg.optimizer = f"{torch_cls}(self.parameters(), {', '.join(kwargs)})"
         self.cfg.optimizer_label = label
 
@@ -365,11 +373,14 @@ class CompileReader:
             self.cfg.todos.append(f"loss {label} not converted")
             return None
         vals = {k2: repr(v) for k2, v in spec.params.items()}
+        reduction = "sum_over_batch_size"
         for name, arg in params.items():
             if name in vals:
                 vals[name] = self.code(arg)
             elif name == "reduction" and _str(arg) not in ("sum_over_batch_size", "auto"):
-                self.cfg.todos.append(f"loss reduction={code_of(arg)} not converted (mean used)")
+                read = loss_reduction(node) if isinstance(node, cst.Call) else None
+                reduction = read[0] if read is not None else reduction
+                self.cfg.todos.append(f"{REDUCTION_TODO}{code_of(arg)} not converted (mean used)")
             elif name not in ("name", "reduction"):
                 self.cfg.todos.append(f"loss argument {name}={code_of(arg)} not converted")
         from_logits = vals.pop("from_logits", "False")
@@ -389,7 +400,7 @@ class CompileReader:
             return text.format(**vals).replace("\0p", "{p}").replace("\0y", "{y}")
 
         return OutputLoss(finish(template), spec.target, spec.kind, label,
-                          logits=finish(logits) if logits else None)
+                          logits=finish(logits) if logits else None, reduction=reduction)
 
     # ---- metrics ---------------------------------------------------------------------
     def metrics(self, node: cst.BaseExpression | None) -> None:

@@ -20,6 +20,8 @@ objects are converted by tape_loop.py); Lightning runs it under manual optimizat
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from agent.rules.training import epoch_means
@@ -238,11 +240,35 @@ def _own_optimizers(targets: dict[str, str] | None) -> list[str]:
 
 def uses(module: cst.Module, cls: str) -> set[str]:
     """Keras Model attributes the step code reads that compile() defines:
-    ``compiled_metrics``, ``metrics``, ``losses``."""
+    ``compiled_metrics``, ``metrics``, ``losses``, and ``loss`` (the loss object, called)."""
     text = "".join(cst.Module([]).code_for_node(node) for name in family(module, cls)
                    if (node := _class(module, name)) is not None)
-    return {attr for attr in ("compiled_metrics", "metrics", "losses")
-            if f"self.{attr}" in text}
+    found = {attr for attr in ("compiled_metrics", "metrics", "losses")
+             if f"self.{attr}" in text}
+    return found | ({"loss"} if re.search(r"\bself\.loss\(", text) else set())
+
+
+# Keras Loss.__call__'s reductions of the weighted per-sample values (mean_with_sample_weight
+# divides by the weights' sum: not written, its TODO stays)
+OWN_REDUCTIONS = {"none": "values", "sum": "values.sum()",
+                  "sum_over_batch_size": "values.mean()"}
+
+
+def own_loss(per_sample: str, reduction: str) -> list[str]:
+    """``self.loss(y_true, y_pred)`` in a train_step: compile()'s loss object, called as Keras
+    calls it (per-sample values over ``y_pred``/``y_true``, weighted, then the object's own
+    reduction)."""
+    return [
+        "def loss(self, y_true: torch.Tensor, y_pred: torch.Tensor, "
+        "sample_weight: torch.Tensor | None = None) -> torch.Tensor:",
+        f'{IND}"""Keras Model.loss: the loss object compile() was given '
+        f'(reduction="{reduction}")."""',
+        f"{IND}values = {per_sample}",
+        f"{IND}if sample_weight is not None:",
+        f"{IND * 2}values = values * torch.as_tensor(sample_weight, dtype=values.dtype)",
+        f"{IND}return {OWN_REDUCTIONS[reduction]}",
+        "",
+    ]
 
 
 def compiled_metric_objects(uses_: list[tuple[str, str | None]]) -> list[str] | None:
@@ -278,7 +304,8 @@ def _compiled_state(metric_objects: list[str] | None, regularized: bool
 def bridge(methods: str, steps: set[str], loss: str | None, n_outputs: int,
            targets: dict[str, str] | None = None, used: set[str] | None = None,
            metric_objects: list[str] | None = None, regularized: bool = False,
-           validates: bool = True) -> tuple[list[str], str]:
+           validates: bool = True, loss_object: list[str] | None = None
+           ) -> tuple[list[str], str]:
     """(``__init__`` lines, class-body source) replacing the compile-generated steps;
     ``loss``: compile()'s per-sample loss over ``y_pred``/``y`` (see methods.per_sample_loss);
     ``targets`` (a ``compile`` override): see ``optimizer_targets``; ``used``: see ``uses``;
@@ -286,7 +313,7 @@ def bridge(methods: str, steps: set[str], loss: str | None, n_outputs: int,
     file validates (or the file does not fit: unknown), so validation hooks are written."""
     used = used or set()
     has_loss = loss is not None
-    tracked = has_loss and n_outputs == 1 and "compile" not in steps and bool(used)
+    tracked = has_loss and n_outputs == 1 and "compile" not in steps and bool(used - {"loss"})
     drop = {"training_step"}
     if "test_step" in steps or not has_loss:
         drop |= {"validation_step", "test_step"}
@@ -341,6 +368,8 @@ def bridge(methods: str, steps: set[str], loss: str | None, n_outputs: int,
               "self.keras_test_step(data).items()}")
             w(f"{IND}{log}")
             w("")
+    if loss_object is not None:
+        out += loss_object
     if loss is not None and n_outputs == 1:
         w("def compiled_loss(self, y: torch.Tensor, y_pred: torch.Tensor, "
           "sample_weight: torch.Tensor | None = None, regularization_losses: object = None"

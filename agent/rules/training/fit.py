@@ -21,8 +21,13 @@ from agent.rules.models.graph import ModelIR, Tensor
 from agent.rules.training.compile import CompileConfig, bind, output_names
 from agent.rules.values import code_of
 
-GENERATOR_NOTE = ("a Python generator: one generator shared by every epoch as in Keras; "
-                  "Lightning reads one batch ahead, so each epoch draws one batch more from it")
+
+def _steps(args: dict[str, cst.BaseExpression], name: str) -> str:
+    """``, steps=<n>`` for a generator's KerasBatches: each pass stops there itself."""
+    given = args.get(name)
+    return f", steps={code_of(given)}" if given is not None and code_of(given) != "None" else ""
+
+
 FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
             "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
             "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq")
@@ -228,8 +233,8 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
         train = xname if kind == "loader" else f"DataLoader({xname}, batch_size=None" + (
             ")" if kind == "pipeline" else f", shuffle={shuffle})")
         if kind == "generator":
-            train = f"DataLoader(KerasBatches({xname}), batch_size=None)"
-            out.warnings.append(GENERATOR_NOTE)
+            train = f"DataLoader(KerasBatches({xname}{_steps(args, 'steps_per_epoch')}), " \
+                    "batch_size=None)"
         if kind == "dataset":
             out.warnings.append("a keras.utils.Sequence yields whole batches: "
                                 "DataLoader(batch_size=None)")
@@ -285,7 +290,8 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
         vbs = code_of(args["validation_batch_size"]) if "validation_batch_size" in args else bs
         val = _loader(vd, loader_vars)
         if val is not None:
-            source = f"KerasBatches({val[0]})" if val[1] == "generator" else val[0]
+            source = f"KerasBatches({val[0]}{_steps(args, 'validation_steps')})" \
+                if val[1] == "generator" else val[0]
             lines.append(f"{names.val_loader} = " + (source if val[1] == "loader" else
                          f"DataLoader({source}, batch_size=None)"))
             out.foreign = True
@@ -385,7 +391,8 @@ def evaluate_code(model: str, call: cst.Call, target: str | None, unpack: int, i
     lines: list[str] = []
     found = _loader(x, loader_vars)
     if found is not None:
-        source = f"KerasBatches({found[0]})" if found[1] == "generator" else found[0]
+        source = f"KerasBatches({found[0]}{_steps(args, 'steps')})" \
+            if found[1] == "generator" else found[0]
         loader = source if found[1] == "loader" else f"DataLoader({source}, batch_size=None)"
         out.foreign = True
     else:

@@ -100,8 +100,10 @@ OPTIMIZERS: tuple[OptimizerSpec, ...] = (
         ("learning_rate", "beta_1", "beta_2", "epsilon"),
         {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
         {"learning_rate": "lr", "beta_1": "betas[0]", "beta_2": "betas[1]", "epsilon": "eps"},
-        notes="torch's momentum_decay=4e-3 is Keras's 0.96 ** (0.004 t) schedule",
-        examples=(('"nadam"', ("torch.optim.NAdam(", "momentum_decay=0.004")),),
+        notes="Keras 3 (and tf.keras's optimizer since TF 2.11) schedules the momentum with "
+              "0.96 ** t: torch's momentum_decay=1.0; torch's default 4e-3, 0.96 ** (0.004 t), "
+              "is Keras 2's legacy Nadam",
+        examples=(('"nadam"', ("torch.optim.NAdam(", "momentum_decay=1.0")),),
     ),
     OptimizerSpec(
         "Adamax", ("adamax",), "torch.optim.Adamax",
@@ -112,8 +114,11 @@ OPTIMIZERS: tuple[OptimizerSpec, ...] = (
     ),
 )
 
-# fixed extra keywords some torch optimizers need to match Keras
-EXTRA_KWARGS: dict[str, str] = {"Nadam": "momentum_decay=0.004"}
+# fixed extra keywords some torch optimizers need to match Keras (checked against Keras 3 and
+# tf_keras: tests/test_training_numeric.py); ``keras.optimizers.legacy.*`` (Keras 2's
+# optimizers before TF 2.11) where they differ
+EXTRA_KWARGS: dict[str, str] = {"Nadam": "momentum_decay=1.0"}
+LEGACY_KWARGS: dict[str, str] = {"Nadam": "momentum_decay=0.004"}
 
 _BY_NAME: dict[str, OptimizerSpec] = {s.keras: s for s in OPTIMIZERS}
 _BY_STRING: dict[str, OptimizerSpec] = {k: s for s in OPTIMIZERS for k in s.strings}

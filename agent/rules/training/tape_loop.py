@@ -30,6 +30,7 @@ from agent.rules.training import loop_objects, tape_inputs
 from agent.rules.training.accumulators import typed_accumulators
 from agent.rules.training.compile import CompileReader, bind
 from agent.rules.training.losses import lookup_loss
+from agent.rules.training.reductions import loss_reduction
 from agent.rules.values import code_of
 
 # words TapeLoop acts on ("tf.function" holds "function"); substrings, not whole words
@@ -445,7 +446,7 @@ class TapeLoop(cst.CSTTransformer):
                                  f"{code_of(original.func)} -> per-sample torch expression"))
             return cst.parse_expression(f"(lambda y_true, y_pred: {body})("
                                         f"{code_of(args['y_true'])}, {code_of(args['y_pred'])})")
-        reduced = loop_objects.loss_reduction(original)
+        reduced = loss_reduction(original)
         if reduced is None:
             return updated
         reduction, call = reduced

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,10 +25,11 @@ from agent.records import Change, Unmapped, Warning_
 from agent.rules import parsed
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
-from agent.rules.training import activity, custom_step
+from agent.rules.training import activity, callback_predict, custom_step
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import (
     NO_LOSS,
+    REDUCTION_TODO,
     CompileConfig,
     bind,
     output_names,
@@ -167,6 +169,8 @@ class _Training:
         self.sequences: set[str] = set()
         self.epoch_end_sequences: set[str] = set()  # Sequence classes defining on_epoch_end
         self.callback_classes: set[str] = set()
+        self.callback_nodes: dict[str, cst.ClassDef] = {}  # name -> the source's class
+        self.checkpoints: dict[str, str] = {}  # path code model.save wrote -> its class
         self.qual = ""
         self.carry: list[cst.EmptyLine] = []  # comments for the next emitted statement
         self.before: list[cst.BaseStatement] = []  # the last statement's statements to run first
@@ -243,7 +247,9 @@ class _Training:
     # ---- walking -------------------------------------------------------------------
     def run(self) -> TrainingResult:
         footer: list[cst.EmptyLine] = []
-        body = self.block(list(self.module.body), Scope(), footer)
+        top = Scope()
+        body = self.block(list(self.module.body), top, footer)
+        body = [self._callback_predicts(s, top) for s in body]
         module = self.module.with_changes(body=body, footer=[*footer, *self.module.footer])
         edits: dict[str, Splice] = {}
         added = any(m in module.code for m in ADDED_MARKS)
@@ -267,6 +273,12 @@ class _Training:
                     self.unmapped(self.module, f"{cls}.compile", reason)
                 loss = per_sample_loss(plan, 0, "y_pred", "y")
                 used = custom_step.uses(module, cls)
+                loss_object = None
+                own = per_sample_loss(plan, 0, "y_pred", "y_true") if "loss" in used else None
+                if own is not None and len(plan.ir.outputs) == 1:
+                    reduction = plan.compile.losses[0].reduction  # type: ignore[union-attr]
+                    if reduction in custom_step.OWN_REDUCTIONS:
+                        loss_object = custom_step.own_loss(own, reduction)
                 metric_objects = custom_step.compiled_metric_objects(
                     [(u.name, u.spec.batch_mean) for u in plan.compile.metrics[0]]
                     if plan.compile.metrics else [])
@@ -276,7 +288,8 @@ class _Training:
                 more, methods = custom_step.bridge(methods, steps, loss,
                                                    len(plan.ir.outputs), targets, used,
                                                    metric_objects, plan.ir.regularized,
-                                                   plan.validates or not plan.fitted)
+                                                   plan.validates or not plan.fitted,
+                                                   loss_object)
                 init = init + more
                 self.change(self.module, "training.custom_step", f"{cls}.train_step -> "
                             "training_step (manual optimization)")
@@ -284,6 +297,20 @@ class _Training:
                                 heads=plan.heads)
         self.result.module = splice_all(module, edits)
         return self.result
+
+    def _callback_predicts(self, stmt: cst.BaseStatement, top: Scope) -> cst.BaseStatement:
+        """``model.predict`` in a callback's hooks: after the whole module, so the script's
+        model variables bound below the class are known (callback_predict.py)."""
+        if not (isinstance(stmt, cst.ClassDef) and stmt.name.value in self.callback_nodes):
+            return stmt
+        original = self.callback_nodes[stmt.name.value]
+        new, done, left = callback_predict.convert(stmt, top.vars)
+        if done:
+            self.change(original, "training.predict", f"{stmt.name.value}: predict() in a "
+                        "hook -> keras_predict (inference pass, no second Trainer)")
+        for reason in left:
+            self.unmapped(original, "keras.Model.predict", reason)
+        return new
 
     def block(self, body: list[cst.BaseStatement], scope: Scope,
               footer: list[cst.EmptyLine] | None = None) -> list[cst.BaseStatement]:
@@ -403,6 +430,8 @@ class _Training:
         saved, self.qual = self.qual, stmt.name.value
         new, warnings, todos = convert_class(stmt, kind, self.imports)
         (self.sequences if kind == "sequence" else self.callback_classes).add(stmt.name.value)
+        if kind == "callback":
+            self.callback_nodes[stmt.name.value] = stmt
         if kind == "sequence" and _defines(stmt, "on_epoch_end"):
             self.epoch_end_sequences.add(stmt.name.value)
         self.change(stmt, f"training.{kind}", f"{stmt.name.value}: keras "
@@ -510,11 +539,20 @@ class _Training:
             hoisted[0] = hoisted[0].with_changes(leading_lines=stmt.leading_lines)
         return hoisted, new.with_changes(leading_lines=[])
 
+    def _loaded_class(self, value: cst.BaseExpression, stmt: cst.BaseStatement) -> str | None:
+        """``m = load_model(path)`` converted to ``<Class>.load_from_checkpoint``: ``m`` is
+        that class's model, so its predict/evaluate convert too."""
+        if not (isinstance(value, cst.Call)
+                and self.imports.resolve(value.func) == "keras.saving.load_model"):
+            return None
+        found = re.match(r"\s*\w+\s*=\s*(\w+)\.load_from_checkpoint\(", code_of(stmt))
+        return found.group(1) if found and found.group(1) in self.plans else None
+
     def record_assign(self, name: str, value: cst.BaseExpression, stmt: cst.BaseStatement,
                       scope: Scope, out: list[cst.BaseStatement | None]) -> None:
         scope.assigns[name] = value
         scope.where[name] = (out, len(out))
-        cls = self._class_of_call(value, self.builders)
+        cls = self._class_of_call(value, self.builders) or self._loaded_class(value, stmt)
         if cls is not None:
             scope.vars[name] = cls
         else:
@@ -637,7 +675,7 @@ class _Training:
             self.change(stmt, "training.evaluate", "evaluate -> trainer.test")
             return self._emit(stmt, em.code, em.todos, em.warnings, "keras.Model.evaluate")
         if method in ("save", "save_weights", "load_weights"):
-            return self.save(stmt, var, method, call, scope)
+            return self.save(stmt, var, method, call, scope, cls)
         return None
 
     def compile(self, stmt: cst.SimpleStatementLine, var: str, plan: ClassPlan, call: cst.Call,
@@ -710,6 +748,11 @@ class _Training:
         if "train_step" in self.custom.get(plan.ir.class_name, set()) or (
                 cfg.no_loss and self._adds_losses()):  # the step / the add_loss terms have it
             cfg.todos = [t for t in cfg.todos if t != NO_LOSS]
+        if "train_step" in self.custom.get(plan.ir.class_name, set()) and "loss" in \
+                custom_step.uses(self.module, plan.ir.class_name) and all(
+                    loss is not None and loss.reduction in custom_step.OWN_REDUCTIONS
+                    for loss in cfg.losses[:1]) and len(plan.ir.outputs) == 1:
+            cfg.todos = [t for t in cfg.todos if not t.startswith(REDUCTION_TODO)]
         plan.compile = cfg
         plan.compile_args = _arguments(call)
         for name in sorted(renamer.hit):
@@ -936,12 +979,13 @@ class _Training:
         return built.code, str(vals.get("monitor", '"val_loss"'))
 
     def save(self, stmt: cst.SimpleStatementLine, var: str, method: str, call: cst.Call,
-             scope: Scope) -> list[cst.BaseStatement]:
+             scope: Scope, cls: str) -> list[cst.BaseStatement]:
         if not call.args:
             return self._keep(stmt, f"keras.Model.{method}", [f"{method}() without a path"])
         path = call.args[0].value
         if method == "save":
             if scope.has_trainer:
+                self.checkpoints[checkpoint_path(path, ".ckpt")] = cls
                 code = f"{self.names.trainer}.save_checkpoint({checkpoint_path(path, '.ckpt')})"
                 msg = "model.save -> trainer.save_checkpoint (a Lightning .ckpt, not .keras)"
             else:
@@ -1278,11 +1322,15 @@ class _ExprRewriter(cst.CSTTransformer):
         return cst.parse_expression(f"[np.concatenate(out) for out in zip(*({batches} or []))]")
 
     def _load_model(self, call: cst.Call) -> cst.BaseExpression:
-        if len(self.owner.plans) != 1 or not call.args:
+        """The class whose ``model.save`` wrote that path before (any number of classes), or
+        the file's one class."""
+        path = checkpoint_path(call.args[0].value, ".ckpt") if call.args else ""
+        cls = self.owner.checkpoints.get(path) or (
+            next(iter(self.owner.plans)) if len(self.owner.plans) == 1 else None)
+        if cls is None or not call.args:
             self.todos.append(("keras.saving.load_model", "load_model: load the converted "
                                "class with <Class>.load_from_checkpoint(path)"))
             return call
-        cls = next(iter(self.owner.plans))
         self.changes.append(("training.load_model", f"load_model -> {cls}.load_from_checkpoint"))
         self.warnings.append("load_model -> load_from_checkpoint: expects the .ckpt this "
                              "conversion's model.save writes")

@@ -118,7 +118,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"RandomFourierFeatureMap|RandomImage|"
                   r"activation_by_name|activation_name_of|KerasActivation|initializer_by_name|"
                   r"regularizer_by_name|"
-                  r"KerasBatches|keras_predict_inputs|get_file|"
+                  r"KerasBatches|keras_predict_inputs|keras_predict|get_file|"
                   r"to_categorical|pad_sequences|skipgrams|make_sampling_table|set_random_seed|"
                   r"load_img|"
                   r"img_to_array|array_to_img|save_img|load_data|get_word_index|data\.|"
@@ -154,7 +154,7 @@ _TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEar
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
               "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasSGD", "KerasMetric", "KerasLoss",
-              "KerasSchedule", "KerasCompiledMetrics", "KerasBatches", "keras_predict_inputs", "KerasUpSampling2D", "adapt_normalization",
+              "KerasSchedule", "KerasCompiledMetrics", "KerasBatches", "keras_predict_inputs", "keras_predict", "KerasUpSampling2D", "adapt_normalization",
               *_LAYER_FORMS)
 
 

@@ -2,9 +2,11 @@
 into a converted script that fits or evaluates on a generator (see utilities.py).
 
 Keras draws ``steps_per_epoch`` batches per epoch from ONE generator that goes on across
-epochs; Lightning restarts iteration each epoch and stops at ``limit_train_batches``. The
-iterator is therefore created once and shared. NumPy float64 becomes float32 (Keras casts
-inputs to the layers' float32); integer arrays keep their dtype.
+epochs; Lightning restarts iteration each epoch. The iterator is therefore created once and
+shared, and each pass stops after ``steps`` batches itself: Lightning fetches one batch ahead
+to see the epoch's end, and that fetch must end the pass, not draw the next epoch's first
+batch from the user's generator. NumPy float64 becomes float32 (Keras casts inputs to the
+layers' float32); integer arrays keep their dtype.
 """
 
 from collections.abc import Iterator
@@ -18,15 +20,22 @@ from torch.utils.data import IterableDataset
 class KerasBatches(IterableDataset):  # type: ignore[type-arg]
     """Batches from a generator shared by every epoch: ``DataLoader(..., batch_size=None)``."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, steps: int | None = None) -> None:
         super().__init__()
         self.source = source
+        self.steps = steps  # batches per pass (Keras's steps_per_epoch / validation_steps)
         self.iterator: Iterator[Any] | None = None
 
     def __iter__(self) -> Iterator[Any]:
         if self.iterator is None:
             self.iterator = iter(self.source)
-        for batch in self.iterator:
+        drawn = 0
+        while self.steps is None or drawn < self.steps:
+            try:
+                batch = next(self.iterator)
+            except StopIteration:
+                return
+            drawn += 1
             yield _batch_tensors(batch)
 
 
@@ -51,3 +60,24 @@ def keras_predict_inputs(batch: Any) -> list[Any]:
     batch = _batch_tensors(batch)
     x = batch[0] if isinstance(batch, tuple) and 1 <= len(batch) <= 3 else batch
     return list(x) if isinstance(x, tuple) else [x]
+
+
+def keras_predict(module: torch.nn.Module, x: Any, batch_size: int = 32) -> Any:
+    """``model.predict(x)`` where no Trainer may run (a callback while ``fit`` runs: a second
+    Trainer would take the module over): Keras's inference pass, ``batch_size`` rows at a time
+    in eval mode without gradients, as NumPy arrays; the module's mode is restored after.
+    A tuple or list ``x`` holds several inputs; several outputs give a list of arrays."""
+    inputs = _batch_tensors(tuple(x) if isinstance(x, (tuple, list)) else (x,))
+    device = next(module.parameters(), torch.empty(0)).device
+    was_training = module.training
+    module.eval()
+    outputs = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(inputs[0]), batch_size):
+                outputs.append(module(*(t[start:start + batch_size].to(device) for t in inputs)))
+    finally:
+        module.train(was_training)
+    if isinstance(outputs[0], (tuple, list)):
+        return [torch.cat(parts).cpu().numpy() for parts in zip(*outputs, strict=True)]
+    return torch.cat(outputs).cpu().numpy()

@@ -169,7 +169,7 @@ def _made(call: cst.Call, q: str, env: dict[str, Any]) -> Arr | None:
         dims = [evaluate(a.value, env).value for a in call.args]
         ok = all(isinstance(d, int) and not isinstance(d, bool) for d in dims)
         return Arr(tuple(int(d) for d in dims), "float") if ok and dims else None
-    node = _kwarg(call, "size") if kind == "size" else (
+    node = (_kwarg(call, "size") or _positional(call, 2)) if kind == "size" else (
         _kwarg(call, "shape") or _positional(call, 0))
     shape = _dims(node, env) if node is not None else None
     return Arr(shape, "long" if long else "float") if shape else None

@@ -170,9 +170,13 @@ def test_a_sequence_batch_and_a_builders_model() -> None:
         other.fit(Batches(None, 8))
         third = build()
         third.fit(Rebinds(None))
+        sized = build_sized(4)
+        sized.fit(Batches(None))
         """)
     assert fed["model"] == Fed((5, 3, 2)) and fed["other"] == Fed((6, 6, 2))
     assert "third" not in fed  # __getitem__ rebinds the size it reads
+    # built with arguments: the class the checks build with its defaults may differ
+    assert fed["sized"] == Fed((6, 6, 2)) and "build_sized()" not in fed
     assert "build()" not in fed  # its two models are fed differently
 
 

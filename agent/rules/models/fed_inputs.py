@@ -69,8 +69,9 @@ class _Batches:
 
 @dataclass
 class FedInputs:
-    """Per model variable, and per callee of ``var = callee(...)`` (a class or a builder
-    function), the input the script feeds it."""
+    """Per model variable, and per callee of ``var = callee()`` (a class or a builder
+    function called without arguments: the class the checks build with its defaults must
+    take that input), the input the script feeds it."""
 
     by_name: dict[str, Fed]
     by_callee: dict[str, Fed]
@@ -96,6 +97,7 @@ class _Walker:
         self.sequences = sequence_classes(module, imports)
         self.values: dict[str, Any] = {}  # name -> Arr | _Pipeline | _Batches
         self.made: dict[str, str] = {}  # var -> the callee that made it
+        self.with_args: set[str] = set()  # vars made by a call with arguments
         self.feeds: dict[str, list[Fed | None]] = {}
         self.callee_feeds: dict[str, list[Fed | None]] = {}
         self.ev = ArrayEval(imports, self.numpy, env, self.values.get)
@@ -120,6 +122,7 @@ class _Walker:
         for name in names:
             self.values.pop(name, None)
             self.made.pop(name, None)
+            self.with_args.discard(name)
 
     def small(self, small: cst.BaseSmallStatement) -> None:
         for call in _calls(small):  # feeds first: `out = model(x)` reads x before binding
@@ -176,6 +179,8 @@ class _Walker:
             self.values[name] = got
         elif isinstance(node, cst.Call):  # model = Net(...) / build_model(...) / Sequential
             self.made[name] = code_of(node.func)
+            if node.args:  # the class built with its defaults may take another input
+                self.with_args.add(name)
 
     # ------------------------------------------------------------------ values
     def value(self, node: cst.BaseExpression) -> Any:
@@ -310,7 +315,7 @@ class _Walker:
     def feed(self, var: str, fed: Fed | None) -> None:
         self.feeds.setdefault(var, []).append(fed)
         callee = self.made.get(var)
-        if callee is not None:
+        if callee is not None and var not in self.with_args:
             self.callee_feeds.setdefault(callee, []).append(fed)
 
     def result(self) -> FedInputs:

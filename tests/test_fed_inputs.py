@@ -213,6 +213,8 @@ def test_a_builders_sequential_fed_reshaped_loader_arrays_matches_keras(
         tmp_path: Path, monkeypatch: Any) -> None:
     res, module = convert_and_load(tmp_path, _FIT_ARRAYS)
     assert "nn.Linear(784, width)" in res.source, res.source  # sized, not lazy
+    assert [c.rule for c in res.changes if "the script feeds it" in c.message] \
+        == ["model.fed_input"]  # the report says where the shape came from
     (built,) = _modules(module).values()
     rng = np.random.default_rng(0)
     _stub_loader(monkeypatch, "mnist", rng.integers(0, 255, (4, 28, 28)).astype("uint8"),
@@ -268,7 +270,9 @@ model.fit(Frames(4, dim=(HEIGHT, WIDTH)), epochs=1, verbose=0)
 
 @pytest.mark.slow
 def test_a_subclassed_model_fed_a_sequence_matches_keras(tmp_path: Path) -> None:
-    _, module = convert_and_load(tmp_path, _SEQUENCE)
+    res, module = convert_and_load(tmp_path, _SEQUENCE)
+    assert any("Net: example_input_array of the shape the script feeds it" in c.message
+               for c in res.changes)
     built = _modules(module)["Net"]
     original = exec_source(textwrap.dedent(_SEQUENCE), "k2l_original")
     x, _ = original["Frames"](4, dim=(10, 8))[0]  # what fit hands the Keras model

@@ -205,6 +205,7 @@ class _ClassConverter:
         self.env = env
         self.input_shape = input_shape
         self.fed_dtype = "float"  # "long": the script feeds it integers (indices)
+        self.fed_shape: tuple[Any, ...] | None = None  # the input shape fed_inputs.py gave
         self.output_shape: tuple[Any, ...] | None = None  # what forward returns, if known
         self.line = line
         self.custom = custom
@@ -496,6 +497,9 @@ class _ClassConverter:
                 long = first_layer == "Embedding" or self.fed_dtype == "long"
                 dtype = ", dtype=torch.long" if long else ""
                 body.append(_stmt(f"self.example_input_array = torch.zeros({dims}{dtype})"))
+                if self.fed_shape is not None and self.input_shape == self.fed_shape:
+                    self.changes.append("example_input_array of the shape the script feeds it "
+                                        "(the source gives none)")
             elif item.startswith("layer:") and item[6:] in self.kept_layers:
                 body.append(self.keep("__init__", self.layer_stmts[item[6:]],
                                       f"{self.kept_layers[item[6:]]} (a Keras object called in "
@@ -1192,6 +1196,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         conv = _ClassConverter(stmt, kind, imports, env, usage.get(name) or fed_shape, line,
                                set(custom), taken)
         conv.fed_dtype = fed[name].dtype if name in fed else "float"
+        conv.fed_shape = fed_shape if usage.get(name) is None else None
         conv.mask_layers = result.mask_layers
         try:
             new = conv.run()

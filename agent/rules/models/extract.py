@@ -2117,6 +2117,7 @@ class BlockExtractor:
                      self.lines[seq.start],
                      inputs, list(seq.layers), calls, [cur], keras_name=seq.keras_name)
         ir.params = self.ctor_params(ir)
+        ir.fed = fed is not None
         if seq.var and seq.var in self.models:
             placeholder = self.models[seq.var]
             placeholder.__dict__.update(ir.__dict__)  # submodel references see the result

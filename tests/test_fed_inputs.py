@@ -115,6 +115,9 @@ def with_label(image, label):
 train = tf.data.Dataset.from_tensor_slices((x_train, y_train)).map(with_label).batch(16)
 head.fit(train)
 raw = tf.data.Dataset.from_tensor_slices(x_test).batch(4).map(lambda x: batchwise(x))
+padded = keras.Sequential([layers.Dense(2)])
+padded_ds = tf.data.Dataset.from_tensor_slices(x_test).padded_batch(4, [40, 40, 3])
+padded_ds = padded_ds.map(lambda x: padded(x))
 """
 
 
@@ -125,6 +128,7 @@ def test_pipeline_maps_feed_elements_and_fit_reads_the_batches() -> None:
     fed = _fed(_PIPELINES)
     assert fed["aug"] == Fed((32, 32, 3)) and fed["batchwise"] == Fed((32, 32, 3))
     assert "head" not in fed
+    assert "padded" not in fed  # padded_batch to other shapes
 
 
 def test_a_sequence_batch_and_a_builders_model() -> None:

@@ -212,7 +212,8 @@ class _Walker:
         method = func.attr.value
         if method in _KEEPS:
             return inner
-        if method in ("batch", "padded_batch") and not inner.batched:
+        padded_to = method == "padded_batch" and (_arg(call, 1, "padded_shapes") is not None)
+        if method in ("batch", "padded_batch") and not inner.batched and not padded_to:
             return _Pipeline(tuple(Arr((None, *p.shape), p.dtype) if p is not None else None
                                    for p in inner.parts), inner.single, True)
         if method == "map" and call.args and call.args[0].keyword is None:

@@ -44,6 +44,7 @@ from agent.rules.classes.variables import VARIABLES, FromInitializer, variable_l
 from agent.rules.imports import ImportTable
 from agent.rules.initializers import Layout, init_statement
 from agent.rules.lines import LineIndex
+from agent.rules.models.fed_inputs import fed_inputs
 from agent.rules.models.shapes import Shape
 from agent.rules.ops.rewrite import rewrite_if_framework, rewrite_node
 from agent.rules.spec import Args, Unsupported
@@ -203,6 +204,8 @@ class _ClassConverter:
         self.imports = imports
         self.env = env
         self.input_shape = input_shape
+        self.fed_dtype = "float"  # "long": the script feeds it integers (indices)
+        self.fed_shape: tuple[Any, ...] | None = None  # the input shape fed_inputs.py gave
         self.output_shape: tuple[Any, ...] | None = None  # what forward returns, if known
         self.line = line
         self.custom = custom
@@ -491,8 +494,12 @@ class _ClassConverter:
             elif item == "example" and self.kind == "model" and self.input_shape:
                 dims = ", ".join(["1"] + [str(d if d is not None else 8)
                                           for d in self.input_shape])
-                dtype = ", dtype=torch.long" if first_layer == "Embedding" else ""
+                long = first_layer == "Embedding" or self.fed_dtype == "long"
+                dtype = ", dtype=torch.long" if long else ""
                 body.append(_stmt(f"self.example_input_array = torch.zeros({dims}{dtype})"))
+                if self.fed_shape is not None and self.input_shape == self.fed_shape:
+                    self.changes.append("example_input_array of the shape the script feeds it "
+                                        "(the source gives none)")
             elif item.startswith("layer:") and item[6:] in self.kept_layers:
                 body.append(self.keep("__init__", self.layer_stmts[item[6:]],
                                       f"{self.kept_layers[item[6:]]} (a Keras object called in "
@@ -1166,6 +1173,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
     classes = {s.name.value for s in module.body if isinstance(s, cst.ClassDef)}
     usage, var_class = input_shapes_from_usage(_usage_scope(module, imports, source), imports,
                                                env, classes)
+    fed = fed_inputs(module, imports, env).by_callee  # what the script feeds each instance
     models: set[str] = set()
     outputs: dict[str, tuple[Any, ...] | None] = {}
     kinds: dict[str, str] = {}
@@ -1184,8 +1192,11 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         kinds[stmt.name.value] = kind
         name = stmt.name.value
         line = line_of(stmt)
-        conv = _ClassConverter(stmt, kind, imports, env, usage.get(name), line, set(custom),
-                               taken)
+        fed_shape = fed[name].shape if name in fed and kind == "model" else None
+        conv = _ClassConverter(stmt, kind, imports, env, usage.get(name) or fed_shape, line,
+                               set(custom), taken)
+        conv.fed_dtype = fed[name].dtype if name in fed else "float"
+        conv.fed_shape = fed_shape if usage.get(name) is None else None
         conv.mask_layers = result.mask_layers
         try:
             new = conv.run()

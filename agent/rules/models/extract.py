@@ -47,6 +47,7 @@ from agent.rules.models import (
 )
 from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.expr_shapes import lambda_rule
+from agent.rules.models.fed_inputs import Fed
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, RolledLoop, Tensor
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.seq_build import seq_build, token_sequence_input
@@ -194,6 +195,7 @@ class BlockExtractor:
         self.extractor_calls: dict[str, Call] = {}  # base -> the one call of its extractor
         self.backbone_nodes: dict[tuple[str, str], str] = {}  # (base, layer name) -> tensor
         self.seqs: dict[str, _Seq] = {}
+        self.fed: dict[str, Fed] = {}  # model variable -> the input the script feeds it
         # lists built by appends: of layers (``Sequential(blocks)``), of tensors
         # (``concatenate(encoded)``); ``blocks = []`` waits for its first append to say which
         self.layer_lists: dict[str, _Seq] = {}
@@ -2097,6 +2099,12 @@ class BlockExtractor:
             token_sequence_input(seq.layers)
         if seq.input_shape is None and shape is not None:
             seq.input_dtype = "long"
+        fed = self.fed.get(seq.var) if shape is None else None
+        if fed is not None:  # no input shape in the source: what the script feeds it
+            shape = fed.shape
+            first = seq.layers[0] if seq.layers else None
+            if fed.dtype == "long" or getattr(first, "keras_name", "") == "Embedding":
+                seq.input_dtype = "long"
         inputs = [Tensor("x", shape, seq.input_dtype, free=seq.free)]
         calls: list[Call] = []
         cur = inputs[0]
@@ -2109,6 +2117,7 @@ class BlockExtractor:
                      self.lines[seq.start],
                      inputs, list(seq.layers), calls, [cur], keras_name=seq.keras_name)
         ir.params = self.ctor_params(ir)
+        ir.fed = fed is not None
         if seq.var and seq.var in self.models:
             placeholder = self.models[seq.var]
             placeholder.__dict__.update(ir.__dict__)  # submodel references see the result

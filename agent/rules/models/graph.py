@@ -157,3 +157,4 @@ class ModelIR:
     # the generated class keeps it inside an nn.Sequential (set by codegen)
     named: bool = False  # code outside reads its modules by attribute name (set_trainable)
     rolled: list[RolledLoop] = field(default_factory=list)  # loops codegen may write as loops
+    fed: bool = False  # its input shape is the one the script feeds it (fed_inputs.py)

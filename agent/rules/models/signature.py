@@ -259,6 +259,9 @@ def signature_changes(ir: ModelIR) -> list[tuple[int, str, str]]:
         elif p.script or p.passed is not None:
             out.append((ir.line, "model.script_param", f"{ir.class_name} takes {p.name}: the "
                         f"script computes {p.passed or p.name}, the model read it"))
+    if ir.fed:
+        out.append((ir.line, "model.fed_input", f"{ir.class_name}: example_input_array of the "
+                    "shape the script feeds it (the source gives none)"))
     if ir.shares is None and not all(t.shape is not None for t in ir.inputs):
         out.append((ir.line, "model.example_input", f"{ir.class_name}: no example_input_array, "
                     "the source gives no input shape (the data sets it at the first call)"))

@@ -29,6 +29,7 @@ from agent.rules.models.dead_bindings import (
     uses_model_tensors,
 )
 from agent.rules.models.extract import BlockExtractor, Found, LambdaConverter, bound_names
+from agent.rules.models.fed_inputs import block_feeds, fed_inputs
 from agent.rules.models.graph import ModelIR
 from agent.rules.models.index_inputs import embedding_layers, mark_index_inputs
 from agent.rules.models.layer_aliases import settle_aliases
@@ -127,6 +128,7 @@ class ModelConverter:
         self.lazy_layers: dict[str, bool] = {}  # custom layers with Lazy sub-layers
         self.mask_layers: dict[str, CustomMask] = {}  # how custom layers make/read masks
         self.index_layers = embedding_layers(module, imports)  # their first input: indices
+        self.fed = fed_inputs(module, imports, env)  # input shapes from what the script feeds
         self.lambda_converter = lambda_converter
         self.result = ModelsResult(module)
         self.models: dict[str, ModelIR] = {}
@@ -227,6 +229,7 @@ class ModelConverter:
         extractor.outer_models = self.outer_models if function is not None else frozenset()
         extractor.regularizer_classes = custom_regularizers.class_names(self.module, self.imports)
         extractor.script_names = self.script_names
+        extractor.fed = block_feeds(self.fed, function)
         if function is not None:
             extractor.kwonly = frozenset(p.name.value for p in function.params.kwonly_params)
             extractor.annotations = builtin_annotations(function)

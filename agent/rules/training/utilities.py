@@ -34,7 +34,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
     "keras_metrics.py", "schedules.py", "keras_cells.py", "cell_loops.py", "masked_rnn.py",
     "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py",
-    "csv_dataset.py", "tfrecord_write.py", "tensor_ops.py"))
+    "csv_dataset.py", "tfrecord_write.py", "tensor_ops.py", "ragged.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -160,10 +160,11 @@ _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "
 
 @cache
 def op_helpers() -> frozenset[str]:
-    """The runtime/image_ops.py, image_pixels.py, signal_ops.py and tensor_ops.py functions
-    the tf.io/tf.image/tf.strings/tf.signal/tensor rows call."""
+    """The runtime/image_ops.py, image_pixels.py, signal_ops.py, tensor_ops.py and ragged.py
+    functions the tf.io/tf.image/tf.strings/tf.signal/tensor rows call."""
     names: set[str] = set()
-    for file in ("image_ops.py", "image_pixels.py", "signal_ops.py", "tensor_ops.py"):
+    for file in ("image_ops.py", "image_pixels.py", "signal_ops.py", "tensor_ops.py",
+                 "ragged.py"):
         tree = ast.parse((Path(__file__).parent / "runtime" / file).read_text("utf-8"))
         names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
                   and not n.name.startswith("_")}

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from .data_pipeline import DataPipeline
+from .ragged import RaggedRows
 
 _IMAGE_GENERATORS: dict[int, torch.Generator] = {}
 
@@ -349,37 +350,6 @@ def strings_regex_replace(input: Any, pattern: str, rewrite: str,
     compiled = re.compile(pattern)
     return _strings_apply(lambda s: compiled.sub(rewrite, s, count=0 if replace_global else 1),
                           input)
-
-
-class RaggedRows:
-    """tf.strings.split / unicode_split of a vector of strings: TF's RaggedTensor, one row
-    of parts per string; ``to_tensor`` pads the rows as TF does ("" for strings, else 0)."""
-
-    def __init__(self, rows: list[Any]) -> None:
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> Any:
-        return self.rows[index]
-
-    def __iter__(self) -> Any:
-        return iter(self.rows)
-
-    def to_tensor(self, default_value: Any = None) -> Any:
-        width = max((len(r) for r in self.rows), default=0)
-        if not self.rows or not isinstance(self.rows[0], torch.Tensor):  # strings
-            out = np.full((len(self.rows), width), "" if default_value is None
-                          else default_value, dtype=object)
-            for k, row in enumerate(self.rows):
-                out[k, :len(row)] = row
-            return out.astype(str)
-        fill = 0 if default_value is None else default_value
-        dense = torch.full((len(self.rows), width), fill, dtype=self.rows[0].dtype)
-        for k, row in enumerate(self.rows):
-            dense[k, :len(row)] = row
-        return dense
 
 
 def _rows(fn: Any, input: Any) -> Any:

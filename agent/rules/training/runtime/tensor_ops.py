@@ -52,3 +52,11 @@ def set_shape(x: Any, shape: Any) -> None:
     if len(dims) != x.dim() or any(d is not None and d != n
                                    for d, n in zip(dims, x.shape, strict=True)):
         raise ValueError(f"set_shape: shape {tuple(x.shape)} is not compatible with {dims}")
+
+
+def dynamic_partition(data: Any, partitions: Any, num_partitions: int) -> list[torch.Tensor]:
+    """tf.dynamic_partition: output ``k`` holds, in order, the slices of ``data`` whose
+    ``partitions`` entry is ``k`` (``partitions`` indexes ``data``'s leading axes)."""
+    values = torch.as_tensor(data)
+    index = torch.as_tensor(partitions, device=values.device)
+    return [values[index == k] for k in range(int(num_partitions))]

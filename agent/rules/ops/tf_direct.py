@@ -1,8 +1,9 @@
 """Op rows for ``tf.*`` / ``keras.random`` functions found unconverted in real scripts:
 ``tf.roll``, ``tf.linalg`` inverse/determinant/diagonals/trace, ``tf.math.log_sigmoid``/
 ``xlogy``, ``tf.boolean_mask``, ``tf.clip_by_norm``, ``tf.image.rot90``, ``tf.sequence_mask``,
-``tf.gather_nd``, ``tf.nn.depth_to_space``/``space_to_depth``, ``tf.dynamic_partition`` (these
-call functions of ``agent/rules/training/runtime/tensor_ops.py``), ``tf.ragged.constant``
+``tf.gather_nd``, ``tf.nn.depth_to_space``/``space_to_depth``, ``tf.dynamic_partition``,
+``tf.edit_distance`` of ``tf.sparse.from_dense`` tensors (torch sparse tensors) (these call
+functions of ``agent/rules/training/runtime/tensor_ops.py``), ``tf.ragged.constant``
 (runtime/ragged.py: torch has no ragged tensors), ``keras.random.randint``/``dropout``.
 
 TF's conventions are written out: diagonals are taken over the last two axes, images are
@@ -90,6 +91,15 @@ _row([f"{TF}.dynamic_partition"], Op("", ("data", "partitions", "num_partitions"
                                      handler=lambda b: (
     f"dynamic_partition({b.code('data')}, {b.code('partitions')}, "
     f"{b.code('num_partitions')})")))
+
+
+# a SparseTensor of the non-zero entries: torch's sparse COO tensor drops the same ones
+_row([f"{TF}.sparse.from_dense"], Op("", ("tensor",), handler=lambda b: (
+    f"torch.as_tensor({b.code('tensor')}).to_sparse()")))
+_row([f"{TF}.edit_distance"], Op("", ("hypothesis", "truth", "normalize"), pos=2,
+                                  handler=lambda b: "sparse_edit_distance({}, {}{})".format(
+    b.code("hypothesis"), b.code("truth"),
+    "" if b.is_default("normalize", "True") else f", normalize={b.code('normalize')}")))
 
 
 def _ragged_constant(b: Bound) -> str:

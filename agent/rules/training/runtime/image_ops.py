@@ -132,12 +132,18 @@ def image_convert_dtype(image: Any, dtype: Any, saturate: bool = False) -> torch
 
 
 def image_resize(images: Any, size: Any, method: str = "bilinear",
-                 antialias: bool = False) -> torch.Tensor:
-    """tf.image.resize: rank 3 or 4, half-pixel centres; float32 except ``nearest``."""
+                 preserve_aspect_ratio: bool = False, antialias: bool = False) -> torch.Tensor:
+    """tf.image.resize: rank 3 or 4, half-pixel centres; float32 except ``nearest``.
+    ``preserve_aspect_ratio``: the largest size within ``size`` of the image's proportions,
+    each side rounded (half to even) from TF's float32 product."""
     x = torch.as_tensor(images)
     batch = x.dim() == 4
     x = (x if batch else x[None]).permute(0, 3, 1, 2)
     hw = (int(size[0]), int(size[1]))
+    if preserve_aspect_ratio:
+        h, w = np.float32(x.shape[2]), np.float32(x.shape[3])
+        scale = min(np.float32(hw[0]) / h, np.float32(hw[1]) / w)
+        hw = (int(np.round(scale * h)), int(np.round(scale * w)))
     if method == "nearest":
         out = F.interpolate(x, size=hw, mode="nearest-exact")
     elif method == "bicubic":  # TF's kernel (Keys a = -0.5), not torch's (a = -0.75)

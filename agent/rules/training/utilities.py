@@ -113,7 +113,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|StackedCells|Keras\w*Cell\b|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|masked_rnn|"
-                  r"GateDropout|rnn_state_outputs|"
+                  r"GateDropout|bidirectional_input_dropout|rnn_state_outputs|"
                   r"ConvLSTM2d|HashingBins|"
                   r"RandomFourierFeatureMap|RandomImage|"
                   r"activation_by_name|activation_name_of|KerasActivation|initializer_by_name|"
@@ -142,6 +142,7 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "StackedCe
                 "KerasSimpleRNNCell", "KerasGRUCell", "KerasLSTMCell", "LazyLSTM", "LazyGRU",
                 "LazyRNN", "LazyActivatedLSTM", "LazyResetBeforeGRU", "init_on_first_batch",
                 "GateDropoutLSTM", "GateDropoutGRU", "LazyGateDropoutLSTM", "LazyGateDropoutGRU",
+                "bidirectional_input_dropout",
                 "rnn_state_outputs",
                 "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
                 "ConvLSTM2d", "HashingBins",

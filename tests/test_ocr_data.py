@@ -112,3 +112,69 @@ def test_ocr_script_prints_tensorflows_values(tmp_path: Path) -> None:
                                               "CUDA_VISIBLE_DEVICES": ""})
     assert theirs.returncode == 0, theirs.stderr[-3000:]
     assert ours.stdout.splitlines() == theirs.stdout.splitlines()[-4:]
+
+
+LABELS_SCRIPT = textwrap.dedent('''\
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.keras.layers import StringLookup
+
+    characters = sorted(set("hello world"))
+    char_to_num = StringLookup(vocabulary=list(characters), mask_token=None)
+    num_to_char = StringLookup(
+        vocabulary=char_to_num.get_vocabulary(), mask_token=None, invert=True
+    )
+    max_len = 6
+    padding_token = 99
+
+
+    def vectorize_label(label):
+        label = char_to_num(tf.strings.unicode_split(label, input_encoding="UTF-8"))
+        length = tf.shape(label)[0]
+        pad_amount = max_len - length
+        label = tf.pad(label, paddings=[[0, pad_amount]], constant_values=padding_token)
+        return label
+
+
+    def lengths(pred):
+        return np.ones(pred.shape[0]) * pred.shape[1]
+
+
+    if __name__ == "__main__":
+        words = ["hello", "world", "low", "he"]
+        dataset = tf.data.Dataset.from_tensor_slices(words).map(vectorize_label).batch(2)
+        for labels in dataset:
+            for i in range(len(labels)):
+                label = labels[i]
+                indices = tf.gather(label, tf.where(tf.math.not_equal(label, padding_token)))
+                label = tf.strings.reduce_join(num_to_char(indices))
+                label = label.numpy().decode("utf-8")
+                print(label, labels[i].numpy().tolist())
+        probabilities = tf.nn.softmax(np.ones((3, 7, 2), dtype="float32"))
+        print(lengths(probabilities).tolist())
+    ''')
+
+
+def test_label_decoding_loop_converts_whole_and_prints_tensorflows_text(tmp_path: Path) -> None:
+    """The text read back in two statements (``reduce_join``, then ``.numpy().decode``), a
+    StringLookup imported by name (its runtime class takes the name) and a shape read beside
+    a NumPy array keep nothing on TensorFlow."""
+    result = convert_source(LABELS_SCRIPT, "labels.py")
+    assert not result.error and not result.unmapped, result.unmapped
+    assert result.keras_deps == [], result.keras_deps
+    assert 'label = strings_reduce_join(num_to_char(indices))\n' in result.source
+    assert "torch.softmax(" in result.source or "F.softmax(" in result.source
+    ours = run_without_tf(result.source, tmp_path, fast_dev_run=False)
+    assert ours.returncode == 0, ours.stderr[-3000:]
+    assert len(ours.stdout.splitlines()) == 5
+    python = os.environ.get("K2L_TEST_TF_PYTHON", "") or tf_python()[0] or ""
+    if not python:
+        pytest.skip("no Python with TensorFlow (K2L_TEST_TF_PYTHON / K2L_TF_PYTHON)")
+    original = tmp_path / "original.py"
+    original.write_text(LABELS_SCRIPT, encoding="utf-8")
+    theirs = subprocess.run([python, str(original)], capture_output=True, text=True, timeout=300,
+                            check=False, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                                              "KERAS_BACKEND": "tensorflow",
+                                              "CUDA_VISIBLE_DEVICES": ""})
+    assert theirs.returncode == 0, theirs.stderr[-3000:]
+    assert ours.stdout.splitlines() == theirs.stdout.splitlines()[-5:]

@@ -34,7 +34,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
     "keras_metrics.py", "schedules.py", "keras_cells.py", "cell_loops.py", "masked_rnn.py",
     "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py",
-    "csv_dataset.py", "tfrecord_write.py", "tensor_ops.py", "ragged.py"))
+    "csv_dataset.py", "tfrecord_write.py", "tensor_ops.py", "ragged.py", "re2_patterns.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {

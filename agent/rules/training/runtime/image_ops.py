@@ -11,7 +11,6 @@ carry them. No ``__future__`` import: the functions are inlined into scripts.
 """
 
 import io
-import re
 import wave
 from typing import Any
 
@@ -21,6 +20,7 @@ import torch.nn.functional as F  # noqa: N812
 
 from .data_pipeline import DataPipeline
 from .ragged import RaggedRows
+from .re2_patterns import re2_compile, re2_sub
 
 _IMAGE_GENERATORS: dict[int, torch.Generator] = {}
 
@@ -352,10 +352,9 @@ def strings_strip(input: Any) -> Any:
 
 def strings_regex_replace(input: Any, pattern: str, rewrite: str,
                           replace_global: bool = True) -> Any:
-    """tf.strings.regex_replace (RE2 patterns: the common subset is Python's)."""
-    compiled = re.compile(pattern)
-    return _strings_apply(lambda s: compiled.sub(rewrite, s, count=0 if replace_global else 1),
-                          input)
+    """tf.strings.regex_replace: RE2's pattern and rewrite meanings (runtime/re2_patterns.py)."""
+    compiled = re2_compile(pattern)
+    return _strings_apply(lambda s: re2_sub(compiled, rewrite, s, replace_global), input)
 
 
 def _rows(fn: Any, input: Any) -> Any:

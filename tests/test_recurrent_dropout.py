@@ -151,3 +151,45 @@ def test_lazy_form_becomes_the_masked_cell() -> None:
     m = LazyGateDropoutGRU(4, recurrent_dropout=0.2)
     m(torch.randn(2, 5, 3))
     assert type(m) is GateDropoutGRU and m.weight_ih_l0.shape == (12, 3)
+
+
+BIDIRECTIONAL = KERAS + """
+model = keras.Sequential([
+    keras.Input(shape=(6, 3)),
+    layers.Bidirectional(layers.LSTM(4, return_sequences=True, dropout=0.25)),
+    layers.Bidirectional(layers.GRU(3, dropout=0.1)),
+    layers.Dense(2),
+])
+"""
+
+
+def test_bidirectional_with_dropout_converts_and_is_keras_at_inference() -> None:
+    result = convert(BIDIRECTIONAL)
+    assert not result.unmapped, [u.reason for u in result.unmapped]
+    assert "bidirectional_input_dropout(self.bidirectional, x, 0.25, self.training)" \
+        in result.source
+    equivalent(BIDIRECTIONAL)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_bidirectional_directions_read_their_own_masks(
+        kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keras's two direction layers each draw a mask: the forward outputs and state are the
+    module's on the first masked input, the backward ones on the second."""
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, kind)(3, 4, batch_first=True, bidirectional=True)
+    x = torch.randn(2, 5, 3)
+    masks = (torch.rand(2, 3, 1) > 0.5).float() * 2, (torch.rand(2, 3, 1) > 0.5).float() * 2
+
+    def known(doubled: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+        return doubled * torch.cat(masks)
+
+    monkeypatch.setattr(recurrent_dropout.F, "dropout1d", known)
+    out, state = recurrent_dropout.bidirectional_input_dropout(rnn, x, 0.5, True)
+    first, first_state = rnn(x * masks[0].transpose(1, 2))
+    second, second_state = rnn(x * masks[1].transpose(1, 2))
+    torch.testing.assert_close(out, torch.cat([first[..., :4], second[..., 4:]], dim=-1))
+    h, h1, h2 = (s[0] if kind == "LSTM" else s for s in (state, first_state, second_state))
+    torch.testing.assert_close(h, torch.stack([h1[0], h2[1]]))
+    torch.testing.assert_close(recurrent_dropout.bidirectional_input_dropout(rnn, x, 0.5, False),
+                               rnn(x))  # no masks outside training

@@ -320,7 +320,11 @@ def _data_statements(code: str, original: cst.Module, source: str, imports: Impo
     except ImportError:  # the training rules are optional at this stage
         pass
     else:
-        skip |= runtime_copies(module)
+        copies = runtime_copies(module)
+        skip |= copies
+        if copies & imports.names.keys():  # ``StringLookup`` imported, then its runtime class
+            imports = replace(imports, names={k: v for k, v in imports.names.items()
+                                              if k not in copies})  # defined: the name reads it
     done = convert_statements(module, imports, skip, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in done.changes]
     seen = {u.line for u in out.unmapped}

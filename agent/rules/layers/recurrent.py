@@ -173,9 +173,6 @@ def _bidirectional(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     kind = spec.keras
     a.used.add("layer")  # the wrapped layer: converted through inner_args
     _check(kind, inner, cell_ok=False)
-    if inner.get("dropout"):
-        raise Unsupported("Bidirectional with dropout: Keras draws a separate input mask per "
-                          "direction, one nn.LSTM(bidirectional=True) cannot")
     if inner.get("return_state") or inner.get("go_backwards"):
         raise Unsupported("Bidirectional with return_state/go_backwards")
     mode = a.get("merge_mode")
@@ -186,6 +183,9 @@ def _bidirectional(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
     units = inner.value("units")
     seq = bool(inner.get("return_sequences"))
     call = "{m}({x})"
+    if inner.get("dropout"):  # a mask per direction (runtime/recurrent_dropout.py)
+        call = ("bidirectional_input_dropout({m}, {x}, " + inner.code("dropout")
+                + ", self.training)")
     merge = {"concat": "torch.cat([{f}, {b}], dim=-1)", "sum": "{f} + {b}",
              "ave": "({f} + {b}) / 2", "mul": "{f} * {b}"}[mode]
     if seq:
@@ -253,6 +253,8 @@ SPECS: tuple[LayerSpec, ...] = (
                     ("nn.GRU(3, 4",)),
             Example('layers.Bidirectional(layers.GRU(3, return_sequences=True), merge_mode="ave")',
                     (5, 3), (".chunk(2, dim=-1)",)),
+            Example("layers.Bidirectional(layers.LSTM(4, return_sequences=True, dropout=0.25))",
+                    (5, 3), ("bidirectional_input_dropout(", "0.25, self.training)")),
         ),
     ),
 )

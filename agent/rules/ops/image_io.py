@@ -100,8 +100,10 @@ def _method(b: Bound) -> None:
 
 _row([f"{IMG}.resize"], "image_resize",
      ("images", "size", "method", "preserve_aspect_ratio", "antialias"), pos=2,
-     fixed={"preserve_aspect_ratio": "False"}, before=_method,
+     before=_method,
      examples=(("tf.image.resize(x, (8, 8))", "image_resize(x, (8, 8))"),
+               ("tf.image.resize(x, (8, 8), preserve_aspect_ratio=True)",
+                "image_resize(x, (8, 8), preserve_aspect_ratio=True)"),
                ("tf.image.resize(x, [4, 6], method='nearest')",
                 'image_resize(x, [4, 6], method="nearest")')))
 _row([f"{IMG}.convert_image_dtype"], "image_convert_dtype", ("image", "dtype", "saturate"),

@@ -12,6 +12,9 @@ shape ints (and int literals) is ``torch.as_tensor([b, n])`` (torch stacks tenso
 ``torch.maximum``/``torch.minimum`` get their shape-int arguments as tensors (TF's result is a
 tensor too), and a size vector given to ``torch.zeros``/``ones``/``full``/``empty``/``rand``/
 ``randn`` (or to ``tile``/``reshape``) is a tuple: ``(b, n)`` where the stack is written there.
+A list of shape reads (``sizes = [p.shape[0] for p in parts]``) reduced by ``torch.amax``/
+``amin`` (TF reduces lists too) is Python's ``max``/``min``: an int, as the pad sizes and
+slices it feeds need.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ from agent.rules.imports import dotted
 from agent.rules.values import code_of
 
 _GATE = re.compile(r"torch\.(?:unsqueeze|tile|reshape|stack|maximum|minimum|zeros|ones|full|"
-                   r"empty|rand|randn)\(")
+                   r"empty|rand|randn|amax|amin)\(")
 _TENSOR_OPS = frozenset({"torch.unsqueeze"})  # first argument must be a tensor
 _BOTH_TENSORS = frozenset({"torch.maximum", "torch.minimum"})  # both arguments tensors
 # the position of the argument that must be a tuple of ints
 _SIZE_OPS = {"torch.tile": 1, "torch.reshape": 1, "torch.zeros": 0, "torch.ones": 0,
              "torch.full": 0, "torch.empty": 0, "torch.rand": 0, "torch.randn": 0}
 _MAKES_VECTORS = frozenset({"torch.cat", "torch.stack", "torch.concat"})
+_LIST_REDUCTIONS = {"torch.amax": "max", "torch.amin": "min"}  # of a list of shape ints
 
 
 def tensor_shape_values(code: str) -> str:
@@ -112,8 +116,8 @@ def _names(node: cst.BaseExpression) -> list[str]:
 class _Functions(cst.CSTTransformer):
     def __init__(self) -> None:
         self.changed = False
-        # (shape ints, size vectors, shape names)
-        self.scopes: list[tuple[set[str], set[str], set[str]]] = []
+        # (shape ints, size vectors, shape names, lists of shape ints)
+        self.scopes: list[tuple[set[str], set[str], set[str], set[str]]] = []
         self.stacked: dict[int, list[cst.BaseExpression]] = {}  # torch.as_tensor made here
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -125,7 +129,9 @@ class _Functions(cst.CSTTransformer):
         ints = {n for n in once if n in facts.values and _is_shape_item(facts.values[n], shapes)}
         ints |= {n for n in once if n in facts.unpacked and _is_shape(facts.unpacked[n], shapes)}
         vectors = {n for n in once if n in facts.values and _makes_vector(facts.values[n])}
-        self.scopes.append((ints, vectors, shapes))
+        int_lists = {n for n in once if n in facts.values
+                     and _is_shape_list(facts.values[n], shapes)}
+        self.scopes.append((ints, vectors, shapes, int_lists))
 
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef
                           ) -> cst.FunctionDef:
@@ -135,9 +141,12 @@ class _Functions(cst.CSTTransformer):
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         if not self.scopes or not updated.args:
             return updated
-        ints, vectors, shapes = self.scopes[-1]
+        ints, vectors, shapes, int_lists = self.scopes[-1]
         name = dotted(updated.func)
         args = list(updated.args)
+        if name in _LIST_REDUCTIONS and len(args) == 1 and _plain_name(args[0]) in int_lists:
+            self.changed = True  # max(sizes): TF's scalar tensor, an int where torch needs one
+            return updated.with_changes(func=cst.Name(_LIST_REDUCTIONS[name]))
         at = _SIZE_OPS.get(name or "", -1)
         if name in _TENSOR_OPS and _plain_name(args[0]) in ints:
             args[0] = args[0].with_changes(value=cst.parse_expression(
@@ -204,6 +213,11 @@ def _int_items(call: cst.Call, ints: set[str], shapes: set[str]
     if not any(_is_int(item, ints, shapes, literal=False) for item in items):
         return None
     return items
+
+
+def _is_shape_list(node: cst.BaseExpression, shapes: set[str]) -> bool:
+    """``[p.shape[0] for p in parts]``: a list of shape ints."""
+    return isinstance(node, cst.ListComp) and _is_shape_item(node.elt, shapes)
 
 
 def _plain_name(arg: cst.Arg) -> str | None:

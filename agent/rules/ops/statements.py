@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from agent.rules.imports import ImportTable
+from agent.rules.ops.eager_reads import join_eager_reads
 from agent.rules.ops.flow import ARRAY, PLAIN, TF, TORCH, Unit, settle
 from agent.rules.ops.functions import uses_framework
 from agent.rules.ops.rewrite import rewrite_node
@@ -53,6 +54,15 @@ def _base(node: cst.BaseExpression) -> cst.Name | None:
     return node if isinstance(node, cst.Name) else None
 
 
+def _is_size(node: cst.BaseExpression) -> bool:
+    """``x.shape``, ``x.shape[k]`` or ``len(x)``: Python ints in torch and NumPy alike."""
+    if isinstance(node, cst.Subscript):
+        node = node.value
+    if isinstance(node, cst.Call):
+        return isinstance(node.func, cst.Name) and node.func.value == "len"
+    return isinstance(node, cst.Attribute) and node.attr.value == "shape"
+
+
 class _Names(cst.CSTVisitor):
     """Names read, and names written (assignment targets, mutated objects), in one unit."""
 
@@ -82,7 +92,9 @@ class _Names(cst.CSTVisitor):
         is summed up once from its parts (visiting each part again per link is quadratic)."""
         known = self.operands.get(id(node))
         if known is None:
-            if isinstance(node, cst.BinaryOperation):
+            if _is_size(node):  # ``x.shape[1]``: an int (a tuple) whichever framework made x
+                known = (set(), False)
+            elif isinstance(node, cst.BinaryOperation):
                 left, left_framework = self._operand(node.left)
                 right, right_framework = self._operand(node.right)
                 known = (left | right, left_framework or right_framework)
@@ -533,6 +545,7 @@ def _torch_names(units: list[Unit]) -> dict[str, frozenset[str]]:
 def convert_statements(module: cst.Module, imports: ImportTable, skip: set[str],
                        source: str) -> Rewritten:
     """Convert what maps of ``module``'s data code; ``skip``: functions left alone."""
+    module = join_eager_reads(module, imports)
     builder = _Builder(imports, module, skip)
     builder.block(list(module.body), "")
     units, pieces = builder.units, builder.pieces

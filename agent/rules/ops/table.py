@@ -60,8 +60,6 @@ NOT_CONVERTED: dict[str, str] = {
                      "F.dropout(x, p, training=self.training) deliberately",
     f"{TF}.py_function": "tf.py_function has no torch counterpart",
     f"{TF}.numpy_function": "tf.numpy_function has no torch counterpart",
-    f"{TF}.ragged.constant": "torch has no ragged tensors; keep a list of "
-                             "tensors, or pad to one length (torch.nn.utils.rnn.pad_sequence)",
     **dict.fromkeys(("keras.backend.gradients", f"{TF}.gradients"),
                     "differentiates a symbolic graph, which torch does not build: compute the "
                     "loss from a tensor that requires grad, then torch.autograd.grad (a "

@@ -1,8 +1,10 @@
 """Op rows for ``tf.*`` / ``keras.random`` functions found unconverted in real scripts:
 ``tf.roll``, ``tf.linalg`` inverse/determinant/diagonals/trace, ``tf.math.log_sigmoid``/
 ``xlogy``, ``tf.boolean_mask``, ``tf.clip_by_norm``, ``tf.image.rot90``, ``tf.sequence_mask``,
-``tf.gather_nd``, ``tf.nn.depth_to_space``/``space_to_depth`` (the last three call functions
-of ``agent/rules/training/runtime/tensor_ops.py``), ``keras.random.randint``/``dropout``.
+``tf.gather_nd``, ``tf.nn.depth_to_space``/``space_to_depth``, ``tf.dynamic_partition``,
+``tf.edit_distance`` of ``tf.sparse.from_dense`` tensors (torch sparse tensors) (these call
+functions of ``agent/rules/training/runtime/tensor_ops.py``), ``tf.ragged.constant``
+(runtime/ragged.py: torch has no ragged tensors), ``keras.random.randint``/``dropout``.
 
 TF's conventions are written out: diagonals are taken over the last two axes, images are
 channels-last, ``tf.image.rot90`` turns the H, W plane counter-clockwise as ``torch.rot90``.
@@ -83,6 +85,37 @@ def _gather_nd(b: Bound) -> str:
 
 _row([f"{TF}.gather_nd"], Op("", ("params", "indices", "batch_dims"), pos=2,
                              handler=_gather_nd))
+
+
+_row([f"{TF}.dynamic_partition"], Op("", ("data", "partitions", "num_partitions"), pos=3,
+                                     handler=lambda b: (
+    f"dynamic_partition({b.code('data')}, {b.code('partitions')}, "
+    f"{b.code('num_partitions')})")))
+
+
+# a SparseTensor of the non-zero entries: torch's sparse COO tensor drops the same ones
+_row([f"{TF}.sparse.from_dense"], Op("", ("tensor",), handler=lambda b: (
+    f"torch.as_tensor({b.code('tensor')}).to_sparse()")))
+_row([f"{TF}.edit_distance"], Op("", ("hypothesis", "truth", "normalize"), pos=2,
+                                  handler=lambda b: "sparse_edit_distance({}, {}{})".format(
+    b.code("hypothesis"), b.code("truth"),
+    "" if b.is_default("normalize", "True") else f", normalize={b.code('normalize')}")))
+
+
+def _ragged_constant(b: Bound) -> str:
+    """Rows of tensors (runtime/ragged.py); ``inner_shape`` (a dense inner block whose shape
+    TF checks) is not reproduced."""
+    if b.has("inner_shape") and b.code("inner_shape") != "None":
+        raise Unsupported(f"{b.op}(inner_shape={b.code('inner_shape')})")
+    args = [b.code("pylist")] + [f"{name}={b.code(name)}" for name in ("dtype", "ragged_rank")
+                                 if b.has(name) and b.code(name) != "None"]
+    return f"ragged_constant({', '.join(args)})"
+
+
+_row([f"{TF}.ragged.constant"], Op("", ("pylist", "dtype", "ragged_rank", "inner_shape",
+                                         "name", "row_splits_dtype"), handler=_ragged_constant,
+                                   examples=(("tf.ragged.constant(rows, dtype=tf.float32)",
+                                              "ragged_constant(rows, dtype=torch.float32)"),)))
 
 
 def _blocks(function: str) -> Op:

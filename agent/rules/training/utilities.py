@@ -34,7 +34,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
     "keras_metrics.py", "schedules.py", "keras_cells.py", "cell_loops.py", "masked_rnn.py",
     "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py",
-    "csv_dataset.py", "tfrecord_write.py", "tensor_ops.py"))
+    "csv_dataset.py", "tfrecord_write.py", "tensor_ops.py", "ragged.py", "re2_patterns.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -113,7 +113,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|StackedCells|Keras\w*Cell\b|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|masked_rnn|"
-                  r"GateDropout|rnn_state_outputs|"
+                  r"GateDropout|bidirectional_input_dropout|rnn_state_outputs|"
                   r"ConvLSTM2d|HashingBins|"
                   r"RandomFourierFeatureMap|RandomImage|"
                   r"activation_by_name|activation_name_of|KerasActivation|initializer_by_name|"
@@ -142,6 +142,7 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "StackedCe
                 "KerasSimpleRNNCell", "KerasGRUCell", "KerasLSTMCell", "LazyLSTM", "LazyGRU",
                 "LazyRNN", "LazyActivatedLSTM", "LazyResetBeforeGRU", "init_on_first_batch",
                 "GateDropoutLSTM", "GateDropoutGRU", "LazyGateDropoutLSTM", "LazyGateDropoutGRU",
+                "bidirectional_input_dropout",
                 "rnn_state_outputs",
                 "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
                 "ConvLSTM2d", "HashingBins",
@@ -160,10 +161,11 @@ _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "
 
 @cache
 def op_helpers() -> frozenset[str]:
-    """The runtime/image_ops.py, image_pixels.py, signal_ops.py and tensor_ops.py functions
-    the tf.io/tf.image/tf.strings/tf.signal/tensor rows call."""
+    """The runtime/image_ops.py, image_pixels.py, signal_ops.py, tensor_ops.py and ragged.py
+    functions the tf.io/tf.image/tf.strings/tf.signal/tensor rows call."""
     names: set[str] = set()
-    for file in ("image_ops.py", "image_pixels.py", "signal_ops.py", "tensor_ops.py"):
+    for file in ("image_ops.py", "image_pixels.py", "signal_ops.py", "tensor_ops.py",
+                 "ragged.py"):
         tree = ast.parse((Path(__file__).parent / "runtime" / file).read_text("utf-8"))
         names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
                   and not n.name.startswith("_")}

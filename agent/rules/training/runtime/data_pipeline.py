@@ -251,6 +251,8 @@ def _part(spec: Any, key: Any) -> Any:
 
 
 def _tensors(value: Any) -> Any:
+    if hasattr(value, "row_lengths"):  # ragged rows (runtime/ragged.py): sliced by row
+        return value
     if isinstance(value, dict):
         return {k: _tensors(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)) and not _is_array_like_list(value):
@@ -294,6 +296,8 @@ def _stack(items: list[Any]) -> Any:
         return tuple(_stack([i[j] for i in items]) for j in range(len(first)))
     if isinstance(first, torch.Tensor):
         return torch.stack(items)
+    if hasattr(first, "row_lengths"):  # ragged rows batch into one more ragged axis, as TF
+        return type(first)(items)
     return np.stack(items)
 
 

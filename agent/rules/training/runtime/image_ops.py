@@ -11,7 +11,6 @@ carry them. No ``__future__`` import: the functions are inlined into scripts.
 """
 
 import io
-import re
 import wave
 from typing import Any
 
@@ -20,6 +19,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from .data_pipeline import DataPipeline
+from .ragged import RaggedRows
+from .re2_patterns import re2_compile, re2_sub
 
 _IMAGE_GENERATORS: dict[int, torch.Generator] = {}
 
@@ -131,12 +132,18 @@ def image_convert_dtype(image: Any, dtype: Any, saturate: bool = False) -> torch
 
 
 def image_resize(images: Any, size: Any, method: str = "bilinear",
-                 antialias: bool = False) -> torch.Tensor:
-    """tf.image.resize: rank 3 or 4, half-pixel centres; float32 except ``nearest``."""
+                 preserve_aspect_ratio: bool = False, antialias: bool = False) -> torch.Tensor:
+    """tf.image.resize: rank 3 or 4, half-pixel centres; float32 except ``nearest``.
+    ``preserve_aspect_ratio``: the largest size within ``size`` of the image's proportions,
+    each side rounded (half to even) from TF's float32 product."""
     x = torch.as_tensor(images)
     batch = x.dim() == 4
     x = (x if batch else x[None]).permute(0, 3, 1, 2)
     hw = (int(size[0]), int(size[1]))
+    if preserve_aspect_ratio:
+        h, w = np.float32(x.shape[2]), np.float32(x.shape[3])
+        scale = min(np.float32(hw[0]) / h, np.float32(hw[1]) / w)
+        hw = (int(np.round(scale * h)), int(np.round(scale * w)))
     if method == "nearest":
         out = F.interpolate(x, size=hw, mode="nearest-exact")
     elif method == "bicubic":  # TF's kernel (Keys a = -0.5), not torch's (a = -0.75)
@@ -345,41 +352,9 @@ def strings_strip(input: Any) -> Any:
 
 def strings_regex_replace(input: Any, pattern: str, rewrite: str,
                           replace_global: bool = True) -> Any:
-    """tf.strings.regex_replace (RE2 patterns: the common subset is Python's)."""
-    compiled = re.compile(pattern)
-    return _strings_apply(lambda s: compiled.sub(rewrite, s, count=0 if replace_global else 1),
-                          input)
-
-
-class RaggedRows:
-    """tf.strings.split / unicode_split of a vector of strings: TF's RaggedTensor, one row
-    of parts per string; ``to_tensor`` pads the rows as TF does ("" for strings, else 0)."""
-
-    def __init__(self, rows: list[Any]) -> None:
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> Any:
-        return self.rows[index]
-
-    def __iter__(self) -> Any:
-        return iter(self.rows)
-
-    def to_tensor(self, default_value: Any = None) -> Any:
-        width = max((len(r) for r in self.rows), default=0)
-        if not self.rows or not isinstance(self.rows[0], torch.Tensor):  # strings
-            out = np.full((len(self.rows), width), "" if default_value is None
-                          else default_value, dtype=object)
-            for k, row in enumerate(self.rows):
-                out[k, :len(row)] = row
-            return out.astype(str)
-        fill = 0 if default_value is None else default_value
-        dense = torch.full((len(self.rows), width), fill, dtype=self.rows[0].dtype)
-        for k, row in enumerate(self.rows):
-            dense[k, :len(row)] = row
-        return dense
+    """tf.strings.regex_replace: RE2's pattern and rewrite meanings (runtime/re2_patterns.py)."""
+    compiled = re2_compile(pattern)
+    return _strings_apply(lambda s: re2_sub(compiled, rewrite, s, replace_global), input)
 
 
 def _rows(fn: Any, input: Any) -> Any:

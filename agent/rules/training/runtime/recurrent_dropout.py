@@ -5,7 +5,9 @@ the inputs and the previous state by dropout masks drawn once per batch (the sam
 every step), one mask per gate. ``nn.LSTM``/``nn.GRU`` have no such masks. These classes are
 the torch modules (same parameters and names, so weight porting and checkpoints treat them as
 ``nn.LSTM``/``nn.GRU``); in eval mode they run torch's fused kernel, in training mode Keras's
-masked step loop. One layer, one direction, batch first.
+masked step loop. One layer, one direction, batch first. ``bidirectional_input_dropout`` runs
+a bidirectional ``nn.LSTM``/``nn.GRU`` under Keras's Bidirectional input dropout (a mask per
+direction).
 """
 
 from typing import Any
@@ -117,3 +119,20 @@ class LazyGateDropoutGRU(_LazyRecurrent, GateDropoutGRU):
     def __init__(self, hidden_size: int, **kwargs: Any) -> None:
         super().__init__(1, hidden_size, **kwargs)  # 1: replaced on the first batch
         self._make_lazy()
+
+
+def bidirectional_input_dropout(rnn: nn.RNNBase, x: torch.Tensor, rate: float,
+                                training: bool) -> Any:
+    """A one-layer bidirectional ``rnn`` (batch first) with Keras's Bidirectional input
+    dropout: each direction is its own Keras layer and draws its own mask (one per sample
+    and feature, the same at every step). In training the batch runs twice, once per
+    direction's mask, and each direction's outputs and states come from its own half."""
+    if not training or rate == 0:
+        return rnn(x)
+    n, size = x.shape[0], rnn.hidden_size
+    doubled = F.dropout1d(torch.cat([x, x]).transpose(1, 2), p=rate, training=True)
+    out, state = rnn(doubled.transpose(1, 2))
+    out = torch.cat([out[:n, :, :size], out[n:, :, size:]], dim=-1)
+    if isinstance(state, tuple):
+        return out, tuple(torch.stack([s[0, :n], s[1, n:]]) for s in state)
+    return out, torch.stack([state[0, :n], state[1, n:]])

@@ -5,6 +5,7 @@ averages, TF does neither.
 Only stdlib and torch: copied into converted scripts.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -36,7 +37,7 @@ class KerasSamePool(nn.Module):
                            reversed(self.stride), strict=True):
             total = max((-(-int(n) // s) - 1) * s + k - int(n), 0)
             pads += [total // 2, total - total // 2]
-        pool = getattr(F, f"{self.kind}_pool{self.rank}d")
+        pool: Callable[..., torch.Tensor] = getattr(F, f"{self.kind}_pool{self.rank}d")
         if self.kind == "max":
             return pool(F.pad(x, pads, value=float("-inf")), self.kernel_size, self.stride)
         ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)

@@ -706,8 +706,11 @@ class _ClassConverter:
                     out += weights
                     continue
                 first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
-                creates = (isinstance(first, cst.Assign) and isinstance(first.value, cst.Call)
-                           and _creates_state(first.value, self.imports, self.env))
+                value = first.value if isinstance(first, cst.Assign) else None
+                chosen = identity_choice.split(value, self.imports) if value else None
+                value = chosen[0] if chosen is not None else value  # a layer or an identity
+                creates = (isinstance(value, cst.Call)
+                           and _creates_state(value, self.imports, self.env))
                 if creates and from_shape:
                     out += self.build_layer(stmt)
                     continue

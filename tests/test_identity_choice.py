@@ -89,6 +89,55 @@ def test_layer_or_identity_is_an_if_in_init_and_numerically_keras(identity: str)
     assert eq.passed, f"{eq.message}\n{code}"
 
 
+SHAPED = """
+import keras
+import tensorflow as tf
+from keras import layers
+
+
+class Involve(layers.Layer):
+    def __init__(self, stride, **kwargs):
+        super().__init__(**kwargs)
+        self.stride = stride
+
+    def build(self, input_shape):
+        (_, height, width, channels) = input_shape
+        self.stride_layer = (
+            layers.AveragePooling2D(pool_size=self.stride, strides=self.stride, padding="same")
+            if self.stride > 1
+            else tf.identity
+        )
+        self.mix = layers.Conv2D(channels, 1)
+
+    def call(self, x):
+        return self.mix(self.stride_layer(x)), x
+
+
+inputs = keras.Input((7, 7, 3))
+x, _ = Involve(2)(inputs)
+x, _ = Involve(1)(x)
+outputs = layers.Dense(2)(layers.Flatten()(x))
+model = keras.Model(inputs, outputs)
+"""
+
+
+def test_a_choice_made_in_build_from_the_input_shape_is_numerically_keras() -> None:
+    src = textwrap.dedent(SHAPED)
+    result = convert_source(src, "model.py")
+    assert not result.unmapped, [(u.keras_name, u.reason) for u in result.unmapped]
+    assert "import keras" not in result.source and "tensorflow" not in result.source
+    assert "self.stride_layer = nn.Identity()" in result.source
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    install()
+    original = exec_source(src, "k2l_original")["model"]
+    converted = exec_source(result.source, "k2l_converted")["model"]
+    original(np.zeros((1, 7, 7, 3), dtype="float32"))
+    _randomize(original)
+    eq = compare(original, converted)
+    assert eq.passed, f"{eq.message}\n{result.source}"
+
+
 def test_a_layer_with_more_than_a_module_call_is_not_chosen_against_an_identity() -> None:
     src = textwrap.dedent("""
         import keras

@@ -48,6 +48,7 @@ from agent.rules.models import (
 from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.expr_shapes import lambda_rule
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, RolledLoop, Tensor
+from agent.rules.models.one_line import one_line
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.seq_build import seq_build, token_sequence_input
 from agent.rules.models.shapes import Shape
@@ -298,7 +299,7 @@ class BlockExtractor:
                 call = self._local_constants(call)
                 attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
                     keras_snake(fname))
-                code = code_of(call)
+                code = code_of(one_line(call))
                 return Layer(attr, self.cur_line, custom_ctor=code, keras_name=fname,
                              written=code)
             if fname in self.fn_params and fname not in self.env and self._layer_class(fname):

@@ -35,7 +35,8 @@ def _function(fn: Any = None, **kwargs: Any) -> Any:
 
 # Names whose TF signature differs from keras.ops, or that keras.ops lacks.
 _SPECIAL: dict[str, Any] = {"transpose": _transpose, "function": _function,
-                            "set_seed": lambda seed: None}
+                            "set_seed": lambda seed: None,
+                            "identity": lambda x, name=None: x}  # keras.ops': the eye matrix
 
 
 _placeholder_types: dict[str, type] = {}

@@ -148,3 +148,52 @@ def test_order_of_reads_and_stores() -> None:
         """)
     assert not read_before_rebound(gone, 0, "x", {1})
     assert read_before_rebound(gone, 0, "x", set())
+
+
+def test_a_class_reads_a_global_only_where_its_methods_do_not_bind_it() -> None:
+    """``(_, width) = input_shape`` in a layer's build() binds its own ``_``: the class does
+    not read the script's ``_`` (a graph's ``x, _ = Split(..)(x)``), a class attribute or a
+    method without that binding does."""
+    local = _body("""\
+        class Split(layers.Layer):
+            def build(self, input_shape):
+                (_, width) = input_shape
+                self.width = width
+        x, _ = make()
+        """)
+    assert not read_before_rebound(local, 1, "_", set())
+    for reads in ("    scale = _\n", "    def call(self, x):\n        return x * _\n"):
+        body = _body("class Split(layers.Layer):\n" + reads + "x, _ = make()\n")
+        assert read_before_rebound(body, 1, "_", set()), reads
+
+
+def test_graph_statements_unpacking_into_an_eagerly_bound_name_go_with_the_model() -> None:
+    code = textwrap.dedent("""\
+        import keras
+        import numpy as np
+        from keras import layers
+
+
+        class Split(layers.Layer):
+            def __init__(self, units, **kwargs):
+                super().__init__(**kwargs)
+                self.units = units
+
+            def build(self, input_shape):
+                (_, width) = input_shape
+                self.dense = layers.Dense(self.units)
+
+            def call(self, x):
+                y = self.dense(x)
+                return y, y * 2.0
+
+
+        y, _ = np.zeros(3), None
+        inputs = keras.Input(shape=(6,))
+        x, _ = Split(4)(inputs)
+        x, _ = Split(4)(layers.ReLU()(x))
+        model = keras.Model(inputs, layers.Dense(2)(x))
+        """)
+    res = convert_source(code)
+    assert not IMPORTS.search(res.source), res.source
+    assert "x, _ = self.split(inputs)" in res.source, res.source

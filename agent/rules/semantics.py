@@ -79,6 +79,8 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "the source's window, and torch's padding for it"),
     WarningKind(r"pool size known only at run time: written as in the source", False,
                 "the source's pooling window"),
+    WarningKind(r"pool size known only at run time: TF's \"same\" padding computed", False,
+                "KerasSamePool pads each input as TF does and averages only its real cells"),
     WarningKind(r"target shape known only at run time: written as in the source", False,
                 "the source's target shape, read when the model runs (Keras's -1 is torch's)"),
     WarningKind(r"padding=.* known only at run time: torch's padding='same' is TF's only", True,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from agent.rules.classes import rnn_states
+from agent.rules.classes import identity_choice, rnn_states
 from agent.rules.imports import ImportTable
 from agent.rules.layers import lookup
 from agent.rules.models import lazy
@@ -36,6 +36,7 @@ class SubLayer:
     built: Built | None = None  # from the first call (or a lazy build if never called)
     lazy: bool = False
     warnings: list[str] = field(default_factory=list)
+    choice: identity_choice.Choice | None = None  # made only when its test holds
 
 
 def runtime_activation(call: cst.Call, imports: ImportTable, env: dict[str, object]) -> bool:
@@ -147,6 +148,9 @@ def module_lines(layer: SubLayer) -> list[str]:
         else:
             lines.append(f"self.{attr} = {ctor}")
     lines += [t.replace("{m}", f"self.{layer.attr}") for t in layer.built.init]
+    if layer.choice is not None:
+        return identity_choice.module_lines(layer.attr, layer.choice, layer.built,
+                                            lines + hooks)
     return lines + hooks
 
 

@@ -21,7 +21,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from agent.records import Change, Unmapped, Warning_
 from agent.rules import walk
-from agent.rules.classes import rnn_states
+from agent.rules.classes import identity_choice, rnn_states
 from agent.rules.classes.containers import (
     appended_custom_layers,
     loop_sequentials,
@@ -421,6 +421,9 @@ class _ClassConverter:
                     self.changes.append(f"self.{attr}: list/dict of layers -> "
                                         + container.split("(")[0])
                     return [_stmt(f"self.{attr} = {container}")]
+                chosen = identity_choice.split(value, self.imports) if attr else None
+                if chosen is not None:  # `AveragePooling2D(..) if stride > 1 else tf.identity`
+                    value = chosen[0]
                 if attr is not None and isinstance(value, cst.Call):
                     var = self.variable(attr, value)
                     if var is not None:
@@ -441,9 +444,13 @@ class _ClassConverter:
                         raise Unsupported(f"self.{attr} is made in several branches (one "
                                           "module per branch is not followed)")
                     if layer is not None:
+                        layer.choice = chosen[1] if chosen is not None else None
                         self.layers[attr] = layer
                         self.layer_stmts[attr] = stmt
                         return [f"layer:{attr}"]
+                    if chosen is not None:
+                        raise Unsupported(f"self.{attr}: {code_of(value.func)}(...) chosen "
+                                          "against an identity is no layer the table knows")
                     q = self.imports.resolve(value.func)
                     if q is not None and q.startswith(("keras.metrics.", "keras.losses.")):
                         obj = convert_object(stmt, self.imports)
@@ -706,8 +713,11 @@ class _ClassConverter:
                     out += weights
                     continue
                 first = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
-                creates = (isinstance(first, cst.Assign) and isinstance(first.value, cst.Call)
-                           and _creates_state(first.value, self.imports, self.env))
+                value = first.value if isinstance(first, cst.Assign) else None
+                chosen = identity_choice.split(value, self.imports) if value else None
+                value = chosen[0] if chosen is not None else value  # a layer or an identity
+                creates = (isinstance(value, cst.Call)
+                           and _creates_state(value, self.imports, self.env))
                 if creates and from_shape:
                     out += self.build_layer(stmt)
                     continue
@@ -947,7 +957,10 @@ class _ClassConverter:
         lines = []
         for lyr in self.lazy_layers():
             inits = list(lyr.built.lazy_init) if lyr.built is not None else []
-            if lyr.attr in self.built_alone and inits:
+            if lyr.choice is not None and inits:
+                lines.append(identity_choice.guarded(lyr.attr, [
+                    t.replace("{m}", f"self.{lyr.attr}") for t in inits]))
+            elif lyr.attr in self.built_alone and inits:
                 lines.append(_if_sized(lyr.attr, "\n".join(inits)))
             else:
                 lines += [t.replace("{m}", f"self.{lyr.attr}") for t in inits]

@@ -136,13 +136,19 @@ def symbolic_pool(a: Args, shape: Shape, kind: str, rank: int) -> Built:
     if _static(a, "data_format")[1] not in (None, "channels_last"):
         raise Unsupported("data_format='channels_first'")
     known, padding = _static(a, "padding")
-    if not known or str(padding).lower() != "valid":
+    if not known or str(padding).lower() not in ("valid", "same"):
         raise Unsupported(f"{kind}Pooling{rank}D(padding={a.code('padding')}) with a "
                           "pool size known only at run time")
     args = [f"kernel_size={a.code('pool_size')}"]
     known, strides = _static(a, "strides")
     if not known or strides is not None:
         args.append(f"stride={a.code('strides')}")
+    if str(padding).lower() == "same":  # TF's asymmetric padding, averages of real cells
+        return Built(out=(None,) * (len(shape) - 1) + (shape[-1],), forward="{m}({x})",
+                     layout="cf", modules=(("", f'KerasSamePool("{kind.lower()}", {rank}, '
+                                                f'{", ".join(args)})'),),
+                     warnings=("pool size known only at run time: TF's \"same\" padding "
+                               "computed from each input",))
     return Built(out=(None,) * (len(shape) - 1) + (shape[-1],), forward="{m}({x})",
                  layout="cf", modules=(("", f"nn.{kind}Pool{rank}d({', '.join(args)})"),),
                  warnings=("pool size known only at run time: written as in the source",))

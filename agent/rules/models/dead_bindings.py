@@ -137,7 +137,13 @@ def _free_read(stmt: cst.FunctionDef | cst.ClassDef, name: str) -> bool:
         params = any(_mentions(p, name) for p in walk.nodes(stmt.params)
                      if isinstance(p, cst.Param) and p.default is not None)
         return not local or declared or nested or params
-    return True
+    heads = [*stmt.decorators, *stmt.bases, *stmt.keywords]
+    if any(_mentions(h, name) for h in heads) or not isinstance(stmt.body, cst.IndentedBlock):
+        return True
+    # a class: its methods each by the function rule (``(_, w) = input_shape`` in build()
+    # binds its own ``_``), any other statement of its body by mention
+    return any(_free_read(s, name) if isinstance(s, (cst.FunctionDef, cst.ClassDef))
+               else _mentions(s, name) for s in stmt.body.body)
 
 
 _POINTS = ("input", "inputs", "output", "outputs")

@@ -49,6 +49,7 @@ from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.expr_shapes import lambda_rule
 from agent.rules.models.fed_inputs import Fed
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, RolledLoop, Tensor
+from agent.rules.models.one_line import one_line
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.seq_build import seq_build, token_sequence_input
 from agent.rules.models.shapes import Shape
@@ -300,7 +301,7 @@ class BlockExtractor:
                 call = self._local_constants(call)
                 attr = counter.claim(explicit) if isinstance(explicit, str) else counter.next(
                     keras_snake(fname))
-                code = code_of(call)
+                code = code_of(one_line(call))
                 return Layer(attr, self.cur_line, custom_ctor=code, keras_name=fname,
                              written=code)
             if fname in self.fn_params and fname not in self.env and self._layer_class(fname):
@@ -610,7 +611,10 @@ class BlockExtractor:
         for var, seq in list(self.seqs.items()):
             del self.seqs[var]
             if not seq.failed and var:
-                self.finish_seq(seq, seq.start, is_return=False)
+                try:
+                    self.finish_seq(seq, seq.start, is_return=False)
+                except Unsupported as exc:  # (an inlined builder's local in its layers)
+                    self.errors.append((self.lines[seq.start], "model", str(exc)))
         for var, layer in list(self.layer_vars.items()):
             self._standalone_backbone(var, layer)
         return self.found
@@ -2118,6 +2122,10 @@ class BlockExtractor:
                      inputs, list(seq.layers), calls, [cur], keras_name=seq.keras_name)
         ir.params = self.ctor_params(ir)
         ir.fed = fed is not None
+        late = self._built_after(ir, seq, at)
+        if late is None:
+            return
+        at = late
         if seq.var and seq.var in self.models:
             placeholder = self.models[seq.var]
             placeholder.__dict__.update(ir.__dict__)  # submodel references see the result
@@ -2127,6 +2135,36 @@ class BlockExtractor:
         if seq.rewritten:
             ir.named = True  # set_trainable reads its modules by attribute name
         self.found.append(Found(ir, seq.owned, at, is_return, rewritten=seq.rewritten))
+
+    def _built_after(self, ir: ModelIR, seq: _Seq, at: int) -> int | None:
+        """Where the class can be made: ``at``, or after the statements between the adds
+        that compute what a layer takes (``w = np.load(..)`` then ``Dense(.., weights=w)``);
+        None (reported) when such a statement reads the model being built: its value needs
+        Keras's half-built model, which the class does not go through."""
+        read: set[str] = set()
+        for p in ir.params:
+            try:
+                read |= _names_in(cst.parse_expression(p.passed or p.name))
+            except cst.ParserSyntaxError:
+                continue
+        last = max(seq.owned | {at})
+        between = [k for k in range(at + 1, last + 1) if k not in seq.owned]
+        binders = []
+        for k in between:
+            collector = _Targets()
+            collector.collect(self.body[k])
+            if collector.names & read:
+                binders.append(k)
+        if not binders:
+            return at
+        if seq.var and any(seq.var in _names_under(self.body[k]) for k in between):
+            k = binders[0]
+            self.errors.append((self.lines[k], "model", (
+                f"{seq.var}: a layer takes a value computed from {seq.var} while it is being "
+                f"built ({seq.var}.get_layer/get_weights/output_shape between its add() "
+                "calls): the class builds every layer at once")))
+            return None
+        return last
 
     # ---------------------------------------------------------------- functional
     def _input_spec(self, call: cst.Call) -> tuple[tuple[Any, ...] | None, str]:
@@ -2710,6 +2748,12 @@ def _arithmetic(node: cst.BaseExpression) -> bool:
         # VOCABULARIES["color"] (a constant's item, by a key an unrolled loop wrote)
         return isinstance(node.slice[0].slice.value, (cst.SimpleString, cst.Integer))
     return False
+
+
+def _names_under(node: cst.CSTNode) -> set[str]:
+    names = _Names()
+    names.collect(node)
+    return set(names.names)
 
 
 def _names_in(node: cst.BaseExpression) -> set[str]:

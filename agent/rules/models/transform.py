@@ -314,6 +314,13 @@ class ModelConverter:
                 self.outer_models = frozenset()
         remove = _still_needed(body, remove, set(replace),
                                lambda k: self._names_read(original[k]))
+        for found in founds:  # made after the adds (extract._built_after): `var = Sequential()`
+            first, var = min(found.owned), found.ir.var  # is dead, the class rebinds var first
+            if var and found.at > first and first not in remove and id(found.ir) not in failed \
+                    and _names_bound(body[first]) == {var} and not any(
+                        var in self._names_read(original[k]) for k in range(first + 1, found.at)
+                        if k not in remove):
+                remove.add(first)
         new_body: list[cst.BaseStatement] = []
         passes: list[cst.BaseStatement] = []  # resolved branches that were empty
         for k, stmt in enumerate(body):

@@ -34,7 +34,8 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "random_features.py", "epoch_metrics.py", "lookup_layers.py", "attention_forms.py",
     "keras_metrics.py", "schedules.py", "keras_cells.py", "cell_loops.py", "masked_rnn.py",
     "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py",
-    "csv_dataset.py", "tfrecord_write.py", "tensor_ops.py", "ragged.py", "re2_patterns.py"))
+    "csv_dataset.py", "tfrecord_write.py", "tensor_ops.py", "ragged.py", "re2_patterns.py",
+    "same_pooling.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -108,7 +109,8 @@ UTILITIES: dict[str, str] = {
 }
 
 HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimizer|"
-                  r"KerasRMSprop|KerasSGD|KerasMetric|KerasSchedule|KerasUpSampling2D|adapt_normalization|"
+                  r"KerasRMSprop|KerasSGD|KerasMetric|KerasSchedule|KerasUpSampling2D|KerasSamePool|"
+                  r"adapt_normalization|"
                   r"KerasLoss|"
                   r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|StackedCells|Keras\w*Cell\b|"
@@ -145,7 +147,7 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "StackedCe
                 "bidirectional_input_dropout",
                 "rnn_state_outputs",
                 "ActivatedLSTM", "ResetBeforeGRU", "masked_rnn", "RandomFourierFeatureMap",
-                "ConvLSTM2d", "HashingBins",
+                "ConvLSTM2d", "HashingBins", "KerasSamePool",
                 "RandomImageRotation", "RandomImageZoom", "RandomImageTranslation",
                 "activation_by_name", "KerasActivation", "activation_name_of",
                 "initializer_by_name", "regularizer_by_name", "FrozenModule", "children_until",

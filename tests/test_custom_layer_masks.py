@@ -127,8 +127,11 @@ model = keras.Model(ids, layers.Dense(3)(x))
     assert any("compute_mask attaches is not passed on" in w for w in _mask_warnings(result))
 
 
-def test_a_reader_called_on_two_tensors_keeps_the_class_warning() -> None:
-    src = ALL + """
+@pytest.mark.parametrize("padding", ["pre", "holes"])
+def test_a_reader_called_on_two_tensors_gets_what_keras_3_passes(padding: str) -> None:
+    """A Keras 3 script (``keras.ops``): ``mask`` stays None on a call over two tensors, as
+    Keras 3 passes none there (tests/test_multi_tensor_masks.py: Keras 2's rule)."""
+    src = HEAD + CLASSES["TokensAndPositions"] + """
 class Merge(layers.Layer):
     def call(self, inputs, memory, mask=None):
         if mask is None:
@@ -141,9 +144,8 @@ x = TokensAndPositions(VOCAB, STEPS, DIM)(ids)
 y = Merge()(x, x)
 model = keras.Model(ids, layers.GlobalAveragePooling1D()(y))
 """
-    warnings = _mask_warnings(_convert(src))
-    assert any("call() reads mask, which Keras passed implicitly" in w for w in warnings)
-    assert any("compute_mask attaches is not passed on" in w for w in warnings)
+    code = _equivalent(src, _ids(padding).astype("int32"))
+    assert "self.merge(x, x)" in code, code
 
 
 SUBCLASSED = """

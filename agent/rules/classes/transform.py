@@ -43,6 +43,7 @@ from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, 
 from agent.rules.classes.variables import VARIABLES, FromInitializer, variable_lines
 from agent.rules.imports import ImportTable
 from agent.rules.initializers import Layout, init_statement
+from agent.rules.keras_generation import keras_generation
 from agent.rules.lines import LineIndex
 from agent.rules.models.shapes import Shape
 from agent.rules.ops.rewrite import rewrite_if_framework, rewrite_node
@@ -1175,6 +1176,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
     taken = {s.name.value for s in body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
     before: dict[int, list[cst.BaseStatement]] = {}  # generated classes, by statement index
     lazy_used = False
+    generation: tuple[int | None] | None = None  # the script's Keras, read once when needed
     for k, stmt in enumerate(body):
         if not isinstance(stmt, cst.ClassDef):
             continue
@@ -1219,7 +1221,11 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             if conv.lazy_layers() or conv.build_layers:  # a model's dry call sizes them
                 result.lazy_layers[name] = conv.has_keras_init
             own_base = all(imports.resolve(b.value) == LAYER_BASE for b in stmt.bases)
-            facts = layer_masks(stmt, new) if own_base else None
+            if own_base and generation is None:
+                generation = (keras_generation(source if source is not None else module.code,
+                                               imports),)
+            facts = layer_masks(stmt, new, generation[0]) \
+                if own_base and generation is not None else None
             if facts is not None:
                 result.mask_layers[name] = facts
         else:

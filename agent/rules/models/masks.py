@@ -51,7 +51,8 @@ class Plan:
     used: set[str] = field(default_factory=set)  # masks some reader needs
     zero_output: set[int] = field(default_factory=set)  # Bidirectional returning sequences
     explicit: set[int] = field(default_factory=set)  # calls given ``mask=<model input>``
-    custom_readers: set[int] = field(default_factory=set)  # custom forward(..., mask=) calls
+    # custom forward(..., mask=) calls -> the mask keywords Keras passes them
+    custom_readers: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
 def _source(call: Call, name: str) -> str | None:
@@ -219,17 +220,22 @@ def _custom(call: Call, custom: dict[str, CustomMask]) -> CustomMask | None:
 
 def _custom_call(out: Plan, call: Call, facts: CustomMask, mask: str | None, name: str,
                  mask_of: dict[int, str]) -> bool:
-    """A custom layer's call under the plan: its ``forward`` given the input's mask, its
-    output's mask from its ``compute_mask`` (or the input's, passed on). False: Keras would
-    pass a mask this plan cannot (several tensors, or a layer the plan does not know)."""
+    """A custom layer's call under the plan: its ``forward`` given the masks Keras passes
+    (layer_masks.py), its output's mask from its ``compute_mask`` over the first input (or
+    the first input's, passed on), as Keras 2 and 3 both give it. False: Keras would pass a
+    mask this plan cannot (a list of tensors, a Keras the script does not name)."""
     attached = [mask_of.get(id(t)) for t in call.inputs]
-    several = len(call.inputs) != 1 or call.listed or "mask" in call.call_kwargs
-    if several and (any(attached) or facts.computes):
-        return False  # Keras 2 and 3 differ there (first input's mask / ``<arg>_mask``)
-    if facts.reads and mask is not None:
-        out.readers[id(call)] = mask
-        out.used.add(mask)
-        out.custom_readers.add(id(call))
+    if call.listed or set(call.call_kwargs) - {"training"} or not call.inputs:
+        if any(attached) or facts.computes:
+            return False  # a list of masks, the given one, or keyword tensors: not reproduced
+        return True
+    keywords = facts.call_masks(attached)
+    if keywords is None:
+        return False  # Keras 2 and 3 differ there and the script does not say which it ran
+    if keywords:
+        out.readers[id(call)] = next(iter(keywords.values()))
+        out.used.update(keywords.values())
+        out.custom_readers[id(call)] = keywords
     if facts.computes:
         x = call.inputs[0].name
         given = f", {mask}" if mask is not None else ""
@@ -263,10 +269,11 @@ def apply(p: Plan, call: Call, built: Built, body: list[str]) -> Built | None:
     ``body`` (before the call) and its warning dropped, a reader's form masked. None: this
     form cannot run under its mask (the caller falls back to the unmasked model)."""
     mask = p.readers.get(id(call))
-    if id(call) in p.custom_readers and mask is not None:
+    if id(call) in p.custom_readers:
         if built.forward != "{m}({xargs})":
             return None
-        built.forward = f"{{m}}({{xargs}}, mask={mask})"
+        given = ", ".join(f"{k}={v}" for k, v in p.custom_readers[id(call)].items())
+        built.forward = f"{{m}}({{xargs}}, {given})"
     if id(call) in p.sources:
         name, stmt = p.sources[id(call)]
         built.warnings = tuple(w for w in built.warnings if not w.startswith(SOURCE_TEXTS))
@@ -309,7 +316,8 @@ def change(p: Plan, call: Call) -> str | None:
     if id(call) in p.sources and p.sources[id(call)][0] in p.used:
         return f"the mask Keras attaches -> {p.sources[id(call)][0]}, passed explicitly"
     if id(call) in p.custom_readers:
-        return f"forward gets mask={p.readers[id(call)]}, the mask Keras passes to its call()"
+        given = ", ".join(f"{k}={v}" for k, v in p.custom_readers[id(call)].items())
+        return f"forward gets {given}, the mask Keras passes to its call()"
     if id(call) in p.readers:
         return f"runs under {p.readers[id(call)]}: masked steps skipped as in Keras"
     return None

@@ -53,6 +53,10 @@ class Plan:
     explicit: set[int] = field(default_factory=set)  # calls given ``mask=<model input>``
     # custom forward(..., mask=) calls -> the mask keywords Keras passes them
     custom_readers: dict[int, dict[str, str]] = field(default_factory=dict)
+    # the mask Keras attaches to the one output (its loss skips those steps): forward stores
+    # it as ``self.output_mask``; a sub-model's is read as ``self.<attr>.output_mask``
+    output_mask: str | None = None
+    from_submodels: bool = False
 
 
 def _source(call: Call, name: str) -> str | None:
@@ -164,6 +168,13 @@ def plan(ir: ModelIR, custom: dict[str, CustomMask] | None = None) -> Plan | Non
             continue
         masks = [mask_of.get(id(t)) for t in call.inputs]
         mask = masks[0] if masks else None
+        sub = call.layer.submodel
+        if sub is not None and not any(masks) and call.layer.attr and len(call.outputs) == 1:
+            inner = plan(sub, custom)
+            if inner is not None and inner.output_mask is not None:  # Keras passes it on
+                mask_of[id(call.outputs[0])] = f"self.{call.layer.attr}.output_mask"
+                out.from_submodels = True
+            continue
         facts = _custom(call, custom)
         if facts is not None:
             if not _custom_call(out, call, facts, mask, name, mask_of):
@@ -183,8 +194,14 @@ def plan(ir: ModelIR, custom: dict[str, CustomMask] | None = None) -> Plan | Non
         if how == "rnn" and _sequences(call) and call.layer.spec is not None \
                 and call.layer.spec.keras == "Bidirectional":
             out.zero_output.add(id(call))
-    if not (out.sources or out.explicit) or any(id(t) in mask_of for t in ir.outputs):
-        return None  # no mask, or one reaching the loss (Keras's loss skips masked steps)
+    if not (out.sources or out.explicit or out.from_submodels):
+        return None  # no mask
+    reaching = [mask_of[id(t)] for t in ir.outputs if id(t) in mask_of]
+    if reaching:  # Keras's loss skips the masked steps: the step reads the output's mask
+        if len(ir.outputs) != 1 or ir.output_keys is not None or ir.shares is not None:
+            return None
+        out.output_mask = reaching[0]
+        out.used.add(reaching[0])
     return out
 
 

@@ -9,7 +9,9 @@ own and is compared with Keras 3's ``evaluate`` on the same weights and padded b
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 
 os.environ["KERAS_BACKEND"] = "torch"
 
@@ -20,6 +22,7 @@ import torch
 
 from agent.equivalence import exec_source
 from agent.tf_shim import install
+from agent.tools.tf_original import tf_python
 from agent.weights import port_weights
 from tests.test_masks import _convert, _ids, _mask_warnings
 
@@ -121,3 +124,70 @@ model = keras.Model(ids, [layers.Dense(3)(x), layers.Dense(2)(x)])
     result = _convert(src)
     assert "output_mask" not in result.source
     assert any("compute_mask attaches is not passed on" in w for w in _mask_warnings(result))
+
+
+WEIGHT_FREE = """\
+{imports}
+
+STEPS, CLASSES = 6, 5
+
+x_in = keras.Input(shape=(STEPS, CLASSES))
+x = layers.Masking()(x_in)
+model = keras.Model(x_in, layers.Activation("softmax")(x))
+model.compile("adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+"""
+TF_EVALUATE = """
+import json, sys
+import numpy as np
+args = json.loads(sys.argv[1])
+scope = {}
+exec(args["src"], scope)
+x, y = np.asarray(args["x"], "float32"), np.asarray(args["y"], "int64")
+print(json.dumps(scope["model"].evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)))
+"""
+
+
+def _padded_features() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 6, 5)).astype("float32")
+    x[0, :2] = 0.0
+    x[1, 4:] = 0.0
+    x[2, 3] = 0.0
+    return x, rng.integers(0, 5, size=(3, 6)).astype("int64")
+
+
+@pytest.mark.parametrize("keras_2", [False, True])
+def test_the_masked_loss_is_keras_2s_and_keras_3s(keras_2: bool) -> None:
+    """Weight-free, so tf_keras (Keras 2) runs the same model in TensorFlow's interpreter:
+    both Kerases divide by the unmasked steps."""
+    imports = ("from tensorflow import keras\nfrom tensorflow.keras import layers" if keras_2
+               else "import keras\nfrom keras import layers")
+    src = WEIGHT_FREE.format(imports=imports)
+    x, y = _padded_features()
+    if keras_2:
+        python = os.environ.get("K2L_TEST_TF_PYTHON", "") or tf_python()[0] or ""
+        if not python:
+            pytest.skip("no Python with TensorFlow (K2L_TEST_TF_PYTHON / K2L_TF_PYTHON)")
+        done = subprocess.run(
+            [python, "-c", TF_EVALUATE, json.dumps({"src": src, "x": x.tolist(),
+                                                    "y": y.tolist()})],
+            capture_output=True, text=True, timeout=300, check=False,
+            env={**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
+                 "CUDA_VISIBLE_DEVICES": ""})
+        if done.returncode != 0 and "tf_keras" in done.stderr:
+            pytest.skip("TensorFlow there has no tf_keras (Keras 2)")
+        assert done.returncode == 0, done.stderr[-3000:]
+        ref = json.loads(done.stdout.strip().splitlines()[-1])
+    else:
+        keras.backend.clear_session()
+        model = exec_source(src, "k2l_original")["model"]
+        ref = model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    result = _convert(src)
+    assert not _mask_warnings(result), _mask_warnings(result)
+    module = exec_source(result.source, "k2l_converted")["model"]
+    module.eval()
+    with torch.no_grad():
+        loss = module.training_step((torch.as_tensor(x), torch.as_tensor(y)), 0)
+    accuracy = float(module.train_means.compute()["accuracy"])
+    np.testing.assert_allclose(float(loss), ref["loss"], rtol=1e-5, err_msg=result.source)
+    np.testing.assert_allclose(accuracy, ref["accuracy"], rtol=1e-5, err_msg=result.source)

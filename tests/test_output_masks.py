@@ -73,6 +73,23 @@ decoder = keras.Model(inner_ids, layers.Dense(VOCAB, activation="softmax")(h))
 ids = keras.Input(shape=(STEPS,), dtype="int32")
 model = keras.Model(ids, decoder(ids))
 """,
+    # a subclassed model returning a masked tensor
+    "subclassed": """
+class Tagger(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.embed = layers.Embedding(VOCAB, 6, mask_zero=True)
+        self.hidden = layers.Dense(5, activation="tanh")
+        self.head = layers.Dense(VOCAB, activation="softmax")
+
+    def call(self, ids):
+        x = self.embed(ids)
+        x = self.hidden(x)
+        return self.head(x)
+
+
+model = Tagger()
+""",
 }
 
 
@@ -95,6 +112,7 @@ def test_the_loss_skips_the_masked_output_steps_as_keras_does(form: str, padding
     keras.utils.set_random_seed(0)
     install()
     keras_model = exec_source(src, "k2l_original")["model"]
+    keras_model(ids)  # builds a subclassed model's weights
     rng = np.random.default_rng(1)
     for w in keras_model.weights:
         w.assign(rng.normal(0.0, 0.5, size=tuple(w.shape)).astype("float32"))

@@ -78,6 +78,10 @@ class ForwardConverter:
         self.container_inputs: dict[str, Shape | None] = {}
         self.masks = Tracker()  # Keras's implicit masks, made explicit
         self.custom_masks: dict[str, CustomMask] = {}  # self.<attr> -> its layer's masks
+        # a model's forward stores the mask Keras attaches to its returned tensor (the loss
+        # skips those steps) as ``self.output_mask``; ``returns``: whether each return did
+        self.store_output_mask = False
+        self.returns: list[bool] = []
 
     # -- layouts -------------------------------------------------------------------------
     def layout_as(self, v: TVal, want: str) -> TVal:
@@ -404,6 +408,7 @@ class ForwardConverter:
     def simple(self, stmt: cst.SimpleStatementLine) -> list[cst.BaseStatement]:
         before: list[cst.BaseStatement] = []
         smalls: list[cst.BaseSmallStatement] = []
+        stored: list[str] = []
         for small in stmt.body:
             if isinstance(small, cst.Assign):
                 v = self.expr(small.value)
@@ -424,7 +429,13 @@ class ForwardConverter:
                 smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
             elif isinstance(small, cst.Return) and small.value is not None:
                 v = self.layout_as(self.expr(small.value), "keras")
-                self.masks.returned(v.mask, small.value, self._masked())  # the loss reads it
+                if self.store_output_mask and v.mask is not None and not isinstance(
+                        small.value, (cst.Tuple, cst.List)):
+                    self.masks.used.add(v.mask)
+                    stored.append(f"self.output_mask = {v.mask}")
+                else:
+                    self.masks.returned(v.mask, small.value, self._masked())  # the loss reads it
+                self.returns.append(bool(stored))
                 self.returned.append(v.shape)
                 smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
             elif isinstance(small, cst.Expr):
@@ -433,7 +444,7 @@ class ForwardConverter:
             else:
                 new, problems = _rewrite_small(small, self)
                 smalls.append(new)
-        before += [cst.parse_statement(s + "\n") for s in self.masks.pending]
+        before += [cst.parse_statement(s + "\n") for s in [*self.masks.pending, *stored]]
         self.masks.pending.clear()
         return [*before, stmt.with_changes(body=smalls)]
 

@@ -84,6 +84,7 @@ class ClassesResult:
     # custom layers -> how they make, pass on or read Keras's implicit masks (layer_masks.py)
     mask_layers: dict[str, CustomMask] = field(default_factory=dict)
     mask_readers: list[str] = field(default_factory=list)  # ... given their masks, per instance
+    masked_outputs: set[str] = field(default_factory=set)  # models storing self.output_mask
 
 
 @dataclass
@@ -211,6 +212,7 @@ class _ClassConverter:
         self.built_alone: set[str] = set()  # sub-layers call()'s straight-line code never calls
         self.custom_classes: dict[str, str] = {}  # self.<attr> -> its custom layer class
         self.mask_readers: list[str] = []  # their classes, where call() passes Keras's masks
+        self.masked_output = False  # forward stores its output's Keras mask (a model's)
         self.layers: dict[str, SubLayer] = {}
         self.weights: list[_Weight] = []
         self.lazy_weights: list[_Weight] = []
@@ -480,6 +482,9 @@ class _ClassConverter:
             absent = f'\nelse:\n    self.register_parameter("{w.name}", None)' if w.absent else ""
             body.append(_stmt(f"if {w.cond}:\n    {line}{absent}" if w.cond else line))
         body += self.unmark(eager_build, first_layer)
+        if self.masked_output:
+            body.append(_stmt("# the mask Keras attaches to the output: its loss skips those "
+                              "steps\nself.output_mask: torch.Tensor | None = None"))
         return fn.with_changes(body=fn.body.with_changes(body=body))
 
     def unmark(self, marked: list[cst.BaseStatement | str], first_layer: str | None
@@ -844,6 +849,7 @@ class _ClassConverter:
         conv.keras_attrs = {**self.keras_attrs, **self.kept_layers}
         conv.containers = set(self.containers)
         conv.custom_masks = self.custom_masks()
+        conv.store_output_mask = self.kind == "model"
         tensor_params = [p.name.value for p in kept[1:]]
         for k, name in enumerate(tensor_params):
             from agent.rules.classes.forward import TVal
@@ -851,6 +857,9 @@ class _ClassConverter:
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)
         body = conv.block(_statements(fn))
+        if any(conv.returns) and not all(conv.returns):  # a stale mask for the other returns
+            conv.masks.failed = True
+        self.masked_output = all(conv.returns) and bool(conv.returns)
         body = conv.masks.finish(body)
         self.warnings += [f"self.{attr}: {LOST_MASK_WARNINGS[0]}" for attr in conv.masks.lost()]
         if not conv.masks.failed:  # each mask-reading custom layer got Keras's mask (or none)
@@ -1231,6 +1240,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         else:
             models.add(name)
             outputs[name] = conv.output_shape
+            if conv.masked_output:
+                result.masked_outputs.add(name)
     if before:
         merged: list[Any] = []
         for k, stmt in enumerate(body):
@@ -1249,7 +1260,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
                          result.unmapped, tuple(sorted(models)), outputs, result.lazy_layers,
-                         result.mask_layers, result.mask_readers)
+                         result.mask_layers, result.mask_readers, result.masked_outputs)
 
 
 def _if_sized(attr: str, template: str) -> str:

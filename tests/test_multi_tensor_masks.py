@@ -203,3 +203,47 @@ def test_an_unknown_keras_keeps_the_warning() -> None:
 def test_the_scripts_keras_is_read_off_its_imports(code: str, generation: int | None) -> None:
     code = textwrap.dedent(code)
     assert keras_generation(code, collect_imports(cst.parse_module(code))) == generation
+
+
+SUBCLASSED = KERAS2.split("x_in = keras.Input")[0] + '''
+class Pooled(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.masking = layers.Masking()
+        self.decoder = Decoder()
+        self.pool = layers.GlobalAveragePooling1D()
+
+    def call(self, x):
+        masked = self.masking(x)
+        memory = x * 2.0
+        y = self.decoder(masked, memory)
+        return self.pool(y)
+
+
+model = Pooled()
+'''
+TF_RUN_ONE = TF_RUN.replace('[np.asarray(a, "float32") for a in args["inputs"]]',
+                            'np.asarray(args["inputs"][0], "float32")')
+
+
+def test_a_subclassed_tf_keras_model_passes_the_first_inputs_mask() -> None:
+    result = convert_source(SUBCLASSED, "model.py")
+    assert not [w.message for w in result.warnings if "mask" in w.message.lower()], \
+        result.warnings
+    code = result.source
+    assert "self.decoder(masked, memory, mask=mask)" in code, code
+    module = exec_source(code, "k2l_converted")["model"]
+    module.eval()
+    x = _inputs()[0]
+    with torch.no_grad():
+        got = module(torch.as_tensor(x)).numpy()
+    python = os.environ.get("K2L_TEST_TF_PYTHON", "") or tf_python()[0] or ""
+    if not python:
+        pytest.skip("no Python with TensorFlow (K2L_TEST_TF_PYTHON / K2L_TF_PYTHON)")
+    done = subprocess.run([python, "-c", TF_RUN_ONE, json.dumps(
+        {"src": SUBCLASSED, "inputs": [x.tolist()]})], capture_output=True, text=True,
+        timeout=300, check=False, env={**os.environ, "TF_USE_LEGACY_KERAS": "1",
+                                       "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
+    assert done.returncode == 0, done.stderr[-3000:]
+    theirs = np.asarray(json.loads(done.stdout.strip().splitlines()[-1]), "float32")
+    np.testing.assert_allclose(got, theirs, atol=1e-5, err_msg=code)

@@ -206,7 +206,8 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
     else:
         w(f"{', '.join(ps)} = self({', '.join(xs)})")
     loss_vars = ["loss"] if n_out == 1 else [f"{y}_loss" for y in ys]
-    masked = ir.masked_output and n_out == 1  # forward stored its output's Keras mask
+    # forward stored its output's Keras mask: the loss and mean metrics weigh steps by it
+    masked = ir.masked_output and n_out == 1 and bool(cfg.losses) and cfg.losses[0] is not None
     if masked:
         w("assert self.output_mask is not None  # forward stored the mask Keras attaches")
         w("step_weight = self.output_mask.float()  # Keras's loss skips the masked steps")

@@ -57,6 +57,7 @@ class Plan:
     # it as ``self.output_mask``; a sub-model's is read as ``self.<attr>.output_mask``
     output_mask: str | None = None
     from_submodels: bool = False
+    several: dict[int, int] = field(default_factory=dict)  # calls on several tensors -> Keras
 
 
 def _source(call: Call, name: str) -> str | None:
@@ -253,6 +254,8 @@ def _custom_call(out: Plan, call: Call, facts: CustomMask, mask: str | None, nam
         out.readers[id(call)] = next(iter(keywords.values()))
         out.used.update(keywords.values())
         out.custom_readers[id(call)] = keywords
+        if len(call.inputs) > 1 and facts.keras is not None:
+            out.several[id(call)] = facts.keras
     if facts.computes:
         x = call.inputs[0].name
         given = f", {mask}" if mask is not None else ""
@@ -334,7 +337,10 @@ def change(p: Plan, call: Call) -> str | None:
         return f"the mask Keras attaches -> {p.sources[id(call)][0]}, passed explicitly"
     if id(call) in p.custom_readers:
         given = ", ".join(f"{k}={v}" for k, v in p.custom_readers[id(call)].items())
-        return f"forward gets {given}, the mask Keras passes to its call()"
+        rule = {2: " (Keras 2, the script's: the first tensor's mask; Keras 3 passes none)",
+                3: " (Keras 3, the script's: <arg>_mask only; Keras 2 passes the first "
+                   "tensor's as mask)"}.get(p.several.get(id(call), 0), "")
+        return f"forward gets {given}, the mask Keras passes to its call(){rule}"
     if id(call) in p.readers:
         return f"runs under {p.readers[id(call)]}: masked steps skipped as in Keras"
     return None

@@ -116,19 +116,26 @@ def test_the_mask_is_computed_by_the_layer_and_passed_by_keyword() -> None:
     assert "self.zero_padded(x, mask=mask)" in forward, forward
 
 
-def test_a_mask_reaching_the_output_keeps_the_model_unmasked_and_says_so() -> None:
+def test_a_mask_reaching_the_output_is_stored_for_the_loss() -> None:
+    """Keras attaches the mask to the output (its loss skips those steps:
+    tests/test_output_masks.py): forward stores it."""
     src = ALL + """
 ids = keras.Input(shape=(STEPS,), dtype="int32")
 x = TokensAndPositions(VOCAB, STEPS, DIM)(ids)
 model = keras.Model(ids, layers.Dense(3)(x))
 """
     result = _convert(src)
-    assert ".compute_mask(" not in result.source.split("class KerasModel")[1]
-    assert any("compute_mask attaches is not passed on" in w for w in _mask_warnings(result))
+    forward = result.source.split("class KerasModel")[1].split("def forward")[1]
+    assert "mask = self.tokens_and_positions.compute_mask(ids)" in forward, forward
+    assert "self.output_mask = mask" in forward, forward
+    assert not any("compute_mask attaches is not passed on" in w for w in _mask_warnings(result))
 
 
-def test_a_reader_called_on_two_tensors_keeps_the_class_warning() -> None:
-    src = ALL + """
+@pytest.mark.parametrize("padding", ["pre", "holes"])
+def test_a_reader_called_on_two_tensors_gets_what_keras_3_passes(padding: str) -> None:
+    """A Keras 3 script (``keras.ops``): ``mask`` stays None on a call over two tensors, as
+    Keras 3 passes none there (tests/test_multi_tensor_masks.py: Keras 2's rule)."""
+    src = HEAD + CLASSES["TokensAndPositions"] + """
 class Merge(layers.Layer):
     def call(self, inputs, memory, mask=None):
         if mask is None:
@@ -141,9 +148,8 @@ x = TokensAndPositions(VOCAB, STEPS, DIM)(ids)
 y = Merge()(x, x)
 model = keras.Model(ids, layers.GlobalAveragePooling1D()(y))
 """
-    warnings = _mask_warnings(_convert(src))
-    assert any("call() reads mask, which Keras passed implicitly" in w for w in warnings)
-    assert any("compute_mask attaches is not passed on" in w for w in warnings)
+    code = _equivalent(src, _ids(padding).astype("int32"))
+    assert "self.merge(x, x)" in code, code
 
 
 SUBCLASSED = """
@@ -194,7 +200,7 @@ def test_custom_layer_masks_in_a_subclassed_model_are_numerically_keras(padding:
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4, err_msg=code)
 
 
-def test_a_subclass_returning_a_computed_mask_says_it_is_lost() -> None:
+def test_a_subclass_returning_a_computed_mask_stores_it() -> None:
     src = HEAD + CLASSES["TokensAndPositions"] + """
 class Tagger(keras.Model):
     def __init__(self):
@@ -203,6 +209,27 @@ class Tagger(keras.Model):
         self.head = layers.Dense(3)
 
     def call(self, ids):
+        return self.head(self.embed(ids))
+
+
+model = Tagger()
+"""
+    result = _convert(src)
+    assert "self.output_mask = mask" in result.source, result.source
+    assert not _mask_warnings(result), _mask_warnings(result)
+
+
+def test_a_subclass_returning_a_mask_on_one_branch_only_says_it_is_lost() -> None:
+    src = HEAD + CLASSES["TokensAndPositions"] + """
+class Tagger(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.embed = TokensAndPositions(VOCAB, STEPS, DIM)
+        self.head = layers.Dense(3)
+
+    def call(self, ids, training=False):
+        if training:
+            return self.head(ops.ones((2, STEPS, DIM)))
         return self.head(self.embed(ids))
 
 

@@ -169,8 +169,20 @@ model = keras.Model(tokens, layers.Concatenate()([x, h, c]))
     _equivalent(src, _ids("pre"))
 
 
+def test_a_mask_reaching_the_output_is_stored_for_the_loss() -> None:
+    """The loss skips those steps (tests/test_output_masks.py): forward stores the mask."""
+    result = _convert(KERAS + f"""
+model = keras.Sequential([
+    keras.Input(shape=({STEPS},)),
+    layers.Embedding({VOCAB}, 4, mask_zero=True),
+    layers.LSTM(4, return_sequences=True),
+])
+""")
+    assert not _mask_warnings(result), _mask_warnings(result)
+    assert "masked_rnn(" in result.source and "self.output_mask = mask" in result.source
+
+
 @pytest.mark.parametrize("reader, why", [
-    ("layers.LSTM(4, return_sequences=True)", "the mask reaches the model's output"),
     ("layers.MultiHeadAttention(2, 4)", "attention reads the mask"),
     ("layers.BatchNormalization(),\n    layers.LSTM(4)", "BatchNormalization reads the mask"),
 ])
@@ -309,7 +321,7 @@ model = Tagger(4)
     assert "mask = tokens != 0" in code and "masked_rnn(self.rnn, x, mask=mask)" in code
 
 
-def test_a_subclass_returning_a_masked_tensor_keeps_the_warning() -> None:
+def test_a_subclass_returning_a_masked_tensor_stores_its_mask() -> None:
     result = _convert(KERAS + f"""
 class Encoder(keras.Model):
     def __init__(self):
@@ -323,4 +335,5 @@ class Encoder(keras.Model):
 
 model = Encoder()
 """)
-    assert any("torch has no implicit masks" in w for w in _mask_warnings(result))
+    assert not _mask_warnings(result), _mask_warnings(result)
+    assert "self.output_mask = mask" in result.source, result.source

@@ -116,13 +116,15 @@ def _torch_modules(module: cst.Module) -> list[str]:
     return out
 
 
-def _subclassed_ir(name: str, output: Shape | None = None, indices: bool = False) -> ModelIR:
+def _subclassed_ir(name: str, output: Shape | None = None, indices: bool = False,
+                   masked: bool = False) -> ModelIR:
     """What the training rules need of a converted Model subclass: its name, one output
-    (with its shape when forward's was inferred: metrics need the number of classes), and
+    (with its shape when forward's was inferred: metrics need the number of classes),
     whether its input holds indices (forward looks it up in an Embedding: fit's data is
-    then integer, as Keras's Embedding casts it)."""
+    then integer, as Keras's Embedding casts it) and whether forward stores its output's
+    Keras mask (``masked``: the loss skips those steps)."""
     return ModelIR(name, "", "Subclassed", 0, [Tensor("x", None, "long" if indices else "float")],
-                   [], [], [Tensor("output", output)])
+                   [], [], [Tensor("output", output)], masked_output=masked)
 
 
 # a custom layer's lazy-size warnings that a model's dry call answers
@@ -438,7 +440,8 @@ def _convert_source(source: str, path: str) -> Conversion:
         out.warnings += cres.warnings
         out.unmapped += cres.unmapped
         indexed = embedding_layers(module, imports)  # forward looks its input up: indices
-        subclassed = [_subclassed_ir(name, cres.outputs.get(name), name in indexed)
+        subclassed = [_subclassed_ir(name, cres.outputs.get(name), name in indexed,
+                                     name in cres.masked_outputs)
                       for name in cres.models
                       if name not in imports.subclasses]  # those fold into a functional model
     custom += _torch_modules(module)  # e.g. a layer the LLM stage has already written

@@ -78,6 +78,10 @@ class ForwardConverter:
         self.container_inputs: dict[str, Shape | None] = {}
         self.masks = Tracker()  # Keras's implicit masks, made explicit
         self.custom_masks: dict[str, CustomMask] = {}  # self.<attr> -> its layer's masks
+        # a model's forward stores the mask Keras attaches to its returned tensor (the loss
+        # skips those steps) as ``self.output_mask``; ``returns``: whether each return did
+        self.store_output_mask = False
+        self.returns: list[bool] = []
 
     # -- layouts -------------------------------------------------------------------------
     def layout_as(self, v: TVal, want: str) -> TVal:
@@ -299,35 +303,43 @@ class ForwardConverter:
         return TVal(code_of(new), None, "keras", sub.tensor)
 
     def custom_layer_call(self, node: cst.Call) -> TVal | None:
-        """``self.<attr>(x)`` of a custom layer whose masks Keras handles (layer_masks.py):
-        given ``mask=`` where its call reads it, its output's mask from its ``compute_mask``
-        or passed on. None: not such a layer, or called on several tensors (``passed``)."""
+        """``self.<attr>(x, ...)`` of a custom layer whose masks Keras handles (layer_masks.py):
+        given the mask keywords the script's Keras passes, its output's mask from its
+        ``compute_mask`` over the first tensor or that tensor's, passed on. None: not such a
+        layer, or called on a list or by keyword (``passed``)."""
         func = node.func
         if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
                 and func.value.value == "self" and func.attr.value in self.custom_masks):
             return None
         facts = self.custom_masks[func.attr.value]
         pos = [a for a in node.args if a.keyword is None and not a.star]
-        if len(pos) != 1 or len(pos) != len(node.args) or not isinstance(pos[0].value, cst.Name) \
-                or pos[0].value.value not in self.env:
+        if not pos or len(pos) != len(node.args) or any(
+                not isinstance(a.value, cst.Name) or a.value.value not in self.env for a in pos):
             if facts.computes:
-                self.masks.failed = True  # its mask, as Keras 2 and 3 differ here: not made
+                self.masks.failed = True  # its mask, over a list or keywords: not made
                 self.masks.custom_sources.append(func.attr.value)
             return None
-        x = self.env[pos[0].value.value]
+        xs = [self.env[a.value.value] for a in pos if isinstance(a.value, cst.Name)]
+        keywords = facts.call_masks([x.mask for x in xs])
+        if keywords is None:  # Keras 2 and 3 pass different masks: the script does not say
+            self.masks.failed = True
+            return None
+        x = xs[0]
         mask = x.mask
         call = node
-        if facts.reads and mask is not None:
-            self.masks.used.add(mask)
-            arg = pos[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        if keywords:
+            self.masks.used.update(keywords.values())
             tight = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
                                     whitespace_after=cst.SimpleWhitespace(""))
-            call = node.with_changes(args=[arg, cst.Arg(cst.Name(mask), keyword=cst.Name("mask"),
-                                                        equal=tight)])
+            args = [*pos[:-1], pos[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+            call = node.with_changes(args=[*args, *(
+                cst.Arg(cst.Name(m), keyword=cst.Name(k), equal=tight)
+                for k, m in keywords.items())])
         v = self.generic(call)
         out = mask if facts.passes else None
         if facts.computes:
-            x_code = self.layout_as(replace(x, code=pos[0].value.value), "keras").code
+            x_code = self.layout_as(replace(x, code=cst.ensure_type(pos[0].value, cst.Name).value),
+                                    "keras").code
             out = self.masks.computed(func.attr.value, x_code, mask, set(self.env) | set(self.names))
         return replace(v, mask=out)
 
@@ -396,6 +408,7 @@ class ForwardConverter:
     def simple(self, stmt: cst.SimpleStatementLine) -> list[cst.BaseStatement]:
         before: list[cst.BaseStatement] = []
         smalls: list[cst.BaseSmallStatement] = []
+        stored: list[str] = []
         for small in stmt.body:
             if isinstance(small, cst.Assign):
                 v = self.expr(small.value)
@@ -416,7 +429,13 @@ class ForwardConverter:
                 smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
             elif isinstance(small, cst.Return) and small.value is not None:
                 v = self.layout_as(self.expr(small.value), "keras")
-                self.masks.returned(v.mask, small.value, self._masked())  # the loss reads it
+                if self.store_output_mask and v.mask is not None and not isinstance(
+                        small.value, (cst.Tuple, cst.List)):
+                    self.masks.used.add(v.mask)
+                    stored.append(f"self.output_mask = {v.mask}")
+                else:
+                    self.masks.returned(v.mask, small.value, self._masked())  # the loss reads it
+                self.returns.append(bool(stored))
                 self.returned.append(v.shape)
                 smalls.append(small.with_changes(value=cst.parse_expression(v.code)))
             elif isinstance(small, cst.Expr):
@@ -425,7 +444,7 @@ class ForwardConverter:
             else:
                 new, problems = _rewrite_small(small, self)
                 smalls.append(new)
-        before += [cst.parse_statement(s + "\n") for s in self.masks.pending]
+        before += [cst.parse_statement(s + "\n") for s in [*self.masks.pending, *stored]]
         self.masks.pending.clear()
         return [*before, stmt.with_changes(body=smalls)]
 

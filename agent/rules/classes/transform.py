@@ -43,6 +43,7 @@ from agent.rules.classes.shapes import DropBuildCalls, input_shapes_from_usage, 
 from agent.rules.classes.variables import VARIABLES, FromInitializer, variable_lines
 from agent.rules.imports import ImportTable
 from agent.rules.initializers import Layout, init_statement
+from agent.rules.keras_generation import keras_generation
 from agent.rules.lines import LineIndex
 from agent.rules.models.fed_inputs import fed_inputs
 from agent.rules.models.shapes import Shape
@@ -84,6 +85,7 @@ class ClassesResult:
     # custom layers -> how they make, pass on or read Keras's implicit masks (layer_masks.py)
     mask_layers: dict[str, CustomMask] = field(default_factory=dict)
     mask_readers: list[str] = field(default_factory=list)  # ... given their masks, per instance
+    masked_outputs: set[str] = field(default_factory=set)  # models storing self.output_mask
 
 
 @dataclass
@@ -213,6 +215,7 @@ class _ClassConverter:
         self.built_alone: set[str] = set()  # sub-layers call()'s straight-line code never calls
         self.custom_classes: dict[str, str] = {}  # self.<attr> -> its custom layer class
         self.mask_readers: list[str] = []  # their classes, where call() passes Keras's masks
+        self.masked_output = False  # forward stores its output's Keras mask (a model's)
         self.layers: dict[str, SubLayer] = {}
         self.weights: list[_Weight] = []
         self.lazy_weights: list[_Weight] = []
@@ -489,6 +492,9 @@ class _ClassConverter:
             absent = f'\nelse:\n    self.register_parameter("{w.name}", None)' if w.absent else ""
             body.append(_stmt(f"if {w.cond}:\n    {line}{absent}" if w.cond else line))
         body += self.unmark(eager_build, first_layer)
+        if self.masked_output:
+            body.append(_stmt("# the mask Keras attaches to the output: its loss skips those "
+                              "steps\nself.output_mask: torch.Tensor | None = None"))
         return fn.with_changes(body=fn.body.with_changes(body=body))
 
     def unmark(self, marked: list[cst.BaseStatement | str], first_layer: str | None
@@ -860,6 +866,7 @@ class _ClassConverter:
         conv.keras_attrs = {**self.keras_attrs, **self.kept_layers}
         conv.containers = set(self.containers)
         conv.custom_masks = self.custom_masks()
+        conv.store_output_mask = self.kind == "model"
         tensor_params = [p.name.value for p in kept[1:]]
         for k, name in enumerate(tensor_params):
             from agent.rules.classes.forward import TVal
@@ -867,6 +874,9 @@ class _ClassConverter:
             shape = self.input_shape if k == 0 else None
             conv.env[name] = TVal(name, shape, "keras", True)
         body = conv.block(_statements(fn))
+        if any(conv.returns) and not all(conv.returns):  # a stale mask for the other returns
+            conv.masks.failed = True
+        self.masked_output = all(conv.returns) and bool(conv.returns)
         body = conv.masks.finish(body)
         self.warnings += [f"self.{attr}: {LOST_MASK_WARNINGS[0]}" for attr in conv.masks.lost()]
         if not conv.masks.failed:  # each mask-reading custom layer got Keras's mask (or none)
@@ -1196,6 +1206,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
     taken = {s.name.value for s in body if isinstance(s, (cst.ClassDef, cst.FunctionDef))}
     before: dict[int, list[cst.BaseStatement]] = {}  # generated classes, by statement index
     lazy_used = False
+    generation: tuple[int | None] | None = None  # the script's Keras, read once when needed
     for k, stmt in enumerate(body):
         if not isinstance(stmt, cst.ClassDef):
             continue
@@ -1243,12 +1254,18 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             if conv.lazy_layers() or conv.build_layers:  # a model's dry call sizes them
                 result.lazy_layers[name] = conv.has_keras_init
             own_base = all(imports.resolve(b.value) == LAYER_BASE for b in stmt.bases)
-            facts = layer_masks(stmt, new) if own_base else None
+            if own_base and generation is None:
+                generation = (keras_generation(source if source is not None else module.code,
+                                               imports),)
+            facts = layer_masks(stmt, new, generation[0]) \
+                if own_base and generation is not None else None
             if facts is not None:
                 result.mask_layers[name] = facts
         else:
             models.add(name)
             outputs[name] = conv.output_shape
+            if conv.masked_output:
+                result.masked_outputs.add(name)
     if before:
         merged: list[Any] = []
         for k, stmt in enumerate(body):
@@ -1267,7 +1284,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
                          result.unmapped, tuple(sorted(models)), outputs, result.lazy_layers,
-                         result.mask_layers, result.mask_readers)
+                         result.mask_layers, result.mask_readers, result.masked_outputs)
 
 
 def _if_sized(attr: str, template: str) -> str:

@@ -230,7 +230,7 @@ SPECS: tuple[LayerSpec, ...] = (
     ),
     LayerSpec(
         "Masking", ("mask_value",), {"mask_value": 0.0}, _masking,
-        examples=(Example("layers.Masking()", (5, 3), ("!= 0.0).any(dim=-1, keepdim=True)",)),
+        examples=(Example("layers.Masking()", (5, 3), ("!= 0.0).any(dim=-1",)),
                   Example("layers.Masking(mask_value=-1.0)", (5, 3), ("!= -1.0)",))),
     ),
     LayerSpec(

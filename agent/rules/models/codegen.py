@@ -50,6 +50,7 @@ class Generated:
     sized_layers: list[str] = field(default_factory=list)  # custom layer classes it sizes
     mask_readers: list[str] = field(default_factory=list)  # ... given Keras's masks (masks.py)
     regularized: bool = False  # the class has regularization_loss()
+    masked_output: bool = False  # forward stores its output's Keras mask (masks.py)
     blocks: list[str] = field(default_factory=list)  # classes of repeated helpers, before it
 
 
@@ -657,6 +658,11 @@ class _Emitter:
         if self.gen.sized:
             lines += [IND * 2 + rewrite(s) for s in self._dry_call()]
         lines += [IND * 2 + s for s in initialized]
+        output_mask = self.masks.output_mask if self.masks is not None else None
+        if output_mask is not None:
+            self.gen.masked_output = True
+            lines += [f"{IND * 2}# the mask Keras attaches to the output: its loss skips those steps",
+                      f"{IND * 2}self.output_mask: torch.Tensor | None = None"]
         lines.append("")
         args = ", ".join(f"{t.name}: torch.Tensor" for t in ir.inputs)
         if ir.output_keys is not None:  # outputs=dict: Keras returns it with sorted keys
@@ -670,6 +676,8 @@ class _Emitter:
             ret = ", ".join(t.name for t in ir.outputs)
         lines.append(f"{IND}def forward(self, {args}) -> {ret_type}:")
         lines += [IND * 2 + rewrite(s) for s in self.body]
+        if output_mask is not None:
+            lines.append(f"{IND * 2}self.output_mask = {output_mask}")
         lines.append(f"{IND * 2}return {rewrite(self.returned or ret)}")
         if self.penalties:
             self.gen.regularized = True
@@ -688,6 +696,7 @@ class _Emitter:
                     for line in lines]
         if (ir.kind != "Sequential" or ir.named or len(ir.inputs) != 1 or len(ir.outputs) != 1
                 or self.buffers or self.penalties or self.hooks or self.gen.lazy
+                or (self.masks is not None and self.masks.output_mask is not None)
                 or len(self.body) != len(self.steps)
                 or not all(line.startswith("self.") for line in declared)):
             return

@@ -146,6 +146,8 @@ class ModelIR:
     keras_name: str | None = None
     notes: list[str] = field(default_factory=list)
     regularized: bool = False  # generated class defines regularization_loss()
+    # forward stores the mask Keras attaches to its one output (self.output_mask, masks.py)
+    masked_output: bool = False
     graph_names: set[str] = field(default_factory=set)  # Keras tensor/layer variable names
     base: str = ""  # the script's own Model subclass it was built with (its train_step)
     # a model over another converted model's tensors (views.py): it takes that model's

@@ -51,7 +51,13 @@ class Plan:
     used: set[str] = field(default_factory=set)  # masks some reader needs
     zero_output: set[int] = field(default_factory=set)  # Bidirectional returning sequences
     explicit: set[int] = field(default_factory=set)  # calls given ``mask=<model input>``
-    custom_readers: set[int] = field(default_factory=set)  # custom forward(..., mask=) calls
+    # custom forward(..., mask=) calls -> the mask keywords Keras passes them
+    custom_readers: dict[int, dict[str, str]] = field(default_factory=dict)
+    # the mask Keras attaches to the one output (its loss skips those steps): forward stores
+    # it as ``self.output_mask``; a sub-model's is read as ``self.<attr>.output_mask``
+    output_mask: str | None = None
+    from_submodels: bool = False
+    several: dict[int, int] = field(default_factory=dict)  # calls on several tensors -> Keras
 
 
 def _source(call: Call, name: str) -> str | None:
@@ -163,6 +169,13 @@ def plan(ir: ModelIR, custom: dict[str, CustomMask] | None = None) -> Plan | Non
             continue
         masks = [mask_of.get(id(t)) for t in call.inputs]
         mask = masks[0] if masks else None
+        sub = call.layer.submodel
+        if sub is not None and not any(masks) and call.layer.attr and len(call.outputs) == 1:
+            inner = plan(sub, custom)
+            if inner is not None and inner.output_mask is not None:  # Keras passes it on
+                mask_of[id(call.outputs[0])] = f"self.{call.layer.attr}.output_mask"
+                out.from_submodels = True
+            continue
         facts = _custom(call, custom)
         if facts is not None:
             if not _custom_call(out, call, facts, mask, name, mask_of):
@@ -182,8 +195,14 @@ def plan(ir: ModelIR, custom: dict[str, CustomMask] | None = None) -> Plan | Non
         if how == "rnn" and _sequences(call) and call.layer.spec is not None \
                 and call.layer.spec.keras == "Bidirectional":
             out.zero_output.add(id(call))
-    if not (out.sources or out.explicit) or any(id(t) in mask_of for t in ir.outputs):
-        return None  # no mask, or one reaching the loss (Keras's loss skips masked steps)
+    if not (out.sources or out.explicit or out.from_submodels):
+        return None  # no mask
+    reaching = [mask_of[id(t)] for t in ir.outputs if id(t) in mask_of]
+    if reaching:  # Keras's loss skips the masked steps: the step reads the output's mask
+        if len(ir.outputs) != 1 or ir.output_keys is not None or ir.shares is not None:
+            return None
+        out.output_mask = reaching[0]
+        out.used.add(reaching[0])
     return out
 
 
@@ -219,17 +238,24 @@ def _custom(call: Call, custom: dict[str, CustomMask]) -> CustomMask | None:
 
 def _custom_call(out: Plan, call: Call, facts: CustomMask, mask: str | None, name: str,
                  mask_of: dict[int, str]) -> bool:
-    """A custom layer's call under the plan: its ``forward`` given the input's mask, its
-    output's mask from its ``compute_mask`` (or the input's, passed on). False: Keras would
-    pass a mask this plan cannot (several tensors, or a layer the plan does not know)."""
+    """A custom layer's call under the plan: its ``forward`` given the masks Keras passes
+    (layer_masks.py), its output's mask from its ``compute_mask`` over the first input (or
+    the first input's, passed on), as Keras 2 and 3 both give it. False: Keras would pass a
+    mask this plan cannot (a list of tensors, a Keras the script does not name)."""
     attached = [mask_of.get(id(t)) for t in call.inputs]
-    several = len(call.inputs) != 1 or call.listed or "mask" in call.call_kwargs
-    if several and (any(attached) or facts.computes):
-        return False  # Keras 2 and 3 differ there (first input's mask / ``<arg>_mask``)
-    if facts.reads and mask is not None:
-        out.readers[id(call)] = mask
-        out.used.add(mask)
-        out.custom_readers.add(id(call))
+    if call.listed or set(call.call_kwargs) - {"training"} or not call.inputs:
+        if any(attached) or facts.computes:
+            return False  # a list of masks, the given one, or keyword tensors: not reproduced
+        return True
+    keywords = facts.call_masks(attached)
+    if keywords is None:
+        return False  # Keras 2 and 3 differ there and the script does not say which it ran
+    if keywords:
+        out.readers[id(call)] = next(iter(keywords.values()))
+        out.used.update(keywords.values())
+        out.custom_readers[id(call)] = keywords
+        if len(call.inputs) > 1 and facts.keras is not None:
+            out.several[id(call)] = facts.keras
     if facts.computes:
         x = call.inputs[0].name
         given = f", {mask}" if mask is not None else ""
@@ -263,10 +289,11 @@ def apply(p: Plan, call: Call, built: Built, body: list[str]) -> Built | None:
     ``body`` (before the call) and its warning dropped, a reader's form masked. None: this
     form cannot run under its mask (the caller falls back to the unmasked model)."""
     mask = p.readers.get(id(call))
-    if id(call) in p.custom_readers and mask is not None:
+    if id(call) in p.custom_readers:
         if built.forward != "{m}({xargs})":
             return None
-        built.forward = f"{{m}}({{xargs}}, mask={mask})"
+        given = ", ".join(f"{k}={v}" for k, v in p.custom_readers[id(call)].items())
+        built.forward = f"{{m}}({{xargs}}, {given})"
     if id(call) in p.sources:
         name, stmt = p.sources[id(call)]
         built.warnings = tuple(w for w in built.warnings if not w.startswith(SOURCE_TEXTS))
@@ -309,7 +336,11 @@ def change(p: Plan, call: Call) -> str | None:
     if id(call) in p.sources and p.sources[id(call)][0] in p.used:
         return f"the mask Keras attaches -> {p.sources[id(call)][0]}, passed explicitly"
     if id(call) in p.custom_readers:
-        return f"forward gets mask={p.readers[id(call)]}, the mask Keras passes to its call()"
+        given = ", ".join(f"{k}={v}" for k, v in p.custom_readers[id(call)].items())
+        rule = {2: " (Keras 2, the script's: the first tensor's mask; Keras 3 passes none)",
+                3: " (Keras 3, the script's: <arg>_mask only; Keras 2 passes the first "
+                   "tensor's as mask)"}.get(p.several.get(id(call), 0), "")
+        return f"forward gets {given}, the mask Keras passes to its call(){rule}"
     if id(call) in p.readers:
         return f"runs under {p.readers[id(call)]}: masked steps skipped as in Keras"
     return None

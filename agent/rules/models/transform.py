@@ -290,6 +290,7 @@ class ModelConverter:
             self.result.mask_readers += gen.mask_readers
             self.result.changes += signature_changes(ir)
             ir.regularized = gen.regularized
+            ir.masked_output = gen.masked_output
             self.result.converted.append(ir)
             self.passed_classes |= any(p.annotation == PASSED for p in ir.params)
             self.result.recipes.append(self._recipe(found, body, function, params))

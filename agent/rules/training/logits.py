@@ -48,6 +48,11 @@ def _activation(call: cst.BaseExpression) -> tuple[str, cst.BaseExpression] | No
     return entry[0], call.args[0].value
 
 
+def _stores_output_mask(stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) \
+        and code_of(stmt.body[0].targets[0].target) == "self.output_mask"
+
+
 def _last(fn: cst.FunctionDef) -> tuple[int, cst.BaseExpression] | None:
     """(index of the statement, the expression) that applies the output activation."""
     if not isinstance(fn.body, cst.IndentedBlock) or not fn.body.body:
@@ -61,12 +66,15 @@ def _last(fn: cst.FunctionDef) -> tuple[int, cst.BaseExpression] | None:
         return None
     if isinstance(value, cst.Call):
         return len(body) - 1, value
-    if isinstance(value, cst.Name) and len(body) >= 2:
-        prev = body[-2]
+    at = len(body) - 2
+    if at >= 0 and _stores_output_mask(body[at]):  # forward's own bookkeeping (masks.py)
+        at -= 1
+    if isinstance(value, cst.Name) and at >= 0:
+        prev = body[at]
         if isinstance(prev, cst.SimpleStatementLine) and isinstance(prev.body[0], cst.Assign):
             assign = prev.body[0]
             if len(assign.targets) == 1 and code_of(assign.targets[0].target) == value.value:
-                return len(body) - 2, assign.value
+                return at, assign.value
     return None
 
 

@@ -64,7 +64,9 @@ def _fill(template: str, p: str, y: str) -> str:
 
 def _rank(ir: ModelIR, k: int) -> int | None:
     shape = ir.outputs[k].shape
-    return None if shape is None else len(shape)
+    if shape is None or (ir.masked_output and len(shape) == 1):
+        return None  # a masked output has a time axis, whatever the size inference said
+    return len(shape)
 
 
 def _for_rank(template: str, rank: int | None) -> str:
@@ -204,9 +206,23 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
     else:
         w(f"{', '.join(ps)} = self({', '.join(xs)})")
     loss_vars = ["loss"] if n_out == 1 else [f"{y}_loss" for y in ys]
+    # forward stored its output's Keras mask: the loss and mean metrics weigh steps by it
+    masked = ir.masked_output and n_out == 1 and bool(cfg.losses) and cfg.losses[0] is not None
+    if masked:
+        w("assert self.output_mask is not None  # forward stored the mask Keras attaches")
+        w("step_weight = self.output_mask.float()  # Keras's loss skips the masked steps")
     for k, loss in enumerate(cfg.losses):
         var = loss_vars[k]
         split = splits[k]
+        if loss is not None and masked:  # Keras: sum over the unmasked steps / their count
+            per_sample = _fill(_for_rank(loss.logits if split and loss.logits else loss.template,
+                                         _rank(ir, k)), lgs[k] if split else ps[k], ys[k])
+            w(f"{var} = {per_sample} * step_weight")
+            if weights:
+                w(f"if {weights}:  # Keras class_weight / sample_weight: one weight per sample")
+                w(f"{IND}{var} = {var} * {weights}[0].reshape(-1, *[1] * ({var}.dim() - 1))")
+            w(f"{var} = {var}.sum() / step_weight.sum().clamp(min=1)")
+            continue
         if loss is None:
             out = lgs[k] if split else ps[k]  # read, so the output's variable is used
             w(f"{var} = torch.zeros((), device={out}.device)  " + (
@@ -235,9 +251,11 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
         w('added = [t for m in self.modules() for t in getattr(m, "added_losses", [])]')
         w("if added:  # Keras adds the terms its layers passed to add_loss in this call")
         w(f"{IND}loss = loss + torch.stack([t.sum() for t in added]).sum()")
-    taken = {*xs, *ys, *ps, *lgs, *loss_vars, "loss", "batch", "stage", "weights", "means"}
+    taken = {*xs, *ys, *ps, *lgs, *loss_vars, "loss", "batch", "stage", "weights", "means",
+             "step_weight"}
     size = "batch_size" if "batch_size" not in taken else "n_samples"
     logged = [("loss", "loss")]
+    by_steps: list[tuple[str, str]] = []
     if n_out > 1:
         logged += [(f"{name}_loss", loss_vars[k]) for k, name in enumerate(names)]
     for k, all_uses in enumerate(cfg.metrics):
@@ -253,7 +271,13 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
             var = identifier(u.name)
             if var in taken | {size} or f"{var}(" in template:  # a metric function's own name
                 var += "_value"
-            w(f"{var} = {_fill(_for_rank(template, _rank(ir, k)), p, ys[k])}")
+            value = _fill(_for_rank(template, _rank(ir, k)), p, ys[k])
+            if masked and value.endswith(".mean()"):  # Keras weighs each step by the mask
+                w(f"{var} = ({value[:-len('.mean()')]} * step_weight).sum() / "
+                  "step_weight.sum().clamp(min=1)")
+                by_steps.append((u.name, var))
+                continue
+            w(f"{var} = {value}")
             logged.append((u.name, var))
     w(f"{size} = len({xs[0]})  # Keras's epoch means count each sample once")
     if stage is None:
@@ -263,6 +287,8 @@ def _step_body(plan: ClassPlan, cfg: CompileConfig, cls: str, names: list[str],
     else:
         means = f"self.{epoch_means.attr(stage)}"
     w(epoch_means.add(means, logged, size))
+    if by_steps:  # a masked metric's epoch mean counts the unmasked steps, as Keras's does
+        w(epoch_means.add(means, by_steps, "int(step_weight.sum())"))
     for k, all_uses in enumerate(cfg.metrics):
         split, act = splits[k], acts[k] or ""
         uses = _objects(all_uses)

@@ -498,7 +498,8 @@ class _Emitter:
                 self._fail(layer, f"{layer.keras_name}: its {len(built.out)} outputs are bound "
                            "to one name (unpack them: out, state = ...)")
                 return
-            self.body += filled
+            # `out, _, _ = lstm(x)`: no post-processing of the discarded states
+            self.body += [s for k, s in enumerate(filled) if k == 0 or not _discards_only(s)]
         else:
             if layer.kept:
                 self.body.append(f"# TODO(k2l): kept as written: {layer.kept}"[:96])
@@ -745,6 +746,13 @@ def _index_literal_lists(expr: str) -> str:
 def _shape_text(shapes: list[Shape]) -> str:
     return ", ".join("(" + ", ".join("?" if d is None else str(d) for d in s) + ")"
                      for s in shapes)
+
+
+def _discards_only(stmt: str) -> bool:
+    """``_, _ = _[-1], _[-1]``: a statement that only rebinds names the source discards."""
+    target, eq, _value = stmt.partition(" = ")
+    names = target.replace("(", " ").replace(")", " ").replace(",", " ").split()
+    return bool(eq) and bool(names) and all(n == "_" for n in names)
 
 
 def _fill(template: str, subs: dict[str, str]) -> str:

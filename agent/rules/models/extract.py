@@ -1133,7 +1133,7 @@ class BlockExtractor:
                 seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
                 self._list_add(seq, i, [cst.Element(e) for e in made])
                 return True
-            if isinstance(value, cst.List) and all(
+            if isinstance(value, (cst.List, cst.Tuple)) and value.elements and all(
                     self._is_tensor_expr(el.value) for el in value.elements):
                 self.tensor_lists[name] = [self._tensor(el.value) for el in value.elements]
                 self.list_stmt[name] = i
@@ -2226,8 +2226,11 @@ class BlockExtractor:
                   if a.keyword is not None and a.keyword.value not in self._TENSOR_KEYWORDS}
         if "initial_state" in kwargs:
             node = kwargs["initial_state"].node
-            if isinstance(node, (cst.List, cst.Tuple)):
-                inputs += [self._tensor(el.value) for el in node.elements]
+            states = None if node is None else [self._tensor(node)] if isinstance(
+                node, cst.Name) and node.value in self.tensors else self._tensor_items(node)
+            if states is None:
+                raise Unsupported("initial_state= must be a list of tensors the graph made")
+            inputs += states
         self._record_call(i, layer, inputs, names, kwargs)
         positional = [a.value for a in call.args if a.keyword is None]
         if positional and (isinstance(positional[0], (cst.List, cst.Tuple, cst.ListComp))

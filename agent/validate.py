@@ -27,7 +27,7 @@ from agent.records import CheckResult, Diagnostic
 from agent.sandbox import Sandbox, default
 from agent.tools.baseline import judge
 from agent.tools.fast_dev_run import Worker
-from agent.tools.mypy import ORIGINAL_FLAGS, run_mypy
+from agent.tools.mypy import original_flags, run_mypy
 from agent.tools.ruff import run_ruff
 from agent.tools.tf_original import tf_python
 
@@ -178,7 +178,8 @@ def validate_files(
             elif name == "mypy":
                 results = run_mypy(todo, cache_dir=mypy_cache_dir)
                 before = run_mypy(_failed_originals(results, originals),
-                                  cache_dir=mypy_cache_dir, extra_flags=ORIGINAL_FLAGS)
+                                  cache_dir=mypy_cache_dir,
+                                  extra_flags=original_flags(mypy_cache_dir))
                 for path, result in results.items():
                     record(path, _baseline(result, path, originals, before))
             elif name == "fast_dev_run":

@@ -115,3 +115,43 @@ def test_a_finding_the_conversion_introduced_still_fails(tmp_path: Path) -> None
     assert "introduced by the conversion: F401" in ruff.message
     assert [d.message for d in ruff.diagnostics if not d.message.startswith(MARK)] == [
         "`numpy` imported but unused"]
+
+
+NUMPY_SLIP = '''\
+import numpy as np
+{framework}
+
+
+def normalised(values):
+    out = []
+    for v in values:
+        out.insert(0, v)
+    out = np.array(out, dtype="float32")
+    return (out - out.mean()) / (out.std() + 1e-8)
+'''
+
+
+@pytest.mark.slow
+def test_a_numpy_typing_slip_of_the_user_is_excused_with_numpy_analysed(
+        tmp_path: Path) -> None:
+    """The original's run skips Keras and TensorFlow only: with every import skipped,
+    ``np.array(...)`` was Any there and the user's own slip failed the conversion."""
+    original = tmp_path / "src" / "steps.py"
+    converted = tmp_path / "out" / "steps.py"
+    original.parent.mkdir()
+    converted.parent.mkdir()
+    original.write_text(NUMPY_SLIP.format(framework="import keras"))
+    converted.write_text(NUMPY_SLIP.format(framework="import torch"))
+    results = validate_files([converted], checks=("parse", "mypy"),
+                             originals={converted: original},
+                             mypy_cache_dir=tmp_path / "cache")[converted]
+    mypy = results[1]
+    assert mypy.status == "passed", mypy
+    assert "assignment" in {d.code for d in mypy.diagnostics}  # found, then excused
+    assert all(d.message.startswith(MARK) for d in mypy.diagnostics)
+    # a slip the conversion wrote (not in the original) still fails
+    converted.write_text(NUMPY_SLIP.format(framework="import torch") + "\nn: int = 'x'\n")
+    again = validate_files([converted], checks=("parse", "mypy"),
+                           originals={converted: original},
+                           mypy_cache_dir=tmp_path / "cache")[converted]
+    assert again[1].status == "failed", again[1]

@@ -118,11 +118,8 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"\.trainable = \.\.\.` -> set_trainable\(", False,
                 "Keras's frozen layers: no gradients, BatchNorm in inference mode"),
     # training
-    WarningKind(r"ModelCheckpoint writes Lightning \.ckpt files", True,
-                "another file format and epoch numbering"),
     WarningKind(r"ReduceLROnPlateau moved into configure_optimizers", False,
                 "patience rewritten so the schedule is Keras's"),
-    WarningKind(r"CSVLogger: Lightning writes", True, "the log lands in another file"),
     WarningKind(r"TensorBoard callback dropped", True, "no TensorBoard logs"),
     WarningKind(r"LambdaCallback batch hooks get this batch's loss", True,
                 "batch hooks see per-batch values, not Keras's running means"),

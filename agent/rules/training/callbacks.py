@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.rules.training.fit import torch_file_name
+
 
 @dataclass
 class Built:
@@ -75,61 +77,21 @@ def _early_stopping(a: Args) -> Built:
     return b
 
 
-def _split_path(code: str, suffixes: tuple[str, ...]) -> tuple[str, str] | None:
-    path = literal(code)
-    if not isinstance(path, str):
-        return None
-    head, _, tail = path.rpartition("/")
-    for s in suffixes:
-        if tail.endswith(s):
-            tail = tail[: -len(s)]
-            break
-    return (head or "."), tail
-
-
-def _split_joined(code: str, suffixes: tuple[str, ...]) -> tuple[str, str] | None:
-    """``os.path.join(d, ..., "name.keras")`` -> (the directory's code, "name")."""
-    try:
-        node = ast.parse(code, mode="eval").body
-    except SyntaxError:
-        return None
-    if not (isinstance(node, ast.Call) and ast.unparse(node.func) == "os.path.join"
-            and len(node.args) >= 2 and not node.keywords
-            and isinstance(node.args[-1], ast.Constant) and isinstance(node.args[-1].value, str)
-            and not any(isinstance(x, ast.Starred) for x in node.args)):
-        return None
-    sub, name = _split_path(repr(node.args[-1].value), suffixes) or (".", "")
-    head = [ast.get_source_segment(code, x) or ast.unparse(x) for x in node.args[:-1]] \
-        + ([quoted(sub)] if sub != "." else [])
-    directory = head[0] if len(head) == 1 else f"os.path.join({', '.join(head)})"
-    return (directory, name) if name else None
-
-
 def _model_checkpoint(a: Args) -> Built:
-    best = literal(a["save_best_only"])
-    suffixes = (".weights.h5", ".keras", ".h5", ".ckpt", ".pt")
-    parts = _split_path(a["filepath"], suffixes)
-    joined = _split_joined(a["filepath"], suffixes) if parts is None else None
-    if joined is not None:  # os.path.join(directory, "best.keras"): the directory as written
-        loc = f"dirpath={joined[0]}, filename={quoted(joined[1])}"
-    elif parts is None:  # a path known at run time: split there as the literal one is here
-        path = a["filepath"]
-        loc = (f"dirpath=os.path.dirname(os.path.abspath({path})), "
-               f"filename=os.path.splitext(os.path.basename({path}))[0]")
-    else:
-        loc = f"dirpath={quoted(parts[0])}, filename={quoted(parts[1])}"
-    monitor = a["monitor"] if best is not False else "None"
-    name = joined[1] if joined is not None else (parts[1] if parts is not None else "")
-    # Keras writes a file per epoch; with a pattern in the name each one stays
-    keep: int | str = -1 if best is False and "{" in name else 1
-    if best is False and parts is None and joined is None:
-        keep = f'-1 if "{{" in {a["filepath"]} else 1'
-    code = (f"pl.callbacks.ModelCheckpoint({loc}, monitor={monitor}, save_top_k={keep}, "
-            f"mode={mode_for(a['mode'], a['monitor'])}, "
-            f"save_weights_only={a['save_weights_only']}, auto_insert_metric_name=False)")
-    b = Built(code)
-    b.warnings.append("ModelCheckpoint writes Lightning .ckpt files (not .keras/.h5); "
-                      "{epoch} in the filename counts from 0, Keras's from 1")
+    """``KerasModelCheckpoint`` (runtime/callbacks.py): the file the script names, written when
+    Keras writes it; a literal Keras name gets the torch suffix, as ``model.save`` does."""
+    weights = literal(a["save_weights_only"])
+    path = literal(a["filepath"])
+    filepath = a["filepath"] if not isinstance(path, str) else quoted(
+        torch_file_name(path, ".pt" if weights is True else ".ckpt"))
+    args = [filepath, f"monitor={a['monitor']}"]
+    args += [f"{k}={a[k]}" for k in ("save_best_only", "save_weights_only")
+             if literal(a[k]) is not False]
+    if literal(a["save_best_only"]) is not False:
+        args.append(f"mode={mode_for(a['mode'], a['monitor'])}")
+    if literal(a["initial_value_threshold"]) is not None:
+        args.append(f"initial_value_threshold={a['initial_value_threshold']}")
+    b = Built(f"KerasModelCheckpoint({', '.join(args)})")
     if literal(a["save_freq"]) != "epoch":
         b.todo.append("ModelCheckpoint save_freq in batches: use every_n_train_steps")
     return b
@@ -149,14 +111,11 @@ def _reduce_lr(a: Args) -> Built:
 
 
 def _csv_logger(a: Args) -> Built:
-    parts = _split_path(a["filename"], (".csv", ".log", ".txt"))
-    if parts is None:
-        return Built(f"pl.loggers.CSVLogger(save_dir={a['filename']})",
-                     warnings=["CSVLogger: Lightning writes <save_dir>/lightning_logs/"
-                               "version_N/metrics.csv"])
-    return Built(f"pl.loggers.CSVLogger(save_dir={quoted(parts[0])}, name={quoted(parts[1])})",
-                 warnings=[f"CSVLogger: Lightning writes {parts[0]}/{parts[1]}/version_N/"
-                           "metrics.csv instead of one file"])
+    """``KerasCSVLogger`` (runtime/callbacks.py): Keras's one file, rows and columns."""
+    args = [a["filename"]] + [f"{k}={a[k]}" for k, default in (("separator", ","),
+                                                                ("append", False))
+                              if literal(a[k]) != default]
+    return Built(f"KerasCSVLogger({', '.join(args)})")
 
 
 def _tensorboard(a: Args) -> Built:
@@ -254,19 +213,15 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
                   "save_freq": '"epoch"', "initial_value_threshold": "None"},
                  _model_checkpoint,
                  (('keras.callbacks.ModelCheckpoint("ckpt/best.keras", save_best_only=True)',
-                   ('pl.callbacks.ModelCheckpoint(dirpath="ckpt", filename="best"',
-                    'monitor="val_loss"', "save_top_k=1")),
-                  ('keras.callbacks.ModelCheckpoint(os.path.join(out, "w", "best.keras"))',
-                   ('pl.callbacks.ModelCheckpoint(dirpath=os.path.join(out, "w"), '
-                    'filename="best"',)),
-                  ('keras.callbacks.ModelCheckpoint(os.path.join(out, "a/b.weights.h5"))',
-                   ('dirpath=os.path.join(out, "a"), filename="b"',)),
-                  ("keras.callbacks.ModelCheckpoint(checkpoint_path, save_best_only=True)",
-                   ("dirpath=os.path.dirname(os.path.abspath(checkpoint_path)), "
-                    "filename=os.path.splitext(os.path.basename(checkpoint_path))[0]",
-                    "save_top_k=1")),
-                  ("keras.callbacks.ModelCheckpoint(path)",
-                   ('save_top_k=-1 if "{" in path else 1',)))),
+                   ('KerasModelCheckpoint("ckpt/best.ckpt", monitor="val_loss", '
+                    'save_best_only=True, mode="min")',)),
+                  ('keras.callbacks.ModelCheckpoint("w.weights.h5", save_weights_only=True)',
+                   ('KerasModelCheckpoint("w.pt", monitor="val_loss", save_weights_only=True)',)),
+                  ('keras.callbacks.ModelCheckpoint(os.path.join(out, "best.keras"))',
+                   ('KerasModelCheckpoint(os.path.join(out, "best.keras"), monitor="val_loss")',)),
+                  ('keras.callbacks.ModelCheckpoint(path, monitor="val_acc", save_best_only=1)',
+                   ('KerasModelCheckpoint(path, monitor="val_acc", save_best_only=1, '
+                    'mode="max")',)))),
     CallbackSpec("ReduceLROnPlateau", "scheduler",
                  ("monitor", "factor", "patience", "verbose", "mode", "min_delta", "cooldown",
                   "min_lr"),
@@ -276,10 +231,12 @@ CALLBACKS: tuple[CallbackSpec, ...] = (
                  (("keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=2)",
                    ("ReduceLROnPlateau(optimizer", "factor=0.5", "patience=1",
                     'threshold_mode="abs"', '"monitor": "val_loss"')),)),
-    CallbackSpec("CSVLogger", "logger", ("filename", "separator", "append"),
+    CallbackSpec("CSVLogger", "callback", ("filename", "separator", "append"),
                  {"filename": None, "separator": '","', "append": "False"}, _csv_logger,
                  (('keras.callbacks.CSVLogger("logs/train.csv")',
-                   ('pl.loggers.CSVLogger(save_dir="logs", name="train")',)),)),
+                   ('KerasCSVLogger("logs/train.csv")',)),
+                  ('keras.callbacks.CSVLogger(name, separator=";", append=True)',
+                   ('KerasCSVLogger(name, separator=";", append=True)',)))),
     CallbackSpec("TensorBoard", "logger", ("log_dir",), {"log_dir": '"logs"'}, _tensorboard),
     CallbackSpec("LearningRateScheduler", "callback", ("schedule", "verbose"),
                  {"schedule": None, "verbose": "0"}, _lr_scheduler,

@@ -202,7 +202,7 @@ def _loader(node: cst.BaseExpression | None, loader_vars: dict[str, str]
 
 
 def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
-             names: Names, callbacks: str | None, loggers: str | None, checkpointing: bool,
+             names: Names, callbacks: str | None, loggers: str | None,
              loader_vars: dict[str, str]) -> Emitted:
     """The statements replacing ``model.fit(...)``; ``loader_vars``: name -> 'loader'|'dataset'."""
     out = Emitted("")
@@ -310,7 +310,7 @@ def fit_code(model: str, call: cst.Call, ir: ModelIR, cfg: CompileConfig | None,
                          f"np.asarray(a)) for a in {code_of(vd)})), batch_size={vbs})")
             out.foreign = True  # dtypes as the arrays have them
         val_loader = names.val_loader
-    lines.append(f"{names.trainer} = pl.Trainer({', '.join(trainer_kwargs(args, callbacks, loggers, checkpointing))})")
+    lines.append(f"{names.trainer} = pl.Trainer({', '.join(trainer_kwargs(args, callbacks, loggers))})")
     out.validates = val_loader is not None
     fit_args = [model, names.train_loader] + ([val_loader] if val_loader else [])
     lines.append(f"{names.trainer}.fit({', '.join(fit_args)})")
@@ -340,13 +340,13 @@ def _operand(code: str) -> str:
 
 
 def trainer_kwargs(args: dict[str, cst.BaseExpression], callbacks: str | None,
-                   loggers: str | None, checkpointing: bool) -> list[str]:
+                   loggers: str | None) -> list[str]:
     kw = [f"max_epochs={max_epochs(args)}"]
     if callbacks:
         kw.append(f"callbacks={callbacks}")
     kw.append(f"logger={loggers}" if loggers else "logger=False")
-    if not checkpointing:
-        kw.append("enable_checkpointing=False")
+    # Keras writes no checkpoint unless asked: KerasModelCheckpoint is a plain callback
+    kw.append("enable_checkpointing=False")
     verbose = code_of(args["verbose"]) if "verbose" in args else '"auto"'
     if verbose in ("0", "2"):
         kw.append("enable_progress_bar=False")
@@ -458,13 +458,21 @@ def _unpacked_names(target: str) -> list[str]:
     return [e.value for e in elems if isinstance(e, cst.Name)]
 
 
+KERAS_SUFFIXES = (".weights.h5", ".keras", ".h5", ".tf")
+
+
+def torch_file_name(value: str, suffix: str) -> str:
+    """``"best.keras"`` -> ``"best.ckpt"``: a Keras file name with the torch extension."""
+    for ext in KERAS_SUFFIXES:
+        if value.endswith(ext):
+            return value[: -len(ext)] + suffix
+    return value
+
+
 def checkpoint_path(node: cst.BaseExpression, suffix: str) -> str:
     """A literal Keras file name with the torch extension; other expressions as they are."""
     if isinstance(node, cst.SimpleString):
         value = node.evaluated_value
         if isinstance(value, str):
-            for ext in (".weights.h5", ".keras", ".h5", ".tf"):
-                if value.endswith(ext):
-                    return repr(value[: -len(ext)] + suffix)
-            return repr(value)
+            return repr(torch_file_name(value, suffix))
     return code_of(node)

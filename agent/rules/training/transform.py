@@ -872,8 +872,7 @@ class _Training:
             target: cst.BaseAssignTargetExpression | None, scope: Scope
             ) -> list[cst.BaseStatement]:
         args, _ = bind(call, ("x", "y", "batch_size", "epochs", "verbose", "callbacks"))
-        callbacks, loggers, checkpointing, todos = self.callbacks(args.get("callbacks"), plan,
-                                                                  scope)
+        callbacks, loggers, todos = self.callbacks(args.get("callbacks"), plan, scope)
         history = target.value if isinstance(target, cst.Name) else None
         if history is not None:  # Keras's History: a callback that records each epoch
             listed = callbacks is not None and isinstance(cst.parse_expression(callbacks),
@@ -891,7 +890,7 @@ class _Training:
                    **sequence_inputs(call, FIT_ARGS, self.sequences)}
         call = indexed_inputs(call, len(plan.ir.inputs), scope.assigns)
         em = fit_code(var, call, plan.ir, plan.compile, self.names, callbacks, loggers,
-                      checkpointing, loaders)
+                      loaders)
         em.todos = todos + em.todos
         if not em.code:
             return self._keep(stmt, "keras.Model.fit", em.todos)
@@ -910,10 +909,10 @@ class _Training:
         return self._emit(stmt, code, em.todos, em.warnings, "keras.Model.fit")
 
     def callbacks(self, node: cst.BaseExpression | None, plan: ClassPlan, scope: Scope
-                  ) -> tuple[str | None, str | None, bool, list[str]]:
-        """(callbacks code, logger code, enable_checkpointing, todos) for Trainer()."""
+                  ) -> tuple[str | None, str | None, list[str]]:
+        """(callbacks code, logger code, todos) for Trainer()."""
         if node is None or code_of(node) in ("None", "[]"):
-            return None, None, False, []
+            return None, None, []
         todos: list[str] = []
         if isinstance(node, cst.Name) and scope.cb_kind.get(node.value) == "list":
             plateau = scope.plateaus.get(node.value)
@@ -922,13 +921,12 @@ class _Training:
             if scope.list_loggers.get(node.value):
                 return (f"[c for c in {node.value} if isinstance(c, pl.Callback)]",
                         f"[c for c in {node.value} if isinstance(c, pl.loggers.Logger)]",
-                        True, todos)
-            return node.value, None, True, todos
+                        todos)
+            return node.value, None, todos
         if not isinstance(node, (cst.List, cst.Tuple)):
-            return code_of(node), None, True, todos
+            return code_of(node), None, todos
         cbs: list[str] = []
         logs: list[str] = []
-        checkpointing = False
         for el in node.elements:
             value = el.value
             kind = self._element_kind(value, scope)
@@ -944,16 +942,11 @@ class _Training:
                         plan.plateau = built[0]
                         plan.plateau_monitor = built[1]
                     continue
-                if spec is not None and spec.keras == "ModelCheckpoint":
-                    checkpointing = True
                 if spec is not None and spec.kind == "drop" or code == "None":
                     continue
-            if isinstance(value, cst.Name) and "ModelCheckpoint" in code_of(
-                    scope.assigns.get(value.value, cst.Name("x"))):
-                checkpointing = True
             (logs if kind == "logger" else cbs).append(code)
         return ("[" + ", ".join(cbs) + "]" if cbs else None,
-                "[" + ", ".join(logs) + "]" if logs else None, checkpointing, todos)
+                "[" + ", ".join(logs) + "]" if logs else None, todos)
 
     def _element_kind(self, value: cst.BaseExpression, scope: Scope) -> str:
         if isinstance(value, cst.Name):

@@ -112,7 +112,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"KerasRMSprop|KerasSGD|KerasMetric|KerasSchedule|KerasUpSampling2D|KerasSamePool|"
                   r"adapt_normalization|"
                   r"KerasLoss|"
-                  r"KerasCompiledMetrics|KerasEarlyStopping|ctc_greedy_decode|ctc_decode_softmax|"
+                  r"KerasCompiledMetrics|KerasEarlyStopping|KerasModelCheckpoint|KerasCSVLogger|ctc_greedy_decode|ctc_decode_softmax|"
                   r"LazyLayerNorm|LazyMultiHeadAttention|CellRNN|StackedCells|Keras\w*Cell\b|"
                   r"LazyLSTM|LazyGRU|LazyRNN|init_on_first_batch|ActivatedLSTM|ResetBeforeGRU|masked_rnn|"
                   r"GateDropout|bidirectional_input_dropout|rnn_state_outputs|"
@@ -153,8 +153,10 @@ _LAYER_FORMS = ("LazyLayerNorm", "LazyMultiHeadAttention", "CellRNN", "StackedCe
                 "initializer_by_name", "regularizer_by_name", "FrozenModule", "children_until",
                 "set_trainable", "set_module_trainable",
                 *sorted(set(PREPROCESS_NAMES.values())))
-_TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEarlyStopping")
+_TRAINING_LOGS = ("KerasEpochMean", "KerasEpochMeans", "KerasHistory", "KerasEarlyStopping",
+                  "KerasModelCheckpoint", "KerasCSVLogger", "keras_epoch_logs")
 _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "KerasHistory",
+              "KerasModelCheckpoint", "KerasCSVLogger",
               "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasSGD", "KerasMetric", "KerasLoss",
               "KerasSchedule", "KerasCompiledMetrics", "KerasBatches", "keras_predict_inputs", "keras_predict", "KerasUpSampling2D", "adapt_normalization",

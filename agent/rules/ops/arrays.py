@@ -63,12 +63,25 @@ def _sequence(node: cst.BaseExpression, code: str, torch_names: frozenset[str]) 
     return f"[torch.as_tensor(v) for v in {code}]"
 
 
+def _root(node: cst.BaseExpression) -> str | None:
+    while isinstance(node, cst.Subscript):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
 def wrap_arguments(op: Op, qualname: str, call: cst.Call, codes: list[str],
-                   torch_names: frozenset[str]) -> list[str]:
+                   torch_names: frozenset[str] | None,
+                   only: frozenset[str] | None = None) -> list[str]:
     """``codes`` (the converted arguments of ``call``) with every tensor argument that may be
-    an array passed through ``torch.as_tensor``."""
+    an array passed through ``torch.as_tensor``: any not known to be torch (``torch_names``),
+    or with ``only``, just the variables (and their items) named there."""
     if qualname in ACCEPT_ARRAYS:
         return codes
+    if only is not None:
+        return [f"torch.as_tensor({code})" if _root(arg.value) in only and not arg.star
+                and _tensor_param(op, call, k) else code
+                for k, (arg, code) in enumerate(zip(call.args, codes, strict=True))]
+    assert torch_names is not None
     out: list[str] = []
     k = 0
     for arg, code in zip(call.args, codes, strict=True):
@@ -87,3 +100,13 @@ def wrap_arguments(op: Op, qualname: str, call: cst.Call, codes: list[str],
         else:
             out.append(as_tensor(arg.value, code, torch_names))
     return out
+
+
+def _tensor_param(op: Op, call: cst.Call, index: int) -> bool:
+    """Whether ``call``'s argument ``index`` binds one of the op's tensor parameters."""
+    arg = call.args[index]
+    if arg.keyword is not None:
+        return arg.keyword.value in TENSOR_PARAMS
+    k = sum(1 for a in call.args[:index] if a.keyword is None and not a.star)
+    name = op.params[k] if k < len(op.params) else ("x" if op.varargs else "")
+    return name in TENSOR_PARAMS and op.torch not in _SEQUENCE_OPS

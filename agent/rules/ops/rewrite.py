@@ -47,12 +47,15 @@ class _Unparen(cst.CSTTransformer):
 
 class OpRewriter(cst.CSTTransformer):
     def __init__(self, imports: ImportTable, names: dict[str, str],
-                 arrays: frozenset[str] | None = None) -> None:
+                 arrays: frozenset[str] | None = None,
+                 maybe_arrays: frozenset[str] = frozenset()) -> None:
         """``arrays``: data code (outside models), where a tensor argument may be a NumPy
-        array; the set names the variables known to hold torch tensors."""
+        array; the set names the variables known to hold torch tensors. ``maybe_arrays``
+        (without ``arrays``): only these variables may hold NumPy values."""
         super().__init__()
         self.imports = imports
         self.arrays = arrays
+        self.maybe_arrays = maybe_arrays
         self.names = {k: cst.parse_expression(v) for k, v in names.items()}
         self.problems: list[str] = []
         self.protected: set[int] = set()  # attribute names, keywords: never renamed
@@ -160,6 +163,9 @@ class OpRewriter(cst.CSTTransformer):
         codes = [code_of(a.value) for a in updated_node.args]
         if self.arrays is not None and eager is None:
             codes = wrap_arguments(op, q, updated_node, codes, self.arrays)
+        elif self.maybe_arrays and eager is None:
+            codes = wrap_arguments(op, q, updated_node, codes, self.arrays,
+                                   self.maybe_arrays)
         try:
             code = emit(op, bind(op, q, updated_node, codes))
         except Unsupported as exc:
@@ -187,10 +193,11 @@ class OpRewriter(cst.CSTTransformer):
 
 
 def rewrite_node(node: cst.CSTNode, imports: ImportTable, names: dict[str, str],
-                 arrays: frozenset[str] | None = None) -> tuple[cst.CSTNode, list[str]]:
+                 arrays: frozenset[str] | None = None,
+                 maybe_arrays: frozenset[str] = frozenset()) -> tuple[cst.CSTNode, list[str]]:
     """Any node (an expression, a statement, a function body) through the op table;
-    ``arrays``: see :class:`OpRewriter`."""
-    rewriter = OpRewriter(imports, names, arrays)
+    ``arrays``, ``maybe_arrays``: see :class:`OpRewriter`."""
+    rewriter = OpRewriter(imports, names, arrays, maybe_arrays)
     new = node.visit(rewriter)
     assert isinstance(new, cst.CSTNode)
     return new, rewriter.problems

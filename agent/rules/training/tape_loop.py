@@ -25,9 +25,11 @@ import libcst as cst
 
 from agent.rules.classes.devices import pin_devices
 from agent.rules.imports import ImportTable
+from agent.rules.models.array_shapes import numpy_names
 from agent.rules.ops.rewrite import rewrite_node
 from agent.rules.training import loop_objects, tape_inputs
 from agent.rules.training.accumulators import typed_accumulators
+from agent.rules.training.array_names import array_names
 from agent.rules.training.compile import CompileReader, bind
 from agent.rules.training.losses import lookup_loss
 from agent.rules.training.reductions import loss_reduction
@@ -146,6 +148,8 @@ class TapeLoop(cst.CSTTransformer):
         self.all_tapes: set[str] = set()
         self.rebound: list[set[str]] = [set()]  # per function: augmented assignments rebind
         self.odd: set[str] = set()  # tapes used in ways torch has no form for: all stay TF
+        self.arrays: list[frozenset[str]] = [frozenset()]  # per function: may hold NumPy
+        self.numpy: dict[str, str] = {}  # local names of NumPy imports
 
     def visit_Module(self, node: cst.Module) -> None:
         class Find(cst.CSTVisitor):
@@ -169,6 +173,8 @@ class TapeLoop(cst.CSTTransformer):
             self.has_tape = not self.odd
             self.rebound = [tape_inputs.rebound_names(node, self.all_tapes)]
             self.models = loop_objects.model_names(node)
+            self.numpy = numpy_names(node)
+            self.arrays = [array_names(node, self.numpy, frozenset(self.functions))]
 
     def _keras_class(self, node: cst.ClassDef) -> bool:
         return node.name.value not in self.imports.schedules and any(
@@ -206,7 +212,7 @@ class TapeLoop(cst.CSTTransformer):
         updated = kept
         if self.class_depth:
             return updated
-        new, problems = rewrite_node(updated, self.imports, {})
+        new, problems = rewrite_node(updated, self.imports, {}, maybe_arrays=self.arrays[-1])
         if problems or not isinstance(new, cst.SimpleStatementLine) or new is updated \
                 or code_of(new) == code_of(updated):
             return updated
@@ -247,12 +253,14 @@ class TapeLoop(cst.CSTTransformer):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if self.has_tape:
             self.rebound.append(tape_inputs.rebound_names(node, self.all_tapes))
+            self.arrays.append(array_names(node, self.numpy, frozenset(self.functions)))
 
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef
                           ) -> cst.FunctionDef:
         """A tape loop's ``total = 0.0`` / ``total += loss``: the sum is a tensor now."""
         if self.has_tape:
             self.rebound.pop()
+            self.arrays.pop()
         if not self.has_tape or self.class_depth:
             return updated
         new = typed_accumulators(updated)

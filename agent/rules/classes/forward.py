@@ -87,9 +87,11 @@ class ForwardConverter:
     def layout_as(self, v: TVal, want: str) -> TVal:
         if not v.tensor or want == "any" or v.layout == want:
             return v
-        if v.shape is None or len(v.shape) < 2:
+        if v.shape is None:
             if want == "keras" and v.layout == "cf":
                 raise Unsupported("lost track of a channels-first tensor's rank")
+            return replace(v, layout=want)
+        if len(v.shape) < 2:  # (batch, features): one layout
             return replace(v, layout=want)
         n = len(v.shape) + 1
         perm = _to_cf(n) if want == "cf" else _to_keras(n)

@@ -228,6 +228,9 @@ class ForwardConverter:
         built = build(layer, shape, x.layout, more, call_kwargs)
         if x.tensor and x.shape is None and built.layout == "cf":
             x = replace(x, shape=fake_shape(layer))  # the layer fixes the rank: permute works
+            if isinstance(arg, cst.Name) and arg.value in self.env:  # later reads know it too
+                self.env[arg.value] = replace(self.env[arg.value],
+                                              shape=lazy.unknown_shape(layer.keras_name))
         first = layer.built is None
         if first:
             layer.built = built
@@ -260,6 +263,9 @@ class ForwardConverter:
         if shape is None and (lazy.keeps_shape(layer.keras_name)
                               or not lazy.rank_implied(layer.keras_name)):
             out = None  # built against a guessed rank: the output's rank is still unknown
+        ranks = {len(v.shape) for v in items or () if v.shape is not None}
+        if out is None and layer.keras_name in lazy.ELEMENTWISE_MERGES and len(ranks) == 1:
+            out = (None,) * ranks.pop()  # Add()([x, inputs]): the inputs' rank, sizes unknown
         return TVal(code, out if out else None, out_layout, True, mask)
 
     def op_call(self, call: cst.Call) -> TVal:

@@ -9,7 +9,7 @@ turned into its ``nn.Lazy*`` form; a layer without a Lazy form is unsupported.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
@@ -37,6 +37,7 @@ class SubLayer:
     lazy: bool = False
     warnings: list[str] = field(default_factory=list)
     choice: identity_choice.Choice | None = None  # made only when its test holds
+    inner: SubLayer | None = None  # the layer a Bidirectional wraps
 
 
 def runtime_activation(call: cst.Call, imports: ImportTable, env: dict[str, object]) -> bool:
@@ -60,8 +61,16 @@ def make_sublayer(attr: str, call: cst.Call, imports: ImportTable, env: dict[str
     kname = q.rsplit(".", 1)[1]
     if spec is None:
         raise Unsupported(f"keras.layers.{kname} has no table entry yet")
-    if kname in ("Bidirectional", "TimeDistributed", "Lambda"):
+    if kname in ("TimeDistributed", "Lambda"):
         raise Unsupported(f"{kname} inside a subclassed model/layer")
+    inner: SubLayer | None = None
+    if kname == "Bidirectional":  # the wrapped RNN, made in the call: Bidirectional(LSTM(8))
+        first = call.args[0].value if call.args and call.args[0].keyword is None else None
+        made = make_sublayer(attr, first, imports, env, line) if isinstance(
+            first, cst.Call) else None
+        if made is None:
+            raise Unsupported("Bidirectional around a layer not made in its call")
+        inner = made
     args: list[Value] = []
     kwargs: dict[str, Value] = {}
     for a in call.args:
@@ -77,7 +86,7 @@ def make_sublayer(attr: str, call: cst.Call, imports: ImportTable, env: dict[str
             args.append(v)
         else:
             kwargs[a.keyword.value] = v
-    return SubLayer(attr, kname, spec, bind(spec, args, kwargs), line)
+    return SubLayer(attr, kname, spec, bind(spec, args, kwargs), line, inner=inner)
 
 
 def fake_shape(layer: SubLayer) -> Shape:
@@ -101,7 +110,9 @@ def build(layer: SubLayer, shape: Shape | None, layout: str,
     elif shape[-1] is None:
         shape = tuple(shape[:-1]) + (LAZY,)
     ctx = BuildContext(layout_of_input="cf" if layout == "cf" else "keras",
-                       names_in_forward=False, call_kwargs=dict(call_kwargs or {}))
+                       names_in_forward=False, call_kwargs=dict(call_kwargs or {}),
+                       inner_args=layer.inner.args if layer.inner else None,
+                       inner_spec=layer.inner.spec if layer.inner else None)
     try:
         built = layer.spec.build(layer.args, [shape, *(m for m in more if m)], ctx)
     except NotStatic as exc:
@@ -114,6 +125,8 @@ def build(layer: SubLayer, shape: Shape | None, layout: str,
         raise Unsupported(f"{layer.keras_name}: cannot be built for an input of shape "
                           f"({dims}) (rank {len(shape)})") from exc
     built = rnn_states.as_expression(layer.keras_name, built)
+    if built.stmts and layer.keras_name == "Bidirectional":
+        built = replace(built, stmts=())  # its one-expression form
     if built.stmts:
         raise Unsupported(f"{layer.keras_name}: needs several statements in forward")
     if is_lazy or LAZY in repr(built.modules):

@@ -200,9 +200,24 @@ def _bidirectional(a: Args, ins: Sequence[Shape], ctx: BuildContext) -> Built:
                  "{y} = " + merge.format(f="{y}_h[-2]", b="{y}_h[-1]"))
     width = times(units, 2) if mode == "concat" else units
     out: Shape = (shape[0], width) if seq else (width,)
-    return Built(out=out, stmts=stmts, layout="keras",
+    return Built(out=out, stmts=stmts, layout="keras", forward=_one_expression(call, kind, mode,
+                                                                                 seq),
                  modules=(("", _ctor(kind, inner, shape[-1], True)),),
                  init=_inits(kind, inner, True, w), warnings=tuple(w))
+
+
+_REDUCE = {"sum": "sum(0)", "ave": "mean(0)", "mul": "prod(0)"}
+
+
+def _one_expression(call: str, kind: str, mode: str, seq: bool) -> str:
+    """The same output as one expression (a subclass's ``forward`` needs one): the
+    directions' halves of the sequence, or the last layer's two final states stacked."""
+    if seq:
+        return call + "[0]" if mode == "concat" else \
+            f"torch.stack({call}[0].chunk(2, dim=-1)).{_REDUCE[mode]}"
+    last = call + ("[1][0][-2:]" if kind == "LSTM" else "[1][-2:]")
+    return f"torch.cat(tuple({last}), dim=-1)" if mode == "concat" else \
+        f"{last}.{_REDUCE[mode]}"
 
 
 def _rnn_spec(kind: str, examples: tuple[Example, ...]) -> LayerSpec:

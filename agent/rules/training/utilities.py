@@ -35,7 +35,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_metrics.py", "schedules.py", "keras_cells.py", "cell_loops.py", "masked_rnn.py",
     "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py",
     "csv_dataset.py", "tfrecord_write.py", "tensor_ops.py", "ragged.py", "re2_patterns.py",
-    "same_pooling.py"))
+    "same_pooling.py", "layer_weights.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -129,7 +129,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"image_|audio_decode_wav|strings_|gfile|signal_stft|TFRecordWriter|"
                   r"train\.(?:Example|Feature|BytesList|FloatList|Int64List)|"
                   r"applications|preprocess_|FrozenModule|children_until|set_trainable|"
-                  r"set_module_trainable")
+                  r"set_module_trainable|layer_weights|set_layer_weights|layer_named")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
@@ -158,7 +158,7 @@ _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "
               "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasSGD", "KerasMetric", "KerasLoss",
               "KerasSchedule", "KerasCompiledMetrics", "KerasBatches", "keras_predict_inputs", "keras_predict", "KerasUpSampling2D", "adapt_normalization",
-              *_LAYER_FORMS)
+              "layer_weights", "set_layer_weights", "layer_named", *_LAYER_FORMS)
 
 
 @cache

@@ -182,7 +182,7 @@ class _Training:
     def weight_models(self, scope: Scope) -> tuple[dict[str, ModelIR], dict[str, set[str]]]:
         """The converted models in ``scope`` by variable, and their classes' attributes."""
         models = {var: self.plans[cls].ir for var, cls in scope.vars.items()}
-        for var, cls in scope.vars.items():
+        for cls in scope.vars.values():
             if cls not in self.attrs:
                 self.attrs[cls] = layer_access.init_attrs(self.module, cls)
         return models, {var: self.attrs[cls] for var, cls in scope.vars.items()}

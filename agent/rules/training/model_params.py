@@ -30,19 +30,32 @@ class _Calls(cst.CSTVisitor):
         self.seen: dict[str, dict[str, set[str | None]]] = {}
         self.inner: list[cst.FunctionDef] = []
         self.assigned: dict[str, int] = {}
-        self.local: set[str] = set()  # inside a function: its parameters and locals
+        self.inside = False  # following the calls inside functions
 
     def follow_functions(self) -> None:
         """Calls inside module-level functions, with what their arguments' names hold: a
         module-level variable bound once to a converted class (``run(teacher)`` in an
-        ``experiment()`` function run after ``teacher = Teacher()``); a parameter or local
-        of the function holds no known class."""
+        ``experiment()`` function run after ``teacher = Teacher()``), a local bound once to
+        one, a parameter every call passes one class (twice over: a function's calls reach
+        the functions it calls)."""
         once = {name for name in self.vars if self.assigned.get(name, 0) == 1}
-        self.vars = {name: cls for name, cls in self.vars.items() if name in once}
-        for fn in self.inner:
-            self.local = {p.name.value for p in fn.params.params} | _locals(fn)
-            fn.body.visit(self)
-        self.local = set()
+        module_vars = {name: cls for name, cls in self.vars.items() if name in once}
+        self.inside = True
+        at_module = {fn: {p: set(c) for p, c in params.items()}
+                     for fn, params in self.seen.items()}
+        known = self.seen
+        for _ in range(2):  # each pass from the module's calls, with the last pass's classes
+            self.seen = {fn: {p: set(c) for p, c in params.items()}
+                         for fn, params in at_module.items()}
+            for fn in self.inner:
+                own = {p.name.value for p in fn.params.params} | _locals(fn)
+                params = {p: next(iter(c)) for p, c in known.get(fn.name.value, {}).items()
+                          if len(c) == 1 and None not in c}
+                self.vars = {**{n: c for n, c in module_vars.items() if n not in own},
+                             **params, **_local_classes(fn, self.class_of)}
+                fn.body.visit(self)
+            known = self.seen
+        self.inside = False
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self.inner.append(node)  # followed once the module's own bindings are all known
@@ -52,7 +65,7 @@ class _Calls(cst.CSTVisitor):
         return False
 
     def leave_Assign(self, node: cst.Assign) -> None:
-        if self.local:
+        if self.inside:
             return
         for target in node.targets:
             if isinstance(target.target, cst.Name):
@@ -80,8 +93,30 @@ class _Calls(cst.CSTVisitor):
 
     def _class(self, value: cst.BaseExpression) -> str | None:
         if isinstance(value, cst.Name):
-            return None if value.value in self.local else self.vars.get(value.value)
-        return None if self.local else self.class_of(value)
+            return self.vars.get(value.value)
+        return self.class_of(value)
+
+
+def _local_classes(fn: cst.FunctionDef, class_of: ClassOf) -> dict[str, str]:
+    """Locals of ``fn`` bound once, to a converted class (``model = Net()``)."""
+    counts: dict[str, int] = {}
+    classes: dict[str, str] = {}
+
+    class V(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for target in node.targets:
+                for n in _names(target.target):
+                    counts[n.value] = counts.get(n.value, 0) + 1
+            if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+                cls = class_of(node.value)
+                if cls is not None:
+                    classes[node.targets[0].target.value] = cls
+
+    fn.body.visit(V())
+    return {n: c for n, c in classes.items() if counts.get(n) == 1}
 
 
 def _locals(fn: cst.FunctionDef) -> set[str]:
@@ -143,7 +178,7 @@ def parameter_classes(module: cst.Module, class_of: ClassOf
     whose calls pass several (or a converted model at some calls only)."""
     functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
     trained = {name: _trained(fn) for name, fn in functions.items()}
-    visitor = _Calls({n: f for n, f in functions.items() if trained[n]}, class_of)
+    visitor = _Calls(functions, class_of)  # every function: one's calls reach another
     module.visit(visitor)
     visitor.follow_functions()
     bound: dict[str, dict[str, str]] = {}

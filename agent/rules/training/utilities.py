@@ -135,7 +135,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
                "variable_assign", "variable_assign_add", "variable_assign_sub",
                "KerasOptimizer", "KerasLoss", "KerasMetric", "KerasSchedule",
-               "module_variables", "module_weights", "load_module_weights")
+               "module_variables", "layer_weights", "set_layer_weights")
 
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,

@@ -256,7 +256,7 @@ def _after(var: str, node: cst.If, branches: list[_Branch]) -> cst.If:
         stmts: list[cst.BaseStatement] = []
         for stmt in b.rest:
             call = _add_call(stmt, var)
-            if call is None:
+            if call is None or not isinstance(stmt, cst.SimpleStatementLine):
                 stmts.append(stmt)
                 continue
             k = next(i for i, c in enumerate(b.adds) if c is call)

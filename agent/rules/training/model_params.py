@@ -49,8 +49,8 @@ class _Calls(cst.CSTVisitor):
                          for fn, params in at_module.items()}
             for fn in self.inner:
                 own = {p.name.value for p in fn.params.params} | _locals(fn)
-                params = {p: next(iter(c)) for p, c in known.get(fn.name.value, {}).items()
-                          if len(c) == 1 and None not in c}
+                params = {p: cls for p, c in known.get(fn.name.value, {}).items()
+                          if len(c) == 1 and (cls := next(iter(c))) is not None}
                 self.vars = {**{n: c for n, c in module_vars.items() if n not in own},
                              **params, **_local_classes(fn, self.class_of)}
                 fn.body.visit(self)

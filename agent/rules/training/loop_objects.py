@@ -27,6 +27,7 @@ from agent.rules.values import code_of
 CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
 WEIGHT_LISTS = ("variables", "weights")
 WEIGHT_METHODS = {"get_weights": "layer_weights", "set_weights": "set_layer_weights"}
+WEIGHT_CALLS = frozenset(WEIGHT_METHODS.values())
 _SCHEDULES = "keras.optimizers.schedules."
 
 
@@ -106,6 +107,11 @@ def model_names(module: cst.Module) -> set[str]:
             if node.attr.value in wanted and isinstance(node.value, cst.Name) \
                     and node.value.value != "self":
                 out.add(node.value.value)
+
+        def visit_Call(self, node: cst.Call) -> None:  # the training rules' spelling of them
+            if isinstance(node.func, cst.Name) and node.func.value in WEIGHT_CALLS \
+                    and node.args and isinstance(node.args[0].value, cst.Name):
+                out.add(node.args[0].value.value)
 
     module.visit(Find())
     return out

@@ -11,7 +11,7 @@ Model-level lists follow Keras 3 (each layer's weights in turn, BatchNormalizati
 statistics with its layer); Keras 2 listed every trainable weight first.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,8 @@ LAYOUTS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "layer_norm": (("gamma", "weight", ""), ("beta", "bias", "")),
     "embedding": (("embeddings", "weight", ""),),
     "lstm": (("kernel", "weight_ih{s}", "transpose"),
-             ("recurrent_kernel", "weight_hh{s}", "transpose"), ("bias", "bias_ih{s}+bias_hh{s}", "bias")),
+             ("recurrent_kernel", "weight_hh{s}", "transpose"),
+             ("bias", "bias_ih{s}+bias_hh{s}", "bias")),
     "simplernn": (("kernel", "weight_ih{s}", "transpose"),
                   ("recurrent_kernel", "weight_hh{s}", "transpose"),
                   ("bias", "bias_ih{s}+bias_hh{s}", "bias")),
@@ -74,9 +75,6 @@ def _to_torch(how: str, k: np.ndarray) -> np.ndarray:
     return k
 
 
-_Slot = tuple[str, Callable[[], np.ndarray], Callable[[np.ndarray], None]]
-
-
 def _write(target: torch.Tensor, value: Any, what: str) -> None:
     t = torch.as_tensor(np.ascontiguousarray(value), dtype=target.dtype)
     if tuple(t.shape) != tuple(target.shape):
@@ -91,7 +89,7 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().copy()
 
 
-def _bias_slot(name: str, m: nn.Module, sfx: str, how: str) -> _Slot | None:
+def _bias_slot(name: str, m: nn.Module, sfx: str, how: str) -> tuple[str, Any, Any] | None:
     """Keras's one RNN bias is torch's ``bias_ih + bias_hh`` (ported with ``bias_hh`` at
     zero); a ``reset_after`` GRU's (2, 3 units) bias is both, gate blocks swapped."""
     ih, hh = getattr(m, f"bias_ih{sfx}", None), getattr(m, f"bias_hh{sfx}", None)
@@ -122,12 +120,12 @@ def _bias_slot(name: str, m: nn.Module, sfx: str, how: str) -> _Slot | None:
     return name, read_sum, write_one
 
 
-def layout_slots(kind: str, m: nn.Module, sfx: str = "") -> list[_Slot]:
+def layout_slots(kind: str, m: nn.Module, sfx: str = "") -> list[tuple[str, Any, Any]]:
     """Each Keras weight of ``m`` (a module of ``kind``): its name, a reader returning it
     in Keras's layout, a writer taking it in that layout. Weights torch lacks (a layer
     without bias) are left out, as Keras has none either."""
     groups = int(getattr(m, "groups", 1))
-    out: list[_Slot] = []
+    out: list[tuple[str, Any, Any]] = []
     for name, attr, how in LAYOUTS[kind]:
         if how in ("bias", "gru_bias"):
             slot = _bias_slot(name, m, sfx, how)
@@ -154,7 +152,7 @@ _CELLS = {nn.LSTMCell: "lstm", nn.GRUCell: "gru", nn.RNNCell: "simplernn"}
 _CELL_NAMES = {"KerasLSTMCell": "lstm", "KerasGRUCell": "gru", "KerasSimpleRNNCell": "simplernn"}
 
 
-def _module_slots(m: nn.Module) -> list[_Slot] | None:
+def _module_slots(m: nn.Module) -> list[tuple[str, Any, Any]] | None:
     """The Keras weights of a module the converter makes for one Keras layer; None for a
     module of another kind (a converted custom layer, a block of layers)."""
     if isinstance(m, nn.Linear):
@@ -186,14 +184,14 @@ def _is_metric(m: nn.Module) -> bool:
     return any(c.__name__ in ("Metric", "MetricCollection") for c in type(m).__mro__)
 
 
-def _slots(m: nn.Module) -> list[_Slot]:
+def _slots(m: nn.Module) -> list[tuple[str, Any, Any]]:
     """Keras's weights of a layer or a model, in Keras 3's order: a known layer's by the
     table; any other module's own parameters and floating-point buffers (a converted custom
     layer's ``add_weight`` order), then its children's in turn."""
     known = _module_slots(m)
     if known is not None:
         return known
-    out: list[_Slot] = []
+    out: list[tuple[str, Any, Any]] = []
     own = [*m.named_parameters(recurse=False),
            *((n, b) for n, b in m.named_buffers(recurse=False)
              if b is not None and b.is_floating_point())]

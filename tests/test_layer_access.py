@@ -110,3 +110,22 @@ def test_grown_student_gives_keras_numbers_without_tensorflow(tmp_path: Path) ->
     assert _line(run.stdout, "SHAPES") == _line(keras_run.stdout, "SHAPES")
     np.testing.assert_allclose(np.asarray(_line(run.stdout, "OUT")),
                                np.asarray(_line(keras_run.stdout, "OUT")), atol=2e-5)
+
+
+def test_unknown_layer_name_stays_visible() -> None:
+    """A name no layer of the converted model has: kept as written, a TODO and a report
+    line (Keras itself would raise); an index into a generated ``nn.Sequential`` is its
+    position there."""
+    res = convert_source(textwrap.dedent("""
+        import keras
+        from keras import layers
+
+        model = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d")])
+        model.compile(loss="mse", optimizer="adam")
+        w = model.get_layer("nope").get_weights()
+        first = model.layers[0].get_weights()
+    """))
+    assert "# TODO(k2l): model.get_layer('nope'): the converted model has no layer" in res.source
+    assert any("get_layer('nope')" in u.reason for u in res.unmapped)
+    assert "first = layer_weights(model.layers[0])" in res.source
+    assert "self.layers = nn.Sequential(" in res.source

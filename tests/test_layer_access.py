@@ -129,3 +129,20 @@ def test_unknown_layer_name_stays_visible() -> None:
     assert any("get_layer('nope')" in u.reason for u in res.unmapped)
     assert "first = layer_weights(model.layers[0])" in res.source
     assert "self.layers = nn.Sequential(" in res.source
+
+
+def test_weight_attributes_read_as_keras_values() -> None:
+    """``layer.kernel.numpy()``: the value in Keras's layout, by the weight's Keras name."""
+    res = convert_source(textwrap.dedent("""
+        import keras
+        from keras import layers
+
+        model = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d"),
+                                  layers.Dense(2, name="e")])
+        kernel = model.get_layer("d").kernel.numpy()
+        last = model.layers[-1]
+        print(kernel.shape, last.bias.numpy().shape)
+    """))
+    assert 'kernel = layer_weight(model.layers[0], "kernel")' in res.source
+    assert "last = model.layers[1]" in res.source
+    assert 'layer_weight(last, "bias").shape' in res.source

@@ -157,3 +157,13 @@ def test_wrong_shape_is_refused_as_keras_does() -> None:
     m = nn.Linear(4, 3)
     with pytest.raises(ValueError, match="does not fit"):
         set_layer_weights(m, [np.zeros((3, 4)), np.zeros(3)])  # torch's layout, not Keras's
+
+
+def test_one_weight_by_its_keras_name() -> None:
+    from agent.rules.training.runtime.layer_weights import layer_weight
+
+    lstm = nn.LSTM(3, 5, batch_first=True)
+    assert layer_weight(lstm, "recurrent_kernel").shape == (5, 20)
+    np.testing.assert_allclose(layer_weight(lstm, "kernel"), layer_weights(lstm)[0])
+    with pytest.raises(AttributeError, match="no Keras weight 'gamma'"):
+        layer_weight(lstm, "gamma")

@@ -67,7 +67,9 @@ NESTED_TOO_DEEP = ("nested more deeply than Python compiles (an expression of th
                    "chained terms or brackets): left as written")  # Python 3.11: ~3,000 levels
 _TRAINING_HINT = re.compile(r"\.(compile|fit|evaluate|predict|save|summary|load_weights|"
                             r"save_weights)\(|from_tensor_slices|Callback|Sequence|"
-                            r"to_categorical|load_model|get_weights|set_weights")
+                            r"to_categorical|load_model|get_weights|set_weights|"
+                            r"(kernel|bias|embeddings|gamma|beta|moving_mean|moving_variance)"
+                            r"\.numpy\(")
 
 
 def _lambda_converter() -> Callable[[ImportTable], LambdaConverter] | None:

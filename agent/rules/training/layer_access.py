@@ -22,7 +22,10 @@ from agent.rules.models.views import layer_names
 from agent.rules.naming import identifier
 
 WEIGHT_CALLS = {"get_weights": "layer_weights", "set_weights": "set_layer_weights"}
-RUNTIME_NAMES = ("layer_weights", "set_layer_weights", "layer_named")
+RUNTIME_NAMES = ("layer_weights", "set_layer_weights", "layer_named", "layer_weight")
+# Keras weight attributes read as values (``layer.kernel.numpy()``)
+WEIGHT_ATTRS = frozenset({"kernel", "bias", "recurrent_kernel", "depthwise_kernel",
+                          "embeddings", "gamma", "beta", "moving_mean", "moving_variance"})
 WEIGHTLESS = "None"  # the module of a layer that became an expression of forward
 
 
@@ -176,3 +179,31 @@ def weight_call(call: cst.Call, models: Mapping[str, ModelIR],
     args = [cst.Arg(first, comma=_comma() if wanted else cst.MaybeSentinel.DEFAULT)]
     args += [a.with_changes(comma=cst.MaybeSentinel.DEFAULT) for a in call.args]
     return Access(cst.Call(cst.Name(helper), args))
+
+
+def weight_value(call: cst.Call, models: Mapping[str, ModelIR],
+                 attrs: Mapping[str, set[str]], layer_vars: Mapping[str, str]
+                 ) -> Access | None:
+    """``X.kernel.numpy()`` (any name of WEIGHT_ATTRS) of a layer of a converted model:
+    ``layer_weight(X, "kernel")``, the NumPy value in Keras's layout; None otherwise."""
+    func = call.func
+    if not (isinstance(func, cst.Attribute) and func.attr.value == "numpy" and not call.args
+            and isinstance(func.value, cst.Attribute)
+            and func.value.attr.value in WEIGHT_ATTRS):
+        return None
+    target = func.value.value
+    module: cst.BaseExpression | None
+    if isinstance(target, cst.Name) and target.value in layer_vars:
+        module = target if layer_vars[target.value] != WEIGHTLESS else None
+    else:
+        ref = layer_ref(target, models, attrs)
+        if ref is None:
+            return None
+        module, why = ref
+        if why:
+            return Access(None, why)
+    if module is None:
+        return Access(None, f"{func.value.attr.value} of a layer without weights")
+    return Access(cst.Call(cst.Name("layer_weight"), [
+        cst.Arg(module, comma=_comma()),
+        cst.Arg(cst.SimpleString(f'"{func.value.attr.value}"'))]))

@@ -1259,11 +1259,22 @@ class _ExprRewriter(cst.CSTTransformer):
         return updated
 
     def _weights(self, call: cst.Call) -> cst.BaseExpression | None:
-        """Keras-layout get_weights/set_weights of a converted model or one of its layers."""
-        if not (isinstance(call.func, cst.Attribute)
-                and call.func.attr.value in layer_access.WEIGHT_CALLS) or not self.scope.vars:
+        """Keras-layout get_weights/set_weights of a converted model or one of its layers,
+        and ``layer.kernel.numpy()``."""
+        if not (isinstance(call.func, cst.Attribute) and call.func.attr.value in (
+                *layer_access.WEIGHT_CALLS, "numpy")) or not self.scope.vars:
             return None
         models, attrs = self.owner.weight_models(self.scope)
+        if call.func.attr.value == "numpy":
+            value = layer_access.weight_value(call, models, attrs, self.scope.layers)
+            if value is None:
+                return None
+            if value.code is None:
+                self.todos.append(("keras.layers.Layer.weights", value.reason))
+                return call
+            self.changes.append(("training.layer_weight", "layer.<weight>.numpy() -> "
+                                 "layer_weight: the NumPy value in Keras's layout"))
+            return value.code
         access = layer_access.weight_call(call, models, attrs, self.scope.layers)
         if access is None:
             return None

@@ -129,7 +129,7 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"image_|audio_decode_wav|strings_|gfile|signal_stft|TFRecordWriter|"
                   r"train\.(?:Example|Feature|BytesList|FloatList|Int64List)|"
                   r"applications|preprocess_|FrozenModule|children_until|set_trainable|"
-                  r"set_module_trainable|layer_weights|set_layer_weights|layer_named")
+                  r"set_module_trainable|layer_weights|set_layer_weights|layer_named|layer_weight")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
@@ -158,7 +158,8 @@ _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "
               "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasSGD", "KerasMetric", "KerasLoss",
               "KerasSchedule", "KerasCompiledMetrics", "KerasBatches", "keras_predict_inputs", "keras_predict", "KerasUpSampling2D", "adapt_normalization",
-              "layer_weights", "set_layer_weights", "layer_named", *_LAYER_FORMS)
+              "layer_weights", "set_layer_weights", "layer_named", "layer_weight",
+              *_LAYER_FORMS)
 
 
 @cache

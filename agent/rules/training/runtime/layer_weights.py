@@ -231,6 +231,15 @@ def set_layer_weights(module: nn.Module | None, weights: Iterable[Any]) -> None:
         write(np.asarray(value))
 
 
+def layer_weight(module: nn.Module, name: str) -> np.ndarray:
+    """Keras's ``layer.kernel.numpy()`` (``bias``, ``embeddings``, ...): a NumPy copy of
+    the weight of that Keras name, in Keras's layout."""
+    for slot_name, read, _ in _slots(module):
+        if slot_name == name:
+            return read()  # type: ignore[no-any-return]
+    raise AttributeError(f"{type(module).__name__} has no Keras weight {name!r}")
+
+
 def layer_named(model: nn.Module, name: str) -> nn.Module:
     """Keras's ``model.get_layer(name)`` on a converted model: the module the converter named
     after the layer (``conv2-deeper`` -> ``conv2_deeper``), for a name known only at run

@@ -85,7 +85,7 @@ def _write(target: torch.Tensor, value: Any, what: str) -> None:
         target.copy_(t.to(target.device))
 
 
-def _numpy(t: torch.Tensor) -> np.ndarray:
+def _weight_array(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().copy()
 
 
@@ -97,7 +97,7 @@ def _bias_slot(name: str, m: nn.Module, sfx: str, how: str) -> tuple[str, Any, A
         return None
     if how == "gru_bias" and getattr(m, "reset_after", True) is not False:
         def read() -> np.ndarray:
-            return np.stack([_gate_swap(_numpy(ih), 0), _gate_swap(_numpy(hh), 0)])
+            return np.stack([_gate_swap(_weight_array(ih), 0), _gate_swap(_weight_array(hh), 0)])
 
         def write(v: np.ndarray) -> None:
             if np.ndim(v) != 2:
@@ -109,7 +109,7 @@ def _bias_slot(name: str, m: nn.Module, sfx: str, how: str) -> tuple[str, Any, A
     swap = how == "gru_bias"
 
     def read_sum() -> np.ndarray:
-        total = _numpy(ih) + _numpy(hh)
+        total = _weight_array(ih) + _weight_array(hh)
         return _gate_swap(total, 0) if swap else total
 
     def write_one(v: np.ndarray) -> None:
@@ -137,7 +137,7 @@ def layout_slots(kind: str, m: nn.Module, sfx: str = "") -> list[tuple[str, Any,
             continue
 
         def read(t: torch.Tensor = target, h: str = how) -> np.ndarray:
-            return _to_keras(h, _numpy(t), groups)
+            return _to_keras(h, _weight_array(t), groups)
 
         def write(v: np.ndarray, t: torch.Tensor = target, h: str = how,
                   n: str = name) -> None:
@@ -200,7 +200,7 @@ def _slots(m: nn.Module) -> list[tuple[str, Any, Any]]:
             continue
 
         def read(t: torch.Tensor = t) -> np.ndarray:
-            return _numpy(t)
+            return _weight_array(t)
 
         def write(v: np.ndarray, t: torch.Tensor = t, n: str = name) -> None:
             _write(t, v, n)

@@ -128,7 +128,7 @@ def _run_blocked(tmp_path: Path, code: str) -> str:
 def test_actor_critic_loop_text() -> None:
     code = _convert(ACTOR_CRITIC)
     assert "GradientTape" not in code and "@tf.function" not in code
-    assert "load_module_weights(target_actor, module_weights(actor))" in code
+    assert "set_layer_weights(target_actor, layer_weights(actor))" in code
     assert "decay = KerasSchedule(0.01, lambda step: 0.5 ** (step / 5))" in code
     assert "clipnorm=1.0" in code and "global_clipnorm=0.5" in code and "eps=1e-07" in code
     assert "target_critic.train()(next_states, target_actions)" in code  # list unpacked
@@ -161,10 +161,10 @@ def test_target_network_updates_and_weight_copies() -> None:
     for b, t, a in zip(before, target.parameters(), actor.parameters(), strict=True):
         torch.testing.assert_close(t.detach(), 0.25 * a.detach() + 0.75 * b)
         assert t.grad_fn is None and t.requires_grad
-    weights = module.module_weights(actor)
+    weights = module.layer_weights(actor)
     assert all(isinstance(w, np.ndarray) for w in weights)
     with pytest.raises(ValueError):
-        module.load_module_weights(actor, weights[:-1])
+        module.set_layer_weights(actor, weights[:-1])
 
 
 SCHEDULES = [

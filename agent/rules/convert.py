@@ -67,7 +67,9 @@ NESTED_TOO_DEEP = ("nested more deeply than Python compiles (an expression of th
                    "chained terms or brackets): left as written")  # Python 3.11: ~3,000 levels
 _TRAINING_HINT = re.compile(r"\.(compile|fit|evaluate|predict|save|summary|load_weights|"
                             r"save_weights)\(|from_tensor_slices|Callback|Sequence|"
-                            r"to_categorical|load_model")
+                            r"to_categorical|load_model|get_weights|set_weights|"
+                            r"(kernel|bias|embeddings|gamma|beta|moving_mean|moving_variance)"
+                            r"\.numpy\(")
 
 
 def _lambda_converter() -> Callable[[ImportTable], LambdaConverter] | None:
@@ -343,13 +345,15 @@ def convert_source(source: str, path: str = "<string>", main_guard: bool = False
     (``with_main_guard``)."""
     from agent.rules.training.adapted_norms import with_adapted_norms
     from agent.rules.training.backend_functions import with_backend_functions
+    from agent.rules.training.branch_adds import with_branch_adds
     from agent.rules.training.initializer_names import with_named_initializers
     from agent.rules.training.layer_lists import with_layer_lists
     from agent.rules.training.strategies import without_strategies
 
     def rules(code: str, where: str) -> Conversion:  # the pre-rewrites, innermost last
         return with_named_initializers(code, where, lambda c, w: with_backend_functions(
-            c, w, lambda c2, w2: with_layer_lists(c2, w2, _convert_source)))
+            c, w, lambda c2, w2: with_layer_lists(c2, w2, lambda c3, w3: with_branch_adds(
+                c3, w3, _convert_source))))
 
     def convert() -> Conversion:
         conv = without_strategies(

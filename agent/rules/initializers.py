@@ -230,12 +230,37 @@ def _runtime(args: Args, arg: str, target: str, layout: Layout) -> str | None:
     ``initializer_by_name`` (Keras's ``initializers.get``) fills the weight at run time, seen in
     Keras's axis order (``(*kernel, in, out)``) so the fans are Keras's."""
     if not args.runtime_names or not args.has(arg) or args.values[arg].known \
-            or not args.code(arg).isidentifier():
+            or not (args.code(arg).isidentifier() or _named_choice(args.code(arg))):
         return None
     args.used.add(arg)
     weight = f"{target}.permute(*range(2, {target}.dim()), 1, 0)" if layout == "torch" \
         else target
     return f"initializer_by_name({args.code(arg)})({weight})"
+
+
+def _named_choice(code: str) -> bool:
+    """``"identity" if mode == "copy" else "glorot_uniform"``: a test of builder parameters
+    choosing between initializers Keras knows by name."""
+    try:
+        node = cst.parse_expression(code)
+    except cst.ParserSyntaxError:
+        return False
+    if not isinstance(node, cst.IfExp):
+        return False
+
+    def named(leaf: cst.BaseExpression) -> bool:
+        if isinstance(leaf, cst.IfExp):
+            return named(leaf.body) and named(leaf.orelse)
+        return isinstance(leaf, cst.SimpleString) and leaf.evaluated_value in _BY_NAME_AT_RUN_TIME
+
+    return named(node)
+
+
+# what runtime/keras_getters.py's initializer_by_name reproduces
+_BY_NAME_AT_RUN_TIME = frozenset({
+    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+    "lecun_normal", "zeros", "ones", "random_normal", "random_uniform", "truncated_normal",
+    "identity"})
 
 
 def initializer_kind(args: Args, arg: str) -> str:

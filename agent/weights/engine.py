@@ -20,72 +20,44 @@ import torch
 from torch import nn
 
 from agent.rules.naming import keras_snake
+from agent.rules.training.runtime.layer_weights import LAYOUTS, layout_slots
 from agent.weights.base import Array, PortError, _set, _weights
 from agent.weights.layer_rules import EXTRA_PORTS, time_distributed
 
 
-def _dense(layer: Any, m: nn.Module, where: str) -> None:
-    w = _weights(layer)
-    _set(m.weight, w["kernel"].T, where)  # type: ignore[arg-type]
-    if "bias" in w:
-        _set(m.bias, w["bias"], where)  # type: ignore[arg-type]
+def _write_layout(kind: str, w: dict[str, Array], m: nn.Module, where: str,
+                  sfx: str = "") -> None:
+    """Keras weights ``w`` (by name) into ``m`` through the runtime's layout table, the one
+    converted scripts' ``get_weights``/``set_weights`` read and write."""
+    slots = {name: write for name, _, write in layout_slots(kind, m, sfx)}
+    for name, _, _ in LAYOUTS[kind]:
+        if name not in w:
+            continue
+        if name not in slots:
+            raise PortError(f"{where}: torch module has no parameter for a Keras weight")
+        try:
+            slots[name](w[name])
+        except ValueError as exc:
+            raise PortError(f"{where}: {exc}") from exc
 
 
-def _conv(layer: Any, m: nn.Module, where: str) -> None:
-    w = _weights(layer)
-    k = w["kernel"]
-    n = k.ndim
-    _set(m.weight, np.transpose(k, (n - 1, n - 2, *range(n - 2))), where)  # type: ignore[arg-type]
-    if "bias" in w:
-        _set(m.bias, w["bias"], where)  # type: ignore[arg-type]
+def _layout(kind: str, aliases: tuple[tuple[str, str], ...] = ()
+            ) -> Callable[[Any, nn.Module, str], None]:
+    """The port rule of a table kind; ``aliases``: other Keras names of a weight."""
+    def port(layer: Any, m: nn.Module, where: str) -> None:
+        w = _weights(layer)
+        for other, name in aliases:
+            if other in w and name not in w:
+                w[name] = w.pop(other)
+        _write_layout(kind, w, m, where)
 
-
-def _conv_transpose(layer: Any, m: nn.Module, where: str) -> None:
-    w = _weights(layer)
-    _set(m.weight, np.transpose(w["kernel"], (3, 2, 0, 1)), where)  # type: ignore[arg-type]
-    if "bias" in w:
-        _set(m.bias, w["bias"], where)  # type: ignore[arg-type]
-
-
-def _depthwise(layer: Any, m: nn.Module, where: str) -> None:
-    w = _weights(layer)
-    k = w.get("depthwise_kernel", w.get("kernel"))
-    if k is None:
-        raise PortError(f"{where}: no depthwise kernel")
-    kh, kw, cin, mult = k.shape
-    flat = k.reshape(kh, kw, cin * mult)  # channel c, multiplier j -> c * mult + j, as torch
-    _set(m.weight, np.transpose(flat, (2, 0, 1))[:, None], where)  # type: ignore[arg-type]
-    if "bias" in w:
-        _set(m.bias, w["bias"], where)  # type: ignore[arg-type]
-
-
-def _batch_norm(layer: Any, m: nn.Module, where: str) -> None:
-    w = _weights(layer)
-    if "gamma" in w:
-        _set(m.weight, w["gamma"], where)  # type: ignore[arg-type]
-    if "beta" in w:
-        _set(m.bias, w["beta"], where)  # type: ignore[arg-type]
-    _set(m.running_mean, w["moving_mean"], where)  # type: ignore[arg-type]
-    _set(m.running_var, w["moving_variance"], where)  # type: ignore[arg-type]
-
-
-def _layer_norm(layer: Any, m: nn.Module, where: str) -> None:
-    w = _weights(layer)
-    if "gamma" in w:
-        _set(m.weight, w["gamma"], where)  # type: ignore[arg-type]
-    if "beta" in w:
-        _set(m.bias, w["beta"], where)  # type: ignore[arg-type]
+    return port
 
 
 def _embedding(layer: Any, m: nn.Module, where: str) -> None:
     w = _weights(layer)
-    _set(m.weight, w.get("embeddings", next(iter(w.values()))), where)  # type: ignore[arg-type]
-
-
-def _gru_blocks(a: Array, axis: int) -> Array:
-    """Keras gate blocks z, r, h → torch r, z, n."""
-    z, r, h = np.split(a, 3, axis=axis)
-    return np.concatenate([r, z, h], axis=axis)
+    _write_layout("embedding", {"embeddings": w.get("embeddings", next(iter(w.values())))}, m,
+                  where)
 
 
 def _rnn_into(kind: str, layer: Any, m: nn.Module, sfx: str, where: str,
@@ -93,27 +65,10 @@ def _rnn_into(kind: str, layer: Any, m: nn.Module, sfx: str, where: str,
     """Keras's kernels of an RNN layer (or, ``layer_tag=""``, a cell) into torch's
     ``weight_ih_l0``/... (``weight_ih``/... of a cell)."""
     w = _weights(layer)
-    sfx = layer_tag + sfx
-    kernel, recurrent = w["kernel"], w["recurrent_kernel"]
-    bias = w.get("bias")
-    if kind == "gru":
-        kernel, recurrent = _gru_blocks(kernel, 1), _gru_blocks(recurrent, 1)
-    _set(getattr(m, f"weight_ih{sfx}"), kernel.T, where)
-    _set(getattr(m, f"weight_hh{sfx}"), recurrent.T, where)
-    if bias is None:
-        return
-    if kind == "gru":
-        if bias.ndim == 2:  # reset_after=True: input and recurrent biases
-            _set(getattr(m, f"bias_ih{sfx}"), _gru_blocks(bias[0], 0), where)
-            _set(getattr(m, f"bias_hh{sfx}"), _gru_blocks(bias[1], 0), where)
-            return
-        if getattr(m, "reset_after", True) is not False:
-            raise PortError(f"{where}: GRU(reset_after=False) weights have no nn.GRU layout")
-        _set(getattr(m, f"bias_ih{sfx}"), _gru_blocks(bias, 0), where)  # ResetBeforeGRU
-        _set(getattr(m, f"bias_hh{sfx}"), np.zeros_like(bias), where)
-        return
-    _set(getattr(m, f"bias_ih{sfx}"), bias, where)
-    _set(getattr(m, f"bias_hh{sfx}"), np.zeros_like(bias), where)
+    for name in ("kernel", "recurrent_kernel"):
+        if name not in w:
+            raise PortError(f"{where}: Keras {kind} layer has no {name}")
+    _write_layout(kind, w, m, where, layer_tag + sfx)
 
 
 def _rnn(kind: str) -> Callable[[Any, nn.Module, str], None]:
@@ -181,12 +136,9 @@ def _prelu(layer: Any, m: nn.Module, where: str) -> None:
 
 
 PORTS: dict[str, Callable[[Any, nn.Module, str], None]] = {
-    "dense": _dense,
-    "conv": _conv,
-    "conv_transpose": _conv_transpose,
-    "depthwise": _depthwise,
-    "batch_norm": _batch_norm,
-    "layer_norm": _layer_norm,
+    **{kind: _layout(kind) for kind in ("dense", "conv", "conv_transpose", "batch_norm",
+                                        "layer_norm")},
+    "depthwise": _layout("depthwise", (("kernel", "depthwise_kernel"),)),
     "embedding": _embedding,
     "lstm": _rnn("lstm"),
     "gru": _rnn("gru"),

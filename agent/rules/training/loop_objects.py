@@ -8,8 +8,9 @@ between ``apply_gradients`` calls.
   ``lr``: ``KerasOptimizer`` reads it at every step, as Keras does;
 * ``clipnorm``/``clipvalue``/``global_clipnorm`` pass to ``KerasOptimizer``, which clips
   as Keras does (per gradient, then over all, then by value);
-* ``model.get_weights()`` / ``set_weights(w)`` → ``module_weights(model)`` /
-  ``load_module_weights(model, w)`` (state_dict order both ways); ``model.variables`` /
+* ``model.get_weights()`` / ``set_weights(w)`` → ``layer_weights(model)`` /
+  ``set_layer_weights(model, w)`` (runtime/layer_weights.py: Keras's layout and order, so
+  NumPy code on the arrays sees Keras's shapes); ``model.variables`` /
   ``.weights`` → ``module_variables(model)``; ``w.assign(v)`` on such a weight writes in
   place without recording (a target network's soft update).
 """
@@ -25,7 +26,8 @@ from agent.rules.values import code_of
 
 CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
 WEIGHT_LISTS = ("variables", "weights")
-WEIGHT_METHODS = {"get_weights": "module_weights", "set_weights": "load_module_weights"}
+WEIGHT_METHODS = {"get_weights": "layer_weights", "set_weights": "set_layer_weights"}
+WEIGHT_CALLS = frozenset(WEIGHT_METHODS.values())
 _SCHEDULES = "keras.optimizers.schedules."
 
 
@@ -72,10 +74,13 @@ def clip_keywords(call: cst.Call) -> list[str] | None:
 
 def weights_call(updated: cst.Call, original: cst.Call, imports: ImportTable
                  ) -> cst.Call | None:
-    """``m.get_weights()`` → ``module_weights(m)``, ``m.set_weights(w)`` →
-    ``load_module_weights(m, w)``; None for any other call."""
+    """``m.get_weights()`` → ``layer_weights(m)``, ``m.set_weights(w)`` →
+    ``set_layer_weights(m, w)``; None for any other call, and for a layer the model rules
+    did not resolve (``m.get_layer(n)``: the module it names is not known here)."""
     func = updated.func
     if not (isinstance(func, cst.Attribute) and func.attr.value in WEIGHT_METHODS):
+        return None
+    if isinstance(func.value, cst.Call) or isinstance(func.value, cst.Subscript):
         return None
     if imports.resolve(original.func) is not None or any(a.keyword or a.star
                                                          for a in updated.args):
@@ -102,6 +107,11 @@ def model_names(module: cst.Module) -> set[str]:
             if node.attr.value in wanted and isinstance(node.value, cst.Name) \
                     and node.value.value != "self":
                 out.add(node.value.value)
+
+        def visit_Call(self, node: cst.Call) -> None:  # the training rules' spelling of them
+            if isinstance(node.func, cst.Name) and node.func.value in WEIGHT_CALLS \
+                    and node.args and isinstance(node.args[0].value, cst.Name):
+                out.add(node.args[0].value.value)
 
     module.visit(Find())
     return out

@@ -15,7 +15,9 @@ import libcst as cst
 
 ClassOf = Callable[[cst.BaseExpression], "str | None"]
 _TRAINING = frozenset({"compile", "fit", "evaluate", "predict", "fit_generator",
-                       "evaluate_generator", "predict_generator"})
+                       "evaluate_generator", "predict_generator",
+                       # weights in Keras's layout (layer_access.py) read the class's layers
+                       "get_weights", "set_weights", "get_layer"})
 
 
 class _Calls(cst.CSTVisitor):
@@ -26,14 +28,48 @@ class _Calls(cst.CSTVisitor):
         self.class_of = class_of
         self.vars: dict[str, str] = {}
         self.seen: dict[str, dict[str, set[str | None]]] = {}
+        self.inner: list[cst.FunctionDef] = []
+        self.assigned: dict[str, int] = {}
+        self.inside = False  # following the calls inside functions
+
+    def follow_functions(self) -> None:
+        """Calls inside module-level functions, with what their arguments' names hold: a
+        module-level variable bound once to a converted class (``run(teacher)`` in an
+        ``experiment()`` function run after ``teacher = Teacher()``), a local bound once to
+        one, a parameter every call passes one class (twice over: a function's calls reach
+        the functions it calls)."""
+        once = {name for name in self.vars if self.assigned.get(name, 0) == 1}
+        module_vars = {name: cls for name, cls in self.vars.items() if name in once}
+        self.inside = True
+        at_module = {fn: {p: set(c) for p, c in params.items()}
+                     for fn, params in self.seen.items()}
+        known = self.seen
+        for _ in range(2):  # each pass from the module's calls, with the last pass's classes
+            self.seen = {fn: {p: set(c) for p, c in params.items()}
+                         for fn, params in at_module.items()}
+            for fn in self.inner:
+                own = {p.name.value for p in fn.params.params} | _locals(fn)
+                params = {p: cls for p, c in known.get(fn.name.value, {}).items()
+                          if len(c) == 1 and (cls := next(iter(c))) is not None}
+                self.vars = {**{n: c for n, c in module_vars.items() if n not in own},
+                             **params, **_local_classes(fn, self.class_of)}
+                fn.body.visit(self)
+            known = self.seen
+        self.inside = False
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False  # calls inside functions: their arguments' classes are not followed
+        self.inner.append(node)  # followed once the module's own bindings are all known
+        return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         return False
 
     def leave_Assign(self, node: cst.Assign) -> None:
+        if self.inside:
+            return
+        for target in node.targets:
+            if isinstance(target.target, cst.Name):
+                self.assigned[target.target.value] = self.assigned.get(target.target.value, 0) + 1
         for target in node.targets:
             if isinstance(target.target, cst.Name):
                 cls = self.class_of(node.value)
@@ -61,6 +97,64 @@ class _Calls(cst.CSTVisitor):
         return self.class_of(value)
 
 
+def _local_classes(fn: cst.FunctionDef, class_of: ClassOf) -> dict[str, str]:
+    """Locals of ``fn`` bound once, to a converted class (``model = Net()``)."""
+    counts: dict[str, int] = {}
+    classes: dict[str, str] = {}
+
+    class V(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for target in node.targets:
+                for n in _names(target.target):
+                    counts[n.value] = counts.get(n.value, 0) + 1
+            if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+                cls = class_of(node.value)
+                if cls is not None:
+                    classes[node.targets[0].target.value] = cls
+
+    fn.body.visit(V())
+    return {n: c for n, c in classes.items() if counts.get(n) == 1}
+
+
+def _locals(fn: cst.FunctionDef) -> set[str]:
+    """Names a function binds (assignments, loops, imports, nested defs): not the module's."""
+    names: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            pass
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            names.update(n.value for n in _names(node.target))
+
+        def visit_For(self, node: cst.For) -> None:
+            names.update(n.value for n in _names(node.target))
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            names.add(node.name.value)
+            return False
+
+        def visit_Global(self, node: cst.Global) -> None:
+            names.difference_update(n.name.value for n in node.names)
+
+    fn.body.visit(V())
+    return names
+
+
+def _names(node: cst.CSTNode) -> list[cst.Name]:
+    out: list[cst.Name] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            out.append(n)
+
+    node.visit(V())
+    return out
+
+
 def _trained(fn: cst.FunctionDef) -> set[str]:
     """Parameters the function calls ``compile``/``fit``/... on."""
     params = {p.name.value for p in fn.params.params}
@@ -84,8 +178,9 @@ def parameter_classes(module: cst.Module, class_of: ClassOf
     whose calls pass several (or a converted model at some calls only)."""
     functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
     trained = {name: _trained(fn) for name, fn in functions.items()}
-    visitor = _Calls({n: f for n, f in functions.items() if trained[n]}, class_of)
+    visitor = _Calls(functions, class_of)  # every function: one's calls reach another
     module.visit(visitor)
+    visitor.follow_functions()
     bound: dict[str, dict[str, str]] = {}
     mixed: dict[str, dict[str, list[str]]] = {}
     for fn, params in visitor.seen.items():

@@ -25,7 +25,7 @@ from agent.records import Change, Unmapped, Warning_
 from agent.rules import parsed
 from agent.rules.imports import ImportTable
 from agent.rules.models.graph import ModelIR
-from agent.rules.training import activity, callback_predict, custom_step
+from agent.rules.training import activity, callback_predict, custom_step, layer_access
 from agent.rules.training.callbacks import CallbackSpec, lookup_callback
 from agent.rules.training.compile import (
     NO_LOSS,
@@ -98,11 +98,13 @@ class Scope:
     list_loggers: dict[str, bool] = field(default_factory=dict)
     has_trainer: bool = False
     predict_trainer: bool = False  # a trainer bound for predict() at the scope's top level
+    layers: dict[str, str] = field(default_factory=dict)  # layer = model.get_layer(n): code
 
     def child(self, params: dict[str, str | None] | None) -> Scope:
         return Scope(vars=dict(self.vars), assigns=dict(self.assigns), params=params,
                      loaders=dict(self.loaders), cb_kind=dict(self.cb_kind),
-                     plateaus=dict(self.plateaus), list_loggers=dict(self.list_loggers))
+                     plateaus=dict(self.plateaus), list_loggers=dict(self.list_loggers),
+                     layers=dict(self.layers))
 
 
 def _arguments(call: cst.Call) -> str:
@@ -175,6 +177,15 @@ class _Training:
         self.carry: list[cst.EmptyLine] = []  # comments for the next emitted statement
         self.before: list[cst.BaseStatement] = []  # the last statement's statements to run first
         self.depth = 0  # inside a loop, branch, with or try: a name bound here may not exist later
+        self.attrs: dict[str, set[str]] = {}  # class -> its __init__'s attributes
+
+    def weight_models(self, scope: Scope) -> tuple[dict[str, ModelIR], dict[str, set[str]]]:
+        """The converted models in ``scope`` by variable, and their classes' attributes."""
+        models = {var: self.plans[cls].ir for var, cls in scope.vars.items()}
+        for cls in scope.vars.values():
+            if cls not in self.attrs:
+                self.attrs[cls] = layer_access.init_attrs(self.module, cls)
+        return models, {var: self.attrs[cls] for var, cls in scope.vars.items()}
 
     # ---- records -------------------------------------------------------------------
     def line(self, node: cst.CSTNode) -> int:
@@ -1153,6 +1164,18 @@ class _ExprRewriter(cst.CSTTransformer):
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
         target = updated.targets[0].target if len(updated.targets) == 1 else None
         value = updated.value
+        if isinstance(target, cst.Name) and self.scope.vars and isinstance(
+                value, (cst.Call, cst.Subscript)):
+            models, attrs = self.owner.weight_models(self.scope)
+            ref = layer_access.layer_ref(value, models, attrs)
+            if ref is not None and not ref[1]:
+                module = ref[0]
+                self.scope.layers[target.value] = (layer_access.WEIGHTLESS if module is None
+                                                   else code_of(module))
+                self.changes.append(("training.get_layer", "get_layer -> the module the "
+                                     "layer became"))
+                return updated.with_changes(value=module or cst.Name("None"))
+            self.scope.layers.pop(target.value, None)
         if isinstance(target, cst.Name) and isinstance(value, cst.Call):
             spec = lookup_callback(self.owner.imports.resolve(value.func) or "")
             if spec is not None and spec.kind == "scheduler":
@@ -1202,6 +1225,9 @@ class _ExprRewriter(cst.CSTTransformer):
         qual = self.owner.imports.resolve(func) or ""
         if qual == "keras.saving.load_model":
             return self._load_model(updated)
+        weights = self._weights(updated)
+        if weights is not None:
+            return weights
         if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)):
             return updated
         var, method = func.value.value, func.attr.value
@@ -1224,6 +1250,34 @@ class _ExprRewriter(cst.CSTTransformer):
             self.todos.append((f"keras.Model.{method}", f"{var}.{method}(...) inside an "
                                "expression is not converted: use it as a statement"))
         return updated
+
+    def _weights(self, call: cst.Call) -> cst.BaseExpression | None:
+        """Keras-layout get_weights/set_weights of a converted model or one of its layers,
+        and ``layer.kernel.numpy()``."""
+        if not (isinstance(call.func, cst.Attribute) and call.func.attr.value in (
+                *layer_access.WEIGHT_CALLS, "numpy")) or not self.scope.vars:
+            return None
+        models, attrs = self.owner.weight_models(self.scope)
+        if call.func.attr.value == "numpy":
+            value = layer_access.weight_value(call, models, attrs, self.scope.layers)
+            if value is None:
+                return None
+            if value.code is None:
+                self.todos.append(("keras.layers.Layer.weights", value.reason))
+                return call
+            self.changes.append(("training.layer_weight", "layer.<weight>.numpy() -> "
+                                 "layer_weight: the NumPy value in Keras's layout"))
+            return value.code
+        access = layer_access.weight_call(call, models, attrs, self.scope.layers)
+        if access is None:
+            return None
+        if access.code is None:
+            self.todos.append((f"keras.Model.{call.func.attr.value}", access.reason))
+            return call
+        self.changes.append((f"training.{call.func.attr.value}", f"{call.func.attr.value} -> "
+                             f"{layer_access.WEIGHT_CALLS[call.func.attr.value]}: NumPy "
+                             "arrays in Keras's layout and order"))
+        return access.code
 
     def _predict(self, call: cst.Call, var: str, plan: ClassPlan) -> cst.BaseExpression:
         args, ok = bind(call, ("x", "batch_size", "verbose", "steps", "callbacks"))

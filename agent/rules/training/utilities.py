@@ -35,7 +35,7 @@ RUNTIME = tuple(Path(__file__).parent / "runtime" / f for f in (
     "keras_metrics.py", "schedules.py", "keras_cells.py", "cell_loops.py", "masked_rnn.py",
     "data_layers.py", "image_augment.py", "conv_lstm.py", "hashing.py", "signal_ops.py",
     "csv_dataset.py", "tfrecord_write.py", "tensor_ops.py", "ragged.py", "re2_patterns.py",
-    "same_pooling.py"))
+    "same_pooling.py", "layer_weights.py"))
 
 # canonical Keras name -> function in runtime/keras_data.py
 UTILITIES: dict[str, str] = {
@@ -129,13 +129,13 @@ HINT = re.compile(r"KerasHistory|KerasEpochMean|KerasConfusionMetric|KerasOptimi
                   r"image_|audio_decode_wav|strings_|gfile|signal_stft|TFRecordWriter|"
                   r"train\.(?:Example|Feature|BytesList|FloatList|Int64List)|"
                   r"applications|preprocess_|FrozenModule|children_until|set_trainable|"
-                  r"set_module_trainable")
+                  r"set_module_trainable|layer_weights|set_layer_weights|layer_named|layer_weight")
 
 
 _TAPE_NAMES = ("trainable_weights", "tape_gradient", "tape_watch", "tape_variable",
                "variable_assign", "variable_assign_add", "variable_assign_sub",
                "KerasOptimizer", "KerasLoss", "KerasMetric", "KerasSchedule",
-               "module_variables", "module_weights", "load_module_weights")
+               "module_variables", "layer_weights", "set_layer_weights")
 
 
 # runtime classes the rules write themselves (fit's History, layer forms torch lacks,
@@ -160,6 +160,7 @@ _GENERATED = ("ctc_greedy_decode", "ctc_decode_softmax", "KerasEarlyStopping", "
               "KerasEpochMean", "KerasEpochMeans", "KerasConfusionMetric",
               "KerasOptimizer", "KerasRMSprop", "KerasSGD", "KerasMetric", "KerasLoss",
               "KerasSchedule", "KerasCompiledMetrics", "KerasBatches", "keras_predict_inputs", "keras_predict", "KerasUpSampling2D", "adapt_normalization",
+              "layer_weights", "set_layer_weights", "layer_named", "layer_weight",
               *_LAYER_FORMS)
 
 

@@ -124,6 +124,8 @@ def initializer_by_name(identifier: Any) -> Callable[[torch.Tensor], None]:
                 nn.init.uniform_(t, -0.05, 0.05)
             elif name == "truncated_normal":
                 nn.init.trunc_normal_(t, 0.0, 0.05, -0.1, 0.1)
+            elif name == "identity" and t.dim() == 2:  # Keras's 2-D eye, gain 1
+                t.copy_(torch.eye(*t.shape, dtype=t.dtype))
             else:
                 raise ValueError(f"Keras initializer {identifier!r} is not reproduced here")
     return init

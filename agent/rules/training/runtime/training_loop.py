@@ -96,22 +96,6 @@ def module_variables(module: torch.nn.Module) -> list[torch.Tensor]:
     return [*module.parameters(), *(b for b in module.buffers() if b.is_floating_point())]
 
 
-def module_weights(module: torch.nn.Module) -> list[Any]:
-    """``model.get_weights()``: copies of every state tensor as NumPy arrays, in the order
-    ``load_module_weights`` reads them back (torch's order, not Keras's)."""
-    return [t.detach().cpu().numpy().copy() for t in module.state_dict().values()]
-
-
-def load_module_weights(module: torch.nn.Module, weights: Iterable[Any]) -> None:
-    """``model.set_weights(weights)``: ``weights`` as ``module_weights`` lists them."""
-    state = module.state_dict()
-    values = list(weights)
-    if len(values) != len(state):
-        raise ValueError(f"set_weights: {len(values)} arrays for {len(state)} weights")
-    module.load_state_dict({k: torch.as_tensor(v, dtype=t.dtype).reshape(t.shape)
-                            for (k, t), v in zip(state.items(), values, strict=True)})
-
-
 def _clipped(grads: list[torch.Tensor], clipnorm: float | None, clipvalue: float | None,
              global_clipnorm: float | None) -> list[torch.Tensor]:
     """Keras's gradient clipping: ``g * c / max(||g||, c)`` per gradient (clipnorm) or over

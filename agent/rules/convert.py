@@ -411,7 +411,7 @@ def _convert_source(source: str, path: str) -> Conversion:
     imports = collect_imports(module)
     if not imports.names:
         return Conversion(source)
-    env = module_constants(module, imports)  # before the table learns the subclasses
+    env = module_constants(module, imports, source)  # before the table learns the subclasses
     imports.subclasses = _functional_subclasses(module, imports)
     metric_classes = _metric_classes()
     if metric_classes is not None:  # compile(metrics=[MyMetric()]) reads their names

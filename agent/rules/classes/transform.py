@@ -1192,7 +1192,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         def line_of(node: cst.CSTNode) -> int:
             pos = positions.get(node)
             return pos.start.line if pos is not None else 0
-    env = module_constants(module)
+    env = module_constants(module, imports, source)
     classes = {s.name.value for s in module.body if isinstance(s, cst.ClassDef)}
     usage, var_class = input_shapes_from_usage(_usage_scope(module, imports, source), imports,
                                                env, classes)

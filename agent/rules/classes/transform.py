@@ -169,6 +169,31 @@ def _todo(text: str) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment(f"# TODO(k2l): {text}"))
 
 
+def _self_reads(node: cst.CSTNode) -> set[str]:
+    """The ``self.<attr>`` a statement reads (its assignment targets aside)."""
+    targets = {id(t) for n in walk.nodes(node) if isinstance(n, (cst.AssignTarget,
+                                                                 cst.AnnAssign))
+               for t in [n.target]}
+    return {n.attr.value for n in walk.nodes(node) if isinstance(n, cst.Attribute)
+            and id(n) not in targets and isinstance(n.value, cst.Name)
+            and n.value.value == "self"}
+
+
+def _self_targets(node: cst.CSTNode) -> set[str]:
+    """The ``self.<attr>`` a statement assigns (``self.a = ...``, ``self.a, b = ...``)."""
+    out: set[str] = set()
+    for n in walk.nodes(node):
+        if isinstance(n, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign)):
+            targets = [n.target]
+            while targets:
+                t = targets.pop()
+                if isinstance(t, (cst.Tuple, cst.List)):
+                    targets += [el.value for el in t.elements]
+                elif (attr := _self_attr(t)) is not None:
+                    out.add(attr)
+    return out
+
+
 def _uses_name(node: cst.CSTNode, name: str) -> bool:
     class V(cst.CSTVisitor):
         found = False
@@ -706,13 +731,18 @@ class _ClassConverter:
             kept.append(stmt)
         lazy = any(_uses_name(s, shape_param) for s in kept)
         shaped = {shape_param}  # names computed from the input shape
+        late: set[str] = set()  # self.<attr>s only initialize_parameters sets
         out: list[cst.BaseStatement | str] = []  # str: a layer's marker (see lazy_build)
         to_init: list[cst.BaseStatement | str] = []
         for stmt in kept:
-            from_shape = any(_uses_name(stmt, n) for n in shaped)
+            # reads what only the first call computes (the shape, or a local or attribute
+            # a statement kept in initialize_parameters set): made there too, after it
+            from_shape = any(_uses_name(stmt, n) for n in shaped) or bool(
+                _self_reads(stmt) & late)
             if from_shape:
                 shaped.update(assigned_names(stmt))
             self.build_locals |= shaped
+            placed = len(out)
             try:
                 weights: list[cst.BaseStatement] = []
                 if self.build_weight(stmt, shape_param, lazy, weights):
@@ -738,6 +768,10 @@ class _ClassConverter:
                 out.append(new)
             except Unsupported as exc:
                 (out if lazy else to_init).append(self.keep("build", stmt, str(exc)))
+            finally:
+                if lazy and len(out) > placed:  # what it binds exists after the first call
+                    shaped.update(assigned_names(stmt))
+                    late |= _self_targets(stmt)
         if not lazy:
             return None, [*out, *to_init]
         self.changes.append("build(input_shape) -> initialize_parameters (LazyModuleMixin)")

@@ -150,6 +150,10 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         return found if found is not UNKNOWN or PURE_FUNCTIONS not in env \
             else _subscript(node, env)
     if PURE_FUNCTIONS in env and isinstance(node, (cst.Call, cst.ListComp, cst.SetComp)):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) \
+                and node.func.value in pure_calls.BUILTINS \
+                and node.func.value not in env[PURE_FUNCTIONS]:
+            return UNKNOWN  # the module defines its own ``len``
         found = _pure(node, env)
         if found is not UNKNOWN:
             return found
@@ -560,7 +564,10 @@ def module_constants(module: cst.Module, imports: ImportTable | None = None,
                 values.setdefault(name, []).append(value)
                 if visible is not None and name not in visible:
                     hidden.add(name)
-                for other in reads - {name}:
+                if value is UNKNOWN:
+                    continue  # not a constant; a user function that returns its argument
+                    # and is changed later is as far out of reach as one changing it
+                for other in reads - {name}:  # ``B = A``, ``B = [A]``: may share objects
                     links.setdefault(name, set()).add(other)
                     links.setdefault(other, set()).add(name)
             steps.steps.append(cb.Step(

@@ -51,15 +51,10 @@ def root_name(node: cst.BaseExpression) -> str | None:
 
 
 def mentioned(node: cst.CSTNode) -> set[str]:
-    """Every bare name under ``node`` (attribute names excluded)."""
-    out: set[str] = set()
-    for n in walk.nodes(node):
-        if type(n) is cst.Name:
-            out.add(n.value)  # type: ignore[attr-defined]
-    for n in walk.nodes(node):  # ``a.b``: b is no name of the module
-        if type(n) is cst.Attribute:
-            out.discard(n.attr.value)  # type: ignore[attr-defined]
-    return out
+    """Every bare name under ``node`` (attribute names and keywords excluded)."""
+    from agent.rules.values import names_read
+
+    return {n.value for n in names_read(node)}
 
 
 def bound_inside(node: cst.CSTNode) -> set[str]:
@@ -81,7 +76,7 @@ def bound_inside(node: cst.CSTNode) -> set[str]:
         elif isinstance(n, (cst.AugAssign, cst.AnnAssign)):
             out |= _target_names(n.target)
         elif isinstance(n, cst.AsName):
-            out |= _target_names(n.name)  # type: ignore[arg-type]
+            out |= _target_names(n.name)
         elif isinstance(n, cst.ImportAlias):
             name = n.asname.name if n.asname is not None else n.name
             head = cst.Module([]).code_for_node(name).split(".")[0]

@@ -172,7 +172,7 @@ def spellings(module: cst.Module) -> dict[str, str]:
                     and not small.relative and not isinstance(small.names, cst.ImportStar):
                 for alias in small.names:
                     qualified = f"{small.module.value}.{cst.Module([]).code_for_node(alias.name)}"
-                    local = alias.asname.name if alias.asname is not None else alias.name
-                    if qualified in MODULE_FUNCTIONS and isinstance(local, cst.Name):
-                        out[local.value] = qualified
+                    as_name = alias.asname.name if alias.asname is not None else alias.name
+                    if qualified in MODULE_FUNCTIONS and isinstance(as_name, cst.Name):
+                        out[as_name.value] = qualified
     return out

@@ -512,7 +512,8 @@ BY_VALUE = "<by value>"
 
 def by_name(env: dict[str, Any]) -> frozenset[str]:
     """The constants of ``env`` generated code may read by name."""
-    return frozenset(env) - env.get(BY_VALUE, frozenset()) - {PURE_FUNCTIONS, BY_VALUE}
+    hidden: frozenset[str] = env.get(BY_VALUE, frozenset())
+    return frozenset(env) - hidden - {PURE_FUNCTIONS, BY_VALUE}
 
 
 _AUG_OPS: dict[type, str] = {

@@ -184,7 +184,7 @@ def _self_targets(node: cst.CSTNode) -> set[str]:
     out: set[str] = set()
     for n in walk.nodes(node):
         if isinstance(n, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign)):
-            targets = [n.target]
+            targets: list[cst.BaseExpression] = [n.target]
             while targets:
                 t = targets.pop()
                 if isinstance(t, (cst.Tuple, cst.List)):

@@ -158,3 +158,14 @@ def test_a_build_without_the_shape_keeps_its_order_in_init() -> None:
     assert "initialize_parameters" not in init, code
     assert init.index("self.hidden = self.units * 2") < init.index("self.inner = "), code
 
+
+
+def test_a_model_that_cannot_call_the_layer_first_says_its_optimizer_misses_them() -> None:
+    """Without an input size no dry call makes build()'s modules before the Trainer makes the
+    optimizer: the report says so (a change of behaviour); with one, it does not."""
+    unsized = convert_source(HEAD + MESSENGER.replace("keras.Input(shape=(5,))",
+                                                      "keras.Input(shape=(None,))"), "m.py")
+    sized = convert_source(HEAD + MESSENGER, "m.py")
+    said = [w.message for w in unsized.warnings if "made after the optimizer" in w.message]
+    assert said and said[0].startswith("Messenger: "), unsized.warnings
+    assert not any("made after the optimizer" in w.message for w in sized.warnings)

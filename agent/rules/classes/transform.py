@@ -86,6 +86,7 @@ class ClassesResult:
     mask_layers: dict[str, CustomMask] = field(default_factory=dict)
     mask_readers: list[str] = field(default_factory=list)  # ... given their masks, per instance
     masked_outputs: set[str] = field(default_factory=set)  # models storing self.output_mask
+    first_call_layers: set[str] = field(default_factory=set)  # build() makes modules on call
 
 
 @dataclass
@@ -1287,6 +1288,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             custom.append(name)
             if conv.lazy_layers() or conv.build_layers:  # a model's dry call sizes them
                 result.lazy_layers[name] = conv.has_keras_init
+            if conv.build_layers:
+                result.first_call_layers.add(name)
             own_base = all(imports.resolve(b.value) == LAYER_BASE for b in stmt.bases)
             if own_base and generation is None:
                 generation = (keras_generation(source if source is not None else module.code,
@@ -1318,7 +1321,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
                          result.unmapped, tuple(sorted(models)), outputs, result.lazy_layers,
-                         result.mask_layers, result.mask_readers, result.masked_outputs)
+                         result.mask_layers, result.mask_readers, result.masked_outputs,
+                         result.first_call_layers)
 
 
 def _if_sized(attr: str, template: str) -> str:

@@ -52,6 +52,10 @@ def known(src: str) -> dict[str, object]:
     ("SPAN = list(range(2, 8, 3))\n", "SPAN", [2, 5]),
     # an object built from a constant and changed later is not the constant
     ("UNITS = [8, 4]\nmodel = Builder(UNITS)\nmodel.trainable = False\n", "UNITS", [8, 4]),
+    # keys known, values from data that is changed later: the keys stay known
+    ("import pandas as pd\ndata = pd.read_csv('x.csv')\nNUM = ['a']\n"
+     "VOCAB = {f: sorted(data[f].unique()) for f in ['a', 'b', 'c'] if f not in NUM}\n"
+     "NAMES = NUM + list(VOCAB.keys())\ndata['d'] = 0\n", "NAMES", ["a", "b", "c"]),
 ])
 def test_pure_functions_of_known_values_fold(src: str, name: str, value: object) -> None:
     assert known(src).get(name) == value

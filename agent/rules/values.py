@@ -569,6 +569,8 @@ def module_constants(module: cst.Module, imports: ImportTable | None = None,
                     continue  # not a constant; a user function that returns its argument
                     # and is changed later is as far out of reach as one changing it
                 for other in reads - {name}:  # ``B = A``, ``B = [A]``: may share objects
+                    if env.get(other, UNKNOWN) is UNKNOWN:
+                        continue  # no constant: ``{f: data[f] ...}``'s values are unknown
                     links.setdefault(name, set()).add(other)
                     links.setdefault(other, set()).add(name)
             steps.steps.append(cb.Step(

@@ -147,8 +147,10 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         return UNKNOWN
     if isinstance(node, cst.Subscript):
         found = _shape_read(node, env)
-        return found if found is not UNKNOWN or PURE_FUNCTIONS not in env \
+        return found if found is not UNKNOWN or _FOLDING not in env \
             else _subscript(node, env)
+    if isinstance(node, (cst.ListComp, cst.SetComp)) and _FOLDING not in env:
+        return UNKNOWN
     if PURE_FUNCTIONS in env and isinstance(node, (cst.Call, cst.ListComp, cst.SetComp)):
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) \
                 and node.func.value in pure_calls.BUILTINS \
@@ -508,6 +510,10 @@ def _namespaces(module: cst.Module, env: dict[str, Any]) -> dict[str, Any]:
 # the main guard): generated code writes their values, never their names
 PURE_FUNCTIONS = "<pure functions>"
 BY_VALUE = "<by value>"
+# set only while module_constants folds: items of known values (``CFG["units"]``) and
+# comprehensions are read there; elsewhere such code stays as written (a class reading
+# ``config["size"]`` keeps reading it)
+_FOLDING = "<folding>"
 
 
 def by_name(env: dict[str, Any]) -> frozenset[str]:
@@ -539,7 +545,7 @@ def module_constants(module: cst.Module, imports: ImportTable | None = None,
     pure.update(pure_calls.spellings(module))
     visible = _defined_once(module, source)
     hidden: set[str] = set()  # filled as names are bound: their reads give plain values
-    env: dict[str, Any] = {PURE_FUNCTIONS: pure, BY_VALUE: hidden}
+    env: dict[str, Any] = {PURE_FUNCTIONS: pure, BY_VALUE: hidden, _FOLDING: True}
     steps = cb.Steps()
     arrays: set[str] = set()
     values: dict[str, list[Any]] = {}  # every value each name was bound to

@@ -510,6 +510,7 @@ def _namespaces(module: cst.Module, env: dict[str, Any]) -> dict[str, Any]:
 # the main guard): generated code writes their values, never their names
 PURE_FUNCTIONS = "<pure functions>"
 BY_VALUE = "<by value>"
+REBOUND = "<rebound>"  # known names bound more than once: the value after the last binding
 # set only while module_constants folds: items of known values (``CFG["units"]``) and
 # comprehensions are read there; elsewhere such code stays as written (a class reading
 # ``config["size"]`` keeps reading it)
@@ -519,7 +520,7 @@ _FOLDING = "<folding>"
 def by_name(env: dict[str, Any]) -> frozenset[str]:
     """The constants of ``env`` generated code may read by name."""
     hidden: frozenset[str] = env.get(BY_VALUE, frozenset())
-    return frozenset(env) - hidden - {PURE_FUNCTIONS, BY_VALUE}
+    return frozenset(env) - hidden - {PURE_FUNCTIONS, BY_VALUE, REBOUND}
 
 
 _AUG_OPS: dict[type, str] = {
@@ -596,6 +597,9 @@ def module_constants(module: cst.Module, imports: ImportTable | None = None,
         result[PURE_FUNCTIONS] = pure
     if hidden & out.keys():
         result[BY_VALUE] = frozenset(hidden & out.keys())
+    rebound = frozenset(n for n in out if len(values[n]) > 1)
+    if rebound:
+        result[REBOUND] = rebound
     return result
 
 

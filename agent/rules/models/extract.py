@@ -60,6 +60,8 @@ from agent.rules.training import activity, custom_regularizers
 from agent.rules.training.regularizers import REGULARIZED
 from agent.rules.training.regularizers import parse as parse_regularizer
 from agent.rules.values import (
+    BY_VALUE,
+    REBOUND,
     UNKNOWN,
     LocalInt,
     Value,
@@ -1553,9 +1555,11 @@ class BlockExtractor:
                 raise Unsupported(seq.failed)
 
     def _module_constant(self, name: str) -> bool:
-        """A module-level name assigned once whose value module_constants() knows."""
-        return self.function is None and not self.unrolling and name in self.constants \
-            and name in self.env
+        """A module-level name assigned once whose value module_constants() knows (by name
+        or, where a definitions-only import lacks it, by value)."""
+        return self.function is None and not self.unrolling and name in self.env \
+            and (name in self.constants or name in self.module_env.get(BY_VALUE, ())) \
+            and name not in self.module_env.get(REBOUND, ())
 
     def _bind(self, name: str, value: Any) -> Any:
         """A module constant (assigned once, read outside loops) keeps printing as its name;

@@ -77,6 +77,10 @@ def test_pure_functions_of_known_values_fold(src: str, name: str, value: object)
     ("A = [1]\nB = A\nA.append(2)\n", "B"),
     ("A = [1]\nA += [2]\n", "A"),
     ("A = [1]\ndef add():\n    A.append(2)\n", "A"),
+    # a later fold never reads a value a loop or an in-place change replaced
+    ("VOCAB = set()\nfor w in words:\n    VOCAB |= {w}\nSIZE = len(VOCAB) + 1\n", "SIZE"),
+    ("A = [1]\nB = A\nB.append(2)\nN = len(A)\n", "N"),
+    ("A = {}\ndef fill():\n    A['x'] = 1\nfill()\nN = len(A)\n", "N"),
     # read between two bindings by code the evaluator does not follow
     ("N = 4\nmodel = build(N)\nN = 8\n", "N"),
     ("N = 4\ndef size():\n    return N\nm = make(size())\nN = 8\n", "N"),

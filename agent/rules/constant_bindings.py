@@ -101,9 +101,18 @@ def _target_names(target: cst.CSTNode) -> set[str]:
     return set()
 
 
-def changed_in_place(module: cst.Module) -> set[str]:
+def changed_at_top(module: cst.Module) -> set[str]:
+    """:func:`changed_in_place` outside the module's functions and classes."""
+    out: set[str] = set()
+    for stmt in module.body:
+        if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            out |= changed_in_place(stmt)
+    return out
+
+
+def changed_in_place(module: cst.CSTNode) -> set[str]:
     """Names whose object some statement changes in place or some function rebinds
-    (``global``), anywhere in the module."""
+    (``global``), anywhere under ``module``."""
     out: set[str] = set()
     for n in walk.nodes(module):
         kind = type(n)
@@ -191,3 +200,23 @@ def mutable(value: object) -> bool:
     if isinstance(value, tuple):
         return any(mutable(v) for v in value)
     return False
+
+
+def shares(a: object, b: object) -> bool:
+    """Whether ``a`` and ``b`` hold a mutable object in common (one is, or holds, the
+    other): ``B = A`` and ``B = [A]`` do; ``B = list(A)`` and ``B = len(A)`` do not."""
+    return mutable(a) and _holds(b, a) or mutable(b) and _holds(a, b)
+
+
+def _holds(outer: object, inner: object, depth: int = 0) -> bool:
+    if outer is inner:
+        return True
+    if depth > 8:
+        return False
+    items: list[object] = []
+    if isinstance(outer, (list, tuple)):
+        items = list(outer)
+    elif isinstance(outer, dict):
+        items = list(outer.values())
+    return any(_holds(item, inner, depth + 1) for item in items[:1000] if mutable(item)
+               or item is inner)

@@ -552,9 +552,19 @@ def module_constants(module: cst.Module, imports: ImportTable | None = None,
     values: dict[str, list[Any]] = {}  # every value each name was bound to
     links: dict[str, set[str]] = {}  # names whose bindings read each other (aliases)
     in_place: set[str] = set()
+    in_functions = cb.changed_in_place(module) - cb.changed_at_top(module)
+
+    def forget(names: set[str]) -> None:
+        """From here on these names (and the constants sharing their objects) are unknown:
+        later folds must not read a value a loop, branch or in-place change replaced."""
+        for name in cb.sharing({n: env.get(n, UNKNOWN) for n in links}, links, names):
+            if name in env:
+                env[name] = UNKNOWN
+
     for stmt, simple in _top_level_statements(module.body):
         if not simple:
             steps.unsafe |= cb.bound_inside(stmt)
+            forget(cb.bound_inside(stmt) | cb.changed_in_place(stmt))
             steps.steps.append(cb.Step(stmt, mentions=frozenset(cb.mentioned(stmt))))
             continue
         assert isinstance(stmt, cst.SimpleStatementLine)
@@ -562,11 +572,15 @@ def module_constants(module: cst.Module, imports: ImportTable | None = None,
             if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) \
                     and cb.mutable(env.get(small.target.value)):
                 in_place.add(small.target.value)  # ``xs += [1]`` changes the list itself
+                forget({small.target.value})
             bound = _bind_small(small, env, imports, arrays)
             if bound is None:
                 steps.unsafe |= cb.bound_inside(small)
+                forget(cb.bound_inside(small) | cb.changed_in_place(small))
                 steps.steps.append(cb.Step(small, mentions=frozenset(cb.mentioned(small))))
                 continue
+            for name in bound.keys() & in_functions:  # a function may change it any time
+                env[name] = bound[name] = UNKNOWN
             reads = cb.mentioned(getattr(small, "value", None) or small)
             for name, value in bound.items():
                 values.setdefault(name, []).append(value)
@@ -575,9 +589,9 @@ def module_constants(module: cst.Module, imports: ImportTable | None = None,
                 if value is UNKNOWN:
                     continue  # not a constant; a user function that returns its argument
                     # and is changed later is as far out of reach as one changing it
-                for other in reads - {name}:  # ``B = A``, ``B = [A]``: may share objects
-                    if env.get(other, UNKNOWN) is UNKNOWN:
-                        continue  # no constant: ``{f: data[f] ...}``'s values are unknown
+                for other in reads - {name}:  # ``B = A``, ``B = [A]``: one object
+                    if not cb.shares(value, env.get(other, UNKNOWN)):
+                        continue  # ``B = list(A)``, ``B = len(A)``: a new object
                     links.setdefault(name, set()).add(other)
                     links.setdefault(other, set()).add(name)
             steps.steps.append(cb.Step(

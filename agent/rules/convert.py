@@ -203,6 +203,21 @@ def _sized_by_models(warnings: list[Warning_], lazy_layers: dict[str, bool],
                     and any(t in w.message for t in _SIZED_BY_DRY_CALL))]
 
 
+MADE_AFTER_OPTIMIZER_WARNINGS = (
+    "the modules build() makes on the first call are made after the optimizer: no converted "
+    "model calls this layer before the Trainer makes it (the input size comes from the data), "
+    "so it does not update their parameters; call the model on one batch before training",)
+
+
+def _made_after_optimizer(layers: set[str], sized: list[str], source: str) -> list[Warning_]:
+    """A custom layer whose build() makes modules on the first call, where some instance is
+    in no converted model whose dry call makes them before its optimizer."""
+    return [Warning_(_def_line(source, name), f"{name}: {MADE_AFTER_OPTIMIZER_WARNINGS[0]}")
+            for name in sorted(layers)
+            if sized.count(name) != len(re.findall(rf"(?<!class )\b{re.escape(name)}\(",
+                                                    source))]
+
+
 def _masked_by_models(warnings: list[Warning_], readers: list[str], source: str
                       ) -> list[Warning_]:
     """A custom layer's "call() reads mask" warning, unless every instance the file makes is
@@ -415,7 +430,7 @@ def _convert_source(source: str, path: str) -> Conversion:
     imports = collect_imports(module)
     if not imports.names:
         return Conversion(source)
-    env = module_constants(module, imports)  # before the table learns the subclasses
+    env = module_constants(module, imports, source)  # before the table learns the subclasses
     imports.subclasses = _functional_subclasses(module, imports)
     metric_classes = _metric_classes()
     if metric_classes is not None:  # compile(metrics=[MyMetric()]) reads their names
@@ -424,6 +439,7 @@ def _convert_source(source: str, path: str) -> Conversion:
     out = Conversion(source)
     custom: list[str] = []
     lazy_layers: dict[str, bool] = {}
+    first_call: set[str] = set()  # custom layers whose build() makes modules on the first call
     mask_layers: dict[str, CustomMask] = {}
     mask_readers: list[str] = []  # custom layer instances given Keras's masks
     subclassed: list[ModelIR] = []
@@ -438,6 +454,7 @@ def _convert_source(source: str, path: str) -> Conversion:
         module = cres.module
         custom = list(cres.custom_layers)
         lazy_layers = cres.lazy_layers
+        first_call = cres.first_call_layers
         mask_layers = cres.mask_layers
         mask_readers = cres.mask_readers
         out.changes += cres.changes
@@ -454,6 +471,7 @@ def _convert_source(source: str, path: str) -> Conversion:
                           path, lazy_layers, mask_layers)
     module = mres.module
     out.warnings = _sized_by_models(out.warnings, lazy_layers, mres.sized_layers, source)
+    out.warnings += _made_after_optimizer(first_call, mres.sized_layers, source)
     out.warnings = _masked_by_models(out.warnings, mask_readers + mres.mask_readers, source)
     out.changes += [Change(line, rule, msg) for line, rule, msg in mres.changes]
     out.warnings += [Warning_(line, msg) for line, msg in mres.warnings]

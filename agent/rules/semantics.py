@@ -60,6 +60,10 @@ WARNINGS: tuple[WarningKind, ...] = (
                 "Keras creates them in build() on the first call too; a converted model's dry "
                 "call makes them before its optimizer (a layer used alone needs one batch "
                 "first, as nn.Lazy modules do)"),
+    WarningKind(r"the modules build\(\) makes on the first call are made after the optimizer",
+                True, "an optimizer made before the first batch holds none of their "
+                "parameters, which then never train; Keras's optimizer builds its slots for "
+                "every variable on its first step"),
     WarningKind(r"runtime attention module sized on its first call", False,
                 "Keras's MultiHeadAttention computation, kernels and initializers, in torch"),
     WarningKind(r"depthwise kernel init uses torch's fan", True, "another initial distribution"),

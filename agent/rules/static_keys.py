@@ -5,7 +5,7 @@
 the names are known though each vocabulary comes from the data. Such a dict keeps its keys
 with unknown values, so loops over its keys unroll and a lookup of one value stays unknown.
 Never runs user code: only ``list``/``tuple``/``sorted``/``len`` of known values, a dict's
-``keys()``, and ``in``/``==`` tests.
+``keys()``, and ``in``/``==``/``<`` tests.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ _CALLS: dict[str, Callable[[Any], Any]] = {"list": list, "tuple": tuple, "sorted
                                            "len": len}
 _TESTS: dict[type, Callable[[Any, Any], bool]] = {
     cst.In: lambda a, b: a in b, cst.NotIn: lambda a, b: a not in b,
-    cst.Equal: lambda a, b: bool(a == b), cst.NotEqual: lambda a, b: bool(a != b)}
+    cst.Equal: lambda a, b: bool(a == b), cst.NotEqual: lambda a, b: bool(a != b),
+    cst.LessThan: lambda a, b: bool(a < b), cst.LessThanEqual: lambda a, b: bool(a <= b),
+    cst.GreaterThan: lambda a, b: bool(a > b),
+    cst.GreaterThanEqual: lambda a, b: bool(a >= b)}
 
 
 def evaluate(node: cst.BaseExpression, env: dict[str, Any], ev: Eval, unknown: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import libcst as cst
 
-from agent.rules import static_keys, walk
+from agent.rules import pure_calls, static_keys, walk
 from agent.rules.datasets import Array, loaded_arrays
 from agent.rules.imports import ImportTable, collect_imports
 
@@ -103,7 +103,8 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
         if node.value in ("True", "False", "None"):
             return {"True": True, "False": False, "None": None}[node.value]
         value = env.get(node.value, UNKNOWN)
-        return Sym(value, node.value) if type(value) is int else value
+        return Sym(value, node.value) if type(value) is int and node.value not in env.get(
+            BY_VALUE, ()) else value
     if isinstance(node, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
         plain = _plain_literal(node)
         if plain is not UNKNOWN:
@@ -145,7 +146,19 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
             return Sym(value, dotted) if type(value) is int else value
         return UNKNOWN
     if isinstance(node, cst.Subscript):
-        return _shape_read(node, env)
+        found = _shape_read(node, env)
+        return found if found is not UNKNOWN or _FOLDING not in env \
+            else _subscript(node, env)
+    if isinstance(node, (cst.ListComp, cst.SetComp)) and _FOLDING not in env:
+        return UNKNOWN
+    if PURE_FUNCTIONS in env and isinstance(node, (cst.Call, cst.ListComp, cst.SetComp)):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) \
+                and node.func.value in pure_calls.BUILTINS \
+                and node.func.value not in env[PURE_FUNCTIONS]:
+            return UNKNOWN  # the module defines its own ``len``
+        found = _pure(node, env)
+        if found is not UNKNOWN:
+            return found
     if isinstance(node, cst.Call) and _is_product(node):
         return _product(_eval(node.args[0].value, env))
     if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) \
@@ -165,6 +178,130 @@ def _eval(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
             return _BINOPS[op](left, right)
         except (KeyError, TypeError, ZeroDivisionError, ValueError):
             return UNKNOWN
+    return UNKNOWN
+
+
+def _pure(node: cst.Call | cst.ListComp | cst.SetComp, env: dict[str, Any]) -> Any:
+    """A pure function of known values (pure_calls.py), or a list/set comprehension over
+    known values; UNKNOWN otherwise."""
+    try:
+        if isinstance(node, cst.Call):
+            return _pure_call(node, env)
+        items = _comprehension(node.for_in, node.elt, env)
+        return pure_calls.checked(items if isinstance(node, cst.ListComp) else set(items))
+    except (pure_calls.NotPure, TypeError):  # an unhashable item of a set
+        return UNKNOWN
+
+
+def _pure_call(node: cst.Call, env: dict[str, Any]) -> Any:
+    spelled: dict[str, str] = env[PURE_FUNCTIONS]
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for arg in node.args:
+        if arg.star:
+            raise pure_calls.NotPure("*args")
+        value = _argument(arg.value, env)
+        if value is UNKNOWN:
+            raise pure_calls.NotPure("unknown argument")
+        if arg.keyword is not None:
+            kwargs[arg.keyword.value] = value
+        else:
+            args.append(value)
+    func = node.func
+    name = code_of(func) if isinstance(func, (cst.Name, cst.Attribute)) else ""
+    qualified = spelled.get(name)
+    if qualified is not None and name not in env:
+        if qualified in pure_calls.MODULE_FUNCTIONS:
+            return pure_calls.call_function(qualified, args, kwargs)
+        return pure_calls.call_builtin(qualified, args, kwargs)
+    if isinstance(func, cst.Attribute):  # a method of a known value: ",".join(CHARS)
+        base = _eval(func.value, env)
+        if base is not UNKNOWN:
+            return pure_calls.call_method(base, func.attr.value, args, kwargs)
+    raise pure_calls.NotPure(name)
+
+
+def _argument(node: cst.BaseExpression, env: dict[str, Any]) -> Any:
+    """A call's argument; a generator expression as the list it yields."""
+    if isinstance(node, cst.GeneratorExp):
+        try:
+            return _comprehension(node.for_in, node.elt, env)
+        except pure_calls.NotPure:
+            return UNKNOWN
+    return _eval(node, env)
+
+
+def _comprehension(comp: cst.CompFor, element: cst.BaseExpression, env: dict[str, Any]
+                   ) -> list[Any]:
+    """The items of ``[element for ... in ... if ...]`` (nested ``for`` too) over known
+    values; raises NotPure when a part is not known or the result grows too long."""
+    out: list[Any] = []
+
+    def run(part: cst.CompFor | None, scope: dict[str, Any]) -> None:
+        if part is None:
+            value = _eval(element, scope)
+            if value is UNKNOWN:
+                raise pure_calls.NotPure("unknown element")
+            out.append(value)
+            if len(out) > pure_calls.MAX_ITEMS:
+                raise pure_calls.NotPure("long comprehension")
+            return
+        if part.asynchronous is not None:
+            raise pure_calls.NotPure("async")
+        items = _argument(part.iter, scope)
+        if isinstance(items, dict):
+            items = list(items)
+        if not isinstance(items, (list, tuple, range, str, set, frozenset)) \
+                or isinstance(items, (set, frozenset)) and not all(
+                    isinstance(i, (str, int)) for i in items):
+            raise pure_calls.NotPure("unknown iterable")
+        for item in items:
+            local = {**scope, **_unpack(part.target, item)}
+            tests = [_eval(test.test, local) for test in part.ifs]
+            if any(t is UNKNOWN for t in tests):
+                raise pure_calls.NotPure("unknown test")
+            if all(tests):
+                run(part.inner_for_in, local)
+
+    run(comp, env)
+    return out
+
+
+def _unpack(target: cst.BaseExpression, value: Any) -> dict[str, Any]:
+    """``for i, c in ...``: the names one item binds (ints as values, never names)."""
+    if isinstance(target, cst.Name):
+        return {target.value: local(value)}
+    if isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (tuple, list)) \
+            and len(target.elements) == len(value) and not any(
+                isinstance(el, cst.StarredElement) for el in target.elements):
+        out: dict[str, Any] = {}
+        for el, item in zip(target.elements, value, strict=True):
+            out.update(_unpack(el.value, item))
+        return out
+    raise pure_calls.NotPure("target")
+
+
+def _subscript(node: cst.Subscript, env: dict[str, Any]) -> Any:
+    """``CHARS[0]``, ``SHAPE[1:]``, ``MAPPING["C"]`` of a known value."""
+    base = _eval(node.value, env)
+    if not isinstance(base, (list, tuple, str, dict)) or len(node.slice) != 1:
+        return UNKNOWN
+    index = node.slice[0].slice
+    try:
+        if isinstance(index, cst.Index):
+            key = _eval(index.value, env)
+            if key is UNKNOWN or isinstance(key, (list, dict, set)):
+                return UNKNOWN
+            return base[key]
+        if isinstance(index, cst.Slice) and not isinstance(base, dict):
+            parts = [None if p is None else _eval(p, env)
+                     for p in (index.lower, index.upper, index.step)]
+            if any(p is UNKNOWN or p is not None and type(p) not in (int, Sym, LocalInt)
+                   for p in parts):
+                return UNKNOWN
+            return base[slice(*parts)]
+    except (IndexError, KeyError, TypeError, ValueError):
+        return UNKNOWN
     return UNKNOWN
 
 
@@ -368,44 +505,187 @@ def _namespaces(module: cst.Module, env: dict[str, Any]) -> dict[str, Any]:
             for k, v in classes[c].items() if v is not UNKNOWN}
 
 
-def module_constants(module: cst.Module, imports: ImportTable | None = None
-                     ) -> dict[str, Any]:
-    """Top-level ``NAME = <literal>`` bindings (assigned once), usable for shape inference.
+# env keys that are no names: the pure functions' spellings (pure_calls.py), and the
+# constants a definitions-only import of the converted script lacks (rebound, or moved under
+# the main guard): generated code writes their values, never their names
+PURE_FUNCTIONS = "<pure functions>"
+BY_VALUE = "<by value>"
+REBOUND = "<rebound>"  # known names bound more than once: the value after the last binding
+# set only while module_constants folds: items of known values (``CFG["units"]``) and
+# comprehensions are read there; elsewhere such code stays as written (a class reading
+# ``config["size"]`` keeps reading it)
+_FOLDING = "<folding>"
+
+
+def by_name(env: dict[str, Any]) -> frozenset[str]:
+    """The constants of ``env`` generated code may read by name."""
+    hidden: frozenset[str] = env.get(BY_VALUE, frozenset())
+    return frozenset(env) - hidden - {PURE_FUNCTIONS, BY_VALUE, REBOUND}
+
+
+_AUG_OPS: dict[type, str] = {
+    cst.AddAssign: "Add", cst.SubtractAssign: "Subtract", cst.MultiplyAssign: "Multiply",
+    cst.DivideAssign: "Divide", cst.FloorDivideAssign: "FloorDivide",
+    cst.ModuloAssign: "Modulo", cst.PowerAssign: "Power"}
+
+
+def module_constants(module: cst.Module, imports: ImportTable | None = None,
+                     source: str | None = None) -> dict[str, Any]:
+    """Top-level bindings whose values are known statically, usable for shape inference:
+    literals and pure functions of known values (pure_calls.py), bound once or rebound in
+    source order where nothing else sees another value (constant_bindings.py).
     ``imports``: the module's table as ``collect_imports`` made it, when the caller has it
-    (collecting it again costs a walk of every block)."""
-    env: dict[str, Any] = {}
-    seen: dict[str, int] = {}
+    (collecting it again costs a walk of every block); ``source``: the module's text, when
+    the caller has it (which names a definitions-only import binds is read off it)."""
+    from agent.rules import constant_bindings as cb
+
     imports = imports if imports is not None else collect_imports(module)
-    for stmt in _top_level_lines(module.body):
+    defined = {s.name.value for s in module.body if isinstance(s, (cst.FunctionDef,
+                                                                   cst.ClassDef))}
+    pure = {name: name for name in pure_calls.BUILTINS if name not in defined}
+    pure.update(pure_calls.spellings(module))
+    visible = _defined_once(module, source)
+    hidden: set[str] = set()  # filled as names are bound: their reads give plain values
+    env: dict[str, Any] = {PURE_FUNCTIONS: pure, BY_VALUE: hidden, _FOLDING: True}
+    steps = cb.Steps()
+    arrays: set[str] = set()
+    values: dict[str, list[Any]] = {}  # every value each name was bound to
+    links: dict[str, set[str]] = {}  # names whose bindings read each other (aliases)
+    in_place: set[str] = set()
+    in_functions = cb.changed_in_place(module) - cb.changed_at_top(module)
+
+    def forget(names: set[str]) -> None:
+        """From here on these names (and the constants sharing their objects) are unknown:
+        later folds must not read a value a loop, branch or in-place change replaced."""
+        for name in cb.sharing({n: env.get(n, UNKNOWN) for n in links}, links, names):
+            if name in env:
+                env[name] = UNKNOWN
+
+    for stmt, simple in _top_level_statements(module.body):
+        if not simple:
+            steps.unsafe |= cb.bound_inside(stmt)
+            forget(cb.bound_inside(stmt) | cb.changed_in_place(stmt))
+            steps.steps.append(cb.Step(stmt, mentions=frozenset(cb.mentioned(stmt))))
+            continue
+        assert isinstance(stmt, cst.SimpleStatementLine)
         for small in stmt.body:
-            if isinstance(small, cst.Assign) and len(small.targets) == 1:
-                target = small.targets[0].target
-                arrays = loaded_arrays(target, small.value, imports)
-                for loaded, array in arrays.items():  # only their shapes are read
-                    seen[loaded] = seen.get(loaded, 0) + 1
-                    env[loaded] = array
-                if arrays:
-                    continue
-                if isinstance(target, cst.Name):
-                    seen[target.value] = seen.get(target.value, 0) + 1
-                    env[target.value] = _eval(small.value, env) if not isinstance(
-                        small.value, cst.Dict) else _dict(small.value, env)
-                elif isinstance(target, (cst.Tuple, cst.List)):  # rows, cols = 28, 28
-                    value = _eval(small.value, env)
-                    names = [el.value.value if isinstance(el.value, cst.Name) else None
-                             for el in target.elements]
-                    ok = isinstance(value, (tuple, list)) and len(value) == len(names)
-                    for k, name in enumerate(names):
-                        if name is not None:
-                            seen[name] = seen.get(name, 0) + 1
-                            env[name] = value[k] if ok else UNKNOWN
-            elif isinstance(small, cst.AnnAssign) and small.value is not None:
-                if isinstance(small.target, cst.Name):
-                    seen[small.target.value] = seen.get(small.target.value, 0) + 1
-                    env[small.target.value] = _eval(small.value, env)
-    env = {k: v for k, v in env.items()
-           if v is not UNKNOWN and seen[k] == 1 and not isinstance(v, Array)}
-    return {**_namespaces(module, env), **env}
+            if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) \
+                    and cb.mutable(env.get(small.target.value)):
+                in_place.add(small.target.value)  # ``xs += [1]`` changes the list itself
+                forget({small.target.value})
+            bound = _bind_small(small, env, imports, arrays)
+            if bound is None:
+                steps.unsafe |= cb.bound_inside(small)
+                forget(cb.bound_inside(small) | cb.changed_in_place(small))
+                steps.steps.append(cb.Step(small, mentions=frozenset(cb.mentioned(small))))
+                continue
+            for name in bound.keys() & in_functions:  # a function may change it any time
+                env[name] = bound[name] = UNKNOWN
+            reads = cb.mentioned(getattr(small, "value", None) or small)
+            for name, value in bound.items():
+                values.setdefault(name, []).append(value)
+                if visible is not None and name not in visible:
+                    hidden.add(name)
+                if value is UNKNOWN:
+                    continue  # not a constant; a user function that returns its argument
+                    # and is changed later is as far out of reach as one changing it
+                for other in reads - {name}:  # ``B = A``, ``B = [A]``: one object
+                    if not cb.shares(value, env.get(other, UNKNOWN)):
+                        continue  # ``B = list(A)``, ``B = len(A)``: a new object
+                    links.setdefault(name, set()).add(other)
+                    links.setdefault(other, set()).add(name)
+            steps.steps.append(cb.Step(
+                small, frozenset(bound), all(v is not UNKNOWN for v in bound.values()),
+                frozenset(reads)))
+    readers = cb.function_reads(module)
+    finals = {name: env.get(name, UNKNOWN) for name in values}
+    changed = cb.sharing(finals, links, cb.changed_in_place(module) | in_place)
+    out: dict[str, Any] = {}
+    for name, value in finals.items():
+        if value is UNKNOWN or name in arrays or name in steps.unsafe or name in changed \
+                or not cb.followed(name, steps.steps, readers):
+            continue
+        out[name] = value
+    result = {**_namespaces(module, {**out, BY_VALUE: frozenset(hidden)}), **out}
+    if pure:
+        result[PURE_FUNCTIONS] = pure
+    if hidden & out.keys():
+        result[BY_VALUE] = frozenset(hidden & out.keys())
+    rebound = frozenset(n for n in out if len(values[n]) > 1)
+    if rebound:
+        result[REBOUND] = rebound
+    return result
+
+
+def _defined_once(module: cst.Module, source: str | None) -> frozenset[str] | None:
+    """Names a definitions-only import of the laid-out script binds, once
+    (agent/rules/layout/main_guard.py); None: the layout leaves the file as written."""
+    from agent.rules.layout.main_guard import defined_names
+
+    return defined_names(source if source is not None else module.code)
+
+
+def _top_level_statements(body: Sequence[cst.BaseStatement]
+                          ) -> Iterator[tuple[cst.BaseStatement, bool]]:
+    """Top-level statements in order, each with whether the evaluator follows it (simple
+    lines, and those of the channels-last branch of an image-data-format test; the other
+    branch is never kept by the converted code)."""
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield stmt, True
+        elif isinstance(stmt, cst.If) and _channels_last_branch(stmt):
+            for inner in _channels_last_branch(stmt):
+                yield inner, isinstance(inner, cst.SimpleStatementLine)
+        else:
+            yield stmt, False
+
+
+def _bind_small(small: cst.BaseSmallStatement, env: dict[str, Any], imports: ImportTable,
+                arrays: set[str]) -> dict[str, Any] | None:
+    """The names ``small`` binds and their new values (UNKNOWN where not known), ``env``
+    updated; None for a statement that binds nothing the evaluator follows."""
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        target = small.targets[0].target
+        loaded = loaded_arrays(target, small.value, imports)
+        if loaded:  # only their shapes are read
+            env.update(loaded)
+            arrays.update(loaded)
+            return dict(loaded)
+        if isinstance(target, cst.Name):
+            value = _eval(small.value, env) if not isinstance(small.value, cst.Dict) \
+                else _dict(small.value, env)
+            env[target.value] = value
+            return {target.value: value}
+        if isinstance(target, (cst.Tuple, cst.List)):  # rows, cols = 28, 28
+            value = _eval(small.value, env)
+            names = [el.value.value if isinstance(el.value, cst.Name) else None
+                     for el in target.elements]
+            if None in names:
+                return None
+            ok = isinstance(value, (tuple, list)) and len(value) == len(names)
+            out = {str(name): value[k] if ok else UNKNOWN for k, name in enumerate(names)}
+            env.update(out)
+            return out
+        return None
+    if isinstance(small, cst.AnnAssign) and small.value is not None \
+            and isinstance(small.target, cst.Name):
+        value = _eval(small.value, env)
+        env[small.target.value] = value
+        return {small.target.value: value}
+    if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+        name = small.target.value
+        old, right = env.get(name, UNKNOWN), _eval(small.value, env)
+        op = _AUG_OPS.get(type(small.operator))
+        value = UNKNOWN
+        if old is not UNKNOWN and right is not UNKNOWN and op is not None:
+            try:
+                value = pure_calls.checked(_BINOPS[op](old, right))
+            except (TypeError, ZeroDivisionError, ValueError, OverflowError,
+                    pure_calls.NotPure):
+                value = UNKNOWN
+        env[name] = value
+        return {name: value}
+    return None
 
 
 def names_read(node: cst.CSTNode) -> list[cst.Name]:

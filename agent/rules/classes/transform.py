@@ -86,6 +86,7 @@ class ClassesResult:
     mask_layers: dict[str, CustomMask] = field(default_factory=dict)
     mask_readers: list[str] = field(default_factory=list)  # ... given their masks, per instance
     masked_outputs: set[str] = field(default_factory=set)  # models storing self.output_mask
+    first_call_layers: set[str] = field(default_factory=set)  # build() makes modules on call
 
 
 @dataclass
@@ -167,6 +168,31 @@ def _statements(fn: cst.FunctionDef) -> list[cst.BaseStatement]:
 
 def _todo(text: str) -> cst.EmptyLine:
     return cst.EmptyLine(comment=cst.Comment(f"# TODO(k2l): {text}"))
+
+
+def _self_reads(node: cst.CSTNode) -> set[str]:
+    """The ``self.<attr>`` a statement reads (its assignment targets aside)."""
+    targets = {id(t) for n in walk.nodes(node) if isinstance(n, (cst.AssignTarget,
+                                                                 cst.AnnAssign))
+               for t in [n.target]}
+    return {n.attr.value for n in walk.nodes(node) if isinstance(n, cst.Attribute)
+            and id(n) not in targets and isinstance(n.value, cst.Name)
+            and n.value.value == "self"}
+
+
+def _self_targets(node: cst.CSTNode) -> set[str]:
+    """The ``self.<attr>`` a statement assigns (``self.a = ...``, ``self.a, b = ...``)."""
+    out: set[str] = set()
+    for n in walk.nodes(node):
+        if isinstance(n, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign)):
+            targets: list[cst.BaseExpression] = [n.target]
+            while targets:
+                t = targets.pop()
+                if isinstance(t, (cst.Tuple, cst.List)):
+                    targets += [el.value for el in t.elements]
+                elif (attr := _self_attr(t)) is not None:
+                    out.add(attr)
+    return out
 
 
 def _uses_name(node: cst.CSTNode, name: str) -> bool:
@@ -706,13 +732,18 @@ class _ClassConverter:
             kept.append(stmt)
         lazy = any(_uses_name(s, shape_param) for s in kept)
         shaped = {shape_param}  # names computed from the input shape
+        late: set[str] = set()  # self.<attr>s only initialize_parameters sets
         out: list[cst.BaseStatement | str] = []  # str: a layer's marker (see lazy_build)
         to_init: list[cst.BaseStatement | str] = []
         for stmt in kept:
-            from_shape = any(_uses_name(stmt, n) for n in shaped)
+            # reads what only the first call computes (the shape, or a local or attribute
+            # a statement kept in initialize_parameters set): made there too, after it
+            from_shape = any(_uses_name(stmt, n) for n in shaped) or bool(
+                _self_reads(stmt) & late)
             if from_shape:
                 shaped.update(assigned_names(stmt))
             self.build_locals |= shaped
+            placed = len(out)
             try:
                 weights: list[cst.BaseStatement] = []
                 if self.build_weight(stmt, shape_param, lazy, weights):
@@ -738,6 +769,10 @@ class _ClassConverter:
                 out.append(new)
             except Unsupported as exc:
                 (out if lazy else to_init).append(self.keep("build", stmt, str(exc)))
+            finally:
+                if lazy and len(out) > placed:  # what it binds exists after the first call
+                    shaped.update(assigned_names(stmt))
+                    late |= _self_targets(stmt)
         if not lazy:
             return None, [*out, *to_init]
         self.changes.append("build(input_shape) -> initialize_parameters (LazyModuleMixin)")
@@ -1192,7 +1227,7 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         def line_of(node: cst.CSTNode) -> int:
             pos = positions.get(node)
             return pos.start.line if pos is not None else 0
-    env = module_constants(module)
+    env = module_constants(module, imports, source)
     classes = {s.name.value for s in module.body if isinstance(s, cst.ClassDef)}
     usage, var_class = input_shapes_from_usage(_usage_scope(module, imports, source), imports,
                                                env, classes)
@@ -1253,6 +1288,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
             custom.append(name)
             if conv.lazy_layers() or conv.build_layers:  # a model's dry call sizes them
                 result.lazy_layers[name] = conv.has_keras_init
+            if conv.build_layers:
+                result.first_call_layers.add(name)
             own_base = all(imports.resolve(b.value) == LAYER_BASE for b in stmt.bases)
             if own_base and generation is None:
                 generation = (keras_generation(source if source is not None else module.code,
@@ -1284,7 +1321,8 @@ def convert_classes(module: cst.Module, imports: ImportTable, path: str,
         new_module = _add_import(new_module, LAZY_IMPORT)
     return ClassesResult(new_module, tuple(custom), result.changes, result.warnings,
                          result.unmapped, tuple(sorted(models)), outputs, result.lazy_layers,
-                         result.mask_layers, result.mask_readers, result.masked_outputs)
+                         result.mask_layers, result.mask_readers, result.masked_outputs,
+                         result.first_call_layers)
 
 
 def _if_sized(attr: str, template: str) -> str:

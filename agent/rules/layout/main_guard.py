@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from agent.rules import parsed
 from agent.rules.layout.names import (
     binds,
     declared_global,
@@ -91,6 +92,27 @@ def _guard(code: str) -> Layout:
                 for guard in u if isinstance(guard, ast.If) for s in guard.body])
     moves = _moves(order, new)
     return Layout(new, moves) if moves is not None else Layout(code)
+
+
+def defined_names(code: str) -> frozenset[str] | None:
+    """Names the statements this layout keeps at module level bind, each only once: what a
+    definitions-only import of the laid-out ``code`` binds. None when the layout would leave
+    the file as written (every name is then bound as the script runs)."""
+    try:
+        tree = parsed.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    units = _units(tree.body)
+    try:
+        kinds = _classify(tree, units)
+    except (RecursionError, MemoryError):
+        return None
+    if kinds is None:
+        return None
+    bound = [set().union(*(binds(s) for s in u)) for u in units]
+    count = Counter(name for names in bound for name in names)
+    return frozenset(n for names, kind in zip(bound, kinds, strict=True) if kind == "keep"
+                     for n in names if count[n] == 1)
 
 
 def _units(body: list[ast.stmt]) -> list[list[ast.stmt]]:

@@ -59,7 +59,17 @@ from agent.rules.spec import Unsupported, bind
 from agent.rules.training import activity, custom_regularizers
 from agent.rules.training.regularizers import REGULARIZED
 from agent.rules.training.regularizers import parse as parse_regularizer
-from agent.rules.values import UNKNOWN, LocalInt, Value, code_of, evaluate, names_read
+from agent.rules.values import (
+    BY_VALUE,
+    REBOUND,
+    UNKNOWN,
+    LocalInt,
+    Value,
+    by_name,
+    code_of,
+    evaluate,
+    names_read,
+)
 from agent.rules.values import local as local_value
 
 SEQUENTIAL = "keras.Sequential"
@@ -159,7 +169,7 @@ class BlockExtractor:
         self.imports = imports
         # + constants of inlined helpers and unrolled loops; a builder's parameters shadow
         self.env = {k: v for k, v in env.items() if k not in params}
-        self.constants = frozenset(env)  # module constants assigned once: printed by name
+        self.constants = by_name(env)  # module constants a definitions-only import binds
         self.module_env = env  # their values (a builder's defaults read them)
         self.function = function
         self.fn_params = params  # name -> default code
@@ -1009,12 +1019,17 @@ class BlockExtractor:
             plain = not isinstance(small.value, cst.Call) or (
                 isinstance(small.value.func, cst.Name)
                 and small.value.func.value in inline.STATIC_CALLS)
-            if name in self.tensors or not plain or self._mentions_tensor(small.value):
+            # ``CHARS = ast.literal_eval(CHARS)``: a pure function of known values
+            folded = UNKNOWN if plain or name in self.tensors else evaluate(
+                small.value, self.env).value
+            if name in self.tensors or not (plain or folded is not UNKNOWN) \
+                    or self._mentions_tensor(small.value):
                 if name in self.tracked:
                     self.env.pop(name, None)
                     self.tracked.discard(name)
                 return False
-            value = inline.static_value(small.value, self.env)
+            value = inline.static_value(small.value, self.env) if folded is UNKNOWN \
+                else folded
             if value is UNKNOWN and self._module_constant(name):
                 return True  # read where the tracer cannot (a dataset's shape): values.py
             if value is UNKNOWN:
@@ -1540,9 +1555,11 @@ class BlockExtractor:
                 raise Unsupported(seq.failed)
 
     def _module_constant(self, name: str) -> bool:
-        """A module-level name assigned once whose value module_constants() knows."""
-        return self.function is None and not self.unrolling and name in self.constants \
-            and name in self.env
+        """A module-level name assigned once whose value module_constants() knows (by name
+        or, where a definitions-only import lacks it, by value)."""
+        return self.function is None and not self.unrolling and name in self.env \
+            and (name in self.constants or name in self.module_env.get(BY_VALUE, ())) \
+            and name not in self.module_env.get(REBOUND, ())
 
     def _bind(self, name: str, value: Any) -> Any:
         """A module constant (assigned once, read outside loops) keeps printing as its name;

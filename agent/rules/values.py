@@ -15,7 +15,7 @@ from typing import Any
 import libcst as cst
 
 from agent.rules import static_keys, walk
-from agent.rules.datasets import Array, loaded_arrays
+from agent.rules.datasets import Array, loaded_arrays, rebound_array
 from agent.rules.imports import ImportTable, collect_imports
 
 _EMPTY = cst.Module(body=[])
@@ -385,6 +385,14 @@ def module_constants(module: cst.Module, imports: ImportTable | None = None
                     seen[loaded] = seen.get(loaded, 0) + 1
                     env[loaded] = array
                 if arrays:
+                    continue
+                held = env.get(target.value) if isinstance(target, cst.Name) else None
+                if isinstance(held, Array) and isinstance(target, cst.Name):
+                    # x_train = x_train.astype("float32") / reshape(...): the shape stays known
+                    rebound = rebound_array(target.value, held, small.value,
+                                            lambda node: _eval(node, env))
+                    env[target.value] = rebound if rebound is not None else UNKNOWN
+                    seen[target.value] += 1
                     continue
                 if isinstance(target, cst.Name):
                     seen[target.value] = seen.get(target.value, 0) + 1

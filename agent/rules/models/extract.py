@@ -2109,7 +2109,10 @@ class BlockExtractor:
             first = seq.layers[0] if seq.layers else None
             if fed.dtype == "long" or getattr(first, "keras_name", "") == "Embedding":
                 seq.input_dtype = "long"
-        inputs = [Tensor("x", shape, seq.input_dtype, free=seq.free)]
+        # a shape the script feeds replaces an unread shape argument (input_shape=
+        # x_train.shape[1:]): that argument's names are written nowhere, not constructor args
+        free = set() if fed is not None else seq.free
+        inputs = [Tensor("x", shape, seq.input_dtype, free=free)]
         calls: list[Call] = []
         cur = inputs[0]
         for layer in seq.layers:

@@ -2231,6 +2231,16 @@ class BlockExtractor:
             node = kwargs["initial_state"].node
             if isinstance(node, (cst.List, cst.Tuple)):
                 inputs += [self._tensor(el.value) for el in node.elements]
+            elif isinstance(node, cst.Name) and node.value == "None":
+                pass
+            else:  # encoder_states = [h, c]; one state of a GRU; never dropped (zeros then)
+                states = (list(self.tensor_lists[node.value]) if isinstance(node, cst.Name)
+                          and node.value in self.tensor_lists else [self._tensor(node)]
+                          if isinstance(node, cst.Name) and node.value in self.tensors else [])
+                if len(states) != _STATE_COUNTS.get(layer.keras_name, 0):
+                    raise Unsupported(f"initial_state={code_of(node)}: states the rules do not "
+                                      f"follow for {layer.keras_name or 'this layer'}")
+                inputs += states
         self._record_call(i, layer, inputs, names, kwargs)
         positional = [a.value for a in call.args if a.keyword is None]
         if positional and (isinstance(positional[0], (cst.List, cst.Tuple, cst.ListComp))
@@ -2717,6 +2727,10 @@ class BlockExtractor:
         out += [CtorParam(layer.attr, None, f'"{layer.submodel.class_name}"')  # may follow
                 for layer in ir.layers if layer.passed_in and layer.submodel is not None]
         return out
+
+
+# recurrent layer -> how many state tensors its ``initial_state`` holds (a list or one name)
+_STATE_COUNTS = {"LSTM": 2, "CuDNNLSTM": 2, "GRU": 1, "CuDNNGRU": 1, "SimpleRNN": 1}
 
 
 def _code(value: Any) -> str:

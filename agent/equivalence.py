@@ -65,7 +65,7 @@ def random_inputs(keras_model: Any, seed: int = 0, batch: int = 3,
     examples = list(examples) if isinstance(examples, (list, tuple)) else [examples]
     for k, (dims, dtype) in enumerate(_input_specs(keras_model, module)):
         example = examples[k] if k < len(examples) else None
-        sizes = list(example.shape[1:]) if hasattr(example, "shape") else []
+        sizes = list(getattr(example, "shape", ())[1:])
         # an open axis: the module's own example size (long enough for its windows), else 5
         shape = [batch] + [d if d is not None else (
             int(sizes[j]) if len(sizes) == len(dims) else 5) for j, d in enumerate(dims)]

@@ -2238,7 +2238,8 @@ class BlockExtractor:
                           and node.value in self.tensor_lists else [self._tensor(node)]
                           if isinstance(node, cst.Name) and node.value in self.tensors else [])
                 if len(states) != _STATE_COUNTS.get(layer.keras_name, 0):
-                    raise Unsupported(f"initial_state={code_of(node)}: states the rules do not "
+                    written = code_of(node) if node is not None else "..."
+                    raise Unsupported(f"initial_state={written}: states the rules do not "
                                       f"follow for {layer.keras_name or 'this layer'}")
                 inputs += states
         self._record_call(i, layer, inputs, names, kwargs)

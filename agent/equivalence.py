@@ -61,8 +61,14 @@ def random_inputs(keras_model: Any, seed: int = 0, batch: int = 3,
         if type(layer).__name__ == "Embedding":
             vocab = min(vocab, int(layer.input_dim))
     out = []
-    for dims, dtype in _input_specs(keras_model, module):
-        shape = [batch] + [d if d is not None else 5 for d in dims]
+    examples = getattr(module, "example_input_array", None)
+    examples = list(examples) if isinstance(examples, (list, tuple)) else [examples]
+    for k, (dims, dtype) in enumerate(_input_specs(keras_model, module)):
+        example = examples[k] if k < len(examples) else None
+        sizes = list(getattr(example, "shape", ())[1:])
+        # an open axis: the module's own example size (long enough for its windows), else 5
+        shape = [batch] + [d if d is not None else (
+            int(sizes[j]) if len(sizes) == len(dims) else 5) for j, d in enumerate(dims)]
         if "int" in dtype:
             out.append(rng.integers(0, vocab, size=shape).astype("int64"))
         else:

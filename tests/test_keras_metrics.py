@@ -343,3 +343,50 @@ def test_tracker_made_in_a_compile_override_converts(tmp_path: Path) -> None:
                          text=True, timeout=180, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     assert "KEYS ['fit_loss']" in run.stdout, run.stdout
+
+
+OWN_NAMED_LIKE_KERAS = """\
+import keras
+from keras import ops
+
+
+def accuracy(y_true, y_pred):
+    return ops.mean(ops.cast(ops.equal(y_true, ops.cast(y_pred < 0.5, y_true.dtype)), "float32"))
+
+
+model = keras.Sequential([
+    keras.Input(shape=(6,)),
+    keras.layers.Dense(8, activation="relu"),
+    keras.layers.Dense(1),
+])
+model.compile(optimizer="rmsprop", loss="mse", metrics=[accuracy])
+"""
+
+
+def test_the_scripts_own_function_named_like_a_keras_metric_is_the_metric() -> None:
+    """``metrics=[accuracy]`` with the script's ``def accuracy``: Keras averages that function
+    (a siamese distance below 0.5 counts as "same"), not its own accuracy, so the converted
+    step calls the converted function; equal to ``evaluate``'s value, same weights."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    ns: dict[str, Any] = {}
+    exec(compile(OWN_NAMED_LIKE_KERAS, "<keras>", "exec"), ns)
+    res = convert_source(OWN_NAMED_LIKE_KERAS)
+    assert "TODO(k2l)" not in res.source and "accuracy(y, " in res.source, res.source
+    tns: dict[str, Any] = {}
+    exec(compile(res.source, "<converted>", "exec"), tns)
+    port_weights(ns["model"], tns["model"])
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 6)).astype("float32")
+    y = rng.integers(0, 2, (40, 1)).astype("float32")
+    # equal batches: Keras counts a function's scalar once per batch, the converted step
+    # weighs it by the batch's size (the same mean unless the last batch is short)
+    expected = ns["model"].evaluate(x, y, batch_size=20, return_dict=True, verbose=0)
+    tmodel = tns["model"]
+    for start in range(0, 40, 20):
+        tmodel.training_step([torch.as_tensor(x[start:start + 20]),
+                              torch.as_tensor(y[start:start + 20])], 0)
+    got = {key: float(value) for key, value in tmodel.train_means.compute().items()}
+    assert sorted(got) == sorted(expected) == ["accuracy", "loss"]
+    for key, value in expected.items():
+        assert abs(got[key] - value) <= 1e-5 * max(1.0, abs(value)), (key, got, expected)

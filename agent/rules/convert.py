@@ -37,6 +37,7 @@ from agent.rules.ops.functions import (
     uses_framework,
 )
 from agent.rules.ops.shape_ints import tensor_shape_values
+from agent.rules.six_moves import without_six_moves
 from agent.rules.source_slices import SourceSlices
 from agent.rules.training.custom_regularizers import convert_classes as convert_regularizer_classes
 from agent.rules.training.loss_classes import convert_loss_classes
@@ -572,6 +573,11 @@ def _convert_source(source: str, path: str) -> Conversion:
     if not out.changes and not path.endswith("__init__.py"):  # an __init__ may re-export them
         out.changes += [Change(line, "imports.unused", f"unused import of {name} removed")
                         for line, name in fix_imports.unused_framework_imports(code)]
+    if out.changes:  # Keras 2 brought six; a converted script no longer has it
+        moved = without_six_moves(code)
+        code = moved.code
+        out.changes += [Change(line, "imports.six_moves", f"six.moves import -> {what}")
+                        for line, what in moved.lines]
     out.source, out.keras_deps = fix_imports.finalize(code, fix_imports=bool(out.changes))
     if inline_utilities is not None:
         out.keras_deps = explain_deps(out.keras_deps, inlined.tf_data)

@@ -9,7 +9,10 @@ are read; the arrays' values are never needed.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import libcst as cst
 
@@ -53,3 +56,41 @@ def loaded_arrays(target: cst.BaseExpression, value: cst.BaseExpression,
             if isinstance(el.value, cst.Name) and el.value.value != "_":
                 out[el.value.value] = Array(shapes[2 * k + j])
     return out
+
+
+_SAME_SHAPE_METHODS = frozenset({"astype", "copy"})
+_SCALAR_OPS = (cst.Multiply, cst.Divide, cst.Add, cst.Subtract, cst.FloorDivide)
+
+
+def rebound_array(name: str, array: Array, value: cst.BaseExpression,
+                  size: Callable[[cst.BaseExpression], Any]) -> Array | None:
+    """The loaded array ``name = value`` makes from ``array`` (``name`` itself) when its shape
+    is certain: ``x.astype(t)``, ``x / 255`` and other arithmetic with a number, and
+    ``x.reshape(...)`` with ``size``-known ints (one ``-1`` inferred, ``x.shape[0]`` read);
+    None for anything else."""
+    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, _SCALAR_OPS):
+        left, right = value.left, value.right
+        mine = (isinstance(left, cst.Name) and left.value == name
+                and isinstance(right, (cst.Integer, cst.Float)))
+        return array if mine else None
+    if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)
+            and isinstance(value.func.value, cst.Name) and value.func.value.value == name):
+        return None
+    method = value.func.attr.value
+    if method in _SAME_SHAPE_METHODS:
+        return array
+    if method != "reshape" or any(a.keyword is not None or a.star for a in value.args):
+        return None
+    args = [a.value for a in value.args]
+    if len(args) == 1 and isinstance(args[0], (cst.Tuple, cst.List)):
+        args = [e.value for e in args[0].elements]
+    dims = [size(a) for a in args]
+    if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims) or (
+            sum(d == -1 for d in dims) > 1 or any(d < -1 or d == 0 for d in dims)):
+        return None
+    total = math.prod(array.shape)
+    known = math.prod(d for d in dims if d != -1)
+    if total % known:
+        return None
+    shape = tuple(total // known if d == -1 else d for d in dims)
+    return Array(shape) if math.prod(shape) == total else None

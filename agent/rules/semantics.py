@@ -35,6 +35,9 @@ WARNINGS: tuple[WarningKind, ...] = (
     WarningKind(r"ran once on a constant when Keras built the model", False,
                 "Keras (3 and tf.keras) computed the layer's output once, from its initial "
                 "weights, and the model kept only that tensor: the buffer is the same value"),
+    WarningKind(r"\(Keras shares their weights between the two models\); the converted .* has "
+                r"its own", True, "the later model's modules are new: it does not see what the "
+                "first model's training changed (an inference model over trained layers)"),
     WarningKind(r"on the model's string input: the converted class takes its integer output",
                 True, "the class is called on the layer's indices, not on strings"),
     WarningKind(r"Keras initializers not reproduced", True, "Lazy module: torch's default init"),

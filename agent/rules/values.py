@@ -15,7 +15,7 @@ from typing import Any
 import libcst as cst
 
 from agent.rules import pure_calls, static_keys, walk
-from agent.rules.datasets import Array, loaded_arrays
+from agent.rules.datasets import Array, loaded_arrays, rebound_array
 from agent.rules.imports import ImportTable, collect_imports
 
 _EMPTY = cst.Module(body=[])
@@ -651,6 +651,13 @@ def _bind_small(small: cst.BaseSmallStatement, env: dict[str, Any], imports: Imp
             env.update(loaded)
             arrays.update(loaded)
             return dict(loaded)
+        held = env.get(target.value) if isinstance(target, cst.Name) else None
+        if isinstance(held, Array) and isinstance(target, cst.Name):
+            # x_train = x_train.astype("float32") / reshape(...): the shape stays known
+            rebound = rebound_array(target.value, held, small.value,
+                                    lambda node: _eval(node, env))
+            env[target.value] = rebound if rebound is not None else UNKNOWN
+            return {target.value: env[target.value]}
         if isinstance(target, cst.Name):
             value = _eval(small.value, env) if not isinstance(small.value, cst.Dict) \
                 else _dict(small.value, env)
@@ -676,6 +683,8 @@ def _bind_small(small: cst.BaseSmallStatement, env: dict[str, Any], imports: Imp
         name = small.target.value
         old, right = env.get(name, UNKNOWN), _eval(small.value, env)
         op = _AUG_OPS.get(type(small.operator))
+        if isinstance(old, Array) and isinstance(right, (int, float)):
+            return {name: old}  # x_train /= 255: the array's shape stays
         value = UNKNOWN
         if old is not UNKNOWN and right is not UNKNOWN and op is not None:
             try:

@@ -20,6 +20,7 @@ from agent.rules.models import (
     init_block,
     lazy,
     masks,
+    open_sizes,
     rolled_loops,
     signature,
     view_outputs,
@@ -652,6 +653,9 @@ class _Emitter:
                 lines.append(f"{IND * 2}self.save_hyperparameters({ignore})")
         lines += [f"{IND * 2}{rewrite(note)}" for note in ir.notes if note.startswith("assert ")]
         if all(t.shape is not None for t in ir.inputs) and ir.inputs:
+            size = open_sizes.example_size(ir)  # open axes: long enough for the windows
+            for t in ir.inputs:
+                t.example = size
             examples = [rewrite(_example(t)) for t in ir.inputs]
             value = examples[0] if len(examples) == 1 else "(" + ", ".join(examples) + ")"
             lines.append(f"{IND * 2}self.example_input_array = {value}")

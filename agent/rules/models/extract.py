@@ -2126,7 +2126,10 @@ class BlockExtractor:
             first = seq.layers[0] if seq.layers else None
             if fed.dtype == "long" or getattr(first, "keras_name", "") == "Embedding":
                 seq.input_dtype = "long"
-        inputs = [Tensor("x", shape, seq.input_dtype, free=seq.free)]
+        # a shape the script feeds replaces an unread shape argument (input_shape=
+        # x_train.shape[1:]): that argument's names are written nowhere, not constructor args
+        free = set() if fed is not None else seq.free
+        inputs = [Tensor("x", shape, seq.input_dtype, free=free)]
         calls: list[Call] = []
         cur = inputs[0]
         for layer in seq.layers:
@@ -2243,11 +2246,19 @@ class BlockExtractor:
                   if a.keyword is not None and a.keyword.value not in self._TENSOR_KEYWORDS}
         if "initial_state" in kwargs:
             node = kwargs["initial_state"].node
-            states = None if node is None else [self._tensor(node)] if isinstance(
-                node, cst.Name) and node.value in self.tensors else self._tensor_items(node)
-            if states is None:
-                raise Unsupported("initial_state= must be a list of tensors the graph made")
-            inputs += states
+            if isinstance(node, (cst.List, cst.Tuple)):
+                inputs += [self._tensor(el.value) for el in node.elements]
+            elif isinstance(node, cst.Name) and node.value == "None":
+                pass
+            else:  # encoder_states = [h, c]; one state of a GRU; never dropped (zeros then)
+                states = (list(self.tensor_lists[node.value]) if isinstance(node, cst.Name)
+                          and node.value in self.tensor_lists else [self._tensor(node)]
+                          if isinstance(node, cst.Name) and node.value in self.tensors else [])
+                if len(states) != _STATE_COUNTS.get(layer.keras_name, 0):
+                    written = code_of(node) if node is not None else "..."
+                    raise Unsupported(f"initial_state={written}: states the rules do not "
+                                      f"follow for {layer.keras_name or 'this layer'}")
+                inputs += states
         self._record_call(i, layer, inputs, names, kwargs)
         positional = [a.value for a in call.args if a.keyword is None]
         if positional and (isinstance(positional[0], (cst.List, cst.Tuple, cst.ListComp))
@@ -2734,6 +2745,10 @@ class BlockExtractor:
         out += [CtorParam(layer.attr, None, f'"{layer.submodel.class_name}"')  # may follow
                 for layer in ir.layers if layer.passed_in and layer.submodel is not None]
         return out
+
+
+# recurrent layer -> how many state tensors its ``initial_state`` holds (a list or one name)
+_STATE_COUNTS = {"LSTM": 2, "CuDNNLSTM": 2, "GRU": 1, "CuDNNGRU": 1, "SimpleRNN": 1}
 
 
 def _code(value: Any) -> str:

@@ -301,6 +301,8 @@ class ModelConverter:
             replace[found.at] = _instantiation(found)
             replace |= {k: stmt for k, stmt in found.rewritten.items() if k not in replace}
             remove |= found.owned - {found.at}
+        self.result.warnings += shared_layer_warnings(
+            [f.ir for f in founds if id(f.ir) not in failed])
         if function is not None and returned is not None and id(returned) not in failed:
             # later models may call it as a layer (``block(64)(x)``): only a converted one
             self.builders[function.name.value] = returned
@@ -456,6 +458,36 @@ class ModelConverter:
             name = f"{base}{n}"
         self.taken_classes.add(name)
         return name
+
+
+SHARED_LAYER_WARNINGS = (
+    "{later}: uses the layers {names} of {first} (Keras shares their weights between the two "
+    "models); the converted {cls} has its own, untrained by {first}'s training")
+
+
+def shared_layer_warnings(irs: list[ModelIR]) -> list[tuple[int, str]]:
+    """Two models of one block built on the same layer objects (an inference model over a
+    trained model's layers, ``encoder_model = Model(encoder_inputs, encoder_states)``):
+    each converted class makes its own modules, so the later one does not see what the
+    first learns. Models passed in (``passed_in``) and views (``shares``) do share."""
+    out: list[tuple[int, str]] = []
+    seen: dict[int, ModelIR] = {}
+    for ir in irs:
+        if ir.shares is not None:
+            continue
+        mine = [layer for layer in ir.layers if layer.submodel is None and not layer.passed_in]
+        firsts: dict[str, list[str]] = {}
+        for layer in mine:
+            first = seen.get(id(layer))
+            if first is not None and first is not ir:
+                firsts.setdefault(first.var or first.class_name, []).append(layer.attr)
+        for first_name, names in firsts.items():
+            out.append((ir.line, SHARED_LAYER_WARNINGS.format(
+                later=ir.var or ir.class_name, names=", ".join(sorted(set(names))),
+                first=first_name, cls=ir.class_name)))
+        for layer in mine:
+            seen.setdefault(id(layer), ir)
+    return out
 
 
 def _without_failed_submodels(ir: ModelIR, failed: set[int]) -> Generated | None:

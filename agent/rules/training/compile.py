@@ -447,7 +447,9 @@ class CompileReader:
                     return
                 if "name" in args:
                     given_name = _str(args["name"])
-        spec = lookup_metric(name, kind, dim)
+        own = isinstance(node, cst.Name) and not self.imports.resolve(node)
+        # the script's own function, even one named like a Keras metric (``def accuracy``)
+        spec = lookup_metric(name, kind, dim) if not own else None
         if spec is not None and args:
             known = {p for p, _ in spec.params}
             extra = set(args) - {"name"} - known
@@ -470,7 +472,8 @@ class CompileReader:
             if given_name is None and "name" in args:
                 self.cfg.todos.append(f"metric {code_of(node)}: name= is not a literal")
                 return
-        if spec is None and isinstance(node, cst.Name) and not self.imports.resolve(node):
+        if spec is None and own:
+            assert isinstance(node, cst.Name)
             # the script's metric function fn(y_true, y_pred): Keras averages what it returns
             # (MeanMetricWrapper); its tf/K ops go through the op table with the function
             spec = MetricSpec(node.value, (), "", batch_mean=f"({node.value}({{y}}, {{p}}))"

@@ -669,6 +669,8 @@ class _Emitter:
             ret_type = "dict[str, torch.Tensor]"
             ret = "{" + ", ".join(f'"{k}": {t.name}' for k, t in zip(
                 ir.output_keys, ir.outputs, strict=True)) + "}"
+        elif ir.output_groups is not None:  # a layer's several outputs: a tuple of them
+            ret_type, ret = view_outputs.nested_return(ir)
         elif len(ir.outputs) == 1:  # also for outputs=[out]: one tensor reads better than (out,)
             ret_type, ret = "torch.Tensor", ir.outputs[0].name
         else:

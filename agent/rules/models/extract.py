@@ -201,6 +201,9 @@ class BlockExtractor:
         # (``concatenate(encoded)``); ``blocks = []`` waits for its first append to say which
         self.layer_lists: dict[str, _Seq] = {}
         self.tensor_lists: dict[str, list[Tensor]] = {}
+        # a tensor list of nested lists (``[m.get_layer(n).output for n in names]`` over
+        # layers with several outputs): the sizes of its items (graph.ModelIR.output_groups)
+        self.tensor_groups: dict[str, list[int | None]] = {}
         self.empty_lists: dict[str, int] = {}
         # ``wheres = [None] * n`` (statement, n), then ``wheres[k] = t``: filled slots
         self.none_lists: dict[str, tuple[int, int]] = {}
@@ -285,6 +288,10 @@ class BlockExtractor:
         layer = self._make_layer(call, line, counter)
         self.cur_line = saved
         if layer is not None:
+            name_arg = next((a for a in call.args if a.keyword and a.keyword.value == "name"),
+                            None)
+            given = evaluate(name_arg.value, self.env).value if name_arg else None
+            layer.given_name = given if isinstance(given, str) else ""
             layer.free = set(self._free)
             if layer.custom_ctor is not None:
                 self._note_free_names(call)
@@ -1133,6 +1140,11 @@ class BlockExtractor:
                 seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
                 self._list_add(seq, i, [cst.Element(e) for e in made])
                 return True
+            nested = self._nested_tensors(value)
+            if nested is not None:
+                self.tensor_lists[name], self.tensor_groups[name] = nested
+                self.list_stmt[name] = i
+                return True
             if isinstance(value, cst.List) and all(
                     self._is_tensor_expr(el.value) for el in value.elements):
                 self.tensor_lists[name] = [self._tensor(el.value) for el in value.elements]
@@ -1341,6 +1353,7 @@ class BlockExtractor:
     def _drop_list(self, name: str) -> None:
         self.layer_lists.pop(name, None)
         self.tensor_lists.pop(name, None)
+        self.tensor_groups.pop(name, None)
         self.empty_lists.pop(name, None)
         self.none_lists.pop(name, None)
         self.slot_lists.pop(name, None)
@@ -2454,8 +2467,12 @@ class BlockExtractor:
         if isinstance(outs_node, cst.Name) and outs_node.value in self.views.dicts:
             keys = sorted(self.tensor_dicts[outs_node.value])  # Keras returns them sorted
             outputs = [self.tensor_dicts[outs_node.value][k] for k in keys]
-        if self._view(i, var, name, inputs, outputs, keys, outputs_are_list, outs_node):
+        groups = self._output_groups(outs_node)
+        if self._view(i, var, name, inputs, outputs, keys, outputs_are_list, groups):
             return
+        if groups is not None:
+            raise Unsupported("a model whose outputs nest lists of tensors (a layer's "
+                              "several outputs): converted only over another model's layers")
         why = model_inputs.not_inputs(ins_node, inputs, outputs, self.producer)
         if why is not None:
             raise Unsupported(why)
@@ -2595,7 +2612,7 @@ class BlockExtractor:
 
     def _view(self, i: int, var: str, name: str | None, inputs: list[Tensor],
               outputs: list[Tensor], keys: list[str] | None, outputs_are_list: bool,
-              outs_node: cst.BaseExpression) -> bool:
+              groups: list[int | None] | None) -> bool:
         """``keras.Model(model.inputs, model.get_layer(n).output)`` over a converted model:
         a class sharing its modules. False when no tensor comes from such a model."""
         sources = {self.views.source[id(t)] for t in (*inputs, *outputs)
@@ -2607,7 +2624,7 @@ class BlockExtractor:
         source_var = sources.pop()
         ir = views.view(self.models[source_var], source_var, var,
                         class_name_for(var, self.function, name, self.stem), self.cur_line,
-                        inputs, outputs, keys, outputs_are_list)
+                        inputs, outputs, keys, outputs_are_list, groups)
         owned = {i} | self._view_deps(self.cur_stmt) if self.cur_stmt is not None else {i}
         if var:
             self.models[var] = ir
@@ -2648,7 +2665,37 @@ class BlockExtractor:
             out.append(read)
         return out
 
+    def _nested_tensors(self, node: cst.BaseExpression
+                        ) -> tuple[list[Tensor], list[int | None]] | None:
+        """``[[a, k], [b, k2]]`` (the ``.output`` lists of layers with several outputs, or
+        tensors beside them): its tensors in order and the size of each nested item (None:
+        a tensor); None unless some item is a list of tensors."""
+        if not isinstance(node, (cst.List, cst.Tuple)) or not any(
+                isinstance(el.value, (cst.List, cst.Tuple)) for el in node.elements):
+            return None
+        flat: list[Tensor] = []
+        sizes: list[int | None] = []
+        for el in node.elements:
+            inner = el.value
+            parts = [e.value for e in inner.elements] \
+                if isinstance(inner, (cst.List, cst.Tuple)) else [inner]
+            if isinstance(el, cst.StarredElement) or not parts or not all(
+                    isinstance(p, cst.Name) and p.value in self.tensors for p in parts):
+                return None
+            flat += [self.tensors[p.value] for p in parts if isinstance(p, cst.Name)]
+            sizes.append(len(parts) if isinstance(inner, (cst.List, cst.Tuple)) else None)
+        return flat, sizes
+
+    def _output_groups(self, node: cst.BaseExpression) -> list[int | None] | None:
+        if isinstance(node, cst.Name):
+            return self.tensor_groups.get(node.value)
+        nested = self._nested_tensors(node)
+        return nested[1] if nested is not None else None
+
     def _tensor_list(self, node: cst.BaseExpression) -> list[Tensor]:
+        nested = self._nested_tensors(node)
+        if nested is not None:
+            return nested[0]
         if isinstance(node, cst.Name) and node.value in self.tensor_lists:
             return list(self.tensor_lists[node.value])
         if isinstance(node, cst.Name) and node.value in self.tensor_dicts:

@@ -53,8 +53,8 @@ class Layer:
     kept: str = ""  # why lambda_expr is the statement as written (no torch mapping): a TODO
     shape_rule: Callable[[Sequence[Shape | None]], Shape | None] | None = None  # op's output
     keras_name: str = ""  # for reports: "Dense", "MyLayer", ...
-    # the script's name= (``get_layer``'s key) where ``attr`` had to differ from it: Keras
-    # lets layers outside one model share a name, the module's attributes may not
+    # the script's name= (``get_layer``'s key): ``attr`` may differ, as Keras lets layers of
+    # different models share a name and one scope's module attributes may not
     given_name: str = ""
     error: str | None = None  # why it cannot be converted (becomes a TODO + Unmapped)
     written: str = ""  # original constructor code (see ``source``)

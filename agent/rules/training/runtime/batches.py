@@ -79,12 +79,12 @@ def keras_predict(module: torch.nn.Module, x: Any, batch_size: int = 32) -> Any:
                 outputs.append(module(*(t[start:start + batch_size].to(device) for t in inputs)))
     finally:
         module.train(was_training)
-    return _arrays(outputs)
+    return _predicted_arrays(outputs)
 
 
-def _arrays(batches: list[Any]) -> Any:
+def _predicted_arrays(batches: list[Any]) -> Any:
     """Each output's batches joined into one NumPy array, in the outputs' (nested)
     structure, with lists where Keras's predict gives lists."""
     if isinstance(batches[0], (tuple, list)):
-        return [_arrays(list(parts)) for parts in zip(*batches, strict=True)]
+        return [_predicted_arrays(list(parts)) for parts in zip(*batches, strict=True)]
     return torch.cat(batches).cpu().numpy()

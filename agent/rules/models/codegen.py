@@ -192,6 +192,13 @@ class _Emitter:
                 return Built(out=(), forward=f"F.softmax({{x}}, dim={axis})")
             return self._keep(layer, call, "Softmax: the input's rank is unknown here (after "
                               "an operation the rules do not size): its axis cannot be placed")
+        if any(s is None for s in shapes) and layer.keras_name == "Concatenate" \
+                and layer.args is not None and type(layer.args.value("axis")) is int \
+                and all(self.layout.get(id(t), "keras") == "keras" for t in call.inputs):
+            # Keras's axis order whatever the rank (as Softmax above): a custom layer's list
+            # items, weighed and concatenated along Keras's own axis; the output's shape
+            # stays unknown (out=[]), so a Dense after it is an nn.LazyLinear
+            return Built(out=[], forward=f"torch.cat({{xs}}, dim={layer.args.value('axis')})")
         if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):
             if self.failed:
                 return None

@@ -49,6 +49,7 @@ from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.expr_shapes import lambda_rule
 from agent.rules.models.fed_inputs import Fed
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, RolledLoop, Tensor
+from agent.rules.models.list_returns import ListReturn
 from agent.rules.models.one_line import one_line
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.seq_build import seq_build, token_sequence_input
@@ -169,6 +170,8 @@ class BlockExtractor:
         # it as a parameter (a definitions-only import lacks it; a reviewer sees the input)
         self.script_names: frozenset[str] = frozenset()
         self.custom_layers = custom_layers
+        # custom layers whose forward returns a list of known length (list_returns.py)
+        self.list_returns: dict[str, ListReturn] = {}
         self.regularizer_classes: frozenset[str] = frozenset()  # user Regularizer subclasses
         self.models = models_in_scope
         self.convert_lambda = lambda_converter
@@ -2241,11 +2244,20 @@ class BlockExtractor:
             node = kwargs["initial_state"].node
             if isinstance(node, (cst.List, cst.Tuple)):
                 inputs += [self._tensor(el.value) for el in node.elements]
-        self._record_call(i, layer, inputs, names, kwargs)
         positional = [a.value for a in call.args if a.keyword is None]
-        if positional and (isinstance(positional[0], (cst.List, cst.Tuple, cst.ListComp))
-                           or isinstance(positional[0], cst.Name)
-                           and positional[0].value in self.tensor_lists):
+        listed = bool(positional) and (
+            isinstance(positional[0], (cst.List, cst.Tuple, cst.ListComp))
+            or isinstance(positional[0], cst.Name) and positional[0].value in self.tensor_lists)
+        returned = self.list_returns.get(layer.keras_name) if layer.custom_ctor else None
+        count = returned.count(len(inputs) if listed else None) if returned else None
+        var = names[0] if len(names) == 1 and count is not None else None
+        if var is not None and count is not None:  # ``alpha = Scores()(embeddings)``: a list
+            names = [self.fresh(f"{var}_{k}") for k in range(count)]
+        self._record_call(i, layer, inputs, names, kwargs)
+        if var is not None:
+            self.tensor_lists[var] = [self.tensors[n] for n in names]
+            self.list_stmt[var] = i
+        if listed:
             self.pending_calls[-1][0].listed = True
         elif len(positional) == len(call.args) == len(inputs) > 1:
             self.pending_calls[-1][0].positional = True  # call(a, b): forward(a, b)

@@ -328,9 +328,10 @@ def point(ir: ModelIR, what: str) -> Tensor | list[Tensor]:
     """The tensor(s) of converted model ``ir`` that ``what`` names (see :class:`Reads`)."""
     if what in ("input", "inputs", "output", "outputs"):
         ts = ir.inputs if what.startswith("input") else ir.outputs
-        if what in ("input", "output") and len(ts) != 1:
-            raise Unsupported(f"model.{what} of a model with {len(ts)} {what}s")
-        return list(ts) if what.endswith("s") else ts[0]
+        if not ts:
+            raise Unsupported(f"model.{what} of a model without {what}s")
+        # several: model.input / model.output is their list, as model.inputs is
+        return list(ts) if what.endswith("s") or len(ts) > 1 else ts[0]
     kind, name = what.split(":", 1)
     for t in ir.inputs:
         if ir.named_inputs.get(name) is t:

@@ -468,6 +468,14 @@ class _Training:
                 handled = self.model_call(stmt, var, cls, method, value, target, scope)
                 if handled is not None:
                     return handled
+            elif method == "compile" and self.plans and scope.params is not None \
+                    and var in scope.params and any(
+                        a.keyword is not None and a.keyword.value in ("optimizer", "loss")
+                        for a in value.args):
+                return self._keep(stmt, "keras.Model.compile", [
+                    f"compile() of {var}, a model passed in: which converted class it holds is "
+                    "not known here (the class has no compile/fit); train it with a "
+                    "pl.Trainer"])
         frozen = self._trainable(stmt, small, scope)
         if frozen is not None:
             return [frozen]

@@ -2250,7 +2250,8 @@ class BlockExtractor:
             or isinstance(positional[0], cst.Name) and positional[0].value in self.tensor_lists)
         returned = self.list_returns.get(layer.keras_name) if layer.custom_ctor else None
         count = returned.count(len(inputs) if listed else None) if returned else None
-        var = names[0] if len(names) == 1 and count is not None else None
+        # several items (a one-item list would need ``[a] = ...``: left one value, as before)
+        var = names[0] if len(names) == 1 and count is not None and count > 1 else None
         if var is not None and count is not None:  # ``alpha = Scores()(embeddings)``: a list
             names = [self.fresh(f"{var}_{k}") for k in range(count)]
         self._record_call(i, layer, inputs, names, kwargs)

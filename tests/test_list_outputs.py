@@ -192,3 +192,21 @@ def test_list_lengths_read_from_forward(body: str, fixed: int | None, per_input:
 ])
 def test_list_lengths_not_known_stay_unknown(body: str) -> None:
     assert _returns(body) is None
+
+
+def test_a_list_of_shape_ints_is_not_stacked() -> None:
+    src = textwrap.dedent('''
+        import tensorflow as tf
+        from tensorflow.keras import layers
+
+
+        class Pad(layers.Layer):
+            def call(self, parts):
+                sizes = [tf.shape(p)[0] for p in parts]
+                longest = tf.reduce_max(sizes)
+                weights = [tf.reduce_sum(p) for p in parts]
+                return tf.nn.softmax(weights), longest
+    ''')
+    code = convert_source(src, "pad.py").source
+    assert "torch.stack(sizes)" not in code, code
+    assert "F.softmax(torch.stack(weights), dim=-1)" in code, code

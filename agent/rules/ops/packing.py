@@ -15,8 +15,9 @@ import libcst as cst
 
 from agent.rules.imports import ImportTable
 
-_ONE_TENSOR_OPS = ("softmax", "log_softmax", "sigmoid", "tanh", "exp", "relu",
-                   "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod")
+# (not the reductions: ``tf.reduce_max(sizes)`` of a list of shape ints is Python's max,
+# shape_ints.py)
+_ONE_TENSOR_OPS = ("softmax", "log_softmax", "sigmoid", "tanh", "exp", "relu")
 # the modules those names are read from: tf.*, tf.math.*, tf.nn.*, keras.ops.*
 _MODULES = ("tensorflow", "tensorflow.math", "tensorflow.nn", "keras.ops")
 PACKED = frozenset(f"{m}.{n}" for m in _MODULES for n in _ONE_TENSOR_OPS)

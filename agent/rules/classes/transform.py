@@ -47,6 +47,7 @@ from agent.rules.keras_generation import keras_generation
 from agent.rules.lines import LineIndex
 from agent.rules.models.fed_inputs import fed_inputs
 from agent.rules.models.shapes import Shape
+from agent.rules.ops import packing
 from agent.rules.ops.rewrite import rewrite_if_framework, rewrite_node
 from agent.rules.spec import Args, Unsupported
 from agent.rules.training import regularizers
@@ -896,6 +897,7 @@ class _ClassConverter:
                 kept.append(p)
         if kept:
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        fn = packing.stack_lists(fn, self.imports)  # tf.math.softmax(scores): TF stacks a list
         conv = ForwardConverter(self.imports, self.layers, names)
         conv.methods = self.methods
         conv.keras_attrs = {**self.keras_attrs, **self.kept_layers}

@@ -193,6 +193,13 @@ class _Emitter:
                 return Built(out=(), forward=f"F.softmax({{x}}, dim={axis})")
             return self._keep(layer, call, "Softmax: the input's rank is unknown here (after "
                               "an operation the rules do not size): its axis cannot be placed")
+        if any(s is None for s in shapes) and layer.keras_name == "Concatenate" \
+                and layer.args is not None and type(layer.args.value("axis")) is int \
+                and all(self.layout.get(id(t), "keras") == "keras" for t in call.inputs):
+            # Keras's axis order whatever the rank (as Softmax above): a custom layer's list
+            # items, weighed and concatenated along Keras's own axis; the output's shape
+            # stays unknown (out=[]), so a Dense after it is an nn.LazyLinear
+            return Built(out=[], forward=f"torch.cat({{xs}}, dim={layer.args.value('axis')})")
         if any(s is None for s in shapes) and not lazy.rank_implied(layer.keras_name):
             if self.failed:
                 return None
@@ -674,6 +681,8 @@ class _Emitter:
             ret_type = "dict[str, torch.Tensor]"
             ret = "{" + ", ".join(f'"{k}": {t.name}' for k, t in zip(
                 ir.output_keys, ir.outputs, strict=True)) + "}"
+        elif ir.output_groups is not None:  # a layer's several outputs: a tuple of them
+            ret_type, ret = view_outputs.nested_return(ir)
         elif len(ir.outputs) == 1:  # also for outputs=[out]: one tensor reads better than (out,)
             ret_type, ret = "torch.Tensor", ir.outputs[0].name
         else:

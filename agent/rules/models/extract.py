@@ -49,6 +49,7 @@ from agent.rules.models.data_shapes import data_shape
 from agent.rules.models.expr_shapes import lambda_rule
 from agent.rules.models.fed_inputs import Fed
 from agent.rules.models.graph import Call, CtorParam, Layer, ModelIR, RolledLoop, Tensor
+from agent.rules.models.list_returns import ListReturn
 from agent.rules.models.one_line import one_line
 from agent.rules.models.op_shapes import shape_rule
 from agent.rules.models.seq_build import seq_build, token_sequence_input
@@ -179,6 +180,8 @@ class BlockExtractor:
         # it as a parameter (a definitions-only import lacks it; a reviewer sees the input)
         self.script_names: frozenset[str] = frozenset()
         self.custom_layers = custom_layers
+        # custom layers whose forward returns a list of known length (list_returns.py)
+        self.list_returns: dict[str, ListReturn] = {}
         self.regularizer_classes: frozenset[str] = frozenset()  # user Regularizer subclasses
         self.models = models_in_scope
         self.convert_lambda = lambda_converter
@@ -211,6 +214,9 @@ class BlockExtractor:
         # (``concatenate(encoded)``); ``blocks = []`` waits for its first append to say which
         self.layer_lists: dict[str, _Seq] = {}
         self.tensor_lists: dict[str, list[Tensor]] = {}
+        # a tensor list of nested lists (``[m.get_layer(n).output for n in names]`` over
+        # layers with several outputs): the sizes of its items (graph.ModelIR.output_groups)
+        self.tensor_groups: dict[str, list[int | None]] = {}
         self.empty_lists: dict[str, int] = {}
         # ``wheres = [None] * n`` (statement, n), then ``wheres[k] = t``: filled slots
         self.none_lists: dict[str, tuple[int, int]] = {}
@@ -295,6 +301,10 @@ class BlockExtractor:
         layer = self._make_layer(call, line, counter)
         self.cur_line = saved
         if layer is not None:
+            name_arg = next((a for a in call.args if a.keyword and a.keyword.value == "name"),
+                            None)
+            given = evaluate(name_arg.value, self.env).value if name_arg else None
+            layer.given_name = given if isinstance(given, str) else ""
             layer.free = set(self._free)
             if layer.custom_ctor is not None:
                 self._note_free_names(call)
@@ -1148,6 +1158,11 @@ class BlockExtractor:
                 seq = self.layer_lists[name] = _Seq(name, i, owned={i}, counter=self.counter)
                 self._list_add(seq, i, [cst.Element(e) for e in made])
                 return True
+            nested = self._nested_tensors(value)
+            if nested is not None:
+                self.tensor_lists[name], self.tensor_groups[name] = nested
+                self.list_stmt[name] = i
+                return True
             if isinstance(value, (cst.List, cst.Tuple)) and value.elements and all(
                     self._is_tensor_expr(el.value) for el in value.elements):
                 self.tensor_lists[name] = [self._tensor(el.value) for el in value.elements]
@@ -1356,6 +1371,7 @@ class BlockExtractor:
     def _drop_list(self, name: str) -> None:
         self.layer_lists.pop(name, None)
         self.tensor_lists.pop(name, None)
+        self.tensor_groups.pop(name, None)
         self.empty_lists.pop(name, None)
         self.none_lists.pop(name, None)
         self.slot_lists.pop(name, None)
@@ -2259,11 +2275,21 @@ class BlockExtractor:
                     raise Unsupported(f"initial_state={written}: states the rules do not "
                                       f"follow for {layer.keras_name or 'this layer'}")
                 inputs += states
-        self._record_call(i, layer, inputs, names, kwargs)
         positional = [a.value for a in call.args if a.keyword is None]
-        if positional and (isinstance(positional[0], (cst.List, cst.Tuple, cst.ListComp))
-                           or isinstance(positional[0], cst.Name)
-                           and positional[0].value in self.tensor_lists):
+        listed = bool(positional) and (
+            isinstance(positional[0], (cst.List, cst.Tuple, cst.ListComp))
+            or isinstance(positional[0], cst.Name) and positional[0].value in self.tensor_lists)
+        returned = self.list_returns.get(layer.keras_name) if layer.custom_ctor else None
+        count = returned.count(len(inputs) if listed else None) if returned else None
+        # several items (a one-item list would need ``[a] = ...``: left one value, as before)
+        var = names[0] if len(names) == 1 and count is not None and count > 1 else None
+        if var is not None and count is not None:  # ``alpha = Scores()(embeddings)``: a list
+            names = [self.fresh(f"{var}_{k}") for k in range(count)]
+        self._record_call(i, layer, inputs, names, kwargs)
+        if var is not None:
+            self.tensor_lists[var] = [self.tensors[n] for n in names]
+            self.list_stmt[var] = i
+        if listed:
             self.pending_calls[-1][0].listed = True
         elif len(positional) == len(call.args) == len(inputs) > 1:
             self.pending_calls[-1][0].positional = True  # call(a, b): forward(a, b)
@@ -2485,8 +2511,12 @@ class BlockExtractor:
         if isinstance(outs_node, cst.Name) and outs_node.value in self.views.dicts:
             keys = sorted(self.tensor_dicts[outs_node.value])  # Keras returns them sorted
             outputs = [self.tensor_dicts[outs_node.value][k] for k in keys]
-        if self._view(i, var, name, inputs, outputs, keys, outputs_are_list, outs_node):
+        groups = self._output_groups(outs_node)
+        if self._view(i, var, name, inputs, outputs, keys, outputs_are_list, groups):
             return
+        if groups is not None:
+            raise Unsupported("a model whose outputs nest lists of tensors (a layer's "
+                              "several outputs): converted only over another model's layers")
         why = model_inputs.not_inputs(ins_node, inputs, outputs, self.producer)
         if why is not None:
             raise Unsupported(why)
@@ -2626,7 +2656,7 @@ class BlockExtractor:
 
     def _view(self, i: int, var: str, name: str | None, inputs: list[Tensor],
               outputs: list[Tensor], keys: list[str] | None, outputs_are_list: bool,
-              outs_node: cst.BaseExpression) -> bool:
+              groups: list[int | None] | None) -> bool:
         """``keras.Model(model.inputs, model.get_layer(n).output)`` over a converted model:
         a class sharing its modules. False when no tensor comes from such a model."""
         sources = {self.views.source[id(t)] for t in (*inputs, *outputs)
@@ -2638,7 +2668,7 @@ class BlockExtractor:
         source_var = sources.pop()
         ir = views.view(self.models[source_var], source_var, var,
                         class_name_for(var, self.function, name, self.stem), self.cur_line,
-                        inputs, outputs, keys, outputs_are_list)
+                        inputs, outputs, keys, outputs_are_list, groups)
         owned = {i} | self._view_deps(self.cur_stmt) if self.cur_stmt is not None else {i}
         if var:
             self.models[var] = ir
@@ -2679,7 +2709,37 @@ class BlockExtractor:
             out.append(read)
         return out
 
+    def _nested_tensors(self, node: cst.BaseExpression
+                        ) -> tuple[list[Tensor], list[int | None]] | None:
+        """``[[a, k], [b, k2]]`` (the ``.output`` lists of layers with several outputs, or
+        tensors beside them): its tensors in order and the size of each nested item (None:
+        a tensor); None unless some item is a list of tensors."""
+        if not isinstance(node, (cst.List, cst.Tuple)) or not any(
+                isinstance(el.value, (cst.List, cst.Tuple)) for el in node.elements):
+            return None
+        flat: list[Tensor] = []
+        sizes: list[int | None] = []
+        for el in node.elements:
+            inner = el.value
+            parts = [e.value for e in inner.elements] \
+                if isinstance(inner, (cst.List, cst.Tuple)) else [inner]
+            if isinstance(el, cst.StarredElement) or not parts or not all(
+                    isinstance(p, cst.Name) and p.value in self.tensors for p in parts):
+                return None
+            flat += [self.tensors[p.value] for p in parts if isinstance(p, cst.Name)]
+            sizes.append(len(parts) if isinstance(inner, (cst.List, cst.Tuple)) else None)
+        return flat, sizes
+
+    def _output_groups(self, node: cst.BaseExpression) -> list[int | None] | None:
+        if isinstance(node, cst.Name):
+            return self.tensor_groups.get(node.value)
+        nested = self._nested_tensors(node)
+        return nested[1] if nested is not None else None
+
     def _tensor_list(self, node: cst.BaseExpression) -> list[Tensor]:
+        nested = self._nested_tensors(node)
+        if nested is not None:
+            return nested[0]
         if isinstance(node, cst.Name) and node.value in self.tensor_lists:
             return list(self.tensor_lists[node.value])
         if isinstance(node, cst.Name) and node.value in self.tensor_dicts:

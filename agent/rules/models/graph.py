@@ -53,6 +53,9 @@ class Layer:
     kept: str = ""  # why lambda_expr is the statement as written (no torch mapping): a TODO
     shape_rule: Callable[[Sequence[Shape | None]], Shape | None] | None = None  # op's output
     keras_name: str = ""  # for reports: "Dense", "MyLayer", ...
+    # the script's name= (``get_layer``'s key): ``attr`` may differ, as Keras lets layers of
+    # different models share a name and one scope's module attributes may not
+    given_name: str = ""
     error: str | None = None  # why it cannot be converted (becomes a TODO + Unmapped)
     written: str = ""  # original constructor code (see ``source``)
     source_node: cst.CSTNode | None = None  # or its node, generated into code when read
@@ -154,6 +157,9 @@ class ModelIR:
     # instance and reuses its modules (Keras shares the layers, so the weights are the same)
     shares: ModelIR | None = None
     output_keys: list[str] | None = None  # outputs=dict: forward returns {key: tensor}
+    # outputs=[layer.output, ...] where a layer has several outputs (its ``.output`` is their
+    # list): per item, how many of ``outputs`` it holds (None: one tensor, not nested)
+    output_groups: list[int | None] | None = None
     named_inputs: dict[str, Tensor] = field(default_factory=dict)  # Input(name=...) -> it
     module_paths: dict[str, str] = field(default_factory=dict)  # attr -> "layers[3]" when
     # the generated class keeps it inside an nn.Sequential (set by codegen)

@@ -33,6 +33,7 @@ from agent.rules.models.fed_inputs import block_feeds, fed_inputs
 from agent.rules.models.graph import ModelIR
 from agent.rules.models.index_inputs import embedding_layers, mark_index_inputs
 from agent.rules.models.layer_aliases import settle_aliases
+from agent.rules.models.list_returns import list_returns
 from agent.rules.models.signature import builtin_annotations, script_names, signature_changes
 from agent.rules.parsed import breadth_first
 from agent.rules.source_slices import SourceSlices
@@ -125,6 +126,7 @@ class ModelConverter:
         self.imports = imports
         self.env = env
         self.custom_layers = custom_layers
+        self.list_returns = list_returns(module)  # custom layers returning lists
         self.lazy_layers: dict[str, bool] = {}  # custom layers with Lazy sub-layers
         self.mask_layers: dict[str, CustomMask] = {}  # how custom layers make/read masks
         self.index_layers = embedding_layers(module, imports)  # their first input: indices
@@ -228,6 +230,7 @@ class ModelConverter:
         extractor.layer_comments = self.layer_comments
         extractor.outer_models = self.outer_models if function is not None else frozenset()
         extractor.regularizer_classes = custom_regularizers.class_names(self.module, self.imports)
+        extractor.list_returns = self.list_returns
         extractor.script_names = self.script_names
         extractor.fed = block_feeds(self.fed, function)
         if function is not None:

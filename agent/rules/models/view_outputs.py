@@ -27,3 +27,23 @@ def routed(name: str, to_keras: str, to_cf: str) -> list[str]:
     last = returned_name(name)
     return [f"{last} = {name}.permute({to_keras})  # the output, in Keras's order",
             f"{name} = {last}.permute({to_cf})  # later layers read the output"]
+
+
+def nested_return(ir: ModelIR) -> tuple[str, str]:
+    """forward's return annotation and value when the outputs nest (``ir.output_groups``):
+    each layer's several outputs as one tuple, where Keras gives that layer's ``.output``
+    list (unpacked the same way)."""
+    assert ir.output_groups is not None
+    types: list[str] = []
+    values: list[str] = []
+    names = iter(t.name for t in ir.outputs)
+    for size in ir.output_groups:
+        if size is None:
+            types.append("torch.Tensor")
+            values.append(next(names))
+            continue
+        types.append("tuple[" + ", ".join(["torch.Tensor"] * size) + "]")
+        values.append("(" + ", ".join(next(names) for _ in range(size)) + ")")
+    if len(values) == 1:  # ``outputs=[layer.output]``: still a list around that list
+        return f"tuple[{types[0]}]", values[0] + ","
+    return "tuple[" + ", ".join(types) + "]", ", ".join(values)

@@ -21,7 +21,7 @@ import libcst as cst
 
 from agent.rules import walk
 from agent.rules.models import inline
-from agent.rules.models.graph import CtorParam, ModelIR, Tensor
+from agent.rules.models.graph import CtorParam, Layer, ModelIR, Tensor
 from agent.rules.spec import Unsupported
 from agent.rules.values import evaluate
 
@@ -328,14 +328,15 @@ def point(ir: ModelIR, what: str) -> Tensor | list[Tensor]:
     """The tensor(s) of converted model ``ir`` that ``what`` names (see :class:`Reads`)."""
     if what in ("input", "inputs", "output", "outputs"):
         ts = ir.inputs if what.startswith("input") else ir.outputs
-        if what in ("input", "output") and len(ts) != 1:
-            raise Unsupported(f"model.{what} of a model with {len(ts)} {what}s")
-        return list(ts) if what.endswith("s") else ts[0]
+        if not ts:
+            raise Unsupported(f"model.{what} of a model without {what}s")
+        # several: model.input / model.output is their list, as model.inputs is
+        return list(ts) if what.endswith("s") or len(ts) > 1 else ts[0]
     kind, name = what.split(":", 1)
     for t in ir.inputs:
         if ir.named_inputs.get(name) is t:
             return t
-    calls = [c for c in ir.calls if c.layer.attr == name]
+    calls = [c for c in ir.calls if keras_name(c.layer) == name]
     if not calls:
         raise Unsupported(f"{ir.var or ir.class_name} has no layer {name!r} the rules know "
                           "by that name")
@@ -343,9 +344,9 @@ def point(ir: ModelIR, what: str) -> Tensor | list[Tensor]:
         raise Unsupported(f"layer {name!r} is called {len(calls)} times in {ir.class_name}: "
                           "Keras's .output of a shared layer is ambiguous")
     ts = calls[0].inputs if kind == "layer_input" else calls[0].outputs
-    if len(ts) != 1:
-        raise Unsupported(f"layer {name!r} has {len(ts)} {kind.split('_')[-1]} tensors")
-    return ts[0]
+    if not ts:
+        raise Unsupported(f"layer {name!r} has no {kind.split('_')[-1]} tensor")
+    return ts[0] if len(ts) == 1 else list(ts)  # several: Keras's .output is their list
 
 
 def layer_names(ir: ModelIR) -> list[str]:
@@ -356,14 +357,20 @@ def layer_names(ir: ModelIR) -> list[str]:
         by_id = {id(t): n for n, t in ir.named_inputs.items()}
         out += [by_id.get(id(t), "") for t in ir.inputs]
     for c in ir.calls:
-        if c.layer.attr not in out:
-            out.append(c.layer.attr)
+        if keras_name(c.layer) not in out:
+            out.append(keras_name(c.layer))
     return out
+
+
+def keras_name(layer: Layer) -> str:
+    """The name ``get_layer`` finds ``layer`` by: the script's ``name=``, else the auto name
+    the attribute keeps."""
+    return layer.given_name or layer.attr
 
 
 def view(source: ModelIR, source_var: str, var: str, class_name: str, line: int,
          inputs: list[Tensor], outputs: list[Tensor], keys: list[str] | None,
-         outputs_are_list: bool) -> ModelIR:
+         outputs_are_list: bool, groups: list[int | None] | None = None) -> ModelIR:
     """The class of a model over ``source``'s tensors: its calls up to ``outputs``, sharing
     ``source``'s modules (see ``ModelIR.shares``)."""
     producer = {id(t): c for c in source.calls for t in c.outputs}
@@ -395,7 +402,7 @@ def view(source: ModelIR, source_var: str, var: str, class_name: str, line: int,
     for k, c in enumerate(calls):
         for t in c.outputs:
             later = any(u.name == t.name for c2 in calls[k + 1:] for u in c2.outputs)
-            if id(t) in wanted and later:
+            if id(t) in wanted and (later or t.name == "_"):  # ``x, _ = layer(x)``
                 base = f"{c.layer.attr}_output"
                 name, n = base, 1
                 while name in taken:
@@ -421,7 +428,8 @@ def view(source: ModelIR, source_var: str, var: str, class_name: str, line: int,
             layers.append(c.layer)
     ir = ModelIR(class_name, var, "Functional", line, new_inputs, layers, new_calls,
                  [copy(t) for t in outputs], outputs_are_list=outputs_are_list,
-                 params=[CtorParam(source_var, None)], shares=source, output_keys=keys)
+                 params=[CtorParam(source_var, None)], shares=source, output_keys=keys,
+                 output_groups=groups)
     ir.graph_names = set(source.graph_names)
     return ir
 

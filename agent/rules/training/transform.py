@@ -479,6 +479,14 @@ class _Training:
                 handled = self.model_call(stmt, var, cls, method, value, target, scope)
                 if handled is not None:
                     return handled
+            elif method == "compile" and self.plans and scope.params is not None \
+                    and var in scope.params and any(
+                        a.keyword is not None and a.keyword.value in ("optimizer", "loss")
+                        for a in value.args):
+                return self._keep(stmt, "keras.Model.compile", [
+                    f"compile() of {var}, a model passed in: which converted class it holds is "
+                    "not known here (the class has no compile/fit); train it with a "
+                    "pl.Trainer"])
         frozen = self._trainable(stmt, small, scope)
         if frozen is not None:
             return [frozen]
@@ -1286,6 +1294,12 @@ class _ExprRewriter(cst.CSTTransformer):
         if x is None or not ok or extra:
             self.todos.append(("keras.Model.predict", "predict() arguments not converted"))
             return call
+        if plan.ir.output_groups is not None:  # a view over layers' several outputs
+            if isinstance(x, cst.Name) and x.value in self.scope.loaders:
+                self.todos.append(("keras.Model.predict", "predict() on a dataset of a model "
+                                   "whose outputs nest: not converted"))
+                return call
+            return self._predict_nested(x, args, var)
         if isinstance(x, cst.Name) and self.scope.loaders.get(x.value) in ("dataset",
                                                                            "pipeline"):
             return self._predict_dataset(x.value, var, plan)
@@ -1333,6 +1347,17 @@ class _ExprRewriter(cst.CSTTransformer):
         if len(ir.outputs) == 1:  # "or []": Lightning types the result Optional
             return cst.parse_expression(f"np.concatenate({batches} or [])")
         return cst.parse_expression(f"[np.concatenate(out) for out in zip(*({batches} or []))]")
+
+    def _predict_nested(self, x: cst.BaseExpression, args: dict[str, cst.BaseExpression],
+                        var: str) -> cst.BaseExpression:
+        """``view.predict(x)`` of a view whose outputs nest (a layer's several outputs):
+        ``keras_predict`` runs Keras's inference pass (eval mode, no gradients, batch by
+        batch) and returns arrays nested as Keras's lists; a Trainer's ``predict`` gives one
+        flat tuple per batch."""
+        size = f", batch_size={code_of(args['batch_size'])}" if "batch_size" in args else ""
+        self.changes.append(("training.predict", "predict of nested outputs -> keras_predict "
+                             "(arrays nested as Keras's)"))
+        return cst.parse_expression(f"keras_predict({var}, {code_of(x)}{size})")
 
     def _predict_loader(self, loader: str) -> str:
         """The loader a predict reads; outside nested expressions a statement of its own

@@ -66,7 +66,8 @@ def keras_predict(module: torch.nn.Module, x: Any, batch_size: int = 32) -> Any:
     """``model.predict(x)`` where no Trainer may run (a callback while ``fit`` runs: a second
     Trainer would take the module over): Keras's inference pass, ``batch_size`` rows at a time
     in eval mode without gradients, as NumPy arrays; the module's mode is restored after.
-    A tuple or list ``x`` holds several inputs; several outputs give a list of arrays."""
+    A tuple or list ``x`` holds several inputs; several outputs give a list of arrays, nested
+    as the outputs nest (a view model over a layer's several outputs)."""
     inputs = _batch_tensors(tuple(x) if isinstance(x, (tuple, list)) else (x,))
     device = next(module.parameters(), torch.empty(0)).device
     was_training = module.training
@@ -78,6 +79,12 @@ def keras_predict(module: torch.nn.Module, x: Any, batch_size: int = 32) -> Any:
                 outputs.append(module(*(t[start:start + batch_size].to(device) for t in inputs)))
     finally:
         module.train(was_training)
-    if isinstance(outputs[0], (tuple, list)):
-        return [torch.cat(parts).cpu().numpy() for parts in zip(*outputs, strict=True)]
-    return torch.cat(outputs).cpu().numpy()
+    return _predicted_arrays(outputs)
+
+
+def _predicted_arrays(batches: list[Any]) -> Any:
+    """Each output's batches joined into one NumPy array, in the outputs' (nested)
+    structure, with lists where Keras's predict gives lists."""
+    if isinstance(batches[0], (tuple, list)):
+        return [_predicted_arrays(list(parts)) for parts in zip(*batches, strict=True)]
+    return torch.cat(batches).cpu().numpy()

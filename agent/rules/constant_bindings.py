@@ -52,7 +52,7 @@ def root_name(node: cst.BaseExpression) -> str | None:
 
 def mentioned(node: cst.CSTNode) -> set[str]:
     """Every bare name under ``node`` (attribute names and keywords excluded)."""
-    from agent.rules.values import names_read
+    from agent.rules.name_reads import names_read
 
     return {n.value for n in names_read(node)}
 

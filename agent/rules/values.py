@@ -17,6 +17,7 @@ import libcst as cst
 from agent.rules import pure_calls, static_keys, walk
 from agent.rules.datasets import Array, loaded_arrays, rebound_array
 from agent.rules.imports import ImportTable, collect_imports
+from agent.rules.name_reads import names_read as names_read
 
 _EMPTY = cst.Module(body=[])
 
@@ -695,23 +696,6 @@ def _bind_small(small: cst.BaseSmallStatement, env: dict[str, Any], imports: Imp
         env[name] = value
         return {name: value}
     return None
-
-
-def names_read(node: cst.CSTNode) -> list[cst.Name]:
-    """The bare names an expression reads: attribute heads, not attribute names
-    (``x.shape``: x), not keywords (``f(units=n)``: f, n)."""
-    found: list[cst.Name] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        kind = type(current)  # libcst's node classes are final (and ABC checks are slow)
-        if kind is cst.Name:
-            found.append(current)  # type: ignore[arg-type]
-        elif kind is cst.Attribute or kind is cst.Arg:
-            stack.append(current.value)  # type: ignore[attr-defined]
-        else:
-            stack += walk.children(current)[::-1]
-    return found
 
 
 def assigned_names(stmt: cst.BaseStatement, augmented: bool = True) -> set[str]:
